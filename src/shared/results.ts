@@ -1,0 +1,156 @@
+/**
+ * What the engine computes and the views draw. Plain data with typed arrays, so it crosses the
+ * engine child process (advanced serialization) and the webview boundary without copies to JSON.
+ * Every number here traces back to a tensor of a graph compared with the PyTorch reference in tests.
+ */
+
+/** An RGBA8 image, row-major, width*height*4 bytes. */
+export interface RgbaImage {
+  width: number;
+  height: number;
+  data: Uint8ClampedArray;
+}
+
+/** The facts about a loaded model the views need. */
+export interface ModelInfo {
+  id: string;
+  name: string;
+  /** Absolute folder of the bundle. */
+  dir: string;
+  patchNums: number[];
+  beginEnds: Array<[number, number]>;
+  tokenCount: number;
+  vocabSize: number;
+  Cvae: number;
+  imageSize: number;
+  latentSize: number;
+  depth: number;
+  numHeads: number;
+  embedDim: number;
+  numClasses: number;
+  /** Class names, index = class id. */
+  classes: string[];
+  hasTrainingHits: boolean;
+  /** Execution provider actually used, and why each earlier choice was skipped. */
+  provider: string;
+  providerFallbacks: Array<{ provider: string; reason: string }>;
+  /** RGB colour per code from a stable PCA of the codebook, V*3 bytes. */
+  codeColors: Uint8Array;
+}
+
+/** How the input image was turned into the model input. */
+export interface PreparedImage {
+  /** Original size after EXIF orientation. */
+  sourceWidth: number;
+  sourceHeight: number;
+  format: string;
+  /** Square crop in source pixels (official: short side resized, centre crop). */
+  crop: { x: number; y: number; size: number };
+  resized: boolean;
+  hadAlpha: boolean;
+  /** The model input as pixels (imageSize²). */
+  input: RgbaImage;
+}
+
+/** One scale of the tokenizer's pyramid for one image. */
+export interface ScaleTokens {
+  scaleIndex: number;
+  pn: number;
+  /** Token ids, row-major pn×pn. */
+  tokens: Int32Array;
+  /** Squared distance of the quantized vector to its code, pn². */
+  quantError: Float32Array;
+  /** Second-best minus best squared distance, pn² (small = ambiguous token). */
+  quantMargin: Float32Array;
+  /** ‖f − f̂_k‖ per latent position after this scale, latentSize². */
+  residualNorm: Float32Array;
+  /** Σ‖f − f̂_k‖² / Σ‖f‖² after this scale. */
+  residualEnergy: number;
+  /** decode(f̂_k). */
+  decoded: RgbaImage;
+  /** Mean absolute pixel error to the input per pixel, in [0,1], imageSize². */
+  errorMap: Float32Array;
+  /** PSNR of decode(f̂_k) vs the input, dB (images in [0,1]). */
+  psnr: number;
+}
+
+/** Codebook usage of one image, one folder, or the checkpoint's training counts. */
+export interface CodebookUsage {
+  /** counts[k][v]: hits of code v at scale k. */
+  perScale: Int32Array[] | Float64Array[];
+  /** Sum over scales. */
+  overall: Float64Array;
+  /** Codes with ≥1 hit overall. */
+  used: number;
+  /** exp(entropy) of the overall distribution. */
+  perplexity: number;
+  /** Perplexity per scale. */
+  perplexityPerScale: number[];
+  /** Number of images counted (1 for one image; absent for training counts). */
+  images?: number;
+}
+
+/** Everything the inspector shows when an image is opened. */
+export interface InspectResult {
+  model: ModelInfo;
+  image: PreparedImage;
+  scales: ScaleTokens[];
+  codebook: CodebookUsage;
+}
+
+/** Teacher-forced prediction quality at one scale. */
+export interface ScaleEval {
+  scaleIndex: number;
+  pn: number;
+  /** Fraction of positions whose argmax equals the true token. */
+  accuracy: number;
+  /** Mean over positions of −log p(true token). */
+  nll: number;
+  meanEntropy: number;
+  /** Per position (pn²): 1 if argmax == truth. */
+  correct: Uint8Array;
+  /** Per position: p(true token), top-1 probability, entropy (nats). */
+  trueProb: Float32Array;
+  top1Prob: Float32Array;
+  entropy: Float32Array;
+  /** Per position, the k best candidates: ids and probabilities, pn²×k row-major. */
+  topK: { k: number; ids: Int32Array; probs: Float32Array };
+}
+
+/** Teacher-forced evaluation of one image for one class (or the null class). */
+export interface EvalResult {
+  classId: number;
+  scales: ScaleEval[];
+}
+
+/** Attention weights of one block for every query (L×L, row = query). */
+export interface AttentionResult {
+  layer: number;
+  /** Head index, or "mean" over heads. */
+  head: number | 'mean';
+  tokenCount: number;
+  weights: Float32Array;
+}
+
+/** Sampling settings of a generation. */
+export interface GenerationSettings {
+  classId: number;
+  seed: number;
+  cfg: number;
+  topK: number;
+  topP: number;
+}
+
+/** One step (scale) of a generation, streamed as it is computed. */
+export interface GenerationStep {
+  runId: string;
+  scaleIndex: number;
+  pn: number;
+  tokens: Int32Array;
+  /** Probability of the sampled token and the top-1 probability per position (after CFG, before top-k/p). */
+  sampledProb: Float32Array;
+  top1Prob: Float32Array;
+  entropy: Float32Array;
+  /** decode(f̂ after this scale). */
+  image: RgbaImage;
+}

@@ -1,0 +1,207 @@
+/**
+ * One RPC channel for every boundary: extension host <-> webview and extension host <-> engine process.
+ *
+ * Requests are declared once in an API interface (`{ method(params): Promise<result> }`); the channel
+ * derives call and result types from it. Every request gets exactly one reply, `{ok}` or `{err}`, also
+ * when the handler throws; pending requests are rejected on dispose and on timeout. Events (one-way
+ * messages such as per-scale progress) carry a name and a payload.
+ */
+
+/** A serialisable error with a code the caller can switch on. */
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+  detail?: string;
+}
+
+/** Error codes of STYLE.md. */
+export type ErrorCode =
+  | 'ModelNotFound'
+  | 'ModelLoad'
+  | 'BadImage'
+  | 'Inference'
+  | 'Cancelled'
+  | 'EngineCrashed'
+  | 'Timeout'
+  | 'BadRequest'
+  | 'Internal';
+
+/** An Error carrying a code; what crosses a boundary as a WireError. */
+export class VarScopeError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly detail?: string,
+  ) {
+    super(message);
+    this.name = `VarScopeError(${code})`;
+  }
+
+  /** The wire form of any thrown value. */
+  static toWire(e: unknown): WireError {
+    if (e instanceof VarScopeError) return { code: e.code, message: e.message, detail: e.detail };
+    if (e instanceof Error) return { code: 'Internal', message: e.message, detail: e.stack };
+    return { code: 'Internal', message: String(e) };
+  }
+
+  static fromWire(w: WireError): VarScopeError {
+    return new VarScopeError(w.code, w.message, w.detail);
+  }
+}
+
+/** An API: every member is a one-argument async method. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Api = { [method: string]: (params: any) => Promise<unknown> };
+
+/** Envelopes on the wire. */
+export type RpcMessage =
+  | { kind: 'request'; id: number; method: string; params: unknown }
+  | { kind: 'reply'; id: number; ok?: unknown; err?: WireError }
+  | { kind: 'event'; name: string; payload: unknown };
+
+/** Handlers for the requests a side serves. */
+export type Handlers<A extends Api> = { [M in keyof A]: (params: Parameters<A[M]>[0]) => Promise<Awaited<ReturnType<A[M]>>> };
+
+interface Pending {
+  resolve(v: unknown): void;
+  reject(e: Error): void;
+  timer?: unknown;
+}
+
+/**
+ * One end of a channel. `Remote` is the API the other side serves, `Local` the API this side serves.
+ * `send` posts a message; feed every received message to `receive`.
+ */
+export class RpcChannel<Remote extends Api, Local extends Api = Record<string, never>> {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly eventListeners = new Map<string, Set<(payload: unknown) => void>>();
+  private disposed = false;
+
+  constructor(
+    private readonly send: (message: RpcMessage) => void,
+    private readonly handlers: Partial<Handlers<Local>> = {},
+    private readonly defaultTimeoutMs = 0,
+  ) {}
+
+  /** Call a method of the other side; rejects with a VarScopeError. */
+  call<M extends keyof Remote & string>(
+    method: M,
+    params: Parameters<Remote[M]>[0],
+    timeoutMs = this.defaultTimeoutMs,
+  ): Promise<Awaited<ReturnType<Remote[M]>>> {
+    if (this.disposed) return Promise.reject(new VarScopeError('Cancelled', 'channel closed'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const p: Pending = { resolve: resolve as (v: unknown) => void, reject };
+      if (timeoutMs > 0) {
+        p.timer = setTimeout(() => {
+          this.pending.delete(id);
+          reject(new VarScopeError('Timeout', `${method} did not answer within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+      this.pending.set(id, p);
+      try {
+        this.send({ kind: 'request', id, method, params });
+      } catch (e) {
+        this.settle(id, undefined, VarScopeError.toWire(e));
+      }
+    });
+  }
+
+  /** Send a one-way event. */
+  emit(name: string, payload: unknown): void {
+    if (!this.disposed) this.send({ kind: 'event', name, payload });
+  }
+
+  /** Listen to events of a name; returns an unsubscribe function. */
+  on(name: string, listener: (payload: unknown) => void): () => void {
+    let set = this.eventListeners.get(name);
+    if (!set) this.eventListeners.set(name, (set = new Set()));
+    set.add(listener);
+    return () => set!.delete(listener);
+  }
+
+  /** Feed one received message. Unknown shapes are ignored (they are not ours). */
+  receive(message: unknown): void {
+    if (this.disposed || !isRpcMessage(message)) return;
+    switch (message.kind) {
+      case 'reply':
+        this.settle(message.id, message.ok, message.err);
+        return;
+      case 'event':
+        this.eventListeners.get(message.name)?.forEach((l) => l(message.payload));
+        return;
+      case 'request':
+        void this.serve(message.id, message.method, message.params);
+        return;
+      default: {
+        const never: never = message;
+        return never;
+      }
+    }
+  }
+
+  /** Reject every pending call; later calls reject at once. */
+  dispose(reason: VarScopeError = new VarScopeError('Cancelled', 'channel closed')): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const [, p] of this.pending) {
+      if (p.timer) clearTimeout(p.timer);
+      p.reject(reason);
+    }
+    this.pending.clear();
+    this.eventListeners.clear();
+  }
+
+  /** Reject every pending call with `reason` but stay usable (e.g. the engine process restarted). */
+  rejectPending(reason: VarScopeError): void {
+    for (const [id, p] of this.pending) {
+      if (p.timer) clearTimeout(p.timer);
+      this.pending.delete(id);
+      p.reject(reason);
+    }
+  }
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  private settle(id: number, ok: unknown, err: WireError | undefined): void {
+    const p = this.pending.get(id);
+    if (!p) return; // stale reply (timed out or rejected already)
+    this.pending.delete(id);
+    if (p.timer) clearTimeout(p.timer);
+    if (err) p.reject(VarScopeError.fromWire(err));
+    else p.resolve(ok);
+  }
+
+  private async serve(id: number, method: string, params: unknown): Promise<void> {
+    const handler = (this.handlers as Record<string, ((p: unknown) => Promise<unknown>) | undefined>)[method];
+    let reply: RpcMessage;
+    if (!handler) {
+      reply = { kind: 'reply', id, err: { code: 'BadRequest', message: `unknown method ${method}` } };
+    } else {
+      try {
+        reply = { kind: 'reply', id, ok: await handler(params) };
+      } catch (e) {
+        reply = { kind: 'reply', id, err: VarScopeError.toWire(e) };
+      }
+    }
+    if (this.disposed) return;
+    try {
+      this.send(reply);
+    } catch {
+      // the other side is gone; nothing to tell
+    }
+  }
+}
+
+function isRpcMessage(m: unknown): m is RpcMessage {
+  if (typeof m !== 'object' || m === null) return false;
+  const k = (m as { kind?: unknown }).kind;
+  if (k === 'request') return typeof (m as { id?: unknown }).id === 'number' && typeof (m as { method?: unknown }).method === 'string';
+  if (k === 'reply') return typeof (m as { id?: unknown }).id === 'number';
+  if (k === 'event') return typeof (m as { name?: unknown }).name === 'string';
+  return false;
+}
