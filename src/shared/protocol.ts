@@ -1,0 +1,113 @@
+/**
+ * Messages between the extension host and the inspector webview.
+ *
+ * Both sides wrap `postMessage` in an RpcChannel (rpc.ts). The webview calls the host through
+ * `HostApi`; the host pushes events (`HostEvents`). Handshake: the webview emits `ready` once its
+ * script runs; the host answers with the `init` event; nothing else is sent before `ready`.
+ * Long runs carry a `runId`; events of a run that is no longer current are dropped by the store.
+ */
+import type {
+  AttentionResult,
+  CodebookUsage,
+  EvalResult,
+  GenerationSettings,
+  GenerationStep,
+  InspectResult,
+  ModelInfo,
+} from './results';
+
+/** What the panel shows; kept in webview state so a reload restores it. */
+export interface PanelState {
+  /** Image open in the panel (a URI string), or null for a generation-only panel. */
+  imageUri: string | null;
+  /** Selected view tab. */
+  view?: ViewId;
+  /** Last generation settings. */
+  generation?: GenerationSettings;
+  /** Teacher-forcing class. */
+  evalClass?: number;
+  attention?: { layer: number; head: number | 'mean' };
+}
+
+/** The views of the inspector, in tab order. */
+export type ViewId = 'pyramid' | 'reconstruction' | 'residual' | 'codebook' | 'attention' | 'stepThrough' | 'whatIf' | 'compare';
+
+/** Sent by the host after `ready`. */
+export interface InitPayload {
+  state: PanelState;
+  /** Display name of the image (file name), or null. */
+  imageName: string | null;
+  /** A webview URI of the image for an immediate preview while the engine runs. */
+  imageSrc: string | null;
+  /** The model, when it loaded; otherwise `modelError` says why. */
+  model: ModelInfo | null;
+  modelError?: { code: string; message: string };
+}
+
+/** Token edit for the what-if view (VAR's zero-shot in/out-painting semantics). */
+export interface EditRequest {
+  /** Scale whose tokens change; finer scales are regenerated, coarser kept. */
+  scaleIndex: number;
+  /** Positions (row-major within the scale) to change. */
+  positions: number[];
+  /** New token ids for those positions, or 'resample' to draw them from the model. */
+  tokens: number[] | 'resample';
+  settings: GenerationSettings;
+}
+
+/** Result of an edit: the new pyramid from `scaleIndex` on, and its image. */
+export interface EditResult {
+  /** tokens per scale (all scales). */
+  tokens: Int32Array[];
+  /** decode(f̂) per scale from `scaleIndex` on. */
+  steps: GenerationStep[];
+}
+
+/** Requests the webview makes of the host. */
+export interface HostApi {
+  /** Tokenize the panel's image with the current model. */
+  inspect(params: Record<string, never>): Promise<InspectResult>;
+  /** Teacher-forced evaluation of the panel's image for a class. */
+  evaluate(params: { classId: number }): Promise<EvalResult>;
+  /** Attention weights of one layer / head for the panel's image (teacher-forced, class given). */
+  attention(params: { classId: number; layer: number; head: number | 'mean' }): Promise<AttentionResult>;
+  /** Start a generation; steps are computed on request. Returns the run id. */
+  generationStart(params: { settings: GenerationSettings }): Promise<{ runId: string }>;
+  /** Compute the next scale of a run (or up to `scaleIndex`); each step also arrives as a `generationStep` event. */
+  generationStep(params: { runId: string; scaleIndex?: number }): Promise<GenerationStep>;
+  /** Stop a run; pending steps reject with Cancelled. */
+  generationCancel(params: { runId: string }): Promise<void>;
+  /** Change tokens and regenerate finer scales, starting from the panel image's pyramid. */
+  edit(params: EditRequest): Promise<EditResult>;
+  /** The checkpoint's training hit counts, when it carries them. */
+  trainingUsage(params: Record<string, never>): Promise<CodebookUsage | null>;
+  /** Save a file the user exports (asks where; never overwrites without asking). Returns the path or null if cancelled. */
+  saveExport(params: { suggestedName: string; mime: 'image/png' | 'image/svg+xml' | 'application/json'; data: Uint8Array | string }): Promise<string | null>;
+  /** Persist panel state (also kept by the webview itself). */
+  saveState(params: PanelState): Promise<void>;
+  /** Run a contributed command (e.g. varscope.chooseModel) from a button in the panel. */
+  runCommand(params: { command: 'varscope.chooseModel' | 'varscope.evaluateFolder' | 'varscope.compareModels' | 'varscope.showLog' }): Promise<void>;
+}
+
+/** Events the host pushes to the webview. */
+export interface HostEvents {
+  init: InitPayload;
+  /** The model changed (chosen in the picker) or its provider changed. */
+  model: { model: ModelInfo | null; modelError?: { code: string; message: string } };
+  generationStep: GenerationStep;
+  /** Progress of a long run (folder statistics, comparison). */
+  progress: { runId: string; done: number; total: number; message?: string };
+  /** Folder codebook statistics, streamed. */
+  folderUsage: { runId: string; usage: CodebookUsage; done: number; total: number; finished: boolean };
+  /** A comparison with another model finished. */
+  comparison: { other: ModelInfo; otherInspect: InspectResult };
+  /** Something failed outside a request (shown in place). */
+  error: { code: string; message: string };
+  /** Ask the webview to export the current view. */
+  exportView: { format: 'png' | 'svg' | 'json' };
+}
+
+/** Events the webview emits. */
+export interface WebviewEvents {
+  ready: Record<string, never>;
+}
