@@ -97,8 +97,9 @@ export interface BundleManifest {
   firstL: number;
   /** Which Phi conv each scale uses (official tick selection). */
   phiIndexPerScale: number[];
-  /** Image normalisation: model input = pixel/255 * 2 - 1. */
-  normalization: { mean: number; scale: number; range: [number, number] };
+  /** Image normalisation: model input = (pixel/255 - mean) / std (VAR: mean 0.5, std 0.5, so [-1, 1]).
+   *  Transparent pixels are composited over `background` (RGB 0-255) first, as the model was trained. */
+  normalization: { mean: number; std: number; background: [number, number, number] };
   /** Class names, index = class id (length numClasses). Missing: "class N". */
   classes?: string[];
   /** Fixed interpolation matrices, exact to PyTorch: per scale k, up[k] is [h, pn_k] (bicubic, align_corners=False)
