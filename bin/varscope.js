@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// The `varscope` command: runs the built CLI (dist/cli.js, from `npm run build`).
+'use strict';
+const path = require('path');
+const fs = require('fs');
+
+const cli = path.join(__dirname, '..', 'dist', 'cli.js');
+if (!fs.existsSync(cli)) {
+  process.stderr.write(`varscope: ${cli} is missing; build it first with \`npm run build\`\n`);
+  process.exit(1);
+}
+require(cli).main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

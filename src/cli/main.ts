@@ -1,0 +1,81 @@
+/**
+ * `varscope` from a terminal (bin/varscope.js -> dist/cli.js): JSON out for scripts and CI.
+ * Exit codes: 0 done, 1 the command failed (bad image, bad model, inference), 2 usage error.
+ */
+import { VarScopeError } from '../shared/rpc';
+import { Engine } from '../engine/engine';
+import { CommandSpec, helpText, num, parseArgs, UsageError } from './args';
+import { benchEngine } from './benchmark';
+import { engineConfig, modelDir, runCommand, runExport, SPECS, writeJson } from './commands';
+
+const BENCH: CommandSpec = {
+  name: 'bench',
+  summary: 'Time the engine on a model: open-image path, teacher-forced forward, generation, KV cache vs full recompute, RSS.',
+  positionals: [],
+  options: { ...SPECS.inspect.options, repeats: { help: 'timed runs per measurement (after one warm-up)', default: '5' }, 'sweep-threads': { help: 'comma-separated thread counts to compare, e.g. 1,2' } },
+};
+
+const ALL: Record<string, CommandSpec> = { ...SPECS, bench: BENCH };
+
+function usage(): string {
+  const lines = ['usage: varscope COMMAND [args] [--help]', '', 'commands:'];
+  for (const s of Object.values(ALL)) lines.push(`  ${s.name.padEnd(9)} ${s.summary}`);
+  return lines.join('\n');
+}
+
+/** Run the CLI; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return name ? 0 : 2;
+  }
+  const spec = ALL[name];
+  if (!spec) {
+    process.stderr.write(`varscope: unknown command "${name}"\n\n${usage()}\n`);
+    return 2;
+  }
+  let engine: Engine | undefined;
+  try {
+    const args = parseArgs(spec, rest);
+    if (args.switches.has('help')) {
+      process.stdout.write(helpText(spec) + '\n');
+      return 0;
+    }
+    if (name === 'export') return await runExport(args.rest);
+    const config = engineConfig(args);
+    if (name === 'bench') {
+      const sweep = args.options['sweep-threads']?.split(',').map((s) => Number(s));
+      if (sweep?.some((t) => !Number.isInteger(t) || t < 0)) throw new UsageError('--sweep-threads must be a comma-separated list of integers');
+      const r = await benchEngine(modelDir(args), config, { repeats: num(args, 'repeats', { int: true, min: 1 }), sweepThreads: sweep });
+      writeJson(args, r);
+      return 0;
+    }
+    engine = new Engine((ev, payload) => {
+      if (ev === 'log') process.stderr.write(`${(payload as { message: string }).message}\n`);
+    });
+    await engine.configure(config);
+    await runCommand(name, args, engine);
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`varscope ${name}: ${e.message}\n\n${helpText(spec)}\n`);
+      return 2;
+    }
+    if (e instanceof VarScopeError) {
+      process.stderr.write(`varscope ${name}: ${e.message}\n`);
+      if (process.env.VARSCOPE_DEBUG && e.detail) process.stderr.write(`${e.detail}\n`);
+      return 1;
+    }
+    process.stderr.write(`varscope ${name}: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return 1;
+  } finally {
+    await engine?.dispose();
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

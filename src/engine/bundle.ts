@@ -1,0 +1,146 @@
+/**
+ * A model bundle on disk: varscope.json, the graphs it names (paths relative to the bundle folder, so
+ * "../other/encoder.onnx" lets two bundles share the VAE) and raw tensors. Graphs open lazily, each
+ * checked against the manifest when it opens.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { BundleManifest, GraphRole, RawTensorFile } from '../shared/manifest';
+import type { ModelInfo } from '../shared/results';
+import { VarScopeError } from '../shared/rpc';
+import { codeColors } from './codeColors';
+import { checkGraph, checkManifest, GRAPH_ROLES } from './manifestCheck';
+import type { GraphSession, OnnxRuntime } from './onnxRuntime';
+import { fromNested } from './tensor';
+
+/** A loaded bundle: manifest, codebook, interpolation matrices and lazily opened graphs. */
+export class ModelBundle {
+  private readonly sessions = new Map<GraphRole, Promise<GraphSession>>();
+  private colors: Uint8Array | undefined;
+  /** Per scale: up [h, pn] and down [pn, h] as float32, row-major. */
+  readonly up: Float32Array[];
+  readonly down: Float32Array[];
+
+  private constructor(
+    readonly dir: string,
+    readonly manifest: BundleManifest,
+    /** [V, C] */
+    readonly codebook: Float32Array,
+    /** [SN, V] or undefined */
+    readonly trainingHits: Float32Array | undefined,
+    private readonly runtime: OnnxRuntime,
+  ) {
+    const h = manifest.vae.latentSize;
+    this.up = manifest.patchNums.map((pn, k) => fromNested(manifest.interpolation.up[k], [h, pn], `interpolation.up[${k}]`));
+    this.down = manifest.patchNums.map((pn, k) => fromNested(manifest.interpolation.down[k], [pn, h], `interpolation.down[${k}]`));
+  }
+
+  /** Read and check a bundle folder (or a varscope.json path). Graph files must exist; they open on first use. */
+  static load(dirOrFile: string, runtime: OnnxRuntime): ModelBundle {
+    const file = dirOrFile.endsWith('.json') ? path.resolve(dirOrFile) : path.resolve(dirOrFile, 'varscope.json');
+    const dir = path.dirname(file);
+    if (!fs.existsSync(file)) throw new VarScopeError('ModelNotFound', `no model bundle at ${dir} (varscope.json not found)`);
+    let manifest: BundleManifest;
+    try {
+      manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as BundleManifest;
+    } catch (e) {
+      throw new VarScopeError('ModelLoad', `${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+    }
+    const problems = checkManifest(manifest);
+    if (problems.length) throw new VarScopeError('ModelLoad', `${file}: ${problems[0]}`, problems.join('\n'));
+    for (const role of GRAPH_ROLES) {
+      const g = path.resolve(dir, manifest.graphs[role].file);
+      if (!fs.existsSync(g)) throw new VarScopeError('ModelLoad', `${file}: graph file of "${role}" not found: ${g}`);
+    }
+    const codebook = readRaw(dir, manifest.codebook, 'codebook') as Float32Array;
+    const hits = manifest.trainingHits ? toF32(readRaw(dir, manifest.trainingHits, 'trainingHits')) : undefined;
+    return new ModelBundle(dir, manifest, codebook, hits, runtime);
+  }
+
+  /** The opened graph of a role (opened and checked on first use). */
+  graph(role: GraphRole): Promise<GraphSession> {
+    let s = this.sessions.get(role);
+    if (!s) {
+      s = this.openGraph(role);
+      this.sessions.set(role, s);
+      s.catch(() => this.sessions.delete(role)); // a failed open may be retried
+    }
+    return s;
+  }
+
+  /** Open every graph now (surfaces every load problem up front). */
+  async openAll(): Promise<void> {
+    for (const role of GRAPH_ROLES) await this.graph(role);
+  }
+
+  /** Facts about the model for the views. */
+  info(): ModelInfo {
+    const m = this.manifest;
+    this.colors ??= codeColors(this.codebook, m.vae.vocabSize, m.vae.Cvae);
+    return {
+      id: m.id,
+      name: m.name,
+      dir: this.dir,
+      patchNums: m.patchNums,
+      beginEnds: m.beginEnds,
+      tokenCount: m.tokenCount,
+      vocabSize: m.vae.vocabSize,
+      Cvae: m.vae.Cvae,
+      imageSize: m.vae.imageSize,
+      latentSize: m.vae.latentSize,
+      depth: m.var.depth,
+      numHeads: m.var.numHeads,
+      embedDim: m.var.embedDim,
+      numClasses: m.var.numClasses,
+      classes: Array.from({ length: m.var.numClasses }, (_, i) => m.classes?.[i] ?? `class ${i}`),
+      hasTrainingHits: !!this.trainingHits,
+      provider: this.runtime.provider ?? 'not started',
+      providerFallbacks: [...this.runtime.fallbacks],
+      codeColors: this.colors,
+    };
+  }
+
+  /** Release every opened graph. */
+  async dispose(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const s of all) await s.then((g) => g.dispose()).catch(() => undefined);
+  }
+
+  private async openGraph(role: GraphRole): Promise<GraphSession> {
+    const file = path.resolve(this.dir, this.manifest.graphs[role].file);
+    const g = await this.runtime.open(file);
+    const problems = checkGraph(this.manifest, role, g.inputs, g.outputs);
+    if (problems.length) {
+      await g.dispose();
+      throw new VarScopeError('ModelLoad', `${file} (${role}) does not match varscope.json: ${problems[0]}`, problems.join('\n'));
+    }
+    return g;
+  }
+}
+
+function readRaw(dir: string, spec: RawTensorFile, what: string): Float32Array | BigInt64Array | Int32Array {
+  const file = path.resolve(dir, spec.file);
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch {
+    throw new VarScopeError('ModelLoad', `${what} file not found: ${file}`);
+  }
+  const n = spec.dims.reduce((a, b) => a * b, 1);
+  const size = spec.dtype === 'int64' ? 8 : 4;
+  if (buf.length !== n * size) throw new VarScopeError('ModelLoad', `${file}: ${buf.length} bytes, ${what} ${spec.dtype}[${spec.dims}] needs ${n * size}`);
+  // Copy into an aligned buffer: a Buffer's byteOffset may not be a multiple of the element size.
+  const ab = new ArrayBuffer(buf.length);
+  new Uint8Array(ab).set(buf);
+  if (spec.dtype === 'float32') return new Float32Array(ab);
+  if (spec.dtype === 'int32') return new Int32Array(ab);
+  return new BigInt64Array(ab);
+}
+
+function toF32(a: Float32Array | BigInt64Array | Int32Array): Float32Array {
+  if (a instanceof Float32Array) return a;
+  const out = new Float32Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = Number(a[i]);
+  return out;
+}

@@ -1,0 +1,249 @@
+/**
+ * The engine: serves EngineApi in plain Node (in the engine child process, or in-process for the CLI and
+ * tests). Holds the runtime settings, a small cache of opened bundles, and the runs in progress.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { EngineApi, EngineConfig, EngineEvents, ImageSource } from '../shared/engineApi';
+import type { GenerationStep } from '../shared/results';
+import type { Handlers } from '../shared/rpc';
+import { VarScopeError } from '../shared/rpc';
+import { ModelBundle } from './bundle';
+import { trainingUsage } from './codebookStats';
+import { editForcing } from './editor';
+import { folderUsage } from './folderStats';
+import { GenerationRun, StepOutput } from './generator';
+import { decodeImage, DEFAULT_MAX_IMAGE_PIXELS } from './imageDecode';
+import { OnnxRuntime } from './onnxRuntime';
+import { ModelInput, preprocess } from './preprocess';
+import { newRunId } from './runUtil';
+import { attentionWeights, scoreLogits, teacherForcedLogits } from './teacherForcing';
+import { inspectImage, tokenize, Tokenization } from './tokenizer';
+
+/** Sends an engine event (to the client, or nowhere). */
+export type EmitEvent = <K extends keyof EngineEvents>(name: K, payload: EngineEvents[K]) => void;
+
+/** Default engine settings. */
+export const DEFAULT_CONFIG: EngineConfig = { provider: 'auto', threads: 0, maxImagePixels: DEFAULT_MAX_IMAGE_PIXELS };
+
+const MAX_OPEN_MODELS = 2; // the current model and one to compare with
+
+/** The engine's state and request handlers. */
+export class Engine implements Handlers<EngineApi> {
+  private config: EngineConfig = { ...DEFAULT_CONFIG };
+  private runtime = new OnnxRuntime(this.config);
+  private readonly models = new Map<string, ModelBundle>();
+  private readonly runs = new Map<string, { cancel(): void }>();
+  private lastTokens: { key: string; input: ModelInput; raw: Tokenization } | undefined;
+
+  constructor(private readonly emit: EmitEvent = () => undefined) {}
+
+  async configure(c: EngineConfig): Promise<void> {
+    const runtimeChanged = c.provider !== this.config.provider || c.threads !== this.config.threads || c.cudaLibraryPath !== this.config.cudaLibraryPath;
+    this.config = { ...DEFAULT_CONFIG, ...c };
+    if (runtimeChanged) {
+      await this.closeModels();
+      this.runtime = new OnnxRuntime(this.config);
+    }
+  }
+
+  async openModel(p: { model: string }) {
+    const b = await this.bundle(p.model);
+    await b.openAll();
+    return b.info();
+  }
+
+  async inspect(p: Parameters<EngineApi['inspect']>[0]) {
+    const b = await this.bundle(p.model);
+    const input = await this.modelInput(b, p.image, p.resizeRatio);
+    const { result, raw } = await inspectImage(b, input);
+    this.lastTokens = { key: imageKey(p.model, p.image, p.resizeRatio), input, raw };
+    return result;
+  }
+
+  async evaluate(p: Parameters<EngineApi['evaluate']>[0]) {
+    const b = await this.bundle(p.model);
+    const raw = await this.tokens(b, p.model, p.image, p.resizeRatio);
+    const logits = await teacherForcedLogits(b, raw.varInput, p.classId);
+    return scoreLogits(b, logits, raw.tokens, p.classId, p.topK ?? 5);
+  }
+
+  async attention(p: Parameters<EngineApi['attention']>[0]) {
+    const b = await this.bundle(p.model);
+    const raw = await this.tokens(b, p.model, p.image, p.resizeRatio);
+    return attentionWeights(b, raw.varInput, p.classId, p.layer, p.head);
+  }
+
+  async generationStart(p: Parameters<EngineApi['generationStart']>[0]) {
+    const b = await this.bundle(p.model);
+    const runId = p.runId ?? newRunId('gen');
+    this.runs.get(runId)?.cancel();
+    this.runs.set(runId, new GenerationRun(b, runId, p.settings, { forced: p.forced?.map((f) => f ?? undefined) }));
+    return { runId };
+  }
+
+  async generationStep(p: { runId: string; scaleIndex?: number }): Promise<GenerationStep> {
+    const run = this.runs.get(p.runId);
+    if (!(run instanceof GenerationRun)) throw new VarScopeError('Cancelled', `no generation ${p.runId} (cancelled or never started)`);
+    const target = p.scaleIndex ?? run.current + 1;
+    const out = await run.goTo(target, async (s) => this.emit('generationStep', await withImage(run, s)));
+    return withImage(run, out);
+  }
+
+  async generationCancel(p: { runId: string }) {
+    await this.cancel(p);
+  }
+
+  async generate(p: Parameters<EngineApi['generate']>[0]) {
+    const b = await this.bundle(p.model);
+    const runId = p.runId ?? newRunId('gen');
+    const run = new GenerationRun(b, runId, p.settings, { forced: p.forced?.map((f) => f ?? undefined) });
+    this.runs.set(runId, run);
+    try {
+      await run.goTo(b.manifest.patchNums.length - 1, p.stream ? async (s) => this.emit('generationStep', await withImage(run, s)) : undefined);
+      return { runId, tokens: run.tokens, image: await run.image() };
+    } finally {
+      this.runs.delete(runId);
+    }
+  }
+
+  async edit(p: Parameters<EngineApi['edit']>[0]) {
+    const b = await this.bundle(p.model);
+    const m = b.manifest;
+    let source: Int32Array[];
+    if ('tokens' in p.source) {
+      source = p.source.tokens;
+    } else {
+      const raw = await this.tokens(b, p.model, p.source.image);
+      source = m.beginEnds.map(([s, e]) => raw.tokens.slice(s, e));
+    }
+    const forced = editForcing(m, source, { scaleIndex: p.scaleIndex, positions: p.positions, tokens: p.tokens, keepMask: p.keepMask });
+    const runId = newRunId('edit');
+    const run = new GenerationRun(b, runId, p.settings, { forced });
+    this.runs.set(runId, run);
+    try {
+      await run.goTo(m.patchNums.length - 1);
+      const steps: GenerationStep[] = [];
+      for (let k = p.scaleIndex; k < m.patchNums.length; k++) steps.push(await withImage(run, await run.goTo(k)));
+      return { tokens: run.tokens, steps };
+    } finally {
+      this.runs.delete(runId);
+    }
+  }
+
+  async folderUsage(p: Parameters<EngineApi['folderUsage']>[0]) {
+    const b = await this.bundle(p.model);
+    let cancelled = false;
+    this.runs.set(p.runId, { cancel: () => (cancelled = true) });
+    try {
+      return await folderUsage(b, p, {
+        maxPixels: this.config.maxImagePixels,
+        isCancelled: () => cancelled,
+        onProgress: (e) => this.emit('folderUsage', { runId: p.runId, ...e }),
+      });
+    } finally {
+      this.runs.delete(p.runId);
+    }
+  }
+
+  async trainingUsage(p: { model: string }) {
+    const b = await this.bundle(p.model);
+    const m = b.manifest;
+    return b.trainingHits ? trainingUsage(b.trainingHits, m.patchNums.length, m.vae.vocabSize) : null;
+  }
+
+  async cancel(p: { runId: string }) {
+    this.runs.get(p.runId)?.cancel();
+    this.runs.delete(p.runId);
+  }
+
+  async status() {
+    const mem = process.memoryUsage();
+    return {
+      pid: process.pid,
+      rss: mem.rss,
+      heapUsed: mem.heapUsed,
+      provider: this.runtime.provider ?? null,
+      providerFallbacks: [...this.runtime.fallbacks],
+      openModels: [...this.models.keys()],
+      runs: this.runs.size,
+    };
+  }
+
+  /** The bundle of a folder, loaded once (least recently used ones closed). */
+  async bundle(dir: string): Promise<ModelBundle> {
+    const key = path.resolve(dir);
+    let b = this.models.get(key);
+    if (b) {
+      this.models.delete(key); // re-insert: most recently used last
+    } else {
+      b = ModelBundle.load(key, this.runtime);
+      while (this.models.size >= MAX_OPEN_MODELS) {
+        const [oldKey, old] = this.models.entries().next().value!;
+        this.models.delete(oldKey);
+        await old.dispose();
+      }
+    }
+    this.models.set(key, b);
+    return b;
+  }
+
+  /** Read, decode and preprocess an image for a bundle. */
+  async modelInput(b: ModelBundle, image: ImageSource, resizeRatio?: number): Promise<ModelInput> {
+    let bytes: Uint8Array;
+    let name: string;
+    if ('path' in image) {
+      name = image.path;
+      try {
+        bytes = await fs.promises.readFile(image.path);
+      } catch (e) {
+        throw new VarScopeError('BadImage', `cannot read ${image.path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      }
+    } else {
+      bytes = image.bytes;
+      name = image.name ?? 'image';
+    }
+    const decoded = await decodeImage(bytes, this.config.maxImagePixels, name);
+    const m = b.manifest;
+    return preprocess(decoded, m.normalization, m.vae.imageSize, { resizeRatio });
+  }
+
+  /** Close every bundle and forget runs. */
+  async dispose(): Promise<void> {
+    for (const r of this.runs.values()) r.cancel();
+    this.runs.clear();
+    await this.closeModels();
+  }
+
+  private async tokens(b: ModelBundle, model: string, image: ImageSource, resizeRatio?: number): Promise<Tokenization> {
+    const key = imageKey(model, image, resizeRatio);
+    if (key && this.lastTokens?.key === key) return this.lastTokens.raw;
+    const input = await this.modelInput(b, image, resizeRatio);
+    const raw = await tokenize(b, input.tensor);
+    this.lastTokens = { key, input, raw };
+    return raw;
+  }
+
+  private async closeModels(): Promise<void> {
+    this.lastTokens = undefined;
+    const all = [...this.models.values()];
+    this.models.clear();
+    for (const b of all) await b.dispose();
+  }
+}
+
+async function withImage(run: GenerationRun, s: StepOutput): Promise<GenerationStep> {
+  const { logits: _logits, ...rest } = s;
+  return { ...rest, image: await run.image(s.scaleIndex) };
+}
+
+/** A cache key for an image on disk (path + size + mtime); '' (never cached) for bytes. */
+function imageKey(model: string, image: ImageSource, resizeRatio?: number): string {
+  if (!('path' in image)) return '';
+  try {
+    const st = fs.statSync(image.path);
+    return `${path.resolve(model)}|${path.resolve(image.path)}|${st.size}|${st.mtimeMs}|${resizeRatio ?? 1}`;
+  } catch {
+    return '';
+  }
+}

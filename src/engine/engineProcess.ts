@@ -1,0 +1,53 @@
+/**
+ * Entry of the engine child process (dist/engineProcess.js): serves EngineApi over the IPC channel that
+ * `fork(..., { serialization: 'advanced' })` opens, so typed arrays cross without copies to JSON.
+ */
+import type { EngineApi } from '../shared/engineApi';
+import { RpcChannel, RpcMessage } from '../shared/rpc';
+import { Engine } from './engine';
+
+function main(): void {
+  const send = process.send?.bind(process);
+  if (!send) {
+    process.stderr.write('engineProcess must be started by EngineClient (fork with an IPC channel)\n');
+    process.exit(2);
+  }
+  // eslint-disable-next-line prefer-const
+  let channel: RpcChannel<Record<string, never>, EngineApi>;
+  const engine = new Engine((name, payload) => channel.emit(name, payload));
+  channel = new RpcChannel<Record<string, never>, EngineApi>((m: RpcMessage) => {
+    send(m);
+  }, bindAll(engine));
+  process.on('message', (m) => channel.receive(m));
+  // The parent went away: nothing left to serve.
+  process.on('disconnect', () => {
+    void engine.dispose().finally(() => process.exit(0));
+  });
+  channel.emit('log', { level: 'info', message: `engine process ${process.pid} ready` });
+}
+
+/** Every EngineApi method, so the compiler notices a method the process would not serve. */
+const METHODS: Record<keyof EngineApi, true> = {
+  configure: true,
+  openModel: true,
+  inspect: true,
+  evaluate: true,
+  attention: true,
+  generationStart: true,
+  generationStep: true,
+  generationCancel: true,
+  generate: true,
+  edit: true,
+  folderUsage: true,
+  trainingUsage: true,
+  cancel: true,
+  status: true,
+};
+
+function bindAll(engine: Engine): EngineApi {
+  const api: Partial<Record<keyof EngineApi, unknown>> = {};
+  for (const name of Object.keys(METHODS) as Array<keyof EngineApi>) api[name] = (engine[name] as (p: unknown) => unknown).bind(engine);
+  return api as EngineApi;
+}
+
+main();

@@ -1,0 +1,85 @@
+/**
+ * Codebook usage of a folder of images: files are listed lazily, decoded one ahead of the model
+ * (so reading overlaps inference), counted and dropped; progress is reported every few images and
+ * cancellation is checked between images. Memory stays flat for thousands of images.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { FolderUsageRequest, FolderUsageResult } from '../shared/engineApi';
+import type { CodebookUsage } from '../shared/results';
+import { VarScopeError } from '../shared/rpc';
+import type { ModelBundle } from './bundle';
+import { UsageCounter } from './codebookStats';
+import { decodeImage } from './imageDecode';
+import { ModelInput, preprocess } from './preprocess';
+import { tokenize } from './tokenizer';
+
+/** Extensions counted in a folder. */
+export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.bmp']);
+
+/** Hooks of a folder run. */
+export interface FolderHooks {
+  maxPixels: number;
+  isCancelled(): boolean;
+  onProgress(e: { usage: CodebookUsage; done: number; total: number; finished: boolean; failed: number }): void;
+}
+
+/** Image files under a folder, recursively, in a stable (sorted) order. */
+export function listImages(folder: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch (e) {
+      throw new VarScopeError('BadRequest', `cannot read folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase())) out.push(p);
+    }
+  };
+  walk(folder);
+  return out;
+}
+
+/** Count the tokens of every image; unreadable images are listed, not fatal. */
+export async function folderUsage(bundle: ModelBundle, req: FolderUsageRequest, hooks: FolderHooks): Promise<FolderUsageResult> {
+  const m = bundle.manifest;
+  const files = req.files ?? (req.folder ? listImages(req.folder) : []);
+  const counter = new UsageCounter(m.patchNums, m.vae.vocabSize);
+  const failed: FolderUsageResult['failed'] = [];
+  const every = Math.max(1, req.every ?? 16);
+  const load = async (file: string): Promise<ModelInput | Error> => {
+    try {
+      const bytes = await fs.promises.readFile(file);
+      return await preprocess(await decodeImage(bytes, hooks.maxPixels, file), m.normalization, m.vae.imageSize, { resizeRatio: req.resizeRatio });
+    } catch (e) {
+      return e instanceof Error ? e : new Error(String(e));
+    }
+  };
+  let cancelled = false;
+  let next = files.length ? load(files[0]) : undefined;
+  for (let i = 0; i < files.length; i++) {
+    if (hooks.isCancelled()) {
+      cancelled = true;
+      break;
+    }
+    const input = await next!;
+    next = i + 1 < files.length ? load(files[i + 1]) : undefined; // decode the next image while this one runs
+    if (input instanceof Error) {
+      failed.push({ file: files[i], message: input.message });
+    } else {
+      const raw = await tokenize(bundle, input.tensor);
+      counter.add(raw.tokens);
+    }
+    const done = i + 1;
+    if (done % every === 0 && done < files.length) hooks.onProgress({ usage: counter.usage(), done, total: files.length, finished: false, failed: failed.length });
+  }
+  if (next) await next; // let a prefetch in flight settle before returning
+  const usage = counter.usage();
+  hooks.onProgress({ usage, done: counter.images + failed.length, total: files.length, finished: true, failed: failed.length });
+  return { usage, failed, cancelled };
+}

@@ -1,0 +1,153 @@
+/**
+ * The one file that imports onnxruntime-node: execution-provider choice, session options and runs.
+ *
+ * NOTE: onnxruntime-node throws when a provider cannot start instead of falling back, so `auto` tries
+ * each provider in its own try/catch and records why it was skipped.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as ort from 'onnxruntime-node';
+import { VarScopeError } from '../shared/rpc';
+import type { HostTensor, TensorDType } from './tensor';
+
+/** Which execution provider to use; `auto` tries cuda, then webgpu, then cpu. */
+export type ProviderChoice = 'auto' | 'cuda' | 'webgpu' | 'cpu';
+
+/** Intra-op threads used when the setting is 0: measured best on the 2-core reference machine (bench/engine.ts). */
+export const DEFAULT_THREADS = 2;
+
+/** Runtime settings of the engine process. */
+export interface RuntimeOptions {
+  provider: ProviderChoice;
+  /** Intra-op threads for the CPU provider; 0 = DEFAULT_THREADS. */
+  threads: number;
+  /** Folder holding onnxruntime's CUDA provider libraries (also put on LD_LIBRARY_PATH by the client). */
+  cudaLibraryPath?: string;
+  /** Keep onnxruntime's CPU memory arena (default off: the arena keeps its peak, +80 MB RSS measured, no speed gain). */
+  cpuMemArena?: boolean;
+}
+
+/** Name, element type and dims (strings for dynamic axes) of one graph input or output. */
+export interface GraphIO {
+  name: string;
+  dtype: string;
+  dims: Array<number | string>;
+}
+
+/** One opened ONNX graph. */
+export class GraphSession {
+  readonly inputs: GraphIO[];
+  readonly outputs: GraphIO[];
+
+  constructor(
+    private readonly session: ort.InferenceSession,
+    readonly file: string,
+    readonly provider: string,
+  ) {
+    this.inputs = session.inputMetadata.map(toIO);
+    this.outputs = session.outputMetadata.map(toIO);
+  }
+
+  /** Run the graph; `fetches` limits the outputs computed. Errors name every input's dtype and dims. */
+  async run(feeds: Record<string, HostTensor>, fetches?: string[]): Promise<Record<string, HostTensor>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(t.dtype, t.data, t.dims);
+    let result: ort.InferenceSession.ReturnType;
+    try {
+      result = fetches ? await this.session.run(ortFeeds, fetches) : await this.session.run(ortFeeds);
+    } catch (e) {
+      const given = Object.entries(feeds).map(([n, t]) => `${n}: ${t.dtype}[${t.dims.join(',')}]`).join('; ');
+      const wanted = this.inputs.map((i) => `${i.name}: ${i.dtype}[${i.dims.join(',')}]`).join('; ');
+      throw new VarScopeError(
+        'Inference',
+        `${path.basename(this.file)} failed on ${this.provider}: ${firstLine(e)}`,
+        `inputs given: ${given}\ninputs declared: ${wanted}\n${e instanceof Error ? e.stack : String(e)}`,
+      );
+    }
+    const out: Record<string, HostTensor> = {};
+    for (const [name, v] of Object.entries(result)) {
+      const t = v as ort.Tensor;
+      out[name] = { dtype: t.type as TensorDType, dims: [...t.dims], data: t.data as HostTensor['data'] };
+    }
+    return out;
+  }
+
+  /** Release the native session. */
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** Opens graphs on the chosen provider and remembers which one runs and why others were skipped. */
+export class OnnxRuntime {
+  /** Provider actually in use (after the first graph opened). */
+  provider: string | undefined;
+  readonly fallbacks: Array<{ provider: string; reason: string }> = [];
+
+  constructor(readonly options: RuntimeOptions) {
+    ort.env.logLevel = 'error';
+  }
+
+  /** Open one ONNX file; errors are ModelLoad and name the file. */
+  async open(file: string): Promise<GraphSession> {
+    // NOTE: open by path, not from bytes: large graphs keep weights in external data files beside them.
+    try {
+      fs.accessSync(file, fs.constants.R_OK);
+    } catch (e) {
+      throw new VarScopeError('ModelLoad', `cannot read graph ${file}: ${firstLine(e)}`);
+    }
+    const order: string[] = this.provider ? [this.provider] : this.options.provider === 'auto' ? ['cuda', 'webgpu', 'cpu'] : [this.options.provider];
+    let lastError: unknown;
+    for (const p of order) {
+      try {
+        const session = await ort.InferenceSession.create(file, this.sessionOptions(p));
+        this.provider = p;
+        return new GraphSession(session, file, p);
+      } catch (e) {
+        lastError = e;
+        if (isModelError(e)) break; // the file is bad: another provider will not help
+        if (!this.provider && order.length > 1) this.fallbacks.push({ provider: p, reason: this.explain(p, e) });
+      }
+    }
+    if (isModelError(lastError)) throw new VarScopeError('ModelLoad', `${file} is not a valid ONNX graph: ${firstLine(lastError)}`);
+    const p = order[order.length - 1];
+    throw new VarScopeError('ModelLoad', `cannot open ${file} on ${p}: ${this.explain(p, lastError)}`);
+  }
+
+  private sessionOptions(provider: string): ort.InferenceSession.SessionOptions {
+    const threads = this.options.threads > 0 ? this.options.threads : DEFAULT_THREADS;
+    const ep: ort.InferenceSession.ExecutionProviderConfig = provider === 'cuda' ? { name: 'cuda', deviceId: 0 } : provider;
+    return {
+      executionProviders: [ep],
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      enableCpuMemArena: this.options.cpuMemArena ?? false,
+      logSeverityLevel: 3,
+    };
+  }
+
+  private explain(provider: string, e: unknown): string {
+    const msg = firstLine(e);
+    if (provider === 'cuda' && /shared library|cannot open shared object/i.test(msg)) {
+      const where = this.options.cudaLibraryPath ? ` (varscope.cudaLibraryPath = ${this.options.cudaLibraryPath})` : ' (varscope.cudaLibraryPath is not set)';
+      return `CUDA provider libraries not found${where}: ${msg}`;
+    }
+    return msg;
+  }
+}
+
+function toIO(m: ort.InferenceSession.ValueMetadata): GraphIO {
+  return m.isTensor ? { name: m.name, dtype: m.type, dims: [...m.shape] } : { name: m.name, dtype: 'non-tensor', dims: [] };
+}
+
+function isModelError(e: unknown): boolean {
+  return /protobuf parsing failed|invalid model|model_path|ModelProto|Load model|INVALID_PROTOBUF/i.test(firstLine(e));
+}
+
+function firstLine(e: unknown): string {
+  const s = e instanceof Error ? e.message : String(e);
+  // NOTE: onnxruntime messages carry ANSI colour codes and log lines after the first line.
+  return s.replace(/\u001b\[[0-9;]*m/g, '').split('\n')[0].trim();
+}

@@ -1,0 +1,126 @@
+/** The commands of package.json: each handler is guarded so a failure reaches the log and the user. */
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { VarScopeError } from '../shared/rpc';
+import type { EngineHost } from './engineHost';
+import type { ErrorReporter } from './errorReporter';
+import type { ModelCatalog } from './modelCatalog';
+import { INSPECTOR_VIEW_TYPE, type PanelManager } from './panelManager';
+
+/** What the commands act on. */
+export interface CommandDeps {
+  log: vscode.LogOutputChannel;
+  errors: ErrorReporter;
+  catalog: ModelCatalog;
+  engine: EngineHost;
+  panels: PanelManager;
+  /** Reloads the model after a change and refreshes panels and the status bar. */
+  reloadModel(): Promise<void>;
+}
+
+const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp', 'bmp', 'gif'];
+
+/** Registers every contributed command; returns their disposables. */
+export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
+  const { errors } = deps;
+  const reg = (id: string, fn: (...args: never[]) => unknown) => vscode.commands.registerCommand(id, errors.guard(id, fn as (...a: unknown[]) => unknown));
+  return [
+    reg('varscope.inspectImage', (uri?: vscode.Uri) => inspectImage(uri)),
+    reg('varscope.chooseModel', () => chooseModel(deps)),
+    reg('varscope.showLog', () => deps.log.show(true)),
+    reg('varscope.restartEngine', async () => {
+      deps.log.info('restarting the engine');
+      await deps.engine.restart();
+      await deps.reloadModel();
+    }),
+    reg('varscope.generateImage', () => {
+      deps.panels.openGeneration();
+    }),
+    reg('varscope.evaluateFolder', (uri?: vscode.Uri) => evaluateFolder(deps, uri)),
+    reg('varscope.compareModels', () => compareModels(deps)),
+    reg('varscope.exportView', async (format?: 'png' | 'svg' | 'json') => {
+      const panel = deps.panels.activePanel;
+      if (!panel) throw new VarScopeError('BadRequest', 'Open a VARScope panel first.');
+      const chosen = format ?? ((await vscode.window.showQuickPick(['png', 'svg', 'json'], { placeHolder: 'Export the current view as' })) as 'png' | 'svg' | 'json' | undefined);
+      if (!chosen) return;
+      panel.requestExport(chosen);
+    }),
+  ];
+}
+
+/** Opens the image (explorer selection, active editor, or a file dialog) in the inspector. */
+async function inspectImage(uri?: vscode.Uri): Promise<void> {
+  let target = uri instanceof vscode.Uri ? uri : activeResource();
+  if (!target || !IMAGE_EXTENSIONS.includes(path.extname(target.fsPath).slice(1).toLowerCase())) {
+    const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { Images: IMAGE_EXTENSIONS }, openLabel: 'Inspect' });
+    target = picked?.[0];
+  }
+  if (!target) return;
+  await vscode.commands.executeCommand('vscode.openWith', target, INSPECTOR_VIEW_TYPE);
+}
+
+/** The resource of the active tab (text editor, image preview, or custom editor). */
+function activeResource(): vscode.Uri | undefined {
+  const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+  if (input instanceof vscode.TabInputText || input instanceof vscode.TabInputCustom) return input.uri;
+  return vscode.window.activeTextEditor?.document.uri;
+}
+
+/** Codebook usage over a folder of images, streamed into the active panel (a new one if none is open). */
+async function evaluateFolder(deps: CommandDeps, uri?: vscode.Uri): Promise<void> {
+  let folder = uri instanceof vscode.Uri ? uri : undefined;
+  if (!folder) {
+    const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Count Codebook Usage' });
+    folder = picked?.[0];
+  }
+  if (!folder) return;
+  const panel = deps.panels.activePanel ?? deps.panels.openGeneration();
+  const result = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `VARScope: codebook usage of ${path.basename(folder.fsPath)}`, cancellable: true },
+    (_progress, token) => deps.engine.folderUsage(folder.fsPath, panel.engineContext, token),
+  );
+  deps.log.info(`folder ${folder.fsPath}: ${result.usage.images ?? 0} images, ${result.usage.used} codes used, perplexity ${result.usage.perplexity.toFixed(1)}${result.cancelled ? ' (cancelled)' : ''}`);
+  for (const f of result.failed) deps.log.warn(`  skipped ${f.file}: ${f.message}`);
+  if (result.failed.length) void vscode.window.showWarningMessage(`VARScope: ${result.failed.length} files could not be read (see the log).`);
+}
+
+/** Inspects the active panel's image with a second bundle; the panel shows both. */
+async function compareModels(deps: CommandDeps): Promise<void> {
+  const panel = deps.panels.activePanel;
+  if (!panel?.imageUri) throw new VarScopeError('BadRequest', 'Open an image in VARScope first, then compare models on it.');
+  const current = deps.engine.current.dir;
+  const items = deps.catalog.listBundles().filter((b) => b.dir !== current).map((b) => ({ label: b.name, description: b.id, detail: b.dir, dir: b.dir }));
+  if (items.length === 0) throw new VarScopeError('ModelNotFound', 'No other model bundle found (models/ and varscope.modelFolders).');
+  const pick = await vscode.window.showQuickPick(items, { placeHolder: 'Compare with which model?' });
+  if (!pick) return;
+  await deps.catalog.ensureAllowed(pick.dir, true);
+  const imageUri = panel.imageUri;
+  const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `VARScope: inspecting with ${pick.label}` }, () =>
+    deps.engine.inspectWith(pick.dir, imageUri),
+  );
+  panel.engineContext.emit('comparison', result);
+}
+
+/** The model picker: bundles in models/ and varscope.modelFolders, a folder browser, or back to the default. */
+async function chooseModel(deps: CommandDeps): Promise<void> {
+  type Item = vscode.QuickPickItem & { dir?: string | null; browse?: boolean };
+  const current = deps.catalog.currentDir();
+  const items: Item[] = deps.catalog.listBundles().map((b) => ({
+    label: b.name,
+    description: b.dir === current ? `${b.id} (current)` : b.id,
+    detail: b.dir,
+    dir: b.dir,
+  }));
+  items.push({ label: '$(folder-opened) Browse for a bundle folder…', browse: true });
+  items.push({ label: '$(discard) Use the setting or the embedded default', dir: null });
+  const pick = await vscode.window.showQuickPick(items, { placeHolder: 'Model bundle for this workspace', matchOnDetail: true });
+  if (!pick) return;
+  let dir = pick.dir ?? null;
+  if (pick.browse) {
+    const folder = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use This Bundle' });
+    if (!folder?.[0]) return;
+    dir = folder[0].fsPath;
+  }
+  if (dir) await deps.catalog.ensureAllowed(dir, true);
+  await deps.catalog.choose(dir);
+}

@@ -1,0 +1,230 @@
+/**
+ * The one place the extension talks to the engine (an EngineClient forking dist/engineProcess.js):
+ * reads the chosen bundle's manifest at once, opens the model in the engine when a panel needs it,
+ * turns the panel's HostApi requests into EngineApi calls and routes streamed events to the panel
+ * that started the run. Settings become the engine's configuration.
+ */
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { EngineClient } from '../engine/engineClient';
+import type { EngineConfig, EngineEvents, FolderUsageResult } from '../shared/engineApi';
+import type { HostEvents, PanelState } from '../shared/protocol';
+import type { InspectResult, ModelInfo } from '../shared/results';
+import { VarScopeError, type Handlers } from '../shared/rpc';
+import type { HostApi } from './hostApi';
+import { readBundleSummary, type BundleSummary } from './modelCatalog';
+
+/** The state of the current model as the panel and status bar see it. */
+export interface ModelStatus {
+  /** Bundle folder, or null when there is none. */
+  dir: string | null;
+  /** Read from varscope.json without loading the graphs (null when unreadable or absent). */
+  summary: BundleSummary | null;
+  /** Present once the engine opened the model. */
+  info: ModelInfo | null;
+  /** Why `info` is null (not opened yet, or failed). */
+  error?: { code: string; message: string };
+}
+
+/** One panel as the engine host sees it: its image, its state, a way to push events to it. */
+export interface PanelContext {
+  imageUri: vscode.Uri | null;
+  state: PanelState;
+  emit<E extends keyof HostEvents>(name: E, payload: HostEvents[E]): void;
+}
+
+type EngineHandlers = Pick<Handlers<HostApi>, 'inspect' | 'evaluate' | 'attention' | 'generationStart' | 'generationStep' | 'generationCancel' | 'edit' | 'trainingUsage'>;
+
+/** The engine configuration from the `varscope.*` settings. */
+export function engineConfigFromSettings(): EngineConfig {
+  const c = vscode.workspace.getConfiguration('varscope');
+  return {
+    provider: c.get<EngineConfig['provider']>('executionProvider', 'auto'),
+    threads: c.get<number>('threads', 0),
+    cudaLibraryPath: c.get<string>('cudaLibraryPath', '') || undefined,
+    maxImagePixels: c.get<number>('maxImagePixels', 100_000_000),
+  };
+}
+
+/** Owns the engine client and the current model. */
+export class EngineHost implements vscode.Disposable {
+  private status: ModelStatus = { dir: null, summary: null, info: null, error: { code: 'ModelNotFound', message: 'no model' } };
+  private opening: Promise<ModelStatus> | undefined;
+  private readonly client: EngineClient;
+  /** Which panel started a run, so its streamed events go back to it. */
+  private readonly runOwners = new Map<string, PanelContext>();
+  private readonly changed = new vscode.EventEmitter<ModelStatus>();
+  /** Fires when the model opened or failed to (the status bar listens). */
+  readonly onDidChange = this.changed.event;
+  private readonly subscriptions: vscode.Disposable[] = [];
+
+  constructor(
+    extensionUri: vscode.Uri,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    this.client = new EngineClient({
+      entry: path.join(extensionUri.fsPath, 'dist', 'engineProcess.js'),
+      config: engineConfigFromSettings(),
+      log: (level, message) => this.log[level](message),
+    });
+    const forward = <K extends 'generationStep' | 'folderUsage'>(name: K) =>
+      this.client.on(name, (p: EngineEvents[K]) => {
+        const owner = this.runOwners.get(p.runId);
+        if (!owner) return; // a run whose panel closed
+        if (name === 'generationStep') owner.emit('generationStep', p as EngineEvents['generationStep']);
+        else {
+          const f = p as EngineEvents['folderUsage'];
+          owner.emit('folderUsage', { runId: f.runId, usage: f.usage, done: f.done, total: f.total, finished: f.finished });
+        }
+      });
+    const offs = [forward('generationStep'), forward('folderUsage')];
+    this.subscriptions.push(
+      this.changed,
+      { dispose: () => offs.forEach((off) => off()) },
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (!e.affectsConfiguration('varscope.executionProvider') && !e.affectsConfiguration('varscope.threads') && !e.affectsConfiguration('varscope.cudaLibraryPath') && !e.affectsConfiguration('varscope.maxImagePixels')) return;
+        void this.reconfigure();
+      }),
+    );
+  }
+
+  /** The model state last loaded. */
+  get current(): ModelStatus {
+    return this.status;
+  }
+
+  /** Reads the manifest of the bundle at `dir` (cheap: the engine opens it on first use). Never throws. */
+  async load(dir: string | null): Promise<ModelStatus> {
+    this.opening = undefined;
+    if (!dir) {
+      this.status = { dir: null, summary: null, info: null, error: { code: 'ModelNotFound', message: 'no model bundle found' } };
+    } else {
+      try {
+        const summary = readBundleSummary(dir);
+        this.status = { dir, summary, info: null, error: { code: 'ModelLoad', message: `"${summary.name}" is not opened yet` } };
+        this.log.info(`model "${summary.name}" at ${dir}`);
+      } catch (e) {
+        const w = VarScopeError.toWire(e);
+        this.log.error(`model at ${dir}: [${w.code}] ${w.message}${w.detail ? `\n${w.detail}` : ''}`);
+        this.status = { dir, summary: null, info: null, error: { code: w.code, message: w.message } };
+      }
+    }
+    this.changed.fire(this.status);
+    return this.status;
+  }
+
+  /** Opens the current model in the engine (once); failures end up in `current.error`. */
+  ensureOpen(): Promise<ModelStatus> {
+    const s = this.status;
+    if (s.info || !s.dir || !s.summary) return Promise.resolve(s);
+    if (!this.opening) {
+      const dir = s.dir;
+      const t0 = Date.now();
+      this.opening = this.client.call('openModel', { model: dir }).then(
+        (info) => {
+          if (this.status.dir !== dir) return this.status; // another model was chosen meanwhile
+          this.log.info(`opened "${info.name}" on ${info.provider} in ${Date.now() - t0} ms`);
+          for (const f of info.providerFallbacks) this.log.warn(`provider ${f.provider} skipped: ${f.reason}`);
+          this.status = { ...this.status, info, error: undefined };
+          this.changed.fire(this.status);
+          return this.status;
+        },
+        (e: unknown) => {
+          this.opening = undefined; // a later panel may try again (e.g. after a fix)
+          const w = VarScopeError.toWire(e);
+          this.log.error(`opening ${dir}: [${w.code}] ${w.message}${w.detail ? `\n${w.detail}` : ''}`);
+          if (this.status.dir === dir) {
+            this.status = { ...this.status, info: null, error: { code: w.code, message: w.message } };
+            this.changed.fire(this.status);
+          }
+          return this.status;
+        },
+      );
+    }
+    return this.opening;
+  }
+
+  /** Kills the engine process and opens the current model again. */
+  async restart(): Promise<ModelStatus> {
+    await this.client.restart();
+    return this.load(this.status.dir);
+  }
+
+  /** Inspects `image` with another bundle (model comparison); the current model is untouched. */
+  async inspectWith(dir: string, image: vscode.Uri): Promise<{ other: ModelInfo; otherInspect: InspectResult }> {
+    const other = await this.client.call('openModel', { model: dir });
+    const otherInspect = await this.client.call('inspect', { model: dir, image: { path: image.fsPath } });
+    return { other, otherInspect };
+  }
+
+  /** Codebook usage over a folder, streamed to `panel` as folderUsage events; cancel through `token`. */
+  async folderUsage(folder: string, panel: PanelContext, token: vscode.CancellationToken): Promise<FolderUsageResult> {
+    const model = await this.openDir();
+    const runId = `folder-${Date.now().toString(36)}`;
+    this.runOwners.set(runId, panel);
+    const sub = token.onCancellationRequested(() => void this.client.cancel(runId));
+    try {
+      return await this.client.call('folderUsage', { model, runId, folder });
+    } finally {
+      sub.dispose();
+      this.runOwners.delete(runId);
+    }
+  }
+
+  /** HostApi handlers that need the engine, bound to one panel. */
+  engineHandlers(panel: PanelContext): EngineHandlers {
+    const image = () => {
+      if (!panel.imageUri) throw new VarScopeError('BadRequest', 'this panel has no image');
+      return { path: panel.imageUri.fsPath };
+    };
+    return {
+      inspect: async () => this.client.call('inspect', { model: await this.openDir(), image: image() }),
+      evaluate: async (p) => this.client.call('evaluate', { model: await this.openDir(), image: image(), classId: p.classId }),
+      attention: async (p) => this.client.call('attention', { model: await this.openDir(), image: image(), classId: p.classId, layer: p.layer, head: p.head }),
+      generationStart: async (p) => {
+        const r = await this.client.call('generationStart', { model: await this.openDir(), settings: p.settings });
+        this.runOwners.set(r.runId, panel);
+        return r;
+      },
+      generationStep: async (p) => this.client.call('generationStep', { runId: p.runId, scaleIndex: p.scaleIndex }),
+      generationCancel: async (p) => {
+        this.runOwners.delete(p.runId);
+        await this.client.call('generationCancel', { runId: p.runId });
+      },
+      edit: async (p) => this.client.call('edit', { ...p, model: await this.openDir(), source: { image: image() } }),
+      trainingUsage: async () => this.client.call('trainingUsage', { model: await this.openDir() }),
+    };
+  }
+
+  /** Forgets the runs of a closed panel and cancels them in the engine. */
+  panelClosed(panel: PanelContext): void {
+    for (const [runId, owner] of this.runOwners) {
+      if (owner !== panel) continue;
+      this.runOwners.delete(runId);
+      void this.client.cancel(runId);
+    }
+  }
+
+  dispose(): void {
+    this.subscriptions.splice(0).forEach((d) => d.dispose());
+    void this.client.dispose();
+  }
+
+  /** The current bundle folder once the engine opened it; throws the reason otherwise. */
+  private async openDir(): Promise<string> {
+    const s = await this.ensureOpen();
+    if (!s.info || !s.dir) throw new VarScopeError((s.error?.code as VarScopeError['code']) ?? 'ModelNotFound', s.error?.message ?? 'no model');
+    return s.dir;
+  }
+
+  private async reconfigure(): Promise<void> {
+    const config = engineConfigFromSettings();
+    this.log.info(`engine settings: provider ${config.provider}, threads ${config.threads}`);
+    try {
+      await this.client.configure(config);
+    } catch (e) {
+      this.log.error(`configuring the engine: ${String(e)}`);
+    }
+    await this.load(this.status.dir); // the provider may change: open again
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Entry point: wires the log, model catalog, engine, panels, custom editor, serializer, commands
+ * and status bar together. Activation reads only the model's manifest; the engine starts on demand.
+ */
+import * as vscode from 'vscode';
+import { registerCommands } from './commands';
+import { EngineHost } from './engineHost';
+import { ErrorReporter } from './errorReporter';
+import { InspectorEditorProvider, InspectorPanelSerializer } from './inspectorEditorProvider';
+import { ModelCatalog } from './modelCatalog';
+import { INSPECTOR_VIEW_TYPE, PanelManager } from './panelManager';
+import { ModelStatusBar } from './statusBar';
+import { registerTestHooks } from './testHooks';
+
+/** Called by VS Code on the first activation event. */
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const log = vscode.window.createOutputChannel('VARScope', { log: true });
+  const errors = new ErrorReporter(log);
+  const catalog = new ModelCatalog(context, log);
+  const engine = new EngineHost(context.extensionUri, log);
+  const panels = new PanelManager({ extensionUri: context.extensionUri, engine, errors, log });
+  const statusBar = new ModelStatusBar();
+  context.subscriptions.push(log, panels, statusBar, engine, engine.onDidChange((s) => statusBar.update(s)));
+
+  const reloadModel = async (): Promise<void> => {
+    const dir = catalog.currentDir();
+    try {
+      if (dir) await catalog.ensureAllowed(dir, false);
+      await engine.load(dir);
+    } catch (e) {
+      errors.report(e, 'loading the model');
+      await engine.load(null);
+    }
+    panels.modelChanged();
+  };
+
+  context.subscriptions.push(
+    vscode.window.registerCustomEditorProvider(INSPECTOR_VIEW_TYPE, new InspectorEditorProvider(panels), {
+      webviewOptions: { retainContextWhenHidden: true },
+      supportsMultipleEditorsPerDocument: true,
+    }),
+    vscode.window.registerWebviewPanelSerializer(INSPECTOR_VIEW_TYPE, new InspectorPanelSerializer(panels, log)),
+    ...registerCommands({ log, errors, catalog, engine, panels, reloadModel }),
+    ...registerTestHooks(panels, engine, catalog, statusBar),
+    catalog.onDidChange(() => void reloadModel()),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => void reloadModel()),
+  );
+
+  log.info(`VARScope ${context.extension.packageJSON.version} activated (${vscode.env.appName} ${vscode.version}, node ${process.version})`);
+  await reloadModel();
+  await openRequestedImage(log);
+}
+
+/** VARSCOPE_OPEN_IMAGE (set by `npm start`) names an image to open in the inspector once activated. */
+async function openRequestedImage(log: vscode.LogOutputChannel): Promise<void> {
+  const file = process.env.VARSCOPE_OPEN_IMAGE;
+  if (!file) return;
+  try {
+    await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(file), INSPECTOR_VIEW_TYPE);
+  } catch (e) {
+    log.warn(`could not open ${file} on start: ${String(e)}`);
+  }
+}
+
+/** Nothing to do: every resource is in context.subscriptions. */
+export function deactivate(): void {}

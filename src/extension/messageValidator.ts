@@ -1,0 +1,99 @@
+/**
+ * Checks every message from the webview before anything uses it: the RPC envelope, the method name,
+ * and the shape of its params. A webview is a web page; treat what it sends as untrusted input.
+ */
+import type { PanelState, ViewId } from '../shared/protocol';
+import type { HostApi } from './hostApi';
+import { VarScopeError, type RpcMessage } from '../shared/rpc';
+
+type Check = (params: unknown) => string | null;
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isInt = (v: unknown, min = 0, max = 1e9): boolean => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+const isNum = (v: unknown, min = -Infinity, max = Infinity): boolean => typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max;
+const isStr = (v: unknown, maxLen = 4096): boolean => typeof v === 'string' && v.length <= maxLen;
+
+const VIEWS: ViewId[] = ['pyramid', 'reconstruction', 'residual', 'codebook', 'attention', 'stepThrough', 'whatIf', 'compare'];
+const COMMANDS = ['varscope.chooseModel', 'varscope.evaluateFolder', 'varscope.compareModels', 'varscope.showLog'];
+const MIMES = ['image/png', 'image/svg+xml', 'application/json'];
+/** Exports larger than this are refused (a view's PNG / JSON is far smaller). */
+const MAX_EXPORT_BYTES = 256 * 1024 * 1024;
+
+function settingsError(s: unknown): string | null {
+  if (!isObj(s)) return 'settings must be an object';
+  if (!isInt(s.classId, 0, 1e6)) return 'settings.classId must be a non-negative integer';
+  if (!isInt(s.seed, 0, 2 ** 32)) return 'settings.seed must be an unsigned 32-bit integer';
+  if (!isNum(s.cfg, 0, 100)) return 'settings.cfg must be a number in [0, 100]';
+  if (!isInt(s.topK, 0, 1e6)) return 'settings.topK must be a non-negative integer';
+  if (!isNum(s.topP, 0, 1)) return 'settings.topP must be in [0, 1]';
+  return null;
+}
+
+function stateError(s: unknown): string | null {
+  if (!isObj(s)) return 'state must be an object';
+  if (s.imageUri !== null && !isStr(s.imageUri)) return 'state.imageUri must be a string or null';
+  if (s.view !== undefined && !VIEWS.includes(s.view as ViewId)) return 'state.view is not a view';
+  if (s.generation !== undefined && settingsError(s.generation)) return `state.generation: ${settingsError(s.generation)}`;
+  if (s.evalClass !== undefined && !isInt(s.evalClass, 0, 1e6)) return 'state.evalClass must be an integer';
+  if (s.attention !== undefined) {
+    const a = s.attention;
+    if (!isObj(a) || !isInt(a.layer, 0, 1000) || !(a.head === 'mean' || isInt(a.head, 0, 1000))) return 'state.attention is malformed';
+  }
+  return null;
+}
+
+const empty: Check = (p) => (p === undefined || isObj(p) ? null : 'params must be an object');
+const head = (h: unknown) => h === 'mean' || isInt(h, 0, 1000);
+
+/** One check per HostApi method; adding a method to HostApi without a check is a compile error. */
+const CHECKS: { [M in keyof HostApi]: Check } = {
+  inspect: empty,
+  trainingUsage: empty,
+  evaluate: (p) => (isObj(p) && isInt(p.classId, 0, 1e6) ? null : 'classId must be a non-negative integer'),
+  attention: (p) =>
+    isObj(p) && isInt(p.classId, 0, 1e6) && isInt(p.layer, 0, 1000) && head(p.head) ? null : 'attention needs classId, layer and head',
+  generationStart: (p) => (isObj(p) ? settingsError(p.settings) : 'params must be an object'),
+  generationStep: (p) =>
+    isObj(p) && isStr(p.runId, 200) && (p.scaleIndex === undefined || isInt(p.scaleIndex, 0, 1000)) ? null : 'generationStep needs runId',
+  generationCancel: (p) => (isObj(p) && isStr(p.runId, 200) ? null : 'generationCancel needs runId'),
+  edit: (p) => {
+    if (!isObj(p)) return 'params must be an object';
+    if (!isInt(p.scaleIndex, 0, 1000)) return 'scaleIndex must be an integer';
+    if (!Array.isArray(p.positions) || !p.positions.every((x) => isInt(x, 0, 1e7))) return 'positions must be integers';
+    if (p.tokens !== 'resample' && !(Array.isArray(p.tokens) && p.tokens.length === p.positions.length && p.tokens.every((x) => isInt(x, 0, 1e7)))) {
+      return "tokens must be 'resample' or one id per position";
+    }
+    return settingsError(p.settings);
+  },
+  saveExport: (p) => {
+    if (!isObj(p) || !isStr(p.suggestedName, 255) || !MIMES.includes(p.mime as string)) return 'saveExport needs suggestedName and mime';
+    if (/[\\/]/.test(p.suggestedName as string) || (p.suggestedName as string).startsWith('.')) return 'suggestedName must be a plain file name';
+    const d = p.data;
+    if (typeof d === 'string') return d.length <= MAX_EXPORT_BYTES ? null : 'export too large';
+    if (d instanceof Uint8Array) return d.byteLength <= MAX_EXPORT_BYTES ? null : 'export too large';
+    return 'data must be a string or bytes';
+  },
+  saveState: stateError,
+  runCommand: (p) => (isObj(p) && COMMANDS.includes(p.command as string) ? null : 'command is not one the panel may run'),
+};
+
+/** The RPC envelope if `m` is one the webview may send, else null (dropped). The webview only requests and emits. */
+export function validEnvelope(m: unknown): RpcMessage | null {
+  if (!isObj(m)) return null;
+  if (m.kind === 'request') return isInt(m.id, 0, Number.MAX_SAFE_INTEGER) && isStr(m.method, 100) ? (m as RpcMessage) : null;
+  if (m.kind === 'event') return m.name === 'ready' ? (m as RpcMessage) : null;
+  return null;
+}
+
+/** Throws BadRequest unless `params` fit `method` of HostApi. */
+export function checkParams(method: string, params: unknown): void {
+  const check = (CHECKS as Record<string, Check | undefined>)[method];
+  if (!check) throw new VarScopeError('BadRequest', `unknown method ${method}`);
+  const problem = check(params);
+  if (problem) throw new VarScopeError('BadRequest', `${method}: ${problem}`);
+}
+
+/** True when a PanelState restored by the serializer is usable. */
+export function isPanelState(s: unknown): s is PanelState {
+  return stateError(s) === null;
+}

@@ -1,0 +1,37 @@
+/**
+ * Commands that exist only under VARSCOPE_TEST=1 so the integration suite can look at host state
+ * (the webview DOM itself is read by the test harness through the browser).
+ */
+import * as vscode from 'vscode';
+import type { EngineHost } from './engineHost';
+import type { ModelCatalog } from './modelCatalog';
+import type { PanelManager } from './panelManager';
+import type { ModelStatusBar } from './statusBar';
+
+/** Host-side view of the panels, returned by `varscope.test.state`. */
+export interface TestState {
+  panels: Array<{ imageName: string | null; ready: boolean; active: boolean; title: string }>;
+  model: { dir: string | null; name: string | null; error: string | null; opened: boolean; provider: string | null };
+  /** What the model picker would list. */
+  bundles: Array<{ name: string; dir: string }>;
+  statusBarText: string;
+}
+
+/** Registers the test-only commands when VARSCOPE_TEST=1; otherwise registers nothing. */
+export function registerTestHooks(panels: PanelManager, engine: EngineHost, catalog: ModelCatalog, statusBar: ModelStatusBar): vscode.Disposable[] {
+  if (process.env.VARSCOPE_TEST !== '1') return [];
+  return [
+    vscode.commands.registerCommand('varscope.test.state', (): TestState => ({
+      panels: panels.all.map((p) => ({ imageName: p.imageName, ready: p.isReady, active: p.webviewPanel.active, title: p.webviewPanel.title })),
+      model: {
+        dir: engine.current.dir,
+        name: engine.current.info?.name ?? engine.current.summary?.name ?? null,
+        error: engine.current.error?.message ?? null,
+        opened: engine.current.info !== null,
+        provider: engine.current.info?.provider ?? null,
+      },
+      bundles: catalog.listBundles().map((b) => ({ name: b.name, dir: b.dir })),
+      statusBarText: statusBar.text,
+    })),
+  ];
+}

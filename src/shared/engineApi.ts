@@ -1,0 +1,116 @@
+/**
+ * The engine's request API (served by the engine child process, called through EngineClient) and the
+ * events it streams. Every request names the model bundle folder, so a restarted engine process serves
+ * the next request without any other state being replayed.
+ */
+import type { EditRequest, EditResult } from './protocol';
+import type { AttentionResult, CodebookUsage, EvalResult, GenerationSettings, GenerationStep, InspectResult, ModelInfo, RgbaImage } from './results';
+
+/** Process-wide engine settings (VS Code settings or CLI flags). */
+export interface EngineConfig {
+  /** `auto` tries cuda -> webgpu -> cpu. */
+  provider: 'auto' | 'cuda' | 'webgpu' | 'cpu';
+  /** Intra-op threads; 0 = the measured default. */
+  threads: number;
+  /** Folder of onnxruntime's CUDA provider libraries (the client also puts it on LD_LIBRARY_PATH). */
+  cudaLibraryPath?: string;
+  /** Images with more pixels are refused (decompression bombs). */
+  maxImagePixels: number;
+}
+
+/** An image given by path (read by the engine) or by its bytes. */
+export type ImageSource = { path: string } | { bytes: Uint8Array; name?: string };
+
+/** Which model a request is for: the bundle folder (holding varscope.json). */
+export interface ModelRef {
+  model: string;
+}
+
+/** Options of the image preprocessing. */
+export interface ImageOptions {
+  /** Short side before the centre crop = round(resizeRatio × imageSize); default 1. */
+  resizeRatio?: number;
+}
+
+/** An edit of an image's token pyramid (or of a given pyramid). */
+export interface EngineEditRequest extends ModelRef, EditRequest {
+  /** The pyramid to edit: an image (tokenized first) or tokens per scale. */
+  source: { image: ImageSource } | { tokens: Int32Array[] };
+  /** Keep mask at the finest scale (lastPn² values, 1 = keep the source token), the official in/out-painting
+   *  mask; default: keep everything outside the footprint of `positions`. */
+  keepMask?: Uint8Array;
+}
+
+/** A whole generation at once (CLI, scripts). */
+export interface GenerateResult {
+  runId: string;
+  tokens: Int32Array[];
+  /** decode(f̂) of the last scale. */
+  image: RgbaImage;
+}
+
+/** Folder statistics request: images under a folder (recursively) or a file list. */
+export interface FolderUsageRequest extends ModelRef, ImageOptions {
+  runId: string;
+  folder?: string;
+  files?: string[];
+  /** Emit a folderUsage event every this many images (default 16). */
+  every?: number;
+}
+
+/** Folder statistics outcome: usage plus the files that could not be read (and why). */
+export interface FolderUsageResult {
+  usage: CodebookUsage;
+  failed: Array<{ file: string; message: string }>;
+  cancelled: boolean;
+}
+
+/** Requests the engine serves (a type alias, not an interface, so it satisfies RpcChannel's `Api` index signature). */
+export type EngineApi = {
+  /** Set provider / threads / limits; closes opened models when the runtime settings change. */
+  configure(params: EngineConfig): Promise<void>;
+  /** Load and check a bundle, open all its graphs; returns its facts (and the provider in use). */
+  openModel(params: ModelRef): Promise<ModelInfo>;
+  /** Tokenize an image: every scale's tokens, residuals, reconstructions. */
+  inspect(params: ModelRef & ImageOptions & { image: ImageSource }): Promise<InspectResult>;
+  /** Teacher-forced evaluation of an image for a class (nullClass = no class). */
+  evaluate(params: ModelRef & ImageOptions & { image: ImageSource; classId: number; topK?: number }): Promise<EvalResult>;
+  /** Attention weights of a block (one head or the mean) on the teacher-forced input. */
+  attention(params: ModelRef & ImageOptions & { image: ImageSource; classId: number; layer: number; head: number | 'mean' }): Promise<AttentionResult>;
+  /** Start a step-wise generation (nothing computed yet). `forced[k]` forces tokens of scale k (-1 = sample). */
+  generationStart(params: ModelRef & { settings: GenerationSettings; runId?: string; forced?: Array<Int32Array | null> }): Promise<{ runId: string }>;
+  /** Compute up to `scaleIndex` (default: the next scale) or go back to it; every computed scale is also a `generationStep` event. */
+  generationStep(params: { runId: string; scaleIndex?: number }): Promise<GenerationStep>;
+  /** Cancel a run (the scale in progress finishes; later steps reject with Cancelled) and forget it. */
+  generationCancel(params: { runId: string }): Promise<void>;
+  /** Generate every scale at once; streams `generationStep` events only when `stream`. */
+  generate(params: ModelRef & { settings: GenerationSettings; runId?: string; forced?: Array<Int32Array | null>; stream?: boolean }): Promise<GenerateResult>;
+  /** Replace tokens of a scale or a region and regenerate the finer scales. */
+  edit(params: EngineEditRequest): Promise<EditResult>;
+  /** Codebook usage over many images, streamed as `folderUsage` events; cancel with `cancel`. */
+  folderUsage(params: FolderUsageRequest): Promise<FolderUsageResult>;
+  /** The checkpoint's training hit counts, when the bundle has them. */
+  trainingUsage(params: ModelRef): Promise<CodebookUsage | null>;
+  /** Cancel any run by id (generation or folder statistics). */
+  cancel(params: { runId: string }): Promise<void>;
+  /** Process facts (memory, provider) for diagnostics and tests. */
+  status(params: Record<string, never>): Promise<EngineStatus>;
+};
+
+/** What `status` reports. */
+export interface EngineStatus {
+  pid: number;
+  rss: number;
+  heapUsed: number;
+  provider: string | null;
+  providerFallbacks: Array<{ provider: string; reason: string }>;
+  openModels: string[];
+  runs: number;
+}
+
+/** Events the engine streams. */
+export interface EngineEvents {
+  generationStep: GenerationStep;
+  folderUsage: { runId: string; usage: CodebookUsage; done: number; total: number; finished: boolean; failed: number };
+  log: { level: 'info' | 'warn' | 'error'; message: string };
+}

@@ -1,0 +1,169 @@
+/** What the panel asks of the host: every request goes through here and lands in the store, never in a view directly. */
+import type { EditRequest, HostEvents } from '../shared/protocol';
+import type { HostCalls } from './hostBridge';
+import type { RpcChannel } from '../shared/rpc';
+import type { GenerationSettings, GenerationStep } from '../shared/results';
+import { applyInit, type Store } from './store';
+
+type Host = RpcChannel<HostCalls>;
+
+/** Tokenize the panel image. */
+export async function loadInspect(store: Store, host: Host): Promise<void> {
+  store.update({ inspect: { status: 'loading' } });
+  try {
+    const value = await host.call('inspect', {});
+    store.update({ inspect: { status: 'ready', value } });
+  } catch (e) {
+    store.update({ inspect: { status: 'error', error: asError(e) } });
+    store.pushError('inspect', e);
+  }
+}
+
+/** Teacher-forced evaluation for a class. */
+export async function loadEvaluation(store: Store, host: Host, classId: number): Promise<void> {
+  store.update({ evaluation: { status: 'loading' } });
+  try {
+    const value = await host.call('evaluate', { classId });
+    store.update({ evaluation: { status: 'ready', value } });
+  } catch (e) {
+    store.update({ evaluation: { status: 'error', error: asError(e) } });
+    store.pushError('evaluate', e);
+  }
+}
+
+/** Attention weights of a layer / head. */
+export async function loadAttention(store: Store, host: Host, layer: number, head: number | 'mean'): Promise<void> {
+  const classId = store.state.panel.evalClass ?? store.state.generation.settings.classId;
+  store.update((s) => ({ attention: { status: 'loading' }, panel: { ...s.panel, attention: { layer, head } } }));
+  try {
+    const value = await host.call('attention', { classId, layer, head });
+    store.update({ attention: { status: 'ready', value } });
+  } catch (e) {
+    store.update({ attention: { status: 'error', error: asError(e) } });
+    store.pushError('attention', e);
+  }
+}
+
+/** The checkpoint's training hit counts. */
+export async function loadTrainingUsage(store: Store, host: Host): Promise<void> {
+  store.update({ trainingUsage: { status: 'loading' } });
+  try {
+    const value = await host.call('trainingUsage', {});
+    store.update({ trainingUsage: { status: 'ready', value } });
+  } catch (e) {
+    store.update({ trainingUsage: { status: 'error', error: asError(e) } });
+    store.pushError('trainingUsage', e);
+  }
+}
+
+/** Start a new generation run (cancelling the previous one) and compute its first step. */
+export async function startGeneration(store: Store, host: Host, settings: GenerationSettings): Promise<void> {
+  const old = store.state.generation.runId;
+  if (old) void host.call('generationCancel', { runId: old }).catch(() => undefined);
+  store.update((s) => ({
+    generation: { ...s.generation, settings, runId: null, steps: [], cursor: -1, playing: false, status: 'loading', error: undefined },
+    panel: { ...s.panel, generation: settings },
+  }));
+  try {
+    const { runId } = await host.call('generationStart', { settings });
+    store.update((s) => ({ generation: { ...s.generation, runId, status: 'ready' } }));
+    await stepGeneration(store, host);
+  } catch (e) {
+    failGeneration(store, e);
+  }
+}
+
+/** Show the next step: from the steps already computed, or ask the host for it. Returns false at the end. */
+export async function stepGeneration(store: Store, host: Host, toScale?: number): Promise<boolean> {
+  const g = store.state.generation;
+  const last = (store.state.model?.patchNums.length ?? 0) - 1;
+  const target = toScale ?? g.cursor + 1;
+  if (target > last || !g.runId) return false;
+  if (target < g.steps.length) {
+    store.update((s) => ({ generation: { ...s.generation, cursor: target } }));
+    return true;
+  }
+  store.update((s) => ({ generation: { ...s.generation, status: 'loading' } }));
+  try {
+    const step = await host.call('generationStep', { runId: g.runId, scaleIndex: target });
+    acceptStep(store, step);
+    store.update((s) => ({ generation: { ...s.generation, status: 'ready', cursor: Math.min(target, s.generation.steps.length - 1) } }));
+    return true;
+  } catch (e) {
+    failGeneration(store, e);
+    return false;
+  }
+}
+
+/** Store a streamed step of the current run; steps of other runs are stale and dropped. */
+export function acceptStep(store: Store, step: GenerationStep): void {
+  const g = store.state.generation;
+  if (step.runId !== g.runId) return;
+  if (g.steps[step.scaleIndex]) return; // the event and the reply both carry it
+  const steps = g.steps.slice();
+  steps[step.scaleIndex] = step;
+  store.update((s) => ({ generation: { ...s.generation, steps } }));
+}
+
+function failGeneration(store: Store, e: unknown): void {
+  store.update((s) => ({ generation: { ...s.generation, status: 'error', playing: false, error: asError(e) } }));
+  store.pushError('generation', e);
+}
+
+/** Apply the what-if edit. */
+export async function applyEdit(store: Store, host: Host, tokens: number[] | 'resample'): Promise<void> {
+  const e = store.state.edit;
+  const req: EditRequest = { scaleIndex: e.scaleIndex, positions: e.positions, tokens, settings: store.state.generation.settings };
+  store.update((s) => ({ edit: { ...s.edit, result: { status: 'loading' } } }));
+  try {
+    const value = await host.call('edit', req);
+    store.update((s) => ({ edit: { ...s.edit, result: { status: 'ready', value } } }));
+  } catch (err) {
+    store.update((s) => ({ edit: { ...s.edit, result: { status: 'error', error: asError(err) } } }));
+    store.pushError('edit', err);
+  }
+}
+
+/** Route the host's events into the store. */
+export function bindHostEvents(store: Store, host: Host, onInit: () => void): Array<() => void> {
+  return [
+    host.on('init', (p) => {
+      store.update((s) => applyInit(s, p as HostEvents['init']));
+      onInit();
+    }),
+    host.on('model', (p) => {
+      const m = p as HostEvents['model'];
+      store.update({ model: m.model, modelError: m.modelError });
+    }),
+    host.on('generationStep', (p) => acceptStep(store, p as GenerationStep)),
+    host.on('progress', (p) => store.update({ progress: p as HostEvents['progress'] })),
+    host.on('folderUsage', (p) => {
+      const f = p as HostEvents['folderUsage'];
+      const cur = store.state.folderUsage;
+      // A new run replaces the old; within a run, a lower `done` is a late message.
+      if (cur && cur.runId === f.runId && f.done < cur.done) return;
+      store.update({ folderUsage: f });
+    }),
+    host.on('comparison', (p) => store.update({ comparison: p as HostEvents['comparison'] })),
+    host.on('error', (p) => store.pushError('host', p)),
+  ];
+}
+
+function asError(e: unknown): { code: string; message: string } {
+  const x = e as { code?: string; message?: string };
+  return { code: typeof x?.code === 'string' ? x.code : 'Internal', message: typeof x?.message === 'string' ? x.message : String(e) };
+}
+
+/** Typed re-export for views that build requests. */
+export type { EditRequest };
+
+/** Step on every `intervalMs` while `generation.playing` stays true and scales remain. */
+export async function playGeneration(store: Store, host: Host, intervalMs = 500): Promise<void> {
+  store.update((s) => ({ generation: { ...s.generation, playing: true } }));
+  while (store.state.generation.playing) {
+    const more = await stepGeneration(store, host);
+    if (!more || store.state.generation.cursor >= (store.state.model?.patchNums.length ?? 0) - 1) break;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  store.update((s) => ({ generation: { ...s.generation, playing: false } }));
+}

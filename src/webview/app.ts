@@ -1,0 +1,155 @@
+/** The panel shell: header (image, model, provider), tabs, in-place errors, and the active view. */
+import { select } from 'd3';
+import type { ViewId } from '../shared/protocol';
+import type { InspectorState } from './store';
+import { exportView } from './export';
+import type { View, ViewContext, ViewFactory } from './views/view';
+
+/** A tab: its id, label and factory. */
+export interface TabSpec {
+  id: ViewId;
+  label: string;
+  create: ViewFactory;
+}
+
+/** The mounted shell. */
+export interface App {
+  root: HTMLElement;
+  /** The view of a tab (created on first use). */
+  view(id: ViewId): View;
+  dispose(): void;
+}
+
+/** Build the shell into a detached element. */
+export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
+  const { doc, store, host } = ctx;
+  const root = doc.createElement('div');
+  root.className = 'app';
+  const header = select(root).append('header').attr('class', 'app-header');
+  const titles = header.append('div').attr('class', 'titles');
+  const imageName = titles.append('h1').attr('class', 'image-name');
+  const meta = titles.append('div').attr('class', 'meta');
+  const modelName = meta.append('span').attr('class', 'model-name');
+  const provider = meta.append('span').attr('class', 'provider badge');
+  const modelShape = meta.append('span').attr('class', 'model-shape muted');
+  const actions = header.append('div').attr('class', 'header-actions');
+  actions.append('button').attr('type', 'button').attr('class', 'choose-model').attr('aria-label', 'Choose model').text('Model…')
+    .on('click', () => void host.call('runCommand', { command: 'varscope.chooseModel' }).catch((e) => store.pushError('chooseModel', e)));
+  for (const fmt of ['png', 'svg', 'json'] as const) {
+    actions.append('button').attr('type', 'button').attr('class', `export-${fmt}`).attr('aria-label', `Export this view as ${fmt.toUpperCase()}`)
+      .text(fmt.toUpperCase()).on('click', () => void runExport(fmt));
+  }
+  const errors = select(root).append('div').attr('class', 'errors').attr('role', 'alert');
+  const tablist = select(root).append('div').attr('class', 'tabs').attr('role', 'tablist').attr('aria-label', 'Views');
+  const main = select(root).append('main').attr('class', 'view-host');
+
+  const views = new Map<ViewId, View>();
+  const getView = (id: ViewId): View => {
+    let v = views.get(id);
+    if (!v) {
+      v = tabs.find((t) => t.id === id)!.create(ctx);
+      v.root.id = `panel-${id}`;
+      v.root.setAttribute('role', 'tabpanel');
+      v.root.setAttribute('aria-labelledby', `tab-${id}`);
+      main.node()!.append(v.root);
+      views.set(id, v);
+      v.update(store.state, null);
+      v.resize(main.node()!.clientWidth);
+    }
+    return v;
+  };
+
+  tablist.selectAll('button').data(tabs, (d) => (d as TabSpec).id).join('button')
+    .attr('type', 'button').attr('role', 'tab').attr('id', (d) => `tab-${d.id}`).attr('aria-controls', (d) => `panel-${d.id}`)
+    .attr('class', 'tab').text((d) => d.label)
+    .on('click', (_ev, d) => store.update((s) => ({ view: d.id, panel: { ...s.panel, view: d.id } })));
+
+  const runExport = async (format: 'png' | 'svg' | 'json'): Promise<void> => {
+    try {
+      await exportView(doc, host, store.state.view, getView(store.state.view), format);
+    } catch (e) {
+      store.pushError('export', e);
+    }
+  };
+  const offExport = host.on('exportView', (p) => void runExport((p as { format: 'png' | 'svg' | 'json' }).format));
+
+  const render = (s: InspectorState, prev: InspectorState | null): void => {
+    if (!prev || s.imageName !== prev.imageName || s.model !== prev.model || s.modelError !== prev.modelError) {
+      imageName.text(s.imageName ?? (s.initialised ? 'Generation' : 'Waiting for the extension…'));
+      modelName.text(s.model ? s.model.name : s.modelError ? `No model: ${s.modelError.message}` : '');
+      modelName.classed('is-error', !s.model && !!s.modelError);
+      provider.text(s.model ? s.model.provider.toUpperCase() : '').attr('hidden', s.model ? null : '')
+        .attr('title', s.model?.providerFallbacks.map((f) => `${f.provider}: ${f.reason}`).join('\n') ?? '');
+      modelShape.text(s.model ? `${s.model.patchNums.length} scales · L=${s.model.tokenCount} · V=${s.model.vocabSize} · d${s.model.depth}` : '');
+    }
+    if (!prev || s.errors !== prev.errors) {
+      errors.selectAll<HTMLDivElement, InspectorState['errors'][number]>('div.error').data(s.errors, (d) => String(d.id))
+        .join((enter) => {
+          const div = enter.append('div').attr('class', 'error');
+          div.append('span').attr('class', 'error-text');
+          div.append('button').attr('type', 'button').attr('class', 'dismiss').attr('aria-label', 'Dismiss error').text('×')
+            .on('click', (_e, d) => store.update((st) => ({ errors: st.errors.filter((x) => x.id !== d.id) })));
+          return div;
+        })
+        .select('.error-text').text((d) => `${d.code} (${d.source}): ${d.message}`);
+    }
+    if (!prev || s.view !== prev.view) {
+      tablist.selectAll<HTMLButtonElement, TabSpec>('button').attr('aria-selected', (d) => String(d.id === s.view))
+        .attr('tabindex', (d) => (d.id === s.view ? 0 : -1)).classed('is-active', (d) => d.id === s.view);
+      const active = getView(s.view);
+      for (const [id, v] of views) v.root.hidden = id !== s.view;
+      active.update(s, null);
+      return;
+    }
+    getView(s.view).update(s, prev);
+  };
+
+  // Tabs: ←/→ inside the tab list move between tabs (WAI-ARIA pattern); elsewhere they step scales.
+  tablist.on('keydown', (ev: KeyboardEvent) => {
+    if (ev.key !== 'ArrowLeft' && ev.key !== 'ArrowRight') return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    const i = tabs.findIndex((t) => t.id === store.state.view);
+    const next = tabs[(i + (ev.key === 'ArrowRight' ? 1 : tabs.length - 1)) % tabs.length];
+    store.update((s) => ({ view: next.id, panel: { ...s.panel, view: next.id } }));
+    (doc.getElementById(`tab-${next.id}`) as HTMLElement | null)?.focus();
+  });
+  const onKey = (ev: KeyboardEvent): void => {
+    const t = ev.target as HTMLElement | null;
+    if (t && (t.closest('input, select, textarea, [role=tablist]') || ev.altKey || ev.ctrlKey || ev.metaKey)) return;
+    // The last hovered token stays linked across tabs until Escape clears it (and the code selection).
+    if (ev.key === 'Escape') {
+      store.update({ hover: null, selectedCode: null });
+      return;
+    }
+    const n = store.state.model?.patchNums.length ?? 0;
+    if (!n) return;
+    let k = store.state.focusScale;
+    if (ev.key === 'ArrowRight' || ev.key === 'ArrowDown') k = Math.min(n - 1, k + 1);
+    else if (ev.key === 'ArrowLeft' || ev.key === 'ArrowUp') k = Math.max(0, k - 1);
+    else if (ev.key === 'Home') k = 0;
+    else if (ev.key === 'End') k = n - 1;
+    else return;
+    ev.preventDefault();
+    store.update({ focusScale: k });
+  };
+  doc.addEventListener('keydown', onKey);
+
+  const unsubscribe = store.subscribe((s, prev) => render(s, prev));
+  const ro = new ResizeObserver(() => views.get(store.state.view)?.resize(main.node()!.clientWidth));
+  ro.observe(main.node()!);
+  render(store.state, null);
+
+  return {
+    root,
+    view: getView,
+    dispose() {
+      unsubscribe();
+      offExport();
+      ro.disconnect();
+      doc.removeEventListener('keydown', onKey);
+      for (const v of views.values()) v.dispose();
+      root.remove();
+    },
+  };
+}

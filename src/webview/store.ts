@@ -1,0 +1,159 @@
+/** The webview's one store: everything the views draw, updated immutably so views can compare by reference. */
+import type { EditResult, HostEvents, InitPayload, PanelState, ViewId } from '../shared/protocol';
+import type { AttentionResult, CodebookUsage, EvalResult, GenerationSettings, GenerationStep, InspectResult, ModelInfo } from '../shared/results';
+import type { TokenRef } from './geometry/scales';
+
+/** A value fetched from the host. */
+export interface Loadable<T> {
+  status: 'idle' | 'loading' | 'ready' | 'error';
+  value?: T;
+  error?: { code: string; message: string };
+}
+
+/** An error shown in place in the panel. */
+export interface ShownError {
+  id: number;
+  source: string;
+  code: string;
+  message: string;
+}
+
+/** The step-through generation. */
+export interface GenerationState {
+  settings: GenerationSettings;
+  runId: string | null;
+  steps: GenerationStep[];
+  /** Index into `steps` of the step on screen (-1 = none yet). */
+  cursor: number;
+  playing: boolean;
+  status: Loadable<unknown>['status'];
+  error?: { code: string; message: string };
+}
+
+/** The what-if edit: the cells chosen at one scale and the result of the last edit. */
+export interface EditState {
+  scaleIndex: number;
+  positions: number[];
+  tokenId: number;
+  result: Loadable<EditResult>;
+}
+
+/** Everything the panel shows. */
+export interface InspectorState {
+  initialised: boolean;
+  imageName: string | null;
+  imageSrc: string | null;
+  model: ModelInfo | null;
+  modelError?: { code: string; message: string };
+  panel: PanelState;
+  view: ViewId;
+  inspect: Loadable<InspectResult>;
+  evaluation: Loadable<EvalResult>;
+  attention: Loadable<AttentionResult>;
+  trainingUsage: Loadable<CodebookUsage | null>;
+  folderUsage: HostEvents['folderUsage'] | null;
+  comparison: HostEvents['comparison'] | null;
+  generation: GenerationState;
+  edit: EditState;
+  /** The token under the pointer anywhere (linked highlight). */
+  hover: TokenRef | null;
+  /** Code clicked: every place it occurs is marked. */
+  selectedCode: number | null;
+  /** Scale with keyboard focus (arrow keys). */
+  focusScale: number;
+  colorBy: 'embedding' | 'id';
+  /** Which counts the codebook view shows. */
+  codebookSource: 'image' | 'folder' | 'training';
+  /** Bumped when the theme changes so canvases redraw with the new colours. */
+  themeVersion: number;
+  errors: ShownError[];
+  progress: HostEvents['progress'] | null;
+}
+
+/** Default sampling settings (the official sampler's defaults). */
+export const defaultGenerationSettings: GenerationSettings = { classId: 0, seed: 0, cfg: 4, topK: 900, topP: 0.96 };
+
+/** The state before the host's `init`. */
+export function initialState(): InspectorState {
+  return {
+    initialised: false,
+    imageName: null,
+    imageSrc: null,
+    model: null,
+    panel: { imageUri: null },
+    view: 'pyramid',
+    inspect: { status: 'idle' },
+    evaluation: { status: 'idle' },
+    attention: { status: 'idle' },
+    trainingUsage: { status: 'idle' },
+    folderUsage: null,
+    comparison: null,
+    generation: { settings: defaultGenerationSettings, runId: null, steps: [], cursor: -1, playing: false, status: 'idle' },
+    edit: { scaleIndex: 0, positions: [], tokenId: 0, result: { status: 'idle' } },
+    hover: null,
+    selectedCode: null,
+    focusScale: 0,
+    colorBy: 'embedding',
+    codebookSource: 'image',
+    themeVersion: 0,
+    errors: [],
+    progress: null,
+  };
+}
+
+/** State after the host's `init` payload. */
+export function applyInit(s: InspectorState, init: InitPayload): InspectorState {
+  const panel = init.state ?? { imageUri: null };
+  return {
+    ...s,
+    initialised: true,
+    imageName: init.imageName,
+    imageSrc: init.imageSrc,
+    model: init.model,
+    modelError: init.modelError,
+    panel,
+    view: panel.view ?? s.view,
+    generation: panel.generation ? { ...s.generation, settings: panel.generation } : s.generation,
+  };
+}
+
+type Listener = (state: InspectorState, prev: InspectorState) => void;
+
+/** A minimal observable store; listeners run synchronously so a hover highlights within the same frame. */
+export class Store {
+  private current: InspectorState;
+  private readonly listeners = new Set<Listener>();
+  private nextErrorId = 1;
+
+  constructor(initial: InspectorState = initialState()) {
+    this.current = initial;
+  }
+
+  /** The current state (never mutate it). */
+  get state(): InspectorState {
+    return this.current;
+  }
+
+  /** Replace part of the state and notify listeners. */
+  update(patch: Partial<InspectorState> | ((s: InspectorState) => Partial<InspectorState>)): void {
+    const prev = this.current;
+    const p = typeof patch === 'function' ? patch(prev) : patch;
+    this.current = { ...prev, ...p };
+    for (const l of [...this.listeners]) l(this.current, prev);
+  }
+
+  /** Show an error in place. */
+  pushError(source: string, e: unknown): void {
+    const err = e as { code?: string; message?: string };
+    const code = typeof err?.code === 'string' ? err.code : 'Internal';
+    if (code === 'Cancelled') return; // cancellations are the user's own doing: stay silent
+    const message = typeof err?.message === 'string' ? err.message : String(e);
+    this.update((s) => ({ errors: [...s.errors, { id: this.nextErrorId++, source, code, message }] }));
+  }
+
+  /** Listen to every change; returns an unsubscribe function. */
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}

@@ -1,0 +1,87 @@
+/** A small per-scale chart (line or bars) in SVG with labelled axes and units; the focused scale is marked. */
+import { axisBottom, axisLeft, max, scaleBand, scaleLinear, select } from 'd3';
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** One series: a value per scale. */
+export interface Series {
+  name: string;
+  values: number[];
+  /** Extra class for the bars / line (e.g. 'alt'). */
+  cls?: string;
+}
+
+/** Options of a scale chart. */
+export interface ScaleChartOptions {
+  title: string;
+  /** Y axis label with its unit, e.g. "PSNR (dB)". */
+  yLabel: string;
+  kind: 'line' | 'bar';
+  width?: number;
+  height?: number;
+  /** Fixed y domain; default [0, max]. */
+  yDomain?: [number, number];
+  format?: (v: number) => string;
+}
+
+/** Build a chart; `update` redraws it for the given patchNums and series. */
+export function makeScaleChart(doc: Document, o: ScaleChartOptions): { root: SVGSVGElement; update(patchNums: number[], series: Series[], focus: number | null): void } {
+  const width = o.width ?? 340;
+  const height = o.height ?? 170;
+  const m = { top: 22, right: 10, bottom: 34, left: 58 };
+  const svgEl = doc.createElementNS(SVG, 'svg') as SVGSVGElement;
+  const svg = select(svgEl).attr('class', 'chart').attr('width', width).attr('height', height).attr('role', 'img').attr('aria-label', o.title);
+  svg.append('text').attr('class', 'axis-label chart-title').attr('x', m.left).attr('y', 12).text(o.title);
+  const gx = svg.append('g').attr('class', 'axis x').attr('transform', `translate(0,${height - m.bottom})`);
+  const gy = svg.append('g').attr('class', 'axis y').attr('transform', `translate(${m.left},0)`);
+  const grid = svg.append('g').attr('class', 'grid').attr('transform', `translate(${m.left},0)`);
+  const plot = svg.append('g').attr('class', 'plot');
+  svg.append('text').attr('class', 'axis-label').attr('x', (m.left + width - m.right) / 2).attr('y', height - 4).attr('text-anchor', 'middle').text('scale (pn × pn tokens)');
+  svg.append('text').attr('class', 'axis-label').attr('transform', `translate(12,${(m.top + height - m.bottom) / 2}) rotate(-90)`).attr('text-anchor', 'middle').text(o.yLabel);
+  return {
+    root: svgEl,
+    update(patchNums, series, focus) {
+      const x = scaleBand<number>().domain(patchNums.map((_, k) => k)).range([m.left, width - m.right]).padding(0.2);
+      const top = o.yDomain?.[1] ?? (max(series.flatMap((s) => s.values.filter(Number.isFinite))) ?? 1);
+      const y = scaleLinear().domain([o.yDomain?.[0] ?? 0, top || 1]).nice().range([height - m.bottom, m.top]);
+      gx.call(axisBottom(x).tickFormat((k) => String(patchNums[k as number])).tickSizeOuter(0));
+      gy.call(axisLeft(y).ticks(4).tickFormat((v) => (o.format ? o.format(+v) : String(v))));
+      grid.call(axisLeft(y).ticks(4).tickSize(-(width - m.left - m.right)).tickFormat(() => ''));
+      const bw = x.bandwidth() / Math.max(1, series.length);
+      // With several series, a key in the top-right names them in their own colours.
+      svg.selectAll<SVGGElement, Series>('g.key').data(series.length > 1 ? series : [], (d) => d.name).join((enter) => {
+        const g = enter.append('g').attr('class', 'key');
+        g.append('rect').attr('width', 8).attr('height', 8).attr('y', -8);
+        g.append('text').attr('class', 'axis-label').attr('x', 11);
+        return g;
+      }).attr('transform', (_d, i) => `translate(${width - m.right - 110},${12 + i * 12})`)
+        .each(function (d) {
+          select(this).select('rect').attr('class', `bar ${d.cls ?? ''}`);
+          select(this).select('text').text(d.name);
+        });
+      plot.selectAll<SVGGElement, Series>('g.series').data(series, (d) => d.name).join('g').attr('class', (d) => `series ${d.cls ?? ''}`)
+        .each(function (s, si) {
+          const g = select(this);
+          const pts = s.values.map((v, k) => ({ k, v })).filter((d) => Number.isFinite(d.v));
+          if (o.kind === 'bar') {
+            g.selectAll('path').remove();
+            g.selectAll<SVGRectElement, { k: number; v: number }>('rect.bar').data(pts, (d) => String(d.k)).join('rect')
+              .attr('class', (d) => `bar ${s.cls ?? ''} ${d.k === focus ? 'is-focused' : ''}`)
+              .attr('data-scale', (d) => d.k)
+              .attr('x', (d) => x(d.k)! + si * bw).attr('width', bw)
+              .attr('y', (d) => y(Math.max(0, d.v))).attr('height', (d) => Math.abs(y(0) - y(d.v)))
+              .selectAll('title').data((d) => [d]).join('title').text((d) => `${s.name} at ${patchNums[d.k]}×${patchNums[d.k]}: ${o.format ? o.format(d.v) : d.v}`);
+          } else {
+            const cx = (k: number): number => x(k)! + x.bandwidth() / 2;
+            g.selectAll('path.line').data([pts]).join('path').attr('class', `line ${s.cls ?? ''}`)
+              .attr('d', (d) => d.map((p, i) => `${i ? 'L' : 'M'}${cx(p.k)},${y(p.v)}`).join(''));
+            g.selectAll<SVGCircleElement, { k: number; v: number }>('circle.dot').data(pts, (d) => String(d.k)).join('circle')
+              .attr('class', (d) => `dot ${s.cls ?? ''} ${d.k === focus ? 'is-focused' : ''}`)
+              .attr('data-scale', (d) => d.k)
+              .attr('cx', (d) => cx(d.k)).attr('cy', (d) => y(d.v)).attr('r', (d) => (d.k === focus ? 5 : 3.5))
+              .selectAll('title').data((d) => [d]).join('title').text((d) => `${s.name} at ${patchNums[d.k]}×${patchNums[d.k]}: ${o.format ? o.format(d.v) : d.v}`);
+          }
+        });
+    },
+  };
+}

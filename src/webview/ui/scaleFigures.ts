@@ -1,0 +1,47 @@
+/** A row of per-scale figures (one canvas each) that report hovers as tokens of their scale and show the linked region. */
+import { positionAt, scaleLabel, type Region } from '../geometry/scales';
+import type { Store } from '../store';
+import { makeFigure, type Figure } from './figure';
+
+/** The row; the owner draws each figure's canvas. */
+export interface ScaleFigures {
+  root: HTMLElement;
+  figures: Figure[];
+  mark(region: Region | null): void;
+  focus(scaleIndex: number): void;
+}
+
+/** Build figures for every scale of `patchNums`, `size` CSS pixels each; captions come from `caption(k)`. */
+export function makeScaleFigures(
+  doc: Document,
+  store: Store,
+  patchNums: number[],
+  size: number,
+  cls: string,
+  caption: (k: number) => string = (k) => scaleLabel(k, patchNums[k]),
+): ScaleFigures {
+  const root = doc.createElement('div');
+  root.className = `heatmap-row ${cls}`;
+  const figures = patchNums.map((pn, k) => {
+    const f = makeFigure(doc, 'scale-figure', caption(k), size);
+    f.root.dataset.scale = String(k);
+    f.canvas.addEventListener('mousemove', (ev) => {
+      const b = f.canvas.getBoundingClientRect();
+      const p = positionAt(pn, b.width, ev.clientX - b.left, ev.clientY - b.top);
+      const h = store.state.hover;
+      if (p >= 0 && (h?.scaleIndex !== k || h.position !== p)) store.update({ hover: { scaleIndex: k, position: p }, focusScale: k });
+    });
+    root.append(f.root);
+    return f;
+  });
+  return {
+    root,
+    figures,
+    mark(region) {
+      for (const f of figures) f.mark(region);
+    },
+    focus(k) {
+      figures.forEach((f, i) => f.root.classList.toggle('is-focused', i === k));
+    },
+  };
+}

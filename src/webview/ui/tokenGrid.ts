@@ -1,0 +1,91 @@
+/** One scale of a token pyramid as an SVG grid: cells coloured per token, classes for hover / linked / selected. */
+import { select } from 'd3';
+import { embeddingColor, idColor, rgbCss } from '../geometry/colorMaps';
+import { cellRect, positionAt, positionsOverlapping, type Region } from '../geometry/scales';
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** A token grid; `setTokens` recolours, `mark*` toggle highlight classes in place (cheap, for hover). */
+export interface TokenGrid {
+  root: SVGSVGElement;
+  setTokens(tokens: Int32Array, codeColors: Uint8Array, colorBy: 'embedding' | 'id'): void;
+  markHover(position: number | null, linked: Region | null): void;
+  markCode(code: number | null): void;
+  markPositions(cls: string, positions: number[]): void;
+}
+
+/** Build the grid of a pn×pn scale, `size` CSS pixels wide; `onHover(position|null)` / `onClick(position)` report pointer actions. */
+export function makeTokenGrid(
+  doc: Document,
+  pn: number,
+  size: number,
+  label: string,
+  onHover: (position: number | null) => void,
+  onClick: (position: number, ev: MouseEvent) => void,
+): TokenGrid {
+  const svg = doc.createElementNS(SVG, 'svg') as SVGSVGElement;
+  const root = select(svg).attr('class', 'token-grid').attr('width', size).attr('height', size).attr('viewBox', `0 0 ${size} ${size}`)
+    .attr('role', 'img').attr('aria-label', label).attr('data-pn', pn);
+  const positions = Array.from({ length: pn * pn }, (_, i) => i);
+  const cells = root.append('g').attr('class', 'cells').selectAll<SVGRectElement, number>('rect')
+    .data(positions, (d) => String(d))
+    .join('rect')
+    .attr('class', 'cell')
+    .attr('data-pos', (d) => d)
+    .each(function (d) {
+      const r = cellRect(pn, d, size);
+      select(this).attr('x', r.x).attr('y', r.y).attr('width', r.w).attr('height', r.h);
+    });
+  const nodes = cells.nodes();
+  // The linked region as one outline on top of the cells: clearer than many cell strokes and cheap to move.
+  const regionBox = root.append('rect').attr('class', 'hover-region').attr('hidden', '');
+
+  let tokens: Int32Array = new Int32Array(pn * pn);
+  const marked = new Map<string, number[]>();
+  const pointAt = (ev: MouseEvent): number => {
+    const b = svg.getBoundingClientRect();
+    return positionAt(pn, b.width, ev.clientX - b.left, ev.clientY - b.top);
+  };
+  svg.addEventListener('mousemove', (ev) => {
+    const p = pointAt(ev);
+    onHover(p < 0 ? null : p);
+  });
+  svg.addEventListener('click', (ev) => {
+    const p = pointAt(ev);
+    if (p >= 0) onClick(p, ev);
+  });
+  const setMarks = (cls: string, list: number[]): void => {
+    for (const p of marked.get(cls) ?? []) nodes[p]?.classList.remove(cls);
+    for (const p of list) nodes[p]?.classList.add(cls);
+    marked.set(cls, list);
+  };
+  return {
+    root: svg,
+    setTokens(t, codeColors, colorBy) {
+      tokens = t;
+      cells.attr('fill', (d) => rgbCss(colorBy === 'id' ? idColor(t[d]) : embeddingColor(codeColors, t[d]))).attr('data-token', (d) => t[d]);
+    },
+    markHover(position, linked) {
+      setMarks('is-hover', position === null ? [] : [position]);
+      setMarks('is-linked', linked ? positionsOverlapping(pn, linked) : []);
+      if (!linked) regionBox.attr('hidden', '');
+      else {
+        // Snap to the cells that overlap the region so the outline follows this grid's own cells.
+        const c0 = Math.floor(linked.x0 * pn + 1e-9), c1 = Math.ceil(linked.x1 * pn - 1e-9);
+        const r0 = Math.floor(linked.y0 * pn + 1e-9), r1 = Math.ceil(linked.y1 * pn - 1e-9);
+        const cell = size / pn;
+        regionBox.attr('hidden', null).attr('x', c0 * cell + 1).attr('y', r0 * cell + 1)
+          .attr('width', Math.max(0, (c1 - c0) * cell - 2)).attr('height', Math.max(0, (r1 - r0) * cell - 2));
+      }
+    },
+    markCode(code) {
+      const list: number[] = [];
+      if (code !== null) for (let i = 0; i < tokens.length; i++) if (tokens[i] === code) list.push(i);
+      setMarks('is-selected', list);
+      svg.classList.toggle('has-selection', code !== null);
+    },
+    markPositions(cls, list) {
+      setMarks(cls, list);
+    },
+  };
+}

@@ -1,0 +1,102 @@
+/** Compare two models on the same image: token agreement per scale and the two pyramids side by side, differences marked. */
+import { select } from 'd3';
+import type { HostEvents } from '../../shared/protocol';
+import type { InspectResult } from '../../shared/results';
+import { regionOf, scaleLabel } from '../geometry/scales';
+import type { InspectorState } from '../store';
+import { drawRgba } from '../ui/canvas';
+import { button, placeholder } from '../ui/controls';
+import { makeFigure } from '../ui/figure';
+import { makeScaleChart } from '../ui/scaleChart';
+import { makeTokenGrid, type TokenGrid } from '../ui/tokenGrid';
+import type { View, ViewContext } from './view';
+
+const GRID = 84;
+
+/** Fraction of positions with equal tokens, per scale (NaN where the pyramids' scales differ). */
+export function agreementPerScale(a: InspectResult, b: InspectResult): number[] {
+  return a.scales.map((s, k) => {
+    const t = b.scales[k];
+    if (!t || t.pn !== s.pn) return NaN;
+    let same = 0;
+    for (let p = 0; p < s.tokens.length; p++) if (s.tokens[p] === t.tokens[p]) same++;
+    return same / s.tokens.length;
+  });
+}
+
+/** Create the compare view. */
+export function createCompareView(ctx: ViewContext): View {
+  const { doc, store, host } = ctx;
+  const root = doc.createElement('section');
+  root.className = 'view view-compare';
+  const toolbar = select(root).append('div').attr('class', 'toolbar');
+  toolbar.node()!.append(button(doc, 'Compare with another model…', () => void host.call('runCommand', { command: 'varscope.compareModels' }).catch((e) => store.pushError('compareModels', e)), 'Choose a second model to compare on this image'));
+  const empty = placeholder(doc);
+  root.append(empty.root);
+  const body = select(root).append('div').attr('class', 'section');
+  const top = body.append('div').attr('class', 'row');
+  const chart = makeScaleChart(doc, { title: 'Token agreement per scale', yLabel: 'same token (%)', kind: 'bar', yDomain: [0, 100], format: (v) => v.toFixed(0) });
+  const imgA = makeFigure(doc, 'image-a', 'A', 160);
+  const imgB = makeFigure(doc, 'image-b', 'B', 160);
+  top.node()!.append(chart.root, imgA.root, imgB.root);
+  const rows = body.append('div').attr('class', 'section');
+  let built: HostEvents['comparison'] | null = null;
+  let builtFor: InspectResult | null = null;
+  let grids: TokenGrid[][] = [];
+  let agreement: number[] = [];
+
+  const build = (a: InspectResult, c: HostEvents['comparison']): void => {
+    rows.selectAll('*').remove();
+    const b = c.otherInspect;
+    agreement = agreementPerScale(a, b);
+    grids = [a, b].map((r, side) => {
+      rows.append('h4').text(`${side ? 'B' : 'A'}: ${r.model.name}${side ? ' (cells that differ from A outlined)' : ''}`);
+      const line = rows.append('div').attr('class', `heatmap-row compare-${side ? 'b' : 'a'}`);
+      return r.scales.map((s, k) => {
+        const g = makeTokenGrid(doc, s.pn, GRID, `${side ? 'B' : 'A'} tokens at ${scaleLabel(k, s.pn)}`,
+          (p) => store.update({ hover: p === null ? null : { scaleIndex: k, position: p } }), () => undefined);
+        const other = (side ? a : b).scales[k];
+        const diff: number[] = [];
+        if (other && other.pn === s.pn) for (let p = 0; p < s.tokens.length; p++) if (other.tokens[p] !== s.tokens[p]) diff.push(p);
+        g.setTokens(s.tokens, r.model.codeColors, store.state.colorBy);
+        g.markPositions('is-different', diff);
+        const fig = line.append('figure').attr('class', 'grid-figure').attr('data-scale', k);
+        fig.node()!.append(g.root);
+        fig.append('figcaption').text(`${s.pn}×${s.pn}${side ? ` · ${Number.isFinite(agreement[k]) ? (agreement[k] * 100).toFixed(0) : '–'}% same` : ''}`);
+        return g;
+      });
+    });
+    drawRgba(imgA.canvas, a.scales[a.scales.length - 1].decoded, 160);
+    drawRgba(imgB.canvas, b.scales[b.scales.length - 1].decoded, 160);
+    imgA.caption.textContent = `A: ${a.model.name} · ${a.scales[a.scales.length - 1].psnr.toFixed(2)} dB`;
+    imgB.caption.textContent = `B: ${c.other.name} · ${b.scales[b.scales.length - 1].psnr.toFixed(2)} dB`;
+    built = c;
+    builtFor = a;
+  };
+
+  return {
+    root,
+    update(st: InspectorState, prev: InspectorState | null) {
+      const a = st.inspect.value;
+      const c = st.comparison;
+      empty.show(a && c ? { status: 'ready' } : st.inspect.status === 'loading' ? st.inspect : { status: 'idle' }, 'Tokenizing the image…', 'No comparison yet: choose a second model with “Compare with another model…”.');
+      body.attr('hidden', a && c ? null : '');
+      if (!a || !c) return;
+      if (c !== built || a !== builtFor || (prev && prev.colorBy !== st.colorBy)) build(a, c);
+      chart.update(a.model.patchNums, [{ name: 'agreement', values: agreement.map((x) => x * 100) }], st.focusScale);
+      const h = st.hover;
+      const region = h && a.scales[h.scaleIndex] ? regionOf(a.scales[h.scaleIndex].pn, h.position) : null;
+      for (const side of grids) side.forEach((g, k) => g.markHover(h?.scaleIndex === k ? h.position : null, region));
+      imgA.mark(region);
+      imgB.mark(region);
+    },
+    resize() {},
+    dispose() {
+      root.remove();
+    },
+    exportData() {
+      const st = store.state;
+      return st.comparison && st.inspect.value && { view: 'compare', a: st.inspect.value.model.id, b: st.comparison.other.id, agreementPerScale: agreementPerScale(st.inspect.value, st.comparison.otherInspect) };
+    },
+  };
+}

@@ -1,0 +1,126 @@
+/** Token pyramid: one grid per scale coloured by code embedding or id; hover shows a token, click marks a code everywhere. */
+import { select } from 'd3';
+import type { InspectResult } from '../../shared/results';
+import { regionOf, scaleLabel } from '../geometry/scales';
+import type { InspectorState } from '../store';
+import { drawRgba } from '../ui/canvas';
+import { makeFigure } from '../ui/figure';
+import { makeTokenGrid, type TokenGrid } from '../ui/tokenGrid';
+import { placeholder, segmented } from '../ui/controls';
+import type { View, ViewContext } from './view';
+
+const GRID = 100;
+const IMAGE = 224;
+
+/** Create the pyramid view. */
+export function createPyramidView(ctx: ViewContext): View {
+  const { doc, store } = ctx;
+  const root = doc.createElement('section');
+  root.className = 'view view-pyramid';
+  const toolbar = select(root).append('div').attr('class', 'toolbar');
+  const colorBy = segmented(doc, 'Colour tokens by', [
+    { value: 'embedding', label: 'Embedding' },
+    { value: 'id', label: 'Id' },
+  ], (v) => store.update({ colorBy: v as 'embedding' | 'id' }));
+  toolbar.node()!.append(colorBy.root);
+  toolbar.append('span').attr('class', 'hint').text('Hover a cell to link it across scales and views (Esc clears); click to mark every place its code occurs; ← → step scales.');
+  const strip = select(root).append('div').attr('class', 'pyramid-strip').attr('role', 'group').attr('aria-label', 'Token pyramid, one grid per scale').attr('tabindex', 0);
+  const detail = select(root).append('div').attr('class', 'pyramid-detail');
+  const input = makeFigure(doc, 'input-figure', 'Input image', IMAGE);
+  detail.node()!.append(input.root);
+  const info = detail.append('div').attr('class', 'token-info').attr('aria-live', 'polite');
+  const empty = placeholder(doc);
+  root.append(empty.root);
+
+  let grids: TokenGrid[] = [];
+  let figures: HTMLElement[] = [];
+  let built: InspectResult | null = null;
+
+  const build = (r: InspectResult): void => {
+    strip.selectAll('*').remove();
+    grids = [];
+    figures = [];
+    r.scales.forEach((s) => {
+      const fig = strip.append('figure').attr('class', 'grid-figure').attr('data-scale', s.scaleIndex);
+      const grid = makeTokenGrid(doc, s.pn, GRID, `Tokens of scale ${scaleLabel(s.scaleIndex, s.pn)}`,
+        (p) => store.update({ hover: p === null ? null : { scaleIndex: s.scaleIndex, position: p }, focusScale: s.scaleIndex }),
+        (p) => {
+          const code = s.tokens[p];
+          store.update((st) => ({ selectedCode: st.selectedCode === code ? null : code }));
+        });
+      fig.node()!.append(grid.root);
+      fig.append('figcaption').text(scaleLabel(s.scaleIndex, s.pn));
+      grids.push(grid);
+      figures.push(fig.node()!);
+    });
+    drawRgba(input.canvas, r.image.input, IMAGE);
+    built = r;
+  };
+
+  const renderInfo = (st: InspectorState, r: InspectResult): void => {
+    info.selectAll('*').remove();
+    const h = st.hover;
+    if (h && r.scales[h.scaleIndex]) {
+      const s = r.scales[h.scaleIndex];
+      const id = s.tokens[h.position];
+      const row = Math.floor(h.position / s.pn);
+      const col = h.position % s.pn;
+      info.append('h3').text(`Token ${id}`);
+      const dl = info.append('dl');
+      const add = (k: string, v: string): void => {
+        dl.append('dt').text(k);
+        dl.append('dd').text(v);
+      };
+      add('Scale', scaleLabel(s.scaleIndex, s.pn));
+      add('Position', `row ${row}, col ${col}`);
+      add('Uses in this image', String(r.codebook.overall[id]));
+      const train = st.trainingUsage.value;
+      if (train) add('Uses in training', String(train.overall[id]));
+      add('Quantization margin', `${s.quantMargin[h.position].toFixed(4)} (2nd − best dist²)`);
+      add('Quantization error', `${s.quantError[h.position].toFixed(4)} (dist²)`);
+    } else {
+      info.append('p').attr('class', 'muted').text('Hover a token to see its scale, position, id, usage and quantization margin.');
+    }
+    if (st.selectedCode !== null) {
+      const code = st.selectedCode;
+      const where = r.scales.map((s) => ({ s, n: s.tokens.reduce((a, t) => a + (t === code ? 1 : 0), 0) })).filter((x) => x.n > 0);
+      const sel = info.append('div').attr('class', 'occurrences');
+      sel.append('h3').text(`Code ${code} occurs ${where.reduce((a, x) => a + x.n, 0)}× in ${where.length} scale${where.length === 1 ? '' : 's'}`);
+      sel.append('ul').selectAll('li').data(where, (d) => String((d as { s: { scaleIndex: number } }).s.scaleIndex)).join('li')
+        .text((d) => `${scaleLabel(d.s.scaleIndex, d.s.pn)}: ${d.n}×`);
+    }
+  };
+
+  return {
+    root,
+    update(st, prev) {
+      const r = st.inspect.value;
+      empty.show(st.inspect, 'Tokenizing the image…');
+      if (!r) return;
+      const rebuilt = r !== built;
+      if (rebuilt) build(r);
+      if (rebuilt || !prev || st.colorBy !== prev.colorBy) {
+        r.scales.forEach((s, k) => grids[k].setTokens(s.tokens, r.model.codeColors, st.colorBy));
+        colorBy.set(st.colorBy);
+      }
+      if (rebuilt || !prev || st.hover !== prev.hover) {
+        const region = st.hover ? regionOf(r.scales[st.hover.scaleIndex].pn, st.hover.position) : null;
+        grids.forEach((g, k) => g.markHover(st.hover?.scaleIndex === k ? st.hover.position : null, region));
+        input.mark(region);
+      }
+      if (rebuilt || !prev || st.selectedCode !== prev.selectedCode) grids.forEach((g) => g.markCode(st.selectedCode));
+      if (rebuilt || !prev || st.focusScale !== prev.focusScale) figures.forEach((f, k) => f.classList.toggle('is-focused', k === st.focusScale));
+      if (rebuilt || !prev || st.hover !== prev.hover || st.selectedCode !== prev.selectedCode || st.trainingUsage !== prev.trainingUsage) renderInfo(st, r);
+    },
+    resize() {
+      // Fixed-size grids wrap with the flex layout; nothing to recompute.
+    },
+    dispose() {
+      root.remove();
+    },
+    exportData() {
+      const r = store.state.inspect.value;
+      return r && { view: 'pyramid', patchNums: r.model.patchNums, tokens: r.scales.map((s) => Array.from(s.tokens)), quantMargin: r.scales.map((s) => Array.from(s.quantMargin)) };
+    },
+  };
+}

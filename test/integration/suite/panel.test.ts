@@ -1,0 +1,113 @@
+/**
+ * Opening an image in the inspector shows a webview whose rendered DOM names the image and the model.
+ * The DOM is read by the harness's browser (the real frames), not from host-side state.
+ */
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { bridgeUrl, readWebviews, screenshot, type WebviewFrameText } from './harnessBridge';
+import { activeExtension, bundleName, hostState, testBundle, waitFor } from './testUtil';
+
+/** Selectors of the webview app's own header (src/webview/app.ts), filled from the `init` event. */
+const APP_IMAGE = '.app-header .image-name';
+const APP_MODEL = '.app-header .model-name';
+
+suite('inspector panel', () => {
+  let imageUri: vscode.Uri;
+  let imageName: string;
+  let bundle: string;
+  let expectedModel: string;
+
+  suiteSetup(async () => {
+    const ext = await activeExtension();
+    const ws = vscode.workspace.workspaceFolders?.[0];
+    assert.ok(ws, 'the harness opens a workspace folder');
+    const image = fs.readdirSync(ws.uri.fsPath).find((f) => f.endsWith('.png'));
+    assert.ok(image, 'the harness copies a PNG into the workspace');
+    imageUri = vscode.Uri.joinPath(ws.uri, image);
+    imageName = image;
+    bundle = testBundle(ext.extensionPath);
+    expectedModel = bundleName(bundle);
+    await vscode.workspace.getConfiguration('varscope').update('model', bundle, vscode.ConfigurationTarget.Workspace);
+    await waitFor('the model setting to load', async () => ((await hostState()).model.dir === bundle ? true : undefined));
+  });
+
+  test('the status bar names the chosen model', async () => {
+    const state = await hostState();
+    assert.strictEqual(state.model.name, expectedModel);
+    assert.ok(state.statusBarText.includes(expectedModel), state.statusBarText);
+  });
+
+  test('openWith shows the image and model name in the webview DOM', async () => {
+    await vscode.commands.executeCommand('vscode.openWith', imageUri, 'varscope.inspector');
+    const panel = await waitFor('the panel', async () => (await hostState()).panels.find((p) => p.imageName === imageName));
+    assert.strictEqual(panel.title, `VARScope: ${imageName}`);
+    if (!bridgeUrl()) {
+      // Desktop VS Code (test-electron) has no browser to read the frames from: the host side must still agree.
+      assert.ok(panel.active);
+      return;
+    }
+    const frame = await waitFor<WebviewFrameText>('a webview showing the image and model names', async () =>
+      (await readWebviews()).find((f) => f.text.includes(imageName) && f.text.includes(expectedModel)),
+    );
+    assert.strictEqual(frame.ids['varscope-image-name'], imageName);
+    assert.strictEqual(frame.ids['varscope-model-name'], expectedModel);
+  });
+
+  test('the webview says ready, gets init, and its own header shows what init carried', async function () {
+    const ext = await activeExtension();
+    assert.ok(fs.existsSync(path.join(ext.extensionPath, 'dist', 'webview', 'main.js')), 'the webview bundle is built');
+    // init waits for the engine to open the model (or fail to).
+    await waitFor('ready + init', async () => ((await hostState()).panels.find((p) => p.imageName === imageName)?.ready ? true : undefined), 120000);
+    const state = await hostState();
+    if (!bridgeUrl()) return assert.ok(state.model.opened || state.model.error);
+    const frame = await waitFor<WebviewFrameText>('the app header', async () =>
+      (await readWebviews([APP_IMAGE, APP_MODEL])).find((f) => f.selected[APP_IMAGE] === imageName),
+    );
+    if (state.model.opened) {
+      assert.strictEqual(frame.selected[APP_MODEL], expectedModel);
+      assert.ok(state.model.provider, 'an opened model reports its execution provider');
+      assert.ok(state.statusBarText.includes(state.model.provider!), `status bar shows the provider: ${state.statusBarText}`);
+    } else {
+      // The engine could not open this bundle: the reason must be in the panel, not only in the log.
+      assert.ok(state.model.error, 'a model that did not open has a reason');
+      assert.ok(frame.text.includes(state.model.error!.slice(0, 40)), `the webview shows why: ${frame.text.slice(0, 400)}`);
+    }
+  });
+
+  test('the engine inspects the image and the pyramid shows one grid per scale of the bundle', async function () {
+    const state = await hostState();
+    if (!state.model.opened || !bridgeUrl()) {
+      // Without an opened model there is nothing to inspect; the previous test checked the reason is shown.
+      assert.ok(state.model.error || !bridgeUrl());
+      if (bridgeUrl()) assert.ok(fs.statSync(await screenshot('integration-panel.png')).size > 10000, 'screenshot written');
+      return;
+    }
+    const patchNums = (JSON.parse(fs.readFileSync(path.join(bundle, 'varscope.json'), 'utf8')) as { patchNums: number[] }).patchNums;
+    const GRIDS = '.pyramid-strip figure[data-scale]';
+    const counted = await waitFor(
+      'the pyramid grids',
+      async () => {
+        const n = Math.max(0, ...(await readWebviews([], [GRIDS])).map((f) => f.counts[GRIDS] ?? 0));
+        return n > 0 ? n : undefined;
+      },
+      120000,
+    );
+    assert.strictEqual(counted, patchNums.length);
+    const shot = await screenshot('integration-panel.png');
+    assert.ok(fs.statSync(shot).size > 10000, 'screenshot written');
+  });
+
+  test('a generation panel opens without an image', async () => {
+    const before = (await hostState()).panels.length;
+    await vscode.commands.executeCommand('varscope.generateImage');
+    const panels = await waitFor('a second panel', async () => {
+      const p = (await hostState()).panels;
+      return p.length === before + 1 ? p : undefined;
+    });
+    const gen = panels.find((p) => p.imageName === null);
+    assert.ok(gen);
+    assert.strictEqual(gen.title, 'VARScope: Generate');
+  });
+});

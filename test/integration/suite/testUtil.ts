@@ -1,0 +1,76 @@
+/** Helpers shared by the integration tests: the extension's test-only state and polling. */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as vscode from 'vscode';
+
+/** The extension id (publisher.name of package.json). */
+export const EXTENSION_ID = 'varscope.varscope';
+
+/** What `varscope.test.state` returns (src/extension/testHooks.ts). */
+export interface HostState {
+  panels: Array<{ imageName: string | null; ready: boolean; active: boolean; title: string }>;
+  model: { dir: string | null; name: string | null; error: string | null; opened: boolean; provider: string | null };
+  bundles: Array<{ name: string; dir: string }>;
+  statusBarText: string;
+}
+
+/** The extension's host-side state. */
+export async function hostState(): Promise<HostState> {
+  return (await vscode.commands.executeCommand('varscope.test.state')) as HostState;
+}
+
+/** The activated extension. */
+export async function activeExtension(): Promise<vscode.Extension<unknown>> {
+  const ext = vscode.extensions.getExtension(EXTENSION_ID);
+  if (!ext) throw new Error(`${EXTENSION_ID} is not installed`);
+  await ext.activate();
+  return ext;
+}
+
+/** Polls `probe` until it returns a value other than undefined or `ms` pass; the last error explains a timeout. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 30000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+/** The bundle the tests load: the exported fixture bundle, else the embedded default, else a manifest written here. */
+export function testBundle(extensionPath: string): string {
+  const candidates = [path.join(extensionPath, 'out', 'bundles', 'official-var-A')];
+  try {
+    const spec = JSON.parse(fs.readFileSync(path.join(extensionPath, 'models', 'default.json'), 'utf8')) as Record<string, unknown>;
+    const name = [spec.bundle, spec.folder, spec.dir, spec.path, spec.id].find((v) => typeof v === 'string') as string | undefined;
+    if (name) candidates.push(path.resolve(extensionPath, 'models', name));
+  } catch {
+    // no default model yet
+  }
+  const found = candidates.find((d) => fs.existsSync(path.join(d, 'varscope.json')));
+  if (found) return found;
+  return manifestOnlyBundle('Manifest Only');
+}
+
+/** A folder holding only a varscope.json (name and id): enough for the picker, not for the engine. */
+export function manifestOnlyBundle(namePrefix: string): string {
+  // Its own parent folder, so a test can list "a folder of bundles" without scanning anything else.
+  const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-manifest-'));
+  const dir = path.join(parent, 'bundle');
+  fs.mkdirSync(dir);
+  const name = `${namePrefix} ${path.basename(parent)}`;
+  fs.writeFileSync(path.join(dir, 'varscope.json'), JSON.stringify({ format: 'varscope-bundle', version: 1, id: path.basename(parent), name }));
+  return dir;
+}
+
+/** The `name` of a bundle's varscope.json, read independently of the extension. */
+export function bundleName(dir: string): string {
+  return (JSON.parse(fs.readFileSync(path.join(dir, 'varscope.json'), 'utf8')) as { name: string }).name;
+}

@@ -1,0 +1,80 @@
+/**
+ * A small .npy reader for the reference fixtures (little-endian float32 / float16 / int64 / bool, C order).
+ */
+import * as fs from 'fs';
+
+/** An array read from .npy. */
+export interface NpyArray {
+  dtype: string;
+  shape: number[];
+  /** float16 is widened to float32, int64 to numbers, bool to 0/1. */
+  data: Float32Array | Float64Array | Uint8Array | BigInt64Array;
+}
+
+/** Read a .npy file. */
+export function readNpy(file: string): NpyArray {
+  const buf = fs.readFileSync(file);
+  if (buf.toString('latin1', 1, 6) !== 'NUMPY') throw new Error(`${file} is not a .npy file`);
+  const major = buf[6];
+  const headerLen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
+  const start = (major === 1 ? 10 : 12) + headerLen;
+  const header = buf.toString('latin1', major === 1 ? 10 : 12, start);
+  const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
+  const fortran = /'fortran_order':\s*True/.test(header);
+  const shape = (/'shape':\s*\(([^)]*)\)/.exec(header)?.[1] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
+  if (!descr || fortran) throw new Error(`${file}: unsupported header ${header}`);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const body = new Uint8Array(buf.buffer.slice(buf.byteOffset + start, buf.byteOffset + buf.length));
+  switch (descr) {
+    case '<f4':
+      return { dtype: 'float32', shape, data: new Float32Array(body.buffer, 0, n) };
+    case '<f8':
+      return { dtype: 'float64', shape, data: new Float64Array(body.buffer, 0, n) };
+    case '<i8':
+      return { dtype: 'int64', shape, data: new BigInt64Array(body.buffer, 0, n) };
+    case '|b1':
+    case '|u1':
+      return { dtype: descr === '|b1' ? 'bool' : 'uint8', shape, data: body.subarray(0, n) };
+    case '<f2': {
+      const h = new Uint16Array(body.buffer, 0, n);
+      const out = new Float32Array(n);
+      for (let i = 0; i < n; i++) out[i] = halfToFloat(h[i]);
+      return { dtype: 'float16', shape, data: out };
+    }
+    default:
+      throw new Error(`${file}: dtype ${descr} not supported`);
+  }
+}
+
+/** int64 data as numbers. */
+export function npyInts(a: NpyArray): Int32Array {
+  if (!(a.data instanceof BigInt64Array)) throw new Error(`expected int64, got ${a.dtype}`);
+  return Int32Array.from(a.data, (v) => Number(v));
+}
+
+/** float data (float32 or widened float16). */
+export function npyFloats(a: NpyArray): Float32Array {
+  if (!(a.data instanceof Float32Array)) throw new Error(`expected float32/float16, got ${a.dtype}`);
+  return a.data;
+}
+
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * 2 ** -14 * (f / 1024);
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * 2 ** (e - 15) * (1 + f / 1024);
+}
+
+/** Max |a - b| over two equally long arrays. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}

@@ -1,0 +1,58 @@
+// The ready → init handshake, the header, in-place errors and webview state.
+'use strict';
+const assert = require('assert');
+
+module.exports = (test) => {
+  test('webview emits ready first, sends nothing else before init, then inspects the image', async ({ open, rec }) => {
+    const p = await open({ autoInit: false });
+    await p.page.waitForFunction(() => window.__fake.posted.length > 0);
+    await p.page.waitForTimeout(100);
+    const before = await p.page.evaluate(() => window.__fake.posted);
+    assert.deepStrictEqual(before.map((m) => [m.kind, m.name]), [['event', 'ready']]);
+    assert.strictEqual(await p.page.textContent('.image-name'), 'Waiting for the extension…');
+    await p.sendInit();
+    await p.page.waitForSelector('.token-grid');
+    assert.ok(p.calls.some((c) => c.method === 'inspect'), 'inspect requested after init');
+    assert.ok(p.calls.some((c) => c.method === 'trainingUsage'), 'training usage requested (model has hits)');
+    assert.strictEqual(await p.page.textContent('.image-name'), rec.imageName);
+    assert.strictEqual(await p.page.textContent('.model-name'), rec.model.name);
+    assert.strictEqual(await p.page.textContent('.provider'), 'CPU');
+    assert.match(await p.page.textContent('.model-shape'), /10 scales · L=680 · V=512/);
+  });
+
+  test('a rejected request and an error event are shown in place', async ({ open }) => {
+    const p = await open({ handlers: { inspect: async () => { throw Object.assign(new Error('not an image'), { code: 'BadImage' }); } } });
+    await p.page.waitForSelector('.error');
+    assert.match(await p.page.textContent('.errors'), /BadImage \(inspect\): not an image/);
+    assert.match(await p.page.textContent('#panel-pyramid .placeholder'), /BadImage: not an image/);
+    await p.emit('error', { code: 'EngineCrashed', message: 'engine restarted' });
+    await p.page.waitForFunction(() => document.querySelectorAll('.error').length === 2);
+    await p.page.click('.error .dismiss');
+    assert.strictEqual(await p.page.locator('.error').count(), 1);
+  });
+
+  test('a model error shows in the header and nothing is inspected', async ({ open }) => {
+    const p = await open({ init: { model: null, modelError: { code: 'ModelNotFound', message: 'no varscope.json' } } });
+    await p.page.waitForFunction(() => document.querySelector('.model-name').textContent.includes('no varscope.json'));
+    assert.ok(await p.page.locator('.model-name.is-error').count());
+    await p.page.waitForTimeout(100);
+    assert.ok(!p.calls.some((c) => c.method === 'inspect'));
+  });
+
+  test('tab choice is kept in webview state and sent to the host', async ({ open }) => {
+    const p = await open();
+    await p.page.waitForSelector('.token-grid');
+    await p.page.click('#tab-pyramid');
+    const tabs = await p.page.$$eval('[role=tab]', (ts) => ts.map((t) => t.id));
+    const other = tabs.find((t) => t !== 'tab-pyramid');
+    if (other) {
+      await p.page.click(`#${other}`);
+      const view = other.replace('tab-', '');
+      await p.page.waitForFunction((v) => window.__fake.state()?.view === v, view);
+      assert.ok(p.calls.some((c) => c.method === 'saveState' && c.params.view === view));
+    }
+    // A reloaded panel restores the saved tab before init.
+    const q = await open({ savedState: { imageUri: null, view: 'pyramid' } });
+    await q.page.waitForSelector('#tab-pyramid[aria-selected=true]');
+  });
+};

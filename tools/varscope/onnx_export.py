@@ -1,0 +1,115 @@
+"""Export each bundle graph with torch.onnx (opset 17) and move its weights into the shared weights file."""
+import contextlib
+import inspect
+import os
+import tempfile
+from typing import Dict
+
+import onnx
+import torch
+
+from .bundle_spec import dynamic_axes, graph_io
+from .checkpoint import LoadedModels
+from .graphs import (DecoderGraph, EncoderGraph, LatentStepGraph, QuantizerGraph, TransformerGraph,
+                     TransformerStepGraph)
+from .interp import down_matrices, up_matrices
+from .onnx_store import WeightStore
+
+OPSET = 17
+
+
+def example_inputs(m: LoadedModels) -> Dict[str, tuple]:
+    """Tracing inputs per role; dynamic sizes differ from 1 so the tracer keeps them symbolic."""
+    C, h = m.vae_cfg.Cvae, m.var_cfg.patch_nums[-1]
+    H, pns = h * m.vae.downsample, m.var_cfg.patch_nums
+    depth, nh, hd = m.var_cfg.depth, m.var_cfg.num_heads, m.var_cfg.embed_dim // m.var_cfg.num_heads
+    ups, downs = up_matrices(pns), down_matrices(pns)
+    g = torch.Generator().manual_seed(0)
+    return {
+        'encoder': (torch.rand(2, 3, H, H, generator=g) * 2 - 1,),
+        'quantizer': (torch.randn(1, C, h, h, generator=g),),
+        'decoder': (torch.randn(2, C, h, h, generator=g),),
+        'latentStep': (torch.randn(1, C, h, h, generator=g), torch.zeros(1, pns[1] ** 2, dtype=torch.long),
+                       ups[1], downs[2], torch.tensor(0, dtype=torch.long)),
+        'transformer': (torch.tensor([0, m.var_cfg.num_classes]), torch.randn(2, m.var.L - m.var.first_l, C, generator=g),
+                        torch.tensor(0, dtype=torch.long)),
+        'transformerStep': (torch.tensor([0, m.var_cfg.num_classes]), torch.randn(2, pns[1] ** 2, C, generator=g),
+                            torch.tensor(1, dtype=torch.long), torch.randn(depth, 2, nh, m.var.first_l, hd, generator=g),
+                            torch.randn(depth, 2, nh, m.var.first_l, hd, generator=g)),
+    }
+
+
+def graph_modules(m: LoadedModels) -> Dict[str, torch.nn.Module]:
+    """The nn.Module behind each role."""
+    pns = m.var_cfg.patch_nums
+    return {'encoder': EncoderGraph(m.vae), 'quantizer': QuantizerGraph(m.vae, up_matrices(pns), down_matrices(pns)),
+            'decoder': DecoderGraph(m.vae), 'latentStep': LatentStepGraph(m.vae), 'transformer': TransformerGraph(m.var),
+            'transformerStep': TransformerStepGraph(m.var)}
+
+
+@contextlib.contextmanager
+def affine_layernorms(module: torch.nn.Module):
+    """Give affine-free LayerNorms ones / zeros parameters while exporting (x * 1 + 0 is exact).
+
+    NOTE: torch 1.13's opset-17 LayerNormalization symbolic emits an empty scale input for them, which the
+    ONNX checker rejects."""
+    patched = [ln for ln in module.modules() if isinstance(ln, torch.nn.LayerNorm) and ln.weight is None]
+    for ln in patched:
+        ln.weight = torch.nn.Parameter(torch.ones(ln.normalized_shape), requires_grad=False)
+        ln.bias = torch.nn.Parameter(torch.zeros(ln.normalized_shape), requires_grad=False)
+    try:
+        yield
+    finally:
+        for ln in patched:
+            ln.weight, ln.bias = None, None
+
+
+def apply_io_spec(model: onnx.ModelProto, io: tuple) -> None:
+    """Write the manifest's dims on the graph inputs / outputs (the tracer leaves some static sides symbolic)."""
+    for values, table in ((model.graph.input, io[0]), (model.graph.output, io[1])):
+        for v in values:
+            if v.name not in table:
+                continue
+            shape = v.type.tensor_type.shape
+            shape.ClearField('dim')
+            for d in table[v.name][1]:
+                dim = shape.dim.add()
+                if isinstance(d, str):
+                    dim.dim_param = d
+                else:
+                    dim.dim_value = d
+
+
+def export_graph(module: torch.nn.Module, args: tuple, io: tuple, path: str, store: WeightStore) -> None:
+    """torch.onnx.export to a scratch folder (external data there when > 2 GB), then re-home the weights."""
+    ins, outs = io
+    kwargs = dict(input_names=list(ins), output_names=list(outs), dynamic_axes=dynamic_axes(io),
+                  opset_version=OPSET, do_constant_folding=True)
+    if 'dynamo' in inspect.signature(torch.onnx.export).parameters:
+        kwargs['dynamo'] = False  # torch >= 2.9 defaults to the dynamo exporter; these graphs are traced
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = os.path.join(tmp, 'graph.onnx')
+        with torch.no_grad(), affine_layernorms(module):
+            torch.onnx.export(module.eval(), args, scratch, **kwargs)
+        model = onnx.load(scratch, load_external_data=True)
+    apply_io_spec(model, io)
+    store.externalize(model)
+    onnx.save(model, path)
+
+
+def round_to_float16(m: LoadedModels) -> None:
+    """Round every float parameter to float16 values (kept float32) so reference and float16 bundle agree exactly."""
+    with torch.no_grad():
+        for p in list(m.vae.parameters()) + list(m.var.parameters()):
+            p.copy_(p.half().float())
+
+
+def export_all(m: LoadedModels, out_dir: str, log=print, fp16: bool = False) -> WeightStore:
+    """Every graph of the bundle into out_dir, weights in out_dir/weights.bin (float16 where exact when fp16)."""
+    store = WeightStore(out_dir, fp16=fp16)
+    io, examples = graph_io(m), example_inputs(m)
+    for role, module in graph_modules(m).items():
+        log(f'exporting {role}.onnx')
+        export_graph(module, examples[role], io[role], os.path.join(out_dir, f'{role}.onnx'), store)
+    log(f'weights.bin: {store.size} bytes stored, {store.referenced} bytes referenced by the graphs')
+    return store

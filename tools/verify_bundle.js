@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// Runs an exported bundle's graphs with onnxruntime-node on reference inputs written by the exporter and prints
+// the max abs difference of every output to its PyTorch reference, as one JSON object on stdout.
+//
+// usage: node tools/verify_bundle.js BUNDLE_DIR CASES_DIR
+//   CASES_DIR/cases.json: [{ "name": "...", "graph": "<role>", "inputs": {name: "file.npy"}, "outputs": {name: "file.npy"} }]
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const ort = require('onnxruntime-node');
+
+const DTYPES = { '<f4': ['float32', Float32Array], '<i8': ['int64', BigInt64Array], '<f2': ['float16', Uint16Array] };
+
+/** Reads a little-endian C-order .npy file into { dtype, dims, data }. */
+function readNpy(file) {
+  const buf = fs.readFileSync(file);
+  if (buf.toString('latin1', 1, 6) !== 'NUMPY') throw new Error(`${file}: not a .npy file`);
+  const major = buf[6];
+  const headerLen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
+  const start = (major === 1 ? 10 : 12);
+  const header = buf.toString('latin1', start, start + headerLen);
+  const descr = /'descr':\s*'([^']+)'/.exec(header)[1];
+  if (/'fortran_order':\s*True/.test(header)) throw new Error(`${file}: Fortran order is not supported`);
+  const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)[1];
+  const dims = shapeText.split(',').map((s) => s.trim()).filter((s) => s.length).map(Number);
+  if (!DTYPES[descr]) throw new Error(`${file}: dtype ${descr} is not supported`);
+  const [dtype, Ctor] = DTYPES[descr];
+  const offset = start + headerLen;
+  const count = dims.reduce((a, b) => a * b, 1);
+  // copy into an aligned buffer: the .npy payload offset need not be a multiple of the element size
+  const bytes = new Uint8Array(count * Ctor.BYTES_PER_ELEMENT);
+  bytes.set(buf.subarray(offset, offset + bytes.length));
+  return { dtype, dims, data: new Ctor(bytes.buffer) };
+}
+
+/** Max |a - b| over two equally long numeric arrays (BigInt64 compared as numbers). */
+function maxAbsDiff(a, b) {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(Number(a[i]) - Number(b[i]));
+    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
+  }
+  return m;
+}
+
+async function main() {
+  const [bundleDir, casesDir] = process.argv.slice(2);
+  if (!bundleDir || !casesDir) throw new Error('usage: node tools/verify_bundle.js BUNDLE_DIR CASES_DIR');
+  const manifestPath = path.join(bundleDir, 'varscope.json');
+  const graphs = fs.existsSync(manifestPath) ? JSON.parse(fs.readFileSync(manifestPath, 'utf8')).graphs : null;
+  const cases = JSON.parse(fs.readFileSync(path.join(casesDir, 'cases.json'), 'utf8'));
+  const sessions = new Map();
+  const result = {};
+  for (const c of cases) {
+    if (!sessions.has(c.graph)) {
+      const file = graphs ? graphs[c.graph].file : `${c.graph}.onnx`;
+      sessions.set(c.graph, await ort.InferenceSession.create(path.join(bundleDir, file)));
+    }
+    const session = sessions.get(c.graph);
+    const feeds = {};
+    for (const [name, file] of Object.entries(c.inputs)) {
+      const t = readNpy(path.join(casesDir, file));
+      feeds[name] = new ort.Tensor(t.dtype, t.data, t.dims);
+    }
+    const started = Date.now();
+    const out = await session.run(feeds);
+    const ms = Date.now() - started;
+    for (const [name, file] of Object.entries(c.outputs)) {
+      const ref = readNpy(path.join(casesDir, file));
+      const got = out[name];
+      const key = `${c.name}.${name}`;
+      const sameDims = got && got.dims.length === ref.dims.length && got.dims.every((d, i) => d === ref.dims[i]);
+      result[key] = sameDims ? maxAbsDiff(got.data, ref.data) : Infinity;
+      if (!sameDims) process.stderr.write(`${key}: dims ${got ? JSON.stringify(got.dims) : 'missing'} vs ${JSON.stringify(ref.dims)}\n`);
+    }
+    process.stderr.write(`${c.name}: ${ms} ms\n`);
+  }
+  process.stdout.write(JSON.stringify(result, (k, v) => (v === Infinity ? 'Infinity' : v)) + '\n');
+}
+
+main().catch((e) => {
+  process.stderr.write(`verify_bundle: ${e && e.stack ? e.stack : e}\n`);
+  process.exit(1);
+});
