@@ -75,7 +75,7 @@ async function main() {
         const t0 = performance.now();
         grid.dispatchEvent(new MouseEvent('mousemove', { clientX: x, clientY: y, bubbles: true }));
         const hovered = grid.querySelector('.cell.is-hover');
-        getComputedStyle(hovered).stroke; // style recalculation of the new highlight
+        void getComputedStyle(hovered).stroke; // style recalculation of the new highlight
         document.querySelector('.token-grid[data-pn="1"] .hover-region').getBBox();
         sync.push(performance.now() - t0);
         await new Promise((r) => requestAnimationFrame(() => r()));
@@ -93,7 +93,7 @@ async function main() {
       for (let i = 0; i < runs; i++) {
         const t0 = performance.now();
         c.dispatchEvent(new MouseEvent('mousemove', { clientX: b.left + 5, clientY: b.top + ((i * 37) % b.height), bubbles: true }));
-        getComputedStyle(document.querySelector('.keys-rect')).fill;
+        void getComputedStyle(document.querySelector('.keys-rect')).fill;
         document.querySelector('.mini-pyramid').getContext('2d').getImageData(0, 0, 1, 1);
         out.push(performance.now() - t0);
       }

@@ -124,7 +124,7 @@ export class Engine implements Handlers<EngineApi> {
     try {
       await run.goTo(m.patchNums.length - 1);
       const steps: GenerationStep[] = [];
-      for (let k = p.scaleIndex; k < m.patchNums.length; k++) steps.push(await withImage(run, await run.goTo(k)));
+      for (let k = p.scaleIndex; k < m.patchNums.length; k++) steps.push(await withImage(run, run.stepAt(k)));
       return { tokens: run.tokens, steps };
     } finally {
       this.runs.delete(runId);

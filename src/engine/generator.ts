@@ -40,6 +40,8 @@ interface Snapshot {
   nextInput: Float32Array;
   rngState: Uint32Array;
   logits?: Float32Array;
+  /** decode(fHat), once asked for */
+  image?: GenerationStep['image'];
 }
 
 /** One generation: step forward, go back, cancel. */
@@ -113,11 +115,18 @@ export class GenerationRun {
     return next;
   }
 
-  /** decode(f̂ after scale k) as RGBA. */
+  /** decode(f̂ after scale k) as RGBA (decoded once per scale). */
   async image(scaleIndex = this.current): Promise<GenerationStep['image']> {
-    const S = this.bundle.manifest.vae.imageSize;
-    const img = await decodeLatents(this.bundle, this.snaps[scaleIndex].fHat, 1);
-    return toRgba(img, S);
+    const snap = this.snaps[scaleIndex];
+    if (!snap) throw new VarScopeError('BadRequest', `scale ${scaleIndex} of ${this.runId} is not computed`);
+    if (!snap.image) snap.image = toRgba(await decodeLatents(this.bundle, snap.fHat, 1), this.bundle.manifest.vae.imageSize);
+    return snap.image;
+  }
+
+  /** The computed step k, without moving the run. */
+  stepAt(k: number): StepOutput {
+    if (!this.snaps[k]) throw new VarScopeError('BadRequest', `scale ${k} of ${this.runId} is not computed`);
+    return this.output(k);
   }
 
   /** decode(f̂ after scale k) as [3, S, S] in [-1, 1]. */

@@ -129,7 +129,8 @@ export class OnnxRuntime {
   }
 
   private explain(provider: string, e: unknown): string {
-    const msg = firstLine(e);
+    // NOTE: onnxruntime prefixes many messages with its source location and the failed check; keep the sentence.
+    const msg = firstLine(e).replace(/^\/onnxruntime_src\/\S+ .*? (was false|failed)\. /, '');
     if (provider === 'cuda' && /shared library|cannot open shared object/i.test(msg)) {
       const where = this.options.cudaLibraryPath ? ` (varscope.cudaLibraryPath = ${this.options.cudaLibraryPath})` : ' (varscope.cudaLibraryPath is not set)';
       return `CUDA provider libraries not found${where}: ${msg}`;
@@ -149,5 +150,5 @@ function isModelError(e: unknown): boolean {
 function firstLine(e: unknown): string {
   const s = e instanceof Error ? e.message : String(e);
   // NOTE: onnxruntime messages carry ANSI colour codes and log lines after the first line.
-  return s.replace(/\u001b\[[0-9;]*m/g, '').split('\n')[0].trim();
+  return s.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g'), '').split('\n')[0].trim();
 }

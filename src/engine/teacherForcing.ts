@@ -44,7 +44,12 @@ export function scoreLogits(bundle: ModelBundle, logits: Float32Array, tokens: I
       const row = logits.subarray((b + i) * V, (b + i + 1) * V);
       let max = -Infinity;
       let arg = 0;
-      for (let v = 0; v < V; v++) if (row[v] > max) (max = row[v]), (arg = v);
+      for (let v = 0; v < V; v++) {
+        if (row[v] > max) {
+          max = row[v];
+          arg = v;
+        }
+      }
       let sum = 0;
       for (let v = 0; v < V; v++) sum += p[v] = Math.exp(row[v] - max);
       const logSum = Math.log(sum);

@@ -66,6 +66,17 @@ function activeResource(): vscode.Uri | undefined {
   return vscode.window.activeTextEditor?.document.uri;
 }
 
+/** Runs `fn`; a failure is also shown in the panel (then rethrown for the log and the notification). */
+async function inPlace<T>(panel: { showError(code: string, message: string): void }, fn: () => Thenable<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const w = VarScopeError.toWire(e);
+    if (w.code !== 'Cancelled') panel.showError(w.code, w.message);
+    throw e;
+  }
+}
+
 /** Codebook usage over a folder of images, streamed into the active panel (a new one if none is open). */
 async function evaluateFolder(deps: CommandDeps, uri?: vscode.Uri): Promise<void> {
   let folder = uri instanceof vscode.Uri ? uri : undefined;
@@ -75,9 +86,11 @@ async function evaluateFolder(deps: CommandDeps, uri?: vscode.Uri): Promise<void
   }
   if (!folder) return;
   const panel = deps.panels.activePanel ?? deps.panels.openGeneration();
-  const result = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `VARScope: codebook usage of ${path.basename(folder.fsPath)}`, cancellable: true },
-    (_progress, token) => deps.engine.folderUsage(folder.fsPath, panel.engineContext, token),
+  const result = await inPlace(panel, () =>
+    vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `VARScope: codebook usage of ${path.basename(folder.fsPath)}`, cancellable: true },
+      (_progress, token) => deps.engine.folderUsage(folder.fsPath, panel.engineContext, token),
+    ),
   );
   deps.log.info(`folder ${folder.fsPath}: ${result.usage.images ?? 0} images, ${result.usage.used} codes used, perplexity ${result.usage.perplexity.toFixed(1)}${result.cancelled ? ' (cancelled)' : ''}`);
   for (const f of result.failed) deps.log.warn(`  skipped ${f.file}: ${f.message}`);
@@ -95,8 +108,10 @@ async function compareModels(deps: CommandDeps): Promise<void> {
   if (!pick) return;
   await deps.catalog.ensureAllowed(pick.dir, true);
   const imageUri = panel.imageUri;
-  const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `VARScope: inspecting with ${pick.label}` }, () =>
-    deps.engine.inspectWith(pick.dir, imageUri),
+  const result = await inPlace(panel, () =>
+    vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `VARScope: inspecting with ${pick.label}` }, () =>
+      deps.engine.inspectWith(pick.dir, imageUri),
+    ),
   );
   panel.engineContext.emit('comparison', result);
 }

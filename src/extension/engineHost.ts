@@ -113,6 +113,14 @@ export class EngineHost implements vscode.Disposable {
     return this.status;
   }
 
+  /** Marks the bundle at `dir` as not loadable for `reason` (e.g. refused in an untrusted workspace). */
+  unavailable(dir: string | null, reason: unknown): void {
+    const w = VarScopeError.toWire(reason);
+    this.opening = undefined;
+    this.status = { dir, summary: null, info: null, error: { code: w.code, message: w.message } };
+    this.changed.fire(this.status);
+  }
+
   /** Opens the current model in the engine (once); failures end up in `current.error`. */
   ensureOpen(): Promise<ModelStatus> {
     const s = this.status;

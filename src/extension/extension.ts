@@ -22,6 +22,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const statusBar = new ModelStatusBar();
   context.subscriptions.push(log, panels, statusBar, engine, engine.onDidChange((s) => statusBar.update(s)));
 
+  const serializer = new InspectorPanelSerializer(panels, log);
   const reloadModel = async (): Promise<void> => {
     const dir = catalog.currentDir();
     try {
@@ -29,7 +30,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await engine.load(dir);
     } catch (e) {
       errors.report(e, 'loading the model');
-      await engine.load(null);
+      engine.unavailable(dir, e);
     }
     panels.modelChanged();
   };
@@ -39,9 +40,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       webviewOptions: { retainContextWhenHidden: true },
       supportsMultipleEditorsPerDocument: true,
     }),
-    vscode.window.registerWebviewPanelSerializer(INSPECTOR_VIEW_TYPE, new InspectorPanelSerializer(panels, log)),
+    vscode.window.registerWebviewPanelSerializer(INSPECTOR_VIEW_TYPE, serializer),
     ...registerCommands({ log, errors, catalog, engine, panels, reloadModel }),
-    ...registerTestHooks(panels, engine, catalog, statusBar),
+    ...registerTestHooks({ panels, engine, catalog, statusBar, serializer }),
     catalog.onDidChange(() => void reloadModel()),
     vscode.workspace.onDidGrantWorkspaceTrust(() => void reloadModel()),
   );

@@ -1,6 +1,8 @@
 /**
  * The inspector's HTML: a strict CSP with a per-load nonce, the webview bundle from dist/webview,
- * and a host-rendered header (image and model name, image preview) that shows before the script runs.
+ * and a host-rendered fallback (image and model name, image preview, in #varscope-host-fallback) that
+ * shows before the script runs, or instead of it when the bundle is missing or fails; the webview app
+ * may remove it once it has mounted.
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
@@ -68,8 +70,10 @@ ${hasCss ? `<link rel="stylesheet" href="${distUri('main.css')}">` : ''}
 <title>VARScope</title>
 </head>
 <body>
+<div class="varscope-host-fallback" id="varscope-host-fallback">
 <header class="varscope-host-header" id="varscope-host-header">${image} · ${model}</header>
 ${preview}
+</div>
 <div id="app"></div>
 ${hasScript ? `<script nonce="${nonce}" src="${distUri('main.js')}"></script>` : '<p class="varscope-no-script">The webview bundle (dist/webview/main.js) is not built.</p>'}
 </body>

@@ -4,8 +4,9 @@
  */
 import * as vscode from 'vscode';
 import type { EngineHost } from './engineHost';
+import type { InspectorPanelSerializer } from './inspectorEditorProvider';
 import type { ModelCatalog } from './modelCatalog';
-import type { PanelManager } from './panelManager';
+import { INSPECTOR_VIEW_TYPE, type PanelManager } from './panelManager';
 import type { ModelStatusBar } from './statusBar';
 
 /** Host-side view of the panels, returned by `varscope.test.state`. */
@@ -17,10 +18,24 @@ export interface TestState {
   statusBarText: string;
 }
 
+/** What the test hooks look at. */
+export interface TestHookDeps {
+  panels: PanelManager;
+  engine: EngineHost;
+  catalog: ModelCatalog;
+  statusBar: ModelStatusBar;
+  serializer: InspectorPanelSerializer;
+}
+
 /** Registers the test-only commands when VARSCOPE_TEST=1; otherwise registers nothing. */
-export function registerTestHooks(panels: PanelManager, engine: EngineHost, catalog: ModelCatalog, statusBar: ModelStatusBar): vscode.Disposable[] {
+export function registerTestHooks({ panels, engine, catalog, statusBar, serializer }: TestHookDeps): vscode.Disposable[] {
   if (process.env.VARSCOPE_TEST !== '1') return [];
   return [
+    // What VS Code does after a reload: a fresh panel of our view type handed to the serializer with the saved state.
+    vscode.commands.registerCommand('varscope.test.restore', async (state: unknown) => {
+      const panel = vscode.window.createWebviewPanel(INSPECTOR_VIEW_TYPE, 'VARScope', vscode.ViewColumn.Active, { enableScripts: true });
+      await serializer.deserializeWebviewPanel(panel, state);
+    }),
     vscode.commands.registerCommand('varscope.test.state', (): TestState => ({
       panels: panels.all.map((p) => ({ imageName: p.imageName, ready: p.isReady, active: p.webviewPanel.active, title: p.webviewPanel.title })),
       model: {

@@ -2,6 +2,7 @@
 import { select } from 'd3';
 import type { ViewId } from '../shared/protocol';
 import type { InspectorState } from './store';
+import { stepGeneration } from './actions';
 import { exportView } from './export';
 import type { View, ViewContext, ViewFactory } from './views/view';
 
@@ -26,12 +27,14 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
   const root = doc.createElement('div');
   root.className = 'app';
   const header = select(root).append('header').attr('class', 'app-header');
+  const thumb = header.append('img').attr('class', 'thumb').attr('alt', '').attr('hidden', '');
   const titles = header.append('div').attr('class', 'titles');
   const imageName = titles.append('h1').attr('class', 'image-name');
   const meta = titles.append('div').attr('class', 'meta');
   const modelName = meta.append('span').attr('class', 'model-name');
   const provider = meta.append('span').attr('class', 'provider badge');
   const modelShape = meta.append('span').attr('class', 'model-shape muted');
+  const progress = meta.append('span').attr('class', 'progress muted').attr('role', 'status');
   const actions = header.append('div').attr('class', 'header-actions');
   actions.append('button').attr('type', 'button').attr('class', 'choose-model').attr('aria-label', 'Choose model').text('Model…')
     .on('click', () => void host.call('runCommand', { command: 'varscope.chooseModel' }).catch((e) => store.pushError('chooseModel', e)));
@@ -81,6 +84,15 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
       provider.text(s.model ? s.model.provider.toUpperCase() : '').attr('hidden', s.model ? null : '')
         .attr('title', s.model?.providerFallbacks.map((f) => `${f.provider}: ${f.reason}`).join('\n') ?? '');
       modelShape.text(s.model ? `${s.model.patchNums.length} scales · L=${s.model.tokenCount} · V=${s.model.vocabSize} · d${s.model.depth}` : '');
+    }
+    if (!prev || s.imageSrc !== prev.imageSrc) {
+      // The host's preview of the image shows at once, before the engine has tokenized it.
+      if (s.imageSrc) thumb.attr('src', s.imageSrc).attr('hidden', null);
+      else thumb.attr('hidden', '');
+    }
+    if (!prev || s.progress !== prev.progress) {
+      const pr = s.progress;
+      progress.text(pr && pr.done < pr.total ? `${pr.message ?? 'Working'} ${pr.done}/${pr.total}` : '');
     }
     if (!prev || s.errors !== prev.errors) {
       errors.selectAll<HTMLDivElement, InspectorState['errors'][number]>('div.error').data(s.errors, (d) => String(d.id))
@@ -132,6 +144,8 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
     else return;
     ev.preventDefault();
     store.update({ focusScale: k });
+    // In the step-through view the arrows also move through the generation's scales.
+    if (store.state.view === 'stepThrough' && store.state.generation.runId && k !== store.state.generation.cursor) void stepGeneration(store, host, k);
   };
   doc.addEventListener('keydown', onKey);
 

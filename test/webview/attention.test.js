@@ -1,5 +1,6 @@
 // Attention view: the block-causal mask against the official mask, the raster mask, hover → pyramid link, weights.
 'use strict';
+/* global document, getComputedStyle */
 const assert = require('assert');
 const { canvasData, canvasPixel, hexRgb, frames } = require('./util');
 const { THEMES, setTheme } = require('./harness');

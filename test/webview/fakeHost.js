@@ -1,5 +1,6 @@
 // Page-side stand-in for VS Code's webview API: records every posted message and forwards requests to the Node test
 // host (exposed bindings), which answers from the recordings. Typed arrays cross as {__ta, b64} and are rebuilt here.
+/* global window, document, atob, btoa, performance, MessageEvent */
 (() => {
   const posted = [];
   const cspViolations = [];

@@ -1,5 +1,6 @@
 // The ready → init handshake, the header, in-place errors and webview state.
 'use strict';
+/* global window, document */
 const assert = require('assert');
 
 module.exports = (test) => {

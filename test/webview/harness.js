@@ -1,6 +1,7 @@
 // Node side of the webview tests: opens the panel bundle in headless Chromium with a fake VS Code host that answers
 // HostApi requests from the recordings, sends `init` after `ready`, and records every call and event.
 'use strict';
+/* global window, document, requestAnimationFrame */
 const fs = require('fs');
 const path = require('path');
 const { chromium } = require('playwright-core');
@@ -182,6 +183,8 @@ const THEMES = {
 async function setTheme(page, theme) {
   await page.evaluate(([cls, vars]) => {
     document.body.classList.remove('vscode-dark', 'vscode-light', 'vscode-high-contrast');
+    const st = document.documentElement.style;
+    for (const name of [...st].filter((n) => n.startsWith('--vscode-'))) st.removeProperty(name);
     for (const [k, v] of Object.entries(vars)) document.documentElement.style.setProperty(k, v);
     document.body.classList.add(cls);
   }, [theme, THEMES[theme]]);

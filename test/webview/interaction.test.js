@@ -1,5 +1,6 @@
 // Step-through, teacher-forced, what-if, compare, export and the links between views.
 'use strict';
+/* global window, document */
 const assert = require('assert');
 const { canvasData, hexRgb } = require('./util');
 const { THEMES } = require('./harness');
@@ -32,6 +33,14 @@ module.exports = (test) => {
     assert.strictEqual(await p.page.locator('.history-figure:not([hidden])').count(), 10);
     assert.match(await p.page.textContent('.top1-figure figcaption'), new RegExp(`mean ${(rec.generation[9].top1Prob.reduce((a, b) => a + b, 0) / 256).toFixed(3)}`));
     await p.shot('step-through');
+    // A step of a run that is no longer current is dropped.
+    await p.emit('generationStep', { ...rec.generation[0], runId: 'stale-run', tokens: new Int32Array([0]) });
+    assert.strictEqual(await p.page.locator('.sampled .cell').count(), 256);
+    // Arrow keys move through the computed scales.
+    await p.page.focus('.view-step .transport button.back');
+    await p.page.keyboard.press('ArrowLeft');
+    await p.page.waitForFunction(() => /Scale 9 of 10/.test(document.querySelector('.gen-status').textContent));
+    assert.strictEqual(await p.page.locator('.sampled .cell').count(), 169);
     // Play from a fresh run reaches the last scale by itself.
     await p.page.click('button.start');
     await p.page.waitForFunction(() => /Scale 1 of 10/.test(document.querySelector('.gen-status').textContent));

@@ -1,7 +1,9 @@
 // Token pyramid: grids, colours from codeColors, hover details, linked highlights, code selection, keyboard.
 'use strict';
+/* global document, getComputedStyle */
 const assert = require('assert');
 const path = require('path');
+const { setTheme } = require('./harness');
 
 const rgb = (colors, id) => `rgb(${colors[id * 3]}, ${colors[id * 3 + 1]}, ${colors[id * 3 + 2]})`;
 
@@ -109,6 +111,29 @@ module.exports = (test) => {
     for (const b of buttons) assert.ok(seen.has(b), `Tab never reached ${b}`);
     const unnamed = await p.page.$$eval('button, input, select', (els) => els.filter((e) => !(e.getAttribute('aria-label') || e.textContent.trim())).length);
     assert.strictEqual(unnamed, 0);
+  });
+
+  test('ten grids share one row in a wide panel and wrap in a narrow one', async ({ open }) => {
+    const p = await open();
+    await p.page.waitForSelector('.token-grid');
+    const tops = async () => p.page.$$eval('#panel-pyramid .grid-figure', (fs) => fs.map((f) => Math.round(f.getBoundingClientRect().top)));
+    assert.strictEqual(new Set(await tops()).size, 1);
+    await p.page.setViewportSize({ width: 700, height: 900 });
+    await p.page.waitForFunction(() => new Set([...document.querySelectorAll('#panel-pyramid .grid-figure')].map((f) => Math.round(f.getBoundingClientRect().top))).size > 1);
+    const w = +(await p.page.getAttribute('#panel-pyramid .token-grid', 'width'));
+    assert.ok(w >= 64 && w < 100, `grid size ${w}`);
+    await p.shot('pyramid-narrow');
+  });
+
+  test('light and high-contrast themes restyle the panel chrome', async ({ open }) => {
+    const p = await open({ theme: 'vscode-light' });
+    await p.page.waitForSelector('.token-grid');
+    assert.strictEqual(await p.page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(255, 255, 255)');
+    assert.strictEqual(await p.page.evaluate(() => getComputedStyle(document.querySelector('.tab.is-active')).borderBottomColor), 'rgb(0, 144, 241)');
+    await p.shot('pyramid-light');
+    await setTheme(p.page, 'vscode-high-contrast');
+    assert.strictEqual(await p.page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(0, 0, 0)');
+    await p.shot('pyramid-high-contrast');
   });
 
   void path;

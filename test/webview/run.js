@@ -1,6 +1,7 @@
 // Webview test layer: builds the bundle if missing, runs every test/webview/*.test.js against it in headless Chromium,
 // prints one line "N passed, N failed" (failure details go to stderr) and exits 1 on any failure.
 'use strict';
+/* global window */
 const fs = require('fs');
 const path = require('path');
 const { execSync } = require('child_process');

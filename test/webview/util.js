@@ -1,6 +1,6 @@
 // Helpers for the webview tests: canvas pixels, theme colours, independent statistics from recorded data.
 'use strict';
-/* global document */
+/* global btoa, requestAnimationFrame */
 
 /** RGBA of a canvas pixel in backing-store coordinates. */
 function canvasPixel(page, selector, x, y) {

@@ -1,5 +1,6 @@
 // Reconstruction, residual and codebook views rendered from the recordings; values checked against the fixture.
 'use strict';
+/* global document */
 const assert = require('assert');
 const { canvasData, canvasPixel, perplexity, near } = require('./util');
 

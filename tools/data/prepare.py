@@ -156,6 +156,15 @@ def build(pack_dir, sources, held_fraction, seed, skin_tones):
     }
 
 
+def write_dataset(path, ds):
+    """Write the dataset dict as .npz (meta as a JSON string inside) plus a .json sidecar of the meta."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    arrays = {k: v for k, v in ds.items() if k != 'meta'}
+    np.savez_compressed(path, meta_json=np.array(json.dumps(ds['meta'])), **arrays)
+    with open(os.path.splitext(path)[0] + '.json', 'w') as f:
+        json.dump(ds['meta'], f, indent=1)
+
+
 def main(argv=None):
     """CLI: build and write the .npz and a .json sidecar with counts, hashes and licences."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -167,11 +176,8 @@ def main(argv=None):
     ap.add_argument('--no-skin-tones', action='store_true')
     args = ap.parse_args(argv)
     ds = build(args.pack_dir, args.sources.split(','), args.held_fraction, args.seed, not args.no_skin_tones)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    meta = ds.pop('meta')
-    np.savez_compressed(args.out, meta_json=np.array(json.dumps(meta)), **ds)
-    with open(os.path.splitext(args.out)[0] + '.json', 'w') as f:
-        json.dump(meta, f, indent=1)
+    write_dataset(args.out, ds)
+    meta = ds['meta']
     print(json.dumps({k: meta[k] for k in ('count', 'train', 'held_out', 'per_class', 'split_sha256')}),
           f'-> {args.out} ({os.path.getsize(args.out) / 1e6:.1f} MB)', file=sys.stderr)
 

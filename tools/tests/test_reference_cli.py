@@ -1,4 +1,6 @@
 """The reference command line on a fixture image: files it writes hold the official values."""
+import contextlib
+import io
 import json
 import os
 import tempfile
@@ -14,8 +16,9 @@ from .fixtures import fixture, npy
 class ReferenceCliTest(unittest.TestCase):
     def test_outputs_match_fixture(self):
         with tempfile.TemporaryDirectory() as out:
-            rc = main(['--vae', fixture('vae.pth'), '--var', fixture('var.pth'), '--image', fixture('img0.png'),
-                       '--out', out, '--class', '3', '--repeats', '1', '--cfg', '2', '--top-k', '1'])
+            with contextlib.redirect_stdout(io.StringIO()):
+                rc = main(['--vae', fixture('vae.pth'), '--var', fixture('var.pth'), '--image', fixture('img0.png'),
+                           '--out', out, '--class', '3', '--repeats', '1', '--cfg', '2', '--top-k', '1'])
             self.assertEqual(rc, 0)
             np.testing.assert_array_equal(np.load(os.path.join(out, 'tokens.npy')), npy('img0_idx.npy'))
             self.assertLessEqual(float(np.abs(np.load(os.path.join(out, 'logits.npy')) - npy('img0_logits_c3.npy')).max()), 5e-5)

@@ -2,6 +2,7 @@
 device, the warmup + cosine schedule, the time budget, resumable checkpoints and the CSV log."""
 import argparse
 import csv
+import inspect
 import json
 import math
 import os
@@ -34,6 +35,11 @@ def add_run_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument('--ckpt-every', type=int, default=1000, help='resumable checkpoint every N steps')
     ap.add_argument('--log-every', type=int, default=50)
     ap.add_argument('--resume', action='store_true', help='continue from <out>/train_state.pt')
+    ap.add_argument('--stop-at', type=int, default=None,
+                    help='stop after this step as if interrupted (the schedule still spans --steps); then --resume')
+    ap.add_argument('--arch', type=json.loads, default={},
+                    help='JSON overrides of the architecture, {"vae": {VQVAE kwargs}, "var": {VAR kwargs}} '
+                         '(tests use tiny models on 16x16 images with patch_nums [1, 2, 4])')
 
 
 def pick_device(name: str) -> torch.device:
@@ -76,6 +82,7 @@ class EmojiData:
 
     @property
     def image_size(self) -> int:
+        """Side of the (square) images in pixels."""
         return int(self.train_images.shape[1])
 
 
@@ -103,9 +110,11 @@ class BatchSampler:
         return idx, flip
 
     def state_dict(self) -> Dict:
+        """Generator state and position in the current permutation."""
         return {'gen': self.gen.get_state(), 'perm': self.perm, 'pos': self.pos}
 
     def load_state_dict(self, sd: Dict) -> None:
+        """Continue exactly where state_dict() was taken."""
         self.gen.set_state(sd['gen'])
         self.perm, self.pos = sd['perm'], sd['pos']
 
@@ -171,6 +180,7 @@ class CsvLog:
             os.remove(path)
 
     def write(self, row: Dict) -> None:
+        """Append one row (columns fixed by the first row written)."""
         if self.fields is None:
             self.fields = list(row)
             with open(self.path, 'w', newline='') as f:
@@ -220,6 +230,14 @@ def load_train_state(path: str):
         return torch.load(path, weights_only=False, **kwargs)
     except TypeError:  # torch < 1.13 has no weights_only
         return torch.load(path, **kwargs)
+
+
+def adamw(groups, lr: float, betas) -> torch.optim.Optimizer:
+    """AdamW, fused on CUDA where this torch has it (one kernel instead of several per parameter)."""
+    on_cuda = any(p.is_cuda for g in groups for p in g['params'])
+    if on_cuda and 'fused' in inspect.signature(torch.optim.AdamW).parameters:
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=True)
+    return torch.optim.AdamW(groups, lr=lr, betas=betas)
 
 
 def autocast(device: torch.device, enabled: bool):

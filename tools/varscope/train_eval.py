@@ -133,7 +133,8 @@ def evaluate(args) -> dict:
     if args.max_held and len(held) > args.max_held:   # an even subsample, deterministic
         pick = torch.linspace(0, len(held) - 1, args.max_held).round().long().to(dev)
         held, labels = held[pick], labels[pick]
-    vae = load_vae(args.vae, (1, 2, 3, 4, 5, 6, 8, 10, 13, 16)).to(dev)
+    patch_nums = load_var(args.var).patch_nums if args.var else (1, 2, 3, 4, 5, 6, 8, 10, 13, 16)
+    vae = load_vae(args.vae, patch_nums).to(dev)
     metrics = {'data': {'file': os.path.basename(args.data), 'split_sha256': data.meta['split_sha256'],
                         'classes': data.classes},
                'vae': vae_metrics(vae, held, args.eval_batch)}

@@ -32,7 +32,8 @@ def quantize_train(q: MultiScaleQuantizer, f_BChw: torch.Tensor, beta: float = 0
         rest = F.interpolate(f_rest, size=(pn, pn), mode='area') if si != SN - 1 else f_rest
         rest_NC = rest.detach().permute(0, 2, 3, 1).reshape(-1, C)                 # [B*pn*pn, C]
         idx_N = torch.argmin(code_distances(rest_NC, codebook.detach()), dim=1)
-        hits.append(idx_N.bincount(minlength=V).float())
+        # scatter-add, not bincount: CUDA bincount reads the max back to the host (a sync per scale)
+        hits.append(torch.zeros(V, device=idx_N.device).index_add_(0, idx_N, torch.ones_like(idx_N, dtype=torch.float)))
         rests.append(rest_NC)
         h = q.embedding(idx_N.view(B, pn, pn)).permute(0, 3, 1, 2).contiguous()   # [B, C, pn, pn]
         h = q.up_phi(si, h, H)                                                     # [B, C, H, W]

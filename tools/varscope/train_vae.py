@@ -12,9 +12,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .train_common import (DEFAULT_VAE, BatchSampler, CsvLog, EmojiData, StepBudget, add_run_args, atomic_save,
-                           autocast, hflip_where, load_train_state, lr_at, pick_device, rng_state, save_json, seed_all,
-                           set_rng_state, to_input)
+from .train_common import (DEFAULT_VAE, BatchSampler, CsvLog, EmojiData, StepBudget, adamw, add_run_args,
+                           atomic_save, autocast, hflip_where, load_train_state, lr_at, pick_device, rng_state,
+                           save_json, seed_all, set_rng_state, to_input)
 from .train_quant import quantize_train, restart_dead_codes, update_ema_hits, usage_percent
 from .vqvae import VQVAE
 
@@ -45,8 +45,9 @@ def vae_step_loss(vae: VQVAE, x: torch.Tensor, args, amp: bool = False):
     with torch.no_grad():
         mse01 = (xr.clamp(-1, 1) - x).square().mean(dim=(1, 2, 3)) / 4     # in [0, 1] pixel units
         psnr = (10 * torch.log10(1 / mse01.clamp_min(1e-10))).mean()
-    parts = {'loss': total.item(), 'l1': l1.item(), 'mse': l2.item(), 'grad': g.item(), 'vq': qo.vq_loss.item(),
-             'psnr': psnr.item()}
+    # detached tensors: read back (a host sync) only when a row is logged
+    parts = {'loss': total.detach(), 'l1': l1.detach(), 'mse': l2.detach(), 'grad': g.detach(),
+             'vq': qo.vq_loss.detach(), 'psnr': psnr}
     return total, parts, qo
 
 
@@ -55,8 +56,8 @@ def make_optimizer(vae: VQVAE, lr: float, wd: float) -> torch.optim.Optimizer:
     decay, no_decay = [], []
     for name, p in vae.named_parameters():
         (decay if p.ndim == 4 else no_decay).append(p)
-    return torch.optim.AdamW([{'params': decay, 'weight_decay': wd}, {'params': no_decay, 'weight_decay': 0.0}],
-                             lr=lr, betas=(0.9, 0.99))
+    return adamw([{'params': decay, 'weight_decay': wd}, {'params': no_decay, 'weight_decay': 0.0}],
+                 lr=lr, betas=(0.9, 0.99))
 
 
 def vae_config(args, data: EmojiData, steps: int) -> dict:
@@ -72,8 +73,8 @@ def vae_config(args, data: EmojiData, steps: int) -> dict:
 
 
 def overrides_from(args) -> dict:
-    """Model-size flags that differ from the defaults."""
-    out = {}
+    """Model-size flags and --arch entries that differ from the defaults."""
+    out = dict(getattr(args, 'arch', {}).get('vae', {}))
     if args.vocab_size:
         out['vocab_size'] = args.vocab_size
     if args.cvae:
@@ -106,7 +107,8 @@ def train_vae(args) -> dict:
         set_rng_state(st['rng'])
         step, record_hit, restarts = st['step'], st['record_hit'], st['restarts']
         window_hits = st['window_hits'].to(dev)
-        budget.total = st['total'] if st['total'] is not None else budget.total
+        if args.steps is None:   # a --minutes run keeps the step count its probe fixed
+            budget.total = st['total']
         print(f'[vae] resumed at step {step}')
     log = CsvLog(os.path.join(args.out, 'log.csv'), resume=args.resume)
     amp = args.amp and dev.type == 'cuda'
@@ -122,7 +124,7 @@ def train_vae(args) -> dict:
                          'record_hit': record_hit, 'restarts': restarts, 'window_hits': window_hits.cpu(),
                          'total': total}, state_path)
 
-    while not budget.done(step):
+    while not budget.done(step) and step != args.stop_at:
         total = budget.provisional()
         for g in opt.param_groups:
             g['lr'] = lr_at(step, total, args.vae_lr, args.vae_warmup)
@@ -149,6 +151,7 @@ def train_vae(args) -> dict:
             window_hits.zero_()
             parts['window_usage'] = usage
         if step % args.log_every == 0 or step == 1 or budget.done(step):
+            parts = {k: float(v) for k, v in parts.items()}
             row = {'step': step, 'total': budget.total or -1, 'lr': opt.param_groups[0]['lr'], **parts,
                    'restarted': restarted, 'sec': round(time.time() - t0, 2)}
             log.write(row)
@@ -158,7 +161,8 @@ def train_vae(args) -> dict:
             save()
     save()
     save(final=True)
-    return {'steps': step, 'seconds': round(time.time() - t0, 1), 'restarts': restarts, 'last': parts,
+    return {'steps': step, 'seconds': round(time.time() - t0, 1), 'restarts': restarts,
+            'last': {k: float(v) for k, v in parts.items()},
             'vae': os.path.join(args.out, 'vae.pth')}
 
 

@@ -7,6 +7,7 @@ over all scales, class dropout 0.1 (for CFG), AdamW with warmup + cosine; seeded
 Writes <out>/var.pth (var.state_dict() incl. buffers, official layout), <out>/var_early.pth (the same at
 --early-frac of the steps), <out>/var.json, <out>/log.csv and <out>/train_state.pt (for --resume)."""
 import argparse
+import hashlib
 import math
 import os
 import time
@@ -17,9 +18,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .checkpoint import build_vae, canonical_vae_keys, extract, infer_vae_config, load_strict, torch_load
-from .train_common import (DEFAULT_VAR, BatchSampler, CsvLog, EmojiData, StepBudget, add_run_args, atomic_save,
-                           autocast, load_train_state, lr_at, pick_device, rng_state, save_json, seed_all,
-                           set_rng_state, to_input)
+from .train_common import (DEFAULT_VAR, BatchSampler, CsvLog, EmojiData, StepBudget, adamw, add_run_args,
+                           atomic_save, autocast, load_train_state, lr_at, pick_device, rng_state, save_json,
+                           seed_all, set_rng_state, to_input)
 from .var_model import VAR
 from .vqvae import VQVAE
 
@@ -131,8 +132,8 @@ def make_optimizer(var: VAR, lr: float, wd: float) -> torch.optim.Optimizer:
     for name, p in var.named_parameters():
         big = p.ndim == 2 and not any(s in name for s in ('class_emb', 'lvl_embed', 'pos_'))
         (decay if big else no_decay).append(p)
-    return torch.optim.AdamW([{'params': decay, 'weight_decay': wd}, {'params': no_decay, 'weight_decay': 0.0}],
-                             lr=lr, betas=(0.9, 0.95))
+    return adamw([{'params': decay, 'weight_decay': wd}, {'params': no_decay, 'weight_decay': 0.0}],
+                 lr=lr, betas=(0.9, 0.95))
 
 
 def var_step_loss(var: VAR, vae: VQVAE, idx_BL: torch.Tensor, label_B: torch.Tensor, amp: bool = False):
@@ -152,7 +153,7 @@ def train_var(args) -> dict:
     os.makedirs(args.out, exist_ok=True)
     budget = StepBudget(args.steps, args.minutes)   # the clock starts before tokenising the data
     data = EmojiData(args.data, dev)
-    vae = load_vae(args.vae, DEFAULT_VAR['patch_nums']).to(dev)
+    vae = load_vae(args.vae, dict(DEFAULT_VAR, **overrides_from(args))['patch_nums']).to(dev)
     var = build_var_model(vae.quantize.Cvae, vae.quantize.vocab_size, len(data.classes),
                           overrides_from(args)).to(dev).train()
     # every training image and its mirror image, tokenised when first drawn: index i >= N is image i - N mirrored
@@ -175,7 +176,8 @@ def train_var(args) -> dict:
         drop_gen.set_state(st['drop_gen'])
         set_rng_state(st['rng'])
         step, early_saved = st['step'], st['early_saved']
-        budget.total = st['total'] if st['total'] is not None else budget.total
+        if args.steps is None:   # a --minutes run keeps the step count its probe fixed
+            budget.total = st['total']
         print(f'[var] resumed at step {step}')
     log = CsvLog(os.path.join(args.out, 'log.csv'), resume=args.resume)
     amp = args.amp and dev.type == 'cuda'
@@ -189,7 +191,7 @@ def train_var(args) -> dict:
                          'drop_gen': drop_gen.get_state(), 'rng': rng_state(), 'step': step,
                          'early_saved': early_saved, 'total': budget.total}, state_path)
 
-    while not budget.done(step):
+    while not budget.done(step) and step != args.stop_at:
         for g in opt.param_groups:
             g['lr'] = lr_at(step, budget.provisional(), args.var_lr, args.var_warmup)
         idx, _ = sampler.next()   # mirror images are indices >= N (TokenCache), so the flip draw goes unused
@@ -230,15 +232,24 @@ def var_config(args, data: EmojiData, vae: VQVAE, step: int) -> dict:
     return {'kind': 'varscope-var',
             'kwargs': dict(DEFAULT_VAR, **overrides_from(args), Cvae=vae.quantize.Cvae,
                            vocab_size=vae.quantize.vocab_size, num_classes=len(data.classes)),
-            'classes': data.classes, 'vae': os.path.abspath(args.vae), 'step': step,
-            'data': {'file': os.path.basename(data.path), 'split_sha256': data.meta['split_sha256']},
-            'training': {'batch_size': args.var_batch_size, 'lr': args.var_lr, 'wd': args.var_wd, 'warmup': args.var_warmup,
-                         'cond_drop': args.cond_drop, 'seed': args.seed, 'early_frac': args.early_frac}}
+            'classes': data.classes, 'vae': {'file': os.path.basename(args.vae), 'sha256': sha256_of(args.vae)},
+            'step': step, 'data': {'file': os.path.basename(data.path), 'split_sha256': data.meta['split_sha256']},
+            'training': {'batch_size': args.var_batch_size, 'lr': args.var_lr, 'wd': args.var_wd,
+                         'warmup': args.var_warmup, 'cond_drop': args.cond_drop, 'seed': args.seed,
+                         'early_frac': args.early_frac}}
+
+
+def sha256_of(path: str) -> str:
+    """Hex sha256 of a file (ties a VAR checkpoint to the VAE it was trained on)."""
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        h.update(f.read())
+    return h.hexdigest()
 
 
 def overrides_from(args) -> dict:
-    """Model-size flags that differ from the defaults."""
-    out = {}
+    """Model-size flags and --arch entries that differ from the defaults."""
+    out = dict(getattr(args, 'arch', {}).get('var', {}))
     if args.depth:
         out['depth'] = args.depth
     if args.width:

@@ -24,6 +24,13 @@ function rankingOf(counts: ArrayLike<number>): { ids: Int32Array; counts: Float6
   return r;
 }
 
+/** The first value of each of `columns` equal slices of a descending array (= the slice maximum). */
+function columnMaxima(sorted: Float64Array, columns: number): Float64Array {
+  const out = new Float64Array(columns);
+  for (let x = 0; x < columns; x++) out[x] = sorted[Math.floor((x * sorted.length) / columns)];
+  return out;
+}
+
 /** Build a histogram `width`×`height` CSS pixels (plot area; axes add margins). */
 export function makeHistogram(
   doc: Document,
@@ -81,7 +88,8 @@ export function makeHistogram(
       const ctx = sizeCanvas(canvas, width, height);
       ctx.clearRect(0, 0, width, height);
       ctx.fillStyle = theme.accent;
-      const bars = logBars(sorted, width, height, maxCount);
+      // More bins than pixels: one step per pixel column, its height the column's first (largest) rank.
+      const bars = logBars(sorted.length > width ? columnMaxima(sorted, width) : sorted, width, height, maxCount);
       // Ranked counts only fall, so the bars form one staircase: a single filled path instead of thousands of rects.
       ctx.beginPath();
       ctx.moveTo(0, height);

@@ -11,6 +11,7 @@ import { button, field, placeholder } from '../ui/controls';
 import { makeLegend } from '../ui/legend';
 import { makeMaskCanvas, type MaskCanvas } from '../ui/maskCanvas';
 import { makeScaleChart } from '../ui/scaleChart';
+import { makeSwatchKey } from '../ui/swatchKey';
 import type { View, ViewContext } from './view';
 
 const SIZE = 440;
@@ -66,6 +67,11 @@ export function createAttentionView(ctx: ViewContext): View {
     block = makeMaskCanvas(doc, L, SIZE, `VAR block-causal attention mask, ${L}×${L}`, onRow);
     block.canvas.classList.add('block-mask');
     block.setBoundaries(boundaryFractions(m.beginEnds).map((b) => ({ start: b.start, end: b.end, label: String(m.patchNums[b.scaleIndex]) })));
+    block.root.append(makeSwatchKey(doc, 'Mask key', [
+      { swatch: 'swatch-accent', text: 'query may attend to key' },
+      { swatch: 'swatch-bg', text: 'masked (−∞)' },
+      { swatch: 'swatch-select', text: 'visible keys of the hovered query' },
+    ]));
     select(block.root).append('figcaption').text(`VAR, next-scale: ${steps.var} steps, L = ${L} (rows: queries, columns: keys; labels: pn)`);
     const R = steps.raster;
     raster = makeMaskCanvas(doc, R, SIZE / 2, `Raster-order causal mask, ${R}×${R}`, () => undefined);
@@ -182,7 +188,7 @@ export function createAttentionView(ctx: ViewContext): View {
         if (drawnWeights) drawWeights(drawnWeights);
       }
       wEmpty.show(st.attention, 'Computing attention weights…', 'Choose a layer and head, then “Load weights”.');
-      select(weights!.root).attr('hidden', st.attention.value ? null : '');
+      wRow.attr('hidden', st.attention.value ? null : '');
       if (st.attention.value && st.attention.value !== drawnWeights) {
         drawWeights(st.attention.value);
         drawnWeights = st.attention.value;

@@ -8,6 +8,7 @@ import { drawRgba } from '../ui/canvas';
 import { button, placeholder } from '../ui/controls';
 import { makeFigure } from '../ui/figure';
 import { makeScaleChart } from '../ui/scaleChart';
+import { makeSwatchKey } from '../ui/swatchKey';
 import { makeTokenGrid, type TokenGrid } from '../ui/tokenGrid';
 import type { View, ViewContext } from './view';
 
@@ -39,6 +40,10 @@ export function createCompareView(ctx: ViewContext): View {
   const imgA = makeFigure(doc, 'image-a', 'A', 160);
   const imgB = makeFigure(doc, 'image-b', 'B', 160);
   top.node()!.append(chart.root, imgA.root, imgB.root);
+  body.node()!.append(makeSwatchKey(doc, 'Compare key', [
+    { swatch: 'swatch-diff-outline', text: 'token differs between A and B' },
+    { swatch: 'swatch-focus-outline', text: 'hovered region' },
+  ]));
   const rows = body.append('div').attr('class', 'section');
   let built: HostEvents['comparison'] | null = null;
   let builtFor: InspectResult | null = null;

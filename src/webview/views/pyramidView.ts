@@ -7,9 +7,12 @@ import { drawRgba } from '../ui/canvas';
 import { makeFigure } from '../ui/figure';
 import { makeTokenGrid, type TokenGrid } from '../ui/tokenGrid';
 import { placeholder, segmented } from '../ui/controls';
+import { makeSwatchKey } from '../ui/swatchKey';
 import type { View, ViewContext } from './view';
 
-const GRID = 100;
+/** Grid size bounds (CSS px): ten grids share one row when the panel is wide enough. */
+const GRID_MIN = 64;
+const GRID_MAX = 132;
 const IMAGE = 224;
 
 /** Create the pyramid view. */
@@ -24,6 +27,11 @@ export function createPyramidView(ctx: ViewContext): View {
   ], (v) => store.update({ colorBy: v as 'embedding' | 'id' }));
   toolbar.node()!.append(colorBy.root);
   toolbar.append('span').attr('class', 'hint').text('Hover a cell to link it across scales and views (Esc clears); click to mark every place its code occurs; ← → step scales.');
+  root.append(makeSwatchKey(doc, 'Pyramid key', [
+    { swatch: 'swatch-focus-outline', text: 'hovered region, in every scale' },
+    { swatch: 'swatch-select-outline', text: 'clicked code, wherever it occurs' },
+  ]));
+  const colorNote = select(root).append('p').attr('class', 'hint color-note');
   const strip = select(root).append('div').attr('class', 'pyramid-strip').attr('role', 'group').attr('aria-label', 'Token pyramid, one grid per scale').attr('tabindex', 0);
   const detail = select(root).append('div').attr('class', 'pyramid-detail');
   const input = makeFigure(doc, 'input-figure', 'Input image', IMAGE);
@@ -32,6 +40,7 @@ export function createPyramidView(ctx: ViewContext): View {
   const empty = placeholder(doc);
   root.append(empty.root);
 
+  let gridSize = 100;
   let grids: TokenGrid[] = [];
   let figures: HTMLElement[] = [];
   let built: InspectResult | null = null;
@@ -42,7 +51,7 @@ export function createPyramidView(ctx: ViewContext): View {
     figures = [];
     r.scales.forEach((s) => {
       const fig = strip.append('figure').attr('class', 'grid-figure').attr('data-scale', s.scaleIndex);
-      const grid = makeTokenGrid(doc, s.pn, GRID, `Tokens of scale ${scaleLabel(s.scaleIndex, s.pn)}`,
+      const grid = makeTokenGrid(doc, s.pn, gridSize, `Tokens of scale ${scaleLabel(s.scaleIndex, s.pn)}`,
         (p) => store.update({ hover: p === null ? null : { scaleIndex: s.scaleIndex, position: p }, focusScale: s.scaleIndex }),
         (p) => {
           const code = s.tokens[p];
@@ -102,6 +111,9 @@ export function createPyramidView(ctx: ViewContext): View {
       if (rebuilt || !prev || st.colorBy !== prev.colorBy) {
         r.scales.forEach((s, k) => grids[k].setTokens(s.tokens, r.model.codeColors, st.colorBy));
         colorBy.set(st.colorBy);
+        colorNote.text(st.colorBy === 'embedding'
+          ? 'Cell colour: the code’s embedding projected on the codebook’s first 3 principal components (as RGB): similar codes look alike.'
+          : 'Cell colour: one arbitrary hue per token id: equal colours mean the same code.');
       }
       if (rebuilt || !prev || st.hover !== prev.hover) {
         const region = st.hover ? regionOf(r.scales[st.hover.scaleIndex].pn, st.hover.position) : null;
@@ -112,8 +124,14 @@ export function createPyramidView(ctx: ViewContext): View {
       if (rebuilt || !prev || st.focusScale !== prev.focusScale) figures.forEach((f, k) => f.classList.toggle('is-focused', k === st.focusScale));
       if (rebuilt || !prev || st.hover !== prev.hover || st.selectedCode !== prev.selectedCode || st.trainingUsage !== prev.trainingUsage) renderInfo(st, r);
     },
-    resize() {
-      // Fixed-size grids wrap with the flex layout; nothing to recompute.
+    resize(width) {
+      // Each grid takes a tenth of the row minus its gap and frame; below the minimum they wrap.
+      const inner = root.clientWidth || width;
+      const size = Math.max(GRID_MIN, Math.min(GRID_MAX, Math.floor((inner - 9 * 12) / 10) - 6));
+      if (!width || size === gridSize) return;
+      gridSize = size;
+      built = null;
+      this.update(store.state, null);
     },
     dispose() {
       root.remove();

@@ -10,6 +10,7 @@ import { button, field, numberInput, placeholder, segmented } from '../ui/contro
 import { makeFigure, type Figure } from '../ui/figure';
 import { makeLegend } from '../ui/legend';
 import { makeScaleChart } from '../ui/scaleChart';
+import { makeSwatchKey } from '../ui/swatchKey';
 import { makeScaleFigures, type ScaleFigures } from '../ui/scaleFigures';
 import { makeTokenGrid, type TokenGrid } from '../ui/tokenGrid';
 import type { View, ViewContext } from './view';
@@ -87,6 +88,10 @@ export function createStepThroughView(ctx: ViewContext): View {
   const nll = makeScaleChart(doc, { title: 'NLL of the true token, mean entropy', yLabel: 'nats', kind: 'bar', width: 400, height: 190, format: (v) => v.toFixed(1) });
   tfCharts.node()!.append(acc.root, nll.root);
   tfBody.append('h4').text('Correct (argmax = true token) per position');
+  tfBody.node()!.append(makeSwatchKey(doc, 'Correctness key', [
+    { swatch: 'swatch-good', text: 'argmax = true token' },
+    { swatch: 'swatch-bad', text: 'wrong' },
+  ]));
   const tfMapHost = tfBody.append('div');
   let tfMaps: ScaleFigures | null = null;
   let tfBuilt: EvalResult | null = null;

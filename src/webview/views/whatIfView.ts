@@ -8,6 +8,7 @@ import type { InspectorState } from '../store';
 import { drawRgba } from '../ui/canvas';
 import { button, field, numberInput, placeholder } from '../ui/controls';
 import { makeFigure } from '../ui/figure';
+import { makeSwatchKey } from '../ui/swatchKey';
 import { makeTokenGrid, type TokenGrid } from '../ui/tokenGrid';
 import type { View, ViewContext } from './view';
 
@@ -46,6 +47,10 @@ export function createWhatIfView(ctx: ViewContext): View {
   resampleBtn.classList.add('resample');
   controls.node()!.append(field(doc, 'Scale', scaleSel), field(doc, 'Token id', tokenIn), setBtn, resampleBtn, clearBtn);
   scaleSel.addEventListener('change', () => store.update((s) => ({ edit: { ...s.edit, scaleIndex: +scaleSel.value, positions: [] } })));
+  body.node()!.append(makeSwatchKey(doc, 'Edit key', [
+    { swatch: 'swatch-chosen-outline', text: 'chosen cells' },
+    { swatch: 'swatch-diff-outline', text: 'token differs from the original' },
+  ]));
   const status = body.append('div').attr('class', 'hint edit-status').attr('aria-live', 'polite');
   const top = body.append('div').attr('class', 'row');
   const gridHost = top.append('figure').attr('class', 'figure edit-grid');

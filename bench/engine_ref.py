@@ -1,0 +1,72 @@
+"""PyTorch reference timings for bench/engine.ts, on the same checkpoints as the bundle it benchmarks.
+
+/usr/bin/python3 bench/engine_ref.py --vae VAE.pth --var VAR.pth --image IMG [--repeats 5] [--threads 2]
+Prints one JSON object: median / all wall times in ms (after one warm-up) of the same work the engine does:
+open_image (load + preprocess + encode + quantize + decode every scale, B=1 per scale), teacher_forced (B=1),
+generate (KV-cached CFG loop, official default sampling, with the final decode)."""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tools'))
+from varscope.checkpoint import load_models  # noqa: E402
+from varscope.preprocess import load_image_tensor  # noqa: E402
+
+
+def timed(fn, repeats):
+    """Median and all wall times (ms) of fn over `repeats` runs after one warm-up."""
+    fn()
+    all_ms = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        all_ms.append(round((time.perf_counter() - t) * 1000, 2))
+    return {'median': statistics.median(all_ms), 'all': all_ms}
+
+
+@torch.no_grad()
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument('--vae', required=True)
+    p.add_argument('--var', required=True)
+    p.add_argument('--image', required=True)
+    p.add_argument('--repeats', type=int, default=5)
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--cfg', type=float, default=4.0)
+    p.add_argument('--top-k', type=int, default=900)
+    p.add_argument('--top-p', type=float, default=0.96)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    m = load_models(a.vae, a.var)
+    vae, var, q = m.vae, m.var, m.vae.quantize
+    size = var.patch_nums[-1] * vae.downsample
+
+    def open_image():
+        x = load_image_tensor(a.image, size)                                   # [1, 3, S, S]
+        res = q.quantize(vae.img_to_f(x))
+        return [vae.fhat_to_img(fh) for fh in res.f_hat]                       # SN x [1, 3, S, S]
+
+    res = q.quantize(vae.img_to_f(load_image_tensor(a.image, size)))
+    var_input = q.idxBl_to_var_input(res.idx_Bl)                               # [1, L-1, C]
+    label = torch.tensor([0])
+
+    def generate():
+        run = var.autoregressive_infer_cfg(vae, 1, label, g_seed=0, cfg=a.cfg, top_k=a.top_k, top_p=a.top_p)
+        return vae.fhat_to_img(run.f_hat)
+
+    out = {
+        'torch': torch.__version__, 'threads': a.threads, 'repeats': a.repeats,
+        'open_image': timed(open_image, a.repeats),
+        'teacher_forced': timed(lambda: var(label, var_input), a.repeats),
+        'generate': timed(generate, a.repeats),
+    }
+    print(json.dumps(out))
+
+
+if __name__ == '__main__':
+    main()
