@@ -15,7 +15,7 @@ export interface CommandSpec {
   options: Record<string, { help: string; default?: string; required?: boolean }>;
   /** Flags without a value. */
   switches?: Record<string, string>;
-  /** Pass everything after the command through untouched (export). */
+  /** Pass everything after the command, --help included, through untouched (export). */
   passThrough?: boolean;
 }
 
@@ -31,8 +31,7 @@ export interface ParsedArgs {
 export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs {
   const out: ParsedArgs = { positionals: [], options: {}, switches: new Set(), rest: [] };
   if (spec.passThrough) {
-    if (argv.includes('--help') && argv.length === 1) out.switches.add('help');
-    out.rest = argv;
+    out.rest = argv; // --help too: the wrapped program explains its own flags
     return out;
   }
   for (let i = 0; i < argv.length; i++) {

@@ -5,6 +5,7 @@
 import sharp from 'sharp';
 import type { EngineConfig } from '../shared/engineApi';
 import { Engine } from '../engine/engine';
+import { EngineClient } from '../engine/engineClient';
 import { GenerationRun } from '../engine/generator';
 import { inspectImage } from '../engine/tokenizer';
 import { teacherForcedLogits } from '../engine/teacherForcing';
@@ -30,7 +31,7 @@ export interface EngineBench {
   /** The transformer part of generation (no decode), KV cache vs recomputing the prefix at every scale. */
   generateKv: Timing;
   generateFull: Timing;
-  /** Engine process RSS after the runs (MB). */
+  /** RSS of an engine child process (MB) after 3 inspections, a teacher-forced evaluation and a generation. */
   rssMB: number;
   /** teacher-forced and open-image medians for each thread count tried. */
   threadSweep?: Array<{ threads: number; openImage: number; teacherForced: number }>;
@@ -76,7 +77,7 @@ export async function benchEngine(model: string, config: EngineConfig, opts: { r
     const input = await engine.modelInput(b, { bytes });
     const { raw } = await inspectImage(b, input);
     const teacherForced = await time(() => teacherForcedLogits(b, raw.varInput, 0), repeats);
-    return { engine, b, info, openImage, teacherForced };
+    return { engine, b, info, openImage, teacherForced, bytes };
   };
   let sweep: EngineBench['threadSweep'];
   if (opts.sweepThreads?.length) {
@@ -87,7 +88,7 @@ export async function benchEngine(model: string, config: EngineConfig, opts: { r
       await r.engine.dispose();
     }
   }
-  const { engine, b, info, openImage, teacherForced } = await measure(config.threads);
+  const { engine, b, info, openImage, teacherForced, bytes } = await measure(config.threads);
   const SN = info.patchNums.length;
   const settings = { classId: 0, seed: 0, cfg: 4, topK: 900, topP: 0.96, ...(b.manifest.sampling ?? {}) };
   const generate = await time(async () => {
@@ -101,8 +102,21 @@ export async function benchEngine(model: string, config: EngineConfig, opts: { r
   };
   const generateKv = await time(genOnly(false), repeats);
   const generateFull = await time(genOnly(true), repeats);
-  const rssMB = process.memoryUsage().rss / 2 ** 20;
   const provider = info.provider;
   await engine.dispose();
+  const rssMB = await engineProcessRss(model, config, bytes);
   return { model, provider, threads: config.threads, repeats, openImage, teacherForced, generate, generateKv, generateFull, rssMB, threadSweep: sweep };
+}
+
+/** RSS (MB) of a fresh engine child process after typical work. */
+async function engineProcessRss(model: string, config: EngineConfig, bytes: Uint8Array): Promise<number> {
+  const client = new EngineClient({ config });
+  try {
+    for (let i = 0; i < 3; i++) await client.call('inspect', { model, image: { bytes } });
+    await client.call('evaluate', { model, image: { bytes }, classId: 0 });
+    await client.call('generate', { model, settings: { classId: 0, seed: 0, cfg: 4, topK: 900, topP: 0.96 } });
+    return (await client.call('status', {})).rss / 2 ** 20;
+  } finally {
+    await client.dispose();
+  }
 }

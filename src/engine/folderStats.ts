@@ -1,7 +1,7 @@
 /**
- * Codebook usage of a folder of images: files are listed lazily, decoded one ahead of the model
- * (so reading overlaps inference), counted and dropped; progress is reported every few images and
- * cancellation is checked between images. Memory stays flat for thousands of images.
+ * Codebook usage of a folder of images: files are listed up front, read and decoded one batch ahead of the
+ * model (so reading overlaps inference), encoded in batches, counted and dropped; progress is reported every
+ * few images and cancellation is checked between batches. Memory stays flat for thousands of images.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -12,7 +12,7 @@ import type { ModelBundle } from './bundle';
 import { UsageCounter } from './codebookStats';
 import { decodeImage } from './imageDecode';
 import { ModelInput, preprocess } from './preprocess';
-import { tokenize } from './tokenizer';
+import { encode, quantize } from './tokenizer';
 
 /** Extensions counted in a folder. */
 export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.bmp']);
@@ -60,23 +60,30 @@ export async function folderUsage(bundle: ModelBundle, req: FolderUsageRequest, 
       return e instanceof Error ? e : new Error(String(e));
     }
   };
+  // Images go through the encoder `batch` at a time; the next batch is read and decoded while this one runs.
+  const batch = Math.max(1, req.batch ?? 4);
+  const loadBatch = (start: number) => Promise.all(files.slice(start, start + batch).map(load));
   let cancelled = false;
-  let next = files.length ? load(files[0]) : undefined;
-  for (let i = 0; i < files.length; i++) {
+  let next = files.length ? loadBatch(0) : undefined;
+  let reported = 0;
+  for (let start = 0; start < files.length; start += batch) {
     if (hooks.isCancelled()) {
       cancelled = true;
       break;
     }
-    const input = await next!;
-    next = i + 1 < files.length ? load(files[i + 1]) : undefined; // decode the next image while this one runs
-    if (input instanceof Error) {
-      failed.push({ file: files[i], message: input.message });
-    } else {
-      const raw = await tokenize(bundle, input.tensor);
-      counter.add(raw.tokens);
+    const inputs = await next!;
+    next = start + batch < files.length ? loadBatch(start + batch) : undefined;
+    const ok: ModelInput[] = [];
+    inputs.forEach((input, j) => (input instanceof Error ? failed.push({ file: files[start + j], message: input.message }) : ok.push(input)));
+    if (ok.length) {
+      const fs_ = await encode(bundle, ok.map((x) => x.tensor));
+      for (const f of fs_) counter.add((await quantize(bundle, f)).tokens);
     }
-    const done = i + 1;
-    if (done % every === 0 && done < files.length) hooks.onProgress({ usage: counter.usage(), done, total: files.length, finished: false, failed: failed.length });
+    const done = Math.min(start + batch, files.length);
+    if (Math.floor(done / every) > reported && done < files.length) {
+      reported = Math.floor(done / every);
+      hooks.onProgress({ usage: counter.usage(), done, total: files.length, finished: false, failed: failed.length });
+    }
   }
   if (next) await next; // let a prefetch in flight settle before returning
   const usage = counter.usage();

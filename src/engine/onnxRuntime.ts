@@ -13,13 +13,18 @@ import type { HostTensor, TensorDType } from './tensor';
 /** Which execution provider to use; `auto` tries cuda, then webgpu, then cpu. */
 export type ProviderChoice = 'auto' | 'cuda' | 'webgpu' | 'cpu';
 
-/** Intra-op threads used when the setting is 0: measured best on the 2-core reference machine (bench/engine.ts). */
-export const DEFAULT_THREADS = 2;
+/**
+ * Intra-op threads per graph when the setting is 0, measured on the 2-core reference machine (bench/engine.ts,
+ * 1 vs 2 interleaved): the convolutional VAE graphs run faster on 2 threads (decoder 707 vs 1124 ms), the small
+ * transformer graphs on 1 (KV step 77 vs 130 ms, teacher-forced 87 vs 110 ms): thread hand-offs cost more than
+ * their matrices gain.
+ */
+export const DEFAULT_THREADS: Record<string, number> = { encoder: 2, quantizer: 2, decoder: 2, latentStep: 1, transformer: 1, transformerStep: 1 };
 
 /** Runtime settings of the engine process. */
 export interface RuntimeOptions {
   provider: ProviderChoice;
-  /** Intra-op threads for the CPU provider; 0 = DEFAULT_THREADS. */
+  /** Intra-op threads for the CPU provider; 0 = DEFAULT_THREADS of each graph. */
   threads: number;
   /** Folder holding onnxruntime's CUDA provider libraries (also put on LD_LIBRARY_PATH by the client). */
   cudaLibraryPath?: string;
@@ -88,8 +93,8 @@ export class OnnxRuntime {
     ort.env.logLevel = 'error';
   }
 
-  /** Open one ONNX file; errors are ModelLoad and name the file. */
-  async open(file: string): Promise<GraphSession> {
+  /** Open one ONNX file (`role` picks the default thread count); errors are ModelLoad and name the file. */
+  async open(file: string, role = ''): Promise<GraphSession> {
     // NOTE: open by path, not from bytes: large graphs keep weights in external data files beside them.
     try {
       fs.accessSync(file, fs.constants.R_OK);
@@ -100,7 +105,7 @@ export class OnnxRuntime {
     let lastError: unknown;
     for (const p of order) {
       try {
-        const session = await ort.InferenceSession.create(file, this.sessionOptions(p));
+        const session = await ort.InferenceSession.create(file, this.sessionOptions(p, role));
         this.provider = p;
         return new GraphSession(session, file, p);
       } catch (e) {
@@ -114,8 +119,8 @@ export class OnnxRuntime {
     throw new VarScopeError('ModelLoad', `cannot open ${file} on ${p}: ${this.explain(p, lastError)}`);
   }
 
-  private sessionOptions(provider: string): ort.InferenceSession.SessionOptions {
-    const threads = this.options.threads > 0 ? this.options.threads : DEFAULT_THREADS;
+  private sessionOptions(provider: string, role: string): ort.InferenceSession.SessionOptions {
+    const threads = this.options.threads > 0 ? this.options.threads : (DEFAULT_THREADS[role] ?? 2);
     const ep: ort.InferenceSession.ExecutionProviderConfig = provider === 'cuda' ? { name: 'cuda', deviceId: 0 } : provider;
     return {
       executionProviders: [ep],

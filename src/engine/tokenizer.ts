@@ -26,13 +26,29 @@ export interface Tokenization {
 
 /** Encode and quantize a model input [1, 3, S, S]. */
 export async function tokenize(bundle: ModelBundle, input: Float32Array): Promise<Tokenization> {
-  const S = bundle.manifest.vae.imageSize;
+  const [f] = await encode(bundle, [input]);
+  return quantize(bundle, f);
+}
+
+/** Encode model inputs ([3, S, S] each) in one batch; returns f [C, h, w] per input. */
+export async function encode(bundle: ModelBundle, inputs: Float32Array[]): Promise<Float32Array[]> {
+  const { imageSize: S, Cvae: C, latentSize: h } = bundle.manifest.vae;
+  const B = inputs.length;
+  const batch = new Float32Array(B * 3 * S * S); // [B, 3, S, S]
+  inputs.forEach((x, b) => batch.set(x, b * 3 * S * S));
   const enc = await bundle.graph('encoder');
-  const { f } = await enc.run({ image: f32([1, 3, S, S], input) });
+  const { f } = await enc.run({ image: f32([B, 3, S, S], batch) });
+  const all = asF32(f, 'encoder.f'); // [B, C, h, w]
+  return inputs.map((_, b) => all.slice(b * C * h * h, (b + 1) * C * h * h));
+}
+
+/** Multi-scale quantization of one latent f [1, C, h, w]. */
+export async function quantize(bundle: ModelBundle, f: Float32Array): Promise<Tokenization> {
+  const { Cvae: C, latentSize: h } = bundle.manifest.vae;
   const q = await bundle.graph('quantizer');
-  const out = await q.run({ f });
+  const out = await q.run({ f: f32([1, C, h, h], f) });
   return {
-    f: asF32(f, 'encoder.f'),
+    f,
     tokens: asI32(out.tokens, 'quantizer.tokens'),
     fHat: asF32(out.fHat, 'quantizer.fHat'),
     varInput: asF32(out.varInput, 'quantizer.varInput'),

@@ -56,6 +56,8 @@ export interface FolderUsageRequest extends ModelRef, ImageOptions {
   files?: string[];
   /** Emit a folderUsage event every this many images (default 16). */
   every?: number;
+  /** Images per encoder batch (default 4). */
+  batch?: number;
 }
 
 /** Folder statistics outcome: usage plus the files that could not be read (and why). */

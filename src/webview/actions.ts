@@ -7,13 +7,24 @@ import { applyInit, type Store } from './store';
 
 type Host = RpcChannel<HostCalls>;
 
+// Latest-wins: a reply is applied only if no newer request of the same kind started since (e.g. the model changed).
+const latest = new Map<string, number>();
+let nextTicket = 1;
+function ticket(kind: string): () => boolean {
+  const t = nextTicket++;
+  latest.set(kind, t);
+  return () => latest.get(kind) === t;
+}
+
 /** Tokenize the panel image. */
 export async function loadInspect(store: Store, host: Host): Promise<void> {
+  const current = ticket('inspect');
   store.update({ inspect: { status: 'loading' } });
   try {
     const value = await host.call('inspect', {});
-    store.update({ inspect: { status: 'ready', value } });
+    if (current()) store.update({ inspect: { status: 'ready', value } });
   } catch (e) {
+    if (!current()) return;
     store.update({ inspect: { status: 'error', error: asError(e) } });
     store.pushError('inspect', e);
   }
@@ -21,11 +32,13 @@ export async function loadInspect(store: Store, host: Host): Promise<void> {
 
 /** Teacher-forced evaluation for a class. */
 export async function loadEvaluation(store: Store, host: Host, classId: number): Promise<void> {
+  const current = ticket('evaluate');
   store.update({ evaluation: { status: 'loading' } });
   try {
     const value = await host.call('evaluate', { classId });
-    store.update({ evaluation: { status: 'ready', value } });
+    if (current()) store.update({ evaluation: { status: 'ready', value } });
   } catch (e) {
+    if (!current()) return;
     store.update({ evaluation: { status: 'error', error: asError(e) } });
     store.pushError('evaluate', e);
   }
@@ -34,11 +47,13 @@ export async function loadEvaluation(store: Store, host: Host, classId: number):
 /** Attention weights of a layer / head. */
 export async function loadAttention(store: Store, host: Host, layer: number, head: number | 'mean'): Promise<void> {
   const classId = store.state.panel.evalClass ?? store.state.generation.settings.classId;
+  const current = ticket('attention');
   store.update((s) => ({ attention: { status: 'loading' }, panel: { ...s.panel, attention: { layer, head } } }));
   try {
     const value = await host.call('attention', { classId, layer, head });
-    store.update({ attention: { status: 'ready', value } });
+    if (current()) store.update({ attention: { status: 'ready', value } });
   } catch (e) {
+    if (!current()) return;
     store.update({ attention: { status: 'error', error: asError(e) } });
     store.pushError('attention', e);
   }
@@ -46,11 +61,13 @@ export async function loadAttention(store: Store, host: Host, layer: number, hea
 
 /** The checkpoint's training hit counts. */
 export async function loadTrainingUsage(store: Store, host: Host): Promise<void> {
+  const current = ticket('trainingUsage');
   store.update({ trainingUsage: { status: 'loading' } });
   try {
     const value = await host.call('trainingUsage', {});
-    store.update({ trainingUsage: { status: 'ready', value } });
+    if (current()) store.update({ trainingUsage: { status: 'ready', value } });
   } catch (e) {
+    if (!current()) return;
     store.update({ trainingUsage: { status: 'error', error: asError(e) } });
     store.pushError('trainingUsage', e);
   }
@@ -80,14 +97,17 @@ export async function stepGeneration(store: Store, host: Host, toScale?: number)
   const target = toScale ?? g.cursor + 1;
   if (target > last || !g.runId) return false;
   if (target < g.steps.length) {
-    store.update((s) => ({ generation: { ...s.generation, cursor: target } }));
+    store.update((s) => ({ generation: { ...s.generation, cursor: target }, focusScale: target }));
     return true;
   }
   store.update((s) => ({ generation: { ...s.generation, status: 'loading' } }));
   try {
     const step = await host.call('generationStep', { runId: g.runId, scaleIndex: target });
     acceptStep(store, step);
-    store.update((s) => ({ generation: { ...s.generation, status: 'ready', cursor: Math.min(target, s.generation.steps.length - 1) } }));
+    store.update((s) => {
+      const cursor = Math.min(target, s.generation.steps.length - 1);
+      return { generation: { ...s.generation, status: 'ready', cursor }, focusScale: cursor };
+    });
     return true;
   } catch (e) {
     failGeneration(store, e);
@@ -114,17 +134,19 @@ function failGeneration(store: Store, e: unknown): void {
 export async function applyEdit(store: Store, host: Host, tokens: number[] | 'resample'): Promise<void> {
   const e = store.state.edit;
   const req: EditRequest = { scaleIndex: e.scaleIndex, positions: e.positions, tokens, settings: store.state.generation.settings };
+  const current = ticket('edit');
   store.update((s) => ({ edit: { ...s.edit, result: { status: 'loading' } } }));
   try {
     const value = await host.call('edit', req);
-    store.update((s) => ({ edit: { ...s.edit, result: { status: 'ready', value } } }));
+    if (current()) store.update((s) => ({ edit: { ...s.edit, result: { status: 'ready', value } } }));
   } catch (err) {
+    if (!current()) return;
     store.update((s) => ({ edit: { ...s.edit, result: { status: 'error', error: asError(err) } } }));
     store.pushError('edit', err);
   }
 }
 
-/** Route the host's events into the store. */
+/** Route the host's events into the store; `onInit` runs after `init` and after every model change. */
 export function bindHostEvents(store: Store, host: Host, onInit: () => void): Array<() => void> {
   return [
     host.on('init', (p) => {
@@ -133,7 +155,21 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
     }),
     host.on('model', (p) => {
       const m = p as HostEvents['model'];
+      const changed = m.model?.id !== store.state.model?.id || m.model?.dir !== store.state.model?.dir;
       store.update({ model: m.model, modelError: m.modelError });
+      if (!changed) return; // e.g. only the provider changed
+      // Results of the old model no longer describe this one: drop them and ask again.
+      store.update({
+        inspect: { status: 'idle' }, evaluation: { status: 'idle' }, attention: { status: 'idle' }, trainingUsage: { status: 'idle' },
+        comparison: null, folderUsage: null, hover: null, selectedCode: null,
+        edit: { ...store.state.edit, positions: [], result: { status: 'idle' } },
+      });
+      const run = store.state.generation.runId;
+      if (run) {
+        void host.call('generationCancel', { runId: run }).catch(() => undefined);
+        store.update((s) => ({ generation: { ...s.generation, runId: null, steps: [], cursor: -1, playing: false, status: 'idle' } }));
+      }
+      onInit();
     }),
     host.on('generationStep', (p) => acceptStep(store, p as GenerationStep)),
     host.on('progress', (p) => store.update({ progress: p as HostEvents['progress'] })),

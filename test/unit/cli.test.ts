@@ -104,6 +104,15 @@ describe('CLI', function () {
     assert.strictEqual(j.used + j.dead, 512);
   });
 
+  it('export runs the Python exporter with its own flags (help, and its usage error code)', () => {
+    const help = cli(['export', '--help']);
+    assert.strictEqual(help.code, 0, help.stderr);
+    assert.match(help.stdout, /--vae/);
+    const bad = cli(['export', '--vae', 'x.pth']);
+    assert.strictEqual(bad.code, 2);
+    assert.match(bad.stderr, /--var/);
+  });
+
   it('exit codes: 2 for usage errors (with help), 1 for a bad image or model, 0 for --help', () => {
     const none = cli([]);
     assert.strictEqual(none.code, 2);

@@ -63,7 +63,7 @@ describe('engine API (in process)', function () {
       for (let i = 0; i < 12; i++) fs.copyFileSync(fixture(`img${i % 3}.png`), path.join(dir, `i${String(i).padStart(2, '0')}.png`));
       events.length = 0;
       const runId = 'folder-1';
-      const p = engine.folderUsage({ model, runId, folder: dir, every: 2 });
+      const p = engine.folderUsage({ model, runId, folder: dir, every: 2, batch: 2 });
       // cancel as soon as the first progress event arrives
       await new Promise<void>((resolve) => {
         const t = setInterval(() => {

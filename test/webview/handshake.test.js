@@ -56,4 +56,30 @@ module.exports = (test) => {
     const q = await open({ savedState: { imageUri: null, view: 'pyramid' } });
     await q.page.waitForSelector('#tab-pyramid[aria-selected=true]');
   });
+
+  test('a model change re-inspects the image; a late reply for the old model is dropped', async ({ open, rec }) => {
+    let calls = 0;
+    const other = rec.comparison.otherInspect;
+    const p = await open({
+      handlers: {
+        inspect: async () => {
+          calls++;
+          if (calls === 1) {
+            await new Promise((r) => setTimeout(r, 2500)); // the old model answers late
+            return { __recorded: 'inspect' };
+          }
+          return other;
+        },
+      },
+    });
+    await p.page.waitForFunction(() => window.__fake.posted.some((m) => m.method === 'inspect'));
+    await p.emit('model', { model: rec.comparison.other });
+    await p.page.waitForFunction(() => window.__fake.posted.filter((m) => m.method === 'inspect').length === 2);
+    await p.page.waitForSelector('#panel-pyramid .token-grid');
+    await p.page.waitForTimeout(3000); // past the late reply
+    assert.strictEqual(await p.page.textContent('.model-name'), rec.comparison.other.name);
+    const tokens = await p.page.$$eval('#panel-pyramid .token-grid[data-pn="16"] .cell', (cs) => cs.map((c) => +c.getAttribute('data-token')));
+    assert.deepStrictEqual(tokens, Array.from(other.scales[9].tokens));
+    assert.notDeepStrictEqual(tokens, Array.from(rec.inspect.scales[9].tokens));
+  });
 };

@@ -46,7 +46,10 @@ export function createStepThroughView(ctx: ViewContext): View {
   start.classList.add('primary', 'start');
   controls.node()!.append(field(doc, 'Class', classSel), field(doc, 'Seed', seed), field(doc, 'CFG', cfg), field(doc, 'Top-k', topK), field(doc, 'Top-p', topP), start);
   const transport = gen.append('div').attr('class', 'controls transport').attr('role', 'group').attr('aria-label', 'Step through scales');
-  const back = button(doc, '◀ Back', () => store.update((s) => ({ generation: { ...s.generation, cursor: Math.max(0, s.generation.cursor - 1), playing: false } })), 'Previous scale');
+  const back = button(doc, '◀ Back', () => store.update((s) => {
+    const cursor = Math.max(0, s.generation.cursor - 1);
+    return { generation: { ...s.generation, cursor, playing: false }, focusScale: cursor };
+  }), 'Previous scale');
   const step = button(doc, 'Step ▶', () => void stepGeneration(store, host), 'Next scale');
   const play = button(doc, 'Play', () => {
     if (store.state.generation.playing) store.update((s) => ({ generation: { ...s.generation, playing: false } }));
