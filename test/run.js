@@ -28,6 +28,12 @@ function run(cmd, args, { capture = false, env = {}, timeoutMs = 30 * 60 * 1000 
   return { status: r.error ? 1 : r.status, stdout: r.stdout || '', stderr: r.stderr || '' };
 }
 
+/** `text` indented by four spaces, ending in exactly one newline (so the layer's own line starts at column 0). */
+function indent(text) {
+  const body = text.replace(/\s+$/, '');
+  return body ? `${body.replace(/^/gm, '    ')}\n` : '';
+}
+
 /** All files under `dir` ending in `suffix`. */
 function walk(dir, suffix) {
   if (!fs.existsSync(dir)) return [];
@@ -81,7 +87,7 @@ function pythonTests() {
     env: { PYTHONPATH: path.join(ROOT, 'tools') },
   });
   const text = r.stdout + r.stderr;
-  process.stdout.write(text.replace(/^/gm, '    '));
+  process.stdout.write(indent(text));
   const ran = /^Ran (\d+) tests?/m.exec(text);
   if (!ran) return { passed: 0, failed: 1 };
   const total = +ran[1];
@@ -112,7 +118,7 @@ function webviewLayer() {
     return { passed: 0, failed: 0 };
   }
   const r = run(process.execPath, [script], { capture: true });
-  process.stdout.write((r.stdout + r.stderr).replace(/^/gm, '    '));
+  process.stdout.write(indent(r.stdout + r.stderr));
   const lines = (r.stdout + r.stderr).split('\n').filter((l) => SUMMARY.test(l));
   if (lines.length === 0) return { passed: 0, failed: 1 };
   const [, p, f] = SUMMARY.exec(lines[lines.length - 1]);

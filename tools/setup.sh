@@ -86,7 +86,8 @@ build() {
 
 fixture_bundle() {
   if [ -f tools/export_fixtures.sh ] && [ ! -f out/bundles/official-var-A/varscope.json ]; then
-    bash tools/export_fixtures.sh
+    # The official-var-A fixtures live outside the repository; without them only the parity tests lack their bundle.
+    bash tools/export_fixtures.sh || echo "   warning: tools/export_fixtures.sh failed (fixtures missing?); the parity tests will fail" >&2
   fi
 }
 

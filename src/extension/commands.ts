@@ -14,8 +14,6 @@ export interface CommandDeps {
   catalog: ModelCatalog;
   engine: EngineHost;
   panels: PanelManager;
-  /** Reloads the model after a change and refreshes panels and the status bar. */
-  reloadModel(): Promise<void>;
 }
 
 const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp', 'bmp', 'gif'];
@@ -30,8 +28,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     reg('varscope.showLog', () => deps.log.show(true)),
     reg('varscope.restartEngine', async () => {
       deps.log.info('restarting the engine');
-      await deps.engine.restart();
-      await deps.reloadModel();
+      await deps.engine.restart(); // reloads the model: panels follow through engine.onDidReload
     }),
     reg('varscope.generateImage', () => {
       deps.panels.openGeneration();

@@ -54,8 +54,11 @@ export class EngineHost implements vscode.Disposable {
   /** Which panel started a run, so its streamed events go back to it. */
   private readonly runOwners = new Map<string, PanelContext>();
   private readonly changed = new vscode.EventEmitter<ModelStatus>();
-  /** Fires when the model opened or failed to (the status bar listens). */
+  /** Fires when the model state changes: loaded, opened, or failed (the status bar listens). */
   readonly onDidChange = this.changed.event;
+  private readonly reloaded = new vscode.EventEmitter<void>();
+  /** Fires when another model (or the same one with new settings) replaces the current one: panels reload. */
+  readonly onDidReload = this.reloaded.event;
   private readonly subscriptions: vscode.Disposable[] = [];
 
   constructor(
@@ -80,6 +83,7 @@ export class EngineHost implements vscode.Disposable {
     const offs = [forward('generationStep'), forward('folderUsage')];
     this.subscriptions.push(
       this.changed,
+      this.reloaded,
       { dispose: () => offs.forEach((off) => off()) },
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (!e.affectsConfiguration('varscope.executionProvider') && !e.affectsConfiguration('varscope.threads') && !e.affectsConfiguration('varscope.cudaLibraryPath') && !e.affectsConfiguration('varscope.maxImagePixels')) return;
@@ -110,6 +114,7 @@ export class EngineHost implements vscode.Disposable {
       }
     }
     this.changed.fire(this.status);
+    this.reloaded.fire();
     return this.status;
   }
 
@@ -119,6 +124,7 @@ export class EngineHost implements vscode.Disposable {
     this.opening = undefined;
     this.status = { dir, summary: null, info: null, error: { code: w.code, message: w.message } };
     this.changed.fire(this.status);
+    this.reloaded.fire();
   }
 
   /** Opens the current model in the engine (once); failures end up in `current.error`. */

@@ -18,9 +18,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const errors = new ErrorReporter(log);
   const catalog = new ModelCatalog(context, log);
   const engine = new EngineHost(context.extensionUri, log);
-  const panels = new PanelManager({ extensionUri: context.extensionUri, engine, errors, log });
+  const panels = new PanelManager({ extensionUri: context.extensionUri, engine, log });
   const statusBar = new ModelStatusBar();
-  context.subscriptions.push(log, panels, statusBar, engine, engine.onDidChange((s) => statusBar.update(s)));
+  context.subscriptions.push(log, panels, statusBar, engine, engine.onDidChange((s) => statusBar.update(s)), engine.onDidReload(() => panels.modelChanged()));
 
   const serializer = new InspectorPanelSerializer(panels, log);
   const reloadModel = async (): Promise<void> => {
@@ -32,7 +32,6 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       errors.report(e, 'loading the model');
       engine.unavailable(dir, e);
     }
-    panels.modelChanged();
   };
 
   context.subscriptions.push(
@@ -41,7 +40,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       supportsMultipleEditorsPerDocument: true,
     }),
     vscode.window.registerWebviewPanelSerializer(INSPECTOR_VIEW_TYPE, serializer),
-    ...registerCommands({ log, errors, catalog, engine, panels, reloadModel }),
+    ...registerCommands({ log, errors, catalog, engine, panels }),
     ...registerTestHooks({ panels, engine, catalog, statusBar, serializer }),
     catalog.onDidChange(() => void reloadModel()),
     vscode.workspace.onDidGrantWorkspaceTrust(() => void reloadModel()),

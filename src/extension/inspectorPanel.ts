@@ -8,7 +8,6 @@ import type { HostEvents, InitPayload, PanelState } from '../shared/protocol';
 import type { HostApi } from './hostApi';
 import { RpcChannel, VarScopeError, type Handlers, type RpcMessage } from '../shared/rpc';
 import type { EngineHost, PanelContext } from './engineHost';
-import type { ErrorReporter } from './errorReporter';
 import { checkParams, validEnvelope } from './messageValidator';
 import { panelHtml } from './panelHtml';
 
@@ -16,7 +15,6 @@ import { panelHtml } from './panelHtml';
 export interface PanelDeps {
   extensionUri: vscode.Uri;
   engine: EngineHost;
-  errors: ErrorReporter;
   log: vscode.LogOutputChannel;
 }
 
@@ -70,10 +68,8 @@ export class InspectorPanel implements vscode.Disposable {
     return this.state;
   }
 
-  /** Re-renders after the model changed; a ready webview also gets the `model` event. */
+  /** Reloads the page for another model: the new page says `ready` and gets an `init` carrying it. */
   modelChanged(): void {
-    const s = this.deps.engine.current;
-    if (this.ready) this.emit('model', { model: s.info, modelError: s.info ? undefined : s.error });
     this.render();
   }
 

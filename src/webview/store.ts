@@ -112,7 +112,8 @@ export function applyInit(s: InspectorState, init: InitPayload): InspectorState 
     model: init.model,
     modelError: init.modelError,
     panel,
-    view: panel.view ?? s.view,
+    // A panel without an image (generation only) opens on the step-through view.
+    view: panel.view ?? (panel.imageUri ? s.view : 'stepThrough'),
     generation: panel.generation ? { ...s.generation, settings: panel.generation } : s.generation,
   };
 }

@@ -26,6 +26,10 @@ module.exports = (test) => {
     await p.page.waitForSelector('.error');
     assert.match(await p.page.textContent('.errors'), /BadImage \(inspect\): not an image/);
     assert.match(await p.page.textContent('#panel-pyramid .placeholder'), /BadImage: not an image/);
+    await p.emit('progress', { runId: 'r1', done: 1, total: 3, message: 'Counting codes' });
+    await p.page.waitForFunction(() => document.querySelector('.progress').textContent === 'Counting codes 1/3');
+    await p.emit('progress', { runId: 'r1', done: 3, total: 3 });
+    await p.page.waitForFunction(() => document.querySelector('.progress').textContent === '');
     await p.emit('error', { code: 'EngineCrashed', message: 'engine restarted' });
     await p.page.waitForFunction(() => document.querySelectorAll('.error').length === 2);
     await p.page.click('.error .dismiss');
@@ -81,5 +85,14 @@ module.exports = (test) => {
     const tokens = await p.page.$$eval('#panel-pyramid .token-grid[data-pn="16"] .cell', (cs) => cs.map((c) => +c.getAttribute('data-token')));
     assert.deepStrictEqual(tokens, Array.from(other.scales[9].tokens));
     assert.notDeepStrictEqual(tokens, Array.from(rec.inspect.scales[9].tokens));
+  });
+
+  test('a panel without an image opens on step-through and inspects nothing', async ({ open }) => {
+    const p = await open({ init: { imageName: null, state: { imageUri: null } } });
+    await p.page.waitForSelector('#tab-stepThrough[aria-selected=true]');
+    assert.strictEqual(await p.page.textContent('.image-name'), 'Generation');
+    await p.page.click('#tab-pyramid');
+    assert.match(await p.page.textContent('#panel-pyramid .placeholder'), /No image is open/);
+    assert.ok(!p.calls.some((c) => c.method === 'inspect'));
   });
 };

@@ -72,6 +72,21 @@ module.exports = (test) => {
       }
     }
     assert.strictEqual(await p.page.locator('.view-step .teacher .chart .bar').count(), 30 + 2);
+    // −log p(true token) maps on one scale shared by all scales: each cell matches the legend at its value.
+    const nlls = rec.evaluate.scales.map((sc) => Array.from(sc.trueProb, (q) => -Math.log(q)));
+    const lo = Math.min(...nlls.flat()), hi = Math.max(...nlls.flat());
+    const legend = await canvasData(p.page, '.view-step .teacher .legend-bar');
+    for (const k of [4, 9]) {
+      const sc = rec.evaluate.scales[k];
+      const d = await canvasData(p.page, `.tf-value-row .scale-figure[data-scale="${k}"] canvas`);
+      for (const pos of [0, sc.pn + 1, sc.pn * sc.pn - 1]) {
+        const x = Math.floor((((pos % sc.pn) + 0.5) / sc.pn) * d.width), y = Math.floor(((Math.floor(pos / sc.pn) + 0.5) / sc.pn) * d.height);
+        const lx = Math.round(((nlls[k][pos] - lo) / (hi - lo)) * (legend.width - 1));
+        const want = Array.from(legend.data.slice(lx * 4, lx * 4 + 3));
+        const got = Array.from(d.data.slice((y * d.width + x) * 4, (y * d.width + x) * 4 + 3));
+        assert.ok(got.every((v, i) => Math.abs(v - want[i]) <= 6), `scale ${k} pos ${pos}: ${got} vs ${want}`);
+      }
+    }
     await p.shot('teacher-forced');
   });
 
@@ -157,5 +172,30 @@ module.exports = (test) => {
     await p.tab('pyramid');
     assert.strictEqual(await p.page.getAttribute('.token-grid[data-pn="3"] .cell.is-hover', 'data-pos'), '2');
     void rec;
+  });
+
+  test('every view exports PNG, SVG and JSON without errors', async ({ open }) => {
+    const p = await open();
+    await p.page.waitForSelector('.token-grid');
+    const tabs = await p.page.$$eval('[role=tab]', (ts) => ts.map((t) => t.id.replace('tab-', '')));
+    assert.strictEqual(tabs.length, 8);
+    let n = 0;
+    for (const id of tabs) {
+      await p.tab(id);
+      for (const fmt of ['png', 'svg', 'json']) {
+        await p.page.click(`button.export-${fmt}`);
+        n++;
+        await p.page.waitForFunction((k) => window.__fake.posted.filter((m) => m.method === 'saveExport').length === k, n);
+      }
+    }
+    await p.page.waitForTimeout(200);
+    const saves = p.calls.filter((c) => c.method === 'saveExport');
+    assert.strictEqual(saves.length, 24);
+    for (const s of saves) {
+      if (s.params.mime === 'image/png') assert.deepStrictEqual(Array.from(s.params.data.slice(0, 4)), [137, 80, 78, 71], s.params.suggestedName);
+      else if (s.params.mime === 'image/svg+xml') assert.match(s.params.data, /^<svg/, s.params.suggestedName);
+      else JSON.parse(s.params.data);
+    }
+    assert.strictEqual(await p.page.locator('.error').count(), 0);
   });
 };

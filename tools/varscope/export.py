@@ -1,7 +1,8 @@
 """Command line: export an official VAR + VQ-VAE checkpoint pair into a VARScope bundle and verify it.
 
 PYTHONPATH=tools python3 -m varscope.export --vae VAE.pth --var VAR.pth --out DIR [--name NAME] [--id ID]
-    [--classes names.txt] [--image-size N] [--patch-nums 1,2,...] [--probe IMAGE] [--background R,G,B]"""
+    [--classes names.txt] [--image-size N] [--patch-nums 1,2,...] [--probe IMAGE] [--background R,G,B]
+    [--sampling CFG,TOPK,TOPP] [--training run.json] [--share-vae-from BUNDLE_DIR]"""
 import argparse
 import datetime
 import hashlib
@@ -19,6 +20,7 @@ from .bundle_spec import build_manifest
 from .checkpoint import CheckpointError, load_models
 from .onnx_export import export_all, round_to_float16
 from .preprocess import load_rgb, rgb_to_input
+from .share import ShareError, round_transformer_to_float16, share_vae
 from .verify import failures, probe_image, run_verifier, summarize, write_cases
 
 
@@ -75,6 +77,10 @@ def parse_args(argv):
     p.add_argument('--background', default='255,255,255', help='RGB that transparent pixels are composited over')
     p.add_argument('--fp16', action='store_true',
                    help='store weights as float16 (half the size; graphs still compute in float32, IO stays float32)')
+    p.add_argument('--sampling', help='default generation settings cfg,topK,topP (default 4,900,0.96)')
+    p.add_argument('--training', help='JSON file: facts about the training run, stored as provenance.training')
+    p.add_argument('--share-vae-from', help='bundle folder exported from the same VAE checkpoint: point the VAE '
+                   'graphs, codebook and hits there and keep only the transformer weights')
     return p.parse_args(argv)
 
 
@@ -91,7 +97,9 @@ def run(argv) -> int:
         raise ExportError(f'id {bundle_id!r} is not folder-safe (letters, digits, . _ -)')
     print(f'loading {args.vae} and {args.var}', flush=True)
     m = load_models(args.vae, args.var, patch_nums)
-    if args.fp16:
+    if args.fp16 and args.share_vae_from:
+        round_transformer_to_float16(m)  # the shared VAE graphs keep the base bundle's float32 weights
+    elif args.fp16:
         round_to_float16(m)  # the reference then computes with exactly the weights the bundle stores
     image_size = m.var_cfg.patch_nums[-1] * m.vae.downsample
     if args.image_size and args.image_size != image_size:
@@ -102,6 +110,18 @@ def run(argv) -> int:
     sources = [{'role': role, 'file': os.path.basename(path), 'sha256': sha256_of(path), 'bytes': os.path.getsize(path)}
                for role, path in (('vae', args.vae), ('var', args.var))]
     manifest = build_manifest(m, bundle_id, args.name or bundle_id, classes, sources, background, args.description)
+    if args.sampling:
+        cfg, top_k, top_p = args.sampling.split(',') if args.sampling.count(',') == 2 else (None,) * 3
+        try:
+            manifest['sampling'] = {'cfg': float(cfg), 'topK': int(top_k), 'topP': float(top_p)}
+        except (TypeError, ValueError):
+            raise ExportError(f'--sampling: expected CFG,TOPK,TOPP, got {args.sampling!r}')
+    if args.training:
+        try:
+            with open(args.training, encoding='utf-8') as f:
+                manifest['provenance']['training'] = json.load(f)
+        except (OSError, ValueError) as e:
+            raise ExportError(f'--training {args.training}: {e}')
 
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
@@ -112,6 +132,10 @@ def run(argv) -> int:
         m.vae.quantize.embedding.weight.detach().numpy().astype('<f4').tofile(os.path.join(stage, 'codebook.bin'))
         if m.has_hits:
             m.vae.quantize.ema_vocab_hit_SV.numpy().astype('<f4').tofile(os.path.join(stage, 'trainingHits.bin'))
+        if args.share_vae_from:
+            share_vae(stage, out, args.share_vae_from, manifest, log=lambda s: print(s, flush=True))
+            with open(os.path.join(stage, 'varscope.json'), 'w') as f:
+                json.dump(manifest, f, indent=1)   # the verifier opens the graphs the manifest names
         rgb = load_rgb(args.probe, image_size, background) if args.probe else probe_image(image_size)
         with tempfile.TemporaryDirectory(prefix='varscope-verify-') as cases:
             print('computing PyTorch reference outputs', flush=True)
@@ -143,7 +167,7 @@ def main(argv=None) -> int:
     """Entry point: exit code 0 on success, 2 for bad inputs, 1 for a failed step."""
     try:
         return run(sys.argv[1:] if argv is None else argv)
-    except (CheckpointError, ExportError) as e:
+    except (CheckpointError, ExportError, ShareError) as e:
         print(f'error: {e}', file=sys.stderr, flush=True)
         return 2
     except RuntimeError as e:

@@ -110,7 +110,9 @@ export function makeHistogram(
       const axesKey = `${ids.length}/${maxCount}`;
       if (axesKey === axesFor) return;
       axesFor = axesKey;
-      gx.call(axisBottom(scaleLinear().domain([0, ids.length]).range([0, width])).ticks(compact ? 3 : 6).tickSizeOuter(0));
+      // Ranks are whole numbers: no fractional ticks on short axes.
+      gx.call(axisBottom(scaleLinear().domain([0, ids.length]).range([0, width])).ticks(Math.min(compact ? 3 : 6, ids.length))
+        .tickFormat((v) => (Number.isInteger(+v) ? String(+v) : '')).tickSizeOuter(0));
       // Bars are log10(count + 1) so that a single hit still shows; ticks are placed there but labelled in hits.
       const top = Math.log10(maxCount + 1) || 1;
       const y = scaleLinear().domain([0, top]).range([height, 0]);

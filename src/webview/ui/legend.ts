@@ -33,7 +33,8 @@ export function makeLegend(doc: Document, title: string, width = 220, format?: (
         ctx.fillRect(x, 0, 1, 10);
       }
       const s = scaleLinear().domain([lo, hi]).range([0, width]);
-      axis.call(axisBottom(s).ticks(4).tickFormat((v) => (format ? format(+v) : String(+v))));
+      // About one tick per 60 px so labels never collide.
+      axis.call(axisBottom(s).ticks(Math.max(2, Math.floor(width / 60))).tickFormat((v) => (format ? format(+v) : String(+v))));
     },
   };
 }

@@ -160,7 +160,11 @@ export function createAttentionView(ctx: ViewContext): View {
       if (st.hover && k === st.hover.scaleIndex) {
         const c = w / pn;
         miniCtx.fillStyle = t.warn;
-        miniCtx.fillRect(xx + (st.hover.position % pn) * c, y + Math.floor(st.hover.position / pn) * c, Math.max(1, c), Math.max(1, c));
+        // At least 4 px so a token of the finest scale stays visible.
+        const d = Math.max(4, c);
+        const cx = Math.min(xx + w - d, xx + (st.hover.position % pn) * c);
+        const cy = Math.min(y + w - d, y + Math.floor(st.hover.position / pn) * c);
+        miniCtx.fillRect(cx, cy, d, d);
       }
     });
     const a = st.attention.value;

@@ -104,7 +104,7 @@ export function createPyramidView(ctx: ViewContext): View {
     root,
     update(st, prev) {
       const r = st.inspect.value;
-      empty.show(st.inspect, 'Tokenizing the image…');
+      empty.show(st.inspect, 'Tokenizing the image…', st.initialised ? 'No image is open in this panel: Step-through generates one.' : '');
       if (!r) return;
       const rebuilt = r !== built;
       if (rebuilt) build(r);

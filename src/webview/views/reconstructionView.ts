@@ -70,7 +70,7 @@ export function createReconstructionView(ctx: ViewContext): View {
 
   const render = (st: InspectorState, prev: InspectorState | null): void => {
     const r = st.inspect.value;
-    empty.show(st.inspect, 'Decoding every scale…');
+    empty.show(st.inspect, 'Decoding every scale…', st.initialised ? 'No image is open in this panel: Step-through generates one.' : '');
     body.attr('hidden', r ? null : '');
     if (!r) return;
     const rebuilt = r !== built;

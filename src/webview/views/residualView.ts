@@ -66,7 +66,7 @@ export function createResidualView(ctx: ViewContext): View {
     root,
     update(st: InspectorState, prev: InspectorState | null) {
       const r = st.inspect.value;
-      empty.show(st.inspect, 'Computing residuals…');
+      empty.show(st.inspect, 'Computing residuals…', st.initialised ? 'No image is open in this panel: Step-through generates one.' : '');
       body.attr('hidden', r ? null : '');
       if (!r) return;
       const rebuilt = r !== built;

@@ -67,8 +67,8 @@ export function createStepThroughView(ctx: ViewContext): View {
   const top1 = makeFigure(doc, 'top1-figure', 'Top-1 probability', MAP);
   const entropy = makeFigure(doc, 'entropy-figure', 'Entropy', MAP);
   const image = makeFigure(doc, 'image-figure', 'Image so far: decode(f̂ₖ)', 224);
-  const probLegend = makeLegend(doc, 'probability', MAP - 16, (v) => v.toFixed(1));
-  const entLegend = makeLegend(doc, 'entropy (nats)', MAP - 16, (v) => v.toFixed(1));
+  const probLegend = makeLegend(doc, 'top-1 probability (this step’s range)', MAP - 16, (v) => v.toPrecision(2));
+  const entLegend = makeLegend(doc, 'entropy, nats (this step’s range)', MAP - 16, (v) => v.toPrecision(3));
   top1.root.append(probLegend.root);
   entropy.root.append(entLegend.root);
   stepRow.node()!.append(top1.root, entropy.root, image.root);
@@ -87,7 +87,7 @@ export function createStepThroughView(ctx: ViewContext): View {
   tf.node()!.append(tfEmpty.root);
   const tfBody = tf.append('div').attr('class', 'section');
   const tfCharts = tfBody.append('div').attr('class', 'row');
-  const acc = makeScaleChart(doc, { title: 'Top-1 accuracy given the true coarser scales', yLabel: 'accuracy (%)', kind: 'bar', yDomain: [0, 100], format: (v) => v.toFixed(0) });
+  const acc = makeScaleChart(doc, { title: 'Top-1 accuracy given the true coarser scales', yLabel: 'accuracy (%)', kind: 'bar', format: (v) => v.toFixed(1) });
   const nll = makeScaleChart(doc, { title: 'NLL of the true token, mean entropy', yLabel: 'nats', kind: 'bar', width: 400, height: 190, format: (v) => v.toFixed(1) });
   tfCharts.node()!.append(acc.root, nll.root);
   tfBody.append('h4').text('Correct (argmax = true token) per position');
@@ -97,6 +97,24 @@ export function createStepThroughView(ctx: ViewContext): View {
   ]));
   const tfMapHost = tfBody.append('div');
   let tfMaps: ScaleFigures | null = null;
+  // Per-position maps of one quantity, on one colour scale shared by all scales.
+  type TfKind = 'nll' | 'entropy' | 'top1';
+  let tfKind: TfKind = 'nll';
+  const tfKindSel = segmented(doc, 'Per-position map', [
+    { value: 'nll', label: '−log p(true token)' },
+    { value: 'entropy', label: 'Entropy' },
+    { value: 'top1', label: 'Top-1 probability' },
+  ], (v) => {
+    tfKind = v as TfKind;
+    tfValuesFor = null;
+    render(store.state, null);
+  });
+  tfBody.node()!.append(tfKindSel.root);
+  const tfLegend = makeLegend(doc, '', 220, (v) => v.toPrecision(3));
+  tfBody.node()!.append(tfLegend.root);
+  const tfValueHost = tfBody.append('div');
+  let tfValues: ScaleFigures | null = null;
+  let tfValuesFor: EvalResult | null = null;
   let tfBuilt: EvalResult | null = null;
 
   let model: ModelInfo | null = null;
@@ -135,11 +153,14 @@ export function createStepThroughView(ctx: ViewContext): View {
     }
     grid.setTokens(s.tokens, m.codeColors, st.colorBy);
     gridCaption.textContent = `Sampled tokens · ${scaleLabel(s.scaleIndex, s.pn)}`;
-    drawRgba(top1.canvas, heatmapImage(s.top1Prob, s.pn, 0, 1), MAP);
-    const maxEnt = Math.log(m.vocabSize);
-    drawRgba(entropy.canvas, heatmapImage(s.entropy, s.pn, 0, maxEnt), MAP);
-    probLegend.update(0, 1);
-    entLegend.update(0, maxEnt);
+    // Each map spans its own range (shown on its legend): an untrained or very confident model would otherwise
+    // paint one flat colour. The captions give the means, the legends the absolute values.
+    const [pLo, pHi] = range(s.top1Prob);
+    const [eLo, eHi] = range(s.entropy);
+    drawRgba(top1.canvas, heatmapImage(s.top1Prob, s.pn, pLo, pHi), MAP);
+    drawRgba(entropy.canvas, heatmapImage(s.entropy, s.pn, eLo, eHi), MAP);
+    probLegend.update(pLo, pHi);
+    entLegend.update(eLo, eHi);
     drawRgba(image.canvas, s.image, 224);
     const mean = (a: Float32Array): number => a.reduce((x, y) => x + y, 0) / a.length;
     top1.caption.textContent = `Top-1 probability · mean ${mean(s.top1Prob).toFixed(3)}`;
@@ -209,8 +230,29 @@ export function createStepThroughView(ctx: ViewContext): View {
       nll.update(m.patchNums, [{ name: 'NLL', values: e.scales.map((s) => s.nll) }, { name: 'mean entropy', values: e.scales.map((s) => s.meanEntropy), cls: 'alt' }], st.focusScale);
       tfMaps!.focus(st.focusScale);
     }
+    if (e !== tfValuesFor || !prev || st.themeVersion !== prev.themeVersion) {
+      tfKindSel.set(tfKind);
+      tfValueHost.selectAll('*').remove();
+      tfValues = makeScaleFigures(doc, store, m.patchNums, 96, 'tf-value-row');
+      tfValueHost.node()!.append(tfValues.root);
+      const pick = (sc: EvalResult['scales'][number]): Float32Array =>
+        tfKind === 'nll' ? sc.trueProb.map((q) => -Math.log(Math.max(q, 1e-30))) : tfKind === 'entropy' ? sc.entropy : sc.top1Prob;
+      const maps = e.scales.map(pick);
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const a of maps) for (const v of a) { if (v < lo) lo = v; if (v > hi) hi = v; }
+      if (!(hi > lo)) hi = lo + 1e-6;
+      maps.forEach((a, k) => drawRgba(tfValues!.figures[k].canvas, heatmapImage(a, e.scales[k].pn, lo, hi), 96));
+      const title = tfKind === 'nll' ? '−log p(true token), nats' : tfKind === 'entropy' ? 'entropy of the prediction, nats' : 'top-1 probability';
+      tfLegend.root.querySelector('.legend-title')!.textContent = `${title} (shared by all scales)`;
+      tfLegend.update(lo, hi);
+      tfValuesFor = e;
+    }
     const h = st.hover;
-    tfMaps!.mark(h ? regionOf(m.patchNums[h.scaleIndex], h.position) : null);
+    const region = h ? regionOf(m.patchNums[h.scaleIndex], h.position) : null;
+    tfMaps!.mark(region);
+    tfValues!.mark(region);
+    tfValues!.focus(st.focusScale);
   };
 
   const render = (st: InspectorState, prev: InspectorState | null): void => {
@@ -248,4 +290,16 @@ export function createStepThroughView(ctx: ViewContext): View {
         : { view: 'teacherForced', evaluation: st.evaluation.value ?? null };
     },
   };
+}
+
+/** [min, max] of a map, widened when flat so the colour scale stays defined. */
+function range(a: Float32Array): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of a) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (!(hi > lo)) return [lo - 1e-6, hi + 1e-6];
+  return [lo, hi];
 }

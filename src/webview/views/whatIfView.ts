@@ -130,7 +130,7 @@ export function createWhatIfView(ctx: ViewContext): View {
     root,
     update(st: InspectorState, prev: InspectorState | null) {
       const r = st.inspect.value;
-      empty.show(st.inspect, 'Tokenizing the image…');
+      empty.show(st.inspect, 'Tokenizing the image…', st.initialised ? 'No image is open in this panel: Step-through generates one.' : '');
       body.attr('hidden', r ? null : '');
       if (!r) return;
       if (!built || built.r !== r) {
