@@ -82,7 +82,7 @@ async function main() {
       }
       return { sync };
     }, RUNS);
-    rows.push({ name: 'hover → linked highlight in 10 grids + input image (event to styled DOM)', ...stats(hover.sync) });
+    rows.push({ name: 'hover → linked highlight in 11 grids + input image (event to styled DOM)', ...stats(hover.sync) });
 
     // 2b. Hover on the mask: a query row → row mark, visible keys, place in the pyramid.
     await p.tab('attention');

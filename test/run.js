@@ -127,9 +127,11 @@ function webviewLayer() {
 
 async function integrationLayer(compiled) {
   if (!compiled && !tsc()) return { passed: 0, failed: 1 };
-  console.log('  build (webpack production)');
-  const { build } = require('../tools/build.js');
-  if (!(await build('production'))) return { passed: 0, failed: 1 };
+  const { build, needsBuild } = require('../tools/build.js');
+  if (needsBuild()) {
+    console.log('  build (webpack production)');
+    if (!(await build('production'))) return { passed: 0, failed: 1 };
+  } else console.log('  dist/ is newer than every source file: not rebuilding');
   const result = process.env.VSCODE_EXECUTABLE ? await desktopRun() : await require('./integration/codeServerRun.js').runIntegration();
   for (const o of result.outcomes) console.log(`    ${o.state === 'passed' ? 'ok  ' : 'FAIL'} ${o.title}${o.error ? `\n${o.error.replace(/^/gm, '      ')}` : ''}`);
   return { passed: result.passed, failed: result.failed };

@@ -7,6 +7,7 @@ const path = require('path');
 const webpack = require('webpack');
 
 const ROOT = path.resolve(__dirname, '..');
+const STAMP = path.join(ROOT, 'dist', '.build-stamp');
 
 /** The configs of webpack.config.js with missing entries removed; configs left without entries are dropped. */
 function presentConfigs(mode) {
@@ -36,16 +37,19 @@ function build(mode = 'production') {
       }
       const text = stats.toString({ colors: false, all: false, errors: true, warnings: true, assets: false });
       if (text.trim()) console.log(text);
-      resolve(!stats.hasErrors());
+      const ok = !stats.hasErrors();
+      // webpack leaves unchanged outputs untouched, so their mtimes cannot tell when the last build ran: a stamp can.
+      if (ok) fs.writeFileSync(STAMP, `${mode} ${new Date().toISOString()}\n`);
+      resolve(ok);
     });
   });
 }
 
-/** True when dist/ is older than any source file (or missing). */
+/** True when the last production build is older than any source file (or there is none). */
 function needsBuild() {
-  const outFile = path.join(ROOT, 'dist', 'extension.js');
-  if (!fs.existsSync(outFile)) return true;
-  const built = fs.statSync(outFile).mtimeMs;
+  if (!fs.existsSync(STAMP) || !fs.existsSync(path.join(ROOT, 'dist', 'extension.js'))) return true;
+  if (!fs.readFileSync(STAMP, 'utf8').startsWith('production')) return true;
+  const built = fs.statSync(STAMP).mtimeMs;
   const newer = (dir) => {
     if (!fs.existsSync(dir)) return false;
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -54,7 +58,7 @@ function needsBuild() {
     }
     return false;
   };
-  return newer(path.join(ROOT, 'src'));
+  return newer(path.join(ROOT, 'src')) || ['package.json', 'webpack.config.js'].some((f) => fs.statSync(path.join(ROOT, f)).mtimeMs > built);
 }
 
 module.exports = { build, needsBuild };

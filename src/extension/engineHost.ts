@@ -92,6 +92,11 @@ export class EngineHost implements vscode.Disposable {
     );
   }
 
+  /** Process id of the engine, when it runs. */
+  get enginePid(): number | undefined {
+    return this.client.pid;
+  }
+
   /** The model state last loaded. */
   get current(): ModelStatus {
     return this.status;

@@ -16,6 +16,7 @@ export interface TestState {
   /** What the model picker would list. */
   bundles: Array<{ name: string; dir: string }>;
   statusBarText: string;
+  enginePid: number | null;
 }
 
 /** What the test hooks look at. */
@@ -47,6 +48,7 @@ export function registerTestHooks({ panels, engine, catalog, statusBar, serializ
       },
       bundles: catalog.listBundles().map((b) => ({ name: b.name, dir: b.dir })),
       statusBarText: statusBar.text,
+      enginePid: engine.enginePid ?? null,
     })),
   ];
 }

@@ -73,7 +73,7 @@ module.exports = (test) => {
     assert.ok(Math.abs(keysW - (end / L) * 440) < 0.01);
     await p.tab('pyramid');
     const pos = q - rec.model.beginEnds[8][0];
-    assert.strictEqual(await p.page.getAttribute('.token-grid[data-pn="13"] .cell.is-hover', 'data-pos'), String(pos));
+    assert.strictEqual(await p.page.getAttribute('.pyramid-strip .token-grid[data-pn="13"] .cell.is-hover', 'data-pos'), String(pos));
   });
 
   test('weights of a chosen layer / head are requested and drawn only where the mask allows', async ({ open, rec }) => {

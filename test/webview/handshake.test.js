@@ -79,10 +79,10 @@ module.exports = (test) => {
     await p.page.waitForFunction(() => window.__fake.posted.some((m) => m.method === 'inspect'));
     await p.emit('model', { model: rec.comparison.other });
     await p.page.waitForFunction(() => window.__fake.posted.filter((m) => m.method === 'inspect').length === 2);
-    await p.page.waitForSelector('#panel-pyramid .token-grid');
+    await p.page.waitForSelector('#panel-pyramid .pyramid-strip .token-grid');
     await p.page.waitForTimeout(3000); // past the late reply
     assert.strictEqual(await p.page.textContent('.model-name'), rec.comparison.other.name);
-    const tokens = await p.page.$$eval('#panel-pyramid .token-grid[data-pn="16"] .cell', (cs) => cs.map((c) => +c.getAttribute('data-token')));
+    const tokens = await p.page.$$eval('#panel-pyramid .pyramid-strip .token-grid[data-pn="16"] .cell', (cs) => cs.map((c) => +c.getAttribute('data-token')));
     assert.deepStrictEqual(tokens, Array.from(other.scales[9].tokens));
     assert.notDeepStrictEqual(tokens, Array.from(rec.inspect.scales[9].tokens));
   });

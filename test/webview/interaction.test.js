@@ -149,7 +149,8 @@ module.exports = (test) => {
     assert.deepStrictEqual(JSON.parse(json.params.data).tokens[3], Array.from(rec.inspect.scales[3].tokens));
     const svg = saves.find((s) => s.params.mime === 'image/svg+xml');
     assert.match(svg.params.data, /^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
-    assert.strictEqual((svg.params.data.match(/class="cell[ "]/g) || []).length, 680);
+    // 680 cells of the pyramid plus the focused scale's large grid (scale 1: one cell).
+    assert.strictEqual((svg.params.data.match(/class="cell[ "]/g) || []).length, 680 + 1);
     const png = saves.find((s) => s.params.mime === 'image/png');
     assert.ok(png.params.data instanceof Uint8Array);
     assert.deepStrictEqual(Array.from(png.params.data.slice(0, 8)), [137, 80, 78, 71, 13, 10, 26, 10]);
@@ -170,7 +171,7 @@ module.exports = (test) => {
     assert.strictEqual(boxStyle[0], false);
     assert.ok(Math.abs(parseFloat(boxStyle[1]) - 200 / 3) < 1e-3 && Math.abs(parseFloat(boxStyle[2]) - 100 / 3) < 1e-3, String(boxStyle));
     await p.tab('pyramid');
-    assert.strictEqual(await p.page.getAttribute('.token-grid[data-pn="3"] .cell.is-hover', 'data-pos'), '2');
+    assert.strictEqual(await p.page.getAttribute('.pyramid-strip .token-grid[data-pn="3"] .cell.is-hover', 'data-pos'), '2');
     void rec;
   });
 

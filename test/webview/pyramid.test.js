@@ -11,7 +11,7 @@ module.exports = (test) => {
   test('10 grids with pn² cells whose fills are the codeColors of the recorded tokens', async ({ open, rec }) => {
     const p = await open();
     await p.page.waitForSelector('.token-grid');
-    const grids = await p.page.$$eval('#panel-pyramid .token-grid', (gs) => gs.map((g) => ({
+    const grids = await p.page.$$eval('#panel-pyramid .pyramid-strip .token-grid', (gs) => gs.map((g) => ({
       pn: +g.getAttribute('data-pn'),
       fills: [...g.querySelectorAll('.cell')].map((c) => c.getAttribute('fill')),
     })));
@@ -29,7 +29,7 @@ module.exports = (test) => {
     const p = await open();
     await p.page.waitForSelector('.token-grid');
     await p.page.click('.segmented button[data-value=id]');
-    const fills = await p.page.$$eval('#panel-pyramid .token-grid[data-pn="16"] .cell', (cs) => cs.map((c) => c.getAttribute('fill')));
+    const fills = await p.page.$$eval('#panel-pyramid .pyramid-strip .token-grid[data-pn="16"] .cell', (cs) => cs.map((c) => c.getAttribute('fill')));
     const byEmbedding = Array.from(rec.inspect.scales[9].tokens, (t) => rgb(rec.model.codeColors, t));
     const differing = fills.filter((f, i) => f !== byEmbedding[i]).length;
     assert.ok(differing > 200, `only ${differing} cells changed colour`);
@@ -41,7 +41,7 @@ module.exports = (test) => {
   test('hover shows scale, position, id, usage and margin; linked cells light up in every scale', async ({ open, rec }) => {
     const p = await open();
     await p.page.waitForSelector('.token-grid');
-    const grid = p.page.locator('#panel-pyramid .token-grid[data-pn="4"]');
+    const grid = p.page.locator('#panel-pyramid .pyramid-strip .token-grid[data-pn="4"]');
     const box = await grid.boundingBox();
     // Cell (row 2, col 1) of the 4×4 scale.
     await p.page.mouse.move(box.x + box.width * (1.5 / 4), box.y + box.height * (2.5 / 4));
@@ -57,15 +57,19 @@ module.exports = (test) => {
     assert.match(info, new RegExp(s.quantMargin[pos].toFixed(4)));
     assert.strictEqual(await grid.locator('.cell.is-hover').getAttribute('data-pos'), String(pos));
     // The 16×16 scale: region rows 8..11, cols 4..7 → 16 linked cells; the 3×3 scale: rows 1..2, cols 0..1 → 4.
-    const linked16 = await p.page.$$eval('.token-grid[data-pn="16"] .cell.is-linked', (cs) => cs.map((c) => +c.getAttribute('data-pos')).sort((a, b) => a - b));
+    const linked16 = await p.page.$$eval('.pyramid-strip .token-grid[data-pn="16"] .cell.is-linked', (cs) => cs.map((c) => +c.getAttribute('data-pos')).sort((a, b) => a - b));
     const expect16 = [];
     for (let r = 8; r < 12; r++) for (let c = 4; c < 8; c++) expect16.push(r * 16 + c);
     assert.deepStrictEqual(linked16, expect16);
-    const linked3 = await p.page.$$eval('.token-grid[data-pn="3"] .cell.is-linked', (cs) => cs.map((c) => +c.getAttribute('data-pos')).sort((a, b) => a - b));
+    const linked3 = await p.page.$$eval('.pyramid-strip .token-grid[data-pn="3"] .cell.is-linked', (cs) => cs.map((c) => +c.getAttribute('data-pos')).sort((a, b) => a - b));
     assert.deepStrictEqual(linked3, [3, 4, 6, 7]);
     // The input image shows the same region.
     const region = await p.page.$eval('.input-figure .region-box', (b) => [b.hidden, b.style.left, b.style.top, b.style.width]);
     assert.deepStrictEqual(region, [false, '25%', '50%', '25%']);
+    // The hovered scale becomes the focused one, drawn large with its ids.
+    const ids = await p.page.$$eval('.focus-grid .ids text', (ts) => ts.map((t) => +t.textContent));
+    assert.deepStrictEqual(ids, Array.from(s.tokens));
+    assert.strictEqual(await p.page.getAttribute('.focus-grid .cell.is-hover', 'data-pos'), String(pos));
     await p.shot('pyramid-hover');
   });
 
@@ -79,9 +83,9 @@ module.exports = (test) => {
     const k = rec.inspect.scales.findIndex((s) => s.tokens.includes(code));
     const pos = rec.inspect.scales[k].tokens.indexOf(code);
     const pn = rec.model.patchNums[k];
-    const box = await p.page.locator(`#panel-pyramid .token-grid[data-pn="${pn}"]`).boundingBox();
+    const box = await p.page.locator(`#panel-pyramid .pyramid-strip .token-grid[data-pn="${pn}"]`).boundingBox();
     await p.page.mouse.click(box.x + box.width * (((pos % pn) + 0.5) / pn), box.y + box.height * ((Math.floor(pos / pn) + 0.5) / pn));
-    const marked = await p.page.$$eval('#panel-pyramid .token-grid', (gs) => gs.map((g) => g.querySelectorAll('.cell.is-selected').length));
+    const marked = await p.page.$$eval('#panel-pyramid .pyramid-strip .token-grid', (gs) => gs.map((g) => g.querySelectorAll('.cell.is-selected').length));
     const expected = rec.inspect.scales.map((s) => s.tokens.filter((t) => t === code).length);
     assert.deepStrictEqual(marked, expected);
     assert.match(await p.page.textContent('.occurrences h3'), new RegExp(`Code ${code} occurs ${overall[code]}×`));
@@ -120,7 +124,7 @@ module.exports = (test) => {
     assert.strictEqual(new Set(await tops()).size, 1);
     await p.page.setViewportSize({ width: 700, height: 900 });
     await p.page.waitForFunction(() => new Set([...document.querySelectorAll('#panel-pyramid .grid-figure')].map((f) => Math.round(f.getBoundingClientRect().top))).size > 1);
-    const w = +(await p.page.getAttribute('#panel-pyramid .token-grid', 'width'));
+    const w = +(await p.page.getAttribute('#panel-pyramid .pyramid-strip .token-grid', 'width'));
     assert.ok(w >= 64 && w < 100, `grid size ${w}`);
     await p.shot('pyramid-narrow');
   });

@@ -103,6 +103,6 @@ module.exports = (test) => {
     const px = await canvasPixel(p.page, '.overall-histogram canvas', 0, 2);
     assert.ok(px[3] > 0, 'marked code drawn at rank 0');
     await p.tab('pyramid');
-    assert.strictEqual(await p.page.locator('#panel-pyramid .cell.is-selected').count(), overall[top]);
+    assert.strictEqual(await p.page.locator('#panel-pyramid .pyramid-strip .cell.is-selected').count(), overall[top]);
   });
 };

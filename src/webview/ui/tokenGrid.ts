@@ -12,6 +12,8 @@ export interface TokenGrid {
   markHover(position: number | null, linked: Region | null): void;
   markCode(code: number | null): void;
   markPositions(cls: string, positions: number[]): void;
+  /** Write each cell's token id in it (for grids with cells large enough to read). */
+  showIds(on: boolean): void;
 }
 
 /** Build the grid of a pn×pn scale, `size` CSS pixels wide; `onHover(position|null)` / `onClick(position)` report pointer actions. */
@@ -37,6 +39,7 @@ export function makeTokenGrid(
       select(this).attr('x', r.x).attr('y', r.y).attr('width', r.w).attr('height', r.h);
     });
   const nodes = cells.nodes();
+  const labels = root.append('g').attr('class', 'ids');
   // The linked region as one outline on top of the cells: clearer than many cell strokes and cheap to move.
   const regionBox = root.append('rect').attr('class', 'hover-region').attr('hidden', '');
 
@@ -86,6 +89,13 @@ export function makeTokenGrid(
     },
     markPositions(cls, list) {
       setMarks(cls, list);
+    },
+    showIds(on) {
+      const cell = size / pn;
+      labels.selectAll<SVGTextElement, number>('text').data(on ? positions : [], (d) => String(d)).join('text')
+        .attr('x', (d) => (d % pn) * cell + cell / 2).attr('y', (d) => Math.floor(d / pn) * cell + cell / 2)
+        .attr('text-anchor', 'middle').attr('dominant-baseline', 'central').attr('font-size', Math.min(14, cell / 3))
+        .text((d) => tokens[d]);
     },
   };
 }

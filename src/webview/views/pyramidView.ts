@@ -36,6 +36,10 @@ export function createPyramidView(ctx: ViewContext): View {
   const detail = select(root).append('div').attr('class', 'pyramid-detail');
   const input = makeFigure(doc, 'input-figure', 'Input image', IMAGE);
   detail.node()!.append(input.root);
+  // The focused scale, large: ids are readable up to 8×8.
+  const focusHost = detail.append('figure').attr('class', 'figure focus-grid');
+  let focusGrid: TokenGrid | null = null;
+  let focusFor = -1;
   const info = detail.append('div').attr('class', 'token-info').attr('aria-live', 'polite');
   const empty = placeholder(doc);
   root.append(empty.root);
@@ -64,6 +68,20 @@ export function createPyramidView(ctx: ViewContext): View {
     });
     drawRgba(input.canvas, r.image.input, IMAGE);
     built = r;
+    focusFor = -1;
+  };
+
+  const buildFocus = (st: InspectorState, r: InspectResult): void => {
+    const s = r.scales[st.focusScale] ?? r.scales[0];
+    focusHost.selectAll('*').remove();
+    focusGrid = makeTokenGrid(doc, s.pn, IMAGE, `Tokens of the focused scale ${scaleLabel(s.scaleIndex, s.pn)}`,
+      (p) => store.update({ hover: p === null ? null : { scaleIndex: s.scaleIndex, position: p } }),
+      (p) => store.update((x) => ({ selectedCode: x.selectedCode === s.tokens[p] ? null : s.tokens[p] })));
+    focusGrid.setTokens(s.tokens, r.model.codeColors, st.colorBy);
+    focusGrid.showIds(s.pn <= 8);
+    focusHost.node()!.append(focusGrid.root);
+    focusHost.append('figcaption').text(`Focused scale ${scaleLabel(s.scaleIndex, s.pn)} (← → to change)`);
+    focusFor = s.scaleIndex;
   };
 
   const renderInfo = (st: InspectorState, r: InspectResult): void => {
@@ -122,6 +140,12 @@ export function createPyramidView(ctx: ViewContext): View {
       }
       if (rebuilt || !prev || st.selectedCode !== prev.selectedCode) grids.forEach((g) => g.markCode(st.selectedCode));
       if (rebuilt || !prev || st.focusScale !== prev.focusScale) figures.forEach((f, k) => f.classList.toggle('is-focused', k === st.focusScale));
+      if (focusFor !== st.focusScale || !prev || st.colorBy !== prev.colorBy) buildFocus(st, r);
+      if (focusGrid && (rebuilt || !prev || st.hover !== prev.hover || st.selectedCode !== prev.selectedCode || focusFor !== prev.focusScale)) {
+        const region = st.hover ? regionOf(r.scales[st.hover.scaleIndex].pn, st.hover.position) : null;
+        focusGrid.markHover(st.hover?.scaleIndex === focusFor ? st.hover.position : null, region);
+        focusGrid.markCode(st.selectedCode);
+      }
       if (rebuilt || !prev || st.hover !== prev.hover || st.selectedCode !== prev.selectedCode || st.trainingUsage !== prev.trainingUsage) renderInfo(st, r);
     },
     resize(width) {

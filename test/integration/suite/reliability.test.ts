@@ -47,6 +47,10 @@ suite('reliability', () => {
       120000,
     );
     assert.strictEqual(after.model.name, before.model.name);
+    if (before.model.opened) {
+      assert.ok(before.enginePid && after.enginePid, 'an opened model has an engine process');
+      assert.notStrictEqual(after.enginePid, before.enginePid, 'a new engine process');
+    }
     assert.strictEqual(after.model.provider, before.model.provider);
   });
 });

@@ -13,6 +13,7 @@ export interface HostState {
   model: { dir: string | null; name: string | null; error: string | null; opened: boolean; provider: string | null };
   bundles: Array<{ name: string; dir: string }>;
   statusBarText: string;
+  enginePid: number | null;
 }
 
 /** The extension's host-side state. */
