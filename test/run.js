@@ -146,13 +146,15 @@ async function desktopRun() {
   fs.mkdirSync(ws);
   fs.copyFileSync(path.join(ROOT, 'media', 'sample.png'), path.join(ws, 'sample.png'));
   const resultsFile = path.join(tmp, 'results.json');
+  const exportDir = path.join(tmp, 'exports');
+  fs.mkdirSync(exportDir);
   try {
     await runTests({
       vscodeExecutablePath: process.env.VSCODE_EXECUTABLE,
       extensionDevelopmentPath: ROOT,
       extensionTestsPath: path.join(ROOT, 'out', 'test', 'integration', 'suite'),
       launchArgs: [ws, '--disable-extensions', '--disable-workspace-trust', `--user-data-dir=${path.join(tmp, 'ud')}`],
-      extensionTestsEnv: { VARSCOPE_TEST: '1', VARSCOPE_TEST_RESULTS: resultsFile },
+      extensionTestsEnv: { VARSCOPE_TEST: '1', VARSCOPE_TEST_RESULTS: resultsFile, VARSCOPE_TEST_EXPORT_DIR: exportDir },
     });
   } catch (e) {
     console.log(`  desktop VS Code: ${e.message}`);

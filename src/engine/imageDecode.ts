@@ -7,6 +7,10 @@ import * as bmp from 'bmp-ts';
 import sharp from 'sharp';
 import { VarScopeError } from '../shared/rpc';
 
+// NOTE: libvips keeps up to 50 MB of recent operations (decoded inputs) in its cache; the engine decodes each
+// image once, so the cache only grows the process (measured: RSS creeping over 100 inspections).
+sharp.cache(false);
+
 /** Default of varscope.maxImagePixels. */
 export const DEFAULT_MAX_IMAGE_PIXELS = 100_000_000;
 

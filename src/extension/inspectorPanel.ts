@@ -177,10 +177,14 @@ export class InspectorPanel implements vscode.Disposable {
   private async saveExport(p: Parameters<HostApi['saveExport']>[0]): Promise<string | null> {
     const ext = p.mime === 'image/png' ? 'png' : p.mime === 'image/svg+xml' ? 'svg' : 'json';
     const base = this.imageUri ? vscode.Uri.file(path.dirname(this.imageUri.fsPath)) : vscode.workspace.workspaceFolders?.[0]?.uri;
-    const target = await vscode.window.showSaveDialog({
-      defaultUri: base ? vscode.Uri.joinPath(base, p.suggestedName) : undefined,
-      filters: { [ext.toUpperCase()]: [ext] },
-    });
+    // The integration tests cannot click a native dialog: under VARSCOPE_TEST they name the folder instead.
+    const testDir = process.env.VARSCOPE_TEST === '1' ? process.env.VARSCOPE_TEST_EXPORT_DIR : undefined;
+    const target = testDir
+      ? vscode.Uri.file(path.join(testDir, p.suggestedName))
+      : await vscode.window.showSaveDialog({
+          defaultUri: base ? vscode.Uri.joinPath(base, p.suggestedName) : undefined,
+          filters: { [ext.toUpperCase()]: [ext] },
+        });
     if (!target) return null; // the dialog asks before overwriting
     const bytes = typeof p.data === 'string' ? new TextEncoder().encode(p.data) : p.data;
     await vscode.workspace.fs.writeFile(target, bytes);

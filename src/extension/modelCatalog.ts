@@ -128,7 +128,9 @@ export class ModelCatalog {
   currentDir(): string | null {
     const chosen = this.context.workspaceState.get<string>(CHOICE_KEY);
     if (chosen) return chosen;
-    const setting = vscode.workspace.getConfiguration('varscope').get<string>('model', '').trim();
+    // An untrusted workspace could point varscope.model anywhere: only the user's own value counts there.
+    const config = vscode.workspace.getConfiguration('varscope');
+    const setting = (vscode.workspace.isTrusted ? config.get<string>('model', '') : (config.inspect<string>('model')?.globalValue ?? '')).trim();
     if (setting) return this.resolveSettingPath(setting);
     return defaultBundleDir(this.context.extensionPath);
   }

@@ -168,7 +168,9 @@ async function runIntegration() {
     VARSCOPE_TEST: '1',
     VARSCOPE_TEST_BRIDGE: `http://127.0.0.1:${bridge.address().port}`,
     VARSCOPE_TEST_RESULTS: resultsFile,
+    VARSCOPE_TEST_EXPORT_DIR: path.join(dirs.tmp, 'exports'),
   };
+  fs.mkdirSync(env.VARSCOPE_TEST_EXPORT_DIR);
   delete env.VARSCOPE_OPEN_IMAGE;
   let server;
   let browser;

@@ -124,6 +124,9 @@ module.exports = (test) => {
     assert.strictEqual(new Set(await tops()).size, 1);
     await p.page.setViewportSize({ width: 700, height: 900 });
     await p.page.waitForFunction(() => new Set([...document.querySelectorAll('#panel-pyramid .grid-figure')].map((f) => Math.round(f.getBoundingClientRect().top))).size > 1);
+    // The strip re-renders from its ResizeObserver after the wrap: wait for that frame, then check the size.
+    await p.page.waitForFunction(() => +document.querySelector('#panel-pyramid .pyramid-strip .token-grid').getAttribute('width') < 100)
+      .catch(() => {});
     const w = +(await p.page.getAttribute('#panel-pyramid .pyramid-strip .token-grid', 'width'));
     assert.ok(w >= 64 && w < 100, `grid size ${w}`);
     await p.shot('pyramid-narrow');

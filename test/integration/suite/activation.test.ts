@@ -1,8 +1,18 @@
 /** The extension activates in a real VS Code and registers every command package.json contributes. */
 import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
 import * as vscode from 'vscode';
+import { bundleName, EXTENSION_ID, hostState } from './testUtil';
 
-const EXTENSION_ID = 'varscope.varscope';
+/** The bundle folder models/default.json names (its `id`), read here independently of the extension. */
+function defaultBundleFromFile(extensionPath: string): string | null {
+  const file = path.join(extensionPath, 'models', 'default.json');
+  if (!fs.existsSync(file)) return null;
+  const spec = JSON.parse(fs.readFileSync(file, 'utf8')) as { id?: string; bundle?: string };
+  const dir = path.join(extensionPath, 'models', spec.bundle ?? spec.id ?? '');
+  return fs.existsSync(path.join(dir, 'varscope.json')) ? dir : null;
+}
 
 suite('activation', () => {
   test('the extension is installed and activates', async () => {
@@ -31,9 +41,19 @@ suite('activation', () => {
     assert.ok(inspector.selector.some((s) => s.filenamePattern === '*.png'));
   });
 
-  test('the test-only state command reports the model the extension resolved', async () => {
-    const state = (await vscode.commands.executeCommand('varscope.test.state')) as { model: { name: string | null; error: string | null } };
-    // With no model chosen, the extension must report either a name or why there is none, never neither.
-    assert.ok(state.model.name !== null || (state.model.error ?? '').length > 0, JSON.stringify(state.model));
+  test('with nothing chosen, the model is the embedded default named by models/default.json', async () => {
+    const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
+    await ext.activate();
+    const state = await hostState();
+    const defaultDir = defaultBundleFromFile(ext.extensionPath);
+    if (defaultDir) {
+      assert.strictEqual(state.model.dir, defaultDir);
+      assert.strictEqual(state.model.name, bundleName(defaultDir));
+      assert.ok(state.statusBarText.includes(bundleName(defaultDir)), state.statusBarText);
+    } else {
+      // No default model in this checkout: the extension says so instead of naming one.
+      assert.strictEqual(state.model.dir, null);
+      assert.ok((state.model.error ?? '').length > 0);
+    }
   });
 });

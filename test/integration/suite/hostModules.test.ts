@@ -3,6 +3,7 @@
  * and the model catalog (bundles in varscope.modelFolders, the picker's choice per workspace).
  */
 import * as assert from 'assert';
+import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { checkParams, isPanelState, validEnvelope } from '../../../src/extension/messageValidator';
@@ -86,6 +87,16 @@ suite('model catalog', () => {
     assert.strictEqual(isInsideWorkspace(path.join(ws, 'models', 'x')), true);
     assert.strictEqual(isInsideWorkspace(ws), true);
     assert.strictEqual(isInsideWorkspace(path.join(ws, '..', 'elsewhere')), false);
+  });
+
+  test('the picker lists every bundle folder in the extension\'s models/', async () => {
+    const models = path.join(vscode.extensions.getExtension('varscope.varscope')!.extensionPath, 'models');
+    const expected = (fs.existsSync(models) ? fs.readdirSync(models) : [])
+      .map((d) => path.join(models, d))
+      .filter((d) => fs.existsSync(path.join(d, 'varscope.json')))
+      .sort();
+    const listed = (await hostState()).bundles.map((b) => b.dir).filter((d) => path.dirname(d) === models).sort();
+    assert.deepStrictEqual(listed, expected);
   });
 
   test('bundles in varscope.modelFolders are listed for the picker', async () => {

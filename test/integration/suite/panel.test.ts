@@ -102,6 +102,56 @@ suite('inspector panel', () => {
     assert.ok(fs.statSync(shot).size > 10000, 'screenshot written');
   });
 
+  test('Export View writes the active view as PNG and as JSON through the host', async function () {
+    const dir = process.env.VARSCOPE_TEST_EXPORT_DIR;
+    assert.ok(dir && fs.existsSync(dir), 'the harness gives an export folder');
+    const state = await hostState();
+    if (!state.model.opened) return assert.ok(state.model.error); // nothing drawn to export
+    await vscode.commands.executeCommand('vscode.openWith', imageUri, 'varscope.inspector'); // focus the image panel
+    const written = async (ext: string) =>
+      waitFor(`a .${ext} export`, async () => fs.readdirSync(dir).find((f) => f.endsWith(`.${ext}`)), 60000);
+    await vscode.commands.executeCommand('varscope.exportView', 'png');
+    const png = fs.readFileSync(path.join(dir, await written('png')));
+    assert.deepStrictEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'PNG signature');
+    assert.ok(png.readUInt32BE(16) > 0 && png.readUInt32BE(20) > 0, 'IHDR width and height');
+    await vscode.commands.executeCommand('varscope.exportView', 'json');
+    const json = fs.readFileSync(path.join(dir, await written('json')), 'utf8');
+    assert.ok(Object.keys(JSON.parse(json) as object).length > 0, json.slice(0, 200));
+  });
+
+  test('switching to the embedded default model reloads the panel with it, opened and drawn', async function () {
+    const ext = await activeExtension();
+    const spec = path.join(ext.extensionPath, 'models', 'default.json');
+    const id = fs.existsSync(spec) ? (JSON.parse(fs.readFileSync(spec, 'utf8')) as { id?: string }).id : undefined;
+    const dir = id ? path.join(ext.extensionPath, 'models', id) : '';
+    if (!id || !fs.existsSync(path.join(dir, 'varscope.json'))) {
+      // No default model in this checkout: choosing "none" must say so.
+      await vscode.workspace.getConfiguration('varscope').update('model', undefined, vscode.ConfigurationTarget.Workspace);
+      await waitFor('no model', async () => ((await hostState()).model.dir === null ? true : undefined));
+      return;
+    }
+    const name = bundleName(dir);
+    const patchNums = (JSON.parse(fs.readFileSync(path.join(dir, 'varscope.json'), 'utf8')) as { patchNums: number[] }).patchNums;
+    await vscode.workspace.getConfiguration('varscope').update('model', dir, vscode.ConfigurationTarget.Workspace);
+    const state = await waitFor(
+      'the default model to open in the panel',
+      async () => {
+        const s = await hostState();
+        return s.model.dir === dir && s.panels.find((p) => p.imageName === imageName)?.ready ? s : undefined;
+      },
+      120000,
+    );
+    assert.strictEqual(state.model.opened, true, `the default model did not open: ${state.model.error}`);
+    if (!bridgeUrl()) return;
+    const GRIDS = '.pyramid-strip figure[data-scale]';
+    const frame = await waitFor(
+      'the default model in the app header and its pyramid',
+      async () => (await readWebviews([APP_MODEL], [GRIDS])).find((f) => f.selected[APP_MODEL] === name && f.counts[GRIDS] > 0),
+      120000,
+    );
+    assert.strictEqual(frame.counts[GRIDS], patchNums.length);
+  });
+
   test('a generation panel opens without an image', async () => {
     const before = (await hostState()).panels.length;
     await vscode.commands.executeCommand('varscope.generateImage');
