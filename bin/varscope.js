@@ -4,7 +4,8 @@
 const path = require('path');
 const fs = require('fs');
 
-const cli = path.join(__dirname, '..', 'dist', 'cli.js');
+// VARSCOPE_CLI points at another build of the same module (the tests use the tsc output, out/src/cli/main.js).
+const cli = process.env.VARSCOPE_CLI || path.join(__dirname, '..', 'dist', 'cli.js');
 if (!fs.existsSync(cli)) {
   process.stderr.write(`varscope: ${cli} is missing; build it first with \`npm run build\`\n`);
   process.exit(1);

@@ -23,8 +23,12 @@ function usage(): string {
   return lines.join('\n');
 }
 
-/** Run the CLI; resolves to the exit code. */
+/** Run the CLI (bin/varscope.js calls this); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  // A reader that goes away (`| head`) is not an error of ours.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  });
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage() + '\n');
@@ -74,8 +78,3 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (require.main === module) {
-  void main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
-}

@@ -95,7 +95,8 @@ export class OnnxRuntime {
   readonly fallbacks: Array<{ provider: string; reason: string }> = [];
 
   constructor(readonly options: RuntimeOptions) {
-    ort.env.logLevel = 'error';
+    // Failures surface as our errors with the reason; onnxruntime's own log lines would only repeat them.
+    ort.env.logLevel = 'fatal';
   }
 
   /** Open one ONNX file; errors are ModelLoad and name the file. */
@@ -151,6 +152,14 @@ export class OnnxRuntime {
       return `CUDA provider libraries not found${where}${hint}: ${msg}`;
     }
     return msg;
+  }
+}
+
+/** node_modules/onnxruntime-node above this file (searched, not require.resolve'd: webpack would rewrite that). */
+function onnxruntimeFolder(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'node_modules', 'onnxruntime-node');
+    if (fs.existsSync(candidate) || path.dirname(dir) === dir) return candidate;
   }
 }
 

@@ -35,6 +35,8 @@ function main(): void {
   const ctx: ViewContext = { doc, store, host: bridge.channel, theme: () => readTheme(doc) };
   const app = createApp(ctx, TABS);
   doc.body.append(app.root);
+  // The host's fallback header (shown before this script runs, or if it fails) would repeat the app's header.
+  doc.getElementById('varscope-host-fallback')?.remove();
   watchTheme(doc, () => store.update((s) => ({ themeVersion: s.themeVersion + 1 })));
   // The panel state lives in the webview (survives hide/show) and in the host (survives reloads via the serializer).
   store.subscribe((s, prev) => {

@@ -1,5 +1,5 @@
 /**
- * The CLI end to end (out/src/cli/main.js, the same code webpack bundles into dist/cli.js): JSON results that
+ * The CLI end to end (bin/varscope.js on out/src/cli/main.js, the code webpack bundles into dist/cli.js): JSON results that
  * agree with the reference fixtures, exit codes and messages a shell user expects.
  */
 import * as assert from 'assert';
@@ -11,10 +11,12 @@ import sharp from 'sharp';
 import { fixture, requireBundle, ROOT } from './fixtures';
 import { npyFloats, npyInts, readNpy } from './npy';
 
+const BIN = path.join(ROOT, 'bin', 'varscope.js');
 const MAIN = path.join(ROOT, 'out', 'src', 'cli', 'main.js');
 
+/** bin/varscope.js running the tsc build of the CLI (the same module webpack bundles into dist/cli.js). */
 function cli(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 300000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 300000, env: { ...process.env, VARSCOPE_CLI: MAIN } });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
