@@ -109,7 +109,7 @@ export class ModelBundle {
 
   private async openGraph(role: GraphRole): Promise<GraphSession> {
     const file = path.resolve(this.dir, this.manifest.graphs[role].file);
-    const g = await this.runtime.open(file);
+    const g = await this.runtime.open(file, role);
     const problems = checkGraph(this.manifest, role, g.inputs, g.outputs);
     if (problems.length) {
       await g.dispose();

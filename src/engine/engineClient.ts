@@ -106,7 +106,7 @@ export class EngineClient {
     const entry = this.opts.entry ?? path.join(__dirname, 'engineProcess.js');
     const env = { ...process.env };
     if (this.config.cudaLibraryPath) env.LD_LIBRARY_PATH = [this.config.cudaLibraryPath, env.LD_LIBRARY_PATH].filter(Boolean).join(path.delimiter);
-    const child = fork(entry, [], { serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env, execArgv: [] });
+    const child = fork(entry, [], { serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env, execArgv: ['--expose-gc'] });
     const channel = new RpcChannel<EngineApi>((m) => {
       if (!child.connected) throw new VarScopeError('EngineCrashed', 'engine process is not running');
       child.send(m);

@@ -46,8 +46,34 @@ const METHODS: Record<keyof EngineApi, true> = {
 
 function bindAll(engine: Engine): EngineApi {
   const api: Partial<Record<keyof EngineApi, unknown>> = {};
-  for (const name of Object.keys(METHODS) as Array<keyof EngineApi>) api[name] = (engine[name] as (p: unknown) => unknown).bind(engine);
+  for (const name of Object.keys(METHODS) as Array<keyof EngineApi>) {
+    const fn = (engine[name] as (p: unknown) => Promise<unknown>).bind(engine);
+    api[name] = async (p: unknown) => {
+      try {
+        return await fn(p);
+      } finally {
+        collectSoon();
+      }
+    };
+  }
   return api as EngineApi;
+}
+
+let gcPending = false;
+
+/**
+ * A full GC after each request. NOTE: results hold large typed arrays (decoded images, logits) whose memory lives
+ * outside the small V8 heap, so V8 collects them late and the RSS swings by tens of MB between requests; with the
+ * heap at a few MB a collection costs milliseconds (the client starts this process with --expose-gc).
+ */
+function collectSoon(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc || gcPending) return;
+  gcPending = true;
+  setImmediate(() => {
+    gcPending = false;
+    gc();
+  });
 }
 
 main();

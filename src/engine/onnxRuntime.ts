@@ -10,26 +10,21 @@ import * as ort from 'onnxruntime-node';
 import { VarScopeError } from '../shared/rpc';
 import type { HostTensor, TensorDType } from './tensor';
 
-// NOTE: in the webpack bundle `require.resolve` becomes a module number; webpack leaves __non_webpack_require__
-// as Node's own require, and under plain tsc output it does not exist.
-declare const __non_webpack_require__: NodeJS.Require | undefined;
-const nodeRequire: NodeJS.Require = typeof __non_webpack_require__ === 'function' ? __non_webpack_require__ : require;
-
 /** Which execution provider to use; `auto` tries cuda, then webgpu, then cpu. */
 export type ProviderChoice = 'auto' | 'cuda' | 'webgpu' | 'cpu';
 
 /**
- * Intra-op threads when the setting is 0: measured on this 2-core machine, 1 vs 2 threads interleaved, every
- * graph of the fixture bundle (median ms, 1 / 2 threads): decoder 364 / 457, encoder 228 / 230, teacher-forced
- * transformer 33 / 61, KV step 36 / 50. The cores are shared with the editor and the webview, and thread
- * hand-offs cost more than the small matrices gain, so one thread is the default.
+ * Intra-op threads per graph when the setting is 0, measured on this 2-core machine while idle (1 vs 2 threads
+ * interleaved, fixture bundle, median ms 1 / 2): decoder 329 / 226, encoder 259 / 72, teacher-forced transformer
+ * 15 / 16, KV step 10 / 12. Convolutions gain from the second core; the small transformer matrices do not repay
+ * the hand-offs. (Under heavy load from other processes one thread wins everywhere: set varscope.threads.)
  */
-export const DEFAULT_THREADS = 1;
+export const DEFAULT_THREADS: Record<string, number> = { encoder: 2, quantizer: 2, decoder: 2, latentStep: 1, transformer: 1, transformerStep: 1 };
 
 /** Runtime settings of the engine process. */
 export interface RuntimeOptions {
   provider: ProviderChoice;
-  /** Intra-op threads for the CPU provider; 0 = DEFAULT_THREADS. */
+  /** Intra-op threads for the CPU provider; 0 = DEFAULT_THREADS of each graph. */
   threads: number;
   /** Folder holding onnxruntime's CUDA provider libraries (also put on LD_LIBRARY_PATH by the client). */
   cudaLibraryPath?: string;
@@ -99,8 +94,8 @@ export class OnnxRuntime {
     ort.env.logLevel = 'fatal';
   }
 
-  /** Open one ONNX file; errors are ModelLoad and name the file. */
-  async open(file: string): Promise<GraphSession> {
+  /** Open one ONNX file (`role` picks its default thread count); errors are ModelLoad and name the file. */
+  async open(file: string, role = ''): Promise<GraphSession> {
     // NOTE: open by path, not from bytes: large graphs keep weights in external data files beside them.
     try {
       fs.accessSync(file, fs.constants.R_OK);
@@ -111,7 +106,7 @@ export class OnnxRuntime {
     let lastError: unknown;
     for (const p of order) {
       try {
-        const session = await ort.InferenceSession.create(file, this.sessionOptions(p));
+        const session = await ort.InferenceSession.create(file, this.sessionOptions(p, role));
         this.provider = p;
         return new GraphSession(session, file, p);
       } catch (e) {
@@ -125,8 +120,8 @@ export class OnnxRuntime {
     throw new VarScopeError('ModelLoad', `cannot open ${file} on ${p}: ${this.explain(p, lastError)}`);
   }
 
-  private sessionOptions(provider: string): ort.InferenceSession.SessionOptions {
-    const threads = this.options.threads > 0 ? this.options.threads : DEFAULT_THREADS;
+  private sessionOptions(provider: string, role: string): ort.InferenceSession.SessionOptions {
+    const threads = this.options.threads > 0 ? this.options.threads : (DEFAULT_THREADS[role] ?? 2);
     const ep: ort.InferenceSession.ExecutionProviderConfig = provider === 'cuda' ? { name: 'cuda', deviceId: 0 } : provider;
     return {
       executionProviders: [ep],
@@ -145,7 +140,7 @@ export class OnnxRuntime {
     if (provider === 'cuda' && /shared library|cannot open shared object/i.test(msg)) {
       // NOTE: onnxruntime loads libonnxruntime_providers_*.so only from its own folder; the setting's folder is
       // put on LD_LIBRARY_PATH, which serves their CUDA 12 / cuDNN 9 dependencies.
-      const ortDir = path.join(path.dirname(nodeRequire.resolve('onnxruntime-node/package.json')), 'bin', 'napi-v6', process.platform, process.arch);
+      const ortDir = path.join(onnxruntimeFolder(), 'bin', 'napi-v6', process.platform, process.arch);
       const where = this.options.cudaLibraryPath ? ` (varscope.cudaLibraryPath = ${this.options.cudaLibraryPath})` : ' (varscope.cudaLibraryPath is not set)';
       const missing = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'].filter((f) => !fs.existsSync(path.join(ortDir, f)));
       const hint = missing.length ? `; ${missing.join(' and ')} must be in ${ortDir}` : '';
