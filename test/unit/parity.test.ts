@@ -29,6 +29,19 @@ describe('parity with the official VAR fixtures (official-var-A)', function () {
   });
   after(async () => engine?.dispose());
 
+  /** Steps `run` through every scale: its CFG logits match the fixture's within TOL and its tokens are the forced ones. */
+  async function expectCfgLogits(run: GenerationRun, ref: Float32Array, forced: ArrayLike<number>[]): Promise<void> {
+    const m = bundle.manifest;
+    const V = m.vae.vocabSize;
+    for (let k = 0; k < m.patchNums.length; k++) {
+      const out = await run.goTo(k);
+      const [b, e] = m.beginEnds[k];
+      const d = maxAbsDiff(out.logits!, ref.subarray(b * V, e * V));
+      assert.ok(d <= TOL, `scale ${k}: max abs diff ${d}`);
+      assert.deepStrictEqual(Array.from(out.tokens), Array.from(forced[k]));
+    }
+  }
+
   for (const i of [0, 1, 2]) {
     it(`img${i}: tokens exact; f, fHat, varInput within ${TOL}`, async () => {
       const input = await engine.modelInput(bundle, { path: fixture(`img${i}.png`) });
@@ -78,14 +91,7 @@ describe('parity with the official VAR fixtures (official-var-A)', function () {
     const forced = m.beginEnds.map(([b, e]) => idx.slice(b, e));
     const run = new GenerationRun(bundle, 'parity', { classId: 3, seed: 0, cfg: 2, topK: 0, topP: 0 }, { forced, keepLogits: true });
     const ref = npyFloats(readNpy(fixture('cfg_logits.npy')));
-    const V = m.vae.vocabSize;
-    for (let k = 0; k < m.patchNums.length; k++) {
-      const out = await run.goTo(k);
-      const [b, e] = m.beginEnds[k];
-      const d = maxAbsDiff(out.logits!, ref.subarray(b * V, e * V));
-      assert.ok(d <= TOL, `scale ${k}: max abs diff ${d}`);
-      assert.deepStrictEqual(Array.from(out.tokens), Array.from(forced[k]));
-    }
+    await expectCfgLogits(run, ref, forced);
     const img = await run.imageTensor();
     const refImg = npyFloats(readNpy(fixture('cfg_img.npy'))); // [0, 1]
     const d = maxAbsDiff(img.map((v) => (v + 1) / 2), refImg);
@@ -98,13 +104,7 @@ describe('parity with the official VAR fixtures (official-var-A)', function () {
     const forced = m.beginEnds.map(([b, e]) => idx.slice(b, e));
     const ref = npyFloats(readNpy(fixture('cfg_logits.npy')));
     const run = new GenerationRun(bundle, 'parity-full', { classId: 3, seed: 0, cfg: 2, topK: 0, topP: 0 }, { forced, keepLogits: true, fullRecompute: true });
-    const V = m.vae.vocabSize;
-    for (let k = 0; k < m.patchNums.length; k++) {
-      const out = await run.goTo(k);
-      const [b, e] = m.beginEnds[k];
-      const d = maxAbsDiff(out.logits!, ref.subarray(b * V, e * V));
-      assert.ok(d <= TOL, `scale ${k}: max abs diff ${d}`);
-    }
+    await expectCfgLogits(run, ref, forced);
   });
 
   it('attention weights: zero exactly where the official block-causal mask forbids, rows sum to 1', async () => {
