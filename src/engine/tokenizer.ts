@@ -57,8 +57,9 @@ export async function quantize(bundle: ModelBundle, f: Float32Array): Promise<To
 }
 
 /**
- * Decode n latents [n, C, h, w] to images [n, 3, S, S] in [-1, 1], `batch` at a time
- * (small batches keep the decoder's activations, and so the engine's memory, small).
+ * Decode n latents [n, C, h, w] to images [n, 3, S, S] in [-1, 1], `batch` at a time (one by default: the
+ * decoder runs in onnxruntime's memory arena, which keeps its peak; a batch of 10 at 64 px saved ~15 % of the
+ * time for +90 MB of engine RSS).
  */
 export async function decodeLatents(bundle: ModelBundle, fHat: Float32Array, n: number, batch = 1): Promise<Float32Array> {
   const { Cvae: C, latentSize: h, imageSize: S } = bundle.manifest.vae;
@@ -78,7 +79,7 @@ export async function inspectImage(bundle: ModelBundle, input: ModelInput, opts:
   const { Cvae: C, latentSize: h, imageSize: S, vocabSize: V } = m.vae;
   const SN = m.patchNums.length;
   const raw = await tokenize(bundle, input.tensor);
-  const decoded = await decodeLatents(bundle, raw.fHat, SN, opts.decodeBatch ?? 1);
+  const decoded = await decodeLatents(bundle, raw.fHat, SN, opts.decodeBatch);
   const hw = h * h;
   let fEnergy = 0;
   for (let i = 0; i < C * hw; i++) fEnergy += raw.f[i] * raw.f[i];

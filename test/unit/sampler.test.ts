@@ -36,6 +36,44 @@ describe('sampler', () => {
     assert.deepStrictEqual(kept(filterTopKTopP(row, 2, 0.6)), [2, 3]); // 3/7 > 0.4 stays
   });
 
+  it('the fast filter equals the official algorithm, written plainly, on rows full of ties', () => {
+    // official sample_with_top_k_top_p_: kth = the k-th largest; then sort ascending (stable: by index) and drop
+    // the prefix whose cumulative softmax is <= 1 - p, never the last entry
+    const official = (row: Float32Array, k: number, p: number): Float64Array => {
+      const x = Float64Array.from(row);
+      const V = x.length;
+      if (k > 0 && k < V) {
+        const kth = Float64Array.from(x).sort()[V - k];
+        for (let i = 0; i < V; i++) if (x[i] < kth) x[i] = -Infinity;
+      }
+      if (p > 0) {
+        const order = Array.from(x.keys()).filter((i) => x[i] !== -Infinity);
+        order.sort((a, b) => x[a] - x[b] || a - b);
+        const probs = softmax(x);
+        let cum = 0;
+        for (let j = 0; j < order.length - 1; j++) {
+          cum += probs[order[j]];
+          if (cum <= 1 - p) x[order[j]] = -Infinity;
+        }
+      }
+      return x;
+    };
+    const rng = new Rng(3);
+    let rows = 0;
+    for (const V of [7, 64, 512]) {
+      for (let r = 0; r < 60; r++) {
+        // few distinct values (many ties), or a smooth spread
+        const distinct = r % 2 ? 4 + (r % 5) : 1000;
+        const row = Float32Array.from({ length: V }, () => Math.floor(rng.nextFloat() * distinct) * (6 / distinct));
+        for (const [k, p] of [[0, 0.9], [5, 0.5], [V - 1, 0.96], [V, 0.3], [3, 0], [0, 0.999], [100, 0.95]]) {
+          assert.deepStrictEqual(filterTopKTopP(row, k, p), official(row, k, p), `V ${V} row ${r} k ${k} p ${p}`);
+          rows++;
+        }
+      }
+    }
+    assert.strictEqual(rows, 3 * 60 * 7);
+  });
+
   it('CFG ramp t = cfg * si / (SN - 1) matches the fixture run', () => {
     const cfg = JSON.parse(fs.readFileSync(fixture('config.json'), 'utf8')) as { cfg: number; cfg_t_per_step: number[]; patch_nums: number[] };
     cfg.cfg_t_per_step.forEach((t, si) => assert.ok(Math.abs(cfgRatio(cfg.cfg, si, cfg.patch_nums.length) - t) < 1e-12));
