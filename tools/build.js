@@ -27,6 +27,7 @@ function presentConfigs(mode) {
 
 /** Runs webpack; resolves true when every config compiled without errors. */
 function build(mode = 'production') {
+  const started = new Date();
   const configs = presentConfigs(mode);
   return new Promise((resolve) => {
     webpack(configs, (err, stats) => {
@@ -39,7 +40,11 @@ function build(mode = 'production') {
       if (text.trim()) console.log(text);
       const ok = !stats.hasErrors();
       // webpack leaves unchanged outputs untouched, so their mtimes cannot tell when the last build ran: a stamp can.
-      if (ok) fs.writeFileSync(STAMP, `${mode} ${new Date().toISOString()}\n`);
+      // It carries the start time: a source saved while webpack ran is newer than the stamp and rebuilds next time.
+      if (ok) {
+        fs.writeFileSync(STAMP, `${mode} ${started.toISOString()}\n`);
+        fs.utimesSync(STAMP, started, started);
+      }
       resolve(ok);
     });
   });

@@ -33,8 +33,8 @@ export interface EngineBench {
   generateFull: Timing;
   /** RSS of an engine child process (MB) after 3 inspections, a teacher-forced evaluation and a generation. */
   rssMB: number;
-  /** teacher-forced and open-image medians for each thread count tried. */
-  threadSweep?: Array<{ threads: number; openImage: number; teacherForced: number }>;
+  /** Medians for each thread count tried (all graphs at that count): they decide DEFAULT_THREADS per graph. */
+  threadSweep?: Array<{ threads: number; openImage: number; teacherForced: number; generateKv: number }>;
 }
 
 /** Median of `repeats` runs after one warm-up. */
@@ -79,29 +79,31 @@ export async function benchEngine(model: string, config: EngineConfig, opts: { r
     const teacherForced = await time(() => teacherForcedLogits(b, raw.varInput, 0), repeats);
     return { engine, b, info, openImage, teacherForced, bytes };
   };
+  const generationSettings = (b: Awaited<ReturnType<Engine['bundle']>>) => ({ classId: 0, seed: 0, cfg: 4, topK: 900, topP: 0.96, ...(b.manifest.sampling ?? {}) });
+  /** The transformer part of a generation (no decode), with the KV cache or recomputing the prefix. */
+  const genOnly = (b: Awaited<ReturnType<Engine['bundle']>>, fullRecompute: boolean) => async () => {
+    const run = new GenerationRun(b, 'bench', generationSettings(b), { fullRecompute });
+    await run.goTo(b.manifest.patchNums.length - 1);
+  };
   let sweep: EngineBench['threadSweep'];
   if (opts.sweepThreads?.length) {
     sweep = [];
     for (const t of opts.sweepThreads) {
       const r = await measure(t);
-      sweep.push({ threads: t, openImage: r.openImage.median, teacherForced: r.teacherForced.median });
+      const kv = await time(genOnly(r.b, false), repeats);
+      sweep.push({ threads: t, openImage: r.openImage.median, teacherForced: r.teacherForced.median, generateKv: kv.median });
       await r.engine.dispose();
     }
   }
   const { engine, b, info, openImage, teacherForced, bytes } = await measure(config.threads);
   const SN = info.patchNums.length;
-  const settings = { classId: 0, seed: 0, cfg: 4, topK: 900, topP: 0.96, ...(b.manifest.sampling ?? {}) };
   const generate = await time(async () => {
-    const run = new GenerationRun(b, 'bench', settings);
+    const run = new GenerationRun(b, 'bench', generationSettings(b));
     await run.goTo(SN - 1);
     await run.imageTensor();
   }, repeats);
-  const genOnly = (fullRecompute: boolean) => async () => {
-    const run = new GenerationRun(b, 'bench', settings, { fullRecompute });
-    await run.goTo(SN - 1);
-  };
-  const generateKv = await time(genOnly(false), repeats);
-  const generateFull = await time(genOnly(true), repeats);
+  const generateKv = await time(genOnly(b, false), repeats);
+  const generateFull = await time(genOnly(b, true), repeats);
   const provider = info.provider;
   await engine.dispose();
   const rssMB = await engineProcessRss(model, config, bytes);

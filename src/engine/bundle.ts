@@ -76,7 +76,7 @@ export class ModelBundle {
   /** Facts about the model for the views. */
   info(): ModelInfo {
     const m = this.manifest;
-    this.colors ??= codeColors(this.codebook, m.vae.vocabSize, m.vae.Cvae);
+    this.colors ??= codeColors(this.codebook, m.vae.vocabSize, m.vae.Cvae, this.trainingHits);
     return {
       id: m.id,
       name: m.name,

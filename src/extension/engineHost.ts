@@ -53,6 +53,8 @@ export class EngineHost implements vscode.Disposable {
   private readonly client: EngineClient;
   /** Which panel started a run, so its streamed events go back to it. */
   private readonly runOwners = new Map<string, PanelContext>();
+  /** The engine process a generation lives in (its restart count): a run does not survive the process. */
+  private readonly runProcess = new Map<string, number>();
   private readonly changed = new vscode.EventEmitter<ModelStatus>();
   /** Fires when the model state changes: loaded, opened, or failed (the status bar listens). */
   readonly onDidChange = this.changed.event;
@@ -203,11 +205,20 @@ export class EngineHost implements vscode.Disposable {
       generationStart: async (p) => {
         const r = await this.client.call('generationStart', { model: await this.openDir(), settings: p.settings });
         this.runOwners.set(r.runId, panel);
+        this.runProcess.set(r.runId, this.client.restartCount);
         return r;
       },
-      generationStep: async (p) => this.client.call('generationStep', { runId: p.runId, scaleIndex: p.scaleIndex }),
+      generationStep: async (p) => {
+        // Killed or crashed between two steps: a new process would only answer "no generation" (Cancelled, silent).
+        const started = this.runProcess.get(p.runId);
+        if (started !== undefined && started !== this.client.restartCount) {
+          throw new VarScopeError('EngineCrashed', 'the engine process stopped during this generation; press Start to generate again');
+        }
+        return this.client.call('generationStep', { runId: p.runId, scaleIndex: p.scaleIndex });
+      },
       generationCancel: async (p) => {
         this.runOwners.delete(p.runId);
+        this.runProcess.delete(p.runId);
         await this.client.call('generationCancel', { runId: p.runId });
       },
       edit: async (p) => this.client.call('edit', { ...p, model: await this.openDir(), source: { image: image() } }),
@@ -220,6 +231,7 @@ export class EngineHost implements vscode.Disposable {
     for (const [runId, owner] of this.runOwners) {
       if (owner !== panel) continue;
       this.runOwners.delete(runId);
+      this.runProcess.delete(runId);
       void this.client.cancel(runId);
     }
   }

@@ -102,7 +102,8 @@ export function createPyramidView(ctx: ViewContext): View {
       add('Position', `row ${row}, col ${col}`);
       add('Uses in this image', String(r.codebook.overall[id]));
       const train = st.trainingUsage.value;
-      if (train) add('Uses in training', String(train.overall[id]));
+      // the checkpoint's ema_vocab_hit_SV: a moving average of hits per training batch, not an integer count
+      if (train) add('Uses in training (EMA)', formatHits(train.overall[id]));
       add('Quantization margin', `${s.quantMargin[h.position].toFixed(4)} (2nd − best dist²)`);
       add('Quantization error', `${s.quantError[h.position].toFixed(4)} (dist²)`);
     } else {
@@ -130,7 +131,7 @@ export function createPyramidView(ctx: ViewContext): View {
         r.scales.forEach((s, k) => grids[k].setTokens(s.tokens, r.model.codeColors, st.colorBy));
         colorBy.set(st.colorBy);
         colorNote.text(st.colorBy === 'embedding'
-          ? 'Cell colour: the code’s embedding projected on the codebook’s first 3 principal components (as RGB): similar codes look alike.'
+          ? 'Cell colour: the code’s embedding on the first 3 principal components of the codebook, weighted by training use, each spread by rank (as RGB): similar codes look alike.'
           : 'Cell colour: one arbitrary hue per token id: equal colours mean the same code.');
       }
       if (rebuilt || !prev || st.hover !== prev.hover) {
@@ -165,4 +166,9 @@ export function createPyramidView(ctx: ViewContext): View {
       return r && { view: 'pyramid', patchNums: r.model.patchNums, tokens: r.scales.map((s) => Array.from(s.tokens)), quantMargin: r.scales.map((s) => Array.from(s.quantMargin)) };
     },
   };
+}
+
+/** An EMA hit count for reading: three significant digits, whole numbers from 100 up. */
+function formatHits(v: number): string {
+  return v >= 100 ? v.toFixed(0) : v === 0 ? '0' : v.toPrecision(3);
 }

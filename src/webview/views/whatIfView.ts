@@ -3,6 +3,7 @@ import { select } from 'd3';
 import type { EditResult } from '../../shared/protocol';
 import type { InspectResult } from '../../shared/results';
 import { applyEdit } from '../actions';
+import { cellLabel, cursorRect, isCursorKey, moveCursor, sameCells, toggled, withRect } from '../geometry/gridCursor';
 import { positionAt, scaleLabel } from '../geometry/scales';
 import type { InspectorState } from '../store';
 import { drawRgba } from '../ui/canvas';
@@ -14,17 +15,7 @@ import type { View, ViewContext } from './view';
 
 const EDIT = 256;
 const SMALL = 72;
-
-/** Cells of the rectangle spanned by two positions of a pn×pn grid. */
-export function rectPositions(pn: number, a: number, b: number): number[] {
-  const r0 = Math.min(Math.floor(a / pn), Math.floor(b / pn));
-  const r1 = Math.max(Math.floor(a / pn), Math.floor(b / pn));
-  const c0 = Math.min(a % pn, b % pn);
-  const c1 = Math.max(a % pn, b % pn);
-  const out: number[] = [];
-  for (let r = r0; r <= r1; r++) for (let c = c0; c <= c1; c++) out.push(r * pn + c);
-  return out;
-}
+const SVG = 'http://www.w3.org/2000/svg';
 
 /** Create the what-if view. */
 export function createWhatIfView(ctx: ViewContext): View {
@@ -34,7 +25,7 @@ export function createWhatIfView(ctx: ViewContext): View {
   const empty = placeholder(doc);
   root.append(empty.root);
   const body = select(root).append('div').attr('class', 'section');
-  body.append('p').attr('class', 'hint').text('Click cells or drag a rectangle at one scale, then set them to a code or resample them; coarser scales stay, finer scales are regenerated (VAR zero-shot in-painting).');
+  body.append('p').attr('class', 'hint').text('Click cells or drag a rectangle at one scale (or focus the grid: arrow keys move, Space toggles, Shift+arrows choose a rectangle, Esc clears), then set them to a code or resample them; coarser scales stay, finer scales are regenerated (VAR zero-shot in-painting).');
   const controls = body.append('div').attr('class', 'controls');
   const scaleSel = doc.createElement('select');
   scaleSel.className = 'edit-scale';
@@ -64,34 +55,98 @@ export function createWhatIfView(ctx: ViewContext): View {
   let built: { r: InspectResult; k: number } | null = null;
   let shownResult: EditResult | null = null;
   let dragFrom = -1;
+  // Keyboard: the cursor cell, and while Shift+arrows extend a rectangle, its anchor, the cells chosen before it
+  // began and the selection it last made (any other change of the selection ends the rectangle).
+  let cursor = 0;
+  let extend: { anchor: number; base: number[]; made: number[] } | null = null;
+  let cells: SVGRectElement[] = [];
+  let cursorBox: SVGRectElement | null = null;
+  const cursorLine = doc.createElement('div');
+  cursorLine.className = 'hint edit-cursor';
+
+  const setPositions = (positions: number[]): void => store.update((st) => ({ edit: { ...st.edit, positions } }));
+
+  /** Cursor outline, aria-activedescendant, every cell's chosen state and the cursor line, from `cursor` and the store. */
+  const showCursor = (r: InspectResult, k: number): void => {
+    const s = r.scales[k];
+    const chosen = new Set(store.state.edit.positions);
+    cells.forEach((c, p) => {
+      c.setAttribute('aria-selected', String(chosen.has(p)));
+      c.setAttribute('aria-label', cellLabel(s.pn, p, s.tokens[p], chosen.has(p)));
+    });
+    const box = cursorRect(s.pn, cursor, EDIT, 2);
+    cursorBox?.setAttribute('x', String(box.x));
+    cursorBox?.setAttribute('y', String(box.y));
+    cursorBox?.setAttribute('width', String(box.w));
+    cursorBox?.setAttribute('height', String(box.h));
+    grid?.root.setAttribute('aria-activedescendant', cells[cursor].id);
+    cursorLine.textContent = `Cursor: ${scaleLabel(k, s.pn)} · ${cellLabel(s.pn, cursor, s.tokens[cursor], chosen.has(cursor)).toLowerCase()}`;
+  };
+
+  const onKey = (ev: KeyboardEvent, pn: number): void => {
+    if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    const positions = store.state.edit.positions;
+    if (extend && !sameCells(extend.made, positions)) extend = null;
+    if (isCursorKey(ev.key)) {
+      const next = moveCursor(pn, cursor, ev.key);
+      if (ev.shiftKey) {
+        extend ??= { anchor: cursor, base: positions, made: positions };
+        cursor = next;
+        extend.made = withRect(pn, extend.base, extend.anchor, cursor);
+        setPositions(extend.made);
+      } else {
+        extend = null;
+        cursor = next;
+        if (built) showCursor(built.r, built.k);
+      }
+    } else if (ev.key === ' ' || ev.key === 'Enter') {
+      extend = null;
+      setPositions(toggled(positions, cursor));
+    } else if (ev.key === 'Escape' && positions.length > 0) {
+      extend = null;
+      setPositions([]);
+    } else return; // Escape with nothing chosen goes on to the panel (it clears the linked hover there)
+    // The panel's own arrow keys step scales: not while the cursor moves here.
+    ev.preventDefault();
+    ev.stopPropagation();
+  };
 
   const buildGrid = (r: InspectResult, k: number): void => {
     gridHost.selectAll('*').remove();
     const s = r.scales[k];
-    grid = makeTokenGrid(doc, s.pn, EDIT, `Tokens to edit at ${scaleLabel(k, s.pn)}`,
+    const label = `Tokens to edit at ${scaleLabel(k, s.pn)}: arrow keys move, Space toggles a cell, Shift+arrows choose a rectangle, Escape clears`;
+    grid = makeTokenGrid(doc, s.pn, EDIT, label,
       (p) => store.update({ hover: p === null ? null : { scaleIndex: k, position: p } }), () => undefined);
     grid.setTokens(s.tokens, r.model.codeColors, store.state.colorBy);
+    cells = asAriaGrid(doc, grid.root, s.pn, `edit-cell-${k}-`);
+    cursorBox = doc.createElementNS(SVG, 'rect') as SVGRectElement;
+    cursorBox.setAttribute('class', 'cursor-box');
+    grid.root.append(cursorBox);
+    if (!built || built.k !== k || cursor >= s.pn * s.pn) cursor = 0;
+    extend = null;
     const at = (ev: MouseEvent): number => {
       const b = grid!.root.getBoundingClientRect();
       return positionAt(s.pn, b.width, ev.clientX - b.left, ev.clientY - b.top);
     };
     grid.root.addEventListener('mousedown', (ev) => {
       dragFrom = at(ev);
-      ev.preventDefault();
+      ev.preventDefault(); // no text selection while dragging; so focus by hand, and the keys go on from the clicked cell
+      grid!.root.focus({ preventScroll: true });
+      if (dragFrom >= 0) cursor = dragFrom;
     });
     grid.root.addEventListener('mouseup', (ev) => {
       const to = at(ev);
       if (dragFrom < 0 || to < 0) return;
-      const cur = new Set(store.state.edit.positions);
-      if (dragFrom === to) {
-        if (cur.has(to)) cur.delete(to);
-        else cur.add(to);
-      } else for (const p of rectPositions(s.pn, dragFrom, to)) cur.add(p);
+      const positions = store.state.edit.positions;
+      const next = dragFrom === to ? toggled(positions, to) : withRect(s.pn, positions, dragFrom, to);
       dragFrom = -1;
-      store.update((st) => ({ edit: { ...st.edit, positions: [...cur].sort((a, b) => a - b) } }));
+      cursor = to;
+      setPositions(next);
     });
+    grid.root.addEventListener('keydown', (ev) => onKey(ev, s.pn));
     gridHost.node()!.append(grid.root);
-    gridHost.append('figcaption').text(`${scaleLabel(k, s.pn)} · click or drag to choose cells`);
+    gridHost.append('figcaption').text(`${scaleLabel(k, s.pn)} · click or drag to choose cells, or use the keys`);
+    gridHost.node()!.append(cursorLine);
     drawRgba(before.canvas, r.scales[r.scales.length - 1].decoded, EDIT);
     before.caption.textContent = 'Before: decode of the image’s tokens';
     built = { r, k };
@@ -139,8 +194,11 @@ export function createWhatIfView(ctx: ViewContext): View {
       }
       const e = st.edit;
       scaleSel.value = String(e.scaleIndex);
-      if (!built || built.r !== r || built.k !== e.scaleIndex || (prev && prev.colorBy !== st.colorBy)) buildGrid(r, e.scaleIndex);
+      const rebuild = !built || built.r !== r || built.k !== e.scaleIndex || (prev && prev.colorBy !== st.colorBy);
+      if (rebuild) buildGrid(r, e.scaleIndex);
       grid!.markPositions('is-chosen', e.positions);
+      // Relabelling every cell is cheap but not free: skip it on hover-only updates.
+      if (rebuild || !prev || prev.edit.positions !== e.positions || prev.view !== st.view) showCursor(r, e.scaleIndex);
       setBtn.disabled = resampleBtn.disabled = e.positions.length === 0 || e.result.status === 'loading';
       if (e.result.status !== 'ready') status.text(e.positions.length ? `${e.positions.length} cell${e.positions.length === 1 ? '' : 's'} chosen at ${scaleLabel(e.scaleIndex, r.scales[e.scaleIndex].pn)}.` : 'No cells chosen.');
       rEmpty.show(e.result, 'Regenerating finer scales…', '');
@@ -161,4 +219,29 @@ export function createWhatIfView(ctx: ViewContext): View {
       return { view: 'whatIf', scaleIndex: e.scaleIndex, positions: e.positions, result: e.result.value ? { tokens: e.result.value.tokens } : null };
     },
   };
+}
+
+/** Give a token grid the grid role: rows of gridcells (the cells regrouped per row, in place) with ids for
+ *  aria-activedescendant, focusable. Returns the cells by position. */
+function asAriaGrid(doc: Document, svg: SVGSVGElement, pn: number, idPrefix: string): SVGRectElement[] {
+  const cells: SVGRectElement[] = [];
+  for (const el of svg.querySelectorAll<SVGRectElement>('g.cells rect.cell')) cells[Number(el.getAttribute('data-pos'))] = el;
+  const parent = cells[0].parentNode!;
+  for (let r = 0; r < pn; r++) {
+    const row = doc.createElementNS(SVG, 'g');
+    row.setAttribute('role', 'row');
+    for (let c = 0; c < pn; c++) {
+      const cell = cells[r * pn + c];
+      cell.setAttribute('role', 'gridcell');
+      cell.id = `${idPrefix}${r * pn + c}`;
+      row.append(cell);
+    }
+    parent.append(row);
+  }
+  svg.setAttribute('role', 'grid');
+  svg.setAttribute('aria-rowcount', String(pn));
+  svg.setAttribute('aria-colcount', String(pn));
+  svg.setAttribute('aria-multiselectable', 'true');
+  svg.setAttribute('tabindex', '0');
+  return cells;
 }

@@ -1,6 +1,7 @@
 /**
- * Asks the test harness (which drives the browser showing the workbench) to read the real webview DOM
- * or take a screenshot. VARSCOPE_TEST_BRIDGE is its loopback URL; absent when no browser drives the run.
+ * Asks the test harness (which drives the browser showing the workbench) to read the real webview DOM,
+ * act on it (click, select, type, press a key) or take a screenshot. VARSCOPE_TEST_BRIDGE is its loopback URL;
+ * absent when no browser drives the run.
  */
 import * as http from 'http';
 
@@ -14,7 +15,12 @@ export interface WebviewFrameText {
   selected: Record<string, string>;
   /** How many elements match each selector asked to count. */
   counts: Record<string, number>;
+  /** For each `selector|attr` asked for: that attribute of every match in document order (a bare selector: their text). */
+  all: Record<string, string[]>;
 }
+
+/** What `act` can do to an element of a webview. */
+export type WebviewAction = 'click' | 'select' | 'fill' | 'press';
 
 /** The bridge URL, or undefined when the run has no browser (desktop VS Code). */
 export function bridgeUrl(): string | undefined {
@@ -39,10 +45,31 @@ function get<T>(pathAndQuery: string): Promise<T> {
   });
 }
 
-/** Every webview frame now in the workbench: its text, the text of the first match of each of `selectors`, and the number of matches of each of `countSelectors`. */
-export function readWebviews(selectors: string[] = [], countSelectors: string[] = []): Promise<WebviewFrameText[]> {
-  const query = [...selectors.map((q) => `q=${encodeURIComponent(q)}`), ...countSelectors.map((c) => `c=${encodeURIComponent(c)}`)].join('&');
+/**
+ * Every webview frame now in the workbench: its text, the text of the first match of each of `selectors`, the number
+ * of matches of each of `countSelectors`, and for each of `allSelectors` (`selector` or `selector|attr`) every match.
+ */
+export function readWebviews(selectors: string[] = [], countSelectors: string[] = [], allSelectors: string[] = []): Promise<WebviewFrameText[]> {
+  const query = [
+    ...selectors.map((q) => `q=${encodeURIComponent(q)}`),
+    ...countSelectors.map((c) => `c=${encodeURIComponent(c)}`),
+    ...allSelectors.map((a) => `a=${encodeURIComponent(a)}`),
+  ].join('&');
   return get<WebviewFrameText[]>(`/webviews${query ? `?${query}` : ''}`);
+}
+
+/**
+ * Clicks `selector`, selects the option `value`, fills it with `value`, or presses the key `value` on it, in the
+ * visible webview frame that has it; `frame` narrows the frames to those whose `frame.selector` text is `frame.text`.
+ * The browser waits (up to 15 s) for the element to be visible and enabled.
+ */
+export async function act(action: WebviewAction, selector: string, value = '', frame?: { selector: string; text: string }): Promise<void> {
+  const params = new URLSearchParams({ action, selector, value });
+  if (frame) {
+    params.set('frameSel', frame.selector);
+    params.set('frameText', frame.text);
+  }
+  await get<{ done: string }>(`/act?${params.toString()}`);
 }
 
 /** Saves a screenshot of the workbench to test-results/<name>; returns its path. */

@@ -1,4 +1,5 @@
 /** Helpers shared by the integration tests: the extension's test-only state and polling. */
+import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -74,4 +75,25 @@ export function manifestOnlyBundle(namePrefix: string): string {
 /** The `name` of a bundle's varscope.json, read independently of the extension. */
 export function bundleName(dir: string): string {
   return (JSON.parse(fs.readFileSync(path.join(dir, 'varscope.json'), 'utf8')) as { name: string }).name;
+}
+
+/** The bundle folder that models/default.json names (the model the extension opens first), read independently of the extension. */
+export function defaultBundle(extensionPath: string): string {
+  const spec = JSON.parse(fs.readFileSync(path.join(extensionPath, 'models', 'default.json'), 'utf8')) as { id: string };
+  return path.join(extensionPath, 'models', spec.id);
+}
+
+/**
+ * Runs the `varscope` command line (bin/varscope.js -> dist/cli.js) in its own process and parses its JSON output:
+ * the same engine code as the extension's, but another process and no VS Code, so the tests compare against it.
+ */
+export function varscopeCli(extensionPath: string, args: string[]): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    // In desktop VS Code process.execPath is Electron: ELECTRON_RUN_AS_NODE makes it a plain Node.
+    const env = { ...process.env, ELECTRON_RUN_AS_NODE: '1' };
+    execFile(process.execPath, [path.join(extensionPath, 'bin', 'varscope.js'), ...args, '--json', '-'], { env, maxBuffer: 64 * 1024 * 1024, timeout: 120000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`varscope ${args.join(' ')}: ${err.message}\n${stderr}`));
+      else resolve(JSON.parse(stdout) as unknown);
+    });
+  });
 }
