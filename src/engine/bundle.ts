@@ -92,6 +92,7 @@ export class ModelBundle {
       numHeads: m.var.numHeads,
       embedDim: m.var.embedDim,
       numClasses: m.var.numClasses,
+      nullClass: m.var.nullClass,
       classes: Array.from({ length: m.var.numClasses }, (_, i) => m.classes?.[i] ?? `class ${i}`),
       hasTrainingHits: !!this.trainingHits,
       provider: this.runtime.provider ?? 'not started',

@@ -107,7 +107,7 @@ async function compareModels(deps: CommandDeps): Promise<void> {
   const imageUri = panel.imageUri;
   const result = await inPlace(panel, () =>
     vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `VARScope: inspecting with ${pick.label}` }, () =>
-      deps.engine.inspectWith(pick.dir, imageUri),
+      deps.engine.compareWith(pick.dir, imageUri),
     ),
   );
   panel.engineContext.emit('comparison', result);

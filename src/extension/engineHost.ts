@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import { EngineClient } from '../engine/engineClient';
 import type { EngineConfig, EngineEvents, FolderUsageResult } from '../shared/engineApi';
 import type { HostEvents, PanelState } from '../shared/protocol';
-import type { InspectResult, ModelInfo } from '../shared/results';
+import type { ModelInfo } from '../shared/results';
 import { VarScopeError, type Handlers } from '../shared/rpc';
 import type { HostApi } from './hostApi';
 import { readBundleSummary, type BundleSummary } from './modelCatalog';
@@ -171,11 +171,21 @@ export class EngineHost implements vscode.Disposable {
     return this.load(this.status.dir);
   }
 
-  /** Inspects `image` with another bundle (model comparison); the current model is untouched. */
-  async inspectWith(dir: string, image: vscode.Uri): Promise<{ other: ModelInfo; otherInspect: InspectResult }> {
+  /**
+   * Inspects `image` with another bundle, and evaluates it teacher-forced with both models (each with its null
+   * class), for the comparison view; the current model stays the current one.
+   */
+  async compareWith(dir: string, image: vscode.Uri): Promise<HostEvents['comparison']> {
+    const s = await this.ensureOpen();
+    const current = await this.openDir();
     const other = await this.client.call('openModel', { model: dir });
-    const otherInspect = await this.client.call('inspect', { model: dir, image: { path: image.fsPath } });
-    return { other, otherInspect };
+    const source = { path: image.fsPath };
+    const otherInspect = await this.client.call('inspect', { model: dir, image: source });
+    const evals = {
+      a: await this.client.call('evaluate', { model: current, image: source, classId: s.info!.nullClass }),
+      b: await this.client.call('evaluate', { model: dir, image: source, classId: other.nullClass }),
+    };
+    return { other, otherInspect, evals };
   }
 
   /** Codebook usage over a folder, streamed to `panel` as folderUsage events; cancel through `token`. */

@@ -99,8 +99,12 @@ export interface HostEvents {
   progress: { runId: string; done: number; total: number; message?: string };
   /** Folder codebook statistics, streamed. */
   folderUsage: { runId: string; usage: CodebookUsage; done: number; total: number; finished: boolean };
-  /** A comparison with another model finished. */
-  comparison: { other: ModelInfo; otherInspect: InspectResult };
+  /**
+   * A comparison with another model finished: B's tokenization of the same image, and each model's teacher-forced
+   * evaluation of its own tokens with no class (each model's null class: checkpoints of one run share a tokenizer,
+   * so their tokens agree and the accuracy is what tells them apart).
+   */
+  comparison: { other: ModelInfo; otherInspect: InspectResult; evals: { a: EvalResult; b: EvalResult } };
   /** Something failed outside a request (shown in place). */
   error: { code: string; message: string };
   /** Ask the webview to export the current view. */

@@ -28,6 +28,8 @@ export interface ModelInfo {
   numHeads: number;
   embedDim: number;
   numClasses: number;
+  /** The class id that means "no class" (CFG's unconditional branch). */
+  nullClass: number;
   /** Class names, index = class id. */
   classes: string[];
   hasTrainingHits: boolean;

@@ -132,6 +132,12 @@ module.exports = (test) => {
       assert.strictEqual(diffs[k], n);
       assert.ok(caps[k].endsWith(`${((1 - n / s.tokens.length) * 100).toFixed(0)}% same`));
     });
+    // teacher-forced accuracy per scale, one bar per model and scale, from the event's evaluations
+    const bars = await p.page.$$eval('.compare-accuracy .series', (ss) => ss.map((s) => Array.from(s.querySelectorAll('rect.bar title'), (t) => t.textContent)));
+    const { a, b } = rec.comparison.evals;
+    assert.deepStrictEqual(bars.map((s) => s.length), [10, 10]);
+    assert.ok(a.scales.some((s, k) => s.accuracy !== b.scales[k].accuracy), 'the stand-in models must differ somewhere');
+    [a, b].forEach((e, side) => e.scales.forEach((s, k) => assert.ok(bars[side][k].endsWith(`: ${(s.accuracy * 100).toFixed(1)}`), bars[side][k])));
     await p.shot('compare');
   });
 

@@ -1,7 +1,10 @@
-/** Compare two models on the same image: token agreement per scale and the two pyramids side by side, differences marked. */
+/**
+ * Compare two models on the same image: token agreement per scale, teacher-forced accuracy per scale of each model,
+ * and the two pyramids side by side, differences marked.
+ */
 import { select } from 'd3';
 import type { HostEvents } from '../../shared/protocol';
-import type { InspectResult } from '../../shared/results';
+import type { EvalResult, InspectResult } from '../../shared/results';
 import { regionOf, scaleLabel } from '../geometry/scales';
 import type { InspectorState } from '../store';
 import { drawRgba } from '../ui/canvas';
@@ -25,6 +28,11 @@ export function agreementPerScale(a: InspectResult, b: InspectResult): number[] 
   });
 }
 
+/** Teacher-forced accuracy (%) per scale of an evaluation, NaN past its own scales. */
+export function accuracyPercent(e: EvalResult, scales: number): number[] {
+  return Array.from({ length: scales }, (_, k) => (e.scales[k] ? e.scales[k].accuracy * 100 : NaN));
+}
+
 /** Create the compare view. */
 export function createCompareView(ctx: ViewContext): View {
   const { doc, store, host } = ctx;
@@ -37,9 +45,11 @@ export function createCompareView(ctx: ViewContext): View {
   const body = select(root).append('div').attr('class', 'section');
   const top = body.append('div').attr('class', 'row');
   const chart = makeScaleChart(doc, { title: 'Token agreement per scale', yLabel: 'same token (%)', kind: 'bar', yDomain: [0, 100], format: (v) => v.toFixed(0) });
+  const accuracy = makeScaleChart(doc, { title: 'Teacher-forced accuracy, no class', yLabel: 'accuracy (%)', kind: 'bar', yDomain: [0, 100], format: (v) => v.toFixed(1) });
+  accuracy.root.classList.add('compare-accuracy');
   const imgA = makeFigure(doc, 'image-a', 'A', 160);
   const imgB = makeFigure(doc, 'image-b', 'B', 160);
-  top.node()!.append(chart.root, imgA.root, imgB.root);
+  top.node()!.append(chart.root, accuracy.root, imgA.root, imgB.root);
   body.node()!.append(makeSwatchKey(doc, 'Compare key', [
     { swatch: 'swatch-diff-outline', text: 'token differs between A and B' },
     { swatch: 'swatch-focus-outline', text: 'hovered region' },
@@ -89,6 +99,11 @@ export function createCompareView(ctx: ViewContext): View {
       if (!a || !c) return;
       if (c !== built || a !== builtFor || (prev && prev.colorBy !== st.colorBy)) build(a, c);
       chart.update(a.model.patchNums, [{ name: 'agreement', values: agreement.map((x) => x * 100) }], st.focusScale);
+      const SN = a.model.patchNums.length;
+      accuracy.update(a.model.patchNums, [
+        { name: seriesName('A', a.model.name), values: accuracyPercent(c.evals.a, SN) },
+        { name: seriesName('B', c.other.name), values: accuracyPercent(c.evals.b, SN), cls: 'alt' },
+      ], st.focusScale);
       const h = st.hover;
       const region = h && a.scales[h.scaleIndex] ? regionOf(a.scales[h.scaleIndex].pn, h.position) : null;
       for (const side of grids) side.forEach((g, k) => g.markHover(h?.scaleIndex === k ? h.position : null, region));
@@ -101,7 +116,20 @@ export function createCompareView(ctx: ViewContext): View {
     },
     exportData() {
       const st = store.state;
-      return st.comparison && st.inspect.value && { view: 'compare', a: st.inspect.value.model.id, b: st.comparison.other.id, agreementPerScale: agreementPerScale(st.inspect.value, st.comparison.otherInspect) };
+      const c = st.comparison;
+      const a = st.inspect.value;
+      if (!c || !a) return null;
+      const perScale = (e: EvalResult) => e.scales.map((s) => ({ pn: s.pn, accuracy: s.accuracy, nll: s.nll }));
+      return {
+        view: 'compare', a: a.model.id, b: c.other.id, agreementPerScale: agreementPerScale(a, c.otherInspect),
+        teacherForced: { classId: { a: c.evals.a.classId, b: c.evals.b.classId }, a: perScale(c.evals.a), b: perScale(c.evals.b) },
+      };
     },
   };
+}
+
+/** "A · step 419" for a model named like "Emoji VAR d4 (early, step 419)", else "A" (the chart key stays short). */
+function seriesName(side: string, name: string): string {
+  const step = /step (\d+)/.exec(name)?.[1];
+  return step ? `${side} · step ${step}` : side;
 }
