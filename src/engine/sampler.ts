@@ -121,23 +121,32 @@ class RowScratch {
 }
 
 /**
+ * Hoare partition of a[left..right] around its middle value: afterwards a[left..j] <= pivot <= a[i..right]
+ * and everything between j and i equals the pivot. Returns [i, j].
+ */
+function partition(a: Float64Array, left: number, right: number): [number, number] {
+  const pivot = a[(left + right) >> 1];
+  let i = left;
+  let j = right;
+  while (i <= j) {
+    while (a[i] < pivot) i++;
+    while (a[j] > pivot) j--;
+    if (i <= j) {
+      const t = a[i];
+      a[i++] = a[j];
+      a[j--] = t;
+    }
+  }
+  return [i, j];
+}
+
+/**
  * Sort in place, ascending (quicksort, insertion sort below 16 entries).
  * NOTE: V8's TypedArray.prototype.sort boxes every float64 and was most of the sampler's time.
  */
 function sortAscending(a: Float64Array, left = 0, right = a.length - 1): Float64Array {
   while (right - left >= 16) {
-    const pivot = a[(left + right) >> 1];
-    let i = left;
-    let j = right;
-    while (i <= j) {
-      while (a[i] < pivot) i++;
-      while (a[j] > pivot) j--;
-      if (i <= j) {
-        const t = a[i];
-        a[i++] = a[j];
-        a[j--] = t;
-      }
-    }
+    const [i, j] = partition(a, left, right);
     // recurse into the smaller side, loop on the larger
     if (j - left < right - i) {
       sortAscending(a, left, j);
@@ -164,20 +173,7 @@ function selectAscending(a: Float64Array, k: number): number {
   let left = 0;
   let right = a.length - 1;
   while (left < right) {
-    const pivot = a[(left + right) >> 1];
-    let i = left;
-    let j = right;
-    while (i <= j) {
-      while (a[i] < pivot) i++;
-      while (a[j] > pivot) j--;
-      if (i <= j) {
-        const t = a[i];
-        a[i] = a[j];
-        a[j] = t;
-        i++;
-        j--;
-      }
-    }
+    const [i, j] = partition(a, left, right);
     if (k <= j) right = j;
     else if (k >= i) left = i;
     else return a[k];
