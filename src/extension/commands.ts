@@ -34,7 +34,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       deps.panels.openGeneration();
     }),
     reg('varscope.evaluateFolder', (uri?: vscode.Uri) => evaluateFolder(deps, uri)),
-    reg('varscope.compareModels', () => compareModels(deps)),
+    reg('varscope.compareModels', (dir?: unknown) => compareModels(deps, dir)),
     reg('varscope.exportView', async (format?: 'png' | 'svg' | 'json') => {
       const panel = deps.panels.activePanel;
       if (!panel) throw new VarScopeError('BadRequest', 'Open a VARScope panel first.');
@@ -94,14 +94,19 @@ async function evaluateFolder(deps: CommandDeps, uri?: vscode.Uri): Promise<void
   if (result.failed.length) void vscode.window.showWarningMessage(`VARScope: ${result.failed.length} files could not be read (see the log).`);
 }
 
-/** Inspects the active panel's image with a second bundle; the panel shows both. */
-async function compareModels(deps: CommandDeps): Promise<void> {
+/**
+ * Inspects the active panel's image with a second bundle; the panel shows both. `dir` (from a keybinding or
+ * another extension) names the bundle folder and skips the pick; it must be one the picker would list.
+ */
+async function compareModels(deps: CommandDeps, dir?: unknown): Promise<void> {
   const panel = deps.panels.activePanel;
   if (!panel?.imageUri) throw new VarScopeError('BadRequest', 'Open an image in VARScope first, then compare models on it.');
   const current = deps.engine.current.dir;
   const items = deps.catalog.listBundles().filter((b) => b.dir !== current).map((b) => ({ label: b.name, description: b.id, detail: b.dir, dir: b.dir }));
   if (items.length === 0) throw new VarScopeError('ModelNotFound', 'No other model bundle found (models/ and varscope.modelFolders).');
-  const pick = await vscode.window.showQuickPick(items, { placeHolder: 'Compare with which model?' });
+  const pick = dir === undefined
+    ? await vscode.window.showQuickPick(items, { placeHolder: 'Compare with which model?' })
+    : await inPlace(panel, async () => listedBundle(items, dir, current));
   if (!pick) return;
   await deps.catalog.ensureAllowed(pick.dir, true);
   const imageUri = panel.imageUri;
@@ -111,6 +116,16 @@ async function compareModels(deps: CommandDeps): Promise<void> {
     ),
   );
   panel.engineContext.emit('comparison', result);
+}
+
+/** The listed bundle that the command argument `dir` names (a folder path); anything else is a BadRequest. */
+function listedBundle<T extends { dir: string }>(items: T[], dir: unknown, current: string | null): T {
+  if (typeof dir !== 'string' || dir.trim() === '') throw new VarScopeError('BadRequest', 'varscope.compareModels takes a model bundle folder (a path).');
+  const wanted = path.resolve(dir);
+  const found = items.find((b) => path.resolve(b.dir) === wanted);
+  if (found) return found;
+  if (current && path.resolve(current) === wanted) throw new VarScopeError('BadRequest', `${dir} is the current model: compare it with another bundle.`);
+  throw new VarScopeError('BadRequest', `${dir} is not a model bundle VARScope lists (models/ and varscope.modelFolders).`);
 }
 
 /** The model picker: bundles in models/ and varscope.modelFolders, a folder browser, or back to the default. */

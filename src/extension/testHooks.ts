@@ -3,6 +3,7 @@
  * (the webview DOM itself is read by the test harness through the browser).
  */
 import * as vscode from 'vscode';
+import type { EditRequest } from '../shared/protocol';
 import type { EngineHost } from './engineHost';
 import type { InspectorPanelSerializer } from './inspectorEditorProvider';
 import type { ModelCatalog } from './modelCatalog';
@@ -17,6 +18,11 @@ export interface TestState {
   bundles: Array<{ name: string; dir: string }>;
   statusBarText: string;
   enginePid: number | null;
+}
+
+/** What `varscope.test.edit` returns: the edited pyramid, tokens per scale (all scales). */
+export interface TestEdit {
+  tokens: number[][];
 }
 
 /** What the test hooks look at. */
@@ -50,5 +56,12 @@ export function registerTestHooks({ panels, engine, catalog, statusBar, serializ
       statusBarText: statusBar.text,
       enginePid: engine.enginePid ?? null,
     })),
+    // The engine's answer to a what-if edit of `imagePath` with the current model, asked outside any panel (a
+    // context with no panel behind it), so a test can hold the panel's drawing against it.
+    vscode.commands.registerCommand('varscope.test.edit', async (imagePath: string, request: EditRequest): Promise<TestEdit> => {
+      const context = { imageUri: vscode.Uri.file(imagePath), state: { imageUri: null }, emit: () => undefined };
+      const result = await engine.engineHandlers(context).edit(request);
+      return { tokens: result.tokens.map((t) => Array.from(t)) };
+    }),
   ];
 }

@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as vscode from 'vscode';
+import type { EditRequest } from '../../../src/shared/protocol';
 
 /** The extension id (publisher.name of package.json). */
 export const EXTENSION_ID = 'varscope.varscope';
@@ -96,4 +97,14 @@ export function varscopeCli(extensionPath: string, args: string[]): Promise<unkn
       else resolve(JSON.parse(stdout) as unknown);
     });
   });
+}
+
+/** What `varscope.test.edit` returns (src/extension/testHooks.ts): the edited pyramid, tokens per scale. */
+export interface HostEdit {
+  tokens: number[][];
+}
+
+/** The engine's what-if edit of `imagePath` with the current model, asked outside any panel (test hook). */
+export async function hostEdit(imagePath: string, request: EditRequest): Promise<HostEdit> {
+  return (await vscode.commands.executeCommand('varscope.test.edit', imagePath, request)) as HostEdit;
 }
