@@ -14,12 +14,13 @@ import type { HostTensor, TensorDType } from './tensor';
 export type ProviderChoice = 'auto' | 'cuda' | 'webgpu' | 'cpu';
 
 /**
- * Intra-op threads per graph when the setting is 0, measured on this 2-core machine while idle (1 vs 2 threads
- * interleaved, fixture bundle, median ms 1 / 2): decoder 329 / 226, encoder 259 / 72, teacher-forced transformer
- * 15 / 16, KV step 10 / 12. Convolutions gain from the second core; the small transformer matrices do not repay
- * the hand-offs. (Under heavy load from other processes one thread wins everywhere: set varscope.threads.)
+ * Intra-op threads per graph when the setting is 0, measured on this 2-core machine while idle, with thread pools
+ * that do not spin (median ms, 1 / 2 threads): decoder 10.8 / 8.0 (default model, one 64 px image), encoder
+ * 259 / 72 (fixture, 256 px), teacher-forced transformer 38 / 27 (default model) and 15 / 12 (fixture), the
+ * transformerStep part of a generation 98 / 87 (default model). Only latentStep, a few small matrix products, is
+ * as fast on one thread. (Under heavy load from other processes one thread wins everywhere: set varscope.threads.)
  */
-export const DEFAULT_THREADS: Record<string, number> = { encoder: 2, quantizer: 2, decoder: 2, latentStep: 1, transformer: 1, transformerStep: 1 };
+export const DEFAULT_THREADS: Record<string, number> = { encoder: 2, quantizer: 2, decoder: 2, latentStep: 1, transformer: 2, transformerStep: 2 };
 
 /**
  * Graphs that run with onnxruntime's CPU memory arena. Without it every intermediate tensor is a fresh allocation
