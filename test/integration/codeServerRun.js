@@ -1,6 +1,6 @@
 // Runs the integration suite (out/test/integration/suite) inside a real VS Code: code-server from .vsc/
 // with its Node extension host, driven by Chromium through playwright-core. A loopback "bridge" lets
-// tests ask this process to read the webview frames' DOM and take screenshots.
+// tests ask this process to read the webview frames' DOM, act on it (click, select, type, press a key) and take screenshots.
 // usage (normally through test/run.js): node test/integration/codeServerRun.js   -> prints `N passed, N failed`
 'use strict';
 /* global document */
@@ -60,7 +60,7 @@ function makeDirs() {
   return dirs;
 }
 
-/** Serves /webviews (text of every webview frame) and /screenshot?name= for the tests in the extension host. */
+/** Serves /webviews (text of every webview frame), /act (click, select, fill, press in a webview) and /screenshot?name= for the tests in the extension host. */
 function startBridge(getPage) {
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
@@ -71,7 +71,12 @@ function startBridge(getPage) {
     try {
       const page = getPage();
       if (!page) return reply(503, { error: 'no page yet' });
-      if (url.pathname === '/webviews') return reply(200, await readWebviewFrames(page, url.searchParams.getAll('q'), url.searchParams.getAll('c')));
+      if (url.pathname === '/webviews') return reply(200, await readWebviewFrames(page, url.searchParams.getAll('q'), url.searchParams.getAll('c'), url.searchParams.getAll('a')));
+      if (url.pathname === '/act') {
+        const p = url.searchParams;
+        const r = await actInWebview(page, p.get('action') || '', p.get('selector') || '', p.get('value') || '', { selector: p.get('frameSel') || '', text: p.get('frameText') || '' });
+        return reply(r.code, r.body);
+      }
       if (url.pathname === '/screenshot') {
         const name = path.basename(url.searchParams.get('name') || 'integration.png');
         fs.mkdirSync(RESULTS_DIR, { recursive: true });
@@ -88,12 +93,12 @@ function startBridge(getPage) {
 }
 
 /** Text of every webview frame: code-server serves them from its own origin under .../webview/browser/pre/. */
-async function readWebviewFrames(page, selectors, countSelectors) {
+async function readWebviewFrames(page, selectors, countSelectors, allSelectors = []) {
   const out = [];
   for (const frame of page.frames()) {
     if (frame === page.mainFrame() || !/webview/.test(frame.url())) continue;
     try {
-      const r = await frame.evaluate(([sel, countSel]) => {
+      const r = await frame.evaluate(([sel, countSel, allSel]) => {
         const ids = {};
         for (const el of document.querySelectorAll('[id]')) if (el.id.startsWith('varscope-')) ids[el.id] = (el.textContent || '').trim();
         const selected = {};
@@ -103,14 +108,57 @@ async function readWebviewFrames(page, selectors, countSelectors) {
         }
         const counts = {};
         for (const q of countSel) counts[q] = document.querySelectorAll(q).length;
-        return { text: document.body ? document.body.innerText : '', ids, selected, counts };
-      }, [selectors, countSelectors]);
+        // `selector|attr`: that attribute of every match, in document order; a bare selector: their text.
+        const all = {};
+        for (const q of allSel) {
+          const bar = q.lastIndexOf('|');
+          const [css, attr] = bar > 0 ? [q.slice(0, bar), q.slice(bar + 1)] : [q, ''];
+          all[q] = [...document.querySelectorAll(css)].map((el) => (attr ? el.getAttribute(attr) ?? '' : (el.textContent || '').trim()));
+        }
+        return { text: document.body ? document.body.innerText : '', ids, selected, counts, all };
+      }, [selectors, countSelectors, allSelectors]);
       out.push({ url: frame.url().replace(/\?.*/, ''), ...r });
     } catch {
       // the frame navigated away while we read it
     }
   }
   return out;
+}
+
+/**
+ * Clicks, picks an option, types into or presses a key on `selector` in the one visible webview frame that has it
+ * (optionally only frames whose `frame.selector` text equals `frame.text`). Playwright waits until the element
+ * is visible and enabled, so a test can act on a button that a running request keeps disabled.
+ */
+async function actInWebview(page, action, selector, value, frameFilter) {
+  if (!['click', 'select', 'fill', 'press'].includes(action)) return { code: 400, body: { error: `unknown action "${action}"` } };
+  if (!selector) return { code: 400, body: { error: 'selector missing' } };
+  const candidates = [];
+  for (const frame of page.frames()) {
+    if (frame === page.mainFrame() || !/webview/.test(frame.url())) continue;
+    try {
+      const match = await frame.evaluate(([sel, f]) => {
+        if (f.selector && (document.querySelector(f.selector)?.textContent || '').trim() !== f.text) return null;
+        const el = document.querySelector(sel);
+        return el ? { visible: el.getClientRects().length > 0 } : null;
+      }, [selector, frameFilter]);
+      if (match) candidates.push({ frame, ...match });
+    } catch {
+      // the frame navigated away while we looked
+    }
+  }
+  // Panels kept alive while hidden still hold their DOM: prefer the one on screen.
+  const visible = candidates.filter((c) => c.visible);
+  const chosen = visible.length ? visible : candidates;
+  if (chosen.length === 0) return { code: 404, body: { error: `no webview frame has ${selector}` } };
+  if (chosen.length > 1) return { code: 409, body: { error: `${chosen.length} webview frames have ${selector}` } };
+  const { frame } = chosen[0];
+  const options = { timeout: 15000 };
+  if (action === 'click') await frame.click(selector, options);
+  else if (action === 'select') await frame.selectOption(selector, value, options);
+  else if (action === 'fill') await frame.fill(selector, value, options);
+  else await frame.press(selector, value, options);
+  return { code: 200, body: { done: action, url: frame.url().replace(/\?.*/, '') } };
 }
 
 /** Starts code-server in its own process group (its helpers outlive it otherwise) and waits for /healthz. */
@@ -219,6 +267,8 @@ async function runIntegration() {
 }
 
 module.exports = { runIntegration };
+// The pieces that tools/screenshots.js and bench/stepLatency.js reuse to drive the same code-server set-up.
+Object.assign(module.exports, { ROOT, NODE24_BIN, CHROMIUM, CHROMIUM_ARGS, checkSetup, freePort, makeDirs, startCodeServer, stopCodeServer, readWebviewFrames });
 
 if (require.main === module) {
   runIntegration().then(

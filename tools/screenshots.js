@@ -1,0 +1,284 @@
+// README screenshots of every VARScope view, taken in a real VS Code: code-server from .vsc/ (the integration
+// tests' set-up, test/integration/codeServerRun.js) with this checkout as the extension, driven by Chromium.
+// Opens media/sample.png with the default model (models/default.json), visits every tab, and writes
+// docs/view-<name>.png, each the whole 1280×800 VS Code window (palette-compressed when over ~250 KB).
+// usage: node tools/screenshots.js [--only pyramid,compare,...] [--out DIR]
+//   needs `bash tools/setup.sh --no-start` (code-server in .vsc/, Chromium); rebuilds dist/ when sources changed;
+//   code-server's log goes to test-results/screenshots-code-server.log.
+// bench/stepLatency.js reuses openVarScope() from here.
+'use strict';
+/* global document, KeyboardEvent */
+const fs = require('fs');
+const path = require('path');
+const { build, needsBuild } = require('./build.js');
+const cs = require('../test/integration/codeServerRun.js');
+
+const VIEWPORT = { width: 1280, height: 800 };
+const MAX_BYTES = 250 * 1024;
+const SHOTS = ['pyramid', 'reconstruction', 'residuals', 'codebook', 'attention', 'step-through', 'what-if', 'compare', 'export'];
+
+/** Milliseconds to wait. */
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `fn` until it returns a truthy value; throws `what` after `ms`. */
+async function until(what, fn, ms = 60000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch {
+      // a frame may navigate while we look
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+/** The webview frame that holds the VARScope app (code-server nests it two iframes deep). */
+async function findPanel(page) {
+  for (const f of page.frames()) {
+    if (f === page.mainFrame()) continue;
+    if (await f.evaluate(() => !!document.querySelector('.app .tabs')).catch(() => false)) return f;
+  }
+  return null;
+}
+
+/**
+ * Starts code-server with this checkout as a development extension and VARSCOPE_OPEN_IMAGE pointing at a
+ * throwaway copy of media/sample.png, opens it in Chromium at 1280×800 and waits until the pyramid is drawn.
+ * Resolves { page, panel, dirs, close }; `userSettings` are merged into the throwaway user settings.
+ */
+async function openVarScope({ userSettings = {}, log = console.log } = {}) {
+  if (!fs.existsSync(path.join(cs.NODE24_BIN, 'node')) || !fs.existsSync(path.join(cs.ROOT, '.vsc', 'cs'))) {
+    throw new Error('code-server is not set up: run `bash tools/setup.sh --no-start` first (it installs .vsc/).');
+  }
+  if (needsBuild() || !fs.existsSync(path.join(cs.ROOT, 'dist', 'webview', 'main.js'))) {
+    log('building dist/ (webpack production)...');
+    if (!(await build('production'))) throw new Error('the build failed');
+  }
+  const { chromium } = require('playwright-core');
+  const dirs = cs.makeDirs();
+  const settingsFile = path.join(dirs.ud, 'User', 'settings.json');
+  const settings = { ...JSON.parse(fs.readFileSync(settingsFile, 'utf8')), 'workbench.editor.enablePreview': false, ...userSettings };
+  fs.writeFileSync(settingsFile, JSON.stringify(settings));
+  const port = await cs.freePort();
+  const env = {
+    ...process.env,
+    PATH: `${cs.NODE24_BIN}:${process.env.PATH}`,
+    XDG_CONFIG_HOME: path.join(dirs.xdg, 'config'),
+    XDG_DATA_HOME: path.join(dirs.xdg, 'data'),
+    VARSCOPE_OPEN_IMAGE: path.join(dirs.ws, 'sample.png'),
+  };
+  delete env.VARSCOPE_TEST;
+  let server;
+  let browser;
+  const close = async () => {
+    if (browser) await browser.close().catch(() => undefined);
+    await cs.stopCodeServer(server);
+    fs.rmSync(dirs.tmp, { recursive: true, force: true });
+  };
+  try {
+    // Kept after the run (the throwaway folders are not): the place to look when a screenshot times out.
+    const logFile = path.join(cs.ROOT, 'test-results', 'screenshots-code-server.log');
+    fs.mkdirSync(path.dirname(logFile), { recursive: true });
+    server = await cs.startCodeServer(dirs, port, env, logFile);
+    browser = await chromium.launch({ executablePath: cs.CHROMIUM, headless: true, args: cs.CHROMIUM_ARGS });
+    const page = await browser.newPage({ viewport: VIEWPORT });
+    const auth = `127.0.0.1:${port}`;
+    // The smoke-test driver (on in startCodeServer) makes code-server honour extensionDevelopmentPath.
+    const payload = [['extensionDevelopmentPath', `vscode-remote://${auth}${cs.ROOT}`], ['skipWelcome', 'true'], ['skipReleaseNotes', 'true']];
+    await page.goto(`http://${auth}/?folder=${encodeURIComponent(dirs.ws)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
+    log('waiting for the VARScope panel...');
+    const panel = await until('the VARScope panel', () => findPanel(page), 180000);
+    await until('the token pyramid', () => panel.evaluate(() => document.querySelectorAll('.view-pyramid svg.token-grid').length >= 10), 180000);
+    // The pictures must show the default bundle, whatever a settings file elsewhere says.
+    const { id } = JSON.parse(fs.readFileSync(path.join(cs.ROOT, 'models', 'default.json'), 'utf8'));
+    const want = JSON.parse(fs.readFileSync(path.join(cs.ROOT, 'models', id, 'varscope.json'), 'utf8')).name;
+    const shown = await panel.evaluate(() => document.querySelector('.app-header .model-name')?.textContent || '');
+    if (shown !== want) throw new Error(`the panel shows model "${shown}", not the default "${want}"`);
+    log(`panel ready: ${shown}`);
+    return { page, panel, dirs, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** Clicks a tab of the panel and waits for its view to be shown. */
+async function showTab(panel, id) {
+  await panel.click(`#tab-${id}`);
+  await until(`the ${id} view`, () => panel.evaluate((v) => {
+    const el = document.getElementById(`panel-${v}`);
+    return !!el && !el.hidden;
+  }, id), 10000);
+}
+
+/** Clears the linked hover (the app's Escape key) and scrolls the panel back to its top. */
+async function resetPanel(panel) {
+  await panel.evaluate(() => {
+    // On the body: the app ignores keys whose target is inside the tab list, where a tab click leaves the focus.
+    document.body.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true }));
+    for (const el of [document.scrollingElement, ...document.querySelectorAll('main, .view')]) if (el) el.scrollTop = 0;
+  });
+}
+
+/** Waits until `fn` (run in the panel) is true. */
+function whenPanel(panel, what, fn, arg, ms = 120000) {
+  return until(what, () => panel.evaluate(fn, arg), ms);
+}
+
+/** The window as PNG into `file`, re-encoded with a palette when it is over MAX_BYTES; `keepHover` leaves the pointer. */
+async function shoot(page, file, keepHover = false) {
+  const sharp = require('sharp');
+  if (!keepHover) {
+    await page.mouse.move(VIEWPORT.width - 2, VIEWPORT.height - 40); // no stray hover tooltips
+    await sleep(400);
+  }
+  let png = await page.screenshot({ type: 'png' });
+  png = await sharp(png).png({ compressionLevel: 9 }).toBuffer();
+  if (png.length > MAX_BYTES) png = await sharp(png).png({ palette: true, quality: 90, effort: 10, compressionLevel: 9 }).toBuffer();
+  fs.writeFileSync(file, png);
+  return png.length;
+}
+
+/** Hovers the centre of cell (row, col) of the first element matching `sel` that is an SVG token grid of pn×pn. */
+async function hoverCell(page, panel, sel, pn, row, col) {
+  const box = await (await panel.$(sel)).boundingBox();
+  await page.mouse.move(box.x + ((col + 0.5) * box.width) / pn, box.y + ((row + 0.5) * box.height) / pn);
+}
+
+/** Each screenshot: prepares its view; `shoot` is taken afterwards unless it returns false. */
+const STEPS = {
+  async pyramid({ page, panel }) {
+    await showTab(panel, 'pyramid');
+    // A hovered 8×8 cell shows the linked region in every scale and its details.
+    await hoverCell(page, panel, '.view-pyramid svg.token-grid[data-pn="8"]', 8, 2, 5);
+    await sleep(300);
+    return { keepHover: true };
+  },
+  async reconstruction({ panel }) {
+    await showTab(panel, 'reconstruction');
+    await whenPanel(panel, 'reconstructions', () => document.querySelectorAll('#panel-reconstruction canvas').length > 0);
+  },
+  async residuals({ panel }) {
+    await showTab(panel, 'residual');
+    await whenPanel(panel, 'residual maps', () => document.querySelectorAll('#panel-residual canvas').length > 0);
+  },
+  async codebook({ panel }) {
+    await showTab(panel, 'codebook');
+    await whenPanel(panel, 'codebook histograms', () => document.querySelectorAll('#panel-codebook canvas').length > 0);
+  },
+  async attention({ page, panel }) {
+    await showTab(panel, 'attention');
+    await panel.click('#panel-attention .weights button');
+    await whenPanel(panel, 'attention weights', () => {
+      const box = document.querySelector('#panel-attention .weights');
+      return !!box && box.querySelectorAll('canvas').length > 0 && !/Computing/.test(box.textContent || '');
+    });
+    await resetPanel(panel); // the button scrolled the view down to the weights
+    // Hover a query of the 8×8 scale (token 91 + 20): its visible keys are marked in the mask.
+    const box = await (await panel.$('#panel-attention canvas.block-mask')).boundingBox();
+    await page.mouse.move(box.x + box.width * 0.5, box.y + (box.height * 111.5) / 680);
+    await sleep(300);
+    return { keepHover: true };
+  },
+  async 'step-through'({ panel }) {
+    await showTab(panel, 'stepThrough');
+    await panel.selectOption('#panel-stepThrough .class-select', '8');
+    // The README's `varscope generate` example: class 8 (flags), seed 1, the bundle's sampling settings.
+    const inputs = '#panel-stepThrough .section.generate input[type=number]';
+    for (const [i, v] of ['1', '3.5', '100', '0.95'].entries()) await panel.fill(`${inputs} >> nth=${i}`, v);
+    await panel.click('#panel-stepThrough button.start');
+    await whenPanel(panel, 'scale 1', () => /^Scale 1 of/.test(document.querySelector('.gen-status')?.textContent || ''));
+    for (let k = 2; k <= 10; k++) {
+      await whenPanel(panel, 'the Step button', () => !document.querySelector('#panel-stepThrough button.step').disabled);
+      await panel.click('#panel-stepThrough button.step');
+      await whenPanel(panel, `scale ${k}`, (n) => new RegExp(`^Scale ${n} of \\d+ · class`).test(document.querySelector('.gen-status')?.textContent || ''), k);
+    }
+  },
+  async 'what-if'({ page, panel }) {
+    await showTab(panel, 'whatIf');
+    await panel.selectOption('#panel-whatIf .edit-scale', '6'); // 8×8: regenerate a region from there on
+    await whenPanel(panel, 'the 8×8 edit grid', () => !!document.querySelector('#panel-whatIf .edit-grid svg[data-pn="8"]'));
+    const box = await (await panel.$('#panel-whatIf .edit-grid svg')).boundingBox();
+    const at = (c) => (c + 0.5) / 8;
+    await page.mouse.move(box.x + box.width * at(1), box.y + box.height * at(1));
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * at(4), box.y + box.height * at(3), { steps: 4 });
+    await page.mouse.up();
+    await panel.click('#panel-whatIf button.resample');
+    await whenPanel(panel, 'the regenerated pyramid', () => !!document.querySelector('#panel-whatIf .pyramid-after'));
+  },
+  async compare({ page, panel }) {
+    await showTab(panel, 'compare');
+    await panel.click('#panel-compare .toolbar button');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 20000 });
+    await input.fill('early');
+    await sleep(300);
+    await page.keyboard.press('Enter');
+    await whenPanel(panel, 'the comparison', () => !!document.querySelector('#panel-compare .compare-b svg'));
+  },
+  async export({ page, panel, dirs }) {
+    await showTab(panel, 'pyramid');
+    await hoverCell(page, panel, '.view-pyramid svg.token-grid[data-pn="8"]', 8, 2, 5); // as in view-pyramid.png
+    await panel.click('.app-header button.export-png');
+    // code-server's save dialog is VS Code's own file picker: the suggested path is filled in, Enter saves.
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 20000 });
+    await sleep(300);
+    await page.keyboard.press('Enter');
+    const saved = path.join(dirs.ws, 'varscope-pyramid.png');
+    await until('the exported PNG', () => fs.existsSync(saved) && fs.statSync(saved).size > 0, 30000);
+    // Open the saved figure beside the panel (Quick Open, Ctrl+Enter = to the side).
+    await page.keyboard.press('Control+P');
+    await input.waitFor({ state: 'visible', timeout: 20000 });
+    await input.fill('varscope-pyramid.png');
+    await sleep(800);
+    await page.keyboard.press('Control+Enter');
+    await until('the image preview', async () => {
+      for (const f of page.frames()) if (await f.evaluate(() => !!document.querySelector('.image-container img, img.scale-to-fit, img.pixelated')).catch(() => false)) return true;
+      return false;
+    }, 20000);
+    await sleep(800);
+    return { saved };
+  },
+};
+
+async function main() {
+  const arg = (name) => {
+    const i = process.argv.indexOf(name);
+    return i >= 0 ? process.argv[i + 1] : undefined;
+  };
+  const only = arg('--only') ? arg('--only').split(',') : SHOTS;
+  const unknown = only.filter((s) => !SHOTS.includes(s));
+  if (unknown.length) throw new Error(`unknown screenshot(s) ${unknown.join(', ')}; known: ${SHOTS.join(', ')}`);
+  const outDir = path.resolve(arg('--out') || path.join(cs.ROOT, 'docs'));
+  fs.mkdirSync(outDir, { recursive: true });
+  const session = await openVarScope();
+  try {
+    // Hide the explorer: the panel gets the width; the activity bar, tabs and status bar still show VS Code.
+    await session.page.keyboard.press('Control+B');
+    await sleep(1000);
+    for (const name of SHOTS.filter((s) => only.includes(s))) {
+      const t0 = Date.now();
+      await resetPanel(session.panel);
+      const r = (await STEPS[name](session)) || {};
+      const file = path.join(outDir, `view-${name}.png`);
+      const bytes = await shoot(session.page, file, !!r.keepHover);
+      console.log(`${path.relative(cs.ROOT, file)}  ${(bytes / 1024).toFixed(0)} KB  (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    }
+  } finally {
+    await session.close();
+  }
+}
+
+module.exports = { openVarScope, findPanel, showTab, until, sleep };
+
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(String((e && e.stack) || e));
+    process.exit(1);
+  });
+}
