@@ -93,6 +93,7 @@ export class ModelBundle {
       embedDim: m.var.embedDim,
       numClasses: m.var.numClasses,
       nullClass: m.var.nullClass,
+      sampling: m.sampling ?? { cfg: 4, topK: 900, topP: 0.96 },
       classes: Array.from({ length: m.var.numClasses }, (_, i) => m.classes?.[i] ?? `class ${i}`),
       hasTrainingHits: !!this.trainingHits,
       provider: this.runtime.provider ?? 'not started',

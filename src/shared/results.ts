@@ -30,6 +30,8 @@ export interface ModelInfo {
   numClasses: number;
   /** The class id that means "no class" (CFG's unconditional branch). */
   nullClass: number;
+  /** Sampling the bundle recommends (varscope.json `sampling`), else the official sampler's cfg 4, top-k 900, top-p 0.96. */
+  sampling: { cfg: number; topK: number; topP: number };
   /** Class names, index = class id. */
   classes: string[];
   hasTrainingHits: boolean;

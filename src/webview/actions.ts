@@ -3,7 +3,7 @@ import type { EditRequest, HostEvents } from '../shared/protocol';
 import type { HostCalls } from './hostBridge';
 import type { RpcChannel } from '../shared/rpc';
 import type { GenerationSettings, GenerationStep } from '../shared/results';
-import { applyInit, type Store } from './store';
+import { applyInit, withModelSampling, type Store } from './store';
 
 type Host = RpcChannel<HostCalls>;
 
@@ -156,19 +156,21 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
     host.on('model', (p) => {
       const m = p as HostEvents['model'];
       const changed = m.model?.id !== store.state.model?.id || m.model?.dir !== store.state.model?.dir;
-      store.update({ model: m.model, modelError: m.modelError });
-      if (!changed) return; // e.g. only the provider changed
-      // Results of the old model no longer describe this one: drop them and ask again.
-      store.update({
+      if (!changed) {
+        store.update({ model: m.model, modelError: m.modelError }); // e.g. only the provider changed
+        return;
+      }
+      const run = store.state.generation.runId;
+      if (run) void host.call('generationCancel', { runId: run }).catch(() => undefined);
+      // Results of the old model no longer describe this one: drop them and ask again; the sampler starts from the
+      // new model's recommended settings.
+      store.update((s) => ({
+        model: m.model, modelError: m.modelError,
         inspect: { status: 'idle' }, evaluation: { status: 'idle' }, attention: { status: 'idle' }, trainingUsage: { status: 'idle' },
         comparison: null, folderUsage: null, hover: null, selectedCode: null,
-        edit: { ...store.state.edit, positions: [], result: { status: 'idle' } },
-      });
-      const run = store.state.generation.runId;
-      if (run) {
-        void host.call('generationCancel', { runId: run }).catch(() => undefined);
-        store.update((s) => ({ generation: { ...s.generation, runId: null, steps: [], cursor: -1, playing: false, status: 'idle' } }));
-      }
+        edit: { ...s.edit, positions: [], result: { status: 'idle' } },
+        generation: withModelSampling({ ...s.generation, runId: null, steps: [], cursor: -1, playing: false, status: 'idle' }, m.model),
+      }));
       onInit();
     }),
     host.on('generationStep', (p) => acceptStep(store, p as GenerationStep)),

@@ -114,8 +114,14 @@ export function applyInit(s: InspectorState, init: InitPayload): InspectorState 
     panel,
     // A panel without an image (generation only) opens on the step-through view.
     view: panel.view ?? (panel.imageUri ? s.view : 'stepThrough'),
-    generation: panel.generation ? { ...s.generation, settings: panel.generation } : s.generation,
+    generation: panel.generation ? { ...s.generation, settings: panel.generation } : withModelSampling(s.generation, init.model),
   };
+}
+
+/** Before any run, the sampler settings follow the model's recommended sampling (class and seed stay). */
+export function withModelSampling(g: InspectorState['generation'], model: ModelInfo | null): InspectorState['generation'] {
+  if (!model || g.runId) return g;
+  return { ...g, settings: { ...g.settings, ...model.sampling } };
 }
 
 type Listener = (state: InspectorState, prev: InspectorState) => void;

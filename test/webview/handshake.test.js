@@ -87,6 +87,22 @@ module.exports = (test) => {
     assert.notDeepStrictEqual(tokens, Array.from(rec.inspect.scales[9].tokens));
   });
 
+  test('the sampler starts from the model\'s recommended settings, also after a model change', async ({ open, rec }) => {
+    const p = await open();
+    await p.page.waitForSelector('.token-grid');
+    await p.tab('stepThrough');
+    const values = () => p.page.$$eval('#panel-stepThrough .controls input[type=number]', (xs) => xs.map((x) => +x.value));
+    assert.deepStrictEqual(await values(), [0, rec.model.sampling.cfg, rec.model.sampling.topK, rec.model.sampling.topP]); // seed, cfg, top-k, top-p
+    const sampling = { cfg: 3.5, topK: 100, topP: 0.95 };
+    await p.emit('model', { model: { ...rec.comparison.other, sampling } });
+    await p.page.waitForFunction((cfg) => [...document.querySelectorAll('#panel-stepThrough .controls input[type=number]')].some((x) => +x.value === cfg), sampling.cfg);
+    assert.deepStrictEqual(await values(), [0, 3.5, 100, 0.95]);
+    await p.page.click('#panel-stepThrough button:has-text("Start")');
+    await p.page.waitForFunction(() => window.__fake.posted.some((m) => m.method === 'generationStart'));
+    const start = p.calls.find((c) => c.method === 'generationStart');
+    assert.deepStrictEqual({ cfg: start.params.settings.cfg, topK: start.params.settings.topK, topP: start.params.settings.topP }, sampling);
+  });
+
   test('a panel without an image opens on step-through and inspects nothing', async ({ open }) => {
     const p = await open({ init: { imageName: null, state: { imageUri: null } } });
     await p.page.waitForSelector('#tab-stepThrough[aria-selected=true]');

@@ -34,7 +34,9 @@ export function makeLegend(doc: Document, title: string, width = 220, format?: (
       }
       const s = scaleLinear().domain([lo, hi]).range([0, width]);
       // About one tick per 60 px so labels never collide.
-      axis.call(axisBottom(s).ticks(Math.max(2, Math.floor(width / 60))).tickFormat((v) => (format ? format(+v) : String(+v))));
+      // Both ends are labelled (a narrow legend would otherwise show one middle tick and no range).
+      const inner = s.ticks(Math.max(2, Math.floor(width / 60))).filter((v) => Math.abs(s(v) - s(lo)) > 30 && Math.abs(s(hi) - s(v)) > 30);
+      axis.call(axisBottom(s).tickValues([lo, ...inner, hi]).tickFormat((v) => (format ? format(+v) : String(+v))));
     },
   };
 }

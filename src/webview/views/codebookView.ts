@@ -74,7 +74,9 @@ export function createCodebookView(ctx: ViewContext): View {
     };
     const dead = deadCodes(usage.overall);
     stat('codes used', `${V - dead} / ${V}`, 'stat-used');
-    stat('dead codes', `${dead} (${((dead / V) * 100).toFixed(1)}%)`, 'stat-dead');
+    // one image has at most L tokens: a code it does not use is not dead, only unused here
+    const deadLabel = st.codebookSource === 'image' ? 'codes unused in this image' : st.codebookSource === 'folder' ? 'codes unused in this folder' : 'dead codes';
+    stat(deadLabel, `${dead} (${((dead / V) * 100).toFixed(1)}%)`, 'stat-dead');
     stat('perplexity', usage.perplexity.toFixed(1), 'stat-perplexity');
     if (usage.images !== undefined) stat('images', String(usage.images), 'stat-images');
     if (st.selectedCode !== null) stat(`hits of code ${st.selectedCode}`, String(usage.overall[st.selectedCode]), 'stat-code');

@@ -16,6 +16,8 @@ import { makeTokenGrid, type TokenGrid } from '../ui/tokenGrid';
 import type { View, ViewContext } from './view';
 
 const GRID = 84;
+/** Side of the decoded images (px): small enough that both charts and both images share one row. */
+const IMAGE = 128;
 
 /** Fraction of positions with equal tokens, per scale (NaN where the pyramids' scales differ). */
 export function agreementPerScale(a: InspectResult, b: InspectResult): number[] {
@@ -45,10 +47,10 @@ export function createCompareView(ctx: ViewContext): View {
   const body = select(root).append('div').attr('class', 'section');
   const top = body.append('div').attr('class', 'row');
   const chart = makeScaleChart(doc, { title: 'Token agreement per scale', yLabel: 'same token (%)', kind: 'bar', yDomain: [0, 100], format: (v) => v.toFixed(0) });
-  const accuracy = makeScaleChart(doc, { title: 'Teacher-forced accuracy, no class', yLabel: 'accuracy (%)', kind: 'bar', yDomain: [0, 100], format: (v) => v.toFixed(1) });
+  const accuracy = makeScaleChart(doc, { title: 'Teacher-forced accuracy', yLabel: 'accuracy, no class (%)', kind: 'bar', yDomain: [0, 100], format: (v) => v.toFixed(1) });
   accuracy.root.classList.add('compare-accuracy');
-  const imgA = makeFigure(doc, 'image-a', 'A', 160);
-  const imgB = makeFigure(doc, 'image-b', 'B', 160);
+  const imgA = makeFigure(doc, 'image-a', 'A', IMAGE);
+  const imgB = makeFigure(doc, 'image-b', 'B', IMAGE);
   top.node()!.append(chart.root, accuracy.root, imgA.root, imgB.root);
   body.node()!.append(makeSwatchKey(doc, 'Compare key', [
     { swatch: 'swatch-diff-outline', text: 'token differs between A and B' },
@@ -81,8 +83,8 @@ export function createCompareView(ctx: ViewContext): View {
         return g;
       });
     });
-    drawRgba(imgA.canvas, a.scales[a.scales.length - 1].decoded, 160);
-    drawRgba(imgB.canvas, b.scales[b.scales.length - 1].decoded, 160);
+    drawRgba(imgA.canvas, a.scales[a.scales.length - 1].decoded, IMAGE);
+    drawRgba(imgB.canvas, b.scales[b.scales.length - 1].decoded, IMAGE);
     imgA.caption.textContent = `A: ${a.model.name} · ${a.scales[a.scales.length - 1].psnr.toFixed(2)} dB`;
     imgB.caption.textContent = `B: ${c.other.name} · ${b.scales[b.scales.length - 1].psnr.toFixed(2)} dB`;
     built = c;
