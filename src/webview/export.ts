@@ -27,7 +27,8 @@ function pieces(root: HTMLElement): { pieces: Piece[]; width: number; height: nu
   root.querySelectorAll('canvas').forEach((c) => add('canvas', c));
   // Only outermost SVGs: nested ones come along with their parent.
   root.querySelectorAll('svg').forEach((s) => { if (!s.parentElement?.closest('svg')) add('svg', s); });
-  root.querySelectorAll('figcaption, h3, .legend-title, .stat').forEach((t) => add('text', t));
+  // headings, captions, legends, stats and detail tables (dt / dd: e.g. the hovered token's facts)
+  root.querySelectorAll('figcaption, h3, h4, .legend-title, .stat, dt, dd').forEach((t) => add('text', t));
   return { pieces: out, width: Math.ceil(box.width), height: Math.ceil(box.height) };
 }
 

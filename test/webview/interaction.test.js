@@ -163,6 +163,15 @@ module.exports = (test) => {
     // The host can ask for an export too.
     await p.emit('exportView', { format: 'json' });
     await p.page.waitForFunction(() => window.__fake.posted.filter((m) => m.method === 'saveExport').length === 4);
+    // the hovered token's details go with the figure (its table, not only its heading); the host asks, so the
+    // mouse stays on the token
+    await p.page.hover('#panel-pyramid .pyramid-strip .token-grid[data-pn="16"] .cell[data-pos="17"]');
+    await p.emit('exportView', { format: 'svg' });
+    await p.page.waitForFunction(() => window.__fake.posted.filter((m) => m.method === 'saveExport').length === 5);
+    const hoveredSvg = p.calls.filter((c) => c.method === 'saveExport')[4].params.data;
+    const s9 = rec.inspect.scales[9];
+    assert.ok(hoveredSvg.includes(`Token ${s9.tokens[17]}`), 'token heading in the SVG');
+    assert.ok(hoveredSvg.includes('Quantization margin') && hoveredSvg.includes(s9.quantMargin[17].toFixed(4)), 'token details in the SVG');
   });
 
   test('hovering an image in the reconstruction view highlights the token in the pyramid and residual views', async ({ open, rec }) => {
