@@ -146,17 +146,22 @@ export function createAttentionView(ctx: ViewContext): View {
       add('Visible keys', `${end} of ${m.tokenCount} (tokens 0–${end - 1})`);
       add('Raster order would see', `${Math.min(q + 1, m.tokenCount)} keys`);
     }
-    // Mini pyramid: visible scales filled, the query's cell in the selection colour.
+    // Mini pyramid: visible scales filled, the query's cell in the selection colour, each scale labelled pn×pn.
     const cell = 26;
+    const half = Math.ceil(m.patchNums.length / 2);
+    miniCtx.font = '10px sans-serif';
+    miniCtx.textAlign = 'center';
     m.patchNums.forEach((pn, k) => {
-      const w = k < 5 ? cell : cell * 1.8;
+      const w = k < half ? cell : cell * 1.8;
       const visible = q !== null && st.hover !== null && k <= st.hover.scaleIndex;
       miniCtx.fillStyle = visible ? t.accent : t.background;
       miniCtx.strokeStyle = t.muted;
-      const y = k < 5 ? 4 : 4 + cell + 12;
-      const xx = k < 5 ? k * (cell * 1.8 + 10) : (k - 5) * (cell * 1.8 + 10);
+      const y = k < half ? 4 : 4 + cell + 22;
+      const xx = (k < half ? k : k - half) * (cell * 1.8 + 10);
       miniCtx.fillRect(xx, y, w, w);
       miniCtx.strokeRect(xx + 0.5, y + 0.5, w - 1, w - 1);
+      miniCtx.fillStyle = t.muted;
+      miniCtx.fillText(`${pn}×${pn}`, xx + w / 2, y + w + 11);
       if (st.hover && k === st.hover.scaleIndex) {
         const c = w / pn;
         miniCtx.fillStyle = t.warn;
