@@ -4,6 +4,7 @@
  */
 import sharp from 'sharp';
 import type { EngineConfig } from '../shared/engineApi';
+import { OFFICIAL_SAMPLING } from '../shared/manifest';
 import { Engine } from '../engine/engine';
 import { EngineClient } from '../engine/engineClient';
 import { GenerationRun } from '../engine/generator';
@@ -79,7 +80,7 @@ export async function benchEngine(model: string, config: EngineConfig, opts: { r
     const teacherForced = await time(() => teacherForcedLogits(b, raw.varInput, 0), repeats);
     return { engine, b, info, openImage, teacherForced, bytes };
   };
-  const generationSettings = (b: Awaited<ReturnType<Engine['bundle']>>) => ({ classId: 0, seed: 0, cfg: 4, topK: 900, topP: 0.96, ...(b.manifest.sampling ?? {}) });
+  const generationSettings = (b: Awaited<ReturnType<Engine['bundle']>>) => ({ classId: 0, seed: 0, ...(b.manifest.sampling ?? OFFICIAL_SAMPLING) });
   /** The transformer part of a generation (no decode), with the KV cache or recomputing the prefix. */
   const genOnly = (b: Awaited<ReturnType<Engine['bundle']>>, fullRecompute: boolean) => async () => {
     const run = new GenerationRun(b, 'bench', generationSettings(b), { fullRecompute });
@@ -116,7 +117,7 @@ async function engineProcessRss(model: string, config: EngineConfig, bytes: Uint
   try {
     for (let i = 0; i < 3; i++) await client.call('inspect', { model, image: { bytes } });
     await client.call('evaluate', { model, image: { bytes }, classId: 0 });
-    await client.call('generate', { model, settings: { classId: 0, seed: 0, cfg: 4, topK: 900, topP: 0.96 } });
+    await client.call('generate', { model, settings: { classId: 0, seed: 0, ...OFFICIAL_SAMPLING } });
     return (await client.call('status', {})).rss / 2 ** 20;
   } finally {
     await client.dispose();

@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { BundleManifest, GraphRole, RawTensorFile } from '../shared/manifest';
+import { OFFICIAL_SAMPLING, type BundleManifest, type GraphRole, type RawTensorFile } from '../shared/manifest';
 import type { ModelInfo } from '../shared/results';
 import { VarScopeError } from '../shared/rpc';
 import { codeColors } from './codeColors';
@@ -93,7 +93,7 @@ export class ModelBundle {
       embedDim: m.var.embedDim,
       numClasses: m.var.numClasses,
       nullClass: m.var.nullClass,
-      sampling: m.sampling ?? { cfg: 4, topK: 900, topP: 0.96 },
+      sampling: m.sampling ?? OFFICIAL_SAMPLING,
       classes: Array.from({ length: m.var.numClasses }, (_, i) => m.classes?.[i] ?? `class ${i}`),
       hasTrainingHits: !!this.trainingHits,
       provider: this.runtime.provider ?? 'not started',

@@ -47,21 +47,6 @@ class RowScratch {
     this.survivors = new Float64Array(V);
   }
 
-  /** softmax(row) into p; returns the entropy H = -sum p log p = log(sum) - sum p (x - max), no log per entry. */
-  softmaxEntropy(x: Float32Array): number {
-    const p = this.p;
-    let max = -Infinity;
-    for (let i = 0; i < x.length; i++) if (x[i] > max) max = x[i];
-    let sum = 0;
-    for (let i = 0; i < x.length; i++) sum += p[i] = Math.exp(x[i] - max);
-    let px = 0;
-    for (let i = 0; i < x.length; i++) {
-      p[i] /= sum;
-      if (p[i] > 0) px += p[i] * (x[i] - max);
-    }
-    return Math.log(sum) - px;
-  }
-
   /** softmax(filterTopKTopP(row, topK, topP)) into `filtered`, with the same float64 operations in the same order. */
   filteredProbs(row: Float32Array, topK: number, topP: number): Float64Array {
     const { kept, exps } = this.topKTopP(row, topK, topP);
@@ -183,13 +168,26 @@ function selectAscending(a: Float64Array, k: number): number {
 
 /** Softmax of a row in float64 (handles -Infinity entries). */
 export function softmax(x: ArrayLike<number>): Float64Array {
+  const p = new Float64Array(x.length);
+  softmaxInto(x, p);
+  return p;
+}
+
+/**
+ * softmax(x) into p (exp(-Infinity - max) is 0: removed entries get 0); returns the entropy
+ * H = -sum p log p = log(sum) - sum p (x - max), with no log per entry.
+ */
+function softmaxInto(x: ArrayLike<number>, p: Float64Array): number {
   let max = -Infinity;
   for (let i = 0; i < x.length; i++) if (x[i] > max) max = x[i];
-  const p = new Float64Array(x.length);
   let sum = 0;
-  for (let i = 0; i < x.length; i++) sum += p[i] = x[i] === -Infinity ? 0 : Math.exp(x[i] - max);
-  for (let i = 0; i < x.length; i++) p[i] /= sum;
-  return p;
+  for (let i = 0; i < x.length; i++) sum += p[i] = Math.exp(x[i] - max);
+  let px = 0;
+  for (let i = 0; i < x.length; i++) {
+    p[i] /= sum;
+    if (p[i] > 0) px += p[i] * (x[i] - max);
+  }
+  return Math.log(sum) - px;
 }
 
 /** Draw an index from probabilities (inverse CDF in index order). */
@@ -226,7 +224,7 @@ export function sampleScale(logits: Float32Array, V: number, topK: number, topP:
   const unfiltered = !(topK > 0 && topK < V) && !(topP > 0);
   for (let i = 0; i < l; i++) {
     const row = logits.subarray(i * V, (i + 1) * V);
-    const h = scratch.softmaxEntropy(row);
+    const h = softmaxInto(row, p);
     let best = 0;
     for (let v = 0; v < V; v++) if (p[v] > p[best]) best = v;
     const drawn = drawIndex(unfiltered ? p : scratch.filteredProbs(row, topK, topP), rng);

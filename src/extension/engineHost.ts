@@ -176,13 +176,13 @@ export class EngineHost implements vscode.Disposable {
    * class), for the comparison view; the current model stays the current one.
    */
   async compareWith(dir: string, image: vscode.Uri): Promise<HostEvents['comparison']> {
-    const s = await this.ensureOpen();
     const current = await this.openDir();
+    const nullClass = this.status.info!.nullClass; // openDir throws unless the model opened
     const other = await this.client.call('openModel', { model: dir });
     const source = { path: image.fsPath };
     const otherInspect = await this.client.call('inspect', { model: dir, image: source });
     const evals = {
-      a: await this.client.call('evaluate', { model: current, image: source, classId: s.info!.nullClass }),
+      a: await this.client.call('evaluate', { model: current, image: source, classId: nullClass }),
       b: await this.client.call('evaluate', { model: dir, image: source, classId: other.nullClass }),
     };
     return { other, otherInspect, evals };

@@ -29,6 +29,9 @@
 /** Manifest format version this code reads and writes. */
 export const MANIFEST_VERSION = 1;
 
+/** The official sampler's defaults (VAR at 256 px): what `sampling` means when a bundle does not say. */
+export const OFFICIAL_SAMPLING = { cfg: 4, topK: 900, topP: 0.96 };
+
 /** Input and output names of one graph, with their dims (strings for dynamic axes). */
 export interface GraphSpec {
   file: string;

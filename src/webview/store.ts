@@ -1,4 +1,5 @@
 /** The webview's one store: everything the views draw, updated immutably so views can compare by reference. */
+import { OFFICIAL_SAMPLING } from '../shared/manifest';
 import type { EditResult, HostEvents, InitPayload, PanelState, ViewId } from '../shared/protocol';
 import type { AttentionResult, CodebookUsage, EvalResult, GenerationSettings, GenerationStep, InspectResult, ModelInfo } from '../shared/results';
 import type { TokenRef } from './geometry/scales';
@@ -71,7 +72,7 @@ export interface InspectorState {
 }
 
 /** Default sampling settings (the official sampler's defaults). */
-export const defaultGenerationSettings: GenerationSettings = { classId: 0, seed: 0, cfg: 4, topK: 900, topP: 0.96 };
+export const defaultGenerationSettings: GenerationSettings = { classId: 0, seed: 0, ...OFFICIAL_SAMPLING };
 
 /** The state before the host's `init`. */
 export function initialState(): InspectorState {

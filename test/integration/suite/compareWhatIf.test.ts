@@ -9,11 +9,11 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { act, bridgeUrl, readWebviews, type WebviewAction, type WebviewFrameText } from './harnessBridge';
-import { activeExtension, bundleName, defaultBundle, hostEdit, hostState, varscopeCli, waitFor } from './testUtil';
+import { APP_MODEL, bridgeUrl, imagePanel } from './harnessBridge';
+import { activeExtension, bundleName, closeAllPanels, defaultBundle, hostEdit, openInFreshPanel, varscopeCli, waitFor } from './testUtil';
 
-const APP_IMAGE = '.app-header .image-name';
-const APP_MODEL = '.app-header .model-name';
+/** The image every test here works on (the harness copies media/sample.png into the workspace). */
+const IMAGE_NAME = 'sample.png';
 const ERROR_TEXTS = '.errors .error-text';
 const COMPARE = '.view-compare';
 const AGREEMENT_BARS = `${COMPARE} svg.chart[aria-label="Token agreement per scale"] .series rect.bar title`;
@@ -60,18 +60,11 @@ function barValue(title: string): string {
 suite('compare and what-if on the default model', () => {
   let extensionPath: string;
   let imagePath: string;
-  let imageName: string;
   let finalDir: string;
   let earlyDir: string;
   let manifest: Manifest;
   let provider: string;
-  const panelFrame = () => ({ selector: APP_IMAGE, text: imageName });
-
-  /** The sample image's panel as the browser shows it now. */
-  async function panel(all: string[] = [], selected: string[] = []): Promise<WebviewFrameText | undefined> {
-    return (await readWebviews([APP_IMAGE, ...selected], [], all)).find((f) => f.selected[APP_IMAGE] === imageName);
-  }
-  const on = (action: WebviewAction, selector: string, value = '') => act(action, selector, value, panelFrame());
+  const { read: panel, act: on, startGeneration } = imagePanel(IMAGE_NAME);
 
   const readManifest = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'varscope.json'), 'utf8')) as Manifest;
   const cliInspect = async (dir: string) => (await varscopeCli(extensionPath, ['inspect', imagePath, '--model', dir, '--provider', provider])) as CliInspect;
@@ -85,18 +78,10 @@ suite('compare and what-if on the default model', () => {
     earlyDir = path.join(extensionPath, 'models', EARLY_BUNDLE);
     manifest = readManifest(finalDir);
     const ws = vscode.workspace.workspaceFolders![0].uri;
-    imageName = 'sample.png';
-    imagePath = path.join(ws.fsPath, imageName);
+    imagePath = path.join(ws.fsPath, IMAGE_NAME);
     assert.ok(fs.existsSync(imagePath), 'the harness copies media/sample.png into the workspace');
     assert.ok(fs.existsSync(path.join(earlyDir, 'varscope.json')), `${EARLY_BUNDLE} ships beside the default model`);
-    await vscode.workspace.getConfiguration('varscope').update('model', finalDir, vscode.ConfigurationTarget.Workspace);
-    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
-    await waitFor('every panel closed', async () => ((await hostState()).panels.length === 0 ? true : undefined));
-    await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(imagePath), 'varscope.inspector');
-    const state = await waitFor('the default model opened in the sample panel', async () => {
-      const s = await hostState();
-      return s.model.dir === finalDir && s.model.opened && s.panels.some((p) => p.imageName === imageName && p.ready) ? s : undefined;
-    }, 120000);
+    const state = await openInFreshPanel(imagePath, finalDir);
     provider = state.model.provider!;
     if (!bridgeUrl()) return;
     await waitFor('the default model in the panel header', async () => ((await panel([], [APP_MODEL]))?.selected[APP_MODEL] === manifest.name ? true : undefined), 60000);
@@ -105,8 +90,7 @@ suite('compare and what-if on the default model', () => {
   // Later suites reopen the sample image and expect a fresh panel on the pyramid view, not this one on What-if.
   suiteTeardown(async function () {
     this.timeout(60000);
-    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
-    await waitFor('every panel closed', async () => ((await hostState()).panels.length === 0 ? true : undefined));
+    await closeAllPanels();
   });
 
   test('compare: an argument that names no listed bundle is a BadRequest shown in the panel', async function () {
@@ -186,12 +170,7 @@ suite('compare and what-if on the default model', () => {
     // The edit samples its finer scales with the panel's generation settings: start one with known settings.
     await on('click', 'button#tab-stepThrough');
     await on('click', `${STEP_VIEW} .segmented button[data-value="generate"]`);
-    await on('select', `${STEP_VIEW} select.class-select`, String(SETTINGS.classId));
-    await on('fill', `${STEP_VIEW} .generate input[aria-label="Seed"]`, String(SETTINGS.seed));
-    await on('fill', `${STEP_VIEW} .generate input[aria-label="CFG"]`, String(SETTINGS.cfg));
-    await on('fill', `${STEP_VIEW} .generate input[aria-label="Top-k"]`, String(SETTINGS.topK));
-    await on('fill', `${STEP_VIEW} .generate input[aria-label="Top-p"]`, String(SETTINGS.topP));
-    await on('click', `${STEP_VIEW} button.start`);
+    await startGeneration(SETTINGS);
     await waitFor('the generation started with these settings', async () => {
       const st = (await panel([], [GEN_STATUS]))?.selected[GEN_STATUS];
       return st?.startsWith(`Scale 1 of ${manifest.patchNums.length} · class ${SETTINGS.classId} (`) && st.includes(`seed ${SETTINGS.seed}`) ? true : undefined;

@@ -4,6 +4,7 @@
  * absent when no browser drives the run.
  */
 import * as http from 'http';
+import type { GenerationSettings } from '../../../src/shared/results';
 
 /** Text of one webview frame as the browser renders it. */
 export interface WebviewFrameText {
@@ -70,6 +71,33 @@ export async function act(action: WebviewAction, selector: string, value = '', f
     params.set('frameText', frame.text);
   }
   await get<{ done: string }>(`/act?${params.toString()}`);
+}
+
+/** The header element that names a panel's image; the one that names its model. */
+export const APP_IMAGE = '.app-header .image-name';
+export const APP_MODEL = '.app-header .model-name';
+
+/** The panel showing `imageName`, as the browser shows it now: read its DOM (see readWebviews) or act in it. */
+export function imagePanel(imageName: string): {
+  read(all?: string[], selected?: string[]): Promise<WebviewFrameText | undefined>;
+  act(action: WebviewAction, selector: string, value?: string): Promise<void>;
+  /** Types `s` into the step-through form (its Generate mode showing) and presses Start. */
+  startGeneration(s: GenerationSettings): Promise<void>;
+} {
+  const on = (action: WebviewAction, selector: string, value = '') => act(action, selector, value, { selector: APP_IMAGE, text: imageName });
+  const form = '.view-step .generate';
+  return {
+    read: async (all = [], selected = []) => (await readWebviews([APP_IMAGE, ...selected], [], all)).find((f) => f.selected[APP_IMAGE] === imageName),
+    act: on,
+    async startGeneration(s) {
+      await on('select', '.view-step select.class-select', String(s.classId));
+      await on('fill', `${form} input[aria-label="Seed"]`, String(s.seed));
+      await on('fill', `${form} input[aria-label="CFG"]`, String(s.cfg));
+      await on('fill', `${form} input[aria-label="Top-k"]`, String(s.topK));
+      await on('fill', `${form} input[aria-label="Top-p"]`, String(s.topP));
+      await on('click', '.view-step button.start');
+    },
+  };
 }
 
 /** Saves a screenshot of the workbench to test-results/<name>; returns its path. */

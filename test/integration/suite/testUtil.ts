@@ -73,6 +73,27 @@ export function manifestOnlyBundle(namePrefix: string): string {
   return dir;
 }
 
+/** Closes every editor and waits until no VARScope panel is left (hidden panels keep their DOM alive). */
+export async function closeAllPanels(): Promise<void> {
+  await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  await waitFor('every panel closed', async () => ((await hostState()).panels.length === 0 ? true : undefined));
+}
+
+/**
+ * Makes `modelDir` the workspace's model and opens `imagePath` in VARScope in a fresh panel (every other one
+ * closed first); resolves with the host state once that model opened and the panel is ready.
+ */
+export async function openInFreshPanel(imagePath: string, modelDir: string): Promise<HostState> {
+  await vscode.workspace.getConfiguration('varscope').update('model', modelDir, vscode.ConfigurationTarget.Workspace);
+  await closeAllPanels();
+  await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(imagePath), 'varscope.inspector');
+  const imageName = path.basename(imagePath);
+  return waitFor(`${path.basename(modelDir)} opened in the panel of ${imageName}`, async () => {
+    const s = await hostState();
+    return s.model.dir === modelDir && s.model.opened && s.panels.some((p) => p.imageName === imageName && p.ready) ? s : undefined;
+  }, 120000);
+}
+
 /** The `name` of a bundle's varscope.json, read independently of the extension. */
 export function bundleName(dir: string): string {
   return (JSON.parse(fs.readFileSync(path.join(dir, 'varscope.json'), 'utf8')) as { name: string }).name;

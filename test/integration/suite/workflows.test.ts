@@ -7,11 +7,11 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { act, bridgeUrl, readWebviews, type WebviewAction, type WebviewFrameText } from './harnessBridge';
-import { activeExtension, bundleName, defaultBundle, hostState, varscopeCli, waitFor } from './testUtil';
+import { APP_MODEL, bridgeUrl, imagePanel, type WebviewFrameText } from './harnessBridge';
+import { activeExtension, bundleName, defaultBundle, hostState, openInFreshPanel, varscopeCli, waitFor } from './testUtil';
 
-const APP_IMAGE = '.app-header .image-name';
-const APP_MODEL = '.app-header .model-name';
+/** The image every test here works on (the harness copies media/sample.png into the workspace). */
+const IMAGE_NAME = 'sample.png';
 const STEP_VIEW = '.view-step';
 const GEN_STATUS = `${STEP_VIEW} .gen-status`;
 const GRID = `${STEP_VIEW} .sampled svg.token-grid`;
@@ -39,16 +39,9 @@ interface CliEvaluation {
 suite('workflows on the default model', () => {
   let extensionPath: string;
   let imagePath: string;
-  let imageName: string;
   let patchNums: number[];
   let provider: string;
-  const panelFrame = () => ({ selector: APP_IMAGE, text: imageName });
-
-  /** The sample image's panel as the browser shows it now. */
-  async function panel(all: string[] = [], selected: string[] = []): Promise<WebviewFrameText | undefined> {
-    return (await readWebviews([APP_IMAGE, ...selected], [], all)).find((f) => f.selected[APP_IMAGE] === imageName);
-  }
-  const on = (action: WebviewAction, selector: string, value = '') => act(action, selector, value, panelFrame());
+  const { read: panel, act: on, startGeneration } = imagePanel(IMAGE_NAME);
 
   /** Waits until the generation shows scale `k` (1-based) settled, and returns the grid's tokens and pn. */
   async function shownStep(k: number): Promise<{ frame: WebviewFrameText; tokens: number[]; pn: number }> {
@@ -93,18 +86,10 @@ suite('workflows on the default model', () => {
     const dir = defaultBundle(extensionPath);
     patchNums = (JSON.parse(fs.readFileSync(path.join(dir, 'varscope.json'), 'utf8')) as { patchNums: number[] }).patchNums;
     const ws = vscode.workspace.workspaceFolders![0].uri;
-    imageName = 'sample.png';
-    imagePath = path.join(ws.fsPath, imageName);
+    imagePath = path.join(ws.fsPath, IMAGE_NAME);
     assert.ok(fs.existsSync(imagePath), 'the harness copies media/sample.png into the workspace');
-    await vscode.workspace.getConfiguration('varscope').update('model', dir, vscode.ConfigurationTarget.Workspace);
     // Earlier suites leave panels open (kept alive while hidden): start from one panel on the sample image.
-    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
-    await waitFor('every panel closed', async () => ((await hostState()).panels.length === 0 ? true : undefined));
-    await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(imagePath), 'varscope.inspector');
-    const state = await waitFor('the default model opened in the sample panel', async () => {
-      const s = await hostState();
-      return s.model.dir === dir && s.model.opened && s.panels.some((p) => p.imageName === imageName && p.ready) ? s : undefined;
-    }, 120000);
+    const state = await openInFreshPanel(imagePath, dir);
     provider = state.model.provider!;
     if (!bridgeUrl()) return;
     await waitFor('the default model in the panel header', async () => ((await panel([], [APP_MODEL]))?.selected[APP_MODEL] === bundleName(dir) ? true : undefined), 60000);
@@ -117,12 +102,7 @@ suite('workflows on the default model', () => {
     assert.deepStrictEqual(expected.scales.map((s) => s.pn), patchNums);
     if (!bridgeUrl()) return;
     const s = SETTINGS;
-    await on('select', `${STEP_VIEW} select.class-select`, String(s.classId));
-    await on('fill', `${STEP_VIEW} .generate input[aria-label="Seed"]`, String(s.seed));
-    await on('fill', `${STEP_VIEW} .generate input[aria-label="CFG"]`, String(s.cfg));
-    await on('fill', `${STEP_VIEW} .generate input[aria-label="Top-k"]`, String(s.topK));
-    await on('fill', `${STEP_VIEW} .generate input[aria-label="Top-p"]`, String(s.topP));
-    await on('click', `${STEP_VIEW} button.start`);
+    await startGeneration(s);
     const first = await shownStep(1);
     // The status line echoes the settings the run was started with.
     const status = first.frame.selected[GEN_STATUS];
