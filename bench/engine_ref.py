@@ -3,7 +3,7 @@
 /usr/bin/python3 bench/engine_ref.py --vae VAE.pth --var VAR.pth --image IMG [--repeats 5] [--threads 2]
 Prints one JSON object: median / all wall times in ms (after one warm-up) of the same work the engine does:
 open_image (load + preprocess + encode + quantize + decode every scale, B=1 per scale), teacher_forced (B=1),
-generate (KV-cached CFG loop, official default sampling, with the final decode)."""
+generate (KV-cached CFG loop with the given sampling, official defaults unless told, with the final decode)."""
 import argparse
 import json
 import os

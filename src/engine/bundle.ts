@@ -10,12 +10,12 @@ import type { ModelInfo } from '../shared/results';
 import { VarScopeError } from '../shared/rpc';
 import { codeColors } from './codeColors';
 import { checkGraph, checkManifest, GRAPH_ROLES } from './manifestCheck';
-import type { GraphSession, OnnxRuntime } from './onnxRuntime';
+import type { Graph, OnnxRuntime } from './onnxRuntime';
 import { fromNested } from './tensor';
 
 /** A loaded bundle: manifest, codebook, interpolation matrices and lazily opened graphs. */
 export class ModelBundle {
-  private readonly sessions = new Map<GraphRole, Promise<GraphSession>>();
+  private readonly sessions = new Map<GraphRole, Promise<Graph>>();
   private colors: Uint8Array | undefined;
   /** Per scale: up [h, pn] and down [pn, h] as float32, row-major. */
   readonly up: Float32Array[];
@@ -58,7 +58,7 @@ export class ModelBundle {
   }
 
   /** The opened graph of a role (opened and checked on first use). */
-  graph(role: GraphRole): Promise<GraphSession> {
+  graph(role: GraphRole): Promise<Graph> {
     let s = this.sessions.get(role);
     if (!s) {
       s = this.openGraph(role);
@@ -109,7 +109,7 @@ export class ModelBundle {
     for (const s of all) await s.then((g) => g.dispose()).catch(() => undefined);
   }
 
-  private async openGraph(role: GraphRole): Promise<GraphSession> {
+  private async openGraph(role: GraphRole): Promise<Graph> {
     const file = path.resolve(this.dir, this.manifest.graphs[role].file);
     const g = await this.runtime.open(file, role);
     const problems = checkGraph(this.manifest, role, g.inputs, g.outputs);

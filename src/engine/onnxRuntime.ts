@@ -5,9 +5,11 @@
  * each provider in its own try/catch and records why it was skipped.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { VarScopeError } from '../shared/rpc';
+import { GraphPool } from './graphPool';
 import type { HostTensor, TensorDType } from './tensor';
 
 /** Which execution provider to use; `auto` tries cuda, then webgpu, then cpu. */
@@ -15,10 +17,11 @@ export type ProviderChoice = 'auto' | 'cuda' | 'webgpu' | 'cpu';
 
 /**
  * Intra-op threads per graph when the setting is 0, measured on this 2-core machine while idle, with thread pools
- * that do not spin (median ms, 1 / 2 threads): decoder 10.8 / 8.0 (default model, one 64 px image), encoder
- * 259 / 72 (fixture, 256 px), teacher-forced transformer 38 / 27 (default model) and 15 / 12 (fixture), the
- * transformerStep part of a generation 98 / 87 (default model). Only latentStep, a few small matrix products, is
- * as fast on one thread. (Under heavy load from other processes one thread wins everywhere: set varscope.threads.)
+ * that do not spin (median ms, 1 / 2 threads): encoder 259 / 72 (fixture, 256 px), teacher-forced transformer
+ * 38 / 27 (default model) and 15 / 12 (fixture), the transformerStep part of a generation 98 / 87 (default model).
+ * Only latentStep, a few small matrix products, is as fast on one thread. The decoder gains little from a second
+ * thread (12.4 / 10.5 ms, one 64 px image) and runs in POOLED_ROLES instead. (Under heavy load from other
+ * processes one thread wins everywhere: set varscope.threads.)
  */
 export const DEFAULT_THREADS: Record<string, number> = { encoder: 2, quantizer: 2, decoder: 2, latentStep: 1, transformer: 2, transformerStep: 2 };
 
@@ -30,6 +33,16 @@ export const DEFAULT_THREADS: Record<string, number> = { encoder: 2, quantizer: 
  * default model: 257 MB this way, 189 MB with no arena).
  */
 export const ARENA_ROLES = ['transformer', 'transformerStep', 'decoder'];
+
+/**
+ * Graphs that, on the CPU with the threads setting at 0, open as a GraphPool: one single-thread session per core
+ * (at most POOL_MAX), one in this thread and the others in worker threads. Opening an image decodes every scale,
+ * ten independent runs: on 2 cores they took 104 ms one after the other at 2 threads and 62-67 ms two at a time
+ * at 1 thread each (default model; fixture 895 -> 637 ms). One decode alone costs ~2 ms more than at 2 threads;
+ * a worker costs ~12 MB of RSS.
+ */
+export const POOLED_ROLES = ['decoder'];
+const POOL_MAX = 4;
 
 /** Runtime settings of the engine process. */
 export interface RuntimeOptions {
@@ -49,8 +62,20 @@ export interface GraphIO {
   dims: Array<number | string>;
 }
 
+/** An opened ONNX graph: a session (GraphSession) or the same graph in worker threads (GraphPool). */
+export interface Graph {
+  readonly file: string;
+  readonly provider: string;
+  readonly inputs: GraphIO[];
+  readonly outputs: GraphIO[];
+  /** Run the graph; `fetches` limits the outputs computed. */
+  run(feeds: Record<string, HostTensor>, fetches?: string[]): Promise<Record<string, HostTensor>>;
+  /** Release the native session(s). */
+  dispose(): Promise<void>;
+}
+
 /** One opened ONNX graph. */
-export class GraphSession {
+export class GraphSession implements Graph {
   readonly inputs: GraphIO[];
   readonly outputs: GraphIO[];
 
@@ -104,8 +129,23 @@ export class OnnxRuntime {
     ort.env.logLevel = 'fatal';
   }
 
-  /** Open one ONNX file (`role` picks its default thread count); errors are ModelLoad and name the file. */
-  async open(file: string, role = ''): Promise<GraphSession> {
+  /**
+   * Open one ONNX file (`role` picks its default thread count, and whether it runs as a pool); errors are ModelLoad
+   * and name the file.
+   */
+  async open(file: string, role = ''): Promise<Graph> {
+    const size = Math.min(os.availableParallelism(), POOL_MAX);
+    const pooled = this.options.threads === 0 && POOLED_ROLES.includes(role) && size > 1 && this.options.provider !== 'cuda' && this.options.provider !== 'webgpu';
+    const session = await this.openSession(file, role, pooled ? 1 : undefined);
+    if (!pooled || session.provider !== 'cpu') return session;
+    try {
+      return await GraphPool.open(session, role, size);
+    } catch {
+      return session; // worker threads could not start: the graph still runs, one run at a time
+    }
+  }
+
+  private async openSession(file: string, role: string, threads?: number): Promise<GraphSession> {
     // NOTE: open by path, not from bytes: large graphs keep weights in external data files beside them.
     try {
       fs.accessSync(file, fs.constants.R_OK);
@@ -116,7 +156,7 @@ export class OnnxRuntime {
     let lastError: unknown;
     for (const p of order) {
       try {
-        const session = await ort.InferenceSession.create(file, this.sessionOptions(p, role));
+        const session = await ort.InferenceSession.create(file, this.sessionOptions(p, role, threads));
         this.provider = p;
         return new GraphSession(session, file, p);
       } catch (e) {
@@ -130,8 +170,8 @@ export class OnnxRuntime {
     throw new VarScopeError('ModelLoad', `cannot open ${file} on ${p}: ${this.explain(p, lastError)}`);
   }
 
-  private sessionOptions(provider: string, role: string): ort.InferenceSession.SessionOptions {
-    const threads = this.options.threads > 0 ? this.options.threads : (DEFAULT_THREADS[role] ?? 2);
+  private sessionOptions(provider: string, role: string, threadsOverride?: number): ort.InferenceSession.SessionOptions {
+    const threads = threadsOverride ?? (this.options.threads > 0 ? this.options.threads : (DEFAULT_THREADS[role] ?? 2));
     const ep: ort.InferenceSession.ExecutionProviderConfig = provider === 'cuda' ? { name: 'cuda', deviceId: 0 } : provider;
     return {
       executionProviders: [ep],

@@ -1,9 +1,10 @@
 """The embedded default bundles (models/emoji64-d4, models/emoji64-d4-early) and their parity reference set.
 
 The reference set in test/fixtures/default-model is checked against the PyTorch reference recomputed from the
-training run's checkpoints when they are present (runs/ is not in git); otherwise its shapes and dtypes are
-checked against the manifest. Write the set with:
+training run's checkpoints when they are present (runs/ is not in git), otherwise from the same tensors
+recovered from the final bundle by varscope.from_bundle. Write the set with:
     cd tools && /usr/bin/python3 -m tests.test_default_model --write-fixtures ../runs/default-h100"""
+import atexit
 import contextlib
 import io
 import json
@@ -17,6 +18,7 @@ import numpy as np
 import onnx
 from PIL import Image
 
+from varscope.from_bundle import main as from_bundle_main
 from varscope.reference import main as reference_main
 from varscope.share import ShareError, check_same_vae, initializers, share_vae
 from varscope.verify import tolerance
@@ -48,12 +50,31 @@ def have_checkpoints() -> bool:
     return all(os.path.isfile(os.path.join(RUN, p)) for p in ('vae/vae.pth', 'var/var.pth'))
 
 
+_recovered = []
+
+
+def checkpoints() -> tuple:
+    """(vae.pth, var.pth): the training run's when they are on this machine, else recovered from the final bundle
+    (once per process)."""
+    if have_checkpoints():
+        return os.path.join(RUN, 'vae', 'vae.pth'), os.path.join(RUN, 'var', 'var.pth')
+    if not _recovered:
+        out = tempfile.mkdtemp(prefix='varscope-recovered-')
+        atexit.register(shutil.rmtree, out, True)
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            if from_bundle_main(['--bundle', os.path.join(MODELS, FINAL), '--out', out]) != 0:
+                raise RuntimeError(f'varscope.from_bundle failed: {err.getvalue()}')
+        _recovered.append((os.path.join(out, 'vae.pth'), os.path.join(out, 'var.pth')))
+    return _recovered[0]
+
+
 def compute_reference(png: str, label: int) -> dict:
     """The PyTorch reference on one image: tokens [1, L], fHat after the last scale [1, C, h, w], teacher-forced
     logits for `label` [1, L, V] and the decoded final image [1, 3, H, W] in [-1, 1]."""
+    vae, var = checkpoints()
     with tempfile.TemporaryDirectory() as out:
         with contextlib.redirect_stdout(io.StringIO()):
-            rc = reference_main(['--vae', os.path.join(RUN, 'vae', 'vae.pth'), '--var', os.path.join(RUN, 'var', 'var.pth'),
+            rc = reference_main(['--vae', vae, '--var', var,
                                  '--image', png, '--out', out, '--class', str(label), '--repeats', '1', '--threads', '2'])
         if rc != 0:
             raise RuntimeError(f'varscope.reference failed on {png} ({rc})')
@@ -208,12 +229,11 @@ class ReferenceSetTest(unittest.TestCase):
                 self.assertEqual((str(got[key].dtype), got[key].shape), (dtype, shape), f'{entry["file"]} {key}')
             self.assertTrue(0 <= got['tokens'].min() and got['tokens'].max() < V)
             self.assertTrue(np.abs(got['decoded']).max() <= 1.0)
-            if have_checkpoints():
-                ref = compute_reference(png, entry['class'])
-                np.testing.assert_array_equal(got['tokens'], ref['tokens'])
-                for key in ('fhat', 'logits', 'decoded'):
-                    diff = float(np.abs(got[key] - ref[key]).max())
-                    self.assertLessEqual(diff, 1e-5, f'{entry["file"]} {key}: {diff}')
+            ref = compute_reference(png, entry['class'])
+            np.testing.assert_array_equal(got['tokens'], ref['tokens'])
+            for key in ('fhat', 'logits', 'decoded'):
+                diff = float(np.abs(got[key] - ref[key]).max())
+                self.assertLessEqual(diff, 1e-5, f'{entry["file"]} {key}: {diff}')
         self.assertLessEqual(total, 3.2e6)
 
     def test_decoded_images_reconstruct_their_inputs(self):

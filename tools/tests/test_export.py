@@ -102,6 +102,19 @@ class ExportTest(unittest.TestCase):
     def setUp(self):
         self.assertEqual(self.proc.returncode, 0, self.proc.stdout + self.proc.stderr)
 
+    def test_checkpoints_recovered_from_the_bundle_equal_the_official_ones(self):
+        # varscope.from_bundle reads every learned tensor back out of the graphs: all of them, exactly
+        from varscope.checkpoint import canonical_vae_keys, extract, torch_load
+        from varscope.from_bundle import recover
+        got = recover(self.out, log=lambda _: None)
+        for role, model in (('vae', got.vae), ('var', got.var)):
+            want = extract(torch_load(fixture(f'{role}.pth')), role, role)
+            want = canonical_vae_keys(want) if role == 'vae' else want
+            have = model.state_dict()
+            self.assertEqual(sorted(have), sorted(want), role)
+            for k in want:
+                self.assertTrue(torch.equal(have[k].float(), want[k].float()), f'{role} {k}')
+
     def test_progress_and_success_line(self):
         self.assertIn('exporting transformerStep.onnx', self.proc.stdout)
         self.assertRegex(self.proc.stdout.strip().splitlines()[-1], r'^ok: bundle official-var-A verified')

@@ -1,0 +1,51 @@
+/**
+ * A worker thread of a GraphPool: opens one graph on the CPU with one intra-op thread and runs what the pool
+ * sends, in the order sent (onnxruntime-node runs them one at a time on this thread).
+ */
+import { parentPort, workerData } from 'worker_threads';
+import { VarScopeError } from '../shared/rpc';
+import type { FromGraphWorker, GraphWorkerData, ToGraphWorker } from './graphPool';
+import { OnnxRuntime, type Graph } from './onnxRuntime';
+import type { HostTensor } from './tensor';
+
+const port = parentPort!;
+const { file, role } = workerData as GraphWorkerData;
+
+function send(msg: FromGraphWorker): void {
+  const buffers = msg.kind === 'result' ? Object.values(msg.outputs).map((t) => t.data.buffer as ArrayBuffer) : [];
+  try {
+    port.postMessage(msg, buffers);
+  } catch {
+    port.postMessage(msg); // a buffer that cannot be transferred is copied
+  }
+}
+
+async function main(): Promise<void> {
+  let graph: Graph;
+  try {
+    // threads: 1 opens a plain session (a pool only comes from threads: 0)
+    graph = await new OnnxRuntime({ provider: 'cpu', threads: 1 }).open(file, role);
+  } catch (e) {
+    send({ kind: 'openFailed', error: VarScopeError.toWire(e) });
+    return;
+  }
+  send({ kind: 'ready' });
+  port.on('message', (req: ToGraphWorker) => {
+    graph.run(req.feeds, req.fetches).then(
+      (outputs) => send({ kind: 'result', id: req.id, outputs: ownBuffers(outputs) }),
+      (e: unknown) => send({ kind: 'failed', id: req.id, error: VarScopeError.toWire(e) }),
+    );
+  });
+}
+
+/** Outputs whose data fill their buffers exactly, so that transferring a buffer moves one tensor and no more. */
+function ownBuffers(outputs: Record<string, HostTensor>): Record<string, HostTensor> {
+  const out: Record<string, HostTensor> = {};
+  for (const [name, t] of Object.entries(outputs)) {
+    const whole = t.data.byteOffset === 0 && t.data.byteLength === t.data.buffer.byteLength;
+    out[name] = whole ? t : { ...t, data: t.data.slice() as HostTensor['data'] };
+  }
+  return out;
+}
+
+void main();
