@@ -4,6 +4,7 @@
  */
 import sharp from 'sharp';
 import type { EngineConfig } from '../shared/engineApi';
+import type { GenerationSettings } from '../shared/results';
 import { OFFICIAL_SAMPLING } from '../shared/manifest';
 import { Engine } from '../engine/engine';
 import { EngineClient } from '../engine/engineClient';
@@ -106,18 +107,19 @@ export async function benchEngine(model: string, config: EngineConfig, opts: { r
   const generateKv = await time(genOnly(b, false), repeats);
   const generateFull = await time(genOnly(b, true), repeats);
   const provider = info.provider;
+  const sampling = generationSettings(b);
   await engine.dispose();
-  const rssMB = await engineProcessRss(model, config, bytes);
+  const rssMB = await engineProcessRss(model, config, bytes, sampling);
   return { model, provider, threads: config.threads, repeats, openImage, teacherForced, generate, generateKv, generateFull, rssMB, threadSweep: sweep };
 }
 
 /** RSS (MB) of a fresh engine child process after typical work. */
-async function engineProcessRss(model: string, config: EngineConfig, bytes: Uint8Array): Promise<number> {
+async function engineProcessRss(model: string, config: EngineConfig, bytes: Uint8Array, settings: GenerationSettings): Promise<number> {
   const client = new EngineClient({ config });
   try {
     for (let i = 0; i < 3; i++) await client.call('inspect', { model, image: { bytes } });
     await client.call('evaluate', { model, image: { bytes }, classId: 0 });
-    await client.call('generate', { model, settings: { classId: 0, seed: 0, ...OFFICIAL_SAMPLING } });
+    await client.call('generate', { model, settings });
     return (await client.call('status', {})).rss / 2 ** 20;
   } finally {
     await client.dispose();

@@ -33,9 +33,9 @@ export const SPECS: Record<string, CommandSpec> = {
       ...COMMON,
       class: { help: 'class id', required: true },
       seed: { help: 'random seed (same seed, same image)', default: '0' },
-      cfg: { help: 'classifier-free guidance strength', default: '4' },
-      'top-k': { help: 'top-k (0 = off)', default: '900' },
-      'top-p': { help: 'top-p (0 = off)', default: '0.96' },
+      cfg: { help: "classifier-free guidance strength (default: the model's recommended sampling, else the official 4)" },
+      'top-k': { help: "top-k, 0 = off (default: the model's, else 900)" },
+      'top-p': { help: "top-p, 0 = off (default: the model's, else 0.96)" },
       out: { help: 'write the image (PNG)' },
     },
   },
@@ -127,16 +127,18 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
       return;
     }
     case 'generate': {
+      const info = await engine.openModel({ model });
+      // Sampling flags left out take the bundle's recommended sampling (ModelInfo.sampling), as the panel does.
+      const given = (name: string) => args.options[name] !== undefined;
       const settings = {
         classId: num(args, 'class', { int: true, min: 0 }),
         seed: num(args, 'seed', { int: true, min: 0, max: Number.MAX_SAFE_INTEGER }),
-        cfg: num(args, 'cfg', { min: 0 }),
-        topK: num(args, 'top-k', { int: true, min: 0 }),
-        topP: num(args, 'top-p', { min: 0, max: 1 }),
+        cfg: given('cfg') ? num(args, 'cfg', { min: 0 }) : info.sampling.cfg,
+        topK: given('top-k') ? num(args, 'top-k', { int: true, min: 0 }) : info.sampling.topK,
+        topP: given('top-p') ? num(args, 'top-p', { min: 0, max: 1 }) : info.sampling.topP,
       };
       const r = await engine.generate({ model, settings });
       if (args.options.out) await writePng(args.options.out, r.image);
-      const info = await engine.openModel({ model });
       writeJson(args, { settings, scales: r.tokens.map((t, k) => ({ pn: info.patchNums[k], tokens: Array.from(t) })), image: args.options.out ? path.resolve(args.options.out) : null });
       return;
     }

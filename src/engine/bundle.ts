@@ -111,7 +111,7 @@ export class ModelBundle {
 
   private async openGraph(role: GraphRole): Promise<Graph> {
     const file = path.resolve(this.dir, this.manifest.graphs[role].file);
-    const g = await this.runtime.open(file, role);
+    const g = await this.runtime.open(file, role, role === 'decoder' ? decoderRunBytes(this.manifest) : undefined);
     const problems = checkGraph(this.manifest, role, g.inputs, g.outputs);
     if (problems.length) {
       await g.dispose();
@@ -119,6 +119,16 @@ export class ModelBundle {
     }
     return g;
   }
+}
+
+/**
+ * Memory one decode holds in onnxruntime's arena, estimated as 8 float32 activations of the full-resolution stage
+ * (image side² × ch × chMult[0]): 4 MB for the default model (64 px, ch 32), 67 MB for the fixture (256 px, ch 32);
+ * measured ~4 and ~80 MB.
+ */
+function decoderRunBytes(m: BundleManifest): number {
+  const { imageSize: S, ch, chMult } = m.vae;
+  return 8 * 4 * S * S * ch * chMult[0];
 }
 
 function readRaw(dir: string, spec: RawTensorFile, what: string): Float32Array | BigInt64Array | Int32Array {

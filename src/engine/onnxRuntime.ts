@@ -35,14 +35,21 @@ export const DEFAULT_THREADS: Record<string, number> = { encoder: 2, quantizer: 
 export const ARENA_ROLES = ['transformer', 'transformerStep', 'decoder'];
 
 /**
- * Graphs that, on the CPU with the threads setting at 0, open as a GraphPool: one single-thread session per core
- * (at most POOL_MAX), one in this thread and the others in worker threads. Opening an image decodes every scale,
- * ten independent runs: on 2 cores they took 104 ms one after the other at 2 threads and 62-67 ms two at a time
- * at 1 thread each (default model; fixture 895 -> 637 ms). One decode alone costs ~2 ms more than at 2 threads;
- * a worker costs ~12 MB of RSS.
+ * Graphs that, on the CPU with the threads setting at 0, may open as a GraphPool: single-thread sessions, one in
+ * this thread and the others in worker threads, as many as the cores (at most POOL_MAX) and POOL_MEMORY allow.
+ * Opening an image decodes every scale, ten independent runs. Small decoders gain little from a second
+ * intra-op thread but a lot from two runs at once: on 2 cores the default model's ten decodes took 104 ms one
+ * after the other at 2 threads and 62-67 ms two at a time at 1 thread each. One decode alone costs ~2 ms more.
  */
 export const POOLED_ROLES = ['decoder'];
 const POOL_MAX = 4;
+/**
+ * Memory the extra sessions of a pool may add together. Each costs a worker thread (~10 MB) plus what one run of
+ * the graph holds in its arena (the caller's estimate): ~14 MB for the default model's 64 px decoder (one extra on
+ * 2 cores: engine RSS 257 -> 280-290 MB), ~80 MB for the fixture's 256 px one, which therefore runs unpooled.
+ */
+const POOL_MEMORY = 32 * 2 ** 20;
+const WORKER_BYTES = 10 * 2 ** 20;
 
 /** Runtime settings of the engine process. */
 export interface RuntimeOptions {
@@ -62,7 +69,7 @@ export interface GraphIO {
   dims: Array<number | string>;
 }
 
-/** An opened ONNX graph: a session (GraphSession) or the same graph in worker threads (GraphPool). */
+/** An opened ONNX graph: a session (GraphSession), or single-thread sessions in this and worker threads (GraphPool). */
 export interface Graph {
   readonly file: string;
   readonly provider: string;
@@ -130,12 +137,12 @@ export class OnnxRuntime {
   }
 
   /**
-   * Open one ONNX file (`role` picks its default thread count, and whether it runs as a pool); errors are ModelLoad
-   * and name the file.
+   * Open one ONNX file (`role` picks its default thread count); errors are ModelLoad and name the file.
+   * `runBytes`, the memory one run of the graph holds, lets a graph of POOLED_ROLES open as a GraphPool.
    */
-  async open(file: string, role = ''): Promise<Graph> {
-    const size = Math.min(os.availableParallelism(), POOL_MAX);
-    const pooled = this.options.threads === 0 && POOLED_ROLES.includes(role) && size > 1 && this.options.provider !== 'cuda' && this.options.provider !== 'webgpu';
+  async open(file: string, role = '', runBytes?: number): Promise<Graph> {
+    const size = runBytes === undefined ? 1 : Math.min(os.availableParallelism(), POOL_MAX, 1 + Math.floor(POOL_MEMORY / (runBytes + WORKER_BYTES)));
+    const pooled = size > 1 && this.options.threads === 0 && POOLED_ROLES.includes(role) && this.options.provider !== 'cuda' && this.options.provider !== 'webgpu';
     const session = await this.openSession(file, role, pooled ? 1 : undefined);
     if (!pooled || session.provider !== 'cpu') return session;
     try {

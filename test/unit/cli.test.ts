@@ -88,6 +88,23 @@ describe('CLI', function () {
     assert.deepStrictEqual([meta.width, meta.height], [256, 256]);
   });
 
+  it("generate: sampling flags left out take the model's recommended sampling", () => {
+    const def = path.join(ROOT, 'models', 'emoji64-d4');
+    const recommended = (JSON.parse(fs.readFileSync(path.join(def, 'varscope.json'), 'utf8')) as { sampling: { cfg: number; topK: number; topP: number } }).sampling;
+    assert.deepStrictEqual(recommended, { cfg: 3.5, topK: 100, topP: 0.95 });
+    const run = (extra: string[]) => {
+      const r = cli(['generate', '--model', def, '--class', '8', '--seed', '4', '--provider', 'cpu', '--json', '-', ...extra]);
+      assert.strictEqual(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as { settings: Record<string, number>; scales: Array<{ tokens: number[] }> };
+    };
+    const implicit = run([]);
+    assert.deepStrictEqual(implicit.settings, { classId: 8, seed: 4, ...recommended });
+    assert.deepStrictEqual(implicit.scales, run(['--cfg', '3.5', '--top-k', '100', '--top-p', '0.95']).scales);
+    const topKOnly = run(['--top-k', '7']);
+    assert.deepStrictEqual(topKOnly.settings, { classId: 8, seed: 4, ...recommended, topK: 7 });
+    assert.notDeepStrictEqual(topKOnly.scales, implicit.scales);
+  });
+
   it('stats over a folder (recursive) counts every image and lists unreadable files', () => {
     const dir = path.join(tmp, 'imgs');
     fs.mkdirSync(path.join(dir, 'sub'), { recursive: true });

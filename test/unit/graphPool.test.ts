@@ -6,11 +6,12 @@
 import * as assert from 'assert';
 import * as os from 'os';
 import * as path from 'path';
+import { Engine } from '../../src/engine/engine';
 import { GraphPool } from '../../src/engine/graphPool';
 import { OnnxRuntime, type Graph, type GraphSession } from '../../src/engine/onnxRuntime';
 import { VarScopeError } from '../../src/shared/rpc';
 import { f32, type HostTensor } from '../../src/engine/tensor';
-import { ROOT } from './fixtures';
+import { requireBundle, ROOT } from './fixtures';
 
 const DECODER = path.join(ROOT, 'models', 'emoji64-d4', 'decoder.onnx');
 const LATENT: [number, number, number, number] = [1, 16, 16, 16];
@@ -51,20 +52,34 @@ describe('decoder worker pool', function () {
     await single?.dispose();
   });
 
-  it('opens as a pool on the CPU with the threads setting at 0 (and more than one core), as one session otherwise', async () => {
-    const auto = await new OnnxRuntime({ provider: 'cpu', threads: 0 }).open(DECODER, 'decoder');
-    const fixed = await new OnnxRuntime({ provider: 'cpu', threads: 2 }).open(DECODER, 'decoder');
-    const encoder = await new OnnxRuntime({ provider: 'cpu', threads: 0 }).open(path.join(ROOT, 'models', 'emoji64-d4', 'encoder.onnx'), 'encoder');
+  it('the default model decoder opens as a pool on the CPU at threads 0 (with more than one core); the fixture decoder, bigger, does not', async () => {
+    const engine = new Engine();
+    await engine.configure({ provider: 'cpu', threads: 0, maxImagePixels: 1e8 });
     try {
-      assert.strictEqual(auto instanceof GraphPool, os.availableParallelism() > 1, 'decoder at threads 0 is pooled');
-      if (auto instanceof GraphPool) assert.strictEqual(auto.size, Math.min(os.availableParallelism(), 4));
-      assert.strictEqual(auto.provider, 'cpu');
-      assert.deepStrictEqual(auto.inputs, fixed.inputs);
-      assert.deepStrictEqual(auto.outputs, fixed.outputs);
-      assert.ok(!(fixed instanceof GraphPool), 'an explicit thread count opens one session');
-      assert.ok(!(encoder instanceof GraphPool), 'the encoder is not pooled');
+      const dec = await (await engine.bundle(path.join(ROOT, 'models', 'emoji64-d4'))).graph('decoder');
+      assert.strictEqual(dec instanceof GraphPool, os.availableParallelism() > 1);
+      if (dec instanceof GraphPool) assert.strictEqual(dec.size, Math.min(os.availableParallelism(), 3), 'as many as the cores and the memory budget allow');
+      assert.strictEqual(dec.provider, 'cpu');
+      const fixture = await (await engine.bundle(requireBundle())).graph('decoder');
+      assert.ok(!(fixture instanceof GraphPool), 'a 256 px decoder would take too much memory per session');
     } finally {
-      for (const g of [auto, fixed, encoder] as Graph[]) await g.dispose();
+      await engine.dispose();
+    }
+  });
+
+  it('opens one session with an explicit thread count, for other roles, and without a memory estimate', async () => {
+    const rt = (threads: number) => new OnnxRuntime({ provider: 'cpu', threads });
+    const pooled = await rt(0).open(DECODER, 'decoder', 4e6);
+    const opened = [pooled, await rt(2).open(DECODER, 'decoder', 4e6), await rt(0).open(DECODER, 'decoder'), await rt(0).open(path.join(ROOT, 'models', 'emoji64-d4', 'encoder.onnx'), 'encoder', 4e6)];
+    try {
+      assert.strictEqual(pooled instanceof GraphPool, os.availableParallelism() > 1);
+      for (const g of opened.slice(1)) assert.ok(!(g instanceof GraphPool));
+      for (const g of opened.slice(1, 3)) {
+        assert.deepStrictEqual(g.inputs, pooled.inputs);
+        assert.deepStrictEqual(g.outputs, pooled.outputs);
+      }
+    } finally {
+      for (const g of opened as Graph[]) await g.dispose();
     }
   });
 
