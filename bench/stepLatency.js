@@ -2,7 +2,9 @@
 // scale's token grid being drawn in the webview (the DOM holds the new grid and a frame has been painted).
 // Same set-up as tools/screenshots.js (code-server from .vsc/, this checkout as the extension, Chromium,
 // the default model, execution provider forced to CPU). Scale 1 comes from pressing Start (it also opens the run).
-// usage: node bench/stepLatency.js [--runs 3] [--warmup 1] [--engine] [--json out.json]
+// usage: node bench/stepLatency.js [--runs 3] [--warmup 1] [--pause MS] [--engine] [--json out.json]
+//   --pause: wait between a scale drawn and the next press, as a person reading it would (default 0: at once; the
+//   engine computes the next scale ahead meanwhile, so a pause shows what a user gets).
 //   needs `bash tools/setup.sh --no-start`; prints a table per scale and the median over all scales and runs.
 //   --engine adds, on the same settings and seeds after VS Code has closed, the engine alone in this process (the
 //   transformer step and the decode of f̂ₖ per scale) and one generationStep request to the engine child process
@@ -71,12 +73,13 @@ function armProbe(panel, buttonSel, pn, scale) {
 }
 
 /** One generation: Start (scale 1) then Step through every scale; resolves [{ dom, painted }] per scale. */
-async function oneRun(panel, patchNums, seed) {
+async function oneRun(panel, patchNums, seed, pauseMs) {
   await panel.fill('#panel-stepThrough .section.generate input[type=number] >> nth=0', String(seed));
   const out = [];
   for (let k = 0; k < patchNums.length; k++) {
     const sel = k === 0 ? '#panel-stepThrough button.start' : '#panel-stepThrough button.step';
     if (k > 0) await until('the Step button', () => panel.evaluate((s) => !document.querySelector(s).disabled, sel), 60000);
+    if (k > 0 && pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
     await armProbe(panel, sel, patchNums[k], k);
     await panel.click(sel);
     out.push(await panel.evaluate(() => window.__varscopeProbe));
@@ -137,6 +140,7 @@ const median = (a) => {
 async function main() {
   const runs = +arg('--runs', 3);
   const warmup = +arg('--warmup', 1);
+  const pauseMs = +arg('--pause', 0);
   const session = await openVarScope({ userSettings: { 'varscope.executionProvider': 'cpu' }, log: () => undefined });
   let info;
   const results = [];
@@ -155,7 +159,7 @@ async function main() {
       };
     });
     for (let r = 0; r < warmup + runs; r++) {
-      const res = await oneRun(panel, info.patchNums, r);
+      const res = await oneRun(panel, info.patchNums, r, pauseMs);
       if (r >= warmup) results.push(res);
     }
     load = os.loadavg()[0].toFixed(2);
@@ -165,6 +169,7 @@ async function main() {
   const engine = process.argv.includes('--engine') ? await engineBaseline(info.settings, runs, warmup) : null;
   const st = info.settings;
   console.log(`Step-to-drawn latency, ${info.model}, provider ${info.provider}, ${runs} runs (+${warmup} warm-up), ${os.cpus().length} CPUs, load ${load}`);
+  console.log(`Step pressed ${pauseMs ? `${pauseMs} ms after` : 'as soon as'} the previous scale was drawn (--pause)`);
   console.log(`sampler: class ${st.classId}, seeds 0-${warmup + runs - 1}, CFG ${st.cfg}, top-k ${st.topK}, top-p ${st.topP} (the panel's defaults)`);
   console.log('medians in ms from the press; "host msg": the first message from the host arrives (engine + transport),');
   console.log('"DOM": the new grid is in the DOM, "drawn": the next frame is painted' + (engine ? ';\n"engine step/decode": the engine alone, in-process; "engine request": generationStep to the engine child process' : ''));

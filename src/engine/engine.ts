@@ -34,6 +34,8 @@ export class Engine implements Handlers<EngineApi> {
   private runtime = new OnnxRuntime(this.config);
   private readonly models = new Map<string, ModelBundle>();
   private readonly runs = new Map<string, { cancel(): void }>();
+  /** The last scale of each stepped run that its `generationStep` events have reported. */
+  private readonly reportedUpTo = new WeakMap<GenerationRun, number>();
   private lastTokens: { key: string; input: ModelInput; raw: Tokenization } | undefined;
 
   constructor(private readonly emit: EmitEvent = () => undefined) {}
@@ -78,16 +80,31 @@ export class Engine implements Handlers<EngineApi> {
     const b = await this.bundle(p.model);
     const runId = p.runId ?? newRunId('gen');
     this.runs.get(runId)?.cancel();
-    this.runs.set(runId, new GenerationRun(b, runId, p.settings, { forced: p.forced?.map((f) => f ?? undefined) }));
+    const run = new GenerationRun(b, runId, p.settings, { forced: p.forced?.map((f) => f ?? undefined) });
+    this.runs.set(runId, run);
+    setTimeout(() => run.computeAhead(), 0); // the first scale, for the Step that follows (see generationStep)
     return { runId };
   }
 
   async generationStep(p: { runId: string; scaleIndex?: number }): Promise<GenerationStep> {
     const run = this.runs.get(p.runId);
     if (!(run instanceof GenerationRun)) throw new VarScopeError('Cancelled', `no generation ${p.runId} (cancelled or never started)`);
-    const target = p.scaleIndex ?? run.current + 1;
-    const out = await run.goTo(target, async (s) => this.emit('generationStep', await withImage(run, s)));
-    return withImage(run, out);
+    // Every scale past the one last reported is reported, in order, also those computed ahead (without a report).
+    const target = p.scaleIndex ?? (this.reportedUpTo.get(run) ?? -1) + 1;
+    const reportUpTo = async (k: number) => {
+      for (let n = (this.reportedUpTo.get(run) ?? -1) + 1; n <= k; n++) {
+        this.reportedUpTo.set(run, n);
+        this.emit('generationStep', await withImage(run, run.stepAt(n)));
+      }
+    };
+    const out = await run.goTo(target, (s) => reportUpTo(s.scaleIndex));
+    await reportUpTo(target);
+    this.reportedUpTo.set(run, target); // back to an earlier scale: the later ones are reported again when recomputed
+    const step = await withImage(run, out);
+    // The next Step's scale is computed while this reply travels and the user looks at it (after the reply is
+    // sent: a run blocks this thread).
+    setTimeout(() => run.computeAhead(), 0);
+    return step;
   }
 
   async generationCancel(p: { runId: string }) {

@@ -115,6 +115,21 @@ export class GenerationRun {
     return next;
   }
 
+  /**
+   * Compute the scale after the current one, and decode it, in the background: a Step that follows finds it ready.
+   * Queued behind the run's other moves, it takes the next scale as it stands then, and does nothing on a cancelled
+   * or finished run. It reports no step and drops its errors (a run closed meanwhile).
+   */
+  computeAhead(): void {
+    const next = this.busy.then(async () => {
+      const k = this.current + 1;
+      if (this.cancelled || k >= this.bundle.manifest.patchNums.length) return;
+      await this.computeNext();
+      await this.image(k);
+    });
+    this.busy = next.catch(() => undefined);
+  }
+
   /** decode(f̂ after scale k) as RGBA (decoded once per scale). */
   async image(scaleIndex = this.current): Promise<GenerationStep['image']> {
     const snap = this.snaps[scaleIndex];

@@ -81,7 +81,10 @@ export type EngineApi = {
   attention(params: ModelRef & ImageOptions & { image: ImageSource; classId: number; layer: number; head: number | 'mean' }): Promise<AttentionResult>;
   /** Start a step-wise generation (nothing computed yet). `forced[k]` forces tokens of scale k (-1 = sample). */
   generationStart(params: ModelRef & { settings: GenerationSettings; runId?: string; forced?: Array<Int32Array | null> }): Promise<{ runId: string }>;
-  /** Compute up to `scaleIndex` (default: the next scale) or go back to it; every computed scale is also a `generationStep` event. */
+  /**
+   * Compute up to `scaleIndex` (default: the next scale) or go back to it; every scale reached going forward is
+   * also a `generationStep` event. The engine computes the next scale ahead meanwhile.
+   */
   generationStep(params: { runId: string; scaleIndex?: number }): Promise<GenerationStep>;
   /** Cancel a run (the scale in progress finishes; later steps reject with Cancelled) and forget it. */
   generationCancel(params: { runId: string }): Promise<void>;

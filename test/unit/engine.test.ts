@@ -8,6 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { footprintKeepMask, resizeMask } from '../../src/engine/editor';
 import { Engine } from '../../src/engine/engine';
+import type { GenerationStep } from '../../src/shared/results';
 import { VarScopeError } from '../../src/shared/rpc';
 import { fixture, requireBundle } from './fixtures';
 import { npyInts, readNpy } from './npy';
@@ -55,6 +56,50 @@ describe('engine API (in process)', function () {
     const d = await engine.generate({ model, settings: SETTINGS, forced });
     assert.deepStrictEqual(Array.from(d.tokens[3]), Array.from({ length: 16 }, (_, i) => i));
     assert.deepStrictEqual(d.tokens.slice(0, 3), a.tokens.slice(0, 3));
+  });
+
+  it('steps: the next scale is computed ahead; stepping slow, fast, back or after a cancel gives the tokens and events of before', async () => {
+    const want = (await engine.generate({ model, settings: SETTINGS })).tokens;
+    const SN = want.length;
+    type RunInside = { current: number };
+    const runOf = (id: string) => (engine as unknown as { runs: Map<string, RunInside> }).runs.get(id)!;
+    const until = async (what: string, ok: () => boolean) => {
+      for (let t = 0; !ok(); t += 10) {
+        if (t > 20000) assert.fail(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    const stepEvents = (id: string) => events.filter((e) => e.name === 'generationStep' && (e.payload as GenerationStep).runId === id).map((e) => (e.payload as GenerationStep).scaleIndex);
+
+    // slow, as a user stepping: each scale is ready before it is asked for, and only the asked scales are reported
+    const { runId } = await engine.generationStart({ model, settings: SETTINGS });
+    await until('scale 1 computed ahead of the first Step', () => runOf(runId).current === 0);
+    for (let k = 0; k < SN; k++) {
+      const step = await engine.generationStep({ runId, scaleIndex: k });
+      assert.deepStrictEqual(step.tokens, want[k], `scale ${k}`);
+      if (k + 1 < SN) await until(`scale ${k + 2} computed ahead`, () => runOf(runId).current === k + 1);
+    }
+    assert.deepStrictEqual(stepEvents(runId), want.map((_, k) => k), 'each scale reported once, as when nothing was computed ahead');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.strictEqual(runOf(runId).current, SN - 1, 'nothing past the last scale');
+
+    // fast (Play): every request issued at once; and back to scale 2, then forward again
+    const fast = await engine.generationStart({ model, settings: SETTINGS });
+    const all = await Promise.all(Array.from({ length: SN }, (_, k) => engine.generationStep({ runId: fast.runId, scaleIndex: k })));
+    assert.deepStrictEqual(all.map((s) => s.tokens), want);
+    assert.deepStrictEqual((await engine.generationStep({ runId: fast.runId, scaleIndex: 2 })).tokens, want[2]);
+    await until('scale 4 computed ahead', () => runOf(fast.runId).current === 3);
+    assert.deepStrictEqual((await engine.generationStep({ runId: fast.runId, scaleIndex: 6 })).tokens, want[6]);
+    const fastEvents = stepEvents(fast.runId);
+    assert.deepStrictEqual(fastEvents, [...want.map((_, k) => k), 3, 4, 5, 6], 'going back reports nothing; forward again reports each scale');
+
+    // cancelled: nothing more is computed ahead
+    const gone = await engine.generationStart({ model, settings: SETTINGS });
+    await engine.generationStep({ runId: gone.runId, scaleIndex: 1 });
+    const run = runOf(gone.runId);
+    await engine.generationCancel({ runId: gone.runId });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(run.current <= 2, `a cancelled run went on to scale ${run.current}`);
   });
 
   it('folder statistics stream progress and stop when cancelled', async () => {
