@@ -140,8 +140,8 @@ export class Engine implements Handlers<EngineApi> {
     this.runs.set(runId, run);
     try {
       await run.goTo(m.patchNums.length - 1);
-      const steps: GenerationStep[] = [];
-      for (let k = p.scaleIndex; k < m.patchNums.length; k++) steps.push(await withImage(run, run.stepAt(k)));
+      // decoded together: a pooled decoder (POOLED_ROLES) runs them in parallel
+      const steps = await Promise.all(m.patchNums.slice(p.scaleIndex).map((_, i) => withImage(run, run.stepAt(p.scaleIndex + i))));
       return { tokens: run.tokens, steps };
     } finally {
       this.runs.delete(runId);
