@@ -17,6 +17,7 @@ import { fromNested } from './tensor';
 export class ModelBundle {
   private readonly sessions = new Map<GraphRole, Promise<Graph>>();
   private colors: Uint8Array | undefined;
+  private closed = false;
   /** Per scale: up [h, pn] and down [pn, h] as float32, row-major. */
   readonly up: Float32Array[];
   readonly down: Float32Array[];
@@ -57,8 +58,9 @@ export class ModelBundle {
     return new ModelBundle(dir, manifest, codebook, hits, runtime);
   }
 
-  /** The opened graph of a role (opened and checked on first use). */
+  /** The opened graph of a role (opened and checked on first use); Cancelled once the bundle is closed. */
   graph(role: GraphRole): Promise<Graph> {
+    if (this.closed) return Promise.reject(new VarScopeError('Cancelled', `${this.manifest.id}: the model was closed`));
     let s = this.sessions.get(role);
     if (!s) {
       s = this.openGraph(role);
@@ -108,8 +110,9 @@ export class ModelBundle {
     };
   }
 
-  /** Release every opened graph. */
+  /** Release every opened graph; later uses fail (work still running on the bundle must not open them again). */
   async dispose(): Promise<void> {
+    this.closed = true;
     const all = [...this.sessions.values()];
     this.sessions.clear();
     for (const s of all) await s.then((g) => g.dispose()).catch(() => undefined);

@@ -82,7 +82,7 @@ export class Engine implements Handlers<EngineApi> {
     this.runs.get(runId)?.cancel();
     const run = new GenerationRun(b, runId, p.settings, { forced: p.forced?.map((f) => f ?? undefined) });
     this.runs.set(runId, run);
-    setTimeout(() => run.computeAhead(), 0); // the first scale, for the Step that follows (see generationStep)
+    setTimeout(() => run.computeAhead(0), 0); // the first scale, for the Step that follows (see generationStep)
     return { runId };
   }
 
@@ -97,13 +97,14 @@ export class Engine implements Handlers<EngineApi> {
         this.emit('generationStep', await withImage(run, run.stepAt(n)));
       }
     };
-    const out = await run.goTo(target, (s) => reportUpTo(s.scaleIndex));
-    await reportUpTo(target);
-    this.reportedUpTo.set(run, target); // back to an earlier scale: the later ones are reported again when recomputed
-    const step = await withImage(run, out);
+    const step = await run.goToThen(target, (s) => reportUpTo(s.scaleIndex), async (out) => {
+      await reportUpTo(target);
+      this.reportedUpTo.set(run, target); // back to an earlier scale: the later ones are reported again when recomputed
+      return withImage(run, out);
+    });
     // The next Step's scale is computed while this reply travels and the user looks at it (after the reply is
     // sent: a run blocks this thread).
-    setTimeout(() => run.computeAhead(), 0);
+    setTimeout(() => run.computeAhead(target + 1), 0);
     return step;
   }
 

@@ -96,12 +96,20 @@ export class GenerationRun {
 
   /** Compute (or restore) up to `scaleIndex`, calling `onStep` for each scale computed. Serialised per run. */
   goTo(scaleIndex: number, onStep?: (s: StepOutput) => void | Promise<void>): Promise<StepOutput> {
+    return this.goToThen(scaleIndex, onStep, async (out) => out);
+  }
+
+  /**
+   * goTo, then `then(out)` before any other move of the run can change it (a later move may go back and drop the
+   * scale this one reached).
+   */
+  goToThen<T>(scaleIndex: number, onStep: ((s: StepOutput) => void | Promise<void>) | undefined, then: (out: StepOutput) => Promise<T>): Promise<T> {
     const SN = this.bundle.manifest.patchNums.length;
     if (!Number.isInteger(scaleIndex) || scaleIndex < 0 || scaleIndex >= SN) return Promise.reject(new VarScopeError('BadRequest', `scale ${scaleIndex} outside 0..${SN - 1}`));
-    const next = this.busy.then(async () => {
+    return this.serialized(async () => {
       if (scaleIndex <= this.current) {
         this.truncate(scaleIndex);
-        return this.output(scaleIndex);
+        return then(this.output(scaleIndex));
       }
       while (this.current < scaleIndex) {
         if (this.cancelled) throw new VarScopeError('Cancelled', `generation ${this.runId} cancelled`);
@@ -109,25 +117,28 @@ export class GenerationRun {
         const out = this.output(this.current);
         if (onStep) await onStep(out);
       }
-      return this.output(scaleIndex);
+      return then(this.output(scaleIndex));
     });
-    this.busy = next.catch(() => undefined);
-    return next;
   }
 
   /**
-   * Compute the scale after the current one, and decode it, in the background: a Step that follows finds it ready.
-   * Queued behind the run's other moves, it takes the next scale as it stands then, and does nothing on a cancelled
-   * or finished run. It reports no step and drops its errors (a run closed meanwhile).
+   * Compute up to `scaleIndex`, and decode it, in the background: a Step that follows finds it ready. Queued behind
+   * the run's other moves; does nothing on a cancelled run or one already there. It reports no step and drops its
+   * errors (a model closed meanwhile).
    */
-  computeAhead(): void {
-    const next = this.busy.then(async () => {
-      const k = this.current + 1;
-      if (this.cancelled || k >= this.bundle.manifest.patchNums.length) return;
-      await this.computeNext();
-      await this.image(k);
-    });
+  computeAhead(scaleIndex: number): void {
+    void this.serialized(async () => {
+      if (scaleIndex >= this.bundle.manifest.patchNums.length) return;
+      while (this.current < scaleIndex && !this.cancelled) await this.computeNext();
+      if (this.current >= scaleIndex && !this.cancelled) await this.image(scaleIndex);
+    }).catch(() => undefined);
+  }
+
+  /** Run `fn` after the run's other moves, before the next one. */
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.busy.then(fn);
     this.busy = next.catch(() => undefined);
+    return next;
   }
 
   /** decode(f̂ after scale k) as RGBA (decoded once per scale). */

@@ -64,7 +64,15 @@ export class GraphPool implements Graph {
 
   /** `local` (a single-thread CPU session) and `size - 1` workers on the same file; fails when a worker cannot open it. */
   static async open(local: Graph, role: string, size: number): Promise<GraphPool> {
-    const workers = Array.from({ length: size - 1 }, () => new Worker(WORKER_SCRIPT, { workerData: { file: local.file, role } satisfies GraphWorkerData }));
+    // Until the pool watches them: an error must not go unheard (it would end the process), and a worker that
+    // stops while the others start is left out.
+    const exited = new Set<Worker>();
+    const workers = Array.from({ length: size - 1 }, () => {
+      const w = new Worker(WORKER_SCRIPT, { workerData: { file: local.file, role } satisfies GraphWorkerData });
+      w.on('error', () => undefined);
+      w.once('exit', () => exited.add(w));
+      return w;
+    });
     try {
       await Promise.all(workers.map(firstMessage));
     } catch (e) {
@@ -74,7 +82,7 @@ export class GraphPool implements Graph {
     for (const w of workers) w.unref(); // an idle worker does not keep the process alive; a pending run does (see run)
     return new GraphPool(
       local,
-      workers.map((worker) => ({ worker, pending: new Map() })),
+      workers.filter((w) => !exited.has(w)).map((worker) => ({ worker, pending: new Map() })),
     );
   }
 
@@ -104,12 +112,17 @@ export class GraphPool implements Graph {
     }
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
-      m.pending.set(id, { resolve, reject });
-      m.worker.ref();
       // Copy views into buffers of their own: posting a view would clone the whole buffer under it.
       const own: Record<string, HostTensor> = {};
       for (const [name, t] of Object.entries(feeds)) own[name] = { ...t, data: t.data.byteLength === t.data.buffer.byteLength ? t.data : (t.data.slice() as HostTensor['data']) };
-      m.worker.postMessage({ id, feeds: own, fetches } satisfies ToGraphWorker);
+      try {
+        m.worker.postMessage({ id, feeds: own, fetches } satisfies ToGraphWorker);
+      } catch (e) {
+        reject(new VarScopeError('Inference', `${path.basename(this.file)}: could not send a run to a worker thread: ${e instanceof Error ? e.message : String(e)}`));
+        return;
+      }
+      m.pending.set(id, { resolve, reject });
+      m.worker.ref();
     });
   }
 

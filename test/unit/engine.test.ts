@@ -93,6 +93,10 @@ describe('engine API (in process)', function () {
     const fastEvents = stepEvents(fast.runId);
     assert.deepStrictEqual(fastEvents, [...want.map((_, k) => k), 3, 4, 5, 6], 'going back reports nothing; forward again reports each scale');
 
+    // two moves in flight at once, the later one going back: each answers with its own scale
+    const [five, two] = await Promise.all([engine.generationStep({ runId: fast.runId, scaleIndex: 5 }), engine.generationStep({ runId: fast.runId, scaleIndex: 2 })]);
+    assert.deepStrictEqual([five.tokens, two.tokens], [want[5], want[2]]);
+
     // cancelled: nothing more is computed ahead
     const gone = await engine.generationStart({ model, settings: SETTINGS });
     await engine.generationStep({ runId: gone.runId, scaleIndex: 1 });
@@ -100,6 +104,20 @@ describe('engine API (in process)', function () {
     await engine.generationCancel({ runId: gone.runId });
     await new Promise((r) => setTimeout(r, 300));
     assert.ok(run.current <= 2, `a cancelled run went on to scale ${run.current}`);
+  });
+
+  it('a model closed while a scale is computed ahead keeps no graph open', async () => {
+    const own = new Engine();
+    await own.configure({ provider: 'cpu', threads: 0, maxImagePixels: 1e8 });
+    const bundle = await own.bundle(model);
+    const { runId } = await own.generationStart({ model, settings: SETTINGS });
+    await own.generationStep({ runId, scaleIndex: 7 });
+    await new Promise((r) => setTimeout(r, 5)); // scale 9 is being computed ahead
+    await own.configure({ provider: 'cpu', threads: 1, maxImagePixels: 1e8 }); // closes the models
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.strictEqual((bundle as unknown as { sessions: Map<string, unknown> }).sessions.size, 0);
+    await assert.rejects(bundle.graph('decoder'), (e: unknown) => e instanceof VarScopeError && e.code === 'Cancelled');
+    await own.dispose();
   });
 
   it('folder statistics stream progress and stop when cancelled', async () => {
