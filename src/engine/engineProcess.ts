@@ -67,9 +67,10 @@ function bindAll(engine: Engine): EngineApi {
 let gcPending = false;
 
 /**
- * A full GC after a request (those marked in METHODS). NOTE: results hold large typed arrays (decoded images, logits) whose memory lives
- * outside the small V8 heap, so V8 collects them late and the RSS swings by tens of MB between requests; with the
- * heap at a few MB a collection costs milliseconds (the client starts this process with --expose-gc).
+ * A full GC after a request (those marked in METHODS). NOTE: results hold large typed arrays (decoded images,
+ * logits) whose memory lives outside the small V8 heap, so V8 collects them late and the RSS swings by tens of MB
+ * between requests; with the heap at a few MB a collection costs milliseconds (the client starts this process with
+ * --expose-gc).
  */
 function collectSoon(): void {
   const gc = (globalThis as { gc?: () => void }).gc;

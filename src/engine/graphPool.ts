@@ -12,7 +12,7 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { VarScopeError, type WireError } from '../shared/rpc';
 import type { Graph, GraphIO } from './onnxRuntime';
-import type { HostTensor } from './tensor';
+import { ownBuffers, type HostTensor } from './tensor';
 
 /** What a worker is started with (its workerData). */
 export interface GraphWorkerData {
@@ -112,11 +112,8 @@ export class GraphPool implements Graph {
     }
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
-      // Copy views into buffers of their own: posting a view would clone the whole buffer under it.
-      const own: Record<string, HostTensor> = {};
-      for (const [name, t] of Object.entries(feeds)) own[name] = { ...t, data: t.data.byteLength === t.data.buffer.byteLength ? t.data : (t.data.slice() as HostTensor['data']) };
       try {
-        m.worker.postMessage({ id, feeds: own, fetches } satisfies ToGraphWorker);
+        m.worker.postMessage({ id, feeds: ownBuffers(feeds), fetches } satisfies ToGraphWorker);
       } catch (e) {
         reject(new VarScopeError('Inference', `${path.basename(this.file)}: could not send a run to a worker thread: ${e instanceof Error ? e.message : String(e)}`));
         return;

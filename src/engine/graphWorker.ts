@@ -6,7 +6,7 @@ import { parentPort, workerData } from 'worker_threads';
 import { VarScopeError } from '../shared/rpc';
 import type { FromGraphWorker, GraphWorkerData, ToGraphWorker } from './graphPool';
 import { OnnxRuntime, type Graph } from './onnxRuntime';
-import type { HostTensor } from './tensor';
+import { ownBuffers } from './tensor';
 
 const port = parentPort!;
 const { file, role } = workerData as GraphWorkerData;
@@ -36,16 +36,6 @@ async function main(): Promise<void> {
       (e: unknown) => send({ kind: 'failed', id: req.id, error: VarScopeError.toWire(e) }),
     );
   });
-}
-
-/** Outputs whose data fill their buffers exactly, so that transferring a buffer moves one tensor and no more. */
-function ownBuffers(outputs: Record<string, HostTensor>): Record<string, HostTensor> {
-  const out: Record<string, HostTensor> = {};
-  for (const [name, t] of Object.entries(outputs)) {
-    const whole = t.data.byteOffset === 0 && t.data.byteLength === t.data.buffer.byteLength;
-    out[name] = whole ? t : { ...t, data: t.data.slice() as HostTensor['data'] };
-  }
-  return out;
 }
 
 void main();

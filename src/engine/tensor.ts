@@ -19,6 +19,19 @@ export function numel(dims: readonly number[]): number {
   return n;
 }
 
+/**
+ * The tensors with data that fill their buffers exactly (copied where they are views), so that posting one to
+ * another thread moves or clones that tensor and no more than it.
+ */
+export function ownBuffers(tensors: Record<string, HostTensor>): Record<string, HostTensor> {
+  const out: Record<string, HostTensor> = {};
+  for (const [name, t] of Object.entries(tensors)) {
+    const whole = t.data.byteOffset === 0 && t.data.byteLength === t.data.buffer.byteLength;
+    out[name] = whole ? t : { ...t, data: t.data.slice() as HostTensor['data'] };
+  }
+  return out;
+}
+
 /** A float32 tensor; `data` defaults to zeros. */
 export function f32(dims: number[], data?: Float32Array): HostTensor {
   const n = numel(dims);

@@ -72,7 +72,8 @@ def learned(model: torch.nn.Module) -> List[str]:
 
 
 def graph_arrays(paths: Dict[str, str]) -> Arrays:
-    return {role: {k: np.asarray(a, dtype=np.float64) for k, a in initializers(p).items()} for role, p in paths.items()}
+    """Every initializer of each role's graph, in its own dtype (float16 widened): no float64 copy of the weights."""
+    return {role: initializers(p) for role, p in paths.items()}
 
 
 def locate(value: torch.Tensor, probe: Arrays) -> Tuple[str, str, int, bool]:
