@@ -14,10 +14,12 @@ const { build } = require('./build.js');
 const ROOT = path.resolve(__dirname, '..');
 /** The Python package (exporter, checkpoint loader): `varscope export` runs it from the installed extension. */
 const PYTHON_PACKAGE = 'tools/varscope';
+/** The exporter's verifier (onnxruntime-node on the exported graphs), which varscope/verify.py finds beside the package. */
+const PYTHON_VERIFIER = path.posix.join(path.posix.dirname(PYTHON_PACKAGE), 'verify_bundle.js');
 /** The listing's README, staged as README.md (it has no relative links, so no repository URL is needed). */
 const LISTING_README = 'README.marketplace.md';
 /** Files and folders of the checkout that go into every VSIX (node_modules is added per target). */
-const SHIPPED = ['package.json', 'LICENSE', '.vscodeignore', 'dist', 'media/icon.png', 'models', 'bin', PYTHON_PACKAGE];
+const SHIPPED = ['package.json', 'LICENSE', '.vscodeignore', 'dist', 'media/icon.png', 'models', 'bin', PYTHON_PACKAGE, PYTHON_VERIFIER];
 const ORT_BIN = path.join(ROOT, 'node_modules', 'onnxruntime-node', 'bin');
 
 /** `<os>-<arch>` of every platform onnxruntime-node ships binaries for: the targets a VSIX can be built for. */
@@ -171,7 +173,7 @@ async function main() {
   for (const target of targets) packageTarget(target, { deps, outDir, keep: process.argv.includes('--keep-staging') });
 }
 
-module.exports = { TARGETS, PYTHON_PACKAGE, productionPackages, packageTarget };
+module.exports = { TARGETS, PYTHON_PACKAGE, PYTHON_VERIFIER, productionPackages, packageTarget };
 
 if (require.main === module) {
   main().catch((e) => {
