@@ -110,14 +110,17 @@ function ensureSharpBinaries(stage, target) {
   const wanted = Object.keys(sharpVersion.optionalDependencies || {}).filter((n) => n === `@img/sharp-${target}` || n === `@img/sharp-libvips-${target}`);
   const missing = wanted.filter((n) => !fs.existsSync(path.join(stage, 'node_modules', n)));
   if (missing.length === 0) return;
-  const [osName, arch] = target.split('-');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-img-'));
   try {
-    fs.writeFileSync(path.join(tmp, 'package.json'), '{"private":true}');
-    const specs = missing.map((n) => `${n}@${sharpVersion.optionalDependencies[n]}`);
-    console.log(`  fetching ${specs.join(', ')}`);
-    sh('npm', ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `--os=${osName}`, `--cpu=${arch}`, ...specs], tmp);
-    for (const n of missing) fs.cpSync(path.join(tmp, 'node_modules', n), path.join(stage, 'node_modules', n), { recursive: true });
+    // `npm pack` fetches the tarballs without the platform check that makes `npm install` refuse another OS's package.
+    for (const n of missing) {
+      const spec = `${n}@${sharpVersion.optionalDependencies[n]}`;
+      console.log(`  fetching ${spec}`);
+      const [{ filename }] = JSON.parse(sh('npm', ['pack', '--json', '--pack-destination', tmp, spec], tmp, true));
+      const dest = path.join(stage, 'node_modules', n);
+      fs.mkdirSync(dest, { recursive: true });
+      sh('tar', ['-xzf', path.join(tmp, filename), '-C', dest, '--strip-components=1'], tmp, true);
+    }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
