@@ -2,7 +2,8 @@
 //   unit        tsc, mocha on out/test/unit/**/*.test.js, and the Python tests in tools/tests
 //   webview     node test/webview/run.js (views in Chromium)
 //   integration the extension in a real VS Code (code-server, or desktop VS Code when VSCODE_EXECUTABLE is set)
-// usage: node test/run.js [unit] [webview] [integration]   (none: all). Exit 1 when a layer fails or ran no tests.
+//   package     node test/package/run.js (the VSIX built, installed into code-server and used from there)
+// usage: node test/run.js [unit] [webview] [integration] [package]   (none: all). Exit 1 when a layer fails or ran no tests.
 'use strict';
 /* global __filename */
 const fs = require('fs');
@@ -11,7 +12,7 @@ const { spawnSync } = require('child_process');
 
 const ROOT = path.resolve(__dirname, '..');
 const PYTHON = '/usr/bin/python3';
-const LAYERS = ['unit', 'webview', 'integration'];
+const LAYERS = ['unit', 'webview', 'integration', 'package'];
 const SUMMARY = /(\d+) passed, (\d+) failed/;
 
 /** Runs a command with inherited output or captured output; never throws. */
@@ -111,10 +112,11 @@ function unitLayer() {
   return { passed: js.passed + py.passed, failed: js.failed + py.failed };
 }
 
-function webviewLayer() {
-  const script = path.join(ROOT, 'test', 'webview', 'run.js');
+/** A layer that is one script printing `N passed, N failed` last: test/webview/run.js, test/package/run.js. */
+function scriptLayer(name) {
+  const script = path.join(ROOT, 'test', name, 'run.js');
   if (!fs.existsSync(script)) {
-    console.log('  test/webview/run.js does not exist');
+    console.log(`  test/${name}/run.js does not exist`);
     return { passed: 0, failed: 0 };
   }
   const r = run(process.execPath, [script], { capture: true });
@@ -178,7 +180,7 @@ async function main() {
       if (layer === 'unit') {
         r = unitLayer();
         compiled = true;
-      } else if (layer === 'webview') r = webviewLayer();
+      } else if (layer === 'webview' || layer === 'package') r = scriptLayer(layer);
       else r = await integrationLayer(compiled);
     } catch (e) {
       console.log(`  ${layer} layer crashed: ${String((e && e.stack) || e)}`);

@@ -1,7 +1,9 @@
 // `npm run package`: one VSIX per platform, each carrying only that platform's native binaries
 // (onnxruntime-node's bin/napi-v*/<os>/<arch> and sharp's @img/sharp-<os>-<arch> packages).
-// Works in a staging copy; the checkout's node_modules is never modified.
-// usage: node tools/package.js [--target linux-x64|linux-arm64|darwin-arm64|darwin-x64|win32-x64|win32-arm64|all] [--keep-staging]
+// Works in a staging copy that holds only what ships (SHIPPED below); the checkout's node_modules is never modified.
+// The Marketplace README is README.marketplace.md, staged as README.md: the repository README links its
+// screenshots relatively, which vsce can only rewrite into absolute URLs of a published repository.
+// usage: node tools/package.js [--target <one of TARGETS>|all] [--out-dir DIR] [--keep-staging]
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -10,9 +12,25 @@ const { spawnSync } = require('child_process');
 const { build } = require('./build.js');
 
 const ROOT = path.resolve(__dirname, '..');
-const TARGETS = ['linux-x64', 'linux-arm64', 'darwin-arm64', 'darwin-x64', 'win32-x64', 'win32-arm64'];
-/** Top-level files and folders of the extension that go into every VSIX (node_modules is added per target). */
-const INCLUDE = ['package.json', 'README.md', 'LICENSE', '.vscodeignore', 'dist', 'media', 'models', 'bin'];
+/** The Python package (exporter, checkpoint loader): `varscope export` runs it from the installed extension. */
+const PYTHON_PACKAGE = 'tools/varscope';
+/** The exporter's verifier (onnxruntime-node on the exported graphs), which varscope/verify.py finds beside the package. */
+const PYTHON_VERIFIER = path.posix.join(path.posix.dirname(PYTHON_PACKAGE), 'verify_bundle.js');
+/** The listing's README, staged as README.md (it has no relative links, so no repository URL is needed). */
+const LISTING_README = 'README.marketplace.md';
+/** Files and folders of the checkout that go into every VSIX (node_modules is added per target). */
+const SHIPPED = ['package.json', 'LICENSE', '.vscodeignore', 'dist', 'media/icon.png', 'models', 'bin', PYTHON_PACKAGE, PYTHON_VERIFIER];
+const ORT_BIN = path.join(ROOT, 'node_modules', 'onnxruntime-node', 'bin');
+
+/** `<os>-<arch>` of every platform onnxruntime-node ships binaries for: the targets a VSIX can be built for. */
+function listTargets() {
+  const out = new Set();
+  for (const napi of fs.existsSync(ORT_BIN) ? fs.readdirSync(ORT_BIN) : []) {
+    for (const o of fs.readdirSync(path.join(ORT_BIN, napi))) for (const a of fs.readdirSync(path.join(ORT_BIN, napi, o))) out.add(`${o}-${a}`);
+  }
+  return [...out].sort();
+}
+const TARGETS = listTargets();
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -25,13 +43,32 @@ function sh(cmd, args, cwd, quiet = false) {
   return r.stdout;
 }
 
-/** Relative paths of the production dependency folders (npm's view of the installed tree). */
+/** Dependencies that only a package's install script uses (a VSIX runs no install scripts): left out with all they alone pull in. */
+const INSTALL_ONLY = { 'onnxruntime-node': ['adm-zip', 'global-agent'] };
+
+/**
+ * The production dependency folders (npm's view of the installed tree) as paths relative to the checkout:
+ * `packages` to copy into the staging copy, `installOnly` those of them that the VSIX leaves out.
+ * (They are still copied: vsce runs `npm ls` in the staging copy, which fails on a missing dependency.)
+ */
 function productionPackages() {
-  const out = sh('npm', ['ls', '--omit=dev', '--all', '--parseable'], ROOT, true);
-  return out
+  const parseable = sh('npm', ['ls', '--omit=dev', '--all', '--parseable'], ROOT, true)
     .split('\n')
     .map((l) => path.relative(ROOT, l.trim()))
     .filter((p) => p.startsWith('node_modules'));
+  // Names reachable from the root without passing through an install-only edge.
+  const tree = JSON.parse(sh('npm', ['ls', '--omit=dev', '--all', '--json'], ROOT, true));
+  const kept = new Set();
+  const walk = (node, name) => {
+    for (const [dep, child] of Object.entries(node.dependencies || {})) {
+      if ((INSTALL_ONLY[name] || []).includes(dep) || kept.has(dep)) continue;
+      kept.add(dep);
+      walk(child, dep);
+    }
+  };
+  walk(tree, tree.name);
+  const nameOf = (p) => p.split(/node_modules[\\/]/).pop().split(path.sep).join('/');
+  return { packages: parseable, installOnly: parseable.filter((p) => !kept.has(nameOf(p))) };
 }
 
 /** Drops other platforms' binaries from a staged node_modules; returns the bytes removed. */
@@ -58,20 +95,35 @@ function prune(stage, target) {
   return removed;
 }
 
+/** Throws unless the staged node_modules holds `target`'s onnxruntime binding and sharp binding (a VSIX without them cannot run). */
+function checkBinaries(stage, target) {
+  const [osName, arch] = target.split('-');
+  const bin = path.join(stage, 'node_modules', 'onnxruntime-node', 'bin');
+  const ort = fs.readdirSync(bin).some((napi) => fs.existsSync(path.join(bin, napi, osName, arch, 'onnxruntime_binding.node')));
+  if (!ort) throw new Error(`${target}: onnxruntime-node has no onnxruntime_binding.node for this platform`);
+  if (!fs.existsSync(path.join(stage, 'node_modules', '@img', `sharp-${target}`))) throw new Error(`${target}: @img/sharp-${target} is missing`);
+}
+
 /** sharp's native packages of `target` (npm installs only the machine's own); fetched from the registry when absent. */
 function ensureSharpBinaries(stage, target) {
   const sharpVersion = JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', 'sharp', 'package.json'), 'utf8'));
   const wanted = Object.keys(sharpVersion.optionalDependencies || {}).filter((n) => n === `@img/sharp-${target}` || n === `@img/sharp-libvips-${target}`);
   const missing = wanted.filter((n) => !fs.existsSync(path.join(stage, 'node_modules', n)));
   if (missing.length === 0) return;
-  const [osName, arch] = target.split('-');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-img-'));
-  fs.writeFileSync(path.join(tmp, 'package.json'), '{"private":true}');
-  const specs = missing.map((n) => `${n}@${sharpVersion.optionalDependencies[n]}`);
-  console.log(`  fetching ${specs.join(', ')}`);
-  sh('npm', ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `--os=${osName}`, `--cpu=${arch}`, ...specs], tmp);
-  for (const n of missing) fs.cpSync(path.join(tmp, 'node_modules', n), path.join(stage, 'node_modules', n), { recursive: true });
-  fs.rmSync(tmp, { recursive: true, force: true });
+  try {
+    // `npm pack` fetches the tarballs without the platform check that makes `npm install` refuse another OS's package.
+    for (const n of missing) {
+      const spec = `${n}@${sharpVersion.optionalDependencies[n]}`;
+      console.log(`  fetching ${spec}`);
+      const [{ filename }] = JSON.parse(sh('npm', ['pack', '--json', '--pack-destination', tmp, spec], tmp, true));
+      const dest = path.join(stage, 'node_modules', n);
+      fs.mkdirSync(dest, { recursive: true });
+      sh('tar', ['-xzf', path.join(tmp, filename), '-C', dest, '--strip-components=1'], tmp, true);
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 function du(p) {
@@ -81,25 +133,36 @@ function du(p) {
   return fs.readdirSync(p).reduce((s, e) => s + du(path.join(p, e)), 0);
 }
 
-function packageTarget(target, packages, keep) {
+/** Builds the VSIX of `target` from the current dist/ into `outDir`; resolves its path. */
+function packageTarget(target, { deps = productionPackages(), outDir = ROOT, keep = false, quiet = false } = {}) {
+  const log = quiet ? () => undefined : console.log;
   const stage = fs.mkdtempSync(path.join(os.tmpdir(), `varscope-vsix-${target}-`));
-  console.log(`== ${target} (staging ${stage})`);
-  for (const item of INCLUDE) {
-    const src = path.join(ROOT, item);
-    if (fs.existsSync(src)) fs.cpSync(src, path.join(stage, item), { recursive: true, dereference: true });
+  log(`== ${target} (staging ${stage})`);
+  try {
+    for (const item of SHIPPED) {
+      const src = path.join(ROOT, item);
+      if (!fs.existsSync(src)) throw new Error(`${item} is missing (build first: node tools/build.js)`);
+      fs.cpSync(src, path.join(stage, item), { recursive: true, dereference: true });
+    }
+    fs.copyFileSync(path.join(ROOT, LISTING_README), path.join(stage, 'README.md'));
+    for (const p of deps.packages) fs.cpSync(path.join(ROOT, p), path.join(stage, p), { recursive: true, dereference: true });
+    const ignore = deps.installOnly.map((p) => `${p.split(path.sep).join('/')}/**`);
+    fs.appendFileSync(path.join(stage, '.vscodeignore'), `# install-script dependencies (tools/package.js)\n${ignore.join('\n')}\n`);
+    ensureSharpBinaries(stage, target);
+    const removed = prune(stage, target);
+    checkBinaries(stage, target);
+    log(`  pruned ${(removed / 2 ** 20).toFixed(0)} MiB of other platforms' binaries`);
+    const pkg = JSON.parse(fs.readFileSync(path.join(stage, 'package.json'), 'utf8'));
+    fs.mkdirSync(outDir, { recursive: true });
+    const out = path.join(path.resolve(outDir), `${pkg.name}-${target}-${pkg.version}.vsix`);
+    const vsce = path.join(ROOT, 'node_modules', '@vscode', 'vsce', 'vsce');
+    // No repository field: no public repository is known yet, and the listing README needs none.
+    sh(process.execPath, [vsce, 'package', '--target', target, '--out', out, '--allow-missing-repository'], stage, quiet);
+    log(`  ${path.basename(out)}: ${(fs.statSync(out).size / 2 ** 20).toFixed(1)} MiB`);
+    return out;
+  } finally {
+    if (!keep) fs.rmSync(stage, { recursive: true, force: true });
   }
-  for (const p of packages) fs.cpSync(path.join(ROOT, p), path.join(stage, p), { recursive: true, dereference: true });
-  ensureSharpBinaries(stage, target);
-  const removed = prune(stage, target);
-  console.log(`  pruned ${(removed / 2 ** 20).toFixed(0)} MiB of other platforms' binaries`);
-  const pkg = JSON.parse(fs.readFileSync(path.join(stage, 'package.json'), 'utf8'));
-  const out = path.join(ROOT, `${pkg.name}-${target}-${pkg.version}.vsix`);
-  const vsce = path.join(ROOT, 'node_modules', '@vscode', 'vsce', 'vsce');
-  const licenseArgs = fs.existsSync(path.join(stage, 'LICENSE')) ? [] : ['--skip-license'];
-  sh(process.execPath, [vsce, 'package', '--target', target, '--out', out, '--allow-missing-repository', ...licenseArgs], stage);
-  console.log(`  ${path.basename(out)}: ${(fs.statSync(out).size / 2 ** 20).toFixed(1)} MiB`);
-  if (!keep) fs.rmSync(stage, { recursive: true, force: true });
-  return out;
 }
 
 async function main() {
@@ -108,11 +171,16 @@ async function main() {
   for (const x of targets) if (!TARGETS.includes(x)) throw new Error(`unknown target ${x}; one of ${TARGETS.join(', ')} or all`);
   console.log('build (webpack production)');
   if (!(await build('production'))) throw new Error('build failed');
-  const packages = productionPackages();
-  for (const target of targets) packageTarget(target, packages, process.argv.includes('--keep-staging'));
+  const deps = productionPackages();
+  const outDir = arg('--out-dir', ROOT);
+  for (const target of targets) packageTarget(target, { deps, outDir, keep: process.argv.includes('--keep-staging') });
 }
 
-main().catch((e) => {
-  console.error(String((e && e.message) || e));
-  process.exit(1);
-});
+module.exports = { TARGETS, PYTHON_PACKAGE, PYTHON_VERIFIER, productionPackages, packageTarget };
+
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(String((e && e.message) || e));
+    process.exit(1);
+  });
+}
