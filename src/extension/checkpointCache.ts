@@ -19,9 +19,13 @@ const MEMO_KEY = 'varscope.checkpointHashes';
 const ENTRY = /^[0-9a-f]{24}$/;
 const PARTIAL = /^\.tmp-[0-9a-f]+$/;
 const MAX_MEMO = 200;
+// Global storage is shared by every window: a temporary folder younger than this may be another window's export.
+const PARTIAL_STALE_MS = 24 * 3600 * 1000;
 
 /** A cache of exported bundles under one folder that belongs to VARScope alone. */
 export class CheckpointCache {
+  private readonly building = new Set<string>();
+
   constructor(
     /** The cache folder (globalStorage/checkpoints). */
     readonly root: string,
@@ -83,6 +87,7 @@ export class CheckpointCache {
     fs.mkdirSync(this.root, { recursive: true });
     const tmp = path.join(this.root, `.tmp-${randomBytes(6).toString('hex')}`);
     fs.mkdirSync(tmp);
+    this.building.add(tmp);
     try {
       const out = path.join(tmp, 'bundle');
       await produce(out);
@@ -92,13 +97,24 @@ export class CheckpointCache {
       fs.renameSync(out, dest);
       return dest;
     } finally {
+      this.building.delete(tmp);
       fs.rmSync(tmp, { recursive: true, force: true });
     }
   }
 
-  /** Removes temporary folders left by an editor that was killed mid-export. */
+  /** Removes temporary folders left by an editor that was killed mid-export (a day old: not another window's). */
   sweepPartials(): void {
-    for (const name of this.names()) if (PARTIAL.test(name)) fs.rmSync(path.join(this.root, name), { recursive: true, force: true });
+    for (const name of this.names()) if (this.stalePartial(name)) fs.rmSync(path.join(this.root, name), { recursive: true, force: true });
+  }
+
+  private stalePartial(name: string): boolean {
+    const dir = path.join(this.root, name);
+    if (!PARTIAL.test(name) || this.building.has(dir)) return false;
+    try {
+      return Date.now() - fs.statSync(dir).mtimeMs > PARTIAL_STALE_MS;
+    } catch {
+      return false;
+    }
   }
 
   /** Number of cached bundles and the bytes the cache holds. */
@@ -107,14 +123,14 @@ export class CheckpointCache {
     return { entries: names.filter((n) => ENTRY.test(n)).length, bytes: names.reduce((s, n) => s + folderBytes(path.join(this.root, n)), 0) };
   }
 
-  /** Deletes every cached bundle (only folders this cache made); returns what it freed. */
+  /** Deletes every cached bundle and stale temporary folder (only folders this cache made); returns what it freed. */
   clear(except: string[] = []): { entries: number; bytes: number } {
     const keep = new Set(except.map((d) => path.resolve(d)));
     let entries = 0;
     let bytes = 0;
     for (const name of this.names()) {
       const dir = path.join(this.root, name);
-      if (!(ENTRY.test(name) || PARTIAL.test(name)) || keep.has(dir)) continue;
+      if (!(ENTRY.test(name) || this.stalePartial(name)) || keep.has(dir)) continue;
       bytes += folderBytes(dir);
       if (ENTRY.test(name)) entries++;
       fs.rmSync(dir, { recursive: true, force: true });

@@ -8,7 +8,7 @@ import { EngineHost } from './engineHost';
 import { ErrorReporter } from './errorReporter';
 import { InspectorEditorProvider, InspectorPanelSerializer } from './inspectorEditorProvider';
 import { ModelCatalog } from './modelCatalog';
-import { CheckpointOpener } from './openCheckpoint';
+import { CheckpointOpener, checkpointCacheDir } from './openCheckpoint';
 import { INSPECTOR_VIEW_TYPE, PanelManager } from './panelManager';
 import { ModelStatusBar } from './statusBar';
 import { registerTestHooks } from './testHooks';
@@ -17,7 +17,7 @@ import { registerTestHooks } from './testHooks';
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const log = vscode.window.createOutputChannel('VARScope', { log: true });
   const errors = new ErrorReporter(log);
-  const catalog = new ModelCatalog(context, log);
+  const catalog = new ModelCatalog(context, log, [checkpointCacheDir(context)]);
   const engine = new EngineHost(context.extensionUri, log);
   const panels = new PanelManager({ extensionUri: context.extensionUri, engine, log });
   const statusBar = new ModelStatusBar();

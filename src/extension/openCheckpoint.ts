@@ -48,7 +48,7 @@ export class CheckpointOpener {
 
   constructor(private readonly deps: OpenCheckpointDeps) {
     const version = String(deps.context.extension.packageJSON.version ?? '0');
-    this.cache = new CheckpointCache(path.join(deps.context.globalStorageUri.fsPath, 'checkpoints'), deps.context.globalState, version);
+    this.cache = new CheckpointCache(checkpointCacheDir(deps.context), deps.context.globalState, version);
     try {
       this.cache.sweepPartials();
     } catch (e) {
@@ -217,6 +217,11 @@ export class CheckpointOpener {
     void vscode.window.showInformationMessage(message);
     return freed;
   }
+}
+
+/** Where exported checkpoints are cached: the extension's global storage (outside every workspace). */
+export function checkpointCacheDir(context: vscode.ExtensionContext): string {
+  return path.join(context.globalStorageUri.fsPath, 'checkpoints');
 }
 
 /** "12.3 MB". */

@@ -20,7 +20,7 @@ const RESULTS_DIR = path.join(ROOT, 'test-results');
 const SUITE_DIR = path.join(ROOT, 'out', 'test', 'integration', 'suite');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage'];
-const RUN_TIMEOUT_MS = +(process.env.VARSCOPE_IT_TIMEOUT_MS || 300000);
+const RUN_TIMEOUT_MS = +(process.env.VARSCOPE_IT_TIMEOUT_MS || 900000); // the suite exports a checkpoint (about 1-2 min here)
 
 /** Throws a message that says how to fix a missing setup. */
 function checkSetup() {

@@ -79,9 +79,18 @@ describe('checkpoint cache', function () {
     assert.deepStrictEqual(fs.readdirSync(cache.root), ['a'.repeat(24)]);
     assert.deepStrictEqual(cache.usage(), { entries: 1, bytes: 1002 });
     fs.writeFileSync(path.join(cache.root, 'not-ours.txt'), 'keep me');
-    assert.deepStrictEqual(cache.clear(), { entries: 1, bytes: 1002 });
+    // Temporary folders: one left by a crash a week ago goes, a fresh one (another window's export) stays.
+    const stale = path.join(cache.root, '.tmp-0a0a0a');
+    const fresh = path.join(cache.root, '.tmp-0b0b0b');
+    for (const d of [stale, fresh]) {
+      fs.mkdirSync(d);
+      fs.writeFileSync(path.join(d, 'part'), Buffer.alloc(10));
+    }
+    const weekAgo = new Date(Date.now() - 7 * 24 * 3600 * 1000);
+    fs.utimesSync(stale, weekAgo, weekAgo);
+    assert.deepStrictEqual(cache.clear(), { entries: 1, bytes: 1012 });
     assert.ok(!fs.existsSync(good));
-    assert.deepStrictEqual(fs.readdirSync(cache.root), ['not-ours.txt'], 'clear removes only what the cache made');
+    assert.deepStrictEqual(fs.readdirSync(cache.root).sort(), ['.tmp-0b0b0b', 'not-ours.txt'], 'clear removes only what the cache made, and no export in flight');
   });
 
   it('reads which models a file holds', async () => {
