@@ -89,6 +89,26 @@ class SafeLoadTest(unittest.TestCase):
             logits = m.var(torch.tensor([config()['class_label']]), m.vae.quantize.idxBl_to_var_input(idx))
         self.assertLessEqual(float((logits - torch.from_numpy(npy('img0_logits_c3.npy'))).abs().max()), 5e-5)
 
+    def test_trainer_checkpoint_exports_to_the_official_tokens(self):
+        # One file for both models through the exporter (which verifies its graphs against PyTorch), then the
+        # engine (the CLI) on the exported bundle: the official tokens of every scale.
+        out = self.path('trainer-bundle')
+        env = dict(os.environ, PYTHONPATH=os.path.join(REPO, 'tools'))
+        proc = subprocess.run([sys.executable, '-m', 'varscope.export', '--vae', self.trainer_path, '--var', self.trainer_path,
+                               '--out', out], capture_output=True, text=True, env=env, timeout=1200)
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        cli = os.path.join(REPO, 'out', 'src', 'cli', 'main.js')
+        if not os.path.isfile(cli):
+            cli = os.path.join(REPO, 'dist', 'cli.js')
+        self.assertTrue(os.path.isfile(cli), 'build the CLI first (npx tsc -p tsconfig.json)')
+        inspect = subprocess.run(['node', os.path.join(REPO, 'bin', 'varscope.js'), 'inspect', fixture('img0.png'), '--model', out,
+                                  '--provider', 'cpu', '--json', '-'], capture_output=True, text=True, timeout=600,
+                                 env=dict(os.environ, VARSCOPE_CLI=cli))
+        self.assertEqual(inspect.returncode, 0, inspect.stderr)
+        import json
+        tokens = [t for s in json.loads(inspect.stdout)['scales'] for t in s['tokens']]
+        np.testing.assert_array_equal(np.array(tokens), npy('img0_idx.npy').reshape(-1))
+
     def test_safetensors_round_trip(self):
         path = self.path('model.safetensors')
         extra = {'bf16': torch.randn(3, 5).to(torch.bfloat16), 'scalar': torch.tensor(7, dtype=torch.int64),
@@ -123,6 +143,9 @@ class SafeLoadTest(unittest.TestCase):
         with self.assertRaises(CheckpointError) as ctx:
             torch_load(path)
         self.assertFalse(os.path.exists(target))
+        with self.assertRaises(CheckpointError):
+            roles(path)  # the structure-only reading refuses it too
+        self.assertFalse(os.path.exists(target))
         self.assertIn('io.open', str(ctx.exception))  # builtins.open is io.open
         self.assertNotIn('weights_only=False', str(ctx.exception))
 
@@ -132,7 +155,13 @@ class SafeLoadTest(unittest.TestCase):
         torch.save({'w': torch.zeros(2), 'x': _MakesFile(target)}, path, _use_new_zipfile_serialization=False)
         with self.assertRaises(CheckpointError):
             torch_load(path)
+        with self.assertRaises(CheckpointError):
+            roles(path)
         self.assertFalse(os.path.exists(target))
+        legacy = self.path('legacy-var.pth')
+        torch.save(self.var_sd, legacy, _use_new_zipfile_serialization=False)
+        self.assertEqual(roles(legacy), ['var'])
+        self.assertTrue(torch.equal(torch_load(legacy)['head.weight'], self.var_sd['head.weight']))
 
     def test_object_that_is_not_data_is_named(self):
         import argparse

@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .safe_load import NotACheckpoint, UnsafeCheckpoint, load_torch
+from .safe_load import NotACheckpoint, UnsafeCheckpoint, load_torch, peek
 from .var_model import VAR
 from .vqvae import VQVAE
 
@@ -51,8 +51,9 @@ class VarConfig:
     patch_nums: Tuple[int, ...]
 
 
-def torch_load(path: str):
-    """A checkpoint's contents on CPU, with no code run from the file (see safe_load): PyTorch files or safetensors."""
+def torch_load(path: str, structure_only: bool = False):
+    """A checkpoint's contents on CPU, with no code run from the file (see safe_load): PyTorch files or safetensors.
+    structure_only: every tensor empty, no tensor data read (to tell what a file holds)."""
     if not os.path.exists(path):
         raise CheckpointError(f'{path}: no such file')
     if not os.path.isfile(path):
@@ -60,7 +61,7 @@ def torch_load(path: str):
     if os.path.getsize(path) == 0:
         raise CheckpointError(f'{path}: empty file (0 bytes), not a checkpoint')
     try:
-        return load_torch(path)
+        return peek(path) if structure_only else load_torch(path)
     except NotACheckpoint as e:
         raise CheckpointError(f'{path}: {e}') from e
     except UnsafeCheckpoint as e:
@@ -291,6 +292,7 @@ def load_models(vae_path: str, var_path: str, patch_nums: Optional[Sequence[int]
 
 
 def roles(path: str) -> List[str]:
-    """Which models a checkpoint file holds: a subset of ['vae', 'var'] (both for a trainer checkpoint)."""
-    found = {looks_like(sd) for _, sd in find_state_dicts(torch_load(path))}
+    """Which models a checkpoint file holds: a subset of ['vae', 'var'] (both for a trainer checkpoint), from the
+    key names alone (no tensor data is read)."""
+    found = {looks_like(sd) for _, sd in find_state_dicts(torch_load(path, structure_only=True))}
     return [r for r in ('vae', 'var') if r in found]

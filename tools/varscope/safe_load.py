@@ -2,6 +2,7 @@
 weights_only loader or, where that refuses plain data (torch 1.13 rejects the floats of a trainer's `args`),
 through an allow-list unpickler of ours; safetensors files read directly (no safetensors package needed)."""
 import inspect
+import io
 import json
 import os
 import pickle
@@ -135,6 +136,54 @@ def _load_allow_listed(path: str):
             with ser._open_zipfile_reader(f) as z:
                 return ser._load(z, 'cpu', _AllowListPickleModule, encoding='utf-8')
         return ser._legacy_load(f, 'cpu', _AllowListPickleModule, encoding='utf-8')
+
+
+class _PeekUnpickler(AllowListUnpickler):
+    """The allow-list, but every tensor comes back empty and no storage is read: the structure and key names only."""
+
+    def find_class(self, module, name):
+        found = super().find_class(module, name)
+        if module in ('torch._utils', 'torch._tensor') and name.startswith('_rebuild'):
+            return _empty_tensor
+        return found
+
+    def persistent_load(self, pid):
+        return None
+
+
+def _empty_tensor(*_args, **_kwargs):
+    return torch.empty(0)
+
+
+def peek(path: str):
+    """The checkpoint's structure with every tensor empty, without reading the tensors' data: instant even for a
+    checkpoint of many GB. The same refusals as load_torch."""
+    kind = file_kind(path)
+    try:
+        if kind == 'zip':
+            with zipfile.ZipFile(path) as z:
+                name = next(n for n in z.namelist() if n.endswith('data.pkl'))
+                return _PeekUnpickler(io.BytesIO(z.read(name)), encoding='utf-8').load()
+        if kind == 'pickle':
+            with open(path, 'rb') as f:
+                for _ in range(3):  # magic number, protocol version, system info
+                    AllowListUnpickler(f, encoding='utf-8').load()
+                return _PeekUnpickler(f, encoding='utf-8').load()
+        if kind == 'safetensors':
+            with open(path, 'rb') as f:
+                n = struct.unpack('<Q', f.read(8))[0]
+                if n > min(_MAX_HEADER, os.path.getsize(path) - 8):
+                    raise NotACheckpoint(f'not a safetensors file (header length {n})')
+                header = json.loads(f.read(n).decode('utf-8'))
+            if not isinstance(header, dict):
+                raise NotACheckpoint('not a safetensors file (header is not a JSON object)')
+            return OrderedDict((k, torch.empty(0)) for k in header if k != '__metadata__')
+    except (UnsafeCheckpoint, NotACheckpoint):
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError, AttributeError,
+            StopIteration, zipfile.BadZipFile, UnicodeDecodeError) as e:
+        raise NotACheckpoint(_truncated(e)) from e
+    return load_torch(path)  # the kinds load_torch refuses with their own message
 
 
 def _truncated(e: Exception) -> str:
