@@ -110,8 +110,10 @@ def load_torch(path: str):
         raise NotACheckpoint('not a PyTorch checkpoint (neither a torch.save file nor safetensors)')
     params = inspect.signature(torch.load).parameters
     if 'weights_only' in params:
+        # torch >= 2.1 maps the file instead of reading it: a trainer checkpoint's optimizer state is never paged in.
+        mmap = {'mmap': True} if 'mmap' in params and kind == 'zip' else {}
         try:
-            return torch.load(path, map_location='cpu', weights_only=True)
+            return torch.load(path, map_location='cpu', weights_only=True, **mmap)
         except pickle.UnpicklingError as e:
             if 'weights only' not in str(e).lower() and 'weights_only' not in str(e).lower():
                 raise NotACheckpoint(_truncated(e)) from e
