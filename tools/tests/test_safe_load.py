@@ -135,6 +135,9 @@ class SafeLoadTest(unittest.TestCase):
         with self.assertRaises(CheckpointError) as ctx:
             torch_load(path)
         self.assertIn('safetensors', str(ctx.exception))
+        with self.assertRaises(CheckpointError) as ctx:
+            roles(path)  # the header alone shows it
+        self.assertIn('do not hold [4, 4] F32', str(ctx.exception))
 
     def test_pickle_that_creates_a_file_is_refused(self):
         target = self.path('pwned.txt')

@@ -173,13 +173,8 @@ def peek(path: str):
                 return _PeekUnpickler(f, encoding='utf-8').load()
         if kind == 'safetensors':
             with open(path, 'rb') as f:
-                n = struct.unpack('<Q', f.read(8))[0]
-                if n > min(_MAX_HEADER, os.path.getsize(path) - 8):
-                    raise NotACheckpoint(f'not a safetensors file (header length {n})')
-                header = json.loads(f.read(n).decode('utf-8'))
-            if not isinstance(header, dict):
-                raise NotACheckpoint('not a safetensors file (header is not a JSON object)')
-            return OrderedDict((k, torch.empty(0)) for k in header if k != '__metadata__')
+                entries, _ = _safetensors_header(f, os.path.getsize(path))
+            return OrderedDict((k, torch.empty(0)) for k in entries)
     except (UnsafeCheckpoint, NotACheckpoint):
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError, AttributeError,
@@ -203,21 +198,31 @@ _MAX_HEADER = 100 << 20
 def load_safetensors(path: str) -> 'OrderedDict[str, torch.Tensor]':
     """A safetensors file: 8-byte little-endian header length, a JSON header {name: {dtype, shape, data_offsets}},
     then the raw little-endian data. Every offset and size is checked against the file."""
-    size = os.path.getsize(path)
     with open(path, 'rb') as f:
-        n = struct.unpack('<Q', f.read(8))[0]
-        if n > min(_MAX_HEADER, size - 8):
-            raise NotACheckpoint(f'not a safetensors file (header length {n} for a {size}-byte file)')
-        try:
-            header = json.loads(f.read(n).decode('utf-8'))
-        except (UnicodeDecodeError, ValueError) as e:
-            raise NotACheckpoint(f'not a safetensors file (header is not JSON: {e})') from e
-        data = bytearray(size - 8 - n)
+        entries, data_size = _safetensors_header(f, os.path.getsize(path))
+        data = bytearray(data_size)
         if f.readinto(data) != len(data):
             raise NotACheckpoint('safetensors file truncated')
+    out = OrderedDict()
+    for name, (dtype, shape, begin, count) in entries.items():
+        t = torch.frombuffer(data, dtype=dtype, count=count, offset=begin) if count else torch.empty(0, dtype=dtype)
+        out[name] = t.reshape(shape)
+    return out
+
+
+def _safetensors_header(f, size: int):
+    """The checked header of a safetensors file open at its start: ({name: (dtype, shape, offset, count)}, data bytes)."""
+    n = struct.unpack('<Q', f.read(8))[0]
+    if n > min(_MAX_HEADER, size - 8):
+        raise NotACheckpoint(f'not a safetensors file (header length {n} for a {size}-byte file)')
+    try:
+        header = json.loads(f.read(n).decode('utf-8'))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise NotACheckpoint(f'not a safetensors file (header is not JSON: {e})') from e
     if not isinstance(header, dict):
         raise NotACheckpoint('not a safetensors file (header is not a JSON object)')
-    out = OrderedDict()
+    data_size = size - 8 - n
+    entries = OrderedDict()
     for name, info in header.items():
         if name == '__metadata__':
             continue
@@ -231,12 +236,11 @@ def load_safetensors(path: str) -> 'OrderedDict[str, torch.Tensor]':
         for s in shape:
             count *= s
         itemsize = torch.empty((), dtype=dtype).element_size()
-        if min(shape, default=0) < 0 or not 0 <= begin <= end <= len(data) or end - begin != count * itemsize:
+        if min(shape, default=0) < 0 or not 0 <= begin <= end <= data_size or end - begin != count * itemsize:
             raise NotACheckpoint(f'safetensors tensor {name!r}: offsets {begin}..{end} do not hold {shape} '
-                                 f'{info["dtype"]} inside the {len(data)}-byte data section')
-        t = torch.frombuffer(data, dtype=dtype, count=count, offset=begin) if count else torch.empty(0, dtype=dtype)
-        out[name] = t.reshape(shape)
-    return out
+                                 f'{info["dtype"]} inside the {data_size}-byte data section')
+        entries[name] = (dtype, shape, begin, count)
+    return entries, data_size
 
 
 def save_safetensors(tensors: dict, path: str, metadata: dict = None) -> None:
