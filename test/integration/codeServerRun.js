@@ -241,7 +241,7 @@ async function runIntegration() {
     ];
     const url = `http://${auth}/?folder=${encodeURIComponent(dirs.ws)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
     const t0 = Date.now();
-    await page.goto(url);
+    await page.goto(url, { timeout: 180000 }); // a loaded machine takes longer than the default 30 s
     const timer = setTimeout(() => exited('timeout'), RUN_TIMEOUT_MS);
     const code = await exitCode;
     clearTimeout(timer);
