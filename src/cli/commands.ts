@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import type { EngineConfig } from '../shared/engineApi';
 import { VarScopeError } from '../shared/rpc';
 import { DEFAULT_CONFIG, Engine } from '../engine/engine';
+import { findPython, pythonCandidates } from '../engine/pythonFinder';
 import { CommandSpec, num, ParsedArgs, UsageError } from './args';
 
 const COMMON: CommandSpec['options'] = {
@@ -40,7 +41,7 @@ export const SPECS: Record<string, CommandSpec> = {
     },
   },
   stats: { name: 'stats', summary: 'Codebook usage over a folder of images (recursive): histograms, dead codes, perplexity.', positionals: ['FOLDER'], options: { ...COMMON, ...IMAGE_OPTS } },
-  export: { name: 'export', summary: 'Export a PyTorch checkpoint to a model bundle (runs /usr/bin/python3 -m varscope.export; its flags pass through).', positionals: [], options: {}, passThrough: true },
+  export: { name: 'export', summary: 'Export a PyTorch checkpoint to a model bundle (python -m varscope.export; its flags pass through). --python PATH or VARSCOPE_PYTHON picks the Python (default: python3 on PATH, else /usr/bin/python3; the first with torch >= 1.13 and onnx).', positionals: [], options: {}, passThrough: true },
 };
 
 /** Engine settings from the common flags. */
@@ -103,6 +104,13 @@ function mean(a: ArrayLike<number>): number {
   return s / Math.max(1, a.length);
 }
 
+/** The provider that ran the model, for every JSON result; why faster ones were skipped goes to stderr with --verbose. */
+async function ranOn(engine: Engine, model: string): Promise<string> {
+  const info = await engine.openModel({ model });
+  if (process.env.VARSCOPE_VERBOSE === '1') for (const f of info.providerFallbacks) process.stderr.write(`varscope: provider ${f.provider} skipped: ${f.reason}\n`);
+  return info.provider;
+}
+
 /** Run one command (not export/bench). */
 export async function runCommand(name: string, args: ParsedArgs, engine: Engine): Promise<void> {
   const model = modelDir(args);
@@ -113,6 +121,7 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
       const dir = args.options['images-dir'];
       if (dir) for (const s of r.scales) await writePng(path.join(dir, `scale${String(s.scaleIndex).padStart(2, '0')}_pn${s.pn}.png`), s.decoded);
       writeJson(args, {
+        provider: await ranOn(engine, model),
         model: { id: r.model.id, patchNums: r.model.patchNums, vocabSize: r.model.vocabSize, provider: r.model.provider, providerFallbacks: r.model.providerFallbacks },
         image: { ...r.image, input: undefined },
         scales: r.scales.map((s) => ({ pn: s.pn, tokens: Array.from(s.tokens), residualEnergy: s.residualEnergy, psnr: s.psnr, meanQuantError: mean(s.quantError), meanQuantMargin: mean(s.quantMargin) })),
@@ -123,7 +132,7 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
     case 'eval': {
       const classId = num(args, 'class', { int: true, min: 0 });
       const r = await engine.evaluate({ model, image: { path: args.positionals[0] }, classId, resizeRatio: ratio() });
-      writeJson(args, { classId, scales: r.scales.map((s) => ({ pn: s.pn, accuracy: s.accuracy, nll: s.nll, meanEntropy: s.meanEntropy })) });
+      writeJson(args, { provider: await ranOn(engine, model), classId, scales: r.scales.map((s) => ({ pn: s.pn, accuracy: s.accuracy, nll: s.nll, meanEntropy: s.meanEntropy })) });
       return;
     }
     case 'generate': {
@@ -139,7 +148,7 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
       };
       const r = await engine.generate({ model, settings });
       if (args.options.out) await writePng(args.options.out, r.image);
-      writeJson(args, { settings, scales: r.tokens.map((t, k) => ({ pn: info.patchNums[k], tokens: Array.from(t) })), image: args.options.out ? path.resolve(args.options.out) : null });
+      writeJson(args, { provider: await ranOn(engine, model), settings, scales: r.tokens.map((t, k) => ({ pn: info.patchNums[k], tokens: Array.from(t) })), image: args.options.out ? path.resolve(args.options.out) : null });
       return;
     }
     case 'stats': {
@@ -148,6 +157,7 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
       const r = await engine.folderUsage({ model, runId: 'cli-stats', folder, resizeRatio: ratio() });
       const u = r.usage;
       writeJson(args, {
+        provider: await ranOn(engine, model),
         images: u.images,
         failed: r.failed,
         used: u.used,
@@ -164,16 +174,50 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
   }
 }
 
-/** `varscope export ...`: the Python exporter with PYTHONPATH=<root>/tools; resolves to its exit code. */
-export function runExport(rest: string[]): Promise<number> {
+/**
+ * `varscope export ...`: the Python exporter with PYTHONPATH=<root>/tools; resolves to its exit code. The Python is
+ * `--python`, else VARSCOPE_PYTHON, else python3 on PATH, else /usr/bin/python3: the first with torch and onnx.
+ */
+export async function runExport(argv: string[]): Promise<number> {
   const root = packageRoot();
+  const { python: given, rest } = takePythonFlag(argv);
+  const explicit = given !== undefined ? { command: given, source: '--python' } : process.env.VARSCOPE_PYTHON ? { command: process.env.VARSCOPE_PYTHON, source: 'VARSCOPE_PYTHON' } : undefined;
+  let python: string;
+  if (rest.includes('--help') || rest.includes('-h')) python = explicit?.command ?? '/usr/bin/python3';
+  else {
+    try {
+      const choice = await findPython(pythonCandidates({ explicit }), { settingName: '--python (or VARSCOPE_PYTHON)' });
+      python = choice.found.command;
+      const skipped = explicit && choice.probes.find((p) => p.source === explicit.source && !p.ok);
+      if (skipped) process.stderr.write(`varscope export: ${skipped.source} ${skipped.command} skipped (${skipped.reason}); using ${python} (${choice.found.source})\n`);
+    } catch (e) {
+      const err = e as VarScopeError;
+      process.stderr.write(`varscope export: ${err.message}\n${(err.detail ?? '').replace(/^/gm, '  skipped ')}\n`);
+      return 1;
+    }
+  }
   const env = { ...process.env, PYTHONPATH: [path.join(root, 'tools'), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter) };
   return new Promise((resolve) => {
-    const p = spawn('/usr/bin/python3', ['-m', 'varscope.export', ...rest], { stdio: 'inherit', env });
+    const p = spawn(python, ['-m', 'varscope.export', ...rest], { stdio: 'inherit', env });
     p.on('error', (e) => {
-      process.stderr.write(`varscope: cannot run /usr/bin/python3: ${e.message}\n`);
+      process.stderr.write(`varscope: cannot run ${python}: ${e.message}\n`);
       resolve(1);
     });
     p.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });
+}
+
+/** `--python X` / `--python=X` taken out of the exporter's arguments. */
+export function takePythonFlag(argv: string[]): { python?: string; rest: string[] } {
+  const rest: string[] = [];
+  let python: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--python') {
+      if (argv[i + 1] === undefined) throw new UsageError('--python needs a value');
+      python = argv[++i];
+    } else if (a.startsWith('--python=')) python = a.slice('--python='.length);
+    else rest.push(a);
+  }
+  return { python, rest };
 }

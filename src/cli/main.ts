@@ -18,8 +18,9 @@ const BENCH: CommandSpec = {
 const ALL: Record<string, CommandSpec> = { ...SPECS, bench: BENCH };
 
 function usage(): string {
-  const lines = ['usage: varscope COMMAND [args] [--help]', '', 'commands:'];
+  const lines = ['usage: varscope COMMAND [args] [--help] [--verbose]', '', 'commands:'];
   for (const s of Object.values(ALL)) lines.push(`  ${s.name.padEnd(9)} ${s.summary}`);
+  lines.push('', '--verbose also prints why faster execution providers were skipped and what native libraries printed.');
   return lines.join('\n');
 }
 

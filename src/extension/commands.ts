@@ -5,6 +5,7 @@ import { VarScopeError } from '../shared/rpc';
 import type { EngineHost } from './engineHost';
 import type { ErrorReporter } from './errorReporter';
 import type { ModelCatalog } from './modelCatalog';
+import type { CheckpointOpener } from './openCheckpoint';
 import { INSPECTOR_VIEW_TYPE, type PanelManager } from './panelManager';
 
 /** What the commands act on. */
@@ -14,6 +15,7 @@ export interface CommandDeps {
   catalog: ModelCatalog;
   engine: EngineHost;
   panels: PanelManager;
+  checkpoints: CheckpointOpener;
 }
 
 const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp', 'bmp', 'gif'];
@@ -25,6 +27,8 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
   return [
     reg('varscope.inspectImage', (uri?: vscode.Uri) => inspectImage(uri)),
     reg('varscope.chooseModel', () => chooseModel(deps)),
+    reg('varscope.openCheckpoint', (uri?: vscode.Uri) => deps.checkpoints.open(uri)),
+    reg('varscope.clearCheckpointCache', () => deps.checkpoints.clearCache()),
     reg('varscope.showLog', () => deps.log.show(true)),
     reg('varscope.restartEngine', async () => {
       deps.log.info('restarting the engine');

@@ -8,6 +8,7 @@ import { EngineHost } from './engineHost';
 import { ErrorReporter } from './errorReporter';
 import { InspectorEditorProvider, InspectorPanelSerializer } from './inspectorEditorProvider';
 import { ModelCatalog } from './modelCatalog';
+import { CheckpointOpener, checkpointCacheDir } from './openCheckpoint';
 import { INSPECTOR_VIEW_TYPE, PanelManager } from './panelManager';
 import { ModelStatusBar } from './statusBar';
 import { registerTestHooks } from './testHooks';
@@ -16,7 +17,7 @@ import { registerTestHooks } from './testHooks';
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const log = vscode.window.createOutputChannel('VARScope', { log: true });
   const errors = new ErrorReporter(log);
-  const catalog = new ModelCatalog(context, log);
+  const catalog = new ModelCatalog(context, log, [checkpointCacheDir(context)]);
   const engine = new EngineHost(context.extensionUri, log);
   const panels = new PanelManager({ extensionUri: context.extensionUri, engine, log });
   const statusBar = new ModelStatusBar();
@@ -40,7 +41,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       supportsMultipleEditorsPerDocument: true,
     }),
     vscode.window.registerWebviewPanelSerializer(INSPECTOR_VIEW_TYPE, serializer),
-    ...registerCommands({ log, errors, catalog, engine, panels }),
+    ...registerCommands({ log, errors, catalog, engine, panels, checkpoints: new CheckpointOpener({ context, log, catalog, engine, panels }) }),
     ...registerTestHooks({ panels, engine, catalog, statusBar, serializer }),
     catalog.onDidChange(() => void reloadModel()),
     vscode.workspace.onDidGrantWorkspaceTrust(() => void reloadModel()),

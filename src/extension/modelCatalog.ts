@@ -99,6 +99,8 @@ export class ModelCatalog {
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly log: vscode.LogOutputChannel,
+    /** Folders of bundles the extension made itself (the checkpoint cache). */
+    private readonly ownFolders: string[] = [],
   ) {
     context.subscriptions.push(
       this.changed,
@@ -108,9 +110,9 @@ export class ModelCatalog {
     );
   }
 
-  /** Every bundle in models/ of the extension and in the `varscope.modelFolders` setting. */
+  /** Every bundle in models/ of the extension, the checkpoint cache and the `varscope.modelFolders` setting. */
   listBundles(): BundleSummary[] {
-    const folders = [path.join(this.context.extensionPath, 'models'), ...this.settingFolders()];
+    const folders = [path.join(this.context.extensionPath, 'models'), ...this.ownFolders, ...this.settingFolders()];
     const seen = new Set<string>();
     const out: BundleSummary[] = [];
     for (const folder of folders) {

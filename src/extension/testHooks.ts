@@ -56,6 +56,9 @@ export function registerTestHooks({ panels, engine, catalog, statusBar, serializ
       statusBarText: statusBar.text,
       enginePid: engine.enginePid ?? null,
     })),
+    // Back to the setting or the default model (what the picker's last item does), so later tests are not pinned to a
+    // model an earlier one chose (Open Checkpoint chooses the exported bundle).
+    vscode.commands.registerCommand('varscope.test.resetModelChoice', () => catalog.choose(null)),
     // The engine's answer to a what-if edit of `imagePath` with the current model, asked outside any panel (a
     // context with no panel behind it), so a test can hold the panel's drawing against it.
     vscode.commands.registerCommand('varscope.test.edit', async (imagePath: string, request: EditRequest): Promise<TestEdit> => {

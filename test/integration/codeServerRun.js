@@ -20,7 +20,7 @@ const RESULTS_DIR = path.join(ROOT, 'test-results');
 const SUITE_DIR = path.join(ROOT, 'out', 'test', 'integration', 'suite');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage'];
-const RUN_TIMEOUT_MS = +(process.env.VARSCOPE_IT_TIMEOUT_MS || 300000);
+const RUN_TIMEOUT_MS = +(process.env.VARSCOPE_IT_TIMEOUT_MS || 900000); // the suite exports a checkpoint (about 1-2 min here)
 
 /** Throws a message that says how to fix a missing setup. */
 function checkSetup() {
@@ -241,7 +241,7 @@ async function runIntegration() {
     ];
     const url = `http://${auth}/?folder=${encodeURIComponent(dirs.ws)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
     const t0 = Date.now();
-    await page.goto(url);
+    await page.goto(url, { timeout: 180000 }); // a loaded machine takes longer than the default 30 s
     const timer = setTimeout(() => exited('timeout'), RUN_TIMEOUT_MS);
     const code = await exitCode;
     clearTimeout(timer);

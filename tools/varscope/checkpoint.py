@@ -1,15 +1,13 @@
 """Strict loading of official VAR / VQ-VAE checkpoints, with the whole configuration inferred from the tensors."""
-import inspect
 import math
 import os
-import pickle
 import re
-import zipfile
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from .safe_load import NotACheckpoint, UnsafeCheckpoint, load_torch, peek
 from .var_model import VAR
 from .vqvae import VQVAE
 
@@ -53,29 +51,27 @@ class VarConfig:
     patch_nums: Tuple[int, ...]
 
 
-def torch_load(path: str):
-    """torch.load on CPU, restricted to tensors and containers where the torch version allows it."""
-    if not os.path.isfile(path):
+def torch_load(path: str, structure_only: bool = False):
+    """A checkpoint's contents on CPU, with no code run from the file (see safe_load): PyTorch files or safetensors.
+    structure_only: every tensor empty, no tensor data read (to tell what a file holds)."""
+    if not os.path.exists(path):
         raise CheckpointError(f'{path}: no such file')
+    if not os.path.isfile(path):
+        raise CheckpointError(f'{path}: not a regular file')
     if os.path.getsize(path) == 0:
         raise CheckpointError(f'{path}: empty file (0 bytes), not a checkpoint')
-    kwargs = {'map_location': 'cpu'}
-    if 'weights_only' in inspect.signature(torch.load).parameters:
-        kwargs['weights_only'] = True
     try:
-        return torch.load(path, **kwargs)
-    except pickle.UnpicklingError as e:
-        if 'weights only' in str(e).lower():
-            detail = str(e).split('WeightsUnpickler error:')[-1].strip().splitlines()[0]
-            raise CheckpointError(
-                f'{path}: holds Python objects besides tensors ({detail}), which safe loading (weights_only) refuses. '
-                f'If you trust the file, save only the weights first, e.g. torch.save(torch.load(path, '
-                f'weights_only=False)["trainer"]["var_wo_ddp"], "var.pth")') from e
-        raise CheckpointError(f'{path}: not a PyTorch checkpoint or truncated ({str(e).splitlines()[0]})') from e
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, OSError, AttributeError,
-            ImportError, KeyError, IndexError, TypeError) as e:
-        raise CheckpointError(f'{path}: not a PyTorch checkpoint, truncated, or holds more than tensors '
-                              f'({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""})') from e
+        return peek(path) if structure_only else load_torch(path)
+    except NotACheckpoint as e:
+        raise CheckpointError(f'{path}: {e}') from e
+    except UnsafeCheckpoint as e:
+        raise CheckpointError(
+            f'{path}: a PyTorch checkpoint that holds a Python object of type {e}, which is not plain data; '
+            f'VARScope loads only tensors and plain containers (dict, list, tuple, set, str, bytes, numbers, '
+            f'None, torch.Size) so that opening a file never runs code from it. Save the model\'s state_dict '
+            f'(with its optimizer state and plain-dict args, as the official trainer does) instead') from e
+    except OSError as e:
+        raise CheckpointError(f'{path}: cannot read ({e.strerror or e})') from e
 
 
 def _is_state_dict(obj) -> bool:
@@ -269,8 +265,11 @@ class LoadedModels:
 def load_models(vae_path: str, var_path: str, patch_nums: Optional[Sequence[int]] = None,
                 quant_resi: float = 0.5) -> LoadedModels:
     """Load both checkpoints strictly (eval mode, float32) after checking they belong together."""
-    vae_sd = canonical_vae_keys(extract(torch_load(vae_path), 'vae', vae_path))
-    var_sd = extract(torch_load(var_path), 'var', var_path)
+    vae_obj = torch_load(vae_path)
+    var_obj = vae_obj if os.path.realpath(var_path) == os.path.realpath(vae_path) else torch_load(var_path)
+    vae_sd = canonical_vae_keys(extract(vae_obj, 'vae', vae_path))
+    var_sd = extract(var_obj, 'var', var_path)
+    del vae_obj, var_obj
     vae_cfg = infer_vae_config(vae_sd, vae_path, quant_resi)
     var_cfg = infer_var_config(var_sd, var_path, patch_nums)
     if vae_cfg.vocab_size != var_cfg.vocab_size:
@@ -290,3 +289,10 @@ def load_models(vae_path: str, var_path: str, patch_nums: Optional[Sequence[int]
     for p in list(vae.parameters()) + list(var.parameters()):
         p.requires_grad_(False)
     return LoadedModels(vae.eval(), var.eval(), vae_cfg, var_cfg, has_hits)
+
+
+def roles(path: str) -> List[str]:
+    """Which models a checkpoint file holds: a subset of ['vae', 'var'] (both for a trainer checkpoint), from the
+    key names alone (no tensor data is read)."""
+    found = {looks_like(sd) for _, sd in find_state_dicts(torch_load(path, structure_only=True))}
+    return [r for r in ('vae', 'var') if r in found]

@@ -144,8 +144,9 @@ def export_all(m: LoadedModels, out_dir: str, log=print, fp16: bool = False) -> 
     """Every graph of the bundle into out_dir, weights in out_dir/weights.bin (float16 where exact when fp16)."""
     store = WeightStore(out_dir, fp16=fp16)
     io, examples = graph_io(m), example_inputs(m)
-    for role, module in graph_modules(m).items():
-        log(f'exporting {role}.onnx')
+    modules = graph_modules(m)
+    for k, (role, module) in enumerate(modules.items()):
+        log(f'exporting {role}.onnx (graph {k + 1} of {len(modules)})')
         export_graph(module, examples[role], io[role], os.path.join(out_dir, f'{role}.onnx'), store,
                      precise_norms=role in PRECISE_NORM_ROLES)
     log(f'weights.bin: {store.size} bytes stored, {store.referenced} bytes referenced by the graphs')

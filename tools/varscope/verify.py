@@ -119,7 +119,8 @@ def write_cases(m: LoadedModels, image: torch.Tensor, directory: str, class_labe
 
 def run_verifier(bundle_dir: str, cases_dir: str) -> Dict[str, float]:
     """Run tools/verify_bundle.js; max abs diff per '<case>.<output>'."""
-    proc = subprocess.run(['node', VERIFY_JS, bundle_dir, cases_dir], capture_output=True, text=True, cwd=TOOLS)
+    node = os.environ.get('VARSCOPE_NODE') or 'node'  # the editor's own Node where `node` is not on PATH
+    proc = subprocess.run([node, VERIFY_JS, bundle_dir, cases_dir], capture_output=True, text=True, cwd=TOOLS)
     if proc.returncode != 0:
         raise RuntimeError(f'verify_bundle.js failed ({proc.returncode}):\n{proc.stderr.strip()}')
     return {k: float(v) for k, v in json.loads(proc.stdout.strip().splitlines()[-1]).items()}

@@ -1,0 +1,133 @@
+/**
+ * Runs the Python side (tools/varscope) for a checkpoint: `varscope.describe` (which models a file holds) and
+ * `varscope.export` (checkpoint -> verified bundle) with its stages parsed from the output. The child runs in its
+ * own process group so that a cancel also stops the verifier it starts.
+ */
+import { spawn } from 'child_process';
+import { VarScopeError } from '../shared/rpc';
+
+/** One stage of an export, as the progress notification names it. */
+export interface ExportStage {
+  stage: 'load' | 'config' | 'graph' | 'verify' | 'done';
+  /** e.g. "export graph 3 of 6". */
+  message: string;
+  k?: number;
+  n?: number;
+}
+
+/** How to run the Python package. */
+export interface PythonRun {
+  /** The interpreter (pythonFinder). */
+  python: string;
+  /** Folder holding the `varscope` package (<root>/tools). */
+  toolsDir: string;
+  /** Node used by the exporter's verifier (default: this process's executable, run as Node). */
+  nodePath?: string;
+  /** Every output line (stdout and stderr) for the log. */
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** Aborting kills the whole process group. */
+  signal?: AbortSignal;
+}
+
+/** The stage a line of the exporter's output starts, if any. */
+export function parseExportLine(line: string): ExportStage | undefined {
+  if (line.startsWith('loading ')) return { stage: 'load', message: 'load the checkpoints' };
+  if (line.startsWith('config: ')) return { stage: 'config', message: 'infer the configuration' };
+  const g = /^exporting (\w+)\.onnx \(graph (\d+) of (\d+)\)/.exec(line);
+  if (g) return { stage: 'graph', message: `export graph ${g[2]} of ${g[3]} (${g[1]})`, k: Number(g[2]), n: Number(g[3]) };
+  if (line.startsWith('computing PyTorch reference outputs')) return { stage: 'verify', message: 'verify: PyTorch reference outputs' };
+  if (line.startsWith('running the graphs with onnxruntime-node')) return { stage: 'verify', message: 'verify: the graphs in onnxruntime' };
+  if (line.startsWith('ok: bundle ')) return { stage: 'done', message: 'done' };
+  return undefined;
+}
+
+/** Runs `python -m <module> ...args`; resolves with its exit code and output; rejects Cancelled when aborted. */
+export function runPythonModule(run: PythonRun, module: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    if (run.signal?.aborted) {
+      reject(new VarScopeError('Cancelled', 'cancelled'));
+      return;
+    }
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      PYTHONPATH: [run.toolsDir, process.env.PYTHONPATH].filter(Boolean).join(process.platform === 'win32' ? ';' : ':'),
+      PYTHONUNBUFFERED: '1',
+      PYTHONWARNINGS: 'ignore',
+      VARSCOPE_NODE: run.nodePath ?? process.execPath,
+      // In VS Code the executable is Electron: this makes it behave as Node for the verifier.
+      ELECTRON_RUN_AS_NODE: '1',
+    };
+    const child = spawn(run.python, ['-m', module, ...args], { env, detached: process.platform !== 'win32', stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+    const out = { stdout: '', stderr: '' };
+    const pending = { stdout: '', stderr: '' };
+    const feed = (stream: 'stdout' | 'stderr', chunk: Buffer) => {
+      const text = pending[stream] + chunk.toString();
+      const lines = text.split('\n');
+      pending[stream] = lines.pop() ?? '';
+      for (const l of lines) emit(stream, l);
+    };
+    const emit = (stream: 'stdout' | 'stderr', l: string) => {
+      if (out[stream].length < 4 << 20) out[stream] += l + '\n';
+      run.onLine?.(l, stream);
+    };
+    child.stdout.on('data', (c: Buffer) => feed('stdout', c));
+    child.stderr.on('data', (c: Buffer) => feed('stderr', c));
+    let cancelled = false;
+    const kill = () => {
+      cancelled = true;
+      try {
+        if (child.pid !== undefined) process.kill(process.platform === 'win32' ? child.pid : -child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL'); // the group is gone already, or no groups here
+      }
+    };
+    run.signal?.addEventListener('abort', kill, { once: true });
+    child.on('error', (e) => {
+      run.signal?.removeEventListener('abort', kill);
+      reject(new VarScopeError('ModelLoad', `cannot run ${run.python}: ${e.message}`));
+    });
+    child.on('close', (code, sig) => {
+      run.signal?.removeEventListener('abort', kill);
+      for (const s of ['stdout', 'stderr'] as const) if (pending[s]) emit(s, pending[s]);
+      if (cancelled) reject(new VarScopeError('Cancelled', 'export cancelled'));
+      else resolve({ code: code ?? (sig ? 1 : 0), ...out });
+    });
+  });
+}
+
+/** The last "error: ..." line the Python side printed, else its last stderr line. */
+export function pythonError(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const err = [...lines].reverse().find((l) => l.startsWith('error: '));
+  return (err ? err.slice('error: '.length) : lines[lines.length - 1]) ?? 'no message';
+}
+
+/** Which models each file holds (`varscope.describe`): roles ⊆ ['vae', 'var'], or the file's one-line error. */
+export async function describeCheckpoints(run: PythonRun, files: string[]): Promise<{ path: string; roles: ('vae' | 'var')[]; error: string | null }[]> {
+  const r = await runPythonModule(run, 'varscope.describe', files);
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  try {
+    if (r.code !== 0) throw new Error('exit ' + r.code);
+    return (JSON.parse(last) as { files: { path: string; roles: ('vae' | 'var')[]; error: string | null }[] }).files;
+  } catch {
+    throw new VarScopeError('ModelLoad', `reading the checkpoints failed: ${pythonError(r.stderr)}`, r.stderr);
+  }
+}
+
+/** Exports a checkpoint pair to `out` (varscope.export, which verifies the bundle); stages reach `onStage`. */
+export async function exportCheckpoint(run: PythonRun, opts: { vae: string; var: string; out: string; id: string; name: string; onStage?: (s: ExportStage) => void }): Promise<void> {
+  const onLine = run.onLine;
+  const r = await runPythonModule(
+    {
+      ...run,
+      onLine: (line, stream) => {
+        onLine?.(line, stream);
+        const s = stream === 'stdout' ? parseExportLine(line) : undefined;
+        if (s) opts.onStage?.(s);
+      },
+    },
+    'varscope.export',
+    ['--vae', opts.vae, '--var', opts.var, '--out', opts.out, '--id', opts.id, '--name', opts.name],
+  );
+  if (r.code !== 0) throw new VarScopeError('ModelLoad', `export failed: ${pythonError(r.stderr)}`, r.stderr);
+}
