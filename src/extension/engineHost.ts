@@ -6,7 +6,7 @@
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { EngineClient } from '../engine/engineClient';
+import { EngineClient } from '../client/engineClient';
 import type { EngineConfig, EngineEvents, FolderUsageResult } from '../shared/engineApi';
 import type { HostEvents, PanelState } from '../shared/protocol';
 import type { ModelInfo } from '../shared/results';

@@ -4,7 +4,7 @@
  */
 import * as assert from 'assert';
 import * as path from 'path';
-import { EngineClient } from '../../src/engine/engineClient';
+import { EngineClient } from '../../src/client/engineClient';
 import type { GenerationStep } from '../../src/shared/results';
 import { VarScopeError } from '../../src/shared/rpc';
 import { fixture, requireBundle, ROOT } from './fixtures';

@@ -4,13 +4,14 @@
  * the next request starts a fresh process (configured again) and succeeds.
  */
 import { ChildProcess, fork } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 import type { EngineApi, EngineConfig, EngineEvents } from '../shared/engineApi';
 import { RpcChannel, VarScopeError } from '../shared/rpc';
 
 /** How to start the engine. */
 export interface EngineClientOptions {
-  /** Path of the engine entry script; default engineProcess.js beside this file (dist/ or out/src/engine/). */
+  /** Path of the engine entry script; default engineProcess.js beside this file (dist/) or in out/src/engine/. */
   entry?: string;
   config: EngineConfig;
   /** Log sink for the engine's stderr and lifecycle. */
@@ -103,7 +104,7 @@ export class EngineClient {
 
   private start(): Promise<void> {
     if (this.ready) return this.ready;
-    const entry = this.opts.entry ?? path.join(__dirname, 'engineProcess.js');
+    const entry = this.opts.entry ?? defaultEntry();
     const env = { ...process.env };
     if (this.config.cudaLibraryPath) env.LD_LIBRARY_PATH = [this.config.cudaLibraryPath, env.LD_LIBRARY_PATH].filter(Boolean).join(path.delimiter);
     const child = fork(entry, [], { serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env, execArgv: ['--expose-gc'] });
@@ -142,4 +143,10 @@ export class EngineClient {
     this.channel = undefined;
     this.ready = undefined;
   }
+}
+
+/** engineProcess.js beside this file in the webpack bundle (dist/), else the engine's own tsc output (out/src/engine/). */
+function defaultEntry(): string {
+  const beside = path.join(__dirname, 'engineProcess.js');
+  return fs.existsSync(beside) ? beside : path.join(__dirname, '..', 'engine', 'engineProcess.js');
 }
