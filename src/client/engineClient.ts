@@ -7,7 +7,8 @@ import { ChildProcess, fork } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { EngineApi, EngineConfig, EngineEvents } from '../shared/engineApi';
-import { RpcChannel, VarScopeError } from '../shared/rpc';
+import { RpcChannel } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 
 /** How to start the engine. */
 export interface EngineClientOptions {

@@ -1,7 +1,7 @@
 /** The commands of package.json: each handler is guarded so a failure reaches the log and the user. */
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { VarScopeError } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 import type { EngineHost } from './engineHost';
 import type { ErrorReporter } from './errorReporter';
 import type { ModelCatalog } from './modelCatalog';

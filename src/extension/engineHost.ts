@@ -10,7 +10,8 @@ import { EngineClient } from '../client/engineClient';
 import type { EngineConfig, EngineEvents, FolderUsageResult } from '../shared/engineApi';
 import type { HostEvents, PanelState } from '../shared/protocol';
 import type { ModelInfo } from '../shared/results';
-import { VarScopeError, type Handlers } from '../shared/rpc';
+import type { Handlers } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 import type { HostApi } from './hostApi';
 import { readBundleSummary, type BundleSummary } from './modelCatalog';
 

@@ -4,7 +4,8 @@
  */
 import type { PanelState, ViewId } from '../shared/protocol';
 import type { HostApi } from './hostApi';
-import { VarScopeError, type RpcMessage } from '../shared/rpc';
+import type { RpcMessage } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 
 type Check = (params: unknown) => string | null;
 

@@ -6,48 +6,7 @@
  * when the handler throws; pending requests are rejected on dispose and on timeout. Events (one-way
  * messages such as per-scale progress) carry a name and a payload.
  */
-
-/** A serialisable error with a code the caller can switch on. */
-export interface WireError {
-  code: ErrorCode;
-  message: string;
-  detail?: string;
-}
-
-/** Error codes of STYLE.md. */
-export type ErrorCode =
-  | 'ModelNotFound'
-  | 'ModelLoad'
-  | 'BadImage'
-  | 'Inference'
-  | 'Cancelled'
-  | 'EngineCrashed'
-  | 'Timeout'
-  | 'BadRequest'
-  | 'Internal';
-
-/** An Error carrying a code; what crosses a boundary as a WireError. */
-export class VarScopeError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    readonly detail?: string,
-  ) {
-    super(message);
-    this.name = `VarScopeError(${code})`;
-  }
-
-  /** The wire form of any thrown value. */
-  static toWire(e: unknown): WireError {
-    if (e instanceof VarScopeError) return { code: e.code, message: e.message, detail: e.detail };
-    if (e instanceof Error) return { code: 'Internal', message: e.message, detail: e.stack };
-    return { code: 'Internal', message: String(e) };
-  }
-
-  static fromWire(w: WireError): VarScopeError {
-    return new VarScopeError(w.code, w.message, w.detail);
-  }
-}
+import { VarScopeError, type WireError } from './errors';
 
 /** An API: every member is a one-argument async method. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
