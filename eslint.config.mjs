@@ -1,4 +1,4 @@
-// Lint: TypeScript recommended rules, plus the layering of DESIGN.md.
+// Lint: TypeScript recommended rules, plus the layering of the source folders (README, Layout): engine, shared, client and CLI never import vscode; shared imports no platform runtime.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
