@@ -2,8 +2,7 @@
  * Checks every message from the webview before anything uses it: the RPC envelope, the method name,
  * and the shape of its params. A webview is a web page; treat what it sends as untrusted input.
  */
-import type { PanelState, ViewId } from '../shared/protocol';
-import type { HostApi } from './hostApi';
+import type { HostApi, PanelState, ViewId } from '../shared/protocol';
 import type { RpcMessage } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
 

@@ -15,6 +15,7 @@ import type {
   InspectResult,
   ModelInfo,
 } from './results';
+import type { Nothing, Side } from './rpc';
 
 /** What the panel shows; kept in webview state so a reload restores it. */
 export interface PanelState {
@@ -115,3 +116,9 @@ export interface HostEvents {
 export interface WebviewEvents {
   ready: Record<string, never>;
 }
+
+/** The host's end of the panel channel: it serves HostApi and pushes HostEvents. */
+export type HostSide = Side<HostApi, HostEvents>;
+
+/** The webview's end: it serves nothing and emits WebviewEvents. */
+export type WebviewSide = Side<Nothing, WebviewEvents>;

@@ -1,11 +1,10 @@
 /** What the panel asks of the host: every request goes through here and lands in the store, never in a view directly. */
-import type { EditRequest, HostEvents } from '../shared/protocol';
-import type { HostCalls } from './hostBridge';
-import type { RpcChannel } from '../shared/rpc';
+import type { EditRequest } from '../shared/protocol';
+import type { HostChannel } from './hostBridge';
 import type { GenerationSettings, GenerationStep } from '../shared/results';
 import { applyInit, withModelSampling, type Store } from './store';
 
-type Host = RpcChannel<HostCalls>;
+type Host = HostChannel;
 
 // Latest-wins: a reply is applied only if no newer request of the same kind started since (e.g. the model changed).
 const latest = new Map<string, number>();
@@ -150,11 +149,10 @@ export async function applyEdit(store: Store, host: Host, tokens: number[] | 're
 export function bindHostEvents(store: Store, host: Host, onInit: () => void): Array<() => void> {
   return [
     host.on('init', (p) => {
-      store.update((s) => applyInit(s, p as HostEvents['init']));
+      store.update((s) => applyInit(s, p));
       onInit();
     }),
-    host.on('model', (p) => {
-      const m = p as HostEvents['model'];
+    host.on('model', (m) => {
       const changed = m.model?.id !== store.state.model?.id || m.model?.dir !== store.state.model?.dir;
       if (!changed) {
         store.update({ model: m.model, modelError: m.modelError }); // e.g. only the provider changed
@@ -173,16 +171,15 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
       }));
       onInit();
     }),
-    host.on('generationStep', (p) => acceptStep(store, p as GenerationStep)),
-    host.on('progress', (p) => store.update({ progress: p as HostEvents['progress'] })),
-    host.on('folderUsage', (p) => {
-      const f = p as HostEvents['folderUsage'];
+    host.on('generationStep', (p) => acceptStep(store, p)),
+    host.on('progress', (p) => store.update({ progress: p })),
+    host.on('folderUsage', (f) => {
       const cur = store.state.folderUsage;
       // A new run replaces the old; within a run, a lower `done` is a late message.
       if (cur && cur.runId === f.runId && f.done < cur.done) return;
       store.update({ folderUsage: f });
     }),
-    host.on('comparison', (p) => store.update({ comparison: p as HostEvents['comparison'] })),
+    host.on('comparison', (p) => store.update({ comparison: p })),
     host.on('error', (p) => store.pushError('host', p)),
   ];
 }

@@ -74,7 +74,7 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
       store.pushError('export', e);
     }
   };
-  const offExport = host.on('exportView', (p) => void runExport((p as { format: 'png' | 'svg' | 'json' }).format));
+  const offExport = host.on('exportView', (p) => void runExport(p.format));
 
   const render = (s: InspectorState, prev: InspectorState | null): void => {
     if (!prev || s.imageName !== prev.imageName || s.model !== prev.model || s.modelError !== prev.modelError) {

@@ -1,6 +1,5 @@
 /** The contract every view implements, and what it is given to work with. */
-import type { HostCalls } from '../hostBridge';
-import type { RpcChannel } from '../../shared/rpc';
+import type { HostChannel } from '../hostBridge';
 import type { InspectorState, Store } from '../store';
 import type { ThemeColors } from '../theme';
 
@@ -8,7 +7,7 @@ import type { ThemeColors } from '../theme';
 export interface ViewContext {
   doc: Document;
   store: Store;
-  host: RpcChannel<HostCalls>;
+  host: HostChannel;
   theme(): ThemeColors;
 }
 
