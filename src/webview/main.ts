@@ -1,6 +1,6 @@
 /** Webview entry: connect to the host, restore state, mount the panel, and start the ready → init handshake. */
 import './styles/main.css';
-import { bindHostEvents, loadInspect, loadTrainingUsage } from './actions';
+import { bindHostEvents, load } from './actions';
 import { VIEW_IDS, type ViewId } from '../shared/protocol';
 import { createApp, type TabSpec } from './app';
 import { connectHost } from './hostBridge';
@@ -50,8 +50,8 @@ function main(): void {
   });
   bindHostEvents(store, bridge.channel, () => {
     const s = store.state;
-    if (s.model && s.panel.imageUri) void loadInspect(store, bridge.channel);
-    if (s.model?.hasTrainingHits) void loadTrainingUsage(store, bridge.channel);
+    if (s.model && s.panel.imageUri) void load(store, bridge.channel, 'inspect', {});
+    if (s.model?.hasTrainingHits) void load(store, bridge.channel, 'trainingUsage', {});
   });
   bridge.channel.emit('ready', {});
 }

@@ -1,7 +1,7 @@
 /** Attention: VAR's L×L block-causal mask with scale boundaries beside a raster-order mask, and real weights by layer / head. */
 import { select } from 'd3';
 import type { AttentionResult, ModelInfo } from '../../shared/results';
-import { loadAttention } from '../actions';
+import { load } from '../actions';
 import { sequentialLut } from '../geometry/colorMaps';
 import { boundaryFractions, scaleIndexArray, stepCounts, visibleKeyEnd } from '../geometry/mask';
 import { indexOfToken, scaleLabel, tokenOfIndex } from '../geometry/scales';
@@ -37,7 +37,12 @@ export function createAttentionView(ctx: ViewContext): View {
   const layerSel = doc.createElement('select');
   const headSel = doc.createElement('select');
   controls.node()!.append(field(doc, 'Layer', layerSel), field(doc, 'Head', headSel),
-    button(doc, 'Load weights', () => void loadAttention(store, host, +layerSel.value, headSel.value === 'mean' ? 'mean' : +headSel.value), 'Load attention weights of the chosen layer and head'));
+    button(doc, 'Load weights', () => loadWeights(+layerSel.value, headSel.value === 'mean' ? 'mean' : +headSel.value), 'Load attention weights of the chosen layer and head'));
+  // Teacher-forced on the class last evaluated (else the sampler's); the choice is kept in the panel state.
+  const loadWeights = (layer: number, head: number | 'mean'): void => {
+    const classId = store.state.panel.evalClass ?? store.state.generation.settings.classId;
+    void load(store, host, 'attention', { classId, layer, head }, (s) => ({ panel: { ...s.panel, attention: { layer, head } } }));
+  };
   const wEmpty = placeholder(doc);
   weightsBox.node()!.append(wEmpty.root);
   const wRow = weightsBox.append('div').attr('class', 'row');

@@ -1,7 +1,7 @@
 /** Step-through generation (class, seed, CFG, top-k, top-p; step / back / play / jump) and the teacher-forced mode on the open image. */
 import { select } from 'd3';
 import type { EvalResult, GenerationSettings, GenerationStep, ModelInfo } from '../../shared/results';
-import { loadEvaluation, playGeneration, startGeneration, stepGeneration } from '../actions';
+import { load, playGeneration, startGeneration, stepGeneration } from '../actions';
 import { parseCssColor } from '../geometry/colorMaps';
 import { regionOf, scaleLabel } from '../geometry/scales';
 import type { InspectorState } from '../store';
@@ -81,7 +81,7 @@ export function createStepThroughView(ctx: ViewContext): View {
   evalClass.className = 'eval-class';
   tfControls.node()!.append(field(doc, 'Class', evalClass), button(doc, 'Evaluate', () => {
     store.update((s) => ({ panel: { ...s.panel, evalClass: +evalClass.value } }));
-    void loadEvaluation(store, host, +evalClass.value);
+    void load(store, host, 'evaluate', { classId: +evalClass.value });
   }, 'Teacher-forced evaluation of this image'));
   const tfEmpty = placeholder(doc);
   tf.node()!.append(tfEmpty.root);

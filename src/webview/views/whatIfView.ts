@@ -2,7 +2,7 @@
 import { select } from 'd3';
 import type { EditResult } from '../../shared/protocol';
 import type { InspectResult } from '../../shared/results';
-import { applyEdit } from '../actions';
+import { load } from '../actions';
 import { cellLabel, cursorRect, isCursorKey, moveCursor, sameCells, toggled, withRect } from '../geometry/gridCursor';
 import { positionAt, scaleLabel } from '../geometry/scales';
 import type { InspectorState } from '../store';
@@ -31,8 +31,13 @@ export function createWhatIfView(ctx: ViewContext): View {
   scaleSel.className = 'edit-scale';
   const tokenIn = numberInput(doc, 0, 0, 4095, 1);
   tokenIn.className = 'edit-token';
-  const setBtn = button(doc, 'Set tokens', () => void applyEdit(store, host, store.state.edit.positions.map(() => +tokenIn.value)), 'Set the chosen cells to the token id');
-  const resampleBtn = button(doc, 'Resample', () => void applyEdit(store, host, 'resample'), 'Resample the chosen cells from the model');
+  // The edit applies to the chosen cells with the sampler's settings (for the regenerated finer scales).
+  const applyEdit = (tokens: number[] | 'resample'): void => {
+    const { edit: e, generation: g } = store.state;
+    void load(store, host, 'edit', { scaleIndex: e.scaleIndex, positions: e.positions, tokens, settings: g.settings });
+  };
+  const setBtn = button(doc, 'Set tokens', () => applyEdit(store.state.edit.positions.map(() => +tokenIn.value)), 'Set the chosen cells to the token id');
+  const resampleBtn = button(doc, 'Resample', () => applyEdit('resample'), 'Resample the chosen cells from the model');
   const clearBtn = button(doc, 'Clear selection', () => store.update((s) => ({ edit: { ...s.edit, positions: [] } })), 'Clear the chosen cells');
   setBtn.classList.add('primary', 'set-tokens');
   resampleBtn.classList.add('resample');
