@@ -87,7 +87,8 @@ export function validEnvelope(m: unknown): RpcMessage | null {
 
 /** Throws BadRequest unless `params` fit `method` of HostApi. */
 export function checkParams(method: string, params: unknown): void {
-  const check = (CHECKS as Record<string, Check | undefined>)[method];
+  // Own keys only: `toString` or `constructor` are not methods of HostApi.
+  const check = Object.hasOwn(CHECKS, method) ? (CHECKS as Record<string, Check>)[method] : undefined;
   if (!check) throw new VarScopeError('BadRequest', `unknown method ${method}`);
   const problem = check(params);
   if (problem) throw new VarScopeError('BadRequest', `${method}: ${problem}`);
