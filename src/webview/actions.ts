@@ -2,6 +2,7 @@
 import type { HostApi } from '../shared/protocol';
 import type { Params, Result } from '../shared/rpc';
 import type { GenerationSettings, GenerationStep } from '../shared/results';
+import type { TokenRef } from './geometry/scales';
 import type { HostChannel } from './hostBridge';
 import { applyInit, withModelSampling, type InspectorState, type Loadable, type Store } from './store';
 
@@ -161,4 +162,10 @@ export async function playGeneration(store: Store, host: Host, intervalMs = 500)
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   store.update((s) => ({ generation: { ...s.generation, playing: false } }));
+}
+
+/** Link the hovered token everywhere and focus its scale; a repeated report of the same token changes nothing. */
+export function hoverToken(store: Store, t: TokenRef): void {
+  const h = store.state.hover;
+  if (h?.scaleIndex !== t.scaleIndex || h.position !== t.position) store.update({ hover: t, focusScale: t.scaleIndex });
 }
