@@ -112,7 +112,7 @@ async function engineBaseline(settings, runs, warmup) {
   }
   await engine.dispose();
   // The same steps as requests to the engine child process, as the extension host sends them.
-  const { EngineClient } = require(path.join(dir, 'engineClient.js'));
+  const { EngineClient } = require(path.join(ROOT, 'out', 'src', 'client', 'engineClient.js'));
   const client = new EngineClient({ entry: path.join(ROOT, 'dist', 'engineProcess.js'), config: { provider: 'cpu', threads: 0, maxImagePixels: 1e8 } });
   try {
     const model = path.join(ROOT, 'models', id);

@@ -7,7 +7,7 @@ import type { EngineConfig } from '../shared/engineApi';
 import type { GenerationSettings } from '../shared/results';
 import { OFFICIAL_SAMPLING } from '../shared/manifest';
 import { Engine } from '../engine/engine';
-import { EngineClient } from '../engine/engineClient';
+import { EngineClient } from '../client/engineClient';
 import { GenerationRun } from '../engine/generator';
 import { inspectImage } from '../engine/tokenizer';
 import { teacherForcedLogits } from '../engine/teacherForcing';

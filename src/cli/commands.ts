@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
 import type { EngineConfig } from '../shared/engineApi';
-import { VarScopeError } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 import { DEFAULT_CONFIG, Engine } from '../engine/engine';
 import { findPython, pythonCandidates } from '../engine/pythonFinder';
 import { CommandSpec, num, ParsedArgs, UsageError } from './args';

@@ -2,7 +2,7 @@
  * `varscope` from a terminal (bin/varscope.js -> dist/cli.js): JSON out for scripts and CI.
  * Exit codes: 0 done, 1 the command failed (bad image, bad model, inference), 2 usage error.
  */
-import { VarScopeError } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 import { Engine } from '../engine/engine';
 import { CommandSpec, helpText, num, parseArgs, UsageError } from './args';
 import { benchEngine } from './benchmark';

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { OFFICIAL_SAMPLING, type BundleManifest, type GraphRole, type RawTensorFile } from '../shared/manifest';
 import type { ModelInfo } from '../shared/results';
-import { VarScopeError } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 import { codeColors } from './codeColors';
 import { checkGraph, checkManifest, GRAPH_ROLES } from './manifestCheck';
 import type { Graph, OnnxRuntime } from './onnxRuntime';

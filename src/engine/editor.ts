@@ -5,7 +5,7 @@
  * each scale and > 0.5 keeps the source token, as in the official demo (scales with pn² <= 3 keep all).
  */
 import type { BundleManifest } from '../shared/manifest';
-import { VarScopeError } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 
 /** What to change. */
 export interface TokenEdit {

@@ -7,7 +7,7 @@ import * as path from 'path';
 import type { EngineApi, EngineConfig, EngineEvents, ImageSource } from '../shared/engineApi';
 import type { GenerationStep } from '../shared/results';
 import type { Handlers } from '../shared/rpc';
-import { VarScopeError } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 import { ModelBundle } from './bundle';
 import { trainingUsage } from './codebookStats';
 import { editForcing } from './editor';

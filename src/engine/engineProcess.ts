@@ -2,8 +2,8 @@
  * Entry of the engine child process (dist/engineProcess.js): serves EngineApi over the IPC channel that
  * `fork(..., { serialization: 'advanced' })` opens, so typed arrays cross without copies to JSON.
  */
-import type { EngineApi } from '../shared/engineApi';
-import { RpcChannel, RpcMessage } from '../shared/rpc';
+import type { EngineApi, EngineSide } from '../shared/engineApi';
+import { RpcChannel, type RpcMessage, type Side } from '../shared/rpc';
 import { Engine } from './engine';
 
 function main(): void {
@@ -13,9 +13,9 @@ function main(): void {
     process.exit(2);
   }
   // eslint-disable-next-line prefer-const
-  let channel: RpcChannel<Record<string, never>, EngineApi>;
+  let channel: RpcChannel<Side, EngineSide>;
   const engine = new Engine((name, payload) => channel.emit(name, payload));
-  channel = new RpcChannel<Record<string, never>, EngineApi>((m: RpcMessage) => {
+  channel = new RpcChannel<Side, EngineSide>((m: RpcMessage) => {
     send(m);
   }, bindAll(engine));
   process.on('message', (m) => channel.receive(m));

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { FolderUsageRequest, FolderUsageResult } from '../shared/engineApi';
 import type { CodebookUsage } from '../shared/results';
-import { VarScopeError } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 import type { ModelBundle } from './bundle';
 import { UsageCounter } from './codebookStats';
 import { decodeImage } from './imageDecode';

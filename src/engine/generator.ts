@@ -4,7 +4,7 @@
  * (tokens, f̂, next input, Rng state); the KV cache is append-only, so going back slices it.
  */
 import type { GenerationSettings, GenerationStep } from '../shared/results';
-import { VarScopeError } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 import type { ModelBundle } from './bundle';
 import { dropUndefined } from './runUtil';
 import { decodeLatents } from './tokenizer';

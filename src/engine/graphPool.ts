@@ -10,7 +10,7 @@
  */
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import { VarScopeError, type WireError } from '../shared/rpc';
+import { VarScopeError, type WireError } from '../shared/errors';
 import type { Graph, GraphIO } from './onnxRuntime';
 import { ownBuffers, type HostTensor } from './tensor';
 

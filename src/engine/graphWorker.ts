@@ -3,7 +3,7 @@
  * sends, in the order sent (onnxruntime-node runs them one at a time on this thread).
  */
 import { parentPort, workerData } from 'worker_threads';
-import { VarScopeError } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 import type { FromGraphWorker, GraphWorkerData, ToGraphWorker } from './graphPool';
 import { OnnxRuntime, type Graph } from './onnxRuntime';
 import { ownBuffers } from './tensor';

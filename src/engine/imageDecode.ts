@@ -5,7 +5,7 @@
  */
 import * as bmp from 'bmp-ts';
 import sharp from 'sharp';
-import { VarScopeError } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 
 // NOTE: libvips keeps up to 50 MB of recent operations (decoded inputs) in its cache; the engine decodes each
 // image once, so the cache only grows the process (measured: RSS creeping over 100 inspections).

@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
-import { VarScopeError } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 import { GraphPool } from './graphPool';
 import type { HostTensor, TensorDType } from './tensor';
 

@@ -3,7 +3,7 @@
  * scale in one pass; per position we score the true token. Also the attention weights of one block.
  */
 import type { AttentionResult, EvalResult, ScaleEval } from '../shared/results';
-import { VarScopeError } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 import type { ModelBundle } from './bundle';
 import { asF32, f32, i64 } from './tensor';
 

@@ -1,7 +1,8 @@
 /** The commands of package.json: each handler is guarded so a failure reaches the log and the user. */
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { VarScopeError } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
+import { EXPORT_MIMES, type ExportFormat } from '../shared/protocol';
 import type { EngineHost } from './engineHost';
 import type { ErrorReporter } from './errorReporter';
 import type { ModelCatalog } from './modelCatalog';
@@ -39,10 +40,10 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     }),
     reg('varscope.evaluateFolder', (uri?: vscode.Uri) => evaluateFolder(deps, uri)),
     reg('varscope.compareModels', (dir?: unknown) => compareModels(deps, dir)),
-    reg('varscope.exportView', async (format?: 'png' | 'svg' | 'json') => {
+    reg('varscope.exportView', async (format?: ExportFormat) => {
       const panel = deps.panels.activePanel;
       if (!panel) throw new VarScopeError('BadRequest', 'Open a VARScope panel first.');
-      const chosen = format ?? ((await vscode.window.showQuickPick(['png', 'svg', 'json'], { placeHolder: 'Export the current view as' })) as 'png' | 'svg' | 'json' | undefined);
+      const chosen = format ?? ((await vscode.window.showQuickPick(Object.keys(EXPORT_MIMES), { placeHolder: 'Export the current view as' })) as ExportFormat | undefined);
       if (!chosen) return;
       panel.requestExport(chosen);
     }),

@@ -6,12 +6,12 @@
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { EngineClient } from '../engine/engineClient';
-import type { EngineConfig, EngineEvents, FolderUsageResult } from '../shared/engineApi';
-import type { HostEvents, PanelState } from '../shared/protocol';
+import { EngineClient } from '../client/engineClient';
+import type { EngineConfig, FolderUsageResult } from '../shared/engineApi';
+import type { HostApi, HostEvents, PanelState } from '../shared/protocol';
 import type { ModelInfo } from '../shared/results';
-import { VarScopeError, type Handlers } from '../shared/rpc';
-import type { HostApi } from './hostApi';
+import type { Handlers } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 import { readBundleSummary, type BundleSummary } from './modelCatalog';
 
 /** The state of the current model as the panel and status bar see it. */
@@ -72,17 +72,12 @@ export class EngineHost implements vscode.Disposable {
       config: engineConfigFromSettings(),
       log: (level, message) => this.log[level](message),
     });
-    const forward = <K extends 'generationStep' | 'folderUsage'>(name: K) =>
-      this.client.on(name, (p: EngineEvents[K]) => {
-        const owner = this.runOwners.get(p.runId);
-        if (!owner) return; // a run whose panel closed
-        if (name === 'generationStep') owner.emit('generationStep', p as EngineEvents['generationStep']);
-        else {
-          const f = p as EngineEvents['folderUsage'];
-          owner.emit('folderUsage', { runId: f.runId, usage: f.usage, done: f.done, total: f.total, finished: f.finished });
-        }
-      });
-    const offs = [forward('generationStep'), forward('folderUsage')];
+    // A run whose panel closed has no owner: its events go nowhere.
+    const offs = [
+      this.client.on('generationStep', (s) => this.runOwners.get(s.runId)?.emit('generationStep', s)),
+      this.client.on('folderUsage', (f) =>
+        this.runOwners.get(f.runId)?.emit('folderUsage', { runId: f.runId, usage: f.usage, done: f.done, total: f.total, finished: f.finished })),
+    ];
     this.subscriptions.push(
       this.changed,
       this.reloaded,

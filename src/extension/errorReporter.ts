@@ -3,7 +3,7 @@
  * silence on Cancelled (the user asked for it).
  */
 import * as vscode from 'vscode';
-import { VarScopeError } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 
 const SHOW_LOG = 'Show Log';
 const OPEN_SETTINGS = 'Open Settings';

@@ -4,9 +4,9 @@
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
-import type { HostEvents, InitPayload, PanelState } from '../shared/protocol';
-import type { HostApi } from './hostApi';
-import { RpcChannel, VarScopeError, type Handlers, type RpcMessage } from '../shared/rpc';
+import type { HostApi, HostEvents, HostSide, InitPayload, PanelState, WebviewSide } from '../shared/protocol';
+import { RpcChannel, type Handlers, type RpcMessage } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 import type { EngineHost, PanelContext } from './engineHost';
 import { checkParams, validEnvelope } from './messageValidator';
 import { panelHtml } from './panelHtml';
@@ -20,7 +20,7 @@ export interface PanelDeps {
 
 /** A webview showing one image (or none: generation) through the inspector views. */
 export class InspectorPanel implements vscode.Disposable {
-  private readonly channel: RpcChannel<Record<string, never>, HostApi>;
+  private readonly channel: RpcChannel<WebviewSide, HostSide>;
   private readonly disposables: vscode.Disposable[] = [];
   private readonly disposed = new vscode.EventEmitter<void>();
   /** Fires once when the panel closes. */
@@ -44,7 +44,7 @@ export class InspectorPanel implements vscode.Disposable {
     const roots = [vscode.Uri.joinPath(deps.extensionUri, 'dist', 'webview')];
     if (imageUri) roots.push(vscode.Uri.file(path.dirname(imageUri.fsPath)));
     webview.options = { enableScripts: true, localResourceRoots: roots };
-    this.channel = new RpcChannel<Record<string, never>, HostApi>((m: RpcMessage) => void webview.postMessage(m), this.handlers());
+    this.channel = new RpcChannel<WebviewSide, HostSide>((m: RpcMessage) => void webview.postMessage(m), this.handlers());
     this.channel.on('ready', () => void this.sendInit());
     this.disposables.push(
       webview.onDidReceiveMessage((m: unknown) => this.receive(m)),

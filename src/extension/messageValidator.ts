@@ -2,9 +2,9 @@
  * Checks every message from the webview before anything uses it: the RPC envelope, the method name,
  * and the shape of its params. A webview is a web page; treat what it sends as untrusted input.
  */
-import type { PanelState, ViewId } from '../shared/protocol';
-import type { HostApi } from './hostApi';
-import { VarScopeError, type RpcMessage } from '../shared/rpc';
+import { EXPORT_MIMES, PANEL_COMMANDS, VIEW_IDS, type HostApi, type PanelState } from '../shared/protocol';
+import type { RpcMessage } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 
 type Check = (params: unknown) => string | null;
 
@@ -13,9 +13,9 @@ const isInt = (v: unknown, min = 0, max = 1e9): boolean => Number.isInteger(v) &
 const isNum = (v: unknown, min = -Infinity, max = Infinity): boolean => typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max;
 const isStr = (v: unknown, maxLen = 4096): boolean => typeof v === 'string' && v.length <= maxLen;
 
-const VIEWS: ViewId[] = ['pyramid', 'reconstruction', 'residual', 'codebook', 'attention', 'stepThrough', 'whatIf', 'compare'];
-const COMMANDS = ['varscope.chooseModel', 'varscope.evaluateFolder', 'varscope.compareModels', 'varscope.showLog'];
-const MIMES = ['image/png', 'image/svg+xml', 'application/json'];
+/** True when `v` is one of `list` (the protocol's `as const` lists). */
+const isOneOf = (list: readonly string[], v: unknown): boolean => typeof v === 'string' && list.includes(v);
+const MIMES = Object.values(EXPORT_MIMES);
 /** Exports larger than this are refused (a view's PNG / JSON is far smaller). */
 const MAX_EXPORT_BYTES = 256 * 1024 * 1024;
 
@@ -32,7 +32,7 @@ function settingsError(s: unknown): string | null {
 function stateError(s: unknown): string | null {
   if (!isObj(s)) return 'state must be an object';
   if (s.imageUri !== null && !isStr(s.imageUri)) return 'state.imageUri must be a string or null';
-  if (s.view !== undefined && !VIEWS.includes(s.view as ViewId)) return 'state.view is not a view';
+  if (s.view !== undefined && !isOneOf(VIEW_IDS, s.view)) return 'state.view is not a view';
   if (s.generation !== undefined && settingsError(s.generation)) return `state.generation: ${settingsError(s.generation)}`;
   if (s.evalClass !== undefined && !isInt(s.evalClass, 0, 1e6)) return 'state.evalClass must be an integer';
   if (s.attention !== undefined) {
@@ -66,7 +66,7 @@ const CHECKS: { [M in keyof HostApi]: Check } = {
     return settingsError(p.settings);
   },
   saveExport: (p) => {
-    if (!isObj(p) || !isStr(p.suggestedName, 255) || !MIMES.includes(p.mime as string)) return 'saveExport needs suggestedName and mime';
+    if (!isObj(p) || !isStr(p.suggestedName, 255) || !isOneOf(MIMES, p.mime)) return 'saveExport needs suggestedName and mime';
     if (/[\\/]/.test(p.suggestedName as string) || (p.suggestedName as string).startsWith('.')) return 'suggestedName must be a plain file name';
     const d = p.data;
     if (typeof d === 'string') return d.length <= MAX_EXPORT_BYTES ? null : 'export too large';
@@ -74,7 +74,7 @@ const CHECKS: { [M in keyof HostApi]: Check } = {
     return 'data must be a string or bytes';
   },
   saveState: stateError,
-  runCommand: (p) => (isObj(p) && COMMANDS.includes(p.command as string) ? null : 'command is not one the panel may run'),
+  runCommand: (p) => (isObj(p) && isOneOf(PANEL_COMMANDS, p.command) ? null : 'command is not one the panel may run'),
 };
 
 /** The RPC envelope if `m` is one the webview may send, else null (dropped). The webview only requests and emits. */
@@ -87,7 +87,8 @@ export function validEnvelope(m: unknown): RpcMessage | null {
 
 /** Throws BadRequest unless `params` fit `method` of HostApi. */
 export function checkParams(method: string, params: unknown): void {
-  const check = (CHECKS as Record<string, Check | undefined>)[method];
+  // Own keys only: `toString` or `constructor` are not methods of HostApi.
+  const check = Object.hasOwn(CHECKS, method) ? (CHECKS as Record<string, Check>)[method] : undefined;
   if (!check) throw new VarScopeError('BadRequest', `unknown method ${method}`);
   const problem = check(params);
   if (problem) throw new VarScopeError('BadRequest', `${method}: ${problem}`);

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import type { BundleManifest } from '../shared/manifest';
-import { VarScopeError } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 
 /** What the picker and the status bar know about a bundle without loading it. */
 export interface BundleSummary {

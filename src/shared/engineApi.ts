@@ -5,6 +5,7 @@
  */
 import type { EditRequest, EditResult } from './protocol';
 import type { AttentionResult, CodebookUsage, EvalResult, GenerationSettings, GenerationStep, InspectResult, ModelInfo, RgbaImage } from './results';
+import type { Side } from './rpc';
 
 /** Process-wide engine settings (VS Code settings or CLI flags). */
 export interface EngineConfig {
@@ -67,8 +68,8 @@ export interface FolderUsageResult {
   cancelled: boolean;
 }
 
-/** Requests the engine serves (a type alias, not an interface, so it satisfies RpcChannel's `Api` index signature). */
-export type EngineApi = {
+/** Requests the engine serves. */
+export interface EngineApi {
   /** Set provider / threads / limits; closes opened models when the runtime settings change. */
   configure(params: EngineConfig): Promise<void>;
   /** Load and check a bundle, open all its graphs; returns its facts (and the provider in use). */
@@ -100,7 +101,7 @@ export type EngineApi = {
   cancel(params: { runId: string }): Promise<void>;
   /** Process facts (memory, provider) for diagnostics and tests. */
   status(params: Record<string, never>): Promise<EngineStatus>;
-};
+}
 
 /** What `status` reports. */
 export interface EngineStatus {
@@ -119,3 +120,6 @@ export interface EngineEvents {
   folderUsage: { runId: string; usage: CodebookUsage; done: number; total: number; finished: boolean; failed: number };
   log: { level: 'info' | 'warn' | 'error'; message: string };
 }
+
+/** The engine process's end of its channel: it serves EngineApi and streams EngineEvents. */
+export type EngineSide = Side<EngineApi, EngineEvents>;

@@ -15,6 +15,7 @@ import type {
   InspectResult,
   ModelInfo,
 } from './results';
+import type { Nothing, Side } from './rpc';
 
 /** What the panel shows; kept in webview state so a reload restores it. */
 export interface PanelState {
@@ -29,8 +30,20 @@ export interface PanelState {
   attention?: { layer: number; head: number | 'mean' };
 }
 
-/** The views of the inspector, in tab order. */
-export type ViewId = 'pyramid' | 'reconstruction' | 'residual' | 'codebook' | 'attention' | 'stepThrough' | 'whatIf' | 'compare';
+/** The views of the inspector, in tab order (the webview's tabs and the message validator both read this list). */
+export const VIEW_IDS = ['pyramid', 'reconstruction', 'residual', 'codebook', 'attention', 'stepThrough', 'whatIf', 'compare'] as const;
+
+/** A view of the inspector. */
+export type ViewId = (typeof VIEW_IDS)[number];
+
+/** The contributed commands a button in the panel may run (anything else is refused by the host). */
+export const PANEL_COMMANDS = ['varscope.chooseModel', 'varscope.evaluateFolder', 'varscope.compareModels', 'varscope.showLog'] as const;
+
+/** What a view exports as, and the MIME type of each. */
+export const EXPORT_MIMES = { png: 'image/png', svg: 'image/svg+xml', json: 'application/json' } as const;
+
+/** An export format. */
+export type ExportFormat = keyof typeof EXPORT_MIMES;
 
 /** Sent by the host after `ready`. */
 export interface InitPayload {
@@ -82,11 +95,11 @@ export interface HostApi {
   /** The checkpoint's training hit counts, when it carries them. */
   trainingUsage(params: Record<string, never>): Promise<CodebookUsage | null>;
   /** Save a file the user exports (asks where; never overwrites without asking). Returns the path or null if cancelled. */
-  saveExport(params: { suggestedName: string; mime: 'image/png' | 'image/svg+xml' | 'application/json'; data: Uint8Array | string }): Promise<string | null>;
+  saveExport(params: { suggestedName: string; mime: (typeof EXPORT_MIMES)[ExportFormat]; data: Uint8Array | string }): Promise<string | null>;
   /** Persist panel state (also kept by the webview itself). */
   saveState(params: PanelState): Promise<void>;
   /** Run a contributed command (e.g. varscope.chooseModel) from a button in the panel. */
-  runCommand(params: { command: 'varscope.chooseModel' | 'varscope.evaluateFolder' | 'varscope.compareModels' | 'varscope.showLog' }): Promise<void>;
+  runCommand(params: { command: (typeof PANEL_COMMANDS)[number] }): Promise<void>;
 }
 
 /** Events the host pushes to the webview. */
@@ -108,10 +121,16 @@ export interface HostEvents {
   /** Something failed outside a request (shown in place). */
   error: { code: string; message: string };
   /** Ask the webview to export the current view. */
-  exportView: { format: 'png' | 'svg' | 'json' };
+  exportView: { format: ExportFormat };
 }
 
 /** Events the webview emits. */
 export interface WebviewEvents {
   ready: Record<string, never>;
 }
+
+/** The host's end of the panel channel: it serves HostApi and pushes HostEvents. */
+export type HostSide = Side<HostApi, HostEvents>;
+
+/** The webview's end: it serves nothing and emits WebviewEvents. */
+export type WebviewSide = Side<Nothing, WebviewEvents>;

@@ -1,57 +1,31 @@
 /**
  * One RPC channel for every boundary: extension host <-> webview and extension host <-> engine process.
  *
- * Requests are declared once in an API interface (`{ method(params): Promise<result> }`); the channel
- * derives call and result types from it. Every request gets exactly one reply, `{ok}` or `{err}`, also
- * when the handler throws; pending requests are rejected on dispose and on timeout. Events (one-way
- * messages such as per-scale progress) carry a name and a payload.
+ * Requests are declared once in an API interface (`{ method(params): Promise<result> }`), events in an events
+ * interface (`{ name: payload }`); a `Side` pairs the two for one end of a boundary. The channel derives call,
+ * result, emit and listener types from the two sides, so no message needs a cast. Every request gets exactly one
+ * reply, `{ok}` or `{err}`, also when the handler throws; pending requests are rejected on dispose and on timeout.
  */
+import { VarScopeError, type WireError } from './errors';
 
-/** A serialisable error with a code the caller can switch on. */
-export interface WireError {
-  code: ErrorCode;
-  message: string;
-  detail?: string;
-}
-
-/** Error codes of STYLE.md. */
-export type ErrorCode =
-  | 'ModelNotFound'
-  | 'ModelLoad'
-  | 'BadImage'
-  | 'Inference'
-  | 'Cancelled'
-  | 'EngineCrashed'
-  | 'Timeout'
-  | 'BadRequest'
-  | 'Internal';
-
-/** An Error carrying a code; what crosses a boundary as a WireError. */
-export class VarScopeError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    readonly detail?: string,
-  ) {
-    super(message);
-    this.name = `VarScopeError(${code})`;
-  }
-
-  /** The wire form of any thrown value. */
-  static toWire(e: unknown): WireError {
-    if (e instanceof VarScopeError) return { code: e.code, message: e.message, detail: e.detail };
-    if (e instanceof Error) return { code: 'Internal', message: e.message, detail: e.stack };
-    return { code: 'Internal', message: String(e) };
-  }
-
-  static fromWire(w: WireError): VarScopeError {
-    return new VarScopeError(w.code, w.message, w.detail);
-  }
-}
-
-/** An API: every member is a one-argument async method. */
+/** An API: every member is a one-argument async method. Interfaces qualify (the check maps their own keys). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Api = { [method: string]: (params: any) => Promise<unknown> };
+export type Api<A> = { [M in keyof A]: (params: any) => Promise<unknown> };
+
+/** Nothing: the API of a side that serves no requests, or the events of one that emits none. */
+export type Nothing = Record<never, never>;
+
+/** One end of a boundary: the requests it serves and the events it emits. */
+export interface Side<A extends Api<A> = Nothing, E = Nothing> {
+  api: A;
+  events: E;
+}
+
+/** The parameter of an API method. */
+export type Params<F> = F extends (params: infer P) => unknown ? P : never;
+
+/** What an API method resolves to. */
+export type Result<F> = F extends (params: never) => Promise<infer R> ? R : never;
 
 /** Envelopes on the wire. */
 export type RpcMessage =
@@ -60,7 +34,7 @@ export type RpcMessage =
   | { kind: 'event'; name: string; payload: unknown };
 
 /** Handlers for the requests a side serves. */
-export type Handlers<A extends Api> = { [M in keyof A]: (params: Parameters<A[M]>[0]) => Promise<Awaited<ReturnType<A[M]>>> };
+export type Handlers<A extends Api<A>> = { [M in keyof A]: (params: Params<A[M]>) => Promise<Result<A[M]>> };
 
 interface Pending {
   resolve(v: unknown): void;
@@ -69,27 +43,29 @@ interface Pending {
 }
 
 /**
- * One end of a channel. `Remote` is the API the other side serves, `Local` the API this side serves.
- * `send` posts a message; feed every received message to `receive`.
+ * One end of a channel. `Remote` is the other side (whose API this end calls and whose events it hears), `Local`
+ * this side (whose API it serves and whose events it emits). `send` posts a message; feed every received message
+ * to `receive`.
  */
-export class RpcChannel<Remote extends Api, Local extends Api = Record<string, never>> {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export class RpcChannel<Remote extends Side<any, any>, Local extends Side<any, any> = Side> {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private readonly eventListeners = new Map<string, Set<(payload: unknown) => void>>();
+  private readonly eventListeners = new Map<string, Set<(payload: never) => void>>();
   private disposed = false;
 
   constructor(
     private readonly send: (message: RpcMessage) => void,
-    private readonly handlers: Partial<Handlers<Local>> = {},
+    private readonly handlers: Partial<Handlers<Local['api']>> = {},
     private readonly defaultTimeoutMs = 0,
   ) {}
 
   /** Call a method of the other side; rejects with a VarScopeError. */
-  call<M extends keyof Remote & string>(
+  call<M extends keyof Remote['api'] & string>(
     method: M,
-    params: Parameters<Remote[M]>[0],
+    params: Params<Remote['api'][M]>,
     timeoutMs = this.defaultTimeoutMs,
-  ): Promise<Awaited<ReturnType<Remote[M]>>> {
+  ): Promise<Result<Remote['api'][M]>> {
     if (this.disposed) return Promise.reject(new VarScopeError('Cancelled', 'channel closed'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -109,13 +85,13 @@ export class RpcChannel<Remote extends Api, Local extends Api = Record<string, n
     });
   }
 
-  /** Send a one-way event. */
-  emit(name: string, payload: unknown): void {
+  /** Send a one-way event of this side. */
+  emit<E extends keyof Local['events'] & string>(name: E, payload: Local['events'][E]): void {
     if (!this.disposed) this.send({ kind: 'event', name, payload });
   }
 
-  /** Listen to events of a name; returns an unsubscribe function. */
-  on(name: string, listener: (payload: unknown) => void): () => void {
+  /** Listen to the other side's events of a name; returns an unsubscribe function. */
+  on<E extends keyof Remote['events'] & string>(name: E, listener: (payload: Remote['events'][E]) => void): () => void {
     let set = this.eventListeners.get(name);
     if (!set) this.eventListeners.set(name, (set = new Set()));
     set.add(listener);
@@ -130,7 +106,8 @@ export class RpcChannel<Remote extends Api, Local extends Api = Record<string, n
         this.settle(message.id, message.ok, message.err);
         return;
       case 'event':
-        this.eventListeners.get(message.name)?.forEach((l) => l(message.payload));
+        // The payload has the listener's type: the sending side's channel typed it when it emitted.
+        this.eventListeners.get(message.name)?.forEach((l) => l(message.payload as never));
         return;
       case 'request':
         void this.serve(message.id, message.method, message.params);
@@ -177,7 +154,8 @@ export class RpcChannel<Remote extends Api, Local extends Api = Record<string, n
   }
 
   private async serve(id: number, method: string, params: unknown): Promise<void> {
-    const handler = (this.handlers as Record<string, ((p: unknown) => Promise<unknown>) | undefined>)[method];
+    // Own keys only: a request for `toString` or `constructor` is not one of the API's methods.
+    const handler = Object.hasOwn(this.handlers, method) ? (this.handlers as Record<string, (p: unknown) => Promise<unknown>>)[method] : undefined;
     let reply: RpcMessage;
     if (!handler) {
       reply = { kind: 'reply', id, err: { code: 'BadRequest', message: `unknown method ${method}` } };

@@ -1,11 +1,12 @@
 /** What the panel asks of the host: every request goes through here and lands in the store, never in a view directly. */
-import type { EditRequest, HostEvents } from '../shared/protocol';
-import type { HostCalls } from './hostBridge';
-import type { RpcChannel } from '../shared/rpc';
+import type { HostApi } from '../shared/protocol';
+import type { Params, Result } from '../shared/rpc';
 import type { GenerationSettings, GenerationStep } from '../shared/results';
-import { applyInit, withModelSampling, type Store } from './store';
+import type { TokenRef } from './geometry/scales';
+import type { HostChannel } from './hostBridge';
+import { applyInit, withModelSampling, type InspectorState, type Loadable, type Store } from './store';
 
-type Host = RpcChannel<HostCalls>;
+type Host = HostChannel;
 
 // Latest-wins: a reply is applied only if no newer request of the same kind started since (e.g. the model changed).
 const latest = new Map<string, number>();
@@ -16,60 +17,38 @@ function ticket(kind: string): () => boolean {
   return () => latest.get(kind) === t;
 }
 
-/** Tokenize the panel image. */
-export async function loadInspect(store: Store, host: Host): Promise<void> {
-  const current = ticket('inspect');
-  store.update({ inspect: { status: 'loading' } });
-  try {
-    const value = await host.call('inspect', {});
-    if (current()) store.update({ inspect: { status: 'ready', value } });
-  } catch (e) {
-    if (!current()) return;
-    store.update({ inspect: { status: 'error', error: asError(e) } });
-    store.pushError('inspect', e);
-  }
-}
+/** The requests whose reply is a Loadable in the store, and where in the store each lands. */
+type Loaded = 'inspect' | 'evaluate' | 'attention' | 'trainingUsage' | 'edit';
+const SLOTS: { [M in Loaded]: (s: InspectorState, l: Loadable<Result<HostApi[M]>>) => Partial<InspectorState> } = {
+  inspect: (_s, l) => ({ inspect: l }),
+  evaluate: (_s, l) => ({ evaluation: l }),
+  attention: (_s, l) => ({ attention: l }),
+  trainingUsage: (_s, l) => ({ trainingUsage: l }),
+  edit: (s, l) => ({ edit: { ...s.edit, result: l } }),
+};
 
-/** Teacher-forced evaluation for a class. */
-export async function loadEvaluation(store: Store, host: Host, classId: number): Promise<void> {
-  const current = ticket('evaluate');
-  store.update({ evaluation: { status: 'loading' } });
+/**
+ * Ask the host for `method` and keep the answer in its store slot: loading, then ready or error (also shown in
+ * place). `andThen` adds to the loading update (e.g. the panel state that asked). A reply is applied only while no
+ * newer request of the same method started since (e.g. the model changed: latest wins).
+ */
+export async function load<M extends Loaded>(
+  store: Store,
+  host: Host,
+  method: M,
+  params: Params<HostApi[M]>,
+  andThen?: (s: InspectorState) => Partial<InspectorState>,
+): Promise<void> {
+  const current = ticket(method);
+  const put = (l: Loadable<Result<HostApi[M]>>) => (s: InspectorState): Partial<InspectorState> => SLOTS[method](s, l);
+  store.update((s) => ({ ...put({ status: 'loading' })(s), ...andThen?.(s) }));
   try {
-    const value = await host.call('evaluate', { classId });
-    if (current()) store.update({ evaluation: { status: 'ready', value } });
+    const value = await host.call(method, params);
+    if (current()) store.update(put({ status: 'ready', value }));
   } catch (e) {
     if (!current()) return;
-    store.update({ evaluation: { status: 'error', error: asError(e) } });
-    store.pushError('evaluate', e);
-  }
-}
-
-/** Attention weights of a layer / head. */
-export async function loadAttention(store: Store, host: Host, layer: number, head: number | 'mean'): Promise<void> {
-  const classId = store.state.panel.evalClass ?? store.state.generation.settings.classId;
-  const current = ticket('attention');
-  store.update((s) => ({ attention: { status: 'loading' }, panel: { ...s.panel, attention: { layer, head } } }));
-  try {
-    const value = await host.call('attention', { classId, layer, head });
-    if (current()) store.update({ attention: { status: 'ready', value } });
-  } catch (e) {
-    if (!current()) return;
-    store.update({ attention: { status: 'error', error: asError(e) } });
-    store.pushError('attention', e);
-  }
-}
-
-/** The checkpoint's training hit counts. */
-export async function loadTrainingUsage(store: Store, host: Host): Promise<void> {
-  const current = ticket('trainingUsage');
-  store.update({ trainingUsage: { status: 'loading' } });
-  try {
-    const value = await host.call('trainingUsage', {});
-    if (current()) store.update({ trainingUsage: { status: 'ready', value } });
-  } catch (e) {
-    if (!current()) return;
-    store.update({ trainingUsage: { status: 'error', error: asError(e) } });
-    store.pushError('trainingUsage', e);
+    store.update(put({ status: 'error', error: asError(e) }));
+    store.pushError(method, e);
   }
 }
 
@@ -130,31 +109,14 @@ function failGeneration(store: Store, e: unknown): void {
   store.pushError('generation', e);
 }
 
-/** Apply the what-if edit. */
-export async function applyEdit(store: Store, host: Host, tokens: number[] | 'resample'): Promise<void> {
-  const e = store.state.edit;
-  const req: EditRequest = { scaleIndex: e.scaleIndex, positions: e.positions, tokens, settings: store.state.generation.settings };
-  const current = ticket('edit');
-  store.update((s) => ({ edit: { ...s.edit, result: { status: 'loading' } } }));
-  try {
-    const value = await host.call('edit', req);
-    if (current()) store.update((s) => ({ edit: { ...s.edit, result: { status: 'ready', value } } }));
-  } catch (err) {
-    if (!current()) return;
-    store.update((s) => ({ edit: { ...s.edit, result: { status: 'error', error: asError(err) } } }));
-    store.pushError('edit', err);
-  }
-}
-
 /** Route the host's events into the store; `onInit` runs after `init` and after every model change. */
 export function bindHostEvents(store: Store, host: Host, onInit: () => void): Array<() => void> {
   return [
     host.on('init', (p) => {
-      store.update((s) => applyInit(s, p as HostEvents['init']));
+      store.update((s) => applyInit(s, p));
       onInit();
     }),
-    host.on('model', (p) => {
-      const m = p as HostEvents['model'];
+    host.on('model', (m) => {
       const changed = m.model?.id !== store.state.model?.id || m.model?.dir !== store.state.model?.dir;
       if (!changed) {
         store.update({ model: m.model, modelError: m.modelError }); // e.g. only the provider changed
@@ -173,16 +135,15 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
       }));
       onInit();
     }),
-    host.on('generationStep', (p) => acceptStep(store, p as GenerationStep)),
-    host.on('progress', (p) => store.update({ progress: p as HostEvents['progress'] })),
-    host.on('folderUsage', (p) => {
-      const f = p as HostEvents['folderUsage'];
+    host.on('generationStep', (p) => acceptStep(store, p)),
+    host.on('progress', (p) => store.update({ progress: p })),
+    host.on('folderUsage', (f) => {
       const cur = store.state.folderUsage;
       // A new run replaces the old; within a run, a lower `done` is a late message.
       if (cur && cur.runId === f.runId && f.done < cur.done) return;
       store.update({ folderUsage: f });
     }),
-    host.on('comparison', (p) => store.update({ comparison: p as HostEvents['comparison'] })),
+    host.on('comparison', (p) => store.update({ comparison: p })),
     host.on('error', (p) => store.pushError('host', p)),
   ];
 }
@@ -191,9 +152,6 @@ function asError(e: unknown): { code: string; message: string } {
   const x = e as { code?: string; message?: string };
   return { code: typeof x?.code === 'string' ? x.code : 'Internal', message: typeof x?.message === 'string' ? x.message : String(e) };
 }
-
-/** Typed re-export for views that build requests. */
-export type { EditRequest };
 
 /** Step on every `intervalMs` while `generation.playing` stays true and scales remain. */
 export async function playGeneration(store: Store, host: Host, intervalMs = 500): Promise<void> {
@@ -204,4 +162,10 @@ export async function playGeneration(store: Store, host: Host, intervalMs = 500)
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   store.update((s) => ({ generation: { ...s.generation, playing: false } }));
+}
+
+/** Link the hovered token everywhere and focus its scale; a repeated report of the same token changes nothing. */
+export function hoverToken(store: Store, t: TokenRef): void {
+  const h = store.state.hover;
+  if (h?.scaleIndex !== t.scaleIndex || h.position !== t.position) store.update({ hover: t, focusScale: t.scaleIndex });
 }

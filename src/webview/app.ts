@@ -1,6 +1,6 @@
 /** The panel shell: header (image, model, provider), tabs, in-place errors, and the active view. */
 import { select } from 'd3';
-import type { ViewId } from '../shared/protocol';
+import { EXPORT_MIMES, type ExportFormat, type ViewId } from '../shared/protocol';
 import type { InspectorState } from './store';
 import { stepGeneration } from './actions';
 import { exportView } from './export';
@@ -38,7 +38,7 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
   const actions = header.append('div').attr('class', 'header-actions');
   actions.append('button').attr('type', 'button').attr('class', 'choose-model').attr('aria-label', 'Choose model').text('Model…')
     .on('click', () => void host.call('runCommand', { command: 'varscope.chooseModel' }).catch((e) => store.pushError('chooseModel', e)));
-  for (const fmt of ['png', 'svg', 'json'] as const) {
+  for (const fmt of Object.keys(EXPORT_MIMES) as ExportFormat[]) {
     actions.append('button').attr('type', 'button').attr('class', `export-${fmt}`).attr('aria-label', `Export this view as ${fmt.toUpperCase()}`)
       .text(fmt.toUpperCase()).on('click', () => void runExport(fmt));
   }
@@ -67,14 +67,14 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
     .attr('class', 'tab').text((d) => d.label)
     .on('click', (_ev, d) => store.update((s) => ({ view: d.id, panel: { ...s.panel, view: d.id } })));
 
-  const runExport = async (format: 'png' | 'svg' | 'json'): Promise<void> => {
+  const runExport = async (format: ExportFormat): Promise<void> => {
     try {
       await exportView(doc, host, store.state.view, getView(store.state.view), format);
     } catch (e) {
       store.pushError('export', e);
     }
   };
-  const offExport = host.on('exportView', (p) => void runExport((p as { format: 'png' | 'svg' | 'json' }).format));
+  const offExport = host.on('exportView', (p) => void runExport(p.format));
 
   const render = (s: InspectorState, prev: InspectorState | null): void => {
     if (!prev || s.imageName !== prev.imageName || s.model !== prev.model || s.modelError !== prev.modelError) {

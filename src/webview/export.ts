@@ -1,7 +1,6 @@
 /** Export of a view: PNG and SVG composed from its canvases, SVGs and captions; JSON of its data. The host asks where to save. */
-import type { ViewId } from '../shared/protocol';
-import type { HostCalls } from './hostBridge';
-import type { RpcChannel } from '../shared/rpc';
+import type { ExportFormat, ViewId } from '../shared/protocol';
+import type { HostChannel } from './hostBridge';
 import { readTheme } from './theme';
 import type { View } from './views/view';
 
@@ -125,7 +124,7 @@ export function viewToJson(data: unknown): string {
 }
 
 /** Export the active view in a format through the host's save dialog. */
-export async function exportView(doc: Document, host: RpcChannel<HostCalls>, id: ViewId, view: View, format: 'png' | 'svg' | 'json'): Promise<string | null> {
+export async function exportView(doc: Document, host: HostChannel, id: ViewId, view: View, format: ExportFormat): Promise<string | null> {
   const name = `varscope-${id}`;
   if (format === 'json') return host.call('saveExport', { suggestedName: `${name}.json`, mime: 'application/json', data: viewToJson(view.exportData()) });
   if (format === 'svg') return host.call('saveExport', { suggestedName: `${name}.svg`, mime: 'image/svg+xml', data: viewToSvg(doc, view.root) });

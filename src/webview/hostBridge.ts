@@ -1,5 +1,5 @@
 /** The webview end of the host channel: acquireVsCodeApi() wrapped in the shared RpcChannel. */
-import type { HostApi, PanelState } from '../shared/protocol';
+import type { HostSide, PanelState, WebviewSide } from '../shared/protocol';
 import { RpcChannel, type RpcMessage } from '../shared/rpc';
 
 /** What acquireVsCodeApi() returns inside a VS Code webview. */
@@ -11,12 +11,12 @@ export interface VsCodeApi {
 
 declare function acquireVsCodeApi(): VsCodeApi;
 
-/** HostApi as a type literal: RpcChannel's `Api` constraint needs an index signature, which interfaces do not get implicitly. */
-export type HostCalls = Pick<HostApi, keyof HostApi>;
+/** The webview's channel to the host: calls HostApi, hears HostEvents, emits WebviewEvents. */
+export type HostChannel = RpcChannel<HostSide, WebviewSide>;
 
 /** The channel to the host plus the webview's own state persistence. */
 export interface HostBridge {
-  channel: RpcChannel<HostCalls>;
+  channel: HostChannel;
   getState(): PanelState | undefined;
   setState(state: PanelState): void;
   dispose(): void;
@@ -25,7 +25,7 @@ export interface HostBridge {
 /** Connect to the host (once per page: acquireVsCodeApi may only be called once). */
 export function connectHost(win: Window): HostBridge {
   const api = acquireVsCodeApi();
-  const channel = new RpcChannel<HostCalls>((m: RpcMessage) => api.postMessage(m));
+  const channel: HostChannel = new RpcChannel<HostSide, WebviewSide>((m: RpcMessage) => api.postMessage(m));
   const onMessage = (ev: MessageEvent): void => channel.receive(ev.data);
   win.addEventListener('message', onMessage);
   return {

@@ -1,6 +1,7 @@
 /** Webview entry: connect to the host, restore state, mount the panel, and start the ready → init handshake. */
 import './styles/main.css';
-import { bindHostEvents, loadInspect, loadTrainingUsage } from './actions';
+import { bindHostEvents, load } from './actions';
+import { VIEW_IDS, type ViewId } from '../shared/protocol';
 import { createApp, type TabSpec } from './app';
 import { connectHost } from './hostBridge';
 import { Store, initialState } from './store';
@@ -15,16 +16,18 @@ import { createStepThroughView } from './views/stepThroughView';
 import { createWhatIfView } from './views/whatIfView';
 import type { ViewContext } from './views/view';
 
-const TABS: TabSpec[] = [
-  { id: 'pyramid', label: 'Pyramid', create: createPyramidView },
-  { id: 'reconstruction', label: 'Reconstruction', create: createReconstructionView },
-  { id: 'residual', label: 'Residuals', create: createResidualView },
-  { id: 'codebook', label: 'Codebook', create: createCodebookView },
-  { id: 'attention', label: 'Attention', create: createAttentionView },
-  { id: 'stepThrough', label: 'Step-through', create: createStepThroughView },
-  { id: 'whatIf', label: 'What-if', create: createWhatIfView },
-  { id: 'compare', label: 'Compare', create: createCompareView },
-];
+/** Each view's tab label and factory; the ids and their order come from VIEW_IDS (a missing view does not compile). */
+const VIEWS: { [V in ViewId]: Omit<TabSpec, 'id'> } = {
+  pyramid: { label: 'Pyramid', create: createPyramidView },
+  reconstruction: { label: 'Reconstruction', create: createReconstructionView },
+  residual: { label: 'Residuals', create: createResidualView },
+  codebook: { label: 'Codebook', create: createCodebookView },
+  attention: { label: 'Attention', create: createAttentionView },
+  stepThrough: { label: 'Step-through', create: createStepThroughView },
+  whatIf: { label: 'What-if', create: createWhatIfView },
+  compare: { label: 'Compare', create: createCompareView },
+};
+const TABS: TabSpec[] = VIEW_IDS.map((id) => ({ id, ...VIEWS[id] }));
 
 function main(): void {
   const doc = document;
@@ -47,8 +50,8 @@ function main(): void {
   });
   bindHostEvents(store, bridge.channel, () => {
     const s = store.state;
-    if (s.model && s.panel.imageUri) void loadInspect(store, bridge.channel);
-    if (s.model?.hasTrainingHits) void loadTrainingUsage(store, bridge.channel);
+    if (s.model && s.panel.imageUri) void load(store, bridge.channel, 'inspect', {});
+    if (s.model?.hasTrainingHits) void load(store, bridge.channel, 'trainingUsage', {});
   });
   bridge.channel.emit('ready', {});
 }

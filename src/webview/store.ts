@@ -55,6 +55,8 @@ export interface InspectorState {
   folderUsage: HostEvents['folderUsage'] | null;
   comparison: HostEvents['comparison'] | null;
   generation: GenerationState;
+  /** Which half of the step-through view shows: sampling a new image, or teacher-forced on the open one. */
+  stepMode: 'generate' | 'teacher';
   edit: EditState;
   /** The token under the pointer anywhere (linked highlight). */
   hover: TokenRef | null;
@@ -90,6 +92,7 @@ export function initialState(): InspectorState {
     folderUsage: null,
     comparison: null,
     generation: { settings: defaultGenerationSettings, runId: null, steps: [], cursor: -1, playing: false, status: 'idle' },
+    stepMode: 'generate',
     edit: { scaleIndex: 0, positions: [], tokenId: 0, result: { status: 'idle' } },
     hover: null,
     selectedCode: null,

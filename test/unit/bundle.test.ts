@@ -8,7 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Engine } from '../../src/engine/engine';
 import type { BundleManifest } from '../../src/shared/manifest';
-import { VarScopeError } from '../../src/shared/rpc';
+import { VarScopeError } from '../../src/shared/errors';
 import { fixture, requireBundle } from './fixtures';
 
 type Edit = (m: BundleManifest, dir: string) => void;

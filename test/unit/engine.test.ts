@@ -9,7 +9,7 @@ import * as path from 'path';
 import { footprintKeepMask, resizeMask } from '../../src/engine/editor';
 import { Engine } from '../../src/engine/engine';
 import type { GenerationStep } from '../../src/shared/results';
-import { VarScopeError } from '../../src/shared/rpc';
+import { VarScopeError } from '../../src/shared/errors';
 import { fixture, requireBundle } from './fixtures';
 import { npyInts, readNpy } from './npy';
 

@@ -4,9 +4,9 @@
  */
 import * as assert from 'assert';
 import * as path from 'path';
-import { EngineClient } from '../../src/engine/engineClient';
+import { EngineClient } from '../../src/client/engineClient';
 import type { GenerationStep } from '../../src/shared/results';
-import { VarScopeError } from '../../src/shared/rpc';
+import { VarScopeError } from '../../src/shared/errors';
 import { fixture, requireBundle, ROOT } from './fixtures';
 
 const ENTRY = path.join(ROOT, 'out', 'src', 'engine', 'engineProcess.js');

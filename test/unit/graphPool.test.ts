@@ -9,7 +9,7 @@ import * as path from 'path';
 import { Engine } from '../../src/engine/engine';
 import { GraphPool } from '../../src/engine/graphPool';
 import { OnnxRuntime, type Graph, type GraphSession } from '../../src/engine/onnxRuntime';
-import { VarScopeError } from '../../src/shared/rpc';
+import { VarScopeError } from '../../src/shared/errors';
 import { f32, type HostTensor } from '../../src/engine/tensor';
 import { requireBundle, ROOT } from './fixtures';
 

@@ -8,7 +8,7 @@ import * as zlib from 'zlib';
 import sharp from 'sharp';
 import { decodeImage } from '../../src/engine/imageDecode';
 import { preprocess, pyRound } from '../../src/engine/preprocess';
-import { VarScopeError } from '../../src/shared/rpc';
+import { VarScopeError } from '../../src/shared/errors';
 import * as fs from 'fs';
 import { fixture } from './fixtures';
 import { npyFloats, readNpy } from './npy';

@@ -1,6 +1,5 @@
 /** A row of per-scale figures (one canvas each) that report hovers as tokens of their scale and show the linked region. */
-import { positionAt, scaleLabel, type Region } from '../geometry/scales';
-import type { Store } from '../store';
+import { positionAt, scaleLabel, type Region, type TokenRef } from '../geometry/scales';
 import { makeFigure, type Figure } from './figure';
 
 /** The row; the owner draws each figure's canvas. */
@@ -11,13 +10,13 @@ export interface ScaleFigures {
   focus(scaleIndex: number): void;
 }
 
-/** Build figures for every scale of `patchNums`, `size` CSS pixels each; captions come from `caption(k)`. */
+/** Build figures for every scale of `patchNums`, `size` CSS pixels each; `onHover` hears the token under the pointer, captions come from `caption(k)`. */
 export function makeScaleFigures(
   doc: Document,
-  store: Store,
   patchNums: number[],
   size: number,
   cls: string,
+  onHover: (token: TokenRef) => void,
   caption: (k: number) => string = (k) => scaleLabel(k, patchNums[k]),
 ): ScaleFigures {
   const root = doc.createElement('div');
@@ -28,8 +27,7 @@ export function makeScaleFigures(
     f.canvas.addEventListener('mousemove', (ev) => {
       const b = f.canvas.getBoundingClientRect();
       const p = positionAt(pn, b.width, ev.clientX - b.left, ev.clientY - b.top);
-      const h = store.state.hover;
-      if (p >= 0 && (h?.scaleIndex !== k || h.position !== p)) store.update({ hover: { scaleIndex: k, position: p }, focusScale: k });
+      if (p >= 0) onHover({ scaleIndex: k, position: p });
     });
     root.append(f.root);
     return f;

@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import { checkParams, isPanelState, validEnvelope } from '../../../src/extension/messageValidator';
 import { contentSecurityPolicy, escapeHtml } from '../../../src/extension/panelHtml';
 import { findBundles, isInsideWorkspace, readBundleSummary } from '../../../src/extension/modelCatalog';
-import { VarScopeError } from '../../../src/shared/rpc';
+import { VarScopeError } from '../../../src/shared/errors';
 import { bundleName, hostState, manifestOnlyBundle, waitFor } from './testUtil';
 
 const badRequest = (fn: () => void) => assert.throws(fn, (e: unknown) => e instanceof VarScopeError && e.code === 'BadRequest');

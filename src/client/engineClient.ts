@@ -4,13 +4,15 @@
  * the next request starts a fresh process (configured again) and succeeds.
  */
 import { ChildProcess, fork } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
-import type { EngineApi, EngineConfig, EngineEvents } from '../shared/engineApi';
-import { RpcChannel, VarScopeError } from '../shared/rpc';
+import type { EngineApi, EngineConfig, EngineEvents, EngineSide } from '../shared/engineApi';
+import { RpcChannel, type Params, type Result } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 
 /** How to start the engine. */
 export interface EngineClientOptions {
-  /** Path of the engine entry script; default engineProcess.js beside this file (dist/ or out/src/engine/). */
+  /** Path of the engine entry script; default engineProcess.js beside this file (dist/) or in out/src/engine/. */
   entry?: string;
   config: EngineConfig;
   /** Log sink for the engine's stderr and lifecycle. */
@@ -27,7 +29,7 @@ const EVENT_NAMES: Record<keyof EngineEvents, true> = { generationStep: true, fo
 /** Client of the engine child process. */
 export class EngineClient {
   private child: ChildProcess | undefined;
-  private channel: RpcChannel<EngineApi> | undefined;
+  private channel: RpcChannel<EngineSide> | undefined;
   private ready: Promise<void> | undefined;
   private readonly listeners = new Map<string, Set<Listener>>();
   private config: EngineConfig;
@@ -49,7 +51,7 @@ export class EngineClient {
   }
 
   /** Call an engine method; starts (or restarts) the process when needed. */
-  async call<M extends keyof EngineApi & string>(method: M, params: Parameters<EngineApi[M]>[0], timeoutMs = this.opts.timeoutMs ?? 0): Promise<Awaited<ReturnType<EngineApi[M]>>> {
+  async call<M extends keyof EngineApi & string>(method: M, params: Params<EngineApi[M]>, timeoutMs = this.opts.timeoutMs ?? 0): Promise<Result<EngineApi[M]>> {
     if (this.disposed) throw new VarScopeError('Cancelled', 'engine client disposed');
     await this.start();
     return this.channel!.call(method, params, timeoutMs);
@@ -103,21 +105,18 @@ export class EngineClient {
 
   private start(): Promise<void> {
     if (this.ready) return this.ready;
-    const entry = this.opts.entry ?? path.join(__dirname, 'engineProcess.js');
+    const entry = this.opts.entry ?? defaultEntry();
     const env = { ...process.env };
     if (this.config.cudaLibraryPath) env.LD_LIBRARY_PATH = [this.config.cudaLibraryPath, env.LD_LIBRARY_PATH].filter(Boolean).join(path.delimiter);
     const child = fork(entry, [], { serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env, execArgv: ['--expose-gc'] });
-    const channel = new RpcChannel<EngineApi>((m) => {
+    const channel = new RpcChannel<EngineSide>((m) => {
       if (!child.connected) throw new VarScopeError('EngineCrashed', 'engine process is not running');
       child.send(m);
     });
     this.child = child;
     this.channel = channel;
-    for (const name of Object.keys(EVENT_NAMES)) channel.on(name, (p) => this.listeners.get(name)?.forEach((l) => l(p)));
-    channel.on('log', (p) => {
-      const { level, message } = p as EngineEvents['log'];
-      this.opts.log?.(level, message);
-    });
+    for (const name of Object.keys(EVENT_NAMES) as Array<keyof EngineEvents>) channel.on(name, (p) => this.listeners.get(name)?.forEach((l) => l(p)));
+    channel.on('log', ({ level, message }) => this.opts.log?.(level, message));
     child.on('message', (m) => channel.receive(m));
     child.stderr?.on('data', (d: Buffer) => this.opts.log?.('warn', `engine: ${d.toString().trimEnd()}`));
     child.on('exit', (code, signal) => {
@@ -142,4 +141,10 @@ export class EngineClient {
     this.channel = undefined;
     this.ready = undefined;
   }
+}
+
+/** engineProcess.js beside this file in the webpack bundle (dist/), else the engine's own tsc output (out/src/engine/). */
+function defaultEntry(): string {
+  const beside = path.join(__dirname, 'engineProcess.js');
+  return fs.existsSync(beside) ? beside : path.join(__dirname, '..', 'engine', 'engineProcess.js');
 }

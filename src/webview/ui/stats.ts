@@ -1,0 +1,27 @@
+/** A row of headline numbers: one `div.stat` (value over label) per item, joined to the items by label. */
+import { select } from 'd3';
+
+/** One headline number. */
+export interface Stat {
+  label: string;
+  value: string;
+  /** Extra class of the stat (tests and export address it). */
+  cls?: string;
+}
+
+/** Show `items` in `host` (a `.stats` element), in their order. */
+export function renderStats(host: HTMLElement, items: Stat[]): void {
+  select(host).selectAll<HTMLDivElement, Stat>('div.stat').data(items, (d) => d.label)
+    .join((enter) => {
+      const div = enter.append('div');
+      div.append('span').attr('class', 'stat-value');
+      div.append('span').attr('class', 'stat-label');
+      return div;
+    })
+    .attr('class', (d) => (d.cls ? `stat ${d.cls}` : 'stat'))
+    .call((div) => {
+      div.select('.stat-value').text((d) => d.value);
+      div.select('.stat-label').text((d) => d.label);
+    })
+    .order();
+}

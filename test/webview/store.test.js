@@ -1,0 +1,182 @@
+// The webview's store and its actions in plain Node (no browser): updates and listeners, in-place errors, init,
+// and every action against a scripted host (latest-wins replies, stale steps, model changes, play).
+'use strict';
+const assert = require('assert');
+const path = require('path');
+require('./tsRequire');
+
+const W = path.resolve(__dirname, '../../src/webview');
+const { Store, initialState, applyInit, withModelSampling } = require(path.join(W, 'store.ts'));
+const actions = require(path.join(W, 'actions.ts'));
+
+const MODEL = { id: 'm', dir: '/models/m', patchNums: [1, 2, 3], sampling: { cfg: 1.5, topK: 10, topP: 0.9 }, hasTrainingHits: false };
+
+/** A host whose replies the test releases by hand: `calls` records every request, `answer`/`fail` settle the oldest of a method. */
+function scriptedHost() {
+  const calls = [];
+  const listeners = new Map();
+  return {
+    calls,
+    call(method, params) {
+      return new Promise((resolve, reject) => calls.push({ method, params, resolve, reject }));
+    },
+    on(name, l) {
+      listeners.set(name, l);
+      return () => listeners.delete(name);
+    },
+    emit(name, payload) {
+      listeners.get(name)(payload);
+    },
+    pending(method) {
+      return calls.filter((c) => c.method === method && !c.done);
+    },
+    async answer(method, value, i = 0) {
+      const c = this.pending(method)[i];
+      c.done = true;
+      c.resolve(value);
+      await new Promise((r) => setTimeout(r, 0));
+    },
+    async fail(method, error, i = 0) {
+      const c = this.pending(method)[i];
+      c.done = true;
+      c.reject(error);
+      await new Promise((r) => setTimeout(r, 0));
+    },
+  };
+}
+
+const step = (runId, k) => ({ runId, scaleIndex: k, pn: MODEL.patchNums[k], tokens: new Int32Array(MODEL.patchNums[k] ** 2).fill(k) });
+
+module.exports = (test) => {
+  test('store: update merges a patch or a function of the state, listeners get (state, prev) until unsubscribed', async () => {
+    const store = new Store(initialState());
+    const seen = [];
+    const off = store.subscribe((s, prev) => seen.push([prev.focusScale, s.focusScale]));
+    const before = store.state;
+    store.update({ focusScale: 2 });
+    store.update((s) => ({ focusScale: s.focusScale + 1 }));
+    assert.deepStrictEqual(seen, [[0, 2], [2, 3]]);
+    assert.strictEqual(before.focusScale, 0); // the old state is not mutated
+    assert.strictEqual(store.state.inspect, before.inspect); // untouched parts keep their identity (views compare by reference)
+    off();
+    store.update({ focusScale: 0 });
+    assert.strictEqual(seen.length, 2);
+  });
+
+  test('store: pushError numbers errors, defaults the code, and stays silent on Cancelled', async () => {
+    const store = new Store(initialState());
+    store.pushError('inspect', { code: 'BadImage', message: 'not an image' });
+    store.pushError('host', new Error('boom'));
+    store.pushError('generation', { code: 'Cancelled', message: 'stopped' });
+    store.pushError('x', 'plain text');
+    assert.deepStrictEqual(store.state.errors, [
+      { id: 1, source: 'inspect', code: 'BadImage', message: 'not an image' },
+      { id: 2, source: 'host', code: 'Internal', message: 'boom' },
+      { id: 3, source: 'x', code: 'Internal', message: 'plain text' },
+    ]);
+  });
+
+  test('store: init opens an image panel where it was, a generation panel on step-through, with the model’s sampling', async () => {
+    const s0 = initialState();
+    const img = applyInit(s0, { state: { imageUri: 'file:///a.png' }, imageName: 'a.png', imageSrc: 'src', model: MODEL });
+    assert.strictEqual(img.view, 'pyramid');
+    assert.strictEqual(img.initialised, true);
+    assert.deepStrictEqual(img.generation.settings, { classId: 0, seed: 0, cfg: 1.5, topK: 10, topP: 0.9 });
+    const gen = applyInit(s0, { state: { imageUri: null }, imageName: null, imageSrc: null, model: MODEL });
+    assert.strictEqual(gen.view, 'stepThrough');
+    const saved = { classId: 5, seed: 9, cfg: 3, topK: 1, topP: 1 };
+    const restored = applyInit(s0, { state: { imageUri: null, view: 'codebook', generation: saved }, imageName: null, imageSrc: null, model: MODEL });
+    assert.strictEqual(restored.view, 'codebook');
+    assert.deepStrictEqual(restored.generation.settings, saved); // the user's last settings beat the model's
+    const running = { ...s0.generation, runId: 'r1' };
+    assert.strictEqual(withModelSampling(running, MODEL), running); // a run keeps its settings
+  });
+
+  test('actions: load keeps the newest reply only, and shows errors in place', async () => {
+    const store = new Store(initialState());
+    const host = scriptedHost();
+    const first = actions.load(store, host, 'evaluate', { classId: 1 });
+    assert.strictEqual(store.state.evaluation.status, 'loading');
+    const second = actions.load(store, host, 'evaluate', { classId: 2 });
+    await host.answer('evaluate', { classId: 2 }, 1);
+    await host.answer('evaluate', { classId: 1 }, 0); // overtaken: dropped
+    await Promise.all([first, second]);
+    assert.deepStrictEqual(store.state.evaluation, { status: 'ready', value: { classId: 2 } });
+    const third = actions.load(store, host, 'inspect', {});
+    await host.fail('inspect', { code: 'BadImage', message: 'truncated PNG' });
+    await third;
+    assert.deepStrictEqual(store.state.inspect, { status: 'error', error: { code: 'BadImage', message: 'truncated PNG' } });
+    assert.deepStrictEqual(store.state.errors.map((e) => [e.source, e.code]), [['inspect', 'BadImage']]);
+    // The edit lands inside the edit state; the extra patch goes with the loading update.
+    const edit = actions.load(store, host, 'edit', { scaleIndex: 1 }, (s) => ({ focusScale: s.focusScale + 2 }));
+    assert.strictEqual(store.state.edit.result.status, 'loading');
+    assert.strictEqual(store.state.focusScale, 2);
+    await host.answer('edit', { tokens: [] });
+    await edit;
+    assert.deepStrictEqual(store.state.edit.result, { status: 'ready', value: { tokens: [] } });
+    assert.deepStrictEqual(host.calls.map((c) => [c.method, c.params]), [
+      ['evaluate', { classId: 1 }], ['evaluate', { classId: 2 }], ['inspect', {}], ['edit', { scaleIndex: 1 }],
+    ]);
+  });
+
+  test('actions: a generation starts (cancelling the last), steps forward from the host, back from memory; stale steps drop', async () => {
+    const store = new Store({ ...initialState(), model: MODEL });
+    const host = scriptedHost();
+    store.update((s) => ({ generation: { ...s.generation, runId: 'old' } }));
+    const settings = { classId: 4, seed: 1, cfg: 2, topK: 5, topP: 0.5 };
+    const started = actions.startGeneration(store, host, settings);
+    assert.deepStrictEqual(host.calls[0].params, { runId: 'old' });
+    assert.strictEqual(host.calls[0].method, 'generationCancel');
+    await host.answer('generationStart', { runId: 'r1' });
+    assert.deepStrictEqual(host.pending('generationStep')[0].params, { runId: 'r1', scaleIndex: 0 });
+    await host.answer('generationStep', step('r1', 0));
+    await started;
+    assert.strictEqual(store.state.generation.cursor, 0);
+    assert.deepStrictEqual(store.state.panel.generation, settings);
+    actions.acceptStep(store, step('stale', 1)); // another run's event
+    assert.strictEqual(store.state.generation.steps.length, 1);
+    actions.acceptStep(store, step('r1', 1)); // the event of the next scale, before the reply
+    const next = actions.stepGeneration(store, host);
+    assert.strictEqual(host.pending('generationStep').length, 0); // already here: no request
+    assert.strictEqual(await next, true);
+    assert.deepStrictEqual([store.state.generation.cursor, store.state.focusScale], [1, 1]);
+    const last = actions.stepGeneration(store, host);
+    await host.answer('generationStep', step('r1', 2));
+    assert.strictEqual(await last, true);
+    assert.strictEqual(await actions.stepGeneration(store, host), false); // past the last scale
+    assert.strictEqual(await actions.stepGeneration(store, host, 0), true);
+    assert.strictEqual(store.state.generation.cursor, 0);
+    assert.strictEqual(store.state.generation.steps.length, 3);
+  });
+
+  test('actions: a failed step stops play and shows the error; a new model drops the old results and run', async () => {
+    const store = new Store(initialState());
+    const host = scriptedHost();
+    let inits = 0;
+    actions.bindHostEvents(store, host, () => inits++);
+    host.emit('init', { state: { imageUri: 'file:///a.png' }, imageName: 'a.png', imageSrc: null, model: MODEL });
+    assert.strictEqual(inits, 1);
+    store.update((s) => ({ generation: { ...s.generation, runId: 'r1', steps: [step('r1', 0)], cursor: 0 }, inspect: { status: 'ready', value: {} } }));
+    const play = actions.playGeneration(store, host, 0);
+    assert.strictEqual(store.state.generation.playing, true);
+    await host.fail('generationStep', { code: 'Inference', message: 'out of memory' });
+    await play;
+    assert.strictEqual(store.state.generation.playing, false);
+    assert.deepStrictEqual(store.state.generation.error, { code: 'Inference', message: 'out of memory' });
+    // Only the provider changed: results stay.
+    host.emit('model', { model: { ...MODEL, provider: 'webgpu' } });
+    assert.strictEqual(store.state.inspect.status, 'ready');
+    assert.strictEqual(inits, 1);
+    host.emit('model', { model: { ...MODEL, id: 'other', dir: '/models/other' } });
+    assert.strictEqual(store.state.inspect.status, 'idle');
+    assert.strictEqual(store.state.generation.runId, null);
+    assert.deepStrictEqual(host.pending('generationCancel')[0].params, { runId: 'r1' });
+    assert.strictEqual(inits, 2);
+    // Folder counts: a lower `done` of the same run is a late message.
+    host.emit('folderUsage', { runId: 'f', done: 5, total: 9, finished: false });
+    host.emit('folderUsage', { runId: 'f', done: 3, total: 9, finished: false });
+    assert.strictEqual(store.state.folderUsage.done, 5);
+    host.emit('error', { code: 'EngineCrashed', message: 'engine restarted' });
+    assert.strictEqual(store.state.errors.at(-1).code, 'EngineCrashed');
+  });
+};
