@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import type { EngineConfig } from '../shared/engineApi';
 import { VarScopeError } from '../shared/errors';
 import { DEFAULT_CONFIG, Engine } from '../engine/engine';
-import { findPython, pythonCandidates } from '../engine/pythonFinder';
+import { findPython, pythonCandidates } from '../client/pythonFinder';
 import { CommandSpec, num, ParsedArgs, UsageError } from './args';
 
 const COMMON: CommandSpec['options'] = {

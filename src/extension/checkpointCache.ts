@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { VarScopeError } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 
 /** Where remembered hashes live (the extension passes its globalState). */
 export interface HashMemo {

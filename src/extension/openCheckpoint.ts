@@ -7,9 +7,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { VarScopeError } from '../shared/rpc';
-import { describeCheckpoints, exportCheckpoint, type PythonRun } from '../engine/checkpointExport';
-import { findPython, pythonCandidates, type PythonCandidate } from '../engine/pythonFinder';
+import { VarScopeError } from '../shared/errors';
+import { describeCheckpoints, exportCheckpoint, type PythonRun } from '../client/checkpointExport';
+import { findPython, pythonCandidates, type PythonCandidate } from '../client/pythonFinder';
 import { CheckpointCache, folderBytes } from './checkpointCache';
 import type { EngineHost } from './engineHost';
 import type { ModelCatalog } from './modelCatalog';

@@ -9,8 +9,8 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { VarScopeError } from '../../src/shared/rpc';
-import { describeCheckpoints, exportCheckpoint, parseExportLine, type ExportStage } from '../../src/engine/checkpointExport';
+import { VarScopeError } from '../../src/shared/errors';
+import { describeCheckpoints, exportCheckpoint, parseExportLine, type ExportStage } from '../../src/client/checkpointExport';
 import { CheckpointCache, folderBytes } from '../../src/extension/checkpointCache';
 import { fixture, ROOT } from './fixtures';
 

@@ -7,8 +7,8 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { VarScopeError } from '../../src/shared/rpc';
-import { findPython, probePython, pythonCandidates, versionAtLeast } from '../../src/engine/pythonFinder';
+import { VarScopeError } from '../../src/shared/errors';
+import { findPython, probePython, pythonCandidates, versionAtLeast } from '../../src/client/pythonFinder';
 
 describe('python finder', function () {
   this.timeout(60000);

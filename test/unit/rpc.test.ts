@@ -75,6 +75,7 @@ describe('RpcChannel', () => {
     const asClient = server as unknown as RpcChannel<ServerSide>;
     await assert.rejects(asClient.call('double', { x: 1 }), (e: unknown) => e instanceof VarScopeError && e.code === 'BadRequest' && /unknown method double/.test(e.message));
     // Names every object has are not methods either.
+    // eslint-disable-next-line @typescript-eslint/no-misused-new -- a method named 'constructor' is the point of this test
     const asAny = client as unknown as RpcChannel<Side<{ toString(p: unknown): Promise<string>; constructor(p: unknown): Promise<unknown> }>>;
     await assert.rejects(asAny.call('toString', {}), (e: unknown) => e instanceof VarScopeError && e.code === 'BadRequest' && /unknown method toString/.test(e.message));
     await assert.rejects(asAny.call('constructor', {}), (e: unknown) => e instanceof VarScopeError && e.code === 'BadRequest');

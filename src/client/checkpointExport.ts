@@ -4,7 +4,7 @@
  * own process group so that a cancel also stops the verifier it starts.
  */
 import { spawn } from 'child_process';
-import { VarScopeError } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 
 /** One stage of an export, as the progress notification names it. */
 export interface ExportStage {

@@ -6,7 +6,7 @@
 import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { VarScopeError } from '../shared/rpc';
+import { VarScopeError } from '../shared/errors';
 
 /** A Python to try and where it came from (for the log). */
 export interface PythonCandidate {
