@@ -2,8 +2,15 @@
  * Command-line parsing: `varscope COMMAND [POSITIONAL...] [--flag value | --flag=value | --switch]`.
  */
 
-/** A usage error: printed with the command's help, exit code 2. */
-export class UsageError extends Error {}
+/** A usage error: exit code 2, printed with the command's help unless `withHelp` is false (a bad path, say). */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly withHelp = true,
+  ) {
+    super(message);
+  }
+}
 
 /** What a command accepts. */
 export interface CommandSpec {

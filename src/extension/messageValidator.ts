@@ -5,6 +5,7 @@
 import type { PanelState, ViewId } from '../shared/protocol';
 import type { HostApi } from './hostApi';
 import { VarScopeError, type RpcMessage } from '../shared/rpc';
+import { samplingSettingsError } from '../shared/samplingBounds';
 
 type Check = (params: unknown) => string | null;
 
@@ -21,12 +22,8 @@ const MAX_EXPORT_BYTES = 256 * 1024 * 1024;
 
 function settingsError(s: unknown): string | null {
   if (!isObj(s)) return 'settings must be an object';
-  if (!isInt(s.classId, 0, 1e6)) return 'settings.classId must be a non-negative integer';
-  if (!isInt(s.seed, 0, 2 ** 32)) return 'settings.seed must be an unsigned 32-bit integer';
-  if (!isNum(s.cfg, 0, 100)) return 'settings.cfg must be a number in [0, 100]';
-  if (!isInt(s.topK, 0, 1e6)) return 'settings.topK must be a non-negative integer';
-  if (!isNum(s.topP, 0, 1)) return 'settings.topP must be in [0, 1]';
-  return null;
+  const problem = samplingSettingsError(s);
+  return problem ? `settings.${problem}` : null;
 }
 
 function stateError(s: unknown): string | null {

@@ -3,6 +3,7 @@ import type { EditRequest, HostEvents } from '../shared/protocol';
 import type { HostCalls } from './hostBridge';
 import type { RpcChannel } from '../shared/rpc';
 import type { GenerationSettings, GenerationStep } from '../shared/results';
+import { samplingSettingsError } from '../shared/samplingBounds';
 import { applyInit, withModelSampling, type Store } from './store';
 
 type Host = RpcChannel<HostCalls>;
@@ -75,6 +76,12 @@ export async function loadTrainingUsage(store: Store, host: Host): Promise<void>
 
 /** Start a new generation run (cancelling the previous one) and compute its first step. */
 export async function startGeneration(store: Store, host: Host, settings: GenerationSettings): Promise<void> {
+  const problem = samplingSettingsError({ ...settings });
+  if (problem) {
+    // Refused in the panel, before the host: the run in progress (if any) stays as it was.
+    store.update((s) => ({ generation: { ...s.generation, status: 'error', playing: false, error: { code: 'BadRequest', message: problem } } }));
+    return;
+  }
   const old = store.state.generation.runId;
   if (old) void host.call('generationCancel', { runId: old }).catch(() => undefined);
   store.update((s) => ({

@@ -4,6 +4,7 @@ import type { EvalResult, GenerationSettings, GenerationStep, ModelInfo } from '
 import { loadEvaluation, playGeneration, startGeneration, stepGeneration } from '../actions';
 import { parseCssColor } from '../geometry/colorMaps';
 import { regionOf, scaleLabel } from '../geometry/scales';
+import { SAMPLING_BOUNDS } from '../../shared/samplingBounds';
 import type { InspectorState } from '../store';
 import { drawRgba, heatmapImage } from '../ui/canvas';
 import { button, field, numberInput, placeholder, segmented } from '../ui/controls';
@@ -37,11 +38,14 @@ export function createStepThroughView(ctx: ViewContext): View {
   const controls = gen.append('div').attr('class', 'controls');
   const classSel = doc.createElement('select');
   classSel.className = 'class-select';
-  const seed = numberInput(doc, 0, 0, 2 ** 31 - 1, 1);
-  const cfg = numberInput(doc, 4, 0, 20, 0.5);
-  const topK = numberInput(doc, 900, 0, 100000, 1);
-  const topP = numberInput(doc, 0.96, 0, 1, 0.01);
-  const settings = (): GenerationSettings => ({ classId: +classSel.value, seed: +seed.value, cfg: +cfg.value, topK: +topK.value, topP: +topP.value });
+  const bounded = (name: keyof GenerationSettings, value: number, step: number) => numberInput(doc, value, SAMPLING_BOUNDS[name].min, SAMPLING_BOUNDS[name].max, step);
+  const seed = bounded('seed', 0, 1);
+  const cfg = bounded('cfg', 4, 0.5);
+  const topK = bounded('topK', 900, 1);
+  const topP = bounded('topP', 0.96, 0.01);
+  // An emptied field is NaN (refused by startGeneration), not 0.
+  const read = (i: HTMLInputElement | HTMLSelectElement) => (i.value.trim() === '' ? NaN : Number(i.value));
+  const settings = (): GenerationSettings => ({ classId: read(classSel), seed: read(seed), cfg: read(cfg), topK: read(topK), topP: read(topP) });
   const start = button(doc, 'Start', () => void startGeneration(store, host, settings()), 'Start a new generation');
   start.classList.add('primary', 'start');
   controls.node()!.append(field(doc, 'Class', classSel), field(doc, 'Seed', seed), field(doc, 'CFG', cfg), field(doc, 'Top-k', topK), field(doc, 'Top-p', topP), start);
