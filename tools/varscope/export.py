@@ -189,6 +189,8 @@ def run(argv) -> int:
         # The swap takes milliseconds; a signal inside it is dropped, so --out is either the old or the new bundle.
         handlers = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
+            if _received:   # a signal whose exception a library swallowed: still stop before the swap
+                raise Interrupted(_received[0])
             replace_dir(stage, out)
         finally:
             for s, h in handlers.items():
@@ -252,11 +254,16 @@ def export_into(args, stage: str, out: str, bundle_id: str, patch_nums, backgrou
     write_atomic(os.path.join(stage, 'varscope.json'), json.dumps(manifest, indent=1))
 
 
+_received = []   # the signal that stopped the export, if any
+
+
 def _on_signal(signum, _frame):
     # The first SIGINT / SIGTERM stops the export; later ones (a terminal sends SIGINT to the whole group and the
     # varscope CLI forwards it too) must not interrupt the cleanup that follows.
+    # NOTE: raised inside torch's tracer the exception comes back as a RuntimeError; _received tells them apart.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _received.append(signum)
     raise Interrupted(signum)
 
 
@@ -266,15 +273,13 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     try:
         return run(sys.argv[1:] if argv is None else argv)
-    except (CheckpointError, ExportError, ShareError) as e:
+    except (CheckpointError, ExportError, ShareError, RuntimeError, Interrupted) as e:
+        if _received:
+            name = signal.Signals(_received[0]).name
+            print(f'interrupted ({name}): export stopped, nothing written; --out is as it was', file=sys.stderr, flush=True)
+            return 128 + _received[0]
         print(f'error: {e}', file=sys.stderr, flush=True)
-        return 2
-    except RuntimeError as e:
-        print(f'error: {e}', file=sys.stderr, flush=True)
-        return 1
-    except Interrupted as e:
-        print(f'interrupted ({e}): export stopped, nothing written; --out is as it was', file=sys.stderr, flush=True)
-        return 128 + e.signum
+        return 1 if isinstance(e, RuntimeError) else 2
 
 
 if __name__ == '__main__':
