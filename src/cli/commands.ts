@@ -194,7 +194,7 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
     }
     case 'stats': {
       const folder = args.positionals[0];
-      if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new UsageError(`${folder} is not a folder`);
+      if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new UsageError(`${folder} is not a folder`, false);
       const progress = new ProgressLine();
       const unlisten = onFolderProgress((e) => progress.update(`stats: ${e.done}/${e.total} images${e.failed ? `, ${e.failed} failed` : ''}`));
       let r;
@@ -231,7 +231,11 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
  */
 export function runExport(rest: string[]): Promise<number> {
   const root = packageRoot();
-  const env = { ...process.env, PYTHONPATH: [path.join(root, 'tools'), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter) };
+  const env = {
+    ...process.env,
+    PYTHONPATH: [path.join(root, 'tools'), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter),
+    VARSCOPE_PARENT_PID: String(process.pid), // the exporter stops if this process is killed outright
+  };
   return new Promise((resolve) => {
     const p = spawn('/usr/bin/python3', ['-m', 'varscope.export', ...rest], { stdio: 'inherit', env });
     forwardSignalsTo(p);

@@ -38,7 +38,8 @@ export function handleSignals(command: string): void {
       return;
     }
     removePendingTemps();
-    process.stderr.write(`varscope ${command}: interrupted (${sig}); no file was left half-written\n`);
+    const clear = process.stderr.isTTY ? '\r\x1b[2K' : ''; // over a progress line
+    process.stderr.write(`${clear}varscope ${command}: interrupted (${sig}); no file was left half-written\n`);
     process.exit(signalExitCode(sig));
   };
   process.on('SIGINT', onSignal);

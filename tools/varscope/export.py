@@ -4,6 +4,7 @@ PYTHONPATH=tools python3 -m varscope.export --vae VAE.pth --var VAR.pth --out DI
     [--classes names.txt] [--image-size N] [--patch-nums 1,2,...] [--probe IMAGE] [--background R,G,B]
     [--sampling CFG,TOPK,TOPP] [--training run.json] [--share-vae-from BUNDLE_DIR]"""
 import argparse
+import ctypes
 import datetime
 import hashlib
 import json
@@ -82,6 +83,11 @@ def check_out(out: str) -> None:
 def stage_beside(out: str, bundle_id: str) -> str:
     """A new staging folder beside --out (same file system, so the finished bundle is renamed into place)."""
     parent = os.path.dirname(out)
+    above = parent
+    while not os.path.exists(above):
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        raise ExportError(f'--out {out}: {above} is a file, not a folder')
     try:
         os.makedirs(parent, exist_ok=True)
         stage = tempfile.mkdtemp(prefix=f'.{bundle_id}.partial-', dir=parent)
@@ -267,17 +273,36 @@ def _on_signal(signum, _frame):
     raise Interrupted(signum)
 
 
+def _die_with_parent() -> None:
+    """Started by the varscope CLI (VARSCOPE_PARENT_PID): if the CLI is killed outright (SIGKILL, nothing to forward),
+    Linux sends this process SIGTERM, so no export outlives it and replaces a bundle later."""
+    parent = os.environ.get('VARSCOPE_PARENT_PID')
+    if not parent or not sys.platform.startswith('linux'):
+        return
+    try:
+        ctypes.CDLL(None).prctl(1, int(signal.SIGTERM))   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if str(os.getppid()) != parent:   # the CLI died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main(argv=None) -> int:
     """Entry point: exit code 0 on success, 2 for bad inputs, 1 for a failed step, 128 + signal when interrupted."""
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
+    _die_with_parent()
     try:
         return run(sys.argv[1:] if argv is None else argv)
-    except (CheckpointError, ExportError, ShareError, RuntimeError, Interrupted) as e:
+    except (CheckpointError, ExportError, ShareError, RuntimeError, OSError, Interrupted) as e:
         if _received:
             name = signal.Signals(_received[0]).name
             print(f'interrupted ({name}): export stopped, nothing written; --out is as it was', file=sys.stderr, flush=True)
             return 128 + _received[0]
+        if isinstance(e, OSError):   # a full disk, a folder that went away: the staged bundle is gone, --out is as it was
+            where = f' ({e.filename})' if e.filename else ''
+            print(f'error: {e.strerror or e}{where} while exporting; --out is as it was', file=sys.stderr, flush=True)
+            return 1
         print(f'error: {e}', file=sys.stderr, flush=True)
         return 1 if isinstance(e, RuntimeError) else 2
 
