@@ -2,8 +2,15 @@
  * Command-line parsing: `varscope COMMAND [POSITIONAL...] [--flag value | --flag=value | --switch]`.
  */
 
-/** A usage error: printed with the command's help, exit code 2. */
-export class UsageError extends Error {}
+/** A usage error: exit code 2, printed with the command's help unless `withHelp` is false (a bad path, say). */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly withHelp = true,
+  ) {
+    super(message);
+  }
+}
 
 /** What a command accepts. */
 export interface CommandSpec {
@@ -69,10 +76,10 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs {
 export function num(args: ParsedArgs, name: string, check: { int?: boolean; min?: number; max?: number } = {}): number {
   const s = args.options[name];
   const v = Number(s);
-  if (s === undefined || s.trim() === '' || !Number.isFinite(v)) throw new UsageError(`--${name} must be a number, got ${JSON.stringify(s)}`);
-  if (check.int && !Number.isInteger(v)) throw new UsageError(`--${name} must be an integer, got ${s}`);
-  if (check.min !== undefined && v < check.min) throw new UsageError(`--${name} must be >= ${check.min}, got ${s}`);
-  if (check.max !== undefined && v > check.max) throw new UsageError(`--${name} must be <= ${check.max}, got ${s}`);
+  if (s === undefined || s.trim() === '' || !Number.isFinite(v)) throw new UsageError(`--${name} must be a number, got ${JSON.stringify(s)}`, false);
+  if (check.int && !Number.isInteger(v)) throw new UsageError(`--${name} must be an integer, got ${s}`, false);
+  if (check.min !== undefined && v < check.min) throw new UsageError(`--${name} must be >= ${check.min}, got ${s}`, false);
+  if (check.max !== undefined && v > check.max) throw new UsageError(`--${name} must be <= ${check.max}, got ${s}`, false);
   return v;
 }
 

@@ -7,10 +7,17 @@ import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
 import type { EngineConfig } from '../shared/engineApi';
+import type { GenerationSettings } from '../shared/results';
 import { VarScopeError } from '../shared/errors';
+import { samplingValueError } from '../shared/samplingBounds';
+import { writeFileAtomic } from '../engine/atomicWrite';
 import { DEFAULT_CONFIG, Engine } from '../engine/engine';
+import { noUsableImagesError } from '../engine/folderStats';
 import { findPython, pythonCandidates } from '../client/pythonFinder';
 import { CommandSpec, num, ParsedArgs, UsageError } from './args';
+import { forwardSignalsTo, signalExitCode } from './interrupt';
+import { checkDistinct, checkOutputDir, checkOutputFile } from './outputPaths';
+import { ProgressLine } from './progress';
 
 const COMMON: CommandSpec['options'] = {
   model: { help: 'model bundle folder (varscope.json inside); default: the embedded model named in models/default.json' },
@@ -81,21 +88,47 @@ export function modelDir(args: ParsedArgs): string {
   return path.resolve(models, id);
 }
 
-/** Write the JSON result to a file or stdout. */
-export function writeJson(args: ParsedArgs, value: unknown): void {
+/** Check every output path of a command before anything runs (one line per problem, exit 2). */
+export function checkOutputs(name: string, args: ParsedArgs): void {
+  const outputs: Array<[string, string]> = [];
+  const json = args.options.json;
+  if (json !== undefined && json !== '-') {
+    checkOutputFile('--json', json);
+    outputs.push(['--json', json]);
+  }
+  if (name === 'generate' && args.options.out !== undefined) {
+    checkOutputFile('--out', args.options.out);
+    outputs.push(['--out', args.options.out]);
+  }
+  if (name === 'inspect' && args.options['images-dir'] !== undefined) checkOutputDir('--images-dir', args.options['images-dir']);
+  const inputs: Array<[string, string]> = ['inspect', 'eval'].includes(name) ? [['the input IMAGE', args.positionals[0]]] : [];
+  checkDistinct(outputs, inputs);
+}
+
+/** Write the JSON result to a file (whole or not at all) or stdout. */
+export async function writeJson(args: ParsedArgs, value: unknown): Promise<void> {
   const text = JSON.stringify(value, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 1) + '\n';
   const out = args.options.json ?? '-';
   if (out === '-') process.stdout.write(text);
   else {
     fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-    fs.writeFileSync(out, text);
+    await writeFileAtomic(out, text);
   }
 }
 
-/** Write RGBA pixels as a PNG. */
+/** Write RGBA pixels as a PNG (whole or not at all). */
 export async function writePng(file: string, img: { width: number; height: number; data: Uint8ClampedArray }): Promise<void> {
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  await sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 4 } }).png().toFile(file);
+  const png = await sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 4 } }).png().toBuffer();
+  await writeFileAtomic(file, png);
+}
+
+/** A sampling flag, inside the bounds every sampling setting shares with the panel. */
+function samplingFlag(args: ParsedArgs, flag: string, name: keyof GenerationSettings): number {
+  const v = num(args, flag);
+  const problem = samplingValueError(name, v);
+  if (problem) throw new UsageError(`--${flag} ${problem}`, false);
+  return v;
 }
 
 function mean(a: ArrayLike<number>): number {
@@ -111,6 +144,21 @@ async function ranOn(engine: Engine, model: string): Promise<string> {
   return info.provider;
 }
 
+/** Listeners of the engine's folderUsage progress events (main routes the engine's events here). */
+const folderListeners = new Set<(e: { done: number; total: number; failed: number }) => void>();
+
+/** Listen to folder progress; returns the unsubscribe function. */
+export function onFolderProgress(f: (e: { done: number; total: number; failed: number }) => void): () => void {
+  folderListeners.add(f);
+  return () => folderListeners.delete(f);
+}
+
+/** An engine event for the CLI: logs to stderr, folder progress to its listeners. */
+export function onEngineEvent(ev: string, payload: unknown): void {
+  if (ev === 'log') process.stderr.write(`${(payload as { message: string }).message}\n`);
+  else if (ev === 'folderUsage') for (const f of folderListeners) f(payload as { done: number; total: number; failed: number });
+}
+
 /** Run one command (not export/bench). */
 export async function runCommand(name: string, args: ParsedArgs, engine: Engine): Promise<void> {
   const model = modelDir(args);
@@ -120,7 +168,7 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
       const r = await engine.inspect({ model, image: { path: args.positionals[0] }, resizeRatio: ratio() });
       const dir = args.options['images-dir'];
       if (dir) for (const s of r.scales) await writePng(path.join(dir, `scale${String(s.scaleIndex).padStart(2, '0')}_pn${s.pn}.png`), s.decoded);
-      writeJson(args, {
+      await writeJson(args, {
         provider: await ranOn(engine, model),
         model: { id: r.model.id, patchNums: r.model.patchNums, vocabSize: r.model.vocabSize, provider: r.model.provider, providerFallbacks: r.model.providerFallbacks },
         image: { ...r.image, input: undefined },
@@ -130,33 +178,46 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
       return;
     }
     case 'eval': {
-      const classId = num(args, 'class', { int: true, min: 0 });
+      const classId = samplingFlag(args, 'class', 'classId');
       const r = await engine.evaluate({ model, image: { path: args.positionals[0] }, classId, resizeRatio: ratio() });
-      writeJson(args, { provider: await ranOn(engine, model), classId, scales: r.scales.map((s) => ({ pn: s.pn, accuracy: s.accuracy, nll: s.nll, meanEntropy: s.meanEntropy })) });
+      await writeJson(args, { provider: await ranOn(engine, model), classId, scales: r.scales.map((s) => ({ pn: s.pn, accuracy: s.accuracy, nll: s.nll, meanEntropy: s.meanEntropy })) });
       return;
     }
     case 'generate': {
-      const info = await engine.openModel({ model });
-      // Sampling flags left out take the bundle's recommended sampling (ModelInfo.sampling), as the panel does.
+      // Flags are checked before the model opens; those left out take the bundle's recommended sampling
+      // (ModelInfo.sampling), as the panel does.
       const given = (name: string) => args.options[name] !== undefined;
-      const settings = {
-        classId: num(args, 'class', { int: true, min: 0 }),
-        seed: num(args, 'seed', { int: true, min: 0, max: Number.MAX_SAFE_INTEGER }),
-        cfg: given('cfg') ? num(args, 'cfg', { min: 0 }) : info.sampling.cfg,
-        topK: given('top-k') ? num(args, 'top-k', { int: true, min: 0 }) : info.sampling.topK,
-        topP: given('top-p') ? num(args, 'top-p', { min: 0, max: 1 }) : info.sampling.topP,
+      const flags = {
+        classId: samplingFlag(args, 'class', 'classId'),
+        seed: samplingFlag(args, 'seed', 'seed'),
+        cfg: given('cfg') ? samplingFlag(args, 'cfg', 'cfg') : undefined,
+        topK: given('top-k') ? samplingFlag(args, 'top-k', 'topK') : undefined,
+        topP: given('top-p') ? samplingFlag(args, 'top-p', 'topP') : undefined,
       };
+      const info = await engine.openModel({ model });
+      const settings = { ...flags, cfg: flags.cfg ?? info.sampling.cfg, topK: flags.topK ?? info.sampling.topK, topP: flags.topP ?? info.sampling.topP };
       const r = await engine.generate({ model, settings });
       if (args.options.out) await writePng(args.options.out, r.image);
-      writeJson(args, { provider: await ranOn(engine, model), settings, scales: r.tokens.map((t, k) => ({ pn: info.patchNums[k], tokens: Array.from(t) })), image: args.options.out ? path.resolve(args.options.out) : null });
+      await writeJson(args, { provider: await ranOn(engine, model), settings, scales: r.tokens.map((t, k) => ({ pn: info.patchNums[k], tokens: Array.from(t) })), image: args.options.out ? path.resolve(args.options.out) : null });
       return;
     }
     case 'stats': {
       const folder = args.positionals[0];
-      if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new UsageError(`${folder} is not a folder`);
-      const r = await engine.folderUsage({ model, runId: 'cli-stats', folder, resizeRatio: ratio() });
+      if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new UsageError(`${folder} is not a folder`, false);
+      const progress = new ProgressLine();
+      const unlisten = onFolderProgress((e) => progress.update(`stats: ${e.done}/${e.total} images${e.failed ? `, ${e.failed} failed` : ''}`));
+      let r;
+      try {
+        progress.update(`stats: listing images under ${folder}`);
+        r = await engine.folderUsage({ model, runId: 'cli-stats', folder, resizeRatio: ratio(), every: 1 });
+      } finally {
+        unlisten();
+        progress.done();
+      }
       const u = r.usage;
-      writeJson(args, {
+      if (!u.images && !r.cancelled) throw noUsableImagesError(folder, r.failed);
+      if (r.failed.length) process.stderr.write(`varscope stats: ${r.failed.length} of ${r.failed.length + (u.images ?? 0)} image files failed (listed under "failed")\n`);
+      await writeJson(args, {
         provider: await ranOn(engine, model),
         images: u.images,
         failed: r.failed,
@@ -177,6 +238,7 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
 /**
  * `varscope export ...`: the Python exporter with PYTHONPATH=<root>/tools; resolves to its exit code. The Python is
  * `--python`, else VARSCOPE_PYTHON, else python3 on PATH, else /usr/bin/python3: the first with torch and onnx.
+ * SIGINT / SIGTERM sent to this process go to the exporter, which stops and leaves --out as it was.
  */
 export async function runExport(argv: string[]): Promise<number> {
   const root = packageRoot();
@@ -196,14 +258,23 @@ export async function runExport(argv: string[]): Promise<number> {
       return 1;
     }
   }
-  const env = { ...process.env, PYTHONPATH: [path.join(root, 'tools'), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter) };
+  const env = {
+    ...process.env,
+    PYTHONPATH: [path.join(root, 'tools'), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter),
+    VARSCOPE_PARENT_PID: String(process.pid), // the exporter stops if this process is killed outright
+  };
   return new Promise((resolve) => {
     const p = spawn(python, ['-m', 'varscope.export', ...rest], { stdio: 'inherit', env });
+    forwardSignalsTo(p);
     p.on('error', (e) => {
       process.stderr.write(`varscope: cannot run ${python}: ${e.message}\n`);
       resolve(1);
     });
-    p.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+    p.on('exit', (code, signal) => {
+      // An exporter that handled the signal printed its own line; one killed outright did not.
+      if (signal) process.stderr.write(`varscope export: the exporter was stopped (${signal}); --out is as it was (a .partial folder may remain beside it)\n`);
+      resolve(code ?? signalExitCode(signal!));
+    });
   });
 }
 

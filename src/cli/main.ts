@@ -6,7 +6,8 @@ import { VarScopeError } from '../shared/errors';
 import { Engine } from '../engine/engine';
 import { CommandSpec, helpText, num, parseArgs, UsageError } from './args';
 import { benchEngine } from './benchmark';
-import { engineConfig, modelDir, runCommand, runExport, SPECS, writeJson } from './commands';
+import { checkOutputs, engineConfig, modelDir, onEngineEvent, runCommand, runExport, SPECS, writeJson } from './commands';
+import { handleSignals } from './interrupt';
 
 const BENCH: CommandSpec = {
   name: 'bench',
@@ -47,24 +48,24 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(helpText(spec) + '\n');
       return 0;
     }
+    handleSignals(name);
     if (name === 'export') return await runExport(args.rest);
+    checkOutputs(name, args);
     const config = engineConfig(args);
     if (name === 'bench') {
       const sweep = args.options['sweep-threads']?.split(',').map((s) => Number(s));
       if (sweep?.some((t) => !Number.isInteger(t) || t < 0)) throw new UsageError('--sweep-threads must be a comma-separated list of integers');
       const r = await benchEngine(modelDir(args), config, { repeats: num(args, 'repeats', { int: true, min: 1 }), sweepThreads: sweep });
-      writeJson(args, r);
+      await writeJson(args, r);
       return 0;
     }
-    engine = new Engine((ev, payload) => {
-      if (ev === 'log') process.stderr.write(`${(payload as { message: string }).message}\n`);
-    });
+    engine = new Engine(onEngineEvent);
     await engine.configure(config);
     await runCommand(name, args, engine);
     return 0;
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`varscope ${name}: ${e.message}\n\n${helpText(spec)}\n`);
+      process.stderr.write(`varscope ${name}: ${e.message}\n${e.withHelp ? `\n${helpText(spec)}\n` : ''}`);
       return 2;
     }
     if (e instanceof VarScopeError) {

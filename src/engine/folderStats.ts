@@ -90,3 +90,11 @@ export async function folderUsage(bundle: ModelBundle, req: FolderUsageRequest, 
   hooks.onProgress({ usage, done: counter.images + failed.length, total: files.length, finished: true, failed: failed.length });
   return { usage, failed, cancelled };
 }
+
+/** The error of a folder run that counted no image: zero usable images is a failure, listing why each file failed. */
+export function noUsableImagesError(folder: string, failed: FolderUsageResult['failed'], shown = 20): VarScopeError {
+  if (!failed.length) return new VarScopeError('BadImage', `no image files (${[...IMAGE_EXTENSIONS].join(' ')}) under ${folder}`);
+  const lines = failed.slice(0, shown).map((f) => `  ${f.message.includes(f.file) ? f.message : `${f.file}: ${f.message}`}`);
+  if (failed.length > shown) lines.push(`  … and ${failed.length - shown} more`);
+  return new VarScopeError('BadImage', `no usable image under ${folder}: all ${failed.length} image files failed:\n${lines.join('\n')}`);
+}

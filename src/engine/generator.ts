@@ -5,6 +5,7 @@
  */
 import type { GenerationSettings, GenerationStep } from '../shared/results';
 import { VarScopeError } from '../shared/errors';
+import { samplingSettingsError } from '../shared/samplingBounds';
 import type { ModelBundle } from './bundle';
 import { dropUndefined } from './runUtil';
 import { decodeLatents } from './tokenizer';
@@ -64,7 +65,8 @@ export class GenerationRun {
     const { numClasses, nullClass } = m.var;
     const c = settings.classId;
     if (!Number.isInteger(c) || c < 0 || (c >= numClasses && c !== nullClass)) throw new VarScopeError('BadRequest', `class ${c} outside 0..${numClasses - 1}`);
-    if (!(settings.cfg >= 0) || !(settings.topK >= 0) || !(settings.topP >= 0 && settings.topP <= 1)) throw new VarScopeError('BadRequest', 'cfg and top-k must be >= 0, top-p in [0, 1]');
+    const problem = samplingSettingsError({ ...settings });
+    if (problem) throw new VarScopeError('BadRequest', problem);
     this.rng = new Rng(settings.seed);
     this.startState = this.rng.getState();
   }

@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import type { HostApi, HostEvents, HostSide, InitPayload, PanelState, WebviewSide } from '../shared/protocol';
 import { RpcChannel, type Handlers, type RpcMessage } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
+import { writeFileAtomic } from '../engine/atomicWrite';
 import type { EngineHost, PanelContext } from './engineHost';
 import { checkParams, validEnvelope } from './messageValidator';
 import { panelHtml } from './panelHtml';
@@ -187,7 +188,9 @@ export class InspectorPanel implements vscode.Disposable {
         });
     if (!target) return null; // the dialog asks before overwriting
     const bytes = typeof p.data === 'string' ? new TextEncoder().encode(p.data) : p.data;
-    await vscode.workspace.fs.writeFile(target, bytes);
+    // A local file is written whole or not at all; other schemes go through their file system provider.
+    if (target.scheme === 'file') await writeFileAtomic(target.fsPath, bytes);
+    else await vscode.workspace.fs.writeFile(target, bytes);
     this.deps.log.info(`exported ${target.fsPath} (${bytes.byteLength} bytes)`);
     return target.fsPath;
   }

@@ -5,12 +5,12 @@
 import { EXPORT_MIMES, PANEL_COMMANDS, VIEW_IDS, type HostApi, type PanelState } from '../shared/protocol';
 import type { RpcMessage } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
+import { samplingSettingsError } from '../shared/samplingBounds';
 
 type Check = (params: unknown) => string | null;
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isInt = (v: unknown, min = 0, max = 1e9): boolean => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
-const isNum = (v: unknown, min = -Infinity, max = Infinity): boolean => typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max;
 const isStr = (v: unknown, maxLen = 4096): boolean => typeof v === 'string' && v.length <= maxLen;
 
 /** True when `v` is one of `list` (the protocol's `as const` lists). */
@@ -21,12 +21,8 @@ const MAX_EXPORT_BYTES = 256 * 1024 * 1024;
 
 function settingsError(s: unknown): string | null {
   if (!isObj(s)) return 'settings must be an object';
-  if (!isInt(s.classId, 0, 1e6)) return 'settings.classId must be a non-negative integer';
-  if (!isInt(s.seed, 0, 2 ** 32)) return 'settings.seed must be an unsigned 32-bit integer';
-  if (!isNum(s.cfg, 0, 100)) return 'settings.cfg must be a number in [0, 100]';
-  if (!isInt(s.topK, 0, 1e6)) return 'settings.topK must be a non-negative integer';
-  if (!isNum(s.topP, 0, 1)) return 'settings.topP must be in [0, 1]';
-  return null;
+  const problem = samplingSettingsError(s);
+  return problem ? `settings.${problem}` : null;
 }
 
 function stateError(s: unknown): string | null {

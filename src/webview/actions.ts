@@ -2,6 +2,7 @@
 import type { HostApi } from '../shared/protocol';
 import type { Params, Result } from '../shared/rpc';
 import type { GenerationSettings, GenerationStep } from '../shared/results';
+import { samplingSettingsError } from '../shared/samplingBounds';
 import type { TokenRef } from './geometry/scales';
 import type { HostChannel } from './hostBridge';
 import { applyInit, withModelSampling, type InspectorState, type Loadable, type Store } from './store';
@@ -54,6 +55,12 @@ export async function load<M extends Loaded>(
 
 /** Start a new generation run (cancelling the previous one) and compute its first step. */
 export async function startGeneration(store: Store, host: Host, settings: GenerationSettings): Promise<void> {
+  const problem = samplingSettingsError({ ...settings });
+  if (problem) {
+    // Refused in the panel, before the host: the run in progress (if any) stays as it was.
+    store.update((s) => ({ generation: { ...s.generation, status: 'error', playing: false, error: { code: 'BadRequest', message: problem } } }));
+    return;
+  }
   const old = store.state.generation.runId;
   if (old) void host.call('generationCancel', { runId: old }).catch(() => undefined);
   store.update((s) => ({

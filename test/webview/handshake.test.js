@@ -103,6 +103,22 @@ module.exports = (test) => {
     assert.deepStrictEqual({ cfg: start.params.settings.cfg, topK: start.params.settings.topK, topP: start.params.settings.topP }, sampling);
   });
 
+  test('sampling settings outside their bounds are refused in the panel, before the host is asked', async ({ open }) => {
+    const p = await open();
+    await p.page.waitForSelector('.token-grid');
+    await p.tab('stepThrough');
+    const cfg = p.page.locator('#panel-stepThrough .controls input[type=number]').nth(1);
+    assert.strictEqual(await cfg.getAttribute('max'), '100');
+    await cfg.fill('1e39');
+    await p.page.click('#panel-stepThrough button:has-text("Start")');
+    await p.page.waitForFunction(() => /cfg must be a number in \[0, 100\], got 1e\+39/.test(document.querySelector('#panel-stepThrough .gen-status').textContent));
+    await p.page.waitForTimeout(300);
+    assert.ok(!p.calls.some((c) => c.method === 'generationStart'), 'nothing was sent to the host');
+    await cfg.fill('3');
+    await p.page.click('#panel-stepThrough button:has-text("Start")');
+    await p.page.waitForFunction(() => window.__fake.posted.some((m) => m.method === 'generationStart'));
+  });
+
   test('a panel without an image opens on step-through and inspects nothing', async ({ open }) => {
     const p = await open({ init: { imageName: null, state: { imageUri: null } } });
     await p.page.waitForSelector('#tab-stepThrough[aria-selected=true]');

@@ -21,6 +21,7 @@ import onnx
 import torch
 from onnx import numpy_helper
 
+from .atomic import atomic_path
 from .checkpoint import STRUCTURAL, LoadedModels, VaeConfig, VarConfig, build_vae, build_var
 from .onnx_export import export_all
 from .share import initializers, read_manifest
@@ -160,8 +161,9 @@ def main(argv=None) -> int:
         print(f'error: {e}', file=sys.stderr)
         return 2
     os.makedirs(a.out, exist_ok=True)
-    torch.save(models.vae.state_dict(), os.path.join(a.out, 'vae.pth'))
-    torch.save(models.var.state_dict(), os.path.join(a.out, 'var.pth'))
+    for name, model in (('vae.pth', models.vae), ('var.pth', models.var)):
+        with atomic_path(os.path.join(a.out, name)) as tmp:
+            torch.save(model.state_dict(), tmp)
     print(f'wrote {a.out}/vae.pth and {a.out}/var.pth', file=sys.stderr)
     if a.check:
         bad = check(models, a.bundle)

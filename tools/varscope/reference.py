@@ -14,6 +14,7 @@ import time
 import numpy as np
 import torch
 
+from .atomic import atomic_path, write_atomic
 from .checkpoint import CheckpointError, load_models
 from .preprocess import load_image_tensor
 
@@ -70,12 +71,12 @@ def run(argv) -> int:
               'quant_dist': torch.cat([d[0] for d in res.dist2], 0), 'decoded': decoded,
               'gen_tokens': torch.cat(run_.idx_Bl, 1), 'gen_logits': torch.cat(run_.logits, 1), 'gen_image': image}
     for name, t in arrays.items():
-        np.save(os.path.join(a.out, f'{name}.npy'), t.numpy())
+        with atomic_path(os.path.join(a.out, f'{name}.npy')) as tmp, open(tmp, 'wb') as f:
+            np.save(f, t.numpy())
     timings = {'torch': torch.__version__, 'threads': a.threads, 'repeats': a.repeats, 'stat': 'median ms (1 warm-up when repeats > 1)',
                'encode_quantize': t_tok, 'teacher_forced_B1': t_tf, 'decode_all_scales_batched': t_dec,
                'generate_kv_cfg_B1_without_decode': t_gen, 'decode_final_B1': t_gen_dec}
-    with open(os.path.join(a.out, 'timings.json'), 'w') as f:
-        json.dump(timings, f, indent=1)
+    write_atomic(os.path.join(a.out, 'timings.json'), json.dumps(timings, indent=1))
     print(json.dumps(timings))
     return 0
 

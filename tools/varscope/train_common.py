@@ -13,6 +13,8 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
+from .atomic import atomic_path, write_atomic
+
 PATCH_NUMS = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16)
 
 # Sized so that the VAE graphs plus two transformer copies (final + early checkpoint) stay under 30 MB of
@@ -195,15 +197,13 @@ def _fmt(v):
 
 def save_json(path: str, obj) -> None:
     """Pretty JSON (tuples as lists)."""
-    with open(path, 'w') as f:
-        json.dump(obj, f, indent=1, default=list)
+    write_atomic(path, json.dumps(obj, indent=1, default=list))
 
 
 def atomic_save(obj, path: str) -> None:
     """torch.save to a temp file then rename, so a killed run never leaves a truncated checkpoint."""
-    tmp = path + '.tmp'
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def rng_state() -> Dict:

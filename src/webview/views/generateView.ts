@@ -3,6 +3,7 @@ import { select } from 'd3';
 import type { GenerationSettings, ModelInfo } from '../../shared/results';
 import { playGeneration, startGeneration, stepGeneration } from '../actions';
 import { regionOf, scaleLabel } from '../geometry/scales';
+import { SAMPLING_BOUNDS } from '../../shared/samplingBounds';
 import { drawRgba, heatmapImage } from '../ui/canvas';
 import { button, field, numberInput } from '../ui/controls';
 import { makeFigure, type Figure } from '../ui/figure';
@@ -21,11 +22,14 @@ export const createGenerateView = defineView<ModelInfo>({
     const controls = gen.append('div').attr('class', 'controls');
     const classSel = doc.createElement('select');
     classSel.className = 'class-select';
-    const seed = numberInput(doc, 0, 0, 2 ** 31 - 1, 1);
-    const cfg = numberInput(doc, 4, 0, 20, 0.5);
-    const topK = numberInput(doc, 900, 0, 100000, 1);
-    const topP = numberInput(doc, 0.96, 0, 1, 0.01);
-    const settings = (): GenerationSettings => ({ classId: +classSel.value, seed: +seed.value, cfg: +cfg.value, topK: +topK.value, topP: +topP.value });
+    const bounded = (name: keyof GenerationSettings, value: number, step: number) => numberInput(doc, value, SAMPLING_BOUNDS[name].min, SAMPLING_BOUNDS[name].max, step);
+    const seed = bounded('seed', 0, 1);
+    const cfg = bounded('cfg', 4, 0.5);
+    const topK = bounded('topK', 900, 1);
+    const topP = bounded('topP', 0.96, 0.01);
+    // An emptied field is NaN (refused by startGeneration), not 0.
+    const read = (i: HTMLInputElement | HTMLSelectElement) => (i.value.trim() === '' ? NaN : Number(i.value));
+    const settings = (): GenerationSettings => ({ classId: read(classSel), seed: read(seed), cfg: read(cfg), topK: read(topK), topP: read(topP) });
     const start = button(doc, 'Start', () => void startGeneration(store, host, settings()), 'Start a new generation');
     start.classList.add('primary', 'start');
     controls.node()!.append(field(doc, 'Class', classSel), field(doc, 'Seed', seed), field(doc, 'CFG', cfg), field(doc, 'Top-k', topK), field(doc, 'Top-p', topP), start);

@@ -1,0 +1,47 @@
+/**
+ * SIGINT / SIGTERM in the CLI. With a child running (the Python exporter) the signal goes to the child, which stops
+ * and cleans up (a second signal, or a child that lingers, gets SIGKILL); the command reports it when the child has
+ * exited. Without one, temporary files of writes in progress are removed: one line, exit 128 + the signal number.
+ */
+import type { ChildProcess } from 'child_process';
+import * as os from 'os';
+import { removePendingTemps } from '../engine/atomicWrite';
+
+/** How long a child may take to stop after the forwarded signal. */
+const GRACE_MS = 10_000;
+
+let child: ChildProcess | undefined;
+
+/** Exit code for a signal: 128 + its number (130 for SIGINT, 143 for SIGTERM). */
+export function signalExitCode(sig: NodeJS.Signals): number {
+  return 128 + (os.constants.signals[sig] ?? 0);
+}
+
+/** Send the CLI's SIGINT / SIGTERM to `p` until it exits. */
+export function forwardSignalsTo(p: ChildProcess): void {
+  child = p;
+  p.once('exit', () => {
+    if (child === p) child = undefined;
+  });
+}
+
+/** Install the handlers for `command` (once per process). */
+export function handleSignals(command: string): void {
+  let received = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    received++;
+    const c = child;
+    if (c) {
+      // A terminal's Ctrl-C reaches the child too (same process group); it ignores the copy.
+      c.kill(received > 1 ? 'SIGKILL' : sig);
+      setTimeout(() => c.kill('SIGKILL'), GRACE_MS).unref();
+      return;
+    }
+    removePendingTemps();
+    const clear = process.stderr.isTTY ? '\r\x1b[2K' : ''; // over a progress line
+    process.stderr.write(`${clear}varscope ${command}: interrupted (${sig}); no file was left half-written\n`);
+    process.exit(signalExitCode(sig));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
