@@ -17,7 +17,12 @@ export interface EngineClientOptions {
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
   /** Per-request timeout in ms (0 = none). */
   timeoutMs?: number;
+  /** Watchdog: while requests run, the engine must answer a ping within this many ms or it is killed (0 = off). */
+  watchdogMs?: number;
 }
+
+/** Default watchdog limit. The engine's own work never blocks its event loop this long (runs are asynchronous). */
+export const WATCHDOG_MS = 30_000;
 
 type Listener = (payload: unknown) => void;
 
@@ -33,6 +38,10 @@ export class EngineClient {
   private config: EngineConfig;
   private restarts = 0;
   private disposed = false;
+  /** Requests in flight (method names), which the watchdog guards. */
+  private readonly inFlight = new Map<number, string>();
+  private nextCall = 0;
+  private watchdog: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly opts: EngineClientOptions) {
     this.config = opts.config;
@@ -52,7 +61,46 @@ export class EngineClient {
   async call<M extends keyof EngineApi & string>(method: M, params: Parameters<EngineApi[M]>[0], timeoutMs = this.opts.timeoutMs ?? 0): Promise<Awaited<ReturnType<EngineApi[M]>>> {
     if (this.disposed) throw new VarScopeError('Cancelled', 'engine client disposed');
     await this.start();
-    return this.channel!.call(method, params, timeoutMs);
+    const id = this.nextCall++;
+    this.inFlight.set(id, method);
+    this.watch();
+    try {
+      return await this.channel!.call(method, params, timeoutMs);
+    } finally {
+      this.inFlight.delete(id);
+    }
+  }
+
+  /**
+   * While requests are in flight, ping the engine (`status`) every quarter of the limit; an engine that does not
+   * answer within the limit is stuck in a loop that will not end (its runs are asynchronous and leave it free to
+   * answer), so it is killed: the requests fail with a message and the next one starts a fresh engine.
+   */
+  private watch(): void {
+    const limit = this.opts.watchdogMs ?? WATCHDOG_MS;
+    if (limit <= 0 || this.watchdog) return;
+    let pinging = false;
+    this.watchdog = setInterval(() => {
+      if (this.inFlight.size === 0 || !this.channel) {
+        clearInterval(this.watchdog);
+        this.watchdog = undefined;
+        return;
+      }
+      if (pinging) return;
+      pinging = true;
+      const channel = this.channel;
+      channel
+        .call('status', {}, limit)
+        .catch((e) => {
+          if (!(e instanceof VarScopeError) || e.code !== 'Timeout' || this.channel !== channel) return;
+          const running = [...new Set(this.inFlight.values())].join(', ');
+          const message = `the engine stopped responding for ${Math.round(limit / 1000)} s while running ${running}; it was stopped and the next request starts it again`;
+          this.opts.log?.('error', message);
+          void this.kill(message, 'Timeout');
+        })
+        .finally(() => (pinging = false));
+    }, Math.max(50, limit / 4));
+    (this.watchdog as { unref?: () => void }).unref?.();
   }
 
   /** Listen to an engine event (kept across restarts); returns an unsubscribe function. */
@@ -77,11 +125,11 @@ export class EngineClient {
     if (this.channel && this.child) await this.channel.call('cancel', { runId }).catch(() => undefined);
   }
 
-  /** Kill the process now; requests in flight reject with Cancelled. The next call starts a new one. */
-  async kill(reason = 'engine stopped'): Promise<void> {
+  /** Kill the process now; requests in flight reject with Cancelled (or `code`). The next call starts a new one. */
+  async kill(reason = 'engine stopped', code: 'Cancelled' | 'Timeout' = 'Cancelled'): Promise<void> {
     const child = this.child;
     if (!child) return;
-    this.detach(new VarScopeError('Cancelled', reason));
+    this.detach(new VarScopeError(code, reason));
     await new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once('exit', () => resolve());

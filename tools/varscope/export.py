@@ -8,12 +8,14 @@ import datetime
 import hashlib
 import json
 import os
+import posixpath
 import re
 import shutil
 import sys
 import tempfile
 import time
 
+import onnx
 import torch
 
 from .bundle_spec import build_manifest
@@ -35,6 +37,25 @@ def sha256_of(path: str) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b''):
             h.update(chunk)
     return h.hexdigest()
+
+
+def bundle_files(bundle_dir: str, manifest: dict) -> dict:
+    """{path relative to the bundle: {sha256, bytes}} of every file the bundle reads: graphs, the external data files
+    they name, codebook and training hits (shared files of another bundle included, by their relative path)."""
+    rels = [g['file'] for g in manifest['graphs'].values()]
+    for key in ('codebook', 'trainingHits'):
+        if key in manifest:
+            rels.append(manifest[key]['file'])
+    for graph in [g['file'] for g in manifest['graphs'].values()]:
+        model = onnx.load(os.path.join(bundle_dir, graph), load_external_data=False)
+        folder = os.path.dirname(graph)
+        rels += [posixpath.normpath(posixpath.join(folder, e.value)) for t in model.graph.initializer
+                 for e in t.external_data if e.key == 'location']
+    files = {}
+    for rel in sorted(set(rels)):
+        path = os.path.join(bundle_dir, rel)
+        files[rel] = {'sha256': sha256_of(path), 'bytes': os.path.getsize(path)}
+    return files
 
 
 def parse_int_list(text: str, what: str, count: int = 0):
@@ -150,6 +171,7 @@ def run(argv) -> int:
         if bad:
             raise ExportError('verification failed: ' + '; '.join(f'{k} = {v:.3g} > {t:g}' for k, v, t in bad))
         manifest['provenance']['verification'] = summary
+        manifest['files'] = bundle_files(stage, manifest)   # stage and out share a parent: shared paths resolve alike
         manifest['provenance']['exportedAt'] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
         with open(os.path.join(stage, 'varscope.json'), 'w') as f:
             json.dump(manifest, f, indent=1)
