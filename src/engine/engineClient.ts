@@ -21,8 +21,21 @@ export interface EngineClientOptions {
   watchdogMs?: number;
 }
 
-/** Default watchdog limit. The engine's own work never blocks its event loop this long (runs are asynchronous). */
-export const WATCHDOG_MS = 30_000;
+/**
+ * Default watchdog limit. NOTE: onnxruntime-node runs a graph (and opens one) synchronously on the engine's main
+ * thread, so a ping waits for the longest single graph run: the limit grows with the opened models (runLimitMs).
+ */
+export const WATCHDOG_MS = 60_000;
+/** Opening a model creates its sessions synchronously, which large graphs take long for: its own, larger limit. */
+const OPEN_LIMIT_MS = 600_000;
+
+/**
+ * A generous bound on one graph run of a model: a teacher-forced forward is ~2 · 12 · depth · D² · L flops; at a
+ * slow 10 GFLOP/s, times 4 (the default model: 0.9 s; official d16: 110 s; d30: 12 min).
+ */
+export function runLimitMs(m: { depth: number; embedDim: number; tokenCount: number }): number {
+  return (4 * 1000 * (24 * m.depth * m.embedDim ** 2 * m.tokenCount)) / 10e9;
+}
 
 type Listener = (payload: unknown) => void;
 
@@ -42,6 +55,8 @@ export class EngineClient {
   private readonly inFlight = new Map<number, string>();
   private nextCall = 0;
   private watchdog: ReturnType<typeof setInterval> | undefined;
+  /** The longest single run expected of the models opened so far (ms). */
+  private expectedRunMs = 0;
 
   constructor(private readonly opts: EngineClientOptions) {
     this.config = opts.config;
@@ -65,20 +80,23 @@ export class EngineClient {
     this.inFlight.set(id, method);
     this.watch();
     try {
-      return await this.channel!.call(method, params, timeoutMs);
+      const result = await this.channel!.call(method, params, timeoutMs);
+      const expected = method === 'openModel' ? runLimitMs(result as Awaited<ReturnType<EngineApi['openModel']>>) : 0;
+      if (Number.isFinite(expected)) this.expectedRunMs = Math.max(this.expectedRunMs, expected);
+      return result;
     } finally {
       this.inFlight.delete(id);
     }
   }
 
   /**
-   * While requests are in flight, ping the engine (`status`) every quarter of the limit; an engine that does not
-   * answer within the limit is stuck in a loop that will not end (its runs are asynchronous and leave it free to
-   * answer), so it is killed: the requests fail with a message and the next one starts a fresh engine.
+   * While requests are in flight, ping the engine (`status`) every quarter of the base limit; an engine that does
+   * not answer within the limit (at least the longest run its models may take) is stuck in a loop that will not
+   * end, so it is killed: the requests fail with a message and the next one starts a fresh engine.
    */
   private watch(): void {
-    const limit = this.opts.watchdogMs ?? WATCHDOG_MS;
-    if (limit <= 0 || this.watchdog) return;
+    const base = this.opts.watchdogMs ?? WATCHDOG_MS;
+    if (base <= 0 || this.watchdog) return;
     let pinging = false;
     this.watchdog = setInterval(() => {
       if (this.inFlight.size === 0 || !this.channel) {
@@ -89,6 +107,8 @@ export class EngineClient {
       if (pinging) return;
       pinging = true;
       const channel = this.channel;
+      const opening = [...this.inFlight.values()].includes('openModel');
+      const limit = Math.max(base, this.expectedRunMs, opening ? OPEN_LIMIT_MS : 0);
       channel
         .call('status', {}, limit)
         .catch((e) => {
@@ -99,7 +119,7 @@ export class EngineClient {
           void this.kill(message, 'Timeout');
         })
         .finally(() => (pinging = false));
-    }, Math.max(50, limit / 4));
+    }, Math.max(50, base / 4));
     (this.watchdog as { unref?: () => void }).unref?.();
   }
 

@@ -39,6 +39,7 @@ describe('bundle validation', function () {
     for (const g of Object.values(m.graphs)) g.file = path.relative(dir, path.join(src, g.file));
     m.codebook.file = path.relative(dir, path.join(src, m.codebook.file));
     if (m.trainingHits) m.trainingHits.file = path.relative(dir, path.join(src, m.trainingHits.file));
+    m.files = Object.fromEntries(Object.entries(m.files).map(([f, h]) => [path.relative(dir, path.join(src, f)), h]));
     edit(m, dir);
     fs.writeFileSync(path.join(dir, 'varscope.json'), JSON.stringify(m));
     return dir;
