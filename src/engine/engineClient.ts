@@ -27,7 +27,7 @@ export interface EngineClientOptions {
  */
 export const WATCHDOG_MS = 60_000;
 /** Opening a model creates its sessions synchronously, which large graphs take long for: its own, larger limit. */
-const OPEN_LIMIT_MS = 600_000;
+const OPEN_LIMIT_MS = 180_000;
 
 /**
  * A generous bound on one graph run of a model: a teacher-forced forward is ~2 · 12 · depth · D² · L flops; at a
