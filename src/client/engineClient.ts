@@ -19,6 +19,24 @@ export interface EngineClientOptions {
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
   /** Per-request timeout in ms (0 = none). */
   timeoutMs?: number;
+  /** Watchdog: while requests run, the engine must answer a ping within this many ms or it is killed (0 = off). */
+  watchdogMs?: number;
+}
+
+/**
+ * Default watchdog limit. NOTE: onnxruntime-node runs a graph (and opens one) synchronously on the engine's main
+ * thread, so a ping waits for the longest single graph run: the limit grows with the opened models (runLimitMs).
+ */
+export const WATCHDOG_MS = 60_000;
+/** Opening a model creates its sessions synchronously, which large graphs take long for: its own, larger limit. */
+const OPEN_LIMIT_MS = 180_000;
+
+/**
+ * A generous bound on one graph run of a model: a teacher-forced forward is ~2 · 12 · depth · D² · L flops; at a
+ * slow 10 GFLOP/s, times 4 (the default model: 0.9 s; official d16: 110 s; d30: 12 min).
+ */
+export function runLimitMs(m: { depth: number; embedDim: number; tokenCount: number }): number {
+  return (4 * 1000 * (24 * m.depth * m.embedDim ** 2 * m.tokenCount)) / 10e9;
 }
 
 type Listener = (payload: unknown) => void;
@@ -35,6 +53,12 @@ export class EngineClient {
   private config: EngineConfig;
   private restarts = 0;
   private disposed = false;
+  /** Requests in flight (method names), which the watchdog guards. */
+  private readonly inFlight = new Map<number, string>();
+  private nextCall = 0;
+  private watchdog: ReturnType<typeof setInterval> | undefined;
+  /** The longest single run expected of the models opened so far (ms). */
+  private expectedRunMs = 0;
 
   constructor(private readonly opts: EngineClientOptions) {
     this.config = opts.config;
@@ -54,7 +78,51 @@ export class EngineClient {
   async call<M extends keyof EngineApi & string>(method: M, params: Params<EngineApi[M]>, timeoutMs = this.opts.timeoutMs ?? 0): Promise<Result<EngineApi[M]>> {
     if (this.disposed) throw new VarScopeError('Cancelled', 'engine client disposed');
     await this.start();
-    return this.channel!.call(method, params, timeoutMs);
+    const id = this.nextCall++;
+    this.inFlight.set(id, method);
+    this.watch();
+    try {
+      const result = await this.channel!.call(method, params, timeoutMs);
+      const expected = method === 'openModel' ? runLimitMs(result as Awaited<ReturnType<EngineApi['openModel']>>) : 0;
+      if (Number.isFinite(expected)) this.expectedRunMs = Math.max(this.expectedRunMs, expected);
+      return result;
+    } finally {
+      this.inFlight.delete(id);
+    }
+  }
+
+  /**
+   * While requests are in flight, ping the engine (`status`) every quarter of the base limit; an engine that does
+   * not answer within the limit (at least the longest run its models may take) is stuck in a loop that will not
+   * end, so it is killed: the requests fail with a message and the next one starts a fresh engine.
+   */
+  private watch(): void {
+    const base = this.opts.watchdogMs ?? WATCHDOG_MS;
+    if (base <= 0 || this.watchdog) return;
+    let pinging = false;
+    this.watchdog = setInterval(() => {
+      if (this.inFlight.size === 0 || !this.channel) {
+        clearInterval(this.watchdog);
+        this.watchdog = undefined;
+        return;
+      }
+      if (pinging) return;
+      pinging = true;
+      const channel = this.channel;
+      const opening = [...this.inFlight.values()].includes('openModel');
+      const limit = Math.max(base, this.expectedRunMs, opening ? OPEN_LIMIT_MS : 0);
+      channel
+        .call('status', {}, limit)
+        .catch((e) => {
+          if (!(e instanceof VarScopeError) || e.code !== 'Timeout' || this.channel !== channel) return;
+          const running = [...new Set(this.inFlight.values())].join(', ');
+          const message = `the engine stopped responding for ${Math.round(limit / 1000)} s while running ${running}; it was stopped and the next request starts it again`;
+          this.opts.log?.('error', message);
+          void this.kill(message, 'Timeout');
+        })
+        .finally(() => (pinging = false));
+    }, Math.max(50, base / 4));
+    (this.watchdog as { unref?: () => void }).unref?.();
   }
 
   /** Listen to an engine event (kept across restarts); returns an unsubscribe function. */
@@ -79,11 +147,11 @@ export class EngineClient {
     if (this.channel && this.child) await this.channel.call('cancel', { runId }).catch(() => undefined);
   }
 
-  /** Kill the process now; requests in flight reject with Cancelled. The next call starts a new one. */
-  async kill(reason = 'engine stopped'): Promise<void> {
+  /** Kill the process now; requests in flight reject with Cancelled (or `code`). The next call starts a new one. */
+  async kill(reason = 'engine stopped', code: 'Cancelled' | 'Timeout' = 'Cancelled'): Promise<void> {
     const child = this.child;
     if (!child) return;
-    this.detach(new VarScopeError('Cancelled', reason));
+    this.detach(new VarScopeError(code, reason));
     await new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once('exit', () => resolve());

@@ -9,9 +9,20 @@ import { OFFICIAL_SAMPLING, type BundleManifest, type GraphRole, type RawTensorF
 import type { ModelInfo } from '../shared/results';
 import { VarScopeError } from '../shared/errors';
 import { codeColors } from './codeColors';
-import { checkGraph, checkManifest, GRAPH_ROLES } from './manifestCheck';
+import { verifyBundleFiles } from './bundleVerify';
+import { checkGraph, checkManifest, GRAPH_ROLES, REEXPORT_HINT } from './manifestCheck';
+import { readInitializers, type Initializer } from './onnxInitializers';
 import type { Graph, OnnxRuntime } from './onnxRuntime';
+import { MAX_GRAPH_BYTES, MAX_MANIFEST_BYTES, readCapped } from './readCapped';
 import { fromNested } from './tensor';
+
+/** Options of ModelBundle.load. */
+export interface LoadOptions {
+  /** The verified-hash cache file (default: bundleVerify's defaultCacheFile). */
+  cacheFile?: string;
+  /** Where load reports what it did (files hashed or taken from the cache). */
+  log?: (message: string) => void;
+}
 
 /** A loaded bundle: manifest, codebook, interpolation matrices and lazily opened graphs. */
 export class ModelBundle {
@@ -36,25 +47,36 @@ export class ModelBundle {
     this.down = manifest.patchNums.map((pn, k) => fromNested(manifest.interpolation.down[k], [pn, h], `interpolation.down[${k}]`));
   }
 
-  /** Read and check a bundle folder (or a varscope.json path). Graph files must exist; they open on first use. */
-  static load(dirOrFile: string, runtime: OnnxRuntime): ModelBundle {
+  /**
+   * Read and check a bundle folder (or a varscope.json path): the manifest, every file against its recorded sha256
+   * (cached by path, size and mtime), the raw tensors (finite values only). Graphs open on first use.
+   */
+  static async load(dirOrFile: string, runtime: OnnxRuntime, opts: LoadOptions = {}): Promise<ModelBundle> {
     const file = dirOrFile.endsWith('.json') ? path.resolve(dirOrFile) : path.resolve(dirOrFile, 'varscope.json');
     const dir = path.dirname(file);
     if (!fs.existsSync(file)) throw new VarScopeError('ModelNotFound', `no model bundle at ${dir} (varscope.json not found)`);
     let manifest: BundleManifest;
     try {
-      manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as BundleManifest;
+      manifest = JSON.parse((await readCapped(file, MAX_MANIFEST_BYTES, 'ModelLoad', 'manifest')).toString('utf8')) as BundleManifest;
     } catch (e) {
+      if (e instanceof VarScopeError) throw e;
       throw new VarScopeError('ModelLoad', `${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
     }
     const problems = checkManifest(manifest);
     if (problems.length) throw new VarScopeError('ModelLoad', `${file}: ${problems[0]}`, problems.join('\n'));
+    const reexport = reexportAdvice(manifest, dir);
     for (const role of GRAPH_ROLES) {
       const g = path.resolve(dir, manifest.graphs[role].file);
       if (!fs.existsSync(g)) throw new VarScopeError('ModelLoad', `${file}: graph file of "${role}" not found: ${g}`);
     }
-    const codebook = readRaw(dir, manifest.codebook, 'codebook') as Float32Array;
-    const hits = manifest.trainingHits ? toF32(readRaw(dir, manifest.trainingHits, 'trainingHits')) : undefined;
+    const needed = [...GRAPH_ROLES.map((r) => manifest.graphs[r].file), manifest.codebook.file, ...(manifest.trainingHits ? [manifest.trainingHits.file] : [])];
+    const unhashed = needed.filter((f) => !manifest.files[f]);
+    if (unhashed.length) throw new VarScopeError('ModelLoad', `${file}: ${unhashed[0]} has no sha256 in "files"; ${reexport}`);
+    const t0 = Date.now();
+    const report = await verifyBundleFiles(dir, manifest, reexport, opts.cacheFile, (rel) => checkWeightsFinite(dir, manifest, rel));
+    opts.log?.(`${manifest.id}: ${report.hashed.length} files hashed, ${report.cached.length} verified earlier (cache), ${Date.now() - t0} ms`);
+    const codebook = (await readRaw(dir, manifest.codebook, 'codebook')) as Float32Array;
+    const hits = manifest.trainingHits ? toF32(await readRaw(dir, manifest.trainingHits, 'trainingHits')) : undefined;
     return new ModelBundle(dir, manifest, codebook, hits, runtime);
   }
 
@@ -120,8 +142,11 @@ export class ModelBundle {
 
   private async openGraph(role: GraphRole): Promise<Graph> {
     const file = path.resolve(this.dir, this.manifest.graphs[role].file);
+    const inits = await graphInitializers(this.dir, this.manifest.graphs[role].file);
+    const unhashed = externalFiles(this.manifest.graphs[role].file, inits).filter((f) => !this.manifest.files[f]);
+    if (unhashed.length) throw new VarScopeError('ModelLoad', `${file} (${role}) reads ${unhashed[0]}, which varscope.json does not hash; ${reexportAdvice(this.manifest, this.dir)}`);
     const g = await this.runtime.open(file, role, role === 'decoder' ? decoderRunBytes(this.manifest) : undefined);
-    const problems = checkGraph(this.manifest, role, g.inputs, g.outputs);
+    const problems = checkGraph(this.manifest, role, g.inputs, g.outputs, inits);
     if (problems.length) {
       await g.dispose();
       throw new VarScopeError('ModelLoad', `${file} (${role}) does not match varscope.json: ${problems[0]}`, problems.join('\n'));
@@ -140,23 +165,87 @@ function decoderRunBytes(m: BundleManifest): number {
   return 8 * 4 * S * S * ch * chMult[0];
 }
 
-function readRaw(dir: string, spec: RawTensorFile, what: string): Float32Array | BigInt64Array | Int32Array {
+async function readRaw(dir: string, spec: RawTensorFile, what: string): Promise<Float32Array | BigInt64Array | Int32Array> {
   const file = path.resolve(dir, spec.file);
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-  } catch {
-    throw new VarScopeError('ModelLoad', `${what} file not found: ${file}`);
-  }
   const n = spec.dims.reduce((a, b) => a * b, 1);
   const size = spec.dtype === 'int64' ? 8 : 4;
+  const buf = await readCapped(file, n * size, 'ModelLoad', `${what} ${spec.dtype}[${spec.dims}]`);
   if (buf.length !== n * size) throw new VarScopeError('ModelLoad', `${file}: ${buf.length} bytes, ${what} ${spec.dtype}[${spec.dims}] needs ${n * size}`);
   // Copy into an aligned buffer: a Buffer's byteOffset may not be a multiple of the element size.
   const ab = new ArrayBuffer(buf.length);
   new Uint8Array(ab).set(buf);
-  if (spec.dtype === 'float32') return new Float32Array(ab);
+  if (spec.dtype === 'float32') {
+    const a = new Float32Array(ab);
+    const bad = firstNonFinite(a);
+    if (bad >= 0) throw new VarScopeError('ModelLoad', `${file}: ${what} holds a non-finite value (${a[bad]} at element ${bad}); the bundle is damaged or was exported from a broken checkpoint`);
+    return a;
+  }
   if (spec.dtype === 'int32') return new Int32Array(ab);
   return new BigInt64Array(ab);
+}
+
+/** Index of the first NaN or infinity, or -1. */
+function firstNonFinite(a: Float32Array | Uint16Array, half = false): number {
+  for (let i = 0; i < a.length; i++) {
+    if (half ? (a[i] & 0x7c00) === 0x7c00 : !Number.isFinite(a[i])) return i;
+  }
+  return -1;
+}
+
+/** The initializers of a graph file (its protobuf only; weights stay where they are). */
+async function graphInitializers(dir: string, rel: string): Promise<Initializer[]> {
+  const file = path.resolve(dir, rel);
+  const bytes = await readCapped(file, MAX_GRAPH_BYTES, 'ModelLoad', 'graph');
+  try {
+    return readInitializers(bytes);
+  } catch (e) {
+    throw new VarScopeError('ModelLoad', `${file} is not a valid ONNX graph: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** Bundle-relative paths of the external data files a graph reads. */
+function externalFiles(graphRel: string, inits: Initializer[]): string[] {
+  const dirRel = path.posix.dirname(graphRel);
+  return [...new Set(inits.filter((t) => t.external?.location).map((t) => path.posix.normalize(path.posix.join(dirRel, t.external!.location))))];
+}
+
+/**
+ * Every float32 / float16 weight stored in `rel` (an external data file) is finite: run when the file is hashed,
+ * before its hash is cached, so a bundle exported from a checkpoint holding NaN fails on its first open and after.
+ */
+async function checkWeightsFinite(dir: string, m: BundleManifest, rel: string): Promise<void> {
+  const graphs = [...new Set(GRAPH_ROLES.map((r) => m.graphs[r].file))];
+  const ranges = new Map<string, { offset: number; length: number; half: boolean }>();
+  for (const g of graphs) {
+    for (const t of await graphInitializers(dir, g)) {
+      if (!t.external?.location || (t.dataType !== 1 && t.dataType !== 10)) continue; // FLOAT, FLOAT16
+      if (path.posix.normalize(path.posix.join(path.posix.dirname(g), t.external.location)) !== rel) continue;
+      ranges.set(t.name, { offset: Number(t.external.offset ?? 0), length: Number(t.external.length ?? 0), half: t.dataType === 10 });
+    }
+  }
+  if (ranges.size === 0) return;
+  const file = path.resolve(dir, rel);
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    for (const [name, r] of ranges) {
+      const ab = new ArrayBuffer(r.length);
+      await fh.read(new Uint8Array(ab), 0, r.length, r.offset);
+      const a = r.half ? new Uint16Array(ab, 0, r.length >> 1) : new Float32Array(ab, 0, r.length >> 2);
+      const bad = firstNonFinite(a, r.half);
+      if (bad >= 0) throw new VarScopeError('ModelLoad', `${file}: weight ${name} holds a non-finite value at element ${bad}; the bundle was exported from a broken checkpoint`);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The re-export advice for a bundle, naming its source checkpoints when the manifest records them. */
+function reexportAdvice(m: Partial<BundleManifest>, dir: string): string {
+  const src = (role: string) => m.provenance?.sources?.find((s) => s.role === role)?.file;
+  const vae = src('vae');
+  const v = src('var');
+  if (!vae || !v) return REEXPORT_HINT;
+  return `re-export it from its checkpoints (${vae}, ${v}): \`varscope export --vae ${vae} --var ${v} --out ${dir}\``;
 }
 
 function toF32(a: Float32Array | BigInt64Array | Int32Array): Float32Array {

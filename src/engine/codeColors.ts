@@ -123,8 +123,9 @@ export function weightedRanks(values: Float64Array, w: Float64Array): Float64Arr
   const out = new Float64Array(n);
   let below = 0;
   for (let g = 0; g < n; ) {
-    let e = g;
-    let groupW = 0;
+    // A group holds at least its first value, so g always advances (NaN !== NaN would otherwise end no group).
+    let e = g + 1;
+    let groupW = w[order[g]];
     while (e < n && values[order[e]] === values[order[g]]) groupW += w[order[e++]];
     const at = (below + groupW / 2) / total;
     for (let i = g; i < e; i++) out[order[i]] = at;

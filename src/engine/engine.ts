@@ -15,6 +15,7 @@ import { folderUsage } from './folderStats';
 import { GenerationRun, StepOutput } from './generator';
 import { decodeImage, DEFAULT_MAX_IMAGE_PIXELS } from './imageDecode';
 import { OnnxRuntime } from './onnxRuntime';
+import { MAX_IMAGE_BYTES, readCapped } from './readCapped';
 import { ModelInput, preprocess } from './preprocess';
 import { newRunId } from './runUtil';
 import { attentionWeights, scoreLogits, teacherForcedLogits } from './teacherForcing';
@@ -33,6 +34,7 @@ export class Engine implements Handlers<EngineApi> {
   private config: EngineConfig = { ...DEFAULT_CONFIG };
   private runtime = new OnnxRuntime(this.config);
   private readonly models = new Map<string, ModelBundle>();
+  private readonly loading = new Map<string, Promise<ModelBundle>>();
   private readonly runs = new Map<string, { cancel(): void }>();
   /** The last scale of each stepped run that its `generationStep` events have reported. */
   private readonly reportedUpTo = new WeakMap<GenerationRun, number>();
@@ -188,19 +190,26 @@ export class Engine implements Handlers<EngineApi> {
     };
   }
 
-  /** The bundle of a folder, loaded once (least recently used ones closed). */
+  /** The bundle of a folder, loaded once (least recently used ones closed); concurrent first uses share one load. */
   async bundle(dir: string): Promise<ModelBundle> {
     const key = path.resolve(dir);
-    let b = this.models.get(key);
-    if (b) {
+    const open = this.models.get(key);
+    if (open) {
       this.models.delete(key); // re-insert: most recently used last
-    } else {
-      b = ModelBundle.load(key, this.runtime);
-      while (this.models.size >= MAX_OPEN_MODELS) {
-        const [oldKey, old] = this.models.entries().next().value!;
-        this.models.delete(oldKey);
-        await old.dispose();
-      }
+      this.models.set(key, open);
+      return open;
+    }
+    let pending = this.loading.get(key);
+    if (!pending) {
+      pending = ModelBundle.load(key, this.runtime, { log: (message) => this.emit('log', { level: 'info', message }) }).finally(() => this.loading.delete(key));
+      this.loading.set(key, pending);
+    }
+    const b = await pending;
+    if (this.models.get(key) === b) return b; // another caller of the same load put it in place
+    while (this.models.size >= MAX_OPEN_MODELS) {
+      const [oldKey, old] = this.models.entries().next().value!;
+      this.models.delete(oldKey);
+      await old.dispose();
     }
     this.models.set(key, b);
     return b;
@@ -212,11 +221,7 @@ export class Engine implements Handlers<EngineApi> {
     let name: string;
     if ('path' in image) {
       name = image.path;
-      try {
-        bytes = await fs.promises.readFile(image.path);
-      } catch (e) {
-        throw new VarScopeError('BadImage', `cannot read ${image.path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-      }
+      bytes = await readCapped(image.path, MAX_IMAGE_BYTES, 'BadImage', 'image');
     } else {
       bytes = image.bytes;
       name = image.name ?? 'image';

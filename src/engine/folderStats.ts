@@ -11,6 +11,7 @@ import { VarScopeError } from '../shared/errors';
 import type { ModelBundle } from './bundle';
 import { UsageCounter } from './codebookStats';
 import { decodeImage } from './imageDecode';
+import { MAX_IMAGE_BYTES, readCapped } from './readCapped';
 import { ModelInput, preprocess } from './preprocess';
 import { encode, quantize } from './tokenizer';
 
@@ -54,7 +55,7 @@ export async function folderUsage(bundle: ModelBundle, req: FolderUsageRequest, 
   const every = Math.max(1, req.every ?? 16);
   const load = async (file: string): Promise<ModelInput | Error> => {
     try {
-      const bytes = await fs.promises.readFile(file);
+      const bytes = await readCapped(file, MAX_IMAGE_BYTES, 'BadImage', 'image');
       return await preprocess(await decodeImage(bytes, hooks.maxPixels, file), m.normalization, m.vae.imageSize, { resizeRatio: req.resizeRatio });
     } catch (e) {
       return e instanceof Error ? e : new Error(String(e));

@@ -248,7 +248,7 @@ export class GenerationRun {
       for (let bb = 0; bb < B; bb++) vi.set(this.snaps[k - 1].nextInput, bb * rows * C + (b - m.firstL) * C);
     }
     const g = await this.bundle.graph('transformer');
-    const out = await g.run({ classLabel: i64([B], labels), varInput: f32([B, rows, C], vi), attnLayer: i64([], [0]) }, ['logits']);
+    const out = await g.run({ classLabel: i64([B], labels), varInput: f32([B, rows, C], vi) }, ['logits']);
     const all = asF32(out.logits, 'transformer.logits'); // [B, L, V]
     const [b, e] = m.beginEnds[si];
     const l = e - b;

@@ -2,12 +2,20 @@
  * Checks of varscope.json on its own (types, layout arithmetic) and of each graph against it.
  * Pure functions returning problems as sentences; the bundle loader turns them into ModelLoad errors.
  */
-import type { BundleManifest, GraphRole, GraphSpec } from '../shared/manifest';
+import graphSpecJson from '../shared/graphSpec.json';
+import type { BundleManifest, GraphRole, GraphSpec, GraphSpecTable } from '../shared/manifest';
 import { MANIFEST_VERSION } from '../shared/manifest';
 import type { GraphIO } from './onnxRuntime';
+import type { Initializer } from './onnxInitializers';
 
-/** The graph roles every bundle carries. */
-export const GRAPH_ROLES: GraphRole[] = ['encoder', 'quantizer', 'decoder', 'latentStep', 'transformer', 'transformerStep'];
+/** The graph input/output table (src/shared/graphSpec.json, also read by the exporter). */
+export const GRAPH_SPEC = graphSpecJson as unknown as GraphSpecTable;
+
+/** The graph roles every bundle carries, in the table's order. */
+export const GRAPH_ROLES = Object.keys(GRAPH_SPEC.graphs) as GraphRole[];
+
+/** How to make a bundle of this format again from its checkpoints (named in refusals). */
+export const REEXPORT_HINT = 're-export it with `varscope export --vae VAE.pth --var VAR.pth --out DIR` (checkpoints of a bundle: `PYTHONPATH=tools python3 -m varscope.from_bundle --bundle DIR --out CKPT_DIR`)';
 
 /** Expected dims of a graph input/output: a number must match, null is any size (a dynamic axis). */
 type Expect = Record<string, Array<number | null>>;
@@ -18,9 +26,10 @@ export function checkManifest(m: unknown): string[] {
   if (typeof m !== 'object' || m === null) return ['is not a JSON object'];
   const b = m as Partial<BundleManifest>;
   if (b.format !== 'varscope-bundle') p.push(`format is ${JSON.stringify(b.format)}, expected "varscope-bundle"`);
+  if (b.version === 1) return [`this bundle has format 1 (an older VARScope: stored attention mask, no file hashes); this VARScope reads format ${MANIFEST_VERSION}: ${REEXPORT_HINT}`];
   if (b.version !== MANIFEST_VERSION) p.push(`version is ${JSON.stringify(b.version)}, this VARScope reads version ${MANIFEST_VERSION}`);
   if (typeof b.id !== 'string' || !/^[A-Za-z0-9._-]+$/.test(b.id)) p.push('id must be a folder-safe string');
-  for (const key of ['vae', 'var', 'patchNums', 'beginEnds', 'graphs', 'codebook', 'normalization', 'interpolation'] as const) {
+  for (const key of ['vae', 'var', 'patchNums', 'beginEnds', 'graphs', 'codebook', 'normalization', 'interpolation', 'files'] as const) {
     if (b[key] === undefined || b[key] === null) p.push(`${key} is missing`);
   }
   if (p.length) return p;
@@ -43,6 +52,12 @@ export function checkManifest(m: unknown): string[] {
     if (!Number.isInteger(v[k]) || v[k] < 0) p.push(`var.${k} must be a non-negative integer`);
   }
   if (v.embedDim % v.numHeads !== 0) p.push(`var.embedDim ${v.embedDim} is not divisible by numHeads ${v.numHeads}`);
+  if (!(v.numClasses >= 1)) p.push('var.numClasses must be at least 1');
+  // The class embedding has numClasses + 1 rows, the last one the "no class" of CFG (official VAR).
+  if (v.nullClass !== v.numClasses) p.push(`var.nullClass is ${v.nullClass}, it must be numClasses (${v.numClasses}): the class embedding's last row is "no class"`);
+  if (Array.isArray(b.phiIndexPerScale) && !b.phiIndexPerScale.every((i) => Number.isInteger(i) && i >= 0 && i < Math.max(1, vae.phiCount))) {
+    p.push(`phiIndexPerScale entries must be integers in 0..${Math.max(1, vae.phiCount) - 1} (vae.phiCount ${vae.phiCount})`);
+  }
   if (!Number.isInteger(b.firstL) || b.firstL! < 1) p.push('firstL must be a positive integer');
   if (!Array.isArray(b.phiIndexPerScale) || b.phiIndexPerScale.length !== SN) p.push(`phiIndexPerScale must have ${SN} entries (one per scale)`);
   const { up, down } = b.interpolation!;
@@ -61,6 +76,9 @@ export function checkManifest(m: unknown): string[] {
   if (b.trainingHits && JSON.stringify(b.trainingHits.dims) !== JSON.stringify([SN, vae.vocabSize])) {
     p.push(`trainingHits must be [${SN}, ${vae.vocabSize}], found ${JSON.stringify(b.trainingHits.dims)}`);
   }
+  for (const [file, h] of Object.entries(b.files ?? {})) {
+    if (!h || typeof h.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(h.sha256) || !Number.isInteger(h.bytes) || h.bytes < 0) p.push(`files["${file}"] needs a sha256 (64 hex digits) and a byte count`);
+  }
   const n = b.normalization!;
   if (!(n.std > 0) || !Array.isArray(n.background) || n.background.length !== 3) p.push('normalization needs std > 0 and an RGB background');
   for (const role of GRAPH_ROLES) {
@@ -72,8 +90,11 @@ export function checkManifest(m: unknown): string[] {
   return p;
 }
 
-/** Problems of an opened graph against its manifest entry (names, dtypes, fixed dims). */
-export function checkGraph(m: BundleManifest, role: GraphRole, inputs: GraphIO[], outputs: GraphIO[]): string[] {
+/**
+ * Problems of an opened graph against its manifest entry (names, dtypes, fixed dims) and of the model facts against
+ * the graph's own shapes: its inputs and outputs (written by the exporter) and the initializers of graphSpec.json.
+ */
+export function checkGraph(m: BundleManifest, role: GraphRole, inputs: GraphIO[], outputs: GraphIO[], initializers: Initializer[] = []): string[] {
   const spec = m.graphs[role];
   const p: string[] = [];
   const exp = expectedIO(m, role);
@@ -99,38 +120,64 @@ export function checkGraph(m: BundleManifest, role: GraphRole, inputs: GraphIO[]
   };
   compare('input', spec.inputs, inputs, exp.inputs);
   compare('output', spec.outputs, outputs, exp.outputs);
+  const byName = new Map(initializers.map((t) => [t.name, t]));
+  const f = manifestFacts(m);
+  for (const [name, dims] of Object.entries(GRAPH_SPEC.graphs[role].initializers ?? {})) {
+    const t = byName.get(name) ?? byName.get(`${name}.fp16`);
+    const want = dims.map((d) => resolveDim(d, f));
+    if (!t) p.push(`the graph has no initializer ${name} (${describe(name)})`);
+    else if (JSON.stringify(t.dims) !== JSON.stringify(want)) p.push(`${describe(name)}: the graph's ${name} is [${t.dims}], varscope.json implies [${want}]`);
+  }
   return p;
 }
 
-/** The dims each role needs, from the model facts of the manifest. */
+/** What a fact-bearing initializer tells, for messages. */
+function describe(name: string): string {
+  if (name.includes('class_emb')) return 'var.numClasses + 1 rows (nullClass), var.embedDim columns';
+  if (name.includes('pos_1LC')) return 'tokenCount positions of var.embedDim';
+  if (name.includes('embedding')) return 'vae.vocabSize codes of vae.Cvae';
+  return name;
+}
+
+/** Values of graphSpec.json's facts for a manifest. */
+export function manifestFacts(m: BundleManifest): Record<string, number> {
+  return {
+    C: m.vae.Cvae,
+    h: m.vae.latentSize,
+    H: m.vae.imageSize,
+    V: m.vae.vocabSize,
+    L: m.tokenCount,
+    firstL: m.firstL,
+    SN: m.patchNums.length,
+    depth: m.var.depth,
+    nh: m.var.numHeads,
+    hd: m.var.embedDim / m.var.numHeads,
+    D: m.var.embedDim,
+    numClasses: m.var.numClasses,
+  };
+}
+
+/** A graphSpec.json dim: a number; null for a dynamic axis; a fact or facts joined by + and - (e.g. "L-firstL"). */
+export function resolveDim(d: number | string, f: Record<string, number>): number | null {
+  if (typeof d === 'number') return d;
+  if (d in GRAPH_SPEC.dynamic) return null;
+  const terms = d.replace(/\s/g, '').match(/[+-]?[A-Za-z0-9]+/g) ?? [];
+  if (terms.join('') !== d.replace(/\s/g, '')) throw new Error(`graphSpec.json: cannot read dim "${d}"`);
+  return terms.reduce((sum, t) => {
+    const sign = t.startsWith('-') ? -1 : 1;
+    const name = t.replace(/^[+-]/, '');
+    const v = /^\d+$/.test(name) ? Number(name) : f[name];
+    if (v === undefined) throw new Error(`graphSpec.json: unknown fact "${name}" in "${d}"`);
+    return sum + sign * v;
+  }, 0);
+}
+
+/** The dims each role needs, from the model facts of the manifest (graphSpec.json resolved). */
 function expectedIO(m: BundleManifest, role: GraphRole): { inputs: Expect; outputs: Expect } {
-  const { Cvae: C, latentSize: h, imageSize: H, vocabSize: V } = m.vae;
-  const L = m.tokenCount;
-  const SN = m.patchNums.length;
-  const { depth, numHeads: nh, embedDim } = m.var;
-  const hd = embedDim / nh;
-  const _ = null;
-  switch (role) {
-    case 'encoder':
-      return { inputs: { image: [_, 3, H, H] }, outputs: { f: [_, C, h, h] } };
-    case 'quantizer':
-      return { inputs: { f: [1, C, h, h] }, outputs: { tokens: [1, L], fHat: [SN, C, h, h], varInput: [1, L - m.firstL, C], quantDist: [L, 2] } };
-    case 'decoder':
-      return { inputs: { fHat: [_, C, h, h] }, outputs: { image: [_, 3, H, H] } };
-    case 'latentStep':
-      return { inputs: { fHat: [1, C, h, h], tokens: [1, _], up: [h, _], down: [_, h], phiIndex: [] }, outputs: { fHatNext: [1, C, h, h], nextInput: [1, _, C] } };
-    case 'transformer':
-      return { inputs: { classLabel: [_], varInput: [_, L - m.firstL, C], attnLayer: [] }, outputs: { logits: [_, L, V], attn: [_, nh, L, L] } };
-    case 'transformerStep':
-      return {
-        inputs: { classLabel: [_], x: [_, _, C], scaleIndex: [], pastKey: [depth, _, nh, _, hd], pastValue: [depth, _, nh, _, hd] },
-        outputs: { logits: [_, _, V], presentKey: [depth, _, nh, _, hd], presentValue: [depth, _, nh, _, hd] },
-      };
-    default: {
-      const never: never = role;
-      throw new Error(`unknown role ${String(never)}`);
-    }
-  }
+  const f = manifestFacts(m);
+  const g = GRAPH_SPEC.graphs[role];
+  const side = (t: GraphSpecTable['graphs'][GraphRole]['inputs']): Expect => Object.fromEntries(Object.entries(t).map(([name, s]) => [name, s.dims.map((d) => resolveDim(d, f))]));
+  return { inputs: side(g.inputs), outputs: side(g.outputs) };
 }
 
 function checkSpec(role: GraphRole, spec: GraphSpec, exp: { inputs: Expect; outputs: Expect }): string[] {

@@ -23,7 +23,7 @@ export type ProviderChoice = 'auto' | 'cuda' | 'webgpu' | 'cpu';
  * thread (12.4 / 10.5 ms, one 64 px image) and runs in POOLED_ROLES instead. (Under heavy load from other
  * processes one thread wins everywhere: set varscope.threads.)
  */
-export const DEFAULT_THREADS: Record<string, number> = { encoder: 2, quantizer: 2, decoder: 2, latentStep: 1, transformer: 2, transformerStep: 2 };
+export const DEFAULT_THREADS: Record<string, number> = { encoder: 2, quantizer: 2, decoder: 2, latentStep: 1, transformer: 2, attention: 2, transformerStep: 2 };
 
 /**
  * Graphs that run with onnxruntime's CPU memory arena. Without it every intermediate tensor is a fresh allocation
@@ -32,7 +32,7 @@ export const DEFAULT_THREADS: Record<string, number> = { encoder: 2, quantizer: 
  * The arena keeps its peak: the encoder and quantizer, which run once per image, go without it (engine RSS for the
  * default model: 257 MB this way, 189 MB with no arena).
  */
-export const ARENA_ROLES = ['transformer', 'transformerStep', 'decoder'];
+export const ARENA_ROLES = ['transformer', 'attention', 'transformerStep', 'decoder'];
 
 /**
  * Graphs that, on the CPU with the threads setting at 0, may open as a GraphPool: single-thread sessions, one in

@@ -13,7 +13,7 @@ export async function teacherForcedLogits(bundle: ModelBundle, varInput: Float32
   checkClass(bundle, classId);
   const g = await bundle.graph('transformer');
   const out = await g.run(
-    { classLabel: i64([1], [classId]), varInput: f32([1, m.tokenCount - m.firstL, m.vae.Cvae], varInput), attnLayer: i64([], [0]) },
+    { classLabel: i64([1], [classId]), varInput: f32([1, m.tokenCount - m.firstL, m.vae.Cvae], varInput) },
     ['logits'],
   );
   return asF32(out.logits, 'transformer.logits');
@@ -85,12 +85,12 @@ export async function attentionWeights(bundle: ModelBundle, varInput: Float32Arr
   if (!Number.isInteger(layer) || layer < 0 || layer >= depth) throw new VarScopeError('BadRequest', `layer ${layer} outside 0..${depth - 1}`);
   if (head !== 'mean' && (!Number.isInteger(head) || head < 0 || head >= nh)) throw new VarScopeError('BadRequest', `head ${head} outside 0..${nh - 1}`);
   const L = m.tokenCount;
-  const g = await bundle.graph('transformer');
+  const g = await bundle.graph('attention');
   const out = await g.run(
     { classLabel: i64([1], [classId]), varInput: f32([1, L - m.firstL, m.vae.Cvae], varInput), attnLayer: i64([], [layer]) },
     ['attn'],
   );
-  const attn = asF32(out.attn, 'transformer.attn'); // [1, nh, L, L]
+  const attn = asF32(out.attn, 'attention.attn'); // [1, nh, L, L]
   let weights: Float32Array;
   if (head === 'mean') {
     weights = new Float32Array(L * L);

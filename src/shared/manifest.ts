@@ -6,28 +6,16 @@
  * (patchNums, beginEnds, Cvae, fHat). Shapes use B = batch, C = Cvae, h = w = latent side,
  * H = W = image side, L = total tokens, V = vocab size, D = embed dim, nh = heads, hd = D / nh.
  *
- * Graphs (all float32 unless said; every graph's input/output names are the keys below):
- *
- * encoder      image [B,3,H,W] in [-1,1]                      -> f [B,C,h,w]  (quant_conv(encoder(x)))
- * quantizer    f [1,C,h,w]                                     -> tokens int64 [1,L]  (scale k = beginEnds[k], row-major pn×pn)
- *                                                                fHat [SN,C,h,w]      (cumulative f̂ after each scale)
- *                                                                varInput [1,L-firstL,C] (teacher-forcing input: area-down f̂ for scales 1..SN-1)
- *                                                                quantDist [L,2]      (squared distance of the quantized vector to its best
- *                                                                                      and second-best code; margin = [1] - [0])
- * decoder      fHat [B,C,h,w]                                  -> image [B,3,H,W] clamped to [-1,1]
- * latentStep   fHat [1,C,h,w], tokens int64 [1,pn*pn],         -> fHatNext [1,C,h,w]  (f̂ + Phi_k(up(embed(tokens))))
- *              up [h,pn], down [pnNext,h], phiIndex int64 []      nextInput [1,pnNext*pnNext,C] (area-down of fHatNext, NLC)
- *              (up / down from `interpolation`; at the last scale up is the identity and down may be any [1,h])
- * transformer  classLabel int64 [B], varInput [B,L-firstL,C],  -> logits [B,L,V]        (teacher-forced, block-causal mask)
- *              attnLayer int64 []                                attn [B,nh,L,L]      (softmax weights of block `attnLayer`)
- * transformerStep classLabel int64 [B], x [B,l,C], scaleIndex int64 [],
- *              pastKey [depth,B,nh,Lp,hd], pastValue [same]   -> logits [B,l,V], presentKey / presentValue [depth,B,nh,Lp+l,hd]
- *              (KV-cached step of scale `scaleIndex`; at scale 0 `x` is ignored (pass [B,1,C] zeros) and the class token
- *               is used; Lp = beginEnds[scaleIndex][0], so scale 0 takes Lp = 0 caches)
+ * Graphs: every graph's inputs and outputs (names, dtypes, dims in terms of the model facts) are listed once, in
+ * graphSpec.json beside this file; the engine's checks (src/engine/manifestCheck.ts) and the exporter
+ * (tools/varscope/bundle_spec.py) both read it.
  */
 
-/** Manifest format version this code reads and writes. */
-export const MANIFEST_VERSION = 1;
+/**
+ * Manifest format version this code reads and writes. 2: the block-causal mask is computed inside the transformer
+ * graph, attention weights have a graph of their own (`attention`), and `files` records every file's sha256.
+ */
+export const MANIFEST_VERSION = 2;
 
 /** The official sampler's defaults (VAR at 256 px): what `sampling` means when a bundle does not say. */
 export const OFFICIAL_SAMPLING = { cfg: 4, topK: 900, topP: 0.96 };
@@ -46,7 +34,26 @@ export interface TensorSpec {
 }
 
 /** The roles a bundle's graphs play; the engine opens each lazily. */
-export type GraphRole = 'encoder' | 'quantizer' | 'decoder' | 'latentStep' | 'transformer' | 'transformerStep';
+export type GraphRole = 'encoder' | 'quantizer' | 'decoder' | 'latentStep' | 'transformer' | 'attention' | 'transformerStep';
+
+/** graphSpec.json: each role's inputs, outputs and fact-bearing initializers; dims are numbers, facts or dynamic axes. */
+export interface GraphSpecTable {
+  facts: Record<string, string>;
+  dynamic: Record<string, string>;
+  graphs: Record<GraphRole, { inputs: Record<string, SpecTensor>; outputs: Record<string, SpecTensor>; initializers?: Record<string, Array<number | string>> }>;
+}
+
+/** One tensor of graphSpec.json. */
+export interface SpecTensor {
+  dtype: TensorSpec['dtype'];
+  dims: Array<number | string>;
+}
+
+/** sha256 and size of one bundle file, recorded by the exporter. */
+export interface FileHash {
+  sha256: string;
+  bytes: number;
+}
 
 /** A raw little-endian tensor stored beside the manifest (`.bin`). */
 export interface RawTensorFile {
@@ -113,6 +120,8 @@ export interface BundleManifest {
   codebook: RawTensorFile;
   /** quantize.ema_vocab_hit_SV from the checkpoint [SN, V], when it carries them. */
   trainingHits?: RawTensorFile;
+  /** Every file the bundle reads (graphs, their external data, raw tensors), by path relative to the bundle folder. */
+  files: Record<string, FileHash>;
   /** Default generation settings (official: cfg 4, top-k 900, top-p 0.96 at 256px). */
   sampling?: { cfg: number; topK: number; topP: number };
   provenance: {

@@ -38,6 +38,9 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
   const actions = header.append('div').attr('class', 'header-actions');
   actions.append('button').attr('type', 'button').attr('class', 'choose-model').attr('aria-label', 'Choose model').text('Model…')
     .on('click', () => void host.call('runCommand', { command: 'varscope.chooseModel' }).catch((e) => store.pushError('chooseModel', e)));
+  // Offered while the model cannot be opened: the log holds the whole story (every problem, the file, the command).
+  const showLog = actions.append('button').attr('type', 'button').attr('class', 'show-log').attr('hidden', '').text('Show Log')
+    .on('click', () => void host.call('runCommand', { command: 'varscope.showLog' }).catch((e) => store.pushError('showLog', e)));
   for (const fmt of Object.keys(EXPORT_MIMES) as ExportFormat[]) {
     actions.append('button').attr('type', 'button').attr('class', `export-${fmt}`).attr('aria-label', `Export this view as ${fmt.toUpperCase()}`)
       .text(fmt.toUpperCase()).on('click', () => void runExport(fmt));
@@ -81,6 +84,7 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
       imageName.text(s.imageName ?? (s.initialised ? 'Generation' : 'Waiting for the extension…'));
       modelName.text(s.model ? s.model.name : s.modelError ? `No model: ${s.modelError.message}` : '');
       modelName.classed('is-error', !s.model && !!s.modelError);
+      showLog.attr('hidden', !s.model && s.modelError ? null : '');
       provider.text(s.model ? s.model.provider.toUpperCase() : '').attr('hidden', s.model ? null : '')
         .attr('title', s.model?.providerFallbacks.map((f) => `${f.provider}: ${f.reason}`).join('\n') ?? '');
       modelShape.text(s.model ? `${s.model.patchNums.length} scales · L=${s.model.tokenCount} · V=${s.model.vocabSize} · d${s.model.depth}` : '');

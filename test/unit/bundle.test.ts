@@ -3,6 +3,7 @@
  * what is wrong. Broken bundles are made from the fixture bundle in a temp folder (graphs referenced, not copied).
  */
 import * as assert from 'assert';
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -39,7 +40,13 @@ describe('bundle validation', function () {
     for (const g of Object.values(m.graphs)) g.file = path.relative(dir, path.join(src, g.file));
     m.codebook.file = path.relative(dir, path.join(src, m.codebook.file));
     if (m.trainingHits) m.trainingHits.file = path.relative(dir, path.join(src, m.trainingHits.file));
+    m.files = Object.fromEntries(Object.entries(m.files).map(([f, h]) => [path.relative(dir, path.join(src, f)), h]));
     edit(m, dir);
+    // Files an edit wrote into the variant get their hashes recorded, as an export would (the checks under test
+    // come after the hash verification).
+    for (const f of [...Object.values(m.graphs).map((g) => g.file), m.codebook.file]) {
+      if (fs.existsSync(path.join(dir, f))) m.files[f] = { sha256: createHash('sha256').update(fs.readFileSync(path.join(dir, f))).digest('hex'), bytes: fs.statSync(path.join(dir, f)).size };
+    }
     fs.writeFileSync(path.join(dir, 'varscope.json'), JSON.stringify(m));
     return dir;
   }
@@ -106,7 +113,8 @@ describe('bundle validation', function () {
       delete m.trainingHits;
       for (const g of [m.graphs.transformer, m.graphs.transformerStep]) g.outputs.logits.dims[2] = 256;
     });
-    await rejects(dir, 'ModelLoad', /(transformer|transformerStep)\) does not match varscope\.json: output "logits" dim 2 is 512 in the graph, the model needs 256/);
+    // latentStep's embedding [V, C] now names the same mismatch (graphs open together: either message may come first)
+    await rejects(dir, 'ModelLoad', /(transformer|transformerStep)\) does not match varscope\.json: output "logits" dim 2 is 512 in the graph, the model needs 256|latentStep\) does not match varscope\.json: vae\.vocabSize codes of vae\.Cvae: the graph's embedding\.weight is \[512,16\], varscope\.json implies \[256,16\]/);
   });
 
   it('codebook file of the wrong size -> ModelLoad', async () => {

@@ -18,6 +18,7 @@ import numpy as np
 import onnx
 from PIL import Image
 
+from varscope.bundle_spec import ROLES, TRANSFORMER_ROLES, VAE_ROLES
 from varscope.from_bundle import main as from_bundle_main
 from varscope.reference import main as reference_main
 from varscope.share import ShareError, check_same_vae, initializers, share_vae
@@ -30,8 +31,6 @@ FINAL, EARLY = 'emoji64-d4', 'emoji64-d4-early'
 FIX = os.path.join(REPO, 'test', 'fixtures', 'default-model')
 RUN = os.environ.get('VARSCOPE_DEFAULT_RUN', os.path.join(REPO, 'runs', 'default-h100'))
 MAX_BYTES = 30 * 1000 * 1000
-VAE_ROLES = ('encoder', 'quantizer', 'decoder', 'latentStep')
-ROLES = VAE_ROLES + ('transformer', 'transformerStep')
 ONNX_DTYPES = {onnx.TensorProto.FLOAT: 'float32', onnx.TensorProto.INT64: 'int64'}
 # the held-out images of the reference set: (file, name in out/data/emoji64.npz, true class, source, licence)
 IMAGES = [('img0.png', 'twitter/1f431.png', 2, 'Twemoji', 'CC-BY 4.0'),
@@ -185,7 +184,7 @@ class DefaultBundlesTest(unittest.TestCase):
             self.assertEqual(early[key]['file'], f'../{FINAL}/{final[key]["file"]}')
         # its own weights file holds exactly the tensors of its transformer graphs (plus 64-byte alignment)
         own = set()
-        for role in ('transformer', 'transformerStep'):
+        for role in TRANSFORMER_ROLES:
             self.assertEqual(early['graphs'][role]['file'], f'{role}.onnx')
             ranges = external_ranges(os.path.join(MODELS, EARLY, f'{role}.onnx'))
             self.assertEqual({loc for loc, _, _ in ranges}, {'weights.bin'})
@@ -194,7 +193,7 @@ class DefaultBundlesTest(unittest.TestCase):
         self.assertEqual(size, max(off + n for off, n in own))
         self.assertLess(size - sum(n for _, n in own), 64 * len(own))
         self.assertEqual(sorted(os.listdir(os.path.join(MODELS, EARLY))),
-                         ['README.md', 'transformer.onnx', 'transformerStep.onnx', 'varscope.json', 'weights.bin'])
+                         ['README.md', 'attention.onnx', 'transformer.onnx', 'transformerStep.onnx', 'varscope.json', 'weights.bin'])
 
     def test_sizes(self):
         self.assertLessEqual(folder_bytes(MODELS), MAX_BYTES)
@@ -267,10 +266,10 @@ class ShareTest(unittest.TestCase):
             stage, out = os.path.join(tmp, 'stage'), os.path.join(tmp, 'out')
             shutil.copytree(base, stage, ignore=shutil.ignore_patterns('card', 'README.md'))
             manifest = load_manifest(FINAL)
-            before = {role: initializers(os.path.join(base, f'{role}.onnx')) for role in ('transformer', 'transformerStep')}
+            before = {role: initializers(os.path.join(base, f'{role}.onnx')) for role in TRANSFORMER_ROLES}
             removed = share_vae(stage, out, base, manifest, log=lambda _: None)
             self.assertEqual(sorted(removed), sorted([f'{r}.onnx' for r in VAE_ROLES] + ['codebook.bin', 'trainingHits.bin']))
-            self.assertEqual(sorted(os.listdir(stage)), ['transformer.onnx', 'transformerStep.onnx', 'varscope.json', 'weights.bin'])
+            self.assertEqual(sorted(os.listdir(stage)), ['attention.onnx', 'transformer.onnx', 'transformerStep.onnx', 'varscope.json', 'weights.bin'])
             for role in VAE_ROLES:
                 self.assertEqual(os.path.normpath(os.path.join(out, manifest['graphs'][role]['file'])),
                                  os.path.join(base, f'{role}.onnx'))

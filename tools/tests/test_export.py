@@ -1,8 +1,7 @@
-"""Export the official-var-A fixtures into a temp dir and check the bundle against manifest.ts and the references."""
+"""Export the official-var-A fixtures into a temp dir and check the bundle against graphSpec.json and the references."""
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -14,71 +13,12 @@ import onnx
 import torch
 import torch.nn.functional as F
 
+from varscope.bundle_spec import GRAPH_SPEC, ROLES, resolve_dim
 from varscope.verify import tolerance
 
 from .fixtures import REPO, config, fixture
 
-MANIFEST_TS = os.path.join(REPO, 'src', 'shared', 'manifest.ts')
 ONNX_DTYPES = {onnx.TensorProto.FLOAT: 'float32', onnx.TensorProto.FLOAT16: 'float16', onnx.TensorProto.INT64: 'int64'}
-ROLES = ('encoder', 'quantizer', 'decoder', 'latentStep', 'transformer', 'transformerStep')
-
-
-def strip_parens(text: str, depth: int):
-    """Text outside parentheses, carrying the depth across lines."""
-    out = []
-    for ch in text:
-        if ch == '(':
-            depth += 1
-        elif ch == ')':
-            depth = max(0, depth - 1)
-        elif depth == 0:
-            out.append(ch)
-    return ''.join(out), depth
-
-
-def names_in(text: str):
-    """Tensor names written as 'name [dims]' / 'name int64 [dims]' / 'a / b [dims]' (not value ranges like [-1,1])."""
-    names = []
-    for m in re.finditer(r'([A-Za-z]\w*)(?:\s*/\s*([A-Za-z]\w*))?\s+(?:int64\s+|float32\s+)?\[([^\]]*)\]', text):
-        if not m.group(3).startswith('-'):
-            names += [n for n in (m.group(1), m.group(2)) if n]
-    return names
-
-
-def documented_io():
-    """role -> (input names, output names) parsed from the two-column comment at the top of manifest.ts."""
-    with open(MANIFEST_TS, encoding='utf-8') as f:
-        head = f.read().split('*/', 1)[0]
-    lines = [re.sub(r'^\s*\*\s?', '', line) for line in head.splitlines()]
-    blocks, cur = {}, None
-    for line in lines:
-        word = line.split(' ', 1)[0]
-        if word in ROLES:
-            cur = word
-            blocks[cur] = [line[len(word):].rjust(len(line))]
-        elif cur and line.strip():
-            blocks[cur].append(line)
-        elif cur:
-            cur = None
-    io = {}
-    for role, blines in blocks.items():
-        arrow = next(i for i, line in enumerate(blines) if '->' in line)
-        col = blines[arrow].index('->')
-        ins, outs, din, dout, dnote = [], [], 0, 0, 0
-        for i, line in enumerate(blines):
-            if dnote or line.strip().startswith('('):   # a note line under the two columns
-                _, dnote = strip_parens(line, dnote)
-                continue
-            if i < arrow:                                # inputs that wrap before the arrow line
-                left, din = strip_parens(line, din)
-                ins += names_in(left)
-                continue
-            left, din = strip_parens(line[:col], din)
-            right, dout = strip_parens(line[col:].replace('->', '  ', 1), dout)
-            ins += names_in(left)
-            outs += names_in(right)
-        io[role] = (ins, outs)
-    return io
 
 
 class ExportTest(unittest.TestCase):
@@ -122,7 +62,7 @@ class ExportTest(unittest.TestCase):
     def test_manifest_fields(self):
         m, cfg = self.manifest, config()
         kw = cfg['build_vae_var_kwargs']
-        self.assertEqual((m['format'], m['version'], m['id'], m['name']), ('varscope-bundle', 1, 'official-var-A', 'Fixture A'))
+        self.assertEqual((m['format'], m['version'], m['id'], m['name']), ('varscope-bundle', 2, 'official-var-A', 'Fixture A'))
         self.assertEqual(m['vae'], {'imageSize': cfg['image_size'], 'latentSize': cfg['latent_hw'], 'downsample': 16,
                                     'Cvae': kw['Cvae'], 'vocabSize': kw['V'], 'ch': kw['ch'],
                                     'chMult': cfg['vqvae_fixed_in_official_code']['ch_mult'],
@@ -174,13 +114,19 @@ class ExportTest(unittest.TestCase):
         self.assertTrue(prov['exporter'].startswith('varscope.export'))
         self.assertRegex(prov['exportedAt'], r'^\d{4}-\d\d-\d\dT')
 
-    def test_graph_io_matches_manifest_ts(self):
-        documented = documented_io()
-        self.assertEqual(set(documented), set(ROLES))
+    def test_graph_io_matches_graph_spec(self):
+        m = self.manifest
+        facts = {'C': m['vae']['Cvae'], 'h': m['vae']['latentSize'], 'H': m['vae']['imageSize'], 'V': m['vae']['vocabSize'],
+                 'L': m['tokenCount'], 'firstL': m['firstL'], 'SN': len(m['patchNums']), 'depth': m['var']['depth'],
+                 'nh': m['var']['numHeads'], 'hd': m['var']['embedDim'] // m['var']['numHeads'], 'D': m['var']['embedDim'],
+                 'numClasses': m['var']['numClasses']}
+        self.assertEqual(list(m['graphs']), list(GRAPH_SPEC['graphs']))
         for role in ROLES:
-            spec = self.manifest['graphs'][role]
-            self.assertEqual(list(spec['inputs']), documented[role][0], f'{role} inputs')
-            self.assertEqual(list(spec['outputs']), documented[role][1], f'{role} outputs')
+            spec = m['graphs'][role]
+            for kind in ('inputs', 'outputs'):
+                want = {name: {'dtype': t['dtype'], 'dims': [resolve_dim(d, facts) for d in t['dims']]}
+                        for name, t in GRAPH_SPEC['graphs'][role][kind].items()}
+                self.assertEqual(spec[kind], want, f'{role} {kind}')
             model = onnx.load(os.path.join(self.out, spec['file']), load_external_data=False)
             self.assertEqual(model.opset_import[0].version, 17)
             for kind, values in (('inputs', model.graph.input), ('outputs', model.graph.output)):
@@ -190,6 +136,23 @@ class ExportTest(unittest.TestCase):
                     self.assertEqual(dims, spec[kind][v.name]['dims'], f'{role} {v.name}')
                     dtype = ONNX_DTYPES.get(v.type.tensor_type.elem_type)
                     self.assertEqual(dtype, spec[kind][v.name]['dtype'], f'{role} {v.name}')
+            shapes = {t.name: [int(d) for d in t.dims] for t in model.graph.initializer}
+            for name, dims in GRAPH_SPEC['graphs'][role].get('initializers', {}).items():
+                self.assertEqual(shapes[name], [resolve_dim(d, facts) for d in dims], f'{role} {name}')
+
+    def test_files_hashed_and_mask_computed_in_the_graph(self):
+        files = self.manifest['files']
+        expected = {g['file'] for g in self.manifest['graphs'].values()} | {'codebook.bin', 'trainingHits.bin', 'weights.bin'}
+        self.assertEqual(set(files), expected)
+        for rel, h in files.items():
+            with open(os.path.join(self.out, rel), 'rb') as f:
+                data = f.read()
+            self.assertEqual((h['sha256'], h['bytes']), (hashlib.sha256(data).hexdigest(), len(data)), rel)
+        L = self.manifest['tokenCount']
+        for role in ('transformer', 'attention'):
+            model = onnx.load(os.path.join(self.out, f'{role}.onnx'), load_external_data=False)
+            self.assertFalse([t.name for t in model.graph.initializer if list(t.dims)[-2:] == [L, L]], role)
+            self.assertIn('var.attn_bias_for_masking', {o for n in model.graph.node for o in n.output}, role)
 
     def external_ranges(self, role):
         model = onnx.load(os.path.join(self.out, self.manifest['graphs'][role]['file']), load_external_data=False)
@@ -203,6 +166,7 @@ class ExportTest(unittest.TestCase):
 
     def test_transformer_weights_stored_once(self):
         tf, step = self.external_ranges('transformer'), self.external_ranges('transformerStep')
+        self.assertTrue(self.external_ranges('attention') <= tf | step)   # the attention graph adds no weights
         var_bytes = sum(v.numel() * 4 for k, v in torch.load(fixture('var.pth'), map_location='cpu').items()
                         if k not in ('attn_bias_for_masking', 'lvl_1L'))
         shared = sum(n for _, n in tf & step)

@@ -38,8 +38,8 @@ class FromBundleTest(unittest.TestCase):
             bad = check(self.final, os.path.join(MODELS, 'emoji64-d4'))
         finally:
             w[3, 5] = old
-        # the one weight, transposed into an anonymous MatMul initializer of both transformer graphs
-        self.assertEqual([b.split()[0] for b in bad], ['transformer.onnx', 'transformerStep.onnx'])
+        # the one weight, transposed into an anonymous MatMul initializer of the three transformer graphs
+        self.assertEqual([b.split()[0] for b in bad], ['transformer.onnx', 'attention.onnx', 'transformerStep.onnx'])
 
     def test_command_line_writes_checkpoints_the_loader_accepts(self):
         with tempfile.TemporaryDirectory() as out:
@@ -62,12 +62,12 @@ class FromBundleTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             with open(os.path.join(tmp, 'varscope.json'), 'w', encoding='utf-8') as f:
                 json.dump(m, f)
-            with self.assertRaisesRegex(BundleImportError, r'transformer\.onnx: its weights are not laid out'):
+            with self.assertRaisesRegex(BundleImportError, r'transformerStep\.onnx: its weights are not laid out'):
                 recover(tmp, log=lambda _: None)
             err = io.StringIO()
             with contextlib.redirect_stderr(err):
                 self.assertEqual(main(['--bundle', tmp, '--out', os.path.join(tmp, 'out')]), 2)
-            self.assertIn('error: transformer.onnx', err.getvalue())
+            self.assertIn('error: transformerStep.onnx', err.getvalue())
 
 
 if __name__ == '__main__':

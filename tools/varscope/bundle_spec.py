@@ -1,36 +1,56 @@
-"""The bundle's graph IO table and varscope.json builder (mirrors src/shared/manifest.ts)."""
+"""The bundle's graph IO table (read from src/shared/graphSpec.json) and varscope.json builder (mirrors
+src/shared/manifest.ts)."""
+import json
+import os
+import re
 from typing import Dict, List, Optional
 
 from . import EXPORTER_VERSION
 from .checkpoint import LoadedModels
 from .interp import down_matrices, to_nested, up_matrices
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+# The graph input/output table shared with the engine (src/shared/graphSpec.json, beside manifest.ts).
+GRAPH_SPEC_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'src', 'shared', 'graphSpec.json')
+with open(GRAPH_SPEC_PATH, encoding='utf-8') as _f:
+    GRAPH_SPEC = json.load(_f)
+# Every role, in the table's order; the VAE's graphs and the transformer's (a shared-VAE bundle keeps only these).
+ROLES = tuple(GRAPH_SPEC['graphs'])
+VAE_ROLES = ('encoder', 'quantizer', 'decoder', 'latentStep')
+TRANSFORMER_ROLES = tuple(r for r in ROLES if r not in VAE_ROLES)
+
+
+def model_facts(m: LoadedModels) -> Dict[str, int]:
+    """The values of graphSpec.json's `facts` for a model."""
+    h = m.var_cfg.patch_nums[-1]
+    return {'C': m.vae_cfg.Cvae, 'h': h, 'H': h * m.vae.downsample, 'V': m.var_cfg.vocab_size, 'L': m.var.L,
+            'firstL': m.var.first_l, 'SN': len(m.var_cfg.patch_nums), 'depth': m.var_cfg.depth,
+            'nh': m.var_cfg.num_heads, 'hd': m.var_cfg.embed_dim // m.var_cfg.num_heads, 'D': m.var_cfg.embed_dim,
+            'numClasses': m.var_cfg.num_classes}
+
+
+def resolve_dim(dim, facts: Dict[str, int]):
+    """A graphSpec.json dim: numbers stay, dynamic axis names stay strings, facts ('L-firstL') become numbers."""
+    if isinstance(dim, int) or dim in GRAPH_SPEC['dynamic']:
+        return dim
+    terms = re.findall(r'([+-]?)([A-Za-z]\w*|\d+)', dim)
+    if not terms or ''.join(s + t for s, t in terms) != dim.replace(' ', ''):
+        raise ValueError(f'graphSpec.json: cannot read dim {dim!r}')
+    return sum((-1 if sign == '-' else 1) * (int(t) if t.isdigit() else facts[t]) for sign, t in terms)
+
 
 def graph_io(m: LoadedModels) -> Dict[str, tuple]:
     """role -> (inputs, outputs), each {name: (dtype, dims)}; string dims are dynamic axes (ONNX dim_param)."""
-    C, V, h = m.vae_cfg.Cvae, m.var_cfg.vocab_size, m.var_cfg.patch_nums[-1]
-    H = h * m.vae.downsample
-    L, first_l, SN = m.var.L, m.var.first_l, len(m.var_cfg.patch_nums)
-    depth, nh = m.var_cfg.depth, m.var_cfg.num_heads
-    hd = m.var_cfg.embed_dim // nh
-    f32, i64 = 'float32', 'int64'
-    return {
-        'encoder': ({'image': (f32, ['B', 3, H, H])}, {'f': (f32, ['B', C, h, h])}),
-        'quantizer': ({'f': (f32, [1, C, h, h])},
-                      {'tokens': (i64, [1, L]), 'fHat': (f32, [SN, C, h, h]), 'varInput': (f32, [1, L - first_l, C]),
-                       'quantDist': (f32, [L, 2])}),
-        'decoder': ({'fHat': (f32, ['B', C, h, h])}, {'image': (f32, ['B', 3, H, H])}),
-        'latentStep': ({'fHat': (f32, [1, C, h, h]), 'tokens': (i64, [1, 'pn2']), 'up': (f32, [h, 'pn']),
-                        'down': (f32, ['pnNext', h]), 'phiIndex': (i64, [])},
-                       {'fHatNext': (f32, [1, C, h, h]), 'nextInput': (f32, [1, 'pnNext2', C])}),
-        'transformer': ({'classLabel': (i64, ['B']), 'varInput': (f32, ['B', L - first_l, C]), 'attnLayer': (i64, [])},
-                        {'logits': (f32, ['B', L, V]), 'attn': (f32, ['B', nh, L, L])}),
-        'transformerStep': ({'classLabel': (i64, ['B']), 'x': (f32, ['B', 'l', C]), 'scaleIndex': (i64, []),
-                             'pastKey': (f32, [depth, 'B', nh, 'Lp', hd]), 'pastValue': (f32, [depth, 'B', nh, 'Lp', hd])},
-                            {'logits': (f32, ['B', 'l', V]), 'presentKey': (f32, [depth, 'B', nh, 'Lp+l', hd]),
-                             'presentValue': (f32, [depth, 'B', nh, 'Lp+l', hd])}),
-    }
+    facts = model_facts(m)
+    table = lambda side: {name: (t['dtype'], [resolve_dim(d, facts) for d in t['dims']]) for name, t in side.items()}
+    return {role: (table(g['inputs']), table(g['outputs'])) for role, g in GRAPH_SPEC['graphs'].items()}
+
+
+def initializer_facts(m: LoadedModels) -> Dict[str, Dict[str, List[int]]]:
+    """role -> {initializer name: dims} of the weights whose shapes state model facts (checked after export)."""
+    facts = model_facts(m)
+    return {role: {name: [resolve_dim(d, facts) for d in dims] for name, dims in g.get('initializers', {}).items()}
+            for role, g in GRAPH_SPEC['graphs'].items()}
 
 
 def dynamic_axes(io: tuple) -> Dict[str, Dict[int, str]]:

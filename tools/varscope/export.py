@@ -9,6 +9,7 @@ import datetime
 import hashlib
 import json
 import os
+import posixpath
 import re
 import shutil
 import signal
@@ -20,6 +21,7 @@ if __name__ == '__main__':
     # torch takes seconds to import: a Ctrl-C meanwhile ends quietly (nothing is written yet); main() takes over after
     signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
 
+import onnx  # noqa: E402
 import torch  # noqa: E402
 
 from .atomic import replace_dir, write_atomic
@@ -43,10 +45,11 @@ class Interrupted(Exception):
         self.signum = signum
 
 
-def bundle_files(manifest: dict):
+def own_file_names(manifest: dict):
     """The file names a bundle's manifest names in its own folder (graphs, codebook, hits), plus the manifest and
     the shared external-data file."""
     names = {'varscope.json', 'weights.bin'}
+    names.update(f for f in (manifest.get('files') or {}) if isinstance(f, str) and '/' not in f)   # external data files
     for entry in list(manifest.get('graphs', {}).values()) + [manifest.get('codebook'), manifest.get('trainingHits')]:
         if isinstance(entry, dict) and isinstance(entry.get('file'), str) and '/' not in entry['file']:
             names.add(entry['file'])
@@ -73,7 +76,7 @@ def check_out(out: str) -> None:
         raise ExportError(f'--out {out}: a folder that is not a VARScope bundle ({len(entries)} entries, no valid '
                           f'varscope.json); refusing to replace it (give a new or empty folder)')
     foreign = [e + ('/' if os.path.isdir(os.path.join(out, e)) else '') for e in entries
-               if e not in bundle_files(manifest) or not os.path.isfile(os.path.join(out, e))]
+               if e not in own_file_names(manifest) or not os.path.isfile(os.path.join(out, e))]
     if foreign:
         shown = ', '.join(foreign[:5]) + (f' and {len(foreign) - 5} more' if len(foreign) > 5 else '')
         raise ExportError(f'--out {out}: the bundle folder also holds files that are not part of it ({shown}); '
@@ -104,6 +107,25 @@ def sha256_of(path: str) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b''):
             h.update(chunk)
     return h.hexdigest()
+
+
+def file_hashes(bundle_dir: str, manifest: dict) -> dict:
+    """{path relative to the bundle: {sha256, bytes}} of every file the bundle reads: graphs, the external data files
+    they name, codebook and training hits (shared files of another bundle included, by their relative path)."""
+    rels = [g['file'] for g in manifest['graphs'].values()]
+    for key in ('codebook', 'trainingHits'):
+        if key in manifest:
+            rels.append(manifest[key]['file'])
+    for graph in [g['file'] for g in manifest['graphs'].values()]:
+        model = onnx.load(os.path.join(bundle_dir, graph), load_external_data=False)
+        folder = os.path.dirname(graph)
+        rels += [posixpath.normpath(posixpath.join(folder, e.value)) for t in model.graph.initializer
+                 for e in t.external_data if e.key == 'location']
+    files = {}
+    for rel in sorted(set(rels)):
+        path = os.path.join(bundle_dir, rel)
+        files[rel] = {'sha256': sha256_of(path), 'bytes': os.path.getsize(path)}
+    return files
 
 
 def parse_int_list(text: str, what: str, count: int = 0):
@@ -256,6 +278,7 @@ def export_into(args, stage: str, out: str, bundle_id: str, patch_nums, backgrou
     if bad:
         raise ExportError('verification failed: ' + '; '.join(f'{k} = {v:.3g} > {t:g}' for k, v, t in bad))
     manifest['provenance']['verification'] = summary
+    manifest['files'] = file_hashes(stage, manifest)   # stage and out share a parent: shared paths resolve alike
     manifest['provenance']['exportedAt'] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
     write_atomic(os.path.join(stage, 'varscope.json'), json.dumps(manifest, indent=1))
 

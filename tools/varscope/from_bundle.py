@@ -22,11 +22,14 @@ import torch
 from onnx import numpy_helper
 
 from .atomic import atomic_path
+from .bundle_spec import ROLES
 from .checkpoint import STRUCTURAL, LoadedModels, VaeConfig, VarConfig, build_vae, build_var
 from .onnx_export import export_all
 from .share import initializers, read_manifest
 
-ROLES = ('encoder', 'quantizer', 'decoder', 'latentStep', 'transformer', 'transformerStep')
+# transformerStep holds every weight of the transformer, and its layout is the same in format 1 and 2 bundles (format 2
+# changed the transformer graph and added attention), so the weights are read from these roles in both.
+RECOVERY_ROLES = ('encoder', 'quantizer', 'decoder', 'latentStep', 'transformerStep')
 Arrays = Dict[str, Dict[str, np.ndarray]]   # role -> initializer name -> array
 
 
@@ -107,9 +110,9 @@ def recover(bundle_dir: str, log=print) -> LoadedModels:
     with tempfile.TemporaryDirectory() as tmp:
         log('exporting the same architecture with random weights to find where each tensor goes')
         export_all(probe_models, tmp, log=lambda *_: None)
-        probe = graph_arrays({r: os.path.join(tmp, f'{r}.onnx') for r in ROLES})
-    bundle = graph_arrays({r: graph_path(bundle_dir, manifest, r) for r in ROLES})
-    for role in ROLES:
+        probe = graph_arrays({r: os.path.join(tmp, f'{r}.onnx') for r in RECOVERY_ROLES})
+    bundle = graph_arrays({r: graph_path(bundle_dir, manifest, r) for r in RECOVERY_ROLES})
+    for role in RECOVERY_ROLES:
         if probe[role].keys() != bundle[role].keys():
             diff = sorted(set(probe[role]) ^ set(bundle[role]))[:4]
             raise BundleImportError(f'{role}.onnx: its weights are not laid out as this exporter lays them out '

@@ -103,7 +103,24 @@ class LatentStepGraph(nn.Module):
 
 
 class TransformerGraph(nn.Module):
-    """classLabel [B], varInput [B,L-1,C], attnLayer [] -> logits [B,L,V], attn [B,nh,L,L] of block attnLayer."""
+    """classLabel [B], varInput [B,L-1,C] -> teacher-forced logits [B,L,V] (block-causal mask)."""
+
+    def __init__(self, var: VAR):
+        super().__init__()
+        self.var = var
+
+    def forward(self, classLabel, varInput):
+        var = self.var
+        x, cond_BD = var.teacher_input(classLabel, varInput)
+        cond = var.shared_ada_lin(cond_BD)
+        for b in var.blocks:
+            x, _, _, _ = b(x, cond, var.attn_bias_for_masking)
+        return var.get_logits(x, cond_BD)
+
+
+class AttentionGraph(nn.Module):
+    """classLabel [B], varInput [B,L-1,C], attnLayer [] -> attn [B,nh,L,L]: softmax weights of block attnLayer in the
+    teacher-forced pass (no head: the weights need only the blocks)."""
 
     def __init__(self, var: VAR):
         super().__init__()
@@ -118,7 +135,7 @@ class TransformerGraph(nn.Module):
             x, _, _, w = b(x, cond, var.attn_bias_for_masking)
             # a Where chain keeps one [B,nh,L,L] alive at a time instead of stacking all blocks
             attn = w if attn is None else torch.where(attnLayer == i, w, attn)
-        return var.get_logits(x, cond_BD), attn
+        return attn
 
 
 class TransformerStepGraph(nn.Module):

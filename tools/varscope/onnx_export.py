@@ -3,14 +3,14 @@ import contextlib
 import inspect
 import os
 import tempfile
-from typing import Dict
+from typing import Dict, Optional
 
 import onnx
 import torch
 
-from .bundle_spec import dynamic_axes, graph_io
+from .bundle_spec import dynamic_axes, graph_io, initializer_facts
 from .checkpoint import LoadedModels
-from .graphs import (DecoderGraph, EncoderGraph, LatentStepGraph, QuantizerGraph, TransformerGraph,
+from .graphs import (AttentionGraph, DecoderGraph, EncoderGraph, LatentStepGraph, QuantizerGraph, TransformerGraph,
                      TransformerStepGraph)
 from .interp import down_matrices, up_matrices
 from .onnx_store import WeightStore
@@ -21,6 +21,9 @@ OPSET = 17
 # half its time (default model: 12.3 -> 8.0 ms per decode with torch's float32 InstanceNormalization export;
 # fixture img0-2 decoded images stay within 3e-5 of the reference).
 PRECISE_NORM_ROLES = ('encoder',)
+# The block-causal mask [1, 1, L, L] (1.85 MB at L = 680) is computed in the graph from the scale of each token
+# (var.lvl_1L, [1, L] int64, 5 kB, which the graphs hold anyway); onnxruntime folds it once when the graph opens.
+MASK, LEVELS = 'var.attn_bias_for_masking', 'var.lvl_1L'
 
 
 def example_inputs(m: LoadedModels) -> Dict[str, tuple]:
@@ -36,8 +39,9 @@ def example_inputs(m: LoadedModels) -> Dict[str, tuple]:
         'decoder': (torch.randn(2, C, h, h, generator=g),),
         'latentStep': (torch.randn(1, C, h, h, generator=g), torch.zeros(1, pns[1] ** 2, dtype=torch.long),
                        ups[1], downs[2], torch.tensor(0, dtype=torch.long)),
-        'transformer': (torch.tensor([0, m.var_cfg.num_classes]), torch.randn(2, m.var.L - m.var.first_l, C, generator=g),
-                        torch.tensor(0, dtype=torch.long)),
+        'transformer': (torch.tensor([0, m.var_cfg.num_classes]), torch.randn(2, m.var.L - m.var.first_l, C, generator=g)),
+        'attention': (torch.tensor([0, m.var_cfg.num_classes]), torch.randn(2, m.var.L - m.var.first_l, C, generator=g),
+                      torch.tensor(0, dtype=torch.long)),
         'transformerStep': (torch.tensor([0, m.var_cfg.num_classes]), torch.randn(2, pns[1] ** 2, C, generator=g),
                             torch.tensor(1, dtype=torch.long), torch.randn(depth, 2, nh, m.var.first_l, hd, generator=g),
                             torch.randn(depth, 2, nh, m.var.first_l, hd, generator=g)),
@@ -49,7 +53,7 @@ def graph_modules(m: LoadedModels) -> Dict[str, torch.nn.Module]:
     pns = m.var_cfg.patch_nums
     return {'encoder': EncoderGraph(m.vae), 'quantizer': QuantizerGraph(m.vae, up_matrices(pns), down_matrices(pns)),
             'decoder': DecoderGraph(m.vae), 'latentStep': LatentStepGraph(m.vae), 'transformer': TransformerGraph(m.var),
-            'transformerStep': TransformerStepGraph(m.var)}
+            'attention': AttentionGraph(m.var), 'transformerStep': TransformerStepGraph(m.var)}
 
 
 @contextlib.contextmanager
@@ -113,8 +117,35 @@ def apply_io_spec(model: onnx.ModelProto, io: tuple) -> None:
                     dim.dim_value = d
 
 
+def mask_from_levels(model: onnx.ModelProto) -> None:
+    """Replace the stored mask initializer with nodes that compute it: where(lvl[q] >= lvl[k], 0, -inf)."""
+    graph = model.graph
+    stored = [t for t in graph.initializer if t.name == MASK]
+    if not stored:
+        return
+    if not any(t.name == LEVELS for t in graph.initializer):
+        raise RuntimeError(f'{MASK} is stored but {LEVELS}, from which it is computed, is not in the graph')
+    graph.initializer.remove(stored[0])
+    h = onnx.helper
+    const = lambda name, value: h.make_node('Constant', [], [name], value=value, name=name)
+    nodes = [
+        const('mask/axis1', h.make_tensor('a1', onnx.TensorProto.INT64, [1], [1])),
+        const('mask/axis2', h.make_tensor('a2', onnx.TensorProto.INT64, [1], [2])),
+        const('mask/zero', h.make_tensor('z', onnx.TensorProto.FLOAT, [], [0.0])),
+        const('mask/minusInf', h.make_tensor('m', onnx.TensorProto.FLOAT, [], [float('-inf')])),
+        h.make_node('Unsqueeze', [LEVELS, 'mask/axis2'], ['mask/query'], name='mask/query'),     # [1, L, 1]
+        h.make_node('Unsqueeze', [LEVELS, 'mask/axis1'], ['mask/key'], name='mask/key'),         # [1, 1, L]
+        h.make_node('GreaterOrEqual', ['mask/query', 'mask/key'], ['mask/sees'], name='mask/sees'),  # [1, L, L]
+        h.make_node('Where', ['mask/sees', 'mask/zero', 'mask/minusInf'], ['mask/bias'], name='mask/bias'),
+        h.make_node('Unsqueeze', ['mask/bias', 'mask/axis1'], [MASK], name='mask/unsqueeze'),   # [1, 1, L, L]
+    ]
+    rest = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes + rest)
+
+
 def export_graph(module: torch.nn.Module, args: tuple, io: tuple, path: str, store: WeightStore,
-                 precise_norms: bool = True) -> None:
+                 precise_norms: bool = True, facts: Optional[Dict[str, list]] = None) -> None:
     """torch.onnx.export to a scratch folder (external data there when > 2 GB), then re-home the weights.
     precise_norms: GroupNorm statistics in float64 (see precise_group_norms); else torch's own export."""
     ins, outs = io
@@ -129,6 +160,11 @@ def export_graph(module: torch.nn.Module, args: tuple, io: tuple, path: str, sto
             torch.onnx.export(module.eval(), args, scratch, **kwargs)
         model = onnx.load(scratch, load_external_data=True)
     apply_io_spec(model, io)
+    mask_from_levels(model)
+    shapes = {t.name: list(t.dims) for t in model.graph.initializer}
+    for name, dims in (facts or {}).items():
+        if shapes.get(name) != dims:   # the engine reads these to check varscope.json: they must be there
+            raise RuntimeError(f'{os.path.basename(path)}: initializer {name} is {shapes.get(name)}, expected {dims}')
     store.externalize(model)
     onnx.save(model, path)
 
@@ -143,11 +179,11 @@ def round_to_float16(m: LoadedModels) -> None:
 def export_all(m: LoadedModels, out_dir: str, log=print, fp16: bool = False) -> WeightStore:
     """Every graph of the bundle into out_dir, weights in out_dir/weights.bin (float16 where exact when fp16)."""
     store = WeightStore(out_dir, fp16=fp16)
-    io, examples = graph_io(m), example_inputs(m)
+    io, examples, facts = graph_io(m), example_inputs(m), initializer_facts(m)
     modules = graph_modules(m)
     for k, (role, module) in enumerate(modules.items()):
         log(f'exporting {role}.onnx (graph {k + 1} of {len(modules)})')
         export_graph(module, examples[role], io[role], os.path.join(out_dir, f'{role}.onnx'), store,
-                     precise_norms=role in PRECISE_NORM_ROLES)
+                     precise_norms=role in PRECISE_NORM_ROLES, facts=facts[role])
     log(f'weights.bin: {store.size} bytes stored, {store.referenced} bytes referenced by the graphs')
     return store

@@ -12,10 +12,9 @@ import onnx
 import torch
 from onnx import numpy_helper
 
+from .bundle_spec import TRANSFORMER_ROLES, VAE_ROLES
 from .onnx_store import WeightStore
 
-VAE_ROLES = ('encoder', 'quantizer', 'decoder', 'latentStep')
-TRANSFORMER_ROLES = ('transformer', 'transformerStep')
 # manifest entries that describe the VAE and must agree between the two bundles
 VAE_KEYS = ('vae', 'patchNums', 'beginEnds', 'tokenCount', 'firstL', 'phiIndexPerScale', 'normalization',
             'interpolation', 'codebook', 'trainingHits')

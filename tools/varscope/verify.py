@@ -96,8 +96,9 @@ def write_cases(m: LoadedModels, image: torch.Tensor, directory: str, class_labe
     labels = torch.tensor([class_label, var.num_classes])                   # CFG pair: class and null class
     pair = var_input.repeat(2, 1, 1)
     logits, attn = var(labels, pair, attn_block=var.depth - 1)
-    w.add('transformer', 'transformer', {'classLabel': labels, 'varInput': pair,
-                                         'attnLayer': torch.tensor(var.depth - 1)}, {'logits': logits, 'attn': attn})
+    w.add('transformer', 'transformer', {'classLabel': labels, 'varInput': pair}, {'logits': logits})
+    w.add('attention', 'attention', {'classLabel': labels, 'varInput': pair, 'attnLayer': torch.tensor(var.depth - 1)},
+          {'attn': attn})
     cond = var.class_emb(labels)
     nh, hd = var.num_heads, var.C // var.num_heads
     past_k = past_v = None
