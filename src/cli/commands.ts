@@ -10,6 +10,7 @@ import type { EngineConfig } from '../shared/engineApi';
 import { VarScopeError } from '../shared/rpc';
 import { DEFAULT_CONFIG, Engine } from '../engine/engine';
 import { CommandSpec, num, ParsedArgs, UsageError } from './args';
+import { EVALUATE_OPTIONS, EVALUATE_SWITCHES, runEvaluate, runTimeline, TIMELINE_OPTIONS } from './evaluateCommand';
 
 const COMMON: CommandSpec['options'] = {
   model: { help: 'model bundle folder (varscope.json inside); default: the embedded model named in models/default.json' },
@@ -39,7 +40,21 @@ export const SPECS: Record<string, CommandSpec> = {
       out: { help: 'write the image (PNG)' },
     },
   },
-  stats: { name: 'stats', summary: 'Codebook usage over a folder of images (recursive): histograms, dead codes, perplexity.', positionals: ['FOLDER'], options: { ...COMMON, ...IMAGE_OPTS } },
+  evaluate: {
+    name: 'evaluate',
+    summary: 'A model over a folder of images (recursive): per-scale token accuracy, NLL, entropy, calibration, PSNR/SSIM, codebook use, each beside baselines; per class and per image.',
+    positionals: ['FOLDER'],
+    options: { ...COMMON, ...IMAGE_OPTS, ...EVALUATE_OPTIONS },
+    switches: EVALUATE_SWITCHES,
+  },
+  timeline: {
+    name: 'timeline',
+    summary: 'The checkpoints of a training run (--models or --checkpoints) evaluated on one folder, ordered by training step.',
+    positionals: ['FOLDER'],
+    options: { ...COMMON, ...IMAGE_OPTS, ...EVALUATE_OPTIONS, ...TIMELINE_OPTIONS },
+    switches: EVALUATE_SWITCHES,
+  },
+  stats: { name: 'stats', summary: 'Codebook usage over a folder of images (recursive): the codebook part of `evaluate` alone, without the transformer.', positionals: ['FOLDER'], options: { ...COMMON, ...IMAGE_OPTS } },
   export: { name: 'export', summary: 'Export a PyTorch checkpoint to a model bundle (runs /usr/bin/python3 -m varscope.export; its flags pass through).', positionals: [], options: {}, passThrough: true },
 };
 
@@ -140,6 +155,14 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
       const r = await engine.generate({ model, settings });
       if (args.options.out) await writePng(args.options.out, r.image);
       writeJson(args, { settings, scales: r.tokens.map((t, k) => ({ pn: info.patchNums[k], tokens: Array.from(t) })), image: args.options.out ? path.resolve(args.options.out) : null });
+      return;
+    }
+    case 'evaluate': {
+      writeJson(args, await runEvaluate(args, engine, model, ratio()));
+      return;
+    }
+    case 'timeline': {
+      writeJson(args, await runTimeline(args, engine, ratio()));
       return;
     }
     case 'stats': {

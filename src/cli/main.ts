@@ -6,6 +6,8 @@ import { VarScopeError } from '../shared/rpc';
 import { Engine } from '../engine/engine';
 import { CommandSpec, helpText, num, parseArgs, UsageError } from './args';
 import { benchEngine } from './benchmark';
+import type { EvaluationProgress } from '../shared/evaluation';
+import { printProgress } from './evaluateCommand';
 import { engineConfig, modelDir, runCommand, runExport, SPECS, writeJson } from './commands';
 
 const BENCH: CommandSpec = {
@@ -57,6 +59,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     engine = new Engine((ev, payload) => {
       if (ev === 'log') process.stderr.write(`${(payload as { message: string }).message}\n`);
+      if (ev === 'evaluateFolder') printProgress(payload as EvaluationProgress);
     });
     await engine.configure(config);
     await runCommand(name, args, engine);
