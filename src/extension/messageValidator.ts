@@ -13,9 +13,9 @@ const isInt = (v: unknown, min = 0, max = 1e9): boolean => Number.isInteger(v) &
 const isNum = (v: unknown, min = -Infinity, max = Infinity): boolean => typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max;
 const isStr = (v: unknown, maxLen = 4096): boolean => typeof v === 'string' && v.length <= maxLen;
 
-const VIEWS: ViewId[] = ['pyramid', 'reconstruction', 'residual', 'codebook', 'attention', 'stepThrough', 'whatIf', 'compare'];
-const COMMANDS = ['varscope.chooseModel', 'varscope.evaluateFolder', 'varscope.compareModels', 'varscope.showLog'];
-const MIMES = ['image/png', 'image/svg+xml', 'application/json'];
+const VIEWS: ViewId[] = ['pyramid', 'reconstruction', 'residual', 'codebook', 'attention', 'stepThrough', 'whatIf', 'compare', 'dataset'];
+const COMMANDS = ['varscope.chooseModel', 'varscope.evaluateFolder', 'varscope.evaluateTimeline', 'varscope.openEvaluation', 'varscope.compareModels', 'varscope.showLog'];
+const MIMES = ['image/png', 'image/svg+xml', 'application/json', 'text/csv'];
 /** Exports larger than this are refused (a view's PNG / JSON is far smaller). */
 const MAX_EXPORT_BYTES = 256 * 1024 * 1024;
 
@@ -74,6 +74,7 @@ const CHECKS: { [M in keyof HostApi]: Check } = {
     return 'data must be a string or bytes';
   },
   saveState: stateError,
+  openImage: (p) => (isObj(p) && isStr(p.file) && isStr(p.model) ? null : 'openImage needs file and model paths'),
   runCommand: (p) => (isObj(p) && COMMANDS.includes(p.command as string) ? null : 'command is not one the panel may run'),
 };
 

@@ -15,6 +15,7 @@ import type {
   InspectResult,
   ModelInfo,
 } from './results';
+import type { DatasetEvaluation } from './evaluation';
 
 /** What the panel shows; kept in webview state so a reload restores it. */
 export interface PanelState {
@@ -30,7 +31,7 @@ export interface PanelState {
 }
 
 /** The views of the inspector, in tab order. */
-export type ViewId = 'pyramid' | 'reconstruction' | 'residual' | 'codebook' | 'attention' | 'stepThrough' | 'whatIf' | 'compare';
+export type ViewId = 'pyramid' | 'reconstruction' | 'residual' | 'codebook' | 'attention' | 'stepThrough' | 'whatIf' | 'compare' | 'dataset';
 
 /** Sent by the host after `ready`. */
 export interface InitPayload {
@@ -82,11 +83,13 @@ export interface HostApi {
   /** The checkpoint's training hit counts, when it carries them. */
   trainingUsage(params: Record<string, never>): Promise<CodebookUsage | null>;
   /** Save a file the user exports (asks where; never overwrites without asking). Returns the path or null if cancelled. */
-  saveExport(params: { suggestedName: string; mime: 'image/png' | 'image/svg+xml' | 'application/json'; data: Uint8Array | string }): Promise<string | null>;
+  saveExport(params: { suggestedName: string; mime: 'image/png' | 'image/svg+xml' | 'application/json' | 'text/csv'; data: Uint8Array | string }): Promise<string | null>;
   /** Persist panel state (also kept by the webview itself). */
   saveState(params: PanelState): Promise<void>;
   /** Run a contributed command (e.g. varscope.chooseModel) from a button in the panel. */
-  runCommand(params: { command: 'varscope.chooseModel' | 'varscope.evaluateFolder' | 'varscope.compareModels' | 'varscope.showLog' }): Promise<void>;
+  runCommand(params: { command: 'varscope.chooseModel' | 'varscope.evaluateFolder' | 'varscope.evaluateTimeline' | 'varscope.openEvaluation' | 'varscope.compareModels' | 'varscope.showLog' }): Promise<void>;
+  /** Open an image file in the inspector with a model bundle (a row of the Dataset view's worst images). */
+  openImage(params: { file: string; model: string }): Promise<void>;
 }
 
 /** Events the host pushes to the webview. */
@@ -105,6 +108,8 @@ export interface HostEvents {
    * so their tokens agree and the accuracy is what tells them apart).
    */
   comparison: { other: ModelInfo; otherInspect: InspectResult; evals: { a: EvalResult; b: EvalResult } };
+  /** Folder evaluations for the Dataset view: a new result (replace) or one more checkpoint of a run (append). */
+  dataset: { evaluations: DatasetEvaluation[]; mode: 'replace' | 'append' };
   /** Something failed outside a request (shown in place). */
   error: { code: string; message: string };
   /** Ask the webview to export the current view. */

@@ -1,8 +1,10 @@
 /** What the panel asks of the host: every request goes through here and lands in the store, never in a view directly. */
+import type { DatasetEvaluation } from '../shared/evaluation';
+import { orderByStep } from '../shared/timeline';
 import type { EditRequest, HostEvents } from '../shared/protocol';
 import type { HostCalls } from './hostBridge';
 import type { RpcChannel } from '../shared/rpc';
-import type { GenerationSettings, GenerationStep } from '../shared/results';
+import type { CodebookUsage, GenerationSettings, GenerationStep } from '../shared/results';
 import { applyInit, withModelSampling, type Store } from './store';
 
 type Host = RpcChannel<HostCalls>;
@@ -182,6 +184,13 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
       if (cur && cur.runId === f.runId && f.done < cur.done) return;
       store.update({ folderUsage: f });
     }),
+    host.on('dataset', (p) => {
+      const d = p as HostEvents['dataset'];
+      const dataset = orderByStep(d.mode === 'append' ? [...store.state.dataset, ...d.evaluations] : d.evaluations);
+      // The newest evaluation's counts are also the Codebook view's folder usage (one pass serves both).
+      const last = d.evaluations[d.evaluations.length - 1];
+      store.update((s) => ({ dataset, view: 'dataset', panel: { ...s.panel, view: 'dataset' }, folderUsage: last ? { runId: `dataset-${last.model.id}-${last.elapsedMs}`, usage: usageOfEvaluation(last), done: last.images, total: last.images, finished: true } : s.folderUsage }));
+    }),
     host.on('comparison', (p) => store.update({ comparison: p as HostEvents['comparison'] })),
     host.on('error', (p) => store.pushError('host', p)),
   ];
@@ -204,4 +213,12 @@ export async function playGeneration(store: Store, host: Host, intervalMs = 500)
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   store.update((s) => ({ generation: { ...s.generation, playing: false } }));
+}
+
+/** The codebook usage of a folder evaluation, as the Codebook view reads it. */
+export function usageOfEvaluation(ev: DatasetEvaluation): CodebookUsage {
+  const perScale = ev.usage.counts.map((c) => Float64Array.from(c));
+  const overall = new Float64Array(perScale[0]?.length ?? 0);
+  for (const c of perScale) c.forEach((v, i) => (overall[i] += v));
+  return { perScale, overall, used: ev.usage.used, perplexity: ev.usage.perplexity, perplexityPerScale: ev.scales.map((s) => s.perplexity), images: ev.images };
 }

@@ -8,6 +8,7 @@ import { readTheme, watchTheme } from './theme';
 import { createAttentionView } from './views/attentionView';
 import { createCodebookView } from './views/codebookView';
 import { createCompareView } from './views/compareView';
+import { createDatasetView } from './views/datasetView';
 import { createPyramidView } from './views/pyramidView';
 import { createReconstructionView } from './views/reconstructionView';
 import { createResidualView } from './views/residualView';
@@ -24,6 +25,7 @@ const TABS: TabSpec[] = [
   { id: 'stepThrough', label: 'Step-through', create: createStepThroughView },
   { id: 'whatIf', label: 'What-if', create: createWhatIfView },
   { id: 'compare', label: 'Compare', create: createCompareView },
+  { id: 'dataset', label: 'Dataset', create: createDatasetView },
 ];
 
 function main(): void {

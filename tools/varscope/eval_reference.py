@@ -84,12 +84,13 @@ def run(a) -> dict:
         out = os.path.join(a.cache, key) if a.cache else tempfile.mkdtemp(prefix='varscope-evalref-')
         a.vae, a.var = os.path.join(out, 'vae.pth'), os.path.join(out, 'var.pth')
         if not (os.path.isfile(a.vae) and os.path.isfile(a.var)):
-            tmp = tempfile.mkdtemp(prefix='varscope-evalref-', dir=os.path.dirname(out) if a.cache else None)
+            if a.cache:
+                os.makedirs(a.cache, exist_ok=True)
+            tmp = tempfile.mkdtemp(prefix='varscope-evalref-', dir=a.cache)
             with contextlib.redirect_stderr(io.StringIO()) as err, contextlib.redirect_stdout(io.StringIO()):
                 if from_bundle_main(['--bundle', a.bundle, '--out', tmp]) != 0:
                     raise RuntimeError(f'from_bundle failed: {err.getvalue()}')
             if a.cache:
-                os.makedirs(a.cache, exist_ok=True)
                 os.replace(tmp, out)  # whole or absent
     m = load_models(a.vae, a.var)
     vae, var, q = m.vae, m.var, m.vae.quantize
