@@ -18,6 +18,7 @@ import { CommandSpec, num, ParsedArgs, UsageError } from './args';
 import { forwardSignalsTo, signalExitCode } from './interrupt';
 import { checkDistinct, checkOutputDir, checkOutputFile } from './outputPaths';
 import { ProgressLine } from './progress';
+import { EVALUATE_OPTIONS, EVALUATE_SWITCHES, runEvaluate, runTimeline, TIMELINE_OPTIONS } from './evaluateCommand';
 
 const COMMON: CommandSpec['options'] = {
   model: { help: 'model bundle folder (varscope.json inside); default: the embedded model named in models/default.json' },
@@ -47,7 +48,21 @@ export const SPECS: Record<string, CommandSpec> = {
       out: { help: 'write the image (PNG)' },
     },
   },
-  stats: { name: 'stats', summary: 'Codebook usage over a folder of images (recursive): histograms, dead codes, perplexity.', positionals: ['FOLDER'], options: { ...COMMON, ...IMAGE_OPTS } },
+  evaluate: {
+    name: 'evaluate',
+    summary: 'A model over a folder of images (recursive): per-scale token accuracy, NLL, entropy, calibration, PSNR/SSIM, codebook use, each beside baselines; per class and per image.',
+    positionals: ['FOLDER'],
+    options: { ...COMMON, ...IMAGE_OPTS, ...EVALUATE_OPTIONS },
+    switches: EVALUATE_SWITCHES,
+  },
+  timeline: {
+    name: 'timeline',
+    summary: 'The checkpoints of a training run (--models or --checkpoints) evaluated on one folder, ordered by training step.',
+    positionals: ['FOLDER'],
+    options: { ...COMMON, ...IMAGE_OPTS, ...EVALUATE_OPTIONS, ...TIMELINE_OPTIONS },
+    switches: EVALUATE_SWITCHES,
+  },
+  stats: { name: 'stats', summary: 'Codebook usage over a folder of images (recursive): the codebook part of `evaluate` alone, without the transformer.', positionals: ['FOLDER'], options: { ...COMMON, ...IMAGE_OPTS } },
   export: { name: 'export', summary: 'Export a PyTorch checkpoint to a model bundle (python -m varscope.export; its flags pass through). --python PATH or VARSCOPE_PYTHON picks the Python (default: python3 on PATH, else /usr/bin/python3; the first with torch >= 1.13 and onnx).', positionals: [], options: {}, passThrough: true },
 };
 
@@ -99,6 +114,12 @@ export function checkOutputs(name: string, args: ParsedArgs): void {
   if (name === 'generate' && args.options.out !== undefined) {
     checkOutputFile('--out', args.options.out);
     outputs.push(['--out', args.options.out]);
+  }
+  for (const flag of ['csv', 'images-csv']) {
+    const file = ['evaluate', 'timeline'].includes(name) ? args.options[flag] : undefined;
+    if (file === undefined) continue;
+    checkOutputFile(`--${flag}`, file);
+    outputs.push([`--${flag}`, file]);
   }
   if (name === 'inspect' && args.options['images-dir'] !== undefined) checkOutputDir('--images-dir', args.options['images-dir']);
   const inputs: Array<[string, string]> = ['inspect', 'eval'].includes(name) ? [['the input IMAGE', args.positionals[0]]] : [];
@@ -199,6 +220,14 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
       const r = await engine.generate({ model, settings });
       if (args.options.out) await writePng(args.options.out, r.image);
       await writeJson(args, { provider: await ranOn(engine, model), settings, scales: r.tokens.map((t, k) => ({ pn: info.patchNums[k], tokens: Array.from(t) })), image: args.options.out ? path.resolve(args.options.out) : null });
+      return;
+    }
+    case 'evaluate': {
+      await writeJson(args, { provider: await ranOn(engine, model), ...(await runEvaluate(args, engine, model, ratio())) });
+      return;
+    }
+    case 'timeline': {
+      await writeJson(args, await runTimeline(args, engine, ratio()));
       return;
     }
     case 'stats': {

@@ -8,6 +8,8 @@ import { CommandSpec, helpText, num, parseArgs, UsageError } from './args';
 import { benchEngine } from './benchmark';
 import { checkOutputs, engineConfig, modelDir, onEngineEvent, runCommand, runExport, SPECS, writeJson } from './commands';
 import { handleSignals } from './interrupt';
+import type { EvaluationProgress } from '../shared/evaluation';
+import { printProgress } from './evaluateCommand';
 
 const BENCH: CommandSpec = {
   name: 'bench',
@@ -59,7 +61,10 @@ export async function main(argv: string[]): Promise<number> {
       await writeJson(args, r);
       return 0;
     }
-    engine = new Engine(onEngineEvent);
+    engine = new Engine((ev, payload) => {
+      if (ev === 'evaluateFolder') printProgress(payload as EvaluationProgress);
+      else onEngineEvent(ev, payload);
+    });
     await engine.configure(config);
     await runCommand(name, args, engine);
     return 0;

@@ -42,7 +42,7 @@ export function runLimitMs(m: { depth: number; embedDim: number; tokenCount: num
 type Listener = (payload: unknown) => void;
 
 /** Every event the engine emits: forwarded from each new process to the client's listeners. */
-const EVENT_NAMES: Record<keyof EngineEvents, true> = { generationStep: true, folderUsage: true, log: true };
+const EVENT_NAMES: Record<keyof EngineEvents, true> = { generationStep: true, folderUsage: true, evaluateFolder: true, log: true };
 
 /** Client of the engine child process. */
 export class EngineClient {

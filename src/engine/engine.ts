@@ -11,6 +11,7 @@ import { VarScopeError } from '../shared/errors';
 import { ModelBundle } from './bundle';
 import { trainingUsage } from './codebookStats';
 import { editForcing } from './editor';
+import { evaluateFolder } from './folderEval';
 import { folderUsage } from './folderStats';
 import { GenerationRun, StepOutput } from './generator';
 import { decodeImage, DEFAULT_MAX_IMAGE_PIXELS } from './imageDecode';
@@ -160,6 +161,21 @@ export class Engine implements Handlers<EngineApi> {
         maxPixels: this.config.maxImagePixels,
         isCancelled: () => cancelled,
         onProgress: (e) => this.emit('folderUsage', { runId: p.runId, ...e }),
+      });
+    } finally {
+      this.runs.delete(p.runId);
+    }
+  }
+
+  async evaluateFolder(p: Parameters<EngineApi['evaluateFolder']>[0]) {
+    const b = await this.bundle(p.model);
+    let cancelled = false;
+    this.runs.set(p.runId, { cancel: () => (cancelled = true) });
+    try {
+      return await evaluateFolder(b, p, {
+        maxPixels: this.config.maxImagePixels,
+        isCancelled: () => cancelled,
+        onProgress: (e) => this.emit('evaluateFolder', { runId: p.runId, ...e }),
       });
     } finally {
       this.runs.delete(p.runId);

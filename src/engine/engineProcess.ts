@@ -44,6 +44,7 @@ const METHODS: Record<keyof EngineApi, boolean> = {
   generate: true,
   edit: true,
   folderUsage: true,
+  evaluateFolder: true,
   trainingUsage: true,
   cancel: false,
   status: false,

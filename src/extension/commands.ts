@@ -3,6 +3,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { VarScopeError } from '../shared/errors';
 import { EXPORT_MIMES, type ExportFormat } from '../shared/protocol';
+import { registerDatasetCommands } from './datasetCommands';
 import type { EngineHost } from './engineHost';
 import type { ErrorReporter } from './errorReporter';
 import type { ModelCatalog } from './modelCatalog';
@@ -38,7 +39,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     reg('varscope.generateImage', () => {
       deps.panels.openGeneration();
     }),
-    reg('varscope.evaluateFolder', (uri?: vscode.Uri) => evaluateFolder(deps, uri)),
+    ...registerDatasetCommands(deps, reg),
     reg('varscope.compareModels', (dir?: unknown) => compareModels(deps, dir)),
     reg('varscope.exportView', async (format?: ExportFormat) => {
       const panel = deps.panels.activePanel;
@@ -77,26 +78,6 @@ async function inPlace<T>(panel: { showError(code: string, message: string): voi
     if (w.code !== 'Cancelled') panel.showError(w.code, w.message);
     throw e;
   }
-}
-
-/** Codebook usage over a folder of images, streamed into the active panel (a new one if none is open). */
-async function evaluateFolder(deps: CommandDeps, uri?: vscode.Uri): Promise<void> {
-  let folder = uri instanceof vscode.Uri ? uri : undefined;
-  if (!folder) {
-    const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Count Codebook Usage' });
-    folder = picked?.[0];
-  }
-  if (!folder) return;
-  const panel = deps.panels.activePanel ?? deps.panels.openGeneration();
-  const result = await inPlace(panel, () =>
-    vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `VARScope: codebook usage of ${path.basename(folder.fsPath)}`, cancellable: true },
-      (_progress, token) => deps.engine.folderUsage(folder.fsPath, panel.engineContext, token),
-    ),
-  );
-  deps.log.info(`folder ${folder.fsPath}: ${result.usage.images ?? 0} images, ${result.usage.used} codes used, perplexity ${result.usage.perplexity.toFixed(1)}${result.cancelled ? ' (cancelled)' : ''}`);
-  for (const f of result.failed) deps.log.warn(`  skipped ${f.file}: ${f.message}`);
-  if (result.failed.length) void vscode.window.showWarningMessage(`VARScope: ${result.failed.length} files could not be read (see the log).`);
 }
 
 /**

@@ -7,7 +7,8 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { EngineClient } from '../client/engineClient';
-import type { EngineConfig, FolderUsageResult } from '../shared/engineApi';
+import type { EngineConfig, EngineEvents } from '../shared/engineApi';
+import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../shared/evaluation';
 import type { HostApi, HostEvents, PanelState } from '../shared/protocol';
 import type { ModelInfo } from '../shared/results';
 import type { Handlers } from '../shared/rpc';
@@ -183,17 +184,17 @@ export class EngineHost implements vscode.Disposable {
     return { other, otherInspect, evals };
   }
 
-  /** Codebook usage over a folder, streamed to `panel` as folderUsage events; cancel through `token`. */
-  async folderUsage(folder: string, panel: PanelContext, token: vscode.CancellationToken): Promise<FolderUsageResult> {
-    const model = await this.openDir();
-    const runId = `folder-${Date.now().toString(36)}`;
-    this.runOwners.set(runId, panel);
+  /** A model (default: the current one) over a folder; progress through `onProgress`, cancel through `token`. */
+  async evaluateFolder(p: { model?: string; folder: string; labels: LabelSource }, token: vscode.CancellationToken, onProgress: (e: EvaluationProgress) => void): Promise<DatasetEvaluation> {
+    const model = p.model ?? (await this.openDir());
+    const runId = `evaluate-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+    const off = this.client.on('evaluateFolder', (e: EngineEvents['evaluateFolder']) => e.runId === runId && onProgress(e));
     const sub = token.onCancellationRequested(() => void this.client.cancel(runId));
     try {
-      return await this.client.call('folderUsage', { model, runId, folder });
+      return await this.client.call('evaluateFolder', { model, runId, folder: p.folder, labels: p.labels });
     } finally {
       sub.dispose();
-      this.runOwners.delete(runId);
+      off();
     }
   }
 

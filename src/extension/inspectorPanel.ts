@@ -148,7 +148,7 @@ export class InspectorPanel implements vscode.Disposable {
   /** Every handler validates its params first, and reports failures (the reply still carries the error). */
   private handlers(): Handlers<HostApi> {
     const ctx = this.context;
-    const own: Pick<Handlers<HostApi>, 'saveExport' | 'saveState' | 'runCommand'> = {
+    const own: Pick<Handlers<HostApi>, 'saveExport' | 'saveState' | 'runCommand' | 'openImage'> = {
       saveExport: (p) => this.saveExport(p),
       saveState: async (p) => {
         this.state = { ...p, imageUri: this.state.imageUri };
@@ -156,6 +156,9 @@ export class InspectorPanel implements vscode.Disposable {
       },
       runCommand: async (p) => {
         await vscode.commands.executeCommand(p.command);
+      },
+      openImage: async (p) => {
+        await vscode.commands.executeCommand('varscope.openImageWithModel', p.file, p.model);
       },
     };
     const all: Handlers<HostApi> = { ...this.deps.engine.engineHandlers(ctx), ...own };
@@ -176,7 +179,7 @@ export class InspectorPanel implements vscode.Disposable {
   }
 
   private async saveExport(p: Parameters<HostApi['saveExport']>[0]): Promise<string | null> {
-    const ext = p.mime === 'image/png' ? 'png' : p.mime === 'image/svg+xml' ? 'svg' : 'json';
+    const ext = p.mime === 'image/png' ? 'png' : p.mime === 'image/svg+xml' ? 'svg' : p.mime === 'text/csv' ? 'csv' : 'json';
     const base = this.imageUri ? vscode.Uri.file(path.dirname(this.imageUri.fsPath)) : vscode.workspace.workspaceFolders?.[0]?.uri;
     // The integration tests cannot click a native dialog: under VARSCOPE_TEST they name the folder instead.
     const testDir = process.env.VARSCOPE_TEST === '1' ? process.env.VARSCOPE_TEST_EXPORT_DIR : undefined;

@@ -2,7 +2,7 @@
  * Checks every message from the webview before anything uses it: the RPC envelope, the method name,
  * and the shape of its params. A webview is a web page; treat what it sends as untrusted input.
  */
-import { EXPORT_MIMES, PANEL_COMMANDS, VIEW_IDS, type HostApi, type PanelState } from '../shared/protocol';
+import { PANEL_COMMANDS, SAVE_MIMES, VIEW_IDS, type HostApi, type PanelState } from '../shared/protocol';
 import type { RpcMessage } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
 import { samplingSettingsError } from '../shared/samplingBounds';
@@ -15,7 +15,7 @@ const isStr = (v: unknown, maxLen = 4096): boolean => typeof v === 'string' && v
 
 /** True when `v` is one of `list` (the protocol's `as const` lists). */
 const isOneOf = (list: readonly string[], v: unknown): boolean => typeof v === 'string' && list.includes(v);
-const MIMES = Object.values(EXPORT_MIMES);
+const MIMES: readonly string[] = SAVE_MIMES;
 /** Exports larger than this are refused (a view's PNG / JSON is far smaller). */
 const MAX_EXPORT_BYTES = 256 * 1024 * 1024;
 
@@ -70,6 +70,7 @@ const CHECKS: { [M in keyof HostApi]: Check } = {
     return 'data must be a string or bytes';
   },
   saveState: stateError,
+  openImage: (p) => (isObj(p) && isStr(p.file) && isStr(p.model) ? null : 'openImage needs file and model paths'),
   runCommand: (p) => (isObj(p) && isOneOf(PANEL_COMMANDS, p.command) ? null : 'command is not one the panel may run'),
 };
 

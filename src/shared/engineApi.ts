@@ -3,6 +3,7 @@
  * events it streams. Every request names the model bundle folder, so a restarted engine process serves
  * the next request without any other state being replayed.
  */
+import type { DatasetEvaluation, EvaluationProgress, LabelSource } from './evaluation';
 import type { EditRequest, EditResult } from './protocol';
 import type { AttentionResult, CodebookUsage, EvalResult, GenerationSettings, GenerationStep, InspectResult, ModelInfo, RgbaImage } from './results';
 import type { Side } from './rpc';
@@ -68,6 +69,18 @@ export interface FolderUsageResult {
   cancelled: boolean;
 }
 
+/** A folder evaluation request (`evaluate`, Evaluate Model on a Folder). */
+export interface EvaluateFolderRequest extends ModelRef, ImageOptions {
+  runId: string;
+  folder: string;
+  /** Where each image's class comes from (teacher forcing is conditioned on it). */
+  labels: LabelSource;
+  /** Images per batch (default 8). */
+  batch?: number;
+  /** Only the first N images (sorted order). */
+  limit?: number;
+}
+
 /** Requests the engine serves. */
 export interface EngineApi {
   /** Set provider / threads / limits; closes opened models when the runtime settings change. */
@@ -95,6 +108,8 @@ export interface EngineApi {
   edit(params: EngineEditRequest): Promise<EditResult>;
   /** Codebook usage over many images, streamed as `folderUsage` events; cancel with `cancel`. */
   folderUsage(params: FolderUsageRequest): Promise<FolderUsageResult>;
+  /** Per-scale metrics and baselines of a model over a folder, progress streamed as `evaluateFolder` events; cancel with `cancel`. */
+  evaluateFolder(params: EvaluateFolderRequest): Promise<DatasetEvaluation>;
   /** The checkpoint's training hit counts, when the bundle has them. */
   trainingUsage(params: ModelRef): Promise<CodebookUsage | null>;
   /** Cancel any run by id (generation or folder statistics). */
@@ -118,6 +133,7 @@ export interface EngineStatus {
 export interface EngineEvents {
   generationStep: GenerationStep;
   folderUsage: { runId: string; usage: CodebookUsage; done: number; total: number; finished: boolean; failed: number };
+  evaluateFolder: EvaluationProgress;
   log: { level: 'info' | 'warn' | 'error'; message: string };
 }
 

@@ -16,6 +16,7 @@ import type {
   ModelInfo,
 } from './results';
 import type { Nothing, Side } from './rpc';
+import type { DatasetEvaluation } from './evaluation';
 
 /** What the panel shows; kept in webview state so a reload restores it. */
 export interface PanelState {
@@ -31,19 +32,22 @@ export interface PanelState {
 }
 
 /** The views of the inspector, in tab order (the webview's tabs and the message validator both read this list). */
-export const VIEW_IDS = ['pyramid', 'reconstruction', 'residual', 'codebook', 'attention', 'stepThrough', 'whatIf', 'compare'] as const;
+export const VIEW_IDS = ['pyramid', 'reconstruction', 'residual', 'codebook', 'attention', 'stepThrough', 'whatIf', 'compare', 'dataset'] as const;
 
 /** A view of the inspector. */
 export type ViewId = (typeof VIEW_IDS)[number];
 
 /** The contributed commands a button in the panel may run (anything else is refused by the host). */
-export const PANEL_COMMANDS = ['varscope.chooseModel', 'varscope.evaluateFolder', 'varscope.compareModels', 'varscope.showLog'] as const;
+export const PANEL_COMMANDS = ['varscope.chooseModel', 'varscope.evaluateFolder', 'varscope.evaluateTimeline', 'varscope.openEvaluation', 'varscope.compareModels', 'varscope.showLog'] as const;
 
 /** What a view exports as, and the MIME type of each. */
 export const EXPORT_MIMES = { png: 'image/png', svg: 'image/svg+xml', json: 'application/json' } as const;
 
 /** An export format. */
 export type ExportFormat = keyof typeof EXPORT_MIMES;
+
+/** What the panel may save through the host: a view's export, or a table as CSV (the Dataset view). */
+export const SAVE_MIMES = [...Object.values(EXPORT_MIMES), 'text/csv'] as const;
 
 /** Sent by the host after `ready`. */
 export interface InitPayload {
@@ -95,11 +99,13 @@ export interface HostApi {
   /** The checkpoint's training hit counts, when it carries them. */
   trainingUsage(params: Record<string, never>): Promise<CodebookUsage | null>;
   /** Save a file the user exports (asks where; never overwrites without asking). Returns the path or null if cancelled. */
-  saveExport(params: { suggestedName: string; mime: (typeof EXPORT_MIMES)[ExportFormat]; data: Uint8Array | string }): Promise<string | null>;
+  saveExport(params: { suggestedName: string; mime: (typeof SAVE_MIMES)[number]; data: Uint8Array | string }): Promise<string | null>;
   /** Persist panel state (also kept by the webview itself). */
   saveState(params: PanelState): Promise<void>;
   /** Run a contributed command (e.g. varscope.chooseModel) from a button in the panel. */
   runCommand(params: { command: (typeof PANEL_COMMANDS)[number] }): Promise<void>;
+  /** Open an image file in the inspector with a model bundle (a row of the Dataset view's worst images). */
+  openImage(params: { file: string; model: string }): Promise<void>;
 }
 
 /** Events the host pushes to the webview. */
@@ -118,6 +124,8 @@ export interface HostEvents {
    * so their tokens agree and the accuracy is what tells them apart).
    */
   comparison: { other: ModelInfo; otherInspect: InspectResult; evals: { a: EvalResult; b: EvalResult } };
+  /** Folder evaluations for the Dataset view: a new result (replace) or one more checkpoint of a run (append). */
+  dataset: { evaluations: DatasetEvaluation[]; mode: 'replace' | 'append' };
   /** Something failed outside a request (shown in place). */
   error: { code: string; message: string };
   /** Ask the webview to export the current view. */

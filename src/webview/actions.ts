@@ -1,11 +1,13 @@
 /** What the panel asks of the host: every request goes through here and lands in the store, never in a view directly. */
 import type { HostApi } from '../shared/protocol';
 import type { Params, Result } from '../shared/rpc';
-import type { GenerationSettings, GenerationStep } from '../shared/results';
+import type { CodebookUsage, GenerationSettings, GenerationStep } from '../shared/results';
 import { samplingSettingsError } from '../shared/samplingBounds';
 import type { TokenRef } from './geometry/scales';
 import type { HostChannel } from './hostBridge';
 import { applyInit, withModelSampling, type InspectorState, type Loadable, type Store } from './store';
+import type { DatasetEvaluation } from '../shared/evaluation';
+import { orderByStep } from '../shared/timeline';
 
 type Host = HostChannel;
 
@@ -150,6 +152,12 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
       if (cur && cur.runId === f.runId && f.done < cur.done) return;
       store.update({ folderUsage: f });
     }),
+    host.on('dataset', (d) => {
+      const dataset = orderByStep(d.mode === 'append' ? [...store.state.dataset, ...d.evaluations] : d.evaluations);
+      // The newest evaluation's counts are also the Codebook view's folder usage (one pass serves both).
+      const last = d.evaluations[d.evaluations.length - 1];
+      store.update((s) => ({ dataset, view: 'dataset', panel: { ...s.panel, view: 'dataset' }, folderUsage: last ? { runId: `dataset-${last.model.id}-${last.elapsedMs}`, usage: usageOfEvaluation(last), done: last.images, total: last.images, finished: true } : s.folderUsage }));
+    }),
     host.on('comparison', (p) => store.update({ comparison: p })),
     host.on('error', (p) => store.pushError('host', p)),
   ];
@@ -175,4 +183,12 @@ export async function playGeneration(store: Store, host: Host, intervalMs = 500)
 export function hoverToken(store: Store, t: TokenRef): void {
   const h = store.state.hover;
   if (h?.scaleIndex !== t.scaleIndex || h.position !== t.position) store.update({ hover: t, focusScale: t.scaleIndex });
+}
+
+/** The codebook usage of a folder evaluation, as the Codebook view reads it. */
+export function usageOfEvaluation(ev: DatasetEvaluation): CodebookUsage {
+  const perScale = ev.usage.counts.map((c) => Float64Array.from(c));
+  const overall = new Float64Array(perScale[0]?.length ?? 0);
+  for (const c of perScale) c.forEach((v, i) => (overall[i] += v));
+  return { perScale, overall, used: ev.usage.used, perplexity: ev.usage.perplexity, perplexityPerScale: ev.scales.map((s) => s.perplexity), images: ev.images };
 }

@@ -9,6 +9,7 @@ import { readTheme, watchTheme } from './theme';
 import { createAttentionView } from './views/attentionView';
 import { createCodebookView } from './views/codebookView';
 import { createCompareView } from './views/compareView';
+import { createDatasetView } from './views/datasetView';
 import { createPyramidView } from './views/pyramidView';
 import { createReconstructionView } from './views/reconstructionView';
 import { createResidualView } from './views/residualView';
@@ -26,6 +27,7 @@ const VIEWS: { [V in ViewId]: Omit<TabSpec, 'id'> } = {
   stepThrough: { label: 'Step-through', create: createStepThroughView },
   whatIf: { label: 'What-if', create: createWhatIfView },
   compare: { label: 'Compare', create: createCompareView },
+  dataset: { label: 'Dataset', create: createDatasetView },
 };
 const TABS: TabSpec[] = VIEW_IDS.map((id) => ({ id, ...VIEWS[id] }));
 

@@ -2,6 +2,7 @@
 import { OFFICIAL_SAMPLING } from '../shared/manifest';
 import type { EditResult, HostEvents, InitPayload, PanelState, ViewId } from '../shared/protocol';
 import type { AttentionResult, CodebookUsage, EvalResult, GenerationSettings, GenerationStep, InspectResult, ModelInfo } from '../shared/results';
+import type { DatasetEvaluation } from '../shared/evaluation';
 import type { TokenRef } from './geometry/scales';
 
 /** A value fetched from the host. */
@@ -54,6 +55,8 @@ export interface InspectorState {
   trainingUsage: Loadable<CodebookUsage | null>;
   folderUsage: HostEvents['folderUsage'] | null;
   comparison: HostEvents['comparison'] | null;
+  /** Folder evaluations shown in the Dataset view, ordered by training step (several = a run's timeline). */
+  dataset: DatasetEvaluation[];
   generation: GenerationState;
   /** Which half of the step-through view shows: sampling a new image, or teacher-forced on the open one. */
   stepMode: 'generate' | 'teacher';
@@ -90,6 +93,7 @@ export function initialState(): InspectorState {
     attention: { status: 'idle' },
     trainingUsage: { status: 'idle' },
     folderUsage: null,
+    dataset: [],
     comparison: null,
     generation: { settings: defaultGenerationSettings, runId: null, steps: [], cursor: -1, playing: false, status: 'idle' },
     stepMode: 'generate',

@@ -105,6 +105,34 @@ describe('CLI', function () {
     assert.notDeepStrictEqual(topKOnly.scales, implicit.scales);
   });
 
+  it('evaluate writes the evaluation as JSON and the per-scale and per-image CSV; --class and --labels-from-subfolders exclude each other', () => {
+    const dir = path.join(tmp, 'classes');
+    const def = path.join(ROOT, 'models', 'emoji64-d4');
+    fs.mkdirSync(path.join(dir, 'Animals & Nature'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'Smileys & Emotion'), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'default-model', 'img0.png'), path.join(dir, 'Animals & Nature', 'a.png'));
+    fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'default-model', 'img1.png'), path.join(dir, 'Smileys & Emotion', 'b.png'));
+    const json = path.join(tmp, 'ev', 'ev.json');
+    const csv = path.join(tmp, 'ev', 'ev.csv');
+    const imagesCsv = path.join(tmp, 'ev', 'images.csv');
+    const r = cli(['evaluate', dir, '--model', def, '--labels-from-subfolders', '--json', json, '--csv', csv, '--images-csv', imagesCsv, '--provider', 'cpu']);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const ev = JSON.parse(fs.readFileSync(json, 'utf8'));
+    assert.strictEqual(ev.format, 'varscope-evaluation');
+    assert.strictEqual(ev.images, 2);
+    assert.deepStrictEqual(ev.perClass.map((c: { classId: number }) => c.classId), [0, 2]);
+    const rows = fs.readFileSync(csv, 'utf8').trim().split('\n');
+    assert.strictEqual(rows.length, 11);
+    assert.match(rows[0], /^scale,pn,tokens,accuracy,top5,nll,/);
+    const first = rows[1].split(',');
+    assert.strictEqual(Number(first[3]), Number(ev.scales[0].accuracy.toPrecision(7)));
+    assert.strictEqual(fs.readFileSync(imagesCsv, 'utf8').trim().split('\n').length, 3);
+    assert.deepStrictEqual(fs.readdirSync(path.join(tmp, 'ev')).sort(), ['ev.csv', 'ev.json', 'images.csv']); // no temp files left
+    const both = cli(['evaluate', dir, '--model', def, '--labels-from-subfolders', '--class', '1']);
+    assert.strictEqual(both.code, 2);
+    assert.match(both.stderr, /exclude each other/);
+  });
+
   it('stats over a folder (recursive) counts every image and lists unreadable files', () => {
     const dir = path.join(tmp, 'imgs');
     fs.mkdirSync(path.join(dir, 'sub'), { recursive: true });

@@ -194,7 +194,7 @@ module.exports = (test) => {
     const p = await open();
     await p.page.waitForSelector('.token-grid');
     const tabs = await p.page.$$eval('[role=tab]', (ts) => ts.map((t) => t.id.replace('tab-', '')));
-    assert.strictEqual(tabs.length, 8);
+    assert.strictEqual(tabs.length, 9);
     let n = 0;
     for (const id of tabs) {
       await p.tab(id);
@@ -206,7 +206,7 @@ module.exports = (test) => {
     }
     await p.page.waitForTimeout(200);
     const saves = p.calls.filter((c) => c.method === 'saveExport');
-    assert.strictEqual(saves.length, 24);
+    assert.strictEqual(saves.length, 27);
     for (const s of saves) {
       if (s.params.mime === 'image/png') assert.deepStrictEqual(Array.from(s.params.data.slice(0, 4)), [137, 80, 78, 71], s.params.suggestedName);
       else if (s.params.mime === 'image/svg+xml') assert.match(s.params.data, /^<svg/, s.params.suggestedName);

@@ -1,0 +1,50 @@
+/**
+ * The checkpoints of a training run, for the timeline and watch mode: model bundles (a folder holding
+ * varscope.json), found in a folder of bundles or given one by one, each with its training step. Official
+ * trainer checkpoints (`ar-ckpt-*.pth`) are listed too, as `needsExport`: they become bundles through the
+ * checkpoint exporter before they can be evaluated.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { BundleManifest } from '../shared/manifest';
+import { VarScopeError } from '../shared/errors';
+import { stepFromName, trainingStep } from './trainingStep';
+
+/** One checkpoint of a run. */
+export type Checkpoint = { kind: 'bundle'; dir: string; step: number | null } | { kind: 'needsExport'; file: string; step: number | null };
+
+/** A bundle folder's checkpoint entry (its step from the manifest, else its name). */
+export function bundleCheckpoint(dir: string): Checkpoint {
+  const file = path.join(dir, 'varscope.json');
+  let manifest: BundleManifest;
+  try {
+    manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as BundleManifest;
+  } catch (e) {
+    throw new VarScopeError('ModelLoad', `${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return { kind: 'bundle', dir: fs.realpathSync(dir), step: trainingStep(manifest, dir).step }; // real path: a bundle's graphs may be named relative to it (../other/x.onnx)
+}
+
+/** Checkpoints in a folder: the folder itself when it is a bundle, else its sub-folders that are bundles and its .pth files. */
+export function listCheckpoints(folder: string): Checkpoint[] {
+  if (fs.existsSync(path.join(folder, 'varscope.json'))) return [bundleCheckpoint(folder)];
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(folder, { withFileTypes: true });
+  } catch (e) {
+    throw new VarScopeError('BadRequest', `cannot read folder ${folder}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  const out: Checkpoint[] = [];
+  for (const e of entries) {
+    const p = path.join(folder, e.name);
+    if ((e.isDirectory() || e.isSymbolicLink()) && fs.existsSync(path.join(p, 'varscope.json'))) out.push(bundleCheckpoint(p));
+    else if (e.isFile() && /\.pth$/i.test(e.name)) out.push({ kind: 'needsExport', file: path.resolve(p), step: stepFromName(e.name) });
+  }
+  return sortCheckpoints(out);
+}
+
+/** By step (unknown last), then by path. */
+export function sortCheckpoints(list: Checkpoint[]): Checkpoint[] {
+  const where = (c: Checkpoint) => (c.kind === 'bundle' ? c.dir : c.file);
+  return [...list].sort((a, b) => (a.step ?? Infinity) - (b.step ?? Infinity) || (where(a) < where(b) ? -1 : 1));
+}

@@ -1,0 +1,117 @@
+/**
+ * The evaluation of a checkpoint over a folder of images: per-scale prediction quality, calibration,
+ * reconstruction and codebook use, each beside baselines, plus per-class and per-image rows. Plain JSON
+ * (numbers and arrays only), so a saved result is the same object when it is opened again.
+ */
+
+/** One bin of a reliability diagram: tokens whose top-1 probability fell in [lo, hi). */
+export interface ReliabilityBin {
+  lo: number;
+  hi: number;
+  count: number;
+  /** Mean top-1 probability of the bin's tokens (null when empty). */
+  confidence: number | null;
+  /** Fraction of the bin's tokens whose top-1 is the true token (null when empty). */
+  accuracy: number | null;
+}
+
+/** A baseline's prediction quality at one scale. */
+export interface BaselineScore {
+  accuracy: number;
+  /** Mean −log p(true token), nats (absent for baselines that predict a code, not a distribution). */
+  nll?: number;
+}
+
+/** Everything measured at one scale over the folder. */
+export interface ScaleMetrics {
+  scaleIndex: number;
+  pn: number;
+  /** Tokens scored at this scale (images × pn²). */
+  tokens: number;
+  /** Teacher-forced top-1 / top-5 token accuracy, mean NLL and entropy (nats) of the predicted distribution. */
+  accuracy: number;
+  top5: number;
+  nll: number;
+  entropy: number;
+  /** Expected calibration error of the top-1 probability over `bins` equal-width bins. */
+  ece: number;
+  reliability: ReliabilityBin[];
+  /** Mean over images of PSNR (dB) and SSIM of decode(f̂ after this scale) against the input. */
+  psnr: number;
+  ssim: number;
+  /** Codes used at this scale over the folder, the rest of the vocabulary (dead), and exp(entropy) of the counts. */
+  used: number;
+  dead: number;
+  perplexity: number;
+  baselines: {
+    /** Predict from the training hit counts stored in the bundle (null when it has none). */
+    priorTraining: BaselineScore | null;
+    /** Predict from the folder's own counts at this scale, leaving the scored image out. */
+    priorFolder: BaselineScore;
+    /** Copy the code at the same position of the coarser scale, upsampled (nearest); null at the first scale. */
+    copyCoarser: BaselineScore | null;
+  };
+}
+
+/** One image's row in the table of worst images. */
+export interface ImageMetrics {
+  file: string;
+  classId: number;
+  /** Over all L tokens: top-1 accuracy and mean NLL. */
+  accuracy: number;
+  nll: number;
+  /** Of the final reconstruction. */
+  psnr: number;
+  ssim: number;
+  /** Mean over its tokens of −ln(folder frequency of the code at that scale): high = rarely used codes. */
+  rarity: number;
+}
+
+/** Per-class rows (when labels are known). */
+export interface ClassMetrics {
+  classId: number;
+  name: string;
+  images: number;
+  accuracy: number[];
+  nll: number[];
+  /** Final-scale reconstruction. */
+  psnr: number;
+}
+
+/** How the images got their class. */
+export type LabelSource = { kind: 'none' } | { kind: 'class'; classId: number } | { kind: 'subfolders' };
+
+/** The whole result of `evaluate`. */
+export interface DatasetEvaluation {
+  format: 'varscope-evaluation';
+  version: 1;
+  model: { id: string; name: string; dir: string; step: number | null };
+  folder: string;
+  labels: LabelSource;
+  /** Sub-folder -> class, and how it was matched (names, indices, or sorted order like torchvision's ImageFolder). */
+  classMap: Array<{ folder: string; classId: number }>;
+  classMatch: 'names' | 'indices' | 'sorted' | null;
+  images: number;
+  failed: Array<{ file: string; message: string }>;
+  cancelled: boolean;
+  elapsedMs: number;
+  /** The definitions behind the numbers. */
+  method: { eceBins: number; priorUniformMix: number; ssim: string; psnr: string };
+  scales: ScaleMetrics[];
+  /** Over every token of every scale. */
+  overall: { accuracy: number; top5: number; nll: number; entropy: number; ece: number; reliability: ReliabilityBin[] };
+  /** Codebook usage over the folder: counts[k][v], codes used over all scales, perplexity over all scales. */
+  usage: { counts: number[][]; used: number; dead: number; perplexity: number };
+  perClass: ClassMetrics[];
+  perImage: ImageMetrics[];
+}
+
+/** Progress of a folder evaluation (also of a codebook-usage-only run). */
+export interface EvaluationProgress {
+  runId: string;
+  done: number;
+  total: number;
+  failed: number;
+  elapsedMs: number;
+  finished: boolean;
+}
