@@ -9,8 +9,10 @@ import { OFFICIAL_SAMPLING, type BundleManifest, type GraphRole, type RawTensorF
 import type { ModelInfo } from '../shared/results';
 import { VarScopeError } from '../shared/rpc';
 import { codeColors } from './codeColors';
+import type { Graph } from './graph';
+import { openGraph } from './graphPool';
 import { checkGraph, checkManifest, GRAPH_ROLES } from './manifestCheck';
-import type { Graph, OnnxRuntime } from './onnxRuntime';
+import type { OnnxRuntime } from './onnxRuntime';
 import { fromNested } from './tensor';
 
 /** A loaded bundle: manifest, codebook, interpolation matrices and lazily opened graphs. */
@@ -120,7 +122,7 @@ export class ModelBundle {
 
   private async openGraph(role: GraphRole): Promise<Graph> {
     const file = path.resolve(this.dir, this.manifest.graphs[role].file);
-    const g = await this.runtime.open(file, role, role === 'decoder' ? decoderRunBytes(this.manifest) : undefined);
+    const g = await openGraph(this.runtime, file, role, role === 'decoder' ? decoderRunBytes(this.manifest) : undefined);
     const problems = checkGraph(this.manifest, role, g.inputs, g.outputs);
     if (problems.length) {
       await g.dispose();

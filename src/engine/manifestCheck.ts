@@ -4,7 +4,7 @@
  */
 import type { BundleManifest, GraphRole, GraphSpec } from '../shared/manifest';
 import { MANIFEST_VERSION } from '../shared/manifest';
-import type { GraphIO } from './onnxRuntime';
+import type { GraphIO } from './graph';
 
 /** The graph roles every bundle carries. */
 export const GRAPH_ROLES: GraphRole[] = ['encoder', 'quantizer', 'decoder', 'latentStep', 'transformer', 'transformerStep'];

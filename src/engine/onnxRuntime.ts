@@ -5,11 +5,10 @@
  * each provider in its own try/catch and records why it was skipped.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { VarScopeError } from '../shared/rpc';
-import { GraphPool } from './graphPool';
+import type { Graph, GraphIO } from './graph';
 import type { HostTensor, TensorDType } from './tensor';
 
 /** Which execution provider to use; `auto` tries cuda, then webgpu, then cpu. */
@@ -34,23 +33,6 @@ export const DEFAULT_THREADS: Record<string, number> = { encoder: 2, quantizer: 
  */
 export const ARENA_ROLES = ['transformer', 'transformerStep', 'decoder'];
 
-/**
- * Graphs that, on the CPU with the threads setting at 0, may open as a GraphPool: single-thread sessions, one in
- * this thread and the others in worker threads, as many as the cores (at most POOL_MAX) and POOL_MEMORY allow.
- * Opening an image decodes every scale, ten independent runs. Small decoders gain little from a second
- * intra-op thread but a lot from two runs at once: on 2 cores the default model's ten decodes took 104 ms one
- * after the other at 2 threads and 62-67 ms two at a time at 1 thread each. One decode alone costs ~2 ms more.
- */
-export const POOLED_ROLES = ['decoder'];
-const POOL_MAX = 4;
-/**
- * Memory the extra sessions of a pool may add together. Each costs a worker thread (~10 MB) plus what one run of
- * the graph holds in its arena (the caller's estimate): ~14 MB for the default model's 64 px decoder (one extra on
- * 2 cores: engine RSS 257 -> 280-290 MB), ~80 MB for the fixture's 256 px one, which therefore runs unpooled.
- */
-const POOL_MEMORY = 32 * 2 ** 20;
-const WORKER_BYTES = 10 * 2 ** 20;
-
 /** Runtime settings of the engine process. */
 export interface RuntimeOptions {
   provider: ProviderChoice;
@@ -60,25 +42,6 @@ export interface RuntimeOptions {
   cudaLibraryPath?: string;
   /** onnxruntime's CPU memory arena for every graph (default: ARENA_ROLES only). */
   cpuMemArena?: boolean;
-}
-
-/** Name, element type and dims (strings for dynamic axes) of one graph input or output. */
-export interface GraphIO {
-  name: string;
-  dtype: string;
-  dims: Array<number | string>;
-}
-
-/** An opened ONNX graph: a session (GraphSession), or single-thread sessions in this and worker threads (GraphPool). */
-export interface Graph {
-  readonly file: string;
-  readonly provider: string;
-  readonly inputs: GraphIO[];
-  readonly outputs: GraphIO[];
-  /** Run the graph; `fetches` limits the outputs computed. */
-  run(feeds: Record<string, HostTensor>, fetches?: string[]): Promise<Record<string, HostTensor>>;
-  /** Release the native session(s). */
-  dispose(): Promise<void>;
 }
 
 /** One opened ONNX graph. */
@@ -137,22 +100,10 @@ export class OnnxRuntime {
   }
 
   /**
-   * Open one ONNX file (`role` picks its default thread count); errors are ModelLoad and name the file.
-   * `runBytes`, the memory one run of the graph holds, lets a graph of POOLED_ROLES open as a GraphPool.
+   * Open one ONNX file as one session (`role` picks its default thread count, `threads` overrides it); errors are
+   * ModelLoad and name the file.
    */
-  async open(file: string, role = '', runBytes?: number): Promise<Graph> {
-    const size = runBytes === undefined ? 1 : Math.min(os.availableParallelism(), POOL_MAX, 1 + Math.floor(POOL_MEMORY / (runBytes + WORKER_BYTES)));
-    const pooled = size > 1 && this.options.threads === 0 && POOLED_ROLES.includes(role) && this.options.provider !== 'cuda' && this.options.provider !== 'webgpu';
-    const session = await this.openSession(file, role, pooled ? 1 : undefined);
-    if (!pooled || session.provider !== 'cpu') return session;
-    try {
-      return await GraphPool.open(session, role, size);
-    } catch {
-      return session; // worker threads could not start: the graph still runs, one run at a time
-    }
-  }
-
-  private async openSession(file: string, role: string, threads?: number): Promise<GraphSession> {
+  async open(file: string, role = '', threads?: number): Promise<GraphSession> {
     // NOTE: open by path, not from bytes: large graphs keep weights in external data files beside them.
     try {
       fs.accessSync(file, fs.constants.R_OK);

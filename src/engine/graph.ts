@@ -1,0 +1,46 @@
+/**
+ * The graph layer's shared types: an opened ONNX graph (`Graph`), its inputs and outputs (`GraphIO`), and the
+ * messages between a GraphPool and its worker threads. Imported by the runtime wrapper, the pool and the worker,
+ * so that none of them imports another for its types.
+ */
+import type { WireError } from '../shared/rpc';
+import type { HostTensor } from './tensor';
+
+/** Name, element type and dims (strings for dynamic axes) of one graph input or output. */
+export interface GraphIO {
+  name: string;
+  dtype: string;
+  dims: Array<number | string>;
+}
+
+/** An opened ONNX graph: a session (GraphSession), or single-thread sessions in this and worker threads (GraphPool). */
+export interface Graph {
+  readonly file: string;
+  readonly provider: string;
+  readonly inputs: GraphIO[];
+  readonly outputs: GraphIO[];
+  /** Run the graph; `fetches` limits the outputs computed. */
+  run(feeds: Record<string, HostTensor>, fetches?: string[]): Promise<Record<string, HostTensor>>;
+  /** Release the native session(s). */
+  dispose(): Promise<void>;
+}
+
+/** What a graph worker is started with (its workerData). */
+export interface GraphWorkerData {
+  file: string;
+  role: string;
+}
+
+/** Worker -> pool messages. */
+export type FromGraphWorker =
+  | { kind: 'ready' }
+  | { kind: 'openFailed'; error: WireError }
+  | { kind: 'result'; id: number; outputs: Record<string, HostTensor> }
+  | { kind: 'failed'; id: number; error: WireError };
+
+/** Pool -> worker message: one run. */
+export interface ToGraphWorker {
+  id: number;
+  feeds: Record<string, HostTensor>;
+  fetches?: string[];
+}
