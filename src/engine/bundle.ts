@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { OFFICIAL_SAMPLING, type BundleManifest, type GraphRole, type RawTensorFile } from '../shared/manifest';
-import type { ModelInfo } from '../shared/results';
+import type { ModelInfo, NodePlacement } from '../shared/results';
 import { VarScopeError } from '../shared/rpc';
 import { codeColors } from './codeColors';
 import type { Graph } from './graph';
@@ -18,6 +18,9 @@ import { fromNested } from './tensor';
 /** A loaded bundle: manifest, codebook, interpolation matrices and lazily opened graphs. */
 export class ModelBundle {
   private readonly sessions = new Map<GraphRole, Promise<Graph>>();
+  private readonly placements = new Map<GraphRole, NodePlacement>();
+  /** Called once per graph when its node placement is known (after its first run). */
+  onPlacement?: (role: GraphRole, graph: Graph, placement: NodePlacement) => void;
   private colors: Uint8Array | undefined;
   private closed = false;
   /** Per scale: up [h, pn] and down [pn, h] as float32, row-major. */
@@ -108,6 +111,7 @@ export class ModelBundle {
       hasTrainingHits: !!this.trainingHits,
       provider: this.runtime.provider ?? 'not started',
       providerFallbacks: [...this.runtime.fallbacks],
+      nodePlacement: Object.fromEntries(this.placements),
       codeColors: this.colors,
     };
   }
@@ -128,6 +132,11 @@ export class ModelBundle {
       await g.dispose();
       throw new VarScopeError('ModelLoad', `${file} (${role}) does not match varscope.json: ${problems[0]}`, problems.join('\n'));
     }
+    void g.placement.then((p) => {
+      if (!p || this.closed) return;
+      this.placements.set(role, p);
+      this.onPlacement?.(role, g, p);
+    });
     return g;
   }
 }

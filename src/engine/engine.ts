@@ -14,6 +14,7 @@ import { editForcing } from './editor';
 import { folderUsage } from './folderStats';
 import { GenerationRun, StepOutput } from './generator';
 import { decodeImage, DEFAULT_MAX_IMAGE_PIXELS } from './imageDecode';
+import { describePlacement, nodesOffProvider } from './nodePlacement';
 import { OnnxRuntime } from './onnxRuntime';
 import { ModelInput, preprocess } from './preprocess';
 import { newRunId } from './runUtil';
@@ -196,6 +197,11 @@ export class Engine implements Handlers<EngineApi> {
       this.models.delete(key); // re-insert: most recently used last
     } else {
       b = ModelBundle.load(key, this.runtime);
+      b.onPlacement = (role, g, placement) => {
+        this.emit('nodePlacement', { model: key, role, provider: g.provider, placement });
+        // On the CPU every node runs on the CPU: nothing to say.
+        if (g.provider !== 'cpu') this.emit('log', { level: nodesOffProvider(placement, g.provider) ? 'warn' : 'info', message: `${path.basename(g.file)} (${role}) nodes: ${describePlacement(placement, g.provider)}` });
+      };
       while (this.models.size >= MAX_OPEN_MODELS) {
         const [oldKey, old] = this.models.entries().next().value!;
         this.models.delete(oldKey);

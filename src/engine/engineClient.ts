@@ -22,7 +22,7 @@ export interface EngineClientOptions {
 type Listener = (payload: unknown) => void;
 
 /** Every event the engine emits: forwarded from each new process to the client's listeners. */
-const EVENT_NAMES: Record<keyof EngineEvents, true> = { generationStep: true, folderUsage: true, log: true };
+const EVENT_NAMES: Record<keyof EngineEvents, true> = { generationStep: true, folderUsage: true, log: true, nodePlacement: true };
 
 /** Client of the engine child process. */
 export class EngineClient {

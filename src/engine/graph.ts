@@ -3,6 +3,7 @@
  * messages between a GraphPool and its worker threads. Imported by the runtime wrapper, the pool and the worker,
  * so that none of them imports another for its types.
  */
+import type { NodePlacement } from '../shared/results';
 import type { WireError } from '../shared/rpc';
 import type { HostTensor } from './tensor';
 
@@ -19,6 +20,8 @@ export interface Graph {
   readonly provider: string;
   readonly inputs: GraphIO[];
   readonly outputs: GraphIO[];
+  /** Where onnxruntime placed the nodes; settles after the graph's first run (undefined when not profiled). */
+  readonly placement: Promise<NodePlacement | undefined>;
   /** Run the graph; `fetches` limits the outputs computed. */
   run(feeds: Record<string, HostTensor>, fetches?: string[]): Promise<Record<string, HostTensor>>;
   /** Release the native session(s). */

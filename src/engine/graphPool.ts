@@ -11,6 +11,7 @@
 import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
+import type { NodePlacement } from '../shared/results';
 import { VarScopeError } from '../shared/rpc';
 import type { FromGraphWorker, Graph, GraphIO, GraphWorkerData, ToGraphWorker } from './graph';
 import type { OnnxRuntime } from './onnxRuntime';
@@ -40,7 +41,7 @@ const WORKER_BYTES = 10 * 2 ** 20;
 export async function openGraph(runtime: OnnxRuntime, file: string, role = '', runBytes?: number): Promise<Graph> {
   const { provider, threads } = runtime.options;
   const size = runBytes === undefined ? 1 : Math.min(os.availableParallelism(), POOL_MAX, 1 + Math.floor(POOL_MEMORY / (runBytes + WORKER_BYTES)));
-  const pooled = size > 1 && threads === 0 && POOLED_ROLES.includes(role) && provider !== 'cuda' && provider !== 'webgpu';
+  const pooled = size > 1 && threads === 0 && POOLED_ROLES.includes(role) && (provider === 'cpu' || provider === 'auto');
   const session = await runtime.open(file, role, pooled ? 1 : undefined);
   if (!pooled || session.provider !== 'cpu') return session;
   try {
@@ -113,6 +114,9 @@ export class GraphPool implements Graph {
   }
   get outputs(): GraphIO[] {
     return this.local.outputs;
+  }
+  get placement(): Promise<NodePlacement | undefined> {
+    return this.local.placement;
   }
   /** Sessions running the graph: this thread's and the live workers'. */
   get size(): number {

@@ -23,7 +23,7 @@ function send(msg: FromGraphWorker): void {
 async function main(): Promise<void> {
   let graph: Graph;
   try {
-    graph = await new OnnxRuntime({ provider: 'cpu', threads: 1 }).open(file, role);
+    graph = await new OnnxRuntime({ provider: 'cpu', threads: 1, profilePlacement: false }).open(file, role);
   } catch (e) {
     send({ kind: 'openFailed', error: VarScopeError.toWire(e) });
     return;

@@ -5,14 +5,37 @@
  * each provider in its own try/catch and records why it was skipped.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
+import type { EngineConfig } from '../shared/engineApi';
+import type { NodePlacement } from '../shared/results';
 import { VarScopeError } from '../shared/rpc';
 import type { Graph, GraphIO } from './graph';
+import { placementFromProfile } from './nodePlacement';
 import type { HostTensor, TensorDType } from './tensor';
 
-/** Which execution provider to use; `auto` tries cuda, then webgpu, then cpu. */
-export type ProviderChoice = 'auto' | 'cuda' | 'webgpu' | 'cpu';
+/** Which execution provider to use; `auto` tries the platform's chain (providerChain). */
+export type ProviderChoice = EngineConfig['provider'];
+
+/**
+ * What onnxruntime-node 1.30 ships per platform, read from its binaries (bin/napi-v6/<platform>/<arch>: the
+ * execution providers its binding accepts) and README: CUDA 12 on Linux x64 only (the provider libraries come
+ * separately, see cudaLibraries.ts), WebGPU on Windows, macOS and Linux x64 (not Linux arm64), DirectML on
+ * Windows, CoreML on macOS. No macOS x64 binary ships in 1.30: there is nothing to run there.
+ */
+const CHAINS: Record<string, string[]> = {
+  'linux/x64': ['cuda', 'webgpu', 'cpu'],
+  'linux/arm64': ['cpu'],
+  'win32/x64': ['dml', 'webgpu', 'cpu'],
+  'win32/arm64': ['dml', 'webgpu', 'cpu'],
+  'darwin/arm64': ['coreml', 'webgpu', 'cpu'],
+};
+
+/** The providers `auto` tries, in order, on a platform and architecture (default: this process's). */
+export function providerChain(platform: string = process.platform, arch: string = process.arch): string[] {
+  return CHAINS[`${platform}/${arch}`] ?? ['cpu'];
+}
 
 /**
  * Intra-op threads per graph when the setting is 0, measured on this 2-core machine while idle, with thread pools
@@ -42,20 +65,28 @@ export interface RuntimeOptions {
   cudaLibraryPath?: string;
   /** onnxruntime's CPU memory arena for every graph (default: ARENA_ROLES only). */
   cpuMemArena?: boolean;
+  /** Profile each graph's first run to learn where its nodes ran (Graph.placement); default true. */
+  profilePlacement?: boolean;
 }
 
 /** One opened ONNX graph. */
 export class GraphSession implements Graph {
   readonly inputs: GraphIO[];
   readonly outputs: GraphIO[];
+  readonly placement: Promise<NodePlacement | undefined>;
+  private placed!: (p: NodePlacement | undefined) => void;
 
   constructor(
     private readonly session: ort.InferenceSession,
     readonly file: string,
     readonly provider: string,
+    /** Folder of the profile onnxruntime writes for this session (profiling on), read and removed after the first run. */
+    private profileDir?: string,
   ) {
     this.inputs = session.inputMetadata.map(toIO);
     this.outputs = session.outputMetadata.map(toIO);
+    this.placement = new Promise((resolve) => (this.placed = resolve));
+    if (!profileDir) this.placed(undefined);
   }
 
   /** Run the graph; `fetches` limits the outputs computed. Errors name every input's dtype and dims. */
@@ -74,6 +105,7 @@ export class GraphSession implements Graph {
         `inputs given: ${given}\ninputs declared: ${wanted}\n${e instanceof Error ? e.stack : String(e)}`,
       );
     }
+    if (this.profileDir) this.readPlacement();
     const out: Record<string, HostTensor> = {};
     for (const [name, v] of Object.entries(result)) {
       const t = v as ort.Tensor;
@@ -85,6 +117,27 @@ export class GraphSession implements Graph {
   /** Release the native session. */
   async dispose(): Promise<void> {
     await this.session.release();
+    if (this.profileDir) fs.rmSync(this.profileDir, { recursive: true, force: true });
+    this.profileDir = undefined;
+    this.placed(undefined);
+  }
+
+  /**
+   * Ends profiling (onnxruntime then stops recording: later runs cost nothing) and reads the node placement from the
+   * profile it wrote. A profile that cannot be read leaves the placement unknown; the run's result stands.
+   */
+  private readPlacement(): void {
+    const dir = this.profileDir!;
+    this.profileDir = undefined;
+    try {
+      this.session.endProfiling();
+      const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
+      this.placed(files.length ? placementFromProfile(JSON.parse(fs.readFileSync(path.join(dir, files[0]), 'utf8'))) : undefined);
+    } catch {
+      this.placed(undefined);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
 }
 
@@ -110,14 +163,16 @@ export class OnnxRuntime {
     } catch (e) {
       throw new VarScopeError('ModelLoad', `cannot read graph ${file}: ${firstLine(e)}`);
     }
-    const order: string[] = this.provider ? [this.provider] : this.options.provider === 'auto' ? ['cuda', 'webgpu', 'cpu'] : [this.options.provider];
+    const order: string[] = this.provider ? [this.provider] : this.options.provider === 'auto' ? providerChain() : [this.options.provider];
     let lastError: unknown;
     for (const p of order) {
+      const profileDir = this.options.profilePlacement === false ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-profile-'));
       try {
-        const session = await ort.InferenceSession.create(file, this.sessionOptions(p, role, threads));
+        const session = await ort.InferenceSession.create(file, this.sessionOptions(p, role, threads, profileDir));
         this.provider = p;
-        return new GraphSession(session, file, p);
+        return new GraphSession(session, file, p, profileDir);
       } catch (e) {
+        if (profileDir) fs.rmSync(profileDir, { recursive: true, force: true });
         lastError = e;
         if (isModelError(e)) break; // the file is bad: another provider will not help
         if (!this.provider && order.length > 1) this.fallbacks.push({ provider: p, reason: this.explain(p, e) });
@@ -128,7 +183,7 @@ export class OnnxRuntime {
     throw new VarScopeError('ModelLoad', `cannot open ${file} on ${p}: ${this.explain(p, lastError)}`);
   }
 
-  private sessionOptions(provider: string, role: string, threadsOverride?: number): ort.InferenceSession.SessionOptions {
+  private sessionOptions(provider: string, role: string, threadsOverride?: number, profileDir?: string): ort.InferenceSession.SessionOptions {
     const threads = threadsOverride ?? (this.options.threads > 0 ? this.options.threads : (DEFAULT_THREADS[role] ?? 2));
     const ep: ort.InferenceSession.ExecutionProviderConfig = provider === 'cuda' ? { name: 'cuda', deviceId: 0 } : provider;
     return {
@@ -139,6 +194,7 @@ export class OnnxRuntime {
       graphOptimizationLevel: 'all',
       enableCpuMemArena: this.options.cpuMemArena ?? ARENA_ROLES.includes(role),
       logSeverityLevel: 3,
+      ...(profileDir ? { enableProfiling: true, profileFilePrefix: path.join(profileDir, 'profile') } : {}),
       // NOTE: each graph has its own thread pool; pools that spin after their run steal the cores from the next
       // graph (open image 128 -> 94 ms without spinning, default model, 2 cores).
       extra: { session: { intra_op: { allow_spinning: '0' } } },

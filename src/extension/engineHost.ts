@@ -82,7 +82,14 @@ export class EngineHost implements vscode.Disposable {
           owner.emit('folderUsage', { runId: f.runId, usage: f.usage, done: f.done, total: f.total, finished: f.finished });
         }
       });
-    const offs = [forward('generationStep'), forward('folderUsage')];
+    // Node placement arrives after a graph's first run: the current model's info (status-bar tooltip) takes it in.
+    const placed = this.client.on('nodePlacement', (p) => {
+      const info = this.status.info;
+      if (!info || !this.status.dir || path.resolve(this.status.dir) !== p.model) return;
+      this.status = { ...this.status, info: { ...info, nodePlacement: { ...info.nodePlacement, [p.role]: p.placement } } };
+      this.changed.fire(this.status);
+    });
+    const offs = [forward('generationStep'), forward('folderUsage'), placed];
     this.subscriptions.push(
       this.changed,
       this.reloaded,

@@ -4,12 +4,15 @@
  * the next request without any other state being replayed.
  */
 import type { EditRequest, EditResult } from './protocol';
-import type { AttentionResult, CodebookUsage, EvalResult, GenerationSettings, GenerationStep, InspectResult, ModelInfo, RgbaImage } from './results';
+import type { AttentionResult, CodebookUsage, EvalResult, GenerationSettings, GenerationStep, InspectResult, ModelInfo, NodePlacement, RgbaImage } from './results';
+
+/** The execution-provider choices (setting varscope.executionProvider, CLI --provider). */
+export const PROVIDER_CHOICES = ['auto', 'cuda', 'dml', 'coreml', 'webgpu', 'cpu'] as const;
 
 /** Process-wide engine settings (VS Code settings or CLI flags). */
 export interface EngineConfig {
-  /** `auto` tries cuda -> webgpu -> cpu. */
-  provider: 'auto' | 'cuda' | 'webgpu' | 'cpu';
+  /** `auto` tries the platform's chain: cuda (Linux), dml (Windows) or coreml (macOS), then webgpu, then cpu. */
+  provider: (typeof PROVIDER_CHOICES)[number];
   /** Intra-op threads; 0 = the measured default. */
   threads: number;
   /** Folder of onnxruntime's CUDA provider libraries (the client also puts it on LD_LIBRARY_PATH). */
@@ -118,4 +121,6 @@ export interface EngineEvents {
   generationStep: GenerationStep;
   folderUsage: { runId: string; usage: CodebookUsage; done: number; total: number; finished: boolean; failed: number };
   log: { level: 'info' | 'warn' | 'error'; message: string };
+  /** Where a graph's nodes ran, once known (after its first run). */
+  nodePlacement: { model: string; role: string; provider: string; placement: NodePlacement };
 }
