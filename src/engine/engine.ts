@@ -42,7 +42,7 @@ export class Engine implements Handlers<EngineApi> {
   constructor(private readonly emit: EmitEvent = () => undefined) {}
 
   async configure(c: EngineConfig): Promise<void> {
-    const runtimeChanged = c.provider !== this.config.provider || c.threads !== this.config.threads || c.cudaLibraryPath !== this.config.cudaLibraryPath;
+    const runtimeChanged = c.provider !== this.config.provider || c.threads !== this.config.threads || c.cudaLibraryPath !== this.config.cudaLibraryPath || c.pythonPath !== this.config.pythonPath;
     this.config = { ...DEFAULT_CONFIG, ...c };
     if (runtimeChanged) {
       await this.closeModels();

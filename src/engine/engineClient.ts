@@ -7,6 +7,7 @@ import { ChildProcess, fork } from 'child_process';
 import * as path from 'path';
 import type { EngineApi, EngineConfig, EngineEvents } from '../shared/engineApi';
 import { RpcChannel, VarScopeError } from '../shared/rpc';
+import { engineLibraryPath } from './cudaLibraries';
 
 /** How to start the engine. */
 export interface EngineClientOptions {
@@ -65,7 +66,7 @@ export class EngineClient {
 
   /** New settings: sent now if the engine runs, and after every restart. */
   async configure(config: EngineConfig): Promise<void> {
-    const envChanged = config.cudaLibraryPath !== this.config.cudaLibraryPath;
+    const envChanged = config.cudaLibraryPath !== this.config.cudaLibraryPath || config.pythonPath !== this.config.pythonPath;
     this.config = config;
     if (!this.child) return;
     if (envChanged) await this.kill('engine restarted for new CUDA library path'); // LD_LIBRARY_PATH is read at process start
@@ -105,7 +106,8 @@ export class EngineClient {
     if (this.ready) return this.ready;
     const entry = this.opts.entry ?? path.join(__dirname, 'engineProcess.js');
     const env = { ...process.env };
-    if (this.config.cudaLibraryPath) env.LD_LIBRARY_PATH = [this.config.cudaLibraryPath, env.LD_LIBRARY_PATH].filter(Boolean).join(path.delimiter);
+    const libraryPath = engineLibraryPath(this.config, env.LD_LIBRARY_PATH);
+    if (libraryPath) env.LD_LIBRARY_PATH = libraryPath;
     const child = fork(entry, [], { serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env, execArgv: ['--expose-gc'] });
     const channel = new RpcChannel<EngineApi>((m) => {
       if (!child.connected) throw new VarScopeError('EngineCrashed', 'engine process is not running');

@@ -11,6 +11,7 @@ import * as ort from 'onnxruntime-node';
 import type { EngineConfig } from '../shared/engineApi';
 import type { NodePlacement } from '../shared/results';
 import { VarScopeError } from '../shared/rpc';
+import { findCudaLibraries, localCudaSearch } from './cudaLibraries';
 import type { Graph, GraphIO } from './graph';
 import { placementFromProfile } from './nodePlacement';
 import type { HostTensor, TensorDType } from './tensor';
@@ -63,6 +64,8 @@ export interface RuntimeOptions {
   threads: number;
   /** Folder holding onnxruntime's CUDA provider libraries (also put on LD_LIBRARY_PATH by the client). */
   cudaLibraryPath?: string;
+  /** The Python interpreter VARScope exports with: its nvidia-* wheels may serve the CUDA provider. */
+  pythonPath?: string;
   /** onnxruntime's CPU memory arena for every graph (default: ARENA_ROLES only). */
   cpuMemArena?: boolean;
   /** Profile each graph's first run to learn where its nodes ran (Graph.placement); default true. */
@@ -204,24 +207,13 @@ export class OnnxRuntime {
   private explain(provider: string, e: unknown): string {
     // NOTE: onnxruntime prefixes many messages with its source location and the failed check; keep the sentence.
     const msg = firstLine(e).replace(/^\/onnxruntime_src\/\S+ .*? (was false|failed)\. /, '');
-    if (provider === 'cuda' && /shared library|cannot open shared object/i.test(msg)) {
-      // NOTE: onnxruntime loads libonnxruntime_providers_*.so only from its own folder; the setting's folder is
-      // put on LD_LIBRARY_PATH, which serves their CUDA 12 / cuDNN 9 dependencies.
-      const ortDir = path.join(onnxruntimeFolder(), 'bin', 'napi-v6', process.platform, process.arch);
+    if (provider === 'cuda' && /shared library|cannot open shared object|libcu|CUDA/i.test(msg)) {
+      // Say which library is missing or does not match, from the same search that set the engine's LD_LIBRARY_PATH.
+      const { problems } = findCudaLibraries(localCudaSearch(this.options.cudaLibraryPath, this.options.pythonPath));
       const where = this.options.cudaLibraryPath ? ` (varscope.cudaLibraryPath = ${this.options.cudaLibraryPath})` : ' (varscope.cudaLibraryPath is not set)';
-      const missing = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'].filter((f) => !fs.existsSync(path.join(ortDir, f)));
-      const hint = missing.length ? `; ${missing.join(' and ')} must be in ${ortDir}` : '';
-      return `CUDA provider libraries not found${where}${hint}: ${msg}`;
+      return problems.length ? `CUDA provider unavailable${where}: ${problems.join('; ')} (onnxruntime: ${msg})` : msg;
     }
     return msg;
-  }
-}
-
-/** node_modules/onnxruntime-node above this file (searched, not require.resolve'd: webpack would rewrite that). */
-function onnxruntimeFolder(): string {
-  for (let dir = __dirname; ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, 'node_modules', 'onnxruntime-node');
-    if (fs.existsSync(candidate) || path.dirname(dir) === dir) return candidate;
   }
 }
 

@@ -17,6 +17,8 @@ export interface EngineConfig {
   threads: number;
   /** Folder of onnxruntime's CUDA provider libraries (the client also puts it on LD_LIBRARY_PATH). */
   cudaLibraryPath?: string;
+  /** The Python interpreter VARScope exports with: the CUDA libraries of its nvidia-* wheels go on LD_LIBRARY_PATH. */
+  pythonPath?: string;
   /** Images with more pixels are refused (decompression bombs). */
   maxImagePixels: number;
 }
