@@ -13,7 +13,7 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import type { NodePlacement } from '../shared/results';
 import { VarScopeError } from '../shared/rpc';
-import type { FromGraphWorker, Graph, GraphIO, GraphWorkerData, ToGraphWorker } from './graph';
+import type { DeviceTensor, FromGraphWorker, Graph, GraphIO, GraphWorkerData, ToGraphWorker } from './graph';
 import type { OnnxRuntime } from './onnxRuntime';
 import { ownBuffers, type HostTensor } from './tensor';
 
@@ -117,6 +117,13 @@ export class GraphPool implements Graph {
   }
   get placement(): Promise<NodePlacement | undefined> {
     return this.local.placement;
+  }
+  /** A pool runs on the CPU: nothing stays on a device. */
+  readonly deviceOutputs: readonly string[] = [];
+
+  /** No device tensors on the CPU: a plain run. */
+  async runDevice(feeds: Record<string, HostTensor | DeviceTensor>): Promise<{ host: Outputs; device: Record<string, DeviceTensor> }> {
+    return { host: await this.run(feeds as Record<string, HostTensor>), device: {} };
   }
   /** Sessions running the graph: this thread's and the live workers'. */
   get size(): number {

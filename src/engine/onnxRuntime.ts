@@ -12,7 +12,7 @@ import type { EngineConfig } from '../shared/engineApi';
 import type { NodePlacement } from '../shared/results';
 import { VarScopeError } from '../shared/rpc';
 import { findCudaLibraries, localCudaSearch } from './cudaLibraries';
-import type { Graph, GraphIO } from './graph';
+import type { DeviceTensor, Graph, GraphIO } from './graph';
 import { placementFromProfile } from './nodePlacement';
 import type { HostTensor, TensorDType } from './tensor';
 
@@ -57,6 +57,12 @@ export const DEFAULT_THREADS: Record<string, number> = { encoder: 2, quantizer: 
  */
 export const ARENA_ROLES = ['transformer', 'transformerStep', 'decoder'];
 
+/**
+ * Outputs left on the GPU per graph role, on WebGPU (the only provider whose GPU buffers onnxruntime-node hands out):
+ * the KV cache, fed back at the next scale instead of copied to the host and up again at every scale.
+ */
+export const DEVICE_OUTPUTS: Record<string, string[]> = { transformerStep: ['presentKey', 'presentValue'] };
+
 /** Runtime settings of the engine process. */
 export interface RuntimeOptions {
   provider: ProviderChoice;
@@ -85,6 +91,7 @@ export class GraphSession implements Graph {
     readonly provider: string,
     /** Folder of the profile onnxruntime writes for this session (profiling on), read and removed after the first run. */
     private profileDir?: string,
+    readonly deviceOutputs: readonly string[] = [],
   ) {
     this.inputs = session.inputMetadata.map(toIO);
     this.outputs = session.outputMetadata.map(toIO);
@@ -94,8 +101,30 @@ export class GraphSession implements Graph {
 
   /** Run the graph; `fetches` limits the outputs computed. Errors name every input's dtype and dims. */
   async run(feeds: Record<string, HostTensor>, fetches?: string[]): Promise<Record<string, HostTensor>> {
+    const result = await this.runOrt(feeds, fetches);
+    const out: Record<string, HostTensor> = {};
+    for (const [name, t] of Object.entries(result)) {
+      if (this.deviceOutputs.includes(name)) t.dispose();
+      else out[name] = { dtype: t.type as TensorDType, dims: [...t.dims], data: t.data as HostTensor['data'] };
+    }
+    return out;
+  }
+
+  /** Run with host or device inputs; deviceOutputs come back as DeviceTensor, the others on the host. */
+  async runDevice(feeds: Record<string, HostTensor | DeviceTensor>): Promise<{ host: Record<string, HostTensor>; device: Record<string, DeviceTensor> }> {
+    const result = await this.runOrt(feeds);
+    const host: Record<string, HostTensor> = {};
+    const device: Record<string, DeviceTensor> = {};
+    for (const [name, t] of Object.entries(result)) {
+      if (this.deviceOutputs.includes(name)) device[name] = new OrtDeviceTensor(t);
+      else host[name] = { dtype: t.type as TensorDType, dims: [...t.dims], data: t.data as HostTensor['data'] };
+    }
+    return { host, device };
+  }
+
+  private async runOrt(feeds: Record<string, HostTensor | DeviceTensor>, fetches?: string[]): Promise<Record<string, ort.Tensor>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(t.dtype, t.data, t.dims);
+    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = t instanceof OrtDeviceTensor ? t.tensor : new ort.Tensor(t.dtype, (t as HostTensor).data, t.dims);
     let result: ort.InferenceSession.ReturnType;
     try {
       result = fetches ? await this.session.run(ortFeeds, fetches) : await this.session.run(ortFeeds);
@@ -109,12 +138,7 @@ export class GraphSession implements Graph {
       );
     }
     if (this.profileDir) this.readPlacement();
-    const out: Record<string, HostTensor> = {};
-    for (const [name, v] of Object.entries(result)) {
-      const t = v as ort.Tensor;
-      out[name] = { dtype: t.type as TensorDType, dims: [...t.dims], data: t.data as HostTensor['data'] };
-    }
-    return out;
+    return result as Record<string, ort.Tensor>;
   }
 
   /** Release the native session. */
@@ -141,6 +165,20 @@ export class GraphSession implements Graph {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  }
+}
+
+/** An onnxruntime tensor in a GPU buffer. */
+class OrtDeviceTensor implements DeviceTensor {
+  readonly onDevice = true;
+  readonly dtype: TensorDType;
+  readonly dims: number[];
+  constructor(readonly tensor: ort.Tensor) {
+    this.dtype = tensor.type as TensorDType;
+    this.dims = [...tensor.dims];
+  }
+  dispose(): void {
+    this.tensor.dispose();
   }
 }
 
@@ -171,9 +209,10 @@ export class OnnxRuntime {
     for (const p of order) {
       const profileDir = this.options.profilePlacement === false ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-profile-'));
       try {
-        const session = await ort.InferenceSession.create(file, this.sessionOptions(p, role, threads, profileDir));
+        const device = p === 'webgpu' ? (DEVICE_OUTPUTS[role] ?? []) : [];
+        const session = await ort.InferenceSession.create(file, { ...this.sessionOptions(p, role, threads, profileDir), ...(device.length ? { preferredOutputLocation: Object.fromEntries(device.map((n) => [n, 'gpu-buffer' as const])) } : {}) });
         this.provider = p;
-        return new GraphSession(session, file, p, profileDir);
+        return new GraphSession(session, file, p, profileDir, device);
       } catch (e) {
         if (profileDir) fs.rmSync(profileDir, { recursive: true, force: true });
         lastError = e;

@@ -136,7 +136,7 @@ describe('decoder worker pool', function () {
 
   it('an unreadable graph fails to open with a ModelLoad error naming the file', async () => {
     const local = await new OnnxRuntime({ provider: 'cpu', threads: 1 }).open(DECODER, 'decoder');
-    const wrong = { ...local, file: path.join(ROOT, 'package.json'), run: local.run.bind(local), dispose: local.dispose.bind(local) };
+    const wrong = { ...local, file: path.join(ROOT, 'package.json'), run: local.run.bind(local), runDevice: local.runDevice.bind(local), dispose: local.dispose.bind(local) };
     await assert.rejects(GraphPool.open(wrong, 'decoder', 2), (e: unknown) => e instanceof VarScopeError && e.code === 'ModelLoad' && /package\.json/.test(e.message));
     await local.dispose();
   });
