@@ -2,7 +2,8 @@
  * A GPU execution provider against the CPU on one bundle and image, both in this process: tokenizer tokens, the
  * encoder's f, the decoded image of the finest f̂, teacher-forced logits, and the first scales of a generation on the
  * KV cache (transformerStep); with the node placement of each graph and the time of each part (first run, which
- * compiles the GPU's shaders, and the best of the repeats). Used by test/unit/webgpu.test.ts (on SwiftShader) and
+ * compiles the GPU's shaders, and the best of the repeats), and the last step again after a step back to scale 0.
+ * Used by test/unit/webgpu.test.ts (on SwiftShader) and
  * bench/gpu-check.sh (on a real GPU).
  * usage: node out/bench/gpuParity.js --model DIR --image PNG [--provider webgpu] [--class 0] [--seed 1]
  *        [--steps 3] [--repeats 1] [--json FILE]
@@ -24,6 +25,8 @@ interface Side {
   image: Float32Array;
   logits: Float32Array;
   gen: Array<{ tokens: Int32Array; logits: Float32Array; image: Float32Array }>;
+  /** The last step again after a step back to scale 0 (the KV cache cut back, or rebuilt on a GPU). */
+  again: { tokens: Int32Array; logits: Float32Array };
   ms: Record<string, { first: number; best: number }>;
   placement: Record<string, NodePlacement>;
 }
@@ -39,6 +42,8 @@ export interface ParityReport {
   maxAbs: { f: number; image: number; logits: number };
   /** Per generation step: tokens that differ, and the CFG logits' and decoded image's max abs difference. */
   generation: Array<{ scale: number; tokensDiffer: number; logits: number; image: number }>;
+  /** The last generation step recomputed after a step back to scale 0, against the CPU's first pass. */
+  backStep: { tokensDiffer: number; logits: number };
   /** Max |logit| of the CPU's teacher-forced logits (the scale of the logits differences). */
   logitsScale: number;
   ms: { cpu: Side['ms']; gpu: Side['ms'] };
@@ -86,15 +91,19 @@ async function runSide(o: ParityOptions, provider: EngineConfig['provider']): Pr
     const logits = await timed(ms, 'teacherForced', o.repeats, () => teacherForcedLogits(b, t.varInput, o.classId));
     const s = b.manifest.sampling ?? { cfg: 4, topK: 900, topP: 0.96 };
     const gen: Side['gen'] = [];
-    await timed(ms, `generate${o.steps}`, o.repeats, async () => {
-      const run = new GenerationRun(b, 'parity', { classId: o.classId, seed: o.seed, cfg: s.cfg, topK: s.topK, topP: s.topP }, { keepLogits: true });
+    const run = await timed(ms, `generate${o.steps}`, o.repeats, async () => {
+      const r = new GenerationRun(b, 'parity', { classId: o.classId, seed: o.seed, cfg: s.cfg, topK: s.topK, topP: s.topP }, { keepLogits: true });
       gen.length = 0;
       for (let k = 0; k < o.steps; k++) {
-        const out = await run.goTo(k);
-        gen.push({ tokens: out.tokens, logits: out.logits!, image: await run.imageTensor(k) });
+        const out = await r.goTo(k);
+        gen.push({ tokens: out.tokens, logits: out.logits!, image: await r.imageTensor(k) });
       }
+      return r;
     });
-    return { provider: b.info().provider, t, image, logits, gen, ms, placement: b.info().nodePlacement ?? {} };
+    await run.goTo(0);
+    const back = await run.goTo(o.steps - 1);
+    const again = { tokens: back.tokens, logits: back.logits! };
+    return { provider: b.info().provider, t, image, logits, gen, again, ms, placement: b.info().nodePlacement ?? {} };
   } finally {
     await engine.dispose();
   }
@@ -130,6 +139,7 @@ export async function gpuParity(o: ParityOptions): Promise<ParityReport> {
       logits: maxAbs(c.logits, gpu.gen[k].logits),
       image: maxAbs(c.image, gpu.gen[k].image),
     })),
+    backStep: { tokensDiffer: differ(cpu.gen[o.steps - 1].tokens, gpu.again.tokens), logits: maxAbs(cpu.gen[o.steps - 1].logits, gpu.again.logits) },
     logitsScale: cpu.logits.reduce((m, x) => Math.max(m, Math.abs(x)), 0),
     ms: { cpu: cpu.ms, gpu: gpu.ms },
     placement: gpu.placement,
