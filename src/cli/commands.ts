@@ -6,9 +6,9 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
-import type { EngineConfig } from '../shared/engineApi';
-import type { GenerationSettings } from '../shared/results';
+import { PROVIDER_CHOICES, type EngineConfig } from '../shared/engineApi';
 import { VarScopeError } from '../shared/errors';
+import type { GenerationSettings } from '../shared/results';
 import { samplingValueError } from '../shared/samplingBounds';
 import { writeFileAtomic } from '../engine/atomicWrite';
 import { DEFAULT_CONFIG, Engine } from '../engine/engine';
@@ -23,7 +23,7 @@ import { EVALUATE_OPTIONS, EVALUATE_SWITCHES, runEvaluate, runTimeline, TIMELINE
 const COMMON: CommandSpec['options'] = {
   model: { help: 'model bundle folder (varscope.json inside); default: the embedded model named in models/default.json' },
   json: { help: 'write the JSON result here ("-" = stdout)', default: '-' },
-  provider: { help: 'execution provider: auto, cuda, webgpu, cpu', default: 'auto' },
+  provider: { help: `execution provider: ${PROVIDER_CHOICES.join(', ')}`, default: 'auto' },
   threads: { help: 'intra-op threads (0 = measured best)', default: '0' },
   'cuda-path': { help: 'folder with the CUDA provider libraries' },
   'max-pixels': { help: 'refuse images with more pixels', default: String(DEFAULT_CONFIG.maxImagePixels) },
@@ -69,7 +69,7 @@ export const SPECS: Record<string, CommandSpec> = {
 /** Engine settings from the common flags. */
 export function engineConfig(args: ParsedArgs): EngineConfig {
   const provider = args.options.provider as EngineConfig['provider'];
-  if (!['auto', 'cuda', 'webgpu', 'cpu'].includes(provider)) throw new UsageError(`--provider must be auto, cuda, webgpu or cpu, got ${provider}`);
+  if (!PROVIDER_CHOICES.includes(provider)) throw new UsageError(`--provider must be one of ${PROVIDER_CHOICES.join(', ')}, got ${provider}`);
   return { provider, threads: num(args, 'threads', { int: true, min: 0, max: 256 }), cudaLibraryPath: args.options['cuda-path'], maxImagePixels: num(args, 'max-pixels', { int: true, min: 1 }) };
 }
 
@@ -191,7 +191,7 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
       if (dir) for (const s of r.scales) await writePng(path.join(dir, `scale${String(s.scaleIndex).padStart(2, '0')}_pn${s.pn}.png`), s.decoded);
       await writeJson(args, {
         provider: await ranOn(engine, model),
-        model: { id: r.model.id, patchNums: r.model.patchNums, vocabSize: r.model.vocabSize, provider: r.model.provider, providerFallbacks: r.model.providerFallbacks },
+        model: { id: r.model.id, patchNums: r.model.patchNums, vocabSize: r.model.vocabSize, provider: r.model.provider, providerFallbacks: r.model.providerFallbacks, nodePlacement: r.model.nodePlacement },
         image: { ...r.image, input: undefined },
         scales: r.scales.map((s) => ({ pn: s.pn, tokens: Array.from(s.tokens), residualEnergy: s.residualEnergy, psnr: s.psnr, meanQuantError: mean(s.quantError), meanQuantMargin: mean(s.quantMargin) })),
         codebook: { used: r.codebook.used, perplexity: r.codebook.perplexity, perplexityPerScale: r.codebook.perplexityPerScale },

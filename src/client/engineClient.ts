@@ -9,6 +9,7 @@ import * as path from 'path';
 import type { EngineApi, EngineConfig, EngineEvents, EngineSide } from '../shared/engineApi';
 import { RpcChannel, type Params, type Result } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
+import { engineLibraryPath } from '../engine/cudaLibraries';
 
 /** How to start the engine. */
 export interface EngineClientOptions {
@@ -42,7 +43,7 @@ export function runLimitMs(m: { depth: number; embedDim: number; tokenCount: num
 type Listener = (payload: unknown) => void;
 
 /** Every event the engine emits: forwarded from each new process to the client's listeners. */
-const EVENT_NAMES: Record<keyof EngineEvents, true> = { generationStep: true, folderUsage: true, evaluateFolder: true, log: true };
+const EVENT_NAMES: Record<keyof EngineEvents, true> = { generationStep: true, folderUsage: true, evaluateFolder: true, log: true, nodePlacement: true };
 
 /** Client of the engine child process. */
 export class EngineClient {
@@ -135,7 +136,7 @@ export class EngineClient {
 
   /** New settings: sent now if the engine runs, and after every restart. */
   async configure(config: EngineConfig): Promise<void> {
-    const envChanged = config.cudaLibraryPath !== this.config.cudaLibraryPath;
+    const envChanged = config.cudaLibraryPath !== this.config.cudaLibraryPath || config.pythonPath !== this.config.pythonPath;
     this.config = config;
     if (!this.child) return;
     if (envChanged) await this.kill('engine restarted for new CUDA library path'); // LD_LIBRARY_PATH is read at process start
@@ -175,7 +176,8 @@ export class EngineClient {
     if (this.ready) return this.ready;
     const entry = this.opts.entry ?? defaultEntry();
     const env = { ...process.env };
-    if (this.config.cudaLibraryPath) env.LD_LIBRARY_PATH = [this.config.cudaLibraryPath, env.LD_LIBRARY_PATH].filter(Boolean).join(path.delimiter);
+    const libraryPath = engineLibraryPath(this.config, env.LD_LIBRARY_PATH);
+    if (libraryPath) env.LD_LIBRARY_PATH = libraryPath;
     const child = fork(entry, [], { serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env, execArgv: ['--expose-gc'] });
     const channel = new RpcChannel<EngineSide>((m) => {
       if (!child.connected) throw new VarScopeError('EngineCrashed', 'engine process is not running');

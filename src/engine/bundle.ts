@@ -6,13 +6,15 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { OFFICIAL_SAMPLING, type BundleManifest, type GraphRole, type RawTensorFile } from '../shared/manifest';
-import type { ModelInfo } from '../shared/results';
+import type { ModelInfo, NodePlacement } from '../shared/results';
 import { VarScopeError } from '../shared/errors';
 import { codeColors } from './codeColors';
-import { verifyBundleFiles } from './bundleVerify';
+import type { Graph } from './graph';
+import { openGraph } from './graphPool';
 import { checkGraph, checkManifest, GRAPH_ROLES, REEXPORT_HINT } from './manifestCheck';
+import type { OnnxRuntime } from './onnxRuntime';
+import { verifyBundleFiles } from './bundleVerify';
 import { readInitializers, type Initializer } from './onnxInitializers';
-import type { Graph, OnnxRuntime } from './onnxRuntime';
 import { MAX_GRAPH_BYTES, MAX_MANIFEST_BYTES, readCapped } from './readCapped';
 import { fromNested } from './tensor';
 
@@ -27,6 +29,9 @@ export interface LoadOptions {
 /** A loaded bundle: manifest, codebook, interpolation matrices and lazily opened graphs. */
 export class ModelBundle {
   private readonly sessions = new Map<GraphRole, Promise<Graph>>();
+  private readonly placements = new Map<GraphRole, NodePlacement>();
+  /** Called once per graph when its node placement is known (after its first run). */
+  onPlacement?: (role: GraphRole, graph: Graph, placement: NodePlacement) => void;
   private colors: Uint8Array | undefined;
   private closed = false;
   /** Per scale: up [h, pn] and down [pn, h] as float32, row-major. */
@@ -128,6 +133,7 @@ export class ModelBundle {
       hasTrainingHits: !!this.trainingHits,
       provider: this.runtime.provider ?? 'not started',
       providerFallbacks: [...this.runtime.fallbacks],
+      nodePlacement: Object.fromEntries(this.placements),
       codeColors: this.colors,
     };
   }
@@ -145,12 +151,17 @@ export class ModelBundle {
     const inits = await graphInitializers(this.dir, this.manifest.graphs[role].file);
     const unhashed = externalFiles(this.manifest.graphs[role].file, inits).filter((f) => !this.manifest.files[f]);
     if (unhashed.length) throw new VarScopeError('ModelLoad', `${file} (${role}) reads ${unhashed[0]}, which varscope.json does not hash; ${reexportAdvice(this.manifest, this.dir)}`);
-    const g = await this.runtime.open(file, role, role === 'decoder' ? decoderRunBytes(this.manifest) : undefined);
+    const g = await openGraph(this.runtime, file, role, role === 'decoder' ? decoderRunBytes(this.manifest) : undefined);
     const problems = checkGraph(this.manifest, role, g.inputs, g.outputs, inits);
     if (problems.length) {
       await g.dispose();
       throw new VarScopeError('ModelLoad', `${file} (${role}) does not match varscope.json: ${problems[0]}`, problems.join('\n'));
     }
+    void g.placement.then((p) => {
+      if (!p || this.closed) return;
+      this.placements.set(role, p);
+      this.onPlacement?.(role, g, p);
+    });
     return g;
   }
 }

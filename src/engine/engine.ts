@@ -15,6 +15,7 @@ import { evaluateFolder } from './folderEval';
 import { folderUsage } from './folderStats';
 import { GenerationRun, StepOutput } from './generator';
 import { decodeImage, DEFAULT_MAX_IMAGE_PIXELS } from './imageDecode';
+import { describePlacement, nodesOffProvider } from './nodePlacement';
 import { OnnxRuntime } from './onnxRuntime';
 import { MAX_IMAGE_BYTES, readCapped } from './readCapped';
 import { ModelInput, preprocess } from './preprocess';
@@ -44,7 +45,7 @@ export class Engine implements Handlers<EngineApi> {
   constructor(private readonly emit: EmitEvent = () => undefined) {}
 
   async configure(c: EngineConfig): Promise<void> {
-    const runtimeChanged = c.provider !== this.config.provider || c.threads !== this.config.threads || c.cudaLibraryPath !== this.config.cudaLibraryPath;
+    const runtimeChanged = c.provider !== this.config.provider || c.threads !== this.config.threads || c.cudaLibraryPath !== this.config.cudaLibraryPath || c.pythonPath !== this.config.pythonPath;
     this.config = { ...DEFAULT_CONFIG, ...c };
     if (runtimeChanged) {
       await this.closeModels();
@@ -222,6 +223,11 @@ export class Engine implements Handlers<EngineApi> {
     }
     const b = await pending;
     if (this.models.get(key) === b) return b; // another caller of the same load put it in place
+    b.onPlacement = (role, g, placement) => {
+      this.emit('nodePlacement', { model: key, role, provider: g.provider, placement });
+      // On the CPU every node runs on the CPU: nothing to say.
+      if (g.provider !== 'cpu') this.emit('log', { level: nodesOffProvider(placement, g.provider) ? 'warn' : 'info', message: `${path.basename(g.file)} (${role}) nodes: ${describePlacement(placement, g.provider)}` });
+    };
     while (this.models.size >= MAX_OPEN_MODELS) {
       const [oldKey, old] = this.models.entries().next().value!;
       this.models.delete(oldKey);

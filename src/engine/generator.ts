@@ -7,6 +7,7 @@ import type { GenerationSettings, GenerationStep } from '../shared/results';
 import { VarScopeError } from '../shared/errors';
 import { samplingSettingsError } from '../shared/samplingBounds';
 import type { ModelBundle } from './bundle';
+import type { DeviceTensor, Graph } from './graph';
 import { dropUndefined } from './runUtil';
 import { decodeLatents } from './tokenizer';
 import { toRgba } from './pixels';
@@ -48,8 +49,11 @@ interface Snapshot {
 /** One generation: step forward, go back, cancel. */
 export class GenerationRun {
   private readonly snaps: Snapshot[] = [];
-  private pastKey: HostTensor | undefined;
-  private pastValue: HostTensor | undefined;
+  /** The KV cache after the scales computed: on the host, or on the GPU (DEVICE_OUTPUTS). */
+  private pastKey: HostTensor | DeviceTensor | undefined;
+  private pastValue: HostTensor | DeviceTensor | undefined;
+  /** Scales the KV cache holds (a cache on the GPU cannot be cut back: truncate drops it, stepLogits rebuilds it). */
+  private cachedScales = 0;
   private readonly rng: Rng;
   private readonly startState: Uint32Array;
   private cancelled = false;
@@ -172,8 +176,19 @@ export class GenerationRun {
     this.snaps.length = k + 1;
     this.rng.setState(this.snaps[k].rngState);
     const Lp = this.bundle.manifest.beginEnds[k][1];
+    if (isDevice(this.pastKey) || isDevice(this.pastValue)) {
+      this.dropCache();
+      return;
+    }
     if (this.pastKey) this.pastKey = sliceCache(this.pastKey, Lp);
     if (this.pastValue) this.pastValue = sliceCache(this.pastValue, Lp);
+    this.cachedScales = Math.min(this.cachedScales, k + 1);
+  }
+
+  private dropCache(): void {
+    for (const t of [this.pastKey, this.pastValue]) if (isDevice(t)) t.dispose();
+    this.pastKey = this.pastValue = undefined;
+    this.cachedScales = 0;
   }
 
   private async computeNext(): Promise<void> {
@@ -210,8 +225,18 @@ export class GenerationRun {
     });
   }
 
-  /** logits [B, l, V] of scale si from the KV-cached step graph; appends this scale to the cache. */
+  /**
+   * logits [B, l, V] of scale si from the KV-cached step graph; appends this scale to the cache. A cache dropped by a
+   * step back (on the GPU) is first rebuilt from the scales kept.
+   */
   private async stepLogits(si: number, B: number, labels: number[]): Promise<Float32Array> {
+    const g = await this.bundle.graph('transformerStep');
+    while (this.cachedScales < si) await this.cacheStep(g, this.cachedScales, B, labels);
+    return this.cacheStep(g, si, B, labels);
+  }
+
+  /** One run of the step graph at scale si on a cache of scales 0..si-1; the cache then holds 0..si. */
+  private async cacheStep(g: Graph, si: number, B: number, labels: number[]): Promise<Float32Array> {
     const m = this.bundle.manifest;
     const C = m.vae.Cvae;
     const { depth, numHeads: nh, embedDim } = m.var;
@@ -223,17 +248,29 @@ export class GenerationRun {
       for (let b = 0; b < B; b++) x.set(ni, b * l * C);
     }
     const empty = { dtype: 'float32' as const, dims: [depth, B, nh, 0, hd], data: new Float32Array(0) };
-    const g = await this.bundle.graph('transformerStep');
-    const out = await g.run({
+    const feeds = {
       classLabel: i64([B], labels),
       x: f32([B, l, C], x),
       scaleIndex: i64([], [si]),
       pastKey: si === 0 ? empty : this.pastKey!,
       pastValue: si === 0 ? empty : this.pastValue!,
-    });
-    this.pastKey = out.presentKey;
-    this.pastValue = out.presentValue;
-    return asF32(out.logits, 'transformerStep.logits');
+    };
+    const old = [this.pastKey, this.pastValue];
+    let logits: HostTensor;
+    if (g.deviceOutputs.length) {
+      const { host, device } = await g.runDevice(feeds);
+      this.pastKey = device.presentKey ?? host.presentKey;
+      this.pastValue = device.presentValue ?? host.presentValue;
+      logits = host.logits;
+    } else {
+      const out = await g.run(feeds as Record<string, HostTensor>);
+      this.pastKey = out.presentKey;
+      this.pastValue = out.presentValue;
+      logits = out.logits;
+    }
+    for (const t of old) if (isDevice(t)) t.dispose();
+    this.cachedScales = si + 1;
+    return asF32(logits, 'transformerStep.logits');
   }
 
   /** logits [B, l, V] of scale si by running the full teacher-forced graph on the prefix (no cache). */
@@ -259,6 +296,10 @@ export class GenerationRun {
 }
 
 /** The first Lp positions of a cache [depth, B, nh, Lp', hd]. */
+function isDevice(t: HostTensor | DeviceTensor | undefined): t is DeviceTensor {
+  return !!t && 'onDevice' in t;
+}
+
 function sliceCache(t: HostTensor, Lp: number): HostTensor {
   const [depth, B, nh, Lold, hd] = t.dims;
   if (Lold === Lp) return t;

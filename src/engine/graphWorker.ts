@@ -4,8 +4,8 @@
  */
 import { parentPort, workerData } from 'worker_threads';
 import { VarScopeError } from '../shared/errors';
-import type { FromGraphWorker, GraphWorkerData, ToGraphWorker } from './graphPool';
-import { OnnxRuntime, type Graph } from './onnxRuntime';
+import type { FromGraphWorker, Graph, GraphWorkerData, ToGraphWorker } from './graph';
+import { OnnxRuntime } from './onnxRuntime';
 import { ownBuffers } from './tensor';
 
 const port = parentPort!;
@@ -23,8 +23,7 @@ function send(msg: FromGraphWorker): void {
 async function main(): Promise<void> {
   let graph: Graph;
   try {
-    // threads: 1 opens a plain session (a pool only comes from threads: 0)
-    graph = await new OnnxRuntime({ provider: 'cpu', threads: 1 }).open(file, role);
+    graph = await new OnnxRuntime({ provider: 'cpu', threads: 1, profilePlacement: false }).open(file, role);
   } catch (e) {
     send({ kind: 'openFailed', error: VarScopeError.toWire(e) });
     return;

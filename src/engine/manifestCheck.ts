@@ -5,7 +5,7 @@
 import graphSpecJson from '../shared/graphSpec.json';
 import type { BundleManifest, GraphRole, GraphSpec, GraphSpecTable } from '../shared/manifest';
 import { MANIFEST_VERSION } from '../shared/manifest';
-import type { GraphIO } from './onnxRuntime';
+import type { GraphIO } from './graph';
 import type { Initializer } from './onnxInitializers';
 
 /** The graph input/output table (src/shared/graphSpec.json, also read by the exporter). */

@@ -8,12 +8,35 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
+import type { EngineConfig } from '../shared/engineApi';
+import type { NodePlacement } from '../shared/results';
 import { VarScopeError } from '../shared/errors';
-import { GraphPool } from './graphPool';
+import { findCudaLibraries, localCudaSearch } from './cudaLibraries';
+import type { DeviceTensor, Graph, GraphIO } from './graph';
+import { placementFromProfile } from './nodePlacement';
 import type { HostTensor, TensorDType } from './tensor';
 
-/** Which execution provider to use; `auto` tries cuda, then webgpu, then cpu. */
-export type ProviderChoice = 'auto' | 'cuda' | 'webgpu' | 'cpu';
+/** Which execution provider to use; `auto` tries the platform's chain (providerChain). */
+export type ProviderChoice = EngineConfig['provider'];
+
+/**
+ * What onnxruntime-node 1.30 ships per platform, read from its binaries (bin/napi-v6/<platform>/<arch>: the
+ * execution providers its binding accepts) and README: CUDA 12 on Linux x64 only (the provider libraries come
+ * separately, see cudaLibraries.ts), WebGPU on Windows, macOS and Linux x64 (not Linux arm64), DirectML on
+ * Windows, CoreML on macOS. No macOS x64 binary ships in 1.30: there is nothing to run there.
+ */
+const CHAINS: Record<string, string[]> = {
+  'linux/x64': ['cuda', 'webgpu', 'cpu'],
+  'linux/arm64': ['cpu'],
+  'win32/x64': ['dml', 'webgpu', 'cpu'],
+  'win32/arm64': ['dml', 'webgpu', 'cpu'],
+  'darwin/arm64': ['coreml', 'webgpu', 'cpu'],
+};
+
+/** The providers `auto` tries, in order, on a platform and architecture (default: this process's). */
+export function providerChain(platform: string = process.platform, arch: string = process.arch): string[] {
+  return CHAINS[`${platform}/${arch}`] ?? ['cpu'];
+}
 
 /**
  * Intra-op threads per graph when the setting is 0, measured on this 2-core machine while idle, with thread pools
@@ -35,21 +58,10 @@ export const DEFAULT_THREADS: Record<string, number> = { encoder: 2, quantizer: 
 export const ARENA_ROLES = ['transformer', 'attention', 'transformerStep', 'decoder'];
 
 /**
- * Graphs that, on the CPU with the threads setting at 0, may open as a GraphPool: single-thread sessions, one in
- * this thread and the others in worker threads, as many as the cores (at most POOL_MAX) and POOL_MEMORY allow.
- * Opening an image decodes every scale, ten independent runs. Small decoders gain little from a second
- * intra-op thread but a lot from two runs at once: on 2 cores the default model's ten decodes took 104 ms one
- * after the other at 2 threads and 62-67 ms two at a time at 1 thread each. One decode alone costs ~2 ms more.
+ * Outputs left on the GPU per graph role, on WebGPU (the only provider whose GPU buffers onnxruntime-node hands out):
+ * the KV cache, fed back at the next scale instead of copied to the host and up again at every scale.
  */
-export const POOLED_ROLES = ['decoder'];
-const POOL_MAX = 4;
-/**
- * Memory the extra sessions of a pool may add together. Each costs a worker thread (~10 MB) plus what one run of
- * the graph holds in its arena (the caller's estimate): ~14 MB for the default model's 64 px decoder (one extra on
- * 2 cores: engine RSS 257 -> 280-290 MB), ~80 MB for the fixture's 256 px one, which therefore runs unpooled.
- */
-const POOL_MEMORY = 32 * 2 ** 20;
-const WORKER_BYTES = 10 * 2 ** 20;
+export const DEVICE_OUTPUTS: Record<string, string[]> = { transformerStep: ['presentKey', 'presentValue'] };
 
 /** Runtime settings of the engine process. */
 export interface RuntimeOptions {
@@ -58,47 +70,61 @@ export interface RuntimeOptions {
   threads: number;
   /** Folder holding onnxruntime's CUDA provider libraries (also put on LD_LIBRARY_PATH by the client). */
   cudaLibraryPath?: string;
+  /** The Python interpreter VARScope exports with: its nvidia-* wheels may serve the CUDA provider. */
+  pythonPath?: string;
   /** onnxruntime's CPU memory arena for every graph (default: ARENA_ROLES only). */
   cpuMemArena?: boolean;
-}
-
-/** Name, element type and dims (strings for dynamic axes) of one graph input or output. */
-export interface GraphIO {
-  name: string;
-  dtype: string;
-  dims: Array<number | string>;
-}
-
-/** An opened ONNX graph: a session (GraphSession), or single-thread sessions in this and worker threads (GraphPool). */
-export interface Graph {
-  readonly file: string;
-  readonly provider: string;
-  readonly inputs: GraphIO[];
-  readonly outputs: GraphIO[];
-  /** Run the graph; `fetches` limits the outputs computed. */
-  run(feeds: Record<string, HostTensor>, fetches?: string[]): Promise<Record<string, HostTensor>>;
-  /** Release the native session(s). */
-  dispose(): Promise<void>;
+  /** Profile each graph's first run to learn where its nodes ran (Graph.placement); default true. */
+  profilePlacement?: boolean;
 }
 
 /** One opened ONNX graph. */
 export class GraphSession implements Graph {
   readonly inputs: GraphIO[];
   readonly outputs: GraphIO[];
+  readonly placement: Promise<NodePlacement | undefined>;
+  private placed!: (p: NodePlacement | undefined) => void;
 
   constructor(
     private readonly session: ort.InferenceSession,
     readonly file: string,
     readonly provider: string,
+    /** Folder of the profile onnxruntime writes for this session (profiling on), read and removed after the first run. */
+    private profileDir?: string,
+    readonly deviceOutputs: readonly string[] = [],
   ) {
     this.inputs = session.inputMetadata.map(toIO);
     this.outputs = session.outputMetadata.map(toIO);
+    this.placement = new Promise((resolve) => (this.placed = resolve));
+    if (!profileDir) this.placed(undefined);
   }
 
   /** Run the graph; `fetches` limits the outputs computed. Errors name every input's dtype and dims. */
   async run(feeds: Record<string, HostTensor>, fetches?: string[]): Promise<Record<string, HostTensor>> {
+    const result = await this.runOrt(feeds, fetches);
+    const out: Record<string, HostTensor> = {};
+    for (const [name, t] of Object.entries(result)) {
+      if (this.deviceOutputs.includes(name)) t.dispose();
+      else out[name] = { dtype: t.type as TensorDType, dims: [...t.dims], data: t.data as HostTensor['data'] };
+    }
+    return out;
+  }
+
+  /** Run with host or device inputs; deviceOutputs come back as DeviceTensor, the others on the host. */
+  async runDevice(feeds: Record<string, HostTensor | DeviceTensor>): Promise<{ host: Record<string, HostTensor>; device: Record<string, DeviceTensor> }> {
+    const result = await this.runOrt(feeds);
+    const host: Record<string, HostTensor> = {};
+    const device: Record<string, DeviceTensor> = {};
+    for (const [name, t] of Object.entries(result)) {
+      if (this.deviceOutputs.includes(name)) device[name] = new OrtDeviceTensor(t);
+      else host[name] = { dtype: t.type as TensorDType, dims: [...t.dims], data: t.data as HostTensor['data'] };
+    }
+    return { host, device };
+  }
+
+  private async runOrt(feeds: Record<string, HostTensor | DeviceTensor>, fetches?: string[]): Promise<Record<string, ort.Tensor>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(t.dtype, t.data, t.dims);
+    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = t instanceof OrtDeviceTensor ? t.tensor : new ort.Tensor(t.dtype, (t as HostTensor).data, t.dims);
     let result: ort.InferenceSession.ReturnType;
     try {
       result = fetches ? await this.session.run(ortFeeds, fetches) : await this.session.run(ortFeeds);
@@ -111,17 +137,48 @@ export class GraphSession implements Graph {
         `inputs given: ${given}\ninputs declared: ${wanted}\n${e instanceof Error ? e.stack : String(e)}`,
       );
     }
-    const out: Record<string, HostTensor> = {};
-    for (const [name, v] of Object.entries(result)) {
-      const t = v as ort.Tensor;
-      out[name] = { dtype: t.type as TensorDType, dims: [...t.dims], data: t.data as HostTensor['data'] };
-    }
-    return out;
+    if (this.profileDir) this.readPlacement();
+    return result as Record<string, ort.Tensor>;
   }
 
   /** Release the native session. */
   async dispose(): Promise<void> {
     await this.session.release();
+    if (this.profileDir) fs.rmSync(this.profileDir, { recursive: true, force: true });
+    this.profileDir = undefined;
+    this.placed(undefined);
+  }
+
+  /**
+   * Ends profiling (onnxruntime then stops recording: later runs cost nothing) and reads the node placement from the
+   * profile it wrote. A profile that cannot be read leaves the placement unknown; the run's result stands.
+   */
+  private readPlacement(): void {
+    const dir = this.profileDir!;
+    this.profileDir = undefined;
+    try {
+      this.session.endProfiling();
+      const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
+      this.placed(files.length ? placementFromProfile(JSON.parse(fs.readFileSync(path.join(dir, files[0]), 'utf8'))) : undefined);
+    } catch {
+      this.placed(undefined);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** An onnxruntime tensor in a GPU buffer. */
+class OrtDeviceTensor implements DeviceTensor {
+  readonly onDevice = true;
+  readonly dtype: TensorDType;
+  readonly dims: number[];
+  constructor(readonly tensor: ort.Tensor) {
+    this.dtype = tensor.type as TensorDType;
+    this.dims = [...tensor.dims];
+  }
+  dispose(): void {
+    this.tensor.dispose();
   }
 }
 
@@ -137,36 +194,27 @@ export class OnnxRuntime {
   }
 
   /**
-   * Open one ONNX file (`role` picks its default thread count); errors are ModelLoad and name the file.
-   * `runBytes`, the memory one run of the graph holds, lets a graph of POOLED_ROLES open as a GraphPool.
+   * Open one ONNX file as one session (`role` picks its default thread count, `threads` overrides it); errors are
+   * ModelLoad and name the file.
    */
-  async open(file: string, role = '', runBytes?: number): Promise<Graph> {
-    const size = runBytes === undefined ? 1 : Math.min(os.availableParallelism(), POOL_MAX, 1 + Math.floor(POOL_MEMORY / (runBytes + WORKER_BYTES)));
-    const pooled = size > 1 && this.options.threads === 0 && POOLED_ROLES.includes(role) && this.options.provider !== 'cuda' && this.options.provider !== 'webgpu';
-    const session = await this.openSession(file, role, pooled ? 1 : undefined);
-    if (!pooled || session.provider !== 'cpu') return session;
-    try {
-      return await GraphPool.open(session, role, size);
-    } catch {
-      return session; // worker threads could not start: the graph still runs, one run at a time
-    }
-  }
-
-  private async openSession(file: string, role: string, threads?: number): Promise<GraphSession> {
+  async open(file: string, role = '', threads?: number): Promise<GraphSession> {
     // NOTE: open by path, not from bytes: large graphs keep weights in external data files beside them.
     try {
       fs.accessSync(file, fs.constants.R_OK);
     } catch (e) {
       throw new VarScopeError('ModelLoad', `cannot read graph ${file}: ${firstLine(e)}`);
     }
-    const order: string[] = this.provider ? [this.provider] : this.options.provider === 'auto' ? ['cuda', 'webgpu', 'cpu'] : [this.options.provider];
+    const order: string[] = this.provider ? [this.provider] : this.options.provider === 'auto' ? providerChain() : [this.options.provider];
     let lastError: unknown;
     for (const p of order) {
+      const profileDir = this.options.profilePlacement === false ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-profile-'));
       try {
-        const session = await ort.InferenceSession.create(file, this.sessionOptions(p, role, threads));
+        const device = p === 'webgpu' ? (DEVICE_OUTPUTS[role] ?? []) : [];
+        const session = await ort.InferenceSession.create(file, { ...this.sessionOptions(p, role, threads, profileDir), ...(device.length ? { preferredOutputLocation: Object.fromEntries(device.map((n) => [n, 'gpu-buffer' as const])) } : {}) });
         this.provider = p;
-        return new GraphSession(session, file, p);
+        return new GraphSession(session, file, p, profileDir, device);
       } catch (e) {
+        if (profileDir) fs.rmSync(profileDir, { recursive: true, force: true });
         lastError = e;
         if (isModelError(e)) break; // the file is bad: another provider will not help
         if (!this.provider && order.length > 1) this.fallbacks.push({ provider: p, reason: this.explain(p, e) });
@@ -177,7 +225,7 @@ export class OnnxRuntime {
     throw new VarScopeError('ModelLoad', `cannot open ${file} on ${p}: ${this.explain(p, lastError)}`);
   }
 
-  private sessionOptions(provider: string, role: string, threadsOverride?: number): ort.InferenceSession.SessionOptions {
+  private sessionOptions(provider: string, role: string, threadsOverride?: number, profileDir?: string): ort.InferenceSession.SessionOptions {
     const threads = threadsOverride ?? (this.options.threads > 0 ? this.options.threads : (DEFAULT_THREADS[role] ?? 2));
     const ep: ort.InferenceSession.ExecutionProviderConfig = provider === 'cuda' ? { name: 'cuda', deviceId: 0 } : provider;
     return {
@@ -188,6 +236,7 @@ export class OnnxRuntime {
       graphOptimizationLevel: 'all',
       enableCpuMemArena: this.options.cpuMemArena ?? ARENA_ROLES.includes(role),
       logSeverityLevel: 3,
+      ...(profileDir ? { enableProfiling: true, profileFilePrefix: path.join(profileDir, 'profile') } : {}),
       // NOTE: each graph has its own thread pool; pools that spin after their run steal the cores from the next
       // graph (open image 128 -> 94 ms without spinning, default model, 2 cores).
       extra: { session: { intra_op: { allow_spinning: '0' } } },
@@ -197,24 +246,13 @@ export class OnnxRuntime {
   private explain(provider: string, e: unknown): string {
     // NOTE: onnxruntime prefixes many messages with its source location and the failed check; keep the sentence.
     const msg = firstLine(e).replace(/^\/onnxruntime_src\/\S+ .*? (was false|failed)\. /, '');
-    if (provider === 'cuda' && /shared library|cannot open shared object/i.test(msg)) {
-      // NOTE: onnxruntime loads libonnxruntime_providers_*.so only from its own folder; the setting's folder is
-      // put on LD_LIBRARY_PATH, which serves their CUDA 12 / cuDNN 9 dependencies.
-      const ortDir = path.join(onnxruntimeFolder(), 'bin', 'napi-v6', process.platform, process.arch);
+    if (provider === 'cuda' && /shared library|cannot open shared object|libcu|CUDA/i.test(msg)) {
+      // Say which library is missing or does not match, from the same search that set the engine's LD_LIBRARY_PATH.
+      const { problems } = findCudaLibraries(localCudaSearch(this.options.cudaLibraryPath, this.options.pythonPath));
       const where = this.options.cudaLibraryPath ? ` (varscope.cudaLibraryPath = ${this.options.cudaLibraryPath})` : ' (varscope.cudaLibraryPath is not set)';
-      const missing = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'].filter((f) => !fs.existsSync(path.join(ortDir, f)));
-      const hint = missing.length ? `; ${missing.join(' and ')} must be in ${ortDir}` : '';
-      return `CUDA provider libraries not found${where}${hint}: ${msg}`;
+      return problems.length ? `CUDA provider unavailable${where}: ${problems.join('; ')} (onnxruntime: ${msg})` : msg;
     }
     return msg;
-  }
-}
-
-/** node_modules/onnxruntime-node above this file (searched, not require.resolve'd: webpack would rewrite that). */
-function onnxruntimeFolder(): string {
-  for (let dir = __dirname; ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, 'node_modules', 'onnxruntime-node');
-    if (fs.existsSync(candidate) || path.dirname(dir) === dir) return candidate;
   }
 }
 

@@ -78,6 +78,13 @@ export class EngineHost implements vscode.Disposable {
       this.client.on('generationStep', (s) => this.runOwners.get(s.runId)?.emit('generationStep', s)),
       this.client.on('folderUsage', (f) =>
         this.runOwners.get(f.runId)?.emit('folderUsage', { runId: f.runId, usage: f.usage, done: f.done, total: f.total, finished: f.finished })),
+      // Node placement arrives after a graph's first run: the current model's info (status-bar tooltip) takes it in.
+      this.client.on('nodePlacement', (p) => {
+        const info = this.status.info;
+        if (!info || !this.status.dir || path.resolve(this.status.dir) !== p.model) return;
+        this.status = { ...this.status, info: { ...info, nodePlacement: { ...info.nodePlacement, [p.role]: p.placement } } };
+        this.changed.fire(this.status);
+      }),
     ];
     this.subscriptions.push(
       this.changed,

@@ -1,5 +1,9 @@
-/** The status bar item: the model's name and the execution provider, with fallback reasons in the tooltip. */
+/**
+ * The status bar item: the model's name and the execution provider, with fallback reasons and where each graph's
+ * nodes ran in the tooltip.
+ */
 import * as vscode from 'vscode';
+import { describePlacement } from '../engine/nodePlacement';
 import type { ModelStatus } from './engineHost';
 
 /** Shows which model and provider the inspector uses; clicking it opens the model picker. */
@@ -21,6 +25,11 @@ export class ModelStatusBar implements vscode.Disposable {
     if (status.dir) tip.appendMarkdown(`Folder: \`${status.dir}\`\n\n`);
     if (provider) tip.appendMarkdown(`Execution provider: **${provider}**\n\n`);
     for (const f of status.info?.providerFallbacks ?? []) tip.appendMarkdown(`- ${f.provider} skipped: ${escapeMd(f.reason)}\n`);
+    const placed = Object.entries(status.info?.nodePlacement ?? {});
+    if (provider && placed.length) {
+      tip.appendMarkdown('\nNodes per provider (graphs that have run):\n\n');
+      for (const [role, p] of placed) tip.appendMarkdown(`- ${role}: ${escapeMd(describePlacement(p, provider))}\n`);
+    }
     if (!status.info && status.error) tip.appendMarkdown(`\n${escapeMd(status.error.message)}\n`);
     tip.appendMarkdown('\nClick to choose another model.');
     this.item.tooltip = tip;

@@ -5,17 +5,22 @@
  */
 import type { DatasetEvaluation, EvaluationProgress, LabelSource } from './evaluation';
 import type { EditRequest, EditResult } from './protocol';
-import type { AttentionResult, CodebookUsage, EvalResult, GenerationSettings, GenerationStep, InspectResult, ModelInfo, RgbaImage } from './results';
+import type { AttentionResult, CodebookUsage, EvalResult, GenerationSettings, GenerationStep, InspectResult, ModelInfo, NodePlacement, RgbaImage } from './results';
 import type { Side } from './rpc';
+
+/** The execution-provider choices (setting varscope.executionProvider, CLI --provider). */
+export const PROVIDER_CHOICES = ['auto', 'cuda', 'dml', 'coreml', 'webgpu', 'cpu'] as const;
 
 /** Process-wide engine settings (VS Code settings or CLI flags). */
 export interface EngineConfig {
-  /** `auto` tries cuda -> webgpu -> cpu. */
-  provider: 'auto' | 'cuda' | 'webgpu' | 'cpu';
+  /** `auto` tries the platform's chain: cuda (Linux), dml (Windows) or coreml (macOS), then webgpu, then cpu. */
+  provider: (typeof PROVIDER_CHOICES)[number];
   /** Intra-op threads; 0 = the measured default. */
   threads: number;
   /** Folder of onnxruntime's CUDA provider libraries (the client also puts it on LD_LIBRARY_PATH). */
   cudaLibraryPath?: string;
+  /** The Python interpreter VARScope exports with: the CUDA libraries of its nvidia-* wheels go on LD_LIBRARY_PATH. */
+  pythonPath?: string;
   /** Images with more pixels are refused (decompression bombs). */
   maxImagePixels: number;
 }
@@ -135,6 +140,8 @@ export interface EngineEvents {
   folderUsage: { runId: string; usage: CodebookUsage; done: number; total: number; finished: boolean; failed: number };
   evaluateFolder: EvaluationProgress;
   log: { level: 'info' | 'warn' | 'error'; message: string };
+  /** Where a graph's nodes ran, once known (after its first run). */
+  nodePlacement: { model: string; role: string; provider: string; placement: NodePlacement };
 }
 
 /** The engine process's end of its channel: it serves EngineApi and streams EngineEvents. */

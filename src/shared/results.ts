@@ -38,9 +38,18 @@ export interface ModelInfo {
   /** Execution provider actually used, and why each earlier choice was skipped. */
   provider: string;
   providerFallbacks: Array<{ provider: string; reason: string }>;
+  /** Per graph role, where onnxruntime placed its nodes (known once the graph has run). */
+  nodePlacement?: Record<string, NodePlacement>;
   /** RGB colour per code from a stable PCA of the codebook, V*3 bytes. */
   codeColors: Uint8Array;
 }
+
+/**
+ * The nodes of one graph per execution provider (cpu, webgpu, cuda, dml, coreml), with their op types: onnxruntime
+ * runs nodes a provider has no kernel for on the CPU inside a GPU session, silently. Counts are of the optimized
+ * graph that ran, copies between host and device (MemcpyFromHost / MemcpyToHost) included.
+ */
+export type NodePlacement = Record<string, { nodes: number; ops: Record<string, number> }>;
 
 /** How the input image was turned into the model input. */
 export interface PreparedImage {

@@ -7,8 +7,9 @@ import * as assert from 'assert';
 import * as os from 'os';
 import * as path from 'path';
 import { Engine } from '../../src/engine/engine';
-import { GraphPool } from '../../src/engine/graphPool';
-import { OnnxRuntime, type Graph, type GraphSession } from '../../src/engine/onnxRuntime';
+import { GraphPool, openGraph } from '../../src/engine/graphPool';
+import type { Graph } from '../../src/engine/graph';
+import { OnnxRuntime, type GraphSession } from '../../src/engine/onnxRuntime';
 import { VarScopeError } from '../../src/shared/errors';
 import { f32, type HostTensor } from '../../src/engine/tensor';
 import { requireBundle, ROOT } from './fixtures';
@@ -69,8 +70,8 @@ describe('decoder worker pool', function () {
 
   it('opens one session with an explicit thread count, for other roles, and without a memory estimate', async () => {
     const rt = (threads: number) => new OnnxRuntime({ provider: 'cpu', threads });
-    const pooled = await rt(0).open(DECODER, 'decoder', 4e6);
-    const opened = [pooled, await rt(2).open(DECODER, 'decoder', 4e6), await rt(0).open(DECODER, 'decoder'), await rt(0).open(path.join(ROOT, 'models', 'emoji64-d4', 'encoder.onnx'), 'encoder', 4e6)];
+    const pooled = await openGraph(rt(0), DECODER, 'decoder', 4e6);
+    const opened = [pooled, await openGraph(rt(2), DECODER, 'decoder', 4e6), await openGraph(rt(0), DECODER, 'decoder'), await openGraph(rt(0), path.join(ROOT, 'models', 'emoji64-d4', 'encoder.onnx'), 'encoder', 4e6)];
     try {
       assert.strictEqual(pooled instanceof GraphPool, os.availableParallelism() > 1);
       for (const g of opened.slice(1)) assert.ok(!(g instanceof GraphPool));
@@ -135,7 +136,7 @@ describe('decoder worker pool', function () {
 
   it('an unreadable graph fails to open with a ModelLoad error naming the file', async () => {
     const local = await new OnnxRuntime({ provider: 'cpu', threads: 1 }).open(DECODER, 'decoder');
-    const wrong = { ...local, file: path.join(ROOT, 'package.json'), run: local.run.bind(local), dispose: local.dispose.bind(local) };
+    const wrong = { ...local, file: path.join(ROOT, 'package.json'), run: local.run.bind(local), runDevice: local.runDevice.bind(local), dispose: local.dispose.bind(local) };
     await assert.rejects(GraphPool.open(wrong, 'decoder', 2), (e: unknown) => e instanceof VarScopeError && e.code === 'ModelLoad' && /package\.json/.test(e.message));
     await local.dispose();
   });
