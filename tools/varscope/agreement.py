@@ -43,18 +43,22 @@ class Classifier(nn.Module):
         return self.head(self.features(to_input(u8_BHWC)).mean((2, 3)))
 
 
-def augment(u8_BHWC: torch.Tensor, gen: torch.Generator, shift: int = 4) -> torch.Tensor:
-    """Random mirror image and a random shift of up to `shift` pixels (white fill), per image."""
+def augment(u8_BHWC: torch.Tensor, gen: torch.Generator, min_zoom: float = 0.7) -> torch.Tensor:
+    """Per image: a random mirror image, shrunk by a random factor in [min_zoom, 1] and placed at a random spot on
+    white (emoji of one class differ in size and position more than in anything a flip or shift covers)."""
     B, H, W, _ = u8_BHWC.shape
-    padded = F.pad(u8_BHWC.permute(0, 3, 1, 2), (shift,) * 4, value=255)
-    out = torch.empty_like(u8_BHWC)
-    offs = torch.randint(0, 2 * shift + 1, (B, 2), generator=gen)
+    x = u8_BHWC.permute(0, 3, 1, 2).float()
+    out = torch.full_like(x, 255.0)
+    zooms = min_zoom + (1 - min_zoom) * torch.rand(B, generator=gen)
     flips = torch.rand(B, generator=gen) < 0.5
+    spots = torch.rand(B, 2, generator=gen)
     for i in range(B):
-        y, x = offs[i].tolist()
-        im = padded[i, :, y:y + H, x:x + W]
-        out[i] = (im.flip(-1) if flips[i] else im).permute(1, 2, 0)
-    return out
+        h = max(1, int(round(H * zooms[i].item())))
+        w = max(1, int(round(W * zooms[i].item())))
+        im = F.interpolate(x[i:i + 1], size=(h, w), mode='bilinear', align_corners=False)[0]
+        y0, x0 = int(spots[i, 0] * (H - h + 1)), int(spots[i, 1] * (W - w + 1))
+        out[i, :, y0:y0 + h, x0:x0 + w] = im.flip(-1) if flips[i] else im
+    return out.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
 
 def train_classifier(images: torch.Tensor, labels: torch.Tensor, num_classes: int, epochs: int = 30,

@@ -89,7 +89,8 @@ def step_loss(var: VAR, idx_BL: torch.Tensor, x_in: torch.Tensor, label_B: torch
 
 
 def timed_lr(args, step: int, spent: float, final_ratio: float = 0.01) -> float:
-    """Linear warmup over --warmup steps, then cosine from --lr to final_ratio * --lr over the fraction of time spent."""
+    """Linear warmup over --warmup steps, then cosine from --lr to final_ratio * --lr over the fraction of time
+    spent."""
     cos = final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, spent)))
     return args.lr * min(1.0, (step + 1) / args.warmup) * cos
 
@@ -117,11 +118,18 @@ def parse_args(argv=None):
     ap.add_argument('--prefix-scales', type=int, default=0,
                     help='train on the first N scales only in most steps (0: always all scales)')
     ap.add_argument('--full-every', type=int, default=4, help='with --prefix-scales: every Nth step uses all scales')
+    ap.add_argument('--full-batch-size', type=int, default=0,
+                    help='with --prefix-scales: batch of the all-scales steps (default --batch-size)')
+    ap.add_argument('--only', default='',
+                    help='train only the parameters whose names contain one of these comma-separated parts '
+                         '(class_emb,ada_lin: the class path, whose AdaLN layers see one vector per image); '
+                         'the rest stays frozen and its weight gradients are skipped')
     ap.add_argument('--keep', default='', help='comma-separated steps whose weights are kept as var_step<N>.pth')
     ap.add_argument('--ckpt-minutes', type=float, default=3.0, help='resumable state at least this often')
     ap.add_argument('--log-every', type=int, default=10)
     ap.add_argument('--flip', action='store_true', help='train on the mirror images too (twice the precomputation)')
-    ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--threads', type=int, default=2, help='CPU threads (a shared machine: 2)')
+    ap.add_argument('--device', default='cpu', help='cpu, cuda, or auto (cuda when available): a GPU runs longer')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--resume', action='store_true', help='continue from <out>/train_state.pt')
     ap.add_argument('--stop-at', type=int, default=None, help='stop after this step as if interrupted')
@@ -133,12 +141,13 @@ def setup(args):
     """Data, frozen VAE, the new-class VAR, the precomputed pyramids and their labels."""
     torch.set_num_threads(args.threads)
     seed_all(args.seed)
+    dev = torch.device(args.device if args.device != 'auto' else 'cuda' if torch.cuda.is_available() else 'cpu')
     data = EmojiData(args.data, torch.device('cpu'))
     old = load_var(args.var)
-    vae = load_vae(args.vae, old.patch_nums)
+    vae = load_vae(args.vae, old.patch_nums).to(dev)
     old_classes = json.load(open(os.path.join(args.old_bundle, 'varscope.json')))['classes'] if args.old_bundle else []
     init = class_init(data, old_classes)
-    var = with_new_classes(old, len(data.classes), init).train()
+    var = with_new_classes(old, len(data.classes), init).to(dev).train()
     cache = os.path.join(args.out, 'pyramids.pt')   # keyed by the data split and the VAE: reused on --resume
     key = {'split_sha256': data.meta['split_sha256'], 'vae_sha256': sha256_of(args.vae), 'flip': args.flip}
     saved = load_train_state(cache) if os.path.exists(cache) else {}
@@ -146,25 +155,32 @@ def setup(args):
         idx, x_in = saved['idx'], saved['x_in']
     else:
         t0 = time.time()
-        idx, x_in = pyramids(vae, data.train_images, var.begin_ends, args.flip)
+        idx, x_in = pyramids(vae, data.train_images.to(dev), var.begin_ends, args.flip)
         print(f'[finetune] {len(idx)} token pyramids in {time.time() - t0:.1f}s', flush=True)
         os.makedirs(args.out, exist_ok=True)
-        atomic_save({'key': key, 'idx': idx, 'x_in': x_in}, cache)
-    labels = torch.cat([data.train_labels] * (2 if args.flip else 1))
+        atomic_save({'key': key, 'idx': idx.cpu(), 'x_in': x_in.cpu()}, cache)
+    idx, x_in = idx.to(dev), x_in.to(dev)
+    labels = torch.cat([data.train_labels] * (2 if args.flip else 1)).to(dev)
     return data, vae, var, idx, x_in, labels, init
 
 
 def bench(args, vae, var, idx, x_in, labels) -> dict:
-    """samples/s of train_var's step (batch 64, teacher input rebuilt from tokens) and of this trainer's step
-    (--batch-size, precomputed input), interleaved; medians and best of N steps each."""
+    """samples/s of train_var's step (teacher input rebuilt from the tokens every step, all scales, every weight
+    trained) and of this trainer's steps as configured (precomputed input, --only; all scales at --full-batch-size,
+    --prefix-scales at --batch-size), interleaved, N steps each, all at --batch-size but the all-scales one; medians
+    and bests, and the rate of a run's mix of the two kinds of step."""
     opt = make_optimizer(var, args.lr, args.wd)
     gen = torch.Generator().manual_seed(0)
-    times = {'before': [], 'after': []}
+    only = tuple(p for p in args.only.split(',') if p)
     n_prefix = var.begin_ends[args.prefix_scales - 1][1] if args.prefix_scales else var.L
-    times['after_prefix'] = []
+    kinds = (('before', args.batch_size, 0), ('after_full', args.full_batch_size or args.batch_size, 0),
+             ('after_prefix', args.batch_size, n_prefix))
+    times = {name: [] for name, _, _ in kinds}
     for _ in range(args.bench):
-        for name, bs, n in (('before', 64, 0), ('after', args.batch_size, 0), ('after_prefix', args.batch_size, n_prefix)):
-            pick = torch.randint(len(idx), (bs,), generator=gen)
+        for name, bs, n in kinds:
+            pick = torch.randint(len(idx), (bs,), generator=gen).to(idx.device)
+            for pname, p in var.named_parameters():
+                p.requires_grad_(name == 'before' or not only or any(o in pname for o in only))
             t0 = time.perf_counter()
             x = var_input_of(vae, idx[pick], var.begin_ends) if name == 'before' else x_in[pick]
             loss, _ = step_loss(var, idx[pick], x, labels[pick], n)
@@ -173,13 +189,14 @@ def bench(args, vae, var, idx, x_in, labels) -> dict:
             opt.step()
             times[name].append(bs / (time.perf_counter() - t0))
     out = {k: {'median': statistics.median(v), 'best': max(v)} for k, v in times.items()}
-    out['ratio_median'] = out['after']['median'] / out['before']['median']
-    out['ratio_best'] = out['after']['best'] / out['before']['best']
-    if args.prefix_scales:   # a run mixes (full_every - 1) prefix steps with one full step
-        k = args.full_every
-        for stat in ('median', 'best'):
-            mixed = k / ((k - 1) / out['after_prefix'][stat] + 1 / out['after'][stat])
-            out[f'ratio_{stat}_run'] = mixed / out['before'][stat]
+    k = args.full_every if args.prefix_scales else 1
+    bs_full, bs = kinds[1][1], kinds[2][1]
+    for stat in ('median', 'best'):   # a run: (k - 1) prefix steps, then one all-scales step
+        mixed = ((k - 1) * bs + bs_full) / ((k - 1) * bs / out['after_prefix'][stat]
+                                           + bs_full / out['after_full'][stat])
+        out.setdefault('after_run', {})[stat] = mixed
+        out[f'ratio_{stat}'] = mixed / out['before'][stat]
+        out[f'ratio_{stat}_all_scales'] = out['after_full'][stat] / out['before'][stat]
     return out
 
 
@@ -192,8 +209,11 @@ def main(argv=None) -> dict:
         print(json.dumps(res, indent=1))
         return res
     os.makedirs(args.out, exist_ok=True)
+    only = tuple(p for p in args.only.split(',') if p)
+    for name, p in var.named_parameters():   # frozen weights skip their gradients: a cheaper backward
+        p.requires_grad_(not only or any(o in name for o in only))
     opt = make_optimizer(var, args.lr, args.wd)
-    weights = balanced_weights(labels)
+    weights = balanced_weights(labels.cpu())
     gen = torch.Generator().manual_seed(args.seed + 1)
     keep = {int(s) for s in args.keep.split(',') if s}
     fractions = sorted(float(f) for f in args.keep_fractions.split(',') if f)
@@ -214,9 +234,9 @@ def main(argv=None) -> dict:
               'vae': {'file': os.path.basename(args.vae), 'sha256': sha256_of(args.vae)},
               'start': {'file': os.path.basename(args.var), 'sha256': sha256_of(args.var)},
               'data': {'file': os.path.basename(args.data), 'split_sha256': data.meta['split_sha256']},
-              'training': {k: getattr(args, k) for k in ('steps', 'batch_size', 'lr', 'wd', 'warmup', 'clip',
-                                                         'cond_drop', 'seed', 'threads', 'prefix_scales', 'minutes', 'flip',
-                                                         'full_every')}}
+              'training': {k: getattr(args, k) for k in ('steps', 'minutes', 'batch_size', 'lr', 'wd', 'warmup', 'clip',
+                                                         'cond_drop', 'seed', 'threads', 'flip', 'prefix_scales',
+                                                         'full_every', 'full_batch_size', 'only')}}
 
     def save_state():
         atomic_save({'model': var.state_dict(), 'opt': opt.state_dict(), 'gen': gen.get_state(), 'rng': rng_state(),
@@ -236,17 +256,20 @@ def main(argv=None) -> dict:
     while not finished() and step != args.stop_at:
         t0 = time.time()
         for g in opt.param_groups:
-            g['lr'] = lr_at(step, args.steps, args.lr, args.warmup) if not budget else timed_lr(args, step, seconds / budget)
-        pick = torch.multinomial(weights, args.batch_size, replacement=True, generator=gen)
+            g['lr'] = (timed_lr(args, step, seconds / budget) if budget else
+                       lr_at(step, args.steps, args.lr, args.warmup))
+        pick = torch.multinomial(weights, args.batch_size, replacement=True, generator=gen).to(idx.device)
         label = labels[pick]
-        drop = torch.rand(len(pick), generator=gen) < args.cond_drop
+        drop = (torch.rand(len(pick), generator=gen) < args.cond_drop).to(idx.device)
         label = torch.where(drop, torch.full_like(label, var.num_classes), label)   # null class for CFG
         full = not args.prefix_scales or step % args.full_every == args.full_every - 1
         n = var.L if full else var.begin_ends[args.prefix_scales - 1][1]
+        if full and args.prefix_scales and args.full_batch_size:   # an all-scales step costs ~6x a 7-scale one
+            pick, label = pick[:args.full_batch_size], label[:args.full_batch_size]
         loss, correct = step_loss(var, idx[pick], x_in[pick], label, n)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(var.parameters(), args.clip)
+        gnorm = torch.nn.utils.clip_grad_norm_([p for p in var.parameters() if p.requires_grad], args.clip)
         opt.step()
         step += 1
         seconds += time.time() - t0
