@@ -93,20 +93,39 @@ class DatasetTest(unittest.TestCase):
         self.assertEqual(out[0, 0].tolist(), [10, 20, 30])
         self.assertEqual(out.shape, (64, 64, 3))
 
-    def test_entries_use_categories_and_single_skin_tones(self):
+    def test_entries_pick_classes_cap_them_and_keep_one_skin_tone(self):
+        def emoji(u, sub, short, name='X', **kw):
+            return dict(unified=u, image=f'{u.lower()}.png', subcategory=sub, short_name=short, name=name,
+                        has_img_twitter=kw.pop('img', True), **kw)
         meta = [
-            {'unified': 'A', 'image': 'a.png', 'category': 'Flags', 'sort_order': 2, 'has_img_twitter': True},
-            {'unified': 'B', 'image': 'b.png', 'category': 'People & Body', 'sort_order': 1, 'has_img_twitter': True,
-             'skin_variations': {'1F3FB': {'image': 'b1.png', 'has_img_twitter': True},
-                                 '1F3FB-1F3FC': {'image': 'b12.png', 'has_img_twitter': True},
-                                 '1F3FC': {'image': 'b2.png', 'has_img_twitter': False}}},
-            {'unified': 'C', 'image': 'c.png', 'category': 'Component', 'sort_order': 3, 'has_img_twitter': True},
-            {'unified': 'D', 'image': 'd.png', 'category': 'Objects', 'sort_order': 4, 'has_img_twitter': False},
+            emoji('A', 'country-flag', 'flag-fr'),
+            emoji('B', 'hand-fingers-open', 'wave', skin_variations={
+                '1F3FB': {'image': 'b1.png', 'has_img_twitter': True},
+                '1F3FB-1F3FC': {'image': 'b12.png', 'has_img_twitter': True},
+                '1F3FC': {'image': 'b2.png', 'has_img_twitter': False},
+                '1F3FD': {'image': 'b3.png', 'has_img_twitter': True}}),
+            emoji('C', 'skin-tone', 'skin-tone-2'),                       # in no class
+            emoji('D', 'geometric', 'red_circle', img=False),              # no image in this source
+            emoji('E', 'heart', 'love_letter'),                            # excluded by name
+            emoji('F', 'animal-mammal', 'cow', 'COW FACE'), emoji('G', 'animal-mammal', 'cow2', 'COW'),
         ]
-        got = prepare.entries(meta, 'twitter', skin_tones=True)
-        people, flags = prepare.CATEGORIES.index('People & Body'), prepare.CATEGORIES.index('Flags')
-        self.assertEqual(got, [('B', 'b.png', people), ('B', 'b1.png', people), ('A', 'a.png', flags)])
-        self.assertEqual(len(prepare.entries(meta, 'twitter', skin_tones=False)), 2)
+        got = prepare.entries(meta, 'twitter', tones=1, cap=10, seed=0)
+        idx = prepare.CATEGORIES.index
+        self.assertEqual(sorted(got), [('A', 'a.png', idx('Country flags')), ('B', 'b.png', idx('Hands')),
+                                       ('B', 'b1.png', idx('Hands')), ('F', 'f.png', idx('Animal faces'))])
+        self.assertEqual(len(prepare.entries(meta, 'twitter', tones=0, cap=10, seed=0)), 3)
+        # a cap of one image per class keeps whole emoji only: the hand with its tone no longer fits
+        self.assertEqual(sorted(g for g, _, _ in prepare.entries(meta, 'twitter', tones=1, cap=1, seed=0)), ['A', 'F'])
+        self.assertEqual(sorted(prepare.entries(meta, 'twitter', 1, 10, seed=5)), sorted(got))
+
+    def test_split_per_class_holds_out_emoji_of_every_class(self):
+        groups = [f'g{i // 2}' for i in range(60)]          # 30 emoji in two styles
+        labels = np.array([0] * 40 + [1] * 14 + [2] * 6)    # classes of 20, 7 and 3 emoji
+        held = prepare.split_per_class(groups, labels, 0.1, seed=0)
+        for cls, n_emoji in ((0, 2), (1, 2), (2, 2)):       # 10 % rounded, at least 2
+            self.assertEqual(len({g for g, h, lab in zip(groups, held, labels) if h and lab == cls}), n_emoji)
+        for g in set(groups):
+            self.assertEqual(len({h for gg, h in zip(groups, held) if gg == g}), 1)
 
 
 class QuantTrainTest(unittest.TestCase):
