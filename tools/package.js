@@ -19,7 +19,9 @@ const PYTHON_VERIFIER = path.posix.join(path.posix.dirname(PYTHON_PACKAGE), 'ver
 /** The listing's README, staged as README.md (it has no relative links, so no repository URL is needed). */
 const LISTING_README = 'README.marketplace.md';
 /** Files and folders of the checkout that go into every VSIX (node_modules is added per target). */
-const SHIPPED = ['package.json', 'LICENSE', '.vscodeignore', 'dist', 'media/icon.png', 'models', 'bin', PYTHON_PACKAGE, PYTHON_VERIFIER];
+/** The graph input/output table, read by the exporter (varscope/bundle_spec.py) at this path beside the package. */
+const GRAPH_SPEC = 'src/shared/graphSpec.json';
+const SHIPPED = ['package.json', 'LICENSE', '.vscodeignore', 'dist', 'media/icon.png', 'models', 'bin', PYTHON_PACKAGE, PYTHON_VERIFIER, GRAPH_SPEC];
 const ORT_BIN = path.join(ROOT, 'node_modules', 'onnxruntime-node', 'bin');
 
 /** `<os>-<arch>` of every platform onnxruntime-node ships binaries for: the targets a VSIX can be built for. */
@@ -176,7 +178,7 @@ async function main() {
   for (const target of targets) packageTarget(target, { deps, outDir, keep: process.argv.includes('--keep-staging') });
 }
 
-module.exports = { TARGETS, PYTHON_PACKAGE, PYTHON_VERIFIER, productionPackages, packageTarget };
+module.exports = { TARGETS, PYTHON_PACKAGE, PYTHON_VERIFIER, GRAPH_SPEC, productionPackages, packageTarget };
 
 if (require.main === module) {
   main().catch((e) => {

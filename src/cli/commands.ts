@@ -16,7 +16,7 @@ import { noUsableImagesError } from '../engine/folderStats';
 import { findPython, pythonCandidates } from '../client/pythonFinder';
 import { CommandSpec, num, ParsedArgs, UsageError } from './args';
 import { forwardSignalsTo, signalExitCode } from './interrupt';
-import { checkDistinct, checkOutputDir, checkOutputFile } from './outputPaths';
+import { checkDistinct, checkOutputDir, checkOutputFile, writeOutput } from './outputPaths';
 import { ProgressLine } from './progress';
 import { EVALUATE_OPTIONS, EVALUATE_SWITCHES, runEvaluate, runTimeline, TIMELINE_OPTIONS } from './evaluateCommand';
 
@@ -131,10 +131,7 @@ export async function writeJson(args: ParsedArgs, value: unknown): Promise<void>
   const text = JSON.stringify(value, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 1) + '\n';
   const out = args.options.json ?? '-';
   if (out === '-') process.stdout.write(text);
-  else {
-    fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-    await writeFileAtomic(out, text);
-  }
+  else await writeOutput(out, text);
 }
 
 /** Write RGBA pixels as a PNG (whole or not at all). */
@@ -176,7 +173,11 @@ export function onFolderProgress(f: (e: { done: number; total: number; failed: n
 
 /** An engine event for the CLI: logs to stderr, folder progress to its listeners. */
 export function onEngineEvent(ev: string, payload: unknown): void {
-  if (ev === 'log') process.stderr.write(`${(payload as { message: string }).message}\n`);
+  if (ev === 'log') {
+    // Routine facts (a bundle verified, graphs opened) only with --verbose; warnings and errors always.
+    const { level, message } = payload as { level: string; message: string };
+    if (level !== 'info' || process.env.VARSCOPE_VERBOSE === '1') process.stderr.write(`${message}\n`);
+  }
   else if (ev === 'folderUsage') for (const f of folderListeners) f(payload as { done: number; total: number; failed: number });
 }
 

@@ -5,7 +5,7 @@
  */
 import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../shared/evaluation';
 import { imagesCsv, scalesCsv } from '../shared/evaluationCsv';
-import { writeFileAtomic } from '../engine/atomicWrite';
+import { writeOutput } from './outputPaths';
 import { bundleCheckpoint, Checkpoint, listCheckpoints, sortCheckpoints } from '../engine/checkpointList';
 import type { Engine } from '../engine/engine';
 import { orderByStep, timelineOf } from '../shared/timeline';
@@ -56,8 +56,8 @@ function labelsOf(args: ParsedArgs): LabelSource {
 /** Run `evaluate`; returns the result (written by the caller as JSON). */
 export async function runEvaluate(args: ParsedArgs, engine: Engine, model: string, resizeRatio: number): Promise<DatasetEvaluation> {
   const r = await evaluateWithSignals(args, engine, model, resizeRatio);
-  if (args.options.csv) await writeFileAtomic(args.options.csv, scalesCsv(r));
-  if (args.options['images-csv']) await writeFileAtomic(args.options['images-csv'], imagesCsv(r));
+  if (args.options.csv) await writeOutput(args.options.csv, scalesCsv(r));
+  if (args.options['images-csv']) await writeOutput(args.options['images-csv'], imagesCsv(r));
   return r;
 }
 
@@ -102,7 +102,7 @@ export async function runTimeline(args: ParsedArgs, engine: Engine, resizeRatio:
     if (r.cancelled) break;
   }
   const ordered = orderByStep(evaluations);
-  if (args.options.csv) await writeFileAtomic(args.options.csv, timelineCsv(ordered));
+  if (args.options.csv) await writeOutput(args.options.csv, timelineCsv(ordered));
   return { format: 'varscope-timeline', version: 1, evaluations: ordered };
 }
 

@@ -9,6 +9,8 @@ import { removePendingTemps } from '../engine/atomicWrite';
 
 /** How long a child may take to stop after the forwarded signal. */
 const GRACE_MS = 10_000;
+/** Signals this close to the first one are copies of it, not a second request. */
+const SAME_SIGNAL_MS = 1000;
 
 let child: ChildProcess | undefined;
 
@@ -27,13 +29,17 @@ export function forwardSignalsTo(p: ChildProcess): void {
 
 /** Install the handlers for `command` (once per process). */
 export function handleSignals(command: string): void {
-  let received = 0;
+  let first = 0;
   const onSignal = (sig: NodeJS.Signals) => {
-    received++;
+    const now = Date.now();
+    // One Ctrl-C can arrive twice: from the terminal (the whole process group) and forwarded by bin/varscope.js.
+    // Only a signal well after the first one is the user insisting.
+    const again = first !== 0 && now - first > SAME_SIGNAL_MS;
+    if (first === 0) first = now;
     const c = child;
     if (c) {
       // A terminal's Ctrl-C reaches the child too (same process group); it ignores the copy.
-      c.kill(received > 1 ? 'SIGKILL' : sig);
+      c.kill(again ? 'SIGKILL' : sig);
       setTimeout(() => c.kill('SIGKILL'), GRACE_MS).unref();
       return;
     }

@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { UsageError } from './args';
+import { writeFileAtomic } from '../engine/atomicWrite';
 
 function refuse(flag: string, p: string, problem: string): never {
   throw new UsageError(`${flag} ${p}: ${problem}`, false);
@@ -81,4 +82,10 @@ export function checkDistinct(outputs: Array<[flag: string, file: string]>, inpu
     if (other) refuse(flag, file, `is also ${other}; it would be overwritten`);
     seen.set(key, flag);
   }
+}
+
+/** Write an output file of a command whole or not at all, creating its folder (the path was checked beforehand). */
+export async function writeOutput(file: string, data: string | Uint8Array): Promise<void> {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  await writeFileAtomic(file, data);
 }

@@ -11,13 +11,13 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 const cs = require('../integration/codeServerRun.js');
 const { build, needsBuild } = require('../../tools/build.js');
-const { PYTHON_PACKAGE, PYTHON_VERIFIER, productionPackages, packageTarget } = require('../../tools/package.js');
+const { PYTHON_PACKAGE, PYTHON_VERIFIER, GRAPH_SPEC, productionPackages, packageTarget } = require('../../tools/package.js');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const TARGET = `${process.platform}-${process.arch}`;
 const CODE_SERVER = path.join(ROOT, '.vsc', 'cs', 'node_modules', '.bin', 'code-server');
 /** Top-level entries an installed VSIX may hold (vsce renames LICENSE and README.md; the installer writes .vsixmanifest). */
-const TOP_LEVEL = ['package.json', 'LICENSE.txt', 'readme.md', '.vsixmanifest', 'media', 'dist', 'models', 'bin', 'node_modules', PYTHON_PACKAGE.split('/')[0]];
+const TOP_LEVEL = ['package.json', 'LICENSE.txt', 'readme.md', '.vsixmanifest', 'media', 'dist', 'models', 'bin', 'node_modules', PYTHON_PACKAGE.split('/')[0], GRAPH_SPEC.split('/')[0]];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const readJson = (p) => JSON.parse(fs.readFileSync(p, 'utf8'));
@@ -184,6 +184,7 @@ async function main() {
       const bad = all.filter((f) => {
         if (!TOP_LEVEL.includes(f.split('/')[0])) return true;
         if (f.startsWith(`${PYTHON_PACKAGE.split('/')[0]}/`) && !f.startsWith(`${PYTHON_PACKAGE}/`) && f !== PYTHON_VERIFIER) return true;
+        if (f === GRAPH_SPEC) return false; // the graph I/O table the exporter reads: data, not source
         if (/\.(ts|map|pyc|cc|h|gyp)$/.test(f) || /(^|\/)(test|tests|__pycache__|src)\//.test(f)) return true;
         const ort = /^node_modules\/onnxruntime-node\/bin\/[^/]+\/([^/]+)\/([^/]+)\//.exec(f);
         if (ort && `${ort[1]}-${ort[2]}` !== TARGET) return true;

@@ -132,7 +132,7 @@ describe('checkpoint cache', function () {
       (e: unknown) => e instanceof VarScopeError && e.code === 'Cancelled',
     );
     assert.deepStrictEqual(stages.map((s) => s.stage), ['load', 'config', 'graph', 'graph']);
-    assert.strictEqual(stages[2].message, 'export graph 1 of 6 (encoder)');
+    assert.strictEqual(stages[2].message, 'export graph 1 of 7 (encoder)');
     assert.deepStrictEqual(fs.readdirSync(cache.root), ['c'.repeat(24)], 'no new entry, no temporary folder');
     assert.strictEqual(fs.readFileSync(path.join(kept, 'varscope.json'), 'utf8'), '{"kept":true}');
     assert.strictEqual(folderBytes(cache.root), before);

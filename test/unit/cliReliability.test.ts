@@ -58,15 +58,24 @@ function ended(pid: number): boolean {
 }
 
 /** The python3 children of `pid`. */
+/** The python3 processes below `pid` (bin/varscope.js runs the CLI in a child process, which runs the exporter). */
 function pythonChildren(pid: number): number[] {
-  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((p) => {
+  const parentOf = new Map<number, number>();
+  const isPython = new Set<number>();
+  for (const d of fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
     try {
-      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-      return Number(stat.split(') ')[1].split(' ')[1]) === pid && stat.includes('(python3');
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      parentOf.set(Number(d), Number(stat.split(') ')[1].split(' ')[1]));
+      if (stat.includes('(python3')) isPython.add(Number(d));
     } catch {
-      return false;
+      // the process ended meanwhile
     }
-  });
+  }
+  const below = (p: number): boolean => {
+    for (let q = parentOf.get(p), hops = 0; q !== undefined && hops < 64; q = parentOf.get(q), hops++) if (q === pid) return true;
+    return false;
+  };
+  return [...isPython].filter(below);
 }
 
 describe('CLI reliability', function () {
