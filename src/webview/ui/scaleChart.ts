@@ -2,6 +2,8 @@
 import { axisBottom, axisLeft, max, scaleBand, scaleLinear, select } from 'd3';
 
 const SVG = 'http://www.w3.org/2000/svg';
+/** Height of one row of a chart's key (pixels). */
+const KEY_ROW = 12;
 
 /** One series: a value per scale. */
 export interface Series {
@@ -43,18 +45,20 @@ export function makeScaleChart(doc: Document, o: ScaleChartOptions): { root: SVG
     update(patchNums, series, focus) {
       const x = scaleBand<number>().domain(patchNums.map((_, k) => k)).range([m.left, width - m.right]).padding(0.2);
       const top = o.yDomain?.[1] ?? (max(series.flatMap((s) => s.values.filter(Number.isFinite))) ?? 1);
-      const y = scaleLinear().domain([o.yDomain?.[0] ?? 0, top || 1]).nice().range([height - m.bottom, m.top]);
+      // With several series, a key names them in their own colours, one row each between the title and the plot.
+      const keyed = series.length > 1 ? series : [];
+      const plotTop = m.top + keyed.length * KEY_ROW;
+      const y = scaleLinear().domain([o.yDomain?.[0] ?? 0, top || 1]).nice().range([height - m.bottom, plotTop]);
       gx.call(axisBottom(x).tickFormat((k) => String(patchNums[k as number])).tickSizeOuter(0));
       gy.call(axisLeft(y).ticks(4).tickFormat((v) => (o.format ? o.format(+v) : String(v))));
       grid.call(axisLeft(y).ticks(4).tickSize(-(width - m.left - m.right)).tickFormat(() => ''));
       const bw = x.bandwidth() / Math.max(1, series.length);
-      // With several series, a key in the top-right names them in their own colours.
-      svg.selectAll<SVGGElement, Series>('g.key').data(series.length > 1 ? series : [], (d) => d.name).join((enter) => {
+      svg.selectAll<SVGGElement, Series>('g.key').data(keyed, (d) => d.name).join((enter) => {
         const g = enter.append('g').attr('class', 'key');
         g.append('rect').attr('width', 8).attr('height', 8).attr('y', -8);
         g.append('text').attr('class', 'axis-label').attr('x', 11);
         return g;
-      }).attr('transform', (_d, i) => `translate(${width - m.right - 110},${12 + i * 12})`)
+      }).attr('transform', (_d, i) => `translate(${m.left},${m.top + i * KEY_ROW})`)
         .each(function (d) {
           select(this).select('rect').attr('class', `bar ${d.cls ?? ''}`);
           select(this).select('text').text(d.name);

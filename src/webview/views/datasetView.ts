@@ -54,8 +54,8 @@ export function createDatasetView(ctx: ViewContext): View {
     .text('No evaluation yet: evaluate the model on a folder of images (an ImageFolder layout gives the classes), or open a saved result.');
   const body = select(root).append('div').attr('class', 'section dataset-body');
   const charts = body.append('div').attr('class', 'row');
-  const accChart = makeScaleChart(doc, { title: 'Token accuracy vs baselines', yLabel: 'accuracy (%)', kind: 'line', format: (v) => v.toFixed(0) });
-  const nllChart = makeScaleChart(doc, { title: 'NLL vs the code-frequency prior', yLabel: 'NLL (nats / token)', kind: 'line', format: (v) => v.toFixed(1) });
+  const accChart = makeScaleChart(doc, { title: 'Token accuracy vs baselines', yLabel: 'accuracy (%)', kind: 'line', height: 220, format: (v) => v.toFixed(0) });
+  const nllChart = makeScaleChart(doc, { title: 'NLL vs the code-frequency prior', yLabel: 'NLL (nats / token)', kind: 'line', height: 220, format: (v) => v.toFixed(1) });
   const recChart = makeScaleChart(doc, { title: 'Reconstruction of the cumulative decode', yLabel: 'PSNR (dB)', kind: 'line', format: (v) => v.toFixed(0) });
   const useChart = makeScaleChart(doc, { title: 'Codebook use over the folder', yLabel: 'codes used', kind: 'bar', format: (v) => v.toFixed(0) });
   const eceChart = makeScaleChart(doc, { title: 'Calibration per scale', yLabel: 'ECE (%)', kind: 'bar', format: (v) => v.toFixed(1) });
