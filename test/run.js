@@ -55,8 +55,9 @@ function tsc() {
 /** Mocha in a child process (a crash there cannot take the runner down); pending tests count as failed. */
 function mocha(files) {
   if (files.length === 0) return { passed: 0, failed: 0 };
-  const r = run(process.execPath, [__filename, '--mocha-child', ...files]);
   const report = path.join(ROOT, 'test-results', 'unit-mocha.json');
+  fs.rmSync(report, { force: true }); // a child that crashes writes none: an old report must not stand in for it
+  const r = run(process.execPath, [__filename, '--mocha-child', ...files]);
   if (!fs.existsSync(report)) return { passed: 0, failed: 1 };
   const { passed, failed, pending } = JSON.parse(fs.readFileSync(report, 'utf8'));
   if (pending > 0) console.log(`  ${pending} mocha tests are pending (skipped): counted as failed`);
