@@ -3,22 +3,15 @@
  * agree with the reference fixtures, exit codes and messages a shell user expects.
  */
 import * as assert from 'assert';
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
-import { fixture, requireBundle, ROOT } from './fixtures';
+import { fixture, requireBundle, ROOT, runCli } from './fixtures';
 import { npyFloats, npyInts, readNpy } from './npy';
 
-const BIN = path.join(ROOT, 'bin', 'varscope.js');
-const MAIN = path.join(ROOT, 'out', 'src', 'cli', 'main.js');
 
-/** bin/varscope.js running the tsc build of the CLI (the same module webpack bundles into dist/cli.js). */
-function cli(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 300000, env: { ...process.env, VARSCOPE_CLI: MAIN } });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = runCli;
 
 describe('CLI', function () {
   this.timeout(300000);

@@ -4,19 +4,13 @@
  * --python or VARSCOPE_PYTHON names (fake interpreters record how they were called).
  */
 import * as assert from 'assert';
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { fixture, requireBundle, ROOT } from './fixtures';
+import { fixture, requireBundle, runCli } from './fixtures';
 
-const BIN = path.join(ROOT, 'bin', 'varscope.js');
-const MAIN = path.join(ROOT, 'out', 'src', 'cli', 'main.js');
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 300000, env: { ...process.env, VARSCOPE_CLI: MAIN, ...env } });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = runCli;
 
 describe('CLI output', function () {
   this.timeout(300000);

@@ -9,11 +9,10 @@ import * as os from 'os';
 import * as path from 'path';
 import { checkParams } from '../../src/extension/messageValidator';
 import { samplingSettingsError } from '../../src/shared/samplingBounds';
-import { fixture, requireBundle, ROOT } from './fixtures';
+import { CLI_BIN, CLI_ENV, fixture, requireBundle, ROOT } from './fixtures';
 
-const BIN = path.join(ROOT, 'bin', 'varscope.js');
-const MAIN = path.join(ROOT, 'out', 'src', 'cli', 'main.js');
-const ENV = { ...process.env, VARSCOPE_CLI: MAIN };
+const BIN = CLI_BIN;
+const ENV = CLI_ENV;
 const CHECKPOINTS = ['--vae', fixture('vae.pth'), '--var', fixture('var.pth')];
 
 interface Run {

@@ -2,6 +2,7 @@
  * Where the reference fixtures and the exported fixture bundle live.
  */
 import * as fs from 'fs';
+import { spawnSync } from 'child_process';
 import * as path from 'path';
 
 /** Repository root (tests run from out/test/unit). */
@@ -24,4 +25,14 @@ export function fixture(name: string): string {
   const p = path.join(FIXTURES, name);
   if (!fs.existsSync(p)) throw new Error(`reference fixture ${p} not found (set VARSCOPE_FIXTURES to the official-var-A folder)`);
   return p;
+}
+
+/** The `varscope` command (bin/varscope.js) and the tsc build of the CLI it runs (the module webpack bundles into dist/cli.js). */
+export const CLI_BIN = path.join(ROOT, 'bin', 'varscope.js');
+export const CLI_ENV = { ...process.env, VARSCOPE_CLI: path.join(ROOT, 'out', 'src', 'cli', 'main.js') };
+
+/** Run `varscope ARGS` (with extra environment variables) to the end. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI_BIN, ...args], { encoding: 'utf8', timeout: 300000, env: { ...CLI_ENV, ...env } });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
