@@ -281,6 +281,20 @@ class PipelineTest(unittest.TestCase):
         with open(os.path.join(self.tmp.name, 'c', 'log.csv')) as f:
             self.assertEqual([r.split(',')[0] for r in f.read().split()[1:]], ['1', '2', '3', '4'])
 
+    def test_vae_fine_tune_starts_from_init_and_keeps_its_codebook(self):
+        start = os.path.join(self.vae_run('i0', 2), 'vae.pth')
+        out = os.path.join(self.tmp.name, 'i1')
+        argv = ['--data', self.data, '--out', out, '--steps', '1', '--vae-batch-size', '4', '--vae-lr', '0',
+                '--restart-every', '1000', '--init', start]
+        train_vae.train_vae(run_args(train_vae, argv))
+        a, b = torch_load(start), torch_load(os.path.join(out, 'vae.pth'))
+        # lr 0 and no restart window reached: the fine-tuned VQ-VAE is its start, codebook included
+        # (a fresh run re-draws every code from data at step 1)
+        torch.testing.assert_close(a['quantize.embedding.weight'], b['quantize.embedding.weight'], atol=0, rtol=0)
+        torch.testing.assert_close(a['decoder.conv_out.weight'], b['decoder.conv_out.weight'], atol=0, rtol=0)
+        with open(os.path.join(out, 'vae.json')) as f:
+            self.assertEqual(json.load(f)['training']['init']['file'], 'vae.pth')
+
     def test_var_runs_resume_exactly(self):
         vae = os.path.join(self.vae_run('v', 2), 'vae.pth')
 

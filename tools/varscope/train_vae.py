@@ -17,6 +17,8 @@ from .train_common import (DEFAULT_VAE, BatchSampler, CsvLog, EmojiData, StepBud
                            save_json, seed_all, set_rng_state, to_input)
 from .train_quant import quantize_train, restart_dead_codes, update_ema_hits, usage_percent
 from .vqvae import VQVAE
+from .checkpoint import canonical_vae_keys, extract, load_strict, torch_load
+from .train_var import sha256_of
 
 
 def build_vae_model(overrides: dict = None) -> VQVAE:
@@ -69,7 +71,8 @@ def vae_config(args, data: EmojiData, steps: int) -> dict:
                      'train': int(len(data.train_labels)), 'held_out': int(len(data.held_labels))},
             'training': {'steps': steps, 'batch_size': args.vae_batch_size, 'lr': args.vae_lr, 'seed': args.seed,
                          'beta': args.beta, 'l2_weight': args.l2_weight, 'grad_weight': args.grad_weight,
-                         'restart_every': args.restart_every, 'restart_until': args.restart_until}}
+                         'restart_every': args.restart_every, 'restart_until': args.restart_until,
+                         'init': args.init and {'file': os.path.basename(args.init), 'sha256': sha256_of(args.init)}}}
 
 
 def overrides_from(args) -> dict:
@@ -91,6 +94,9 @@ def train_vae(args) -> dict:
     os.makedirs(args.out, exist_ok=True)
     data = EmojiData(args.data, dev)
     vae = build_vae_model(overrides_from(args)).to(dev).train()
+    if args.init and not (args.resume and os.path.exists(os.path.join(args.out, 'train_state.pt'))):
+        # fine-tune: the codebook is kept; strict, so --init must have this run's architecture (--arch)
+        load_strict(vae, canonical_vae_keys(extract(torch_load(args.init), 'vae', args.init)), args.init)
     opt = make_optimizer(vae, args.vae_lr, args.vae_wd)
     sampler = BatchSampler(len(data.train_labels), args.vae_batch_size, args.seed)
     restart_gen = torch.Generator().manual_seed(args.seed + 1)
@@ -141,9 +147,11 @@ def train_vae(args) -> dict:
         step += 1
         budget.after_step(step)
         restarted = 0
-        # step 1: every code starts from a data vector; later, only codes unused over the last window
-        if step == 1 or (step % args.restart_every == 0 and step <= args.restart_until * budget.provisional()):
-            if step == 1:
+        # step 1 of a fresh VQ-VAE: every code starts from a data vector; later (and from --init), only codes
+        # unused over the last window
+        fresh_start = step == 1 and not args.init
+        if fresh_start or (step % args.restart_every == 0 and step <= args.restart_until * budget.provisional()):
+            if fresh_start:
                 window_hits.zero_()
             usage = usage_percent(window_hits)
             restarted = restart_dead_codes(vae.quantize, window_hits, qo.rest_NC, restart_gen)
@@ -168,6 +176,9 @@ def train_vae(args) -> dict:
 
 def add_args(ap: argparse.ArgumentParser) -> None:
     """The VAE trainer's flags (shared with train_all)."""
+    ap.add_argument('--init', default=None,
+                    help='vae.pth to fine-tune instead of training from scratch (its codebook is kept; only codes '
+                         'unused over a --restart-every window are restarted)')
     ap.add_argument('--vae-batch-size', type=int, default=64)
     ap.add_argument('--vae-lr', type=float, default=4e-4)
     ap.add_argument('--vae-wd', type=float, default=0.0)
