@@ -45,7 +45,7 @@ def main(argv=None) -> dict:
     if args.minutes is None and (args.vae_steps is None or args.var_steps is None):
         raise SystemExit('give --minutes, or both --vae-steps and --var-steps')
     t0 = time.time()
-    dev = str(pick_device(args.device))
+    dev = str(pick_device(args.device, args.threads))
     os.makedirs(args.out, exist_ok=True)
     train_minutes = None if args.minutes is None else max(0.2, args.minutes - args.eval_minutes)
     vae_dir, var_dir, eval_dir = (os.path.join(args.out, d) for d in ('vae', 'var', 'eval'))

@@ -33,6 +33,7 @@ def add_run_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument('--minutes', type=float, default=None, help='wall-clock budget (steps fixed after a probe)')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--device', default='auto', help='auto (cuda when available), cpu, cuda, cuda:N')
+    ap.add_argument('--threads', type=int, default=2, help='CPU threads (1 when other jobs share the machine)')
     ap.add_argument('--no-amp', dest='amp', action='store_false', help='bf16 autocast is on by default on CUDA')
     ap.add_argument('--ckpt-every', type=int, default=1000, help='resumable checkpoint every N steps')
     ap.add_argument('--log-every', type=int, default=50)
@@ -44,13 +45,14 @@ def add_run_args(ap: argparse.ArgumentParser) -> None:
                          '(tests use tiny models on 16x16 images with patch_nums [1, 2, 4])')
 
 
-def pick_device(name: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu; CPU runs use 2 threads (shared machine)."""
+def pick_device(name: str, threads: int = 2) -> torch.device:
+    """'auto' -> cuda when available, else cpu; CPU runs use `threads` threads (2 by default: a 2-core machine; 1 when
+    other jobs share it, where a second thread spins waiting for a core)."""
     if name == 'auto':
         name = 'cuda' if torch.cuda.is_available() else 'cpu'
     dev = torch.device(name)
     if dev.type == 'cpu':
-        torch.set_num_threads(2)
+        torch.set_num_threads(threads)
     else:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True

@@ -89,7 +89,7 @@ def overrides_from(args) -> dict:
 
 def train_vae(args) -> dict:
     """Train (or resume) and return a summary dict; writes the files named in the module doc."""
-    dev = pick_device(args.device)
+    dev = pick_device(args.device, args.threads)
     seed_all(args.seed)
     os.makedirs(args.out, exist_ok=True)
     data = EmojiData(args.data, dev)

@@ -148,7 +148,7 @@ def var_step_loss(var: VAR, vae: VQVAE, idx_BL: torch.Tensor, label_B: torch.Ten
 
 def train_var(args) -> dict:
     """Train (or resume) and return a summary dict; writes the files named in the module doc."""
-    dev = pick_device(args.device)
+    dev = pick_device(args.device, args.threads)
     seed_all(args.seed)
     os.makedirs(args.out, exist_ok=True)
     budget = StepBudget(args.steps, args.minutes)   # the clock starts before tokenising the data
