@@ -81,36 +81,39 @@ async function inPlace<T>(panel: { showError(code: string, message: string): voi
 }
 
 /**
- * Inspects the active panel's image with a second bundle; the panel shows both. `dir` (from a keybinding or
- * another extension) names the bundle folder and skips the pick; it must be one the picker would list.
+ * Inspects the active panel's image with other bundles (any number, chosen in one multi-select pick); the panel
+ * shows them all against its own model. `dirs` (from a keybinding or another extension) names the bundle folders,
+ * one path or an array, and skips the pick; each must be one the picker would list.
  */
-async function compareModels(deps: CommandDeps, dir?: unknown): Promise<void> {
+async function compareModels(deps: CommandDeps, dirs?: unknown): Promise<void> {
   const panel = deps.panels.activePanel;
   if (!panel?.imageUri) throw new VarScopeError('BadRequest', 'Open an image in VARScope first, then compare models on it.');
   const current = deps.engine.current.dir;
   const items = deps.catalog.listBundles().filter((b) => b.dir !== current).map((b) => ({ label: b.name, description: b.id, detail: b.dir, dir: b.dir }));
   if (items.length === 0) throw new VarScopeError('ModelNotFound', 'No other model bundle found (models/ and varscope.modelFolders).');
-  const pick = dir === undefined
-    ? await vscode.window.showQuickPick(items, { placeHolder: 'Compare with which model?' })
-    : await inPlace(panel, async () => listedBundle(items, dir, current));
-  if (!pick) return;
-  await deps.catalog.ensureAllowed(pick.dir, true);
+  const picks = dirs === undefined
+    ? await vscode.window.showQuickPick(items, { placeHolder: 'Compare with which models? (choose one or more)', canPickMany: true })
+    : await inPlace(panel, async () => (Array.isArray(dirs) && dirs.length > 0 ? dirs : [dirs]).map((d) => listedBundle(items, d, current)).filter((b, i, all) => all.indexOf(b) === i));
+  if (!picks || picks.length === 0) return;
+  for (const pick of picks) await deps.catalog.ensureAllowed(pick.dir, true);
   const imageUri = panel.imageUri;
   const result = await inPlace(panel, () =>
-    vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `VARScope: inspecting with ${pick.label}` }, () =>
-      deps.engine.compareWith(pick.dir, imageUri),
-    ),
+    vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'VARScope: comparing models', cancellable: true }, (progress, token) => {
+      progress.report({ message: `${picks.length + 1} models on ${path.basename(imageUri.fsPath)}` });
+      return deps.engine.compareWith(picks.map((p) => p.dir), imageUri, token, (done, total) =>
+        progress.report({ increment: 100 / total, message: `${done} of ${total} models` }));
+    }),
   );
   panel.engineContext.emit('comparison', result);
 }
 
 /** The listed bundle that the command argument `dir` names (a folder path); anything else is a BadRequest. */
 function listedBundle<T extends { dir: string }>(items: T[], dir: unknown, current: string | null): T {
-  if (typeof dir !== 'string' || dir.trim() === '') throw new VarScopeError('BadRequest', 'varscope.compareModels takes a model bundle folder (a path).');
+  if (typeof dir !== 'string' || dir.trim() === '') throw new VarScopeError('BadRequest', 'varscope.compareModels takes a model bundle folder (a path) or an array of them.');
   const wanted = path.resolve(dir);
   const found = items.find((b) => path.resolve(b.dir) === wanted);
   if (found) return found;
-  if (current && path.resolve(current) === wanted) throw new VarScopeError('BadRequest', `${dir} is the current model: compare it with another bundle.`);
+  if (current && path.resolve(current) === wanted) throw new VarScopeError('BadRequest', `${dir} is the current model: compare it with other bundles.`);
   throw new VarScopeError('BadRequest', `${dir} is not a model bundle VARScope lists (models/ and varscope.modelFolders).`);
 }
 

@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import { EngineClient } from '../client/engineClient';
 import type { EngineConfig, EngineEvents } from '../shared/engineApi';
 import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../shared/evaluation';
-import type { HostApi, HostEvents, PanelState } from '../shared/protocol';
+import type { ComparedModel, HostApi, HostEvents, PanelState } from '../shared/protocol';
 import type { ModelInfo } from '../shared/results';
 import type { Handlers } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
@@ -175,20 +175,22 @@ export class EngineHost implements vscode.Disposable {
   }
 
   /**
-   * Inspects `image` with another bundle, and evaluates it teacher-forced with both models (each with its null
-   * class), for the comparison view; the current model stays the current one.
+   * Inspects `image` with the current model and each of `dirs`, and evaluates each teacher-forced with its own null
+   * class, for the comparison view; the current model stays the current one. Models run one after the other (the
+   * engine keeps two open); `onModel` reports each one done, `token` stops between models.
    */
-  async compareWith(dir: string, image: vscode.Uri): Promise<HostEvents['comparison']> {
-    const current = await this.openDir();
-    const nullClass = this.status.info!.nullClass; // openDir throws unless the model opened
-    const other = await this.client.call('openModel', { model: dir });
+  async compareWith(dirs: string[], image: vscode.Uri, token?: vscode.CancellationToken, onModel?: (done: number, total: number) => void): Promise<HostEvents['comparison']> {
     const source = { path: image.fsPath };
-    const otherInspect = await this.client.call('inspect', { model: dir, image: source });
-    const evals = {
-      a: await this.client.call('evaluate', { model: current, image: source, classId: nullClass }),
-      b: await this.client.call('evaluate', { model: dir, image: source, classId: other.nullClass }),
-    };
-    return { other, otherInspect, evals };
+    const models: ComparedModel[] = [];
+    for (const dir of [await this.openDir(), ...dirs]) {
+      if (token?.isCancellationRequested) throw new VarScopeError('Cancelled', 'comparison cancelled');
+      const model = await this.client.call('openModel', { model: dir });
+      const inspect = await this.client.call('inspect', { model: dir, image: source });
+      const evaluation = await this.client.call('evaluate', { model: dir, image: source, classId: model.nullClass });
+      models.push({ model, inspect, evaluation });
+      onModel?.(models.length, dirs.length + 1);
+    }
+    return { models };
   }
 
   /** A model (default: the current one) over a folder; progress through `onProgress`, cancel through `token`. */

@@ -108,6 +108,13 @@ export interface HostApi {
   openImage(params: { file: string; model: string }): Promise<void>;
 }
 
+/** One model of a comparison: its tokens of the image and its teacher-forced evaluation with its null class. */
+export interface ComparedModel {
+  model: ModelInfo;
+  inspect: InspectResult;
+  evaluation: EvalResult;
+}
+
 /** Events the host pushes to the webview. */
 export interface HostEvents {
   init: InitPayload;
@@ -119,11 +126,12 @@ export interface HostEvents {
   /** Folder codebook statistics, streamed. */
   folderUsage: { runId: string; usage: CodebookUsage; done: number; total: number; finished: boolean };
   /**
-   * A comparison with another model finished: B's tokenization of the same image, and each model's teacher-forced
-   * evaluation of its own tokens with no class (each model's null class: checkpoints of one run share a tokenizer,
-   * so their tokens agree and the accuracy is what tells them apart).
+   * A comparison of models on the same image finished: the panel's model first (A), then the others (B, C, …) in
+   * the order chosen. Each entry holds that model's tokenization of the image and its teacher-forced evaluation of
+   * its own tokens with no class (its null class: checkpoints of one run share a tokenizer, so their tokens agree
+   * and the accuracy is what tells them apart).
    */
-  comparison: { other: ModelInfo; otherInspect: InspectResult; evals: { a: EvalResult; b: EvalResult } };
+  comparison: { models: ComparedModel[] };
   /** Folder evaluations for the Dataset view: a new result (replace) or one more checkpoint of a run (append). */
   dataset: { evaluations: DatasetEvaluation[]; mode: 'replace' | 'append' };
   /** Something failed outside a request (shown in place). */

@@ -63,7 +63,7 @@ module.exports = (test) => {
 
   test('a model change re-inspects the image; a late reply for the old model is dropped', async ({ open, rec }) => {
     let calls = 0;
-    const other = rec.comparison.otherInspect;
+    const other = rec.comparison.models[1].inspect;
     const p = await open({
       handlers: {
         inspect: async () => {
@@ -77,11 +77,11 @@ module.exports = (test) => {
       },
     });
     await p.page.waitForFunction(() => window.__fake.posted.some((m) => m.method === 'inspect'));
-    await p.emit('model', { model: rec.comparison.other });
+    await p.emit('model', { model: rec.comparison.models[1].model });
     await p.page.waitForFunction(() => window.__fake.posted.filter((m) => m.method === 'inspect').length === 2);
     await p.page.waitForSelector('#panel-pyramid .pyramid-strip .token-grid');
     await p.page.waitForTimeout(3000); // past the late reply
-    assert.strictEqual(await p.page.textContent('.model-name'), rec.comparison.other.name);
+    assert.strictEqual(await p.page.textContent('.model-name'), rec.comparison.models[1].model.name);
     const tokens = await p.page.$$eval('#panel-pyramid .pyramid-strip .token-grid[data-pn="16"] .cell', (cs) => cs.map((c) => +c.getAttribute('data-token')));
     assert.deepStrictEqual(tokens, Array.from(other.scales[9].tokens));
     assert.notDeepStrictEqual(tokens, Array.from(rec.inspect.scales[9].tokens));
@@ -94,7 +94,7 @@ module.exports = (test) => {
     const values = () => p.page.$$eval('#panel-stepThrough .controls input[type=number]', (xs) => xs.map((x) => +x.value));
     assert.deepStrictEqual(await values(), [0, rec.model.sampling.cfg, rec.model.sampling.topK, rec.model.sampling.topP]); // seed, cfg, top-k, top-p
     const sampling = { cfg: 3.5, topK: 100, topP: 0.95 };
-    await p.emit('model', { model: { ...rec.comparison.other, sampling } });
+    await p.emit('model', { model: { ...rec.comparison.models[1].model, sampling } });
     await p.page.waitForFunction((cfg) => [...document.querySelectorAll('#panel-stepThrough .controls input[type=number]')].some((x) => +x.value === cfg), sampling.cfg);
     assert.deepStrictEqual(await values(), [0, 3.5, 100, 0.95]);
     await p.page.click('#panel-stepThrough button:has-text("Start")');

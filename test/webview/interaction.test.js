@@ -115,29 +115,43 @@ module.exports = (test) => {
     await p.shot('what-if');
   });
 
-  test('compare: agreement per scale and differing cells from the comparison event', async ({ open, rec }) => {
+  test('compare: any number of models, agreement with A per scale and differing cells from the comparison event', async ({ open, rec }) => {
     const p = await open();
     await p.page.waitForSelector('.token-grid');
     await p.tab('compare');
     assert.match(await p.page.textContent('#panel-compare .placeholder'), /No comparison yet/);
-    await p.page.click('text=Compare with another model…');
+    await p.page.click('text=Compare with other models…');
     assert.ok(p.calls.some((c) => c.method === 'runCommand' && c.params.command === 'varscope.compareModels'));
     await p.emitRecorded('comparison', 'comparison');
-    await p.page.waitForSelector('.compare-b');
-    const other = rec.comparison.otherInspect;
-    const caps = await p.page.$$eval('.compare-b figcaption', (cs) => cs.map((c) => c.textContent));
-    const diffs = await p.page.$$eval('.compare-b .token-grid', (gs) => gs.map((g) => g.querySelectorAll('.is-different').length));
-    rec.inspect.scales.forEach((s, k) => {
-      const n = s.tokens.filter((t, i) => t !== other.scales[k].tokens[i]).length;
-      assert.strictEqual(diffs[k], n);
-      assert.ok(caps[k].endsWith(`${((1 - n / s.tokens.length) * 100).toFixed(0)}% same`));
-    });
+    await p.page.waitForSelector('.compare-c');
+    const [a, ...others] = rec.comparison.models;
+    assert.strictEqual(others.length, 2, 'the recording compares three models');
+    const rowClasses = await p.page.$$eval('#panel-compare .compare-row', (rs) => rs.map((r) => r.className.match(/compare-[a-z]\b/)[0]));
+    assert.deepStrictEqual(rowClasses, ['compare-a', 'compare-b', 'compare-c']);
+    const agreementBars = await p.page.$$eval('#panel-compare svg.chart[aria-label="Token agreement with A per scale"] .series', (ss) => ss.map((s) => Array.from(s.querySelectorAll('rect.bar title'), (t) => t.textContent)));
+    assert.deepStrictEqual(agreementBars.map((s) => s.length), [10, 10], 'one agreement series per model other than A');
+    for (const [j, o] of others.entries()) {
+      const letter = 'bc'[j];
+      const caps = await p.page.$$eval(`.compare-${letter} figcaption`, (cs) => cs.map((c) => c.textContent));
+      const diffs = await p.page.$$eval(`.compare-${letter} .token-grid`, (gs) => gs.map((g) => g.querySelectorAll('.is-different').length));
+      a.inspect.scales.forEach((s, k) => {
+        const n = s.tokens.filter((t, i) => t !== o.inspect.scales[k].tokens[i]).length;
+        assert.strictEqual(diffs[k], n);
+        const pct = ((1 - n / s.tokens.length) * 100).toFixed(0);
+        assert.ok(caps[k].endsWith(`${pct}% same`));
+        assert.ok(agreementBars[j][k].endsWith(`: ${pct}`), agreementBars[j][k]);
+      });
+    }
+    const differing = (o) => a.inspect.scales.reduce((n, s, k) => n + s.tokens.filter((t, i) => t !== o.inspect.scales[k].tokens[i]).length, 0);
+    assert.ok(differing(others[1]) > differing(others[0]), 'C differs from A in more cells than B');
+    // A's row outlines nothing: it is the reference
+    assert.strictEqual(await p.page.$$eval('.compare-a .token-grid .is-different', (xs) => xs.length), 0);
     // teacher-forced accuracy per scale, one bar per model and scale, from the event's evaluations
     const bars = await p.page.$$eval('.compare-accuracy .series', (ss) => ss.map((s) => Array.from(s.querySelectorAll('rect.bar title'), (t) => t.textContent)));
-    const { a, b } = rec.comparison.evals;
-    assert.deepStrictEqual(bars.map((s) => s.length), [10, 10]);
-    assert.ok(a.scales.some((s, k) => s.accuracy !== b.scales[k].accuracy), 'the stand-in models must differ somewhere');
-    [a, b].forEach((e, side) => e.scales.forEach((s, k) => assert.ok(bars[side][k].endsWith(`: ${(s.accuracy * 100).toFixed(1)}`), bars[side][k])));
+    assert.deepStrictEqual(bars.map((s) => s.length), [10, 10, 10]);
+    assert.ok(a.evaluation.scales.some((s, k) => s.accuracy !== others[0].evaluation.scales[k].accuracy), 'the stand-in models must differ somewhere');
+    rec.comparison.models.forEach((m, side) => m.evaluation.scales.forEach((s, k) => assert.ok(bars[side][k].endsWith(`: ${(s.accuracy * 100).toFixed(1)}`), bars[side][k])));
+    assert.deepStrictEqual(await p.page.$$eval('.compare-images figcaption', (cs) => cs.map((c) => c.textContent.split(':')[0])), ['A', 'B', 'C']);
     await p.shot('compare');
   });
 

@@ -1,12 +1,12 @@
 /**
- * Compare two models on the same image: token agreement per scale, teacher-forced accuracy per scale of each model,
- * and the two pyramids side by side, differences marked.
+ * Compare models on the same image, any number of them: the panel's model is A, the others B, C, … Token agreement
+ * with A per scale, teacher-forced accuracy per scale of each model, each model's decoded image, and the pyramids
+ * one under the other, cells that differ from A outlined.
  */
 import { select } from 'd3';
-import type { HostEvents } from '../../shared/protocol';
+import type { ComparedModel, HostEvents } from '../../shared/protocol';
 import type { EvalResult, InspectResult } from '../../shared/results';
 import { regionOf, scaleLabel } from '../geometry/scales';
-import type { Loadable } from '../store';
 import { drawRgba } from '../ui/canvas';
 import { button } from '../ui/controls';
 import { makeFigure } from '../ui/figure';
@@ -16,7 +16,7 @@ import { makeTokenGrid, type TokenGrid } from '../ui/tokenGrid';
 import { defineView } from './view';
 
 const GRID = 84;
-/** Side of the decoded images (px): small enough that both charts and both images share one row. */
+/** Side of the decoded images (px): small enough that the charts and a few images share one row. */
 const IMAGE = 128;
 
 /** Fraction of positions with equal tokens, per scale (NaN where the pyramids' scales differ). */
@@ -35,91 +35,104 @@ export function accuracyPercent(e: EvalResult, scales: number): number[] {
   return Array.from({ length: scales }, (_, k) => (e.scales[k] ? e.scales[k].accuracy * 100 : NaN));
 }
 
-/** What the compare view shows: the open image's tokens and the finished comparison. */
-interface Compared {
-  a: InspectResult;
-  c: HostEvents['comparison'];
+/** "A", "B", … for the i-th model of a comparison (then "A2", "B2", … past Z). */
+export function modelLetter(i: number): string {
+  return String.fromCharCode(65 + (i % 26)) + (i >= 26 ? String(Math.floor(i / 26) + 1) : '');
+}
+
+/** The chart colour class of the i-th model (the same in every chart of the view). */
+const colour = (i: number): string => `c${i % 10}`;
+
+/** Cells of `r` whose token differs from A's at that scale (none where the scales differ). */
+function differingCells(a: InspectResult, r: InspectResult, k: number): number[] {
+  const s = r.scales[k];
+  const other = a.scales[k];
+  const diff: number[] = [];
+  if (other && other.pn === s.pn) for (let p = 0; p < s.tokens.length; p++) if (other.tokens[p] !== s.tokens[p]) diff.push(p);
+  return diff;
 }
 
 /** The compare view. */
-export const createCompareView = defineView<Compared>({
+export const createCompareView = defineView<HostEvents['comparison']>({
   className: 'view view-compare',
-  source: (st) => {
-    const a = st.inspect.value;
-    const c = st.comparison;
-    const data: Loadable<Compared> = a && c ? { status: 'ready', value: { a, c } } : st.inspect.status === 'loading' ? { status: 'loading' } : { status: 'idle' };
-    return { data, loading: 'Tokenizing the image…', idle: 'No comparison yet: choose a second model with “Compare with another model…”.' };
-  },
+  source: (st) => ({
+    data: st.comparison ? { status: 'ready', value: st.comparison } : { status: 'idle' },
+    loading: 'Comparing…',
+    idle: 'No comparison yet: choose one or more models with “Compare with other models…”.',
+  }),
   build({ doc, store, host }, parts) {
     const toolbar = select(parts.head).append('div').attr('class', 'toolbar');
-    toolbar.node()!.append(button(doc, 'Compare with another model…', () => void host.call('runCommand', { command: 'varscope.compareModels' }).catch((e) => store.pushError('compareModels', e)), 'Choose a second model to compare on this image'));
+    toolbar.node()!.append(button(doc, 'Compare with other models…', () => void host.call('runCommand', { command: 'varscope.compareModels' }).catch((e) => store.pushError('compareModels', e)), 'Choose models to compare with this one on this image'));
     const body = select(parts.body);
-    const top = body.append('div').attr('class', 'row');
-    const chart = makeScaleChart(doc, { title: 'Token agreement per scale', yLabel: 'same token (%)', kind: 'bar', yDomain: [0, 100], format: (v) => v.toFixed(0) });
+    const top = body.append('div').attr('class', 'row compare-top');
+    const chart = makeScaleChart(doc, { title: 'Token agreement with A per scale', yLabel: 'same token as A (%)', kind: 'bar', yDomain: [0, 100], format: (v) => v.toFixed(0) });
     const accuracy = makeScaleChart(doc, { title: 'Teacher-forced accuracy', yLabel: 'accuracy, no class (%)', kind: 'bar', yDomain: [0, 100], format: (v) => v.toFixed(1) });
     accuracy.root.classList.add('compare-accuracy');
-    const imgA = makeFigure(doc, 'image-a', 'A', IMAGE);
-    const imgB = makeFigure(doc, 'image-b', 'B', IMAGE);
-    top.node()!.append(chart.root, accuracy.root, imgA.root, imgB.root);
+    top.node()!.append(chart.root, accuracy.root);
+    const images = top.append('div').attr('class', 'compare-images');
     body.node()!.append(makeSwatchKey(doc, 'Compare key', [
-      { swatch: 'swatch-diff-outline', text: 'token differs between A and B' },
+      { swatch: 'swatch-diff-outline', text: 'token differs from A' },
       { swatch: 'swatch-focus-outline', text: 'hovered region' },
     ]));
     const rows = body.append('div').attr('class', 'section');
     let grids: TokenGrid[][] = [];
-    let agreement: number[] = [];
+    let figures: ReturnType<typeof makeFigure>[] = [];
+    let agreement: number[][] = [];
 
     return {
       draws: [
         {
-          // Both pyramids side by side, B's differences from A outlined, and each model's final image.
-          on: ({ a, c }, st) => [a, c, st.colorBy],
-          draw({ a, c }, st) {
+          // Every pyramid, one under the other, each one's differences from A outlined; each model's final image.
+          on: (c, st) => [c, st.colorBy],
+          draw({ models }, st) {
             rows.selectAll('*').remove();
-            const b = c.otherInspect;
-            agreement = agreementPerScale(a, b);
-            grids = [a, b].map((r, side) => {
-              rows.append('h4').text(`${side ? 'B' : 'A'}: ${r.model.name}${side ? ' (cells that differ from A outlined)' : ''}`);
-              const line = rows.append('div').attr('class', `heatmap-row compare-${side ? 'b' : 'a'}`);
+            images.selectAll('*').remove();
+            const a = models[0].inspect;
+            agreement = models.map((m) => agreementPerScale(a, m.inspect));
+            grids = models.map(({ model, inspect: r }, i) => {
+              const letter = modelLetter(i);
+              rows.append('h4').text(`${letter}: ${model.name}${i ? ' (cells that differ from A outlined)' : ''}`);
+              const line = rows.append('div').attr('class', `heatmap-row compare-row compare-${letter.toLowerCase()}`).attr('data-model', i);
               return r.scales.map((s, k) => {
-                const g = makeTokenGrid(doc, s.pn, GRID, `${side ? 'B' : 'A'} tokens at ${scaleLabel(k, s.pn)}`,
+                const g = makeTokenGrid(doc, s.pn, GRID, `${letter} tokens at ${scaleLabel(k, s.pn)}`,
                   (p) => store.update({ hover: p === null ? null : { scaleIndex: k, position: p } }), () => undefined);
-                const other = (side ? a : b).scales[k];
-                const diff: number[] = [];
-                if (other && other.pn === s.pn) for (let p = 0; p < s.tokens.length; p++) if (other.tokens[p] !== s.tokens[p]) diff.push(p);
-                g.setTokens(s.tokens, r.model.codeColors, st.colorBy);
-                g.markPositions('is-different', diff);
+                g.setTokens(s.tokens, model.codeColors, st.colorBy);
+                g.markPositions('is-different', i ? differingCells(a, r, k) : []);
                 const fig = line.append('figure').attr('class', 'grid-figure').attr('data-scale', k);
                 fig.node()!.append(g.root);
-                fig.append('figcaption').text(`${s.pn}×${s.pn}${side ? ` · ${Number.isFinite(agreement[k]) ? (agreement[k] * 100).toFixed(0) : '–'}% same` : ''}`);
+                const same = agreement[i][k];
+                fig.append('figcaption').text(`${s.pn}×${s.pn}${i ? ` · ${Number.isFinite(same) ? (same * 100).toFixed(0) : '–'}% same` : ''}`);
                 return g;
               });
             });
-            drawRgba(imgA.canvas, a.scales[a.scales.length - 1].decoded, IMAGE);
-            drawRgba(imgB.canvas, b.scales[b.scales.length - 1].decoded, IMAGE);
-            imgA.caption.textContent = `A: ${a.model.name} · ${a.scales[a.scales.length - 1].psnr.toFixed(2)} dB`;
-            imgB.caption.textContent = `B: ${c.other.name} · ${b.scales[b.scales.length - 1].psnr.toFixed(2)} dB`;
+            figures = models.map(({ model, inspect: r }, i) => {
+              const letter = modelLetter(i);
+              const fig = makeFigure(doc, `compare-image image-${letter.toLowerCase()}`, letter, IMAGE);
+              const last = r.scales[r.scales.length - 1];
+              drawRgba(fig.canvas, last.decoded, IMAGE);
+              fig.caption.textContent = `${letter}: ${model.name} · ${last.psnr.toFixed(2)} dB`;
+              images.node()!.append(fig.root);
+              return fig;
+            });
           },
         },
         {
-          on: ({ a, c }, st) => [a, c, st.focusScale, st.themeVersion],
-          draw({ a, c }, st) {
-            chart.update(a.model.patchNums, [{ name: 'agreement', values: agreement.map((x) => x * 100) }], st.focusScale);
-            const SN = a.model.patchNums.length;
-            accuracy.update(a.model.patchNums, [
-              { name: seriesName('A', a.model.name), values: accuracyPercent(c.evals.a, SN) },
-              { name: seriesName('B', c.other.name), values: accuracyPercent(c.evals.b, SN), cls: 'alt' },
-            ], st.focusScale);
+          on: (c, st) => [c, st.focusScale, st.themeVersion],
+          draw({ models }, st) {
+            const pns = models[0].model.patchNums;
+            const named = (m: ComparedModel, i: number) => seriesName(modelLetter(i), m.model.name);
+            chart.update(pns, models.slice(1).map((m, j) => ({ name: named(m, j + 1), values: agreement[j + 1].map((x) => x * 100), cls: colour(j + 1) })), st.focusScale);
+            accuracy.update(pns, models.map((m, i) => ({ name: named(m, i), values: accuracyPercent(m.evaluation, pns.length), cls: colour(i) })), st.focusScale);
           },
         },
         {
-          on: ({ a, c }, st) => [a, c, st.colorBy, st.hover],
-          draw({ a }, st) {
+          on: (c, st) => [c, st.colorBy, st.hover],
+          draw({ models }, st) {
             const h = st.hover;
+            const a = models[0].inspect;
             const region = h && a.scales[h.scaleIndex] ? regionOf(a.scales[h.scaleIndex].pn, h.position) : null;
             for (const side of grids) side.forEach((g, k) => g.markHover(h?.scaleIndex === k ? h.position : null, region));
-            imgA.mark(region);
-            imgB.mark(region);
+            for (const f of figures) f.mark(region);
           },
         },
       ],
@@ -127,18 +140,23 @@ export const createCompareView = defineView<Compared>({
   },
   exportData(st) {
     const c = st.comparison;
-    const a = st.inspect.value;
-    if (!c || !a) return null;
-    const perScale = (e: EvalResult) => e.scales.map((s) => ({ pn: s.pn, accuracy: s.accuracy, nll: s.nll }));
+    if (!c) return null;
+    const a = c.models[0].inspect;
     return {
-      view: 'compare', a: a.model.id, b: c.other.id, agreementPerScale: agreementPerScale(a, c.otherInspect),
-      teacherForced: { classId: { a: c.evals.a.classId, b: c.evals.b.classId }, a: perScale(c.evals.a), b: perScale(c.evals.b) },
+      view: 'compare',
+      models: c.models.map((m, i) => ({
+        letter: modelLetter(i),
+        id: m.model.id,
+        name: m.model.name,
+        agreementWithA: agreementPerScale(a, m.inspect),
+        teacherForced: { classId: m.evaluation.classId, scales: m.evaluation.scales.map((s) => ({ pn: s.pn, accuracy: s.accuracy, nll: s.nll })) },
+      })),
     };
   },
 });
 
-/** "A · step 419" for a model named like "Emoji VAR d4 (early, step 419)", else "A" (the chart key stays short). */
-function seriesName(side: string, name: string): string {
+/** "B · step 419" for a model named like "Emoji VAR d4 (early, step 419)", else "B" (the chart key stays short). */
+function seriesName(letter: string, name: string): string {
   const step = /step (\d+)/.exec(name)?.[1];
-  return step ? `${side} · step ${step}` : side;
+  return step ? `${letter} · step ${step}` : letter;
 }

@@ -16,7 +16,7 @@ import { activeExtension, bundleName, closeAllPanels, defaultBundle, hostEdit, o
 const IMAGE_NAME = 'sample.png';
 const ERROR_TEXTS = '.errors .error-text';
 const COMPARE = '.view-compare';
-const AGREEMENT_BARS = `${COMPARE} svg.chart[aria-label="Token agreement per scale"] .series rect.bar title`;
+const AGREEMENT_BARS = `${COMPARE} svg.chart[aria-label="Token agreement with A per scale"] .series rect.bar title`;
 const ACCURACY_SERIES = `${COMPARE} .compare-accuracy .series`;
 const B_CAPTIONS = `${COMPARE} .compare-b figure.grid-figure figcaption`;
 const WHATIF = '.view-whatif';
@@ -138,7 +138,9 @@ suite('compare and what-if on the default model', () => {
       return f && f.all[titles].length === 2 * manifest.patchNums.length && f.all[AGREEMENT_BARS].length === manifest.patchNums.length ? f : undefined;
     }, 120000);
     const label = (pn: number) => `${pn}×${pn}`;
-    assert.deepStrictEqual(frame.all[AGREEMENT_BARS], same.map((x, k) => `agreement at ${label(manifest.patchNums[k])}: ${(x * 100).toFixed(0)}`));
+    // The chart key names each checkpoint by its training step, read from its bundle's name.
+    const step = (dir: string) => /step (\d+)/.exec(bundleName(dir))?.[1];
+    assert.deepStrictEqual(frame.all[AGREEMENT_BARS], same.map((x, k) => `B · step ${step(earlyDir)} at ${label(manifest.patchNums[k])}: ${(x * 100).toFixed(0)}`));
     assert.deepStrictEqual(frame.all[B_CAPTIONS], manifest.patchNums.map((pn) => `${label(pn)} · 100% same`));
     // Series A (this panel's model) first, then B; each bar's title ends in its accuracy to 0.1 %.
     const bars = frame.all[titles];
@@ -148,8 +150,6 @@ suite('compare and what-if on the default model', () => {
     shownA.forEach((t, k) => assert.ok(t.includes(` at ${label(manifest.patchNums[k])}: `), t));
     assert.deepStrictEqual(shownA.map(barValue), pct(evalA), 'A: final checkpoint, class ' + nullA);
     assert.deepStrictEqual(shownB.map(barValue), pct(evalB), 'B: early checkpoint, class ' + nullB);
-    // The chart key names each checkpoint by its training step, read from its bundle's name.
-    const step = (dir: string) => /step (\d+)/.exec(bundleName(dir))?.[1];
     assert.ok(shownA[0].startsWith(`A · step ${step(finalDir)} at `) && shownB[0].startsWith(`B · step ${step(earlyDir)} at `), bars.join('\n'));
   });
 
