@@ -3,7 +3,9 @@
  * run) against one image at a time, interleaved on the same images in one process, with the ratio of medians and
  * of minimums, and the time 1000 images take at the batched median. Not a test: prints and writes JSON.
  *
- *   npx tsc -p tsconfig.json && node out/bench/evaluate.js --folder DIR [--model DIR] [--images 64] [--repeats 3] [--json OUT]
+ *   npx tsc -p tsconfig.json && node out/bench/evaluate.js --folder DIR [--model DIR] [--images 64] [--repeats 3] [--threads 0] [--json OUT]
+ *
+ * --threads: onnxruntime's intra-op threads (0: its default, one per core; 1 on a machine shared with other jobs).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -24,8 +26,9 @@ async function main(): Promise<void> {
   const model = path.resolve(arg('model', path.join(ROOT, 'models', 'emoji64-d4'))!);
   const limit = Number(arg('images', '64'));
   const repeats = Number(arg('repeats', '3'));
+  const threads = Number(arg('threads', '0'));
   const engine = new Engine();
-  await engine.configure({ provider: 'cpu', threads: 0, maxImagePixels: 1e8 });
+  await engine.configure({ provider: 'cpu', threads, maxImagePixels: 1e8 });
   await engine.openModel({ model });
   const labels = { kind: 'none' as const };
   await engine.evaluateFolder({ model, runId: 'warm', folder, labels, limit: 8 }); // warm-up
@@ -44,6 +47,7 @@ async function main(): Promise<void> {
     model,
     images,
     repeats,
+    threads,
     msPerImage: { batched: { median: median(perImage.batched), min: Math.min(...perImage.batched) }, single: { median: median(perImage.single), min: Math.min(...perImage.single) } },
     speedupOfBatching: { ratioOfMedians: median(perImage.single) / median(perImage.batched), ratioOfMinimums: Math.min(...perImage.single) / Math.min(...perImage.batched) },
     secondsFor1000Images: (median(perImage.batched) * 1000) / 1000,
