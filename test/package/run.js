@@ -2,7 +2,7 @@
 // it into code-server with --install-extension (no extensionDevelopmentPath anywhere), opens media/sample.png from
 // the installed copy and holds the drawn pyramid against the installed CLI's tokens, and exports the official-var-A
 // fixture checkpoints with the installed CLI, which must find the Python package inside the installed extension.
-// Fixtures: $VARSCOPE_FIXTURES (the fixtures folder or its official-var-A), default <repo>/../shared/fixtures.
+// Fixtures: official-var-A in $VARSCOPE_FIXTURES, default <repo>/../shared/fixtures.
 // usage (normally through test/run.js): node test/package/run.js   -> prints `N passed, N failed`
 'use strict';
 /* global document */
@@ -57,8 +57,8 @@ function run(cmd, args, opts = {}) {
 /** The official-var-A fixture folder (vae.pth, var.pth). */
 function fixtureDir() {
   const base = process.env.VARSCOPE_FIXTURES || path.resolve(ROOT, '..', 'shared', 'fixtures');
-  const dir = fs.existsSync(path.join(base, 'vae.pth')) ? base : path.join(base, 'official-var-A');
-  for (const f of ['vae.pth', 'var.pth']) if (!fs.existsSync(path.join(dir, f))) throw new Error(`fixture ${path.join(dir, f)} not found (set VARSCOPE_FIXTURES)`);
+  const dir = path.join(base, 'official-var-A');
+  for (const f of ['vae.pth', 'var.pth']) if (!fs.existsSync(path.join(dir, f))) throw new Error(`fixture ${path.join(dir, f)} not found (set VARSCOPE_FIXTURES to the folder that holds official-var-A)`);
   return dir;
 }
 

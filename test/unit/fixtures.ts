@@ -7,8 +7,11 @@ import * as path from 'path';
 
 /** Repository root (tests run from out/test/unit). */
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
-/** Outputs of the official VAR code on a small seeded model (read-only). */
-export const FIXTURES = process.env.VARSCOPE_FIXTURES ?? path.resolve(ROOT, '..', 'shared', 'fixtures', 'official-var-A');
+/**
+ * Outputs of the official VAR code on a small seeded model (read-only): official-var-A in the fixtures folder,
+ * $VARSCOPE_FIXTURES or <repo>/../shared/fixtures (the same variable as the Python tests and tools/export_fixtures.sh).
+ */
+export const FIXTURES = path.join(process.env.VARSCOPE_FIXTURES ?? path.resolve(ROOT, '..', 'shared', 'fixtures'), 'official-var-A');
 /** The exported bundle of those fixtures (VARSCOPE_BUNDLE overrides the folder). */
 export const BUNDLE = process.env.VARSCOPE_BUNDLE ?? path.join(ROOT, 'out', 'bundles', 'official-var-A');
 
@@ -23,7 +26,7 @@ export function requireBundle(): string {
 /** A fixture file path (fails clearly when the fixtures are absent). */
 export function fixture(name: string): string {
   const p = path.join(FIXTURES, name);
-  if (!fs.existsSync(p)) throw new Error(`reference fixture ${p} not found (set VARSCOPE_FIXTURES to the official-var-A folder)`);
+  if (!fs.existsSync(p)) throw new Error(`reference fixture ${p} not found (set VARSCOPE_FIXTURES to the folder that holds official-var-A)`);
   return p;
 }
 

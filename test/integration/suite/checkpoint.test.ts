@@ -18,13 +18,11 @@ interface OpenResult {
   stages: string[];
 }
 
-/** The official-var-A fixture checkpoints (VARSCOPE_FIXTURES, else <repo>/../shared/fixtures/official-var-A). */
+/** The official-var-A fixture checkpoints: in $VARSCOPE_FIXTURES, else <repo>/../shared/fixtures (as every test layer). */
 function fixtureDir(extensionPath: string): string {
-  const env = process.env.VARSCOPE_FIXTURES;
-  const candidates = [env, env && path.join(env, 'official-var-A'), path.resolve(extensionPath, '..', 'shared', 'fixtures', 'official-var-A')];
-  const found = candidates.find((d) => d && fs.existsSync(path.join(d, 'var.pth')) && fs.existsSync(path.join(d, 'vae.pth')));
-  if (!found) throw new Error(`official-var-A fixture checkpoints not found (tried ${candidates.filter(Boolean).join(', ')}); set VARSCOPE_FIXTURES`);
-  return found;
+  const dir = path.join(process.env.VARSCOPE_FIXTURES ?? path.resolve(extensionPath, '..', 'shared', 'fixtures'), 'official-var-A');
+  if (!['var.pth', 'vae.pth'].every((f) => fs.existsSync(path.join(dir, f)))) throw new Error(`official-var-A fixture checkpoints not found in ${dir}; set VARSCOPE_FIXTURES to the folder that holds official-var-A`);
+  return dir;
 }
 
 suite('open checkpoint', () => {
