@@ -9,8 +9,17 @@ const scales = require(path.join(G, 'scales.ts'));
 const mask = require(path.join(G, 'mask.ts'));
 const hist = require(path.join(G, 'histogram.ts'));
 const colors = require(path.join(G, 'colorMaps.ts'));
+const labels = require(path.join(G, 'labels.ts'));
 
 module.exports = (test) => {
+  test('end labels of curves: apart by the gap, order kept, centred on where they wanted to be; apart labels stay', async () => {
+    assert.deepStrictEqual(labels.spreadLabels([50, 100, 10], 11), [50, 100, 10]); // already apart: unchanged
+    // three labels wanted at 40, 42 and 41 (given out of order): 40, 51, 62 before centring, then up by (62 - 42) / 2
+    assert.deepStrictEqual(labels.spreadLabels([40, 42, 41], 11), [30, 52, 41]);
+    const ys = labels.spreadLabels([5, 5, 5, 5], 10);
+    assert.deepStrictEqual([...ys].sort((a, b) => a - b).map((y, i, a) => (i ? y - a[i - 1] : 0)), [0, 10, 10, 10]);
+    assert.deepStrictEqual(labels.spreadLabels([], 10), []);
+  });
   test('beginEnds and scale lookup match the official layout; the block-causal rule reproduces attn_mask.npy', async ({ rec }) => {
     const be = scales.beginEndsOf(rec.model.patchNums);
     assert.deepStrictEqual(be, rec.model.beginEnds);

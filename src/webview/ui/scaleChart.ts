@@ -1,7 +1,7 @@
 /** A small per-scale chart (line or bars) in SVG with labelled axes and units; the focused scale is marked. */
 import { axisBottom, axisLeft, max, scaleBand, scaleLinear, select } from 'd3';
+import { chartFrame } from './chartFrame';
 
-const SVG = 'http://www.w3.org/2000/svg';
 /** Height of one row of a chart's key (pixels). */
 const KEY_ROW = 12;
 
@@ -31,17 +31,9 @@ export function makeScaleChart(doc: Document, o: ScaleChartOptions): { root: SVG
   const width = o.width ?? 340;
   const height = o.height ?? 170;
   const m = { top: 22, right: 10, bottom: 34, left: 58 };
-  const svgEl = doc.createElementNS(SVG, 'svg') as SVGSVGElement;
-  const svg = select(svgEl).attr('class', 'chart').attr('width', width).attr('height', height).attr('role', 'img').attr('aria-label', o.title);
-  svg.append('text').attr('class', 'axis-label chart-title').attr('x', m.left).attr('y', 12).text(o.title);
-  const gx = svg.append('g').attr('class', 'axis x').attr('transform', `translate(0,${height - m.bottom})`);
-  const gy = svg.append('g').attr('class', 'axis y').attr('transform', `translate(${m.left},0)`);
-  const grid = svg.append('g').attr('class', 'grid').attr('transform', `translate(${m.left},0)`);
-  const plot = svg.append('g').attr('class', 'plot');
-  svg.append('text').attr('class', 'axis-label').attr('x', (m.left + width - m.right) / 2).attr('y', height - 4).attr('text-anchor', 'middle').text('scale (pn × pn tokens)');
-  svg.append('text').attr('class', 'axis-label').attr('transform', `translate(12,${(m.top + height - m.bottom) / 2}) rotate(-90)`).attr('text-anchor', 'middle').text(o.yLabel);
+  const { root, svg, gx, gy, grid, plot } = chartFrame(doc, { cls: 'chart', title: o.title, xLabel: 'scale (pn × pn tokens)', yLabel: o.yLabel, width, height, m, grid: true });
   return {
-    root: svgEl,
+    root,
     update(patchNums, series, focus) {
       const x = scaleBand<number>().domain(patchNums.map((_, k) => k)).range([m.left, width - m.right]).padding(0.2);
       const top = o.yDomain?.[1] ?? (max(series.flatMap((s) => s.values.filter(Number.isFinite))) ?? 1);
@@ -51,7 +43,7 @@ export function makeScaleChart(doc: Document, o: ScaleChartOptions): { root: SVG
       const y = scaleLinear().domain([o.yDomain?.[0] ?? 0, top || 1]).nice().range([height - m.bottom, plotTop]);
       gx.call(axisBottom(x).tickFormat((k) => String(patchNums[k as number])).tickSizeOuter(0));
       gy.call(axisLeft(y).ticks(4).tickFormat((v) => (o.format ? o.format(+v) : String(v))));
-      grid.call(axisLeft(y).ticks(4).tickSize(-(width - m.left - m.right)).tickFormat(() => ''));
+      grid!.call(axisLeft(y).ticks(4).tickSize(-(width - m.left - m.right)).tickFormat(() => ''));
       const bw = x.bandwidth() / Math.max(1, series.length);
       svg.selectAll<SVGGElement, Series>('g.key').data(keyed, (d) => d.name).join((enter) => {
         const g = enter.append('g').attr('class', 'key');

@@ -1,7 +1,10 @@
 /** Curves against the training step (one line per series), for a training run's timeline. */
 import { axisBottom, axisLeft, extent, max, min, scaleLinear, select } from 'd3';
+import { spreadLabels } from '../geometry/labels';
+import { chartFrame } from './chartFrame';
 
-const SVG = 'http://www.w3.org/2000/svg';
+/** Least vertical distance between two curves' end labels (pixels). */
+const LABEL_GAP = 11;
 
 /** One curve: y per point. */
 export interface StepSeries {
@@ -15,18 +18,10 @@ export function makeStepChart(doc: Document, o: { title: string; yLabel: string;
   const width = o.width ?? 340;
   const height = o.height ?? 190;
   const m = { top: 22, right: 90, bottom: 34, left: 58 };
-  const svgEl = doc.createElementNS(SVG, 'svg') as SVGSVGElement;
-  const svg = select(svgEl).attr('class', 'chart step-chart').attr('width', width).attr('height', height).attr('role', 'img').attr('aria-label', o.title);
-  svg.append('text').attr('class', 'axis-label chart-title').attr('x', m.left).attr('y', 12).text(o.title);
-  const gx = svg.append('g').attr('class', 'axis x').attr('transform', `translate(0,${height - m.bottom})`);
-  const gy = svg.append('g').attr('class', 'axis y').attr('transform', `translate(${m.left},0)`);
-  const plot = svg.append('g').attr('class', 'plot');
-  const xl = svg.append('text').attr('class', 'axis-label').attr('x', (m.left + width - m.right) / 2).attr('y', height - 4).attr('text-anchor', 'middle');
-  svg.append('text').attr('class', 'axis-label').attr('transform', `translate(12,${(m.top + height - m.bottom) / 2}) rotate(-90)`).attr('text-anchor', 'middle').text(o.yLabel);
+  const { root, gx, gy, plot } = chartFrame(doc, { cls: 'chart step-chart', title: o.title, xLabel: o.xLabel, yLabel: o.yLabel, width, height, m });
   return {
-    root: svgEl,
+    root,
     update(xs, series) {
-      xl.text(o.xLabel);
       const [x0, x1] = extent(xs) as [number, number];
       const x = scaleLinear().domain(x0 === x1 ? [x0 - 1, x1 + 1] : [x0, x1]).range([m.left, width - m.right]);
       const vals = series.flatMap((s) => s.values.filter(Number.isFinite));
@@ -45,6 +40,10 @@ export function makeStepChart(doc: Document, o: { title: string; yLabel: string;
           const last = pts[pts.length - 1];
           g.selectAll('text.end').data(last ? [last] : []).join('text').attr('class', 'axis-label end').attr('x', width - m.right + 4).attr('y', (d) => y(d.v) + 3).text(s.name);
         });
+      // curves that end at close values would print their names over each other
+      const ends = plot.selectAll<SVGTextElement, unknown>('text.end').nodes();
+      const ys = spreadLabels(ends.map((el) => Number(el.getAttribute('y'))), LABEL_GAP);
+      ends.forEach((el, i) => el.setAttribute('y', String(ys[i])));
     },
   };
 }
