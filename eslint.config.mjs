@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'out/**', 'node_modules/**', '.vsc/**', 'test-results/**', 'models/**', 'tools/**/*.py'] },
+  { ignores: ['dist/**', 'out/**', 'node_modules/**', '.vsc/**', 'test-results/**', 'models/**', 'python/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -15,6 +15,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { pythonPackageDir, pythonPathWith } from '../src/client/checkpointExport';
 import { benchEngine, benchImage, EngineBench, Timing } from '../src/cli/benchmark';
 import { OFFICIAL_SAMPLING, type BundleManifest } from '../src/shared/manifest';
 
@@ -47,7 +48,7 @@ function checkpoints(model: string, id: string): { vae: string; var: string } {
     console.error(`recovering the checkpoints of ${id} from the bundle (varscope.from_bundle)`);
     execFileSync('/usr/bin/python3', ['-W', 'ignore', '-m', 'varscope.from_bundle', '--bundle', model, '--out', dir], {
       stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, PYTHONPATH: path.join(ROOT, 'tools') },
+      env: { ...process.env, PYTHONPATH: pythonPathWith(pythonPackageDir(ROOT)) },
     });
     fs.writeFileSync(stamp, sha);
   }

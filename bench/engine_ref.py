@@ -13,9 +13,9 @@ import time
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tools'))
-from varscope.checkpoint import load_models  # noqa: E402
-from varscope.preprocess import load_image_tensor  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'python'))
+from varscope.bundle.checkpoint import load_models  # noqa: E402
+from varscope.model.preprocess import load_image_tensor  # noqa: E402
 
 
 def sync():

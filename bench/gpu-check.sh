@@ -38,7 +38,7 @@ pack() {
   cp -r "$here/models/emoji64-d4" "$stage/models/"
   rm -rf "$stage/models/emoji64-d4/card"
   cp "$here/media/sample.png" "$stage/media/"
-  mkdir -p "$stage/tools" && cp -r "$here/tools/varscope" "$stage/tools/" && rm -rf "$stage/tools/varscope/__pycache__"
+  mkdir -p "$stage/python" && cp -r "$here/python/varscope" "$stage/python/" && find "$stage/python" -name __pycache__ -prune -exec rm -rf {} +
   # Runtime modules only; onnxruntime-node with its Linux x64 binaries alone.
   local m
   for m in onnxruntime-common sharp detect-libc semver bmp-ts @img/colour @img/sharp-linux-x64 @img/sharp-libvips-linux-x64; do
@@ -49,7 +49,7 @@ pack() {
   cp -r "$here/node_modules/onnxruntime-node/package.json" "$here/node_modules/onnxruntime-node/dist" "$ort/"
   cp -r "$here/node_modules/onnxruntime-node/bin/napi-v6/linux/x64" "$ort/bin/napi-v6/linux/"
   # The PyTorch anchor runs on the very weights of the bundle (recovered from it here, where onnx is installed).
-  PYTHONPATH="$here/tools" /usr/bin/python3 -W ignore -m varscope.from_bundle --bundle "$here/models/emoji64-d4" --out "$stage/checkpoints" >/dev/null || return 1
+  PYTHONPATH="$here/python" /usr/bin/python3 -W ignore -m varscope.from_bundle --bundle "$here/models/emoji64-d4" --out "$stage/checkpoints" >/dev/null || return 1
   tar -C "$(dirname "$stage")" -cJf "$archive.tmp" varscope-gpu-check && mv "$archive.tmp" "$archive"
   rm -rf "$(dirname "$stage")"
   echo "packed $archive ($(du -m "$archive" | cut -f1) MB)"
@@ -99,7 +99,7 @@ run() {
   fi
   if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
     echo "gpu-check: PyTorch reference on CUDA (limit 60 s)" >&2
-    PYTHONPATH="$here/tools" part 60 python3 -W ignore "$here/bench/engine_ref.py" --vae "$checkpoints/vae.pth" --var "$checkpoints/var.pth" --image "$here/media/sample.png" --repeats 5 --device cuda >"$tmp/torch.json"
+    PYTHONPATH="$here/python" part 60 python3 -W ignore "$here/bench/engine_ref.py" --vae "$checkpoints/vae.pth" --var "$checkpoints/var.pth" --image "$here/media/sample.png" --repeats 5 --device cuda >"$tmp/torch.json"
   else
     echo '{"error": "python3 has no torch with CUDA here"}' >"$tmp/torch.json"
   fi

@@ -1,5 +1,5 @@
 // `npm test`: three layers, each ending in a plain `N passed, N failed` line, then the total.
-//   unit        tsc, mocha on out/test/unit/**/*.test.js, and the Python tests in tools/tests
+//   unit        tsc, mocha on out/test/unit/**/*.test.js, and the Python tests in python/tests
 //   webview     node test/webview/run.js (views in Chromium)
 //   integration the extension in a real VS Code (code-server, or desktop VS Code when VSCODE_EXECUTABLE is set)
 //   package     node test/package/run.js (the VSIX built, installed into code-server and used from there)
@@ -82,11 +82,11 @@ function mochaChild(files) {
 
 /** Python unittest: counts from its summary; skipped tests count as failed. */
 function pythonTests() {
-  if (!fs.existsSync(path.join(ROOT, 'tools', 'tests'))) return { passed: 0, failed: 0 };
-  console.log('  python unittest tools/tests');
-  const r = run(PYTHON, ['-m', 'unittest', 'discover', '-s', 'tools/tests', '-t', 'tools', '-v'], {
+  if (!fs.existsSync(path.join(ROOT, 'python', 'tests'))) return { passed: 0, failed: 0 };
+  console.log('  python unittest python/tests');
+  const r = run(PYTHON, ['-m', 'unittest', 'discover', '-s', 'python/tests', '-t', 'python', '-v'], {
     capture: true,
-    env: { PYTHONPATH: path.join(ROOT, 'tools') },
+    env: { PYTHONPATH: path.join(ROOT, 'python') },
   });
   const text = r.stdout + r.stderr;
   process.stdout.write(indent(text));

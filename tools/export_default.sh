@@ -4,7 +4,7 @@
 #
 # The checkpoints are not in git: they come from the training run in $VARSCOPE_DEFAULT_RUN (default
 # <repo>/runs/default-h100), made on one H100 with
-#   PYTHONPATH=tools python3 -m varscope.train_all --data out/data/emoji64.npz --out runs/default --minutes 5 --device cuda
+#   PYTHONPATH=python python3 -m varscope.train_all --data out/data/emoji64.npz --out runs/default --minutes 5 --device cuda
 # Each bundle records the sha256 of its source checkpoints in varscope.json (provenance.sources).
 # Python with torch + onnx: $PYTHON, default /usr/bin/python3. Options: --no-fixtures (bundles only).
 set -euo pipefail
@@ -17,7 +17,7 @@ for f in vae/vae.pth vae/vae.json var/var.pth var/var_early.pth var/var.json sum
   [[ -f "$run/$f" ]] || { echo "error: $run/$f not found (set VARSCOPE_DEFAULT_RUN to the training run folder)" >&2; exit 2; }
 done
 cd "$repo"
-export PYTHONPATH="$repo/tools${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$repo/python${PYTHONPATH:+:$PYTHONPATH}"
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
 
@@ -66,6 +66,6 @@ cp "$run/eval/recon.png" "$run/eval/samples.png" "$run/eval/samples_early.png" m
 printf '{"id": "emoji64-d4"}\n' > models/default.json
 
 if [[ "$fixtures" == 1 ]]; then
-  (cd tools && "$python" -m tests.test_default_model --write-fixtures "$run")
+  (cd python && "$python" -m tests.test_default_model --write-fixtures "$run")
 fi
 du -sb models

@@ -10,7 +10,7 @@ for f in vae.pth var.pth; do
   [[ -f "$src/$f" ]] || { echo "error: $src/$f not found (set VARSCOPE_FIXTURES)" >&2; exit 2; }
 done
 cd "$repo"
-PYTHONPATH="$repo/tools${PYTHONPATH:+:$PYTHONPATH}" "$python" -W ignore -m varscope.export \
+PYTHONPATH="$repo/python${PYTHONPATH:+:$PYTHONPATH}" "$python" -W ignore -m varscope.export \
   --vae "$src/vae.pth" --var "$src/var.pth" --out "$repo/out/bundles/official-var-A" \
   --id official-var-A --name "Official VAR (fixture A, depth 2)" \
   --description "Seeded small model of the official VAR code (fixture official-var-A); weights are not trained."

@@ -13,13 +13,13 @@ const { build } = require('./build.js');
 
 const ROOT = path.resolve(__dirname, '..');
 /** The Python package (exporter, checkpoint loader): `varscope export` runs it from the installed extension. */
-const PYTHON_PACKAGE = 'tools/varscope';
-/** The exporter's verifier (onnxruntime-node on the exported graphs), which varscope/verify.py finds beside the package. */
-const PYTHON_VERIFIER = path.posix.join(path.posix.dirname(PYTHON_PACKAGE), 'verify_bundle.js');
+const PYTHON_PACKAGE = 'python/varscope';
+/** The exporter's verifier (onnxruntime-node on the exported graphs), which varscope/bundle/verify.py finds at this path. */
+const PYTHON_VERIFIER = 'tools/verify_bundle.js';
 /** The listing's README, staged as README.md (it has no relative links, so no repository URL is needed). */
 const LISTING_README = 'README.marketplace.md';
 /** Files and folders of the checkout that go into every VSIX (node_modules is added per target). */
-/** The graph input/output table, read by the exporter (varscope/bundle_spec.py) at this path beside the package. */
+/** The graph input/output table, read by the exporter (varscope/bundle/bundle_spec.py) at this path. */
 const GRAPH_SPEC = 'src/shared/graphSpec.json';
 const SHIPPED = ['package.json', 'LICENSE', '.vscodeignore', 'dist', 'media/icon.png', 'models', 'bin', PYTHON_PACKAGE, PYTHON_VERIFIER, GRAPH_SPEC];
 const ORT_BIN = path.join(ROOT, 'node_modules', 'onnxruntime-node', 'bin');

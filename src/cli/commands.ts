@@ -13,6 +13,7 @@ import { samplingValueError } from '../shared/samplingBounds';
 import { writeFileAtomic } from '../engine/atomicWrite';
 import { DEFAULT_CONFIG, Engine } from '../engine/engine';
 import { noUsableImagesError } from '../engine/folderStats';
+import { pythonPackageDir, pythonPathWith } from '../client/checkpointExport';
 import { findPython, pythonCandidates } from '../client/pythonFinder';
 import { CommandSpec, num, ParsedArgs, UsageError } from './args';
 import { forwardSignalsTo, signalExitCode } from './interrupt';
@@ -266,8 +267,9 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
 }
 
 /**
- * `varscope export ...`: the Python exporter with PYTHONPATH=<root>/tools; resolves to its exit code. The Python is
- * `--python`, else VARSCOPE_PYTHON, else python3 on PATH, else /usr/bin/python3: the first with torch and onnx.
+ * `varscope export ...`: the Python exporter with the package folder (pythonPackageDir) first on PYTHONPATH; resolves
+ * to its exit code. The Python is `--python`, else VARSCOPE_PYTHON, else python3 on PATH, else /usr/bin/python3: the
+ * first with torch and onnx.
  * SIGINT / SIGTERM sent to this process go to the exporter, which stops and leaves --out as it was.
  */
 export async function runExport(argv: string[]): Promise<number> {
@@ -290,7 +292,7 @@ export async function runExport(argv: string[]): Promise<number> {
   }
   const env = {
     ...process.env,
-    PYTHONPATH: [path.join(root, 'tools'), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter),
+    PYTHONPATH: pythonPathWith(pythonPackageDir(root)),
     VARSCOPE_PARENT_PID: String(process.pid), // the exporter stops if this process is killed outright
   };
   return new Promise((resolve) => {

@@ -1,10 +1,21 @@
 /**
- * Runs the Python side (tools/varscope) for a checkpoint: `varscope.describe` (which models a file holds) and
+ * Runs the Python side (python/varscope) for a checkpoint: `varscope.describe` (which models a file holds) and
  * `varscope.export` (checkpoint -> verified bundle) with its stages parsed from the output. The child runs in its
  * own process group so that a cancel also stops the verifier it starts.
  */
 import { spawn } from 'child_process';
+import * as path from 'path';
 import { VarScopeError } from '../shared/errors';
+
+/** The folder holding the `varscope` Python package in a checkout or an installed extension (`root`): python/. */
+export function pythonPackageDir(root: string): string {
+  return path.join(root, 'python');
+}
+
+/** PYTHONPATH with the package folder first, so that this copy of `varscope` wins over any other on the path. */
+export function pythonPathWith(packageDir: string, inherited = process.env.PYTHONPATH): string {
+  return [packageDir, inherited].filter(Boolean).join(path.delimiter);
+}
 
 /** One stage of an export, as the progress notification names it. */
 export interface ExportStage {
@@ -19,8 +30,8 @@ export interface ExportStage {
 export interface PythonRun {
   /** The interpreter (pythonFinder). */
   python: string;
-  /** Folder holding the `varscope` package (<root>/tools). */
-  toolsDir: string;
+  /** Folder holding the `varscope` package (pythonPackageDir). */
+  packageDir: string;
   /** Node used by the exporter's verifier (default: this process's executable, run as Node). */
   nodePath?: string;
   /** Every output line (stdout and stderr) for the log. */
@@ -50,7 +61,7 @@ export function runPythonModule(run: PythonRun, module: string, args: string[]):
     }
     const env: NodeJS.ProcessEnv = {
       ...process.env,
-      PYTHONPATH: [run.toolsDir, process.env.PYTHONPATH].filter(Boolean).join(process.platform === 'win32' ? ';' : ':'),
+      PYTHONPATH: pythonPathWith(run.packageDir),
       PYTHONUNBUFFERED: '1',
       PYTHONWARNINGS: 'ignore',
       VARSCOPE_NODE: run.nodePath ?? process.execPath,

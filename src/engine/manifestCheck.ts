@@ -15,7 +15,7 @@ export const GRAPH_SPEC = graphSpecJson as unknown as GraphSpecTable;
 export const GRAPH_ROLES = Object.keys(GRAPH_SPEC.graphs) as GraphRole[];
 
 /** How to make a bundle of this format again from its checkpoints (named in refusals). */
-export const REEXPORT_HINT = 're-export it with `varscope export --vae VAE.pth --var VAR.pth --out DIR` (checkpoints of a bundle: `PYTHONPATH=tools python3 -m varscope.from_bundle --bundle DIR --out CKPT_DIR`)';
+export const REEXPORT_HINT = 're-export it with `varscope export --vae VAE.pth --var VAR.pth --out DIR` (checkpoints of a bundle: `PYTHONPATH=python python3 -m varscope.from_bundle --bundle DIR --out CKPT_DIR`)';
 
 /** Expected dims of a graph input/output: a number must match, null is any size (a dynamic axis). */
 type Expect = Record<string, Array<number | null>>;

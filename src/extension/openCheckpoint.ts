@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { VarScopeError } from '../shared/errors';
-import { describeCheckpoints, exportCheckpoint, type PythonRun } from '../client/checkpointExport';
+import { describeCheckpoints, exportCheckpoint, pythonPackageDir, type PythonRun } from '../client/checkpointExport';
 import { findPython, pythonCandidates, type PythonCandidate } from '../client/pythonFinder';
 import { CheckpointCache, folderBytes } from './checkpointCache';
 import type { EngineHost } from './engineHost';
@@ -201,7 +201,7 @@ export class CheckpointOpener {
     }
     return {
       python: this.python.command,
-      toolsDir: path.join(this.deps.context.extensionPath, 'tools'),
+      packageDir: pythonPackageDir(this.deps.context.extensionPath),
       signal,
       onLine: (line, stream) => (stream === 'stderr' ? this.deps.log.warn(`exporter: ${line}`) : this.deps.log.info(`exporter: ${line}`)),
     };

@@ -1,14 +1,14 @@
 /**
  * The model bundle: `varscope.json` beside the ONNX graphs it names.
  *
- * Written by the exporter (`tools/varscope/export.py`), read by the engine. This file is the one
+ * Written by the exporter (`python/varscope/bundle/export.py`), read by the engine. This file is the one
  * definition of the format; the Python side mirrors it. Names follow the VAR paper / official code
  * (patchNums, beginEnds, Cvae, fHat). Shapes use B = batch, C = Cvae, h = w = latent side,
  * H = W = image side, L = total tokens, V = vocab size, D = embed dim, nh = heads, hd = D / nh.
  *
  * Graphs: every graph's inputs and outputs (names, dtypes, dims in terms of the model facts) are listed once, in
  * graphSpec.json beside this file; the engine's checks (src/engine/manifestCheck.ts) and the exporter
- * (tools/varscope/bundle_spec.py) both read it.
+ * (python/varscope/bundle/bundle_spec.py) both read it.
  */
 
 /**

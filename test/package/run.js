@@ -17,7 +17,7 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const TARGET = `${process.platform}-${process.arch}`;
 const CODE_SERVER = path.join(ROOT, '.vsc', 'cs', 'node_modules', '.bin', 'code-server');
 /** Top-level entries an installed VSIX may hold (vsce renames LICENSE and README.md; the installer writes .vsixmanifest). */
-const TOP_LEVEL = ['package.json', 'LICENSE.txt', 'readme.md', '.vsixmanifest', 'media', 'dist', 'models', 'bin', 'node_modules', PYTHON_PACKAGE.split('/')[0], GRAPH_SPEC.split('/')[0]];
+const TOP_LEVEL = ['package.json', 'LICENSE.txt', 'readme.md', '.vsixmanifest', 'media', 'dist', 'models', 'bin', 'node_modules', PYTHON_PACKAGE.split('/')[0], PYTHON_VERIFIER.split('/')[0], GRAPH_SPEC.split('/')[0]];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const readJson = (p) => JSON.parse(fs.readFileSync(p, 'utf8'));
@@ -166,7 +166,7 @@ async function main() {
       const need = [
         'LICENSE.txt', 'readme.md', pkg.icon, 'bin/varscope.js', PYTHON_VERIFIER,
         'dist/extension.js', 'dist/engineProcess.js', 'dist/graphWorker.js', 'dist/cli.js', 'dist/webview/main.js', 'dist/webview/main.css',
-        `${PYTHON_PACKAGE}/__init__.py`, `${PYTHON_PACKAGE}/export.py`, `${PYTHON_PACKAGE}/checkpoint.py`,
+        `${PYTHON_PACKAGE}/__init__.py`, `${PYTHON_PACKAGE}/export.py`, `${PYTHON_PACKAGE}/bundle/checkpoint.py`,
         `models/${id}/varscope.json`, `node_modules/onnxruntime-node/bin/napi-v6/${osName}/${arch}/onnxruntime_binding.node`,
         `node_modules/@img/sharp-${TARGET}/package.json`,
       ];
@@ -183,7 +183,8 @@ async function main() {
       const all = files(ext);
       const bad = all.filter((f) => {
         if (!TOP_LEVEL.includes(f.split('/')[0])) return true;
-        if (f.startsWith(`${PYTHON_PACKAGE.split('/')[0]}/`) && !f.startsWith(`${PYTHON_PACKAGE}/`) && f !== PYTHON_VERIFIER) return true;
+        if (f.startsWith(`${PYTHON_PACKAGE.split('/')[0]}/`) && !f.startsWith(`${PYTHON_PACKAGE}/`)) return true;
+        if (f.startsWith(`${PYTHON_VERIFIER.split('/')[0]}/`) && f !== PYTHON_VERIFIER) return true;
         if (f === GRAPH_SPEC) return false; // the graph I/O table the exporter reads: data, not source
         if (/\.(ts|map|pyc|cc|h|gyp)$/.test(f) || /(^|\/)(test|tests|__pycache__|src)\//.test(f)) return true;
         const ort = /^node_modules\/onnxruntime-node\/bin\/[^/]+\/([^/]+)\/([^/]+)\//.exec(f);

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { VarScopeError } from '../../src/shared/errors';
-import { describeCheckpoints, exportCheckpoint, parseExportLine, type ExportStage } from '../../src/client/checkpointExport';
+import { describeCheckpoints, exportCheckpoint, parseExportLine, pythonPackageDir, type ExportStage } from '../../src/client/checkpointExport';
 import { CheckpointCache, folderBytes } from '../../src/extension/checkpointCache';
 import { fixture, ROOT } from './fixtures';
 
@@ -32,7 +32,7 @@ function processesMentioning(text: string): number[] {
 describe('checkpoint cache', function () {
   this.timeout(300000);
   let tmp: string;
-  const run = () => ({ python: '/usr/bin/python3', toolsDir: path.join(ROOT, 'tools'), nodePath: process.execPath });
+  const run = () => ({ python: '/usr/bin/python3', packageDir: pythonPackageDir(ROOT), nodePath: process.execPath });
 
   before(() => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-cache-'));

@@ -1,5 +1,5 @@
 /**
- * `evaluate` over a folder against an independent computation: the PyTorch reference (tools/varscope/
+ * `evaluate` over a folder against an independent computation: the PyTorch reference (python/varscope/model/
  * eval_reference.py: the model in torch, the metrics in torch / numpy) on the default model and six images in
  * an ImageFolder layout; then the label mapping, unreadable files, and cancel.
  */
@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
+import { pythonPackageDir, pythonPathWith } from '../../src/client/checkpointExport';
 import { Engine } from '../../src/engine/engine';
 import { classMapOf } from '../../src/engine/folderEval';
 import type { DatasetEvaluation, EvaluationProgress } from '../../src/shared/evaluation';
@@ -71,7 +72,7 @@ describe('evaluate a model over a folder', function () {
       // the checkpoints recovered from the bundle are cached under out/ (recovering them is the slow part)
       const cache = path.join(ROOT, 'out', 'cache', 'recovered');
       const args = ['-m', 'varscope.eval_reference', '--bundle', MODEL, '--images', list, '--out', out, '--cache', cache];
-      const p = spawn('/usr/bin/python3', args, { env: { ...process.env, PYTHONPATH: path.join(ROOT, 'tools') } });
+      const p = spawn('/usr/bin/python3', args, { env: { ...process.env, PYTHONPATH: pythonPathWith(pythonPackageDir(ROOT)) } });
       let stderr = '';
       p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       const status = await new Promise<number | null>((resolve) => p.on('close', resolve));

@@ -1,0 +1,161 @@
+"""One nn.Module per bundle graph role, written for ONNX export (fixed interpolation matrices, no Python control
+flow on tensor values). Input / output names and shapes follow src/shared/manifest.ts."""
+from typing import List, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .interp import apply_separable
+from ..model.var_model import VAR
+from ..model.vqvae import VQVAE
+
+
+class EncoderGraph(nn.Module):
+    """image [B,3,H,W] -> f [B,C,h,w]."""
+
+    def __init__(self, vae: VQVAE):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, image):
+        return self.vae.img_to_f(image)
+
+
+class DecoderGraph(nn.Module):
+    """fHat [B,C,h,w] -> image [B,3,H,W] in [-1, 1]."""
+
+    def __init__(self, vae: VQVAE):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, fHat):
+        return self.vae.fhat_to_img(fHat)
+
+
+def phi_apply(h, weight, bias, ratio: float):
+    """Phi(h) = (1 - ratio) h + ratio conv3x3(h) with given weights."""
+    return h.mul(1 - ratio) + F.conv2d(h, weight, bias, padding=1).mul(ratio)
+
+
+class QuantizerGraph(nn.Module):
+    """f [1,C,h,w] -> tokens [1,L], fHat [SN,C,h,w], varInput [1,L-firstL,C], quantDist [L,2]."""
+
+    def __init__(self, vae: VQVAE, ups: Sequence[torch.Tensor], downs: Sequence[torch.Tensor]):
+        super().__init__()
+        q = vae.quantize
+        self.q, self.patch_nums = q, q.patch_nums
+        for k, (u, d) in enumerate(zip(ups, downs)):
+            self.register_buffer(f'up{k}', u.float())
+            self.register_buffer(f'down{k}', d.float())
+
+    def forward(self, f):
+        SN, C = len(self.patch_nums), f.shape[1]
+        codebook = self.q.embedding.weight                                         # [V, C]
+        e2 = codebook.square().sum(dim=1)                                           # [V]
+        f_rest, f_hat = f, torch.zeros_like(f)
+        tokens, fhats, dists, nexts = [], [], [], []
+        for si, pn in enumerate(self.patch_nums):
+            rest = apply_separable(getattr(self, f'down{si}'), f_rest) if si != SN - 1 else f_rest
+            z = rest.permute(0, 2, 3, 1).reshape(pn * pn, C)                         # [pn*pn, C]
+            d = z.square().sum(dim=1, keepdim=True) + e2 - 2 * (z @ codebook.T)       # [pn*pn, V]
+            idx = torch.argmin(d, dim=1)
+            dists.append(torch.topk(d, k=2, dim=1, largest=False).values.clamp_min(0))
+            h = codebook[idx].reshape(1, pn, pn, C).permute(0, 3, 1, 2)               # [1, C, pn, pn]
+            if si != SN - 1:
+                h = apply_separable(getattr(self, f'up{si}'), h)                      # [1, C, h, w]
+            h = self.q.phi(si)(h)
+            f_hat = f_hat + h
+            f_rest = f_rest - h
+            tokens.append(idx.reshape(1, pn * pn))
+            fhats.append(f_hat)
+            if si != SN - 1:
+                nxt = apply_separable(getattr(self, f'down{si + 1}'), f_hat)          # [1, C, pn', pn']
+                nexts.append(nxt.reshape(1, C, -1).transpose(1, 2))
+        return torch.cat(tokens, 1), torch.cat(fhats, 0), torch.cat(nexts, 1), torch.cat(dists, 0)
+
+
+class LatentStepGraph(nn.Module):
+    """fHat [1,C,h,w], tokens [1,pn²], up [h,pn], down [pnNext,h], phiIndex [] -> fHatNext, nextInput [1,pnNext²,C]."""
+
+    def __init__(self, vae: VQVAE):
+        super().__init__()
+        q = vae.quantize
+        self.embedding = q.embedding
+        phis: List[nn.Conv2d] = list(q.quant_resi.qresi_ls)
+        self.ratio = q.quant_resi.ratio if phis else 0.0
+        C = q.Cvae
+        w = torch.stack([p.weight for p in phis]) if phis else torch.zeros(1, C, C, 3, 3)
+        b = torch.stack([p.bias for p in phis]) if phis else torch.zeros(1, C)
+        self.register_buffer('phi_w', w.detach().clone())                            # [K, C, C, 3, 3]
+        self.register_buffer('phi_b', b.detach().clone())                            # [K, C]
+
+    def forward(self, fHat, tokens, up, down, phiIndex):
+        C, pn = fHat.shape[1], up.shape[1]
+        h = self.embedding(tokens[0]).transpose(0, 1).reshape(1, C, pn, pn)          # [1, C, pn, pn]
+        h = up @ h @ up.transpose(0, 1)                                              # [1, C, h, w]
+        if self.ratio:
+            k = phiIndex.reshape(1)  # NOTE: indexing by a 0-d tensor traces to a Gather that keeps the axis
+            h = phi_apply(h, self.phi_w.index_select(0, k).squeeze(0), self.phi_b.index_select(0, k).squeeze(0), self.ratio)
+        f_next = fHat + h
+        nxt = down @ f_next @ down.transpose(0, 1)                                   # [1, C, pn', pn']
+        return f_next, nxt.reshape(1, C, -1).transpose(1, 2)
+
+
+class TransformerGraph(nn.Module):
+    """classLabel [B], varInput [B,L-1,C] -> teacher-forced logits [B,L,V] (block-causal mask)."""
+
+    def __init__(self, var: VAR):
+        super().__init__()
+        self.var = var
+
+    def forward(self, classLabel, varInput):
+        var = self.var
+        x, cond_BD = var.teacher_input(classLabel, varInput)
+        cond = var.shared_ada_lin(cond_BD)
+        for b in var.blocks:
+            x, _, _, _ = b(x, cond, var.attn_bias_for_masking)
+        return var.get_logits(x, cond_BD)
+
+
+class AttentionGraph(nn.Module):
+    """classLabel [B], varInput [B,L-1,C], attnLayer [] -> attn [B,nh,L,L]: softmax weights of block attnLayer in the
+    teacher-forced pass (no head: the weights need only the blocks)."""
+
+    def __init__(self, var: VAR):
+        super().__init__()
+        self.var = var
+
+    def forward(self, classLabel, varInput, attnLayer):
+        var = self.var
+        x, cond_BD = var.teacher_input(classLabel, varInput)
+        cond = var.shared_ada_lin(cond_BD)
+        attn = None
+        for i, b in enumerate(var.blocks):
+            x, _, _, w = b(x, cond, var.attn_bias_for_masking)
+            # a Where chain keeps one [B,nh,L,L] alive at a time instead of stacking all blocks
+            attn = w if attn is None else torch.where(attnLayer == i, w, attn)
+        return attn
+
+
+class TransformerStepGraph(nn.Module):
+    """KV-cached step: classLabel [B], x [B,l,Cvae], scaleIndex [], pastKey/pastValue [depth,B,nh,Lp,hd]
+    -> logits [B,l,V], presentKey/presentValue [depth,B,nh,Lp+l,hd]."""
+
+    def __init__(self, var: VAR):
+        super().__init__()
+        self.var = var
+
+    def forward(self, classLabel, x, scaleIndex, pastKey, pastValue):
+        var = self.var
+        cond_BD = var.class_emb(classLabel)                                          # [B, D]
+        sos = cond_BD.unsqueeze(1) + var.pos_start                                   # [B, 1, D] (first_l = 1)
+        Lp, l = pastKey.shape[3], x.shape[1]
+        h = torch.where(scaleIndex == 0, sos, var.word_embed(x)) + var.lvl_pos()[:, Lp:Lp + l]
+        cond = var.shared_ada_lin(cond_BD)
+        ks, vs = [], []
+        for i, b in enumerate(var.blocks):
+            h, k, v, _ = b(h, cond, None, pastKey[i], pastValue[i])
+            ks.append(k)
+            vs.append(v)
+        return var.get_logits(h, cond_BD), torch.stack(ks), torch.stack(vs)
