@@ -291,6 +291,19 @@ class PipelineTest(unittest.TestCase):
         with open(os.path.join(out, 'vae.json')) as f:
             self.assertEqual(json.load(f)['training']['init']['file'], 'vae.pth')
 
+    def test_decoder_only_fine_tune_keeps_every_token(self):
+        start = os.path.join(self.vae_run('d0', 2), 'vae.pth')
+        out = os.path.join(self.tmp.name, 'd1')
+        argv = ['--data', self.data, '--out', out, '--steps', '2', '--vae-batch-size', '4', '--vae-lr', '1e-2',
+                '--vae-warmup', '1', '--restart-every', '1', '--init', start, '--only', 'decoder,post_quant_conv']
+        train_vae.train_vae(run_args(train_vae, argv))
+        a, b = torch_load(start), torch_load(os.path.join(out, 'vae.pth'))
+        changed = {k for k in a if k in b and not torch.equal(a[k], b[k])}
+        # the encoder, quant_conv and quantizer (codebook, phi) are untouched, so are the tokens; the decoder learnt
+        self.assertTrue(changed, 'nothing trained')
+        self.assertEqual({k for k in changed if not k.startswith(('decoder.', 'post_quant_conv.'))},
+                         {'quantize.ema_vocab_hit_SV'})   # the usage record, a buffer, follows the batches
+
     def test_var_runs_resume_exactly(self):
         vae = os.path.join(self.vae_run('v', 2), 'vae.pth')
 

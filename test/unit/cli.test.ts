@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
-import { fixture, requireBundle, ROOT, runCli } from './fixtures';
+import { defaultModelImages, fixture, requireBundle, ROOT, runCli } from './fixtures';
 import { npyFloats, npyInts, readNpy } from './npy';
 
 
@@ -101,10 +101,11 @@ describe('CLI', function () {
   it('evaluate writes the evaluation as JSON and the per-scale and per-image CSV; --class and --labels-from-subfolders exclude each other', () => {
     const dir = path.join(tmp, 'classes');
     const def = path.join(ROOT, 'models', 'emoji64-d4');
-    fs.mkdirSync(path.join(dir, 'Animals & Nature'), { recursive: true });
-    fs.mkdirSync(path.join(dir, 'Smileys & Emotion'), { recursive: true });
-    fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'default-model', 'img0.png'), path.join(dir, 'Animals & Nature', 'a.png'));
-    fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'default-model', 'img1.png'), path.join(dir, 'Smileys & Emotion', 'b.png'));
+    const images = defaultModelImages();
+    images.forEach((img, i) => {
+      fs.mkdirSync(path.join(dir, img.className), { recursive: true });
+      fs.copyFileSync(img.path, path.join(dir, img.className, `${'ab'[i]}.png`));
+    });
     const json = path.join(tmp, 'ev', 'ev.json');
     const csv = path.join(tmp, 'ev', 'ev.csv');
     const imagesCsv = path.join(tmp, 'ev', 'images.csv');
@@ -113,7 +114,7 @@ describe('CLI', function () {
     const ev = JSON.parse(fs.readFileSync(json, 'utf8'));
     assert.strictEqual(ev.format, 'varscope-evaluation');
     assert.strictEqual(ev.images, 2);
-    assert.deepStrictEqual(ev.perClass.map((c: { classId: number }) => c.classId), [0, 2]);
+    assert.deepStrictEqual(ev.perClass.map((c: { classId: number }) => c.classId), images.map((i) => i.classId).sort((a, b) => a - b));
     const rows = fs.readFileSync(csv, 'utf8').trim().split('\n');
     assert.strictEqual(rows.length, 11);
     assert.match(rows[0], /^scale,pn,tokens,accuracy,top5,nll,/);

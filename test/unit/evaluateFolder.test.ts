@@ -14,23 +14,23 @@ import { Engine } from '../../src/engine/engine';
 import { classMapOf } from '../../src/engine/folderEval';
 import type { DatasetEvaluation, EvaluationProgress } from '../../src/shared/evaluation';
 import { VarScopeError } from '../../src/shared/errors';
-import { ROOT } from './fixtures';
+import { bundleStep, defaultModelImages, ROOT } from './fixtures';
 
 const MODEL = path.join(ROOT, 'models', 'emoji64-d4');
 const FIX = path.join(ROOT, 'test', 'fixtures', 'default-model');
+/** The parity set's two images, each in a folder named after its true class. */
+const IMAGES = defaultModelImages();
 
 /** Six 64×64 images (two emoji, flipped and rotated) in class sub-folders, plus one unreadable file. */
 async function makeFolder(): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-evaluate-'));
-  const sets: Array<[string, string]> = [['Animals & Nature', 'img0.png'], ['Smileys & Emotion', 'img1.png']];
-  for (const [cls, file] of sets) {
+  for (const { className: cls, path: src } of IMAGES) {
     fs.mkdirSync(path.join(dir, cls));
-    const src = path.join(FIX, file);
     await sharp(src).png().toFile(path.join(dir, cls, 'a.png'));
     await sharp(src).flop().png().toFile(path.join(dir, cls, 'b.png'));
     await sharp(src).rotate(90).png().toFile(path.join(dir, cls, 'c.png'));
   }
-  fs.writeFileSync(path.join(dir, 'Smileys & Emotion', 'broken.png'), 'not a png');
+  fs.writeFileSync(path.join(dir, IMAGES[1].className, 'broken.png'), 'not a png');
   fs.copyFileSync(path.join(FIX, 'img0.png'), path.join(dir, 'unlabelled.png')); // not in a class folder: left out
   return dir;
 }
@@ -55,11 +55,12 @@ describe('evaluate a model over a folder', function () {
 
   it('maps sub-folders to classes by name, leaves out unlabelled files and lists unreadable ones', () => {
     assert.strictEqual(ev.classMatch, 'names');
-    assert.deepStrictEqual(ev.classMap, [{ folder: 'Animals & Nature', classId: 2 }, { folder: 'Smileys & Emotion', classId: 0 }]);
+    const byFolder = [...IMAGES].sort((a, b) => (a.className < b.className ? -1 : 1));
+    assert.deepStrictEqual(ev.classMap, byFolder.map((i) => ({ folder: i.className, classId: i.classId })));
     assert.strictEqual(ev.images, 6);
     assert.deepStrictEqual(ev.failed.map((f) => path.basename(f.file)), ['broken.png']);
-    assert.deepStrictEqual(ev.perClass.map((c) => [c.classId, c.images]), [[0, 3], [2, 3]]);
-    assert.strictEqual(ev.model.step, 4187);
+    assert.deepStrictEqual(ev.perClass.map((c) => [c.classId, c.images]), IMAGES.map((i) => [i.classId, 3]).sort((a, b) => a[0] - b[0]));
+    assert.strictEqual(ev.model.step, bundleStep(MODEL));
     const last = progress[progress.length - 1];
     assert.ok(last.finished && last.done === 7 && last.total === 7 && last.failed === 1, JSON.stringify(last));
   });

@@ -39,3 +39,25 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): { code: num
   const r = spawnSync(process.execPath, [CLI_BIN, ...args], { encoding: 'utf8', timeout: 300000, env: { ...CLI_ENV, ...env } });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
+
+/** One image of the default model's parity set (test/fixtures/default-model/index.json). */
+export interface DefaultModelImage {
+  file: string;
+  path: string;
+  classId: number;
+  className: string;
+}
+
+/** The images of the default model's parity set, with their true class (`root`: the repository or extension). */
+export function defaultModelImages(root = ROOT): DefaultModelImage[] {
+  const dir = path.join(root, 'test', 'fixtures', 'default-model');
+  const index = JSON.parse(fs.readFileSync(path.join(dir, 'index.json'), 'utf8')) as { images: Array<{ file: string; class: number; className: string }> };
+  return index.images.map((i) => ({ file: i.file, path: path.join(dir, i.file), classId: i.class, className: i.className }));
+}
+
+/** The training step a bundle records (provenance.training.step of its varscope.json). */
+export function bundleStep(dir: string): number {
+  const step = JSON.parse(fs.readFileSync(path.join(dir, 'varscope.json'), 'utf8')).provenance?.training?.step;
+  if (!Number.isInteger(step)) throw new Error(`${dir}: no provenance.training.step in varscope.json`);
+  return step;
+}

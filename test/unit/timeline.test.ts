@@ -1,7 +1,7 @@
 /**
- * The timeline of a training run on the two shipped checkpoints of the default model (models/emoji64-d4-early,
- * step 419, and models/emoji64-d4, step 4187): found in a folder of bundles, ordered by step, evaluated on the
- * same images; their shared VQ-VAE gives equal tokenizer curves, their transformers differ.
+ * The timeline of a training run on two shipped checkpoints of the default model (models/emoji64-d4-early and the
+ * final models/emoji64-d4, steps read from their manifests): found in a folder of bundles, ordered by step,
+ * evaluated on the same images; their shared VQ-VAE gives equal tokenizer curves, their transformers differ.
  */
 import * as assert from 'assert';
 import * as fs from 'fs';
@@ -12,10 +12,12 @@ import { Engine } from '../../src/engine/engine';
 import { stepFromName } from '../../src/engine/trainingStep';
 import type { DatasetEvaluation } from '../../src/shared/evaluation';
 import { timelineOf } from '../../src/shared/timeline';
-import { ROOT } from './fixtures';
+import { bundleStep, defaultModelImages, ROOT } from './fixtures';
 
 const MODELS = path.join(ROOT, 'models');
-const FIX = path.join(ROOT, 'test', 'fixtures', 'default-model');
+const IMAGES = defaultModelImages();
+const EARLY = bundleStep(path.join(MODELS, 'emoji64-d4-early'));
+const FINAL = bundleStep(path.join(MODELS, 'emoji64-d4'));
 
 describe('timeline of a training run (the two shipped checkpoints)', function () {
   this.timeout(600000);
@@ -30,9 +32,9 @@ describe('timeline of a training run (the two shipped checkpoints)', function ()
     fs.symlinkSync(path.join(MODELS, 'emoji64-d4'), path.join(tmp, 'run', 'a-final'));
     fs.symlinkSync(path.join(MODELS, 'emoji64-d4-early'), path.join(tmp, 'run', 'b-early'));
     fs.writeFileSync(path.join(tmp, 'run', 'ar-ckpt-ep3-iter1200.pth'), '');
-    for (const [cls, img] of [['Animals & Nature', 'img0.png'], ['Smileys & Emotion', 'img1.png']]) {
-      fs.mkdirSync(path.join(tmp, 'images', cls), { recursive: true });
-      fs.copyFileSync(path.join(FIX, img), path.join(tmp, 'images', cls, img));
+    for (const img of IMAGES) {
+      fs.mkdirSync(path.join(tmp, 'images', img.className), { recursive: true });
+      fs.copyFileSync(img.path, path.join(tmp, 'images', img.className, img.file));
     }
     engine = new Engine();
     await engine.configure({ provider: 'cpu', threads: 0, maxImagePixels: 1e8 });
@@ -48,16 +50,16 @@ describe('timeline of a training run (the two shipped checkpoints)', function ()
 
   it('lists the bundles by training step (manifest provenance) and the .pth by its file name', () => {
     const list = listCheckpoints(path.join(tmp, 'run'));
-    assert.deepStrictEqual(list.map((c) => [c.kind, c.step]), [['bundle', 419], ['needsExport', 1200], ['bundle', 4187]]);
+    assert.deepStrictEqual(list.map((c) => [c.kind, c.step]), [['bundle', EARLY], ['needsExport', 1200], ['bundle', FINAL]]);
     assert.strictEqual(stepFromName('ar-ckpt-ep3-iter1200.pth'), 1200);
     assert.strictEqual(stepFromName('step_800'), 800);
     assert.strictEqual(stepFromName('final'), null);
   });
 
-  it('curves against the step: one point per checkpoint, tokenizer curves equal, the transformer better at 4187', async () => {
+  it('curves against the step: one point per checkpoint, tokenizer curves equal, the transformer better at the final step', async () => {
     const t = timelineOf([evals[1], evals[0]]); // given in the wrong order on purpose
     assert.ok(t.byStep);
-    assert.deepStrictEqual(t.points.map((p) => p.step), [419, 4187]);
+    assert.deepStrictEqual(t.points.map((p) => p.step), [EARLY, FINAL]);
     const acc = t.series('accuracy');
     assert.strictEqual(acc.length, 10);
     assert.ok(acc.every((s) => s.length === 2));
@@ -67,8 +69,8 @@ describe('timeline of a training run (the two shipped checkpoints)', function ()
     // each point is the mean of the per-image teacher-forced accuracy (the engine's evaluate, parity-tested)
     for (const [i, model] of [[0, 'emoji64-d4-early'], [1, 'emoji64-d4']] as const) {
       let hits = 0;
-      for (const [img, cls] of [['img0.png', 2], ['img1.png', 0]] as const) {
-        const r = await engine.evaluate({ model: path.join(MODELS, model), image: { path: path.join(FIX, img) }, classId: cls });
+      for (const img of IMAGES) {
+        const r = await engine.evaluate({ model: path.join(MODELS, model), image: { path: img.path }, classId: img.classId });
         hits += r.scales.reduce((a, s) => a + s.accuracy * s.pn * s.pn, 0);
       }
       const overall = evals.find((e) => e.model.id === model)!.overall.accuracy;

@@ -150,8 +150,13 @@ def setup(args):
     old = load_var(args.var)
     vae = load_vae(args.vae, old.patch_nums).to(dev)
     old_classes = json.load(open(os.path.join(args.old_bundle, 'varscope.json')))['classes'] if args.old_bundle else []
-    init = class_init(data, old_classes)
-    var = with_new_classes(old, len(data.classes), init).to(dev).train()
+    if old.num_classes == len(data.classes) and not args.old_bundle:
+        # a continued run (e.g. all weights after a class-path-only one): the class table is already this data's
+        init = list(range(len(data.classes)))
+        var = old.to(dev).train()
+    else:
+        init = class_init(data, old_classes)
+        var = with_new_classes(old, len(data.classes), init).to(dev).train()
     cache = os.path.join(args.out, 'pyramids.pt')   # keyed by the data split and the VAE: reused on --resume
     key = {'split_sha256': data.meta['split_sha256'], 'vae_sha256': sha256_of(args.vae), 'flip': args.flip}
     saved = load_train_state(cache) if os.path.exists(cache) else {}

@@ -57,7 +57,8 @@ def make_optimizer(vae: VQVAE, lr: float, wd: float) -> torch.optim.Optimizer:
     """AdamW; no weight decay on biases, norms and the codebook."""
     decay, no_decay = [], []
     for name, p in vae.named_parameters():
-        (decay if p.ndim == 4 else no_decay).append(p)
+        if p.requires_grad:
+            (decay if p.ndim == 4 else no_decay).append(p)
     return adamw([{'params': decay, 'weight_decay': wd}, {'params': no_decay, 'weight_decay': 0.0}],
                  lr=lr, betas=(0.9, 0.99))
 
@@ -72,6 +73,7 @@ def vae_config(args, data: EmojiData, steps: int) -> dict:
             'training': {'steps': steps, 'batch_size': args.vae_batch_size, 'lr': args.vae_lr, 'seed': args.seed,
                          'beta': args.beta, 'l2_weight': args.l2_weight, 'grad_weight': args.grad_weight,
                          'restart_every': args.restart_every, 'restart_until': args.restart_until,
+                         'only': args.only,
                          'init': args.init and {'file': os.path.basename(args.init), 'sha256': sha256_of(args.init)}}}
 
 
@@ -97,6 +99,11 @@ def train_vae(args) -> dict:
     if args.init and not (args.resume and os.path.exists(os.path.join(args.out, 'train_state.pt'))):
         # fine-tune: the codebook is kept; strict, so --init must have this run's architecture (--arch)
         load_strict(vae, canonical_vae_keys(extract(torch_load(args.init), 'vae', args.init)), args.init)
+    only = tuple(o for o in args.only.split(',') if o)
+    if only:   # e.g. decoder,post_quant_conv: the tokens of every image stay exactly those of --init
+        for name, p in vae.named_parameters():
+            p.requires_grad_(any(name.startswith(o) for o in only))
+    codebook_trained = vae.quantize.embedding.weight.requires_grad
     opt = make_optimizer(vae, args.vae_lr, args.vae_wd)
     sampler = BatchSampler(len(data.train_labels), args.vae_batch_size, args.seed)
     restart_gen = torch.Generator().manual_seed(args.seed + 1)
@@ -150,7 +157,8 @@ def train_vae(args) -> dict:
         # step 1 of a fresh VQ-VAE: every code starts from a data vector; later (and from --init), only codes
         # unused over the last window
         fresh_start = step == 1 and not args.init
-        if fresh_start or (step % args.restart_every == 0 and step <= args.restart_until * budget.provisional()):
+        restart_due = step % args.restart_every == 0 and step <= args.restart_until * budget.provisional()
+        if codebook_trained and (fresh_start or restart_due):
             if fresh_start:
                 window_hits.zero_()
             usage = usage_percent(window_hits)
@@ -179,6 +187,9 @@ def add_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument('--init', default=None,
                     help='vae.pth to fine-tune instead of training from scratch (its codebook is kept; only codes '
                          'unused over a --restart-every window are restarted)')
+    ap.add_argument('--only', default='',
+                    help='with --init: train only the parameters whose names start with one of these comma-separated '
+                         'parts (decoder,post_quant_conv: a sharper decoder, every token unchanged; no code restarts)')
     ap.add_argument('--vae-batch-size', type=int, default=64)
     ap.add_argument('--vae-lr', type=float, default=4e-4)
     ap.add_argument('--vae-wd', type=float, default=0.0)

@@ -10,6 +10,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { bridgeUrl, imagePanel } from './harnessBridge';
 import { activeExtension, closeAllPanels, defaultBundle, openInFreshPanel, waitFor } from './testUtil';
+import { bundleStep, defaultModelImages } from '../../unit/fixtures';
 
 const IMAGE_NAME = 'sample.png';
 const SUMMARY = '.view-dataset .dataset-summary';
@@ -26,18 +27,18 @@ suite('watch mode: a new checkpoint in a watched folder adds a point', () => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  test('the early checkpoint, then the final one copied in: two points, steps 419 and 4187', async function () {
+  test('the early checkpoint, then the final one copied in: two points, at their training steps', async function () {
     this.timeout(600000);
     const extensionPath = (await activeExtension()).extensionPath;
     const finalDir = defaultBundle(extensionPath);
     const models = path.dirname(finalDir);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-watch-'));
     const images = path.join(tmp, 'images');
-    const fix = path.join(extensionPath, 'test', 'fixtures', 'default-model');
-    for (const [cls, img] of [['Animals & Nature', 'img0.png'], ['Smileys & Emotion', 'img1.png']]) {
-      fs.mkdirSync(path.join(images, cls), { recursive: true });
-      fs.copyFileSync(path.join(fix, img), path.join(images, cls, img));
+    for (const img of defaultModelImages(extensionPath)) {
+      fs.mkdirSync(path.join(images, img.className), { recursive: true });
+      fs.copyFileSync(img.path, path.join(images, img.className, img.file));
     }
+    const [early, final] = [bundleStep(path.join(models, 'emoji64-d4-early')), bundleStep(finalDir)];
     const ckpts = path.join(tmp, 'checkpoints');
     fs.mkdirSync(ckpts);
     fs.symlinkSync(path.join(models, 'emoji64-d4-early'), path.join(ckpts, 'early'));
@@ -45,7 +46,7 @@ suite('watch mode: a new checkpoint in a watched folder adds a point', () => {
     await openInFreshPanel(path.join(ws, IMAGE_NAME), finalDir);
     await vscode.commands.executeCommand('varscope.watchCheckpoints', ckpts, images);
     if (!bridgeUrl()) return;
-    await waitFor('the early checkpoint evaluated', async () => ((await panel([SUMMARY]))?.all[SUMMARY]?.[0]?.includes('(step 419) on') ? true : undefined), 300000);
+    await waitFor('the early checkpoint evaluated', async () => ((await panel([SUMMARY]))?.all[SUMMARY]?.[0]?.includes(`(step ${early}) on`) ? true : undefined), 300000);
     // a new checkpoint appears: a whole bundle folder (the final one, linked in)
     fs.symlinkSync(finalDir, path.join(ckpts, 'final'));
     const dots = await waitFor('a second point on the timeline', async () => {
@@ -53,8 +54,8 @@ suite('watch mode: a new checkpoint in a watched folder adds a point', () => {
       return f && f.all[FIRST_CURVE_DOTS].length === 2 ? f : undefined;
     }, 300000);
     const titles = dots.all[FIRST_CURVE_DOTS];
-    assert.match(titles[0], /^1×1 at step 419: /);
-    assert.match(titles[1], /^1×1 at step 4187: /);
-    assert.match(dots.all[SUMMARY][0], /\(step 4187\) on .*: 2 images/);
+    assert.ok(titles[0].startsWith(`1×1 at step ${early}: `), titles[0]);
+    assert.ok(titles[1].startsWith(`1×1 at step ${final}: `), titles[1]);
+    assert.match(dots.all[SUMMARY][0], new RegExp(`\\(step ${final}\\) on .*: 2 images`));
   });
 });
