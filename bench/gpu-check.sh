@@ -32,8 +32,8 @@ pack() {
     [[ -f "$vk" ]] && { cp -L "$vk" "$stage/lib/libvulkan.so.1"; break; }
   done
   [[ -f "$stage/lib/libvulkan.so.1" ]] || { echo "error: no libvulkan.so.1 to pack (apt install libvulkan1)" >&2; return 2; }
-  cp -r "$here/out" "$stage/out"
-  rm -rf "$stage/out/test" "$stage/out/bundles"
+  # the compiled engine and benchmarks only (out/ also holds caches, data and test bundles of this machine)
+  mkdir -p "$stage/out" && cp -r "$here/out/src" "$here/out/bench" "$stage/out/"
   cp "$here/bench/gpu-check.sh" "$here/bench/engine_ref.py" "$stage/bench/"
   cp -r "$here/models/emoji64-d4" "$stage/models/"
   rm -rf "$stage/models/emoji64-d4/card"
