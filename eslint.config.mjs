@@ -16,23 +16,43 @@ export default tseslint.config(
     // The engine runs in a plain Node child process and the shared code everywhere: neither may touch the editor API.
     files: ['src/engine/**/*.ts', 'src/shared/**/*.ts', 'src/client/**/*.ts', 'src/cli/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: [{ name: 'vscode', message: 'src/engine, src/shared, src/client and src/cli must not import vscode.' }] }],
+      'no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'vscode', message: 'src/engine, src/shared, src/client and src/cli must not import vscode.' }] },
+      ],
     },
   },
   {
     // Shared code must also stay free of the DOM-only and native runtimes.
     files: ['src/shared/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: [
-        { name: 'vscode', message: 'src/shared must not import vscode.' },
-        { name: 'onnxruntime-node', message: 'Only src/engine/onnxRuntime.ts imports onnxruntime.' },
-        { name: 'd3', message: 'd3 belongs to src/webview.' },
-      ] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'vscode', message: 'src/shared must not import vscode.' },
+            { name: 'onnxruntime-node', message: 'Only src/engine/onnxRuntime.ts imports onnxruntime.' },
+            { name: 'd3', message: 'd3 belongs to src/webview.' },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['**/*.js', '**/*.cjs', '**/*.mjs'],
-    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', Buffer: 'readonly' } },
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: {
+        require: 'readonly',
+        module: 'writable',
+        process: 'readonly',
+        __dirname: 'readonly',
+        console: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        Buffer: 'readonly',
+      },
+    },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

@@ -35,7 +35,10 @@ async function main(): Promise<void> {
   const perImage: Record<'batched' | 'single', number[]> = { batched: [], single: [] };
   let images = 0;
   for (let r = 0; r < repeats; r++) {
-    for (const [name, batch] of [['batched', 8], ['single', 1]] as const) {
+    for (const [name, batch] of [
+      ['batched', 8],
+      ['single', 1],
+    ] as const) {
       const t = performance.now();
       const ev = await engine.evaluateFolder({ model, runId: `${name}-${r}`, folder, labels, limit, batch });
       perImage[name].push((performance.now() - t) / ev.images);
@@ -48,8 +51,14 @@ async function main(): Promise<void> {
     images,
     repeats,
     threads,
-    msPerImage: { batched: { median: median(perImage.batched), min: Math.min(...perImage.batched) }, single: { median: median(perImage.single), min: Math.min(...perImage.single) } },
-    speedupOfBatching: { ratioOfMedians: median(perImage.single) / median(perImage.batched), ratioOfMinimums: Math.min(...perImage.single) / Math.min(...perImage.batched) },
+    msPerImage: {
+      batched: { median: median(perImage.batched), min: Math.min(...perImage.batched) },
+      single: { median: median(perImage.single), min: Math.min(...perImage.single) },
+    },
+    speedupOfBatching: {
+      ratioOfMedians: median(perImage.single) / median(perImage.batched),
+      ratioOfMinimums: Math.min(...perImage.single) / Math.min(...perImage.batched),
+    },
     secondsFor1000Images: (median(perImage.batched) * 1000) / 1000,
   };
   process.stdout.write(JSON.stringify(out, null, 1) + '\n');

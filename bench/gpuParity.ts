@@ -92,7 +92,12 @@ async function runSide(o: ParityOptions, provider: EngineConfig['provider']): Pr
     const s = b.manifest.sampling ?? { cfg: 4, topK: 900, topP: 0.96 };
     const gen: Side['gen'] = [];
     const run = await timed(ms, `generate${o.steps}`, o.repeats, async () => {
-      const r = new GenerationRun(b, 'parity', { classId: o.classId, seed: o.seed, cfg: s.cfg, topK: s.topK, topP: s.topP }, { keepLogits: true });
+      const r = new GenerationRun(
+        b,
+        'parity',
+        { classId: o.classId, seed: o.seed, cfg: s.cfg, topK: s.topK, topP: s.topP },
+        { keepLogits: true },
+      );
       gen.length = 0;
       for (let k = 0; k < o.steps; k++) {
         const out = await r.goTo(k);
@@ -139,7 +144,10 @@ export async function gpuParity(o: ParityOptions): Promise<ParityReport> {
       logits: maxAbs(c.logits, gpu.gen[k].logits),
       image: maxAbs(c.image, gpu.gen[k].image),
     })),
-    backStep: { tokensDiffer: differ(cpu.gen[o.steps - 1].tokens, gpu.again.tokens), logits: maxAbs(cpu.gen[o.steps - 1].logits, gpu.again.logits) },
+    backStep: {
+      tokensDiffer: differ(cpu.gen[o.steps - 1].tokens, gpu.again.tokens),
+      logits: maxAbs(cpu.gen[o.steps - 1].logits, gpu.again.logits),
+    },
     logitsScale: cpu.logits.reduce((m, x) => Math.max(m, Math.abs(x)), 0),
     ms: { cpu: cpu.ms, gpu: gpu.ms },
     placement: gpu.placement,

@@ -31,45 +31,53 @@ function arg(name, dflt) {
  * are in the DOM; `painted` is after the next frame (requestAnimationFrame, then a task: the frame is produced).
  */
 function armProbe(panel, buttonSel, pn, scale) {
-  return panel.evaluate(([sel, pnWanted, k]) => {
-    const btn = document.querySelector(sel);
-    window.__varscopeProbe = new Promise((resolve, reject) => {
-      let t0 = -1;
-      let tMsg = -1;
-      let done = false;
-      // The first host message after the press: the engine's streamed step (or, for Start, the run id).
-      const onMessage = () => {
-        if (t0 >= 0 && tMsg < 0) tMsg = performance.now();
-      };
-      window.addEventListener('message', onMessage, true);
-      const onClick = (ev) => {
-        t0 = ev.timeStamp;
-        check();
-      };
-      btn.addEventListener('click', onClick, { capture: true, once: true });
-      const drawn = () => {
-        const svg = document.querySelector('#panel-stepThrough .step-row figure.sampled svg.token-grid');
-        const status = document.querySelector('#panel-stepThrough .gen-status')?.textContent || '';
-        return !!svg && svg.getAttribute('data-pn') === String(pnWanted) && status.startsWith(`Scale ${k + 1} of`) && !status.includes('computing');
-      };
-      const mo = new MutationObserver(() => check());
-      function check() {
-        if (done || t0 < 0 || !drawn()) return;
-        done = true;
-        mo.disconnect();
-        window.removeEventListener('message', onMessage, true);
-        const dom = performance.now() - t0;
-        requestAnimationFrame(() => {
-          const ch = new MessageChannel();
-          ch.port1.onmessage = () => resolve({ message: tMsg - t0, dom, painted: performance.now() - t0 });
-          ch.port2.postMessage(0);
-        });
-      }
-      mo.observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
-      setTimeout(() => reject(new Error(`scale ${k + 1} was not drawn within 60 s`)), 60000);
-    });
-    return true;
-  }, [buttonSel, pn, scale]);
+  return panel.evaluate(
+    ([sel, pnWanted, k]) => {
+      const btn = document.querySelector(sel);
+      window.__varscopeProbe = new Promise((resolve, reject) => {
+        let t0 = -1;
+        let tMsg = -1;
+        let done = false;
+        // The first host message after the press: the engine's streamed step (or, for Start, the run id).
+        const onMessage = () => {
+          if (t0 >= 0 && tMsg < 0) tMsg = performance.now();
+        };
+        window.addEventListener('message', onMessage, true);
+        const onClick = (ev) => {
+          t0 = ev.timeStamp;
+          check();
+        };
+        btn.addEventListener('click', onClick, { capture: true, once: true });
+        const drawn = () => {
+          const svg = document.querySelector('#panel-stepThrough .step-row figure.sampled svg.token-grid');
+          const status = document.querySelector('#panel-stepThrough .gen-status')?.textContent || '';
+          return (
+            !!svg &&
+            svg.getAttribute('data-pn') === String(pnWanted) &&
+            status.startsWith(`Scale ${k + 1} of`) &&
+            !status.includes('computing')
+          );
+        };
+        const mo = new MutationObserver(() => check());
+        function check() {
+          if (done || t0 < 0 || !drawn()) return;
+          done = true;
+          mo.disconnect();
+          window.removeEventListener('message', onMessage, true);
+          const dom = performance.now() - t0;
+          requestAnimationFrame(() => {
+            const ch = new MessageChannel();
+            ch.port1.onmessage = () => resolve({ message: tMsg - t0, dom, painted: performance.now() - t0 });
+            ch.port2.postMessage(0);
+          });
+        }
+        mo.observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+        setTimeout(() => reject(new Error(`scale ${k + 1} was not drawn within 60 s`)), 60000);
+      });
+      return true;
+    },
+    [buttonSel, pn, scale],
+  );
 }
 
 /** One generation: Start (scale 1) then Step through every scale; resolves [{ dom, painted }] per scale. */
@@ -113,7 +121,10 @@ async function engineBaseline(settings, runs, warmup) {
   await engine.dispose();
   // The same steps as requests to the engine child process, as the extension host sends them.
   const { EngineClient } = require(path.join(ROOT, 'out', 'src', 'client', 'engineClient.js'));
-  const client = new EngineClient({ entry: path.join(ROOT, 'dist', 'engineProcess.js'), config: { provider: 'cpu', threads: 0, maxImagePixels: 1e8 } });
+  const client = new EngineClient({
+    entry: path.join(ROOT, 'dist', 'engineProcess.js'),
+    config: { provider: 'cpu', threads: 0, maxImagePixels: 1e8 },
+  });
   try {
     const model = path.join(ROOT, 'models', id);
     await client.call('openModel', { model });
@@ -155,7 +166,12 @@ async function main() {
         model: document.querySelector('.app-header .model-name')?.textContent || '',
         patchNums: [...document.querySelectorAll('#panel-stepThrough .jumps button')].map((b) => +b.textContent),
         // The panel's defaults (seed 0 goes up by one per run).
-        settings: { classId: +document.querySelector('#panel-stepThrough .class-select').value, cfg: +inputs[1].value, topK: +inputs[2].value, topP: +inputs[3].value },
+        settings: {
+          classId: +document.querySelector('#panel-stepThrough .class-select').value,
+          cfg: +inputs[1].value,
+          topK: +inputs[2].value,
+          topP: +inputs[3].value,
+        },
       };
     });
     for (let r = 0; r < warmup + runs; r++) {
@@ -168,23 +184,38 @@ async function main() {
   }
   const engine = process.argv.includes('--engine') ? await engineBaseline(info.settings, runs, warmup) : null;
   const st = info.settings;
-  console.log(`Step-to-drawn latency, ${info.model}, provider ${info.provider}, ${runs} runs (+${warmup} warm-up), ${os.cpus().length} CPUs, load ${load}`);
+  console.log(
+    `Step-to-drawn latency, ${info.model}, provider ${info.provider}, ${runs} runs (+${warmup} warm-up), ${os.cpus().length} CPUs, load ${load}`,
+  );
   console.log(`Step pressed ${pauseMs ? `${pauseMs} ms after` : 'as soon as'} the previous scale was drawn (--pause)`);
-  console.log(`sampler: class ${st.classId}, seeds 0-${warmup + runs - 1}, CFG ${st.cfg}, top-k ${st.topK}, top-p ${st.topP} (the panel's defaults)`);
+  console.log(
+    `sampler: class ${st.classId}, seeds 0-${warmup + runs - 1}, CFG ${st.cfg}, top-k ${st.topK}, top-p ${st.topP} (the panel's defaults)`,
+  );
   console.log('medians in ms from the press; "host msg": the first message from the host arrives (engine + transport),');
-  console.log('"DOM": the new grid is in the DOM, "drawn": the next frame is painted' + (engine ? ';\n"engine step/decode": the engine alone, in-process; "engine request": generationStep to the engine child process' : ''));
-  console.log(`scale  pn   via   host msg      DOM    drawn   drawn min   drawn max${engine ? '   engine step   engine decode   engine request' : ''}`);
+  console.log(
+    '"DOM": the new grid is in the DOM, "drawn": the next frame is painted' +
+      (engine ? ';\n"engine step/decode": the engine alone, in-process; "engine request": generationStep to the engine child process' : ''),
+  );
+  console.log(
+    `scale  pn   via   host msg      DOM    drawn   drawn min   drawn max${engine ? '   engine step   engine decode   engine request' : ''}`,
+  );
   const f = (v, w) => v.toFixed(1).padStart(w);
   const steps = [];
   info.patchNums.forEach((pn, k) => {
     const painted = results.map((r) => r[k].painted);
     if (k > 0) steps.push(...painted);
-    const eng = engine ? `  ${f(median(engine.map((r) => r[k].step)), 12)}  ${f(median(engine.map((r) => r[k].decode)), 14)}  ${f(median(engine.map((r) => r[k].request)), 15)}` : '';
-    console.log(`${String(k + 1).padStart(5)}  ${String(pn).padStart(2)}   ${k === 0 ? 'Start' : 'Step '}  ${f(median(results.map((r) => r[k].message)), 8)}  ${f(median(results.map((r) => r[k].dom)), 7)}  ${f(median(painted), 7)}  ${f(Math.min(...painted), 10)}  ${f(Math.max(...painted), 10)}${eng}`);
+    const eng = engine
+      ? `  ${f(median(engine.map((r) => r[k].step)), 12)}  ${f(median(engine.map((r) => r[k].decode)), 14)}  ${f(median(engine.map((r) => r[k].request)), 15)}`
+      : '';
+    console.log(
+      `${String(k + 1).padStart(5)}  ${String(pn).padStart(2)}   ${k === 0 ? 'Start' : 'Step '}  ${f(median(results.map((r) => r[k].message)), 8)}  ${f(median(results.map((r) => r[k].dom)), 7)}  ${f(median(painted), 7)}  ${f(Math.min(...painted), 10)}  ${f(Math.max(...painted), 10)}${eng}`,
+    );
   });
   const med = median(steps);
   const withStart = median(results.flatMap((r) => r.map((x) => x.painted)));
-  console.log(`median over the Step presses (scales 2-${info.patchNums.length} x ${runs} runs): ${med.toFixed(1)} ms; over all ${info.patchNums.length} scales incl. Start: ${withStart.toFixed(1)} ms; goal < ${GOAL_MS} ms: ${med < GOAL_MS ? 'met' : 'NOT met'}`);
+  console.log(
+    `median over the Step presses (scales 2-${info.patchNums.length} x ${runs} runs): ${med.toFixed(1)} ms; over all ${info.patchNums.length} scales incl. Start: ${withStart.toFixed(1)} ms; goal < ${GOAL_MS} ms: ${med < GOAL_MS ? 'met' : 'NOT met'}`,
+  );
   const json = arg('--json');
   if (json) fs.writeFileSync(json, JSON.stringify({ ...info, runs, warmup, load: +load, results, engine }, null, 1));
 }

@@ -46,8 +46,11 @@ async function main() {
   }
   let diff = 0;
   for (let j = 0; j < outs[0].length; j++) diff = Math.max(diff, Math.abs(outs[0][j] - outs[1][j]));
-  for (const [k, s] of sides.entries()) console.log(`${s.name}: median ${median(times[k]).toFixed(2)} ms, min ${Math.min(...times[k]).toFixed(2)} ms (${repeats} runs)`);
-  console.log(`after / before: median ${(median(times[1]) / median(times[0])).toFixed(3)}, min ${(Math.min(...times[1]) / Math.min(...times[0])).toFixed(3)}`);
+  for (const [k, s] of sides.entries())
+    console.log(`${s.name}: median ${median(times[k]).toFixed(2)} ms, min ${Math.min(...times[k]).toFixed(2)} ms (${repeats} runs)`);
+  console.log(
+    `after / before: median ${(median(times[1]) / median(times[0])).toFixed(3)}, min ${(Math.min(...times[1]) / Math.min(...times[0])).toFixed(3)}`,
+  );
   console.log(`max abs difference of the logits: ${diff.toExponential(2)}`);
   for (const s of sides) await s.dispose();
 }

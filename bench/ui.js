@@ -22,8 +22,16 @@ function usage4096(patchNums) {
     return row;
   });
   const overall = new Float64Array(V);
-  for (const row of perScale) row.forEach((c, v) => { overall[v] += c; });
-  const ppl = (c) => { const t = c.reduce((a, b) => a + b, 0); let h = 0; for (const x of c) if (x > 0) h -= (x / t) * Math.log(x / t); return Math.exp(h); };
+  for (const row of perScale)
+    row.forEach((c, v) => {
+      overall[v] += c;
+    });
+  const ppl = (c) => {
+    const t = c.reduce((a, b) => a + b, 0);
+    let h = 0;
+    for (const x of c) if (x > 0) h -= (x / t) * Math.log(x / t);
+    return Math.exp(h);
+  };
   return { perScale, overall, used: overall.filter((c) => c > 0).length, perplexity: ppl(overall), perplexityPerScale: perScale.map(ppl) };
 }
 
@@ -105,7 +113,10 @@ async function main() {
     // 3. Codebook histogram with V = 4096: switching to the training counts draws 1 overall + 10 per-scale histograms.
     const model4096 = { ...rec.model, vocabSize: 4096, codeColors: new Uint8Array(4096 * 3).map((_, i) => (i * 37) % 256) };
     const u = usage4096(rec.model.patchNums);
-    const q = await openPanel(browser, rec, { init: { model: model4096 }, handlers: { trainingUsage: async () => u, inspect: async () => ({ ...rec.inspect, model: model4096 }) } });
+    const q = await openPanel(browser, rec, {
+      init: { model: model4096 },
+      handlers: { trainingUsage: async () => u, inspect: async () => ({ ...rec.inspect, model: model4096 }) },
+    });
     await q.page.waitForSelector('.token-grid');
     await q.tab('codebook');
     await q.page.click('.view-codebook .segmented button[data-value=training]');
@@ -148,7 +159,9 @@ async function main() {
   const w = Math.max(...rows.map((r) => r.name.length));
   console.log(`${'benchmark'.padEnd(w)}  median ms   p90 ms   max ms   ≤${GOAL_MS} ms`);
   for (const r of rows) {
-    console.log(`${r.name.padEnd(w)}  ${r.median.toFixed(2).padStart(9)}  ${r.p90.toFixed(2).padStart(7)}  ${r.max.toFixed(2).padStart(7)}   ${r.median <= GOAL_MS ? 'yes' : 'NO'}`);
+    console.log(
+      `${r.name.padEnd(w)}  ${r.median.toFixed(2).padStart(9)}  ${r.p90.toFixed(2).padStart(7)}  ${r.max.toFixed(2).padStart(7)}   ${r.median <= GOAL_MS ? 'yes' : 'NO'}`,
+    );
   }
   console.log(`(${RUNS} runs each, headless Chromium ${browser.version()}, software rendering, devicePixelRatio 1)`);
 }

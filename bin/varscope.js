@@ -20,21 +20,33 @@ const args = process.argv.slice(2);
 if (process.env.VARSCOPE_CLI_CHILD === '1') {
   // The child: the terminal's view of stderr is the parent's.
   if (process.env.VARSCOPE_STDERR_TTY === '1') process.stderr.isTTY = true;
-  require(cli).main(args).then((code) => {
-    process.exitCode = code;
-  });
+  require(cli)
+    .main(args)
+    .then((code) => {
+      process.exitCode = code;
+    });
 } else {
   runFiltered();
 }
 
 /** Lines native code prints on its own: Dawn (WebGPU) and onnxruntime's logger. A Dawn warning spans 2-3 lines. */
-const NOISE = [/^Warning: Couldn't load Vulkan\b/, /^\s+at operator\(\) \(.*dawn/, /^\[[WIV]:onnxruntime:/, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \[[WIV]:onnxruntime:/];
+const NOISE = [
+  /^Warning: Couldn't load Vulkan\b/,
+  /^\s+at operator\(\) \(.*dawn/,
+  /^\[[WIV]:onnxruntime:/,
+  /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \[[WIV]:onnxruntime:/,
+];
 
 function runFiltered() {
   const verbose = args.includes('--verbose');
   const child = spawn(process.execPath, [__filename, ...args.filter((a) => a !== '--verbose')], {
     stdio: ['inherit', 'inherit', 'pipe'],
-    env: { ...process.env, VARSCOPE_CLI_CHILD: '1', VARSCOPE_STDERR_TTY: process.stderr.isTTY ? '1' : '', VARSCOPE_VERBOSE: verbose ? '1' : process.env.VARSCOPE_VERBOSE || '' },
+    env: {
+      ...process.env,
+      VARSCOPE_CLI_CHILD: '1',
+      VARSCOPE_STDERR_TTY: process.stderr.isTTY ? '1' : '',
+      VARSCOPE_VERBOSE: verbose ? '1' : process.env.VARSCOPE_VERBOSE || '',
+    },
   });
   let pending = '';
   let dropBlank = false;

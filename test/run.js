@@ -108,7 +108,9 @@ function unitLayer() {
   if (!tsc()) return { passed: 0, failed: 1 };
   // out/ keeps the output of deleted sources: run only tests whose .ts still exists.
   const compiled = walk(path.join(ROOT, 'out', 'test', 'unit'), '.test.js');
-  const js = mocha(compiled.filter((f) => fs.existsSync(path.join(ROOT, path.relative(path.join(ROOT, 'out'), f)).replace(/\.js$/, '.ts'))));
+  const js = mocha(
+    compiled.filter((f) => fs.existsSync(path.join(ROOT, path.relative(path.join(ROOT, 'out'), f)).replace(/\.js$/, '.ts'))),
+  );
   const py = pythonTests();
   return { passed: js.passed + py.passed, failed: js.failed + py.failed };
 }
@@ -136,7 +138,8 @@ async function integrationLayer(compiled) {
     if (!(await build('production'))) return { passed: 0, failed: 1 };
   } else console.log('  dist/ is newer than every source file: not rebuilding');
   const result = process.env.VSCODE_EXECUTABLE ? await desktopRun() : await require('./integration/codeServerRun.js').runIntegration();
-  for (const o of result.outcomes) console.log(`    ${o.state === 'passed' ? 'ok  ' : 'FAIL'} ${o.title}${o.error ? `\n${o.error.replace(/^/gm, '      ')}` : ''}`);
+  for (const o of result.outcomes)
+    console.log(`    ${o.state === 'passed' ? 'ok  ' : 'FAIL'} ${o.title}${o.error ? `\n${o.error.replace(/^/gm, '      ')}` : ''}`);
   return { passed: result.passed, failed: result.failed };
 }
 
@@ -165,7 +168,11 @@ async function desktopRun() {
   if (!fs.existsSync(resultsFile)) return { passed: 0, failed: 1, outcomes: [] };
   const { outcomes } = JSON.parse(fs.readFileSync(resultsFile, 'utf8'));
   fs.rmSync(tmp, { recursive: true, force: true });
-  return { passed: outcomes.filter((o) => o.state === 'passed').length, failed: outcomes.filter((o) => o.state === 'failed').length, outcomes };
+  return {
+    passed: outcomes.filter((o) => o.state === 'passed').length,
+    failed: outcomes.filter((o) => o.state === 'failed').length,
+    outcomes,
+  };
 }
 
 async function main() {

@@ -63,7 +63,9 @@ function needsBuild() {
     }
     return false;
   };
-  return newer(path.join(ROOT, 'src')) || ['package.json', 'webpack.config.js'].some((f) => fs.statSync(path.join(ROOT, f)).mtimeMs > built);
+  return (
+    newer(path.join(ROOT, 'src')) || ['package.json', 'webpack.config.js'].some((f) => fs.statSync(path.join(ROOT, f)).mtimeMs > built)
+  );
 }
 
 module.exports = { build, needsBuild };

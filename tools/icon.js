@@ -49,7 +49,8 @@ function pyramidSvg({ scales, colors }) {
   const top = SIZE / 2 - (highest + unit) / 2;
   // (x, y) on a layer's top face in [0, side], z up: isometric screen point.
   const iso = (x, y, z) => [cx + (x - y) * c30, top + (x + y) * 0.5 - z];
-  const poly = (pts, fill) => `<polygon points="${pts.map((p) => p.map((v) => v.toFixed(2)).join(',')).join(' ')}" fill="${fill}" stroke="${fill}" stroke-width="0.6" stroke-linejoin="round"/>`;
+  const poly = (pts, fill) =>
+    `<polygon points="${pts.map((p) => p.map((v) => v.toFixed(2)).join(',')).join(' ')}" fill="${fill}" stroke="${fill}" stroke-width="0.6" stroke-linejoin="round"/>`;
   const parts = [];
   LAYERS.forEach((pn, level) => {
     const s = scales.find((x) => x.pn === pn);
@@ -63,11 +64,15 @@ function pyramidSvg({ scales, colors }) {
     // Right side face (x = side): the last column's colours; left side face (y = side): the last row's.
     for (let i = 0; i < pn; i++) {
       const t = s.tokens[i * pn + (pn - 1)];
-      parts.push(poly([at(i, pn - 1, z1, 0, 1), at(i, pn - 1, z1, 1, 1), at(i, pn - 1, z0, 1, 1), at(i, pn - 1, z0, 0, 1)], css(color(t), 0.72)));
+      parts.push(
+        poly([at(i, pn - 1, z1, 0, 1), at(i, pn - 1, z1, 1, 1), at(i, pn - 1, z0, 1, 1), at(i, pn - 1, z0, 0, 1)], css(color(t), 0.72)),
+      );
     }
     for (let j = 0; j < pn; j++) {
       const t = s.tokens[(pn - 1) * pn + j];
-      parts.push(poly([at(pn - 1, j, z1, 1, 0), at(pn - 1, j, z1, 1, 1), at(pn - 1, j, z0, 1, 1), at(pn - 1, j, z0, 1, 0)], css(color(t), 0.55)));
+      parts.push(
+        poly([at(pn - 1, j, z1, 1, 0), at(pn - 1, j, z1, 1, 1), at(pn - 1, j, z0, 1, 1), at(pn - 1, j, z0, 1, 0)], css(color(t), 0.55)),
+      );
     }
     for (let i = 0; i < pn; i++) {
       for (let j = 0; j < pn; j++) {

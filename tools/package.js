@@ -21,14 +21,26 @@ const LISTING_README = 'README.marketplace.md';
 /** Files and folders of the checkout that go into every VSIX (node_modules is added per target). */
 /** The graph input/output table, read by the exporter (varscope/bundle/bundle_spec.py) at this path. */
 const GRAPH_SPEC = 'src/shared/graphSpec.json';
-const SHIPPED = ['package.json', 'LICENSE', '.vscodeignore', 'dist', 'media/icon.png', 'models', 'bin', PYTHON_PACKAGE, PYTHON_VERIFIER, GRAPH_SPEC];
+const SHIPPED = [
+  'package.json',
+  'LICENSE',
+  '.vscodeignore',
+  'dist',
+  'media/icon.png',
+  'models',
+  'bin',
+  PYTHON_PACKAGE,
+  PYTHON_VERIFIER,
+  GRAPH_SPEC,
+];
 const ORT_BIN = path.join(ROOT, 'node_modules', 'onnxruntime-node', 'bin');
 
 /** `<os>-<arch>` of every platform onnxruntime-node ships binaries for: the targets a VSIX can be built for. */
 function listTargets() {
   const out = new Set();
   for (const napi of fs.existsSync(ORT_BIN) ? fs.readdirSync(ORT_BIN) : []) {
-    for (const o of fs.readdirSync(path.join(ORT_BIN, napi))) for (const a of fs.readdirSync(path.join(ORT_BIN, napi, o))) out.add(`${o}-${a}`);
+    for (const o of fs.readdirSync(path.join(ORT_BIN, napi)))
+      for (const a of fs.readdirSync(path.join(ORT_BIN, napi, o))) out.add(`${o}-${a}`);
   }
   return [...out].sort();
 }
@@ -40,7 +52,12 @@ function arg(name, fallback) {
 }
 
 function sh(cmd, args, cwd, quiet = false) {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', stdio: quiet ? 'pipe' : 'inherit', env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' } });
+  const r = spawnSync(cmd, args, {
+    cwd,
+    encoding: 'utf8',
+    stdio: quiet ? 'pipe' : 'inherit',
+    env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' },
+  });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status})${quiet ? `\n${r.stderr}` : ''}`);
   return r.stdout;
 }
@@ -69,7 +86,12 @@ function productionPackages() {
     }
   };
   walk(tree, tree.name);
-  const nameOf = (p) => p.split(/node_modules[\\/]/).pop().split(path.sep).join('/');
+  const nameOf = (p) =>
+    p
+      .split(/node_modules[\\/]/)
+      .pop()
+      .split(path.sep)
+      .join('/');
   return { packages: parseable, installOnly: parseable.filter((p) => !kept.has(nameOf(p))) };
 }
 
@@ -103,13 +125,16 @@ function checkBinaries(stage, target) {
   const bin = path.join(stage, 'node_modules', 'onnxruntime-node', 'bin');
   const ort = fs.readdirSync(bin).some((napi) => fs.existsSync(path.join(bin, napi, osName, arch, 'onnxruntime_binding.node')));
   if (!ort) throw new Error(`${target}: onnxruntime-node has no onnxruntime_binding.node for this platform`);
-  if (!fs.existsSync(path.join(stage, 'node_modules', '@img', `sharp-${target}`))) throw new Error(`${target}: @img/sharp-${target} is missing`);
+  if (!fs.existsSync(path.join(stage, 'node_modules', '@img', `sharp-${target}`)))
+    throw new Error(`${target}: @img/sharp-${target} is missing`);
 }
 
 /** sharp's native packages of `target` (npm installs only the machine's own); fetched from the registry when absent. */
 function ensureSharpBinaries(stage, target) {
   const sharpVersion = JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', 'sharp', 'package.json'), 'utf8'));
-  const wanted = Object.keys(sharpVersion.optionalDependencies || {}).filter((n) => n === `@img/sharp-${target}` || n === `@img/sharp-libvips-${target}`);
+  const wanted = Object.keys(sharpVersion.optionalDependencies || {}).filter(
+    (n) => n === `@img/sharp-${target}` || n === `@img/sharp-libvips-${target}`,
+  );
   const missing = wanted.filter((n) => !fs.existsSync(path.join(stage, 'node_modules', n)));
   if (missing.length === 0) return;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-img-'));

@@ -87,11 +87,19 @@ async function openVarScope({ userSettings = {}, log = console.log } = {}) {
     const page = await browser.newPage({ viewport: VIEWPORT });
     const auth = `127.0.0.1:${port}`;
     // The smoke-test driver (on in startCodeServer) makes code-server honour extensionDevelopmentPath.
-    const payload = [['extensionDevelopmentPath', `vscode-remote://${auth}${cs.ROOT}`], ['skipWelcome', 'true'], ['skipReleaseNotes', 'true']];
+    const payload = [
+      ['extensionDevelopmentPath', `vscode-remote://${auth}${cs.ROOT}`],
+      ['skipWelcome', 'true'],
+      ['skipReleaseNotes', 'true'],
+    ];
     await page.goto(`http://${auth}/?folder=${encodeURIComponent(dirs.ws)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
     log('waiting for the VARScope panel...');
     const panel = await until('the VARScope panel', () => findPanel(page), 180000);
-    await until('the token pyramid', () => panel.evaluate(() => document.querySelectorAll('.view-pyramid svg.token-grid').length >= 10), 180000);
+    await until(
+      'the token pyramid',
+      () => panel.evaluate(() => document.querySelectorAll('.view-pyramid svg.token-grid').length >= 10),
+      180000,
+    );
     // The pictures must show the default bundle, whatever a settings file elsewhere says.
     const { id } = JSON.parse(fs.readFileSync(path.join(cs.ROOT, 'models', 'default.json'), 'utf8'));
     const want = JSON.parse(fs.readFileSync(path.join(cs.ROOT, 'models', id, 'varscope.json'), 'utf8')).name;
@@ -108,10 +116,15 @@ async function openVarScope({ userSettings = {}, log = console.log } = {}) {
 /** Clicks a tab of the panel and waits for its view to be shown. */
 async function showTab(panel, id) {
   await panel.click(`#tab-${id}`);
-  await until(`the ${id} view`, () => panel.evaluate((v) => {
-    const el = document.getElementById(`panel-${v}`);
-    return !!el && !el.hidden;
-  }, id), 10000);
+  await until(
+    `the ${id} view`,
+    () =>
+      panel.evaluate((v) => {
+        const el = document.getElementById(`panel-${v}`);
+        return !!el && !el.hidden;
+      }, id),
+    10000,
+  );
 }
 
 /** Clears the linked hover (the app's Escape key) and scrolls the panel back to its top. */
@@ -194,7 +207,12 @@ const STEPS = {
     for (let k = 2; k <= 10; k++) {
       await whenPanel(panel, 'the Step button', () => !document.querySelector('#panel-stepThrough button.step').disabled);
       await panel.click('#panel-stepThrough button.step');
-      await whenPanel(panel, `scale ${k}`, (n) => new RegExp(`^Scale ${n} of \\d+ · class`).test(document.querySelector('.gen-status')?.textContent || ''), k);
+      await whenPanel(
+        panel,
+        `scale ${k}`,
+        (n) => new RegExp(`^Scale ${n} of \\d+ · class`).test(document.querySelector('.gen-status')?.textContent || ''),
+        k,
+      );
     }
   },
   async 'what-if'({ page, panel }) {
@@ -237,10 +255,16 @@ const STEPS = {
     await input.fill('varscope-pyramid.png');
     await sleep(800);
     await page.keyboard.press('Control+Enter');
-    await until('the image preview', async () => {
-      for (const f of page.frames()) if (await f.evaluate(() => !!document.querySelector('.image-container img, img.scale-to-fit, img.pixelated')).catch(() => false)) return true;
-      return false;
-    }, 20000);
+    await until(
+      'the image preview',
+      async () => {
+        for (const f of page.frames())
+          if (await f.evaluate(() => !!document.querySelector('.image-container img, img.scale-to-fit, img.pixelated')).catch(() => false))
+            return true;
+        return false;
+      },
+      20000,
+    );
     await sleep(800);
     return { saved };
   },

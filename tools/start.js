@@ -32,10 +32,21 @@ function prepareWorkspace() {
   fs.mkdirSync(user, { recursive: true });
   const userSettings = path.join(user, 'settings.json');
   if (!fs.existsSync(userSettings)) {
-    fs.writeFileSync(userSettings, JSON.stringify({
-      'workbench.startupEditor': 'none', 'git.openRepositoryInParentFolders': 'never', 'chat.disableAIFeatures': true,
-      'workbench.secondarySideBar.defaultVisibility': 'hidden', 'telemetry.telemetryLevel': 'off', 'update.mode': 'none',
-    }, null, 2));
+    fs.writeFileSync(
+      userSettings,
+      JSON.stringify(
+        {
+          'workbench.startupEditor': 'none',
+          'git.openRepositoryInParentFolders': 'never',
+          'chat.disableAIFeatures': true,
+          'workbench.secondarySideBar.defaultVisibility': 'hidden',
+          'telemetry.telemetryLevel': 'off',
+          'update.mode': 'none',
+        },
+        null,
+        2,
+      ),
+    );
   }
 }
 
@@ -84,9 +95,18 @@ async function startCodeServer() {
     VARSCOPE_OPEN_IMAGE: SAMPLE,
   };
   const args = [
-    '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none',
-    '--user-data-dir', path.join(state, 'user-data'), '--extensions-dir', path.join(state, 'extensions'),
-    '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override',
+    '--bind-addr',
+    `127.0.0.1:${port}`,
+    '--auth',
+    'none',
+    '--user-data-dir',
+    path.join(state, 'user-data'),
+    '--extensions-dir',
+    path.join(state, 'extensions'),
+    '--disable-telemetry',
+    '--disable-update-check',
+    '--disable-workspace-trust',
+    '--disable-getting-started-override',
     WORKSPACE,
   ];
   registerExtension(path.join(state, 'extensions'));
@@ -133,7 +153,9 @@ async function waitHealthy(port, child) {
   const http = require('http');
   for (let i = 0; i < 240; i++) {
     if (child.exitCode !== null) throw new Error(`code-server exited with ${child.exitCode}`);
-    const ok = await new Promise((r) => http.get(`http://127.0.0.1:${port}/healthz`, (res) => r(res.statusCode === 200)).on('error', () => r(false)));
+    const ok = await new Promise((r) =>
+      http.get(`http://127.0.0.1:${port}/healthz`, (res) => r(res.statusCode === 200)).on('error', () => r(false)),
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 250));
   }

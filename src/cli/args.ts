@@ -63,7 +63,8 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs {
     }
   }
   if (out.switches.has('help')) return out;
-  if (out.positionals.length > spec.positionals.length) throw new UsageError(`unexpected argument ${out.positionals[spec.positionals.length]}`);
+  if (out.positionals.length > spec.positionals.length)
+    throw new UsageError(`unexpected argument ${out.positionals[spec.positionals.length]}`);
   if (out.positionals.length < spec.positionals.length) throw new UsageError(`missing ${spec.positionals[out.positionals.length]}`);
   for (const [name, o] of Object.entries(spec.options)) {
     if (out.options[name] === undefined && o.default !== undefined) out.options[name] = o.default;
@@ -76,7 +77,8 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs {
 export function num(args: ParsedArgs, name: string, check: { int?: boolean; min?: number; max?: number } = {}): number {
   const s = args.options[name];
   const v = Number(s);
-  if (s === undefined || s.trim() === '' || !Number.isFinite(v)) throw new UsageError(`--${name} must be a number, got ${JSON.stringify(s)}`, false);
+  if (s === undefined || s.trim() === '' || !Number.isFinite(v))
+    throw new UsageError(`--${name} must be a number, got ${JSON.stringify(s)}`, false);
   if (check.int && !Number.isInteger(v)) throw new UsageError(`--${name} must be an integer, got ${s}`, false);
   if (check.min !== undefined && v < check.min) throw new UsageError(`--${name} must be >= ${check.min}, got ${s}`, false);
   if (check.max !== undefined && v > check.max) throw new UsageError(`--${name} must be <= ${check.max}, got ${s}`, false);
@@ -88,7 +90,10 @@ export function helpText(spec: CommandSpec): string {
   const lines = [`usage: varscope ${spec.name} ${spec.positionals.join(' ')} [options]`.replace(/ +/g, ' '), '', spec.summary, ''];
   const opts = Object.entries(spec.options);
   if (opts.length) lines.push('options:');
-  for (const [name, o] of opts) lines.push(`  --${name.padEnd(16)} ${o.help}${o.default !== undefined ? ` (default ${o.default})` : ''}${o.required ? ' (required)' : ''}`);
+  for (const [name, o] of opts)
+    lines.push(
+      `  --${name.padEnd(16)} ${o.help}${o.default !== undefined ? ` (default ${o.default})` : ''}${o.required ? ' (required)' : ''}`,
+    );
   for (const [name, h] of Object.entries(spec.switches ?? {})) lines.push(`  --${name.padEnd(16)} ${h}`);
   lines.push(`  --${'help'.padEnd(16)} this help`);
   return lines.join('\n');

@@ -63,11 +63,17 @@ export async function benchImage(size: number): Promise<Uint8Array> {
       px[i + 2] = ((x ^ y) & 16) * 8;
     }
   }
-  return sharp(px, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer();
+  return sharp(px, { raw: { width: size, height: size, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 /** Time the engine on a model. */
-export async function benchEngine(model: string, config: EngineConfig, opts: { repeats?: number; sweepThreads?: number[]; image?: Uint8Array } = {}): Promise<EngineBench> {
+export async function benchEngine(
+  model: string,
+  config: EngineConfig,
+  opts: { repeats?: number; sweepThreads?: number[]; image?: Uint8Array } = {},
+): Promise<EngineBench> {
   const repeats = opts.repeats ?? 5;
   const measure = async (threads: number) => {
     const engine = new Engine();
@@ -81,7 +87,11 @@ export async function benchEngine(model: string, config: EngineConfig, opts: { r
     const teacherForced = await time(() => teacherForcedLogits(b, raw.varInput, 0), repeats);
     return { engine, b, info, openImage, teacherForced, bytes };
   };
-  const generationSettings = (b: Awaited<ReturnType<Engine['bundle']>>) => ({ classId: 0, seed: 0, ...(b.manifest.sampling ?? OFFICIAL_SAMPLING) });
+  const generationSettings = (b: Awaited<ReturnType<Engine['bundle']>>) => ({
+    classId: 0,
+    seed: 0,
+    ...(b.manifest.sampling ?? OFFICIAL_SAMPLING),
+  });
   /** The transformer part of a generation (no decode), with the KV cache or recomputing the prefix. */
   const genOnly = (b: Awaited<ReturnType<Engine['bundle']>>, fullRecompute: boolean) => async () => {
     const run = new GenerationRun(b, 'bench', generationSettings(b), { fullRecompute });
@@ -110,7 +120,19 @@ export async function benchEngine(model: string, config: EngineConfig, opts: { r
   const sampling = generationSettings(b);
   await engine.dispose();
   const rssMB = await engineProcessRss(model, config, bytes, sampling);
-  return { model, provider, threads: config.threads, repeats, openImage, teacherForced, generate, generateKv, generateFull, rssMB, threadSweep: sweep };
+  return {
+    model,
+    provider,
+    threads: config.threads,
+    repeats,
+    openImage,
+    teacherForced,
+    generate,
+    generateKv,
+    generateFull,
+    rssMB,
+    threadSweep: sweep,
+  };
 }
 
 /** RSS (MB) of a fresh engine child process after typical work. */

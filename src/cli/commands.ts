@@ -29,12 +29,24 @@ const COMMON: CommandSpec['options'] = {
   'cuda-path': { help: 'folder with the CUDA provider libraries' },
   'max-pixels': { help: 'refuse images with more pixels', default: String(DEFAULT_CONFIG.maxImagePixels) },
 };
-const IMAGE_OPTS: CommandSpec['options'] = { 'resize-ratio': { help: 'short side before the centre crop, in units of the model image size', default: '1' } };
+const IMAGE_OPTS: CommandSpec['options'] = {
+  'resize-ratio': { help: 'short side before the centre crop, in units of the model image size', default: '1' },
+};
 
 /** The command specs, in help order. */
 export const SPECS: Record<string, CommandSpec> = {
-  inspect: { name: 'inspect', summary: 'Tokenize an image: tokens of every scale, residual energy, PSNR of each progressive reconstruction, codebook usage.', positionals: ['IMAGE'], options: { ...COMMON, ...IMAGE_OPTS, 'images-dir': { help: 'also write decode(f̂ after scale k) as PNGs here' } } },
-  eval: { name: 'eval', summary: 'Teacher-forced evaluation (no CFG): per-scale accuracy and NLL of the true tokens for a class.', positionals: ['IMAGE'], options: { ...COMMON, ...IMAGE_OPTS, class: { help: 'class id (the null class id = no class)', required: true } } },
+  inspect: {
+    name: 'inspect',
+    summary: 'Tokenize an image: tokens of every scale, residual energy, PSNR of each progressive reconstruction, codebook usage.',
+    positionals: ['IMAGE'],
+    options: { ...COMMON, ...IMAGE_OPTS, 'images-dir': { help: 'also write decode(f̂ after scale k) as PNGs here' } },
+  },
+  eval: {
+    name: 'eval',
+    summary: 'Teacher-forced evaluation (no CFG): per-scale accuracy and NLL of the true tokens for a class.',
+    positionals: ['IMAGE'],
+    options: { ...COMMON, ...IMAGE_OPTS, class: { help: 'class id (the null class id = no class)', required: true } },
+  },
   generate: {
     name: 'generate',
     summary: 'Generate an image scale by scale (KV cache, CFG ramp, top-k / top-p, seeded).',
@@ -51,7 +63,8 @@ export const SPECS: Record<string, CommandSpec> = {
   },
   evaluate: {
     name: 'evaluate',
-    summary: 'A model over a folder of images (recursive): per-scale token accuracy, NLL, entropy, calibration, PSNR/SSIM, codebook use, each beside baselines; per class and per image.',
+    summary:
+      'A model over a folder of images (recursive): per-scale token accuracy, NLL, entropy, calibration, PSNR/SSIM, codebook use, each beside baselines; per class and per image.',
     positionals: ['FOLDER'],
     options: { ...COMMON, ...IMAGE_OPTS, ...EVALUATE_OPTIONS },
     switches: EVALUATE_SWITCHES,
@@ -63,15 +76,33 @@ export const SPECS: Record<string, CommandSpec> = {
     options: { ...COMMON, ...IMAGE_OPTS, ...EVALUATE_OPTIONS, ...TIMELINE_OPTIONS },
     switches: EVALUATE_SWITCHES,
   },
-  stats: { name: 'stats', summary: 'Codebook usage over a folder of images (recursive): the codebook part of `evaluate` alone, without the transformer.', positionals: ['FOLDER'], options: { ...COMMON, ...IMAGE_OPTS } },
-  export: { name: 'export', summary: 'Export a PyTorch checkpoint to a model bundle (python -m varscope.export; its flags pass through). --python PATH or VARSCOPE_PYTHON picks the Python (default: python3 on PATH, else /usr/bin/python3; the first with torch >= 1.13 and onnx).', positionals: [], options: {}, passThrough: true },
+  stats: {
+    name: 'stats',
+    summary: 'Codebook usage over a folder of images (recursive): the codebook part of `evaluate` alone, without the transformer.',
+    positionals: ['FOLDER'],
+    options: { ...COMMON, ...IMAGE_OPTS },
+  },
+  export: {
+    name: 'export',
+    summary:
+      'Export a PyTorch checkpoint to a model bundle (python -m varscope.export; its flags pass through). --python PATH or VARSCOPE_PYTHON picks the Python (default: python3 on PATH, else /usr/bin/python3; the first with torch >= 1.13 and onnx).',
+    positionals: [],
+    options: {},
+    passThrough: true,
+  },
 };
 
 /** Engine settings from the common flags. */
 export function engineConfig(args: ParsedArgs): EngineConfig {
   const provider = args.options.provider as EngineConfig['provider'];
-  if (!PROVIDER_CHOICES.includes(provider)) throw new UsageError(`--provider must be one of ${PROVIDER_CHOICES.join(', ')}, got ${provider}`);
-  return { provider, threads: num(args, 'threads', { int: true, min: 0, max: 256 }), cudaLibraryPath: args.options['cuda-path'], maxImagePixels: num(args, 'max-pixels', { int: true, min: 1 }) };
+  if (!PROVIDER_CHOICES.includes(provider))
+    throw new UsageError(`--provider must be one of ${PROVIDER_CHOICES.join(', ')}, got ${provider}`);
+  return {
+    provider,
+    threads: num(args, 'threads', { int: true, min: 0, max: 256 }),
+    cudaLibraryPath: args.options['cuda-path'],
+    maxImagePixels: num(args, 'max-pixels', { int: true, min: 1 }),
+  };
 }
 
 /** The repository / extension root (the folder of package.json named varscope). */
@@ -138,7 +169,11 @@ export async function writeJson(args: ParsedArgs, value: unknown): Promise<void>
 /** Write RGBA pixels as a PNG (whole or not at all). */
 export async function writePng(file: string, img: { width: number; height: number; data: Uint8ClampedArray }): Promise<void> {
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const png = await sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 4 } }).png().toBuffer();
+  const png = await sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), {
+    raw: { width: img.width, height: img.height, channels: 4 },
+  })
+    .png()
+    .toBuffer();
   await writeFileAtomic(file, png);
 }
 
@@ -159,7 +194,8 @@ function mean(a: ArrayLike<number>): number {
 /** The provider that ran the model, for every JSON result; why faster ones were skipped goes to stderr with --verbose. */
 async function ranOn(engine: Engine, model: string): Promise<string> {
   const info = await engine.openModel({ model });
-  if (process.env.VARSCOPE_VERBOSE === '1') for (const f of info.providerFallbacks) process.stderr.write(`varscope: provider ${f.provider} skipped: ${f.reason}\n`);
+  if (process.env.VARSCOPE_VERBOSE === '1')
+    for (const f of info.providerFallbacks) process.stderr.write(`varscope: provider ${f.provider} skipped: ${f.reason}\n`);
   return info.provider;
 }
 
@@ -178,8 +214,7 @@ export function onEngineEvent(ev: string, payload: unknown): void {
     // Routine facts (a bundle verified, graphs opened) only with --verbose; warnings and errors always.
     const { level, message } = payload as { level: string; message: string };
     if (level !== 'info' || process.env.VARSCOPE_VERBOSE === '1') process.stderr.write(`${message}\n`);
-  }
-  else if (ev === 'folderUsage') for (const f of folderListeners) f(payload as { done: number; total: number; failed: number });
+  } else if (ev === 'folderUsage') for (const f of folderListeners) f(payload as { done: number; total: number; failed: number });
 }
 
 /** Run one command (not export/bench). */
@@ -190,12 +225,27 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
     case 'inspect': {
       const r = await engine.inspect({ model, image: { path: args.positionals[0] }, resizeRatio: ratio() });
       const dir = args.options['images-dir'];
-      if (dir) for (const s of r.scales) await writePng(path.join(dir, `scale${String(s.scaleIndex).padStart(2, '0')}_pn${s.pn}.png`), s.decoded);
+      if (dir)
+        for (const s of r.scales) await writePng(path.join(dir, `scale${String(s.scaleIndex).padStart(2, '0')}_pn${s.pn}.png`), s.decoded);
       await writeJson(args, {
         provider: await ranOn(engine, model),
-        model: { id: r.model.id, patchNums: r.model.patchNums, vocabSize: r.model.vocabSize, provider: r.model.provider, providerFallbacks: r.model.providerFallbacks, nodePlacement: r.model.nodePlacement },
+        model: {
+          id: r.model.id,
+          patchNums: r.model.patchNums,
+          vocabSize: r.model.vocabSize,
+          provider: r.model.provider,
+          providerFallbacks: r.model.providerFallbacks,
+          nodePlacement: r.model.nodePlacement,
+        },
         image: { ...r.image, input: undefined },
-        scales: r.scales.map((s) => ({ pn: s.pn, tokens: Array.from(s.tokens), residualEnergy: s.residualEnergy, psnr: s.psnr, meanQuantError: mean(s.quantError), meanQuantMargin: mean(s.quantMargin) })),
+        scales: r.scales.map((s) => ({
+          pn: s.pn,
+          tokens: Array.from(s.tokens),
+          residualEnergy: s.residualEnergy,
+          psnr: s.psnr,
+          meanQuantError: mean(s.quantError),
+          meanQuantMargin: mean(s.quantMargin),
+        })),
         codebook: { used: r.codebook.used, perplexity: r.codebook.perplexity, perplexityPerScale: r.codebook.perplexityPerScale },
       });
       return;
@@ -203,7 +253,11 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
     case 'eval': {
       const classId = samplingFlag(args, 'class', 'classId');
       const r = await engine.evaluate({ model, image: { path: args.positionals[0] }, classId, resizeRatio: ratio() });
-      await writeJson(args, { provider: await ranOn(engine, model), classId, scales: r.scales.map((s) => ({ pn: s.pn, accuracy: s.accuracy, nll: s.nll, meanEntropy: s.meanEntropy })) });
+      await writeJson(args, {
+        provider: await ranOn(engine, model),
+        classId,
+        scales: r.scales.map((s) => ({ pn: s.pn, accuracy: s.accuracy, nll: s.nll, meanEntropy: s.meanEntropy })),
+      });
       return;
     }
     case 'generate': {
@@ -218,10 +272,20 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
         topP: given('top-p') ? samplingFlag(args, 'top-p', 'topP') : undefined,
       };
       const info = await engine.openModel({ model });
-      const settings = { ...flags, cfg: flags.cfg ?? info.sampling.cfg, topK: flags.topK ?? info.sampling.topK, topP: flags.topP ?? info.sampling.topP };
+      const settings = {
+        ...flags,
+        cfg: flags.cfg ?? info.sampling.cfg,
+        topK: flags.topK ?? info.sampling.topK,
+        topP: flags.topP ?? info.sampling.topP,
+      };
       const r = await engine.generate({ model, settings });
       if (args.options.out) await writePng(args.options.out, r.image);
-      await writeJson(args, { provider: await ranOn(engine, model), settings, scales: r.tokens.map((t, k) => ({ pn: info.patchNums[k], tokens: Array.from(t) })), image: args.options.out ? path.resolve(args.options.out) : null });
+      await writeJson(args, {
+        provider: await ranOn(engine, model),
+        settings,
+        scales: r.tokens.map((t, k) => ({ pn: info.patchNums[k], tokens: Array.from(t) })),
+        image: args.options.out ? path.resolve(args.options.out) : null,
+      });
       return;
     }
     case 'evaluate': {
@@ -236,7 +300,9 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
       const folder = args.positionals[0];
       if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new UsageError(`${folder} is not a folder`, false);
       const progress = new ProgressLine();
-      const unlisten = onFolderProgress((e) => progress.update(`stats: ${e.done}/${e.total} images${e.failed ? `, ${e.failed} failed` : ''}`));
+      const unlisten = onFolderProgress((e) =>
+        progress.update(`stats: ${e.done}/${e.total} images${e.failed ? `, ${e.failed} failed` : ''}`),
+      );
       let r;
       try {
         progress.update(`stats: listing images under ${folder}`);
@@ -247,7 +313,10 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
       }
       const u = r.usage;
       if (!u.images && !r.cancelled) throw noUsableImagesError(folder, r.failed);
-      if (r.failed.length) process.stderr.write(`varscope stats: ${r.failed.length} of ${r.failed.length + (u.images ?? 0)} image files failed (listed under "failed")\n`);
+      if (r.failed.length)
+        process.stderr.write(
+          `varscope stats: ${r.failed.length} of ${r.failed.length + (u.images ?? 0)} image files failed (listed under "failed")\n`,
+        );
       await writeJson(args, {
         provider: await ranOn(engine, model),
         images: u.images,
@@ -275,7 +344,12 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
 export async function runExport(argv: string[]): Promise<number> {
   const root = packageRoot();
   const { python: given, rest } = takePythonFlag(argv);
-  const explicit = given !== undefined ? { command: given, source: '--python' } : process.env.VARSCOPE_PYTHON ? { command: process.env.VARSCOPE_PYTHON, source: 'VARSCOPE_PYTHON' } : undefined;
+  const explicit =
+    given !== undefined
+      ? { command: given, source: '--python' }
+      : process.env.VARSCOPE_PYTHON
+        ? { command: process.env.VARSCOPE_PYTHON, source: 'VARSCOPE_PYTHON' }
+        : undefined;
   let python: string;
   if (rest.includes('--help') || rest.includes('-h')) python = explicit?.command ?? '/usr/bin/python3';
   else {
@@ -283,7 +357,10 @@ export async function runExport(argv: string[]): Promise<number> {
       const choice = await findPython(pythonCandidates({ explicit }), { settingName: '--python (or VARSCOPE_PYTHON)' });
       python = choice.found.command;
       const skipped = explicit && choice.probes.find((p) => p.source === explicit.source && !p.ok);
-      if (skipped) process.stderr.write(`varscope export: ${skipped.source} ${skipped.command} skipped (${skipped.reason}); using ${python} (${choice.found.source})\n`);
+      if (skipped)
+        process.stderr.write(
+          `varscope export: ${skipped.source} ${skipped.command} skipped (${skipped.reason}); using ${python} (${choice.found.source})\n`,
+        );
     } catch (e) {
       const err = e as VarScopeError;
       process.stderr.write(`varscope export: ${err.message}\n${(err.detail ?? '').replace(/^/gm, '  skipped ')}\n`);
@@ -304,7 +381,10 @@ export async function runExport(argv: string[]): Promise<number> {
     });
     p.on('exit', (code, signal) => {
       // An exporter that handled the signal printed its own line; one killed outright did not.
-      if (signal) process.stderr.write(`varscope export: the exporter was stopped (${signal}); --out is as it was (a .partial folder may remain beside it)\n`);
+      if (signal)
+        process.stderr.write(
+          `varscope export: the exporter was stopped (${signal}); --out is as it was (a .partial folder may remain beside it)\n`,
+        );
       resolve(code ?? signalExitCode(signal!));
     });
   });

@@ -40,17 +40,26 @@ export function printProgress(p: EvaluationProgress): void {
   const rate = p.done / Math.max(1e-3, p.elapsedMs / 1000);
   if (p.finished) {
     progressLine.done();
-    if (process.stderr.isTTY) process.stderr.write(`evaluate: ${p.done}/${p.total} images${p.failed ? ` (${p.failed} unreadable)` : ''} done in ${duration(p.elapsedMs / 1000)}\n`);
+    if (process.stderr.isTTY)
+      process.stderr.write(
+        `evaluate: ${p.done}/${p.total} images${p.failed ? ` (${p.failed} unreadable)` : ''} done in ${duration(p.elapsedMs / 1000)}\n`,
+      );
     return;
   }
-  progressLine.update(`evaluate: ${p.done}/${p.total} images${p.failed ? ` (${p.failed} unreadable)` : ''}, ${rate.toFixed(1)} img/s, ETA ${duration((p.total - p.done) / rate)}`);
+  progressLine.update(
+    `evaluate: ${p.done}/${p.total} images${p.failed ? ` (${p.failed} unreadable)` : ''}, ${rate.toFixed(1)} img/s, ETA ${duration((p.total - p.done) / rate)}`,
+  );
 }
 
 /** The labels the flags ask for. */
 function labelsOf(args: ParsedArgs): LabelSource {
   const fromSubfolders = args.switches.has('labels-from-subfolders');
   if (fromSubfolders && args.options.class !== undefined) throw new UsageError('--class and --labels-from-subfolders exclude each other');
-  return fromSubfolders ? { kind: 'subfolders' } : args.options.class !== undefined ? { kind: 'class', classId: num(args, 'class', { int: true, min: 0 }) } : { kind: 'none' };
+  return fromSubfolders
+    ? { kind: 'subfolders' }
+    : args.options.class !== undefined
+      ? { kind: 'class', classId: num(args, 'class', { int: true, min: 0 }) }
+      : { kind: 'none' };
 }
 
 /** Run `evaluate`; returns the result (written by the caller as JSON). */
@@ -89,9 +98,19 @@ export const TIMELINE_OPTIONS: CommandSpec['options'] = {
 };
 
 /** `varscope timeline FOLDER`: every checkpoint evaluated on the folder, ordered by training step. */
-export async function runTimeline(args: ParsedArgs, engine: Engine, resizeRatio: number): Promise<{ format: 'varscope-timeline'; version: 1; evaluations: DatasetEvaluation[] }> {
+export async function runTimeline(
+  args: ParsedArgs,
+  engine: Engine,
+  resizeRatio: number,
+): Promise<{ format: 'varscope-timeline'; version: 1; evaluations: DatasetEvaluation[] }> {
   const list: Checkpoint[] = [];
-  if (args.options.models) list.push(...args.options.models.split(',').filter(Boolean).map((d) => bundleCheckpoint(d)));
+  if (args.options.models)
+    list.push(
+      ...args.options.models
+        .split(',')
+        .filter(Boolean)
+        .map((d) => bundleCheckpoint(d)),
+    );
   if (args.options.checkpoints) list.push(...listCheckpoints(args.options.checkpoints));
   if (!list.length) throw new UsageError('give --models DIR,DIR... or --checkpoints FOLDER');
   const evaluations: DatasetEvaluation[] = [];
@@ -112,6 +131,10 @@ function timelineCsv(evals: DatasetEvaluation[]): string {
   const metrics = ['accuracy', 'top5', 'nll', 'entropy', 'ece', 'psnr', 'ssim', 'used', 'perplexity'] as const;
   const cols = metrics.map((m) => t.series(m));
   const rows = ['step,model,scale,pn,' + metrics.join(',')];
-  t.points.forEach((p, i) => t.patchNums.forEach((pn, k) => rows.push([p.step, JSON.stringify(p.model), k, pn, ...cols.map((c) => Number(c[k][i].toPrecision(7)))].join(','))));
+  t.points.forEach((p, i) =>
+    t.patchNums.forEach((pn, k) =>
+      rows.push([p.step, JSON.stringify(p.model), k, pn, ...cols.map((c) => Number(c[k][i].toPrecision(7)))].join(',')),
+    ),
+  );
   return rows.join('\n') + '\n';
 }

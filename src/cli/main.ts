@@ -15,7 +15,11 @@ const BENCH: CommandSpec = {
   name: 'bench',
   summary: 'Time the engine on a model: open-image path, teacher-forced forward, generation, KV cache vs full recompute, RSS.',
   positionals: [],
-  options: { ...SPECS.inspect.options, repeats: { help: 'timed runs per measurement (after one warm-up)', default: '5' }, 'sweep-threads': { help: 'comma-separated thread counts to compare, e.g. 1,2' } },
+  options: {
+    ...SPECS.inspect.options,
+    repeats: { help: 'timed runs per measurement (after one warm-up)', default: '5' },
+    'sweep-threads': { help: 'comma-separated thread counts to compare, e.g. 1,2' },
+  },
 };
 
 const ALL: Record<string, CommandSpec> = { ...SPECS, bench: BENCH };
@@ -56,7 +60,8 @@ export async function main(argv: string[]): Promise<number> {
     const config = engineConfig(args);
     if (name === 'bench') {
       const sweep = args.options['sweep-threads']?.split(',').map((s) => Number(s));
-      if (sweep?.some((t) => !Number.isInteger(t) || t < 0)) throw new UsageError('--sweep-threads must be a comma-separated list of integers');
+      if (sweep?.some((t) => !Number.isInteger(t) || t < 0))
+        throw new UsageError('--sweep-threads must be a comma-separated list of integers');
       const r = await benchEngine(modelDir(args), config, { repeats: num(args, 'repeats', { int: true, min: 1 }), sweepThreads: sweep });
       await writeJson(args, r);
       return 0;
@@ -84,4 +89,3 @@ export async function main(argv: string[]): Promise<number> {
     await engine?.dispose();
   }
 }
-

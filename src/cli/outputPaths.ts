@@ -53,7 +53,8 @@ export function checkOutputFile(flag: string, file: string): void {
   const abs = path.resolve(file);
   const st = statOf(flag, file, abs);
   if (st?.isDirectory()) refuse(flag, file, 'is a folder; give a file name');
-  if (st && !st.isFile()) refuse(flag, file, 'is not a regular file (a device, pipe or socket); give a file name, or "-" for stdout where allowed');
+  if (st && !st.isFile())
+    refuse(flag, file, 'is not a regular file (a device, pipe or socket); give a file name, or "-" for stdout where allowed');
   probeWritable(flag, file, existingAncestor(flag, path.dirname(realOrSelf(abs))));
 }
 

@@ -68,7 +68,12 @@ export function runPythonModule(run: PythonRun, module: string, args: string[]):
       // In VS Code the executable is Electron: this makes it behave as Node for the verifier.
       ELECTRON_RUN_AS_NODE: '1',
     };
-    const child = spawn(run.python, ['-m', module, ...args], { env, detached: process.platform !== 'win32', stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+    const child = spawn(run.python, ['-m', module, ...args], {
+      env,
+      detached: process.platform !== 'win32',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      windowsHide: true,
+    });
     const out = { stdout: '', stderr: '' };
     const pending = { stdout: '', stderr: '' };
     const feed = (stream: 'stdout' | 'stderr', chunk: Buffer) => {
@@ -108,13 +113,19 @@ export function runPythonModule(run: PythonRun, module: string, args: string[]):
 
 /** The last "error: ..." line the Python side printed, else its last stderr line. */
 export function pythonError(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const err = [...lines].reverse().find((l) => l.startsWith('error: '));
   return (err ? err.slice('error: '.length) : lines[lines.length - 1]) ?? 'no message';
 }
 
 /** Which models each file holds (`varscope.describe`): roles ⊆ ['vae', 'var'], or the file's one-line error. */
-export async function describeCheckpoints(run: PythonRun, files: string[]): Promise<{ path: string; roles: ('vae' | 'var')[]; error: string | null }[]> {
+export async function describeCheckpoints(
+  run: PythonRun,
+  files: string[],
+): Promise<{ path: string; roles: ('vae' | 'var')[]; error: string | null }[]> {
   const r = await runPythonModule(run, 'varscope.describe', files);
   const last = r.stdout.trim().split('\n').pop() ?? '';
   try {
@@ -126,7 +137,10 @@ export async function describeCheckpoints(run: PythonRun, files: string[]): Prom
 }
 
 /** Exports a checkpoint pair to `out` (varscope.export, which verifies the bundle); stages reach `onStage`. */
-export async function exportCheckpoint(run: PythonRun, opts: { vae: string; var: string; out: string; id: string; name: string; onStage?: (s: ExportStage) => void }): Promise<void> {
+export async function exportCheckpoint(
+  run: PythonRun,
+  opts: { vae: string; var: string; out: string; id: string; name: string; onStage?: (s: ExportStage) => void },
+): Promise<void> {
   const onLine = run.onLine;
   const r = await runPythonModule(
     {

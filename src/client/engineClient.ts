@@ -43,7 +43,13 @@ export function runLimitMs(m: { depth: number; embedDim: number; tokenCount: num
 type Listener = (payload: unknown) => void;
 
 /** Every event the engine emits: forwarded from each new process to the client's listeners. */
-const EVENT_NAMES: Record<keyof EngineEvents, true> = { generationStep: true, folderUsage: true, evaluateFolder: true, log: true, nodePlacement: true };
+const EVENT_NAMES: Record<keyof EngineEvents, true> = {
+  generationStep: true,
+  folderUsage: true,
+  evaluateFolder: true,
+  log: true,
+  nodePlacement: true,
+};
 
 /** Client of the engine child process. */
 export class EngineClient {
@@ -76,7 +82,11 @@ export class EngineClient {
   }
 
   /** Call an engine method; starts (or restarts) the process when needed. */
-  async call<M extends keyof EngineApi & string>(method: M, params: Params<EngineApi[M]>, timeoutMs = this.opts.timeoutMs ?? 0): Promise<Result<EngineApi[M]>> {
+  async call<M extends keyof EngineApi & string>(
+    method: M,
+    params: Params<EngineApi[M]>,
+    timeoutMs = this.opts.timeoutMs ?? 0,
+  ): Promise<Result<EngineApi[M]>> {
     if (this.disposed) throw new VarScopeError('Cancelled', 'engine client disposed');
     await this.start();
     const id = this.nextCall++;
@@ -101,28 +111,31 @@ export class EngineClient {
     const base = this.opts.watchdogMs ?? WATCHDOG_MS;
     if (base <= 0 || this.watchdog) return;
     let pinging = false;
-    this.watchdog = setInterval(() => {
-      if (this.inFlight.size === 0 || !this.channel) {
-        clearInterval(this.watchdog);
-        this.watchdog = undefined;
-        return;
-      }
-      if (pinging) return;
-      pinging = true;
-      const channel = this.channel;
-      const opening = [...this.inFlight.values()].includes('openModel');
-      const limit = Math.max(base, this.expectedRunMs, opening ? OPEN_LIMIT_MS : 0);
-      channel
-        .call('status', {}, limit)
-        .catch((e) => {
-          if (!(e instanceof VarScopeError) || e.code !== 'Timeout' || this.channel !== channel) return;
-          const running = [...new Set(this.inFlight.values())].join(', ');
-          const message = `the engine stopped responding for ${Math.round(limit / 1000)} s while running ${running}; it was stopped and the next request starts it again`;
-          this.opts.log?.('error', message);
-          void this.kill(message, 'Timeout');
-        })
-        .finally(() => (pinging = false));
-    }, Math.max(50, base / 4));
+    this.watchdog = setInterval(
+      () => {
+        if (this.inFlight.size === 0 || !this.channel) {
+          clearInterval(this.watchdog);
+          this.watchdog = undefined;
+          return;
+        }
+        if (pinging) return;
+        pinging = true;
+        const channel = this.channel;
+        const opening = [...this.inFlight.values()].includes('openModel');
+        const limit = Math.max(base, this.expectedRunMs, opening ? OPEN_LIMIT_MS : 0);
+        channel
+          .call('status', {}, limit)
+          .catch((e) => {
+            if (!(e instanceof VarScopeError) || e.code !== 'Timeout' || this.channel !== channel) return;
+            const running = [...new Set(this.inFlight.values())].join(', ');
+            const message = `the engine stopped responding for ${Math.round(limit / 1000)} s while running ${running}; it was stopped and the next request starts it again`;
+            this.opts.log?.('error', message);
+            void this.kill(message, 'Timeout');
+          })
+          .finally(() => (pinging = false));
+      },
+      Math.max(50, base / 4),
+    );
     (this.watchdog as { unref?: () => void }).unref?.();
   }
 
@@ -139,7 +152,8 @@ export class EngineClient {
     const envChanged = config.cudaLibraryPath !== this.config.cudaLibraryPath || config.pythonPath !== this.config.pythonPath;
     this.config = config;
     if (!this.child) return;
-    if (envChanged) await this.kill('engine restarted for new CUDA library path'); // LD_LIBRARY_PATH is read at process start
+    if (envChanged)
+      await this.kill('engine restarted for new CUDA library path'); // LD_LIBRARY_PATH is read at process start
     else await this.call('configure', config);
   }
 
@@ -178,14 +192,20 @@ export class EngineClient {
     const env = { ...process.env };
     const libraryPath = engineLibraryPath(this.config, env.LD_LIBRARY_PATH);
     if (libraryPath) env.LD_LIBRARY_PATH = libraryPath;
-    const child = fork(entry, [], { serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env, execArgv: ['--expose-gc'] });
+    const child = fork(entry, [], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      env,
+      execArgv: ['--expose-gc'],
+    });
     const channel = new RpcChannel<EngineSide>((m) => {
       if (!child.connected) throw new VarScopeError('EngineCrashed', 'engine process is not running');
       child.send(m);
     });
     this.child = child;
     this.channel = channel;
-    for (const name of Object.keys(EVENT_NAMES) as Array<keyof EngineEvents>) channel.on(name, (p) => this.listeners.get(name)?.forEach((l) => l(p)));
+    for (const name of Object.keys(EVENT_NAMES) as Array<keyof EngineEvents>)
+      channel.on(name, (p) => this.listeners.get(name)?.forEach((l) => l(p)));
     channel.on('log', ({ level, message }) => this.opts.log?.(level, message));
     child.on('message', (m) => channel.receive(m));
     child.stderr?.on('data', (d: Buffer) => this.opts.log?.('warn', `engine: ${d.toString().trimEnd()}`));

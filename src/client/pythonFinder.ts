@@ -91,34 +91,40 @@ function safeRealpath(p: string): string {
 /** Probes one candidate: starts it with the probe script and checks the versions it reports. */
 export function probePython(c: PythonCandidate, timeoutMs = 30000): Promise<PythonProbe> {
   return new Promise((resolve) => {
-    execFile(c.command, ['-c', PROBE], { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1 << 20, windowsHide: true }, (err, stdout, stderr) => {
-      const line = stdout.split('\n').find((l) => l.startsWith('VARSCOPE_PROBE '));
-      if (!line) {
-        const e = err as (NodeJS.ErrnoException & { killed?: boolean; code?: unknown }) | null;
-        const reason = e?.killed
-          ? `did not answer within ${Math.round(timeoutMs / 1000)} s`
-          : e?.code === 'ENOENT'
-            ? 'not found'
-            : e?.code === 'EACCES'
-              ? 'not executable'
-              : `did not run (${firstLine(stderr) || firstLine(e?.message ?? '') || 'no output'})`;
-        resolve({ ...c, ok: false, reason });
-        return;
-      }
-      let info: Record<string, string>;
-      try {
-        info = JSON.parse(line.slice('VARSCOPE_PROBE '.length)) as Record<string, string>;
-      } catch {
-        resolve({ ...c, ok: false, reason: 'printed an unreadable answer' });
-        return;
-      }
-      const probe: PythonProbe = { ...c, ok: false, python: info.python, torch: info.torch, onnx: info.onnx };
-      if (!info.torch) probe.reason = `Python ${info.python ?? '?'} has no torch (${info.torchError ?? 'import failed'})`;
-      else if (!versionAtLeast(info.torch, MIN_TORCH)) probe.reason = `torch ${info.torch} is older than ${MIN_TORCH.join('.')}`;
-      else if (!info.onnx) probe.reason = `Python ${info.python ?? '?'} has torch ${info.torch} but no onnx (${info.onnxError ?? 'import failed'})`;
-      else probe.ok = true;
-      resolve(probe);
-    });
+    execFile(
+      c.command,
+      ['-c', PROBE],
+      { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1 << 20, windowsHide: true },
+      (err, stdout, stderr) => {
+        const line = stdout.split('\n').find((l) => l.startsWith('VARSCOPE_PROBE '));
+        if (!line) {
+          const e = err as (NodeJS.ErrnoException & { killed?: boolean; code?: unknown }) | null;
+          const reason = e?.killed
+            ? `did not answer within ${Math.round(timeoutMs / 1000)} s`
+            : e?.code === 'ENOENT'
+              ? 'not found'
+              : e?.code === 'EACCES'
+                ? 'not executable'
+                : `did not run (${firstLine(stderr) || firstLine(e?.message ?? '') || 'no output'})`;
+          resolve({ ...c, ok: false, reason });
+          return;
+        }
+        let info: Record<string, string>;
+        try {
+          info = JSON.parse(line.slice('VARSCOPE_PROBE '.length)) as Record<string, string>;
+        } catch {
+          resolve({ ...c, ok: false, reason: 'printed an unreadable answer' });
+          return;
+        }
+        const probe: PythonProbe = { ...c, ok: false, python: info.python, torch: info.torch, onnx: info.onnx };
+        if (!info.torch) probe.reason = `Python ${info.python ?? '?'} has no torch (${info.torchError ?? 'import failed'})`;
+        else if (!versionAtLeast(info.torch, MIN_TORCH)) probe.reason = `torch ${info.torch} is older than ${MIN_TORCH.join('.')}`;
+        else if (!info.onnx)
+          probe.reason = `Python ${info.python ?? '?'} has torch ${info.torch} but no onnx (${info.onnxError ?? 'import failed'})`;
+        else probe.ok = true;
+        resolve(probe);
+      },
+    );
   });
 }
 
@@ -135,7 +141,10 @@ export function versionAtLeast(version: string, min: [number, number]): boolean 
 }
 
 /** Probes the candidates in order; the first that passes wins. Throws ModelLoad naming what to install and the setting. */
-export async function findPython(candidates: PythonCandidate[], opts: { timeoutMs?: number; settingName?: string; log?: (line: string) => void } = {}): Promise<PythonChoice> {
+export async function findPython(
+  candidates: PythonCandidate[],
+  opts: { timeoutMs?: number; settingName?: string; log?: (line: string) => void } = {},
+): Promise<PythonChoice> {
   const probes: PythonProbe[] = [];
   for (const c of candidates) {
     const p = await probePython(c, opts.timeoutMs);

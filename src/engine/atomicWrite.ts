@@ -23,7 +23,9 @@ function realTarget(file: string): string {
 }
 
 function tempBeside(target: string): string {
-  const rand = Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0');
+  const rand = Math.floor(Math.random() * 0x100000000)
+    .toString(16)
+    .padStart(8, '0');
   return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${rand}.tmp`);
 }
 
@@ -51,7 +53,12 @@ function syncDir(dir: string): void {
 
 function writeError(target: string, e: unknown): VarScopeError {
   const err = e as NodeJS.ErrnoException;
-  const why = err.code === 'ENOSPC' ? 'no space left on the device' : err.code === 'EFBIG' ? 'file too large for this file system or limit' : err.code ?? err.message;
+  const why =
+    err.code === 'ENOSPC'
+      ? 'no space left on the device'
+      : err.code === 'EFBIG'
+        ? 'file too large for this file system or limit'
+        : (err.code ?? err.message);
   return new VarScopeError('Internal', `cannot write ${target}: ${why}; the previous file (if any) is unchanged`, err.stack);
 }
 
@@ -66,7 +73,7 @@ export function writeFileAtomicSync(file: string, data: FileData): void {
     fd = fs.openSync(tmp, 'wx', mode ?? 0o666);
     if (mode !== undefined) fs.fchmodSync(fd, mode); // open's mode is masked by the umask; keep the old file's
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    for (let off = 0; off < bytes.byteLength; ) off += fs.writeSync(fd, bytes, off, bytes.byteLength - off);
+    for (let off = 0; off < bytes.byteLength;) off += fs.writeSync(fd, bytes, off, bytes.byteLength - off);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;

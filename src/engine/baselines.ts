@@ -26,7 +26,8 @@ export function frequencyPrior(counts: ArrayLike<number>): FrequencyPrior {
     if (counts[v] > counts[argmax]) argmax = v;
   }
   const logProb = new Float64Array(V);
-  for (let v = 0; v < V; v++) logProb[v] = Math.log((total > 0 ? (1 - PRIOR_UNIFORM_MIX) * (counts[v] / total) : 0) + (total > 0 ? PRIOR_UNIFORM_MIX : 1) / V);
+  for (let v = 0; v < V; v++)
+    logProb[v] = Math.log((total > 0 ? (1 - PRIOR_UNIFORM_MIX) * (counts[v] / total) : 0) + (total > 0 ? PRIOR_UNIFORM_MIX : 1) / V);
   return { logProb, argmax };
 }
 

@@ -57,11 +57,17 @@ export async function verifyBundleFiles(
       try {
         st = await fs.promises.stat(file);
       } catch (e) {
-        throw new VarScopeError('ModelLoad', `${manifest.id}: bundle file ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)}); ${reexport}`);
+        throw new VarScopeError(
+          'ModelLoad',
+          `${manifest.id}: bundle file ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)}); ${reexport}`,
+        );
       }
       if (!st.isFile()) throw new VarScopeError('ModelLoad', `${manifest.id}: bundle file ${file} is not a regular file`);
       if (st.size !== want.bytes) {
-        throw new VarScopeError('ModelLoad', `${manifest.id}: ${rel} is ${st.size} bytes, the export recorded ${want.bytes} (the file changed or is incomplete); ${reexport}`);
+        throw new VarScopeError(
+          'ModelLoad',
+          `${manifest.id}: ${rel} is ${st.size} bytes, the export recorded ${want.bytes} (the file changed or is incomplete); ${reexport}`,
+        );
       }
       const hit = cache[file];
       if (hit && hit.size === st.size && hit.mtimeMs === st.mtimeMs && hit.sha256 === want.sha256) {
@@ -70,7 +76,10 @@ export async function verifyBundleFiles(
       }
       const sha = await sha256File(file);
       if (sha !== want.sha256) {
-        throw new VarScopeError('ModelLoad', `${manifest.id}: ${rel} does not match the sha256 recorded at export (the file changed or is damaged): ${file}; ${reexport}`);
+        throw new VarScopeError(
+          'ModelLoad',
+          `${manifest.id}: ${rel} does not match the sha256 recorded at export (the file changed or is damaged): ${file}; ${reexport}`,
+        );
       }
       fresh.push({ rel, file, entry: { size: st.size, mtimeMs: st.mtimeMs, sha256: sha, at: Date.now() } });
     }

@@ -40,7 +40,13 @@ export class ReliabilityCounter {
   diagram(): ReliabilityBin[] {
     return Array.from({ length: this.bins }, (_, b) => {
       const n = this.count[b];
-      return { lo: b / this.bins, hi: (b + 1) / this.bins, count: n, confidence: n ? this.conf[b] / n : null, accuracy: n ? this.hits[b] / n : null };
+      return {
+        lo: b / this.bins,
+        hi: (b + 1) / this.bins,
+        count: n,
+        confidence: n ? this.conf[b] / n : null,
+        accuracy: n ? this.hits[b] / n : null,
+      };
     });
   }
 

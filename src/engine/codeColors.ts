@@ -47,7 +47,13 @@ export function codeWeights(V: number, hits?: Float32Array): Float64Array {
 }
 
 /** Weighted mean [C] and the first `count` principal axes (unit [C] each, by decreasing variance, largest loading positive). */
-export function weightedPca(codebook: Float32Array, V: number, C: number, w: Float64Array, count: number): { mean: Float64Array; axes: Float64Array[]; variances: number[] } {
+export function weightedPca(
+  codebook: Float32Array,
+  V: number,
+  C: number,
+  w: Float64Array,
+  count: number,
+): { mean: Float64Array; axes: Float64Array[]; variances: number[] } {
   let total = 0;
   for (let v = 0; v < V; v++) total += w[v];
   const mean = new Float64Array(C);
@@ -89,17 +95,20 @@ export function symmetricEigen(matrix: Float64Array, n: number): { values: numbe
         const c = 1 / Math.sqrt(t * t + 1);
         const s = t * c;
         for (let k = 0; k < n; k++) {
-          const kp = a[k * n + p], kr = a[k * n + r];
+          const kp = a[k * n + p],
+            kr = a[k * n + r];
           a[k * n + p] = c * kp - s * kr;
           a[k * n + r] = s * kp + c * kr;
         }
         for (let k = 0; k < n; k++) {
-          const pk = a[p * n + k], rk = a[r * n + k];
+          const pk = a[p * n + k],
+            rk = a[r * n + k];
           a[p * n + k] = c * pk - s * rk;
           a[r * n + k] = s * pk + c * rk;
         }
         for (let k = 0; k < n; k++) {
-          const kp = q[k * n + p], kr = q[k * n + r];
+          const kp = q[k * n + p],
+            kr = q[k * n + r];
           q[k * n + p] = c * kp - s * kr;
           q[k * n + r] = s * kp + c * kr;
         }
@@ -122,7 +131,7 @@ export function weightedRanks(values: Float64Array, w: Float64Array): Float64Arr
   for (let i = 0; i < n; i++) total += w[i];
   const out = new Float64Array(n);
   let below = 0;
-  for (let g = 0; g < n; ) {
+  for (let g = 0; g < n;) {
     // A group holds at least its first value, so g always advances (NaN !== NaN would otherwise end no group).
     let e = g + 1;
     let groupW = w[order[g]];

@@ -45,7 +45,10 @@ export class UsageCounter {
 
   /** The usage so far (copies, so the counter can keep counting). */
   usage(): CodebookUsage {
-    return usageOf(this.perScale.map((a) => Int32Array.from(a)), this.images);
+    return usageOf(
+      this.perScale.map((a) => Int32Array.from(a)),
+      this.images,
+    );
   }
 
   private countInto(into: Int32Array, t: ArrayLike<number>): void {

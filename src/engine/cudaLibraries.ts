@@ -87,7 +87,9 @@ export function findCudaLibraries(s: CudaSearch): CudaLibraryReport {
   // CUDA and cuDNN: the setting's folder, the nvidia-* wheels, the system.
   const wheels = sitePackages.map((sp) => path.join(sp, 'nvidia'));
   for (const need of CUDA_NEEDS) {
-    const candidates = [s.cudaLibraryPath, ...wheels.map((w) => path.join(w, need.wheel, 'lib')), ...system].filter((d): d is string => !!d);
+    const candidates = [s.cudaLibraryPath, ...wheels.map((w) => path.join(w, need.wheel, 'lib')), ...system].filter(
+      (d): d is string => !!d,
+    );
     const dir = candidates.find((d) => isFile(path.join(d, need.file)));
     if (dir) {
       use(dir, need.file);
@@ -115,7 +117,10 @@ function providerSources(s: CudaSearch, sitePackages: string[], problems: string
     if (!isFile(path.join(capi, 'libonnxruntime_providers_cuda.so'))) continue;
     const version = distVersion(sp, 'onnxruntime_gpu');
     if (version === s.ortVersion) out.push(capi);
-    else problems.push(`onnxruntime-gpu ${version ?? '(unknown version)'} in ${sp} does not match onnxruntime-node ${s.ortVersion}: its CUDA provider cannot be used (pip install onnxruntime-gpu==${s.ortVersion})`);
+    else
+      problems.push(
+        `onnxruntime-gpu ${version ?? '(unknown version)'} in ${sp} does not match onnxruntime-node ${s.ortVersion}: its CUDA provider cannot be used (pip install onnxruntime-gpu==${s.ortVersion})`,
+      );
   }
   return out;
 }
@@ -181,7 +186,13 @@ function otherVersion(dirs: string[], file: string): string | undefined {
 
 function describeWhere(s: CudaSearch, sitePackages: string[]): string {
   const parts = [s.cudaLibraryPath ? `varscope.cudaLibraryPath (${s.cudaLibraryPath})` : 'varscope.cudaLibraryPath (not set)'];
-  parts.push(s.python ? (sitePackages.length ? `the nvidia-* wheels of ${s.python}` : `${s.python} (no site-packages found beside it)`) : 'a Python environment (none given)');
+  parts.push(
+    s.python
+      ? sitePackages.length
+        ? `the nvidia-* wheels of ${s.python}`
+        : `${s.python} (no site-packages found beside it)`
+      : 'a Python environment (none given)',
+  );
   parts.push('the system library folders');
   return parts.join(', ');
 }

@@ -63,7 +63,18 @@ export class DatasetMetrics {
   constructor(readonly model: MetricsModel) {
     const { patchNums, vocabSize: V, trainingHits } = model;
     this.usage = new UsageCounter(patchNums, V);
-    this.sums = patchNums.map(() => ({ top1: 0, top5: 0, nll: 0, entropy: 0, psnr: 0, ssim: 0, copyHits: 0, priorHits: 0, priorNll: 0, reliability: new ReliabilityCounter() }));
+    this.sums = patchNums.map(() => ({
+      top1: 0,
+      top5: 0,
+      nll: 0,
+      entropy: 0,
+      psnr: 0,
+      ssim: 0,
+      copyHits: 0,
+      priorHits: 0,
+      priorNll: 0,
+      reliability: new ReliabilityCounter(),
+    }));
     this.trainingPrior = trainingHits ? patchNums.map((_, k) => frequencyPrior(trainingHits.subarray(k * V, (k + 1) * V))) : null;
   }
 
@@ -119,11 +130,21 @@ export class DatasetMetrics {
     const last = (SN - 1) * 3 * S * S;
     const finalPsnr = psnr(x.decoded, last, x.input, 0, S);
     cls.psnr += finalPsnr;
-    this.rows.push({ file: x.file, classId: x.classId, accuracy: imgTop1 / L, nll: imgNll / L, psnr: finalPsnr, ssim: ssim(x.decoded, last, x.input, 0, S), tokens: Int32Array.from(x.tokens) });
+    this.rows.push({
+      file: x.file,
+      classId: x.classId,
+      accuracy: imgTop1 / L,
+      nll: imgNll / L,
+      psnr: finalPsnr,
+      ssim: ssim(x.decoded, last, x.input, 0, S),
+      tokens: Int32Array.from(x.tokens),
+    });
   }
 
   /** The result so far (the folder's own baselines need every image, so call it at the end). */
-  result(meta: Pick<DatasetEvaluation, 'model' | 'folder' | 'labels' | 'classMap' | 'classMatch' | 'failed' | 'cancelled' | 'elapsedMs'>): DatasetEvaluation {
+  result(
+    meta: Pick<DatasetEvaluation, 'model' | 'folder' | 'labels' | 'classMap' | 'classMatch' | 'failed' | 'cancelled' | 'elapsedMs'>,
+  ): DatasetEvaluation {
     const { patchNums, beginEnds, vocabSize: V, classes } = this.model;
     const n = this.rows.length;
     const counts = this.usage.perScale.map((c) => Float64Array.from(c));
@@ -174,7 +195,14 @@ export class DatasetMetrics {
     const usedAll = overallCounts.reduce((a, c) => a + (c > 0 ? 1 : 0), 0);
     const perClass: ClassMetrics[] = [...this.classSums.entries()]
       .sort((a, b) => a[0] - b[0])
-      .map(([classId, c]) => ({ classId, name: classes[classId] ?? 'no class', images: c.images, accuracy: c.top1.map((v) => v / c.images), nll: c.nll.map((v) => v / c.images), psnr: c.psnr / c.images }));
+      .map(([classId, c]) => ({
+        classId,
+        name: classes[classId] ?? 'no class',
+        images: c.images,
+        accuracy: c.top1.map((v) => v / c.images),
+        nll: c.nll.map((v) => v / c.images),
+        psnr: c.psnr / c.images,
+      }));
     return {
       format: 'varscope-evaluation',
       version: 1,
@@ -182,7 +210,14 @@ export class DatasetMetrics {
       images: n,
       method: { eceBins: ECE_BINS, priorUniformMix: PRIOR_UNIFORM_MIX, ...QUALITY_METHOD },
       scales,
-      overall: { accuracy: sum((s) => s.top1), top5: sum((s) => s.top5), nll: sum((s) => s.nll), entropy: sum((s) => s.entropy), ece: this.overall.ece(), reliability: this.overall.diagram() },
+      overall: {
+        accuracy: sum((s) => s.top1),
+        top5: sum((s) => s.top5),
+        nll: sum((s) => s.nll),
+        entropy: sum((s) => s.entropy),
+        ece: this.overall.ece(),
+        reliability: this.overall.diagram(),
+      },
       usage: { counts: counts.map((c) => Array.from(c)), used: usedAll, dead: V - usedAll, perplexity: perplexity(overallCounts) },
       perClass,
       perImage,
@@ -194,7 +229,12 @@ export class DatasetMetrics {
  * One position's scores from its logits: rank of the true token (0 = top-1; ties go to the lower id, as argmax),
  * −log p(true), entropy (nats) and the top-1 probability.
  */
-export function scoreRow(logits: Float32Array, off: number, V: number, t: number): { rank: number; nll: number; entropy: number; confidence: number } {
+export function scoreRow(
+  logits: Float32Array,
+  off: number,
+  V: number,
+  t: number,
+): { rank: number; nll: number; entropy: number; confidence: number } {
   let max = -Infinity;
   for (let v = 0; v < V; v++) if (logits[off + v] > max) max = logits[off + v];
   const lt = logits[off + t];

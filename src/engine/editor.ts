@@ -20,13 +20,17 @@ export function editForcing(m: BundleManifest, source: Int32Array[], edit: Token
   const SN = m.patchNums.length;
   const V = m.vae.vocabSize;
   const { scaleIndex: s, positions } = edit;
-  if (source.length !== SN || source.some((t, k) => t.length !== m.patchNums[k] ** 2)) throw new VarScopeError('BadRequest', `source tokens must have ${SN} scales of pn² tokens`);
+  if (source.length !== SN || source.some((t, k) => t.length !== m.patchNums[k] ** 2))
+    throw new VarScopeError('BadRequest', `source tokens must have ${SN} scales of pn² tokens`);
   if (!Number.isInteger(s) || s < 0 || s >= SN) throw new VarScopeError('BadRequest', `scale ${s} outside 0..${SN - 1}`);
   const pn = m.patchNums[s];
-  for (const p of positions) if (!Number.isInteger(p) || p < 0 || p >= pn * pn) throw new VarScopeError('BadRequest', `position ${p} outside scale ${s} (${pn}x${pn})`);
+  for (const p of positions)
+    if (!Number.isInteger(p) || p < 0 || p >= pn * pn)
+      throw new VarScopeError('BadRequest', `position ${p} outside scale ${s} (${pn}x${pn})`);
   if (edit.tokens !== 'resample') {
     if (edit.tokens.length !== positions.length) throw new VarScopeError('BadRequest', 'tokens and positions differ in length');
-    for (const t of edit.tokens) if (!Number.isInteger(t) || t < 0 || t >= V) throw new VarScopeError('BadRequest', `token ${t} outside 0..${V - 1}`);
+    for (const t of edit.tokens)
+      if (!Number.isInteger(t) || t < 0 || t >= V) throw new VarScopeError('BadRequest', `token ${t} outside 0..${V - 1}`);
   }
   const last = m.patchNums[SN - 1];
   const keep = edit.keepMask ?? footprintKeepMask(pn, positions, last);

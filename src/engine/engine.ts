@@ -45,7 +45,11 @@ export class Engine implements Handlers<EngineApi> {
   constructor(private readonly emit: EmitEvent = () => undefined) {}
 
   async configure(c: EngineConfig): Promise<void> {
-    const runtimeChanged = c.provider !== this.config.provider || c.threads !== this.config.threads || c.cudaLibraryPath !== this.config.cudaLibraryPath || c.pythonPath !== this.config.pythonPath;
+    const runtimeChanged =
+      c.provider !== this.config.provider ||
+      c.threads !== this.config.threads ||
+      c.cudaLibraryPath !== this.config.cudaLibraryPath ||
+      c.pythonPath !== this.config.pythonPath;
     this.config = { ...DEFAULT_CONFIG, ...c };
     if (runtimeChanged) {
       await this.closeModels();
@@ -101,11 +105,15 @@ export class Engine implements Handlers<EngineApi> {
         this.emit('generationStep', await withImage(run, run.stepAt(n)));
       }
     };
-    const step = await run.goToThen(target, (s) => reportUpTo(s.scaleIndex), async (out) => {
-      await reportUpTo(target);
-      this.reportedUpTo.set(run, target); // back to an earlier scale: the later ones are reported again when recomputed
-      return withImage(run, out);
-    });
+    const step = await run.goToThen(
+      target,
+      (s) => reportUpTo(s.scaleIndex),
+      async (out) => {
+        await reportUpTo(target);
+        this.reportedUpTo.set(run, target); // back to an earlier scale: the later ones are reported again when recomputed
+        return withImage(run, out);
+      },
+    );
     // The next Step's scale is computed while this reply travels and the user looks at it (after the reply is
     // sent: a run blocks this thread).
     setTimeout(() => run.computeAhead(target + 1), 0);
@@ -122,7 +130,10 @@ export class Engine implements Handlers<EngineApi> {
     const run = new GenerationRun(b, runId, p.settings, { forced: p.forced?.map((f) => f ?? undefined) });
     this.runs.set(runId, run);
     try {
-      await run.goTo(b.manifest.patchNums.length - 1, p.stream ? async (s) => this.emit('generationStep', await withImage(run, s)) : undefined);
+      await run.goTo(
+        b.manifest.patchNums.length - 1,
+        p.stream ? async (s) => this.emit('generationStep', await withImage(run, s)) : undefined,
+      );
       return { runId, tokens: run.tokens, image: await run.image() };
     } finally {
       this.runs.delete(runId);
@@ -218,7 +229,9 @@ export class Engine implements Handlers<EngineApi> {
     }
     let pending = this.loading.get(key);
     if (!pending) {
-      pending = ModelBundle.load(key, this.runtime, { log: (message) => this.emit('log', { level: 'info', message }) }).finally(() => this.loading.delete(key));
+      pending = ModelBundle.load(key, this.runtime, { log: (message) => this.emit('log', { level: 'info', message }) }).finally(() =>
+        this.loading.delete(key),
+      );
       this.loading.set(key, pending);
     }
     const b = await pending;
@@ -226,7 +239,11 @@ export class Engine implements Handlers<EngineApi> {
     b.onPlacement = (role, g, placement) => {
       this.emit('nodePlacement', { model: key, role, provider: g.provider, placement });
       // On the CPU every node runs on the CPU: nothing to say.
-      if (g.provider !== 'cpu') this.emit('log', { level: nodesOffProvider(placement, g.provider) ? 'warn' : 'info', message: `${path.basename(g.file)} (${role}) nodes: ${describePlacement(placement, g.provider)}` });
+      if (g.provider !== 'cpu')
+        this.emit('log', {
+          level: nodesOffProvider(placement, g.provider) ? 'warn' : 'info',
+          message: `${path.basename(g.file)} (${role}) nodes: ${describePlacement(placement, g.provider)}`,
+        });
     };
     while (this.models.size >= MAX_OPEN_MODELS) {
       const [oldKey, old] = this.models.entries().next().value!;

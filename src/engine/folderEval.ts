@@ -26,16 +26,30 @@ export interface EvaluateHooks {
 export function classMapOf(folder: string, classes: string[]): { map: Map<string, number>; match: 'names' | 'indices' | 'sorted' } {
   let subs: string[];
   try {
-    subs = fs.readdirSync(folder, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    subs = fs
+      .readdirSync(folder, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
   } catch (e) {
     throw new VarScopeError('BadRequest', `cannot read folder ${folder}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
-  if (!subs.length) throw new VarScopeError('BadRequest', `${folder} has no sub-folders: labels from sub-folders need one folder per class`);
-  const norm = (s: string) => s.toLowerCase().replace(/[\s_]+/g, ' ').trim();
+  if (!subs.length)
+    throw new VarScopeError('BadRequest', `${folder} has no sub-folders: labels from sub-folders need one folder per class`);
+  const norm = (s: string) =>
+    s
+      .toLowerCase()
+      .replace(/[\s_]+/g, ' ')
+      .trim();
   const byName = new Map(classes.map((c, i) => [norm(c), i]));
   if (subs.every((s) => byName.has(norm(s)))) return { map: new Map(subs.map((s) => [s, byName.get(norm(s))!])), match: 'names' };
-  if (subs.every((s) => /^\d+$/.test(s) && Number(s) < classes.length)) return { map: new Map(subs.map((s) => [s, Number(s)])), match: 'indices' };
-  if (subs.length > classes.length) throw new VarScopeError('BadRequest', `${subs.length} sub-folders but the model has ${classes.length} classes (sub-folders must be class names, class indices, or at most one per class)`);
+  if (subs.every((s) => /^\d+$/.test(s) && Number(s) < classes.length))
+    return { map: new Map(subs.map((s) => [s, Number(s)])), match: 'indices' };
+  if (subs.length > classes.length)
+    throw new VarScopeError(
+      'BadRequest',
+      `${subs.length} sub-folders but the model has ${classes.length} classes (sub-folders must be class names, class indices, or at most one per class)`,
+    );
   return { map: new Map(subs.map((s, i) => [s, i])), match: 'sorted' };
 }
 
@@ -43,7 +57,8 @@ export function classMapOf(folder: string, classes: string[]): { map: Map<string
 export async function evaluateFolder(bundle: ModelBundle, req: EvaluateFolderRequest, hooks: EvaluateHooks): Promise<DatasetEvaluation> {
   const m = bundle.manifest;
   const t0 = Date.now();
-  if (!fs.existsSync(req.folder) || !fs.statSync(req.folder).isDirectory()) throw new VarScopeError('BadRequest', `${req.folder} is not a folder`);
+  if (!fs.existsSync(req.folder) || !fs.statSync(req.folder).isDirectory())
+    throw new VarScopeError('BadRequest', `${req.folder} is not a folder`);
   const classes = Array.from({ length: m.var.numClasses }, (_, i) => m.classes?.[i] ?? `class ${i}`);
   let files = listImages(req.folder);
   let classOf: (file: string) => number = () => m.var.nullClass;
@@ -51,7 +66,8 @@ export async function evaluateFolder(bundle: ModelBundle, req: EvaluateFolderReq
   let classMatch: DatasetEvaluation['classMatch'] = null;
   if (req.labels.kind === 'class') {
     const c = req.labels.classId;
-    if (!Number.isInteger(c) || c < 0 || (c >= m.var.numClasses && c !== m.var.nullClass)) throw new VarScopeError('BadRequest', `class ${c} outside 0..${m.var.numClasses - 1} (or ${m.var.nullClass} for no class)`);
+    if (!Number.isInteger(c) || c < 0 || (c >= m.var.numClasses && c !== m.var.nullClass))
+      throw new VarScopeError('BadRequest', `class ${c} outside 0..${m.var.numClasses - 1} (or ${m.var.nullClass} for no class)`);
     classOf = () => c;
   } else if (req.labels.kind === 'subfolders') {
     const { map, match } = classMapOf(req.folder, classes);
@@ -62,7 +78,14 @@ export async function evaluateFolder(bundle: ModelBundle, req: EvaluateFolderReq
     classOf = (f) => map.get(path.relative(req.folder, f).split(path.sep)[0])!;
   }
   if (req.limit !== undefined) files = files.slice(0, Math.max(0, req.limit));
-  const metrics = new DatasetMetrics({ patchNums: m.patchNums, beginEnds: m.beginEnds, vocabSize: m.vae.vocabSize, imageSize: m.vae.imageSize, classes, trainingHits: bundle.trainingHits });
+  const metrics = new DatasetMetrics({
+    patchNums: m.patchNums,
+    beginEnds: m.beginEnds,
+    vocabSize: m.vae.vocabSize,
+    imageSize: m.vae.imageSize,
+    classes,
+    trainingHits: bundle.trainingHits,
+  });
   const { failed, cancelled } = await folderPass(
     bundle,
     files,
@@ -73,7 +96,8 @@ export async function evaluateFolder(bundle: ModelBundle, req: EvaluateFolderReq
       score: true,
       classOf,
       isCancelled: hooks.isCancelled,
-      onProgress: (done, nFailed) => hooks.onProgress({ done, total: files.length, failed: nFailed, elapsedMs: Date.now() - t0, finished: false }),
+      onProgress: (done, nFailed) =>
+        hooks.onProgress({ done, total: files.length, failed: nFailed, elapsedMs: Date.now() - t0, finished: false }),
     },
     (x) => metrics.add({ file: x.file, classId: x.classId, tokens: x.tokens, logits: x.logits!, decoded: x.decoded!, input: x.input }),
   );

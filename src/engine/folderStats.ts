@@ -78,13 +78,20 @@ export interface PassOptions {
 }
 
 /** Run every file through the model; unreadable images are listed, not fatal. */
-export async function folderPass(bundle: ModelBundle, files: string[], opts: PassOptions, sink: (x: PassImage) => void): Promise<{ failed: FolderUsageResult['failed']; cancelled: boolean }> {
+export async function folderPass(
+  bundle: ModelBundle,
+  files: string[],
+  opts: PassOptions,
+  sink: (x: PassImage) => void,
+): Promise<{ failed: FolderUsageResult['failed']; cancelled: boolean }> {
   const m = bundle.manifest;
   const failed: FolderUsageResult['failed'] = [];
   const load = async (file: string): Promise<ModelInput | Error> => {
     try {
       const bytes = await readCapped(file, MAX_IMAGE_BYTES, 'BadImage', 'image');
-      return await preprocess(await decodeImage(bytes, opts.maxPixels, file), m.normalization, m.vae.imageSize, { resizeRatio: opts.resizeRatio });
+      return await preprocess(await decodeImage(bytes, opts.maxPixels, file), m.normalization, m.vae.imageSize, {
+        resizeRatio: opts.resizeRatio,
+      });
     } catch (e) {
       return e instanceof Error ? e : new Error(String(e));
     }
@@ -101,13 +108,31 @@ export async function folderPass(bundle: ModelBundle, files: string[], opts: Pas
     const inputs = await next!;
     next = start + batch < files.length ? loadBatch(start + batch) : undefined;
     const ok: Array<{ file: string; input: Float32Array }> = [];
-    inputs.forEach((input, j) => (input instanceof Error ? failed.push({ file: files[start + j], message: input.message }) : ok.push({ file: files[start + j], input: input.tensor })));
+    inputs.forEach((input, j) =>
+      input instanceof Error
+        ? failed.push({ file: files[start + j], message: input.message })
+        : ok.push({ file: files[start + j], input: input.tensor }),
+    );
     if (ok.length) {
-      const fs_ = await encode(bundle, ok.map((x) => x.input));
+      const fs_ = await encode(
+        bundle,
+        ok.map((x) => x.input),
+      );
       const toks: Tokenization[] = [];
       for (const f of fs_) toks.push(await quantize(bundle, f));
-      const images: PassImage[] = ok.map((x, j) => ({ file: x.file, classId: opts.classOf(x.file), input: x.input, tokens: toks[j].tokens }));
-      if (opts.score) await scoreBatch(bundle, images, toks.map((t) => t.varInput), toks.map((t) => t.fHat));
+      const images: PassImage[] = ok.map((x, j) => ({
+        file: x.file,
+        classId: opts.classOf(x.file),
+        input: x.input,
+        tokens: toks[j].tokens,
+      }));
+      if (opts.score)
+        await scoreBatch(
+          bundle,
+          images,
+          toks.map((t) => t.varInput),
+          toks.map((t) => t.fHat),
+        );
       images.forEach(sink);
     }
     opts.onProgress(Math.min(start + batch, files.length), failed.length);
@@ -130,7 +155,17 @@ async function scoreBatch(bundle: ModelBundle, images: PassImage[], varInputs: F
   fHats.forEach((f, b) => fHat.set(f, b * SN * C * h * h));
   const g = await bundle.graph('transformer');
   const [out, decoded] = await Promise.all([
-    g.run({ classLabel: i64([B], images.map((i) => i.classId)), varInput: f32([B, Lin, C], x), attnLayer: i64([], [0]) }, ['logits']),
+    g.run(
+      {
+        classLabel: i64(
+          [B],
+          images.map((i) => i.classId),
+        ),
+        varInput: f32([B, Lin, C], x),
+        attnLayer: i64([], [0]),
+      },
+      ['logits'],
+    ),
     decodeLatents(bundle, fHat, B * SN),
   ]);
   const logits = asF32(out.logits, 'transformer.logits'); // [B, L, V]

@@ -68,7 +68,8 @@ export class GenerationRun {
     const m = bundle.manifest;
     const { numClasses, nullClass } = m.var;
     const c = settings.classId;
-    if (!Number.isInteger(c) || c < 0 || (c >= numClasses && c !== nullClass)) throw new VarScopeError('BadRequest', `class ${c} outside 0..${numClasses - 1}`);
+    if (!Number.isInteger(c) || c < 0 || (c >= numClasses && c !== nullClass))
+      throw new VarScopeError('BadRequest', `class ${c} outside 0..${numClasses - 1}`);
     const problem = samplingSettingsError({ ...settings });
     if (problem) throw new VarScopeError('BadRequest', problem);
     this.rng = new Rng(settings.seed);
@@ -109,9 +110,14 @@ export class GenerationRun {
    * goTo, then `then(out)` before any other move of the run can change it (a later move may go back and drop the
    * scale this one reached).
    */
-  goToThen<T>(scaleIndex: number, onStep: ((s: StepOutput) => void | Promise<void>) | undefined, then: (out: StepOutput) => Promise<T>): Promise<T> {
+  goToThen<T>(
+    scaleIndex: number,
+    onStep: ((s: StepOutput) => void | Promise<void>) | undefined,
+    then: (out: StepOutput) => Promise<T>,
+  ): Promise<T> {
     const SN = this.bundle.manifest.patchNums.length;
-    if (!Number.isInteger(scaleIndex) || scaleIndex < 0 || scaleIndex >= SN) return Promise.reject(new VarScopeError('BadRequest', `scale ${scaleIndex} outside 0..${SN - 1}`));
+    if (!Number.isInteger(scaleIndex) || scaleIndex < 0 || scaleIndex >= SN)
+      return Promise.reject(new VarScopeError('BadRequest', `scale ${scaleIndex} outside 0..${SN - 1}`));
     return this.serialized(async () => {
       if (scaleIndex <= this.current) {
         this.truncate(scaleIndex);
@@ -168,7 +174,16 @@ export class GenerationRun {
 
   private output(k: number): StepOutput {
     const s = this.snaps[k];
-    return dropUndefined({ runId: this.runId, scaleIndex: k, pn: this.bundle.manifest.patchNums[k], tokens: s.tokens, sampledProb: s.sampledProb, top1Prob: s.top1Prob, entropy: s.entropy, logits: s.logits });
+    return dropUndefined({
+      runId: this.runId,
+      scaleIndex: k,
+      pn: this.bundle.manifest.patchNums[k],
+      tokens: s.tokens,
+      sampledProb: s.sampledProb,
+      top1Prob: s.top1Prob,
+      entropy: s.entropy,
+      logits: s.logits,
+    });
   }
 
   /** Forget scales after k; the KV cache keeps its prefix up to the end of scale k. */

@@ -40,7 +40,9 @@ export interface Graph {
   /** Run the graph; `fetches` limits the outputs computed. Device outputs are left out (and freed). */
   run(feeds: Record<string, HostTensor>, fetches?: string[]): Promise<Record<string, HostTensor>>;
   /** Run with inputs that may be device tensors; the deviceOutputs come back as DeviceTensor, the rest on the host. */
-  runDevice(feeds: Record<string, HostTensor | DeviceTensor>): Promise<{ host: Record<string, HostTensor>; device: Record<string, DeviceTensor> }>;
+  runDevice(
+    feeds: Record<string, HostTensor | DeviceTensor>,
+  ): Promise<{ host: Record<string, HostTensor>; device: Record<string, DeviceTensor> }>;
   /** Release the native session(s). */
   dispose(): Promise<void>;
 }

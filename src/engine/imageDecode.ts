@@ -50,7 +50,13 @@ export async function decodeImage(bytes: Uint8Array, maxPixels = DEFAULT_MAX_IMA
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 4) throw new Error(`unexpected ${info.channels} channels after conversion`);
     const rgba = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    return { width: info.width, height: info.height, data: rgba, format: meta.format ?? 'unknown', hadAlpha: !!meta.hasAlpha && anyTransparent(rgba) };
+    return {
+      width: info.width,
+      height: info.height,
+      data: rgba,
+      format: meta.format ?? 'unknown',
+      hadAlpha: !!meta.hasAlpha && anyTransparent(rgba),
+    };
   } catch (e) {
     throw new VarScopeError('BadImage', `${name} could not be decoded (truncated or corrupt ${meta.format ?? 'image'}): ${short(e)}`);
   }

@@ -21,7 +21,7 @@ const KERNEL = (() => {
 /** How the two measures are defined (saved with every result). */
 export const QUALITY_METHOD = {
   ssim: 'gaussian window 11x11, sigma 1.5, on [0,1], valid positions, C1=0.01^2, C2=0.03^2, mean over the map and the 3 channels (skimage gaussian_weights=True / pytorch-msssim)',
-  psnr: '10 log10(1/MSE) on [0,1] over the 3 channels, capped at 100 dB; the mean over images of each image\'s dB',
+  psnr: "10 log10(1/MSE) on [0,1] over the 3 channels, capped at 100 dB; the mean over images of each image's dB",
 };
 
 /** PSNR (dB) of image `a` (at offset `ao`) against `b` (at `bo`), both [3, S, S] in [-1, 1]. */
@@ -46,7 +46,11 @@ export function ssim(a: Float32Array, ao: number, b: Float32Array, bo: number, S
   for (let c = 0; c < 3; c++) {
     for (let y = 0; y < S; y++) {
       for (let x = 0; x < V; x++) {
-        let mx = 0, my = 0, xx = 0, yy = 0, xy = 0;
+        let mx = 0,
+          my = 0,
+          xx = 0,
+          yy = 0,
+          xy = 0;
         for (let k = 0; k < WIN; k++) {
           const w = KERNEL[k];
           const i = c * plane + y * S + x + k;
@@ -69,7 +73,11 @@ export function ssim(a: Float32Array, ao: number, b: Float32Array, bo: number, S
     let sum = 0;
     for (let y = 0; y < V; y++) {
       for (let x = 0; x < V; x++) {
-        let mx = 0, my = 0, xx = 0, yy = 0, xy = 0;
+        let mx = 0,
+          my = 0,
+          xx = 0,
+          yy = 0,
+          xy = 0;
         for (let k = 0; k < WIN; k++) {
           const w = KERNEL[k];
           const o = (y + k) * V + x;

@@ -15,7 +15,8 @@ export const GRAPH_SPEC = graphSpecJson as unknown as GraphSpecTable;
 export const GRAPH_ROLES = Object.keys(GRAPH_SPEC.graphs) as GraphRole[];
 
 /** How to make a bundle of this format again from its checkpoints (named in refusals). */
-export const REEXPORT_HINT = 're-export it with `varscope export --vae VAE.pth --var VAR.pth --out DIR` (checkpoints of a bundle: `PYTHONPATH=python python3 -m varscope.from_bundle --bundle DIR --out CKPT_DIR`)';
+export const REEXPORT_HINT =
+  're-export it with `varscope export --vae VAE.pth --var VAR.pth --out DIR` (checkpoints of a bundle: `PYTHONPATH=python python3 -m varscope.from_bundle --bundle DIR --out CKPT_DIR`)';
 
 /** Expected dims of a graph input/output: a number must match, null is any size (a dynamic axis). */
 type Expect = Record<string, Array<number | null>>;
@@ -26,7 +27,10 @@ export function checkManifest(m: unknown): string[] {
   if (typeof m !== 'object' || m === null) return ['is not a JSON object'];
   const b = m as Partial<BundleManifest>;
   if (b.format !== 'varscope-bundle') p.push(`format is ${JSON.stringify(b.format)}, expected "varscope-bundle"`);
-  if (b.version === 1) return [`this bundle has format 1 (an older VARScope: stored attention mask, no file hashes); this VARScope reads format ${MANIFEST_VERSION}: ${REEXPORT_HINT}`];
+  if (b.version === 1)
+    return [
+      `this bundle has format 1 (an older VARScope: stored attention mask, no file hashes); this VARScope reads format ${MANIFEST_VERSION}: ${REEXPORT_HINT}`,
+    ];
   if (b.version !== MANIFEST_VERSION) p.push(`version is ${JSON.stringify(b.version)}, this VARScope reads version ${MANIFEST_VERSION}`);
   if (typeof b.id !== 'string' || !/^[A-Za-z0-9._-]+$/.test(b.id)) p.push('id must be a folder-safe string');
   for (const key of ['vae', 'var', 'patchNums', 'beginEnds', 'graphs', 'codebook', 'normalization', 'interpolation', 'files'] as const) {
@@ -40,12 +44,14 @@ export function checkManifest(m: unknown): string[] {
   const SN = patchNums.length;
   let cur = 0;
   const be: Array<[number, number]> = patchNums.map((pn) => [cur, (cur += pn * pn)]);
-  if (JSON.stringify(beginEnds) !== JSON.stringify(be)) p.push(`beginEnds ${JSON.stringify(beginEnds)} do not follow from patchNums (expected ${JSON.stringify(be)})`);
+  if (JSON.stringify(beginEnds) !== JSON.stringify(be))
+    p.push(`beginEnds ${JSON.stringify(beginEnds)} do not follow from patchNums (expected ${JSON.stringify(be)})`);
   if (b.tokenCount !== cur) p.push(`tokenCount is ${b.tokenCount}, patchNums give ${cur}`);
   for (const k of ['imageSize', 'latentSize', 'downsample', 'Cvae', 'vocabSize'] as const) {
     if (!Number.isInteger(vae[k]) || vae[k] <= 0) p.push(`vae.${k} must be a positive integer`);
   }
-  if (vae.imageSize !== vae.latentSize * vae.downsample) p.push(`vae.imageSize ${vae.imageSize} != latentSize ${vae.latentSize} × downsample ${vae.downsample}`);
+  if (vae.imageSize !== vae.latentSize * vae.downsample)
+    p.push(`vae.imageSize ${vae.imageSize} != latentSize ${vae.latentSize} × downsample ${vae.downsample}`);
   if (patchNums[SN - 1] !== vae.latentSize) p.push(`the last patchNum ${patchNums[SN - 1]} must equal vae.latentSize ${vae.latentSize}`);
   const v = b.var!;
   for (const k of ['depth', 'embedDim', 'numHeads', 'numClasses', 'nullClass'] as const) {
@@ -54,12 +60,17 @@ export function checkManifest(m: unknown): string[] {
   if (v.embedDim % v.numHeads !== 0) p.push(`var.embedDim ${v.embedDim} is not divisible by numHeads ${v.numHeads}`);
   if (!(v.numClasses >= 1)) p.push('var.numClasses must be at least 1');
   // The class embedding has numClasses + 1 rows, the last one the "no class" of CFG (official VAR).
-  if (v.nullClass !== v.numClasses) p.push(`var.nullClass is ${v.nullClass}, it must be numClasses (${v.numClasses}): the class embedding's last row is "no class"`);
-  if (Array.isArray(b.phiIndexPerScale) && !b.phiIndexPerScale.every((i) => Number.isInteger(i) && i >= 0 && i < Math.max(1, vae.phiCount))) {
+  if (v.nullClass !== v.numClasses)
+    p.push(`var.nullClass is ${v.nullClass}, it must be numClasses (${v.numClasses}): the class embedding's last row is "no class"`);
+  if (
+    Array.isArray(b.phiIndexPerScale) &&
+    !b.phiIndexPerScale.every((i) => Number.isInteger(i) && i >= 0 && i < Math.max(1, vae.phiCount))
+  ) {
     p.push(`phiIndexPerScale entries must be integers in 0..${Math.max(1, vae.phiCount) - 1} (vae.phiCount ${vae.phiCount})`);
   }
   if (!Number.isInteger(b.firstL) || b.firstL! < 1) p.push('firstL must be a positive integer');
-  if (!Array.isArray(b.phiIndexPerScale) || b.phiIndexPerScale.length !== SN) p.push(`phiIndexPerScale must have ${SN} entries (one per scale)`);
+  if (!Array.isArray(b.phiIndexPerScale) || b.phiIndexPerScale.length !== SN)
+    p.push(`phiIndexPerScale must have ${SN} entries (one per scale)`);
   const { up, down } = b.interpolation!;
   if (!Array.isArray(up) || !Array.isArray(down) || up.length !== SN || down.length !== SN) {
     p.push(`interpolation.up and .down must have ${SN} matrices`);
@@ -77,13 +88,16 @@ export function checkManifest(m: unknown): string[] {
     p.push(`trainingHits must be [${SN}, ${vae.vocabSize}], found ${JSON.stringify(b.trainingHits.dims)}`);
   }
   for (const [file, h] of Object.entries(b.files ?? {})) {
-    if (!h || typeof h.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(h.sha256) || !Number.isInteger(h.bytes) || h.bytes < 0) p.push(`files["${file}"] needs a sha256 (64 hex digits) and a byte count`);
+    if (!h || typeof h.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(h.sha256) || !Number.isInteger(h.bytes) || h.bytes < 0)
+      p.push(`files["${file}"] needs a sha256 (64 hex digits) and a byte count`);
   }
   const n = b.normalization!;
-  if (!(n.std > 0) || !Array.isArray(n.background) || n.background.length !== 3) p.push('normalization needs std > 0 and an RGB background');
+  if (!(n.std > 0) || !Array.isArray(n.background) || n.background.length !== 3)
+    p.push('normalization needs std > 0 and an RGB background');
   for (const role of GRAPH_ROLES) {
     const g = b.graphs![role];
-    if (!g || typeof g.file !== 'string' || typeof g.inputs !== 'object' || typeof g.outputs !== 'object') p.push(`graphs.${role} is missing or has no file/inputs/outputs`);
+    if (!g || typeof g.file !== 'string' || typeof g.inputs !== 'object' || typeof g.outputs !== 'object')
+      p.push(`graphs.${role} is missing or has no file/inputs/outputs`);
   }
   if (p.length) return p;
   for (const role of GRAPH_ROLES) p.push(...checkSpec(role, b.graphs![role], expectedIO(b as BundleManifest, role)));
@@ -94,13 +108,20 @@ export function checkManifest(m: unknown): string[] {
  * Problems of an opened graph against its manifest entry (names, dtypes, fixed dims) and of the model facts against
  * the graph's own shapes: its inputs and outputs (written by the exporter) and the initializers of graphSpec.json.
  */
-export function checkGraph(m: BundleManifest, role: GraphRole, inputs: GraphIO[], outputs: GraphIO[], initializers: Initializer[] = []): string[] {
+export function checkGraph(
+  m: BundleManifest,
+  role: GraphRole,
+  inputs: GraphIO[],
+  outputs: GraphIO[],
+  initializers: Initializer[] = [],
+): string[] {
   const spec = m.graphs[role];
   const p: string[] = [];
   const exp = expectedIO(m, role);
   const compare = (kind: 'input' | 'output', declared: GraphSpec['inputs'], actual: GraphIO[], e: Expect) => {
     const names = new Set(actual.map((a) => a.name));
-    for (const name of Object.keys(declared)) if (!names.has(name)) p.push(`${kind} "${name}" declared in varscope.json is not in the graph (it has ${[...names].join(', ')})`);
+    for (const name of Object.keys(declared))
+      if (!names.has(name)) p.push(`${kind} "${name}" declared in varscope.json is not in the graph (it has ${[...names].join(', ')})`);
     for (const a of actual) {
       const d = declared[a.name];
       if (!d) {
@@ -114,7 +135,8 @@ export function checkGraph(m: BundleManifest, role: GraphRole, inputs: GraphIO[]
       }
       a.dims.forEach((dim, i) => {
         const want = e[a.name]?.[i] ?? (typeof d.dims[i] === 'number' ? (d.dims[i] as number) : null);
-        if (typeof dim === 'number' && dim > 0 && want !== null && dim !== want) p.push(`${kind} "${a.name}" dim ${i} is ${dim} in the graph, the model needs ${want}`);
+        if (typeof dim === 'number' && dim > 0 && want !== null && dim !== want)
+          p.push(`${kind} "${a.name}" dim ${i} is ${dim} in the graph, the model needs ${want}`);
       });
     }
   };
@@ -126,7 +148,8 @@ export function checkGraph(m: BundleManifest, role: GraphRole, inputs: GraphIO[]
     const t = byName.get(name) ?? byName.get(`${name}.fp16`);
     const want = dims.map((d) => resolveDim(d, f));
     if (!t) p.push(`the graph has no initializer ${name} (${describe(name)})`);
-    else if (JSON.stringify(t.dims) !== JSON.stringify(want)) p.push(`${describe(name)}: the graph's ${name} is [${t.dims}], varscope.json implies [${want}]`);
+    else if (JSON.stringify(t.dims) !== JSON.stringify(want))
+      p.push(`${describe(name)}: the graph's ${name} is [${t.dims}], varscope.json implies [${want}]`);
   }
   return p;
 }
@@ -176,7 +199,8 @@ export function resolveDim(d: number | string, f: Record<string, number>): numbe
 function expectedIO(m: BundleManifest, role: GraphRole): { inputs: Expect; outputs: Expect } {
   const f = manifestFacts(m);
   const g = GRAPH_SPEC.graphs[role];
-  const side = (t: GraphSpecTable['graphs'][GraphRole]['inputs']): Expect => Object.fromEntries(Object.entries(t).map(([name, s]) => [name, s.dims.map((d) => resolveDim(d, f))]));
+  const side = (t: GraphSpecTable['graphs'][GraphRole]['inputs']): Expect =>
+    Object.fromEntries(Object.entries(t).map(([name, s]) => [name, s.dims.map((d) => resolveDim(d, f))]));
   return { inputs: side(g.inputs), outputs: side(g.outputs) };
 }
 
@@ -195,7 +219,8 @@ function checkSpec(role: GraphRole, spec: GraphSpec, exp: { inputs: Expect; outp
       }
       dims.forEach((want, i) => {
         const got = d.dims[i];
-        if (want !== null && typeof got === 'number' && got !== want) p.push(`graphs.${role}.${kind}.${name} dim ${i} is ${got}, the model needs ${want}`);
+        if (want !== null && typeof got === 'number' && got !== want)
+          p.push(`graphs.${role}.${kind}.${name} dim ${i} is ${got}, the model needs ${want}`);
       });
     }
   }
@@ -203,5 +228,7 @@ function checkSpec(role: GraphRole, spec: GraphSpec, exp: { inputs: Expect; outp
 }
 
 function isMatrix(x: unknown, rows: number, cols: number): boolean {
-  return Array.isArray(x) && x.length === rows && x.every((r) => Array.isArray(r) && r.length === cols && r.every((v) => typeof v === 'number'));
+  return (
+    Array.isArray(x) && x.length === rows && x.every((r) => Array.isArray(r) && r.length === cols && r.every((v) => typeof v === 'number'))
+  );
 }

@@ -31,11 +31,12 @@ function tensor(bytes: Uint8Array): Initializer {
   const text = new TextDecoder();
   for (const f of fields(bytes)) {
     if (f.num === 1 && f.value !== undefined) t.dims.push(f.value);
-    else if (f.num === 1 && f.bytes) for (let at = 0; at < f.bytes.length; ) {
-      const [v, next] = varint(f.bytes, at);
-      t.dims.push(v);
-      at = next;
-    }
+    else if (f.num === 1 && f.bytes)
+      for (let at = 0; at < f.bytes.length;) {
+        const [v, next] = varint(f.bytes, at);
+        t.dims.push(v);
+        at = next;
+      }
     else if (f.num === 2 && f.value !== undefined) t.dataType = f.value;
     else if (f.num === 8 && f.bytes) t.name = text.decode(f.bytes);
     else if (f.num === 13 && f.bytes) {

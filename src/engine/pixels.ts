@@ -15,7 +15,12 @@ export function toRgba(chw: Float32Array, S: number, offset = 0): RgbaImage {
 }
 
 /** Mean absolute error over channels per pixel, in [0, 1], and the PSNR (dB) of images [3, S, S] in [-1, 1]. */
-export function pixelError(decoded: Float32Array, offset: number, input: Float32Array, S: number): { errorMap: Float32Array; psnr: number } {
+export function pixelError(
+  decoded: Float32Array,
+  offset: number,
+  input: Float32Array,
+  S: number,
+): { errorMap: Float32Array; psnr: number } {
   const plane = S * S;
   const errorMap = new Float32Array(plane);
   let se = 0;

@@ -22,7 +22,12 @@ export interface PreprocessOptions {
 }
 
 /** Turn a decoded image into the model input of a bundle. */
-export async function preprocess(img: DecodedImage, norm: BundleManifest['normalization'], imageSize: number, opts: PreprocessOptions = {}): Promise<ModelInput> {
+export async function preprocess(
+  img: DecodedImage,
+  norm: BundleManifest['normalization'],
+  imageSize: number,
+  opts: PreprocessOptions = {},
+): Promise<ModelInput> {
   const { width: w, height: h } = img;
   const rgb = composite(img, norm.background); // [h, w, 3]
   const shortSide = Math.round((opts.resizeRatio ?? 1) * imageSize);

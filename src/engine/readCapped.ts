@@ -23,7 +23,8 @@ export async function readCapped(file: string, maxBytes: number, code: ErrorCode
   }
   try {
     const st = await handle.stat();
-    if (!st.isFile()) throw new VarScopeError(code, `${file} is not a regular file (${kind(st)}); VARScope reads ${what}s from regular files only`);
+    if (!st.isFile())
+      throw new VarScopeError(code, `${file} is not a regular file (${kind(st)}); VARScope reads ${what}s from regular files only`);
     if (st.size > maxBytes) throw new VarScopeError(code, `${file} is ${st.size} bytes, more than the ${maxBytes} bytes allowed (${what})`);
     const buf = Buffer.alloc(st.size);
     let at = 0;

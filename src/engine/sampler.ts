@@ -218,7 +218,12 @@ export interface SampledScale {
  */
 export function sampleScale(logits: Float32Array, V: number, topK: number, topP: number, rng: Rng, forced?: Int32Array): SampledScale {
   const l = logits.length / V;
-  const out: SampledScale = { tokens: new Int32Array(l), sampledProb: new Float32Array(l), top1Prob: new Float32Array(l), entropy: new Float32Array(l) };
+  const out: SampledScale = {
+    tokens: new Int32Array(l),
+    sampledProb: new Float32Array(l),
+    top1Prob: new Float32Array(l),
+    entropy: new Float32Array(l),
+  };
   const scratch = new RowScratch(V);
   const p = scratch.p;
   const unfiltered = !(topK > 0 && topK < V) && !(topP > 0);

@@ -12,10 +12,9 @@ export async function teacherForcedLogits(bundle: ModelBundle, varInput: Float32
   const m = bundle.manifest;
   checkClass(bundle, classId);
   const g = await bundle.graph('transformer');
-  const out = await g.run(
-    { classLabel: i64([1], [classId]), varInput: f32([1, m.tokenCount - m.firstL, m.vae.Cvae], varInput) },
-    ['logits'],
-  );
+  const out = await g.run({ classLabel: i64([1], [classId]), varInput: f32([1, m.tokenCount - m.firstL, m.vae.Cvae], varInput) }, [
+    'logits',
+  ]);
   return asF32(out.logits, 'transformer.logits');
 }
 
@@ -78,12 +77,20 @@ export function scoreLogits(bundle: ModelBundle, logits: Float32Array, tokens: I
 }
 
 /** Attention weights of one block, one head or the mean over heads, for the teacher-forced input. */
-export async function attentionWeights(bundle: ModelBundle, varInput: Float32Array, classId: number, layer: number, head: number | 'mean'): Promise<AttentionResult> {
+export async function attentionWeights(
+  bundle: ModelBundle,
+  varInput: Float32Array,
+  classId: number,
+  layer: number,
+  head: number | 'mean',
+): Promise<AttentionResult> {
   const m = bundle.manifest;
   checkClass(bundle, classId);
   const { depth, numHeads: nh } = m.var;
-  if (!Number.isInteger(layer) || layer < 0 || layer >= depth) throw new VarScopeError('BadRequest', `layer ${layer} outside 0..${depth - 1}`);
-  if (head !== 'mean' && (!Number.isInteger(head) || head < 0 || head >= nh)) throw new VarScopeError('BadRequest', `head ${head} outside 0..${nh - 1}`);
+  if (!Number.isInteger(layer) || layer < 0 || layer >= depth)
+    throw new VarScopeError('BadRequest', `layer ${layer} outside 0..${depth - 1}`);
+  if (head !== 'mean' && (!Number.isInteger(head) || head < 0 || head >= nh))
+    throw new VarScopeError('BadRequest', `head ${head} outside 0..${nh - 1}`);
   const L = m.tokenCount;
   const g = await bundle.graph('attention');
   const out = await g.run(

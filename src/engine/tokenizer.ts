@@ -77,7 +77,11 @@ export async function decodeLatents(bundle: ModelBundle, fHat: Float32Array, n: 
 }
 
 /** Everything the inspector shows for one image. */
-export async function inspectImage(bundle: ModelBundle, input: ModelInput, opts: { decodeBatch?: number } = {}): Promise<{ result: InspectResult; raw: Tokenization; decoded: Float32Array }> {
+export async function inspectImage(
+  bundle: ModelBundle,
+  input: ModelInput,
+  opts: { decodeBatch?: number } = {},
+): Promise<{ result: InspectResult; raw: Tokenization; decoded: Float32Array }> {
   const m = bundle.manifest;
   const { Cvae: C, latentSize: h, imageSize: S, vocabSize: V } = m.vae;
   const SN = m.patchNums.length;

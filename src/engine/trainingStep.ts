@@ -7,7 +7,10 @@ import * as path from 'path';
 import type { BundleManifest } from '../shared/manifest';
 
 /** The step of a bundle (manifest provenance, else its folder name). */
-export function trainingStep(manifest: Pick<BundleManifest, 'provenance'>, dir: string): { step: number | null; from: 'provenance' | 'name' | null } {
+export function trainingStep(
+  manifest: Pick<BundleManifest, 'provenance'>,
+  dir: string,
+): { step: number | null; from: 'provenance' | 'name' | null } {
   const t = manifest.provenance?.training as Record<string, unknown> | undefined;
   const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
   const step = n(t?.step);

@@ -59,7 +59,9 @@ export class CheckpointCache {
     });
     const digest = hash.digest('hex');
     // Drop stamps of older versions of the same file, and keep the memo small.
-    const kept = Object.entries(memo).filter(([k]) => !k.startsWith(`${real}|`)).slice(-(MAX_MEMO - 1));
+    const kept = Object.entries(memo)
+      .filter(([k]) => !k.startsWith(`${real}|`))
+      .slice(-(MAX_MEMO - 1));
     await this.memo.update(MEMO_KEY, Object.fromEntries([...kept, [stamp, digest]]));
     return digest;
   }
@@ -120,7 +122,10 @@ export class CheckpointCache {
   /** Number of cached bundles and the bytes the cache holds. */
   usage(): { entries: number; bytes: number } {
     const names = this.names().filter((n) => ENTRY.test(n) || PARTIAL.test(n));
-    return { entries: names.filter((n) => ENTRY.test(n)).length, bytes: names.reduce((s, n) => s + folderBytes(path.join(this.root, n)), 0) };
+    return {
+      entries: names.filter((n) => ENTRY.test(n)).length,
+      bytes: names.reduce((s, n) => s + folderBytes(path.join(this.root, n)), 0),
+    };
   }
 
   /** Deletes every cached bundle and stale temporary folder (only folders this cache made); returns what it freed. */

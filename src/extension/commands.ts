@@ -25,7 +25,8 @@ const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp', 'bmp', 'gif'];
 /** Registers every contributed command; returns their disposables. */
 export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
   const { errors } = deps;
-  const reg = (id: string, fn: (...args: never[]) => unknown) => vscode.commands.registerCommand(id, errors.guard(id, fn as (...a: unknown[]) => unknown));
+  const reg = (id: string, fn: (...args: never[]) => unknown) =>
+    vscode.commands.registerCommand(id, errors.guard(id, fn as (...a: unknown[]) => unknown));
   return [
     reg('varscope.inspectImage', (uri?: vscode.Uri) => inspectImage(uri)),
     reg('varscope.chooseModel', () => chooseModel(deps)),
@@ -44,7 +45,10 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     reg('varscope.exportView', async (format?: ExportFormat) => {
       const panel = deps.panels.activePanel;
       if (!panel) throw new VarScopeError('BadRequest', 'Open a VARScope panel first.');
-      const chosen = format ?? ((await vscode.window.showQuickPick(Object.keys(EXPORT_MIMES), { placeHolder: 'Export the current view as' })) as ExportFormat | undefined);
+      const chosen =
+        format ??
+        ((await vscode.window.showQuickPick(Object.keys(EXPORT_MIMES), { placeHolder: 'Export the current view as' })) as
+          ExportFormat | undefined);
       if (!chosen) return;
       panel.requestExport(chosen);
     }),
@@ -55,7 +59,11 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
 async function inspectImage(uri?: vscode.Uri): Promise<void> {
   let target = uri instanceof vscode.Uri ? uri : activeResource();
   if (!target || !IMAGE_EXTENSIONS.includes(path.extname(target.fsPath).slice(1).toLowerCase())) {
-    const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { Images: IMAGE_EXTENSIONS }, openLabel: 'Inspect' });
+    const picked = await vscode.window.showOpenDialog({
+      canSelectMany: false,
+      filters: { Images: IMAGE_EXTENSIONS },
+      openLabel: 'Inspect',
+    });
     target = picked?.[0];
   }
   if (!target) return;
@@ -89,31 +97,48 @@ async function compareModels(deps: CommandDeps, dirs?: unknown): Promise<void> {
   const panel = deps.panels.activePanel;
   if (!panel?.imageUri) throw new VarScopeError('BadRequest', 'Open an image in VARScope first, then compare models on it.');
   const current = deps.engine.current.dir;
-  const items = deps.catalog.listBundles().filter((b) => b.dir !== current).map((b) => ({ label: b.name, description: b.id, detail: b.dir, dir: b.dir }));
+  const items = deps.catalog
+    .listBundles()
+    .filter((b) => b.dir !== current)
+    .map((b) => ({ label: b.name, description: b.id, detail: b.dir, dir: b.dir }));
   if (items.length === 0) throw new VarScopeError('ModelNotFound', 'No other model bundle found (models/ and varscope.modelFolders).');
-  const picks = dirs === undefined
-    ? await vscode.window.showQuickPick(items, { placeHolder: 'Compare with which models? (choose one or more)', canPickMany: true })
-    : await inPlace(panel, async () => (Array.isArray(dirs) && dirs.length > 0 ? dirs : [dirs]).map((d) => listedBundle(items, d, current)).filter((b, i, all) => all.indexOf(b) === i));
+  const picks =
+    dirs === undefined
+      ? await vscode.window.showQuickPick(items, { placeHolder: 'Compare with which models? (choose one or more)', canPickMany: true })
+      : await inPlace(panel, async () =>
+          (Array.isArray(dirs) && dirs.length > 0 ? dirs : [dirs])
+            .map((d) => listedBundle(items, d, current))
+            .filter((b, i, all) => all.indexOf(b) === i),
+        );
   if (!picks || picks.length === 0) return;
   for (const pick of picks) await deps.catalog.ensureAllowed(pick.dir, true);
   const imageUri = panel.imageUri;
   const result = await inPlace(panel, () =>
-    vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'VARScope: comparing models', cancellable: true }, (progress, token) => {
-      progress.report({ message: `${picks.length + 1} models on ${path.basename(imageUri.fsPath)}` });
-      return deps.engine.compareWith(picks.map((p) => p.dir), imageUri, token, (done, total) =>
-        progress.report({ increment: 100 / total, message: `${done} of ${total} models` }));
-    }),
+    vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'VARScope: comparing models', cancellable: true },
+      (progress, token) => {
+        progress.report({ message: `${picks.length + 1} models on ${path.basename(imageUri.fsPath)}` });
+        return deps.engine.compareWith(
+          picks.map((p) => p.dir),
+          imageUri,
+          token,
+          (done, total) => progress.report({ increment: 100 / total, message: `${done} of ${total} models` }),
+        );
+      },
+    ),
   );
   panel.engineContext.emit('comparison', result);
 }
 
 /** The listed bundle that the command argument `dir` names (a folder path); anything else is a BadRequest. */
 function listedBundle<T extends { dir: string }>(items: T[], dir: unknown, current: string | null): T {
-  if (typeof dir !== 'string' || dir.trim() === '') throw new VarScopeError('BadRequest', 'varscope.compareModels takes a model bundle folder (a path) or an array of them.');
+  if (typeof dir !== 'string' || dir.trim() === '')
+    throw new VarScopeError('BadRequest', 'varscope.compareModels takes a model bundle folder (a path) or an array of them.');
   const wanted = path.resolve(dir);
   const found = items.find((b) => path.resolve(b.dir) === wanted);
   if (found) return found;
-  if (current && path.resolve(current) === wanted) throw new VarScopeError('BadRequest', `${dir} is the current model: compare it with other bundles.`);
+  if (current && path.resolve(current) === wanted)
+    throw new VarScopeError('BadRequest', `${dir} is the current model: compare it with other bundles.`);
   throw new VarScopeError('BadRequest', `${dir} is not a model bundle VARScope lists (models/ and varscope.modelFolders).`);
 }
 

@@ -21,7 +21,10 @@ const WATCH_POLL_MS = 2000;
 let lastFolder: { folder: string; labels: LabelSource } | undefined;
 
 /** Registers the dataset commands. */
-export function registerDatasetCommands(deps: CommandDeps, reg: (id: string, fn: (...args: never[]) => unknown) => vscode.Disposable): vscode.Disposable[] {
+export function registerDatasetCommands(
+  deps: CommandDeps,
+  reg: (id: string, fn: (...args: never[]) => unknown) => vscode.Disposable,
+): vscode.Disposable[] {
   const watcher = new CheckpointWatcher(deps);
   return [
     reg('varscope.evaluateFolder', (uri?: vscode.Uri) => evaluateFolderCommand(deps, uri)),
@@ -47,30 +50,50 @@ async function pickLabels(deps: CommandDeps, folder: string): Promise<LabelSourc
   if (process.env.VARSCOPE_TEST === '1') return hasSubfolders ? { kind: 'subfolders' } : { kind: 'none' }; // no quick pick in tests
   type Item = vscode.QuickPickItem & { labels?: LabelSource; one?: boolean };
   const items: Item[] = [];
-  if (hasSubfolders) items.push({ label: 'Sub-folders are classes (ImageFolder)', detail: 'by class name, else class index, else sorted order as torchvision numbers them', labels: { kind: 'subfolders' } });
+  if (hasSubfolders)
+    items.push({
+      label: 'Sub-folders are classes (ImageFolder)',
+      detail: 'by class name, else class index, else sorted order as torchvision numbers them',
+      labels: { kind: 'subfolders' },
+    });
   items.push({ label: 'No class', detail: "every image with the model's null class", labels: { kind: 'none' } });
   items.push({ label: 'One class for every image…', one: true });
-  const pick = await vscode.window.showQuickPick(items, { placeHolder: 'Teacher forcing is conditioned on a class: where does it come from?' });
+  const pick = await vscode.window.showQuickPick(items, {
+    placeHolder: 'Teacher forcing is conditioned on a class: where does it come from?',
+  });
   if (!pick) return undefined;
   if (pick.labels) return pick.labels;
   const info = deps.engine.current.info;
   const classes = info?.classes ?? [];
-  const c = await vscode.window.showQuickPick(classes.map((name, i) => ({ label: `${i}: ${name}`, id: i })), { placeHolder: 'Class of every image' });
+  const c = await vscode.window.showQuickPick(
+    classes.map((name, i) => ({ label: `${i}: ${name}`, id: i })),
+    { placeHolder: 'Class of every image' },
+  );
   return c ? { kind: 'class', classId: c.id } : undefined;
 }
 
 /** One evaluation with a cancellable progress notification (images done, ETA). */
-async function evaluateWithProgress(deps: CommandDeps, p: { model?: string; folder: string; labels: LabelSource }, title: string): Promise<DatasetEvaluation> {
-  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
-    let last = 0;
-    const onProgress = (e: EvaluationProgress) => {
-      const rate = e.done / Math.max(1e-3, e.elapsedMs / 1000);
-      const eta = rate > 0 ? Math.round((e.total - e.done) / rate) : NaN;
-      progress.report({ increment: e.total ? ((e.done - last) / e.total) * 100 : 0, message: `${e.done}/${e.total} images${Number.isFinite(eta) && !e.finished ? `, about ${eta} s left` : ''}` });
-      last = e.done;
-    };
-    return deps.engine.evaluateFolder(p, token, onProgress);
-  });
+async function evaluateWithProgress(
+  deps: CommandDeps,
+  p: { model?: string; folder: string; labels: LabelSource },
+  title: string,
+): Promise<DatasetEvaluation> {
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title, cancellable: true },
+    async (progress, token) => {
+      let last = 0;
+      const onProgress = (e: EvaluationProgress) => {
+        const rate = e.done / Math.max(1e-3, e.elapsedMs / 1000);
+        const eta = rate > 0 ? Math.round((e.total - e.done) / rate) : NaN;
+        progress.report({
+          increment: e.total ? ((e.done - last) / e.total) * 100 : 0,
+          message: `${e.done}/${e.total} images${Number.isFinite(eta) && !e.finished ? `, about ${eta} s left` : ''}`,
+        });
+        last = e.done;
+      };
+      return deps.engine.evaluateFolder(p, token, onProgress);
+    },
+  );
 }
 
 /** Show results in the Dataset tab of the active panel (or a new one). */
@@ -80,7 +103,9 @@ function show(deps: CommandDeps, evaluations: DatasetEvaluation[], mode: 'replac
 }
 
 function logResult(deps: CommandDeps, r: DatasetEvaluation): void {
-  deps.log.info(`evaluated ${r.model.dir} on ${r.folder}: ${r.images} images in ${(r.elapsedMs / 1000).toFixed(1)} s, accuracy ${(r.overall.accuracy * 100).toFixed(2)} %, NLL ${r.overall.nll.toFixed(3)}${r.cancelled ? ' (cancelled)' : ''}`);
+  deps.log.info(
+    `evaluated ${r.model.dir} on ${r.folder}: ${r.images} images in ${(r.elapsedMs / 1000).toFixed(1)} s, accuracy ${(r.overall.accuracy * 100).toFixed(2)} %, NLL ${r.overall.nll.toFixed(3)}${r.cancelled ? ' (cancelled)' : ''}`,
+  );
   for (const f of r.failed) deps.log.warn(`  skipped ${f.file}: ${f.message}`);
 }
 
@@ -90,7 +115,10 @@ async function offerSave(r: DatasetEvaluation): Promise<void> {
   const msg = `VARScope: ${r.images} images evaluated${r.cancelled ? ' (cancelled)' : ''}; accuracy ${(r.overall.accuracy * 100).toFixed(1)} %.${r.failed.length ? ` ${r.failed.length} files could not be read (see the log).` : ''}`;
   const choice = await vscode.window.showInformationMessage(msg, 'Save Results…');
   if (choice !== 'Save Results…') return;
-  const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.file(path.join(path.dirname(r.folder), `varscope-evaluation-${r.model.id}.json`)), filters: { JSON: ['json'] } });
+  const target = await vscode.window.showSaveDialog({
+    defaultUri: vscode.Uri.file(path.join(path.dirname(r.folder), `varscope-evaluation-${r.model.id}.json`)),
+    filters: { JSON: ['json'] },
+  });
   if (!target) return;
   await saveResult(r, target.fsPath);
 }
@@ -122,7 +150,10 @@ async function pickCheckpoints(deps: CommandDeps, dirs: unknown): Promise<Checkp
   type Item = vscode.QuickPickItem & { dir?: string; browse?: boolean };
   const items: Item[] = deps.catalog.listBundles().map((b) => ({ label: b.name, description: b.id, detail: b.dir, dir: b.dir }));
   items.unshift({ label: '$(folder-opened) A folder of checkpoints…', browse: true });
-  const picks = await vscode.window.showQuickPick(items, { canPickMany: true, placeHolder: 'Checkpoints of one run (bundles), or a folder of them' });
+  const picks = await vscode.window.showQuickPick(items, {
+    canPickMany: true,
+    placeHolder: 'Checkpoints of one run (bundles), or a folder of them',
+  });
   if (!picks?.length) return undefined;
   const out: Checkpoint[] = [];
   for (const p of picks) {
@@ -139,8 +170,12 @@ async function pickCheckpoints(deps: CommandDeps, dirs: unknown): Promise<Checkp
 /** Bundles only: PyTorch checkpoints go through the exporter first (said once, in the log and a warning). */
 function bundlesOf(deps: CommandDeps, list: Checkpoint[]): string[] {
   const skipped = list.filter((c) => c.kind === 'needsExport');
-  for (const c of skipped) deps.log.warn(`timeline: ${(c as { file: string }).file} is a PyTorch checkpoint; export it to a bundle to include it`);
-  if (skipped.length) void vscode.window.showWarningMessage(`VARScope: ${skipped.length} PyTorch checkpoints left out: export them to bundles first (see the log).`);
+  for (const c of skipped)
+    deps.log.warn(`timeline: ${(c as { file: string }).file} is a PyTorch checkpoint; export it to a bundle to include it`);
+  if (skipped.length)
+    void vscode.window.showWarningMessage(
+      `VARScope: ${skipped.length} PyTorch checkpoints left out: export them to bundles first (see the log).`,
+    );
   return list.flatMap((c) => (c.kind === 'bundle' ? [c.dir] : []));
 }
 
@@ -156,7 +191,11 @@ async function evaluateTimeline(deps: CommandDeps, dirs?: unknown, folderArg?: u
   if (!labels) return;
   lastFolder = { folder, labels };
   for (let i = 0; i < models.length; i++) {
-    const r = await evaluateWithProgress(deps, { model: models[i], folder, labels }, `VARScope: checkpoint ${i + 1} of ${models.length} on ${path.basename(folder)}`);
+    const r = await evaluateWithProgress(
+      deps,
+      { model: models[i], folder, labels },
+      `VARScope: checkpoint ${i + 1} of ${models.length} on ${path.basename(folder)}`,
+    );
     logResult(deps, r);
     show(deps, [r], i === 0 ? 'replace' : 'append');
     if (r.cancelled) return;
@@ -164,7 +203,11 @@ async function evaluateTimeline(deps: CommandDeps, dirs?: unknown, folderArg?: u
 }
 
 async function openEvaluation(deps: CommandDeps, uri?: vscode.Uri): Promise<void> {
-  const file = uri instanceof vscode.Uri ? uri.fsPath : (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { JSON: ['json'] }, openLabel: 'Open Evaluation' }))?.[0]?.fsPath;
+  const file =
+    uri instanceof vscode.Uri
+      ? uri.fsPath
+      : (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { JSON: ['json'] }, openLabel: 'Open Evaluation' }))?.[0]
+          ?.fsPath;
   if (!file) return;
   const evaluations = readEvaluations(file);
   show(deps, evaluations, 'replace');
@@ -178,11 +221,20 @@ export function readEvaluations(file: string): DatasetEvaluation[] {
   } catch (e) {
     throw new VarScopeError('BadRequest', `${path.basename(file)} is not a readable JSON file: ${(e as Error).message}`);
   }
-  const isEval = (x: unknown): x is DatasetEvaluation => !!x && typeof x === 'object' && (x as DatasetEvaluation).format === 'varscope-evaluation' && Array.isArray((x as DatasetEvaluation).scales) && Array.isArray((x as DatasetEvaluation).perImage);
+  const isEval = (x: unknown): x is DatasetEvaluation =>
+    !!x &&
+    typeof x === 'object' &&
+    (x as DatasetEvaluation).format === 'varscope-evaluation' &&
+    Array.isArray((x as DatasetEvaluation).scales) &&
+    Array.isArray((x as DatasetEvaluation).perImage);
   if (isEval(data)) return [data];
   const list = (data as { format?: string; evaluations?: unknown[] })?.evaluations;
-  if ((data as { format?: string })?.format === 'varscope-timeline' && Array.isArray(list) && list.length && list.every(isEval)) return list as DatasetEvaluation[];
-  throw new VarScopeError('BadRequest', `${path.basename(file)} is not a VARScope evaluation (varscope evaluate --json, or a Dataset view export)`);
+  if ((data as { format?: string })?.format === 'varscope-timeline' && Array.isArray(list) && list.length && list.every(isEval))
+    return list as DatasetEvaluation[];
+  throw new VarScopeError(
+    'BadRequest',
+    `${path.basename(file)} is not a VARScope evaluation (varscope evaluate --json, or a Dataset view export)`,
+  );
 }
 
 async function openImageWithModel(deps: CommandDeps, file: string, model: string): Promise<void> {
@@ -219,7 +271,11 @@ class CheckpointWatcher implements vscode.Disposable {
     this.seen = new Set(existing);
     const fixed = target;
     for (let i = 0; i < existing.length; i++) {
-      const r = await evaluateWithProgress(this.deps, { model: existing[i], folder: fixed.folder, labels: fixed.labels }, `VARScope: checkpoint ${i + 1} of ${existing.length}`);
+      const r = await evaluateWithProgress(
+        this.deps,
+        { model: existing[i], folder: fixed.folder, labels: fixed.labels },
+        `VARScope: checkpoint ${i + 1} of ${existing.length}`,
+      );
       show(this.deps, [r], i === 0 ? 'replace' : 'append');
     }
     this.deps.log.info(`watching ${dir} for new checkpoints (evaluated on ${fixed.folder})`);
@@ -250,10 +306,16 @@ class CheckpointWatcher implements vscode.Disposable {
         if (c.kind !== 'bundle' || this.seen.has(c.dir)) continue;
         this.seen.add(c.dir);
         try {
-          const r = await evaluateWithProgress(this.deps, { model: c.dir, folder: target.folder, labels: target.labels }, `VARScope: new checkpoint ${path.basename(c.dir)}`);
+          const r = await evaluateWithProgress(
+            this.deps,
+            { model: c.dir, folder: target.folder, labels: target.labels },
+            `VARScope: new checkpoint ${path.basename(c.dir)}`,
+          );
           logResult(this.deps, r);
           show(this.deps, [r], 'append');
-          void vscode.window.showInformationMessage(`VARScope: new checkpoint ${path.basename(c.dir)}${r.model.step !== null ? ` (step ${r.model.step})` : ''} evaluated: accuracy ${(r.overall.accuracy * 100).toFixed(1)} %, NLL ${r.overall.nll.toFixed(3)}.`);
+          void vscode.window.showInformationMessage(
+            `VARScope: new checkpoint ${path.basename(c.dir)}${r.model.step !== null ? ` (step ${r.model.step})` : ''} evaluated: accuracy ${(r.overall.accuracy * 100).toFixed(1)} %, NLL ${r.overall.nll.toFixed(3)}.`,
+          );
         } catch (e) {
           this.seen.delete(c.dir); // perhaps still being copied: try again at the next poll
           this.deps.log.warn(`watch: ${c.dir}: ${VarScopeError.toWire(e).message}`);

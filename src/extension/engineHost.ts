@@ -34,7 +34,10 @@ export interface PanelContext {
   emit<E extends keyof HostEvents>(name: E, payload: HostEvents[E]): void;
 }
 
-type EngineHandlers = Pick<Handlers<HostApi>, 'inspect' | 'evaluate' | 'attention' | 'generationStart' | 'generationStep' | 'generationCancel' | 'edit' | 'trainingUsage'>;
+type EngineHandlers = Pick<
+  Handlers<HostApi>,
+  'inspect' | 'evaluate' | 'attention' | 'generationStart' | 'generationStep' | 'generationCancel' | 'edit' | 'trainingUsage'
+>;
 
 /** The engine configuration from the `varscope.*` settings. */
 export function engineConfigFromSettings(): EngineConfig {
@@ -77,7 +80,10 @@ export class EngineHost implements vscode.Disposable {
     const offs = [
       this.client.on('generationStep', (s) => this.runOwners.get(s.runId)?.emit('generationStep', s)),
       this.client.on('folderUsage', (f) =>
-        this.runOwners.get(f.runId)?.emit('folderUsage', { runId: f.runId, usage: f.usage, done: f.done, total: f.total, finished: f.finished })),
+        this.runOwners
+          .get(f.runId)
+          ?.emit('folderUsage', { runId: f.runId, usage: f.usage, done: f.done, total: f.total, finished: f.finished }),
+      ),
       // Node placement arrives after a graph's first run: the current model's info (status-bar tooltip) takes it in.
       this.client.on('nodePlacement', (p) => {
         const info = this.status.info;
@@ -91,7 +97,13 @@ export class EngineHost implements vscode.Disposable {
       this.reloaded,
       { dispose: () => offs.forEach((off) => off()) },
       vscode.workspace.onDidChangeConfiguration((e) => {
-        if (!e.affectsConfiguration('varscope.executionProvider') && !e.affectsConfiguration('varscope.threads') && !e.affectsConfiguration('varscope.cudaLibraryPath') && !e.affectsConfiguration('varscope.maxImagePixels')) return;
+        if (
+          !e.affectsConfiguration('varscope.executionProvider') &&
+          !e.affectsConfiguration('varscope.threads') &&
+          !e.affectsConfiguration('varscope.cudaLibraryPath') &&
+          !e.affectsConfiguration('varscope.maxImagePixels')
+        )
+          return;
         void this.reconfigure();
       }),
     );
@@ -179,7 +191,12 @@ export class EngineHost implements vscode.Disposable {
    * class, for the comparison view; the current model stays the current one. Models run one after the other (the
    * engine keeps two open); `onModel` reports each one done, `token` stops between models.
    */
-  async compareWith(dirs: string[], image: vscode.Uri, token?: vscode.CancellationToken, onModel?: (done: number, total: number) => void): Promise<HostEvents['comparison']> {
+  async compareWith(
+    dirs: string[],
+    image: vscode.Uri,
+    token?: vscode.CancellationToken,
+    onModel?: (done: number, total: number) => void,
+  ): Promise<HostEvents['comparison']> {
     const source = { path: image.fsPath };
     const models: ComparedModel[] = [];
     for (const dir of [await this.openDir(), ...dirs]) {
@@ -194,7 +211,11 @@ export class EngineHost implements vscode.Disposable {
   }
 
   /** A model (default: the current one) over a folder; progress through `onProgress`, cancel through `token`. */
-  async evaluateFolder(p: { model?: string; folder: string; labels: LabelSource }, token: vscode.CancellationToken, onProgress: (e: EvaluationProgress) => void): Promise<DatasetEvaluation> {
+  async evaluateFolder(
+    p: { model?: string; folder: string; labels: LabelSource },
+    token: vscode.CancellationToken,
+    onProgress: (e: EvaluationProgress) => void,
+  ): Promise<DatasetEvaluation> {
     const model = p.model ?? (await this.openDir());
     const runId = `evaluate-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
     const off = this.client.on('evaluateFolder', (e: EngineEvents['evaluateFolder']) => e.runId === runId && onProgress(e));
@@ -216,7 +237,8 @@ export class EngineHost implements vscode.Disposable {
     return {
       inspect: async () => this.client.call('inspect', { model: await this.openDir(), image: image() }),
       evaluate: async (p) => this.client.call('evaluate', { model: await this.openDir(), image: image(), classId: p.classId }),
-      attention: async (p) => this.client.call('attention', { model: await this.openDir(), image: image(), classId: p.classId, layer: p.layer, head: p.head }),
+      attention: async (p) =>
+        this.client.call('attention', { model: await this.openDir(), image: image(), classId: p.classId, layer: p.layer, head: p.head }),
       generationStart: async (p) => {
         const r = await this.client.call('generationStart', { model: await this.openDir(), settings: p.settings });
         this.runOwners.set(r.runId, panel);
@@ -259,7 +281,8 @@ export class EngineHost implements vscode.Disposable {
   /** The current bundle folder once the engine opened it; throws the reason otherwise. */
   private async openDir(): Promise<string> {
     const s = await this.ensureOpen();
-    if (!s.info || !s.dir) throw new VarScopeError((s.error?.code as VarScopeError['code']) ?? 'ModelNotFound', s.error?.message ?? 'no model');
+    if (!s.info || !s.dir)
+      throw new VarScopeError((s.error?.code as VarScopeError['code']) ?? 'ModelNotFound', s.error?.message ?? 'no model');
     return s.dir;
   }
 

@@ -21,7 +21,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const engine = new EngineHost(context.extensionUri, log);
   const panels = new PanelManager({ extensionUri: context.extensionUri, engine, log });
   const statusBar = new ModelStatusBar();
-  context.subscriptions.push(log, panels, statusBar, engine, engine.onDidChange((s) => statusBar.update(s)), engine.onDidReload(() => panels.modelChanged()));
+  context.subscriptions.push(
+    log,
+    panels,
+    statusBar,
+    engine,
+    engine.onDidChange((s) => statusBar.update(s)),
+    engine.onDidReload(() => panels.modelChanged()),
+  );
 
   const serializer = new InspectorPanelSerializer(panels, log);
   const reloadModel = async (): Promise<void> => {
@@ -41,13 +48,22 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       supportsMultipleEditorsPerDocument: true,
     }),
     vscode.window.registerWebviewPanelSerializer(INSPECTOR_VIEW_TYPE, serializer),
-    ...registerCommands({ log, errors, catalog, engine, panels, checkpoints: new CheckpointOpener({ context, log, catalog, engine, panels }) }),
+    ...registerCommands({
+      log,
+      errors,
+      catalog,
+      engine,
+      panels,
+      checkpoints: new CheckpointOpener({ context, log, catalog, engine, panels }),
+    }),
     ...registerTestHooks({ panels, engine, catalog, statusBar, serializer }),
     catalog.onDidChange(() => void reloadModel()),
     vscode.workspace.onDidGrantWorkspaceTrust(() => void reloadModel()),
   );
 
-  log.info(`VARScope ${context.extension.packageJSON.version} activated (${vscode.env.appName} ${vscode.version}, node ${process.version})`);
+  log.info(
+    `VARScope ${context.extension.packageJSON.version} activated (${vscode.env.appName} ${vscode.version}, node ${process.version})`,
+  );
   await reloadModel();
   await openRequestedImage(log);
 }

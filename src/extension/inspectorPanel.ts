@@ -170,7 +170,10 @@ export class InspectorPanel implements vscode.Disposable {
           return await handler(params);
         } catch (e) {
           const w = VarScopeError.toWire(e);
-          if (w.code !== 'Cancelled') this.deps.log.error(`${method} (${this.imageName ?? 'generation'}): [${w.code}] ${w.message}${w.detail ? `\n${w.detail}` : ''}`);
+          if (w.code !== 'Cancelled')
+            this.deps.log.error(
+              `${method} (${this.imageName ?? 'generation'}): [${w.code}] ${w.message}${w.detail ? `\n${w.detail}` : ''}`,
+            );
           throw e;
         }
       };

@@ -56,14 +56,18 @@ const CHECKS: { [M in keyof HostApi]: Check } = {
     if (!isObj(p)) return 'params must be an object';
     if (!isInt(p.scaleIndex, 0, 1000)) return 'scaleIndex must be an integer';
     if (!Array.isArray(p.positions) || !p.positions.every((x) => isInt(x, 0, 1e7))) return 'positions must be integers';
-    if (p.tokens !== 'resample' && !(Array.isArray(p.tokens) && p.tokens.length === p.positions.length && p.tokens.every((x) => isInt(x, 0, 1e7)))) {
+    if (
+      p.tokens !== 'resample' &&
+      !(Array.isArray(p.tokens) && p.tokens.length === p.positions.length && p.tokens.every((x) => isInt(x, 0, 1e7)))
+    ) {
       return "tokens must be 'resample' or one id per position";
     }
     return settingsError(p.settings);
   },
   saveExport: (p) => {
     if (!isObj(p) || !isStr(p.suggestedName, 255) || !isOneOf(MIMES, p.mime)) return 'saveExport needs suggestedName and mime';
-    if (/[\\/]/.test(p.suggestedName as string) || (p.suggestedName as string).startsWith('.')) return 'suggestedName must be a plain file name';
+    if (/[\\/]/.test(p.suggestedName as string) || (p.suggestedName as string).startsWith('.'))
+      return 'suggestedName must be a plain file name';
     const d = p.data;
     if (typeof d === 'string') return d.length <= MAX_EXPORT_BYTES ? null : 'export too large';
     if (d instanceof Uint8Array) return d.byteLength <= MAX_EXPORT_BYTES ? null : 'export too large';

@@ -62,7 +62,8 @@ export function findBundles(folder: string): BundleSummary[] {
   } catch {
     return found;
   }
-  for (const e of entries) if (e.isDirectory() && fs.existsSync(path.join(folder, e.name, 'varscope.json'))) tryDir(path.join(folder, e.name));
+  for (const e of entries)
+    if (e.isDirectory() && fs.existsSync(path.join(folder, e.name, 'varscope.json'))) tryDir(path.join(folder, e.name));
   return found;
 }
 
@@ -132,7 +133,9 @@ export class ModelCatalog {
     if (chosen) return chosen;
     // An untrusted workspace could point varscope.model anywhere: only the user's own value counts there.
     const config = vscode.workspace.getConfiguration('varscope');
-    const setting = (vscode.workspace.isTrusted ? config.get<string>('model', '') : (config.inspect<string>('model')?.globalValue ?? '')).trim();
+    const setting = (
+      vscode.workspace.isTrusted ? config.get<string>('model', '') : (config.inspect<string>('model')?.globalValue ?? '')
+    ).trim();
     if (setting) return this.resolveSettingPath(setting);
     return defaultBundleDir(this.context.extensionPath);
   }

@@ -60,7 +60,11 @@ export class CheckpointOpener {
   async open(uri?: vscode.Uri): Promise<OpenCheckpointResult | undefined> {
     let file = uri instanceof vscode.Uri ? uri.fsPath : undefined;
     if (!file) {
-      const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { Checkpoints: CHECKPOINT_EXTENSIONS }, openLabel: 'Open Checkpoint' });
+      const picked = await vscode.window.showOpenDialog({
+        canSelectMany: false,
+        filters: { Checkpoints: CHECKPOINT_EXTENSIONS },
+        openLabel: 'Open Checkpoint',
+      });
       file = picked?.[0]?.fsPath;
     }
     if (!file) return undefined;
@@ -89,7 +93,11 @@ export class CheckpointOpener {
   }
 
   /** Pairing, hashing, export on a cache miss, then the inspector. */
-  private async openFile(file: string, stage: (m: string, upTo?: number) => void, signal: AbortSignal): Promise<Omit<OpenCheckpointResult, 'stages'>> {
+  private async openFile(
+    file: string,
+    stage: (m: string, upTo?: number) => void,
+    signal: AbortSignal,
+  ): Promise<Omit<OpenCheckpointResult, 'stages'>> {
     if (!fs.existsSync(file) || !fs.statSync(file).isFile()) throw new VarScopeError('ModelNotFound', `${file} is not a file`);
     const pair = await this.pairFor(file, stage, signal);
     stage('hash the checkpoints', 5);
@@ -103,7 +111,12 @@ export class CheckpointOpener {
     } else {
       const run = await this.pythonRun(stage, signal);
       const name = pair.vae === pair.var ? path.basename(pair.var) : `${path.basename(pair.var)} + ${path.basename(pair.vae)}`;
-      const id = path.basename(pair.var).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'checkpoint';
+      const id =
+        path
+          .basename(pair.var)
+          .replace(/\.[^.]+$/, '')
+          .replace(/[^A-Za-z0-9._-]+/g, '-')
+          .replace(/^[^A-Za-z0-9]+/, '') || 'checkpoint';
       const t0 = Date.now();
       dir = await this.cache.build(key, (out) =>
         exportCheckpoint(run, {
@@ -113,12 +126,23 @@ export class CheckpointOpener {
           id,
           name,
           onStage: (s) => {
-            const at = s.stage === 'load' ? 15 : s.stage === 'config' ? 25 : s.stage === 'graph' ? 25 + Math.round((50 * (s.k ?? 0)) / (s.n ?? 1)) : s.stage === 'verify' ? 85 : 95;
+            const at =
+              s.stage === 'load'
+                ? 15
+                : s.stage === 'config'
+                  ? 25
+                  : s.stage === 'graph'
+                    ? 25 + Math.round((50 * (s.k ?? 0)) / (s.n ?? 1))
+                    : s.stage === 'verify'
+                      ? 85
+                      : 95;
             stage(s.message, at);
           },
         }),
       );
-      this.deps.log.info(`exported ${name} to ${dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s (${(folderBytes(dir) / 1e6).toFixed(1)} MB)`);
+      this.deps.log.info(
+        `exported ${name} to ${dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s (${(folderBytes(dir) / 1e6).toFixed(1)} MB)`,
+      );
     }
     if (signal.aborted) throw new VarScopeError('Cancelled', 'cancelled');
     stage('open the model', 97);
@@ -165,7 +189,10 @@ export class CheckpointOpener {
     }
     const candidates = names
       .map((n) => path.join(dir, n))
-      .filter((p) => p !== file && looksRight.test(path.basename(p)) && !(need === 'var' && /vae/i.test(path.basename(p))) && fs.statSync(p).isFile())
+      .filter(
+        (p) =>
+          p !== file && looksRight.test(path.basename(p)) && !(need === 'var' && /vae/i.test(path.basename(p))) && fs.statSync(p).isFile(),
+      )
       .sort()
       .slice(0, 4);
     if (candidates.length === 0) return undefined;
@@ -194,9 +221,12 @@ export class CheckpointOpener {
     if (this.python?.key !== key) {
       stage('find Python');
       const explicit: PythonCandidate | undefined = setting ? { command: setting, source: 'varscope.pythonPath setting' } : undefined;
-      const choice = await findPython(pythonCandidates({ explicit, editor: editor ? { command: editor, source: 'Python extension' } : undefined }), {
-        log: (l) => this.deps.log.info(l),
-      });
+      const choice = await findPython(
+        pythonCandidates({ explicit, editor: editor ? { command: editor, source: 'Python extension' } : undefined }),
+        {
+          log: (l) => this.deps.log.info(l),
+        },
+      );
       this.python = { key, command: choice.found.command };
     }
     return {

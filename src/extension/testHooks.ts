@@ -44,7 +44,12 @@ export function registerTestHooks({ panels, engine, catalog, statusBar, serializ
       await serializer.deserializeWebviewPanel(panel, state);
     }),
     vscode.commands.registerCommand('varscope.test.state', (): TestState => ({
-      panels: panels.all.map((p) => ({ imageName: p.imageName, ready: p.isReady, active: p.webviewPanel.active, title: p.webviewPanel.title })),
+      panels: panels.all.map((p) => ({
+        imageName: p.imageName,
+        ready: p.isReady,
+        active: p.webviewPanel.active,
+        title: p.webviewPanel.title,
+      })),
       model: {
         dir: engine.current.dir,
         name: engine.current.info?.name ?? engine.current.summary?.name ?? null,

@@ -5,7 +5,17 @@
  */
 import type { DatasetEvaluation, EvaluationProgress, LabelSource } from './evaluation';
 import type { EditRequest, EditResult } from './protocol';
-import type { AttentionResult, CodebookUsage, EvalResult, GenerationSettings, GenerationStep, InspectResult, ModelInfo, NodePlacement, RgbaImage } from './results';
+import type {
+  AttentionResult,
+  CodebookUsage,
+  EvalResult,
+  GenerationSettings,
+  GenerationStep,
+  InspectResult,
+  ModelInfo,
+  NodePlacement,
+  RgbaImage,
+} from './results';
 import type { Side } from './rpc';
 
 /** The execution-provider choices (setting varscope.executionProvider, CLI --provider). */
@@ -97,9 +107,13 @@ export interface EngineApi {
   /** Teacher-forced evaluation of an image for a class (nullClass = no class). */
   evaluate(params: ModelRef & ImageOptions & { image: ImageSource; classId: number; topK?: number }): Promise<EvalResult>;
   /** Attention weights of a block (one head or the mean) on the teacher-forced input. */
-  attention(params: ModelRef & ImageOptions & { image: ImageSource; classId: number; layer: number; head: number | 'mean' }): Promise<AttentionResult>;
+  attention(
+    params: ModelRef & ImageOptions & { image: ImageSource; classId: number; layer: number; head: number | 'mean' },
+  ): Promise<AttentionResult>;
   /** Start a step-wise generation (nothing computed yet). `forced[k]` forces tokens of scale k (-1 = sample). */
-  generationStart(params: ModelRef & { settings: GenerationSettings; runId?: string; forced?: Array<Int32Array | null> }): Promise<{ runId: string }>;
+  generationStart(
+    params: ModelRef & { settings: GenerationSettings; runId?: string; forced?: Array<Int32Array | null> },
+  ): Promise<{ runId: string }>;
   /**
    * Compute up to `scaleIndex` (default: the next scale) or go back to it; every scale reached going forward is
    * also a `generationStep` event. The engine computes the next scale ahead meanwhile.
@@ -108,7 +122,9 @@ export interface EngineApi {
   /** Cancel a run (the scale in progress finishes; later steps reject with Cancelled) and forget it. */
   generationCancel(params: { runId: string }): Promise<void>;
   /** Generate every scale at once; streams `generationStep` events only when `stream`. */
-  generate(params: ModelRef & { settings: GenerationSettings; runId?: string; forced?: Array<Int32Array | null>; stream?: boolean }): Promise<GenerateResult>;
+  generate(
+    params: ModelRef & { settings: GenerationSettings; runId?: string; forced?: Array<Int32Array | null>; stream?: boolean },
+  ): Promise<GenerateResult>;
   /** Replace tokens of a scale or a region and regenerate the finer scales. */
   edit(params: EngineEditRequest): Promise<EditResult>;
   /** Codebook usage over many images, streamed as `folderUsage` events; cancel with `cancel`. */

@@ -12,15 +12,7 @@ export interface WireError {
 
 /** The error codes: what went wrong, as a caller decides what to do about it (Cancelled stays silent). */
 export type ErrorCode =
-  | 'ModelNotFound'
-  | 'ModelLoad'
-  | 'BadImage'
-  | 'Inference'
-  | 'Cancelled'
-  | 'EngineCrashed'
-  | 'Timeout'
-  | 'BadRequest'
-  | 'Internal';
+  'ModelNotFound' | 'ModelLoad' | 'BadImage' | 'Inference' | 'Cancelled' | 'EngineCrashed' | 'Timeout' | 'BadRequest' | 'Internal';
 
 /** An Error carrying a code; what crosses a boundary as a WireError. */
 export class VarScopeError extends Error {

@@ -40,7 +40,10 @@ export type GraphRole = 'encoder' | 'quantizer' | 'decoder' | 'latentStep' | 'tr
 export interface GraphSpecTable {
   facts: Record<string, string>;
   dynamic: Record<string, string>;
-  graphs: Record<GraphRole, { inputs: Record<string, SpecTensor>; outputs: Record<string, SpecTensor>; initializers?: Record<string, Array<number | string>> }>;
+  graphs: Record<
+    GraphRole,
+    { inputs: Record<string, SpecTensor>; outputs: Record<string, SpecTensor>; initializers?: Record<string, Array<number | string>> }
+  >;
 }
 
 /** One tensor of graphSpec.json. */

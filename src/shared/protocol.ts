@@ -6,15 +6,7 @@
  * script runs; the host answers with the `init` event; nothing else is sent before `ready`.
  * Long runs carry a `runId`; events of a run that is no longer current are dropped by the store.
  */
-import type {
-  AttentionResult,
-  CodebookUsage,
-  EvalResult,
-  GenerationSettings,
-  GenerationStep,
-  InspectResult,
-  ModelInfo,
-} from './results';
+import type { AttentionResult, CodebookUsage, EvalResult, GenerationSettings, GenerationStep, InspectResult, ModelInfo } from './results';
 import type { Nothing, Side } from './rpc';
 import type { DatasetEvaluation } from './evaluation';
 
@@ -32,13 +24,30 @@ export interface PanelState {
 }
 
 /** The views of the inspector, in tab order (the webview's tabs and the message validator both read this list). */
-export const VIEW_IDS = ['pyramid', 'reconstruction', 'residual', 'codebook', 'attention', 'stepThrough', 'whatIf', 'compare', 'dataset'] as const;
+export const VIEW_IDS = [
+  'pyramid',
+  'reconstruction',
+  'residual',
+  'codebook',
+  'attention',
+  'stepThrough',
+  'whatIf',
+  'compare',
+  'dataset',
+] as const;
 
 /** A view of the inspector. */
 export type ViewId = (typeof VIEW_IDS)[number];
 
 /** The contributed commands a button in the panel may run (anything else is refused by the host). */
-export const PANEL_COMMANDS = ['varscope.chooseModel', 'varscope.evaluateFolder', 'varscope.evaluateTimeline', 'varscope.openEvaluation', 'varscope.compareModels', 'varscope.showLog'] as const;
+export const PANEL_COMMANDS = [
+  'varscope.chooseModel',
+  'varscope.evaluateFolder',
+  'varscope.evaluateTimeline',
+  'varscope.openEvaluation',
+  'varscope.compareModels',
+  'varscope.showLog',
+] as const;
 
 /** What a view exports as, and the MIME type of each. */
 export const EXPORT_MIMES = { png: 'image/png', svg: 'image/svg+xml', json: 'application/json' } as const;

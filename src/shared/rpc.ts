@@ -155,7 +155,9 @@ export class RpcChannel<Remote extends Side<any, any>, Local extends Side<any, a
 
   private async serve(id: number, method: string, params: unknown): Promise<void> {
     // Own keys only: a request for `toString` or `constructor` is not one of the API's methods.
-    const handler = Object.hasOwn(this.handlers, method) ? (this.handlers as Record<string, (p: unknown) => Promise<unknown>>)[method] : undefined;
+    const handler = Object.hasOwn(this.handlers, method)
+      ? (this.handlers as Record<string, (p: unknown) => Promise<unknown>>)[method]
+      : undefined;
     let reply: RpcMessage;
     if (!handler) {
       reply = { kind: 'reply', id, err: { code: 'BadRequest', message: `unknown method ${method}` } };

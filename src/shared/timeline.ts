@@ -22,7 +22,10 @@ export interface Timeline {
 
 /** Evaluations ordered by step (unknown steps keep their given order, after the known ones). */
 export function orderByStep(evals: DatasetEvaluation[]): DatasetEvaluation[] {
-  return evals.map((e, i) => ({ e, i })).sort((a, b) => (a.e.model.step ?? Infinity) - (b.e.model.step ?? Infinity) || a.i - b.i).map((x) => x.e);
+  return evals
+    .map((e, i) => ({ e, i }))
+    .sort((a, b) => (a.e.model.step ?? Infinity) - (b.e.model.step ?? Infinity) || a.i - b.i)
+    .map((x) => x.e);
 }
 
 /** The timeline of evaluations (of one folder, one patch schedule). */
@@ -31,7 +34,12 @@ export function timelineOf(evals: DatasetEvaluation[]): Timeline {
   const byStep = ordered.length > 0 && ordered.every((e) => e.model.step !== null);
   const patchNums = ordered[0]?.scales.map((s) => s.pn) ?? [];
   return {
-    points: ordered.map((e, i) => ({ step: byStep ? e.model.step! : i, label: e.model.step !== null ? `step ${e.model.step}` : e.model.name, model: e.model.dir, images: e.images })),
+    points: ordered.map((e, i) => ({
+      step: byStep ? e.model.step! : i,
+      label: e.model.step !== null ? `step ${e.model.step}` : e.model.name,
+      model: e.model.dir,
+      images: e.images,
+    })),
     byStep,
     patchNums,
     series: (metric) => patchNums.map((_, k) => ordered.map((e) => (e.scales[k] as ScaleMetrics | undefined)?.[metric] ?? NaN)),

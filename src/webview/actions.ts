@@ -43,7 +43,10 @@ export async function load<M extends Loaded>(
   andThen?: (s: InspectorState) => Partial<InspectorState>,
 ): Promise<void> {
   const current = ticket(method);
-  const put = (l: Loadable<Result<HostApi[M]>>) => (s: InspectorState): Partial<InspectorState> => SLOTS[method](s, l);
+  const put =
+    (l: Loadable<Result<HostApi[M]>>) =>
+    (s: InspectorState): Partial<InspectorState> =>
+      SLOTS[method](s, l);
   store.update((s) => ({ ...put({ status: 'loading' })(s), ...andThen?.(s) }));
   try {
     const value = await host.call(method, params);
@@ -60,7 +63,9 @@ export async function startGeneration(store: Store, host: Host, settings: Genera
   const problem = samplingSettingsError({ ...settings });
   if (problem) {
     // Refused in the panel, before the host: the run in progress (if any) stays as it was.
-    store.update((s) => ({ generation: { ...s.generation, status: 'error', playing: false, error: { code: 'BadRequest', message: problem } } }));
+    store.update((s) => ({
+      generation: { ...s.generation, status: 'error', playing: false, error: { code: 'BadRequest', message: problem } },
+    }));
     return;
   }
   const old = store.state.generation.runId;
@@ -136,9 +141,16 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
       // Results of the old model no longer describe this one: drop them and ask again; the sampler starts from the
       // new model's recommended settings.
       store.update((s) => ({
-        model: m.model, modelError: m.modelError,
-        inspect: { status: 'idle' }, evaluation: { status: 'idle' }, attention: { status: 'idle' }, trainingUsage: { status: 'idle' },
-        comparison: null, folderUsage: null, hover: null, selectedCode: null,
+        model: m.model,
+        modelError: m.modelError,
+        inspect: { status: 'idle' },
+        evaluation: { status: 'idle' },
+        attention: { status: 'idle' },
+        trainingUsage: { status: 'idle' },
+        comparison: null,
+        folderUsage: null,
+        hover: null,
+        selectedCode: null,
         edit: { ...s.edit, positions: [], result: { status: 'idle' } },
         generation: withModelSampling({ ...s.generation, runId: null, steps: [], cursor: -1, playing: false, status: 'idle' }, m.model),
       }));
@@ -156,7 +168,20 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
       const dataset = orderByStep(d.mode === 'append' ? [...store.state.dataset, ...d.evaluations] : d.evaluations);
       // The newest evaluation's counts are also the Codebook view's folder usage (one pass serves both).
       const last = d.evaluations[d.evaluations.length - 1];
-      store.update((s) => ({ dataset, view: 'dataset', panel: { ...s.panel, view: 'dataset' }, folderUsage: last ? { runId: `dataset-${last.model.id}-${last.elapsedMs}`, usage: usageOfEvaluation(last), done: last.images, total: last.images, finished: true } : s.folderUsage }));
+      store.update((s) => ({
+        dataset,
+        view: 'dataset',
+        panel: { ...s.panel, view: 'dataset' },
+        folderUsage: last
+          ? {
+              runId: `dataset-${last.model.id}-${last.elapsedMs}`,
+              usage: usageOfEvaluation(last),
+              done: last.images,
+              total: last.images,
+              finished: true,
+            }
+          : s.folderUsage,
+      }));
     }),
     host.on('comparison', (p) => store.update({ comparison: p })),
     host.on('error', (p) => store.pushError('host', p)),
@@ -190,5 +215,12 @@ export function usageOfEvaluation(ev: DatasetEvaluation): CodebookUsage {
   const perScale = ev.usage.counts.map((c) => Float64Array.from(c));
   const overall = new Float64Array(perScale[0]?.length ?? 0);
   for (const c of perScale) c.forEach((v, i) => (overall[i] += v));
-  return { perScale, overall, used: ev.usage.used, perplexity: ev.usage.perplexity, perplexityPerScale: ev.scales.map((s) => s.perplexity), images: ev.images };
+  return {
+    perScale,
+    overall,
+    used: ev.usage.used,
+    perplexity: ev.usage.perplexity,
+    perplexityPerScale: ev.scales.map((s) => s.perplexity),
+    images: ev.images,
+  };
 }

@@ -36,14 +36,29 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
   const modelShape = meta.append('span').attr('class', 'model-shape muted');
   const progress = meta.append('span').attr('class', 'progress muted').attr('role', 'status');
   const actions = header.append('div').attr('class', 'header-actions');
-  actions.append('button').attr('type', 'button').attr('class', 'choose-model').attr('aria-label', 'Choose model').text('Model…')
+  actions
+    .append('button')
+    .attr('type', 'button')
+    .attr('class', 'choose-model')
+    .attr('aria-label', 'Choose model')
+    .text('Model…')
     .on('click', () => void host.call('runCommand', { command: 'varscope.chooseModel' }).catch((e) => store.pushError('chooseModel', e)));
   // Offered while the model cannot be opened: the log holds the whole story (every problem, the file, the command).
-  const showLog = actions.append('button').attr('type', 'button').attr('class', 'show-log').attr('hidden', '').text('Show Log')
+  const showLog = actions
+    .append('button')
+    .attr('type', 'button')
+    .attr('class', 'show-log')
+    .attr('hidden', '')
+    .text('Show Log')
     .on('click', () => void host.call('runCommand', { command: 'varscope.showLog' }).catch((e) => store.pushError('showLog', e)));
   for (const fmt of Object.keys(EXPORT_MIMES) as ExportFormat[]) {
-    actions.append('button').attr('type', 'button').attr('class', `export-${fmt}`).attr('aria-label', `Export this view as ${fmt.toUpperCase()}`)
-      .text(fmt.toUpperCase()).on('click', () => void runExport(fmt));
+    actions
+      .append('button')
+      .attr('type', 'button')
+      .attr('class', `export-${fmt}`)
+      .attr('aria-label', `Export this view as ${fmt.toUpperCase()}`)
+      .text(fmt.toUpperCase())
+      .on('click', () => void runExport(fmt));
   }
   const errors = select(root).append('div').attr('class', 'errors').attr('role', 'alert');
   const tablist = select(root).append('div').attr('class', 'tabs').attr('role', 'tablist').attr('aria-label', 'Views');
@@ -65,9 +80,16 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
     return v;
   };
 
-  tablist.selectAll('button').data(tabs, (d) => (d as TabSpec).id).join('button')
-    .attr('type', 'button').attr('role', 'tab').attr('id', (d) => `tab-${d.id}`).attr('aria-controls', (d) => `panel-${d.id}`)
-    .attr('class', 'tab').text((d) => d.label)
+  tablist
+    .selectAll('button')
+    .data(tabs, (d) => (d as TabSpec).id)
+    .join('button')
+    .attr('type', 'button')
+    .attr('role', 'tab')
+    .attr('id', (d) => `tab-${d.id}`)
+    .attr('aria-controls', (d) => `panel-${d.id}`)
+    .attr('class', 'tab')
+    .text((d) => d.label)
     .on('click', (_ev, d) => store.update((s) => ({ view: d.id, panel: { ...s.panel, view: d.id } })));
 
   const runExport = async (format: ExportFormat): Promise<void> => {
@@ -85,9 +107,13 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
       modelName.text(s.model ? s.model.name : s.modelError ? `No model: ${s.modelError.message}` : '');
       modelName.classed('is-error', !s.model && !!s.modelError);
       showLog.attr('hidden', !s.model && s.modelError ? null : '');
-      provider.text(s.model ? s.model.provider.toUpperCase() : '').attr('hidden', s.model ? null : '')
+      provider
+        .text(s.model ? s.model.provider.toUpperCase() : '')
+        .attr('hidden', s.model ? null : '')
         .attr('title', s.model?.providerFallbacks.map((f) => `${f.provider}: ${f.reason}`).join('\n') ?? '');
-      modelShape.text(s.model ? `${s.model.patchNums.length} scales · L=${s.model.tokenCount} · V=${s.model.vocabSize} · d${s.model.depth}` : '');
+      modelShape.text(
+        s.model ? `${s.model.patchNums.length} scales · L=${s.model.tokenCount} · V=${s.model.vocabSize} · d${s.model.depth}` : '',
+      );
     }
     if (!prev || s.imageSrc !== prev.imageSrc) {
       // The host's preview of the image shows at once, before the engine has tokenized it.
@@ -99,19 +125,30 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
       progress.text(pr && pr.done < pr.total ? `${pr.message ?? 'Working'} ${pr.done}/${pr.total}` : '');
     }
     if (!prev || s.errors !== prev.errors) {
-      errors.selectAll<HTMLDivElement, InspectorState['errors'][number]>('div.error').data(s.errors, (d) => String(d.id))
+      errors
+        .selectAll<HTMLDivElement, InspectorState['errors'][number]>('div.error')
+        .data(s.errors, (d) => String(d.id))
         .join((enter) => {
           const div = enter.append('div').attr('class', 'error');
           div.append('span').attr('class', 'error-text');
-          div.append('button').attr('type', 'button').attr('class', 'dismiss').attr('aria-label', 'Dismiss error').text('×')
+          div
+            .append('button')
+            .attr('type', 'button')
+            .attr('class', 'dismiss')
+            .attr('aria-label', 'Dismiss error')
+            .text('×')
             .on('click', (_e, d) => store.update((st) => ({ errors: st.errors.filter((x) => x.id !== d.id) })));
           return div;
         })
-        .select('.error-text').text((d) => `${d.code} (${d.source}): ${d.message}`);
+        .select('.error-text')
+        .text((d) => `${d.code} (${d.source}): ${d.message}`);
     }
     if (!prev || s.view !== prev.view) {
-      tablist.selectAll<HTMLButtonElement, TabSpec>('button').attr('aria-selected', (d) => String(d.id === s.view))
-        .attr('tabindex', (d) => (d.id === s.view ? 0 : -1)).classed('is-active', (d) => d.id === s.view);
+      tablist
+        .selectAll<HTMLButtonElement, TabSpec>('button')
+        .attr('aria-selected', (d) => String(d.id === s.view))
+        .attr('tabindex', (d) => (d.id === s.view ? 0 : -1))
+        .classed('is-active', (d) => d.id === s.view);
       const active = getView(s.view);
       for (const [id, v] of views) v.root.hidden = id !== s.view;
       active.update(s, null);
@@ -149,7 +186,8 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
     ev.preventDefault();
     store.update({ focusScale: k });
     // In the step-through view the arrows also move through the generation's scales.
-    if (store.state.view === 'stepThrough' && store.state.generation.runId && k !== store.state.generation.cursor) void stepGeneration(store, host, k);
+    if (store.state.view === 'stepThrough' && store.state.generation.runId && k !== store.state.generation.cursor)
+      void stepGeneration(store, host, k);
   };
   doc.addEventListener('keydown', onKey);
 

@@ -25,7 +25,9 @@ function pieces(root: HTMLElement): { pieces: Piece[]; width: number; height: nu
   };
   root.querySelectorAll('canvas').forEach((c) => add('canvas', c));
   // Only outermost SVGs: nested ones come along with their parent.
-  root.querySelectorAll('svg').forEach((s) => { if (!s.parentElement?.closest('svg')) add('svg', s); });
+  root.querySelectorAll('svg').forEach((s) => {
+    if (!s.parentElement?.closest('svg')) add('svg', s);
+  });
   // headings, captions, legends, stats and detail tables (dt / dd: e.g. the hovered token's facts)
   root.querySelectorAll('figcaption, h3, h4, .legend-title, .stat, dt, dd').forEach((t) => add('text', t));
   return { pieces: out, width: Math.ceil(box.width), height: Math.ceil(box.height) };
@@ -114,19 +116,27 @@ export async function viewToPng(doc: Document, root: HTMLElement): Promise<Uint8
       ctx.fillText(p.el.textContent ?? '', p.x, p.y + p.h * 0.8);
     }
   }
-  const blob = await new Promise<Blob>((res, rej) => canvas.toBlob((b) => (b ? res(b) : rej(new Error('PNG encoding failed'))), 'image/png'));
+  const blob = await new Promise<Blob>((res, rej) =>
+    canvas.toBlob((b) => (b ? res(b) : rej(new Error('PNG encoding failed'))), 'image/png'),
+  );
   return new Uint8Array(await blob.arrayBuffer());
 }
 
 /** JSON text of a view's data; typed arrays become plain arrays. */
 export function viewToJson(data: unknown): string {
-  return JSON.stringify(data, (_k, v) => (ArrayBuffer.isView(v) && !(v instanceof DataView) ? Array.from(v as unknown as ArrayLike<number>) : v), 1);
+  return JSON.stringify(
+    data,
+    (_k, v) => (ArrayBuffer.isView(v) && !(v instanceof DataView) ? Array.from(v as unknown as ArrayLike<number>) : v),
+    1,
+  );
 }
 
 /** Export the active view in a format through the host's save dialog. */
 export async function exportView(doc: Document, host: HostChannel, id: ViewId, view: View, format: ExportFormat): Promise<string | null> {
   const name = `varscope-${id}`;
-  if (format === 'json') return host.call('saveExport', { suggestedName: `${name}.json`, mime: 'application/json', data: viewToJson(view.exportData()) });
-  if (format === 'svg') return host.call('saveExport', { suggestedName: `${name}.svg`, mime: 'image/svg+xml', data: viewToSvg(doc, view.root) });
+  if (format === 'json')
+    return host.call('saveExport', { suggestedName: `${name}.json`, mime: 'application/json', data: viewToJson(view.exportData()) });
+  if (format === 'svg')
+    return host.call('saveExport', { suggestedName: `${name}.svg`, mime: 'image/svg+xml', data: viewToSvg(doc, view.root) });
   return host.call('saveExport', { suggestedName: `${name}.png`, mime: 'image/png', data: await viewToPng(doc, view.root) });
 }

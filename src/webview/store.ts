@@ -1,7 +1,15 @@
 /** The webview's one store: everything the views draw, updated immutably so views can compare by reference. */
 import { OFFICIAL_SAMPLING } from '../shared/manifest';
 import type { EditResult, HostEvents, InitPayload, PanelState, ViewId } from '../shared/protocol';
-import type { AttentionResult, CodebookUsage, EvalResult, GenerationSettings, GenerationStep, InspectResult, ModelInfo } from '../shared/results';
+import type {
+  AttentionResult,
+  CodebookUsage,
+  EvalResult,
+  GenerationSettings,
+  GenerationStep,
+  InspectResult,
+  ModelInfo,
+} from '../shared/results';
 import type { DatasetEvaluation } from '../shared/evaluation';
 import type { TokenRef } from './geometry/scales';
 

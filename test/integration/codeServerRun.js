@@ -19,7 +19,15 @@ const CODE_SERVER = path.join(VSC, 'cs', 'node_modules', '.bin', 'code-server');
 const RESULTS_DIR = path.join(ROOT, 'test-results');
 const SUITE_DIR = path.join(ROOT, 'out', 'test', 'integration', 'suite');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-dev-shm-usage',
+];
 const RUN_TIMEOUT_MS = +(process.env.VARSCOPE_IT_TIMEOUT_MS || 900000); // the suite exports a checkpoint (about 1-2 min here)
 
 /** Throws a message that says how to fix a missing setup. */
@@ -29,7 +37,8 @@ function checkSetup() {
   if (!fs.existsSync(CODE_SERVER)) missing.push('.vsc/cs (code-server)');
   if (!fs.existsSync(CHROMIUM)) missing.push(CHROMIUM);
   if (missing.length) throw new Error(`integration setup missing: ${missing.join(', ')}. Run: bash tools/setup.sh --no-start`);
-  if (!fs.existsSync(path.join(SUITE_DIR, 'index.js'))) throw new Error(`${SUITE_DIR}/index.js missing: run npx tsc -p tsconfig.json first`);
+  if (!fs.existsSync(path.join(SUITE_DIR, 'index.js')))
+    throw new Error(`${SUITE_DIR}/index.js missing: run npx tsc -p tsconfig.json first`);
   if (!fs.existsSync(path.join(ROOT, 'dist', 'extension.js'))) throw new Error('dist/extension.js missing: run node tools/build.js first');
 }
 
@@ -54,8 +63,15 @@ function makeDirs() {
   fs.mkdirSync(path.join(dirs.ud, 'User'), { recursive: true });
   fs.writeFileSync(
     path.join(dirs.ud, 'User', 'settings.json'),
-    JSON.stringify({ 'workbench.startupEditor': 'none', 'workbench.tips.enabled': false, 'update.mode': 'none', 'extensions.autoCheckUpdates': false, 'telemetry.telemetryLevel': 'off',
-      'chat.disableAIFeatures': true, 'workbench.secondarySideBar.defaultVisibility': 'hidden' }),
+    JSON.stringify({
+      'workbench.startupEditor': 'none',
+      'workbench.tips.enabled': false,
+      'update.mode': 'none',
+      'extensions.autoCheckUpdates': false,
+      'telemetry.telemetryLevel': 'off',
+      'chat.disableAIFeatures': true,
+      'workbench.secondarySideBar.defaultVisibility': 'hidden',
+    }),
   );
   return dirs;
 }
@@ -71,10 +87,17 @@ function startBridge(getPage) {
     try {
       const page = getPage();
       if (!page) return reply(503, { error: 'no page yet' });
-      if (url.pathname === '/webviews') return reply(200, await readWebviewFrames(page, url.searchParams.getAll('q'), url.searchParams.getAll('c'), url.searchParams.getAll('a')));
+      if (url.pathname === '/webviews')
+        return reply(
+          200,
+          await readWebviewFrames(page, url.searchParams.getAll('q'), url.searchParams.getAll('c'), url.searchParams.getAll('a')),
+        );
       if (url.pathname === '/act') {
         const p = url.searchParams;
-        const r = await actInWebview(page, p.get('action') || '', p.get('selector') || '', p.get('value') || '', { selector: p.get('frameSel') || '', text: p.get('frameText') || '' });
+        const r = await actInWebview(page, p.get('action') || '', p.get('selector') || '', p.get('value') || '', {
+          selector: p.get('frameSel') || '',
+          text: p.get('frameText') || '',
+        });
         return reply(r.code, r.body);
       }
       if (url.pathname === '/screenshot') {
@@ -98,25 +121,30 @@ async function readWebviewFrames(page, selectors, countSelectors, allSelectors =
   for (const frame of page.frames()) {
     if (frame === page.mainFrame() || !/webview/.test(frame.url())) continue;
     try {
-      const r = await frame.evaluate(([sel, countSel, allSel]) => {
-        const ids = {};
-        for (const el of document.querySelectorAll('[id]')) if (el.id.startsWith('varscope-')) ids[el.id] = (el.textContent || '').trim();
-        const selected = {};
-        for (const q of sel) {
-          const el = document.querySelector(q);
-          if (el) selected[q] = (el.textContent || '').trim();
-        }
-        const counts = {};
-        for (const q of countSel) counts[q] = document.querySelectorAll(q).length;
-        // `selector|attr`: that attribute of every match, in document order; a bare selector: their text.
-        const all = {};
-        for (const q of allSel) {
-          const bar = q.lastIndexOf('|');
-          const [css, attr] = bar > 0 ? [q.slice(0, bar), q.slice(bar + 1)] : [q, ''];
-          all[q] = [...document.querySelectorAll(css)].map((el) => (attr ? el.getAttribute(attr) ?? '' : (el.textContent || '').trim()));
-        }
-        return { text: document.body ? document.body.innerText : '', ids, selected, counts, all };
-      }, [selectors, countSelectors, allSelectors]);
+      const r = await frame.evaluate(
+        ([sel, countSel, allSel]) => {
+          const ids = {};
+          for (const el of document.querySelectorAll('[id]')) if (el.id.startsWith('varscope-')) ids[el.id] = (el.textContent || '').trim();
+          const selected = {};
+          for (const q of sel) {
+            const el = document.querySelector(q);
+            if (el) selected[q] = (el.textContent || '').trim();
+          }
+          const counts = {};
+          for (const q of countSel) counts[q] = document.querySelectorAll(q).length;
+          // `selector|attr`: that attribute of every match, in document order; a bare selector: their text.
+          const all = {};
+          for (const q of allSel) {
+            const bar = q.lastIndexOf('|');
+            const [css, attr] = bar > 0 ? [q.slice(0, bar), q.slice(bar + 1)] : [q, ''];
+            all[q] = [...document.querySelectorAll(css)].map((el) =>
+              attr ? (el.getAttribute(attr) ?? '') : (el.textContent || '').trim(),
+            );
+          }
+          return { text: document.body ? document.body.innerText : '', ids, selected, counts, all };
+        },
+        [selectors, countSelectors, allSelectors],
+      );
       out.push({ url: frame.url().replace(/\?.*/, ''), ...r });
     } catch {
       // the frame navigated away while we read it
@@ -137,11 +165,14 @@ async function actInWebview(page, action, selector, value, frameFilter) {
   for (const frame of page.frames()) {
     if (frame === page.mainFrame() || !/webview/.test(frame.url())) continue;
     try {
-      const match = await frame.evaluate(([sel, f]) => {
-        if (f.selector && (document.querySelector(f.selector)?.textContent || '').trim() !== f.text) return null;
-        const el = document.querySelector(sel);
-        return el ? { visible: el.getClientRects().length > 0 } : null;
-      }, [selector, frameFilter]);
+      const match = await frame.evaluate(
+        ([sel, f]) => {
+          if (f.selector && (document.querySelector(f.selector)?.textContent || '').trim() !== f.text) return null;
+          const el = document.querySelector(sel);
+          return el ? { visible: el.getClientRects().length > 0 } : null;
+        },
+        [selector, frameFilter],
+      );
       if (match) candidates.push({ frame, ...match });
     } catch {
       // the frame navigated away while we looked
@@ -164,16 +195,30 @@ async function actInWebview(page, action, selector, value, frameFilter) {
 /** Starts code-server in its own process group (its helpers outlive it otherwise) and waits for /healthz. */
 async function startCodeServer(dirs, port, env, logFile) {
   const args = [
-    '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--user-data-dir', dirs.ud, '--extensions-dir', dirs.exts,
-    '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override',
-    '--vscode-option', 'enable-smoke-test-driver', dirs.ws,
+    '--bind-addr',
+    `127.0.0.1:${port}`,
+    '--auth',
+    'none',
+    '--user-data-dir',
+    dirs.ud,
+    '--extensions-dir',
+    dirs.exts,
+    '--disable-telemetry',
+    '--disable-update-check',
+    '--disable-workspace-trust',
+    '--disable-getting-started-override',
+    '--vscode-option',
+    'enable-smoke-test-driver',
+    dirs.ws,
   ];
   const out = fs.openSync(logFile, 'w');
   const child = spawn(CODE_SERVER, args, { env, detached: true, stdio: ['ignore', out, out] });
   const deadline = Date.now() + 60000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`code-server exited with ${child.exitCode}; see ${logFile}`);
-    const ok = await new Promise((r) => http.get(`http://127.0.0.1:${port}/healthz`, (res) => r(res.statusCode === 200)).on('error', () => r(false)));
+    const ok = await new Promise((r) =>
+      http.get(`http://127.0.0.1:${port}/healthz`, (res) => r(res.statusCode === 200)).on('error', () => r(false)),
+    );
     if (ok) return child;
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -268,7 +313,18 @@ async function runIntegration() {
 
 module.exports = { runIntegration };
 // The pieces that tools/screenshots.js and bench/stepLatency.js reuse to drive the same code-server set-up.
-Object.assign(module.exports, { ROOT, NODE24_BIN, CHROMIUM, CHROMIUM_ARGS, checkSetup, freePort, makeDirs, startCodeServer, stopCodeServer, readWebviewFrames });
+Object.assign(module.exports, {
+  ROOT,
+  NODE24_BIN,
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  checkSetup,
+  freePort,
+  makeDirs,
+  startCodeServer,
+  stopCodeServer,
+  readWebviewFrames,
+});
 
 if (require.main === module) {
   runIntegration().then(

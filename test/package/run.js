@@ -17,7 +17,20 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const TARGET = `${process.platform}-${process.arch}`;
 const CODE_SERVER = path.join(ROOT, '.vsc', 'cs', 'node_modules', '.bin', 'code-server');
 /** Top-level entries an installed VSIX may hold (vsce renames LICENSE and README.md; the installer writes .vsixmanifest). */
-const TOP_LEVEL = ['package.json', 'LICENSE.txt', 'readme.md', '.vsixmanifest', 'media', 'dist', 'models', 'bin', 'node_modules', PYTHON_PACKAGE.split('/')[0], PYTHON_VERIFIER.split('/')[0], GRAPH_SPEC.split('/')[0]];
+const TOP_LEVEL = [
+  'package.json',
+  'LICENSE.txt',
+  'readme.md',
+  '.vsixmanifest',
+  'media',
+  'dist',
+  'models',
+  'bin',
+  'node_modules',
+  PYTHON_PACKAGE.split('/')[0],
+  PYTHON_VERIFIER.split('/')[0],
+  GRAPH_SPEC.split('/')[0],
+];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const readJson = (p) => JSON.parse(fs.readFileSync(p, 'utf8'));
@@ -58,7 +71,9 @@ function run(cmd, args, opts = {}) {
 function fixtureDir() {
   const base = process.env.VARSCOPE_FIXTURES || path.resolve(ROOT, '..', 'shared', 'fixtures');
   const dir = path.join(base, 'official-var-A');
-  for (const f of ['vae.pth', 'var.pth']) if (!fs.existsSync(path.join(dir, f))) throw new Error(`fixture ${path.join(dir, f)} not found (set VARSCOPE_FIXTURES to the folder that holds official-var-A)`);
+  for (const f of ['vae.pth', 'var.pth'])
+    if (!fs.existsSync(path.join(dir, f)))
+      throw new Error(`fixture ${path.join(dir, f)} not found (set VARSCOPE_FIXTURES to the folder that holds official-var-A)`);
   return dir;
 }
 
@@ -146,16 +161,29 @@ async function main() {
       if (needsBuild() && !(await build('production'))) throw new Error('webpack build failed');
       const t0 = Date.now();
       vsix = packageTarget(TARGET, { deps: productionPackages(), outDir: path.join(dirs.tmp, 'vsix'), quiet: true });
-      console.log(`       ${path.basename(vsix)}: ${(fs.statSync(vsix).size / 2 ** 20).toFixed(1)} MiB in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      console.log(
+        `       ${path.basename(vsix)}: ${(fs.statSync(vsix).size / 2 ** 20).toFixed(1)} MiB in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+      );
     });
     await check('code-server installs it with --install-extension', async () => {
       if (!vsix) throw new Error('no VSIX');
-      const env = { ...process.env, PATH: `${cs.NODE24_BIN}:${process.env.PATH}`, XDG_CONFIG_HOME: path.join(dirs.xdg, 'config'), XDG_DATA_HOME: path.join(dirs.xdg, 'data') };
-      const r = run(CODE_SERVER, ['--user-data-dir', dirs.ud, '--extensions-dir', dirs.exts, '--install-extension', vsix], { env, timeout: 180000 });
+      const env = {
+        ...process.env,
+        PATH: `${cs.NODE24_BIN}:${process.env.PATH}`,
+        XDG_CONFIG_HOME: path.join(dirs.xdg, 'config'),
+        XDG_DATA_HOME: path.join(dirs.xdg, 'data'),
+      };
+      const r = run(CODE_SERVER, ['--user-data-dir', dirs.ud, '--extensions-dir', dirs.exts, '--install-extension', vsix], {
+        env,
+        timeout: 180000,
+      });
       if (r.status !== 0) throw new Error(`code-server --install-extension exited ${r.status}: ${r.out.slice(-2000)}`);
       const pkg = readJson(path.join(ROOT, 'package.json'));
       const found = fs.readdirSync(dirs.exts).filter((d) => d.startsWith(`${pkg.publisher}.${pkg.name}-${pkg.version}`));
-      if (found.length !== 1) throw new Error(`expected one installed ${pkg.publisher}.${pkg.name} in ${dirs.exts}, found ${JSON.stringify(fs.readdirSync(dirs.exts))}`);
+      if (found.length !== 1)
+        throw new Error(
+          `expected one installed ${pkg.publisher}.${pkg.name} in ${dirs.exts}, found ${JSON.stringify(fs.readdirSync(dirs.exts))}`,
+        );
       ext = path.join(dirs.exts, found[0]);
     });
     await check('the installed extension carries what its features need', async () => {
@@ -164,21 +192,36 @@ async function main() {
       const pkg = readJson(path.join(ext, 'package.json'));
       const { id } = readJson(path.join(ext, 'models', 'default.json'));
       const need = [
-        'LICENSE.txt', 'readme.md', pkg.icon, 'bin/varscope.js', PYTHON_VERIFIER,
-        'dist/extension.js', 'dist/engineProcess.js', 'dist/graphWorker.js', 'dist/cli.js', 'dist/webview/main.js', 'dist/webview/main.css',
-        `${PYTHON_PACKAGE}/__init__.py`, `${PYTHON_PACKAGE}/export.py`, `${PYTHON_PACKAGE}/bundle/checkpoint.py`,
-        `models/${id}/varscope.json`, `node_modules/onnxruntime-node/bin/napi-v6/${osName}/${arch}/onnxruntime_binding.node`,
+        'LICENSE.txt',
+        'readme.md',
+        pkg.icon,
+        'bin/varscope.js',
+        PYTHON_VERIFIER,
+        'dist/extension.js',
+        'dist/engineProcess.js',
+        'dist/graphWorker.js',
+        'dist/cli.js',
+        'dist/webview/main.js',
+        'dist/webview/main.css',
+        `${PYTHON_PACKAGE}/__init__.py`,
+        `${PYTHON_PACKAGE}/export.py`,
+        `${PYTHON_PACKAGE}/bundle/checkpoint.py`,
+        `models/${id}/varscope.json`,
+        `node_modules/onnxruntime-node/bin/napi-v6/${osName}/${arch}/onnxruntime_binding.node`,
         `node_modules/@img/sharp-${TARGET}/package.json`,
       ];
       const missing = need.filter((f) => !f || !fs.existsSync(path.join(ext, f)));
       if (missing.length) throw new Error(`missing: ${missing.join(', ')}`);
-      if (readJson(path.join(ext, 'package.json')).main !== './dist/extension.js') throw new Error('package.json main is not dist/extension.js');
+      if (readJson(path.join(ext, 'package.json')).main !== './dist/extension.js')
+        throw new Error('package.json main is not dist/extension.js');
       // The listing README: no links into the repository (they would be broken without a repository URL).
       const readme = fs.readFileSync(path.join(ext, 'readme.md'), 'utf8');
-      if (readme !== fs.readFileSync(path.join(ROOT, 'README.marketplace.md'), 'utf8')) throw new Error('readme.md is not README.marketplace.md');
-      if (fs.readFileSync(path.join(ext, 'LICENSE.txt'), 'utf8') !== fs.readFileSync(path.join(ROOT, 'LICENSE'), 'utf8')) throw new Error('LICENSE.txt is not LICENSE');
+      if (readme !== fs.readFileSync(path.join(ROOT, 'README.marketplace.md'), 'utf8'))
+        throw new Error('readme.md is not README.marketplace.md');
+      if (fs.readFileSync(path.join(ext, 'LICENSE.txt'), 'utf8') !== fs.readFileSync(path.join(ROOT, 'LICENSE'), 'utf8'))
+        throw new Error('LICENSE.txt is not LICENSE');
     });
-    await check('and nothing else: no sources, tests, source maps or other platforms\' binaries', async () => {
+    await check("and nothing else: no sources, tests, source maps or other platforms' binaries", async () => {
       if (!ext) throw new Error('not installed');
       const all = files(ext);
       const bad = all.filter((f) => {
@@ -194,36 +237,52 @@ async function main() {
       });
       const { installOnly } = productionPackages();
       const installOnlyShipped = installOnly.filter((p) => fs.existsSync(path.join(ext, p)));
-      if (bad.length || installOnlyShipped.length) throw new Error(`should not ship: ${[...bad, ...installOnlyShipped].slice(0, 20).join(', ')}${bad.length > 20 ? ` and ${bad.length - 20} more` : ''}`);
+      if (bad.length || installOnlyShipped.length)
+        throw new Error(
+          `should not ship: ${[...bad, ...installOnlyShipped].slice(0, 20).join(', ')}${bad.length > 20 ? ` and ${bad.length - 20} more` : ''}`,
+        );
     });
-    await check('opened from the installed copy, sample.png shows the default model\'s pyramid as the installed CLI computes it', async () => {
-      if (!ext) throw new Error('not installed');
-      const image = path.join(dirs.ws, 'sample.png');
-      const want = cliTokens(ext, image, dirs.tmp);
-      const { id } = readJson(path.join(ext, 'models', 'default.json'));
-      const manifest = readJson(path.join(ext, 'models', id, 'varscope.json'));
-      if (want.length !== manifest.patchNums.length) throw new Error(`CLI gave ${want.length} scales, the bundle has ${manifest.patchNums.length}`);
-      const drawn = await drawnPyramid(dirs, image);
-      if (drawn.model !== manifest.name) throw new Error(`the panel shows model "${drawn.model}", not the default "${manifest.name}"`);
-      if (drawn.grids.length !== want.length) throw new Error(`${drawn.grids.length} grids drawn, ${want.length} scales`);
-      drawn.grids.forEach((g, k) => {
-        if (g.length !== manifest.patchNums[k] ** 2) throw new Error(`scale ${k}: ${g.length} cells, expected ${manifest.patchNums[k] ** 2}`);
-        const diff = g.findIndex((t, i) => t !== want[k][i]);
-        if (diff >= 0) throw new Error(`scale ${k} position ${diff}: drawn token ${g[diff]}, the CLI's ${want[k][diff]}`);
-      });
-    });
+    await check(
+      "opened from the installed copy, sample.png shows the default model's pyramid as the installed CLI computes it",
+      async () => {
+        if (!ext) throw new Error('not installed');
+        const image = path.join(dirs.ws, 'sample.png');
+        const want = cliTokens(ext, image, dirs.tmp);
+        const { id } = readJson(path.join(ext, 'models', 'default.json'));
+        const manifest = readJson(path.join(ext, 'models', id, 'varscope.json'));
+        if (want.length !== manifest.patchNums.length)
+          throw new Error(`CLI gave ${want.length} scales, the bundle has ${manifest.patchNums.length}`);
+        const drawn = await drawnPyramid(dirs, image);
+        if (drawn.model !== manifest.name) throw new Error(`the panel shows model "${drawn.model}", not the default "${manifest.name}"`);
+        if (drawn.grids.length !== want.length) throw new Error(`${drawn.grids.length} grids drawn, ${want.length} scales`);
+        drawn.grids.forEach((g, k) => {
+          if (g.length !== manifest.patchNums[k] ** 2)
+            throw new Error(`scale ${k}: ${g.length} cells, expected ${manifest.patchNums[k] ** 2}`);
+          const diff = g.findIndex((t, i) => t !== want[k][i]);
+          if (diff >= 0) throw new Error(`scale ${k} position ${diff}: drawn token ${g[diff]}, the CLI's ${want[k][diff]}`);
+        });
+      },
+    );
     await check('the installed CLI exports the fixture checkpoints with the Python package inside the installed extension', async () => {
       if (!ext) throw new Error('not installed');
       const fx = fixtureDir();
       // A decoy `varscope` package on PYTHONPATH: the export succeeds only when the installed package comes first.
       const decoy = path.join(dirs.tmp, 'decoy', 'varscope');
       fs.mkdirSync(decoy, { recursive: true });
-      fs.writeFileSync(path.join(decoy, '__init__.py'), 'raise ImportError("the decoy varscope package was imported instead of the installed one")\n');
+      fs.writeFileSync(
+        path.join(decoy, '__init__.py'),
+        'raise ImportError("the decoy varscope package was imported instead of the installed one")\n',
+      );
       const out = path.join(dirs.tmp, 'exported');
-      const r = installedCli(ext, ['export', '--vae', path.join(fx, 'vae.pth'), '--var', path.join(fx, 'var.pth'), '--out', out, '--id', 'fixture-a'], dirs.tmp, {
-        PYTHONPATH: path.dirname(decoy),
-        PYTHONDONTWRITEBYTECODE: '1', // leave the installed folder as installed
-      });
+      const r = installedCli(
+        ext,
+        ['export', '--vae', path.join(fx, 'vae.pth'), '--var', path.join(fx, 'var.pth'), '--out', out, '--id', 'fixture-a'],
+        dirs.tmp,
+        {
+          PYTHONPATH: path.dirname(decoy),
+          PYTHONDONTWRITEBYTECODE: '1', // leave the installed folder as installed
+        },
+      );
       if (r.status !== 0) throw new Error(`installed varscope export exited ${r.status}: ${r.out.slice(-2000)}`);
       const manifest = readJson(path.join(out, 'varscope.json'));
       // The exported bundle opens in the installed engine: one token grid of pn×pn per scale.

@@ -45,7 +45,13 @@ describe('bundle validation', function () {
     // Files an edit wrote into the variant get their hashes recorded, as an export would (the checks under test
     // come after the hash verification).
     for (const f of [...Object.values(m.graphs).map((g) => g.file), m.codebook.file]) {
-      if (fs.existsSync(path.join(dir, f))) m.files[f] = { sha256: createHash('sha256').update(fs.readFileSync(path.join(dir, f))).digest('hex'), bytes: fs.statSync(path.join(dir, f)).size };
+      if (fs.existsSync(path.join(dir, f)))
+        m.files[f] = {
+          sha256: createHash('sha256')
+            .update(fs.readFileSync(path.join(dir, f)))
+            .digest('hex'),
+          bytes: fs.statSync(path.join(dir, f)).size,
+        };
     }
     fs.writeFileSync(path.join(dir, 'varscope.json'), JSON.stringify(m));
     return dir;
@@ -81,16 +87,32 @@ describe('bundle validation', function () {
   });
 
   it('wrong manifest: beginEnds that do not follow from patchNums', async () => {
-    await rejects(variant((m) => (m.beginEnds[1] = [1, 6])), 'ModelLoad', /varscope\.json: beginEnds .* do not follow from patchNums/);
+    await rejects(
+      variant((m) => (m.beginEnds[1] = [1, 6])),
+      'ModelLoad',
+      /varscope\.json: beginEnds .* do not follow from patchNums/,
+    );
   });
 
   it('wrong manifest: another format / version', async () => {
-    await rejects(variant((m) => ((m as unknown as { format: string }).format = 'something-else')), 'ModelLoad', /format is "something-else"/);
-    await rejects(variant((m) => (m.version = 99)), 'ModelLoad', /version is 99/);
+    await rejects(
+      variant((m) => ((m as unknown as { format: string }).format = 'something-else')),
+      'ModelLoad',
+      /format is "something-else"/,
+    );
+    await rejects(
+      variant((m) => (m.version = 99)),
+      'ModelLoad',
+      /version is 99/,
+    );
   });
 
   it('missing graph file -> ModelLoad naming the role and path', async () => {
-    await rejects(variant((m) => (m.graphs.decoder.file = 'gone.onnx')), 'ModelLoad', /graph file of "decoder" not found: .*gone\.onnx/);
+    await rejects(
+      variant((m) => (m.graphs.decoder.file = 'gone.onnx')),
+      'ModelLoad',
+      /graph file of "decoder" not found: .*gone\.onnx/,
+    );
   });
 
   it('corrupt ONNX -> ModelLoad naming the file', async () => {
@@ -102,7 +124,11 @@ describe('bundle validation', function () {
   });
 
   it('mismatched graphs: the decoder file in the encoder role', async () => {
-    await rejects(variant((m) => (m.graphs.encoder.file = m.graphs.decoder.file)), 'ModelLoad', /\(encoder\) does not match varscope\.json: input "image" declared in varscope\.json is not in the graph/);
+    await rejects(
+      variant((m) => (m.graphs.encoder.file = m.graphs.decoder.file)),
+      'ModelLoad',
+      /\(encoder\) does not match varscope\.json: input "image" declared in varscope\.json is not in the graph/,
+    );
   });
 
   it('mismatched shapes: a vocabulary the graphs do not have', async () => {
@@ -114,7 +140,11 @@ describe('bundle validation', function () {
       for (const g of [m.graphs.transformer, m.graphs.transformerStep]) g.outputs.logits.dims[2] = 256;
     });
     // latentStep's embedding [V, C] now names the same mismatch (graphs open together: either message may come first)
-    await rejects(dir, 'ModelLoad', /(transformer|transformerStep)\) does not match varscope\.json: output "logits" dim 2 is 512 in the graph, the model needs 256|latentStep\) does not match varscope\.json: vae\.vocabSize codes of vae\.Cvae: the graph's embedding\.weight is \[512,16\], varscope\.json implies \[256,16\]/);
+    await rejects(
+      dir,
+      'ModelLoad',
+      /(transformer|transformerStep)\) does not match varscope\.json: output "logits" dim 2 is 512 in the graph, the model needs 256|latentStep\) does not match varscope\.json: vae\.vocabSize codes of vae\.Cvae: the graph's embedding\.weight is \[512,16\], varscope\.json implies \[256,16\]/,
+    );
   });
 
   it('codebook file of the wrong size -> ModelLoad', async () => {

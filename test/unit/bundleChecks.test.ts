@@ -49,7 +49,9 @@ describe('bundle checks: hangs, hashes, manifest facts, formats', function () {
     const file = path.join(dir, 'varscope.json');
     const m = JSON.parse(fs.readFileSync(file, 'utf8')) as BundleManifest;
     damage(dir, m);
-    if (rehash) for (const rel of Object.keys(m.files)) m.files[rel] = { sha256: sha256(path.join(dir, rel)), bytes: fs.statSync(path.join(dir, rel)).size };
+    if (rehash)
+      for (const rel of Object.keys(m.files))
+        m.files[rel] = { sha256: sha256(path.join(dir, rel)), bytes: fs.statSync(path.join(dir, rel)).size };
     fs.writeFileSync(file, JSON.stringify(m));
     return dir;
   }
@@ -138,7 +140,12 @@ describe('bundle checks: hangs, hashes, manifest facts, formats', function () {
          process.on('disconnect', () => process.exit(0));`,
       );
       const logs: string[] = [];
-      const client = new EngineClient({ entry, config: { provider: 'cpu', threads: 1, maxImagePixels: 1e8 }, watchdogMs: 1500, log: (_, m) => logs.push(m) });
+      const client = new EngineClient({
+        entry,
+        config: { provider: 'cpu', threads: 1, maxImagePixels: 1e8 },
+        watchdogMs: 1500,
+        log: (_, m) => logs.push(m),
+      });
       try {
         const first = client.pid;
         const e = await failsWithin(client.call('inspect', { model: 'x', image: { path: 'y' } }), 30000);
@@ -228,7 +235,10 @@ describe('bundle checks: hangs, hashes, manifest facts, formats', function () {
       });
       const e = await failsWithin(engine.openModel({ model: dir }), 60000);
       assert.strictEqual(e.code, 'ModelLoad');
-      assert.match(e.message, /var\.numClasses \+ 1 rows \(nullClass\), var\.embedDim columns: the graph's var\.class_emb\.weight is \[1001,128\], varscope\.json implies \[1000001,128\]/);
+      assert.match(
+        e.message,
+        /var\.numClasses \+ 1 rows \(nullClass\), var\.embedDim columns: the graph's var\.class_emb\.weight is \[1001,128\], varscope\.json implies \[1000001,128\]/,
+      );
       assert.doesNotMatch(e.message + (e.detail ?? ''), new RegExp(String.fromCharCode(27)));
     });
 
@@ -246,9 +256,18 @@ describe('bundle checks: hangs, hashes, manifest facts, formats', function () {
       };
       const cases: Array<[(m: BundleManifest) => void, RegExp]> = [
         // Whichever graph holding the class table opens first names the mismatch (the graphs open concurrently).
-        [(m) => ((m.var.embedDim = 256), (m.var.numHeads = 2)), /(transformer|attention)\.onnx \((transformer|attention)\) does not match varscope\.json: .*the graph's var\.class_emb\.weight is \[1001,128\], varscope\.json implies \[1001,256\]/],
-        [(m) => (m.var.depth = 3), /transformerStep\.onnx \(transformerStep\) does not match varscope\.json: input "pastKey" dim 0 is 2 in the graph, the model needs 3/],
-        [(m) => ((m.vae.imageSize = 512), (m.vae.downsample = 32)), /encoder\.onnx \(encoder\) does not match varscope\.json: input "image" dim 2 is 256 in the graph, the model needs 512/],
+        [
+          (m) => ((m.var.embedDim = 256), (m.var.numHeads = 2)),
+          /(transformer|attention)\.onnx \((transformer|attention)\) does not match varscope\.json: .*the graph's var\.class_emb\.weight is \[1001,128\], varscope\.json implies \[1001,256\]/,
+        ],
+        [
+          (m) => (m.var.depth = 3),
+          /transformerStep\.onnx \(transformerStep\) does not match varscope\.json: input "pastKey" dim 0 is 2 in the graph, the model needs 3/,
+        ],
+        [
+          (m) => ((m.vae.imageSize = 512), (m.vae.downsample = 32)),
+          /encoder\.onnx \(encoder\) does not match varscope\.json: input "image" dim 2 is 256 in the graph, the model needs 512/,
+        ],
       ];
       for (const [damage, want] of cases) {
         const dir = damagedCopy((_, m) => {
@@ -269,7 +288,10 @@ describe('bundle checks: hangs, hashes, manifest facts, formats', function () {
         delete (m as Partial<BundleManifest>).files;
       });
       const e = await failsWithin(engine.openModel({ model: dir }), 60000);
-      assert.match(e.message, /this bundle has format 1 .*this VARScope reads format 2: re-export it with `varscope export --vae VAE\.pth --var VAR\.pth --out DIR`/);
+      assert.match(
+        e.message,
+        /this bundle has format 1 .*this VARScope reads format 2: re-export it with `varscope export --vae VAE\.pth --var VAR\.pth --out DIR`/,
+      );
       assert.match(e.message, /varscope\.from_bundle/);
     });
 

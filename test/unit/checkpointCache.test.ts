@@ -10,7 +10,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { VarScopeError } from '../../src/shared/errors';
-import { describeCheckpoints, exportCheckpoint, parseExportLine, pythonPackageDir, type ExportStage } from '../../src/client/checkpointExport';
+import {
+  describeCheckpoints,
+  exportCheckpoint,
+  parseExportLine,
+  pythonPackageDir,
+  type ExportStage,
+} from '../../src/client/checkpointExport';
 import { CheckpointCache, folderBytes } from '../../src/extension/checkpointCache';
 import { fixture, ROOT } from './fixtures';
 
@@ -90,14 +96,21 @@ describe('checkpoint cache', function () {
     fs.utimesSync(stale, weekAgo, weekAgo);
     assert.deepStrictEqual(cache.clear(), { entries: 1, bytes: 1012 });
     assert.ok(!fs.existsSync(good));
-    assert.deepStrictEqual(fs.readdirSync(cache.root).sort(), ['.tmp-0b0b0b', 'not-ours.txt'], 'clear removes only what the cache made, and no export in flight');
+    assert.deepStrictEqual(
+      fs.readdirSync(cache.root).sort(),
+      ['.tmp-0b0b0b', 'not-ours.txt'],
+      'clear removes only what the cache made, and no export in flight',
+    );
   });
 
   it('reads which models a file holds', async () => {
     const junk = path.join(tmp, 'junk.pth');
     fs.writeFileSync(junk, Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 7919) % 256)));
     const d = await describeCheckpoints(run(), [fixture('var.pth'), fixture('vae.pth'), junk]);
-    assert.deepStrictEqual(d.map((f) => f.roles), [['var'], ['vae'], []]);
+    assert.deepStrictEqual(
+      d.map((f) => f.roles),
+      [['var'], ['vae'], []],
+    );
     assert.match(d[2].error!, /not a PyTorch checkpoint/);
     assert.doesNotMatch(d[2].error!, /weights_only/);
   });
@@ -131,7 +144,10 @@ describe('checkpoint cache', function () {
       ),
       (e: unknown) => e instanceof VarScopeError && e.code === 'Cancelled',
     );
-    assert.deepStrictEqual(stages.map((s) => s.stage), ['load', 'config', 'graph', 'graph']);
+    assert.deepStrictEqual(
+      stages.map((s) => s.stage),
+      ['load', 'config', 'graph', 'graph'],
+    );
     assert.strictEqual(stages[2].message, 'export graph 1 of 7 (encoder)');
     assert.deepStrictEqual(fs.readdirSync(cache.root), ['c'.repeat(24)], 'no new entry, no temporary folder');
     assert.strictEqual(fs.readFileSync(path.join(kept, 'varscope.json'), 'utf8'), '{"kept":true}');
@@ -140,7 +156,12 @@ describe('checkpoint cache', function () {
   });
 
   it('parses every stage line the exporter prints', () => {
-    assert.deepStrictEqual(parseExportLine('exporting transformerStep.onnx (graph 6 of 6)'), { stage: 'graph', message: 'export graph 6 of 6 (transformerStep)', k: 6, n: 6 });
+    assert.deepStrictEqual(parseExportLine('exporting transformerStep.onnx (graph 6 of 6)'), {
+      stage: 'graph',
+      message: 'export graph 6 of 6 (transformerStep)',
+      k: 6,
+      n: 6,
+    });
     assert.strictEqual(parseExportLine('loading a.pth and b.pth')?.stage, 'load');
     assert.strictEqual(parseExportLine('config: {}')?.stage, 'config');
     assert.strictEqual(parseExportLine('computing PyTorch reference outputs')?.stage, 'verify');

@@ -10,7 +10,6 @@ import sharp from 'sharp';
 import { defaultModelImages, fixture, requireBundle, ROOT, runCli } from './fixtures';
 import { npyFloats, npyInts, readNpy } from './npy';
 
-
 const cli = runCli;
 
 describe('CLI', function () {
@@ -31,7 +30,10 @@ describe('CLI', function () {
     assert.strictEqual(j.model.vocabSize, 512);
     assert.deepStrictEqual(j.model.patchNums, [1, 2, 3, 4, 5, 6, 8, 10, 13, 16]);
     const idx = npyInts(readNpy(fixture('img0_idx.npy')));
-    assert.deepStrictEqual(j.scales.flatMap((s: { tokens: number[] }) => s.tokens), Array.from(idx));
+    assert.deepStrictEqual(
+      j.scales.flatMap((s: { tokens: number[] }) => s.tokens),
+      Array.from(idx),
+    );
     // residual energy from the reference f and fHat
     const f = npyFloats(readNpy(fixture('img0_f.npy')));
     const fh = npyFloats(readNpy(fixture('img0_fhat.npy')));
@@ -68,7 +70,23 @@ describe('CLI', function () {
   });
 
   it('generate: same seed, same tokens; writes the PNG', async () => {
-    const args = ['generate', '--model', model, '--class', '5', '--seed', '123', '--cfg', '3', '--top-k', '50', '--top-p', '0.9', '--provider', 'cpu'];
+    const args = [
+      'generate',
+      '--model',
+      model,
+      '--class',
+      '5',
+      '--seed',
+      '123',
+      '--cfg',
+      '3',
+      '--top-k',
+      '50',
+      '--top-p',
+      '0.9',
+      '--provider',
+      'cpu',
+    ];
     const a = cli([...args, '--out', path.join(tmp, 'a.png'), '--json', path.join(tmp, 'a.json')]);
     assert.strictEqual(a.code, 0, a.stderr);
     const b = cli([...args, '--json', '-']);
@@ -76,14 +94,19 @@ describe('CLI', function () {
     const ja = JSON.parse(fs.readFileSync(path.join(tmp, 'a.json'), 'utf8'));
     const jb = JSON.parse(b.stdout);
     assert.deepStrictEqual(ja.scales, jb.scales);
-    assert.deepStrictEqual(ja.scales.map((s: { tokens: number[] }) => s.tokens.length), [1, 4, 9, 16, 25, 36, 64, 100, 169, 256]);
+    assert.deepStrictEqual(
+      ja.scales.map((s: { tokens: number[] }) => s.tokens.length),
+      [1, 4, 9, 16, 25, 36, 64, 100, 169, 256],
+    );
     const meta = await sharp(path.join(tmp, 'a.png')).metadata();
     assert.deepStrictEqual([meta.width, meta.height], [256, 256]);
   });
 
   it("generate: sampling flags left out take the model's recommended sampling", () => {
     const def = path.join(ROOT, 'models', 'emoji64-d4');
-    const recommended = (JSON.parse(fs.readFileSync(path.join(def, 'varscope.json'), 'utf8')) as { sampling: { cfg: number; topK: number; topP: number } }).sampling;
+    const recommended = (
+      JSON.parse(fs.readFileSync(path.join(def, 'varscope.json'), 'utf8')) as { sampling: { cfg: number; topK: number; topP: number } }
+    ).sampling;
     assert.deepStrictEqual(recommended, { cfg: 3.5, topK: 100, topP: 0.95 });
     const run = (extra: string[]) => {
       const r = cli(['generate', '--model', def, '--class', '8', '--seed', '4', '--provider', 'cpu', '--json', '-', ...extra]);
@@ -109,12 +132,29 @@ describe('CLI', function () {
     const json = path.join(tmp, 'ev', 'ev.json');
     const csv = path.join(tmp, 'ev', 'ev.csv');
     const imagesCsv = path.join(tmp, 'ev', 'images.csv');
-    const r = cli(['evaluate', dir, '--model', def, '--labels-from-subfolders', '--json', json, '--csv', csv, '--images-csv', imagesCsv, '--provider', 'cpu']);
+    const r = cli([
+      'evaluate',
+      dir,
+      '--model',
+      def,
+      '--labels-from-subfolders',
+      '--json',
+      json,
+      '--csv',
+      csv,
+      '--images-csv',
+      imagesCsv,
+      '--provider',
+      'cpu',
+    ]);
     assert.strictEqual(r.code, 0, r.stderr);
     const ev = JSON.parse(fs.readFileSync(json, 'utf8'));
     assert.strictEqual(ev.format, 'varscope-evaluation');
     assert.strictEqual(ev.images, 2);
-    assert.deepStrictEqual(ev.perClass.map((c: { classId: number }) => c.classId), images.map((i) => i.classId).sort((a, b) => a - b));
+    assert.deepStrictEqual(
+      ev.perClass.map((c: { classId: number }) => c.classId),
+      images.map((i) => i.classId).sort((a, b) => a - b),
+    );
     const rows = fs.readFileSync(csv, 'utf8').trim().split('\n');
     assert.strictEqual(rows.length, 11);
     assert.match(rows[0], /^scale,pn,tokens,accuracy,top5,nll,/);

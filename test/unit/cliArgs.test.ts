@@ -22,7 +22,10 @@ describe('CLI arguments', () => {
   });
 
   it('reports usage errors', () => {
-    assert.throws(() => parseArgs(SPEC, ['img.png']), (e: unknown) => e instanceof UsageError && /--class is required/.test(e.message));
+    assert.throws(
+      () => parseArgs(SPEC, ['img.png']),
+      (e: unknown) => e instanceof UsageError && /--class is required/.test(e.message),
+    );
     assert.throws(() => parseArgs(SPEC, ['--class', '1']), /missing IMAGE/);
     assert.throws(() => parseArgs(SPEC, ['a', 'b', '--class', '1']), /unexpected argument b/);
     assert.throws(() => parseArgs(SPEC, ['a', '--class', '1', '--nope', '2']), /unknown option --nope/);
@@ -36,6 +39,7 @@ describe('CLI arguments', () => {
   it('--help wins over missing arguments and help lists every option', () => {
     assert.ok(parseArgs(SPEC, ['--help']).switches.has('help'));
     const h = helpText(SPEC);
-    for (const s of ['usage: varscope demo IMAGE', '--model', '--class', '(required)', '(default 4)', '--verbose', '--help']) assert.ok(h.includes(s), s);
+    for (const s of ['usage: varscope demo IMAGE', '--model', '--class', '(required)', '(default 4)', '--verbose', '--help'])
+      assert.ok(h.includes(s), s);
   });
 });

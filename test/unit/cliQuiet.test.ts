@@ -9,7 +9,6 @@ import * as os from 'os';
 import * as path from 'path';
 import { fixture, requireBundle, runCli } from './fixtures';
 
-
 const cli = runCli;
 
 describe('CLI output', function () {
@@ -62,7 +61,10 @@ describe('CLI output', function () {
     fs.chmodSync(path.join(bin, 'python3'), 0o755);
     const r = cli(['export', `--python=${old}`, '--out', 'z'], { PATH: `${bin}${path.delimiter}${process.env.PATH}` });
     assert.strictEqual(r.code, 0, r.stderr);
-    assert.match(r.stderr, /--python .*old-python skipped \(torch 1\.12\.1 is older than 1\.13\); using .*bin-.*python3 \(python3 on PATH\)/);
+    assert.match(
+      r.stderr,
+      /--python .*old-python skipped \(torch 1\.12\.1 is older than 1\.13\); using .*bin-.*python3 \(python3 on PATH\)/,
+    );
     assert.deepStrictEqual(fs.readFileSync(record, 'utf8').trim().split('\n'), [
       'good-python -m varscope.export --vae a.pth --var b.pth --out x',
       'env-python -m varscope.export --vae a.pth --var b.pth --out y',

@@ -96,7 +96,11 @@ describe('CLI reliability', function () {
     const extra = path.join(tmp, 'bundle-plus');
     fs.cpSync(model, extra, { recursive: true });
     fs.writeFileSync(path.join(extra, 'notes.txt'), 'mine');
-    for (const [out, why] of [[user, /not a VARScope bundle/], [file, /not a folder/], [extra, /not part of it \(notes\.txt\)/]] as const) {
+    for (const [out, why] of [
+      [user, /not a VARScope bundle/],
+      [file, /not a folder/],
+      [extra, /not part of it \(notes\.txt\)/],
+    ] as const) {
       const before = fs.statSync(out).isDirectory() ? snapshot(out) : { file: fs.readFileSync(out, 'utf8') };
       const r = cli(['export', ...CHECKPOINTS, '--out', out]);
       assert.strictEqual(r.code, 2, r.stderr);
@@ -105,7 +109,10 @@ describe('CLI reliability', function () {
       assert.doesNotMatch(r.stdout, /loading/); // refused before any work
       assert.deepStrictEqual(fs.statSync(out).isDirectory() ? snapshot(out) : { file: fs.readFileSync(out, 'utf8') }, before);
     }
-    assert.deepStrictEqual(fs.readdirSync(tmp).filter((n) => n.includes('.partial-')), []);
+    assert.deepStrictEqual(
+      fs.readdirSync(tmp).filter((n) => n.includes('.partial-')),
+      [],
+    );
   });
 
   it('a write that fails part-way (file size limit) keeps the previous --json file whole', () => {
@@ -117,7 +124,10 @@ describe('CLI reliability', function () {
     assert.match(r.stderr, /cannot write .*old\.json: file too large.*previous file .* unchanged/);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
     assert.strictEqual(fs.readFileSync(out, 'utf8'), '{"previous": true}\n');
-    assert.deepStrictEqual(fs.readdirSync(tmp).filter((n) => n.endsWith('.tmp')), []);
+    assert.deepStrictEqual(
+      fs.readdirSync(tmp).filter((n) => n.endsWith('.tmp')),
+      [],
+    );
   });
 
   it('writeFileAtomic killed (SIGKILL) in the middle of a write leaves the previous file', () => {
@@ -135,7 +145,8 @@ describe('CLI reliability', function () {
     child.kill('SIGKILL');
     assert.ok(sawTemp, 'the temporary file never appeared');
     const deadline = Date.now() + 30000;
-    while (child.exitCode === null && child.signalCode === null && !ended(child.pid!) && Date.now() < deadline) Atomics.wait(sleep, 0, 0, 10);
+    while (child.exitCode === null && child.signalCode === null && !ended(child.pid!) && Date.now() < deadline)
+      Atomics.wait(sleep, 0, 0, 10);
     assert.strictEqual(fs.readFileSync(target, 'utf8'), 'previous');
   });
 
@@ -159,7 +170,10 @@ describe('CLI reliability', function () {
     assert.doesNotThrow(() => checkParams('generationStart', { settings }));
     for (const bad of [{ cfg: 1e39 }, { cfg: NaN }, { topP: -0.1 }, { topK: 2.5 }, { seed: 2 ** 32 }, { classId: -1 }]) {
       assert.throws(() => checkParams('generationStart', { settings: { ...settings, ...bad } }), /BadRequest|must be/, JSON.stringify(bad));
-      assert.throws(() => checkParams('edit', { scaleIndex: 1, positions: [0], tokens: 'resample', settings: { ...settings, ...bad } }), /must be/);
+      assert.throws(
+        () => checkParams('edit', { scaleIndex: 1, positions: [0], tokens: 'resample', settings: { ...settings, ...bad } }),
+        /must be/,
+      );
     }
   });
 
@@ -168,7 +182,10 @@ describe('CLI reliability', function () {
     const afile = path.join(tmp, 'a-file');
     fs.writeFileSync(afile, 'x');
     const cases: Array<[string[], RegExp]> = [
-      [['inspect', fixture('img0.png'), '--json', '/proc/varscope-test.json'], /--json \/proc\/varscope-test\.json: cannot create files in \/proc/],
+      [
+        ['inspect', fixture('img0.png'), '--json', '/proc/varscope-test.json'],
+        /--json \/proc\/varscope-test\.json: cannot create files in \/proc/,
+      ],
       [['inspect', fixture('img0.png'), '--json', tmp], /--json .*: is a folder/],
       [['inspect', fixture('img0.png'), '--json', '/dev/full'], /--json \/dev\/full: is not a regular file/],
       [['inspect', fixture('img0.png'), '--json', path.join(afile, 'x.json')], /part of the path is a file/],
@@ -186,7 +203,10 @@ describe('CLI reliability', function () {
     assertOneLine(share, /--share-vae-from .*self: is the --out folder itself/);
   });
 
-  for (const [how, sig] of [['SIGTERM to the varscope process alone', 'SIGTERM'], ['Ctrl-C (SIGINT to the process group)', 'SIGINT']] as const) {
+  for (const [how, sig] of [
+    ['SIGTERM to the varscope process alone', 'SIGTERM'],
+    ['Ctrl-C (SIGINT to the process group)', 'SIGINT'],
+  ] as const) {
     it(`export: ${how} stops the Python exporter, prints one line, and leaves the old bundle`, async () => {
       const out = path.join(tmp, `old-${sig}`);
       fs.cpSync(model, out, { recursive: true });
@@ -212,7 +232,10 @@ describe('CLI reliability', function () {
       while (!ended(python[0]) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       assert.ok(ended(python[0]), 'the Python exporter still runs');
       assert.deepStrictEqual(snapshot(out), before);
-      assert.deepStrictEqual(fs.readdirSync(tmp).filter((n) => n.includes('.partial-')), []);
+      assert.deepStrictEqual(
+        fs.readdirSync(tmp).filter((n) => n.includes('.partial-')),
+        [],
+      );
     });
   }
 

@@ -14,7 +14,7 @@ import { ROOT } from './fixtures';
 /** Deterministic uniform numbers in [0, 1) (a 32-bit LCG). */
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 /** The previous colouring, kept here as the baseline: unweighted PCA by power iteration, each axis stretched 2%..98%. */
@@ -22,7 +22,9 @@ function previousColors(codebook: Float32Array, V: number, C: number): Uint8Arra
   const mean = new Float64Array(C);
   for (let v = 0; v < V; v++) for (let c = 0; c < C; c++) mean[c] += codebook[v * C + c] / V;
   const cov = new Float64Array(C * C);
-  for (let v = 0; v < V; v++) for (let a = 0; a < C; a++) for (let b = 0; b < C; b++) cov[a * C + b] += (codebook[v * C + a] - mean[a]) * (codebook[v * C + b] - mean[b]);
+  for (let v = 0; v < V; v++)
+    for (let a = 0; a < C; a++)
+      for (let b = 0; b < C; b++) cov[a * C + b] += (codebook[v * C + a] - mean[a]) * (codebook[v * C + b] - mean[b]);
   const axes: Float64Array[] = [];
   for (let k = 0; k < 3; k++) {
     let x = new Float64Array(C).map((_, i) => 1 + 0.1 * i);
@@ -45,7 +47,8 @@ function previousColors(codebook: Float32Array, V: number, C: number): Uint8Arra
   axes.forEach((u, k) => {
     const proj = Float64Array.from({ length: V }, (_, v) => u.reduce((s, e, c) => s + (codebook[v * C + c] - mean[c]) * e, 0));
     const sorted = Float64Array.from(proj).sort();
-    const lo = sorted[Math.floor(0.02 * (V - 1))], hi = sorted[Math.ceil(0.98 * (V - 1))];
+    const lo = sorted[Math.floor(0.02 * (V - 1))],
+      hi = sorted[Math.ceil(0.98 * (V - 1))];
     for (let v = 0; v < V; v++) out[v * 3 + k] = Math.round(255 * Math.min(1, Math.max(0, (proj[v] - lo) / (hi - lo))));
   });
   return out;
@@ -55,7 +58,9 @@ function previousColors(codebook: Float32Array, V: number, C: number): Uint8Arra
 function lab(r: number, g: number, b: number): [number, number, number] {
   const lin = (x: number): number => ((x /= 255) > 0.04045 ? ((x + 0.055) / 1.055) ** 2.4 : x / 12.92);
   const [R, G, B] = [lin(r), lin(g), lin(b)];
-  const X = (0.4124 * R + 0.3576 * G + 0.1805 * B) / 0.95047, Y = 0.2126 * R + 0.7152 * G + 0.0722 * B, Z = (0.0193 * R + 0.1192 * G + 0.9505 * B) / 1.08883;
+  const X = (0.4124 * R + 0.3576 * G + 0.1805 * B) / 0.95047,
+    Y = 0.2126 * R + 0.7152 * G + 0.0722 * B,
+    Z = (0.0193 * R + 0.1192 * G + 0.9505 * B) / 1.08883;
   const f = (t: number): number => (t > 0.008856 ? Math.cbrt(t) : 7.787 * t + 16 / 116);
   return [116 * f(Y) - 16, 500 * (f(X) - f(Y)), 200 * (f(Y) - f(Z))];
 }
@@ -71,7 +76,8 @@ function points(colors: Uint8Array, ids: number[], space: 'rgb' | 'lab'): number
 /** Distances between all pairs of points. */
 function pairDistances(p: number[][]): number[] {
   const out: number[] = [];
-  for (let i = 0; i < p.length; i++) for (let j = i + 1; j < p.length; j++) out.push(Math.hypot(p[i][0] - p[j][0], p[i][1] - p[j][1], p[i][2] - p[j][2]));
+  for (let i = 0; i < p.length; i++)
+    for (let j = i + 1; j < p.length; j++) out.push(Math.hypot(p[i][0] - p[j][0], p[i][1] - p[j][1], p[i][2] - p[j][2]));
   return out;
 }
 
@@ -81,7 +87,8 @@ describe('token colours (codeColors)', function () {
   this.timeout(120000);
 
   it('the Jacobi eigensolver returns orthonormal eigenvectors with descending eigenvalues (A u = λ u)', () => {
-    const n = 12, rnd = lcg(7);
+    const n = 12,
+      rnd = lcg(7);
     const m = new Float64Array(n * n);
     for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) m[i * n + j] = m[j * n + i] = rnd() * 2 - 1;
     const { values, vectors } = symmetricEigen(m, n);
@@ -110,24 +117,41 @@ describe('token colours (codeColors)', function () {
   });
 
   it('is stable: same input, same bytes; a doubled codebook gives the same colours; each axis has its largest loading positive', () => {
-    const V = 200, C = 8, rnd = lcg(3);
+    const V = 200,
+      C = 8,
+      rnd = lcg(3);
     const cb = Float32Array.from({ length: V * C }, () => rnd() * 2 - 1);
     const hits = Float32Array.from({ length: 3 * V }, () => (rnd() < 0.3 ? rnd() * 100 : 0));
     const a = codeColors(cb, V, C, hits);
     assert.deepStrictEqual(codeColors(Float32Array.from(cb), V, C, Float32Array.from(hits)), a);
-    assert.deepStrictEqual(codeColors(cb.map((x) => 2 * x), V, C, hits), a);
+    assert.deepStrictEqual(
+      codeColors(
+        cb.map((x) => 2 * x),
+        V,
+        C,
+        hits,
+      ),
+      a,
+    );
     const { axes } = weightedPca(cb, V, C, codeWeights(V, hits), 3);
     for (const u of axes) {
       const big = u.reduce((bi, e, i) => (Math.abs(e) > Math.abs(u[bi]) ? i : bi), 0);
       assert.ok(u[big] > 0);
     }
     // Negating the codebook keeps the axes (sign fixed by convention), so every channel mirrors.
-    const neg = codeColors(cb.map((x) => -x), V, C, hits);
+    const neg = codeColors(
+      cb.map((x) => -x),
+      V,
+      C,
+      hits,
+    );
     for (let i = 0; i < V * 3; i++) assert.ok(Math.abs(neg[i] - (255 - a[i])) <= 1, `byte ${i}: ${neg[i]} vs 255-${a[i]}`);
   });
 
   it('falls back to the unweighted fit without hits (or with equal hits); uses the whole range', () => {
-    const V = 300, C = 6, rnd = lcg(11);
+    const V = 300,
+      C = 6,
+      rnd = lcg(11);
     const cb = Float32Array.from({ length: V * C }, () => rnd() ** 3);
     const none = codeColors(cb, V, C);
     assert.deepStrictEqual(codeColors(cb, V, C, new Float32Array(2 * V).fill(5)), none);
@@ -141,7 +165,9 @@ describe('token colours (codeColors)', function () {
 
   it('the hit-weighted fit differs from the unweighted one when the weights differ', () => {
     // Codes 0..31 vary widely along dimension 0 but are never used; codes 32..63 vary along dimension 1 and are used.
-    const V = 64, C = 4, rnd = lcg(5);
+    const V = 64,
+      C = 4,
+      rnd = lcg(5);
     const cb = new Float32Array(V * C);
     for (let v = 0; v < V; v++) {
       for (let c = 0; c < C; c++) cb[v * C + c] = 0.01 * (rnd() - 0.5);
@@ -157,7 +183,8 @@ describe('token colours (codeColors)', function () {
       const used = Array.from({ length: 32 }, (_, i) => cols[(32 + i) * 3]);
       return Math.max(...used) - Math.min(...used);
     };
-    const withHits = codeColors(cb, V, C, hits), without = codeColors(cb, V, C);
+    const withHits = codeColors(cb, V, C, hits),
+      without = codeColors(cb, V, C);
     assert.notDeepStrictEqual(withHits, without);
     assert.ok(redRange(withHits) >= 240, `used codes' red spans ${redRange(withHits)}`);
     assert.ok(redRange(withHits) > redRange(without) + 50, `${redRange(withHits)} vs ${redRange(without)} without hits`);
@@ -200,10 +227,18 @@ describe('token colours (codeColors)', function () {
 
     it('the 50 most used codes lie at least twice as far apart as with the previous colouring (RGB and Lab)', () => {
       const total = Array.from({ length: V }, (_, v) => hits.reduce((s, _h, i) => (i % V === v ? s + hits[i] : s), 0));
-      const top = Array.from({ length: V }, (_, v) => v).sort((a, b) => total[b] - total[a] || a - b).slice(0, 50);
-      const r = { rgbBefore: mean(pairDistances(points(previous, top, 'rgb'))), rgbNow: mean(pairDistances(points(now, top, 'rgb'))),
-        labBefore: mean(pairDistances(points(previous, top, 'lab'))), labNow: mean(pairDistances(points(now, top, 'lab'))) };
-      console.log(`      top-50 mean pairwise distance: RGB ${r.rgbBefore.toFixed(1)} -> ${r.rgbNow.toFixed(1)}, Lab ${r.labBefore.toFixed(1)} -> ${r.labNow.toFixed(1)}`);
+      const top = Array.from({ length: V }, (_, v) => v)
+        .sort((a, b) => total[b] - total[a] || a - b)
+        .slice(0, 50);
+      const r = {
+        rgbBefore: mean(pairDistances(points(previous, top, 'rgb'))),
+        rgbNow: mean(pairDistances(points(now, top, 'rgb'))),
+        labBefore: mean(pairDistances(points(previous, top, 'lab'))),
+        labNow: mean(pairDistances(points(now, top, 'lab'))),
+      };
+      console.log(
+        `      top-50 mean pairwise distance: RGB ${r.rgbBefore.toFixed(1)} -> ${r.rgbNow.toFixed(1)}, Lab ${r.labBefore.toFixed(1)} -> ${r.labNow.toFixed(1)}`,
+      );
       assert.ok(r.rgbNow > 2 * r.rgbBefore && r.labNow > 2 * r.labBefore, JSON.stringify(r));
     });
 
@@ -212,12 +247,22 @@ describe('token colours (codeColors)', function () {
       const tokens = Array.from(t.tokens, Number);
       assert.strictEqual(tokens.length, 680);
       const codes = [...new Set(tokens)].sort((a, b) => a - b);
-      const distinct = (cols: Uint8Array, shift: number): number => new Set(tokens.map((v) => `${cols[v * 3] >> shift},${cols[v * 3 + 1] >> shift},${cols[v * 3 + 2] >> shift}`)).size;
+      const distinct = (cols: Uint8Array, shift: number): number =>
+        new Set(tokens.map((v) => `${cols[v * 3] >> shift},${cols[v * 3 + 1] >> shift},${cols[v * 3 + 2] >> shift}`)).size;
       // Pairs of different codes whose colours are hard to tell apart (ΔE*ab < 10).
       const confusable = (cols: Uint8Array): number => pairDistances(points(cols, codes, 'lab')).filter((d) => d < 10).length;
-      const r = { codes: codes.length, exactBefore: distinct(previous, 0), exactNow: distinct(now, 0), binsBefore: distinct(previous, 5), binsNow: distinct(now, 5),
-        confusableBefore: confusable(previous), confusableNow: confusable(now) };
-      console.log(`      sample.png: ${r.codes} codes; distinct colours ${r.exactBefore} -> ${r.exactNow}; in 8x8x8 bins ${r.binsBefore} -> ${r.binsNow}; pairs with ΔE < 10 ${r.confusableBefore} -> ${r.confusableNow}`);
+      const r = {
+        codes: codes.length,
+        exactBefore: distinct(previous, 0),
+        exactNow: distinct(now, 0),
+        binsBefore: distinct(previous, 5),
+        binsNow: distinct(now, 5),
+        confusableBefore: confusable(previous),
+        confusableNow: confusable(now),
+      };
+      console.log(
+        `      sample.png: ${r.codes} codes; distinct colours ${r.exactBefore} -> ${r.exactNow}; in 8x8x8 bins ${r.binsBefore} -> ${r.binsNow}; pairs with ΔE < 10 ${r.confusableBefore} -> ${r.confusableNow}`,
+      );
       assert.strictEqual(r.exactNow, r.codes, 'every code of the image has its own colour');
       assert.ok(r.binsNow > r.binsBefore, JSON.stringify(r));
       assert.ok(r.confusableNow < r.confusableBefore, JSON.stringify(r));

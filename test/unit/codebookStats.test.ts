@@ -13,7 +13,8 @@ interface Index {
 }
 
 describe('codebook statistics', () => {
-  const cfg = () => JSON.parse(fs.readFileSync(fixture('config.json'), 'utf8')) as { patch_nums: number[]; build_vae_var_kwargs: { V: number } };
+  const cfg = () =>
+    JSON.parse(fs.readFileSync(fixture('config.json'), 'utf8')) as { patch_nums: number[]; build_vae_var_kwargs: { V: number } };
 
   it('per-scale used codes of each fixture image equal the reference unique counts', () => {
     const { patch_nums, build_vae_var_kwargs } = cfg();
@@ -25,7 +26,10 @@ describe('codebook statistics', () => {
       const used = u.perScale.map((s) => Array.from(s).filter((n) => n > 0).length);
       assert.deepStrictEqual(used, index.self_checks[`unique_tokens_per_scale_img${i}`]);
       assert.strictEqual(u.images, 1);
-      assert.strictEqual(Array.from(u.overall).reduce((a, b) => a + b, 0), 680);
+      assert.strictEqual(
+        Array.from(u.overall).reduce((a, b) => a + b, 0),
+        680,
+      );
     }
   });
 
@@ -56,7 +60,13 @@ describe('codebook statistics', () => {
     const u = trainingUsage(hits, 2, 3);
     assert.deepStrictEqual(Array.from(u.overall), [1, 0, 5]);
     assert.strictEqual(u.used, 2);
-    assert.deepStrictEqual(u.perScale.map((s) => Array.from(s)), [[1, 0, 2], [0, 0, 3]]);
+    assert.deepStrictEqual(
+      u.perScale.map((s) => Array.from(s)),
+      [
+        [1, 0, 2],
+        [0, 0, 3],
+      ],
+    );
     assert.strictEqual(u.images, undefined);
     assert.strictEqual(usageOf([Int32Array.from([0, 0])]).used, 0);
   });

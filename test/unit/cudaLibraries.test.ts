@@ -86,7 +86,10 @@ describe('CUDA library discovery', () => {
     touch(sp, ['onnxruntime_gpu-1.19.2.dist-info/METADATA', ...PROVIDER_LIBS.map((f) => `onnxruntime/capi/${f}`)]);
     const r = findCudaLibraries({ ortDir, ortVersion: ORT_VERSION, python, systemDirs: [sys] });
     assert.strictEqual(r.problems.length, 2);
-    assert.strictEqual(r.problems[0], `onnxruntime-gpu 1.19.2 in ${sp} does not match onnxruntime-node 1.30.0: its CUDA provider cannot be used (pip install onnxruntime-gpu==1.30.0)`);
+    assert.strictEqual(
+      r.problems[0],
+      `onnxruntime-gpu 1.19.2 in ${sp} does not match onnxruntime-node 1.30.0: its CUDA provider cannot be used (pip install onnxruntime-gpu==1.30.0)`,
+    );
     assert.match(r.problems[1], /^libonnxruntime_providers_shared\.so and libonnxruntime_providers_cuda\.so not found in /);
   });
 
@@ -99,7 +102,12 @@ describe('CUDA library discovery', () => {
     assert.deepStrictEqual(both.problems, []);
     assert.strictEqual(both.found['libcudart.so.12'], path.join(cudaDir, 'libcudart.so.12'));
     assert.strictEqual(both.libraryDirs[0], cudaDir);
-    const alone = findCudaLibraries({ ortDir, ortVersion: ORT_VERSION, cudaLibraryPath: cudaDir, systemDirs: [path.join(root, 'nothing')] });
+    const alone = findCudaLibraries({
+      ortDir,
+      ortVersion: ORT_VERSION,
+      cudaLibraryPath: cudaDir,
+      systemDirs: [path.join(root, 'nothing')],
+    });
     assert.deepStrictEqual(alone.problems, [
       `libcudnn.so.9 (cuDNN 9) not found in varscope.cudaLibraryPath (${cudaDir}), a Python environment (none given), the system library folders`,
       `libcuda.so.1 (the NVIDIA driver) not found in ${path.join(root, 'nothing')}`,
@@ -110,7 +118,8 @@ describe('CUDA library discovery', () => {
     const r = findCudaLibraries({ ortDir, ortVersion: ORT_VERSION, python: path.join(root, 'nowhere/bin/python'), systemDirs: [] });
     assert.strictEqual(r.problems.length, 1 + CUDA_NEEDS.length + 1);
     assert.match(r.problems[0], /libonnxruntime_providers_shared\.so and libonnxruntime_providers_cuda\.so not found in .*ort/);
-    for (const [i, n] of CUDA_NEEDS.entries()) assert.ok(r.problems[1 + i].startsWith(`${n.file} (${n.what}) not found in`), r.problems[1 + i]);
+    for (const [i, n] of CUDA_NEEDS.entries())
+      assert.ok(r.problems[1 + i].startsWith(`${n.file} (${n.what}) not found in`), r.problems[1 + i]);
     assert.deepStrictEqual(r.libraryDirs, []);
   });
 });

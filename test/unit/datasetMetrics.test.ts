@@ -85,7 +85,16 @@ describe('folder evaluation metrics', () => {
 
   it('DatasetMetrics on a tiny model: accuracy, baselines and usage from two images worked out by hand', () => {
     // patchNums [1, 2], V = 3, S = 11 (one SSIM window), L = 5
-    const model = { patchNums: [1, 2], beginEnds: [[0, 1], [1, 5]] as Array<[number, number]>, vocabSize: 3, imageSize: 11, classes: ['a'] };
+    const model = {
+      patchNums: [1, 2],
+      beginEnds: [
+        [0, 1],
+        [1, 5],
+      ] as Array<[number, number]>,
+      vocabSize: 3,
+      imageSize: 11,
+      classes: ['a'],
+    };
     const m = new DatasetMetrics(model);
     const S = 11;
     const img = new Float32Array(3 * S * S);
@@ -95,7 +104,16 @@ describe('folder evaluation metrics', () => {
     for (let i = 0; i < 5; i++) logits[i * 3] = 30;
     m.add({ file: 'x', classId: 0, tokens: Int32Array.from([0, 0, 0, 1, 2]), logits, decoded: dec, input: img });
     m.add({ file: 'y', classId: 0, tokens: Int32Array.from([1, 1, 1, 1, 1]), logits, decoded: dec, input: img });
-    const r = m.result({ model: { id: 't', name: 't', dir: '', step: null }, folder: '', labels: { kind: 'none' }, classMap: [], classMatch: null, failed: [], cancelled: false, elapsedMs: 0 });
+    const r = m.result({
+      model: { id: 't', name: 't', dir: '', step: null },
+      folder: '',
+      labels: { kind: 'none' },
+      classMap: [],
+      classMatch: null,
+      failed: [],
+      cancelled: false,
+      elapsedMs: 0,
+    });
     close(r.scales[0].accuracy, 0.5);
     close(r.scales[1].accuracy, 2 / 8);
     // copy-coarser at scale 1: image x copies 0 -> hits at positions 0, 1; image y copies 1 -> 4 hits
@@ -103,7 +121,10 @@ describe('folder evaluation metrics', () => {
     assert.strictEqual(r.scales[0].baselines.copyCoarser, null);
     // leave-one-out prior at scale 0: x sees [0, 1, 0] -> predicts 1 (miss); y sees [1, 0, 0] -> predicts 0 (miss)
     close(r.scales[0].baselines.priorFolder.accuracy, 0);
-    assert.deepStrictEqual(r.usage.counts, [[1, 1, 0], [2, 5, 1]]);
+    assert.deepStrictEqual(r.usage.counts, [
+      [1, 1, 0],
+      [2, 5, 1],
+    ]);
     assert.strictEqual(r.scales[1].used, 3);
     assert.strictEqual(r.scales[0].dead, 1);
     assert.strictEqual(r.scales[0].psnr, MAX_PSNR);

@@ -45,8 +45,14 @@ describe('engine process', function () {
   });
 
   it('errors cross the process with their code (BadImage, ModelNotFound)', async () => {
-    await assert.rejects(client.call('inspect', { model, image: { bytes: new Uint8Array(0), name: 'empty.png' } }), (e: unknown) => e instanceof VarScopeError && e.code === 'BadImage');
-    await assert.rejects(client.call('openModel', { model: path.join(ROOT, 'no-such-model') }), (e: unknown) => e instanceof VarScopeError && e.code === 'ModelNotFound');
+    await assert.rejects(
+      client.call('inspect', { model, image: { bytes: new Uint8Array(0), name: 'empty.png' } }),
+      (e: unknown) => e instanceof VarScopeError && e.code === 'BadImage',
+    );
+    await assert.rejects(
+      client.call('openModel', { model: path.join(ROOT, 'no-such-model') }),
+      (e: unknown) => e instanceof VarScopeError && e.code === 'ModelNotFound',
+    );
   });
 
   it('step API: streams each scale, goes back and forward to the same tokens; same seed, same tokens', async () => {
@@ -56,7 +62,10 @@ describe('engine process', function () {
     const s0 = await client.call('generationStep', { runId });
     assert.strictEqual(s0.scaleIndex, 0);
     const s4 = await client.call('generationStep', { runId, scaleIndex: 4 });
-    assert.deepStrictEqual(seen.map((s) => s.scaleIndex), [0, 1, 2, 3, 4]);
+    assert.deepStrictEqual(
+      seen.map((s) => s.scaleIndex),
+      [0, 1, 2, 3, 4],
+    );
     assert.strictEqual(s4.image.width, 256);
     const back = await client.call('generationStep', { runId, scaleIndex: 2 });
     assert.deepStrictEqual(back.tokens, seen[2].tokens);
@@ -81,11 +90,17 @@ describe('engine process', function () {
       // Events and replies arrive in order: when the cancel reply is here, every scale finished before it is too.
       if (s.scaleIndex === 2) cancelled = client.cancel(runId).then(() => void (seenAtCancel = steps.length));
     });
-    await assert.rejects(client.call('generationStep', { runId, scaleIndex: 9 }), (e: unknown) => e instanceof VarScopeError && e.code === 'Cancelled');
+    await assert.rejects(
+      client.call('generationStep', { runId, scaleIndex: 9 }),
+      (e: unknown) => e instanceof VarScopeError && e.code === 'Cancelled',
+    );
     await cancelled;
     off();
     assert.ok(seenAtCancel >= 3, `cancel acknowledged after ${seenAtCancel} scales`);
-    assert.ok(steps.length <= seenAtCancel + 1, `scales ${steps.join(',')}: more than the one in progress after the cancel (${seenAtCancel})`);
+    assert.ok(
+      steps.length <= seenAtCancel + 1,
+      `scales ${steps.join(',')}: more than the one in progress after the cancel (${seenAtCancel})`,
+    );
     assert.ok(steps.length < 10);
   });
 

@@ -26,9 +26,17 @@ async function makeFolder(): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-evaluate-'));
   for (const { className: cls, path: src } of IMAGES) {
     fs.mkdirSync(path.join(dir, cls));
-    await sharp(src).png().toFile(path.join(dir, cls, 'a.png'));
-    await sharp(src).flop().png().toFile(path.join(dir, cls, 'b.png'));
-    await sharp(src).rotate(90).png().toFile(path.join(dir, cls, 'c.png'));
+    await sharp(src)
+      .png()
+      .toFile(path.join(dir, cls, 'a.png'));
+    await sharp(src)
+      .flop()
+      .png()
+      .toFile(path.join(dir, cls, 'b.png'));
+    await sharp(src)
+      .rotate(90)
+      .png()
+      .toFile(path.join(dir, cls, 'c.png'));
   }
   fs.writeFileSync(path.join(dir, IMAGES[1].className, 'broken.png'), 'not a png');
   fs.copyFileSync(path.join(FIX, 'img0.png'), path.join(dir, 'unlabelled.png')); // not in a class folder: left out
@@ -56,10 +64,19 @@ describe('evaluate a model over a folder', function () {
   it('maps sub-folders to classes by name, leaves out unlabelled files and lists unreadable ones', () => {
     assert.strictEqual(ev.classMatch, 'names');
     const byFolder = [...IMAGES].sort((a, b) => (a.className < b.className ? -1 : 1));
-    assert.deepStrictEqual(ev.classMap, byFolder.map((i) => ({ folder: i.className, classId: i.classId })));
+    assert.deepStrictEqual(
+      ev.classMap,
+      byFolder.map((i) => ({ folder: i.className, classId: i.classId })),
+    );
     assert.strictEqual(ev.images, 6);
-    assert.deepStrictEqual(ev.failed.map((f) => path.basename(f.file)), ['broken.png']);
-    assert.deepStrictEqual(ev.perClass.map((c) => [c.classId, c.images]), IMAGES.map((i) => [i.classId, 3]).sort((a, b) => a[0] - b[0]));
+    assert.deepStrictEqual(
+      ev.failed.map((f) => path.basename(f.file)),
+      ['broken.png'],
+    );
+    assert.deepStrictEqual(
+      ev.perClass.map((c) => [c.classId, c.images]),
+      IMAGES.map((i) => [i.classId, 3]).sort((a, b) => a[0] - b[0]),
+    );
     assert.strictEqual(ev.model.step, bundleStep(MODEL));
     const last = progress[progress.length - 1];
     assert.ok(last.finished && last.done === 7 && last.total === 7 && last.failed === 1, JSON.stringify(last));
@@ -78,8 +95,13 @@ describe('evaluate a model over a folder', function () {
       p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       const status = await new Promise<number | null>((resolve) => p.on('close', resolve));
       assert.strictEqual(status, 0, stderr);
-      const ref = JSON.parse(fs.readFileSync(out, 'utf8')) as { scales: Array<Record<string, unknown> & DatasetEvaluation['scales'][number]>; overall: { accuracy: number; ece: number }; perImage: DatasetEvaluation['perImage'] };
-      const near = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol, `${what}: engine ${a}, reference ${b}`);
+      const ref = JSON.parse(fs.readFileSync(out, 'utf8')) as {
+        scales: Array<Record<string, unknown> & DatasetEvaluation['scales'][number]>;
+        overall: { accuracy: number; ece: number };
+        perImage: DatasetEvaluation['perImage'];
+      };
+      const near = (a: number, b: number, tol: number, what: string) =>
+        assert.ok(Math.abs(a - b) <= tol, `${what}: engine ${a}, reference ${b}`);
       ev.scales.forEach((s, k) => {
         const r = ref.scales[k];
         const one = 1 / s.tokens + 1e-12; // one token's argmax may flip within the logits' 2e-5 parity
@@ -126,25 +148,53 @@ describe('evaluate a model over a folder', function () {
     try {
       const classes = ['cat', 'dog', 'fish'];
       for (const d of ['2', '0']) fs.mkdirSync(path.join(tmp, 'idx', d), { recursive: true });
-      assert.deepStrictEqual([...classMapOf(path.join(tmp, 'idx'), classes).map], [['0', 0], ['2', 2]]);
+      assert.deepStrictEqual(
+        [...classMapOf(path.join(tmp, 'idx'), classes).map],
+        [
+          ['0', 0],
+          ['2', 2],
+        ],
+      );
       for (const d of ['n02', 'n01']) fs.mkdirSync(path.join(tmp, 'syn', d), { recursive: true });
       const s = classMapOf(path.join(tmp, 'syn'), classes);
       assert.strictEqual(s.match, 'sorted');
-      assert.deepStrictEqual([...s.map], [['n01', 0], ['n02', 1]]);
+      assert.deepStrictEqual(
+        [...s.map],
+        [
+          ['n01', 0],
+          ['n02', 1],
+        ],
+      );
       for (const d of ['Cat', 'DOG']) fs.mkdirSync(path.join(tmp, 'names', d), { recursive: true });
       assert.strictEqual(classMapOf(path.join(tmp, 'names'), classes).match, 'names');
       for (const d of ['a', 'b', 'c', 'd']) fs.mkdirSync(path.join(tmp, 'many', d), { recursive: true });
-      assert.throws(() => classMapOf(path.join(tmp, 'many'), classes), (e: unknown) => e instanceof VarScopeError && /4 sub-folders/.test(e.message));
+      assert.throws(
+        () => classMapOf(path.join(tmp, 'many'), classes),
+        (e: unknown) => e instanceof VarScopeError && /4 sub-folders/.test(e.message),
+      );
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
   });
 
   it('one class for every image, a bad class refused, and cancel keeps what was measured', async () => {
-    const one = await engine.evaluateFolder({ model: MODEL, runId: 'ev-2', folder: dir, labels: { kind: 'class', classId: 9 }, limit: 2, batch: 1 });
+    const one = await engine.evaluateFolder({
+      model: MODEL,
+      runId: 'ev-2',
+      folder: dir,
+      labels: { kind: 'class', classId: 9 },
+      limit: 2,
+      batch: 1,
+    });
     assert.strictEqual(one.images, 2);
-    assert.deepStrictEqual(one.perClass.map((c) => [c.classId, c.name]), [[9, 'no class']]);
-    await assert.rejects(engine.evaluateFolder({ model: MODEL, runId: 'ev-3', folder: dir, labels: { kind: 'class', classId: 12 } }), (e: unknown) => e instanceof VarScopeError && e.code === 'BadRequest');
+    assert.deepStrictEqual(
+      one.perClass.map((c) => [c.classId, c.name]),
+      [[9, 'no class']],
+    );
+    await assert.rejects(
+      engine.evaluateFolder({ model: MODEL, runId: 'ev-3', folder: dir, labels: { kind: 'class', classId: 12 } }),
+      (e: unknown) => e instanceof VarScopeError && e.code === 'BadRequest',
+    );
     progress.length = 0;
     const p = engine.evaluateFolder({ model: MODEL, runId: 'ev-4', folder: dir, labels: { kind: 'none' }, batch: 1 });
     await new Promise<void>((resolve) => {

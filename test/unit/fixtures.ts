@@ -26,7 +26,8 @@ export function requireBundle(): string {
 /** A fixture file path (fails clearly when the fixtures are absent). */
 export function fixture(name: string): string {
   const p = path.join(FIXTURES, name);
-  if (!fs.existsSync(p)) throw new Error(`reference fixture ${p} not found (set VARSCOPE_FIXTURES to the folder that holds official-var-A)`);
+  if (!fs.existsSync(p))
+    throw new Error(`reference fixture ${p} not found (set VARSCOPE_FIXTURES to the folder that holds official-var-A)`);
   return p;
 }
 
@@ -51,7 +52,9 @@ export interface DefaultModelImage {
 /** The images of the default model's parity set, with their true class (`root`: the repository or extension). */
 export function defaultModelImages(root = ROOT): DefaultModelImage[] {
   const dir = path.join(root, 'test', 'fixtures', 'default-model');
-  const index = JSON.parse(fs.readFileSync(path.join(dir, 'index.json'), 'utf8')) as { images: Array<{ file: string; class: number; className: string }> };
+  const index = JSON.parse(fs.readFileSync(path.join(dir, 'index.json'), 'utf8')) as {
+    images: Array<{ file: string; class: number; className: string }>;
+  };
   return index.images.map((i) => ({ file: i.file, path: path.join(dir, i.file), classId: i.class, className: i.className }));
 }
 

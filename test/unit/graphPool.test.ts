@@ -59,7 +59,8 @@ describe('decoder worker pool', function () {
     try {
       const dec = await (await engine.bundle(path.join(ROOT, 'models', 'emoji64-d4'))).graph('decoder');
       assert.strictEqual(dec instanceof GraphPool, os.availableParallelism() > 1);
-      if (dec instanceof GraphPool) assert.strictEqual(dec.size, Math.min(os.availableParallelism(), 3), 'as many as the cores and the memory budget allow');
+      if (dec instanceof GraphPool)
+        assert.strictEqual(dec.size, Math.min(os.availableParallelism(), 3), 'as many as the cores and the memory budget allow');
       assert.strictEqual(dec.provider, 'cpu');
       const fixture = await (await engine.bundle(requireBundle())).graph('decoder');
       assert.ok(!(fixture instanceof GraphPool), 'a 256 px decoder would take too much memory per session');
@@ -71,7 +72,12 @@ describe('decoder worker pool', function () {
   it('opens one session with an explicit thread count, for other roles, and without a memory estimate', async () => {
     const rt = (threads: number) => new OnnxRuntime({ provider: 'cpu', threads });
     const pooled = await openGraph(rt(0), DECODER, 'decoder', 4e6);
-    const opened = [pooled, await openGraph(rt(2), DECODER, 'decoder', 4e6), await openGraph(rt(0), DECODER, 'decoder'), await openGraph(rt(0), path.join(ROOT, 'models', 'emoji64-d4', 'encoder.onnx'), 'encoder', 4e6)];
+    const opened = [
+      pooled,
+      await openGraph(rt(2), DECODER, 'decoder', 4e6),
+      await openGraph(rt(0), DECODER, 'decoder'),
+      await openGraph(rt(0), path.join(ROOT, 'models', 'emoji64-d4', 'encoder.onnx'), 'encoder', 4e6),
+    ];
     try {
       assert.strictEqual(pooled instanceof GraphPool, os.availableParallelism() > 1);
       for (const g of opened.slice(1)) assert.ok(!(g instanceof GraphPool));
@@ -93,7 +99,10 @@ describe('decoder worker pool', function () {
     for (let k = 0; k < latents.length; k++) {
       const alone = await single.run({ fHat: latents[k] });
       assert.deepStrictEqual(pooled[k].image.dims, [1, 3, 64, 64]);
-      assert.ok(maxAbsDiff(pooled[k].image.data, alone.image.data) <= 1e-6, `latent ${k}: ${maxAbsDiff(pooled[k].image.data, alone.image.data)}`);
+      assert.ok(
+        maxAbsDiff(pooled[k].image.data, alone.image.data) <= 1e-6,
+        `latent ${k}: ${maxAbsDiff(pooled[k].image.data, alone.image.data)}`,
+      );
       if (k > 0) assert.ok(maxAbsDiff(pooled[k].image.data, pooled[k - 1].image.data) > 0.01, 'each run got its own input');
     }
     assert.deepStrictEqual(byWorker, [4, 3], 'runs go round the members, a worker first on a tie: 4, 3 and 3 in this thread');
@@ -111,7 +120,10 @@ describe('decoder worker pool', function () {
   it('a bad run fails with an Inference error naming the graph, and the next runs succeed', async () => {
     const bad = pool.run({ fHat: f32([1, 7, 16, 16], new Float32Array(7 * 256)) });
     const good = pool.run({ fHat: latent(1) });
-    await assert.rejects(bad, (e: unknown) => e instanceof VarScopeError && e.code === 'Inference' && /decoder\.onnx failed on cpu/.test(e.message));
+    await assert.rejects(
+      bad,
+      (e: unknown) => e instanceof VarScopeError && e.code === 'Inference' && /decoder\.onnx failed on cpu/.test(e.message),
+    );
     assert.deepStrictEqual((await good).image.dims, [1, 3, 64, 64]);
   });
 
@@ -139,8 +151,17 @@ describe('decoder worker pool', function () {
 
   it('an unreadable graph fails to open with a ModelLoad error naming the file', async () => {
     const local = await new OnnxRuntime({ provider: 'cpu', threads: 1 }).open(DECODER, 'decoder');
-    const wrong = { ...local, file: path.join(ROOT, 'package.json'), run: local.run.bind(local), runDevice: local.runDevice.bind(local), dispose: local.dispose.bind(local) };
-    await assert.rejects(GraphPool.open(wrong, 'decoder', 2), (e: unknown) => e instanceof VarScopeError && e.code === 'ModelLoad' && /package\.json/.test(e.message));
+    const wrong = {
+      ...local,
+      file: path.join(ROOT, 'package.json'),
+      run: local.run.bind(local),
+      runDevice: local.runDevice.bind(local),
+      dispose: local.dispose.bind(local),
+    };
+    await assert.rejects(
+      GraphPool.open(wrong, 'decoder', 2),
+      (e: unknown) => e instanceof VarScopeError && e.code === 'ModelLoad' && /package\.json/.test(e.message),
+    );
     await local.dispose();
   });
 });

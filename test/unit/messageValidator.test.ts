@@ -37,7 +37,8 @@ describe('messageValidator', () => {
       { kind: 'request', id: 1.5, method: 'inspect' },
       { kind: 'request', id: 1, method: 7 },
       { kind: 'request', id: 1, method: 'x'.repeat(101) },
-    ]) assert.strictEqual(validEnvelope(bad), null, JSON.stringify(bad));
+    ])
+      assert.strictEqual(validEnvelope(bad), null, JSON.stringify(bad));
   });
 
   it('refuses a method HostApi does not have', () => {
@@ -99,7 +100,8 @@ describe('messageValidator', () => {
     assert.ok(!isPanelState({ imageUri: null, view: 'Pyramid' }));
     for (const command of PANEL_COMMANDS) assert.strictEqual(problem('runCommand', { command }), null, command);
     assert.notStrictEqual(problem('runCommand', { command: 'varscope.restartEngine' }), null);
-    for (const [ext, mime] of Object.entries(EXPORT_MIMES)) assert.strictEqual(problem('saveExport', { suggestedName: `v.${ext}`, mime, data: '' }), null, mime);
+    for (const [ext, mime] of Object.entries(EXPORT_MIMES))
+      assert.strictEqual(problem('saveExport', { suggestedName: `v.${ext}`, mime, data: '' }), null, mime);
   });
 
   it('restores only a usable panel state', () => {

@@ -94,7 +94,10 @@ describe('parity with the official VAR fixtures (official-var-A)', function () {
     await expectCfgLogits(run, ref, forced);
     const img = await run.imageTensor();
     const refImg = npyFloats(readNpy(fixture('cfg_img.npy'))); // [0, 1]
-    const d = maxAbsDiff(img.map((v) => (v + 1) / 2), refImg);
+    const d = maxAbsDiff(
+      img.map((v) => (v + 1) / 2),
+      refImg,
+    );
     assert.ok(d <= IMG_TOL, `image max abs diff ${d}`);
   });
 
@@ -103,7 +106,12 @@ describe('parity with the official VAR fixtures (official-var-A)', function () {
     const idx = npyInts(readNpy(fixture('img0_idx.npy')));
     const forced = m.beginEnds.map(([b, e]) => idx.slice(b, e));
     const ref = npyFloats(readNpy(fixture('cfg_logits.npy')));
-    const run = new GenerationRun(bundle, 'parity-full', { classId: 3, seed: 0, cfg: 2, topK: 0, topP: 0 }, { forced, keepLogits: true, fullRecompute: true });
+    const run = new GenerationRun(
+      bundle,
+      'parity-full',
+      { classId: 3, seed: 0, cfg: 2, topK: 0, topP: 0 },
+      { forced, keepLogits: true, fullRecompute: true },
+    );
     await expectCfgLogits(run, ref, forced);
   });
 

@@ -34,9 +34,11 @@ describe('execution providers', () => {
     for (const dir of ['linux/x64', 'linux/arm64', 'win32/x64', 'win32/arm64', 'darwin/arm64']) {
       const [platform, arch] = dir.split('/');
       const binding = fs.readFileSync(path.join(ORT_BIN, platform, arch, 'onnxruntime_binding.node')).toString('latin1');
-      for (const p of providerChain(platform, arch).filter((x) => x !== 'cpu')) assert.ok(binding.includes(p), `${dir} binding does not know ${p}`);
+      for (const p of providerChain(platform, arch).filter((x) => x !== 'cpu'))
+        assert.ok(binding.includes(p), `${dir} binding does not know ${p}`);
       // and no provider of another platform's chain that this binding lacks is left out of this one
-      for (const p of ['cuda', 'dml', 'coreml', 'webgpu']) if (new RegExp(`\\0${p}\\0`).test(binding)) assert.ok(providerChain(platform, arch).includes(p), `${dir} ships ${p}`);
+      for (const p of ['cuda', 'dml', 'coreml', 'webgpu'])
+        if (new RegExp(`\\0${p}\\0`).test(binding)) assert.ok(providerChain(platform, arch).includes(p), `${dir} ships ${p}`);
     }
   });
 
@@ -88,7 +90,10 @@ describe('node placement', () => {
     assert.ok(p, 'known after the first run');
     assert.deepStrictEqual(Object.keys(p), ['cpu']);
     assert.ok(p.cpu.nodes >= 10, `${p.cpu.nodes} nodes`);
-    assert.strictEqual(Object.values(p.cpu.ops).reduce((a, b) => a + b, 0), p.cpu.nodes);
+    assert.strictEqual(
+      Object.values(p.cpu.ops).reduce((a, b) => a + b, 0),
+      p.cpu.nodes,
+    );
     assert.ok((p.cpu.ops.MatMul ?? 0) + (p.cpu.ops.FusedMatMul ?? 0) >= 1);
     await g.run(feeds); // profiling ended: a second run still works
     await g.dispose();

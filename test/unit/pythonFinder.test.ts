@@ -20,7 +20,8 @@ describe('python finder', function () {
     fs.writeFileSync(file, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
     return file;
   };
-  const answer = (info: Record<string, string>) => `echo 'VARSCOPE_PROBE ${JSON.stringify({ python: '3.11.2', executable: '/x', ...info })}'`;
+  const answer = (info: Record<string, string>) =>
+    `echo 'VARSCOPE_PROBE ${JSON.stringify({ python: '3.11.2', executable: '/x', ...info })}'`;
 
   before(() => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-python-'));
@@ -29,14 +30,17 @@ describe('python finder', function () {
 
   it('takes the first candidate with torch >= 1.13 and onnx, logging why each earlier one was skipped', async () => {
     const broken = fake('broken', 'echo "cannot start: libpython missing" >&2; exit 127');
-    const noTorch = fake('notorch', answer({ torchError: "ModuleNotFoundError: No module named torch" }));
+    const noTorch = fake('notorch', answer({ torchError: 'ModuleNotFoundError: No module named torch' }));
     const oldTorch = fake('oldtorch', answer({ torch: '1.12.1+cu113', onnx: '1.12.0' }));
-    const noOnnx = fake('noonnx', answer({ torch: '2.1.0', onnxError: "ModuleNotFoundError: No module named onnx" }));
+    const noOnnx = fake('noonnx', answer({ torch: '2.1.0', onnxError: 'ModuleNotFoundError: No module named onnx' }));
     const good = fake('good', answer({ torch: '1.13.0a0', onnx: '1.12.0' }));
     const later = fake('later', answer({ torch: '2.4.0', onnx: '1.16.0' }));
     const log: string[] = [];
     const choice = await findPython(
-      [broken, path.join(tmp, 'missing'), noTorch, oldTorch, noOnnx, good, later].map((command, i) => ({ command, source: `candidate ${i}` })),
+      [broken, path.join(tmp, 'missing'), noTorch, oldTorch, noOnnx, good, later].map((command, i) => ({
+        command,
+        source: `candidate ${i}`,
+      })),
       { log: (l) => log.push(l) },
     );
     assert.strictEqual(choice.found.command, good);
@@ -52,7 +56,10 @@ describe('python finder', function () {
     assert.match(choice.probes[3].reason!, /torch 1\.12\.1\+cu113 is older than 1\.13/);
     assert.match(choice.probes[4].reason!, /has torch 2\.1\.0 but no onnx/);
     assert.strictEqual(log.length, 6);
-    assert.match(log[5], new RegExp(`Python for export: ${good} \\(candidate 5; Python 3\\.11\\.2, torch 1\\.13\\.0a0, onnx 1\\.12\\.0\\)`));
+    assert.match(
+      log[5],
+      new RegExp(`Python for export: ${good} \\(candidate 5; Python 3\\.11\\.2, torch 1\\.13\\.0a0, onnx 1\\.12\\.0\\)`),
+    );
     assert.match(log[3], /skipped Python .*oldtorch \(candidate 3\): torch 1\.12\.1/);
   });
 
@@ -63,7 +70,11 @@ describe('python finder', function () {
     fs.writeFileSync(path.join(binA, 'python3'), 'not executable', { mode: 0o644 });
     const setting = fake('from-setting', 'exit 1');
     const editor = fake('from-editor', 'exit 1');
-    const list = pythonCandidates({ explicit: { command: setting, source: 'varscope.pythonPath setting' }, editor: { command: editor, source: 'Python extension' }, envPath: [binA, binB].join(path.delimiter) });
+    const list = pythonCandidates({
+      explicit: { command: setting, source: 'varscope.pythonPath setting' },
+      editor: { command: editor, source: 'Python extension' },
+      envPath: [binA, binB].join(path.delimiter),
+    });
     assert.deepStrictEqual(
       list.map((c) => [c.command, c.source]),
       [
@@ -74,12 +85,18 @@ describe('python finder', function () {
       ],
     );
     // Nothing chosen, nothing on PATH: only the last resort.
-    assert.deepStrictEqual(pythonCandidates({ envPath: binA }).map((c) => c.command), ['/usr/bin/python3']);
+    assert.deepStrictEqual(
+      pythonCandidates({ envPath: binA }).map((c) => c.command),
+      ['/usr/bin/python3'],
+    );
   });
 
   it('probes each interpreter once, even when reached twice', () => {
     const list = pythonCandidates({ explicit: { command: '/usr/bin/python3', source: 'setting' }, envPath: '' });
-    assert.deepStrictEqual(list.map((c) => c.source), ['setting']);
+    assert.deepStrictEqual(
+      list.map((c) => c.source),
+      ['setting'],
+    );
   });
 
   it('gives up on a candidate that hangs', async () => {
@@ -95,7 +112,11 @@ describe('python finder', function () {
     const noTorch = fake('notorch2', answer({ torchError: 'ModuleNotFoundError' }));
     await assert.rejects(
       findPython([{ command: noTorch, source: 'python3 on PATH' }]),
-      (e: unknown) => e instanceof VarScopeError && /pip install torch onnx/.test(e.message) && /varscope\.pythonPath/.test(e.message) && /notorch2 \(python3 on PATH\): Python 3\.11\.2 has no torch/.test(e.detail ?? ''),
+      (e: unknown) =>
+        e instanceof VarScopeError &&
+        /pip install torch onnx/.test(e.message) &&
+        /varscope\.pythonPath/.test(e.message) &&
+        /notorch2 \(python3 on PATH\): Python 3\.11\.2 has no torch/.test(e.detail ?? ''),
     );
   });
 

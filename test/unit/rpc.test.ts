@@ -26,21 +26,28 @@ function pair(opts: { timeoutMs?: number; slowMs?: number } = {}) {
   const wire: RpcMessage[] = [];
   // eslint-disable-next-line prefer-const
   let server: RpcChannel<ClientSide, ServerSide>;
-  const client = new RpcChannel<ServerSide, ClientSide>((m) => {
-    wire.push(m);
-    queueMicrotask(() => server.receive(structuredClone(m)));
-  }, {}, opts.timeoutMs ?? 0);
-  server = new RpcChannel<ClientSide, ServerSide>((m) => {
-    wire.push(m);
-    queueMicrotask(() => client.receive(structuredClone(m)));
-  }, {
-    double: async ({ x }) => 2 * x,
-    fail: async ({ code }) => {
-      if (code === 'plain') throw new Error('plain failure');
-      throw new VarScopeError(code, 'not an image', 'detail for the log');
+  const client = new RpcChannel<ServerSide, ClientSide>(
+    (m) => {
+      wire.push(m);
+      queueMicrotask(() => server.receive(structuredClone(m)));
     },
-    slow: ({ ms }) => new Promise((r) => setTimeout(() => r(`after ${ms} ms`), ms)),
-  });
+    {},
+    opts.timeoutMs ?? 0,
+  );
+  server = new RpcChannel<ClientSide, ServerSide>(
+    (m) => {
+      wire.push(m);
+      queueMicrotask(() => client.receive(structuredClone(m)));
+    },
+    {
+      double: async ({ x }) => 2 * x,
+      fail: async ({ code }) => {
+        if (code === 'plain') throw new Error('plain failure');
+        throw new VarScopeError(code, 'not an image', 'detail for the log');
+      },
+      slow: ({ ms }) => new Promise((r) => setTimeout(() => r(`after ${ms} ms`), ms)),
+    },
+  );
   return { client, server, wire };
 }
 
@@ -52,7 +59,10 @@ describe('RpcChannel', () => {
     const results = await Promise.all([1, 2, 3].map((x) => client.call('double', { x })));
     assert.deepStrictEqual(results, [2, 4, 6]);
     const requests = wire.filter((m) => m.kind === 'request');
-    assert.deepStrictEqual(requests.map((m) => (m.kind === 'request' ? m.id : -1)), [1, 2, 3]);
+    assert.deepStrictEqual(
+      requests.map((m) => (m.kind === 'request' ? m.id : -1)),
+      [1, 2, 3],
+    );
     assert.strictEqual(client.pendingCount, 0);
   });
 
@@ -65,7 +75,10 @@ describe('RpcChannel', () => {
       assert.strictEqual(e.detail, 'detail for the log');
       return true;
     });
-    await assert.rejects(client.call('fail', { code: 'plain' }), (e: unknown) => e instanceof VarScopeError && e.code === 'Internal' && e.message === 'plain failure');
+    await assert.rejects(
+      client.call('fail', { code: 'plain' }),
+      (e: unknown) => e instanceof VarScopeError && e.code === 'Internal' && e.message === 'plain failure',
+    );
     assert.strictEqual(wire.filter((m) => m.kind === 'reply').length, 2);
   });
 
@@ -73,18 +86,29 @@ describe('RpcChannel', () => {
     const { server, client } = pair();
     // The server's channel calls the client, which serves nothing.
     const asClient = server as unknown as RpcChannel<ServerSide>;
-    await assert.rejects(asClient.call('double', { x: 1 }), (e: unknown) => e instanceof VarScopeError && e.code === 'BadRequest' && /unknown method double/.test(e.message));
+    await assert.rejects(
+      asClient.call('double', { x: 1 }),
+      (e: unknown) => e instanceof VarScopeError && e.code === 'BadRequest' && /unknown method double/.test(e.message),
+    );
     // Names every object has are not methods either.
-    // eslint-disable-next-line @typescript-eslint/no-misused-new -- a method named 'constructor' is the point of this test
-    const asAny = client as unknown as RpcChannel<Side<{ toString(p: unknown): Promise<string>; constructor(p: unknown): Promise<unknown> }>>;
-    await assert.rejects(asAny.call('toString', {}), (e: unknown) => e instanceof VarScopeError && e.code === 'BadRequest' && /unknown method toString/.test(e.message));
+    // A method named 'constructor' is the point of this test.
+    // eslint-disable-next-line @typescript-eslint/no-misused-new
+    type ObjectNames = { toString(p: unknown): Promise<string>; constructor(p: unknown): Promise<unknown> };
+    const asAny = client as unknown as RpcChannel<Side<ObjectNames>>;
+    await assert.rejects(
+      asAny.call('toString', {}),
+      (e: unknown) => e instanceof VarScopeError && e.code === 'BadRequest' && /unknown method toString/.test(e.message),
+    );
     await assert.rejects(asAny.call('constructor', {}), (e: unknown) => e instanceof VarScopeError && e.code === 'BadRequest');
     assert.strictEqual(client.pendingCount, 0);
   });
 
   it('rejects a call that outlives its timeout with Timeout, and drops the late reply', async () => {
     const { client } = pair({ timeoutMs: 20 });
-    await assert.rejects(client.call('slow', { ms: 80 }), (e: unknown) => e instanceof VarScopeError && e.code === 'Timeout' && /slow did not answer within 20 ms/.test(e.message));
+    await assert.rejects(
+      client.call('slow', { ms: 80 }),
+      (e: unknown) => e instanceof VarScopeError && e.code === 'Timeout' && /slow did not answer within 20 ms/.test(e.message),
+    );
     assert.strictEqual(client.pendingCount, 0);
     await tick(100); // the reply arrives after the timeout: nothing to settle, nothing thrown
     assert.strictEqual(await client.call('double', { x: 5 }, 0), 10);
@@ -94,7 +118,10 @@ describe('RpcChannel', () => {
     const { client } = pair();
     const pending = client.call('slow', { ms: 50 });
     client.dispose(new VarScopeError('EngineCrashed', 'process stopped'));
-    await assert.rejects(pending, (e: unknown) => e instanceof VarScopeError && e.code === 'EngineCrashed' && e.message === 'process stopped');
+    await assert.rejects(
+      pending,
+      (e: unknown) => e instanceof VarScopeError && e.code === 'EngineCrashed' && e.message === 'process stopped',
+    );
     await assert.rejects(client.call('double', { x: 1 }), (e: unknown) => e instanceof VarScopeError && e.code === 'Cancelled');
     assert.strictEqual(client.pendingCount, 0);
   });
@@ -141,7 +168,17 @@ describe('RpcChannel', () => {
     const { client, server, wire } = pair();
     const seen: number[] = [];
     client.on('tick', (p) => seen.push(p.n));
-    for (const m of [null, 42, 'x', {}, { kind: 'event' }, { kind: 'reply' }, { kind: 'request', id: '1', method: 'double' }, { kind: 'other', id: 1 }]) client.receive(m);
+    for (const m of [
+      null,
+      42,
+      'x',
+      {},
+      { kind: 'event' },
+      { kind: 'reply' },
+      { kind: 'request', id: '1', method: 'double' },
+      { kind: 'other', id: 1 },
+    ])
+      client.receive(m);
     client.receive({ kind: 'reply', id: 999, ok: 1 }); // a reply to nothing pending
     client.receive({ kind: 'event', name: 'tick', payload: { n: 7 } });
     assert.deepStrictEqual(seen, [7]);

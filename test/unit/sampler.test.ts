@@ -65,7 +65,15 @@ describe('sampler', () => {
         // few distinct values (many ties), or a smooth spread
         const distinct = r % 2 ? 4 + (r % 5) : 1000;
         const row = Float32Array.from({ length: V }, () => Math.floor(rng.nextFloat() * distinct) * (6 / distinct));
-        for (const [k, p] of [[0, 0.9], [5, 0.5], [V - 1, 0.96], [V, 0.3], [3, 0], [0, 0.999], [100, 0.95]]) {
+        for (const [k, p] of [
+          [0, 0.9],
+          [5, 0.5],
+          [V - 1, 0.96],
+          [V, 0.3],
+          [3, 0],
+          [0, 0.999],
+          [100, 0.95],
+        ]) {
           assert.deepStrictEqual(filterTopKTopP(row, k, p), official(row, k, p), `V ${V} row ${r} k ${k} p ${p}`);
           rows++;
         }
@@ -75,7 +83,11 @@ describe('sampler', () => {
   });
 
   it('CFG ramp t = cfg * si / (SN - 1) matches the fixture run', () => {
-    const cfg = JSON.parse(fs.readFileSync(fixture('config.json'), 'utf8')) as { cfg: number; cfg_t_per_step: number[]; patch_nums: number[] };
+    const cfg = JSON.parse(fs.readFileSync(fixture('config.json'), 'utf8')) as {
+      cfg: number;
+      cfg_t_per_step: number[];
+      patch_nums: number[];
+    };
     cfg.cfg_t_per_step.forEach((t, si) => assert.ok(Math.abs(cfgRatio(cfg.cfg, si, cfg.patch_nums.length) - t) < 1e-12));
     const c = Float32Array.from([1, 2, -3]);
     const u = Float32Array.from([0.5, 2, 1]);

@@ -40,7 +40,15 @@ describe('timeline of a training run (the two shipped checkpoints)', function ()
     await engine.configure({ provider: 'cpu', threads: 0, maxImagePixels: 1e8 });
     evals = [];
     for (const c of listCheckpoints(path.join(tmp, 'run'))) {
-      if (c.kind === 'bundle') evals.push(await engine.evaluateFolder({ model: c.dir, runId: `t-${c.step}`, folder: path.join(tmp, 'images'), labels: { kind: 'subfolders' } }));
+      if (c.kind === 'bundle')
+        evals.push(
+          await engine.evaluateFolder({
+            model: c.dir,
+            runId: `t-${c.step}`,
+            folder: path.join(tmp, 'images'),
+            labels: { kind: 'subfolders' },
+          }),
+        );
     }
   });
   after(async () => {
@@ -50,7 +58,14 @@ describe('timeline of a training run (the two shipped checkpoints)', function ()
 
   it('lists the bundles by training step (manifest provenance) and the .pth by its file name', () => {
     const list = listCheckpoints(path.join(tmp, 'run'));
-    assert.deepStrictEqual(list.map((c) => [c.kind, c.step]), [['bundle', EARLY], ['needsExport', 1200], ['bundle', FINAL]]);
+    assert.deepStrictEqual(
+      list.map((c) => [c.kind, c.step]),
+      [
+        ['bundle', EARLY],
+        ['needsExport', 1200],
+        ['bundle', FINAL],
+      ],
+    );
     assert.strictEqual(stepFromName('ar-ckpt-ep3-iter1200.pth'), 1200);
     assert.strictEqual(stepFromName('step_800'), 800);
     assert.strictEqual(stepFromName('final'), null);
@@ -59,15 +74,27 @@ describe('timeline of a training run (the two shipped checkpoints)', function ()
   it('curves against the step: one point per checkpoint, tokenizer curves equal, the transformer better at the final step', async () => {
     const t = timelineOf([evals[1], evals[0]]); // given in the wrong order on purpose
     assert.ok(t.byStep);
-    assert.deepStrictEqual(t.points.map((p) => p.step), [EARLY, FINAL]);
+    assert.deepStrictEqual(
+      t.points.map((p) => p.step),
+      [EARLY, FINAL],
+    );
     const acc = t.series('accuracy');
     assert.strictEqual(acc.length, 10);
     assert.ok(acc.every((s) => s.length === 2));
-    assert.deepStrictEqual(t.series('used'), t.series('used').map((s) => [s[0], s[0]]));
-    assert.deepStrictEqual(t.series('psnr'), t.series('psnr').map((s) => [s[0], s[0]]));
+    assert.deepStrictEqual(
+      t.series('used'),
+      t.series('used').map((s) => [s[0], s[0]]),
+    );
+    assert.deepStrictEqual(
+      t.series('psnr'),
+      t.series('psnr').map((s) => [s[0], s[0]]),
+    );
     assert.strictEqual(t.usedOverall[0], t.usedOverall[1]);
     // each point is the mean of the per-image teacher-forced accuracy (the engine's evaluate, parity-tested)
-    for (const [i, model] of [[0, 'emoji64-d4-early'], [1, 'emoji64-d4']] as const) {
+    for (const [i, model] of [
+      [0, 'emoji64-d4-early'],
+      [1, 'emoji64-d4'],
+    ] as const) {
       let hits = 0;
       for (const img of IMAGES) {
         const r = await engine.evaluate({ model: path.join(MODELS, model), image: { path: img.path }, classId: img.classId });

@@ -33,8 +33,25 @@ function parity(model: string, image: string, steps: number): ParityReport {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-webgpu-'));
   try {
     const out = path.join(tmp, 'report.json');
-    const env = { ...process.env, VK_ICD_FILENAMES: ICD, XDG_RUNTIME_DIR: tmp, LD_LIBRARY_PATH: [VULKAN_LOADER_DIR, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') };
-    const args = [path.join(ROOT, 'out', 'bench', 'gpuParity.js'), '--model', model, '--image', image, '--provider', 'webgpu', '--steps', String(steps), '--json', out];
+    const env = {
+      ...process.env,
+      VK_ICD_FILENAMES: ICD,
+      XDG_RUNTIME_DIR: tmp,
+      LD_LIBRARY_PATH: [VULKAN_LOADER_DIR, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':'),
+    };
+    const args = [
+      path.join(ROOT, 'out', 'bench', 'gpuParity.js'),
+      '--model',
+      model,
+      '--image',
+      image,
+      '--provider',
+      'webgpu',
+      '--steps',
+      String(steps),
+      '--json',
+      out,
+    ];
     const r = spawnSync(process.execPath, args, { env, encoding: 'utf8', timeout: 15 * 60 * 1000 });
     assert.strictEqual(r.status, 0, `gpuParity failed (${r.signal ?? r.status}): ${r.stderr}`);
     return JSON.parse(fs.readFileSync(out, 'utf8')) as ParityReport;
@@ -45,7 +62,9 @@ function parity(model: string, image: string, steps: number): ParityReport {
 
 /** The checks every bundle gets. */
 function expectParity(r: ParityReport, steps: number): void {
-  console.log(`      webgpu vs cpu: f ${r.maxAbs.f.toExponential(2)}, image ${r.maxAbs.image.toExponential(2)}, logits ${r.maxAbs.logits.toExponential(2)} (max |logit| ${r.logitsScale.toFixed(1)}); generation ${r.generation.map((g) => `${g.logits.toExponential(2)}/${g.image.toExponential(2)}`).join(', ')}; webgpu ms ${JSON.stringify(r.ms.gpu)}`);
+  console.log(
+    `      webgpu vs cpu: f ${r.maxAbs.f.toExponential(2)}, image ${r.maxAbs.image.toExponential(2)}, logits ${r.maxAbs.logits.toExponential(2)} (max |logit| ${r.logitsScale.toFixed(1)}); generation ${r.generation.map((g) => `${g.logits.toExponential(2)}/${g.image.toExponential(2)}`).join(', ')}; webgpu ms ${JSON.stringify(r.ms.gpu)}`,
+  );
   assert.strictEqual(r.provider, 'webgpu');
   assert.strictEqual(r.tokensDiffer, 0, `${r.tokensDiffer} of ${r.tokens} tokens differ`);
   assert.ok(r.maxAbs.f <= IMAGE_TOL, `encoder f: ${r.maxAbs.f}`);

@@ -27,7 +27,13 @@ module.exports = (test) => {
     assert.strictEqual(bad, 0, `${bad} mask pixels differ from attn_mask.npy`);
     const r = await canvasData(p.page, '.raster-mask');
     assert.strictEqual(r.width, 256);
-    for (const [q, k] of [[0, 0], [0, 1], [100, 99], [100, 101], [255, 255]]) {
+    for (const [q, k] of [
+      [0, 0],
+      [0, 1],
+      [100, 99],
+      [100, 101],
+      [255, 255],
+    ]) {
       const o = (q * 256 + k) * 4;
       assert.deepStrictEqual(Array.from(r.data.slice(o, o + 3)), k <= q ? on : off, `raster (${q},${k})`);
     }
@@ -44,9 +50,20 @@ module.exports = (test) => {
       await setTheme(p.page, theme);
       await frames(p.page);
       // (0,0) is visible, (0,1) is not (key of a finer scale), (679,0) is visible.
-      assert.deepStrictEqual((await canvasPixel(p.page, '.block-mask', 0, 0)).slice(0, 3), hexRgb(THEMES[theme]['--vscode-charts-blue']), `${theme}: visible`);
-      assert.deepStrictEqual((await canvasPixel(p.page, '.block-mask', 1, 0)).slice(0, 3), hexRgb(THEMES[theme]['--vscode-editor-background']), `${theme}: masked`);
-      assert.deepStrictEqual((await canvasPixel(p.page, '.block-mask', 0, rec.model.tokenCount - 1)).slice(0, 3), hexRgb(THEMES[theme]['--vscode-charts-blue']));
+      assert.deepStrictEqual(
+        (await canvasPixel(p.page, '.block-mask', 0, 0)).slice(0, 3),
+        hexRgb(THEMES[theme]['--vscode-charts-blue']),
+        `${theme}: visible`,
+      );
+      assert.deepStrictEqual(
+        (await canvasPixel(p.page, '.block-mask', 1, 0)).slice(0, 3),
+        hexRgb(THEMES[theme]['--vscode-editor-background']),
+        `${theme}: masked`,
+      );
+      assert.deepStrictEqual(
+        (await canvasPixel(p.page, '.block-mask', 0, rec.model.tokenCount - 1)).slice(0, 3),
+        hexRgb(THEMES[theme]['--vscode-charts-blue']),
+      );
       const bg = await p.page.evaluate(() => getComputedStyle(document.body).backgroundColor);
       const [r, g, b] = hexRgb(THEMES[theme]['--vscode-editor-background']);
       assert.strictEqual(bg, `rgb(${r}, ${g}, ${b})`);
@@ -90,11 +107,12 @@ module.exports = (test) => {
     const L = rec.model.tokenCount;
     const off = hexRgb(THEMES['vscode-dark']['--vscode-editor-background']);
     let leaks = 0;
-    for (let q = 0; q < L; q += 7) for (let k = 0; k < L; k += 5) {
-      const o = (q * L + k) * 4;
-      const isOff = d.data[o] === off[0] && d.data[o + 1] === off[1] && d.data[o + 2] === off[2];
-      if (rec.attnMask[q * L + k] === 0 && !isOff) leaks++;
-    }
+    for (let q = 0; q < L; q += 7)
+      for (let k = 0; k < L; k += 5) {
+        const o = (q * L + k) * 4;
+        const isOff = d.data[o] === off[0] && d.data[o + 1] === off[1] && d.data[o + 2] === off[2];
+        if (rec.attnMask[q * L + k] === 0 && !isOff) leaks++;
+      }
     assert.strictEqual(leaks, 0);
     await p.page.locator('.weights-canvas').scrollIntoViewIfNeeded();
     const box = await p.page.locator('.weights-canvas').boundingBox();

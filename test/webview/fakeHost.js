@@ -38,14 +38,15 @@
   };
   // Every use decodes afresh: a real postMessage delivers a new structured clone each time.
   window.__recordings = {};
-  const loadRecording = (key) => new Promise((resolve, reject) => {
-    if (key in window.__recordings) return resolve();
-    const s = document.createElement('script');
-    s.src = `../../test-results/webview/recordings/${key.replace(/:/g, '-')}.js`;
-    s.onload = () => resolve();
-    s.onerror = () => reject(new Error(`no recording ${key}`));
-    document.head.append(s);
-  });
+  const loadRecording = (key) =>
+    new Promise((resolve, reject) => {
+      if (key in window.__recordings) return resolve();
+      const s = document.createElement('script');
+      s.src = `../../test-results/webview/recordings/${key.replace(/:/g, '-')}.js`;
+      s.onload = () => resolve();
+      s.onerror = () => reject(new Error(`no recording ${key}`));
+      document.head.append(s);
+    });
   const fromRecording = async (key) => {
     await loadRecording(key);
     return decode(JSON.parse(window.__recordings[key]));
@@ -72,7 +73,9 @@
         }
       },
       getState: () => saved,
-      setState: (s) => { saved = s; },
+      setState: (s) => {
+        saved = s;
+      },
     };
   };
   window.__fake = {
@@ -81,6 +84,8 @@
     emit: (name, payloadText) => deliver({ kind: 'event', name, payload: decode(JSON.parse(payloadText)) }),
     emitRecorded: async (name, key) => deliver({ kind: 'event', name, payload: await fromRecording(key) }),
     state: () => saved,
-    setSaved: (s) => { saved = s; },
+    setSaved: (s) => {
+      saved = s;
+    },
   };
 })();

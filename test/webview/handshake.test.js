@@ -9,12 +9,21 @@ module.exports = (test) => {
     await p.page.waitForFunction(() => window.__fake.posted.length > 0);
     await p.page.waitForTimeout(100);
     const before = await p.page.evaluate(() => window.__fake.posted);
-    assert.deepStrictEqual(before.map((m) => [m.kind, m.name]), [['event', 'ready']]);
+    assert.deepStrictEqual(
+      before.map((m) => [m.kind, m.name]),
+      [['event', 'ready']],
+    );
     assert.strictEqual(await p.page.textContent('.image-name'), 'Waiting for the extension…');
     await p.sendInit();
     await p.page.waitForSelector('.token-grid');
-    assert.ok(p.calls.some((c) => c.method === 'inspect'), 'inspect requested after init');
-    assert.ok(p.calls.some((c) => c.method === 'trainingUsage'), 'training usage requested (model has hits)');
+    assert.ok(
+      p.calls.some((c) => c.method === 'inspect'),
+      'inspect requested after init',
+    );
+    assert.ok(
+      p.calls.some((c) => c.method === 'trainingUsage'),
+      'training usage requested (model has hits)',
+    );
     assert.strictEqual(await p.page.textContent('.image-name'), rec.imageName);
     assert.strictEqual(await p.page.textContent('.model-name'), rec.model.name);
     assert.strictEqual(await p.page.textContent('.provider'), 'CPU');
@@ -22,7 +31,13 @@ module.exports = (test) => {
   });
 
   test('a rejected request and an error event are shown in place', async ({ open }) => {
-    const p = await open({ handlers: { inspect: async () => { throw Object.assign(new Error('not an image'), { code: 'BadImage' }); } } });
+    const p = await open({
+      handlers: {
+        inspect: async () => {
+          throw Object.assign(new Error('not an image'), { code: 'BadImage' });
+        },
+      },
+    });
     await p.page.waitForSelector('.error');
     assert.match(await p.page.textContent('.errors'), /BadImage \(inspect\): not an image/);
     assert.match(await p.page.textContent('#panel-pyramid .placeholder'), /BadImage: not an image/);
@@ -82,12 +97,14 @@ module.exports = (test) => {
     await p.page.waitForSelector('#panel-pyramid .pyramid-strip .token-grid');
     await p.page.waitForTimeout(3000); // past the late reply
     assert.strictEqual(await p.page.textContent('.model-name'), rec.comparison.models[1].model.name);
-    const tokens = await p.page.$$eval('#panel-pyramid .pyramid-strip .token-grid[data-pn="16"] .cell', (cs) => cs.map((c) => +c.getAttribute('data-token')));
+    const tokens = await p.page.$$eval('#panel-pyramid .pyramid-strip .token-grid[data-pn="16"] .cell', (cs) =>
+      cs.map((c) => +c.getAttribute('data-token')),
+    );
     assert.deepStrictEqual(tokens, Array.from(other.scales[9].tokens));
     assert.notDeepStrictEqual(tokens, Array.from(rec.inspect.scales[9].tokens));
   });
 
-  test('the sampler starts from the model\'s recommended settings, also after a model change', async ({ open, rec }) => {
+  test("the sampler starts from the model's recommended settings, also after a model change", async ({ open, rec }) => {
     const p = await open();
     await p.page.waitForSelector('.token-grid');
     await p.tab('stepThrough');
@@ -95,12 +112,18 @@ module.exports = (test) => {
     assert.deepStrictEqual(await values(), [0, rec.model.sampling.cfg, rec.model.sampling.topK, rec.model.sampling.topP]); // seed, cfg, top-k, top-p
     const sampling = { cfg: 3.5, topK: 100, topP: 0.95 };
     await p.emit('model', { model: { ...rec.comparison.models[1].model, sampling } });
-    await p.page.waitForFunction((cfg) => [...document.querySelectorAll('#panel-stepThrough .controls input[type=number]')].some((x) => +x.value === cfg), sampling.cfg);
+    await p.page.waitForFunction(
+      (cfg) => [...document.querySelectorAll('#panel-stepThrough .controls input[type=number]')].some((x) => +x.value === cfg),
+      sampling.cfg,
+    );
     assert.deepStrictEqual(await values(), [0, 3.5, 100, 0.95]);
     await p.page.click('#panel-stepThrough button:has-text("Start")');
     await p.page.waitForFunction(() => window.__fake.posted.some((m) => m.method === 'generationStart'));
     const start = p.calls.find((c) => c.method === 'generationStart');
-    assert.deepStrictEqual({ cfg: start.params.settings.cfg, topK: start.params.settings.topK, topP: start.params.settings.topP }, sampling);
+    assert.deepStrictEqual(
+      { cfg: start.params.settings.cfg, topK: start.params.settings.topK, topP: start.params.settings.topP },
+      sampling,
+    );
   });
 
   test('sampling settings outside their bounds are refused in the panel, before the host is asked', async ({ open }) => {
@@ -111,7 +134,9 @@ module.exports = (test) => {
     assert.strictEqual(await cfg.getAttribute('max'), '100');
     await cfg.fill('1e39');
     await p.page.click('#panel-stepThrough button:has-text("Start")');
-    await p.page.waitForFunction(() => /cfg must be a number in \[0, 100\], got 1e\+39/.test(document.querySelector('#panel-stepThrough .gen-status').textContent));
+    await p.page.waitForFunction(() =>
+      /cfg must be a number in \[0, 100\], got 1e\+39/.test(document.querySelector('#panel-stepThrough .gen-status').textContent),
+    );
     await p.page.waitForTimeout(300);
     assert.ok(!p.calls.some((c) => c.method === 'generationStart'), 'nothing was sent to the host');
     await cfg.fill('3');

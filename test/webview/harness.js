@@ -10,8 +10,15 @@ const ROOT = path.resolve(__dirname, '../..');
 const HARNESS = path.join(__dirname, 'harness.html');
 const FAKE_HOST = fs.readFileSync(path.join(__dirname, 'fakeHost.js'), 'utf8');
 const SHOTS = path.join(ROOT, 'test-results', 'webview');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-  '--no-first-run', '--disable-dev-shm-usage'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-dev-shm-usage',
+];
 
 /** Launch the system Chromium. */
 function launch() {
@@ -47,7 +54,10 @@ function decode(v) {
 const RECORDINGS_DIR = path.join(SHOTS, 'recordings');
 
 /** Attention recordings preloaded into the page (others are computed and sent on request). */
-const PRELOADED_ATTENTION = [[0, 'mean'], [1, 0]];
+const PRELOADED_ATTENTION = [
+  [0, 'mean'],
+  [1, 0],
+];
 
 /**
  * Write every recording as a small script the page loads from disk on first use: large results cross CDP slowly
@@ -61,8 +71,12 @@ function writeRecordingsScript(rec) {
     comparison: rec.comparison,
     edit: { tokens: rec.editResult.tokens, steps: rec.editResult.steps },
   };
-  rec.generation.forEach((g, k) => { entries[`generation:${k}`] = g; });
-  rec.folderUsage.forEach((f, k) => { entries[`folderUsage:${k}`] = f; });
+  rec.generation.forEach((g, k) => {
+    entries[`generation:${k}`] = g;
+  });
+  rec.folderUsage.forEach((f, k) => {
+    entries[`folderUsage:${k}`] = f;
+  });
   for (const [l, h] of PRELOADED_ATTENTION) entries[`attention:${l}:${h}`] = rec.attention(l, h);
   fs.mkdirSync(RECORDINGS_DIR, { recursive: true });
   for (const [k, v] of Object.entries(entries)) {
@@ -85,7 +99,8 @@ function recordedHandlers(rec, panel) {
   return {
     inspect: async () => recorded('inspect'),
     evaluate: async ({ classId }) => (classId === rec.evaluate.classId ? recorded('evaluate') : { ...rec.evaluate, classId }),
-    attention: async ({ layer, head }) => (PRELOADED_ATTENTION.some(([l, h]) => l === layer && h === head) ? recorded(`attention:${layer}:${head}`) : rec.attention(layer, head)),
+    attention: async ({ layer, head }) =>
+      PRELOADED_ATTENTION.some(([l, h]) => l === layer && h === head) ? recorded(`attention:${layer}:${head}`) : rec.attention(layer, head),
     generationStart: async () => ({ runId: rec.generation[0].runId }),
     generationStep: async ({ runId, scaleIndex }) => {
       const step = rec.generation[scaleIndex];
@@ -112,7 +127,9 @@ async function openPanel(browser, rec, opts = {}) {
   const page = await context.newPage();
   const panel = { page, context, calls: [], events: [], pageErrors: [], consoleErrors: [] };
   page.on('pageerror', (e) => panel.pageErrors.push(String(e)));
-  page.on('console', (m) => { if (m.type() === 'error') panel.consoleErrors.push(m.text()); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') panel.consoleErrors.push(m.text());
+  });
   panel.emit = async (name, payload) => {
     const text = JSON.stringify(encode(payload));
     await page.evaluate(([n, p]) => window.__fake.emit(n, p), [name, text]);
@@ -162,32 +179,72 @@ async function openPanel(browser, rec, opts = {}) {
 }
 
 const THEMES = {
-  'vscode-dark': { '--vscode-editor-background': '#1e1e1e', '--vscode-editor-foreground': '#d4d4d4', '--vscode-foreground': '#cccccc',
-    '--vscode-descriptionForeground': '#9d9d9d', '--vscode-panel-border': '#2b2b2b', '--vscode-focusBorder': '#007fd4',
-    '--vscode-charts-blue': '#3794ff', '--vscode-charts-orange': '#d18616', '--vscode-charts-purple': '#b180d7', '--vscode-charts-green': '#89d185',
-    '--vscode-button-background': '#0e639c', '--vscode-button-foreground': '#ffffff', '--vscode-errorForeground': '#f48771' },
-  'vscode-light': { '--vscode-editor-background': '#ffffff', '--vscode-editor-foreground': '#000000', '--vscode-foreground': '#616161',
-    '--vscode-descriptionForeground': '#717171', '--vscode-panel-border': '#e5e5e5', '--vscode-focusBorder': '#0090f1',
-    '--vscode-charts-blue': '#1a85ff', '--vscode-charts-orange': '#d18616', '--vscode-charts-purple': '#652d90', '--vscode-charts-green': '#388a34',
-    '--vscode-button-background': '#007acc', '--vscode-button-foreground': '#ffffff', '--vscode-errorForeground': '#a1260d',
-    '--vscode-button-secondaryBackground': '#e5e5e5', '--vscode-button-secondaryForeground': '#000000', '--vscode-input-background': '#ffffff',
-    '--vscode-input-foreground': '#000000', '--vscode-badge-background': '#c4c4c4', '--vscode-badge-foreground': '#333333' },
-  'vscode-high-contrast': { '--vscode-editor-background': '#000000', '--vscode-editor-foreground': '#ffffff', '--vscode-foreground': '#ffffff',
-    '--vscode-descriptionForeground': '#ffffff', '--vscode-panel-border': '#6fc3df', '--vscode-focusBorder': '#f38518',
-    '--vscode-charts-blue': '#3794ff', '--vscode-charts-orange': '#f38518', '--vscode-charts-purple': '#b180d7', '--vscode-charts-green': '#89d185',
-    '--vscode-contrastBorder': '#6fc3df', '--vscode-button-background': '#000000', '--vscode-button-foreground': '#ffffff',
-    '--vscode-errorForeground': '#f48771' },
+  'vscode-dark': {
+    '--vscode-editor-background': '#1e1e1e',
+    '--vscode-editor-foreground': '#d4d4d4',
+    '--vscode-foreground': '#cccccc',
+    '--vscode-descriptionForeground': '#9d9d9d',
+    '--vscode-panel-border': '#2b2b2b',
+    '--vscode-focusBorder': '#007fd4',
+    '--vscode-charts-blue': '#3794ff',
+    '--vscode-charts-orange': '#d18616',
+    '--vscode-charts-purple': '#b180d7',
+    '--vscode-charts-green': '#89d185',
+    '--vscode-button-background': '#0e639c',
+    '--vscode-button-foreground': '#ffffff',
+    '--vscode-errorForeground': '#f48771',
+  },
+  'vscode-light': {
+    '--vscode-editor-background': '#ffffff',
+    '--vscode-editor-foreground': '#000000',
+    '--vscode-foreground': '#616161',
+    '--vscode-descriptionForeground': '#717171',
+    '--vscode-panel-border': '#e5e5e5',
+    '--vscode-focusBorder': '#0090f1',
+    '--vscode-charts-blue': '#1a85ff',
+    '--vscode-charts-orange': '#d18616',
+    '--vscode-charts-purple': '#652d90',
+    '--vscode-charts-green': '#388a34',
+    '--vscode-button-background': '#007acc',
+    '--vscode-button-foreground': '#ffffff',
+    '--vscode-errorForeground': '#a1260d',
+    '--vscode-button-secondaryBackground': '#e5e5e5',
+    '--vscode-button-secondaryForeground': '#000000',
+    '--vscode-input-background': '#ffffff',
+    '--vscode-input-foreground': '#000000',
+    '--vscode-badge-background': '#c4c4c4',
+    '--vscode-badge-foreground': '#333333',
+  },
+  'vscode-high-contrast': {
+    '--vscode-editor-background': '#000000',
+    '--vscode-editor-foreground': '#ffffff',
+    '--vscode-foreground': '#ffffff',
+    '--vscode-descriptionForeground': '#ffffff',
+    '--vscode-panel-border': '#6fc3df',
+    '--vscode-focusBorder': '#f38518',
+    '--vscode-charts-blue': '#3794ff',
+    '--vscode-charts-orange': '#f38518',
+    '--vscode-charts-purple': '#b180d7',
+    '--vscode-charts-green': '#89d185',
+    '--vscode-contrastBorder': '#6fc3df',
+    '--vscode-button-background': '#000000',
+    '--vscode-button-foreground': '#ffffff',
+    '--vscode-errorForeground': '#f48771',
+  },
 };
 
 /** Switch theme the way VS Code does: body class plus --vscode-* variables on <html style>. */
 async function setTheme(page, theme) {
-  await page.evaluate(([cls, vars]) => {
-    document.body.classList.remove('vscode-dark', 'vscode-light', 'vscode-high-contrast');
-    const st = document.documentElement.style;
-    for (const name of [...st].filter((n) => n.startsWith('--vscode-'))) st.removeProperty(name);
-    for (const [k, v] of Object.entries(vars)) document.documentElement.style.setProperty(k, v);
-    document.body.classList.add(cls);
-  }, [theme, THEMES[theme]]);
+  await page.evaluate(
+    ([cls, vars]) => {
+      document.body.classList.remove('vscode-dark', 'vscode-light', 'vscode-high-contrast');
+      const st = document.documentElement.style;
+      for (const name of [...st].filter((n) => n.startsWith('--vscode-'))) st.removeProperty(name);
+      for (const [k, v] of Object.entries(vars)) document.documentElement.style.setProperty(k, v);
+      document.body.classList.add(cls);
+    },
+    [theme, THEMES[theme]],
+  );
   // Theme changes are picked up by a MutationObserver: let it run and the views repaint.
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
 }

@@ -23,7 +23,10 @@ module.exports = (test) => {
     await p.page.click('button.step');
     await p.page.waitForFunction(() => /Scale 3 of 10/.test(document.querySelector('.gen-status').textContent));
     const fills = await p.page.$$eval('.sampled .cell', (cs) => cs.map((c) => c.getAttribute('fill')));
-    assert.deepStrictEqual(fills, Array.from(rec.generation[2].tokens, (t) => rgb(rec.model.codeColors, t)));
+    assert.deepStrictEqual(
+      fills,
+      Array.from(rec.generation[2].tokens, (t) => rgb(rec.model.codeColors, t)),
+    );
     await p.page.click('button.back');
     await p.page.waitForFunction(() => /Scale 2 of 10/.test(document.querySelector('.gen-status').textContent));
     assert.strictEqual(await p.page.locator('.sampled .cell').count(), 4);
@@ -31,7 +34,10 @@ module.exports = (test) => {
     await p.page.waitForFunction(() => /Scale 10 of 10/.test(document.querySelector('.gen-status').textContent));
     assert.strictEqual(await p.page.locator('.sampled .cell').count(), 256);
     assert.strictEqual(await p.page.locator('.history-figure:not([hidden])').count(), 10);
-    assert.match(await p.page.textContent('.top1-figure figcaption'), new RegExp(`mean ${(rec.generation[9].top1Prob.reduce((a, b) => a + b, 0) / 256).toFixed(3)}`));
+    assert.match(
+      await p.page.textContent('.top1-figure figcaption'),
+      new RegExp(`mean ${(rec.generation[9].top1Prob.reduce((a, b) => a + b, 0) / 256).toFixed(3)}`),
+    );
     await p.shot('step-through');
     // A step of a run that is no longer current is dropped.
     await p.emit('generationStep', { ...rec.generation[0], runId: 'stale-run', tokens: new Int32Array([0]) });
@@ -66,7 +72,8 @@ module.exports = (test) => {
       const s = rec.evaluate.scales[k];
       const d = await canvasData(p.page, `.correct-row .scale-figure[data-scale="${k}"] canvas`);
       for (let pos = 0; pos < s.pn * s.pn; pos++) {
-        const x = Math.floor((((pos % s.pn) + 0.5) / s.pn) * d.width), y = Math.floor(((Math.floor(pos / s.pn) + 0.5) / s.pn) * d.height);
+        const x = Math.floor((((pos % s.pn) + 0.5) / s.pn) * d.width),
+          y = Math.floor(((Math.floor(pos / s.pn) + 0.5) / s.pn) * d.height);
         const o = (y * d.width + x) * 4;
         assert.deepStrictEqual(Array.from(d.data.slice(o, o + 3)), s.correct[pos] ? good : bad, `scale ${k} pos ${pos}`);
       }
@@ -74,17 +81,22 @@ module.exports = (test) => {
     assert.strictEqual(await p.page.locator('.view-step .teacher .chart .bar').count(), 30 + 2);
     // −log p(true token) maps on one scale shared by all scales: each cell matches the legend at its value.
     const nlls = rec.evaluate.scales.map((sc) => Array.from(sc.trueProb, (q) => -Math.log(q)));
-    const lo = Math.min(...nlls.flat()), hi = Math.max(...nlls.flat());
+    const lo = Math.min(...nlls.flat()),
+      hi = Math.max(...nlls.flat());
     const legend = await canvasData(p.page, '.view-step .teacher .legend-bar');
     for (const k of [4, 9]) {
       const sc = rec.evaluate.scales[k];
       const d = await canvasData(p.page, `.tf-value-row .scale-figure[data-scale="${k}"] canvas`);
       for (const pos of [0, sc.pn + 1, sc.pn * sc.pn - 1]) {
-        const x = Math.floor((((pos % sc.pn) + 0.5) / sc.pn) * d.width), y = Math.floor(((Math.floor(pos / sc.pn) + 0.5) / sc.pn) * d.height);
+        const x = Math.floor((((pos % sc.pn) + 0.5) / sc.pn) * d.width),
+          y = Math.floor(((Math.floor(pos / sc.pn) + 0.5) / sc.pn) * d.height);
         const lx = Math.round(((nlls[k][pos] - lo) / (hi - lo)) * (legend.width - 1));
         const want = Array.from(legend.data.slice(lx * 4, lx * 4 + 3));
         const got = Array.from(d.data.slice((y * d.width + x) * 4, (y * d.width + x) * 4 + 3));
-        assert.ok(got.every((v, i) => Math.abs(v - want[i]) <= 6), `scale ${k} pos ${pos}: ${got} vs ${want}`);
+        assert.ok(
+          got.every((v, i) => Math.abs(v - want[i]) <= 6),
+          `scale ${k} pos ${pos}: ${got} vs ${want}`,
+        );
       }
     }
     await p.shot('teacher-forced');
@@ -128,12 +140,20 @@ module.exports = (test) => {
     assert.strictEqual(others.length, 2, 'the recording compares three models');
     const rowClasses = await p.page.$$eval('#panel-compare .compare-row', (rs) => rs.map((r) => r.className.match(/compare-[a-z]\b/)[0]));
     assert.deepStrictEqual(rowClasses, ['compare-a', 'compare-b', 'compare-c']);
-    const agreementBars = await p.page.$$eval('#panel-compare svg.chart[aria-label="Token agreement with A per scale"] .series', (ss) => ss.map((s) => Array.from(s.querySelectorAll('rect.bar title'), (t) => t.textContent)));
-    assert.deepStrictEqual(agreementBars.map((s) => s.length), [10, 10], 'one agreement series per model other than A');
+    const agreementBars = await p.page.$$eval('#panel-compare svg.chart[aria-label="Token agreement with A per scale"] .series', (ss) =>
+      ss.map((s) => Array.from(s.querySelectorAll('rect.bar title'), (t) => t.textContent)),
+    );
+    assert.deepStrictEqual(
+      agreementBars.map((s) => s.length),
+      [10, 10],
+      'one agreement series per model other than A',
+    );
     for (const [j, o] of others.entries()) {
       const letter = 'bc'[j];
       const caps = await p.page.$$eval(`.compare-${letter} figcaption`, (cs) => cs.map((c) => c.textContent));
-      const diffs = await p.page.$$eval(`.compare-${letter} .token-grid`, (gs) => gs.map((g) => g.querySelectorAll('.is-different').length));
+      const diffs = await p.page.$$eval(`.compare-${letter} .token-grid`, (gs) =>
+        gs.map((g) => g.querySelectorAll('.is-different').length),
+      );
       a.inspect.scales.forEach((s, k) => {
         const n = s.tokens.filter((t, i) => t !== o.inspect.scales[k].tokens[i]).length;
         assert.strictEqual(diffs[k], n);
@@ -142,16 +162,31 @@ module.exports = (test) => {
         assert.ok(agreementBars[j][k].endsWith(`: ${pct}`), agreementBars[j][k]);
       });
     }
-    const differing = (o) => a.inspect.scales.reduce((n, s, k) => n + s.tokens.filter((t, i) => t !== o.inspect.scales[k].tokens[i]).length, 0);
+    const differing = (o) =>
+      a.inspect.scales.reduce((n, s, k) => n + s.tokens.filter((t, i) => t !== o.inspect.scales[k].tokens[i]).length, 0);
     assert.ok(differing(others[1]) > differing(others[0]), 'C differs from A in more cells than B');
     // A's row outlines nothing: it is the reference
     assert.strictEqual(await p.page.$$eval('.compare-a .token-grid .is-different', (xs) => xs.length), 0);
     // teacher-forced accuracy per scale, one bar per model and scale, from the event's evaluations
-    const bars = await p.page.$$eval('.compare-accuracy .series', (ss) => ss.map((s) => Array.from(s.querySelectorAll('rect.bar title'), (t) => t.textContent)));
-    assert.deepStrictEqual(bars.map((s) => s.length), [10, 10, 10]);
-    assert.ok(a.evaluation.scales.some((s, k) => s.accuracy !== others[0].evaluation.scales[k].accuracy), 'the stand-in models must differ somewhere');
-    rec.comparison.models.forEach((m, side) => m.evaluation.scales.forEach((s, k) => assert.ok(bars[side][k].endsWith(`: ${(s.accuracy * 100).toFixed(1)}`), bars[side][k])));
-    assert.deepStrictEqual(await p.page.$$eval('.compare-images figcaption', (cs) => cs.map((c) => c.textContent.split(':')[0])), ['A', 'B', 'C']);
+    const bars = await p.page.$$eval('.compare-accuracy .series', (ss) =>
+      ss.map((s) => Array.from(s.querySelectorAll('rect.bar title'), (t) => t.textContent)),
+    );
+    assert.deepStrictEqual(
+      bars.map((s) => s.length),
+      [10, 10, 10],
+    );
+    assert.ok(
+      a.evaluation.scales.some((s, k) => s.accuracy !== others[0].evaluation.scales[k].accuracy),
+      'the stand-in models must differ somewhere',
+    );
+    rec.comparison.models.forEach((m, side) =>
+      m.evaluation.scales.forEach((s, k) => assert.ok(bars[side][k].endsWith(`: ${(s.accuracy * 100).toFixed(1)}`), bars[side][k])),
+    );
+    assert.deepStrictEqual(await p.page.$$eval('.compare-images figcaption', (cs) => cs.map((c) => c.textContent.split(':')[0])), [
+      'A',
+      'B',
+      'C',
+    ]);
     await p.shot('compare');
   });
 
@@ -222,7 +257,8 @@ module.exports = (test) => {
     const saves = p.calls.filter((c) => c.method === 'saveExport');
     assert.strictEqual(saves.length, 27);
     for (const s of saves) {
-      if (s.params.mime === 'image/png') assert.deepStrictEqual(Array.from(s.params.data.slice(0, 4)), [137, 80, 78, 71], s.params.suggestedName);
+      if (s.params.mime === 'image/png')
+        assert.deepStrictEqual(Array.from(s.params.data.slice(0, 4)), [137, 80, 78, 71], s.params.suggestedName);
       else if (s.params.mime === 'image/svg+xml') assert.match(s.params.data, /^<svg/, s.params.suggestedName);
       else JSON.parse(s.params.data);
     }

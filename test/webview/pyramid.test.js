@@ -11,11 +11,16 @@ module.exports = (test) => {
   test('10 grids with pn² cells whose fills are the codeColors of the recorded tokens', async ({ open, rec }) => {
     const p = await open();
     await p.page.waitForSelector('.token-grid');
-    const grids = await p.page.$$eval('#panel-pyramid .pyramid-strip .token-grid', (gs) => gs.map((g) => ({
-      pn: +g.getAttribute('data-pn'),
-      fills: [...g.querySelectorAll('.cell')].map((c) => c.getAttribute('fill')),
-    })));
-    assert.deepStrictEqual(grids.map((g) => g.pn), rec.model.patchNums);
+    const grids = await p.page.$$eval('#panel-pyramid .pyramid-strip .token-grid', (gs) =>
+      gs.map((g) => ({
+        pn: +g.getAttribute('data-pn'),
+        fills: [...g.querySelectorAll('.cell')].map((c) => c.getAttribute('fill')),
+      })),
+    );
+    assert.deepStrictEqual(
+      grids.map((g) => g.pn),
+      rec.model.patchNums,
+    );
     grids.forEach((g, k) => {
       const tokens = rec.inspect.scales[k].tokens;
       assert.strictEqual(g.fills.length, g.pn * g.pn);
@@ -29,7 +34,9 @@ module.exports = (test) => {
     const p = await open();
     await p.page.waitForSelector('.token-grid');
     await p.page.click('.segmented button[data-value=id]');
-    const fills = await p.page.$$eval('#panel-pyramid .pyramid-strip .token-grid[data-pn="16"] .cell', (cs) => cs.map((c) => c.getAttribute('fill')));
+    const fills = await p.page.$$eval('#panel-pyramid .pyramid-strip .token-grid[data-pn="16"] .cell', (cs) =>
+      cs.map((c) => c.getAttribute('fill')),
+    );
     const byEmbedding = Array.from(rec.inspect.scales[9].tokens, (t) => rgb(rec.model.codeColors, t));
     const differing = fills.filter((f, i) => f !== byEmbedding[i]).length;
     assert.ok(differing > 200, `only ${differing} cells changed colour`);
@@ -57,11 +64,15 @@ module.exports = (test) => {
     assert.match(info, new RegExp(s.quantMargin[pos].toFixed(4)));
     assert.strictEqual(await grid.locator('.cell.is-hover').getAttribute('data-pos'), String(pos));
     // The 16×16 scale: region rows 8..11, cols 4..7 → 16 linked cells; the 3×3 scale: rows 1..2, cols 0..1 → 4.
-    const linked16 = await p.page.$$eval('.pyramid-strip .token-grid[data-pn="16"] .cell.is-linked', (cs) => cs.map((c) => +c.getAttribute('data-pos')).sort((a, b) => a - b));
+    const linked16 = await p.page.$$eval('.pyramid-strip .token-grid[data-pn="16"] .cell.is-linked', (cs) =>
+      cs.map((c) => +c.getAttribute('data-pos')).sort((a, b) => a - b),
+    );
     const expect16 = [];
     for (let r = 8; r < 12; r++) for (let c = 4; c < 8; c++) expect16.push(r * 16 + c);
     assert.deepStrictEqual(linked16, expect16);
-    const linked3 = await p.page.$$eval('.pyramid-strip .token-grid[data-pn="3"] .cell.is-linked', (cs) => cs.map((c) => +c.getAttribute('data-pos')).sort((a, b) => a - b));
+    const linked3 = await p.page.$$eval('.pyramid-strip .token-grid[data-pn="3"] .cell.is-linked', (cs) =>
+      cs.map((c) => +c.getAttribute('data-pos')).sort((a, b) => a - b),
+    );
     assert.deepStrictEqual(linked3, [3, 4, 6, 7]);
     // The input image shows the same region.
     const region = await p.page.$eval('.input-figure .region-box', (b) => [b.hidden, b.style.left, b.style.top, b.style.width]);
@@ -85,7 +96,9 @@ module.exports = (test) => {
     const pn = rec.model.patchNums[k];
     const box = await p.page.locator(`#panel-pyramid .pyramid-strip .token-grid[data-pn="${pn}"]`).boundingBox();
     await p.page.mouse.click(box.x + box.width * (((pos % pn) + 0.5) / pn), box.y + box.height * ((Math.floor(pos / pn) + 0.5) / pn));
-    const marked = await p.page.$$eval('#panel-pyramid .pyramid-strip .token-grid', (gs) => gs.map((g) => g.querySelectorAll('.cell.is-selected').length));
+    const marked = await p.page.$$eval('#panel-pyramid .pyramid-strip .token-grid', (gs) =>
+      gs.map((g) => g.querySelectorAll('.cell.is-selected').length),
+    );
     const expected = rec.inspect.scales.map((s) => s.tokens.filter((t) => t === code).length);
     assert.deepStrictEqual(marked, expected);
     assert.match(await p.page.textContent('.occurrences h3'), new RegExp(`Code ${code} occurs ${overall[code]}×`));
@@ -108,12 +121,20 @@ module.exports = (test) => {
     const seen = new Set();
     for (let i = 0; i < 40; i++) {
       await p.page.keyboard.press('Tab');
-      const d = await p.page.evaluate(() => { const a = document.activeElement; return a && a.tagName === 'BUTTON' ? (a.id || a.textContent) : null; });
+      const d = await p.page.evaluate(() => {
+        const a = document.activeElement;
+        return a && a.tagName === 'BUTTON' ? a.id || a.textContent : null;
+      });
       if (d) seen.add(d);
     }
-    const buttons = await p.page.$$eval('button:not([hidden])', (bs) => bs.filter((b) => b.offsetParent && b.tabIndex >= 0).map((b) => b.id || b.textContent));
+    const buttons = await p.page.$$eval('button:not([hidden])', (bs) =>
+      bs.filter((b) => b.offsetParent && b.tabIndex >= 0).map((b) => b.id || b.textContent),
+    );
     for (const b of buttons) assert.ok(seen.has(b), `Tab never reached ${b}`);
-    const unnamed = await p.page.$$eval('button, input, select', (els) => els.filter((e) => !(e.getAttribute('aria-label') || e.textContent.trim())).length);
+    const unnamed = await p.page.$$eval(
+      'button, input, select',
+      (els) => els.filter((e) => !(e.getAttribute('aria-label') || e.textContent.trim())).length,
+    );
     assert.strictEqual(unnamed, 0);
   });
 
@@ -123,9 +144,14 @@ module.exports = (test) => {
     const tops = async () => p.page.$$eval('#panel-pyramid .grid-figure', (fs) => fs.map((f) => Math.round(f.getBoundingClientRect().top)));
     assert.strictEqual(new Set(await tops()).size, 1);
     await p.page.setViewportSize({ width: 700, height: 900 });
-    await p.page.waitForFunction(() => new Set([...document.querySelectorAll('#panel-pyramid .grid-figure')].map((f) => Math.round(f.getBoundingClientRect().top))).size > 1);
+    await p.page.waitForFunction(
+      () =>
+        new Set([...document.querySelectorAll('#panel-pyramid .grid-figure')].map((f) => Math.round(f.getBoundingClientRect().top))).size >
+        1,
+    );
     // The strip re-renders from its ResizeObserver after the wrap: wait for that frame, then check the size.
-    await p.page.waitForFunction(() => +document.querySelector('#panel-pyramid .pyramid-strip .token-grid').getAttribute('width') < 100)
+    await p.page
+      .waitForFunction(() => +document.querySelector('#panel-pyramid .pyramid-strip .token-grid').getAttribute('width') < 100)
       .catch(() => {});
     const w = +(await p.page.getAttribute('#panel-pyramid .pyramid-strip .token-grid', 'width'));
     assert.ok(w >= 64 && w < 100, `grid size ${w}`);
@@ -136,7 +162,10 @@ module.exports = (test) => {
     const p = await open({ theme: 'vscode-light' });
     await p.page.waitForSelector('.token-grid');
     assert.strictEqual(await p.page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(255, 255, 255)');
-    assert.strictEqual(await p.page.evaluate(() => getComputedStyle(document.querySelector('.tab.is-active')).borderBottomColor), 'rgb(0, 144, 241)');
+    assert.strictEqual(
+      await p.page.evaluate(() => getComputedStyle(document.querySelector('.tab.is-active')).borderBottomColor),
+      'rgb(0, 144, 241)',
+    );
     await p.shot('pyramid-light');
     await setTheme(p.page, 'vscode-high-contrast');
     assert.strictEqual(await p.page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(0, 0, 0)');

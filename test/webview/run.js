@@ -17,7 +17,10 @@ async function main() {
   }
   const only = process.argv[2];
   const tests = [];
-  for (const f of fs.readdirSync(__dirname).filter((n) => n.endsWith('.test.js')).sort()) {
+  for (const f of fs
+    .readdirSync(__dirname)
+    .filter((n) => n.endsWith('.test.js'))
+    .sort()) {
     require(path.join(__dirname, f))((name, fn) => tests.push({ name: `${f.replace('.test.js', '')}: ${name}`, fn }));
   }
   const rec = buildRecordings();
@@ -43,7 +46,9 @@ async function main() {
       try {
         await Promise.race([
           t.fn(ctx),
-          new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`timed out after ${TIMEOUT_MS} ms`)), TIMEOUT_MS); }),
+          new Promise((_, rej) => {
+            timer = setTimeout(() => rej(new Error(`timed out after ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
+          }),
         ]);
         for (const p of opened) {
           if (p.pageErrors.length) throw new Error(`page errors: ${p.pageErrors.join('; ')}`);

@@ -14,7 +14,21 @@ const CHANGED = path.resolve(__dirname, '../../test-results/webview/snapshots');
 /** The DOM under `selector` as indented text (runs in the page). */
 function domText(selector) {
   const round = (s) => s.replace(/-?\d+\.\d+(e-?\d+)?/g, (n) => String(Number(Number(n).toPrecision(4))));
-  const ATTRS = ['class', 'role', 'aria-label', 'aria-pressed', 'aria-selected', 'hidden', 'data-scale', 'data-pn', 'data-value', 'data-max', 'data-bins', 'width', 'height'];
+  const ATTRS = [
+    'class',
+    'role',
+    'aria-label',
+    'aria-pressed',
+    'aria-selected',
+    'hidden',
+    'data-scale',
+    'data-pn',
+    'data-value',
+    'data-max',
+    'data-bins',
+    'width',
+    'height',
+  ];
   const lines = [];
   const walk = (el, depth) => {
     // Axis lines are d3's geometry: left out; a tick is its label.
@@ -24,8 +38,14 @@ function domText(selector) {
       return;
     }
     const attrs = ATTRS.filter((a) => el.hasAttribute(a)).map((a) => `${a}="${round(el.getAttribute(a))}"`);
-    const own = [...el.childNodes].filter((n) => n.nodeType === Node.TEXT_NODE).map((n) => n.textContent.trim()).join(' ').trim();
-    lines.push(`${'  '.repeat(depth)}<${el.tagName.toLowerCase()}${attrs.length ? ' ' + attrs.join(' ') : ''}>${own ? ' ' + round(own) : ''}`);
+    const own = [...el.childNodes]
+      .filter((n) => n.nodeType === Node.TEXT_NODE)
+      .map((n) => n.textContent.trim())
+      .join(' ')
+      .trim();
+    lines.push(
+      `${'  '.repeat(depth)}<${el.tagName.toLowerCase()}${attrs.length ? ' ' + attrs.join(' ') : ''}>${own ? ' ' + round(own) : ''}`,
+    );
     // A list of classes is the model's: its size and the choice are what the view decides.
     if (el.matches('select')) {
       lines[lines.length - 1] += ` (${el.options.length} options, value ${el.value})`;

@@ -55,7 +55,10 @@ module.exports = (test) => {
     const before = store.state;
     store.update({ focusScale: 2 });
     store.update((s) => ({ focusScale: s.focusScale + 1 }));
-    assert.deepStrictEqual(seen, [[0, 2], [2, 3]]);
+    assert.deepStrictEqual(seen, [
+      [0, 2],
+      [2, 3],
+    ]);
     assert.strictEqual(before.focusScale, 0); // the old state is not mutated
     assert.strictEqual(store.state.inspect, before.inspect); // untouched parts keep their identity (views compare by reference)
     off();
@@ -85,7 +88,12 @@ module.exports = (test) => {
     const gen = applyInit(s0, { state: { imageUri: null }, imageName: null, imageSrc: null, model: MODEL });
     assert.strictEqual(gen.view, 'stepThrough');
     const saved = { classId: 5, seed: 9, cfg: 3, topK: 1, topP: 1 };
-    const restored = applyInit(s0, { state: { imageUri: null, view: 'codebook', generation: saved }, imageName: null, imageSrc: null, model: MODEL });
+    const restored = applyInit(s0, {
+      state: { imageUri: null, view: 'codebook', generation: saved },
+      imageName: null,
+      imageSrc: null,
+      model: MODEL,
+    });
     assert.strictEqual(restored.view, 'codebook');
     assert.deepStrictEqual(restored.generation.settings, saved); // the user's last settings beat the model's
     const running = { ...s0.generation, runId: 'r1' };
@@ -106,7 +114,10 @@ module.exports = (test) => {
     await host.fail('inspect', { code: 'BadImage', message: 'truncated PNG' });
     await third;
     assert.deepStrictEqual(store.state.inspect, { status: 'error', error: { code: 'BadImage', message: 'truncated PNG' } });
-    assert.deepStrictEqual(store.state.errors.map((e) => [e.source, e.code]), [['inspect', 'BadImage']]);
+    assert.deepStrictEqual(
+      store.state.errors.map((e) => [e.source, e.code]),
+      [['inspect', 'BadImage']],
+    );
     // The edit lands inside the edit state; the extra patch goes with the loading update.
     const edit = actions.load(store, host, 'edit', { scaleIndex: 1 }, (s) => ({ focusScale: s.focusScale + 2 }));
     assert.strictEqual(store.state.edit.result.status, 'loading');
@@ -114,9 +125,15 @@ module.exports = (test) => {
     await host.answer('edit', { tokens: [] });
     await edit;
     assert.deepStrictEqual(store.state.edit.result, { status: 'ready', value: { tokens: [] } });
-    assert.deepStrictEqual(host.calls.map((c) => [c.method, c.params]), [
-      ['evaluate', { classId: 1 }], ['evaluate', { classId: 2 }], ['inspect', {}], ['edit', { scaleIndex: 1 }],
-    ]);
+    assert.deepStrictEqual(
+      host.calls.map((c) => [c.method, c.params]),
+      [
+        ['evaluate', { classId: 1 }],
+        ['evaluate', { classId: 2 }],
+        ['inspect', {}],
+        ['edit', { scaleIndex: 1 }],
+      ],
+    );
   });
 
   test('actions: a generation starts (cancelling the last), steps forward from the host, back from memory; stale steps drop', async () => {
@@ -156,7 +173,10 @@ module.exports = (test) => {
     actions.bindHostEvents(store, host, () => inits++);
     host.emit('init', { state: { imageUri: 'file:///a.png' }, imageName: 'a.png', imageSrc: null, model: MODEL });
     assert.strictEqual(inits, 1);
-    store.update((s) => ({ generation: { ...s.generation, runId: 'r1', steps: [step('r1', 0)], cursor: 0 }, inspect: { status: 'ready', value: {} } }));
+    store.update((s) => ({
+      generation: { ...s.generation, runId: 'r1', steps: [step('r1', 0)], cursor: 0 },
+      inspect: { status: 'ready', value: {} },
+    }));
     const play = actions.playGeneration(store, host, 0);
     assert.strictEqual(store.state.generation.playing, true);
     await host.fail('generationStep', { code: 'Inference', message: 'out of memory' });

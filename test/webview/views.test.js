@@ -19,7 +19,8 @@ module.exports = (test) => {
       const d = await canvasData(p.page, `.decoded-row .scale-figure[data-scale="${k}"] canvas`);
       const src = rec.inspect.scales[k].decoded.data;
       for (let c = 0; c < 3; c++) {
-        let a = 0, b = 0;
+        let a = 0,
+          b = 0;
         for (let i = c; i < d.data.length; i += 4) a += d.data[i];
         for (let i = c; i < src.length; i += 4) b += src[i];
         assert.ok(Math.abs(a / (d.data.length / 4) - b / (src.length / 4)) < 3, `scale ${k} channel ${c}`);
@@ -35,12 +36,21 @@ module.exports = (test) => {
     const max = Math.max(...rec.inspect.scales.flatMap((s) => Array.from(s.residualNorm)));
     assert.ok(Math.abs(+(await p.page.getAttribute('.residual-row canvas', 'data-max')) - max) < 1e-5);
     const legend = await canvasData(p.page, '.view-residual .legend >> nth=0 >> .legend-bar');
-    const legendAt = (t) => { const x = Math.round(t * (legend.width - 1)); return legend.data.slice(x * 4, x * 4 + 3); };
+    const legendAt = (t) => {
+      const x = Math.round(t * (legend.width - 1));
+      return legend.data.slice(x * 4, x * 4 + 3);
+    };
     for (const k of [0, 5, 9]) {
       const d = await canvasData(p.page, `.residual-row .scale-figure[data-scale="${k}"] canvas`);
       const v = rec.inspect.scales[k].residualNorm;
-      for (const [i, j] of [[0, 0], [7, 3], [15, 15], [4, 12]]) {
-        const x = Math.floor(((j + 0.5) / 16) * d.width), y = Math.floor(((i + 0.5) / 16) * d.height);
+      for (const [i, j] of [
+        [0, 0],
+        [7, 3],
+        [15, 15],
+        [4, 12],
+      ]) {
+        const x = Math.floor(((j + 0.5) / 16) * d.width),
+          y = Math.floor(((i + 0.5) / 16) * d.height);
         const px = d.data.slice((y * d.width + x) * 4, (y * d.width + x) * 4 + 3);
         assert.ok(near(px, legendAt(v[i * 16 + j] / max), 6), `scale ${k} (${i},${j}): ${px} vs legend ${legendAt(v[i * 16 + j] / max)}`);
       }
@@ -65,7 +75,11 @@ module.exports = (test) => {
     assert.strictEqual(await p.page.getAttribute('.overall-histogram canvas', 'data-bins'), String(V));
     // Bars: the top-ranked column is painted, a column past the used codes is empty.
     const h = await canvasData(p.page, '.overall-histogram canvas');
-    const col = (x) => { let a = 0; for (let y = 0; y < h.height; y++) a += h.data[(y * h.width + x) * 4 + 3]; return a; };
+    const col = (x) => {
+      let a = 0;
+      for (let y = 0; y < h.height; y++) a += h.data[(y * h.width + x) * 4 + 3];
+      return a;
+    };
     assert.ok(col(0) > 0, 'rank 0 drawn');
     assert.strictEqual(col(Math.floor(((used + 5) / V) * h.width)), 0, 'no bar past the used codes');
     assert.strictEqual(await p.page.locator('.hist-cell').count(), 10);

@@ -30,7 +30,8 @@ async function cursorState(page) {
   });
 }
 
-const chosen = (page) => page.$$eval('.edit-grid .cell.is-chosen', (cs) => cs.map((c) => +c.getAttribute('data-pos')).sort((a, b) => a - b));
+const chosen = (page) =>
+  page.$$eval('.edit-grid .cell.is-chosen', (cs) => cs.map((c) => +c.getAttribute('data-pos')).sort((a, b) => a - b));
 
 module.exports = (test) => {
   test('cursor logic: moves stop at the edges, toggles and rectangles are sorted sets', async () => {
@@ -53,7 +54,10 @@ module.exports = (test) => {
     assert.ok(cursor.sameCells([1, 2], [1, 2]) && !cursor.sameCells([1, 2], [2, 1]) && !cursor.sameCells([1], [1, 2]));
   });
 
-  test('what-if by keyboard: arrows, Space, Shift+arrows, Enter, Escape; the edit request carries the chosen cells', async ({ open, rec }) => {
+  test('what-if by keyboard: arrows, Space, Shift+arrows, Enter, Escape; the edit request carries the chosen cells', async ({
+    open,
+    rec,
+  }) => {
     const p = await open();
     await p.page.waitForSelector('.token-grid');
     await p.tab('whatIf');
@@ -115,7 +119,9 @@ module.exports = (test) => {
     assert.strictEqual((await cursorState(p.page)).pos, 24);
     await p.page.keyboard.press('End');
     assert.strictEqual((await cursorState(p.page)).pos, 31);
-    const ariaSelected = await p.page.$$eval(`${grid} [role=gridcell][aria-selected=true]`, (cs) => cs.map((x) => +x.getAttribute('data-pos')));
+    const ariaSelected = await p.page.$$eval(`${grid} [role=gridcell][aria-selected=true]`, (cs) =>
+      cs.map((x) => +x.getAttribute('data-pos')),
+    );
     assert.deepStrictEqual(ariaSelected, [10, 11, 19]);
     await p.shot('what-if-keyboard');
 

@@ -24,8 +24,17 @@ export function rgbCss([r, g, b]: readonly [number, number, number]): string {
 
 // Viridis control points (matplotlib), interpolated linearly: perceptually even and readable in every theme.
 const VIRIDIS: Array<[number, number, number]> = [
-  [68, 1, 84], [72, 35, 116], [64, 67, 135], [52, 94, 141], [41, 120, 142], [32, 144, 140],
-  [34, 167, 132], [68, 190, 112], [121, 209, 81], [189, 222, 38], [253, 231, 37],
+  [68, 1, 84],
+  [72, 35, 116],
+  [64, 67, 135],
+  [52, 94, 141],
+  [41, 120, 142],
+  [32, 144, 140],
+  [34, 167, 132],
+  [68, 190, 112],
+  [121, 209, 81],
+  [189, 222, 38],
+  [253, 231, 37],
 ];
 
 /** Sequential colour for t in [0,1] (clamped). */

@@ -16,12 +16,18 @@ export function moveCursor(pn: number, position: number, key: CursorKey): number
   const row = Math.floor(position / pn);
   const col = position % pn;
   switch (key) {
-    case 'ArrowUp': return Math.max(0, row - 1) * pn + col;
-    case 'ArrowDown': return Math.min(pn - 1, row + 1) * pn + col;
-    case 'ArrowLeft': return row * pn + Math.max(0, col - 1);
-    case 'ArrowRight': return row * pn + Math.min(pn - 1, col + 1);
-    case 'Home': return row * pn;
-    case 'End': return row * pn + pn - 1;
+    case 'ArrowUp':
+      return Math.max(0, row - 1) * pn + col;
+    case 'ArrowDown':
+      return Math.min(pn - 1, row + 1) * pn + col;
+    case 'ArrowLeft':
+      return row * pn + Math.max(0, col - 1);
+    case 'ArrowRight':
+      return row * pn + Math.min(pn - 1, col + 1);
+    case 'Home':
+      return row * pn;
+    case 'End':
+      return row * pn + pn - 1;
   }
 }
 

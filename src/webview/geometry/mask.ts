@@ -31,7 +31,9 @@ export function stepCounts(patchNums: readonly number[]): { var: number; raster:
 }
 
 /** Scale boundaries as fractions of L, for drawing grid lines and labels. */
-export function boundaryFractions(beginEnds: ReadonlyArray<readonly [number, number]>): Array<{ scaleIndex: number; start: number; end: number }> {
+export function boundaryFractions(
+  beginEnds: ReadonlyArray<readonly [number, number]>,
+): Array<{ scaleIndex: number; start: number; end: number }> {
   const L = beginEnds[beginEnds.length - 1][1];
   return beginEnds.map(([b, e], scaleIndex) => ({ scaleIndex, start: b / L, end: e / L }));
 }

@@ -55,7 +55,12 @@ export function heatmapImage(values: ArrayLike<number>, side: number, lo: number
 }
 
 /** Stroke a normalised region ([0,1]²) on a canvas drawn `size` CSS pixels wide. */
-export function strokeRegion(ctx: CanvasRenderingContext2D, r: { x0: number; y0: number; x1: number; y1: number }, size: number, color: string): void {
+export function strokeRegion(
+  ctx: CanvasRenderingContext2D,
+  r: { x0: number; y0: number; x1: number; y1: number },
+  size: number,
+  color: string,
+): void {
   ctx.save();
   ctx.strokeStyle = color;
   ctx.lineWidth = 2;

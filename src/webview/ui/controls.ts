@@ -67,14 +67,24 @@ export function button(doc: Document, text: string, onClick: () => void, ariaLab
 }
 
 /** A status line for loading / error / empty states, shown in place of a view's content. */
-export function placeholder(doc: Document): { root: HTMLElement; show(l: Loadable<unknown>, loadingText: string, idleText?: string): void } {
+export function placeholder(doc: Document): {
+  root: HTMLElement;
+  show(l: Loadable<unknown>, loadingText: string, idleText?: string): void;
+} {
   const root = doc.createElement('div');
   root.className = 'placeholder';
   root.setAttribute('role', 'status');
   return {
     root,
     show(l, loadingText, idleText) {
-      const text = l.status === 'loading' ? loadingText : l.status === 'error' ? `${l.error?.code ?? 'Error'}: ${l.error?.message ?? ''}` : l.status === 'idle' ? idleText ?? '' : '';
+      const text =
+        l.status === 'loading'
+          ? loadingText
+          : l.status === 'error'
+            ? `${l.error?.code ?? 'Error'}: ${l.error?.message ?? ''}`
+            : l.status === 'idle'
+              ? (idleText ?? '')
+              : '';
       root.textContent = text;
       root.hidden = !text;
       root.classList.toggle('is-error', l.status === 'error');

@@ -46,16 +46,35 @@ export function makeHistogram(
   root.className = 'histogram';
   const frame = doc.createElement('div');
   frame.className = 'histogram-frame';
-  select(frame).style('width', `${width + m.left + m.right}px`).style('height', `${height + m.top + m.bottom}px`);
+  select(frame)
+    .style('width', `${width + m.left + m.right}px`)
+    .style('height', `${height + m.top + m.bottom}px`);
   const canvas = makeCanvas(doc, 'histogram-canvas', label);
   select(canvas).style('left', `${m.left}px`).style('top', `${m.top}px`);
   const svgEl = doc.createElementNS(SVG, 'svg');
-  const svg = select(svgEl).attr('class', 'chart histogram-axes').attr('width', width + m.left + m.right).attr('height', height + m.top + m.bottom);
-  const gx = svg.append('g').attr('class', 'axis x').attr('transform', `translate(${m.left},${m.top + height})`);
+  const svg = select(svgEl)
+    .attr('class', 'chart histogram-axes')
+    .attr('width', width + m.left + m.right)
+    .attr('height', height + m.top + m.bottom);
+  const gx = svg
+    .append('g')
+    .attr('class', 'axis x')
+    .attr('transform', `translate(${m.left},${m.top + height})`);
   const gy = svg.append('g').attr('class', 'axis y').attr('transform', `translate(${m.left},${m.top})`);
   if (!compact) {
-    svg.append('text').attr('class', 'axis-label').attr('x', m.left + width / 2).attr('y', m.top + height + 30).attr('text-anchor', 'middle').text('rank (codes sorted by hits)');
-    svg.append('text').attr('class', 'axis-label').attr('transform', `translate(12,${m.top + height / 2}) rotate(-90)`).attr('text-anchor', 'middle').text('hits (log scale)');
+    svg
+      .append('text')
+      .attr('class', 'axis-label')
+      .attr('x', m.left + width / 2)
+      .attr('y', m.top + height + 30)
+      .attr('text-anchor', 'middle')
+      .text('rank (codes sorted by hits)');
+    svg
+      .append('text')
+      .attr('class', 'axis-label')
+      .attr('transform', `translate(12,${m.top + height / 2}) rotate(-90)`)
+      .attr('text-anchor', 'middle')
+      .text('hits (log scale)');
   }
   frame.append(svgEl, canvas);
   root.append(frame);
@@ -111,15 +130,23 @@ export function makeHistogram(
       if (axesKey === axesFor) return;
       axesFor = axesKey;
       // Ranks are whole numbers: no fractional ticks on short axes.
-      gx.call(axisBottom(scaleLinear().domain([0, ids.length]).range([0, width])).ticks(Math.min(compact ? 3 : 6, ids.length))
-        .tickFormat((v) => (Number.isInteger(+v) ? String(+v) : '')).tickSizeOuter(0));
+      gx.call(
+        axisBottom(scaleLinear().domain([0, ids.length]).range([0, width]))
+          .ticks(Math.min(compact ? 3 : 6, ids.length))
+          .tickFormat((v) => (Number.isInteger(+v) ? String(+v) : ''))
+          .tickSizeOuter(0),
+      );
       // Bars are log10(count + 1) so that a single hit still shows; ticks are placed there but labelled in hits.
       const top = Math.log10(maxCount + 1) || 1;
       const y = scaleLinear().domain([0, top]).range([height, 0]);
       const ticks = [0];
       for (let c = 1; c <= maxCount; c *= 10) ticks.push(c);
       if (maxCount > ticks[ticks.length - 1] * 2) ticks.push(maxCount);
-      gy.call(axisLeft(y).tickValues(ticks.map((c) => Math.log10(c + 1))).tickFormat((_v, i) => String(ticks[i])));
+      gy.call(
+        axisLeft(y)
+          .tickValues(ticks.map((c) => Math.log10(c + 1)))
+          .tickFormat((_v, i) => String(ticks[i])),
+      );
     },
     rankOf(code) {
       for (let i = 0; i < ids.length; i++) if (ids[i] === code) return i;

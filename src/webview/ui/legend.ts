@@ -6,7 +6,12 @@ import { sizeCanvas } from './canvas';
 const SVG = 'http://www.w3.org/2000/svg';
 
 /** Build a legend `width` CSS pixels wide; `update(lo, hi)` sets its domain. */
-export function makeLegend(doc: Document, title: string, width = 220, format?: (v: number) => string): { root: HTMLElement; update(lo: number, hi: number): void } {
+export function makeLegend(
+  doc: Document,
+  title: string,
+  width = 220,
+  format?: (v: number) => string,
+): { root: HTMLElement; update(lo: number, hi: number): void } {
   const root = doc.createElement('div');
   root.className = 'legend';
   root.setAttribute('role', 'img');
@@ -17,7 +22,13 @@ export function makeLegend(doc: Document, title: string, width = 220, format?: (
   const bar = doc.createElement('canvas');
   bar.className = 'legend-bar';
   const axisSvg = doc.createElementNS(SVG, 'svg');
-  const axis = select(axisSvg).attr('class', 'chart').attr('width', width + 16).attr('height', 22).append('g').attr('class', 'axis').attr('transform', 'translate(8,0)');
+  const axis = select(axisSvg)
+    .attr('class', 'chart')
+    .attr('width', width + 16)
+    .attr('height', 22)
+    .append('g')
+    .attr('class', 'axis')
+    .attr('transform', 'translate(8,0)');
   const barWrap = doc.createElement('div');
   barWrap.className = 'legend-bar-wrap';
   barWrap.append(bar);
@@ -36,7 +47,11 @@ export function makeLegend(doc: Document, title: string, width = 220, format?: (
       // About one tick per 60 px so labels never collide.
       // Both ends are labelled (a narrow legend would otherwise show one middle tick and no range).
       const inner = s.ticks(Math.max(2, Math.floor(width / 60))).filter((v) => Math.abs(s(v) - s(lo)) > 30 && Math.abs(s(hi) - s(v)) > 30);
-      axis.call(axisBottom(s).tickValues([lo, ...inner, hi]).tickFormat((v) => (format ? format(+v) : String(+v))));
+      axis.call(
+        axisBottom(s)
+          .tickValues([lo, ...inner, hi])
+          .tickFormat((v) => (format ? format(+v) : String(+v))),
+      );
     },
   };
 }

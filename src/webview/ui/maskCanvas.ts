@@ -24,14 +24,19 @@ export function makeMaskCanvas(doc: Document, n: number, size: number, label: st
   root.className = 'mask-figure';
   const frame = doc.createElement('div');
   frame.className = 'mask-frame';
-  select(frame).style('width', `${size + pad}px`).style('height', `${size + pad}px`);
+  select(frame)
+    .style('width', `${size + pad}px`)
+    .style('height', `${size + pad}px`);
   // Backing store at data resolution (one pixel per query/key); CSS scales it with pixelated rendering.
   const canvas = makeCanvas(doc, 'mask-canvas', label);
   canvas.width = n;
   canvas.height = n;
   select(canvas).style('width', `${size}px`).style('height', `${size}px`).style('left', `${pad}px`).style('top', `${pad}px`);
   const svgEl = doc.createElementNS(SVG, 'svg');
-  const svg = select(svgEl).attr('class', 'chart mask-overlay').attr('width', size + pad).attr('height', size + pad);
+  const svg = select(svgEl)
+    .attr('class', 'chart mask-overlay')
+    .attr('width', size + pad)
+    .attr('height', size + pad);
   const lines = svg.append('g').attr('class', 'bounds').attr('transform', `translate(${pad},${pad})`);
   const row = svg.append('g').attr('class', 'row-mark').attr('transform', `translate(${pad},${pad})`).attr('hidden', '');
   const rowRect = row.append('rect').attr('class', 'row-rect');
@@ -67,28 +72,53 @@ export function makeMaskCanvas(doc: Document, n: number, size: number, label: st
       ctx.putImageData(image, 0, 0);
     },
     setBoundaries(bounds) {
-      const g = lines.selectAll<SVGGElement, (typeof bounds)[number]>('g.bound').data(bounds, (d) => d.label).join((enter) => {
-        const e = enter.append('g').attr('class', 'bound');
-        e.append('line').attr('class', 'hline');
-        e.append('line').attr('class', 'vline');
-        e.append('text').attr('class', 'axis-label top-label');
-        e.append('text').attr('class', 'axis-label left-label');
-        return e;
-      });
-      g.select('.hline').attr('x1', 0).attr('x2', size).attr('y1', (d) => d.start * size).attr('y2', (d) => d.start * size);
-      g.select('.vline').attr('y1', 0).attr('y2', size).attr('x1', (d) => d.start * size).attr('x2', (d) => d.start * size);
+      const g = lines
+        .selectAll<SVGGElement, (typeof bounds)[number]>('g.bound')
+        .data(bounds, (d) => d.label)
+        .join((enter) => {
+          const e = enter.append('g').attr('class', 'bound');
+          e.append('line').attr('class', 'hline');
+          e.append('line').attr('class', 'vline');
+          e.append('text').attr('class', 'axis-label top-label');
+          e.append('text').attr('class', 'axis-label left-label');
+          return e;
+        });
+      g.select('.hline')
+        .attr('x1', 0)
+        .attr('x2', size)
+        .attr('y1', (d) => d.start * size)
+        .attr('y2', (d) => d.start * size);
+      g.select('.vline')
+        .attr('y1', 0)
+        .attr('y2', size)
+        .attr('x1', (d) => d.start * size)
+        .attr('x2', (d) => d.start * size);
       // Labels only where the block is wide enough to hold them.
-      g.select('.top-label').attr('x', (d) => ((d.start + d.end) / 2) * size).attr('y', -6).attr('text-anchor', 'middle')
+      g.select('.top-label')
+        .attr('x', (d) => ((d.start + d.end) / 2) * size)
+        .attr('y', -6)
+        .attr('text-anchor', 'middle')
         .text((d) => ((d.end - d.start) * size >= 14 ? d.label : ''));
-      g.select('.left-label').attr('x', -4).attr('y', (d) => ((d.start + d.end) / 2) * size + 3).attr('text-anchor', 'end')
+      g.select('.left-label')
+        .attr('x', -4)
+        .attr('y', (d) => ((d.start + d.end) / 2) * size + 3)
+        .attr('text-anchor', 'end')
         .text((d) => ((d.end - d.start) * size >= 10 ? d.label : ''));
     },
     markRow(q, visibleEnd) {
       row.attr('hidden', q === null ? '' : null);
       if (q === null) return;
       const h = Math.max(1.5, size / n);
-      rowRect.attr('x', 0).attr('width', size).attr('y', (q / n) * size - h / 2).attr('height', h);
-      keysRect.attr('x', 0).attr('width', (visibleEnd / n) * size).attr('y', (q / n) * size - h / 2).attr('height', h);
+      rowRect
+        .attr('x', 0)
+        .attr('width', size)
+        .attr('y', (q / n) * size - h / 2)
+        .attr('height', h);
+      keysRect
+        .attr('x', 0)
+        .attr('width', (visibleEnd / n) * size)
+        .attr('y', (q / n) * size - h / 2)
+        .attr('height', h);
     },
   };
 }

@@ -27,55 +27,113 @@ export interface ScaleChartOptions {
 }
 
 /** Build a chart; `update` redraws it for the given patchNums and series. */
-export function makeScaleChart(doc: Document, o: ScaleChartOptions): { root: SVGSVGElement; update(patchNums: number[], series: Series[], focus: number | null): void } {
+export function makeScaleChart(
+  doc: Document,
+  o: ScaleChartOptions,
+): { root: SVGSVGElement; update(patchNums: number[], series: Series[], focus: number | null): void } {
   const width = o.width ?? 340;
   const height = o.height ?? 170;
   const m = { top: 22, right: 10, bottom: 34, left: 58 };
-  const { root, svg, gx, gy, grid, plot } = chartFrame(doc, { cls: 'chart', title: o.title, xLabel: 'scale (pn × pn tokens)', yLabel: o.yLabel, width, height, m, grid: true });
+  const { root, svg, gx, gy, grid, plot } = chartFrame(doc, {
+    cls: 'chart',
+    title: o.title,
+    xLabel: 'scale (pn × pn tokens)',
+    yLabel: o.yLabel,
+    width,
+    height,
+    m,
+    grid: true,
+  });
   return {
     root,
     update(patchNums, series, focus) {
-      const x = scaleBand<number>().domain(patchNums.map((_, k) => k)).range([m.left, width - m.right]).padding(0.2);
-      const top = o.yDomain?.[1] ?? (max(series.flatMap((s) => s.values.filter(Number.isFinite))) ?? 1);
+      const x = scaleBand<number>()
+        .domain(patchNums.map((_, k) => k))
+        .range([m.left, width - m.right])
+        .padding(0.2);
+      const top = o.yDomain?.[1] ?? max(series.flatMap((s) => s.values.filter(Number.isFinite))) ?? 1;
       // With several series, a key names them in their own colours, one row each between the title and the plot.
       const keyed = series.length > 1 ? series : [];
       const plotTop = m.top + keyed.length * KEY_ROW;
-      const y = scaleLinear().domain([o.yDomain?.[0] ?? 0, top || 1]).nice().range([height - m.bottom, plotTop]);
-      gx.call(axisBottom(x).tickFormat((k) => String(patchNums[k as number])).tickSizeOuter(0));
-      gy.call(axisLeft(y).ticks(4).tickFormat((v) => (o.format ? o.format(+v) : String(v))));
-      grid!.call(axisLeft(y).ticks(4).tickSize(-(width - m.left - m.right)).tickFormat(() => ''));
+      const y = scaleLinear()
+        .domain([o.yDomain?.[0] ?? 0, top || 1])
+        .nice()
+        .range([height - m.bottom, plotTop]);
+      gx.call(
+        axisBottom(x)
+          .tickFormat((k) => String(patchNums[k as number]))
+          .tickSizeOuter(0),
+      );
+      gy.call(
+        axisLeft(y)
+          .ticks(4)
+          .tickFormat((v) => (o.format ? o.format(+v) : String(v))),
+      );
+      grid!.call(
+        axisLeft(y)
+          .ticks(4)
+          .tickSize(-(width - m.left - m.right))
+          .tickFormat(() => ''),
+      );
       const bw = x.bandwidth() / Math.max(1, series.length);
-      svg.selectAll<SVGGElement, Series>('g.key').data(keyed, (d) => d.name).join((enter) => {
-        const g = enter.append('g').attr('class', 'key');
-        g.append('rect').attr('width', 8).attr('height', 8).attr('y', -8);
-        g.append('text').attr('class', 'axis-label').attr('x', 11);
-        return g;
-      }).attr('transform', (_d, i) => `translate(${m.left},${m.top + i * KEY_ROW})`)
+      svg
+        .selectAll<SVGGElement, Series>('g.key')
+        .data(keyed, (d) => d.name)
+        .join((enter) => {
+          const g = enter.append('g').attr('class', 'key');
+          g.append('rect').attr('width', 8).attr('height', 8).attr('y', -8);
+          g.append('text').attr('class', 'axis-label').attr('x', 11);
+          return g;
+        })
+        .attr('transform', (_d, i) => `translate(${m.left},${m.top + i * KEY_ROW})`)
         .each(function (d) {
-          select(this).select('rect').attr('class', `bar ${d.cls ?? ''}`);
+          select(this)
+            .select('rect')
+            .attr('class', `bar ${d.cls ?? ''}`);
           select(this).select('text').text(d.name);
         });
-      plot.selectAll<SVGGElement, Series>('g.series').data(series, (d) => d.name).join('g').attr('class', (d) => `series ${d.cls ?? ''}`)
+      plot
+        .selectAll<SVGGElement, Series>('g.series')
+        .data(series, (d) => d.name)
+        .join('g')
+        .attr('class', (d) => `series ${d.cls ?? ''}`)
         .each(function (s, si) {
           const g = select(this);
           const pts = s.values.map((v, k) => ({ k, v })).filter((d) => Number.isFinite(d.v));
           if (o.kind === 'bar') {
             g.selectAll('path').remove();
-            g.selectAll<SVGRectElement, { k: number; v: number }>('rect.bar').data(pts, (d) => String(d.k)).join('rect')
+            g.selectAll<SVGRectElement, { k: number; v: number }>('rect.bar')
+              .data(pts, (d) => String(d.k))
+              .join('rect')
               .attr('class', (d) => `bar ${s.cls ?? ''} ${d.k === focus ? 'is-focused' : ''}`)
               .attr('data-scale', (d) => d.k)
-              .attr('x', (d) => x(d.k)! + si * bw).attr('width', bw)
-              .attr('y', (d) => y(Math.max(0, d.v))).attr('height', (d) => Math.abs(y(0) - y(d.v)))
-              .selectAll('title').data((d) => [d]).join('title').text((d) => `${s.name} at ${patchNums[d.k]}×${patchNums[d.k]}: ${o.format ? o.format(d.v) : d.v}`);
+              .attr('x', (d) => x(d.k)! + si * bw)
+              .attr('width', bw)
+              .attr('y', (d) => y(Math.max(0, d.v)))
+              .attr('height', (d) => Math.abs(y(0) - y(d.v)))
+              .selectAll('title')
+              .data((d) => [d])
+              .join('title')
+              .text((d) => `${s.name} at ${patchNums[d.k]}×${patchNums[d.k]}: ${o.format ? o.format(d.v) : d.v}`);
           } else {
             const cx = (k: number): number => x(k)! + x.bandwidth() / 2;
-            g.selectAll('path.line').data([pts]).join('path').attr('class', `line ${s.cls ?? ''}`)
+            g.selectAll('path.line')
+              .data([pts])
+              .join('path')
+              .attr('class', `line ${s.cls ?? ''}`)
               .attr('d', (d) => d.map((p, i) => `${i ? 'L' : 'M'}${cx(p.k)},${y(p.v)}`).join(''));
-            g.selectAll<SVGCircleElement, { k: number; v: number }>('circle.dot').data(pts, (d) => String(d.k)).join('circle')
+            g.selectAll<SVGCircleElement, { k: number; v: number }>('circle.dot')
+              .data(pts, (d) => String(d.k))
+              .join('circle')
               .attr('class', (d) => `dot ${s.cls ?? ''} ${d.k === focus ? 'is-focused' : ''}`)
               .attr('data-scale', (d) => d.k)
-              .attr('cx', (d) => cx(d.k)).attr('cy', (d) => y(d.v)).attr('r', (d) => (d.k === focus ? 5 : 3.5))
-              .selectAll('title').data((d) => [d]).join('title').text((d) => `${s.name} at ${patchNums[d.k]}×${patchNums[d.k]}: ${o.format ? o.format(d.v) : d.v}`);
+              .attr('cx', (d) => cx(d.k))
+              .attr('cy', (d) => y(d.v))
+              .attr('r', (d) => (d.k === focus ? 5 : 3.5))
+              .selectAll('title')
+              .data((d) => [d])
+              .join('title')
+              .text((d) => `${s.name} at ${patchNums[d.k]}×${patchNums[d.k]}: ${o.format ? o.format(d.v) : d.v}`);
           }
         });
     },

@@ -11,7 +11,9 @@ export interface Stat {
 
 /** Show `items` in `host` (a `.stats` element), in their order. */
 export function renderStats(host: HTMLElement, items: Stat[]): void {
-  select(host).selectAll<HTMLDivElement, Stat>('div.stat').data(items, (d) => d.label)
+  select(host)
+    .selectAll<HTMLDivElement, Stat>('div.stat')
+    .data(items, (d) => d.label)
     .join((enter) => {
       const div = enter.append('div');
       div.append('span').attr('class', 'stat-value');

@@ -26,10 +26,19 @@ export function makeTokenGrid(
   onClick: (position: number, ev: MouseEvent) => void,
 ): TokenGrid {
   const svg = doc.createElementNS(SVG, 'svg') as SVGSVGElement;
-  const root = select(svg).attr('class', 'token-grid').attr('width', size).attr('height', size).attr('viewBox', `0 0 ${size} ${size}`)
-    .attr('role', 'img').attr('aria-label', label).attr('data-pn', pn);
+  const root = select(svg)
+    .attr('class', 'token-grid')
+    .attr('width', size)
+    .attr('height', size)
+    .attr('viewBox', `0 0 ${size} ${size}`)
+    .attr('role', 'img')
+    .attr('aria-label', label)
+    .attr('data-pn', pn);
   const positions = Array.from({ length: pn * pn }, (_, i) => i);
-  const cells = root.append('g').attr('class', 'cells').selectAll<SVGRectElement, number>('rect')
+  const cells = root
+    .append('g')
+    .attr('class', 'cells')
+    .selectAll<SVGRectElement, number>('rect')
     .data(positions, (d) => String(d))
     .join('rect')
     .attr('class', 'cell')
@@ -66,7 +75,9 @@ export function makeTokenGrid(
     root: svg,
     setTokens(t, codeColors, colorBy) {
       tokens = t;
-      cells.attr('fill', (d) => rgbCss(colorBy === 'id' ? idColor(t[d]) : embeddingColor(codeColors, t[d]))).attr('data-token', (d) => t[d]);
+      cells
+        .attr('fill', (d) => rgbCss(colorBy === 'id' ? idColor(t[d]) : embeddingColor(codeColors, t[d])))
+        .attr('data-token', (d) => t[d]);
     },
     markHover(position, linked) {
       setMarks('is-hover', position === null ? [] : [position]);
@@ -74,11 +85,17 @@ export function makeTokenGrid(
       if (!linked) regionBox.attr('hidden', '');
       else {
         // Snap to the cells that overlap the region so the outline follows this grid's own cells.
-        const c0 = Math.floor(linked.x0 * pn + 1e-9), c1 = Math.ceil(linked.x1 * pn - 1e-9);
-        const r0 = Math.floor(linked.y0 * pn + 1e-9), r1 = Math.ceil(linked.y1 * pn - 1e-9);
+        const c0 = Math.floor(linked.x0 * pn + 1e-9),
+          c1 = Math.ceil(linked.x1 * pn - 1e-9);
+        const r0 = Math.floor(linked.y0 * pn + 1e-9),
+          r1 = Math.ceil(linked.y1 * pn - 1e-9);
         const cell = size / pn;
-        regionBox.attr('hidden', null).attr('x', c0 * cell + 1).attr('y', r0 * cell + 1)
-          .attr('width', Math.max(0, (c1 - c0) * cell - 2)).attr('height', Math.max(0, (r1 - r0) * cell - 2));
+        regionBox
+          .attr('hidden', null)
+          .attr('x', c0 * cell + 1)
+          .attr('y', r0 * cell + 1)
+          .attr('width', Math.max(0, (c1 - c0) * cell - 2))
+          .attr('height', Math.max(0, (r1 - r0) * cell - 2));
       }
     },
     markCode(code) {
@@ -92,9 +109,15 @@ export function makeTokenGrid(
     },
     showIds(on) {
       const cell = size / pn;
-      labels.selectAll<SVGTextElement, number>('text').data(on ? positions : [], (d) => String(d)).join('text')
-        .attr('x', (d) => (d % pn) * cell + cell / 2).attr('y', (d) => Math.floor(d / pn) * cell + cell / 2)
-        .attr('text-anchor', 'middle').attr('dominant-baseline', 'central').attr('font-size', Math.min(14, cell / 3))
+      labels
+        .selectAll<SVGTextElement, number>('text')
+        .data(on ? positions : [], (d) => String(d))
+        .join('text')
+        .attr('x', (d) => (d % pn) * cell + cell / 2)
+        .attr('y', (d) => Math.floor(d / pn) * cell + cell / 2)
+        .attr('text-anchor', 'middle')
+        .attr('dominant-baseline', 'central')
+        .attr('font-size', Math.min(14, cell / 3))
         .text((d) => tokens[d]);
     },
   };

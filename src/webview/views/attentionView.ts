@@ -26,7 +26,12 @@ export const createAttentionView = defineView<ModelInfo>({
   build(ctx, parts) {
     const { doc, store, host } = ctx;
     const body = select(parts.body);
-    body.append('p').attr('class', 'hint').text('Each row is a query token, each column a key. Hover a row: the keys it may attend to are marked, and its place in the pyramid is shown.');
+    body
+      .append('p')
+      .attr('class', 'hint')
+      .text(
+        'Each row is a query token, each column a key. Hover a row: the keys it may attend to are marked, and its place in the pyramid is shown.',
+      );
     const layout = body.append('div').attr('class', 'attention-layout');
     const info = layout.append('div').attr('class', 'query-info').attr('aria-live', 'polite');
     const mini = makeCanvas(doc, 'mini-pyramid', 'Place of the hovered query in the pyramid');
@@ -35,8 +40,16 @@ export const createAttentionView = defineView<ModelInfo>({
     const controls = weightsBox.append('div').attr('class', 'controls');
     const layerSel = doc.createElement('select');
     const headSel = doc.createElement('select');
-    controls.node()!.append(field(doc, 'Layer', layerSel), field(doc, 'Head', headSel),
-      button(doc, 'Load weights', () => loadWeights(+layerSel.value, headSel.value === 'mean' ? 'mean' : +headSel.value), 'Load attention weights of the chosen layer and head'));
+    controls.node()!.append(
+      field(doc, 'Layer', layerSel),
+      field(doc, 'Head', headSel),
+      button(
+        doc,
+        'Load weights',
+        () => loadWeights(+layerSel.value, headSel.value === 'mean' ? 'mean' : +headSel.value),
+        'Load attention weights of the chosen layer and head',
+      ),
+    );
     // Teacher-forced on the class last evaluated (else the sampler's); the choice is kept in the panel state.
     const loadWeights = (layer: number, head: number | 'mean'): void => {
       const classId = store.state.panel.evalClass ?? store.state.generation.settings.classId;
@@ -45,8 +58,16 @@ export const createAttentionView = defineView<ModelInfo>({
     const wEmpty = placeholder(doc);
     weightsBox.node()!.append(wEmpty.root);
     const wRow = weightsBox.append('div').attr('class', 'row');
-    const legend = makeLegend(doc, 'attention weight (log scale)', 220, (v) => (v <= Math.log10(WEIGHT_FLOOR) ? '≤1e-4' : `1e${v.toFixed(0)}`));
-    const massChart = makeScaleChart(doc, { title: 'Attention mass of the hovered query by key scale', yLabel: 'Σ weight (fraction)', kind: 'bar', yDomain: [0, 1], format: (v) => v.toFixed(2) });
+    const legend = makeLegend(doc, 'attention weight (log scale)', 220, (v) =>
+      v <= Math.log10(WEIGHT_FLOOR) ? '≤1e-4' : `1e${v.toFixed(0)}`,
+    );
+    const massChart = makeScaleChart(doc, {
+      title: 'Attention mass of the hovered query by key scale',
+      yLabel: 'Σ weight (fraction)',
+      kind: 'bar',
+      yDomain: [0, 1],
+      format: (v) => v.toFixed(2),
+    });
 
     let model: ModelInfo | null = null;
     let block: MaskCanvas | null = null;
@@ -68,17 +89,25 @@ export const createAttentionView = defineView<ModelInfo>({
       const steps = stepCounts(m.patchNums);
       block = makeMaskCanvas(doc, L, SIZE, `VAR block-causal attention mask, ${L}×${L}`, onRow);
       block.canvas.classList.add('block-mask');
-      block.setBoundaries(boundaryFractions(m.beginEnds).map((b) => ({ start: b.start, end: b.end, label: String(m.patchNums[b.scaleIndex]) })));
-      block.root.append(makeSwatchKey(doc, 'Mask key', [
-        { swatch: 'swatch-accent', text: 'query may attend to key' },
-        { swatch: 'swatch-bg', text: 'masked (−∞)' },
-        { swatch: 'swatch-select', text: 'visible keys of the hovered query' },
-      ]));
-      select(block.root).append('figcaption').text(`VAR, next-scale: ${steps.var} steps, L = ${L} (rows: queries, columns: keys; labels: pn)`);
+      block.setBoundaries(
+        boundaryFractions(m.beginEnds).map((b) => ({ start: b.start, end: b.end, label: String(m.patchNums[b.scaleIndex]) })),
+      );
+      block.root.append(
+        makeSwatchKey(doc, 'Mask key', [
+          { swatch: 'swatch-accent', text: 'query may attend to key' },
+          { swatch: 'swatch-bg', text: 'masked (−∞)' },
+          { swatch: 'swatch-select', text: 'visible keys of the hovered query' },
+        ]),
+      );
+      select(block.root)
+        .append('figcaption')
+        .text(`VAR, next-scale: ${steps.var} steps, L = ${L} (rows: queries, columns: keys; labels: pn)`);
       const R = steps.raster;
       raster = makeMaskCanvas(doc, R, SIZE / 2, `Raster-order causal mask, ${R}×${R}`, () => undefined);
       raster.canvas.classList.add('raster-mask');
-      select(raster.root).append('figcaption').text(`Raster order, next-token: ${R} steps for a ${Math.sqrt(R)}×${Math.sqrt(R)} grid`);
+      select(raster.root)
+        .append('figcaption')
+        .text(`Raster order, next-token: ${R} steps for a ${Math.sqrt(R)}×${Math.sqrt(R)} grid`);
       layout.node()!.prepend(block.root, raster.root);
       layout.node()!.append(info.node()!);
       info.node()!.append(mini);
@@ -86,11 +115,22 @@ export const createAttentionView = defineView<ModelInfo>({
       weights = makeMaskCanvas(doc, L, SIZE, 'Attention weights', onRow);
       weights.root.classList.add('weights-figure');
       weights.canvas.classList.add('weights-canvas');
-      weights.setBoundaries(boundaryFractions(m.beginEnds).map((b) => ({ start: b.start, end: b.end, label: String(m.patchNums[b.scaleIndex]) })));
+      weights.setBoundaries(
+        boundaryFractions(m.beginEnds).map((b) => ({ start: b.start, end: b.end, label: String(m.patchNums[b.scaleIndex]) })),
+      );
       wRow.node()!.append(weights.root, legend.root, massChart.root);
-      select(layerSel).selectAll('option').data(Array.from({ length: m.depth }, (_, i) => i)).join('option').attr('value', (d) => d).text((d) => `block ${d}`);
-      select(headSel).selectAll('option').data<number | 'mean'>(['mean', ...Array.from({ length: m.numHeads }, (_, i) => i)]).join('option')
-        .attr('value', (d) => String(d)).text((d) => (d === 'mean' ? 'mean of heads' : `head ${d}`));
+      select(layerSel)
+        .selectAll('option')
+        .data(Array.from({ length: m.depth }, (_, i) => i))
+        .join('option')
+        .attr('value', (d) => d)
+        .text((d) => `block ${d}`);
+      select(headSel)
+        .selectAll('option')
+        .data<number | 'mean'>(['mean', ...Array.from({ length: m.numHeads }, (_, i) => i)])
+        .join('option')
+        .attr('value', (d) => String(d))
+        .text((d) => (d === 'mean' ? 'mean of heads' : `head ${d}`));
     };
 
     const drawMasks = (): void => {
@@ -112,11 +152,17 @@ export const createAttentionView = defineView<ModelInfo>({
       weights!.draw((q, k, d, o) => {
         const w = a.weights[q * L + k];
         if (!(w > 0)) {
-          d[o] = bgc[0]; d[o + 1] = bgc[1]; d[o + 2] = bgc[2]; d[o + 3] = 255;
+          d[o] = bgc[0];
+          d[o + 1] = bgc[1];
+          d[o + 2] = bgc[2];
+          d[o + 3] = 255;
           return;
         }
         const t = Math.max(0, Math.min(255, Math.round(((Math.log10(Math.max(w, WEIGHT_FLOOR)) - lo) / (top - lo)) * 255)));
-        d[o] = LUT[t * 3]; d[o + 1] = LUT[t * 3 + 1]; d[o + 2] = LUT[t * 3 + 2]; d[o + 3] = 255;
+        d[o] = LUT[t * 3];
+        d[o + 1] = LUT[t * 3 + 1];
+        d[o + 2] = LUT[t * 3 + 2];
+        d[o + 3] = 255;
       });
       legend.update(lo, top);
     };
@@ -217,6 +263,14 @@ export const createAttentionView = defineView<ModelInfo>({
   },
   exportData(st) {
     const m = st.model;
-    return m && { view: 'attention', patchNums: m.patchNums, beginEnds: m.beginEnds, tokenCount: m.tokenCount, attention: st.attention.value ?? null };
+    return (
+      m && {
+        view: 'attention',
+        patchNums: m.patchNums,
+        beginEnds: m.beginEnds,
+        tokenCount: m.tokenCount,
+        attention: st.attention.value ?? null,
+      }
+    );
   },
 });

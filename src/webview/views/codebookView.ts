@@ -23,7 +23,12 @@ export function usageFor(st: InspectorState, source: Source): CodebookUsage | nu
 function usageSource(st: InspectorState): Loadable<CodebookUsage> {
   const usage = usageFor(st, st.codebookSource);
   if (usage && st.model) return { status: 'ready', value: usage };
-  const l = st.codebookSource === 'image' ? st.inspect : st.codebookSource === 'training' ? st.trainingUsage : { status: st.folderUsage ? 'ready' as const : 'idle' as const };
+  const l =
+    st.codebookSource === 'image'
+      ? st.inspect
+      : st.codebookSource === 'training'
+        ? st.trainingUsage
+        : { status: st.folderUsage ? ('ready' as const) : ('idle' as const) };
   return { status: l.status, error: l.error };
 }
 
@@ -33,17 +38,36 @@ export const createCodebookView = defineView<CodebookUsage>({
   source: (st) => ({
     data: usageSource(st),
     loading: 'Counting…',
-    idle: st.codebookSource === 'folder' ? 'No folder counted yet: use “Count a folder…”.' : st.codebookSource === 'training' ? 'This checkpoint carries no training hit counts.' : '',
+    idle:
+      st.codebookSource === 'folder'
+        ? 'No folder counted yet: use “Count a folder…”.'
+        : st.codebookSource === 'training'
+          ? 'This checkpoint carries no training hit counts.'
+          : '',
   }),
   build({ doc, store, host, theme }, parts) {
     const toolbar = select(parts.head).append('div').attr('class', 'toolbar');
-    const source = segmented(doc, 'Counts from', [
-      { value: 'image', label: 'This image' },
-      { value: 'folder', label: 'Folder' },
-      { value: 'training', label: 'Training (checkpoint)' },
-    ], (v) => store.update({ codebookSource: v as Source }));
+    const source = segmented(
+      doc,
+      'Counts from',
+      [
+        { value: 'image', label: 'This image' },
+        { value: 'folder', label: 'Folder' },
+        { value: 'training', label: 'Training (checkpoint)' },
+      ],
+      (v) => store.update({ codebookSource: v as Source }),
+    );
     toolbar.node()!.append(source.root);
-    toolbar.node()!.append(button(doc, 'Count a folder…', () => void host.call('runCommand', { command: 'varscope.evaluateFolder' }).catch((e) => store.pushError('evaluateFolder', e)), 'Count codebook usage over a folder of images'));
+    toolbar
+      .node()!
+      .append(
+        button(
+          doc,
+          'Count a folder…',
+          () => void host.call('runCommand', { command: 'varscope.evaluateFolder' }).catch((e) => store.pushError('evaluateFolder', e)),
+          'Count codebook usage over a folder of images',
+        ),
+      );
     const folderStatus = toolbar.append('span').attr('class', 'hint folder-status');
     const hoverLine = toolbar.append('span').attr('class', 'hint hover-code').attr('aria-live', 'polite');
     const body = select(parts.body);
@@ -56,7 +80,13 @@ export const createCodebookView = defineView<CodebookUsage>({
     const overall = makeHistogram(doc, 'Rank-frequency of all codes, all scales', 640, 190, onHover, onClick);
     overall.root.classList.add('overall-histogram');
     top.node()!.append(overall.root);
-    const perp = makeScaleChart(doc, { title: 'Perplexity per scale', yLabel: 'exp(entropy) (codes)', kind: 'bar', width: 320, format: (v) => v.toFixed(0) });
+    const perp = makeScaleChart(doc, {
+      title: 'Perplexity per scale',
+      yLabel: 'exp(entropy) (codes)',
+      kind: 'bar',
+      width: 320,
+      format: (v) => v.toFixed(0),
+    });
     top.node()!.append(perp.root);
     body.append('h4').text('Per scale');
     const grid = body.append('div').attr('class', 'hist-grid');
@@ -92,7 +122,8 @@ export const createCodebookView = defineView<CodebookUsage>({
               });
             }
             usage.perScale.forEach((counts, k) => {
-              perScale[k].label.textContent = `${scaleLabel(k, m.patchNums[k])} · ${V - deadCodes(counts)} used · perplexity ${usage.perplexityPerScale[k].toFixed(1)}`;
+              perScale[k].label.textContent =
+                `${scaleLabel(k, m.patchNums[k])} · ${V - deadCodes(counts)} used · perplexity ${usage.perplexityPerScale[k].toFixed(1)}`;
             });
           },
         },
@@ -105,18 +136,27 @@ export const createCodebookView = defineView<CodebookUsage>({
             const t = theme();
             const dead = deadCodes(usage.overall);
             // one image has at most L tokens: a code it does not use is not dead, only unused here
-            const deadLabel = st.codebookSource === 'image' ? 'codes unused in this image' : st.codebookSource === 'folder' ? 'codes unused in this folder' : 'dead codes';
+            const deadLabel =
+              st.codebookSource === 'image'
+                ? 'codes unused in this image'
+                : st.codebookSource === 'folder'
+                  ? 'codes unused in this folder'
+                  : 'dead codes';
             renderStats(stats.node()!, [
               { label: 'codes used', value: `${V - dead} / ${V}`, cls: 'stat-used' },
               { label: deadLabel, value: `${dead} (${((dead / V) * 100).toFixed(1)}%)`, cls: 'stat-dead' },
               { label: 'perplexity', value: usage.perplexity.toFixed(1), cls: 'stat-perplexity' },
               ...(usage.images !== undefined ? [{ label: 'images', value: String(usage.images), cls: 'stat-images' }] : []),
-              ...(st.selectedCode !== null ? [{ label: `hits of code ${st.selectedCode}`, value: String(usage.overall[st.selectedCode]), cls: 'stat-code' }] : []),
+              ...(st.selectedCode !== null
+                ? [{ label: `hits of code ${st.selectedCode}`, value: String(usage.overall[st.selectedCode]), cls: 'stat-code' }]
+                : []),
             ]);
             overall.update(usage.overall, t, st.selectedCode);
             overall.canvas.dataset.bins = String(usage.overall.length);
             // One image uses at most pn² codes at a scale: show those ranks, not V mostly empty bins.
-            usage.perScale.forEach((counts, k) => perScale[k].h.update(counts, t, st.selectedCode, Math.max(m.patchNums[k] ** 2, V - deadCodes(counts))));
+            usage.perScale.forEach((counts, k) =>
+              perScale[k].h.update(counts, t, st.selectedCode, Math.max(m.patchNums[k] ** 2, V - deadCodes(counts))),
+            );
           },
         },
       ],
@@ -124,6 +164,17 @@ export const createCodebookView = defineView<CodebookUsage>({
   },
   exportData(st) {
     const u = usageFor(st, st.codebookSource);
-    return u && { view: 'codebook', source: st.codebookSource, overall: u.overall, perScale: u.perScale, used: u.used, perplexity: u.perplexity, perplexityPerScale: u.perplexityPerScale, images: u.images };
+    return (
+      u && {
+        view: 'codebook',
+        source: st.codebookSource,
+        overall: u.overall,
+        perScale: u.perScale,
+        used: u.used,
+        perplexity: u.perplexity,
+        perplexityPerScale: u.perplexityPerScale,
+        images: u.images,
+      }
+    );
   },
 });

@@ -62,18 +62,41 @@ export const createCompareView = defineView<HostEvents['comparison']>({
   }),
   build({ doc, store, host }, parts) {
     const toolbar = select(parts.head).append('div').attr('class', 'toolbar');
-    toolbar.node()!.append(button(doc, 'Compare with other models…', () => void host.call('runCommand', { command: 'varscope.compareModels' }).catch((e) => store.pushError('compareModels', e)), 'Choose models to compare with this one on this image'));
+    toolbar
+      .node()!
+      .append(
+        button(
+          doc,
+          'Compare with other models…',
+          () => void host.call('runCommand', { command: 'varscope.compareModels' }).catch((e) => store.pushError('compareModels', e)),
+          'Choose models to compare with this one on this image',
+        ),
+      );
     const body = select(parts.body);
     const top = body.append('div').attr('class', 'row compare-top');
-    const chart = makeScaleChart(doc, { title: 'Token agreement with A per scale', yLabel: 'same token as A (%)', kind: 'bar', yDomain: [0, 100], format: (v) => v.toFixed(0) });
-    const accuracy = makeScaleChart(doc, { title: 'Teacher-forced accuracy', yLabel: 'accuracy, no class (%)', kind: 'bar', yDomain: [0, 100], format: (v) => v.toFixed(1) });
+    const chart = makeScaleChart(doc, {
+      title: 'Token agreement with A per scale',
+      yLabel: 'same token as A (%)',
+      kind: 'bar',
+      yDomain: [0, 100],
+      format: (v) => v.toFixed(0),
+    });
+    const accuracy = makeScaleChart(doc, {
+      title: 'Teacher-forced accuracy',
+      yLabel: 'accuracy, no class (%)',
+      kind: 'bar',
+      yDomain: [0, 100],
+      format: (v) => v.toFixed(1),
+    });
     accuracy.root.classList.add('compare-accuracy');
     top.node()!.append(chart.root, accuracy.root);
     const images = top.append('div').attr('class', 'compare-images');
-    body.node()!.append(makeSwatchKey(doc, 'Compare key', [
-      { swatch: 'swatch-diff-outline', text: 'token differs from A' },
-      { swatch: 'swatch-focus-outline', text: 'hovered region' },
-    ]));
+    body.node()!.append(
+      makeSwatchKey(doc, 'Compare key', [
+        { swatch: 'swatch-diff-outline', text: 'token differs from A' },
+        { swatch: 'swatch-focus-outline', text: 'hovered region' },
+      ]),
+    );
     const rows = body.append('div').attr('class', 'section');
     let grids: TokenGrid[][] = [];
     let figures: ReturnType<typeof makeFigure>[] = [];
@@ -92,16 +115,27 @@ export const createCompareView = defineView<HostEvents['comparison']>({
             grids = models.map(({ model, inspect: r }, i) => {
               const letter = modelLetter(i);
               rows.append('h4').text(`${letter}: ${model.name}${i ? ' (cells that differ from A outlined)' : ''}`);
-              const line = rows.append('div').attr('class', `heatmap-row compare-row compare-${letter.toLowerCase()}`).attr('data-model', i);
+              const line = rows
+                .append('div')
+                .attr('class', `heatmap-row compare-row compare-${letter.toLowerCase()}`)
+                .attr('data-model', i);
               return r.scales.map((s, k) => {
-                const g = makeTokenGrid(doc, s.pn, GRID, `${letter} tokens at ${scaleLabel(k, s.pn)}`,
-                  (p) => store.update({ hover: p === null ? null : { scaleIndex: k, position: p } }), () => undefined);
+                const g = makeTokenGrid(
+                  doc,
+                  s.pn,
+                  GRID,
+                  `${letter} tokens at ${scaleLabel(k, s.pn)}`,
+                  (p) => store.update({ hover: p === null ? null : { scaleIndex: k, position: p } }),
+                  () => undefined,
+                );
                 g.setTokens(s.tokens, model.codeColors, st.colorBy);
                 g.markPositions('is-different', i ? differingCells(a, r, k) : []);
                 const fig = line.append('figure').attr('class', 'grid-figure').attr('data-scale', k);
                 fig.node()!.append(g.root);
                 const same = agreement[i][k];
-                fig.append('figcaption').text(`${s.pn}×${s.pn}${i ? ` · ${Number.isFinite(same) ? (same * 100).toFixed(0) : '–'}% same` : ''}`);
+                fig
+                  .append('figcaption')
+                  .text(`${s.pn}×${s.pn}${i ? ` · ${Number.isFinite(same) ? (same * 100).toFixed(0) : '–'}% same` : ''}`);
                 return g;
               });
             });
@@ -121,8 +155,16 @@ export const createCompareView = defineView<HostEvents['comparison']>({
           draw({ models }, st) {
             const pns = models[0].model.patchNums;
             const named = (m: ComparedModel, i: number) => seriesName(modelLetter(i), m.model.name);
-            chart.update(pns, models.slice(1).map((m, j) => ({ name: named(m, j + 1), values: agreement[j + 1].map((x) => x * 100), cls: colour(j + 1) })), st.focusScale);
-            accuracy.update(pns, models.map((m, i) => ({ name: named(m, i), values: accuracyPercent(m.evaluation, pns.length), cls: colour(i) })), st.focusScale);
+            chart.update(
+              pns,
+              models.slice(1).map((m, j) => ({ name: named(m, j + 1), values: agreement[j + 1].map((x) => x * 100), cls: colour(j + 1) })),
+              st.focusScale,
+            );
+            accuracy.update(
+              pns,
+              models.map((m, i) => ({ name: named(m, i), values: accuracyPercent(m.evaluation, pns.length), cls: colour(i) })),
+              st.focusScale,
+            );
           },
         },
         {
@@ -149,7 +191,10 @@ export const createCompareView = defineView<HostEvents['comparison']>({
         id: m.model.id,
         name: m.model.name,
         agreementWithA: agreementPerScale(a, m.inspect),
-        teacherForced: { classId: m.evaluation.classId, scales: m.evaluation.scales.map((s) => ({ pn: s.pn, accuracy: s.accuracy, nll: s.nll })) },
+        teacherForced: {
+          classId: m.evaluation.classId,
+          scales: m.evaluation.scales.map((s) => ({ pn: s.pn, accuracy: s.accuracy, nll: s.nll })),
+        },
       })),
     };
   },

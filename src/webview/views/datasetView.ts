@@ -50,22 +50,57 @@ export function createDatasetView(ctx: ViewContext): View {
     button(doc, 'Save CSV', () => void saveCsv(), 'Save the per-scale table as CSV'),
   );
   const summary = select(root).append('p').attr('class', 'dataset-summary muted');
-  const empty = select(root).append('div').attr('class', 'placeholder').attr('role', 'status')
+  const empty = select(root)
+    .append('div')
+    .attr('class', 'placeholder')
+    .attr('role', 'status')
     .text('No evaluation yet: evaluate the model on a folder of images (an ImageFolder layout gives the classes), or open a saved result.');
   const body = select(root).append('div').attr('class', 'section dataset-body');
   const charts = body.append('div').attr('class', 'row');
-  const accChart = makeScaleChart(doc, { title: 'Token accuracy vs baselines', yLabel: 'accuracy (%)', kind: 'line', height: 220, format: (v) => v.toFixed(0) });
-  const nllChart = makeScaleChart(doc, { title: 'NLL vs the code-frequency prior', yLabel: 'NLL (nats / token)', kind: 'line', height: 220, format: (v) => v.toFixed(1) });
-  const recChart = makeScaleChart(doc, { title: 'Reconstruction of the cumulative decode', yLabel: 'PSNR (dB)', kind: 'line', format: (v) => v.toFixed(0) });
-  const useChart = makeScaleChart(doc, { title: 'Codebook use over the folder', yLabel: 'codes used', kind: 'bar', format: (v) => v.toFixed(0) });
+  const accChart = makeScaleChart(doc, {
+    title: 'Token accuracy vs baselines',
+    yLabel: 'accuracy (%)',
+    kind: 'line',
+    height: 220,
+    format: (v) => v.toFixed(0),
+  });
+  const nllChart = makeScaleChart(doc, {
+    title: 'NLL vs the code-frequency prior',
+    yLabel: 'NLL (nats / token)',
+    kind: 'line',
+    height: 220,
+    format: (v) => v.toFixed(1),
+  });
+  const recChart = makeScaleChart(doc, {
+    title: 'Reconstruction of the cumulative decode',
+    yLabel: 'PSNR (dB)',
+    kind: 'line',
+    format: (v) => v.toFixed(0),
+  });
+  const useChart = makeScaleChart(doc, {
+    title: 'Codebook use over the folder',
+    yLabel: 'codes used',
+    kind: 'bar',
+    format: (v) => v.toFixed(0),
+  });
   const eceChart = makeScaleChart(doc, { title: 'Calibration per scale', yLabel: 'ECE (%)', kind: 'bar', format: (v) => v.toFixed(1) });
   const reliability = makeReliabilityChart(doc, 'Reliability, all scales');
   charts.node()!.append(accChart.root, nllChart.root, recChart.root, useChart.root, eceChart.root, reliability.root);
   const timeline = body.append('div').attr('class', 'section dataset-timeline');
   timeline.append('h2').text('Along the training run');
   const tlRow = timeline.append('div').attr('class', 'row');
-  const tlAcc = makeStepChart(doc, { title: 'Token accuracy per scale', yLabel: 'accuracy (%)', xLabel: 'training step', format: (v) => v.toFixed(0) });
-  const tlNll = makeStepChart(doc, { title: 'NLL per scale', yLabel: 'NLL (nats / token)', xLabel: 'training step', format: (v) => v.toFixed(1) });
+  const tlAcc = makeStepChart(doc, {
+    title: 'Token accuracy per scale',
+    yLabel: 'accuracy (%)',
+    xLabel: 'training step',
+    format: (v) => v.toFixed(0),
+  });
+  const tlNll = makeStepChart(doc, {
+    title: 'NLL per scale',
+    yLabel: 'NLL (nats / token)',
+    xLabel: 'training step',
+    format: (v) => v.toFixed(1),
+  });
   const tlUse = makeStepChart(doc, { title: 'Codebook use', yLabel: 'codes used', xLabel: 'training step', format: (v) => v.toFixed(0) });
   tlRow.node()!.append(tlAcc.root, tlNll.root, tlUse.root);
   body.append('h2').text('Per scale');
@@ -73,7 +108,10 @@ export function createDatasetView(ctx: ViewContext): View {
   const classHead = body.append('h2').text('Per class');
   const classTable = body.append('table').attr('class', 'data-table class-table');
   body.append('h2').text('Worst images');
-  body.append('p').attr('class', 'muted').text('Click a column to sort by it (worst first); click a row to open the image in the inspector with this model.');
+  body
+    .append('p')
+    .attr('class', 'muted')
+    .text('Click a column to sort by it (worst first); click a row to open the image in the inspector with this model.');
   const worstTable = body.append('table').attr('class', 'data-table worst-table');
   let sortKey: keyof ImageMetrics = 'nll';
   let shown: DatasetEvaluation | null = null;
@@ -92,9 +130,27 @@ export function createDatasetView(ctx: ViewContext): View {
   };
 
   const table = (t: typeof scaleTable, head: string[], rows: Array<Array<string | number>>, onRow?: (i: number) => void) => {
-    t.selectAll('thead').data([0]).join('thead').selectAll('tr').data([head]).join('tr').selectAll('th').data((d) => d).join('th').text((d) => d);
-    const tr = t.selectAll('tbody').data([0]).join('tbody').selectAll<HTMLTableRowElement, Array<string | number>>('tr').data(rows).join('tr');
-    tr.selectAll('td').data((d) => d).join('td').text((d) => String(d));
+    t.selectAll('thead')
+      .data([0])
+      .join('thead')
+      .selectAll('tr')
+      .data([head])
+      .join('tr')
+      .selectAll('th')
+      .data((d) => d)
+      .join('th')
+      .text((d) => d);
+    const tr = t
+      .selectAll('tbody')
+      .data([0])
+      .join('tbody')
+      .selectAll<HTMLTableRowElement, Array<string | number>>('tr')
+      .data(rows)
+      .join('tr');
+    tr.selectAll('td')
+      .data((d) => d)
+      .join('td')
+      .text((d) => String(d));
     tr.classed('clickable', !!onRow).on('click', (_e, d) => onRow?.(rows.indexOf(d)));
   };
 
@@ -102,10 +158,22 @@ export function createDatasetView(ctx: ViewContext): View {
     const rows = worstImages(ev, sortKey);
     const names = new Map(ev.perClass.map((c) => [c.classId, c.name]));
     const head = ['image', 'class', ...IMAGE_COLUMNS.map((c) => c.label + (c.key === sortKey ? (c.worstHigh ? ' ▼' : ' ▲') : ''))];
-    table(worstTable, head, rows.map((r) => [relative(ev.folder, r.file), names.get(r.classId) ?? String(r.classId), ...IMAGE_COLUMNS.map((c) => c.fmt(r[c.key] as number))]), (i) => {
-      void host.call('openImage', { file: rows[i].file, model: ev.model.dir }).catch((e) => store.pushError('openImage', e));
-    });
-    worstTable.selectAll<HTMLTableCellElement, string>('thead th').classed('sortable', (_d, i) => i >= 2).attr('aria-sort', (_d, i) => (i >= 2 && IMAGE_COLUMNS[i - 2].key === sortKey ? 'descending' : null))
+    table(
+      worstTable,
+      head,
+      rows.map((r) => [
+        relative(ev.folder, r.file),
+        names.get(r.classId) ?? String(r.classId),
+        ...IMAGE_COLUMNS.map((c) => c.fmt(r[c.key] as number)),
+      ]),
+      (i) => {
+        void host.call('openImage', { file: rows[i].file, model: ev.model.dir }).catch((e) => store.pushError('openImage', e));
+      },
+    );
+    worstTable
+      .selectAll<HTMLTableCellElement, string>('thead th')
+      .classed('sortable', (_d, i) => i >= 2)
+      .attr('aria-sort', (_d, i) => (i >= 2 && IMAGE_COLUMNS[i - 2].key === sortKey ? 'descending' : null))
       .on('click', (_e, d) => {
         const i = head.indexOf(d);
         if (i < 2) return;
@@ -128,35 +196,92 @@ export function createDatasetView(ctx: ViewContext): View {
       const prior = (sc: DatasetEvaluation['scales'][number]) => sc.baselines.priorTraining ?? sc.baselines.priorFolder;
       const priorName = ev.scales[0]?.baselines.priorTraining ? 'prior (training counts)' : 'prior (folder counts)';
       const o = ev.overall;
-      summary.text(`${ev.model.name}${ev.model.step !== null ? ` (step ${ev.model.step})` : ''} on ${ev.folder}: ${ev.images} images${ev.failed.length ? `, ${ev.failed.length} unreadable` : ''}${ev.cancelled ? ' (cancelled: partial)' : ''}; ` +
-        `all scales: accuracy ${pct(o.accuracy)} %, top-5 ${pct(o.top5)} %, NLL ${f3(o.nll)}, ECE ${pct(o.ece)} %; ${ev.usage.used} of ${ev.usage.used + ev.usage.dead} codes used. ` +
-        `Labels: ${ev.labels.kind === 'subfolders' ? `sub-folders (matched by ${ev.classMatch})` : ev.labels.kind === 'class' ? `class ${ev.labels.classId} for all` : 'none (the null class)'}.`);
-      accChart.update(pns, [
-        { name: 'model top-1', values: ev.scales.map((sc) => sc.accuracy * 100), cls: 'c0' },
-        { name: 'model top-5', values: ev.scales.map((sc) => sc.top5 * 100), cls: 'c1' },
-        { name: priorName, values: ev.scales.map((sc) => prior(sc).accuracy * 100), cls: 'c2' },
-        { name: 'copy coarser', values: ev.scales.map((sc) => (sc.baselines.copyCoarser ? sc.baselines.copyCoarser.accuracy * 100 : NaN)), cls: 'c3' },
-      ], null);
-      nllChart.update(pns, [
-        { name: 'model', values: ev.scales.map((sc) => sc.nll), cls: 'c0' },
-        { name: priorName, values: ev.scales.map((sc) => prior(sc).nll ?? NaN), cls: 'c2' },
-        { name: 'entropy', values: ev.scales.map((sc) => sc.entropy), cls: 'c1' },
-      ], null);
+      summary.text(
+        `${ev.model.name}${ev.model.step !== null ? ` (step ${ev.model.step})` : ''} on ${ev.folder}: ${ev.images} images${ev.failed.length ? `, ${ev.failed.length} unreadable` : ''}${ev.cancelled ? ' (cancelled: partial)' : ''}; ` +
+          `all scales: accuracy ${pct(o.accuracy)} %, top-5 ${pct(o.top5)} %, NLL ${f3(o.nll)}, ECE ${pct(o.ece)} %; ${ev.usage.used} of ${ev.usage.used + ev.usage.dead} codes used. ` +
+          `Labels: ${ev.labels.kind === 'subfolders' ? `sub-folders (matched by ${ev.classMatch})` : ev.labels.kind === 'class' ? `class ${ev.labels.classId} for all` : 'none (the null class)'}.`,
+      );
+      accChart.update(
+        pns,
+        [
+          { name: 'model top-1', values: ev.scales.map((sc) => sc.accuracy * 100), cls: 'c0' },
+          { name: 'model top-5', values: ev.scales.map((sc) => sc.top5 * 100), cls: 'c1' },
+          { name: priorName, values: ev.scales.map((sc) => prior(sc).accuracy * 100), cls: 'c2' },
+          {
+            name: 'copy coarser',
+            values: ev.scales.map((sc) => (sc.baselines.copyCoarser ? sc.baselines.copyCoarser.accuracy * 100 : NaN)),
+            cls: 'c3',
+          },
+        ],
+        null,
+      );
+      nllChart.update(
+        pns,
+        [
+          { name: 'model', values: ev.scales.map((sc) => sc.nll), cls: 'c0' },
+          { name: priorName, values: ev.scales.map((sc) => prior(sc).nll ?? NaN), cls: 'c2' },
+          { name: 'entropy', values: ev.scales.map((sc) => sc.entropy), cls: 'c1' },
+        ],
+        null,
+      );
       recChart.update(pns, [{ name: 'PSNR', values: ev.scales.map((sc) => sc.psnr), cls: 'c0' }], null);
       useChart.update(pns, [{ name: 'codes used', values: ev.scales.map((sc) => sc.used) }], null);
       eceChart.update(pns, [{ name: 'ECE', values: ev.scales.map((sc) => sc.ece * 100) }], null);
       reliability.update(o.reliability, o.ece);
-      table(scaleTable, ['scale', 'acc %', 'top-5 %', 'prior acc %', 'copy acc %', 'NLL', 'prior NLL', 'entropy', 'ECE %', 'PSNR dB', 'SSIM', 'used', 'dead', 'perplexity'],
-        ev.scales.map((sc) => [`${sc.pn}×${sc.pn}`, pct(sc.accuracy), pct(sc.top5), pct(prior(sc).accuracy), sc.baselines.copyCoarser ? pct(sc.baselines.copyCoarser.accuracy) : '–',
-          f3(sc.nll), f3(prior(sc).nll ?? NaN), f3(sc.entropy), pct(sc.ece), sc.psnr.toFixed(2), f3(sc.ssim), sc.used, sc.dead, sc.perplexity.toFixed(1)]));
+      table(
+        scaleTable,
+        [
+          'scale',
+          'acc %',
+          'top-5 %',
+          'prior acc %',
+          'copy acc %',
+          'NLL',
+          'prior NLL',
+          'entropy',
+          'ECE %',
+          'PSNR dB',
+          'SSIM',
+          'used',
+          'dead',
+          'perplexity',
+        ],
+        ev.scales.map((sc) => [
+          `${sc.pn}×${sc.pn}`,
+          pct(sc.accuracy),
+          pct(sc.top5),
+          pct(prior(sc).accuracy),
+          sc.baselines.copyCoarser ? pct(sc.baselines.copyCoarser.accuracy) : '–',
+          f3(sc.nll),
+          f3(prior(sc).nll ?? NaN),
+          f3(sc.entropy),
+          pct(sc.ece),
+          sc.psnr.toFixed(2),
+          f3(sc.ssim),
+          sc.used,
+          sc.dead,
+          sc.perplexity.toFixed(1),
+        ]),
+      );
       const labelled = ev.labels.kind !== 'none';
       classHead.attr('hidden', labelled ? null : '');
       classTable.attr('hidden', labelled ? null : '');
-      table(classTable, ['class', 'images', 'accuracy % (all scales)', 'NLL (all scales)', 'accuracy % finest', 'PSNR dB'], ev.perClass.map((c) => {
-        const w = ev.scales.map((sc) => sc.pn * sc.pn);
-        const L = w.reduce((a, b) => a + b, 0);
-        return [c.name, c.images, pct(c.accuracy.reduce((a, v, k) => a + v * w[k], 0) / L), f3(c.nll.reduce((a, v, k) => a + v * w[k], 0) / L), pct(c.accuracy[c.accuracy.length - 1]), c.psnr.toFixed(2)];
-      }));
+      table(
+        classTable,
+        ['class', 'images', 'accuracy % (all scales)', 'NLL (all scales)', 'accuracy % finest', 'PSNR dB'],
+        ev.perClass.map((c) => {
+          const w = ev.scales.map((sc) => sc.pn * sc.pn);
+          const L = w.reduce((a, b) => a + b, 0);
+          return [
+            c.name,
+            c.images,
+            pct(c.accuracy.reduce((a, v, k) => a + v * w[k], 0) / L),
+            f3(c.nll.reduce((a, v, k) => a + v * w[k], 0) / L),
+            pct(c.accuracy[c.accuracy.length - 1]),
+            c.psnr.toFixed(2),
+          ];
+        }),
+      );
       drawWorst(ev);
     }
     if (s.dataset !== shownList) {
@@ -166,7 +291,8 @@ export function createDatasetView(ctx: ViewContext): View {
       if (many) {
         const t = timelineOf(s.dataset);
         const xs = t.points.map((p) => p.step);
-        const perScale = (vals: number[][], scale: number) => vals.map((v, k) => ({ name: `${t.patchNums[k]}×${t.patchNums[k]}`, values: v.map((x) => x * scale), cls: `c${k % 10}` }));
+        const perScale = (vals: number[][], scale: number) =>
+          vals.map((v, k) => ({ name: `${t.patchNums[k]}×${t.patchNums[k]}`, values: v.map((x) => x * scale), cls: `c${k % 10}` }));
         tlAcc.update(xs, perScale(t.series('accuracy'), 100));
         tlNll.update(xs, perScale(t.series('nll'), 1));
         tlUse.update(xs, [{ name: 'all scales', values: t.usedOverall, cls: 'c0' }]);
@@ -185,7 +311,7 @@ export function createDatasetView(ctx: ViewContext): View {
     },
     exportData: () => {
       const list = store.state.dataset;
-      return list.length > 1 ? { format: 'varscope-timeline', version: 1, evaluations: list } : list[0] ?? null;
+      return list.length > 1 ? { format: 'varscope-timeline', version: 1, evaluations: list } : (list[0] ?? null);
     },
   };
 }

@@ -22,27 +22,54 @@ export const createGenerateView = defineView<ModelInfo>({
     const controls = gen.append('div').attr('class', 'controls');
     const classSel = doc.createElement('select');
     classSel.className = 'class-select';
-    const bounded = (name: keyof GenerationSettings, value: number, step: number) => numberInput(doc, value, SAMPLING_BOUNDS[name].min, SAMPLING_BOUNDS[name].max, step);
+    const bounded = (name: keyof GenerationSettings, value: number, step: number) =>
+      numberInput(doc, value, SAMPLING_BOUNDS[name].min, SAMPLING_BOUNDS[name].max, step);
     const seed = bounded('seed', 0, 1);
     const cfg = bounded('cfg', 4, 0.5);
     const topK = bounded('topK', 900, 1);
     const topP = bounded('topP', 0.96, 0.01);
     // An emptied field is NaN (refused by startGeneration), not 0.
     const read = (i: HTMLInputElement | HTMLSelectElement) => (i.value.trim() === '' ? NaN : Number(i.value));
-    const settings = (): GenerationSettings => ({ classId: read(classSel), seed: read(seed), cfg: read(cfg), topK: read(topK), topP: read(topP) });
+    const settings = (): GenerationSettings => ({
+      classId: read(classSel),
+      seed: read(seed),
+      cfg: read(cfg),
+      topK: read(topK),
+      topP: read(topP),
+    });
     const start = button(doc, 'Start', () => void startGeneration(store, host, settings()), 'Start a new generation');
     start.classList.add('primary', 'start');
-    controls.node()!.append(field(doc, 'Class', classSel), field(doc, 'Seed', seed), field(doc, 'CFG', cfg), field(doc, 'Top-k', topK), field(doc, 'Top-p', topP), start);
+    controls
+      .node()!
+      .append(
+        field(doc, 'Class', classSel),
+        field(doc, 'Seed', seed),
+        field(doc, 'CFG', cfg),
+        field(doc, 'Top-k', topK),
+        field(doc, 'Top-p', topP),
+        start,
+      );
     const transport = gen.append('div').attr('class', 'controls transport').attr('role', 'group').attr('aria-label', 'Step through scales');
-    const back = button(doc, '◀ Back', () => store.update((s) => {
-      const cursor = Math.max(0, s.generation.cursor - 1);
-      return { generation: { ...s.generation, cursor, playing: false }, focusScale: cursor };
-    }), 'Previous scale');
+    const back = button(
+      doc,
+      '◀ Back',
+      () =>
+        store.update((s) => {
+          const cursor = Math.max(0, s.generation.cursor - 1);
+          return { generation: { ...s.generation, cursor, playing: false }, focusScale: cursor };
+        }),
+      'Previous scale',
+    );
     const step = button(doc, 'Step ▶', () => void stepGeneration(store, host), 'Next scale');
-    const play = button(doc, 'Play', () => {
-      if (store.state.generation.playing) store.update((s) => ({ generation: { ...s.generation, playing: false } }));
-      else void playGeneration(store, host);
-    }, 'Play all scales');
+    const play = button(
+      doc,
+      'Play',
+      () => {
+        if (store.state.generation.playing) store.update((s) => ({ generation: { ...s.generation, playing: false } }));
+        else void playGeneration(store, host);
+      },
+      'Play all scales',
+    );
     back.classList.add('back');
     step.classList.add('step');
     play.classList.add('play');
@@ -76,9 +103,23 @@ export const createGenerateView = defineView<ModelInfo>({
           on: (m) => [m],
           draw(m, st) {
             const opts = m.classes.map((name, id) => ({ id, name }));
-            select(classSel).selectAll('option').data(opts, (d) => String((d as { id: number }).id)).join('option').attr('value', (d) => d.id).text((d) => `${d.id} · ${d.name}`);
-            jumps.selectAll('button').data(m.patchNums.map((pn, k) => ({ pn, k })), (d) => String((d as { k: number }).k)).join('button')
-              .attr('type', 'button').attr('class', 'jump').attr('aria-label', (d) => `Jump to scale ${d.k + 1} (${d.pn}×${d.pn})`).text((d) => String(d.pn))
+            select(classSel)
+              .selectAll('option')
+              .data(opts, (d) => String((d as { id: number }).id))
+              .join('option')
+              .attr('value', (d) => d.id)
+              .text((d) => `${d.id} · ${d.name}`);
+            jumps
+              .selectAll('button')
+              .data(
+                m.patchNums.map((pn, k) => ({ pn, k })),
+                (d) => String((d as { k: number }).k),
+              )
+              .join('button')
+              .attr('type', 'button')
+              .attr('class', 'jump')
+              .attr('aria-label', (d) => `Jump to scale ${d.k + 1} (${d.pn}×${d.pn})`)
+              .text((d) => String(d.pn))
               .on('click', (_e, d) => void stepGeneration(store, host, d.k));
             history.selectAll('*').remove();
             historyFigs = m.patchNums.map((pn, k) => {
@@ -105,11 +146,20 @@ export const createGenerateView = defineView<ModelInfo>({
             play.disabled = !g.runId || (g.cursor >= n - 1 && !g.playing);
             play.textContent = g.playing ? 'Pause' : 'Play';
             play.setAttribute('aria-pressed', String(g.playing));
-            jumps.selectAll<HTMLButtonElement, { k: number }>('button').property('disabled', !g.runId).attr('aria-pressed', (d) => String(d.k === g.cursor));
+            jumps
+              .selectAll<HTMLButtonElement, { k: number }>('button')
+              .property('disabled', !g.runId)
+              .attr('aria-pressed', (d) => String(d.k === g.cursor));
             const s = g.settings;
-            status.text(g.status === 'error' ? `${g.error?.code}: ${g.error?.message}`
-              : g.runId ? `Scale ${g.cursor + 1} of ${n}${g.status === 'loading' ? ' · computing…' : ''} · class ${s.classId} (${m.classes[s.classId] ?? ''}), seed ${s.seed}, CFG ${s.cfg}, top-k ${s.topK}, top-p ${s.topP}`
-                : g.status === 'loading' ? 'Starting…' : 'Choose settings and press Start.');
+            status.text(
+              g.status === 'error'
+                ? `${g.error?.code}: ${g.error?.message}`
+                : g.runId
+                  ? `Scale ${g.cursor + 1} of ${n}${g.status === 'loading' ? ' · computing…' : ''} · class ${s.classId} (${m.classes[s.classId] ?? ''}), seed ${s.seed}, CFG ${s.cfg}, top-k ${s.topK}, top-p ${s.topP}`
+                  : g.status === 'loading'
+                    ? 'Starting…'
+                    : 'Choose settings and press Start.',
+            );
             status.classed('is-error', g.status === 'error');
             stepRow.attr('hidden', shown() ? null : '');
           },
@@ -123,9 +173,14 @@ export const createGenerateView = defineView<ModelInfo>({
             if (!grid || gridPn !== s.pn) {
               gridHost.selectAll('*').remove();
               const k = s.scaleIndex; // one grid per pn, and each scale has its own pn
-              grid = makeTokenGrid(doc, s.pn, 224, `Sampled tokens at ${scaleLabel(k, s.pn)}`,
+              grid = makeTokenGrid(
+                doc,
+                s.pn,
+                224,
+                `Sampled tokens at ${scaleLabel(k, s.pn)}`,
                 (p) => store.update({ hover: p === null ? null : { scaleIndex: k, position: p } }),
-                (p) => store.update((x) => ({ selectedCode: x.selectedCode === shown()?.tokens[p] ? null : shown()?.tokens[p] ?? null })));
+                (p) => store.update((x) => ({ selectedCode: x.selectedCode === shown()?.tokens[p] ? null : (shown()?.tokens[p] ?? null) })),
+              );
               gridPn = s.pn;
               gridHost.node()!.append(grid.root, gridCaption);
             }
@@ -182,7 +237,19 @@ export const createGenerateView = defineView<ModelInfo>({
     };
   },
   exportData(st) {
-    return { view: 'stepThrough', settings: st.generation.settings, runId: st.generation.runId, steps: st.generation.steps.map((s) => ({ scaleIndex: s.scaleIndex, pn: s.pn, tokens: s.tokens, sampledProb: s.sampledProb, top1Prob: s.top1Prob, entropy: s.entropy })) };
+    return {
+      view: 'stepThrough',
+      settings: st.generation.settings,
+      runId: st.generation.runId,
+      steps: st.generation.steps.map((s) => ({
+        scaleIndex: s.scaleIndex,
+        pn: s.pn,
+        tokens: s.tokens,
+        sampledProb: s.sampledProb,
+        top1Prob: s.top1Prob,
+        entropy: s.entropy,
+      })),
+    };
   },
 });
 

@@ -18,22 +18,41 @@ const IMAGE = 224;
 /** The pyramid view. */
 export const createPyramidView = defineView<InspectResult>({
   className: 'view view-pyramid',
-  source: (st) => ({ data: st.inspect, loading: 'Tokenizing the image…', idle: st.initialised ? 'No image is open in this panel: Step-through generates one.' : '' }),
+  source: (st) => ({
+    data: st.inspect,
+    loading: 'Tokenizing the image…',
+    idle: st.initialised ? 'No image is open in this panel: Step-through generates one.' : '',
+  }),
   build({ doc, store }, parts) {
     const toolbar = select(parts.head).append('div').attr('class', 'toolbar');
-    const colorBy = segmented(doc, 'Colour tokens by', [
-      { value: 'embedding', label: 'Embedding' },
-      { value: 'id', label: 'Id' },
-    ], (v) => store.update({ colorBy: v as 'embedding' | 'id' }));
+    const colorBy = segmented(
+      doc,
+      'Colour tokens by',
+      [
+        { value: 'embedding', label: 'Embedding' },
+        { value: 'id', label: 'Id' },
+      ],
+      (v) => store.update({ colorBy: v as 'embedding' | 'id' }),
+    );
     toolbar.node()!.append(colorBy.root);
-    toolbar.append('span').attr('class', 'hint').text('Hover a cell to link it across scales and views (Esc clears); click to mark every place its code occurs; ← → step scales.');
-    parts.head.append(makeSwatchKey(doc, 'Pyramid key', [
-      { swatch: 'swatch-focus-outline', text: 'hovered region, in every scale' },
-      { swatch: 'swatch-select-outline', text: 'clicked code, wherever it occurs' },
-    ]));
+    toolbar
+      .append('span')
+      .attr('class', 'hint')
+      .text('Hover a cell to link it across scales and views (Esc clears); click to mark every place its code occurs; ← → step scales.');
+    parts.head.append(
+      makeSwatchKey(doc, 'Pyramid key', [
+        { swatch: 'swatch-focus-outline', text: 'hovered region, in every scale' },
+        { swatch: 'swatch-select-outline', text: 'clicked code, wherever it occurs' },
+      ]),
+    );
     const body = select(parts.body);
     const colorNote = body.append('p').attr('class', 'hint color-note');
-    const strip = body.append('div').attr('class', 'pyramid-strip').attr('role', 'group').attr('aria-label', 'Token pyramid, one grid per scale').attr('tabindex', 0);
+    const strip = body
+      .append('div')
+      .attr('class', 'pyramid-strip')
+      .attr('role', 'group')
+      .attr('aria-label', 'Token pyramid, one grid per scale')
+      .attr('tabindex', 0);
     const detail = body.append('div').attr('class', 'pyramid-detail');
     const input = makeFigure(doc, 'input-figure', 'Input image', IMAGE);
     detail.node()!.append(input.root);
@@ -45,7 +64,8 @@ export const createPyramidView = defineView<InspectResult>({
     let gridSize = 100;
     let grids: TokenGrid[] = [];
     let figures: HTMLElement[] = [];
-    const regionOfHover = (r: InspectResult, st: InspectorState) => (st.hover ? regionOf(r.scales[st.hover.scaleIndex].pn, st.hover.position) : null);
+    const regionOfHover = (r: InspectResult, st: InspectorState) =>
+      st.hover ? regionOf(r.scales[st.hover.scaleIndex].pn, st.hover.position) : null;
 
     return {
       controls: [{ on: (_r, st) => [st.colorBy], draw: (_r, st) => colorBy.set(st.colorBy) }],
@@ -59,12 +79,17 @@ export const createPyramidView = defineView<InspectResult>({
             figures = [];
             r.scales.forEach((s) => {
               const fig = strip.append('figure').attr('class', 'grid-figure').attr('data-scale', s.scaleIndex);
-              const grid = makeTokenGrid(doc, s.pn, gridSize, `Tokens of scale ${scaleLabel(s.scaleIndex, s.pn)}`,
+              const grid = makeTokenGrid(
+                doc,
+                s.pn,
+                gridSize,
+                `Tokens of scale ${scaleLabel(s.scaleIndex, s.pn)}`,
                 (p) => store.update({ hover: p === null ? null : { scaleIndex: s.scaleIndex, position: p }, focusScale: s.scaleIndex }),
                 (p) => {
                   const code = s.tokens[p];
                   store.update((st) => ({ selectedCode: st.selectedCode === code ? null : code }));
-                });
+                },
+              );
               fig.node()!.append(grid.root);
               fig.append('figcaption').text(scaleLabel(s.scaleIndex, s.pn));
               grids.push(grid);
@@ -77,9 +102,11 @@ export const createPyramidView = defineView<InspectResult>({
           on: (r, st) => [r, gridSize, st.colorBy],
           draw(r, st) {
             r.scales.forEach((s, k) => grids[k].setTokens(s.tokens, r.model.codeColors, st.colorBy));
-            colorNote.text(st.colorBy === 'embedding'
-              ? 'Cell colour: the code’s embedding on the first 3 principal components of the codebook, weighted by training use, each spread by rank (as RGB): similar codes look alike.'
-              : 'Cell colour: one arbitrary hue per token id: equal colours mean the same code.');
+            colorNote.text(
+              st.colorBy === 'embedding'
+                ? 'Cell colour: the code’s embedding on the first 3 principal components of the codebook, weighted by training use, each spread by rank (as RGB): similar codes look alike.'
+                : 'Cell colour: one arbitrary hue per token id: equal colours mean the same code.',
+            );
           },
         },
         {
@@ -91,16 +118,24 @@ export const createPyramidView = defineView<InspectResult>({
           },
         },
         { on: (r, st) => [r, gridSize, st.selectedCode], draw: (_r, st) => grids.forEach((g) => g.markCode(st.selectedCode)) },
-        { on: (r, st) => [r, gridSize, st.focusScale], draw: (_r, st) => figures.forEach((f, k) => f.classList.toggle('is-focused', k === st.focusScale)) },
+        {
+          on: (r, st) => [r, gridSize, st.focusScale],
+          draw: (_r, st) => figures.forEach((f, k) => f.classList.toggle('is-focused', k === st.focusScale)),
+        },
         {
           // The focused scale, large, with its ids when they fit.
           on: (r, st) => [r, st.focusScale, st.colorBy],
           draw(r, st) {
             const s = r.scales[st.focusScale] ?? r.scales[0];
             focusHost.selectAll('*').remove();
-            focusGrid = makeTokenGrid(doc, s.pn, IMAGE, `Tokens of the focused scale ${scaleLabel(s.scaleIndex, s.pn)}`,
+            focusGrid = makeTokenGrid(
+              doc,
+              s.pn,
+              IMAGE,
+              `Tokens of the focused scale ${scaleLabel(s.scaleIndex, s.pn)}`,
               (p) => store.update({ hover: p === null ? null : { scaleIndex: s.scaleIndex, position: p } }),
-              (p) => store.update((x) => ({ selectedCode: x.selectedCode === s.tokens[p] ? null : s.tokens[p] })));
+              (p) => store.update((x) => ({ selectedCode: x.selectedCode === s.tokens[p] ? null : s.tokens[p] })),
+            );
             focusGrid.setTokens(s.tokens, r.model.codeColors, st.colorBy);
             focusGrid.showIds(s.pn <= 8);
             focusHost.node()!.append(focusGrid.root);
@@ -156,15 +191,28 @@ export const createPyramidView = defineView<InspectResult>({
         const code = st.selectedCode;
         const where = r.scales.map((s) => ({ s, n: s.tokens.reduce((a, t) => a + (t === code ? 1 : 0), 0) })).filter((x) => x.n > 0);
         const sel = info.append('div').attr('class', 'occurrences');
-        sel.append('h3').text(`Code ${code} occurs ${where.reduce((a, x) => a + x.n, 0)}× in ${where.length} scale${where.length === 1 ? '' : 's'}`);
-        sel.append('ul').selectAll('li').data(where, (d) => String((d as { s: { scaleIndex: number } }).s.scaleIndex)).join('li')
+        sel
+          .append('h3')
+          .text(`Code ${code} occurs ${where.reduce((a, x) => a + x.n, 0)}× in ${where.length} scale${where.length === 1 ? '' : 's'}`);
+        sel
+          .append('ul')
+          .selectAll('li')
+          .data(where, (d) => String((d as { s: { scaleIndex: number } }).s.scaleIndex))
+          .join('li')
           .text((d) => `${scaleLabel(d.s.scaleIndex, d.s.pn)}: ${d.n}×`);
       }
     }
   },
   exportData(st) {
     const r = st.inspect.value;
-    return r && { view: 'pyramid', patchNums: r.model.patchNums, tokens: r.scales.map((s) => Array.from(s.tokens)), quantMargin: r.scales.map((s) => Array.from(s.quantMargin)) };
+    return (
+      r && {
+        view: 'pyramid',
+        patchNums: r.model.patchNums,
+        tokens: r.scales.map((s) => Array.from(s.tokens)),
+        quantMargin: r.scales.map((s) => Array.from(s.quantMargin)),
+      }
+    );
   },
 });
 

@@ -16,13 +16,22 @@ const SIZE = 104;
 /** The reconstruction view. */
 export const createReconstructionView = defineView<InspectResult>({
   className: 'view view-reconstruction',
-  source: (st) => ({ data: st.inspect, loading: 'Decoding every scale…', idle: st.initialised ? 'No image is open in this panel: Step-through generates one.' : '' }),
+  source: (st) => ({
+    data: st.inspect,
+    loading: 'Decoding every scale…',
+    idle: st.initialised ? 'No image is open in this panel: Step-through generates one.' : '',
+  }),
   build({ doc, store }, parts) {
     const body = select(parts.body);
     const top = body.append('div').attr('class', 'row');
     const input = makeFigure(doc, 'input-figure', 'Input', SIZE * 2);
     top.node()!.append(input.root);
-    const psnr = makeScaleChart(doc, { title: 'PSNR of decode(f̂ₖ) vs input', yLabel: 'PSNR (dB)', kind: 'line', format: (v) => v.toFixed(1) });
+    const psnr = makeScaleChart(doc, {
+      title: 'PSNR of decode(f̂ₖ) vs input',
+      yLabel: 'PSNR (dB)',
+      kind: 'line',
+      format: (v) => v.toFixed(1),
+    });
     top.node()!.append(psnr.root);
     const stats = top.append('div').attr('class', 'stats');
     body.append('h4').text('Decoded after each scale');

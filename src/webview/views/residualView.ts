@@ -14,12 +14,27 @@ const SIZE = 104;
 /** The residual view. */
 export const createResidualView = defineView<InspectResult>({
   className: 'view view-residual',
-  source: (st) => ({ data: st.inspect, loading: 'Computing residuals…', idle: st.initialised ? 'No image is open in this panel: Step-through generates one.' : '' }),
+  source: (st) => ({
+    data: st.inspect,
+    loading: 'Computing residuals…',
+    idle: st.initialised ? 'No image is open in this panel: Step-through generates one.' : '',
+  }),
   build({ doc, store }, parts) {
     const body = select(parts.body);
     const charts = body.append('div').attr('class', 'row');
-    const energy = makeScaleChart(doc, { title: 'Residual energy Σ‖f − f̂ₖ‖² / Σ‖f‖² after scale k', yLabel: 'energy left (%)', kind: 'line', yDomain: [0, 100], format: (v) => v.toFixed(0) });
-    const qerr = makeScaleChart(doc, { title: 'Mean quantization error at scale k', yLabel: 'dist² (latent units²)', kind: 'bar', format: (v) => v.toFixed(3) });
+    const energy = makeScaleChart(doc, {
+      title: 'Residual energy Σ‖f − f̂ₖ‖² / Σ‖f‖² after scale k',
+      yLabel: 'energy left (%)',
+      kind: 'line',
+      yDomain: [0, 100],
+      format: (v) => v.toFixed(0),
+    });
+    const qerr = makeScaleChart(doc, {
+      title: 'Mean quantization error at scale k',
+      yLabel: 'dist² (latent units²)',
+      kind: 'bar',
+      format: (v) => v.toFixed(3),
+    });
     charts.node()!.append(energy.root, qerr.root);
     body.append('h4').text('Remaining residual ‖f − f̂ₖ‖ per latent position');
     const resLegend = makeLegend(doc, '‖f − f̂ₖ‖ (latent units, shared by all scales)', 220, (v) => v.toFixed(2));
@@ -42,7 +57,14 @@ export const createResidualView = defineView<InspectResult>({
             resHost.selectAll('*').remove();
             qHost.selectAll('*').remove();
             const pns = r.scales.map((s) => s.pn);
-            res = makeScaleFigures(doc, pns, SIZE, 'residual-row', onHover, (k) => `after ${pns[k]}×${pns[k]} · ${(r.scales[k].residualEnergy * 100).toFixed(1)}%`);
+            res = makeScaleFigures(
+              doc,
+              pns,
+              SIZE,
+              'residual-row',
+              onHover,
+              (k) => `after ${pns[k]}×${pns[k]} · ${(r.scales[k].residualEnergy * 100).toFixed(1)}%`,
+            );
             q = makeScaleFigures(doc, pns, SIZE, 'quant-row', onHover);
             resHost.node()!.append(res.root);
             qHost.node()!.append(q.root);
@@ -65,8 +87,16 @@ export const createResidualView = defineView<InspectResult>({
         {
           on: (r, st) => [r, st.focusScale, st.themeVersion],
           draw(r, st) {
-            energy.update(r.model.patchNums, [{ name: 'residual energy', values: r.scales.map((s) => s.residualEnergy * 100) }], st.focusScale);
-            qerr.update(r.model.patchNums, [{ name: 'mean quantization error', values: r.scales.map((s) => mean(s.quantError)) }], st.focusScale);
+            energy.update(
+              r.model.patchNums,
+              [{ name: 'residual energy', values: r.scales.map((s) => s.residualEnergy * 100) }],
+              st.focusScale,
+            );
+            qerr.update(
+              r.model.patchNums,
+              [{ name: 'mean quantization error', values: r.scales.map((s) => mean(s.quantError)) }],
+              st.focusScale,
+            );
             res.focus(st.focusScale);
             q.focus(st.focusScale);
           },
@@ -84,6 +114,14 @@ export const createResidualView = defineView<InspectResult>({
   },
   exportData(st) {
     const r = st.inspect.value;
-    return r && { view: 'residual', patchNums: r.model.patchNums, residualEnergy: r.scales.map((s) => s.residualEnergy), residualNorm: r.scales.map((s) => s.residualNorm), quantError: r.scales.map((s) => s.quantError) };
+    return (
+      r && {
+        view: 'residual',
+        patchNums: r.model.patchNums,
+        residualEnergy: r.scales.map((s) => s.residualEnergy),
+        residualNorm: r.scales.map((s) => s.residualNorm),
+        quantError: r.scales.map((s) => s.quantError),
+      }
+    );
   },
 });

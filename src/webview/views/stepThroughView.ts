@@ -10,10 +10,15 @@ export function createStepThroughView(ctx: ViewContext): View {
   const { doc, store } = ctx;
   const root = doc.createElement('section');
   root.className = 'view view-step';
-  const modeSel = segmented(doc, 'Mode', [
-    { value: 'generate', label: 'Generate' },
-    { value: 'teacher', label: 'Teacher-forced on this image' },
-  ], (v) => store.update({ stepMode: v as InspectorState['stepMode'] }));
+  const modeSel = segmented(
+    doc,
+    'Mode',
+    [
+      { value: 'generate', label: 'Generate' },
+      { value: 'teacher', label: 'Teacher-forced on this image' },
+    ],
+    (v) => store.update({ stepMode: v as InspectorState['stepMode'] }),
+  );
   const modes = { generate: createGenerateView(ctx), teacher: createTeacherForcedView(ctx) };
   root.append(modeSel.root, modes.generate.root, modes.teacher.root);
   const active = (st: InspectorState): View => modes[st.stepMode];

@@ -23,30 +23,57 @@ export const createTeacherForcedView = defineView<EvalResult>({
     const tfControls = select(parts.head).append('div').attr('class', 'controls');
     const evalClass = doc.createElement('select');
     evalClass.className = 'eval-class';
-    tfControls.node()!.append(field(doc, 'Class', evalClass), button(doc, 'Evaluate', () => {
-      store.update((s) => ({ panel: { ...s.panel, evalClass: +evalClass.value } }));
-      void load(store, host, 'evaluate', { classId: +evalClass.value });
-    }, 'Teacher-forced evaluation of this image'));
+    tfControls.node()!.append(
+      field(doc, 'Class', evalClass),
+      button(
+        doc,
+        'Evaluate',
+        () => {
+          store.update((s) => ({ panel: { ...s.panel, evalClass: +evalClass.value } }));
+          void load(store, host, 'evaluate', { classId: +evalClass.value });
+        },
+        'Teacher-forced evaluation of this image',
+      ),
+    );
     const tfBody = select(parts.body);
     const tfCharts = tfBody.append('div').attr('class', 'row');
-    const acc = makeScaleChart(doc, { title: 'Top-1 accuracy given the true coarser scales', yLabel: 'accuracy (%)', kind: 'bar', format: (v) => v.toFixed(1) });
-    const nll = makeScaleChart(doc, { title: 'NLL of the true token, mean entropy', yLabel: 'nats', kind: 'bar', width: 400, height: 190, format: (v) => v.toFixed(1) });
+    const acc = makeScaleChart(doc, {
+      title: 'Top-1 accuracy given the true coarser scales',
+      yLabel: 'accuracy (%)',
+      kind: 'bar',
+      format: (v) => v.toFixed(1),
+    });
+    const nll = makeScaleChart(doc, {
+      title: 'NLL of the true token, mean entropy',
+      yLabel: 'nats',
+      kind: 'bar',
+      width: 400,
+      height: 190,
+      format: (v) => v.toFixed(1),
+    });
     tfCharts.node()!.append(acc.root, nll.root);
     tfBody.append('h4').text('Correct (argmax = true token) per position');
-    tfBody.node()!.append(makeSwatchKey(doc, 'Correctness key', [
-      { swatch: 'swatch-good', text: 'argmax = true token' },
-      { swatch: 'swatch-bad', text: 'wrong' },
-    ]));
+    tfBody.node()!.append(
+      makeSwatchKey(doc, 'Correctness key', [
+        { swatch: 'swatch-good', text: 'argmax = true token' },
+        { swatch: 'swatch-bad', text: 'wrong' },
+      ]),
+    );
     const tfMapHost = tfBody.append('div');
     let tfKind: TfKind = 'nll';
-    const tfKindSel = segmented(doc, 'Per-position map', [
-      { value: 'nll', label: '−log p(true token)' },
-      { value: 'entropy', label: 'Entropy' },
-      { value: 'top1', label: 'Top-1 probability' },
-    ], (v) => {
-      tfKind = v as TfKind;
-      parts.refresh();
-    });
+    const tfKindSel = segmented(
+      doc,
+      'Per-position map',
+      [
+        { value: 'nll', label: '−log p(true token)' },
+        { value: 'entropy', label: 'Entropy' },
+        { value: 'top1', label: 'Top-1 probability' },
+      ],
+      (v) => {
+        tfKind = v as TfKind;
+        parts.refresh();
+      },
+    );
     tfBody.node()!.append(tfKindSel.root);
     const tfLegend = makeLegend(doc, '', 220, (v) => v.toPrecision(3));
     tfBody.node()!.append(tfLegend.root);
@@ -62,7 +89,12 @@ export const createTeacherForcedView = defineView<EvalResult>({
           on: (_e, st) => [st.model],
           draw(_e, st) {
             const opts = (st.model?.classes ?? []).map((name, id) => ({ id, name }));
-            select(evalClass).selectAll('option').data(opts, (d) => String((d as { id: number }).id)).join('option').attr('value', (d) => d.id).text((d) => `${d.id} · ${d.name}`);
+            select(evalClass)
+              .selectAll('option')
+              .data(opts, (d) => String((d as { id: number }).id))
+              .join('option')
+              .attr('value', (d) => d.id)
+              .text((d) => `${d.id} · ${d.name}`);
             evalClass.value = String(st.panel.evalClass ?? st.generation.settings.classId);
           },
         },
@@ -73,7 +105,14 @@ export const createTeacherForcedView = defineView<EvalResult>({
           draw(e, st) {
             const m = st.model!;
             tfMapHost.selectAll('*').remove();
-            tfMaps = makeScaleFigures(doc, m.patchNums, 96, 'correct-row', onHover, (k) => `${scaleLabel(k, m.patchNums[k])} · ${(e.scales[k].accuracy * 100).toFixed(1)}%`);
+            tfMaps = makeScaleFigures(
+              doc,
+              m.patchNums,
+              96,
+              'correct-row',
+              onHover,
+              (k) => `${scaleLabel(k, m.patchNums[k])} · ${(e.scales[k].accuracy * 100).toFixed(1)}%`,
+            );
             tfMapHost.node()!.append(tfMaps.root);
             evalClass.value = String(e.classId);
           },
@@ -91,7 +130,14 @@ export const createTeacherForcedView = defineView<EvalResult>({
               drawRgba(tfMaps.figures[k].canvas, { width: s.pn, height: s.pn, data }, 96);
             });
             acc.update(m.patchNums, [{ name: 'accuracy', values: e.scales.map((s) => s.accuracy * 100) }], st.focusScale);
-            nll.update(m.patchNums, [{ name: 'NLL', values: e.scales.map((s) => s.nll) }, { name: 'mean entropy', values: e.scales.map((s) => s.meanEntropy), cls: 'alt' }], st.focusScale);
+            nll.update(
+              m.patchNums,
+              [
+                { name: 'NLL', values: e.scales.map((s) => s.nll) },
+                { name: 'mean entropy', values: e.scales.map((s) => s.meanEntropy), cls: 'alt' },
+              ],
+              st.focusScale,
+            );
             tfMaps.focus(st.focusScale);
           },
         },
@@ -108,10 +154,19 @@ export const createTeacherForcedView = defineView<EvalResult>({
             const maps = e.scales.map(pick);
             let lo = Infinity;
             let hi = -Infinity;
-            for (const a of maps) for (const v of a) { if (v < lo) lo = v; if (v > hi) hi = v; }
+            for (const a of maps)
+              for (const v of a) {
+                if (v < lo) lo = v;
+                if (v > hi) hi = v;
+              }
             if (!(hi > lo)) hi = lo + 1e-6;
             maps.forEach((a, k) => drawRgba(tfValues.figures[k].canvas, heatmapImage(a, e.scales[k].pn, lo, hi), 96));
-            const title = tfKind === 'nll' ? '−log p(true token), nats' : tfKind === 'entropy' ? 'entropy of the prediction, nats' : 'top-1 probability';
+            const title =
+              tfKind === 'nll'
+                ? '−log p(true token), nats'
+                : tfKind === 'entropy'
+                  ? 'entropy of the prediction, nats'
+                  : 'top-1 probability';
             tfLegend.root.querySelector('.legend-title')!.textContent = `${title} (shared by all scales)`;
             tfLegend.update(lo, hi);
           },

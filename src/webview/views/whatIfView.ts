@@ -19,10 +19,19 @@ const SVG = 'http://www.w3.org/2000/svg';
 /** The what-if view. */
 export const createWhatIfView = defineView<InspectResult>({
   className: 'view view-whatif',
-  source: (st) => ({ data: st.inspect, loading: 'Tokenizing the image…', idle: st.initialised ? 'No image is open in this panel: Step-through generates one.' : '' }),
+  source: (st) => ({
+    data: st.inspect,
+    loading: 'Tokenizing the image…',
+    idle: st.initialised ? 'No image is open in this panel: Step-through generates one.' : '',
+  }),
   build({ doc, store, host }, parts) {
     const body = select(parts.body);
-    body.append('p').attr('class', 'hint').text('Click cells or drag a rectangle at one scale (or focus the grid: arrow keys move, Space toggles, Shift+arrows choose a rectangle, Esc clears), then set them to a code or resample them; coarser scales stay, finer scales are regenerated (VAR zero-shot in-painting).');
+    body
+      .append('p')
+      .attr('class', 'hint')
+      .text(
+        'Click cells or drag a rectangle at one scale (or focus the grid: arrow keys move, Space toggles, Shift+arrows choose a rectangle, Esc clears), then set them to a code or resample them; coarser scales stay, finer scales are regenerated (VAR zero-shot in-painting).',
+      );
     const controls = body.append('div').attr('class', 'controls');
     const scaleSel = doc.createElement('select');
     scaleSel.className = 'edit-scale';
@@ -33,17 +42,29 @@ export const createWhatIfView = defineView<InspectResult>({
       const { edit: e, generation: g } = store.state;
       void load(store, host, 'edit', { scaleIndex: e.scaleIndex, positions: e.positions, tokens, settings: g.settings });
     };
-    const setBtn = button(doc, 'Set tokens', () => applyEdit(store.state.edit.positions.map(() => +tokenIn.value)), 'Set the chosen cells to the token id');
+    const setBtn = button(
+      doc,
+      'Set tokens',
+      () => applyEdit(store.state.edit.positions.map(() => +tokenIn.value)),
+      'Set the chosen cells to the token id',
+    );
     const resampleBtn = button(doc, 'Resample', () => applyEdit('resample'), 'Resample the chosen cells from the model');
-    const clearBtn = button(doc, 'Clear selection', () => store.update((s) => ({ edit: { ...s.edit, positions: [] } })), 'Clear the chosen cells');
+    const clearBtn = button(
+      doc,
+      'Clear selection',
+      () => store.update((s) => ({ edit: { ...s.edit, positions: [] } })),
+      'Clear the chosen cells',
+    );
     setBtn.classList.add('primary', 'set-tokens');
     resampleBtn.classList.add('resample');
     controls.node()!.append(field(doc, 'Scale', scaleSel), field(doc, 'Token id', tokenIn), setBtn, resampleBtn, clearBtn);
     scaleSel.addEventListener('change', () => store.update((s) => ({ edit: { ...s.edit, scaleIndex: +scaleSel.value, positions: [] } })));
-    body.node()!.append(makeSwatchKey(doc, 'Edit key', [
-      { swatch: 'swatch-chosen-outline', text: 'chosen cells' },
-      { swatch: 'swatch-diff-outline', text: 'token differs from the original' },
-    ]));
+    body.node()!.append(
+      makeSwatchKey(doc, 'Edit key', [
+        { swatch: 'swatch-chosen-outline', text: 'chosen cells' },
+        { swatch: 'swatch-diff-outline', text: 'token differs from the original' },
+      ]),
+    );
     const status = body.append('div').attr('class', 'hint edit-status').attr('aria-live', 'polite');
     const top = body.append('div').attr('class', 'row');
     const gridHost = top.append('figure').attr('class', 'figure edit-grid');
@@ -116,8 +137,14 @@ export const createWhatIfView = defineView<InspectResult>({
       gridHost.selectAll('*').remove();
       const s = r.scales[k];
       const label = `Tokens to edit at ${scaleLabel(k, s.pn)}: arrow keys move, Space toggles a cell, Shift+arrows choose a rectangle, Escape clears`;
-      grid = makeTokenGrid(doc, s.pn, EDIT, label,
-        (p) => store.update({ hover: p === null ? null : { scaleIndex: k, position: p } }), () => undefined);
+      grid = makeTokenGrid(
+        doc,
+        s.pn,
+        EDIT,
+        label,
+        (p) => store.update({ hover: p === null ? null : { scaleIndex: k, position: p } }),
+        () => undefined,
+      );
       grid.setTokens(s.tokens, r.model.codeColors, store.state.colorBy);
       cells = asAriaGrid(doc, grid.root, s.pn, `edit-cell-${k}-`);
       cursorBox = doc.createElementNS(SVG, 'rect') as SVGRectElement;
@@ -159,13 +186,23 @@ export const createWhatIfView = defineView<InspectResult>({
       if (last) drawRgba(after.canvas, last.image, EDIT);
       after.caption.textContent = 'After: finer scales regenerated';
       let changed = 0;
-      const rows = [{ name: 'Before', tokens: r.scales.map((s) => s.tokens) }, { name: 'After', tokens: res.tokens }];
+      const rows = [
+        { name: 'Before', tokens: r.scales.map((s) => s.tokens) },
+        { name: 'After', tokens: res.tokens },
+      ];
       for (const row of rows) {
         pyr.append('h4').text(row.name === 'After' ? 'After (changed cells outlined)' : 'Before');
         const line = pyr.append('div').attr('class', `heatmap-row pyramid-${row.name.toLowerCase()}`);
         r.scales.forEach((s, k) => {
           if (k < from) return;
-          const g = makeTokenGrid(doc, s.pn, SMALL, `${row.name} tokens at ${scaleLabel(k, s.pn)}`, () => undefined, () => undefined);
+          const g = makeTokenGrid(
+            doc,
+            s.pn,
+            SMALL,
+            `${row.name} tokens at ${scaleLabel(k, s.pn)}`,
+            () => undefined,
+            () => undefined,
+          );
           g.setTokens(row.tokens[k], r.model.codeColors, store.state.colorBy);
           const diff: number[] = [];
           for (let p = 0; p < s.pn * s.pn; p++) if (res.tokens[k][p] !== s.tokens[p]) diff.push(p);
@@ -186,26 +223,42 @@ export const createWhatIfView = defineView<InspectResult>({
         {
           on: (r) => [r],
           draw(r) {
-            select(scaleSel).selectAll('option').data(r.scales.map((s) => s.scaleIndex)).join('option').attr('value', (d) => d).text((d) => scaleLabel(d, r.scales[d].pn));
+            select(scaleSel)
+              .selectAll('option')
+              .data(r.scales.map((s) => s.scaleIndex))
+              .join('option')
+              .attr('value', (d) => d)
+              .text((d) => scaleLabel(d, r.scales[d].pn));
             tokenIn.max = String(r.model.vocabSize - 1);
           },
         },
         {
-        on: (r, st) => [r, st.edit.scaleIndex],
-        draw(_r, st) {
-          scaleSel.value = String(st.edit.scaleIndex);
+          on: (r, st) => [r, st.edit.scaleIndex],
+          draw(_r, st) {
+            scaleSel.value = String(st.edit.scaleIndex);
+          },
         },
-      },
         { on: (r, st) => [r, st.edit.scaleIndex, st.colorBy], draw: (r, st) => buildGrid(r, st.edit.scaleIndex) },
-        { on: (r, st) => [r, st.edit.scaleIndex, st.colorBy, st.edit.positions], draw: (_r, st) => grid!.markPositions('is-chosen', st.edit.positions) },
+        {
+          on: (r, st) => [r, st.edit.scaleIndex, st.colorBy, st.edit.positions],
+          draw: (_r, st) => grid!.markPositions('is-chosen', st.edit.positions),
+        },
         // Relabelling every cell is cheap but not free: not on hover-only updates.
-        { on: (r, st) => [r, st.edit.scaleIndex, st.colorBy, st.edit.positions, st.view], draw: (r, st) => showCursor(r, st.edit.scaleIndex) },
+        {
+          on: (r, st) => [r, st.edit.scaleIndex, st.colorBy, st.edit.positions, st.view],
+          draw: (r, st) => showCursor(r, st.edit.scaleIndex),
+        },
         {
           on: (r, st) => [r, st.edit],
           draw(r, st) {
             const e = st.edit;
             setBtn.disabled = resampleBtn.disabled = e.positions.length === 0 || e.result.status === 'loading';
-            if (e.result.status !== 'ready') status.text(e.positions.length ? `${e.positions.length} cell${e.positions.length === 1 ? '' : 's'} chosen at ${scaleLabel(e.scaleIndex, r.scales[e.scaleIndex].pn)}.` : 'No cells chosen.');
+            if (e.result.status !== 'ready')
+              status.text(
+                e.positions.length
+                  ? `${e.positions.length} cell${e.positions.length === 1 ? '' : 's'} chosen at ${scaleLabel(e.scaleIndex, r.scales[e.scaleIndex].pn)}.`
+                  : 'No cells chosen.',
+              );
             rEmpty.show(e.result, 'Regenerating finer scales…', '');
             const res = e.result.value;
             select(after.root).attr('hidden', res ? null : '');
@@ -224,7 +277,12 @@ export const createWhatIfView = defineView<InspectResult>({
   },
   exportData(st) {
     const e = st.edit;
-    return { view: 'whatIf', scaleIndex: e.scaleIndex, positions: e.positions, result: e.result.value ? { tokens: e.result.value.tokens } : null };
+    return {
+      view: 'whatIf',
+      scaleIndex: e.scaleIndex,
+      positions: e.positions,
+      result: e.result.value ? { tokens: e.result.value.tokens } : null,
+    };
   },
 });
 

@@ -34,7 +34,11 @@ suite('activation', () => {
 
   test('the custom editor is contributed for images with priority "option"', () => {
     const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
-    const editors = ext.packageJSON.contributes.customEditors as Array<{ viewType: string; priority: string; selector: Array<{ filenamePattern: string }> }>;
+    const editors = ext.packageJSON.contributes.customEditors as Array<{
+      viewType: string;
+      priority: string;
+      selector: Array<{ filenamePattern: string }>;
+    }>;
     const inspector = editors.find((e) => e.viewType === 'varscope.inspector');
     assert.ok(inspector);
     assert.strictEqual(inspector.priority, 'option');

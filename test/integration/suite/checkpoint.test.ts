@@ -21,7 +21,10 @@ interface OpenResult {
 /** The official-var-A fixture checkpoints: in $VARSCOPE_FIXTURES, else <repo>/../shared/fixtures (as every test layer). */
 function fixtureDir(extensionPath: string): string {
   const dir = path.join(process.env.VARSCOPE_FIXTURES ?? path.resolve(extensionPath, '..', 'shared', 'fixtures'), 'official-var-A');
-  if (!['var.pth', 'vae.pth'].every((f) => fs.existsSync(path.join(dir, f)))) throw new Error(`official-var-A fixture checkpoints not found in ${dir}; set VARSCOPE_FIXTURES to the folder that holds official-var-A`);
+  if (!['var.pth', 'vae.pth'].every((f) => fs.existsSync(path.join(dir, f))))
+    throw new Error(
+      `official-var-A fixture checkpoints not found in ${dir}; set VARSCOPE_FIXTURES to the folder that holds official-var-A`,
+    );
   return dir;
 }
 
@@ -45,7 +48,9 @@ suite('open checkpoint', () => {
 
   test('the Explorer menu offers it on checkpoint files', async () => {
     const ext = await activeExtension();
-    const menu = (ext.packageJSON.contributes.menus['explorer/context'] as Array<{ command: string; when: string }>).find((m) => m.command === 'varscope.openCheckpoint');
+    const menu = (ext.packageJSON.contributes.menus['explorer/context'] as Array<{ command: string; when: string }>).find(
+      (m) => m.command === 'varscope.openCheckpoint',
+    );
     assert.ok(menu, 'no Explorer context menu entry');
     const re = /\/\^\\\.\((.*)\)\$\/i/.exec(menu.when);
     assert.ok(re, menu.when);
@@ -61,28 +66,51 @@ suite('open checkpoint', () => {
     assert.strictEqual(first.cacheHit, false);
     assert.strictEqual(first.var, varFile);
     assert.strictEqual(first.vae, path.join(ckptDir, 'vae_ch32v512z16.pth'));
-    for (const s of ['read the checkpoint', 'hash the checkpoints', 'load the checkpoints', 'infer the configuration', 'export graph 1 of 7 (encoder)', 'export graph 7 of 7 (transformerStep)', 'verify: the graphs in onnxruntime', 'open the model', 'done']) {
+    for (const s of [
+      'read the checkpoint',
+      'hash the checkpoints',
+      'load the checkpoints',
+      'infer the configuration',
+      'export graph 1 of 7 (encoder)',
+      'export graph 7 of 7 (transformerStep)',
+      'verify: the graphs in onnxruntime',
+      'open the model',
+      'done',
+    ]) {
       assert.ok(first.stages.includes(s), `stage "${s}" missing from ${JSON.stringify(first.stages)}`);
     }
-    const manifest = JSON.parse(fs.readFileSync(path.join(first.dir, 'varscope.json'), 'utf8')) as { name: string; provenance: { verification: Record<string, number> } };
+    const manifest = JSON.parse(fs.readFileSync(path.join(first.dir, 'varscope.json'), 'utf8')) as {
+      name: string;
+      provenance: { verification: Record<string, number> };
+    };
     assert.strictEqual(manifest.name, 'var_d2.pth + vae_ch32v512z16.pth');
     assert.ok(Object.keys(manifest.provenance.verification).length > 0, 'the bundle was verified');
     assert.ok(!first.dir.startsWith(vscode.workspace.workspaceFolders![0].uri.fsPath), 'the cache is outside the workspace');
 
-    const state = await waitFor('the exported model open in a ready panel', async () => {
-      const s = await hostState();
-      return s.model.dir === first.dir && s.model.opened && s.panels.some((p) => p.ready) ? s : undefined;
-    }, 120000);
+    const state = await waitFor(
+      'the exported model open in a ready panel',
+      async () => {
+        const s = await hostState();
+        return s.model.dir === first.dir && s.model.opened && s.panels.some((p) => p.ready) ? s : undefined;
+      },
+      120000,
+    );
     assert.strictEqual(state.model.name, manifest.name);
     assert.ok(state.statusBarText.includes(manifest.name), state.statusBarText);
-    assert.ok(state.bundles.some((b) => b.dir === first.dir), 'Choose Model lists the cached bundle');
+    assert.ok(
+      state.bundles.some((b) => b.dir === first.dir),
+      'Choose Model lists the cached bundle',
+    );
 
     const t0 = Date.now();
     const second = (await vscode.commands.executeCommand('varscope.openCheckpoint', vscode.Uri.file(varFile))) as OpenResult | undefined;
     assert.ok(second);
     assert.strictEqual(second.cacheHit, true);
     assert.strictEqual(second.dir, first.dir);
-    assert.ok(!second.stages.some((s) => s.startsWith('export graph') || s === 'find Python' || s === 'read the checkpoint'), `the second open ran Python: ${JSON.stringify(second.stages)}`);
+    assert.ok(
+      !second.stages.some((s) => s.startsWith('export graph') || s === 'find Python' || s === 'read the checkpoint'),
+      `the second open ran Python: ${JSON.stringify(second.stages)}`,
+    );
     console.log(`second open (cache hit) took ${Date.now() - t0} ms`);
   });
 });

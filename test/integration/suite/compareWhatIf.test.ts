@@ -67,9 +67,19 @@ suite('compare and what-if on the default model', () => {
   const { read: panel, act: on, startGeneration } = imagePanel(IMAGE_NAME);
 
   const readManifest = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'varscope.json'), 'utf8')) as Manifest;
-  const cliInspect = async (dir: string) => (await varscopeCli(extensionPath, ['inspect', imagePath, '--model', dir, '--provider', provider])) as CliInspect;
+  const cliInspect = async (dir: string) =>
+    (await varscopeCli(extensionPath, ['inspect', imagePath, '--model', dir, '--provider', provider])) as CliInspect;
   const cliEvaluate = async (dir: string, classId: number) =>
-    (await varscopeCli(extensionPath, ['eval', imagePath, '--model', dir, '--provider', provider, '--class', String(classId)])) as CliEvaluation;
+    (await varscopeCli(extensionPath, [
+      'eval',
+      imagePath,
+      '--model',
+      dir,
+      '--provider',
+      provider,
+      '--class',
+      String(classId),
+    ])) as CliEvaluation;
 
   suiteSetup(async function () {
     this.timeout(180000);
@@ -84,7 +94,11 @@ suite('compare and what-if on the default model', () => {
     const state = await openInFreshPanel(imagePath, finalDir);
     provider = state.model.provider!;
     if (!bridgeUrl()) return;
-    await waitFor('the default model in the panel header', async () => ((await panel([], [APP_MODEL]))?.selected[APP_MODEL] === manifest.name ? true : undefined), 60000);
+    await waitFor(
+      'the default model in the panel header',
+      async () => ((await panel([], [APP_MODEL]))?.selected[APP_MODEL] === manifest.name ? true : undefined),
+      60000,
+    );
   });
 
   // Later suites reopen the sample image and expect a fresh panel on the pyramid view, not this one on What-if.
@@ -105,24 +119,40 @@ suite('compare and what-if on the default model', () => {
       const f = await panel([ERROR_TEXTS]);
       return f && f.all[ERROR_TEXTS].length >= errorsBefore + 2 ? f.all[ERROR_TEXTS].slice(errorsBefore) : undefined;
     });
-    assert.ok(shown.every((m) => /BadRequest/.test(m)), shown.join('\n'));
-    assert.ok(shown.some((m) => m.includes(notABundle) && /not a model bundle/.test(m)), shown.join('\n'));
-    assert.ok(shown.some((m) => /takes a model bundle folder/.test(m)), shown.join('\n'));
+    assert.ok(
+      shown.every((m) => /BadRequest/.test(m)),
+      shown.join('\n'),
+    );
+    assert.ok(
+      shown.some((m) => m.includes(notABundle) && /not a model bundle/.test(m)),
+      shown.join('\n'),
+    );
+    assert.ok(
+      shown.some((m) => /takes a model bundle folder/.test(m)),
+      shown.join('\n'),
+    );
     const f = await panel([`${ACCURACY_SERIES} rect.bar`]);
     assert.strictEqual(f!.all[`${ACCURACY_SERIES} rect.bar`].length, 0, 'no comparison drawn');
   });
 
-  test('compare with the early checkpoint: 100 % token agreement and each model\'s null-class accuracy, as the command line computes them', async function () {
+  test("compare with the early checkpoint: 100 % token agreement and each model's null-class accuracy, as the command line computes them", async function () {
     this.timeout(240000);
     const early = readManifest(earlyDir);
     const nullA = manifest.var.numClasses;
     const nullB = early.var.numClasses;
     const [inspectA, inspectB] = [await cliInspect(finalDir), await cliInspect(earlyDir)];
     const [evalA, evalB] = [await cliEvaluate(finalDir, nullA), await cliEvaluate(earlyDir, nullB)];
-    assert.deepStrictEqual(inspectA.scales.map((s) => s.pn), manifest.patchNums);
+    assert.deepStrictEqual(
+      inspectA.scales.map((s) => s.pn),
+      manifest.patchNums,
+    );
     // The two checkpoints share the VAE: the same image gives the same tokens at every scale.
     const same = agreement(inspectA, inspectB);
-    assert.deepStrictEqual(same, manifest.patchNums.map(() => 1), 'the command line: the same tokens at every scale');
+    assert.deepStrictEqual(
+      same,
+      manifest.patchNums.map(() => 1),
+      'the command line: the same tokens at every scale',
+    );
     const pct = (e: CliEvaluation) => e.scales.map((s) => (s.accuracy * 100).toFixed(1));
     assert.strictEqual(evalA.classId, nullA);
     assert.strictEqual(evalB.classId, nullB);
@@ -133,15 +163,27 @@ suite('compare and what-if on the default model', () => {
     await vscode.commands.executeCommand('varscope.compareModels', earlyDir);
     await on('click', 'button#tab-compare');
     const titles = `${ACCURACY_SERIES} rect.bar title`;
-    const frame = await waitFor('the comparison drawn', async () => {
-      const f = await panel([AGREEMENT_BARS, titles, B_CAPTIONS]);
-      return f && f.all[titles].length === 2 * manifest.patchNums.length && f.all[AGREEMENT_BARS].length === manifest.patchNums.length ? f : undefined;
-    }, 120000);
+    const frame = await waitFor(
+      'the comparison drawn',
+      async () => {
+        const f = await panel([AGREEMENT_BARS, titles, B_CAPTIONS]);
+        return f && f.all[titles].length === 2 * manifest.patchNums.length && f.all[AGREEMENT_BARS].length === manifest.patchNums.length
+          ? f
+          : undefined;
+      },
+      120000,
+    );
     const label = (pn: number) => `${pn}×${pn}`;
     // The chart key names each checkpoint by its training step, read from its bundle's name.
     const step = (dir: string) => /step (\d+)/.exec(bundleName(dir))?.[1];
-    assert.deepStrictEqual(frame.all[AGREEMENT_BARS], same.map((x, k) => `B · step ${step(earlyDir)} at ${label(manifest.patchNums[k])}: ${(x * 100).toFixed(0)}`));
-    assert.deepStrictEqual(frame.all[B_CAPTIONS], manifest.patchNums.map((pn) => `${label(pn)} · 100% same`));
+    assert.deepStrictEqual(
+      frame.all[AGREEMENT_BARS],
+      same.map((x, k) => `B · step ${step(earlyDir)} at ${label(manifest.patchNums[k])}: ${(x * 100).toFixed(0)}`),
+    );
+    assert.deepStrictEqual(
+      frame.all[B_CAPTIONS],
+      manifest.patchNums.map((pn) => `${label(pn)} · 100% same`),
+    );
     // Series A (this panel's model) first, then B; each bar's title ends in its accuracy to 0.1 %.
     const bars = frame.all[titles];
     const n = manifest.patchNums.length;
@@ -150,10 +192,13 @@ suite('compare and what-if on the default model', () => {
     shownA.forEach((t, k) => assert.ok(t.includes(` at ${label(manifest.patchNums[k])}: `), t));
     assert.deepStrictEqual(shownA.map(barValue), pct(evalA), 'A: final checkpoint, class ' + nullA);
     assert.deepStrictEqual(shownB.map(barValue), pct(evalB), 'B: early checkpoint, class ' + nullB);
-    assert.ok(shownA[0].startsWith(`A · step ${step(finalDir)} at `) && shownB[0].startsWith(`B · step ${step(earlyDir)} at `), bars.join('\n'));
+    assert.ok(
+      shownA[0].startsWith(`A · step ${step(finalDir)} at `) && shownB[0].startsWith(`B · step ${step(earlyDir)} at `),
+      bars.join('\n'),
+    );
   });
 
-  test('what-if: three cells at 8×8 chosen by click and keys, set to one token; the after pyramid is the engine\'s edit', async function () {
+  test("what-if: three cells at 8×8 chosen by click and keys, set to one token; the after pyramid is the engine's edit", async function () {
     this.timeout(240000);
     const original = await cliInspect(finalDir);
     const k = manifest.patchNums.indexOf(8);
@@ -171,14 +216,23 @@ suite('compare and what-if on the default model', () => {
     await on('click', 'button#tab-stepThrough');
     await on('click', `${STEP_VIEW} .segmented button[data-value="generate"]`);
     await startGeneration(SETTINGS);
-    await waitFor('the generation started with these settings', async () => {
-      const st = (await panel([], [GEN_STATUS]))?.selected[GEN_STATUS];
-      return st?.startsWith(`Scale 1 of ${manifest.patchNums.length} · class ${SETTINGS.classId} (`) && st.includes(`seed ${SETTINGS.seed}`) ? true : undefined;
-    }, 60000);
+    await waitFor(
+      'the generation started with these settings',
+      async () => {
+        const st = (await panel([], [GEN_STATUS]))?.selected[GEN_STATUS];
+        return st?.startsWith(`Scale 1 of ${manifest.patchNums.length} · class ${SETTINGS.classId} (`) &&
+          st.includes(`seed ${SETTINGS.seed}`)
+          ? true
+          : undefined;
+      },
+      60000,
+    );
 
     await on('click', 'button#tab-whatIf');
     await on('select', `${WHATIF} select.edit-scale`, String(k));
-    await waitFor(`the ${pn}×${pn} grid to edit`, async () => ((await panel([`${EDIT_GRID}|aria-rowcount`])))?.all[`${EDIT_GRID}|aria-rowcount`][0] === String(pn) ? true : undefined);
+    await waitFor(`the ${pn}×${pn} grid to edit`, async () =>
+      (await panel([`${EDIT_GRID}|aria-rowcount`]))?.all[`${EDIT_GRID}|aria-rowcount`][0] === String(pn) ? true : undefined,
+    );
     await on('click', `#edit-cell-${k}-${positions[0]}`);
     await on('click', `#edit-cell-${k}-${positions[1]}`);
     await on('press', EDIT_GRID, 'ArrowDown');
@@ -187,7 +241,10 @@ suite('compare and what-if on the default model', () => {
       const f = await panel([CHOSEN_CELLS], [EDIT_STATUS]);
       return f && f.all[CHOSEN_CELLS].length === 3 ? f : undefined;
     });
-    assert.deepStrictEqual(chosen.all[CHOSEN_CELLS].map(Number).sort((a, b) => a - b), positions);
+    assert.deepStrictEqual(
+      chosen.all[CHOSEN_CELLS].map(Number).sort((a, b) => a - b),
+      positions,
+    );
     assert.strictEqual(chosen.selected[EDIT_STATUS], `3 cells chosen at k=${k + 1} · ${pn}×${pn}.`);
     await on('fill', `${WHATIF} input.edit-token`, String(token));
     await on('click', `${WHATIF} button.set-tokens`);
@@ -195,11 +252,21 @@ suite('compare and what-if on the default model', () => {
     const finer = manifest.patchNums.slice(k);
     const rowTokens = (row: 'before' | 'after', s: number) => `${WHATIF} .pyramid-${row} figure[data-scale="${s}"] rect.cell|data-token`;
     const rowPositions = (row: 'before' | 'after', s: number) => `${WHATIF} .pyramid-${row} figure[data-scale="${s}"] rect.cell|data-pos`;
-    const queries = finer.flatMap((_, i) => (['before', 'after'] as const).flatMap((row) => [rowTokens(row, k + i), rowPositions(row, k + i)]));
-    const frame = await waitFor('the after pyramid', async () => {
-      const f = await panel([...queries, `${WHATIF} .pyramid-after figure.grid-figure|data-scale`], [EDIT_STATUS]);
-      return f && /tokens differ from the original/.test(f.selected[EDIT_STATUS] ?? '') && finer.every((p, i) => f.all[rowTokens('after', k + i)].length === p * p) ? f : undefined;
-    }, 120000);
+    const queries = finer.flatMap((_, i) =>
+      (['before', 'after'] as const).flatMap((row) => [rowTokens(row, k + i), rowPositions(row, k + i)]),
+    );
+    const frame = await waitFor(
+      'the after pyramid',
+      async () => {
+        const f = await panel([...queries, `${WHATIF} .pyramid-after figure.grid-figure|data-scale`], [EDIT_STATUS]);
+        return f &&
+          /tokens differ from the original/.test(f.selected[EDIT_STATUS] ?? '') &&
+          finer.every((p, i) => f.all[rowTokens('after', k + i)].length === p * p)
+          ? f
+          : undefined;
+      },
+      120000,
+    );
     /** One drawn grid's tokens by position (document order need not be position order). */
     const grid = (row: 'before' | 'after', s: number): number[] => {
       const out: number[] = [];
@@ -207,21 +274,42 @@ suite('compare and what-if on the default model', () => {
       return out;
     };
     // The after row starts at the edited scale: coarser scales are not regenerated.
-    assert.deepStrictEqual(frame.all[`${WHATIF} .pyramid-after figure.grid-figure|data-scale`].map(Number), finer.map((_, i) => k + i));
-    finer.forEach((_, i) => assert.deepStrictEqual(grid('before', k + i), original.scales[k + i].tokens, `before row, scale ${k + i + 1}: the image's tokens`));
+    assert.deepStrictEqual(
+      frame.all[`${WHATIF} .pyramid-after figure.grid-figure|data-scale`].map(Number),
+      finer.map((_, i) => k + i),
+    );
+    finer.forEach((_, i) =>
+      assert.deepStrictEqual(grid('before', k + i), original.scales[k + i].tokens, `before row, scale ${k + i + 1}: the image's tokens`),
+    );
     const edited = grid('after', k);
     positions.forEach((p) => assert.strictEqual(edited[p], token, `edited cell ${p} shows token ${token}`));
-    edited.forEach((t, p) => positions.includes(p) || assert.strictEqual(t, original.scales[k].tokens[p], `cell ${p} of the edited scale kept`));
+    edited.forEach(
+      (t, p) => positions.includes(p) || assert.strictEqual(t, original.scales[k].tokens[p], `cell ${p} of the edited scale kept`),
+    );
 
     // The engine's answer to the same edit, asked outside the panel.
     const engine = await hostEdit(imagePath, { scaleIndex: k, positions, tokens: positions.map(() => token), settings: SETTINGS });
     assert.strictEqual(engine.tokens.length, manifest.patchNums.length);
-    for (let s = 0; s < k; s++) assert.deepStrictEqual(engine.tokens[s], original.scales[s].tokens, `scale ${s + 1}, coarser than the edit, unchanged`);
-    finer.forEach((_, i) => assert.deepStrictEqual(grid('after', k + i), engine.tokens[k + i], `after row, scale ${k + i + 1}: the engine's edit`));
+    for (let s = 0; s < k; s++)
+      assert.deepStrictEqual(engine.tokens[s], original.scales[s].tokens, `scale ${s + 1}, coarser than the edit, unchanged`);
+    finer.forEach((_, i) =>
+      assert.deepStrictEqual(grid('after', k + i), engine.tokens[k + i], `after row, scale ${k + i + 1}: the engine's edit`),
+    );
     // Regenerated finer scales differ somewhere (an edit that changed nothing would pass the checks above).
-    const changed = finer.slice(1).map((_, i) => grid('after', k + 1 + i).filter((t, p) => t !== original.scales[k + 1 + i].tokens[p]).length);
-    assert.ok(changed.some((c) => c > 0), `changed cells per finer scale: ${changed.join(', ')}`);
-    const total = finer.reduce((sum, _, i) => sum + grid('after', k + i).filter((t, p) => t !== original.scales[k + i].tokens[p]).length, 0);
-    assert.strictEqual(frame.selected[EDIT_STATUS], `${total} tokens differ from the original across scales ${k + 1}–${manifest.patchNums.length}.`);
+    const changed = finer
+      .slice(1)
+      .map((_, i) => grid('after', k + 1 + i).filter((t, p) => t !== original.scales[k + 1 + i].tokens[p]).length);
+    assert.ok(
+      changed.some((c) => c > 0),
+      `changed cells per finer scale: ${changed.join(', ')}`,
+    );
+    const total = finer.reduce(
+      (sum, _, i) => sum + grid('after', k + i).filter((t, p) => t !== original.scales[k + i].tokens[p]).length,
+      0,
+    );
+    assert.strictEqual(
+      frame.selected[EDIT_STATUS],
+      `${total} tokens differ from the original across scales ${k + 1}–${manifest.patchNums.length}.`,
+    );
   });
 });

@@ -50,7 +50,11 @@ function get<T>(pathAndQuery: string): Promise<T> {
  * Every webview frame now in the workbench: its text, the text of the first match of each of `selectors`, the number
  * of matches of each of `countSelectors`, and for each of `allSelectors` (`selector` or `selector|attr`) every match.
  */
-export function readWebviews(selectors: string[] = [], countSelectors: string[] = [], allSelectors: string[] = []): Promise<WebviewFrameText[]> {
+export function readWebviews(
+  selectors: string[] = [],
+  countSelectors: string[] = [],
+  allSelectors: string[] = [],
+): Promise<WebviewFrameText[]> {
   const query = [
     ...selectors.map((q) => `q=${encodeURIComponent(q)}`),
     ...countSelectors.map((c) => `c=${encodeURIComponent(c)}`),
@@ -84,10 +88,12 @@ export function imagePanel(imageName: string): {
   /** Types `s` into the step-through form (its Generate mode showing) and presses Start. */
   startGeneration(s: GenerationSettings): Promise<void>;
 } {
-  const on = (action: WebviewAction, selector: string, value = '') => act(action, selector, value, { selector: APP_IMAGE, text: imageName });
+  const on = (action: WebviewAction, selector: string, value = '') =>
+    act(action, selector, value, { selector: APP_IMAGE, text: imageName });
   const form = '.view-step .generate';
   return {
-    read: async (all = [], selected = []) => (await readWebviews([APP_IMAGE, ...selected], [], all)).find((f) => f.selected[APP_IMAGE] === imageName),
+    read: async (all = [], selected = []) =>
+      (await readWebviews([APP_IMAGE, ...selected], [], all)).find((f) => f.selected[APP_IMAGE] === imageName),
     act: on,
     async startGeneration(s) {
       await on('select', '.view-step select.class-select', String(s.classId));

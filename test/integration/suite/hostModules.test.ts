@@ -76,10 +76,16 @@ suite('panel HTML', () => {
 suite('model catalog', () => {
   test('a bundle folder and a folder of bundles are both found; broken manifests are skipped', () => {
     const a = manifestOnlyBundle('Catalog A');
-    assert.deepStrictEqual(findBundles(a).map((b) => b.name), [bundleName(a)]);
+    assert.deepStrictEqual(
+      findBundles(a).map((b) => b.name),
+      [bundleName(a)],
+    );
     const parent = path.dirname(a);
     assert.ok(findBundles(parent).some((b) => b.dir === a));
-    assert.throws(() => readBundleSummary(path.join(a, 'missing')), (e: unknown) => e instanceof VarScopeError && e.code === 'ModelNotFound');
+    assert.throws(
+      () => readBundleSummary(path.join(a, 'missing')),
+      (e: unknown) => e instanceof VarScopeError && e.code === 'ModelNotFound',
+    );
   });
 
   test('only folders inside the workspace count as workspace bundles', () => {
@@ -89,13 +95,16 @@ suite('model catalog', () => {
     assert.strictEqual(isInsideWorkspace(path.join(ws, '..', 'elsewhere')), false);
   });
 
-  test('the picker lists every bundle folder in the extension\'s models/', async () => {
+  test("the picker lists every bundle folder in the extension's models/", async () => {
     const models = path.join(vscode.extensions.getExtension('varscope.varscope')!.extensionPath, 'models');
     const expected = (fs.existsSync(models) ? fs.readdirSync(models) : [])
       .map((d) => path.join(models, d))
       .filter((d) => fs.existsSync(path.join(d, 'varscope.json')))
       .sort();
-    const listed = (await hostState()).bundles.map((b) => b.dir).filter((d) => path.dirname(d) === models).sort();
+    const listed = (await hostState()).bundles
+      .map((b) => b.dir)
+      .filter((d) => path.dirname(d) === models)
+      .sort();
     assert.deepStrictEqual(listed, expected);
   });
 

@@ -17,10 +17,17 @@ export interface TestOutcome {
 /** Runs the suite; rejects when any test failed (VS Code then exits with code 1). */
 export function run(): Promise<void> {
   // VARSCOPE_IT_GREP runs only the tests whose full title matches (e.g. one suite while working on it).
-  const mocha = new Mocha({ ui: 'tdd', color: false, timeout: 60000, ...(process.env.VARSCOPE_IT_GREP ? { grep: process.env.VARSCOPE_IT_GREP } : {}) });
+  const mocha = new Mocha({
+    ui: 'tdd',
+    color: false,
+    timeout: 60000,
+    ...(process.env.VARSCOPE_IT_GREP ? { grep: process.env.VARSCOPE_IT_GREP } : {}),
+  });
   // out/ keeps the output of deleted sources: run only tests whose .ts still exists.
   const sourceDir = path.resolve(__dirname, '..', '..', '..', '..', 'test', 'integration', 'suite');
-  const files = fs.readdirSync(__dirname).filter((f) => f.endsWith('.test.js') && fs.existsSync(path.join(sourceDir, f.replace(/\.js$/, '.ts'))));
+  const files = fs
+    .readdirSync(__dirname)
+    .filter((f) => f.endsWith('.test.js') && fs.existsSync(path.join(sourceDir, f.replace(/\.js$/, '.ts'))));
   for (const f of files.sort()) mocha.addFile(path.join(__dirname, f));
   const outcomes: TestOutcome[] = [];
   return new Promise((resolve, reject) => {

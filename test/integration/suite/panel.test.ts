@@ -62,7 +62,11 @@ suite('inspector panel', () => {
     const ext = await activeExtension();
     assert.ok(fs.existsSync(path.join(ext.extensionPath, 'dist', 'webview', 'main.js')), 'the webview bundle is built');
     // init waits for the engine to open the model (or fail to).
-    await waitFor('ready + init', async () => ((await hostState()).panels.find((p) => p.imageName === imageName)?.ready ? true : undefined), 120000);
+    await waitFor(
+      'ready + init',
+      async () => ((await hostState()).panels.find((p) => p.imageName === imageName)?.ready ? true : undefined),
+      120000,
+    );
     const state = await hostState();
     assert.strictEqual(state.model.opened, true, `the test bundle did not open: ${state.model.error}`);
     if (!bridgeUrl()) return;

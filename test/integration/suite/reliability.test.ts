@@ -21,12 +21,20 @@ suite('reliability', () => {
     const broken = path.join(ws, 'broken.png');
     fs.writeFileSync(broken, 'this is text, not a PNG');
     await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(broken), 'varscope.inspector');
-    await waitFor('the panel', async () => ((await hostState()).panels.some((p) => p.imageName === 'broken.png' && p.ready) ? true : undefined), 120000);
+    await waitFor(
+      'the panel',
+      async () => ((await hostState()).panels.some((p) => p.imageName === 'broken.png' && p.ready) ? true : undefined),
+      120000,
+    );
     const state = await hostState();
     assert.strictEqual(state.model.opened, true, `the model did not open: ${state.model.error}`);
     if (!bridgeUrl()) return;
     // The model opened; the engine refuses the file and the panel says so in place, naming it.
-    const frame = await waitFor('the in-place error', async () => (await readWebviews([ERRORS])).find((f) => (f.selected[ERRORS] ?? '').includes('broken.png')), 60000);
+    const frame = await waitFor(
+      'the in-place error',
+      async () => (await readWebviews([ERRORS])).find((f) => (f.selected[ERRORS] ?? '').includes('broken.png')),
+      60000,
+    );
     assert.ok(/BadImage|not an image|could not be decoded/i.test(frame.selected[ERRORS]), frame.selected[ERRORS]);
   });
 

@@ -16,7 +16,10 @@ suite('panel restore', () => {
     const ws = vscode.workspace.workspaceFolders![0].uri;
     const image = fs.readdirSync(ws.fsPath).find((f) => f.endsWith('.png'))!;
     const before = (await hostState()).panels.filter((p) => p.imageName === image).length;
-    await vscode.commands.executeCommand('varscope.test.restore', { imageUri: vscode.Uri.joinPath(ws, image).toString(), view: 'codebook' });
+    await vscode.commands.executeCommand('varscope.test.restore', {
+      imageUri: vscode.Uri.joinPath(ws, image).toString(),
+      view: 'codebook',
+    });
     const count = await waitFor('the restored panel', async () => {
       const n = (await hostState()).panels.filter((p) => p.imageName === image).length;
       return n === before + 1 ? n : undefined;

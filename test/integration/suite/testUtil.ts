@@ -69,7 +69,10 @@ export function manifestOnlyBundle(namePrefix: string): string {
   const dir = path.join(parent, 'bundle');
   fs.mkdirSync(dir);
   const name = `${namePrefix} ${path.basename(parent)}`;
-  fs.writeFileSync(path.join(dir, 'varscope.json'), JSON.stringify({ format: 'varscope-bundle', version: 1, id: path.basename(parent), name }));
+  fs.writeFileSync(
+    path.join(dir, 'varscope.json'),
+    JSON.stringify({ format: 'varscope-bundle', version: 1, id: path.basename(parent), name }),
+  );
   return dir;
 }
 
@@ -88,10 +91,14 @@ export async function openInFreshPanel(imagePath: string, modelDir: string): Pro
   await closeAllPanels();
   await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(imagePath), 'varscope.inspector');
   const imageName = path.basename(imagePath);
-  return waitFor(`${path.basename(modelDir)} opened in the panel of ${imageName}`, async () => {
-    const s = await hostState();
-    return s.model.dir === modelDir && s.model.opened && s.panels.some((p) => p.imageName === imageName && p.ready) ? s : undefined;
-  }, 120000);
+  return waitFor(
+    `${path.basename(modelDir)} opened in the panel of ${imageName}`,
+    async () => {
+      const s = await hostState();
+      return s.model.dir === modelDir && s.model.opened && s.panels.some((p) => p.imageName === imageName && p.ready) ? s : undefined;
+    },
+    120000,
+  );
 }
 
 /** The `name` of a bundle's varscope.json, read independently of the extension. */
@@ -113,10 +120,15 @@ export function varscopeCli(extensionPath: string, args: string[]): Promise<unkn
   return new Promise((resolve, reject) => {
     // In desktop VS Code process.execPath is Electron: ELECTRON_RUN_AS_NODE makes it a plain Node.
     const env = { ...process.env, ELECTRON_RUN_AS_NODE: '1' };
-    execFile(process.execPath, [path.join(extensionPath, 'bin', 'varscope.js'), ...args, '--json', '-'], { env, maxBuffer: 64 * 1024 * 1024, timeout: 120000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`varscope ${args.join(' ')}: ${err.message}\n${stderr}`));
-      else resolve(JSON.parse(stdout) as unknown);
-    });
+    execFile(
+      process.execPath,
+      [path.join(extensionPath, 'bin', 'varscope.js'), ...args, '--json', '-'],
+      { env, maxBuffer: 64 * 1024 * 1024, timeout: 120000 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`varscope ${args.join(' ')}: ${err.message}\n${stderr}`));
+        else resolve(JSON.parse(stdout) as unknown);
+      },
+    );
   });
 }
 

@@ -47,7 +47,9 @@ suite('bundle verification', () => {
       'the damaged model to fail',
       async () => {
         const s = await hostState();
-        return s.model.dir === damaged && s.model.error?.includes('sha256') && s.panels.some((p) => p.imageName === image && p.ready) ? s : undefined;
+        return s.model.dir === damaged && s.model.error?.includes('sha256') && s.panels.some((p) => p.imageName === image && p.ready)
+          ? s
+          : undefined;
       },
       120000,
     );
@@ -57,7 +59,10 @@ suite('bundle verification', () => {
     if (!bridgeUrl()) return;
     const frame = await waitFor(
       'the message and Show Log in the panel',
-      async () => (await readWebviews([APP_IMAGE, APP_MODEL], [SHOW_LOG])).find((f) => f.selected[APP_IMAGE] === image && (f.selected[APP_MODEL] ?? '').includes('weights.bin') && f.counts[SHOW_LOG] === 1),
+      async () =>
+        (await readWebviews([APP_IMAGE, APP_MODEL], [SHOW_LOG])).find(
+          (f) => f.selected[APP_IMAGE] === image && (f.selected[APP_MODEL] ?? '').includes('weights.bin') && f.counts[SHOW_LOG] === 1,
+        ),
       120000,
     );
     assert.match(frame.selected[APP_MODEL], /^No model: .*weights\.bin does not match the sha256/);

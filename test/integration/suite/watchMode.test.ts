@@ -46,13 +46,21 @@ suite('watch mode: a new checkpoint in a watched folder adds a point', () => {
     await openInFreshPanel(path.join(ws, IMAGE_NAME), finalDir);
     await vscode.commands.executeCommand('varscope.watchCheckpoints', ckpts, images);
     if (!bridgeUrl()) return;
-    await waitFor('the early checkpoint evaluated', async () => ((await panel([SUMMARY]))?.all[SUMMARY]?.[0]?.includes(`(step ${early}) on`) ? true : undefined), 300000);
+    await waitFor(
+      'the early checkpoint evaluated',
+      async () => ((await panel([SUMMARY]))?.all[SUMMARY]?.[0]?.includes(`(step ${early}) on`) ? true : undefined),
+      300000,
+    );
     // a new checkpoint appears: a whole bundle folder (the final one, linked in)
     fs.symlinkSync(finalDir, path.join(ckpts, 'final'));
-    const dots = await waitFor('a second point on the timeline', async () => {
-      const f = await panel([FIRST_CURVE_DOTS, SUMMARY]);
-      return f && f.all[FIRST_CURVE_DOTS].length === 2 ? f : undefined;
-    }, 300000);
+    const dots = await waitFor(
+      'a second point on the timeline',
+      async () => {
+        const f = await panel([FIRST_CURVE_DOTS, SUMMARY]);
+        return f && f.all[FIRST_CURVE_DOTS].length === 2 ? f : undefined;
+      },
+      300000,
+    );
     const titles = dots.all[FIRST_CURVE_DOTS];
     assert.ok(titles[0].startsWith(`1×1 at step ${early}: `), titles[0]);
     assert.ok(titles[1].startsWith(`1×1 at step ${final}: `), titles[1]);

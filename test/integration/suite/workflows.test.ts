@@ -46,11 +46,15 @@ suite('workflows on the default model', () => {
   /** Waits until the generation shows scale `k` (1-based) settled, and returns the grid's tokens and pn. */
   async function shownStep(k: number): Promise<{ frame: WebviewFrameText; tokens: number[]; pn: number }> {
     const pn = patchNums[k - 1];
-    const frame = await waitFor(`scale ${k} of ${patchNums.length} in the step-through view`, async () => {
-      const f = await panel([GRID_TOKENS, GRID_PN], [GEN_STATUS]);
-      const settled = f?.selected[GEN_STATUS]?.startsWith(`Scale ${k} of ${patchNums.length} · class`);
-      return f && settled && f.all[GRID_PN]?.[0] === String(pn) ? f : undefined;
-    }, 60000);
+    const frame = await waitFor(
+      `scale ${k} of ${patchNums.length} in the step-through view`,
+      async () => {
+        const f = await panel([GRID_TOKENS, GRID_PN], [GEN_STATUS]);
+        const settled = f?.selected[GEN_STATUS]?.startsWith(`Scale ${k} of ${patchNums.length} · class`);
+        return f && settled && f.all[GRID_PN]?.[0] === String(pn) ? f : undefined;
+      },
+      60000,
+    );
     return { frame, tokens: frame.all[GRID_TOKENS].map(Number), pn: +frame.all[GRID_PN][0] };
   }
 
@@ -61,10 +65,14 @@ suite('workflows on the default model', () => {
     await on('click', `${STEP_VIEW} .teacher button[aria-label="Teacher-forced evaluation of this image"]`);
     const want = expected.scales.map((s, k) => `k=${k + 1} · ${s.pn}×${s.pn} · ${(s.accuracy * 100).toFixed(1)}%`);
     // Poll until the captions are those of this class (an earlier evaluation may still be on screen), then compare.
-    const frame = await waitFor(`the evaluation of class ${classId}`, async () => {
-      const f = await panel([TF_CAPTIONS, ACC_BARS]);
-      return f && f.all[TF_CAPTIONS].length === patchNums.length && f.all[TF_CAPTIONS].join('\n') === want.join('\n') ? f : undefined;
-    }, 60000).catch(async (e: Error) => {
+    const frame = await waitFor(
+      `the evaluation of class ${classId}`,
+      async () => {
+        const f = await panel([TF_CAPTIONS, ACC_BARS]);
+        return f && f.all[TF_CAPTIONS].length === patchNums.length && f.all[TF_CAPTIONS].join('\n') === want.join('\n') ? f : undefined;
+      },
+      60000,
+    ).catch(async (e: Error) => {
       const f = await panel([TF_CAPTIONS, ACC_BARS]);
       throw new Error(`${e.message}\nshown:    ${JSON.stringify(f?.all[TF_CAPTIONS])}\nexpected: ${JSON.stringify(want)}`);
     });
@@ -73,11 +81,35 @@ suite('workflows on the default model', () => {
 
   async function cliGenerate(): Promise<CliGeneration> {
     const s = SETTINGS;
-    return (await varscopeCli(extensionPath, ['generate', '--model', defaultBundle(extensionPath), '--provider', provider,
-      '--class', String(s.classId), '--seed', String(s.seed), '--cfg', String(s.cfg), '--top-k', String(s.topK), '--top-p', String(s.topP)])) as CliGeneration;
+    return (await varscopeCli(extensionPath, [
+      'generate',
+      '--model',
+      defaultBundle(extensionPath),
+      '--provider',
+      provider,
+      '--class',
+      String(s.classId),
+      '--seed',
+      String(s.seed),
+      '--cfg',
+      String(s.cfg),
+      '--top-k',
+      String(s.topK),
+      '--top-p',
+      String(s.topP),
+    ])) as CliGeneration;
   }
   async function cliEvaluate(classId: number): Promise<CliEvaluation> {
-    return (await varscopeCli(extensionPath, ['eval', imagePath, '--model', defaultBundle(extensionPath), '--provider', provider, '--class', String(classId)])) as CliEvaluation;
+    return (await varscopeCli(extensionPath, [
+      'eval',
+      imagePath,
+      '--model',
+      defaultBundle(extensionPath),
+      '--provider',
+      provider,
+      '--class',
+      String(classId),
+    ])) as CliEvaluation;
   }
 
   suiteSetup(async function () {
@@ -92,45 +124,66 @@ suite('workflows on the default model', () => {
     const state = await openInFreshPanel(imagePath, dir);
     provider = state.model.provider!;
     if (!bridgeUrl()) return;
-    await waitFor('the default model in the panel header', async () => ((await panel([], [APP_MODEL]))?.selected[APP_MODEL] === bundleName(dir) ? true : undefined), 60000);
+    await waitFor(
+      'the default model in the panel header',
+      async () => ((await panel([], [APP_MODEL]))?.selected[APP_MODEL] === bundleName(dir) ? true : undefined),
+      60000,
+    );
     await on('click', 'button#tab-stepThrough');
   });
 
-  test('step-through: class, seed, CFG, top-k, top-p typed in, Start and two steps show scales 1..3 with the engine\'s tokens', async function () {
+  test("step-through: class, seed, CFG, top-k, top-p typed in, Start and two steps show scales 1..3 with the engine's tokens", async function () {
     this.timeout(180000);
     const expected = await cliGenerate();
-    assert.deepStrictEqual(expected.scales.map((s) => s.pn), patchNums);
+    assert.deepStrictEqual(
+      expected.scales.map((s) => s.pn),
+      patchNums,
+    );
     if (!bridgeUrl()) return;
     const s = SETTINGS;
     await startGeneration(s);
     const first = await shownStep(1);
     // The status line echoes the settings the run was started with.
     const status = first.frame.selected[GEN_STATUS];
-    for (const part of [`class ${s.classId} (`, `seed ${s.seed}`, `CFG ${s.cfg}`, `top-k ${s.topK}`, `top-p ${s.topP}`]) assert.ok(status.includes(part), `"${part}" in "${status}"`);
+    for (const part of [`class ${s.classId} (`, `seed ${s.seed}`, `CFG ${s.cfg}`, `top-k ${s.topK}`, `top-p ${s.topP}`])
+      assert.ok(status.includes(part), `"${part}" in "${status}"`);
     // Step once by the button, once by the keyboard (→ on the focused Step button).
     await on('click', `${STEP_VIEW} button.step`);
     const second = await shownStep(2);
     await on('press', `${STEP_VIEW} button.step`, 'ArrowRight');
     const third = await shownStep(3);
     const shown = [first, second, third];
-    assert.deepStrictEqual(shown.map((x) => x.pn), patchNums.slice(0, 3));
-    assert.deepStrictEqual(shown.map((x) => x.tokens.length), patchNums.slice(0, 3).map((pn) => pn * pn), 'cells per grid: pn²');
+    assert.deepStrictEqual(
+      shown.map((x) => x.pn),
+      patchNums.slice(0, 3),
+    );
+    assert.deepStrictEqual(
+      shown.map((x) => x.tokens.length),
+      patchNums.slice(0, 3).map((pn) => pn * pn),
+      'cells per grid: pn²',
+    );
     shown.forEach((x, k) => assert.deepStrictEqual(x.tokens, expected.scales[k].tokens, `tokens of scale ${k + 1} (${x.pn}×${x.pn})`));
     assert.ok(third.frame.selected[GEN_STATUS].startsWith(`Scale 3 of ${patchNums.length} `), third.frame.selected[GEN_STATUS]);
     const history = await panel([HISTORY_SHOWN]);
     assert.strictEqual(history?.all[HISTORY_SHOWN].length, 3, 'one history image per computed scale');
   });
 
-  test('teacher-forced: Evaluate on the open image shows the engine\'s per-scale accuracy for the chosen class', async function () {
+  test("teacher-forced: Evaluate on the open image shows the engine's per-scale accuracy for the chosen class", async function () {
     this.timeout(180000);
     const expected = await cliEvaluate(EVAL_CLASSES[0]);
     assert.strictEqual(expected.classId, EVAL_CLASSES[0]);
-    assert.deepStrictEqual(expected.scales.map((s) => s.pn), patchNums);
+    assert.deepStrictEqual(
+      expected.scales.map((s) => s.pn),
+      patchNums,
+    );
     if (!bridgeUrl()) return;
     const { captions, bars } = await evaluateInPanel(EVAL_CLASSES[0], expected);
     assert.strictEqual(captions.length, patchNums.length);
     // The bar chart's tooltips carry the same numbers, one per scale.
-    assert.deepStrictEqual(bars, expected.scales.map((x) => `accuracy at ${x.pn}×${x.pn}: ${(x.accuracy * 100).toFixed(1)}`));
+    assert.deepStrictEqual(
+      bars,
+      expected.scales.map((x) => `accuracy at ${x.pn}×${x.pn}: ${(x.accuracy * 100).toFixed(1)}`),
+    );
   });
 
   test('engine killed while a generation plays: the panel says so in place, and the next actions succeed', async function () {
@@ -139,7 +192,10 @@ suite('workflows on the default model', () => {
     const evaluation = await cliEvaluate(EVAL_CLASSES[1]);
     // The class evaluated before the kill scores differently, so its numbers left on screen cannot pass for these.
     const earlier = await cliEvaluate(EVAL_CLASSES[0]);
-    assert.notDeepStrictEqual(evaluation.scales.map((x) => x.accuracy.toFixed(3)), earlier.scales.map((x) => x.accuracy.toFixed(3)));
+    assert.notDeepStrictEqual(
+      evaluation.scales.map((x) => x.accuracy.toFixed(3)),
+      earlier.scales.map((x) => x.accuracy.toFixed(3)),
+    );
     if (!bridgeUrl()) return;
     const errorsBefore = (await panel([ERROR_TEXTS]))!.all[ERROR_TEXTS].length;
     await on('click', `${STEP_VIEW} .segmented button[data-value="generate"]`);
@@ -147,18 +203,26 @@ suite('workflows on the default model', () => {
     await shownStep(1);
     await on('click', `${STEP_VIEW} button.play`);
     // Mid-run: the second scale is on screen, eight remain (at least 500 ms apart).
-    await waitFor('the generation playing past scale 1', async () => {
-      const st = (await panel([], [GEN_STATUS, `${STEP_VIEW} button.play`]))?.selected;
-      return st && /^Scale [2-5] of /.test(st[GEN_STATUS]) && st[`${STEP_VIEW} button.play`] === 'Pause' ? true : undefined;
-    }, 60000);
+    await waitFor(
+      'the generation playing past scale 1',
+      async () => {
+        const st = (await panel([], [GEN_STATUS, `${STEP_VIEW} button.play`]))?.selected;
+        return st && /^Scale [2-5] of /.test(st[GEN_STATUS]) && st[`${STEP_VIEW} button.play`] === 'Pause' ? true : undefined;
+      },
+      60000,
+    );
     const killed = (await hostState()).enginePid;
     assert.ok(killed, 'the engine runs');
     process.kill(killed, 'SIGKILL');
 
-    const failed = await waitFor('the in-place error', async () => {
-      const f = await panel([ERROR_TEXTS], [GEN_STATUS, `${STEP_VIEW} button.play`]);
-      return f && f.all[ERROR_TEXTS].length > errorsBefore ? f : undefined;
-    }, 60000).catch(async (e: Error) => {
+    const failed = await waitFor(
+      'the in-place error',
+      async () => {
+        const f = await panel([ERROR_TEXTS], [GEN_STATUS, `${STEP_VIEW} button.play`]);
+        return f && f.all[ERROR_TEXTS].length > errorsBefore ? f : undefined;
+      },
+      60000,
+    ).catch(async (e: Error) => {
       const f = await panel([ERROR_TEXTS], [GEN_STATUS]);
       throw new Error(`${e.message}\ngeneration status: ${f?.selected[GEN_STATUS]}\nerrors: ${JSON.stringify(f?.all[ERROR_TEXTS])}`);
     });
