@@ -41,8 +41,12 @@ class AtomicWriteTest(unittest.TestCase):
         shutil.rmtree(self.tmp)
 
     def child(self, mode):
-        return subprocess.run([sys.executable, '-c', CHILD, self.target, mode], capture_output=True, text=True,
-                              env=dict(os.environ, PYTHONPATH=PACKAGE_DIR))
+        return subprocess.run(
+            [sys.executable, '-c', CHILD, self.target, mode],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=PACKAGE_DIR),
+        )
 
     def previous(self):
         with open(self.target) as f:
@@ -51,7 +55,7 @@ class AtomicWriteTest(unittest.TestCase):
     def test_a_write_error_keeps_the_old_file_and_leaves_no_temporary(self):
         r = self.child('error')
         self.assertEqual(r.returncode, 3, r.stderr)
-        self.assertEqual(r.stdout.strip(), '27')   # EFBIG
+        self.assertEqual(r.stdout.strip(), '27')  # EFBIG
         self.assertEqual(self.previous(), '{"previous": true}')
         self.assertEqual(os.listdir(self.tmp), ['out.json'])
 
@@ -90,8 +94,11 @@ class ExportOutRuleTest(unittest.TestCase):
     def bundle(self, name, extra=()):
         d = os.path.join(self.tmp, name)
         os.makedirs(d)
-        manifest = {'graphs': {'encoder': {'file': 'encoder.onnx'}}, 'codebook': {'file': 'codebook.bin'},
-                    'trainingHits': {'file': '../base/trainingHits.bin'}}
+        manifest = {
+            'graphs': {'encoder': {'file': 'encoder.onnx'}},
+            'codebook': {'file': 'codebook.bin'},
+            'trainingHits': {'file': '../base/trainingHits.bin'},
+        }
         write_atomic(os.path.join(d, 'varscope.json'), json.dumps(manifest))
         for n in ('encoder.onnx', 'codebook.bin', 'weights.bin') + tuple(extra):
             write_atomic(os.path.join(d, n), b'')
@@ -111,8 +118,11 @@ class ExportOutRuleTest(unittest.TestCase):
         write_atomic(os.path.join(user, 'notes.txt'), 'mine')
         mixed = self.bundle('mixed', extra=('vae.pth',))
         os.makedirs(os.path.join(mixed, 'runs'))
-        for path, message in ((f, 'is not a folder'), (user, 'not a VARScope bundle'),
-                              (mixed, r'not part of it \(runs/, vae\.pth\)')):
+        for path, message in (
+            (f, 'is not a folder'),
+            (user, 'not a VARScope bundle'),
+            (mixed, r'not part of it \(runs/, vae\.pth\)'),
+        ):
             with self.assertRaisesRegex(ExportError, message):
                 check_out(path)
 

@@ -37,8 +37,15 @@ class CheckpointTest(unittest.TestCase):
             self.assertIn(frag, str(ctx.exception))
 
     def test_trainer_checkpoint_nesting(self):
-        path = self.save('ar-ckpt-last.pth', {'epoch': 3, 'iter': 10, 'args': {'depth': 2},
-                                              'trainer': {'var_wo_ddp': self.var_sd, 'vae_local': self.vae_sd}})
+        path = self.save(
+            'ar-ckpt-last.pth',
+            {
+                'epoch': 3,
+                'iter': 10,
+                'args': {'depth': 2},
+                'trainer': {'var_wo_ddp': self.var_sd, 'vae_local': self.vae_sd},
+            },
+        )
         m = load_models(path, path)
         self.assertEqual(m.var_cfg.depth, config()['var_constructor_args']['depth'])
         self.assertTrue(torch.equal(m.var.head.weight, self.var_sd['head.weight']))
@@ -78,6 +85,7 @@ class CheckpointTest(unittest.TestCase):
 
     def test_pickled_objects_are_refused(self):
         import argparse
+
         path = self.save('with-args.pth', {'trainer': {'var_wo_ddp': self.var_sd}, 'args': argparse.Namespace(depth=2)})
         self.assertError(VAE, path, 'holds a Python object of type argparse.Namespace')
 
@@ -85,7 +93,10 @@ class CheckpointTest(unittest.TestCase):
         self.assertError(VAR, VAE, 'VAR transformer checkpoint', 'given as the VAE')
 
     def test_vocab_mismatch(self):
-        sd = dict(self.var_sd, **{'head.weight': self.var_sd['head.weight'][:256], 'head.bias': self.var_sd['head.bias'][:256]})
+        sd = dict(
+            self.var_sd,
+            **{'head.weight': self.var_sd['head.weight'][:256], 'head.bias': self.var_sd['head.bias'][:256]},
+        )
         self.assertError(VAE, self.save('v256.pth', sd), 'vocab mismatch', 'V=512', 'V=256')
 
     def test_cvae_mismatch(self):

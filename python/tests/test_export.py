@@ -27,9 +27,27 @@ class ExportTest(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix='varscope-export-')
         cls.out = os.path.join(cls.tmp, 'official-var-A')
         env = dict(os.environ, PYTHONPATH=PACKAGE_DIR)
-        cls.proc = subprocess.run([sys.executable, '-W', 'ignore', '-m', 'varscope.export', '--vae', fixture('vae.pth'),
-                                   '--var', fixture('var.pth'), '--out', cls.out, '--name', 'Fixture A'],
-                                  capture_output=True, text=True, env=env, cwd=REPO)
+        cls.proc = subprocess.run(
+            [
+                sys.executable,
+                '-W',
+                'ignore',
+                '-m',
+                'varscope.export',
+                '--vae',
+                fixture('vae.pth'),
+                '--var',
+                fixture('var.pth'),
+                '--out',
+                cls.out,
+                '--name',
+                'Fixture A',
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO,
+        )
         cls.manifest = None
         if cls.proc.returncode == 0:
             with open(os.path.join(cls.out, 'varscope.json')) as f:
@@ -46,6 +64,7 @@ class ExportTest(unittest.TestCase):
         # varscope.from_bundle reads every learned tensor back out of the graphs: all of them, exactly
         from varscope.bundle.checkpoint import canonical_vae_keys, extract, torch_load
         from varscope.bundle.from_bundle import recover
+
         got = recover(self.out, log=lambda _: None)
         for role, model in (('vae', got.vae), ('var', got.var)):
             want = extract(torch_load(fixture(f'{role}.pth')), role, role)
@@ -62,15 +81,37 @@ class ExportTest(unittest.TestCase):
     def test_manifest_fields(self):
         m, cfg = self.manifest, config()
         kw = cfg['build_vae_var_kwargs']
-        self.assertEqual((m['format'], m['version'], m['id'], m['name']), ('varscope-bundle', 2, 'official-var-A', 'Fixture A'))
-        self.assertEqual(m['vae'], {'imageSize': cfg['image_size'], 'latentSize': cfg['latent_hw'], 'downsample': 16,
-                                    'Cvae': kw['Cvae'], 'vocabSize': kw['V'], 'ch': kw['ch'],
-                                    'chMult': cfg['vqvae_fixed_in_official_code']['ch_mult'],
-                                    'quantResi': cfg['vqvae_constructor_args']['quant_resi'], 'phiCount': kw['share_quant_resi']})
+        self.assertEqual(
+            (m['format'], m['version'], m['id'], m['name']), ('varscope-bundle', 2, 'official-var-A', 'Fixture A')
+        )
+        self.assertEqual(
+            m['vae'],
+            {
+                'imageSize': cfg['image_size'],
+                'latentSize': cfg['latent_hw'],
+                'downsample': 16,
+                'Cvae': kw['Cvae'],
+                'vocabSize': kw['V'],
+                'ch': kw['ch'],
+                'chMult': cfg['vqvae_fixed_in_official_code']['ch_mult'],
+                'quantResi': cfg['vqvae_constructor_args']['quant_resi'],
+                'phiCount': kw['share_quant_resi'],
+            },
+        )
         va = cfg['var_constructor_args']
-        self.assertEqual(m['var'], {'depth': va['depth'], 'embedDim': va['embed_dim'], 'numHeads': va['num_heads'],
-                                    'numClasses': va['num_classes'], 'nullClass': cfg['null_class'],
-                                    'sharedAdaLN': va['shared_aln'], 'attnL2Norm': va['attn_l2_norm'], 'mlpRatio': va['mlp_ratio']})
+        self.assertEqual(
+            m['var'],
+            {
+                'depth': va['depth'],
+                'embedDim': va['embed_dim'],
+                'numHeads': va['num_heads'],
+                'numClasses': va['num_classes'],
+                'nullClass': cfg['null_class'],
+                'sharedAdaLN': va['shared_aln'],
+                'attnL2Norm': va['attn_l2_norm'],
+                'mlpRatio': va['mlp_ratio'],
+            },
+        )
         self.assertEqual(m['patchNums'], cfg['patch_nums'])
         self.assertEqual(m['beginEnds'], cfg['begin_ends'])
         self.assertEqual((m['tokenCount'], m['firstL']), (cfg['L'], cfg['first_l']))
@@ -91,7 +132,9 @@ class ExportTest(unittest.TestCase):
             U, D = torch.tensor(up[k]), torch.tensor(down[k])
             self.assertEqual((tuple(U.shape), tuple(D.shape)), ((h, pn), (pn, h)))
             small, big = torch.randn(2, 3, pn, pn, generator=g), torch.randn(2, 3, h, h, generator=g)
-            self.assertLess(float((U @ small @ U.T - F.interpolate(small, size=(h, h), mode='bicubic')).abs().max()), 1e-5)
+            self.assertLess(
+                float((U @ small @ U.T - F.interpolate(small, size=(h, h), mode='bicubic')).abs().max()), 1e-5
+            )
             self.assertLess(float((D @ big @ D.T - F.interpolate(big, size=(pn, pn), mode='area')).abs().max()), 1e-5)
         np.testing.assert_array_equal(np.array(up[-1]), np.eye(h))
 
@@ -116,16 +159,28 @@ class ExportTest(unittest.TestCase):
 
     def test_graph_io_matches_graph_spec(self):
         m = self.manifest
-        facts = {'C': m['vae']['Cvae'], 'h': m['vae']['latentSize'], 'H': m['vae']['imageSize'], 'V': m['vae']['vocabSize'],
-                 'L': m['tokenCount'], 'firstL': m['firstL'], 'SN': len(m['patchNums']), 'depth': m['var']['depth'],
-                 'nh': m['var']['numHeads'], 'hd': m['var']['embedDim'] // m['var']['numHeads'], 'D': m['var']['embedDim'],
-                 'numClasses': m['var']['numClasses']}
+        facts = {
+            'C': m['vae']['Cvae'],
+            'h': m['vae']['latentSize'],
+            'H': m['vae']['imageSize'],
+            'V': m['vae']['vocabSize'],
+            'L': m['tokenCount'],
+            'firstL': m['firstL'],
+            'SN': len(m['patchNums']),
+            'depth': m['var']['depth'],
+            'nh': m['var']['numHeads'],
+            'hd': m['var']['embedDim'] // m['var']['numHeads'],
+            'D': m['var']['embedDim'],
+            'numClasses': m['var']['numClasses'],
+        }
         self.assertEqual(list(m['graphs']), list(GRAPH_SPEC['graphs']))
         for role in ROLES:
             spec = m['graphs'][role]
             for kind in ('inputs', 'outputs'):
-                want = {name: {'dtype': t['dtype'], 'dims': [resolve_dim(d, facts) for d in t['dims']]}
-                        for name, t in GRAPH_SPEC['graphs'][role][kind].items()}
+                want = {
+                    name: {'dtype': t['dtype'], 'dims': [resolve_dim(d, facts) for d in t['dims']]}
+                    for name, t in GRAPH_SPEC['graphs'][role][kind].items()
+                }
                 self.assertEqual(spec[kind], want, f'{role} {kind}')
             model = onnx.load(os.path.join(self.out, spec['file']), load_external_data=False)
             self.assertEqual(model.opset_import[0].version, 17)
@@ -142,7 +197,11 @@ class ExportTest(unittest.TestCase):
 
     def test_files_hashed_and_mask_computed_in_the_graph(self):
         files = self.manifest['files']
-        expected = {g['file'] for g in self.manifest['graphs'].values()} | {'codebook.bin', 'trainingHits.bin', 'weights.bin'}
+        expected = {g['file'] for g in self.manifest['graphs'].values()} | {
+            'codebook.bin',
+            'trainingHits.bin',
+            'weights.bin',
+        }
         self.assertEqual(set(files), expected)
         for rel, h in files.items():
             with open(os.path.join(self.out, rel), 'rb') as f:
@@ -166,16 +225,19 @@ class ExportTest(unittest.TestCase):
 
     def test_transformer_weights_stored_once(self):
         tf, step = self.external_ranges('transformer'), self.external_ranges('transformerStep')
-        self.assertTrue(self.external_ranges('attention') <= tf | step)   # the attention graph adds no weights
-        var_bytes = sum(v.numel() * 4 for k, v in torch.load(fixture('var.pth'), map_location='cpu').items()
-                        if k not in ('attn_bias_for_masking', 'lvl_1L'))
+        self.assertTrue(self.external_ranges('attention') <= tf | step)  # the attention graph adds no weights
+        var_bytes = sum(
+            v.numel() * 4
+            for k, v in torch.load(fixture('var.pth'), map_location='cpu').items()
+            if k not in ('attn_bias_for_masking', 'lvl_1L')
+        )
         shared = sum(n for _, n in tf & step)
-        self.assertGreater(shared, 0.95 * var_bytes)   # every trained VAR tensor is referenced by both graphs
+        self.assertGreater(shared, 0.95 * var_bytes)  # every trained VAR tensor is referenced by both graphs
         # and no two stored ranges of weights.bin hold the same bytes
         with open(os.path.join(self.out, 'weights.bin'), 'rb') as f:
             blob = f.read()
         ranges = set().union(*(self.external_ranges(r) for r in ROLES))
-        digests = [hashlib.sha256(blob[o:o + n]).hexdigest() for o, n in ranges]
+        digests = [hashlib.sha256(blob[o : o + n]).hexdigest() for o, n in ranges]
         self.assertEqual(len(digests), len(set(digests)))
         self.assertLessEqual(max(o + n for o, n in ranges), len(blob))
 
@@ -193,16 +255,37 @@ class ExportFp16Test(unittest.TestCase):
         env = dict(os.environ, PYTHONPATH=PACKAGE_DIR)
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, 'a16')
-            proc = subprocess.run([sys.executable, '-W', 'ignore', '-m', 'varscope.export', '--vae', fixture('vae.pth'),
-                                   '--var', fixture('var.pth'), '--out', out, '--fp16'],
-                                  capture_output=True, text=True, env=env, cwd=REPO)
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    '-W',
+                    'ignore',
+                    '-m',
+                    'varscope.export',
+                    '--vae',
+                    fixture('vae.pth'),
+                    '--var',
+                    fixture('var.pth'),
+                    '--out',
+                    out,
+                    '--fp16',
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=REPO,
+            )
             self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
             with open(os.path.join(out, 'varscope.json')) as f:
                 manifest = json.load(f)
             for key, value in manifest['provenance']['verification'].items():
                 self.assertLessEqual(value, tolerance(key), key)
-            params = sum(v.numel() for path in (fixture('vae.pth'), fixture('var.pth'))
-                         for k, v in torch.load(path, map_location='cpu').items() if v.is_floating_point())
+            params = sum(
+                v.numel()
+                for path in (fixture('vae.pth'), fixture('var.pth'))
+                for k, v in torch.load(path, map_location='cpu').items()
+                if v.is_floating_point()
+            )
             self.assertLess(os.path.getsize(os.path.join(out, 'weights.bin')), 0.6 * 4 * params)
             model = onnx.load(os.path.join(out, 'transformer.onnx'), load_external_data=False)
             self.assertIn(onnx.TensorProto.FLOAT16, {t.data_type for t in model.graph.initializer})
@@ -215,13 +298,16 @@ class ExportOtherArchitectureTest(unittest.TestCase):
     def test_export_verifies_and_describes_the_model(self):
         from varscope.model.var_model import VAR
         from varscope.model.vqvae import VQVAE
+
         torch.manual_seed(0)
         pns = (1, 2, 3, 4, 6, 8, 11, 16)
         vae = VQVAE(vocab_size=64, z_channels=8, ch=32, ch_mult=(1, 2, 4), patch_nums=pns)
-        var = VAR(Cvae=8, vocab_size=64, num_classes=5, depth=3, embed_dim=64, num_heads=4, shared_aln=True, patch_nums=pns)
+        var = VAR(
+            Cvae=8, vocab_size=64, num_classes=5, depth=3, embed_dim=64, num_heads=4, shared_aln=True, patch_nums=pns
+        )
         with torch.no_grad():
             for p in var.parameters():
-                p.add_(torch.randn_like(p) * 0.05)   # zero-initialised biases would hide wiring mistakes
+                p.add_(torch.randn_like(p) * 0.05)  # zero-initialised biases would hide wiring mistakes
             vae.quantize.embedding.weight.normal_(0, 0.5)
         env = dict(os.environ, PYTHONPATH=PACKAGE_DIR)
         with tempfile.TemporaryDirectory() as tmp:
@@ -230,16 +316,41 @@ class ExportOtherArchitectureTest(unittest.TestCase):
             with open(os.path.join(tmp, 'names.txt'), 'w') as f:
                 f.write('\n'.join(['smile', 'heart', 'star', 'cat', 'sun']) + '\n')
             out = os.path.join(tmp, 'small')
-            proc = subprocess.run([sys.executable, '-W', 'ignore', '-m', 'varscope.export', '--vae', os.path.join(tmp, 'vae.pth'),
-                                   '--var', os.path.join(tmp, 'ar-ckpt-last.pth'), '--out', out, '--id', 'small-d3',
-                                   '--classes', os.path.join(tmp, 'names.txt'), '--image-size', '64'],
-                                  capture_output=True, text=True, env=env, cwd=REPO)
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    '-W',
+                    'ignore',
+                    '-m',
+                    'varscope.export',
+                    '--vae',
+                    os.path.join(tmp, 'vae.pth'),
+                    '--var',
+                    os.path.join(tmp, 'ar-ckpt-last.pth'),
+                    '--out',
+                    out,
+                    '--id',
+                    'small-d3',
+                    '--classes',
+                    os.path.join(tmp, 'names.txt'),
+                    '--image-size',
+                    '64',
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=REPO,
+            )
             self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
             with open(os.path.join(out, 'varscope.json')) as f:
                 m = json.load(f)
-        self.assertEqual((m['id'], m['patchNums'], m['vae']['imageSize'], m['vae']['downsample']), ('small-d3', list(pns), 64, 4))
+        self.assertEqual(
+            (m['id'], m['patchNums'], m['vae']['imageSize'], m['vae']['downsample']), ('small-d3', list(pns), 64, 4)
+        )
         self.assertEqual(m['vae']['chMult'], [1, 2, 4])
-        self.assertEqual((m['var']['depth'], m['var']['embedDim'], m['var']['numHeads'], m['var']['sharedAdaLN']), (3, 64, 4, True))
+        self.assertEqual(
+            (m['var']['depth'], m['var']['embedDim'], m['var']['numHeads'], m['var']['sharedAdaLN']), (3, 64, 4, True)
+        )
         self.assertEqual((m['var']['numClasses'], m['var']['nullClass'], m['classes'][3]), (5, 5, 'cat'))
         self.assertEqual(m['tokenCount'], sum(p * p for p in pns))
         for key, value in m['provenance']['verification'].items():
@@ -250,8 +361,13 @@ class ExportErrorsTest(unittest.TestCase):
     def run_export(self, *args):
         env = dict(os.environ, PYTHONPATH=PACKAGE_DIR)
         with tempfile.TemporaryDirectory() as tmp:
-            proc = subprocess.run([sys.executable, '-W', 'ignore', '-m', 'varscope.export', '--out',
-                                   os.path.join(tmp, 'b'), *args], capture_output=True, text=True, env=env, cwd=REPO)
+            proc = subprocess.run(
+                [sys.executable, '-W', 'ignore', '-m', 'varscope.export', '--out', os.path.join(tmp, 'b'), *args],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=REPO,
+            )
             self.assertFalse(os.path.exists(os.path.join(tmp, 'b')))
         return proc
 

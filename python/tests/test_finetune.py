@@ -30,8 +30,9 @@ def relabelled(src: str, dst: str) -> None:
         meta = json.loads(str(z['meta_json']))
     ds['labels'] = (ds['labels'] != 0).astype(np.int64)
     ds['classes'] = np.array(['red', 'not red'])
-    meta.update(class_categories=['red', 'green'],
-                split_sha256=prepare.split_hash(ds['images'], ds['labels'], ds['held']))
+    meta.update(
+        class_categories=['red', 'green'], split_sha256=prepare.split_hash(ds['images'], ds['labels'], ds['held'])
+    )
     prepare.write_dataset(dst, dict(ds, meta=meta))
 
 
@@ -43,13 +44,32 @@ class FinetuneTest(unittest.TestCase):
         cls.data3, cls.data2 = os.path.join(t, 'tiny3.npz'), os.path.join(t, 'tiny2.npz')
         tiny_dataset(cls.data3)
         relabelled(cls.data3, cls.data2)
-        train_vae.train_vae(run_args(train_vae, ['--data', cls.data3, '--out', os.path.join(t, 'vae'), '--steps', '3',
-                                                 '--vae-batch-size', '4']))
+        train_vae.train_vae(
+            run_args(
+                train_vae,
+                ['--data', cls.data3, '--out', os.path.join(t, 'vae'), '--steps', '3', '--vae-batch-size', '4'],
+            )
+        )
         cls.vae = os.path.join(t, 'vae', 'vae.pth')
-        train_var.train_var(run_args(train_var, ['--data', cls.data3, '--vae', cls.vae, '--out', os.path.join(t, 'var'),
-                                                 '--steps', '3', '--var-batch-size', '4']))
+        train_var.train_var(
+            run_args(
+                train_var,
+                [
+                    '--data',
+                    cls.data3,
+                    '--vae',
+                    cls.vae,
+                    '--out',
+                    os.path.join(t, 'var'),
+                    '--steps',
+                    '3',
+                    '--var-batch-size',
+                    '4',
+                ],
+            )
+        )
         cls.var = os.path.join(t, 'var', 'var.pth')
-        cls.bundle = os.path.join(t, 'bundle')    # only its varscope.json's class names are read
+        cls.bundle = os.path.join(t, 'bundle')  # only its varscope.json's class names are read
         os.makedirs(cls.bundle)
         with open(os.path.join(cls.bundle, 'varscope.json'), 'w') as f:
             json.dump({'classes': CLASSES, 'sampling': {'cfg': 2.0, 'topK': 8, 'topP': 0.9}}, f)
@@ -60,9 +80,35 @@ class FinetuneTest(unittest.TestCase):
 
     def finetune(self, name, *extra):
         out = os.path.join(self.tmp.name, name)
-        train_finetune.main(['--data', self.data2, '--vae', self.vae, '--var', self.var, '--old-bundle', self.bundle,
-                             '--out', out, '--steps', '4', '--batch-size', '4', '--warmup', '2', '--prefix-scales', '2',
-                             '--full-every', '2', '--log-every', '1', '--threads', '2', *extra])
+        train_finetune.main(
+            [
+                '--data',
+                self.data2,
+                '--vae',
+                self.vae,
+                '--var',
+                self.var,
+                '--old-bundle',
+                self.bundle,
+                '--out',
+                out,
+                '--steps',
+                '4',
+                '--batch-size',
+                '4',
+                '--warmup',
+                '2',
+                '--prefix-scales',
+                '2',
+                '--full-every',
+                '2',
+                '--log-every',
+                '1',
+                '--threads',
+                '2',
+                *extra,
+            ]
+        )
         return out
 
     def test_new_class_table_starts_from_the_old_classes(self):
@@ -71,10 +117,10 @@ class FinetuneTest(unittest.TestCase):
         table = old.class_emb.weight
         torch.testing.assert_close(new.class_emb.weight[0], table[2], atol=0, rtol=0)
         torch.testing.assert_close(new.class_emb.weight[1], table[:3].mean(0), atol=0, rtol=0)
-        torch.testing.assert_close(new.class_emb.weight[2], table[3], atol=0, rtol=0)   # the null class
+        torch.testing.assert_close(new.class_emb.weight[2], table[3], atol=0, rtol=0)  # the null class
         self.assertEqual(new.num_classes, 2)
         x = torch.randn(2, old.L - 1, old.Cvae, generator=torch.Generator().manual_seed(0))
-        with torch.no_grad():   # new class 0 and the null class behave exactly as old class 2 and the old null class
+        with torch.no_grad():  # new class 0 and the null class behave exactly as old class 2 and the old null class
             torch.testing.assert_close(new(torch.tensor([0, 2]), x), old(torch.tensor([2, 3]), x), atol=0, rtol=0)
         data = EmojiData(self.data2, torch.device('cpu'))
         self.assertEqual(train_finetune.class_init(data, CLASSES), [0, 1])
@@ -88,8 +134,9 @@ class FinetuneTest(unittest.TestCase):
             full = var(label, x)
             for scales in (1, 2):
                 n = var.begin_ends[scales - 1][1]
-                torch.testing.assert_close(train_finetune.prefix_logits(var, label, x, n), full[:, :n],
-                                           atol=1e-6, rtol=1e-5)
+                torch.testing.assert_close(
+                    train_finetune.prefix_logits(var, label, x, n), full[:, :n], atol=1e-6, rtol=1e-5
+                )
 
     def test_runs_resume_exactly_and_keep_the_asked_steps(self):
         a = self.finetune('fa', '--keep', '0,2')
@@ -107,12 +154,13 @@ class FinetuneTest(unittest.TestCase):
         with open(os.path.join(a, 'var_step2.json')) as f:
             meta = json.load(f)
         self.assertEqual((meta['step'], meta['classes'], meta['class_init']), (2, ['red', 'not red'], [0, 1]))
-        with open(os.path.join(b, 'log.csv')) as f:   # the full steps (2 and 4) are logged, once each across the resume
+        with open(os.path.join(b, 'log.csv')) as f:  # the full steps (2 and 4) are logged, once each across the resume
             self.assertEqual([r.split(',')[0] for r in f.read().split()[1:]], ['2', '4'])
 
     def test_timed_schedule_warms_up_then_follows_the_time_spent(self):
-        args = train_finetune.parse_args(['--data', '-', '--vae', '-', '--var', '-', '--out', '-', '--lr', '1.0',
-                                          '--warmup', '10'])
+        args = train_finetune.parse_args(
+            ['--data', '-', '--vae', '-', '--var', '-', '--out', '-', '--lr', '1.0', '--warmup', '10']
+        )
         self.assertAlmostEqual(train_finetune.timed_lr(args, 0, 0.0), 0.1)
         self.assertAlmostEqual(train_finetune.timed_lr(args, 20, 0.0), 1.0)
         self.assertAlmostEqual(train_finetune.timed_lr(args, 20, 0.5), 0.01 + 0.99 * 0.5)
@@ -123,8 +171,13 @@ class AgreementTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         FinetuneTest.setUpClass()
-        cls.tmp, cls.data, cls.vae, cls.var, cls.bundle = (FinetuneTest.tmp, FinetuneTest.data3, FinetuneTest.vae,
-                                                           FinetuneTest.var, FinetuneTest.bundle)
+        cls.tmp, cls.data, cls.vae, cls.var, cls.bundle = (
+            FinetuneTest.tmp,
+            FinetuneTest.data3,
+            FinetuneTest.vae,
+            FinetuneTest.var,
+            FinetuneTest.bundle,
+        )
         cls.d = EmojiData(cls.data, torch.device('cpu'))
         cls.clf = agreement.train_classifier(cls.d.train_images, cls.d.train_labels, 3, epochs=150, width=8)
 
@@ -141,9 +194,10 @@ class AgreementTest(unittest.TestCase):
         labels = torch.cat([self.d.train_labels, self.d.held_labels])
         drawn = []
 
-        def sample(c, n, seed):      # the first n real images of the class stand in for samples
+        def sample(c, n, seed):  # the first n real images of the class stand in for samples
             drawn.append((c, n, seed))
             return images[labels == c][:n]
+
         res = agreement.agreement(self.clf, sample, 3, 4, seed=7)
         self.assertEqual(drawn, [(0, 4, 7), (1, 4, 8), (2, 4, 9)])
         expect = []
@@ -157,22 +211,43 @@ class AgreementTest(unittest.TestCase):
 
     def test_script_samples_every_class_with_the_bundles_settings(self):
         out, clf = os.path.join(self.tmp.name, 'agree'), os.path.join(self.tmp.name, 'clf.pt')
-        argv = ['--data', self.data, '--vae', self.vae, '--var', self.var, '--out', out, '--sampling-from', self.bundle,
-                '--per-class', '3', '--grid', '2', '--classifier', clf, '--epochs', '150', '--width', '8']
+        argv = [
+            '--data',
+            self.data,
+            '--vae',
+            self.vae,
+            '--var',
+            self.var,
+            '--out',
+            out,
+            '--sampling-from',
+            self.bundle,
+            '--per-class',
+            '3',
+            '--grid',
+            '2',
+            '--classifier',
+            clf,
+            '--epochs',
+            '150',
+            '--width',
+            '8',
+        ]
         first = agreement.main(argv)
-        second = agreement.main(argv)   # loads the saved classifier, draws the same seeded samples
+        second = agreement.main(argv)  # loads the saved classifier, draws the same seeded samples
         self.assertTrue(os.path.isfile(clf))
         self.assertEqual(first['agreement'], second['agreement'])
         self.assertEqual(first['classifier']['held_out_accuracy'], second['classifier']['held_out_accuracy'])
-        self.assertEqual((first['sampling']['cfg'], first['sampling']['top_k'], first['sampling']['top_p']),
-                         (2.0, 8, 0.9))
+        self.assertEqual(
+            (first['sampling']['cfg'], first['sampling']['top_k'], first['sampling']['top_p']), (2.0, 8, 0.9)
+        )
         res = first['agreement']
         self.assertEqual([len(p) for p in res['predicted']], [3, 3, 3])
         for c, (rate, pred) in enumerate(zip(res['per_class'], res['predicted'])):
             self.assertAlmostEqual(rate, sum(p == c for p in pred) / 3)
         with open(os.path.join(out, 'agreement.json')) as f:
             self.assertEqual(json.load(f)['agreement']['per_class'], res['per_class'])
-        with Image.open(os.path.join(out, 'samples.png')) as grid:   # 2 per class, 3 classes, 16 px + 2 pad
+        with Image.open(os.path.join(out, 'samples.png')) as grid:  # 2 per class, 3 classes, 16 px + 2 pad
             self.assertEqual(grid.size, (2 * 18 + 2, 3 * 18 + 2))
 
 

@@ -34,16 +34,31 @@ class ReferenceTest(unittest.TestCase):
                 cls.out[i] = dict(x=x, f=f, q=q, var_input=cls.m.vae.quantize.idxBl_to_var_input(q.idx_Bl))
 
     def test_config_inferred_from_tensors(self):
-        kw, fixed, va = self.cfg['build_vae_var_kwargs'], self.cfg['vqvae_fixed_in_official_code'], self.cfg['var_constructor_args']
+        kw, fixed, va = (
+            self.cfg['build_vae_var_kwargs'],
+            self.cfg['vqvae_fixed_in_official_code'],
+            self.cfg['var_constructor_args'],
+        )
         vae, var = self.m.vae_cfg, self.m.var_cfg
-        self.assertEqual((vae.vocab_size, vae.Cvae, vae.ch, vae.phi_count), (kw['V'], kw['Cvae'], kw['ch'], kw['share_quant_resi']))
+        self.assertEqual(
+            (vae.vocab_size, vae.Cvae, vae.ch, vae.phi_count), (kw['V'], kw['Cvae'], kw['ch'], kw['share_quant_resi'])
+        )
         self.assertEqual(list(vae.ch_mult), fixed['ch_mult'])
-        self.assertEqual((vae.num_res_blocks, vae.using_sa, vae.using_mid_sa), (fixed['num_res_blocks'], fixed['using_sa'], fixed['using_mid_sa']))
+        self.assertEqual(
+            (vae.num_res_blocks, vae.using_sa, vae.using_mid_sa),
+            (fixed['num_res_blocks'], fixed['using_sa'], fixed['using_mid_sa']),
+        )
         self.assertEqual(vae.quant_conv_ks, self.cfg['vqvae_constructor_args']['quant_conv_ks'])
         self.assertEqual(vae.quant_resi, self.cfg['vqvae_constructor_args']['quant_resi'])
         self.assertEqual(self.m.vae.downsample, fixed['downsample'])
-        self.assertEqual((var.depth, var.embed_dim, var.num_heads, var.mlp_ratio), (va['depth'], va['embed_dim'], va['num_heads'], va['mlp_ratio']))
-        self.assertEqual((var.num_classes, var.shared_aln, var.attn_l2_norm), (va['num_classes'], va['shared_aln'], va['attn_l2_norm']))
+        self.assertEqual(
+            (var.depth, var.embed_dim, var.num_heads, var.mlp_ratio),
+            (va['depth'], va['embed_dim'], va['num_heads'], va['mlp_ratio']),
+        )
+        self.assertEqual(
+            (var.num_classes, var.shared_aln, var.attn_l2_norm),
+            (va['num_classes'], va['shared_aln'], va['attn_l2_norm']),
+        )
         self.assertEqual(list(var.patch_nums), self.cfg['patch_nums'])
         self.assertEqual([list(be) for be in self.m.var.begin_ends], self.cfg['begin_ends'])
         self.assertEqual(self.m.vae.quantize.phi_indices(), self.cfg['phi_index_per_scale'])
@@ -105,8 +120,9 @@ class ReferenceTest(unittest.TestCase):
         ref_idx = npy('img0_idx.npy')
         forced = [torch.from_numpy(ref_idx[:, bg:ed]) for bg, ed in self.m.var.begin_ends]
         with torch.no_grad():
-            run = self.m.var.autoregressive_infer_cfg(self.m.vae, 1, torch.tensor([self.cfg['class_label']]),
-                                                      cfg=self.cfg['cfg'], forced_idx=forced)
+            run = self.m.var.autoregressive_infer_cfg(
+                self.m.vae, 1, torch.tensor([self.cfg['class_label']]), cfg=self.cfg['cfg'], forced_idx=forced
+            )
         ref = npy('cfg_logits.npy')
         for si, (bg, ed) in enumerate(self.m.var.begin_ends):
             self.assertLessEqual(maxabs(run.logits[si], ref[:, bg:ed]), FLOAT_TOL, f'step {si}')

@@ -47,16 +47,38 @@ class SafeLoadTest(unittest.TestCase):
         opt.step()
         cls.opt_state = opt.state_dict()
         cls.trainer_path = os.path.join(cls.tmp, 'ar-ckpt-last.pth')
-        torch.save({
-            'epoch': 3, 'iter': 0,
-            'trainer': {
-                'config': {'patch_nums': tuple(config()['patch_nums']), 'resos': tuple(16 * p for p in config()['patch_nums']),
-                           'label_smooth': 0.1, 'prog_it': 0, 'last_prog_si': -1, 'first_prog': True},
-                'var_wo_ddp': cls.var_sd, 'vae_local': cls.vae_sd, 'var_opt': {'optimizer': cls.opt_state},
+        torch.save(
+            {
+                'epoch': 3,
+                'iter': 0,
+                'trainer': {
+                    'config': {
+                        'patch_nums': tuple(config()['patch_nums']),
+                        'resos': tuple(16 * p for p in config()['patch_nums']),
+                        'label_smooth': 0.1,
+                        'prog_it': 0,
+                        'last_prog_si': -1,
+                        'first_prog': True,
+                    },
+                    'var_wo_ddp': cls.var_sd,
+                    'vae_local': cls.vae_sd,
+                    'var_opt': {'optimizer': cls.opt_state},
+                },
+                'args': OrderedDict(
+                    depth=2,
+                    tblr=1e-4,
+                    tlr=1.25e-5,
+                    twd=0.05,
+                    cfg=(1.5, 2.5),
+                    data_path='/data/imagenet',
+                    fp16=1,
+                    hflip=False,
+                    commit_msg=None,
+                    patch_nums='1_2_3_4_5_6_8_10_13_16',
+                ),
             },
-            'args': OrderedDict(depth=2, tblr=1e-4, tlr=1.25e-5, twd=0.05, cfg=(1.5, 2.5), data_path='/data/imagenet',
-                                fp16=1, hflip=False, commit_msg=None, patch_nums='1_2_3_4_5_6_8_10_13_16'),
-        }, cls.trainer_path)
+            cls.trainer_path,
+        )
 
     @classmethod
     def tearDownClass(cls):
@@ -94,25 +116,60 @@ class SafeLoadTest(unittest.TestCase):
         # engine (the CLI) on the exported bundle: the official tokens of every scale.
         out = self.path('trainer-bundle')
         env = dict(os.environ, PYTHONPATH=PACKAGE_DIR)
-        proc = subprocess.run([sys.executable, '-m', 'varscope.export', '--vae', self.trainer_path, '--var', self.trainer_path,
-                               '--out', out], capture_output=True, text=True, env=env, timeout=1200)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                '-m',
+                'varscope.export',
+                '--vae',
+                self.trainer_path,
+                '--var',
+                self.trainer_path,
+                '--out',
+                out,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=1200,
+        )
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
         cli = os.path.join(REPO, 'out', 'src', 'cli', 'main.js')
         if not os.path.isfile(cli):
             cli = os.path.join(REPO, 'dist', 'cli.js')
         self.assertTrue(os.path.isfile(cli), 'build the CLI first (npx tsc -p tsconfig.json)')
-        inspect = subprocess.run(['node', os.path.join(REPO, 'bin', 'varscope.js'), 'inspect', fixture('img0.png'), '--model', out,
-                                  '--provider', 'cpu', '--json', '-'], capture_output=True, text=True, timeout=600,
-                                 env=dict(os.environ, VARSCOPE_CLI=cli))
+        inspect = subprocess.run(
+            [
+                'node',
+                os.path.join(REPO, 'bin', 'varscope.js'),
+                'inspect',
+                fixture('img0.png'),
+                '--model',
+                out,
+                '--provider',
+                'cpu',
+                '--json',
+                '-',
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=dict(os.environ, VARSCOPE_CLI=cli),
+        )
         self.assertEqual(inspect.returncode, 0, inspect.stderr)
         import json
+
         tokens = [t for s in json.loads(inspect.stdout)['scales'] for t in s['tokens']]
         np.testing.assert_array_equal(np.array(tokens), npy('img0_idx.npy').reshape(-1))
 
     def test_safetensors_round_trip(self):
         path = self.path('model.safetensors')
-        extra = {'bf16': torch.randn(3, 5).to(torch.bfloat16), 'scalar': torch.tensor(7, dtype=torch.int64),
-                 'empty': torch.zeros(0, 4), 'flags': torch.tensor([True, False, True])}
+        extra = {
+            'bf16': torch.randn(3, 5).to(torch.bfloat16),
+            'scalar': torch.tensor(7, dtype=torch.int64),
+            'empty': torch.zeros(0, 4),
+            'flags': torch.tensor([True, False, True]),
+        }
         save_safetensors(dict(self.var_sd, **extra), path, metadata={'format': 'pt'})
         back = load_safetensors(path)
         self.assertEqual(list(back), list(self.var_sd) + list(extra))
@@ -168,6 +225,7 @@ class SafeLoadTest(unittest.TestCase):
 
     def test_object_that_is_not_data_is_named(self):
         import argparse
+
         path = self.path('namespace.pth')
         torch.save({'trainer': {'var_wo_ddp': self.var_sd}, 'args': argparse.Namespace(depth=2, lr=1e-4)}, path)
         with self.assertRaises(CheckpointError) as ctx:
@@ -195,10 +253,16 @@ class SafeLoadTest(unittest.TestCase):
         junk = self.path('junk.bin')
         with open(junk, 'wb') as f:
             f.write(b'hello world')
-        out = subprocess.run([sys.executable, '-m', 'varscope.describe', self.trainer_path, VAE, junk],
-                             capture_output=True, text=True, env=env, timeout=300)
+        out = subprocess.run(
+            [sys.executable, '-m', 'varscope.describe', self.trainer_path, VAE, junk],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         self.assertEqual(out.returncode, 0, out.stderr)
         import json
+
         files = json.loads(out.stdout.strip().splitlines()[-1])['files']
         self.assertEqual([f['roles'] for f in files], [['vae', 'var'], ['vae'], []])
         self.assertIn('not a PyTorch checkpoint', files[2]['error'])

@@ -26,7 +26,7 @@ class SamplingTest(unittest.TestCase):
         out = filter_top_k_top_p(self.logits, top_p=p)
         probs = self.logits.double().softmax(-1).view(-1, 50).numpy()
         for row, kept in zip(probs, torch.isfinite(out).view(-1, 50).numpy()):
-            higher = np.array([row[row > row[i]].sum() for i in range(50)])   # mass of strictly better codes
+            higher = np.array([row[row > row[i]].sum() for i in range(50)])  # mass of strictly better codes
             np.testing.assert_array_equal(kept, higher < p)
 
     def test_top_k_then_top_p_and_input_untouched(self):
@@ -49,7 +49,7 @@ class SamplingTest(unittest.TestCase):
         K, SN = cfg['build_vae_var_kwargs']['share_quant_resi'], len(cfg['patch_nums'])
         np.testing.assert_allclose(phi_ticks(K), cfg['phi_ticks'], rtol=0, atol=1e-12)
         self.assertEqual(phi_index_per_scale(K, SN), cfg['phi_index_per_scale'])
-        self.assertEqual(phi_index_per_scale(1, SN), [0] * SN)           # fully shared Phi
+        self.assertEqual(phi_index_per_scale(1, SN), [0] * SN)  # fully shared Phi
         self.assertEqual(phi_index_per_scale(SN, SN), list(range(SN)))  # one Phi per scale
 
     def test_greedy_generation_takes_the_argmax_of_cfg_logits(self):

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import uuid
 
-_RENAME_EXCHANGE = 2   # linux/fs.h
+_RENAME_EXCHANGE = 2  # linux/fs.h
 
 
 def _fsync_path(path: str) -> None:
@@ -16,7 +16,7 @@ def _fsync_path(path: str) -> None:
     try:
         os.fsync(fd)
     except OSError:
-        pass   # some file systems cannot sync a folder; the data itself was synced
+        pass  # some file systems cannot sync a folder; the data itself was synced
     finally:
         os.close(fd)
 
@@ -28,7 +28,7 @@ def atomic_path(path: str):
 
         with atomic_path('x.pth') as tmp:
             torch.save(obj, tmp)"""
-    target = os.path.realpath(path)   # a symlink stays a link; its target is replaced
+    target = os.path.realpath(path)  # a symlink stays a link; its target is replaced
     folder = os.path.dirname(target)
     fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(target)}.', suffix='.tmp', dir=folder)
     os.close(fd)
@@ -38,7 +38,7 @@ def atomic_path(path: str):
         except FileNotFoundError:
             umask = os.umask(0)
             os.umask(umask)
-            mode = 0o666 & ~umask   # mkstemp makes it private; a new file gets the usual mode
+            mode = 0o666 & ~umask  # mkstemp makes it private; a new file gets the usual mode
         os.chmod(tmp, mode)
         yield tmp
         _fsync_path(tmp)
@@ -86,7 +86,7 @@ def replace_dir(stage: str, out: str) -> None:
     if not os.path.lexists(out):
         os.rename(stage, out)
     elif _exchange(stage, out):
-        shutil.rmtree(stage)   # now the old folder
+        shutil.rmtree(stage)  # now the old folder
     else:
         aside = os.path.join(os.path.dirname(out), f'.{os.path.basename(out)}.old-{uuid.uuid4().hex[:8]}')
         os.rename(out, aside)

@@ -23,10 +23,20 @@ TRANSFORMER_ROLES = tuple(r for r in ROLES if r not in VAE_ROLES)
 def model_facts(m: LoadedModels) -> Dict[str, int]:
     """The values of graphSpec.json's `facts` for a model."""
     h = m.var_cfg.patch_nums[-1]
-    return {'C': m.vae_cfg.Cvae, 'h': h, 'H': h * m.vae.downsample, 'V': m.var_cfg.vocab_size, 'L': m.var.L,
-            'firstL': m.var.first_l, 'SN': len(m.var_cfg.patch_nums), 'depth': m.var_cfg.depth,
-            'nh': m.var_cfg.num_heads, 'hd': m.var_cfg.embed_dim // m.var_cfg.num_heads, 'D': m.var_cfg.embed_dim,
-            'numClasses': m.var_cfg.num_classes}
+    return {
+        'C': m.vae_cfg.Cvae,
+        'h': h,
+        'H': h * m.vae.downsample,
+        'V': m.var_cfg.vocab_size,
+        'L': m.var.L,
+        'firstL': m.var.first_l,
+        'SN': len(m.var_cfg.patch_nums),
+        'depth': m.var_cfg.depth,
+        'nh': m.var_cfg.num_heads,
+        'hd': m.var_cfg.embed_dim // m.var_cfg.num_heads,
+        'D': m.var_cfg.embed_dim,
+        'numClasses': m.var_cfg.num_classes,
+    }
 
 
 def resolve_dim(dim, facts: Dict[str, int]):
@@ -49,8 +59,10 @@ def graph_io(m: LoadedModels) -> Dict[str, tuple]:
 def initializer_facts(m: LoadedModels) -> Dict[str, Dict[str, List[int]]]:
     """role -> {initializer name: dims} of the weights whose shapes state model facts (checked after export)."""
     facts = model_facts(m)
-    return {role: {name: [resolve_dim(d, facts) for d in dims] for name, dims in g.get('initializers', {}).items()}
-            for role, g in GRAPH_SPEC['graphs'].items()}
+    return {
+        role: {name: [resolve_dim(d, facts) for d in dims] for name, dims in g.get('initializers', {}).items()}
+        for role, g in GRAPH_SPEC['graphs'].items()
+    }
 
 
 def dynamic_axes(io: tuple) -> Dict[str, Dict[int, str]]:
@@ -69,28 +81,58 @@ def tensor_specs(table: dict) -> dict:
     return {name: {'dtype': dt, 'dims': list(dims)} for name, (dt, dims) in table.items()}
 
 
-def build_manifest(m: LoadedModels, bundle_id: str, name: str, classes: Optional[List[str]],
-                   sources: List[dict], background: List[int], description: Optional[str] = None) -> dict:
+def build_manifest(
+    m: LoadedModels,
+    bundle_id: str,
+    name: str,
+    classes: Optional[List[str]],
+    sources: List[dict],
+    background: List[int],
+    description: Optional[str] = None,
+) -> dict:
     """varscope.json without provenance.verification (added once the bundle verified)."""
     pns = list(m.var_cfg.patch_nums)
     io = graph_io(m)
     num_classes = m.var_cfg.num_classes
     names = classes if classes else [f'class {i}' for i in range(num_classes)]
     manifest = {
-        'format': 'varscope-bundle', 'version': MANIFEST_VERSION, 'id': bundle_id, 'name': name,
-        'vae': {'imageSize': pns[-1] * m.vae.downsample, 'latentSize': pns[-1], 'downsample': m.vae.downsample,
-                'Cvae': m.vae_cfg.Cvae, 'vocabSize': m.vae_cfg.vocab_size, 'ch': m.vae_cfg.ch,
-                'chMult': list(m.vae_cfg.ch_mult), 'quantResi': m.vae_cfg.quant_resi, 'phiCount': m.vae_cfg.phi_count},
-        'var': {'depth': m.var_cfg.depth, 'embedDim': m.var_cfg.embed_dim, 'numHeads': m.var_cfg.num_heads,
-                'numClasses': num_classes, 'nullClass': num_classes, 'sharedAdaLN': m.var_cfg.shared_aln,
-                'attnL2Norm': m.var_cfg.attn_l2_norm, 'mlpRatio': m.var_cfg.mlp_ratio},
-        'patchNums': pns, 'beginEnds': [list(be) for be in m.var.begin_ends], 'tokenCount': m.var.L,
-        'firstL': m.var.first_l, 'phiIndexPerScale': m.vae.quantize.phi_indices(),
+        'format': 'varscope-bundle',
+        'version': MANIFEST_VERSION,
+        'id': bundle_id,
+        'name': name,
+        'vae': {
+            'imageSize': pns[-1] * m.vae.downsample,
+            'latentSize': pns[-1],
+            'downsample': m.vae.downsample,
+            'Cvae': m.vae_cfg.Cvae,
+            'vocabSize': m.vae_cfg.vocab_size,
+            'ch': m.vae_cfg.ch,
+            'chMult': list(m.vae_cfg.ch_mult),
+            'quantResi': m.vae_cfg.quant_resi,
+            'phiCount': m.vae_cfg.phi_count,
+        },
+        'var': {
+            'depth': m.var_cfg.depth,
+            'embedDim': m.var_cfg.embed_dim,
+            'numHeads': m.var_cfg.num_heads,
+            'numClasses': num_classes,
+            'nullClass': num_classes,
+            'sharedAdaLN': m.var_cfg.shared_aln,
+            'attnL2Norm': m.var_cfg.attn_l2_norm,
+            'mlpRatio': m.var_cfg.mlp_ratio,
+        },
+        'patchNums': pns,
+        'beginEnds': [list(be) for be in m.var.begin_ends],
+        'tokenCount': m.var.L,
+        'firstL': m.var.first_l,
+        'phiIndexPerScale': m.vae.quantize.phi_indices(),
         'normalization': {'mean': 0.5, 'std': 0.5, 'background': list(background)},
         'classes': names,
         'interpolation': {'up': to_nested(up_matrices(pns)), 'down': to_nested(down_matrices(pns))},
-        'graphs': {role: {'file': f'{role}.onnx', 'inputs': tensor_specs(ins), 'outputs': tensor_specs(outs)}
-                   for role, (ins, outs) in io.items()},
+        'graphs': {
+            role: {'file': f'{role}.onnx', 'inputs': tensor_specs(ins), 'outputs': tensor_specs(outs)}
+            for role, (ins, outs) in io.items()
+        },
         'codebook': {'file': 'codebook.bin', 'dtype': 'float32', 'dims': [m.vae_cfg.vocab_size, m.vae_cfg.Cvae]},
         'sampling': {'cfg': 4.0, 'topK': 900, 'topP': 0.96},
         'provenance': {'exporter': f'varscope.export {EXPORTER_VERSION}', 'exportedAt': '', 'sources': sources},
@@ -98,5 +140,9 @@ def build_manifest(m: LoadedModels, bundle_id: str, name: str, classes: Optional
     if description:
         manifest['description'] = description
     if m.has_hits:
-        manifest['trainingHits'] = {'file': 'trainingHits.bin', 'dtype': 'float32', 'dims': [len(pns), m.vae_cfg.vocab_size]}
+        manifest['trainingHits'] = {
+            'file': 'trainingHits.bin',
+            'dtype': 'float32',
+            'dims': [len(pns), m.vae_cfg.vocab_size],
+        }
     return manifest

@@ -30,7 +30,7 @@ from .share import initializers, read_manifest
 # transformerStep holds every weight of the transformer, and its layout is the same in format 1 and 2 bundles (format 2
 # changed the transformer graph and added attention), so the weights are read from these roles in both.
 RECOVERY_ROLES = ('encoder', 'quantizer', 'decoder', 'latentStep', 'transformerStep')
-Arrays = Dict[str, Dict[str, np.ndarray]]   # role -> initializer name -> array
+Arrays = Dict[str, Dict[str, np.ndarray]]  # role -> initializer name -> array
 
 
 class BundleImportError(Exception):
@@ -44,21 +44,37 @@ def graph_path(bundle_dir: str, manifest: dict, role: str) -> str:
 def configs(bundle_dir: str, manifest: dict) -> Tuple[VaeConfig, VarConfig]:
     """Both architectures: varscope.json, plus the encoder's parameter names for what the manifest does not say."""
     enc = onnx.load(graph_path(bundle_dir, manifest, 'encoder'), load_external_data=False)
-    shapes = {t.name[len('vae.'):]: list(t.dims) for t in enc.graph.initializer if t.name.startswith('vae.')}
+    shapes = {t.name[len('vae.') :]: list(t.dims) for t in enc.graph.initializer if t.name.startswith('vae.')}
     v, t = manifest['vae'], manifest['var']
     last = len(v['chMult']) - 1
     hits = manifest.get('trainingHits')
     vae = VaeConfig(
-        vocab_size=v['vocabSize'], Cvae=v['Cvae'], ch=v['ch'], ch_mult=tuple(v['chMult']),
-        num_res_blocks=len({m.group(1) for k in shapes for m in [re.match(r'encoder\.down\.0\.block\.(\d+)\.', k)] if m}),
+        vocab_size=v['vocabSize'],
+        Cvae=v['Cvae'],
+        ch=v['ch'],
+        ch_mult=tuple(v['chMult']),
+        num_res_blocks=len(
+            {m.group(1) for k in shapes for m in [re.match(r'encoder\.down\.0\.block\.(\d+)\.', k)] if m}
+        ),
         using_sa=any(k.startswith(f'encoder.down.{last}.attn.') for k in shapes),
         using_mid_sa='encoder.mid.attn_1.qkv.weight' in shapes,
-        quant_conv_ks=shapes['quant_conv.weight'][-1], phi_count=v['phiCount'], quant_resi=v['quantResi'],
-        hit_scales=hits['dims'][0] if hits else 0)
+        quant_conv_ks=shapes['quant_conv.weight'][-1],
+        phi_count=v['phiCount'],
+        quant_resi=v['quantResi'],
+        hit_scales=hits['dims'][0] if hits else 0,
+    )
     var = VarConfig(
-        depth=t['depth'], embed_dim=t['embedDim'], num_heads=t['numHeads'], mlp_ratio=t['mlpRatio'],
-        num_classes=t['numClasses'], shared_aln=t['sharedAdaLN'], attn_l2_norm=t['attnL2Norm'],
-        Cvae=v['Cvae'], vocab_size=v['vocabSize'], patch_nums=tuple(manifest['patchNums']))
+        depth=t['depth'],
+        embed_dim=t['embedDim'],
+        num_heads=t['numHeads'],
+        mlp_ratio=t['mlpRatio'],
+        num_classes=t['numClasses'],
+        shared_aln=t['sharedAdaLN'],
+        attn_l2_norm=t['attnL2Norm'],
+        Cvae=v['Cvae'],
+        vocab_size=v['vocabSize'],
+        patch_nums=tuple(manifest['patchNums']),
+    )
     return vae, var
 
 
@@ -71,8 +87,11 @@ def build(vae_cfg: VaeConfig, var_cfg: VarConfig) -> LoadedModels:
 
 def learned(model: torch.nn.Module) -> List[str]:
     """State-dict keys that hold learned values (parameters and non-structural float buffers but the EMA hits)."""
-    return [k for k, v in model.state_dict().items()
-            if v.is_floating_point() and not STRUCTURAL.match(k) and k != 'quantize.ema_vocab_hit_SV']
+    return [
+        k
+        for k, v in model.state_dict().items()
+        if v.is_floating_point() and not STRUCTURAL.match(k) and k != 'quantize.ema_vocab_hit_SV'
+    ]
 
 
 def graph_arrays(paths: Dict[str, str]) -> Arrays:
@@ -90,8 +109,8 @@ def locate(value: torch.Tensor, probe: Arrays) -> Tuple[str, str, int, bool]:
                 u = u.reshape(-1)
                 if u.size < flat.size:
                     continue
-                for off in np.flatnonzero(u[:u.size - flat.size + 1] == flat[0]):
-                    if np.array_equal(u[off:off + flat.size], flat):
+                for off in np.flatnonzero(u[: u.size - flat.size + 1] == flat[0]):
+                    if np.array_equal(u[off : off + flat.size], flat):
                         return role, name, int(off), transposed
     raise KeyError
 
@@ -115,8 +134,10 @@ def recover(bundle_dir: str, log=print) -> LoadedModels:
     for role in RECOVERY_ROLES:
         if probe[role].keys() != bundle[role].keys():
             diff = sorted(set(probe[role]) ^ set(bundle[role]))[:4]
-            raise BundleImportError(f'{role}.onnx: its weights are not laid out as this exporter lays them out '
-                                    f'(e.g. {", ".join(diff)}): it was exported by another version')
+            raise BundleImportError(
+                f'{role}.onnx: its weights are not laid out as this exporter lays them out '
+                f'(e.g. {", ".join(diff)}): it was exported by another version'
+            )
     out = build(vae_cfg, var_cfg)
     missing = []
     with torch.no_grad():
@@ -128,7 +149,7 @@ def recover(bundle_dir: str, log=print) -> LoadedModels:
                 except KeyError:
                     missing.append(k)
                     continue
-                flat = bundle[role][name].reshape(-1)[off:off + src[k].numel()]
+                flat = bundle[role][name].reshape(-1)[off : off + src[k].numel()]
                 t = torch.from_numpy(flat.astype(np.float32))
                 dst[k].copy_(t.view(dst[k].t().shape).t() if transposed else t.view(dst[k].shape))
         if missing:
@@ -147,8 +168,12 @@ def check(models: LoadedModels, bundle_dir: str) -> List[str]:
         export_all(models, tmp, log=lambda *_: None)
         ours = graph_arrays({r: os.path.join(tmp, f'{r}.onnx') for r in ROLES})
     theirs = graph_arrays({r: graph_path(bundle_dir, manifest, r) for r in ROLES})
-    return [f'{r}.onnx {k}' for r in ROLES for k in theirs[r]
-            if not np.array_equal(ours[r][k].astype(np.float32), theirs[r][k].astype(np.float32))]
+    return [
+        f'{r}.onnx {k}'
+        for r in ROLES
+        for k in theirs[r]
+        if not np.array_equal(ours[r][k].astype(np.float32), theirs[r][k].astype(np.float32))
+    ]
 
 
 def main(argv=None) -> int:

@@ -51,26 +51,26 @@ class QuantizerGraph(nn.Module):
 
     def forward(self, f):
         SN, C = len(self.patch_nums), f.shape[1]
-        codebook = self.q.embedding.weight                                         # [V, C]
-        e2 = codebook.square().sum(dim=1)                                           # [V]
+        codebook = self.q.embedding.weight  # [V, C]
+        e2 = codebook.square().sum(dim=1)  # [V]
         f_rest, f_hat = f, torch.zeros_like(f)
         tokens, fhats, dists, nexts = [], [], [], []
         for si, pn in enumerate(self.patch_nums):
             rest = apply_separable(getattr(self, f'down{si}'), f_rest) if si != SN - 1 else f_rest
-            z = rest.permute(0, 2, 3, 1).reshape(pn * pn, C)                         # [pn*pn, C]
-            d = z.square().sum(dim=1, keepdim=True) + e2 - 2 * (z @ codebook.T)       # [pn*pn, V]
+            z = rest.permute(0, 2, 3, 1).reshape(pn * pn, C)  # [pn*pn, C]
+            d = z.square().sum(dim=1, keepdim=True) + e2 - 2 * (z @ codebook.T)  # [pn*pn, V]
             idx = torch.argmin(d, dim=1)
             dists.append(torch.topk(d, k=2, dim=1, largest=False).values.clamp_min(0))
-            h = codebook[idx].reshape(1, pn, pn, C).permute(0, 3, 1, 2)               # [1, C, pn, pn]
+            h = codebook[idx].reshape(1, pn, pn, C).permute(0, 3, 1, 2)  # [1, C, pn, pn]
             if si != SN - 1:
-                h = apply_separable(getattr(self, f'up{si}'), h)                      # [1, C, h, w]
+                h = apply_separable(getattr(self, f'up{si}'), h)  # [1, C, h, w]
             h = self.q.phi(si)(h)
             f_hat = f_hat + h
             f_rest = f_rest - h
             tokens.append(idx.reshape(1, pn * pn))
             fhats.append(f_hat)
             if si != SN - 1:
-                nxt = apply_separable(getattr(self, f'down{si + 1}'), f_hat)          # [1, C, pn', pn']
+                nxt = apply_separable(getattr(self, f'down{si + 1}'), f_hat)  # [1, C, pn', pn']
                 nexts.append(nxt.reshape(1, C, -1).transpose(1, 2))
         return torch.cat(tokens, 1), torch.cat(fhats, 0), torch.cat(nexts, 1), torch.cat(dists, 0)
 
@@ -87,18 +87,20 @@ class LatentStepGraph(nn.Module):
         C = q.Cvae
         w = torch.stack([p.weight for p in phis]) if phis else torch.zeros(1, C, C, 3, 3)
         b = torch.stack([p.bias for p in phis]) if phis else torch.zeros(1, C)
-        self.register_buffer('phi_w', w.detach().clone())                            # [K, C, C, 3, 3]
-        self.register_buffer('phi_b', b.detach().clone())                            # [K, C]
+        self.register_buffer('phi_w', w.detach().clone())  # [K, C, C, 3, 3]
+        self.register_buffer('phi_b', b.detach().clone())  # [K, C]
 
     def forward(self, fHat, tokens, up, down, phiIndex):
         C, pn = fHat.shape[1], up.shape[1]
-        h = self.embedding(tokens[0]).transpose(0, 1).reshape(1, C, pn, pn)          # [1, C, pn, pn]
-        h = up @ h @ up.transpose(0, 1)                                              # [1, C, h, w]
+        h = self.embedding(tokens[0]).transpose(0, 1).reshape(1, C, pn, pn)  # [1, C, pn, pn]
+        h = up @ h @ up.transpose(0, 1)  # [1, C, h, w]
         if self.ratio:
             k = phiIndex.reshape(1)  # NOTE: indexing by a 0-d tensor traces to a Gather that keeps the axis
-            h = phi_apply(h, self.phi_w.index_select(0, k).squeeze(0), self.phi_b.index_select(0, k).squeeze(0), self.ratio)
+            h = phi_apply(
+                h, self.phi_w.index_select(0, k).squeeze(0), self.phi_b.index_select(0, k).squeeze(0), self.ratio
+            )
         f_next = fHat + h
-        nxt = down @ f_next @ down.transpose(0, 1)                                   # [1, C, pn', pn']
+        nxt = down @ f_next @ down.transpose(0, 1)  # [1, C, pn', pn']
         return f_next, nxt.reshape(1, C, -1).transpose(1, 2)
 
 
@@ -148,10 +150,10 @@ class TransformerStepGraph(nn.Module):
 
     def forward(self, classLabel, x, scaleIndex, pastKey, pastValue):
         var = self.var
-        cond_BD = var.class_emb(classLabel)                                          # [B, D]
-        sos = cond_BD.unsqueeze(1) + var.pos_start                                   # [B, 1, D] (first_l = 1)
+        cond_BD = var.class_emb(classLabel)  # [B, D]
+        sos = cond_BD.unsqueeze(1) + var.pos_start  # [B, 1, D] (first_l = 1)
         Lp, l = pastKey.shape[3], x.shape[1]
-        h = torch.where(scaleIndex == 0, sos, var.word_embed(x)) + var.lvl_pos()[:, Lp:Lp + l]
+        h = torch.where(scaleIndex == 0, sos, var.word_embed(x)) + var.lvl_pos()[:, Lp : Lp + l]
         cond = var.shared_ada_lin(cond_BD)
         ks, vs = [], []
         for i, b in enumerate(var.blocks):

@@ -15,22 +15,24 @@ def interp_matrix(n_in: int, n_out: int, mode: str) -> torch.Tensor:
     basis = torch.zeros(n_in, 1, n_in, n_in, dtype=torch.float64)
     for j in range(n_in):
         basis[j, 0, j, :] = 1.0
-    out = F.interpolate(basis.float(), size=(n_out, n_out), mode=mode)   # [n_in, 1, n_out, n_out]
-    return out[:, 0, :, 0].T.contiguous()                                 # [n_out, n_in]
+    out = F.interpolate(basis.float(), size=(n_out, n_out), mode=mode)  # [n_in, 1, n_out, n_out]
+    return out[:, 0, :, 0].T.contiguous()  # [n_out, n_in]
 
 
 def up_matrices(patch_nums: Sequence[int]) -> List[torch.Tensor]:
     """Per scale k, bicubic up [h, pn_k] (identity at the last scale, where VAR does not resample)."""
     h = patch_nums[-1]
-    return [interp_matrix(pn, h, 'bicubic') if k != len(patch_nums) - 1 else torch.eye(h)
-            for k, pn in enumerate(patch_nums)]
+    return [
+        interp_matrix(pn, h, 'bicubic') if k != len(patch_nums) - 1 else torch.eye(h) for k, pn in enumerate(patch_nums)
+    ]
 
 
 def down_matrices(patch_nums: Sequence[int]) -> List[torch.Tensor]:
     """Per scale k, area down [pn_k, h] (identity at the last scale)."""
     h = patch_nums[-1]
-    return [interp_matrix(h, pn, 'area') if k != len(patch_nums) - 1 else torch.eye(h)
-            for k, pn in enumerate(patch_nums)]
+    return [
+        interp_matrix(h, pn, 'area') if k != len(patch_nums) - 1 else torch.eye(h) for k, pn in enumerate(patch_nums)
+    ]
 
 
 def apply_separable(m: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -23,24 +23,46 @@ class NotACheckpoint(Exception):
 
 # The globals a pickle of tensors and plain containers may name; everything else is refused by name.
 def _allowed_globals() -> dict:
-    allowed = {('collections', 'OrderedDict'): OrderedDict, ('torch', 'Size'): torch.Size,
-               ('torch', 'Tensor'): torch.Tensor, ('torch._tensor', 'Tensor'): torch.Tensor,
-               ('torch.nn.parameter', 'Parameter'): torch.nn.Parameter,
-               ('builtins', 'set'): set, ('builtins', 'frozenset'): frozenset,
-               ('torch.serialization', '_get_layout'): torch.serialization._get_layout}
+    allowed = {
+        ('collections', 'OrderedDict'): OrderedDict,
+        ('torch', 'Size'): torch.Size,
+        ('torch', 'Tensor'): torch.Tensor,
+        ('torch._tensor', 'Tensor'): torch.Tensor,
+        ('torch.nn.parameter', 'Parameter'): torch.nn.Parameter,
+        ('builtins', 'set'): set,
+        ('builtins', 'frozenset'): frozenset,
+        ('torch.serialization', '_get_layout'): torch.serialization._get_layout,
+    }
     # Protocol 2 pickles bytes as _codecs.encode(str, 'latin1'): a pure function of its arguments.
     import _codecs
+
     allowed[('_codecs', 'encode')] = _codecs.encode
-    for name in ('_rebuild_tensor', '_rebuild_tensor_v2', '_rebuild_parameter', '_rebuild_parameter_with_state',
-                 '_rebuild_sparse_tensor', '_rebuild_meta_tensor_no_storage'):
+    for name in (
+        '_rebuild_tensor',
+        '_rebuild_tensor_v2',
+        '_rebuild_parameter',
+        '_rebuild_parameter_with_state',
+        '_rebuild_sparse_tensor',
+        '_rebuild_meta_tensor_no_storage',
+    ):
         if hasattr(torch._utils, name):
             allowed[('torch._utils', name)] = getattr(torch._utils, name)
     if hasattr(torch._tensor, '_rebuild_from_type_v2'):  # torch >= 2.0 wraps Parameters this way
         allowed[('torch._tensor', '_rebuild_from_type_v2')] = torch._tensor._rebuild_from_type_v2
     for ts in torch._storage_classes:
         allowed[(ts.__module__, ts.__name__)] = ts
-    for dt in (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.uint8, torch.int8, torch.int16,
-               torch.int32, torch.int64, torch.bool):
+    for dt in (
+        torch.float16,
+        torch.bfloat16,
+        torch.float32,
+        torch.float64,
+        torch.uint8,
+        torch.int8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+        torch.bool,
+    ):
         allowed[('torch', str(dt).split('.')[-1])] = dt
     return allowed
 
@@ -48,6 +70,7 @@ def _allowed_globals() -> dict:
 class AllowListUnpickler(pickle.Unpickler):
     """pickle.Unpickler that resolves only the allow-listed globals: tensor and storage rebuilds, OrderedDict,
     set, torch.Size (dict, list, tuple, str, bytes, int, float, bool and None need no global)."""
+
     _allowed = None
 
     def find_class(self, module, name):
@@ -61,6 +84,7 @@ class AllowListUnpickler(pickle.Unpickler):
 
 class _AllowListPickleModule:
     """The `pickle_module` handed to torch.load: our Unpickler, pickle's load for the legacy format's headers."""
+
     __name__ = 'varscope_allow_list_pickle'
     Unpickler = AllowListUnpickler
 
@@ -100,8 +124,10 @@ def load_torch(path: str):
     if kind == 'safetensors':
         return load_safetensors(path)
     if kind == 'torchscript':
-        raise NotACheckpoint('a TorchScript archive (torch.jit.save), not a checkpoint of weights; save the '
-                             'state_dict with torch.save(model.state_dict(), path)')
+        raise NotACheckpoint(
+            'a TorchScript archive (torch.jit.save), not a checkpoint of weights; save the '
+            'state_dict with torch.save(model.state_dict(), path)'
+        )
     if kind == 'other-zip':
         raise NotACheckpoint('a zip archive, but not a PyTorch checkpoint (no data.pkl inside)')
     if kind == 'truncated-zip':
@@ -124,8 +150,17 @@ def load_torch(path: str):
         return _load_allow_listed(path)
     except UnsafeCheckpoint:
         raise
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError,
-            AttributeError) as e:
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        ValueError,
+        OSError,
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
+    ) as e:
         raise NotACheckpoint(_truncated(e)) from e
 
 
@@ -177,8 +212,19 @@ def peek(path: str):
             return OrderedDict((k, torch.empty(0)) for k in entries)
     except (UnsafeCheckpoint, NotACheckpoint):
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError, AttributeError,
-            StopIteration, zipfile.BadZipFile, UnicodeDecodeError) as e:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        OSError,
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
+        StopIteration,
+        zipfile.BadZipFile,
+        UnicodeDecodeError,
+    ) as e:
         raise NotACheckpoint(_truncated(e)) from e
     return load_torch(path)  # the kinds load_torch refuses with their own message
 
@@ -189,9 +235,18 @@ def _truncated(e: Exception) -> str:
 
 
 # safetensors dtype names -> torch dtypes.
-_ST_DTYPES = {'F64': torch.float64, 'F32': torch.float32, 'F16': torch.float16, 'BF16': torch.bfloat16,
-              'I64': torch.int64, 'I32': torch.int32, 'I16': torch.int16, 'I8': torch.int8, 'U8': torch.uint8,
-              'BOOL': torch.bool}
+_ST_DTYPES = {
+    'F64': torch.float64,
+    'F32': torch.float32,
+    'F16': torch.float16,
+    'BF16': torch.bfloat16,
+    'I64': torch.int64,
+    'I32': torch.int32,
+    'I16': torch.int16,
+    'I8': torch.int8,
+    'U8': torch.uint8,
+    'BOOL': torch.bool,
+}
 _MAX_HEADER = 100 << 20
 
 
@@ -237,8 +292,10 @@ def _safetensors_header(f, size: int):
             count *= s
         itemsize = torch.empty((), dtype=dtype).element_size()
         if min(shape, default=0) < 0 or not 0 <= begin <= end <= data_size or end - begin != count * itemsize:
-            raise NotACheckpoint(f'safetensors tensor {name!r}: offsets {begin}..{end} do not hold {shape} '
-                                 f'{info["dtype"]} inside the {data_size}-byte data section')
+            raise NotACheckpoint(
+                f'safetensors tensor {name!r}: offsets {begin}..{end} do not hold {shape} '
+                f'{info["dtype"]} inside the {data_size}-byte data section'
+            )
         entries[name] = (dtype, shape, begin, count)
     return entries, data_size
 

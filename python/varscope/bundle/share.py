@@ -16,8 +16,18 @@ from .bundle_spec import TRANSFORMER_ROLES, VAE_ROLES
 from .onnx_store import WeightStore
 
 # manifest entries that describe the VAE and must agree between the two bundles
-VAE_KEYS = ('vae', 'patchNums', 'beginEnds', 'tokenCount', 'firstL', 'phiIndexPerScale', 'normalization',
-            'interpolation', 'codebook', 'trainingHits')
+VAE_KEYS = (
+    'vae',
+    'patchNums',
+    'beginEnds',
+    'tokenCount',
+    'firstL',
+    'phiIndexPerScale',
+    'normalization',
+    'interpolation',
+    'codebook',
+    'trainingHits',
+)
 
 
 class ShareError(Exception):
@@ -42,8 +52,10 @@ def check_same_vae(base: dict, manifest: dict) -> None:
     """Same VAE checkpoint (by sha256) and the same VAE facts in both manifests."""
     want, have = vae_sha256(base), vae_sha256(manifest)
     if not want or want != have:
-        raise ShareError(f'the VAE checkpoints differ: base bundle {base["id"]} has sha256 {want or "(none)"}, '
-                         f'this export {have}')
+        raise ShareError(
+            f'the VAE checkpoints differ: base bundle {base["id"]} has sha256 {want or "(none)"}, '
+            f'this export {have}'
+        )
     for key in VAE_KEYS:
         if key in ('codebook', 'trainingHits'):
             continue  # their file names are rewritten; contents are compared byte for byte below
@@ -68,7 +80,7 @@ def initializers(path: str) -> Dict[str, np.ndarray]:
     for t in model.graph.initializer:
         arr = numpy_helper.to_array(t)
         if t.name.endswith('.fp16') and arr.dtype == np.float16:
-            out[t.name[:-len('.fp16')]] = arr.astype(np.float32)
+            out[t.name[: -len('.fp16')]] = arr.astype(np.float32)
         else:
             out[t.name] = arr
     return out
@@ -93,8 +105,9 @@ def same_bytes(a: str, b: str) -> bool:
 
 def repack_weights(stage: str) -> int:
     """Rewrite stage/weights.bin with only the tensors the transformer graphs use; returns its size in bytes."""
-    models = {role: onnx.load(os.path.join(stage, f'{role}.onnx'), load_external_data=True)
-              for role in TRANSFORMER_ROLES}   # everything in memory before weights.bin is truncated
+    models = {
+        role: onnx.load(os.path.join(stage, f'{role}.onnx'), load_external_data=True) for role in TRANSFORMER_ROLES
+    }  # everything in memory before weights.bin is truncated
     store = WeightStore(stage)
     for role, model in models.items():
         store.externalize(model)

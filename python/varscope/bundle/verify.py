@@ -57,9 +57,14 @@ class CaseWriter:
         return name + '.npy'
 
     def add(self, name: str, graph: str, inputs: Dict[str, object], outputs: Dict[str, object]) -> None:
-        self.cases.append({'name': name, 'graph': graph,
-                           'inputs': {k: self._save(f'{name}.in.{k}', v) for k, v in inputs.items()},
-                           'outputs': {k: self._save(f'{name}.out.{k}', v) for k, v in outputs.items()}})
+        self.cases.append(
+            {
+                'name': name,
+                'graph': graph,
+                'inputs': {k: self._save(f'{name}.in.{k}', v) for k, v in inputs.items()},
+                'outputs': {k: self._save(f'{name}.out.{k}', v) for k, v in outputs.items()},
+            }
+        )
 
     def close(self) -> None:
         with open(os.path.join(self.dir, 'cases.json'), 'w') as f:
@@ -73,14 +78,22 @@ def write_cases(m: LoadedModels, image: torch.Tensor, directory: str, class_labe
     pns, SN, C = var.patch_nums, len(var.patch_nums), var.Cvae
     ups, downs = up_matrices(pns), down_matrices(pns)
     w = CaseWriter(directory)
-    batch = torch.cat([image, image.flip(-1)], dim=0)                       # B = 2 exercises the dynamic batch
+    batch = torch.cat([image, image.flip(-1)], dim=0)  # B = 2 exercises the dynamic batch
     w.add('encoder', 'encoder', {'image': batch}, {'f': vae.img_to_f(batch)})
     f = vae.img_to_f(image)
     res = q.quantize(f)
-    var_input = q.idxBl_to_var_input(res.idx_Bl)                           # [1, L-1, C]
-    w.add('quantizer', 'quantizer', {'f': f}, {
-        'tokens': torch.cat(res.idx_Bl, 1), 'fHat': torch.cat(res.f_hat, 0), 'varInput': var_input,
-        'quantDist': torch.cat([d[0] for d in res.dist2], 0)})
+    var_input = q.idxBl_to_var_input(res.idx_Bl)  # [1, L-1, C]
+    w.add(
+        'quantizer',
+        'quantizer',
+        {'f': f},
+        {
+            'tokens': torch.cat(res.idx_Bl, 1),
+            'fHat': torch.cat(res.f_hat, 0),
+            'varInput': var_input,
+            'quantDist': torch.cat([d[0] for d in res.dist2], 0),
+        },
+    )
     picks = sorted({0, SN // 2, SN - 1})
     fh = torch.cat([res.f_hat[k] for k in picks], 0)
     w.add('decoder', 'decoder', {'fHat': fh}, {'image': vae.fhat_to_img(fh)})
@@ -91,30 +104,48 @@ def write_cases(m: LoadedModels, image: torch.Tensor, directory: str, class_labe
         nxt_pn = pns[si + 1] if si != SN - 1 else 1
         down = downs[si + 1] if si != SN - 1 else torch.full((1, h), 1.0 / h)
         nxt = F.interpolate(res.f_hat[si], size=(nxt_pn, nxt_pn), mode='area').view(1, C, -1).transpose(1, 2)
-        w.add(f'latentStep{si}', 'latentStep',
-              {'fHat': prev, 'tokens': res.idx_Bl[si], 'up': ups[si], 'down': down, 'phiIndex': torch.tensor(phis[si])},
-              {'fHatNext': res.f_hat[si], 'nextInput': nxt})
-    labels = torch.tensor([class_label, var.num_classes])                   # CFG pair: class and null class
+        w.add(
+            f'latentStep{si}',
+            'latentStep',
+            {'fHat': prev, 'tokens': res.idx_Bl[si], 'up': ups[si], 'down': down, 'phiIndex': torch.tensor(phis[si])},
+            {'fHatNext': res.f_hat[si], 'nextInput': nxt},
+        )
+    labels = torch.tensor([class_label, var.num_classes])  # CFG pair: class and null class
     pair = var_input.repeat(2, 1, 1)
     logits, attn = var(labels, pair, attn_block=var.depth - 1)
     w.add('transformer', 'transformer', {'classLabel': labels, 'varInput': pair}, {'logits': logits})
-    w.add('attention', 'attention', {'classLabel': labels, 'varInput': pair, 'attnLayer': torch.tensor(var.depth - 1)},
-          {'attn': attn})
+    w.add(
+        'attention',
+        'attention',
+        {'classLabel': labels, 'varInput': pair, 'attnLayer': torch.tensor(var.depth - 1)},
+        {'attn': attn},
+    )
     cond = var.class_emb(labels)
     nh, hd = var.num_heads, var.C // var.num_heads
     past_k = past_v = None
     steps = sorted({0, 1, SN // 2, SN - 1})
     for si in range(SN):
         bg, ed = var.begin_ends[si]
-        x = (torch.zeros(2, var.first_l, C) if si == 0
-             else var_input[:, bg - var.first_l:ed - var.first_l].repeat(2, 1, 1))
+        x = (
+            torch.zeros(2, var.first_l, C)
+            if si == 0
+            else var_input[:, bg - var.first_l : ed - var.first_l].repeat(2, 1, 1)
+        )
         out, ks, vs, _ = var.run_blocks(var.step_input(si, cond, x), cond, None, past_k, past_v)
         if si in steps:
             empty = torch.zeros(var.depth, 2, nh, 0, hd)
-            w.add(f'transformerStep{si}', 'transformerStep',
-                  {'classLabel': labels, 'x': x, 'scaleIndex': torch.tensor(si),
-                   'pastKey': torch.stack(past_k) if past_k else empty, 'pastValue': torch.stack(past_v) if past_v else empty},
-                  {'logits': out, 'presentKey': torch.stack(ks), 'presentValue': torch.stack(vs)})
+            w.add(
+                f'transformerStep{si}',
+                'transformerStep',
+                {
+                    'classLabel': labels,
+                    'x': x,
+                    'scaleIndex': torch.tensor(si),
+                    'pastKey': torch.stack(past_k) if past_k else empty,
+                    'pastValue': torch.stack(past_v) if past_v else empty,
+                },
+                {'logits': out, 'presentKey': torch.stack(ks), 'presentValue': torch.stack(vs)},
+            )
         past_k, past_v = ks, vs
     w.close()
 

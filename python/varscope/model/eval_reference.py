@@ -29,7 +29,7 @@ MIX = 1e-3  # weight of the uniform distribution in a frequency prior
 def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     """[3, 1, size, size] normalised gaussian, one per channel."""
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
+    g = torch.exp(-(x**2) / (2 * sigma**2))
     g = g / g.sum()
     return (g[:, None] * g[None, :]).expand(3, 1, size, size).contiguous()
 
@@ -40,9 +40,9 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
     a, b = a[None].double(), b[None].double()
     f = lambda t: F.conv2d(t, w, groups=3)
     mx, my = f(a), f(b)
-    vx, vy, cxy = f(a * a) - mx ** 2, f(b * b) - my ** 2, f(a * b) - mx * my
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    m = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
+    vx, vy, cxy = f(a * a) - mx**2, f(b * b) - my**2, f(a * b) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    m = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
     return float(m.mean())
 
 
@@ -67,7 +67,13 @@ def ece(conf: np.ndarray, correct: np.ndarray):
         lo, hi = edges[i], edges[i + 1]
         sel = (conf >= lo) & ((conf < hi) if i < ECE_BINS - 1 else (conf <= hi))
         n = int(sel.sum())
-        out.append({'count': n, 'confidence': float(conf[sel].mean()) if n else None, 'accuracy': float(correct[sel].mean()) if n else None})
+        out.append(
+            {
+                'count': n,
+                'confidence': float(conf[sel].mean()) if n else None,
+                'accuracy': float(correct[sel].mean()) if n else None,
+            }
+        )
         if n:
             total += n / len(conf) * abs(float(correct[sel].mean()) - float(conf[sel].mean()))
     return total, out
@@ -100,7 +106,11 @@ def run(a) -> dict:
     bg = manifest.get('normalization', {}).get('background', [255, 255, 255])
     hits = None
     if manifest.get('trainingHits'):
-        hits = np.fromfile(os.path.join(a.bundle, manifest['trainingHits']['file']), dtype=np.float32).reshape(len(pns), V).astype(np.float64)
+        hits = (
+            np.fromfile(os.path.join(a.bundle, manifest['trainingHits']['file']), dtype=np.float32)
+            .reshape(len(pns), V)
+            .astype(np.float64)
+        )
     with open(a.images, encoding='utf-8') as f:
         images = json.load(f)
     per_scale = [dict(conf=[], rank=[], nll=[], ent=[], psnr=[], ssim=[], copy=[], tokens=[]) for _ in pns]
@@ -108,7 +118,7 @@ def run(a) -> dict:
     for im in images:
         x = load_image_tensor(im['file'], S, bg)
         res = q.quantize(vae.img_to_f(x))
-        idx = [t[0] for t in res.idx_Bl]                       # per scale [pn²]
+        idx = [t[0] for t in res.idx_Bl]  # per scale [pn²]
         logits = var(torch.tensor([im['classId']]), q.idxBl_to_var_input(res.idx_Bl))[0].double()  # [L, V]
         decoded = vae.fhat_to_img(torch.cat(res.f_hat, 0)).add(1).mul(0.5)  # [SN, 3, S, S] in [0, 1]
         target = x[0].add(1).mul(0.5)
@@ -116,7 +126,7 @@ def run(a) -> dict:
         b = 0
         for k, pn in enumerate(pns):
             t = idx[k]
-            lp = logp[b:b + pn * pn]
+            lp = logp[b : b + pn * pn]
             s = per_scale[k]
             true_lp = lp.gather(1, t[:, None])[:, 0]
             s['rank'].append((lp > true_lp[:, None]).sum(1).numpy())
@@ -127,13 +137,25 @@ def run(a) -> dict:
             s['ssim'].append(ssim(decoded[k], target))
             s['tokens'].append(t.numpy())
             if k > 0:
-                up = F.interpolate(idx[k - 1].view(1, 1, pns[k - 1], pns[k - 1]).double(), size=(pn, pn), mode='nearest').long().view(-1)
+                up = (
+                    F.interpolate(idx[k - 1].view(1, 1, pns[k - 1], pns[k - 1]).double(), size=(pn, pn), mode='nearest')
+                    .long()
+                    .view(-1)
+                )
                 s['copy'].append(int((up == t).sum()))
             b += pn * pn
         all_rank = np.concatenate([per_scale[k]['rank'][-1] for k in range(len(pns))])
         all_nll = np.concatenate([per_scale[k]['nll'][-1] for k in range(len(pns))])
-        per_image.append({'file': im['file'], 'classId': im['classId'], 'accuracy': float((all_rank == 0).mean()), 'nll': float(all_nll.mean()),
-                          'psnr': per_scale[-1]['psnr'][-1], 'ssim': per_scale[-1]['ssim'][-1]})
+        per_image.append(
+            {
+                'file': im['file'],
+                'classId': im['classId'],
+                'accuracy': float((all_rank == 0).mean()),
+                'nll': float(all_nll.mean()),
+                'psnr': per_scale[-1]['psnr'][-1],
+                'ssim': per_scale[-1]['ssim'][-1],
+            }
+        )
     scales = []
     n = len(images)
     all_conf, all_correct = [], []
@@ -152,17 +174,35 @@ def run(a) -> dict:
             lp, arg = prior(c)
             loo_hits += float((t == arg).sum())
             loo_nll += float(-lp[t].sum())
-        base = {'priorFolder': {'accuracy': loo_hits / len(rank), 'nll': loo_nll / len(rank)},
-                'copyCoarser': {'accuracy': sum(s['copy']) / len(rank)} if k > 0 else None, 'priorTraining': None}
+        base = {
+            'priorFolder': {'accuracy': loo_hits / len(rank), 'nll': loo_nll / len(rank)},
+            'copyCoarser': {'accuracy': sum(s['copy']) / len(rank)} if k > 0 else None,
+            'priorTraining': None,
+        }
         if hits is not None:
             lp, arg = prior(hits[k])
             toks = np.concatenate(s['tokens'])
             base['priorTraining'] = {'accuracy': float((toks == arg).mean()), 'nll': float(-lp[toks].mean())}
-        scales.append({'scaleIndex': k, 'pn': pn, 'tokens': len(rank), 'accuracy': float(correct.mean()), 'top5': float((rank < 5).mean()),
-                       'nll': float(np.concatenate(s['nll']).mean()), 'entropy': float(np.concatenate(s['ent']).mean()), 'ece': e,
-                       'reliability': bins, 'psnr': float(np.mean(s['psnr'])), 'ssim': float(np.mean(s['ssim'])),
-                       'used': int((counts > 0).sum()), 'dead': int(V - (counts > 0).sum()), 'perplexity': float(np.exp(-(nz * np.log(nz)).sum())),
-                       'baselines': base, 'counts': counts.tolist()})
+        scales.append(
+            {
+                'scaleIndex': k,
+                'pn': pn,
+                'tokens': len(rank),
+                'accuracy': float(correct.mean()),
+                'top5': float((rank < 5).mean()),
+                'nll': float(np.concatenate(s['nll']).mean()),
+                'entropy': float(np.concatenate(s['ent']).mean()),
+                'ece': e,
+                'reliability': bins,
+                'psnr': float(np.mean(s['psnr'])),
+                'ssim': float(np.mean(s['ssim'])),
+                'used': int((counts > 0).sum()),
+                'dead': int(V - (counts > 0).sum()),
+                'perplexity': float(np.exp(-(nz * np.log(nz)).sum())),
+                'baselines': base,
+                'counts': counts.tolist(),
+            }
+        )
     for i, row in enumerate(per_image):
         r = []
         for k, pn in enumerate(pns):
@@ -172,7 +212,12 @@ def run(a) -> dict:
         row['rarity'] = float(np.concatenate(r).mean())
     conf, correct = np.concatenate(all_conf), np.concatenate(all_correct)
     e, bins = ece(conf, correct)
-    return {'images': n, 'scales': scales, 'overall': {'accuracy': float(correct.mean()), 'ece': e, 'reliability': bins}, 'perImage': per_image}
+    return {
+        'images': n,
+        'scales': scales,
+        'overall': {'accuracy': float(correct.mean()), 'ece': e, 'reliability': bins},
+        'perImage': per_image,
+    }
 
 
 def main(argv=None) -> int:

@@ -60,10 +60,11 @@ class PhiBank(nn.Module):
 @dataclass
 class QuantizeResult:
     """Everything the quantizer computes for one batch of latents, per scale."""
-    idx_Bl: List[torch.Tensor] = field(default_factory=list)      # SN x [B, pn*pn] int64
-    f_hat: List[torch.Tensor] = field(default_factory=list)       # SN x [B, C, h, w] cumulative
-    quantized: List[torch.Tensor] = field(default_factory=list)   # SN x [B, pn*pn, C] vector that was rounded
-    dist2: List[torch.Tensor] = field(default_factory=list)       # SN x [B, pn*pn, 2] best / second-best sq. dist
+
+    idx_Bl: List[torch.Tensor] = field(default_factory=list)  # SN x [B, pn*pn] int64
+    f_hat: List[torch.Tensor] = field(default_factory=list)  # SN x [B, C, h, w] cumulative
+    quantized: List[torch.Tensor] = field(default_factory=list)  # SN x [B, pn*pn, C] vector that was rounded
+    dist2: List[torch.Tensor] = field(default_factory=list)  # SN x [B, pn*pn, 2] best / second-best sq. dist
 
 
 def code_distances(z_NC: torch.Tensor, codebook_VC: torch.Tensor) -> torch.Tensor:
@@ -75,8 +76,9 @@ def code_distances(z_NC: torch.Tensor, codebook_VC: torch.Tensor) -> torch.Tenso
 class MultiScaleQuantizer(nn.Module):
     """One shared codebook [V, C] applied to a pyramid of residuals; Phi convs shared by tick."""
 
-    def __init__(self, vocab_size: int, Cvae: int, patch_nums: Sequence[int], quant_resi: float = 0.5,
-                 phi_count: int = 4):
+    def __init__(
+        self, vocab_size: int, Cvae: int, patch_nums: Sequence[int], quant_resi: float = 0.5, phi_count: int = 4
+    ):
         super().__init__()
         self.vocab_size, self.Cvae = vocab_size, Cvae
         self.patch_nums: Tuple[int, ...] = tuple(patch_nums)
@@ -112,8 +114,8 @@ class MultiScaleQuantizer(nn.Module):
         out = QuantizeResult()
         for si, pn in enumerate(self.patch_nums):
             rest = F.interpolate(f_rest, size=(pn, pn), mode='area') if si != self.SN - 1 else f_rest
-            z_NC = rest.permute(0, 2, 3, 1).reshape(-1, C)                        # [B*pn*pn, C]
-            d = code_distances(z_NC, codebook)                                     # [B*pn*pn, V]
+            z_NC = rest.permute(0, 2, 3, 1).reshape(-1, C)  # [B*pn*pn, C]
+            d = code_distances(z_NC, codebook)  # [B*pn*pn, V]
             idx_N = torch.argmin(d, dim=1)
             top2 = torch.topk(d, k=min(2, self.vocab_size), dim=1, largest=False).values.clamp_min(0)
             h = self.embedding(idx_N.view(B, pn, pn)).permute(0, 3, 1, 2).contiguous()  # [B, C, pn, pn]
@@ -129,7 +131,7 @@ class MultiScaleQuantizer(nn.Module):
     def idx_to_h(self, idx_Bl: torch.Tensor) -> torch.Tensor:
         """Token ids [B, pn*pn] -> code map [B, C, pn, pn]."""
         B, l = idx_Bl.shape
-        pn = round(l ** 0.5)
+        pn = round(l**0.5)
         return self.embedding(idx_Bl).transpose(1, 2).reshape(B, self.Cvae, pn, pn)
 
     @torch.no_grad()
@@ -152,7 +154,9 @@ class MultiScaleQuantizer(nn.Module):
         for si in range(self.SN - 1):
             f_hat = f_hat + self.up_phi(si, self.idx_to_h(idx_Bl[si]), H)
             pn_next = self.patch_nums[si + 1]
-            next_scales.append(F.interpolate(f_hat, size=(pn_next, pn_next), mode='area').view(B, C, -1).transpose(1, 2))
+            next_scales.append(
+                F.interpolate(f_hat, size=(pn_next, pn_next), mode='area').view(B, C, -1).transpose(1, 2)
+            )
         return torch.cat(next_scales, dim=1) if next_scales else None
 
     @torch.no_grad()

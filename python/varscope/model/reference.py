@@ -67,15 +67,31 @@ def run(argv) -> int:
     run_, t_gen = median_ms(gen, a.repeats)
     image, t_gen_dec = median_ms(lambda: vae.fhat_to_img(run_.f_hat).add(1).mul(0.5), a.repeats)
     os.makedirs(a.out, exist_ok=True)
-    arrays = {'tokens': torch.cat(res.idx_Bl, 1), 'fhat': fhat, 'var_input': var_input, 'logits': logits,
-              'quant_dist': torch.cat([d[0] for d in res.dist2], 0), 'decoded': decoded,
-              'gen_tokens': torch.cat(run_.idx_Bl, 1), 'gen_logits': torch.cat(run_.logits, 1), 'gen_image': image}
+    arrays = {
+        'tokens': torch.cat(res.idx_Bl, 1),
+        'fhat': fhat,
+        'var_input': var_input,
+        'logits': logits,
+        'quant_dist': torch.cat([d[0] for d in res.dist2], 0),
+        'decoded': decoded,
+        'gen_tokens': torch.cat(run_.idx_Bl, 1),
+        'gen_logits': torch.cat(run_.logits, 1),
+        'gen_image': image,
+    }
     for name, t in arrays.items():
         with atomic_path(os.path.join(a.out, f'{name}.npy')) as tmp, open(tmp, 'wb') as f:
             np.save(f, t.numpy())
-    timings = {'torch': torch.__version__, 'threads': a.threads, 'repeats': a.repeats, 'stat': 'median ms (1 warm-up when repeats > 1)',
-               'encode_quantize': t_tok, 'teacher_forced_B1': t_tf, 'decode_all_scales_batched': t_dec,
-               'generate_kv_cfg_B1_without_decode': t_gen, 'decode_final_B1': t_gen_dec}
+    timings = {
+        'torch': torch.__version__,
+        'threads': a.threads,
+        'repeats': a.repeats,
+        'stat': 'median ms (1 warm-up when repeats > 1)',
+        'encode_quantize': t_tok,
+        'teacher_forced_B1': t_tf,
+        'decode_all_scales_batched': t_dec,
+        'generate_kv_cfg_B1_without_decode': t_gen,
+        'decode_final_B1': t_gen_dec,
+    }
     write_atomic(os.path.join(a.out, 'timings.json'), json.dumps(timings, indent=1))
     print(json.dumps(timings))
     return 0

@@ -21,8 +21,13 @@ def filter_top_k_top_p(logits_BlV: torch.Tensor, top_k: int = 0, top_p: float = 
     return logits_BlV
 
 
-def sample_with_top_k_top_p(logits_BlV: torch.Tensor, top_k: int = 0, top_p: float = 0.0,
-                            rng: Optional[torch.Generator] = None, num_samples: int = 1) -> torch.Tensor:
+def sample_with_top_k_top_p(
+    logits_BlV: torch.Tensor,
+    top_k: int = 0,
+    top_p: float = 0.0,
+    rng: Optional[torch.Generator] = None,
+    num_samples: int = 1,
+) -> torch.Tensor:
     """Sampled ids [B, l, num_samples] (with replacement when num_samples >= 0, as official)."""
     B, l, V = logits_BlV.shape
     probs = filter_top_k_top_p(logits_BlV, top_k, top_p).softmax(dim=-1).view(-1, V)

@@ -34,14 +34,14 @@ class SelfAttention(nn.Module):
         B, l, D = x.shape
         bias = torch.cat((self.q_bias, self.zero_k_bias, self.v_bias))
         qkv = F.linear(x, self.mat_qkv.weight, bias).view(B, l, 3, self.num_heads, self.head_dim)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(dim=0)                     # each [B, nh, l, hd]
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(dim=0)  # each [B, nh, l, hd]
         if self.attn_l2_norm:
             scale_mul = self.scale_mul_1H11.clamp_max(self.max_scale_mul).exp()
             q = F.normalize(q, dim=-1).mul(scale_mul)
             k = F.normalize(k, dim=-1)
         if past_k is not None:  # the cache holds k after normalisation, as the official kv_caching
             k, v = torch.cat((past_k, k), dim=2), torch.cat((past_v, v), dim=2)
-        attn = q.mul(self.scale) @ k.transpose(-2, -1)                          # [B, nh, l, Lp+l]
+        attn = q.mul(self.scale) @ k.transpose(-2, -1)  # [B, nh, l, Lp+l]
         if attn_bias is not None:
             attn = attn + attn_bias
         weights = attn.softmax(dim=-1)
@@ -54,7 +54,11 @@ class FFN(nn.Module):
 
     def __init__(self, embed_dim: int, hidden: int):
         super().__init__()
-        self.fc1, self.act, self.fc2 = nn.Linear(embed_dim, hidden), nn.GELU(approximate='tanh'), nn.Linear(hidden, embed_dim)
+        self.fc1, self.act, self.fc2 = (
+            nn.Linear(embed_dim, hidden),
+            nn.GELU(approximate='tanh'),
+            nn.Linear(hidden, embed_dim),
+        )
 
     def forward(self, x):  # [B, L, D]
         return self.fc2(self.act(self.fc1(x)))
@@ -63,22 +67,23 @@ class FFN(nn.Module):
 class AdaLNSelfAttn(nn.Module):
     """Pre-norm block whose LayerNorm scale/shift and residual gates come from the class condition."""
 
-    def __init__(self, embed_dim: int, num_heads: int, mlp_ratio: float, shared_aln: bool, attn_l2_norm: bool,
-                 norm_eps: float):
+    def __init__(
+        self, embed_dim: int, num_heads: int, mlp_ratio: float, shared_aln: bool, attn_l2_norm: bool, norm_eps: float
+    ):
         super().__init__()
         self.C, self.shared_aln = embed_dim, shared_aln
         self.attn = SelfAttention(embed_dim, num_heads, attn_l2_norm)
         self.ffn = FFN(embed_dim, round(embed_dim * mlp_ratio))
         self.ln_wo_grad = nn.LayerNorm(embed_dim, eps=norm_eps, elementwise_affine=False)
         if shared_aln:
-            self.ada_gss = nn.Parameter(torch.randn(1, 1, 6, embed_dim) / embed_dim ** 0.5)
+            self.ada_gss = nn.Parameter(torch.randn(1, 1, 6, embed_dim) / embed_dim**0.5)
         else:
             self.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(embed_dim, 6 * embed_dim))
 
     def forward(self, x, cond, attn_bias=None, past_k=None, past_v=None):
         """x [B, l, C], cond [B, D] (or [B, 1, 6, C] when shared) -> (x, k, v, attn weights)."""
         if self.shared_aln:
-            gamma1, gamma2, scale1, scale2, shift1, shift2 = (self.ada_gss + cond).unbind(2)   # 6 x [B, 1, C]
+            gamma1, gamma2, scale1, scale2, shift1, shift2 = (self.ada_gss + cond).unbind(2)  # 6 x [B, 1, C]
         else:
             gamma1, gamma2, scale1, scale2, shift1, shift2 = self.ada_lin(cond).view(-1, 1, 6, self.C).unbind(2)
         a, k, v, w = self.attn(self.ln_wo_grad(x).mul(scale1.add(1)).add(shift1), attn_bias, past_k, past_v)
@@ -111,17 +116,29 @@ class SharedAdaLin(nn.Linear):
 @dataclass
 class CfgRun:
     """What one KV-cached CFG generation produced, per step."""
-    idx_Bl: List[torch.Tensor] = field(default_factory=list)       # SN x [B, pn*pn]
-    logits: List[torch.Tensor] = field(default_factory=list)       # SN x [B, pn*pn, V] CFG-combined
-    f_hat: Optional[torch.Tensor] = None                           # [B, Cvae, h, w] after the last step
+
+    idx_Bl: List[torch.Tensor] = field(default_factory=list)  # SN x [B, pn*pn]
+    logits: List[torch.Tensor] = field(default_factory=list)  # SN x [B, pn*pn, V] CFG-combined
+    f_hat: Optional[torch.Tensor] = None  # [B, Cvae, h, w] after the last step
 
 
 class VAR(nn.Module):
     """Next-scale prediction transformer over a VQVAE's token pyramid."""
 
-    def __init__(self, Cvae: int, vocab_size: int, num_classes: int = 1000, depth: int = 16, embed_dim: int = 1024,
-                 num_heads: int = 16, mlp_ratio: float = 4.0, norm_eps: float = 1e-6, shared_aln: bool = False,
-                 attn_l2_norm: bool = True, patch_nums: Sequence[int] = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16)):
+    def __init__(
+        self,
+        Cvae: int,
+        vocab_size: int,
+        num_classes: int = 1000,
+        depth: int = 16,
+        embed_dim: int = 1024,
+        num_heads: int = 16,
+        mlp_ratio: float = 4.0,
+        norm_eps: float = 1e-6,
+        shared_aln: bool = False,
+        attn_l2_norm: bool = True,
+        patch_nums: Sequence[int] = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16),
+    ):
         super().__init__()
         self.Cvae, self.V, self.C, self.D = Cvae, vocab_size, embed_dim, embed_dim
         self.depth, self.num_heads, self.num_classes = depth, num_heads, num_classes
@@ -134,19 +151,23 @@ class VAR(nn.Module):
             self.begin_ends.append((cur, cur + pn * pn))
             cur += pn * pn
         self.word_embed = nn.Linear(Cvae, embed_dim)
-        self.class_emb = nn.Embedding(num_classes + 1, embed_dim)   # row num_classes = the null class (CFG)
+        self.class_emb = nn.Embedding(num_classes + 1, embed_dim)  # row num_classes = the null class (CFG)
         self.pos_start = nn.Parameter(torch.zeros(1, self.first_l, embed_dim))
         self.pos_1LC = nn.Parameter(torch.zeros(1, self.L, embed_dim))
         self.lvl_embed = nn.Embedding(len(self.patch_nums), embed_dim)
-        self.shared_ada_lin = (nn.Sequential(nn.SiLU(), SharedAdaLin(embed_dim, 6 * embed_dim)) if shared_aln
-                               else nn.Identity())
-        self.blocks = nn.ModuleList([AdaLNSelfAttn(embed_dim, num_heads, mlp_ratio, shared_aln, attn_l2_norm, norm_eps)
-                                     for _ in range(depth)])
+        self.shared_ada_lin = (
+            nn.Sequential(nn.SiLU(), SharedAdaLin(embed_dim, 6 * embed_dim)) if shared_aln else nn.Identity()
+        )
+        self.blocks = nn.ModuleList(
+            [AdaLNSelfAttn(embed_dim, num_heads, mlp_ratio, shared_aln, attn_l2_norm, norm_eps) for _ in range(depth)]
+        )
         d = torch.cat([torch.full((pn * pn,), i) for i, pn in enumerate(self.patch_nums)]).view(1, self.L, 1)
         dT = d.transpose(1, 2)
-        self.register_buffer('lvl_1L', dT[:, 0].contiguous())                                      # [1, L] scale id
-        self.register_buffer('attn_bias_for_masking',                                              # [1, 1, L, L]
-                             torch.where(d >= dT, 0.0, -torch.inf).reshape(1, 1, self.L, self.L).contiguous())
+        self.register_buffer('lvl_1L', dT[:, 0].contiguous())  # [1, L] scale id
+        self.register_buffer(
+            'attn_bias_for_masking',  # [1, 1, L, L]
+            torch.where(d >= dT, 0.0, -torch.inf).reshape(1, 1, self.L, self.L).contiguous(),
+        )
         self.head_nm = AdaLNBeforeHead(embed_dim, embed_dim, norm_eps)
         self.head = nn.Linear(embed_dim, vocab_size)
 
@@ -163,7 +184,9 @@ class VAR(nn.Module):
         cond = self.shared_ada_lin(cond_BD)
         ks, vs, weights = [], [], None
         for i, b in enumerate(self.blocks):
-            x, k, v, w = b(x, cond, attn_bias, None if past_k is None else past_k[i], None if past_v is None else past_v[i])
+            x, k, v, w = b(
+                x, cond, attn_bias, None if past_k is None else past_k[i], None if past_v is None else past_v[i]
+            )
             ks.append(k)
             vs.append(v)
             if attn_block is not None and i == attn_block:
@@ -189,13 +212,25 @@ class VAR(nn.Module):
         bg, ed = self.begin_ends[si]
         if si == 0:
             B = cond_BD.shape[0]
-            return (cond_BD.unsqueeze(1).expand(B, self.first_l, -1) + self.pos_start.expand(B, self.first_l, -1)
-                    + self.lvl_pos()[:, :self.first_l])
+            return (
+                cond_BD.unsqueeze(1).expand(B, self.first_l, -1)
+                + self.pos_start.expand(B, self.first_l, -1)
+                + self.lvl_pos()[:, : self.first_l]
+            )
         return self.word_embed(x_BlCv) + self.lvl_pos()[:, bg:ed]
 
     @torch.no_grad()
-    def autoregressive_infer_cfg(self, vae, B: int, label_B, g_seed: Optional[int] = None, cfg: float = 1.5,
-                                 top_k: int = 0, top_p: float = 0.0, forced_idx: Optional[List[torch.Tensor]] = None):
+    def autoregressive_infer_cfg(
+        self,
+        vae,
+        B: int,
+        label_B,
+        g_seed: Optional[int] = None,
+        cfg: float = 1.5,
+        top_k: int = 0,
+        top_p: float = 0.0,
+        forced_idx: Optional[List[torch.Tensor]] = None,
+    ):
         """KV-cached generation with the official CFG ramp t = cfg * si / (SN-1); forced_idx replaces the sampler."""
         rng = None
         if g_seed is not None:
@@ -222,6 +257,6 @@ class VAR(nn.Module):
             h_BChw = quant.embedding(idx).transpose(1, 2).reshape(B, self.Cvae, pn, pn)
             f_hat, nxt = quant.get_next_autoregressive_input(si, f_hat, h_BChw)
             if si != SN - 1:
-                x_next = nxt.view(B, self.Cvae, -1).transpose(1, 2).repeat(2, 1, 1)   # [2B, pn'^2, Cvae]
+                x_next = nxt.view(B, self.Cvae, -1).transpose(1, 2).repeat(2, 1, 1)  # [2B, pn'^2, Cvae]
         run.f_hat = f_hat
         return run

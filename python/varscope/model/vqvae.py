@@ -46,8 +46,9 @@ class ResnetBlock(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=1)
         self.norm2 = group_norm(out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, stride=1, padding=1)
-        self.nin_shortcut = (nn.Conv2d(in_channels, out_channels, kernel_size=1) if in_channels != out_channels
-                             else nn.Identity())
+        self.nin_shortcut = (
+            nn.Conv2d(in_channels, out_channels, kernel_size=1) if in_channels != out_channels else nn.Identity()
+        )
 
     def forward(self, x):  # [B, Cin, h, w] -> [B, Cout, h, w]
         h = self.conv1(F.silu(self.norm1(x)))
@@ -69,18 +70,26 @@ class AttnBlock(nn.Module):
     def forward(self, x):  # [B, C, h, w]
         qkv = self.qkv(self.norm(x))
         B, _, H, W = qkv.shape
-        q, k, v = qkv.reshape(B, 3, self.C, H * W).unbind(1)      # each [B, C, hw]
-        w = torch.bmm(q.permute(0, 2, 1), k).mul(self.w_ratio)     # [B, hw(q), hw(k)]
+        q, k, v = qkv.reshape(B, 3, self.C, H * W).unbind(1)  # each [B, C, hw]
+        w = torch.bmm(q.permute(0, 2, 1), k).mul(self.w_ratio)  # [B, hw(q), hw(k)]
         w = F.softmax(w, dim=2)
-        h = torch.bmm(v, w.permute(0, 2, 1))                        # [B, C, hw(q)]
+        h = torch.bmm(v, w.permute(0, 2, 1))  # [B, C, hw(q)]
         return x + self.proj_out(h.reshape(B, self.C, H, W))
 
 
 class Encoder(nn.Module):
     """Image [B,3,H,W] -> latent [B,z,H/2^(n-1),W/2^(n-1)] with n = len(ch_mult)."""
 
-    def __init__(self, ch: int, ch_mult: Sequence[int], num_res_blocks: int, z_channels: int,
-                 using_sa: bool = True, using_mid_sa: bool = True, in_channels: int = 3):
+    def __init__(
+        self,
+        ch: int,
+        ch_mult: Sequence[int],
+        num_res_blocks: int,
+        z_channels: int,
+        using_sa: bool = True,
+        using_mid_sa: bool = True,
+        in_channels: int = 3,
+    ):
         super().__init__()
         self.num_resolutions, self.num_res_blocks = len(ch_mult), num_res_blocks
         self.conv_in = nn.Conv2d(in_channels, ch, kernel_size=3, stride=1, padding=1)
@@ -123,8 +132,16 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """Latent [B,z,h,w] -> image [B,3,H,W] (unclamped); num_res_blocks+1 blocks per level."""
 
-    def __init__(self, ch: int, ch_mult: Sequence[int], num_res_blocks: int, z_channels: int,
-                 using_sa: bool = True, using_mid_sa: bool = True, out_channels: int = 3):
+    def __init__(
+        self,
+        ch: int,
+        ch_mult: Sequence[int],
+        num_res_blocks: int,
+        z_channels: int,
+        using_sa: bool = True,
+        using_mid_sa: bool = True,
+        out_channels: int = 3,
+    ):
         super().__init__()
         self.num_resolutions, self.num_res_blocks = len(ch_mult), num_res_blocks
         block_in = ch * ch_mult[-1]
@@ -167,11 +184,20 @@ class Decoder(nn.Module):
 class VQVAE(nn.Module):
     """The VAR tokenizer: encoder + quant_conv -> multi-scale quantizer -> post_quant_conv + decoder."""
 
-    def __init__(self, vocab_size: int = 4096, z_channels: int = 32, ch: int = 160,
-                 ch_mult: Sequence[int] = (1, 1, 2, 2, 4), num_res_blocks: int = 2,
-                 using_sa: bool = True, using_mid_sa: bool = True, quant_conv_ks: int = 3,
-                 quant_resi: float = 0.5, phi_count: int = 4,
-                 patch_nums: Sequence[int] = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16)):
+    def __init__(
+        self,
+        vocab_size: int = 4096,
+        z_channels: int = 32,
+        ch: int = 160,
+        ch_mult: Sequence[int] = (1, 1, 2, 2, 4),
+        num_res_blocks: int = 2,
+        using_sa: bool = True,
+        using_mid_sa: bool = True,
+        quant_conv_ks: int = 3,
+        quant_resi: float = 0.5,
+        phi_count: int = 4,
+        patch_nums: Sequence[int] = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16),
+    ):
         super().__init__()
         self.V, self.Cvae = vocab_size, z_channels
         self.ch_mult = tuple(ch_mult)

@@ -55,14 +55,22 @@ def augment(u8_BHWC: torch.Tensor, gen: torch.Generator, min_zoom: float = 0.7) 
     for i in range(B):
         h = max(1, int(round(H * zooms[i].item())))
         w = max(1, int(round(W * zooms[i].item())))
-        im = F.interpolate(x[i:i + 1], size=(h, w), mode='bilinear', align_corners=False)[0]
+        im = F.interpolate(x[i : i + 1], size=(h, w), mode='bilinear', align_corners=False)[0]
         y0, x0 = int(spots[i, 0] * (H - h + 1)), int(spots[i, 1] * (W - w + 1))
-        out[i, :, y0:y0 + h, x0:x0 + w] = im.flip(-1) if flips[i] else im
+        out[i, :, y0 : y0 + h, x0 : x0 + w] = im.flip(-1) if flips[i] else im
     return out.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
 
-def train_classifier(images: torch.Tensor, labels: torch.Tensor, num_classes: int, epochs: int = 30,
-                     batch: int = 64, lr: float = 3e-3, seed: int = 0, width: int = 32) -> Classifier:
+def train_classifier(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    epochs: int = 30,
+    batch: int = 64,
+    lr: float = 3e-3,
+    seed: int = 0,
+    width: int = 32,
+) -> Classifier:
     """The classifier trained with class-balanced batches on uint8 images [N, H, W, 3] (seeded, CPU)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -85,17 +93,20 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, num_classes: in
 @torch.no_grad()
 def predict(clf: Classifier, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
     """Predicted class [N] of uint8 images [N, H, W, 3]."""
-    return torch.cat([clf(images[i:i + batch]).argmax(-1) for i in range(0, len(images), batch)])
+    return torch.cat([clf(images[i : i + batch]).argmax(-1) for i in range(0, len(images), batch)])
 
 
 def per_class_rate(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> List[float]:
     """Fraction of the items of each class predicted as that class (nan for a class without items)."""
-    return [float((pred[target == c] == c).float().mean()) if (target == c).any() else float('nan')
-            for c in range(num_classes)]
+    return [
+        float((pred[target == c] == c).float().mean()) if (target == c).any() else float('nan')
+        for c in range(num_classes)
+    ]
 
 
-def agreement(clf: Classifier, sample: Callable[[int, int, int], torch.Tensor], num_classes: int, per_class: int,
-              seed: int) -> Dict:
+def agreement(
+    clf: Classifier, sample: Callable[[int, int, int], torch.Tensor], num_classes: int, per_class: int, seed: int
+) -> Dict:
     """Per-class agreement of sample(class, n, seed) -> uint8 [n, H, W, 3] with the requested class, and the
     predicted classes themselves (rows = requested class)."""
     rates, preds, images = [], [], []
@@ -105,21 +116,23 @@ def agreement(clf: Classifier, sample: Callable[[int, int, int], torch.Tensor], 
         rates.append(float((p == c).float().mean()))
         preds.append(p.tolist())
         images.append(ims)
-    return {'per_class': rates, 'min': min(rates), 'mean': float(np.mean(rates)), 'predicted': preds,
-            'images': images}
+    return {'per_class': rates, 'min': min(rates), 'mean': float(np.mean(rates)), 'predicted': preds, 'images': images}
 
 
 def var_sampler(vae, var, cfg: float, top_k: int, top_p: float, batch: int = 32):
     """sample(class, n, seed) with the PyTorch reference of the official autoregressive_infer_cfg."""
+
     @torch.no_grad()
     def sample(c: int, n: int, seed: int) -> torch.Tensor:
         out = []
         for i in range(0, n, batch):
             b = min(batch, n - i)
-            run = var.autoregressive_infer_cfg(vae, b, torch.full((b,), c, dtype=torch.long), g_seed=seed * 1000 + i,
-                                               cfg=cfg, top_k=top_k, top_p=top_p)
+            run = var.autoregressive_infer_cfg(
+                vae, b, torch.full((b,), c, dtype=torch.long), g_seed=seed * 1000 + i, cfg=cfg, top_k=top_k, top_p=top_p
+            )
             out.append(torch.from_numpy(to_u8(vae.fhat_to_img(run.f_hat))))
         return torch.cat(out)
+
     return sample
 
 
@@ -170,16 +183,31 @@ def main(argv=None) -> Dict:
     res = agreement(clf, var_sampler(vae, var, args.cfg, args.top_k, args.top_p), n, args.per_class, args.seed)
     os.makedirs(args.out, exist_ok=True)
     if args.grid:
-        Image.fromarray(tile([list(ims[:args.grid].numpy()) for ims in res['images']])).save(
-            os.path.join(args.out, 'samples.png'))
-    out = {'classes': data.classes,
-           'classifier': {'held_out_accuracy': clf_acc, 'held_out_images': len(held_pred),
-                          'held_out_per_class': per_class_rate(held_pred, data.held_labels, n),
-                          'train_images': len(data.train_labels), 'epochs': args.epochs, 'seed': args.seed},
-           'sampling': {'cfg': args.cfg, 'top_k': args.top_k, 'top_p': args.top_p, 'per_class': args.per_class,
-                        'seed': args.seed, 'sampler': 'varscope.var_model.VAR.autoregressive_infer_cfg'},
-           'agreement': {k: v for k, v in res.items() if k != 'images'},
-           'var': os.path.abspath(args.var), 'seconds': round(time.time() - t0, 1)}
+        Image.fromarray(tile([list(ims[: args.grid].numpy()) for ims in res['images']])).save(
+            os.path.join(args.out, 'samples.png')
+        )
+    out = {
+        'classes': data.classes,
+        'classifier': {
+            'held_out_accuracy': clf_acc,
+            'held_out_images': len(held_pred),
+            'held_out_per_class': per_class_rate(held_pred, data.held_labels, n),
+            'train_images': len(data.train_labels),
+            'epochs': args.epochs,
+            'seed': args.seed,
+        },
+        'sampling': {
+            'cfg': args.cfg,
+            'top_k': args.top_k,
+            'top_p': args.top_p,
+            'per_class': args.per_class,
+            'seed': args.seed,
+            'sampler': 'varscope.var_model.VAR.autoregressive_infer_cfg',
+        },
+        'agreement': {k: v for k, v in res.items() if k != 'images'},
+        'var': os.path.abspath(args.var),
+        'seconds': round(time.time() - t0, 1),
+    }
     save_json(os.path.join(args.out, 'agreement.json'), out)
     print('[agreement] ' + ' '.join(f'{c}={r:.2f}' for c, r in zip(data.classes, res['per_class'])), flush=True)
     return out

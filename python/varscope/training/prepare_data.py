@@ -24,41 +24,123 @@ from PIL import Image
 # a small model can learn to draw it. Class id = index here. `subcategories` picks the emoji, `names` (upper-case
 # emoji.json `name` substrings) narrows them, `exclude` (short names) drops the ones that do not look the part.
 CLASSES = [
-    {'name': 'Yellow faces', 'subcategories': ['face-smiling', 'face-affection', 'face-tongue', 'face-hand',
-                                               'face-neutral-skeptical', 'face-sleepy', 'face-unwell', 'face-hat',
-                                               'face-glasses', 'face-concerned'],
-     'exclude': ['nauseated_face', 'face_vomiting', 'hot_face', 'cold_face', 'dotted_line_face', 'face_in_clouds',
-                 'disguised_face', 'nerd_face', 'face_with_cowboy_hat', 'partying_face', 'sunglasses']},
+    {
+        'name': 'Yellow faces',
+        'subcategories': [
+            'face-smiling',
+            'face-affection',
+            'face-tongue',
+            'face-hand',
+            'face-neutral-skeptical',
+            'face-sleepy',
+            'face-unwell',
+            'face-hat',
+            'face-glasses',
+            'face-concerned',
+        ],
+        'exclude': [
+            'nauseated_face',
+            'face_vomiting',
+            'hot_face',
+            'cold_face',
+            'dotted_line_face',
+            'face_in_clouds',
+            'disguised_face',
+            'nerd_face',
+            'face_with_cowboy_hat',
+            'partying_face',
+            'sunglasses',
+        ],
+    },
     {'name': 'Hearts', 'subcategories': ['heart'], 'exclude': ['love_letter']},
     {'name': 'Country flags', 'subcategories': ['country-flag']},
-    {'name': 'Hands', 'subcategories': ['hand-fingers-open', 'hand-fingers-partial', 'hand-fingers-closed',
-                                        'hand-single-finger', 'hands'],
-     'exclude': ['handshake', 'heart_hands', 'point_up_2', 'point_down']},
-    {'name': 'Animal faces', 'subcategories': ['animal-mammal', 'animal-amphibian', 'monkey-face'],
-     'names': ['FACE', 'MONKEY', 'KOALA'], 'exclude': ['monkey', 'dragon_face']},
-    {'name': 'Fruit & vegetables', 'subcategories': ['food-fruit', 'food-vegetable'],
-     'exclude': ['beans', 'peanuts', 'chestnut', 'ginger_root', 'root_vegetable', 'leafy_green']},
-    {'name': 'Vehicles', 'subcategories': ['transport-ground'],
-     'exclude': ['station', 'busstop', 'motorway', 'railway_track', 'oil_drum', 'fuelpump', 'wheel', 'rotating_light',
-                 'traffic_light', 'vertical_traffic_light', 'octagonal_sign', 'construction', 'manual_wheelchair',
-                 'motorized_wheelchair', 'skateboard', 'roller_skate', 'scooter', 'bike', 'mountain_railway']},
+    {
+        'name': 'Hands',
+        'subcategories': [
+            'hand-fingers-open',
+            'hand-fingers-partial',
+            'hand-fingers-closed',
+            'hand-single-finger',
+            'hands',
+        ],
+        'exclude': ['handshake', 'heart_hands', 'point_up_2', 'point_down'],
+    },
+    {
+        'name': 'Animal faces',
+        'subcategories': ['animal-mammal', 'animal-amphibian', 'monkey-face'],
+        'names': ['FACE', 'MONKEY', 'KOALA'],
+        'exclude': ['monkey', 'dragon_face'],
+    },
+    {
+        'name': 'Fruit & vegetables',
+        'subcategories': ['food-fruit', 'food-vegetable'],
+        'exclude': ['beans', 'peanuts', 'chestnut', 'ginger_root', 'root_vegetable', 'leafy_green'],
+    },
+    {
+        'name': 'Vehicles',
+        'subcategories': ['transport-ground'],
+        'exclude': [
+            'station',
+            'busstop',
+            'motorway',
+            'railway_track',
+            'oil_drum',
+            'fuelpump',
+            'wheel',
+            'rotating_light',
+            'traffic_light',
+            'vertical_traffic_light',
+            'octagonal_sign',
+            'construction',
+            'manual_wheelchair',
+            'motorized_wheelchair',
+            'skateboard',
+            'roller_skate',
+            'scooter',
+            'bike',
+            'mountain_railway',
+        ],
+    },
     {'name': 'Clock faces', 'subcategories': ['time'], 'names': ['CLOCK FACE', 'ALARM CLOCK', 'MANTELPIECE']},
-    {'name': 'Keycaps & arrows', 'subcategories': ['keycap', 'arrow', 'av-symbol'],
-     'exclude': ['cinema', 'low_brightness', 'high_brightness', 'signal_strength', 'wireless', 'vibration_mode',
-                 'mobile_phone_off', 'back', 'end', 'on', 'soon', 'top']},
-    {'name': 'Coloured shapes', 'subcategories': ['geometric'],
-     'exclude': ['diamond_shape_with_a_dot_inside', 'radio_button', 'white_square_button', 'black_square_button']},
+    {
+        'name': 'Keycaps & arrows',
+        'subcategories': ['keycap', 'arrow', 'av-symbol'],
+        'exclude': [
+            'cinema',
+            'low_brightness',
+            'high_brightness',
+            'signal_strength',
+            'wireless',
+            'vibration_mode',
+            'mobile_phone_off',
+            'back',
+            'end',
+            'on',
+            'soon',
+            'top',
+        ],
+    },
+    {
+        'name': 'Coloured shapes',
+        'subcategories': ['geometric'],
+        'exclude': ['diamond_shape_with_a_dot_inside', 'radio_button', 'white_square_button', 'black_square_button'],
+    },
     {'name': 'Zodiac & religion', 'subcategories': ['zodiac', 'religion'], 'exclude': ['place_of_worship']},
 ]
 CATEGORIES = [c['name'] for c in CLASSES]
 PACKAGE_VERSION = '16.0.0'
 SOURCES = {
-    'twitter': {'package': 'emoji-datasource-twitter', 'licence': 'CC-BY-4.0',
-                'credit': 'Twemoji graphics (c) Twitter, Inc. and other contributors, CC-BY 4.0, '
-                          'https://github.com/jdecked/twemoji'},
-    'google': {'package': 'emoji-datasource-google', 'licence': 'Apache-2.0',
-               'credit': 'Noto Emoji (c) Google LLC, Apache License 2.0, '
-                         'https://github.com/googlefonts/noto-emoji'},
+    'twitter': {
+        'package': 'emoji-datasource-twitter',
+        'licence': 'CC-BY-4.0',
+        'credit': 'Twemoji graphics (c) Twitter, Inc. and other contributors, CC-BY 4.0, '
+        'https://github.com/jdecked/twemoji',
+    },
+    'google': {
+        'package': 'emoji-datasource-google',
+        'licence': 'Apache-2.0',
+        'credit': 'Noto Emoji (c) Google LLC, Apache License 2.0, ' 'https://github.com/googlefonts/noto-emoji',
+    },
 }
 IMAGE_SIZE = 64
 BACKGROUND = (255, 255, 255)
@@ -70,8 +152,12 @@ def pack_path(pack_dir, source):
     path = os.path.join(pack_dir, name)
     if not os.path.exists(path):
         os.makedirs(pack_dir, exist_ok=True)
-        subprocess.run(['npm', 'pack', f"{SOURCES[source]['package']}@{PACKAGE_VERSION}"],
-                       cwd=pack_dir, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ['npm', 'pack', f"{SOURCES[source]['package']}@{PACKAGE_VERSION}"],
+            cwd=pack_dir,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return path
 
 
@@ -96,8 +182,11 @@ def composite(png_bytes):
 def class_of(e):
     """Class id of an emoji.json entry, or None when it belongs to no class."""
     for i, c in enumerate(CLASSES):
-        if (e['subcategory'] in c['subcategories'] and e['short_name'] not in c.get('exclude', ())
-                and (not c.get('names') or any(n in e['name'] for n in c['names']))):
+        if (
+            e['subcategory'] in c['subcategories']
+            and e['short_name'] not in c.get('exclude', ())
+            and (not c.get('names') or any(n in e['name'] for n in c['names']))
+        ):
             return i
     return None
 
@@ -122,8 +211,7 @@ def entries(meta, source, tones, cap, seed):
         if cls is None or not e.get(flag):
             continue
         items = [(e['unified'], e['image'], cls)]
-        single = [t for t in sorted(e.get('skin_variations', {}))
-                  if '-' not in t and e['skin_variations'][t].get(flag)]
+        single = [t for t in sorted(e.get('skin_variations', {})) if '-' not in t and e['skin_variations'][t].get(flag)]
         for k in range(min(tones, len(single))):
             tone = single[(len(chosen[cls]) + k) % len(single)]
             items.append((e['unified'], e['skin_variations'][tone]['image'], cls))
@@ -142,7 +230,7 @@ def read_source(tgz, source, tones, cap, seed):
             if member.name == 'package/emoji.json':
                 meta = json.load(tar.extractfile(member))
             elif member.name.startswith(prefix) and member.isfile():
-                pngs[member.name[len(prefix):]] = tar.extractfile(member).read()
+                pngs[member.name[len(prefix) :]] = tar.extractfile(member).read()
     category = {e['unified']: e['category'] for e in meta}
     images, labels, groups, names, categories = [], [], [], [], []
     for group, file_name, cls in entries(meta, source, tones, cap, seed):
@@ -189,10 +277,17 @@ def build(pack_dir, sources, held_fraction, seed, tones, cap):
     for source in sources:
         tgz = pack_path(pack_dir, source)
         parts.append((source, read_source(tgz, source, tones, cap, seed)))
-        provenance.append({'source': source, 'package': SOURCES[source]['package'],
-                           'version': PACKAGE_VERSION, 'licence': SOURCES[source]['licence'],
-                           'credit': SOURCES[source]['credit'], 'tarball_sha256': sha256_file(tgz),
-                           'count': int(len(parts[-1][1][1]))})
+        provenance.append(
+            {
+                'source': source,
+                'package': SOURCES[source]['package'],
+                'version': PACKAGE_VERSION,
+                'licence': SOURCES[source]['licence'],
+                'credit': SOURCES[source]['credit'],
+                'tarball_sha256': sha256_file(tgz),
+                'count': int(len(parts[-1][1][1])),
+            }
+        )
     images = np.concatenate([p[1][0] for p in parts])
     labels = np.concatenate([p[1][1] for p in parts])
     groups = [g for p in parts for g in p[1][2]]
@@ -201,17 +296,34 @@ def build(pack_dir, sources, held_fraction, seed, tones, cap):
     held = split_per_class(groups, labels, held_fraction, seed)
     categories = [c for p in parts for c in p[1][4]]
     # the emoji.json category most of a class's images come from (a fine-tune starts each class from it)
-    class_categories = [max(set(cs), key=cs.count) for cs in
-                        ([c for c, lab in zip(categories, labels) if lab == i] for i in range(len(CLASSES)))]
+    class_categories = [
+        max(set(cs), key=cs.count)
+        for cs in ([c for c, lab in zip(categories, labels) if lab == i] for i in range(len(CLASSES)))
+    ]
     return {
-        'images': images, 'labels': labels, 'held': held, 'source': source_id,
-        'names': np.array(names), 'classes': np.array(CATEGORIES), 'sources': np.array(sources),
-        'meta': {'seed': seed, 'held_fraction': held_fraction, 'skin_tones_per_emoji': tones, 'cap_per_source': cap,
-                 'classes': CLASSES, 'class_categories': class_categories,
-                 'image_size': IMAGE_SIZE, 'background': list(BACKGROUND),
-                 'count': int(len(labels)), 'train': int((~held).sum()), 'held_out': int(held.sum()),
-                 'per_class': {c: int((labels == i).sum()) for i, c in enumerate(CATEGORIES)},
-                 'split_sha256': split_hash(images, labels, held), 'provenance': provenance},
+        'images': images,
+        'labels': labels,
+        'held': held,
+        'source': source_id,
+        'names': np.array(names),
+        'classes': np.array(CATEGORIES),
+        'sources': np.array(sources),
+        'meta': {
+            'seed': seed,
+            'held_fraction': held_fraction,
+            'skin_tones_per_emoji': tones,
+            'cap_per_source': cap,
+            'classes': CLASSES,
+            'class_categories': class_categories,
+            'image_size': IMAGE_SIZE,
+            'background': list(BACKGROUND),
+            'count': int(len(labels)),
+            'train': int((~held).sum()),
+            'held_out': int(held.sum()),
+            'per_class': {c: int((labels == i).sum()) for i, c in enumerate(CATEGORIES)},
+            'split_sha256': split_hash(images, labels, held),
+            'provenance': provenance,
+        },
     }
 
 
@@ -238,8 +350,11 @@ def main(argv=None):
     ds = build(args.pack_dir, args.sources.split(','), args.held_fraction, args.seed, args.tones, args.cap)
     write_dataset(args.out, ds)
     meta = ds['meta']
-    print(json.dumps({k: meta[k] for k in ('count', 'train', 'held_out', 'per_class', 'split_sha256')}),
-          f'-> {args.out} ({os.path.getsize(args.out) / 1e6:.1f} MB)', file=sys.stderr)
+    print(
+        json.dumps({k: meta[k] for k in ('count', 'train', 'held_out', 'per_class', 'split_sha256')}),
+        f'-> {args.out} ({os.path.getsize(args.out) / 1e6:.1f} MB)',
+        file=sys.stderr,
+    )
 
 
 if __name__ == '__main__':

@@ -50,20 +50,41 @@ def main(argv=None) -> dict:
     train_minutes = None if args.minutes is None else max(0.2, args.minutes - args.eval_minutes)
     vae_dir, var_dir, eval_dir = (os.path.join(args.out, d) for d in ('vae', 'var', 'eval'))
 
-    vae_sum = train_vae.train_vae(stage(
-        args, out=vae_dir, device=dev, steps=args.vae_steps,
-        minutes=None if train_minutes is None else train_minutes * args.vae_share))
-    var_sum = train_var.train_var(stage(
-        args, out=var_dir, device=dev, vae=vae_sum['vae'], steps=args.var_steps,
-        minutes=None if train_minutes is None else max(0.1, train_minutes - (time.time() - t0) / 60)))
-    metrics = train_eval.evaluate(stage(
-        args, out=eval_dir, device=dev, vae=vae_sum['vae'], var=var_sum['var'], var_early=var_sum['var_early']))
+    vae_sum = train_vae.train_vae(
+        stage(
+            args,
+            out=vae_dir,
+            device=dev,
+            steps=args.vae_steps,
+            minutes=None if train_minutes is None else train_minutes * args.vae_share,
+        )
+    )
+    var_sum = train_var.train_var(
+        stage(
+            args,
+            out=var_dir,
+            device=dev,
+            vae=vae_sum['vae'],
+            steps=args.var_steps,
+            minutes=None if train_minutes is None else max(0.1, train_minutes - (time.time() - t0) / 60),
+        )
+    )
+    metrics = train_eval.evaluate(
+        stage(args, out=eval_dir, device=dev, vae=vae_sum['vae'], var=var_sum['var'], var_early=var_sum['var_early'])
+    )
 
-    summary = {'minutes': round((time.time() - t0) / 60, 2), 'device': dev, 'vae': vae_sum, 'var': var_sum,
-               'metrics': {'psnr': metrics['vae']['psnr'],
-                           'codebook_usage_percent': metrics['vae']['codebook_usage_percent'],
-                           'token_accuracy': metrics['var']['token_accuracy'],
-                           'token_accuracy_early': metrics['var_early']['token_accuracy']}}
+    summary = {
+        'minutes': round((time.time() - t0) / 60, 2),
+        'device': dev,
+        'vae': vae_sum,
+        'var': var_sum,
+        'metrics': {
+            'psnr': metrics['vae']['psnr'],
+            'codebook_usage_percent': metrics['vae']['codebook_usage_percent'],
+            'token_accuracy': metrics['var']['token_accuracy'],
+            'token_accuracy_early': metrics['var_early']['token_accuracy'],
+        },
+    }
     save_json(os.path.join(args.out, 'summary.json'), summary)
     print(json.dumps(summary, indent=1, default=str))
     return summary

@@ -19,10 +19,22 @@ PATCH_NUMS = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16)
 
 # Sized so that the VAE graphs plus two transformer copies (final + early checkpoint) stay under 30 MB of
 # fp32 weights: VQVAE 1.41 M params (5.6 MB), VAR 2.68 M params (10.7 MB) each; see python/varscope/training/README.md.
-DEFAULT_VAE = dict(vocab_size=512, z_channels=16, ch=32, ch_mult=(1, 2, 2), num_res_blocks=2, using_sa=True,
-                   using_mid_sa=True, quant_conv_ks=3, quant_resi=0.5, phi_count=4, patch_nums=PATCH_NUMS)
-DEFAULT_VAR = dict(depth=4, embed_dim=192, num_heads=4, mlp_ratio=3.0, shared_aln=False, attn_l2_norm=True,
-                   patch_nums=PATCH_NUMS)
+DEFAULT_VAE = dict(
+    vocab_size=512,
+    z_channels=16,
+    ch=32,
+    ch_mult=(1, 2, 2),
+    num_res_blocks=2,
+    using_sa=True,
+    using_mid_sa=True,
+    quant_conv_ks=3,
+    quant_resi=0.5,
+    phi_count=4,
+    patch_nums=PATCH_NUMS,
+)
+DEFAULT_VAR = dict(
+    depth=4, embed_dim=192, num_heads=4, mlp_ratio=3.0, shared_aln=False, attn_l2_norm=True, patch_nums=PATCH_NUMS
+)
 
 
 def add_run_args(ap: argparse.ArgumentParser) -> None:
@@ -38,11 +50,19 @@ def add_run_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument('--ckpt-every', type=int, default=1000, help='resumable checkpoint every N steps')
     ap.add_argument('--log-every', type=int, default=50)
     ap.add_argument('--resume', action='store_true', help='continue from <out>/train_state.pt')
-    ap.add_argument('--stop-at', type=int, default=None,
-                    help='stop after this step as if interrupted (the schedule still spans --steps); then --resume')
-    ap.add_argument('--arch', type=json.loads, default={},
-                    help='JSON overrides of the architecture, {"vae": {VQVAE kwargs}, "var": {VAR kwargs}} '
-                         '(tests use tiny models on 16x16 images with patch_nums [1, 2, 4])')
+    ap.add_argument(
+        '--stop-at',
+        type=int,
+        default=None,
+        help='stop after this step as if interrupted (the schedule still spans --steps); then --resume',
+    )
+    ap.add_argument(
+        '--arch',
+        type=json.loads,
+        default={},
+        help='JSON overrides of the architecture, {"vae": {VQVAE kwargs}, "var": {VAR kwargs}} '
+        '(tests use tiny models on 16x16 images with patch_nums [1, 2, 4])',
+    )
 
 
 def pick_device(name: str, threads: int = 2) -> torch.device:
@@ -79,8 +99,8 @@ class EmojiData:
             self.names = [str(n) for n in z['names']]
         self.path = path
         self.held_mask = held
-        self.train_images = torch.from_numpy(images[~held]).to(device)   # [N, 64, 64, 3] uint8
-        self.train_labels = torch.from_numpy(labels[~held]).to(device)   # [N]
+        self.train_images = torch.from_numpy(images[~held]).to(device)  # [N, 64, 64, 3] uint8
+        self.train_labels = torch.from_numpy(labels[~held]).to(device)  # [N]
         self.held_images = torch.from_numpy(images[held]).to(device)
         self.held_labels = torch.from_numpy(labels[held]).to(device)
 
@@ -108,7 +128,7 @@ class BatchSampler:
         """(indices [B], flip mask [B]) on the CPU."""
         if self.pos + self.batch_size > self.n:
             self.perm, self.pos = torch.randperm(self.n, generator=self.gen), 0
-        idx = self.perm[self.pos:self.pos + self.batch_size]
+        idx = self.perm[self.pos : self.pos + self.batch_size]
         self.pos += self.batch_size
         flip = torch.rand(len(idx), generator=self.gen) < 0.5
         return idx, flip
@@ -140,7 +160,7 @@ def lr_at(step: int, total: int, base: float, warmup: int, final_ratio: float = 
 class StepBudget:
     """Fixes the total step count: given (--steps), or from a wall-clock budget measured over probe steps."""
 
-    def __init__(self, steps: Optional[int], minutes: Optional[float], probe: int = 20, max_steps: int = 10 ** 7):
+    def __init__(self, steps: Optional[int], minutes: Optional[float], probe: int = 20, max_steps: int = 10**7):
         if steps is None and minutes is None:
             raise ValueError('give --steps or --minutes')
         self.total = steps

@@ -46,7 +46,7 @@ def vae_metrics(vae: VQVAE, images_u8: torch.Tensor, batch: int = 64) -> dict:
     psnr_sum, hits = torch.zeros(SN), torch.zeros(SN, V)
     n = 0
     for i in range(0, len(images_u8), batch):
-        x = to_input(images_u8[i:i + batch])
+        x = to_input(images_u8[i : i + batch])
         res = q.quantize(vae.img_to_f(x))
         for si in range(SN):
             psnr_sum[si] += psnr_01(vae.fhat_to_img(res.f_hat[si]), x).sum().cpu()
@@ -56,10 +56,16 @@ def vae_metrics(vae: VQVAE, images_u8: torch.Tensor, batch: int = 64) -> dict:
     p = total / total.sum()
     entropy = -(p[p > 0] * p[p > 0].log()).sum().item()
     per_scale = (psnr_sum / n).tolist()
-    return {'images': n, 'psnr': per_scale[-1], 'psnr_per_scale': per_scale,
-            'codebook_usage_percent': float((total > 0).float().mean() * 100),
-            'codebook_usage_percent_per_scale': ((hits > 0).float().mean(1) * 100).tolist(),
-            'dead_codes': int((total == 0).sum()), 'perplexity': math.exp(entropy), 'vocab_size': V}
+    return {
+        'images': n,
+        'psnr': per_scale[-1],
+        'psnr_per_scale': per_scale,
+        'codebook_usage_percent': float((total > 0).float().mean() * 100),
+        'codebook_usage_percent_per_scale': ((hits > 0).float().mean(1) * 100).tolist(),
+        'dead_codes': int((total == 0).sum()),
+        'perplexity': math.exp(entropy),
+        'vocab_size': V,
+    }
 
 
 @torch.no_grad()
@@ -69,9 +75,9 @@ def var_metrics(vae: VQVAE, var: VAR, images_u8: torch.Tensor, labels: torch.Ten
     SN = len(var.begin_ends)
     correct, nll = torch.zeros(SN), torch.zeros(SN)
     for i in range(0, len(idx), batch):
-        idx_BL, lab = idx[i:i + batch], labels[i:i + batch]
-        logits = var(lab, var_input_of(vae, idx_BL, var.begin_ends)).float()       # [B, L, V]
-        ce = F.cross_entropy(logits.transpose(1, 2), idx_BL, reduction='none')     # [B, L]
+        idx_BL, lab = idx[i : i + batch], labels[i : i + batch]
+        logits = var(lab, var_input_of(vae, idx_BL, var.begin_ends)).float()  # [B, L, V]
+        ce = F.cross_entropy(logits.transpose(1, 2), idx_BL, reduction='none')  # [B, L]
         hit = logits.argmax(-1) == idx_BL
         for si, (bg, ed) in enumerate(var.begin_ends):
             correct[si] += hit[:, bg:ed].float().mean(1).sum().cpu()
@@ -79,14 +85,18 @@ def var_metrics(vae: VQVAE, var: VAR, images_u8: torch.Tensor, labels: torch.Ten
     n = len(idx)
     sizes = torch.tensor([ed - bg for bg, ed in var.begin_ends], dtype=torch.float)
     acc, nll = correct / n, nll / n
-    return {'images': n, 'token_accuracy': float((acc * sizes).sum() / sizes.sum()),
-            'nll': float((nll * sizes).sum() / sizes.sum()),
-            'token_accuracy_per_scale': acc.tolist(), 'nll_per_scale': nll.tolist()}
+    return {
+        'images': n,
+        'token_accuracy': float((acc * sizes).sum() / sizes.sum()),
+        'nll': float((nll * sizes).sum() / sizes.sum()),
+        'token_accuracy_per_scale': acc.tolist(),
+        'nll_per_scale': nll.tolist(),
+    }
 
 
 def to_u8(x: torch.Tensor) -> np.ndarray:
     """[B, 3, H, W] in [-1, 1] -> uint8 [B, H, W, 3]."""
-    return (x.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy())
+    return x.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
 def tile(rows: list, pad: int = 2) -> np.ndarray:
@@ -96,7 +106,7 @@ def tile(rows: list, pad: int = 2) -> np.ndarray:
     out = np.full((len(rows) * (h + pad) + pad, cols * (w + pad) + pad, 3), 255, np.uint8)
     for r, row in enumerate(rows):
         for c, im in enumerate(row):
-            out[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = im
+            out[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = im
     return out
 
 
@@ -117,8 +127,9 @@ def sample_grid(vae: VQVAE, var: VAR, per_class: int, cfg: float, top_k: int, to
     rows = []
     for c in range(var_c.num_classes):
         labels = torch.full((per_class,), c, dtype=torch.long)
-        run = var_c.autoregressive_infer_cfg(vae_c, per_class, labels, g_seed=seed + c, cfg=cfg, top_k=top_k,
-                                             top_p=top_p)
+        run = var_c.autoregressive_infer_cfg(
+            vae_c, per_class, labels, g_seed=seed + c, cfg=cfg, top_k=top_k, top_p=top_p
+        )
         rows.append(list(to_u8(vae_c.fhat_to_img(run.f_hat))))
     return tile(rows)
 
@@ -130,18 +141,29 @@ def evaluate(args) -> dict:
     t0 = time.time()
     data = EmojiData(args.data, dev)
     held, labels = data.held_images, data.held_labels
-    if args.max_held and len(held) > args.max_held:   # an even subsample, deterministic
+    if args.max_held and len(held) > args.max_held:  # an even subsample, deterministic
         pick = torch.linspace(0, len(held) - 1, args.max_held).round().long().to(dev)
         held, labels = held[pick], labels[pick]
     patch_nums = load_var(args.var).patch_nums if args.var else (1, 2, 3, 4, 5, 6, 8, 10, 13, 16)
     vae = load_vae(args.vae, patch_nums).to(dev)
-    metrics = {'data': {'file': os.path.basename(args.data), 'split_sha256': data.meta['split_sha256'],
-                        'classes': data.classes},
-               'vae': vae_metrics(vae, held, args.eval_batch)}
+    metrics = {
+        'data': {
+            'file': os.path.basename(args.data),
+            'split_sha256': data.meta['split_sha256'],
+            'classes': data.classes,
+        },
+        'vae': vae_metrics(vae, held, args.eval_batch),
+    }
     Image.fromarray(recon_grid(vae, held[torch.linspace(0, len(held) - 1, 8).round().long().to(dev)])).save(
-        os.path.join(args.out, 'recon.png'))
-    sampling = {'cfg': args.cfg, 'top_k': args.top_k, 'top_p': args.top_p, 'seed': args.seed,
-                'per_class': args.per_class}
+        os.path.join(args.out, 'recon.png')
+    )
+    sampling = {
+        'cfg': args.cfg,
+        'top_k': args.top_k,
+        'top_p': args.top_p,
+        'seed': args.seed,
+        'per_class': args.per_class,
+    }
     for name, path in (('var', args.var), ('var_early', args.var_early)):
         if not path:
             continue
@@ -150,7 +172,8 @@ def evaluate(args) -> dict:
         png = 'samples.png' if name == 'var' else 'samples_early.png'
         if args.per_class > 0:
             Image.fromarray(sample_grid(vae, var, args.per_class, args.cfg, args.top_k, args.top_p, args.seed)).save(
-                os.path.join(args.out, png))
+                os.path.join(args.out, png)
+            )
         metrics[name]['samples'] = dict(sampling, file=png)
     metrics['seconds'] = round(time.time() - t0, 1)
     save_json(os.path.join(args.out, 'metrics.json'), metrics)
@@ -183,5 +206,9 @@ def parse_args(argv=None):
 
 if __name__ == '__main__':
     m = evaluate(parse_args())
-    print({k: {kk: vv for kk, vv in v.items() if not isinstance(vv, list)} if isinstance(v, dict) else v
-           for k, v in m.items()})
+    print(
+        {
+            k: {kk: vv for kk, vv in v.items() if not isinstance(vv, list)} if isinstance(v, dict) else v
+            for k, v in m.items()
+        }
+    )

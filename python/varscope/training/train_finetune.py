@@ -22,8 +22,17 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .train_common import (CsvLog, EmojiData, atomic_save, load_train_state, lr_at, rng_state, save_json, seed_all,
-                           set_rng_state)
+from .train_common import (
+    CsvLog,
+    EmojiData,
+    atomic_save,
+    load_train_state,
+    lr_at,
+    rng_state,
+    save_json,
+    seed_all,
+    set_rng_state,
+)
 from .train_eval import load_var
 from .train_var import load_vae, make_optimizer, sha256_of, tokens_of, var_input_of
 from ..model.var_model import VAR
@@ -34,7 +43,7 @@ def pyramids(vae, images_u8: torch.Tensor, begin_ends, flip: bool, batch: int = 
     """Token pyramids [N, L] and teacher-forcing inputs [N, L - 1, Cvae] of the images (then of their mirror images
     too, [2N, ...], with flip)."""
     idx = torch.cat([tokens_of(vae, images_u8, flip=f) for f in ((False, True) if flip else (False,))])
-    x_in = torch.cat([var_input_of(vae, idx[i:i + batch], begin_ends) for i in range(0, len(idx), batch)])
+    x_in = torch.cat([var_input_of(vae, idx[i : i + batch], begin_ends) for i in range(0, len(idx), batch)])
     return idx, x_in
 
 
@@ -42,13 +51,21 @@ def pyramids(vae, images_u8: torch.Tensor, begin_ends, flip: bool, batch: int = 
 def with_new_classes(old: VAR, num_classes: int, init_from: list) -> VAR:
     """A copy of `old` whose class table has num_classes + 1 rows: row c is old row init_from[c] (or the mean of
     the old class rows where init_from[c] is None), the null class (CFG) keeps the old null row."""
-    var = VAR(Cvae=old.Cvae, vocab_size=old.V, num_classes=num_classes, depth=old.depth, embed_dim=old.C,
-              num_heads=old.num_heads, mlp_ratio=old.blocks[0].ffn.fc1.out_features / old.C,
-              shared_aln=not isinstance(old.shared_ada_lin, torch.nn.Identity),
-              attn_l2_norm=old.blocks[0].attn.attn_l2_norm, patch_nums=old.patch_nums)
+    var = VAR(
+        Cvae=old.Cvae,
+        vocab_size=old.V,
+        num_classes=num_classes,
+        depth=old.depth,
+        embed_dim=old.C,
+        num_heads=old.num_heads,
+        mlp_ratio=old.blocks[0].ffn.fc1.out_features / old.C,
+        shared_aln=not isinstance(old.shared_ada_lin, torch.nn.Identity),
+        attn_l2_norm=old.blocks[0].attn.attn_l2_norm,
+        patch_nums=old.patch_nums,
+    )
     sd = {k: v for k, v in old.state_dict().items() if k != 'class_emb.weight'}
     table = old.class_emb.weight
-    rows = [table[:old.num_classes].mean(0) if src is None else table[src] for src in init_from]
+    rows = [table[: old.num_classes].mean(0) if src is None else table[src] for src in init_from]
     sd['class_emb.weight'] = torch.stack(rows + [table[old.num_classes]])
     var.load_state_dict(sd)
     return var
@@ -75,7 +92,7 @@ def prefix_logits(var: VAR, label_B: torch.Tensor, x_in: torch.Tensor, n: int) -
     B = label_B.shape[0]
     cond_BD = var.class_emb(label_B)
     sos = cond_BD.unsqueeze(1).expand(B, var.first_l, -1) + var.pos_start.expand(B, var.first_l, -1)
-    x = torch.cat((sos, var.word_embed(x_in[:, :n - var.first_l].float())), dim=1)
+    x = torch.cat((sos, var.word_embed(x_in[:, : n - var.first_l].float())), dim=1)
     x = x + var.lvl_embed(var.lvl_1L[:, :n].expand(B, -1)) + var.pos_1LC[:, :n]
     return var.run_blocks(x, cond_BD, var.attn_bias_for_masking[:, :, :n, :n])[0]
 
@@ -106,33 +123,55 @@ def parse_args(argv=None):
     ap.add_argument('--old-bundle', default='', help="bundle whose varscope.json names --var's classes (class init)")
     ap.add_argument('--out', required=True)
     ap.add_argument('--steps', type=int, default=3000, help='total steps (the lr schedule spans them)')
-    ap.add_argument('--minutes', type=float, default=None,
-                    help='instead of --steps: train for this much step time (summed over resumes); the cosine '
-                         'schedule follows the time spent, so a machine shared with other jobs still ends on time')
-    ap.add_argument('--keep-fractions', default='',
-                    help='with --minutes: keep var_step<N>.pth when these fractions of the time are spent')
+    ap.add_argument(
+        '--minutes',
+        type=float,
+        default=None,
+        help='instead of --steps: train for this much step time (summed over resumes); the cosine '
+        'schedule follows the time spent, so a machine shared with other jobs still ends on time',
+    )
+    ap.add_argument(
+        '--keep-fractions',
+        default='',
+        help='with --minutes: keep var_step<N>.pth when these fractions of the time are spent',
+    )
     ap.add_argument('--batch-size', type=int, default=32)
     ap.add_argument('--lr', type=float, default=3e-4)
     ap.add_argument('--wd', type=float, default=0.05)
     ap.add_argument('--warmup', type=int, default=50)
     ap.add_argument('--clip', type=float, default=2.0)
     ap.add_argument('--cond-drop', type=float, default=0.1, help='class dropout for CFG (official 0.1)')
-    ap.add_argument('--prefix-scales', type=int, default=0,
-                    help='train on the first N scales only in most steps (0: always all scales)')
+    ap.add_argument(
+        '--prefix-scales',
+        type=int,
+        default=0,
+        help='train on the first N scales only in most steps (0: always all scales)',
+    )
     ap.add_argument('--full-every', type=int, default=4, help='with --prefix-scales: every Nth step uses all scales')
-    ap.add_argument('--full-batch-size', type=int, default=0,
-                    help='with --prefix-scales: batch of the all-scales steps (default --batch-size)')
-    ap.add_argument('--only', default='',
-                    help='train only the parameters whose names contain one of these comma-separated parts '
-                         '(class_emb,ada_lin: the class path, whose AdaLN layers see one vector per image); '
-                         'the rest stays frozen and its weight gradients are skipped')
+    ap.add_argument(
+        '--full-batch-size',
+        type=int,
+        default=0,
+        help='with --prefix-scales: batch of the all-scales steps (default --batch-size)',
+    )
+    ap.add_argument(
+        '--only',
+        default='',
+        help='train only the parameters whose names contain one of these comma-separated parts '
+        '(class_emb,ada_lin: the class path, whose AdaLN layers see one vector per image); '
+        'the rest stays frozen and its weight gradients are skipped',
+    )
     ap.add_argument('--keep', default='', help='comma-separated steps whose weights are kept as var_step<N>.pth')
     ap.add_argument('--ckpt-minutes', type=float, default=3.0, help='resumable state at least this often')
     ap.add_argument('--log-every', type=int, default=10)
     ap.add_argument('--flip', action='store_true', help='train on the mirror images too (twice the precomputation)')
-    ap.add_argument('--threads', type=int, default=1,
-                    help='CPU threads; on a machine shared by many jobs 1 is much faster than 2 (measured: ~1.4 s '
-                         'against ~130 s per step, the second thread spins while the first waits for a core)')
+    ap.add_argument(
+        '--threads',
+        type=int,
+        default=1,
+        help='CPU threads; on a machine shared by many jobs 1 is much faster than 2 (measured: ~1.4 s '
+        'against ~130 s per step, the second thread spins while the first waits for a core)',
+    )
     ap.add_argument('--device', default='cpu', help='cpu, cuda, or auto (cuda when available): a GPU runs longer')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--resume', action='store_true', help='continue from <out>/train_state.pt')
@@ -157,7 +196,7 @@ def setup(args):
     else:
         init = class_init(data, old_classes)
         var = with_new_classes(old, len(data.classes), init).to(dev).train()
-    cache = os.path.join(args.out, 'pyramids.pt')   # keyed by the data split and the VAE: reused on --resume
+    cache = os.path.join(args.out, 'pyramids.pt')  # keyed by the data split and the VAE: reused on --resume
     key = {'split_sha256': data.meta['split_sha256'], 'vae_sha256': sha256_of(args.vae), 'flip': args.flip}
     saved = load_train_state(cache) if os.path.exists(cache) else {}
     if saved.get('key') == key:
@@ -182,8 +221,11 @@ def bench(args, vae, var, idx, x_in, labels) -> dict:
     gen = torch.Generator().manual_seed(0)
     only = tuple(p for p in args.only.split(',') if p)
     n_prefix = var.begin_ends[args.prefix_scales - 1][1] if args.prefix_scales else var.L
-    kinds = (('before', args.batch_size, 0), ('after_full', args.full_batch_size or args.batch_size, 0),
-             ('after_prefix', args.batch_size, n_prefix))
+    kinds = (
+        ('before', args.batch_size, 0),
+        ('after_full', args.full_batch_size or args.batch_size, 0),
+        ('after_prefix', args.batch_size, n_prefix),
+    )
     times = {name: [] for name, _, _ in kinds}
     for _ in range(args.bench):
         for name, bs, n in kinds:
@@ -200,9 +242,10 @@ def bench(args, vae, var, idx, x_in, labels) -> dict:
     out = {k: {'median': statistics.median(v), 'best': max(v)} for k, v in times.items()}
     k = args.full_every if args.prefix_scales else 1
     bs_full, bs = kinds[1][1], kinds[2][1]
-    for stat in ('median', 'best'):   # a run: (k - 1) prefix steps, then one all-scales step
-        mixed = ((k - 1) * bs + bs_full) / ((k - 1) * bs / out['after_prefix'][stat]
-                                           + bs_full / out['after_full'][stat])
+    for stat in ('median', 'best'):  # a run: (k - 1) prefix steps, then one all-scales step
+        mixed = ((k - 1) * bs + bs_full) / (
+            (k - 1) * bs / out['after_prefix'][stat] + bs_full / out['after_full'][stat]
+        )
         out.setdefault('after_run', {})[stat] = mixed
         out[f'ratio_{stat}'] = mixed / out['before'][stat]
         out[f'ratio_{stat}_all_scales'] = out['after_full'][stat] / out['before'][stat]
@@ -219,7 +262,7 @@ def main(argv=None) -> dict:
         return res
     os.makedirs(args.out, exist_ok=True)
     only = tuple(p for p in args.only.split(',') if p)
-    for name, p in var.named_parameters():   # frozen weights skip their gradients: a cheaper backward
+    for name, p in var.named_parameters():  # frozen weights skip their gradients: a cheaper backward
         p.requires_grad_(not only or any(o in name for o in only))
     opt = make_optimizer(var, args.lr, args.wd)
     weights = balanced_weights(labels.cpu())
@@ -239,42 +282,76 @@ def main(argv=None) -> dict:
         print(f'[finetune] resumed at step {step}', flush=True)
         fractions = [f for f in fractions if not budget or f * budget > seconds]
     log = CsvLog(os.path.join(args.out, 'log.csv'), resume=args.resume)
-    config = {'kind': 'varscope-var', 'classes': data.classes, 'class_init': init,
-              'vae': {'file': os.path.basename(args.vae), 'sha256': sha256_of(args.vae)},
-              'start': {'file': os.path.basename(args.var), 'sha256': sha256_of(args.var)},
-              'data': {'file': os.path.basename(args.data), 'split_sha256': data.meta['split_sha256']},
-              'training': {k: getattr(args, k) for k in ('steps', 'minutes', 'batch_size', 'lr', 'wd', 'warmup', 'clip',
-                                                         'cond_drop', 'seed', 'threads', 'flip', 'prefix_scales',
-                                                         'full_every', 'full_batch_size', 'only')}}
+    config = {
+        'kind': 'varscope-var',
+        'classes': data.classes,
+        'class_init': init,
+        'vae': {'file': os.path.basename(args.vae), 'sha256': sha256_of(args.vae)},
+        'start': {'file': os.path.basename(args.var), 'sha256': sha256_of(args.var)},
+        'data': {'file': os.path.basename(args.data), 'split_sha256': data.meta['split_sha256']},
+        'training': {
+            k: getattr(args, k)
+            for k in (
+                'steps',
+                'minutes',
+                'batch_size',
+                'lr',
+                'wd',
+                'warmup',
+                'clip',
+                'cond_drop',
+                'seed',
+                'threads',
+                'flip',
+                'prefix_scales',
+                'full_every',
+                'full_batch_size',
+                'only',
+            )
+        },
+    }
 
     def save_state():
-        atomic_save({'model': var.state_dict(), 'opt': opt.state_dict(), 'gen': gen.get_state(), 'rng': rng_state(),
-                     'step': step, 'seconds': seconds}, state_path)
+        atomic_save(
+            {
+                'model': var.state_dict(),
+                'opt': opt.state_dict(),
+                'gen': gen.get_state(),
+                'rng': rng_state(),
+                'step': step,
+                'seconds': seconds,
+            },
+            state_path,
+        )
 
     def save_weights(name):
         atomic_save(var.state_dict(), os.path.join(args.out, name))
-        save_json(os.path.join(args.out, os.path.splitext(name)[0] + '.json'),
-                  dict(config, step=step, seconds=round(seconds, 1)))
+        save_json(
+            os.path.join(args.out, os.path.splitext(name)[0] + '.json'),
+            dict(config, step=step, seconds=round(seconds, 1)),
+        )
 
     if step == 0 and 0 in keep:
         save_weights('var_step0.pth')
     last_ckpt = time.time()
+
     def finished():
         return seconds >= budget if budget else step >= args.steps
 
     while not finished() and step != args.stop_at:
         t0 = time.time()
         for g in opt.param_groups:
-            g['lr'] = (timed_lr(args, step, seconds / budget) if budget else
-                       lr_at(step, args.steps, args.lr, args.warmup))
+            g['lr'] = (
+                timed_lr(args, step, seconds / budget) if budget else lr_at(step, args.steps, args.lr, args.warmup)
+            )
         pick = torch.multinomial(weights, args.batch_size, replacement=True, generator=gen).to(idx.device)
         label = labels[pick]
         drop = (torch.rand(len(pick), generator=gen) < args.cond_drop).to(idx.device)
-        label = torch.where(drop, torch.full_like(label, var.num_classes), label)   # null class for CFG
+        label = torch.where(drop, torch.full_like(label, var.num_classes), label)  # null class for CFG
         full = not args.prefix_scales or step % args.full_every == args.full_every - 1
         n = var.L if full else var.begin_ends[args.prefix_scales - 1][1]
-        if full and args.prefix_scales and args.full_batch_size:   # an all-scales step costs ~6x a 7-scale one
-            pick, label = pick[:args.full_batch_size], label[:args.full_batch_size]
+        if full and args.prefix_scales and args.full_batch_size:  # an all-scales step costs ~6x a 7-scale one
+            pick, label = pick[: args.full_batch_size], label[: args.full_batch_size]
         loss, correct = step_loss(var, idx[pick], x_in[pick], label, n)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -283,13 +360,23 @@ def main(argv=None) -> dict:
         step += 1
         seconds += time.time() - t0
         if (full and (args.prefix_scales or step % args.log_every == 0 or step == 1)) or finished():
-            last = correct[:, var.begin_ends[-1][0]:].float().mean().item() if full else float('nan')
-            row = {'step': step, 'lr': opt.param_groups[0]['lr'], 'loss': loss.item(),
-                   'acc': correct.float().mean().item(), 'acc_last': last, 'gnorm': float(gnorm),
-                   'sec': round(seconds, 1), 'samples_per_s': round(step * args.batch_size / max(seconds, 1e-9), 2)}
+            last = correct[:, var.begin_ends[-1][0] :].float().mean().item() if full else float('nan')
+            row = {
+                'step': step,
+                'lr': opt.param_groups[0]['lr'],
+                'loss': loss.item(),
+                'acc': correct.float().mean().item(),
+                'acc_last': last,
+                'gnorm': float(gnorm),
+                'sec': round(seconds, 1),
+                'samples_per_s': round(step * args.batch_size / max(seconds, 1e-9), 2),
+            }
             log.write(row)
-            print('[finetune] ' + ' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}'
-                                           for k, v in row.items()), flush=True)
+            print(
+                '[finetune] '
+                + ' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in row.items()),
+                flush=True,
+            )
         while fractions and budget and seconds >= fractions[0] * budget:
             keep.add(step)
             fractions.pop(0)

@@ -11,10 +11,11 @@ from ..model.quant import MultiScaleQuantizer, code_distances
 @dataclass
 class QuantTrainOut:
     """f_hat with straight-through gradients, the VQ loss, hits per scale and residual samples for restarts."""
-    f_hat: torch.Tensor          # [B, C, h, w]
-    vq_loss: torch.Tensor        # scalar
-    hits_SV: torch.Tensor        # [SN, V] code counts of this batch
-    rest_NC: torch.Tensor        # [N, C] vectors that were rounded (all scales), restart candidates
+
+    f_hat: torch.Tensor  # [B, C, h, w]
+    vq_loss: torch.Tensor  # scalar
+    hits_SV: torch.Tensor  # [SN, V] code counts of this batch
+    rest_NC: torch.Tensor  # [N, C] vectors that were rounded (all scales), restart candidates
 
 
 def quantize_train(q: MultiScaleQuantizer, f_BChw: torch.Tensor, beta: float = 0.25) -> QuantTrainOut:
@@ -30,18 +31,18 @@ def quantize_train(q: MultiScaleQuantizer, f_BChw: torch.Tensor, beta: float = 0
     hits, rests = [], []
     for si, pn in enumerate(q.patch_nums):
         rest = F.interpolate(f_rest, size=(pn, pn), mode='area') if si != SN - 1 else f_rest
-        rest_NC = rest.detach().permute(0, 2, 3, 1).reshape(-1, C)                 # [B*pn*pn, C]
+        rest_NC = rest.detach().permute(0, 2, 3, 1).reshape(-1, C)  # [B*pn*pn, C]
         idx_N = torch.argmin(code_distances(rest_NC, codebook.detach()), dim=1)
         # scatter-add, not bincount: CUDA bincount reads the max back to the host (a sync per scale)
         hits.append(torch.zeros(V, device=idx_N.device).index_add_(0, idx_N, torch.ones_like(idx_N, dtype=torch.float)))
         rests.append(rest_NC)
-        h = q.embedding(idx_N.view(B, pn, pn)).permute(0, 3, 1, 2).contiguous()   # [B, C, pn, pn]
-        h = q.up_phi(si, h, H)                                                     # [B, C, H, W]
+        h = q.embedding(idx_N.view(B, pn, pn)).permute(0, 3, 1, 2).contiguous()  # [B, C, pn, pn]
+        h = q.up_phi(si, h, H)  # [B, C, H, W]
         f_hat = f_hat + h
         f_rest = f_rest - h
         vq_loss = vq_loss + F.mse_loss(f_hat.detach(), f_BChw).mul(beta) + F.mse_loss(f_hat, f_no_grad)
     vq_loss = vq_loss / SN
-    f_hat_st = (f_hat.detach() - f_no_grad) + f_BChw   # straight-through to the encoder
+    f_hat_st = (f_hat.detach() - f_no_grad) + f_BChw  # straight-through to the encoder
     return QuantTrainOut(f_hat_st, vq_loss, torch.stack(hits), torch.cat(rests))
 
 
@@ -59,8 +60,14 @@ def update_ema_hits(q: MultiScaleQuantizer, hits_SV: torch.Tensor, record_hit: i
 
 
 @torch.no_grad()
-def restart_dead_codes(q: MultiScaleQuantizer, window_hits_V: torch.Tensor, rest_NC: torch.Tensor,
-                       gen: torch.Generator, min_hits: float = 1.0, noise: float = 0.01) -> int:
+def restart_dead_codes(
+    q: MultiScaleQuantizer,
+    window_hits_V: torch.Tensor,
+    rest_NC: torch.Tensor,
+    gen: torch.Generator,
+    min_hits: float = 1.0,
+    noise: float = 0.01,
+) -> int:
     """Re-initialise codes hit fewer than `min_hits` times in the window with random current residual vectors
     (plus a little noise, so codes drawn from the same vector separate). Returns how many were restarted."""
     dead = (window_hits_V < min_hits).nonzero().flatten()
@@ -77,4 +84,3 @@ def restart_dead_codes(q: MultiScaleQuantizer, window_hits_V: torch.Tensor, rest
 def usage_percent(hits_V: torch.Tensor) -> float:
     """% of codes hit at least once."""
     return float((hits_V > 0).float().mean().item() * 100)
-

@@ -12,9 +12,26 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .train_common import (DEFAULT_VAE, BatchSampler, CsvLog, EmojiData, StepBudget, adamw, add_run_args,
-                           atomic_save, autocast, hflip_where, load_train_state, lr_at, pick_device, rng_state,
-                           save_json, seed_all, set_rng_state, to_input)
+from .train_common import (
+    DEFAULT_VAE,
+    BatchSampler,
+    CsvLog,
+    EmojiData,
+    StepBudget,
+    adamw,
+    add_run_args,
+    atomic_save,
+    autocast,
+    hflip_where,
+    load_train_state,
+    lr_at,
+    pick_device,
+    rng_state,
+    save_json,
+    seed_all,
+    set_rng_state,
+    to_input,
+)
 from .train_quant import quantize_train, restart_dead_codes, update_ema_hits, usage_percent
 from ..model.vqvae import VQVAE
 from ..bundle.checkpoint import canonical_vae_keys, extract, load_strict, torch_load
@@ -37,19 +54,25 @@ def vae_step_loss(vae: VQVAE, x: torch.Tensor, args, amp: bool = False):
     """Forward one batch x [B, 3, H, W] -> (total loss, dict of parts, quantizer output)."""
     dev = x.device
     with autocast(dev, amp):
-        f = vae.quant_conv(vae.encoder(x))                       # [B, Cvae, h, w]
+        f = vae.quant_conv(vae.encoder(x))  # [B, Cvae, h, w]
     qo = quantize_train(vae.quantize, f.float(), beta=args.beta)  # fp32, as the official quantizer
     with autocast(dev, amp):
-        xr = vae.decoder(vae.post_quant_conv(qo.f_hat))          # [B, 3, H, W]
+        xr = vae.decoder(vae.post_quant_conv(qo.f_hat))  # [B, 3, H, W]
     xr = xr.float()
     l1, l2, g = F.l1_loss(xr, x), F.mse_loss(xr, x), grad_l1(xr, x)
     total = l1 + args.l2_weight * l2 + args.grad_weight * g + qo.vq_loss
     with torch.no_grad():
-        mse01 = (xr.clamp(-1, 1) - x).square().mean(dim=(1, 2, 3)) / 4     # in [0, 1] pixel units
+        mse01 = (xr.clamp(-1, 1) - x).square().mean(dim=(1, 2, 3)) / 4  # in [0, 1] pixel units
         psnr = (10 * torch.log10(1 / mse01.clamp_min(1e-10))).mean()
     # detached tensors: read back (a host sync) only when a row is logged
-    parts = {'loss': total.detach(), 'l1': l1.detach(), 'mse': l2.detach(), 'grad': g.detach(),
-             'vq': qo.vq_loss.detach(), 'psnr': psnr}
+    parts = {
+        'loss': total.detach(),
+        'l1': l1.detach(),
+        'mse': l2.detach(),
+        'grad': g.detach(),
+        'vq': qo.vq_loss.detach(),
+        'psnr': psnr,
+    }
     return total, parts, qo
 
 
@@ -59,22 +82,40 @@ def make_optimizer(vae: VQVAE, lr: float, wd: float) -> torch.optim.Optimizer:
     for name, p in vae.named_parameters():
         if p.requires_grad:
             (decay if p.ndim == 4 else no_decay).append(p)
-    return adamw([{'params': decay, 'weight_decay': wd}, {'params': no_decay, 'weight_decay': 0.0}],
-                 lr=lr, betas=(0.9, 0.99))
+    return adamw(
+        [{'params': decay, 'weight_decay': wd}, {'params': no_decay, 'weight_decay': 0.0}], lr=lr, betas=(0.9, 0.99)
+    )
 
 
 def vae_config(args, data: EmojiData, steps: int) -> dict:
     """What vae.json records: constructor arguments, data, training settings."""
     kw = dict(DEFAULT_VAE, **overrides_from(args))
-    return {'kind': 'varscope-vqvae', 'kwargs': kw, 'image_size': data.image_size, 'classes': data.classes,
-            'normalization': {'mean': 0.5, 'std': 0.5, 'background': data.meta['background']},
-            'data': {'file': os.path.basename(data.path), 'split_sha256': data.meta['split_sha256'],
-                     'train': int(len(data.train_labels)), 'held_out': int(len(data.held_labels))},
-            'training': {'steps': steps, 'batch_size': args.vae_batch_size, 'lr': args.vae_lr, 'seed': args.seed,
-                         'beta': args.beta, 'l2_weight': args.l2_weight, 'grad_weight': args.grad_weight,
-                         'restart_every': args.restart_every, 'restart_until': args.restart_until,
-                         'only': args.only,
-                         'init': args.init and {'file': os.path.basename(args.init), 'sha256': sha256_of(args.init)}}}
+    return {
+        'kind': 'varscope-vqvae',
+        'kwargs': kw,
+        'image_size': data.image_size,
+        'classes': data.classes,
+        'normalization': {'mean': 0.5, 'std': 0.5, 'background': data.meta['background']},
+        'data': {
+            'file': os.path.basename(data.path),
+            'split_sha256': data.meta['split_sha256'],
+            'train': int(len(data.train_labels)),
+            'held_out': int(len(data.held_labels)),
+        },
+        'training': {
+            'steps': steps,
+            'batch_size': args.vae_batch_size,
+            'lr': args.vae_lr,
+            'seed': args.seed,
+            'beta': args.beta,
+            'l2_weight': args.l2_weight,
+            'grad_weight': args.grad_weight,
+            'restart_every': args.restart_every,
+            'restart_until': args.restart_until,
+            'only': args.only,
+            'init': args.init and {'file': os.path.basename(args.init), 'sha256': sha256_of(args.init)},
+        },
+    }
 
 
 def overrides_from(args) -> dict:
@@ -100,7 +141,7 @@ def train_vae(args) -> dict:
         # fine-tune: the codebook is kept; strict, so --init must have this run's architecture (--arch)
         load_strict(vae, canonical_vae_keys(extract(torch_load(args.init), 'vae', args.init)), args.init)
     only = tuple(o for o in args.only.split(',') if o)
-    if only:   # e.g. decoder,post_quant_conv: the tokens of every image stay exactly those of --init
+    if only:  # e.g. decoder,post_quant_conv: the tokens of every image stay exactly those of --init
         for name, p in vae.named_parameters():
             p.requires_grad_(any(name.startswith(o) for o in only))
     codebook_trained = vae.quantize.embedding.weight.requires_grad
@@ -120,7 +161,7 @@ def train_vae(args) -> dict:
         set_rng_state(st['rng'])
         step, record_hit, restarts = st['step'], st['record_hit'], st['restarts']
         window_hits = st['window_hits'].to(dev)
-        if args.steps is None:   # a --minutes run keeps the step count its probe fixed
+        if args.steps is None:  # a --minutes run keeps the step count its probe fixed
             budget.total = st['total']
         print(f'[vae] resumed at step {step}')
     log = CsvLog(os.path.join(args.out, 'log.csv'), resume=args.resume)
@@ -132,10 +173,21 @@ def train_vae(args) -> dict:
         atomic_save(vae.state_dict(), os.path.join(args.out, 'vae.pth'))
         save_json(os.path.join(args.out, 'vae.json'), vae_config(args, data, step))
         if not final:
-            atomic_save({'model': vae.state_dict(), 'opt': opt.state_dict(), 'sampler': sampler.state_dict(),
-                         'restart_gen': restart_gen.get_state(), 'rng': rng_state(), 'step': step,
-                         'record_hit': record_hit, 'restarts': restarts, 'window_hits': window_hits.cpu(),
-                         'total': total}, state_path)
+            atomic_save(
+                {
+                    'model': vae.state_dict(),
+                    'opt': opt.state_dict(),
+                    'sampler': sampler.state_dict(),
+                    'restart_gen': restart_gen.get_state(),
+                    'rng': rng_state(),
+                    'step': step,
+                    'record_hit': record_hit,
+                    'restarts': restarts,
+                    'window_hits': window_hits.cpu(),
+                    'total': total,
+                },
+                state_path,
+            )
 
     while not budget.done(step) and step != args.stop_at:
         total = budget.provisional()
@@ -168,28 +220,46 @@ def train_vae(args) -> dict:
             parts['window_usage'] = usage
         if step % args.log_every == 0 or step == 1 or budget.done(step):
             parts = {k: float(v) for k, v in parts.items()}
-            row = {'step': step, 'total': budget.total or -1, 'lr': opt.param_groups[0]['lr'], **parts,
-                   'restarted': restarted, 'sec': round(time.time() - t0, 2)}
+            row = {
+                'step': step,
+                'total': budget.total or -1,
+                'lr': opt.param_groups[0]['lr'],
+                **parts,
+                'restarted': restarted,
+                'sec': round(time.time() - t0, 2),
+            }
             log.write(row)
-            print('[vae] ' + ' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in row.items()),
-                  flush=True)
+            print(
+                '[vae] ' + ' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in row.items()),
+                flush=True,
+            )
         if step % args.ckpt_every == 0:
             save()
     save()
     save(final=True)
-    return {'steps': step, 'seconds': round(time.time() - t0, 1), 'restarts': restarts,
-            'last': {k: float(v) for k, v in parts.items()},
-            'vae': os.path.join(args.out, 'vae.pth')}
+    return {
+        'steps': step,
+        'seconds': round(time.time() - t0, 1),
+        'restarts': restarts,
+        'last': {k: float(v) for k, v in parts.items()},
+        'vae': os.path.join(args.out, 'vae.pth'),
+    }
 
 
 def add_args(ap: argparse.ArgumentParser) -> None:
     """The VAE trainer's flags (shared with train_all)."""
-    ap.add_argument('--init', default=None,
-                    help='vae.pth to fine-tune instead of training from scratch (its codebook is kept; only codes '
-                         'unused over a --restart-every window are restarted)')
-    ap.add_argument('--only', default='',
-                    help='with --init: train only the parameters whose names start with one of these comma-separated '
-                         'parts (decoder,post_quant_conv: a sharper decoder, every token unchanged; no code restarts)')
+    ap.add_argument(
+        '--init',
+        default=None,
+        help='vae.pth to fine-tune instead of training from scratch (its codebook is kept; only codes '
+        'unused over a --restart-every window are restarted)',
+    )
+    ap.add_argument(
+        '--only',
+        default='',
+        help='with --init: train only the parameters whose names start with one of these comma-separated '
+        'parts (decoder,post_quant_conv: a sharper decoder, every token unchanged; no code restarts)',
+    )
     ap.add_argument('--vae-batch-size', type=int, default=64)
     ap.add_argument('--vae-lr', type=float, default=4e-4)
     ap.add_argument('--vae-wd', type=float, default=0.0)

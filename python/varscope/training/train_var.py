@@ -18,9 +18,25 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..bundle.checkpoint import build_vae, canonical_vae_keys, extract, infer_vae_config, load_strict, torch_load
-from .train_common import (DEFAULT_VAR, BatchSampler, CsvLog, EmojiData, StepBudget, adamw, add_run_args,
-                           atomic_save, autocast, load_train_state, lr_at, pick_device, rng_state, save_json,
-                           seed_all, set_rng_state, to_input)
+from .train_common import (
+    DEFAULT_VAR,
+    BatchSampler,
+    CsvLog,
+    EmojiData,
+    StepBudget,
+    adamw,
+    add_run_args,
+    atomic_save,
+    autocast,
+    load_train_state,
+    lr_at,
+    pick_device,
+    rng_state,
+    save_json,
+    seed_all,
+    set_rng_state,
+    to_input,
+)
 from ..model.var_model import VAR
 from ..model.vqvae import VQVAE
 
@@ -65,8 +81,8 @@ def init_weights(var: VAR, init_adaln: float = 0.5, init_adaln_gamma: float = 1e
         b.attn.proj.weight.div_(math.sqrt(2 * var.depth))
         b.ffn.fc2.weight.div_(math.sqrt(2 * var.depth))
         if hasattr(b, 'ada_lin'):
-            b.ada_lin[-1].weight[2 * var.C:].mul_(init_adaln)
-            b.ada_lin[-1].weight[:2 * var.C].mul_(init_adaln_gamma)
+            b.ada_lin[-1].weight[2 * var.C :].mul_(init_adaln)
+            b.ada_lin[-1].weight[: 2 * var.C].mul_(init_adaln_gamma)
             b.ada_lin[-1].bias.zero_()
         else:
             b.ada_gss[:, :, 2:].mul_(init_adaln)
@@ -78,7 +94,7 @@ def tokens_of(vae: VQVAE, images_u8: torch.Tensor, flip: bool, batch: int = 256)
     """Ground-truth token pyramids [N, L] (int64) of uint8 images [N, H, W, 3], optionally mirrored."""
     out = []
     for i in range(0, len(images_u8), batch):
-        x = to_input(images_u8[i:i + batch])
+        x = to_input(images_u8[i : i + batch])
         if flip:
             x = x.flip(-1)
         out.append(torch.cat(vae.quantize.quantize(vae.img_to_f(x)).idx_Bl, dim=1))
@@ -97,7 +113,7 @@ def var_input_of(vae: VQVAE, idx_BL: torch.Tensor, begin_ends: List) -> torch.Te
         bg, ed = begin_ends[si]
         f_hat = f_hat + q.up_phi(si, q.idx_to_h(idx_BL[:, bg:ed]), H)
         pn = q.patch_nums[si + 1]
-        nxt.append(F.interpolate(f_hat, size=(pn, pn), mode='area').flatten(2).transpose(1, 2))   # [B, pn*pn, C]
+        nxt.append(F.interpolate(f_hat, size=(pn, pn), mode='area').flatten(2).transpose(1, 2))  # [B, pn*pn, C]
     return torch.cat(nxt, dim=1)
 
 
@@ -132,15 +148,16 @@ def make_optimizer(var: VAR, lr: float, wd: float) -> torch.optim.Optimizer:
     for name, p in var.named_parameters():
         big = p.ndim == 2 and not any(s in name for s in ('class_emb', 'lvl_embed', 'pos_'))
         (decay if big else no_decay).append(p)
-    return adamw([{'params': decay, 'weight_decay': wd}, {'params': no_decay, 'weight_decay': 0.0}],
-                 lr=lr, betas=(0.9, 0.95))
+    return adamw(
+        [{'params': decay, 'weight_decay': wd}, {'params': no_decay, 'weight_decay': 0.0}], lr=lr, betas=(0.9, 0.95)
+    )
 
 
 def var_step_loss(var: VAR, vae: VQVAE, idx_BL: torch.Tensor, label_B: torch.Tensor, amp: bool = False):
     """Teacher-forced CE over all L tokens (official uniform 1/L weights) -> (loss, acc [B, L] bool)."""
     x_in = var_input_of(vae, idx_BL, var.begin_ends)
     with autocast(idx_BL.device, amp):
-        logits = var(label_B, x_in)                                            # [B, L, V]
+        logits = var(label_B, x_in)  # [B, L, V]
     logits = logits.float()
     loss = F.cross_entropy(logits.reshape(-1, var.V), idx_BL.reshape(-1))
     return loss, logits.argmax(-1) == idx_BL
@@ -151,14 +168,17 @@ def train_var(args) -> dict:
     dev = pick_device(args.device, args.threads)
     seed_all(args.seed)
     os.makedirs(args.out, exist_ok=True)
-    budget = StepBudget(args.steps, args.minutes)   # the clock starts before tokenising the data
+    budget = StepBudget(args.steps, args.minutes)  # the clock starts before tokenising the data
     data = EmojiData(args.data, dev)
     vae = load_vae(args.vae, dict(DEFAULT_VAR, **overrides_from(args))['patch_nums']).to(dev)
-    var = build_var_model(vae.quantize.Cvae, vae.quantize.vocab_size, len(data.classes),
-                          overrides_from(args)).to(dev).train()
+    var = (
+        build_var_model(vae.quantize.Cvae, vae.quantize.vocab_size, len(data.classes), overrides_from(args))
+        .to(dev)
+        .train()
+    )
     # every training image and its mirror image, tokenised when first drawn: index i >= N is image i - N mirrored
     tokens = TokenCache(vae, data.train_images, var.L)
-    if dev.type == 'cuda':   # seconds on a GPU; keeps the step-time probe of --minutes free of tokenising
+    if dev.type == 'cuda':  # seconds on a GPU; keeps the step-time probe of --minutes free of tokenising
         t0 = time.time()
         tokens.get(torch.arange(2 * tokens.n, device=dev))
         print(f'[var] tokenised {2 * tokens.n} images in {time.time() - t0:.1f}s', flush=True)
@@ -176,7 +196,7 @@ def train_var(args) -> dict:
         drop_gen.set_state(st['drop_gen'])
         set_rng_state(st['rng'])
         step, early_saved = st['step'], st['early_saved']
-        if args.steps is None:   # a --minutes run keeps the step count its probe fixed
+        if args.steps is None:  # a --minutes run keeps the step count its probe fixed
             budget.total = st['total']
         print(f'[var] resumed at step {step}')
     log = CsvLog(os.path.join(args.out, 'log.csv'), resume=args.resume)
@@ -187,18 +207,28 @@ def train_var(args) -> dict:
         atomic_save(var.state_dict(), os.path.join(args.out, name))
         save_json(os.path.join(args.out, os.path.splitext(name)[0] + '.json'), var_config(args, data, vae, step))
         if with_state:
-            atomic_save({'model': var.state_dict(), 'opt': opt.state_dict(), 'sampler': sampler.state_dict(),
-                         'drop_gen': drop_gen.get_state(), 'rng': rng_state(), 'step': step,
-                         'early_saved': early_saved, 'total': budget.total}, state_path)
+            atomic_save(
+                {
+                    'model': var.state_dict(),
+                    'opt': opt.state_dict(),
+                    'sampler': sampler.state_dict(),
+                    'drop_gen': drop_gen.get_state(),
+                    'rng': rng_state(),
+                    'step': step,
+                    'early_saved': early_saved,
+                    'total': budget.total,
+                },
+                state_path,
+            )
 
     while not budget.done(step) and step != args.stop_at:
         for g in opt.param_groups:
             g['lr'] = lr_at(step, budget.provisional(), args.var_lr, args.var_warmup)
-        idx, _ = sampler.next()   # mirror images are indices >= N (TokenCache), so the flip draw goes unused
+        idx, _ = sampler.next()  # mirror images are indices >= N (TokenCache), so the flip draw goes unused
         idx = idx.to(dev)
         label = labels_all[idx]
         drop = (torch.rand(len(idx), generator=drop_gen) < args.cond_drop).to(dev)
-        label = torch.where(drop, torch.full_like(label, var.num_classes), label)   # null class for CFG
+        label = torch.where(drop, torch.full_like(label, var.num_classes), label)  # null class for CFG
         loss, correct = var_step_loss(var, vae, tokens.get(idx), label, amp)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -211,32 +241,64 @@ def train_var(args) -> dict:
             early_saved = True
         if step % args.log_every == 0 or step == 1 or budget.done(step):
             acc = per_scale(correct, var.begin_ends)
-            parts = {'loss': loss.item(), 'acc': correct.float().mean().item(), 'acc_last': acc[-1],
-                     'acc_first3': sum(acc[:3]) / 3, 'gnorm': float(gnorm)}
-            row = {'step': step, 'total': budget.total or -1, 'lr': opt.param_groups[0]['lr'], **parts,
-                   'sec': round(time.time() - t0, 2)}
+            parts = {
+                'loss': loss.item(),
+                'acc': correct.float().mean().item(),
+                'acc_last': acc[-1],
+                'acc_first3': sum(acc[:3]) / 3,
+                'gnorm': float(gnorm),
+            }
+            row = {
+                'step': step,
+                'total': budget.total or -1,
+                'lr': opt.param_groups[0]['lr'],
+                **parts,
+                'sec': round(time.time() - t0, 2),
+            }
             log.write(row)
-            print('[var] ' + ' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in row.items()),
-                  flush=True)
+            print(
+                '[var] ' + ' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in row.items()),
+                flush=True,
+            )
         if step % args.ckpt_every == 0:
             save()
     save()
-    if not early_saved:   # a run shorter than the probe: the early checkpoint is the final one
+    if not early_saved:  # a run shorter than the probe: the early checkpoint is the final one
         save('var_early.pth', with_state=False)
-    return {'steps': step, 'seconds': round(time.time() - t0, 1), 'last': parts,
-            'var': os.path.join(args.out, 'var.pth'), 'var_early': os.path.join(args.out, 'var_early.pth')}
+    return {
+        'steps': step,
+        'seconds': round(time.time() - t0, 1),
+        'last': parts,
+        'var': os.path.join(args.out, 'var.pth'),
+        'var_early': os.path.join(args.out, 'var_early.pth'),
+    }
 
 
 def var_config(args, data: EmojiData, vae: VQVAE, step: int) -> dict:
     """What var.json records: constructor arguments, classes, the VAE it was trained on, training settings."""
-    return {'kind': 'varscope-var',
-            'kwargs': dict(DEFAULT_VAR, **overrides_from(args), Cvae=vae.quantize.Cvae,
-                           vocab_size=vae.quantize.vocab_size, num_classes=len(data.classes)),
-            'classes': data.classes, 'vae': {'file': os.path.basename(args.vae), 'sha256': sha256_of(args.vae)},
-            'step': step, 'data': {'file': os.path.basename(data.path), 'split_sha256': data.meta['split_sha256']},
-            'training': {'batch_size': args.var_batch_size, 'lr': args.var_lr, 'wd': args.var_wd,
-                         'warmup': args.var_warmup, 'cond_drop': args.cond_drop, 'seed': args.seed,
-                         'early_frac': args.early_frac}}
+    return {
+        'kind': 'varscope-var',
+        'kwargs': dict(
+            DEFAULT_VAR,
+            **overrides_from(args),
+            Cvae=vae.quantize.Cvae,
+            vocab_size=vae.quantize.vocab_size,
+            num_classes=len(data.classes),
+        ),
+        'classes': data.classes,
+        'vae': {'file': os.path.basename(args.vae), 'sha256': sha256_of(args.vae)},
+        'step': step,
+        'data': {'file': os.path.basename(data.path), 'split_sha256': data.meta['split_sha256']},
+        'training': {
+            'batch_size': args.var_batch_size,
+            'lr': args.var_lr,
+            'wd': args.var_wd,
+            'warmup': args.var_warmup,
+            'cond_drop': args.cond_drop,
+            'seed': args.seed,
+            'early_frac': args.early_frac,
+        },
+    }
 
 
 def sha256_of(path: str) -> str:
