@@ -26,6 +26,15 @@ export interface LoadOptions {
   log?: (message: string) => void;
 }
 
+/**
+ * Bundles whose weights file is at least this large hold their transformer graphs only while used: each of the three
+ * holds every VAR weight, and onnxruntime gives each session a packed copy of its own (official d16, 1.6 GB of
+ * weights: engine RSS 4.0 GB after opening every graph, 4.6 GB after one inspection).
+ */
+export const LARGE_BUNDLE_BYTES = 256 * 2 ** 20;
+/** The graphs that hold the transformer's weights. */
+const TRANSFORMER_ROLES: readonly GraphRole[] = ['transformer', 'attention', 'transformerStep'];
+
 /** A loaded bundle: manifest, codebook, interpolation matrices and lazily opened graphs. */
 export class ModelBundle {
   private readonly sessions = new Map<GraphRole, Promise<Graph>>();
@@ -100,12 +109,23 @@ export class ModelBundle {
   /**
    * Open every graph now (surfaces every load problem up front). The first alone, which settles the execution
    * provider; then the others together, so that the decoder pool's worker threads start while this thread opens
-   * the rest (default model: open 890 -> 560-640 ms).
+   * the rest (default model: open 890 -> 560-640 ms). A large bundle's transformer graphs are only checked here,
+   * through sessions that read their weights in place (under a second each) and are released: the graph that
+   * serves a request opens when first used.
    */
   async openAll(): Promise<void> {
     const [first, ...rest] = GRAPH_ROLES;
     await this.graph(first);
-    await Promise.all(rest.map((role) => this.graph(role)));
+    const deferred = this.large ? TRANSFORMER_ROLES : [];
+    await Promise.all(rest.map((role) => (deferred.includes(role) ? this.checkOnly(role) : this.graph(role))));
+  }
+
+  /** The size from which a bundle counts as large (LARGE_BUNDLE_BYTES; tests lower it). */
+  static largeBytes = LARGE_BUNDLE_BYTES;
+
+  /** Weights of at least ModelBundle.largeBytes (see LARGE_BUNDLE_BYTES). */
+  get large(): boolean {
+    return (this.manifest.files['weights.bin']?.bytes ?? 0) >= ModelBundle.largeBytes;
   }
 
   /** Facts about the model for the views. */
@@ -146,12 +166,22 @@ export class ModelBundle {
     for (const s of all) await s.then((g) => g.dispose()).catch(() => undefined);
   }
 
-  private async openGraph(role: GraphRole): Promise<Graph> {
+  /** Open a graph, check it against the manifest and release it (unless a session of it is already open). */
+  private async checkOnly(role: GraphRole): Promise<void> {
+    if (this.sessions.has(role)) return;
+    await (await this.openGraph(role, false)).dispose();
+  }
+
+  /**
+   * Open the graph of a role and check it against the manifest. `prepack`: false reads the weights in place
+   * (OnnxRuntime.open); a large bundle's attention graph always does, as it runs only when its view asks.
+   */
+  private async openGraph(role: GraphRole, prepack = !(this.large && role === 'attention')): Promise<Graph> {
     const file = path.resolve(this.dir, this.manifest.graphs[role].file);
     const inits = await graphInitializers(this.dir, this.manifest.graphs[role].file);
     const unhashed = externalFiles(this.manifest.graphs[role].file, inits).filter((f) => !this.manifest.files[f]);
     if (unhashed.length) throw new VarScopeError('ModelLoad', `${file} (${role}) reads ${unhashed[0]}, which varscope.json does not hash; ${reexportAdvice(this.manifest, this.dir)}`);
-    const g = await openGraph(this.runtime, file, role, role === 'decoder' ? decoderRunBytes(this.manifest) : undefined);
+    const g = await openGraph(this.runtime, file, role, role === 'decoder' ? decoderRunBytes(this.manifest) : undefined, prepack);
     const problems = checkGraph(this.manifest, role, g.inputs, g.outputs, inits);
     if (problems.length) {
       await g.dispose();

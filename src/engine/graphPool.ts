@@ -37,12 +37,13 @@ const WORKER_BYTES = 10 * 2 ** 20;
 /**
  * Open one graph of a bundle with `runtime`: a GraphPool when the policy above allows it (a role of POOLED_ROLES,
  * the threads setting at 0, the CPU, and `runBytes`, the memory one run holds, small enough), else one session.
+ * `prepack: false`: one session whose weights stay memory-mapped (OnnxRuntime.open).
  */
-export async function openGraph(runtime: OnnxRuntime, file: string, role = '', runBytes?: number): Promise<Graph> {
+export async function openGraph(runtime: OnnxRuntime, file: string, role = '', runBytes?: number, prepack = true): Promise<Graph> {
   const { provider, threads } = runtime.options;
-  const size = runBytes === undefined ? 1 : Math.min(os.availableParallelism(), POOL_MAX, 1 + Math.floor(POOL_MEMORY / (runBytes + WORKER_BYTES)));
+  const size = runBytes === undefined || !prepack ? 1 : Math.min(os.availableParallelism(), POOL_MAX, 1 + Math.floor(POOL_MEMORY / (runBytes + WORKER_BYTES)));
   const pooled = size > 1 && threads === 0 && POOLED_ROLES.includes(role) && (provider === 'cpu' || provider === 'auto');
-  const session = await runtime.open(file, role, pooled ? 1 : undefined);
+  const session = await runtime.open(file, role, pooled ? 1 : undefined, prepack);
   if (!pooled || session.provider !== 'cpu') return session;
   try {
     return await GraphPool.open(session, role, size);

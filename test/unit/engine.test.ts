@@ -6,6 +6,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { ModelBundle } from '../../src/engine/bundle';
 import { footprintKeepMask, resizeMask } from '../../src/engine/editor';
 import { Engine } from '../../src/engine/engine';
 import type { GenerationStep } from '../../src/shared/results';
@@ -166,5 +167,37 @@ describe('engine API (in process)', function () {
     ev.scales.forEach((s) => assert.ok(s.nll > 0 && s.accuracy >= 0 && s.accuracy <= 1 && s.topK.ids.length === s.pn * s.pn * 5));
     const at = await engine.attention({ model, image: img, classId: 1000, layer: 1, head: 'mean' });
     assert.strictEqual(at.weights.length, 680 * 680);
+  });
+
+  it('a large bundle opens with its transformer graphs checked, not held; each opens when first used and computes the same', async () => {
+    const image = { path: fixture('img0.png') };
+    const small = await engine.evaluate({ model, image, classId: 3 });
+    const smallAttn = await engine.attention({ model, image, classId: 3, layer: 1, head: 'mean' });
+    const saved = ModelBundle.largeBytes;
+    ModelBundle.largeBytes = 0;
+    const own = new Engine();
+    try {
+      await own.configure({ provider: 'cpu', threads: 0, maxImagePixels: 1e8 });
+      await own.openModel({ model });
+      const bundle = await own.bundle(model);
+      const open = () => [...(bundle as unknown as { sessions: Map<string, unknown> }).sessions.keys()].sort();
+      assert.deepStrictEqual(open(), ['decoder', 'encoder', 'latentStep', 'quantizer']);
+      await own.inspect({ model, image });
+      assert.deepStrictEqual(open(), ['decoder', 'encoder', 'latentStep', 'quantizer']);
+      const large = await own.evaluate({ model, image, classId: 3 });
+      assert.deepStrictEqual(open(), ['decoder', 'encoder', 'latentStep', 'quantizer', 'transformer']);
+      large.scales.forEach((s, k) => {
+        assert.deepStrictEqual(s.topK.ids, small.scales[k].topK.ids, `scale ${k}`);
+        assert.ok(Math.abs(s.nll - small.scales[k].nll) < 1e-5, `scale ${k}: nll ${s.nll} vs ${small.scales[k].nll}`);
+      });
+      // the attention graph reads its weights in place (no prepacking): the same weights to float rounding
+      const attn = await own.attention({ model, image, classId: 3, layer: 1, head: 'mean' });
+      let worst = 0;
+      attn.weights.forEach((w, i) => (worst = Math.max(worst, Math.abs(w - smallAttn.weights[i]))));
+      assert.ok(worst < 1e-5, `attention weights differ by ${worst}`);
+    } finally {
+      ModelBundle.largeBytes = saved;
+      await own.dispose();
+    }
   });
 });

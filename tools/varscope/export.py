@@ -6,6 +6,7 @@ PYTHONPATH=tools python3 -m varscope.export --vae VAE.pth --var VAR.pth --out DI
 import argparse
 import ctypes
 import datetime
+import gc
 import hashlib
 import json
 import os
@@ -269,6 +270,8 @@ def export_into(args, stage: str, out: str, bundle_id: str, patch_nums, backgrou
         print('computing PyTorch reference outputs', flush=True)
         label = min(3, m.var_cfg.num_classes - 1)
         write_cases(m, rgb_to_input(rgb), cases, label)
+        del m   # the verifier's sessions need the memory the models held (d30: 8 GB of weights)
+        gc.collect()
         print('running the graphs with onnxruntime-node (tools/verify_bundle.js)', flush=True)
         diffs = run_verifier(stage, cases)
     bad = failures(diffs)

@@ -158,14 +158,15 @@ def export_graph(module: torch.nn.Module, args: tuple, io: tuple, path: str, sto
         norms = precise_group_norms(module) if precise_norms else contextlib.nullcontext()
         with torch.no_grad(), affine_layernorms(module), norms:
             torch.onnx.export(module.eval(), args, scratch, **kwargs)
-        model = onnx.load(scratch, load_external_data=True)
-    apply_io_spec(model, io)
-    mask_from_levels(model)
-    shapes = {t.name: list(t.dims) for t in model.graph.initializer}
-    for name, dims in (facts or {}).items():
-        if shapes.get(name) != dims:   # the engine reads these to check varscope.json: they must be there
-            raise RuntimeError(f'{os.path.basename(path)}: initializer {name} is {shapes.get(name)}, expected {dims}')
-    store.externalize(model)
+        # Weights torch wrote outside the protobuf stay there until the store takes them one by one.
+        model = onnx.load(scratch, load_external_data=False)
+        apply_io_spec(model, io)
+        mask_from_levels(model)
+        shapes = {t.name: list(t.dims) for t in model.graph.initializer}
+        for name, dims in (facts or {}).items():
+            if shapes.get(name) != dims:   # the engine reads these to check varscope.json: they must be there
+                raise RuntimeError(f'{os.path.basename(path)}: initializer {name} is {shapes.get(name)}, expected {dims}')
+        store.externalize(model, tmp)
     onnx.save(model, path)
 
 

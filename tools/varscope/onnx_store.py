@@ -2,11 +2,11 @@
 by content), so e.g. the transformer and transformerStep graphs point at the same bytes."""
 import hashlib
 import os
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
+from onnx import external_data_helper, numpy_helper
 
 ALIGN = 64
 
@@ -53,37 +53,44 @@ class WeightStore:
             graph.node.extend(keep)
 
     @staticmethod
-    def store_as_float16(model: onnx.ModelProto, min_bytes: int) -> None:
-        """float32 initializers whose values float16 holds exactly become float16 + a Cast back to float32.
+    def as_float16(t: onnx.TensorProto, min_bytes: int) -> Optional[onnx.NodeProto]:
+        """A float32 initializer whose values float16 holds exactly becomes float16 (in place); returns the Cast back
+        to float32 that the graph then needs, else None.
 
         Only exact ones: the exporter rounds the weights to float16 before tracing, so weights (and their
         transposes) convert losslessly while folded sums or interpolation matrices stay float32."""
+        if t.data_type != onnx.TensorProto.FLOAT:
+            return None
+        arr = numpy_helper.to_array(t)
+        if arr.nbytes < min_bytes:
+            return None
+        half = arr.astype(np.float16)
+        if not np.array_equal(half.astype(np.float32), arr):
+            return None
+        name = t.name
+        t.CopyFrom(numpy_helper.from_array(half, name + '.fp16'))
+        return onnx.helper.make_node('Cast', [name + '.fp16'], [name], to=onnx.TensorProto.FLOAT, name=f'CastToFloat/{name}')
+
+    def externalize(self, model: onnx.ModelProto, base_dir: Optional[str] = None) -> None:
+        """Move every initializer of at least min_bytes into the shared file (in place).
+
+        base_dir: where the tensors that torch.onnx wrote outside the protobuf (a graph over 2 GB) lie; each is read
+        when its turn comes, so the graph's weights are never all in memory twice."""
+        self.constants_to_initializers(model, self.min_bytes)
         casts = []
         for t in model.graph.initializer:
-            if t.data_type != onnx.TensorProto.FLOAT:
-                continue
-            arr = numpy_helper.to_array(t)
-            if arr.nbytes < min_bytes:
-                continue
-            half = arr.astype(np.float16)
-            if not np.array_equal(half.astype(np.float32), arr):
-                continue
-            name = t.name
-            t.CopyFrom(numpy_helper.from_array(half, name + '.fp16'))
-            casts.append(onnx.helper.make_node('Cast', [name + '.fp16'], [name], to=onnx.TensorProto.FLOAT,
-                                               name=f'CastToFloat/{name}'))
-        nodes = casts + list(model.graph.node)
-        del model.graph.node[:]
-        model.graph.node.extend(nodes)
-
-    def externalize(self, model: onnx.ModelProto) -> None:
-        """Move every initializer of at least min_bytes into the shared file (in place)."""
-        self.constants_to_initializers(model, self.min_bytes)
-        if self.fp16:
-            self.store_as_float16(model, self.min_bytes)
-        for t in model.graph.initializer:
+            if t.data_location == onnx.TensorProto.EXTERNAL:
+                if base_dir is None:
+                    raise RuntimeError(f'initializer {t.name} is stored outside the graph and no folder was given')
+                external_data_helper.load_external_data_for_tensor(t, base_dir)
+                t.data_location = onnx.TensorProto.DEFAULT
+                del t.external_data[:]
+            cast = self.as_float16(t, self.min_bytes) if self.fp16 else None
+            if cast is not None:
+                casts.append(cast)
             arr = numpy_helper.to_array(t)
             raw = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder('<'), copy=False).tobytes()
+            del arr
             if len(raw) < self.min_bytes:
                 continue
             offset, length = self._put(t.data_type, raw)
@@ -94,3 +101,7 @@ class WeightStore:
             for k, v in (('location', self.filename), ('offset', str(offset)), ('length', str(length))):
                 entry = t.external_data.add()
                 entry.key, entry.value = k, v
+        if casts:
+            nodes = casts + list(model.graph.node)
+            del model.graph.node[:]
+            model.graph.node.extend(nodes)
