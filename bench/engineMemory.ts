@@ -3,8 +3,10 @@
  * engine child process (EngineClient) that opens the model (openModel, every graph) and then inspects one image.
  * Prints one JSON object; bench/releasedSizes.py calls it for each released VAR size.
  *
- *   npx tsc -p tsconfig.json && node out/bench/engineMemory.js --model DIR --image IMG [--threads N] [--logits OUT.bin]
- * RSS and peak RSS (VmHWM) are read from /proc/<engine pid>/status. --logits OUT then (engine process closed)
+ *   npx tsc -p tsconfig.json && node out/bench/engineMemory.js --model DIR --image IMG [--threads N] [--evaluate]
+ *       [--logits OUT [--var-input F]]
+ * RSS and peak RSS (VmHWM) are read from /proc/<engine pid>/status; --evaluate then runs one teacher-forced
+ * evaluation (class 0) in the same process and reads them again. --logits OUT then (engine process closed)
  * tokenizes the image in this process and writes OUT.tokens.bin (int32 [L]), OUT.logits.bin (float32 [L, V],
  * teacher-forced, class 0) and, with --var-input F, the logits on that varInput instead of the bundle's own
  * (OUT.varInput.bin is always written), for comparing a float16 bundle with its float32 twin.
@@ -55,6 +57,15 @@ async function main(): Promise<void> {
       peakAfterInspect: afterInspect.peak,
       tokens: inspected.scales.map((s) => s.tokens.length),
     };
+    if (process.argv.includes('--evaluate')) {
+      // the teacher-forced view: opens the transformer graph of a large bundle
+      const t = performance.now();
+      await client.call('evaluate', { model, image: { path: image }, classId: 0 });
+      out.evaluateMs = performance.now() - t;
+      const afterEvaluate = memoryOf(client.pid!);
+      out.rssAfterEvaluate = afterEvaluate.rss;
+      out.peakAfterEvaluate = afterEvaluate.peak;
+    }
     console.log(JSON.stringify(out));
   } finally {
     await client.dispose();

@@ -7,8 +7,9 @@ official checkpoints are, export them with `varscope export`, open the bundle in
 
 --official: a copy of FoundationVision/VAR (its `models` package builds the models). Per size it reports the export
 time, the bundle's bytes and weight bytes (weights.bin), the peak RSS of the export's process tree, the engine's RSS
-after opening the model and after one inspection (bench/engineMemory.ts: a fresh engine child process, /proc VmRSS
-and VmHWM) with the memory goal (RSS <= 1.5 x weight bytes + 0.5 GB), and the time to the first pyramid. Each step
+after opening the model, after one inspection and after one teacher-forced evaluation (bench/engineMemory.ts: a fresh
+engine child process, /proc VmRSS and VmHWM) with the memory goal (RSS <= 1.5 x weight bytes + 0.5 GB), and the time to
+the first pyramid. Each step
 runs under `prlimit --as` and a watchdog that kills its process tree above --limit-gb, so a size that does not fit
 fails with its measured peak instead of exhausting the machine. A size's checkpoints and bundle are deleted when it is
 done (--keep leaves them). --fp16 also exports a float16 bundle of each size and compares the engine's tokens and
@@ -127,7 +128,7 @@ def du(path: str) -> int:
 
 def engine_run(bundle: str, image: str, limit: int, log, logits: str = '', var_input: str = ''):
     """bench/engineMemory.ts on a bundle: its JSON result, or {'error', 'peak'}."""
-    cmd = ['node', 'out/bench/engineMemory.js', '--model', bundle, '--image', image]
+    cmd = ['node', 'out/bench/engineMemory.js', '--model', bundle, '--image', image, '--evaluate']
     if logits:
         cmd += ['--logits', logits] + (['--var-input', var_input] if var_input else [])
     rc, _, peak, out, lines = run_limited(cmd, limit, log)
@@ -211,8 +212,8 @@ def main() -> int:
                 e = r['engine']
                 if 'rssAfterInspect' in e:
                     goal = 1.5 * r['weightBytes'] + 0.5 * GB
-                    r['memoryGoal'] = {'bytes': goal, 'met': max(e['rssAfterOpen'], e['rssAfterInspect'], e['peakAfterInspect']) <= goal,
-                                       'ratioToWeights': e['peakAfterInspect'] / r['weightBytes']}
+                    peak = e.get('peakAfterEvaluate', e['peakAfterInspect'])   # VmHWM: the most the process held
+                    r['memoryGoal'] = {'bytes': goal, 'met': peak <= goal, 'ratioToWeights': peak / r['weightBytes']}
                 if a.fp16 and 'rssAfterInspect' in e:
                     b16 = bundle + '-fp16'
                     rc, secs, peak = export(ckpt, depth, b16, limit, log, fp16=True)
@@ -241,17 +242,16 @@ def main() -> int:
 def table(results: dict) -> str:
     """Markdown table of the sizes measured so far."""
     rows = ['| size | VAR params | export s | export peak GB | bundle GB | weights GB | RSS open GB | RSS inspect GB '
-            '| peak GB | peak / weights | goal GB | first pyramid s |', '|---|' + '---:|' * 11]
+            '| RSS evaluate GB | peak GB | peak / weights | goal GB | first pyramid s |', '|---|' + '---:|' * 12]
     g = lambda v: f'{v / GB:.2f}' if isinstance(v, (int, float)) else '-'
     for size, r in results.items():
-        e, x = r.get('engine', {}), r.get('export', {})
-        rows.append(f"| {size} | {r.get('varParams', 0) / 1e6:.0f} M | {x.get('seconds', '-')} | {g(x.get('treePeak'))} "
-                    f"| {g(r.get('bundleBytes'))} | {g(r.get('weightBytes'))} | {g(e.get('rssAfterOpen'))} "
-                    f"| {g(e.get('rssAfterInspect'))} | {g(e.get('peakAfterInspect'))} "
-                    f"| {r.get('memoryGoal', {}).get('ratioToWeights', 0):.2f} | {g(r.get('memoryGoal', {}).get('bytes'))} "
-                    f"| {e['firstPyramidMs'] / 1000:.1f} |" if 'firstPyramidMs' in e else
-                    f"| {size} | {r.get('varParams', 0) / 1e6:.0f} M | {x.get('seconds', '-')} | {g(x.get('treePeak'))} "
-                    f"| | | | | | | | {r.get('error') or e.get('error', '')} |")
+        e, x, goal = r.get('engine', {}), r.get('export', {}), r.get('memoryGoal', {})
+        cells = [size, f"{r.get('varParams', 0) / 1e6:.0f} M", x.get('seconds', '-'), g(x.get('treePeak')),
+                 g(r.get('bundleBytes')), g(r.get('weightBytes')), g(e.get('rssAfterOpen')), g(e.get('rssAfterInspect')),
+                 g(e.get('rssAfterEvaluate')), g(e.get('peakAfterEvaluate', e.get('peakAfterInspect'))),
+                 f"{goal['ratioToWeights']:.2f}" if goal else '-', g(goal.get('bytes')),
+                 f"{e['firstPyramidMs'] / 1000:.1f}" if 'firstPyramidMs' in e else r.get('error') or e.get('error', '-')]
+        rows.append('| ' + ' | '.join(str(c) for c in cells) + ' |')
     return '\n'.join(rows)
 
 
