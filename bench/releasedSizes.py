@@ -9,11 +9,11 @@ official checkpoints are, export them with `varscope export`, open the bundle in
 time, the bundle's bytes and weight bytes (weights.bin), the peak RSS of the export's process tree, the engine's RSS
 after opening the model, after one inspection and after one teacher-forced evaluation (bench/engineMemory.ts: a fresh
 engine child process, /proc VmRSS and VmHWM) with the memory goal (RSS <= 1.5 x weight bytes + 0.5 GB), and the time to
-the first pyramid. Each step
-runs under `prlimit --as` and a watchdog that kills its process tree above --limit-gb, so a size that does not fit
-fails with its measured peak instead of exhausting the machine. A size's checkpoints and bundle are deleted when it is
-done (--keep leaves them). --fp16 also exports a float16 bundle of each size and compares the engine's tokens and
-teacher-forced logits on the image with the float32 bundle's. Not a test: numbers for this machine.
+the first pyramid. Each step runs under `prlimit --as` and a watchdog that kills its process tree when its resident
+memory passes --limit-gb, so a size that does not fit fails with its measured peak instead of exhausting the machine.
+A size's checkpoints and bundle are deleted when it is done (--keep leaves them, and a later run reuses the kept
+checkpoints). --fp16 also exports a float16 bundle of each size and compares the engine's tokens and teacher-forced
+logits on the image with the float32 bundle's. Not a test: numbers for this machine.
 """
 import argparse
 import json
@@ -28,6 +28,7 @@ import types
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GB = 2 ** 30
+AS_MARGIN = 12 * GB
 # Released sizes: depth, image side, patch_nums, shared AdaLN (official README and train.py).
 SIZES = {
     'd16': (16, 256, (1, 2, 3, 4, 5, 6, 8, 10, 13, 16), False),
@@ -54,9 +55,12 @@ def tree_rss(pid: int) -> int:
 
 
 def run_limited(cmd, limit: int, log, env=None):
-    """Run cmd (its own process group) under prlimit --as and an RSS watchdog; (rc, seconds, peak tree RSS, stdout)."""
+    """Run cmd (its own process group) under prlimit --as and an RSS watchdog; (rc, seconds, peak tree RSS, stdout).
+
+    The address-space limit is `limit` + AS_MARGIN: the exporter builds each model before the checkpoint's tensors
+    replace its parameters, whose storages, never touched, take address space but no memory (d36-s: 9 GB)."""
     t0 = time.time()
-    proc = subprocess.Popen(['prlimit', f'--as={limit}', '--'] + cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(['prlimit', f'--as={limit + AS_MARGIN}', '--'] + cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=ROOT, env=env, start_new_session=True)
     peak, killed, lines = [0], [False], []
 
