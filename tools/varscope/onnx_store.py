@@ -6,9 +6,16 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 import onnx
-from onnx import external_data_helper, numpy_helper
+from onnx import numpy_helper
 
 ALIGN = 64
+DATA_FIELDS = ('raw_data', 'float_data', 'int32_data', 'int64_data', 'double_data', 'uint64_data', 'string_data')
+
+
+def numpy_dtype(data_type: int) -> np.dtype:
+    """The numpy dtype of an ONNX tensor type (onnx >= 1.13 has a helper; 1.12, Debian 12's, only the mapping table)."""
+    fn = getattr(onnx.helper, 'tensor_dtype_to_np_dtype', None)
+    return np.dtype(fn(data_type) if fn else onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[data_type])
 
 
 class WeightStore:
@@ -53,23 +60,40 @@ class WeightStore:
             graph.node.extend(keep)
 
     @staticmethod
-    def as_float16(t: onnx.TensorProto, min_bytes: int) -> Optional[onnx.NodeProto]:
-        """A float32 initializer whose values float16 holds exactly becomes float16 (in place); returns the Cast back
-        to float32 that the graph then needs, else None.
+    def as_float16(t: onnx.TensorProto, arr: np.ndarray, min_bytes: int) -> Tuple[np.ndarray, Optional[onnx.NodeProto]]:
+        """A float32 initializer whose values float16 holds exactly becomes float16 (t renamed and retyped in place):
+        returns its values to store and the Cast back to float32 that the graph then needs (None when unchanged).
 
         Only exact ones: the exporter rounds the weights to float16 before tracing, so weights (and their
         transposes) convert losslessly while folded sums or interpolation matrices stay float32."""
-        if t.data_type != onnx.TensorProto.FLOAT:
-            return None
-        arr = numpy_helper.to_array(t)
-        if arr.nbytes < min_bytes:
-            return None
+        if t.data_type != onnx.TensorProto.FLOAT or arr.nbytes < min_bytes:
+            return arr, None
         half = arr.astype(np.float16)
         if not np.array_equal(half.astype(np.float32), arr):
-            return None
+            return arr, None
         name = t.name
-        t.CopyFrom(numpy_helper.from_array(half, name + '.fp16'))
-        return onnx.helper.make_node('Cast', [name + '.fp16'], [name], to=onnx.TensorProto.FLOAT, name=f'CastToFloat/{name}')
+        t.name, t.data_type = name + '.fp16', onnx.TensorProto.FLOAT16
+        return half, onnx.helper.make_node('Cast', [name + '.fp16'], [name], to=onnx.TensorProto.FLOAT,
+                                           name=f'CastToFloat/{name}')
+
+    @staticmethod
+    def values(t: onnx.TensorProto, base_dir: Optional[str]) -> np.ndarray:
+        """An initializer's values; one stored outside the graph is read from its file in base_dir.
+
+        NOTE: read straight from the file, never through the TensorProto: protobuf keeps the buffer of a cleared
+        string field, so loading raw_data and clearing it again would hold every weight twice (official d20: +3 GB)."""
+        if t.data_location != onnx.TensorProto.EXTERNAL:
+            return numpy_helper.to_array(t)
+        if base_dir is None:
+            raise RuntimeError(f'initializer {t.name} is stored outside the graph and no folder was given')
+        info = {e.key: e.value for e in t.external_data}
+        dtype = numpy_dtype(t.data_type).newbyteorder('<')
+        count = int(np.prod(t.dims, dtype=np.int64))
+        arr = np.fromfile(os.path.join(base_dir, info['location']), dtype=dtype, count=count,
+                          offset=int(info.get('offset', 0)))
+        if arr.size != count:
+            raise RuntimeError(f'initializer {t.name}: {info["location"]} holds {arr.size} of its {count} values')
+        return arr.reshape(tuple(t.dims))
 
     def externalize(self, model: onnx.ModelProto, base_dir: Optional[str] = None) -> None:
         """Move every initializer of at least min_bytes into the shared file (in place).
@@ -79,23 +103,24 @@ class WeightStore:
         self.constants_to_initializers(model, self.min_bytes)
         casts = []
         for t in model.graph.initializer:
-            if t.data_location == onnx.TensorProto.EXTERNAL:
-                if base_dir is None:
-                    raise RuntimeError(f'initializer {t.name} is stored outside the graph and no folder was given')
-                external_data_helper.load_external_data_for_tensor(t, base_dir)
-                t.data_location = onnx.TensorProto.DEFAULT
-                del t.external_data[:]
-            cast = self.as_float16(t, self.min_bytes) if self.fp16 else None
-            if cast is not None:
-                casts.append(cast)
-            arr = numpy_helper.to_array(t)
+            arr = self.values(t, base_dir)
+            changed = t.data_location == onnx.TensorProto.EXTERNAL
+            if self.fp16:
+                arr, cast = self.as_float16(t, arr, self.min_bytes)
+                if cast is not None:
+                    casts.append(cast)
+                    changed = True
             raw = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder('<'), copy=False).tobytes()
             del arr
+            for field in DATA_FIELDS if changed or len(raw) >= self.min_bytes else ():
+                t.ClearField(field)
+            del t.external_data[:]
+            t.data_location = onnx.TensorProto.DEFAULT
             if len(raw) < self.min_bytes:
+                if changed:   # stays in the graph, as its new values
+                    t.raw_data = raw
                 continue
             offset, length = self._put(t.data_type, raw)
-            for field in ('raw_data', 'float_data', 'int32_data', 'int64_data', 'double_data', 'uint64_data', 'string_data'):
-                t.ClearField(field)
             t.data_location = onnx.TensorProto.EXTERNAL
             del t.external_data[:]
             for k, v in (('location', self.filename), ('offset', str(offset)), ('length', str(length))):
