@@ -6,10 +6,10 @@
  *   npx tsc -p tsconfig.json && node out/bench/engineMemory.js --model DIR --image IMG [--threads N] [--evaluate]
  *       [--logits OUT [--var-input F]]
  * RSS and peak RSS (VmHWM) are read from /proc/<engine pid>/status; --evaluate then runs one teacher-forced
- * evaluation (class 0) in the same process and reads them again. --logits OUT then (engine process closed)
- * tokenizes the image in this process and writes OUT.tokens.bin (int32 [L]), OUT.logits.bin (float32 [L, V],
- * teacher-forced, class 0) and, with --var-input F, the logits on that varInput instead of the bundle's own
- * (OUT.varInput.bin is always written), for comparing a float16 bundle with its float32 twin.
+ * evaluation (class 0) in the same process and reads them again. --logits OUT then (engine process closed; alone with
+ * --logits-only) tokenizes the image in this process and writes OUT.tokens.bin (int32 [L]), OUT.varInput.bin and
+ * OUT.logits.bin (float32 [L, V], teacher-forced, class 0) and, with --var-input F, OUT.givenInput.logits.bin on that
+ * varInput: for comparing a float16 bundle with its float32 twin.
  */
 import * as fs from 'fs';
 import { EngineClient } from '../src/client/engineClient';
@@ -33,6 +33,8 @@ async function main(): Promise<void> {
   const model = arg('model');
   const image = arg('image');
   if (!model || !image) throw new Error('usage: node out/bench/engineMemory.js --model DIR --image IMG [--threads N] [--logits OUT]');
+  const logitsFile = arg('logits');
+  if (logitsFile && process.argv.includes('--logits-only')) return writeLogits(model, image, logitsFile, arg('var-input'));
   const client = new EngineClient({ config: { provider: 'cpu', threads: Number(arg('threads', '0')), maxImagePixels: 1e8 }, timeoutMs: 0, watchdogMs: 0 });
   try {
     const t0 = performance.now();
@@ -70,7 +72,6 @@ async function main(): Promise<void> {
   } finally {
     await client.dispose();
   }
-  const logitsFile = arg('logits');
   if (logitsFile) await writeLogits(model, image, logitsFile, arg('var-input'));
 }
 
@@ -81,11 +82,13 @@ async function writeLogits(model: string, image: string, out: string, varInputFi
   try {
     const b = await engine.bundle(model);
     const { raw } = await inspectImage(b, await engine.modelInput(b, { path: image }));
-    const varInput = varInputFile ? new Float32Array(new Uint8Array(fs.readFileSync(varInputFile)).buffer) : raw.varInput;
-    const logits = await teacherForcedLogits(b, varInput, 0);
     fs.writeFileSync(`${out}.tokens.bin`, Int32Array.from(raw.tokens));
     fs.writeFileSync(`${out}.varInput.bin`, raw.varInput);
-    fs.writeFileSync(`${out}.logits.bin`, logits);
+    fs.writeFileSync(`${out}.logits.bin`, await teacherForcedLogits(b, raw.varInput, 0));
+    if (varInputFile) {
+      const given = new Float32Array(new Uint8Array(fs.readFileSync(varInputFile)).buffer);
+      fs.writeFileSync(`${out}.givenInput.logits.bin`, await teacherForcedLogits(b, given, 0));
+    }
   } finally {
     await engine.dispose();
   }
