@@ -248,8 +248,8 @@ def main() -> int:
 
 def table(results: dict) -> str:
     """Markdown table of the sizes measured so far."""
-    rows = ['| size | VAR params | export s | export peak GB | bundle GB | weights GB | RSS open GB | RSS inspect GB '
-            '| RSS evaluate GB | peak GB | peak / weights | goal GB | first pyramid s |', '|---|' + '---:|' * 12]
+    rows = ['| size | VAR params | export s | export peak GiB | bundle GiB | weights GiB | RSS open GiB | RSS inspect GiB '
+            '| RSS evaluate GiB | peak GiB | peak / weights | goal GiB | first pyramid s |', '|---|' + '---:|' * 12]
     g = lambda v: f'{v / GB:.2f}' if isinstance(v, (int, float)) else '-'
     for size, r in results.items():
         e, x, goal = r.get('engine', {}), r.get('export', {}), r.get('memoryGoal', {})

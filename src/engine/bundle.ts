@@ -29,7 +29,7 @@ export interface LoadOptions {
 /**
  * Bundles whose weights file is at least this large hold their transformer graphs only while used: each of the three
  * holds every VAR weight, and onnxruntime gives each session a packed copy of its own (official d16, 1.6 GB of
- * weights: engine RSS 4.0 GB after opening every graph, 4.6 GB after one inspection).
+ * weights: engine RSS 4.3 GB after opening every graph, 4.9 GB after one inspection; 0.64 and 1.26 GB this way).
  */
 export const LARGE_BUNDLE_BYTES = 256 * 2 ** 20;
 /** The graphs that hold the transformer's weights. */
