@@ -67,6 +67,26 @@ class ExternalInputTest(unittest.TestCase):
         self.assertEqual(kinds['w0'], onnx.TensorProto.FLOAT)   # not exact in float16: kept
         self.assertEqual([n.op_type for n in loaded.graph.node], ['Cast', 'MatMul', 'MatMul', 'MatMul'])
 
+    def test_float16_tensor_below_the_threshold_stays_inline_as_float16(self):
+        # 300 float32 values (1200 bytes) pass the 1024-byte threshold; as float16 (600 bytes) they stay in the graph
+        bias = (np.arange(300, dtype=np.float32) / 8).reshape(1, 300)
+        g = helper.make_graph([helper.make_node('Add', ['x', 'b'], ['y'])], 'g',
+                              [helper.make_tensor_value_info('x', onnx.TensorProto.FLOAT, [1, 300])],
+                              [helper.make_tensor_value_info('y', onnx.TensorProto.FLOAT, [1, 300])],
+                              [numpy_helper.from_array(bias, 'b')])
+        for external in (False, True):
+            with self.subTest(external=external), tempfile.TemporaryDirectory() as tmp:
+                src = os.path.join(tmp, 'src')
+                os.makedirs(src)
+                onnx.save(helper.make_model(g), os.path.join(src, 'g.onnx'), save_as_external_data=external,
+                          all_tensors_to_one_file=False, size_threshold=0)
+                model = onnx.load(os.path.join(src, 'g.onnx'), load_external_data=False)
+                WeightStore(tmp, min_bytes=1024, fp16=True).externalize(model, src)
+                (t,) = model.graph.initializer
+                self.assertEqual((t.name, t.data_type, len(t.raw_data)), ('b.fp16', onnx.TensorProto.FLOAT16, 600))
+                self.assertEqual(t.data_location, onnx.TensorProto.DEFAULT)
+                np.testing.assert_array_equal(numpy_helper.to_array(t).astype(np.float32), bias)
+
     def test_external_tensor_without_its_folder_is_refused(self):
         model = onnx.load(os.path.join(self.scratch, 'graph.onnx'), load_external_data=False)
         with self.assertRaisesRegex(RuntimeError, 'outside the graph'):
