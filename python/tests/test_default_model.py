@@ -33,8 +33,10 @@ RUN = os.environ.get('VARSCOPE_DEFAULT_RUN', os.path.join(REPO, 'runs', 'default
 MAX_BYTES = 30 * 1000 * 1000
 ONNX_DTYPES = {onnx.TensorProto.FLOAT: 'float32', onnx.TensorProto.INT64: 'int64'}
 # the held-out images of the reference set: (file, name in out/data/emoji64.npz, true class, source, licence)
-IMAGES = [('img0.png', 'twitter/1f431.png', 2, 'Twemoji', 'CC-BY 4.0'),
-          ('img1.png', 'google/1f60a.png', 0, 'Noto Emoji', 'Apache License 2.0')]
+IMAGES = [
+    ('img0.png', 'twitter/1f431.png', 2, 'Twemoji', 'CC-BY 4.0'),
+    ('img1.png', 'google/1f60a.png', 0, 'Noto Emoji', 'Apache License 2.0'),
+]
 ARRAYS = ('tokens', 'fhat', 'logits', 'decoded')
 
 
@@ -73,30 +75,65 @@ def compute_reference(png: str, label: int) -> dict:
     vae, var = checkpoints()
     with tempfile.TemporaryDirectory() as out:
         with contextlib.redirect_stdout(io.StringIO()):
-            rc = reference_main(['--vae', vae, '--var', var,
-                                 '--image', png, '--out', out, '--class', str(label), '--repeats', '1', '--threads', '2'])
+            rc = reference_main(
+                [
+                    '--vae',
+                    vae,
+                    '--var',
+                    var,
+                    '--image',
+                    png,
+                    '--out',
+                    out,
+                    '--class',
+                    str(label),
+                    '--repeats',
+                    '1',
+                    '--threads',
+                    '2',
+                ]
+            )
         if rc != 0:
             raise RuntimeError(f'varscope.reference failed on {png} ({rc})')
         got = {name: np.load(os.path.join(out, f'{name}.npy')) for name in ARRAYS}
-    return {'tokens': got['tokens'].astype(np.int64), 'fhat': got['fhat'][-1:].astype(np.float32),
-            'logits': got['logits'].astype(np.float32), 'decoded': got['decoded'][-1:].astype(np.float32)}
+    return {
+        'tokens': got['tokens'].astype(np.int64),
+        'fhat': got['fhat'][-1:].astype(np.float32),
+        'logits': got['logits'].astype(np.float32),
+        'decoded': got['decoded'][-1:].astype(np.float32),
+    }
 
 
 def write_fixtures(run: str) -> None:
     """Write the reference set and its index.json from the checkpoints in `run` (images already in FIX)."""
     with open(os.path.join(run, 'var', 'var.json'), encoding='utf-8') as f:
         classes = json.load(f)['classes']
-    index = {'model': FINAL, 'classes': classes, 'images': [], 'arrays': {
-        'tokens': 'int64 [1, L]: token ids of every scale', 'fhat': 'float32 [1, C, h, w]: fHat after the last scale',
-        'logits': 'float32 [1, L, V]: teacher-forced logits for the true class',
-        'decoded': 'float32 [1, 3, H, W]: decoder(fHat after the last scale), in [-1, 1]'}}
+    index = {
+        'model': FINAL,
+        'classes': classes,
+        'images': [],
+        'arrays': {
+            'tokens': 'int64 [1, L]: token ids of every scale',
+            'fhat': 'float32 [1, C, h, w]: fHat after the last scale',
+            'logits': 'float32 [1, L, V]: teacher-forced logits for the true class',
+            'decoded': 'float32 [1, 3, H, W]: decoder(fHat after the last scale), in [-1, 1]',
+        },
+    }
     for i, (file, name, label, source, licence) in enumerate(IMAGES):
         arrays = compute_reference(os.path.join(FIX, file), label)
         for key, arr in arrays.items():
             np.save(os.path.join(FIX, f'img{i}_{key}.npy'), arr)
-        index['images'].append({'file': file, 'name': name, 'class': label, 'className': classes[label],
-                                'source': source, 'licence': licence,
-                                'arrays': {key: f'img{i}_{key}.npy' for key in arrays}})
+        index['images'].append(
+            {
+                'file': file,
+                'name': name,
+                'class': label,
+                'className': classes[label],
+                'source': source,
+                'licence': licence,
+                'arrays': {key: f'img{i}_{key}.npy' for key in arrays},
+            }
+        )
     with open(os.path.join(FIX, 'index.json'), 'w', encoding='utf-8') as f:
         json.dump(index, f, indent=1)
 
@@ -165,11 +202,18 @@ class DefaultBundlesTest(unittest.TestCase):
                     spec = m['graphs'][role]
                     model = onnx.load(os.path.join(MODELS, bundle_id, spec['file']), load_external_data=False)
                     for values, table in ((model.graph.input, spec['inputs']), (model.graph.output, spec['outputs'])):
-                        got = {v.name: (ONNX_DTYPES[v.type.tensor_type.elem_type],
-                                        [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]) for v in values}
+                        got = {
+                            v.name: (
+                                ONNX_DTYPES[v.type.tensor_type.elem_type],
+                                [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim],
+                            )
+                            for v in values
+                        }
                         self.assertEqual(got, {k: (t['dtype'], t['dims']) for k, t in table.items()})
                     for location, offset, length in external_ranges(os.path.join(MODELS, bundle_id, spec['file'])):
-                        size = os.path.getsize(os.path.join(os.path.dirname(os.path.join(MODELS, bundle_id, spec['file'])), location))
+                        size = os.path.getsize(
+                            os.path.join(os.path.dirname(os.path.join(MODELS, bundle_id, spec['file'])), location)
+                        )
                         self.assertLessEqual(offset + length, size)
 
     def test_early_bundle_shares_the_vae(self):
@@ -192,8 +236,10 @@ class DefaultBundlesTest(unittest.TestCase):
         size = os.path.getsize(os.path.join(MODELS, EARLY, 'weights.bin'))
         self.assertEqual(size, max(off + n for off, n in own))
         self.assertLess(size - sum(n for _, n in own), 64 * len(own))
-        self.assertEqual(sorted(os.listdir(os.path.join(MODELS, EARLY))),
-                         ['README.md', 'attention.onnx', 'transformer.onnx', 'transformerStep.onnx', 'varscope.json', 'weights.bin'])
+        self.assertEqual(
+            sorted(os.listdir(os.path.join(MODELS, EARLY))),
+            ['README.md', 'attention.onnx', 'transformer.onnx', 'transformerStep.onnx', 'varscope.json', 'weights.bin'],
+        )
 
     def test_sizes(self):
         self.assertLessEqual(folder_bytes(MODELS), MAX_BYTES)
@@ -203,7 +249,9 @@ class DefaultBundlesTest(unittest.TestCase):
     def test_bundles_passed_self_verification(self):
         for bundle_id in (FINAL, EARLY):
             ver = load_manifest(bundle_id)['provenance']['verification']
-            outputs = {f'{role}.{name}' for role in ROLES for name in load_manifest(bundle_id)['graphs'][role]['outputs']}
+            outputs = {
+                f'{role}.{name}' for role in ROLES for name in load_manifest(bundle_id)['graphs'][role]['outputs']
+            }
             self.assertEqual(set(ver), outputs, bundle_id)
             for key, diff in ver.items():
                 self.assertLessEqual(diff, tolerance(key), f'{bundle_id} {key}')
@@ -212,10 +260,19 @@ class DefaultBundlesTest(unittest.TestCase):
 class ReferenceSetTest(unittest.TestCase):
     def test_reference_set(self):
         m, index = load_manifest(FINAL), read_index()
-        C, h, H, L, V = (m['vae']['Cvae'], m['vae']['latentSize'], m['vae']['imageSize'], m['tokenCount'],
-                         m['vae']['vocabSize'])
-        shapes = {'tokens': ('int64', (1, L)), 'fhat': ('float32', (1, C, h, h)), 'logits': ('float32', (1, L, V)),
-                  'decoded': ('float32', (1, 3, H, H))}
+        C, h, H, L, V = (
+            m['vae']['Cvae'],
+            m['vae']['latentSize'],
+            m['vae']['imageSize'],
+            m['tokenCount'],
+            m['vae']['vocabSize'],
+        )
+        shapes = {
+            'tokens': ('int64', (1, L)),
+            'fhat': ('float32', (1, C, h, h)),
+            'logits': ('float32', (1, L, V)),
+            'decoded': ('float32', (1, 3, H, H)),
+        }
         self.assertEqual([(e['file'], e['class']) for e in index['images']], [(f, c) for f, _, c, _, _ in IMAGES])
         total = 0
         for entry in index['images']:
@@ -249,8 +306,9 @@ class ShareTest(unittest.TestCase):
     def test_refuses_a_different_vae(self):
         base = load_manifest(FINAL)
         other = json.loads(json.dumps(base))
-        other['provenance']['sources'] = [dict(s, sha256='0' * 64) if s['role'] == 'vae' else s
-                                          for s in other['provenance']['sources']]
+        other['provenance']['sources'] = [
+            dict(s, sha256='0' * 64) if s['role'] == 'vae' else s for s in other['provenance']['sources']
+        ]
         with self.assertRaisesRegex(ShareError, 'VAE checkpoints differ'):
             check_same_vae(base, other)
         changed = json.loads(json.dumps(base))
@@ -268,17 +326,26 @@ class ShareTest(unittest.TestCase):
             manifest = load_manifest(FINAL)
             before = {role: initializers(os.path.join(base, f'{role}.onnx')) for role in TRANSFORMER_ROLES}
             removed = share_vae(stage, out, base, manifest, log=lambda _: None)
-            self.assertEqual(sorted(removed), sorted([f'{r}.onnx' for r in VAE_ROLES] + ['codebook.bin', 'trainingHits.bin']))
-            self.assertEqual(sorted(os.listdir(stage)), ['attention.onnx', 'transformer.onnx', 'transformerStep.onnx', 'varscope.json', 'weights.bin'])
+            self.assertEqual(
+                sorted(removed), sorted([f'{r}.onnx' for r in VAE_ROLES] + ['codebook.bin', 'trainingHits.bin'])
+            )
+            self.assertEqual(
+                sorted(os.listdir(stage)),
+                ['attention.onnx', 'transformer.onnx', 'transformerStep.onnx', 'varscope.json', 'weights.bin'],
+            )
             for role in VAE_ROLES:
-                self.assertEqual(os.path.normpath(os.path.join(out, manifest['graphs'][role]['file'])),
-                                 os.path.join(base, f'{role}.onnx'))
+                self.assertEqual(
+                    os.path.normpath(os.path.join(out, manifest['graphs'][role]['file'])),
+                    os.path.join(base, f'{role}.onnx'),
+                )
             for role, arrays in before.items():
                 after = initializers(os.path.join(stage, f'{role}.onnx'))
                 self.assertEqual(after.keys(), arrays.keys(), role)
                 for name, arr in arrays.items():
                     np.testing.assert_array_equal(after[name], arr, f'{role} {name}')
-            self.assertLess(os.path.getsize(os.path.join(stage, 'weights.bin')), os.path.getsize(os.path.join(base, 'weights.bin')))
+            self.assertLess(
+                os.path.getsize(os.path.join(stage, 'weights.bin')), os.path.getsize(os.path.join(base, 'weights.bin'))
+            )
 
 
 if __name__ == '__main__':

@@ -26,6 +26,15 @@ export interface LoadOptions {
   log?: (message: string) => void;
 }
 
+/**
+ * Bundles whose weights file is at least this large hold their transformer graphs only while used: each of the three
+ * holds every VAR weight, and onnxruntime gives each session a packed copy of its own (official d16, 1.6 GB of
+ * weights: engine RSS 4.3 GB after opening every graph, 4.9 GB after one inspection; 0.64 and 1.26 GB this way).
+ */
+export const LARGE_BUNDLE_BYTES = 256 * 2 ** 20;
+/** The graphs that hold the transformer's weights. */
+const TRANSFORMER_ROLES: readonly GraphRole[] = ['transformer', 'attention', 'transformerStep'];
+
 /** A loaded bundle: manifest, codebook, interpolation matrices and lazily opened graphs. */
 export class ModelBundle {
   private readonly sessions = new Map<GraphRole, Promise<Graph>>();
@@ -74,12 +83,18 @@ export class ModelBundle {
       const g = path.resolve(dir, manifest.graphs[role].file);
       if (!fs.existsSync(g)) throw new VarScopeError('ModelLoad', `${file}: graph file of "${role}" not found: ${g}`);
     }
-    const needed = [...GRAPH_ROLES.map((r) => manifest.graphs[r].file), manifest.codebook.file, ...(manifest.trainingHits ? [manifest.trainingHits.file] : [])];
+    const needed = [
+      ...GRAPH_ROLES.map((r) => manifest.graphs[r].file),
+      manifest.codebook.file,
+      ...(manifest.trainingHits ? [manifest.trainingHits.file] : []),
+    ];
     const unhashed = needed.filter((f) => !manifest.files[f]);
     if (unhashed.length) throw new VarScopeError('ModelLoad', `${file}: ${unhashed[0]} has no sha256 in "files"; ${reexport}`);
     const t0 = Date.now();
     const report = await verifyBundleFiles(dir, manifest, reexport, opts.cacheFile, (rel) => checkWeightsFinite(dir, manifest, rel));
-    opts.log?.(`${manifest.id}: ${report.hashed.length} files hashed, ${report.cached.length} verified earlier (cache), ${Date.now() - t0} ms`);
+    opts.log?.(
+      `${manifest.id}: ${report.hashed.length} files hashed, ${report.cached.length} verified earlier (cache), ${Date.now() - t0} ms`,
+    );
     const codebook = (await readRaw(dir, manifest.codebook, 'codebook')) as Float32Array;
     const hits = manifest.trainingHits ? toF32(await readRaw(dir, manifest.trainingHits, 'trainingHits')) : undefined;
     return new ModelBundle(dir, manifest, codebook, hits, runtime);
@@ -100,12 +115,23 @@ export class ModelBundle {
   /**
    * Open every graph now (surfaces every load problem up front). The first alone, which settles the execution
    * provider; then the others together, so that the decoder pool's worker threads start while this thread opens
-   * the rest (default model: open 890 -> 560-640 ms).
+   * the rest (default model: open 890 -> 560-640 ms). A large bundle's transformer graphs are only checked here,
+   * through sessions that read their weights in place (under a second each) and are released: the graph that
+   * serves a request opens when first used.
    */
   async openAll(): Promise<void> {
     const [first, ...rest] = GRAPH_ROLES;
     await this.graph(first);
-    await Promise.all(rest.map((role) => this.graph(role)));
+    const deferred = this.large ? TRANSFORMER_ROLES : [];
+    await Promise.all(rest.map((role) => (deferred.includes(role) ? this.checkOnly(role) : this.graph(role))));
+  }
+
+  /** The size from which a bundle counts as large (LARGE_BUNDLE_BYTES; tests lower it). */
+  static largeBytes = LARGE_BUNDLE_BYTES;
+
+  /** Weights of at least ModelBundle.largeBytes (see LARGE_BUNDLE_BYTES). */
+  get large(): boolean {
+    return (this.manifest.files['weights.bin']?.bytes ?? 0) >= ModelBundle.largeBytes;
   }
 
   /** Facts about the model for the views. */
@@ -146,12 +172,26 @@ export class ModelBundle {
     for (const s of all) await s.then((g) => g.dispose()).catch(() => undefined);
   }
 
-  private async openGraph(role: GraphRole): Promise<Graph> {
+  /** Open a graph, check it against the manifest and release it (unless a session of it is already open). */
+  private async checkOnly(role: GraphRole): Promise<void> {
+    if (this.sessions.has(role)) return;
+    await (await this.openGraph(role, false)).dispose();
+  }
+
+  /**
+   * Open the graph of a role and check it against the manifest. `prepack`: false reads the weights in place
+   * (OnnxRuntime.open); a large bundle's attention graph always does, as it runs only when its view asks.
+   */
+  private async openGraph(role: GraphRole, prepack = !(this.large && role === 'attention')): Promise<Graph> {
     const file = path.resolve(this.dir, this.manifest.graphs[role].file);
     const inits = await graphInitializers(this.dir, this.manifest.graphs[role].file);
     const unhashed = externalFiles(this.manifest.graphs[role].file, inits).filter((f) => !this.manifest.files[f]);
-    if (unhashed.length) throw new VarScopeError('ModelLoad', `${file} (${role}) reads ${unhashed[0]}, which varscope.json does not hash; ${reexportAdvice(this.manifest, this.dir)}`);
-    const g = await openGraph(this.runtime, file, role, role === 'decoder' ? decoderRunBytes(this.manifest) : undefined);
+    if (unhashed.length)
+      throw new VarScopeError(
+        'ModelLoad',
+        `${file} (${role}) reads ${unhashed[0]}, which varscope.json does not hash; ${reexportAdvice(this.manifest, this.dir)}`,
+      );
+    const g = await openGraph(this.runtime, file, role, role === 'decoder' ? decoderRunBytes(this.manifest) : undefined, prepack);
     const problems = checkGraph(this.manifest, role, g.inputs, g.outputs, inits);
     if (problems.length) {
       await g.dispose();
@@ -181,14 +221,19 @@ async function readRaw(dir: string, spec: RawTensorFile, what: string): Promise<
   const n = spec.dims.reduce((a, b) => a * b, 1);
   const size = spec.dtype === 'int64' ? 8 : 4;
   const buf = await readCapped(file, n * size, 'ModelLoad', `${what} ${spec.dtype}[${spec.dims}]`);
-  if (buf.length !== n * size) throw new VarScopeError('ModelLoad', `${file}: ${buf.length} bytes, ${what} ${spec.dtype}[${spec.dims}] needs ${n * size}`);
+  if (buf.length !== n * size)
+    throw new VarScopeError('ModelLoad', `${file}: ${buf.length} bytes, ${what} ${spec.dtype}[${spec.dims}] needs ${n * size}`);
   // Copy into an aligned buffer: a Buffer's byteOffset may not be a multiple of the element size.
   const ab = new ArrayBuffer(buf.length);
   new Uint8Array(ab).set(buf);
   if (spec.dtype === 'float32') {
     const a = new Float32Array(ab);
     const bad = firstNonFinite(a);
-    if (bad >= 0) throw new VarScopeError('ModelLoad', `${file}: ${what} holds a non-finite value (${a[bad]} at element ${bad}); the bundle is damaged or was exported from a broken checkpoint`);
+    if (bad >= 0)
+      throw new VarScopeError(
+        'ModelLoad',
+        `${file}: ${what} holds a non-finite value (${a[bad]} at element ${bad}); the bundle is damaged or was exported from a broken checkpoint`,
+      );
     return a;
   }
   if (spec.dtype === 'int32') return new Int32Array(ab);
@@ -217,7 +262,9 @@ async function graphInitializers(dir: string, rel: string): Promise<Initializer[
 /** Bundle-relative paths of the external data files a graph reads. */
 function externalFiles(graphRel: string, inits: Initializer[]): string[] {
   const dirRel = path.posix.dirname(graphRel);
-  return [...new Set(inits.filter((t) => t.external?.location).map((t) => path.posix.normalize(path.posix.join(dirRel, t.external!.location))))];
+  return [
+    ...new Set(inits.filter((t) => t.external?.location).map((t) => path.posix.normalize(path.posix.join(dirRel, t.external!.location)))),
+  ];
 }
 
 /**
@@ -243,7 +290,11 @@ async function checkWeightsFinite(dir: string, m: BundleManifest, rel: string): 
       await fh.read(new Uint8Array(ab), 0, r.length, r.offset);
       const a = r.half ? new Uint16Array(ab, 0, r.length >> 1) : new Float32Array(ab, 0, r.length >> 2);
       const bad = firstNonFinite(a, r.half);
-      if (bad >= 0) throw new VarScopeError('ModelLoad', `${file}: weight ${name} holds a non-finite value at element ${bad}; the bundle was exported from a broken checkpoint`);
+      if (bad >= 0)
+        throw new VarScopeError(
+          'ModelLoad',
+          `${file}: weight ${name} holds a non-finite value at element ${bad}; the bundle was exported from a broken checkpoint`,
+        );
     }
   } finally {
     await fh.close();

@@ -37,12 +37,16 @@ const WORKER_BYTES = 10 * 2 ** 20;
 /**
  * Open one graph of a bundle with `runtime`: a GraphPool when the policy above allows it (a role of POOLED_ROLES,
  * the threads setting at 0, the CPU, and `runBytes`, the memory one run holds, small enough), else one session.
+ * `prepack: false`: one session whose weights stay memory-mapped (OnnxRuntime.open).
  */
-export async function openGraph(runtime: OnnxRuntime, file: string, role = '', runBytes?: number): Promise<Graph> {
+export async function openGraph(runtime: OnnxRuntime, file: string, role = '', runBytes?: number, prepack = true): Promise<Graph> {
   const { provider, threads } = runtime.options;
-  const size = runBytes === undefined ? 1 : Math.min(os.availableParallelism(), POOL_MAX, 1 + Math.floor(POOL_MEMORY / (runBytes + WORKER_BYTES)));
+  const size =
+    runBytes === undefined || !prepack
+      ? 1
+      : Math.min(os.availableParallelism(), POOL_MAX, 1 + Math.floor(POOL_MEMORY / (runBytes + WORKER_BYTES)));
   const pooled = size > 1 && threads === 0 && POOLED_ROLES.includes(role) && (provider === 'cpu' || provider === 'auto');
-  const session = await runtime.open(file, role, pooled ? 1 : undefined);
+  const session = await runtime.open(file, role, pooled ? 1 : undefined, prepack);
   if (!pooled || session.provider !== 'cpu') return session;
   try {
     return await GraphPool.open(session, role, size);
@@ -132,7 +136,10 @@ export class GraphPool implements Graph {
 
   run(feeds: Record<string, HostTensor>, fetches?: string[]): Promise<Outputs> {
     if (this.closed) return Promise.reject(new VarScopeError('Cancelled', `${path.basename(this.file)}: the model was closed`));
-    const m = this.workers.reduce<WorkerMember | undefined>((best, w) => (!best || w.pending.size < best.pending.size ? w : best), undefined);
+    const m = this.workers.reduce<WorkerMember | undefined>(
+      (best, w) => (!best || w.pending.size < best.pending.size ? w : best),
+      undefined,
+    );
     if (!m || m.pending.size > this.localOutstanding) {
       this.localOutstanding++;
       return this.local.run(feeds, fetches).finally(() => this.localOutstanding--);
@@ -142,7 +149,12 @@ export class GraphPool implements Graph {
       try {
         m.worker.postMessage({ id, feeds: ownBuffers(feeds), fetches } satisfies ToGraphWorker);
       } catch (e) {
-        reject(new VarScopeError('Inference', `${path.basename(this.file)}: could not send a run to a worker thread: ${e instanceof Error ? e.message : String(e)}`));
+        reject(
+          new VarScopeError(
+            'Inference',
+            `${path.basename(this.file)}: could not send a run to a worker thread: ${e instanceof Error ? e.message : String(e)}`,
+          ),
+        );
         return;
       }
       m.pending.set(id, { resolve, reject });
@@ -185,7 +197,8 @@ export class GraphPool implements Graph {
 /** The worker's first message: ready, or why it could not open the graph. */
 function firstMessage(w: Worker): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onExit = (code: number) => reject(new VarScopeError('ModelLoad', `graph worker exited (code ${code}) before it opened its graph`));
+    const onExit = (code: number) =>
+      reject(new VarScopeError('ModelLoad', `graph worker exited (code ${code}) before it opened its graph`));
     w.once('error', reject);
     w.once('exit', onExit);
     w.once('message', (msg: FromGraphWorker) => {

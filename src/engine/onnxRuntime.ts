@@ -46,7 +46,15 @@ export function providerChain(platform: string = process.platform, arch: string 
  * thread (12.4 / 10.5 ms, one 64 px image) and runs in POOLED_ROLES instead. (Under heavy load from other
  * processes one thread wins everywhere: set varscope.threads.)
  */
-export const DEFAULT_THREADS: Record<string, number> = { encoder: 2, quantizer: 2, decoder: 2, latentStep: 1, transformer: 2, attention: 2, transformerStep: 2 };
+export const DEFAULT_THREADS: Record<string, number> = {
+  encoder: 2,
+  quantizer: 2,
+  decoder: 2,
+  latentStep: 1,
+  transformer: 2,
+  attention: 2,
+  transformerStep: 2,
+};
 
 /**
  * Graphs that run with onnxruntime's CPU memory arena. Without it every intermediate tensor is a fresh allocation
@@ -111,7 +119,9 @@ export class GraphSession implements Graph {
   }
 
   /** Run with host or device inputs; deviceOutputs come back as DeviceTensor, the others on the host. */
-  async runDevice(feeds: Record<string, HostTensor | DeviceTensor>): Promise<{ host: Record<string, HostTensor>; device: Record<string, DeviceTensor> }> {
+  async runDevice(
+    feeds: Record<string, HostTensor | DeviceTensor>,
+  ): Promise<{ host: Record<string, HostTensor>; device: Record<string, DeviceTensor> }> {
     const result = await this.runOrt(feeds);
     const host: Record<string, HostTensor> = {};
     const device: Record<string, DeviceTensor> = {};
@@ -124,12 +134,15 @@ export class GraphSession implements Graph {
 
   private async runOrt(feeds: Record<string, HostTensor | DeviceTensor>, fetches?: string[]): Promise<Record<string, ort.Tensor>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = t instanceof OrtDeviceTensor ? t.tensor : new ort.Tensor(t.dtype, (t as HostTensor).data, t.dims);
+    for (const [name, t] of Object.entries(feeds))
+      ortFeeds[name] = t instanceof OrtDeviceTensor ? t.tensor : new ort.Tensor(t.dtype, (t as HostTensor).data, t.dims);
     let result: ort.InferenceSession.ReturnType;
     try {
       result = fetches ? await this.session.run(ortFeeds, fetches) : await this.session.run(ortFeeds);
     } catch (e) {
-      const given = Object.entries(feeds).map(([n, t]) => `${n}: ${t.dtype}[${t.dims.join(',')}]`).join('; ');
+      const given = Object.entries(feeds)
+        .map(([n, t]) => `${n}: ${t.dtype}[${t.dims.join(',')}]`)
+        .join('; ');
       const wanted = this.inputs.map((i) => `${i.name}: ${i.dtype}[${i.dims.join(',')}]`).join('; ');
       throw new VarScopeError(
         'Inference',
@@ -195,9 +208,10 @@ export class OnnxRuntime {
 
   /**
    * Open one ONNX file as one session (`role` picks its default thread count, `threads` overrides it); errors are
-   * ModelLoad and name the file.
+   * ModelLoad and name the file. `prepack: false` leaves the weights where onnxruntime reads them, memory-mapped from
+   * the bundle's weights file (see the NOTE in sessionOptions).
    */
-  async open(file: string, role = '', threads?: number): Promise<GraphSession> {
+  async open(file: string, role = '', threads?: number, prepack = true): Promise<GraphSession> {
     // NOTE: open by path, not from bytes: large graphs keep weights in external data files beside them.
     try {
       fs.accessSync(file, fs.constants.R_OK);
@@ -210,7 +224,10 @@ export class OnnxRuntime {
       const profileDir = this.options.profilePlacement === false ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-profile-'));
       try {
         const device = p === 'webgpu' ? (DEVICE_OUTPUTS[role] ?? []) : [];
-        const session = await ort.InferenceSession.create(file, { ...this.sessionOptions(p, role, threads, profileDir), ...(device.length ? { preferredOutputLocation: Object.fromEntries(device.map((n) => [n, 'gpu-buffer' as const])) } : {}) });
+        const session = await ort.InferenceSession.create(file, {
+          ...this.sessionOptions(p, role, threads, profileDir, prepack),
+          ...(device.length ? { preferredOutputLocation: Object.fromEntries(device.map((n) => [n, 'gpu-buffer' as const])) } : {}),
+        });
         this.provider = p;
         return new GraphSession(session, file, p, profileDir, device);
       } catch (e) {
@@ -225,7 +242,13 @@ export class OnnxRuntime {
     throw new VarScopeError('ModelLoad', `cannot open ${file} on ${p}: ${this.explain(p, lastError)}`);
   }
 
-  private sessionOptions(provider: string, role: string, threadsOverride?: number, profileDir?: string): ort.InferenceSession.SessionOptions {
+  private sessionOptions(
+    provider: string,
+    role: string,
+    threadsOverride?: number,
+    profileDir?: string,
+    prepack = true,
+  ): ort.InferenceSession.SessionOptions {
     const threads = threadsOverride ?? (this.options.threads > 0 ? this.options.threads : (DEFAULT_THREADS[role] ?? 2));
     const ep: ort.InferenceSession.ExecutionProviderConfig = provider === 'cuda' ? { name: 'cuda', deviceId: 0 } : provider;
     return {
@@ -239,7 +262,11 @@ export class OnnxRuntime {
       ...(profileDir ? { enableProfiling: true, profileFilePrefix: path.join(profileDir, 'profile') } : {}),
       // NOTE: each graph has its own thread pool; pools that spin after their run steal the cores from the next
       // graph (open image 128 -> 94 ms without spinning, default model, 2 cores).
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
+      // NOTE: external-data weights are memory-mapped from the file; the CPU provider then packs every matrix product's
+      // weights into a private copy of its own (official d16: 17 s and 1.2 GB per transformer graph). Without
+      // prepacking a session opens in under a second and its weights stay file pages that only count once read, but
+      // a KV-cached step at the coarsest scale ran 2.8x slower (111 -> 311 ms) and the teacher-forced pass 13 % slower.
+      extra: { session: { intra_op: { allow_spinning: '0' }, ...(prepack ? {} : { disable_prepacking: '1' }) } },
     };
   }
 
@@ -249,7 +276,9 @@ export class OnnxRuntime {
     if (provider === 'cuda' && /shared library|cannot open shared object|libcu|CUDA/i.test(msg)) {
       // Say which library is missing or does not match, from the same search that set the engine's LD_LIBRARY_PATH.
       const { problems } = findCudaLibraries(localCudaSearch(this.options.cudaLibraryPath, this.options.pythonPath));
-      const where = this.options.cudaLibraryPath ? ` (varscope.cudaLibraryPath = ${this.options.cudaLibraryPath})` : ' (varscope.cudaLibraryPath is not set)';
+      const where = this.options.cudaLibraryPath
+        ? ` (varscope.cudaLibraryPath = ${this.options.cudaLibraryPath})`
+        : ' (varscope.cudaLibraryPath is not set)';
       return problems.length ? `CUDA provider unavailable${where}: ${problems.join('; ')} (onnxruntime: ${msg})` : msg;
     }
     return msg;
@@ -267,5 +296,8 @@ function isModelError(e: unknown): boolean {
 function firstLine(e: unknown): string {
   const s = e instanceof Error ? e.message : String(e);
   // NOTE: onnxruntime messages carry ANSI colour codes and log lines after the first line.
-  return s.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g'), '').split('\n')[0].trim();
+  return s
+    .replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g'), '')
+    .split('\n')[0]
+    .trim();
 }

@@ -6,6 +6,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { ModelBundle } from '../../src/engine/bundle';
 import { footprintKeepMask, resizeMask } from '../../src/engine/editor';
 import { Engine } from '../../src/engine/engine';
 import type { GenerationStep } from '../../src/shared/results';
@@ -32,7 +33,14 @@ describe('engine API (in process)', function () {
     const idx = npyInts(readNpy(fixture('img0_idx.npy')));
     const info = await engine.openModel({ model });
     const source = info.beginEnds.map(([b, e]) => idx.slice(b, e));
-    const r = await engine.edit({ model, source: { image: { path: fixture('img0.png') } }, scaleIndex: 5, positions: [0, 7], tokens: [11, 22], settings: SETTINGS });
+    const r = await engine.edit({
+      model,
+      source: { image: { path: fixture('img0.png') } },
+      scaleIndex: 5,
+      positions: [0, 7],
+      tokens: [11, 22],
+      settings: SETTINGS,
+    });
     for (let k = 0; k < 5; k++) assert.deepStrictEqual(r.tokens[k], source[k], `scale ${k}`);
     assert.strictEqual(r.tokens[5][0], 11);
     assert.strictEqual(r.tokens[5][7], 22);
@@ -41,7 +49,10 @@ describe('engine API (in process)', function () {
       const kept = resizeMask(keep, 16, info.patchNums[k]);
       kept.forEach((m, i) => m && assert.strictEqual(r.tokens[k][i], source[k][i], `scale ${k} position ${i} must be kept`));
     }
-    assert.deepStrictEqual(r.steps.map((s) => s.scaleIndex), [5, 6, 7, 8, 9]);
+    assert.deepStrictEqual(
+      r.steps.map((s) => s.scaleIndex),
+      [5, 6, 7, 8, 9],
+    );
     assert.strictEqual(r.steps[4].image.width, 256);
   });
 
@@ -54,7 +65,10 @@ describe('engine API (in process)', function () {
     const forced = a.tokens.map((t) => Int32Array.from(t, () => -1));
     forced[3] = Int32Array.from({ length: 16 }, (_, i) => i);
     const d = await engine.generate({ model, settings: SETTINGS, forced });
-    assert.deepStrictEqual(Array.from(d.tokens[3]), Array.from({ length: 16 }, (_, i) => i));
+    assert.deepStrictEqual(
+      Array.from(d.tokens[3]),
+      Array.from({ length: 16 }, (_, i) => i),
+    );
     assert.deepStrictEqual(d.tokens.slice(0, 3), a.tokens.slice(0, 3));
   });
 
@@ -69,7 +83,10 @@ describe('engine API (in process)', function () {
         await new Promise((r) => setTimeout(r, 10));
       }
     };
-    const stepEvents = (id: string) => events.filter((e) => e.name === 'generationStep' && (e.payload as GenerationStep).runId === id).map((e) => (e.payload as GenerationStep).scaleIndex);
+    const stepEvents = (id: string) =>
+      events
+        .filter((e) => e.name === 'generationStep' && (e.payload as GenerationStep).runId === id)
+        .map((e) => (e.payload as GenerationStep).scaleIndex);
 
     // slow, as a user stepping: each scale is ready before it is asked for, and only the asked scales are reported
     const { runId } = await engine.generationStart({ model, settings: SETTINGS });
@@ -79,22 +96,36 @@ describe('engine API (in process)', function () {
       assert.deepStrictEqual(step.tokens, want[k], `scale ${k}`);
       if (k + 1 < SN) await until(`scale ${k + 2} computed ahead`, () => runOf(runId).current === k + 1);
     }
-    assert.deepStrictEqual(stepEvents(runId), want.map((_, k) => k), 'each scale reported once, as when nothing was computed ahead');
+    assert.deepStrictEqual(
+      stepEvents(runId),
+      want.map((_, k) => k),
+      'each scale reported once, as when nothing was computed ahead',
+    );
     await new Promise((r) => setTimeout(r, 50));
     assert.strictEqual(runOf(runId).current, SN - 1, 'nothing past the last scale');
 
     // fast (Play): every request issued at once; and back to scale 2, then forward again
     const fast = await engine.generationStart({ model, settings: SETTINGS });
     const all = await Promise.all(Array.from({ length: SN }, (_, k) => engine.generationStep({ runId: fast.runId, scaleIndex: k })));
-    assert.deepStrictEqual(all.map((s) => s.tokens), want);
+    assert.deepStrictEqual(
+      all.map((s) => s.tokens),
+      want,
+    );
     assert.deepStrictEqual((await engine.generationStep({ runId: fast.runId, scaleIndex: 2 })).tokens, want[2]);
     await until('scale 4 computed ahead', () => runOf(fast.runId).current === 3);
     assert.deepStrictEqual((await engine.generationStep({ runId: fast.runId, scaleIndex: 6 })).tokens, want[6]);
     const fastEvents = stepEvents(fast.runId);
-    assert.deepStrictEqual(fastEvents, [...want.map((_, k) => k), 3, 4, 5, 6], 'going back reports nothing; forward again reports each scale');
+    assert.deepStrictEqual(
+      fastEvents,
+      [...want.map((_, k) => k), 3, 4, 5, 6],
+      'going back reports nothing; forward again reports each scale',
+    );
 
     // two moves in flight at once, the later one going back: each answers with its own scale
-    const [five, two] = await Promise.all([engine.generationStep({ runId: fast.runId, scaleIndex: 5 }), engine.generationStep({ runId: fast.runId, scaleIndex: 2 })]);
+    const [five, two] = await Promise.all([
+      engine.generationStep({ runId: fast.runId, scaleIndex: 5 }),
+      engine.generationStep({ runId: fast.runId, scaleIndex: 2 }),
+    ]);
     assert.deepStrictEqual([five.tokens, two.tokens], [want[5], want[2]]);
 
     // cancelled: nothing more is computed ahead
@@ -166,5 +197,37 @@ describe('engine API (in process)', function () {
     ev.scales.forEach((s) => assert.ok(s.nll > 0 && s.accuracy >= 0 && s.accuracy <= 1 && s.topK.ids.length === s.pn * s.pn * 5));
     const at = await engine.attention({ model, image: img, classId: 1000, layer: 1, head: 'mean' });
     assert.strictEqual(at.weights.length, 680 * 680);
+  });
+
+  it('a large bundle opens with its transformer graphs checked, not held; each opens when first used and computes the same', async () => {
+    const image = { path: fixture('img0.png') };
+    const small = await engine.evaluate({ model, image, classId: 3 });
+    const smallAttn = await engine.attention({ model, image, classId: 3, layer: 1, head: 'mean' });
+    const saved = ModelBundle.largeBytes;
+    ModelBundle.largeBytes = 0;
+    const own = new Engine();
+    try {
+      await own.configure({ provider: 'cpu', threads: 0, maxImagePixels: 1e8 });
+      await own.openModel({ model });
+      const bundle = await own.bundle(model);
+      const open = () => [...(bundle as unknown as { sessions: Map<string, unknown> }).sessions.keys()].sort();
+      assert.deepStrictEqual(open(), ['decoder', 'encoder', 'latentStep', 'quantizer']);
+      await own.inspect({ model, image });
+      assert.deepStrictEqual(open(), ['decoder', 'encoder', 'latentStep', 'quantizer']);
+      const large = await own.evaluate({ model, image, classId: 3 });
+      assert.deepStrictEqual(open(), ['decoder', 'encoder', 'latentStep', 'quantizer', 'transformer']);
+      large.scales.forEach((s, k) => {
+        assert.deepStrictEqual(s.topK.ids, small.scales[k].topK.ids, `scale ${k}`);
+        assert.ok(Math.abs(s.nll - small.scales[k].nll) < 1e-5, `scale ${k}: nll ${s.nll} vs ${small.scales[k].nll}`);
+      });
+      // the attention graph reads its weights in place (no prepacking): the same weights to float rounding
+      const attn = await own.attention({ model, image, classId: 3, layer: 1, head: 'mean' });
+      let worst = 0;
+      attn.weights.forEach((w, i) => (worst = Math.max(worst, Math.abs(w - smallAttn.weights[i]))));
+      assert.ok(worst < 1e-5, `attention weights differ by ${worst}`);
+    } finally {
+      ModelBundle.largeBytes = saved;
+      await own.dispose();
+    }
   });
 });

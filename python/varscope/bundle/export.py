@@ -6,6 +6,7 @@ PYTHONPATH=python python3 -m varscope.export --vae VAE.pth --var VAR.pth --out D
 import argparse
 import ctypes
 import datetime
+import gc
 import hashlib
 import json
 import os
@@ -49,7 +50,7 @@ def own_file_names(manifest: dict):
     """The file names a bundle's manifest names in its own folder (graphs, codebook, hits), plus the manifest and
     the shared external-data file."""
     names = {'varscope.json', 'weights.bin'}
-    names.update(f for f in (manifest.get('files') or {}) if isinstance(f, str) and '/' not in f)   # external data files
+    names.update(f for f in (manifest.get('files') or {}) if isinstance(f, str) and '/' not in f)  # external data files
     for entry in list(manifest.get('graphs', {}).values()) + [manifest.get('codebook'), manifest.get('trainingHits')]:
         if isinstance(entry, dict) and isinstance(entry.get('file'), str) and '/' not in entry['file']:
             names.add(entry['file'])
@@ -73,14 +74,21 @@ def check_out(out: str) -> None:
     except (OSError, ValueError):
         pass
     if not isinstance(manifest, dict) or not isinstance(manifest.get('graphs'), dict):
-        raise ExportError(f'--out {out}: a folder that is not a VARScope bundle ({len(entries)} entries, no valid '
-                          f'varscope.json); refusing to replace it (give a new or empty folder)')
-    foreign = [e + ('/' if os.path.isdir(os.path.join(out, e)) else '') for e in entries
-               if e not in own_file_names(manifest) or not os.path.isfile(os.path.join(out, e))]
+        raise ExportError(
+            f'--out {out}: a folder that is not a VARScope bundle ({len(entries)} entries, no valid '
+            f'varscope.json); refusing to replace it (give a new or empty folder)'
+        )
+    foreign = [
+        e + ('/' if os.path.isdir(os.path.join(out, e)) else '')
+        for e in entries
+        if e not in own_file_names(manifest) or not os.path.isfile(os.path.join(out, e))
+    ]
     if foreign:
         shown = ', '.join(foreign[:5]) + (f' and {len(foreign) - 5} more' if len(foreign) > 5 else '')
-        raise ExportError(f'--out {out}: the bundle folder also holds files that are not part of it ({shown}); '
-                          f'refusing to replace it (move them away or give another folder)')
+        raise ExportError(
+            f'--out {out}: the bundle folder also holds files that are not part of it ({shown}); '
+            f'refusing to replace it (move them away or give another folder)'
+        )
 
 
 def stage_beside(out: str, bundle_id: str) -> str:
@@ -119,8 +127,12 @@ def file_hashes(bundle_dir: str, manifest: dict) -> dict:
     for graph in [g['file'] for g in manifest['graphs'].values()]:
         model = onnx.load(os.path.join(bundle_dir, graph), load_external_data=False)
         folder = os.path.dirname(graph)
-        rels += [posixpath.normpath(posixpath.join(folder, e.value)) for t in model.graph.initializer
-                 for e in t.external_data if e.key == 'location']
+        rels += [
+            posixpath.normpath(posixpath.join(folder, e.value))
+            for t in model.graph.initializer
+            for e in t.external_data
+            if e.key == 'location'
+        ]
     files = {}
     for rel in sorted(set(rels)):
         path = os.path.join(bundle_dir, rel)
@@ -166,14 +178,16 @@ def parse_sampling(text: str) -> dict:
     except ValueError:
         raise ExportError(f'--sampling: expected CFG,TOPK,TOPP, got {text!r}')
     for key, (lo, hi) in SAMPLING_BOUNDS.items():
-        if not lo <= sampling[key] <= hi:   # NaN fails too
+        if not lo <= sampling[key] <= hi:  # NaN fails too
             raise ExportError(f'--sampling {text}: {key} must be in [{lo:g}, {hi:g}], got {sampling[key]:g}')
     return sampling
 
 
 def parse_args(argv):
     """The command line options."""
-    p = argparse.ArgumentParser(prog='varscope.export', description='Export a VAR checkpoint pair to a VARScope bundle.')
+    p = argparse.ArgumentParser(
+        prog='varscope.export', description='Export a VAR checkpoint pair to a VARScope bundle.'
+    )
     p.add_argument('--vae', required=True, help='VQ-VAE checkpoint (state_dict or trainer checkpoint)')
     p.add_argument('--var', required=True, help='VAR checkpoint (state_dict or trainer checkpoint)')
     p.add_argument('--out', required=True, help='bundle folder to write (replaced when the export succeeds)')
@@ -185,12 +199,18 @@ def parse_args(argv):
     p.add_argument('--patch-nums', help='scale sides, e.g. 1,2,3,4,5,6,8,10,13,16 (default: from the checkpoint)')
     p.add_argument('--probe', help='image used for self-verification (default: a synthetic test image)')
     p.add_argument('--background', default='255,255,255', help='RGB that transparent pixels are composited over')
-    p.add_argument('--fp16', action='store_true',
-                   help='store weights as float16 (half the size; graphs still compute in float32, IO stays float32)')
+    p.add_argument(
+        '--fp16',
+        action='store_true',
+        help='store weights as float16 (half the size; graphs still compute in float32, IO stays float32)',
+    )
     p.add_argument('--sampling', help='default generation settings cfg,topK,topP (default 4,900,0.96)')
     p.add_argument('--training', help='JSON file: facts about the training run, stored as provenance.training')
-    p.add_argument('--share-vae-from', help='bundle folder exported from the same VAE checkpoint: point the VAE '
-                   'graphs, codebook and hits there and keep only the transformer weights')
+    p.add_argument(
+        '--share-vae-from',
+        help='bundle folder exported from the same VAE checkpoint: point the VAE '
+        'graphs, codebook and hits there and keep only the transformer weights',
+    )
     return p.parse_args(argv)
 
 
@@ -205,11 +225,13 @@ def run(argv) -> int:
     bundle_id = args.id or os.path.basename(out.rstrip('/'))
     if not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9._-]*', bundle_id):
         raise ExportError(f'id {bundle_id!r} is not folder-safe (letters, digits, . _ -)')
-    out = os.path.realpath(out)   # a link to a bundle folder: the folder it points at is replaced
+    out = os.path.realpath(out)  # a link to a bundle folder: the folder it points at is replaced
     check_out(out)
     if args.share_vae_from and os.path.realpath(args.share_vae_from) == out:
-        raise ExportError(f'--share-vae-from {args.share_vae_from}: is the --out folder itself; a bundle cannot share '
-                          f'the VAE of the bundle it replaces (export the base bundle to another folder)')
+        raise ExportError(
+            f'--share-vae-from {args.share_vae_from}: is the --out folder itself; a bundle cannot share '
+            f'the VAE of the bundle it replaces (export the base bundle to another folder)'
+        )
     sampling = parse_sampling(args.sampling) if args.sampling else None
     stage = stage_beside(out, bundle_id)
     try:
@@ -217,7 +239,7 @@ def run(argv) -> int:
         # The swap takes milliseconds; a signal inside it is dropped, so --out is either the old or the new bundle.
         handlers = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            if _received:   # a signal whose exception a library swallowed: still stop before the swap
+            if _received:  # a signal whose exception a library swallowed: still stop before the swap
                 raise Interrupted(_received[0])
             replace_dir(stage, out)
         finally:
@@ -240,12 +262,16 @@ def export_into(args, stage: str, out: str, bundle_id: str, patch_nums, backgrou
         round_to_float16(m)  # the reference then computes with exactly the weights the bundle stores
     image_size = m.var_cfg.patch_nums[-1] * m.vae.downsample
     if args.image_size and args.image_size != image_size:
-        raise ExportError(f'--image-size {args.image_size}: this model works at {image_size} px '
-                          f'(last scale {m.var_cfg.patch_nums[-1]} x downsample {m.vae.downsample})')
+        raise ExportError(
+            f'--image-size {args.image_size}: this model works at {image_size} px '
+            f'(last scale {m.var_cfg.patch_nums[-1]} x downsample {m.vae.downsample})'
+        )
     print(f'config: {json.dumps(m.config_dict())}', flush=True)
     classes = read_classes(args.classes, m.var_cfg.num_classes) if args.classes else None
-    sources = [{'role': role, 'file': os.path.basename(path), 'sha256': sha256_of(path), 'bytes': os.path.getsize(path)}
-               for role, path in (('vae', args.vae), ('var', args.var))]
+    sources = [
+        {'role': role, 'file': os.path.basename(path), 'sha256': sha256_of(path), 'bytes': os.path.getsize(path)}
+        for role, path in (('vae', args.vae), ('var', args.var))
+    ]
     manifest = build_manifest(m, bundle_id, args.name or bundle_id, classes, sources, background, args.description)
     if sampling:
         manifest['sampling'] = sampling
@@ -269,6 +295,8 @@ def export_into(args, stage: str, out: str, bundle_id: str, patch_nums, backgrou
         print('computing PyTorch reference outputs', flush=True)
         label = min(3, m.var_cfg.num_classes - 1)
         write_cases(m, rgb_to_input(rgb), cases, label)
+        del m  # the verifier's sessions need the memory the models held (d30: 8 GB of weights)
+        gc.collect()
         print('running the graphs with onnxruntime-node (tools/verify_bundle.js)', flush=True)
         diffs = run_verifier(stage, cases)
     bad = failures(diffs)
@@ -278,12 +306,12 @@ def export_into(args, stage: str, out: str, bundle_id: str, patch_nums, backgrou
     if bad:
         raise ExportError('verification failed: ' + '; '.join(f'{k} = {v:.3g} > {t:g}' for k, v, t in bad))
     manifest['provenance']['verification'] = summary
-    manifest['files'] = file_hashes(stage, manifest)   # stage and out share a parent: shared paths resolve alike
+    manifest['files'] = file_hashes(stage, manifest)  # stage and out share a parent: shared paths resolve alike
     manifest['provenance']['exportedAt'] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
     write_atomic(os.path.join(stage, 'varscope.json'), json.dumps(manifest, indent=1))
 
 
-_received = []   # the signal that stopped the export, if any
+_received = []  # the signal that stopped the export, if any
 
 
 def _on_signal(signum, _frame):
@@ -303,10 +331,10 @@ def _die_with_parent() -> None:
     if not parent or not sys.platform.startswith('linux'):
         return
     try:
-        ctypes.CDLL(None).prctl(1, int(signal.SIGTERM))   # PR_SET_PDEATHSIG
+        ctypes.CDLL(None).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return
-    if str(os.getppid()) != parent:   # the CLI died before prctl took effect
+    if str(os.getppid()) != parent:  # the CLI died before prctl took effect
         os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -320,9 +348,15 @@ def main(argv=None) -> int:
     except (CheckpointError, ExportError, ShareError, RuntimeError, OSError, Interrupted) as e:
         if _received:
             name = signal.Signals(_received[0]).name
-            print(f'interrupted ({name}): export stopped, nothing written; --out is as it was', file=sys.stderr, flush=True)
+            print(
+                f'interrupted ({name}): export stopped, nothing written; --out is as it was',
+                file=sys.stderr,
+                flush=True,
+            )
             return 128 + _received[0]
-        if isinstance(e, OSError):   # a full disk, a folder that went away: the staged bundle is gone, --out is as it was
+        if isinstance(
+            e, OSError
+        ):  # a full disk, a folder that went away: the staged bundle is gone, --out is as it was
             where = f' ({e.filename})' if e.filename else ''
             print(f'error: {e.strerror or e}{where} while exporting; --out is as it was', file=sys.stderr, flush=True)
             return 1

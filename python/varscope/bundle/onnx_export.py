@@ -10,8 +10,15 @@ import torch
 
 from .bundle_spec import dynamic_axes, graph_io, initializer_facts
 from .checkpoint import LoadedModels
-from .graphs import (AttentionGraph, DecoderGraph, EncoderGraph, LatentStepGraph, QuantizerGraph, TransformerGraph,
-                     TransformerStepGraph)
+from .graphs import (
+    AttentionGraph,
+    DecoderGraph,
+    EncoderGraph,
+    LatentStepGraph,
+    QuantizerGraph,
+    TransformerGraph,
+    TransformerStepGraph,
+)
 from .interp import down_matrices, up_matrices
 from .onnx_store import WeightStore
 
@@ -37,23 +44,44 @@ def example_inputs(m: LoadedModels) -> Dict[str, tuple]:
         'encoder': (torch.rand(2, 3, H, H, generator=g) * 2 - 1,),
         'quantizer': (torch.randn(1, C, h, h, generator=g),),
         'decoder': (torch.randn(2, C, h, h, generator=g),),
-        'latentStep': (torch.randn(1, C, h, h, generator=g), torch.zeros(1, pns[1] ** 2, dtype=torch.long),
-                       ups[1], downs[2], torch.tensor(0, dtype=torch.long)),
-        'transformer': (torch.tensor([0, m.var_cfg.num_classes]), torch.randn(2, m.var.L - m.var.first_l, C, generator=g)),
-        'attention': (torch.tensor([0, m.var_cfg.num_classes]), torch.randn(2, m.var.L - m.var.first_l, C, generator=g),
-                      torch.tensor(0, dtype=torch.long)),
-        'transformerStep': (torch.tensor([0, m.var_cfg.num_classes]), torch.randn(2, pns[1] ** 2, C, generator=g),
-                            torch.tensor(1, dtype=torch.long), torch.randn(depth, 2, nh, m.var.first_l, hd, generator=g),
-                            torch.randn(depth, 2, nh, m.var.first_l, hd, generator=g)),
+        'latentStep': (
+            torch.randn(1, C, h, h, generator=g),
+            torch.zeros(1, pns[1] ** 2, dtype=torch.long),
+            ups[1],
+            downs[2],
+            torch.tensor(0, dtype=torch.long),
+        ),
+        'transformer': (
+            torch.tensor([0, m.var_cfg.num_classes]),
+            torch.randn(2, m.var.L - m.var.first_l, C, generator=g),
+        ),
+        'attention': (
+            torch.tensor([0, m.var_cfg.num_classes]),
+            torch.randn(2, m.var.L - m.var.first_l, C, generator=g),
+            torch.tensor(0, dtype=torch.long),
+        ),
+        'transformerStep': (
+            torch.tensor([0, m.var_cfg.num_classes]),
+            torch.randn(2, pns[1] ** 2, C, generator=g),
+            torch.tensor(1, dtype=torch.long),
+            torch.randn(depth, 2, nh, m.var.first_l, hd, generator=g),
+            torch.randn(depth, 2, nh, m.var.first_l, hd, generator=g),
+        ),
     }
 
 
 def graph_modules(m: LoadedModels) -> Dict[str, torch.nn.Module]:
     """The nn.Module behind each role."""
     pns = m.var_cfg.patch_nums
-    return {'encoder': EncoderGraph(m.vae), 'quantizer': QuantizerGraph(m.vae, up_matrices(pns), down_matrices(pns)),
-            'decoder': DecoderGraph(m.vae), 'latentStep': LatentStepGraph(m.vae), 'transformer': TransformerGraph(m.var),
-            'attention': AttentionGraph(m.var), 'transformerStep': TransformerStepGraph(m.var)}
+    return {
+        'encoder': EncoderGraph(m.vae),
+        'quantizer': QuantizerGraph(m.vae, up_matrices(pns), down_matrices(pns)),
+        'decoder': DecoderGraph(m.vae),
+        'latentStep': LatentStepGraph(m.vae),
+        'transformer': TransformerGraph(m.var),
+        'attention': AttentionGraph(m.var),
+        'transformerStep': TransformerStepGraph(m.var),
+    }
 
 
 @contextlib.contextmanager
@@ -76,7 +104,7 @@ def affine_layernorms(module: torch.nn.Module):
 def _group_norm_float64_stats(self: torch.nn.GroupNorm, x: torch.Tensor) -> torch.Tensor:
     """GroupNorm whose mean and variance are computed in float64 (two-pass), output float32."""
     B, C = x.shape[0], x.shape[1]
-    xg = x.reshape(B, self.num_groups, -1).double()                             # [B, G, C/G*H*W]
+    xg = x.reshape(B, self.num_groups, -1).double()  # [B, G, C/G*H*W]
     d = xg - xg.mean(dim=-1, keepdim=True)
     y = (d / torch.sqrt(d.square().mean(dim=-1, keepdim=True) + self.eps)).float().reshape(x.shape)
     shape = (1, C) + (1,) * (x.dim() - 2)
@@ -133,24 +161,36 @@ def mask_from_levels(model: onnx.ModelProto) -> None:
         const('mask/axis2', h.make_tensor('a2', onnx.TensorProto.INT64, [1], [2])),
         const('mask/zero', h.make_tensor('z', onnx.TensorProto.FLOAT, [], [0.0])),
         const('mask/minusInf', h.make_tensor('m', onnx.TensorProto.FLOAT, [], [float('-inf')])),
-        h.make_node('Unsqueeze', [LEVELS, 'mask/axis2'], ['mask/query'], name='mask/query'),     # [1, L, 1]
-        h.make_node('Unsqueeze', [LEVELS, 'mask/axis1'], ['mask/key'], name='mask/key'),         # [1, 1, L]
+        h.make_node('Unsqueeze', [LEVELS, 'mask/axis2'], ['mask/query'], name='mask/query'),  # [1, L, 1]
+        h.make_node('Unsqueeze', [LEVELS, 'mask/axis1'], ['mask/key'], name='mask/key'),  # [1, 1, L]
         h.make_node('GreaterOrEqual', ['mask/query', 'mask/key'], ['mask/sees'], name='mask/sees'),  # [1, L, L]
         h.make_node('Where', ['mask/sees', 'mask/zero', 'mask/minusInf'], ['mask/bias'], name='mask/bias'),
-        h.make_node('Unsqueeze', ['mask/bias', 'mask/axis1'], [MASK], name='mask/unsqueeze'),   # [1, 1, L, L]
+        h.make_node('Unsqueeze', ['mask/bias', 'mask/axis1'], [MASK], name='mask/unsqueeze'),  # [1, 1, L, L]
     ]
     rest = list(graph.node)
     del graph.node[:]
     graph.node.extend(nodes + rest)
 
 
-def export_graph(module: torch.nn.Module, args: tuple, io: tuple, path: str, store: WeightStore,
-                 precise_norms: bool = True, facts: Optional[Dict[str, list]] = None) -> None:
+def export_graph(
+    module: torch.nn.Module,
+    args: tuple,
+    io: tuple,
+    path: str,
+    store: WeightStore,
+    precise_norms: bool = True,
+    facts: Optional[Dict[str, list]] = None,
+) -> None:
     """torch.onnx.export to a scratch folder (external data there when > 2 GB), then re-home the weights.
     precise_norms: GroupNorm statistics in float64 (see precise_group_norms); else torch's own export."""
     ins, outs = io
-    kwargs = dict(input_names=list(ins), output_names=list(outs), dynamic_axes=dynamic_axes(io),
-                  opset_version=OPSET, do_constant_folding=True)
+    kwargs = dict(
+        input_names=list(ins),
+        output_names=list(outs),
+        dynamic_axes=dynamic_axes(io),
+        opset_version=OPSET,
+        do_constant_folding=True,
+    )
     if 'dynamo' in inspect.signature(torch.onnx.export).parameters:
         kwargs['dynamo'] = False  # torch >= 2.9 defaults to the dynamo exporter; these graphs are traced
     with tempfile.TemporaryDirectory() as tmp:
@@ -158,14 +198,17 @@ def export_graph(module: torch.nn.Module, args: tuple, io: tuple, path: str, sto
         norms = precise_group_norms(module) if precise_norms else contextlib.nullcontext()
         with torch.no_grad(), affine_layernorms(module), norms:
             torch.onnx.export(module.eval(), args, scratch, **kwargs)
-        model = onnx.load(scratch, load_external_data=True)
-    apply_io_spec(model, io)
-    mask_from_levels(model)
-    shapes = {t.name: list(t.dims) for t in model.graph.initializer}
-    for name, dims in (facts or {}).items():
-        if shapes.get(name) != dims:   # the engine reads these to check varscope.json: they must be there
-            raise RuntimeError(f'{os.path.basename(path)}: initializer {name} is {shapes.get(name)}, expected {dims}')
-    store.externalize(model)
+        # Weights torch wrote outside the protobuf stay there until the store takes them one by one.
+        model = onnx.load(scratch, load_external_data=False)
+        apply_io_spec(model, io)
+        mask_from_levels(model)
+        shapes = {t.name: list(t.dims) for t in model.graph.initializer}
+        for name, dims in (facts or {}).items():
+            if shapes.get(name) != dims:  # the engine reads these to check varscope.json: they must be there
+                raise RuntimeError(
+                    f'{os.path.basename(path)}: initializer {name} is {shapes.get(name)}, expected {dims}'
+                )
+        store.externalize(model, tmp)
     onnx.save(model, path)
 
 
@@ -183,7 +226,14 @@ def export_all(m: LoadedModels, out_dir: str, log=print, fp16: bool = False) -> 
     modules = graph_modules(m)
     for k, (role, module) in enumerate(modules.items()):
         log(f'exporting {role}.onnx (graph {k + 1} of {len(modules)})')
-        export_graph(module, examples[role], io[role], os.path.join(out_dir, f'{role}.onnx'), store,
-                     precise_norms=role in PRECISE_NORM_ROLES, facts=facts[role])
+        export_graph(
+            module,
+            examples[role],
+            io[role],
+            os.path.join(out_dir, f'{role}.onnx'),
+            store,
+            precise_norms=role in PRECISE_NORM_ROLES,
+            facts=facts[role],
+        )
     log(f'weights.bin: {store.size} bytes stored, {store.referenced} bytes referenced by the graphs')
     return store

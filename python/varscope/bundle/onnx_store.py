@@ -2,13 +2,20 @@
 by content), so e.g. the transformer and transformerStep graphs point at the same bytes."""
 import hashlib
 import os
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
 ALIGN = 64
+DATA_FIELDS = ('raw_data', 'float_data', 'int32_data', 'int64_data', 'double_data', 'uint64_data', 'string_data')
+
+
+def numpy_dtype(data_type: int) -> np.dtype:
+    """The numpy dtype of an ONNX tensor type (onnx >= 1.13 has a helper; 1.12, Debian 12's, only the mapping table)."""
+    fn = getattr(onnx.helper, 'tensor_dtype_to_np_dtype', None)
+    return np.dtype(fn(data_type) if fn else onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[data_type])
 
 
 class WeightStore:
@@ -19,7 +26,7 @@ class WeightStore:
         self.fp16 = fp16
         self.index: Dict[Tuple[int, str], Tuple[int, int]] = {}
         self.size = 0
-        self.referenced = 0   # bytes the graphs reference (counting shared tensors once per use)
+        self.referenced = 0  # bytes the graphs reference (counting shared tensors once per use)
         open(self.path, 'wb').close()
 
     def _put(self, data_type: int, raw: bytes) -> Tuple[int, int]:
@@ -53,44 +60,75 @@ class WeightStore:
             graph.node.extend(keep)
 
     @staticmethod
-    def store_as_float16(model: onnx.ModelProto, min_bytes: int) -> None:
-        """float32 initializers whose values float16 holds exactly become float16 + a Cast back to float32.
+    def as_float16(t: onnx.TensorProto, arr: np.ndarray, min_bytes: int) -> Tuple[np.ndarray, Optional[onnx.NodeProto]]:
+        """A float32 initializer whose values float16 holds exactly becomes float16 (t renamed and retyped in place):
+        returns its values to store and the Cast back to float32 that the graph then needs (None when unchanged).
 
         Only exact ones: the exporter rounds the weights to float16 before tracing, so weights (and their
         transposes) convert losslessly while folded sums or interpolation matrices stay float32."""
+        if t.data_type != onnx.TensorProto.FLOAT or arr.nbytes < min_bytes:
+            return arr, None
+        half = arr.astype(np.float16)
+        if not np.array_equal(half.astype(np.float32), arr):
+            return arr, None
+        name = t.name
+        t.name, t.data_type = name + '.fp16', onnx.TensorProto.FLOAT16
+        return half, onnx.helper.make_node(
+            'Cast', [name + '.fp16'], [name], to=onnx.TensorProto.FLOAT, name=f'CastToFloat/{name}'
+        )
+
+    @staticmethod
+    def values(t: onnx.TensorProto, base_dir: Optional[str]) -> np.ndarray:
+        """An initializer's values; one stored outside the graph is read from its file in base_dir.
+
+        NOTE: read straight from the file, never through the TensorProto: protobuf keeps the buffer of a cleared
+        string field, so loading raw_data and clearing it again would hold every weight twice (official d20: +3 GB)."""
+        if t.data_location != onnx.TensorProto.EXTERNAL:
+            return numpy_helper.to_array(t)
+        if base_dir is None:
+            raise RuntimeError(f'initializer {t.name} is stored outside the graph and no folder was given')
+        info = {e.key: e.value for e in t.external_data}
+        dtype = numpy_dtype(t.data_type).newbyteorder('<')
+        count = int(np.prod(t.dims, dtype=np.int64))
+        arr = np.fromfile(
+            os.path.join(base_dir, info['location']), dtype=dtype, count=count, offset=int(info.get('offset', 0))
+        )
+        if arr.size != count:
+            raise RuntimeError(f'initializer {t.name}: {info["location"]} holds {arr.size} of its {count} values')
+        return arr.reshape(tuple(t.dims))
+
+    def externalize(self, model: onnx.ModelProto, base_dir: Optional[str] = None) -> None:
+        """Move every initializer of at least min_bytes into the shared file (in place).
+
+        base_dir: where the tensors that torch.onnx wrote outside the protobuf (a graph over 2 GB) lie; each is read
+        when its turn comes, so the graph's weights are never all in memory twice."""
+        self.constants_to_initializers(model, self.min_bytes)
         casts = []
         for t in model.graph.initializer:
-            if t.data_type != onnx.TensorProto.FLOAT:
-                continue
-            arr = numpy_helper.to_array(t)
-            if arr.nbytes < min_bytes:
-                continue
-            half = arr.astype(np.float16)
-            if not np.array_equal(half.astype(np.float32), arr):
-                continue
-            name = t.name
-            t.CopyFrom(numpy_helper.from_array(half, name + '.fp16'))
-            casts.append(onnx.helper.make_node('Cast', [name + '.fp16'], [name], to=onnx.TensorProto.FLOAT,
-                                               name=f'CastToFloat/{name}'))
-        nodes = casts + list(model.graph.node)
-        del model.graph.node[:]
-        model.graph.node.extend(nodes)
-
-    def externalize(self, model: onnx.ModelProto) -> None:
-        """Move every initializer of at least min_bytes into the shared file (in place)."""
-        self.constants_to_initializers(model, self.min_bytes)
-        if self.fp16:
-            self.store_as_float16(model, self.min_bytes)
-        for t in model.graph.initializer:
-            arr = numpy_helper.to_array(t)
+            arr = self.values(t, base_dir)
+            changed = t.data_location == onnx.TensorProto.EXTERNAL
+            if self.fp16:
+                arr, cast = self.as_float16(t, arr, self.min_bytes)
+                if cast is not None:
+                    casts.append(cast)
+                    changed = True
             raw = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder('<'), copy=False).tobytes()
+            del arr
+            for field in DATA_FIELDS if changed or len(raw) >= self.min_bytes else ():
+                t.ClearField(field)
+            del t.external_data[:]
+            t.data_location = onnx.TensorProto.DEFAULT
             if len(raw) < self.min_bytes:
+                if changed:  # stays in the graph, as its new values
+                    t.raw_data = raw
                 continue
             offset, length = self._put(t.data_type, raw)
-            for field in ('raw_data', 'float_data', 'int32_data', 'int64_data', 'double_data', 'uint64_data', 'string_data'):
-                t.ClearField(field)
             t.data_location = onnx.TensorProto.EXTERNAL
             del t.external_data[:]
             for k, v in (('location', self.filename), ('offset', str(offset)), ('length', str(length))):
                 entry = t.external_data.add()
                 entry.key, entry.value = k, v
+        if casts:
+            nodes = casts + list(model.graph.node)
+            del model.graph.node[:]
+            model.graph.node.extend(nodes)

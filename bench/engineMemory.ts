@@ -1,0 +1,104 @@
+/**
+ * Engine memory and first-pyramid time for one bundle, measured the way the extension runs the engine: a fresh
+ * engine child process (EngineClient) that opens the model (openModel, every graph) and then inspects one image.
+ * Prints one JSON object; bench/releasedSizes.py calls it for each released VAR size.
+ *
+ *   npx tsc -p tsconfig.json && node out/bench/engineMemory.js --model DIR --image IMG [--threads N] [--evaluate]
+ *       [--logits OUT [--var-input F]]
+ * RSS and peak RSS (VmHWM) are read from /proc/<engine pid>/status; --evaluate then runs one teacher-forced
+ * evaluation (class 0) in the same process and reads them again. --logits OUT then (engine process closed; alone with
+ * --logits-only) tokenizes the image in this process and writes OUT.tokens.bin (int32 [L]), OUT.varInput.bin and
+ * OUT.logits.bin (float32 [L, V], teacher-forced, class 0) and, with --var-input F, OUT.givenInput.logits.bin on that
+ * varInput: for comparing a float16 bundle with its float32 twin.
+ */
+import * as fs from 'fs';
+import { EngineClient } from '../src/client/engineClient';
+import { Engine } from '../src/engine/engine';
+import { teacherForcedLogits } from '../src/engine/teacherForcing';
+import { inspectImage } from '../src/engine/tokenizer';
+
+function arg(name: string, def?: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : def;
+}
+
+/** VmRSS and VmHWM (bytes) of a process, from /proc. */
+function memoryOf(pid: number): { rss: number; peak: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+}
+
+async function main(): Promise<void> {
+  const model = arg('model');
+  const image = arg('image');
+  if (!model || !image) throw new Error('usage: node out/bench/engineMemory.js --model DIR --image IMG [--threads N] [--logits OUT]');
+  const logitsFile = arg('logits');
+  if (logitsFile && process.argv.includes('--logits-only')) return writeLogits(model, image, logitsFile, arg('var-input'));
+  const client = new EngineClient({
+    config: { provider: 'cpu', threads: Number(arg('threads', '0')), maxImagePixels: 1e8 },
+    timeoutMs: 0,
+    watchdogMs: 0,
+  });
+  try {
+    const t0 = performance.now();
+    await client.call('status', {}); // starts the process
+    const started = performance.now();
+    const info = await client.call('openModel', { model });
+    const opened = performance.now();
+    const afterOpen = memoryOf(client.pid!);
+    const inspected = await client.call('inspect', { model, image: { path: image } });
+    const done = performance.now();
+    const afterInspect = memoryOf(client.pid!);
+    const out: Record<string, unknown> = {
+      model: info.id,
+      provider: inspected.model.provider,
+      processStartMs: started - t0,
+      openModelMs: opened - started,
+      inspectMs: done - opened,
+      firstPyramidMs: done - t0,
+      rssAfterOpen: afterOpen.rss,
+      peakAfterOpen: afterOpen.peak,
+      rssAfterInspect: afterInspect.rss,
+      peakAfterInspect: afterInspect.peak,
+      tokens: inspected.scales.map((s) => s.tokens.length),
+    };
+    if (process.argv.includes('--evaluate')) {
+      // the teacher-forced view: opens the transformer graph of a large bundle
+      const t = performance.now();
+      await client.call('evaluate', { model, image: { path: image }, classId: 0 });
+      out.evaluateMs = performance.now() - t;
+      const afterEvaluate = memoryOf(client.pid!);
+      out.rssAfterEvaluate = afterEvaluate.rss;
+      out.peakAfterEvaluate = afterEvaluate.peak;
+    }
+    console.log(JSON.stringify(out));
+  } finally {
+    await client.dispose();
+  }
+  if (logitsFile) await writeLogits(model, image, logitsFile, arg('var-input'));
+}
+
+/** Tokens, varInput and teacher-forced logits (class 0) of one image, as raw little-endian files. */
+async function writeLogits(model: string, image: string, out: string, varInputFile?: string): Promise<void> {
+  const engine = new Engine();
+  await engine.configure({ provider: 'cpu', threads: 0, maxImagePixels: 1e8 });
+  try {
+    const b = await engine.bundle(model);
+    const { raw } = await inspectImage(b, await engine.modelInput(b, { path: image }));
+    fs.writeFileSync(`${out}.tokens.bin`, Int32Array.from(raw.tokens));
+    fs.writeFileSync(`${out}.varInput.bin`, raw.varInput);
+    fs.writeFileSync(`${out}.logits.bin`, await teacherForcedLogits(b, raw.varInput, 0));
+    if (varInputFile) {
+      const given = new Float32Array(new Uint8Array(fs.readFileSync(varInputFile)).buffer);
+      fs.writeFileSync(`${out}.givenInput.logits.bin`, await teacherForcedLogits(b, given, 0));
+    }
+  } finally {
+    await engine.dispose();
+  }
+}
+
+void main().catch((e) => {
+  console.error(e instanceof Error ? e.message : String(e));
+  process.exitCode = 1;
+});
