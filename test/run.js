@@ -1,5 +1,6 @@
-// `npm test`: three layers, each ending in a plain `N passed, N failed` line, then the total.
-//   unit        tsc, mocha on out/test/unit/**/*.test.js, and the Python tests in python/tests
+// `npm test`: four layers, each ending in a plain `N passed, N failed` line, then the total.
+//   unit        tsc, the formatters' checks (prettier, black), mocha on out/test/unit/**/*.test.js, and the Python
+//               tests in python/tests
 //   webview     node test/webview/run.js (views in Chromium)
 //   integration the extension in a real VS Code (code-server, or desktop VS Code when VSCODE_EXECUTABLE is set)
 //   package     node test/package/run.js (the VSIX built, installed into code-server and used from there)
@@ -99,6 +100,24 @@ function pythonTests() {
   return { passed: total - failed, failed: failed + (r.status !== 0 && failed === 0 ? 1 : 0) };
 }
 
+/** The formatters in check mode, one test each: prettier (TypeScript, JavaScript, CSS) and black (Python). */
+function formatChecks() {
+  const checks = [
+    ['prettier', process.execPath, [require.resolve('prettier/bin/prettier.cjs'), '--check', '.']],
+    ['black', 'black', ['--check', '--config', 'python/pyproject.toml', 'python', 'bench', 'test']],
+  ];
+  let passed = 0;
+  let failed = 0;
+  for (const [name, cmd, args] of checks) {
+    const r = run(cmd, args, { capture: true });
+    const ok = r.status === 0;
+    console.log(`  format check: ${name} ${ok ? 'ok' : 'FAILED'}`);
+    if (!ok) process.stdout.write(indent(`${r.stdout}${r.stderr}`.trim() || `${cmd} did not run (black: apt install black)`));
+    ok ? passed++ : failed++;
+  }
+  return { passed, failed };
+}
+
 function unitLayer() {
   const bundle = path.join(ROOT, 'out', 'bundles', 'official-var-A', 'varscope.json');
   if (!fs.existsSync(bundle) && fs.existsSync(path.join(ROOT, 'tools', 'export_fixtures.sh'))) {
@@ -106,13 +125,14 @@ function unitLayer() {
     if (run('bash', ['tools/export_fixtures.sh']).status !== 0) console.log('  export_fixtures.sh failed: parity tests will fail');
   }
   if (!tsc()) return { passed: 0, failed: 1 };
+  const format = formatChecks();
   // out/ keeps the output of deleted sources: run only tests whose .ts still exists.
   const compiled = walk(path.join(ROOT, 'out', 'test', 'unit'), '.test.js');
   const js = mocha(
     compiled.filter((f) => fs.existsSync(path.join(ROOT, path.relative(path.join(ROOT, 'out'), f)).replace(/\.js$/, '.ts'))),
   );
   const py = pythonTests();
-  return { passed: js.passed + py.passed, failed: js.failed + py.failed };
+  return { passed: format.passed + js.passed + py.passed, failed: format.failed + js.failed + py.failed };
 }
 
 /** A layer that is one script printing `N passed, N failed` last: test/webview/run.js, test/package/run.js. */

@@ -30,7 +30,7 @@ step() {
 }
 
 system_packages() {
-  local pkgs=(chromium libkrb5-dev python3-torch python3-onnx python3-numpy libopenblas0-openmp)
+  local pkgs=(chromium libkrb5-dev python3-torch python3-onnx python3-numpy libopenblas0-openmp black)
   local missing=()
   for p in "${pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
