@@ -198,8 +198,8 @@ const STEPS = {
   },
   async 'step-through'({ panel }) {
     await showTab(panel, 'stepThrough');
-    await panel.selectOption('#panel-stepThrough .class-select', '8');
-    // The README's `varscope generate` example: class 8 (flags), seed 1, the bundle's sampling settings.
+    await panel.selectOption('#panel-stepThrough .class-select', '2');
+    // The README's `varscope generate` example: class 2 (country flags), seed 1, the bundle's sampling settings.
     const inputs = '#panel-stepThrough .section.generate input[type=number]';
     for (const [i, v] of ['1', '3.5', '100', '0.95'].entries()) await panel.fill(`${inputs} >> nth=${i}`, v);
     await panel.click('#panel-stepThrough button.start');

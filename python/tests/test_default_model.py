@@ -1,9 +1,10 @@
-"""The embedded default bundles (models/emoji64-d4, models/emoji64-d4-early) and their parity reference set.
+"""The embedded default bundles (models/emoji64-d4, the final checkpoint, and the earlier checkpoints of the same
+training run, models/emoji64-d4-early and models/emoji64-d4-step<N>) and their parity reference set.
 
 The reference set in test/fixtures/default-model is checked against the PyTorch reference recomputed from the
 training run's checkpoints when they are present (runs/ is not in git), otherwise from the same tensors
 recovered from the final bundle by varscope.from_bundle. Write the set with:
-    cd python && /usr/bin/python3 -m tests.test_default_model --write-fixtures ../runs/default-h100"""
+    cd python && /usr/bin/python3 -m tests.test_default_model --write-fixtures ../runs/default-cpu"""
 import atexit
 import contextlib
 import io
@@ -28,14 +29,19 @@ from .fixtures import REPO
 
 MODELS = os.path.join(REPO, 'models')
 FINAL, EARLY = 'emoji64-d4', 'emoji64-d4-early'
+# every shipped checkpoint of the run: the final one first, then the earlier ones by step
+CHECKPOINTS = [FINAL, EARLY] + sorted(
+    (d for d in os.listdir(MODELS) if d.startswith('emoji64-d4-step')), key=lambda d: int(d.rsplit('step', 1)[1])
+)
 FIX = os.path.join(REPO, 'test', 'fixtures', 'default-model')
-RUN = os.environ.get('VARSCOPE_DEFAULT_RUN', os.path.join(REPO, 'runs', 'default-h100'))
-MAX_BYTES = 30 * 1000 * 1000
+RUN = os.environ.get('VARSCOPE_DEFAULT_RUN', os.path.join(REPO, 'runs', 'default-cpu'))
+MAX_BYTES = 40 * 1000 * 1000
 ONNX_DTYPES = {onnx.TensorProto.FLOAT: 'float32', onnx.TensorProto.INT64: 'int64'}
-# the held-out images of the reference set: (file, name in out/data/emoji64.npz, true class, source, licence)
+# the held-out images of the reference set (held out of every training stage, in both styles): (file, name in
+# out/data/emoji64.npz, true class, source, licence)
 IMAGES = [
-    ('img0.png', 'twitter/1f431.png', 2, 'Twemoji', 'CC-BY 4.0'),
-    ('img1.png', 'google/1f60a.png', 0, 'Noto Emoji', 'Apache License 2.0'),
+    ('img0.png', 'twitter/1faf8.png', 3, 'Twemoji', 'CC-BY 4.0'),
+    ('img1.png', 'google/1f68e.png', 6, 'Noto Emoji', 'Apache License 2.0'),
 ]
 ARRAYS = ('tokens', 'fhat', 'logits', 'decoded')
 
@@ -105,9 +111,18 @@ def compute_reference(png: str, label: int) -> dict:
 
 
 def write_fixtures(run: str) -> None:
-    """Write the reference set and its index.json from the checkpoints in `run` (images already in FIX)."""
+    """Write the reference set (the images from out/data/emoji64.npz, the arrays from the checkpoints in `run`) and
+    its index.json."""
     with open(os.path.join(run, 'var', 'var.json'), encoding='utf-8') as f:
         classes = json.load(f)['classes']
+    data = np.load(os.path.join(REPO, 'out', 'data', 'emoji64.npz'), allow_pickle=True)
+    names = list(data['names'])
+    for file, name, label, _, _ in IMAGES:
+        i = names.index(name)
+        assert (
+            bool(data['held'][i]) and int(data['labels'][i]) == label
+        ), f'{name}: not a held-out image of class {label}'
+        Image.fromarray(data['images'][i]).save(os.path.join(FIX, file))
     index = {
         'model': FINAL,
         'classes': classes,
@@ -171,7 +186,7 @@ class DefaultBundlesTest(unittest.TestCase):
         if have_checkpoints():
             with open(os.path.join(RUN, 'var', 'var.json'), encoding='utf-8') as f:
                 self.assertEqual(json.load(f)['classes'], classes)
-        for bundle_id in (FINAL, EARLY):
+        for bundle_id in CHECKPOINTS:
             m = load_manifest(bundle_id)
             with self.subTest(bundle=bundle_id):
                 self.assertEqual((m['format'], m['id']), ('varscope-bundle', bundle_id))
@@ -186,16 +201,23 @@ class DefaultBundlesTest(unittest.TestCase):
                 self.assertEqual(m['var']['nullClass'], len(classes))
                 self.assertEqual(m['codebook']['dims'], [m['vae']['vocabSize'], m['vae']['Cvae']])
                 self.assertEqual(m['trainingHits']['dims'], [len(pns), m['vae']['vocabSize']])
-                self.assertIn(bundle_id.replace('emoji64-d4', '').strip('-') or 'final', m['name'])
+                self.assertIn(
+                    (bundle_id.replace('emoji64-d4', '').strip('-') or 'final').replace('step', 'step '), m['name']
+                )
                 for key in ('codebook', 'trainingHits'):
                     path = os.path.join(MODELS, bundle_id, m[key]['file'])
                     self.assertEqual(os.path.getsize(path), 4 * int(np.prod(m[key]['dims'])), key)
-        final, early = load_manifest(FINAL), load_manifest(EARLY)
-        for key in ('vae', 'patchNums', 'beginEnds', 'phiIndexPerScale', 'normalization', 'interpolation', 'var'):
-            self.assertEqual(final[key], early[key], key)
+        final = load_manifest(FINAL)
+        for bundle_id in CHECKPOINTS[1:]:
+            other = load_manifest(bundle_id)
+            for key in ('vae', 'patchNums', 'beginEnds', 'phiIndexPerScale', 'normalization', 'interpolation', 'var'):
+                self.assertEqual(final[key], other[key], f'{bundle_id} {key}')
+        steps = [load_manifest(b)['provenance']['training']['step'] for b in CHECKPOINTS]
+        self.assertEqual(steps[1:], sorted(steps[1:]))
+        self.assertTrue(all(s < steps[0] for s in steps[1:]), steps)
 
     def test_graph_io_matches_manifest(self):
-        for bundle_id in (FINAL, EARLY):
+        for bundle_id in CHECKPOINTS:
             m = load_manifest(bundle_id)
             for role in ROLES:
                 with self.subTest(bundle=bundle_id, role=role):
@@ -216,7 +238,12 @@ class DefaultBundlesTest(unittest.TestCase):
                         )
                         self.assertLessEqual(offset + length, size)
 
-    def test_early_bundle_shares_the_vae(self):
+    def test_earlier_bundles_share_the_vae(self):
+        for bundle_id in CHECKPOINTS[1:]:
+            with self.subTest(bundle=bundle_id):
+                self.check_shares_the_vae(bundle_id)
+
+    def check_shares_the_vae(self, EARLY):
         final, early = load_manifest(FINAL), load_manifest(EARLY)
         sha = lambda m, role: next(s['sha256'] for s in m['provenance']['sources'] if s['role'] == role)
         self.assertEqual(sha(final, 'vae'), sha(early, 'vae'))
@@ -244,10 +271,13 @@ class DefaultBundlesTest(unittest.TestCase):
     def test_sizes(self):
         self.assertLessEqual(folder_bytes(MODELS), MAX_BYTES)
         # the early bundle is its transformer only: less than half of the final bundle
-        self.assertLess(folder_bytes(os.path.join(MODELS, EARLY)), folder_bytes(os.path.join(MODELS, FINAL)) / 2)
+        for bundle_id in CHECKPOINTS[1:]:
+            self.assertLess(
+                folder_bytes(os.path.join(MODELS, bundle_id)), folder_bytes(os.path.join(MODELS, FINAL)) / 2
+            )
 
     def test_bundles_passed_self_verification(self):
-        for bundle_id in (FINAL, EARLY):
+        for bundle_id in CHECKPOINTS:
             ver = load_manifest(bundle_id)['provenance']['verification']
             outputs = {
                 f'{role}.{name}' for role in ROLES for name in load_manifest(bundle_id)['graphs'][role]['outputs']

@@ -178,21 +178,22 @@ describe('evaluate a model over a folder', function () {
   });
 
   it('one class for every image, a bad class refused, and cancel keeps what was measured', async () => {
+    const nullClass: number = JSON.parse(fs.readFileSync(path.join(MODEL, 'varscope.json'), 'utf8')).var.nullClass;
     const one = await engine.evaluateFolder({
       model: MODEL,
       runId: 'ev-2',
       folder: dir,
-      labels: { kind: 'class', classId: 9 },
+      labels: { kind: 'class', classId: nullClass },
       limit: 2,
       batch: 1,
     });
     assert.strictEqual(one.images, 2);
     assert.deepStrictEqual(
       one.perClass.map((c) => [c.classId, c.name]),
-      [[9, 'no class']],
+      [[nullClass, 'no class']],
     );
     await assert.rejects(
-      engine.evaluateFolder({ model: MODEL, runId: 'ev-3', folder: dir, labels: { kind: 'class', classId: 12 } }),
+      engine.evaluateFolder({ model: MODEL, runId: 'ev-3', folder: dir, labels: { kind: 'class', classId: nullClass + 1 } }),
       (e: unknown) => e instanceof VarScopeError && e.code === 'BadRequest',
     );
     progress.length = 0;

@@ -153,6 +153,9 @@ def evaluate(args) -> dict:
             'classes': data.classes,
         },
         'vae': vae_metrics(vae, held, args.eval_batch),
+        # the codebook over every image (training and held-out): a held-out set of ~100 emoji, mostly white
+        # background, hits fewer codes than the tokenizer uses
+        'vae_all_images': vae_metrics(vae, torch.cat([data.train_images, data.held_images]), args.eval_batch),
     }
     Image.fromarray(recon_grid(vae, held[torch.linspace(0, len(held) - 1, 8).round().long().to(dev)])).save(
         os.path.join(args.out, 'recon.png')
