@@ -10,7 +10,7 @@
  * reference's checkpoints recovered from the bundle by varscope.from_bundle (they are exactly the weights the
  * bundle holds; cached in out/bench/checkpoints/<id>). For the fixture bundle (out/bundles/official-var-A) the
  * official checkpoints in ../shared/fixtures/official-var-A are used. --official: the reference is the official code
- * (a copy of FoundationVision/VAR; its autoregressive_infer_cfg for generation) instead of tools/varscope. Generation
+ * (a copy of FoundationVision/VAR; its autoregressive_infer_cfg for generation) instead of python/varscope. Generation
  * uses the bundle's recommended sampling on both sides. --extras adds, on the engine alone, KV-cached generation
  * against full recomputation, the engine process's RSS and the thread sweep (--sweep).
  */
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
   const official = arg('official');
 
   console.error(
-    `engine: ${model} (repeats ${repeats}); reference: ${official ? `official code in ${official}` : 'tools/varscope'} on ${vae}, ${varPth}`,
+    `engine: ${model} (repeats ${repeats}); reference: ${official ? `official code in ${official}` : 'python/varscope'} on ${vae}, ${varPth}`,
   );
   const ref = new Reference([
     path.join(ROOT, 'bench', 'engine_ref.py'),
