@@ -69,6 +69,16 @@ def vae_metrics(vae: VQVAE, images_u8: torch.Tensor, batch: int = 64) -> dict:
 
 
 @torch.no_grad()
+def codebook_usage_percent(vae: VQVAE, images_u8: torch.Tensor, batch: int = 64) -> float:
+    """% of the codes hit on any scale by the given images (tokens only: no decoding)."""
+    hits = torch.zeros(vae.quantize.vocab_size)
+    for i in range(0, len(images_u8), batch):
+        for idx in vae.quantize.quantize(vae.img_to_f(to_input(images_u8[i : i + batch]))).idx_Bl:
+            hits += idx.flatten().bincount(minlength=len(hits)).float().cpu()
+    return float((hits > 0).float().mean() * 100)
+
+
+@torch.no_grad()
 def var_metrics(vae: VQVAE, var: VAR, images_u8: torch.Tensor, labels: torch.Tensor, batch: int = 64) -> dict:
     """Teacher-forced token accuracy and NLL per scale with the true class, over the given images."""
     idx = tokens_of(vae, images_u8, flip=False)
@@ -155,7 +165,9 @@ def evaluate(args) -> dict:
         'vae': vae_metrics(vae, held, args.eval_batch),
         # the codebook over every image (training and held-out): a held-out set of ~100 emoji, mostly white
         # background, hits fewer codes than the tokenizer uses
-        'vae_all_images': vae_metrics(vae, torch.cat([data.train_images, data.held_images]), args.eval_batch),
+        'codebook_usage_percent_all_images': codebook_usage_percent(
+            vae, torch.cat([data.train_images, data.held_images]), args.eval_batch
+        ),
     }
     Image.fromarray(recon_grid(vae, held[torch.linspace(0, len(held) - 1, 8).round().long().to(dev)])).save(
         os.path.join(args.out, 'recon.png')
