@@ -249,6 +249,34 @@ class AgreementTest(unittest.TestCase):
             self.assertEqual(json.load(f)['agreement']['per_class'], res['per_class'])
         with Image.open(os.path.join(out, 'samples.png')) as grid:  # 2 per class, 3 classes, 16 px + 2 pad
             self.assertEqual(grid.size, (2 * 18 + 2, 3 * 18 + 2))
+        self.assertEqual(first['classifier']['train_on'], 'real+reconstructions')
+        with open(os.path.join(out, 'agreement.json')) as f:
+            saved = json.load(f)['classifier']
+        self.assertEqual(saved['held_out_accuracy'], first['classifier']['held_out_accuracy'])
+        self.assertEqual(len(saved['held_out_per_class_reconstructed']), 3)
+
+        # the saved samples, judged again without drawing: the same agreement; other settings are refused
+        again = agreement.main(argv[:7] + [os.path.join(self.tmp.name, 'again'), '--samples-from', out] + argv[8:])
+        self.assertEqual(again['agreement'], first['agreement'])
+        with np.load(os.path.join(out, 'samples.npz')) as z:
+            self.assertEqual(z['images'].shape, (3, 3, 16, 16, 3))
+        other = argv[:7] + [os.path.join(self.tmp.name, 'other'), '--samples-from', out, '--seed', '1'] + argv[8:]
+        with self.assertRaises(SystemExit) as refused:
+            agreement.main(other)
+        self.assertIn('samples.npz was drawn with', str(refused.exception))
+
+    def test_augment_mirrors_shrinks_and_places_on_white(self):
+        gen = torch.Generator().manual_seed(3)
+        images = torch.randint(0, 256, (8, 16, 16, 3), dtype=torch.uint8)
+        same = agreement.augment(images, gen, min_zoom=1.0)  # no shrinking: the image or its mirror image, exactly
+        for a, b in zip(same, images):
+            self.assertTrue(torch.equal(a, b) or torch.equal(a, b.flip(1)))
+        black = agreement.augment(torch.zeros(64, 16, 16, 3, dtype=torch.uint8), gen, min_zoom=0.5)
+        inked = (black < 128).all(-1).flatten(1).sum(1).float()  # pixels of the shrunk black square
+        self.assertGreaterEqual(inked.min().item(), 0.5**2 * 256 * 0.8)
+        self.assertLessEqual(inked.max().item(), 256)
+        self.assertLess(inked.min().item(), 256)  # some were shrunk: the rest of the image is white
+        self.assertTrue(((black == 255) | (black < 128).all(-1, keepdim=True)).float().mean() > 0.9)
 
 
 if __name__ == '__main__':

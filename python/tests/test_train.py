@@ -165,6 +165,21 @@ class DatasetTest(unittest.TestCase):
         for g in set(groups):
             self.assertEqual(len({h for gg, h in zip(groups, held) if gg == g}), 1)
 
+    def test_held_out_folder_is_an_image_folder_of_the_held_out_images(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            npz = os.path.join(tmp, 'tiny.npz')
+            ds = tiny_dataset(npz)
+            folder = os.path.join(tmp, 'held')
+            self.assertEqual(prepare.main(['--out', npz, '--held-out-folder', folder]), None)
+            held = np.flatnonzero(ds['held'])
+            written = sorted(
+                os.path.join(c, f) for c in os.listdir(folder) for f in os.listdir(os.path.join(folder, c))
+            )
+            self.assertEqual(written, sorted(f'{CLASSES[ds["labels"][i]]}/{i:04d}-img{i}.png' for i in held))
+            for i in held:
+                with Image.open(os.path.join(folder, CLASSES[ds['labels'][i]], f'{i:04d}-img{i}.png')) as im:
+                    np.testing.assert_array_equal(np.asarray(im.convert('RGB')), ds['images'][i])
+
 
 class QuantTrainTest(unittest.TestCase):
     """quantize_train against the official-var-A fixture (official VectorQuantizer2 on the same weights)."""

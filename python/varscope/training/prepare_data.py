@@ -7,6 +7,10 @@ labelled with its emoji.json category. The train / held-out split is drawn per b
 held-out emoji is unseen in every style and skin tone.
 
     PYTHONPATH=python /usr/bin/python3 -m varscope.prepare_data --out out/data/emoji64.npz [--pack-dir /tmp/emoji-packs]
+
+--held-out-folder DIR also writes the held-out images as PNGs in an ImageFolder layout (one sub-folder per class,
+named as the class), the layout `varscope evaluate --labels-from-subfolders` reads; an existing --out is read, not
+rebuilt.
 """
 import argparse
 import hashlib
@@ -336,6 +340,28 @@ def write_dataset(path, ds):
         json.dump(ds['meta'], f, indent=1)
 
 
+def write_held_out_folder(npz_path: str, folder: str) -> int:
+    """The held-out images of a dataset .npz as <folder>/<class name>/<index>-<emoji name>.png; returns the count."""
+    with np.load(npz_path) as z:
+        images, labels, held, names, classes = (
+            z['images'],
+            z['labels'],
+            z['held'].astype(bool),
+            z['names'],
+            z['classes'],
+        )
+    count = 0
+    for i in np.flatnonzero(held):
+        sub = os.path.join(folder, str(classes[labels[i]]))
+        os.makedirs(sub, exist_ok=True)
+        slug = ''.join(ch if ch.isalnum() else '-' for ch in os.path.splitext(str(names[i]))[0].lower()).strip('-')
+        path = os.path.join(sub, f'{i:04d}-{slug}.png')
+        Image.fromarray(images[i]).save(path + '.tmp', format='PNG')
+        os.replace(path + '.tmp', path)
+        count += 1
+    return count
+
+
 def main(argv=None):
     """CLI: build and write the .npz and a .json sidecar with counts, hashes and licences."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -346,7 +372,12 @@ def main(argv=None):
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--tones', type=int, default=1, help='single skin-tone variants kept per emoji (0 to 5)')
     ap.add_argument('--cap', type=int, default=100, help='images per class and source at most')
+    ap.add_argument('--held-out-folder', default='', help='also write the held-out images here, one folder per class')
     args = ap.parse_args(argv)
+    if args.held_out_folder and os.path.exists(args.out):
+        n = write_held_out_folder(args.out, args.held_out_folder)
+        print(f'{n} held-out images of {args.out} -> {args.held_out_folder}', file=sys.stderr)
+        return
     ds = build(args.pack_dir, args.sources.split(','), args.held_fraction, args.seed, args.tones, args.cap)
     write_dataset(args.out, ds)
     meta = ds['meta']
@@ -355,6 +386,9 @@ def main(argv=None):
         f'-> {args.out} ({os.path.getsize(args.out) / 1e6:.1f} MB)',
         file=sys.stderr,
     )
+    if args.held_out_folder:
+        n = write_held_out_folder(args.out, args.held_out_folder)
+        print(f'{n} held-out images -> {args.held_out_folder}', file=sys.stderr)
 
 
 if __name__ == '__main__':

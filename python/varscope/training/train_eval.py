@@ -121,6 +121,16 @@ def tile(rows: list, pad: int = 2) -> np.ndarray:
 
 
 @torch.no_grad()
+def reconstruct(vae: VQVAE, images_u8: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """uint8 images [N, H, W, 3] through the VQ-VAE: encoded, quantized at every scale, decoded (uint8, same shape)."""
+    out = []
+    for i in range(0, len(images_u8), batch):
+        res = vae.quantize.quantize(vae.img_to_f(to_input(images_u8[i : i + batch])))
+        out.append(torch.from_numpy(to_u8(vae.fhat_to_img(res.f_hat[-1]))))
+    return torch.cat(out)
+
+
+@torch.no_grad()
 def recon_grid(vae: VQVAE, images_u8: torch.Tensor) -> np.ndarray:
     """One row per image: the input, then the decoded cumulative f_hat after each scale."""
     x = to_input(images_u8)
