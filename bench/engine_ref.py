@@ -1,7 +1,9 @@
 """PyTorch reference timings for bench/engine.ts, on the same checkpoints as the bundle it benchmarks.
 
-/usr/bin/python3 bench/engine_ref.py --vae VAE.pth --var VAR.pth --image IMG [--repeats 5] [--threads 2] [--device cuda]
-    [--official VAR_REPO] [--serve]
+/usr/bin/python3 bench/engine_ref.py (--vae VAE.pth --var VAR.pth | --index INDEX.json) --image IMG [--repeats 5]
+    [--threads 2] [--device cuda] [--official VAR_REPO] [--serve]
+--index: the checkpoints as an index into a bundle's weights.bin (varscope.from_bundle --index; bench/gpu-check.sh
+ships them so), rebuilt bit for bit in memory.
 Prints one JSON object: median / all wall times in ms (after one warm-up) of the same work the engine does:
 open_image (load + preprocess + encode + quantize + decode every scale, B=1 per scale), teacher_forced (B=1),
 generate (KV-cached CFG loop with the given sampling, official defaults unless told, with the final decode).
@@ -21,7 +23,8 @@ import types
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'python'))
-from varscope.bundle.checkpoint import load_models  # noqa: E402
+from varscope.bundle.checkpoint import extract, models_from_state_dicts, torch_load  # noqa: E402
+from varscope.bundle.weight_index import read_index  # noqa: E402
 from varscope.model.preprocess import load_image_tensor  # noqa: E402
 
 
@@ -44,9 +47,17 @@ def timed(fn, repeats):
     return {'median': statistics.median(all_ms), 'all': all_ms}
 
 
+def state_dicts(a):
+    """The VQ-VAE and VAR state_dicts: of the --vae / --var files, or rebuilt from the bundle's weights (--index)."""
+    if a.index:
+        sds = read_index(a.index)
+        return sds['vae'], sds['var']
+    return extract(torch_load(a.vae), 'vae', a.vae), extract(torch_load(a.var), 'var', a.var)
+
+
 def ours(a, dev):
     """The three measurements on the python/varscope PyTorch reference."""
-    m = load_models(a.vae, a.var)
+    m = models_from_state_dicts(*state_dicts(a), a.vae or a.index, a.var or a.index)
     vae, var, q = m.vae.to(dev), m.var.to(dev), m.vae.quantize
     size = var.patch_nums[-1] * vae.downsample
 
@@ -68,7 +79,8 @@ def ours(a, dev):
 
 def official(a, dev):
     """The three measurements on the official code, with the checkpoints loaded strictly into its classes."""
-    cfg = load_models(a.vae, a.var)  # only to read the configuration off the checkpoints
+    vae_sd, var_sd = state_dicts(a)
+    cfg = models_from_state_dicts(vae_sd, var_sd)  # only to read the configuration off the checkpoints
     vc, rc = cfg.vae_cfg, cfg.var_cfg
     del cfg
     sys.path.insert(0, a.official)
@@ -90,7 +102,7 @@ def official(a, dev):
     )
     # NOTE: the official VQVAE.load_state_dict passes assign=, which torch < 2.1 lacks: nn.Module's own is called (the
     # official one only swaps a hit-count table of another scale count, which these checkpoints do not have).
-    torch.nn.Module.load_state_dict(vae, torch.load(a.vae, map_location='cpu'), strict=True)
+    torch.nn.Module.load_state_dict(vae, vae_sd, strict=True)
     var = VAR(
         vae_local=vae,
         num_classes=rc.num_classes,
@@ -105,7 +117,7 @@ def official(a, dev):
         flash_if_available=False,
         fused_if_available=False,
     )
-    var.load_state_dict(torch.load(a.var, map_location='cpu'), strict=True)
+    var.load_state_dict(var_sd, strict=True)
     vae, var = vae.to(dev).eval(), var.to(dev).eval()
     size = rc.patch_nums[-1] * vae.downsample
 
@@ -128,8 +140,9 @@ def official(a, dev):
 @torch.no_grad()
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument('--vae', required=True)
-    p.add_argument('--var', required=True)
+    p.add_argument('--vae')
+    p.add_argument('--var')
+    p.add_argument('--index', help='index.json of varscope.from_bundle --index, instead of --vae and --var')
     p.add_argument('--image', required=True)
     p.add_argument('--repeats', type=int, default=5)
     p.add_argument('--threads', type=int, default=2)
@@ -140,6 +153,8 @@ def main():
     p.add_argument('--official', help='folder of the official VAR code: time it instead of python/varscope')
     p.add_argument('--serve', action='store_true', help='run one measurement per line read (see the docstring)')
     a = p.parse_args()
+    if bool(a.index) == bool(a.vae and a.var):
+        p.error('give either --vae and --var, or --index')
     torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
     if dev.type != 'cpu' and hasattr(torch, 'set_default_device'):

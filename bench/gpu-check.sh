@@ -6,7 +6,9 @@
 #
 # The archive brings what the engine needs: node, the compiled engine (out/), the runtime node_modules (onnxruntime-node's
 # Linux x64 binaries, sharp), the Vulkan loader libvulkan.so.1 (the NVIDIA driver brings its own Vulkan ICD), the default
-# model, its checkpoints (for the PyTorch anchor) and a test image. `run` then, in one call of at most 8 minutes:
+# model, its PyTorch checkpoints as an index into the model's own weights.bin (checkpoints/index.json, and the few
+# tensors not stored there in checkpoints/index.leftover.pth: the weights travel once), the python/varscope package
+# (the reference the anchor runs) and a test image. `run` then, in one call of at most 8 minutes:
 #   1. the WebGPU provider on the GPU against the CPU (out/bench/gpuParity.js: tokens, decoded images, teacher-forced
 #      logits, 3 generation steps on the KV cache, node placement, first-run and best-of-3 times), on the default
 #      model and, with --d16, on a d16-size bundle;
@@ -48,8 +50,9 @@ pack() {
   mkdir -p "$ort/bin/napi-v6/linux"
   cp -r "$here/node_modules/onnxruntime-node/package.json" "$here/node_modules/onnxruntime-node/dist" "$ort/"
   cp -r "$here/node_modules/onnxruntime-node/bin/napi-v6/linux/x64" "$ort/bin/napi-v6/linux/"
-  # The PyTorch anchor runs on the very weights of the bundle (recovered from it here, where onnx is installed).
-  PYTHONPATH="$here/python" /usr/bin/python3 -W ignore -m varscope.from_bundle --bundle "$here/models/emoji64-d4" --out "$stage/checkpoints" >/dev/null || return 1
+  # The PyTorch anchor runs on the very weights of the bundle: its checkpoints are recovered here (where onnx is
+  # installed) and shipped as an index into the staged weights.bin, which bench/engine_ref.py --index reads back.
+  PYTHONPATH="$here/python" /usr/bin/python3 -W ignore -m varscope.from_bundle --bundle "$stage/models/emoji64-d4" --out "$stage/checkpoints" --index >/dev/null || return 1
   tar -C "$(dirname "$stage")" -cJf "$archive.tmp" varscope-gpu-check && mv "$archive.tmp" "$archive"
   rm -rf "$(dirname "$stage")"
   echo "packed $archive ($(du -m "$archive" | cut -f1) MB)"
@@ -84,7 +87,6 @@ run() {
   done
   local node="$here/bin/node"
   [[ -x "$node" ]] || node="$(command -v node)"
-  local checkpoints="$here/checkpoints"
   export LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
   local t0=$SECONDS tmp
@@ -99,7 +101,7 @@ run() {
   fi
   if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
     echo "gpu-check: PyTorch reference on CUDA (limit 60 s)" >&2
-    PYTHONPATH="$here/python" part 60 python3 -W ignore "$here/bench/engine_ref.py" --vae "$checkpoints/vae.pth" --var "$checkpoints/var.pth" --image "$here/media/sample.png" --repeats 5 --device cuda >"$tmp/torch.json"
+    PYTHONPATH="$here/python" part 60 python3 -W ignore "$here/bench/engine_ref.py" --index "$here/checkpoints/index.json" --image "$here/media/sample.png" --repeats 5 --device cuda >"$tmp/torch.json"
   else
     echo '{"error": "python3 has no torch with CUDA here"}' >"$tmp/torch.json"
   fi

@@ -347,9 +347,21 @@ def load_models(
     """Load both checkpoints strictly (eval mode, float32) after checking they belong together."""
     vae_obj = torch_load(vae_path)
     var_obj = vae_obj if os.path.realpath(var_path) == os.path.realpath(vae_path) else torch_load(var_path)
-    vae_sd = canonical_vae_keys(extract(vae_obj, 'vae', vae_path))
-    var_sd = extract(var_obj, 'var', var_path)
-    del vae_obj, var_obj
+    vae_sd, var_sd = extract(vae_obj, 'vae', vae_path), extract(var_obj, 'var', var_path)
+    del vae_obj, var_obj  # a trainer checkpoint's optimizer state goes now
+    return models_from_state_dicts(vae_sd, var_sd, vae_path, var_path, patch_nums, quant_resi)
+
+
+def models_from_state_dicts(
+    vae_sd: StateDict,
+    var_sd: StateDict,
+    vae_path: str = 'vae',
+    var_path: str = 'var',
+    patch_nums: Optional[Sequence[int]] = None,
+    quant_resi: float = 0.5,
+) -> LoadedModels:
+    """load_models on state_dicts already in memory (the models take their tensors); the paths name them in errors."""
+    vae_sd = canonical_vae_keys(vae_sd)
     vae_cfg = infer_vae_config(vae_sd, vae_path, quant_resi)
     var_cfg = infer_var_config(var_sd, var_path, patch_nums)
     if vae_cfg.vocab_size != var_cfg.vocab_size:

@@ -1,7 +1,9 @@
 """Command line: recover the PyTorch checkpoints (state_dicts, as the official ones are saved) from a bundle.
 
-PYTHONPATH=python python3 -m varscope.from_bundle --bundle DIR --out DIR [--check]
+PYTHONPATH=python python3 -m varscope.from_bundle --bundle DIR --out DIR [--check] [--index]
     writes DIR/vae.pth and DIR/var.pth; --check exports them again and compares every graph weight with the bundle.
+    --index writes DIR/index.json and DIR/index.leftover.pth instead: where each tensor lies in the bundle's own
+    weights.bin, and the few that are not there (see weight_index.py; bench/engine_ref.py --index reads them).
 
 A bundle keeps every weight, but not under the checkpoint's names: torch.onnx folds transposes into anonymous
 initializers (onnx::MatMul_694), concatenates biases and reshapes norms. So we build the bundle's architecture
@@ -26,6 +28,7 @@ from .bundle_spec import ROLES
 from .checkpoint import STRUCTURAL, LoadedModels, VaeConfig, VarConfig, build_vae, build_var
 from .onnx_export import export_all
 from .share import initializers, read_manifest
+from .weight_index import write_index
 
 # transformerStep holds every weight of the transformer, and its layout is the same in format 1 and 2 bundles (format 2
 # changed the transformer graph and added attention), so the weights are read from these roles in both.
@@ -181,6 +184,9 @@ def main(argv=None) -> int:
     p.add_argument('--bundle', required=True, help='bundle folder (varscope.json inside)')
     p.add_argument('--out', required=True, help='folder for vae.pth and var.pth')
     p.add_argument('--check', action='store_true', help='export the recovered models again and compare with the bundle')
+    p.add_argument(
+        '--index', action='store_true', help="write an index into the bundle's weights.bin instead of the checkpoints"
+    )
     a = p.parse_args(argv)
     torch.set_num_threads(2)
     try:
@@ -189,10 +195,22 @@ def main(argv=None) -> int:
         print(f'error: {e}', file=sys.stderr)
         return 2
     os.makedirs(a.out, exist_ok=True)
-    for name, model in (('vae.pth', models.vae), ('var.pth', models.var)):
-        with atomic_path(os.path.join(a.out, name)) as tmp:
-            torch.save(model.state_dict(), tmp)
-    print(f'wrote {a.out}/vae.pth and {a.out}/var.pth', file=sys.stderr)
+    if a.index:
+        if not os.path.isfile(os.path.join(a.bundle, 'weights.bin')):
+            print(f'error: {a.bundle}/weights.bin: no such file (--index points into it)', file=sys.stderr)
+            return 2
+        sds = {'vae': models.vae.state_dict(), 'var': models.var.state_dict()}
+        n = write_index(sds, os.path.join(a.bundle, 'weights.bin'), os.path.join(a.out, 'index.json'))
+        print(
+            f'wrote {a.out}/index.json ({n["indexed"]} tensors, {n["indexedBytes"]} bytes in weights.bin) and '
+            f'{a.out}/index.leftover.pth ({n["leftover"]} entries, {n["leftoverBytes"]} bytes)',
+            file=sys.stderr,
+        )
+    else:
+        for name, model in (('vae.pth', models.vae), ('var.pth', models.var)):
+            with atomic_path(os.path.join(a.out, name)) as tmp:
+                torch.save(model.state_dict(), tmp)
+        print(f'wrote {a.out}/vae.pth and {a.out}/var.pth', file=sys.stderr)
     if a.check:
         bad = check(models, a.bundle)
         if bad:
