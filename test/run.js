@@ -113,7 +113,8 @@ function formatChecks() {
     const ok = r.status === 0;
     console.log(`  format check: ${name} ${ok ? 'ok' : 'FAILED'}`);
     if (!ok) process.stdout.write(indent(`${r.stdout}${r.stderr}`.trim() || `${cmd} did not run (black: apt install black)`));
-    ok ? passed++ : failed++;
+    if (ok) passed++;
+    else failed++;
   }
   return { passed, failed };
 }

@@ -1,10 +1,15 @@
 // README screenshots of every VARScope view, taken in a real VS Code: code-server from .vsc/ (the integration
 // tests' set-up, test/integration/codeServerRun.js) with this checkout as the extension, driven by Chromium.
 // Opens media/sample.png with the default model (models/default.json), visits every tab, and writes
-// docs/view-<name>.png, each the whole 1280×800 VS Code window (palette-compressed when over ~250 KB).
-// usage: node tools/screenshots.js [--only pyramid,compare,...] [--out DIR]
+// docs/view-<name>.png (and docs/screenshot.png, the overview), each the whole 1280×800 VS Code window
+// (palette-compressed when over ~250 KB).
+// usage: node tools/screenshots.js [--only pyramid,compare,...] [--out DIR] [--dataset FOLDER]
 //   needs `bash tools/setup.sh --no-start` (code-server in .vsc/, Chromium); rebuilds dist/ when sources changed;
 //   code-server's log goes to test-results/screenshots-code-server.log.
+//   The Dataset view shows the timeline of the default model's four shipped checkpoints on FOLDER, an ImageFolder
+//   (default out/data/held-out: the training set's held-out emoji, written by
+//   `PYTHONPATH=python /usr/bin/python3 -m varscope.prepare_data --out out/data/emoji64.npz --held-out-folder out/data/held-out`),
+//   evaluated first with `varscope timeline` (a few minutes) into out/screenshots/timeline.json.
 // bench/stepLatency.js reuses openVarScope() from here.
 'use strict';
 /* global document, KeyboardEvent */
@@ -15,7 +20,22 @@ const cs = require('../test/integration/codeServerRun.js');
 
 const VIEWPORT = { width: 1280, height: 800 };
 const MAX_BYTES = 250 * 1024;
-const SHOTS = ['pyramid', 'reconstruction', 'residuals', 'codebook', 'attention', 'step-through', 'what-if', 'compare', 'export'];
+const SHOTS = [
+  'overview',
+  'pyramid',
+  'reconstruction',
+  'residuals',
+  'codebook',
+  'attention',
+  'step-through',
+  'what-if',
+  'compare',
+  'dataset',
+  'timeline',
+  'export',
+];
+/** The Dataset view's run: the four shipped checkpoints of the default model, early to final. */
+const RUN_MODELS = ['emoji64-d4-early', 'emoji64-d4-step332', 'emoji64-d4-step1164', 'emoji64-d4'];
 
 /** Milliseconds to wait. */
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -231,12 +251,45 @@ const STEPS = {
   async compare({ page, panel }) {
     await showTab(panel, 'compare');
     await panel.click('#panel-compare .toolbar button');
-    const input = page.locator('.quick-input-widget input');
+    // A multi-select pick: tick the early and an intermediate checkpoint of the run (the panel's model is A), then OK.
+    const input = page.locator('.quick-input-widget input.input');
     await input.waitFor({ state: 'visible', timeout: 20000 });
-    await input.fill('early');
-    await sleep(300);
+    for (const [filter, id] of [
+      ['early', 'emoji64-d4-early'],
+      ['1164', 'emoji64-d4-step1164'],
+    ]) {
+      await input.fill(filter); // the pick filters on the model names
+      await sleep(500);
+      await page.locator(`.quick-input-widget .monaco-list-row[aria-label*="${id},"] .monaco-checkbox >> visible=true`).click();
+      await sleep(300);
+    }
+    await input.fill('');
     await page.keyboard.press('Enter');
-    await whenPanel(panel, 'the comparison', () => !!document.querySelector('#panel-compare .compare-b svg'));
+    await whenPanel(panel, 'the comparison', () => document.querySelectorAll('#panel-compare svg.chart rect.bar').length >= 20);
+    await sleep(1000);
+  },
+  async dataset({ page, panel, dataset }) {
+    const results = timelineResults(dataset);
+    // Command Palette -> Open Evaluation Results… -> VS Code's file picker: type the path, Enter.
+    const input = page.locator('.quick-input-widget input');
+    await page.keyboard.press('Control+Shift+P');
+    await input.waitFor({ state: 'visible', timeout: 20000 });
+    await input.fill('>VARScope: Open Evaluation Results');
+    await sleep(800);
+    await page.keyboard.press('Enter');
+    await until('the open dialog', () => input.inputValue().then((v) => !v.startsWith('>')), 20000);
+    await input.fill(results);
+    await sleep(800);
+    await page.keyboard.press('Enter');
+    await whenPanel(panel, 'the timeline', () => document.querySelectorAll('.view-dataset .dataset-timeline svg').length > 0);
+    await sleep(500);
+  },
+  async timeline(session) {
+    const { panel } = session;
+    if (!(await panel.evaluate(() => !!document.querySelector('.view-dataset .dataset-timeline svg')))) await STEPS.dataset(session);
+    await showTab(panel, 'dataset');
+    await panel.evaluate(() => document.querySelector('.view-dataset .dataset-timeline').scrollIntoView({ block: 'start' }));
+    await sleep(500);
   },
   async export({ page, panel, dirs }) {
     await showTab(panel, 'pyramid');
@@ -270,6 +323,25 @@ const STEPS = {
   },
 };
 
+/**
+ * The saved `varscope timeline` of the default model's shipped checkpoints on `folder` (labels from its
+ * sub-folders), computed once into out/screenshots/timeline.json.
+ */
+function timelineResults(folder) {
+  const out = path.join(cs.ROOT, 'out', 'screenshots', 'timeline.json');
+  if (fs.existsSync(out)) return out;
+  if (!fs.existsSync(folder))
+    throw new Error(
+      `${folder} is missing: write it with PYTHONPATH=python /usr/bin/python3 -m varscope.prepare_data --out out/data/emoji64.npz --held-out-folder ${folder}`,
+    );
+  const models = RUN_MODELS.map((id) => path.join(cs.ROOT, 'models', id)).join(',');
+  const cli = path.join(cs.ROOT, 'bin', 'varscope.js');
+  const args = [cli, 'timeline', folder, '--labels-from-subfolders', '--models', models, '--json', out];
+  console.log(`varscope timeline ${folder} (the four shipped checkpoints; a few minutes)`);
+  require('child_process').execFileSync(process.execPath, args, { stdio: 'inherit' });
+  return out;
+}
+
 async function main() {
   const arg = (name) => {
     const i = process.argv.indexOf(name);
@@ -280,12 +352,24 @@ async function main() {
   if (unknown.length) throw new Error(`unknown screenshot(s) ${unknown.join(', ')}; known: ${SHOTS.join(', ')}`);
   const outDir = path.resolve(arg('--out') || path.join(cs.ROOT, 'docs'));
   fs.mkdirSync(outDir, { recursive: true });
-  const session = await openVarScope();
+  const dataset = path.resolve(arg('--dataset') || path.join(cs.ROOT, 'out', 'data', 'held-out'));
+  if (only.includes('dataset')) {
+    // before code-server starts (both need the CPU), with the CLI of this checkout's sources
+    if ((needsBuild() || !fs.existsSync(path.join(cs.ROOT, 'dist', 'cli.js'))) && !(await build('production')))
+      throw new Error('the build failed');
+    timelineResults(dataset);
+  }
+  const session = { ...(await openVarScope()), dataset };
   try {
+    if (only.includes('overview')) {
+      // docs/screenshot.png, the README's first picture: the pyramid as it opens, beside the Explorer.
+      const file = path.join(outDir, 'screenshot.png');
+      console.log(`${path.relative(cs.ROOT, file)}  ${((await shoot(session.page, file)) / 1024).toFixed(0)} KB`);
+    }
     // Hide the explorer: the panel gets the width; the activity bar, tabs and status bar still show VS Code.
     await session.page.keyboard.press('Control+B');
     await sleep(1000);
-    for (const name of SHOTS.filter((s) => only.includes(s))) {
+    for (const name of SHOTS.filter((s) => s !== 'overview' && only.includes(s))) {
       const t0 = Date.now();
       await resetPanel(session.panel);
       const r = (await STEPS[name](session)) || {};

@@ -11,6 +11,7 @@ import { writeFileAtomic } from '../engine/atomicWrite';
 import type { EngineHost, PanelContext } from './engineHost';
 import { checkParams, validEnvelope } from './messageValidator';
 import { panelHtml } from './panelHtml';
+import { packArrays } from './webviewMessage';
 
 /** What a panel needs from the extension. */
 export interface PanelDeps {
@@ -45,7 +46,7 @@ export class InspectorPanel implements vscode.Disposable {
     const roots = [vscode.Uri.joinPath(deps.extensionUri, 'dist', 'webview')];
     if (imageUri) roots.push(vscode.Uri.file(path.dirname(imageUri.fsPath)));
     webview.options = { enableScripts: true, localResourceRoots: roots };
-    this.channel = new RpcChannel<WebviewSide, HostSide>((m: RpcMessage) => void webview.postMessage(m), this.handlers());
+    this.channel = new RpcChannel<WebviewSide, HostSide>((m: RpcMessage) => void webview.postMessage(packArrays(m)), this.handlers());
     this.channel.on('ready', () => void this.sendInit());
     this.disposables.push(
       webview.onDidReceiveMessage((m: unknown) => this.receive(m)),

@@ -2,7 +2,7 @@
 // tables, the worst images (sorted by a clicked column; a click asks the host to open that image with the model),
 // the codebook view fed from the same counts, and the timeline once a second checkpoint is appended.
 'use strict';
-/* global window */
+/* global window, document */
 const assert = require('assert');
 
 const PNS = [1, 2, 3, 4, 5, 6, 8, 10, 13, 16];
@@ -128,6 +128,12 @@ module.exports = (test) => {
     assert.match(await p.page.textContent('.dataset-summary'), /step 4187/); // the newest step is the one shown
     await p.tab('dataset');
     await p.shot('dataset');
+    // a name that already gives the step ("… (early, step 72 of 2312)") is not followed by it again
+    const named = evaluation(72, 0.2);
+    named.model = { ...named.model, name: 'Run (early, step 72 of 2312)' };
+    await p.emit('dataset', { evaluations: [named], mode: 'replace' });
+    await p.page.waitForFunction(() => /^Run \(early/.test(document.querySelector('.dataset-summary').textContent));
+    assert.match(await p.page.textContent('.dataset-summary'), /^Run \(early, step 72 of 2312\) on \/data\/set: 4 images;/);
     assert.deepStrictEqual(p.pageErrors, []);
   });
 };

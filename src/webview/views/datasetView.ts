@@ -197,7 +197,7 @@ export function createDatasetView(ctx: ViewContext): View {
       const priorName = ev.scales[0]?.baselines.priorTraining ? 'prior (training counts)' : 'prior (folder counts)';
       const o = ev.overall;
       summary.text(
-        `${ev.model.name}${ev.model.step !== null ? ` (step ${ev.model.step})` : ''} on ${ev.folder}: ${ev.images} images${ev.failed.length ? `, ${ev.failed.length} unreadable` : ''}${ev.cancelled ? ' (cancelled: partial)' : ''}; ` +
+        `${modelTitle(ev.model)} on ${ev.folder}: ${ev.images} images${ev.failed.length ? `, ${ev.failed.length} unreadable` : ''}${ev.cancelled ? ' (cancelled: partial)' : ''}; ` +
           `all scales: accuracy ${pct(o.accuracy)} %, top-5 ${pct(o.top5)} %, NLL ${f3(o.nll)}, ECE ${pct(o.ece)} %; ${ev.usage.used} of ${ev.usage.used + ev.usage.dead} codes used. ` +
           `Labels: ${ev.labels.kind === 'subfolders' ? `sub-folders (matched by ${ev.classMatch})` : ev.labels.kind === 'class' ? `class ${ev.labels.classId} for all` : 'none (the null class)'}.`,
       );
@@ -319,4 +319,10 @@ export function createDatasetView(ctx: ViewContext): View {
 /** A file's path below the evaluated folder. */
 function relative(folder: string, file: string): string {
   return file.startsWith(folder) ? file.slice(folder.length).replace(/^[\\/]/, '') : file;
+}
+
+/** The model's name, with its training step unless the name already says it ("… (early, step 72 of 2312)"). */
+export function modelTitle(model: { name: string; step: number | null }): string {
+  if (model.step === null || new RegExp(`\\bstep ${model.step}\\b`).test(model.name)) return model.name;
+  return `${model.name} (step ${model.step})`;
 }

@@ -19,6 +19,7 @@ const COMPARE = '.view-compare';
 const AGREEMENT_BARS = `${COMPARE} svg.chart[aria-label="Token agreement with A per scale"] .series rect.bar title`;
 const ACCURACY_SERIES = `${COMPARE} .compare-accuracy .series`;
 const B_CAPTIONS = `${COMPARE} .compare-b figure.grid-figure figcaption`;
+const C_CAPTIONS = `${COMPARE} .compare-c figure.grid-figure figcaption`;
 const WHATIF = '.view-whatif';
 const EDIT_GRID = `${WHATIF} .edit-grid svg[role="grid"]`;
 const EDIT_STATUS = `${WHATIF} .edit-status`;
@@ -135,9 +136,15 @@ suite('compare and what-if on the default model', () => {
     assert.strictEqual(f!.all[`${ACCURACY_SERIES} rect.bar`].length, 0, 'no comparison drawn');
   });
 
-  test("compare with the early checkpoint: 100 % token agreement and each model's null-class accuracy, as the command line computes them", async function () {
-    this.timeout(240000);
+  test("compare with the early and an intermediate checkpoint: 100 % token agreement and each model's null-class accuracy, as the command line computes them", async function () {
+    this.timeout(300000);
     const early = readManifest(earlyDir);
+    // an intermediate checkpoint of the same run: three models in one message to the webview
+    const models = path.dirname(finalDir);
+    const mid = fs.readdirSync(models).find((d) => d.startsWith('emoji64-d4-step'));
+    assert.ok(mid, 'an intermediate checkpoint ships beside the default model');
+    const midDir = path.join(models, mid);
+    const evalC = await cliEvaluate(midDir, readManifest(midDir).var.numClasses);
     const nullA = manifest.var.numClasses;
     const nullB = early.var.numClasses;
     const [inspectA, inspectB] = [await cliInspect(finalDir), await cliInspect(earlyDir)];
@@ -160,40 +167,47 @@ suite('compare and what-if on the default model', () => {
     assert.notDeepStrictEqual(pct(evalA), pct(evalB), 'early and final accuracies differ');
     if (!bridgeUrl()) return;
 
-    await vscode.commands.executeCommand('varscope.compareModels', earlyDir);
+    await vscode.commands.executeCommand('varscope.compareModels', [earlyDir, midDir]);
     await on('click', 'button#tab-compare');
     const titles = `${ACCURACY_SERIES} rect.bar title`;
     const frame = await waitFor(
       'the comparison drawn',
       async () => {
-        const f = await panel([AGREEMENT_BARS, titles, B_CAPTIONS]);
-        return f && f.all[titles].length === 2 * manifest.patchNums.length && f.all[AGREEMENT_BARS].length === manifest.patchNums.length
+        const f = await panel([AGREEMENT_BARS, titles, B_CAPTIONS, C_CAPTIONS]);
+        return f && f.all[titles].length === 3 * manifest.patchNums.length && f.all[AGREEMENT_BARS].length === 2 * manifest.patchNums.length
           ? f
           : undefined;
       },
-      120000,
+      180000,
     );
     const label = (pn: number) => `${pn}×${pn}`;
     // The chart key names each checkpoint by its training step, read from its bundle's name.
     const step = (dir: string) => /step (\d+)/.exec(bundleName(dir))?.[1];
-    assert.deepStrictEqual(
-      frame.all[AGREEMENT_BARS],
-      same.map((x, k) => `B · step ${step(earlyDir)} at ${label(manifest.patchNums[k])}: ${(x * 100).toFixed(0)}`),
-    );
-    assert.deepStrictEqual(
-      frame.all[B_CAPTIONS],
-      manifest.patchNums.map((pn) => `${label(pn)} · 100% same`),
-    );
-    // Series A (this panel's model) first, then B; each bar's title ends in its accuracy to 0.1 %.
+    assert.deepStrictEqual(frame.all[AGREEMENT_BARS], [
+      ...same.map((x, k) => `B · step ${step(earlyDir)} at ${label(manifest.patchNums[k])}: ${(x * 100).toFixed(0)}`),
+      ...same.map((x, k) => `C · step ${step(midDir)} at ${label(manifest.patchNums[k])}: ${(x * 100).toFixed(0)}`),
+    ]);
+    for (const captions of [frame.all[B_CAPTIONS], frame.all[C_CAPTIONS]])
+      assert.deepStrictEqual(
+        captions,
+        manifest.patchNums.map((pn) => `${label(pn)} · 100% same`),
+      );
+    // Series A (this panel's model) first, then B, then C; each bar's title ends in its accuracy to 0.1 %.
     const bars = frame.all[titles];
     const n = manifest.patchNums.length;
-    const [shownA, shownB] = [bars.slice(0, n), bars.slice(n)];
-    assert.ok(shownA.every((t) => t.startsWith('A')) && shownB.every((t) => t.startsWith('B')), bars.join('\n'));
+    const [shownA, shownB, shownC] = [bars.slice(0, n), bars.slice(n, 2 * n), bars.slice(2 * n)];
+    assert.ok(
+      shownA.every((t) => t.startsWith('A')) && shownB.every((t) => t.startsWith('B')) && shownC.every((t) => t.startsWith('C')),
+      bars.join('\n'),
+    );
     shownA.forEach((t, k) => assert.ok(t.includes(` at ${label(manifest.patchNums[k])}: `), t));
     assert.deepStrictEqual(shownA.map(barValue), pct(evalA), 'A: final checkpoint, class ' + nullA);
     assert.deepStrictEqual(shownB.map(barValue), pct(evalB), 'B: early checkpoint, class ' + nullB);
+    assert.deepStrictEqual(shownC.map(barValue), pct(evalC), `C: ${mid}`);
     assert.ok(
-      shownA[0].startsWith(`A · step ${step(finalDir)} at `) && shownB[0].startsWith(`B · step ${step(earlyDir)} at `),
+      shownA[0].startsWith(`A · step ${step(finalDir)} at `) &&
+        shownB[0].startsWith(`B · step ${step(earlyDir)} at `) &&
+        shownC[0].startsWith(`C · step ${step(midDir)} at `),
       bars.join('\n'),
     );
   });
