@@ -7,7 +7,6 @@ import argparse
 import ctypes
 import datetime
 import gc
-import hashlib
 import json
 import os
 import posixpath
@@ -26,6 +25,7 @@ import onnx  # noqa: E402
 import torch  # noqa: E402
 
 from ..atomic import replace_dir, write_atomic
+from ..hashing import sha256_of
 from .bundle_spec import build_manifest
 from .checkpoint import CheckpointError, load_models
 from .onnx_export import export_all, round_to_float16
@@ -106,15 +106,6 @@ def stage_beside(out: str, bundle_id: str) -> str:
         raise ExportError(f'--out {out}: cannot create a folder in {parent}: {e.strerror or e}')
     os.chmod(stage, 0o755)  # mkdtemp makes it private; a bundle is meant to be shared
     return stage
-
-
-def sha256_of(path: str) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def file_hashes(bundle_dir: str, manifest: dict) -> dict:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_path
+from ..hashing import sha256_of
 from .safe_load import NotACheckpoint, UnsafeCheckpoint, load_torch
 
 FORMAT = 'varscope-weight-index'
@@ -27,14 +28,6 @@ Checkpoints = Dict[str, dict]  # name ('vae', 'var') -> flat checkpoint (key -> 
 
 class WeightIndexError(Exception):
     """An index that cannot be read back (missing or changed weights file, bad leftover), with the reason."""
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 22), b''):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _find(data: bytes, raw: bytes, align: int) -> int:
@@ -117,7 +110,7 @@ def read_index(index_path: str) -> Checkpoints:
     weights = os.path.join(here, index['weights'])
     if not os.path.isfile(weights):
         raise WeightIndexError(f'{index_path}: its weights file {weights} is missing')
-    if os.path.getsize(weights) != index['weightsBytes'] or _sha256(weights) != index['weightsSha256']:
+    if os.path.getsize(weights) != index['weightsBytes'] or sha256_of(weights) != index['weightsSha256']:
         raise WeightIndexError(f'{index_path}: {weights} is not the weights file the index was made from (sha256)')
     try:
         leftover = load_torch(os.path.join(here, index['leftover']))

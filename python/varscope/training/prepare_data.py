@@ -23,6 +23,7 @@ import tarfile
 
 import numpy as np
 from PIL import Image
+from ..hashing import sha256_of
 
 # Visual classes built from emoji.json's own metadata (subcategory, name): each holds one shape or colour, so that
 # a small model can learn to draw it. Class id = index here. `subcategories` picks the emoji, `names` (upper-case
@@ -165,15 +166,6 @@ def pack_path(pack_dir, source):
     return path
 
 
-def sha256_file(path):
-    """Hex sha256 of a file."""
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            h.update(block)
-    return h.hexdigest()
-
-
 def composite(png_bytes):
     """RGBA PNG bytes -> [64, 64, 3] uint8 over the white background."""
     im = Image.open(io.BytesIO(png_bytes)).convert('RGBA')
@@ -288,7 +280,7 @@ def build(pack_dir, sources, held_fraction, seed, tones, cap):
                 'version': PACKAGE_VERSION,
                 'licence': SOURCES[source]['licence'],
                 'credit': SOURCES[source]['credit'],
-                'tarball_sha256': sha256_file(tgz),
+                'tarball_sha256': sha256_of(tgz),
                 'count': int(len(parts[-1][1][1])),
             }
         )

@@ -34,7 +34,8 @@ from .train_common import (
     set_rng_state,
 )
 from .train_eval import load_var
-from .train_var import load_vae, make_optimizer, sha256_of, tokens_of, var_input_of
+from ..hashing import sha256_of
+from .train_var import load_vae, make_optimizer, tokens_of, var_input_of
 from ..model.var_model import VAR
 
 

@@ -35,7 +35,7 @@ from .train_common import (
 from .train_quant import quantize_train, restart_dead_codes, update_ema_hits, usage_percent
 from ..model.vqvae import VQVAE
 from ..bundle.checkpoint import canonical_vae_keys, extract, load_strict, torch_load
-from .train_var import sha256_of
+from ..hashing import sha256_of
 
 
 def build_vae_model(overrides: dict = None) -> VQVAE:

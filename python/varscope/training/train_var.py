@@ -7,7 +7,6 @@ over all scales, class dropout 0.1 (for CFG), AdamW with warmup + cosine; seeded
 Writes <out>/var.pth (var.state_dict() incl. buffers, official layout), <out>/var_early.pth (the same at
 --early-frac of the steps), <out>/var.json, <out>/log.csv and <out>/train_state.pt (for --resume)."""
 import argparse
-import hashlib
 import math
 import os
 import time
@@ -17,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..hashing import sha256_of
 from ..bundle.checkpoint import build_vae, canonical_vae_keys, extract, infer_vae_config, load_strict, torch_load
 from .train_common import (
     DEFAULT_VAR,
@@ -299,14 +299,6 @@ def var_config(args, data: EmojiData, vae: VQVAE, step: int) -> dict:
             'early_frac': args.early_frac,
         },
     }
-
-
-def sha256_of(path: str) -> str:
-    """Hex sha256 of a file (ties a VAR checkpoint to the VAE it was trained on)."""
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        h.update(f.read())
-    return h.hexdigest()
 
 
 def overrides_from(args) -> dict:
