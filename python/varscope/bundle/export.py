@@ -6,7 +6,6 @@ PYTHONPATH=python python3 -m varscope.export --vae VAE.pth --var VAR.pth --out D
 import argparse
 import ctypes
 import datetime
-import gc
 import json
 import os
 import posixpath
@@ -28,7 +27,7 @@ from ..atomic import replace_dir, write_atomic
 from ..hashing import sha256_of
 from .bundle_spec import build_manifest
 from .checkpoint import CheckpointError, load_models
-from .onnx_export import export_all, round_to_float16
+from .onnx_export import export_all, release_freed_memory, round_to_float16
 from ..model.preprocess import load_rgb, rgb_to_input
 from .share import ShareError, round_transformer_to_float16, share_vae
 from .verify import failures, probe_image, run_verifier, summarize, write_cases
@@ -287,7 +286,7 @@ def export_into(args, stage: str, out: str, bundle_id: str, patch_nums, backgrou
         label = min(3, m.var_cfg.num_classes - 1)
         write_cases(m, rgb_to_input(rgb), cases, label)
         del m  # the verifier's sessions need the memory the models held (d30: 8 GB of weights)
-        gc.collect()
+        release_freed_memory()
         print('running the graphs with onnxruntime-node (tools/verify_bundle.js)', flush=True)
         diffs = run_verifier(stage, cases)
     bad = failures(diffs)

@@ -1,11 +1,14 @@
 """Export each bundle graph with torch.onnx (opset 17) and move its weights into the shared weights file."""
 import contextlib
+import ctypes
+import gc
 import inspect
 import math
 import os
 import tempfile
 from typing import Dict, Optional
 
+import numpy as np
 import onnx
 import torch
 
@@ -32,6 +35,18 @@ PRECISE_NORM_ROLES = ('encoder',)
 # The block-causal mask [1, 1, L, L] (1.85 MB at L = 680) is computed in the graph from the scale of each token
 # (var.lvl_1L, [1, L] int64, 5 kB, which the graphs hold anyway); onnxruntime folds it once when the graph opens.
 MASK, LEVELS = 'var.attn_bias_for_masking', 'var.lvl_1L'
+# ONNX element type of each torch dtype a weight may have (torch's own mapping; numpy holds all of these).
+TORCH_TO_ONNX = {
+    torch.float32: onnx.TensorProto.FLOAT,
+    torch.float16: onnx.TensorProto.FLOAT16,
+    torch.float64: onnx.TensorProto.DOUBLE,
+    torch.int64: onnx.TensorProto.INT64,
+    torch.int32: onnx.TensorProto.INT32,
+    torch.int16: onnx.TensorProto.INT16,
+    torch.int8: onnx.TensorProto.INT8,
+    torch.uint8: onnx.TensorProto.UINT8,
+    torch.bool: onnx.TensorProto.BOOL,
+}
 
 
 def example_inputs(m: LoadedModels) -> Dict[str, tuple]:
@@ -182,6 +197,89 @@ def mask_from_levels(model: onnx.ModelProto) -> None:
     graph.node.extend(nodes + rest)
 
 
+@contextlib.contextmanager
+def weights_kept_out(params: Dict[str, torch.Tensor]):
+    """While torch.onnx.export runs, its graph encoder gets no weights: it writes the graph with every weight as a
+    graph input, and `params` receives the weights by name (the model's own tensors or views of them, no copy).
+
+    NOTE: torch encodes a graph under 2 GB with all its weights inside one protobuf, which it holds as the message, its
+    serialized string and a Python bytes object at once, then parses again to check it: official d16's transformer
+    took 3.4 x its 1.24 GB of weights on top of the model (peak 7.1 GB). The encoder is a method of torch._C.Graph
+    that every TorchScript-based export calls with the final (folded) weights first; where it is missing, torch
+    encodes the weights itself and the graph is re-homed as before."""
+    encode = getattr(torch._C.Graph, '_export_onnx', None)
+    if encode is None:
+        yield
+        return
+
+    def encode_without_weights(graph, initializers, *rest, **kwargs):
+        if isinstance(initializers, dict) and initializers:
+            params.update(initializers)
+            initializers = {}
+        return encode(graph, initializers, *rest, **kwargs)
+
+    torch._C.Graph._export_onnx = encode_without_weights
+    try:
+        yield
+    finally:
+        torch._C.Graph._export_onnx = encode
+
+
+@contextlib.contextmanager
+def weights_not_cloned(module: torch.nn.Module):
+    """While torch traces `module`, the clones it makes of the module's weights before the forward starts are freed at
+    once instead of held until the trace ends.
+
+    NOTE: torch's tracer (torch.jit._trace.ONNXTracedModule) clones every input of the trace, the module's weights
+    included, and keeps the clones to the end: a second copy of the weights (official d16's transformer: +1.5 GB).
+    Each clone still runs, so the traced graph (and the numbering of its values) is the same; clone() of one of the
+    module's tensors, while tracing and before the forward starts, then returns the tensor itself."""
+    state = {id(t) for t in module.parameters()} | {id(t) for t in module.buffers()}
+    clone, before_forward = torch.Tensor.clone, [True]
+
+    def clone_released(self, *args, **kwargs):
+        copy = clone(self, *args, **kwargs)
+        if before_forward[0] and id(self) in state and torch._C._get_tracing_state() is not None:
+            return self
+        return copy
+
+    def forward_starts(*_):
+        before_forward[0] = False
+
+    hook = module.register_forward_pre_hook(forward_starts)
+    torch.Tensor.clone = clone_released
+    try:
+        yield
+    finally:
+        torch.Tensor.clone = clone
+        hook.remove()
+
+
+def weights_as_initializers(model: onnx.ModelProto, params: Dict[str, torch.Tensor]) -> Dict[str, np.ndarray]:
+    """Turn the graph inputs that weights_kept_out left for the weights back into initializers, in the order and form
+    torch gives them (graph input order); their values stay outside the protobuf and are returned by name, as arrays
+    over the tensors' own memory (WeightStore.externalize reads them)."""
+    graph, values = model.graph, {}
+    kept = [v for v in graph.input if v.name not in params]
+    names = [v.name for v in graph.input if v.name in params]
+    if not names:
+        return values
+    del graph.input[:]
+    graph.input.extend(kept)
+    for name in names:
+        t = params[name].detach()
+        if t.dtype not in TORCH_TO_ONNX:
+            raise RuntimeError(f'weight {name}: element type {t.dtype} is not supported in a bundle')
+        arr = t.numpy()  # shares memory, strides included (a folded transpose is a view)
+        init = graph.initializer.add()
+        init.name = name
+        init.dims.extend(t.shape)
+        init.data_type = TORCH_TO_ONNX[t.dtype]
+        init.data_location = onnx.TensorProto.EXTERNAL  # the values come from `values`
+        values[name] = arr
+    return values
+
+
 def export_graph(
     module: torch.nn.Module,
     args: tuple,
@@ -206,10 +304,12 @@ def export_graph(
     with tempfile.TemporaryDirectory() as tmp:
         scratch = os.path.join(tmp, 'graph.onnx')
         norms = precise_group_norms(module) if precise_norms else contextlib.nullcontext()
-        with torch.no_grad(), affine_layernorms(module), norms:
+        params: Dict[str, torch.Tensor] = {}
+        with torch.no_grad(), affine_layernorms(module), norms, weights_kept_out(params), weights_not_cloned(module):
             torch.onnx.export(module.eval(), args, scratch, **kwargs)
         # Weights torch wrote outside the protobuf stay there until the store takes them one by one.
         model = onnx.load(scratch, load_external_data=False)
+        given = weights_as_initializers(model, params)
         apply_io_spec(model, io)
         mask_from_levels(model)
         shapes = {t.name: list(t.dims) for t in model.graph.initializer}
@@ -218,8 +318,22 @@ def export_graph(
                 raise RuntimeError(
                     f'{os.path.basename(path)}: initializer {name} is {shapes.get(name)}, expected {dims}'
                 )
-        store.externalize(model, tmp)
+        store.externalize(model, tmp, given)
+        del given, params
     onnx.save(model, path)
+
+
+def release_freed_memory() -> None:
+    """Collect garbage, then hand the C heap's free pages back to the system.
+
+    NOTE: glibc keeps freed blocks under its mmap threshold (which rises to 32 MB as large blocks are freed) in its
+    heaps, so the tracer's per-weight copies and activations stay resident after each graph; malloc_trim returns the
+    free pages (Linux; elsewhere nothing happens)."""
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def round_to_float16(m: LoadedModels) -> None:
@@ -245,5 +359,6 @@ def export_all(m: LoadedModels, out_dir: str, log=print, fp16: bool = False) -> 
             precise_norms=role in PRECISE_NORM_ROLES,
             facts=facts[role],
         )
+        release_freed_memory()
     log(f'weights.bin: {store.size} bytes stored, {store.referenced} bytes referenced by the graphs')
     return store

@@ -78,11 +78,16 @@ class WeightStore:
         )
 
     @staticmethod
-    def values(t: onnx.TensorProto, base_dir: Optional[str]) -> np.ndarray:
-        """An initializer's values; one stored outside the graph is read from its file in base_dir.
+    def values(
+        t: onnx.TensorProto, base_dir: Optional[str], given: Optional[Dict[str, np.ndarray]] = None
+    ) -> np.ndarray:
+        """An initializer's values: from `given` (by name), else read from its file in base_dir when stored outside the
+        graph, else from the graph itself.
 
         NOTE: read straight from the file, never through the TensorProto: protobuf keeps the buffer of a cleared
         string field, so loading raw_data and clearing it again would hold every weight twice (official d20: +3 GB)."""
+        if given is not None and t.name in given:
+            return given[t.name]
         if t.data_location != onnx.TensorProto.EXTERNAL:
             return numpy_helper.to_array(t)
         if base_dir is None:
@@ -97,15 +102,19 @@ class WeightStore:
             raise RuntimeError(f'initializer {t.name}: {info["location"]} holds {arr.size} of its {count} values')
         return arr.reshape(tuple(t.dims))
 
-    def externalize(self, model: onnx.ModelProto, base_dir: Optional[str] = None) -> None:
+    def externalize(
+        self, model: onnx.ModelProto, base_dir: Optional[str] = None, given: Optional[Dict[str, np.ndarray]] = None
+    ) -> None:
         """Move every initializer of at least min_bytes into the shared file (in place).
 
         base_dir: where the tensors that torch.onnx wrote outside the protobuf (a graph over 2 GB) lie; each is read
-        when its turn comes, so the graph's weights are never all in memory twice."""
+        when its turn comes, so the graph's weights are never all in memory twice. given: the values of initializers
+        marked EXTERNAL that have no data anywhere yet, by name (arrays of any strides, e.g. views of the model's
+        weights); each is copied when its turn comes."""
         self.constants_to_initializers(model, self.min_bytes)
         casts = []
         for t in model.graph.initializer:
-            arr = self.values(t, base_dir)
+            arr = self.values(t, base_dir, given)
             changed = t.data_location == onnx.TensorProto.EXTERNAL
             if self.fp16:
                 arr, cast = self.as_float16(t, arr, self.min_bytes)
