@@ -9,12 +9,6 @@ const fs = require('fs');
 const path = require('path');
 const ort = require('onnxruntime-node');
 
-// In a bundle with at least UNPACKED_FROM_BYTES of weights, the graphs that hold every transformer weight open without
-// prepacking: their weights stay pages of the mapped weights file instead of a packed private copy beside them, which
-// would double the verifier's memory (official d20: 4.6 GB for 2.6 GB of weights). Smaller bundles run exactly as the
-// engine runs them. The outputs of the two differ by float rounding only (official-var-A: 1.45e-6 vs 1.67e-6 off).
-const UNPACKED_ROLES = new Set(['transformer', 'attention', 'transformerStep']);
-const UNPACKED_FROM_BYTES = 2 ** 30;
 const DTYPES = { '<f4': ['float32', Float32Array], '<i8': ['int64', BigInt64Array], '<f2': ['float16', Uint16Array] };
 
 /** Reads a little-endian C-order .npy file into { dtype, dims, data }. */
@@ -60,15 +54,12 @@ async function main() {
   const manifestPath = path.join(bundleDir, 'varscope.json');
   const graphs = fs.existsSync(manifestPath) ? JSON.parse(fs.readFileSync(manifestPath, 'utf8')).graphs : null;
   const cases = JSON.parse(fs.readFileSync(path.join(casesDir, 'cases.json'), 'utf8'));
-  const weights = path.join(bundleDir, 'weights.bin');
-  const large = fs.existsSync(weights) && fs.statSync(weights).size >= UNPACKED_FROM_BYTES;
   const sessions = new Map();
   const result = {};
   for (const [i, c] of cases.entries()) {
     if (!sessions.has(c.graph)) {
       const file = graphs ? graphs[c.graph].file : `${c.graph}.onnx`;
-      const options = large && UNPACKED_ROLES.has(c.graph) ? { extra: { session: { disable_prepacking: '1' } } } : {};
-      sessions.set(c.graph, await ort.InferenceSession.create(path.join(bundleDir, file), options));
+      sessions.set(c.graph, await ort.InferenceSession.create(path.join(bundleDir, file)));
     }
     const session = sessions.get(c.graph);
     const feeds = {};
