@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .interp import apply_separable
-from ..model.var_model import VAR
+from ..model.var_model import VAR, attention_weights
 from ..model.vqvae import VQVAE
 
 
@@ -132,12 +132,14 @@ class AttentionGraph(nn.Module):
         var = self.var
         x, cond_BD = var.teacher_input(classLabel, varInput)
         cond = var.shared_ada_lin(cond_BD)
-        attn = None
+        q_kept = k_kept = None
         for i, b in enumerate(var.blocks):
-            x, _, _, w = b(x, cond, var.attn_bias_for_masking)
-            # a Where chain keeps one [B,nh,L,L] alive at a time instead of stacking all blocks
-            attn = w if attn is None else torch.where(attnLayer == i, w, attn)
-        return attn
+            x, k, _, q = b(x, cond, var.attn_bias_for_masking)
+            # Where chains keep block attnLayer's queries and keys ([B,nh,L,hd] each) and the weights are computed
+            # once at the end: with a chain over the weights themselves, onnxruntime held every block's [B,nh,L,L].
+            q_kept = q if q_kept is None else torch.where(attnLayer == i, q, q_kept)
+            k_kept = k if k_kept is None else torch.where(attnLayer == i, k, k_kept)
+        return attention_weights(q_kept, k_kept, var.attn_bias_for_masking)
 
 
 class TransformerStepGraph(nn.Module):

@@ -30,7 +30,10 @@ class SelfAttention(nn.Module):
         self.proj = nn.Linear(embed_dim, embed_dim)
 
     def forward(self, x, attn_bias=None, past_k=None, past_v=None):
-        """x [B, l, D] -> (out [B, l, D], k [B, nh, Lp+l, hd], v [same], weights [B, nh, l, Lp+l])."""
+        """x [B, l, D] -> (out [B, l, D], k [B, nh, Lp+l, hd], v [same], q [B, nh, l, hd] scaled).
+
+        The softmax weights are attention_weights(q, k, attn_bias); they are not returned, so that a caller keeping
+        one block's weights holds two small tensors per block instead of one [B, nh, l, Lp+l]."""
         B, l, D = x.shape
         bias = torch.cat((self.q_bias, self.zero_k_bias, self.v_bias))
         qkv = F.linear(x, self.mat_qkv.weight, bias).view(B, l, 3, self.num_heads, self.head_dim)
@@ -41,12 +44,18 @@ class SelfAttention(nn.Module):
             k = F.normalize(k, dim=-1)
         if past_k is not None:  # the cache holds k after normalisation, as the official kv_caching
             k, v = torch.cat((past_k, k), dim=2), torch.cat((past_v, v), dim=2)
-        attn = q.mul(self.scale) @ k.transpose(-2, -1)  # [B, nh, l, Lp+l]
-        if attn_bias is not None:
-            attn = attn + attn_bias
-        weights = attn.softmax(dim=-1)
+        q = q.mul(self.scale)
+        weights = attention_weights(q, k, attn_bias)  # [B, nh, l, Lp+l]
         out = (weights @ v).transpose(1, 2).reshape(B, l, D)
-        return self.proj(out), k, v, weights
+        return self.proj(out), k, v, q
+
+
+def attention_weights(q, k, attn_bias=None):
+    """Softmax attention weights [B, nh, l, Lk] of scaled queries q [B, nh, l, hd] on keys k [B, nh, Lk, hd]."""
+    attn = q @ k.transpose(-2, -1)
+    if attn_bias is not None:
+        attn = attn + attn_bias
+    return attn.softmax(dim=-1)
 
 
 class FFN(nn.Module):
@@ -81,15 +90,15 @@ class AdaLNSelfAttn(nn.Module):
             self.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(embed_dim, 6 * embed_dim))
 
     def forward(self, x, cond, attn_bias=None, past_k=None, past_v=None):
-        """x [B, l, C], cond [B, D] (or [B, 1, 6, C] when shared) -> (x, k, v, attn weights)."""
+        """x [B, l, C], cond [B, D] (or [B, 1, 6, C] when shared) -> (x, k, v, q): q, k as attention_weights takes."""
         if self.shared_aln:
             gamma1, gamma2, scale1, scale2, shift1, shift2 = (self.ada_gss + cond).unbind(2)  # 6 x [B, 1, C]
         else:
             gamma1, gamma2, scale1, scale2, shift1, shift2 = self.ada_lin(cond).view(-1, 1, 6, self.C).unbind(2)
-        a, k, v, w = self.attn(self.ln_wo_grad(x).mul(scale1.add(1)).add(shift1), attn_bias, past_k, past_v)
+        a, k, v, q = self.attn(self.ln_wo_grad(x).mul(scale1.add(1)).add(shift1), attn_bias, past_k, past_v)
         x = x + a.mul(gamma1)
         x = x + self.ffn(self.ln_wo_grad(x).mul(scale2.add(1)).add(shift2)).mul(gamma2)
-        return x, k, v, w
+        return x, k, v, q
 
 
 class AdaLNBeforeHead(nn.Module):
@@ -184,13 +193,13 @@ class VAR(nn.Module):
         cond = self.shared_ada_lin(cond_BD)
         ks, vs, weights = [], [], None
         for i, b in enumerate(self.blocks):
-            x, k, v, w = b(
+            x, k, v, q = b(
                 x, cond, attn_bias, None if past_k is None else past_k[i], None if past_v is None else past_v[i]
             )
             ks.append(k)
             vs.append(v)
             if attn_block is not None and i == attn_block:
-                weights = w
+                weights = attention_weights(q, k, attn_bias)
         return self.get_logits(x, cond_BD), ks, vs, weights
 
     def teacher_input(self, label_B: torch.Tensor, x_BLCv_wo_first_l: torch.Tensor):
