@@ -213,6 +213,20 @@ class ExportTest(unittest.TestCase):
             self.assertFalse([t.name for t in model.graph.initializer if list(t.dims)[-2:] == [L, L]], role)
             self.assertIn('var.attn_bias_for_masking', {o for n in model.graph.node for o in n.output}, role)
 
+    def test_attention_graph_selects_queries_and_keys_not_weights(self):
+        # onnxruntime held every block's [B, nh, L, L] weights alive when a Where chain selected among them (d36-s:
+        # 36 x 0.72 GB at batch 1); the graph selects the block's q and k and runs one softmax for its output
+        model = onnx.load(os.path.join(self.out, 'attention.onnx'), load_external_data=False)
+        depth = self.manifest['var']['depth']
+        made_by = {o: n for n in model.graph.node for o in n.output}
+        self.assertEqual(made_by['attn'].op_type, 'Softmax')
+        softmaxes = [n for n in model.graph.node if n.op_type == 'Softmax']
+        self.assertEqual(
+            len(softmaxes), depth
+        )  # each block's but the last's (whose output nothing reads), the output's
+        where_inputs = {i for n in model.graph.node if n.op_type == 'Where' for i in n.input}
+        self.assertFalse(where_inputs & {n.output[0] for n in softmaxes})
+
     def external_ranges(self, role):
         model = onnx.load(os.path.join(self.out, self.manifest['graphs'][role]['file']), load_external_data=False)
         ranges = set()
