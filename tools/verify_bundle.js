@@ -29,11 +29,12 @@ function readNpy(file) {
     .map(Number);
   if (!DTYPES[descr]) throw new Error(`${file}: dtype ${descr} is not supported`);
   const [dtype, Ctor] = DTYPES[descr];
-  const offset = start + headerLen;
+  const offset = buf.byteOffset + start + headerLen;
   const count = dims.reduce((a, b) => a * b, 1);
-  // copy into an aligned buffer: the .npy payload offset need not be a multiple of the element size
+  if (offset % Ctor.BYTES_PER_ELEMENT === 0) return { dtype, dims, data: new Ctor(buf.buffer, offset, count) };
+  // else copy into an aligned buffer (numpy pads the header to 64 bytes, so only a foreign writer gets here)
   const bytes = new Uint8Array(count * Ctor.BYTES_PER_ELEMENT);
-  bytes.set(buf.subarray(offset, offset + bytes.length));
+  bytes.set(buf.subarray(start + headerLen, start + headerLen + bytes.length));
   return { dtype, dims, data: new Ctor(bytes.buffer) };
 }
 

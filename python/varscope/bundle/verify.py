@@ -112,12 +112,13 @@ def write_cases(m: LoadedModels, image: torch.Tensor, directory: str, class_labe
         )
     labels = torch.tensor([class_label, var.num_classes])  # CFG pair: class and null class
     pair = var_input.repeat(2, 1, 1)
-    logits, attn = var(labels, pair, attn_block=var.depth - 1)
-    w.add('transformer', 'transformer', {'classLabel': labels, 'varInput': pair}, {'logits': logits})
+    w.add('transformer', 'transformer', {'classLabel': labels, 'varInput': pair}, {'logits': var(labels, pair)})
+    # the attention weights at batch 1, as the engine asks for them: [1, nh, L, L] is 0.72 GB at d36-s
+    _, attn = var(labels[:1], var_input, attn_block=var.depth - 1)
     w.add(
         'attention',
         'attention',
-        {'classLabel': labels, 'varInput': pair, 'attnLayer': torch.tensor(var.depth - 1)},
+        {'classLabel': labels[:1], 'varInput': var_input, 'attnLayer': torch.tensor(var.depth - 1)},
         {'attn': attn},
     )
     cond = var.class_emb(labels)
