@@ -4,12 +4,12 @@
  * Prints one JSON object; bench/releasedSizes.py calls it for each released VAR size.
  *
  *   npx tsc -p tsconfig.json && node out/bench/engineMemory.js --model DIR --image IMG [--threads N] [--evaluate]
- *       [--logits OUT [--var-input F]]
+ *       [--logits OUT [--var-input F] [--class N]]
  * RSS and peak RSS (VmHWM) are read from /proc/<engine pid>/status; --evaluate then runs one teacher-forced
  * evaluation (class 0) in the same process and reads them again. --logits OUT then (engine process closed; alone with
  * --logits-only) tokenizes the image in this process and writes OUT.tokens.bin (int32 [L]), OUT.varInput.bin and
- * OUT.logits.bin (float32 [L, V], teacher-forced, class 0) and, with --var-input F, OUT.givenInput.logits.bin on that
- * varInput: for comparing a float16 bundle with its float32 twin.
+ * OUT.logits.bin (float32 [L, V], teacher-forced, class N, default 0) and, with --var-input F,
+ * OUT.givenInput.logits.bin on that varInput: for comparing a float16 bundle with its float32 twin.
  */
 import * as fs from 'fs';
 import { EngineClient } from '../src/client/engineClient';
@@ -34,7 +34,8 @@ async function main(): Promise<void> {
   const image = arg('image');
   if (!model || !image) throw new Error('usage: node out/bench/engineMemory.js --model DIR --image IMG [--threads N] [--logits OUT]');
   const logitsFile = arg('logits');
-  if (logitsFile && process.argv.includes('--logits-only')) return writeLogits(model, image, logitsFile, arg('var-input'));
+  const classId = Number(arg('class', '0'));
+  if (logitsFile && process.argv.includes('--logits-only')) return writeLogits(model, image, logitsFile, classId, arg('var-input'));
   const client = new EngineClient({
     config: { provider: 'cpu', threads: Number(arg('threads', '0')), maxImagePixels: 1e8 },
     timeoutMs: 0,
@@ -76,11 +77,11 @@ async function main(): Promise<void> {
   } finally {
     await client.dispose();
   }
-  if (logitsFile) await writeLogits(model, image, logitsFile, arg('var-input'));
+  if (logitsFile) await writeLogits(model, image, logitsFile, classId, arg('var-input'));
 }
 
-/** Tokens, varInput and teacher-forced logits (class 0) of one image, as raw little-endian files. */
-async function writeLogits(model: string, image: string, out: string, varInputFile?: string): Promise<void> {
+/** Tokens, varInput and teacher-forced logits (of classId) of one image, as raw little-endian files. */
+async function writeLogits(model: string, image: string, out: string, classId: number, varInputFile?: string): Promise<void> {
   const engine = new Engine();
   await engine.configure({ provider: 'cpu', threads: 0, maxImagePixels: 1e8 });
   try {
@@ -88,10 +89,10 @@ async function writeLogits(model: string, image: string, out: string, varInputFi
     const { raw } = await inspectImage(b, await engine.modelInput(b, { path: image }));
     fs.writeFileSync(`${out}.tokens.bin`, Int32Array.from(raw.tokens));
     fs.writeFileSync(`${out}.varInput.bin`, raw.varInput);
-    fs.writeFileSync(`${out}.logits.bin`, await teacherForcedLogits(b, raw.varInput, 0));
+    fs.writeFileSync(`${out}.logits.bin`, await teacherForcedLogits(b, raw.varInput, classId));
     if (varInputFile) {
       const given = new Float32Array(new Uint8Array(fs.readFileSync(varInputFile)).buffer);
-      fs.writeFileSync(`${out}.givenInput.logits.bin`, await teacherForcedLogits(b, given, 0));
+      fs.writeFileSync(`${out}.givenInput.logits.bin`, await teacherForcedLogits(b, given, classId));
     }
   } finally {
     await engine.dispose();
