@@ -4,19 +4,20 @@
  * checked against the manifest when it opens.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { OFFICIAL_SAMPLING, type BundleManifest, type GraphRole, type RawTensorFile } from '../shared/manifest';
 import type { ModelInfo, NodePlacement } from '../shared/results';
 import { VarScopeError } from '../shared/errors';
 import { codeColors } from './codeColors';
-import type { Graph } from './graph';
+import type { DeviceTensor, Graph } from './graph';
 import { openGraph } from './graphPool';
 import { checkGraph, checkManifest, GRAPH_ROLES, REEXPORT_HINT } from './manifestCheck';
 import type { OnnxRuntime } from './onnxRuntime';
 import { verifyBundleFiles } from './bundleVerify';
 import { readInitializers, type Initializer } from './onnxInitializers';
 import { MAX_GRAPH_BYTES, MAX_MANIFEST_BYTES, readCapped } from './readCapped';
-import { fromNested } from './tensor';
+import { fromNested, type HostTensor } from './tensor';
 
 /** Options of ModelBundle.load. */
 export interface LoadOptions {
@@ -35,6 +36,80 @@ export const LARGE_BUNDLE_BYTES = 256 * 2 ** 20;
 /** The graphs that hold the transformer's weights. */
 const TRANSFORMER_ROLES: readonly GraphRole[] = ['transformer', 'attention', 'transformerStep'];
 
+/**
+ * A large bundle's transformer graph, which may be released while idle to make room for another transformer graph
+ * and opens again on its next run. Graphs that keep outputs on the device (the KV cache on WebGPU) are never released:
+ * their device tensors belong to the session.
+ */
+class ReleasableGraph implements Graph {
+  readonly file: string;
+  readonly provider: string;
+  readonly inputs: Graph['inputs'];
+  readonly outputs: Graph['outputs'];
+  readonly placement: Graph['placement'];
+  readonly deviceOutputs: readonly string[];
+  /** Order of last use among a bundle's graphs (larger: more recent). */
+  lastUsed = 0;
+  private current: Promise<Graph> | undefined;
+  private running = 0;
+
+  constructor(
+    first: Graph,
+    private readonly reopen: () => Promise<Graph>,
+    private readonly clock: () => number,
+  ) {
+    ({ file: this.file, provider: this.provider, inputs: this.inputs, outputs: this.outputs } = first);
+    this.placement = first.placement;
+    this.deviceOutputs = first.deviceOutputs;
+    this.current = Promise.resolve(first);
+    this.lastUsed = clock();
+  }
+
+  /** Whether its session is open. */
+  get held(): boolean {
+    return this.current !== undefined;
+  }
+
+  /** Open, idle and holding nothing on the device. */
+  get releasable(): boolean {
+    return this.held && this.running === 0 && this.deviceOutputs.length === 0;
+  }
+
+  run(feeds: Record<string, HostTensor>, fetches?: string[]): Promise<Record<string, HostTensor>> {
+    return this.use((g) => g.run(feeds, fetches));
+  }
+
+  runDevice(feeds: Record<string, HostTensor | DeviceTensor>): ReturnType<Graph['runDevice']> {
+    return this.use((g) => g.runDevice(feeds));
+  }
+
+  /** Release the session; the next run opens it again. */
+  async release(): Promise<void> {
+    const g = this.current;
+    this.current = undefined;
+    if (g) await (await g).dispose();
+  }
+
+  dispose(): Promise<void> {
+    return this.release();
+  }
+
+  private async use<T>(f: (g: Graph) => Promise<T>): Promise<T> {
+    this.running++;
+    try {
+      if (!this.current) {
+        const opening = this.reopen();
+        this.current = opening;
+        opening.catch(() => this.current === opening && (this.current = undefined)); // a failed open may be retried
+      }
+      return await f(await this.current);
+    } finally {
+      this.running--;
+      this.lastUsed = this.clock();
+    }
+  }
+}
+
 /** A loaded bundle: manifest, codebook, interpolation matrices and lazily opened graphs. */
 export class ModelBundle {
   private readonly sessions = new Map<GraphRole, Promise<Graph>>();
@@ -43,6 +118,9 @@ export class ModelBundle {
   onPlacement?: (role: GraphRole, graph: Graph, placement: NodePlacement) => void;
   private colors: Uint8Array | undefined;
   private closed = false;
+  /** A large bundle's transformer graphs, opened or released (see transformerShare). */
+  private readonly releasable = new Map<GraphRole, ReleasableGraph>();
+  private uses = 0;
   /** Per scale: up [h, pn] and down [pn, h] as float32, row-major. */
   readonly up: Float32Array[];
   readonly down: Float32Array[];
@@ -105,7 +183,7 @@ export class ModelBundle {
     if (this.closed) return Promise.reject(new VarScopeError('Cancelled', `${this.manifest.id}: the model was closed`));
     let s = this.sessions.get(role);
     if (!s) {
-      s = this.openGraph(role);
+      s = this.large && TRANSFORMER_ROLES.includes(role) ? this.openReleasable(role) : this.openGraph(role);
       this.sessions.set(role, s);
       s.catch(() => this.sessions.delete(role)); // a failed open may be retried
     }
@@ -128,6 +206,14 @@ export class ModelBundle {
 
   /** The size from which a bundle counts as large (LARGE_BUNDLE_BYTES; tests lower it). */
   static largeBytes = LARGE_BUNDLE_BYTES;
+
+  /**
+   * Share of the machine's memory a large bundle's transformer graphs may hold together (tests lower it). Each holds
+   * its own copy of every VAR weight, about the bundle's weights.bin, so past this share the least recently used idle
+   * one is released before another opens (official d30, 8.5 GB of weights, on a 24 GB machine: one at a time; d24:
+   * two). A released graph opens again when next used.
+   */
+  static transformerShare = 0.5;
 
   /** Weights of at least ModelBundle.largeBytes (see LARGE_BUNDLE_BYTES). */
   get large(): boolean {
@@ -170,6 +256,31 @@ export class ModelBundle {
     const all = [...this.sessions.values()];
     this.sessions.clear();
     for (const s of all) await s.then((g) => g.dispose()).catch(() => undefined);
+  }
+
+  /** A large bundle's transformer graph, opened after releasing others as far as transformerShare asks. */
+  private async openReleasable(role: GraphRole): Promise<Graph> {
+    const open = async () => {
+      if (this.closed) throw new VarScopeError('Cancelled', `${this.manifest.id}: the model was closed`);
+      await this.makeRoomFor(role);
+      return this.openGraph(role);
+    };
+    const g = new ReleasableGraph(await open(), open, () => ++this.uses);
+    this.releasable.set(role, g);
+    return g;
+  }
+
+  /** Release idle transformer graphs, least recently used first, until one more fits in transformerShare. */
+  private async makeRoomFor(role: GraphRole): Promise<void> {
+    const each = this.manifest.files['weights.bin']?.bytes ?? 0;
+    const budget = ModelBundle.transformerShare * os.totalmem();
+    const others = [...this.releasable].filter(([r, g]) => r !== role && g.held).map(([, g]) => g);
+    let held = others.length;
+    for (const g of others.filter((o) => o.releasable).sort((a, b) => a.lastUsed - b.lastUsed)) {
+      if ((held + 1) * each <= budget) break;
+      await g.release();
+      held--;
+    }
   }
 
   /** Open a graph, check it against the manifest and release it (unless a session of it is already open). */

@@ -230,4 +230,58 @@ describe('engine API (in process)', function () {
       await own.dispose();
     }
   });
+
+  it("a large bundle's transformer graphs past their memory share: the idle one is released, and opens again when used", async () => {
+    const image = { path: fixture('img0.png') };
+    const small = await engine.evaluate({ model, image, classId: 3 });
+    const smallAttn = await engine.attention({ model, image, classId: 3, layer: 1, head: 'mean' });
+    const saved = [ModelBundle.largeBytes, ModelBundle.transformerShare];
+    ModelBundle.largeBytes = 0;
+    ModelBundle.transformerShare = 1e-12; // room for one at a time
+    const own = new Engine();
+    try {
+      await own.configure({ provider: 'cpu', threads: 0, maxImagePixels: 1e8 });
+      await own.openModel({ model });
+      const bundle = await own.bundle(model);
+      const releasable = (bundle as unknown as { releasable: Map<string, { held: boolean }> }).releasable;
+      const held = () => [...releasable].filter(([, g]) => g.held).map(([r]) => r);
+      const sameAsSmall = (r: typeof small) =>
+        r.scales.forEach((s, k) =>
+          assert.ok(Math.abs(s.nll - small.scales[k].nll) < 1e-5, `scale ${k}: nll ${s.nll} vs ${small.scales[k].nll}`),
+        );
+      sameAsSmall(await own.evaluate({ model, image, classId: 3 }));
+      assert.deepStrictEqual(held(), ['transformer']);
+      const attn = await own.attention({ model, image, classId: 3, layer: 1, head: 'mean' });
+      assert.deepStrictEqual(held(), ['attention']);
+      let worst = 0;
+      attn.weights.forEach((w, i) => (worst = Math.max(worst, Math.abs(w - smallAttn.weights[i]))));
+      assert.ok(worst < 1e-5, `attention weights differ by ${worst}`);
+      sameAsSmall(await own.evaluate({ model, image, classId: 3 })); // the released transformer graph opens again
+      assert.deepStrictEqual(held(), ['transformer']);
+      // a graph that is running is not released: the attention graph opens beside it
+      const L = bundle.manifest.tokenCount;
+      const C = bundle.manifest.vae.Cvae;
+      const feeds = {
+        classLabel: { dtype: 'int64' as const, dims: [1], data: BigInt64Array.from([3n]) },
+        varInput: { dtype: 'float32' as const, dims: [1, L - 1, C], data: new Float32Array((L - 1) * C) },
+      };
+      const tf = await bundle.graph('transformer');
+      const at = await bundle.graph('attention');
+      const [logits, weights] = await Promise.all([
+        tf.run(feeds, ['logits']),
+        at.run({ ...feeds, attnLayer: { dtype: 'int64' as const, dims: [], data: BigInt64Array.from([1n]) } }, ['attn']),
+      ]);
+      assert.deepStrictEqual(
+        [logits.logits.dims, weights.attn.dims],
+        [
+          [1, L, bundle.manifest.vae.vocabSize],
+          [1, bundle.manifest.var.numHeads, L, L],
+        ],
+      );
+      assert.deepStrictEqual(held().sort(), ['attention', 'transformer']);
+    } finally {
+      [ModelBundle.largeBytes, ModelBundle.transformerShare] = saved;
+      await own.dispose();
+    }
+  });
 });
