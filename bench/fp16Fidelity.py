@@ -108,8 +108,9 @@ def main() -> int:
     print(json.dumps(summary, indent=1))
     if a.json:
         os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
-        with open(a.json, 'w') as f:
+        with open(a.json + '.tmp', 'w') as f:  # written whole or not at all, as releasedSizes.py writes its --json
             json.dump({'summary': summary, 'perImage': per_image}, f, indent=1)
+        os.replace(a.json + '.tmp', a.json)
     return 0
 
 
