@@ -4,9 +4,10 @@
  * Prints one JSON object; bench/releasedSizes.py calls it for each released VAR size.
  *
  *   npx tsc -p tsconfig.json && node out/bench/engineMemory.js --model DIR --image IMG [--threads N] [--evaluate]
- *       [--logits OUT [--var-input F] [--class N]]
+ *       [--generate] [--logits OUT [--var-input F] [--class N]]
  * RSS and peak RSS (VmHWM) are read from /proc/<engine pid>/status; --evaluate then runs one teacher-forced
- * evaluation (class 0) in the same process and reads them again. --logits OUT then (engine process closed; alone with
+ * evaluation (class 0) in the same process and reads them again; --generate then generates one image (class 0,
+ * seed 0, the official sampling settings) and reads them again. --logits OUT then (engine process closed; alone with
  * --logits-only) tokenizes the image in this process and writes OUT.tokens.bin (int32 [L]), OUT.varInput.bin and
  * OUT.logits.bin (float32 [L, V], teacher-forced, class N, default 0) and, with --var-input F,
  * OUT.givenInput.logits.bin on that varInput: for comparing a float16 bundle with its float32 twin.
@@ -14,6 +15,7 @@
 import * as fs from 'fs';
 import { EngineClient } from '../src/client/engineClient';
 import { Engine } from '../src/engine/engine';
+import { OFFICIAL_SAMPLING } from '../src/shared/manifest';
 import { teacherForcedLogits } from '../src/engine/teacherForcing';
 import { inspectImage } from '../src/engine/tokenizer';
 
@@ -64,6 +66,9 @@ async function main(): Promise<void> {
       peakAfterInspect: afterInspect.peak,
       tokens: inspected.scales.map((s) => s.tokens.length),
     };
+    // each stage's numbers also go to stderr as they come, so a run stopped for its memory shows how far it got
+    const reached = () => console.error(`engineMemory: ${JSON.stringify(out)}`);
+    reached();
     if (process.argv.includes('--evaluate')) {
       // the teacher-forced view: opens the transformer graph of a large bundle
       const t = performance.now();
@@ -72,6 +77,16 @@ async function main(): Promise<void> {
       const afterEvaluate = memoryOf(client.pid!);
       out.rssAfterEvaluate = afterEvaluate.rss;
       out.peakAfterEvaluate = afterEvaluate.peak;
+      reached();
+    }
+    if (process.argv.includes('--generate')) {
+      // generation: opens the step graph (KV cache) of a large bundle, which may release the transformer graph
+      const t = performance.now();
+      await client.call('generate', { model, settings: { classId: 0, seed: 0, ...OFFICIAL_SAMPLING } });
+      out.generateMs = performance.now() - t;
+      const afterGenerate = memoryOf(client.pid!);
+      out.rssAfterGenerate = afterGenerate.rss;
+      out.peakAfterGenerate = afterGenerate.peak;
     }
     console.log(JSON.stringify(out));
   } finally {

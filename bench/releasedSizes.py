@@ -3,17 +3,17 @@ official checkpoints are, export them with `varscope export`, open the bundle in
 
     npx tsc -p tsconfig.json && /usr/bin/python3 bench/releasedSizes.py [--sizes d16,d20,d24,d36s,d30]
         [--official /tmp/var-official] [--work /tmp/varscope-sizes] [--limit-gb 16] [--image IMG] [--fp16]
-        [--keep] [--json out/bench/releasedSizes.json]
+        [--generate] [--keep] [--json out/bench/releasedSizes.json]
 
 --official: a copy of FoundationVision/VAR (its `models` package builds the models). Per size it reports the export
 time, the bundle's bytes and weight bytes (weights.bin), the peak RSS of the export's process tree, the engine's RSS
-after opening the model, after one inspection and after one teacher-forced evaluation (bench/engineMemory.ts: a fresh
-engine child process, /proc VmRSS and VmHWM) with the memory goal (RSS <= 1.5 x weight bytes + 0.5 GB), and the time to
-the first pyramid. Each step runs under `prlimit --as` and a watchdog that kills its process tree when its resident
-memory passes --limit-gb, so a size that does not fit fails with its measured peak instead of exhausting the machine.
-A size's checkpoints and bundle are deleted when it is done (--keep leaves them, and a later run reuses the kept
-checkpoints). --fp16 also exports a float16 bundle of each size and compares the engine's tokens and teacher-forced
-logits on the image with the float32 bundle's. Not a test: numbers for this machine.
+after opening the model, after one inspection, after one teacher-forced evaluation and, with --generate, after one
+generation (bench/engineMemory.ts: a fresh engine child process, /proc VmRSS and VmHWM) with the memory goal (RSS <= 1.5
+x weight bytes + 0.5 GB), and the time to the first pyramid. Each step runs under `prlimit --as` and a watchdog that
+kills its process tree when its resident memory passes --limit-gb, so a size that does not fit fails with its measured
+peak instead of exhausting the machine. A size's checkpoints and bundle are deleted when it is done (--keep leaves them,
+and a later run reuses the kept checkpoints). --fp16 also exports a float16 bundle of each size and compares the
+engine's tokens and teacher-forced logits on the image with the float32 bundle's. Not a test: numbers for this machine.
 """
 import argparse
 import json
@@ -154,9 +154,10 @@ def du(path: str) -> int:
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
 
 
-def engine_run(bundle: str, image: str, limit: int, log, logits: str = '', var_input: str = ''):
+def engine_run(bundle: str, image: str, limit: int, log, logits: str = '', var_input: str = '', generate=False):
     """bench/engineMemory.ts on a bundle: its JSON result, or {'error', 'peak'}."""
     cmd = ['node', 'out/bench/engineMemory.js', '--model', bundle, '--image', image, '--evaluate']
+    cmd += ['--generate'] if generate else []
     if logits:
         cmd += ['--logits', logits] + (['--var-input', var_input] if var_input else [])
     rc, _, peak, out, lines = run_limited(cmd, limit, log)
@@ -165,6 +166,11 @@ def engine_run(bundle: str, image: str, limit: int, log, logits: str = '', var_i
     r = json.loads(out.strip().splitlines()[-1])
     r['treePeak'] = peak
     return r
+
+
+def last_peak(e: dict):
+    """The engine's VmHWM after its last step: the most the process held."""
+    return e.get('peakAfterGenerate', e.get('peakAfterEvaluate', e.get('peakAfterInspect')))
 
 
 def export(ckpt: str, depth: int, bundle: str, limit: int, log, fp16: bool = False):
@@ -180,7 +186,7 @@ def export(ckpt: str, depth: int, bundle: str, limit: int, log, fp16: bool = Fal
         '--out',
         bundle,
     ]
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=os.path.join(ROOT, 'python'))
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, 'python'))
     rc, secs, peak, _, _ = run_limited(cmd + (['--fp16'] if fp16 else []), limit, log, env=env)
     return rc, secs, peak
 
@@ -211,6 +217,7 @@ def main() -> int:
     p.add_argument('--limit-gb', type=float, default=16)
     p.add_argument('--image', default=os.path.join(ROOT, 'media', 'sample.png'))
     p.add_argument('--fp16', action='store_true')
+    p.add_argument('--generate', action='store_true')
     p.add_argument('--keep', action='store_true')
     p.add_argument('--json', default=os.path.join(ROOT, 'out', 'bench', 'releasedSizes.json'))
     p.add_argument('--build-only', help=argparse.SUPPRESS)  # internal: SIZE:OUT, the build step's own process
@@ -255,11 +262,11 @@ def main() -> int:
                 r['bundleBytes'], r['weightBytes'] = du(bundle), os.path.getsize(os.path.join(bundle, 'weights.bin'))
                 log(f'{size}: opening in the engine')
                 logits = os.path.join(a.work, size, 'f32') if a.fp16 else ''
-                r['engine'] = engine_run(bundle, a.image, limit, log, logits)
+                r['engine'] = engine_run(bundle, a.image, limit, log, logits, generate=a.generate)
                 e = r['engine']
                 if 'rssAfterInspect' in e:
                     goal = 1.5 * r['weightBytes'] + 0.5 * GB
-                    peak = e.get('peakAfterEvaluate', e['peakAfterInspect'])  # VmHWM: the most the process held
+                    peak = last_peak(e)
                     r['memoryGoal'] = {'bytes': goal, 'met': peak <= goal, 'ratioToWeights': peak / r['weightBytes']}
                 if a.fp16 and 'rssAfterInspect' in e:
                     b16 = bundle + '-fp16'
@@ -287,8 +294,8 @@ def table(results: dict) -> str:
     """Markdown table of the sizes measured so far."""
     rows = [
         '| size | VAR params | export s | export peak GiB | bundle GiB | weights GiB | RSS open GiB | RSS inspect GiB '
-        '| RSS evaluate GiB | peak GiB | peak / weights | goal GiB | first pyramid s |',
-        '|---|' + '---:|' * 12,
+        '| RSS evaluate GiB | RSS generate GiB | peak GiB | peak / weights | goal GiB | first pyramid s |',
+        '|---|' + '---:|' * 13,
     ]
     g = lambda v: f'{v / GB:.2f}' if isinstance(v, (int, float)) else '-'
     for size, r in results.items():
@@ -303,7 +310,8 @@ def table(results: dict) -> str:
             g(e.get('rssAfterOpen')),
             g(e.get('rssAfterInspect')),
             g(e.get('rssAfterEvaluate')),
-            g(e.get('peakAfterEvaluate', e.get('peakAfterInspect'))),
+            g(e.get('rssAfterGenerate')),
+            g(last_peak(e)),
             f"{goal['ratioToWeights']:.2f}" if goal else '-',
             g(goal.get('bytes')),
             f"{e['firstPyramidMs'] / 1000:.1f}" if 'firstPyramidMs' in e else r.get('error') or e.get('error', '-'),

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from varscope.bundle.bundle_spec import GRAPH_SPEC, ROLES, resolve_dim
-from varscope.bundle.verify import tolerance
+from varscope.bundle.verify import run_verifier, tolerance
 
 from .fixtures import PACKAGE_DIR, REPO, config, fixture
 
@@ -304,6 +304,33 @@ class ExportFp16Test(unittest.TestCase):
             model = onnx.load(os.path.join(out, 'transformer.onnx'), load_external_data=False)
             self.assertIn(onnx.TensorProto.FLOAT16, {t.data_type for t in model.graph.initializer})
             self.assertEqual([i.name for i in model.graph.input], list(manifest['graphs']['transformer']['inputs']))
+
+
+class VerifierTest(unittest.TestCase):
+    """tools/verify_bundle.js reads each reference a chunk at a time (64 MB): a difference past the first chunk, a
+    reference equal to the output and one of other dims must each come out as they are."""
+
+    def test_max_abs_diff_over_chunks_and_dims(self):
+        h = onnx.helper
+        vec = lambda name: h.make_tensor_value_info(name, onnx.TensorProto.FLOAT, ['n'])
+        graph = h.make_graph([h.make_node('Identity', ['x'], ['y'])], 'identity', [vec('x')], [vec('y')])
+        x = (np.arange((1 << 24) + 1000) % 997).astype(np.float32)  # one chunk and 1000 values of the next
+        off = x.copy()
+        off[-3] += 0.5
+        with tempfile.TemporaryDirectory(prefix='varscope-verifier-') as d:
+            onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid('', 13)]), os.path.join(d, 'identity.onnx'))
+            for name, a in (('x', x), ('same', x), ('off', off), ('short', x[:10])):
+                np.save(os.path.join(d, f'{name}.npy'), a)
+            case = lambda name: {
+                'name': name,
+                'graph': 'identity',
+                'inputs': {'x': 'x.npy'},
+                'outputs': {'y': f'{name}.npy'},
+            }
+            with open(os.path.join(d, 'cases.json'), 'w') as f:
+                json.dump([case('same'), case('off'), case('short')], f)
+            diffs = run_verifier(d, d)
+        self.assertEqual(diffs, {'same.y': 0.0, 'off.y': 0.5, 'short.y': float('inf')})
 
 
 class ExportOtherArchitectureTest(unittest.TestCase):

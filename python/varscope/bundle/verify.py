@@ -134,18 +134,21 @@ def write_cases(m: LoadedModels, image: torch.Tensor, directory: str, class_labe
         )
         out, ks, vs, _ = var.run_blocks(var.step_input(si, cond, x), cond, None, past_k, past_v)
         if si in steps:
-            empty = torch.zeros(var.depth, 2, nh, 0, hd)
+            # The last scale's case runs the conditional row alone (batch 1; the other cases keep the CFG pair): at
+            # d36-s its KV tensors are 1.5 GB per row each way, and the graph, its caller's copy and the reference
+            # each hold them.
+            r = 1 if si == SN - 1 else 2
             w.add(
                 f'transformerStep{si}',
                 'transformerStep',
                 {
-                    'classLabel': labels,
-                    'x': x,
+                    'classLabel': labels[:r],
+                    'x': x[:r],
                     'scaleIndex': torch.tensor(si),
-                    'pastKey': torch.stack(past_k) if past_k else empty,
-                    'pastValue': torch.stack(past_v) if past_v else empty,
+                    'pastKey': torch.stack(past_k)[:, :r] if past_k else torch.zeros(var.depth, r, nh, 0, hd),
+                    'pastValue': torch.stack(past_v)[:, :r] if past_v else torch.zeros(var.depth, r, nh, 0, hd),
                 },
-                {'logits': out, 'presentKey': torch.stack(ks), 'presentValue': torch.stack(vs)},
+                {'logits': out[:r], 'presentKey': torch.stack(ks)[:, :r], 'presentValue': torch.stack(vs)[:, :r]},
             )
         past_k, past_v = ks, vs
     w.close()
