@@ -1,6 +1,6 @@
 // `npm test`: four layers, each ending in a plain `N passed, N failed` line, then the total.
 //   unit        tsc, the formatters' checks (prettier, black), mocha on out/test/unit/**/*.test.js, and the Python
-//               tests in python/tests
+//               tests in python/tests, once on PyTorch 1.13 (/usr/bin/python3) and once on 2.x (.venv-torch2)
 //   webview     node test/webview/run.js (views in Chromium)
 //   integration the extension in a real VS Code (code-server, or desktop VS Code when VSCODE_EXECUTABLE is set)
 //   package     node test/package/run.js (the VSIX built, installed into code-server and used from there)
@@ -81,23 +81,49 @@ function mochaChild(files) {
   runner.on('pending', () => counts.pending++);
 }
 
-/** Python unittest: counts from its summary; skipped tests count as failed. */
+/** The Pythons the Python layer runs on: Debian's PyTorch 1.13 and the PyTorch 2.x venv that tools/setup.sh makes. */
+const PYTHONS = [
+  { name: 'torch 1.13 (Debian)', python: PYTHON },
+  { name: 'torch 2.x (.venv-torch2)', python: path.join(ROOT, '.venv-torch2', 'bin', 'python') },
+];
+
+/** Python unittest, once per interpreter of PYTHONS: counts from each summary; skipped tests count as failed. */
 function pythonTests() {
   if (!fs.existsSync(path.join(ROOT, 'python', 'tests'))) return { passed: 0, failed: 0 };
-  console.log('  python unittest python/tests');
-  const r = run(PYTHON, ['-m', 'unittest', 'discover', '-s', 'python/tests', '-t', 'python', '-v'], {
+  const total = { passed: 0, failed: 0 };
+  for (const { name, python } of PYTHONS) {
+    const r = pythonTestsOn(python);
+    console.log(
+      `  python on ${r.torch ? `torch ${r.torch}` : name} (${path.relative(ROOT, python) || python}): ${r.passed} passed, ${r.failed} failed`,
+    );
+    total.passed += r.passed;
+    total.failed += r.failed;
+  }
+  return total;
+}
+
+/** python/tests on one interpreter; `torch` is the version it imported. */
+function pythonTestsOn(python) {
+  if (!fs.existsSync(python)) {
+    console.log(`  ${python} does not exist: run bash tools/setup.sh`);
+    return { passed: 0, failed: 1, torch: undefined };
+  }
+  const version = run(python, ['-c', 'import torch; print(torch.__version__)'], { capture: true });
+  const torch = version.status === 0 ? version.stdout.trim() : undefined;
+  console.log(`  python unittest python/tests with ${python} (torch ${torch ?? 'missing'})`);
+  const r = run(python, ['-m', 'unittest', 'discover', '-s', 'python/tests', '-t', 'python', '-v'], {
     capture: true,
     env: { PYTHONPATH: path.join(ROOT, 'python') },
   });
   const text = r.stdout + r.stderr;
   process.stdout.write(indent(text));
   const ran = /^Ran (\d+) tests?/m.exec(text);
-  if (!ran) return { passed: 0, failed: 1 };
-  const total = +ran[1];
-  const num = (name) => +((new RegExp(`${name}=(\\d+)`).exec(text) || [])[1] || 0);
+  if (!ran) return { passed: 0, failed: 1, torch };
+  const count = +ran[1];
+  const num = (key) => +((new RegExp(`${key}=(\\d+)`).exec(text) || [])[1] || 0);
   const failed = num('failures') + num('errors') + num('skipped') + num('unexpected successes');
   if (num('skipped') > 0) console.log(`  ${num('skipped')} python tests skipped: counted as failed`);
-  return { passed: total - failed, failed: failed + (r.status !== 0 && failed === 0 ? 1 : 0) };
+  return { passed: count - failed, failed: failed + (r.status !== 0 && failed === 0 ? 1 : 0), torch };
 }
 
 /** The formatters in check mode, one test each: prettier (TypeScript, JavaScript, CSS) and black (Python). */
@@ -120,9 +146,9 @@ function formatChecks() {
 }
 
 function unitLayer() {
-  const bundle = path.join(ROOT, 'out', 'bundles', 'official-var-A', 'varscope.json');
-  if (!fs.existsSync(bundle) && fs.existsSync(path.join(ROOT, 'tools', 'export_fixtures.sh'))) {
-    console.log('  exporting the fixture bundle (tools/export_fixtures.sh)');
+  const bundles = ['official-var-A', 'official-var-A-torch2'].map((b) => path.join(ROOT, 'out', 'bundles', b, 'varscope.json'));
+  if (bundles.some((b) => !fs.existsSync(b)) && fs.existsSync(path.join(ROOT, 'tools', 'export_fixtures.sh'))) {
+    console.log('  exporting the fixture bundles (tools/export_fixtures.sh: torch 1.13 and 2.x)');
     if (run('bash', ['tools/export_fixtures.sh']).status !== 0) console.log('  export_fixtures.sh failed: parity tests will fail');
   }
   if (!tsc()) return { passed: 0, failed: 1 };

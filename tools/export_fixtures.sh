@@ -1,16 +1,36 @@
 #!/usr/bin/env bash
-# Exports the official-var-A fixture checkpoints into out/bundles/official-var-A (the engine tests' bundle).
-# Fixtures: $VARSCOPE_FIXTURES, default <repo>/../shared/fixtures. Python with torch: $PYTHON, default /usr/bin/python3.
+# Exports the official-var-A fixture checkpoints into the engine tests' bundles, once per PyTorch:
+#   out/bundles/official-var-A         with Debian's PyTorch 1.13 ($PYTHON, default /usr/bin/python3)
+#   out/bundles/official-var-A-torch2  with the PyTorch 2.x venv ($PYTHON_TORCH2, default .venv-torch2/bin/python)
+# usage: bash tools/export_fixtures.sh [torch1|torch2]...   (none: both; a bundle already there is kept)
+# Fixtures: $VARSCOPE_FIXTURES, default <repo>/../shared/fixtures.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 fixtures="${VARSCOPE_FIXTURES:-$repo/../shared/fixtures}"
 src="$fixtures/official-var-A"
-python="${PYTHON:-/usr/bin/python3}"
 for f in vae.pth var.pth; do
   [[ -f "$src/$f" ]] || { echo "error: $src/$f not found (set VARSCOPE_FIXTURES)" >&2; exit 2; }
 done
 cd "$repo"
-PYTHONPATH="$repo/python${PYTHONPATH:+:$PYTHONPATH}" "$python" -W ignore -m varscope.export \
-  --vae "$src/vae.pth" --var "$src/var.pth" --out "$repo/out/bundles/official-var-A" \
-  --id official-var-A --name "Official VAR (fixture A, depth 2)" \
-  --description "Seeded small model of the official VAR code (fixture official-var-A); weights are not trained."
+
+export_with() { # python out_dir
+  [[ -f "$2/varscope.json" ]] && return 0
+  PYTHONPATH="$repo/python${PYTHONPATH:+:$PYTHONPATH}" "$1" -m varscope.export \
+    --vae "$src/vae.pth" --var "$src/var.pth" --out "$2" \
+    --id official-var-A --name "Official VAR (fixture A, depth 2)" \
+    --description "Seeded small model of the official VAR code (fixture official-var-A); weights are not trained."
+}
+
+targets=("$@")
+[[ ${#targets[@]} -gt 0 ]] || targets=(torch1 torch2)
+for t in "${targets[@]}"; do
+  case "$t" in
+    torch1) export_with "${PYTHON:-/usr/bin/python3}" "$repo/out/bundles/official-var-A" ;;
+    torch2)
+      py="${PYTHON_TORCH2:-$repo/.venv-torch2/bin/python}"
+      [[ -x "$py" ]] || { echo "error: $py not found (bash tools/setup.sh makes it)" >&2; exit 2; }
+      export_with "$py" "$repo/out/bundles/official-var-A-torch2"
+      ;;
+    *) echo "unknown target $t (torch1, torch2)" >&2; exit 2 ;;
+  esac
+done

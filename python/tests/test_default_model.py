@@ -287,6 +287,14 @@ class DefaultBundlesTest(unittest.TestCase):
                 self.assertLessEqual(diff, tolerance(key), f'{bundle_id} {key}')
 
 
+def reference_set_tolerance(key: str) -> float:
+    """The verifier's tolerances (which hold the engine to PyTorch and the official code): the reference set was written
+    on another machine, and float32 matrix products are summed in an order that depends on the BLAS (MKL in torch 2.x's
+    wheel, OpenBLAS in Debian's 1.13) and on the kernels it picks for the CPU (logits 2.7e-5 off the committed set
+    with both torches on a machine where an earlier one had agreed within 1e-5). Tokens stay exact."""
+    return tolerance('decoder.image' if key == 'decoded' else f'reference.{key}')
+
+
 class ReferenceSetTest(unittest.TestCase):
     def test_reference_set(self):
         m, index = load_manifest(FINAL), read_index()
@@ -319,7 +327,7 @@ class ReferenceSetTest(unittest.TestCase):
             np.testing.assert_array_equal(got['tokens'], ref['tokens'])
             for key in ('fhat', 'logits', 'decoded'):
                 diff = float(np.abs(got[key] - ref[key]).max())
-                self.assertLessEqual(diff, 1e-5, f'{entry["file"]} {key}: {diff}')
+                self.assertLessEqual(diff, reference_set_tolerance(key), f'{entry["file"]} {key}: {diff}')
         self.assertLessEqual(total, 3.2e6)
 
     def test_decoded_images_reconstruct_their_inputs(self):

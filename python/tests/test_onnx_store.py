@@ -23,7 +23,7 @@ def graph_with(weights):
         [helper.make_tensor_value_info(prev, onnx.TensorProto.FLOAT, [1, 4])],
         [numpy_helper.from_array(w, f'w{i}') for i, w in enumerate(weights)],
     )
-    return helper.make_model(g)
+    return helper.make_model(g, ir_version=8)  # onnx >= 1.19 writes IR 11+, past what onnxruntime may read
 
 
 class ExternalInputTest(unittest.TestCase):
@@ -98,7 +98,7 @@ class ExternalInputTest(unittest.TestCase):
                 src = os.path.join(tmp, 'src')
                 os.makedirs(src)
                 onnx.save(
-                    helper.make_model(g),
+                    helper.make_model(g, ir_version=8),
                     os.path.join(src, 'g.onnx'),
                     save_as_external_data=external,
                     all_tensors_to_one_file=False,

@@ -373,7 +373,9 @@ export async function runExport(argv: string[]): Promise<number> {
     VARSCOPE_PARENT_PID: String(process.pid), // the exporter stops if this process is killed outright
   };
   return new Promise((resolve) => {
-    const p = spawn(python, ['-m', 'varscope.export', ...rest], { stdio: 'inherit', env });
+    // bin/varscope.js takes --verbose off every command line (VARSCOPE_VERBOSE): the exporter then prints torch's warnings.
+    const verbose = process.env.VARSCOPE_VERBOSE === '1' && !rest.includes('--verbose') ? ['--verbose'] : [];
+    const p = spawn(python, ['-m', 'varscope.export', ...rest, ...verbose], { stdio: 'inherit', env });
     forwardSignalsTo(p);
     p.on('error', (e) => {
       process.stderr.write(`varscope: cannot run ${python}: ${e.message}\n`);

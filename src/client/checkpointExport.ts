@@ -38,6 +38,8 @@ export interface PythonRun {
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
   /** Aborting kills the whole process group. */
   signal?: AbortSignal;
+  /** Python's warnings reach onLine (the log) instead of being ignored. */
+  warnings?: boolean;
 }
 
 /** The stage a line of the exporter's output starts, if any. */
@@ -63,7 +65,7 @@ export function runPythonModule(run: PythonRun, module: string, args: string[]):
       ...process.env,
       PYTHONPATH: pythonPathWith(run.packageDir),
       PYTHONUNBUFFERED: '1',
-      PYTHONWARNINGS: 'ignore',
+      PYTHONWARNINGS: run.warnings ? 'default' : 'ignore',
       VARSCOPE_NODE: run.nodePath ?? process.execPath,
       // In VS Code the executable is Electron: this makes it behave as Node for the verifier.
       ELECTRON_RUN_AS_NODE: '1',
@@ -145,6 +147,7 @@ export async function exportCheckpoint(
   const r = await runPythonModule(
     {
       ...run,
+      warnings: true, // torch's tracer warnings go to the log (--verbose), never to the user
       onLine: (line, stream) => {
         onLine?.(line, stream);
         const s = stream === 'stdout' ? parseExportLine(line) : undefined;
@@ -152,7 +155,7 @@ export async function exportCheckpoint(
       },
     },
     'varscope.export',
-    ['--vae', opts.vae, '--var', opts.var, '--out', opts.out, '--id', opts.id, '--name', opts.name],
+    ['--vae', opts.vae, '--var', opts.var, '--out', opts.out, '--id', opts.id, '--name', opts.name, '--verbose'],
   );
   if (r.code !== 0) throw new VarScopeError('ModelLoad', `export failed: ${pythonError(r.stderr)}`, r.stderr);
 }

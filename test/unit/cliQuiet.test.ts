@@ -65,10 +65,13 @@ describe('CLI output', function () {
       r.stderr,
       /--python .*old-python skipped \(torch 1\.12\.1 is older than 1\.13\); using .*bin-.*python3 \(python3 on PATH\)/,
     );
+    // The CLI's --verbose (taken off by bin/varscope.js) reaches the exporter: torch's warnings then print.
+    assert.strictEqual(cli(['export', '--python', good, '--out', 'v', '--verbose']).code, 0);
     assert.deepStrictEqual(fs.readFileSync(record, 'utf8').trim().split('\n'), [
       'good-python -m varscope.export --vae a.pth --var b.pth --out x',
       'env-python -m varscope.export --vae a.pth --var b.pth --out y',
       'good-python -m varscope.export --out z',
+      'good-python -m varscope.export --out v --verbose',
     ]);
   });
 });

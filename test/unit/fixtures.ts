@@ -15,12 +15,15 @@ export const FIXTURES = path.join(process.env.VARSCOPE_FIXTURES ?? path.resolve(
 /** The exported bundle of those fixtures (VARSCOPE_BUNDLE overrides the folder). */
 export const BUNDLE = process.env.VARSCOPE_BUNDLE ?? path.join(ROOT, 'out', 'bundles', 'official-var-A');
 
-/** The fixture bundle folder, or a failure telling how to make it. */
-export function requireBundle(): string {
-  if (!fs.existsSync(path.join(BUNDLE, 'varscope.json'))) {
-    throw new Error(`the fixture bundle ${BUNDLE} is missing: run \`bash tools/export_fixtures.sh\` first`);
+/** The same fixtures exported with the PyTorch 2.x venv (tools/export_fixtures.sh torch2). */
+export const BUNDLE_TORCH2 = path.join(ROOT, 'out', 'bundles', 'official-var-A-torch2');
+
+/** The fixture bundle folder (`dir`, default BUNDLE), or a failure telling how to make it. */
+export function requireBundle(dir = BUNDLE): string {
+  if (!fs.existsSync(path.join(dir, 'varscope.json'))) {
+    throw new Error(`the fixture bundle ${dir} is missing: run \`bash tools/export_fixtures.sh\` first`);
   }
-  return BUNDLE;
+  return dir;
 }
 
 /** A fixture file path (fails clearly when the fixtures are absent). */

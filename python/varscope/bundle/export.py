@@ -2,7 +2,7 @@
 
 PYTHONPATH=python python3 -m varscope.export --vae VAE.pth --var VAR.pth --out DIR [--name NAME] [--id ID]
     [--classes names.txt] [--image-size N] [--patch-nums 1,2,...] [--probe IMAGE] [--background R,G,B]
-    [--sampling CFG,TOPK,TOPP] [--training run.json] [--share-vae-from BUNDLE_DIR]"""
+    [--sampling CFG,TOPK,TOPP] [--training run.json] [--share-vae-from BUNDLE_DIR] [--verbose] [--log FILE]"""
 import argparse
 import ctypes
 import datetime
@@ -15,6 +15,7 @@ import signal
 import sys
 import tempfile
 import time
+import warnings
 
 if __name__ == '__main__':
     # torch takes seconds to import: a Ctrl-C meanwhile ends quietly (nothing is written yet); main() takes over after
@@ -201,7 +202,61 @@ def parse_args(argv):
         help='bundle folder exported from the same VAE checkpoint: point the VAE '
         'graphs, codebook and hits there and keep only the transformer weights',
     )
+    p.add_argument(
+        '--verbose', action='store_true', help="print torch's warnings (tracer, constant folding) as they come"
+    )
+    p.add_argument('--log', help='file for the warnings torch gives while exporting (default: one in the temp folder)')
     return p.parse_args(argv)
+
+
+class WarningLog:
+    """While inside, Python warnings (torch's TracerWarnings, "Constant folding" UserWarnings, deprecations) are
+    kept instead of printed; report() writes them to a log file and prints one line naming it. With `verbose` they
+    print on stderr as usual.
+
+    NOTE: torch's C++ side raises its warnings as Python warnings (TORCH_WARN), so they are caught here too; for these
+    graphs they are expected (the shapes the tracer records as constants are static in every bundle)."""
+
+    def __init__(self, verbose: bool, path: str = None):
+        self.verbose, self.path, self.caught = verbose, path, []
+        self._context = None
+
+    def __enter__(self):
+        if not self.verbose:
+            self._context = warnings.catch_warnings()
+            self._context.__enter__()
+            warnings.simplefilter('default')  # each distinct warning once per place, as Python prints them
+            warnings.showwarning = self._keep
+        return self
+
+    def __exit__(self, *exc):
+        if self._context is not None:
+            self._context.__exit__(*exc)
+            self._context = None
+            self.report()
+        return False
+
+    def _keep(self, message, category, filename, lineno, file=None, line=None):
+        self.caught.append(warnings.formatwarning(message, category, filename, lineno, line))
+
+    def report(self) -> None:
+        """Write the warnings kept so far to the log and print where (nothing when there were none)."""
+        caught, self.caught = self.caught, []
+        if not caught:
+            return
+        try:
+            if not self.path:
+                fd, self.path = tempfile.mkstemp(prefix='varscope-export-', suffix='.log')
+                os.close(fd)
+            with open(self.path, 'a', encoding='utf-8') as f:
+                f.writelines(caught)
+        except OSError as e:
+            print(f'note: {len(caught)} warnings from torch could not be logged ({e.strerror or e})', flush=True)
+            return
+        print(
+            f'note: {len(caught)} warnings from torch while exporting, in {self.path} (--verbose prints them)',
+            flush=True,
+        )
 
 
 def export_threads() -> int:
@@ -211,9 +266,8 @@ def export_threads() -> int:
     return max(torch.get_num_threads(), cores)
 
 
-def run(argv) -> int:
+def run(args, warning_log: WarningLog = None) -> int:
     """Load, export into a staging folder, verify, then move the bundle into place; 0 on success."""
-    args = parse_args(argv)
     torch.set_num_threads(export_threads())
     t0 = time.time()
     patch_nums = parse_int_list(args.patch_nums, '--patch-nums') if args.patch_nums else None
@@ -245,6 +299,8 @@ def run(argv) -> int:
     finally:
         if os.path.exists(stage):
             shutil.rmtree(stage)
+    if warning_log:
+        warning_log.report()  # before the last line, which says the export is done
     print(f'ok: bundle {bundle_id} verified and written to {out} in {time.time() - t0:.1f} s', flush=True)
     return 0
 
@@ -340,8 +396,10 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     _die_with_parent()
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        return run(sys.argv[1:] if argv is None else argv)
+        with WarningLog(args.verbose, args.log) as warning_log:
+            return run(args, warning_log)
     except (CheckpointError, ExportError, ShareError, RuntimeError, OSError, Interrupted) as e:
         if _received:
             name = signal.Signals(_received[0]).name

@@ -9,7 +9,8 @@ A bundle keeps every weight, but not under the checkpoint's names: torch.onnx fo
 initializers (onnx::MatMul_694), concatenates biases and reshapes norms. So we build the bundle's architecture
 with random weights, export it with our exporter, and look up where each random parameter landed (as itself,
 transposed, or as a slice of a larger tensor). The bundle's tensor at the same place holds the trained value.
-This needs the bundle to come from this exporter and this torch version; anything it cannot place is an error.
+This needs the bundle to come from this exporter (any torch: anonymous initializers are matched by the node that
+reads them, share.stable_name); anything it cannot place is an error.
 """
 import argparse
 import hashlib

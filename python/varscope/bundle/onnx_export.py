@@ -280,6 +280,25 @@ def weights_as_initializers(model: onnx.ModelProto, params: Dict[str, torch.Tens
     return values
 
 
+def torchscript_export_options(io: tuple) -> dict:
+    """torch.onnx.export's options for a bundle graph, on the TorchScript (tracing) exporter in every torch.
+
+    NOTE: torch >= 2.9 defaults to the dynamo exporter (torch.export). We keep the tracer on purpose: the graphs,
+    their weight names and the weight store's hooks (weights_kept_out, weights_not_cloned) are the tracer's, and a
+    bundle must be the same whichever torch exported it. test_torch_compat fails if a release drops dynamo=False."""
+    ins, outs = io
+    kwargs = dict(
+        input_names=list(ins),
+        output_names=list(outs),
+        dynamic_axes=dynamic_axes(io),
+        opset_version=OPSET,
+        do_constant_folding=True,
+    )
+    if 'dynamo' in inspect.signature(torch.onnx.export).parameters:
+        kwargs['dynamo'] = False
+    return kwargs
+
+
 def export_graph(
     module: torch.nn.Module,
     args: tuple,
@@ -291,16 +310,7 @@ def export_graph(
 ) -> None:
     """torch.onnx.export to a scratch folder (external data there when > 2 GB), then re-home the weights.
     precise_norms: precise GroupNorm statistics (see precise_group_norms); else torch's own export."""
-    ins, outs = io
-    kwargs = dict(
-        input_names=list(ins),
-        output_names=list(outs),
-        dynamic_axes=dynamic_axes(io),
-        opset_version=OPSET,
-        do_constant_folding=True,
-    )
-    if 'dynamo' in inspect.signature(torch.onnx.export).parameters:
-        kwargs['dynamo'] = False  # torch >= 2.9 defaults to the dynamo exporter; these graphs are traced
+    kwargs = torchscript_export_options(io)
     with tempfile.TemporaryDirectory() as tmp:
         scratch = os.path.join(tmp, 'graph.onnx')
         norms = precise_group_norms(module) if precise_norms else contextlib.nullcontext()

@@ -189,7 +189,10 @@ def setup(args):
     data = EmojiData(args.data, torch.device('cpu'))
     old = load_var(args.var)
     vae = load_vae(args.vae, old.patch_nums).to(dev)
-    old_classes = json.load(open(os.path.join(args.old_bundle, 'varscope.json')))['classes'] if args.old_bundle else []
+    old_classes = []
+    if args.old_bundle:
+        with open(os.path.join(args.old_bundle, 'varscope.json'), encoding='utf-8') as f:
+            old_classes = json.load(f)['classes']
     if old.num_classes == len(data.classes) and not args.old_bundle:
         # a continued run (e.g. all weights after a class-path-only one): the class table is already this data's
         init = list(range(len(data.classes)))
