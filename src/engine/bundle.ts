@@ -12,7 +12,7 @@ import { VarScopeError } from '../shared/errors';
 import { codeColors } from './codeColors';
 import type { DeviceTensor, Graph } from './graph';
 import { openGraph } from './graphPool';
-import { checkGraph, checkManifest, GRAPH_ROLES, REEXPORT_HINT } from './manifestCheck';
+import { checkGraph, fileHash, GRAPH_ROLES, parseManifest, REEXPORT_HINT } from './manifestCheck';
 import type { OnnxRuntime } from './onnxRuntime';
 import { verifyBundleFiles } from './bundleVerify';
 import { readInitializers, type Initializer } from './onnxInitializers';
@@ -147,15 +147,7 @@ export class ModelBundle {
     const file = dirOrFile.endsWith('.json') ? path.resolve(dirOrFile) : path.resolve(dirOrFile, 'varscope.json');
     const dir = path.dirname(file);
     if (!fs.existsSync(file)) throw new VarScopeError('ModelNotFound', `no model bundle at ${dir} (varscope.json not found)`);
-    let manifest: BundleManifest;
-    try {
-      manifest = JSON.parse((await readCapped(file, MAX_MANIFEST_BYTES, 'ModelLoad', 'manifest')).toString('utf8')) as BundleManifest;
-    } catch (e) {
-      if (e instanceof VarScopeError) throw e;
-      throw new VarScopeError('ModelLoad', `${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
-    }
-    const problems = checkManifest(manifest);
-    if (problems.length) throw new VarScopeError('ModelLoad', `${file}: ${problems[0]}`, problems.join('\n'));
+    const manifest = parseManifest((await readCapped(file, MAX_MANIFEST_BYTES, 'ModelLoad', 'manifest')).toString('utf8'), file);
     const reexport = reexportAdvice(manifest, dir);
     for (const role of GRAPH_ROLES) {
       const g = path.resolve(dir, manifest.graphs[role].file);
@@ -166,7 +158,7 @@ export class ModelBundle {
       manifest.codebook.file,
       ...(manifest.trainingHits ? [manifest.trainingHits.file] : []),
     ];
-    const unhashed = needed.filter((f) => !manifest.files[f]);
+    const unhashed = needed.filter((f) => !fileHash(manifest, f));
     if (unhashed.length) throw new VarScopeError('ModelLoad', `${file}: ${unhashed[0]} has no sha256 in "files"; ${reexport}`);
     const t0 = Date.now();
     const report = await verifyBundleFiles(dir, manifest, reexport, opts.cacheFile, (rel) => checkWeightsFinite(dir, manifest, rel));
@@ -217,7 +209,7 @@ export class ModelBundle {
 
   /** Weights of at least ModelBundle.largeBytes (see LARGE_BUNDLE_BYTES). */
   get large(): boolean {
-    return (this.manifest.files['weights.bin']?.bytes ?? 0) >= ModelBundle.largeBytes;
+    return (fileHash(this.manifest, 'weights.bin')?.bytes ?? 0) >= ModelBundle.largeBytes;
   }
 
   /** Facts about the model for the views. */
@@ -272,7 +264,7 @@ export class ModelBundle {
 
   /** Release idle transformer graphs, least recently used first, until one more fits in transformerShare. */
   private async makeRoomFor(role: GraphRole): Promise<void> {
-    const each = this.manifest.files['weights.bin']?.bytes ?? 0;
+    const each = fileHash(this.manifest, 'weights.bin')?.bytes ?? 0;
     const budget = ModelBundle.transformerShare * os.totalmem();
     const others = [...this.releasable].filter(([r, g]) => r !== role && g.held).map(([, g]) => g);
     let held = others.length;
@@ -296,7 +288,7 @@ export class ModelBundle {
   private async openGraph(role: GraphRole, prepack = !(this.large && role === 'attention')): Promise<Graph> {
     const file = path.resolve(this.dir, this.manifest.graphs[role].file);
     const inits = await graphInitializers(this.dir, this.manifest.graphs[role].file);
-    const unhashed = externalFiles(this.manifest.graphs[role].file, inits).filter((f) => !this.manifest.files[f]);
+    const unhashed = externalFiles(this.manifest.graphs[role].file, inits).filter((f) => !fileHash(this.manifest, f));
     if (unhashed.length)
       throw new VarScopeError(
         'ModelLoad',
