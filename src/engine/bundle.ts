@@ -141,7 +141,8 @@ export class ModelBundle {
 
   /**
    * Read and check a bundle folder (or a varscope.json path): the manifest, every file against its recorded sha256
-   * (cached by path, size and mtime), the raw tensors (finite values only). Graphs open on first use.
+   * (cached by path, size, mtime, ctime, inode and device), the raw tensors (finite values only). Graphs open on
+   * first use.
    */
   static async load(dirOrFile: string, runtime: OnnxRuntime, opts: LoadOptions = {}): Promise<ModelBundle> {
     const file = dirOrFile.endsWith('.json') ? path.resolve(dirOrFile) : path.resolve(dirOrFile, 'varscope.json');
