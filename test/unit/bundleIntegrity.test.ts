@@ -1,6 +1,7 @@
 /**
- * What the hash check of a bundle cannot be talked out of: a change that restores size and mtime (`touch -r`) and one
- * file listed under thousands of spellings. Each on a copy of the fixture bundle made in the test.
+ * What the hash check of a bundle cannot be talked out of: a change that restores size and mtime (`touch -r`), one
+ * file listed under thousands of spellings, and ONNX external data ranges that lie outside their file. Each on a
+ * copy of the fixture bundle made in the test.
  */
 import * as assert from 'assert';
 import { createHash } from 'crypto';
@@ -9,6 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { ModelBundle } from '../../src/engine/bundle';
 import { verifyBundleFiles } from '../../src/engine/bundleVerify';
+import { externalRange, readInitializers } from '../../src/engine/onnxInitializers';
 import type { OnnxRuntime } from '../../src/engine/onnxRuntime';
 import type { BundleManifest } from '../../src/shared/manifest';
 import { VarScopeError } from '../../src/shared/errors';
@@ -16,7 +18,25 @@ import { requireBundle } from './fixtures';
 
 const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
-describe('bundle integrity: the hash cache, file spellings', function () {
+/** Protobuf wire format, enough to write a ModelProto holding initializers (see src/engine/onnxInitializers.ts). */
+function varint(n: number): number[] {
+  const out: number[] = [];
+  for (; n >= 128; n = Math.floor(n / 128)) out.push((n % 128) | 128);
+  out.push(n);
+  return out;
+}
+const bytesField = (num: number, payload: number[]) => [...varint(num * 8 + 2), ...varint(payload.length), ...payload];
+const intField = (num: number, v: number) => [...varint(num * 8), ...varint(v)];
+const text = (s: string) => [...Buffer.from(s, 'utf8')];
+
+/** A graph file with one float32 initializer `name` [dims] stored as external data with these entries. */
+function externalGraph(name: string, dims: number[], external: Record<string, string>): Buffer {
+  const entries = Object.entries(external).flatMap(([k, v]) => bytesField(13, [...bytesField(1, text(k)), ...bytesField(2, text(v))]));
+  const tensor = [...dims.flatMap((d) => intField(1, d)), ...intField(2, 1), ...bytesField(8, text(name)), ...entries];
+  return Buffer.from(bytesField(7, bytesField(5, tensor)));
+}
+
+describe('bundle integrity: the hash cache, file spellings, external data ranges', function () {
   this.timeout(120000);
   let tmp: string;
   let copies = 0;
@@ -125,6 +145,49 @@ describe('bundle integrity: the hash cache, file spellings', function () {
           .filter((f) => f !== alias)
           .sort(),
       );
+    });
+  });
+
+  describe('class 3: ONNX external data outside its file', () => {
+    const cases: Array<[string, Record<string, string>, RegExp]> = [
+      [
+        'length 10^12',
+        { length: '1000000000000' },
+        /external data offset 0 \+ length 1000000000000 runs past the end of "weights\.bin" \(\d+ bytes\)$/,
+      ],
+      [
+        'length 6·10^9',
+        { length: '6000000000' },
+        /external data offset 0 \+ length 6000000000 runs past the end of "weights\.bin" \(\d+ bytes\)$/,
+      ],
+      [
+        'an offset past the end',
+        { offset: '999999999', length: '40' },
+        /external data offset 999999999 \+ length 40 runs past the end of "weights\.bin"/,
+      ],
+      ['a length its dims do not need', { length: '44' }, /external data length 44, its dims \[10\] of data type 1 need 40 bytes$/],
+      ['an offset that is not a number', { offset: '-5' }, /external data offset "-5" is not a byte count$/],
+    ];
+    for (const [what, ext, want] of cases) {
+      it(`${what}: refused in one line naming the graph file and the initializer`, async () => {
+        const dir = copy(
+          (d) => fs.writeFileSync(path.join(d, 'decoder.onnx'), externalGraph('decoder.w', [10], { location: 'weights.bin', ...ext })),
+          ['decoder.onnx'],
+        );
+        const message = await refusal(dir);
+        assert.ok(message.startsWith(`${path.join(dir, 'decoder.onnx')} (decoder): initializer "decoder.w": `), message);
+        assert.match(message, want);
+      });
+    }
+
+    it('the fixture graphs: every external range lies in weights.bin and has the bytes its dims need', () => {
+      const dir = requireBundle();
+      const size = fs.statSync(path.join(dir, 'weights.bin')).size;
+      const inits = readInitializers(fs.readFileSync(path.join(dir, 'transformer.onnx'))).filter((t) => t.external);
+      assert.ok(inits.length > 10);
+      const ranges = inits.map((t) => externalRange(t, size));
+      assert.ok(ranges.every((r) => r.location === 'weights.bin' && r.offset + r.length <= size));
+      assert.throws(() => externalRange(inits[0], ranges[0].offset + ranges[0].length - 1), /runs past the end of "weights\.bin"/);
     });
   });
 });
