@@ -8,14 +8,14 @@ import * as os from 'os';
 import * as path from 'path';
 import { OFFICIAL_SAMPLING, type BundleManifest, type GraphRole, type RawTensorFile } from '../shared/manifest';
 import type { ModelInfo, NodePlacement } from '../shared/results';
-import { VarScopeError } from '../shared/errors';
+import { isOneLine, quoted, VarScopeError } from '../shared/errors';
 import { codeColors } from './codeColors';
 import type { DeviceTensor, Graph } from './graph';
 import { openGraph } from './graphPool';
-import { checkGraph, checkManifest, GRAPH_ROLES, REEXPORT_HINT } from './manifestCheck';
+import { checkGraph, fileHash, GRAPH_ROLES, parseManifest, REEXPORT_HINT } from './manifestCheck';
 import type { OnnxRuntime } from './onnxRuntime';
 import { verifyBundleFiles } from './bundleVerify';
-import { readInitializers, type Initializer } from './onnxInitializers';
+import { externalRange, readInitializers, type ExternalRange, type Initializer } from './onnxInitializers';
 import { MAX_GRAPH_BYTES, MAX_MANIFEST_BYTES, readCapped } from './readCapped';
 import { fromNested, type HostTensor } from './tensor';
 
@@ -141,21 +141,14 @@ export class ModelBundle {
 
   /**
    * Read and check a bundle folder (or a varscope.json path): the manifest, every file against its recorded sha256
-   * (cached by path, size and mtime), the raw tensors (finite values only). Graphs open on first use.
+   * (cached by path, size, mtime, ctime, inode and device), the raw tensors (finite values only). Graphs open on
+   * first use.
    */
   static async load(dirOrFile: string, runtime: OnnxRuntime, opts: LoadOptions = {}): Promise<ModelBundle> {
     const file = dirOrFile.endsWith('.json') ? path.resolve(dirOrFile) : path.resolve(dirOrFile, 'varscope.json');
     const dir = path.dirname(file);
     if (!fs.existsSync(file)) throw new VarScopeError('ModelNotFound', `no model bundle at ${dir} (varscope.json not found)`);
-    let manifest: BundleManifest;
-    try {
-      manifest = JSON.parse((await readCapped(file, MAX_MANIFEST_BYTES, 'ModelLoad', 'manifest')).toString('utf8')) as BundleManifest;
-    } catch (e) {
-      if (e instanceof VarScopeError) throw e;
-      throw new VarScopeError('ModelLoad', `${file}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
-    }
-    const problems = checkManifest(manifest);
-    if (problems.length) throw new VarScopeError('ModelLoad', `${file}: ${problems[0]}`, problems.join('\n'));
+    const manifest = parseManifest((await readCapped(file, MAX_MANIFEST_BYTES, 'ModelLoad', 'manifest')).toString('utf8'), file);
     const reexport = reexportAdvice(manifest, dir);
     for (const role of GRAPH_ROLES) {
       const g = path.resolve(dir, manifest.graphs[role].file);
@@ -166,10 +159,13 @@ export class ModelBundle {
       manifest.codebook.file,
       ...(manifest.trainingHits ? [manifest.trainingHits.file] : []),
     ];
-    const unhashed = needed.filter((f) => !manifest.files[f]);
+    const unhashed = needed.filter((f) => !fileHash(manifest, f));
     if (unhashed.length) throw new VarScopeError('ModelLoad', `${file}: ${unhashed[0]} has no sha256 in "files"; ${reexport}`);
     const t0 = Date.now();
-    const report = await verifyBundleFiles(dir, manifest, reexport, opts.cacheFile, (rel) => checkWeightsFinite(dir, manifest, rel));
+    let ranges: Promise<Map<string, WeightRange[]>> | undefined; // read once, when a file is first hashed
+    const report = await verifyBundleFiles(dir, manifest, reexport, opts.cacheFile, (rel) =>
+      checkWeightsFinite(dir, rel, (ranges ??= floatRanges(dir, manifest))),
+    );
     opts.log?.(
       `${manifest.id}: ${report.hashed.length} files hashed, ${report.cached.length} verified earlier (cache), ${Date.now() - t0} ms`,
     );
@@ -217,7 +213,7 @@ export class ModelBundle {
 
   /** Weights of at least ModelBundle.largeBytes (see LARGE_BUNDLE_BYTES). */
   get large(): boolean {
-    return (this.manifest.files['weights.bin']?.bytes ?? 0) >= ModelBundle.largeBytes;
+    return (fileHash(this.manifest, 'weights.bin')?.bytes ?? 0) >= ModelBundle.largeBytes;
   }
 
   /** Facts about the model for the views. */
@@ -272,7 +268,7 @@ export class ModelBundle {
 
   /** Release idle transformer graphs, least recently used first, until one more fits in transformerShare. */
   private async makeRoomFor(role: GraphRole): Promise<void> {
-    const each = this.manifest.files['weights.bin']?.bytes ?? 0;
+    const each = fileHash(this.manifest, 'weights.bin')?.bytes ?? 0;
     const budget = ModelBundle.transformerShare * os.totalmem();
     const others = [...this.releasable].filter(([r, g]) => r !== role && g.held).map(([, g]) => g);
     let held = others.length;
@@ -296,12 +292,7 @@ export class ModelBundle {
   private async openGraph(role: GraphRole, prepack = !(this.large && role === 'attention')): Promise<Graph> {
     const file = path.resolve(this.dir, this.manifest.graphs[role].file);
     const inits = await graphInitializers(this.dir, this.manifest.graphs[role].file);
-    const unhashed = externalFiles(this.manifest.graphs[role].file, inits).filter((f) => !this.manifest.files[f]);
-    if (unhashed.length)
-      throw new VarScopeError(
-        'ModelLoad',
-        `${file} (${role}) reads ${unhashed[0]}, which varscope.json does not hash; ${reexportAdvice(this.manifest, this.dir)}`,
-      );
+    externalData(this.dir, this.manifest, this.manifest.graphs[role].file, inits, `${file} (${role})`); // before onnxruntime maps them
     const g = await openGraph(this.runtime, file, role, role === 'decoder' ? decoderRunBytes(this.manifest) : undefined, prepack);
     const problems = checkGraph(this.manifest, role, g.inputs, g.outputs, inits);
     if (problems.length) {
@@ -370,42 +361,100 @@ async function graphInitializers(dir: string, rel: string): Promise<Initializer[
   }
 }
 
-/** Bundle-relative paths of the external data files a graph reads. */
-function externalFiles(graphRel: string, inits: Initializer[]): string[] {
-  const dirRel = path.posix.dirname(graphRel);
-  return [
-    ...new Set(inits.filter((t) => t.external?.location).map((t) => path.posix.normalize(path.posix.join(dirRel, t.external!.location)))),
-  ];
+/** An initializer stored in an external data file: the file (bundle-relative) and its checked byte range. */
+interface ExternalData {
+  t: Initializer;
+  rel: string;
+  range: ExternalRange;
 }
+
+/**
+ * The external data of a graph's initializers, each range checked against the recorded size of its file; a ModelLoad
+ * error of one line naming the graph (`label`), the initializer and the field when a range is wrong or its file is
+ * not hashed in varscope.json.
+ */
+function externalData(dir: string, m: BundleManifest, graphRel: string, inits: Initializer[], label: string): ExternalData[] {
+  const dirRel = path.posix.dirname(graphRel);
+  return inits
+    .filter((t) => t.external && Object.hasOwn(t.external, 'location'))
+    .map((t) => {
+      const location = t.external!.location;
+      if (!location || path.posix.isAbsolute(location) || /^[A-Za-z]:|\\/.test(location) || !isOneLine(location))
+        throw new VarScopeError(
+          'ModelLoad',
+          `${label}: initializer ${quoted(t.name)}: external data location ${quoted(location)} must be a path relative to the graph`,
+        );
+      const rel = path.posix.normalize(path.posix.join(dirRel, location));
+      const hash = fileHash(m, rel);
+      if (!hash)
+        throw new VarScopeError('ModelLoad', `${label} reads ${rel}, which varscope.json does not hash; ${reexportAdvice(m, dir)}`);
+      try {
+        return { t, rel, range: externalRange(t, hash.bytes) };
+      } catch (e) {
+        throw new VarScopeError('ModelLoad', `${label}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    });
+}
+
+/** A float32 / float16 weight in an external data file. */
+interface WeightRange {
+  name: string;
+  offset: number;
+  length: number;
+  half: boolean;
+}
+
+/**
+ * The float weights of every graph, by the bundle-relative external data file that holds them; a weight the
+ * transformer graphs share (the same bytes) is listed once.
+ */
+async function floatRanges(dir: string, m: BundleManifest): Promise<Map<string, WeightRange[]>> {
+  const byFile = new Map<string, Map<string, WeightRange>>();
+  const seen = new Set<string>();
+  for (const role of GRAPH_ROLES) {
+    const g = m.graphs[role].file;
+    if (seen.has(g)) continue;
+    seen.add(g);
+    for (const { t, rel, range } of externalData(dir, m, g, await graphInitializers(dir, g), `${path.resolve(dir, g)} (${role})`)) {
+      if (t.dataType !== 1 && t.dataType !== 10) continue; // FLOAT, FLOAT16
+      const half = t.dataType === 10;
+      const list = byFile.get(rel) ?? new Map<string, WeightRange>();
+      const key = `${range.offset}/${range.length}/${half}`;
+      if (!list.has(key)) list.set(key, { name: t.name, offset: range.offset, length: range.length, half });
+      byFile.set(rel, list);
+    }
+  }
+  return new Map([...byFile].map(([rel, list]) => [rel, [...list.values()]]));
+}
+
+/** Bytes of an external data file read at a time by checkWeightsFinite (a multiple of every element size). */
+const FINITE_CHUNK = 64 * 2 ** 20;
 
 /**
  * Every float32 / float16 weight stored in `rel` (an external data file) is finite: run when the file is hashed,
  * before its hash is cached, so a bundle exported from a checkpoint holding NaN fails on its first open and after.
  */
-async function checkWeightsFinite(dir: string, m: BundleManifest, rel: string): Promise<void> {
-  const graphs = [...new Set(GRAPH_ROLES.map((r) => m.graphs[r].file))];
-  const ranges = new Map<string, { offset: number; length: number; half: boolean }>();
-  for (const g of graphs) {
-    for (const t of await graphInitializers(dir, g)) {
-      if (!t.external?.location || (t.dataType !== 1 && t.dataType !== 10)) continue; // FLOAT, FLOAT16
-      if (path.posix.normalize(path.posix.join(path.posix.dirname(g), t.external.location)) !== rel) continue;
-      ranges.set(t.name, { offset: Number(t.external.offset ?? 0), length: Number(t.external.length ?? 0), half: t.dataType === 10 });
-    }
-  }
-  if (ranges.size === 0) return;
+async function checkWeightsFinite(dir: string, rel: string, ranges: Promise<Map<string, WeightRange[]>>): Promise<void> {
+  const list = (await ranges).get(rel) ?? [];
+  if (list.length === 0) return;
   const file = path.resolve(dir, rel);
+  const buf = new ArrayBuffer(Math.min(FINITE_CHUNK, Math.max(...list.map((r) => r.length))));
   const fh = await fs.promises.open(file, 'r');
   try {
-    for (const [name, r] of ranges) {
-      const ab = new ArrayBuffer(r.length);
-      await fh.read(new Uint8Array(ab), 0, r.length, r.offset);
-      const a = r.half ? new Uint16Array(ab, 0, r.length >> 1) : new Float32Array(ab, 0, r.length >> 2);
-      const bad = firstNonFinite(a, r.half);
-      if (bad >= 0)
-        throw new VarScopeError(
-          'ModelLoad',
-          `${file}: weight ${name} holds a non-finite value at element ${bad}; the bundle was exported from a broken checkpoint`,
-        );
+    for (const r of list) {
+      for (let at = 0; at < r.length; at += FINITE_CHUNK) {
+        const n = Math.min(FINITE_CHUNK, r.length - at);
+        const { bytesRead } = await fh.read(new Uint8Array(buf, 0, n), 0, n, r.offset + at);
+        if (bytesRead < n)
+          throw new VarScopeError('ModelLoad', `${file}: weight ${r.name} ends past the end of the file (it changed while read)`);
+        const a = r.half ? new Uint16Array(buf, 0, n >> 1) : new Float32Array(buf, 0, n >> 2);
+        const bad = firstNonFinite(a, r.half);
+        if (bad >= 0)
+          throw new VarScopeError(
+            'ModelLoad',
+            `${file}: weight ${r.name} holds a non-finite value at element ${at / (r.half ? 2 : 4) + bad}; the bundle was exported from a broken checkpoint`,
+          );
+      }
     }
   } finally {
     await fh.close();

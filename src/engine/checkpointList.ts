@@ -6,8 +6,9 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { BundleManifest } from '../shared/manifest';
-import { VarScopeError } from '../shared/errors';
+import { oneLine, VarScopeError } from '../shared/errors';
+import { isObject } from './manifestSchema';
+import { MAX_MANIFEST_BYTES } from './readCapped';
 import { stepFromName, trainingStep } from './trainingStep';
 
 /** One checkpoint of a run. */
@@ -16,13 +17,17 @@ export type Checkpoint = { kind: 'bundle'; dir: string; step: number | null } | 
 /** A bundle folder's checkpoint entry (its step from the manifest, else its name). */
 export function bundleCheckpoint(dir: string): Checkpoint {
   const file = path.join(dir, 'varscope.json');
-  let manifest: BundleManifest;
+  let manifest: unknown;
   try {
-    manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as BundleManifest;
+    const size = fs.statSync(file).size;
+    if (size > MAX_MANIFEST_BYTES) throw new Error(`${size} bytes, more than the ${MAX_MANIFEST_BYTES} bytes allowed (manifest)`);
+    manifest = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new VarScopeError('ModelLoad', `${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new VarScopeError('ModelLoad', `${file}: ${(e as NodeJS.ErrnoException).code ?? oneLine((e as Error).message)}`);
   }
-  return { kind: 'bundle', dir: fs.realpathSync(dir), step: trainingStep(manifest, dir).step }; // real path: a bundle's graphs may be named relative to it (../other/x.onnx)
+  // Only the step is read here (the engine checks the whole manifest when it opens the bundle).
+  const facts = isObject(manifest) && Object.hasOwn(manifest, 'provenance') ? { provenance: manifest.provenance } : {};
+  return { kind: 'bundle', dir: fs.realpathSync(dir), step: trainingStep(facts, dir).step }; // real path: a bundle's graphs may be named relative to it (../other/x.onnx)
 }
 
 /** Checkpoints in a folder: the folder itself when it is a bundle, else its sub-folders that are bundles and its .pth files. */

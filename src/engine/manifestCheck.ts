@@ -3,8 +3,10 @@
  * Pure functions returning problems as sentences; the bundle loader turns them into ModelLoad errors.
  */
 import graphSpecJson from '../shared/graphSpec.json';
-import type { BundleManifest, GraphRole, GraphSpec, GraphSpecTable } from '../shared/manifest';
+import type { BundleManifest, FileHash, GraphRole, GraphSpec, GraphSpecTable } from '../shared/manifest';
 import { MANIFEST_VERSION } from '../shared/manifest';
+import { oneLine, VarScopeError } from '../shared/errors';
+import { brief, isObject, schemaProblems } from './manifestSchema';
 import type { GraphIO } from './graph';
 import type { Initializer } from './onnxInitializers';
 
@@ -21,58 +23,105 @@ export const REEXPORT_HINT =
 /** Expected dims of a graph input/output: a number must match, null is any size (a dynamic axis). */
 type Expect = Record<string, Array<number | null>>;
 
-/** Problems of the manifest by itself (empty when it is sound). */
+/**
+ * Deepest nesting a manifest may have. A VARScope manifest nests 6 levels (graphs.encoder.inputs.image.dims); the
+ * cap leaves room for free-form provenance and keeps anything that walks the parsed value from running out of stack.
+ */
+export const MAX_MANIFEST_DEPTH = 64;
+
+/**
+ * varscope.json's text as a checked manifest, or a ModelLoad error whose message is one line naming `file` and the
+ * first problem (every problem in its detail). Nesting is bounded before parsing; see checkManifest for the rest.
+ */
+export function parseManifest(text: string, file: string): BundleManifest {
+  const deep = nestedTooDeep(text, MAX_MANIFEST_DEPTH);
+  if (deep >= 0)
+    throw new VarScopeError(
+      'ModelLoad',
+      `${file}: nested more than ${MAX_MANIFEST_DEPTH} levels deep (at character ${deep}); a VARScope manifest nests 6`,
+    );
+  let m: unknown;
+  try {
+    m = JSON.parse(text);
+  } catch (e) {
+    throw new VarScopeError('ModelLoad', `${file}: not valid JSON (${oneLine(e instanceof Error ? e.message : String(e))})`);
+  }
+  const problems = checkManifest(m);
+  if (problems.length) throw new VarScopeError('ModelLoad', `${file}: ${problems[0]}`, problems.join('\n'));
+  return m as BundleManifest;
+}
+
+/** Index of the first bracket past `limit` levels of nesting (strings skipped), or -1. Linear, no recursion. */
+export function nestedTooDeep(text: string, limit: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      // A backslash escapes the next character.
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return i;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return -1;
+}
+
+/** The recorded hash of a bundle file (own entries of `files` only), or undefined. */
+export function fileHash(m: BundleManifest, rel: string): FileHash | undefined {
+  return Object.hasOwn(m.files, rel) ? m.files[rel] : undefined;
+}
+
+/**
+ * Problems of the manifest by itself (empty when it is sound): format and version first (another version may lay
+ * its fields out differently), then every field against MANIFEST_SCHEMA, then the relations between fields.
+ */
 export function checkManifest(m: unknown): string[] {
+  if (!isObject(m)) return [`is not a JSON object (got ${brief(m)})`];
   const p: string[] = [];
-  if (typeof m !== 'object' || m === null) return ['is not a JSON object'];
-  const b = m as Partial<BundleManifest>;
-  if (b.format !== 'varscope-bundle') p.push(`format is ${JSON.stringify(b.format)}, expected "varscope-bundle"`);
-  if (b.version === 1)
+  const format = Object.hasOwn(m, 'format') ? m.format : undefined;
+  const version = Object.hasOwn(m, 'version') ? m.version : undefined;
+  if (format !== 'varscope-bundle') p.push(`format is ${brief(format)}, expected "varscope-bundle"`);
+  if (version === 1)
     return [
       `this bundle has format 1 (an older VARScope: stored attention mask, no file hashes); this VARScope reads format ${MANIFEST_VERSION}: ${REEXPORT_HINT}`,
     ];
-  if (b.version !== MANIFEST_VERSION) p.push(`version is ${JSON.stringify(b.version)}, this VARScope reads version ${MANIFEST_VERSION}`);
-  if (typeof b.id !== 'string' || !/^[A-Za-z0-9._-]+$/.test(b.id)) p.push('id must be a folder-safe string');
-  for (const key of ['vae', 'var', 'patchNums', 'beginEnds', 'graphs', 'codebook', 'normalization', 'interpolation', 'files'] as const) {
-    if (b[key] === undefined || b[key] === null) p.push(`${key} is missing`);
-  }
+  if (version !== MANIFEST_VERSION) p.push(`version is ${brief(version)}, this VARScope reads version ${MANIFEST_VERSION}`);
   if (p.length) return p;
-  const { vae, patchNums, beginEnds } = b as BundleManifest;
-  if (!Array.isArray(patchNums) || patchNums.length === 0 || !patchNums.every((n) => Number.isInteger(n) && n > 0)) {
-    return [...p, 'patchNums must be a non-empty list of positive integers'];
-  }
+  p.push(...schemaProblems(m));
+  if (p.length) return p;
+  return relationProblems(m as unknown as BundleManifest);
+}
+
+/** Problems between fields of a manifest whose fields each passed the schema. */
+function relationProblems(b: BundleManifest): string[] {
+  const p: string[] = [];
+  const { vae, var: v, patchNums } = b;
   const SN = patchNums.length;
   let cur = 0;
   const be: Array<[number, number]> = patchNums.map((pn) => [cur, (cur += pn * pn)]);
-  if (JSON.stringify(beginEnds) !== JSON.stringify(be))
-    p.push(`beginEnds ${JSON.stringify(beginEnds)} do not follow from patchNums (expected ${JSON.stringify(be)})`);
+  const wrong = be.findIndex(([s, e], k) => b.beginEnds[k]?.[0] !== s || b.beginEnds[k]?.[1] !== e);
+  if (wrong >= 0 || b.beginEnds.length !== SN)
+    p.push(
+      `beginEnds ${brief(b.beginEnds)} do not follow from patchNums (${wrong >= 0 ? `entry ${wrong} should be [${be[wrong]}]` : `${SN} entries, one per scale`})`,
+    );
   if (b.tokenCount !== cur) p.push(`tokenCount is ${b.tokenCount}, patchNums give ${cur}`);
-  for (const k of ['imageSize', 'latentSize', 'downsample', 'Cvae', 'vocabSize'] as const) {
-    if (!Number.isInteger(vae[k]) || vae[k] <= 0) p.push(`vae.${k} must be a positive integer`);
-  }
+  // VAR: first_l = patch_nums[0] ** 2, the tokens before the first predicted scale's input.
+  if (b.firstL !== patchNums[0] ** 2) p.push(`firstL is ${b.firstL}, patchNums give ${patchNums[0] ** 2} (the first scale's tokens)`);
   if (vae.imageSize !== vae.latentSize * vae.downsample)
     p.push(`vae.imageSize ${vae.imageSize} != latentSize ${vae.latentSize} × downsample ${vae.downsample}`);
   if (patchNums[SN - 1] !== vae.latentSize) p.push(`the last patchNum ${patchNums[SN - 1]} must equal vae.latentSize ${vae.latentSize}`);
-  const v = b.var!;
-  for (const k of ['depth', 'embedDim', 'numHeads', 'numClasses', 'nullClass'] as const) {
-    if (!Number.isInteger(v[k]) || v[k] < 0) p.push(`var.${k} must be a non-negative integer`);
-  }
   if (v.embedDim % v.numHeads !== 0) p.push(`var.embedDim ${v.embedDim} is not divisible by numHeads ${v.numHeads}`);
-  if (!(v.numClasses >= 1)) p.push('var.numClasses must be at least 1');
   // The class embedding has numClasses + 1 rows, the last one the "no class" of CFG (official VAR).
   if (v.nullClass !== v.numClasses)
     p.push(`var.nullClass is ${v.nullClass}, it must be numClasses (${v.numClasses}): the class embedding's last row is "no class"`);
-  if (
-    Array.isArray(b.phiIndexPerScale) &&
-    !b.phiIndexPerScale.every((i) => Number.isInteger(i) && i >= 0 && i < Math.max(1, vae.phiCount))
-  ) {
+  if (b.phiIndexPerScale.length !== SN) p.push(`phiIndexPerScale must have ${SN} entries (one per scale)`);
+  if (!b.phiIndexPerScale.every((i) => i < Math.max(1, vae.phiCount)))
     p.push(`phiIndexPerScale entries must be integers in 0..${Math.max(1, vae.phiCount) - 1} (vae.phiCount ${vae.phiCount})`);
-  }
-  if (!Number.isInteger(b.firstL) || b.firstL! < 1) p.push('firstL must be a positive integer');
-  if (!Array.isArray(b.phiIndexPerScale) || b.phiIndexPerScale.length !== SN)
-    p.push(`phiIndexPerScale must have ${SN} entries (one per scale)`);
-  const { up, down } = b.interpolation!;
-  if (!Array.isArray(up) || !Array.isArray(down) || up.length !== SN || down.length !== SN) {
+  const { up, down } = b.interpolation;
+  if (up.length !== SN || down.length !== SN) {
     p.push(`interpolation.up and .down must have ${SN} matrices`);
   } else {
     patchNums.forEach((pn, k) => {
@@ -80,27 +129,13 @@ export function checkManifest(m: unknown): string[] {
       if (!isMatrix(down[k], pn, vae.latentSize)) p.push(`interpolation.down[${k}] must be ${pn}x${vae.latentSize}`);
     });
   }
-  const cb = b.codebook!;
-  if (!cb.file || JSON.stringify(cb.dims) !== JSON.stringify([vae.vocabSize, vae.Cvae]) || cb.dtype !== 'float32') {
-    p.push(`codebook must be float32 [${vae.vocabSize}, ${vae.Cvae}] (vocabSize, Cvae), found ${cb.dtype} ${JSON.stringify(cb.dims)}`);
-  }
-  if (b.trainingHits && JSON.stringify(b.trainingHits.dims) !== JSON.stringify([SN, vae.vocabSize])) {
-    p.push(`trainingHits must be [${SN}, ${vae.vocabSize}], found ${JSON.stringify(b.trainingHits.dims)}`);
-  }
-  for (const [file, h] of Object.entries(b.files ?? {})) {
-    if (!h || typeof h.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(h.sha256) || !Number.isInteger(h.bytes) || h.bytes < 0)
-      p.push(`files["${file}"] needs a sha256 (64 hex digits) and a byte count`);
-  }
-  const n = b.normalization!;
-  if (!(n.std > 0) || !Array.isArray(n.background) || n.background.length !== 3)
-    p.push('normalization needs std > 0 and an RGB background');
-  for (const role of GRAPH_ROLES) {
-    const g = b.graphs![role];
-    if (!g || typeof g.file !== 'string' || typeof g.inputs !== 'object' || typeof g.outputs !== 'object')
-      p.push(`graphs.${role} is missing or has no file/inputs/outputs`);
-  }
+  const cb = b.codebook;
+  if (JSON.stringify(cb.dims) !== JSON.stringify([vae.vocabSize, vae.Cvae]))
+    p.push(`codebook must be float32 [${vae.vocabSize}, ${vae.Cvae}] (vocabSize, Cvae), found ${cb.dtype} ${brief(cb.dims)}`);
+  if (b.trainingHits && JSON.stringify(b.trainingHits.dims) !== JSON.stringify([SN, vae.vocabSize]))
+    p.push(`trainingHits must be [${SN}, ${vae.vocabSize}], found ${brief(b.trainingHits.dims)}`);
   if (p.length) return p;
-  for (const role of GRAPH_ROLES) p.push(...checkSpec(role, b.graphs![role], expectedIO(b as BundleManifest, role)));
+  for (const role of GRAPH_ROLES) p.push(...checkSpec(role, b.graphs[role], expectedIO(b, role)));
   return p;
 }
 
@@ -121,22 +156,24 @@ export function checkGraph(
   const compare = (kind: 'input' | 'output', declared: GraphSpec['inputs'], actual: GraphIO[], e: Expect) => {
     const names = new Set(actual.map((a) => a.name));
     for (const name of Object.keys(declared))
-      if (!names.has(name)) p.push(`${kind} "${name}" declared in varscope.json is not in the graph (it has ${[...names].join(', ')})`);
+      if (!names.has(name))
+        p.push(`${kind} ${brief(name)} declared in varscope.json is not in the graph (it has ${[...names].map(brief).join(', ')})`);
     for (const a of actual) {
-      const d = declared[a.name];
+      const d = Object.hasOwn(declared, a.name) ? declared[a.name] : undefined;
       if (!d) {
-        if (kind === 'input') p.push(`graph ${kind} "${a.name}" is not declared in varscope.json`);
+        if (kind === 'input') p.push(`graph ${kind} ${brief(a.name)} is not declared in varscope.json`);
         continue;
       }
-      if (a.dtype !== d.dtype) p.push(`${kind} "${a.name}" is ${a.dtype} in the graph, ${d.dtype} in varscope.json`);
+      if (a.dtype !== d.dtype) p.push(`${kind} ${brief(a.name)} is ${a.dtype} in the graph, ${d.dtype} in varscope.json`);
       if (a.dims.length !== d.dims.length) {
-        p.push(`${kind} "${a.name}" has rank ${a.dims.length} in the graph, ${d.dims.length} in varscope.json`);
+        p.push(`${kind} ${brief(a.name)} has rank ${a.dims.length} in the graph, ${d.dims.length} in varscope.json`);
         continue;
       }
       a.dims.forEach((dim, i) => {
-        const want = e[a.name]?.[i] ?? (typeof d.dims[i] === 'number' ? (d.dims[i] as number) : null);
+        const want =
+          (Object.hasOwn(e, a.name) ? e[a.name][i] : undefined) ?? (typeof d.dims[i] === 'number' ? (d.dims[i] as number) : null);
         if (typeof dim === 'number' && dim > 0 && want !== null && dim !== want)
-          p.push(`${kind} "${a.name}" dim ${i} is ${dim} in the graph, the model needs ${want}`);
+          p.push(`${kind} ${brief(a.name)} dim ${i} is ${dim} in the graph, the model needs ${want}`);
       });
     }
   };
@@ -208,7 +245,7 @@ function checkSpec(role: GraphRole, spec: GraphSpec, exp: { inputs: Expect; outp
   const p: string[] = [];
   for (const kind of ['inputs', 'outputs'] as const) {
     for (const [name, dims] of Object.entries(exp[kind])) {
-      const d = spec[kind][name];
+      const d = Object.hasOwn(spec[kind], name) ? spec[kind][name] : undefined;
       if (!d) {
         p.push(`graphs.${role}.${kind} lacks "${name}"`);
         continue;

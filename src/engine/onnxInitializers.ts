@@ -6,6 +6,7 @@
  * Wire format (protobuf): ModelProto.graph = 7; GraphProto.initializer = 5; TensorProto.dims = 1 (int64, packed or
  * not), data_type = 2, name = 8, external_data = 13 (StringStringEntryProto key = 1, value = 2).
  */
+import { quoted } from '../shared/errors';
 
 /** One initializer: its name, dims and, when stored outside the file, the external data entries. */
 export interface Initializer {
@@ -95,4 +96,47 @@ function varint(buf: Uint8Array, at: number): [number, number] {
     mul *= 128;
   }
   throw new Error('protobuf varint longer than 10 bytes');
+}
+
+/**
+ * Bytes per element of each ONNX data type (TensorProto.DataType: FLOAT = 1, UINT8, INT8, UINT16, INT16, INT32, INT64,
+ * STRING, BOOL, FLOAT16, DOUBLE, UINT32, UINT64, COMPLEX64, COMPLEX128, BFLOAT16 = 16); 0 where it has none.
+ */
+const ELEMENT_BYTES = [0, 4, 1, 1, 2, 2, 4, 8, 0, 1, 2, 8, 4, 8, 8, 16, 2];
+
+/** Where an initializer's bytes lie in its external data file. */
+export interface ExternalRange {
+  /** `location` as written in the graph. */
+  location: string;
+  offset: number;
+  length: number;
+}
+
+/**
+ * The byte range of an initializer stored as external data, checked: offset and length are byte counts, the range
+ * ends by `fileBytes` (the size of the file it names), and the length is what the dims and data type need
+ * (onnxruntime reads that many bytes when `length` is absent). Throws an Error naming the initializer and the field.
+ */
+export function externalRange(t: Initializer, fileBytes: number): ExternalRange {
+  const ext = t.external ?? {};
+  const field = (key: string): string | undefined => (Object.hasOwn(ext, key) ? ext[key] : undefined);
+  const location = field('location') ?? '';
+  const what = `initializer ${quoted(t.name)}: external data`;
+  const count = (key: string): number | undefined => {
+    const v = field(key);
+    if (v === undefined) return undefined;
+    const n = /^\d{1,16}$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n)) throw new Error(`${what} ${key} ${quoted(v)} is not a byte count`);
+    return n;
+  };
+  const offset = count('offset') ?? 0;
+  const size = ELEMENT_BYTES[t.dataType] || undefined;
+  const need = size === undefined ? undefined : t.dims.reduce((a, d) => a * d, size);
+  const length = count('length') ?? need;
+  if (length === undefined) throw new Error(`${what} has no length and data type ${t.dataType}`);
+  if (offset + length > fileBytes)
+    throw new Error(`${what} offset ${offset} + length ${length} runs past the end of ${quoted(location)} (${fileBytes} bytes)`);
+  if (need !== undefined && length !== need)
+    throw new Error(`${what} length ${length}, its dims [${t.dims}] of data type ${t.dataType} need ${need} bytes`);
+  return { location, offset, length };
 }

@@ -4,14 +4,11 @@
  * its folder or file name (`ar-ckpt-ep12-iter3400` -> 3400, `step_800` -> 800), else null.
  */
 import * as path from 'path';
-import type { BundleManifest } from '../shared/manifest';
 
 /** The step of a bundle (manifest provenance, else its folder name). */
-export function trainingStep(
-  manifest: Pick<BundleManifest, 'provenance'>,
-  dir: string,
-): { step: number | null; from: 'provenance' | 'name' | null } {
-  const t = manifest.provenance?.training as Record<string, unknown> | undefined;
+export function trainingStep(manifest: { provenance?: unknown }, dir: string): { step: number | null; from: 'provenance' | 'name' | null } {
+  const p = manifest.provenance; // unchecked JSON when listing checkpoints
+  const t = p && typeof p === 'object' ? ((p as Record<string, unknown>).training as Record<string, unknown> | undefined) : undefined;
   const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
   const step = n(t?.step);
   if (step !== undefined) return { step, from: 'provenance' };

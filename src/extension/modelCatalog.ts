@@ -30,16 +30,27 @@ export function readBundleSummary(dir: string): BundleSummary {
   } catch (e) {
     throw new VarScopeError('ModelNotFound', `No model bundle at ${dir} (varscope.json missing)`, String(e));
   }
-  let manifest: Partial<BundleManifest>;
+  let parsed: unknown;
   try {
-    manifest = JSON.parse(text) as Partial<BundleManifest>;
+    parsed = JSON.parse(text);
   } catch (e) {
     throw new VarScopeError('ModelLoad', `${file} is not valid JSON`, String(e));
   }
-  if (manifest.format !== 'varscope-bundle' || typeof manifest.name !== 'string') {
+  // Own fields of the right type only: the engine checks the rest when it opens the bundle.
+  const field = (k: keyof BundleManifest) =>
+    parsed && typeof parsed === 'object' && !Array.isArray(parsed) && Object.hasOwn(parsed, k)
+      ? (parsed as Record<string, unknown>)[k]
+      : undefined;
+  const [format, name, id, description] = [field('format'), field('name'), field('id'), field('description')];
+  if (format !== 'varscope-bundle' || typeof name !== 'string') {
     throw new VarScopeError('ModelLoad', `${file} is not a VARScope bundle manifest (format/name missing)`);
   }
-  return { id: String(manifest.id ?? path.basename(dir)), name: manifest.name, dir, description: manifest.description };
+  return {
+    id: typeof id === 'string' ? id : path.basename(dir),
+    name,
+    dir,
+    description: typeof description === 'string' ? description : undefined,
+  };
 }
 
 /** Bundles in `folder` itself or in its direct subfolders; unreadable ones are skipped. */

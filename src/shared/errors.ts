@@ -36,3 +36,34 @@ export class VarScopeError extends Error {
     return new VarScopeError(w.code, w.message, w.detail);
   }
 }
+
+/** Control characters and the line and paragraph separators: what breaks a line or a terminal. */
+// eslint-disable-next-line no-control-regex -- matching them is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+/** CONTROL and the invisible or direction-changing characters, escaped when quoted in a message. */
+// eslint-disable-next-line no-control-regex -- matching them is the point
+const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/;
+
+/** Whether a string from a file is one line (no control characters or line separators). */
+export function isOneLine(s: string): boolean {
+  return !CONTROL.test(s);
+}
+
+/**
+ * A string from a file (a name, a path, a value) for a one-line message: JSON-quoted, at most `max` characters, with
+ * line and paragraph separators and other invisible characters escaped as JSON escapes them.
+ */
+export function quoted(s: string, max = 80): string {
+  const t = s.length > max ? `${s.slice(0, max)}…` : s;
+  return JSON.stringify(t).replace(new RegExp(INVISIBLE, 'g'), unicodeEscape);
+}
+
+/** A message of one line: runs of white space become one space, control characters are escaped; at most `max` characters. */
+export function oneLine(s: string, max = 200): string {
+  const t = s.replace(/\s+/g, ' ').trim().replace(new RegExp(INVISIBLE, 'g'), unicodeEscape);
+  return t.length > max ? `${t.slice(0, max)}…` : t;
+}
+
+function unicodeEscape(c: string): string {
+  return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
