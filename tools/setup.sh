@@ -99,9 +99,9 @@ torch2_venv() {
   "$base" -m venv "$VENV_TORCH2"
   local opts
   mapfile -t opts < <(mirror_index_options)
-  "$py" -m pip install -q --disable-pip-version-check "${opts[@]}" "torch==$TORCH2_VERSION" onnx numpy pillow
+  "$py" -m pip install -qq --disable-pip-version-check "${opts[@]}" "torch==$TORCH2_VERSION" onnx numpy pillow
   # Our package as a user installs it (editable: it runs in place, beside src/shared/graphSpec.json).
-  "$py" -m pip install -q --disable-pip-version-check "${opts[@]}" -e python
+  "$py" -m pip install -qq --disable-pip-version-check "${opts[@]}" -e python
 }
 
 cli_link() {
