@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from varscope.bundle.checkpoint import CheckpointError, build_var, infer_var_config, load_models, roles, torch_load
-from varscope.bundle.safe_load import load_safetensors, save_safetensors
+from varscope.bundle.safe_load import NotACheckpoint, load_safetensors, save_safetensors
 
 from .fixtures import PACKAGE_DIR, REPO, config, fixture, npy
 
@@ -516,6 +516,47 @@ class DamagedCheckpointTest(unittest.TestCase):
         path = self.path('legacy-good.pth')
         write_legacy_checkpoint(path, {'w': good}, [('1', 4, np.arange(4, dtype=np.float32).tobytes())])
         self.assertTrue(torch.equal(torch_load(path)['w'], torch.arange(4.0)))
+
+    def safetensors_file(self, name, header, data=b'', length=None):
+        """A safetensors file with this header (a dict, or the JSON text itself) and data section."""
+        text = header if isinstance(header, bytes) else json.dumps(header).encode()
+        path = self.path(name)
+        with open(path, 'wb') as f:
+            f.write(struct.pack('<Q', len(text) if length is None else length) + text + data)
+        return path
+
+    def test_safetensors_offsets_that_overlap_or_leave_gaps_are_refused(self):
+        f32 = lambda begin: {'dtype': 'F32', 'shape': [2], 'data_offsets': [begin, begin + 8]}  # noqa: E731
+        cases = {
+            'overlap': ({'a': f32(0), 'b': f32(4)}, 12, "'b': offsets 4..12 overlap those of 'a'"),
+            'same': ({'a': f32(0), 'b': f32(0)}, 8, "overlap those of 'a'"),
+            'gap': ({'a': f32(0), 'b': f32(12)}, 20, 'leave bytes 8..12 unused'),
+            'tail': ({'a': f32(0)}, 12, 'bytes 8..12 belong to no tensor'),
+        }
+        for name, (header, size, field) in cases.items():
+            with self.subTest(name):
+                self.assertRefused(self.safetensors_file(f'{name}.safetensors', header, bytes(size)), field)
+
+    def test_safetensors_headers_that_lie_are_refused(self):
+        entry = lambda **kw: {'t': dict({'dtype': 'F32', 'shape': [2], 'data_offsets': [0, 8]}, **kw)}  # noqa: E731
+        deep = b'{"t": ' + b'[' * 100000 + b']' * 100000 + b'}'
+        cases = {
+            'deep': (deep, {}, 'nested too deeply'),
+            'elements': (entry(shape=[1 << 70, 0], data_offsets=[0, 0]), {}, "'t': shape [1180591620717411303424, 0]"),
+            'length': (entry(), {'length': 1 << 20}, 'header length 1048576'),
+            'dtype': (entry(dtype='F8_E4M3'), {}, "'t': dtype 'F8_E4M3' is none of"),
+            'offsets': (entry(data_offsets=[0, 4]), {}, "'t': offsets 0..4 do not hold [2] F32"),
+            'shape': (entry(shape=[2.5]), {}, "'t': shape [2.5] is not a list of sizes"),
+        }
+        for name, (header, kw, field) in cases.items():
+            with self.subTest(name):
+                self.assertRefused(self.safetensors_file(f'{name}.safetensors', header, bytes(8), **kw), field)
+        short = self.path('short.safetensors')
+        with open(short, 'wb') as f:
+            f.write(b'\x10\x00\x00')
+        with self.assertRaises(NotACheckpoint) as ctx:
+            load_safetensors(short)
+        self.assertIn('no 8-byte header length', str(ctx.exception))
 
 
 if __name__ == '__main__':

@@ -124,7 +124,7 @@ def file_kind(path: str) -> str:
         return 'zip' if any(n.endswith('data.pkl') for n in names) else 'other-zip'
     if len(head) >= 9:
         n = struct.unpack('<Q', head[:8])[0]
-        if 2 <= n <= size - 8 and head[8:9] == b'{':
+        if n >= 2 and head[8:9] == b'{':  # a length past the file is refused by _safetensors_header
             return 'safetensors'
     # A legacy torch.save starts with the pickled magic number: PROTO 2, then LONG1 of 0x1950a86a20f9469cfc6c.
     if head[:2] in (b'\x80\x02', b'\x80\x03', b'\x80\x04', b'\x80\x05') and head[2:4] == b'\x8a\x0a':
@@ -544,38 +544,67 @@ def load_safetensors(path: str) -> 'OrderedDict[str, torch.Tensor]':
 
 
 def _safetensors_header(f, size: int):
-    """The checked header of a safetensors file open at its start: ({name: (dtype, shape, offset, count)}, data bytes)."""
-    n = struct.unpack('<Q', f.read(8))[0]
+    """The checked header of a safetensors file open at its start: ({name: (dtype, shape, offset, count)}, data bytes).
+    As the format requires, the tensors' offsets cover the data section exactly: in order, no gap, no overlap."""
+    head = f.read(8)
+    if len(head) < 8:
+        raise NotACheckpoint(f'not a safetensors file (no 8-byte header length in a {size}-byte file)')
+    n = struct.unpack('<Q', head)[0]
     if n > min(_MAX_HEADER, size - 8):
         raise NotACheckpoint(f'not a safetensors file (header length {n} for a {size}-byte file)')
     try:
         header = json.loads(f.read(n).decode('utf-8'))
+    except RecursionError as e:  # a real header nests three deep: {name: {"shape": [...]}}
+        raise NotACheckpoint('not a safetensors file (its header is nested too deeply)') from e
     except (UnicodeDecodeError, ValueError) as e:
         raise NotACheckpoint(f'not a safetensors file (header is not JSON: {e})') from e
     if not isinstance(header, dict):
         raise NotACheckpoint('not a safetensors file (header is not a JSON object)')
     data_size = size - 8 - n
     entries = OrderedDict()
+    spans = []
     for name, info in header.items():
         if name == '__metadata__':
             continue
-        try:
-            dtype = _ST_DTYPES[info['dtype']]
-            shape = [int(s) for s in info['shape']]
-            begin, end = (int(v) for v in info['data_offsets'])
-        except (KeyError, TypeError, ValueError) as e:
-            raise NotACheckpoint(f'safetensors header entry {name!r} is malformed ({e!r})') from e
-        count = 1
-        for s in shape:
-            count *= s
-        itemsize = torch.empty((), dtype=dtype).element_size()
-        if min(shape, default=0) < 0 or not 0 <= begin <= end <= data_size or end - begin != count * itemsize:
+        dtype, shape, begin, count = entries[name] = _safetensors_entry(name, info, data_size)
+        spans.append((begin, begin + count * torch.empty((), dtype=dtype).element_size(), name))
+    at, previous = 0, None
+    for begin, end, name in sorted(spans):
+        if begin != at:
             raise NotACheckpoint(
-                f'safetensors tensor {name!r}: offsets {begin}..{end} do not hold {shape} '
-                f'{info["dtype"]} inside the {data_size}-byte data section'
+                f'safetensors tensor {_brief(name)}: offsets {begin}..{end} '
+                + (f'overlap those of {_brief(previous)}' if begin < at else f'leave bytes {at}..{begin} unused')
             )
-        entries[name] = (dtype, shape, begin, count)
+        at, previous = end, name
+    if at != data_size:
+        raise NotACheckpoint(f'safetensors data section: bytes {at}..{data_size} belong to no tensor')
     return entries, data_size
+
+
+def _safetensors_entry(name: str, info, data_size: int):
+    """One tensor's header entry, checked: (dtype, shape, offset, count)."""
+    where = f'safetensors tensor {_brief(name)}'
+    if not isinstance(info, dict):
+        raise NotACheckpoint(f'{where}: its header entry is {_brief(info)}, not an object')
+    dtype = info.get('dtype')
+    if not isinstance(dtype, str) or dtype not in _ST_DTYPES:
+        raise NotACheckpoint(f'{where}: dtype {_brief(dtype)} is none of {", ".join(_ST_DTYPES)}')
+    shape, offsets = info.get('shape'), info.get('data_offsets')
+    if not isinstance(shape, list) or not all(type(s) is int and s >= 0 for s in shape):
+        raise NotACheckpoint(f'{where}: shape {_brief(shape)} is not a list of sizes')
+    if not _sizes(offsets) or len(offsets) != 2:
+        raise NotACheckpoint(f'{where}: data_offsets {_brief(offsets)} is not [begin, end]')
+    count = _numel(shape)
+    if count is None:
+        raise NotACheckpoint(f'{where}: shape {_brief(shape)} holds more elements than a tensor can')
+    begin, end = offsets
+    itemsize = torch.empty((), dtype=_ST_DTYPES[dtype]).element_size()
+    if not begin <= end <= data_size or end - begin != count * itemsize:
+        raise NotACheckpoint(
+            f'{where}: offsets {begin}..{end} do not hold {_brief(shape)} {dtype} '
+            f'inside the {data_size}-byte data section'
+        )
+    return _ST_DTYPES[dtype], shape, begin, count
 
 
 def save_safetensors(tensors: dict, path: str, metadata: dict = None) -> None:
