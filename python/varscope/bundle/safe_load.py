@@ -117,7 +117,8 @@ def file_kind(path: str) -> str:
         try:
             with zipfile.ZipFile(path) as z:
                 names = z.namelist()
-        except (zipfile.BadZipFile, OSError):
+        # ValueError: a name that is not the UTF-8 it claims; NotImplementedError: a zip version past Python's
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):
             return 'truncated-zip'
         if any(n.endswith('/constants.pkl') for n in names) and any('/code/' in n for n in names):
             return 'torchscript'
@@ -221,7 +222,7 @@ def _checked_structure(path: str, kind: str):
         return _checked_zip(path) if kind == 'zip' else _checked_legacy(path)
     except (UnsafeCheckpoint, NotACheckpoint):
         raise
-    except (pickle.UnpicklingError, zipfile.BadZipFile, struct.error) + _DAMAGED as e:
+    except (pickle.UnpicklingError, zipfile.BadZipFile, struct.error, NotImplementedError) + _DAMAGED as e:
         raise NotACheckpoint(_truncated(e)) from e
 
 
