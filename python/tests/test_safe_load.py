@@ -1,18 +1,24 @@
 """Safe loading: the official trainer checkpoint (with a real AdamW state and plain-data args), safetensors,
 and files that must be refused (code in a pickle, objects that are not data, bytes that are no checkpoint)."""
+import io
+import json
 import os
+import pickle
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 import unittest
+import zipfile
+import zlib
 from collections import OrderedDict
 
 import numpy as np
 import torch
 
 from varscope.bundle.checkpoint import CheckpointError, build_var, infer_var_config, load_models, roles, torch_load
-from varscope.bundle.safe_load import load_safetensors, save_safetensors
+from varscope.bundle.safe_load import NotACheckpoint, load_safetensors, save_safetensors
 
 from .fixtures import PACKAGE_DIR, REPO, config, fixture, npy
 
@@ -157,7 +163,6 @@ class SafeLoadTest(unittest.TestCase):
             env=dict(os.environ, VARSCOPE_CLI=cli),
         )
         self.assertEqual(inspect.returncode, 0, inspect.stderr)
-        import json
 
         tokens = [t for s in json.loads(inspect.stdout)['scales'] for t in s['tokens']]
         np.testing.assert_array_equal(np.array(tokens), npy('img0_idx.npy').reshape(-1))
@@ -261,11 +266,297 @@ class SafeLoadTest(unittest.TestCase):
             timeout=300,
         )
         self.assertEqual(out.returncode, 0, out.stderr)
-        import json
 
         files = json.loads(out.stdout.strip().splitlines()[-1])['files']
         self.assertEqual([f['roles'] for f in files], [['vae', 'var'], ['vae'], []])
         self.assertIn('not a PyTorch checkpoint', files[2]['error'])
+
+
+# Hand-made damaged files: torch.save's layouts written piece by piece, so that one field can lie.
+class _Storage:
+    """A storage as torch.save's persistent id names it: (type, key, location, numel)."""
+
+    def __init__(self, key, numel, storage_type=torch.FloatStorage):
+        self.key, self.numel, self.storage_type = key, numel, storage_type
+
+
+class _Tensor:
+    """A tensor pickled as torch.save pickles it: _rebuild_tensor_v2(storage, offset, size, stride, ...)."""
+
+    def __init__(self, storage, offset, size, stride):
+        self.args = (storage, offset, torch.Size(size), tuple(stride), False, OrderedDict())
+
+    def __reduce__(self):
+        return (torch._utils._rebuild_tensor_v2, self.args)
+
+
+class _Pickler(pickle.Pickler):
+    legacy = False
+
+    def persistent_id(self, obj):
+        if not isinstance(obj, _Storage):
+            return None
+        pid = ('storage', obj.storage_type, obj.key, 'cpu', obj.numel)
+        return pid + (None,) if self.legacy else pid
+
+
+def _pickled(obj, legacy=False) -> bytes:
+    buf = io.BytesIO()
+    pickler = _Pickler(buf, protocol=2)
+    pickler.legacy = legacy
+    pickler.dump(obj)
+    return buf.getvalue()
+
+
+def write_zip_checkpoint(path, obj, records):
+    """torch.save's zip layout: archive/data.pkl, archive/data/<key> for each record, archive/version."""
+    with zipfile.ZipFile(path, 'w') as z:
+        z.writestr('archive/data.pkl', _pickled(obj))
+        for key, data in records.items():
+            z.writestr(f'archive/data/{key}', data)
+        z.writestr('archive/version', b'3\n')
+
+
+def write_legacy_checkpoint(path, obj, storages):
+    """torch.save's legacy layout: magic number, protocol, system info, the pickle, its storage keys, then each
+    storage as an 8-byte element count and its bytes. storages: [(key, count, data)]."""
+    ser = torch.serialization
+    info = dict(protocol_version=ser.PROTOCOL_VERSION, little_endian=True, type_sizes=dict(short=2, int=4, long=4))
+    with open(path, 'wb') as f:
+        for header in (ser.MAGIC_NUMBER, ser.PROTOCOL_VERSION, info):
+            f.write(pickle.dumps(header, protocol=2))
+        f.write(_pickled(obj, legacy=True))
+        f.write(pickle.dumps([key for key, _, _ in storages], protocol=2))
+        for _, count, data in storages:
+            f.write(struct.pack('<q', count) + data)
+
+
+def write_zip(path, members):
+    """A zip written field by field, so that sizes can lie: members are (name, method, payload, declared size)."""
+    out, central = bytearray(), bytearray()
+    for name, method, payload, size in members:
+        offset, raw = len(out), name.encode()
+        fields = (method, 0, 0x21, 0, len(payload), size, len(raw), 0)  # method, time, date, crc, sizes, name, extra
+        out += struct.pack('<IHHHHHIIIHH', 0x04034B50, 20, 0, *fields) + raw + payload
+        central += struct.pack('<IHHHHHHIIIHHHHHII', 0x02014B50, 20, 20, 0, *fields, 0, 0, 0, 0, offset) + raw
+    end = struct.pack('<IHHHHIIH', 0x06054B50, 0, 0, len(members), len(members), len(central), len(out), 0)
+    with open(path, 'wb') as f:
+        f.write(bytes(out + central) + end)
+
+
+def deflated_zeros(mib: int) -> bytes:
+    """A raw deflate stream of `mib` MiB of zeros, about 1 KB a MiB, made without ever holding them: one fully
+    flushed MiB repeated (each flushed block stands alone)."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    unit = c.compress(bytes(1 << 20)) + c.flush(zlib.Z_FULL_FLUSH)
+    return unit * mib + c.flush()
+
+
+# Loads one file (whole, then its structure) in a fresh interpreter with its address space capped at 2 GiB past
+# what torch takes, and reports the refusals, the time they took and how much the resident set grew: a zip bomb
+# inflated by mistake fails the test (out of memory, or slow and large) instead of taking the machine.
+_MEASURED_LOAD = '''
+import json, resource, sys, time
+import torch
+torch.set_num_threads(2)
+from varscope.bundle.checkpoint import CheckpointError, torch_load
+vm = [int(l.split()[1]) * 1024 for l in open('/proc/self/status') if l.startswith('VmSize')][0]
+resource.setrlimit(resource.RLIMIT_AS, (vm + (2 << 30), resource.RLIM_INFINITY))
+before, start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.time()
+errors = []
+for structure_only in (False, True):
+    try:
+        torch_load(sys.argv[1], structure_only=structure_only)
+        errors.append(None)
+    except CheckpointError as e:
+        errors.append(str(e))
+grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+print(json.dumps({'errors': errors, 'seconds': time.time() - start, 'grown': grown}))
+'''
+
+
+def measured_load(path) -> dict:
+    """torch_load(path), then its structure, in a capped child: {'errors': [each refusal or None], 'seconds',
+    'grown': bytes of RSS}."""
+    proc = subprocess.run(
+        [sys.executable, '-c', _MEASURED_LOAD, path],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=PACKAGE_DIR),
+        timeout=300,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f'loading {path} ended with code {proc.returncode}: {proc.stderr[-2000:]}')
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+class DamagedCheckpointTest(unittest.TestCase):
+    """Files whose fields lie (sizes, counts, offsets, nesting): each refused in one line naming the file and the
+    field, before torch reads past a record or inflates a bomb."""
+
+    @classmethod
+    def setUpClass(cls):
+        torch.set_num_threads(2)
+        cls.tmp = tempfile.mkdtemp(prefix='varscope-damaged-')
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp)
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def assertRefused(self, path, *fields, structure_too=True):
+        """torch_load(path) (and the structure-only reading) refused in one line that names the file and fields."""
+        for structure_only in (False, True) if structure_too else (False,):
+            with self.assertRaises(CheckpointError) as ctx:
+                torch_load(path, structure_only=structure_only)
+            msg = str(ctx.exception)
+            self.assertNotIn('\n', msg)
+            self.assertTrue(msg.startswith(path + ': '), msg)
+            for field in fields:
+                self.assertIn(field, msg)
+        return msg
+
+    def test_zip_bomb_is_refused_before_inflating(self):
+        # 3 GiB of zeros deflated to 3 MB as the pickle, then as a storage's record: past the ratio a checkpoint
+        # compresses. Then a pickle of 100 MB at 50:1: past the bound of a pickle. Each refused from the zip
+        # directory alone: fast, and small in memory.
+        bomb, size, big = deflated_zeros(3 << 10), 3 << 30, 100 << 20
+        pkl = _pickled({'w': _Tensor(_Storage('0', size // 4), 0, (size // 4,), (1,))})
+        version = ('archive/version', zipfile.ZIP_STORED, b'3\n', 2)
+        cases = {
+            'data.pkl': ([('archive/data.pkl', zipfile.ZIP_DEFLATED, bomb, size), version], 'zip bomb', size),
+            'record': (
+                [
+                    ('archive/data.pkl', zipfile.ZIP_STORED, pkl, len(pkl)),
+                    ('archive/data/0', zipfile.ZIP_DEFLATED, bomb, size),
+                    version,
+                ],
+                'zip bomb',
+                size,
+            ),
+            'big data.pkl': (
+                [('archive/data.pkl', zipfile.ZIP_DEFLATED, bytes(range(256)) * (big // 50 // 256), big), version],
+                "a checkpoint's pickle holds",
+                big,
+            ),
+        }
+        for name, (members, why, declared) in cases.items():
+            member = next(m[0] for m in members if m[3] == declared)
+            with self.subTest(name):
+                path = self.path(f'bomb-{name}.pth')
+                write_zip(path, members)
+                self.assertLess(os.path.getsize(path), 4 << 20)
+                got = measured_load(path)
+                for error in got['errors']:
+                    self.assertIsNotNone(error, 'the bomb loaded')
+                    for field in (path, member, why, str(declared)):
+                        self.assertIn(field, error)
+                self.assertLess(got['seconds'], 5)
+                self.assertLess(got['grown'], 200 << 20)
+
+    def test_pickle_that_inflates_past_its_declared_size_is_refused(self):
+        # The directory says 1 KB; the stream holds 3 GiB: the reader stops at the declared size (the CRC fails).
+        path = self.path('lying-pickle.pth')
+        write_zip(
+            path,
+            [
+                ('archive/data.pkl', zipfile.ZIP_DEFLATED, deflated_zeros(3 << 10), 1024),
+                ('archive/version', zipfile.ZIP_STORED, b'3\n', 2),
+            ],
+        )
+        got = measured_load(path)
+        self.assertNotIn(None, got['errors'], 'the bomb loaded')
+        self.assertLess(got['seconds'], 5)
+        self.assertLess(got['grown'], 200 << 20)
+
+    def test_storage_shorter_than_it_declares_is_refused(self):
+        # 2^20 float32 elements declared, 4 of them written: torch would read 4 MB past a 16-byte record.
+        path = self.path('short-storage.pth')
+        numel = 1 << 20
+        write_zip_checkpoint(path, {'w': _Tensor(_Storage('0', numel), 0, (numel,), (1,))}, {'0': bytes(16)})
+        self.assertRefused(path, "storage '0'", '4194304 bytes', 'data/0 holds 16')
+
+    def test_storage_of_2_to_the_70_elements_is_refused(self):
+        path = self.path('huge-storage.pth')
+        write_zip_checkpoint(path, {'w': _Tensor(_Storage('0', 1 << 70), 0, (4,), (1,))}, {'0': bytes(16)})
+        self.assertRefused(path, "storage '0'", str(1 << 70), 'data/0 holds 16')
+
+    def test_tensor_past_its_storage_is_refused(self):
+        for name, (offset, size, stride) in {
+            'offset': (2, (4,), (1,)),
+            'size': (0, (100,), (1,)),
+            'stride': (0, (2, 2), (3, 1)),
+            'huge size': (0, (1 << 70, 0), (1, 1)),
+        }.items():
+            with self.subTest(name):
+                path = self.path(f'view-{name}.pth')
+                write_zip_checkpoint(path, {'w': _Tensor(_Storage('0', 4), offset, size, stride)}, {'0': bytes(16)})
+                self.assertRefused(path, "storage '0'", 'a tensor of size')
+
+    def test_legacy_storage_that_lies_is_refused(self):
+        good = _Tensor(_Storage('1', 4), 0, (4,), (1,))
+        cases = {
+            # the pickle's count past the file (torch would allocate it before reading the count it checks)
+            'huge': ([(_Storage('1', 1 << 40), '1')], [('1', 4, bytes(16))], "storage '1' declares 1099511627776"),
+            # the pickle and the file disagree
+            'count': ([(_Storage('1', 8), '1')], [('1', 4, bytes(16))], "storage '1' declares 8"),
+            # the file's count is right, its bytes are missing
+            'truncated': ([(_Storage('1', 4), '1')], [('1', 4, bytes(8))], "storage '1' (16 bytes) ends at"),
+            # a storage the pickle declares but the file never holds: torch would leave it uninitialised
+            'unwritten': ([(_Storage('1', 4), '1'), (_Storage('2', 4), '2')], [('1', 4, bytes(16))], 'not the 2'),
+        }
+        for name, (tensors, storages, field) in cases.items():
+            with self.subTest(name):
+                path = self.path(f'legacy-{name}.pth')
+                obj = {key: _Tensor(s, 0, (4,), (1,)) for s, key in tensors}
+                write_legacy_checkpoint(path, obj, storages)
+                self.assertRefused(path, field)
+        path = self.path('legacy-good.pth')
+        write_legacy_checkpoint(path, {'w': good}, [('1', 4, np.arange(4, dtype=np.float32).tobytes())])
+        self.assertTrue(torch.equal(torch_load(path)['w'], torch.arange(4.0)))
+
+    def safetensors_file(self, name, header, data=b'', length=None):
+        """A safetensors file with this header (a dict, or the JSON text itself) and data section."""
+        text = header if isinstance(header, bytes) else json.dumps(header).encode()
+        path = self.path(name)
+        with open(path, 'wb') as f:
+            f.write(struct.pack('<Q', len(text) if length is None else length) + text + data)
+        return path
+
+    def test_safetensors_offsets_that_overlap_or_leave_gaps_are_refused(self):
+        f32 = lambda begin: {'dtype': 'F32', 'shape': [2], 'data_offsets': [begin, begin + 8]}  # noqa: E731
+        cases = {
+            'overlap': ({'a': f32(0), 'b': f32(4)}, 12, "'b': offsets 4..12 overlap those of 'a'"),
+            'same': ({'a': f32(0), 'b': f32(0)}, 8, "overlap those of 'a'"),
+            'gap': ({'a': f32(0), 'b': f32(12)}, 20, 'leave bytes 8..12 unused'),
+            'tail': ({'a': f32(0)}, 12, 'bytes 8..12 belong to no tensor'),
+        }
+        for name, (header, size, field) in cases.items():
+            with self.subTest(name):
+                self.assertRefused(self.safetensors_file(f'{name}.safetensors', header, bytes(size)), field)
+
+    def test_safetensors_headers_that_lie_are_refused(self):
+        entry = lambda **kw: {'t': dict({'dtype': 'F32', 'shape': [2], 'data_offsets': [0, 8]}, **kw)}  # noqa: E731
+        deep = b'{"t": ' + b'[' * 100000 + b']' * 100000 + b'}'
+        cases = {
+            'deep': (deep, {}, 'nested too deeply'),
+            'elements': (entry(shape=[1 << 70, 0], data_offsets=[0, 0]), {}, "'t': shape [1180591620717411303424, 0]"),
+            'length': (entry(), {'length': 1 << 20}, 'header length 1048576'),
+            'dtype': (entry(dtype='F8_E4M3'), {}, "'t': dtype 'F8_E4M3' is none of"),
+            'offsets': (entry(data_offsets=[0, 4]), {}, "'t': offsets 0..4 do not hold [2] F32"),
+            'shape': (entry(shape=[2.5]), {}, "'t': shape [2.5] is not a list of sizes"),
+        }
+        for name, (header, kw, field) in cases.items():
+            with self.subTest(name):
+                self.assertRefused(self.safetensors_file(f'{name}.safetensors', header, bytes(8), **kw), field)
+        short = self.path('short.safetensors')
+        with open(short, 'wb') as f:
+            f.write(b'\x10\x00\x00')
+        with self.assertRaises(NotACheckpoint) as ctx:
+            load_safetensors(short)
+        self.assertIn('no 8-byte header length', str(ctx.exception))
 
 
 if __name__ == '__main__':
