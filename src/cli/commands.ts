@@ -13,6 +13,7 @@ import { samplingValueError } from '../shared/samplingBounds';
 import { writeFileAtomic } from '../engine/atomicWrite';
 import { DEFAULT_CONFIG, Engine } from '../engine/engine';
 import { noUsableImagesError } from '../engine/folderStats';
+import { MAX_IMAGE_PIXELS_CEILING } from '../engine/imageDecode';
 import { pythonPackageDir, pythonPathWith } from '../client/checkpointExport';
 import { findPython, pythonCandidates } from '../client/pythonFinder';
 import { CommandSpec, num, ParsedArgs, UsageError } from './args';
@@ -27,7 +28,10 @@ const COMMON: CommandSpec['options'] = {
   provider: { help: `execution provider: ${PROVIDER_CHOICES.join(', ')}`, default: 'auto' },
   threads: { help: 'intra-op threads (0 = measured best)', default: '0' },
   'cuda-path': { help: 'folder with the CUDA provider libraries' },
-  'max-pixels': { help: 'refuse images with more pixels', default: String(DEFAULT_CONFIG.maxImagePixels) },
+  'max-pixels': {
+    help: `refuse images with more pixels, read from the file's header before decoding (at most ${MAX_IMAGE_PIXELS_CEILING}; an image takes ~8 bytes a pixel while it is prepared)`,
+    default: String(DEFAULT_CONFIG.maxImagePixels),
+  },
 };
 const IMAGE_OPTS: CommandSpec['options'] = {
   'resize-ratio': { help: 'short side before the centre crop, in units of the model image size', default: '1' },
@@ -101,7 +105,7 @@ export function engineConfig(args: ParsedArgs): EngineConfig {
     provider,
     threads: num(args, 'threads', { int: true, min: 0, max: 256 }),
     cudaLibraryPath: args.options['cuda-path'],
-    maxImagePixels: num(args, 'max-pixels', { int: true, min: 1 }),
+    maxImagePixels: num(args, 'max-pixels', { int: true, min: 1, max: MAX_IMAGE_PIXELS_CEILING }),
   };
 }
 

@@ -4,11 +4,11 @@
  * writes what was measured (marked cancelled).
  */
 import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../shared/evaluation';
-import { imagesCsv, scalesCsv } from '../shared/evaluationCsv';
+import { imagesCsv, scalesCsv, timelineCsv } from '../shared/evaluationCsv';
 import { writeOutput } from './outputPaths';
 import { bundleCheckpoint, Checkpoint, listCheckpoints, sortCheckpoints } from '../engine/checkpointList';
 import type { Engine } from '../engine/engine';
-import { orderByStep, timelineOf } from '../shared/timeline';
+import { orderByStep } from '../shared/timeline';
 import { CommandSpec, num, ParsedArgs, UsageError } from './args';
 import { ProgressLine } from './progress';
 
@@ -123,18 +123,4 @@ export async function runTimeline(
   const ordered = orderByStep(evaluations);
   if (args.options.csv) await writeOutput(args.options.csv, timelineCsv(ordered));
   return { format: 'varscope-timeline', version: 1, evaluations: ordered };
-}
-
-/** One row per checkpoint and scale. */
-function timelineCsv(evals: DatasetEvaluation[]): string {
-  const t = timelineOf(evals);
-  const metrics = ['accuracy', 'top5', 'nll', 'entropy', 'ece', 'psnr', 'ssim', 'used', 'perplexity'] as const;
-  const cols = metrics.map((m) => t.series(m));
-  const rows = ['step,model,scale,pn,' + metrics.join(',')];
-  t.points.forEach((p, i) =>
-    t.patchNums.forEach((pn, k) =>
-      rows.push([p.step, JSON.stringify(p.model), k, pn, ...cols.map((c) => Number(c[k][i].toPrecision(7)))].join(',')),
-    ),
-  );
-  return rows.join('\n') + '\n';
 }

@@ -13,6 +13,17 @@ sharp.cache(false);
 
 /** Default of varscope.maxImagePixels. */
 export const DEFAULT_MAX_IMAGE_PIXELS = 100_000_000;
+/**
+ * The most pixels an image may have whatever varscope.maxImagePixels / --max-pixels say: libvips' own default
+ * limit (0x3FFF²), which its other operations (the resize in preprocess) keep. An image costs about 8 bytes a pixel
+ * while it is prepared (RGBA, then RGB composited): ~2 GB at this limit.
+ */
+export const MAX_IMAGE_PIXELS_CEILING = 0x3fff * 0x3fff;
+
+/** The one pixel limit in force: the setting, never above MAX_IMAGE_PIXELS_CEILING. */
+export function pixelLimit(maxPixels: number): number {
+  return Math.min(maxPixels, MAX_IMAGE_PIXELS_CEILING);
+}
 
 /** A decoded image: RGBA8, row-major. */
 export interface DecodedImage {
@@ -27,6 +38,7 @@ export interface DecodedImage {
 
 /** Decode image bytes; every failure is a BadImage error saying what is wrong. */
 export async function decodeImage(bytes: Uint8Array, maxPixels = DEFAULT_MAX_IMAGE_PIXELS, name = 'image'): Promise<DecodedImage> {
+  maxPixels = pixelLimit(maxPixels);
   if (bytes.length === 0) throw new VarScopeError('BadImage', `${name} is empty (0 bytes)`);
   if (bytes.length >= 2 && bytes[0] === 0x42 && bytes[1] === 0x4d) return decodeBmp(bytes, maxPixels, name);
   const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -89,7 +101,11 @@ function decodeBmp(bytes: Uint8Array, maxPixels: number, name: string): DecodedI
 function checkSize(w: number, h: number, maxPixels: number, name: string): void {
   if (!(w > 0 && h > 0)) throw new VarScopeError('BadImage', `${name} has no pixels (${w}x${h})`);
   if (w * h > maxPixels) {
-    throw new VarScopeError('BadImage', `${name} is ${w}x${h} = ${w * h} pixels, more than varscope.maxImagePixels (${maxPixels})`);
+    const which =
+      maxPixels === MAX_IMAGE_PIXELS_CEILING
+        ? 'the most VARScope decodes (varscope.maxImagePixels and --max-pixels cannot raise it)'
+        : 'varscope.maxImagePixels / --max-pixels';
+    throw new VarScopeError('BadImage', `${name} is ${w}x${h} = ${w * h} pixels, more than ${maxPixels}, ${which}`);
   }
 }
 

@@ -36,7 +36,10 @@ export async function preprocess(
   const resized = rw === w && rh === h;
   let pixels = rgb;
   if (!resized) {
-    const out = await sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), { raw: { width: w, height: h, channels: 3 } })
+    // NOTE: the image passed the one pixel limit before it was decoded (decodeImage); sharp's own default limit
+    // here would be a second one, failing after the decode.
+    const input = Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength);
+    const out = await sharp(input, { raw: { width: w, height: h, channels: 3 }, limitInputPixels: false })
       .resize(rw, rh, { kernel: 'lanczos3', fit: 'fill' })
       .raw()
       .toBuffer();

@@ -1,7 +1,10 @@
 /**
- * A folder evaluation as CSV: one row per scale (every metric beside its baselines), and one row per image.
+ * A folder evaluation as CSV: one row per scale (every metric beside its baselines), and one row per image; a
+ * training run's evaluations as one row per checkpoint and scale. Every table goes through the one CSV writer.
  */
+import { csvTable, type CsvValue } from './csv';
 import type { DatasetEvaluation } from './evaluation';
+import { timelineOf } from './timeline';
 
 const SCALE_COLUMNS = [
   'scale',
@@ -24,14 +27,9 @@ const SCALE_COLUMNS = [
   'copy_coarser_accuracy',
 ];
 
-function cell(v: unknown): string {
-  if (v === null || v === undefined) return '';
-  if (typeof v === 'number') return Number.isFinite(v) ? String(Number(v.toPrecision(7))) : '';
-  const s = String(v);
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-const line = (cells: unknown[]) => cells.map(cell).join(',');
+/** Numbers to 7 significant digits; text as it is. */
+const round = (v: number | string | null | undefined): CsvValue => (typeof v === 'number' ? Number(v.toPrecision(7)) : v);
+const line = (cells: Array<number | string | null | undefined>): CsvValue[] => cells.map(round);
 
 /** One row per scale. */
 export function scalesCsv(ev: DatasetEvaluation): string {
@@ -57,11 +55,22 @@ export function scalesCsv(ev: DatasetEvaluation): string {
       s.baselines.copyCoarser?.accuracy,
     ]),
   );
-  return [SCALE_COLUMNS.join(','), ...rows].join('\n') + '\n';
+  return csvTable(SCALE_COLUMNS, rows);
 }
 
 /** One row per image. */
 export function imagesCsv(ev: DatasetEvaluation): string {
   const rows = ev.perImage.map((r) => line([r.file, r.classId, r.accuracy, r.nll, r.psnr, r.ssim, r.rarity]));
-  return ['file,class,accuracy,nll,psnr,ssim,rarity', ...rows].join('\n') + '\n';
+  return csvTable(['file', 'class', 'accuracy', 'nll', 'psnr', 'ssim', 'rarity'], rows);
+}
+
+const TIMELINE_METRICS = ['accuracy', 'top5', 'nll', 'entropy', 'ece', 'psnr', 'ssim', 'used', 'perplexity'] as const;
+
+/** A training run's evaluations: one row per checkpoint and scale, in training-step order. */
+export function timelineCsv(evals: DatasetEvaluation[]): string {
+  const t = timelineOf(evals);
+  const cols = TIMELINE_METRICS.map((m) => t.series(m));
+  const rows: CsvValue[][] = [];
+  t.points.forEach((p, i) => t.patchNums.forEach((pn, k) => rows.push([p.step, p.model, k, pn, ...cols.map((c) => round(c[k][i]))])));
+  return csvTable(['step', 'model', 'scale', 'pn', ...TIMELINE_METRICS], rows);
 }

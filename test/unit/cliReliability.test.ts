@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as zlib from 'zlib';
 import { checkParams } from '../../src/extension/messageValidator';
 import { samplingSettingsError } from '../../src/shared/samplingBounds';
 import { CLI_BIN, CLI_ENV, fixture, requireBundle, ROOT } from './fixtures';
@@ -27,6 +28,53 @@ function cli(args: string[], shell?: string): Run {
     ? spawnSync('bash', ['-c', `${shell}; exec "$0" "$@"`, process.execPath, BIN, ...args], { encoding: 'utf8', timeout: 300000, env: ENV })
     : spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 300000, env: ENV });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `cli(args)` and the peak RSS (MB) of the largest process it ran (python3's getrusage of its waited-for children). */
+function cliRss(args: string[]): Run & { maxRssMB: number } {
+  const report = path.join(os.tmpdir(), `varscope-rss-${process.pid}-${Date.now()}`);
+  const py =
+    'import resource, subprocess, sys\n' +
+    'r = subprocess.run(sys.argv[2:])\n' +
+    'open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n' +
+    'sys.exit(r.returncode)';
+  const r = spawnSync('python3', ['-c', py, report, process.execPath, BIN, ...args], { encoding: 'utf8', timeout: 300000, env: ENV });
+  const kb = Number(fs.readFileSync(report, 'utf8'));
+  fs.rmSync(report, { force: true });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, maxRssMB: kb / 1024 };
+}
+
+/** A w×h PNG of one grey (a few hundred KB for 20000²: rows of zeros deflate ~1000:1), written without holding the pixels. */
+async function oneColourPng(file: string, w: number, h: number): Promise<void> {
+  const chunk = (type: string, data: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(td) >>> 0);
+    return Buffer.concat([len, td, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 0; // grey
+  const deflate = zlib.createDeflate({ level: 9 });
+  const parts: Buffer[] = [];
+  deflate.on('data', (c: Buffer) => parts.push(c));
+  const ended = new Promise((resolve) => deflate.on('end', resolve));
+  const rows = Buffer.alloc((w + 1) * 100); // filter byte 0 and w zero pixels, 100 rows at a time
+  for (let y = 0; y < h; y += 100)
+    if (!deflate.write(rows.subarray(0, (w + 1) * Math.min(100, h - y)))) await new Promise((r) => deflate.once('drain', r));
+  deflate.end();
+  await ended;
+  const png = [
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', Buffer.concat(parts)),
+    chunk('IEND', Buffer.alloc(0)),
+  ];
+  fs.writeFileSync(file, Buffer.concat(png));
 }
 
 /** Exactly one stderr line, naming `what`, with no stack frame in it. */
@@ -272,5 +320,20 @@ describe('CLI reliability', function () {
     assert.strictEqual(piped.code, 0, piped.stderr);
     assert.doesNotMatch(piped.stderr, /stats:/);
     assert.deepStrictEqual(JSON.parse(piped.stdout), JSON.parse(fs.readFileSync(json, 'utf8')));
+  });
+
+  it('one pixel limit, from the header before decoding: a 20000² PNG is refused in one line, its pixels never decoded', async () => {
+    const big = path.join(tmp, 'big.png');
+    await oneColourPng(big, 20000, 20000);
+    assert.ok(fs.statSync(big).size < 2 ** 20, `${fs.statSync(big).size} bytes`);
+    // Above the most the decoder takes (sharp's own limit, which preprocess met after a 2.7 GiB decode): refused at once.
+    const over = cli(['inspect', big, '--max-pixels', '500000000', '--model', model, '--provider', 'cpu']);
+    assert.strictEqual(over.code, 2, over.stderr);
+    assertOneLine(over, /--max-pixels must be <= 268402689, got 500000000/);
+    // At that limit: the header's 400 M pixels are refused before any pixel is decoded.
+    const r = cliRss(['inspect', big, '--max-pixels', '268402689', '--model', model, '--provider', 'cpu']);
+    assert.strictEqual(r.code, 1, r.stderr);
+    assertOneLine(r, /big\.png is 20000x20000 = 400000000 pixels, more than 268402689, the most VARScope decodes/);
+    assert.ok(r.maxRssMB < 600, `peak RSS ${r.maxRssMB} MB`);
   });
 });

@@ -76,6 +76,12 @@ describe('image decoding', () => {
   it('a 30000x30000 header is refused before decoding (maxImagePixels)', () =>
     rejectsBadImage(decodeImage(pngHeaderOnly(30000, 30000), 100_000_000, 'bomb.png'), /30000x30000.*maxImagePixels/));
 
+  it('a setting above the decoder ceiling does not raise it: 20000x20000 is refused from the header, naming the ceiling', () =>
+    rejectsBadImage(
+      decodeImage(pngHeaderOnly(20000, 20000), 1_000_000_000, 'bomb.png'),
+      /bomb\.png is 20000x20000 = 400000000 pixels, more than 268402689, the most VARScope decodes/,
+    ));
+
   it('16-bit PNG decodes to 8 bits', async () => {
     const px = noise(4, 4, 3, 5);
     const png = await sharp(px, { raw: { width: 4, height: 4, channels: 3 } })
