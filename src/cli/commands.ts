@@ -6,13 +6,13 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
-import { PROVIDER_CHOICES, type EngineConfig } from '../shared/engineApi';
+import { PROVIDER_CHOICES, type EngineApi, type EngineConfig } from '../shared/engineApi';
 import { VarScopeError } from '../shared/errors';
-import type { GenerationSettings } from '../shared/results';
+import type { GenerationSettings, ModelInfo } from '../shared/results';
 import { samplingValueError } from '../shared/samplingBounds';
 import { writeFileAtomic } from '../engine/atomicWrite';
-import { DEFAULT_CONFIG, Engine } from '../engine/engine';
-import { noUsableImagesError } from '../engine/folderStats';
+import { DEFAULT_CONFIG } from '../engine/engine';
+import { noUsableImagesError, someImagesFailed } from '../engine/folderStats';
 import { MAX_IMAGE_PIXELS_CEILING } from '../engine/imageDecode';
 import { pythonPackageDir, pythonPathWith } from '../client/checkpointExport';
 import { findPython, pythonCandidates } from '../client/pythonFinder';
@@ -195,12 +195,15 @@ function mean(a: ArrayLike<number>): number {
   return s / Math.max(1, a.length);
 }
 
-/** The provider that ran the model, for every JSON result; why faster ones were skipped goes to stderr with --verbose. */
-async function ranOn(engine: Engine, model: string): Promise<string> {
+/**
+ * Open the model before anything runs (the engine's watchdog then knows how long one of its runs may take); its
+ * provider goes in every JSON result, why faster ones were skipped to stderr with --verbose.
+ */
+async function openModel(engine: EngineApi, model: string): Promise<ModelInfo> {
   const info = await engine.openModel({ model });
   if (process.env.VARSCOPE_VERBOSE === '1')
     for (const f of info.providerFallbacks) process.stderr.write(`varscope: provider ${f.provider} skipped: ${f.reason}\n`);
-  return info.provider;
+  return info;
 }
 
 /** Listeners of the engine's folderUsage progress events (main routes the engine's events here). */
@@ -222,17 +225,19 @@ export function onEngineEvent(ev: string, payload: unknown): void {
 }
 
 /** Run one command (not export/bench). */
-export async function runCommand(name: string, args: ParsedArgs, engine: Engine): Promise<void> {
+export async function runCommand(name: string, args: ParsedArgs, engine: EngineApi): Promise<void> {
   const model = modelDir(args);
   const ratio = () => num(args, 'resize-ratio', { min: 0.01, max: 100 });
   switch (name) {
     case 'inspect': {
-      const r = await engine.inspect({ model, image: { path: args.positionals[0] }, resizeRatio: ratio() });
+      const resizeRatio = ratio();
+      const { provider } = await openModel(engine, model);
+      const r = await engine.inspect({ model, image: { path: args.positionals[0] }, resizeRatio });
       const dir = args.options['images-dir'];
       if (dir)
         for (const s of r.scales) await writePng(path.join(dir, `scale${String(s.scaleIndex).padStart(2, '0')}_pn${s.pn}.png`), s.decoded);
       await writeJson(args, {
-        provider: await ranOn(engine, model),
+        provider,
         model: {
           id: r.model.id,
           patchNums: r.model.patchNums,
@@ -256,9 +261,11 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
     }
     case 'eval': {
       const classId = samplingFlag(args, 'class', 'classId');
-      const r = await engine.evaluate({ model, image: { path: args.positionals[0] }, classId, resizeRatio: ratio() });
+      const resizeRatio = ratio();
+      const { provider } = await openModel(engine, model);
+      const r = await engine.evaluate({ model, image: { path: args.positionals[0] }, classId, resizeRatio });
       await writeJson(args, {
-        provider: await ranOn(engine, model),
+        provider,
         classId,
         scales: r.scales.map((s) => ({ pn: s.pn, accuracy: s.accuracy, nll: s.nll, meanEntropy: s.meanEntropy })),
       });
@@ -275,7 +282,8 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
         topK: given('top-k') ? samplingFlag(args, 'top-k', 'topK') : undefined,
         topP: given('top-p') ? samplingFlag(args, 'top-p', 'topP') : undefined,
       };
-      const info = await engine.openModel({ model });
+      const info = await openModel(engine, model);
+      const provider = info.provider;
       const settings = {
         ...flags,
         cfg: flags.cfg ?? info.sampling.cfg,
@@ -285,7 +293,7 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
       const r = await engine.generate({ model, settings });
       if (args.options.out) await writePng(args.options.out, r.image);
       await writeJson(args, {
-        provider: await ranOn(engine, model),
+        provider,
         settings,
         scales: r.tokens.map((t, k) => ({ pn: info.patchNums[k], tokens: Array.from(t) })),
         image: args.options.out ? path.resolve(args.options.out) : null,
@@ -293,7 +301,10 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
       return;
     }
     case 'evaluate': {
-      await writeJson(args, { provider: await ranOn(engine, model), ...(await runEvaluate(args, engine, model, ratio())) });
+      const r = await runEvaluate(args, engine, model, ratio());
+      const { provider } = await openModel(engine, model); // opened by runEvaluate: its provider
+      // A partial result says so at the top (and on stderr); a complete one is as it always was.
+      await writeJson(args, { provider, ...(r.failed.length ? { imagesFailed: r.failed.length } : {}), ...r });
       return;
     }
     case 'timeline': {
@@ -303,6 +314,8 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
     case 'stats': {
       const folder = args.positionals[0];
       if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new UsageError(`${folder} is not a folder`, false);
+      const resizeRatio = ratio();
+      const { provider } = await openModel(engine, model);
       const progress = new ProgressLine();
       const unlisten = onFolderProgress((e) =>
         progress.update(`stats: ${e.done}/${e.total} images${e.failed ? `, ${e.failed} failed` : ''}`),
@@ -310,19 +323,16 @@ export async function runCommand(name: string, args: ParsedArgs, engine: Engine)
       let r;
       try {
         progress.update(`stats: listing images under ${folder}`);
-        r = await engine.folderUsage({ model, runId: 'cli-stats', folder, resizeRatio: ratio(), every: 1 });
+        r = await engine.folderUsage({ model, runId: 'cli-stats', folder, resizeRatio, every: 1 });
       } finally {
         unlisten();
         progress.done();
       }
       const u = r.usage;
       if (!u.images && !r.cancelled) throw noUsableImagesError(folder, r.failed);
-      if (r.failed.length)
-        process.stderr.write(
-          `varscope stats: ${r.failed.length} of ${r.failed.length + (u.images ?? 0)} image files failed (listed under "failed")\n`,
-        );
+      if (r.failed.length) process.stderr.write(`varscope stats: ${someImagesFailed(r.failed, u.images ?? 0)}\n`);
       await writeJson(args, {
-        provider: await ranOn(engine, model),
+        provider,
         images: u.images,
         failed: r.failed,
         used: u.used,

@@ -4,12 +4,17 @@
  * writes what was measured (marked cancelled).
  */
 import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../shared/evaluation';
+import * as os from 'os';
+import * as path from 'path';
 import { imagesCsv, scalesCsv, timelineCsv } from '../shared/evaluationCsv';
+import type { ModelInfo } from '../shared/results';
+import { noUsableImagesError, someImagesFailed } from '../engine/folderStats';
 import { writeOutput } from './outputPaths';
 import { bundleCheckpoint, Checkpoint, listCheckpoints, sortCheckpoints } from '../engine/checkpointList';
-import type { Engine } from '../engine/engine';
+import type { EngineApi } from '../shared/engineApi';
 import { orderByStep } from '../shared/timeline';
 import { CommandSpec, num, ParsedArgs, UsageError } from './args';
+import { stopGentlyWith } from './interrupt';
 import { ProgressLine } from './progress';
 
 /** Options of `evaluate` beyond the common ones. */
@@ -17,7 +22,10 @@ export const EVALUATE_OPTIONS: CommandSpec['options'] = {
   class: { help: 'class of every image (the null class id = no class); default: no class' },
   csv: { help: 'also write one row per scale as CSV here' },
   'images-csv': { help: 'also write one row per image as CSV here' },
-  batch: { help: 'images per batch', default: '8' },
+  batch: {
+    help: 'images per batch; each image holds memory while it is scored (its logits, attention and every scale decoded: ~25 MB for a model of 680 tokens); a batch that would not fit in the memory available is refused',
+    default: '8',
+  },
   limit: { help: 'only the first N images (sorted order)' },
 };
 
@@ -62,33 +70,75 @@ function labelsOf(args: ParsedArgs): LabelSource {
       : { kind: 'none' };
 }
 
+/**
+ * Memory one image of a batch holds while it is scored, in bytes: its logits [L, V], the decoded image of every
+ * scale [SN, 3, S, S], the transformer's attention scores and probabilities [H, L, L] and activations [L, D], all
+ * float32. The fixture model (256 px, L 680): 23 MB; its engine measured 545 MB at batch 2, 1083 MB at batch 32
+ * (18 MB an image), and 7.25 GB at batch 256.
+ */
+export function batchImageBytes(
+  m: Pick<ModelInfo, 'tokenCount' | 'vocabSize' | 'patchNums' | 'imageSize' | 'numHeads' | 'embedDim'>,
+): number {
+  const L = m.tokenCount;
+  const S = m.imageSize;
+  return 4 * (L * m.vocabSize + m.patchNums.length * 3 * S * S + 3 * m.numHeads * L * L + 8 * L * m.embedDim);
+}
+
+/**
+ * Why a batch is refused, or undefined: a batch whose images would not fit in the memory available now is refused
+ * before it runs, naming the largest that fits. A batch's memory grows with it (7.25 GB at --batch 256 on the
+ * fixture model), and one that does not fit ends in swapping or the kernel's OOM killer, not in an error; results
+ * do not depend on the batch, so a smaller one only takes a little longer.
+ */
+export function batchMemoryProblem(batch: number, info: ModelInfo, available = os.freemem()): string | undefined {
+  const each = batchImageBytes(info);
+  if (batch <= 1 || batch * each <= available) return undefined;
+  const fits = Math.max(1, Math.floor(available / each));
+  const gb = (b: number) => `${(b / 1e9).toFixed(1)} GB`;
+  return `--batch ${batch} needs about ${gb(batch * each)} for ${info.name} (${Math.round(each / 1e6)} MB an image), more than the ${gb(available)} of memory available; use --batch ${fits} or less`;
+}
+
 /** Run `evaluate`; returns the result (written by the caller as JSON). */
-export async function runEvaluate(args: ParsedArgs, engine: Engine, model: string, resizeRatio: number): Promise<DatasetEvaluation> {
-  const r = await evaluateWithSignals(args, engine, model, resizeRatio);
+export async function runEvaluate(args: ParsedArgs, engine: EngineApi, model: string, resizeRatio: number): Promise<DatasetEvaluation> {
+  const r = await evaluateWithSignals(args, engine, model, resizeRatio, 'evaluate');
   if (args.options.csv) await writeOutput(args.options.csv, scalesCsv(r));
   if (args.options['images-csv']) await writeOutput(args.options['images-csv'], imagesCsv(r));
   return r;
 }
 
-/** One evaluation with Ctrl-C as cancel. */
-async function evaluateWithSignals(args: ParsedArgs, engine: Engine, model: string, resizeRatio: number): Promise<DatasetEvaluation> {
+/**
+ * One evaluation with Ctrl-C as cancel. Images that failed (unreadable, gone while the run went on) are reported
+ * on stderr as `stats` reports them; none usable at all is an error.
+ */
+async function evaluateWithSignals(
+  args: ParsedArgs,
+  engine: EngineApi,
+  model: string,
+  resizeRatio: number,
+  who: string,
+): Promise<DatasetEvaluation> {
   const folder = args.positionals[0];
   const labels = labelsOf(args);
   const limit = args.options.limit !== undefined ? num(args, 'limit', { int: true, min: 1 }) : undefined;
   const batch = num(args, 'batch', { int: true, min: 1, max: 256 });
   const runId = `cli-evaluate-${process.pid}`;
-  let cancels = 0;
-  const onSigint = () => {
-    if (++cancels > 1) process.exit(130);
-    process.stderr.write('\nvarscope evaluate: stopping after this batch (Ctrl-C again to quit now)\n');
+  const info = await engine.openModel({ model }); // first: the watchdog then knows how long one of its runs may take
+  const tooLarge = batchMemoryProblem(batch, info);
+  if (tooLarge) throw new UsageError(tooLarge, false);
+  stopGentlyWith(() => {
+    progressLine.done();
+    process.stderr.write('varscope evaluate: stopping after this batch (Ctrl-C again to quit now)\n');
     void engine.cancel({ runId });
-  };
-  process.on('SIGINT', onSigint);
+  });
+  let r: DatasetEvaluation;
   try {
-    return await engine.evaluateFolder({ model, runId, folder, labels, resizeRatio, batch, limit });
+    r = await engine.evaluateFolder({ model, runId, folder, labels, resizeRatio, batch, limit });
   } finally {
-    process.off('SIGINT', onSigint);
+    stopGentlyWith(undefined);
   }
+  if (!r.images && !r.cancelled) throw noUsableImagesError(folder, r.failed);
+  if (r.failed.length) process.stderr.write(`varscope ${who}: ${someImagesFailed(r.failed, r.images)}\n`);
+  return r;
 }
 
 /** Options of `timeline` beyond those of `evaluate`. */
@@ -100,7 +150,7 @@ export const TIMELINE_OPTIONS: CommandSpec['options'] = {
 /** `varscope timeline FOLDER`: every checkpoint evaluated on the folder, ordered by training step. */
 export async function runTimeline(
   args: ParsedArgs,
-  engine: Engine,
+  engine: EngineApi,
   resizeRatio: number,
 ): Promise<{ format: 'varscope-timeline'; version: 1; evaluations: DatasetEvaluation[] }> {
   const list: Checkpoint[] = [];
@@ -116,7 +166,7 @@ export async function runTimeline(
   const evaluations: DatasetEvaluation[] = [];
   for (const c of sortCheckpoints(list)) {
     if (c.kind === 'needsExport') throw new UsageError(`${c.file} is a PyTorch checkpoint: export it to a bundle first (varscope export)`);
-    const r = await evaluateWithSignals(args, engine, c.dir, resizeRatio);
+    const r = await evaluateWithSignals(args, engine, c.dir, resizeRatio, `timeline (${path.basename(c.dir)})`);
     evaluations.push(r);
     if (r.cancelled) break;
   }

@@ -1,14 +1,19 @@
 /**
  * `varscope` from a terminal (bin/varscope.js -> dist/cli.js): JSON out for scripts and CI.
- * Exit codes: 0 done, 1 the command failed (bad image, bad model, inference), 2 usage error.
+ * Exit codes: 0 done, 1 the command failed (bad image, bad model, inference, out of memory), 2 usage error,
+ * 128 + N after signal N.
+ *
+ * The engine runs in a child process, as in the extension: onnxruntime runs a graph synchronously on the thread
+ * that calls it, so an engine in this process could hear no Ctrl-C until the graph returned (a graph that loops
+ * forever: never), and an allocation failure inside it would end this process without a word. Here a signal stops
+ * the engine at once, the watchdog bounds a stuck run, and a crash is one line.
  */
 import { VarScopeError } from '../shared/errors';
-import { Engine } from '../engine/engine';
+import { EngineClient } from '../client/engineClient';
 import { CommandSpec, helpText, num, parseArgs, UsageError } from './args';
 import { benchEngine } from './benchmark';
 import { checkOutputs, engineConfig, modelDir, onEngineEvent, runCommand, runExport, SPECS, writeJson } from './commands';
-import { handleSignals } from './interrupt';
-import type { EvaluationProgress } from '../shared/evaluation';
+import { handleSignals, onHardStop } from './interrupt';
 import { printProgress } from './evaluateCommand';
 
 const BENCH: CommandSpec = {
@@ -47,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`varscope: unknown command "${name}"\n\n${usage()}\n`);
     return 2;
   }
-  let engine: Engine | undefined;
+  let client: EngineClient | undefined;
   try {
     const args = parseArgs(spec, rest);
     if (args.switches.has('help')) {
@@ -66,12 +71,19 @@ export async function main(argv: string[]): Promise<number> {
       await writeJson(args, r);
       return 0;
     }
-    engine = new Engine((ev, payload) => {
-      if (ev === 'evaluateFolder') printProgress(payload as EvaluationProgress);
-      else onEngineEvent(ev, payload);
+    const verbose = process.env.VARSCOPE_VERBOSE === '1';
+    const engine = new EngineClient({
+      config,
+      afterCrash: '',
+      // What the engine prints on its own (native libraries) only with --verbose; a crash's reason is in its error.
+      stderr: (text) => verbose && process.stderr.write(text),
     });
-    await engine.configure(config);
-    await runCommand(name, args, engine);
+    client = engine;
+    engine.on('evaluateFolder', printProgress);
+    engine.on('folderUsage', (p) => onEngineEvent('folderUsage', p));
+    engine.on('log', (p) => onEngineEvent('log', p));
+    onHardStop(() => engine.killNow('interrupted'));
+    await runCommand(name, args, engine.api());
     return 0;
   } catch (e) {
     if (e instanceof UsageError) {
@@ -86,6 +98,6 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`varscope ${name}: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return 1;
   } finally {
-    await engine?.dispose();
+    await client?.dispose();
   }
 }

@@ -231,6 +231,7 @@ export class ModelBundle {
       Cvae: m.vae.Cvae,
       imageSize: m.vae.imageSize,
       latentSize: m.vae.latentSize,
+      vaeChannels: m.vae.ch * m.vae.chMult[0],
       depth: m.var.depth,
       numHeads: m.var.numHeads,
       embedDim: m.var.embedDim,

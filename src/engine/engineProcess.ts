@@ -19,6 +19,9 @@ function main(): void {
     send(m);
   }, bindAll(engine));
   process.on('message', (m) => channel.receive(m));
+  // A terminal's Ctrl-C reaches every process of its group, this one too: the client decides what a Ctrl-C stops
+  // (the CLI's evaluate finishes its batch first) and kills this process when the answer is "everything".
+  process.on('SIGINT', () => undefined);
   // The parent went away: nothing left to serve.
   process.on('disconnect', () => {
     void engine.dispose().finally(() => process.exit(0));

@@ -206,10 +206,24 @@ export async function folderUsage(bundle: ModelBundle, req: FolderUsageRequest, 
   return { usage, failed, cancelled };
 }
 
+/** Why the first `shown` files failed, one indented line each, and how many more did. */
+function failureLines(failed: FolderUsageResult['failed'], shown: number): string[] {
+  const lines = failed.slice(0, shown).map((f) => `  ${f.message.includes(f.file) ? f.message : `${f.file}: ${f.message}`}`);
+  if (failed.length > shown) lines.push(`  … and ${failed.length - shown} more`);
+  return lines;
+}
+
 /** The error of a folder run that counted no image: zero usable images is a failure, listing why each file failed. */
 export function noUsableImagesError(folder: string, failed: FolderUsageResult['failed'], shown = 20): VarScopeError {
   if (!failed.length) return new VarScopeError('BadImage', `no image files (${[...IMAGE_EXTENSIONS].join(' ')}) under ${folder}`);
-  const lines = failed.slice(0, shown).map((f) => `  ${f.message.includes(f.file) ? f.message : `${f.file}: ${f.message}`}`);
-  if (failed.length > shown) lines.push(`  … and ${failed.length - shown} more`);
-  return new VarScopeError('BadImage', `no usable image under ${folder}: all ${failed.length} image files failed:\n${lines.join('\n')}`);
+  return new VarScopeError(
+    'BadImage',
+    `no usable image under ${folder}: all ${failed.length} image files failed:\n${failureLines(failed, shown).join('\n')}`,
+  );
+}
+
+/** A folder run that counted some images but not all: how many failed and why the first few did (a warning). */
+export function someImagesFailed(failed: FolderUsageResult['failed'], images: number, shown = 3): string {
+  const head = `${failed.length} of ${failed.length + images} image files failed (listed under "failed" in the JSON)`;
+  return [head, ...failureLines(failed, shown)].join('\n');
 }

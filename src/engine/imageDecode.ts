@@ -5,7 +5,7 @@
  */
 import * as bmp from 'bmp-ts';
 import sharp from 'sharp';
-import { VarScopeError } from '../shared/errors';
+import { allocationFailure, VarScopeError } from '../shared/errors';
 
 // NOTE: libvips keeps up to 50 MB of recent operations (decoded inputs) in its cache; the engine decodes each
 // image once, so the cache only grows the process (measured: RSS creeping over 100 inspections).
@@ -46,7 +46,10 @@ export async function decodeImage(bytes: Uint8Array, maxPixels = DEFAULT_MAX_IMA
   try {
     meta = await sharp(input, { limitInputPixels: false }).metadata();
   } catch (e) {
-    throw new VarScopeError('BadImage', `${name} is not an image VARScope can read (PNG, JPEG, WebP, GIF, BMP): ${short(e)}`);
+    throw (
+      outOfMemory(e, name) ??
+      new VarScopeError('BadImage', `${name} is not an image VARScope can read (PNG, JPEG, WebP, GIF, BMP): ${short(e)}`)
+    );
   }
   const w = meta.autoOrient?.width ?? meta.width ?? 0;
   const h = meta.autoOrient?.height ?? meta.height ?? 0;
@@ -70,7 +73,10 @@ export async function decodeImage(bytes: Uint8Array, maxPixels = DEFAULT_MAX_IMA
       hadAlpha: !!meta.hasAlpha && anyTransparent(rgba),
     };
   } catch (e) {
-    throw new VarScopeError('BadImage', `${name} could not be decoded (truncated or corrupt ${meta.format ?? 'image'}): ${short(e)}`);
+    throw (
+      outOfMemory(e, name) ??
+      new VarScopeError('BadImage', `${name} could not be decoded (truncated or corrupt ${meta.format ?? 'image'}): ${short(e)}`)
+    );
   }
 }
 
@@ -117,6 +123,12 @@ function anyTransparent(rgba: Uint8Array): boolean {
 function anyNonZeroAlpha(rgba: Uint8Array): boolean {
   for (let i = 3; i < rgba.length; i += 4) if (rgba[i] !== 0) return true;
   return false;
+}
+
+/** A decoder failure that is an allocation failure (libvips could not start a thread, say), not a bad file. */
+function outOfMemory(e: unknown, name: string): VarScopeError | undefined {
+  const why = allocationFailure(short(e));
+  return why ? new VarScopeError('OutOfMemory', `not enough memory to decode ${name}: ${why}`) : undefined;
 }
 
 function short(e: unknown): string {

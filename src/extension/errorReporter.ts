@@ -7,6 +7,7 @@ import { VarScopeError } from '../shared/errors';
 
 const SHOW_LOG = 'Show Log';
 const OPEN_SETTINGS = 'Open Settings';
+const RESTART_ENGINE = 'Restart Engine';
 
 /** Logs and shows errors caught where a command or a request enters the extension. */
 export class ErrorReporter {
@@ -21,10 +22,13 @@ export class ErrorReporter {
     }
     this.log.error(`${context}: [${wire.code}] ${wire.message}${wire.detail ? `\n${wire.detail}` : ''}`);
     const settingsHelps = wire.code === 'ModelNotFound' || wire.code === 'ModelLoad';
-    const actions = settingsHelps ? [SHOW_LOG, OPEN_SETTINGS] : [SHOW_LOG];
+    // A crashed engine (out of memory, say) restarts with the next request; the action also reopens the model now.
+    const engineEnded = wire.code === 'EngineCrashed' || wire.code === 'OutOfMemory';
+    const actions = settingsHelps ? [SHOW_LOG, OPEN_SETTINGS] : engineEnded ? [RESTART_ENGINE, SHOW_LOG] : [SHOW_LOG];
     void vscode.window.showErrorMessage(`VARScope: ${wire.message}`, ...actions).then((choice) => {
       if (choice === SHOW_LOG) this.log.show(true);
       else if (choice === OPEN_SETTINGS) void vscode.commands.executeCommand('workbench.action.openSettings', 'varscope');
+      else if (choice === RESTART_ENGINE) void vscode.commands.executeCommand('varscope.restartEngine');
     });
   }
 

@@ -24,6 +24,8 @@ export interface ModelInfo {
   Cvae: number;
   imageSize: number;
   latentSize: number;
+  /** Channels of the VQ-VAE's full-resolution stage (ch × chMult[0]): what an encode or decode costs grows with it. */
+  vaeChannels: number;
   depth: number;
   numHeads: number;
   embedDim: number;

@@ -161,6 +161,80 @@ describe('bundle checks: hangs, hashes, manifest facts, formats', function () {
     });
   });
 
+  describe('round 3: stuck or dying engines', () => {
+    const config = { provider: 'cpu' as const, threads: 1, maxImagePixels: 1e8 };
+    const rpc = path.join(ROOT, 'out', 'src', 'shared', 'rpc.js').replace(/\\/g, '/');
+    /** A stand-in engine process serving `handlers` (JavaScript source of an object of async methods). */
+    const standIn = (name: string, handlers: string) => {
+      const entry = path.join(tmp, name);
+      fs.writeFileSync(
+        entry,
+        `const { RpcChannel } = require(${JSON.stringify(rpc)});
+         const ch = new RpcChannel((m) => process.send(m), {
+           configure: async () => undefined,
+           status: async () => ({ pid: process.pid }),
+           ...${handlers},
+         });
+         process.on('message', (m) => ch.receive(m));
+         process.on('disconnect', () => process.exit(0));`,
+      );
+      return entry;
+    };
+
+    it("watchdog: a folder pass's limit grows with its batch (one run holds every image of the batch)", async () => {
+      // openModel's facts make one run's expected bound ~1 s (runLimitMs); each batch of evaluateFolder takes 3 s.
+      const entry = standIn(
+        'batchEngine.js',
+        `{ openModel: async () => ({ depth: 1, embedDim: 1000, tokenCount: 104 }),
+           evaluateFolder: async (p) => { const end = Date.now() + 3000; while (Date.now() < end); return { images: p.batch }; } }`,
+      );
+      const params = { model: 'x', runId: 'r', folder: 'y', labels: { kind: 'none' as const } };
+      // one client per case: a ping sent during one request bounds the next one too, with its own limit
+      for (const [batch, stopped] of [
+        [8, false], // bound 8 s
+        [1, true], // bound 1 s
+      ] as const) {
+        const client = new EngineClient({ entry, config, watchdogMs: 400 });
+        try {
+          await client.call('openModel', { model: 'x' });
+          const call = client.call('evaluateFolder', { ...params, batch });
+          if (!stopped) assert.strictEqual(((await call) as unknown as { images: number }).images, 8);
+          else {
+            const e = await failsWithin(call, 30000);
+            assert.strictEqual(e.code, 'Timeout');
+            assert.match(e.message, /stopped responding for 1 s while running evaluateFolder/);
+          }
+        } finally {
+          await client.dispose();
+        }
+      }
+    });
+
+    it('an engine that dies of an allocation failure fails its request as OutOfMemory, saying so in one line', async () => {
+      // A stand-in whose inspect fills the V8 heap, capped at 32 MB: V8's own fatal out-of-memory report, then SIGABRT.
+      const entry = standIn(
+        'hungryEngine.js',
+        `{ inspect: async () => { const a = []; for (;;) a.push(new Array(1e4).fill(a.length)); } }`,
+      );
+      const client = new EngineClient({ entry, config, watchdogMs: 0 });
+      const options = process.env.NODE_OPTIONS;
+      process.env.NODE_OPTIONS = '--max-old-space-size=32'; // read when the process starts, within the first call
+      try {
+        const inflight = client.call('inspect', { model: 'x', image: { path: 'y' } });
+        if (options === undefined) delete process.env.NODE_OPTIONS;
+        else process.env.NODE_OPTIONS = options;
+        const e = await failsWithin(inflight, 60000);
+        assert.strictEqual(e.code, 'OutOfMemory');
+        assert.match(e.message, /^the engine ran out of memory \([^\n]*heap out of memory[^\n]*\); the next request restarts it$/);
+        assert.match(e.detail ?? '', /FATAL ERROR/); // the report itself goes to the log
+      } finally {
+        process.env.NODE_OPTIONS = options;
+        if (options === undefined) delete process.env.NODE_OPTIONS;
+        await client.dispose();
+      }
+    });
+  });
+
   describe('class 4: files verified against the sha256 recorded at export', () => {
     it('every 997th byte of weights.bin inverted: the open fails naming weights.bin and the re-export command', async () => {
       const dir = damagedCopy((d) => {

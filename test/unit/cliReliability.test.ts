@@ -8,9 +8,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
+import { createHash } from 'crypto';
 import { checkParams } from '../../src/extension/messageValidator';
 import { samplingSettingsError } from '../../src/shared/samplingBounds';
+import type { ModelInfo } from '../../src/shared/results';
+import { batchMemoryProblem } from '../../src/cli/evaluateCommand';
 import { CLI_BIN, CLI_ENV, fixture, requireBundle, ROOT } from './fixtures';
+import { endlessEncoder } from './onnxGraph';
 
 const BIN = CLI_BIN;
 const ENV = CLI_ENV;
@@ -104,16 +108,12 @@ function ended(pid: number): boolean {
   }
 }
 
-/** The python3 children of `pid`. */
-/** The python3 processes below `pid` (bin/varscope.js runs the CLI in a child process, which runs the exporter). */
-function pythonChildren(pid: number): number[] {
+/** The processes below `pid` (bin/varscope.js runs the CLI in a child process, which runs the exporter or the engine). */
+function descendants(pid: number): number[] {
   const parentOf = new Map<number, number>();
-  const isPython = new Set<number>();
   for (const d of fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
     try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      parentOf.set(Number(d), Number(stat.split(') ')[1].split(' ')[1]));
-      if (stat.includes('(python3')) isPython.add(Number(d));
+      parentOf.set(Number(d), Number(fs.readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1].split(' ')[1]));
     } catch {
       // the process ended meanwhile
     }
@@ -122,7 +122,48 @@ function pythonChildren(pid: number): number[] {
     for (let q = parentOf.get(p), hops = 0; q !== undefined && hops < 64; q = parentOf.get(q), hops++) if (q === pid) return true;
     return false;
   };
-  return [...isPython].filter(below);
+  return [...parentOf.keys()].filter(below);
+}
+
+/** The python3 processes below `pid`. */
+function pythonChildren(pid: number): number[] {
+  return descendants(pid).filter((p) => {
+    try {
+      return fs.readFileSync(`/proc/${p}/stat`, 'utf8').includes('(python3');
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** CPU seconds a process has used (0 once it is gone). */
+function cpuSeconds(pid: number): number {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+  } catch {
+    return 0;
+  }
+}
+
+/** Wait until `done()` or `ms` passed; whether it happened. */
+async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  return done();
+}
+
+/** A copy of the bundle whose encoder never returns (a `Loop` that runs forever), its hash re-recorded. */
+function endlessBundle(bundle: string, dir: string): string {
+  fs.cpSync(bundle, dir, { recursive: true });
+  const manifest = path.join(dir, 'varscope.json');
+  const m = JSON.parse(fs.readFileSync(manifest, 'utf8'));
+  const graph = path.join(dir, m.graphs.encoder.file);
+  fs.writeFileSync(graph, endlessEncoder(m.vae.imageSize, m.vae.downsample, m.vae.Cvae));
+  const bytes = fs.readFileSync(graph);
+  m.files[m.graphs.encoder.file] = { sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length };
+  fs.writeFileSync(manifest, JSON.stringify(m));
+  return dir;
 }
 
 describe('CLI reliability', function () {
@@ -335,5 +376,139 @@ describe('CLI reliability', function () {
     assert.strictEqual(r.code, 1, r.stderr);
     assertOneLine(r, /big\.png is 20000x20000 = 400000000 pixels, more than 268402689, the most VARScope decodes/);
     assert.ok(r.maxRssMB < 600, `peak RSS ${r.maxRssMB} MB`);
+  });
+
+  for (const [how, sig] of [
+    ['Ctrl-C (SIGINT to the process group)', 'SIGINT'],
+    ['SIGTERM to the varscope process alone', 'SIGTERM'],
+  ] as const) {
+    it(`inspect on a graph that never returns: ${how} stops it within 20 s, one line, no process or file left`, async () => {
+      const endless = endlessBundle(model, path.join(tmp, `endless-${sig}`));
+      const out = path.join(tmp, `endless-out-${sig}`);
+      const scratch = path.join(tmp, `endless-tmp-${sig}`); // TMPDIR of the command and everything it starts
+      fs.mkdirSync(out);
+      fs.mkdirSync(scratch);
+      const args = ['inspect', fixture('img0.png'), '--model', endless, '--provider', 'cpu', '--json', path.join(out, 'r.json')];
+      const child = spawn(process.execPath, [BIN, ...args, '--images-dir', path.join(out, 'scales')], {
+        env: { ...ENV, TMPDIR: scratch },
+        detached: true,
+      });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      try {
+        // The graph spins once some process below the command has used 5 s of CPU (opening the model takes ~1 s).
+        const spinning = await waitFor(() => descendants(child.pid!).some((p) => cpuSeconds(p) > 5), 120000);
+        assert.ok(spinning, `the endless graph never ran: ${stderr}`);
+        const below = descendants(child.pid!);
+        if (sig === 'SIGINT') process.kill(-child.pid!, 'SIGINT');
+        else process.kill(child.pid!, 'SIGTERM');
+        const stopped = await waitFor(() => child.exitCode !== null || child.signalCode !== null, 20000);
+        assert.ok(stopped, `still running 20 s after ${sig}: ${stderr}`);
+        const code = await exited;
+        assert.strictEqual(code, sig === 'SIGINT' ? 130 : 143, stderr);
+        assertOneLine({ code: code ?? -1, stdout: '', stderr }, new RegExp(`varscope inspect: interrupted \\(${sig}\\)`));
+        assert.ok(await waitFor(() => below.every(ended), 10000), `left running: ${below.filter((p) => !ended(p))}`);
+        assert.deepStrictEqual(fs.readdirSync(out), []);
+        assert.deepStrictEqual(fs.readdirSync(scratch), []); // the engine's temporary files (its onnxruntime profile) too
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+        for (const p of descendants(child.pid!)) process.kill(p, 'SIGKILL');
+      }
+    });
+  }
+
+  it('under an address-space limit (prlimit --as) inspect and generate run, or fail in one line with exit 1, never abort', () => {
+    const runs = (as: number, args: string[]) =>
+      spawnSync('prlimit', [`--as=${as}`, process.execPath, BIN, ...args, '--provider', 'cpu'], {
+        encoding: 'utf8',
+        timeout: 300000,
+        env: ENV,
+      });
+    const commands = [
+      ['inspect', fixture('img0.png'), '--model', model],
+      ['generate', '--class', '1', '--model', model],
+    ];
+    for (const args of commands) {
+      // 1 GB: the engine cannot start its threads (V8, onnxruntime) or the CLI cannot map sharp's library
+      const low = runs(1_000_000_000, args);
+      assert.strictEqual(low.status, 1, `${args[0]}: ${low.status} ${low.signal} ${low.stderr}`);
+      assertOneLine(
+        { code: 1, stdout: low.stdout, stderr: low.stderr },
+        new RegExp(`^varscope ${args[0]}: .*(out of memory|not enough memory)`),
+      );
+      assert.strictEqual(low.stdout, '');
+      // 2 GB: what the engine needs (~0.3 GB of memory) fits once glibc's per-thread heaps are few (it aborted before)
+      const ok = runs(2_000_000_000, args);
+      assert.strictEqual(ok.status, 0, `${args[0]}: ${ok.status} ${ok.signal} ${ok.stderr}`);
+      assert.ok(JSON.parse(ok.stdout).scales.length > 0);
+    }
+  });
+
+  it('evaluate: a first Ctrl-C stops after the batch in progress and still writes what was measured, marked cancelled', async () => {
+    const dir = path.join(tmp, 'many');
+    fs.mkdirSync(dir);
+    for (let i = 0; i < 60; i++) fs.copyFileSync(fixture(`img${i % 3}.png`), path.join(dir, `i${String(i).padStart(2, '0')}.png`));
+    const json = path.join(tmp, 'many.json');
+    const args = ['evaluate', dir, '--model', model, '--provider', 'cpu', '--batch', '2', '--json', json];
+    const child = spawn(process.execPath, [BIN, ...args], { env: ENV, detached: true });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      // a few batches in: the engine has used some CPU time after opening the model
+      assert.ok(await waitFor(() => descendants(child.pid!).some((p) => cpuSeconds(p) > 6), 120000), stderr);
+      process.kill(-child.pid!, 'SIGINT');
+      const code = await exited;
+      assert.strictEqual(code, 0, stderr);
+      assert.match(stderr, /^varscope evaluate: stopping after this batch \(Ctrl-C again to quit now\)\n$/);
+      const j = JSON.parse(fs.readFileSync(json, 'utf8'));
+      assert.strictEqual(j.cancelled, true);
+      assert.ok(j.images > 0 && j.images < 60 && j.images % 2 === 0, `${j.images} images`);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+    }
+  });
+
+  it('evaluate reports the images that failed on stderr as stats does (count and first reasons), and marks the JSON', () => {
+    const dir = path.join(tmp, 'partial');
+    fs.mkdirSync(dir);
+    for (let i = 0; i < 3; i++) fs.copyFileSync(fixture(`img${i}.png`), path.join(dir, `good${i}.png`));
+    for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(dir, `lost${i}.png`), i % 2 ? 'not a png' : '');
+    const r = cli(['evaluate', dir, '--model', model, '--provider', 'cpu']);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.deepStrictEqual(lines.length, 5, r.stderr);
+    assert.strictEqual(lines[0], 'varscope evaluate: 5 of 8 image files failed (listed under "failed" in the JSON)');
+    assert.match(lines[1], /^ {2}.*lost0\.png is empty \(0 bytes\)$/);
+    assert.match(lines[2], /^ {2}.*lost1\.png.* not an image VARScope can read/);
+    assert.match(lines[3], /^ {2}.*lost2\.png is empty/);
+    assert.strictEqual(lines[4], '  … and 2 more');
+    const j = JSON.parse(r.stdout);
+    assert.strictEqual(j.imagesFailed, 5);
+    assert.strictEqual(j.images, 3);
+    assert.strictEqual(j.failed.length, 5);
+    // none usable is an error, as for stats
+    const none = path.join(tmp, 'none-usable');
+    fs.mkdirSync(none);
+    fs.writeFileSync(path.join(none, 'a.png'), '');
+    const empty = cli(['evaluate', none, '--model', model, '--provider', 'cpu']);
+    assert.strictEqual(empty.code, 1, empty.stderr);
+    assert.match(empty.stderr, /no usable image under .*none-usable: all 1 image files failed:\n {2}.*a\.png is empty/);
+    assert.strictEqual(empty.stdout, '');
+  });
+
+  it('evaluate --batch: what a batch costs is in --help, and a batch that does not fit the memory available is refused', () => {
+    const help = cli(['evaluate', '--help']);
+    assert.match(help.stdout, /--batch +images per batch; each image holds memory while it is scored .*~25 MB .* is refused \(default 8\)/);
+    const fixtureModel = { name: 'official-var-A', tokenCount: 680, vocabSize: 512, patchNums: [1, 2, 3, 4, 5, 6, 8, 10, 13, 16] };
+    const info = { ...fixtureModel, imageSize: 256, numHeads: 2, embedDim: 128 } as ModelInfo;
+    // 23 MB an image (the engine measured 7.25 GB at --batch 256): 256 do not fit in 4 GB, 172 do
+    assert.strictEqual(
+      batchMemoryProblem(256, info, 4e9),
+      '--batch 256 needs about 5.9 GB for official-var-A (23 MB an image), more than the 4.0 GB of memory available; use --batch 172 or less',
+    );
+    assert.strictEqual(batchMemoryProblem(172, info, 4e9), undefined);
+    assert.strictEqual(batchMemoryProblem(1, info, 1e6), undefined); // one image at a time always runs
   });
 });
