@@ -6,7 +6,7 @@
 import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../shared/evaluation';
 import { imagesCsv, scalesCsv, timelineCsv } from '../shared/evaluationCsv';
 import { writeOutput } from './outputPaths';
-import { bundleCheckpoint, Checkpoint, listCheckpoints, sortCheckpoints } from '../engine/checkpointList';
+import { bundleCheckpoint, Checkpoint, listCheckpoints, sortCheckpoints } from '../node/checkpointList';
 import type { Engine } from '../engine/engine';
 import { orderByStep } from '../shared/timeline';
 import { CommandSpec, num, ParsedArgs, UsageError } from './args';
