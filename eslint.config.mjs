@@ -2,6 +2,53 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const VSCODE = { name: 'vscode', message: 'Only src/extension imports vscode.' };
+const ORT = { name: 'onnxruntime-node', message: 'Only src/engine/runtime imports onnxruntime-node.' };
+const D3 = { name: 'd3', message: 'd3 belongs to src/webview.' };
+
+// The engine's layers, lowest first: a folder imports its own and lower layers, never a higher one; engine.ts (the
+// entry, with engineProcess.ts) sits above them all.
+const ENGINE_LAYERS = [['runtime'], ['bundle'], ['image', 'analysis'], ['model'], ['generation', 'dataset']];
+
+/** `no-restricted-imports` for `files`: the named paths, and import patterns with the reason each breaks. */
+const restrict = (files, paths, groups = []) => ({
+  files,
+  rules: {
+    'no-restricted-imports': ['error', { paths, patterns: groups.map(([group, message]) => ({ group, message })) }],
+  },
+});
+
+/** The import rules of every source folder (flat config: the last block that matches a file sets the whole rule). */
+function layerRules() {
+  const rules = [
+    // Node-side code never touches the editor API; shared code also stays free of native and DOM-only runtimes.
+    restrict(
+      ['src/client/**/*.ts', 'src/cli/**/*.ts', 'src/node/**/*.ts'],
+      [VSCODE, ORT],
+      [[['**/engine/*/**'], "Outside src/engine import only src/engine/engine.ts, the engine's entry."]],
+    ),
+    restrict(
+      ['src/extension/**/*.ts'],
+      [ORT],
+      [[['**/engine/*/**'], "Outside src/engine import only src/engine/engine.ts, the engine's entry."]],
+    ),
+    restrict(['src/shared/**/*.ts'], [VSCODE, ORT, D3], [[['**/engine/**', '**/node/**'], 'src/shared imports only src/shared.']]),
+    restrict(['src/engine/*.ts'], [VSCODE, ORT]),
+  ];
+  ENGINE_LAYERS.forEach((layer, i) => {
+    const higher = ENGINE_LAYERS.slice(i + 1).flat();
+    const groups = [[['../engine', '../engineProcess'], 'engine.ts is the entry: the layers below never import it.']];
+    if (higher.length)
+      groups.push([
+        higher.map((h) => `../${h}/**`),
+        `src/engine/${layer.join(', ')} may not import the higher layers ${higher.join(', ')}.`,
+      ]);
+    for (const folder of layer)
+      rules.push(restrict([`src/engine/${folder}/**/*.ts`], folder === 'runtime' ? [VSCODE] : [VSCODE, ORT], groups));
+  });
+  return rules;
+}
+
 export default tseslint.config(
   { ignores: ['dist/**', 'out/**', 'node_modules/**', '.vsc/**', 'test-results/**', 'models/**', 'python/**'] },
   js.configs.recommended,
@@ -12,32 +59,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
-  {
-    // The engine runs in a plain Node child process and the shared code everywhere: neither may touch the editor API.
-    files: ['src/engine/**/*.ts', 'src/shared/**/*.ts', 'src/client/**/*.ts', 'src/cli/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        { paths: [{ name: 'vscode', message: 'src/engine, src/shared, src/client and src/cli must not import vscode.' }] },
-      ],
-    },
-  },
-  {
-    // Shared code must also stay free of the DOM-only and native runtimes.
-    files: ['src/shared/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: [
-            { name: 'vscode', message: 'src/shared must not import vscode.' },
-            { name: 'onnxruntime-node', message: 'Only src/engine/onnxRuntime.ts imports onnxruntime.' },
-            { name: 'd3', message: 'd3 belongs to src/webview.' },
-          ],
-        },
-      ],
-    },
-  },
+  ...layerRules(),
   {
     files: ['**/*.js', '**/*.cjs', '**/*.mjs'],
     languageOptions: {

@@ -17,7 +17,7 @@ const nodeConfig = (_env, argv) => ({
     extension: './src/extension/extension.ts',
     engineProcess: './src/engine/engineProcess.ts',
     cli: './src/cli/main.ts',
-    graphWorker: './src/engine/graphWorker.ts',
+    graphWorker: './src/engine/runtime/graphWorker.ts',
   },
   output: {
     path: path.resolve(__dirname, 'dist'),

@@ -6,7 +6,7 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { ModelBundle } = require('../out/src/engine/bundle');
+const { ModelBundle } = require('../out/src/engine/bundle/bundle');
 
 const ROOT = path.resolve(__dirname, '..');
 const dirs = process.argv.slice(2).filter((a, k, all) => !a.startsWith('--') && all[k - 1] !== '--repeats');

@@ -23,9 +23,9 @@ import * as readline from 'readline';
 import { pythonPackageDir, pythonPathWith } from '../src/client/checkpointExport';
 import { benchEngine, benchImage } from '../src/cli/benchmark';
 import { Engine } from '../src/engine/engine';
-import { GenerationRun } from '../src/engine/generator';
-import { teacherForcedLogits } from '../src/engine/teacherForcing';
-import { inspectImage } from '../src/engine/tokenizer';
+import { GenerationRun } from '../src/engine/generation/generator';
+import { teacherForcedLogits } from '../src/engine/model/teacherForcing';
+import { inspectImage } from '../src/engine/model/tokenizer';
 import { OFFICIAL_SAMPLING, type BundleManifest } from '../src/shared/manifest';
 
 const ROOT = path.resolve(__dirname, '..', '..');

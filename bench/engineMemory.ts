@@ -16,8 +16,8 @@ import * as fs from 'fs';
 import { EngineClient } from '../src/client/engineClient';
 import { Engine } from '../src/engine/engine';
 import { OFFICIAL_SAMPLING } from '../src/shared/manifest';
-import { teacherForcedLogits } from '../src/engine/teacherForcing';
-import { inspectImage } from '../src/engine/tokenizer';
+import { teacherForcedLogits } from '../src/engine/model/teacherForcing';
+import { inspectImage } from '../src/engine/model/tokenizer';
 
 function arg(name: string, def?: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);

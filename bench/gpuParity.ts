@@ -10,11 +10,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { ModelBundle } from '../src/engine/bundle';
+import type { ModelBundle } from '../src/engine/bundle/bundle';
 import { Engine } from '../src/engine/engine';
-import { GenerationRun } from '../src/engine/generator';
-import { teacherForcedLogits } from '../src/engine/teacherForcing';
-import { decodeLatents, tokenize, type Tokenization } from '../src/engine/tokenizer';
+import { GenerationRun } from '../src/engine/generation/generator';
+import { teacherForcedLogits } from '../src/engine/model/teacherForcing';
+import { decodeLatents, tokenize, type Tokenization } from '../src/engine/model/tokenizer';
 import type { EngineConfig } from '../src/shared/engineApi';
 import type { NodePlacement } from '../src/shared/results';
 

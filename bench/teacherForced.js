@@ -5,7 +5,7 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const { OnnxRuntime } = require('../out/src/engine/onnxRuntime');
+const { OnnxRuntime } = require('../out/src/engine/runtime/onnxRuntime');
 
 const [before, after] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const i = process.argv.indexOf('--repeats');

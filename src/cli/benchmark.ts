@@ -6,11 +6,8 @@ import sharp from 'sharp';
 import type { EngineConfig } from '../shared/engineApi';
 import type { GenerationSettings } from '../shared/results';
 import { OFFICIAL_SAMPLING } from '../shared/manifest';
-import { Engine } from '../engine/engine';
+import { Engine, GenerationRun, inspectImage, teacherForcedLogits } from '../engine/engine';
 import { EngineClient } from '../client/engineClient';
-import { GenerationRun } from '../engine/generator';
-import { inspectImage } from '../engine/tokenizer';
-import { teacherForcedLogits } from '../engine/teacherForcing';
 
 /** Median and all samples of one measurement, in ms. */
 export interface Timing {

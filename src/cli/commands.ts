@@ -10,10 +10,8 @@ import { PROVIDER_CHOICES, type EngineApi, type EngineConfig } from '../shared/e
 import { VarScopeError } from '../shared/errors';
 import type { GenerationSettings, ModelInfo } from '../shared/results';
 import { samplingValueError } from '../shared/samplingBounds';
-import { writeFileAtomic } from '../engine/atomicWrite';
-import { DEFAULT_CONFIG } from '../engine/engine';
-import { noUsableImagesError, someImagesFailed } from '../engine/folderStats';
-import { MAX_IMAGE_PIXELS_CEILING } from '../engine/imageDecode';
+import { writeFileAtomic } from '../node/atomicWrite';
+import { DEFAULT_CONFIG, MAX_IMAGE_PIXELS_CEILING, noUsableImagesError, someImagesFailed } from '../engine/engine';
 import { pythonPackageDir, pythonPathWith } from '../client/checkpointExport';
 import { findPython, pythonCandidates } from '../client/pythonFinder';
 import { CommandSpec, num, ParsedArgs, UsageError } from './args';

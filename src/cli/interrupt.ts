@@ -7,7 +7,7 @@
  */
 import type { ChildProcess } from 'child_process';
 import * as os from 'os';
-import { removePendingTemps } from '../engine/atomicWrite';
+import { removePendingTemps } from '../node/atomicWrite';
 
 /** How long a child may take to stop after the forwarded signal. */
 const GRACE_MS = 10_000;

@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { UsageError } from './args';
-import { writeFileAtomic } from '../engine/atomicWrite';
+import { writeFileAtomic } from '../node/atomicWrite';
 
 function refuse(flag: string, p: string, problem: string): never {
   throw new UsageError(`${flag} ${p}: ${problem}`, false);

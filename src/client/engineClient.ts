@@ -11,7 +11,7 @@ import * as path from 'path';
 import type { EngineApi, EngineConfig, EngineEvents, EngineSide } from '../shared/engineApi';
 import { RpcChannel, type Params, type Result } from '../shared/rpc';
 import { allocationFailure, VarScopeError } from '../shared/errors';
-import { engineLibraryPath } from '../engine/cudaLibraries';
+import { engineLibraryPath } from '../node/cudaLibraries';
 
 /** How to start the engine. */
 export interface EngineClientOptions {

@@ -8,20 +8,20 @@ import type { EngineApi, EngineConfig, EngineEvents, ImageSource } from '../shar
 import type { GenerationStep } from '../shared/results';
 import type { Handlers } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
-import { ModelBundle } from './bundle';
-import { trainingUsage } from './codebookStats';
-import { editForcing } from './editor';
-import { evaluateFolder } from './folderEval';
-import { folderUsage } from './folderStats';
-import { GenerationRun, StepOutput } from './generator';
-import { decodeImage, DEFAULT_MAX_IMAGE_PIXELS } from './imageDecode';
-import { describePlacement, nodesOffProvider } from './nodePlacement';
-import { OnnxRuntime } from './onnxRuntime';
-import { MAX_IMAGE_BYTES, readCapped } from './readCapped';
-import { ModelInput, preprocess } from './preprocess';
-import { newRunId } from './runUtil';
-import { attentionWeights, scoreLogits, teacherForcedLogits } from './teacherForcing';
-import { inspectImage, tokenize, Tokenization } from './tokenizer';
+import { ModelBundle } from './bundle/bundle';
+import { trainingUsage } from './analysis/codebookStats';
+import { editForcing } from './model/editForcing';
+import { evaluateFolder } from './dataset/folderEval';
+import { folderUsage } from './dataset/folderPass';
+import { GenerationRun, StepOutput } from './generation/generator';
+import { decodeImage, DEFAULT_MAX_IMAGE_PIXELS } from './image/imageDecode';
+import { describePlacement, nodesOffProvider } from '../shared/placement';
+import { OnnxRuntime } from './runtime/onnxRuntime';
+import { MAX_IMAGE_BYTES, readCapped } from '../node/readCapped';
+import { ModelInput, preprocess } from './image/preprocess';
+import { newRunId } from '../shared/runs';
+import { attentionWeights, scoreLogits, teacherForcedLogits } from './model/teacherForcing';
+import { inspectImage, tokenize, Tokenization } from './model/tokenizer';
 
 /** Sends an engine event (to the client, or nowhere). */
 export type EmitEvent = <K extends keyof EngineEvents>(name: K, payload: EngineEvents[K]) => void;
@@ -309,3 +309,11 @@ function imageKey(model: string, image: ImageSource, resizeRatio?: number): stri
     return '';
   }
 }
+
+// What the CLI, which runs the engine in-process, uses besides the Engine: nothing outside src/engine imports the
+// layers below this file (eslint.config.mjs).
+export { GenerationRun } from './generation/generator';
+export { inspectImage } from './model/tokenizer';
+export { teacherForcedLogits } from './model/teacherForcing';
+export { noUsableImagesError, someImagesFailed } from './dataset/folderPass';
+export { MAX_IMAGE_PIXELS_CEILING } from './image/imageDecode';

@@ -6,8 +6,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { writeFileAtomic } from '../engine/atomicWrite';
-import { Checkpoint, listCheckpoints } from '../engine/checkpointList';
+import { writeFileAtomic } from '../node/atomicWrite';
+import { Checkpoint, listCheckpoints } from '../node/checkpointList';
 import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../shared/evaluation';
 import { imagesCsv, scalesCsv } from '../shared/evaluationCsv';
 import { VarScopeError } from '../shared/errors';

@@ -14,6 +14,7 @@ import type { ModelInfo } from '../shared/results';
 import type { Handlers } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
 import { readBundleSummary, type BundleSummary } from './modelCatalog';
+import { newRunId } from '../shared/runs';
 
 /** The state of the current model as the panel and status bar see it. */
 export interface ModelStatus {
@@ -217,7 +218,7 @@ export class EngineHost implements vscode.Disposable {
     onProgress: (e: EvaluationProgress) => void,
   ): Promise<DatasetEvaluation> {
     const model = p.model ?? (await this.openDir());
-    const runId = `evaluate-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+    const runId = newRunId('evaluate');
     const off = this.client.on('evaluateFolder', (e: EngineEvents['evaluateFolder']) => e.runId === runId && onProgress(e));
     const sub = token.onCancellationRequested(() => void this.client.cancel(runId));
     try {

@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import type { HostApi, HostEvents, HostSide, InitPayload, PanelState, WebviewSide } from '../shared/protocol';
 import { RpcChannel, type Handlers, type RpcMessage } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
-import { writeFileAtomic } from '../engine/atomicWrite';
+import { writeFileAtomic } from '../node/atomicWrite';
 import type { EngineHost, PanelContext } from './engineHost';
 import { checkParams, validEnvelope } from './messageValidator';
 import { panelHtml } from './panelHtml';

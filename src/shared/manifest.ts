@@ -7,7 +7,7 @@
  * H = W = image side, L = total tokens, V = vocab size, D = embed dim, nh = heads, hd = D / nh.
  *
  * Graphs: every graph's inputs and outputs (names, dtypes, dims in terms of the model facts) are listed once, in
- * graphSpec.json beside this file; the engine's checks (src/engine/manifestCheck.ts) and the exporter
+ * graphSpec.json beside this file; the engine's checks (src/engine/bundle/manifestCheck.ts) and the exporter
  * (python/varscope/bundle/bundle_spec.py) both read it.
  */
 

@@ -1,0 +1,116 @@
+/**
+ * `evaluate`: a checkpoint over a folder of images. Labels come from an ImageFolder layout (one sub-folder per
+ * class, as the official trainer reads ImageNet), from one class for every image, or none (the null class).
+ * Sub-folders map to classes by the model's class names when every sub-folder is one (case and spaces
+ * ignored), else by index when every sub-folder is a class index, else in sorted order as torchvision's
+ * ImageFolder numbers them (the official trainer's labels).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { EvaluateFolderRequest } from '../../shared/engineApi';
+import type { DatasetEvaluation, EvaluationProgress } from '../../shared/evaluation';
+import { VarScopeError } from '../../shared/errors';
+import type { ModelBundle } from '../bundle/bundle';
+import { DatasetMetrics } from './datasetMetrics';
+import { folderPass, listImages } from './folderPass';
+import { trainingStep } from '../../node/trainingStep';
+
+/** Hooks of an evaluation. */
+export interface EvaluateHooks {
+  maxPixels: number;
+  isCancelled(): boolean;
+  onProgress(p: Omit<EvaluationProgress, 'runId'>): void;
+}
+
+/** Sub-folder -> class id for an ImageFolder layout (see the file comment). */
+export function classMapOf(folder: string, classes: string[]): { map: Map<string, number>; match: 'names' | 'indices' | 'sorted' } {
+  let subs: string[];
+  try {
+    subs = fs
+      .readdirSync(folder, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
+  } catch (e) {
+    throw new VarScopeError('BadRequest', `cannot read folder ${folder}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  if (!subs.length)
+    throw new VarScopeError('BadRequest', `${folder} has no sub-folders: labels from sub-folders need one folder per class`);
+  const norm = (s: string) =>
+    s
+      .toLowerCase()
+      .replace(/[\s_]+/g, ' ')
+      .trim();
+  const byName = new Map(classes.map((c, i) => [norm(c), i]));
+  if (subs.every((s) => byName.has(norm(s)))) return { map: new Map(subs.map((s) => [s, byName.get(norm(s))!])), match: 'names' };
+  if (subs.every((s) => /^\d+$/.test(s) && Number(s) < classes.length))
+    return { map: new Map(subs.map((s) => [s, Number(s)])), match: 'indices' };
+  if (subs.length > classes.length)
+    throw new VarScopeError(
+      'BadRequest',
+      `${subs.length} sub-folders but the model has ${classes.length} classes (sub-folders must be class names, class indices, or at most one per class)`,
+    );
+  return { map: new Map(subs.map((s, i) => [s, i])), match: 'sorted' };
+}
+
+/** Evaluate a bundle on a folder. */
+export async function evaluateFolder(bundle: ModelBundle, req: EvaluateFolderRequest, hooks: EvaluateHooks): Promise<DatasetEvaluation> {
+  const m = bundle.manifest;
+  const t0 = Date.now();
+  if (!fs.existsSync(req.folder) || !fs.statSync(req.folder).isDirectory())
+    throw new VarScopeError('BadRequest', `${req.folder} is not a folder`);
+  const classes = Array.from({ length: m.var.numClasses }, (_, i) => m.classes?.[i] ?? `class ${i}`);
+  let files = listImages(req.folder);
+  let classOf: (file: string) => number = () => m.var.nullClass;
+  let classMap: DatasetEvaluation['classMap'] = [];
+  let classMatch: DatasetEvaluation['classMatch'] = null;
+  if (req.labels.kind === 'class') {
+    const c = req.labels.classId;
+    if (!Number.isInteger(c) || c < 0 || (c >= m.var.numClasses && c !== m.var.nullClass))
+      throw new VarScopeError('BadRequest', `class ${c} outside 0..${m.var.numClasses - 1} (or ${m.var.nullClass} for no class)`);
+    classOf = () => c;
+  } else if (req.labels.kind === 'subfolders') {
+    const { map, match } = classMapOf(req.folder, classes);
+    classMap = [...map.entries()].map(([folder, classId]) => ({ folder, classId }));
+    classMatch = match;
+    // images directly in the folder have no label: left out
+    files = files.filter((f) => path.relative(req.folder, f).includes(path.sep));
+    classOf = (f) => map.get(path.relative(req.folder, f).split(path.sep)[0])!;
+  }
+  if (req.limit !== undefined) files = files.slice(0, Math.max(0, req.limit));
+  const metrics = new DatasetMetrics({
+    patchNums: m.patchNums,
+    beginEnds: m.beginEnds,
+    vocabSize: m.vae.vocabSize,
+    imageSize: m.vae.imageSize,
+    classes,
+    trainingHits: bundle.trainingHits,
+  });
+  const { failed, cancelled } = await folderPass(
+    bundle,
+    files,
+    {
+      maxPixels: hooks.maxPixels,
+      resizeRatio: req.resizeRatio,
+      batch: req.batch ?? 8,
+      score: true,
+      classOf,
+      isCancelled: hooks.isCancelled,
+      onProgress: (done, nFailed) =>
+        hooks.onProgress({ done, total: files.length, failed: nFailed, elapsedMs: Date.now() - t0, finished: false }),
+    },
+    (x) => metrics.add({ file: x.file, classId: x.classId, tokens: x.tokens, logits: x.logits!, decoded: x.decoded!, input: x.input }),
+  );
+  const elapsedMs = Date.now() - t0;
+  hooks.onProgress({ done: metrics.images + failed.length, total: files.length, failed: failed.length, elapsedMs, finished: true });
+  return metrics.result({
+    model: { id: m.id, name: m.name, dir: bundle.dir, step: trainingStep(m, bundle.dir).step },
+    folder: path.resolve(req.folder),
+    labels: req.labels,
+    classMap,
+    classMatch,
+    failed,
+    cancelled,
+    elapsedMs,
+  });
+}

@@ -1,0 +1,218 @@
+/**
+ * The CLI end to end (bin/varscope.js on out/src/cli/main.js, the code webpack bundles into dist/cli.js): JSON results that
+ * agree with the reference fixtures, exit codes and messages a shell user expects.
+ */
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import sharp from 'sharp';
+import { defaultModelImages, fixture, requireBundle, ROOT, runCli } from '../fixtures';
+import { npyFloats, npyInts, readNpy } from '../npy';
+
+const cli = runCli;
+
+describe('CLI', function () {
+  this.timeout(300000);
+  let model: string;
+  let tmp: string;
+  before(() => {
+    model = requireBundle();
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-cli-'));
+  });
+  after(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('inspect writes the reference tokens of every scale and per-scale numbers', () => {
+    const out = path.join(tmp, 'inspect.json');
+    const r = cli(['inspect', fixture('img0.png'), '--model', model, '--json', out, '--provider', 'cpu']);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const j = JSON.parse(fs.readFileSync(out, 'utf8'));
+    assert.strictEqual(j.model.vocabSize, 512);
+    assert.deepStrictEqual(j.model.patchNums, [1, 2, 3, 4, 5, 6, 8, 10, 13, 16]);
+    const idx = npyInts(readNpy(fixture('img0_idx.npy')));
+    assert.deepStrictEqual(
+      j.scales.flatMap((s: { tokens: number[] }) => s.tokens),
+      Array.from(idx),
+    );
+    // residual energy from the reference f and fHat
+    const f = npyFloats(readNpy(fixture('img0_f.npy')));
+    const fh = npyFloats(readNpy(fixture('img0_fhat.npy')));
+    const ef = f.reduce((s, v) => s + v * v, 0);
+    j.scales.forEach((s: { residualEnergy: number; psnr: number }, k: number) => {
+      let e = 0;
+      for (let i = 0; i < f.length; i++) e += (f[i] - fh[k * f.length + i]) ** 2;
+      assert.ok(Math.abs(s.residualEnergy - e / ef) < 1e-4, `scale ${k}: ${s.residualEnergy} vs ${e / ef}`);
+      assert.ok(s.psnr > 0 && s.psnr < 100);
+    });
+    assert.ok(j.codebook.used > 0 && j.codebook.perplexity > 1);
+  });
+
+  it('eval reports per-scale accuracy and NLL from the teacher-forced logits', () => {
+    const r = cli(['eval', fixture('img1.png'), '--model', model, '--class', '3', '--json', '-', '--provider', 'cpu']);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    const logits = npyFloats(readNpy(fixture('img1_logits_c3.npy')));
+    const idx = npyInts(readNpy(fixture('img1_idx.npy')));
+    const V = 512;
+    // scale 1 (positions 1..4) by hand from the reference logits
+    let nll = 0;
+    let correct = 0;
+    for (let i = 1; i < 5; i++) {
+      const row = Array.from(logits.subarray(i * V, (i + 1) * V));
+      const mx = Math.max(...row);
+      const lse = mx + Math.log(row.reduce((s, v) => s + Math.exp(v - mx), 0));
+      nll += (lse - row[idx[i]]) / 4;
+      if (row.indexOf(mx) === idx[i]) correct++;
+    }
+    assert.strictEqual(j.scales[1].pn, 2);
+    assert.ok(Math.abs(j.scales[1].nll - nll) < 1e-4);
+    assert.strictEqual(j.scales[1].accuracy, correct / 4);
+  });
+
+  it('generate: same seed, same tokens; writes the PNG', async () => {
+    const args = [
+      'generate',
+      '--model',
+      model,
+      '--class',
+      '5',
+      '--seed',
+      '123',
+      '--cfg',
+      '3',
+      '--top-k',
+      '50',
+      '--top-p',
+      '0.9',
+      '--provider',
+      'cpu',
+    ];
+    const a = cli([...args, '--out', path.join(tmp, 'a.png'), '--json', path.join(tmp, 'a.json')]);
+    assert.strictEqual(a.code, 0, a.stderr);
+    const b = cli([...args, '--json', '-']);
+    assert.strictEqual(b.code, 0, b.stderr);
+    const ja = JSON.parse(fs.readFileSync(path.join(tmp, 'a.json'), 'utf8'));
+    const jb = JSON.parse(b.stdout);
+    assert.deepStrictEqual(ja.scales, jb.scales);
+    assert.deepStrictEqual(
+      ja.scales.map((s: { tokens: number[] }) => s.tokens.length),
+      [1, 4, 9, 16, 25, 36, 64, 100, 169, 256],
+    );
+    const meta = await sharp(path.join(tmp, 'a.png')).metadata();
+    assert.deepStrictEqual([meta.width, meta.height], [256, 256]);
+  });
+
+  it("generate: sampling flags left out take the model's recommended sampling", () => {
+    const def = path.join(ROOT, 'models', 'emoji64-d4');
+    const recommended = (
+      JSON.parse(fs.readFileSync(path.join(def, 'varscope.json'), 'utf8')) as { sampling: { cfg: number; topK: number; topP: number } }
+    ).sampling;
+    assert.deepStrictEqual(recommended, { cfg: 3.5, topK: 100, topP: 0.95 });
+    const run = (extra: string[]) => {
+      const r = cli(['generate', '--model', def, '--class', '8', '--seed', '4', '--provider', 'cpu', '--json', '-', ...extra]);
+      assert.strictEqual(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as { settings: Record<string, number>; scales: Array<{ tokens: number[] }> };
+    };
+    const implicit = run([]);
+    assert.deepStrictEqual(implicit.settings, { classId: 8, seed: 4, ...recommended });
+    assert.deepStrictEqual(implicit.scales, run(['--cfg', '3.5', '--top-k', '100', '--top-p', '0.95']).scales);
+    const topKOnly = run(['--top-k', '7']);
+    assert.deepStrictEqual(topKOnly.settings, { classId: 8, seed: 4, ...recommended, topK: 7 });
+    assert.notDeepStrictEqual(topKOnly.scales, implicit.scales);
+  });
+
+  it('evaluate writes the evaluation as JSON and the per-scale and per-image CSV; --class and --labels-from-subfolders exclude each other', () => {
+    const dir = path.join(tmp, 'classes');
+    const def = path.join(ROOT, 'models', 'emoji64-d4');
+    const images = defaultModelImages();
+    images.forEach((img, i) => {
+      fs.mkdirSync(path.join(dir, img.className), { recursive: true });
+      fs.copyFileSync(img.path, path.join(dir, img.className, `${'ab'[i]}.png`));
+    });
+    const json = path.join(tmp, 'ev', 'ev.json');
+    const csv = path.join(tmp, 'ev', 'ev.csv');
+    const imagesCsv = path.join(tmp, 'ev', 'images.csv');
+    const r = cli([
+      'evaluate',
+      dir,
+      '--model',
+      def,
+      '--labels-from-subfolders',
+      '--json',
+      json,
+      '--csv',
+      csv,
+      '--images-csv',
+      imagesCsv,
+      '--provider',
+      'cpu',
+    ]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const ev = JSON.parse(fs.readFileSync(json, 'utf8'));
+    assert.strictEqual(ev.format, 'varscope-evaluation');
+    assert.strictEqual(ev.images, 2);
+    assert.deepStrictEqual(
+      ev.perClass.map((c: { classId: number }) => c.classId),
+      images.map((i) => i.classId).sort((a, b) => a - b),
+    );
+    const rows = fs.readFileSync(csv, 'utf8').trim().split('\n');
+    assert.strictEqual(rows.length, 11);
+    assert.match(rows[0], /^scale,pn,tokens,accuracy,top5,nll,/);
+    const first = rows[1].split(',');
+    assert.strictEqual(Number(first[3]), Number(ev.scales[0].accuracy.toPrecision(7)));
+    assert.strictEqual(fs.readFileSync(imagesCsv, 'utf8').trim().split('\n').length, 3);
+    assert.deepStrictEqual(fs.readdirSync(path.join(tmp, 'ev')).sort(), ['ev.csv', 'ev.json', 'images.csv']); // no temp files left
+    const both = cli(['evaluate', dir, '--model', def, '--labels-from-subfolders', '--class', '1']);
+    assert.strictEqual(both.code, 2);
+    assert.match(both.stderr, /exclude each other/);
+  });
+
+  it('stats over a folder (recursive) counts every image and lists unreadable files', () => {
+    const dir = path.join(tmp, 'imgs');
+    fs.mkdirSync(path.join(dir, 'sub'), { recursive: true });
+    fs.copyFileSync(fixture('img0.png'), path.join(dir, 'a.png'));
+    fs.copyFileSync(fixture('img1.png'), path.join(dir, 'sub', 'b.png'));
+    fs.writeFileSync(path.join(dir, 'broken.png'), 'not a png');
+    const r = cli(['stats', dir, '--model', model, '--json', '-', '--provider', 'cpu']);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.strictEqual(j.images, 2);
+    assert.strictEqual(j.failed.length, 1);
+    assert.match(j.failed[0].file, /broken\.png$/);
+    const expected = new Array(512).fill(0);
+    for (const i of [0, 1]) for (const v of npyInts(readNpy(fixture(`img${i}_idx.npy`)))) expected[v]++;
+    assert.deepStrictEqual(j.overall, expected);
+    assert.strictEqual(j.used + j.dead, 512);
+  });
+
+  it('export runs the Python exporter with its own flags (help, and its usage error code)', () => {
+    const help = cli(['export', '--help']);
+    assert.strictEqual(help.code, 0, help.stderr);
+    assert.match(help.stdout, /--vae/);
+    const bad = cli(['export', '--vae', 'x.pth']);
+    assert.strictEqual(bad.code, 2);
+    assert.match(bad.stderr, /--var/);
+  });
+
+  it('exit codes: 2 for usage errors (with help), 1 for a bad image or model, 0 for --help', () => {
+    const none = cli([]);
+    assert.strictEqual(none.code, 2);
+    assert.match(none.stdout, /usage: varscope COMMAND/);
+    const unknown = cli(['frobnicate']);
+    assert.strictEqual(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command "frobnicate"/);
+    const missing = cli(['eval', fixture('img0.png'), '--model', model]);
+    assert.strictEqual(missing.code, 2);
+    assert.match(missing.stderr, /--class is required/);
+    const help = cli(['generate', '--help']);
+    assert.strictEqual(help.code, 0);
+    assert.match(help.stdout, /--top-p/);
+    fs.writeFileSync(path.join(tmp, 'bad.png'), '');
+    const bad = cli(['inspect', path.join(tmp, 'bad.png'), '--model', model, '--provider', 'cpu']);
+    assert.strictEqual(bad.code, 1);
+    assert.match(bad.stderr, /empty \(0 bytes\)/);
+    const nomodel = cli(['inspect', fixture('img0.png'), '--model', path.join(tmp, 'nope')]);
+    assert.strictEqual(nomodel.code, 1);
+    assert.match(nomodel.stderr, /no model bundle/);
+  });
+});

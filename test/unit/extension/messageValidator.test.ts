@@ -1,0 +1,113 @@
+/**
+ * The checks on every message from the webview, in plain Node: envelopes, each HostApi method's params (one
+ * accepted and several refused cases each), the panel state the serializer restores, and the protocol's lists.
+ */
+import * as assert from 'assert';
+import { checkParams, isPanelState, validEnvelope } from '../../../src/extension/messageValidator';
+import { VarScopeError } from '../../../src/shared/errors';
+import { EXPORT_MIMES, PANEL_COMMANDS, VIEW_IDS } from '../../../src/shared/protocol';
+
+const SETTINGS = { classId: 3, seed: 7, cfg: 4, topK: 900, topP: 0.96 };
+
+/** The BadRequest message checkParams throws, or null when the params pass. */
+function problem(method: string, params: unknown): string | null {
+  try {
+    checkParams(method, params);
+    return null;
+  } catch (e) {
+    assert.ok(e instanceof VarScopeError, String(e));
+    assert.strictEqual(e.code, 'BadRequest');
+    return e.message;
+  }
+}
+
+describe('messageValidator', () => {
+  it('lets through requests and the ready event only', () => {
+    const req = { kind: 'request', id: 1, method: 'inspect', params: {} };
+    assert.strictEqual(validEnvelope(req), req);
+    const ready = { kind: 'event', name: 'ready', payload: {} };
+    assert.strictEqual(validEnvelope(ready), ready);
+    for (const bad of [
+      null,
+      [],
+      'request',
+      { kind: 'reply', id: 1, ok: 1 }, // the webview never answers the host
+      { kind: 'event', name: 'init', payload: {} }, // only the host sends init
+      { kind: 'request', id: -1, method: 'inspect' },
+      { kind: 'request', id: 1.5, method: 'inspect' },
+      { kind: 'request', id: 1, method: 7 },
+      { kind: 'request', id: 1, method: 'x'.repeat(101) },
+    ])
+      assert.strictEqual(validEnvelope(bad), null, JSON.stringify(bad));
+  });
+
+  it('refuses a method HostApi does not have', () => {
+    assert.strictEqual(problem('deleteEverything', {}), 'unknown method deleteEverything');
+    assert.strictEqual(problem('toString', {}), 'unknown method toString');
+  });
+
+  it('checks each method’s params', () => {
+    const ok: Array<[string, unknown]> = [
+      ['inspect', {}],
+      ['inspect', undefined],
+      ['trainingUsage', {}],
+      ['evaluate', { classId: 0 }],
+      ['attention', { classId: 1, layer: 0, head: 'mean' }],
+      ['attention', { classId: 1, layer: 1, head: 3 }],
+      ['generationStart', { settings: SETTINGS }],
+      ['generationStep', { runId: 'r1' }],
+      ['generationStep', { runId: 'r1', scaleIndex: 9 }],
+      ['generationCancel', { runId: 'r1' }],
+      ['edit', { scaleIndex: 2, positions: [0, 3], tokens: [5, 6], settings: SETTINGS }],
+      ['edit', { scaleIndex: 2, positions: [0, 3], tokens: 'resample', settings: SETTINGS }],
+      ['saveExport', { suggestedName: 'varscope-pyramid.png', mime: 'image/png', data: new Uint8Array(4) }],
+      ['saveExport', { suggestedName: 'varscope-pyramid.json', mime: 'application/json', data: '{}' }],
+      ['saveState', { imageUri: null, view: 'whatIf', evalClass: 2, attention: { layer: 0, head: 'mean' }, generation: SETTINGS }],
+      ['runCommand', { command: 'varscope.chooseModel' }],
+    ];
+    for (const [m, p] of ok) assert.strictEqual(problem(m, p), null, `${m} ${JSON.stringify(p)}`);
+    const bad: Array<[string, unknown, RegExp]> = [
+      ['inspect', [], /params must be an object/],
+      ['evaluate', { classId: -1 }, /classId/],
+      ['evaluate', { classId: 1.5 }, /classId/],
+      ['attention', { classId: 1, layer: 0, head: 'max' }, /layer and head/],
+      ['generationStart', { settings: { ...SETTINGS, topP: 1.5 } }, /topP/],
+      ['generationStart', { settings: { ...SETTINGS, cfg: Number.NaN } }, /cfg/],
+      ['generationStart', { settings: { ...SETTINGS, seed: -1 } }, /seed/],
+      ['generationStep', { runId: 7 }, /runId/],
+      ['generationStep', { runId: 'r', scaleIndex: -1 }, /runId/],
+      ['generationCancel', {}, /runId/],
+      ['edit', { scaleIndex: 2, positions: [0, 3], tokens: [5], settings: SETTINGS }, /one id per position/],
+      ['edit', { scaleIndex: 2, positions: ['a'], tokens: 'resample', settings: SETTINGS }, /positions/],
+      ['edit', { scaleIndex: 2, positions: [1], tokens: 'resample', settings: { ...SETTINGS, classId: 'x' } }, /classId/],
+      ['saveExport', { suggestedName: '../escape.png', mime: 'image/png', data: '' }, /plain file name/],
+      ['saveExport', { suggestedName: '.hidden', mime: 'image/png', data: '' }, /plain file name/],
+      ['saveExport', { suggestedName: 'a.exe', mime: 'application/x-msdownload', data: '' }, /suggestedName and mime/],
+      ['saveExport', { suggestedName: 'a.json', mime: 'application/json', data: 12 }, /string or bytes/],
+      ['saveState', { imageUri: 3 }, /imageUri/],
+      ['saveState', { imageUri: null, view: 'secret' }, /not a view/],
+      ['saveState', { imageUri: null, attention: { layer: 0 } }, /attention is malformed/],
+      ['runCommand', { command: 'workbench.action.terminal.new' }, /not one the panel may run/],
+    ];
+    for (const [m, p, re] of bad) {
+      const msg = problem(m, p);
+      assert.ok(msg && msg.startsWith(`${m}: `) && re.test(msg), `${m} ${JSON.stringify(p)} -> ${msg}`);
+    }
+  });
+
+  it('accepts exactly the protocol’s views, panel commands and export types', () => {
+    for (const view of VIEW_IDS) assert.ok(isPanelState({ imageUri: null, view }), view);
+    assert.ok(!isPanelState({ imageUri: null, view: 'Pyramid' }));
+    for (const command of PANEL_COMMANDS) assert.strictEqual(problem('runCommand', { command }), null, command);
+    assert.notStrictEqual(problem('runCommand', { command: 'varscope.restartEngine' }), null);
+    for (const [ext, mime] of Object.entries(EXPORT_MIMES))
+      assert.strictEqual(problem('saveExport', { suggestedName: `v.${ext}`, mime, data: '' }), null, mime);
+  });
+
+  it('restores only a usable panel state', () => {
+    assert.ok(isPanelState({ imageUri: 'file:///a.png' }));
+    assert.ok(!isPanelState(null));
+    assert.ok(!isPanelState({ imageUri: null, evalClass: -2 }));
+    assert.ok(!isPanelState({ imageUri: null, generation: { ...SETTINGS, topK: -1 } }));
+  });
+});
