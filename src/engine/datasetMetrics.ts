@@ -47,6 +47,7 @@ const TOKEN_VALUE: Record<MetricKeyOf<'tokenMean'>, (r: RowScore) => number> = {
   top5: (r) => (r.rank < 5 ? 1 : 0),
   nll: (r) => r.nll,
   entropy: (r) => r.entropy,
+  brier: (r) => r.sumSquares - 2 * Math.exp(-r.nll) + 1, // Σ p² − 2 p(true) + 1
 };
 const IMAGE_VALUE: Record<MetricKeyOf<'imageMean'>, (decoded: Float32Array, off: number, input: Float32Array, S: number) => number> = {
   psnr: (d, off, x, S) => psnr(d, off, x, 0, S),
@@ -252,19 +253,20 @@ export class DatasetMetrics {
 
 /**
  * One position's scores from its logits: rank of the true token (0 = top-1; ties go to the lower id, as argmax),
- * −log p(true), entropy (nats) and the top-1 probability.
+ * −log p(true), entropy (nats), the top-1 probability and Σ p² (for the Brier score).
  */
 export function scoreRow(
   logits: Float32Array,
   off: number,
   V: number,
   t: number,
-): { rank: number; nll: number; entropy: number; confidence: number } {
+): { rank: number; nll: number; entropy: number; confidence: number; sumSquares: number } {
   let max = -Infinity;
   for (let v = 0; v < V; v++) if (logits[off + v] > max) max = logits[off + v];
   const lt = logits[off + t];
   let z = 0;
   let zl = 0;
+  let zz = 0;
   let rank = 0;
   for (let v = 0; v < V; v++) {
     const l = logits[off + v];
@@ -272,8 +274,9 @@ export function scoreRow(
     const p = Math.exp(d);
     z += p;
     zl += p * d;
+    zz += p * p;
     if (l > lt || (l === lt && v < t)) rank++;
   }
   const logZ = Math.log(z);
-  return { rank, nll: logZ - (lt - max), entropy: logZ - zl / z, confidence: 1 / z };
+  return { rank, nll: logZ - (lt - max), entropy: logZ - zl / z, confidence: 1 / z, sumSquares: zz / (z * z) };
 }

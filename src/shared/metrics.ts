@@ -121,6 +121,17 @@ const DECLARED = [
     better: 'lower',
     baselines: [],
   },
+  // Brier score of the predicted distribution: mean over tokens of Σ_v (p_v − [v = true])², from 0 to 2.
+  {
+    key: 'brier',
+    label: 'Brier score',
+    column: 'Brier',
+    unit: '',
+    format: { digits: 3 },
+    accumulation: 'tokenMean',
+    better: 'lower',
+    baselines: [],
+  },
   // Mean over images of PSNR and SSIM of decode(f̂ after this scale) against the input (`method` says how).
   {
     key: 'psnr',

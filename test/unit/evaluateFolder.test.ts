@@ -32,6 +32,7 @@ const TOLERANCE: Record<ScaleMetricKey, (s: DatasetEvaluation['scales'][number])
   nll: () => 1e-4,
   entropy: () => 1e-4,
   ece: (s) => 1e-4 + oneToken(s),
+  brier: () => 1e-4,
   psnr: () => 1e-3,
   ssim: () => 1e-5,
   used: () => 0,
