@@ -8,6 +8,7 @@ import * as path from 'path';
 import sharp from 'sharp';
 import { PROVIDER_CHOICES, type EngineApi, type EngineConfig } from '../shared/engineApi';
 import { VarScopeError } from '../shared/errors';
+import { SCALE_METRICS } from '../shared/metrics';
 import type { GenerationSettings, ModelInfo } from '../shared/results';
 import { samplingValueError } from '../shared/samplingBounds';
 import { writeFileAtomic } from '../node/atomicWrite';
@@ -65,8 +66,7 @@ export const SPECS: Record<string, CommandSpec> = {
   },
   evaluate: {
     name: 'evaluate',
-    summary:
-      'A model over a folder of images (recursive): per-scale token accuracy, NLL, entropy, calibration, PSNR/SSIM, codebook use, each beside baselines; per class and per image.',
+    summary: `A model over a folder of images (recursive): per scale ${SCALE_METRICS.map((m) => m.label).join(', ')}, beside baselines; per class and per image.`,
     positionals: ['FOLDER'],
     options: { ...COMMON, ...IMAGE_OPTS, ...EVALUATE_OPTIONS },
     switches: EVALUATE_SWITCHES,

@@ -3,6 +3,7 @@
  * reconstruction and codebook use, each beside baselines, plus per-class and per-image rows. Plain JSON
  * (numbers and arrays only), so a saved result is the same object when it is opened again.
  */
+import type { OverallMetricKey, ScaleMetricKey } from './metrics';
 
 /** One bin of a reliability diagram: tokens whose top-1 probability fell in [lo, hi). */
 export interface ReliabilityBin {
@@ -22,27 +23,17 @@ export interface BaselineScore {
   nll?: number;
 }
 
-/** Everything measured at one scale over the folder. */
-export interface ScaleMetrics {
+/** The value of every declared per-scale metric (src/shared/metrics.ts says what each is and how it gathers). */
+export type ScaleValues = Record<ScaleMetricKey, number>;
+
+/** Everything measured at one scale over the folder: the declared metrics in their order, then the baselines. */
+export interface ScaleMetrics extends ScaleValues {
   scaleIndex: number;
   pn: number;
   /** Tokens scored at this scale (images × pn²). */
   tokens: number;
-  /** Teacher-forced top-1 / top-5 token accuracy, mean NLL and entropy (nats) of the predicted distribution. */
-  accuracy: number;
-  top5: number;
-  nll: number;
-  entropy: number;
-  /** Expected calibration error of the top-1 probability over `bins` equal-width bins. */
-  ece: number;
+  /** The bins behind `ece` (equal-width bins of the top-1 probability; written right after it). */
   reliability: ReliabilityBin[];
-  /** Mean over images of PSNR (dB) and SSIM of decode(f̂ after this scale) against the input. */
-  psnr: number;
-  ssim: number;
-  /** Codes used at this scale over the folder, the rest of the vocabulary (dead), and exp(entropy) of the counts. */
-  used: number;
-  dead: number;
-  perplexity: number;
   baselines: {
     /** Predict from the training hit counts stored in the bundle (null when it has none). */
     priorTraining: BaselineScore | null;
@@ -51,6 +42,11 @@ export interface ScaleMetrics {
     /** Copy the code at the same position of the coarser scale, upsampled (nearest); null at the first scale. */
     copyCoarser: BaselineScore | null;
   };
+}
+
+/** The token-level metrics over every token of every scale, and their reliability diagram. */
+export interface OverallMetrics extends Record<OverallMetricKey, number> {
+  reliability: ReliabilityBin[];
 }
 
 /** One image's row in the table of worst images. */
@@ -99,7 +95,7 @@ export interface DatasetEvaluation {
   method: { eceBins: number; priorUniformMix: number; ssim: string; psnr: string };
   scales: ScaleMetrics[];
   /** Over every token of every scale. */
-  overall: { accuracy: number; top5: number; nll: number; entropy: number; ece: number; reliability: ReliabilityBin[] };
+  overall: OverallMetrics;
   /** Codebook usage over the folder: counts[k][v], codes used over all scales, perplexity over all scales. */
   usage: { counts: number[][]; used: number; dead: number; perplexity: number };
   perClass: ClassMetrics[];

@@ -4,28 +4,11 @@
  */
 import { csvTable, type CsvValue } from './csv';
 import type { DatasetEvaluation } from './evaluation';
+import { BASELINE_COLUMNS, baselineValue, SCALE_METRICS, TIMELINE_METRICS } from './metrics';
 import { timelineOf } from './timeline';
 
-const SCALE_COLUMNS = [
-  'scale',
-  'pn',
-  'tokens',
-  'accuracy',
-  'top5',
-  'nll',
-  'entropy',
-  'ece',
-  'psnr',
-  'ssim',
-  'used',
-  'dead',
-  'perplexity',
-  'prior_training_accuracy',
-  'prior_training_nll',
-  'prior_folder_accuracy',
-  'prior_folder_nll',
-  'copy_coarser_accuracy',
-];
+/** The per-scale CSV's columns: the scale, every declared metric, then every baseline by every metric it is scored with. */
+const SCALE_COLUMNS = ['scale', 'pn', 'tokens', ...SCALE_METRICS.map((m) => m.key), ...BASELINE_COLUMNS.map((c) => c.name)];
 
 /** Numbers to 7 significant digits; text as it is. */
 const round = (v: number | string | null | undefined): CsvValue => (typeof v === 'number' ? Number(v.toPrecision(7)) : v);
@@ -38,21 +21,8 @@ export function scalesCsv(ev: DatasetEvaluation): string {
       s.scaleIndex,
       s.pn,
       s.tokens,
-      s.accuracy,
-      s.top5,
-      s.nll,
-      s.entropy,
-      s.ece,
-      s.psnr,
-      s.ssim,
-      s.used,
-      s.dead,
-      s.perplexity,
-      s.baselines.priorTraining?.accuracy,
-      s.baselines.priorTraining?.nll,
-      s.baselines.priorFolder.accuracy,
-      s.baselines.priorFolder.nll,
-      s.baselines.copyCoarser?.accuracy,
+      ...SCALE_METRICS.map((m) => s[m.key]),
+      ...BASELINE_COLUMNS.map((c) => baselineValue(s.baselines, c.baseline, c.metric)),
     ]),
   );
   return csvTable(SCALE_COLUMNS, rows);
@@ -63,8 +33,6 @@ export function imagesCsv(ev: DatasetEvaluation): string {
   const rows = ev.perImage.map((r) => line([r.file, r.classId, r.accuracy, r.nll, r.psnr, r.ssim, r.rarity]));
   return csvTable(['file', 'class', 'accuracy', 'nll', 'psnr', 'ssim', 'rarity'], rows);
 }
-
-const TIMELINE_METRICS = ['accuracy', 'top5', 'nll', 'entropy', 'ece', 'psnr', 'ssim', 'used', 'perplexity'] as const;
 
 /** A training run's evaluations: one row per checkpoint and scale, in training-step order. */
 export function timelineCsv(evals: DatasetEvaluation[]): string {

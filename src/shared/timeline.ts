@@ -3,9 +3,10 @@
  * turned into curves (one value per checkpoint) of every per-scale metric and of codebook usage.
  */
 import type { DatasetEvaluation, ScaleMetrics } from './evaluation';
+import type { ScaleMetricKey } from './metrics';
 
-/** The per-scale metrics a timeline draws. */
-export type TimelineMetric = 'accuracy' | 'top5' | 'nll' | 'entropy' | 'ece' | 'psnr' | 'ssim' | 'used' | 'perplexity';
+/** A per-scale metric a timeline draws (any declared one; TIMELINE_METRICS lists those its CSV writes). */
+export type TimelineMetric = ScaleMetricKey;
 
 /** Curves along the run: x = step (the checkpoint's order when a step is unknown), one series per scale. */
 export interface Timeline {

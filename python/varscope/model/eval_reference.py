@@ -113,7 +113,7 @@ def run(a) -> dict:
         )
     with open(a.images, encoding='utf-8') as f:
         images = json.load(f)
-    per_scale = [dict(conf=[], rank=[], nll=[], ent=[], psnr=[], ssim=[], copy=[], tokens=[]) for _ in pns]
+    per_scale = [dict(conf=[], rank=[], nll=[], ent=[], brier=[], psnr=[], ssim=[], copy=[], tokens=[]) for _ in pns]
     per_image = []
     for im in images:
         x = load_image_tensor(im['file'], S, bg)
@@ -133,6 +133,8 @@ def run(a) -> dict:
             s['conf'].append(lp.max(1).values.exp().numpy())
             s['nll'].append((-true_lp).numpy())
             s['ent'].append((-(lp.exp() * lp).sum(1)).numpy())
+            one_hot = F.one_hot(t, lp.shape[1]).double()
+            s['brier'].append(((lp.exp() - one_hot) ** 2).sum(1).numpy())  # Σ_v (p_v − [v = true])²
             s['psnr'].append(psnr(decoded[k], target))
             s['ssim'].append(ssim(decoded[k], target))
             s['tokens'].append(t.numpy())
@@ -194,6 +196,7 @@ def run(a) -> dict:
                 'entropy': float(np.concatenate(s['ent']).mean()),
                 'ece': e,
                 'reliability': bins,
+                'brier': float(np.concatenate(s['brier']).mean()),
                 'psnr': float(np.mean(s['psnr'])),
                 'ssim': float(np.mean(s['ssim'])),
                 'used': int((counts > 0).sum()),

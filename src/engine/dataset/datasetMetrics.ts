@@ -3,7 +3,8 @@
  * token ids is kept), and turns them into a DatasetEvaluation at the end, when the folder's own code counts
  * are known (leave-one-out prior, rarity of each image's codes).
  */
-import type { ClassMetrics, DatasetEvaluation, ImageMetrics, ScaleMetrics } from '../../shared/evaluation';
+import type { ClassMetrics, DatasetEvaluation, ImageMetrics, OverallMetrics, ScaleMetrics } from '../../shared/evaluation';
+import { keysOf, type MetricKeyOf, SCALE_METRICS } from '../../shared/metrics';
 import { copyCoarserHits, frequencyPrior, FrequencyPrior, PRIOR_UNIFORM_MIX, scoreLeaveOneOut, scorePrior } from '../analysis/baselines';
 import { ECE_BINS, ReliabilityCounter } from '../analysis/calibration';
 import { perplexity, UsageCounter } from '../analysis/codebookStats';
@@ -34,13 +35,52 @@ export interface ImageTensors {
   input: Float32Array;
 }
 
+/** One position's scores from its logits (scoreRow). */
+export type RowScore = ReturnType<typeof scoreRow>;
+
+/**
+ * How each declared metric is measured, by its accumulation (src/shared/metrics.ts): a value per token, per image
+ * at a scale, or from the folder's code counts at a scale; calibration reads the reliability counter.
+ */
+const TOKEN_VALUE: Record<MetricKeyOf<'tokenMean'>, (r: RowScore) => number> = {
+  accuracy: (r) => (r.rank === 0 ? 1 : 0),
+  top5: (r) => (r.rank < 5 ? 1 : 0),
+  nll: (r) => r.nll,
+  entropy: (r) => r.entropy,
+  brier: (r) => r.sumSquares - 2 * Math.exp(-r.nll) + 1, // Σ p² − 2 p(true) + 1
+};
+const IMAGE_VALUE: Record<MetricKeyOf<'imageMean'>, (decoded: Float32Array, off: number, input: Float32Array, S: number) => number> = {
+  psnr: (d, off, x, S) => psnr(d, off, x, 0, S),
+  ssim: (d, off, x, S) => ssim(d, off, x, 0, S),
+};
+const COUNTS_VALUE: Record<MetricKeyOf<'codeCounts'>, (counts: Float64Array, V: number) => number> = {
+  used: (c) => usedCodes(c),
+  dead: (c, V) => V - usedCodes(c),
+  perplexity: (c) => perplexity(c),
+};
+const CALIBRATION_VALUE: Record<MetricKeyOf<'calibration'>, (r: ReliabilityCounter) => number> = {
+  ece: (r) => r.ece(),
+};
+
+const TOKEN_KEYS = keysOf('tokenMean');
+const TOKEN_FNS = TOKEN_KEYS.map((key) => TOKEN_VALUE[key]);
+const IMAGE_KEYS = keysOf('imageMean');
+/** Where accuracy and NLL sit among the token sums (the per-class and per-image rows show them). */
+const TOP1 = TOKEN_KEYS.indexOf('accuracy');
+const NLL = TOKEN_KEYS.indexOf('nll');
+
+/** Distinct codes with a count. */
+function usedCodes(counts: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < counts.length; i++) if (counts[i] > 0) n++;
+  return n;
+}
+
 interface ScaleSums {
-  top1: number;
-  top5: number;
-  nll: number;
-  entropy: number;
-  psnr: number;
-  ssim: number;
+  /** Σ over tokens of each token-level metric, in TOKEN_KEYS order. */
+  token: Float64Array;
+  /** Σ over images of each image-level metric, in IMAGE_KEYS order. */
+  image: Float64Array;
   copyHits: number;
   priorHits: number;
   priorNll: number;
@@ -64,12 +104,8 @@ export class DatasetMetrics {
     const { patchNums, vocabSize: V, trainingHits } = model;
     this.usage = new UsageCounter(patchNums, V);
     this.sums = patchNums.map(() => ({
-      top1: 0,
-      top5: 0,
-      nll: 0,
-      entropy: 0,
-      psnr: 0,
-      ssim: 0,
+      token: new Float64Array(TOKEN_KEYS.length),
+      image: new Float64Array(IMAGE_KEYS.length),
       copyHits: 0,
       priorHits: 0,
       priorNll: 0,
@@ -94,28 +130,23 @@ export class DatasetMetrics {
     cls.images++;
     let imgTop1 = 0;
     let imgNll = 0;
+    const img = new Float64Array(TOKEN_KEYS.length); // this image's sums at one scale
     for (let k = 0; k < SN; k++) {
       const [b, e] = beginEnds[k];
       const s = this.sums[k];
-      let top1 = 0;
-      let nll = 0;
+      img.fill(0);
       for (let i = b; i < e; i++) {
         const r = scoreRow(x.logits, i * V, V, x.tokens[i]);
-        if (r.rank === 0) top1++;
-        if (r.rank < 5) s.top5++;
-        nll += r.nll;
-        s.entropy += r.entropy;
+        for (let j = 0; j < TOKEN_FNS.length; j++) img[j] += TOKEN_FNS[j](r);
         s.reliability.add(r.confidence, r.rank === 0);
         this.overall.add(r.confidence, r.rank === 0);
       }
-      s.top1 += top1;
-      s.nll += nll;
-      cls.top1[k] += top1 / (e - b);
-      cls.nll[k] += nll / (e - b);
-      imgTop1 += top1;
-      imgNll += nll;
-      s.psnr += psnr(x.decoded, k * 3 * S * S, x.input, 0, S);
-      s.ssim += ssim(x.decoded, k * 3 * S * S, x.input, 0, S);
+      for (let j = 0; j < TOKEN_KEYS.length; j++) s.token[j] += img[j];
+      cls.top1[k] += img[TOP1] / (e - b);
+      cls.nll[k] += img[NLL] / (e - b);
+      imgTop1 += img[TOP1];
+      imgNll += img[NLL];
+      IMAGE_KEYS.forEach((key, j) => (s.image[j] += IMAGE_VALUE[key](x.decoded, k * 3 * S * S, x.input, S)));
       const t = x.tokens.subarray(b, e);
       if (k > 0) {
         const [cb, ce] = beginEnds[k - 1];
@@ -165,34 +196,36 @@ export class DatasetMetrics {
       const s = this.sums[k];
       const N = n * pn * pn;
       const per = (v: number) => (N ? v / N : 0);
-      const used = counts[k].reduce((a, c) => a + (c > 0 ? 1 : 0), 0);
-      return {
-        scaleIndex: k,
-        pn,
-        tokens: N,
-        accuracy: per(s.top1),
-        top5: per(s.top5),
-        nll: per(s.nll),
-        entropy: per(s.entropy),
-        ece: s.reliability.ece(),
-        reliability: s.reliability.diagram(),
-        psnr: n ? s.psnr / n : 0,
-        ssim: n ? s.ssim / n : 0,
-        used,
-        dead: V - used,
-        perplexity: perplexity(counts[k]),
-        baselines: {
-          priorTraining: this.trainingPrior ? { accuracy: per(s.priorHits), nll: per(s.priorNll) } : null,
-          priorFolder: { accuracy: per(loo[k].hits), nll: per(loo[k].nll) },
-          copyCoarser: k > 0 ? { accuracy: per(s.copyHits) } : null,
-        },
+      // The declared metrics in their order (the JSON's), the reliability diagram right after ECE.
+      const values: Record<string, unknown> = { scaleIndex: k, pn, tokens: N };
+      for (const m of SCALE_METRICS) {
+        if (m.accumulation === 'tokenMean') values[m.key] = per(s.token[TOKEN_KEYS.indexOf(m.key)]);
+        else if (m.accumulation === 'imageMean') values[m.key] = n ? s.image[IMAGE_KEYS.indexOf(m.key)] / n : 0;
+        else if (m.accumulation === 'codeCounts') values[m.key] = COUNTS_VALUE[m.key](counts[k], V);
+        else {
+          values[m.key] = CALIBRATION_VALUE[m.key](s.reliability);
+          values.reliability = s.reliability.diagram();
+        }
+      }
+      values.baselines = {
+        priorTraining: this.trainingPrior ? { accuracy: per(s.priorHits), nll: per(s.priorNll) } : null,
+        priorFolder: { accuracy: per(loo[k].hits), nll: per(loo[k].nll) },
+        copyCoarser: k > 0 ? { accuracy: per(s.copyHits) } : null,
       };
+      return values as unknown as ScaleMetrics;
     });
     const totalTokens = n * beginEnds[beginEnds.length - 1][1];
-    const sum = (f: (s: ScaleSums) => number) => (totalTokens ? this.sums.reduce((a, s) => a + f(s), 0) / totalTokens : 0);
+    const overall: Record<string, unknown> = {};
+    for (const m of SCALE_METRICS) {
+      if (m.accumulation === 'tokenMean') {
+        const j = TOKEN_KEYS.indexOf(m.key);
+        overall[m.key] = totalTokens ? this.sums.reduce((a, s) => a + s.token[j], 0) / totalTokens : 0;
+      } else if (m.accumulation === 'calibration') overall[m.key] = CALIBRATION_VALUE[m.key](this.overall);
+    }
+    overall.reliability = this.overall.diagram();
     const overallCounts = new Float64Array(V);
     counts.forEach((c) => c.forEach((v, i) => (overallCounts[i] += v)));
-    const usedAll = overallCounts.reduce((a, c) => a + (c > 0 ? 1 : 0), 0);
+    const usedAll = usedCodes(overallCounts);
     const perClass: ClassMetrics[] = [...this.classSums.entries()]
       .sort((a, b) => a[0] - b[0])
       .map(([classId, c]) => ({
@@ -210,14 +243,7 @@ export class DatasetMetrics {
       images: n,
       method: { eceBins: ECE_BINS, priorUniformMix: PRIOR_UNIFORM_MIX, ...QUALITY_METHOD },
       scales,
-      overall: {
-        accuracy: sum((s) => s.top1),
-        top5: sum((s) => s.top5),
-        nll: sum((s) => s.nll),
-        entropy: sum((s) => s.entropy),
-        ece: this.overall.ece(),
-        reliability: this.overall.diagram(),
-      },
+      overall: overall as unknown as OverallMetrics,
       usage: { counts: counts.map((c) => Array.from(c)), used: usedAll, dead: V - usedAll, perplexity: perplexity(overallCounts) },
       perClass,
       perImage,
@@ -227,19 +253,20 @@ export class DatasetMetrics {
 
 /**
  * One position's scores from its logits: rank of the true token (0 = top-1; ties go to the lower id, as argmax),
- * −log p(true), entropy (nats) and the top-1 probability.
+ * −log p(true), entropy (nats), the top-1 probability and Σ p² (for the Brier score).
  */
 export function scoreRow(
   logits: Float32Array,
   off: number,
   V: number,
   t: number,
-): { rank: number; nll: number; entropy: number; confidence: number } {
+): { rank: number; nll: number; entropy: number; confidence: number; sumSquares: number } {
   let max = -Infinity;
   for (let v = 0; v < V; v++) if (logits[off + v] > max) max = logits[off + v];
   const lt = logits[off + t];
   let z = 0;
   let zl = 0;
+  let zz = 0;
   let rank = 0;
   for (let v = 0; v < V; v++) {
     const l = logits[off + v];
@@ -247,8 +274,9 @@ export function scoreRow(
     const p = Math.exp(d);
     z += p;
     zl += p * d;
+    zz += p * p;
     if (l > lt || (l === lt && v < t)) rank++;
   }
   const logZ = Math.log(z);
-  return { rank, nll: logZ - (lt - max), entropy: logZ - zl / z, confidence: 1 / z };
+  return { rank, nll: logZ - (lt - max), entropy: logZ - zl / z, confidence: 1 / z, sumSquares: zz / (z * z) };
 }

@@ -5,8 +5,18 @@
  * same model), and, with several checkpoints of a run, the same metrics as curves against the training step.
  */
 import { select } from 'd3';
-import type { DatasetEvaluation, ImageMetrics } from '../../shared/evaluation';
+import type { DatasetEvaluation, ImageMetrics, ScaleMetrics } from '../../shared/evaluation';
 import { scalesCsv } from '../../shared/evaluationCsv';
+import {
+  axisLabel,
+  BASELINES,
+  baselineValue,
+  formatMetric,
+  metricOf,
+  SCALE_METRICS,
+  type ScaleMetric,
+  type ScaleMetricKey,
+} from '../../shared/metrics';
 import { timelineOf } from '../../shared/timeline';
 import type { InspectorState } from '../store';
 import { button } from '../ui/controls';
@@ -35,6 +45,43 @@ export function worstImages(ev: DatasetEvaluation, key: keyof ImageMetrics, n = 
   return [...ev.perImage].sort((a, b) => sign * ((a[col.key] as number) - (b[col.key] as number))).slice(0, n);
 }
 
+/** A column of the per-scale table: its header and a scale's cell. */
+export interface ScaleColumn {
+  header: string;
+  cell: (sc: ScaleMetrics) => string;
+}
+
+/**
+ * The per-scale table's columns, from the metric declarations: the scale, then every metric, each group's baselines
+ * after its last metric ("prior acc %": the training prior when the bundle has its counts, else the folder's).
+ */
+export function scaleColumns(): ScaleColumn[] {
+  const groupOf = (m: ScaleMetric) => m.group ?? m.key;
+  const columns: ScaleColumn[] = [{ header: 'scale', cell: (sc) => `${sc.pn}×${sc.pn}` }];
+  SCALE_METRICS.forEach((m, i) => {
+    columns.push({ header: m.column, cell: (sc) => formatMetric(m, sc[m.key]) });
+    const next = SCALE_METRICS[i + 1];
+    if (next && groupOf(next) === groupOf(m)) return;
+    for (const g of SCALE_METRICS.filter((x) => groupOf(x) === groupOf(m))) {
+      const scoring = BASELINES.filter((b) => g.baselines.includes(b.key));
+      for (const column of new Set(scoring.map((b) => b.column))) {
+        const candidates = scoring.filter((b) => b.column === column);
+        columns.push({
+          header: `${column} ${g.column}`,
+          cell: (sc) =>
+            formatMetric(
+              g,
+              candidates.map((b) => baselineValue(sc.baselines, b.key, g.key)).find((v) => v !== undefined),
+            ),
+        });
+      }
+    }
+  });
+  return columns;
+}
+
+const SCALE_COLUMNS = scaleColumns();
+
 /** Create the Dataset view. */
 export function createDatasetView(ctx: ViewContext): View {
   const { doc, store, host } = ctx;
@@ -59,31 +106,36 @@ export function createDatasetView(ctx: ViewContext): View {
   const charts = body.append('div').attr('class', 'row');
   const accChart = makeScaleChart(doc, {
     title: 'Token accuracy vs baselines',
-    yLabel: 'accuracy (%)',
+    yLabel: axisLabel(metricOf('accuracy')),
     kind: 'line',
     height: 220,
     format: (v) => v.toFixed(0),
   });
   const nllChart = makeScaleChart(doc, {
     title: 'NLL vs the code-frequency prior',
-    yLabel: 'NLL (nats / token)',
+    yLabel: axisLabel(metricOf('nll')),
     kind: 'line',
     height: 220,
     format: (v) => v.toFixed(1),
   });
   const recChart = makeScaleChart(doc, {
     title: 'Reconstruction of the cumulative decode',
-    yLabel: 'PSNR (dB)',
+    yLabel: axisLabel(metricOf('psnr')),
     kind: 'line',
     format: (v) => v.toFixed(0),
   });
   const useChart = makeScaleChart(doc, {
     title: 'Codebook use over the folder',
-    yLabel: 'codes used',
+    yLabel: axisLabel(metricOf('used')),
     kind: 'bar',
     format: (v) => v.toFixed(0),
   });
-  const eceChart = makeScaleChart(doc, { title: 'Calibration per scale', yLabel: 'ECE (%)', kind: 'bar', format: (v) => v.toFixed(1) });
+  const eceChart = makeScaleChart(doc, {
+    title: 'Calibration per scale',
+    yLabel: axisLabel(metricOf('ece')),
+    kind: 'bar',
+    format: (v) => v.toFixed(1),
+  });
   const reliability = makeReliabilityChart(doc, 'Reliability, all scales');
   charts.node()!.append(accChart.root, nllChart.root, recChart.root, useChart.root, eceChart.root, reliability.root);
   const timeline = body.append('div').attr('class', 'section dataset-timeline');
@@ -91,13 +143,13 @@ export function createDatasetView(ctx: ViewContext): View {
   const tlRow = timeline.append('div').attr('class', 'row');
   const tlAcc = makeStepChart(doc, {
     title: 'Token accuracy per scale',
-    yLabel: 'accuracy (%)',
+    yLabel: axisLabel(metricOf('accuracy')),
     xLabel: 'training step',
     format: (v) => v.toFixed(0),
   });
   const tlNll = makeStepChart(doc, {
     title: 'NLL per scale',
-    yLabel: 'NLL (nats / token)',
+    yLabel: axisLabel(metricOf('nll')),
     xLabel: 'training step',
     format: (v) => v.toFixed(1),
   });
@@ -230,38 +282,8 @@ export function createDatasetView(ctx: ViewContext): View {
       reliability.update(o.reliability, o.ece);
       table(
         scaleTable,
-        [
-          'scale',
-          'acc %',
-          'top-5 %',
-          'prior acc %',
-          'copy acc %',
-          'NLL',
-          'prior NLL',
-          'entropy',
-          'ECE %',
-          'PSNR dB',
-          'SSIM',
-          'used',
-          'dead',
-          'perplexity',
-        ],
-        ev.scales.map((sc) => [
-          `${sc.pn}×${sc.pn}`,
-          pct(sc.accuracy),
-          pct(sc.top5),
-          pct(prior(sc).accuracy),
-          sc.baselines.copyCoarser ? pct(sc.baselines.copyCoarser.accuracy) : '–',
-          f3(sc.nll),
-          f3(prior(sc).nll ?? NaN),
-          f3(sc.entropy),
-          pct(sc.ece),
-          sc.psnr.toFixed(2),
-          f3(sc.ssim),
-          sc.used,
-          sc.dead,
-          sc.perplexity.toFixed(1),
-        ]),
+        SCALE_COLUMNS.map((c) => c.header),
+        ev.scales.map((sc) => SCALE_COLUMNS.map((c) => c.cell(sc))),
       );
       const labelled = ev.labels.kind !== 'none';
       classHead.attr('hidden', labelled ? null : '');
@@ -291,10 +313,15 @@ export function createDatasetView(ctx: ViewContext): View {
       if (many) {
         const t = timelineOf(s.dataset);
         const xs = t.points.map((p) => p.step);
-        const perScale = (vals: number[][], scale: number) =>
-          vals.map((v, k) => ({ name: `${t.patchNums[k]}×${t.patchNums[k]}`, values: v.map((x) => x * scale), cls: `c${k % 10}` }));
-        tlAcc.update(xs, perScale(t.series('accuracy'), 100));
-        tlNll.update(xs, perScale(t.series('nll'), 1));
+        // One curve per scale, in the unit the metric is shown in (a percentage × 100).
+        const perScale = (key: ScaleMetricKey) => {
+          const scale = metricOf(key).format.percent ? 100 : 1;
+          return t
+            .series(key)
+            .map((v, k) => ({ name: `${t.patchNums[k]}×${t.patchNums[k]}`, values: v.map((x) => x * scale), cls: `c${k % 10}` }));
+        };
+        tlAcc.update(xs, perScale('accuracy'));
+        tlNll.update(xs, perScale('nll'));
         tlUse.update(xs, [{ name: 'all scales', values: t.usedOverall, cls: 'c0' }]);
       }
     }

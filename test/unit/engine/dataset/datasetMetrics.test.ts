@@ -75,6 +75,7 @@ describe('folder evaluation metrics', () => {
     close(r.nll, Math.log(4), 1e-6);
     close(r.entropy, 1.5 * Math.log(2), 1e-6);
     close(r.confidence, 0.5, 1e-6);
+    close(r.sumSquares, 0.25 + 2 * 0.0625, 1e-6);
     assert.strictEqual(scoreRow(logits, 0, 3, 2).rank, 2); // tie with id 1: the lower id ranks first, as argmax
     assert.strictEqual(scoreRow(logits, 0, 3, 0).rank, 0);
   });
@@ -135,6 +136,10 @@ describe('folder evaluation metrics', () => {
     assert.strictEqual(r.scales[0].dead, 1);
     assert.strictEqual(r.scales[0].psnr, MAX_PSNR);
     close(r.scales[0].ssim, 1, 1e-12);
+    // Brier: all mass on code 0, so 0 where the true code is 0 and 2 elsewhere; scale 0 right 1 of 2, scale 1 2 of 8
+    close(r.scales[0].brier, 1, 1e-9);
+    close(r.scales[1].brier, (6 * 2) / 8, 1e-9);
+    close(r.overall.brier, (7 * 2) / 10, 1e-9);
     // confidence ~1 everywhere, right 3 of 10 times: ECE 0.7
     close(r.overall.ece, 0.7, 1e-9);
     // rarity of x: scale 0 code 0 has frequency 1/2; scale 1 codes 0, 0, 1, 2 have 2/8, 2/8, 5/8, 1/8
