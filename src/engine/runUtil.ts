@@ -8,7 +8,5 @@ export function dropUndefined<T extends object>(o: T): T {
   return o;
 }
 
-/** A fresh run id. */
-export function newRunId(prefix = 'run'): string {
-  return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e9).toString(36)}`;
-}
+/** Made in src/shared (the extension names its runs too). */
+export { newRunId } from '../shared/runId';

@@ -12,6 +12,7 @@ import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../shar
 import type { ComparedModel, HostApi, HostEvents, PanelState } from '../shared/protocol';
 import type { ModelInfo } from '../shared/results';
 import type { Handlers } from '../shared/rpc';
+import { newRunId } from '../shared/runId';
 import { VarScopeError } from '../shared/errors';
 import { readBundleSummary, type BundleSummary } from './modelCatalog';
 
@@ -217,7 +218,7 @@ export class EngineHost implements vscode.Disposable {
     onProgress: (e: EvaluationProgress) => void,
   ): Promise<DatasetEvaluation> {
     const model = p.model ?? (await this.openDir());
-    const runId = `evaluate-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+    const runId = newRunId('evaluate');
     const off = this.client.on('evaluateFolder', (e: EngineEvents['evaluateFolder']) => e.runId === runId && onProgress(e));
     const sub = token.onCancellationRequested(() => void this.client.cancel(runId));
     try {

@@ -3,7 +3,7 @@
  * nodes ran in the tooltip.
  */
 import * as vscode from 'vscode';
-import { describePlacement } from '../engine/nodePlacement';
+import { describePlacement } from '../shared/nodePlacement';
 import type { ModelStatus } from './engineHost';
 
 /** Shows which model and provider the inspector uses; clicking it opens the model picker. */
