@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import { writeFileAtomic } from '../engine/atomicWrite';
 import { Checkpoint, listCheckpoints } from '../engine/checkpointList';
 import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../shared/evaluation';
-import { imagesCsv, scalesCsv } from '../shared/evaluationCsv';
+import { evaluationFiles, parseEvaluationFile } from '../shared/evaluationFile';
 import { VarScopeError } from '../shared/errors';
 import type { CommandDeps } from './commands';
 import { INSPECTOR_VIEW_TYPE } from './panelManager';
@@ -125,10 +125,7 @@ async function offerSave(r: DatasetEvaluation): Promise<void> {
 
 /** Write a result as FILE.json, FILE.csv (per scale) and FILE-images.csv (per image). */
 export async function saveResult(r: DatasetEvaluation, jsonFile: string): Promise<void> {
-  const base = jsonFile.replace(/\.json$/i, '');
-  await writeFileAtomic(`${base}.json`, JSON.stringify(r, null, 1) + '\n');
-  await writeFileAtomic(`${base}.csv`, scalesCsv(r));
-  await writeFileAtomic(`${base}-images.csv`, imagesCsv(r));
+  for (const f of evaluationFiles(r, jsonFile)) await writeFileAtomic(f.file, f.text);
 }
 
 async function evaluateFolderCommand(deps: CommandDeps, uri?: vscode.Uri): Promise<void> {
@@ -215,26 +212,13 @@ async function openEvaluation(deps: CommandDeps, uri?: vscode.Uri): Promise<void
 
 /** The evaluations of a saved result (one evaluation, or a timeline's list); BadRequest when it is neither. */
 export function readEvaluations(file: string): DatasetEvaluation[] {
-  let data: unknown;
+  let text: string;
   try {
-    data = JSON.parse(fs.readFileSync(file, 'utf8'));
+    text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     throw new VarScopeError('BadRequest', `${path.basename(file)} is not a readable JSON file: ${(e as Error).message}`);
   }
-  const isEval = (x: unknown): x is DatasetEvaluation =>
-    !!x &&
-    typeof x === 'object' &&
-    (x as DatasetEvaluation).format === 'varscope-evaluation' &&
-    Array.isArray((x as DatasetEvaluation).scales) &&
-    Array.isArray((x as DatasetEvaluation).perImage);
-  if (isEval(data)) return [data];
-  const list = (data as { format?: string; evaluations?: unknown[] })?.evaluations;
-  if ((data as { format?: string })?.format === 'varscope-timeline' && Array.isArray(list) && list.length && list.every(isEval))
-    return list as DatasetEvaluation[];
-  throw new VarScopeError(
-    'BadRequest',
-    `${path.basename(file)} is not a VARScope evaluation (varscope evaluate --json, or a Dataset view export)`,
-  );
+  return parseEvaluationFile(text, path.basename(file));
 }
 
 async function openImageWithModel(deps: CommandDeps, file: string, model: string): Promise<void> {

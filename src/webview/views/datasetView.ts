@@ -8,6 +8,7 @@ import { select } from 'd3';
 import type { DatasetEvaluation, ImageMetrics } from '../../shared/evaluation';
 import { scalesCsv } from '../../shared/evaluationCsv';
 import { timelineOf } from '../../shared/timeline';
+import { timelineFile } from '../../shared/timelineFile';
 import type { InspectorState } from '../store';
 import { button } from '../ui/controls';
 import { makeReliabilityChart } from '../ui/reliabilityChart';
@@ -311,7 +312,7 @@ export function createDatasetView(ctx: ViewContext): View {
     },
     exportData: () => {
       const list = store.state.dataset;
-      return list.length > 1 ? { format: 'varscope-timeline', version: 1, evaluations: list } : (list[0] ?? null);
+      return list.length > 1 ? timelineFile(list) : (list[0] ?? null);
     },
   };
 }
