@@ -8,7 +8,8 @@ import type { HostApi, HostEvents, HostSide, InitPayload, PanelState, WebviewSid
 import { RpcChannel, type Handlers, type RpcMessage } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
 import { writeFileAtomic } from '../engine/atomicWrite';
-import type { EngineHost, PanelContext } from './engineHost';
+import type { EngineHost } from './engineHost';
+import type { PanelContext } from './panelEngine';
 import { checkParams, validEnvelope } from './messageValidator';
 import { panelHtml } from './panelHtml';
 import { packArrays } from './webviewMessage';

@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import { describePlacement } from '../shared/nodePlacement';
-import type { ModelStatus } from './engineHost';
+import type { ModelStatus } from './modelStatus';
 
 /** Shows which model and provider the inspector uses; clicking it opens the model picker. */
 export class ModelStatusBar implements vscode.Disposable {
