@@ -8,7 +8,8 @@ import type { EngineHost } from './engineHost';
 import type { ErrorReporter } from './errorReporter';
 import type { ModelCatalog } from './modelCatalog';
 import type { CheckpointOpener } from './openCheckpoint';
-import { INSPECTOR_VIEW_TYPE, type PanelManager } from './panelManager';
+import type { PanelManager } from './panelManager';
+import type { TestStandIns } from './testHooks';
 
 /** What the commands act on. */
 export interface CommandDeps {
@@ -18,6 +19,8 @@ export interface CommandDeps {
   engine: EngineHost;
   panels: PanelManager;
   checkpoints: CheckpointOpener;
+  /** Set while the integration suite runs: what it gets instead of quick picks and dialogs. */
+  standIns: TestStandIns | undefined;
 }
 
 const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp', 'bmp', 'gif'];
@@ -28,7 +31,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
   const reg = (id: string, fn: (...args: never[]) => unknown) =>
     vscode.commands.registerCommand(id, errors.guard(id, fn as (...a: unknown[]) => unknown));
   return [
-    reg('varscope.inspectImage', (uri?: vscode.Uri) => inspectImage(uri)),
+    reg('varscope.inspectImage', (uri?: vscode.Uri) => inspectImage(deps, uri)),
     reg('varscope.chooseModel', () => chooseModel(deps)),
     reg('varscope.openCheckpoint', (uri?: vscode.Uri) => deps.checkpoints.open(uri)),
     reg('varscope.clearCheckpointCache', () => deps.checkpoints.clearCache()),
@@ -56,7 +59,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
 }
 
 /** Opens the image (explorer selection, active editor, or a file dialog) in the inspector. */
-async function inspectImage(uri?: vscode.Uri): Promise<void> {
+async function inspectImage(deps: CommandDeps, uri?: vscode.Uri): Promise<void> {
   let target = uri instanceof vscode.Uri ? uri : activeResource();
   if (!target || !IMAGE_EXTENSIONS.includes(path.extname(target.fsPath).slice(1).toLowerCase())) {
     const picked = await vscode.window.showOpenDialog({
@@ -67,7 +70,7 @@ async function inspectImage(uri?: vscode.Uri): Promise<void> {
     target = picked?.[0];
   }
   if (!target) return;
-  await vscode.commands.executeCommand('vscode.openWith', target, INSPECTOR_VIEW_TYPE);
+  await deps.panels.openImage(target);
 }
 
 /** The resource of the active tab (text editor, image preview, or custom editor). */

@@ -12,7 +12,6 @@ import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../shar
 import { evaluationFiles, parseEvaluationFile } from '../shared/evaluationFile';
 import { VarScopeError } from '../shared/errors';
 import type { CommandDeps } from './commands';
-import { INSPECTOR_VIEW_TYPE } from './panelManager';
 
 /** How often a watched folder is listed for new checkpoints (ms). */
 const WATCH_POLL_MS = 2000;
@@ -47,7 +46,7 @@ async function pickFolder(arg: unknown, openLabel: string): Promise<string | und
 /** Where labels come from: sub-folders when there are any, else asked (no class, or one class for all). */
 async function pickLabels(deps: CommandDeps, folder: string): Promise<LabelSource | undefined> {
   const hasSubfolders = fs.readdirSync(folder, { withFileTypes: true }).some((e) => e.isDirectory());
-  if (process.env.VARSCOPE_TEST === '1') return hasSubfolders ? { kind: 'subfolders' } : { kind: 'none' }; // no quick pick in tests
+  if (deps.standIns) return deps.standIns.labels(hasSubfolders);
   type Item = vscode.QuickPickItem & { labels?: LabelSource; one?: boolean };
   const items: Item[] = [];
   if (hasSubfolders)
@@ -110,8 +109,8 @@ function logResult(deps: CommandDeps, r: DatasetEvaluation): void {
 }
 
 /** Offer to save a result as JSON (reopened by Open Evaluation) and CSV beside it. */
-async function offerSave(r: DatasetEvaluation): Promise<void> {
-  if (process.env.VARSCOPE_TEST === '1') return;
+async function offerSave(deps: CommandDeps, r: DatasetEvaluation): Promise<void> {
+  if (deps.standIns?.offerSave === false) return;
   const msg = `VARScope: ${r.images} images evaluated${r.cancelled ? ' (cancelled)' : ''}; accuracy ${(r.overall.accuracy * 100).toFixed(1)} %.${r.failed.length ? ` ${r.failed.length} files could not be read (see the log).` : ''}`;
   const choice = await vscode.window.showInformationMessage(msg, 'Save Results…');
   if (choice !== 'Save Results…') return;
@@ -137,7 +136,7 @@ async function evaluateFolderCommand(deps: CommandDeps, uri?: vscode.Uri): Promi
   const r = await evaluateWithProgress(deps, { folder, labels }, `VARScope: evaluating on ${path.basename(folder)}`);
   logResult(deps, r);
   show(deps, [r], 'replace');
-  void offerSave(r);
+  void offerSave(deps, r);
 }
 
 /** Checkpoints from the argument (bundle folders) or a pick: a folder of checkpoints, or the listed bundles. */
@@ -227,7 +226,7 @@ async function openImageWithModel(deps: CommandDeps, file: string, model: string
     await deps.catalog.ensureAllowed(model, true);
     await deps.catalog.choose(model);
   }
-  await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(file), INSPECTOR_VIEW_TYPE);
+  await deps.panels.openImage(vscode.Uri.file(file));
 }
 
 /** Watch mode: new bundles in a folder are evaluated on the last folder and added to the timeline. */

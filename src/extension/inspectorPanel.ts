@@ -19,6 +19,8 @@ export interface PanelDeps {
   extensionUri: vscode.Uri;
   engine: EngineHost;
   log: vscode.LogOutputChannel;
+  /** Where exports go without the save dialog (the integration suite's stand-in, testHooks.ts). */
+  exportDir?: string;
 }
 
 /** A webview showing one image (or none: generation) through the inspector views. */
@@ -186,8 +188,7 @@ export class InspectorPanel implements vscode.Disposable {
   private async saveExport(p: Parameters<HostApi['saveExport']>[0]): Promise<string | null> {
     const ext = p.mime === 'image/png' ? 'png' : p.mime === 'image/svg+xml' ? 'svg' : p.mime === 'text/csv' ? 'csv' : 'json';
     const base = this.imageUri ? vscode.Uri.file(path.dirname(this.imageUri.fsPath)) : vscode.workspace.workspaceFolders?.[0]?.uri;
-    // The integration tests cannot click a native dialog: under VARSCOPE_TEST they name the folder instead.
-    const testDir = process.env.VARSCOPE_TEST === '1' ? process.env.VARSCOPE_TEST_EXPORT_DIR : undefined;
+    const testDir = this.deps.exportDir; // the integration suite cannot click a native dialog: it names the folder
     const target = testDir
       ? vscode.Uri.file(path.join(testDir, p.suggestedName))
       : await vscode.window.showSaveDialog({
