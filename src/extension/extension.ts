@@ -4,6 +4,7 @@
  */
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
+import { datasetFiles } from './datasetFiles';
 import { EngineHost } from './engineHost';
 import { ErrorReporter } from './errorReporter';
 import { InspectorEditorProvider, InspectorPanelSerializer } from './inspectorEditorProvider';
@@ -56,6 +57,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       engine,
       panels,
       checkpoints: new CheckpointOpener({ context, log, catalog, engine, panels }),
+      files: datasetFiles,
       standIns,
     }),
     ...registerTestHooks({ panels, engine, catalog, statusBar, serializer }),
