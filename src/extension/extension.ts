@@ -3,13 +3,13 @@
  * and status bar together. Activation reads only the model's manifest; the engine starts on demand.
  */
 import * as vscode from 'vscode';
+import { CheckpointOpener, checkpointCacheDir } from './checkpointOpener';
 import { registerCommands } from './commands';
 import { datasetFiles } from './datasetFiles';
 import { EngineHost } from './engineHost';
 import { ErrorReporter } from './errorReporter';
 import { InspectorEditorProvider, InspectorPanelSerializer } from './inspectorEditorProvider';
 import { ModelCatalog } from './modelCatalog';
-import { CheckpointOpener, checkpointCacheDir } from './openCheckpoint';
 import { INSPECTOR_VIEW_TYPE, PanelManager } from './panelManager';
 import { ModelStatusBar } from './statusBar';
 import { registerTestHooks, testStandIns } from './testHooks';

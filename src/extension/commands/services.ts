@@ -4,7 +4,7 @@
  */
 import type * as vscode from 'vscode';
 import type { LabelSource } from '../../shared/evaluation';
-import type { CheckpointOpener } from '../openCheckpoint';
+import type { CheckpointOpener } from '../checkpointOpener';
 import type { DatasetFiles } from '../datasetFiles';
 import type { EngineHost } from '../engineHost';
 import type { ModelCatalog } from '../modelCatalog';
