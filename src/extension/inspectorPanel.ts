@@ -12,7 +12,7 @@ import type { EngineHost } from './engineHost';
 import type { PanelContext } from './panelEngine';
 import { checkParams, validEnvelope } from './messageValidator';
 import { panelHtml } from './panelHtml';
-import { packArrays } from './webviewMessage';
+import { packArrays } from './packArrays';
 
 /** What a panel needs from the extension. */
 export interface PanelDeps {

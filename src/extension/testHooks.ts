@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import type { LabelSource } from '../shared/evaluation';
 import type { EditRequest } from '../shared/protocol';
 import type { EngineHost } from './engineHost';
-import type { InspectorPanelSerializer } from './inspectorEditorProvider';
+import type { InspectorPanelSerializer } from './inspectorPanelSerializer';
 import type { ModelCatalog } from './modelCatalog';
 import { INSPECTOR_VIEW_TYPE, type PanelManager } from './panelManager';
 import type { ModelStatusBar } from './statusBar';
