@@ -10,6 +10,7 @@ import type { DatasetEvaluation } from '../shared/evaluation';
 import { evaluationFiles, parseEvaluationFile } from '../shared/evaluationFile';
 import { VarScopeError } from '../shared/errors';
 
+/** A checkpoint of a run: a bundle, or a PyTorch file still to export. */
 export type { Checkpoint };
 
 /** File access of the dataset commands. */
