@@ -13,6 +13,7 @@ import { writeOutput } from './outputPaths';
 import { bundleCheckpoint, Checkpoint, listCheckpoints, sortCheckpoints } from '../node/checkpointList';
 import type { EngineApi } from '../shared/engineApi';
 import { orderByStep } from '../shared/timeline';
+import { timelineFile, type TimelineFile } from '../shared/timelineFile';
 import { CommandSpec, num, ParsedArgs, UsageError } from './args';
 import { stopGentlyWith } from './interrupt';
 import { ProgressLine } from './progress';
@@ -148,11 +149,7 @@ export const TIMELINE_OPTIONS: CommandSpec['options'] = {
 };
 
 /** `varscope timeline FOLDER`: every checkpoint evaluated on the folder, ordered by training step. */
-export async function runTimeline(
-  args: ParsedArgs,
-  engine: EngineApi,
-  resizeRatio: number,
-): Promise<{ format: 'varscope-timeline'; version: 1; evaluations: DatasetEvaluation[] }> {
+export async function runTimeline(args: ParsedArgs, engine: EngineApi, resizeRatio: number): Promise<TimelineFile> {
   const list: Checkpoint[] = [];
   if (args.options.models)
     list.push(
@@ -172,5 +169,5 @@ export async function runTimeline(
   }
   const ordered = orderByStep(evaluations);
   if (args.options.csv) await writeOutput(args.options.csv, timelineCsv(ordered));
-  return { format: 'varscope-timeline', version: 1, evaluations: ordered };
+  return timelineFile(ordered);
 }

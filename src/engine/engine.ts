@@ -15,11 +15,11 @@ import { evaluateFolder } from './dataset/folderEval';
 import { folderUsage } from './dataset/folderPass';
 import { GenerationRun, StepOutput } from './generation/generator';
 import { decodeImage, DEFAULT_MAX_IMAGE_PIXELS } from './image/imageDecode';
-import { describePlacement, nodesOffProvider } from '../shared/placement';
+import { describePlacement, nodesOffProvider } from '../shared/nodePlacement';
 import { OnnxRuntime } from './runtime/onnxRuntime';
 import { MAX_IMAGE_BYTES, readCapped } from '../node/readCapped';
 import { ModelInput, preprocess } from './image/preprocess';
-import { newRunId } from '../shared/runs';
+import { newRunId } from '../shared/runId';
 import { attentionWeights, scoreLogits, teacherForcedLogits } from './model/teacherForcing';
 import { inspectImage, tokenize, Tokenization } from './model/tokenizer';
 

@@ -3,15 +3,17 @@
  * and status bar together. Activation reads only the model's manifest; the engine starts on demand.
  */
 import * as vscode from 'vscode';
+import { CheckpointOpener, checkpointCacheDir } from './checkpointOpener';
 import { registerCommands } from './commands';
+import { datasetFiles } from './datasetFiles';
 import { EngineHost } from './engineHost';
 import { ErrorReporter } from './errorReporter';
-import { InspectorEditorProvider, InspectorPanelSerializer } from './inspectorEditorProvider';
+import { InspectorEditorProvider } from './inspectorEditorProvider';
+import { InspectorPanelSerializer } from './inspectorPanelSerializer';
 import { ModelCatalog } from './modelCatalog';
-import { CheckpointOpener, checkpointCacheDir } from './openCheckpoint';
 import { INSPECTOR_VIEW_TYPE, PanelManager } from './panelManager';
 import { ModelStatusBar } from './statusBar';
-import { registerTestHooks } from './testHooks';
+import { registerTestHooks, testStandIns } from './testHooks';
 
 /** Called by VS Code on the first activation event. */
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
@@ -19,7 +21,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const errors = new ErrorReporter(log);
   const catalog = new ModelCatalog(context, log, [checkpointCacheDir(context)]);
   const engine = new EngineHost(context.extensionUri, log);
-  const panels = new PanelManager({ extensionUri: context.extensionUri, engine, log });
+  const standIns = testStandIns();
+  const panels = new PanelManager({ extensionUri: context.extensionUri, engine, log, exportDir: standIns?.exportDir });
   const statusBar = new ModelStatusBar();
   context.subscriptions.push(
     log,
@@ -55,6 +58,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       engine,
       panels,
       checkpoints: new CheckpointOpener({ context, log, catalog, engine, panels }),
+      files: datasetFiles,
+      standIns,
     }),
     ...registerTestHooks({ panels, engine, catalog, statusBar, serializer }),
     catalog.onDidChange(() => void reloadModel()),
@@ -65,15 +70,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     `VARScope ${context.extension.packageJSON.version} activated (${vscode.env.appName} ${vscode.version}, node ${process.version})`,
   );
   await reloadModel();
-  await openRequestedImage(log);
+  await openRequestedImage(panels, log);
 }
 
 /** VARSCOPE_OPEN_IMAGE (set by `npm start`) names an image to open in the inspector once activated. */
-async function openRequestedImage(log: vscode.LogOutputChannel): Promise<void> {
+async function openRequestedImage(panels: PanelManager, log: vscode.LogOutputChannel): Promise<void> {
   const file = process.env.VARSCOPE_OPEN_IMAGE;
   if (!file) return;
   try {
-    await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(file), INSPECTOR_VIEW_TYPE);
+    await panels.openImage(vscode.Uri.file(file));
   } catch (e) {
     log.warn(`could not open ${file} on start: ${String(e)}`);
   }

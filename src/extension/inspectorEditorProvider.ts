@@ -1,9 +1,5 @@
-/**
- * Opens images in the inspector: a read-only custom editor (images are never modified), and a
- * serializer that brings generation panels back after a reload.
- */
-import * as vscode from 'vscode';
-import { isPanelState } from './messageValidator';
+/** Opens images in the inspector: a read-only custom editor (images are never modified). */
+import type * as vscode from 'vscode';
 import type { PanelManager } from './panelManager';
 
 /** The custom editor provider for viewType varscope.inspector. */
@@ -16,27 +12,5 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
 
   resolveCustomEditor(document: vscode.CustomDocument, webviewPanel: vscode.WebviewPanel): void {
     this.panels.adopt(webviewPanel, document.uri);
-  }
-}
-
-/** Restores panels created with createWebviewPanel (generation) from their webview state. */
-export class InspectorPanelSerializer implements vscode.WebviewPanelSerializer {
-  constructor(
-    private readonly panels: PanelManager,
-    private readonly log: vscode.LogOutputChannel,
-  ) {}
-
-  async deserializeWebviewPanel(webviewPanel: vscode.WebviewPanel, state: unknown): Promise<void> {
-    // The webview keeps its PanelState with setState; anything unreadable restores as a fresh generation panel.
-    const restored = isPanelState(state) ? state : { imageUri: null };
-    let image: vscode.Uri | null = null;
-    if (restored.imageUri) {
-      try {
-        image = vscode.Uri.parse(restored.imageUri, true);
-      } catch {
-        this.log.warn(`restore: ignoring bad image URI ${restored.imageUri}`);
-      }
-    }
-    this.panels.adopt(webviewPanel, image, restored);
   }
 }

@@ -8,16 +8,19 @@ import type { HostApi, HostEvents, HostSide, InitPayload, PanelState, WebviewSid
 import { RpcChannel, type Handlers, type RpcMessage } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
 import { writeFileAtomic } from '../node/atomicWrite';
-import type { EngineHost, PanelContext } from './engineHost';
+import type { EngineHost } from './engineHost';
+import type { PanelContext } from './panelEngine';
 import { checkParams, validEnvelope } from './messageValidator';
 import { panelHtml } from './panelHtml';
-import { packArrays } from './webviewMessage';
+import { packArrays } from './packArrays';
 
 /** What a panel needs from the extension. */
 export interface PanelDeps {
   extensionUri: vscode.Uri;
   engine: EngineHost;
   log: vscode.LogOutputChannel;
+  /** Where exports go without the save dialog (the integration suite's stand-in, testHooks.ts). */
+  exportDir?: string;
 }
 
 /** A webview showing one image (or none: generation) through the inspector views. */
@@ -185,8 +188,7 @@ export class InspectorPanel implements vscode.Disposable {
   private async saveExport(p: Parameters<HostApi['saveExport']>[0]): Promise<string | null> {
     const ext = p.mime === 'image/png' ? 'png' : p.mime === 'image/svg+xml' ? 'svg' : p.mime === 'text/csv' ? 'csv' : 'json';
     const base = this.imageUri ? vscode.Uri.file(path.dirname(this.imageUri.fsPath)) : vscode.workspace.workspaceFolders?.[0]?.uri;
-    // The integration tests cannot click a native dialog: under VARSCOPE_TEST they name the folder instead.
-    const testDir = process.env.VARSCOPE_TEST === '1' ? process.env.VARSCOPE_TEST_EXPORT_DIR : undefined;
+    const testDir = this.deps.exportDir; // the integration suite cannot click a native dialog: it names the folder
     const target = testDir
       ? vscode.Uri.file(path.join(testDir, p.suggestedName))
       : await vscode.window.showSaveDialog({

@@ -43,6 +43,11 @@ export class PanelManager implements vscode.Disposable {
     return this.adopt(webviewPanel, null, { imageUri: null, view: 'stepThrough' });
   }
 
+  /** Opens an image in the inspector (its custom editor). */
+  async openImage(uri: vscode.Uri): Promise<void> {
+    await vscode.commands.executeCommand('vscode.openWith', uri, INSPECTOR_VIEW_TYPE);
+  }
+
   /** The focused panel, or the last one opened. */
   get activePanel(): InspectorPanel | undefined {
     return this.active ?? [...this.panels].pop();

@@ -3,8 +3,8 @@
  * nodes ran in the tooltip.
  */
 import * as vscode from 'vscode';
-import { describePlacement } from '../shared/placement';
-import type { ModelStatus } from './engineHost';
+import { describePlacement } from '../shared/nodePlacement';
+import type { ModelStatus } from './modelStatus';
 
 /** Shows which model and provider the inspector uses; clicking it opens the model picker. */
 export class ModelStatusBar implements vscode.Disposable {

@@ -1,14 +1,39 @@
 /**
- * Commands that exist only under VARSCOPE_TEST=1 so the integration suite can look at host state
- * (the webview DOM itself is read by the test harness through the browser).
+ * What exists only while the integration suite runs the extension (VARSCOPE_TEST=1): commands that let it look at host
+ * state (the webview DOM itself is read by the test harness through the browser), and stand-ins for the quick picks and
+ * dialogs it cannot click. The one place that reads VARSCOPE_TEST.
  */
 import * as vscode from 'vscode';
+import type { LabelSource } from '../shared/evaluation';
 import type { EditRequest } from '../shared/protocol';
 import type { EngineHost } from './engineHost';
-import type { InspectorPanelSerializer } from './inspectorEditorProvider';
+import type { InspectorPanelSerializer } from './inspectorPanelSerializer';
 import type { ModelCatalog } from './modelCatalog';
 import { INSPECTOR_VIEW_TYPE, type PanelManager } from './panelManager';
 import type { ModelStatusBar } from './statusBar';
+
+/** Whether the integration suite runs the extension. */
+const TESTING = process.env.VARSCOPE_TEST === '1';
+
+/** What the integration suite cannot click, and what it gets instead. */
+export interface TestStandIns {
+  /** Where an evaluated folder's labels come from, instead of the quick pick: its sub-folders when it has any. */
+  labels(hasSubfolders: boolean): LabelSource;
+  /** The folder a panel's export is written to, instead of the save dialog (VARSCOPE_TEST_EXPORT_DIR). */
+  exportDir: string | undefined;
+  /** No "Save Results…" notification after an evaluation: nobody would answer it. */
+  offerSave: false;
+}
+
+/** The stand-ins under the integration suite; undefined otherwise (the real quick picks and dialogs). */
+export function testStandIns(): TestStandIns | undefined {
+  if (!TESTING) return undefined;
+  return {
+    labels: (hasSubfolders) => (hasSubfolders ? { kind: 'subfolders' } : { kind: 'none' }),
+    exportDir: process.env.VARSCOPE_TEST_EXPORT_DIR,
+    offerSave: false,
+  };
+}
 
 /** Host-side view of the panels, returned by `varscope.test.state`. */
 export interface TestState {
@@ -36,7 +61,7 @@ export interface TestHookDeps {
 
 /** Registers the test-only commands when VARSCOPE_TEST=1; otherwise registers nothing. */
 export function registerTestHooks({ panels, engine, catalog, statusBar, serializer }: TestHookDeps): vscode.Disposable[] {
-  if (process.env.VARSCOPE_TEST !== '1') return [];
+  if (!TESTING) return [];
   return [
     // What VS Code does after a reload: a fresh panel of our view type handed to the serializer with the saved state.
     vscode.commands.registerCommand('varscope.test.restore', async (state: unknown) => {

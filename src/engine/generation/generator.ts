@@ -8,7 +8,6 @@ import { VarScopeError } from '../../shared/errors';
 import { samplingSettingsError } from '../../shared/samplingBounds';
 import type { ModelBundle } from '../bundle/bundle';
 import type { DeviceTensor, Graph } from '../runtime/graph';
-import { dropUndefined } from '../../shared/runs';
 import { decodeLatents } from '../model/tokenizer';
 import { toRgba } from '../image/pixels';
 import { Rng } from '../model/rng';
@@ -323,4 +322,10 @@ function sliceCache(t: HostTensor, Lp: number): HostTensor {
   const rows = depth * B * nh;
   for (let r = 0; r < rows; r++) out.set(src.subarray(r * Lold * hd, r * Lold * hd + Lp * hd), r * Lp * hd);
   return { dtype: 'float32', dims: [depth, B, nh, Lp, hd], data: out };
+}
+
+/** Drop undefined fields (they would cross the process boundary as explicit undefined). */
+function dropUndefined<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] === undefined) delete o[k];
+  return o;
 }

@@ -18,6 +18,7 @@ import {
   type ScaleMetricKey,
 } from '../../shared/metrics';
 import { timelineOf } from '../../shared/timeline';
+import { timelineFile } from '../../shared/timelineFile';
 import type { InspectorState } from '../store';
 import { button } from '../ui/controls';
 import { makeReliabilityChart } from '../ui/reliabilityChart';
@@ -338,7 +339,7 @@ export function createDatasetView(ctx: ViewContext): View {
     },
     exportData: () => {
       const list = store.state.dataset;
-      return list.length > 1 ? { format: 'varscope-timeline', version: 1, evaluations: list } : (list[0] ?? null);
+      return list.length > 1 ? timelineFile(list) : (list[0] ?? null);
     },
   };
 }

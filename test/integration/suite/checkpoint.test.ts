@@ -9,7 +9,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { activeExtension, hostState, waitFor } from './testUtil';
 
-/** What varscope.openCheckpoint returns (src/extension/openCheckpoint.ts). */
+/** What varscope.openCheckpoint returns (src/extension/commands/checkpointCommands.ts). */
 interface OpenResult {
   dir: string;
   vae: string;

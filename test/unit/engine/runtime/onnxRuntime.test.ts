@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { placementFromProfile } from '../../../../src/engine/runtime/nodePlacement';
-import { describePlacement, nodesOffProvider } from '../../../../src/shared/placement';
+import { describePlacement, nodesOffProvider } from '../../../../src/shared/nodePlacement';
 import { OnnxRuntime, providerChain } from '../../../../src/engine/runtime/onnxRuntime';
 import { f32 } from '../../../../src/engine/runtime/tensor';
 import { PROVIDER_CHOICES } from '../../../../src/shared/engineApi';

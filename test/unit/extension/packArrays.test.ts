@@ -3,7 +3,7 @@
  * (VS Code's webview channel in code-server lost the arrays of a message spread over many buffers).
  */
 import * as assert from 'assert';
-import { packArrays } from '../../../src/extension/webviewMessage';
+import { packArrays } from '../../../src/extension/packArrays';
 
 describe('packArrays (host to webview messages)', () => {
   it('copies every typed array into one buffer, aligned, values and types intact', () => {

@@ -1,6 +1,4 @@
-/**
- * Where a graph's nodes ran, in words: read by the engine's log and by the status bar's tooltip.
- */
+/** Where a graph's nodes ran, in words: the engine logs it and the status bar's tooltip shows it. */
 import type { NodePlacement } from './results';
 
 /**

@@ -1,0 +1,39 @@
+/**
+ * Running an evaluation for a command: a cancellable progress notification (images done, time left), the result in
+ * the log and in the active panel's Dataset tab.
+ */
+import * as vscode from 'vscode';
+import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../../shared/evaluation';
+import { evaluationLogLine, progressMessage } from './evaluationText';
+import type { CommandServices } from './services';
+
+/** One evaluation of a model (default: the current one) over a folder, under a cancellable progress notification. */
+export async function evaluateWithProgress(
+  s: CommandServices,
+  p: { model?: string; folder: string; labels: LabelSource },
+  title: string,
+): Promise<DatasetEvaluation> {
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title, cancellable: true },
+    async (progress, token) => {
+      let last = 0;
+      const onProgress = (e: EvaluationProgress) => {
+        progress.report({ increment: e.total ? ((e.done - last) / e.total) * 100 : 0, message: progressMessage(e) });
+        last = e.done;
+      };
+      return s.engine.evaluateFolder(p, token, onProgress);
+    },
+  );
+}
+
+/** Shows results in the Dataset tab of the active panel (a new panel when none is open): replacing, or added to a timeline. */
+export function showEvaluations(s: CommandServices, evaluations: DatasetEvaluation[], mode: 'replace' | 'append'): void {
+  const panel = s.panels.activePanel ?? s.panels.openGeneration();
+  panel.engineContext.emit('dataset', { evaluations, mode }); // the panel switches to its Dataset tab
+}
+
+/** The result in the log, with every file it skipped. */
+export function logEvaluation(s: CommandServices, r: DatasetEvaluation): void {
+  s.log.info(evaluationLogLine(r));
+  for (const f of r.failed) s.log.warn(`  skipped ${f.file}: ${f.message}`);
+}

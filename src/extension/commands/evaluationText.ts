@@ -1,0 +1,29 @@
+/** What the dataset commands say about an evaluation: its progress, the log line, the notifications. Pure text. */
+import type { DatasetEvaluation, EvaluationProgress } from '../../shared/evaluation';
+
+/** Seconds left at the rate so far (images per elapsed second); NaN before any image is done. */
+export function secondsLeft(e: EvaluationProgress): number {
+  const rate = e.done / Math.max(1e-3, e.elapsedMs / 1000);
+  return rate > 0 ? Math.round((e.total - e.done) / rate) : NaN;
+}
+
+/** "3/10 images, about 12 s left" (no estimate before the first image, nor once finished). */
+export function progressMessage(e: EvaluationProgress): string {
+  const eta = secondsLeft(e);
+  return `${e.done}/${e.total} images${Number.isFinite(eta) && !e.finished ? `, about ${eta} s left` : ''}`;
+}
+
+/** The log's line for a finished (or cancelled) evaluation. */
+export function evaluationLogLine(r: DatasetEvaluation): string {
+  return `evaluated ${r.model.dir} on ${r.folder}: ${r.images} images in ${(r.elapsedMs / 1000).toFixed(1)} s, accuracy ${(r.overall.accuracy * 100).toFixed(2)} %, NLL ${r.overall.nll.toFixed(3)}${r.cancelled ? ' (cancelled)' : ''}`;
+}
+
+/** The notification after an evaluation of a folder, which offers to save it. */
+export function evaluatedMessage(r: DatasetEvaluation): string {
+  return `VARScope: ${r.images} images evaluated${r.cancelled ? ' (cancelled)' : ''}; accuracy ${(r.overall.accuracy * 100).toFixed(1)} %.${r.failed.length ? ` ${r.failed.length} files could not be read (see the log).` : ''}`;
+}
+
+/** The notification when watch mode evaluated a new checkpoint (`name`: its folder's name). */
+export function newCheckpointMessage(r: DatasetEvaluation, name: string): string {
+  return `VARScope: new checkpoint ${name}${r.model.step !== null ? ` (step ${r.model.step})` : ''} evaluated: accuracy ${(r.overall.accuracy * 100).toFixed(1)} %, NLL ${r.overall.nll.toFixed(3)}.`;
+}

@@ -1,0 +1,87 @@
+/**
+ * The engine as one panel sees it: the panel's HostApi requests that need the engine become EngineApi calls on the
+ * current model and the panel's image; a generation's streamed steps go back to the panel that started it, and a
+ * generation does not outlive the engine process it ran in.
+ */
+import type * as vscode from 'vscode';
+import type { EngineClient } from '../client/engineClient';
+import { VarScopeError } from '../shared/errors';
+import type { HostApi, HostEvents, PanelState } from '../shared/protocol';
+import type { Handlers } from '../shared/rpc';
+import { PanelRuns } from './panelRuns';
+
+/** One panel as the engine host sees it: its image, its state, a way to push events to it. */
+export interface PanelContext {
+  imageUri: vscode.Uri | null;
+  state: PanelState;
+  emit<E extends keyof HostEvents>(name: E, payload: HostEvents[E]): void;
+}
+
+/** The HostApi requests the engine answers. */
+export type EngineHandlers = Pick<
+  Handlers<HostApi>,
+  'inspect' | 'evaluate' | 'attention' | 'generationStart' | 'generationStep' | 'generationCancel' | 'edit' | 'trainingUsage'
+>;
+
+/** Routes requests from panels to the engine and the engine's run events back to their panels. */
+export class PanelEngine {
+  private readonly runs = new PanelRuns<PanelContext>();
+  private readonly offs: Array<() => void>;
+
+  /** `openDir` is the current model's folder once the engine opened it, or throws why it cannot be. */
+  constructor(
+    private readonly client: EngineClient,
+    private readonly openDir: () => Promise<string>,
+  ) {
+    // A run whose panel closed has no owner: its events go nowhere.
+    this.offs = [
+      client.on('generationStep', (s) => this.runs.ownerOf(s.runId)?.emit('generationStep', s)),
+      client.on('folderUsage', (f) =>
+        this.runs
+          .ownerOf(f.runId)
+          ?.emit('folderUsage', { runId: f.runId, usage: f.usage, done: f.done, total: f.total, finished: f.finished }),
+      ),
+    ];
+  }
+
+  /** The handlers of one panel. */
+  handlers(panel: PanelContext): EngineHandlers {
+    const { client, openDir } = this;
+    const image = () => {
+      if (!panel.imageUri) throw new VarScopeError('BadRequest', 'this panel has no image');
+      return { path: panel.imageUri.fsPath };
+    };
+    return {
+      inspect: async () => client.call('inspect', { model: await openDir(), image: image() }),
+      evaluate: async (p) => client.call('evaluate', { model: await openDir(), image: image(), classId: p.classId }),
+      attention: async (p) =>
+        client.call('attention', { model: await openDir(), image: image(), classId: p.classId, layer: p.layer, head: p.head }),
+      generationStart: async (p) => {
+        const r = await client.call('generationStart', { model: await openDir(), settings: p.settings });
+        this.runs.started(r.runId, panel, client.restartCount);
+        return r;
+      },
+      generationStep: async (p) => {
+        // Killed or crashed between two steps: a new process would only answer "no generation" (Cancelled, silent).
+        if (this.runs.outlived(p.runId, client.restartCount))
+          throw new VarScopeError('EngineCrashed', 'the engine process stopped during this generation; press Start to generate again');
+        return client.call('generationStep', { runId: p.runId, scaleIndex: p.scaleIndex });
+      },
+      generationCancel: async (p) => {
+        this.runs.forget(p.runId);
+        await client.call('generationCancel', { runId: p.runId });
+      },
+      edit: async (p) => client.call('edit', { ...p, model: await openDir(), source: { image: image() } }),
+      trainingUsage: async () => client.call('trainingUsage', { model: await openDir() }),
+    };
+  }
+
+  /** Forgets the runs of a closed panel and cancels them in the engine. */
+  panelClosed(panel: PanelContext): void {
+    for (const runId of this.runs.closed(panel)) void this.client.cancel(runId);
+  }
+
+  dispose(): void {
+    this.offs.splice(0).forEach((off) => off());
+  }
+}

@@ -1,0 +1,60 @@
+/** What the dataset commands say: progress with the time left, the log line and the notifications of a result. */
+import * as assert from 'assert';
+import {
+  evaluatedMessage,
+  evaluationLogLine,
+  newCheckpointMessage,
+  progressMessage,
+  secondsLeft,
+} from '../../../../src/extension/commands/evaluationText';
+import { evaluationOf } from '../../shared/evaluationFixture';
+
+const progress = (done: number, total: number, elapsedMs: number, finished = false) => ({
+  runId: 'evaluate-1',
+  done,
+  total,
+  failed: 0,
+  elapsedMs,
+  finished,
+});
+
+describe('extension/commands/evaluationText', () => {
+  it('estimates the time left from the rate so far; none before the first image', () => {
+    assert.strictEqual(secondsLeft(progress(4, 10, 2000)), 3);
+    assert.ok(Number.isNaN(secondsLeft(progress(0, 10, 0))));
+    assert.strictEqual(secondsLeft(progress(10, 10, 5000)), 0);
+  });
+
+  it('says images done, and the time left while running', () => {
+    assert.strictEqual(progressMessage(progress(4, 10, 2000)), '4/10 images, about 3 s left');
+    assert.strictEqual(progressMessage(progress(0, 10, 0)), '0/10 images');
+    assert.strictEqual(progressMessage(progress(10, 10, 5000, true)), '10/10 images');
+  });
+
+  it('logs the model, folder, images, time, accuracy and NLL; marks a cancelled run', () => {
+    const r = evaluationOf({ step: 900, accuracy: 0.25 });
+    assert.strictEqual(evaluationLogLine(r), 'evaluated /models/ckpt-900 on /images: 2 images in 1.2 s, accuracy 25.00 %, NLL 2.000');
+    assert.match(evaluationLogLine({ ...r, cancelled: true }), / \(cancelled\)$/);
+  });
+
+  it('tells the user the accuracy and the files it could not read', () => {
+    const r = evaluationOf({ step: 900, accuracy: 0.25 });
+    assert.strictEqual(evaluatedMessage(r), 'VARScope: 2 images evaluated; accuracy 25.0 %.');
+    const failed = { ...r, cancelled: true, failed: [{ file: 'x.png', message: 'bad' }] };
+    assert.strictEqual(
+      evaluatedMessage(failed),
+      'VARScope: 2 images evaluated (cancelled); accuracy 25.0 %. 1 files could not be read (see the log).',
+    );
+  });
+
+  it('names a new checkpoint in watch mode with its step when it has one', () => {
+    assert.strictEqual(
+      newCheckpointMessage(evaluationOf({ step: 900, accuracy: 0.5 }), 'final'),
+      'VARScope: new checkpoint final (step 900) evaluated: accuracy 50.0 %, NLL 2.000.',
+    );
+    assert.strictEqual(
+      newCheckpointMessage(evaluationOf({ step: null, accuracy: 0.5 }), 'final'),
+      'VARScope: new checkpoint final evaluated: accuracy 50.0 %, NLL 2.000.',
+    );
+  });
+});
