@@ -100,7 +100,7 @@ async function engineBaseline(settings, runs, warmup) {
   const dir = path.join(ROOT, 'out', 'src', 'engine');
   if (!fs.existsSync(path.join(dir, 'engine.js'))) throw new Error('--engine needs the tsc output: run npx tsc -p tsconfig.json');
   const { Engine } = require(path.join(dir, 'engine.js'));
-  const { GenerationRun } = require(path.join(dir, 'generator.js'));
+  const { GenerationRun } = require(path.join(dir, 'engine.js'));
   const { id } = JSON.parse(fs.readFileSync(path.join(ROOT, 'models', 'default.json'), 'utf8'));
   const engine = new Engine();
   await engine.configure({ provider: 'cpu', threads: 0, maxImagePixels: 1e8 });

@@ -223,7 +223,7 @@ describe('CLI reliability', function () {
     const dir = fs.mkdtempSync(path.join(tmp, 'kill-'));
     const target = path.join(dir, 'out.bin');
     fs.writeFileSync(target, 'previous');
-    const script = `require(${JSON.stringify(path.join(ROOT, 'out', 'src', 'engine', 'atomicWrite.js'))}).writeFileAtomic(${JSON.stringify(target)}, Buffer.alloc(384 << 20, 7))`;
+    const script = `require(${JSON.stringify(path.join(ROOT, 'out', 'src', 'node', 'atomicWrite.js'))}).writeFileAtomic(${JSON.stringify(target)}, Buffer.alloc(384 << 20, 7))`;
     const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
     const sleep = new Int32Array(new SharedArrayBuffer(4));
     let sawTemp = false;
