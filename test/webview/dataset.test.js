@@ -5,70 +5,7 @@
 /* global window, document */
 const assert = require('assert');
 
-const PNS = [1, 2, 3, 4, 5, 6, 8, 10, 13, 16];
-
-/** A synthetic evaluation whose numbers the view must show as given. */
-function evaluation(step, accBase) {
-  const bins = Array.from({ length: 15 }, (_, b) => ({
-    lo: b / 15,
-    hi: (b + 1) / 15,
-    count: b % 3 ? 0 : 10 + b,
-    confidence: b % 3 ? null : (b + 0.5) / 15,
-    accuracy: b % 3 ? null : Math.min(1, (b + 1) / 15),
-  }));
-  const scales = PNS.map((pn, k) => ({
-    scaleIndex: k,
-    pn,
-    tokens: 4 * pn * pn,
-    accuracy: accBase + k * 0.01,
-    top5: accBase + 0.2,
-    nll: 3 - k * 0.1,
-    entropy: 2.5,
-    ece: 0.05 + k * 0.001,
-    reliability: bins,
-    psnr: 12 + k,
-    ssim: 0.3 + k * 0.05,
-    used: 10 + k * 20,
-    dead: 512 - 10 - k * 20,
-    perplexity: 5 + k,
-    baselines: {
-      priorTraining: { accuracy: 0.04, nll: 4.5 },
-      priorFolder: { accuracy: 0.05, nll: 4.4 },
-      copyCoarser: k ? { accuracy: 0.1 } : null,
-    },
-  }));
-  const counts = PNS.map((_, k) => Array.from({ length: 512 }, (_, v) => (v < 10 + k * 20 ? 1 : 0)));
-  return {
-    format: 'varscope-evaluation',
-    version: 1,
-    model: { id: `m${step}`, name: `Model at ${step}`, dir: `/models/m${step}`, step },
-    folder: '/data/set',
-    labels: { kind: 'subfolders' },
-    classMap: [
-      { folder: 'cats', classId: 0 },
-      { folder: 'dogs', classId: 1 },
-    ],
-    classMatch: 'names',
-    images: 4,
-    failed: [],
-    cancelled: false,
-    elapsedMs: 1000,
-    method: { eceBins: 15, priorUniformMix: 0.001, ssim: 'gaussian', psnr: 'mean dB' },
-    scales,
-    overall: { accuracy: accBase, top5: accBase + 0.2, nll: 2.5, entropy: 2.4, ece: 0.06, reliability: bins },
-    usage: { counts, used: 190, dead: 322, perplexity: 120 },
-    perClass: [
-      { classId: 0, name: 'cats', images: 2, accuracy: PNS.map(() => 0.3), nll: PNS.map(() => 2), psnr: 20 },
-      { classId: 1, name: 'dogs', images: 2, accuracy: PNS.map(() => 0.2), nll: PNS.map(() => 3), psnr: 18 },
-    ],
-    perImage: [
-      { file: '/data/set/cats/a.png', classId: 0, accuracy: 0.5, nll: 1.0, psnr: 25, ssim: 0.9, rarity: 3.0 },
-      { file: '/data/set/cats/b.png', classId: 0, accuracy: 0.2, nll: 3.0, psnr: 22, ssim: 0.8, rarity: 5.0 },
-      { file: '/data/set/dogs/c.png', classId: 1, accuracy: 0.3, nll: 2.0, psnr: 15, ssim: 0.6, rarity: 4.0 },
-      { file: '/data/set/dogs/d.png', classId: 1, accuracy: 0.4, nll: 1.5, psnr: 30, ssim: 0.95, rarity: 3.5 },
-    ],
-  };
-}
+const { evaluation } = require('./fixtures/evaluation');
 
 module.exports = (test) => {
   test('dataset: curves, reliability, tables, sortable worst images that open in the inspector, and the timeline', async ({ open }) => {

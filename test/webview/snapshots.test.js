@@ -1,12 +1,15 @@
-// Snapshot tests: views rendered from the recordings, their DOM written as text (structure, classes, labels, captions,
+// Snapshot tests: every view in VIEW_IDS (src/shared/protocol.ts) rendered from the recordings, their DOM written as text (structure, classes, labels, captions,
 // axis ticks, chart and bar titles; numbers rounded to 4 significant digits; canvas pixels left to the value tests) and compared with
 // test/webview/snapshots/<name>.txt. On a mismatch the new text goes to test-results/webview/snapshots/<name>-changed.txt
 // (diff the two); VARSCOPE_UPDATE_SNAPSHOTS=1 writes the snapshot itself. A missing snapshot fails.
 'use strict';
-/* global document, Node */
+/* global document, Node, requestAnimationFrame */
 const assert = require('assert');
 const fs = require('fs');
 const path = require('path');
+require('./tsRequire');
+const { VIEW_IDS } = require('../../src/shared/protocol.ts');
+const { evaluation } = require('./fixtures/evaluation');
 
 const DIR = path.join(__dirname, 'snapshots');
 const CHANGED = path.resolve(__dirname, '../../test-results/webview/snapshots');
@@ -78,17 +81,80 @@ async function expectSnapshot(page, selector, name) {
   assert.fail(want === null ? `no snapshot ${file}: the view's text is in ${changed}` : `${name} differs from ${file}: see ${changed}`);
 }
 
+/** Let the page settle: no view waits on the host, and two frames have run. */
+async function settle(page) {
+  await page.waitForFunction(() => !document.querySelector('.view:not([hidden]) .placeholder.is-loading'));
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+}
+
+/**
+ * What brings a view to a state worth a snapshot once its tab shows (data the host would send, a few user actions).
+ * A view not listed here still gets a snapshot, of its tab as it first shows.
+ */
+const SETUP = {
+  async pyramid(p) {
+    await p.page.hover('.pyramid-strip .grid-figure[data-scale="3"] rect.cell[data-pos="5"]');
+    await p.page.click('.pyramid-strip .grid-figure[data-scale="2"] rect.cell[data-pos="4"]');
+    await p.page.waitForSelector('.token-info .occurrences');
+  },
+  reconstruction: (p) => p.page.waitForSelector('#panel-reconstruction .chart'),
+  residual: (p) => p.page.waitForSelector('#panel-residual .chart'),
+  codebook: (p) => p.page.waitForSelector('#panel-codebook .chart'),
+  attention: (p) => p.page.waitForSelector('#panel-attention .block-mask'),
+  async stepThrough(p) {
+    // A generation started with the recommended settings and stepped to its third scale.
+    await p.page.click('button.start');
+    await p.page.waitForSelector('.step-row:not([hidden])');
+    await p.page.click('button.step');
+    await p.page.click('button.step');
+    await p.page.waitForFunction(() => /Scale 3 of 10/.test(document.querySelector('.gen-status').textContent));
+  },
+  async whatIf(p) {
+    // Two rows of four tokens at the 8×8 scale set to code 7: the before / after pyramids.
+    await p.page.selectOption('.edit-scale', '6');
+    const box = await p.page.locator('.edit-grid .token-grid').boundingBox();
+    const at = (r, c) => [box.x + ((c + 0.5) / 8) * box.width, box.y + ((r + 0.5) / 8) * box.height];
+    await p.page.mouse.move(...at(0, 0));
+    await p.page.mouse.down();
+    await p.page.mouse.move(...at(1, 3));
+    await p.page.mouse.up();
+    await p.page.fill('.edit-token', '7');
+    await p.page.click('button.set-tokens');
+    await p.page.waitForSelector('.pyramid-after');
+  },
+  async compare(p) {
+    await p.emitRecorded('comparison', 'comparison');
+    await p.page.waitForSelector('.compare-c');
+  },
+  async dataset(p) {
+    // Two checkpoints of a run: the newest one's curves and tables, and the timeline.
+    await p.emit('dataset', { evaluations: [evaluation(419, 0.1), evaluation(4187, 0.3)], mode: 'replace' });
+    await p.page.waitForSelector('.worst-table tbody tr');
+    await p.page.waitForSelector('.dataset-timeline:not([hidden])');
+  },
+};
+
 module.exports = (test) => {
-  test('reconstruction, residual and codebook views of the recorded image', async ({ open }) => {
-    const p = await open();
-    await p.page.waitForSelector('.token-grid');
-    for (const view of ['reconstruction', 'residual', 'codebook']) {
-      await p.tab(view);
-      await p.page.waitForSelector(`#panel-${view} .chart`);
-      await expectSnapshot(p.page, `#panel-${view}`, view);
-    }
+  // Every view of the panel, from the one list of views: a new view gets a snapshot without being listed here.
+  for (const id of VIEW_IDS) {
+    test(`${id} view of the recorded image`, async ({ open }) => {
+      const p = await open();
+      await p.page.waitForSelector('.token-grid');
+      await p.tab(id);
+      await SETUP[id]?.(p);
+      await settle(p.page);
+      await expectSnapshot(p.page, `#panel-${id}`, id);
+    });
+  }
+
+  test('no setup for a view that is not in VIEW_IDS', () => {
+    assert.deepStrictEqual(
+      Object.keys(SETUP).filter((id) => !VIEW_IDS.includes(id)),
+      [],
+    );
   });
 
+  // The step-through view's other mode.
   test('teacher-forced view of the recorded evaluation', async ({ open }) => {
     const p = await open();
     await p.page.waitForSelector('.token-grid');
@@ -98,14 +164,5 @@ module.exports = (test) => {
     await p.page.click('text=Evaluate');
     await p.page.waitForSelector('.correct-row');
     await expectSnapshot(p.page, '.view-step .teacher', 'teacherForced');
-  });
-
-  test('pyramid view with a hovered token and a selected code', async ({ open }) => {
-    const p = await open();
-    await p.page.waitForSelector('.token-grid');
-    await p.page.hover('.pyramid-strip .grid-figure[data-scale="3"] rect.cell[data-pos="5"]');
-    await p.page.click('.pyramid-strip .grid-figure[data-scale="2"] rect.cell[data-pos="4"]');
-    await p.page.waitForSelector('.token-info .occurrences');
-    await expectSnapshot(p.page, '#panel-pyramid', 'pyramid');
   });
 };

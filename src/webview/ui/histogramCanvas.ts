@@ -31,6 +31,21 @@ function columnMaxima(sorted: Float64Array, columns: number): Float64Array {
   return out;
 }
 
+/** The bars of ranked counts as one path: ranked counts only fall, so the bars form a single staircase. */
+function staircase(sorted: Float64Array, width: number, height: number): Path2D {
+  // More bins than pixels: one step per pixel column, its height the column's first (largest) rank.
+  const bars = logBars(sorted.length > width ? columnMaxima(sorted, width) : sorted, width, height, sorted[0] ?? 0);
+  const path = new Path2D();
+  path.moveTo(0, height);
+  for (const b of bars) {
+    path.lineTo(b.x, height - b.h);
+    path.lineTo(b.x + b.w, height - b.h);
+  }
+  path.lineTo(width, height);
+  path.closePath();
+  return path;
+}
+
 /** Build a histogram `width`×`height` CSS pixels (plot area; axes add margins). */
 export function makeHistogram(
   doc: Document,
@@ -81,6 +96,8 @@ export function makeHistogram(
   let ids: Int32Array = new Int32Array(0);
   let sorted: Float64Array = new Float64Array(0);
   let axesFor = '';
+  // The staircase of the last drawn counts: a click that only moves the marked code refills it without rebuilding it.
+  let shape: { counts: ArrayLike<number>; n: number; path: Path2D } | null = null;
   const codeAt = (ev: MouseEvent): number => {
     const b = canvas.getBoundingClientRect();
     const i = Math.floor(((ev.clientX - b.left) / b.width) * ids.length);
@@ -107,18 +124,8 @@ export function makeHistogram(
       const ctx = sizeCanvas(canvas, width, height);
       ctx.clearRect(0, 0, width, height);
       ctx.fillStyle = theme.accent;
-      // More bins than pixels: one step per pixel column, its height the column's first (largest) rank.
-      const bars = logBars(sorted.length > width ? columnMaxima(sorted, width) : sorted, width, height, maxCount);
-      // Ranked counts only fall, so the bars form one staircase: a single filled path instead of thousands of rects.
-      ctx.beginPath();
-      ctx.moveTo(0, height);
-      for (const b of bars) {
-        ctx.lineTo(b.x, height - b.h);
-        ctx.lineTo(b.x + b.w, height - b.h);
-      }
-      ctx.lineTo(width, height);
-      ctx.closePath();
-      ctx.fill();
+      if (shape?.counts !== counts || shape.n !== n) shape = { counts, n, path: staircase(sorted, width, height) };
+      ctx.fill(shape.path);
       if (markedCode !== null) {
         const r = this.rankOf(markedCode);
         if (r >= 0) {

@@ -1,4 +1,4 @@
-/** A row of headline numbers: one `div.stat` (value over label) per item, joined to the items by label. */
+/** A row of headline numbers: one `div.stat` (value over label) per item, joined to the items by class (else label). */
 import { select } from 'd3';
 
 /** One headline number. */
@@ -9,11 +9,11 @@ export interface Stat {
   cls?: string;
 }
 
-/** Show `items` in `host` (a `.stats` element), in their order. */
+/** Show `items` in `host` (a `.stats` element), in their order; a stat with a class keeps its element when its label changes. */
 export function renderStats(host: HTMLElement, items: Stat[]): void {
   select(host)
     .selectAll<HTMLDivElement, Stat>('div.stat')
-    .data(items, (d) => d.label)
+    .data(items, (d) => d.cls ?? d.label)
     .join((enter) => {
       const div = enter.append('div');
       div.append('span').attr('class', 'stat-value');

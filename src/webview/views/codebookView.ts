@@ -91,6 +91,9 @@ export const createCodebookView = defineView<CodebookUsage>({
     body.append('h4').text('Per scale');
     const grid = body.append('div').attr('class', 'hist-grid');
     let perScale: Array<{ h: HistogramCanvas; label: HTMLElement }> = [];
+    // Counted once per counts (a click that selects a code changes none of them): dead codes overall, ranks drawn per scale.
+    let dead = 0;
+    let bins: number[] = [];
 
     return {
       controls: [
@@ -121,9 +124,13 @@ export const createCodebookView = defineView<CodebookUsage>({
                 return { h, label };
               });
             }
-            usage.perScale.forEach((counts, k) => {
+            dead = deadCodes(usage.overall);
+            // One image uses at most pn² codes at a scale: show those ranks, not V mostly empty bins.
+            bins = usage.perScale.map((counts, k) => {
+              const used = V - deadCodes(counts);
               perScale[k].label.textContent =
-                `${scaleLabel(k, m.patchNums[k])} · ${V - deadCodes(counts)} used · perplexity ${usage.perplexityPerScale[k].toFixed(1)}`;
+                `${scaleLabel(k, m.patchNums[k])} · ${used} used · perplexity ${usage.perplexityPerScale[k].toFixed(1)}`;
+              return Math.max(m.patchNums[k] ** 2, used);
             });
           },
         },
@@ -134,7 +141,6 @@ export const createCodebookView = defineView<CodebookUsage>({
             const m = st.model!;
             const V = m.vocabSize;
             const t = theme();
-            const dead = deadCodes(usage.overall);
             // one image has at most L tokens: a code it does not use is not dead, only unused here
             const deadLabel =
               st.codebookSource === 'image'
@@ -153,10 +159,7 @@ export const createCodebookView = defineView<CodebookUsage>({
             ]);
             overall.update(usage.overall, t, st.selectedCode);
             overall.canvas.dataset.bins = String(usage.overall.length);
-            // One image uses at most pn² codes at a scale: show those ranks, not V mostly empty bins.
-            usage.perScale.forEach((counts, k) =>
-              perScale[k].h.update(counts, t, st.selectedCode, Math.max(m.patchNums[k] ** 2, V - deadCodes(counts))),
-            );
+            usage.perScale.forEach((counts, k) => perScale[k].h.update(counts, t, st.selectedCode, bins[k]));
           },
         },
       ],
