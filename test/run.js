@@ -93,9 +93,8 @@ function pythonTests() {
   const total = { passed: 0, failed: 0 };
   for (const { name, python } of PYTHONS) {
     const r = pythonTestsOn(python);
-    console.log(
-      `  python on ${r.torch ? `torch ${r.torch}` : name} (${path.relative(ROOT, python) || python}): ${r.passed} passed, ${r.failed} failed`,
-    );
+    const where = python.startsWith(ROOT + path.sep) ? path.relative(ROOT, python) : python;
+    console.log(`  python on ${r.torch ? `torch ${r.torch}` : name} (${where}): ${r.passed} passed, ${r.failed} failed`);
     total.passed += r.passed;
     total.failed += r.failed;
   }
