@@ -1,9 +1,11 @@
 /**
- * Where the reference fixtures and the exported fixture bundle live.
+ * Where the reference fixtures and the exported fixture bundle live, and the checks tests share.
  */
+import * as assert from 'assert';
 import * as fs from 'fs';
 import { spawnSync } from 'child_process';
 import * as path from 'path';
+import { VarScopeError } from '../../src/shared/errors';
 
 /** Repository root (tests run from out/test/unit). */
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -66,4 +68,17 @@ export function bundleStep(dir: string): number {
   const step = JSON.parse(fs.readFileSync(path.join(dir, 'varscope.json'), 'utf8')).provenance?.training?.step;
   if (!Number.isInteger(step)) throw new Error(`${dir}: no provenance.training.step in varscope.json`);
   return step;
+}
+
+/** The message of `load`'s refusal, a ModelLoad VarScopeError of one line; a failure when it loads (`what` names it). */
+export async function loadRefusal(load: () => Promise<unknown>, what: string): Promise<string> {
+  try {
+    await load();
+  } catch (e) {
+    assert.ok(e instanceof VarScopeError, `not a VarScopeError: ${e instanceof Error ? e.stack : String(e)}`);
+    assert.strictEqual(e.code, 'ModelLoad', e.message);
+    assert.ok(!e.message.includes('\n'), `more than one line: ${e.message}`);
+    return e.message;
+  }
+  return assert.fail(`${what} loaded`);
 }

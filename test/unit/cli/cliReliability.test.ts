@@ -15,6 +15,7 @@ import type { ModelInfo } from '../../../src/shared/results';
 import { batchMemoryProblem } from '../../../src/cli/evaluateCommand';
 import { CLI_BIN, CLI_ENV, fixture, requireBundle, ROOT } from '../fixtures';
 import { endlessEncoder } from '../onnxGraph';
+import { PNG_SIGNATURE, pngChunk, pngHeader } from '../png';
 
 const BIN = CLI_BIN;
 const ENV = CLI_ENV;
@@ -50,19 +51,6 @@ function cliRss(args: string[]): Run & { maxRssMB: number } {
 
 /** A w×h PNG of one grey (a few hundred KB for 20000²: rows of zeros deflate ~1000:1), written without holding the pixels. */
 async function oneColourPng(file: string, w: number, h: number): Promise<void> {
-  const chunk = (type: string, data: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(zlib.crc32(td) >>> 0);
-    return Buffer.concat([len, td, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 0; // grey
   const deflate = zlib.createDeflate({ level: 9 });
   const parts: Buffer[] = [];
   deflate.on('data', (c: Buffer) => parts.push(c));
@@ -72,12 +60,7 @@ async function oneColourPng(file: string, w: number, h: number): Promise<void> {
     if (!deflate.write(rows.subarray(0, (w + 1) * Math.min(100, h - y)))) await new Promise((r) => deflate.once('drain', r));
   deflate.end();
   await ended;
-  const png = [
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', Buffer.concat(parts)),
-    chunk('IEND', Buffer.alloc(0)),
-  ];
+  const png = [PNG_SIGNATURE, pngHeader(w, h, 0), pngChunk('IDAT', Buffer.concat(parts)), pngChunk('IEND', Buffer.alloc(0))];
   fs.writeFileSync(file, Buffer.concat(png));
 }
 

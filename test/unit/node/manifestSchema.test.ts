@@ -11,8 +11,7 @@ import { ModelBundle } from '../../../src/engine/bundle/bundle';
 import { MANIFEST_SCHEMA } from '../../../src/node/manifestSchema';
 import type { OnnxRuntime } from '../../../src/engine/runtime/onnxRuntime';
 import type { BundleManifest } from '../../../src/shared/manifest';
-import { VarScopeError } from '../../../src/shared/errors';
-import { requireBundle } from '../fixtures';
+import { loadRefusal, requireBundle } from '../fixtures';
 
 /** Set (or with undefined, delete) the field at a dotted path ("normalization.background.1"). */
 function set(m: unknown, at: string, value: unknown): void {
@@ -56,17 +55,7 @@ describe('manifest schema: every field the engine reads is checked before use', 
   const load = (dir: string) => ModelBundle.load(dir, runtime, { cacheFile: path.join(tmp, 'verified.json') });
 
   /** The message of the loader's refusal (a ModelLoad VarScopeError of one line), or a failure when it loads. */
-  async function refusal(dir: string): Promise<string> {
-    try {
-      await load(dir);
-    } catch (e) {
-      assert.ok(e instanceof VarScopeError, `not a VarScopeError: ${e instanceof Error ? e.stack : String(e)}`);
-      assert.strictEqual(e.code, 'ModelLoad', e.message);
-      assert.ok(!e.message.includes('\n'), `more than one line: ${e.message}`);
-      return e.message;
-    }
-    return assert.fail(`${dir} loaded`);
-  }
+  const refusal = (dir: string) => loadRefusal(() => load(dir), dir);
 
   it('a wrong field is refused in one line naming varscope.json, the field path, what it must be and what it is', async () => {
     const cases: Array<[string, unknown, string]> = [

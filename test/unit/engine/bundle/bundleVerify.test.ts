@@ -13,8 +13,7 @@ import { verifyBundleFiles } from '../../../../src/engine/bundle/bundleVerify';
 import { externalRange, readInitializers } from '../../../../src/engine/bundle/onnxInitializers';
 import type { OnnxRuntime } from '../../../../src/engine/runtime/onnxRuntime';
 import type { BundleManifest } from '../../../../src/shared/manifest';
-import { VarScopeError } from '../../../../src/shared/errors';
-import { requireBundle } from '../../fixtures';
+import { loadRefusal, requireBundle } from '../../fixtures';
 
 const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
@@ -62,17 +61,8 @@ describe('bundle integrity: the hash cache, file spellings, external data ranges
   const manifestOf = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'varscope.json'), 'utf8')) as BundleManifest;
 
   /** The loader's refusal of a bundle: a ModelLoad VarScopeError of one line (a failure when it loads). */
-  async function refusal(dir: string): Promise<string> {
-    try {
-      await ModelBundle.load(dir, runtime, { cacheFile: path.join(tmp, `cache${copies}`, 'verified.json') });
-    } catch (e) {
-      assert.ok(e instanceof VarScopeError, `not a VarScopeError: ${e instanceof Error ? e.stack : String(e)}`);
-      assert.strictEqual(e.code, 'ModelLoad', e.message);
-      assert.ok(!e.message.includes('\n'), `more than one line: ${e.message}`);
-      return e.message;
-    }
-    return assert.fail(`${dir} loaded`);
-  }
+  const refusal = (dir: string) =>
+    loadRefusal(() => ModelBundle.load(dir, runtime, { cacheFile: path.join(tmp, `cache${copies}`, 'verified.json') }), dir);
 
   describe('class 1: the verified-hash cache', () => {
     for (const how of ['changed in place', 'replaced by another file'] as const) {

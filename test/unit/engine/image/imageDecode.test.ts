@@ -12,6 +12,7 @@ import { VarScopeError } from '../../../../src/shared/errors';
 import * as fs from 'fs';
 import { fixture } from '../../fixtures';
 import { npyFloats, readNpy } from '../../npy';
+import { PNG_SIGNATURE, pngChunk, pngHeader } from '../../png';
 
 const NORM = { mean: 0.5, std: 0.5, background: [255, 255, 255] as [number, number, number] };
 
@@ -26,24 +27,11 @@ async function rejectsBadImage(p: Promise<unknown>, pattern: RegExp): Promise<vo
 
 /** A PNG whose header claims w×h but carries almost no data. */
 function pngHeaderOnly(w: number, h: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(zlib.crc32(td) >>> 0);
-    return Buffer.concat([len, td, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // RGB
   return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', zlib.deflateSync(Buffer.alloc(10))),
-    chunk('IEND', Buffer.alloc(0)),
+    PNG_SIGNATURE,
+    pngHeader(w, h, 2),
+    pngChunk('IDAT', zlib.deflateSync(Buffer.alloc(10))),
+    pngChunk('IEND', Buffer.alloc(0)),
   ]);
 }
 
