@@ -72,33 +72,40 @@ def round_transformer_to_float16(m) -> None:
             p.copy_(p.half().float())
 
 
-def stable_name(model: onnx.ModelProto, name: str) -> str:
+def first_readers(model: onnx.ModelProto) -> Dict[str, str]:
+    """value name -> '<output of the first node that reads it>#<input slot>', in one pass over the graph."""
+    readers: Dict[str, str] = {}
+    for node in model.graph.node:
+        for slot, i in enumerate(node.input):
+            readers.setdefault(i, f'{node.output[0]}#{slot}')
+    return readers
+
+
+def stable_name(name: str, readers: Dict[str, str]) -> str:
     """A name for initializer `name` that is the same in every export of one architecture: its own where the tracer
     took it from the module (vae.encoder.conv_in.weight), else, for the tracer's anonymous ones (a folded transpose:
-    onnx::MatMul_378), the first node that reads it, by that node's output, and the input slot it is read at.
+    onnx::MatMul_378), the first node that reads it, by that node's output, and the input slot it is read at
+    (`readers`, from first_readers).
 
     NOTE: torch numbers anonymous values by a counter that differs between releases (the transformerStep graph of
     torch 2.13 numbers them one above torch 1.13's), while node outputs are named by module path and agree."""
     if not name.startswith('onnx::'):
         return name
-    for node in model.graph.node:
-        for slot, i in enumerate(node.input):
-            if i == name:
-                return f'{node.output[0]}#{slot}'
-    return name
+    return readers.get(name, name)
 
 
 def initializers(path: str) -> Dict[str, np.ndarray]:
     """stable name (stable_name) -> float32/int array of every initializer of an ONNX file (external data loaded;
     float16 copies that the float16 store adds, 'name.fp16', are widened back under their float32 name)."""
     model = onnx.load(path, load_external_data=True)
+    readers = first_readers(model)
     out = {}
     for t in model.graph.initializer:
         arr = numpy_helper.to_array(t)
         if t.name.endswith('.fp16') and arr.dtype == np.float16:
-            out[stable_name(model, t.name[: -len('.fp16')])] = arr.astype(np.float32)
+            out[stable_name(t.name[: -len('.fp16')], readers)] = arr.astype(np.float32)
         else:
-            out[stable_name(model, t.name)] = arr
+            out[stable_name(t.name, readers)] = arr
     return out
 
 
