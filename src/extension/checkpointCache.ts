@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { sha256File } from '../node/sha256File';
 import { VarScopeError } from '../shared/errors';
 
 /** Where remembered hashes live (the extension passes its globalState). */
@@ -42,22 +43,7 @@ export class CheckpointCache {
     const stamp = `${real}|${st.size}|${st.mtimeMs}`;
     const memo = this.memo.get<Record<string, string>>(MEMO_KEY) ?? {};
     if (memo[stamp]) return memo[stamp];
-    const hash = createHash('sha256');
-    await new Promise<void>((resolve, reject) => {
-      const s = fs.createReadStream(real, { highWaterMark: 1 << 20 });
-      const abort = () => s.destroy(new VarScopeError('Cancelled', 'cancelled'));
-      signal?.addEventListener('abort', abort, { once: true });
-      s.on('data', (c) => hash.update(c));
-      s.on('error', (e) => {
-        signal?.removeEventListener('abort', abort);
-        reject(e instanceof VarScopeError ? e : new VarScopeError('ModelLoad', `cannot read ${file}: ${e.message}`));
-      });
-      s.on('end', () => {
-        signal?.removeEventListener('abort', abort);
-        resolve();
-      });
-    });
-    const digest = hash.digest('hex');
+    const digest = await sha256File(real, signal);
     // Drop stamps of older versions of the same file, and keep the memo small.
     const kept = Object.entries(memo)
       .filter(([k]) => !k.startsWith(`${real}|`))

@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { describeCheckpoints, exportCheckpoint, type PythonRun } from '../client/checkpointExport';
+import type { MadeBundle } from '../client/runWatch';
 import { VarScopeError } from '../shared/errors';
 import { CheckpointCache, folderBytes } from './checkpointCache';
 import { bundleIdOf, bundleNameOf, CHECKPOINT_EXTENSIONS, partnerCandidates, type CheckpointPair } from './checkpointNames';
@@ -95,6 +96,24 @@ export class CheckpointOpener {
     panel.webviewPanel.reveal();
     stage('done', 100);
     return { dir, vae: pair.vae, var: pair.var, cacheHit };
+  }
+
+  /**
+   * Writes the bundle of one checkpoint file (a trainer checkpoint, or one model paired with its partner) at `out`,
+   * for watch mode and the timeline: nothing is cached, since only its metrics are kept.
+   */
+  async makeBundle(file: string, out: string, signal: AbortSignal): Promise<MadeBundle> {
+    const t0 = Date.now();
+    const quiet: StageReporter = () => undefined;
+    const pair = await this.pairFor(file, quiet, signal);
+    const run = await this.python.run(quiet, signal);
+    await exportCheckpoint(run, { vae: pair.vae, var: pair.var, out, id: bundleIdOf(pair), name: bundleNameOf(pair) });
+    return { via: 'python', ms: Date.now() - t0 };
+  }
+
+  /** Where watch mode writes the bundle it is evaluating (inside the cache's folder, so a sweep finds leftovers). */
+  watchWorkDir(): string {
+    return path.join(this.cache.root, '.watch');
   }
 
   /** Frees every cached bundle but the one in use; says whether that one was kept. */

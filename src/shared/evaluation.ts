@@ -77,11 +77,22 @@ export interface ClassMetrics {
 /** How the images got their class. */
 export type LabelSource = { kind: 'none' } | { kind: 'class'; classId: number } | { kind: 'subfolders' };
 
+/** The version of a checkpoint file an evaluation came from (watch mode: the file is rewritten while a run trains). */
+export interface CheckpointVersionFacts {
+  file: string;
+  sha256: string;
+  size: number;
+  mtimeMs: number;
+  /** Training position stored in the checkpoint (the official trainer's `epoch` and `iter`). */
+  epoch?: number;
+  iter?: number;
+}
+
 /** The whole result of `evaluate`. */
 export interface DatasetEvaluation {
   format: 'varscope-evaluation';
   version: 1;
-  model: { id: string; name: string; dir: string; step: number | null };
+  model: { id: string; name: string; dir: string; step: number | null; checkpoint?: CheckpointVersionFacts };
   folder: string;
   labels: LabelSource;
   /** Sub-folder -> class, and how it was matched (names, indices, or sorted order like torchvision's ImageFolder). */

@@ -22,8 +22,3 @@ export function evaluationLogLine(r: DatasetEvaluation): string {
 export function evaluatedMessage(r: DatasetEvaluation): string {
   return `VARScope: ${r.images} images evaluated${r.cancelled ? ' (cancelled)' : ''}; accuracy ${(r.overall.accuracy * 100).toFixed(1)} %.${r.failed.length ? ` ${r.failed.length} files could not be read (see the log).` : ''}`;
 }
-
-/** The notification when watch mode evaluated a new checkpoint (`name`: its folder's name). */
-export function newCheckpointMessage(r: DatasetEvaluation, name: string): string {
-  return `VARScope: new checkpoint ${name}${r.model.step !== null ? ` (step ${r.model.step})` : ''} evaluated: accuracy ${(r.overall.accuracy * 100).toFixed(1)} %, NLL ${r.overall.nll.toFixed(3)}.`;
-}

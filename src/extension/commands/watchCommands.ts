@@ -1,18 +1,22 @@
 /**
- * Watch mode: the checkpoints in a folder are evaluated on one folder of images (the last one evaluated, unless given)
- * and drawn as a timeline; bundles that appear in the folder later are evaluated and added as they arrive.
+ * Watch a Training Run: a run's folder is followed while it trains (src/client/runWatch.ts). Every whole version of a
+ * checkpoint there (ar-ckpt-last.pth rewritten each epoch, new .pth / .safetensors files, bundle folders) is evaluated
+ * on one folder of images (the last one evaluated, unless given) and added to the run's timeline in the Dataset tab;
+ * the timeline persists in the run's folder, so the history is there after a restart.
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { VarScopeError } from '../../shared/errors';
-import type { Checkpoint } from '../datasetFiles';
-import { bundlesOf, pickFolder, pickTarget } from './datasetPickers';
+import { RunWatch, type RunWatchEvent } from '../../client/runWatch';
+import { isCheckpointComplete } from '../../node/checkpoint';
+import { pickFolder, pickTarget } from './datasetPickers';
 import { evaluateWithProgress, logEvaluation, showEvaluations } from './evaluationRuns';
-import { newCheckpointMessage } from './evaluationText';
 import type { CommandServices, FolderTarget } from './services';
 
-/** How often a watched folder is listed for new checkpoints (ms). */
+/** How often a watched folder is looked at (ms). */
 const WATCH_POLL_MS = 2000;
+/** How long a checkpoint file must stay unchanged before it is read (ms): torch.save writes in place. */
+const WATCH_SETTLE_MS = 1500;
 
 /** `varscope.watchCheckpoints`: watch a folder of checkpoints (the argument, else a dialog); one watch at a time. */
 export async function watchCheckpoints(s: CommandServices, dirArg?: unknown, folderArg?: unknown): Promise<void> {
@@ -35,72 +39,83 @@ export function stopWatching(s: CommandServices): void {
   s.session.watching = undefined;
 }
 
-/** Polls one folder for new bundles and evaluates each on the target folder. */
+/** Follows one run folder (RunWatch) on a timer, one look at a time; the status bar shows the latest change. */
 class CheckpointWatcher implements vscode.Disposable {
   private timer: ReturnType<typeof setInterval> | undefined;
-  private seen = new Set<string>();
   private busy = false;
-  private disposed = false;
+  private readonly stop = new AbortController();
+  private readonly watch: RunWatch;
+  private readonly status = vscode.window.createStatusBarItem('varscope.watch', vscode.StatusBarAlignment.Left, 50);
 
   constructor(
     private readonly s: CommandServices,
     private readonly dir: string,
-    private readonly target: FolderTarget,
-  ) {}
+    target: FolderTarget,
+  ) {
+    this.watch = new RunWatch({
+      runDir: dir,
+      workDir: s.checkpoints.watchWorkDir(),
+      settleMs: WATCH_SETTLE_MS,
+      isComplete: isCheckpointComplete,
+      makeBundle: (file, out, signal) => s.checkpoints.makeBundle(file, out, signal),
+      evaluate: (model, name) => evaluateWithProgress(s, { model, ...target }, `VARScope: ${path.basename(dir)}: ${name}`),
+      onEvent: (e) => this.onEvent(e),
+    });
+    this.status.name = 'VARScope training run';
+    this.status.command = 'varscope.stopWatching';
+    this.status.tooltip = `Watching ${dir} (click to stop)`;
+  }
 
-  /** The checkpoints already there are the run so far: the timeline starts with them; then the polling. */
+  /** The run's history (its timeline file) first, then a look every WATCH_POLL_MS. */
   async start(): Promise<void> {
-    const existing = bundlesOf(this.s, this.s.files.checkpoints(this.dir));
-    this.seen = new Set(existing);
-    for (let i = 0; i < existing.length; i++) {
-      const r = await evaluateWithProgress(
-        this.s,
-        { model: existing[i], ...this.target },
-        `VARScope: checkpoint ${i + 1} of ${existing.length}`,
-      );
-      showEvaluations(this.s, [r], i === 0 ? 'replace' : 'append');
-    }
-    if (this.disposed) return; // stopped meanwhile
-    this.s.log.info(`watching ${this.dir} for new checkpoints (evaluated on ${this.target.folder})`);
-    this.timer = setInterval(() => void this.poll(), WATCH_POLL_MS);
-    void vscode.window.showInformationMessage(`VARScope: watching ${path.basename(this.dir)} for new checkpoints.`);
+    const history = this.watch.history();
+    if (history.length) showEvaluations(this.s, history, 'replace');
+    this.setStatus(history.length ? `${history.length} version${history.length === 1 ? '' : 's'} so far` : 'waiting for a checkpoint');
+    this.status.show();
+    await this.look();
+    if (this.stop.signal.aborted) return; // stopped meanwhile
+    this.s.log.info(`watching ${this.dir} (timeline: ${this.watch.timelinePath})`);
+    this.timer = setInterval(() => void this.look(), WATCH_POLL_MS);
+    void vscode.window.showInformationMessage(`VARScope: watching ${path.basename(this.dir)}; every new checkpoint is evaluated.`);
   }
 
   dispose(): void {
-    this.disposed = true;
+    this.stop.abort();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.status.dispose();
   }
 
-  private async poll(): Promise<void> {
-    if (this.busy) return;
+  private async look(): Promise<void> {
+    if (this.busy || this.stop.signal.aborted) return;
     this.busy = true;
     try {
-      let list: Checkpoint[];
-      try {
-        list = this.s.files.checkpoints(this.dir);
-      } catch {
-        return; // a bundle being copied (half-written varscope.json): next time
-      }
-      for (const c of list) {
-        if (c.kind !== 'bundle' || this.seen.has(c.dir)) continue;
-        this.seen.add(c.dir);
-        try {
-          const r = await evaluateWithProgress(
-            this.s,
-            { model: c.dir, ...this.target },
-            `VARScope: new checkpoint ${path.basename(c.dir)}`,
-          );
-          logEvaluation(this.s, r);
-          showEvaluations(this.s, [r], 'append');
-          void vscode.window.showInformationMessage(newCheckpointMessage(r, path.basename(c.dir)));
-        } catch (e) {
-          this.seen.delete(c.dir); // perhaps still being copied: try again at the next poll
-          this.s.log.warn(`watch: ${c.dir}: ${VarScopeError.toWire(e).message}`);
-        }
-      }
+      await this.watch.step(this.stop.signal);
+    } catch (e) {
+      this.s.log.warn(`watch: ${VarScopeError.toWire(e).message}`);
     } finally {
       this.busy = false;
     }
+  }
+
+  private onEvent(e: RunWatchEvent): void {
+    if (e.kind === 'started') this.setStatus(`evaluating ${e.name}…`);
+    else if (e.kind === 'same') this.s.log.info(`watch: ${e.version.file} holds the same weights as ${e.sameAs}`);
+    else if (e.kind === 'failed') {
+      this.s.log.warn(`watch: ${e.message}`);
+      void vscode.window.showWarningMessage(`VARScope: ${e.message}`);
+    } else {
+      logEvaluation(this.s, e.evaluation);
+      this.s.log.info(
+        `watch: ${e.headline} (bundle ${e.made.via} ${(e.made.ms / 1000).toFixed(1)} s, hash ${(e.hashMs / 1000).toFixed(1)} s, evaluation ${(e.evaluateMs / 1000).toFixed(1)} s)`,
+      );
+      showEvaluations(this.s, [e.evaluation], 'append');
+      this.setStatus(e.headline);
+      void vscode.window.showInformationMessage(`VARScope: ${e.headline}`);
+    }
+  }
+
+  private setStatus(text: string): void {
+    this.status.text = `$(eye) ${text}`;
   }
 }

@@ -3,7 +3,6 @@ import * as assert from 'assert';
 import {
   evaluatedMessage,
   evaluationLogLine,
-  newCheckpointMessage,
   progressMessage,
   secondsLeft,
 } from '../../../../src/extension/commands/evaluationText';
@@ -44,17 +43,6 @@ describe('extension/commands/evaluationText', () => {
     assert.strictEqual(
       evaluatedMessage(failed),
       'VARScope: 2 images evaluated (cancelled); accuracy 25.0 %. 1 files could not be read (see the log).',
-    );
-  });
-
-  it('names a new checkpoint in watch mode with its step when it has one', () => {
-    assert.strictEqual(
-      newCheckpointMessage(evaluationOf({ step: 900, accuracy: 0.5 }), 'final'),
-      'VARScope: new checkpoint final (step 900) evaluated: accuracy 50.0 %, NLL 2.000.',
-    );
-    assert.strictEqual(
-      newCheckpointMessage(evaluationOf({ step: null, accuracy: 0.5 }), 'final'),
-      'VARScope: new checkpoint final evaluated: accuracy 50.0 %, NLL 2.000.',
     );
   });
 });

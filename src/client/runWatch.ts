@@ -1,0 +1,180 @@
+/**
+ * A training run followed while it trains (`varscope watch`, VARScope: Watch a Training Run…). Each whole version of a
+ * checkpoint in the run's folder (RunFollower) becomes a bundle (from an architecture template when one matches, else
+ * through the Python export), is evaluated on a folder of images, and joins the run's timeline at the epoch and iter
+ * the checkpoint stores. The timeline is a file in the run's folder (`varscope-timeline.json`, a timeline file that
+ * Open Evaluation reads), so a restart of the editor or of the CLI shows the history. Only metrics are kept: a
+ * version's bundle is deleted once it is evaluated, so a run of 100 versions holds one bundle at most.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { DatasetEvaluation } from '../shared/evaluation';
+import { oneLine, VarScopeError } from '../shared/errors';
+import { parseEvaluationFile } from '../shared/evaluationFile';
+import { orderByStep } from '../shared/timeline';
+import { timelineFile } from '../shared/timelineFile';
+import { writeFileAtomic } from '../node/atomicWrite';
+import { bundleCheckpoint } from '../node/checkpointList';
+import { RunFollower, type CheckpointVersion } from '../node/runFollower';
+import { sha256File } from '../node/sha256File';
+
+/** The run's timeline, in the run's folder. */
+export const RUN_TIMELINE = 'varscope-timeline.json';
+
+/** What a made bundle says about the checkpoint it came from. */
+export interface MadeBundle {
+  /** Training position stored in the checkpoint (the official trainer's `epoch` and `iter`). */
+  epoch?: number;
+  iter?: number;
+  /** The training step, when known otherwise (a bundle's provenance). */
+  step?: number;
+  /** 'template' when no Python ran; 'bundle' when the version already was a bundle. */
+  via: 'template' | 'python' | 'bundle';
+  /** Milliseconds spent: reading the checkpoint and writing the bundle. */
+  ms: number;
+}
+
+/** Writes the bundle of checkpoint `file` at `out`; `signal` cancels. */
+export type BundleMaker = (file: string, out: string, signal: AbortSignal) => Promise<MadeBundle>;
+
+/** What happened to one version. */
+export type RunWatchEvent =
+  | { kind: 'started'; version: CheckpointVersion; name: string }
+  | { kind: 'evaluated'; evaluation: DatasetEvaluation; headline: string; made: MadeBundle; hashMs: number; evaluateMs: number }
+  | { kind: 'same'; version: CheckpointVersion; sameAs: string }
+  | { kind: 'failed'; version: CheckpointVersion; message: string };
+
+export interface RunWatchOptions {
+  runDir: string;
+  /** Evaluates a bundle on the run's images (`name` says which version, for progress). */
+  evaluate: (model: string, name: string) => Promise<DatasetEvaluation>;
+  makeBundle: BundleMaker;
+  /** A folder of the watch's own for the bundle being evaluated (emptied as it goes). */
+  workDir: string;
+  /** How long a file must stay unchanged before it is read (ms). */
+  settleMs: number;
+  isComplete: (file: string) => Promise<boolean>;
+  onEvent: (e: RunWatchEvent) => void;
+}
+
+/** Errors that mean "the file changed under the read": the version is looked at again, not reported. */
+const CHANGED_WHILE_READ = /changed while|truncated|cut short|incomplete|end of (central directory|file)/i;
+
+/** Follows one run; its owner calls `step()` on a timer, one at a time. */
+export class RunWatch {
+  readonly timelinePath: string;
+  private readonly follower: RunFollower;
+  private readonly evaluations: DatasetEvaluation[];
+  private runCount = 0;
+
+  constructor(private readonly o: RunWatchOptions) {
+    this.timelinePath = path.join(o.runDir, RUN_TIMELINE);
+    this.follower = new RunFollower(o.runDir, { settleMs: o.settleMs, isComplete: o.isComplete });
+    this.evaluations = readTimeline(this.timelinePath);
+  }
+
+  /** The run's evaluations so far (those of earlier sessions first), ordered by training position. */
+  history(): DatasetEvaluation[] {
+    return orderByStep(this.evaluations);
+  }
+
+  /** One look at the folder; every new whole version is evaluated, in turn. */
+  async step(signal: AbortSignal): Promise<void> {
+    for (const version of await this.follower.poll()) {
+      if (signal.aborted) return;
+      await this.process(version, signal);
+    }
+  }
+
+  private async process(version: CheckpointVersion, signal: AbortSignal): Promise<void> {
+    const name = path.basename(version.file);
+    let out: string | undefined;
+    try {
+      const t0 = Date.now();
+      const bundle = version.kind === 'bundle';
+      const sha256 = await sha256File(bundle ? path.join(version.file, 'varscope.json') : version.file, signal);
+      const hashMs = Date.now() - t0;
+      const seen = this.evaluations.find((e) => e.model.checkpoint?.sha256 === sha256);
+      if (seen) {
+        this.o.onEvent({ kind: 'same', version, sameAs: seen.model.name });
+        return;
+      }
+      this.o.onEvent({ kind: 'started', version, name });
+      let made: MadeBundle;
+      let model = version.file;
+      if (bundle) made = { step: bundleCheckpoint(version.file).step ?? undefined, via: 'bundle', ms: 0 };
+      else {
+        fs.mkdirSync(this.o.workDir, { recursive: true });
+        model = out = path.join(this.o.workDir, `version-${process.pid}-${++this.runCount}`);
+        fs.rmSync(out, { recursive: true, force: true });
+        made = await this.o.makeBundle(version.file, out, signal);
+      }
+      const t1 = Date.now();
+      const r = await this.o.evaluate(model, name);
+      const evaluateMs = Date.now() - t1;
+      if (r.cancelled) return;
+      const at = positionText(made);
+      const evaluation: DatasetEvaluation = {
+        ...r,
+        model: {
+          ...r.model,
+          id: `${r.model.id}-${sha256.slice(0, 8)}`,
+          name: at ? `${name} ${at}` : name,
+          dir: bundle ? r.model.dir : version.file,
+          step: made.epoch ?? made.step ?? null,
+          checkpoint: {
+            file: version.file,
+            sha256,
+            size: version.stamp.size,
+            mtimeMs: version.stamp.mtimeMs,
+            epoch: made.epoch,
+            iter: made.iter,
+          },
+        },
+      };
+      const previous = this.history()
+        .filter((e) => (e.model.step ?? -Infinity) <= (evaluation.model.step ?? Infinity))
+        .pop();
+      this.evaluations.push(evaluation);
+      await writeFileAtomic(this.timelinePath, JSON.stringify(timelineFile(this.history()), null, 1) + '\n');
+      this.o.onEvent({ kind: 'evaluated', evaluation, headline: headline(evaluation, previous), made, hashMs, evaluateMs });
+    } catch (e) {
+      if (signal.aborted) return;
+      const message = VarScopeError.toWire(e).message;
+      if (CHANGED_WHILE_READ.test(message)) this.follower.retry(version);
+      else this.o.onEvent({ kind: 'failed', version, message: `${name}: ${oneLine(message)}` });
+    } finally {
+      if (out) fs.rmSync(out, { recursive: true, force: true });
+    }
+  }
+}
+
+/** "epoch 12" / "epoch 12, iter 300" / "" from what the checkpoint stores. */
+function positionText(m: { epoch?: number; iter?: number; step?: number }): string {
+  if (m.epoch === undefined) return m.step !== undefined ? `step ${m.step}` : '';
+  return m.iter ? `epoch ${m.epoch}, iter ${m.iter}` : `epoch ${m.epoch}`;
+}
+
+/** The change a new version brings, in one line: "epoch 12: 16×16 accuracy 4.1 % (+0.3)". */
+export function headline(e: DatasetEvaluation, previous: DatasetEvaluation | undefined): string {
+  const last = e.scales[e.scales.length - 1];
+  const before = previous?.scales[previous.scales.length - 1];
+  const pct = (x: number) => (x * 100).toFixed(1);
+  const delta = before
+    ? ` (${last.accuracy >= before.accuracy ? '+' : '−'}${Math.abs((last.accuracy - before.accuracy) * 100).toFixed(1)})`
+    : '';
+  const at = positionText(e.model.checkpoint ?? { step: e.model.step ?? undefined }) || e.model.name;
+  return `${at}: ${last.pn}×${last.pn} accuracy ${pct(last.accuracy)} %${delta}`;
+}
+
+/** The evaluations of a run's timeline file; none when there is none yet. A broken file is an error, not lost. */
+function readTimeline(file: string): DatasetEvaluation[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new VarScopeError('BadRequest', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  return parseEvaluationFile(text, file);
+}
