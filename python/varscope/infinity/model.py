@@ -37,7 +37,7 @@ def to_bf16_and_back(x):
 
 
 def caption_mask(cu_seqlens: torch.Tensor, n_keys: int) -> torch.Tensor:
-    """Additive mask [B, 1, 1, N]: 0 where key n is in caption b's span cu_seqlens[b] .. cu_seqlens[b + 1], else -inf."""
+    """Additive mask [B, 1, 1, N]: 0 where key n is in caption b's span cu_seqlens[b] .. cu_seqlens[b + 1]."""
     n = torch.arange(n_keys).view(1, -1)
     inside = (n >= cu_seqlens[:-1].long().view(-1, 1)) & (n < cu_seqlens[1:].long().view(-1, 1))
     return torch.zeros(inside.shape).masked_fill(~inside, -math.inf).view(-1, 1, 1, n_keys)
