@@ -43,6 +43,17 @@ def caption_mask(cu_seqlens: torch.Tensor, n_keys: int) -> torch.Tensor:
     return torch.zeros(inside.shape).masked_fill(~inside, -math.inf).view(-1, 1, 1, n_keys)
 
 
+def scale_ids(schedule: Schedule) -> torch.Tensor:
+    """[L] int64: the scale index of every token."""
+    return torch.cat([torch.full((t * h * w,), k, dtype=torch.long) for k, (t, h, w) in enumerate(schedule)])
+
+
+def block_causal_bias(schedule: Schedule) -> torch.Tensor:
+    """Additive mask [L, L]: a token sees its own scale and every coarser one."""
+    level = scale_ids(schedule)
+    return torch.zeros(len(level), len(level)).masked_fill(level.view(-1, 1) < level.view(1, -1), -math.inf)
+
+
 class RMSNorm(nn.Module):
     """x / rms(x) * weight over the last axis (the official FastRMSNorm without flash-attn's kernel)."""
 
@@ -265,8 +276,7 @@ class Infinity(nn.Module):
 
     def scale_levels(self, schedule: Schedule, x_BLC: torch.Tensor) -> torch.Tensor:
         """x [B, L, C] plus lvl_embed row k on every token of scale k."""
-        lvl = torch.cat([torch.full((t * h * w,), k, dtype=torch.long) for k, (t, h, w) in enumerate(schedule)])
-        return x_BLC + self.lvl_embed(lvl)
+        return x_BLC + self.lvl_embed(scale_ids(schedule))
 
     def get_logits(self, x, cond_BD):  # [B, l, C] -> [B, l, 2 d]
         """The head after the condition's LayerNorm; read as [B, l, d, 2]: index 0 is bit value 0."""
@@ -285,8 +295,7 @@ class Infinity(nn.Module):
         x = torch.cat((self.start_tokens(text).expand(B, 1, -1), self.word_embed(x_BLC_wo_prefix.float())), dim=1)
         gss = self.shared_ada_lin(text.cond_BD)
         rope = rope2d_table(self.cfg.embed_dim // self.cfg.num_heads, schedule, self.cfg.rope2d_normalized_by_hw)
-        level = torch.cat([torch.full((t * h * w,), k) for k, (t, h, w) in enumerate(schedule)])
-        bias = torch.zeros(len(level), len(level)).masked_fill(level.view(-1, 1) < level.view(1, -1), -math.inf)
+        bias = block_causal_bias(schedule)
         for ci, chunk in enumerate(self.chunks()):
             if ci == 0 or not self.cfg.add_lvl_embeding_only_first_block:
                 x = self.scale_levels(schedule, x)
@@ -315,8 +324,14 @@ class Infinity(nn.Module):
         a negative n mixes the hidden state after block depth + n (then the logits of the first half). When cfg is
         1 the conditional logits are used. forced_bits (K x [B, h, w, d]) replace the sampler (teacher forcing
         through the cache)."""
+        if len(cfg_list) < len(schedule) or len(tau_list) < len(schedule):
+            raise ValueError(f'cfg_list and tau_list need a value per scale ({len(schedule)})')
+        if any(n > 0 or n <= -self.cfg.depth for n in cfg_insertion_layer):
+            raise ValueError(
+                f'cfg_insertion_layer {list(cfg_insertion_layer)}: 0 (logits) or -1 .. -{self.cfg.depth - 1}'
+            )
         B = cu_seqlens.shape[0] - 1
-        doubled = any(c != 1 for c in cfg_list[: len(schedule)])
+        doubled = any(c != 1 for c in cfg_list)  # the official doubles the batch on any value, used or not
         if doubled:
             kv_compact, cu_seqlens = self.with_unconditional(kv_compact, cu_seqlens)
         text = self.encode_text(kv_compact, cu_seqlens)
