@@ -239,3 +239,33 @@ def filter_top_k_top_p_flat(logits, top_k, top_p):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class InfinityInputErrorsTest(unittest.TestCase):
+    """Bad input gets one clear error line."""
+
+    def assertOneLine(self, fn, *needles):
+        with self.assertRaises(ValueError) as caught:
+            fn()
+        message = str(caught.exception)
+        self.assertNotIn('\n', message)
+        for needle in needles:
+            self.assertIn(needle, message)
+
+    def test_checkpoints_of_the_wrong_kind_or_flags(self):
+        a = os.path.join(INFINITY_FIXTURES, 'infinity-A')
+        vae_pth, inf_pth = os.path.join(a, 'vae.pth'), os.path.join(a, 'infinity.pth')
+        self.assertOneLine(lambda: load_bsq_vae(inf_pth), 'not a BSQ VAE checkpoint')
+        self.assertOneLine(lambda: load_infinity(vae_pth, InfinityConfig(d_vae=16)), 'not a state dict of tensors')
+        wrong = InfinityConfig(d_vae=16, depth=2, embed_dim=64, num_heads=2, block_chunks=1, text_channels=128)
+        self.assertOneLine(lambda: load_infinity(inf_pth, wrong), 'missing', 'unexpected')
+        wide = InfinityConfig(d_vae=16, depth=2, embed_dim=128, num_heads=2, block_chunks=2, text_channels=128)
+        self.assertOneLine(lambda: load_infinity(inf_pth, wide), 'of another shape')
+
+    def test_flags_and_schedules_outside_what_is_supported(self):
+        self.assertOneLine(lambda: InfinityConfig(apply_spatial_patchify=1), 'apply_spatial_patchify')
+        self.assertOneLine(lambda: InfinityConfig(depth=30, block_chunks=8), 'block_chunks')
+        self.assertOneLine(lambda: InfinityConfig.preset('infinity_3b', 32), 'infinity_2b')
+        self.assertEqual(InfinityConfig.preset('infinity_2b', 32).mlp_hidden, 8192)
+        self.assertOneLine(lambda: scale_schedule(0.9, '0.06M'), 'template')
+        self.assertOneLine(lambda: scale_schedule(1.0, '2M'), '0.25M')
