@@ -13,6 +13,7 @@ import { VarScopeError } from '../../shared/errors';
 import type { ModelBundle } from '../bundle/bundle';
 import { DatasetMetrics } from './datasetMetrics';
 import { folderPass, listImages } from './folderPass';
+import { bundleHash, listedPath, listingDigest, shardOf } from './shards';
 import { trainingStep } from '../../node/trainingStep';
 
 /** Hooks of an evaluation. */
@@ -53,14 +54,20 @@ export function classMapOf(folder: string, classes: string[]): { map: Map<string
   return { map: new Map(subs.map((s, i) => [s, i])), match: 'sorted' };
 }
 
-/** Evaluate a bundle on a folder. */
+/** Evaluate a bundle on a folder (or its shard `req.shard`: shards.ts). */
 export async function evaluateFolder(bundle: ModelBundle, req: EvaluateFolderRequest, hooks: EvaluateHooks): Promise<DatasetEvaluation> {
   const m = bundle.manifest;
   const t0 = Date.now();
-  if (!fs.existsSync(req.folder) || !fs.statSync(req.folder).isDirectory())
-    throw new VarScopeError('BadRequest', `${req.folder} is not a folder`);
+  const folder = path.resolve(req.folder);
+  if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new VarScopeError('BadRequest', `${req.folder} is not a folder`);
+  const shard = req.shard;
+  if (
+    shard &&
+    !(Number.isInteger(shard.count) && shard.count >= 1 && Number.isInteger(shard.index) && shard.index >= 0 && shard.index < shard.count)
+  )
+    throw new VarScopeError('BadRequest', `shard ${shard.index}/${shard.count}: K/N needs 0 <= K < N`);
   const classes = Array.from({ length: m.var.numClasses }, (_, i) => m.classes?.[i] ?? `class ${i}`);
-  let files = listImages(req.folder);
+  let files = listImages(folder);
   let classOf: (file: string) => number = () => m.var.nullClass;
   let classMap: DatasetEvaluation['classMap'] = [];
   let classMatch: DatasetEvaluation['classMatch'] = null;
@@ -70,14 +77,16 @@ export async function evaluateFolder(bundle: ModelBundle, req: EvaluateFolderReq
       throw new VarScopeError('BadRequest', `class ${c} outside 0..${m.var.numClasses - 1} (or ${m.var.nullClass} for no class)`);
     classOf = () => c;
   } else if (req.labels.kind === 'subfolders') {
-    const { map, match } = classMapOf(req.folder, classes);
-    classMap = [...map.entries()].map(([folder, classId]) => ({ folder, classId }));
+    const { map, match } = classMapOf(folder, classes);
+    classMap = [...map.entries()].map(([sub, classId]) => ({ folder: sub, classId }));
     classMatch = match;
     // images directly in the folder have no label: left out
-    files = files.filter((f) => path.relative(req.folder, f).includes(path.sep));
-    classOf = (f) => map.get(path.relative(req.folder, f).split(path.sep)[0])!;
+    files = files.filter((f) => path.relative(folder, f).includes(path.sep));
+    classOf = (f) => map.get(path.relative(folder, f).split(path.sep)[0])!;
   }
   if (req.limit !== undefined) files = files.slice(0, Math.max(0, req.limit));
+  const listed = files.map((f) => listedPath(folder, f));
+  if (shard) files = files.filter((_, i) => shardOf(listed[i], shard.count) === shard.index);
   const metrics = new DatasetMetrics({
     patchNums: m.patchNums,
     beginEnds: m.beginEnds,
@@ -103,9 +112,9 @@ export async function evaluateFolder(bundle: ModelBundle, req: EvaluateFolderReq
   );
   const elapsedMs = Date.now() - t0;
   hooks.onProgress({ done: metrics.images + failed.length, total: files.length, failed: failed.length, elapsedMs, finished: true });
-  return metrics.result({
+  const r = metrics.result({
     model: { id: m.id, name: m.name, dir: bundle.dir, step: trainingStep(m, bundle.dir).step },
-    folder: path.resolve(req.folder),
+    folder,
     labels: req.labels,
     classMap,
     classMatch,
@@ -113,4 +122,18 @@ export async function evaluateFolder(bundle: ModelBundle, req: EvaluateFolderReq
     cancelled,
     elapsedMs,
   });
+  if (shard)
+    r.shard = {
+      ...shard,
+      model: { id: m.id, hash: bundleHash(m.files), ...metrics.facts },
+      settings: {
+        limit: req.limit ?? null,
+        resizeRatio: req.resizeRatio ?? 1,
+        maxImagePixels: hooks.maxPixels,
+        provider: bundle.info().provider,
+      },
+      listing: listingDigest(listed),
+      stats: [...metrics.stats],
+    };
+  return r;
 }
