@@ -165,8 +165,14 @@ async function evaluateWithSignals(
   // A shard may hold no image, or only unreadable ones (its part is still needed); the folder may not.
   const none = r.shard ? !r.shard.listing.images : !r.images;
   if (none && !r.cancelled) throw noUsableImagesError(folder, r.failed);
-  if (r.failed.length) process.stderr.write(`varscope ${who}: ${someImagesFailed(r.failed, r.images)}\n`);
+  reportOnStderr(r, who);
   return r;
+}
+
+/** What a result's reader should know at once, on stderr: the images that failed, the consistency warnings. */
+export function reportOnStderr(r: DatasetEvaluation, who: string): void {
+  if (r.failed.length) process.stderr.write(`varscope ${who}: ${someImagesFailed(r.failed, r.images)}\n`);
+  for (const w of r.warnings ?? []) process.stderr.write(`varscope ${who}: warning: ${w.message}\n`);
 }
 
 /** Options of `timeline` beyond those of `evaluate`. */

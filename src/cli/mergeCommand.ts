@@ -8,9 +8,9 @@ import type { DatasetEvaluation } from '../shared/evaluation';
 import { imagesCsv, scalesCsv } from '../shared/evaluationCsv';
 import { parseEvaluationFile } from '../shared/evaluationFile';
 import { VarScopeError } from '../shared/errors';
-import { mergeParts, noUsableImagesError, someImagesFailed } from '../engine/engine';
+import { mergeParts, noUsableImagesError } from '../engine/engine';
 import type { ParsedArgs } from './args';
-import { evaluationJson } from './evaluateCommand';
+import { evaluationJson, reportOnStderr } from './evaluateCommand';
 import { writeOutput } from './outputPaths';
 
 /** One part file: exactly one evaluation. */
@@ -32,7 +32,7 @@ export async function runMerge(args: ParsedArgs): Promise<Record<string, unknown
   const parts = args.positionals.map((file) => ({ name: file, evaluation: readPart(file) }));
   const r = mergeParts(parts);
   if (!r.images) throw noUsableImagesError(r.folder, r.failed);
-  if (r.failed.length) process.stderr.write(`varscope merge: ${someImagesFailed(r.failed, r.images)}\n`);
+  reportOnStderr(r, 'merge');
   if (args.options.csv) await writeOutput(args.options.csv, scalesCsv(r));
   if (args.options['images-csv']) await writeOutput(args.options['images-csv'], imagesCsv(r));
   return evaluationJson(parts[0].evaluation.shard!.settings.provider, r);

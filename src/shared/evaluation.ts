@@ -3,6 +3,7 @@
  * reconstruction and codebook use, each beside baselines, plus per-class and per-image rows. Plain JSON
  * (numbers and arrays only), so a saved result is the same object when it is opened again.
  */
+import type { ConsistencyWarning } from './consistency';
 import type { OverallMetricKey, ScaleMetricKey } from './metrics';
 
 /** One bin of a reliability diagram: tokens whose top-1 probability fell in [lo, hi). */
@@ -87,6 +88,8 @@ export interface DatasetEvaluation {
   /** Sub-folder -> class, and how it was matched (names, indices, or sorted order like torchvision's ImageFolder). */
   classMap: Array<{ folder: string; classId: number }>;
   classMatch: 'names' | 'indices' | 'sorted' | null;
+  /** Where the folder's labels and the model's classes disagree (absent in results saved before the check). */
+  warnings?: ConsistencyWarning[];
   images: number;
   failed: Array<{ file: string; message: string }>;
   cancelled: boolean;

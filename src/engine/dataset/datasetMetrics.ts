@@ -161,7 +161,7 @@ export class DatasetMetrics {
 /** What a result says besides its metrics. */
 export type EvaluationMeta = Pick<
   DatasetEvaluation,
-  'model' | 'folder' | 'labels' | 'classMap' | 'classMatch' | 'failed' | 'cancelled' | 'elapsedMs'
+  'model' | 'folder' | 'labels' | 'classMap' | 'classMatch' | 'warnings' | 'failed' | 'cancelled' | 'elapsedMs'
 >;
 
 /**

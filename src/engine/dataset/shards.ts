@@ -111,7 +111,7 @@ export function mergeParts(given: readonly NamedPart[]): DatasetEvaluation {
   const held = ordered.reduce((a, p) => a + p.shard.stats.length + p.evaluation.failed.length, 0);
   if (held !== first.shard.listing.images)
     throw refuse(`the parts hold ${held} images but the folder listed ${first.shard.listing.images}`);
-  const { model, labels, classMap, classMatch } = ordered[0].evaluation;
+  const { model, labels, classMap, classMatch, warnings } = ordered[0].evaluation;
   const { id: _id, hash: _hash, ...facts } = first.shard.model;
   return evaluationOf(
     facts,
@@ -122,6 +122,7 @@ export function mergeParts(given: readonly NamedPart[]): DatasetEvaluation {
       labels,
       classMap,
       classMatch,
+      warnings,
       failed: ordered.flatMap((p) => p.evaluation.failed),
       cancelled: false,
       elapsedMs: ordered.reduce((a, p) => a + p.evaluation.elapsedMs, 0),
