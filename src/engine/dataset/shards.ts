@@ -67,6 +67,27 @@ const SAME: ReadonlyArray<[string, (p: Part) => string]> = [
 
 const shardName = (s: { index: number; count: number }) => `${s.index}/${s.count}`;
 
+/** What is wrong with a part's `shard`, or undefined: the fields the merge reads, by type (a hand-edited file, say). */
+function shardProblem(x: ShardPart): string | undefined {
+  const int = (v: unknown) => Number.isInteger(v);
+  const str = (v: unknown) => typeof v === 'string';
+  const m = x.model as Partial<ShardPart['model']> | undefined;
+  const st = x.settings as Partial<ShardPart['settings']> | undefined;
+  if (!int(x.index) || !int(x.count) || x.count < 1 || x.index < 0 || x.index >= x.count) return 'index and count (0 <= K < N)';
+  if (!m || !str(m.id) || !str(m.hash) || !Array.isArray(m.patchNums) || !int(m.vocabSize) || !Array.isArray(m.classes)) return 'model';
+  if (!st || (st.limit !== null && !int(st.limit)) || typeof st.resizeRatio !== 'number' || !int(st.maxImagePixels) || !str(st.provider))
+    return 'settings';
+  if (!x.listing || !int(x.listing.images) || !str(x.listing.sha256)) return 'listing';
+  const L = m.patchNums.reduce((a: number, pn: number) => a + pn * pn, 0);
+  const bad = Array.isArray(x.stats)
+    ? x.stats.find(
+        (r) => !r || !str(r.file) || !Array.isArray(r.tokens) || r.tokens.length !== L || r.scales?.length !== m.patchNums!.length,
+      )
+    : null;
+  if (bad !== undefined) return bad ? `stats of ${bad.file}` : 'stats';
+  return undefined;
+}
+
 /**
  * The result of one run over the whole folder from the parts of a split run (shard 0 … N − 1 of N, each once).
  * BadRequest, naming the difference, for parts of different models, folders or settings, a missing shard, a shard
@@ -77,6 +98,8 @@ export function mergeParts(given: readonly NamedPart[]): DatasetEvaluation {
   const parts: Part[] = given.map((p) => {
     if (!p.evaluation.shard)
       throw refuse(`${p.name} is not a part of a split evaluation (it has no "shard": parts are written by varscope evaluate --shard K/N)`);
+    const problem = shardProblem(p.evaluation.shard);
+    if (problem) throw refuse(`${p.name} has a damaged "shard" (its ${problem}): write it again with varscope evaluate --shard K/N`);
     return { ...p, shard: p.evaluation.shard };
   });
   if (!parts.length) throw refuse('no parts to merge');

@@ -178,7 +178,7 @@ describe('evaluate --shard K/N and merge', function () {
     );
   });
 
-  it("names a missing shard, refuses a shard given twice, a cancelled part, a part with another shard's image, and a file that is not a part", () => {
+  it("names a missing shard, refuses a shard given twice, a cancelled part, a part with another shard's image, a damaged part, and a file that is not a part", () => {
     assert.strictEqual(refusal(part(0), part(1), part(3)), 'shard 2/4 is missing (3 of 4 parts given)');
     assert.strictEqual(refusal(part(3), part(1)), 'shards 0/4, 2/4 are missing (2 of 4 parts given)');
     const copy = path.join(tmp, 'copy-of-2.json');
@@ -196,6 +196,16 @@ describe('evaluate --shard K/N and merge', function () {
     assert.strictEqual(
       refusal(single, part(1)),
       `${single} is not a part of a split evaluation (it has no "shard": parts are written by varscope evaluate --shard K/N)`,
+    );
+    const damaged = edited(1, 'damaged.json', (j) => delete (j.shard as Partial<Json['shard']>)!.settings);
+    assert.strictEqual(
+      refusal(part(0), damaged),
+      `${damaged} has a damaged "shard" (its settings): write it again with varscope evaluate --shard K/N`,
+    );
+    const short = edited(1, 'short.json', (j) => j.shard!.stats[0].tokens.pop());
+    assert.strictEqual(
+      refusal(part(0), short),
+      `${short} has a damaged "shard" (its stats of ${read(part(1)).shard!.stats[0].file}): write it again with varscope evaluate --shard K/N`,
     );
     const absent = path.join(tmp, 'absent.json');
     assert.strictEqual(refusal(...parts(), absent), `cannot read ${absent}: ENOENT`);
