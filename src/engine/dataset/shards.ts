@@ -91,7 +91,7 @@ function shardProblem(x: ShardPart): string | undefined {
 /**
  * The result of one run over the whole folder from the parts of a split run (shard 0 … N − 1 of N, each once).
  * BadRequest, naming the difference, for parts of different models, folders or settings, a missing shard, a shard
- * given twice, a cancelled part, or a part whose images are not its shard's.
+ * given twice, a cancelled or damaged part, or a part whose images are not its shard's.
  */
 export function mergeParts(given: readonly NamedPart[]): DatasetEvaluation {
   const refuse = (message: string) => new VarScopeError('BadRequest', message);
