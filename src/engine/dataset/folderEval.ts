@@ -105,6 +105,8 @@ export function labelWarnings(folder: string, labels: LabelSource, classes: stri
 export async function evaluateFolder(bundle: ModelBundle, req: EvaluateFolderRequest, hooks: EvaluateHooks): Promise<DatasetEvaluation> {
   const m = bundle.manifest;
   const t0 = Date.now();
+  // Files by absolute path, whatever the folder given: the Dataset view opens them from any working directory, and a
+  // merge finds each one's path in the folder (its shard).
   const folder = path.resolve(req.folder);
   if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new VarScopeError('BadRequest', `${req.folder} is not a folder`);
   const shard = req.shard;
