@@ -9,7 +9,12 @@ const fs = require('fs');
 const path = require('path');
 const ort = require('onnxruntime-node');
 
-const DTYPES = { '<f4': ['float32', Float32Array], '<i8': ['int64', BigInt64Array], '<f2': ['float16', Uint16Array] };
+const DTYPES = {
+  '<f4': ['float32', Float32Array],
+  '<i8': ['int64', BigInt64Array],
+  '<f2': ['float16', Uint16Array],
+  '|u1': ['uint8', Uint8Array],
+};
 
 const CHUNK = 1 << 26; // bytes of a reference read at a time
 

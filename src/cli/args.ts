@@ -16,7 +16,7 @@ export class UsageError extends Error {
 export interface CommandSpec {
   name: string;
   summary: string;
-  /** Names of positional arguments, e.g. ["IMAGE"]. */
+  /** Names of positional arguments, e.g. ["IMAGE"]; a last name ending in "..." takes one or more (["PARTS..."]). */
   positionals: string[];
   /** Flags with a value: name -> description (and a default shown in help). */
   options: Record<string, { help: string; default?: string; required?: boolean }>;
@@ -63,7 +63,8 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs {
     }
   }
   if (out.switches.has('help')) return out;
-  if (out.positionals.length > spec.positionals.length)
+  const variadic = spec.positionals[spec.positionals.length - 1]?.endsWith('...') ?? false;
+  if (out.positionals.length > spec.positionals.length && !variadic)
     throw new UsageError(`unexpected argument ${out.positionals[spec.positionals.length]}`);
   if (out.positionals.length < spec.positionals.length) throw new UsageError(`missing ${spec.positionals[out.positionals.length]}`);
   for (const [name, o] of Object.entries(spec.options)) {

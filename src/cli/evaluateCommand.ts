@@ -30,6 +30,13 @@ export const EVALUATE_OPTIONS: CommandSpec['options'] = {
   limit: { help: 'only the first N images (sorted order)' },
 };
 
+/** `evaluate --shard`: one machine's share of a split evaluation (README, Evaluation across machines). */
+export const SHARD_OPTION: CommandSpec['options'] = {
+  shard: {
+    help: 'K/N: only shard K (0 … N-1) of N, an image by the sha256 of its path in the folder (after --limit); writes what `varscope merge` needs beside the result',
+  },
+};
+
 /** Switches of `evaluate`. */
 export const EVALUATE_SWITCHES: CommandSpec['switches'] = {
   'labels-from-subfolders': 'ImageFolder layout: each sub-folder is a class (by class name, else index, else sorted order)',
@@ -69,6 +76,23 @@ function labelsOf(args: ParsedArgs): LabelSource {
     : args.options.class !== undefined
       ? { kind: 'class', classId: num(args, 'class', { int: true, min: 0 }) }
       : { kind: 'none' };
+}
+
+/** --shard K/N, checked. */
+function shardOf(args: ParsedArgs): { index: number; count: number } | undefined {
+  const s = args.options.shard;
+  if (s === undefined) return undefined;
+  const m = /^(\d+)\/(\d+)$/.exec(s.trim());
+  if (!m) throw new UsageError(`--shard must be K/N (shard K of N, counted from 0), got ${JSON.stringify(s)}`, false);
+  const [index, count] = [Number(m[1]), Number(m[2])];
+  if (count < 1 || index >= count) throw new UsageError(`--shard ${s}: K must be 0 … N-1 (shard K of N, counted from 0)`, false);
+  return { index, count };
+}
+
+/** What `evaluate --json` writes: the provider that ran, the number of unreadable images when there are any, the result. */
+export function evaluationJson(provider: string, r: DatasetEvaluation): Record<string, unknown> {
+  // A partial result says so at the top (and on stderr); a complete one is as it always was.
+  return { provider, ...(r.failed.length ? { imagesFailed: r.failed.length } : {}), ...r };
 }
 
 /**
@@ -122,6 +146,7 @@ async function evaluateWithSignals(
   const labels = labelsOf(args);
   const limit = args.options.limit !== undefined ? num(args, 'limit', { int: true, min: 1 }) : undefined;
   const batch = num(args, 'batch', { int: true, min: 1, max: 256 });
+  const shard = shardOf(args);
   const runId = `cli-evaluate-${process.pid}`;
   const info = await engine.openModel({ model }); // first: the watchdog then knows how long one of its runs may take
   const tooLarge = batchMemoryProblem(batch, info);
@@ -133,13 +158,21 @@ async function evaluateWithSignals(
   });
   let r: DatasetEvaluation;
   try {
-    r = await engine.evaluateFolder({ model, runId, folder, labels, resizeRatio, batch, limit });
+    r = await engine.evaluateFolder({ model, runId, folder, labels, resizeRatio, batch, limit, shard });
   } finally {
     stopGentlyWith(undefined);
   }
-  if (!r.images && !r.cancelled) throw noUsableImagesError(folder, r.failed);
-  if (r.failed.length) process.stderr.write(`varscope ${who}: ${someImagesFailed(r.failed, r.images)}\n`);
+  // A shard may hold no image, or only unreadable ones (its part is still needed); the folder may not.
+  const none = r.shard ? !r.shard.listing.images : !r.images;
+  if (none && !r.cancelled) throw noUsableImagesError(folder, r.failed);
+  reportOnStderr(r, who);
   return r;
+}
+
+/** What a result's reader should know at once, on stderr: the images that failed, the consistency warnings. */
+export function reportOnStderr(r: DatasetEvaluation, who: string): void {
+  if (r.failed.length) process.stderr.write(`varscope ${who}: ${someImagesFailed(r.failed, r.images)}\n`);
+  for (const w of r.warnings ?? []) process.stderr.write(`varscope ${who}: warning: ${w.message}\n`);
 }
 
 /** Options of `timeline` beyond those of `evaluate`. */

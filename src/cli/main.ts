@@ -15,6 +15,7 @@ import { benchEngine } from './benchmark';
 import { checkOutputs, engineConfig, modelDir, onEngineEvent, runCommand, runExport, SPECS, writeJson } from './commands';
 import { handleSignals, onHardStop } from './interrupt';
 import { printProgress } from './evaluateCommand';
+import { runMerge } from './mergeCommand';
 
 const BENCH: CommandSpec = {
   name: 'bench',
@@ -62,6 +63,10 @@ export async function main(argv: string[]): Promise<number> {
     handleSignals(name);
     if (name === 'export') return await runExport(args.rest);
     checkOutputs(name, args);
+    if (name === 'merge') {
+      await writeJson(args, await runMerge(args)); // the parts hold all it needs: no engine
+      return 0;
+    }
     const config = engineConfig(args);
     if (name === 'bench') {
       const sweep = args.options['sweep-threads']?.split(',').map((s) => Number(s));

@@ -316,4 +316,5 @@ export { GenerationRun } from './generation/generator';
 export { inspectImage } from './model/tokenizer';
 export { teacherForcedLogits } from './model/teacherForcing';
 export { noUsableImagesError, someImagesFailed } from './dataset/folderPass';
+export { mergeParts, type NamedPart } from './dataset/shards';
 export { MAX_IMAGE_PIXELS_CEILING } from './image/imageDecode';

@@ -94,6 +94,11 @@ export interface EvaluateFolderRequest extends ModelRef, ImageOptions {
   batch?: number;
   /** Only the first N images (sorted order). */
   limit?: number;
+  /**
+   * Only the images of shard `index` (0 … count − 1) of `count`, cut after `limit` (src/engine/dataset/shards.ts);
+   * the result then holds what `varscope merge` needs (DatasetEvaluation.shard).
+   */
+  shard?: { index: number; count: number };
 }
 
 /** Requests the engine serves. */

@@ -3,6 +3,7 @@
  * reconstruction and codebook use, each beside baselines, plus per-class and per-image rows. Plain JSON
  * (numbers and arrays only), so a saved result is the same object when it is opened again.
  */
+import type { ConsistencyWarning } from './consistency';
 import type { OverallMetricKey, ScaleMetricKey } from './metrics';
 
 /** One bin of a reliability diagram: tokens whose top-1 probability fell in [lo, hi). */
@@ -98,6 +99,8 @@ export interface DatasetEvaluation {
   /** Sub-folder -> class, and how it was matched (names, indices, or sorted order like torchvision's ImageFolder). */
   classMap: Array<{ folder: string; classId: number }>;
   classMatch: 'names' | 'indices' | 'sorted' | null;
+  /** Where the folder's labels and the model's classes disagree (absent in results saved before the check). */
+  warnings?: ConsistencyWarning[];
   images: number;
   failed: Array<{ file: string; message: string }>;
   cancelled: boolean;
@@ -111,6 +114,66 @@ export interface DatasetEvaluation {
   usage: { counts: number[][]; used: number; dead: number; perplexity: number };
   perClass: ClassMetrics[];
   perImage: ImageMetrics[];
+  /** Only in the result of `varscope evaluate --shard K/N`: what `varscope merge` needs. */
+  shard?: ShardPart;
+}
+
+/**
+ * The model facts that turn per-image statistics into a result (src/engine/dataset/datasetMetrics.ts): the scales,
+ * the vocabulary, the class names, and whether the bundle has training hit counts (the training prior baseline).
+ */
+export interface MetricsFacts {
+  patchNums: number[];
+  vocabSize: number;
+  classes: string[];
+  trainingPrior: boolean;
+}
+
+/** One non-empty bin of a reliability counter: [bin, tokens, Σ top-1 probability, tokens whose top-1 was true]. */
+export type ReliabilityCounts = [number, number, number, number];
+
+/** One image's sums at one scale, each summed over the scale's tokens in position order. */
+export interface ImageScaleStats {
+  /** Σ of each `tokenMean` metric, in the order of src/shared/metrics.ts. */
+  token: number[];
+  /** Each `imageMean` metric of decode(f̂ after this scale), in the order of src/shared/metrics.ts. */
+  image: number[];
+  /** Positions where the coarser scale's code (upsampled, nearest) is the true one (0 at the first scale). */
+  copyHits: number;
+  /** Hits and Σ NLL of the training-count prior (0 without training hits). */
+  priorHits: number;
+  priorNll: number;
+  reliability: ReliabilityCounts[];
+}
+
+/**
+ * Everything an evaluation needs of one image (its row, its share of every sum, its tokens for the folder's own
+ * code counts): a result is these rows summed in the folder's listing order, so parts computed on several machines
+ * give the numbers of one run exactly.
+ */
+export interface ImageStats {
+  file: string;
+  classId: number;
+  /** [L] its tokens. */
+  tokens: number[];
+  scales: ImageScaleStats[];
+}
+
+/**
+ * One part of an evaluation split over machines: shard `index` of `count` (an image's shard is its path's hash,
+ * src/engine/dataset/shards.ts), with what must agree between parts and every image's statistics.
+ */
+export interface ShardPart {
+  index: number;
+  count: number;
+  /** The bundle: its id, a sha256 over the sha256 of its files, and the facts the metrics need. */
+  model: MetricsFacts & { id: string; hash: string };
+  /** The settings that change results (the batch does not). */
+  settings: { limit: number | null; resizeRatio: number; maxImagePixels: number; provider: string };
+  /** The whole folder's images (labelled ones, after --limit), before the split: their number and a sha256 of their paths. */
+  listing: { images: number; sha256: string };
+  /** Every image of this part that was read (the result's `failed` lists the others), in listing order. */
+  stats: ImageStats[];
 }
 
 /** Progress of a folder evaluation (also of a codebook-usage-only run). */

@@ -71,6 +71,22 @@ module.exports = (test) => {
     await p.emit('dataset', { evaluations: [named], mode: 'replace' });
     await p.page.waitForFunction(() => /^Run \(early/.test(document.querySelector('.dataset-summary').textContent));
     assert.match(await p.page.textContent('.dataset-summary'), /^Run \(early, step 72 of 2312\) on \/data\/set: 4 images;/);
+    assert.strictEqual(await p.page.locator('.dataset-summary .consistency-warning').count(), 0);
+    // where the folder's labels and the model's classes disagree: one line each after the summary
+    const warned = evaluation(72, 0.2);
+    warned.warnings = [
+      {
+        check: 'folderClasses',
+        model: '11 classes',
+        given: '2 class sub-folders',
+        message: 'the model has 11 classes, the folder 2 class sub-folders',
+      },
+    ];
+    await p.emit('dataset', { evaluations: [warned], mode: 'replace' });
+    await p.page.waitForSelector('.dataset-summary .consistency-warning');
+    assert.deepStrictEqual(await p.page.$$eval('.dataset-summary .consistency-warning', (ws) => ws.map((w) => w.textContent)), [
+      'Warning: the model has 11 classes, the folder 2 class sub-folders.',
+    ]);
     assert.deepStrictEqual(p.pageErrors, []);
   });
 };

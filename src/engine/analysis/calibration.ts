@@ -2,7 +2,7 @@
  * Calibration of the top-1 probability: a reliability diagram over equal-width bins of confidence and the
  * expected calibration error ECE = Σ_b (n_b / N) · |accuracy_b − confidence_b| (Guo et al., 2017).
  */
-import type { ReliabilityBin } from '../../shared/evaluation';
+import type { ReliabilityBin, ReliabilityCounts } from '../../shared/evaluation';
 
 /** Bins of the reliability diagrams (15 equal-width bins on [0, 1], as Guo et al.). */
 export const ECE_BINS = 15;
@@ -33,6 +33,22 @@ export class ReliabilityCounter {
       this.count[b] += o.count[b];
       this.conf[b] += o.conf[b];
       this.hits[b] += o.hits[b];
+    }
+  }
+
+  /** The non-empty bins' sums (a saved form that `addCounts` adds back exactly). */
+  counts(): ReliabilityCounts[] {
+    const out: ReliabilityCounts[] = [];
+    for (let b = 0; b < this.bins; b++) if (this.count[b]) out.push([b, this.count[b], this.conf[b], this.hits[b]]);
+    return out;
+  }
+
+  /** Add bins' sums saved by `counts`. */
+  addCounts(counts: readonly ReliabilityCounts[]): void {
+    for (const [b, n, conf, hits] of counts) {
+      this.count[b] += n;
+      this.conf[b] += conf;
+      this.hits[b] += hits;
     }
   }
 

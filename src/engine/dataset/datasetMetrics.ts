@@ -1,14 +1,25 @@
 /**
- * Accumulates the per-scale metrics of a folder evaluation one image at a time (nothing but each image's L
- * token ids is kept), and turns them into a DatasetEvaluation at the end, when the folder's own code counts
- * are known (leave-one-out prior, rarity of each image's codes).
+ * The per-scale metrics of a folder evaluation: each image is reduced to its statistics as it comes (its sums at every
+ * scale and its L token ids, src/shared/evaluation.ts ImageStats; no tensor is kept), and the statistics of all images
+ * become a DatasetEvaluation at the end, when the folder's own code counts are known (leave-one-out prior, rarity of
+ * each image's codes). One run and the merge of a split run's parts go through the same `evaluationOf`.
  */
-import type { ClassMetrics, DatasetEvaluation, ImageMetrics, OverallMetrics, ScaleMetrics } from '../../shared/evaluation';
+import type {
+  ClassMetrics,
+  DatasetEvaluation,
+  ImageMetrics,
+  ImageScaleStats,
+  ImageStats,
+  MetricsFacts,
+  OverallMetrics,
+  ScaleMetrics,
+} from '../../shared/evaluation';
 import { keysOf, type MetricKeyOf, SCALE_METRICS } from '../../shared/metrics';
 import { copyCoarserHits, frequencyPrior, FrequencyPrior, PRIOR_UNIFORM_MIX, scoreLeaveOneOut, scorePrior } from '../analysis/baselines';
 import { ECE_BINS, ReliabilityCounter } from '../analysis/calibration';
 import { perplexity, UsageCounter } from '../analysis/codebookStats';
 import { psnr, QUALITY_METHOD, ssim } from '../image/imageQuality';
+import { compareListed } from './folderPass';
 
 /** The model facts the metrics need. */
 export interface MetricsModel {
@@ -65,9 +76,11 @@ const CALIBRATION_VALUE: Record<MetricKeyOf<'calibration'>, (r: ReliabilityCount
 const TOKEN_KEYS = keysOf('tokenMean');
 const TOKEN_FNS = TOKEN_KEYS.map((key) => TOKEN_VALUE[key]);
 const IMAGE_KEYS = keysOf('imageMean');
-/** Where accuracy and NLL sit among the token sums (the per-class and per-image rows show them). */
+/** Where accuracy and NLL sit among the token sums, PSNR and SSIM among the image values (the per-class and per-image rows show them). */
 const TOP1 = TOKEN_KEYS.indexOf('accuracy');
 const NLL = TOKEN_KEYS.indexOf('nll');
+const PSNR = IMAGE_KEYS.indexOf('psnr');
+const SSIM = IMAGE_KEYS.indexOf('ssim');
 
 /** Distinct codes with a count. */
 function usedCodes(counts: ArrayLike<number>): number {
@@ -76,41 +89,19 @@ function usedCodes(counts: ArrayLike<number>): number {
   return n;
 }
 
-interface ScaleSums {
-  /** Σ over tokens of each token-level metric, in TOKEN_KEYS order. */
-  token: Float64Array;
-  /** Σ over images of each image-level metric, in IMAGE_KEYS order. */
-  image: Float64Array;
-  copyHits: number;
-  priorHits: number;
-  priorNll: number;
-  reliability: ReliabilityCounter;
+/** The beginning and end of every scale's tokens in [L]. */
+function beginEndsOf(patchNums: readonly number[]): Array<[number, number]> {
+  let b = 0;
+  return patchNums.map((pn) => [b, (b += pn * pn)]);
 }
 
-interface ImageRow extends Omit<ImageMetrics, 'rarity'> {
-  tokens: Int32Array;
-}
-
-/** The metrics of many images. */
+/** The metrics of many images: each image's statistics as it comes, the result from them all at the end. */
 export class DatasetMetrics {
-  readonly usage: UsageCounter;
-  private readonly sums: ScaleSums[];
-  private readonly overall = new ReliabilityCounter();
-  private readonly rows: ImageRow[] = [];
-  private readonly classSums = new Map<number, { images: number; top1: number[]; nll: number[]; psnr: number }>();
+  private readonly rows: ImageStats[] = [];
   private readonly trainingPrior: FrequencyPrior[] | null;
 
   constructor(readonly model: MetricsModel) {
     const { patchNums, vocabSize: V, trainingHits } = model;
-    this.usage = new UsageCounter(patchNums, V);
-    this.sums = patchNums.map(() => ({
-      token: new Float64Array(TOKEN_KEYS.length),
-      image: new Float64Array(IMAGE_KEYS.length),
-      copyHits: 0,
-      priorHits: 0,
-      priorNll: 0,
-      reliability: new ReliabilityCounter(),
-    }));
     this.trainingPrior = trainingHits ? patchNums.map((_, k) => frequencyPrior(trainingHits.subarray(k * V, (k + 1) * V))) : null;
   }
 
@@ -119,136 +110,181 @@ export class DatasetMetrics {
     return this.rows.length;
   }
 
+  /** Every added image's statistics, in the order added. */
+  get stats(): readonly ImageStats[] {
+    return this.rows;
+  }
+
+  /** The model facts the result needs besides the statistics. */
+  get facts(): MetricsFacts {
+    const { patchNums, vocabSize, classes } = this.model;
+    return { patchNums, vocabSize, classes, trainingPrior: this.trainingPrior !== null };
+  }
+
   /** Score one image. */
   add(x: ImageTensors): void {
     const { patchNums, beginEnds, vocabSize: V, imageSize: S } = this.model;
-    const SN = patchNums.length;
-    const L = beginEnds[SN - 1][1];
-    this.usage.add(x.tokens);
-    let cls = this.classSums.get(x.classId);
-    if (!cls) this.classSums.set(x.classId, (cls = { images: 0, top1: new Array(SN).fill(0), nll: new Array(SN).fill(0), psnr: 0 }));
-    cls.images++;
-    let imgTop1 = 0;
-    let imgNll = 0;
-    const img = new Float64Array(TOKEN_KEYS.length); // this image's sums at one scale
-    for (let k = 0; k < SN; k++) {
+    const scales: ImageScaleStats[] = patchNums.map((pn, k) => {
       const [b, e] = beginEnds[k];
-      const s = this.sums[k];
-      img.fill(0);
+      const token = new Float64Array(TOKEN_KEYS.length); // Σ over the scale's tokens, in position order
+      const reliability = new ReliabilityCounter();
       for (let i = b; i < e; i++) {
         const r = scoreRow(x.logits, i * V, V, x.tokens[i]);
-        for (let j = 0; j < TOKEN_FNS.length; j++) img[j] += TOKEN_FNS[j](r);
-        s.reliability.add(r.confidence, r.rank === 0);
-        this.overall.add(r.confidence, r.rank === 0);
+        for (let j = 0; j < TOKEN_FNS.length; j++) token[j] += TOKEN_FNS[j](r);
+        reliability.add(r.confidence, r.rank === 0);
       }
-      for (let j = 0; j < TOKEN_KEYS.length; j++) s.token[j] += img[j];
-      cls.top1[k] += img[TOP1] / (e - b);
-      cls.nll[k] += img[NLL] / (e - b);
-      imgTop1 += img[TOP1];
-      imgNll += img[NLL];
-      IMAGE_KEYS.forEach((key, j) => (s.image[j] += IMAGE_VALUE[key](x.decoded, k * 3 * S * S, x.input, S)));
       const t = x.tokens.subarray(b, e);
+      let copyHits = 0;
       if (k > 0) {
         const [cb, ce] = beginEnds[k - 1];
-        s.copyHits += copyCoarserHits(x.tokens.subarray(cb, ce), patchNums[k - 1], t, patchNums[k]);
+        copyHits = copyCoarserHits(x.tokens.subarray(cb, ce), patchNums[k - 1], t, pn);
       }
-      if (this.trainingPrior) {
-        const p = scorePrior(this.trainingPrior[k], t);
-        s.priorHits += p.hits;
-        s.priorNll += p.nll;
-      }
-    }
-    const last = (SN - 1) * 3 * S * S;
-    const finalPsnr = psnr(x.decoded, last, x.input, 0, S);
-    cls.psnr += finalPsnr;
-    this.rows.push({
-      file: x.file,
-      classId: x.classId,
-      accuracy: imgTop1 / L,
-      nll: imgNll / L,
-      psnr: finalPsnr,
-      ssim: ssim(x.decoded, last, x.input, 0, S),
-      tokens: Int32Array.from(x.tokens),
+      const prior = this.trainingPrior ? scorePrior(this.trainingPrior[k], t) : { hits: 0, nll: 0 };
+      return {
+        token: Array.from(token),
+        image: IMAGE_KEYS.map((key) => IMAGE_VALUE[key](x.decoded, k * 3 * S * S, x.input, S)),
+        copyHits,
+        priorHits: prior.hits,
+        priorNll: prior.nll,
+        reliability: reliability.counts(),
+      };
     });
+    this.rows.push({ file: x.file, classId: x.classId, tokens: Array.from(x.tokens), scales });
   }
 
   /** The result so far (the folder's own baselines need every image, so call it at the end). */
-  result(
-    meta: Pick<DatasetEvaluation, 'model' | 'folder' | 'labels' | 'classMap' | 'classMatch' | 'failed' | 'cancelled' | 'elapsedMs'>,
-  ): DatasetEvaluation {
-    const { patchNums, beginEnds, vocabSize: V, classes } = this.model;
-    const n = this.rows.length;
-    const counts = this.usage.perScale.map((c) => Float64Array.from(c));
-    const loo = patchNums.map(() => ({ hits: 0, nll: 0 }));
-    const perImage: ImageMetrics[] = this.rows.map(({ tokens, ...row }) => {
-      let rarity = 0;
-      beginEnds.forEach(([b, e], k) => {
-        const t = tokens.subarray(b, e);
-        const s = scoreLeaveOneOut(counts[k], t);
-        loo[k].hits += s.hits;
-        loo[k].nll += s.nll;
-        const total = (e - b) * n;
-        for (let i = 0; i < t.length; i++) rarity -= Math.log(counts[k][t[i]] / total);
-      });
-      return { ...row, rarity: rarity / tokens.length };
-    });
-    const scales: ScaleMetrics[] = patchNums.map((pn, k) => {
-      const s = this.sums[k];
-      const N = n * pn * pn;
-      const per = (v: number) => (N ? v / N : 0);
-      // The declared metrics in their order (the JSON's), the reliability diagram right after ECE.
-      const values: Record<string, unknown> = { scaleIndex: k, pn, tokens: N };
-      for (const m of SCALE_METRICS) {
-        if (m.accumulation === 'tokenMean') values[m.key] = per(s.token[TOKEN_KEYS.indexOf(m.key)]);
-        else if (m.accumulation === 'imageMean') values[m.key] = n ? s.image[IMAGE_KEYS.indexOf(m.key)] / n : 0;
-        else if (m.accumulation === 'codeCounts') values[m.key] = COUNTS_VALUE[m.key](counts[k], V);
-        else {
-          values[m.key] = CALIBRATION_VALUE[m.key](s.reliability);
-          values.reliability = s.reliability.diagram();
-        }
-      }
-      values.baselines = {
-        priorTraining: this.trainingPrior ? { accuracy: per(s.priorHits), nll: per(s.priorNll) } : null,
-        priorFolder: { accuracy: per(loo[k].hits), nll: per(loo[k].nll) },
-        copyCoarser: k > 0 ? { accuracy: per(s.copyHits) } : null,
-      };
-      return values as unknown as ScaleMetrics;
-    });
-    const totalTokens = n * beginEnds[beginEnds.length - 1][1];
-    const overall: Record<string, unknown> = {};
-    for (const m of SCALE_METRICS) {
-      if (m.accumulation === 'tokenMean') {
-        const j = TOKEN_KEYS.indexOf(m.key);
-        overall[m.key] = totalTokens ? this.sums.reduce((a, s) => a + s.token[j], 0) / totalTokens : 0;
-      } else if (m.accumulation === 'calibration') overall[m.key] = CALIBRATION_VALUE[m.key](this.overall);
-    }
-    overall.reliability = this.overall.diagram();
-    const overallCounts = new Float64Array(V);
-    counts.forEach((c) => c.forEach((v, i) => (overallCounts[i] += v)));
-    const usedAll = usedCodes(overallCounts);
-    const perClass: ClassMetrics[] = [...this.classSums.entries()]
-      .sort((a, b) => a[0] - b[0])
-      .map(([classId, c]) => ({
-        classId,
-        name: classes[classId] ?? 'no class',
-        images: c.images,
-        accuracy: c.top1.map((v) => v / c.images),
-        nll: c.nll.map((v) => v / c.images),
-        psnr: c.psnr / c.images,
-      }));
-    return {
-      format: 'varscope-evaluation',
-      version: 1,
-      ...meta,
-      images: n,
-      method: { eceBins: ECE_BINS, priorUniformMix: PRIOR_UNIFORM_MIX, ...QUALITY_METHOD },
-      scales,
-      overall: overall as unknown as OverallMetrics,
-      usage: { counts: counts.map((c) => Array.from(c)), used: usedAll, dead: V - usedAll, perplexity: perplexity(overallCounts) },
-      perClass,
-      perImage,
-    };
+  result(meta: EvaluationMeta): DatasetEvaluation {
+    return evaluationOf(this.facts, this.rows, meta);
   }
+}
+
+/** What a result says besides its metrics. */
+export type EvaluationMeta = Pick<
+  DatasetEvaluation,
+  'model' | 'folder' | 'labels' | 'classMap' | 'classMatch' | 'warnings' | 'failed' | 'cancelled' | 'elapsedMs'
+>;
+
+/**
+ * The evaluation of images from their statistics. Rows and failures are put in the folder's listing order first and
+ * every sum runs in that order, so one run and the merge of its parts (src/engine/dataset/shards.ts) give the same
+ * numbers, bit for bit.
+ */
+export function evaluationOf(facts: MetricsFacts, stats: readonly ImageStats[], meta: EvaluationMeta): DatasetEvaluation {
+  const { patchNums, vocabSize: V, classes } = facts;
+  const beginEnds = beginEndsOf(patchNums);
+  const SN = patchNums.length;
+  const L = beginEnds[SN - 1][1];
+  const rows = [...stats].sort((a, b) => compareListed(a.file, b.file));
+  const n = rows.length;
+  const sums = patchNums.map(() => ({
+    token: new Float64Array(TOKEN_KEYS.length),
+    image: new Float64Array(IMAGE_KEYS.length),
+    copyHits: 0,
+    priorHits: 0,
+    priorNll: 0,
+    reliability: new ReliabilityCounter(),
+  }));
+  const overallReliability = new ReliabilityCounter();
+  const usage = new UsageCounter(patchNums, V);
+  const classSums = new Map<number, { images: number; top1: number[]; nll: number[]; psnr: number }>();
+  const imageRows = rows.map((row) => {
+    usage.add(Int32Array.from(row.tokens));
+    let cls = classSums.get(row.classId);
+    if (!cls) classSums.set(row.classId, (cls = { images: 0, top1: new Array(SN).fill(0), nll: new Array(SN).fill(0), psnr: 0 }));
+    cls.images++;
+    let top1 = 0;
+    let nll = 0;
+    row.scales.forEach((sc, k) => {
+      const s = sums[k];
+      const tokens = beginEnds[k][1] - beginEnds[k][0];
+      for (let j = 0; j < TOKEN_KEYS.length; j++) s.token[j] += sc.token[j];
+      for (let j = 0; j < IMAGE_KEYS.length; j++) s.image[j] += sc.image[j];
+      s.copyHits += sc.copyHits;
+      s.priorHits += sc.priorHits;
+      s.priorNll += sc.priorNll;
+      s.reliability.addCounts(sc.reliability);
+      overallReliability.addCounts(sc.reliability);
+      cls.top1[k] += sc.token[TOP1] / tokens;
+      cls.nll[k] += sc.token[NLL] / tokens;
+      top1 += sc.token[TOP1];
+      nll += sc.token[NLL];
+    });
+    const last = row.scales[SN - 1].image;
+    cls.psnr += last[PSNR];
+    return { file: row.file, classId: row.classId, accuracy: top1 / L, nll: nll / L, psnr: last[PSNR], ssim: last[SSIM] };
+  });
+  const counts = usage.perScale.map((c) => Float64Array.from(c));
+  const loo = patchNums.map(() => ({ hits: 0, nll: 0 }));
+  const perImage: ImageMetrics[] = imageRows.map((row, i) => {
+    const tokens = rows[i].tokens;
+    let rarity = 0;
+    beginEnds.forEach(([b, e], k) => {
+      const t = tokens.slice(b, e);
+      const s = scoreLeaveOneOut(counts[k], t);
+      loo[k].hits += s.hits;
+      loo[k].nll += s.nll;
+      const total = (e - b) * n;
+      for (let i = 0; i < t.length; i++) rarity -= Math.log(counts[k][t[i]] / total);
+    });
+    return { ...row, rarity: rarity / tokens.length };
+  });
+  const scales: ScaleMetrics[] = patchNums.map((pn, k) => {
+    const s = sums[k];
+    const N = n * pn * pn;
+    const per = (v: number) => (N ? v / N : 0);
+    // The declared metrics in their order (the JSON's), the reliability diagram right after ECE.
+    const values: Record<string, unknown> = { scaleIndex: k, pn, tokens: N };
+    for (const m of SCALE_METRICS) {
+      if (m.accumulation === 'tokenMean') values[m.key] = per(s.token[TOKEN_KEYS.indexOf(m.key)]);
+      else if (m.accumulation === 'imageMean') values[m.key] = n ? s.image[IMAGE_KEYS.indexOf(m.key)] / n : 0;
+      else if (m.accumulation === 'codeCounts') values[m.key] = COUNTS_VALUE[m.key](counts[k], V);
+      else {
+        values[m.key] = CALIBRATION_VALUE[m.key](s.reliability);
+        values.reliability = s.reliability.diagram();
+      }
+    }
+    values.baselines = {
+      priorTraining: facts.trainingPrior ? { accuracy: per(s.priorHits), nll: per(s.priorNll) } : null,
+      priorFolder: { accuracy: per(loo[k].hits), nll: per(loo[k].nll) },
+      copyCoarser: k > 0 ? { accuracy: per(s.copyHits) } : null,
+    };
+    return values as unknown as ScaleMetrics;
+  });
+  const totalTokens = n * L;
+  const overall: Record<string, unknown> = {};
+  for (const m of SCALE_METRICS) {
+    if (m.accumulation === 'tokenMean') {
+      const j = TOKEN_KEYS.indexOf(m.key);
+      overall[m.key] = totalTokens ? sums.reduce((a, s) => a + s.token[j], 0) / totalTokens : 0;
+    } else if (m.accumulation === 'calibration') overall[m.key] = CALIBRATION_VALUE[m.key](overallReliability);
+  }
+  overall.reliability = overallReliability.diagram();
+  const overallCounts = new Float64Array(V);
+  counts.forEach((c) => c.forEach((v, i) => (overallCounts[i] += v)));
+  const usedAll = usedCodes(overallCounts);
+  const perClass: ClassMetrics[] = [...classSums.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([classId, c]) => ({
+      classId,
+      name: classes[classId] ?? 'no class',
+      images: c.images,
+      accuracy: c.top1.map((v) => v / c.images),
+      nll: c.nll.map((v) => v / c.images),
+      psnr: c.psnr / c.images,
+    }));
+  return {
+    format: 'varscope-evaluation',
+    version: 1,
+    ...meta,
+    failed: [...meta.failed].sort((a, b) => compareListed(a.file, b.file)),
+    images: n,
+    method: { eceBins: ECE_BINS, priorUniformMix: PRIOR_UNIFORM_MIX, ...QUALITY_METHOD },
+    scales,
+    overall: overall as unknown as OverallMetrics,
+    usage: { counts: counts.map((c) => Array.from(c)), used: usedAll, dead: V - usedAll, perplexity: perplexity(overallCounts) },
+    perClass,
+    perImage,
+  };
 }
 
 /**

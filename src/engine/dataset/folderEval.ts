@@ -8,11 +8,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { EvaluateFolderRequest } from '../../shared/engineApi';
-import type { DatasetEvaluation, EvaluationProgress } from '../../shared/evaluation';
+import type { ConsistencyWarning } from '../../shared/consistency';
+import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../../shared/evaluation';
 import { VarScopeError } from '../../shared/errors';
 import type { ModelBundle } from '../bundle/bundle';
 import { DatasetMetrics } from './datasetMetrics';
 import { folderPass, listImages } from './folderPass';
+import { bundleHash, listedPath, listingDigest, shardOf } from './shards';
 import { trainingStep } from '../../node/trainingStep';
 
 /** Hooks of an evaluation. */
@@ -22,8 +24,14 @@ export interface EvaluateHooks {
   onProgress(p: Omit<EvaluationProgress, 'runId'>): void;
 }
 
+/** Sub-folder -> class id, and how they were matched. */
+export interface ClassMatch {
+  map: Map<string, number>;
+  match: 'names' | 'indices' | 'sorted';
+}
+
 /** Sub-folder -> class id for an ImageFolder layout (see the file comment). */
-export function classMapOf(folder: string, classes: string[]): { map: Map<string, number>; match: 'names' | 'indices' | 'sorted' } {
+export function classMapOf(folder: string, classes: string[]): ClassMatch {
   let subs: string[];
   try {
     subs = fs
@@ -53,31 +61,83 @@ export function classMapOf(folder: string, classes: string[]): { map: Map<string
   return { map: new Map(subs.map((s, i) => [s, i])), match: 'sorted' };
 }
 
-/** Evaluate a bundle on a folder. */
+/**
+ * Where a folder's labels and the model's classes disagree: sub-folders matched in sorted order that are fewer than the
+ * model's classes (torchvision numbers them 0 … n-1, right only if the model was trained on exactly these classes), and
+ * sub-folders named as the model's classes in a run without labels (every image then gets the null class).
+ */
+export function labelWarnings(folder: string, labels: LabelSource, classes: string[], mapped?: ClassMatch): ConsistencyWarning[] {
+  const model = `${classes.length} classes`;
+  if (labels.kind === 'subfolders' && mapped?.match === 'sorted' && mapped.map.size < classes.length) {
+    const subs = [...mapped.map.keys()];
+    const given = `${subs.length} class sub-folders`;
+    return [
+      {
+        check: 'folderClasses',
+        model,
+        given,
+        message: `the model has ${model}, the folder ${given} whose names are neither class names nor indices: matched in sorted order as torchvision's ImageFolder numbers them (${subs[0]} = class 0 … ${subs[subs.length - 1]} = class ${subs.length - 1}), right only if the model was trained on exactly these sub-folders`,
+      },
+    ];
+  }
+  if (labels.kind === 'none') {
+    let named: ClassMatch | undefined;
+    try {
+      named = classMapOf(folder, classes);
+    } catch {
+      return []; // no sub-folders, or more than classes: not the model's classes
+    }
+    if (named.match !== 'names') return [];
+    const given = `${named.map.size} sub-folders named as its classes`;
+    return [
+      {
+        check: 'labelsUnused',
+        model,
+        given,
+        message: `the model has ${model} and the folder ${given}, but no labels were asked for: every image is scored with the null class; label them from the sub-folders (--labels-from-subfolders) to score each with its class`,
+      },
+    ];
+  }
+  return [];
+}
+
+/** Evaluate a bundle on a folder (or its shard `req.shard`: shards.ts). */
 export async function evaluateFolder(bundle: ModelBundle, req: EvaluateFolderRequest, hooks: EvaluateHooks): Promise<DatasetEvaluation> {
   const m = bundle.manifest;
   const t0 = Date.now();
-  if (!fs.existsSync(req.folder) || !fs.statSync(req.folder).isDirectory())
-    throw new VarScopeError('BadRequest', `${req.folder} is not a folder`);
+  // Files by absolute path, whatever the folder given: the Dataset view opens them from any working directory, and a
+  // merge finds each one's path in the folder (its shard).
+  const folder = path.resolve(req.folder);
+  if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new VarScopeError('BadRequest', `${req.folder} is not a folder`);
+  const shard = req.shard;
+  if (
+    shard &&
+    !(Number.isInteger(shard.count) && shard.count >= 1 && Number.isInteger(shard.index) && shard.index >= 0 && shard.index < shard.count)
+  )
+    throw new VarScopeError('BadRequest', `shard ${shard.index}/${shard.count}: K/N needs 0 <= K < N`);
   const classes = Array.from({ length: m.var.numClasses }, (_, i) => m.classes?.[i] ?? `class ${i}`);
-  let files = listImages(req.folder);
+  let files = listImages(folder);
   let classOf: (file: string) => number = () => m.var.nullClass;
   let classMap: DatasetEvaluation['classMap'] = [];
   let classMatch: DatasetEvaluation['classMatch'] = null;
+  let mapped: ClassMatch | undefined;
   if (req.labels.kind === 'class') {
     const c = req.labels.classId;
     if (!Number.isInteger(c) || c < 0 || (c >= m.var.numClasses && c !== m.var.nullClass))
       throw new VarScopeError('BadRequest', `class ${c} outside 0..${m.var.numClasses - 1} (or ${m.var.nullClass} for no class)`);
     classOf = () => c;
   } else if (req.labels.kind === 'subfolders') {
-    const { map, match } = classMapOf(req.folder, classes);
-    classMap = [...map.entries()].map(([folder, classId]) => ({ folder, classId }));
+    mapped = classMapOf(folder, classes);
+    const { map, match } = mapped;
+    classMap = [...map.entries()].map(([sub, classId]) => ({ folder: sub, classId }));
     classMatch = match;
     // images directly in the folder have no label: left out
-    files = files.filter((f) => path.relative(req.folder, f).includes(path.sep));
-    classOf = (f) => map.get(path.relative(req.folder, f).split(path.sep)[0])!;
+    files = files.filter((f) => path.relative(folder, f).includes(path.sep));
+    classOf = (f) => map.get(path.relative(folder, f).split(path.sep)[0])!;
   }
   if (req.limit !== undefined) files = files.slice(0, Math.max(0, req.limit));
+  const listed = files.map((f) => listedPath(folder, f));
+  if (shard) files = files.filter((_, i) => shardOf(listed[i], shard.count) === shard.index);
   const metrics = new DatasetMetrics({
     patchNums: m.patchNums,
     beginEnds: m.beginEnds,
@@ -103,14 +163,29 @@ export async function evaluateFolder(bundle: ModelBundle, req: EvaluateFolderReq
   );
   const elapsedMs = Date.now() - t0;
   hooks.onProgress({ done: metrics.images + failed.length, total: files.length, failed: failed.length, elapsedMs, finished: true });
-  return metrics.result({
+  const r = metrics.result({
     model: { id: m.id, name: m.name, dir: bundle.dir, step: trainingStep(m, bundle.dir).step },
-    folder: path.resolve(req.folder),
+    folder,
     labels: req.labels,
     classMap,
     classMatch,
+    warnings: labelWarnings(folder, req.labels, classes, mapped),
     failed,
     cancelled,
     elapsedMs,
   });
+  if (shard)
+    r.shard = {
+      ...shard,
+      model: { id: m.id, hash: bundleHash(m.files), ...metrics.facts },
+      settings: {
+        limit: req.limit ?? null,
+        resizeRatio: req.resizeRatio ?? 1,
+        maxImagePixels: hooks.maxPixels,
+        provider: bundle.info().provider,
+      },
+      listing: listingDigest(listed),
+      stats: [...metrics.stats],
+    };
+  return r;
 }

@@ -49,6 +49,17 @@ export function listImages(folder: string): string[] {
   return out;
 }
 
+/**
+ * Orders paths as `listImages` lists them: by their names, folder by folder, so that rows from
+ * any number of parts come out in the order of one run.
+ */
+export function compareListed(a: string, b: string): number {
+  const sa = a.split(path.sep);
+  const sb = b.split(path.sep);
+  for (let i = 0; i < Math.min(sa.length, sb.length); i++) if (sa[i] !== sb[i]) return sa[i] < sb[i] ? -1 : 1;
+  return sa.length - sb.length;
+}
+
 /** One image through the pass: its tokens always; logits and decoded scales when the pass scores. */
 export interface PassImage {
   file: string;

@@ -29,11 +29,15 @@ export async function evaluateWithProgress(
 /** Shows results in the Dataset tab of the active panel (a new panel when none is open): replacing, or added to a timeline. */
 export function showEvaluations(s: CommandServices, evaluations: DatasetEvaluation[], mode: 'replace' | 'append'): void {
   const panel = s.panels.activePanel ?? s.panels.openGeneration();
-  panel.engineContext.emit('dataset', { evaluations, mode }); // the panel switches to its Dataset tab
+  // A part of a split run (evaluate --shard) shows as the evaluation of its share: its per-image statistics are for
+  // `varscope merge`, not for the view (nor the panel's saved state).
+  const shown = evaluations.map(({ shard: _shard, ...e }) => e);
+  panel.engineContext.emit('dataset', { evaluations: shown, mode }); // the panel switches to its Dataset tab
 }
 
-/** The result in the log, with every file it skipped. */
+/** The result in the log, with every file it skipped and every consistency warning. */
 export function logEvaluation(s: CommandServices, r: DatasetEvaluation): void {
   s.log.info(evaluationLogLine(r));
   for (const f of r.failed) s.log.warn(`  skipped ${f.file}: ${f.message}`);
+  for (const w of r.warnings ?? []) s.log.warn(`  warning: ${w.message}`);
 }

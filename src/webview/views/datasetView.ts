@@ -206,7 +206,21 @@ export const createDatasetView = defineView<DatasetEvaluation[]>({
     body.node()!.append(worstTable.root);
 
     return {
-      controls: [{ on: (list) => [list && current(list)], draw: (list) => summary.text(list ? summaryText(current(list)) : '') }],
+      controls: [
+        {
+          on: (list) => [list && current(list)],
+          draw: (list) => {
+            summary.text(list ? summaryText(current(list)) : '');
+            // Where the folder's labels and the model's classes disagree: one line each, after the summary.
+            summary
+              .selectAll('span.consistency-warning')
+              .data(list ? (current(list).warnings ?? []) : [])
+              .join('span')
+              .attr('class', 'consistency-warning')
+              .text((w) => `Warning: ${w.message}.`);
+          },
+        },
+      ],
       draws: [
         {
           // The newest evaluation: its curves beside their baselines, the reliability diagram and the tables.

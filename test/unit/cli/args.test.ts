@@ -21,6 +21,13 @@ describe('CLI arguments', () => {
     assert.strictEqual(num(a, 'class', { int: true, min: 0 }), 3);
   });
 
+  it('a last positional named "NAME..." takes one or more', () => {
+    const merge: CommandSpec = { name: 'merge', summary: 'merge', positionals: ['PARTS...'], options: {} };
+    assert.deepStrictEqual(parseArgs(merge, ['a.json', 'b.json', 'c.json']).positionals, ['a.json', 'b.json', 'c.json']);
+    assert.deepStrictEqual(parseArgs(merge, ['a.json']).positionals, ['a.json']);
+    assert.throws(() => parseArgs(merge, []), /missing PARTS\.\.\./);
+  });
+
   it('reports usage errors', () => {
     assert.throws(
       () => parseArgs(SPEC, ['img.png']),

@@ -162,6 +162,17 @@ describe('CLI', function () {
     assert.strictEqual(Number(first[3]), Number(ev.scales[0].accuracy.toPrecision(7)));
     assert.strictEqual(fs.readFileSync(imagesCsv, 'utf8').trim().split('\n').length, 3);
     assert.deepStrictEqual(fs.readdirSync(path.join(tmp, 'ev')).sort(), ['ev.csv', 'ev.json', 'images.csv']); // no temp files left
+    // class sub-folders without --labels-from-subfolders: a consistency warning in the JSON and on stderr
+    const unlabelled = cli(['evaluate', dir, '--model', def, '--limit', '1', '--provider', 'cpu', '--json', '-']);
+    assert.strictEqual(unlabelled.code, 0, unlabelled.stderr);
+    assert.deepStrictEqual(
+      JSON.parse(unlabelled.stdout).warnings.map((w: { check: string; model: string; given: string }) => [w.check, w.model, w.given]),
+      [['labelsUnused', '11 classes', '2 sub-folders named as its classes']],
+    );
+    assert.match(
+      unlabelled.stderr,
+      /^varscope evaluate: warning: the model has 11 classes and the folder 2 sub-folders named as its classes, but no labels were asked for: every image is scored with the null class; .*\n$/,
+    );
     const both = cli(['evaluate', dir, '--model', def, '--labels-from-subfolders', '--class', '1']);
     assert.strictEqual(both.code, 2);
     assert.match(both.stderr, /exclude each other/);

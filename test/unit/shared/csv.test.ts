@@ -111,7 +111,7 @@ describe('CSV', function () {
       return r;
     };
 
-    it('evaluate . --images-csv: image names starting with = + - @ are text cells, not formulas', () => {
+    it('evaluate . --images-csv: image names starting with = + - @ are text cells, by their absolute paths', () => {
       const dir = path.join(tmp, 'images');
       fs.mkdirSync(dir);
       const names = ['=HYPERLINK(1).png', '+sum.png', '-neg.png', '@at.png', 'plain,comma.png'];
@@ -122,12 +122,13 @@ describe('CSV', function () {
       assert.deepStrictEqual(rows[0], ['file', 'class', 'accuracy', 'nll', 'psnr', 'ssim', 'rarity']);
       assert.strictEqual(rows.length, 1 + names.length);
       for (const r of rows) assert.strictEqual(r.length, 7, r.join('|'));
+      // every file by its absolute path, as the Dataset view opens it (the folder given as "."): each one cell
       assert.deepStrictEqual(
         rows
           .slice(1)
           .map((r) => r[0])
           .sort(),
-        ["'+sum.png", "'-neg.png", "'=HYPERLINK(1).png", "'@at.png", 'plain,comma.png'],
+        names.map((n) => path.join(fs.realpathSync(dir), n)).sort(),
       );
       const ev = JSON.parse(fs.readFileSync(path.join(dir, 'ev.json'), 'utf8'));
       for (const r of rows.slice(1)) {

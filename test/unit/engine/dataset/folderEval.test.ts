@@ -11,7 +11,7 @@ import * as path from 'path';
 import sharp from 'sharp';
 import { pythonPackageDir, pythonPathWith } from '../../../../src/client/checkpointExport';
 import { Engine } from '../../../../src/engine/engine';
-import { classMapOf } from '../../../../src/engine/dataset/folderEval';
+import { classMapOf, labelWarnings } from '../../../../src/engine/dataset/folderEval';
 import type { DatasetEvaluation, EvaluationProgress } from '../../../../src/shared/evaluation';
 import { VarScopeError } from '../../../../src/shared/errors';
 import { bundleStep, defaultModelImages, ROOT } from '../../fixtures';
@@ -82,6 +82,7 @@ describe('evaluate a model over a folder', function () {
 
   it('maps sub-folders to classes by name, leaves out unlabelled files and lists unreadable ones', () => {
     assert.strictEqual(ev.classMatch, 'names');
+    assert.deepStrictEqual(ev.warnings, []); // sub-folders named as the model's classes
     const byFolder = [...IMAGES].sort((a, b) => (a.className < b.className ? -1 : 1));
     assert.deepStrictEqual(
       ev.classMap,
@@ -181,6 +182,30 @@ describe('evaluate a model over a folder', function () {
       );
       for (const d of ['Cat', 'DOG']) fs.mkdirSync(path.join(tmp, 'names', d), { recursive: true });
       assert.strictEqual(classMapOf(path.join(tmp, 'names'), classes).match, 'names');
+      // consistency warnings: 2 sub-folders in sorted order for 3 classes; class-named sub-folders without labels
+      const subfolders = { kind: 'subfolders' } as const;
+      assert.deepStrictEqual(labelWarnings(path.join(tmp, 'syn'), subfolders, classes, s), [
+        {
+          check: 'folderClasses',
+          model: '3 classes',
+          given: '2 class sub-folders',
+          message:
+            "the model has 3 classes, the folder 2 class sub-folders whose names are neither class names nor indices: matched in sorted order as torchvision's ImageFolder numbers them (n01 = class 0 … n02 = class 1), right only if the model was trained on exactly these sub-folders",
+        },
+      ]);
+      const names = path.join(tmp, 'names');
+      assert.deepStrictEqual(labelWarnings(names, subfolders, classes, classMapOf(names, classes)), []);
+      assert.deepStrictEqual(labelWarnings(path.join(tmp, 'idx'), { kind: 'none' }, classes), []); // indices: maybe not classes
+      assert.deepStrictEqual(labelWarnings(names, { kind: 'class', classId: 1 }, classes), []);
+      assert.deepStrictEqual(labelWarnings(names, { kind: 'none' }, classes), [
+        {
+          check: 'labelsUnused',
+          model: '3 classes',
+          given: '2 sub-folders named as its classes',
+          message:
+            'the model has 3 classes and the folder 2 sub-folders named as its classes, but no labels were asked for: every image is scored with the null class; label them from the sub-folders (--labels-from-subfolders) to score each with its class',
+        },
+      ]);
       for (const d of ['a', 'b', 'c', 'd']) fs.mkdirSync(path.join(tmp, 'many', d), { recursive: true });
       assert.throws(
         () => classMapOf(path.join(tmp, 'many'), classes),
@@ -222,6 +247,10 @@ describe('evaluate a model over a folder', function () {
     });
     const r = await p;
     assert.strictEqual(r.cancelled, true);
+    assert.deepStrictEqual(
+      r.warnings?.map((w) => [w.check, w.given]),
+      [['labelsUnused', '2 sub-folders named as its classes']],
+    );
     assert.ok(r.images >= 1 && r.images < 8, `evaluated ${r.images}`);
     assert.strictEqual(r.scales[0].tokens, r.images);
   });

@@ -1,0 +1,1 @@
+"""Infinity (FoundationVision): the bitwise, text-conditioned next-scale family, as a PyTorch reference."""

@@ -1,0 +1,16 @@
+/**
+ * Consistency warnings: where what a model was trained with and what it is run with disagree (its classes and a
+ * folder's labels, say). Each is one line that names both sides; results carry them (the CLI's JSON, the panel).
+ */
+
+/** One mismatch. */
+export interface ConsistencyWarning {
+  /** Which check found it. */
+  check: 'folderClasses' | 'labelsUnused';
+  /** The model's side, e.g. "11 classes". */
+  model: string;
+  /** The side it is run with, e.g. "3 class sub-folders". */
+  given: string;
+  /** The line shown: both sides and what follows from them. */
+  message: string;
+}
