@@ -56,7 +56,7 @@ export async function readStrided(
 ): Promise<Buffer> {
   const isz = ITEM_SIZE[t.dtype];
   const numel = numelOf(t.shape);
-  const out = Buffer.from(new ArrayBuffer(numel * isz)); // own memory: aligned for the typed views below
+  const out = Buffer.allocUnsafeSlow(numel * isz); // own memory (offset 0: aligned for the typed views below), every byte written
   if (numel === 0) return out;
   const dims: Dim[] = [];
   for (let i = t.shape.length - 1, o = 1; i >= 0; o *= t.shape[i], i--)
@@ -70,7 +70,7 @@ export async function readStrided(
       return;
     }
     if (span * isz <= chunkBytes) {
-      const chunk = Buffer.from(new ArrayBuffer(span * isz));
+      const chunk = Buffer.allocUnsafeSlow(span * isz);
       await f.readInto(chunk, 0, span * isz, storageStart + elem * isz, what);
       copyStrided(chunk, out, ds, outElem, isz);
       return;
@@ -89,17 +89,17 @@ export async function readStrided(
   return out;
 }
 
+/** Tile side for copying the two innermost dimensions: a transpose then reads and writes whole cache lines. */
+const TILE = 64;
+
 /** Copies the elements `dims` reach from `src` (the storage from the view's first element) to `dst` in C order. */
 function copyStrided(src: Buffer, dst: Buffer, dims: Dim[], outElem: number, isz: number): void {
-  const words = isz === 8 ? 2 : 1; // 8-byte elements move as two 32-bit words (no float64 NaN canonicalised)
+  const w = isz === 8 ? 2 : 1; // 8-byte elements move as two 32-bit words (no float64 NaN canonicalised)
   const S = wordView(src, isz);
   const D = wordView(dst, isz);
-  if (!dims.length) {
-    for (let w = 0; w < words; w++) D[outElem * words + w] = S[w];
-    return;
-  }
-  const last = dims[dims.length - 1];
-  const outer = dims.slice(0, -1);
+  const ds: Dim[] = [{ n: 1, s: 0, o: 0 }, { n: 1, s: 0, o: 0 }, ...dims].slice(-Math.max(dims.length, 2));
+  const [A, B] = ds.slice(-2);
+  const outer = ds.slice(0, -2);
   const idx = new Array<number>(outer.length).fill(0);
   const rows = outer.reduce((a, d) => a * d.n, 1);
   for (let r = 0; r < rows; r++) {
@@ -109,11 +109,26 @@ function copyStrided(src: Buffer, dst: Buffer, dims: Dim[], outElem: number, isz
       s0 += idx[d] * outer[d].s;
       o0 += idx[d] * outer[d].o;
     }
-    for (let j = 0; j < last.n; j++) {
-      const a = (s0 + j * last.s) * words;
-      const b = (o0 + j * last.o) * words;
-      D[b] = S[a];
-      if (words === 2) D[b + 1] = S[a + 1];
+    if (B.s === 1 && B.o === 1) {
+      // rows contiguous on both sides
+      for (let i = 0; i < A.n; i++) D.set(S.subarray((s0 + i * A.s) * w, (s0 + i * A.s + B.n) * w), (o0 + i * A.o) * w);
+    } else {
+      for (let i0 = 0; i0 < A.n; i0 += TILE) {
+        const iEnd = Math.min(i0 + TILE, A.n);
+        for (let j0 = 0; j0 < B.n; j0 += TILE) {
+          const jEnd = Math.min(j0 + TILE, B.n);
+          for (let i = i0; i < iEnd; i++) {
+            const sa = s0 + i * A.s;
+            const oa = o0 + i * A.o;
+            for (let j = j0; j < jEnd; j++) {
+              const a = (sa + j * B.s) * w;
+              const b = (oa + j * B.o) * w;
+              D[b] = S[a];
+              if (w === 2) D[b + 1] = S[a + 1];
+            }
+          }
+        }
+      }
     }
     for (let d = outer.length - 1; d >= 0; d--) {
       if (++idx[d] < outer[d].n) break;
