@@ -14,6 +14,13 @@ export function checkpointError(file: string, message: string): VarScopeError {
   return new VarScopeError('ModelLoad', `${file}: ${message}`);
 }
 
+/** A file that changed while it was read (torch.save rewriting it, say): worth reading again once it is still. */
+export class FileChangedError extends VarScopeError {
+  constructor(file: string, why: string) {
+    super('ModelLoad', `${file}: the file changed while it was read (${why}); read it again once it is written`);
+  }
+}
+
 /** What identifies one version of a file: device and inode (replaced?), size and modification time (rewritten?). */
 interface Version {
   dev: bigint;
@@ -93,7 +100,7 @@ export class CheckpointFile {
     else if (now.mtimeNs !== o.mtimeNs) changed.push('it was written to');
     if (!onDisk || onDisk.ino !== o.ino || onDisk.dev !== o.dev) changed.push('another file took its place');
     if (changed.length) {
-      throw checkpointError(this.file, `the file changed while it was read (${changed.join(', ')}); read it again once it is written`);
+      throw new FileChangedError(this.file, changed.join(', '));
     }
   }
 

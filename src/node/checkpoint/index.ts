@@ -3,3 +3,4 @@ export { isCheckpointComplete, readCheckpoint } from './readCheckpoint';
 export { toFloat32 } from './tensorRead';
 export type { CheckpointContents, CheckpointRole, StateDict, TensorDtype, TensorEntry } from './types';
 export { ITEM_SIZE } from './types';
+export { FileChangedError } from './checkpointFile';

@@ -3,7 +3,8 @@
  * storage) gathered from chunks of at most `chunkBytes` of the storage, so memory stays at the tensor plus one chunk
  * whatever the view's stride. Also the exact float16 / bfloat16 / float64 -> float32 conversion torch's .float() does.
  */
-import type { CheckpointFile } from './checkpointFile';
+import { constants } from 'buffer';
+import { checkpointError, type CheckpointFile } from './checkpointFile';
 import { ITEM_SIZE, type TensorDtype } from './types';
 
 /** A tensor as torch lays it in its storage (all counts in elements). */
@@ -27,6 +28,8 @@ export class LazyTensor {
     return numelOf(this.shape) * ITEM_SIZE[this.dtype];
   }
 }
+
+const MAX_LENGTH = constants.MAX_LENGTH;
 
 /** The largest piece of a storage read at once for a view that is not contiguous. */
 export const GATHER_CHUNK_BYTES = 32 << 20;
@@ -56,6 +59,8 @@ export async function readStrided(
 ): Promise<Buffer> {
   const isz = ITEM_SIZE[t.dtype];
   const numel = numelOf(t.shape);
+  if (numel * isz > MAX_LENGTH)
+    throw checkpointError(f.file, `${what}: a tensor of ${numel * isz} bytes, more than the ${MAX_LENGTH} one read holds`);
   const out = Buffer.allocUnsafeSlow(numel * isz); // own memory (offset 0: aligned for the typed views below), every byte written
   if (numel === 0) return out;
   const dims: Dim[] = [];

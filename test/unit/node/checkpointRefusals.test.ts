@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { isCheckpointComplete, readCheckpoint } from '../../../src/node/checkpoint';
+import { FileChangedError, isCheckpointComplete, readCheckpoint } from '../../../src/node/checkpoint';
 import { CheckpointFile } from '../../../src/node/checkpoint/checkpointFile';
 import { readStrided } from '../../../src/node/checkpoint/tensorRead';
 import { loadRefusal } from '../fixtures';
@@ -18,21 +18,28 @@ const u16 = (n: number) => Buffer.from(new Uint16Array([n]).buffer);
 const u32 = (n: number) => Buffer.from(new Uint32Array([n]).buffer);
 const u64 = (n: number) => Buffer.from(new BigUint64Array([BigInt(n)]).buffer);
 
-/** A zip of stored members; `zip64`: every size and offset saturated in the directory and given in ZIP64 extra fields. */
-function storedZip(members: Array<[string, Buffer]>, zip64: boolean): Buffer {
-  const parts: Buffer[] = [];
+/** A member's bytes: given, or `size` bytes of which only the last are written (a sparse file's hole before them). */
+type MemberData = Buffer | { size: number; tail: Buffer };
+
+/**
+ * A zip of stored members as [file position, bytes] pieces; `zip64`: every size and offset saturated in the directory
+ * and given in ZIP64 extra fields.
+ */
+function storedZipPieces(members: Array<[string, MemberData]>, zip64: boolean): Array<[number, Buffer]> {
+  const pieces: Array<[number, Buffer]> = [];
   const central: Buffer[] = [];
   let at = 0;
   const push = (b: Buffer) => {
-    parts.push(b);
+    pieces.push([at, b]);
     at += b.length;
   };
   for (const [name, data] of members) {
     const n = Buffer.from(name);
-    const crc = zlib.crc32(data);
+    const size = Buffer.isBuffer(data) ? data.length : data.size;
+    const crc = Buffer.isBuffer(data) ? zlib.crc32(data) : 0;
     const offset = at;
-    const localExtra = zip64 ? Buffer.concat([u16(1), u16(16), u64(data.length), u64(data.length)]) : Buffer.alloc(0);
-    const size32 = zip64 ? 0xffffffff : data.length;
+    const localExtra = zip64 ? Buffer.concat([u16(1), u16(16), u64(size), u64(size)]) : Buffer.alloc(0);
+    const size32 = zip64 ? 0xffffffff : size;
     push(
       Buffer.concat([
         u32(0x04034b50),
@@ -47,10 +54,14 @@ function storedZip(members: Array<[string, Buffer]>, zip64: boolean): Buffer {
         u16(localExtra.length),
         n,
         localExtra,
-        data,
       ]),
     );
-    const extra = zip64 ? Buffer.concat([u16(1), u16(24), u64(data.length), u64(data.length), u64(offset)]) : Buffer.alloc(0);
+    if (Buffer.isBuffer(data)) push(data);
+    else {
+      at += data.size - data.tail.length;
+      push(data.tail);
+    }
+    const extra = zip64 ? Buffer.concat([u16(1), u16(24), u64(size), u64(size), u64(offset)]) : Buffer.alloc(0);
     const offset32 = zip64 ? 0xffffffff : offset;
     central.push(
       Buffer.concat([
@@ -89,8 +100,11 @@ function storedZip(members: Array<[string, Buffer]>, zip64: boolean): Buffer {
   } else {
     push(Buffer.concat([u32(0x06054b50), u16(0), u16(0), u16(count), u16(count), u32(dir.length), u32(dirOffset), u16(0)]));
   }
-  return Buffer.concat(parts);
+  return pieces;
 }
+
+/** A zip of stored members, in memory. */
+const storedZip = (members: Array<[string, Buffer]>, zip64: boolean) => Buffer.concat(storedZipPieces(members, zip64).map(([, b]) => b));
 
 /** Pickle (protocol 2) pieces. */
 const op = (...codes: number[]) => Buffer.from(codes);
@@ -103,14 +117,33 @@ const tuple = (...items: Buffer[]) => Buffer.concat([MARK, ...items, TUPLE]);
 const PROTO = op(0x80, 2);
 const STOP = op(0x2e);
 
-/** data.pkl of {'class_emb.weight': a tensor of `size`, `stride`, `offset` on storage '0' of `numel` float32s}. */
-function tensorPickle(numel: number, size: number[], stride: number[], offset = 0): Buffer {
-  const storage = Buffer.concat([tuple(str('storage'), global('torch', 'FloatStorage'), str('0'), str('cpu'), int(numel)), op(0x51)]);
-  const hooks = Buffer.concat([global('collections', 'OrderedDict'), op(0x29, 0x52)]);
-  const args = tuple(storage, int(offset), tuple(...size.map(int)), tuple(...stride.map(int)), op(0x89), hooks);
-  const rebuild = Buffer.concat([global('torch._utils', '_rebuild_tensor_v2'), args, op(0x52)]);
-  return Buffer.concat([PROTO, op(0x7d), MARK, str('class_emb.weight'), rebuild, op(0x75), STOP]);
+/** A tensor of a hand-made pickle: on float32 storage `storage` of `numel` elements. */
+interface TensorSpec {
+  key: string;
+  storage: string;
+  numel: number;
+  size: number[];
+  stride: number[];
+  offset: number;
 }
+
+/** data.pkl of a dict of tensors, as torch.save writes it (protocol 2). */
+function statePickle(tensors: TensorSpec[]): Buffer {
+  const items = tensors.map((t) => {
+    const storage = Buffer.concat([
+      tuple(str('storage'), global('torch', 'FloatStorage'), str(t.storage), str('cpu'), int(t.numel)),
+      op(0x51),
+    ]);
+    const hooks = Buffer.concat([global('collections', 'OrderedDict'), op(0x29, 0x52)]);
+    const args = tuple(storage, int(t.offset), tuple(...t.size.map(int)), tuple(...t.stride.map(int)), op(0x89), hooks);
+    return Buffer.concat([str(t.key), global('torch._utils', '_rebuild_tensor_v2'), args, op(0x52)]);
+  });
+  return Buffer.concat([PROTO, op(0x7d), MARK, ...items, op(0x75), STOP]);
+}
+
+/** data.pkl of {'class_emb.weight': a tensor of `size`, `stride`, `offset` on storage '0' of `numel` float32s}. */
+const tensorPickle = (numel: number, size: number[], stride: number[], offset = 0) =>
+  statePickle([{ key: 'class_emb.weight', storage: '0', numel, size, stride, offset }]);
 
 /** A torch.save-shaped archive of one pickle and one storage record. */
 const torchZip = (pickle: Buffer, storage: Buffer, zip64 = false) =>
@@ -151,6 +184,33 @@ describe('checkpoint reader: archives built by hand', () => {
       assert.deepStrictEqual([...x], [0.5, 3.5, 1.5, 4.5, 2.5, 5.5], `zip64 ${zip64}: the transposed view`);
       await c.close();
     }
+  });
+
+  it('reads tensors past 4 GB into an archive (a sparse file: storages, offsets and headers only in ZIP64 records)', async () => {
+    const big = 5 * 2 ** 30 + 16; // bytes of storage 0: 5 GB of hole, then four floats
+    const file = path.join(dir, 'sparse-zip64.pth');
+    const pickle = statePickle([
+      { key: 'class_emb.weight', storage: '0', numel: big / 4, size: [2, 2], stride: [1, 2], offset: big / 4 - 4 },
+      { key: 'blocks.0.x', storage: '1', numel: 3, size: [3], stride: [1], offset: 0 },
+    ]);
+    const members: Array<[string, MemberData]> = [
+      ['archive/data.pkl', pickle],
+      ['archive/data/0', { size: big, tail: floats(4) }],
+      ['archive/data/1', floats(3)],
+    ];
+    const fd = fs.openSync(file, 'w');
+    try {
+      for (const [at, bytes] of storedZipPieces(members, true)) fs.writeSync(fd, bytes, 0, bytes.length, at);
+    } finally {
+      fs.closeSync(fd);
+    }
+    assert.ok(fs.statSync(file).size > big && fs.statSync(file).blocks * 512 < 2 ** 20, 'a sparse file past 5 GB');
+    const c = await readCheckpoint(file);
+    const read = async (key: string) => [...new Float32Array((await c.roles.var!.get(key)!.read()).buffer.slice(0))];
+    assert.deepStrictEqual(await read('class_emb.weight'), [0.5, 2.5, 1.5, 3.5]);
+    assert.deepStrictEqual(await read('blocks.0.x'), [0.5, 1.5, 2.5]);
+    await c.close();
+    fs.rmSync(file);
   });
 
   it('gathers views from chunks of any size as from the whole storage', async () => {
@@ -279,6 +339,11 @@ describe('checkpoint reader: archives built by hand', () => {
       await new Promise((r) => setTimeout(r, 5)); // a new modification time
       change(file);
       assert.match(await loadRefusal(() => t.read(), what), expected, what);
+      const error = await t.read().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof FileChangedError, `${what}: ${String(error)}`);
       await c.close();
     }
   });
