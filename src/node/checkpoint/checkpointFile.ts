@@ -31,6 +31,8 @@ interface Version {
 
 /** A regular file read at offsets, with the version it had when opened. */
 export class CheckpointFile {
+  private closed = false;
+
   private constructor(
     readonly file: string,
     private readonly handle: fs.promises.FileHandle,
@@ -68,6 +70,7 @@ export class CheckpointFile {
 
   /** Reads `length` bytes at file `offset` into `buf` at `at`, whole or refused. */
   async readInto(buf: Buffer, at: number, length: number, offset: number, what: string): Promise<void> {
+    if (this.closed) throw new VarScopeError('Internal', `${this.file}: ${what} read after the checkpoint was closed`);
     if (offset + length > this.size) {
       throw checkpointError(
         this.file,
@@ -105,6 +108,8 @@ export class CheckpointFile {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await this.handle.close();
   }
 }

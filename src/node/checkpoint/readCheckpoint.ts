@@ -2,10 +2,11 @@
  * Reads a checkpoint without Python and without running code from it: torch.save's zip format or safetensors, the
  * models found as the Python exporter finds them, each tensor read on demand (memory stays at one tensor).
  */
+import { quoted } from '../../shared/errors';
 import { checkpointError, CheckpointFile } from './checkpointFile';
 import { candidates, canonicalVaeKeys, extract, plainData, type LazyStateDict } from './layouts';
-import { isSafetensorsStart, readSafetensorsHeader } from './safetensors';
-import { LazyTensor } from './tensorRead';
+import { isSafetensorsStart, readSafetensorsHeader, type SafetensorsTensor } from './safetensors';
+import { LazyTensor, readStrided } from './tensorRead';
 import { readTorchZip } from './torchZip';
 import type { CheckpointContents, CheckpointRole, StateDict } from './types';
 import { isZipStart, readZipDirectory } from './zipDirectory';
@@ -28,12 +29,7 @@ export async function readCheckpoint(file: string): Promise<CheckpointContents> 
       format = 'torch-zip';
     } else if (isSafetensorsStart(head)) {
       const tensors = await readSafetensorsHeader(f);
-      obj = new Map(
-        tensors.map((t) => [
-          t.name,
-          new LazyTensor(t.dtype, t.shape, () => f.read(t.begin, t.end - t.begin, `safetensors tensor ${t.name}`)),
-        ]),
-      );
+      obj = new Map(tensors.map((t) => [t.name, safetensorsTensor(f, t)]));
       format = 'safetensors';
     } else if (isLegacyTorch(head)) {
       throw checkpointError(
@@ -59,6 +55,13 @@ export async function readCheckpoint(file: string): Promise<CheckpointContents> 
     await f.close();
     throw e;
   }
+}
+
+/** A safetensors tensor: contiguous little-endian bytes at its offsets. */
+function safetensorsTensor(f: CheckpointFile, t: SafetensorsTensor): LazyTensor {
+  const stride = t.shape.map((_, i) => t.shape.slice(i + 1).reduce((a, b) => a * b, 1));
+  const layout = { dtype: t.dtype, shape: t.shape, stride, offset: 0 };
+  return new LazyTensor(t.dtype, t.shape, () => readStrided(f, t.begin, layout, false, `safetensors tensor ${quoted(t.name)}`));
 }
 
 /** The state_dict's tensors as entries whose read() also checks the file is still the one opened. */

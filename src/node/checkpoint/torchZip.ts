@@ -113,6 +113,14 @@ export async function readTorchZip(f: CheckpointFile): Promise<unknown> {
   }
   if (!names.some((n) => n.endsWith('data.pkl')))
     throw checkpointError(f.file, 'a zip archive, but not a PyTorch checkpoint (no data.pkl inside)');
+  const compressed = dir.order.find((m) => m.method !== 0);
+  if (compressed) {
+    throw checkpointError(
+      f.file,
+      `zip member ${quoted(compressed.name)} is compressed (zip method ${compressed.method}); torch.save stores its members uncompressed, so ` +
+        'the archive was rewritten: the Python export path reads it, or save it again with torch.save',
+    );
+  }
   const first = dir.order[0].name;
   // torch looks every record up in the folder of the archive's first member (PyTorchStreamReader's archive name).
   const prefix = first.includes('/') ? first.slice(0, first.indexOf('/') + 1) : '';

@@ -9,7 +9,10 @@ import { checkpointError, type CheckpointFile } from './checkpointFile';
 /** One member of the archive. */
 export interface ZipMember {
   name: string;
+  /** Bytes in the file (compressed; a stored member's size). */
   size: number;
+  /** The zip compression method: 0 stored (torch.save's), 8 deflated (TorchScript's code, a re-zipped archive). */
+  method: number;
   /** Offset of its local header; its data follows the header's name and extra field. */
   headerOffset: number;
 }
@@ -104,19 +107,12 @@ export async function readZipDirectory(f: CheckpointFile): Promise<ZipDirectory>
       if (headerOffset === U32) headerOffset = field('header offset');
     }
     if (flags & 1) throw checkpointError(f.file, `${where} is encrypted; torch.save never encrypts`);
-    if (method !== 0) {
-      throw checkpointError(
-        f.file,
-        `${where} is compressed (zip method ${method}); torch.save stores its members uncompressed, so the archive was rewritten: ` +
-          'the Python export path reads it, or save it again with torch.save',
-      );
-    }
-    if (compressed !== size) throw fail(`${where} is stored (${compressed} bytes) but declares ${size} bytes`);
-    if (headerOffset + 30 + nameLength + size > dirOffset) {
-      throw fail(`${where} declares ${size} bytes at offset ${headerOffset}, past the start of the directory at byte ${dirOffset}`);
+    if (method === 0 && compressed !== size) throw fail(`${where} is stored (${compressed} bytes) but declares ${size} bytes`);
+    if (headerOffset + 30 + nameLength + compressed > dirOffset) {
+      throw fail(`${where} declares ${compressed} bytes at offset ${headerOffset}, past the start of the directory at byte ${dirOffset}`);
     }
     if (members.has(name)) throw fail(`${where} appears twice`);
-    const m = { name, size, headerOffset };
+    const m = { name, size: compressed, method, headerOffset };
     members.set(name, m);
     order.push(m);
     p = next;

@@ -157,7 +157,11 @@ for (const [torchName, python] of PYTHONS) {
       }
     });
 
-    it('refuses, in one line each: a legacy torch.save file, a storage missing from the archive, compressed members', async () => {
+    it('refuses, in one line each: a legacy torch.save file, TorchScript, a storage missing from the archive, compressed members', async () => {
+      assert.match(
+        await loadRefusal(() => readCheckpoint(path.join(dir, 'torchscript.pt')), 'torchscript'),
+        /a TorchScript archive \(torch\.jit\.save\), not a checkpoint of weights/,
+      );
       const refusal = (name: string) => loadRefusal(() => readCheckpoint(path.join(dir, name)), name);
       assert.match(await refusal('legacy.pth'), /a legacy torch\.save file .* only the Python export path reads$/);
       assert.match(await refusal('missing-storage.pth'), /damaged PyTorch checkpoint: storage "0" has no record "data\/0"/);

@@ -282,6 +282,21 @@ describe('checkpoint reader: archives built by hand', () => {
     );
   });
 
+  it('refuses a zip without data.pkl, a closed checkpoint and a file that is none', async () => {
+    assert.match(
+      await refusal(storedZip([['a/b.txt', Buffer.from('x')]], false)),
+      /a zip archive, but not a PyTorch checkpoint \(no data\.pkl inside\)/,
+    );
+    assert.match(
+      await refusal(Buffer.from('hello, world, not a checkpoint')),
+      /not a PyTorch checkpoint \(neither a torch\.save zip file nor safetensors\)/,
+    );
+    assert.match(await refusal(Buffer.alloc(0)), /empty file \(0 bytes\), not a checkpoint/);
+    const c = await readCheckpoint(write(torchZip(tensorPickle(6, [6], [1]), floats(6))));
+    await c.close();
+    await assert.rejects(c.roles.var!.get('class_emb.weight')!.read(), /read after the checkpoint was closed/);
+  });
+
   it('refuses a truncated zip in one line, wherever it is cut', async () => {
     const whole = torchZip(tensorPickle(6, [6], [1]), floats(6), true);
     for (const cut of [5, 100, whole.length - 60, whole.length - 1]) {

@@ -168,6 +168,7 @@ def write_checkpoints(out: str) -> list:
     )
     big_endian_copy(small, os.path.join(out, 'big-endian.pth'))  # reads as small.pth (torch 1.13 ignores byteorder)
     damaged_copies(plain, out)
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), os.path.join(out, 'torchscript.pt'))
     return files
 
 
