@@ -37,12 +37,19 @@ def float32(t: torch.Tensor) -> torch.Tensor:
 
 
 def var_state_dict(g: torch.Generator) -> dict:
-    """Tensors of every dtype the reader reads, named like a VAR so that looks_like finds it."""
+    """Tensors of every dtype the reader reads, views, shared storages and tensors with Python attributes, named like
+    a VAR so that looks_like finds it."""
     base = torch.randn(6, 8, generator=g)
     shared = torch.randn(4, 5, generator=g).half()
     special = torch.tensor([0.0, -0.0, 1.5, -2.25, 65504.0, 6e-8, 1e-5, float('inf'), float('-inf'), float('nan')])
+    with_state = torch.randn(2, 3, generator=g)
+    with_state.note = 'an attribute'  # torch 2 pickles it with _rebuild_from_type_v2
+    parameter_with_state = torch.nn.Parameter(torch.randn(3, generator=g))
+    parameter_with_state.note = 1  # torch 2: _rebuild_parameter_with_state
     return {
         'class_emb.weight': torch.nn.Parameter(torch.randn(11, 8, generator=g)),
+        'blocks.0.with_state': with_state,
+        'blocks.0.parameter_with_state': parameter_with_state,
         'blocks.0.attn.mat_qkv.weight': base.t(),  # transposed view
         'blocks.0.attn.proj.weight': base[1:5, 2:7],  # a slice: offset and strides inside a larger storage
         'blocks.0.ffn.fc1.weight': shared,
