@@ -2,8 +2,8 @@
  * The TypeScript checkpoint reader's throughput and memory on one checkpoint: the time to open it (zip directory and
  * pickle, no tensor data), then every tensor of every role read (MB/s), hashed with sha256 (MB/s, timed apart from the
  * reading) and, for float16 / bfloat16 / float64, converted to float32; the peak RSS (VmHWM) against the largest tensor.
- * The same file read raw (16 MB at a time, no parsing) gives the baseline the reader's rate is a ratio of; the
- * machine's load makes the absolute rates vary, the ratio less. Prints one JSON object.
+ * The same file read raw (16 MB at a time, no parsing; into one buffer, and into a new buffer each time) gives the
+ * baselines the reader's rate is a ratio of; the machine's load makes the absolute rates vary, the ratios less. Prints one JSON object.
  *
  *   npx tsc -p tsconfig.json && node out/bench/checkpointRead.js CHECKPOINT
  *
@@ -23,13 +23,17 @@ function memory(): { rss: number; peak: number } {
 
 const MB = 2 ** 20;
 
-/** MB/s of reading the whole file sequentially in 16 MB pieces into one buffer: the disk's (or page cache's) rate. */
-async function rawReadMBps(file: string): Promise<number> {
+/**
+ * MB/s of reading the whole file sequentially in 16 MB pieces: into one buffer (the disk's or page cache's rate), and
+ * each piece into a new buffer, as the reader returns every tensor in its own (the kernel then zero-fills fresh pages).
+ */
+async function rawReadMBps(file: string, fresh: boolean): Promise<number> {
   const handle = await fs.promises.open(file, 'r');
-  const buf = Buffer.allocUnsafe(16 * MB);
+  let buf = Buffer.allocUnsafeSlow(16 * MB);
   const t0 = performance.now();
   let total = 0;
   for (;;) {
+    if (fresh) buf = Buffer.allocUnsafeSlow(16 * MB);
     const { bytesRead } = await handle.read(buf, 0, buf.length, total);
     if (!bytesRead) break;
     total += bytesRead;
@@ -42,7 +46,8 @@ async function rawReadMBps(file: string): Promise<number> {
 async function main(): Promise<void> {
   const file = process.argv[2];
   if (!file) throw new Error('usage: node out/bench/checkpointRead.js CHECKPOINT');
-  const raw = await rawReadMBps(file);
+  const raw = await rawReadMBps(file, false);
+  const rawFresh = await rawReadMBps(file, true);
   const before = memory();
   let t0 = performance.now();
   const c = await readCheckpoint(file);
@@ -87,8 +92,10 @@ async function main(): Promise<void> {
       largestTensorMB: Math.round(largest / MB),
       openMs: Math.round(openMs),
       rawReadMBps: raw,
+      rawFreshReadMBps: rawFresh,
       readMBps: rate(bytes, readMs),
       readOverRaw: Number((bytes / readMs / ((raw * MB) / 1000)).toFixed(2)),
+      readOverRawFresh: Number((bytes / readMs / ((rawFresh * MB) / 1000)).toFixed(2)),
       sha256MBps: rate(bytes, hashMs),
       toFloat32MBps: converted ? rate(converted, convertMs) : null,
       startRssMB: Math.round(before.rss / MB),
