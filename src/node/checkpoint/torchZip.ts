@@ -13,7 +13,7 @@ import { unpickle, type PickleHooks } from './unpickler';
 import { memberDataOffset, readZipDirectory, type ZipDirectory, type ZipMember } from './zipDirectory';
 
 /** A checkpoint's pickle holds its structure only (about 160 bytes a tensor): the same bound as the Python loader's. */
-export const MAX_PICKLE_BYTES = 64 << 20;
+const MAX_PICKLE_BYTES = 64 << 20;
 
 /** A storage as the pickle declares it: its record in the archive, read only when a tensor on it is. */
 export class StorageRef {
@@ -92,7 +92,7 @@ const NO_BYTES = new Set([
 const PY2_MODULES: Record<string, string> = { __builtin__: 'builtins', copy_reg: 'copyreg' };
 
 /** What a forbidden global gets: the Python exporter's words for the same refusal. */
-export function unsafeMessage(qualname: string): string {
+function unsafeMessage(qualname: string): string {
   return (
     `a PyTorch checkpoint that holds a Python object of type ${qualname}, which is not plain data; VARScope loads only ` +
     'tensors and plain containers (dict, list, tuple, set, str, bytes, numbers, None, torch.Size) so that opening a file ' +
