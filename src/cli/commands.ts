@@ -19,6 +19,7 @@ import { CommandSpec, num, ParsedArgs, UsageError } from './args';
 import { forwardSignalsTo, signalExitCode } from './interrupt';
 import { checkDistinct, checkOutputDir, checkOutputFile, writeOutput } from './outputPaths';
 import { ProgressLine } from './progress';
+import { runWatchCommand, WATCH_OPTIONS, WATCH_SWITCHES } from './watchCommand';
 import {
   EVALUATE_OPTIONS,
   EVALUATE_SWITCHES,
@@ -92,6 +93,14 @@ export const SPECS: Record<string, CommandSpec> = {
     positionals: ['FOLDER'],
     options: { ...COMMON, ...IMAGE_OPTS, ...EVALUATE_OPTIONS, ...TIMELINE_OPTIONS },
     switches: EVALUATE_SWITCHES,
+  },
+  watch: {
+    name: 'watch',
+    summary:
+      'Follow a training run while it trains: every new version of a checkpoint in RUN_DIR (ar-ckpt-last.pth rewritten each epoch, new .pth / .safetensors files, bundle folders) is evaluated on --images and added to RUN_DIR/varscope-timeline.json, with one line saying what changed; Ctrl-C stops.',
+    positionals: ['RUN_DIR'],
+    options: { ...COMMON, ...IMAGE_OPTS, ...WATCH_OPTIONS },
+    switches: WATCH_SWITCHES,
   },
   stats: {
     name: 'stats',
@@ -328,6 +337,10 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
     }
     case 'timeline': {
       await writeJson(args, await runTimeline(args, engine, ratio()));
+      return;
+    }
+    case 'watch': {
+      await writeJson(args, await runWatchCommand(args, engine, ratio(), packageRoot()));
       return;
     }
     case 'stats': {

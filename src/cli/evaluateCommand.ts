@@ -68,7 +68,7 @@ export function printProgress(p: EvaluationProgress): void {
 }
 
 /** The labels the flags ask for. */
-function labelsOf(args: ParsedArgs): LabelSource {
+export function labelsOf(args: ParsedArgs): LabelSource {
   const fromSubfolders = args.switches.has('labels-from-subfolders');
   if (fromSubfolders && args.options.class !== undefined) throw new UsageError('--class and --labels-from-subfolders exclude each other');
   return fromSubfolders
