@@ -35,7 +35,9 @@ class SelfAttention(nn.Module):
         The softmax weights are attention_weights(q, k, attn_bias); they are not returned, so that a caller keeping
         one block's weights holds two small tensors per block instead of one [B, nh, l, Lp+l]."""
         B, l, D = x.shape
-        bias = torch.cat((self.q_bias, self.zero_k_bias, self.v_bias))
+        # NOTE: abs() of the zeros is exact and keeps torch.onnx from folding the concatenation into a new weight that
+        # no checkpoint key holds (a bundle's weights must be copies of the checkpoint's; onnxruntime folds it instead).
+        bias = torch.cat((self.q_bias, self.zero_k_bias.abs(), self.v_bias))
         qkv = F.linear(x, self.mat_qkv.weight, bias).view(B, l, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(dim=0)  # each [B, nh, l, hd]
         if self.attn_l2_norm:
