@@ -2,6 +2,7 @@
 (python/tests/test_weight_map.py, test/unit/node/bundleTemplate.test.ts).
 
     PYTHONPATH=python python3 -m tests.template_fixtures OUT
+    PYTHONPATH=python python3 -m tests.template_fixtures --npy VAE.pth VAR.pth OUT   (only the .npy dump)
 
 writes OUT/{A,B}/{vae,var}.pth, their full exports OUT/bundle-{A,B} and OUT/bundle-{A,B}-fp16 (varscope.export, id
 template-A / template-B), and B's canonical state_dicts as OUT/B-npy/{vae,var}/<key>.npy plus OUT/B-npy/sources.json
@@ -56,20 +57,29 @@ def main(out: str) -> None:
             cmd += ['--vae', os.path.join(out, name, 'vae.pth'), '--var', os.path.join(out, name, 'var.pth')]
             cmd += ['--id', f'template-{name}', '--name', f'Template test {name}'] + (['--fp16'] if suffix else [])
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    dump_npy(os.path.join(out, 'B', 'vae.pth'), os.path.join(out, 'B', 'var.pth'), os.path.join(out, 'B-npy'))
+
+
+def dump_npy(vae_path: str, var_path: str, out: str) -> None:
+    """The canonical state_dicts of a checkpoint pair, as the exporter loads them, as out/{vae,var}/<key>.npy, and
+    their provenance.sources as out/sources.json."""
     sources = []
-    for role in ('vae', 'var'):
-        path = os.path.join(out, 'B', f'{role}.pth')
+    for role, path in (('vae', vae_path), ('var', var_path)):
         sd = extract(torch_load(path), role, path)
         sd = canonical_vae_keys(sd) if role == 'vae' else sd
-        os.makedirs(os.path.join(out, 'B-npy', role), exist_ok=True)
+        os.makedirs(os.path.join(out, role), exist_ok=True)
         for key, t in sd.items():
-            np.save(os.path.join(out, 'B-npy', role, f'{key}.npy'), t.numpy())
+            np.save(os.path.join(out, role, f'{key}.npy'), t.numpy())
+        del sd
         sources.append(
             {'role': role, 'file': os.path.basename(path), 'sha256': sha256_of(path), 'bytes': os.path.getsize(path)}
         )
-    with open(os.path.join(out, 'B-npy', 'sources.json'), 'w') as f:
+    with open(os.path.join(out, 'sources.json'), 'w') as f:
         json.dump(sources, f)
 
 
 if __name__ == '__main__':
-    main(sys.argv[1])
+    if sys.argv[1] == '--npy':  # --npy VAE VAR OUT: only the .npy dump of a checkpoint pair (bench/templateWrite.ts)
+        dump_npy(*sys.argv[2:5])
+    else:
+        main(sys.argv[1])

@@ -8,14 +8,13 @@ import unittest
 
 import torch
 
+from varscope.bundle.bundle_spec import ROLES
 from varscope.bundle.checkpoint import models_from_state_dicts
 from varscope.bundle.export import write_codebook_and_hits
 from varscope.bundle.onnx_export import export_all, round_to_float16
 from varscope.bundle.onnx_store import ALIGN
-from varscope.bundle.weight_map import FILE, apply_map, build_map, template_key
+from varscope.bundle.weight_map import FILE, apply_map, write_map
 from tests.template_fixtures import random_checkpoints
-
-ROLES = ('encoder', 'quantizer', 'decoder', 'latentStep', 'transformer', 'attention', 'transformerStep')
 
 
 def export(seed: int, out: str, fp16: bool):
@@ -28,9 +27,7 @@ def export(seed: int, out: str, fp16: bool):
         round_to_float16(m)
     store, origins = export_all(m, out, log=lambda *_: None, fp16=fp16)
     write_codebook_and_hits(m, out)
-    wmap = build_map(template_key(m, fp16), origins, (store.size, store.regions), m, fp16)
-    with open(os.path.join(out, FILE), 'w') as f:
-        json.dump(wmap, f)
+    write_map(out, m, store, origins, fp16)
     return kept
 
 

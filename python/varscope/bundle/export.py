@@ -31,7 +31,7 @@ from .checkpoint import CheckpointError, load_models
 from .onnx_export import export_all, release_freed_memory, round_to_float16
 from ..model.preprocess import load_rgb, rgb_to_input
 from . import weight_map
-from .weight_map import build_map, template_key
+from .weight_map import write_map
 from .share import ShareError, round_transformer_to_float16, share_vae
 from .verify import failures, probe_image, run_verifier, summarize, write_cases
 
@@ -347,10 +347,7 @@ def export_into(args, stage: str, out: str, bundle_id: str, patch_nums, backgrou
     store, origins = export_all(m, stage, log=lambda s: print(s, flush=True), fp16=args.fp16)
     write_codebook_and_hits(m, stage)
     if not args.share_vae_from:  # a bundle sharing another's VAE is no template (its weights.bin is repacked)
-        key = template_key(m, args.fp16)
-        wmap = build_map(key, origins, (store.size, store.regions), m, args.fp16)
-        write_atomic(os.path.join(stage, weight_map.FILE), json.dumps(wmap, indent=1))
-        manifest['template'] = {'key': key, 'map': weight_map.FILE}
+        manifest['template'] = {'key': write_map(stage, m, store, origins, args.fp16), 'map': weight_map.FILE}
     del store, origins
     if args.share_vae_from:
         share_vae(stage, out, args.share_vae_from, manifest, log=lambda s: print(s, flush=True))

@@ -170,6 +170,14 @@ def build_map(key: str, origins: Origins, weights: Tuple[int, List[dict]], m: Lo
     }
 
 
+def write_map(out_dir: str, m: LoadedModels, store, origins: Origins, fp16: bool) -> str:
+    """out_dir/weightMap.json of an export whose weights `store` (the WeightStore) holds; returns the template key."""
+    key = template_key(m, fp16)
+    with open(os.path.join(out_dir, FILE), 'w', encoding='utf-8') as f:
+        json.dump(build_map(key, origins, (store.size, store.regions), m, fp16), f, indent=1)
+    return key
+
+
 def read_map(bundle_dir: str) -> dict:
     """weightMap.json of a bundle folder."""
     with open(os.path.join(bundle_dir, FILE), encoding='utf-8') as f:

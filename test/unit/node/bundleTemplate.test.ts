@@ -16,25 +16,13 @@ import { findTemplate, templateKeyOf, writeBundleFromTemplate, type TemplateWrit
 import type { StateDict, TensorDtype, TensorEntry } from '../../../src/node/checkpoint/types';
 import { toFloat16Bits } from '../../../src/node/template/convert';
 import { fixture, ROOT } from '../fixtures';
-import { readNpy } from '../npy';
+import { npyStateDict } from '../npy';
 
-const PYTHON = process.env.VARSCOPE_PYTHON ?? 'python3';
+const PYTHON = '/usr/bin/python3'; // PyTorch 1.13 and numpy, as the other tests that run Python
 
 /** A tensor held in memory, as a checkpoint reader gives it. */
 function entry(key: string, dtype: TensorDtype, shape: number[], bytes: Buffer): TensorEntry {
   return { key, dtype, shape, byteLength: bytes.byteLength, read: async () => bytes };
-}
-
-/** B's canonical state_dict of one role from its .npy dump (float32 and int64 as stored). */
-function npyStateDict(dir: string): StateDict {
-  const sd: StateDict = new Map();
-  for (const file of fs.readdirSync(dir).sort()) {
-    const key = file.replace(/\.npy$/, '');
-    const a = readNpy(path.join(dir, file));
-    const dtype = a.dtype as TensorDtype;
-    sd.set(key, entry(key, dtype, a.shape, Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength)));
-  }
-  return sd;
 }
 
 /** The same tensors with every float32 one but `keep` given as float16 (exact: the float16 export rounded them alike). */

@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { floatBitsToHalf, gatherView, halfToFloat, toFloat16Bits, toFloat32, toIntegers } from '../../../../src/node/template/convert';
 
-const PYTHON = process.env.VARSCOPE_PYTHON ?? 'python3';
+const PYTHON = '/usr/bin/python3'; // PyTorch 1.13 and numpy, as the other tests that run Python
 
 const bitsOf = (v: number) => new Uint32Array(Float32Array.of(v).buffer)[0];
 
