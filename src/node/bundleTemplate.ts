@@ -89,9 +89,13 @@ class HashedWriter {
   }
 
   async write(bytes: Uint8Array): Promise<void> {
-    this.hash.update(bytes);
-    for (let off = 0; off < bytes.byteLength;) off += (await this.fh.write(bytes, off, bytes.byteLength - off, this.at + off)).bytesWritten;
+    const at = this.at;
     this.at += bytes.byteLength;
+    const written = (async () => {
+      for (let off = 0; off < bytes.byteLength;) off += (await this.fh.write(bytes, off, bytes.byteLength - off, at + off)).bytesWritten;
+    })();
+    this.hash.update(bytes); // while the write runs on libuv's thread pool
+    await written;
   }
 
   async zerosTo(offset: number): Promise<void> {
