@@ -15,6 +15,8 @@ import { writeFileAtomic } from '../node/atomicWrite';
 import { DEFAULT_CONFIG, MAX_IMAGE_PIXELS_CEILING, noUsableImagesError, someImagesFailed } from '../engine/engine';
 import { pythonPackageDir, pythonPathWith } from '../client/checkpointExport';
 import { findPython, pythonCandidates } from '../client/pythonFinder';
+import { CheckpointBundler } from '../client/checkpointBundler';
+import { keepTemplate, templateStoreDir } from '../node/templateStore';
 import { CommandSpec, num, ParsedArgs, UsageError } from './args';
 import { forwardSignalsTo, signalExitCode } from './interrupt';
 import { checkDistinct, checkOutputDir, checkOutputFile, writeOutput } from './outputPaths';
@@ -336,7 +338,7 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
       return;
     }
     case 'timeline': {
-      await writeJson(args, await runTimeline(args, engine, ratio()));
+      await writeJson(args, await runTimeline(args, engine, ratio(), packageRoot()));
       return;
     }
     case 'watch': {
@@ -389,7 +391,14 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
  */
 export async function runExport(argv: string[]): Promise<number> {
   const root = packageRoot();
-  const { python: given, rest } = takePythonFlag(argv);
+  const { python: given, rest: args } = takePythonFlag(argv);
+  const noTemplate = args.includes('--no-template');
+  const rest = args.filter((a) => a !== '--no-template');
+  const fast = noTemplate ? undefined : templateExportArgs(rest);
+  if (fast) {
+    const done = await exportFromTemplate(fast, root);
+    if (done) return 0;
+  }
   const explicit =
     given !== undefined
       ? { command: given, source: '--python' }
@@ -418,7 +427,7 @@ export async function runExport(argv: string[]): Promise<number> {
     PYTHONPATH: pythonPathWith(pythonPackageDir(root)),
     VARSCOPE_PARENT_PID: String(process.pid), // the exporter stops if this process is killed outright
   };
-  return new Promise((resolve) => {
+  const code = await new Promise<number>((resolve) => {
     // bin/varscope.js takes --verbose off every command line (VARSCOPE_VERBOSE): the exporter then prints torch's warnings.
     const verbose = process.env.VARSCOPE_VERBOSE === '1' && !rest.includes('--verbose') ? ['--verbose'] : [];
     const p = spawn(python, ['-m', 'varscope.export', ...rest, ...verbose], { stdio: 'inherit', env });
@@ -436,6 +445,50 @@ export async function runExport(argv: string[]): Promise<number> {
       resolve(code ?? signalExitCode(signal!));
     });
   });
+  const out = fast?.out;
+  if (code === 0 && out) {
+    // The next checkpoint of this architecture needs no Python.
+    const kept = await keepTemplate(out, templateStoreDir()).catch(() => undefined);
+    if (kept && process.env.VARSCOPE_VERBOSE === '1') process.stderr.write(`varscope export: template kept in ${kept}\n`);
+  }
+  return code;
+}
+
+/** The flags of an export the template path can do alone (no --fp16, --patch-nums, --share-vae-from …), or undefined. */
+export function templateExportArgs(rest: string[]): { vae: string; var: string; out: string; id?: string; name?: string } | undefined {
+  const values: Record<string, string> = {};
+  const simple = new Set(['--vae', '--var', '--out', '--id', '--name']);
+  for (let i = 0; i < rest.length; i++) {
+    const [flag, inline] = rest[i].split(/=(.*)/s, 2);
+    if (flag === '--verbose') continue;
+    if (!simple.has(flag)) return undefined;
+    const value = inline ?? rest[++i];
+    if (value === undefined) return undefined;
+    values[flag.slice(2)] = value;
+  }
+  const { vae, var: varFile, out, id, name } = values;
+  if (!vae || !varFile || !out || fs.existsSync(out)) return undefined; // an existing --out: the exporter's own checks
+  return { vae, var: varFile, out, id, name };
+}
+
+/** The export without Python when an architecture template fits the checkpoints; false when none does. */
+async function exportFromTemplate(
+  a: { vae: string; var: string; out: string; id?: string; name?: string },
+  root: string,
+): Promise<boolean> {
+  const bundler = CheckpointBundler.forCli(root);
+  const t0 = Date.now();
+  const id = a.id ?? path.basename(path.resolve(a.out));
+  try {
+    const made = await bundler.make({ vae: a.vae, var: a.var }, a.out, { id, name: a.name ?? id, templateOnly: true });
+    process.stderr.write(
+      `varscope export: ${a.out} written from its architecture template in ${((Date.now() - t0) / 1000).toFixed(1)} s (no Python)\n`,
+    );
+    return made.via === 'template';
+  } catch (e) {
+    if (process.env.VARSCOPE_VERBOSE === '1') process.stderr.write(`varscope export: no template: ${VarScopeError.toWire(e).message}\n`);
+    return false;
+  }
 }
 
 /** `--python X` / `--python=X` taken out of the exporter's arguments. */

@@ -10,6 +10,8 @@ import { imagesCsv, scalesCsv, timelineCsv } from '../shared/evaluationCsv';
 import type { ModelInfo } from '../shared/results';
 import { noUsableImagesError, someImagesFailed } from '../engine/engine';
 import { writeOutput } from './outputPaths';
+import { CheckpointBundler } from '../client/checkpointBundler';
+import { evaluateCheckpointFile } from '../client/runWatch';
 import { bundleCheckpoint, Checkpoint, listCheckpoints, sortCheckpoints } from '../node/checkpointList';
 import type { EngineApi } from '../shared/engineApi';
 import { orderByStep } from '../shared/timeline';
@@ -178,11 +180,12 @@ export function reportOnStderr(r: DatasetEvaluation, who: string): void {
 /** Options of `timeline` beyond those of `evaluate`. */
 export const TIMELINE_OPTIONS: CommandSpec['options'] = {
   models: { help: 'comma-separated bundle folders (checkpoints of one run)' },
-  checkpoints: { help: 'a folder of bundles (each sub-folder with varscope.json)' },
+  checkpoints: { help: 'a folder of checkpoints: bundles (sub-folders with varscope.json) and .pth files' },
+  vae: { help: 'the VQ-VAE checkpoint for .pth files that hold only the transformer' },
 };
 
 /** `varscope timeline FOLDER`: every checkpoint evaluated on the folder, ordered by training step. */
-export async function runTimeline(args: ParsedArgs, engine: EngineApi, resizeRatio: number): Promise<TimelineFile> {
+export async function runTimeline(args: ParsedArgs, engine: EngineApi, resizeRatio: number, packageRoot: string): Promise<TimelineFile> {
   const list: Checkpoint[] = [];
   if (args.options.models)
     list.push(
@@ -194,9 +197,21 @@ export async function runTimeline(args: ParsedArgs, engine: EngineApi, resizeRat
   if (args.options.checkpoints) list.push(...listCheckpoints(args.options.checkpoints));
   if (!list.length) throw new UsageError('give --models DIR,DIR... or --checkpoints FOLDER');
   const evaluations: DatasetEvaluation[] = [];
+  const bundler = list.some((c) => c.kind === 'needsExport') ? CheckpointBundler.forCli(packageRoot) : undefined;
   for (const c of sortCheckpoints(list)) {
-    if (c.kind === 'needsExport') throw new UsageError(`${c.file} is a PyTorch checkpoint: export it to a bundle first (varscope export)`);
-    const r = await evaluateWithSignals(args, engine, c.dir, resizeRatio, `timeline (${path.basename(c.dir)})`);
+    let r: DatasetEvaluation;
+    if (c.kind === 'bundle') r = await evaluateWithSignals(args, engine, c.dir, resizeRatio, `timeline (${path.basename(c.dir)})`);
+    else {
+      // A PyTorch checkpoint: its bundle lives while it is evaluated (from its template when one fits: no Python).
+      const name = path.basename(c.file);
+      const { evaluation, made } = await evaluateCheckpointFile(
+        c.file,
+        bundler!.workDir(),
+        (out) => bundler!.make({ vae: args.options.vae ?? c.file, var: c.file }, out, { id: name, name }),
+        (model) => evaluateWithSignals(args, engine, model, resizeRatio, `timeline (${name})`),
+      );
+      r = { ...evaluation, model: { ...evaluation.model, step: made.epoch ?? c.step } };
+    }
     evaluations.push(r);
     if (r.cancelled) break;
   }

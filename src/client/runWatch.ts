@@ -14,6 +14,7 @@ import { parseEvaluationFile } from '../shared/evaluationFile';
 import { orderByStep } from '../shared/timeline';
 import { timelineFile } from '../shared/timelineFile';
 import { writeFileAtomic } from '../node/atomicWrite';
+import { FileChangedError } from '../node/checkpoint';
 import { bundleCheckpoint } from '../node/checkpointList';
 import { RunFollower, type CheckpointVersion } from '../node/runFollower';
 import { sha256File } from '../node/sha256File';
@@ -65,7 +66,6 @@ export class RunWatch {
   readonly timelinePath: string;
   private readonly follower: RunFollower;
   private readonly evaluations: DatasetEvaluation[];
-  private runCount = 0;
 
   constructor(private readonly o: RunWatchOptions) {
     this.timelinePath = path.join(o.runDir, RUN_TIMELINE);
@@ -88,7 +88,6 @@ export class RunWatch {
 
   private async process(version: CheckpointVersion, signal: AbortSignal): Promise<void> {
     const name = path.basename(version.file);
-    let out: string | undefined;
     try {
       const t0 = Date.now();
       const bundle = version.kind === 'bundle';
@@ -100,28 +99,24 @@ export class RunWatch {
         return;
       }
       this.o.onEvent({ kind: 'started', version, name });
-      let made: MadeBundle;
-      let model = version.file;
-      if (bundle) made = { step: bundleCheckpoint(version.file).step ?? undefined, via: 'bundle', ms: 0 };
-      else {
-        fs.mkdirSync(this.o.workDir, { recursive: true });
-        model = out = path.join(this.o.workDir, `version-${process.pid}-${++this.runCount}`);
-        fs.rmSync(out, { recursive: true, force: true });
-        made = await this.o.makeBundle(version.file, out, signal);
-      }
-      const t1 = Date.now();
-      const r = await this.o.evaluate(model, name);
-      const evaluateMs = Date.now() - t1;
-      if (r.cancelled) return;
-      const at = positionText(made);
+      const {
+        evaluation: e,
+        made,
+        evaluateMs,
+      } = bundle
+        ? await evaluateBundleVersion(version.file, (model) => this.o.evaluate(model, name))
+        : await evaluateCheckpointFile(
+            version.file,
+            this.o.workDir,
+            (out) => this.o.makeBundle(version.file, out, signal),
+            (model) => this.o.evaluate(model, name),
+          );
+      if (e.cancelled) return;
       const evaluation: DatasetEvaluation = {
-        ...r,
+        ...e,
         model: {
-          ...r.model,
-          id: `${r.model.id}-${sha256.slice(0, 8)}`,
-          name: at ? `${name} ${at}` : name,
-          dir: bundle ? r.model.dir : version.file,
-          step: made.epoch ?? made.step ?? null,
+          ...e.model,
+          id: `${e.model.id}-${sha256.slice(0, 8)}`,
           checkpoint: {
             file: version.file,
             sha256,
@@ -141,12 +136,59 @@ export class RunWatch {
     } catch (e) {
       if (signal.aborted) return;
       const message = VarScopeError.toWire(e).message;
-      if (CHANGED_WHILE_READ.test(message)) this.follower.retry(version);
+      if (e instanceof FileChangedError || CHANGED_WHILE_READ.test(message)) this.follower.retry(version);
       else this.o.onEvent({ kind: 'failed', version, message: `${name}: ${oneLine(message)}` });
-    } finally {
-      if (out) fs.rmSync(out, { recursive: true, force: true });
     }
   }
+}
+
+/** An evaluation and how it was made. */
+interface VersionEvaluation {
+  evaluation: DatasetEvaluation;
+  made: MadeBundle;
+  evaluateMs: number;
+}
+
+/**
+ * A checkpoint file evaluated through a bundle that lives only while it is evaluated (in a fresh folder under
+ * `workDir`, deleted whatever happens); the result names the file and its training position.
+ */
+export async function evaluateCheckpointFile(
+  file: string,
+  workDir: string,
+  make: (out: string) => Promise<MadeBundle>,
+  evaluate: (model: string) => Promise<DatasetEvaluation>,
+): Promise<VersionEvaluation> {
+  fs.mkdirSync(workDir, { recursive: true });
+  const tmp = fs.mkdtempSync(path.join(workDir, 'bundle-'));
+  try {
+    const out = path.join(tmp, 'bundle');
+    const made = await make(out);
+    const t0 = Date.now();
+    const r = await evaluate(out);
+    const at = positionText(made);
+    const name = at ? `${path.basename(file)} ${at}` : path.basename(file);
+    return {
+      evaluation: { ...r, model: { ...r.model, name, dir: file, step: made.epoch ?? made.step ?? null } },
+      made,
+      evaluateMs: Date.now() - t0,
+    };
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** A bundle folder of the run evaluated where it is, at the step its manifest gives. */
+async function evaluateBundleVersion(dir: string, evaluate: (model: string) => Promise<DatasetEvaluation>): Promise<VersionEvaluation> {
+  const made: MadeBundle = { step: bundleCheckpoint(dir).step ?? undefined, via: 'bundle', ms: 0 };
+  const t0 = Date.now();
+  const r = await evaluate(dir);
+  const at = positionText(made);
+  return {
+    evaluation: { ...r, model: { ...r.model, name: at ? `${path.basename(dir)} ${at}` : path.basename(dir), step: made.step ?? null } },
+    made,
+    evaluateMs: Date.now() - t0,
+  };
 }
 
 /** "epoch 12" / "epoch 12, iter 300" / "" from what the checkpoint stores. */

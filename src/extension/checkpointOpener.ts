@@ -7,7 +7,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { describeCheckpoints, exportCheckpoint, type PythonRun } from '../client/checkpointExport';
+import { CheckpointBundler, shippedTemplates } from '../client/checkpointBundler';
+import { templateStoreDir } from '../node/templateStore';
 import type { MadeBundle } from '../client/runWatch';
 import { VarScopeError } from '../shared/errors';
 import { CheckpointCache, folderBytes } from './checkpointCache';
@@ -44,11 +45,20 @@ export type StageReporter = (message: string, upTo?: number) => void;
 export class CheckpointOpener {
   readonly cache: CheckpointCache;
   private readonly python: ExportPython;
+  private readonly bundler: CheckpointBundler;
 
   constructor(private readonly deps: CheckpointOpenerDeps) {
     const version = String(deps.context.extension.packageJSON.version ?? '0');
     this.cache = new CheckpointCache(checkpointCacheDir(deps.context), deps.context.globalState, version);
     this.python = new ExportPython(deps.context.extensionPath, deps.log);
+    const store = templateStoreDir();
+    this.bundler = new CheckpointBundler({
+      // Every bundle in the cache is the template of its architecture; then the user's store, then the shipped ones.
+      templateFolders: [this.cache.root, store, shippedTemplates(deps.context.extensionPath)],
+      store,
+      python: (signal) => this.python.run(() => undefined, signal ?? new AbortController().signal),
+      log: (line) => deps.log.info(line),
+    });
     try {
       this.cache.sweepPartials();
     } catch (e) {
@@ -69,21 +79,21 @@ export class CheckpointOpener {
     if (cacheHit) {
       this.deps.log.info(`checkpoint cache hit: ${dir}`);
     } else {
-      const run = await this.python.run(stage, signal);
       const name = bundleNameOf(pair);
       const t0 = Date.now();
-      dir = await this.cache.build(key, (out) =>
-        exportCheckpoint(run, {
-          vae: pair.vae,
-          var: pair.var,
-          out,
-          id: bundleIdOf(pair),
-          name,
-          onStage: (s) => stage(s.message, exportStagePercent(s)),
-        }),
-      );
+      let via = '';
+      dir = await this.cache.build(key, async (out) => {
+        via = (
+          await this.bundler.make(pair, out, {
+            id: bundleIdOf(pair),
+            name,
+            signal,
+            onStage: (s) => stage(s.message, s.stage === 'template' ? 50 : exportStagePercent(s)),
+          })
+        ).via;
+      });
       this.deps.log.info(
-        `exported ${name} to ${dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s (${(folderBytes(dir) / 1e6).toFixed(1)} MB)`,
+        `exported ${name} (${via === 'template' ? 'from its architecture template, no Python' : 'with Python'}) to ${dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s (${(folderBytes(dir) / 1e6).toFixed(1)} MB)`,
       );
     }
     if (signal.aborted) throw new VarScopeError('Cancelled', 'cancelled');
@@ -103,16 +113,12 @@ export class CheckpointOpener {
    * for watch mode and the timeline: nothing is cached, since only its metrics are kept.
    */
   async makeBundle(file: string, out: string, signal: AbortSignal): Promise<MadeBundle> {
-    const t0 = Date.now();
-    const quiet: StageReporter = () => undefined;
-    const pair = await this.pairFor(file, quiet, signal);
-    const run = await this.python.run(quiet, signal);
-    await exportCheckpoint(run, { vae: pair.vae, var: pair.var, out, id: bundleIdOf(pair), name: bundleNameOf(pair) });
-    return { via: 'python', ms: Date.now() - t0 };
+    const pair = await this.pairFor(file, () => undefined, signal);
+    return this.bundler.make(pair, out, { id: bundleIdOf(pair), name: bundleNameOf(pair), signal });
   }
 
-  /** Where watch mode writes the bundle it is evaluating (inside the cache's folder, so a sweep finds leftovers). */
-  watchWorkDir(): string {
+  /** Where bundles that live only while they are evaluated are written (watch mode, timelines of .pth files). */
+  scratchDir(): string {
     return path.join(this.cache.root, '.watch');
   }
 
@@ -129,15 +135,14 @@ export class CheckpointOpener {
     const pairs = this.deps.context.workspaceState.get<Record<string, CheckpointPair>>(PAIRS_KEY, {});
     const known = pairs[file];
     if (known && fs.existsSync(known.vae) && fs.existsSync(known.var)) return known;
-    const run = await this.python.run(stage, signal);
     stage('read the checkpoint', 3);
-    const [desc] = await describeCheckpoints(run, [file]);
+    const [desc] = await this.bundler.describe([file], signal);
     if (desc.error) throw new VarScopeError('ModelLoad', desc.error);
     let pair: CheckpointPair;
     if (desc.roles.includes('vae') && desc.roles.includes('var')) pair = { vae: file, var: file };
     else if (desc.roles.length === 1) {
       const need = desc.roles[0] === 'var' ? 'vae' : 'var';
-      const partner = (await this.partnerBeside(file, need, run)) ?? (await this.askPartner(file, need));
+      const partner = (await this.partnerBeside(file, need, signal)) ?? (await this.askPartner(file, need));
       if (!partner) throw new VarScopeError('Cancelled', 'no partner checkpoint chosen');
       pair = need === 'vae' ? { vae: partner, var: file } : { vae: file, var: partner };
     } else throw new VarScopeError('ModelLoad', `${file}: neither a VAR nor a VQ-VAE checkpoint`);
@@ -146,7 +151,7 @@ export class CheckpointOpener {
   }
 
   /** A checkpoint beside `file` holding the `need` model, tried in name order (names that say vae / var first). */
-  private async partnerBeside(file: string, need: 'vae' | 'var', run: PythonRun): Promise<string | undefined> {
+  private async partnerBeside(file: string, need: 'vae' | 'var', signal: AbortSignal): Promise<string | undefined> {
     let names: string[];
     try {
       names = fs.readdirSync(path.dirname(file));
@@ -155,7 +160,7 @@ export class CheckpointOpener {
     }
     const candidates = partnerCandidates(file, names, need, (p) => fs.statSync(p).isFile());
     if (candidates.length === 0) return undefined;
-    const found = (await describeCheckpoints(run, candidates)).find((d) => d.roles.includes(need));
+    const found = (await this.bundler.describe(candidates, signal)).find((d) => d.roles.includes(need));
     if (found) this.deps.log.info(`paired ${path.basename(file)} with ${found.path} (found beside it)`);
     return found?.path;
   }

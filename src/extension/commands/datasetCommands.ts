@@ -7,7 +7,8 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import type { DatasetEvaluation } from '../../shared/evaluation';
 import { VarScopeError } from '../../shared/errors';
-import { bundlesOf, pickCheckpoints, pickTarget } from './datasetPickers';
+import { evaluateCheckpointFile } from '../../client/runWatch';
+import { pickCheckpoints, pickTarget } from './datasetPickers';
 import { evaluateWithProgress, logEvaluation, showEvaluations } from './evaluationRuns';
 import { evaluatedMessage } from './evaluationText';
 import type { CommandServices } from './services';
@@ -26,17 +27,26 @@ export async function evaluateFolder(s: CommandServices, uri?: vscode.Uri): Prom
 export async function evaluateTimeline(s: CommandServices, dirs?: unknown, folderArg?: unknown): Promise<void> {
   const list = await pickCheckpoints(s, dirs);
   if (!list) return;
-  const models = bundlesOf(s, list);
-  if (!models.length) throw new VarScopeError('ModelNotFound', 'No model bundle among the chosen checkpoints.');
-  for (const m of models) await s.catalog.ensureAllowed(m, true);
+  if (!list.length) throw new VarScopeError('ModelNotFound', 'No checkpoint among the chosen ones.');
+  for (const c of list) if (c.kind === 'bundle') await s.catalog.ensureAllowed(c.dir, true);
   const target = await pickTarget(s, folderArg, 'Evaluate on This Folder');
   if (!target) return;
-  for (let i = 0; i < models.length; i++) {
-    const r = await evaluateWithProgress(
-      s,
-      { model: models[i], ...target },
-      `VARScope: checkpoint ${i + 1} of ${models.length} on ${path.basename(target.folder)}`,
-    );
+  for (let i = 0; i < list.length; i++) {
+    const c = list[i];
+    const title = `VARScope: checkpoint ${i + 1} of ${list.length} on ${path.basename(target.folder)}`;
+    const evaluate = (model: string) => evaluateWithProgress(s, { model, ...target }, title);
+    const r =
+      c.kind === 'bundle'
+        ? await evaluate(c.dir)
+        : // A PyTorch checkpoint: its bundle lives while it is evaluated (from its template when one fits: no Python).
+          (
+            await evaluateCheckpointFile(
+              c.file,
+              s.checkpoints.scratchDir(),
+              (out) => s.checkpoints.makeBundle(c.file, out, new AbortController().signal),
+              evaluate,
+            )
+          ).evaluation;
     logEvaluation(s, r);
     showEvaluations(s, [r], i === 0 ? 'replace' : 'append');
     if (r.cancelled) return;

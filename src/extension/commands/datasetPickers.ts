@@ -74,14 +74,3 @@ export async function pickCheckpoints(s: CommandServices, dirs: unknown): Promis
   }
   return out;
 }
-
-/** Bundles only: PyTorch checkpoints go through the exporter first (said once, in the log and a warning). */
-export function bundlesOf(s: CommandServices, list: Checkpoint[]): string[] {
-  const skipped = list.flatMap((c) => (c.kind === 'needsExport' ? [c.file] : []));
-  for (const file of skipped) s.log.warn(`timeline: ${file} is a PyTorch checkpoint; export it to a bundle to include it`);
-  if (skipped.length)
-    void vscode.window.showWarningMessage(
-      `VARScope: ${skipped.length} PyTorch checkpoints left out: export them to bundles first (see the log).`,
-    );
-  return list.flatMap((c) => (c.kind === 'bundle' ? [c.dir] : []));
-}

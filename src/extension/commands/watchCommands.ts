@@ -54,7 +54,7 @@ class CheckpointWatcher implements vscode.Disposable {
   ) {
     this.watch = new RunWatch({
       runDir: dir,
-      workDir: s.checkpoints.watchWorkDir(),
+      workDir: s.checkpoints.scratchDir(),
       settleMs: WATCH_SETTLE_MS,
       isComplete: isCheckpointComplete,
       makeBundle: (file, out, signal) => s.checkpoints.makeBundle(file, out, signal),
