@@ -9,6 +9,7 @@
 /* global __filename */
 const fs = require('fs');
 const path = require('path');
+const os = require('os');
 const { spawnSync } = require('child_process');
 
 const ROOT = path.resolve(__dirname, '..');
@@ -192,7 +193,6 @@ async function integrationLayer(compiled) {
 /** The same suite in a desktop VS Code through @vscode/test-electron (no browser: the DOM test checks host state). */
 async function desktopRun() {
   const { runTests } = require('@vscode/test-electron');
-  const os = require('os');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-electron-'));
   const ws = path.join(tmp, 'ws');
   fs.mkdirSync(ws);
@@ -222,6 +222,10 @@ async function desktopRun() {
 }
 
 async function main() {
+  // Architecture templates kept by exports go to a store of this run's own, never the user's (~/.cache/varscope).
+  const templates = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-templates-'));
+  process.env.VARSCOPE_TEMPLATES = templates;
+  process.on('exit', () => fs.rmSync(templates, { recursive: true, force: true }));
   const asked = process.argv.slice(2).filter((a) => LAYERS.includes(a));
   const layers = asked.length ? asked : LAYERS;
   const results = [];

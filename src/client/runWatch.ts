@@ -178,14 +178,13 @@ export async function evaluateCheckpointFile(
   }
 }
 
-/** A bundle folder of the run evaluated where it is, at the step its manifest gives. */
+/** A bundle folder of the run evaluated where it is, under its own name, at the step its manifest gives. */
 async function evaluateBundleVersion(dir: string, evaluate: (model: string) => Promise<DatasetEvaluation>): Promise<VersionEvaluation> {
   const made: MadeBundle = { step: bundleCheckpoint(dir).step ?? undefined, via: 'bundle', ms: 0 };
   const t0 = Date.now();
   const r = await evaluate(dir);
-  const at = positionText(made);
   return {
-    evaluation: { ...r, model: { ...r.model, name: at ? `${path.basename(dir)} ${at}` : path.basename(dir), step: made.step ?? null } },
+    evaluation: { ...r, model: { ...r.model, step: made.step ?? null } },
     made,
     evaluateMs: Date.now() - t0,
   };

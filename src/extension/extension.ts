@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import { CheckpointOpener, checkpointCacheDir } from './checkpointOpener';
 import { registerCommands } from './commands';
+import { CommandSession } from './commands/services';
 import { datasetFiles } from './datasetFiles';
 import { EngineHost } from './engineHost';
 import { ErrorReporter } from './errorReporter';
@@ -24,6 +25,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const standIns = testStandIns();
   const panels = new PanelManager({ extensionUri: context.extensionUri, engine, log, exportDir: standIns?.exportDir });
   const statusBar = new ModelStatusBar();
+  const session = new CommandSession();
   context.subscriptions.push(
     log,
     panels,
@@ -60,8 +62,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       checkpoints: new CheckpointOpener({ context, log, catalog, engine, panels }),
       files: datasetFiles,
       standIns,
+      session,
     }),
-    ...registerTestHooks({ panels, engine, catalog, statusBar, serializer }),
+    ...registerTestHooks({ panels, engine, catalog, statusBar, serializer, session }),
     catalog.onDidChange(() => void reloadModel()),
     vscode.workspace.onDidGrantWorkspaceTrust(() => void reloadModel()),
   );

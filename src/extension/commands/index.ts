@@ -8,7 +8,7 @@ import { clearCheckpointCache, openCheckpoint } from './checkpointCommands';
 import { evaluateFolder, evaluateTimeline, openEvaluation, openImageWithModel } from './datasetCommands';
 import { compareModels, exportView, generateImage, inspectImage } from './inspectCommands';
 import { chooseModel, restartEngine, showLog } from './modelCommands';
-import { CommandSession, type CommandServices } from './services';
+import type { CommandServices } from './services';
 import { stopWatching, watchCheckpoints } from './watchCommands';
 
 /** A command's body: the services, then the arguments it was invoked with (from a menu, a keybinding or a test). */
@@ -38,13 +38,12 @@ const COMMANDS: Record<string, CommandBody> = {
   'varscope.stopWatching': stopWatching,
 };
 
-/** What the registration needs: the services (it adds the session) and where failures go. */
-export type CommandDeps = Omit<CommandServices, 'session'> & { errors: ErrorReporter };
+/** What the registration needs: the services (the session included: the test hooks read it too) and where failures go. */
+export type CommandDeps = CommandServices & { errors: ErrorReporter };
 
 /** Registers every command; returns their disposables and the session's. */
-export function registerCommands({ errors, ...services }: CommandDeps): vscode.Disposable[] {
-  const session = new CommandSession();
-  const s: CommandServices = { ...services, session };
+export function registerCommands({ errors, ...s }: CommandDeps): vscode.Disposable[] {
+  const session = s.session;
   return [
     ...Object.entries(COMMANDS).map(([id, body]) =>
       vscode.commands.registerCommand(

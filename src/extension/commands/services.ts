@@ -30,12 +30,17 @@ export interface FolderTarget {
   labels: LabelSource;
 }
 
+/** A training run being followed: what it has told the user so far (notifications and warnings, in order). */
+export interface RunWatching extends vscode.Disposable {
+  readonly said: readonly string[];
+}
+
 /** What the commands remember between runs; the registration creates it and disposes it. */
 export class CommandSession implements vscode.Disposable {
   /** The last folder evaluated: the timeline and watch mode evaluate new checkpoints on it. */
   lastFolder: FolderTarget | undefined;
-  /** Watch mode's poller, while one runs. */
-  watching: vscode.Disposable | undefined;
+  /** Watch mode's follower, while one runs. */
+  watching: RunWatching | undefined;
 
   dispose(): void {
     this.watching?.dispose();

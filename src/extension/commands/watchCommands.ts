@@ -11,7 +11,7 @@ import { RunWatch, type RunWatchEvent } from '../../client/runWatch';
 import { isCheckpointComplete } from '../../node/checkpoint';
 import { pickFolder, pickTarget } from './datasetPickers';
 import { evaluateWithProgress, logEvaluation, showEvaluations } from './evaluationRuns';
-import type { CommandServices, FolderTarget } from './services';
+import type { CommandServices, FolderTarget, RunWatching } from './services';
 
 /** How often a watched folder is looked at (ms). */
 const WATCH_POLL_MS = 2000;
@@ -40,7 +40,8 @@ export function stopWatching(s: CommandServices): void {
 }
 
 /** Follows one run folder (RunWatch) on a timer, one look at a time; the status bar shows the latest change. */
-class CheckpointWatcher implements vscode.Disposable {
+class CheckpointWatcher implements RunWatching {
+  readonly said: string[] = [];
   private timer: ReturnType<typeof setInterval> | undefined;
   private busy = false;
   private readonly stop = new AbortController();
@@ -76,7 +77,7 @@ class CheckpointWatcher implements vscode.Disposable {
     if (this.stop.signal.aborted) return; // stopped meanwhile
     this.s.log.info(`watching ${this.dir} (timeline: ${this.watch.timelinePath})`);
     this.timer = setInterval(() => void this.look(), WATCH_POLL_MS);
-    void vscode.window.showInformationMessage(`VARScope: watching ${path.basename(this.dir)}; every new checkpoint is evaluated.`);
+    this.tell('info', `VARScope: watching ${path.basename(this.dir)}; every new checkpoint is evaluated.`);
   }
 
   dispose(): void {
@@ -103,7 +104,7 @@ class CheckpointWatcher implements vscode.Disposable {
     else if (e.kind === 'same') this.s.log.info(`watch: ${e.version.file} holds the same weights as ${e.sameAs}`);
     else if (e.kind === 'failed') {
       this.s.log.warn(`watch: ${e.message}`);
-      void vscode.window.showWarningMessage(`VARScope: ${e.message}`);
+      this.tell('warning', `VARScope: ${e.message}`);
     } else {
       logEvaluation(this.s, e.evaluation);
       this.s.log.info(
@@ -111,8 +112,13 @@ class CheckpointWatcher implements vscode.Disposable {
       );
       showEvaluations(this.s, [e.evaluation], 'append');
       this.setStatus(e.headline);
-      void vscode.window.showInformationMessage(`VARScope: ${e.headline}`);
+      this.tell('info', `VARScope: ${e.headline}`);
     }
+  }
+
+  private tell(level: 'info' | 'warning', message: string): void {
+    this.said.push(message);
+    void (level === 'info' ? vscode.window.showInformationMessage(message) : vscode.window.showWarningMessage(message));
   }
 
   private setStatus(text: string): void {

@@ -7,7 +7,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { activeExtension, hostState, waitFor } from './testUtil';
+import { activeExtension, fixtureCheckpoints, hostState, waitFor } from './testUtil';
 
 /** What varscope.openCheckpoint returns (src/extension/commands/checkpointCommands.ts). */
 interface OpenResult {
@@ -18,16 +18,6 @@ interface OpenResult {
   stages: string[];
 }
 
-/** The official-var-A fixture checkpoints: in $VARSCOPE_FIXTURES, else <repo>/../shared/fixtures (as every test layer). */
-function fixtureDir(extensionPath: string): string {
-  const dir = path.join(process.env.VARSCOPE_FIXTURES ?? path.resolve(extensionPath, '..', 'shared', 'fixtures'), 'official-var-A');
-  if (!['var.pth', 'vae.pth'].every((f) => fs.existsSync(path.join(dir, f))))
-    throw new Error(
-      `official-var-A fixture checkpoints not found in ${dir}; set VARSCOPE_FIXTURES to the folder that holds official-var-A`,
-    );
-  return dir;
-}
-
 suite('open checkpoint', () => {
   let ckptDir: string;
 
@@ -36,7 +26,7 @@ suite('open checkpoint', () => {
     const ws = vscode.workspace.workspaceFolders![0].uri.fsPath;
     ckptDir = path.join(ws, 'checkpoints');
     fs.mkdirSync(ckptDir, { recursive: true });
-    const src = fixtureDir(ext.extensionPath);
+    const src = fixtureCheckpoints(ext.extensionPath);
     fs.copyFileSync(path.join(src, 'var.pth'), path.join(ckptDir, 'var_d2.pth'));
     fs.copyFileSync(path.join(src, 'vae.pth'), path.join(ckptDir, 'vae_ch32v512z16.pth'));
   });

@@ -16,6 +16,7 @@ export interface HostState {
   bundles: Array<{ name: string; dir: string }>;
   statusBarText: string;
   enginePid: number | null;
+  watchSaid: string[] | null;
 }
 
 /** The extension's host-side state. */
@@ -140,4 +141,14 @@ export interface HostEdit {
 /** The engine's what-if edit of `imagePath` with the current model, asked outside any panel (test hook). */
 export async function hostEdit(imagePath: string, request: EditRequest): Promise<HostEdit> {
   return (await vscode.commands.executeCommand('varscope.test.edit', imagePath, request)) as HostEdit;
+}
+
+/** The official-var-A fixture checkpoints: in $VARSCOPE_FIXTURES, else <repo>/../shared/fixtures (as every test layer). */
+export function fixtureCheckpoints(extensionPath: string): string {
+  const dir = path.join(process.env.VARSCOPE_FIXTURES ?? path.resolve(extensionPath, '..', 'shared', 'fixtures'), 'official-var-A');
+  if (!['var.pth', 'vae.pth'].every((f) => fs.existsSync(path.join(dir, f))))
+    throw new Error(
+      `official-var-A fixture checkpoints not found in ${dir}; set VARSCOPE_FIXTURES to the folder that holds official-var-A`,
+    );
+  return dir;
 }
