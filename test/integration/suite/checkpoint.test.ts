@@ -4,6 +4,7 @@
  * stage, and the inspector opens on it; a second open is a cache hit that runs no Python.
  */
 import * as assert from 'assert';
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
@@ -102,5 +103,44 @@ suite('open checkpoint', () => {
       `the second open ran Python: ${JSON.stringify(second.stages)}`,
     );
     console.log(`second open (cache hit) took ${Date.now() - t0} ms`);
+  });
+
+  test('another checkpoint of that architecture (an official trainer ar-ckpt) opens from its template, with Python out of reach', async function () {
+    this.timeout(600000);
+    const ext = await activeExtension();
+    const src = fixtureCheckpoints(ext.extensionPath);
+    const run = path.join(ckptDir, 'local_output');
+    execFileSync(
+      '/usr/bin/python3',
+      [
+        path.join(ext.extensionPath, 'test', 'integration', 'simulated_trainer.py'),
+        '--vae',
+        path.join(src, 'vae.pth'),
+        '--var',
+        path.join(src, 'var.pth'),
+      ].concat(['--out', run, '--epochs', '1', '--every', '0']),
+      { stdio: 'pipe' },
+    );
+    const config = vscode.workspace.getConfiguration('varscope');
+    await config.update('pythonPath', '/nonexistent/python3', vscode.ConfigurationTarget.Global);
+    try {
+      const file = path.join(run, 'ar-ckpt-last.pth');
+      const r = (await vscode.commands.executeCommand('varscope.openCheckpoint', vscode.Uri.file(file))) as OpenResult | undefined;
+      assert.ok(r, 'the command failed: see the VARScope log');
+      assert.deepStrictEqual([r.cacheHit, r.vae, r.var], [false, file, file]);
+      assert.ok(r.stages.includes('write the bundle from its architecture template'), JSON.stringify(r.stages));
+      assert.ok(!r.stages.some((s) => s.startsWith('export graph') || s === 'find Python'), `Python ran: ${JSON.stringify(r.stages)}`);
+      const state = await waitFor(
+        'the template-written model open',
+        async () => {
+          const st = await hostState();
+          return st.model.dir === r.dir && st.model.opened ? st : undefined;
+        },
+        120000,
+      );
+      assert.strictEqual(state.model.error, null);
+    } finally {
+      await config.update('pythonPath', undefined, vscode.ConfigurationTarget.Global);
+    }
   });
 });
