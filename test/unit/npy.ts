@@ -2,6 +2,7 @@
  * A small .npy reader for the reference fixtures (little-endian float32 / float16 / int64 / bool, C order).
  */
 import * as fs from 'fs';
+import type { StateDict, TensorDtype, TensorEntry } from '../../src/node/checkpoint/types';
 
 /** An array read from .npy. */
 export interface NpyArray {
@@ -77,4 +78,49 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
+}
+
+const NPY_DTYPES: Record<string, TensorDtype> = {
+  '<f4': 'float32',
+  '<f2': 'float16',
+  '<f8': 'float64',
+  '<i8': 'int64',
+  '<i4': 'int32',
+  '|b1': 'bool',
+  '|u1': 'uint8',
+};
+
+/** A .npy file as a checkpoint tensor: the header is read now, the values when read() is called (each time). */
+export function npyTensor(file: string, key: string): TensorEntry {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const head = Buffer.alloc(12);
+    fs.readSync(fd, head, 0, 12, 0);
+    if (head.toString('latin1', 1, 6) !== 'NUMPY') throw new Error(`${file} is not a .npy file`);
+    const major = head[6];
+    const headerLen = major === 1 ? head.readUInt16LE(8) : head.readUInt32LE(8);
+    const start = (major === 1 ? 10 : 12) + headerLen;
+    const header = Buffer.alloc(headerLen);
+    fs.readSync(fd, header, 0, headerLen, start - headerLen);
+    const text = header.toString('latin1');
+    const dtype = NPY_DTYPES[/'descr':\s*'([^']+)'/.exec(text)?.[1] ?? ''];
+    if (!dtype || /'fortran_order':\s*True/.test(text)) throw new Error(`${file}: unsupported header ${text}`);
+    const shape = (/'shape':\s*\(([^)]*)\)/.exec(text)?.[1] ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .map(Number);
+    const byteLength = fs.fstatSync(fd).size - start;
+    return { key, dtype, shape, byteLength, read: async () => (await fs.promises.readFile(file)).subarray(start) };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** A folder of `<key>.npy` files as a state_dict (python/tests/template_fixtures.py writes them). */
+export function npyStateDict(dir: string): StateDict {
+  const sd: StateDict = new Map();
+  for (const file of fs.readdirSync(dir).sort())
+    if (file.endsWith('.npy')) sd.set(file.slice(0, -4), npyTensor(`${dir}/${file}`, file.slice(0, -4)));
+  return sd;
 }

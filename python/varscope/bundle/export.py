@@ -30,6 +30,8 @@ from .bundle_spec import build_manifest
 from .checkpoint import CheckpointError, load_models
 from .onnx_export import export_all, release_freed_memory, round_to_float16
 from ..model.preprocess import load_rgb, rgb_to_input
+from . import weight_map
+from .weight_map import write_map
 from .share import ShareError, round_transformer_to_float16, share_vae
 from .verify import failures, probe_image, run_verifier, summarize, write_cases
 
@@ -112,9 +114,9 @@ def file_hashes(bundle_dir: str, manifest: dict) -> dict:
     """{path relative to the bundle: {sha256, bytes}} of every file the bundle reads: graphs, the external data files
     they name, codebook and training hits (shared files of another bundle included, by their relative path)."""
     rels = [g['file'] for g in manifest['graphs'].values()]
-    for key in ('codebook', 'trainingHits'):
+    for key in ('codebook', 'trainingHits', 'template'):
         if key in manifest:
-            rels.append(manifest[key]['file'])
+            rels.append(manifest[key]['file' if key != 'template' else 'map'])
     for graph in [g['file'] for g in manifest['graphs'].values()]:
         model = onnx.load(os.path.join(bundle_dir, graph), load_external_data=False)
         folder = os.path.dirname(graph)
@@ -129,6 +131,13 @@ def file_hashes(bundle_dir: str, manifest: dict) -> dict:
         path = os.path.join(bundle_dir, rel)
         files[rel] = {'sha256': sha256_of(path), 'bytes': os.path.getsize(path)}
     return files
+
+
+def write_codebook_and_hits(m, out_dir: str) -> None:
+    """codebook.bin and (when the checkpoint has them for this pyramid) trainingHits.bin, float32 each."""
+    m.vae.quantize.embedding.weight.detach().numpy().astype('<f4').tofile(os.path.join(out_dir, 'codebook.bin'))
+    if m.has_hits:
+        m.vae.quantize.ema_vocab_hit_SV.numpy().astype('<f4').tofile(os.path.join(out_dir, 'trainingHits.bin'))
 
 
 def parse_int_list(text: str, what: str, count: int = 0):
@@ -335,10 +344,11 @@ def export_into(args, stage: str, out: str, bundle_id: str, patch_nums, backgrou
         except (OSError, ValueError) as e:
             raise ExportError(f'--training {args.training}: {e}')
 
-    export_all(m, stage, log=lambda s: print(s, flush=True), fp16=args.fp16)
-    m.vae.quantize.embedding.weight.detach().numpy().astype('<f4').tofile(os.path.join(stage, 'codebook.bin'))
-    if m.has_hits:
-        m.vae.quantize.ema_vocab_hit_SV.numpy().astype('<f4').tofile(os.path.join(stage, 'trainingHits.bin'))
+    store, origins = export_all(m, stage, log=lambda s: print(s, flush=True), fp16=args.fp16)
+    write_codebook_and_hits(m, stage)
+    if not args.share_vae_from:  # a bundle sharing another's VAE is no template (its weights.bin is repacked)
+        manifest['template'] = {'key': write_map(stage, m, store, origins, args.fp16), 'map': weight_map.FILE}
+    del store, origins
     if args.share_vae_from:
         share_vae(stage, out, args.share_vae_from, manifest, log=lambda s: print(s, flush=True))
         # the verifier opens the graphs the manifest names

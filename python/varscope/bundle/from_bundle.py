@@ -13,6 +13,7 @@ This needs the bundle to come from this exporter (any torch: anonymous initializ
 reads them, share.stable_name); anything it cannot place is an error.
 """
 import argparse
+import contextlib
 import hashlib
 import os
 import re
@@ -27,6 +28,7 @@ from onnx import numpy_helper
 
 from ..atomic import atomic_path
 from .bundle_spec import ROLES
+from .graphs import folded_weights
 from .checkpoint import STRUCTURAL, LoadedModels, VaeConfig, VarConfig, build_vae, build_var
 from .onnx_export import export_all
 from .share import initializers, read_manifest
@@ -40,6 +42,12 @@ Arrays = Dict[str, Dict[str, np.ndarray]]  # role -> initializer name -> array
 
 class BundleImportError(Exception):
     """A bundle whose weights cannot be mapped back to checkpoint tensors, with the reason."""
+
+
+def layout_of(manifest: dict):
+    """The graphs of the exporter that wrote the bundle: 0.1.0 folded some weights into new ones (folded_weights)."""
+    exporter = (manifest.get('provenance') or {}).get('exporter', '')
+    return folded_weights() if exporter in ('', 'varscope.export 0.1.0') else contextlib.nullcontext()
 
 
 def graph_path(bundle_dir: str, manifest: dict, role: str) -> str:
@@ -131,7 +139,7 @@ def recover(bundle_dir: str, log=print) -> LoadedModels:
             sd = model.state_dict()
             for k in learned(model):
                 sd[k].copy_(torch.randn(sd[k].shape, generator=g))
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, layout_of(manifest):
         log('exporting the same architecture with random weights to find where each tensor goes')
         export_all(probe_models, tmp, log=lambda *_: None)
         probe = graph_arrays({r: os.path.join(tmp, f'{r}.onnx') for r in RECOVERY_ROLES})
@@ -172,7 +180,7 @@ def check(models: LoadedModels, bundle_dir: str) -> List[str]:
     Compared by content, graph by graph: the tracer's names of anonymous initializers (onnx::MatMul_694) move when a
     graph's structure changes, as the attention graph's did, and a bundle written before such a change still checks."""
     manifest = read_manifest(bundle_dir)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, layout_of(manifest):
         export_all(models, tmp, log=lambda *_: None)
         ours = graph_arrays({r: os.path.join(tmp, f'{r}.onnx') for r in ROLES})
     theirs = graph_arrays({r: graph_path(bundle_dir, manifest, r) for r in ROLES})

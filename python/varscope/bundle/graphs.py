@@ -1,14 +1,30 @@
 """One nn.Module per bundle graph role, written for ONNX export (fixed interpolation matrices, no Python control
 flow on tensor values). Input / output names and shapes follow src/shared/manifest.ts."""
-from typing import List, Sequence
+import contextlib
+from typing import Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .interp import apply_separable
-from ..model.var_model import VAR, attention_weights
+from ..model.var_model import VAR, SelfAttention, attention_weights
 from ..model.vqvae import VQVAE
+
+_folded = [False]  # inside folded_weights()
+
+
+@contextlib.contextmanager
+def folded_weights():
+    """Graphs built and exported inside are those of exporter 0.1.0, where torch.onnx folded weights into new ones:
+    the concatenated qkv biases, the codebook's squares and a stacked copy of the Phi weights. Only
+    from_bundle uses it, to find the weights of a bundle of that version; an export never does (a bundle's weights
+    must be copies of the checkpoint's: weight_map.py)."""
+    _folded[0], SelfAttention.fold_qkv_bias = True, True
+    try:
+        yield
+    finally:
+        _folded[0], SelfAttention.fold_qkv_bias = False, False
 
 
 class EncoderGraph(nn.Module):
@@ -52,7 +68,9 @@ class QuantizerGraph(nn.Module):
     def forward(self, f):
         SN, C = len(self.patch_nums), f.shape[1]
         codebook = self.q.embedding.weight  # [V, C]
-        e2 = codebook.square().sum(dim=1)  # [V]
+        # NOTE: abs() (exact under the square) keeps torch.onnx from folding the squares into a weight no checkpoint
+        # key holds; onnxruntime computes them once when the graph opens.
+        e2 = (codebook if _folded[0] else codebook.abs()).square().sum(dim=1)  # [V]
         f_rest, f_hat = f, torch.zeros_like(f)
         tokens, fhats, dists, nexts = [], [], [], []
         for si, pn in enumerate(self.patch_nums):
@@ -82,23 +100,32 @@ class LatentStepGraph(nn.Module):
         super().__init__()
         q = vae.quantize
         self.embedding = q.embedding
-        phis: List[nn.Conv2d] = list(q.quant_resi.qresi_ls)
-        self.ratio = q.quant_resi.ratio if phis else 0.0
-        C = q.Cvae
-        w = torch.stack([p.weight for p in phis]) if phis else torch.zeros(1, C, C, 3, 3)
-        b = torch.stack([p.bias for p in phis]) if phis else torch.zeros(1, C)
-        self.register_buffer('phi_w', w.detach().clone())  # [K, C, C, 3, 3]
-        self.register_buffer('phi_b', b.detach().clone())  # [K, C]
+        self.phis = nn.ModuleList(q.quant_resi.qresi_ls)  # each an nn.Conv2d
+        self.ratio = q.quant_resi.ratio if self.phis else 0.0
+        self.stacked = _folded[0] and bool(self.phis)
+        if self.stacked:  # exporter 0.1.0's graph (folded_weights)
+            self.register_buffer('phi_w', torch.stack([p.weight for p in self.phis]).detach().clone())  # [K,C,C,3,3]
+            self.register_buffer('phi_b', torch.stack([p.bias for p in self.phis]).detach().clone())  # [K, C]
+
+    def phi_weights(self, phiIndex):
+        """The weight [C, C, 3, 3] and bias [C] of Phi number phiIndex, picked in the graph by a chain of Where.
+
+        NOTE: not a stacked copy of the Phi weights indexed by phiIndex: torch.onnx folds the stack into a new weight
+        that no checkpoint key holds (a bundle's weights must be copies of the checkpoint's)."""
+        if self.stacked:
+            k = phiIndex.reshape(1)  # NOTE: indexing by a 0-d tensor traces to a Gather that keeps the axis
+            return self.phi_w.index_select(0, k).squeeze(0), self.phi_b.index_select(0, k).squeeze(0)
+        w, b = self.phis[0].weight, self.phis[0].bias
+        for k, p in enumerate(self.phis[1:], start=1):
+            w, b = torch.where(phiIndex == k, p.weight, w), torch.where(phiIndex == k, p.bias, b)
+        return w, b
 
     def forward(self, fHat, tokens, up, down, phiIndex):
         C, pn = fHat.shape[1], up.shape[1]
         h = self.embedding(tokens[0]).transpose(0, 1).reshape(1, C, pn, pn)  # [1, C, pn, pn]
         h = up @ h @ up.transpose(0, 1)  # [1, C, h, w]
         if self.ratio:
-            k = phiIndex.reshape(1)  # NOTE: indexing by a 0-d tensor traces to a Gather that keeps the axis
-            h = phi_apply(
-                h, self.phi_w.index_select(0, k).squeeze(0), self.phi_b.index_select(0, k).squeeze(0), self.ratio
-            )
+            h = phi_apply(h, *self.phi_weights(phiIndex), self.ratio)
         f_next = fHat + h
         nxt = down @ f_next @ down.transpose(0, 1)  # [1, C, pn', pn']
         return f_next, nxt.reshape(1, C, -1).transpose(1, 2)

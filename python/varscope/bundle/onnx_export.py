@@ -6,7 +6,7 @@ import inspect
 import math
 import os
 import tempfile
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import onnx
@@ -25,6 +25,7 @@ from .graphs import (
 )
 from .interp import down_matrices, up_matrices
 from .onnx_store import WeightStore
+from .weight_map import Origins
 
 OPSET = 17
 # Graphs whose GroupNorms keep precise statistics (two-level float32 sums). The encoder's f must match the reference
@@ -280,6 +281,19 @@ def weights_as_initializers(model: onnx.ModelProto, params: Dict[str, torch.Tens
     return values
 
 
+def weight_sources(params: Dict[str, torch.Tensor], origins: Origins) -> Dict[str, dict]:
+    """initializer name -> the checkpoint tensor it copies (weight_map source entry plus `rounded`), for every weight
+    torch gave the graph; the others must be constants of the architecture (test_weight_map proves it for the
+    graphs it exports: two checkpoints, the same constants)."""
+    sources = {}
+    for name, t in params.items():
+        found = origins.source(t)
+        if found is not None:
+            src, origin = found
+            sources[name] = dict(src, rounded=origin.rounded)
+    return sources
+
+
 def torchscript_export_options(io: tuple) -> dict:
     """torch.onnx.export's options for a bundle graph, on the TorchScript (tracing) exporter in every torch.
 
@@ -307,9 +321,11 @@ def export_graph(
     store: WeightStore,
     precise_norms: bool = True,
     facts: Optional[Dict[str, list]] = None,
+    origins: Optional[Origins] = None,
 ) -> None:
     """torch.onnx.export to a scratch folder (external data there when > 2 GB), then re-home the weights.
-    precise_norms: precise GroupNorm statistics (see precise_group_norms); else torch's own export."""
+    precise_norms: precise GroupNorm statistics (see precise_group_norms); else torch's own export. origins: the
+    checkpoint tensors, so that the store records which one each weight copies (weight_map.py)."""
     kwargs = torchscript_export_options(io)
     with tempfile.TemporaryDirectory() as tmp:
         scratch = os.path.join(tmp, 'graph.onnx')
@@ -328,7 +344,8 @@ def export_graph(
                 raise RuntimeError(
                     f'{os.path.basename(path)}: initializer {name} is {shapes.get(name)}, expected {dims}'
                 )
-        store.externalize(model, tmp, given)
+        sources = weight_sources(params, origins) if origins is not None else None
+        store.externalize(model, tmp, given, sources)
         del given, params
     onnx.save(model, path)
 
@@ -353,9 +370,11 @@ def round_to_float16(m: LoadedModels) -> None:
             p.copy_(p.half().float())
 
 
-def export_all(m: LoadedModels, out_dir: str, log=print, fp16: bool = False) -> WeightStore:
-    """Every graph of the bundle into out_dir, weights in out_dir/weights.bin (float16 where exact when fp16)."""
+def export_all(m: LoadedModels, out_dir: str, log=print, fp16: bool = False) -> Tuple[WeightStore, Origins]:
+    """Every graph of the bundle into out_dir, weights in out_dir/weights.bin (float16 where exact when fp16);
+    returns the store (with its regions) and the checkpoint tensors they were found among."""
     store = WeightStore(out_dir, fp16=fp16)
+    origins = Origins(m, fp16)
     io, examples, facts = graph_io(m), example_inputs(m), initializer_facts(m)
     modules = graph_modules(m)
     for k, (role, module) in enumerate(modules.items()):
@@ -368,7 +387,8 @@ def export_all(m: LoadedModels, out_dir: str, log=print, fp16: bool = False) -> 
             store,
             precise_norms=role in PRECISE_NORM_ROLES,
             facts=facts[role],
+            origins=origins,
         )
         release_freed_memory()
     log(f'weights.bin: {store.size} bytes stored, {store.referenced} bytes referenced by the graphs')
-    return store
+    return store, origins

@@ -1,12 +1,17 @@
-"""ONNX external data shared by every graph of a bundle: one weights file, each tensor stored once (deduplicated
-by content), so e.g. the transformer and transformerStep graphs point at the same bytes."""
+"""ONNX external data shared by every graph of a bundle: one weights file, each tensor stored once, so e.g. the
+transformer and transformerStep graphs point at the same bytes. A checkpoint's tensor is stored once per view of it
+(never merged with another by equal values, so that the layout does not depend on the weights: see weight_map.py);
+constants of the architecture once per content."""
 import hashlib
+import json
 import os
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
+
+from .weight_map import region
 
 ALIGN = 64
 DATA_FIELDS = ('raw_data', 'float_data', 'int32_data', 'int64_data', 'double_data', 'uint64_data', 'string_data')
@@ -24,13 +29,19 @@ class WeightStore:
     def __init__(self, directory: str, filename: str = 'weights.bin', min_bytes: int = 1024, fp16: bool = False):
         self.path, self.filename, self.min_bytes = os.path.join(directory, filename), filename, min_bytes
         self.fp16 = fp16
-        self.index: Dict[Tuple[int, str], Tuple[int, int]] = {}
+        self.index: Dict[tuple, Tuple[int, int]] = {}
         self.size = 0
         self.referenced = 0  # bytes the graphs reference (counting shared tensors once per use)
+        self.regions: List[dict] = []  # weight_map.region of each stored tensor, in file order
         open(self.path, 'wb').close()
 
-    def _put(self, data_type: int, raw: bytes) -> Tuple[int, int]:
-        key = (data_type, hashlib.sha256(raw).hexdigest())
+    def _put(self, dtype: np.dtype, shape: List[int], raw: bytes, source: Optional[dict]) -> Tuple[int, int]:
+        """Store raw (values of dtype and shape) once per source (a view of a checkpoint tensor), or once per content
+        for a constant of the architecture."""
+        if source is None:
+            key = ('constant', dtype.str, hashlib.sha256(raw).hexdigest())
+        else:
+            key = ('source', dtype.str, tuple(shape), json.dumps(source, sort_keys=True))
         if key not in self.index:
             offset = (self.size + ALIGN - 1) // ALIGN * ALIGN
             with open(self.path, 'ab') as f:
@@ -38,6 +49,7 @@ class WeightStore:
                 f.write(raw)
             self.size = offset + len(raw)
             self.index[key] = (offset, len(raw))
+            self.regions.append(region(offset, len(raw), dtype, shape, source))
         self.referenced += len(raw)
         return self.index[key]
 
@@ -103,17 +115,26 @@ class WeightStore:
         return arr.reshape(tuple(t.dims))
 
     def externalize(
-        self, model: onnx.ModelProto, base_dir: Optional[str] = None, given: Optional[Dict[str, np.ndarray]] = None
+        self,
+        model: onnx.ModelProto,
+        base_dir: Optional[str] = None,
+        given: Optional[Dict[str, np.ndarray]] = None,
+        sources: Optional[Dict[str, dict]] = None,
     ) -> None:
-        """Move every initializer of at least min_bytes into the shared file (in place).
+        """Move every initializer of at least min_bytes, and every one that `sources` names, into the shared file
+        (in place).
 
         base_dir: where the tensors that torch.onnx wrote outside the protobuf (a graph over 2 GB) lie; each is read
         when its turn comes, so the graph's weights are never all in memory twice. given: the values of initializers
         marked EXTERNAL that have no data anywhere yet, by name (arrays of any strides, e.g. views of the model's
-        weights); each is copied when its turn comes."""
+        weights); each is copied when its turn comes. sources: the checkpoint tensor each weight copies (initializer
+        name -> weight_map source entry): these are stored outside the graph whatever their size, so that the graph
+        holds no weight of the checkpoint, and are recorded in `regions` with their source."""
         self.constants_to_initializers(model, self.min_bytes)
         casts = []
         for t in model.graph.initializer:
+            name = t.name
+            source = (sources or {}).get(name)
             arr = self.values(t, base_dir, given)
             changed = t.data_location == onnx.TensorProto.EXTERNAL
             if self.fp16:
@@ -121,17 +142,27 @@ class WeightStore:
                 if cast is not None:
                     casts.append(cast)
                     changed = True
+                elif source is not None and arr.dtype == np.float32 and arr.nbytes >= self.min_bytes:
+                    # the layout must not depend on the values: the export rounds every parameter first
+                    raise RuntimeError(f'initializer {name} ({source["key"]}) is not rounded to float16 values')
             raw = np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder('<'), copy=False).tobytes()
+            dtype, shape = arr.dtype, list(arr.shape)
             del arr
-            for field in DATA_FIELDS if changed or len(raw) >= self.min_bytes else ():
+            outside = len(raw) >= self.min_bytes or source is not None
+            for field in DATA_FIELDS if changed or outside else ():
                 t.ClearField(field)
             del t.external_data[:]
             t.data_location = onnx.TensorProto.DEFAULT
-            if len(raw) < self.min_bytes:
+            if not outside:
                 if changed:  # stays in the graph, as its new values
                     t.raw_data = raw
                 continue
-            offset, length = self._put(t.data_type, raw)
+            if source is not None:
+                rounded = source.get('rounded') and dtype == np.float32  # kept float32 (small), float16 values
+                source = dict(
+                    {k: v for k, v in source.items() if k != 'rounded'}, **({'via': 'float16'} if rounded else {})
+                )
+            offset, length = self._put(dtype, shape, raw, source)
             t.data_location = onnx.TensorProto.EXTERNAL
             del t.external_data[:]
             for k, v in (('location', self.filename), ('offset', str(offset)), ('length', str(length))):

@@ -14,6 +14,9 @@ from .sampling import sample_with_top_k_top_p
 class SelfAttention(nn.Module):
     """Multi-head attention with q/v biases, optional l2-normalised q, k and a learnt per-head scale."""
 
+    # True only while varscope.bundle.graphs.folded_weights() exports as exporter 0.1.0 did (the qkv bias folded)
+    fold_qkv_bias = False
+
     def __init__(self, embed_dim: int, num_heads: int, attn_l2_norm: bool):
         super().__init__()
         self.num_heads, self.head_dim = num_heads, embed_dim // num_heads
@@ -35,7 +38,10 @@ class SelfAttention(nn.Module):
         The softmax weights are attention_weights(q, k, attn_bias); they are not returned, so that a caller keeping
         one block's weights holds two small tensors per block instead of one [B, nh, l, Lp+l]."""
         B, l, D = x.shape
-        bias = torch.cat((self.q_bias, self.zero_k_bias, self.v_bias))
+        # NOTE: abs() of the zeros is exact and keeps torch.onnx from folding the concatenation into a new weight that
+        # no checkpoint key holds (a bundle's weights must be copies of the checkpoint's; onnxruntime folds it instead).
+        zero_k_bias = self.zero_k_bias if self.fold_qkv_bias else self.zero_k_bias.abs()
+        bias = torch.cat((self.q_bias, zero_k_bias, self.v_bias))
         qkv = F.linear(x, self.mat_qkv.weight, bias).view(B, l, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(dim=0)  # each [B, nh, l, hd]
         if self.attn_l2_norm:
