@@ -17,7 +17,7 @@ SAMPLING = {'cfg': 4.0, 'tau': 0.5, 'topK': 900, 'topP': 0.97, 'cfgInsertionLaye
 TEXT_ATTENTION_NOTE = (
     'The graphs keep the text attention (text pool and cross-attention) in float32. The official code casts its q, k, '
     'v to bfloat16 and the output back: against float32 that moves teacher-forced logits by up to 2.7e-3 (fixture A) '
-    'and 3.5e-3 (B), flips 2 of 16672 greedy bits in A\'s teacher forcing and 1 of 8336 bits of A\'s greedy CFG '
+    'and 3.5e-3 (B), flips the argmax of 2 of A\'s 16672 teacher-forced bits and 1 of 8336 bits of A\'s greedy CFG '
     'generation (B: none of 21280).'
 )
 
