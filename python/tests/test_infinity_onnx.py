@@ -44,6 +44,18 @@ def write_case(directory: str, cases: list, name: str, graph: str, inputs: dict,
     )
 
 
+def run_one(bundle: str, graph: str, inputs: dict, outputs: dict, save=()) -> tuple:
+    """One case through verify_bundle.js: (max abs diff per output, the outputs named in save as arrays)."""
+    with tempfile.TemporaryDirectory() as work:
+        cases = []
+        write_case(work, cases, graph, graph, inputs, outputs)
+        cases[0]['save'] = {k: f'saved.{k}.npy' for k in save}
+        with open(os.path.join(work, 'cases.json'), 'w') as f:
+            json.dump(cases, f)
+        diffs = run_verifier(bundle, work)
+        return diffs, {k: np.load(os.path.join(work, f'saved.{k}.npy')) for k in save}
+
+
 # Each fixture exported by the command line into one bundle: A at its own 1:1 and at 0.75 (two schedules in one
 # bundle), B at its own 0.75.
 RATIOS = {'infinity-A': '1.0,0.75', 'infinity-B': '0.75'}
@@ -72,11 +84,13 @@ def manifest_of(name: str) -> dict:
         return json.load(f)
 
 
-def graph_stem(name: str, graph: str) -> str:
-    """The graph file of the fixture's own schedule, without .onnx (verify_bundle.js's `graph`)."""
-    with open(os.path.join(INFINITY_FIXTURES, name, 'config.json')) as f:
-        s = json.load(f)['schedule']
-    (entry,) = [e for e in manifest_of(name)['schedules'] if e['hDivW'] == s['h_div_w_template']]
+def graph_stem(name: str, graph: str, h_div_w: float = 0.0) -> str:
+    """The graph file of a schedule of the bundle (the fixture's own by default), without .onnx (verify_bundle.js's
+    `graph`)."""
+    if not h_div_w:
+        with open(os.path.join(INFINITY_FIXTURES, name, 'config.json')) as f:
+            h_div_w = json.load(f)['schedule']['h_div_w_template']
+    (entry,) = [e for e in manifest_of(name)['schedules'] if e['hDivW'] == h_div_w]
     return entry['graphs'][graph]['file'][: -len('.onnx')]
 
 
@@ -127,18 +141,6 @@ class InfinityTokenizerOnnxTest(unittest.TestCase):
                 self.assertLessEqual(diff, tolerance(key), f'{name} {key}')
 
 
-def run_step(bundle: str, graph: str, work: str, inputs: dict) -> dict:
-    """One infinityStep run through onnxruntime-node: its outputs as arrays."""
-    save = {k: f'step.out.{k}.npy' for k in ('logits', 'newKey', 'newValue')}
-    cases = []
-    write_case(work, cases, 'step', graph, inputs, {})
-    cases[0]['save'] = save
-    with open(os.path.join(work, 'cases.json'), 'w') as f:
-        json.dump(cases, f)
-    run_verifier(bundle, work)
-    return {k: np.load(os.path.join(work, file)) for k, file in save.items()}
-
-
 def drive_steps(fx: Fixture, name: str, captions, cfg_list, tau_list, cfg_insertion_layer, forced_bits=None):
     """Generation scale by scale through the step graph, the caller's part done here as the reference does it (CFG
     batch, logits over tau and CFG, greedy bits, the next scale's input): (logits K x [B, l, d, 2], bits K x
@@ -155,37 +157,35 @@ def drive_steps(fx: Fixture, name: str, captions, cfg_list, tau_list, cfg_insert
     head_dim = cfg_m.embed_dim // cfg_m.num_heads
     past_k = past_v = np.zeros((cfg_m.depth, rows, cfg_m.num_heads, 0, head_dim), np.float32)
     nxt, f_hat, all_logits, all_bits = np.zeros((rows, 1, cfg_m.d_model), np.float32), 0.0, [], []
-    with tempfile.TemporaryDirectory() as work:
-        for si, (_, h, w) in enumerate(schedule):
-            out = run_step(
-                BUNDLES[name],
-                graph_stem(name, 'infinityStep'),
-                work,
-                {
-                    'textFeatures': kv.detach().numpy(),
-                    'textOffsets': cu.numpy().astype(np.int64),
-                    'nextInput': nxt,
-                    'scaleIndex': np.array(si, np.int64),
-                    'pastKey': past_k,
-                    'pastValue': past_v,
-                    'cfgScale': np.array(cfg_list[si], np.float32),
-                    'cfgLayer': np.array(layer[0] if layer else -1, np.int64),
-                },
-            )
-            past_k = np.concatenate((past_k, out['newKey']), axis=3)
-            past_v = np.concatenate((past_v, out['newValue']), axis=3)
-            logits = guided_logits(
-                torch.from_numpy(out['logits']), B, cfg_list[si], tau_list[si], 0 in cfg_insertion_layer
-            )
-            all_logits.append(logits)
-            if forced_bits is not None:
-                bits = forced_bits[si].reshape(B, h, w, -1).long()
-            else:
-                bits = sample_with_top_k_top_p(logits.reshape(B, -1, 2), top_k=1, top_p=0.0)[:, :, 0].view(B, h, w, -1)
-            all_bits.append(bits)
-            f_hat, x = add_scale(fx.vae, f_hat, bits, schedule, si)
-            if x is not None:
-                nxt = x.repeat(rows // B, 1, 1).numpy()
+    for si, (_, h, w) in enumerate(schedule):
+        _, out = run_one(
+            BUNDLES[name],
+            graph_stem(name, 'infinityStep'),
+            {
+                'textFeatures': kv.detach().numpy(),
+                'textOffsets': cu.numpy().astype(np.int64),
+                'nextInput': nxt,
+                'scaleIndex': np.array(si, np.int64),
+                'pastKey': past_k,
+                'pastValue': past_v,
+                'cfgScale': np.array(cfg_list[si], np.float32),
+                'cfgLayer': np.array(layer[0] if layer else -1, np.int64),
+            },
+            {},
+            save=('logits', 'newKey', 'newValue'),
+        )
+        past_k = np.concatenate((past_k, out['newKey']), axis=3)
+        past_v = np.concatenate((past_v, out['newValue']), axis=3)
+        logits = guided_logits(torch.from_numpy(out['logits']), B, cfg_list[si], tau_list[si], 0 in cfg_insertion_layer)
+        all_logits.append(logits)
+        if forced_bits is not None:
+            bits = forced_bits[si].reshape(B, h, w, -1).long()
+        else:
+            bits = sample_with_top_k_top_p(logits.reshape(B, -1, 2), top_k=1, top_p=0.0)[:, :, 0].view(B, h, w, -1)
+        all_bits.append(bits)
+        f_hat, x = add_scale(fx.vae, f_hat, bits, schedule, si)
+        if x is not None:
+            nxt = x.repeat(rows // B, 1, 1).numpy()
     return all_logits, all_bits
 
 
@@ -203,21 +203,33 @@ class InfinityTransformerOnnxTest(unittest.TestCase):
             captions = fx.cfg['teacher_forced']['captions']
             kv, cu = fx.captions(captions)
             ref = fx.npy('tf_logits_fp32ca')
-            with tempfile.TemporaryDirectory() as work:
-                cases = []
-                x = np.broadcast_to(fx.npy('tf_x_wo_prefix'), (len(captions),) + fx.npy('tf_x_wo_prefix').shape)
-                write_case(
-                    work,
-                    cases,
-                    'infinityTransformer',
-                    graph_stem(name, 'infinityTransformer'),
-                    {'textFeatures': kv.numpy(), 'textOffsets': cu.numpy().astype(np.int64), 'nextInput': x},
-                    {'logits': ref.reshape(ref.shape[0], ref.shape[1], -1, 2)},
-                )
-                with open(os.path.join(work, 'cases.json'), 'w') as f:
-                    json.dump(cases, f)
-                diffs = run_verifier(BUNDLES[name], work)
-            self.assertLessEqual(diffs['infinityTransformer.logits'], FLOAT_TOL, name)
+            x = np.broadcast_to(fx.npy('tf_x_wo_prefix'), (len(captions),) + fx.npy('tf_x_wo_prefix').shape)
+            diffs, _ = run_one(
+                BUNDLES[name],
+                graph_stem(name, 'infinityTransformer'),
+                {'textFeatures': kv.numpy(), 'textOffsets': cu.numpy().astype(np.int64), 'nextInput': x},
+                {'logits': ref.reshape(ref.shape[0], ref.shape[1], -1, 2)},
+            )
+            self.assertLessEqual(max(diffs.values()), FLOAT_TOL, name)
+
+    def test_second_schedule_of_a_bundle(self):
+        # A's bundle also holds h:w 0.75, where A has no fixture: its teacher-forced graph against our reference
+        # (itself held to B's fixture at 0.75), on random bits and A's longer caption.
+        fx, schedule = self.fx['infinity-A'], scale_schedule(0.75, '0.06M')
+        g = torch.Generator().manual_seed(0)
+        bits = [(torch.rand(1, 1, h, w, fx.vae.codebook_dim, generator=g) > 0.5).int() for _, h, w in schedule]
+        kv, cu = fx.captions([1])
+        with torch.no_grad():
+            x = fx.vae.next_scale_inputs(bits, schedule)
+            ref = fx.model(kv, cu, x, schedule)
+        diffs, _ = run_one(
+            BUNDLES['infinity-A'],
+            graph_stem('infinity-A', 'infinityTransformer', 0.75),
+            {'textFeatures': kv.numpy(), 'textOffsets': cu.numpy().astype(np.int64), 'nextInput': x.numpy()},
+            {'logits': ref.reshape(1, x.shape[1] + 1, -1, 2).numpy()},
+        )
+        self.assertEqual(len(diffs), 1)
+        self.assertLessEqual(max(diffs.values()), FLOAT_TOL)
 
     def test_steps_with_forced_bits_equal_teacher_forcing(self):
         for name, fx in self.fx.items():
