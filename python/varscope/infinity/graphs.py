@@ -1,6 +1,12 @@
 """Infinity as ONNX-ready modules, one per graph, each for one scale schedule (static sizes, RoPE and masks as
 constants; a bundle carries one set of graphs per schedule, all sharing one weights.bin).
 
+One graph per schedule rather than a scheduleIndex input: the tokenizer's resampling matrices and every token count
+are static per schedule, and a schedule's RoPE table and block-causal mask are constants that onnxruntime folds once;
+the weights are stored once whatever the number of schedules, so each adds only its graphs' structure and constants
+(at 0.06M: the [L, L] mask, 1.1 MB at 1:1, 1.8 MB at 0.75; it grows as L^2: 25 MB at 0.25M, 443 MB at 1M, where it
+should be computed in the graph from the scale of each token instead).
+
 Tokenizer: image -> latent, bits, residuals; bits -> latent and the transformer's next-scale inputs; latent -> image.
 Every resampling is a pair of matrices (M_h x M_w^T) made by PyTorch's own F.interpolate on basis vectors, since ONNX
 has no area resize to arbitrary sizes and the official trilinear on [B, d, 1, h, w] is bilinear in h, w.
@@ -198,7 +204,12 @@ class InfinityStepGraph(nn.Module):
 
     For CFG the batch is the conditional rows then the unconditional ones (cfg_uncond's features as their captions).
     cfgLayer i in 0 .. depth - 1 mixes the hidden state after block i with cfgScale (the official
-    cfg_insertion_layer n < 0 is block depth + n), unless cfgScale is 1; any other cfgLayer (-1) mixes nothing."""
+    cfg_insertion_layer n < 0 is block depth + n), unless cfgScale is 1; any other cfgLayer (-1) mixes nothing.
+
+    NOTE: the captions are encoded again at every scale (text pool, text_proj_for_ca and each block's keys and values
+    of the caption): per block about N / (8 l) of the scale's own work for N caption tokens and l image tokens, so
+    most of the first scales' steps but ~5 % of a 0.06M generation for N = 30; a text graph whose outputs the step
+    takes as inputs would remove it."""
 
     def __init__(self, model: Infinity, schedule: Schedule):
         super().__init__()

@@ -4,6 +4,7 @@ from typing import Dict
 import torch
 import torch.nn as nn
 
+from ..bundle.checkpoint import uninitialised
 from ..bundle.safe_load import load_torch
 from .bsq_vae import BSQVAE, BSQVAEConfig
 from .config import InfinityConfig
@@ -28,7 +29,15 @@ def _load_strict(model: nn.Module, sd: Dict[str, torch.Tensor], path: str, what:
         problems = {'missing': missing, 'unexpected': unexpected, 'of another shape': shapes}
         parts = [f'{len(v)} {name} (first {v[0]})' for name, v in problems.items() if v]
         raise ValueError(f'{path}: not {what}: ' + ', '.join(parts))
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in sd.items()}, strict=True)
+    # The model takes the checkpoint's tensors themselves (built uninitialised(), its own storages were never touched):
+    # one copy of the weights in memory instead of two.
+    tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    with torch.no_grad():
+        for k, t in tensors.items():
+            if sd[k].dtype == t.dtype:
+                t.data = sd[k]
+            else:
+                t.copy_(sd[k])
 
 
 def load_bsq_vae(path: str) -> BSQVAE:
@@ -36,7 +45,8 @@ def load_bsq_vae(path: str) -> BSQVAE:
     sd = _state_dict(load_torch(path), path, 'vae')
     if 'encoder.conv_in.conv.weight' not in sd or 'decoder.up.0.block.0.conv2.conv.weight' not in sd:
         raise ValueError(f'{path}: not a BSQ VAE checkpoint (no encoder.conv_in / decoder.up.0 convolutions)')
-    vae = BSQVAE(BSQVAEConfig.from_state_dict(sd))
+    with uninitialised():
+        vae = BSQVAE(BSQVAEConfig.from_state_dict(sd))
     _load_strict(vae, sd, path, 'a BSQ VAE checkpoint')
     return vae.eval()
 
@@ -84,6 +94,7 @@ def load_infinity(path: str, cfg: InfinityConfig, text_attention_bf16: bool = Fa
 
 
 def _load_model(sd: Dict[str, torch.Tensor], cfg: InfinityConfig, path: str, text_attention_bf16: bool) -> Infinity:
-    model = Infinity(cfg, text_attention_bf16)
+    with uninitialised():
+        model = Infinity(cfg, text_attention_bf16)
     _load_strict(model, sd, path, f'an Infinity checkpoint of depth {cfg.depth}, width {cfg.embed_dim}')
     return model.eval()
