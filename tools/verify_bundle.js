@@ -3,7 +3,9 @@
 // the max abs difference of every output to its PyTorch reference, as one JSON object on stdout.
 //
 // usage: node tools/verify_bundle.js BUNDLE_DIR CASES_DIR
-//   CASES_DIR/cases.json: [{ "name": "...", "graph": "<role>", "inputs": {name: "file.npy"}, "outputs": {name: "file.npy"} }]
+//   CASES_DIR/cases.json: [{ "name": "...", "graph": "<role>", "inputs": {name: "file.npy"}, "outputs": {name: "file.npy"},
+//                            "save": {name: "file.npy"} (optional: outputs written to CASES_DIR, e.g. to drive a loop) }]
+//   "graph" is a role of varscope.json's `graphs`, else the file <graph>.onnx in BUNDLE_DIR.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -37,6 +39,22 @@ function npyHeader(file, buf) {
   if (!DTYPES[descr]) throw new Error(`${file}: dtype ${descr} is not supported`);
   const [dtype, Ctor] = DTYPES[descr];
   return { dtype, Ctor, dims, count: dims.reduce((a, b) => a * b, 1), offset: start + headerLen };
+}
+
+/** Writes an onnxruntime tensor (float32, int64, float16 or uint8) as a little-endian C-order .npy file (format 1.0). */
+function writeNpy(file, tensor) {
+  const descr = Object.keys(DTYPES).find((k) => DTYPES[k][0] === tensor.type);
+  if (!descr) throw new Error(`${file}: cannot save a tensor of type ${tensor.type}`);
+  const shape = tensor.dims.length === 1 ? `(${tensor.dims[0]},)` : `(${tensor.dims.join(', ')})`;
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
+  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n'; // the data starts at a multiple of 64
+  const head = Buffer.alloc(10);
+  head.write('\x93NUMPY', 0, 'latin1');
+  head[6] = 1;
+  head[7] = 0;
+  head.writeUInt16LE(header.length, 8);
+  const data = tensor.data;
+  fs.writeFileSync(file, Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
 }
 
 /** Reads a little-endian C-order .npy file into { dtype, dims, data }. */
@@ -105,7 +123,7 @@ async function main() {
   const result = {};
   for (const [i, c] of cases.entries()) {
     if (!sessions.has(c.graph)) {
-      const file = graphs ? graphs[c.graph].file : `${c.graph}.onnx`;
+      const file = graphs && Object.hasOwn(graphs, c.graph) ? graphs[c.graph].file : `${c.graph}.onnx`;
       sessions.set(c.graph, await ort.InferenceSession.create(path.join(bundleDir, file)));
     }
     const session = sessions.get(c.graph);
@@ -118,6 +136,10 @@ async function main() {
     const out = await session.run(feeds);
     const ms = Date.now() - started;
     for (const name of Object.keys(feeds)) delete feeds[name]; // the inputs may go before the comparisons
+    for (const [name, file] of Object.entries(c.save || {})) {
+      if (!out[name]) throw new Error(`${c.name}: the graph has no output ${name} to save`);
+      writeNpy(path.join(casesDir, file), out[name]);
+    }
     for (const [name, file] of Object.entries(c.outputs)) {
       const key = `${c.name}.${name}`;
       result[key] = maxAbsDiffToFile(out[name], path.join(casesDir, file), (got, ref) =>

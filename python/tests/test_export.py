@@ -348,6 +348,41 @@ class VerifierTest(unittest.TestCase):
             diffs = run_verifier(d, d)
         self.assertEqual(diffs, {'same.y': 0.0, 'off.y': 0.5, 'short.y': float('inf')})
 
+    def test_saved_outputs_read_back_as_numpy_wrote_them(self):
+        # a case's `save` writes outputs as .npy (how a test drives a graph step by step); every dtype the verifier
+        # reads, scalars and shapes of one axis included
+        h = onnx.helper
+        with tempfile.TemporaryDirectory(prefix='varscope-verifier-') as d:
+            arrays = {
+                'f': np.arange(24, dtype=np.float32).reshape(2, 3, 4) / 7,
+                'i': np.array([-(2**40), 3], np.int64),
+                'u': np.array(7, np.uint8),
+            }
+            types = {'f': onnx.TensorProto.FLOAT, 'i': onnx.TensorProto.INT64, 'u': onnx.TensorProto.UINT8}
+            for key, a in arrays.items():
+                io = lambda name: h.make_tensor_value_info(name, types[key], list(a.shape))  # noqa: E731
+                graph = h.make_graph([h.make_node('Identity', ['x'], ['y'])], key, [io('x')], [io('y')])
+                model = h.make_model(graph, opset_imports=[h.make_opsetid('', 13)], ir_version=8)
+                onnx.save(model, os.path.join(d, f'{key}.onnx'))
+                np.save(os.path.join(d, f'{key}.npy'), a)
+            cases = [
+                {'name': k, 'graph': k, 'inputs': {'x': f'{k}.npy'}, 'outputs': {}, 'save': {'y': f'{k}.saved.npy'}}
+                for k in arrays
+            ]
+            with open(os.path.join(d, 'cases.json'), 'w') as f:
+                json.dump(cases, f)
+            self.assertEqual(run_verifier(d, d), {})
+            for key, a in arrays.items():
+                saved = np.load(os.path.join(d, f'{key}.saved.npy'))
+                self.assertEqual((saved.dtype, saved.shape), (a.dtype, a.shape), key)
+                np.testing.assert_array_equal(saved, a, key)
+            cases[0]['save'] = {'z': 'z.npy'}
+            with open(os.path.join(d, 'cases.json'), 'w') as f:
+                json.dump(cases[:1], f)
+            with self.assertRaises(RuntimeError) as caught:
+                run_verifier(d, d)
+            self.assertIn('f: the graph has no output z to save', str(caught.exception))
+
 
 class ExportOtherArchitectureTest(unittest.TestCase):
     """A random small model unlike the fixture: shared AdaLN, ch_mult (1,2,4), 8 scales, trainer-style nesting."""

@@ -269,7 +269,9 @@ export async function writeBundleFromTemplate(
     throw new VarScopeError('ModelLoad', `${templateDir}: its ${MANIFEST} and ${WEIGHT_MAP_FILE} name different template keys`);
   const mismatch = checkpointMismatch(map, sources);
   if (mismatch) throw new VarScopeError('ModelLoad', `${mismatch}; template ${String(manifest.id)} (key ${map.key.slice(0, 12)})`);
-  const graphs = Object.values(manifest.graphs as Record<string, { file: string }>).map((g) => g.file);
+  const recorded = (manifest.files ?? {}) as Record<string, { sha256?: string }>;
+  const graphs = Object.values((manifest.graphs ?? {}) as Record<string, { file?: unknown }>).map((g) => String(g?.file));
+  if (!graphs.length) throw new VarScopeError('ModelLoad', `${templateDir}: its ${MANIFEST} names no graphs`);
   if (graphs.some((f) => f !== path.basename(f)))
     throw new VarScopeError('ModelLoad', `${templateDir}: its graphs lie in another folder (a shared-VAE bundle is no template)`);
   checkCancel(opts.signal);
@@ -278,8 +280,14 @@ export async function writeBundleFromTemplate(
   const stage = await fs.promises.mkdtemp(path.join(parent, `.${path.basename(outDir)}.partial-`));
   try {
     const files: Record<string, { sha256: string; bytes: number }> = {};
-    for (const name of [...graphs, WEIGHT_MAP_FILE])
+    for (const name of [...graphs, WEIGHT_MAP_FILE]) {
       files[name] = await copyHashed(path.join(templateDir, name), path.join(stage, name), opts.signal);
+      if (files[name].sha256 !== recorded[name]?.sha256)
+        throw new VarScopeError(
+          'ModelLoad',
+          `${path.join(templateDir, name)} is not the file its ${MANIFEST} records (sha256); export the template again`,
+        );
+    }
     for (const name of Object.keys(map.files)) files[name] = await writeMappedFile(templateDir, name, map, sources, stage, opts.signal);
     checkCancel(opts.signal);
     writeFileAtomicSync(path.join(stage, MANIFEST), JSON.stringify(newManifest(manifest, opts, files), null, 1));

@@ -123,6 +123,20 @@ function graphRows(role: GraphRole): Array<[string, Check]> {
   ];
 }
 
+/** The refusal of an Infinity bundle (`"family": "infinity"`, written by `python -m varscope.infinity.export`). */
+export const INFINITY_BUNDLE_REFUSAL = 'an Infinity bundle: this version of the engine opens VAR bundles only';
+
+/**
+ * Why this engine cannot open a manifest's model family, or null for a VAR bundle (`family` absent or "var"). Checked
+ * before the version and the schema: another family lays out every other field its own way.
+ */
+export function familyProblem(m: Record<string, unknown>): string | null {
+  const family = Object.hasOwn(m, 'family') ? m.family : undefined;
+  if (family === undefined || family === 'var') return null;
+  if (family === 'infinity') return INFINITY_BUNDLE_REFUSAL;
+  return `family is ${brief(family)}: this version of the engine opens VAR bundles only`;
+}
+
 /** The roles every bundle has (src/shared/graphSpec.json). */
 const ROLES = Object.keys(graphSpecJson.graphs) as GraphRole[];
 

@@ -1,7 +1,21 @@
-"""The BSQ tokenizer as ONNX-ready modules, one per graph: image -> latent, bits, residuals; bits -> latent and the
-transformer's next-scale inputs; latent -> image. The scale schedule is fixed per graph (static sizes), and every
-resampling is a pair of matrices (M_h x M_w^T) made by PyTorch's own F.interpolate on basis vectors, since ONNX
-has no area resize to arbitrary sizes and the official trilinear on [B, d, 1, h, w] is bilinear in h, w."""
+"""Infinity as ONNX-ready modules, one per graph, each for one scale schedule (static sizes, RoPE and masks as
+constants; a bundle carries one set of graphs per schedule, all sharing one weights.bin).
+
+One graph per schedule rather than a scheduleIndex input: the tokenizer's resampling matrices and every token count
+are static per schedule, and a schedule's RoPE table and block-causal mask are constants that onnxruntime folds once;
+the weights are stored once whatever the number of schedules, so each adds only its graphs' structure and constants
+(at 0.06M: the [L, L] mask, 1.1 MB at 1:1, 1.8 MB at 0.75; it grows as L^2: 25 MB at 0.25M, 443 MB at 1M, where it
+should be computed in the graph from the scale of each token instead).
+
+Tokenizer: image -> latent, bits, residuals; bits -> latent and the transformer's next-scale inputs; latent -> image.
+Every resampling is a pair of matrices (M_h x M_w^T) made by PyTorch's own F.interpolate on basis vectors, since ONNX
+has no area resize to arbitrary sizes and the official trilinear on [B, d, 1, h, w] is bilinear in h, w.
+
+Transformer: the teacher-forced pass (all scales at once, block-causal mask) and the KV-cached step (one scale).
+Captions come packed, as the official call packs them: textFeatures [N, Ct5] (every caption's T5 features one after
+the other, no padding) and textOffsets int64 [B + 1] (cu_seqlens: caption b is rows textOffsets[b] ..
+textOffsets[b + 1]); any number of captions of any lengths >= 1. The text attention is float32 (the official code
+rounds it to bfloat16: see the bundle README)."""
 from typing import List, Sequence, Tuple
 
 import torch
@@ -9,6 +23,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .bsq_vae import BSQVAE
+from .model import Infinity
+from .rope import rope2d_table
 from .schedules import Schedule
 
 # The tokenizer's modes as 2D resizes: area down for residuals; trilinear (= bilinear on one frame) for codes.
@@ -150,4 +166,142 @@ def example_inputs(vae: BSQVAE, vae_schedule: Schedule) -> dict:
         'bsqEncoder': (torch.rand(*dims['bsqEncoder'], generator=g) * 2 - 1,),
         'bitsToLatent': ((torch.rand(*dims['bitsToLatent'], generator=g) > 0.5).to(torch.uint8),),
         'bsqDecoder': (torch.randn(*dims['bsqDecoder'], generator=g),),
+    }
+
+
+def logits_per_bit(logits):
+    """The head's [B, l, 2d] -> [B, l, d, 2]: index 0 is bit value 0, index 1 bit value 1 (the trainer's reading)."""
+    return logits.reshape(logits.shape[0], logits.shape[1], -1, 2)
+
+
+class InfinityTransformerGraph(nn.Module):
+    """Teacher forcing: textFeatures [N, Ct5], textOffsets [B + 1], nextInput [B, L - 1, d] (bitsToLatent's
+    nextInput: scales 1..K-1) -> logits [B, L, d, 2]. The RoPE table and the block-causal mask are the schedule's."""
+
+    def __init__(self, model: Infinity, schedule: Schedule):
+        super().__init__()
+        self.model, self.schedule = model, [tuple(s) for s in schedule]
+
+    def forward(self, textFeatures, textOffsets, nextInput):
+        return logits_per_bit(self.model(textFeatures, textOffsets, nextInput, self.schedule))
+
+
+def cfg_mixed(x, cfg):
+    """The official CFG inside the network on a batch [2B, ...] of B conditional rows then B unconditional ones:
+    cfg * x[:B] + (1 - cfg) * x[B:], copied to both halves. An odd batch (no CFG pair) passes unchanged, so the
+    step graph runs at batch 1 too (the mix is then never selected)."""
+    half = x.shape[0] // 2
+    mixed = cfg * x[:half] + (1 - cfg) * x[half : 2 * half]
+    return torch.cat((mixed, mixed, x[2 * half :]))
+
+
+class InfinityStepGraph(nn.Module):
+    """One scale with a KV cache: textFeatures [N, Ct5], textOffsets [B + 1], nextInput [B, l, d] (the scale's input;
+    ignored at scale 0, whose token is the pooled caption), scaleIndex [], pastKey / pastValue [depth, B, H, Lp, c]
+    (the keys / values of the scales before, after normalisation and RoPE), cfgScale [], cfgLayer [] ->
+    logits [B, l, d, 2] (before 1 / tau and CFG on the logits, which are the caller's), newKey / newValue
+    [depth, B, H, l, c] (this scale's only: the caller appends them to the cache).
+
+    For CFG the batch is the conditional rows then the unconditional ones (cfg_uncond's features as their captions).
+    cfgLayer i in 0 .. depth - 1 mixes the hidden state after block i with cfgScale (the official
+    cfg_insertion_layer n < 0 is block depth + n), unless cfgScale is 1; any other cfgLayer (-1) mixes nothing.
+
+    NOTE: the captions are encoded again at every scale (text pool, text_proj_for_ca and each block's keys and values
+    of the caption): per block about N / (8 l) of the scale's own work for N caption tokens and l image tokens, so
+    most of the first scales' steps but ~5 % of a 0.06M generation for N = 30; a text graph whose outputs the step
+    takes as inputs would remove it."""
+
+    def __init__(self, model: Infinity, schedule: Schedule):
+        super().__init__()
+        self.model = model
+        cfg = model.cfg
+        self.register_buffer(
+            'rope', rope2d_table(cfg.embed_dim // cfg.num_heads, schedule, cfg.rope2d_normalized_by_hw)
+        )
+
+    def forward(self, textFeatures, textOffsets, nextInput, scaleIndex, pastKey, pastValue, cfgScale, cfgLayer):
+        m = self.model
+        text = m.encode_text(textFeatures, textOffsets)
+        gss = m.shared_ada_lin(text.cond_BD)
+        Lp, l = pastKey.shape[3], nextInput.shape[1]
+        x = torch.where(scaleIndex == 0, m.start_tokens(text), m.word_embed(nextInput))  # [B, l, C]
+        # NOTE: a 0-d index traces to a Gather that keeps the axis: index_select of a [1] index instead
+        level = m.lvl_embed.weight.index_select(0, scaleIndex.reshape(1))  # [1, C]
+        rope = self.rope[:, Lp : Lp + l]
+        mixing = cfgScale != 1
+        keys, values, layer = [], [], 0
+        for ci, chunk in enumerate(m.chunks()):
+            if ci == 0 or not m.cfg.add_lvl_embeding_only_first_block:
+                x = x + level
+            for block in chunk:
+                x, k, v = block(x, gss, text, rope, None, pastKey[layer], pastValue[layer])
+                keys.append(k[:, :, Lp:])
+                values.append(v[:, :, Lp:])
+                x = torch.where(mixing & (cfgLayer == layer), cfg_mixed(x, cfgScale), x)
+                layer += 1
+        return logits_per_bit(m.get_logits(x, text.cond_BD)), torch.stack(keys), torch.stack(values)
+
+
+def transformer_io(model: Infinity, schedule: Schedule) -> dict:
+    """(inputs, outputs) {name: (dtype, dims)} of the transformer graphs; string dims are dynamic axes."""
+    cfg = model.cfg
+    d, L = cfg.d_model, sum(t * h * w for t, h, w in schedule)
+    text = {
+        'textFeatures': ('float32', ['captionTokens', cfg.text_channels]),
+        'textOffsets': ('int64', ['captionsPlusOne']),
+    }
+    cache = [cfg.depth, 'batch', cfg.num_heads, 'pastTokens', cfg.embed_dim // cfg.num_heads]
+    new = [cfg.depth, 'batch', cfg.num_heads, 'tokens', cfg.embed_dim // cfg.num_heads]
+    return {
+        'infinityTransformer': (
+            {**text, 'nextInput': ('float32', ['batch', L - 1, d])},
+            {'logits': ('float32', ['batch', L, d, 2])},
+        ),
+        'infinityStep': (
+            {
+                **text,
+                'nextInput': ('float32', ['batch', 'tokens', d]),
+                'scaleIndex': ('int64', []),
+                'pastKey': ('float32', cache),
+                'pastValue': ('float32', cache),
+                'cfgScale': ('float32', []),
+                'cfgLayer': ('int64', []),
+            },
+            {
+                'logits': ('float32', ['batch', 'tokens', d, 2]),
+                'newKey': ('float32', new),
+                'newValue': ('float32', new),
+            },
+        ),
+    }
+
+
+def transformer_graphs(model: Infinity, schedule: Schedule) -> dict:
+    """The module behind each transformer graph."""
+    return {
+        'infinityTransformer': InfinityTransformerGraph(model, schedule),
+        'infinityStep': InfinityStepGraph(model, schedule),
+    }
+
+
+def transformer_example_inputs(model: Infinity, schedule: Schedule) -> dict:
+    """Tracing inputs per graph: two captions of 3 and 5 tokens, the step at scale 1 (every dynamic size differs
+    from 1 and from the others, so the tracer keeps them symbolic)."""
+    cfg = model.cfg
+    g = torch.Generator().manual_seed(0)
+    d, L, H, c = cfg.d_model, sum(t * h * w for t, h, w in schedule), cfg.num_heads, cfg.embed_dim // cfg.num_heads
+    text = (torch.randn(8, cfg.text_channels, generator=g), torch.tensor([0, 3, 8]))
+    _, h1, w1 = schedule[1]
+    past = lambda: torch.randn(cfg.depth, 2, H, 1, c, generator=g)  # noqa: E731
+    return {
+        'infinityTransformer': (*text, torch.randn(2, L - 1, d, generator=g)),
+        'infinityStep': (
+            *text,
+            torch.randn(2, h1 * w1, d, generator=g),
+            torch.tensor(1),
+            past(),
+            past(),
+            torch.tensor(3.0),
+            torch.tensor(cfg.depth - 1),
+        ),
     }

@@ -359,27 +359,40 @@ class Infinity(nn.Module):
                         x = cfg * x[:B] + (1 - cfg) * x[B:]
                         x = torch.cat((x, x))
                     layer += 1
-            if cfg != 1 and 0 in cfg_insertion_layer:
-                logits = self.get_logits(x, text.cond_BD).mul(1 / tau_list[si])
-                logits = cfg * logits[:B] + (1 - cfg) * logits[B:]
-            else:
-                logits = self.get_logits(x[:B], text.cond_BD[:B]).mul(1 / tau_list[si])
-            logits = logits.reshape(B, -1, 2)  # [B, l*d, 2]
+            logits = self.get_logits(x, text.cond_BD)
+            logits = guided_logits(logits, B, cfg, tau_list[si], 0 in cfg_insertion_layer).reshape(B, -1, 2)
             run.logits.append(logits.view(B, h * w, d, 2).clone())
             if forced_bits is not None:
                 bits = forced_bits[si].reshape(B, h, w, d).long()
             else:
                 bits = sample_with_top_k_top_p(logits, top_k=top_k, top_p=top_p, rng=rng)[:, :, 0].view(B, h, w, d)
             run.bits.append(bits)
-            codes = vae.quantizer.lfq.bits_to_codes(bits.unsqueeze(1))  # [B, d, 1, h, w]
-            if si != len(schedule) - 1:
-                f_hat = f_hat + F.interpolate(codes, size=tuple(schedule[-1]), mode=Z_UP)
-                nxt = next_scale_input(f_hat, schedule[si + 1]).squeeze(2)  # [B, d, h', w']
-                x = self.word_embed(nxt.flatten(2).transpose(1, 2)).repeat(2 if doubled else 1, 1, 1)
-            else:
-                f_hat = f_hat + codes
+            f_hat, nxt = add_scale(vae, f_hat, bits, schedule, si)
+            if nxt is not None:
+                x = self.word_embed(nxt).repeat(2 if doubled else 1, 1, 1)
         run.z = f_hat.squeeze(2)
         return run
+
+
+def guided_logits(logits, B: int, cfg: float, tau: float, on_logits: bool):
+    """What the sampler gets from the head's logits of a batch (any trailing shape): over tau, and with CFG on the
+    logits (on_logits, cfg != 1) cfg * conditional + (1 - cfg) * unconditional, the batch being B conditional rows
+    then B unconditional ones; else the first B rows (the conditional ones, or the CFG-mixed hidden state's)."""
+    if cfg != 1 and on_logits:
+        logits = logits.mul(1 / tau)
+        return cfg * logits[:B] + (1 - cfg) * logits[B : 2 * B]
+    return logits[:B].mul(1 / tau)
+
+
+def add_scale(vae: BSQVAE, f_hat, bits, schedule: Schedule, si: int):
+    """f_hat [B, d, 1, H, W] (0.0 before scale 0) plus scale si's bits [B, h, w, d], and the next scale's input
+    [B, h' w', d] (None after the last scale): the official autoregressive_infer_cfg between two scales."""
+    codes = vae.quantizer.lfq.bits_to_codes(bits.unsqueeze(1))  # [B, d, 1, h, w]
+    if si == len(schedule) - 1:
+        return f_hat + codes, None
+    f_hat = f_hat + F.interpolate(codes, size=tuple(schedule[-1]), mode=Z_UP)
+    nxt = next_scale_input(f_hat, schedule[si + 1]).squeeze(2)  # [B, d, h', w']
+    return f_hat, nxt.flatten(2).transpose(1, 2)
 
 
 def to_bgr_uint8(img: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ import graphSpecJson from '../../shared/graphSpec.json';
 import type { BundleManifest, FileHash, GraphRole, GraphSpec, GraphSpecTable } from '../../shared/manifest';
 import { MANIFEST_VERSION } from '../../shared/manifest';
 import { oneLine, VarScopeError } from '../../shared/errors';
-import { brief, isObject, schemaProblems } from '../../node/manifestSchema';
+import { brief, familyProblem, isObject, schemaProblems } from '../../node/manifestSchema';
 import type { GraphIO } from '../runtime/graph';
 import type { Initializer } from './onnxInitializers';
 
@@ -75,8 +75,9 @@ export function fileHash(m: BundleManifest, rel: string): FileHash | undefined {
 }
 
 /**
- * Problems of the manifest by itself (empty when it is sound): format and version first (another version may lay
- * its fields out differently), then every field against MANIFEST_SCHEMA, then the relations between fields.
+ * Problems of the manifest by itself (empty when it is sound): format, model family and version first (another
+ * family or version may lay its fields out differently), then every field against MANIFEST_SCHEMA, then the relations
+ * between fields.
  */
 export function checkManifest(m: unknown): string[] {
   if (!isObject(m)) return [`is not a JSON object (got ${brief(m)})`];
@@ -84,6 +85,8 @@ export function checkManifest(m: unknown): string[] {
   const format = Object.hasOwn(m, 'format') ? m.format : undefined;
   const version = Object.hasOwn(m, 'version') ? m.version : undefined;
   if (format !== 'varscope-bundle') p.push(`format is ${brief(format)}, expected "varscope-bundle"`);
+  const family = familyProblem(m);
+  if (family && !p.length) return [family];
   if (version === 1)
     return [
       `this bundle has format 1 (an older VARScope: stored attention mask, no file hashes); this VARScope reads format ${MANIFEST_VERSION}: ${REEXPORT_HINT}`,

@@ -132,9 +132,13 @@ describe('bundle templates: a template plus a second checkpoint equals its full 
   });
 
   /** writeBundleFromTemplate of A with `sd` fails with one line matching `re` and leaves nothing. */
-  async function refuses(sd: { vae: StateDict; var: StateDict }, re: RegExp, signal?: AbortSignal): Promise<void> {
+  const refuses = (sd: { vae: StateDict; var: StateDict }, re: RegExp, signal?: AbortSignal) =>
+    refusesFrom(path.join(fx, 'bundle-A'), sd, re, signal);
+
+  /** writeBundleFromTemplate of `template` with `sd` fails with one line matching `re` and leaves nothing. */
+  async function refusesFrom(template: string, sd: { vae: StateDict; var: StateDict }, re: RegExp, signal?: AbortSignal) {
     const out = path.join(work, 'refused');
-    await assert.rejects(writeBundleFromTemplate(path.join(fx, 'bundle-A'), sd, out, { ...opts, signal }), (e: Error) => {
+    await assert.rejects(writeBundleFromTemplate(template, sd, out, { ...opts, signal }), (e: Error) => {
       assert.match(e.message, re);
       assert.ok(!e.message.includes('\n'), e.message);
       return true;
@@ -173,6 +177,14 @@ describe('bundle templates: a template plus a second checkpoint equals its full 
     const t = slow.get('head.weight')!;
     slow.set('head.weight', { ...t, read: async () => (ac.abort(), t.read()) });
     await refuses({ vae: sources.vae, var: slow }, /^cancelled$/, ac.signal);
+  });
+
+  it('a template whose graph changed since its export is refused', async () => {
+    const copy = path.join(work, 'changed-template');
+    fs.cpSync(path.join(fx, 'bundle-A'), copy, { recursive: true });
+    fs.appendFileSync(path.join(copy, 'decoder.onnx'), Buffer.alloc(1));
+    await refusesFrom(copy, sources, /decoder\.onnx is not the file its varscope\.json records \(sha256\)/);
+    fs.rmSync(copy, { recursive: true });
   });
 
   it('a bundle without a weight map is not a template', async () => {

@@ -2,7 +2,7 @@
  * Bad bundles and inputs at the engine layer, each on a damaged copy of the fixture bundle made in the test:
  * inputs that would hang the engine (devices, NaN in tensors, a stuck engine), files that differ from the sha256
  * recorded at export (and the cache that makes a second open free), manifest facts that disagree with the graphs,
- * and bundles of the older format.
+ * bundles of the older format, and bundles of another model family (Infinity).
  */
 import * as assert from 'assert';
 import { createHash } from 'crypto';
@@ -13,11 +13,14 @@ import { verifyBundleFiles } from '../../../../src/engine/bundle/bundleVerify';
 import { weightedRanks } from '../../../../src/engine/bundle/codeColors';
 import { Engine } from '../../../../src/engine/engine';
 import { EngineClient } from '../../../../src/client/engineClient';
-import { GRAPH_SPEC, manifestFacts, resolveDim } from '../../../../src/engine/bundle/manifestCheck';
+import { ModelBundle } from '../../../../src/engine/bundle/bundle';
+import { checkManifest, GRAPH_SPEC, manifestFacts, resolveDim } from '../../../../src/engine/bundle/manifestCheck';
 import { readInitializers } from '../../../../src/engine/bundle/onnxInitializers';
+import type { OnnxRuntime } from '../../../../src/engine/runtime/onnxRuntime';
+import { INFINITY_BUNDLE_REFUSAL } from '../../../../src/node/manifestSchema';
 import type { BundleManifest } from '../../../../src/shared/manifest';
 import { VarScopeError } from '../../../../src/shared/errors';
-import { requireBundle, ROOT } from '../../fixtures';
+import { loadRefusal, requireBundle, ROOT } from '../../fixtures';
 
 /** Resolves with the promise's error (a failure when it resolves), or fails after `ms` (the engine hung). */
 async function failsWithin(p: Promise<unknown>, ms: number): Promise<VarScopeError> {
@@ -381,5 +384,41 @@ describe('bundle checks: hangs, hashes, manifest facts, formats', function () {
         assert.ok(!inits.some((t) => t.dims.length === 4 && t.dims[2] === L && t.dims[3] === L), `${role}: no [.., L, L] tensor stored`);
       }
     });
+  });
+});
+
+describe('bundle family: an Infinity bundle is refused in one line', () => {
+  /** The head of a varscope.json written by `python -m varscope.infinity.export` (its other fields left out). */
+  const infinityManifest = {
+    format: 'varscope-bundle',
+    version: 2,
+    family: 'infinity',
+    id: 'infinity-a',
+    name: 'infinity-A',
+    bits: 16,
+    schedules: [{ id: 'hw1.000-0.06M', hDivW: 1, pn: '0.06M', tokenCount: 521, pixelSize: [256, 256] }],
+  };
+
+  it('checkManifest names the family before the version or any VAR field', () => {
+    assert.deepStrictEqual(checkManifest(infinityManifest), [INFINITY_BUNDLE_REFUSAL]);
+    assert.deepStrictEqual(checkManifest({ ...infinityManifest, version: 3 }), [INFINITY_BUNDLE_REFUSAL]);
+    assert.deepStrictEqual(checkManifest({ ...infinityManifest, family: 'dit' }), [
+      'family is "dit": this version of the engine opens VAR bundles only',
+    ]);
+    // "var" (and no family, as every VAR bundle so far) goes on to the VAR checks
+    const varProblems = checkManifest({ ...infinityManifest, family: 'var' });
+    assert.ok(varProblems.length && !varProblems.some((p) => p.includes('family')), varProblems.join('\n'));
+  });
+
+  it('the loader refuses an Infinity bundle folder with the one line, naming varscope.json', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-infinity-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'varscope.json'), JSON.stringify(infinityManifest));
+      const runtime = { provider: undefined, fallbacks: [] } as unknown as OnnxRuntime;
+      const message = await loadRefusal(() => ModelBundle.load(dir, runtime, { cacheFile: path.join(dir, 'verified.json') }), dir);
+      assert.strictEqual(message, `${path.join(dir, 'varscope.json')}: ${INFINITY_BUNDLE_REFUSAL}`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
