@@ -64,7 +64,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       standIns,
       session,
     }),
-    ...registerTestHooks({ panels, engine, catalog, statusBar, serializer, session }),
+    ...registerTestHooks({
+      panels,
+      engine,
+      catalog,
+      statusBar,
+      serializer,
+      watchSaid: () => (session.watching ? [...session.watching.said] : null),
+    }),
     catalog.onDidChange(() => void reloadModel()),
     vscode.workspace.onDidGrantWorkspaceTrust(() => void reloadModel()),
   );

@@ -11,7 +11,6 @@ import type { InspectorPanelSerializer } from './inspectorPanelSerializer';
 import type { ModelCatalog } from './modelCatalog';
 import { INSPECTOR_VIEW_TYPE, type PanelManager } from './panelManager';
 import type { ModelStatusBar } from './statusBar';
-import type { CommandSession } from './commands/services';
 
 /** Whether the integration suite runs the extension. */
 const TESTING = process.env.VARSCOPE_TEST === '1';
@@ -60,11 +59,12 @@ export interface TestHookDeps {
   catalog: ModelCatalog;
   statusBar: ModelStatusBar;
   serializer: InspectorPanelSerializer;
-  session: CommandSession;
+  /** What the training run being watched has told the user (commands/services.ts CommandSession). */
+  watchSaid: () => string[] | null;
 }
 
 /** Registers the test-only commands when VARSCOPE_TEST=1; otherwise registers nothing. */
-export function registerTestHooks({ panels, engine, catalog, statusBar, serializer, session }: TestHookDeps): vscode.Disposable[] {
+export function registerTestHooks({ panels, engine, catalog, statusBar, serializer, watchSaid }: TestHookDeps): vscode.Disposable[] {
   if (!TESTING) return [];
   return [
     // What VS Code does after a reload: a fresh panel of our view type handed to the serializer with the saved state.
@@ -89,7 +89,7 @@ export function registerTestHooks({ panels, engine, catalog, statusBar, serializ
       bundles: catalog.listBundles().map((b) => ({ name: b.name, dir: b.dir })),
       statusBarText: statusBar.text,
       enginePid: engine.enginePid ?? null,
-      watchSaid: session.watching ? [...session.watching.said] : null,
+      watchSaid: watchSaid(),
     })),
     // Back to the setting or the default model (what the picker's last item does), so later tests are not pinned to a
     // model an earlier one chose (Open Checkpoint chooses the exported bundle).
