@@ -4,6 +4,7 @@
  * astype), integers keep their values.
  */
 import type { TensorDtype } from '../checkpoint/types';
+import { toFloat32 as widenToFloat32 } from '../checkpoint/tensorRead';
 
 /** Element types a bundle's weight files hold. */
 export type StoredDtype = 'float32' | 'float16' | 'int64' | 'int32';
@@ -84,28 +85,11 @@ function offsetOf(bytes: Buffer, size: number): number {
   return bytes.byteOffset % size === 0 ? bytes.byteOffset : 0;
 }
 
-/** The values of a float tensor's bytes as float32 (float64 rounds to nearest, the others widen exactly). */
+/** The values of a float tensor's bytes as float32 (float64 rounds to nearest, the others widen exactly); float32 is a view. */
 export function toFloat32(bytes: Buffer, dtype: TensorDtype, count: number): Float32Array {
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(aligned(bytes, 4), offsetOf(bytes, 4), count);
-    case 'float64':
-      return Float32Array.from(new Float64Array(aligned(bytes, 8), offsetOf(bytes, 8), count));
-    case 'float16': {
-      const h = new Uint16Array(aligned(bytes, 2), offsetOf(bytes, 2), count);
-      const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) out[i] = halfToFloat(h[i]);
-      return out;
-    }
-    case 'bfloat16': {
-      const b = new Uint16Array(aligned(bytes, 2), offsetOf(bytes, 2), count);
-      const out = new Uint32Array(count);
-      for (let i = 0; i < count; i++) out[i] = b[i] << 16;
-      return new Float32Array(out.buffer);
-    }
-    default:
-      throw new Error(`toFloat32: ${dtype} is not a float dtype`);
-  }
+  if (dtype === 'float32') return new Float32Array(aligned(bytes, 4), offsetOf(bytes, 4), count);
+  if (dtype !== 'float16' && dtype !== 'bfloat16' && dtype !== 'float64') throw new Error(`toFloat32: ${dtype} is not a float dtype`);
+  return widenToFloat32(bytes.subarray(0, count * itemSize(dtype)), dtype);
 }
 
 /** float32 values rounded to float16 (half bits), round half to even. */
