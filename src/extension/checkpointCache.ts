@@ -7,7 +7,6 @@
 import { createHash, randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { findTemplate } from '../node/bundleTemplate';
 import { sha256File } from '../node/sha256File';
 import { VarScopeError } from '../shared/errors';
 
@@ -61,11 +60,6 @@ export class CheckpointCache {
   /** The bundle folder of a key (it may not exist yet). */
   bundleDir(key: string): string {
     return path.join(this.root, key);
-  }
-
-  /** A cached bundle that is a template (bundleTemplate.ts) of the architecture with this template key, or undefined. */
-  templateFor(templateKey: string): string | undefined {
-    return findTemplate(this.root, templateKey);
   }
 
   /** True when the key's bundle is complete in the cache. */

@@ -59,21 +59,6 @@ export function templateKeyOf(bundleDir: string): string | undefined {
   }
 }
 
-/** The first bundle folder directly inside `folder` (the checkpoint cache, a models folder) that is a template for `key`. */
-export function findTemplate(folder: string, key: string): string | undefined {
-  let names: string[];
-  try {
-    names = fs
-      .readdirSync(folder, { withFileTypes: true })
-      .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
-      .map((d) => d.name)
-      .sort();
-  } catch {
-    return undefined;
-  }
-  return names.map((n) => path.join(folder, n)).find((dir) => templateKeyOf(dir) === key);
-}
-
 function checkCancel(signal?: AbortSignal): void {
   if (signal?.aborted) throw new VarScopeError('Cancelled', 'cancelled');
 }

@@ -62,6 +62,11 @@ export function templatesIn(folders: string[]): string[] {
   return out;
 }
 
+/** The first template directly inside `folder` (the checkpoint cache, a models folder) for template key `key`. */
+export function findTemplate(folder: string, key: string): string | undefined {
+  return templatesIn([folder]).find((dir) => templateKeyOf(dir) === key);
+}
+
 /**
  * The first template in `folders` whose map the checkpoints fit (the same keys, shapes and element types), or the
  * reason none does: the mismatch with the template that shares the most keys with them.

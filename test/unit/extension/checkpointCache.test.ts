@@ -115,24 +115,6 @@ describe('checkpoint cache', function () {
     assert.doesNotMatch(d[2].error!, /weights_only/);
   });
 
-  it('finds a cached bundle by its template key, never a bundle without a weight map or a temporary folder', async () => {
-    const cache = new CheckpointCache(path.join(tmp, 'c4'), memo(), 'v1');
-    const key = 'f'.repeat(64);
-    const bundle = (map: boolean) => async (out: string) => {
-      fs.mkdirSync(out);
-      fs.writeFileSync(path.join(out, 'varscope.json'), JSON.stringify({ template: { key, map: 'weightMap.json' } }));
-      if (map) fs.writeFileSync(path.join(out, 'weightMap.json'), '{}');
-    };
-    await cache.build('a'.repeat(24), bundle(false));
-    assert.strictEqual(cache.templateFor(key), undefined);
-    fs.mkdirSync(path.join(cache.root, '.tmp-0'));
-    await bundle(true)(path.join(cache.root, '.tmp-0', 'bundle'));
-    assert.strictEqual(cache.templateFor(key), undefined);
-    const dir = await cache.build('b'.repeat(24), bundle(true));
-    assert.strictEqual(cache.templateFor(key), dir);
-    assert.strictEqual(cache.templateFor('e'.repeat(64)), undefined);
-  });
-
   it('a cancelled export leaves the cache intact and no process behind', async () => {
     const cache = new CheckpointCache(path.join(tmp, 'c3'), memo(), 'v1');
     const kept = await cache.build('c'.repeat(24), async (out) => {
