@@ -10,8 +10,8 @@ import { Engine } from '../../../../src/engine/engine';
 import { ModelBundle } from '../../../../src/engine/bundle/bundle';
 import { GenerationRun } from '../../../../src/engine/generation/generator';
 import { HostKvCache, isPositionFirst } from '../../../../src/engine/generation/kvCache';
-import type { Graph } from '../../../../src/engine/runtime/graph';
-import { numel } from '../../../../src/engine/runtime/tensor';
+import type { DeviceTensor, Graph } from '../../../../src/engine/runtime/graph';
+import { numel, type HostTensor } from '../../../../src/engine/runtime/tensor';
 import { fixture, requireBundle, ROOT } from '../../fixtures';
 import { maxAbsDiff, npyFloats, npyInts, readNpy } from '../../npy';
 
@@ -94,6 +94,49 @@ describe('generation within memory (official fixture bundle)', function () {
 
     await engine.evaluate({ model, image, classId: 3 });
     assert.deepStrictEqual(bundle.weightHolders, ['transformer'], 'teacher forcing releases the step graph');
+  });
+
+  it('a cache kept as the whole presentKey / presentValue (the GPU path, here on the host) gives the official logits, also rebuilt after a step back', async () => {
+    const model = requireBundle();
+    const bundle = await engine.bundle(model);
+    const m = bundle.manifest;
+    const SN = m.patchNums.length;
+    const V = m.vae.vocabSize;
+    // the step graph driven as on a provider that keeps outputs on the device, its outputs left on the host
+    const step = await bundle.graph('transformerStep');
+    const runs: string[][] = [];
+    const asDevice: Graph = Object.assign(Object.create(step) as Graph, {
+      deviceOutputs: ['presentKey', 'presentValue'],
+      runDevice: async (feeds: Record<string, HostTensor | DeviceTensor>, fetches?: string[]) => {
+        runs.push(fetches ?? []);
+        return { host: await step.run(feeds as Record<string, HostTensor>, fetches), device: {} };
+      },
+    });
+    const sessions = (bundle as unknown as { sessions: Map<string, Promise<Graph>> }).sessions;
+    sessions.set('transformerStep', Promise.resolve(asDevice));
+    try {
+      const idx = npyInts(readNpy(fixture('img0_idx.npy')));
+      const forced = m.beginEnds.map(([b, e]) => idx.slice(b, e));
+      const ref = npyFloats(readNpy(fixture('cfg_logits.npy')));
+      const gen = new GenerationRun(bundle, 'device', { classId: 3, seed: 0, cfg: 2, topK: 0, topP: 0 }, { forced, keepLogits: true });
+      const check = async (k: number) => {
+        const out = await gen.goTo(k);
+        const [b, e] = m.beginEnds[k];
+        const d = maxAbsDiff(out.logits!, ref.subarray(b * V, e * V));
+        assert.ok(d <= TOL, `scale ${k}: max abs diff ${d}`);
+        assert.deepStrictEqual(Array.from(out.tokens), Array.from(forced[k]), `scale ${k}`);
+      };
+      for (let k = 0; k < 4; k++) await check(k);
+      await check(1); // a cache that cannot be cut is dropped, and rebuilt for scales 0 and 1 by the next step
+      for (let k = 2; k < SN; k++) await check(k);
+      // scales 0-3, then 0-1 again (the rebuild), 2 ... SN-1: all but the last ask for logits and the whole cache
+      assert.deepStrictEqual(
+        runs.map((f) => f.length),
+        [...Array(4 + 2 + SN - 3).fill(3), 1],
+      );
+    } finally {
+      sessions.set('transformerStep', Promise.resolve(step));
+    }
   });
 
   it('a bundle of the earlier exporter (layer-first step graph) generates the tokens it generated before', async () => {
