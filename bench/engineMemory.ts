@@ -7,7 +7,8 @@
  *       [--generate] [--logits OUT [--var-input F] [--class N]]
  * RSS and peak RSS (VmHWM) are read from /proc/<engine pid>/status; --evaluate then runs one teacher-forced
  * evaluation (class 0) in the same process and reads them again; --generate then generates one image (class 0,
- * seed 0, the official sampling settings) and reads them again. --logits OUT then (engine process closed; alone with
+ * seed 0, the official sampling settings) and reads them again, and with --evaluate evaluates once more (the time to
+ * go back to the teacher-forced view; a large bundle opens its transformer graph again). --logits OUT then (engine process closed; alone with
  * --logits-only) tokenizes the image in this process and writes OUT.tokens.bin (int32 [L]), OUT.varInput.bin and
  * OUT.logits.bin (float32 [L, V], teacher-forced, class N, default 0) and, with --var-input F,
  * OUT.givenInput.logits.bin on that varInput: for comparing a float16 bundle with its float32 twin.
@@ -87,6 +88,14 @@ async function main(): Promise<void> {
       const afterGenerate = memoryOf(client.pid!);
       out.rssAfterGenerate = afterGenerate.rss;
       out.peakAfterGenerate = afterGenerate.peak;
+      reached();
+      if (process.argv.includes('--evaluate')) {
+        // back to the teacher-forced view: a large bundle's generation released its transformer graph
+        const t2 = performance.now();
+        await client.call('evaluate', { model, image: { path: image }, classId: 0 });
+        out.evaluateAgainMs = performance.now() - t2;
+        out.peakAfterEvaluateAgain = memoryOf(client.pid!).peak;
+      }
     }
     console.log(JSON.stringify(out));
   } finally {

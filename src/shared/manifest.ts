@@ -40,10 +40,16 @@ export type GraphRole = 'encoder' | 'quantizer' | 'decoder' | 'latentStep' | 'tr
 export interface GraphSpecTable {
   facts: Record<string, string>;
   dynamic: Record<string, string>;
-  graphs: Record<
-    GraphRole,
-    { inputs: Record<string, SpecTensor>; outputs: Record<string, SpecTensor>; initializers?: Record<string, Array<number | string>> }
-  >;
+  graphs: Record<GraphRole, GraphSpecEntry>;
+  /** Graphs of bundles from an earlier exporter that the engine still reads, told apart by their outputs. */
+  legacyGraphs: Partial<Record<GraphRole, GraphSpecEntry>>;
+}
+
+/** One graph of graphSpec.json: its inputs, outputs and fact-bearing initializers. */
+export interface GraphSpecEntry {
+  inputs: Record<string, SpecTensor>;
+  outputs: Record<string, SpecTensor>;
+  initializers?: Record<string, Array<number | string>>;
 }
 
 /** One tensor of graphSpec.json. */

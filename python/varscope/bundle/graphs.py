@@ -170,8 +170,13 @@ class AttentionGraph(nn.Module):
 
 
 class TransformerStepGraph(nn.Module):
-    """KV-cached step: classLabel [B], x [B,l,Cvae], scaleIndex [], pastKey/pastValue [depth,B,nh,Lp,hd]
-    -> logits [B,l,V], presentKey/presentValue [depth,B,nh,Lp+l,hd]."""
+    """KV-cached step: classLabel [B], x [B,l,Cvae], scaleIndex [], pastKey/pastValue [Lp,depth,B,nh,hd]
+    -> logits [B,l,V], scaleKey/scaleValue [l,depth,B,nh,hd] (this scale's keys and values),
+    presentKey/presentValue [Lp+l,depth,B,nh,hd] (the cache with them).
+
+    Position first: the cache of the first Lp positions is the start of one buffer sized for every scale, so the
+    engine passes it as a view and appends each scale's keys behind it. presentKey/presentValue are for a cache kept
+    on a GPU; onnxruntime computes only the outputs a run asks for."""
 
     def __init__(self, var: VAR):
         super().__init__()
@@ -181,12 +186,16 @@ class TransformerStepGraph(nn.Module):
         var = self.var
         cond_BD = var.class_emb(classLabel)  # [B, D]
         sos = cond_BD.unsqueeze(1) + var.pos_start  # [B, 1, D] (first_l = 1)
-        Lp, l = pastKey.shape[3], x.shape[1]
+        Lp, l = pastKey.shape[0], x.shape[1]
         h = torch.where(scaleIndex == 0, sos, var.word_embed(x)) + var.lvl_pos()[:, Lp : Lp + l]
         cond = var.shared_ada_lin(cond_BD)
         ks, vs = [], []
         for i, b in enumerate(var.blocks):
-            h, k, v, _ = b(h, cond, None, pastKey[i], pastValue[i])
-            ks.append(k)
-            vs.append(v)
-        return var.get_logits(h, cond_BD), torch.stack(ks), torch.stack(vs)
+            # [Lp, B, nh, hd] -> [B, nh, Lp, hd]; k, v come back [B, nh, Lp+l, hd]
+            h, k, v, _ = b(h, cond, None, pastKey[:, i].permute(1, 2, 0, 3), pastValue[:, i].permute(1, 2, 0, 3))
+            ks.append(k[:, :, Lp:])
+            vs.append(v[:, :, Lp:])
+        scaleKey = torch.stack(ks).permute(3, 0, 1, 2, 4)  # [depth, B, nh, l, hd] -> [l, depth, B, nh, hd]
+        scaleValue = torch.stack(vs).permute(3, 0, 1, 2, 4)
+        presentKey, presentValue = torch.cat((pastKey, scaleKey)), torch.cat((pastValue, scaleValue))
+        return var.get_logits(h, cond_BD), scaleKey, scaleValue, presentKey, presentValue

@@ -81,8 +81,8 @@ def example_inputs(m: LoadedModels) -> Dict[str, tuple]:
             torch.tensor([0, m.var_cfg.num_classes]),
             torch.randn(2, pns[1] ** 2, C, generator=g),
             torch.tensor(1, dtype=torch.long),
-            torch.randn(depth, 2, nh, m.var.first_l, hd, generator=g),
-            torch.randn(depth, 2, nh, m.var.first_l, hd, generator=g),
+            torch.randn(m.var.first_l, depth, 2, nh, hd, generator=g),
+            torch.randn(m.var.first_l, depth, 2, nh, hd, generator=g),
         ),
     }
 

@@ -134,10 +134,16 @@ def write_cases(m: LoadedModels, image: torch.Tensor, directory: str, class_labe
         )
         out, ks, vs, _ = var.run_blocks(var.step_input(si, cond, x), cond, None, past_k, past_v)
         if si in steps:
-            # The last scale's case runs the conditional row alone (batch 1; the other cases keep the CFG pair): at
-            # d36-s its KV tensors are 1.5 GB per row each way, and the graph, its caller's copy and the reference
-            # each hold them.
+            # The last scale's case runs the conditional row alone (batch 1; the other cases keep the CFG pair) and
+            # checks this scale's keys and values only: at d36-s the whole cache is 1.5 GB per row each way, and the
+            # graph, its caller's copy and the reference would each hold it.
             r = 1 if si == SN - 1 else 2
+            cache = lambda t: t.permute(3, 0, 1, 2, 4)[:, :, :r]  # [depth, B, nh, Lp, hd] -> [Lp, depth, r, nh, hd]
+            past = lambda p: cache(torch.stack(p)) if p else torch.zeros(0, var.depth, r, nh, hd)
+            k_all, v_all = cache(torch.stack(ks)), cache(torch.stack(vs))
+            expected = {'logits': out[:r], 'scaleKey': k_all[bg:], 'scaleValue': v_all[bg:]}
+            if si != SN - 1:
+                expected.update(presentKey=k_all, presentValue=v_all)
             w.add(
                 f'transformerStep{si}',
                 'transformerStep',
@@ -145,10 +151,10 @@ def write_cases(m: LoadedModels, image: torch.Tensor, directory: str, class_labe
                     'classLabel': labels[:r],
                     'x': x[:r],
                     'scaleIndex': torch.tensor(si),
-                    'pastKey': torch.stack(past_k)[:, :r] if past_k else torch.zeros(var.depth, r, nh, 0, hd),
-                    'pastValue': torch.stack(past_v)[:, :r] if past_v else torch.zeros(var.depth, r, nh, 0, hd),
+                    'pastKey': past(past_k),
+                    'pastValue': past(past_v),
                 },
-                {'logits': out[:r], 'presentKey': torch.stack(ks)[:, :r], 'presentValue': torch.stack(vs)[:, :r]},
+                expected,
             )
         past_k, past_v = ks, vs
     w.close()

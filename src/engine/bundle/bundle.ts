@@ -35,6 +35,13 @@ export interface LoadOptions {
 export const LARGE_BUNDLE_BYTES = 256 * 2 ** 20;
 /** The graphs that hold the transformer's weights. */
 const TRANSFORMER_ROLES: readonly GraphRole[] = ['transformer', 'attention', 'transformerStep'];
+/**
+ * The teacher-forced and the generation graph: each packs its own copy of every VAR weight, and onnxruntime-node
+ * offers no way to share them (no shared prepacked-weights container or initializers in its session options), so a
+ * large bundle never holds both: opening one releases the other once idle. A switch between teacher-forced views
+ * and generation then opens its graph again (official d16: see README, "released sizes").
+ */
+const EXCLUSIVE_ROLES: readonly GraphRole[] = ['transformer', 'transformerStep'];
 
 /**
  * A large bundle's transformer graph, which may be released while idle to make room for another transformer graph
@@ -79,8 +86,8 @@ class ReleasableGraph implements Graph {
     return this.use((g) => g.run(feeds, fetches));
   }
 
-  runDevice(feeds: Record<string, HostTensor | DeviceTensor>): ReturnType<Graph['runDevice']> {
-    return this.use((g) => g.runDevice(feeds));
+  runDevice(feeds: Record<string, HostTensor | DeviceTensor>, fetches?: string[]): ReturnType<Graph['runDevice']> {
+    return this.use((g) => g.runDevice(feeds, fetches));
   }
 
   /** Release the session; the next run opens it again. */
@@ -211,6 +218,12 @@ export class ModelBundle {
    */
   static transformerShare = 0.5;
 
+  /** The graphs holding the VAR weights now: transformer roles with a session open (or opening). */
+  get weightHolders(): GraphRole[] {
+    if (this.large) return [...this.releasable].filter(([, g]) => g.held).map(([r]) => r);
+    return TRANSFORMER_ROLES.filter((r) => this.sessions.has(r));
+  }
+
   /** Weights of at least ModelBundle.largeBytes (see LARGE_BUNDLE_BYTES). */
   get large(): boolean {
     return (fileHash(this.manifest, 'weights.bin')?.bytes ?? 0) >= ModelBundle.largeBytes;
@@ -267,8 +280,13 @@ export class ModelBundle {
     return g;
   }
 
-  /** Release idle transformer graphs, least recently used first, until one more fits in transformerShare. */
+  /**
+   * Release the idle graph EXCLUSIVE_ROLES keeps apart from `role`, then idle transformer graphs, least recently used
+   * first, until one more fits in transformerShare.
+   */
   private async makeRoomFor(role: GraphRole): Promise<void> {
+    if (EXCLUSIVE_ROLES.includes(role))
+      for (const [r, g] of this.releasable) if (r !== role && EXCLUSIVE_ROLES.includes(r) && g.releasable) await g.release();
     const each = fileHash(this.manifest, 'weights.bin')?.bytes ?? 0;
     const budget = ModelBundle.transformerShare * os.totalmem();
     const others = [...this.releasable].filter(([r, g]) => r !== role && g.held).map(([, g]) => g);

@@ -3,7 +3,7 @@
  * Pure functions returning problems as sentences; the bundle loader turns them into ModelLoad errors.
  */
 import graphSpecJson from '../../shared/graphSpec.json';
-import type { BundleManifest, FileHash, GraphRole, GraphSpec, GraphSpecTable } from '../../shared/manifest';
+import type { BundleManifest, FileHash, GraphRole, GraphSpec, GraphSpecEntry, GraphSpecTable } from '../../shared/manifest';
 import { MANIFEST_VERSION } from '../../shared/manifest';
 import { oneLine, VarScopeError } from '../../shared/errors';
 import { brief, familyProblem, isObject, schemaProblems } from '../../node/manifestSchema';
@@ -15,6 +15,17 @@ export const GRAPH_SPEC = graphSpecJson as unknown as GraphSpecTable;
 
 /** The graph roles every bundle carries, in the table's order. */
 export const GRAPH_ROLES = Object.keys(GRAPH_SPEC.graphs) as GraphRole[];
+
+/**
+ * The graphSpec.json entry a graph of `role` follows, by its output names: the legacy entry when they are exactly the
+ * legacy graph's (a bundle of an earlier exporter, e.g. the transformerStep without scaleKey), else the current one.
+ */
+export function specEntry(role: GraphRole, outputNames: Iterable<string>): GraphSpecEntry {
+  const legacy = GRAPH_SPEC.legacyGraphs[role];
+  const names = [...outputNames].sort();
+  if (legacy && JSON.stringify(Object.keys(legacy.outputs).sort()) === JSON.stringify(names)) return legacy;
+  return GRAPH_SPEC.graphs[role];
+}
 
 /** How to make a bundle of this format again from its checkpoints (named in refusals). */
 export const REEXPORT_HINT =
@@ -138,7 +149,8 @@ function relationProblems(b: BundleManifest): string[] {
   if (b.trainingHits && JSON.stringify(b.trainingHits.dims) !== JSON.stringify([SN, vae.vocabSize]))
     p.push(`trainingHits must be [${SN}, ${vae.vocabSize}], found ${brief(b.trainingHits.dims)}`);
   if (p.length) return p;
-  for (const role of GRAPH_ROLES) p.push(...checkSpec(role, b.graphs[role], expectedIO(b, role)));
+  for (const role of GRAPH_ROLES)
+    p.push(...checkSpec(role, b.graphs[role], expectedIO(b, specEntry(role, Object.keys(b.graphs[role].outputs)))));
   return p;
 }
 
@@ -155,7 +167,11 @@ export function checkGraph(
 ): string[] {
   const spec = m.graphs[role];
   const p: string[] = [];
-  const exp = expectedIO(m, role);
+  const entry = specEntry(
+    role,
+    outputs.map((o) => o.name),
+  );
+  const exp = expectedIO(m, entry);
   const compare = (kind: 'input' | 'output', declared: GraphSpec['inputs'], actual: GraphIO[], e: Expect) => {
     const names = new Set(actual.map((a) => a.name));
     for (const name of Object.keys(declared))
@@ -184,7 +200,7 @@ export function checkGraph(
   compare('output', spec.outputs, outputs, exp.outputs);
   const byName = new Map(initializers.map((t) => [t.name, t]));
   const f = manifestFacts(m);
-  for (const [name, dims] of Object.entries(GRAPH_SPEC.graphs[role].initializers ?? {})) {
+  for (const [name, dims] of Object.entries(entry.initializers ?? {})) {
     const t = byName.get(name) ?? byName.get(`${name}.fp16`);
     const want = dims.map((d) => resolveDim(d, f));
     if (!t) p.push(`the graph has no initializer ${name} (${describe(name)})`);
@@ -235,11 +251,10 @@ export function resolveDim(d: number | string, f: Record<string, number>): numbe
   }, 0);
 }
 
-/** The dims each role needs, from the model facts of the manifest (graphSpec.json resolved). */
-function expectedIO(m: BundleManifest, role: GraphRole): { inputs: Expect; outputs: Expect } {
+/** The dims a graph of a graphSpec.json entry needs, from the model facts of the manifest. */
+function expectedIO(m: BundleManifest, g: GraphSpecEntry): { inputs: Expect; outputs: Expect } {
   const f = manifestFacts(m);
-  const g = GRAPH_SPEC.graphs[role];
-  const side = (t: GraphSpecTable['graphs'][GraphRole]['inputs']): Expect =>
+  const side = (t: GraphSpecEntry['inputs']): Expect =>
     Object.fromEntries(Object.entries(t).map(([name, s]) => [name, s.dims.map((d) => resolveDim(d, f))]));
   return { inputs: side(g.inputs), outputs: side(g.outputs) };
 }

@@ -7,12 +7,13 @@ import type { GenerationSettings, GenerationStep } from '../../shared/results';
 import { VarScopeError } from '../../shared/errors';
 import { samplingSettingsError } from '../../shared/samplingBounds';
 import type { ModelBundle } from '../bundle/bundle';
-import type { DeviceTensor, Graph } from '../runtime/graph';
+import type { Graph } from '../runtime/graph';
 import { decodeLatents } from '../model/tokenizer';
 import { toRgba } from '../image/pixels';
 import { Rng } from '../model/rng';
 import { cfgCombine, cfgRatio, sampleScale } from '../model/sampler';
-import { asF32, f32, HostTensor, i64 } from '../runtime/tensor';
+import { asF32, f32, i64 } from '../runtime/tensor';
+import { openKvCache, type KvCache } from './kvCache';
 
 /** Options of a run. */
 export interface GenerationOptions {
@@ -48,10 +49,9 @@ interface Snapshot {
 /** One generation: step forward, go back, cancel. */
 export class GenerationRun {
   private readonly snaps: Snapshot[] = [];
-  /** The KV cache after the scales computed: on the host, or on the GPU (DEVICE_OUTPUTS). */
-  private pastKey: HostTensor | DeviceTensor | undefined;
-  private pastValue: HostTensor | DeviceTensor | undefined;
-  /** Scales the KV cache holds (a cache on the GPU cannot be cut back: truncate drops it, stepLogits rebuilds it). */
+  /** The KV cache of the scales computed (kvCache.ts), opened at the first step. */
+  private cache: KvCache | undefined;
+  /** Scales the KV cache serves (a cache on the GPU cannot be cut back: truncate drops it, stepLogits rebuilds it). */
   private cachedScales = 0;
   private readonly rng: Rng;
   private readonly startState: Uint32Array;
@@ -98,6 +98,11 @@ export class GenerationRun {
 
   get isCancelled(): boolean {
     return this.cancelled;
+  }
+
+  /** Bytes of the engine's own buffers holding the KV cache (0 before the first step or on a GPU). */
+  get cacheBytes(): number {
+    return this.cache?.hostBytes ?? 0;
   }
 
   /** Compute (or restore) up to `scaleIndex`, calling `onStep` for each scale computed. Serialised per run. */
@@ -190,19 +195,8 @@ export class GenerationRun {
     this.snaps.length = k + 1;
     this.rng.setState(this.snaps[k].rngState);
     const Lp = this.bundle.manifest.beginEnds[k][1];
-    if (isDevice(this.pastKey) || isDevice(this.pastValue)) {
-      this.dropCache();
-      return;
-    }
-    if (this.pastKey) this.pastKey = sliceCache(this.pastKey, Lp);
-    if (this.pastValue) this.pastValue = sliceCache(this.pastValue, Lp);
-    this.cachedScales = Math.min(this.cachedScales, k + 1);
-  }
-
-  private dropCache(): void {
-    for (const t of [this.pastKey, this.pastValue]) if (isDevice(t)) t.dispose();
-    this.pastKey = this.pastValue = undefined;
-    this.cachedScales = 0;
+    if (!this.cache || this.cache.truncate(Lp)) this.cachedScales = Math.min(this.cachedScales, k + 1);
+    else this.cachedScales = 0;
   }
 
   private async computeNext(): Promise<void> {
@@ -249,40 +243,19 @@ export class GenerationRun {
     return this.cacheStep(g, si, B, labels);
   }
 
-  /** One run of the step graph at scale si on a cache of scales 0..si-1; the cache then holds 0..si. */
+  /** One run of the step graph at scale si on a cache of scales 0..si-1; the cache then serves 0..si. */
   private async cacheStep(g: Graph, si: number, B: number, labels: number[]): Promise<Float32Array> {
     const m = this.bundle.manifest;
     const C = m.vae.Cvae;
-    const { depth, numHeads: nh, embedDim } = m.var;
-    const hd = embedDim / nh;
     const l = si === 0 ? 1 : m.patchNums[si] ** 2;
     const x = new Float32Array(B * l * C); // [B, l, C]; at scale 0 ignored (class token)
     if (si > 0) {
       const ni = this.snaps[si - 1].nextInput;
       for (let b = 0; b < B; b++) x.set(ni, b * l * C);
     }
-    const empty = { dtype: 'float32' as const, dims: [depth, B, nh, 0, hd], data: new Float32Array(0) };
-    const feeds = {
-      classLabel: i64([B], labels),
-      x: f32([B, l, C], x),
-      scaleIndex: i64([], [si]),
-      pastKey: si === 0 ? empty : this.pastKey!,
-      pastValue: si === 0 ? empty : this.pastValue!,
-    };
-    const old = [this.pastKey, this.pastValue];
-    let logits: HostTensor;
-    if (g.deviceOutputs.length) {
-      const { host, device } = await g.runDevice(feeds);
-      this.pastKey = device.presentKey ?? host.presentKey;
-      this.pastValue = device.presentValue ?? host.presentValue;
-      logits = host.logits;
-    } else {
-      const out = await g.run(feeds as Record<string, HostTensor>);
-      this.pastKey = out.presentKey;
-      this.pastValue = out.presentValue;
-      logits = out.logits;
-    }
-    for (const t of old) if (isDevice(t)) t.dispose();
+    this.cache ??= openKvCache(g, m, B);
+    const feeds = { classLabel: i64([B], labels), x: f32([B, l, C], x), scaleIndex: i64([], [si]) };
+    const logits = await this.cache.step(g, feeds, si < m.patchNums.length - 1);
     this.cachedScales = si + 1;
     return asF32(logits, 'transformerStep.logits');
   }
@@ -307,21 +280,6 @@ export class GenerationRun {
     for (let bb = 0; bb < B; bb++) res.set(all.subarray((bb * L + b) * V, (bb * L + e) * V), bb * l * V);
     return res;
   }
-}
-
-/** The first Lp positions of a cache [depth, B, nh, Lp', hd]. */
-function isDevice(t: HostTensor | DeviceTensor | undefined): t is DeviceTensor {
-  return !!t && 'onDevice' in t;
-}
-
-function sliceCache(t: HostTensor, Lp: number): HostTensor {
-  const [depth, B, nh, Lold, hd] = t.dims;
-  if (Lold === Lp) return t;
-  const src = t.data as Float32Array;
-  const out = new Float32Array(depth * B * nh * Lp * hd);
-  const rows = depth * B * nh;
-  for (let r = 0; r < rows; r++) out.set(src.subarray(r * Lold * hd, r * Lold * hd + Lp * hd), r * Lp * hd);
-  return { dtype: 'float32', dims: [depth, B, nh, Lp, hd], data: out };
 }
 
 /** Drop undefined fields (they would cross the process boundary as explicit undefined). */

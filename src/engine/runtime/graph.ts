@@ -39,9 +39,13 @@ export interface Graph {
   readonly deviceOutputs: readonly string[];
   /** Run the graph; `fetches` limits the outputs computed. Device outputs are left out (and freed). */
   run(feeds: Record<string, HostTensor>, fetches?: string[]): Promise<Record<string, HostTensor>>;
-  /** Run with inputs that may be device tensors; the deviceOutputs come back as DeviceTensor, the rest on the host. */
+  /**
+   * Run with inputs that may be device tensors; the deviceOutputs come back as DeviceTensor, the rest on the host.
+   * `fetches` limits the outputs computed.
+   */
   runDevice(
     feeds: Record<string, HostTensor | DeviceTensor>,
+    fetches?: string[],
   ): Promise<{ host: Record<string, HostTensor>; device: Record<string, DeviceTensor> }>;
   /** Release the native session(s). */
   dispose(): Promise<void>;

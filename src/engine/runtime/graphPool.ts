@@ -126,8 +126,11 @@ export class GraphPool implements Graph {
   readonly deviceOutputs: readonly string[] = [];
 
   /** No device tensors on the CPU: a plain run. */
-  async runDevice(feeds: Record<string, HostTensor | DeviceTensor>): Promise<{ host: Outputs; device: Record<string, DeviceTensor> }> {
-    return { host: await this.run(feeds as Record<string, HostTensor>), device: {} };
+  async runDevice(
+    feeds: Record<string, HostTensor | DeviceTensor>,
+    fetches?: string[],
+  ): Promise<{ host: Outputs; device: Record<string, DeviceTensor> }> {
+    return { host: await this.run(feeds as Record<string, HostTensor>, fetches), device: {} };
   }
   /** Sessions running the graph: this thread's and the live workers'. */
   get size(): number {

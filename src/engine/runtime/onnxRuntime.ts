@@ -121,8 +121,9 @@ export class GraphSession implements Graph {
   /** Run with host or device inputs; deviceOutputs come back as DeviceTensor, the others on the host. */
   async runDevice(
     feeds: Record<string, HostTensor | DeviceTensor>,
+    fetches?: string[],
   ): Promise<{ host: Record<string, HostTensor>; device: Record<string, DeviceTensor> }> {
-    const result = await this.runOrt(feeds);
+    const result = await this.runOrt(feeds, fetches);
     const host: Record<string, HostTensor> = {};
     const device: Record<string, DeviceTensor> = {};
     for (const [name, t] of Object.entries(result)) {

@@ -339,7 +339,7 @@ describe('bundle checks: hangs, hashes, manifest facts, formats', function () {
         ],
         [
           (m) => (m.var.depth = 3),
-          /transformerStep\.onnx \(transformerStep\) does not match varscope\.json: input "pastKey" dim 0 is 2 in the graph, the model needs 3/,
+          /transformerStep\.onnx \(transformerStep\) does not match varscope\.json: input "pastKey" dim 1 is 2 in the graph, the model needs 3/,
         ],
         [
           (m) => ((m.vae.imageSize = 512), (m.vae.downsample = 32)),
