@@ -45,7 +45,12 @@ function report(e: RunWatchEvent): void {
 }
 
 /** Runs until Ctrl-C (or one look with --once); resolves with the run's whole timeline. */
-export async function runWatchCommand(args: ParsedArgs, engine: EngineApi, resizeRatio: number, packageRoot: string): Promise<TimelineFile> {
+export async function runWatchCommand(
+  args: ParsedArgs,
+  engine: EngineApi,
+  resizeRatio: number,
+  packageRoot: string,
+): Promise<TimelineFile> {
   const runDir = args.positionals[0];
   const labels = labelsOf(args);
   const batch = num(args, 'batch', { int: true, min: 1, max: 256 });
@@ -64,7 +69,15 @@ export async function runWatchCommand(args: ParsedArgs, engine: EngineApi, resiz
       bundler.make({ vae: args.options.vae ?? file, var: file }, out, { signal, id: 'watched', name: 'watched checkpoint' }),
     evaluate: async (model, name) => {
       await engine.openModel({ model }); // first: the engine's watchdog then knows how long one of its runs may take
-      return engine.evaluateFolder({ model, runId: `watch-${process.pid}-${++evaluations}-${name}`, folder: args.options.images, labels, resizeRatio, batch, limit });
+      return engine.evaluateFolder({
+        model,
+        runId: `watch-${process.pid}-${++evaluations}-${name}`,
+        folder: args.options.images,
+        labels,
+        resizeRatio,
+        batch,
+        limit,
+      });
     },
     onEvent: report,
   });

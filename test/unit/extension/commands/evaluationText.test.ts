@@ -1,11 +1,6 @@
 /** What the dataset commands say: progress with the time left, the log line and the notifications of a result. */
 import * as assert from 'assert';
-import {
-  evaluatedMessage,
-  evaluationLogLine,
-  progressMessage,
-  secondsLeft,
-} from '../../../../src/extension/commands/evaluationText';
+import { evaluatedMessage, evaluationLogLine, progressMessage, secondsLeft } from '../../../../src/extension/commands/evaluationText';
 import { evaluationOf } from '../../shared/evaluationFixture';
 
 const progress = (done: number, total: number, elapsedMs: number, finished = false) => ({
