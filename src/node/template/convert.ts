@@ -146,6 +146,21 @@ export function toIntegers(bytes: Buffer, dtype: TensorDtype, count: number): Bi
 export function gatherView<T extends Float32Array | BigInt64Array>(src: T, shape: number[], strides: number[], start: number): T {
   const count = shape.reduce((a, b) => a * b, 1);
   const out = new (src.constructor as new (n: number) => T)(count);
+  if (shape.length === 2) {
+    // A folded transpose (torch.onnx stores Linear weights transposed): copied in tiles that stay in the CPU's cache.
+    const [rows, cols] = shape;
+    const TILE = 64;
+    for (let i0 = 0; i0 < rows; i0 += TILE)
+      for (let j0 = 0; j0 < cols; j0 += TILE) {
+        const i1 = Math.min(i0 + TILE, rows);
+        const j1 = Math.min(j0 + TILE, cols);
+        for (let i = i0; i < i1; i++) {
+          let at = start + i * strides[0] + j0 * strides[1];
+          for (let o = i * cols + j0, end = i * cols + j1; o < end; o++, at += strides[1]) out[o] = src[at];
+        }
+      }
+    return out;
+  }
   const index = new Array<number>(shape.length).fill(0);
   let at = start;
   for (let i = 0; i < count; i++) {
