@@ -21,9 +21,13 @@ function warning(check: ConsistencyWarning['check'], model: string, given: strin
   return { check, model, given, message: `${what}: the checkpoint says ${model}, the bundle has ${given}` };
 }
 
-/** The patch numbers the trainer ran with and where it says so: `args.pn` ('1_2_3_4', or '1-2-3'), else `trainer.config.patch_nums`. */
+/**
+ * The patch numbers the trainer ran with and where it says so: `args.pn` ('1_2_3_4', or '1-2-3'; the trainer expands
+ * a shorthand such as '256' before it saves, so a lone number is left to the others), else `trainer.config.patch_nums`,
+ * else `args.patch_nums`.
+ */
 function trainerPatchNums(args: Dict, config: Dict): { patchNums: number[]; where: string } | undefined {
-  if (typeof args.pn === 'string' && /^\d+([_-]\d+)*$/.test(args.pn))
+  if (typeof args.pn === 'string' && /^\d+([_-]\d+)+$/.test(args.pn))
     return { patchNums: args.pn.split(/[_-]/).map(Number), where: `args.pn '${args.pn}'` };
   const fromConfig = numbers(config.patch_nums);
   if (fromConfig) return { patchNums: fromConfig, where: `trainer.config.patch_nums (${fromConfig.join(', ')})` };

@@ -39,6 +39,15 @@ describe('trainerWarnings: a trainer checkpoint against its bundle', () => {
     );
   });
 
+  it("a shorthand args.pn ('256') is left to trainer.config.patch_nums, then args.patch_nums", () => {
+    const w = trainerWarnings({ args: { pn: '256', patch_nums: [1, 2, 3, 5] } }, manifest);
+    assert.deepStrictEqual(
+      w.map((x) => x.model),
+      ['args.patch_nums (1, 2, 3, 5)'],
+    );
+    assert.deepStrictEqual(trainerWarnings({ args: { pn: '256' }, trainerConfig: { patch_nums: [1, 2, 3, 4] } }, manifest), []);
+  });
+
   it("args.pn ('1-2-4' too) comes before trainer.config; a bundle without sampling is held to the official defaults", () => {
     const { sampling: _, ...noSampling } = manifest;
     const w = trainerWarnings(
