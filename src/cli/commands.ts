@@ -30,6 +30,7 @@ import {
   runTimeline,
   SHARD_OPTION,
   TIMELINE_OPTIONS,
+  warnOnStderr,
 } from './evaluateCommand';
 
 const COMMON: CommandSpec['options'] = {
@@ -484,6 +485,7 @@ async function exportFromTemplate(
     process.stderr.write(
       `varscope export: ${a.out} written from its architecture template in ${((Date.now() - t0) / 1000).toFixed(1)} s (no Python)\n`,
     );
+    warnOnStderr(made.warnings, 'export');
     return made.via === 'template';
   } catch (e) {
     if (process.env.VARSCOPE_VERBOSE === '1') process.stderr.write(`varscope export: no template: ${VarScopeError.toWire(e).message}\n`);

@@ -3,6 +3,7 @@
  * out; a progress line with the ETA on a terminal's stderr; Ctrl-C stops after the current batch and still
  * writes what was measured (marked cancelled).
  */
+import type { ConsistencyWarning } from '../shared/consistency';
 import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../shared/evaluation';
 import * as os from 'os';
 import * as path from 'path';
@@ -174,7 +175,12 @@ async function evaluateWithSignals(
 /** What a result's reader should know at once, on stderr: the images that failed, the consistency warnings. */
 export function reportOnStderr(r: DatasetEvaluation, who: string): void {
   if (r.failed.length) process.stderr.write(`varscope ${who}: ${someImagesFailed(r.failed, r.images)}\n`);
-  for (const w of r.warnings ?? []) process.stderr.write(`varscope ${who}: warning: ${w.message}\n`);
+  warnOnStderr(r.warnings, who);
+}
+
+/** Consistency warnings on stderr, one line each. */
+export function warnOnStderr(warnings: ConsistencyWarning[] | undefined, who: string): void {
+  for (const w of warnings ?? []) process.stderr.write(`varscope ${who}: warning: ${w.message}\n`);
 }
 
 /** Options of `timeline` beyond those of `evaluate`. */
@@ -210,6 +216,7 @@ export async function runTimeline(args: ParsedArgs, engine: EngineApi, resizeRat
         (out) => bundler!.make({ vae: args.options.vae ?? c.file, var: c.file }, out, { id: name, name }),
         (model) => evaluateWithSignals(args, engine, model, resizeRatio, `timeline (${name})`),
       );
+      warnOnStderr(made.warnings, `timeline (${name})`);
       r = { ...evaluation, model: { ...evaluation.model, step: made.epoch ?? c.step } };
     }
     evaluations.push(r);

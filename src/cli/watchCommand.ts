@@ -10,7 +10,7 @@ import { CheckpointBundler } from '../client/checkpointBundler';
 import { RunWatch, type RunWatchEvent } from '../client/runWatch';
 import { isCheckpointComplete } from '../node/checkpoint';
 import { CommandSpec, num, ParsedArgs } from './args';
-import { EVALUATE_OPTIONS, EVALUATE_SWITCHES, labelsOf } from './evaluateCommand';
+import { EVALUATE_OPTIONS, EVALUATE_SWITCHES, labelsOf, warnOnStderr } from './evaluateCommand';
 import { stopGentlyWith } from './interrupt';
 
 /** Options of `watch` beyond the common ones. */
@@ -30,7 +30,7 @@ export const WATCH_SWITCHES: CommandSpec['switches'] = {
   once: 'look at the folder once: evaluate every whole version there now, then write the timeline and exit',
 };
 
-/** One line per version on stderr. */
+/** One line per version on stderr, then the checkpoint's consistency warnings. */
 function report(e: RunWatchEvent): void {
   const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   const line =
@@ -42,6 +42,7 @@ function report(e: RunWatchEvent): void {
           ? e.message
           : `${e.headline}  [bundle ${e.made.via} ${s(e.made.ms)}, hash ${s(e.hashMs)}, evaluation ${s(e.evaluateMs)}]`;
   process.stderr.write(`varscope watch: ${line}\n`);
+  if (e.kind === 'evaluated') warnOnStderr(e.made.warnings, `watch (${e.evaluation.model.name})`);
 }
 
 /** Runs until Ctrl-C (or one look with --once); resolves with the run's whole timeline. */

@@ -6,9 +6,12 @@
  * watch mode all come here.
  */
 import * as path from 'path';
+import type { ConsistencyWarning } from '../shared/consistency';
 import { VarScopeError } from '../shared/errors';
+import type { BundleManifest } from '../shared/manifest';
 import { FileChangedError, readCheckpoint, type CheckpointContents } from '../node/checkpoint';
-import { writeBundleFromTemplate } from '../node/bundleTemplate';
+import { readManifest, writeBundleFromTemplate } from '../node/bundleTemplate';
+import { trainerWarnings, vaePairWarnings } from '../node/checkpointConsistency';
 import { CHECKPOINT_ROLES, type CheckpointRole } from '../node/template/weightMap';
 import { findMatchingTemplate, keepTemplate, templateStoreDir } from '../node/templateStore';
 import { describeCheckpoints, exportCheckpoint, pythonPackageDir, type ExportStage, type PythonRun } from './checkpointExport';
@@ -101,11 +104,18 @@ export class CheckpointBundler {
     return path.join(this.o.store, '..', 'work');
   }
 
-  /** Writes the bundle of `files` at `out`: from a template when one fits, else through Python (keeping its template). */
+  /**
+   * Writes the bundle of `files` at `out`: from a template when one fits, else through Python (keeping its template).
+   * The result's warnings say where the checkpoint disagrees with the bundle (checkpointConsistency.ts), when the
+   * TypeScript reader could read it.
+   */
   async make(files: CheckpointFiles, out: string, opts: MakeOptions): Promise<MadeBundle> {
     const t0 = Date.now();
     let miss: string;
     let position: { epoch?: number; iter?: number } = {};
+    let meta: CheckpointContents['meta'] = {};
+    let vaeWarnings: ConsistencyWarning[] = [];
+    const warnings = () => [...vaeWarnings, ...trainerWarnings(meta, readManifest<BundleManifest>(out))];
     const opened: CheckpointContents[] = [];
     try {
       opened.push(await readCheckpoint(files.var));
@@ -119,12 +129,16 @@ export class CheckpointBundler {
           `${files.vae} holds no VQ-VAE${files.vae === files.var ? ': give the VQ-VAE checkpoint beside it' : ''}`,
         );
       position = { epoch: opened[0].meta.epoch, iter: opened[0].meta.iter };
+      meta = opened[0].meta;
+      const storedVae = opened[0].roles.vae;
+      if (storedVae && opened.length > 1)
+        vaeWarnings = await vaePairWarnings({ file: files.var, sd: storedVae }, { file: files.vae, sd: vaeSd }, opts.signal);
       const found = findMatchingTemplate(this.o.templateFolders, { vae: vaeSd, var: varSd });
       if ('dir' in found) {
         opts.onStage?.({ stage: 'template', message: 'write the bundle from its architecture template' });
         await writeBundleFromTemplate(found.dir, { vae: vaeSd, var: varSd }, out, { id: opts.id, name: opts.name, signal: opts.signal });
         this.o.log?.(`${path.basename(files.var)}: bundle written from the template ${found.dir} in ${Date.now() - t0} ms`);
-        return { ...position, via: 'template', ms: Date.now() - t0 };
+        return { ...position, via: 'template', ms: Date.now() - t0, warnings: warnings() };
       }
       miss = found.miss;
     } catch (e) {
@@ -153,6 +167,6 @@ export class CheckpointBundler {
       return undefined;
     });
     if (kept) this.o.log?.(`template kept: ${kept}`);
-    return { ...position, via: 'python', ms: Date.now() - t0 };
+    return { ...position, via: 'python', ms: Date.now() - t0, warnings: warnings() };
   }
 }

@@ -8,6 +8,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import type { ConsistencyWarning } from '../shared/consistency';
 import type { DatasetEvaluation } from '../shared/evaluation';
 import { oneLine, VarScopeError } from '../shared/errors';
 import { parseEvaluationFile } from '../shared/evaluationFile';
@@ -33,6 +34,8 @@ export interface MadeBundle {
   via: 'template' | 'python' | 'bundle';
   /** Milliseconds spent: reading the checkpoint and writing the bundle. */
   ms: number;
+  /** Where the checkpoint disagrees with the bundle made of it (its trainer's args, its paired VQ-VAE). */
+  warnings?: ConsistencyWarning[];
 }
 
 /** Writes the bundle of checkpoint `file` at `out`; `signal` cancels. */
@@ -151,7 +154,8 @@ interface VersionEvaluation {
 
 /**
  * A checkpoint file evaluated through a bundle that lives only while it is evaluated (in a fresh folder under
- * `workDir`, deleted whatever happens); the result names the file and its training position.
+ * `workDir`, deleted whatever happens); the result names the file and its training position, and keeps the
+ * consistency warnings of the checkpoint against its bundle beside those of the evaluation.
  */
 export async function evaluateCheckpointFile(
   file: string,
@@ -168,8 +172,13 @@ export async function evaluateCheckpointFile(
     const r = await evaluate(out);
     const at = positionText(made);
     const name = at ? `${path.basename(file)} ${at}` : path.basename(file);
+    const warnings = [...(made.warnings ?? []), ...(r.warnings ?? [])];
     return {
-      evaluation: { ...r, model: { ...r.model, name, dir: file, step: made.epoch ?? made.step ?? null } },
+      evaluation: {
+        ...r,
+        model: { ...r.model, name, dir: file, step: made.epoch ?? made.step ?? null },
+        ...(warnings.length ? { warnings } : {}),
+      },
       made,
       evaluateMs: Date.now() - t0,
     };

@@ -10,6 +10,7 @@ import * as vscode from 'vscode';
 import { CheckpointBundler, shippedTemplates } from '../client/checkpointBundler';
 import { templateStoreDir } from '../node/templateStore';
 import type { MadeBundle } from '../client/runWatch';
+import type { ConsistencyWarning } from '../shared/consistency';
 import { VarScopeError } from '../shared/errors';
 import { CheckpointCache, folderBytes } from './checkpointCache';
 import { bundleIdOf, bundleNameOf, CHECKPOINT_EXTENSIONS, partnerCandidates, type CheckpointPair } from './checkpointNames';
@@ -81,20 +82,19 @@ export class CheckpointOpener {
     } else {
       const name = bundleNameOf(pair);
       const t0 = Date.now();
-      let via = '';
+      let made: MadeBundle | undefined;
       dir = await this.cache.build(key, async (out) => {
-        via = (
-          await this.bundler.make(pair, out, {
-            id: bundleIdOf(pair),
-            name,
-            signal,
-            onStage: (s) => stage(s.message, s.stage === 'template' ? 50 : exportStagePercent(s)),
-          })
-        ).via;
+        made = await this.bundler.make(pair, out, {
+          id: bundleIdOf(pair),
+          name,
+          signal,
+          onStage: (s) => stage(s.message, s.stage === 'template' ? 50 : exportStagePercent(s)),
+        });
       });
       this.deps.log.info(
-        `exported ${name} (${via === 'template' ? 'from its architecture template, no Python' : 'with Python'}) to ${dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s (${(folderBytes(dir) / 1e6).toFixed(1)} MB)`,
+        `exported ${name} (${made?.via === 'template' ? 'from its architecture template, no Python' : 'with Python'}) to ${dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s (${(folderBytes(dir) / 1e6).toFixed(1)} MB)`,
       );
+      this.warn(name, made?.warnings ?? []);
     }
     if (signal.aborted) throw new VarScopeError('Cancelled', 'cancelled');
     stage('open the model', 97);
@@ -106,6 +106,16 @@ export class CheckpointOpener {
     panel.webviewPanel.reveal();
     stage('done', 100);
     return { dir, vae: pair.vae, var: pair.var, cacheHit };
+  }
+
+  /** The checkpoint's consistency warnings: each in the log, and one notification that says how many. */
+  private warn(name: string, warnings: ConsistencyWarning[]): void {
+    if (!warnings.length) return;
+    for (const w of warnings) this.deps.log.warn(`${name}: ${w.message}`);
+    const more = warnings.length > 1 ? ` (and ${warnings.length - 1} more in the log)` : '';
+    void vscode.window.showWarningMessage(`VARScope: ${name}: ${warnings[0].message}${more}`, 'Show Log').then((choice) => {
+      if (choice === 'Show Log') this.deps.log.show();
+    });
   }
 
   /**

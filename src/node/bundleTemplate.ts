@@ -40,10 +40,11 @@ export interface TemplateWriteOptions {
 
 type Manifest = Record<string, unknown> & { template?: { key?: unknown; map?: unknown } };
 
-function readManifest(bundleDir: string): Manifest {
+/** A bundle folder's varscope.json, parsed (not checked); a folder without one is a one-line ModelLoad error. */
+export function readManifest<T = Manifest>(bundleDir: string): T {
   const file = path.join(bundleDir, MANIFEST);
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as Manifest;
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
   } catch (e) {
     throw new VarScopeError('ModelLoad', `${bundleDir} is not a bundle: cannot read ${MANIFEST} (${(e as Error).message})`);
   }

@@ -83,7 +83,7 @@ function entries(sd: LazyStateDict, f: CheckpointFile): StateDict {
   return out;
 }
 
-/** The trainer's epoch, iter and args, where the checkpoint is a dict that has them. */
+/** The trainer's epoch, iter, args and `trainer.config`, where the checkpoint is a dict that has them. */
 function meta(obj: unknown): CheckpointContents['meta'] {
   const out: CheckpointContents['meta'] = {};
   if (!(obj instanceof Map)) return out;
@@ -93,6 +93,8 @@ function meta(obj: unknown): CheckpointContents['meta'] {
   if (epoch !== undefined) out.epoch = epoch;
   if (iter !== undefined) out.iter = iter;
   if (obj.has('args')) out.args = plainData(obj.get('args'));
+  const trainer = obj.get('trainer');
+  if (trainer instanceof Map && trainer.has('config')) out.trainerConfig = plainData(trainer.get('config'));
   return out;
 }
 

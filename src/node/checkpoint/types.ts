@@ -30,8 +30,8 @@ export interface CheckpointContents {
   file: string;
   format: 'torch-zip' | 'safetensors';
   roles: { vae?: StateDict; var?: StateDict };
-  /** The official trainer's `epoch`, `iter` and `args` (args as JSON-able data), where the file has them. */
-  meta: { epoch?: number; iter?: number; args?: unknown };
+  /** The official trainer's `epoch`, `iter`, `args` and `trainer.config` (as JSON-able data), where the file has them. */
+  meta: { epoch?: number; iter?: number; args?: unknown; trainerConfig?: unknown };
   close(): Promise<void>;
 }
 

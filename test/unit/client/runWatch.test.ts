@@ -10,6 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { headline, RUN_TIMELINE, RunWatch, type MadeBundle, type RunWatchEvent } from '../../../src/client/runWatch';
 import { RunFollower } from '../../../src/node/runFollower';
+import type { ConsistencyWarning } from '../../../src/shared/consistency';
 import type { DatasetEvaluation } from '../../../src/shared/evaluation';
 import { evaluationOf } from '../shared/evaluationFixture';
 
@@ -100,6 +101,9 @@ describe('RunWatch', () => {
   });
   afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
+  /** What every bundle of the watch below says about its checkpoint. */
+  const PATCH_NUMS_WARNING: ConsistencyWarning = { check: 'patchNums', model: "args.pn '1_2'", given: 'patchNums (1, 2, 3)', message: 'm' };
+
   /** A watch whose bundles are folders saying their epoch, evaluated to an accuracy of epoch / 10 at every scale. */
   function watch(events: RunWatchEvent[], failOnce = new Set<string>()) {
     const bundlesSeen: string[] = [];
@@ -114,7 +118,7 @@ describe('RunWatch', () => {
           if (failOnce.delete(file)) throw new Error(`${file}: the file changed while it was read`);
           fs.mkdirSync(out, { recursive: true });
           fs.writeFileSync(path.join(out, 'varscope.json'), '{}');
-          return { epoch: epochOf(file), iter: 0, via: 'template', ms: 1 };
+          return { epoch: epochOf(file), iter: 0, via: 'template', ms: 1, warnings: [PATCH_NUMS_WARNING] };
         },
         evaluate: async (model): Promise<DatasetEvaluation> => {
           bundlesSeen.push(model);
@@ -152,7 +156,7 @@ describe('RunWatch', () => {
     assert.deepStrictEqual(fs.readdirSync(work), []);
   });
 
-  it('the timeline persists: a new watch on the same folder starts with the history and skips what it evaluated', async () => {
+  it('the timeline persists (with the consistency warnings of each version): a new watch on the same folder starts with the history and skips what it evaluated', async () => {
     const events: RunWatchEvent[] = [];
     write(path.join(run, 'ar-ckpt-last.pth'), 'epoch=4 END', 5000);
     await watch(events).w.step(new AbortController().signal);
@@ -160,8 +164,8 @@ describe('RunWatch', () => {
     const again: RunWatchEvent[] = [];
     const second = watch(again);
     assert.deepStrictEqual(
-      second.w.history().map((e) => e.model.step),
-      [4],
+      second.w.history().map((e) => [e.model.step, e.warnings]),
+      [[4, [PATCH_NUMS_WARNING]]],
     );
     await second.w.step(new AbortController().signal);
     assert.deepStrictEqual(

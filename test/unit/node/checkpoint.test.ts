@@ -26,7 +26,7 @@ interface Expected {
 }
 interface ExpectedFile {
   roles: { vae?: Expected[]; var?: Expected[] };
-  meta: { epoch?: number; iter?: number; args?: unknown };
+  meta: { epoch?: number; iter?: number; args?: unknown; trainerConfig?: unknown };
   stateDicts: Record<string, Expected[]>;
 }
 
@@ -108,7 +108,7 @@ for (const [torchName, python] of PYTHONS) {
       }
     });
 
-    it("reads the trainer's epoch, iter and args; the models under the exporter's names (no DDP prefix, canonical Phi)", async () => {
+    it("reads the trainer's epoch, iter, args and config; the models under the exporter's names (no DDP prefix, canonical Phi)", async () => {
       const file = path.join(dir, 'ar-ckpt-last.pth');
       const c = await readCheckpoint(file);
       await c.close();
@@ -121,6 +121,7 @@ for (const [torchName, python] of PYTHONS) {
         flags: [true, null],
         nested: { a: 1.5 },
       });
+      assert.deepStrictEqual(c.meta.trainerConfig, { patch_nums: [1, 2, 3], resos: [16, 32, 48], prog_it: 0 });
       assert.ok(c.roles.var!.has('class_emb.weight') && !c.roles.var!.has('module.class_emb.weight'), 'DDP prefix stripped');
       assert.ok(c.roles.vae!.has('quantize.quant_resi.qresi_ls.0.weight'), 'shared Phi under its canonical name');
     });

@@ -92,6 +92,7 @@ def trainer_checkpoint(g: torch.Generator) -> dict:
         'epoch': 12,
         'iter': 3400,
         'trainer': {
+            'config': {'patch_nums': (1, 2, 3), 'resos': (16, 32, 48), 'prog_it': 0},
             'var_wo_ddp': var_sd,
             'vae_local': vae_state_dict(g),
             'var_opt': {'optim': opt.state_dict(), 'scaler': None},
@@ -204,6 +205,8 @@ def expected(path: str) -> dict:
             continue
         roles[role] = tensors(canonical_vae_keys(sd) if role == 'vae' else sd)
     meta = {k: obj[k] for k in ('epoch', 'iter', 'args') if isinstance(obj, dict) and k in obj}
+    if isinstance(obj, dict) and isinstance(obj.get('trainer'), dict) and 'config' in obj['trainer']:
+        meta['trainerConfig'] = obj['trainer']['config']
     found = {p: tensors(sd) for p, sd in find_state_dicts(obj)}
     return {'roles': roles, 'meta': meta, 'stateDicts': found}
 
