@@ -101,11 +101,13 @@ describe('bundle integrity: the hash cache, file spellings, external data ranges
 
   describe('class 5: one file under many spellings', () => {
     it('20,000 spellings of codebook.bin ("aN/../codebook.bin") are refused at once, before any hashing', async () => {
+      let listed = 0;
       const dir = copy((_, m) => {
         for (let i = 0; i < 20000; i++) m.files[`a${i}/../codebook.bin`] = m.files['codebook.bin'];
+        listed = Object.keys(m.files).length;
       });
       const t0 = Date.now();
-      assert.strictEqual(await refusal(dir), `${path.join(dir, 'varscope.json')}: files must list at most 1024 files (got 20010)`);
+      assert.strictEqual(await refusal(dir), `${path.join(dir, 'varscope.json')}: files must list at most 1024 files (got ${listed})`);
       assert.ok(Date.now() - t0 < 10000, `${Date.now() - t0} ms`);
     });
 
