@@ -1,8 +1,8 @@
 /**
  * The checkpoints of a training run, for the timeline and watch mode: model bundles (a folder holding
- * varscope.json), found in a folder of bundles or given one by one, each with its training step. Official
- * trainer checkpoints (`ar-ckpt-*.pth`) are listed too, as `needsExport`: they become bundles through the
- * checkpoint exporter before they can be evaluated.
+ * varscope.json), found in a folder of bundles or given one by one, each with its training step. PyTorch checkpoints
+ * (`.pth`, e.g. the official trainer's `ar-ckpt-*.pth`) are listed too, as `needsExport`: each becomes a bundle only
+ * while it is evaluated (src/client/checkpointBundler.ts: from its architecture template when one fits).
  */
 import * as fs from 'fs';
 import * as path from 'path';
