@@ -189,9 +189,10 @@ export async function evaluateCheckpointFile(
 
 /** A bundle folder of the run evaluated where it is, under its own name, at the step its manifest gives. */
 async function evaluateBundleVersion(dir: string, evaluate: (model: string) => Promise<DatasetEvaluation>): Promise<VersionEvaluation> {
-  const made: MadeBundle = { step: bundleCheckpoint(dir).step ?? undefined, via: 'bundle', ms: 0 };
+  const c = bundleCheckpoint(dir);
+  const made: MadeBundle = { step: c.step ?? undefined, via: 'bundle', ms: 0 };
   const t0 = Date.now();
-  const r = await evaluate(dir);
+  const r = await evaluate(c.kind === 'bundle' ? c.dir : dir); // its real path: a bundle may name graphs relative to it (../other/x.onnx)
   return {
     evaluation: { ...r, model: { ...r.model, step: made.step ?? null } },
     made,
