@@ -56,6 +56,8 @@ suite('watch a training run: the official trainer writing in place, one save kil
     const timeline = await waitFor(
       'three epochs on the timeline',
       async () => {
+        if (!fs.existsSync(timelinePath))
+          throw new Error(`no timeline yet; the user was told ${JSON.stringify((await hostState()).watchSaid)}`);
         const t = JSON.parse(fs.readFileSync(timelinePath, 'utf8')) as TimelineFile;
         return t.evaluations.length >= 3 ? t : undefined;
       },
