@@ -5,12 +5,12 @@
  * it, fsync, rename): a second open of an unchanged bundle reads no file contents. ctime cannot be set back by
  * `touch -r` or utimes (only by root changing the clock), and a file replaced by another has another inode.
  */
-import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { BundleManifest } from '../../shared/manifest';
 import { VarScopeError } from '../../shared/errors';
+import { sha256File } from '../../node/sha256File';
 
 /** How many files the cache remembers (the oldest are dropped first). */
 const CACHE_ENTRIES = 2000;
@@ -114,17 +114,6 @@ export async function verifyBundleFiles(
  */
 function stamp(st: fs.BigIntStats): string {
   return `${st.size}/${st.mtimeNs}/${st.ctimeNs}/${st.ino}/${st.dev}`;
-}
-
-/** Hex sha256 of a file, streamed. */
-export function sha256File(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    fs.createReadStream(file, { highWaterMark: 1 << 20 })
-      .on('data', (d) => h.update(d))
-      .on('error', reject)
-      .on('end', () => resolve(h.digest('hex')));
-  });
 }
 
 function readCache(file: string): Record<string, CacheEntry> {
