@@ -99,9 +99,12 @@ export class CheckpointBundler {
     return files.map((f) => found.get(f)!);
   }
 
-  /** A folder of the bundler's own for bundles that live only while they are evaluated. */
+  /**
+   * A folder of the bundler's own for bundles that live only while they are evaluated: inside the store, hidden (never
+   * taken for a template), so that nothing is written beside a folder the user named in VARSCOPE_TEMPLATES.
+   */
   workDir(): string {
-    return path.join(this.o.store, '..', 'work');
+    return path.join(this.o.store, '.work');
   }
 
   /**
@@ -112,7 +115,6 @@ export class CheckpointBundler {
   async make(files: CheckpointFiles, out: string, opts: MakeOptions): Promise<MadeBundle> {
     const t0 = Date.now();
     let miss: string;
-    let position: { epoch?: number; iter?: number } = {};
     let meta: CheckpointContents['meta'] = {};
     let vaeWarnings: ConsistencyWarning[] = [];
     const warnings = () => [...vaeWarnings, ...trainerWarnings(meta, readManifest<BundleManifest>(out))];
@@ -128,7 +130,6 @@ export class CheckpointBundler {
           'ModelLoad',
           `${files.vae} holds no VQ-VAE${files.vae === files.var ? ': give the VQ-VAE checkpoint beside it' : ''}`,
         );
-      position = { epoch: opened[0].meta.epoch, iter: opened[0].meta.iter };
       meta = opened[0].meta;
       const storedVae = opened[0].roles.vae;
       if (storedVae && opened.length > 1)
@@ -138,7 +139,7 @@ export class CheckpointBundler {
         opts.onStage?.({ stage: 'template', message: 'write the bundle from its architecture template' });
         await writeBundleFromTemplate(found.dir, { vae: vaeSd, var: varSd }, out, { id: opts.id, name: opts.name, signal: opts.signal });
         this.o.log?.(`${path.basename(files.var)}: bundle written from the template ${found.dir} in ${Date.now() - t0} ms`);
-        return { ...position, via: 'template', ms: Date.now() - t0, warnings: warnings() };
+        return { epoch: meta.epoch, iter: meta.iter, via: 'template', ms: Date.now() - t0, warnings: warnings() };
       }
       miss = found.miss;
     } catch (e) {
@@ -167,6 +168,6 @@ export class CheckpointBundler {
       return undefined;
     });
     if (kept) this.o.log?.(`template kept: ${kept}`);
-    return { ...position, via: 'python', ms: Date.now() - t0, warnings: warnings() };
+    return { epoch: meta.epoch, iter: meta.iter, via: 'python', ms: Date.now() - t0, warnings: warnings() };
   }
 }
