@@ -49,6 +49,9 @@ const METHODS: Record<keyof EngineApi, boolean> = {
   folderUsage: true,
   evaluateFolder: true,
   trainingUsage: true,
+  modelFamily: false,
+  inspectBits: true,
+  evaluateBits: true,
   cancel: false,
   status: false,
 };

@@ -1,0 +1,246 @@
+/**
+ * An Infinity model (bitwise, text-conditioned VAR) on one image: the counterpart of tokenizer.ts and
+ * teacherForcing.ts for InfinityBundle. Bits per scale from bsqEncoder; the reconstruction after each scale (the codes
+ * (2 bit - 1) / sqrt(d) of scales 0..k, bilinear-upsampled to the latent and summed, as the official
+ * multi-scale BSQ) through bsqDecoder; teacher-forced logits from bitsToLatent's nextInput and infinityTransformer,
+ * scored as Infinity's trainer logs them (bit accuracy, token accuracy) beside two baselines that need no model.
+ */
+import type { InfinitySchedule } from '../../shared/manifest';
+import type {
+  BitAccuracy,
+  BitScale,
+  BitScaleEval,
+  BitsEvalResult,
+  BitsInspectResult,
+  BitsModelInfo,
+  SizedImage,
+} from '../../shared/results';
+import type { InfinityBundle } from '../bundle/infinityBundle';
+import { pixelError, toRgba } from '../image/pixels';
+import { asF32, asU8, f32, i64, u8 } from '../runtime/tensor';
+
+/** The model input at a schedule: [1, 3, H, W] normalised, and how it was made. */
+export interface SizedInput {
+  tensor: Float32Array;
+  prepared: SizedImage;
+}
+
+/** The facts about an Infinity model for the views and the CLI. */
+export function bitsModelInfo(b: InfinityBundle, provider: string): BitsModelInfo {
+  const m = b.manifest;
+  return {
+    family: 'infinity',
+    id: m.id,
+    name: m.name,
+    dir: b.dir,
+    bits: m.bits,
+    depth: m.infinity.depth,
+    numHeads: m.infinity.numHeads,
+    embedDim: m.infinity.embedDim,
+    textFeatureWidth: m.text.featureWidth,
+    schedules: m.schedules.map((s) => ({
+      id: s.id,
+      hDivW: s.hDivW,
+      pn: s.pn,
+      scales: s.scales.map(([, h, w]): [number, number] => [h, w]),
+      tokenCount: s.tokenCount,
+      pixelSize: s.pixelSize,
+    })),
+    sampling: m.sampling,
+    provider,
+  };
+}
+
+/** PyTorch's bilinear resize weights (align_corners=False, no antialias) from n_in to n_out: M [n_out, n_in]. */
+export function bilinearMatrix(nIn: number, nOut: number): Float32Array {
+  const m = new Float32Array(nOut * nIn);
+  const scale = nIn / nOut;
+  for (let o = 0; o < nOut; o++) {
+    const src = Math.max(0, (o + 0.5) * scale - 0.5);
+    const i0 = Math.min(Math.floor(src), nIn - 1);
+    const i1 = Math.min(i0 + 1, nIn - 1);
+    const l1 = src - i0;
+    m[o * nIn + i0] += 1 - l1;
+    m[o * nIn + i1] += l1;
+  }
+  return m;
+}
+
+/**
+ * The cumulative latent f̂ [K, d, h, w] after each scale, from bits [L, d]: per scale the codes (2 bit - 1) / sqrt(d),
+ * bilinear-upsampled to the last scale (the official trilinear on one frame), summed.
+ */
+export function cumulativeLatents(bits: Uint8Array, d: number, s: InfinitySchedule): Float32Array {
+  const [H, W] = s.latentSize;
+  const K = s.scales.length;
+  const out = new Float32Array(K * d * H * W);
+  const code = 1 / Math.sqrt(d);
+  let acc = new Float32Array(d * H * W);
+  s.scales.forEach(([, h, w], k) => {
+    const [begin] = s.beginEnds[k];
+    const rows = bilinearMatrix(h, H);
+    const cols = bilinearMatrix(w, W);
+    const next = new Float32Array(acc);
+    for (let c = 0; c < d; c++) {
+      // up = rows [H, h] · codes_c [h, w] · cols^T [w, W]
+      const tmp = new Float32Array(H * w);
+      for (let y = 0; y < H; y++)
+        for (let i = 0; i < h; i++) {
+          const r = rows[y * h + i];
+          if (r === 0) continue;
+          for (let j = 0; j < w; j++) tmp[y * w + j] += r * (bits[(begin + i * w + j) * d + c] ? code : -code);
+        }
+      for (let y = 0; y < H; y++)
+        for (let x = 0; x < W; x++) {
+          let v = 0;
+          for (let j = 0; j < w; j++) v += tmp[y * w + j] * cols[x * w + j];
+          next[c * H * W + y * W + x] += v;
+        }
+    }
+    acc = next;
+    out.set(acc, k * d * H * W);
+  });
+  return out;
+}
+
+/** Raw tensors of an image at a schedule. */
+export interface BitTokenization {
+  /** Encoder latent [d, h, w]. */
+  latent: Float32Array;
+  /** [L, d] 0/1. */
+  bits: Uint8Array;
+}
+
+/** Encode an image [1, 3, H, W] to its latent and bits. */
+export async function tokenizeBits(b: InfinityBundle, s: InfinitySchedule, image: Float32Array): Promise<BitTokenization> {
+  const [H, W] = s.pixelSize;
+  const enc = await b.graph(s, 'bsqEncoder');
+  const out = await enc.run({ image: f32([1, 3, H, W], image) }, ['latent', 'bits']);
+  return { latent: asF32(out.latent, 'bsqEncoder.latent'), bits: asU8(out.bits, 'bsqEncoder.bits') };
+}
+
+/** Everything the Infinity inspector shows of an image: bits and reconstruction per scale. */
+export async function inspectBits(b: InfinityBundle, s: InfinitySchedule, input: SizedInput, provider: string): Promise<BitsInspectResult> {
+  const d = b.manifest.bits;
+  const [H, W] = s.pixelSize;
+  const [h, w] = s.latentSize;
+  const raw = await tokenizeBits(b, s, input.tensor);
+  const fHat = cumulativeLatents(raw.bits, d, s);
+  const K = s.scales.length;
+  const dec = await b.graph(s, 'bsqDecoder');
+  const plane = d * h * w;
+  const images = await Promise.all(
+    Array.from({ length: K }, async (_, k) =>
+      asF32((await dec.run({ latent: f32([1, d, h, w], fHat.slice(k * plane, (k + 1) * plane)) })).image, 'bsqDecoder.image'),
+    ),
+  );
+  let fEnergy = 0;
+  for (let i = 0; i < plane; i++) fEnergy += raw.latent[i] * raw.latent[i];
+  const scales: BitScale[] = s.scales.map(([, sh, sw], k) => {
+    const [begin, end] = s.beginEnds[k];
+    const residualNorm = new Float32Array(h * w);
+    let energy = 0;
+    for (let p = 0; p < h * w; p++) {
+      let sum = 0;
+      for (let c = 0; c < d; c++) {
+        const diff = raw.latent[c * h * w + p] - fHat[k * plane + c * h * w + p];
+        sum += diff * diff;
+      }
+      residualNorm[p] = Math.sqrt(sum);
+      energy += sum;
+    }
+    const { errorMap, psnr } = pixelError(images[k], 0, input.tensor, H, W);
+    return {
+      scaleIndex: k,
+      h: sh,
+      w: sw,
+      bits: raw.bits.slice(begin * d, end * d),
+      residualNorm,
+      residualEnergy: fEnergy > 0 ? energy / fEnergy : 0,
+      decoded: toRgba(images[k], H, 0, W),
+      errorMap,
+      psnr,
+    };
+  });
+  return { model: bitsModelInfo(b, provider), schedule: s.id, image: input.prepared, scales };
+}
+
+/**
+ * Teacher-forced logits [L, d, 2] of an image's bits [L, d] for one caption's features [N, featureWidth] (index 0:
+ * bit value 0, index 1: bit value 1).
+ */
+export async function teacherForcedBitLogits(
+  b: InfinityBundle,
+  s: InfinitySchedule,
+  bits: Uint8Array,
+  text: { features: Float32Array; tokens: number },
+): Promise<Float32Array> {
+  const d = b.manifest.bits;
+  const L = s.tokenCount;
+  const toLatent = await b.graph(s, 'bitsToLatent');
+  const { nextInput } = await toLatent.run({ bits: u8([1, L, d], bits) }, ['nextInput']);
+  const tf = await b.graph(s, 'infinityTransformer');
+  const { logits } = await tf.run({
+    textFeatures: f32([text.tokens, b.manifest.text.featureWidth], text.features),
+    textOffsets: i64([2], [0, text.tokens]),
+    nextInput,
+  });
+  return asF32(logits, 'infinityTransformer.logits');
+}
+
+/** Bit and token accuracy of predictions against the truth, [n, d] 0/1 each. */
+function accuracy(predicted: (t: number, j: number) => number, truth: Uint8Array, begin: number, end: number, d: number): BitAccuracy {
+  let bitsRight = 0;
+  let tokensRight = 0;
+  for (let t = begin; t < end; t++) {
+    let all = true;
+    for (let j = 0; j < d; j++) {
+      const ok = predicted(t, j) === truth[t * d + j];
+      if (ok) bitsRight++;
+      else all = false;
+    }
+    if (all) tokensRight++;
+  }
+  const n = end - begin;
+  return { bitAccuracy: bitsRight / (n * d), tokenAccuracy: tokensRight / n };
+}
+
+/**
+ * Per scale: bit and token accuracy of the logits' argmax (bit 1 where logit 1 > logit 0, as torch.argmax picks the
+ * first of equal values), beside predicting each bit's majority value at that scale (ties: 0) and copying the coarser
+ * scale's bits nearest-upsampled (PyTorch 'nearest': source index floor(i · h_coarse / h)).
+ */
+export function scoreBits(s: InfinitySchedule, d: number, bits: Uint8Array, logits: Float32Array, captionTokens: number): BitsEvalResult {
+  const predicted = (t: number, j: number) => (logits[(t * d + j) * 2 + 1] > logits[(t * d + j) * 2] ? 1 : 0);
+  const scales: BitScaleEval[] = s.scales.map(([, h, w], k) => {
+    const [begin, end] = s.beginEnds[k];
+    const ones = new Int32Array(d);
+    for (let t = begin; t < end; t++) for (let j = 0; j < d; j++) ones[j] += bits[t * d + j];
+    const majority = Array.from(ones, (n) => (2 * n > end - begin ? 1 : 0));
+    let copyCoarserBaseline: BitAccuracy | null = null;
+    if (k > 0) {
+      const [, ch, cw] = s.scales[k - 1];
+      const [cBegin] = s.beginEnds[k - 1];
+      const source = (t: number) => {
+        const p = t - begin;
+        const y = Math.floor(((p / w) | 0) * (ch / h));
+        const x = Math.floor((p % w) * (cw / w));
+        return cBegin + y * cw + x;
+      };
+      copyCoarserBaseline = accuracy((t, j) => bits[source(t) * d + j], bits, begin, end, d);
+    }
+    const correct = new Uint8Array((end - begin) * d);
+    for (let t = begin; t < end; t++)
+      for (let j = 0; j < d; j++) correct[(t - begin) * d + j] = predicted(t, j) === bits[t * d + j] ? 1 : 0;
+    return {
+      scaleIndex: k,
+      h,
+      w,
+      ...accuracy(predicted, bits, begin, end, d),
+      majorityBaseline: accuracy((_t, j) => majority[j], bits, begin, end, d),
+      copyCoarserBaseline,
+      correct,
+    };
+  });
+  return { schedule: s.id, captionTokens, scales, overall: accuracy(predicted, bits, 0, s.tokenCount, d) };
+}
