@@ -10,12 +10,14 @@ import type { Graph } from '../runtime/graph';
 import { openGraph } from '../runtime/graphPool';
 import type { OnnxRuntime } from '../runtime/onnxRuntime';
 import { verifyBundleFiles } from './bundleVerify';
+import { readCapped } from '../../node/readCapped';
 import { fileHash } from './manifestCheck';
 
 /** A loaded Infinity bundle: its checked manifest and its graphs, opened on first use. */
 export class InfinityBundle {
   private readonly sessions = new Map<string, Promise<Graph>>();
   private closed = false;
+  private uncond: Promise<Float32Array> | undefined;
 
   private constructor(
     readonly dir: string,
@@ -68,6 +70,21 @@ export class InfinityBundle {
       g.catch(() => this.sessions.delete(key)); // a failed open may be retried
     }
     return g;
+  }
+
+  /** The learnt CFG caption features [maxLength, featureWidth] (read once). */
+  unconditionalText(): Promise<Float32Array> {
+    this.uncond ??= (async () => {
+      const { file, dims } = this.manifest.unconditionalText;
+      const bytes = dims[0] * dims[1] * 4;
+      const buf = await readCapped(path.resolve(this.dir, file), bytes, 'ModelLoad', 'unconditional text features');
+      if (buf.length !== bytes)
+        throw new VarScopeError('ModelLoad', `${path.resolve(this.dir, file)}: ${buf.length} bytes, float32[${dims}] needs ${bytes}`);
+      const out = new Float32Array(dims[0] * dims[1]);
+      new Uint8Array(out.buffer).set(buf);
+      return out;
+    })();
+    return this.uncond;
   }
 
   /** Release every opened graph; later uses fail. */
