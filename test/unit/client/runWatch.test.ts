@@ -5,6 +5,7 @@
  * evaluated twice. The real trainer's format and the real engine are in the integration layer (watchRun.test.ts).
  */
 import * as assert from 'assert';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -16,7 +17,6 @@ import {
   type MadeBundle,
   type RunWatchEvent,
 } from '../../../src/client/runWatch';
-import { spawnSync } from 'child_process';
 import { RunFollower } from '../../../src/node/runFollower';
 import type { ConsistencyWarning } from '../../../src/shared/consistency';
 import type { DatasetEvaluation } from '../../../src/shared/evaluation';
