@@ -14,7 +14,7 @@ module.exports = (test) => {
     assert.match(await p.page.textContent('#panel-sampling .placeholder'), /official FID or looks settings/);
 
     await p.page.click('button.preset-fid');
-    await p.page.waitForSelector('.grid-class');
+    await p.page.waitForSelector('.grid-row');
     const grids = () => p.calls.filter((c) => c.method === 'samplingGrid').map((c) => c.params);
     assert.deepStrictEqual(grids(), [{ classes: [0, 1], settings: [{ cfg: 1.5, topK: 900, topP: 0.96 }], samples: 4, seed: 0 }]);
     await p.page.click('button.preset-looks');
@@ -27,7 +27,7 @@ module.exports = (test) => {
     await p.page.fill('.grid-samples', '3');
     await p.page.fill('.grid-seed', '10');
     await p.page.click('button.grid-run');
-    await p.page.waitForSelector('.grid-class[data-class="7"]');
+    await p.page.waitForSelector('.grid-images[data-class="7"]');
     assert.deepStrictEqual(grids()[2], {
       classes: [3, 7],
       settings: [
@@ -37,19 +37,22 @@ module.exports = (test) => {
       samples: 3,
       seed: 10,
     });
-    // Per class, rows are settings and columns samples; the top-k as run beside the one asked.
-    assert.strictEqual(await p.page.locator('.grid-class').count(), 2);
-    assert.strictEqual(await p.page.locator('.grid-class[data-class="3"] .grid-row').count(), 2);
+    // Rows are settings, per class a group of columns, one per sample; the top-k as run beside the one asked.
+    assert.deepStrictEqual(await p.page.$$eval('.grid-class-head', (hs) => hs.map((h) => h.textContent)), [
+      `Class 3 · ${rec.model.classes[3]} · seeds 10…12`,
+      `Class 7 · ${rec.model.classes[7]} · seeds 10…12`,
+    ]);
+    assert.strictEqual(await p.page.locator('.grid-row').count(), 2);
     assert.strictEqual(await p.page.locator('.grid-image').count(), 2 * 2 * 3);
-    const labels = await p.page.$$eval('.grid-class[data-class="3"] .grid-setting-name', (ls) => ls.map((l) => l.textContent));
+    const labels = await p.page.$$eval('.grid-row .grid-setting-name', (ls) => ls.map((l) => l.textContent));
     assert.deepStrictEqual(labels, ['CFG 1.5 · top-k 512 (asked 900) · top-p 0.96', 'CFG 5 · top-k 512 (asked 900) · top-p 0.96']);
-    const seeds = await p.page.$$eval('.grid-class[data-class="7"] .grid-row[data-setting="1"] .grid-image', (cs) =>
+    const seeds = await p.page.$$eval('.grid-row[data-setting="1"] .grid-images[data-class="7"] .grid-image', (cs) =>
       cs.map((c) => c.dataset.seed),
     );
     assert.deepStrictEqual(seeds, ['10', '11', '12']);
     // The second setting's class-7 row shows samples 3..5 of that setting: recorded decodes 3 + 6 .. (the fixture cycles them).
     const n = 3 * 2 + 3 + 1; // setting 1 starts at sample 6 of the fixture's counter; class 7 is its 4th..6th; take the 2nd
-    const d = await canvasData(p.page, '.grid-class[data-class="7"] .grid-row[data-setting="1"] .grid-image >> nth=1');
+    const d = await canvasData(p.page, '.grid-row[data-setting="1"] .grid-images[data-class="7"] .grid-image >> nth=1');
     const src = rec.generation[n % rec.generation.length].image;
     for (let c = 0; c < 3; c++) {
       let a = 0;
@@ -73,10 +76,10 @@ module.exports = (test) => {
         const want = scale(gridMetrics(1, k, pn, 3)[key]);
         const got = Number(titles[k].split(': ')[1]);
         assert.ok(Math.abs(got - want) <= 0.51, `${key} at ${pn}: ${titles[k]} vs ${want}`);
-        assert.ok(titles[k].startsWith(`CFG 5 · top-k 512 (asked 900) · top-p 0.96 at ${pn}×${pn}: `), titles[k]);
+        assert.ok(titles[k].startsWith(`CFG 5 · top-k 512 · top-p 0.96 at ${pn}×${pn}: `), titles[k]);
       });
     }
-    const stats = await p.page.textContent('.grid-class[data-class="3"] .grid-row[data-setting="1"] .grid-row-stats');
+    const stats = await p.page.textContent('.grid-row[data-setting="1"] .grid-row-stats');
     const last = gridMetrics(1, pns.length - 1, pns[pns.length - 1], 3);
     assert.strictEqual(
       stats,
@@ -102,6 +105,6 @@ module.exports = (test) => {
       assert.ok(await p.page.$eval('.grid-status', (e) => e.classList.contains('is-error')));
     }
     assert.strictEqual(p.calls.filter((c) => c.method === 'samplingGrid').length, 0);
-    assert.ok(await p.page.evaluate(() => !document.querySelector('.grid-class')));
+    assert.ok(await p.page.evaluate(() => !document.querySelector('.grid-row')));
   });
 };

@@ -112,7 +112,7 @@ const SETUP = {
   async sampling(p) {
     // The official FID settings, one click: classes 0 and 1, four samples each.
     await p.page.click('button.preset-fid');
-    await p.page.waitForSelector('.grid-class');
+    await p.page.waitForSelector('.grid-row');
   },
   async whatIf(p) {
     // Two rows of four tokens at the 8×8 scale set to code 7: the before / after pyramids.

@@ -22,7 +22,7 @@ import { button, field, numberInput } from '../ui/controls';
 import { makeScaleChart } from '../ui/scaleChart';
 import { defineView } from './view';
 
-const IMAGE = 96;
+const IMAGE = 80;
 
 /** "CFG 1.5 · top-k 512 · top-p 0.96" (the asked top-k beside a clamped one). */
 export function settingLabel(s: SamplerSetting, requestedTopK?: number): string {
@@ -101,22 +101,19 @@ export const createSamplingView = defineView<SamplingGridResult>({
       fid,
       looks,
     );
-    const hint = doc.createElement('div');
-    hint.className = 'hint';
-    hint.textContent =
-      'Comma-separated values make a grid (CFG × top-k × top-p). Sample j has seed + j under every setting; top-k is clamped to the codebook size.';
-    parts.head.append(controls, hint, status);
+    parts.head.append(controls, status);
 
     const body = select(parts.body);
     const summary = body.append('div').attr('class', 'hint grid-summary');
+    const blocks = body.append('div').attr('class', 'grid-table');
     const charts = body.append('div').attr('class', 'row grid-charts');
     const metricCharts = SAMPLING_METRICS.map((d) => {
       const c = makeScaleChart(doc, {
         title: d.label,
         yLabel: d.yLabel,
         kind: 'line',
-        width: 300,
-        height: 190,
+        width: 282,
+        height: 180,
         format: (v) => (d.percent ? `${v.toFixed(0)}` : d.digits ? v.toFixed(d.digits) : String(Math.round(v))),
         yDomain: d.percent ? [0, 100] : undefined,
       });
@@ -124,7 +121,6 @@ export const createSamplingView = defineView<SamplingGridResult>({
       charts.node()!.append(c.root);
       return { d, c };
     });
-    const blocks = body.append('div').attr('class', 'grid-blocks');
 
     return {
       controls: [
@@ -146,13 +142,13 @@ export const createSamplingView = defineView<SamplingGridResult>({
           draw(r, st) {
             const names = st.model?.classes ?? [];
             summary.text(
-              `${r.settings.length} setting${r.settings.length > 1 ? 's' : ''} × ${r.classes.length} class${r.classes.length > 1 ? 'es' : ''} × ${r.samples} sample${r.samples > 1 ? 's' : ''} (seeds ${r.seed}…${r.seed + r.samples - 1}). Entropy: of the predictions after CFG, before top-k / top-p. Agreement: same class and seed as the first setting.`,
+              `${r.settings.length} setting${r.settings.length > 1 ? 's' : ''} (CFG × top-k × top-p) × ${r.classes.length} class${r.classes.length > 1 ? 'es' : ''} × ${r.samples} sample${r.samples > 1 ? 's' : ''}; sample j has seed ${r.seed} + j under every setting. Entropy: of the predictions after CFG, before top-k / top-p. Agreement: tokens equal to the first setting's (same class and seed).`,
             );
             for (const { d, c } of metricCharts)
               c.update(
                 r.patchNums,
                 r.settings.map((s, i) => ({
-                  name: settingLabel(s.setting, s.requestedTopK),
+                  name: settingLabel(s.setting),
                   values: s.scales.map((m) => {
                     const v = m[d.key];
                     return v === null ? NaN : d.percent ? v * 100 : v;
@@ -161,48 +157,52 @@ export const createSamplingView = defineView<SamplingGridResult>({
                 })),
                 null,
               );
-            // One block per class: rows are settings, columns the samples (same seed down a column).
-            blocks
-              .selectAll<HTMLElement, number>('section.grid-class')
-              .data(r.classes, (c) => String(c))
-              .join((enter) => {
-                const sec = enter.append('section').attr('class', 'grid-class');
-                sec.append('h3');
-                sec.append('div').attr('class', 'grid-rows');
-                return sec;
-              })
+            // One row per setting (its colour in the charts), per class a group of columns, one per sample (same seed
+            // down a column): the settings of one class and seed read top to bottom.
+            const groupWidth = r.samples * (IMAGE + 4);
+            const head = blocks.selectAll<HTMLElement, null>('div.grid-head').data([null]).join('div').attr('class', 'grid-head');
+            head.selectAll('div.grid-corner').data([null]).join('div').attr('class', 'grid-corner');
+            head
+              .selectAll<HTMLElement, number>('div.grid-class-head')
+              .data(r.classes)
+              .join('div')
+              .attr('class', 'grid-class-head')
               .attr('data-class', (c) => c)
-              .each(function (c, ci) {
-                const sec = select(this);
-                sec.select('h3').text(`Class ${c}${names[c] ? ` · ${names[c]}` : ''}`);
-                const rows = sec
-                  .select('.grid-rows')
-                  .selectAll<HTMLElement, number>('div.grid-row')
-                  .data(r.settings.map((_, i) => i))
-                  .join((enter) => {
-                    const row = enter.append('div').attr('class', 'grid-row');
-                    row.append('div').attr('class', 'grid-row-label');
-                    row.append('div').attr('class', 'grid-images');
-                    return row;
-                  })
-                  .attr('data-setting', (i) => i);
-                rows.each(function (i) {
-                  const s = r.settings[i];
-                  const row = select(this);
-                  const label = row.select('.grid-row-label');
-                  label.selectAll('*').remove();
-                  label.append('span').attr('class', `swatch c${i % 10}`);
-                  label.append('span').attr('class', 'grid-setting-name').text(settingLabel(s.setting, s.requestedTopK));
-                  const last = s.scales[s.scales.length - 1];
-                  label
-                    .append('span')
-                    .attr('class', 'grid-row-stats')
-                    .text(
-                      `finest scale: diversity ${formatSamplingMetric(SAMPLING_METRICS[2], last.diversity)}, agreement ${formatSamplingMetric(SAMPLING_METRICS[3], last.agreement)}`,
-                    );
+              .style('width', `${groupWidth}px`)
+              .text((c) => `Class ${c}${names[c] ? ` · ${names[c]}` : ''} · seeds ${r.seed}…${r.seed + r.samples - 1}`);
+            const rows = blocks
+              .selectAll<HTMLElement, number>('div.grid-row')
+              .data(r.settings.map((_, i) => i))
+              .join((enter) => {
+                const row = enter.append('div').attr('class', 'grid-row');
+                row.append('div').attr('class', 'grid-row-label');
+                return row;
+              })
+              .attr('data-setting', (i) => i);
+            rows.each(function (i) {
+              const s = r.settings[i];
+              const row = select(this);
+              const label = row.select('.grid-row-label');
+              label.selectAll('*').remove();
+              label.append('span').attr('class', `swatch c${i % 10}`);
+              label.append('span').attr('class', 'grid-setting-name').text(settingLabel(s.setting, s.requestedTopK));
+              const last = s.scales[s.scales.length - 1];
+              label
+                .append('span')
+                .attr('class', 'grid-row-stats')
+                .text(
+                  `finest scale: diversity ${formatSamplingMetric(SAMPLING_METRICS[2], last.diversity)}, agreement ${formatSamplingMetric(SAMPLING_METRICS[3], last.agreement)}`,
+                );
+              row
+                .selectAll<HTMLElement, number>('div.grid-images')
+                .data(r.classes.map((_, ci) => ci))
+                .join('div')
+                .attr('class', 'grid-images')
+                .attr('data-class', (ci) => r.classes[ci])
+                .style('width', `${groupWidth}px`)
+                .each(function (ci) {
                   const own = s.samples.slice(ci * r.samples, (ci + 1) * r.samples);
-                  row
-                    .select('.grid-images')
+                  select(this)
                     .selectAll<HTMLCanvasElement, (typeof own)[number]>('canvas')
                     .data(own)
                     .join('canvas')
@@ -214,7 +214,7 @@ export const createSamplingView = defineView<SamplingGridResult>({
                       drawRgba(this, x.image, IMAGE);
                     });
                 });
-              });
+            });
           },
         },
       ],
