@@ -31,6 +31,7 @@ const SHOTS = [
   'codebook',
   'attention',
   'step-through',
+  'sampling',
   'what-if',
   'compare',
   'dataset',
@@ -238,6 +239,16 @@ const STEPS = {
         k,
       );
     }
+  },
+  async sampling({ panel }) {
+    await showTab(panel, 'sampling');
+    // The official FID settings beside the looks settings (CFG 1.5 and 5), two classes, four seeds each.
+    await panel.fill('#panel-sampling .grid-classes', '2, 4');
+    await panel.fill('#panel-sampling .grid-cfg', '1.5, 5');
+    await panel.fill('#panel-sampling .grid-topk', '900');
+    await panel.fill('#panel-sampling .grid-topp', '0.96');
+    await panel.click('#panel-sampling button.grid-run');
+    await whenPanel(panel, 'the sample grid', () => document.querySelectorAll('#panel-sampling .grid-image').length === 16);
   },
   async 'what-if'({ page, panel }) {
     await showTab(panel, 'whatIf');
