@@ -10,6 +10,9 @@
 //   (default out/data/held-out: the training set's held-out emoji, written by
 //   `PYTHONPATH=python /usr/bin/python3 -m varscope.prepare_data --out out/data/emoji64.npz --held-out-folder out/data/held-out`),
 //   evaluated first with `varscope timeline` (a few minutes) into out/screenshots/timeline.json.
+//   The watch screenshot replays the same four checkpoints as epochs 1–4 of a training run
+//   (test/integration/simulated_trainer.py rewriting ar-ckpt-last.pth, from checkpoints varscope.from_bundle recovers
+//   into out/screenshots/run-checkpoints/) while Watch a Training Run follows it.
 // bench/stepLatency.js reuses openVarScope() from here.
 'use strict';
 /* global document, KeyboardEvent */
@@ -28,10 +31,12 @@ const SHOTS = [
   'codebook',
   'attention',
   'step-through',
+  'sampling',
   'what-if',
   'compare',
   'dataset',
   'timeline',
+  'watch',
   'export',
 ];
 /** The Dataset view's run: the four shipped checkpoints of the default model, early to final. */
@@ -235,6 +240,16 @@ const STEPS = {
       );
     }
   },
+  async sampling({ panel }) {
+    await showTab(panel, 'sampling');
+    // The official FID settings beside the looks settings (CFG 1.5 and 5), two classes, four seeds each.
+    await panel.fill('#panel-sampling .grid-classes', '2, 4');
+    await panel.fill('#panel-sampling .grid-cfg', '1.5, 5');
+    await panel.fill('#panel-sampling .grid-topk', '900');
+    await panel.fill('#panel-sampling .grid-topp', '0.96');
+    await panel.click('#panel-sampling button.grid-run');
+    await whenPanel(panel, 'the sample grid', () => document.querySelectorAll('#panel-sampling .grid-image').length === 16);
+  },
   async 'what-if'({ page, panel }) {
     await showTab(panel, 'whatIf');
     await panel.selectOption('#panel-whatIf .edit-scale', '6'); // 8×8: regenerate a region from there on
@@ -291,6 +306,43 @@ const STEPS = {
     await panel.evaluate(() => document.querySelector('.view-dataset .dataset-timeline').scrollIntoView({ block: 'start' }));
     await sleep(500);
   },
+  async watch({ page, panel, dirs, dataset }) {
+    const ckpts = runCheckpoints();
+    const run = path.join(dirs.ws, 'local_output');
+    fs.mkdirSync(run, { recursive: true });
+    // Command Palette -> Watch a Training Run… -> the run folder, the images folder, labels from sub-folders.
+    const input = page.locator('.quick-input-widget input');
+    await page.keyboard.press('Control+Shift+P');
+    await input.waitFor({ state: 'visible', timeout: 20000 });
+    await input.fill('>VARScope: Watch a Training Run');
+    await sleep(800);
+    await page.keyboard.press('Enter');
+    for (const folder of [run, dataset]) {
+      await until('the folder dialog', () => input.inputValue().then((v) => !v.startsWith('>') && v !== folder + '/'), 20000);
+      await input.fill(folder + '/');
+      await sleep(800);
+      await page.keyboard.press('Enter');
+      await sleep(800);
+    }
+    await until('the labels pick', () => page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Sub-folders' }).count(), 20000);
+    await page.keyboard.press('Enter');
+    // One epoch at a time, as a trainer far slower than the watch would write them (the first goes through Python:
+    // the shipped bundles are no templates); epoch 3 is also the best, whose copy the watch knows it has seen.
+    for (const [i, file] of ckpts.vars.entries()) {
+      const epoch = String(i + 1);
+      const trainer = path.join(cs.ROOT, 'test', 'integration', 'simulated_trainer.py');
+      const args = [trainer, '--vae', ckpts.vae, '--var', file, '--epochs-of', epoch, '--best', '3', '--out', run];
+      require('child_process').execFileSync('/usr/bin/python3', args, { stdio: 'ignore' });
+      await until(
+        `epoch ${epoch} in the status bar`,
+        () => page.locator('.statusbar-item', { hasText: `epoch ${epoch}:` }).count(),
+        600000,
+      );
+    }
+    await showTab(panel, 'dataset');
+    await panel.evaluate(() => document.querySelector('.view-dataset .dataset-timeline').scrollIntoView({ block: 'start' }));
+    await sleep(1500);
+  },
   async export({ page, panel, dirs }) {
     await showTab(panel, 'pyramid');
     await hoverCell(page, panel, '.view-pyramid svg.token-grid[data-pn="8"]', 8, 2, 5); // as in view-pyramid.png
@@ -342,6 +394,27 @@ function timelineResults(folder) {
   return out;
 }
 
+/**
+ * The default model's four shipped checkpoints as the files a trainer writes: vae.pth and var.pth recovered from
+ * each bundle (varscope.from_bundle), once, into out/screenshots/run-checkpoints/<id>/.
+ */
+function runCheckpoints() {
+  const root = path.join(cs.ROOT, 'out', 'screenshots', 'run-checkpoints');
+  const vars = RUN_MODELS.map((id) => {
+    const out = path.join(root, id);
+    if (!fs.existsSync(path.join(out, 'var.pth'))) {
+      console.log(`varscope.from_bundle ${id}`);
+      require('child_process').execFileSync(
+        '/usr/bin/python3',
+        ['-m', 'varscope.from_bundle', '--bundle', path.join(cs.ROOT, 'models', id), '--out', out],
+        { stdio: 'inherit', env: { ...process.env, PYTHONPATH: path.join(cs.ROOT, 'python') } },
+      );
+    }
+    return path.join(out, 'var.pth');
+  });
+  return { vae: path.join(root, RUN_MODELS.at(-1), 'vae.pth'), vars };
+}
+
 async function main() {
   const arg = (name) => {
     const i = process.argv.indexOf(name);
@@ -359,6 +432,7 @@ async function main() {
       throw new Error('the build failed');
     timelineResults(dataset);
   }
+  if (only.includes('watch')) runCheckpoints();
   const session = { ...(await openVarScope()), dataset };
   try {
     if (only.includes('overview')) {

@@ -1,5 +1,5 @@
 /**
- * The CLI commands: inspect, eval, generate, stats, export. Each prints / writes JSON for scripts and CI.
+ * The CLI commands: inspect, eval, generate, sample-grid, stats, export. Each prints / writes JSON for scripts and CI.
  * The engine runs in-process (a terminal has no editor to protect from native crashes).
  */
 import { spawn } from 'child_process';
@@ -22,6 +22,7 @@ import { forwardSignalsTo, signalExitCode } from './interrupt';
 import { checkDistinct, checkOutputDir, checkOutputFile, writeOutput } from './outputPaths';
 import { ProgressLine } from './progress';
 import { runWatchCommand, WATCH_OPTIONS, WATCH_SWITCHES } from './watchCommand';
+import { gridJson, gridPngs, runSampleGrid, SAMPLE_GRID_OPTIONS } from './sampleGridCommand';
 import {
   EVALUATE_OPTIONS,
   EVALUATE_SWITCHES,
@@ -84,6 +85,13 @@ export const SPECS: Record<string, CommandSpec> = {
       'top-p': { help: "top-p, 0 = off (default: the model's, else 0.96)" },
       out: { help: 'write the image (PNG)' },
     },
+  },
+  'sample-grid': {
+    name: 'sample-grid',
+    summary:
+      'Sampler settings side by side (CFG × top-k × top-p): N seeded samples per class per setting, each a `generate` run; per scale the entropy, distinct codes, diversity within a class and agreement with the first setting.',
+    positionals: [],
+    options: { ...COMMON, ...SAMPLE_GRID_OPTIONS },
   },
   evaluate: {
     name: 'evaluate',
@@ -192,6 +200,7 @@ export function checkOutputs(name: string, args: ParsedArgs): void {
     outputs.push([`--${flag}`, file]);
   }
   if (name === 'inspect' && args.options['images-dir'] !== undefined) checkOutputDir('--images-dir', args.options['images-dir']);
+  if (name === 'sample-grid' && args.options.out !== undefined) checkOutputDir('--out', args.options.out);
   const inputs: Array<[string, string]> = ['inspect', 'eval'].includes(name)
     ? [['the input IMAGE', args.positionals[0]]]
     : name === 'merge'
@@ -378,6 +387,21 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
         scales: r.tokens.map((t, k) => ({ pn: info.patchNums[k], tokens: Array.from(t) })),
         image: args.options.out ? path.resolve(args.options.out) : null,
       });
+      return;
+    }
+    case 'sample-grid': {
+      const info = await openModel(engine, model);
+      const r = await runSampleGrid(args, engine, model, info);
+      const pngs = args.options.out ? gridPngs(args.options.out, r) : [];
+      for (const p of pngs) await writePng(p.file, p.image);
+      await writeJson(
+        args,
+        gridJson(
+          info.provider,
+          r,
+          pngs.map((p) => p.file),
+        ),
+      );
       return;
     }
     case 'evaluate': {

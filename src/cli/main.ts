@@ -16,6 +16,7 @@ import { checkOutputs, engineConfig, modelDir, onEngineEvent, runCommand, runExp
 import { handleSignals, onHardStop } from './interrupt';
 import { printProgress } from './evaluateCommand';
 import { runMerge } from './mergeCommand';
+import { printGridProgress } from './sampleGridCommand';
 
 const BENCH: CommandSpec = {
   name: 'bench',
@@ -32,7 +33,7 @@ const ALL: Record<string, CommandSpec> = { ...SPECS, bench: BENCH };
 
 function usage(): string {
   const lines = ['usage: varscope COMMAND [args] [--help] [--verbose]', '', 'commands:'];
-  for (const s of Object.values(ALL)) lines.push(`  ${s.name.padEnd(9)} ${s.summary}`);
+  for (const s of Object.values(ALL)) lines.push(`  ${s.name.padEnd(11)} ${s.summary}`);
   lines.push('', '--verbose also prints why faster execution providers were skipped and what native libraries printed.');
   return lines.join('\n');
 }
@@ -85,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
     });
     client = engine;
     engine.on('evaluateFolder', printProgress);
+    engine.on('samplingGrid', printGridProgress);
     engine.on('folderUsage', (p) => onEngineEvent('folderUsage', p));
     engine.on('log', (p) => onEngineEvent('log', p));
     onHardStop(() => engine.killNow('interrupted'));

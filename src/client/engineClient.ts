@@ -79,6 +79,7 @@ const EVENT_NAMES: Record<keyof EngineEvents, true> = {
   generationStep: true,
   folderUsage: true,
   evaluateFolder: true,
+  samplingGrid: true,
   log: true,
   nodePlacement: true,
 };

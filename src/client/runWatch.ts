@@ -164,7 +164,8 @@ export async function evaluateCheckpointFile(
   evaluate: (model: string) => Promise<DatasetEvaluation>,
 ): Promise<VersionEvaluation> {
   fs.mkdirSync(workDir, { recursive: true });
-  const tmp = fs.mkdtempSync(path.join(workDir, 'bundle-'));
+  removeAbandonedBundles(workDir);
+  const tmp = fs.mkdtempSync(path.join(workDir, `bundle-${process.pid}-`));
   try {
     const out = path.join(tmp, 'bundle');
     const made = await make(out);
@@ -184,6 +185,37 @@ export async function evaluateCheckpointFile(
     };
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Removes the scratch bundles of processes that are gone (killed while evaluating, so their `finally` never ran):
+ * each is named `bundle-<pid>-*` by the process that made it; one whose process no longer exists is abandoned.
+ * Returns the folders removed.
+ */
+export function removeAbandonedBundles(workDir: string): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(workDir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const pid = /^bundle-(\d+)-/.exec(name)?.[1];
+    if (pid === undefined || processExists(Number(pid))) continue;
+    fs.rmSync(path.join(workDir, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, owned by another user
   }
 }
 

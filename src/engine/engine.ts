@@ -18,6 +18,7 @@ import { editForcing } from './model/editForcing';
 import { evaluateFolder } from './dataset/folderEval';
 import { folderUsage } from './dataset/folderPass';
 import { GenerationRun, StepOutput } from './generation/generator';
+import { sampleGrid } from './generation/samplingGrid';
 import { decodeImage, DEFAULT_MAX_IMAGE_PIXELS, type DecodedImage } from './image/imageDecode';
 import { describePlacement, nodesOffProvider } from '../shared/nodePlacement';
 import { OnnxRuntime } from './runtime/onnxRuntime';
@@ -163,6 +164,21 @@ export class Engine implements Handlers<EngineApi> {
       // decoded together: a pooled decoder (POOLED_ROLES) runs them in parallel
       const steps = await Promise.all(m.patchNums.slice(p.scaleIndex).map((_, i) => withImage(run, run.stepAt(p.scaleIndex + i))));
       return { tokens: run.tokens, steps };
+    } finally {
+      this.runs.delete(runId);
+    }
+  }
+
+  async samplingGrid(p: Parameters<EngineApi['samplingGrid']>[0]) {
+    const b = await this.bundle(p.model, 'samplingGrid');
+    const runId = p.runId ?? newRunId('grid');
+    let cancelled = false;
+    this.runs.set(runId, { cancel: () => (cancelled = true) });
+    try {
+      return await sampleGrid(b, p, {
+        isCancelled: () => cancelled,
+        onProgress: (done, total) => this.emit('samplingGrid', { runId, done, total }),
+      });
     } finally {
       this.runs.delete(runId);
     }

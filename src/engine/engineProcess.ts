@@ -46,6 +46,7 @@ const METHODS: Record<keyof EngineApi, boolean> = {
   generationCancel: true,
   generate: true,
   edit: true,
+  samplingGrid: true,
   folderUsage: true,
   evaluateFolder: true,
   trainingUsage: true,

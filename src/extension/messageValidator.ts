@@ -6,6 +6,7 @@ import { PANEL_COMMANDS, SAVE_MIMES, VIEW_IDS, type HostApi, type PanelState } f
 import type { RpcMessage } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
 import { samplingSettingsError } from '../shared/samplingBounds';
+import { samplingGridError } from '../shared/samplingGrid';
 
 type Check = (params: unknown) => string | null;
 
@@ -52,6 +53,7 @@ const CHECKS: { [M in keyof HostApi]: Check } = {
   generationStep: (p) =>
     isObj(p) && isStr(p.runId, 200) && (p.scaleIndex === undefined || isInt(p.scaleIndex, 0, 1000)) ? null : 'generationStep needs runId',
   generationCancel: (p) => (isObj(p) && isStr(p.runId, 200) ? null : 'generationCancel needs runId'),
+  samplingGrid: (p) => (isObj(p) ? samplingGridError(p) : 'params must be an object'),
   edit: (p) => {
     if (!isObj(p)) return 'params must be an object';
     if (!isInt(p.scaleIndex, 0, 1000)) return 'scaleIndex must be an integer';

@@ -20,7 +20,15 @@ export interface PanelContext {
 /** The HostApi requests the engine answers. */
 export type EngineHandlers = Pick<
   Handlers<HostApi>,
-  'inspect' | 'evaluate' | 'attention' | 'generationStart' | 'generationStep' | 'generationCancel' | 'edit' | 'trainingUsage'
+  | 'inspect'
+  | 'evaluate'
+  | 'attention'
+  | 'generationStart'
+  | 'generationStep'
+  | 'generationCancel'
+  | 'samplingGrid'
+  | 'edit'
+  | 'trainingUsage'
 >;
 
 /** Routes requests from panels to the engine and the engine's run events back to their panels. */
@@ -71,6 +79,8 @@ export class PanelEngine {
         this.runs.forget(p.runId);
         await client.call('generationCancel', { runId: p.runId });
       },
+      samplingGrid: async (p) =>
+        client.call('samplingGrid', { model: await openDir(), classes: p.classes, settings: p.settings, samples: p.samples, seed: p.seed }),
       edit: async (p) => client.call('edit', { ...p, model: await openDir(), source: { image: image() } }),
       trainingUsage: async () => client.call('trainingUsage', { model: await openDir() }),
     };

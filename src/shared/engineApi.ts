@@ -6,6 +6,7 @@
 import type { DatasetEvaluation, EvaluationProgress, LabelSource } from './evaluation';
 import type { EditRequest, EditResult } from './protocol';
 import type { ModelFamily } from './manifest';
+import type { SamplingGridRequest, SamplingGridResult } from './samplingGrid';
 import type {
   AttentionResult,
   BitsEvalResult,
@@ -135,6 +136,11 @@ export interface EngineApi {
   ): Promise<GenerateResult>;
   /** Replace tokens of a scale or a region and regenerate the finer scales. */
   edit(params: EngineEditRequest): Promise<EditResult>;
+  /**
+   * Sampler settings side by side: N seeded samples per class per setting, each a `generate` run, with per-scale
+   * metrics; progress streamed as `samplingGrid` events; cancel with `cancel`.
+   */
+  samplingGrid(params: ModelRef & SamplingGridRequest & { runId?: string }): Promise<SamplingGridResult>;
   /** Codebook usage over many images, streamed as `folderUsage` events; cancel with `cancel`. */
   folderUsage(params: FolderUsageRequest): Promise<FolderUsageResult>;
   /** Per-scale metrics and baselines of a model over a folder, progress streamed as `evaluateFolder` events; cancel with `cancel`. */
@@ -175,6 +181,7 @@ export interface EngineEvents {
   generationStep: GenerationStep;
   folderUsage: { runId: string; usage: CodebookUsage; done: number; total: number; finished: boolean; failed: number };
   evaluateFolder: EvaluationProgress;
+  samplingGrid: { runId: string; done: number; total: number };
   log: { level: 'info' | 'warn' | 'error'; message: string };
   /** Where a graph's nodes ran, once known (after its first run). */
   nodePlacement: { model: string; role: string; provider: string; placement: NodePlacement };

@@ -9,6 +9,7 @@
 import type { AttentionResult, CodebookUsage, EvalResult, GenerationSettings, GenerationStep, InspectResult, ModelInfo } from './results';
 import type { Nothing, Side } from './rpc';
 import type { DatasetEvaluation } from './evaluation';
+import type { SamplingGridRequest, SamplingGridResult } from './samplingGrid';
 
 /** What the panel shows; kept in webview state so a reload restores it. */
 export interface PanelState {
@@ -31,6 +32,7 @@ export const VIEW_IDS = [
   'codebook',
   'attention',
   'stepThrough',
+  'sampling',
   'whatIf',
   'compare',
   'dataset',
@@ -103,6 +105,8 @@ export interface HostApi {
   generationStep(params: { runId: string; scaleIndex?: number }): Promise<GenerationStep>;
   /** Stop a run; pending steps reject with Cancelled. */
   generationCancel(params: { runId: string }): Promise<void>;
+  /** Sampler settings side by side with the current model: N seeded samples per class per setting, per-scale metrics. */
+  samplingGrid(params: SamplingGridRequest): Promise<SamplingGridResult>;
   /** Change tokens and regenerate finer scales, starting from the panel image's pyramid. */
   edit(params: EditRequest): Promise<EditResult>;
   /** The checkpoint's training hit counts, when it carries them. */

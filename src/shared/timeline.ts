@@ -14,6 +14,8 @@ export interface Timeline {
   points: Array<{ step: number; label: string; model: string; images: number }>;
   /** Whether every checkpoint had a training step (else x is the checkpoint's index). */
   byStep: boolean;
+  /** What x counts: the epochs trainer checkpoints store, training steps, else the checkpoints in order. */
+  axis: 'epoch' | 'training step' | 'checkpoint';
   patchNums: number[];
   /** values[scale][point] of a metric. */
   series(metric: TimelineMetric): number[][];
@@ -33,15 +35,17 @@ export function orderByStep(evals: DatasetEvaluation[]): DatasetEvaluation[] {
 export function timelineOf(evals: DatasetEvaluation[]): Timeline {
   const ordered = orderByStep(evals);
   const byStep = ordered.length > 0 && ordered.every((e) => e.model.step !== null);
+  const byEpoch = byStep && ordered.every((e) => e.model.checkpoint?.epoch !== undefined && e.model.checkpoint.epoch === e.model.step);
   const patchNums = ordered[0]?.scales.map((s) => s.pn) ?? [];
   return {
     points: ordered.map((e, i) => ({
       step: byStep ? e.model.step! : i,
-      label: e.model.step !== null ? `step ${e.model.step}` : e.model.name,
+      label: e.model.step === null ? e.model.name : `${byEpoch ? 'epoch' : 'step'} ${e.model.step}`,
       model: e.model.dir,
       images: e.images,
     })),
     byStep,
+    axis: byEpoch ? 'epoch' : byStep ? 'training step' : 'checkpoint',
     patchNums,
     series: (metric) => patchNums.map((_, k) => ordered.map((e) => (e.scales[k] as ScaleMetrics | undefined)?.[metric] ?? NaN)),
     usedOverall: ordered.map((e) => e.usage.used),

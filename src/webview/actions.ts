@@ -21,13 +21,14 @@ function ticket(kind: string): () => boolean {
 }
 
 /** The requests whose reply is a Loadable in the store, and where in the store each lands. */
-type Loaded = 'inspect' | 'evaluate' | 'attention' | 'trainingUsage' | 'edit';
+type Loaded = 'inspect' | 'evaluate' | 'attention' | 'trainingUsage' | 'edit' | 'samplingGrid';
 const SLOTS: { [M in Loaded]: (s: InspectorState, l: Loadable<Result<HostApi[M]>>) => Partial<InspectorState> } = {
   inspect: (_s, l) => ({ inspect: l }),
   evaluate: (_s, l) => ({ evaluation: l }),
   attention: (_s, l) => ({ attention: l }),
   trainingUsage: (_s, l) => ({ trainingUsage: l }),
   edit: (s, l) => ({ edit: { ...s.edit, result: l } }),
+  samplingGrid: (_s, l) => ({ samplingGrid: l }),
 };
 
 /**

@@ -13,6 +13,7 @@ import { createDatasetView } from './views/datasetView';
 import { createPyramidView } from './views/pyramidView';
 import { createReconstructionView } from './views/reconstructionView';
 import { createResidualView } from './views/residualView';
+import { createSamplingView } from './views/samplingView';
 import { createStepThroughView } from './views/stepThroughView';
 import { createWhatIfView } from './views/whatIfView';
 import type { ViewContext } from './views/view';
@@ -25,6 +26,7 @@ const VIEWS: { [V in ViewId]: Omit<TabSpec, 'id'> } = {
   codebook: { label: 'Codebook', create: createCodebookView },
   attention: { label: 'Attention', create: createAttentionView },
   stepThrough: { label: 'Step-through', create: createStepThroughView },
+  sampling: { label: 'Sampling', create: createSamplingView },
   whatIf: { label: 'What-if', create: createWhatIfView },
   compare: { label: 'Compare', create: createCompareView },
   dataset: { label: 'Dataset', create: createDatasetView },

@@ -11,6 +11,7 @@ import type {
   ModelInfo,
 } from '../shared/results';
 import type { DatasetEvaluation } from '../shared/evaluation';
+import type { SamplingGridResult } from '../shared/samplingGrid';
 import type { TokenRef } from './geometry/scales';
 
 /** A value fetched from the host. */
@@ -69,6 +70,8 @@ export interface InspectorState {
   /** Which half of the step-through view shows: sampling a new image, or teacher-forced on the open one. */
   stepMode: 'generate' | 'teacher';
   edit: EditState;
+  /** The Sampling view's grid of sampler settings. */
+  samplingGrid: Loadable<SamplingGridResult>;
   /** The token under the pointer anywhere (linked highlight). */
   hover: TokenRef | null;
   /** Code clicked: every place it occurs is marked. */
@@ -106,6 +109,7 @@ export function initialState(): InspectorState {
     generation: { settings: defaultGenerationSettings, runId: null, steps: [], cursor: -1, playing: false, status: 'idle' },
     stepMode: 'generate',
     edit: { scaleIndex: 0, positions: [], tokenId: 0, result: { status: 'idle' } },
+    samplingGrid: { status: 'idle' },
     hover: null,
     selectedCode: null,
     focusScale: 0,

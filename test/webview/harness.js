@@ -5,6 +5,7 @@
 const fs = require('fs');
 const path = require('path');
 const { chromium } = require('playwright-core');
+const { samplingGrid } = require('./fixtures/samplingGrid');
 
 const ROOT = path.resolve(__dirname, '../..');
 const HARNESS = path.join(__dirname, 'harness.html');
@@ -111,6 +112,7 @@ function recordedHandlers(rec, panel) {
     },
     generationCancel: async () => undefined,
     edit: async () => recorded('edit'),
+    samplingGrid: async (req) => samplingGrid(rec, req),
     trainingUsage: async () => recorded('trainingUsage'),
     saveExport: async ({ suggestedName }) => `/exports/${suggestedName}`,
     saveState: async () => undefined,

@@ -109,6 +109,11 @@ const SETUP = {
     await p.page.click('button.step');
     await p.page.waitForFunction(() => /Scale 3 of 10/.test(document.querySelector('.gen-status').textContent));
   },
+  async sampling(p) {
+    // The official FID settings, one click: classes 0 and 1, four samples each.
+    await p.page.click('button.preset-fid');
+    await p.page.waitForSelector('.grid-row');
+  },
   async whatIf(p) {
     // Two rows of four tokens at the 8×8 scale set to code 7: the before / after pyramids.
     await p.page.selectOption('.edit-scale', '6');

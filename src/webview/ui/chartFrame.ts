@@ -17,6 +17,8 @@ export interface ChartFrame {
   svg: Selection<SVGSVGElement, unknown, null, undefined>;
   /** The title line above the plot (its text can change with the data). */
   title: Selection<SVGTextElement, unknown, null, undefined>;
+  /** The x axis's name below it (its text can change with the data). */
+  xLabel: Selection<SVGTextElement, unknown, null, undefined>;
   gx: Selection<SVGGElement, unknown, null, undefined>;
   gy: Selection<SVGGElement, unknown, null, undefined>;
   /** Horizontal grid lines behind the plot (only with `grid: true`). */
@@ -40,7 +42,7 @@ export function chartFrame(
   const gy = svg.append('g').attr('class', 'axis y').attr('transform', `translate(${m.left},0)`);
   const grid = o.grid ? svg.append('g').attr('class', 'grid').attr('transform', `translate(${m.left},0)`) : null;
   const plot = svg.append('g').attr('class', 'plot');
-  svg
+  const xLabel = svg
     .append('text')
     .attr('class', 'axis-label')
     .attr('x', (m.left + width - m.right) / 2)
@@ -53,5 +55,5 @@ export function chartFrame(
     .attr('transform', `translate(12,${(m.top + height - m.bottom) / 2}) rotate(-90)`)
     .attr('text-anchor', 'middle')
     .text(o.yLabel);
-  return { root, svg, title, gx, gy, grid, plot };
+  return { root, svg, title, xLabel, gx, gy, grid, plot };
 }

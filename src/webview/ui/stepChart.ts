@@ -13,15 +13,21 @@ export interface StepSeries {
   cls: string;
 }
 
-/** Build a chart; `update` redraws it for x values (steps) and series. */
+/** Build a chart; `update` redraws it for x values (steps) and series, and names x when `xLabel` is given. */
 export function makeStepChart(
   doc: Document,
   o: { title: string; yLabel: string; xLabel: string; width?: number; height?: number; format?: (v: number) => string },
-): { root: SVGSVGElement; update(xs: number[], series: StepSeries[]): void } {
+): { root: SVGSVGElement; update(xs: number[], series: StepSeries[], xLabel?: string): void } {
   const width = o.width ?? 340;
   const height = o.height ?? 190;
   const m = { top: 22, right: 90, bottom: 34, left: 58 };
-  const { root, gx, gy, plot } = chartFrame(doc, {
+  const {
+    root,
+    xLabel: xTitle,
+    gx,
+    gy,
+    plot,
+  } = chartFrame(doc, {
     cls: 'chart step-chart',
     title: o.title,
     xLabel: o.xLabel,
@@ -32,7 +38,8 @@ export function makeStepChart(
   });
   return {
     root,
-    update(xs, series) {
+    update(xs, series, xLabel) {
+      if (xLabel !== undefined) xTitle.text(xLabel);
       const [x0, x1] = extent(xs) as [number, number];
       const x = scaleLinear()
         .domain(x0 === x1 ? [x0 - 1, x1 + 1] : [x0, x1])

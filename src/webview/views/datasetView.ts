@@ -282,9 +282,9 @@ export const createDatasetView = defineView<DatasetEvaluation[]>({
                 .series(key)
                 .map((v, k) => ({ name: `${t.patchNums[k]}×${t.patchNums[k]}`, values: v.map((x) => x * scale), cls: `c${k % 10}` }));
             };
-            tlAcc.update(xs, perScale('accuracy'));
-            tlNll.update(xs, perScale('nll'));
-            tlUse.update(xs, [{ name: 'all scales', values: t.usedOverall, cls: 'c0' }]);
+            tlAcc.update(xs, perScale('accuracy'), t.axis);
+            tlNll.update(xs, perScale('nll'), t.axis);
+            tlUse.update(xs, [{ name: 'all scales', values: t.usedOverall, cls: 'c0' }], t.axis);
           },
         },
       ],

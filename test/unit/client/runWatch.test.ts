@@ -5,10 +5,18 @@
  * evaluated twice. The real trainer's format and the real engine are in the integration layer (watchRun.test.ts).
  */
 import * as assert from 'assert';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { headline, RUN_TIMELINE, RunWatch, type MadeBundle, type RunWatchEvent } from '../../../src/client/runWatch';
+import {
+  headline,
+  removeAbandonedBundles,
+  RUN_TIMELINE,
+  RunWatch,
+  type MadeBundle,
+  type RunWatchEvent,
+} from '../../../src/client/runWatch';
 import { RunFollower } from '../../../src/node/runFollower';
 import type { ConsistencyWarning } from '../../../src/shared/consistency';
 import type { DatasetEvaluation } from '../../../src/shared/evaluation';
@@ -217,5 +225,20 @@ describe('RunWatch', () => {
     const pn = a.scales.at(-1)!.pn;
     assert.strictEqual(headline(a, undefined), `step 3: ${pn}×${pn} accuracy ${(a.scales.at(-1)!.accuracy * 100).toFixed(1)} %`);
     assert.match(headline(b, a), /\(−/);
+  });
+});
+
+describe('removeAbandonedBundles', () => {
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-scratch-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("removes the scratch bundles of processes that are gone, keeps a live process's and other folders", () => {
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid!; // a process that has exited
+    for (const name of [`bundle-${gone}-a1`, `bundle-${process.pid}-b2`, 'bundle-x', 'other'])
+      fs.mkdirSync(path.join(dir, name, 'bundle'), { recursive: true });
+    assert.deepStrictEqual(removeAbandonedBundles(dir), [`bundle-${gone}-a1`]);
+    assert.deepStrictEqual(fs.readdirSync(dir).sort(), [`bundle-${process.pid}-b2`, 'bundle-x', 'other']);
+    assert.deepStrictEqual(removeAbandonedBundles(path.join(dir, 'absent')), []);
   });
 });

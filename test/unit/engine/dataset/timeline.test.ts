@@ -74,10 +74,22 @@ describe('timeline of a training run (the two shipped checkpoints)', function ()
   it('curves against the step: one point per checkpoint, tokenizer curves equal, transformer curves apart', async () => {
     const t = timelineOf([evals[1], evals[0]]); // given in the wrong order on purpose
     assert.ok(t.byStep);
+    assert.strictEqual(t.axis, 'training step');
     assert.deepStrictEqual(
-      t.points.map((p) => p.step),
-      [EARLY, FINAL],
+      t.points.map((p) => [p.step, p.label]),
+      [
+        [EARLY, `step ${EARLY}`],
+        [FINAL, `step ${FINAL}`],
+      ],
     );
+    // a watched run's versions: x is the epoch their checkpoints store
+    const epochs = [evals[0], evals[1]].map((e, i) => ({
+      ...e,
+      model: { ...e.model, step: i + 1, checkpoint: { file: 'ar-ckpt-last.pth', sha256: String(i), size: 1, mtimeMs: 0, epoch: i + 1 } },
+    }));
+    assert.deepStrictEqual([timelineOf(epochs).axis, timelineOf(epochs).points.map((p) => p.label)], ['epoch', ['epoch 1', 'epoch 2']]);
+    const unknown = [evals[0], evals[1]].map((e) => ({ ...e, model: { ...e.model, step: null } }));
+    assert.strictEqual(timelineOf(unknown).axis, 'checkpoint');
     const acc = t.series('accuracy');
     assert.strictEqual(acc.length, 10);
     assert.ok(acc.every((s) => s.length === 2));
