@@ -146,9 +146,11 @@ function formatChecks() {
 }
 
 function unitLayer() {
-  const bundles = ['official-var-A', 'official-var-A-torch2'].map((b) => path.join(ROOT, 'out', 'bundles', b, 'varscope.json'));
+  const bundles = ['official-var-A', 'official-var-A-torch2', 'infinity-A', 'infinity-B'].map((b) =>
+    path.join(ROOT, 'out', 'bundles', b, 'varscope.json'),
+  );
   if (bundles.some((b) => !fs.existsSync(b)) && fs.existsSync(path.join(ROOT, 'tools', 'export_fixtures.sh'))) {
-    console.log('  exporting the fixture bundles (tools/export_fixtures.sh: torch 1.13 and 2.x)');
+    console.log('  exporting the fixture bundles (tools/export_fixtures.sh: VAR with torch 1.13 and 2.x, Infinity)');
     if (run('bash', ['tools/export_fixtures.sh']).status !== 0) console.log('  export_fixtures.sh failed: parity tests will fail');
   }
   if (!tsc()) return { passed: 0, failed: 1 };

@@ -116,7 +116,9 @@ build() {
 }
 
 fixture_bundle() {
-  if [ -f tools/export_fixtures.sh ] && { [ ! -f out/bundles/official-var-A/varscope.json ] || [ ! -f out/bundles/official-var-A-torch2/varscope.json ]; }; then
+  local b missing=0
+  for b in official-var-A official-var-A-torch2 infinity-A infinity-B; do [ -f "out/bundles/$b/varscope.json" ] || missing=1; done
+  if [ -f tools/export_fixtures.sh ] && [ "$missing" -eq 1 ]; then
     # The official-var-A fixtures live outside the repository; without them only the parity tests lack their bundles.
     bash tools/export_fixtures.sh || echo "   warning: tools/export_fixtures.sh failed (fixtures missing?); the parity tests will fail" >&2
   fi
@@ -130,6 +132,6 @@ if [ "$ONLY_VSC" -eq 1 ]; then exit 0; fi
 step "PyTorch $TORCH2_VERSION into .venv-torch2" torch2_venv
 step "npx varscope link" cli_link
 step "build (webpack production)" build
-step "fixture bundles (PyTorch 1.13 and 2.x)" fixture_bundle
+step "fixture bundles (VAR with PyTorch 1.13 and 2.x, Infinity)" fixture_bundle
 echo "Setup complete." >&2
 if [ "$NO_START" -eq 0 ]; then exec npm start; fi

@@ -53,9 +53,18 @@ const IMAGE_OPTS: CommandSpec['options'] = {
 export const SPECS: Record<string, CommandSpec> = {
   inspect: {
     name: 'inspect',
-    summary: 'Tokenize an image: tokens of every scale, residual energy, PSNR of each progressive reconstruction, codebook usage.',
+    summary:
+      'Tokenize an image: tokens of every scale (an Infinity model: bits), residual energy, PSNR of each progressive reconstruction, codebook usage.',
     positionals: ['IMAGE'],
-    options: { ...COMMON, ...IMAGE_OPTS, 'images-dir': { help: 'also write decode(f̂ after scale k) as PNGs here' } },
+    options: {
+      ...COMMON,
+      ...IMAGE_OPTS,
+      'images-dir': { help: 'also write decode(f̂ after scale k) as PNGs here' },
+      ratio: { help: "Infinity: the schedule's aspect ratio h/w (default: the bundle's template nearest the image's)" },
+      'text-features': {
+        help: "Infinity: a caption's T5 features ([N, width] float32 .npy or .safetensors): adds teacher-forced bit and token accuracy per scale",
+      },
+    },
   },
   eval: {
     name: 'eval',
@@ -265,12 +274,51 @@ export function onEngineEvent(ev: string, payload: unknown): void {
   } else if (ev === 'folderUsage') for (const f of folderListeners) f(payload as { done: number; total: number; failed: number });
 }
 
+/**
+ * `varscope inspect` on an Infinity bundle: the bits of every scale (one string of 0/1 per token, bit j at
+ * character j), residual energy and PSNR per scale; with --text-features, teacher-forced bit and token accuracy per
+ * scale beside the majority-bit and copy-coarser baselines.
+ */
+async function inspectInfinity(args: ParsedArgs, engine: EngineApi, model: string): Promise<void> {
+  const hDivW = args.options.ratio === undefined ? undefined : num(args, 'ratio', { min: 0.05, max: 20 });
+  const image = { path: args.positionals[0] };
+  const r = await engine.inspectBits({ model, image, hDivW });
+  const textFeatures = args.options['text-features'];
+  const tf = textFeatures === undefined ? undefined : await engine.evaluateBits({ model, image, hDivW, textFeatures });
+  const dir = args.options['images-dir'];
+  if (dir)
+    for (const s of r.scales) await writePng(path.join(dir, `scale${String(s.scaleIndex).padStart(2, '0')}_${s.h}x${s.w}.png`), s.decoded);
+  const d = r.model.bits;
+  await writeJson(args, {
+    provider: r.model.provider,
+    model: { id: r.model.id, family: r.model.family, bits: d, schedules: r.model.schedules.map((s) => s.id) },
+    schedule: r.schedule,
+    image: { ...r.image, input: undefined },
+    scales: r.scales.map((s) => ({
+      h: s.h,
+      w: s.w,
+      bits: Array.from({ length: s.h * s.w }, (_, t) => s.bits.subarray(t * d, (t + 1) * d).join('')),
+      residualEnergy: s.residualEnergy,
+      psnr: s.psnr,
+    })),
+    teacherForced: tf && {
+      captionTokens: tf.captionTokens,
+      copyCoarser: 'nearest',
+      overall: tf.overall,
+      scales: tf.scales.map(({ correct: _correct, ...rest }) => rest),
+    },
+  });
+}
+
 /** Run one command (not export/bench). */
 export async function runCommand(name: string, args: ParsedArgs, engine: EngineApi): Promise<void> {
   const model = modelDir(args);
   const ratio = () => num(args, 'resize-ratio', { min: 0.01, max: 100 });
   switch (name) {
     case 'inspect': {
+      if ((await engine.modelFamily({ model })) === 'infinity') return inspectInfinity(args, engine, model);
+      for (const flag of ['ratio', 'text-features'])
+        if (args.options[flag] !== undefined) throw new UsageError(`--${flag} is for Infinity models; ${model} is a VAR bundle`, false);
       const resizeRatio = ratio();
       const { provider } = await openModel(engine, model);
       const r = await engine.inspect({ model, image: { path: args.positionals[0] }, resizeRatio });

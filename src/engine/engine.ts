@@ -8,18 +8,22 @@ import type { EngineApi, EngineConfig, EngineEvents, ImageSource } from '../shar
 import type { GenerationStep } from '../shared/results';
 import type { Handlers } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
-import { ModelBundle } from './bundle/bundle';
+import { loadBundle, ModelBundle, type AnyBundle } from './bundle/bundle';
+import { InfinityBundle } from './bundle/infinityBundle';
+import type { InfinitySchedule, ModelFamily } from '../shared/manifest';
+import { readTextFeatures } from '../node/textFeatures';
+import { inspectBits, scoreBits, teacherForcedBitLogits, tokenizeBits, type SizedInput } from './model/infinityModel';
 import { trainingUsage } from './analysis/codebookStats';
 import { editForcing } from './model/editForcing';
 import { evaluateFolder } from './dataset/folderEval';
 import { folderUsage } from './dataset/folderPass';
 import { GenerationRun, StepOutput } from './generation/generator';
 import { sampleGrid } from './generation/samplingGrid';
-import { decodeImage, DEFAULT_MAX_IMAGE_PIXELS } from './image/imageDecode';
+import { decodeImage, DEFAULT_MAX_IMAGE_PIXELS, type DecodedImage } from './image/imageDecode';
 import { describePlacement, nodesOffProvider } from '../shared/nodePlacement';
 import { OnnxRuntime } from './runtime/onnxRuntime';
 import { MAX_IMAGE_BYTES, readCapped } from '../node/readCapped';
-import { ModelInput, preprocess } from './image/preprocess';
+import { ModelInput, preprocess, preprocessToSize } from './image/preprocess';
 import { newRunId } from '../shared/runId';
 import { attentionWeights, scoreLogits, teacherForcedLogits } from './model/teacherForcing';
 import { inspectImage, tokenize, Tokenization } from './model/tokenizer';
@@ -36,8 +40,8 @@ const MAX_OPEN_MODELS = 2; // the current model and one to compare with
 export class Engine implements Handlers<EngineApi> {
   private config: EngineConfig = { ...DEFAULT_CONFIG };
   private runtime = new OnnxRuntime(this.config);
-  private readonly models = new Map<string, ModelBundle>();
-  private readonly loading = new Map<string, Promise<ModelBundle>>();
+  private readonly models = new Map<string, AnyBundle>();
+  private readonly loading = new Map<string, Promise<AnyBundle>>();
   private readonly runs = new Map<string, { cancel(): void }>();
   /** The last scale of each stepped run that its `generationStep` events have reported. */
   private readonly reportedUpTo = new WeakMap<GenerationRun, number>();
@@ -59,13 +63,13 @@ export class Engine implements Handlers<EngineApi> {
   }
 
   async openModel(p: { model: string }) {
-    const b = await this.bundle(p.model);
+    const b = await this.bundle(p.model, 'openModel');
     await b.openAll();
     return b.info();
   }
 
   async inspect(p: Parameters<EngineApi['inspect']>[0]) {
-    const b = await this.bundle(p.model);
+    const b = await this.bundle(p.model, 'inspect');
     const input = await this.modelInput(b, p.image, p.resizeRatio);
     const { result, raw } = await inspectImage(b, input);
     this.lastTokens = { key: imageKey(p.model, p.image, p.resizeRatio), input, raw };
@@ -73,20 +77,20 @@ export class Engine implements Handlers<EngineApi> {
   }
 
   async evaluate(p: Parameters<EngineApi['evaluate']>[0]) {
-    const b = await this.bundle(p.model);
+    const b = await this.bundle(p.model, 'evaluate');
     const raw = await this.tokens(b, p.model, p.image, p.resizeRatio);
     const logits = await teacherForcedLogits(b, raw.varInput, p.classId);
     return scoreLogits(b, logits, raw.tokens, p.classId, p.topK ?? 5);
   }
 
   async attention(p: Parameters<EngineApi['attention']>[0]) {
-    const b = await this.bundle(p.model);
+    const b = await this.bundle(p.model, 'attention');
     const raw = await this.tokens(b, p.model, p.image, p.resizeRatio);
     return attentionWeights(b, raw.varInput, p.classId, p.layer, p.head);
   }
 
   async generationStart(p: Parameters<EngineApi['generationStart']>[0]) {
-    const b = await this.bundle(p.model);
+    const b = await this.bundle(p.model, 'generationStart');
     const runId = p.runId ?? newRunId('gen');
     this.runs.get(runId)?.cancel();
     const run = new GenerationRun(b, runId, p.settings, { forced: p.forced?.map((f) => f ?? undefined) });
@@ -126,7 +130,7 @@ export class Engine implements Handlers<EngineApi> {
   }
 
   async generate(p: Parameters<EngineApi['generate']>[0]) {
-    const b = await this.bundle(p.model);
+    const b = await this.bundle(p.model, 'generate');
     const runId = p.runId ?? newRunId('gen');
     const run = new GenerationRun(b, runId, p.settings, { forced: p.forced?.map((f) => f ?? undefined) });
     this.runs.set(runId, run);
@@ -142,7 +146,7 @@ export class Engine implements Handlers<EngineApi> {
   }
 
   async edit(p: Parameters<EngineApi['edit']>[0]) {
-    const b = await this.bundle(p.model);
+    const b = await this.bundle(p.model, 'edit');
     const m = b.manifest;
     let source: Int32Array[];
     if ('tokens' in p.source) {
@@ -166,7 +170,7 @@ export class Engine implements Handlers<EngineApi> {
   }
 
   async samplingGrid(p: Parameters<EngineApi['samplingGrid']>[0]) {
-    const b = await this.bundle(p.model);
+    const b = await this.bundle(p.model, 'samplingGrid');
     const runId = p.runId ?? newRunId('grid');
     let cancelled = false;
     this.runs.set(runId, { cancel: () => (cancelled = true) });
@@ -181,7 +185,7 @@ export class Engine implements Handlers<EngineApi> {
   }
 
   async folderUsage(p: Parameters<EngineApi['folderUsage']>[0]) {
-    const b = await this.bundle(p.model);
+    const b = await this.bundle(p.model, 'folderUsage');
     let cancelled = false;
     this.runs.set(p.runId, { cancel: () => (cancelled = true) });
     try {
@@ -196,7 +200,7 @@ export class Engine implements Handlers<EngineApi> {
   }
 
   async evaluateFolder(p: Parameters<EngineApi['evaluateFolder']>[0]) {
-    const b = await this.bundle(p.model);
+    const b = await this.bundle(p.model, 'evaluateFolder');
     let cancelled = false;
     this.runs.set(p.runId, { cancel: () => (cancelled = true) });
     try {
@@ -211,9 +215,28 @@ export class Engine implements Handlers<EngineApi> {
   }
 
   async trainingUsage(p: { model: string }) {
-    const b = await this.bundle(p.model);
+    const b = await this.bundle(p.model, 'trainingUsage');
     const m = b.manifest;
     return b.trainingHits ? trainingUsage(b.trainingHits, m.patchNums.length, m.vae.vocabSize) : null;
+  }
+
+  async modelFamily(p: { model: string }): Promise<ModelFamily> {
+    return (await this.anyBundle(p.model)) instanceof InfinityBundle ? 'infinity' : 'var';
+  }
+
+  async inspectBits(p: Parameters<EngineApi['inspectBits']>[0]) {
+    const b = await this.infinityBundle(p.model, 'inspectBits');
+    const { s, input } = await this.sizedInput(b, p.image, p.hDivW);
+    return inspectBits(b, s, input, this.runtime.provider ?? 'not started');
+  }
+
+  async evaluateBits(p: Parameters<EngineApi['evaluateBits']>[0]) {
+    const b = await this.infinityBundle(p.model, 'evaluateBits');
+    const text = await readTextFeatures(p.textFeatures, b.manifest.text.featureWidth);
+    const { s, input } = await this.sizedInput(b, p.image, p.hDivW);
+    const { bits } = await tokenizeBits(b, s, input.tensor);
+    const logits = await teacherForcedBitLogits(b, s, bits, text);
+    return scoreBits(s, b.manifest.bits, bits, logits, text.tokens);
   }
 
   async cancel(p: { runId: string }) {
@@ -234,8 +257,25 @@ export class Engine implements Handlers<EngineApi> {
     };
   }
 
-  /** The bundle of a folder, loaded once (least recently used ones closed); concurrent first uses share one load. */
-  async bundle(dir: string): Promise<ModelBundle> {
+  /** The VAR bundle of a folder for `request`, or one line saying the folder holds an Infinity bundle. */
+  async bundle(dir: string, request = 'this request'): Promise<ModelBundle> {
+    const b = await this.anyBundle(dir);
+    if (b instanceof ModelBundle) return b;
+    throw new VarScopeError(
+      'BadRequest',
+      `${dir} is an Infinity bundle: ${request} works on VAR bundles (for Infinity: inspectBits, evaluateBits; \`varscope inspect\`)`,
+    );
+  }
+
+  /** An Infinity bundle for `request`, or one line saying the folder holds a VAR bundle. */
+  async infinityBundle(dir: string, request: string): Promise<InfinityBundle> {
+    const b = await this.anyBundle(dir);
+    if (b instanceof InfinityBundle) return b;
+    throw new VarScopeError('BadRequest', `${dir} is a VAR bundle: ${request} works on Infinity bundles`);
+  }
+
+  /** The bundle of a folder, of its family, loaded once (least recently used ones closed); concurrent first uses share one load. */
+  async anyBundle(dir: string): Promise<AnyBundle> {
     const key = path.resolve(dir);
     const open = this.models.get(key);
     if (open) {
@@ -245,22 +285,23 @@ export class Engine implements Handlers<EngineApi> {
     }
     let pending = this.loading.get(key);
     if (!pending) {
-      pending = ModelBundle.load(key, this.runtime, { log: (message) => this.emit('log', { level: 'info', message }) }).finally(() =>
+      pending = loadBundle(key, this.runtime, { log: (message) => this.emit('log', { level: 'info', message }) }).finally(() =>
         this.loading.delete(key),
       );
       this.loading.set(key, pending);
     }
     const b = await pending;
     if (this.models.get(key) === b) return b; // another caller of the same load put it in place
-    b.onPlacement = (role, g, placement) => {
-      this.emit('nodePlacement', { model: key, role, provider: g.provider, placement });
-      // On the CPU every node runs on the CPU: nothing to say.
-      if (g.provider !== 'cpu')
-        this.emit('log', {
-          level: nodesOffProvider(placement, g.provider) ? 'warn' : 'info',
-          message: `${path.basename(g.file)} (${role}) nodes: ${describePlacement(placement, g.provider)}`,
-        });
-    };
+    if (b instanceof ModelBundle)
+      b.onPlacement = (role, g, placement) => {
+        this.emit('nodePlacement', { model: key, role, provider: g.provider, placement });
+        // On the CPU every node runs on the CPU: nothing to say.
+        if (g.provider !== 'cpu')
+          this.emit('log', {
+            level: nodesOffProvider(placement, g.provider) ? 'warn' : 'info',
+            message: `${path.basename(g.file)} (${role}) nodes: ${describePlacement(placement, g.provider)}`,
+          });
+      };
     while (this.models.size >= MAX_OPEN_MODELS) {
       const [oldKey, old] = this.models.entries().next().value!;
       this.models.delete(oldKey);
@@ -272,6 +313,24 @@ export class Engine implements Handlers<EngineApi> {
 
   /** Read, decode and preprocess an image for a bundle. */
   async modelInput(b: ModelBundle, image: ImageSource, resizeRatio?: number): Promise<ModelInput> {
+    const decoded = await this.decoded(image);
+    const m = b.manifest;
+    return preprocess(decoded, m.normalization, m.vae.imageSize, { resizeRatio });
+  }
+
+  /**
+   * An image as the model input of an Infinity bundle's schedule: the schedule of the ratio asked for, else of the
+   * template ratio nearest the image's own h / w (as the official code picks it); preprocessToSize to its pixel size.
+   */
+  private async sizedInput(b: InfinityBundle, image: ImageSource, hDivW?: number): Promise<{ s: InfinitySchedule; input: SizedInput }> {
+    const decoded = await this.decoded(image);
+    const s = b.schedule(hDivW ?? decoded.height / decoded.width);
+    const [H, W] = s.pixelSize;
+    return { s, input: await preprocessToSize(decoded, b.manifest.normalization, H, W) };
+  }
+
+  /** Read and decode an image. */
+  private async decoded(image: ImageSource): Promise<DecodedImage> {
     let bytes: Uint8Array;
     let name: string;
     if ('path' in image) {
@@ -281,9 +340,7 @@ export class Engine implements Handlers<EngineApi> {
       bytes = image.bytes;
       name = image.name ?? 'image';
     }
-    const decoded = await decodeImage(bytes, this.config.maxImagePixels, name);
-    const m = b.manifest;
-    return preprocess(decoded, m.normalization, m.vae.imageSize, { resizeRatio });
+    return decodeImage(bytes, this.config.maxImagePixels, name);
   }
 
   /** Close every bundle and forget runs. */

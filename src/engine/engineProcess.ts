@@ -50,6 +50,9 @@ const METHODS: Record<keyof EngineApi, boolean> = {
   folderUsage: true,
   evaluateFolder: true,
   trainingUsage: true,
+  modelFamily: false,
+  inspectBits: true,
+  evaluateBits: true,
   cancel: false,
   status: false,
 };

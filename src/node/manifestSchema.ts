@@ -9,7 +9,7 @@
  */
 import * as path from 'path';
 import graphSpecJson from '../shared/graphSpec.json';
-import type { GraphRole } from '../shared/manifest';
+import { INFINITY_GRAPH_ROLES, type GraphRole, type InfinityGraphRole, type ModelFamily } from '../shared/manifest';
 import { samplingValueError } from '../shared/samplingBounds';
 import type { GenerationSettings } from '../shared/results';
 import { isOneLine, quoted } from '../shared/errors';
@@ -123,18 +123,19 @@ function graphRows(role: GraphRole): Array<[string, Check]> {
   ];
 }
 
-/** The refusal of an Infinity bundle (`"family": "infinity"`, written by `python -m varscope.infinity.export`). */
-export const INFINITY_BUNDLE_REFUSAL = 'an Infinity bundle: this version of the engine opens VAR bundles only';
+/** A manifest's model family, or null for one this engine does not know. */
+export function manifestFamily(m: Record<string, unknown>): ModelFamily | null {
+  const family = Object.hasOwn(m, 'family') ? m.family : undefined;
+  if (family === undefined || family === 'var') return 'var';
+  return family === 'infinity' ? 'infinity' : null;
+}
 
 /**
- * Why this engine cannot open a manifest's model family, or null for a VAR bundle (`family` absent or "var"). Checked
- * before the version and the schema: another family lays out every other field its own way.
+ * Why this engine cannot open a manifest's model family, or null for a family it opens. Checked before the version
+ * and the schema: another family lays out every other field its own way.
  */
 export function familyProblem(m: Record<string, unknown>): string | null {
-  const family = Object.hasOwn(m, 'family') ? m.family : undefined;
-  if (family === undefined || family === 'var') return null;
-  if (family === 'infinity') return INFINITY_BUNDLE_REFUSAL;
-  return `family is ${brief(family)}: this version of the engine opens VAR bundles only`;
+  return manifestFamily(m) ? null : `family is ${brief(m.family)}: this version of the engine opens VAR and Infinity bundles`;
 }
 
 /** The roles every bundle has (src/shared/graphSpec.json). */
@@ -212,6 +213,76 @@ export const MANIFEST_SCHEMA: ReadonlyArray<readonly [string, Check]> = [
   ['provenance?.training?', object],
 ];
 
+/** The rows of one Infinity graph of a schedule: file, and the dtype and dims of each input and output. */
+function infinityGraphRows(role: InfinityGraphRole): Array<[string, Check]> {
+  const g = `schedules.*.graphs.${role}`;
+  return [
+    [g, object],
+    [`${g}.file`, bundlePath],
+    ...(['inputs', 'outputs'] as const).flatMap((side): Array<[string, Check]> => [
+      [`${g}.${side}`, object],
+      [`${g}.${side}.*`, object],
+      [`${g}.${side}.*.dtype`, is('"float32", "int64" or "uint8"', (v) => v === 'float32' || v === 'int64' || v === 'uint8')],
+      [
+        `${g}.${side}.*.dims`,
+        is(
+          'an array of dims (non-negative integers or axis names)',
+          everyOf((d) => isInt(0, MAX_INT)(d) || isLine(100)(d), { max: 16 }),
+        ),
+      ],
+    ]),
+  ];
+}
+
+/** Every field the engine reads of an Infinity bundle (`"family": "infinity"`), after `format` and `version`. */
+export const INFINITY_MANIFEST_SCHEMA: ReadonlyArray<readonly [string, Check]> = [
+  ['id', is('a folder-safe name (letters, digits, ".", "_", "-")', (v) => isString(255)(v) && /^[A-Za-z0-9._-]+$/.test(v as string))],
+  ['name', line],
+  ['bits', is('an integer in 1..64', isInt(1, 64))],
+  ['vae', object],
+  ['vae.codebookDim', positiveInt],
+  ['vae.downsample', positiveInt],
+  ['vae.ch', positiveInt],
+  ['vae.chMult', is('a non-empty array of positive integers', everyOf(isInt(1, MAX_INT), { min: 1, max: 64 }))],
+  ['infinity', object],
+  ['infinity.depth', positiveInt],
+  ['infinity.embedDim', positiveInt],
+  ['infinity.numHeads', positiveInt],
+  ['infinity.headDim', positiveInt],
+  ['text', object],
+  ['text.featureWidth', positiveInt],
+  ['text.maxLength', positiveInt],
+  ['unconditionalText', object],
+  ['unconditionalText.file', bundlePath],
+  ['unconditionalText.dtype', is('"float32"', (v) => v === 'float32')],
+  ['unconditionalText.dims', dims],
+  ['normalization', object],
+  ['normalization.mean', finite],
+  ['normalization.std', is('a finite number > 0', (v) => isFiniteNumber(v) && v > 0)],
+  ['sampling', object],
+  ['sampling.cfg', finite],
+  ['sampling.tau', is('a finite number > 0', (v) => isFiniteNumber(v) && v > 0)],
+  ['sampling.topK', countInt],
+  ['sampling.topP', is('a number in [0, 1]', (v) => isFiniteNumber(v) && v >= 0 && v <= 1)],
+  ['sampling.cfgInsertionLayer', is('an integer', (v) => Number.isInteger(v))],
+  ['schedules', is('a non-empty array of schedules', everyOf(isObject, { min: 1, max: 64 }))],
+  ['schedules.*.id', is('a folder-safe name', (v) => isString(100)(v) && /^[A-Za-z0-9._-]+$/.test(v as string))],
+  ['schedules.*.hDivW', is('a finite number > 0', (v) => isFiniteNumber(v) && v > 0)],
+  ['schedules.*.pn', line],
+  ['schedules.*.scales', is('a non-empty array of (t, h, w) scales', everyOf(everyOf(isInt(1, 2 ** 15), { len: 3 }), { min: 1, max: 64 }))],
+  ['schedules.*.beginEnds', is('an array of [begin, end) pairs of non-negative integers', everyOf(everyOf(isInt(0, MAX_INT), { len: 2 })))],
+  ['schedules.*.tokenCount', positiveInt],
+  ['schedules.*.pixelSize', is('[H, W] positive integers', everyOf(isInt(1, 2 ** 16), { len: 2 }))],
+  ['schedules.*.latentSize', is('[h, w] positive integers', everyOf(isInt(1, 2 ** 15), { len: 2 }))],
+  ['schedules.*.graphs', object],
+  ...INFINITY_GRAPH_ROLES.flatMap(infinityGraphRows),
+  ['files', fileTable],
+  ['files.{key}', bundlePath],
+  ['files.*', object],
+  ['files.*.sha256', is('64 lowercase hex digits', (v) => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v))],
+  ['files.*.bytes', is('a byte count', isInt(0, Number.MAX_SAFE_INTEGER))],
+];
+
 /** A path segment as written in messages: `.name`, `[3]` or `["a b"]`. */
 function step(parent: string, key: string | number): string {
   if (typeof key === 'number') return `${parent}[${key}]`;
@@ -246,10 +317,10 @@ function resolve(root: unknown, pattern: string): Array<{ at: string; value: unk
   return [...out, ...here];
 }
 
-/** Problems of a manifest against MANIFEST_SCHEMA, as "normalization.mean must be a finite number (got "abc")". */
-export function schemaProblems(m: unknown): string[] {
+/** Problems of a manifest against a schema (MANIFEST_SCHEMA, INFINITY_MANIFEST_SCHEMA), as "normalization.mean must be a finite number (got "abc")". */
+export function schemaProblems(m: unknown, schema: ReadonlyArray<readonly [string, Check]> = MANIFEST_SCHEMA): string[] {
   const p: string[] = [];
-  for (const [pattern, check] of MANIFEST_SCHEMA) {
+  for (const [pattern, check] of schema) {
     for (const { at, value, missing } of resolve(m, pattern)) {
       const problem = missing ? 'is missing' : check(value);
       if (problem) p.push(`${at} ${problem}`);

@@ -5,9 +5,12 @@
  */
 import type { DatasetEvaluation, EvaluationProgress, LabelSource } from './evaluation';
 import type { EditRequest, EditResult } from './protocol';
+import type { ModelFamily } from './manifest';
 import type { SamplingGridRequest, SamplingGridResult } from './samplingGrid';
 import type {
   AttentionResult,
+  BitsEvalResult,
+  BitsInspectResult,
   CodebookUsage,
   EvalResult,
   GenerationSettings,
@@ -145,6 +148,18 @@ export interface EngineApi {
   /** The checkpoint's training hit counts, when the bundle has them. */
   trainingUsage(params: ModelRef): Promise<CodebookUsage | null>;
   /** Cancel any run by id (generation or folder statistics). */
+  /** A bundle's model family (the bundle is opened): 'var' or 'infinity'. */
+  modelFamily(params: ModelRef): Promise<ModelFamily>;
+  /**
+   * Infinity: an image's bits per scale and the reconstruction after each, at the bundle's schedule of the ratio
+   * hDivW (h / w; default: the template ratio nearest the image's own).
+   */
+  inspectBits(params: ModelRef & { image: ImageSource; hDivW?: number }): Promise<BitsInspectResult>;
+  /**
+   * Infinity: teacher-forced bit and token accuracy per scale of an image's bits for one caption, whose T5 features
+   * `textFeatures` names (a .npy or .safetensors file, [N, featureWidth]), beside the no-model baselines.
+   */
+  evaluateBits(params: ModelRef & { image: ImageSource; hDivW?: number; textFeatures: string }): Promise<BitsEvalResult>;
   cancel(params: { runId: string }): Promise<void>;
   /** Process facts (memory, provider) for diagnostics and tests. */
   status(params: Record<string, never>): Promise<EngineStatus>;

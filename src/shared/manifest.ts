@@ -29,7 +29,7 @@ export interface GraphSpec {
 
 /** dtype and dims of one graph input/output; dynamic dims are named strings ("B", "pn2"). */
 export interface TensorSpec {
-  dtype: 'float32' | 'float16' | 'int64';
+  dtype: 'float32' | 'float16' | 'int64' | 'uint8';
   dims: Array<number | string>;
 }
 
@@ -142,4 +142,60 @@ export interface BundleManifest {
     /** Free-form: training run, step, dataset. */
     training?: Record<string, unknown>;
   };
+}
+
+/** The model families this engine opens: `family` absent or "var" (VAR), "infinity" (python -m varscope.infinity.export). */
+export type ModelFamily = 'var' | 'infinity';
+
+/** The graphs of each schedule of an Infinity bundle (python/varscope/infinity/graphs.py). */
+export type InfinityGraphRole = 'bsqEncoder' | 'bitsToLatent' | 'bsqDecoder' | 'infinityTransformer' | 'infinityStep';
+
+/** The graph roles every schedule of an Infinity bundle has. */
+export const INFINITY_GRAPH_ROLES: readonly InfinityGraphRole[] = [
+  'bsqEncoder',
+  'bitsToLatent',
+  'bsqDecoder',
+  'infinityTransformer',
+  'infinityStep',
+];
+
+/** One scale schedule (aspect ratio and pixel budget) of an Infinity bundle, with its own graphs. */
+export interface InfinitySchedule {
+  /** 'hw1.000-0.06M' */
+  id: string;
+  /** The template ratio h / w of the official table. */
+  hDivW: number;
+  /** Pixel budget, '0.06M'. */
+  pn: string;
+  /** (t, h, w) of every scale, coarse to fine. */
+  scales: Array<[number, number, number]>;
+  beginEnds: Array<[number, number]>;
+  tokenCount: number;
+  /** [H, W] of the model input image. */
+  pixelSize: [number, number];
+  /** [h, w] of the latent (the last scale). */
+  latentSize: [number, number];
+  graphs: Record<InfinityGraphRole, GraphSpec>;
+}
+
+/** varscope.json of an Infinity bundle (`"family": "infinity"`, python/varscope/infinity/bundle_spec.py). */
+export interface InfinityManifest {
+  format: 'varscope-bundle';
+  version: number;
+  family: 'infinity';
+  id: string;
+  name: string;
+  /** Bits per token (d). */
+  bits: number;
+  vae: { codebookDim: number; downsample: number; ch: number; chMult: number[] };
+  infinity: { depth: number; embedDim: number; numHeads: number; headDim: number };
+  /** Caption features: T5 last_hidden_state rows of featureWidth. */
+  text: { featureWidth: number; maxLength: number };
+  unconditionalText: RawTensorFile;
+  /** model input = (pixel/255 - mean) / std */
+  normalization: { mean: number; std: number };
+  sampling: { cfg: number; tau: number; topK: number; topP: number; cfgInsertionLayer: number };
+  schedules: InfinitySchedule[];
+  files: Record<string, FileHash>;
+  provenance: { exporter: string; exportedAt: string; sources: Array<{ role: string; file: string; sha256: string; bytes: number }> };
 }

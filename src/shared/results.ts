@@ -169,3 +169,91 @@ export interface GenerationStep {
   /** decode(f̂ after this scale). */
   image: RgbaImage;
 }
+
+/** An image prepared for a model input of H × W pixels (Infinity's schedules): the crop in source pixels. */
+export interface SizedImage extends Omit<PreparedImage, 'crop'> {
+  crop: { x: number; y: number; width: number; height: number };
+}
+
+/** The facts about a loaded Infinity model (bitwise, text-conditioned VAR) the views and the CLI need. */
+export interface BitsModelInfo {
+  family: 'infinity';
+  id: string;
+  name: string;
+  dir: string;
+  /** Bits per token (d). */
+  bits: number;
+  depth: number;
+  numHeads: number;
+  embedDim: number;
+  /** Width of a caption feature row (the T5 encoder's). */
+  textFeatureWidth: number;
+  schedules: Array<{
+    id: string;
+    hDivW: number;
+    pn: string;
+    scales: Array<[number, number]>;
+    tokenCount: number;
+    pixelSize: [number, number];
+  }>;
+  sampling: { cfg: number; tau: number; topK: number; topP: number; cfgInsertionLayer: number };
+  provider: string;
+}
+
+/** One scale of an Infinity image: its bits, and the image of the codes summed up to it. */
+export interface BitScale {
+  scaleIndex: number;
+  /** Token grid h × w. */
+  h: number;
+  w: number;
+  /** 0/1, [h·w·d]: token p's bit j at p·d + j (bit j = latent channel j > 0), positions row-major. */
+  bits: Uint8Array;
+  /** ‖f − f̂_k‖ per latent position after this scale, latent h·w (the last scale's). */
+  residualNorm: Float32Array;
+  /** Σ‖f − f̂_k‖² / Σ‖f‖² after this scale. */
+  residualEnergy: number;
+  /** decode(f̂_k), RGB. */
+  decoded: RgbaImage;
+  /** Mean absolute pixel error to the input per pixel, in [0, 1], H·W. */
+  errorMap: Float32Array;
+  /** PSNR of decode(f̂_k) vs the input, dB. */
+  psnr: number;
+}
+
+/** An image tokenized by an Infinity model at one schedule. */
+export interface BitsInspectResult {
+  model: BitsModelInfo;
+  /** The schedule's id ('hw0.750-0.06M'). */
+  schedule: string;
+  image: SizedImage;
+  scales: BitScale[];
+}
+
+/** Bit accuracy (every bit counted) and token accuracy (a token counts when all its d bits are right). */
+export interface BitAccuracy {
+  bitAccuracy: number;
+  tokenAccuracy: number;
+}
+
+/** Teacher-forced prediction of one scale's bits, beside what needs no model. */
+export interface BitScaleEval extends BitAccuracy {
+  scaleIndex: number;
+  h: number;
+  w: number;
+  /** Predicting, for every bit j, its majority value at this scale (of this image's bits: an upper bound of the rule). */
+  majorityBaseline: BitAccuracy;
+  /** Copying the coarser scale's bits, nearest-upsampled to this grid (null at the first scale). */
+  copyCoarserBaseline: BitAccuracy | null;
+  /** 0/1 per bit [h·w·d]: the argmax equals the true bit. */
+  correct: Uint8Array;
+}
+
+/** Teacher-forced evaluation of an image's bits for one caption. */
+export interface BitsEvalResult {
+  schedule: string;
+  /** Caption tokens given. */
+  captionTokens: number;
+  scales: BitScaleEval[];
+  /** Over every token of the image. */
+  overall: BitAccuracy;
+}

@@ -37,6 +37,8 @@ export function readNpy(file: string): NpyArray {
       return { dtype: 'float64', shape, data: new Float64Array(body.buffer, 0, n) };
     case '<i8':
       return { dtype: 'int64', shape, data: new BigInt64Array(body.buffer, 0, n) };
+    case '<i4': // widened to int64
+      return { dtype: 'int64', shape, data: BigInt64Array.from(new Int32Array(body.buffer, 0, n), (v) => BigInt(v)) };
     case '|b1':
     case '|u1':
       return { dtype: descr === '|b1' ? 'bool' : 'uint8', shape, data: body.subarray(0, n) };
@@ -123,4 +125,16 @@ export function npyStateDict(dir: string): StateDict {
   for (const file of fs.readdirSync(dir).sort())
     if (file.endsWith('.npy')) sd.set(file.slice(0, -4), npyTensor(`${dir}/${file}`, file.slice(0, -4)));
   return sd;
+}
+
+/** Write float32 values [shape] as a .npy file (version 1.0, C order). */
+export function writeNpyFloat32(file: string, shape: number[], data: Float32Array): void {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n'; // the data starts at a multiple of 64
+  const head = Buffer.alloc(10);
+  head.write('\x93NUMPY', 0, 'latin1');
+  head[6] = 1;
+  head[7] = 0;
+  head.writeUInt16LE(header.length, 8);
+  fs.writeFileSync(file, Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
 }

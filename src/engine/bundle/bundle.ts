@@ -12,7 +12,17 @@ import { isOneLine, quoted, VarScopeError } from '../../shared/errors';
 import { codeColors } from './codeColors';
 import type { DeviceTensor, Graph } from '../runtime/graph';
 import { openGraph } from '../runtime/graphPool';
-import { checkGraph, fileHash, GRAPH_ROLES, parseManifest, REEXPORT_HINT } from './manifestCheck';
+import {
+  checkGraph,
+  fileHash,
+  GRAPH_ROLES,
+  INFINITY_NOT_VAR,
+  isInfinityManifest,
+  parseAnyManifest,
+  REEXPORT_HINT,
+  type AnyManifest,
+} from './manifestCheck';
+import { InfinityBundle } from './infinityBundle';
 import type { OnnxRuntime } from '../runtime/onnxRuntime';
 import { verifyBundleFiles } from './bundleVerify';
 import { externalRange, readInitializers, type ExternalRange, type Initializer } from './onnxInitializers';
@@ -117,6 +127,26 @@ class ReleasableGraph implements Graph {
   }
 }
 
+/** A bundle of either family, as its varscope.json says. */
+export type AnyBundle = ModelBundle | InfinityBundle;
+
+/** The checked manifest of a bundle folder (or a varscope.json path), of either family. */
+async function readBundleManifest(dirOrFile: string): Promise<{ file: string; dir: string; manifest: AnyManifest }> {
+  const file = dirOrFile.endsWith('.json') ? path.resolve(dirOrFile) : path.resolve(dirOrFile, 'varscope.json');
+  const dir = path.dirname(file);
+  if (!fs.existsSync(file)) throw new VarScopeError('ModelNotFound', `no model bundle at ${dir} (varscope.json not found)`);
+  const manifest = parseAnyManifest((await readCapped(file, MAX_MANIFEST_BYTES, 'ModelLoad', 'manifest')).toString('utf8'), file);
+  return { file, dir, manifest };
+}
+
+/** Load a bundle folder as its family's class: ModelBundle (VAR) or InfinityBundle, chosen by its manifest. */
+export async function loadBundle(dirOrFile: string, runtime: OnnxRuntime, opts: LoadOptions = {}): Promise<AnyBundle> {
+  const { file, dir, manifest } = await readBundleManifest(dirOrFile);
+  return isInfinityManifest(manifest)
+    ? InfinityBundle.open(dir, manifest, runtime, opts)
+    : ModelBundle.open(file, dir, manifest, runtime, opts);
+}
+
 /** A loaded bundle: manifest, codebook, interpolation matrices and lazily opened graphs. */
 export class ModelBundle {
   private readonly sessions = new Map<GraphRole, Promise<Graph>>();
@@ -152,10 +182,19 @@ export class ModelBundle {
    * first use.
    */
   static async load(dirOrFile: string, runtime: OnnxRuntime, opts: LoadOptions = {}): Promise<ModelBundle> {
-    const file = dirOrFile.endsWith('.json') ? path.resolve(dirOrFile) : path.resolve(dirOrFile, 'varscope.json');
-    const dir = path.dirname(file);
-    if (!fs.existsSync(file)) throw new VarScopeError('ModelNotFound', `no model bundle at ${dir} (varscope.json not found)`);
-    const manifest = parseManifest((await readCapped(file, MAX_MANIFEST_BYTES, 'ModelLoad', 'manifest')).toString('utf8'), file);
+    const { file, dir, manifest } = await readBundleManifest(dirOrFile);
+    if (isInfinityManifest(manifest)) throw new VarScopeError('ModelLoad', `${file}: ${INFINITY_NOT_VAR}`);
+    return ModelBundle.open(file, dir, manifest, runtime, opts);
+  }
+
+  /** ModelBundle.load once its manifest is read. */
+  static async open(
+    file: string,
+    dir: string,
+    manifest: BundleManifest,
+    runtime: OnnxRuntime,
+    opts: LoadOptions = {},
+  ): Promise<ModelBundle> {
     const reexport = reexportAdvice(manifest, dir);
     for (const role of GRAPH_ROLES) {
       const g = path.resolve(dir, manifest.graphs[role].file);

@@ -45,7 +45,7 @@ export interface VerifyReport {
  */
 export async function verifyBundleFiles(
   dir: string,
-  manifest: BundleManifest,
+  manifest: Pick<BundleManifest, 'id' | 'files'>,
   reexport: string,
   cacheFile = defaultCacheFile(),
   /** Further checks of a file whose hash matched, run before the hash is cached (so only when it is hashed). */

@@ -3,10 +3,18 @@
  * Pure functions returning problems as sentences; the bundle loader turns them into ModelLoad errors.
  */
 import graphSpecJson from '../../shared/graphSpec.json';
-import type { BundleManifest, FileHash, GraphRole, GraphSpec, GraphSpecEntry, GraphSpecTable } from '../../shared/manifest';
+import type {
+  BundleManifest,
+  FileHash,
+  GraphRole,
+  GraphSpec,
+  GraphSpecEntry,
+  GraphSpecTable,
+  InfinityManifest,
+} from '../../shared/manifest';
 import { MANIFEST_VERSION } from '../../shared/manifest';
 import { oneLine, VarScopeError } from '../../shared/errors';
-import { brief, familyProblem, isObject, schemaProblems } from '../../node/manifestSchema';
+import { brief, familyProblem, INFINITY_MANIFEST_SCHEMA, isObject, manifestFamily, schemaProblems } from '../../node/manifestSchema';
 import type { GraphIO } from '../runtime/graph';
 import type { Initializer } from './onnxInitializers';
 
@@ -45,6 +53,24 @@ export const MAX_MANIFEST_DEPTH = 64;
  * first problem (every problem in its detail). Nesting is bounded before parsing; see checkManifest for the rest.
  */
 export function parseManifest(text: string, file: string): BundleManifest {
+  const m = parseAnyManifest(text, file);
+  if (isInfinityManifest(m)) throw new VarScopeError('ModelLoad', `${file}: ${INFINITY_NOT_VAR}`);
+  return m;
+}
+
+/** A manifest of either family (checked for its family). */
+export type AnyManifest = BundleManifest | InfinityManifest;
+
+/** Whether a checked manifest is an Infinity bundle's. */
+export function isInfinityManifest(m: AnyManifest): m is InfinityManifest {
+  return (m as { family?: unknown }).family === 'infinity';
+}
+
+/** What a VAR-only reader says of an Infinity bundle. */
+export const INFINITY_NOT_VAR = 'an Infinity bundle, where a VAR bundle is needed';
+
+/** parseManifest for a bundle of any family this engine opens. */
+export function parseAnyManifest(text: string, file: string): AnyManifest {
   const deep = nestedTooDeep(text, MAX_MANIFEST_DEPTH);
   if (deep >= 0)
     throw new VarScopeError(
@@ -59,7 +85,7 @@ export function parseManifest(text: string, file: string): BundleManifest {
   }
   const problems = checkManifest(m);
   if (problems.length) throw new VarScopeError('ModelLoad', `${file}: ${problems[0]}`, problems.join('\n'));
-  return m as BundleManifest;
+  return m as AnyManifest;
 }
 
 /** Index of the first bracket past `limit` levels of nesting (strings skipped), or -1. Linear, no recursion. */
@@ -81,7 +107,7 @@ export function nestedTooDeep(text: string, limit: number): number {
 }
 
 /** The recorded hash of a bundle file (own entries of `files` only), or undefined. */
-export function fileHash(m: BundleManifest, rel: string): FileHash | undefined {
+export function fileHash(m: Pick<BundleManifest, 'files'>, rel: string): FileHash | undefined {
   return Object.hasOwn(m.files, rel) ? m.files[rel] : undefined;
 }
 
@@ -104,9 +130,42 @@ export function checkManifest(m: unknown): string[] {
     ];
   if (version !== MANIFEST_VERSION) p.push(`version is ${brief(version)}, this VARScope reads version ${MANIFEST_VERSION}`);
   if (p.length) return p;
+  if (manifestFamily(m) === 'infinity') {
+    p.push(...schemaProblems(m, INFINITY_MANIFEST_SCHEMA));
+    return p.length ? p : infinityRelationProblems(m as unknown as InfinityManifest);
+  }
   p.push(...schemaProblems(m));
   if (p.length) return p;
   return relationProblems(m as unknown as BundleManifest);
+}
+
+/** Problems between the fields of an Infinity manifest whose fields each passed INFINITY_MANIFEST_SCHEMA. */
+function infinityRelationProblems(m: InfinityManifest): string[] {
+  const p: string[] = [];
+  if (m.vae.codebookDim !== m.bits) p.push(`vae.codebookDim ${m.vae.codebookDim} != bits ${m.bits} (one latent channel per bit)`);
+  const { embedDim, numHeads, headDim } = m.infinity;
+  if (numHeads * headDim !== embedDim) p.push(`infinity.numHeads ${numHeads} × headDim ${headDim} != embedDim ${embedDim}`);
+  const [rows, width] = m.unconditionalText.dims;
+  if (m.unconditionalText.dims.length !== 2 || rows !== m.text.maxLength || width !== m.text.featureWidth)
+    p.push(`unconditionalText.dims ${brief(m.unconditionalText.dims)} must be [text.maxLength, text.featureWidth]`);
+  const ids = new Set<string>();
+  m.schedules.forEach((s, i) => {
+    const at = `schedules[${i}] (${s.id})`;
+    if (ids.has(s.id)) p.push(`${at}: id used twice`);
+    ids.add(s.id);
+    let cur = 0;
+    const be = s.scales.map(([t, h, w]) => [cur, (cur += t * h * w)]);
+    if (s.beginEnds.length !== be.length || be.some(([b, e], k) => s.beginEnds[k][0] !== b || s.beginEnds[k][1] !== e))
+      p.push(`${at}: beginEnds ${brief(s.beginEnds)} do not follow from scales`);
+    if (s.tokenCount !== cur) p.push(`${at}: tokenCount is ${s.tokenCount}, scales give ${cur}`);
+    const [, h, w] = s.scales[s.scales.length - 1];
+    if (s.latentSize[0] !== h || s.latentSize[1] !== w)
+      p.push(`${at}: latentSize ${brief(s.latentSize)} is not the last scale [${h}, ${w}]`);
+    const down = m.vae.downsample;
+    if (s.pixelSize[0] !== h * down || s.pixelSize[1] !== w * down)
+      p.push(`${at}: pixelSize ${brief(s.pixelSize)} is not the last scale × vae.downsample [${h * down}, ${w * down}]`);
+  });
+  return p;
 }
 
 /** Problems between fields of a manifest whose fields each passed the schema. */

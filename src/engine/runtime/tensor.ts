@@ -3,13 +3,13 @@
  */
 
 /** Element types the bundle graphs use. */
-export type TensorDType = 'float32' | 'int64' | 'float16';
+export type TensorDType = 'float32' | 'int64' | 'float16' | 'uint8';
 
 /** A dense row-major tensor in host memory. */
 export interface HostTensor {
   dtype: TensorDType;
   dims: number[];
-  data: Float32Array | BigInt64Array | Uint16Array;
+  data: Float32Array | BigInt64Array | Uint16Array | Uint8Array;
 }
 
 /** Number of elements of a shape. */
@@ -46,6 +46,19 @@ export function i64(dims: number[], values: ArrayLike<number>): HostTensor {
   const data = new BigInt64Array(n);
   for (let i = 0; i < n; i++) data[i] = BigInt(values[i]);
   return { dtype: 'int64', dims, data };
+}
+
+/** A uint8 tensor (Infinity's bits). */
+export function u8(dims: number[], data: Uint8Array): HostTensor {
+  const n = numel(dims);
+  if (data.length !== n) throw new Error(`uint8 tensor [${dims}] needs ${n} values, got ${data.length}`);
+  return { dtype: 'uint8', dims, data };
+}
+
+/** The uint8 data of a tensor, or an error naming it. */
+export function asU8(t: HostTensor, name: string): Uint8Array {
+  if (!(t.data instanceof Uint8Array)) throw new Error(`${name}: expected uint8, got ${t.dtype}`);
+  return t.data;
 }
 
 /** The float32 data of a tensor, or an error naming it. */

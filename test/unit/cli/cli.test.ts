@@ -8,7 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
 import { defaultModelImages, fixture, requireBundle, ROOT, runCli } from '../fixtures';
-import { npyFloats, npyInts, readNpy } from '../npy';
+import { npyFloats, npyInts, readNpy, writeNpyFloat32 } from '../npy';
 
 const cli = runCli;
 
@@ -225,5 +225,62 @@ describe('CLI', function () {
     const nomodel = cli(['inspect', fixture('img0.png'), '--model', path.join(tmp, 'nope')]);
     assert.strictEqual(nomodel.code, 1);
     assert.match(nomodel.stderr, /no model bundle/);
+  });
+});
+
+describe('CLI on an Infinity bundle', function () {
+  this.timeout(300000);
+  let tmp: string;
+  const fx = (f: string) => path.join(ROOT, 'test', 'fixtures', 'infinity', 'infinity-A', f);
+  before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-cli-infinity-'))));
+  after(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('inspect prints the official bits of every scale and, with --text-features, the teacher-forced accuracies', () => {
+    const model = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
+    const kv = npyFloats(readNpy(fx('text_kv_compact.npy')));
+    const features = path.join(tmp, 'caption0.npy');
+    writeNpyFloat32(features, [7, 128], kv.slice(0, 7 * 128)); // caption 0: text_cu_seqlens_k [0, 7, 20]
+    const r = cli(['inspect', fx('image.png'), '--model', model, '--ratio', '1', '--text-features', features, '--provider', 'cpu']);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.strictEqual(j.model.family, 'infinity');
+    assert.strictEqual(j.schedule, 'hw1.000-0.06M');
+    const bits = readNpy(fx('tok_bits.npy')).data as Uint8Array;
+    const d = 16;
+    const printed = j.scales.flatMap((s: { bits: string[] }) => s.bits);
+    assert.deepStrictEqual(
+      printed,
+      Array.from({ length: bits.length / d }, (_, t) => bits.subarray(t * d, (t + 1) * d).join('')),
+    );
+    // overall bit accuracy of caption 0 from the official logits (batch row 0 of tf_logits_fp32ca)
+    const logits = npyFloats(readNpy(fx('tf_logits_fp32ca.npy')));
+    let right = 0;
+    for (let i = 0; i < bits.length; i++) right += (logits[2 * i + 1] > logits[2 * i] ? 1 : 0) === bits[i] ? 1 : 0;
+    assert.strictEqual(j.teacherForced.overall.bitAccuracy, right / bits.length);
+    assert.strictEqual(j.teacherForced.scales.length, 7);
+    assert.strictEqual(j.teacherForced.scales[0].copyCoarserBaseline, null);
+  });
+
+  it('Infinity flags on a VAR bundle, a VAR command on an Infinity bundle and wrong features fail in one line', () => {
+    const infinity = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
+    const onVar = cli(['inspect', fx('image.png'), '--model', requireBundle(), '--ratio', '1']);
+    assert.strictEqual(onVar.code, 2);
+    assert.match(onVar.stderr, /^varscope inspect: --ratio is for Infinity models; .* is a VAR bundle\n$/);
+    const evalOnInfinity = cli(['eval', fx('image.png'), '--model', infinity, '--class', '1', '--provider', 'cpu']);
+    assert.strictEqual(evalOnInfinity.code, 1);
+    assert.match(evalOnInfinity.stderr, /^varscope eval: .*infinity-A is an Infinity bundle: .* works on VAR bundles .*\n$/);
+    const wrongWidth = cli([
+      'inspect',
+      fx('image.png'),
+      '--model',
+      infinity,
+      '--text-features',
+      fx('text_kv_compact.npy').replace('infinity-A', 'infinity-B'),
+    ]);
+    assert.strictEqual(wrongWidth.code, 1);
+    assert.match(
+      wrongWidth.stderr,
+      /text_kv_compact\.npy: shape \[20,256\] \(text features: \[N, 128\] float32, \.npy or \.safetensors\)\n$/,
+    );
   });
 });

@@ -14,10 +14,9 @@ import { weightedRanks } from '../../../../src/engine/bundle/codeColors';
 import { Engine } from '../../../../src/engine/engine';
 import { EngineClient } from '../../../../src/client/engineClient';
 import { ModelBundle } from '../../../../src/engine/bundle/bundle';
-import { checkManifest, GRAPH_SPEC, manifestFacts, resolveDim } from '../../../../src/engine/bundle/manifestCheck';
+import { checkManifest, GRAPH_SPEC, INFINITY_NOT_VAR, manifestFacts, resolveDim } from '../../../../src/engine/bundle/manifestCheck';
 import { readInitializers } from '../../../../src/engine/bundle/onnxInitializers';
 import type { OnnxRuntime } from '../../../../src/engine/runtime/onnxRuntime';
-import { INFINITY_BUNDLE_REFUSAL } from '../../../../src/node/manifestSchema';
 import type { BundleManifest } from '../../../../src/shared/manifest';
 import { VarScopeError } from '../../../../src/shared/errors';
 import { loadRefusal, requireBundle, ROOT } from '../../fixtures';
@@ -387,36 +386,32 @@ describe('bundle checks: hangs, hashes, manifest facts, formats', function () {
   });
 });
 
-describe('bundle family: an Infinity bundle is refused in one line', () => {
-  /** The head of a varscope.json written by `python -m varscope.infinity.export` (its other fields left out). */
-  const infinityManifest = {
-    format: 'varscope-bundle',
-    version: 2,
-    family: 'infinity',
-    id: 'infinity-a',
-    name: 'infinity-A',
-    bits: 16,
-    schedules: [{ id: 'hw1.000-0.06M', hDivW: 1, pn: '0.06M', tokenCount: 521, pixelSize: [256, 256] }],
-  };
+describe('bundle family: an Infinity manifest is checked as Infinity, and refused where VAR is needed', () => {
+  const infinityFile = path.join(ROOT, 'out', 'bundles', 'infinity-A', 'varscope.json');
+  const infinityManifest = () => JSON.parse(fs.readFileSync(requireBundle(path.dirname(infinityFile)) + '/varscope.json', 'utf8'));
 
-  it('checkManifest names the family before the version or any VAR field', () => {
-    assert.deepStrictEqual(checkManifest(infinityManifest), [INFINITY_BUNDLE_REFUSAL]);
-    assert.deepStrictEqual(checkManifest({ ...infinityManifest, version: 3 }), [INFINITY_BUNDLE_REFUSAL]);
-    assert.deepStrictEqual(checkManifest({ ...infinityManifest, family: 'dit' }), [
-      'family is "dit": this version of the engine opens VAR bundles only',
+  it('checkManifest accepts the exported Infinity manifest and names what is wrong in a broken one', () => {
+    const m = infinityManifest();
+    assert.deepStrictEqual(checkManifest(m), []);
+    assert.deepStrictEqual(checkManifest({ ...m, family: 'dit' }), [
+      'family is "dit": this version of the engine opens VAR and Infinity bundles',
     ]);
+    assert.deepStrictEqual(checkManifest({ ...m, bits: 'x' }), ['bits must be an integer in 1..64 (got "x")']);
+    const broken = infinityManifest();
+    broken.schedules[0].tokenCount = 520;
+    assert.deepStrictEqual(checkManifest(broken), ['schedules[0] (hw1.000-0.06M): tokenCount is 520, scales give 521']);
     // "var" (and no family, as every VAR bundle so far) goes on to the VAR checks
-    const varProblems = checkManifest({ ...infinityManifest, family: 'var' });
+    const varProblems = checkManifest({ ...m, family: 'var' });
     assert.ok(varProblems.length && !varProblems.some((p) => p.includes('family')), varProblems.join('\n'));
   });
 
-  it('the loader refuses an Infinity bundle folder with the one line, naming varscope.json', async () => {
+  it('ModelBundle.load (VAR only) refuses an Infinity bundle folder in one line, naming varscope.json', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-infinity-'));
     try {
-      fs.writeFileSync(path.join(dir, 'varscope.json'), JSON.stringify(infinityManifest));
+      fs.writeFileSync(path.join(dir, 'varscope.json'), JSON.stringify(infinityManifest()));
       const runtime = { provider: undefined, fallbacks: [] } as unknown as OnnxRuntime;
       const message = await loadRefusal(() => ModelBundle.load(dir, runtime, { cacheFile: path.join(dir, 'verified.json') }), dir);
-      assert.strictEqual(message, `${path.join(dir, 'varscope.json')}: ${INFINITY_BUNDLE_REFUSAL}`);
+      assert.strictEqual(message, `${path.join(dir, 'varscope.json')}: ${INFINITY_NOT_VAR}`);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

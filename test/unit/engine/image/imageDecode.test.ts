@@ -7,7 +7,7 @@ import * as bmp from 'bmp-ts';
 import * as zlib from 'zlib';
 import sharp from 'sharp';
 import { decodeImage } from '../../../../src/engine/image/imageDecode';
-import { preprocess, pyRound } from '../../../../src/engine/image/preprocess';
+import { preprocess, preprocessToSize, pyRound } from '../../../../src/engine/image/preprocess';
 import { VarScopeError } from '../../../../src/shared/errors';
 import * as fs from 'fs';
 import { fixture } from '../../fixtures';
@@ -165,6 +165,21 @@ describe('preprocessing', () => {
     assert.strictEqual(prepared.resized, true);
     assert.strictEqual(tensor.length, 3 * 256 * 256);
     assert.ok(tensor.every((v) => v >= -1 && v <= 1));
+  });
+
+  it('Infinity (preprocessToSize): resized to cover H × W, the other side truncated, centre crop floored, alpha dropped', async () => {
+    const px = Buffer.alloc(400 * 200 * 4);
+    for (let i = 0; i < 400 * 200; i++) px.set([30, 60, 90, i % 400 < 200 ? 0 : 255], i * 4);
+    const png = await sharp(px, { raw: { width: 400, height: 200, channels: 4 } })
+      .png()
+      .toBuffer();
+    const { prepared, tensor } = await preprocessToSize(await decodeImage(png, 1e8), { mean: 0.5, std: 0.5 }, 240, 320);
+    // w/h 2 > 320/240: height 240, width int(2 * 240) = 480, left (480 - 320) // 2 = 80 -> 80 / 1.2 source px
+    assert.deepStrictEqual(prepared.crop, { x: 80 / 1.2, y: 0, width: 320 / 1.2, height: 200 });
+    assert.deepStrictEqual([prepared.input.width, prepared.input.height, tensor.length], [320, 240, 3 * 240 * 320]);
+    // PIL's convert('RGB') keeps the colour under a transparent pixel: the flat colour everywhere
+    assert.deepStrictEqual([...prepared.input.data.subarray(0, 4)], [30, 60, 90, 255]);
+    assert.strictEqual(tensor[0], Math.fround(Math.fround(Math.fround(30 / 255) - 0.5) / 0.5));
   });
 
   it('alpha is composited over the manifest background', async () => {

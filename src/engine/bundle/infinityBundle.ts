@@ -1,0 +1,128 @@
+/**
+ * An Infinity bundle on disk (`"family": "infinity"`, written by `python -m varscope.infinity.export`): varscope.json,
+ * per scale schedule (aspect ratio) five graphs sharing one weights.bin, and the unconditional caption features. The
+ * VAR bundle's counterpart (bundle.ts); graphs open lazily, each checked against the manifest when it opens.
+ */
+import * as path from 'path';
+import type { InfinityGraphRole, InfinityManifest, InfinitySchedule } from '../../shared/manifest';
+import { VarScopeError } from '../../shared/errors';
+import type { Graph } from '../runtime/graph';
+import { openGraph } from '../runtime/graphPool';
+import type { OnnxRuntime } from '../runtime/onnxRuntime';
+import { verifyBundleFiles } from './bundleVerify';
+import { readCapped } from '../../node/readCapped';
+import { fileHash } from './manifestCheck';
+
+/** A loaded Infinity bundle: its checked manifest and its graphs, opened on first use. */
+export class InfinityBundle {
+  private readonly sessions = new Map<string, Promise<Graph>>();
+  private closed = false;
+  private uncond: Promise<Float32Array> | undefined;
+
+  private constructor(
+    readonly dir: string,
+    readonly manifest: InfinityManifest,
+    private readonly runtime: OnnxRuntime,
+  ) {}
+
+  /** Check an Infinity bundle's files against their recorded sha256 (cached as for VAR bundles). */
+  static async open(
+    dir: string,
+    manifest: InfinityManifest,
+    runtime: OnnxRuntime,
+    opts: { cacheFile?: string; log?: (message: string) => void } = {},
+  ): Promise<InfinityBundle> {
+    const reexport = reexportAdvice(manifest, dir);
+    const needed = [...manifest.schedules.flatMap((s) => Object.values(s.graphs).map((g) => g.file)), manifest.unconditionalText.file];
+    const unhashed = needed.filter((f) => !fileHash(manifest, f));
+    if (unhashed.length) throw new VarScopeError('ModelLoad', `${dir}: ${unhashed[0]} has no sha256 in "files"; ${reexport}`);
+    const t0 = Date.now();
+    const report = await verifyBundleFiles(dir, manifest, reexport, opts.cacheFile);
+    opts.log?.(
+      `${manifest.id}: ${report.hashed.length} files hashed, ${report.cached.length} verified earlier (cache), ${Date.now() - t0} ms`,
+    );
+    return new InfinityBundle(dir, manifest, runtime);
+  }
+
+  /**
+   * The schedule for an aspect ratio h / w: the bundle's schedule of the nearest template ratio, as the official code
+   * picks its template for an image. Refused in one line when no schedule is within 5 % (another ratio's export).
+   */
+  schedule(hDivW: number): InfinitySchedule {
+    const all = this.manifest.schedules;
+    const best = all.reduce((a, s) => (Math.abs(Math.log(s.hDivW / hDivW)) < Math.abs(Math.log(a.hDivW / hDivW)) ? s : a));
+    if (Math.abs(Math.log(best.hDivW / hDivW)) > Math.log(1.05))
+      throw new VarScopeError(
+        'BadRequest',
+        `${this.manifest.id} has no schedule near h:w ${hDivW.toFixed(3)} (it has ${all.map((s) => s.hDivW.toFixed(3)).join(', ')}); export it with --ratios`,
+      );
+    return best;
+  }
+
+  /** The opened graph of a schedule (opened and checked against the manifest on first use). */
+  graph(s: InfinitySchedule, role: InfinityGraphRole): Promise<Graph> {
+    if (this.closed) return Promise.reject(new VarScopeError('Cancelled', `${this.manifest.id}: the model was closed`));
+    const key = `${s.id}/${role}`;
+    let g = this.sessions.get(key);
+    if (!g) {
+      g = this.openGraph(s, role);
+      this.sessions.set(key, g);
+      g.catch(() => this.sessions.delete(key)); // a failed open may be retried
+    }
+    return g;
+  }
+
+  /** The learnt CFG caption features [maxLength, featureWidth] (read once). */
+  unconditionalText(): Promise<Float32Array> {
+    this.uncond ??= (async () => {
+      const { file, dims } = this.manifest.unconditionalText;
+      const bytes = dims[0] * dims[1] * 4;
+      const buf = await readCapped(path.resolve(this.dir, file), bytes, 'ModelLoad', 'unconditional text features');
+      if (buf.length !== bytes)
+        throw new VarScopeError('ModelLoad', `${path.resolve(this.dir, file)}: ${buf.length} bytes, float32[${dims}] needs ${bytes}`);
+      const out = new Float32Array(dims[0] * dims[1]);
+      new Uint8Array(out.buffer).set(buf);
+      return out;
+    })();
+    return this.uncond;
+  }
+
+  /** Release every opened graph; later uses fail. */
+  async dispose(): Promise<void> {
+    this.closed = true;
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const s of all) await s.then((g) => g.dispose()).catch(() => undefined);
+  }
+
+  private async openGraph(s: InfinitySchedule, role: InfinityGraphRole): Promise<Graph> {
+    const spec = s.graphs[role];
+    const file = path.resolve(this.dir, spec.file);
+    const g = await openGraph(this.runtime, file, role);
+    const names = (io: Graph['inputs']) =>
+      io
+        .map((t) => t.name)
+        .sort()
+        .join(', ');
+    const want = (o: Record<string, unknown>) => Object.keys(o).sort().join(', ');
+    for (const [side, got, expected] of [
+      ['inputs', names(g.inputs), want(spec.inputs)],
+      ['outputs', names(g.outputs), want(spec.outputs)],
+    ]) {
+      if (got !== expected) {
+        await g.dispose();
+        throw new VarScopeError(
+          'ModelLoad',
+          `${file} (${role}) does not match varscope.json: its ${side} are ${got}, the manifest names ${expected}`,
+        );
+      }
+    }
+    return g;
+  }
+}
+
+/** The re-export advice for an Infinity bundle, naming its source checkpoints. */
+function reexportAdvice(m: InfinityManifest, dir: string): string {
+  const src = (role: string) => m.provenance?.sources?.find((s) => s.role === role)?.file ?? role.toUpperCase() + '.pth';
+  return `re-export it: \`PYTHONPATH=python python3 -m varscope.infinity.export --vae ${src('vae')} --infinity ${src('infinity')} --out ${dir}\``;
+}

@@ -1,0 +1,358 @@
+/**
+ * An Infinity model (bitwise, text-conditioned VAR) on one image: the counterpart of tokenizer.ts and
+ * teacherForcing.ts for InfinityBundle. Bits per scale from bsqEncoder; the reconstruction after each scale (the codes
+ * (2 bit - 1) / sqrt(d) of scales 0..k, bilinear-upsampled to the latent and summed, as the official
+ * multi-scale BSQ) through bsqDecoder; teacher-forced logits from bitsToLatent's nextInput and infinityTransformer,
+ * scored as Infinity's trainer logs them (bit accuracy, token accuracy) beside two baselines that need no model.
+ */
+import type { InfinitySchedule } from '../../shared/manifest';
+import type {
+  BitAccuracy,
+  BitScale,
+  BitScaleEval,
+  BitsEvalResult,
+  BitsInspectResult,
+  BitsModelInfo,
+  SizedImage,
+} from '../../shared/results';
+import type { InfinityBundle } from '../bundle/infinityBundle';
+import { pixelError, toRgba } from '../image/pixels';
+import { asF32, asU8, f32, i64, u8 } from '../runtime/tensor';
+
+/** The model input at a schedule: [1, 3, H, W] normalised, and how it was made. */
+export interface SizedInput {
+  tensor: Float32Array;
+  prepared: SizedImage;
+}
+
+/** The facts about an Infinity model for the views and the CLI. */
+export function bitsModelInfo(b: InfinityBundle, provider: string): BitsModelInfo {
+  const m = b.manifest;
+  return {
+    family: 'infinity',
+    id: m.id,
+    name: m.name,
+    dir: b.dir,
+    bits: m.bits,
+    depth: m.infinity.depth,
+    numHeads: m.infinity.numHeads,
+    embedDim: m.infinity.embedDim,
+    textFeatureWidth: m.text.featureWidth,
+    schedules: m.schedules.map((s) => ({
+      id: s.id,
+      hDivW: s.hDivW,
+      pn: s.pn,
+      scales: s.scales.map(([, h, w]): [number, number] => [h, w]),
+      tokenCount: s.tokenCount,
+      pixelSize: s.pixelSize,
+    })),
+    sampling: m.sampling,
+    provider,
+  };
+}
+
+/** PyTorch's bilinear resize weights (align_corners=False, no antialias) from n_in to n_out: M [n_out, n_in]. */
+export function bilinearMatrix(nIn: number, nOut: number): Float32Array {
+  const m = new Float32Array(nOut * nIn);
+  const scale = nIn / nOut;
+  for (let o = 0; o < nOut; o++) {
+    const src = Math.max(0, (o + 0.5) * scale - 0.5);
+    const i0 = Math.min(Math.floor(src), nIn - 1);
+    const i1 = Math.min(i0 + 1, nIn - 1);
+    const l1 = src - i0;
+    m[o * nIn + i0] += 1 - l1;
+    m[o * nIn + i1] += l1;
+  }
+  return m;
+}
+
+/**
+ * acc [d, H, W] plus one scale's codes (2 bit - 1) / sqrt(d), bilinear-upsampled from h × w (the official trilinear
+ * on one frame); `bits` holds the scale's tokens [h·w, d] from token `begin`.
+ */
+function addScaleCodes(acc: Float32Array, bits: Uint8Array, begin: number, d: number, h: number, w: number, H: number, W: number): void {
+  const code = 1 / Math.sqrt(d);
+  const rows = bilinearMatrix(h, H);
+  const cols = bilinearMatrix(w, W);
+  const tmp = new Float32Array(H * w);
+  for (let c = 0; c < d; c++) {
+    // up = rows [H, h] · codes_c [h, w] · cols^T [w, W]
+    tmp.fill(0);
+    for (let y = 0; y < H; y++)
+      for (let i = 0; i < h; i++) {
+        const r = rows[y * h + i];
+        if (r === 0) continue;
+        for (let j = 0; j < w; j++) tmp[y * w + j] += r * (bits[(begin + i * w + j) * d + c] ? code : -code);
+      }
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++) {
+        let v = 0;
+        for (let j = 0; j < w; j++) v += tmp[y * w + j] * cols[x * w + j];
+        acc[c * H * W + y * W + x] += v;
+      }
+  }
+}
+
+/**
+ * The cumulative latent f̂ [K, d, h, w] after each scale, from bits [L, d]: per scale the codes (2 bit - 1) / sqrt(d),
+ * bilinear-upsampled to the last scale (the official trilinear on one frame), summed.
+ */
+export function cumulativeLatents(bits: Uint8Array, d: number, s: InfinitySchedule): Float32Array {
+  const [H, W] = s.latentSize;
+  const out = new Float32Array(s.scales.length * d * H * W);
+  const acc = new Float32Array(d * H * W);
+  s.scales.forEach(([, h, w], k) => {
+    addScaleCodes(acc, bits, s.beginEnds[k][0], d, h, w, H, W);
+    out.set(acc, k * d * H * W);
+  });
+  return out;
+}
+
+/** f̂ [d, H, W] resized (bilinear, no antialias, as the official F.interpolate to the next scale) to tokens [h·w, d]. */
+function nextScaleInput(fHat: Float32Array, d: number, H: number, W: number, h: number, w: number): Float32Array {
+  const rows = bilinearMatrix(H, h);
+  const cols = bilinearMatrix(W, w);
+  const out = new Float32Array(h * w * d);
+  for (let c = 0; c < d; c++)
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) {
+        let v = 0;
+        for (let i = 0; i < H; i++) {
+          const r = rows[y * H + i];
+          if (r === 0) continue;
+          for (let j = 0; j < W; j++) v += r * cols[x * W + j] * fHat[c * H * W + i * W + j];
+        }
+        out[(y * w + x) * d + c] = v;
+      }
+  return out;
+}
+
+/** Sampling of a generation: per scale CFG strength and temperature, and where CFG goes (official cfg_insertion_layer). */
+export interface BitSampling {
+  cfgList: number[];
+  tauList: number[];
+  /** 0: on the logits; n < 0: the hidden state after block depth + n. */
+  cfgInsertionLayer: number;
+}
+
+/**
+ * Greedy generation (each bit the larger of its two guided logits) through infinityStep with its KV cache, for one
+ * caption's features, as the official autoregressive_infer_cfg with top_k 1: the batch doubled with the unconditional
+ * features when any cfg differs from 1, CFG on the logits or inside the network, the next scale's input from the
+ * summed codes. Returns the bits [L, d] and the guided logits [L, d, 2] (over tau, after CFG).
+ */
+export async function generateBitsGreedy(
+  b: InfinityBundle,
+  s: InfinitySchedule,
+  text: { features: Float32Array; tokens: number },
+  sampling: BitSampling,
+): Promise<{ bits: Uint8Array; logits: Float32Array }> {
+  const m = b.manifest;
+  const { depth, numHeads, headDim } = m.infinity;
+  const d = m.bits;
+  const width = m.text.featureWidth;
+  const n = text.tokens;
+  const doubled = sampling.cfgList.some((c) => c !== 1);
+  const rows = doubled ? 2 : 1;
+  const features = new Float32Array(rows * n * width);
+  features.set(text.features);
+  if (doubled) features.set((await b.unconditionalText()).subarray(0, n * width), n * width);
+  const offsets = doubled ? [0, n, 2 * n] : [0, n];
+  const cfgLayer = sampling.cfgInsertionLayer < 0 ? depth + sampling.cfgInsertionLayer : -1;
+  const step = await b.graph(s, 'infinityStep');
+  const [H, W] = s.latentSize;
+  const fHat = new Float32Array(d * H * W);
+  const bits = new Uint8Array(s.tokenCount * d);
+  const guided = new Float32Array(s.tokenCount * d * 2);
+  let pastKey: Float32Array = new Float32Array(0);
+  let pastValue: Float32Array = new Float32Array(0);
+  let past = 0;
+  let next = new Float32Array(rows * d); // scale 0's input is ignored (the pooled caption starts)
+  for (let k = 0; k < s.scales.length; k++) {
+    const [, h, w] = s.scales[k];
+    const l = h * w;
+    const cacheDims = [depth, rows, numHeads, past, headDim];
+    const out = await step.run({
+      textFeatures: f32([rows * n, width], features),
+      textOffsets: i64([rows + 1], offsets),
+      nextInput: f32([rows, k === 0 ? 1 : l, d], next),
+      scaleIndex: i64([], [k]),
+      pastKey: f32(cacheDims, pastKey),
+      pastValue: f32(cacheDims, pastValue),
+      cfgScale: f32([], Float32Array.of(sampling.cfgList[k])),
+      cfgLayer: i64([], [cfgLayer]),
+    });
+    pastKey = appendAxis3(pastKey, asF32(out.newKey, 'infinityStep.newKey'), depth * rows * numHeads, past, l, headDim);
+    pastValue = appendAxis3(pastValue, asF32(out.newValue, 'infinityStep.newValue'), depth * rows * numHeads, past, l, headDim);
+    past += l;
+    const logits = asF32(out.logits, 'infinityStep.logits'); // [rows, l, d, 2]
+    const cfg = sampling.cfgList[k];
+    const tau = sampling.tauList[k];
+    const onLogits = cfg !== 1 && sampling.cfgInsertionLayer === 0;
+    const [begin] = s.beginEnds[k];
+    for (let i = 0; i < l * d * 2; i++) {
+      const v = onLogits ? cfg * (logits[i] / tau) + (1 - cfg) * (logits[l * d * 2 + i] / tau) : logits[i] / tau;
+      guided[begin * d * 2 + i] = v;
+    }
+    for (let i = 0; i < l * d; i++) bits[begin * d + i] = guided[(begin * d + i) * 2 + 1] > guided[(begin * d + i) * 2] ? 1 : 0;
+    if (k === s.scales.length - 1) break;
+    addScaleCodes(fHat, bits, begin, d, h, w, H, W);
+    const [, nh, nw] = s.scales[k + 1];
+    const x = nextScaleInput(fHat, d, H, W, nh, nw);
+    next = new Float32Array(rows * x.length);
+    for (let r = 0; r < rows; r++) next.set(x, r * x.length);
+  }
+  return { bits, logits: guided };
+}
+
+/** [outer, past, c] and [outer, l, c] joined on the middle axis (the KV cache's token axis). */
+function appendAxis3(a: Float32Array, b: Float32Array, outer: number, past: number, l: number, c: number): Float32Array {
+  const out = new Float32Array(outer * (past + l) * c);
+  for (let o = 0; o < outer; o++) {
+    out.set(a.subarray(o * past * c, (o + 1) * past * c), o * (past + l) * c);
+    out.set(b.subarray(o * l * c, (o + 1) * l * c), o * (past + l) * c + past * c);
+  }
+  return out;
+}
+
+/** Raw tensors of an image at a schedule. */
+export interface BitTokenization {
+  /** Encoder latent [d, h, w]. */
+  latent: Float32Array;
+  /** [L, d] 0/1. */
+  bits: Uint8Array;
+}
+
+/** Encode an image [1, 3, H, W] to its latent and bits. */
+export async function tokenizeBits(b: InfinityBundle, s: InfinitySchedule, image: Float32Array): Promise<BitTokenization> {
+  const [H, W] = s.pixelSize;
+  const enc = await b.graph(s, 'bsqEncoder');
+  const out = await enc.run({ image: f32([1, 3, H, W], image) }, ['latent', 'bits']);
+  return { latent: asF32(out.latent, 'bsqEncoder.latent'), bits: asU8(out.bits, 'bsqEncoder.bits') };
+}
+
+/** Everything the Infinity inspector shows of an image: bits and reconstruction per scale. */
+export async function inspectBits(b: InfinityBundle, s: InfinitySchedule, input: SizedInput, provider: string): Promise<BitsInspectResult> {
+  const d = b.manifest.bits;
+  const [H, W] = s.pixelSize;
+  const [h, w] = s.latentSize;
+  const raw = await tokenizeBits(b, s, input.tensor);
+  const fHat = cumulativeLatents(raw.bits, d, s);
+  const K = s.scales.length;
+  const dec = await b.graph(s, 'bsqDecoder');
+  const plane = d * h * w;
+  const images = await Promise.all(
+    Array.from({ length: K }, async (_, k) =>
+      asF32((await dec.run({ latent: f32([1, d, h, w], fHat.slice(k * plane, (k + 1) * plane)) })).image, 'bsqDecoder.image'),
+    ),
+  );
+  let fEnergy = 0;
+  for (let i = 0; i < plane; i++) fEnergy += raw.latent[i] * raw.latent[i];
+  const scales: BitScale[] = s.scales.map(([, sh, sw], k) => {
+    const [begin, end] = s.beginEnds[k];
+    const residualNorm = new Float32Array(h * w);
+    let energy = 0;
+    for (let p = 0; p < h * w; p++) {
+      let sum = 0;
+      for (let c = 0; c < d; c++) {
+        const diff = raw.latent[c * h * w + p] - fHat[k * plane + c * h * w + p];
+        sum += diff * diff;
+      }
+      residualNorm[p] = Math.sqrt(sum);
+      energy += sum;
+    }
+    const { errorMap, psnr } = pixelError(images[k], 0, input.tensor, H, W);
+    return {
+      scaleIndex: k,
+      h: sh,
+      w: sw,
+      bits: raw.bits.slice(begin * d, end * d),
+      residualNorm,
+      residualEnergy: fEnergy > 0 ? energy / fEnergy : 0,
+      decoded: toRgba(images[k], H, 0, W),
+      errorMap,
+      psnr,
+    };
+  });
+  return { model: bitsModelInfo(b, provider), schedule: s.id, image: input.prepared, scales };
+}
+
+/**
+ * Teacher-forced logits [L, d, 2] of an image's bits [L, d] for one caption's features [N, featureWidth] (index 0:
+ * bit value 0, index 1: bit value 1).
+ */
+export async function teacherForcedBitLogits(
+  b: InfinityBundle,
+  s: InfinitySchedule,
+  bits: Uint8Array,
+  text: { features: Float32Array; tokens: number },
+): Promise<Float32Array> {
+  const d = b.manifest.bits;
+  const L = s.tokenCount;
+  const toLatent = await b.graph(s, 'bitsToLatent');
+  const { nextInput } = await toLatent.run({ bits: u8([1, L, d], bits) }, ['nextInput']);
+  const tf = await b.graph(s, 'infinityTransformer');
+  const { logits } = await tf.run({
+    textFeatures: f32([text.tokens, b.manifest.text.featureWidth], text.features),
+    textOffsets: i64([2], [0, text.tokens]),
+    nextInput,
+  });
+  return asF32(logits, 'infinityTransformer.logits');
+}
+
+/** Bit and token accuracy of predictions against the truth, [n, d] 0/1 each. */
+function accuracy(predicted: (t: number, j: number) => number, truth: Uint8Array, begin: number, end: number, d: number): BitAccuracy {
+  let bitsRight = 0;
+  let tokensRight = 0;
+  for (let t = begin; t < end; t++) {
+    let all = true;
+    for (let j = 0; j < d; j++) {
+      const ok = predicted(t, j) === truth[t * d + j];
+      if (ok) bitsRight++;
+      else all = false;
+    }
+    if (all) tokensRight++;
+  }
+  const n = end - begin;
+  return { bitAccuracy: bitsRight / (n * d), tokenAccuracy: tokensRight / n };
+}
+
+/**
+ * Per scale: bit and token accuracy of the logits' argmax (bit 1 where logit 1 > logit 0, as torch.argmax picks the
+ * first of equal values), beside predicting each bit's majority value at that scale (ties: 0) and copying the coarser
+ * scale's bits nearest-upsampled (PyTorch 'nearest': source index floor(i · h_coarse / h)).
+ */
+export function scoreBits(s: InfinitySchedule, d: number, bits: Uint8Array, logits: Float32Array, captionTokens: number): BitsEvalResult {
+  const predicted = (t: number, j: number) => (logits[(t * d + j) * 2 + 1] > logits[(t * d + j) * 2] ? 1 : 0);
+  const scales: BitScaleEval[] = s.scales.map(([, h, w], k) => {
+    const [begin, end] = s.beginEnds[k];
+    const ones = new Int32Array(d);
+    for (let t = begin; t < end; t++) for (let j = 0; j < d; j++) ones[j] += bits[t * d + j];
+    const majority = Array.from(ones, (n) => (2 * n > end - begin ? 1 : 0));
+    let copyCoarserBaseline: BitAccuracy | null = null;
+    if (k > 0) {
+      const [, ch, cw] = s.scales[k - 1];
+      const [cBegin] = s.beginEnds[k - 1];
+      const source = (t: number) => {
+        const p = t - begin;
+        const y = Math.floor(((p / w) | 0) * (ch / h));
+        const x = Math.floor((p % w) * (cw / w));
+        return cBegin + y * cw + x;
+      };
+      copyCoarserBaseline = accuracy((t, j) => bits[source(t) * d + j], bits, begin, end, d);
+    }
+    const correct = new Uint8Array((end - begin) * d);
+    for (let t = begin; t < end; t++)
+      for (let j = 0; j < d; j++) correct[(t - begin) * d + j] = predicted(t, j) === bits[t * d + j] ? 1 : 0;
+    return {
+      scaleIndex: k,
+      h,
+      w,
+      ...accuracy(predicted, bits, begin, end, d),
+      majorityBaseline: accuracy((_t, j) => majority[j], bits, begin, end, d),
+      copyCoarserBaseline,
+      correct,
+    };
+  });
+  return { schedule: s.id, captionTokens, scales, overall: accuracy(predicted, bits, 0, s.tokenCount, d) };
+}
