@@ -151,6 +151,7 @@ module.exports = (test) => {
     assert.deepStrictEqual(await shown(), { text: '2 of 5 samples', value: 2, max: 5, disabled: [true, true, true] });
     // The previous grid (classes 0 and 1) stays shown while the new one runs.
     assert.strictEqual(await p.page.locator('.grid-images[data-class="1"]').count(), 1);
+    await p.shot('sampling-running');
 
     await p.page.click('button.grid-cancel');
     await p.page.waitForSelector('.grid-progress', { state: 'hidden' });
@@ -163,6 +164,7 @@ module.exports = (test) => {
     assert.strictEqual(await p.page.locator('.grid-images[data-class="1"]').count(), 1);
     assert.strictEqual(await p.page.locator('.grid-images[data-class="3"]').count(), 0);
     assert.ok(await p.page.$eval('#panel-sampling .placeholder', (e) => e.hidden));
+    await p.shot('sampling-cancelled');
     // A late event of the cancelled run changes nothing; the next grid runs and replaces the line.
     await p.emit('progress', { runId, done: 3, total: 5, message: 'Sampling the grid' });
     assert.ok(await p.page.$eval('.grid-progress', (e) => e.hidden));
