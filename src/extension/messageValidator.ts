@@ -13,6 +13,7 @@ type Check = (params: unknown) => string | null;
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isInt = (v: unknown, min = 0, max = 1e9): boolean => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
 const isStr = (v: unknown, maxLen = 4096): boolean => typeof v === 'string' && v.length <= maxLen;
+const isRunId = (v: unknown): boolean => isStr(v, 200) && (v as string).length > 0;
 
 /** True when `v` is one of `list` (the protocol's `as const` lists). */
 const isOneOf = (list: readonly string[], v: unknown): boolean => typeof v === 'string' && list.includes(v);
@@ -51,9 +52,12 @@ const CHECKS: { [M in keyof HostApi]: Check } = {
     isObj(p) && isInt(p.classId, 0, 1e6) && isInt(p.layer, 0, 1000) && head(p.head) ? null : 'attention needs classId, layer and head',
   generationStart: (p) => (isObj(p) ? settingsError(p.settings) : 'params must be an object'),
   generationStep: (p) =>
-    isObj(p) && isStr(p.runId, 200) && (p.scaleIndex === undefined || isInt(p.scaleIndex, 0, 1000)) ? null : 'generationStep needs runId',
-  generationCancel: (p) => (isObj(p) && isStr(p.runId, 200) ? null : 'generationCancel needs runId'),
-  samplingGrid: (p) => (isObj(p) ? samplingGridError(p) : 'params must be an object'),
+    isObj(p) && isRunId(p.runId) && (p.scaleIndex === undefined || isInt(p.scaleIndex, 0, 1000)) ? null : 'generationStep needs runId',
+  cancel: (p) => (isObj(p) && isRunId(p.runId) ? null : 'cancel needs runId'),
+  samplingGrid: (p) => {
+    if (!isObj(p)) return 'params must be an object';
+    return isRunId(p.runId) ? samplingGridError(p) : 'samplingGrid needs runId';
+  },
   edit: (p) => {
     if (!isObj(p)) return 'params must be an object';
     if (!isInt(p.scaleIndex, 0, 1000)) return 'scaleIndex must be an integer';

@@ -1,7 +1,8 @@
 /**
  * The engine as one panel sees it: the panel's HostApi requests that need the engine become EngineApi calls on the
- * current model and the panel's image; a generation's streamed steps go back to the panel that started it, and a
- * generation does not outlive the engine process it ran in.
+ * current model and the panel's image; a run's streamed events (a generation's steps, a sampling grid's progress) go
+ * back to the panel that started it, a panel stops only its own runs, and a generation does not outlive the engine
+ * process it ran in.
  */
 import type * as vscode from 'vscode';
 import type { EngineClient } from '../client/engineClient';
@@ -20,15 +21,7 @@ export interface PanelContext {
 /** The HostApi requests the engine answers. */
 export type EngineHandlers = Pick<
   Handlers<HostApi>,
-  | 'inspect'
-  | 'evaluate'
-  | 'attention'
-  | 'generationStart'
-  | 'generationStep'
-  | 'generationCancel'
-  | 'samplingGrid'
-  | 'edit'
-  | 'trainingUsage'
+  'inspect' | 'evaluate' | 'attention' | 'generationStart' | 'generationStep' | 'cancel' | 'samplingGrid' | 'edit' | 'trainingUsage'
 >;
 
 /** Routes requests from panels to the engine and the engine's run events back to their panels. */
@@ -48,6 +41,9 @@ export class PanelEngine {
         this.runs
           .ownerOf(f.runId)
           ?.emit('folderUsage', { runId: f.runId, usage: f.usage, done: f.done, total: f.total, finished: f.finished }),
+      ),
+      client.on('samplingGrid', (g) =>
+        this.runs.ownerOf(g.runId)?.emit('progress', { runId: g.runId, done: g.done, total: g.total, message: 'Sampling the grid' }),
       ),
     ];
   }
@@ -75,12 +71,24 @@ export class PanelEngine {
           throw new VarScopeError('EngineCrashed', 'the engine process stopped during this generation; press Start to generate again');
         return client.call('generationStep', { runId: p.runId, scaleIndex: p.scaleIndex });
       },
-      generationCancel: async (p) => {
+      cancel: async (p) => {
+        if (this.runs.ownerOf(p.runId) !== panel) return; // another panel's run, or one already over
         this.runs.forget(p.runId);
-        await client.call('generationCancel', { runId: p.runId });
+        await client.cancel(p.runId);
       },
-      samplingGrid: async (p) =>
-        client.call('samplingGrid', { model: await openDir(), classes: p.classes, settings: p.settings, samples: p.samples, seed: p.seed }),
+      samplingGrid: async (p) => {
+        if (this.runs.ownerOf(p.runId) !== undefined) throw new VarScopeError('BadRequest', `run ${p.runId} is already running`);
+        // Owned from the first moment, so that a Cancel or a closed panel while the model opens stops it too.
+        this.runs.started(p.runId, panel, client.restartCount);
+        try {
+          const model = await openDir();
+          if (this.runs.ownerOf(p.runId) !== panel) throw new VarScopeError('Cancelled', 'sampling grid cancelled');
+          const { classes, settings, samples, seed, runId } = p;
+          return await client.call('samplingGrid', { model, classes, settings, samples, seed, runId });
+        } finally {
+          this.runs.forget(p.runId);
+        }
+      },
       edit: async (p) => client.call('edit', { ...p, model: await openDir(), source: { image: image() } }),
       trainingUsage: async () => client.call('trainingUsage', { model: await openDir() }),
     };

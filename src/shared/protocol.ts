@@ -103,10 +103,16 @@ export interface HostApi {
   generationStart(params: { settings: GenerationSettings }): Promise<{ runId: string }>;
   /** Compute the next scale of a run (or up to `scaleIndex`); each step also arrives as a `generationStep` event. */
   generationStep(params: { runId: string; scaleIndex?: number }): Promise<GenerationStep>;
-  /** Stop a run; pending steps reject with Cancelled. */
-  generationCancel(params: { runId: string }): Promise<void>;
-  /** Sampler settings side by side with the current model: N seeded samples per class per setting, per-scale metrics. */
-  samplingGrid(params: SamplingGridRequest): Promise<SamplingGridResult>;
+  /**
+   * Stop a run of this panel, whatever its kind (a generation: pending steps reject with Cancelled; a sampling grid:
+   * its request rejects with Cancelled). Runs of other panels, and runs already over, are left alone.
+   */
+  cancel(params: { runId: string }): Promise<void>;
+  /**
+   * Sampler settings side by side with the current model: N seeded samples per class per setting, per-scale metrics.
+   * `runId` (chosen by the panel, unique to it) names the run for `progress` events and `cancel`.
+   */
+  samplingGrid(params: SamplingGridRequest & { runId: string }): Promise<SamplingGridResult>;
   /** Change tokens and regenerate finer scales, starting from the panel image's pyramid. */
   edit(params: EditRequest): Promise<EditResult>;
   /** The checkpoint's training hit counts, when it carries them. */
@@ -134,7 +140,7 @@ export interface HostEvents {
   /** The model changed (chosen in the picker) or its provider changed. */
   model: { model: ModelInfo | null; modelError?: { code: string; message: string } };
   generationStep: GenerationStep;
-  /** Progress of a long run (folder statistics, comparison). */
+  /** Progress of a long run (folder statistics, comparison, a sampling grid's samples). */
   progress: { runId: string; done: number; total: number; message?: string };
   /** Folder codebook statistics, streamed. */
   folderUsage: { runId: string; usage: CodebookUsage; done: number; total: number; finished: boolean };

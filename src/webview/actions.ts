@@ -3,6 +3,7 @@ import type { HostApi } from '../shared/protocol';
 import type { Params, Result } from '../shared/rpc';
 import type { CodebookUsage, GenerationSettings, GenerationStep } from '../shared/results';
 import { samplingSettingsError } from '../shared/samplingBounds';
+import type { SamplingGridRequest, SamplingGridResult } from '../shared/samplingGrid';
 import type { TokenRef } from './geometry/scales';
 import type { HostChannel } from './hostBridge';
 import { applyInit, withModelSampling, type InspectorState, type Loadable, type Store } from './store';
@@ -21,14 +22,13 @@ function ticket(kind: string): () => boolean {
 }
 
 /** The requests whose reply is a Loadable in the store, and where in the store each lands. */
-type Loaded = 'inspect' | 'evaluate' | 'attention' | 'trainingUsage' | 'edit' | 'samplingGrid';
+type Loaded = 'inspect' | 'evaluate' | 'attention' | 'trainingUsage' | 'edit';
 const SLOTS: { [M in Loaded]: (s: InspectorState, l: Loadable<Result<HostApi[M]>>) => Partial<InspectorState> } = {
   inspect: (_s, l) => ({ inspect: l }),
   evaluate: (_s, l) => ({ evaluation: l }),
   attention: (_s, l) => ({ attention: l }),
   trainingUsage: (_s, l) => ({ trainingUsage: l }),
   edit: (s, l) => ({ edit: { ...s.edit, result: l } }),
-  samplingGrid: (_s, l) => ({ samplingGrid: l }),
 };
 
 /**
@@ -59,6 +59,71 @@ export async function load<M extends Loaded>(
   }
 }
 
+let gridRuns = 0;
+
+/** A run id for a grid: the host refuses one of a run still going, and the time and a random part keep panels apart. */
+function newGridRunId(): string {
+  return `grid-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}-${++gridRuns}`;
+}
+
+/** The grid slot once no grid runs: the last result (kept through a cancel), or nothing yet. */
+const settledGrid = (value: SamplingGridResult | undefined): Loadable<SamplingGridResult> =>
+  value ? { status: 'ready', value } : { status: 'idle' };
+
+/** The panel's progress line without the run `runId` (it ended). */
+const withoutProgress = (s: InspectorState, runId: string): Partial<InspectorState> =>
+  s.progress?.runId === runId ? { progress: null } : {};
+
+/**
+ * Sample a grid as a run of this panel: its samples done arrive as `progress` events (`samplingRun`), and
+ * `cancelSamplingGrid` stops it. The previous result stays in the slot while it runs, and after a cancel or a failure.
+ */
+export async function runSamplingGrid(store: Store, host: Host, request: SamplingGridRequest): Promise<void> {
+  if (store.state.samplingRun?.state === 'running') return; // one grid at a time (the view disables its buttons)
+  const runId = newGridRunId();
+  const total = request.settings.length * request.classes.length * request.samples;
+  store.update((s) => ({
+    samplingGrid: { status: 'loading', value: s.samplingGrid.value },
+    samplingRun: { runId, done: 0, total, state: 'running' },
+  }));
+  // Cancelled here (or a newer grid started): whatever the host answers afterwards is stale.
+  const current = () => store.state.samplingRun?.runId === runId && store.state.samplingRun.state === 'running';
+  try {
+    const value = await host.call('samplingGrid', { ...request, runId });
+    if (current()) store.update((s) => ({ samplingGrid: { status: 'ready', value }, samplingRun: null, ...withoutProgress(s, runId) }));
+  } catch (e) {
+    if (!current()) return;
+    const error = asError(e);
+    if (error.code === 'Cancelled') {
+      // Stopped by the host (e.g. the engine was stopped): as a cancel here.
+      store.update((s) => ({
+        samplingGrid: settledGrid(s.samplingGrid.value),
+        samplingRun: { ...s.samplingRun!, state: 'cancelled' },
+        ...withoutProgress(s, runId),
+      }));
+      return;
+    }
+    store.update((s) => ({
+      samplingGrid: { status: 'error', error, value: s.samplingGrid.value },
+      samplingRun: null,
+      ...withoutProgress(s, runId),
+    }));
+    store.pushError('samplingGrid', e);
+  }
+}
+
+/** Stop the running grid: the view says it was cancelled and keeps the previous result; the host stops the engine's run. */
+export async function cancelSamplingGrid(store: Store, host: Host): Promise<void> {
+  const run = store.state.samplingRun;
+  if (run?.state !== 'running') return;
+  store.update((s) => ({
+    samplingGrid: settledGrid(s.samplingGrid.value),
+    samplingRun: { ...run, state: 'cancelled' },
+    ...withoutProgress(s, run.runId),
+  }));
+  await host.call('cancel', { runId: run.runId }).catch(() => undefined);
+}
+
 /** Start a new generation run (cancelling the previous one) and compute its first step. */
 export async function startGeneration(store: Store, host: Host, settings: GenerationSettings): Promise<void> {
   const problem = samplingSettingsError({ ...settings });
@@ -70,7 +135,7 @@ export async function startGeneration(store: Store, host: Host, settings: Genera
     return;
   }
   const old = store.state.generation.runId;
-  if (old) void host.call('generationCancel', { runId: old }).catch(() => undefined);
+  if (old) void host.call('cancel', { runId: old }).catch(() => undefined);
   store.update((s) => ({
     generation: { ...s.generation, settings, runId: null, steps: [], cursor: -1, playing: false, status: 'loading', error: undefined },
     panel: { ...s.panel, generation: settings },
@@ -138,7 +203,8 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
         return;
       }
       const run = store.state.generation.runId;
-      if (run) void host.call('generationCancel', { runId: run }).catch(() => undefined);
+      if (run) void host.call('cancel', { runId: run }).catch(() => undefined);
+      void cancelSamplingGrid(store, host);
       // Results of the old model no longer describe this one: drop them and ask again; the sampler starts from the
       // new model's recommended settings.
       store.update((s) => ({
@@ -158,7 +224,13 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
       onInit();
     }),
     host.on('generationStep', (p) => acceptStep(store, p)),
-    host.on('progress', (p) => store.update({ progress: p })),
+    host.on('progress', (p) => {
+      const grid = store.state.samplingRun;
+      if (grid?.runId !== p.runId) return store.update({ progress: p });
+      // The running grid's samples done (a late, lower count is dropped); nothing more of a cancelled one.
+      if (grid.state === 'running' && p.done >= grid.done)
+        store.update({ progress: p, samplingRun: { ...grid, done: p.done, total: p.total } });
+    }),
     host.on('folderUsage', (f) => {
       const cur = store.state.folderUsage;
       // A new run replaces the old; within a run, a lower `done` is a late message.

@@ -41,6 +41,14 @@ export interface GenerationState {
   error?: { code: string; message: string };
 }
 
+/** The Sampling view's grid run: running (its samples done of total, from the host's `progress`), or cancelled. */
+export interface SamplingRun {
+  runId: string;
+  done: number;
+  total: number;
+  state: 'running' | 'cancelled';
+}
+
 /** The what-if edit: the cells chosen at one scale and the result of the last edit. */
 export interface EditState {
   scaleIndex: number;
@@ -72,6 +80,8 @@ export interface InspectorState {
   edit: EditState;
   /** The Sampling view's grid of sampler settings. */
   samplingGrid: Loadable<SamplingGridResult>;
+  /** The latest grid run, while it runs and after it was cancelled (null once a grid finished). */
+  samplingRun: SamplingRun | null;
   /** The token under the pointer anywhere (linked highlight). */
   hover: TokenRef | null;
   /** Code clicked: every place it occurs is marked. */
@@ -110,6 +120,7 @@ export function initialState(): InspectorState {
     stepMode: 'generate',
     edit: { scaleIndex: 0, positions: [], tokenId: 0, result: { status: 'idle' } },
     samplingGrid: { status: 'idle' },
+    samplingRun: null,
     hover: null,
     selectedCode: null,
     focusScale: 0,

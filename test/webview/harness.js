@@ -110,7 +110,7 @@ function recordedHandlers(rec, panel) {
       for (let k = 0; k <= scaleIndex; k++) await panel.emitRecorded('generationStep', `generation:${k}`);
       return recorded(`generation:${scaleIndex}`);
     },
-    generationCancel: async () => undefined,
+    cancel: async () => undefined,
     edit: async () => recorded('edit'),
     samplingGrid: async (req) => samplingGrid(rec, req),
     trainingUsage: async () => recorded('trainingUsage'),

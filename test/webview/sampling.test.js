@@ -4,7 +4,7 @@
 /* global document */
 const assert = require('assert');
 const { canvasData } = require('./util');
-const { gridMetrics } = require('./fixtures/samplingGrid');
+const { gridMetrics, samplingGrid } = require('./fixtures/samplingGrid');
 
 module.exports = (test) => {
   test('sampling: FID and looks settings in one click each; a 2-setting grid drawn row by row, chart by chart', async ({ open, rec }) => {
@@ -15,7 +15,9 @@ module.exports = (test) => {
 
     await p.page.click('button.preset-fid');
     await p.page.waitForSelector('.grid-row');
-    const grids = () => p.calls.filter((c) => c.method === 'samplingGrid').map((c) => c.params);
+    // Each grid is a run of its own id (progress and Cancel name it); the rest is the request.
+    const grids = () =>
+      p.calls.filter((c) => c.method === 'samplingGrid').map(({ params: { runId, ...r } }) => (assert.match(runId, /^grid-/), r));
     assert.deepStrictEqual(grids(), [{ classes: [0, 1], settings: [{ cfg: 1.5, topK: 900, topP: 0.96 }], samples: 4, seed: 0 }]);
     await p.page.click('button.preset-looks');
     assert.deepStrictEqual(grids()[1].settings, [{ cfg: 5, topK: 900, topP: 0.96 }]);
@@ -106,5 +108,103 @@ module.exports = (test) => {
     }
     assert.strictEqual(p.calls.filter((c) => c.method === 'samplingGrid').length, 0);
     assert.ok(await p.page.evaluate(() => !document.querySelector('.grid-row')));
+  });
+
+  test('sampling: a running grid shows k of N samples with a bar and a Cancel; cancelled, the previous grid stays', async ({
+    open,
+    rec,
+  }) => {
+    // The second grid waits until the test ends it; Cancel rejects it as the engine does.
+    let hold = false;
+    let pending = null;
+    const p = await open({
+      handlers: {
+        samplingGrid: async (req) =>
+          hold
+            ? new Promise((resolve, reject) => (pending = { req, resolve: () => resolve(samplingGrid(rec, req)), reject }))
+            : samplingGrid(rec, req),
+        cancel: async () => pending.reject(Object.assign(new Error('sampling grid cancelled'), { code: 'Cancelled' })),
+      },
+    });
+    await p.page.waitForSelector('.token-grid');
+    await p.tab('sampling');
+    assert.ok(await p.page.$eval('.grid-progress', (e) => e.hidden));
+    await p.page.click('button.preset-fid');
+    await p.page.waitForSelector('.grid-images[data-class="1"]');
+
+    hold = true;
+    await p.page.fill('.grid-classes', '3');
+    await p.page.fill('.grid-samples', '5');
+    await p.page.click('button.grid-run');
+    await p.page.waitForSelector('.grid-progress:not([hidden])');
+    const runId = pending.req.runId;
+    const shown = () =>
+      p.page.evaluate(() => ({
+        text: document.querySelector('.grid-progress-text').textContent,
+        value: document.querySelector('.grid-progress-bar').value,
+        max: document.querySelector('.grid-progress-bar').max,
+        disabled: ['.grid-run', '.preset-fid', '.preset-looks'].map((s) => document.querySelector(s).disabled),
+      }));
+    assert.deepStrictEqual(await shown(), { text: '0 of 5 samples', value: 0, max: 5, disabled: [true, true, true] });
+    await p.emit('progress', { runId, done: 2, total: 5, message: 'Sampling the grid' });
+    await p.emit('progress', { runId: 'another-run', done: 7, total: 9, message: 'Working' });
+    assert.deepStrictEqual(await shown(), { text: '2 of 5 samples', value: 2, max: 5, disabled: [true, true, true] });
+    // The previous grid (classes 0 and 1) stays shown while the new one runs.
+    assert.strictEqual(await p.page.locator('.grid-images[data-class="1"]').count(), 1);
+    await p.shot('sampling-running');
+
+    await p.page.click('button.grid-cancel');
+    await p.page.waitForSelector('.grid-progress', { state: 'hidden' });
+    assert.deepStrictEqual(
+      p.calls.filter((c) => c.method === 'cancel').map((c) => c.params),
+      [{ runId }],
+    );
+    assert.strictEqual(await p.page.textContent('.grid-cancelled'), 'Cancelled after 2 of 5 samples; the previous result stays below.');
+    assert.deepStrictEqual((await shown()).disabled, [false, false, false]);
+    assert.strictEqual(await p.page.locator('.grid-images[data-class="1"]').count(), 1);
+    assert.strictEqual(await p.page.locator('.grid-images[data-class="3"]').count(), 0);
+    assert.ok(await p.page.$eval('#panel-sampling .placeholder', (e) => e.hidden));
+    await p.shot('sampling-cancelled');
+    // A late event of the cancelled run changes nothing; the next grid runs and replaces the line.
+    await p.emit('progress', { runId, done: 3, total: 5, message: 'Sampling the grid' });
+    assert.ok(await p.page.$eval('.grid-progress', (e) => e.hidden));
+    hold = false;
+    await p.page.click('button.grid-run');
+    await p.page.waitForSelector('.grid-images[data-class="3"]');
+    assert.ok(await p.page.$eval('.grid-cancelled', (e) => e.hidden));
+    assert.deepStrictEqual(p.pageErrors, []);
+  });
+
+  test('sampling: chart titles, keys and plots do not overlap', async ({ open }) => {
+    const p = await open();
+    await p.page.waitForSelector('.token-grid');
+    await p.tab('sampling');
+    await p.page.fill('.grid-cfg', '1.5, 5');
+    await p.page.click('button.grid-run');
+    await p.page.waitForSelector('.grid-charts g.key');
+    const boxes = await p.page.$$eval('.grid-charts svg', (svgs) =>
+      svgs.map((svg) => {
+        const box = (e) => {
+          const r = e.getBoundingClientRect();
+          return { top: r.top, bottom: r.bottom };
+        };
+        const ticks = [...svg.querySelectorAll('.axis.y .tick text')].map(box);
+        return {
+          title: box(svg.querySelector('.chart-title')),
+          keys: [...svg.querySelectorAll('g.key')].map(box),
+          topTick: ticks.reduce((a, b) => (b.top < a.top ? b : a)),
+        };
+      }),
+    );
+    assert.strictEqual(boxes.length, 4);
+    for (const [i, b] of boxes.entries()) {
+      assert.strictEqual(b.keys.length, 2, `chart ${i}`);
+      assert.ok(b.title.bottom <= b.keys[0].top, `chart ${i}: title ${JSON.stringify(b.title)} over key ${JSON.stringify(b.keys[0])}`);
+      assert.ok(b.keys[0].bottom <= b.keys[1].top, `chart ${i}: key rows overlap`);
+      assert.ok(
+        b.keys[1].bottom <= b.topTick.top,
+        `chart ${i}: key ${JSON.stringify(b.keys[1])} over the plot ${JSON.stringify(b.topTick)}`,
+      );
+    }
   });
 };

@@ -143,7 +143,7 @@ module.exports = (test) => {
     const settings = { classId: 4, seed: 1, cfg: 2, topK: 5, topP: 0.5 };
     const started = actions.startGeneration(store, host, settings);
     assert.deepStrictEqual(host.calls[0].params, { runId: 'old' });
-    assert.strictEqual(host.calls[0].method, 'generationCancel');
+    assert.strictEqual(host.calls[0].method, 'cancel');
     await host.answer('generationStart', { runId: 'r1' });
     assert.deepStrictEqual(host.pending('generationStep')[0].params, { runId: 'r1', scaleIndex: 0 });
     await host.answer('generationStep', step('r1', 0));
@@ -190,7 +190,7 @@ module.exports = (test) => {
     host.emit('model', { model: { ...MODEL, id: 'other', dir: '/models/other' } });
     assert.strictEqual(store.state.inspect.status, 'idle');
     assert.strictEqual(store.state.generation.runId, null);
-    assert.deepStrictEqual(host.pending('generationCancel')[0].params, { runId: 'r1' });
+    assert.deepStrictEqual(host.pending('cancel')[0].params, { runId: 'r1' });
     assert.strictEqual(inits, 2);
     // Folder counts: a lower `done` of the same run is a late message.
     host.emit('folderUsage', { runId: 'f', done: 5, total: 9, finished: false });
@@ -198,5 +198,79 @@ module.exports = (test) => {
     assert.strictEqual(store.state.folderUsage.done, 5);
     host.emit('error', { code: 'EngineCrashed', message: 'engine restarted' });
     assert.strictEqual(store.state.errors.at(-1).code, 'EngineCrashed');
+  });
+
+  test('actions: a grid is a run of its own id; progress counts its samples; a cancel keeps the last result; late answers drop', async () => {
+    const store = new Store(initialState());
+    const host = scriptedHost();
+    actions.bindHostEvents(store, host, () => undefined);
+    const req = { classes: [0, 1], settings: [{ cfg: 1.5, topK: 9, topP: 0.9 }], samples: 3, seed: 0 };
+    // The first grid: 2 classes × 3 samples, done.
+    const first = actions.runSamplingGrid(store, host, req);
+    const id1 = host.pending('samplingGrid')[0].params.runId;
+    assert.match(id1, /^grid-/);
+    assert.deepStrictEqual(host.pending('samplingGrid')[0].params, { ...req, runId: id1 });
+    assert.deepStrictEqual(store.state.samplingRun, { runId: id1, done: 0, total: 6, state: 'running' });
+    host.emit('progress', { runId: id1, done: 4, total: 6, message: 'Sampling the grid' });
+    host.emit('progress', { runId: id1, done: 2, total: 6, message: 'Sampling the grid' }); // late
+    host.emit('progress', { runId: 'folder-1', done: 1, total: 50 }); // another run's
+    assert.deepStrictEqual(store.state.samplingRun, { runId: id1, done: 4, total: 6, state: 'running' });
+    assert.strictEqual(store.state.progress.runId, 'folder-1');
+    await host.answer('samplingGrid', { grid: 1 });
+    await first;
+    assert.deepStrictEqual(store.state.samplingGrid, { status: 'ready', value: { grid: 1 } });
+    assert.strictEqual(store.state.samplingRun, null);
+
+    // The second: cancelled after one sample. The first result stays, the host is asked to stop this run.
+    const second = actions.runSamplingGrid(store, host, req);
+    const id2 = host.pending('samplingGrid')[0].params.runId;
+    assert.notStrictEqual(id2, id1);
+    assert.deepStrictEqual(store.state.samplingGrid, { status: 'loading', value: { grid: 1 } });
+    // While it runs, another Sample asks nothing.
+    await actions.runSamplingGrid(store, host, req);
+    assert.strictEqual(host.pending('samplingGrid').length, 1);
+    host.emit('progress', { runId: id2, done: 1, total: 6, message: 'Sampling the grid' });
+    assert.strictEqual(store.state.progress.runId, id2);
+    void actions.cancelSamplingGrid(store, host); // the host's answer to cancel is not awaited here
+    assert.deepStrictEqual(host.pending('cancel')[0].params, { runId: id2 });
+    assert.deepStrictEqual(store.state.samplingRun, { runId: id2, done: 1, total: 6, state: 'cancelled' });
+    assert.deepStrictEqual(store.state.samplingGrid, { status: 'ready', value: { grid: 1 } });
+    assert.strictEqual(store.state.progress, null);
+    host.emit('progress', { runId: id2, done: 2, total: 6, message: 'Sampling the grid' });
+    assert.strictEqual(store.state.samplingRun.done, 1);
+    await host.fail('samplingGrid', { code: 'Cancelled', message: 'sampling grid cancelled' });
+    await second;
+    assert.deepStrictEqual(store.state.samplingGrid, { status: 'ready', value: { grid: 1 } });
+    assert.strictEqual(store.state.errors.length, 0);
+
+    // The third fails: the error shows, with the first result still there; then a grid stopped by the host (Cancelled).
+    const third = actions.runSamplingGrid(store, host, req);
+    await host.fail('samplingGrid', { code: 'Inference', message: 'out of memory' });
+    await third;
+    assert.deepStrictEqual(store.state.samplingGrid, {
+      status: 'error',
+      error: { code: 'Inference', message: 'out of memory' },
+      value: { grid: 1 },
+    });
+    assert.strictEqual(store.state.samplingRun, null);
+    const fourth = actions.runSamplingGrid(store, host, req);
+    const id4 = host.pending('samplingGrid')[0].params.runId;
+    await host.fail('samplingGrid', { code: 'Cancelled', message: 'engine stopped' });
+    await fourth;
+    assert.deepStrictEqual(store.state.samplingRun, { runId: id4, done: 0, total: 6, state: 'cancelled' });
+    assert.deepStrictEqual(store.state.samplingGrid, { status: 'ready', value: { grid: 1 } });
+  });
+
+  test('actions: a model change cancels the running grid', async () => {
+    const store = new Store(initialState());
+    const host = scriptedHost();
+    actions.bindHostEvents(store, host, () => undefined);
+    host.emit('init', { state: { imageUri: null }, imageName: null, imageSrc: null, model: MODEL });
+    void actions.runSamplingGrid(store, host, { classes: [0], settings: [{ cfg: 1, topK: 1, topP: 1 }], samples: 1, seed: 0 });
+    const runId = host.pending('samplingGrid')[0].params.runId;
+    host.emit('model', { model: { ...MODEL, id: 'other', dir: '/models/other' } });
+    assert.deepStrictEqual(host.pending('cancel')[0].params, { runId });
+    assert.strictEqual(store.state.samplingRun.state, 'cancelled');
+    assert.deepStrictEqual(store.state.samplingGrid, { status: 'idle' });
   });
 };

@@ -2,8 +2,10 @@
 import { axisBottom, axisLeft, max, scaleBand, scaleLinear, select } from 'd3';
 import { chartFrame } from './chartFrame';
 
-/** Height of one row of a chart's key (pixels). */
-const KEY_ROW = 12;
+/** Height of one row of a chart's key (pixels): a line of its 11 px text. */
+const KEY_ROW = 13;
+/** How far below the top margin (the title's line) the key's first row sits: the title's descenders clear its ascenders. */
+const KEY_TOP = 5;
 
 /** One series: a value per scale. */
 export interface Series {
@@ -54,7 +56,7 @@ export function makeScaleChart(
       const top = o.yDomain?.[1] ?? max(series.flatMap((s) => s.values.filter(Number.isFinite))) ?? 1;
       // With several series, a key names them in their own colours, one row each between the title and the plot.
       const keyed = series.length > 1 ? series : [];
-      const plotTop = m.top + keyed.length * KEY_ROW;
+      const plotTop = keyed.length ? m.top + KEY_TOP + keyed.length * KEY_ROW : m.top;
       const y = scaleLinear()
         .domain([o.yDomain?.[0] ?? 0, top || 1])
         .nice()
@@ -85,7 +87,7 @@ export function makeScaleChart(
           g.append('text').attr('class', 'axis-label').attr('x', 11);
           return g;
         })
-        .attr('transform', (_d, i) => `translate(${m.left},${m.top + i * KEY_ROW})`)
+        .attr('transform', (_d, i) => `translate(${m.left},${m.top + KEY_TOP + i * KEY_ROW})`)
         .each(function (d) {
           select(this)
             .select('rect')

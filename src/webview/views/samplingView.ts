@@ -2,10 +2,11 @@
  * Sampling: sampler settings side by side. A grid of CFG × top-k × top-p for chosen classes, N seeded samples each
  * (sample j has the same seed under every setting, so a column differs only by the sampler); per class a block of
  * images (rows: settings, columns: samples) and per scale one chart per metric with a line per setting. The official
- * FID and "looks" settings are one click each.
+ * FID and "looks" settings are one click each. A grid is a run of the panel: "k of N samples" with a bar and a Cancel
+ * while it runs; cancelled, the previous result stays.
  */
 import { select } from 'd3';
-import { load } from '../actions';
+import { cancelSamplingGrid, runSamplingGrid } from '../actions';
 import {
   cartesianSettings,
   formatSamplingMetric,
@@ -73,7 +74,7 @@ export const createSamplingView = defineView<SamplingGridResult>({
       const problem = samplingGridError({ ...r }, store.state.model?.numClasses);
       status.textContent = problem ?? '';
       status.classList.toggle('is-error', problem !== null);
-      if (!problem) void load(store, host, 'samplingGrid', r);
+      if (!problem) void runSamplingGrid(store, host, r);
     };
     const preset = (name: SamplingPreset): void => {
       const s = SAMPLING_PRESETS[name];
@@ -101,7 +102,20 @@ export const createSamplingView = defineView<SamplingGridResult>({
       fid,
       looks,
     );
-    parts.head.append(controls, status);
+    // While a grid runs: its samples done of all, and a Cancel; once cancelled, a line that says so.
+    const progress = doc.createElement('div');
+    progress.className = 'controls grid-progress';
+    const bar = doc.createElement('progress');
+    bar.className = 'grid-progress-bar';
+    const done = doc.createElement('span');
+    done.className = 'grid-progress-text';
+    done.setAttribute('aria-live', 'polite');
+    const cancel = button(doc, 'Cancel', () => void cancelSamplingGrid(store, host), 'Cancel the sampling grid');
+    cancel.classList.add('grid-cancel');
+    progress.append(bar, done, cancel);
+    const cancelled = doc.createElement('div');
+    cancelled.className = 'hint grid-cancelled';
+    parts.head.append(controls, status, progress, cancelled);
 
     const body = select(parts.body);
     const summary = body.append('div').attr('class', 'hint grid-summary');
@@ -130,9 +144,25 @@ export const createSamplingView = defineView<SamplingGridResult>({
           draw(_r, st) {
             const n = st.model?.numClasses ?? 0;
             if (n && numbers(classes.value).some((c) => c >= n)) classes.value = n > 1 ? '0, 1' : '0';
-            sample.disabled = !st.model;
-            fid.disabled = !st.model;
-            looks.disabled = !st.model;
+          },
+        },
+        {
+          // One grid at a time: Sample and the presets wait while one runs.
+          on: (_r, st) => [st.model, st.samplingRun],
+          draw(_r, st) {
+            const run = st.samplingRun;
+            const running = run?.state === 'running';
+            for (const b of [sample, fid, looks]) b.disabled = !st.model || running;
+            progress.hidden = !running;
+            cancelled.hidden = run?.state !== 'cancelled';
+            const of = run ? `${run.done} of ${run.total} sample${run.total > 1 ? 's' : ''}` : '';
+            bar.max = run?.total ?? 1;
+            bar.value = run?.done ?? 0;
+            done.textContent = running ? of : '';
+            cancelled.textContent =
+              run?.state === 'cancelled'
+                ? `Cancelled after ${of}; ${st.samplingGrid.value ? 'the previous result stays below' : 'no grid was sampled yet'}.`
+                : '';
           },
         },
       ],

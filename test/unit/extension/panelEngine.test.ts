@@ -1,0 +1,120 @@
+/** Routing between panels and the engine: a grid's progress reaches the panel that started it only; Cancel stops the panel's own runs. */
+import * as assert from 'assert';
+import type { EngineClient } from '../../../src/client/engineClient';
+import { PanelEngine, type PanelContext } from '../../../src/extension/panelEngine';
+import type { HostEvents } from '../../../src/shared/protocol';
+import type { SamplingGridRequest } from '../../../src/shared/samplingGrid';
+
+/** An engine client whose calls the test settles by hand, and whose events it emits. */
+function fakeClient() {
+  const listeners = new Map<string, (payload: unknown) => void>();
+  const calls: Array<{ method: string; params: Record<string, unknown>; resolve(v: unknown): void }> = [];
+  const cancelled: string[] = [];
+  const client = {
+    restartCount: 0,
+    on(name: string, l: (payload: unknown) => void) {
+      listeners.set(name, l);
+      return () => listeners.delete(name);
+    },
+    call(method: string, params: Record<string, unknown>) {
+      return new Promise((resolve) => calls.push({ method, params, resolve }));
+    },
+    async cancel(runId: string) {
+      cancelled.push(runId);
+    },
+  };
+  const emit = (name: string, payload: unknown) => listeners.get(name)!(payload);
+  return { client: client as unknown as EngineClient, calls, cancelled, emit };
+}
+
+/** A panel that records the events pushed to it. */
+function panel(): PanelContext & { events: Array<[string, unknown]> } {
+  const events: Array<[string, unknown]> = [];
+  return {
+    imageUri: null,
+    state: { imageUri: null },
+    events,
+    emit<E extends keyof HostEvents>(name: E, payload: HostEvents[E]) {
+      events.push([name, payload]);
+    },
+  };
+}
+
+const GRID: SamplingGridRequest = { classes: [1], settings: [{ cfg: 1.5, topK: 900, topP: 0.96 }], samples: 2, seed: 0 };
+const settle = () => new Promise((r) => setTimeout(r, 0));
+
+describe('extension/panelEngine', () => {
+  it("forwards a grid's samplingGrid events to its own panel as progress, and none after the grid ends", async () => {
+    const f = fakeClient();
+    const engine = new PanelEngine(f.client, async () => '/models/m');
+    const [a, b] = [panel(), panel()];
+    const grid = engine.handlers(a).samplingGrid({ ...GRID, runId: 'grid-a' });
+    await settle();
+    assert.strictEqual(f.calls[0].method, 'samplingGrid');
+    assert.deepStrictEqual(f.calls[0].params, { model: '/models/m', ...GRID, runId: 'grid-a' });
+    f.emit('samplingGrid', { runId: 'grid-a', done: 1, total: 2 });
+    f.emit('samplingGrid', { runId: 'grid-other', done: 1, total: 9 });
+    assert.deepStrictEqual(a.events, [['progress', { runId: 'grid-a', done: 1, total: 2, message: 'Sampling the grid' }]]);
+    assert.deepStrictEqual(b.events, []);
+    f.calls[0].resolve({ settings: [] });
+    assert.deepStrictEqual(await grid, { settings: [] });
+    f.emit('samplingGrid', { runId: 'grid-a', done: 2, total: 2 });
+    assert.strictEqual(a.events.length, 1);
+    engine.dispose();
+  });
+
+  it("cancel reaches the engine for the panel's own run only; a grid cancelled while the model opens never starts", async () => {
+    const f = fakeClient();
+    let open: (dir: string) => void = () => undefined;
+    const engine = new PanelEngine(f.client, () => new Promise((r) => (open = r)));
+    const [a, b] = [panel(), panel()];
+    const grid = engine.handlers(a).samplingGrid({ ...GRID, runId: 'grid-a' });
+    await engine.handlers(b).cancel({ runId: 'grid-a' });
+    assert.deepStrictEqual(f.cancelled, [], "another panel's cancel");
+    await engine.handlers(a).cancel({ runId: 'grid-a' });
+    assert.deepStrictEqual(f.cancelled, ['grid-a']);
+    open('/models/m');
+    await assert.rejects(grid, { code: 'Cancelled' });
+    assert.strictEqual(f.calls.length, 0);
+    // Over: a second cancel of it does nothing.
+    await engine.handlers(a).cancel({ runId: 'grid-a' });
+    assert.deepStrictEqual(f.cancelled, ['grid-a']);
+    engine.dispose();
+  });
+
+  it('a running grid is cancelled in the engine by its Cancel and when its panel closes; its run id is its own', async () => {
+    const f = fakeClient();
+    const engine = new PanelEngine(f.client, async () => '/models/m');
+    const a = panel();
+    const first = engine.handlers(a).samplingGrid({ ...GRID, runId: 'grid-1' });
+    await settle();
+    await assert.rejects(engine.handlers(panel()).samplingGrid({ ...GRID, runId: 'grid-1' }), {
+      code: 'BadRequest',
+      message: /already running/,
+    });
+    await engine.handlers(a).cancel({ runId: 'grid-1' });
+    assert.deepStrictEqual(f.cancelled, ['grid-1']);
+    f.calls[0].resolve(null);
+    await first;
+    void engine.handlers(a).samplingGrid({ ...GRID, runId: 'grid-2' });
+    await settle();
+    engine.panelClosed(a);
+    assert.deepStrictEqual(f.cancelled, ['grid-1', 'grid-2']);
+    f.emit('samplingGrid', { runId: 'grid-2', done: 1, total: 2 });
+    assert.deepStrictEqual(a.events, []);
+    engine.dispose();
+  });
+
+  it("cancel stops the panel's generation too", async () => {
+    const f = fakeClient();
+    const engine = new PanelEngine(f.client, async () => '/models/m');
+    const a = panel();
+    const started = engine.handlers(a).generationStart({ settings: { classId: 0, seed: 0, cfg: 1.5, topK: 900, topP: 0.96 } });
+    await settle();
+    f.calls[0].resolve({ runId: 'gen-1' });
+    assert.deepStrictEqual(await started, { runId: 'gen-1' });
+    await engine.handlers(a).cancel({ runId: 'gen-1' });
+    assert.deepStrictEqual(f.cancelled, ['gen-1']);
+    engine.dispose();
+  });
+});
