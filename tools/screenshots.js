@@ -9,7 +9,8 @@
 //   The Dataset view shows the timeline of the default model's four shipped checkpoints on FOLDER, an ImageFolder
 //   (default out/data/held-out: the training set's held-out emoji, written by
 //   `PYTHONPATH=python /usr/bin/python3 -m varscope.prepare_data --out out/data/emoji64.npz --held-out-folder out/data/held-out`),
-//   evaluated first with `varscope timeline` (a few minutes) into out/screenshots/timeline.json.
+//   evaluated first with `varscope timeline` (a few minutes) into out/screenshots/timeline.json; its free-running part
+//   the default model on FOLDER with `varscope evaluate --free-running` (longer) into out/screenshots/free-running.json.
 // bench/stepLatency.js reuses openVarScope() from here.
 'use strict';
 /* global document, KeyboardEvent */
@@ -32,6 +33,7 @@ const SHOTS = [
   'compare',
   'dataset',
   'timeline',
+  'free-running',
   'export',
 ];
 /** The Dataset view's run: the four shipped checkpoints of the default model, early to final. */
@@ -269,18 +271,7 @@ const STEPS = {
     await sleep(1000);
   },
   async dataset({ page, panel, dataset }) {
-    const results = timelineResults(dataset);
-    // Command Palette -> Open Evaluation Results… -> VS Code's file picker: type the path, Enter.
-    const input = page.locator('.quick-input-widget input');
-    await page.keyboard.press('Control+Shift+P');
-    await input.waitFor({ state: 'visible', timeout: 20000 });
-    await input.fill('>VARScope: Open Evaluation Results');
-    await sleep(800);
-    await page.keyboard.press('Enter');
-    await until('the open dialog', () => input.inputValue().then((v) => !v.startsWith('>')), 20000);
-    await input.fill(results);
-    await sleep(800);
-    await page.keyboard.press('Enter');
+    await openResults(page, timelineResults(dataset));
     await whenPanel(panel, 'the timeline', () => document.querySelectorAll('.view-dataset .dataset-timeline svg').length > 0);
     await sleep(500);
   },
@@ -289,6 +280,17 @@ const STEPS = {
     if (!(await panel.evaluate(() => !!document.querySelector('.view-dataset .dataset-timeline svg')))) await STEPS.dataset(session);
     await showTab(panel, 'dataset');
     await panel.evaluate(() => document.querySelector('.view-dataset .dataset-timeline').scrollIntoView({ block: 'start' }));
+    await sleep(500);
+  },
+  async 'free-running'({ page, panel, dataset }) {
+    await openResults(page, freeRunningResults(dataset));
+    await whenPanel(
+      panel,
+      'the free-running curves',
+      () => document.querySelectorAll('.view-dataset .dataset-free-run:not([hidden]) svg').length > 0,
+    );
+    await showTab(panel, 'dataset');
+    await panel.evaluate(() => document.querySelector('.view-dataset .dataset-free-run').scrollIntoView({ block: 'start' }));
     await sleep(500);
   },
   async export({ page, panel, dirs }) {
@@ -323,6 +325,31 @@ const STEPS = {
   },
 };
 
+/** Command Palette -> Open Evaluation Results… -> VS Code's file picker: type the path, Enter. */
+async function openResults(page, results) {
+  const input = page.locator('.quick-input-widget input');
+  await page.keyboard.press('Control+Shift+P');
+  await input.waitFor({ state: 'visible', timeout: 20000 });
+  await input.fill('>VARScope: Open Evaluation Results');
+  await sleep(800);
+  await page.keyboard.press('Enter');
+  await until('the open dialog', () => input.inputValue().then((v) => !v.startsWith('>')), 20000);
+  await input.fill(results);
+  await sleep(800);
+  await page.keyboard.press('Enter');
+}
+
+/** `varscope evaluate FOLDER --labels-from-subfolders --free-running` of the default model, computed once into `out`. */
+function freeRunningResults(folder) {
+  const out = path.join(cs.ROOT, 'out', 'screenshots', 'free-running.json');
+  if (fs.existsSync(out)) return out;
+  const cli = path.join(cs.ROOT, 'bin', 'varscope.js');
+  const args = [cli, 'evaluate', folder, '--labels-from-subfolders', '--free-running', '--json', out];
+  console.log(`varscope evaluate ${folder} --free-running (the default model; several minutes)`);
+  require('child_process').execFileSync(process.execPath, args, { stdio: 'inherit' });
+  return out;
+}
+
 /**
  * The saved `varscope timeline` of the default model's shipped checkpoints on `folder` (labels from its
  * sub-folders), computed once into out/screenshots/timeline.json.
@@ -353,11 +380,12 @@ async function main() {
   const outDir = path.resolve(arg('--out') || path.join(cs.ROOT, 'docs'));
   fs.mkdirSync(outDir, { recursive: true });
   const dataset = path.resolve(arg('--dataset') || path.join(cs.ROOT, 'out', 'data', 'held-out'));
-  if (only.includes('dataset')) {
+  if (only.includes('dataset') || only.includes('free-running')) {
     // before code-server starts (both need the CPU), with the CLI of this checkout's sources
     if ((needsBuild() || !fs.existsSync(path.join(cs.ROOT, 'dist', 'cli.js'))) && !(await build('production')))
       throw new Error('the build failed');
-    timelineResults(dataset);
+    if (only.includes('dataset')) timelineResults(dataset);
+    if (only.includes('free-running')) freeRunningResults(dataset);
   }
   const session = { ...(await openVarScope()), dataset };
   try {

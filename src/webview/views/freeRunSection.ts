@@ -68,8 +68,7 @@ export function makeFreeRunSection(
     yLabel: 'agreement (%)',
     kind: 'line',
     height: 360,
-    width: 400,
-    yDomain: [0, 100],
+    width: 370,
     format: (v) => v.toFixed(0),
   });
   const psnrChart = makeScaleChart(doc, {
@@ -77,7 +76,7 @@ export function makeFreeRunSection(
     yLabel: 'PSNR (dB)',
     kind: 'line',
     height: 360,
-    width: 400,
+    width: 370,
     format: (v) => v.toFixed(0),
   });
   const nllChart = makeScaleChart(doc, {
@@ -85,7 +84,7 @@ export function makeFreeRunSection(
     yLabel: 'NLL (nats)',
     kind: 'line',
     height: 360,
-    width: 400,
+    width: 370,
     format: (v) => v.toFixed(1),
   });
   row.node()!.append(agreeChart.root, psnrChart.root, nllChart.root);
