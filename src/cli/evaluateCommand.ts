@@ -59,7 +59,7 @@ export const FREE_RUNNING_SWITCH: CommandSpec['switches'] = {
 /** --free-running-modes, checked (undefined without --free-running). */
 function freeRunningOf(args: ParsedArgs): { modes: FreeRunMode[] } | undefined {
   if (!args.switches.has('free-running')) {
-    if (args.options['free-running-csv'] !== undefined) throw new UsageError('--free-running-csv needs --free-running');
+    if (args.options['free-running-csv'] !== undefined) throw new UsageError('--free-running-csv needs --free-running', false);
     return undefined;
   }
   const modes = (args.options['free-running-modes'] ?? FREE_RUN_MODES.join(','))
