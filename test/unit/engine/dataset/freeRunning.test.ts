@@ -1,7 +1,8 @@
 /**
  * `evaluate --free-running` against an independent computation: the greedy continuations from every prefix of an
  * image's tokens, by the engine and by the PyTorch reference (python/varscope/model/eval_reference.py --free-running:
- * its own KV-cached CFG generation, argmax, decoder and metrics) on the official fixture model, class 3 (CFG on).
+ * its own KV-cached CFG generation, argmax, decoder and metrics; on both torches) on the official fixture model, class 3
+ * (CFG on).
  */
 import * as assert from 'assert';
 import { spawn } from 'child_process';
@@ -15,7 +16,7 @@ import type { DatasetEvaluation, FreeRunCurve } from '../../../../src/shared/eva
 import type { BundleManifest } from '../../../../src/shared/manifest';
 import { freeRunningCsv } from '../../../../src/shared/evaluationCsv';
 import { VarScopeError } from '../../../../src/shared/errors';
-import { fixture, requireBundle, ROOT } from '../../fixtures';
+import { BUNDLE_TORCH2, fixture, requireBundle, ROOT } from '../../fixtures';
 
 /** The teacher-forced comparison's tolerances (folderEval.test.ts): one token of a scale, NLL 1e-4, PSNR 1e-3 dB. */
 const NLL_TOL = 1e-4;
@@ -80,45 +81,51 @@ describe('free running from every prefix of an image (official fixture model)', 
     assert.strictEqual(freeRunningCsv(ev).trim().split('\n').length, 1 + ((SN - 1) * SN) / 2);
   });
 
-  it('the greedy curves match the PyTorch reference computed independently', async () => {
-    const list = `${dir}-list.json`;
-    const out = `${dir}-ref.json`;
-    fs.writeFileSync(list, JSON.stringify(ev.perImage.map((r) => ({ file: r.file, classId: r.classId }))));
-    try {
-      const args = ['-m', 'varscope.eval_reference', '--bundle', requireBundle(), '--images', list, '--out', out, '--free-running'];
-      args.push('--vae', fixture('vae.pth'), '--var', fixture('var.pth'));
-      const p = spawn('/usr/bin/python3', args, { env: { ...process.env, PYTHONPATH: pythonPathWith(pythonPackageDir(ROOT)) } });
-      let stderr = '';
-      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const status = await new Promise<number | null>((resolve) => p.on('close', resolve));
-      assert.strictEqual(status, 0, stderr);
-      const ref = (JSON.parse(fs.readFileSync(out, 'utf8')) as Reference).freeRunning;
-      const near = (a: number, b: number, tol: number, what: string) =>
-        assert.ok(Math.abs(a - b) <= tol, `${what}: engine ${a}, reference ${b}`);
-      const curves = ev.freeRunning!.curves.greedy!;
-      assert.strictEqual(curves.length, ref.greedy.length);
-      curves.forEach((c, k) =>
-        c.scales.forEach((s, i) => {
-          const r = ref.greedy[k].scales[i];
-          const at = `kept ${c.kept}, scale ${s.scaleIndex}`;
-          assert.strictEqual(s.scaleIndex, r.scaleIndex);
-          near(s.agreement, r.agreement, 1 / (ev.images * s.pn * s.pn) + 1e-12, `${at} agreement`);
-          near(s.psnr, r.psnr, PSNR_TOL, `${at} psnr`);
-          near(s.nll, r.nll, NLL_TOL, `${at} nll of the continuation's tokens`);
-          near(s.trueNll, r.trueNll, NLL_TOL, `${at} teacher-forced nll`);
-        }),
-      );
-      ev.freeRunning!.perImage.forEach((row, i) =>
-        row.greedy!.agreement.forEach((a, k) => {
-          near(a, ref.perImage[i].agreement[k], 1 / 256 + 1e-12, `${row.file} kept ${k + 1} finest agreement`);
-          near(row.greedy!.psnr[k], ref.perImage[i].psnr[k], PSNR_TOL, `${row.file} kept ${k + 1} final psnr`);
-        }),
-      );
-    } finally {
-      fs.rmSync(list, { force: true });
-      fs.rmSync(out, { force: true });
-    }
-  });
+  // The reference on both torches the package supports (PyTorch 1.13 system-wide, 2.x in .venv-torch2 when set up).
+  const pythons = [
+    { python: '/usr/bin/python3', bundle: requireBundle },
+    { python: path.join(ROOT, '.venv-torch2', 'bin', 'python'), bundle: () => requireBundle(BUNDLE_TORCH2) },
+  ].filter((p) => fs.existsSync(p.python));
+  for (const { python, bundle } of pythons)
+    it(`the greedy curves match the PyTorch reference computed independently (${python})`, async () => {
+      const list = `${dir}-list.json`;
+      const out = `${dir}-ref.json`;
+      fs.writeFileSync(list, JSON.stringify(ev.perImage.map((r) => ({ file: r.file, classId: r.classId }))));
+      try {
+        const args = ['-m', 'varscope.eval_reference', '--bundle', bundle(), '--images', list, '--out', out, '--free-running'];
+        args.push('--vae', fixture('vae.pth'), '--var', fixture('var.pth'));
+        const p = spawn(python, args, { env: { ...process.env, PYTHONPATH: pythonPathWith(pythonPackageDir(ROOT)) } });
+        let stderr = '';
+        p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        const status = await new Promise<number | null>((resolve) => p.on('close', resolve));
+        assert.strictEqual(status, 0, stderr);
+        const ref = (JSON.parse(fs.readFileSync(out, 'utf8')) as Reference).freeRunning;
+        const near = (a: number, b: number, tol: number, what: string) =>
+          assert.ok(Math.abs(a - b) <= tol, `${what}: engine ${a}, reference ${b}`);
+        const curves = ev.freeRunning!.curves.greedy!;
+        assert.strictEqual(curves.length, ref.greedy.length);
+        curves.forEach((c, k) =>
+          c.scales.forEach((s, i) => {
+            const r = ref.greedy[k].scales[i];
+            const at = `kept ${c.kept}, scale ${s.scaleIndex}`;
+            assert.strictEqual(s.scaleIndex, r.scaleIndex);
+            near(s.agreement, r.agreement, 1 / (ev.images * s.pn * s.pn) + 1e-12, `${at} agreement`);
+            near(s.psnr, r.psnr, PSNR_TOL, `${at} psnr`);
+            near(s.nll, r.nll, NLL_TOL, `${at} nll of the continuation's tokens`);
+            near(s.trueNll, r.trueNll, NLL_TOL, `${at} teacher-forced nll`);
+          }),
+        );
+        ev.freeRunning!.perImage.forEach((row, i) =>
+          row.greedy!.agreement.forEach((a, k) => {
+            near(a, ref.perImage[i].agreement[k], 1 / 256 + 1e-12, `${row.file} kept ${k + 1} finest agreement`);
+            near(row.greedy!.psnr[k], ref.perImage[i].psnr[k], PSNR_TOL, `${row.file} kept ${k + 1} final psnr`);
+          }),
+        );
+      } finally {
+        fs.rmSync(list, { force: true });
+        fs.rmSync(out, { force: true });
+      }
+    });
 
   it('an unknown mode is refused, naming the modes there are', async () => {
     await assert.rejects(
