@@ -9,7 +9,8 @@
 //   The Dataset view shows the timeline of the default model's four shipped checkpoints on FOLDER, an ImageFolder
 //   (default out/data/held-out: the training set's held-out emoji, written by
 //   `PYTHONPATH=python /usr/bin/python3 -m varscope.prepare_data --out out/data/emoji64.npz --held-out-folder out/data/held-out`),
-//   evaluated first with `varscope timeline` (a few minutes) into out/screenshots/timeline.json.
+//   evaluated first with `varscope timeline` (a few minutes) into out/screenshots/timeline.json; its free-running part
+//   the default model on FOLDER with `varscope evaluate --free-running` (longer) into out/screenshots/free-running.json.
 //   The watch screenshot replays the same four checkpoints as epochs 1–4 of a training run
 //   (test/integration/simulated_trainer.py rewriting ar-ckpt-last.pth, from checkpoints varscope.from_bundle recovers
 //   into out/screenshots/run-checkpoints/) while Watch a Training Run follows it.
@@ -37,6 +38,7 @@ const SHOTS = [
   'dataset',
   'timeline',
   'watch',
+  'free-running',
   'export',
 ];
 /** The Dataset view's run: the four shipped checkpoints of the default model, early to final. */
@@ -284,18 +286,7 @@ const STEPS = {
     await sleep(1000);
   },
   async dataset({ page, panel, dataset }) {
-    const results = timelineResults(dataset);
-    // Command Palette -> Open Evaluation Results… -> VS Code's file picker: type the path, Enter.
-    const input = page.locator('.quick-input-widget input');
-    await page.keyboard.press('Control+Shift+P');
-    await input.waitFor({ state: 'visible', timeout: 20000 });
-    await input.fill('>VARScope: Open Evaluation Results');
-    await sleep(800);
-    await page.keyboard.press('Enter');
-    await until('the open dialog', () => input.inputValue().then((v) => !v.startsWith('>')), 20000);
-    await input.fill(results);
-    await sleep(800);
-    await page.keyboard.press('Enter');
+    await openResults(page, timelineResults(dataset));
     await whenPanel(panel, 'the timeline', () => document.querySelectorAll('.view-dataset .dataset-timeline svg').length > 0);
     await sleep(500);
   },
@@ -343,6 +334,17 @@ const STEPS = {
     await panel.evaluate(() => document.querySelector('.view-dataset .dataset-timeline').scrollIntoView({ block: 'start' }));
     await sleep(1500);
   },
+  async 'free-running'({ page, panel, dataset }) {
+    await openResults(page, freeRunningResults(dataset));
+    await whenPanel(
+      panel,
+      'the free-running curves',
+      () => document.querySelectorAll('.view-dataset .dataset-free-run:not([hidden]) svg').length > 0,
+    );
+    await showTab(panel, 'dataset');
+    await panel.evaluate(() => document.querySelector('.view-dataset .dataset-free-run').scrollIntoView({ block: 'start' }));
+    await sleep(500);
+  },
   async export({ page, panel, dirs }) {
     await showTab(panel, 'pyramid');
     await hoverCell(page, panel, '.view-pyramid svg.token-grid[data-pn="8"]', 8, 2, 5); // as in view-pyramid.png
@@ -374,6 +376,31 @@ const STEPS = {
     return { saved };
   },
 };
+
+/** Command Palette -> Open Evaluation Results… -> VS Code's file picker: type the path, Enter. */
+async function openResults(page, results) {
+  const input = page.locator('.quick-input-widget input');
+  await page.keyboard.press('Control+Shift+P');
+  await input.waitFor({ state: 'visible', timeout: 20000 });
+  await input.fill('>VARScope: Open Evaluation Results');
+  await sleep(800);
+  await page.keyboard.press('Enter');
+  await until('the open dialog', () => input.inputValue().then((v) => !v.startsWith('>')), 20000);
+  await input.fill(results);
+  await sleep(800);
+  await page.keyboard.press('Enter');
+}
+
+/** `varscope evaluate FOLDER --labels-from-subfolders --free-running` of the default model, computed once into `out`. */
+function freeRunningResults(folder) {
+  const out = path.join(cs.ROOT, 'out', 'screenshots', 'free-running.json');
+  if (fs.existsSync(out)) return out;
+  const cli = path.join(cs.ROOT, 'bin', 'varscope.js');
+  const args = [cli, 'evaluate', folder, '--labels-from-subfolders', '--free-running', '--json', out];
+  console.log(`varscope evaluate ${folder} --free-running (the default model; several minutes)`);
+  require('child_process').execFileSync(process.execPath, args, { stdio: 'inherit' });
+  return out;
+}
 
 /**
  * The saved `varscope timeline` of the default model's shipped checkpoints on `folder` (labels from its
@@ -426,11 +453,12 @@ async function main() {
   const outDir = path.resolve(arg('--out') || path.join(cs.ROOT, 'docs'));
   fs.mkdirSync(outDir, { recursive: true });
   const dataset = path.resolve(arg('--dataset') || path.join(cs.ROOT, 'out', 'data', 'held-out'));
-  if (only.includes('dataset')) {
+  if (only.includes('dataset') || only.includes('free-running')) {
     // before code-server starts (both need the CPU), with the CLI of this checkout's sources
     if ((needsBuild() || !fs.existsSync(path.join(cs.ROOT, 'dist', 'cli.js'))) && !(await build('production')))
       throw new Error('the build failed');
-    timelineResults(dataset);
+    if (only.includes('dataset')) timelineResults(dataset);
+    if (only.includes('free-running')) freeRunningResults(dataset);
   }
   if (only.includes('watch')) runCheckpoints();
   const session = { ...(await openVarScope()), dataset };

@@ -9,7 +9,7 @@ from varscope.bundle.checkpoint import load_models
 from varscope.model.quant import phi_index_per_scale, phi_ticks
 from varscope.model.sampling import filter_top_k_top_p, sample_with_top_k_top_p
 
-from .fixtures import config, fixture
+from .fixtures import config, fixture, npy
 
 
 class SamplingTest(unittest.TestCase):
@@ -62,6 +62,25 @@ class SamplingTest(unittest.TestCase):
         # the tokens of the generated pyramid rebuild the same f_hat
         f_hat = m.vae.quantize.idxBl_to_fhat(run.idx_Bl)[-1]
         self.assertLessEqual(float((f_hat - run.f_hat).abs().max()), 1e-5)
+
+    def test_forced_prefix_then_greedy_continues_from_the_image(self):
+        torch.set_num_threads(2)
+        m = load_models(fixture('vae.pth'), fixture('var.pth'))
+        idx = [torch.from_numpy(npy('img0_idx.npy')).view(-1)[b:e].view(1, -1) for b, e in m.var.begin_ends]
+        kept = 4
+        forced = [idx[s] if s < kept else None for s in range(len(idx))]
+        with torch.no_grad():
+            run = m.var.autoregressive_infer_cfg(m.vae, 1, torch.tensor([3]), cfg=0.0, forced_idx=forced, greedy=True)
+            # with cfg 0 the CFG logits are the conditional ones: teacher forcing the run's own tokens gives them back
+            tf = m.var(torch.tensor([3]), m.vae.quantize.idxBl_to_var_input(run.idx_Bl))[0]
+        for si, (b, e) in enumerate(m.var.begin_ends):
+            if si < kept:
+                self.assertTrue(torch.equal(run.idx_Bl[si], idx[si]), f'scale {si} kept')
+            else:
+                self.assertTrue(torch.equal(run.idx_Bl[si][0], tf[b:e].argmax(-1)), f'scale {si} greedy')
+        self.assertEqual(len(run.f_hats), len(idx))
+        for si, f in enumerate(m.vae.quantize.idxBl_to_fhat(run.idx_Bl)):
+            self.assertLessEqual(float((f - run.f_hats[si]).abs().max()), 1e-5, f'f_hat after scale {si}')
 
 
 if __name__ == '__main__':

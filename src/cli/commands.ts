@@ -26,6 +26,8 @@ import { gridJson, gridPngs, runSampleGrid, SAMPLE_GRID_OPTIONS } from './sample
 import {
   EVALUATE_OPTIONS,
   EVALUATE_SWITCHES,
+  FREE_RUNNING_OPTIONS,
+  FREE_RUNNING_SWITCH,
   evaluationJson,
   runEvaluate,
   runTimeline,
@@ -97,15 +99,20 @@ export const SPECS: Record<string, CommandSpec> = {
     name: 'evaluate',
     summary: `A model over a folder of images (recursive): per scale ${SCALE_METRICS.map((m) => m.label).join(', ')}, beside baselines; per class and per image.`,
     positionals: ['FOLDER'],
-    options: { ...COMMON, ...IMAGE_OPTS, ...EVALUATE_OPTIONS, ...SHARD_OPTION },
-    switches: EVALUATE_SWITCHES,
+    options: { ...COMMON, ...IMAGE_OPTS, ...EVALUATE_OPTIONS, ...SHARD_OPTION, ...FREE_RUNNING_OPTIONS },
+    switches: { ...EVALUATE_SWITCHES, ...FREE_RUNNING_SWITCH },
   },
   merge: {
     name: 'merge',
     summary:
       'The parts of a split evaluation (evaluate --shard K/N for K = 0 … N-1) as the result of one run over the whole folder, number for number.',
     positionals: ['PARTS...'],
-    options: { json: COMMON.json, csv: EVALUATE_OPTIONS.csv, 'images-csv': EVALUATE_OPTIONS['images-csv'] },
+    options: {
+      json: COMMON.json,
+      csv: EVALUATE_OPTIONS.csv,
+      'images-csv': EVALUATE_OPTIONS['images-csv'],
+      'free-running-csv': FREE_RUNNING_OPTIONS['free-running-csv'],
+    },
   },
   timeline: {
     name: 'timeline',
@@ -193,7 +200,7 @@ export function checkOutputs(name: string, args: ParsedArgs): void {
     checkOutputFile('--out', args.options.out);
     outputs.push(['--out', args.options.out]);
   }
-  for (const flag of ['csv', 'images-csv']) {
+  for (const flag of ['csv', 'images-csv', 'free-running-csv']) {
     const file = ['evaluate', 'timeline', 'merge'].includes(name) ? args.options[flag] : undefined;
     if (file === undefined) continue;
     checkOutputFile(`--${flag}`, file);

@@ -7,7 +7,8 @@ import type { ConsistencyWarning } from '../shared/consistency';
 import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../shared/evaluation';
 import * as os from 'os';
 import * as path from 'path';
-import { imagesCsv, scalesCsv, timelineCsv } from '../shared/evaluationCsv';
+import { freeRunningCsv, imagesCsv, scalesCsv, timelineCsv } from '../shared/evaluationCsv';
+import { FREE_RUN_MODES, type FreeRunMode } from '../shared/evaluation';
 import type { ModelInfo } from '../shared/results';
 import { noUsableImagesError, someImagesFailed } from '../engine/engine';
 import { writeOutput } from './outputPaths';
@@ -39,6 +40,40 @@ export const SHARD_OPTION: CommandSpec['options'] = {
     help: 'K/N: only shard K (0 … N-1) of N, an image by the sha256 of its path in the folder (after --limit); writes what `varscope merge` needs beside the result',
   },
 };
+
+/** `evaluate --free-running`: the model continues each image from every prefix of its own tokens (README, Dataset view). */
+export const FREE_RUNNING_OPTIONS: CommandSpec['options'] = {
+  'free-running-modes': {
+    help: `with --free-running: comma-separated, some of ${FREE_RUN_MODES.join(', ')} (sampled: the model's sampling settings, seed 0; greedy: the most probable code)`,
+    default: FREE_RUN_MODES.join(','),
+  },
+  'free-running-csv': { help: 'with --free-running: also write one row per mode, prefix and later scale as CSV here' },
+};
+
+/** `evaluate --free-running`. */
+export const FREE_RUNNING_SWITCH: CommandSpec['switches'] = {
+  'free-running':
+    'also let the model continue each image from every prefix of its own tokens (K-1 generations per image and mode) and measure where it departs from them',
+};
+
+/** --free-running-modes, checked (undefined without --free-running). */
+function freeRunningOf(args: ParsedArgs): { modes: FreeRunMode[] } | undefined {
+  if (!args.switches.has('free-running')) {
+    if (args.options['free-running-csv'] !== undefined) throw new UsageError('--free-running-csv needs --free-running', false);
+    return undefined;
+  }
+  const modes = (args.options['free-running-modes'] ?? FREE_RUN_MODES.join(','))
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  const bad = modes.find((x) => !(FREE_RUN_MODES as readonly string[]).includes(x));
+  if (bad !== undefined || !modes.length)
+    throw new UsageError(
+      `--free-running-modes must be some of ${FREE_RUN_MODES.join(', ')}, comma-separated; got ${JSON.stringify(bad ?? '')}`,
+      false,
+    );
+  return { modes: modes as FreeRunMode[] };
+}
 
 /** Switches of `evaluate`. */
 export const EVALUATE_SWITCHES: CommandSpec['switches'] = {
@@ -131,6 +166,7 @@ export async function runEvaluate(args: ParsedArgs, engine: EngineApi, model: st
   const r = await evaluateWithSignals(args, engine, model, resizeRatio, 'evaluate');
   if (args.options.csv) await writeOutput(args.options.csv, scalesCsv(r));
   if (args.options['images-csv']) await writeOutput(args.options['images-csv'], imagesCsv(r));
+  if (args.options['free-running-csv']) await writeOutput(args.options['free-running-csv'], freeRunningCsv(r));
   return r;
 }
 
@@ -150,6 +186,7 @@ async function evaluateWithSignals(
   const limit = args.options.limit !== undefined ? num(args, 'limit', { int: true, min: 1 }) : undefined;
   const batch = num(args, 'batch', { int: true, min: 1, max: 256 });
   const shard = shardOf(args);
+  const freeRunning = freeRunningOf(args);
   const runId = `cli-evaluate-${process.pid}`;
   const info = await engine.openModel({ model }); // first: the watchdog then knows how long one of its runs may take
   const tooLarge = batchMemoryProblem(batch, info);
@@ -161,7 +198,7 @@ async function evaluateWithSignals(
   });
   let r: DatasetEvaluation;
   try {
-    r = await engine.evaluateFolder({ model, runId, folder, labels, resizeRatio, batch, limit, shard });
+    r = await engine.evaluateFolder({ model, runId, folder, labels, resizeRatio, batch, limit, shard, freeRunning });
   } finally {
     stopGentlyWith(undefined);
   }

@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import type { DatasetEvaluation } from '../shared/evaluation';
-import { imagesCsv, scalesCsv } from '../shared/evaluationCsv';
+import { freeRunningCsv, imagesCsv, scalesCsv } from '../shared/evaluationCsv';
 import { parseEvaluationFile } from '../shared/evaluationFile';
 import { VarScopeError } from '../shared/errors';
 import { mergeParts, noUsableImagesError } from '../engine/engine';
@@ -35,5 +35,6 @@ export async function runMerge(args: ParsedArgs): Promise<Record<string, unknown
   reportOnStderr(r, 'merge');
   if (args.options.csv) await writeOutput(args.options.csv, scalesCsv(r));
   if (args.options['images-csv']) await writeOutput(args.options['images-csv'], imagesCsv(r));
+  if (args.options['free-running-csv']) await writeOutput(args.options['free-running-csv'], freeRunningCsv(r));
   return evaluationJson(parts[0].evaluation.shard!.settings.provider, r);
 }

@@ -3,7 +3,7 @@
  * events it streams. Every request names the model bundle folder, so a restarted engine process serves
  * the next request without any other state being replayed.
  */
-import type { DatasetEvaluation, EvaluationProgress, LabelSource } from './evaluation';
+import type { DatasetEvaluation, EvaluationProgress, FreeRunMode, LabelSource } from './evaluation';
 import type { EditRequest, EditResult } from './protocol';
 import type { ModelFamily } from './manifest';
 import type { SamplingGridRequest, SamplingGridResult } from './samplingGrid';
@@ -103,6 +103,11 @@ export interface EvaluateFolderRequest extends ModelRef, ImageOptions {
    * the result then holds what `varscope merge` needs (DatasetEvaluation.shard).
    */
   shard?: { index: number; count: number };
+  /**
+   * Also let the model continue each image from every prefix of its own tokens, in these modes, at the bundle's sampling
+   * settings (src/engine/dataset/freeRunning.ts): K − 1 generations per image and mode.
+   */
+  freeRunning?: { modes: FreeRunMode[] };
 }
 
 /** Requests the engine serves. */

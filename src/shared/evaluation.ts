@@ -114,9 +114,77 @@ export interface DatasetEvaluation {
   usage: { counts: number[][]; used: number; dead: number; perplexity: number };
   perClass: ClassMetrics[];
   perImage: ImageMetrics[];
+  /** Free running from every prefix of each image's own tokens (`varscope evaluate --free-running`; absent without). */
+  freeRunning?: FreeRunningEvaluation;
   /** Only in the result of `varscope evaluate --shard K/N`: what `varscope merge` needs. */
   shard?: ShardPart;
 }
+
+/** How a free-running continuation picks its tokens: drawn at the bundle's sampling settings, or the most probable. */
+export type FreeRunMode = 'sampled' | 'greedy';
+
+/** Every mode, in the order results list them. */
+export const FREE_RUN_MODES: readonly FreeRunMode[] = ['sampled', 'greedy'];
+
+/** What a free-running evaluation was run with. */
+export interface FreeRunSpec {
+  modes: FreeRunMode[];
+  /** The bundle's sampling settings and the seed of every sampled continuation (greedy: CFG as here, then the argmax). */
+  sampling: { cfg: number; topK: number; topP: number; seed: number };
+  /** Which class each continuation is conditioned on: the image's label, one class for all, or the null class. */
+  classSource: 'labels' | 'class' | 'unconditional';
+}
+
+/** One later scale j of the continuations from one prefix, over the folder. */
+export interface FreeRunScale {
+  scaleIndex: number;
+  pn: number;
+  /** Fraction of positions where the continuation's token is the image's own. */
+  agreement: number;
+  /** PSNR (dB) of decode(f̂ after scale j of the continuation) against the model input, mean over images. */
+  psnr: number;
+  /** Mean −ln p of the continuation's own tokens under the distribution they came from (CFG-combined, before top-k/top-p). */
+  nll: number;
+  /** Mean −ln p of the image's own tokens at this scale, teacher-forced (the scale's `nll`, for side by side). */
+  trueNll: number;
+}
+
+/** The continuations that keep the image's own tokens at scales 1 … kept (1-based) and generate the finer ones. */
+export interface FreeRunCurve {
+  kept: number;
+  scales: FreeRunScale[];
+}
+
+/**
+ * One row per class or image: per prefix (kept = 1 … SN − 1), the agreement at the finest scale and the PSNR of the
+ * continuation's final decode.
+ */
+export interface FreeRunRow {
+  agreement: number[];
+  psnr: number[];
+}
+
+/** Free running over the folder: where the model, left to itself after a prefix of the truth, departs from the data. */
+export interface FreeRunningEvaluation extends FreeRunSpec {
+  /** Continuations run: images × (SN − 1) prefixes × modes. */
+  generations: number;
+  curves: Partial<Record<FreeRunMode, FreeRunCurve[]>>;
+  perClass: Array<{ classId: number; name: string; images: number } & Partial<Record<FreeRunMode, FreeRunRow>>>;
+  perImage: Array<{ file: string; classId: number } & Partial<Record<FreeRunMode, FreeRunRow>>>;
+}
+
+/** One image's continuation from one prefix: per regenerated scale j = kept … SN − 1 (0-based), sums over its tokens. */
+export interface FreeRunPrefixStats {
+  /** Positions where the continuation's token is the image's own. */
+  hits: number[];
+  /** Σ −ln p of the continuation's tokens. */
+  nll: number[];
+  /** PSNR of decode(f̂ after j) against the model input. */
+  psnr: number[];
+}
+
+/** One image's continuations, per mode, per prefix (kept = 1 … SN − 1). */
+export type FreeRunImageStats = Partial<Record<FreeRunMode, FreeRunPrefixStats[]>>;
 
 /**
  * The model facts that turn per-image statistics into a result (src/engine/dataset/datasetMetrics.ts): the scales,
@@ -157,6 +225,8 @@ export interface ImageStats {
   /** [L] its tokens. */
   tokens: number[];
   scales: ImageScaleStats[];
+  /** Its free-running continuations (with --free-running). */
+  freeRunning?: FreeRunImageStats;
 }
 
 /**
@@ -169,7 +239,7 @@ export interface ShardPart {
   /** The bundle: its id, a sha256 over the sha256 of its files, and the facts the metrics need. */
   model: MetricsFacts & { id: string; hash: string };
   /** The settings that change results (the batch does not). */
-  settings: { limit: number | null; resizeRatio: number; maxImagePixels: number; provider: string };
+  settings: { limit: number | null; resizeRatio: number; maxImagePixels: number; provider: string; freeRunning?: FreeRunSpec };
   /** The whole folder's images (labelled ones, after --limit), before the split: their number and a sha256 of their paths. */
   listing: { images: number; sha256: string };
   /** Every image of this part that was read (the result's `failed` lists the others), in listing order. */

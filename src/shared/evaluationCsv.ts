@@ -34,6 +34,16 @@ export function imagesCsv(ev: DatasetEvaluation): string {
   return csvTable(['file', 'class', 'accuracy', 'nll', 'psnr', 'ssim', 'rarity'], rows);
 }
 
+/** Free running: one row per mode, prefix (scales kept) and later scale (absent without --free-running: header only). */
+export function freeRunningCsv(ev: DatasetEvaluation): string {
+  const f = ev.freeRunning;
+  const rows: CsvValue[][] = [];
+  for (const mode of f?.modes ?? [])
+    for (const c of f!.curves[mode] ?? [])
+      for (const s of c.scales) rows.push(line([mode, c.kept, s.scaleIndex, s.pn, s.agreement, s.psnr, s.nll, s.trueNll]));
+  return csvTable(['mode', 'kept', 'scale', 'pn', 'agreement', 'psnr', 'nll', 'true_nll'], rows);
+}
+
 /** A training run's evaluations: one row per checkpoint and scale, in training-step order. */
 export function timelineCsv(evals: DatasetEvaluation[]): string {
   const t = timelineOf(evals);

@@ -4,7 +4,7 @@
  * the file I/O.
  */
 import type { DatasetEvaluation } from './evaluation';
-import { imagesCsv, scalesCsv } from './evaluationCsv';
+import { freeRunningCsv, imagesCsv, scalesCsv } from './evaluationCsv';
 import { VarScopeError } from './errors';
 import { TIMELINE_FORMAT } from './timelineFile';
 
@@ -34,12 +34,16 @@ export function parseEvaluationFile(text: string, name: string): DatasetEvaluati
   throw new VarScopeError('BadRequest', `${name} is not a VARScope evaluation (varscope evaluate --json, or a Dataset view export)`);
 }
 
-/** What Save Results writes for `jsonFile`: FILE.json (reopened by Open Evaluation), FILE.csv per scale, FILE-images.csv per image. */
+/**
+ * What Save Results writes for `jsonFile`: FILE.json (reopened by Open Evaluation), FILE.csv per scale, FILE-images.csv
+ * per image, and FILE-free-running.csv when the evaluation ran free.
+ */
 export function evaluationFiles(r: DatasetEvaluation, jsonFile: string): Array<{ file: string; text: string }> {
   const base = jsonFile.replace(/\.json$/i, '');
   return [
     { file: `${base}.json`, text: JSON.stringify(r, null, 1) + '\n' },
     { file: `${base}.csv`, text: scalesCsv(r) },
     { file: `${base}-images.csv`, text: imagesCsv(r) },
+    ...(r.freeRunning ? [{ file: `${base}-free-running.csv`, text: freeRunningCsv(r) }] : []),
   ];
 }

@@ -10,7 +10,7 @@ import type {
   InspectResult,
   ModelInfo,
 } from '../shared/results';
-import type { DatasetEvaluation } from '../shared/evaluation';
+import type { DatasetEvaluation, FreeRunMode } from '../shared/evaluation';
 import type { SamplingGridResult } from '../shared/samplingGrid';
 import type { TokenRef } from './geometry/scales';
 
@@ -91,6 +91,8 @@ export interface InspectorState {
   colorBy: 'embedding' | 'id';
   /** Which counts the codebook view shows. */
   codebookSource: 'image' | 'folder' | 'training';
+  /** Which continuations the Dataset view's free-running curves show. */
+  freeRunMode: FreeRunMode;
   /** Bumped when the theme changes so canvases redraw with the new colours. */
   themeVersion: number;
   errors: ShownError[];
@@ -126,6 +128,7 @@ export function initialState(): InspectorState {
     focusScale: 0,
     colorBy: 'embedding',
     codebookSource: 'image',
+    freeRunMode: 'sampled',
     themeVersion: 0,
     errors: [],
     progress: null,

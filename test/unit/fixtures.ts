@@ -40,9 +40,9 @@ export function fixture(name: string): string {
 export const CLI_BIN = path.join(ROOT, 'bin', 'varscope.js');
 export const CLI_ENV = { ...process.env, VARSCOPE_CLI: path.join(ROOT, 'out', 'src', 'cli', 'main.js') };
 
-/** Run `varscope ARGS` (with extra environment variables) to the end. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI_BIN, ...args], { encoding: 'utf8', timeout: 300000, env: { ...CLI_ENV, ...env } });
+/** Run `varscope ARGS` (with extra environment variables) to the end, or until `timeout` ms have passed. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeout = 300000): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI_BIN, ...args], { encoding: 'utf8', timeout, env: { ...CLI_ENV, ...env } });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -5,7 +5,7 @@
 /* global window, document */
 const assert = require('assert');
 
-const { evaluation } = require('./fixtures/evaluation');
+const { evaluation, withFreeRunning } = require('./fixtures/evaluation');
 
 module.exports = (test) => {
   test('dataset: curves, reliability, tables, sortable worst images that open in the inspector, and the timeline', async ({ open }) => {
@@ -87,6 +87,50 @@ module.exports = (test) => {
     assert.deepStrictEqual(await p.page.$$eval('.dataset-summary .consistency-warning', (ws) => ws.map((w) => w.textContent)), [
       'Warning: the model has 11 classes, the folder 2 class sub-folders.',
     ]);
+    assert.deepStrictEqual(p.pageErrors, []);
+  });
+
+  test('dataset: free running, a curve per prefix, the sampled / greedy switch, per class and the worst images', async ({ open }) => {
+    const opened = [];
+    const p = await open({ handlers: { openImage: async (params) => void opened.push(params) } });
+    await p.page.waitForSelector('.token-grid');
+    await p.tab('dataset');
+    await p.emit('dataset', { evaluations: [evaluation(4187, 0.3)], mode: 'replace' });
+    await p.page.waitForSelector('.worst-table tbody tr');
+    assert.strictEqual(await p.page.isHidden('.dataset-free-run'), true); // no free running in this evaluation
+    await p.emit('dataset', { evaluations: [withFreeRunning(evaluation(4187, 0.3))], mode: 'replace' });
+    await p.page.waitForSelector('.dataset-free-run:not([hidden]) .free-run-worst-table tbody tr');
+    assert.match(
+      await p.page.textContent('.free-run-settings'),
+      /72 continuations .*CFG 3\.5, top-k 100, top-p 0\.95, seed 0.*Class: each image’s label/,
+    );
+    // one curve per prefix; the one kept to 1×1 has a point at every later scale, the last prefix one point
+    const agreement = '.dataset-free-run .chart:first-child';
+    const dots = await p.page.$$eval(`${agreement} .series`, (gs) => gs.map((g) => g.querySelectorAll('circle.dot').length));
+    assert.deepStrictEqual(dots, [9, 8, 7, 6, 5, 4, 3, 2, 1]);
+    const firstPoint = () => p.page.textContent(`${agreement} .series:first-child circle.dot title`);
+    assert.strictEqual(await firstPoint(), 'kept to 1×1 at 2×2: 50');
+    await p.page.click('.dataset-free-run .segmented button[data-value=greedy]');
+    await p.page.waitForFunction(() =>
+      /: 80$/.test(document.querySelector('.dataset-free-run .chart .series circle.dot title').textContent),
+    );
+    assert.strictEqual(await firstPoint(), 'kept to 1×1 at 2×2: 80');
+    // the NLL pair from the coarsest prefix
+    const nllNames = await p.page.$$eval('.dataset-free-run .chart:nth-child(3) g.key text', (ts) => ts.map((t) => t.textContent));
+    assert.deepStrictEqual(nllNames, ['its own greedy tokens', 'the true tokens (teacher-forced)']);
+    assert.deepStrictEqual(await p.page.$$eval('.free-run-class-table tbody tr td:nth-child(3)', (tds) => tds.map((t) => t.textContent)), [
+      '40.0',
+      '40.0',
+    ]);
+    // worst images: lowest finest-scale agreement from the 1×1 prefix first (greedy: the last image); a click opens it
+    await p.page.click('.dataset-free-run .segmented button[data-value=sampled]');
+    await p.page.waitForFunction(() => /^cats\/a\.png$/.test(document.querySelector('.free-run-worst-table tbody tr td').textContent));
+    await p.page.click('.dataset-free-run .segmented button[data-value=greedy]');
+    await p.page.waitForFunction(() => /^dogs\/d\.png$/.test(document.querySelector('.free-run-worst-table tbody tr td').textContent));
+    await p.page.click('.free-run-worst-table tbody tr:first-child');
+    await p.page.waitForFunction(() => window.__fake.posted.some((m) => m.method === 'openImage'));
+    assert.deepStrictEqual(opened, [{ file: '/data/set/dogs/d.png', model: '/models/m4187' }]);
+    await p.shot('dataset-free-run');
     assert.deepStrictEqual(p.pageErrors, []);
   });
 };

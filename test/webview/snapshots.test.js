@@ -9,7 +9,7 @@ const fs = require('fs');
 const path = require('path');
 require('./tsRequire');
 const { VIEW_IDS } = require('../../src/shared/protocol.ts');
-const { evaluation } = require('./fixtures/evaluation');
+const { evaluation, withFreeRunning } = require('./fixtures/evaluation');
 
 const DIR = path.join(__dirname, 'snapshots');
 const CHANGED = path.resolve(__dirname, '../../test-results/webview/snapshots');
@@ -132,9 +132,10 @@ const SETUP = {
     await p.page.waitForSelector('.compare-c');
   },
   async dataset(p) {
-    // Two checkpoints of a run: the newest one's curves and tables, and the timeline.
-    await p.emit('dataset', { evaluations: [evaluation(419, 0.1), evaluation(4187, 0.3)], mode: 'replace' });
+    // Two checkpoints of a run: the newest one's curves and tables (free running too), and the timeline.
+    await p.emit('dataset', { evaluations: [evaluation(419, 0.1), withFreeRunning(evaluation(4187, 0.3))], mode: 'replace' });
     await p.page.waitForSelector('.worst-table tbody tr');
+    await p.page.waitForSelector('.free-run-worst-table tbody tr');
     await p.page.waitForSelector('.dataset-timeline:not([hidden])');
   },
 };

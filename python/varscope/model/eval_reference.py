@@ -1,9 +1,12 @@
 """Command line: the per-scale metrics of a folder evaluation, computed independently with the PyTorch reference.
 
 PYTHONPATH=python python3 -m varscope.eval_reference --bundle DIR --images LIST.json --out OUT.json [--vae V --var W]
+    [--free-running]
     LIST.json: [{"file": ..., "classId": ...}, ...]. Without --vae/--var the checkpoints are recovered from the
     bundle (varscope.from_bundle), once when --cache DIR is given. Writes the same per-scale fields as `varscope evaluate` (see
     src/shared/evaluation.ts) from PyTorch tensors: the model runs in torch, the metrics in torch / numpy.
+    --free-running adds the greedy free-running curves of `varscope evaluate --free-running` (the sampled ones draw with
+    the engine's own random numbers, which torch does not reproduce).
 """
 import argparse
 import contextlib
@@ -57,6 +60,52 @@ def prior(counts: np.ndarray):
     V = len(counts)
     p = (1 - MIX) * counts / total + MIX / V if total > 0 else np.full(V, 1 / V)
     return np.log(p), int(np.argmax(counts))
+
+
+def free_run_greedy(var, vae, idx, class_id: int, cfg: float, target: torch.Tensor):
+    """Per prefix (kept = 1 … SN-1): the greedy continuation (argmax of the CFG-combined logits) with the image's tokens
+    forced at scales < kept; per later scale j its hits on the image's tokens, Σ -ln p of its tokens, and the PSNR of
+    decode(f_hat after j) against the target [3, S, S] in [0, 1]."""
+    SN = len(idx)
+    out = []
+    for kept in range(1, SN):
+        forced = [idx[s] if s < kept else None for s in range(SN)]
+        run = var.autoregressive_infer_cfg(vae, 1, torch.tensor([class_id]), cfg=cfg, forced_idx=forced, greedy=True)
+        decoded = vae.fhat_to_img(torch.cat(run.f_hats[kept:], 0)).add(1).mul(0.5)
+        p = {'hits': [], 'nll': [], 'psnr': []}
+        for j in range(kept, SN):
+            tok = run.idx_Bl[j][0]
+            lp = torch.log_softmax(run.logits[j][0].double(), -1)
+            p['hits'].append(int((tok == idx[j]).sum()))
+            p['nll'].append(float(-lp.gather(1, tok[:, None]).sum()))
+            p['psnr'].append(psnr(decoded[j - kept], target))
+        out.append(p)
+    return out
+
+
+def free_run_result(pns, rows, true_nll):
+    """The curves and per-image rows of `varscope evaluate --free-running` (greedy) from every image's prefixes."""
+    n = len(rows)
+    curves = []
+    for kept in range(1, len(pns)):
+        scales = []
+        for i, pn in enumerate(pns[kept:]):
+            j = kept + i
+            ps = [r[kept - 1] for r in rows]
+            scales.append(
+                {
+                    'scaleIndex': j,
+                    'pn': pn,
+                    'agreement': sum(p['hits'][i] for p in ps) / (n * pn * pn),
+                    'psnr': float(np.mean([p['psnr'][i] for p in ps])),
+                    'nll': sum(p['nll'][i] for p in ps) / (n * pn * pn),
+                    'trueNll': true_nll[j],
+                }
+            )
+        curves.append({'kept': kept, 'scales': scales})
+    last = pns[-1] ** 2
+    per_image = [{'agreement': [p['hits'][-1] / last for p in r], 'psnr': [p['psnr'][-1] for p in r]} for r in rows]
+    return {'greedy': curves, 'perImage': per_image}
 
 
 def ece(conf: np.ndarray, correct: np.ndarray):
@@ -115,6 +164,8 @@ def run(a) -> dict:
         images = json.load(f)
     per_scale = [dict(conf=[], rank=[], nll=[], ent=[], brier=[], psnr=[], ssim=[], copy=[], tokens=[]) for _ in pns]
     per_image = []
+    free_rows = []
+    cfg = manifest.get('sampling', {}).get('cfg', 4.0)  # the official sampler's when the bundle does not say
     for im in images:
         x = load_image_tensor(im['file'], S, bg)
         res = q.quantize(vae.img_to_f(x))
@@ -146,6 +197,8 @@ def run(a) -> dict:
                 )
                 s['copy'].append(int((up == t).sum()))
             b += pn * pn
+        if a.free_running:
+            free_rows.append(free_run_greedy(var, vae, idx, im['classId'], cfg, target))
         all_rank = np.concatenate([per_scale[k]['rank'][-1] for k in range(len(pns))])
         all_nll = np.concatenate([per_scale[k]['nll'][-1] for k in range(len(pns))])
         per_image.append(
@@ -215,12 +268,15 @@ def run(a) -> dict:
         row['rarity'] = float(np.concatenate(r).mean())
     conf, correct = np.concatenate(all_conf), np.concatenate(all_correct)
     e, bins = ece(conf, correct)
-    return {
+    out = {
         'images': n,
         'scales': scales,
         'overall': {'accuracy': float(correct.mean()), 'ece': e, 'reliability': bins},
         'perImage': per_image,
     }
+    if a.free_running:
+        out['freeRunning'] = free_run_result(pns, free_rows, [s['nll'] for s in scales])
+    return out
 
 
 def main(argv=None) -> int:
@@ -231,6 +287,7 @@ def main(argv=None) -> int:
     p.add_argument('--vae')
     p.add_argument('--var')
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--free-running', action='store_true', help='also the greedy free-running curves')
     p.add_argument('--cache', help='keep the checkpoints recovered from the bundle here (reused when present)')
     a = p.parse_args(sys.argv[1:] if argv is None else argv)
     out = run(a)

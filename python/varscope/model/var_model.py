@@ -135,6 +135,7 @@ class CfgRun:
     idx_Bl: List[torch.Tensor] = field(default_factory=list)  # SN x [B, pn*pn]
     logits: List[torch.Tensor] = field(default_factory=list)  # SN x [B, pn*pn, V] CFG-combined
     f_hat: Optional[torch.Tensor] = None  # [B, Cvae, h, w] after the last step
+    f_hats: List[torch.Tensor] = field(default_factory=list)  # SN x [B, Cvae, h, w] after each step
 
 
 class VAR(nn.Module):
@@ -244,9 +245,11 @@ class VAR(nn.Module):
         cfg: float = 1.5,
         top_k: int = 0,
         top_p: float = 0.0,
-        forced_idx: Optional[List[torch.Tensor]] = None,
+        forced_idx: Optional[List[Optional[torch.Tensor]]] = None,
+        greedy: bool = False,
     ):
-        """KV-cached generation with the official CFG ramp t = cfg * si / (SN-1); forced_idx replaces the sampler."""
+        """KV-cached generation with the official CFG ramp t = cfg * si / (SN-1); forced_idx replaces the sampler (at the
+        scales where it is not None); greedy takes the most probable code instead of sampling."""
         rng = None
         if g_seed is not None:
             rng = torch.Generator().manual_seed(g_seed)
@@ -263,14 +266,17 @@ class VAR(nn.Module):
             logits, past_k, past_v, _ = self.run_blocks(x, cond_BD, None, past_k, past_v)
             t = cfg * si / (SN - 1)
             logits = (1 + t) * logits[:B] - t * logits[B:]
-            if forced_idx is not None:
+            if forced_idx is not None and forced_idx[si] is not None:
                 idx = forced_idx[si].view(B, pn * pn)
+            elif greedy:
+                idx = logits.argmax(dim=-1)
             else:
                 idx = sample_with_top_k_top_p(logits, top_k=top_k, top_p=top_p, rng=rng, num_samples=1)[:, :, 0]
             run.idx_Bl.append(idx)
             run.logits.append(logits)
             h_BChw = quant.embedding(idx).transpose(1, 2).reshape(B, self.Cvae, pn, pn)
             f_hat, nxt = quant.get_next_autoregressive_input(si, f_hat, h_BChw)
+            run.f_hats.append(f_hat)
             if si != SN - 1:
                 x_next = nxt.view(B, self.Cvae, -1).transpose(1, 2).repeat(2, 1, 1)  # [2B, pn'^2, Cvae]
         run.f_hat = f_hat

@@ -7,6 +7,8 @@
 import type {
   ClassMetrics,
   DatasetEvaluation,
+  FreeRunImageStats,
+  FreeRunSpec,
   ImageMetrics,
   ImageScaleStats,
   ImageStats,
@@ -20,6 +22,7 @@ import { ECE_BINS, ReliabilityCounter } from '../analysis/calibration';
 import { perplexity, UsageCounter } from '../analysis/codebookStats';
 import { psnr, QUALITY_METHOD, ssim } from '../image/imageQuality';
 import { compareListed } from './folderPass';
+import { freeRunningOf } from './freeRunMetrics';
 
 /** The model facts the metrics need. */
 export interface MetricsModel {
@@ -44,6 +47,8 @@ export interface ImageTensors {
   decoded: Float32Array;
   /** [3, S, S] the model input, in [-1, 1]. */
   input: Float32Array;
+  /** Its free-running continuations (freeRunning.ts), when asked for. */
+  freeRunning?: FreeRunImageStats;
 }
 
 /** One position's scores from its logits (scoreRow). */
@@ -149,7 +154,13 @@ export class DatasetMetrics {
         reliability: reliability.counts(),
       };
     });
-    this.rows.push({ file: x.file, classId: x.classId, tokens: Array.from(x.tokens), scales });
+    this.rows.push({
+      file: x.file,
+      classId: x.classId,
+      tokens: Array.from(x.tokens),
+      scales,
+      ...(x.freeRunning ? { freeRunning: x.freeRunning } : {}),
+    });
   }
 
   /** The result so far (the folder's own baselines need every image, so call it at the end). */
@@ -158,18 +169,19 @@ export class DatasetMetrics {
   }
 }
 
-/** What a result says besides its metrics. */
+/** What a result says besides its metrics, and what its free running was run with (when it was). */
 export type EvaluationMeta = Pick<
   DatasetEvaluation,
   'model' | 'folder' | 'labels' | 'classMap' | 'classMatch' | 'warnings' | 'failed' | 'cancelled' | 'elapsedMs'
->;
+> & { freeRunning?: FreeRunSpec };
 
 /**
  * The evaluation of images from their statistics. Rows and failures are put in the folder's listing order first and
  * every sum runs in that order, so one run and the merge of its parts (src/engine/dataset/shards.ts) give the same
  * numbers, bit for bit.
  */
-export function evaluationOf(facts: MetricsFacts, stats: readonly ImageStats[], meta: EvaluationMeta): DatasetEvaluation {
+export function evaluationOf(facts: MetricsFacts, stats: readonly ImageStats[], evaluationMeta: EvaluationMeta): DatasetEvaluation {
+  const { freeRunning: freeRunSpec, ...meta } = evaluationMeta;
   const { patchNums, vocabSize: V, classes } = facts;
   const beginEnds = beginEndsOf(patchNums);
   const SN = patchNums.length;
@@ -284,6 +296,7 @@ export function evaluationOf(facts: MetricsFacts, stats: readonly ImageStats[], 
     usage: { counts: counts.map((c) => Array.from(c)), used: usedAll, dead: V - usedAll, perplexity: perplexity(overallCounts) },
     perClass,
     perImage,
+    ...(freeRunSpec ? { freeRunning: freeRunningOf({ patchNums, classes, trueNll: scales.map((s) => s.nll) }, rows, freeRunSpec) } : {}),
   };
 }
 

@@ -9,11 +9,14 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { EvaluateFolderRequest } from '../../shared/engineApi';
 import type { ConsistencyWarning } from '../../shared/consistency';
-import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../../shared/evaluation';
+import type { DatasetEvaluation, EvaluationProgress, FreeRunSpec, LabelSource } from '../../shared/evaluation';
+import { FREE_RUN_MODES } from '../../shared/evaluation';
+import { OFFICIAL_SAMPLING } from '../../shared/manifest';
 import { VarScopeError } from '../../shared/errors';
 import type { ModelBundle } from '../bundle/bundle';
 import { DatasetMetrics } from './datasetMetrics';
 import { folderPass, listImages } from './folderPass';
+import { freeRunImage } from './freeRunning';
 import { bundleHash, listedPath, listingDigest, shardOf } from './shards';
 import { trainingStep } from '../../node/trainingStep';
 
@@ -101,6 +104,24 @@ export function labelWarnings(folder: string, labels: LabelSource, classes: stri
   return [];
 }
 
+/** Seed of every sampled continuation (the Step-through view's default seed). */
+export const FREE_RUN_SEED = 0;
+
+/** What the request's free running runs with (undefined without it): the bundle's sampling settings, its modes checked. */
+export function freeRunSpecOf(bundle: ModelBundle, req: EvaluateFolderRequest): FreeRunSpec | undefined {
+  const modes = req.freeRunning?.modes;
+  if (!modes) return undefined;
+  const bad = modes.find((mo) => !FREE_RUN_MODES.includes(mo));
+  if (bad !== undefined || !modes.length)
+    throw new VarScopeError('BadRequest', `free-running modes must be some of ${FREE_RUN_MODES.join(', ')}, got ${JSON.stringify(modes)}`);
+  const { cfg, topK, topP } = bundle.manifest.sampling ?? OFFICIAL_SAMPLING;
+  return {
+    modes: FREE_RUN_MODES.filter((mo) => modes.includes(mo)),
+    sampling: { cfg, topK, topP, seed: FREE_RUN_SEED },
+    classSource: req.labels.kind === 'subfolders' ? 'labels' : req.labels.kind === 'class' ? 'class' : 'unconditional',
+  };
+}
+
 /** Evaluate a bundle on a folder (or its shard `req.shard`: shards.ts). */
 export async function evaluateFolder(bundle: ModelBundle, req: EvaluateFolderRequest, hooks: EvaluateHooks): Promise<DatasetEvaluation> {
   const m = bundle.manifest;
@@ -138,6 +159,7 @@ export async function evaluateFolder(bundle: ModelBundle, req: EvaluateFolderReq
   if (req.limit !== undefined) files = files.slice(0, Math.max(0, req.limit));
   const listed = files.map((f) => listedPath(folder, f));
   if (shard) files = files.filter((_, i) => shardOf(listed[i], shard.count) === shard.index);
+  const freeRunning = freeRunSpecOf(bundle, req);
   const metrics = new DatasetMetrics({
     patchNums: m.patchNums,
     beginEnds: m.beginEnds,
@@ -159,7 +181,16 @@ export async function evaluateFolder(bundle: ModelBundle, req: EvaluateFolderReq
       onProgress: (done, nFailed) =>
         hooks.onProgress({ done, total: files.length, failed: nFailed, elapsedMs: Date.now() - t0, finished: false }),
     },
-    (x) => metrics.add({ file: x.file, classId: x.classId, tokens: x.tokens, logits: x.logits!, decoded: x.decoded!, input: x.input }),
+    async (x) =>
+      metrics.add({
+        file: x.file,
+        classId: x.classId,
+        tokens: x.tokens,
+        logits: x.logits!,
+        decoded: x.decoded!,
+        input: x.input,
+        freeRunning: freeRunning && (await freeRunImage(bundle, x, freeRunning)),
+      }),
   );
   const elapsedMs = Date.now() - t0;
   hooks.onProgress({ done: metrics.images + failed.length, total: files.length, failed: failed.length, elapsedMs, finished: true });
@@ -173,6 +204,7 @@ export async function evaluateFolder(bundle: ModelBundle, req: EvaluateFolderReq
     failed,
     cancelled,
     elapsedMs,
+    freeRunning,
   });
   if (shard)
     r.shard = {
@@ -183,6 +215,7 @@ export async function evaluateFolder(bundle: ModelBundle, req: EvaluateFolderReq
         resizeRatio: req.resizeRatio ?? 1,
         maxImagePixels: hooks.maxPixels,
         provider: bundle.info().provider,
+        ...(freeRunning ? { freeRunning } : {}),
       },
       listing: listingDigest(listed),
       stats: [...metrics.stats],

@@ -93,7 +93,7 @@ export async function folderPass(
   bundle: ModelBundle,
   files: string[],
   opts: PassOptions,
-  sink: (x: PassImage) => void,
+  sink: (x: PassImage) => void | Promise<void>,
 ): Promise<{ failed: FolderUsageResult['failed']; cancelled: boolean }> {
   const m = bundle.manifest;
   const failed: FolderUsageResult['failed'] = [];
@@ -144,7 +144,7 @@ export async function folderPass(
           toks.map((t) => t.varInput),
           toks.map((t) => t.fHat),
         );
-      images.forEach(sink);
+      for (const image of images) await sink(image);
     }
     opts.onProgress(Math.min(start + batch, files.length), failed.length);
   }

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'crypto';
 import * as path from 'path';
-import type { DatasetEvaluation, LabelSource, ShardPart } from '../../shared/evaluation';
+import type { DatasetEvaluation, FreeRunSpec, LabelSource, ShardPart } from '../../shared/evaluation';
 import { VarScopeError } from '../../shared/errors';
 import type { FileHash } from '../../shared/manifest';
 import { evaluationOf } from './datasetMetrics';
@@ -61,9 +61,17 @@ const SAME: ReadonlyArray<[string, (p: Part) => string]> = [
   ['--resize-ratio', (p) => String(p.shard.settings.resizeRatio)],
   ['--max-pixels', (p) => String(p.shard.settings.maxImagePixels)],
   ['provider', (p) => p.shard.settings.provider],
+  ['--free-running', (p) => freeRunText(p.shard.settings.freeRunning)],
   ['shard count', (p) => `N = ${p.shard.count}`],
   ['listed images', (p) => `${p.shard.listing.images} images, paths sha256 ${p.shard.listing.sha256.slice(0, 12)}`],
 ];
+
+/** A part's free-running settings, in words. */
+function freeRunText(f: FreeRunSpec | undefined): string {
+  if (!f) return 'none';
+  const { cfg, topK, topP, seed } = f.sampling;
+  return `${f.modes.join(',')} (cfg ${cfg}, top-k ${topK}, top-p ${topP}, seed ${seed}, ${f.classSource})`;
+}
 
 const shardName = (s: { index: number; count: number }) => `${s.index}/${s.count}`;
 
@@ -81,7 +89,13 @@ function shardProblem(x: ShardPart): string | undefined {
   const L = m.patchNums.reduce((a: number, pn: number) => a + pn * pn, 0);
   const bad = Array.isArray(x.stats)
     ? x.stats.find(
-        (r) => !r || !str(r.file) || !Array.isArray(r.tokens) || r.tokens.length !== L || r.scales?.length !== m.patchNums!.length,
+        (r) =>
+          !r ||
+          !str(r.file) ||
+          !Array.isArray(r.tokens) ||
+          r.tokens.length !== L ||
+          r.scales?.length !== m.patchNums!.length ||
+          (st.freeRunning?.modes ?? []).some((mode) => r.freeRunning?.[mode]?.length !== m.patchNums!.length - 1),
       )
     : null;
   if (bad !== undefined) return bad ? `stats of ${bad.file}` : 'stats';
@@ -149,6 +163,7 @@ export function mergeParts(given: readonly NamedPart[]): DatasetEvaluation {
       failed: ordered.flatMap((p) => p.evaluation.failed),
       cancelled: false,
       elapsedMs: ordered.reduce((a, p) => a + p.evaluation.elapsedMs, 0),
+      freeRunning: first.shard.settings.freeRunning,
     },
   );
 }

@@ -171,6 +171,12 @@ export class GenerationRun {
     return this.output(k);
   }
 
+  /** f̂ after the computed scale k [1, C, h, w]. */
+  fHatAt(k: number): Float32Array {
+    if (!this.snaps[k]) throw new VarScopeError('BadRequest', `scale ${k} of ${this.runId} is not computed`);
+    return this.snaps[k].fHat;
+  }
+
   /** decode(f̂ after scale k) as [3, S, S] in [-1, 1]. */
   async imageTensor(scaleIndex = this.current): Promise<Float32Array> {
     return decodeLatents(this.bundle, this.snaps[scaleIndex].fHat, 1);

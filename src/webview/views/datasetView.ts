@@ -24,6 +24,7 @@ import { makeDataTable, sortRows, type Column } from '../ui/dataTable';
 import { makeReliabilityChart } from '../ui/reliabilityChart';
 import { makeScaleChart } from '../ui/scaleChart';
 import { makeStepChart } from '../ui/stepChart';
+import { makeFreeRunSection, relative } from './freeRunSection';
 import { defineView } from './view';
 
 const WORST_ROWS = 30;
@@ -204,6 +205,7 @@ export const createDatasetView = defineView<DatasetEvaluation[]>({
       },
     );
     body.node()!.append(worstTable.root);
+    const freeRun = makeFreeRunSection(doc, body.node()!, store, host);
 
     return {
       controls: [
@@ -267,6 +269,11 @@ export const createDatasetView = defineView<DatasetEvaluation[]>({
           },
         },
         {
+          // Free running (evaluate --free-running), in the chosen mode.
+          on: (list, st) => [current(list), st.freeRunMode],
+          draw: (list, st) => freeRun.update(current(list), st.freeRunMode),
+        },
+        {
           // Several checkpoints of a run: the same metrics as curves against the training step.
           on: (list) => [list],
           draw(list) {
@@ -323,11 +330,6 @@ function summaryText(ev: DatasetEvaluation): string {
     `all scales: accuracy ${pct(o.accuracy)} %, top-5 ${pct(o.top5)} %, NLL ${f3(o.nll)}, ECE ${pct(o.ece)} %; ${ev.usage.used} of ${ev.usage.used + ev.usage.dead} codes used. ` +
     `Labels: ${ev.labels.kind === 'subfolders' ? `sub-folders (matched by ${ev.classMatch})` : ev.labels.kind === 'class' ? `class ${ev.labels.classId} for all` : 'none (the null class)'}.`
   );
-}
-
-/** A file's path below the evaluated folder. */
-function relative(folder: string, file: string): string {
-  return file.startsWith(folder) ? file.slice(folder.length).replace(/^[\\/]/, '') : file;
 }
 
 /** The model's name, with its training step unless the name already says it ("… (early, step 72 of 2312)"). */

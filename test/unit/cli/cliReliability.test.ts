@@ -249,6 +249,25 @@ describe('CLI reliability', function () {
     }
   });
 
+  it('evaluate --free-running-modes outside sampled, greedy, and --free-running-csv without --free-running, are refused before the model', () => {
+    const nomodel = path.join(tmp, 'no-model');
+    for (const [args, want] of [
+      [
+        ['--free-running', '--free-running-modes', 'greedy,beam'],
+        /^varscope evaluate: --free-running-modes must be some of sampled, greedy, comma-separated; got "beam"$/,
+      ],
+      [
+        ['--free-running', '--free-running-modes', ','],
+        /^varscope evaluate: --free-running-modes must be some of sampled, greedy, comma-separated; got ""$/,
+      ],
+      [['--free-running-csv', path.join(tmp, 'f.csv')], /^varscope evaluate: --free-running-csv needs --free-running$/],
+    ] as const) {
+      const r = cli(['evaluate', tmp, '--model', nomodel, ...args, '--json', path.join(tmp, 'free.json')]);
+      assert.strictEqual(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assertOneLine(r, want);
+    }
+  });
+
   it('output paths are checked before the model runs: one line naming the path and the problem', () => {
     const nomodel = path.join(tmp, 'no-model'); // would fail with "no model bundle" if the model were opened first
     const afile = path.join(tmp, 'a-file');

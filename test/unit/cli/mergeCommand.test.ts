@@ -1,6 +1,7 @@
 /**
  * `varscope evaluate --shard K/N` and `varscope merge` end to end (bin/varscope.js on the tsc build): four parts of a
- * small ImageFolder, merged, are the JSON and CSV of one run over the whole folder, number for number; the extension
+ * small ImageFolder, merged, are the JSON and CSV of one run over the whole folder, number for number (with free running
+ * too); the extension
  * opens the merged file; every bad input is refused with one line that names what is wrong.
  */
 import * as assert from 'assert';
@@ -118,6 +119,59 @@ describe('evaluate --shard K/N and merge', function () {
     assert.deepStrictEqual(opened, m);
     assert.strictEqual(opened.perImage.length, 8);
     assert.strictEqual(datasetFiles.read(part(1))[0].images, read(part(1)).images);
+  });
+
+  it('with --free-running (both modes): 4 parts merged are one run, curves and CSV included; other free-running settings are refused', () => {
+    // The first four files (--limit 4: three images and the unreadable one) keep the continuations' cost down.
+    const free = (k: number | null) => path.join(tmp, k === null ? 'free-single.json' : `free-part-${k}.json`);
+    const run = (...args: string[]) => {
+      const r = runCli(
+        ['evaluate', dir, '--model', MODEL, '--labels-from-subfolders', '--provider', 'cpu', '--limit', '4', '--free-running', ...args],
+        {},
+        1800000,
+      );
+      assert.strictEqual(r.code, 0, r.stderr);
+    };
+    run('--json', free(null), '--free-running-csv', path.join(tmp, 'free-single.csv'));
+    for (let k = 0; k < 4; k++) run('--shard', `${k}/4`, '--json', free(k));
+    const merged = path.join(tmp, 'free-merged.json');
+    const csv = path.join(tmp, 'free-merged.csv');
+    const r = runCli(['merge', ...[3, 1, 0, 2].map(free), '--json', merged, '--free-running-csv', csv]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const one = read(free(null));
+    const m = read(merged);
+    assert.deepStrictEqual(withoutRun(m), withoutRun(one));
+    assert.deepStrictEqual(m.freeRunning!.modes, ['sampled', 'greedy']);
+    assert.strictEqual(m.freeRunning!.classSource, 'labels');
+    assert.strictEqual(m.images, 3);
+    assert.strictEqual(m.freeRunning!.generations, 3 * 9 * 2);
+    assert.strictEqual(m.freeRunning!.perImage.length, 3);
+    assert.strictEqual(fs.readFileSync(csv, 'utf8'), fs.readFileSync(path.join(tmp, 'free-single.csv'), 'utf8'));
+    assert.strictEqual(fs.readFileSync(csv, 'utf8').trim().split('\n').length, 1 + 2 * 45);
+    const settings = 'sampled,greedy (cfg 3.5, top-k 100, top-p 0.95, seed 0, labels)';
+    const [p0, p2, p3] = [0, 2, 3].map(free);
+    const edit = (name: string, fn: (j: Json) => void) => {
+      const j = read(free(1));
+      fn(j);
+      const file = path.join(tmp, name);
+      fs.writeFileSync(file, JSON.stringify(j));
+      return file;
+    };
+    const greedyOnly = edit(
+      'free-greedy.json',
+      (j) => (j.shard!.settings.freeRunning = { ...j.shard!.settings.freeRunning!, modes: ['greedy'] }),
+    );
+    assert.strictEqual(
+      refusal(p0, greedyOnly, p2, p3),
+      `${p0} and ${greedyOnly} differ in the --free-running: ${settings} vs greedy (cfg 3.5, top-k 100, top-p 0.95, seed 0, labels)`,
+    );
+    const none = edit('free-none.json', (j) => delete j.shard!.settings.freeRunning);
+    assert.strictEqual(refusal(p0, none, p2, p3), `${p0} and ${none} differ in the --free-running: ${settings} vs none`);
+    const unrun = edit('free-unrun.json', (j) => delete j.shard!.stats[0].freeRunning);
+    assert.strictEqual(
+      refusal(p0, unrun),
+      `${unrun} has a damaged "shard" (its stats of ${read(free(1)).shard!.stats[0].file}): write it again with varscope evaluate --shard K/N`,
+    );
   });
 
   it('--shard that is not K/N with 0 <= K < N is a usage error', () => {

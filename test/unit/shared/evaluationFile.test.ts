@@ -5,6 +5,7 @@
 import * as assert from 'assert';
 import { evaluationFiles, isEvaluation, parseEvaluationFile } from '../../../src/shared/evaluationFile';
 import { VarScopeError } from '../../../src/shared/errors';
+import type { DatasetEvaluation } from '../../../src/shared/evaluation';
 import { TIMELINE_FORMAT, timelineFile } from '../../../src/shared/timelineFile';
 import { evaluationOf } from './evaluationFixture';
 
@@ -73,6 +74,28 @@ describe('shared/evaluationFile', () => {
     assert.match(scales[0], /^scale,pn,/);
     assert.strictEqual(images.length, 1 + late.perImage.length, files[2].text);
     assert.match(images[0], /^file,/);
+  });
+
+  it('with free running, also FILE-free-running.csv: one row per mode, prefix and later scale', () => {
+    const scales = [{ scaleIndex: 1, pn: 2, agreement: 0.25, psnr: 12.5, nll: 1.5, trueNll: 2.5 }];
+    const freeRunning: DatasetEvaluation['freeRunning'] = {
+      modes: ['greedy'],
+      sampling: { cfg: 3.5, topK: 100, topP: 0.95, seed: 0 },
+      classSource: 'unconditional',
+      generations: 1,
+      curves: { greedy: [{ kept: 1, scales }] },
+      perClass: [],
+      perImage: [],
+    };
+    const files = evaluationFiles({ ...late, freeRunning }, 'result');
+    assert.deepStrictEqual(
+      files.map((f) => f.file),
+      ['result.json', 'result.csv', 'result-images.csv', 'result-free-running.csv'],
+    );
+    assert.deepStrictEqual(files[3].text.trim().split(/\r?\n/), [
+      'mode,kept,scale,pn,agreement,psnr,nll,true_nll',
+      'greedy,1,1,2,0.25,12.5,1.5,2.5',
+    ]);
   });
 
   it('appends the extensions to a name without .json', () => {
