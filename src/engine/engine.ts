@@ -17,6 +17,9 @@ import { GenerationRun, StepOutput } from './generation/generator';
 import { decodeImage, DEFAULT_MAX_IMAGE_PIXELS } from './image/imageDecode';
 import { describePlacement, nodesOffProvider } from '../shared/nodePlacement';
 import { OnnxRuntime } from './runtime/onnxRuntime';
+import { matmulRate } from './runtime/matmulRate';
+import { rateShapes } from './analysis/flops';
+import { profileScales } from './generation/scaleProfile';
 import { MAX_IMAGE_BYTES, readCapped } from '../node/readCapped';
 import { ModelInput, preprocess } from './image/preprocess';
 import { newRunId } from '../shared/runId';
@@ -198,6 +201,17 @@ export class Engine implements Handlers<EngineApi> {
     const b = await this.bundle(p.model);
     const m = b.manifest;
     return b.trainingHits ? trainingUsage(b.trainingHits, m.patchNums.length, m.vae.vocabSize) : null;
+  }
+
+  async profile(p: Parameters<EngineApi['profile']>[0]) {
+    const b = await this.bundle(p.model);
+    const image = p.image && {
+      name: 'path' in p.image ? path.basename(p.image.path) : (p.image.name ?? 'image'),
+      tensor: (await this.modelInput(b, p.image)).tensor,
+    };
+    const { m, shapes } = rateShapes(b.manifest);
+    const rate = await matmulRate(this.runtime, m, shapes);
+    return profileScales(b, { classId: p.classId, repeats: p.repeats ?? 3, rate, image });
   }
 
   async cancel(p: { runId: string }) {

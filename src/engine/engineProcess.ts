@@ -48,6 +48,7 @@ const METHODS: Record<keyof EngineApi, boolean> = {
   edit: true,
   folderUsage: true,
   evaluateFolder: true,
+  profile: true,
   trainingUsage: true,
   cancel: false,
   status: false,

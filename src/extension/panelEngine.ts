@@ -20,7 +20,7 @@ export interface PanelContext {
 /** The HostApi requests the engine answers. */
 export type EngineHandlers = Pick<
   Handlers<HostApi>,
-  'inspect' | 'evaluate' | 'attention' | 'generationStart' | 'generationStep' | 'generationCancel' | 'edit' | 'trainingUsage'
+  'inspect' | 'evaluate' | 'attention' | 'generationStart' | 'generationStep' | 'generationCancel' | 'edit' | 'trainingUsage' | 'profile'
 >;
 
 /** Routes requests from panels to the engine and the engine's run events back to their panels. */
@@ -73,6 +73,13 @@ export class PanelEngine {
       },
       edit: async (p) => client.call('edit', { ...p, model: await openDir(), source: { image: image() } }),
       trainingUsage: async () => client.call('trainingUsage', { model: await openDir() }),
+      profile: async (p) =>
+        client.call('profile', {
+          model: await openDir(),
+          classId: p.classId,
+          repeats: p.repeats,
+          ...(panel.imageUri ? { image: { path: panel.imageUri.fsPath } } : {}),
+        }),
     };
   }
 

@@ -243,7 +243,7 @@ module.exports = (test) => {
     const p = await open();
     await p.page.waitForSelector('.token-grid');
     const tabs = await p.page.$$eval('[role=tab]', (ts) => ts.map((t) => t.id.replace('tab-', '')));
-    assert.strictEqual(tabs.length, 9);
+    assert.strictEqual(tabs.length, 10);
     let n = 0;
     for (const id of tabs) {
       await p.tab(id);
@@ -255,7 +255,7 @@ module.exports = (test) => {
     }
     await p.page.waitForTimeout(200);
     const saves = p.calls.filter((c) => c.method === 'saveExport');
-    assert.strictEqual(saves.length, 27);
+    assert.strictEqual(saves.length, 30);
     for (const s of saves) {
       if (s.params.mime === 'image/png')
         assert.deepStrictEqual(Array.from(s.params.data.slice(0, 4)), [137, 80, 78, 71], s.params.suggestedName);
