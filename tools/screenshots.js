@@ -32,6 +32,7 @@ const SHOTS = [
   'compare',
   'dataset',
   'timeline',
+  'profile',
   'export',
 ];
 /** The Dataset view's run: the four shipped checkpoints of the default model, early to final. */
@@ -282,6 +283,20 @@ const STEPS = {
     await sleep(800);
     await page.keyboard.press('Enter');
     await whenPanel(panel, 'the timeline', () => document.querySelectorAll('.view-dataset .dataset-timeline svg').length > 0);
+    await sleep(500);
+  },
+  async profile({ panel }) {
+    // One generation (class 0, the model's sampling) and a teacher-forced pass on the image, timed three times.
+    await showTab(panel, 'profile');
+    await panel.fill('#panel-profile .profile-repeats', '3');
+    await panel.click('#panel-profile button:text("Measure")');
+    await whenPanel(
+      panel,
+      'the profile',
+      () => document.querySelectorAll('#panel-profile .profile-table tbody tr').length > 0,
+      undefined,
+      300000,
+    );
     await sleep(500);
   },
   async timeline(session) {

@@ -12,7 +12,7 @@ import { CommandSpec, num, ParsedArgs } from './args';
 export const PROFILE_OPTIONS: CommandSpec['options'] = {
   image: { help: "the teacher-forced pass's image (default: the generated sample's own tokens)" },
   class: { help: 'class to generate and condition on', default: '0' },
-  repeats: { help: 'timed runs of each pass after one warm-up (medians kept)', default: '3' },
+  repeats: { help: 'timed runs of each pass after one warm-up (the best of each part kept)', default: '3' },
   json: { help: 'write the JSON result here ("-" = stdout, instead of the table)' },
 };
 
@@ -40,7 +40,7 @@ export function profileTable(p: ScaleProfile): string {
   const rates = passRates(p);
   const lines = [
     `${p.model} on ${p.provider}: matrix-product limit ${p.rate.gflops.toFixed(1)} GFLOP/s (median ${p.rate.medianGflops.toFixed(1)}; ` +
-      `${p.rate.m} rows × ${p.rate.shapes.map(([k, n]) => `${k}×${n}`).join(', ')}, ${p.rate.threads} threads); ${p.repeats > 1 ? `medians of ${p.repeats} runs` : 'one run'}`,
+      `${p.rate.m} rows × ${p.rate.shapes.map(([k, n]) => `${k}×${n}`).join(', ')}, ${p.rate.threads} threads); ${p.repeats > 1 ? `best of ${p.repeats} runs` : 'one run'}`,
     '',
     `generation (class ${p.classId}, cfg ${g.settings.cfg}, top-k ${g.settings.topK}, top-p ${g.settings.topP}, batch ${g.batch}); ` +
       "rows = the step's batch × pn²; GFLOP/s = the scale's FLOPs / its transformerStep time",

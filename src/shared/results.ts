@@ -199,7 +199,7 @@ export interface MatmulRate {
   runs: number;
 }
 
-/** One scale of a profiled generation (medians over the repeats). */
+/** One scale of a profiled generation (each part the best of the repeats). */
 export interface GenerationScaleProfile {
   scaleIndex: number;
   pn: number;
@@ -240,7 +240,7 @@ export interface ScaleProfile {
     decodeMs: number;
     /** Sum of every scale's parts and the decode. */
     totalMs: number;
-    /** Median time of the whole generation, measured around it. */
+    /** The best time of the whole generation, measured around it. */
     wallMs: number;
     flops: number;
     /** The last two scales' share of the scales' time and of their FLOPs. */

@@ -85,6 +85,6 @@ module.exports = (test) => {
     const summary = await p.page.textContent('.profile-summary');
     for (const x of PROFILE.teacherForced.graphs) assert.ok(summary.includes(`${x.role} ${x.ms.toFixed(1)} ms`), x.role);
     assert.ok(summary.includes(`its last two scales hold ${pct(PROFILE.teacherForced.lastTwoShare.flops)} of its FLOPs`));
-    assert.match(await p.page.textContent('.profile-caption'), /teacher-forced on img2\.png; medians of 3 runs on cpu/);
+    assert.match(await p.page.textContent('.profile-caption'), /teacher-forced on img2\.png; best of 3 runs on cpu/);
   });
 };

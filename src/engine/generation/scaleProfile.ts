@@ -16,7 +16,10 @@ import { GenerationRun } from './generator';
 /** What a profile runs. */
 export interface ProfileOptions {
   classId: number;
-  /** Timed runs of each pass (after one warm-up); per part, the median is kept. */
+  /**
+   * Timed runs of each pass (after one warm-up); per part the best is kept, as the machine's rate is its best run: on
+   * a shared machine the best runs are the ones other processes left alone.
+   */
   repeats: number;
   rate: MatmulRate;
   /** The teacher-forced pass's image (preprocessed); without one it runs on the generated sample's own tokens. */
@@ -26,13 +29,13 @@ export interface ProfileOptions {
 /** Times per part (graph role, or `host`) of one timed section. */
 type Parts = Record<string, number>;
 
-const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+const best = (v: number[]): number => Math.min(...v);
 const sum = (v: number[]): number => v.reduce((s, x) => s + x, 0);
 
-/** The median of each part over the repeats (a part missing from a repeat counts 0 there). */
-function medianParts(runs: Parts[]): Parts {
+/** The best of each part over the repeats (a part missing from a repeat counts 0 there). */
+function bestParts(runs: Parts[]): Parts {
   const names = [...new Set(runs.flatMap((r) => Object.keys(r)))];
-  return Object.fromEntries(names.map((n) => [n, median(runs.map((r) => r[n] ?? 0))]));
+  return Object.fromEntries(names.map((n) => [n, best(runs.map((r) => r[n] ?? 0))]));
 }
 
 /** Profile a bundle: see the file comment. */
@@ -83,7 +86,7 @@ export async function profileScales(b: ModelBundle, o: ProfileOptions): Promise<
     }
     const { depth, embedDim: D } = m.var;
     const scales: GenerationScaleProfile[] = m.patchNums.map((pn, k) => {
-      const ms = medianParts(scaleRuns[k]);
+      const ms = bestParts(scaleRuns[k]);
       const [begin, end] = m.beginEnds[k];
       return {
         scaleIndex: k,
@@ -96,7 +99,7 @@ export async function profileScales(b: ModelBundle, o: ProfileOptions): Promise<
         kvBytes: cached[k] * 2 * depth * batch * D * 4, // keys and values, float32
       };
     });
-    const decodeMs = median(decodeRuns);
+    const decodeMs = best(decodeRuns);
     const scalesMs = sum(scales.map((s) => s.totalMs));
     const genFlops = sum(scales.map((s) => s.flops.total));
     const lastTwo = scales.slice(-2);
@@ -115,7 +118,7 @@ export async function profileScales(b: ModelBundle, o: ProfileOptions): Promise<
         tfWalls.push(wall);
       }
     }
-    const tfParts = medianParts(tfRuns);
+    const tfParts = bestParts(tfRuns);
     const tf = teacherForcedFlops(m);
     const graphs = Object.entries(tfParts).map(([role, ms]) => ({ role, ms }));
     return {
@@ -130,7 +133,7 @@ export async function profileScales(b: ModelBundle, o: ProfileOptions): Promise<
         scales,
         decodeMs,
         totalMs: scalesMs + decodeMs,
-        wallMs: median(walls),
+        wallMs: best(walls),
         flops: genFlops,
         lastTwoShare: { time: sum(lastTwo.map((s) => s.totalMs)) / scalesMs, flops: sum(lastTwo.map((s) => s.flops.total)) / genFlops },
       },
@@ -138,7 +141,7 @@ export async function profileScales(b: ModelBundle, o: ProfileOptions): Promise<
         image: o.image?.name ?? null,
         graphs,
         totalMs: sum(graphs.map((g) => g.ms)),
-        wallMs: median(tfWalls),
+        wallMs: best(tfWalls),
         scales: m.beginEnds.map(([begin, end], k) => ({ scaleIndex: k, pn: m.patchNums[k], tokens: end - begin, flops: tf.scales[k] })),
         conditioningFlops: tf.conditioning,
         flops: tf.total,

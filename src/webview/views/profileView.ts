@@ -55,7 +55,7 @@ export const createProfileView = defineView<ScaleProfile>({
       title: 'Generation: time per scale, by graph',
       yLabel: 'ms',
       kind: 'stack',
-      width: 400,
+      width: 370,
       height: 210,
       format: (v) => v.toFixed(1),
     });
@@ -63,32 +63,32 @@ export const createProfileView = defineView<ScaleProfile>({
       title: 'Matrix-product FLOPs per scale',
       yLabel: 'GFLOP',
       kind: 'bar',
-      width: 400,
+      width: 370,
       height: 210,
       format: (v) => v.toFixed(3),
     });
     time.root.classList.add('profile-time');
-    row1.node()!.append(time.root, flops.root);
     const row2 = body.append('div').attr('class', 'row');
     const limit = makeScaleChart(doc, {
       title: '',
       yLabel: 'of the limit (%)',
       kind: 'bar',
-      width: 400,
-      height: 190,
+      width: 370,
+      height: 210,
       format: (v) => v.toFixed(0),
     });
     limit.root.classList.add('profile-limit');
+    row1.node()!.append(time.root, limit.root, flops.root);
     const kv = makeScaleChart(doc, {
       title: 'KV cache after each scale',
       yLabel: 'MB',
       kind: 'bar',
-      width: 400,
+      width: 370,
       height: 190,
       format: (v) => v.toFixed(2),
     });
-    row2.node()!.append(limit.root, kv.root);
-    body.append('h4').text('Per scale (medians)');
+    row2.node()!.append(kv.root);
+    body.append('h4').text('Per scale (the best of the runs)');
     const tableHost = body.append('div');
     let table: ReturnType<typeof makeDataTable<GenerationScaleProfile>> | undefined;
 
@@ -101,7 +101,7 @@ export const createProfileView = defineView<ScaleProfile>({
             caption.text(
               p
                 ? `Class ${p.classId}, cfg ${p.generation.settings.cfg}, top-k ${p.generation.settings.topK}, top-p ${p.generation.settings.topP}, seed 0 (batch ${p.generation.batch}); ` +
-                    `teacher-forced on ${p.teacherForced.image ?? 'the generated sample'}; ${p.repeats > 1 ? `medians of ${p.repeats} runs` : 'one run'} on ${p.provider}.`
+                    `teacher-forced on ${p.teacherForced.image ?? 'the generated sample'}; ${p.repeats > 1 ? `best of ${p.repeats} runs` : 'one run'} on ${p.provider}.`
                 : "The sampler's class and the model's sampling settings, seed 0; the teacher-forced pass runs on the open image.",
             );
           },
