@@ -2,7 +2,9 @@
  * Engine benchmark: our engine and the PyTorch reference (bench/engine_ref.py, kept running in a child process) on the
  * same weights, their runs interleaved on this machine (engine then reference, reference then engine on the next
  * repeat), so that load from other processes falls on both sides alike. Prints the ratio of medians and the ratio of
- * minimums per measurement and writes JSON. Not a test.
+ * minimums per measurement, and each engine time as a fraction of this machine's limit: the transformer's matrix-product
+ * FLOPs (analysis/flops.ts) / the time / the matrix-product rate measured on the model's shapes before and after the
+ * runs (runtime/matmulRate.ts; the higher one), with the load average. Writes JSON. Not a test.
  *
  *   npx tsc -p tsconfig.json && node out/bench/engine.js [--model DIR] [--vae PTH --var PTH] [--official VAR_REPO]
  *       [--image IMG] [--repeats N] [--threads N] [--extras] [--sweep 1,2] [--json OUT]
@@ -27,6 +29,9 @@ import { GenerationRun } from '../src/engine/generation/generator';
 import { teacherForcedLogits } from '../src/engine/model/teacherForcing';
 import { inspectImage } from '../src/engine/model/tokenizer';
 import { OFFICIAL_SAMPLING, type BundleManifest } from '../src/shared/manifest';
+import { rateShapes, stepFlops, teacherForcedFlops } from '../src/engine/analysis/flops';
+import { matmulRate } from '../src/engine/runtime/matmulRate';
+import { OnnxRuntime } from '../src/engine/runtime/onnxRuntime';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -43,7 +48,13 @@ class Reference {
   private readonly lines: AsyncIterableIterator<string>;
   readonly ready: Promise<Record<string, unknown>>;
   constructor(args: string[]) {
-    const child = spawn('/usr/bin/python3', args, { stdio: ['pipe', 'pipe', 'inherit'] });
+    // NOTE: OpenMP threads that spin while they wait (libgomp's default) lose their time slices to the waiting on a
+    // loaded machine: at load 15 on 2 cores the official teacher-forced pass of the default model took 15-20 s, and
+    // 0.6-1.2 s with OMP_WAIT_POLICY=PASSIVE. The engine's thread pools do not spin either (onnxRuntime.ts).
+    const child = spawn('/usr/bin/python3', args, {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      env: { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' },
+    });
     this.child = child;
     this.lines = readline.createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     this.ready = this.next();
@@ -140,15 +151,22 @@ async function main(): Promise<void> {
       await run.imageTensor();
     },
   };
-  for (const name of MEASUREMENTS) await ops[name](); // warm-up (the reference warms up before `ready`)
-  const refInfo = await ref.ready;
+  // The machine's matrix-product limit for this model's shapes (matmulRate.ts), measured before and after the runs.
+  const rateRuntime = new OnnxRuntime({ provider: 'cpu', threads, profilePlacement: false });
+  const { m: rateRows, shapes } = rateShapes(manifest);
+  const rates = [(await matmulRate(rateRuntime, rateRows, shapes)).gflops];
+  const loads = [os.loadavg()[0]];
+  const refInfo = await ref.ready; // the reference warms up before `ready`
   const times: Record<Measurement, { engine: number[]; reference: number[] }> = {
     open_image: { engine: [], reference: [] },
     teacher_forced: { engine: [], reference: [] },
     generate: { engine: [], reference: [] },
   };
-  for (let r = 0; r < repeats; r++) {
-    for (const name of MEASUREMENTS) {
+  // One measurement after the other, each warmed up right before its runs: a large bundle holds one transformer
+  // graph at a time (bundle.ts, EXCLUSIVE_ROLES), so alternating measurements would time its reopening.
+  for (const name of MEASUREMENTS) {
+    await ops[name]();
+    for (let r = 0; r < repeats; r++) {
       const ours = async () => {
         const t = performance.now();
         await ops[name]();
@@ -169,6 +187,20 @@ async function main(): Promise<void> {
   }
   ref.close();
   await engine.dispose();
+  rates.push((await matmulRate(rateRuntime, rateRows, shapes, { fresh: true })).gflops);
+  loads.push(os.loadavg()[0]);
+  const limit = rates[1]; // the better of the two measurements (matmulRate keeps the best)
+  const B = sampling.cfg > 0 ? 2 : 1;
+  const flops: Record<Measurement, number | undefined> = {
+    open_image: undefined, // the VAE's convolutions: not counted
+    teacher_forced: teacherForcedFlops(manifest).total,
+    generate: manifest.patchNums.reduce((s, _pn, k) => s + stepFlops(manifest, k, B).total, 0),
+  };
+  /** FLOPs counted / time / the limit. */
+  const fraction = (name: Measurement, ms: number) => {
+    const f = flops[name];
+    return f === undefined ? '—' : `${((f / (ms / 1e3) / (limit * 1e9)) * 100).toFixed(0)} %`;
+  };
 
   const labels: Record<Measurement, [string, string]> = {
     open_image: ['open image (preprocess + tokenize + decode every scale)', '>= 1.5x'],
@@ -176,15 +208,21 @@ async function main(): Promise<void> {
     generate: [`generation (KV cache, CFG, top-k/p, final decode)${official ? ' vs autoregressive_infer_cfg' : ''}`, '>= 1.5x'],
   };
   const lines = [
-    '| measurement | engine median ms | reference median ms | ratio of medians | engine min ms | reference min ms | ratio of minimums | goal |',
-    '|---|---:|---:|---:|---:|---:|---:|---|',
+    '| measurement | engine median ms | reference median ms | ratio of medians | engine min ms | reference min ms | ratio of minimums | goal | GFLOP counted | engine median / min, of the limit |',
+    '|---|---:|---:|---:|---:|---:|---:|---|---:|---:|',
   ];
   for (const name of MEASUREMENTS) {
     const { engine: e, reference: p } = times[name];
     lines.push(
-      `| ${labels[name][0]} | ${median(e).toFixed(1)} | ${median(p).toFixed(1)} | ${(median(p) / median(e)).toFixed(2)}x | ${min(e).toFixed(1)} | ${min(p).toFixed(1)} | ${(min(p) / min(e)).toFixed(2)}x | ${labels[name][1]} |`,
+      `| ${labels[name][0]} | ${median(e).toFixed(1)} | ${median(p).toFixed(1)} | ${(median(p) / median(e)).toFixed(2)}x | ${min(e).toFixed(1)} | ${min(p).toFixed(1)} | ${(min(p) / min(e)).toFixed(2)}x | ${labels[name][1]} | ${flops[name] === undefined ? '—' : (flops[name]! / 1e9).toFixed(2)} | ${fraction(name, median(e))} / ${fraction(name, min(e))} |`,
     );
   }
+  lines.push(
+    '',
+    `matrix-product limit (${rateRows} rows × ${shapes.map(([k, n]) => `${k}×${n}`).join(', ')}, ${threads || 'default'} threads): ` +
+      `${rates[0].toFixed(1)} GFLOP/s before the runs, ${limit.toFixed(1)} GFLOP/s the best with a measurement after them; load average ${loads.map((l) => l.toFixed(1)).join(' before, ')} after ` +
+      `(${os.cpus().length} cores)`,
+  );
   let extras: unknown;
   if (process.argv.includes('--extras')) {
     const sweep = arg('sweep', '1,2')!.split(',').filter(Boolean).map(Number);
@@ -209,6 +247,9 @@ async function main(): Promise<void> {
       {
         machine: `${os.cpus().length} cores, ${os.cpus()[0]?.model}`,
         loadavg: os.loadavg(),
+        matmulLimitGflops: rates,
+        loadBeforeAfter: loads,
+        flops,
         model,
         reference: refInfo,
         times,

@@ -100,6 +100,17 @@ def official(a, dev):
         v_patch_nums=rc.patch_nums,
         test_mode=True,
     )
+    # The official VQVAE fixes its encoder and decoder to vq-f16's layout (ch_mult 1,1,2,2,4, 2 blocks, attention);
+    # a VAE of another layout (the embedded model's) gets the official Encoder / Decoder built with its own.
+    layout = dict(
+        ch_mult=tuple(vc.ch_mult), num_res_blocks=vc.num_res_blocks, using_sa=vc.using_sa, using_mid_sa=vc.using_mid_sa
+    )
+    if layout != dict(ch_mult=(1, 1, 2, 2, 4), num_res_blocks=2, using_sa=True, using_mid_sa=True):
+        from models.basic_vae import Decoder, Encoder  # noqa: E402 (the official code)
+
+        dd = dict(dropout=0.0, ch=vc.ch, z_channels=vc.Cvae, in_channels=3, **layout)
+        vae.encoder, vae.decoder = Encoder(double_z=False, **dd), Decoder(**dd)
+        vae.downsample = 2 ** (len(vc.ch_mult) - 1)
     # NOTE: the official VQVAE.load_state_dict passes assign=, which torch < 2.1 lacks: nn.Module's own is called (the
     # official one only swaps a hit-count table of another scale count, which these checkpoints do not have).
     torch.nn.Module.load_state_dict(vae, vae_sd, strict=True)

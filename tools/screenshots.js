@@ -39,6 +39,7 @@ const SHOTS = [
   'timeline',
   'watch',
   'free-running',
+  'profile',
   'export',
 ];
 /** The Dataset view's run: the four shipped checkpoints of the default model, early to final. */
@@ -288,6 +289,20 @@ const STEPS = {
   async dataset({ page, panel, dataset }) {
     await openResults(page, timelineResults(dataset));
     await whenPanel(panel, 'the timeline', () => document.querySelectorAll('.view-dataset .dataset-timeline svg').length > 0);
+    await sleep(500);
+  },
+  async profile({ panel }) {
+    // One generation (class 0, the model's sampling) and a teacher-forced pass on the image, timed three times.
+    await showTab(panel, 'profile');
+    await panel.fill('#panel-profile .profile-repeats', '3');
+    await panel.click('#panel-profile button:text("Measure")');
+    await whenPanel(
+      panel,
+      'the profile',
+      () => document.querySelectorAll('#panel-profile .profile-table tbody tr').length > 0,
+      undefined,
+      300000,
+    );
     await sleep(500);
   },
   async timeline(session) {

@@ -21,6 +21,7 @@ import { CommandSpec, num, ParsedArgs, UsageError } from './args';
 import { forwardSignalsTo, signalExitCode } from './interrupt';
 import { checkDistinct, checkOutputDir, checkOutputFile, writeOutput } from './outputPaths';
 import { ProgressLine } from './progress';
+import { PROFILE_OPTIONS, profileTable, runProfile } from './profileCommand';
 import { runWatchCommand, WATCH_OPTIONS, WATCH_SWITCHES } from './watchCommand';
 import { gridJson, gridPngs, runSampleGrid, SAMPLE_GRID_OPTIONS } from './sampleGridCommand';
 import {
@@ -129,6 +130,13 @@ export const SPECS: Record<string, CommandSpec> = {
     options: { ...COMMON, ...IMAGE_OPTS, ...WATCH_OPTIONS },
     switches: WATCH_SWITCHES,
   },
+  profile: {
+    name: 'profile',
+    summary:
+      "Where the time goes per scale and per graph, for one generation and one teacher-forced pass: ms, FLOPs from the graph shapes, the fraction of this machine's measured matrix-product rate, KV cache bytes, the last two scales' share.",
+    positionals: [],
+    options: { ...COMMON, ...PROFILE_OPTIONS },
+  },
   stats: {
     name: 'stats',
     summary: 'Codebook usage over a folder of images (recursive): the codebook part of `evaluate` alone, without the transformer.',
@@ -210,9 +218,11 @@ export function checkOutputs(name: string, args: ParsedArgs): void {
   if (name === 'sample-grid' && args.options.out !== undefined) checkOutputDir('--out', args.options.out);
   const inputs: Array<[string, string]> = ['inspect', 'eval'].includes(name)
     ? [['the input IMAGE', args.positionals[0]]]
-    : name === 'merge'
-      ? args.positionals.map((p): [string, string] => ['a PART to merge', p])
-      : [];
+    : name === 'profile' && args.options.image !== undefined
+      ? [['the --image', args.options.image]]
+      : name === 'merge'
+        ? args.positionals.map((p): [string, string] => ['a PART to merge', p])
+        : [];
   checkDistinct(outputs, inputs);
 }
 
@@ -423,6 +433,13 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
     }
     case 'watch': {
       await writeJson(args, await runWatchCommand(args, engine, ratio(), packageRoot()));
+      return;
+    }
+    case 'profile': {
+      await openModel(engine, model);
+      const r = await runProfile(args, engine, model);
+      if (args.options.json !== undefined) await writeJson(args, r);
+      if (args.options.json !== '-') process.stdout.write(profileTable(r) + '\n');
       return;
     }
     case 'stats': {

@@ -22,6 +22,9 @@ import { sampleGrid } from './generation/samplingGrid';
 import { decodeImage, DEFAULT_MAX_IMAGE_PIXELS, type DecodedImage } from './image/imageDecode';
 import { describePlacement, nodesOffProvider } from '../shared/nodePlacement';
 import { OnnxRuntime } from './runtime/onnxRuntime';
+import { matmulRate } from './runtime/matmulRate';
+import { rateShapes } from './analysis/flops';
+import { profileScales } from './generation/scaleProfile';
 import { MAX_IMAGE_BYTES, readCapped } from '../node/readCapped';
 import { ModelInput, preprocess, preprocessToSize } from './image/preprocess';
 import { newRunId } from '../shared/runId';
@@ -237,6 +240,19 @@ export class Engine implements Handlers<EngineApi> {
     const { bits } = await tokenizeBits(b, s, input.tensor);
     const logits = await teacherForcedBitLogits(b, s, bits, text);
     return scoreBits(s, b.manifest.bits, bits, logits, text.tokens);
+  }
+
+  async profile(p: Parameters<EngineApi['profile']>[0]) {
+    const b = await this.bundle(p.model);
+    const image = p.image && {
+      name: 'path' in p.image ? path.basename(p.image.path) : (p.image.name ?? 'image'),
+      tensor: (await this.modelInput(b, p.image)).tensor,
+    };
+    const { m, shapes } = rateShapes(b.manifest);
+    const rate = await matmulRate(this.runtime, m, shapes);
+    const profile = await profileScales(b, { classId: p.classId, repeats: p.repeats ?? 3, rate, image });
+    // measured again after the passes, the best kept: one measurement may fall in a busy moment of a shared machine
+    return { ...profile, rate: await matmulRate(this.runtime, m, shapes, { fresh: true }) };
   }
 
   async cancel(p: { runId: string }) {

@@ -49,6 +49,7 @@ const METHODS: Record<keyof EngineApi, boolean> = {
   samplingGrid: true,
   folderUsage: true,
   evaluateFolder: true,
+  profile: true,
   trainingUsage: true,
   modelFamily: false,
   inspectBits: true,

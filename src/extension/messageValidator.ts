@@ -7,6 +7,7 @@ import type { RpcMessage } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
 import { samplingSettingsError } from '../shared/samplingBounds';
 import { samplingGridError } from '../shared/samplingGrid';
+import { MAX_PROFILE_REPEATS } from '../shared/scaleProfile';
 
 type Check = (params: unknown) => string | null;
 
@@ -47,6 +48,10 @@ const head = (h: unknown) => h === 'mean' || isInt(h, 0, 1000);
 const CHECKS: { [M in keyof HostApi]: Check } = {
   inspect: empty,
   trainingUsage: empty,
+  profile: (p) =>
+    isObj(p) && isInt(p.classId, 0, 1e6) && isInt(p.repeats, 1, MAX_PROFILE_REPEATS)
+      ? null
+      : `profile needs classId and repeats (1..${MAX_PROFILE_REPEATS})`,
   evaluate: (p) => (isObj(p) && isInt(p.classId, 0, 1e6) ? null : 'classId must be a non-negative integer'),
   attention: (p) =>
     isObj(p) && isInt(p.classId, 0, 1e6) && isInt(p.layer, 0, 1000) && head(p.head) ? null : 'attention needs classId, layer and head',

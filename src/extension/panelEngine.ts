@@ -21,7 +21,16 @@ export interface PanelContext {
 /** The HostApi requests the engine answers. */
 export type EngineHandlers = Pick<
   Handlers<HostApi>,
-  'inspect' | 'evaluate' | 'attention' | 'generationStart' | 'generationStep' | 'cancel' | 'samplingGrid' | 'edit' | 'trainingUsage'
+  | 'inspect'
+  | 'evaluate'
+  | 'attention'
+  | 'generationStart'
+  | 'generationStep'
+  | 'cancel'
+  | 'samplingGrid'
+  | 'edit'
+  | 'trainingUsage'
+  | 'profile'
 >;
 
 /** Routes requests from panels to the engine and the engine's run events back to their panels. */
@@ -91,6 +100,13 @@ export class PanelEngine {
       },
       edit: async (p) => client.call('edit', { ...p, model: await openDir(), source: { image: image() } }),
       trainingUsage: async () => client.call('trainingUsage', { model: await openDir() }),
+      profile: async (p) =>
+        client.call('profile', {
+          model: await openDir(),
+          classId: p.classId,
+          repeats: p.repeats,
+          ...(panel.imageUri ? { image: { path: panel.imageUri.fsPath } } : {}),
+        }),
     };
   }
 

@@ -19,6 +19,7 @@ import type {
   ModelInfo,
   NodePlacement,
   RgbaImage,
+  ScaleProfile,
 } from './results';
 import type { Side } from './rpc';
 
@@ -152,6 +153,11 @@ export interface EngineApi {
   evaluateFolder(params: EvaluateFolderRequest): Promise<DatasetEvaluation>;
   /** The checkpoint's training hit counts, when the bundle has them. */
   trainingUsage(params: ModelRef): Promise<CodebookUsage | null>;
+  /**
+   * Time one generation (the bundle's sampling, seed 0) and one teacher-forced pass (on the image, else on the
+   * generated sample) per scale and per graph, beside FLOPs, KV cache bytes and the machine's matrix-product rate.
+   */
+  profile(params: ModelRef & { image?: ImageSource; classId: number; repeats?: number }): Promise<ScaleProfile>;
   /** Cancel any run by id (generation or folder statistics). */
   /** A bundle's model family (the bundle is opened): 'var' or 'infinity'. */
   modelFamily(params: ModelRef): Promise<ModelFamily>;

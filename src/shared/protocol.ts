@@ -6,7 +6,16 @@
  * script runs; the host answers with the `init` event; nothing else is sent before `ready`.
  * Long runs carry a `runId`; events of a run that is no longer current are dropped by the store.
  */
-import type { AttentionResult, CodebookUsage, EvalResult, GenerationSettings, GenerationStep, InspectResult, ModelInfo } from './results';
+import type {
+  AttentionResult,
+  CodebookUsage,
+  EvalResult,
+  GenerationSettings,
+  GenerationStep,
+  InspectResult,
+  ModelInfo,
+  ScaleProfile,
+} from './results';
 import type { Nothing, Side } from './rpc';
 import type { DatasetEvaluation } from './evaluation';
 import type { SamplingGridRequest, SamplingGridResult } from './samplingGrid';
@@ -36,6 +45,7 @@ export const VIEW_IDS = [
   'whatIf',
   'compare',
   'dataset',
+  'profile',
 ] as const;
 
 /** A view of the inspector. */
@@ -117,6 +127,8 @@ export interface HostApi {
   edit(params: EditRequest): Promise<EditResult>;
   /** The checkpoint's training hit counts, when it carries them. */
   trainingUsage(params: Record<string, never>): Promise<CodebookUsage | null>;
+  /** Time one generation of a class and one teacher-forced pass (on the panel's image, else the sample) per scale. */
+  profile(params: { classId: number; repeats: number }): Promise<ScaleProfile>;
   /** Save a file the user exports (asks where; never overwrites without asking). Returns the path or null if cancelled. */
   saveExport(params: { suggestedName: string; mime: (typeof SAVE_MIMES)[number]; data: Uint8Array | string }): Promise<string | null>;
   /** Persist panel state (also kept by the webview itself). */

@@ -257,3 +257,96 @@ export interface BitsEvalResult {
   /** Over every token of the image. */
   overall: BitAccuracy;
 }
+
+/** Matrix-product FLOPs (2·m·n·k each) of a pass or a scale, by part of the transformer (src/engine/analysis/flops.ts). */
+export interface MatmulFlops {
+  /** word_embed of the scale's inputs. */
+  embed: number;
+  /** q, k, v and output projections of every block. */
+  attentionProjections: number;
+  /** q·kᵀ and attention·v of every block (grows with the positions attended to). */
+  attentionScores: number;
+  mlp: number;
+  /** The logits: [tokens, D] × [D, V]. */
+  head: number;
+  /** Per-sequence products on the class condition (adaLN of the blocks and of the head). */
+  conditioning: number;
+  total: number;
+}
+
+/** The machine's measured rate of the model's matrix products (src/engine/runtime/matmulRate.ts). */
+export interface MatmulRate {
+  /** GFLOP/s of the best run: the limit. */
+  gflops: number;
+  medianGflops: number;
+  /** Rows of each product (the largest scale's tokens of a CFG generation) and each product's [k, n]. */
+  m: number;
+  shapes: Array<[number, number]>;
+  threads: number;
+  provider: string;
+  runs: number;
+}
+
+/** One scale of a profiled generation (each part the best of the repeats). */
+export interface GenerationScaleProfile {
+  scaleIndex: number;
+  pn: number;
+  /** Tokens of the scale per sample (pn²; the class token at scale 0); the step runs on batch × tokens rows. */
+  tokens: number;
+  /** Positions already in the KV cache, which the scale's tokens attend to besides themselves. */
+  cachedPositions: number;
+  /** ms per part: the graphs that ran (transformerStep, latentStep) and `host` (sampling, CFG mix, copies in JS). */
+  ms: Record<string, number>;
+  totalMs: number;
+  /** FLOPs of the step graph at this scale. */
+  flops: MatmulFlops;
+  /** Bytes of keys and values the cache holds after this scale. */
+  kvBytes: number;
+}
+
+/** One scale of a teacher-forced pass: its rows' share of the one transformer run. */
+export interface TeacherForcedScaleProfile {
+  scaleIndex: number;
+  pn: number;
+  tokens: number;
+  flops: MatmulFlops;
+}
+
+/** Where the time of one generation and one teacher-forced pass goes, per scale and per graph. */
+export interface ScaleProfile {
+  model: string;
+  provider: string;
+  classId: number;
+  repeats: number;
+  rate: MatmulRate;
+  generation: {
+    settings: GenerationSettings;
+    /** 2 with CFG. */
+    batch: number;
+    scales: GenerationScaleProfile[];
+    /** The final decode of f̂ to pixels. */
+    decodeMs: number;
+    /** Sum of every scale's parts and the decode. */
+    totalMs: number;
+    /** The best time of the whole generation, measured around it. */
+    wallMs: number;
+    flops: number;
+    /** The last two scales' share of the scales' time and of their FLOPs. */
+    lastTwoShare: { time: number; flops: number };
+  };
+  teacherForced: {
+    /** The image's file name, or null: the pass ran on the generated sample's own tokens. */
+    image: string | null;
+    /** ms per graph: encoder and quantizer (with an image), transformer. */
+    graphs: Array<{ role: string; ms: number }>;
+    /** Sum of the graphs. */
+    totalMs: number;
+    wallMs: number;
+    /** Per scale; the one transformer run computes every scale at once, so time is per graph only. */
+    scales: TeacherForcedScaleProfile[];
+    /** Per-sequence conditioning products, once per pass. */
+    conditioningFlops: number;
+    flops: number;
+    lastTwoShare: { flops: number };
+  };
+}

@@ -22,12 +22,13 @@ function ticket(kind: string): () => boolean {
 }
 
 /** The requests whose reply is a Loadable in the store, and where in the store each lands. */
-type Loaded = 'inspect' | 'evaluate' | 'attention' | 'trainingUsage' | 'edit';
+type Loaded = 'inspect' | 'evaluate' | 'attention' | 'trainingUsage' | 'edit' | 'profile';
 const SLOTS: { [M in Loaded]: (s: InspectorState, l: Loadable<Result<HostApi[M]>>) => Partial<InspectorState> } = {
   inspect: (_s, l) => ({ inspect: l }),
   evaluate: (_s, l) => ({ evaluation: l }),
   attention: (_s, l) => ({ attention: l }),
   trainingUsage: (_s, l) => ({ trainingUsage: l }),
+  profile: (_s, l) => ({ profile: l }),
   edit: (s, l) => ({ edit: { ...s.edit, result: l } }),
 };
 
@@ -214,6 +215,7 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
         evaluation: { status: 'idle' },
         attention: { status: 'idle' },
         trainingUsage: { status: 'idle' },
+        profile: { status: 'idle' },
         comparison: null,
         folderUsage: null,
         hover: null,

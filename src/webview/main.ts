@@ -10,6 +10,7 @@ import { createAttentionView } from './views/attentionView';
 import { createCodebookView } from './views/codebookView';
 import { createCompareView } from './views/compareView';
 import { createDatasetView } from './views/datasetView';
+import { createProfileView } from './views/profileView';
 import { createPyramidView } from './views/pyramidView';
 import { createReconstructionView } from './views/reconstructionView';
 import { createResidualView } from './views/residualView';
@@ -30,6 +31,7 @@ const VIEWS: { [V in ViewId]: Omit<TabSpec, 'id'> } = {
   whatIf: { label: 'What-if', create: createWhatIfView },
   compare: { label: 'Compare', create: createCompareView },
   dataset: { label: 'Dataset', create: createDatasetView },
+  profile: { label: 'Profile', create: createProfileView },
 };
 const TABS: TabSpec[] = VIEW_IDS.map((id) => ({ id, ...VIEWS[id] }));
 

@@ -9,6 +9,7 @@ import type {
   GenerationStep,
   InspectResult,
   ModelInfo,
+  ScaleProfile,
 } from '../shared/results';
 import type { DatasetEvaluation, FreeRunMode } from '../shared/evaluation';
 import type { SamplingGridResult } from '../shared/samplingGrid';
@@ -70,6 +71,8 @@ export interface InspectorState {
   evaluation: Loadable<EvalResult>;
   attention: Loadable<AttentionResult>;
   trainingUsage: Loadable<CodebookUsage | null>;
+  /** The Profile view's measurement. */
+  profile: Loadable<ScaleProfile>;
   folderUsage: HostEvents['folderUsage'] | null;
   comparison: HostEvents['comparison'] | null;
   /** Folder evaluations shown in the Dataset view, ordered by training step (several = a run's timeline). */
@@ -115,6 +118,7 @@ export function initialState(): InspectorState {
     evaluation: { status: 'idle' },
     attention: { status: 'idle' },
     trainingUsage: { status: 'idle' },
+    profile: { status: 'idle' },
     folderUsage: null,
     dataset: [],
     comparison: null,

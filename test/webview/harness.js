@@ -52,6 +52,8 @@ function decode(v) {
   return v;
 }
 
+const PROFILE = require('./fixtures/profile.json');
+
 const RECORDINGS_DIR = path.join(SHOTS, 'recordings');
 
 /** Attention recordings preloaded into the page (others are computed and sent on request). */
@@ -114,6 +116,8 @@ function recordedHandlers(rec, panel) {
     edit: async () => recorded('edit'),
     samplingGrid: async (req) => samplingGrid(rec, req),
     trainingUsage: async () => recorded('trainingUsage'),
+    // The engine's profile of the fixture bundle (img2.png, class 3), recorded by `varscope profile --json`.
+    profile: async () => PROFILE,
     saveExport: async ({ suggestedName }) => `/exports/${suggestedName}`,
     saveState: async () => undefined,
     runCommand: async () => undefined,

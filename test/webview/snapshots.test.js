@@ -131,6 +131,10 @@ const SETUP = {
     await p.emitRecorded('comparison', 'comparison');
     await p.page.waitForSelector('.compare-c');
   },
+  async profile(p) {
+    await p.page.click('#panel-profile button:text("Measure")');
+    await p.page.waitForSelector('.profile-table tbody tr');
+  },
   async dataset(p) {
     // Two checkpoints of a run: the newest one's curves and tables (free running too), and the timeline.
     await p.emit('dataset', { evaluations: [evaluation(419, 0.1), withFreeRunning(evaluation(4187, 0.3))], mode: 'replace' });

@@ -147,12 +147,55 @@ export async function loadBundle(dirOrFile: string, runtime: OnnxRuntime, opts: 
     : ModelBundle.open(file, dir, manifest, runtime, opts);
 }
 
+/** A graph that reports each run's wall time. */
+class TimedGraph implements Graph {
+  constructor(
+    private readonly g: Graph,
+    private readonly report: (ms: number) => void,
+  ) {}
+  get file() {
+    return this.g.file;
+  }
+  get provider() {
+    return this.g.provider;
+  }
+  get inputs() {
+    return this.g.inputs;
+  }
+  get outputs() {
+    return this.g.outputs;
+  }
+  get placement() {
+    return this.g.placement;
+  }
+  get deviceOutputs() {
+    return this.g.deviceOutputs;
+  }
+  run(feeds: Record<string, HostTensor>, fetches?: string[]): Promise<Record<string, HostTensor>> {
+    return this.timed(() => this.g.run(feeds, fetches));
+  }
+  runDevice(feeds: Record<string, HostTensor | DeviceTensor>, fetches?: string[]): ReturnType<Graph['runDevice']> {
+    return this.timed(() => this.g.runDevice(feeds, fetches));
+  }
+  dispose(): Promise<void> {
+    return this.g.dispose();
+  }
+  private async timed<T>(f: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    const out = await f();
+    this.report(performance.now() - t0);
+    return out;
+  }
+}
+
 /** A loaded bundle: manifest, codebook, interpolation matrices and lazily opened graphs. */
 export class ModelBundle {
   private readonly sessions = new Map<GraphRole, Promise<Graph>>();
   private readonly placements = new Map<GraphRole, NodePlacement>();
   /** Called once per graph when its node placement is known (after its first run). */
   onPlacement?: (role: GraphRole, graph: Graph, placement: NodePlacement) => void;
+  /** Called after every run of a graph of this bundle with its wall time (the profile listens). */
+  onGraphRun?: (role: GraphRole, ms: number) => void;
   private colors: Uint8Array | undefined;
   private closed = false;
   /** A large bundle's transformer graphs, opened or released (see transformerShare). */
@@ -225,7 +268,8 @@ export class ModelBundle {
     if (this.closed) return Promise.reject(new VarScopeError('Cancelled', `${this.manifest.id}: the model was closed`));
     let s = this.sessions.get(role);
     if (!s) {
-      s = this.large && TRANSFORMER_ROLES.includes(role) ? this.openReleasable(role) : this.openGraph(role);
+      const opened = this.large && TRANSFORMER_ROLES.includes(role) ? this.openReleasable(role) : this.openGraph(role);
+      s = opened.then((g) => new TimedGraph(g, (ms) => this.onGraphRun?.(role, ms)));
       this.sessions.set(role, s);
       s.catch(() => this.sessions.delete(role)); // a failed open may be retried
     }

@@ -105,6 +105,27 @@ export class GenerationRun {
     return this.cache?.hostBytes ?? 0;
   }
 
+  /** Positions the KV cache holds (0 before the first step). */
+  get cachedPositions(): number {
+    return this.cache?.length ?? 0;
+  }
+
+  /**
+   * The teacher-forcing input of the computed scales, [B, L - firstL, C] (each sample the same): the next-scale
+   * inputs of scales 0..upTo-1 at the rows of scales 1..upTo, zeros after.
+   */
+  teacherForcingInput(upTo = this.current + 1, B = 1): Float32Array {
+    const m = this.bundle.manifest;
+    const C = m.vae.Cvae;
+    const rows = m.tokenCount - m.firstL;
+    const vi = new Float32Array(B * rows * C);
+    for (let k = 1; k <= Math.min(upTo, m.patchNums.length - 1); k++) {
+      const [b] = m.beginEnds[k];
+      for (let bb = 0; bb < B; bb++) vi.set(this.snaps[k - 1].nextInput, bb * rows * C + (b - m.firstL) * C);
+    }
+    return vi;
+  }
+
   /** Compute (or restore) up to `scaleIndex`, calling `onStep` for each scale computed. Serialised per run. */
   goTo(scaleIndex: number, onStep?: (s: StepOutput) => void | Promise<void>): Promise<StepOutput> {
     return this.goToThen(scaleIndex, onStep, async (out) => out);
@@ -272,11 +293,7 @@ export class GenerationRun {
     const { Cvae: C, vocabSize: V } = m.vae;
     const L = m.tokenCount;
     const rows = L - m.firstL;
-    const vi = new Float32Array(B * rows * C); // [B, L - firstL, C]; rows after scale si stay 0 (masked anyway)
-    for (let k = 1; k <= si; k++) {
-      const [b] = m.beginEnds[k];
-      for (let bb = 0; bb < B; bb++) vi.set(this.snaps[k - 1].nextInput, bb * rows * C + (b - m.firstL) * C);
-    }
+    const vi = this.teacherForcingInput(si, B); // rows after scale si stay 0 (masked anyway)
     const g = await this.bundle.graph('transformer');
     const out = await g.run({ classLabel: i64([B], labels), varInput: f32([B, rows, C], vi) }, ['logits']);
     const all = asF32(out.logits, 'transformer.logits'); // [B, L, V]

@@ -225,25 +225,30 @@ export class OnnxRuntime {
   /**
    * Open one ONNX file as one session (`role` picks its default thread count, `threads` overrides it); errors are
    * ModelLoad and name the file. `prepack: false` leaves the weights where onnxruntime reads them, memory-mapped from
-   * the bundle's weights file (see the NOTE in sessionOptions).
+   * the bundle's weights file (see the NOTE in sessionOptions). A graph built in memory comes as its bytes and a name.
    */
-  async open(file: string, role = '', threads?: number, prepack = true): Promise<GraphSession> {
-    // NOTE: open by path, not from bytes: large graphs keep weights in external data files beside them.
-    try {
-      fs.accessSync(file, fs.constants.R_OK);
-    } catch (e) {
-      throw new VarScopeError('ModelLoad', `cannot read graph ${file}: ${firstLine(e)}`);
-    }
+  async open(source: string | { name: string; bytes: Uint8Array }, role = '', threads?: number, prepack = true): Promise<GraphSession> {
+    // NOTE: a bundle's graphs open by path, not from bytes: large graphs keep weights in external data files beside them.
+    const file = typeof source === 'string' ? source : source.name;
+    if (typeof source === 'string')
+      try {
+        fs.accessSync(file, fs.constants.R_OK);
+      } catch (e) {
+        throw new VarScopeError('ModelLoad', `cannot read graph ${file}: ${firstLine(e)}`);
+      }
     const order: string[] = this.provider ? [this.provider] : this.options.provider === 'auto' ? providerChain() : [this.options.provider];
     let lastError: unknown;
     for (const p of order) {
       const profileDir = this.options.profilePlacement === false ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-profile-'));
       try {
         const device = p === 'webgpu' ? (DEVICE_OUTPUTS[role] ?? []) : [];
-        const session = await ort.InferenceSession.create(file, {
+        const options = {
           ...this.sessionOptions(p, role, threads, profileDir, prepack),
           ...(device.length ? { preferredOutputLocation: Object.fromEntries(device.map((n) => [n, 'gpu-buffer' as const])) } : {}),
-        });
+        };
+        const session = await (typeof source === 'string'
+          ? ort.InferenceSession.create(source, options)
+          : ort.InferenceSession.create(source.bytes, options));
         this.provider = p;
         return new GraphSession(session, file, p, profileDir, device);
       } catch (e) {

@@ -20,7 +20,8 @@ export interface ScaleChartOptions {
   title: string;
   /** Y axis label with its unit, e.g. "PSNR (dB)". */
   yLabel: string;
-  kind: 'line' | 'bar';
+  /** `stack`: one bar per scale, the series stacked in order (parts of a whole). */
+  kind: 'line' | 'bar' | 'stack';
   width?: number;
   height?: number;
   /** Fixed y domain; default [0, max]. */
@@ -53,7 +54,13 @@ export function makeScaleChart(
         .domain(patchNums.map((_, k) => k))
         .range([m.left, width - m.right])
         .padding(0.2);
-      const top = o.yDomain?.[1] ?? max(series.flatMap((s) => s.values.filter(Number.isFinite))) ?? 1;
+      const stacked = o.kind === 'stack';
+      // Where each series' bar starts at each scale: the sum of the series below it (stacked), else 0.
+      const base = series.map((_, si) => patchNums.map((_pn, k) => (stacked ? sumBelow(series, si, k) : 0)));
+      const tops = stacked
+        ? patchNums.map((_pn, k) => sumBelow(series, series.length, k))
+        : series.flatMap((s) => s.values.filter(Number.isFinite));
+      const top = o.yDomain?.[1] ?? max(tops) ?? 1;
       // With several series, a key names them in their own colours, one row each between the title and the plot.
       const keyed = series.length > 1 ? series : [];
       const plotTop = keyed.length ? m.top + KEY_TOP + keyed.length * KEY_ROW : m.top;
@@ -77,7 +84,7 @@ export function makeScaleChart(
           .tickSize(-(width - m.left - m.right))
           .tickFormat(() => ''),
       );
-      const bw = x.bandwidth() / Math.max(1, series.length);
+      const bw = stacked ? x.bandwidth() : x.bandwidth() / Math.max(1, series.length);
       svg
         .selectAll<SVGGElement, Series>('g.key')
         .data(keyed, (d) => d.name)
@@ -102,17 +109,18 @@ export function makeScaleChart(
         .each(function (s, si) {
           const g = select(this);
           const pts = s.values.map((v, k) => ({ k, v })).filter((d) => Number.isFinite(d.v));
-          if (o.kind === 'bar') {
+          if (o.kind !== 'line') {
+            const b0 = (k: number): number => base[si][k];
             g.selectAll('path').remove();
             g.selectAll<SVGRectElement, { k: number; v: number }>('rect.bar')
               .data(pts, (d) => String(d.k))
               .join('rect')
               .attr('class', (d) => `bar ${s.cls ?? ''} ${d.k === focus ? 'is-focused' : ''}`)
               .attr('data-scale', (d) => d.k)
-              .attr('x', (d) => x(d.k)! + si * bw)
+              .attr('x', (d) => x(d.k)! + (stacked ? 0 : si * bw))
               .attr('width', bw)
-              .attr('y', (d) => y(Math.max(0, d.v)))
-              .attr('height', (d) => Math.abs(y(0) - y(d.v)))
+              .attr('y', (d) => y(b0(d.k) + Math.max(0, d.v)))
+              .attr('height', (d) => Math.abs(y(b0(d.k)) - y(b0(d.k) + d.v)))
               .selectAll('title')
               .data((d) => [d])
               .join('title')
@@ -140,4 +148,11 @@ export function makeScaleChart(
         });
     },
   };
+}
+
+/** The sum of the first `n` series' finite values at scale k. */
+function sumBelow(series: Series[], n: number, k: number): number {
+  let t = 0;
+  for (let i = 0; i < n; i++) if (Number.isFinite(series[i].values[k])) t += series[i].values[k];
+  return t;
 }
