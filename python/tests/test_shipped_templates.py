@@ -15,7 +15,7 @@ from varscope.bundle.weight_map import FILE, template_key
 TEMPLATES = os.path.join(ROOT, 'templates')
 REBUILD = 'PYTHONPATH=python .venv-torch2/bin/python tools/build_templates.py'
 # The released configurations built and shipped (the official VQ-VAE with var_d16, ... at 256 px; d36-s at 512 px is not).
-RELEASED = ['var-d16-256', 'var-d20-256']
+RELEASED = ['var-d16-256', 'var-d20-256', 'var-d30-256']
 
 
 def config(cls, values: dict):
