@@ -13,7 +13,7 @@ it: `varscope export` with no Python reachable writes the bundle of the checkpoi
 graph and weight file must be the export's, byte for byte. The exported bundle is then deleted (--keep-bundle keeps
 it), and one that is already there with the current template key is not exported again. Run it again whenever the
 exporter's version changes (the shipped-templates test fails until then). A torch 2 Python exports faster, and loads
-the checkpoints' structure with mmap. d30 takes about 31 min and 15 GB to export, d36-s 72 min and 19 GB.
+the checkpoints' structure with mmap. d30 takes 31-49 min and 13 GB to export, d36-s about 72 min and 19 GB.
 """
 import argparse
 import hashlib
