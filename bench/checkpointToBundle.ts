@@ -8,7 +8,8 @@
  *   npx tsc -p tsconfig.json && node out/bench/checkpointToBundle.js --vae VAE.pth --var VAR.pth --template BUNDLE
  *       [--image IMG] [--runs 2]
  *
- * --template: a bundle of the checkpoints' architecture (exported by the current exporter: it has weightMap.json).
+ * --template: a template of the checkpoints' architecture (a shipped one, templates/var-d30-256, or a bundle exported
+ * by the current exporter: it has weightMap.json).
  * Prints one JSON object (and a table on stderr). The reader's peak RSS is this process's VmHWM after the writes.
  */
 import { execFileSync } from 'child_process';

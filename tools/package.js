@@ -21,6 +21,8 @@ const LISTING_README = 'README.marketplace.md';
 /** Files and folders of the checkout that go into every VSIX (node_modules is added per target). */
 /** The graph input/output table, read by the exporter (varscope/bundle/bundle_spec.py) at this path. */
 const GRAPH_SPEC = 'src/shared/graphSpec.json';
+/** The architecture templates of the released VAR sizes (tools/build_templates.py): their checkpoints open without Python. */
+const TEMPLATES = 'templates';
 const SHIPPED = [
   'package.json',
   'LICENSE',
@@ -32,6 +34,7 @@ const SHIPPED = [
   PYTHON_PACKAGE,
   PYTHON_VERIFIER,
   GRAPH_SPEC,
+  TEMPLATES,
 ];
 const ORT_BIN = path.join(ROOT, 'node_modules', 'onnxruntime-node', 'bin');
 
@@ -203,7 +206,7 @@ async function main() {
   for (const target of targets) packageTarget(target, { deps, outDir, keep: process.argv.includes('--keep-staging') });
 }
 
-module.exports = { TARGETS, PYTHON_PACKAGE, PYTHON_VERIFIER, GRAPH_SPEC, productionPackages, packageTarget };
+module.exports = { TARGETS, PYTHON_PACKAGE, PYTHON_VERIFIER, GRAPH_SPEC, TEMPLATES, productionPackages, packageTarget };
 
 if (require.main === module) {
   main().catch((e) => {

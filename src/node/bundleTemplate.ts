@@ -1,7 +1,8 @@
 /**
- * A new bundle from a template (any bundle with a weight map) and a checkpoint of the same architecture, without
- * Python: the graphs are the template's, weights.bin, codebook.bin and trainingHits.bin are written tensor by tensor
- * from the checkpoint by the map, and varscope.json is the template's with the per-checkpoint fields filled in.
+ * A new bundle from a template (any bundle with a weight map, or a compact template: templateStore.ts writeTemplate)
+ * and a checkpoint of the same architecture, without Python: the graphs are the template's, weights.bin, codebook.bin
+ * and trainingHits.bin are written tensor by tensor from the checkpoint by the map (the constant regions from the
+ * template's own weight files, or its constants.bin), and varscope.json is the template's with the per-checkpoint fields filled in.
  * Everything goes into a temporary folder beside the target, renamed into place when whole.
  */
 import { createHash, type Hash } from 'crypto';
@@ -11,7 +12,16 @@ import { VarScopeError } from '../shared/errors';
 import { writeFileAtomicSync } from './atomicWrite';
 import type { StateDict } from './checkpoint/types';
 import { gatherView, roundThroughFloat16, toFloat16Bits, toFloat32, toIntegers, isFloatDtype } from './template/convert';
-import { checkpointMismatch, readWeightMap, WEIGHT_MAP_FILE, type CheckpointRole, type Region, type WeightMap } from './template/weightMap';
+import {
+  checkpointMismatch,
+  constantRegions,
+  CONSTANTS_FILE,
+  readWeightMap,
+  WEIGHT_MAP_FILE,
+  type CheckpointRole,
+  type Region,
+  type WeightMap,
+} from './template/weightMap';
 
 const MANIFEST = 'varscope.json';
 const COPY_CHUNK = 1 << 22;
@@ -38,7 +48,8 @@ export interface TemplateWriteOptions {
   signal?: AbortSignal;
 }
 
-type Manifest = Record<string, unknown> & { template?: { key?: unknown; map?: unknown } };
+/** A template's varscope.json: `template.constants` names a compact template's constants file, `template.facts` what its key hashes. */
+type Manifest = Record<string, unknown> & { template?: { key?: unknown; map?: unknown; constants?: unknown; facts?: unknown } };
 
 /** A bundle folder's varscope.json, parsed (not checked); a folder without one is a one-line ModelLoad error. */
 export function readManifest<T = Manifest>(bundleDir: string): T {
@@ -130,41 +141,73 @@ async function regionBytes(r: Region, sd: StateDict, file: string): Promise<Uint
   return out;
 }
 
+/** A constant region's place, as the key of the bytes readConstants gives. */
+const constantKey = (file: string, r: Region) => `${file}@${r.offset}`;
+
+/**
+ * The bytes of every constant region of the template's map: from its constants.bin when it is a compact template (whole
+ * only if it is the file its manifest records), else from its own weight files (a bundle is its own template).
+ */
+async function readConstants(templateDir: string, manifest: Manifest, map: WeightMap): Promise<Map<string, Buffer>> {
+  const regions = constantRegions(map);
+  const out = new Map<string, Buffer>();
+  if (manifest.template?.constants !== undefined) {
+    const file = path.join(templateDir, CONSTANTS_FILE);
+    if (manifest.template.constants !== CONSTANTS_FILE)
+      throw new VarScopeError(
+        'ModelLoad',
+        `${templateDir}: its constants are in ${String(manifest.template.constants)}, not ${CONSTANTS_FILE}`,
+      );
+    const bytes = await fs.promises.readFile(file).catch((e: Error) => {
+      throw new VarScopeError('ModelLoad', `${file}: cannot read the template's constants (${e.message})`);
+    });
+    const recorded = (manifest.files as Record<string, { sha256?: string }> | undefined)?.[CONSTANTS_FILE]?.sha256;
+    if (createHash('sha256').update(bytes).digest('hex') !== recorded)
+      throw new VarScopeError('ModelLoad', `${file} is not the file its ${MANIFEST} records (sha256); take the template again`);
+    for (const c of regions) out.set(constantKey(c.file, c.region), bytes.subarray(c.at, c.at + c.region.bytes));
+    return out;
+  }
+  const open = new Map<string, fs.promises.FileHandle>();
+  try {
+    for (const { file, region: r } of regions) {
+      if (!open.has(file)) open.set(file, await fs.promises.open(path.join(templateDir, file), 'r'));
+      const buf = Buffer.alloc(r.bytes);
+      const { bytesRead } = await open.get(file)!.read(buf, 0, r.bytes, r.offset);
+      if (bytesRead !== r.bytes)
+        throw new VarScopeError(
+          'ModelLoad',
+          `${path.join(templateDir, file)}: shorter than its weight map says (${r.offset + bytesRead} bytes)`,
+        );
+      out.set(constantKey(file, r), buf);
+    }
+    return out;
+  } finally {
+    await Promise.all([...open.values()].map((fh) => fh.close()));
+  }
+}
+
 /** Write one per-checkpoint file of the map into `stage`, region by region (one tensor in memory at a time). */
 async function writeMappedFile(
-  templateDir: string,
   name: string,
   map: WeightMap,
+  constants: Map<string, Buffer>,
   sources: Record<CheckpointRole, StateDict>,
   stage: string,
   signal?: AbortSignal,
 ) {
   const spec = map.files[name];
   const out = await HashedWriter.open(path.join(stage, name));
-  let own: fs.promises.FileHandle | undefined;
   try {
     for (const r of spec.regions) {
       checkCancel(signal);
       await out.zerosTo(r.offset);
-      if (r.constant) {
-        own ??= await fs.promises.open(path.join(templateDir, name), 'r');
-        const buf = Buffer.alloc(r.bytes);
-        const { bytesRead } = await own.read(buf, 0, r.bytes, r.offset);
-        if (bytesRead !== r.bytes)
-          throw new VarScopeError(
-            'ModelLoad',
-            `${path.join(templateDir, name)}: shorter than its weight map says (${r.offset + bytesRead} bytes)`,
-          );
-        await out.write(buf);
-      } else await out.write(await regionBytes(r, sources[r.source!.role], name));
+      await out.write(r.constant ? constants.get(constantKey(name, r))! : await regionBytes(r, sources[r.source!.role], name));
     }
     await out.zerosTo(spec.bytes);
     return await out.finish();
   } catch (e) {
     await out.abandon();
     throw e;
-  } finally {
-    await own?.close();
   }
 }
 
@@ -197,6 +240,7 @@ function exportedAt(now: Date): string {
 /** The new bundle's manifest: the template's, with the fields the map names filled from `opts` and `files`. */
 function newManifest(template: Manifest, opts: TemplateWriteOptions, files: Record<string, { sha256: string; bytes: number }>): Manifest {
   const m: Manifest = { ...template, id: opts.id, name: opts.name };
+  m.template = { key: template.template?.key, map: template.template?.map }; // a bundle: no constants file of its own
   delete m.description;
   if (opts.description !== undefined) m.description = opts.description;
   const numClasses = (template.var as { numClasses: number }).numClasses;
@@ -274,7 +318,8 @@ export async function writeBundleFromTemplate(
           `${path.join(templateDir, name)} is not the file its ${MANIFEST} records (sha256); export the template again`,
         );
     }
-    for (const name of Object.keys(map.files)) files[name] = await writeMappedFile(templateDir, name, map, sources, stage, opts.signal);
+    const constants = await readConstants(templateDir, manifest, map);
+    for (const name of Object.keys(map.files)) files[name] = await writeMappedFile(name, map, constants, sources, stage, opts.signal);
     checkCancel(opts.signal);
     writeFileAtomicSync(path.join(stage, MANIFEST), JSON.stringify(newManifest(manifest, opts, files), null, 1));
     await fs.promises.chmod(stage, 0o755); // mkdtemp makes it private; a bundle is meant to be shared

@@ -11,7 +11,7 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 const cs = require('../integration/codeServerRun.js');
 const { build, needsBuild } = require('../../tools/build.js');
-const { PYTHON_PACKAGE, PYTHON_VERIFIER, GRAPH_SPEC, productionPackages, packageTarget } = require('../../tools/package.js');
+const { PYTHON_PACKAGE, PYTHON_VERIFIER, GRAPH_SPEC, TEMPLATES, productionPackages, packageTarget } = require('../../tools/package.js');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const TARGET = `${process.platform}-${process.arch}`;
@@ -30,6 +30,7 @@ const TOP_LEVEL = [
   PYTHON_PACKAGE.split('/')[0],
   PYTHON_VERIFIER.split('/')[0],
   GRAPH_SPEC.split('/')[0],
+  TEMPLATES,
 ];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -209,6 +210,10 @@ async function main() {
         `models/${id}/varscope.json`,
         `node_modules/onnxruntime-node/bin/napi-v6/${osName}/${arch}/onnxruntime_binding.node`,
         `node_modules/@img/sharp-${TARGET}/package.json`,
+        // every file of every shipped architecture template (tools/build_templates.py)
+        ...fs
+          .readdirSync(path.join(ROOT, TEMPLATES))
+          .flatMap((t) => Object.keys(readJson(path.join(ROOT, TEMPLATES, t, 'varscope.json')).files).map((f) => `${TEMPLATES}/${t}/${f}`)),
       ];
       const missing = need.filter((f) => !f || !fs.existsSync(path.join(ext, f)));
       if (missing.length) throw new Error(`missing: ${missing.join(', ')}`);

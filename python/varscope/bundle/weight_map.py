@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .. import EXPORTER_VERSION
-from .checkpoint import STRUCTURAL, LoadedModels
+from .checkpoint import STRUCTURAL, LoadedModels, VaeConfig, VarConfig
 
 FORMAT = 'varscope-weight-map'
 VERSION = 1
@@ -49,16 +49,21 @@ MANIFEST_FIELDS = (
 )
 
 
-def template_key(m: LoadedModels, fp16: bool) -> str:
-    """sha256 of the canonical JSON (sorted keys, no spaces) of what fixes a bundle's graphs and weight layout: the
-    inferred VaeConfig and VarConfig, the patch numbers, the float16 option and the exporter version."""
-    facts = {
-        'vae': asdict(m.vae_cfg),
-        'var': asdict(m.var_cfg),
-        'patchNums': list(m.var_cfg.patch_nums),
+def template_facts(vae_cfg: VaeConfig, var_cfg: VarConfig, fp16: bool) -> dict:
+    """What fixes a bundle's graphs and weight layout: the inferred VaeConfig and VarConfig, the patch numbers, the
+    float16 option and the exporter version (a shipped template keeps them, so a test can recompute its key)."""
+    return {
+        'vae': asdict(vae_cfg),
+        'var': asdict(var_cfg),
+        'patchNums': list(var_cfg.patch_nums),
         'fp16': bool(fp16),
         'exporter': EXPORTER_VERSION,
     }
+
+
+def template_key(vae_cfg: VaeConfig, var_cfg: VarConfig, fp16: bool) -> str:
+    """sha256 of the canonical JSON (sorted keys, no spaces) of template_facts."""
+    facts = template_facts(vae_cfg, var_cfg, fp16)
     return hashlib.sha256(json.dumps(facts, sort_keys=True, separators=(',', ':')).encode()).hexdigest()
 
 
@@ -172,7 +177,7 @@ def build_map(key: str, origins: Origins, weights: Tuple[int, List[dict]], m: Lo
 
 def write_map(out_dir: str, m: LoadedModels, store, origins: Origins, fp16: bool) -> str:
     """out_dir/weightMap.json of an export whose weights `store` (the WeightStore) holds; returns the template key."""
-    key = template_key(m, fp16)
+    key = template_key(m.vae_cfg, m.var_cfg, fp16)
     with open(os.path.join(out_dir, FILE), 'w', encoding='utf-8') as f:
         json.dump(build_map(key, origins, (store.size, store.regions), m, fp16), f, indent=1)
     return key

@@ -143,3 +143,26 @@ export function checkpointMismatch(map: WeightMap, sources: Record<CheckpointRol
   if (!problems.length) return null;
   return problems[0] + (problems.length > 1 ? ` (and ${problems.length - 1} more mismatches)` : '');
 }
+
+/** The file of a compact template (templateStore.ts writeTemplate) that holds its weight files' constant regions. */
+export const CONSTANTS_FILE = 'constants.bin';
+
+/** A constant region of a weight file and where its bytes start in a compact template's constants.bin. */
+export interface ConstantRegion {
+  file: string;
+  region: Region;
+  at: number;
+}
+
+/** Every constant region of the map, as constants.bin holds them: by file name, each file's regions by offset. */
+export function constantRegions(map: WeightMap): ConstantRegion[] {
+  const out: ConstantRegion[] = [];
+  let at = 0;
+  for (const file of Object.keys(map.files).sort())
+    for (const region of map.files[file].regions)
+      if (region.constant) {
+        out.push({ file, region, at });
+        at += region.bytes;
+      }
+  return out;
+}

@@ -1,7 +1,7 @@
 /**
  * A checkpoint made into a bundle without Python: the official fixture checkpoints, read by the TypeScript reader and
  * written from the template of their architecture (the fixture bundle, exported by Python), give that bundle's graphs
- * and weight files byte for byte; a template kept in a store (constants only, sparse) does the same; an official
+ * and weight files byte for byte; a template kept in a store (compact: constants.bin, no weight files) does the same; an official
  * trainer checkpoint (ar-ckpt, written by the simulated trainer) opens through it with its epoch; the consistency check
  * on open catches an ar-ckpt's patch numbers and a paired VQ-VAE that differ from the bundle's; with no template and
  * no Python the error says why.
@@ -47,13 +47,20 @@ describe('CheckpointBundler: checkpoints to bundles through architecture templat
     assertSameAsFixtureBundle(out);
   });
 
-  it('a kept template holds the constants alone (sparse) and writes the same bundle', async () => {
+  it('a kept template is compact (graphs, map, constants.bin; no weight files) and writes the same bundle', async () => {
     const store = path.join(work, 'store');
     const kept = await keepTemplate(bundle, store);
     assert.ok(kept && fs.existsSync(path.join(kept, 'weightMap.json')));
-    const weights = fs.statSync(path.join(kept, 'weights.bin'));
-    assert.strictEqual(weights.size, fs.statSync(path.join(bundle, 'weights.bin')).size);
-    assert.ok(weights.blocks * 512 < weights.size / 4, `the kept weights.bin takes ${weights.blocks * 512} bytes of ${weights.size}`);
+    const names = fs.readdirSync(kept).sort();
+    for (const name of ['weights.bin', 'codebook.bin', 'trainingHits.bin']) assert.ok(!names.includes(name), `${name} kept`);
+    const manifest = JSON.parse(read(kept, 'varscope.json').toString('utf8'));
+    assert.deepStrictEqual(
+      Object.keys(manifest.files),
+      names.filter((n) => n !== 'varscope.json'),
+    );
+    assert.strictEqual(manifest.template.constants, 'constants.bin');
+    const bytes = names.reduce((n, f) => n + fs.statSync(path.join(kept, f)).size, 0);
+    assert.ok(bytes < fs.statSync(path.join(bundle, 'weights.bin')).size / 4, `the kept template takes ${bytes} bytes`);
     assert.strictEqual(await keepTemplate(bundle, store), kept, 'kept once');
     const out = path.join(work, 'from-store');
     const made = await new CheckpointBundler({ templateFolders: [store], store }).make(pair(), out, { id: 'x', name: 'x' });

@@ -2,8 +2,8 @@
  * The test that defines templates: two checkpoints of one architecture with different random weights
  * (python/tests/template_fixtures.py exports both in full). A's bundle plus B's tensors, written by
  * writeBundleFromTemplate, equals B's full export byte for byte (graphs, weights.bin, codebook.bin,
- * trainingHits.bin, the weight map) and its manifest but for the fields that name the export run; the engine gives
- * the same tokens from both. Bad checkpoints get one line and leave nothing behind.
+ * trainingHits.bin, the weight map) and its manifest but for the fields that name the export run, and so does A's
+ * compact template (graphs, map, constants.bin); the engine gives the same tokens from both. Bad checkpoints get one line and leave nothing behind.
  */
 import * as assert from 'assert';
 import { execFileSync } from 'child_process';
@@ -13,7 +13,7 @@ import * as path from 'path';
 import { Engine } from '../../../src/engine/engine';
 import { tokenize } from '../../../src/engine/model/tokenizer';
 import { templateKeyOf, writeBundleFromTemplate, type TemplateWriteOptions } from '../../../src/node/bundleTemplate';
-import { findTemplate } from '../../../src/node/templateStore';
+import { findTemplate, writeTemplate } from '../../../src/node/templateStore';
 import type { StateDict, TensorDtype, TensorEntry } from '../../../src/node/checkpoint/types';
 import { toFloat16Bits } from '../../../src/node/template/convert';
 import { fixture, ROOT } from '../fixtures';
@@ -98,6 +98,42 @@ describe('bundle templates: a template plus a second checkpoint equals its full 
       assert.match(m.provenance.exportedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/);
     });
   }
+
+  it("A's compact template (writeTemplate: graphs, map, constants.bin) gives B's export byte for byte too", async () => {
+    for (const suffix of ['', '-fp16']) {
+      const compact = path.join(work, `compact-A${suffix}`);
+      await writeTemplate(path.join(fx, `bundle-A${suffix}`), compact, { facts: { note: 'facts' } });
+      assert.deepStrictEqual(fs.readdirSync(compact).sort(), [
+        'attention.onnx',
+        'constants.bin',
+        'decoder.onnx',
+        'encoder.onnx',
+        'latentStep.onnx',
+        'quantizer.onnx',
+        'transformer.onnx',
+        'transformerStep.onnx',
+        'varscope.json',
+        'weightMap.json',
+      ]);
+      const m = JSON.parse(read(compact, 'varscope.json').toString('utf8'));
+      assert.deepStrictEqual(m.template.facts, { note: 'facts' });
+      assert.strictEqual(templateKeyOf(compact), templateKeyOf(path.join(fx, `bundle-A${suffix}`)));
+      const out = path.join(work, `written-compact${suffix}`);
+      await writeBundleFromTemplate(compact, sources, out, opts);
+      assertSameBundle(out, path.join(fx, `bundle-B${suffix}`));
+    }
+  });
+
+  it('a compact template whose constants.bin changed is refused', async () => {
+    const copy = path.join(work, 'changed-compact');
+    await writeTemplate(path.join(fx, 'bundle-A'), copy);
+    const file = path.join(copy, 'constants.bin');
+    const bytes = fs.readFileSync(file);
+    bytes[0] ^= 1;
+    fs.writeFileSync(file, bytes);
+    await refusesFrom(copy, sources, /constants\.bin is not the file its varscope\.json records \(sha256\)/);
+    fs.rmSync(copy, { recursive: true });
+  });
 
   it('float16 tensors in the checkpoint give the float16 export too (widened exactly, rounded half to even)', async () => {
     const out = path.join(work, 'written-from-half');
