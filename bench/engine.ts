@@ -27,6 +27,7 @@ import { GenerationRun } from '../src/engine/generation/generator';
 import { teacherForcedLogits } from '../src/engine/model/teacherForcing';
 import { inspectImage } from '../src/engine/model/tokenizer';
 import { OFFICIAL_SAMPLING, type BundleManifest } from '../src/shared/manifest';
+import { varModelOf } from '../src/shared/modelFamily';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -127,7 +128,7 @@ async function main(): Promise<void> {
   ]);
   const engine = new Engine();
   await engine.configure({ provider: 'cpu', threads, maxImagePixels: 1e8 });
-  const info = await engine.openModel({ model });
+  const info = varModelOf(await engine.openModel({ model }), 'bench');
   const b = await engine.bundle(model);
   const bytes = fs.readFileSync(image);
   const { raw } = await inspectImage(b, await engine.modelInput(b, { bytes }));
