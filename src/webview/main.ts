@@ -12,7 +12,7 @@ import { createCodebookView } from './views/codebookView';
 import { createCompareView } from './views/compareView';
 import { createDatasetView } from './views/datasetView';
 import { createPyramidView } from './views/pyramidView';
-import { createReconstructionView } from './views/reconstructionView';
+import { createBitsReconstructionView, createReconstructionView } from './views/reconstructionView';
 import { createResidualView } from './views/residualView';
 import { createSamplingView } from './views/samplingView';
 import { createStepThroughView } from './views/stepThroughView';
@@ -25,7 +25,7 @@ import type { ViewContext } from './views/view';
  */
 const VIEWS: { [V in ViewId]: Omit<TabSpec, 'id'> } = {
   pyramid: { label: 'Pyramid', create: { var: createPyramidView, infinity: createBitPyramidView } },
-  reconstruction: { label: 'Reconstruction', create: { var: createReconstructionView } },
+  reconstruction: { label: 'Reconstruction', create: { var: createReconstructionView, infinity: createBitsReconstructionView } },
   residual: { label: 'Residuals', create: { var: createResidualView } },
   codebook: { label: 'Codebook', create: { var: createCodebookView } },
   attention: { label: 'Attention', create: { var: createAttentionView } },

@@ -16,7 +16,7 @@ module.exports = (test) => {
     const p = await openInfinity(open);
     await p.page.waitForSelector('.view-bit-pyramid .token-grid');
     const tabs = await p.page.$$eval('[role=tablist] button', (bs) => bs.filter((b) => !b.hidden).map((b) => b.id));
-    assert.deepStrictEqual(tabs, ['tab-pyramid']);
+    assert.deepStrictEqual(tabs, ['tab-pyramid', 'tab-reconstruction']);
     assert.deepStrictEqual(
       p.calls.map((c) => c.method).filter((m) => m === 'inspect'),
       ['inspect'],
@@ -86,5 +86,32 @@ module.exports = (test) => {
     const region = await p.page.$eval('.input-figure .region-box', (b) => [b.hidden, b.style.left, b.style.top, b.style.width]);
     assert.deepStrictEqual(region, [false, '37.5%', '66.6667%', '12.5%']);
     await p.shot('infinity-pyramid');
+  });
+
+  test('Reconstruction draws the bits result: a decode and an error map per scale at the image aspect, PSNR per h×w scale', async ({
+    open,
+  }) => {
+    const p = await openInfinity(open);
+    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
+    await p.tab('reconstruction');
+    await p.page.waitForSelector('#panel-reconstruction .decoded-row canvas');
+    const r = infinityInspect();
+    const captions = await p.page.$$eval('#panel-reconstruction .decoded-row figcaption', (cs) => cs.map((c) => c.textContent));
+    assert.deepStrictEqual(
+      captions,
+      r.scales.map((s) => `${s.h}×${s.w} · ${s.psnr.toFixed(1)} dB`),
+    );
+    const frames = await p.page.$$eval('#panel-reconstruction .error-row .figure-frame', (fs) =>
+      fs.map((f) => [parseFloat(f.style.width), parseFloat(f.style.height)]),
+    );
+    assert.strictEqual(frames.length, 7);
+    for (const [w, h] of frames) assert.strictEqual(h, Math.round(w * 0.75));
+    const ticks = await p.page.$$eval('#panel-reconstruction .chart .tick text', (ts) => ts.map((t) => t.textContent));
+    for (const [h, w] of SCALES) assert.ok(ticks.includes(`${h}×${w}`), `tick ${h}×${w} in ${ticks}`);
+    // A decode keeps its own pixels: the last scale's flat stand-in colour.
+    const px = await p.page.$eval('#panel-reconstruction .decoded-row figure:last-child canvas', (c) =>
+      Array.from(c.getContext('2d').getImageData(c.width / 2, c.height / 2, 1, 1).data),
+    );
+    assert.deepStrictEqual(px, [240, 240, 128, 255]);
   });
 };

@@ -25,6 +25,11 @@ export function gridSize(shape: GridShape): { h: number; w: number } {
   return typeof shape === 'number' ? { h: shape, w: shape } : shape;
 }
 
+/** The token grid of every scale of an inspection: pn (VAR) or h×w (Infinity's bits). */
+export function scaleShapes(scales: ReadonlyArray<{ pn: number } | { h: number; w: number }>): GridShape[] {
+  return scales.map((s) => ('pn' in s ? s.pn : { h: s.h, w: s.w }));
+}
+
 /** [begin, end) of every scale in the flattened sequence of L tokens. */
 export function beginEndsOf(patchNums: readonly number[]): Array<[number, number]> {
   const out: Array<[number, number]> = [];
@@ -95,8 +100,13 @@ export function positionAt(shape: GridShape, size: number, x: number, y: number)
   return Math.floor((y / height) * h) * w + Math.floor((x / size) * w);
 }
 
+/** A scale's grid as text, rows × columns ("4×4", "15×20"). */
+export function shapeText(shape: GridShape): string {
+  const { h, w } = gridSize(shape);
+  return `${h}×${w}`;
+}
+
 /** Label of a scale for axes and captions ("k=3 · 4×4"; rows × columns). */
 export function scaleLabel(scaleIndex: number, shape: GridShape): string {
-  const { h, w } = gridSize(shape);
-  return `k=${scaleIndex + 1} · ${h}×${w}`;
+  return `k=${scaleIndex + 1} · ${shapeText(shape)}`;
 }
