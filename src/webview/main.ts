@@ -13,7 +13,7 @@ import { createCompareView } from './views/compareView';
 import { createDatasetView } from './views/datasetView';
 import { createPyramidView } from './views/pyramidView';
 import { createBitsReconstructionView, createReconstructionView } from './views/reconstructionView';
-import { createResidualView } from './views/residualView';
+import { createBitsResidualView, createResidualView } from './views/residualView';
 import { createSamplingView } from './views/samplingView';
 import { createStepThroughView } from './views/stepThroughView';
 import { createWhatIfView } from './views/whatIfView';
@@ -26,7 +26,7 @@ import type { ViewContext } from './views/view';
 const VIEWS: { [V in ViewId]: Omit<TabSpec, 'id'> } = {
   pyramid: { label: 'Pyramid', create: { var: createPyramidView, infinity: createBitPyramidView } },
   reconstruction: { label: 'Reconstruction', create: { var: createReconstructionView, infinity: createBitsReconstructionView } },
-  residual: { label: 'Residuals', create: { var: createResidualView } },
+  residual: { label: 'Residuals', create: { var: createResidualView, infinity: createBitsResidualView } },
   codebook: { label: 'Codebook', create: { var: createCodebookView } },
   attention: { label: 'Attention', create: { var: createAttentionView } },
   stepThrough: { label: 'Step-through', create: { var: createStepThroughView } },

@@ -16,7 +16,7 @@ module.exports = (test) => {
     const p = await openInfinity(open);
     await p.page.waitForSelector('.view-bit-pyramid .token-grid');
     const tabs = await p.page.$$eval('[role=tablist] button', (bs) => bs.filter((b) => !b.hidden).map((b) => b.id));
-    assert.deepStrictEqual(tabs, ['tab-pyramid', 'tab-reconstruction']);
+    assert.deepStrictEqual(tabs, ['tab-pyramid', 'tab-reconstruction', 'tab-residual']);
     assert.deepStrictEqual(
       p.calls.map((c) => c.method).filter((m) => m === 'inspect'),
       ['inspect'],
@@ -113,5 +113,32 @@ module.exports = (test) => {
       Array.from(c.getContext('2d').getImageData(c.width / 2, c.height / 2, 1, 1).data),
     );
     assert.deepStrictEqual(px, [240, 240, 128, 255]);
+  });
+
+  test('Residuals draws the residual norm on the 15×20 latent per scale and the energy curve; no quantization parts', async ({ open }) => {
+    const p = await openInfinity(open);
+    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
+    await p.tab('residual');
+    await p.page.waitForSelector('#panel-residual .residual-row canvas');
+    const r = infinityInspect();
+    const captions = await p.page.$$eval('#panel-residual .residual-row figcaption', (cs) => cs.map((c) => c.textContent));
+    assert.deepStrictEqual(
+      captions,
+      r.scales.map((s) => `after ${s.h}×${s.w} · ${(s.residualEnergy * 100).toFixed(1)}%`),
+    );
+    const frames = await p.page.$$eval('#panel-residual .residual-row .figure-frame', (fs) =>
+      fs.map((f) => [parseFloat(f.style.width), parseFloat(f.style.height)]),
+    );
+    for (const [w, h] of frames) assert.strictEqual(h, Math.round(w * 0.75));
+    assert.strictEqual(await p.page.$$eval('#panel-residual .quant-row', (q) => q.length), 0);
+    const charts = await p.page.$$eval('#panel-residual svg.chart', (cs) =>
+      cs
+        .filter((c) => /Residual energy|quantization error/.test(c.textContent))
+        .map((c) => [c.textContent.slice(0, 15), c.hasAttribute('hidden')]),
+    );
+    assert.deepStrictEqual(charts, [
+      ['Residual energy', false],
+      ['Mean quantizati', true],
+    ]);
   });
 };
