@@ -5,7 +5,10 @@ import type { AnyModelInfo, ModelInfo } from './results';
 /** `info` as a VAR model, or one line saying `request` works on VAR bundles only (the reverse of the engine's refusal). */
 export function varModelOf(info: AnyModelInfo, request: string): ModelInfo {
   if (info.family === 'var') return info;
-  throw new VarScopeError('BadRequest', `${info.dir} is an Infinity bundle: ${request} works on VAR bundles`);
+  throw new VarScopeError(
+    'BadRequest',
+    `${info.dir} is an Infinity bundle: ${request} works on VAR bundles (for Infinity: \`varscope inspect\`, the panel's Pyramid, Reconstruction and Residuals)`,
+  );
 }
 
 /** Tokens of the longest sequence the model runs (Infinity: its largest schedule), for run-time limits. */
