@@ -32,6 +32,7 @@ import { OFFICIAL_SAMPLING, type BundleManifest } from '../src/shared/manifest';
 import { rateShapes, stepFlops, teacherForcedFlops } from '../src/engine/analysis/flops';
 import { matmulRate } from '../src/engine/runtime/matmulRate';
 import { OnnxRuntime } from '../src/engine/runtime/onnxRuntime';
+import { varModelOf } from '../src/shared/modelFamily';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -138,7 +139,7 @@ async function main(): Promise<void> {
   ]);
   const engine = new Engine();
   await engine.configure({ provider: 'cpu', threads, maxImagePixels: 1e8 });
-  const info = await engine.openModel({ model });
+  const info = varModelOf(await engine.openModel({ model }), 'bench');
   const b = await engine.bundle(model);
   const bytes = fs.readFileSync(image);
   const { raw } = await inspectImage(b, await engine.modelInput(b, { bytes }));

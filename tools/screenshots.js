@@ -41,7 +41,11 @@ const SHOTS = [
   'free-running',
   'profile',
   'export',
+  'infinity-pyramid',
 ];
+/** The Infinity screenshot's model and image: the official fixture B (32 bits, h:w 0.75) on its own input. */
+const INFINITY_BUNDLE = path.join(cs.ROOT, 'out', 'bundles', 'infinity-B');
+const INFINITY_IMAGE = path.join(cs.ROOT, 'test', 'fixtures', 'infinity', 'infinity-B', 'image.png');
 /** The Dataset view's run: the four shipped checkpoints of the default model, early to final. */
 const RUN_MODELS = ['emoji64-d4-early', 'emoji64-d4-step332', 'emoji64-d4-step1164', 'emoji64-d4'];
 
@@ -74,10 +78,11 @@ async function findPanel(page) {
 
 /**
  * Starts code-server with this checkout as a development extension and VARSCOPE_OPEN_IMAGE pointing at a
- * throwaway copy of media/sample.png, opens it in Chromium at 1280×800 and waits until the pyramid is drawn.
+ * throwaway copy of media/sample.png (or of `image`), opens it in Chromium at 1280×800 and waits until the pyramid
+ * is drawn (`grids` token grids) by the default model (or the bundle at `model`, set as varscope.model).
  * Resolves { page, panel, dirs, close }; `userSettings` are merged into the throwaway user settings.
  */
-async function openVarScope({ userSettings = {}, log = console.log } = {}) {
+async function openVarScope({ userSettings = {}, log = console.log, image, model, grids = 10 } = {}) {
   if (!fs.existsSync(path.join(cs.NODE24_BIN, 'node')) || !fs.existsSync(path.join(cs.ROOT, '.vsc', 'cs'))) {
     throw new Error('code-server is not set up: run `bash tools/setup.sh --no-start` first (it installs .vsc/).');
   }
@@ -88,7 +93,12 @@ async function openVarScope({ userSettings = {}, log = console.log } = {}) {
   const { chromium } = require('playwright-core');
   const dirs = cs.makeDirs();
   const settingsFile = path.join(dirs.ud, 'User', 'settings.json');
-  const settings = { ...JSON.parse(fs.readFileSync(settingsFile, 'utf8')), 'workbench.editor.enablePreview': false, ...userSettings };
+  const settings = {
+    ...JSON.parse(fs.readFileSync(settingsFile, 'utf8')),
+    'workbench.editor.enablePreview': false,
+    ...(model ? { 'varscope.model': model } : {}),
+    ...userSettings,
+  };
   fs.writeFileSync(settingsFile, JSON.stringify(settings));
   const port = await cs.freePort();
   const env = {
@@ -96,8 +106,9 @@ async function openVarScope({ userSettings = {}, log = console.log } = {}) {
     PATH: `${cs.NODE24_BIN}:${process.env.PATH}`,
     XDG_CONFIG_HOME: path.join(dirs.xdg, 'config'),
     XDG_DATA_HOME: path.join(dirs.xdg, 'data'),
-    VARSCOPE_OPEN_IMAGE: path.join(dirs.ws, 'sample.png'),
+    VARSCOPE_OPEN_IMAGE: path.join(dirs.ws, image ? path.basename(image) : 'sample.png'),
   };
+  if (image) fs.copyFileSync(image, env.VARSCOPE_OPEN_IMAGE);
   delete env.VARSCOPE_TEST;
   let server;
   let browser;
@@ -125,12 +136,12 @@ async function openVarScope({ userSettings = {}, log = console.log } = {}) {
     const panel = await until('the VARScope panel', () => findPanel(page), 180000);
     await until(
       'the token pyramid',
-      () => panel.evaluate(() => document.querySelectorAll('.view-pyramid svg.token-grid').length >= 10),
+      () => panel.evaluate((n) => document.querySelectorAll('.view-pyramid svg.token-grid').length >= n, grids),
       180000,
     );
-    // The pictures must show the default bundle, whatever a settings file elsewhere says.
+    // The pictures must show the default bundle (or the one asked for), whatever a settings file elsewhere says.
     const { id } = JSON.parse(fs.readFileSync(path.join(cs.ROOT, 'models', 'default.json'), 'utf8'));
-    const want = JSON.parse(fs.readFileSync(path.join(cs.ROOT, 'models', id, 'varscope.json'), 'utf8')).name;
+    const want = JSON.parse(fs.readFileSync(path.join(model ?? path.join(cs.ROOT, 'models', id), 'varscope.json'), 'utf8')).name;
     const shown = await panel.evaluate(() => document.querySelector('.app-header .model-name')?.textContent || '');
     if (shown !== want) throw new Error(`the panel shows model "${shown}", not the default "${want}"`);
     log(`panel ready: ${shown}`);
@@ -457,6 +468,27 @@ function runCheckpoints() {
   return { vae: path.join(root, RUN_MODELS.at(-1), 'vae.pth'), vars };
 }
 
+/**
+ * docs/view-infinity-pyramid.png: an Infinity model (fixture B) in its own VS Code session, its bit pyramid with a
+ * 6×8 cell hovered (the region in every scale, the token's bits).
+ */
+async function infinityPyramid(outDir) {
+  const session = await openVarScope({ image: INFINITY_IMAGE, model: INFINITY_BUNDLE, grids: 7 });
+  try {
+    const { page, panel } = session;
+    await page.keyboard.press('Control+B');
+    await sleep(1000);
+    const box = await (await panel.$('.view-pyramid svg.token-grid[data-rows="6"]')).boundingBox();
+    await page.mouse.move(box.x + (5.5 * box.width) / 8, box.y + (2.5 * box.height) / 6); // row 2, col 5
+    await sleep(400);
+    const file = path.join(outDir, 'view-infinity-pyramid.png');
+    const bytes = await shoot(page, file, true);
+    console.log(`${path.relative(cs.ROOT, file)}  ${(bytes / 1024).toFixed(0)} KB`);
+  } finally {
+    await session.close();
+  }
+}
+
 async function main() {
   const arg = (name) => {
     const i = process.argv.indexOf(name);
@@ -476,6 +508,8 @@ async function main() {
     if (only.includes('free-running')) freeRunningResults(dataset);
   }
   if (only.includes('watch')) runCheckpoints();
+  if (only.includes('infinity-pyramid')) await infinityPyramid(outDir);
+  if (only.every((s) => s === 'infinity-pyramid')) return;
   const session = { ...(await openVarScope()), dataset };
   try {
     if (only.includes('overview')) {
@@ -486,7 +520,7 @@ async function main() {
     // Hide the explorer: the panel gets the width; the activity bar, tabs and status bar still show VS Code.
     await session.page.keyboard.press('Control+B');
     await sleep(1000);
-    for (const name of SHOTS.filter((s) => s !== 'overview' && only.includes(s))) {
+    for (const name of SHOTS.filter((s) => s !== 'overview' && s !== 'infinity-pyramid' && only.includes(s))) {
       const t0 = Date.now();
       await resetPanel(session.panel);
       const r = (await STEPS[name](session)) || {};

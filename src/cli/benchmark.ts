@@ -8,6 +8,7 @@ import type { GenerationSettings } from '../shared/results';
 import { OFFICIAL_SAMPLING } from '../shared/manifest';
 import { Engine, GenerationRun, inspectImage, teacherForcedLogits } from '../engine/engine';
 import { EngineClient } from '../client/engineClient';
+import { varModelOf } from '../shared/modelFamily';
 
 /** Median and all samples of one measurement, in ms. */
 export interface Timing {
@@ -75,7 +76,7 @@ export async function benchEngine(
   const measure = async (threads: number) => {
     const engine = new Engine();
     await engine.configure({ ...config, threads });
-    const info = await engine.openModel({ model });
+    const info = varModelOf(await engine.openModel({ model }), 'benchmark');
     const b = await engine.bundle(model);
     const bytes = opts.image ?? (await benchImage(info.imageSize));
     const openImage = await time(async () => inspectImage(b, await engine.modelInput(b, { bytes })), repeats);

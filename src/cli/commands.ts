@@ -36,6 +36,7 @@ import {
   TIMELINE_OPTIONS,
   warnOnStderr,
 } from './evaluateCommand';
+import { varModelOf } from '../shared/modelFamily';
 
 const COMMON: CommandSpec['options'] = {
   model: { help: 'model bundle folder (varscope.json inside); default: the embedded model named in models/default.json' },
@@ -267,7 +268,7 @@ function mean(a: ArrayLike<number>): number {
  * provider goes in every JSON result, why faster ones were skipped to stderr with --verbose.
  */
 async function openModel(engine: EngineApi, model: string): Promise<ModelInfo> {
-  const info = await engine.openModel({ model });
+  const info = varModelOf(await engine.openModel({ model }), 'this command');
   if (process.env.VARSCOPE_VERBOSE === '1')
     for (const f of info.providerFallbacks) process.stderr.write(`varscope: provider ${f.provider} skipped: ${f.reason}\n`);
   return info;

@@ -21,6 +21,7 @@ import { timelineFile, type TimelineFile } from '../shared/timelineFile';
 import { CommandSpec, num, ParsedArgs, UsageError } from './args';
 import { stopGentlyWith } from './interrupt';
 import { ProgressLine } from './progress';
+import { varModelOf } from '../shared/modelFamily';
 
 /** Options of `evaluate` beyond the common ones. */
 export const EVALUATE_OPTIONS: CommandSpec['options'] = {
@@ -188,7 +189,7 @@ async function evaluateWithSignals(
   const shard = shardOf(args);
   const freeRunning = freeRunningOf(args);
   const runId = `cli-evaluate-${process.pid}`;
-  const info = await engine.openModel({ model }); // first: the watchdog then knows how long one of its runs may take
+  const info = varModelOf(await engine.openModel({ model }), 'evaluate'); // first: the watchdog then knows how long one of its runs may take
   const tooLarge = batchMemoryProblem(batch, info);
   if (tooLarge) throw new UsageError(tooLarge, false);
   stopGentlyWith(() => {

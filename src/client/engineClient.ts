@@ -12,6 +12,8 @@ import type { EngineApi, EngineConfig, EngineEvents, EngineSide } from '../share
 import { RpcChannel, type Params, type Result } from '../shared/rpc';
 import { allocationFailure, VarScopeError } from '../shared/errors';
 import { engineLibraryPath } from '../node/cudaLibraries';
+import { longestSequence } from '../shared/modelFamily';
+import type { AnyModelInfo } from '../shared/results';
 
 /** How to start the engine. */
 export interface EngineClientOptions {
@@ -37,6 +39,11 @@ export interface EngineClientOptions {
 export const WATCHDOG_MS = 60_000;
 /** Opening a model creates its sessions synchronously, which large graphs take long for: its own, larger limit. */
 const OPEN_LIMIT_MS = 180_000;
+
+/** What a model's longest graph run grows with (an Infinity model: its largest schedule, image size not counted). */
+function runSize(m: AnyModelInfo): Parameters<typeof runLimitMs>[0] {
+  return m.family === 'var' ? m : { depth: m.depth, embedDim: m.embedDim, tokenCount: longestSequence(m) };
+}
 
 /**
  * A generous bound on one graph run of a model, B = 1: the larger of a teacher-forced forward, ~2 · 12 · depth · D² · L
@@ -133,7 +140,7 @@ export class EngineClient {
     this.watch();
     try {
       const result = await this.channel!.call(method, params, timeoutMs);
-      const expected = method === 'openModel' ? runLimitMs(result as Awaited<ReturnType<EngineApi['openModel']>>) : 0;
+      const expected = method === 'openModel' ? runLimitMs(runSize(result as Awaited<ReturnType<EngineApi['openModel']>>)) : 0;
       if (Number.isFinite(expected)) this.expectedRunMs = Math.max(this.expectedRunMs, expected);
       return result;
     } finally {

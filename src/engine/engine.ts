@@ -5,14 +5,22 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { EngineApi, EngineConfig, EngineEvents, ImageSource } from '../shared/engineApi';
-import type { GenerationStep } from '../shared/results';
+import type { AnyModelInfo, GenerationStep } from '../shared/results';
 import type { Handlers } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
 import { loadBundle, ModelBundle, type AnyBundle } from './bundle/bundle';
 import { InfinityBundle } from './bundle/infinityBundle';
 import type { InfinitySchedule, ModelFamily } from '../shared/manifest';
 import { readTextFeatures } from '../node/textFeatures';
-import { inspectBits, scoreBits, teacherForcedBitLogits, tokenizeBits, type SizedInput } from './model/infinityModel';
+import {
+  bitsModelInfo,
+  inspectBits,
+  scoreBits,
+  teacherForcedBitLogits,
+  tokenizeBits,
+  type ProviderUse,
+  type SizedInput,
+} from './model/infinityModel';
 import { trainingUsage } from './analysis/codebookStats';
 import { editForcing } from './model/editForcing';
 import { evaluateFolder } from './dataset/folderEval';
@@ -65,8 +73,14 @@ export class Engine implements Handlers<EngineApi> {
     }
   }
 
-  async openModel(p: { model: string }) {
-    const b = await this.bundle(p.model, 'openModel');
+  async openModel(p: { model: string }): Promise<AnyModelInfo> {
+    const b = await this.anyBundle(p.model);
+    if (b instanceof InfinityBundle) {
+      // A schedule's graphs open when an image first needs them (a set per schedule, large at 2B): only the first
+      // schedule's encoder opens now, so the provider is known and an unusable runtime fails here.
+      await b.graph(b.schedule(b.manifest.schedules[0].hDivW), 'bsqEncoder');
+      return bitsModelInfo(b, this.providerUse());
+    }
     await b.openAll();
     return b.info();
   }
@@ -230,7 +244,7 @@ export class Engine implements Handlers<EngineApi> {
   async inspectBits(p: Parameters<EngineApi['inspectBits']>[0]) {
     const b = await this.infinityBundle(p.model, 'inspectBits');
     const { s, input } = await this.sizedInput(b, p.image, p.hDivW);
-    return inspectBits(b, s, input, this.runtime.provider ?? 'not started');
+    return inspectBits(b, s, input, this.providerUse());
   }
 
   async evaluateBits(p: Parameters<EngineApi['evaluateBits']>[0]) {
@@ -271,6 +285,11 @@ export class Engine implements Handlers<EngineApi> {
       openModels: [...this.models.keys()],
       runs: this.runs.size,
     };
+  }
+
+  /** The provider in use (once a graph opened) and why faster ones were skipped. */
+  private providerUse(): ProviderUse {
+    return { provider: this.runtime.provider ?? 'not started', providerFallbacks: this.runtime.fallbacks };
   }
 
   /** The VAR bundle of a folder for `request`, or one line saying the folder holds an Infinity bundle. */

@@ -8,6 +8,7 @@ import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../shar
 import { VarScopeError } from '../shared/errors';
 import type { ComparedModel, HostEvents } from '../shared/protocol';
 import { newRunId } from '../shared/runId';
+import { varModelOf } from '../shared/modelFamily';
 
 /**
  * Inspects `image` with each model of `dirs` and evaluates it teacher-forced with its own null class. Models run one
@@ -24,7 +25,7 @@ export async function compareOnImage(
   const models: ComparedModel[] = [];
   for (const dir of dirs) {
     if (token?.isCancellationRequested) throw new VarScopeError('Cancelled', 'comparison cancelled');
-    const model = await client.call('openModel', { model: dir });
+    const model = varModelOf(await client.call('openModel', { model: dir }), 'Compare');
     const inspect = await client.call('inspect', { model: dir, image: source });
     const evaluation = await client.call('evaluate', { model: dir, image: source, classId: model.nullClass });
     models.push({ model, inspect, evaluation });

@@ -6,7 +6,7 @@
 import * as path from 'path';
 import type { EngineEvents } from '../shared/engineApi';
 import { VarScopeError } from '../shared/errors';
-import type { ModelInfo } from '../shared/results';
+import type { AnyModelInfo } from '../shared/results';
 import type { BundleSummary } from './modelCatalog';
 
 /** The state of the current model as the panel and status bar see it. */
@@ -16,7 +16,7 @@ export interface ModelStatus {
   /** Read from varscope.json without loading the graphs (null when unreadable or absent). */
   summary: BundleSummary | null;
   /** Present once the engine opened the model. */
-  info: ModelInfo | null;
+  info: AnyModelInfo | null;
   /** Why `info` is null (not opened yet, or failed). */
   error?: { code: string; message: string };
 }
@@ -43,7 +43,7 @@ export function needsOpening(s: ModelStatus): boolean {
 }
 
 /** `s` opened by the engine. */
-export function opened(s: ModelStatus, info: ModelInfo): ModelStatus {
+export function opened(s: ModelStatus, info: AnyModelInfo): ModelStatus {
   return { ...s, info, error: undefined };
 }
 
@@ -53,9 +53,9 @@ export function openFailed(s: ModelStatus, reason: unknown): ModelStatus {
   return { ...s, info: null, error: { code: w.code, message: w.message } };
 }
 
-/** `s` with a graph's node placement when the event is about the model `s` opened; else `s` itself. */
+/** `s` with a graph's node placement when the event is about the VAR model `s` opened; else `s` itself. */
 export function withPlacement(s: ModelStatus, p: EngineEvents['nodePlacement']): ModelStatus {
-  if (!s.info || !s.dir || path.resolve(s.dir) !== p.model) return s;
+  if (s.info?.family !== 'var' || !s.dir || path.resolve(s.dir) !== p.model) return s;
   return { ...s, info: { ...s.info, nodePlacement: { ...s.info.nodePlacement, [p.role]: p.placement } } };
 }
 

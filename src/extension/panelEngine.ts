@@ -65,7 +65,13 @@ export class PanelEngine {
       return { path: panel.imageUri.fsPath };
     };
     return {
-      inspect: async () => client.call('inspect', { model: await openDir(), image: image() }),
+      inspect: async () => {
+        const model = await openDir();
+        // The family decides the engine request; the panel narrows the result once, on `family`.
+        if ((await client.call('modelFamily', { model })) === 'infinity')
+          return { family: 'infinity' as const, ...(await client.call('inspectBits', { model, image: image() })) };
+        return { family: 'var' as const, ...(await client.call('inspect', { model, image: image() })) };
+      },
       evaluate: async (p) => client.call('evaluate', { model: await openDir(), image: image(), classId: p.classId }),
       attention: async (p) =>
         client.call('attention', { model: await openDir(), image: image(), classId: p.classId, layer: p.layer, head: p.head }),

@@ -25,7 +25,7 @@ export class ModelStatusBar implements vscode.Disposable {
     if (status.dir) tip.appendMarkdown(`Folder: \`${status.dir}\`\n\n`);
     if (provider) tip.appendMarkdown(`Execution provider: **${provider}**\n\n`);
     for (const f of status.info?.providerFallbacks ?? []) tip.appendMarkdown(`- ${f.provider} skipped: ${escapeMd(f.reason)}\n`);
-    const placed = Object.entries(status.info?.nodePlacement ?? {});
+    const placed = Object.entries((status.info?.family === 'var' && status.info.nodePlacement) || {});
     if (provider && placed.length) {
       tip.appendMarkdown('\nNodes per provider (graphs that have run):\n\n');
       for (const [role, p] of placed) tip.appendMarkdown(`- ${role}: ${escapeMd(describePlacement(p, provider))}\n`);

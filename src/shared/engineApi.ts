@@ -8,6 +8,7 @@ import type { EditRequest, EditResult } from './protocol';
 import type { ModelFamily } from './manifest';
 import type { SamplingGridRequest, SamplingGridResult } from './samplingGrid';
 import type {
+  AnyModelInfo,
   AttentionResult,
   BitsEvalResult,
   BitsInspectResult,
@@ -16,7 +17,6 @@ import type {
   GenerationSettings,
   GenerationStep,
   InspectResult,
-  ModelInfo,
   NodePlacement,
   RgbaImage,
   ScaleProfile,
@@ -116,7 +116,7 @@ export interface EngineApi {
   /** Set provider / threads / limits; closes opened models when the runtime settings change. */
   configure(params: EngineConfig): Promise<void>;
   /** Load and check a bundle, open all its graphs; returns its facts (and the provider in use). */
-  openModel(params: ModelRef): Promise<ModelInfo>;
+  openModel(params: ModelRef): Promise<AnyModelInfo>;
   /** Tokenize an image: every scale's tokens, residuals, reconstructions. */
   inspect(params: ModelRef & ImageOptions & { image: ImageSource }): Promise<InspectResult>;
   /** Teacher-forced evaluation of an image for a class (nullClass = no class). */

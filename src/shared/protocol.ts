@@ -7,7 +7,9 @@
  * Long runs carry a `runId`; events of a run that is no longer current are dropped by the store.
  */
 import type {
+  AnyModelInfo,
   AttentionResult,
+  BitsInspectResult,
   CodebookUsage,
   EvalResult,
   GenerationSettings,
@@ -78,7 +80,7 @@ export interface InitPayload {
   /** A webview URI of the image for an immediate preview while the engine runs. */
   imageSrc: string | null;
   /** The model, when it loaded; otherwise `modelError` says why. */
-  model: ModelInfo | null;
+  model: AnyModelInfo | null;
   modelError?: { code: string; message: string };
 }
 
@@ -101,10 +103,13 @@ export interface EditResult {
   steps: GenerationStep[];
 }
 
+/** The panel image tokenized by the current model, of its family: a VAR model's tokens, an Infinity model's bits. */
+export type PanelInspectResult = ({ family: 'var' } & InspectResult) | ({ family: 'infinity' } & BitsInspectResult);
+
 /** Requests the webview makes of the host. */
 export interface HostApi {
-  /** Tokenize the panel's image with the current model. */
-  inspect(params: Record<string, never>): Promise<InspectResult>;
+  /** Tokenize the panel's image with the current model (an Infinity model: its bits per scale). */
+  inspect(params: Record<string, never>): Promise<PanelInspectResult>;
   /** Teacher-forced evaluation of the panel's image for a class. */
   evaluate(params: { classId: number }): Promise<EvalResult>;
   /** Attention weights of one layer / head for the panel's image (teacher-forced, class given). */
@@ -150,7 +155,7 @@ export interface ComparedModel {
 export interface HostEvents {
   init: InitPayload;
   /** The model changed (chosen in the picker) or its provider changed. */
-  model: { model: ModelInfo | null; modelError?: { code: string; message: string } };
+  model: { model: AnyModelInfo | null; modelError?: { code: string; message: string } };
   generationStep: GenerationStep;
   /** Progress of a long run (folder statistics, comparison, a sampling grid's samples). */
   progress: { runId: string; done: number; total: number; message?: string };

@@ -13,6 +13,7 @@ export interface RgbaImage {
 
 /** The facts about a loaded model the views need. */
 export interface ModelInfo {
+  family: 'var';
   id: string;
   name: string;
   /** Absolute folder of the bundle. */
@@ -198,7 +199,11 @@ export interface BitsModelInfo {
   }>;
   sampling: { cfg: number; tau: number; topK: number; topP: number; cfgInsertionLayer: number };
   provider: string;
+  providerFallbacks: Array<{ provider: string; reason: string }>;
 }
+
+/** A loaded model of either family: narrow on `family`. */
+export type AnyModelInfo = ModelInfo | BitsModelInfo;
 
 /** One scale of an Infinity image: its bits, and the image of the codes summed up to it. */
 export interface BitScale {

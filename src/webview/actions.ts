@@ -6,7 +6,7 @@ import { samplingSettingsError } from '../shared/samplingBounds';
 import type { SamplingGridRequest, SamplingGridResult } from '../shared/samplingGrid';
 import type { TokenRef } from './geometry/scales';
 import type { HostChannel } from './hostBridge';
-import { applyInit, withModelSampling, type InspectorState, type Loadable, type Store } from './store';
+import { applyInit, modelFields, withModelSampling, type InspectorState, type Loadable, type Store } from './store';
 import type { DatasetEvaluation } from '../shared/evaluation';
 import { orderByStep } from '../shared/timeline';
 
@@ -24,7 +24,14 @@ function ticket(kind: string): () => boolean {
 /** The requests whose reply is a Loadable in the store, and where in the store each lands. */
 type Loaded = 'inspect' | 'evaluate' | 'attention' | 'trainingUsage' | 'edit' | 'profile';
 const SLOTS: { [M in Loaded]: (s: InspectorState, l: Loadable<Result<HostApi[M]>>) => Partial<InspectorState> } = {
-  inspect: (_s, l) => ({ inspect: l }),
+  // The one place an inspection is narrowed on its family: each family's views read their own slot.
+  inspect: (_s, l) => {
+    const { value, ...status } = l; // loading or failed: both slots say so
+    if (!value) return { inspect: status, bitsInspect: status };
+    return value.family === 'infinity'
+      ? { bitsInspect: { ...status, value }, inspect: { status: 'idle' } }
+      : { inspect: { ...status, value }, bitsInspect: { status: 'idle' } };
+  },
   evaluate: (_s, l) => ({ evaluation: l }),
   attention: (_s, l) => ({ attention: l }),
   trainingUsage: (_s, l) => ({ trainingUsage: l }),
@@ -198,9 +205,10 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
       onInit();
     }),
     host.on('model', (m) => {
-      const changed = m.model?.id !== store.state.model?.id || m.model?.dir !== store.state.model?.dir;
+      const was = store.state.model ?? store.state.bitsModel;
+      const changed = m.model?.id !== was?.id || m.model?.dir !== was?.dir;
       if (!changed) {
-        store.update({ model: m.model, modelError: m.modelError }); // e.g. only the provider changed
+        store.update({ ...modelFields(m.model), modelError: m.modelError }); // e.g. only the provider changed
         return;
       }
       const run = store.state.generation.runId;
@@ -208,10 +216,12 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
       void cancelSamplingGrid(store, host);
       // Results of the old model no longer describe this one: drop them and ask again; the sampler starts from the
       // new model's recommended settings.
+      const fields = modelFields(m.model);
       store.update((s) => ({
-        model: m.model,
+        ...fields,
         modelError: m.modelError,
         inspect: { status: 'idle' },
+        bitsInspect: { status: 'idle' },
         evaluation: { status: 'idle' },
         attention: { status: 'idle' },
         trainingUsage: { status: 'idle' },
@@ -221,7 +231,10 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
         hover: null,
         selectedCode: null,
         edit: { ...s.edit, positions: [], result: { status: 'idle' } },
-        generation: withModelSampling({ ...s.generation, runId: null, steps: [], cursor: -1, playing: false, status: 'idle' }, m.model),
+        generation: withModelSampling(
+          { ...s.generation, runId: null, steps: [], cursor: -1, playing: false, status: 'idle' },
+          fields.model,
+        ),
       }));
       onInit();
     }),

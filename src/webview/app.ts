@@ -1,16 +1,25 @@
 /** The panel shell: header (image, model, provider), tabs, in-place errors, and the active view. */
 import { select } from 'd3';
+import type { ModelFamily } from '../shared/manifest';
 import { EXPORT_MIMES, type ExportFormat, type ViewId } from '../shared/protocol';
 import type { InspectorState } from './store';
 import { stepGeneration } from './actions';
 import { exportView } from './export';
 import type { View, ViewContext, ViewFactory } from './views/view';
 
-/** A tab: its id, label and factory. */
+/**
+ * A tab: its id, label and a factory per model family it supports. A family without one does not show the tab (a
+ * tab that could only say "not available" is a dead click; the README lists what each family shows).
+ */
 export interface TabSpec {
   id: ViewId;
   label: string;
-  create: ViewFactory;
+  create: Partial<Record<ModelFamily, ViewFactory>>;
+}
+
+/** The tabs a family shows, in order. */
+export function tabsOf(tabs: readonly TabSpec[], family: ModelFamily): TabSpec[] {
+  return tabs.filter((t) => t.create[family]);
 }
 
 /** The mounted shell. */
@@ -65,10 +74,13 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
   const main = select(root).append('main').attr('class', 'view-host');
 
   const views = new Map<ViewId, View>();
+  // Views are built for the family they were created under: a new family rebuilds them.
+  let family = store.state.family;
   const getView = (id: ViewId): View => {
     let v = views.get(id);
     if (!v) {
-      v = tabs.find((t) => t.id === id)!.create(ctx);
+      const create = tabs.find((t) => t.id === id)!.create;
+      v = (create[family] ?? create.var!)(ctx);
       v.root.id = `panel-${id}`;
       v.root.setAttribute('role', 'tabpanel');
       v.root.setAttribute('aria-labelledby', `tab-${id}`);
@@ -91,6 +103,10 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
     .attr('class', 'tab')
     .text((d) => d.label)
     .on('click', (_ev, d) => store.update((s) => ({ view: d.id, panel: { ...s.panel, view: d.id } })));
+  const showTabsOf = (f: ModelFamily): void => {
+    tablist.selectAll<HTMLButtonElement, TabSpec>('button').attr('hidden', (d) => (d.create[f] ? null : ''));
+  };
+  showTabsOf(family);
 
   const runExport = async (format: ExportFormat): Promise<void> => {
     try {
@@ -102,18 +118,36 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
   const offExport = host.on('exportView', (p) => void runExport(p.format));
 
   const render = (s: InspectorState, prev: InspectorState | null): void => {
-    if (!prev || s.imageName !== prev.imageName || s.model !== prev.model || s.modelError !== prev.modelError) {
+    if (s.family !== family) {
+      family = s.family;
+      for (const v of views.values()) v.dispose();
+      views.clear();
+      showTabsOf(family);
+      const shown = tabsOf(tabs, family);
+      if (!shown.some((t) => t.id === s.view)) {
+        store.update((st) => ({ view: shown[0].id, panel: { ...st.panel, view: shown[0].id } }));
+        return; // that update renders again
+      }
+      prev = null;
+    }
+    if (
+      !prev ||
+      s.imageName !== prev.imageName ||
+      s.model !== prev.model ||
+      s.bitsModel !== prev.bitsModel ||
+      s.bitsInspect !== prev.bitsInspect ||
+      s.modelError !== prev.modelError
+    ) {
+      const m = s.model ?? s.bitsModel;
       imageName.text(s.imageName ?? (s.initialised ? 'Generation' : 'Waiting for the extension…'));
-      modelName.text(s.model ? s.model.name : s.modelError ? `No model: ${s.modelError.message}` : '');
-      modelName.classed('is-error', !s.model && !!s.modelError);
-      showLog.attr('hidden', !s.model && s.modelError ? null : '');
+      modelName.text(m ? m.name : s.modelError ? `No model: ${s.modelError.message}` : '');
+      modelName.classed('is-error', !m && !!s.modelError);
+      showLog.attr('hidden', !m && s.modelError ? null : '');
       provider
-        .text(s.model ? s.model.provider.toUpperCase() : '')
-        .attr('hidden', s.model ? null : '')
-        .attr('title', s.model?.providerFallbacks.map((f) => `${f.provider}: ${f.reason}`).join('\n') ?? '');
-      modelShape.text(
-        s.model ? `${s.model.patchNums.length} scales · L=${s.model.tokenCount} · V=${s.model.vocabSize} · d${s.model.depth}` : '',
-      );
+        .text(m ? m.provider.toUpperCase() : '')
+        .attr('hidden', m ? null : '')
+        .attr('title', m?.providerFallbacks.map((f) => `${f.provider}: ${f.reason}`).join('\n') ?? '');
+      modelShape.text(modelShapeText(s));
     }
     if (!prev || s.imageSrc !== prev.imageSrc) {
       // The host's preview of the image shows at once, before the engine has tokenized it.
@@ -162,8 +196,9 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
     if (ev.key !== 'ArrowLeft' && ev.key !== 'ArrowRight') return;
     ev.preventDefault();
     ev.stopPropagation();
-    const i = tabs.findIndex((t) => t.id === store.state.view);
-    const next = tabs[(i + (ev.key === 'ArrowRight' ? 1 : tabs.length - 1)) % tabs.length];
+    const shown = tabsOf(tabs, family);
+    const i = shown.findIndex((t) => t.id === store.state.view);
+    const next = shown[(i + (ev.key === 'ArrowRight' ? 1 : shown.length - 1)) % shown.length];
     store.update((s) => ({ view: next.id, panel: { ...s.panel, view: next.id } }));
     (doc.getElementById(`tab-${next.id}`) as HTMLElement | null)?.focus();
   });
@@ -175,7 +210,7 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
       store.update({ hover: null, selectedCode: null });
       return;
     }
-    const n = store.state.model?.patchNums.length ?? 0;
+    const n = store.state.model?.patchNums.length ?? store.state.bitsInspect.value?.scales.length ?? 0;
     if (!n) return;
     let k = store.state.focusScale;
     if (ev.key === 'ArrowRight' || ev.key === 'ArrowDown') k = Math.min(n - 1, k + 1);
@@ -208,4 +243,18 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
       root.remove();
     },
   };
+}
+
+/** The header's model facts: scales and sizes (an Infinity model: bits, the schedule of the image once tokenized). */
+function modelShapeText(s: InspectorState): string {
+  const m = s.model;
+  if (m) return `${m.patchNums.length} scales · L=${m.tokenCount} · V=${m.vocabSize} · d${m.depth}`;
+  const b = s.bitsModel;
+  if (!b) return '';
+  const scheduleId = s.bitsInspect.value?.schedule;
+  const schedule = b.schedules.find((x) => x.id === scheduleId);
+  const where = schedule
+    ? ` · ${schedule.scales.length} scales · L=${schedule.tokenCount} · ${schedule.id}`
+    : ` · ${b.schedules.length} schedules`;
+  return `Infinity · ${b.bits} bits${where} · d${b.depth}`;
 }

@@ -7,31 +7,35 @@ import { connectHost } from './hostBridge';
 import { Store, initialState } from './store';
 import { readTheme, watchTheme } from './theme';
 import { createAttentionView } from './views/attentionView';
+import { createBitPyramidView } from './views/bitPyramidView';
 import { createCodebookView } from './views/codebookView';
 import { createCompareView } from './views/compareView';
 import { createDatasetView } from './views/datasetView';
 import { createProfileView } from './views/profileView';
 import { createPyramidView } from './views/pyramidView';
-import { createReconstructionView } from './views/reconstructionView';
-import { createResidualView } from './views/residualView';
+import { createBitsReconstructionView, createReconstructionView } from './views/reconstructionView';
+import { createBitsResidualView, createResidualView } from './views/residualView';
 import { createSamplingView } from './views/samplingView';
 import { createStepThroughView } from './views/stepThroughView';
 import { createWhatIfView } from './views/whatIfView';
 import type { ViewContext } from './views/view';
 
-/** Each view's tab label and factory; the ids and their order come from VIEW_IDS (a missing view does not compile). */
+/**
+ * Each view's tab label and its factory per model family; the ids and their order come from VIEW_IDS (a missing
+ * view does not compile). A family without a factory does not show the tab.
+ */
 const VIEWS: { [V in ViewId]: Omit<TabSpec, 'id'> } = {
-  pyramid: { label: 'Pyramid', create: createPyramidView },
-  reconstruction: { label: 'Reconstruction', create: createReconstructionView },
-  residual: { label: 'Residuals', create: createResidualView },
-  codebook: { label: 'Codebook', create: createCodebookView },
-  attention: { label: 'Attention', create: createAttentionView },
-  stepThrough: { label: 'Step-through', create: createStepThroughView },
-  sampling: { label: 'Sampling', create: createSamplingView },
-  whatIf: { label: 'What-if', create: createWhatIfView },
-  compare: { label: 'Compare', create: createCompareView },
-  dataset: { label: 'Dataset', create: createDatasetView },
-  profile: { label: 'Profile', create: createProfileView },
+  pyramid: { label: 'Pyramid', create: { var: createPyramidView, infinity: createBitPyramidView } },
+  reconstruction: { label: 'Reconstruction', create: { var: createReconstructionView, infinity: createBitsReconstructionView } },
+  residual: { label: 'Residuals', create: { var: createResidualView, infinity: createBitsResidualView } },
+  codebook: { label: 'Codebook', create: { var: createCodebookView } },
+  attention: { label: 'Attention', create: { var: createAttentionView } },
+  stepThrough: { label: 'Step-through', create: { var: createStepThroughView } },
+  sampling: { label: 'Sampling', create: { var: createSamplingView } },
+  whatIf: { label: 'What-if', create: { var: createWhatIfView } },
+  compare: { label: 'Compare', create: { var: createCompareView } },
+  dataset: { label: 'Dataset', create: { var: createDatasetView } },
+  profile: { label: 'Profile', create: { var: createProfileView } },
 };
 const TABS: TabSpec[] = VIEW_IDS.map((id) => ({ id, ...VIEWS[id] }));
 
@@ -56,7 +60,7 @@ function main(): void {
   });
   bindHostEvents(store, bridge.channel, () => {
     const s = store.state;
-    if (s.model && s.panel.imageUri) void load(store, bridge.channel, 'inspect', {});
+    if ((s.model || s.bitsModel) && s.panel.imageUri) void load(store, bridge.channel, 'inspect', {});
     if (s.model?.hasTrainingHits) void load(store, bridge.channel, 'trainingUsage', {});
   });
   bridge.channel.emit('ready', {});

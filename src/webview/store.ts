@@ -1,8 +1,11 @@
 /** The webview's one store: everything the views draw, updated immutably so views can compare by reference. */
-import { OFFICIAL_SAMPLING } from '../shared/manifest';
+import { OFFICIAL_SAMPLING, type ModelFamily } from '../shared/manifest';
 import type { EditResult, HostEvents, InitPayload, PanelState, ViewId } from '../shared/protocol';
 import type {
+  AnyModelInfo,
   AttentionResult,
+  BitsInspectResult,
+  BitsModelInfo,
   CodebookUsage,
   EvalResult,
   GenerationSettings,
@@ -63,11 +66,19 @@ export interface InspectorState {
   initialised: boolean;
   imageName: string | null;
   imageSrc: string | null;
+  /** The current model's family ('var' while there is none): which tabs show (main.ts's view registry). */
+  family: ModelFamily;
+  /** The current VAR model (null for none or an Infinity model). */
   model: ModelInfo | null;
+  /** The current Infinity model (null for none or a VAR model). */
+  bitsModel: BitsModelInfo | null;
   modelError?: { code: string; message: string };
   panel: PanelState;
   view: ViewId;
+  /** The panel image's tokens (VAR model). */
   inspect: Loadable<InspectResult>;
+  /** The panel image's bits per scale (Infinity model). */
+  bitsInspect: Loadable<BitsInspectResult>;
   evaluation: Loadable<EvalResult>;
   attention: Loadable<AttentionResult>;
   trainingUsage: Loadable<CodebookUsage | null>;
@@ -111,10 +122,13 @@ export function initialState(): InspectorState {
     initialised: false,
     imageName: null,
     imageSrc: null,
+    family: 'var',
     model: null,
+    bitsModel: null,
     panel: { imageUri: null },
     view: 'pyramid',
     inspect: { status: 'idle' },
+    bitsInspect: { status: 'idle' },
     evaluation: { status: 'idle' },
     attention: { status: 'idle' },
     trainingUsage: { status: 'idle' },
@@ -139,6 +153,12 @@ export function initialState(): InspectorState {
   };
 }
 
+/** The store's model fields for a model of either family: the one place the panel narrows a model on its family. */
+export function modelFields(info: AnyModelInfo | null): Pick<InspectorState, 'family' | 'model' | 'bitsModel'> {
+  if (info?.family === 'infinity') return { family: 'infinity', model: null, bitsModel: info };
+  return { family: 'var', model: info, bitsModel: null };
+}
+
 /** State after the host's `init` payload. */
 export function applyInit(s: InspectorState, init: InitPayload): InspectorState {
   const panel = init.state ?? { imageUri: null };
@@ -147,12 +167,14 @@ export function applyInit(s: InspectorState, init: InitPayload): InspectorState 
     initialised: true,
     imageName: init.imageName,
     imageSrc: init.imageSrc,
-    model: init.model,
+    ...modelFields(init.model),
     modelError: init.modelError,
     panel,
     // A panel without an image (generation only) opens on the step-through view.
     view: panel.view ?? (panel.imageUri ? s.view : 'stepThrough'),
-    generation: panel.generation ? { ...s.generation, settings: panel.generation } : withModelSampling(s.generation, init.model),
+    generation: panel.generation
+      ? { ...s.generation, settings: panel.generation }
+      : withModelSampling(s.generation, modelFields(init.model).model),
   };
 }
 

@@ -10,8 +10,67 @@ const mask = require(path.join(G, 'mask.ts'));
 const hist = require(path.join(G, 'histogram.ts'));
 const colors = require(path.join(G, 'colorMaps.ts'));
 const labels = require(path.join(G, 'labels.ts'));
+const bitColors = require(path.join(G, 'bitColors.ts'));
 
 module.exports = (test) => {
+  test('bit colours: the ±1 bits through the fixed ±1 projection, scaled by 1/√d and spread 0.5 ± v/5; nearby codes look alike', async () => {
+    // The projection is fixed: these signs never change (a change recolours every saved screenshot).
+    const p = bitColors.bitProjection(8);
+    assert.deepStrictEqual(
+      Array.from(p),
+      Array.from({ length: 24 }, (_, i) => bitColors.projectionSign(Math.floor(i / 8), i % 8)),
+    );
+    assert.ok(p.every((x) => x === 1 || x === -1));
+    // Bit j's signs do not depend on d; the three rows differ.
+    assert.deepStrictEqual(Array.from(bitColors.bitProjection(16).subarray(0, 8)), Array.from(p.subarray(0, 8)));
+    const P32 = bitColors.bitProjection(32);
+    const rows = [0, 1, 2].map((c) => Array.from(P32.subarray(c * 32, c * 32 + 32)).join());
+    assert.strictEqual(new Set(rows).size, 3);
+    // All ones: v_c = Σ_j P_cj / √d; by hand for d = 8.
+    const ones = new Uint8Array(8).fill(1);
+    const want = [0, 1, 2].map((c) => {
+      let v = 0;
+      for (let j = 0; j < 8; j++) v += p[c * 8 + j];
+      return Math.round(255 * Math.max(0, Math.min(1, 0.5 + v / Math.sqrt(8) / 5)));
+    });
+    assert.deepStrictEqual(bitColors.bitColor(ones, 0, 8, p), want);
+    // A code and its complement are mirror images around mid-grey (unclamped at d = 8: |v| ≤ √8 < 2.5).
+    const zeros = new Uint8Array(8);
+    bitColors.bitColor(zeros, 0, 8, p).forEach((x, c) => assert.ok(Math.abs(x + want[c] - 255) <= 1));
+    // Token 1 of a 2-token array reads its own bits.
+    const two = new Uint8Array(16);
+    two.set(ones, 8);
+    assert.deepStrictEqual(bitColors.bitColor(two, 1, 8, p), want);
+    // Codes one bit apart are nearer in colour than random codes, on average (d = 32, seeded).
+    let seed = 7;
+    const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 16) & 1;
+    const dist = (a, b) => Math.hypot(...a.map((x, i) => x - b[i]));
+    let near = 0;
+    let far = 0;
+    for (let t = 0; t < 200; t++) {
+      const a = Uint8Array.from({ length: 32 }, rand);
+      const b = Uint8Array.from({ length: 32 }, rand);
+      const a1 = a.slice();
+      a1[t % 32] ^= 1;
+      near += dist(bitColors.bitColor(a, 0, 32, P32), bitColors.bitColor(a1, 0, 32, P32));
+      far += dist(bitColors.bitColor(a, 0, 32, P32), bitColors.bitColor(b, 0, 32, P32));
+    }
+    // Expected ratio √(2·32)/2 = 4: a flip moves each v_c by 2/√d, a random code by √2 in std.
+    assert.ok(near * 3 < far, `one bit apart ${near / 200} vs random ${far / 200}`);
+    assert.strictEqual(bitColors.bitString(Uint8Array.from([1, 0, 1, 1, 0, 0, 0, 1, 1]), 0, 9), '1011 0001 1');
+  });
+  test('non-square grids: regions, overlaps, cells and hit tests of an h×w scale', async () => {
+    const shape = { h: 3, w: 4 };
+    assert.deepStrictEqual(scales.regionOf(shape, 6), { x0: 0.5, y0: 1 / 3, x1: 0.75, y1: 2 / 3 });
+    assert.deepStrictEqual(scales.positionsOverlapping({ h: 15, w: 20 }, scales.regionOf(shape, 6)), [
+      ...[5, 6, 7, 8, 9].flatMap((r) => [10, 11, 12, 13, 14].map((c) => r * 20 + c)),
+    ]);
+    assert.deepStrictEqual(scales.cellRect(shape, 6, 80), { x: 40, y: 20, w: 20, h: 20 });
+    assert.strictEqual(scales.positionAt(shape, 80, 45, 25), 6);
+    assert.strictEqual(scales.positionAt(shape, 80, 45, 61), -1); // the grid is 60 high
+    assert.strictEqual(scales.scaleLabel(2, shape), 'k=3 · 3×4');
+    assert.strictEqual(scales.scaleLabel(2, 4), 'k=3 · 4×4');
+  });
   test('end labels of curves: apart by the gap, order kept, centred on where they wanted to be; apart labels stay', async () => {
     assert.deepStrictEqual(labels.spreadLabels([50, 100, 10], 11), [50, 100, 10]); // already apart: unchanged
     // three labels wanted at 40, 42 and 41 (given out of order): 40, 51, 62 before centring, then up by (62 - 42) / 2

@@ -114,6 +114,13 @@ module.exports = (test) => {
     await host.fail('inspect', { code: 'BadImage', message: 'truncated PNG' });
     await third;
     assert.deepStrictEqual(store.state.inspect, { status: 'error', error: { code: 'BadImage', message: 'truncated PNG' } });
+    // An Infinity model's inspection lands in the bits slot, narrowed once; the VAR slot keeps what it had.
+    const bits = { family: 'infinity', schedule: 'hw0.750-0.06M', scales: [] };
+    const fourth = actions.load(store, host, 'inspect', {});
+    await host.answer('inspect', bits);
+    await fourth;
+    assert.deepStrictEqual(store.state.bitsInspect, { status: 'ready', value: bits });
+    assert.deepStrictEqual(store.state.inspect, { status: 'idle' });
     assert.deepStrictEqual(
       store.state.errors.map((e) => [e.source, e.code]),
       [['inspect', 'BadImage']],
@@ -130,6 +137,7 @@ module.exports = (test) => {
       [
         ['evaluate', { classId: 1 }],
         ['evaluate', { classId: 2 }],
+        ['inspect', {}],
         ['inspect', {}],
         ['edit', { scaleIndex: 1 }],
       ],

@@ -317,6 +317,7 @@ export class ModelBundle {
     const m = this.manifest;
     this.colors ??= codeColors(this.codebook, m.vae.vocabSize, m.vae.Cvae, this.trainingHits);
     return {
+      family: 'var',
       id: m.id,
       name: m.name,
       dir: this.dir,

@@ -25,8 +25,14 @@ export interface SizedInput {
   prepared: SizedImage;
 }
 
+/** Which execution provider runs the graphs, and why each earlier choice was skipped. */
+export interface ProviderUse {
+  provider: string;
+  providerFallbacks: Array<{ provider: string; reason: string }>;
+}
+
 /** The facts about an Infinity model for the views and the CLI. */
-export function bitsModelInfo(b: InfinityBundle, provider: string): BitsModelInfo {
+export function bitsModelInfo(b: InfinityBundle, use: ProviderUse): BitsModelInfo {
   const m = b.manifest;
   return {
     family: 'infinity',
@@ -47,7 +53,8 @@ export function bitsModelInfo(b: InfinityBundle, provider: string): BitsModelInf
       pixelSize: s.pixelSize,
     })),
     sampling: m.sampling,
-    provider,
+    provider: use.provider,
+    providerFallbacks: [...use.providerFallbacks],
   };
 }
 
@@ -232,7 +239,7 @@ export async function tokenizeBits(b: InfinityBundle, s: InfinitySchedule, image
 }
 
 /** Everything the Infinity inspector shows of an image: bits and reconstruction per scale. */
-export async function inspectBits(b: InfinityBundle, s: InfinitySchedule, input: SizedInput, provider: string): Promise<BitsInspectResult> {
+export async function inspectBits(b: InfinityBundle, s: InfinitySchedule, input: SizedInput, use: ProviderUse): Promise<BitsInspectResult> {
   const d = b.manifest.bits;
   const [H, W] = s.pixelSize;
   const [h, w] = s.latentSize;
@@ -274,7 +281,7 @@ export async function inspectBits(b: InfinityBundle, s: InfinitySchedule, input:
       psnr,
     };
   });
-  return { model: bitsModelInfo(b, provider), schedule: s.id, image: input.prepared, scales };
+  return { model: bitsModelInfo(b, use), schedule: s.id, image: input.prepared, scales };
 }
 
 /**

@@ -33,7 +33,8 @@ export async function pickLabels(s: CommandServices, folder: string): Promise<La
   });
   if (!pick) return undefined;
   if (pick.labels) return pick.labels;
-  const classes = s.engine.current.info?.classes ?? [];
+  const info = s.engine.current.info;
+  const classes = info?.family === 'var' ? info.classes : [];
   const c = await vscode.window.showQuickPick(
     classes.map((name, i) => ({ label: `${i}: ${name}`, id: i })),
     { placeHolder: 'Class of every image' },

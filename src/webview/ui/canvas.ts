@@ -27,31 +27,32 @@ export function makeCanvas(doc: Document, cls: string, label: string): HTMLCanva
   return c;
 }
 
-/** Draw an RGBA image scaled to `size` CSS pixels (nearest neighbour so tokens stay crisp). */
+/** Draw an RGBA image scaled to `size` CSS pixels wide, keeping its aspect (nearest neighbour so tokens stay crisp). */
 export function drawRgba(canvas: HTMLCanvasElement, img: RgbaImage, size: number): CanvasRenderingContext2D {
-  const ctx = sizeCanvas(canvas, size, size);
+  const height = Math.round((size * img.height) / img.width);
+  const ctx = sizeCanvas(canvas, size, height);
   const src = canvas.ownerDocument.createElement('canvas');
   src.width = img.width;
   src.height = img.height;
   src.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(img.data), img.width, img.height), 0, 0);
   ctx.imageSmoothingEnabled = false;
-  ctx.clearRect(0, 0, size, size);
-  ctx.drawImage(src, 0, 0, size, size);
+  ctx.clearRect(0, 0, size, height);
+  ctx.drawImage(src, 0, 0, size, height);
   return ctx;
 }
 
-/** A side×side scalar map as an RGBA image through the sequential colour map over [lo, hi]. */
-export function heatmapImage(values: ArrayLike<number>, side: number, lo: number, hi: number): RgbaImage {
-  const data = new Uint8ClampedArray(side * side * 4);
+/** A side×side (or side wide × height high) scalar map as an RGBA image through the sequential colour map over [lo, hi]. */
+export function heatmapImage(values: ArrayLike<number>, side: number, lo: number, hi: number, height = side): RgbaImage {
+  const data = new Uint8ClampedArray(side * height * 4);
   const span = hi - lo || 1;
-  for (let i = 0; i < side * side; i++) {
+  for (let i = 0; i < side * height; i++) {
     const t = Math.max(0, Math.min(255, Math.round(((values[i] - lo) / span) * 255)));
     data[i * 4] = LUT[t * 3];
     data[i * 4 + 1] = LUT[t * 3 + 1];
     data[i * 4 + 2] = LUT[t * 3 + 2];
     data[i * 4 + 3] = 255;
   }
-  return { width: side, height: side, data };
+  return { width: side, height, data };
 }
 
 /** Stroke a normalised region ([0,1]²) on a canvas drawn `size` CSS pixels wide. */

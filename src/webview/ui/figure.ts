@@ -11,13 +11,13 @@ export interface Figure {
   mark(region: Region | null): void;
 }
 
-/** Build a figure of `size` CSS pixels. */
-export function makeFigure(doc: Document, cls: string, label: string, size: number): Figure {
+/** Build a figure `size` CSS pixels wide and `height` high (default: square). */
+export function makeFigure(doc: Document, cls: string, label: string, size: number, height = size): Figure {
   const root = doc.createElement('figure');
   root.className = `figure ${cls}`;
   const frame = doc.createElement('div');
   frame.className = 'figure-frame';
-  select(frame).style('width', `${size}px`).style('height', `${size}px`);
+  select(frame).style('width', `${size}px`).style('height', `${height}px`);
   const canvas = makeCanvas(doc, 'figure-canvas', label);
   const box = doc.createElement('div');
   box.className = 'region-box';

@@ -1,6 +1,7 @@
 /** A small per-scale chart (line or bars) in SVG with labelled axes and units; the focused scale is marked. */
 import { axisBottom, axisLeft, max, scaleBand, scaleLinear, select } from 'd3';
 import { chartFrame } from './chartFrame';
+import { shapeText, type GridShape } from '../geometry/scales';
 
 /** Height of one row of a chart's key (pixels): a line of its 11 px text. */
 const KEY_ROW = 13;
@@ -29,11 +30,16 @@ export interface ScaleChartOptions {
   format?: (v: number) => string;
 }
 
-/** Build a chart; `update` redraws it for the given patchNums and series. */
+/** A tick: pn for a pn×pn scale, h×w for a non-square one. */
+function tickOf(shape: GridShape): string {
+  return typeof shape === 'number' ? String(shape) : `${shape.h}×${shape.w}`;
+}
+
+/** Build a chart; `update` redraws it for the given patchNums (or h×w grids) and series. */
 export function makeScaleChart(
   doc: Document,
   o: ScaleChartOptions,
-): { root: SVGSVGElement; update(patchNums: number[], series: Series[], focus: number | null): void } {
+): { root: SVGSVGElement; update(patchNums: GridShape[], series: Series[], focus: number | null): void } {
   const width = o.width ?? 340;
   const height = o.height ?? 170;
   const m = { top: 22, right: 10, bottom: 34, left: 58 };
@@ -70,7 +76,7 @@ export function makeScaleChart(
         .range([height - m.bottom, plotTop]);
       gx.call(
         axisBottom(x)
-          .tickFormat((k) => String(patchNums[k as number]))
+          .tickFormat((k) => tickOf(patchNums[k as number]))
           .tickSizeOuter(0),
       );
       gy.call(
@@ -124,7 +130,7 @@ export function makeScaleChart(
               .selectAll('title')
               .data((d) => [d])
               .join('title')
-              .text((d) => `${s.name} at ${patchNums[d.k]}×${patchNums[d.k]}: ${o.format ? o.format(d.v) : d.v}`);
+              .text((d) => `${s.name} at ${shapeText(patchNums[d.k])}: ${o.format ? o.format(d.v) : d.v}`);
           } else {
             const cx = (k: number): number => x(k)! + x.bandwidth() / 2;
             g.selectAll('path.line')
@@ -143,7 +149,7 @@ export function makeScaleChart(
               .selectAll('title')
               .data((d) => [d])
               .join('title')
-              .text((d) => `${s.name} at ${patchNums[d.k]}×${patchNums[d.k]}: ${o.format ? o.format(d.v) : d.v}`);
+              .text((d) => `${s.name} at ${shapeText(patchNums[d.k])}: ${o.format ? o.format(d.v) : d.v}`);
           }
         });
     },

@@ -1,5 +1,5 @@
 /** A row of per-scale figures (one canvas each) that report hovers as tokens of their scale and show the linked region. */
-import { positionAt, scaleLabel, type Region, type TokenRef } from '../geometry/scales';
+import { gridSize, positionAt, scaleLabel, type GridShape, type Region, type TokenRef } from '../geometry/scales';
 import { makeFigure, type Figure } from './figure';
 
 /** The row; the owner draws each figure's canvas. */
@@ -10,23 +10,29 @@ export interface ScaleFigures {
   focus(scaleIndex: number): void;
 }
 
-/** Build figures for every scale of `patchNums`, `size` CSS pixels each; `onHover` hears the token under the pointer, captions come from `caption(k)`. */
+/**
+ * Build figures for every scale of `patchNums` (pn or h×w each), `size` CSS pixels wide and `aspect`·size high (the
+ * image's height / width); `onHover` hears the token under the pointer, captions come from `caption(k)`.
+ */
 export function makeScaleFigures(
   doc: Document,
-  patchNums: number[],
+  patchNums: GridShape[],
   size: number,
   cls: string,
   onHover: (token: TokenRef) => void,
   caption: (k: number) => string = (k) => scaleLabel(k, patchNums[k]),
+  aspect = 1,
 ): ScaleFigures {
   const root = doc.createElement('div');
   root.className = `heatmap-row ${cls}`;
   const figures = patchNums.map((pn, k) => {
-    const f = makeFigure(doc, 'scale-figure', caption(k), size);
+    const { h, w } = gridSize(pn);
+    const f = makeFigure(doc, 'scale-figure', caption(k), size, Math.round(size * aspect));
     f.root.dataset.scale = String(k);
     f.canvas.addEventListener('mousemove', (ev) => {
       const b = f.canvas.getBoundingClientRect();
-      const p = positionAt(pn, b.width, ev.clientX - b.left, ev.clientY - b.top);
+      // The figure's own height, scaled to the grid's: its cells need not be square.
+      const p = positionAt(pn, b.width, ev.clientX - b.left, ((ev.clientY - b.top) * b.width * h) / (w * b.height || 1));
       if (p >= 0) onHover({ scaleIndex: k, position: p });
     });
     root.append(f.root);

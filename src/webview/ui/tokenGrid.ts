@@ -1,7 +1,7 @@
 /** One scale of a token pyramid as an SVG grid: cells coloured per token, classes for hover / linked / selected. */
 import { select } from 'd3';
 import { embeddingColor, idColor, rgbCss } from '../geometry/colorMaps';
-import { cellRect, positionAt, positionsOverlapping, type Region } from '../geometry/scales';
+import { cellRect, gridSize, positionAt, positionsOverlapping, type GridShape, type Region } from '../geometry/scales';
 
 const SVG = 'http://www.w3.org/2000/svg';
 
@@ -9,6 +9,8 @@ const SVG = 'http://www.w3.org/2000/svg';
 export interface TokenGrid {
   root: SVGSVGElement;
   setTokens(tokens: Int32Array, codeColors: Uint8Array, colorBy: 'embedding' | 'id'): void;
+  /** Colour each cell from its position (codes that are not one id, e.g. Infinity's bit vectors). */
+  fill(colorOf: (position: number) => string): void;
   markHover(position: number | null, linked: Region | null): void;
   markCode(code: number | null): void;
   markPositions(cls: string, positions: number[]): void;
@@ -16,25 +18,31 @@ export interface TokenGrid {
   showIds(on: boolean): void;
 }
 
-/** Build the grid of a pn×pn scale, `size` CSS pixels wide; `onHover(position|null)` / `onClick(position)` report pointer actions. */
+/**
+ * Build the grid of a scale (pn×pn or h×w), `size` CSS pixels wide and square cells high; `onHover(position|null)` /
+ * `onClick(position)` report pointer actions.
+ */
 export function makeTokenGrid(
   doc: Document,
-  pn: number,
+  shape: GridShape,
   size: number,
   label: string,
   onHover: (position: number | null) => void,
   onClick: (position: number, ev: MouseEvent) => void,
 ): TokenGrid {
+  const { h: rows, w: pn } = gridSize(shape); // pn: cells per row
+  const height = (size * rows) / pn;
   const svg = doc.createElementNS(SVG, 'svg') as SVGSVGElement;
   const root = select(svg)
     .attr('class', 'token-grid')
     .attr('width', size)
-    .attr('height', size)
-    .attr('viewBox', `0 0 ${size} ${size}`)
+    .attr('height', height)
+    .attr('viewBox', `0 0 ${size} ${height}`)
     .attr('role', 'img')
     .attr('aria-label', label)
-    .attr('data-pn', pn);
-  const positions = Array.from({ length: pn * pn }, (_, i) => i);
+    .attr('data-pn', pn)
+    .attr('data-rows', rows);
+  const positions = Array.from({ length: rows * pn }, (_, i) => i);
   const cells = root
     .append('g')
     .attr('class', 'cells')
@@ -44,7 +52,7 @@ export function makeTokenGrid(
     .attr('class', 'cell')
     .attr('data-pos', (d) => d)
     .each(function (d) {
-      const r = cellRect(pn, d, size);
+      const r = cellRect(shape, d, size);
       select(this).attr('x', r.x).attr('y', r.y).attr('width', r.w).attr('height', r.h);
     });
   const nodes = cells.nodes();
@@ -52,11 +60,11 @@ export function makeTokenGrid(
   // The linked region as one outline on top of the cells: clearer than many cell strokes and cheap to move.
   const regionBox = root.append('rect').attr('class', 'hover-region').attr('hidden', '');
 
-  let tokens: Int32Array = new Int32Array(pn * pn);
+  let tokens: Int32Array = new Int32Array(rows * pn);
   const marked = new Map<string, number[]>();
   const pointAt = (ev: MouseEvent): number => {
     const b = svg.getBoundingClientRect();
-    return positionAt(pn, b.width, ev.clientX - b.left, ev.clientY - b.top);
+    return positionAt(shape, b.width, ev.clientX - b.left, ev.clientY - b.top);
   };
   svg.addEventListener('mousemove', (ev) => {
     const p = pointAt(ev);
@@ -79,16 +87,19 @@ export function makeTokenGrid(
         .attr('fill', (d) => rgbCss(colorBy === 'id' ? idColor(t[d]) : embeddingColor(codeColors, t[d])))
         .attr('data-token', (d) => t[d]);
     },
+    fill(colorOf) {
+      cells.attr('fill', colorOf);
+    },
     markHover(position, linked) {
       setMarks('is-hover', position === null ? [] : [position]);
-      setMarks('is-linked', linked ? positionsOverlapping(pn, linked) : []);
+      setMarks('is-linked', linked ? positionsOverlapping(shape, linked) : []);
       if (!linked) regionBox.attr('hidden', '');
       else {
         // Snap to the cells that overlap the region so the outline follows this grid's own cells.
         const c0 = Math.floor(linked.x0 * pn + 1e-9),
           c1 = Math.ceil(linked.x1 * pn - 1e-9);
-        const r0 = Math.floor(linked.y0 * pn + 1e-9),
-          r1 = Math.ceil(linked.y1 * pn - 1e-9);
+        const r0 = Math.floor(linked.y0 * rows + 1e-9),
+          r1 = Math.ceil(linked.y1 * rows - 1e-9);
         const cell = size / pn;
         regionBox
           .attr('hidden', null)

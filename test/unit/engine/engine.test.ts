@@ -13,6 +13,7 @@ import type { GenerationStep } from '../../../src/shared/results';
 import { VarScopeError } from '../../../src/shared/errors';
 import { fixture, requireBundle } from '../fixtures';
 import { npyInts, readNpy } from '../npy';
+import { varModelOf } from '../../../src/shared/modelFamily';
 
 const SETTINGS = { classId: 3, seed: 11, cfg: 4, topK: 900, topP: 0.96 };
 
@@ -31,7 +32,7 @@ describe('engine API (in process)', function () {
 
   it('edit: coarser scales and tokens outside the edited footprint keep the source; edited tokens are set', async () => {
     const idx = npyInts(readNpy(fixture('img0_idx.npy')));
-    const info = await engine.openModel({ model });
+    const info = varModelOf(await engine.openModel({ model }), 'test');
     const source = info.beginEnds.map(([b, e]) => idx.slice(b, e));
     const r = await engine.edit({
       model,

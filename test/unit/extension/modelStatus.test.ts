@@ -10,7 +10,7 @@ import * as model from '../../../src/extension/modelStatus';
 
 const DIR = path.resolve('/models/emoji');
 const SUMMARY = { id: 'emoji', name: 'Emoji', dir: DIR };
-const INFO = { name: 'Emoji', provider: 'cpu', providerFallbacks: [] } as unknown as ModelInfo;
+const INFO = { family: 'var', name: 'Emoji', provider: 'cpu', providerFallbacks: [] } as unknown as ModelInfo;
 
 /** The VarScopeError `fn` throws. */
 function thrown(fn: () => unknown): VarScopeError {
@@ -68,10 +68,10 @@ describe('extension/modelStatus', () => {
     const s = model.opened(model.notOpened(DIR, SUMMARY), INFO);
     const placement = { cpu: { nodes: 3, ops: { Gather: 3 } } };
     const next = model.withPlacement(s, { model: DIR, role: 'encoder', provider: 'cpu', placement });
-    assert.deepStrictEqual(next.info?.nodePlacement, { encoder: placement });
+    assert.deepStrictEqual((next.info as ModelInfo).nodePlacement, { encoder: placement });
     const both = model.withPlacement(next, { model: DIR, role: 'decoder', provider: 'cpu', placement });
-    assert.deepStrictEqual(Object.keys(both.info?.nodePlacement ?? {}), ['encoder', 'decoder']);
-    assert.strictEqual(s.info?.nodePlacement, undefined, 'the earlier status is left as it was');
+    assert.deepStrictEqual(Object.keys((both.info as ModelInfo).nodePlacement ?? {}), ['encoder', 'decoder']);
+    assert.strictEqual((s.info as ModelInfo).nodePlacement, undefined, 'the earlier status is left as it was');
     const other = { model: path.resolve('/models/other'), role: 'encoder', provider: 'cpu', placement };
     assert.strictEqual(model.withPlacement(s, other), s);
     const unopened = model.notOpened(DIR, SUMMARY);

@@ -11,6 +11,7 @@ import { Engine } from '../../../../src/engine/engine';
 import type { BundleManifest } from '../../../../src/shared/manifest';
 import { VarScopeError } from '../../../../src/shared/errors';
 import { fixture, requireBundle } from '../../fixtures';
+import { varModelOf } from '../../../../src/shared/modelFamily';
 
 type Edit = (m: BundleManifest, dir: string) => void;
 
@@ -69,7 +70,7 @@ describe('bundle validation', function () {
   it('graphs shared through "../other-bundle/x.onnx" paths load and run', async () => {
     const dir = variant(() => undefined);
     assert.ok(JSON.parse(fs.readFileSync(path.join(dir, 'varscope.json'), 'utf8')).graphs.encoder.file.startsWith('..'));
-    const info = await engine.openModel({ model: dir });
+    const info = varModelOf(await engine.openModel({ model: dir }), 'test');
     assert.strictEqual(info.vocabSize, 512);
     const r = await engine.inspect({ model: dir, image: { path: fixture('img0.png') } });
     assert.strictEqual(r.scales.length, 10);

@@ -59,6 +59,16 @@ describe('Infinity on the official fixtures (engine)', function () {
     const fx = (f: string) => path.join(ROOT, 'test', 'fixtures', 'infinity', c.name, f);
     const model = () => requireBundle(path.join(ROOT, 'out', 'bundles', c.name));
 
+    it(`${c.name}: openModel says the family, the bits and the schedules (what the panel shows)`, async () => {
+      const info = await engine.openModel({ model: model() });
+      assert.strictEqual(info.family, 'infinity');
+      if (info.family !== 'infinity') return;
+      assert.strictEqual(info.bits, c.bits);
+      assert.ok(info.schedules.some((s) => s.hDivW === c.hDivW && s.pixelSize[0] === c.size[0] && s.pixelSize[1] === c.size[1]));
+      assert.strictEqual(info.provider, 'cpu');
+      assert.deepStrictEqual(info.providerFallbacks, []);
+    });
+
     it(`${c.name}: inspectBits gives tok_bits exactly, tok_fhat within ${TOL}, RGB images at the schedule's size`, async () => {
       const r = await engine.inspectBits({ model: model(), image: { path: fx('image.png') } });
       const want = readNpy(fx('tok_bits.npy')).data as Uint8Array;

@@ -1,0 +1,17 @@
+/** The one place a loaded model's family is narrowed where only a VAR model will do. */
+import { VarScopeError } from './errors';
+import type { AnyModelInfo, ModelInfo } from './results';
+
+/** `info` as a VAR model, or one line saying `request` works on VAR bundles only (the reverse of the engine's refusal). */
+export function varModelOf(info: AnyModelInfo, request: string): ModelInfo {
+  if (info.family === 'var') return info;
+  throw new VarScopeError(
+    'BadRequest',
+    `${info.dir} is an Infinity bundle: ${request} works on VAR bundles (for Infinity: \`varscope inspect\`, the panel's Pyramid, Reconstruction and Residuals)`,
+  );
+}
+
+/** Tokens of the longest sequence the model runs (Infinity: its largest schedule), for run-time limits. */
+export function longestSequence(info: AnyModelInfo): number {
+  return info.family === 'var' ? info.tokenCount : Math.max(...info.schedules.map((s) => s.tokenCount));
+}
