@@ -5,7 +5,8 @@ VQ-VAE vae_ch160v4096z32 with var_d16, d20, d24, d30 at 256 px and d36-s at 512 
         [--sizes d16,d20,d24,d30,d36s] [--official /tmp/var-official] [--work /tmp/varscope-sizes] [--keep-bundle]
 
 Per size: builds the official models with random weights (bench/releasedSizes.py's build, the official code in
---official) saved as the released checkpoints (WORK/<size>/ckpt, kept: a later run reuses them), exports them with
+--official; every parameter then moved by a little noise, so that no two tensors are equal in value: see make_distinct)
+saved as the released checkpoints (WORK/<size>/ckpt, kept: a later run reuses them), exports them with
 `python -m varscope.export` (which verifies every graph against PyTorch), writes the compact template of the bundle
 into templates/<name> (src/node/templateStore.ts writeTemplate: graphs, weightMap.json, constants.bin; its manifest
 keeps `template.facts`, what the key hashes, so python/tests/test_shipped_templates.py can recompute it), and checks
@@ -45,6 +46,25 @@ def template_name(size: str) -> str:
 
 def checkpoint_files(ckpt: str, size: str):
     return os.path.join(ckpt, VAE_FILE), os.path.join(ckpt, f'var_d{SIZES[size][0]}.pth')
+
+
+def make_distinct(paths) -> None:
+    """Moves every parameter of the checkpoints by a little seeded noise, so that no two tensors are equal in value.
+
+    The official initialisation leaves every bias zero and every norm weight one, and torch.onnx merges initializers
+    of equal value: the export of such a checkpoint reads one tensor where a trained checkpoint has many, and is no
+    template (the exporter then writes no weight map). Random weights serve the template as well as any."""
+    import torch
+
+    from varscope.bundle.checkpoint import STRUCTURAL
+
+    g = torch.Generator().manual_seed(0)
+    for path in paths:
+        sd = torch.load(path, map_location='cpu')
+        for key, t in sd.items():
+            if t.is_floating_point() and not STRUCTURAL.match(key):
+                t.add_(1e-3 * torch.randn(t.shape, generator=g, dtype=t.dtype))
+        torch.save(sd, path)
 
 
 def template_facts(vae_path: str, var_path: str):
@@ -144,6 +164,7 @@ def build_size(size: str, a, log) -> dict:
         log(f'{size}: building the official models with random weights')
         script = os.path.join(ROOT, 'bench', 'releasedSizes.py')
         run([sys.executable, script, '--official', a.official, '--build-only', f'{size}:{ckpt}'], log)
+        make_distinct((vae, var))
     facts, key = template_facts(vae, var)
     if manifest_of(bundle).get('template', {}).get('key') != key:
         log(f'{size}: exporting (template key {key[:12]})')
@@ -152,7 +173,7 @@ def build_size(size: str, a, log) -> dict:
         env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, 'python'))
         r['exportSeconds'] = round(run(cmd, log, env=env), 1)
     if manifest_of(bundle).get('template', {}).get('key') != key:
-        raise RuntimeError(f'{bundle}: its template key is not {key} (the one of the current exporter)')
+        raise RuntimeError(f'{bundle}: no template of key {key} (the current exporter\'s; see its export log)')
     dest = os.path.join(a.templates, name)
     write_template(bundle, dest, name, facts, log)
     r['templateBytes'] = du(dest)

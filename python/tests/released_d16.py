@@ -5,8 +5,8 @@ reference's tokens on one image, for test/unit/cli/shippedTemplates.test.ts (the
 
 writes OUT/vae_ch160v4096z32.pth and OUT/var_d16.pth (our varscope.model builds the official keys and shapes; every
 parameter random by PyTorch's default initialisation, the VQ-VAE's training hits too) and OUT/reference/tokens.npy
-(as python -m varscope.reference computes them; without its teacher forcing, decodes and generation, which take
-minutes at d16)."""
+and OUT/reference/logits.npy, the teacher-forced logits of those tokens for class 3 (as python -m varscope.reference
+computes them; without its decodes and generation, which take minutes at d16)."""
 import os
 import sys
 
@@ -32,6 +32,8 @@ def main(out: str, image: str) -> None:
     q = vae.quantize
     res = q.quantize(vae.img_to_f(load_image_tensor(image, 256)))  # varscope.reference's steps
     np.save(os.path.join(out, 'reference', 'tokens.npy'), torch.cat(res.idx_Bl, 1).numpy())
+    logits = var(torch.tensor([3]), q.idxBl_to_var_input(res.idx_Bl))
+    np.save(os.path.join(out, 'reference', 'logits.npy'), logits.numpy())
 
 
 if __name__ == '__main__':

@@ -10,12 +10,13 @@ from dataclasses import fields
 
 from varscope import EXPORTER_VERSION, ROOT
 from varscope.bundle.checkpoint import VaeConfig, VarConfig
-from varscope.bundle.weight_map import FILE, template_key
+from varscope.bundle.weight_map import FILE, template_key, unplaced_keys
 
 TEMPLATES = os.path.join(ROOT, 'templates')
 REBUILD = 'PYTHONPATH=python .venv-torch2/bin/python tools/build_templates.py'
-# The released configurations built and shipped (the official VQ-VAE with var_d16, ... at 256 px; d36-s at 512 px is not).
-RELEASED = ['var-d16-256', 'var-d20-256', 'var-d30-256']
+# The released configurations built and shipped (the official VQ-VAE with var_d16 at 256 px; d20, d24, d30 and d36-s
+# are not yet).
+RELEASED = ['var-d16-256']
 
 
 def config(cls, values: dict):
@@ -56,6 +57,12 @@ class ShippedTemplatesTest(unittest.TestCase):
             self.assertEqual(m['template']['key'], template_key(vae, var, facts['fp16']), stale)
             with open(os.path.join(TEMPLATES, name, FILE), encoding='utf-8') as f:
                 self.assertEqual(json.load(f)['key'], m['template']['key'], f'{name}: {FILE} names another key')
+
+    def test_each_places_every_checkpoint_tensor(self):
+        # one whose export merged tensors of equal value reads one tensor where a trained checkpoint has several
+        for name in self.names:
+            with open(os.path.join(TEMPLATES, name, FILE), encoding='utf-8') as f:
+                self.assertEqual(unplaced_keys(json.load(f)), {}, f'{name}: rebuild it with {REBUILD}')
 
     def test_each_is_whole(self):
         for name in self.names:

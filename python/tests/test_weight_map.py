@@ -13,7 +13,7 @@ from varscope.bundle.checkpoint import models_from_state_dicts
 from varscope.bundle.export import write_codebook_and_hits
 from varscope.bundle.onnx_export import export_all, round_to_float16
 from varscope.bundle.onnx_store import ALIGN
-from varscope.bundle.weight_map import FILE, apply_map, write_map
+from varscope.bundle.weight_map import FILE, apply_map, unplaced_keys, write_map
 from tests.template_fixtures import random_checkpoints
 
 
@@ -97,6 +97,22 @@ class WeightMapTest(unittest.TestCase):
                     self.assertEqual(
                         read(os.path.join(out, name)), read(os.path.join(self.dirs[2, fp16], name)), f'{name} {fp16}'
                     )
+
+    def test_a_checkpoint_with_tensors_of_equal_value_is_no_template(self):
+        # An untrained model's zero biases and unit norms: torch.onnx merges initializers of equal value, so the
+        # graphs read one tensor where another checkpoint of the architecture has several; no map may claim otherwise.
+        vae_sd, var_sd = random_checkpoints(3)
+        equal = [k for k in var_sd if k.endswith('attn.proj.bias')]
+        self.assertGreater(len(equal), 1)
+        for k in equal:
+            var_sd[k].zero_()
+        m = models_from_state_dicts(vae_sd, var_sd)
+        with tempfile.TemporaryDirectory() as out:
+            store, origins = export_all(m, out, log=lambda *_: None)
+            self.assertIsNone(write_map(out, m, store, origins, False))
+            self.assertFalse(os.path.exists(os.path.join(out, FILE)))
+        with open(os.path.join(self.dirs[1, False], FILE)) as f:
+            self.assertEqual(unplaced_keys(json.load(f)), {}, 'random weights: every tensor has its region')
 
     def test_the_key_names_the_float16_option(self):
         keys = {json.load(open(os.path.join(self.dirs[1, fp16], FILE)))['key'] for fp16 in (False, True)}

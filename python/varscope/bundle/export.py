@@ -347,7 +347,9 @@ def export_into(args, stage: str, out: str, bundle_id: str, patch_nums, backgrou
     store, origins = export_all(m, stage, log=lambda s: print(s, flush=True), fp16=args.fp16)
     write_codebook_and_hits(m, stage)
     if not args.share_vae_from:  # a bundle sharing another's VAE is no template (its weights.bin is repacked)
-        manifest['template'] = {'key': write_map(stage, m, store, origins, args.fp16), 'map': weight_map.FILE}
+        key = write_map(stage, m, store, origins, args.fp16)
+        if key is not None:
+            manifest['template'] = {'key': key, 'map': weight_map.FILE}
     del store, origins
     if args.share_vae_from:
         share_vae(stage, out, args.share_vae_from, manifest, log=lambda s: print(s, flush=True))

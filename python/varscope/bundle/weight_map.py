@@ -175,11 +175,37 @@ def build_map(key: str, origins: Origins, weights: Tuple[int, List[dict]], m: Lo
     }
 
 
-def write_map(out_dir: str, m: LoadedModels, store, origins: Origins, fp16: bool) -> str:
-    """out_dir/weightMap.json of an export whose weights `store` (the WeightStore) holds; returns the template key."""
+def unplaced_keys(wmap: dict) -> Dict[str, List[str]]:
+    """The checkpoint keys no region of the map copies, per role: tensors torch merged into another of equal value
+    (torch.onnx deduplicates initializers by value), so the graphs read one tensor where another checkpoint has two."""
+    placed = {
+        (r['source']['role'], r['source']['key']) for f in wmap['files'].values() for r in f['regions'] if 'source' in r
+    }
+    return {
+        role: [k for k in c['required'] if (role, k) not in placed]
+        for role, c in wmap['checkpoints'].items()
+        if any((role, k) not in placed for k in c['required'])
+    }
+
+
+def write_map(out_dir: str, m: LoadedModels, store, origins: Origins, fp16: bool) -> Optional[str]:
+    """out_dir/weightMap.json of an export whose weights `store` (the WeightStore) holds; returns the template key, or
+    None (and writes no map) when the export cannot serve another checkpoint: some of its tensors were merged."""
     key = template_key(m.vae_cfg, m.var_cfg, fp16)
+    wmap = build_map(key, origins, (store.size, store.regions), m, fp16)
+    lost = unplaced_keys(wmap)
+    if lost:
+        first = next(iter(lost.values()))[0]
+        count = sum(len(v) for v in lost.values())
+        print(
+            f'note: this bundle is no architecture template: {count} of its tensors ({first}, ...) equal another in value '
+            '(an untrained model\'s zero biases and unit norms), and torch merges such tensors when it exports; '
+            'the bundle is right for this checkpoint, another checkpoint of this architecture is exported again',
+            flush=True,
+        )
+        return None
     with open(os.path.join(out_dir, FILE), 'w', encoding='utf-8') as f:
-        json.dump(build_map(key, origins, (store.size, store.regions), m, fp16), f, indent=1)
+        json.dump(wmap, f, indent=1)
     return key
 
 

@@ -93,6 +93,17 @@ function mapProblem(m: unknown): string | null {
     }
     if (end > f.bytes) return `${name}: regions end at ${end}, past its ${f.bytes} bytes`;
   }
+  // Every tensor of the checkpoints must land somewhere: torch's export merges initializers of equal value (zero
+  // biases, unit norms of an untrained model), and the graph of such an export reads one tensor where another
+  // checkpoint has several.
+  for (const role of CHECKPOINT_ROLES) {
+    const placed = new Set(
+      Object.values(w.files).flatMap((f) => f.regions.filter((r) => r.source?.role === role).map((r) => r.source!.key)),
+    );
+    const lost = Object.keys(w.checkpoints[role].required).filter((k) => !placed.has(k));
+    if (lost.length)
+      return `${lost.length} ${role} tensors (${lost[0]}, …) are in no region: torch merged tensors of equal value when it exported this bundle`;
+  }
   return null;
 }
 

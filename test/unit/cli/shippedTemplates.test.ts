@@ -2,7 +2,9 @@
  * The released sizes open with no Python at all: a VAR-d16 checkpoint pair with random weights in the released files'
  * layout (python/tests/released_d16.py, which also runs the PyTorch reference on the image first) goes through
  * `varscope export` with no python3 on PATH and none configured; the shipped template templates/var-d16-256 writes
- * its bundle, and the engine's tokens on the image are PyTorch's. About a minute on an idle machine (5 min with
+ * its bundle, and the engine's tokens on the image are PyTorch's, its teacher-forced logits within the official
+ * fixtures' tolerance (every bias and norm of this pair differs from the template's: a template whose export merged
+ * tensors of equal value would give the tokens but not these logits). About a minute on an idle machine (5 min with
  * four other jobs on its 2 cores): the pair is 1.7 GB, written once by Python and once by the template.
  */
 import * as assert from 'assert';
@@ -11,9 +13,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Engine } from '../../../src/engine/engine';
+import { teacherForcedLogits } from '../../../src/engine/model/teacherForcing';
 import { tokenize } from '../../../src/engine/model/tokenizer';
 import { fixture, ROOT, runCli } from '../fixtures';
-import { npyInts, readNpy } from '../npy';
+import { npyFloats, npyInts, readNpy } from '../npy';
+
+/** The official fixtures' tolerance for logits (test/unit/parity/officialFixtures.test.ts). */
+const TOL = 5e-5;
 
 describe('the released sizes open with no Python: a d16 pair through the shipped template', function () {
   this.timeout(900000);
@@ -55,6 +61,12 @@ describe('the released sizes open with no Python: a d16 pair through the shipped
       const ref = path.join(ckpt, 'reference');
       assert.strictEqual(t.tokens.length, 680);
       assert.deepStrictEqual(Array.from(t.tokens), Array.from(npyInts(readNpy(path.join(ref, 'tokens.npy')))));
+      const logits = await teacherForcedLogits(bundle, t.varInput, 3);
+      const want = npyFloats(readNpy(path.join(ref, 'logits.npy')));
+      assert.strictEqual(logits.length, want.length);
+      let d = 0;
+      for (let i = 0; i < want.length; i++) d = Math.max(d, Math.abs(logits[i] - want[i]));
+      assert.ok(d <= TOL, `teacher-forced logits: max abs diff ${d} > ${TOL}`);
     } finally {
       await engine.dispose();
     }

@@ -13,7 +13,7 @@ import * as path from 'path';
 import { Engine } from '../../../src/engine/engine';
 import { tokenize } from '../../../src/engine/model/tokenizer';
 import { templateKeyOf, writeBundleFromTemplate, type TemplateWriteOptions } from '../../../src/node/bundleTemplate';
-import { findTemplate, writeTemplate } from '../../../src/node/templateStore';
+import { findMatchingTemplate, findTemplate, writeTemplate } from '../../../src/node/templateStore';
 import type { StateDict, TensorDtype, TensorEntry } from '../../../src/node/checkpoint/types';
 import { toFloat16Bits } from '../../../src/node/template/convert';
 import { fixture, ROOT } from '../fixtures';
@@ -221,6 +221,25 @@ describe('bundle templates: a template plus a second checkpoint equals its full 
     fs.cpSync(path.join(fx, 'bundle-A'), copy, { recursive: true });
     fs.appendFileSync(path.join(copy, 'decoder.onnx'), Buffer.alloc(1));
     await refusesFrom(copy, sources, /decoder\.onnx is not the file its varscope\.json records \(sha256\)/);
+    fs.rmSync(copy, { recursive: true });
+  });
+
+  it('a map that places some checkpoint tensor nowhere (torch merged tensors of equal value) is no template', async () => {
+    const copy = path.join(work, 'merged-template');
+    fs.cpSync(path.join(fx, 'bundle-A'), copy, { recursive: true });
+    const file = path.join(copy, 'weightMap.json');
+    const map = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const regions = map.files['weights.bin'].regions as Array<{ source?: { role: string; key: string } }>;
+    const lost = regions.find((r) => r.source?.role === 'var' && r.source.key.endsWith('attn.proj.bias'))!.source!.key;
+    // as the export of a checkpoint whose proj biases were all zero: one region, the other blocks' biases in none
+    map.files['weights.bin'].regions = regions.filter((r) => r.source?.key !== lost);
+    fs.writeFileSync(file, JSON.stringify(map));
+    await assert.rejects(
+      writeBundleFromTemplate(copy, sources, path.join(work, 'y'), opts),
+      new RegExp(`1 var tensors \\(${lost.replace(/\./g, '\\.')}, …\\) are in no region: torch merged tensors of equal value`),
+    );
+    const match = findMatchingTemplate([work], sources);
+    assert.ok(!('dir' in match) || match.dir !== copy, 'no match for the checkpoints either');
     fs.rmSync(copy, { recursive: true });
   });
 
