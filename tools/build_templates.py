@@ -17,7 +17,6 @@ exporter's version changes (the shipped-templates test fails until then). A torc
 the checkpoints' structure with mmap. d30 takes 31-49 min and 13 GB to export, d36-s about 72 min and 19 GB.
 """
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -31,6 +30,7 @@ sys.path.insert(0, os.path.join(ROOT, 'python'))
 sys.path.insert(0, os.path.join(ROOT, 'bench'))
 
 from releasedSizes import SIZES  # noqa: E402  (depth, image side, patch numbers, shared AdaLN)
+from varscope.hashing import sha256_of  # noqa: E402
 
 VAE_FILE = 'vae_ch160v4096z32.pth'
 TEMPLATES = os.path.join(ROOT, 'templates')
@@ -103,14 +103,6 @@ def run(cmd, log, **kw) -> float:
     return time.time() - t0
 
 
-def sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 22), b''):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def write_template(bundle: str, dest: str, name: str, facts: dict, log) -> None:
     """templates/<name> from the bundle, by src/node/templateStore.ts writeTemplate (the compiled one in out/)."""
     js = (
@@ -142,7 +134,7 @@ def check_template(vae: str, var: str, bundle: str, work: str, log) -> float:
         want = manifest_of(bundle)['files']
         graphs = [g['file'] for g in manifest_of(bundle)['graphs'].values()]
         for name in graphs + list(WRITTEN):
-            if sha256(os.path.join(out, name)) != want[name]['sha256']:
+            if sha256_of(os.path.join(out, name)) != want[name]['sha256']:
                 raise RuntimeError(f'{name} written from the template differs from the export\'s')
     finally:
         shutil.rmtree(out, ignore_errors=True)

@@ -42,7 +42,7 @@ const OPEN_LIMIT_MS = 180_000;
 
 /** What a model's longest graph run grows with (an Infinity model: its largest schedule, image size not counted). */
 function runSize(m: AnyModelInfo): Parameters<typeof runLimitMs>[0] {
-  return m.family === 'var' ? m : { depth: m.depth, embedDim: m.embedDim, tokenCount: longestSequence(m) };
+  return m.family === 'infinity' ? { depth: m.depth, embedDim: m.embedDim, tokenCount: longestSequence(m) } : m;
 }
 
 /**

@@ -9,7 +9,7 @@
  */
 import * as path from 'path';
 import graphSpecJson from '../shared/graphSpec.json';
-import { INFINITY_GRAPH_ROLES, type GraphRole, type InfinityGraphRole, type ModelFamily } from '../shared/manifest';
+import { INFINITY_GRAPH_ROLES, type GraphRole, type ModelFamily } from '../shared/manifest';
 import { samplingValueError } from '../shared/samplingBounds';
 import type { GenerationSettings } from '../shared/results';
 import { isOneLine, quoted } from '../shared/errors';
@@ -102,16 +102,17 @@ const sampling =
   (v) =>
     samplingValueError(name, v);
 
-/** One graph's rows: its file and the dtype and dims of each input and output. */
-function graphRows(role: GraphRole): Array<[string, Check]> {
-  const g = `graphs.${role}`;
+/** The rows of the graph at manifest path `g`: its file, and each input's and output's dtype (one of `dtypes`) and dims. */
+function graphRows(g: string, dtypes: readonly string[]): Array<[string, Check]> {
+  const names = dtypes.map((d) => JSON.stringify(d));
+  const dtypeText = `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`;
   return [
     [g, object],
     [`${g}.file`, bundlePath],
     ...(['inputs', 'outputs'] as const).flatMap((side): Array<[string, Check]> => [
       [`${g}.${side}`, object],
       [`${g}.${side}.*`, object],
-      [`${g}.${side}.*.dtype`, is('"float32", "float16" or "int64"', (v) => v === 'float32' || v === 'float16' || v === 'int64')],
+      [`${g}.${side}.*.dtype`, is(dtypeText, (v) => dtypes.includes(v as string))],
       [
         `${g}.${side}.*.dims`,
         is(
@@ -188,7 +189,7 @@ export const MANIFEST_SCHEMA: ReadonlyArray<readonly [string, Check]> = [
   ['interpolation.down', is('an array of matrices', Array.isArray)],
   ['interpolation.down.*', matrix],
   ['graphs', object],
-  ...ROLES.flatMap(graphRows),
+  ...ROLES.flatMap((role) => graphRows(`graphs.${role}`, ['float32', 'float16', 'int64'])),
   ['codebook', object],
   ['codebook.file', bundlePath],
   ['codebook.dtype', is('"float32"', (v) => v === 'float32')],
@@ -212,27 +213,6 @@ export const MANIFEST_SCHEMA: ReadonlyArray<readonly [string, Check]> = [
   ['provenance?.sources?.*.file?', line],
   ['provenance?.training?', object],
 ];
-
-/** The rows of one Infinity graph of a schedule: file, and the dtype and dims of each input and output. */
-function infinityGraphRows(role: InfinityGraphRole): Array<[string, Check]> {
-  const g = `schedules.*.graphs.${role}`;
-  return [
-    [g, object],
-    [`${g}.file`, bundlePath],
-    ...(['inputs', 'outputs'] as const).flatMap((side): Array<[string, Check]> => [
-      [`${g}.${side}`, object],
-      [`${g}.${side}.*`, object],
-      [`${g}.${side}.*.dtype`, is('"float32", "int64" or "uint8"', (v) => v === 'float32' || v === 'int64' || v === 'uint8')],
-      [
-        `${g}.${side}.*.dims`,
-        is(
-          'an array of dims (non-negative integers or axis names)',
-          everyOf((d) => isInt(0, MAX_INT)(d) || isLine(100)(d), { max: 16 }),
-        ),
-      ],
-    ]),
-  ];
-}
 
 /** Every field the engine reads of an Infinity bundle (`"family": "infinity"`), after `format` and `version`. */
 export const INFINITY_MANIFEST_SCHEMA: ReadonlyArray<readonly [string, Check]> = [
@@ -275,7 +255,7 @@ export const INFINITY_MANIFEST_SCHEMA: ReadonlyArray<readonly [string, Check]> =
   ['schedules.*.pixelSize', is('[H, W] positive integers', everyOf(isInt(1, 2 ** 16), { len: 2 }))],
   ['schedules.*.latentSize', is('[h, w] positive integers', everyOf(isInt(1, 2 ** 15), { len: 2 }))],
   ['schedules.*.graphs', object],
-  ...INFINITY_GRAPH_ROLES.flatMap(infinityGraphRows),
+  ...INFINITY_GRAPH_ROLES.flatMap((role) => graphRows(`schedules.*.graphs.${role}`, ['float32', 'int64', 'uint8'])),
   ['files', fileTable],
   ['files.{key}', bundlePath],
   ['files.*', object],

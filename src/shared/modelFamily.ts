@@ -13,5 +13,5 @@ export function varModelOf(info: AnyModelInfo, request: string): ModelInfo {
 
 /** Tokens of the longest sequence the model runs (Infinity: its largest schedule), for run-time limits. */
 export function longestSequence(info: AnyModelInfo): number {
-  return info.family === 'var' ? info.tokenCount : Math.max(...info.schedules.map((s) => s.tokenCount));
+  return info.family === 'infinity' ? Math.max(...info.schedules.map((s) => s.tokenCount)) : info.tokenCount;
 }

@@ -147,45 +147,21 @@ export async function loadBundle(dirOrFile: string, runtime: OnnxRuntime, opts: 
     : ModelBundle.open(file, dir, manifest, runtime, opts);
 }
 
-/** A graph that reports each run's wall time. */
-class TimedGraph implements Graph {
-  constructor(
-    private readonly g: Graph,
-    private readonly report: (ms: number) => void,
-  ) {}
-  get file() {
-    return this.g.file;
-  }
-  get provider() {
-    return this.g.provider;
-  }
-  get inputs() {
-    return this.g.inputs;
-  }
-  get outputs() {
-    return this.g.outputs;
-  }
-  get placement() {
-    return this.g.placement;
-  }
-  get deviceOutputs() {
-    return this.g.deviceOutputs;
-  }
-  run(feeds: Record<string, HostTensor>, fetches?: string[]): Promise<Record<string, HostTensor>> {
-    return this.timed(() => this.g.run(feeds, fetches));
-  }
-  runDevice(feeds: Record<string, HostTensor | DeviceTensor>, fetches?: string[]): ReturnType<Graph['runDevice']> {
-    return this.timed(() => this.g.runDevice(feeds, fetches));
-  }
-  dispose(): Promise<void> {
-    return this.g.dispose();
-  }
-  private async timed<T>(f: () => Promise<T>): Promise<T> {
-    const t0 = performance.now();
-    const out = await f();
-    this.report(performance.now() - t0);
-    return out;
-  }
+/**
+ * Makes `g` report each run's wall time, in place (its class and other members stay: a pool is still a GraphPool).
+ */
+function reportRunTimes(g: Graph, report: (ms: number) => void): Graph {
+  const timed =
+    <A extends unknown[], R>(f: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      const t0 = performance.now();
+      const out = await f(...args);
+      report(performance.now() - t0);
+      return out;
+    };
+  g.run = timed(g.run.bind(g));
+  g.runDevice = timed(g.runDevice.bind(g));
+  return g;
 }
 
 /** A loaded bundle: manifest, codebook, interpolation matrices and lazily opened graphs. */
@@ -269,7 +245,7 @@ export class ModelBundle {
     let s = this.sessions.get(role);
     if (!s) {
       const opened = this.large && TRANSFORMER_ROLES.includes(role) ? this.openReleasable(role) : this.openGraph(role);
-      s = opened.then((g) => new TimedGraph(g, (ms) => this.onGraphRun?.(role, ms)));
+      s = opened.then((g) => reportRunTimes(g, (ms) => this.onGraphRun?.(role, ms)));
       this.sessions.set(role, s);
       s.catch(() => this.sessions.delete(role)); // a failed open may be retried
     }
