@@ -181,11 +181,8 @@ def unplaced_keys(wmap: dict) -> Dict[str, List[str]]:
     placed = {
         (r['source']['role'], r['source']['key']) for f in wmap['files'].values() for r in f['regions'] if 'source' in r
     }
-    return {
-        role: [k for k in c['required'] if (role, k) not in placed]
-        for role, c in wmap['checkpoints'].items()
-        if any((role, k) not in placed for k in c['required'])
-    }
+    lost = {role: [k for k in c['required'] if (role, k) not in placed] for role, c in wmap['checkpoints'].items()}
+    return {role: keys for role, keys in lost.items() if keys}
 
 
 def write_map(out_dir: str, m: LoadedModels, store, origins: Origins, fp16: bool) -> Optional[str]:
