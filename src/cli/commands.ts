@@ -302,7 +302,7 @@ async function inspectInfinity(args: ParsedArgs, engine: EngineApi, model: strin
   const image = { path: args.positionals[0] };
   const r = await engine.inspectBits({ model, image, hDivW });
   const textFeatures = args.options['text-features'];
-  const tf = textFeatures === undefined ? undefined : await engine.evaluateBits({ model, image, hDivW, textFeatures });
+  const tf = textFeatures === undefined ? undefined : await engine.evaluateBits({ model, image, hDivW, text: { featuresFile: textFeatures } });
   const dir = args.options['images-dir'];
   if (dir)
     for (const s of r.scales) await writePng(path.join(dir, `scale${String(s.scaleIndex).padStart(2, '0')}_${s.h}x${s.w}.png`), s.decoded);

@@ -4,14 +4,14 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { EngineApi, EngineConfig, EngineEvents, ImageSource } from '../shared/engineApi';
+import type { EngineApi, EngineConfig, EngineEvents, ImageSource, TextCondition } from '../shared/engineApi';
 import type { AnyModelInfo, GenerationStep } from '../shared/results';
 import type { Handlers } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
 import { loadBundle, ModelBundle, type AnyBundle } from './bundle/bundle';
 import { InfinityBundle } from './bundle/infinityBundle';
 import type { InfinitySchedule, ModelFamily } from '../shared/manifest';
-import { readTextFeatures } from '../node/textFeatures';
+import { readTextFeatures, TextFeatures } from '../node/textFeatures';
 import {
   bitsModelInfo,
   inspectBits,
@@ -249,11 +249,20 @@ export class Engine implements Handlers<EngineApi> {
 
   async evaluateBits(p: Parameters<EngineApi['evaluateBits']>[0]) {
     const b = await this.infinityBundle(p.model, 'evaluateBits');
-    const text = await readTextFeatures(p.textFeatures, b.manifest.text.featureWidth);
+    const text = await this.textFeatures(b, p.text);
     const { s, input } = await this.sizedInput(b, p.image, p.hDivW);
     const { bits } = await tokenizeBits(b, s, input.tensor);
     const logits = await teacherForcedBitLogits(b, s, bits, text);
     return scoreBits(s, b.manifest.bits, bits, logits, text.tokens);
+  }
+
+  /** The T5 features of an Infinity request's caption. */
+  private async textFeatures(b: InfinityBundle, text: TextCondition): Promise<TextFeatures> {
+    if ('featuresFile' in text) return readTextFeatures(text.featuresFile, b.manifest.text.featureWidth);
+    throw new VarScopeError(
+      'BadRequest',
+      `${b.dir} has no text encoder: give the caption's T5 features as a file (.npy or .safetensors, [N, ${b.manifest.text.featureWidth}])`,
+    );
   }
 
   async profile(p: Parameters<EngineApi['profile']>[0]) {

@@ -44,6 +44,12 @@ export interface EngineConfig {
 export type ImageSource = { path: string } | { bytes: Uint8Array; name?: string };
 
 /** Which model a request is for: the bundle folder (holding varscope.json). */
+/**
+ * The caption an Infinity model is conditioned on: its T5 features from a file (a `.npy` or `.safetensors` of
+ * [N, featureWidth] floats, the encoder's last_hidden_state), or a prompt that the bundle's text encoder encodes.
+ */
+export type TextCondition = { featuresFile: string } | { prompt: string };
+
 export interface ModelRef {
   model: string;
 }
@@ -158,7 +164,6 @@ export interface EngineApi {
    * generated sample) per scale and per graph, beside FLOPs, KV cache bytes and the machine's matrix-product rate.
    */
   profile(params: ModelRef & { image?: ImageSource; classId: number; repeats?: number }): Promise<ScaleProfile>;
-  /** Cancel any run by id (generation or folder statistics). */
   /** A bundle's model family (the bundle is opened): 'var' or 'infinity'. */
   modelFamily(params: ModelRef): Promise<ModelFamily>;
   /**
@@ -166,11 +171,9 @@ export interface EngineApi {
    * hDivW (h / w; default: the template ratio nearest the image's own).
    */
   inspectBits(params: ModelRef & { image: ImageSource; hDivW?: number }): Promise<BitsInspectResult>;
-  /**
-   * Infinity: teacher-forced bit and token accuracy per scale of an image's bits for one caption, whose T5 features
-   * `textFeatures` names (a .npy or .safetensors file, [N, featureWidth]), beside the no-model baselines.
-   */
-  evaluateBits(params: ModelRef & { image: ImageSource; hDivW?: number; textFeatures: string }): Promise<BitsEvalResult>;
+  /** Infinity: teacher-forced bit and token accuracy per scale of an image's bits for one caption, beside the no-model baselines. */
+  evaluateBits(params: ModelRef & { image: ImageSource; hDivW?: number; text: TextCondition }): Promise<BitsEvalResult>;
+  /** Cancel any run by id (generation or folder statistics). */
   cancel(params: { runId: string }): Promise<void>;
   /** Process facts (memory, provider) for diagnostics and tests. */
   status(params: Record<string, never>): Promise<EngineStatus>;

@@ -104,7 +104,7 @@ describe('Infinity on the official fixtures (engine)', function () {
       const bundle = await engine.anyBundle(model());
       assert.ok(bundle instanceof InfinityBundle);
       const schedule = bundle.schedule(c.hDivW);
-      const r = await engine.evaluateBits({ model: model(), image: { path: fx('image.png') }, textFeatures: file });
+      const r = await engine.evaluateBits({ model: model(), image: { path: fx('image.png') }, text: { featuresFile: file } });
       assert.strictEqual(r.captionTokens, n);
       const bits = readNpy(fx('tok_bits.npy')).data as Uint8Array;
       const official = npyFloats(readNpy(fx('tf_logits_fp32ca.npy')));
