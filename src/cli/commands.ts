@@ -9,8 +9,8 @@ import sharp from 'sharp';
 import { PROVIDER_CHOICES, type EngineApi, type EngineConfig } from '../shared/engineApi';
 import { VarScopeError } from '../shared/errors';
 import { SCALE_METRICS } from '../shared/metrics';
-import type { GenerationSettings, ModelInfo } from '../shared/results';
-import { samplingValueError } from '../shared/samplingBounds';
+import type { BitGenerationSettings, ModelInfo } from '../shared/results';
+import { samplingValueError, type SamplingField } from '../shared/samplingBounds';
 import { writeFileAtomic } from '../node/atomicWrite';
 import { DEFAULT_CONFIG, MAX_IMAGE_PIXELS_CEILING, noUsableImagesError, someImagesFailed } from '../engine/engine';
 import { pythonPackageDir, pythonPathWith } from '../client/checkpointExport';
@@ -53,6 +53,15 @@ const IMAGE_OPTS: CommandSpec['options'] = {
   'resize-ratio': { help: 'short side before the centre crop, in units of the model image size', default: '1' },
 };
 
+/** The flags of `generate` that only an Infinity model takes. */
+const INFINITY_GENERATE_OPTIONS: CommandSpec['options'] = {
+  'text-features': { help: "Infinity: the caption's T5 features ([N, width] float32 .npy or .safetensors)" },
+  prompt: { help: "Infinity: the caption as text (needs the bundle's text encoder)" },
+  ratio: { help: "Infinity: the schedule's aspect ratio h/w (default: the bundle's first schedule)" },
+  'cfg-list': { help: 'Infinity: CFG per scale, comma-separated (one value per scale of the schedule; replaces --cfg)' },
+  'tau-list': { help: "Infinity: temperature per scale, comma-separated (default: the model's tau at every scale)" },
+};
+
 /** The command specs, in help order. */
 export const SPECS: Record<string, CommandSpec> = {
   inspect: {
@@ -78,15 +87,19 @@ export const SPECS: Record<string, CommandSpec> = {
   },
   generate: {
     name: 'generate',
-    summary: 'Generate an image scale by scale (KV cache, CFG ramp, top-k / top-p, seeded).',
+    summary:
+      'Generate an image scale by scale (KV cache, CFG, top-k / top-p, seeded): for a class (VAR), or for a caption (Infinity: per-scale CFG and temperature, bits sampled one by one).',
     positionals: [],
     options: {
       ...COMMON,
-      class: { help: 'class id', required: true },
+      class: { help: 'VAR: class id (required for a VAR model)' },
       seed: { help: 'random seed (same seed, same image)', default: '0' },
-      cfg: { help: "classifier-free guidance strength (default: the model's recommended sampling, else the official 4)" },
-      'top-k': { help: "top-k, 0 = off (default: the model's, else 900)" },
+      cfg: {
+        help: "classifier-free guidance strength (VAR: ramped over the scales; Infinity: every scale) (default: the model's recommended sampling, else the official 4)",
+      },
+      'top-k': { help: "top-k, 0 = off (Infinity: per bit, 1 = greedy) (default: the model's, else 900)" },
       'top-p': { help: "top-p, 0 = off (default: the model's, else 0.96)" },
+      ...INFINITY_GENERATE_OPTIONS,
       out: { help: 'write the image (PNG)' },
     },
   },
@@ -250,7 +263,7 @@ export async function writePng(file: string, img: { width: number; height: numbe
 }
 
 /** A sampling flag, inside the bounds every sampling setting shares with the panel. */
-function samplingFlag(args: ParsedArgs, flag: string, name: keyof GenerationSettings): number {
+function samplingFlag(args: ParsedArgs, flag: string, name: SamplingField): number {
   const v = num(args, flag);
   const problem = samplingValueError(name, v);
   if (problem) throw new UsageError(`--${flag} ${problem}`, false);
@@ -302,7 +315,8 @@ async function inspectInfinity(args: ParsedArgs, engine: EngineApi, model: strin
   const image = { path: args.positionals[0] };
   const r = await engine.inspectBits({ model, image, hDivW });
   const textFeatures = args.options['text-features'];
-  const tf = textFeatures === undefined ? undefined : await engine.evaluateBits({ model, image, hDivW, text: { featuresFile: textFeatures } });
+  const tf =
+    textFeatures === undefined ? undefined : await engine.evaluateBits({ model, image, hDivW, text: { featuresFile: textFeatures } });
   const dir = args.options['images-dir'];
   if (dir)
     for (const s of r.scales) await writePng(path.join(dir, `scale${String(s.scaleIndex).padStart(2, '0')}_${s.h}x${s.w}.png`), s.decoded);
@@ -325,6 +339,84 @@ async function inspectInfinity(args: ParsedArgs, engine: EngineApi, model: strin
       overall: tf.overall,
       scales: tf.scales.map(({ correct: _correct, ...rest }) => rest),
     },
+  });
+}
+
+/** The flags of `generate`, each checked (numbers in their bounds) before the model opens; undefined: not given. */
+interface GenerateFlags {
+  classId?: number;
+  seed: number;
+  cfg?: number;
+  topK?: number;
+  topP?: number;
+  hDivW?: number;
+  cfgList?: number[];
+  tauList?: number[];
+}
+
+function generateFlags(args: ParsedArgs): GenerateFlags {
+  const given = (name: string) => args.options[name] !== undefined;
+  return {
+    classId: given('class') ? samplingFlag(args, 'class', 'classId') : undefined,
+    seed: samplingFlag(args, 'seed', 'seed'),
+    cfg: given('cfg') ? samplingFlag(args, 'cfg', 'cfg') : undefined,
+    topK: given('top-k') ? samplingFlag(args, 'top-k', 'topK') : undefined,
+    topP: given('top-p') ? samplingFlag(args, 'top-p', 'topP') : undefined,
+    hDivW: given('ratio') ? num(args, 'ratio', { min: 0.05, max: 20 }) : undefined,
+    cfgList: given('cfg-list') ? numberList(args, 'cfg-list') : undefined,
+    tauList: given('tau-list') ? numberList(args, 'tau-list') : undefined,
+  };
+}
+
+/** A comma-separated list of numbers (`--cfg-list 1,1.5,2`). */
+function numberList(args: ParsedArgs, flag: string): number[] {
+  const text = args.options[flag];
+  const values = text.split(',').map((v) => Number(v));
+  if (text.trim() === '' || values.some((v, i) => !Number.isFinite(v) || text.split(',')[i].trim() === ''))
+    throw new UsageError(`--${flag} must be numbers separated by commas, got ${JSON.stringify(text)}`, false);
+  return values;
+}
+
+/**
+ * `varscope generate` on an Infinity bundle: a caption (--text-features or --prompt), CFG and temperature per scale
+ * (one --cfg for every scale, or --cfg-list; --tau-list), top-k / top-p per bit, the schedule of --ratio. Prints the
+ * bits of every scale as `inspect` does; --out writes the image.
+ */
+async function generateInfinity(args: ParsedArgs, engine: EngineApi, model: string, flags: GenerateFlags): Promise<void> {
+  if (flags.classId !== undefined)
+    throw new UsageError(`--class is for VAR models; ${model} is an Infinity bundle (give a caption: --text-features or --prompt)`, false);
+  const features = args.options['text-features'];
+  const prompt = args.options.prompt;
+  if ((features === undefined) === (prompt === undefined))
+    throw new UsageError(`an Infinity model needs one caption: --text-features FILE or --prompt TEXT`, false);
+  if (flags.cfg !== undefined && flags.cfgList !== undefined) throw new UsageError('give --cfg or --cfg-list, not both', false);
+  const info = await engine.openModel({ model });
+  if (info.family !== 'infinity') throw new VarScopeError('BadRequest', `${model} is a VAR bundle`);
+  const hDivW = flags.hDivW ?? info.schedules[0].hDivW;
+  const schedule = info.schedules.reduce((a, s) => (Math.abs(Math.log(s.hDivW / hDivW)) < Math.abs(Math.log(a.hDivW / hDivW)) ? s : a));
+  const K = schedule.scales.length;
+  const settings: BitGenerationSettings = {
+    family: 'infinity',
+    text: features !== undefined ? { featuresFile: features } : { prompt: prompt! },
+    hDivW,
+    seed: flags.seed,
+    cfgList: flags.cfgList ?? new Array<number>(K).fill(flags.cfg ?? info.sampling.cfg),
+    tauList: flags.tauList ?? new Array<number>(K).fill(info.sampling.tau),
+    topK: flags.topK ?? info.sampling.topK,
+    topP: flags.topP ?? info.sampling.topP,
+  };
+  const r = await engine.generate({ model, settings });
+  if (args.options.out) await writePng(args.options.out, r.image);
+  const d = info.bits;
+  await writeJson(args, {
+    provider: info.provider,
+    settings: { ...settings, cfgInsertionLayer: info.sampling.cfgInsertionLayer },
+    schedule: r.schedule,
+    scales: r.bits.map((b, k) => {
+      const [h, w] = schedule.scales[k];
+      return { h, w, bits: Array.from({ length: h * w }, (_, t) => b.subarray(t * d, (t + 1) * d).join('')) };
+    }),
+    image: args.options.out ? path.resolve(args.options.out) : null,
   });
 }
 
@@ -381,18 +473,16 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
     case 'generate': {
       // Flags are checked before the model opens; those left out take the bundle's recommended sampling
       // (ModelInfo.sampling), as the panel does.
-      const given = (name: string) => args.options[name] !== undefined;
-      const flags = {
-        classId: samplingFlag(args, 'class', 'classId'),
-        seed: samplingFlag(args, 'seed', 'seed'),
-        cfg: given('cfg') ? samplingFlag(args, 'cfg', 'cfg') : undefined,
-        topK: given('top-k') ? samplingFlag(args, 'top-k', 'topK') : undefined,
-        topP: given('top-p') ? samplingFlag(args, 'top-p', 'topP') : undefined,
-      };
+      const flags = generateFlags(args);
+      if ((await engine.modelFamily({ model })) === 'infinity') return generateInfinity(args, engine, model, flags);
+      for (const flag of Object.keys(INFINITY_GENERATE_OPTIONS))
+        if (args.options[flag] !== undefined) throw new UsageError(`--${flag} is for Infinity models; ${model} is a VAR bundle`, false);
+      if (flags.classId === undefined) throw new UsageError('--class is required');
       const info = await openModel(engine, model);
       const provider = info.provider;
       const settings = {
-        ...flags,
+        classId: flags.classId,
+        seed: flags.seed,
         cfg: flags.cfg ?? info.sampling.cfg,
         topK: flags.topK ?? info.sampling.topK,
         topP: flags.topP ?? info.sampling.topP,

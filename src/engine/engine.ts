@@ -4,8 +4,25 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { EngineApi, EngineConfig, EngineEvents, ImageSource, TextCondition } from '../shared/engineApi';
-import type { AnyModelInfo, GenerationStep } from '../shared/results';
+import type {
+  BitGenerateResult,
+  EngineApi,
+  EngineConfig,
+  EngineEvents,
+  GenerateParams,
+  GenerateResult,
+  ImageSource,
+  TextCondition,
+} from '../shared/engineApi';
+import type {
+  AnyGenerationSettings,
+  AnyModelInfo,
+  AnyGenerationStep,
+  BitGenerationSettings,
+  GenerationSettings,
+  GenerationStep,
+  RgbaImage,
+} from '../shared/results';
 import type { Handlers } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
 import { loadBundle, ModelBundle, type AnyBundle } from './bundle/bundle';
@@ -25,7 +42,9 @@ import { trainingUsage } from './analysis/codebookStats';
 import { editForcing } from './model/editForcing';
 import { evaluateFolder } from './dataset/folderEval';
 import { folderUsage } from './dataset/folderPass';
-import { GenerationRun, StepOutput } from './generation/generator';
+import { GenerationRun } from './generation/generator';
+import { BitGenerationRun } from './generation/bitGenerator';
+import { SteppedRun } from './generation/steppedRun';
 import { sampleGrid } from './generation/samplingGrid';
 import { decodeImage, DEFAULT_MAX_IMAGE_PIXELS, type DecodedImage } from './image/imageDecode';
 import { describePlacement, nodesOffProvider } from '../shared/nodePlacement';
@@ -55,7 +74,7 @@ export class Engine implements Handlers<EngineApi> {
   private readonly loading = new Map<string, Promise<AnyBundle>>();
   private readonly runs = new Map<string, { cancel(): void }>();
   /** The last scale of each stepped run that its `generationStep` events have reported. */
-  private readonly reportedUpTo = new WeakMap<GenerationRun, number>();
+  private readonly reportedUpTo = new WeakMap<AnyRun, number>();
   private lastTokens: { key: string; input: ModelInput; raw: Tokenization } | undefined;
 
   constructor(private readonly emit: EmitEvent = () => undefined) {}
@@ -107,38 +126,38 @@ export class Engine implements Handlers<EngineApi> {
   }
 
   async generationStart(p: Parameters<EngineApi['generationStart']>[0]) {
-    const b = await this.bundle(p.model, 'generationStart');
     const runId = p.runId ?? newRunId('gen');
     this.runs.get(runId)?.cancel();
-    const run = new GenerationRun(b, runId, p.settings, { forced: p.forced?.map((f) => f ?? undefined) });
+    const run = await this.newRun(p.model, 'generationStart', p, runId);
     this.runs.set(runId, run);
     setTimeout(() => run.computeAhead(0), 0); // the first scale, for the Step that follows (see generationStep)
     return { runId };
   }
 
-  async generationStep(p: { runId: string; scaleIndex?: number }): Promise<GenerationStep> {
+  async generationStep(p: { runId: string; scaleIndex?: number }): Promise<AnyGenerationStep> {
     const run = this.runs.get(p.runId);
-    if (!(run instanceof GenerationRun)) throw new VarScopeError('Cancelled', `no generation ${p.runId} (cancelled or never started)`);
+    if (!(run instanceof SteppedRun)) throw new VarScopeError('Cancelled', `no generation ${p.runId} (cancelled or never started)`);
+    const stepped = run as AnyRun;
     // Every scale past the one last reported is reported, in order, also those computed ahead (without a report).
-    const target = p.scaleIndex ?? (this.reportedUpTo.get(run) ?? -1) + 1;
+    const target = p.scaleIndex ?? (this.reportedUpTo.get(stepped) ?? -1) + 1;
     const reportUpTo = async (k: number) => {
-      for (let n = (this.reportedUpTo.get(run) ?? -1) + 1; n <= k; n++) {
-        this.reportedUpTo.set(run, n);
-        this.emit('generationStep', await withImage(run, run.stepAt(n)));
+      for (let n = (this.reportedUpTo.get(stepped) ?? -1) + 1; n <= k; n++) {
+        this.reportedUpTo.set(stepped, n);
+        this.emit('generationStep', await withImage(stepped, n));
       }
     };
-    const step = await run.goToThen(
+    const step = await stepped.goToThen(
       target,
-      (s) => reportUpTo(s.scaleIndex),
-      async (out) => {
+      (s: { scaleIndex: number }) => reportUpTo(s.scaleIndex),
+      async () => {
         await reportUpTo(target);
-        this.reportedUpTo.set(run, target); // back to an earlier scale: the later ones are reported again when recomputed
-        return withImage(run, out);
+        this.reportedUpTo.set(stepped, target); // back to an earlier scale: the later ones are reported again when recomputed
+        return withImage(stepped, target);
       },
     );
     // The next Step's scale is computed while this reply travels and the user looks at it (after the reply is
     // sent: a run blocks this thread).
-    setTimeout(() => run.computeAhead(target + 1), 0);
+    setTimeout(() => stepped.computeAhead(target + 1), 0);
     return step;
   }
 
@@ -146,20 +165,51 @@ export class Engine implements Handlers<EngineApi> {
     await this.cancel(p);
   }
 
-  async generate(p: Parameters<EngineApi['generate']>[0]) {
-    const b = await this.bundle(p.model, 'generate');
+  /** Generate every scale at once, VAR or Infinity as the settings say. */
+  async generate(p: GenerateParams<GenerationSettings>): Promise<GenerateResult>;
+  async generate(p: GenerateParams<BitGenerationSettings>): Promise<BitGenerateResult>;
+  async generate(p: GenerateParams<AnyGenerationSettings>): Promise<GenerateResult | BitGenerateResult>;
+  async generate(p: GenerateParams<AnyGenerationSettings>): Promise<GenerateResult | BitGenerateResult> {
     const runId = p.runId ?? newRunId('gen');
-    const run = new GenerationRun(b, runId, p.settings, { forced: p.forced?.map((f) => f ?? undefined) });
+    const run = await this.newRun(p.model, 'generate', p, runId);
     this.runs.set(runId, run);
     try {
-      await run.goTo(
-        b.manifest.patchNums.length - 1,
-        p.stream ? async (s) => this.emit('generationStep', await withImage(run, s)) : undefined,
-      );
-      return { runId, tokens: run.tokens, image: await run.image() };
+      const onStep = p.stream
+        ? async (s: { scaleIndex: number }) => this.emit('generationStep', await withImage(run, s.scaleIndex))
+        : undefined;
+      await (run as SteppedRun<{ scaleIndex: number }>).goTo(run.scaleCount - 1, onStep);
+      const image = await run.image();
+      return run instanceof BitGenerationRun
+        ? { family: 'infinity', runId, schedule: run.schedule.id, bits: run.bits, image }
+        : { runId, tokens: run.tokens, image };
     } finally {
       this.runs.delete(runId);
     }
+  }
+
+  /**
+   * A generation run of the settings' family on the bundle of `dir`; one line when the bundle is of the other family
+   * (or VAR's forced tokens come with Infinity settings).
+   */
+  private async newRun(
+    dir: string,
+    request: string,
+    p: { settings: AnyGenerationSettings; forced?: Array<Int32Array | null> },
+    runId: string,
+  ): Promise<AnyRun> {
+    const settings = p.settings;
+    const b = await this.anyBundle(dir);
+    if (settings.family !== 'infinity') {
+      if (b instanceof ModelBundle) return new GenerationRun(b, runId, settings, { forced: p.forced?.map((f) => f ?? undefined) });
+      throw new VarScopeError(
+        'BadRequest',
+        `${dir} is an Infinity bundle: ${request} needs Infinity settings (a caption, cfgList, tauList), not a class`,
+      );
+    }
+    if (!(b instanceof InfinityBundle))
+      throw new VarScopeError('BadRequest', `${dir} is a VAR bundle: ${request} needs VAR settings (a class), not a caption`);
+    if (p.forced) throw new VarScopeError('BadRequest', `${request}: forced tokens are for VAR models; ${dir} is an Infinity bundle`);
+    return BitGenerationRun.open(b, runId, settings, await this.textFeatures(b, settings.text));
   }
 
   async edit(p: Parameters<EngineApi['edit']>[0]) {
@@ -179,7 +229,7 @@ export class Engine implements Handlers<EngineApi> {
     try {
       await run.goTo(m.patchNums.length - 1);
       // decoded together: a pooled decoder (POOLED_ROLES) runs them in parallel
-      const steps = await Promise.all(m.patchNums.slice(p.scaleIndex).map((_, i) => withImage(run, run.stepAt(p.scaleIndex + i))));
+      const steps = await Promise.all(m.patchNums.slice(p.scaleIndex).map((_, i) => withImage(run, p.scaleIndex + i)));
       return { tokens: run.tokens, steps };
     } finally {
       this.runs.delete(runId);
@@ -411,9 +461,16 @@ export class Engine implements Handlers<EngineApi> {
   }
 }
 
-async function withImage(run: GenerationRun, s: StepOutput): Promise<GenerationStep> {
-  const { logits: _logits, ...rest } = s;
-  return { ...rest, image: await run.image(s.scaleIndex) };
+/** A run of either family. */
+type AnyRun = GenerationRun | BitGenerationRun;
+
+/** The computed step k of a run as an event: with its decoded image, without the in-process logits. */
+async function withImage(run: GenerationRun, k: number): Promise<GenerationStep>;
+async function withImage(run: AnyRun, k: number): Promise<AnyGenerationStep>;
+async function withImage(run: AnyRun, k: number): Promise<AnyGenerationStep> {
+  const { logits: _logits, ...rest } = run.stepAt(k);
+  const image: RgbaImage = await run.image(k);
+  return { ...rest, image };
 }
 
 /** A cache key for an image on disk (path + size + mtime); '' (never cached) for bytes. */

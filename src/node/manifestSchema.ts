@@ -10,8 +10,7 @@
 import * as path from 'path';
 import graphSpecJson from '../shared/graphSpec.json';
 import { INFINITY_GRAPH_ROLES, type GraphRole, type ModelFamily } from '../shared/manifest';
-import { samplingValueError } from '../shared/samplingBounds';
-import type { GenerationSettings } from '../shared/results';
+import { samplingValueError, type SamplingField } from '../shared/samplingBounds';
 import { isOneLine, quoted } from '../shared/errors';
 
 /** Why a value is wrong ("must be a finite number (got "abc")"), or null when it is right. */
@@ -98,7 +97,7 @@ const fileTable: Check = (v) => {
 
 /** A setting of `sampling`, inside the bounds the generator accepts. */
 const sampling =
-  (name: keyof GenerationSettings): Check =>
+  (name: SamplingField): Check =>
   (v) =>
     samplingValueError(name, v);
 

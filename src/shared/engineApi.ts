@@ -9,13 +9,15 @@ import type { ModelFamily } from './manifest';
 import type { SamplingGridRequest, SamplingGridResult } from './samplingGrid';
 import type {
   AnyModelInfo,
+  AnyGenerationSettings,
+  AnyGenerationStep,
   AttentionResult,
+  BitGenerationSettings,
   BitsEvalResult,
   BitsInspectResult,
   CodebookUsage,
   EvalResult,
   GenerationSettings,
-  GenerationStep,
   InspectResult,
   NodePlacement,
   RgbaImage,
@@ -69,13 +71,34 @@ export interface EngineEditRequest extends ModelRef, EditRequest {
   keepMask?: Uint8Array;
 }
 
-/** A whole generation at once (CLI, scripts). */
+/** A whole VAR generation at once (CLI, scripts). */
 export interface GenerateResult {
+  family?: 'var';
   runId: string;
   tokens: Int32Array[];
   /** decode(f̂) of the last scale. */
   image: RgbaImage;
 }
+
+/** A whole Infinity generation at once (CLI, scripts). */
+export interface BitGenerateResult {
+  family: 'infinity';
+  runId: string;
+  /** The schedule's id ('hw0.750-0.06M'). */
+  schedule: string;
+  /** Per scale, its bits 0/1 [h·w·d]. */
+  bits: Uint8Array[];
+  /** decode(f̂) of the last scale. */
+  image: RgbaImage;
+}
+
+/** What `generate` takes: the settings say the family (VAR's may force tokens of some scales, -1 = sample). */
+export type GenerateParams<S extends AnyGenerationSettings> = ModelRef & {
+  settings: S;
+  runId?: string;
+  forced?: Array<Int32Array | null>;
+  stream?: boolean;
+};
 
 /** Folder statistics request: images under a folder (recursively) or a file list. */
 export interface FolderUsageRequest extends ModelRef, ImageOptions {
@@ -131,21 +154,24 @@ export interface EngineApi {
   attention(
     params: ModelRef & ImageOptions & { image: ImageSource; classId: number; layer: number; head: number | 'mean' },
   ): Promise<AttentionResult>;
-  /** Start a step-wise generation (nothing computed yet). `forced[k]` forces tokens of scale k (-1 = sample). */
+  /**
+   * Start a step-wise generation (nothing computed yet) of the settings' family (Infinity: its caption's features are
+   * read now). VAR: `forced[k]` forces tokens of scale k (-1 = sample).
+   */
   generationStart(
-    params: ModelRef & { settings: GenerationSettings; runId?: string; forced?: Array<Int32Array | null> },
+    params: ModelRef & { settings: AnyGenerationSettings; runId?: string; forced?: Array<Int32Array | null> },
   ): Promise<{ runId: string }>;
   /**
    * Compute up to `scaleIndex` (default: the next scale) or go back to it; every scale reached going forward is
    * also a `generationStep` event. The engine computes the next scale ahead meanwhile.
    */
-  generationStep(params: { runId: string; scaleIndex?: number }): Promise<GenerationStep>;
+  generationStep(params: { runId: string; scaleIndex?: number }): Promise<AnyGenerationStep>;
   /** Cancel a run (the scale in progress finishes; later steps reject with Cancelled) and forget it. */
   generationCancel(params: { runId: string }): Promise<void>;
   /** Generate every scale at once; streams `generationStep` events only when `stream`. */
-  generate(
-    params: ModelRef & { settings: GenerationSettings; runId?: string; forced?: Array<Int32Array | null>; stream?: boolean },
-  ): Promise<GenerateResult>;
+  generate(params: GenerateParams<GenerationSettings>): Promise<GenerateResult>;
+  generate(params: GenerateParams<BitGenerationSettings>): Promise<BitGenerateResult>;
+  generate(params: GenerateParams<AnyGenerationSettings>): Promise<GenerateResult | BitGenerateResult>;
   /** Replace tokens of a scale or a region and regenerate the finer scales. */
   edit(params: EngineEditRequest): Promise<EditResult>;
   /**
@@ -192,7 +218,7 @@ export interface EngineStatus {
 
 /** Events the engine streams. */
 export interface EngineEvents {
-  generationStep: GenerationStep;
+  generationStep: AnyGenerationStep;
   folderUsage: { runId: string; usage: CodebookUsage; done: number; total: number; finished: boolean; failed: number };
   evaluateFolder: EvaluationProgress;
   samplingGrid: { runId: string; done: number; total: number };

@@ -1,6 +1,6 @@
 /** The one place a loaded model's family is narrowed where only a VAR model will do. */
 import { VarScopeError } from './errors';
-import type { AnyModelInfo, ModelInfo } from './results';
+import type { AnyGenerationStep, AnyModelInfo, GenerationStep, ModelInfo } from './results';
 
 /** `info` as a VAR model, or one line saying `request` works on VAR bundles only (the reverse of the engine's refusal). */
 export function varModelOf(info: AnyModelInfo, request: string): ModelInfo {
@@ -14,4 +14,10 @@ export function varModelOf(info: AnyModelInfo, request: string): ModelInfo {
 /** Tokens of the longest sequence the model runs (Infinity: its largest schedule), for run-time limits. */
 export function longestSequence(info: AnyModelInfo): number {
   return info.family === 'infinity' ? Math.max(...info.schedules.map((s) => s.tokenCount)) : info.tokenCount;
+}
+
+/** A generation step as VAR's (a stream or a reply where only VAR runs are started), or one line saying it is not. */
+export function varStepOf(step: AnyGenerationStep): GenerationStep {
+  if (step.family !== 'infinity') return step;
+  throw new VarScopeError('BadRequest', `generation ${step.runId} is an Infinity run: its steps hold bits, not tokens`);
 }

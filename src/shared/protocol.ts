@@ -7,6 +7,8 @@
  * Long runs carry a `runId`; events of a run that is no longer current are dropped by the store.
  */
 import type {
+  AnyGenerationSettings,
+  AnyGenerationStep,
   AnyModelInfo,
   AttentionResult,
   BitsInspectResult,
@@ -115,9 +117,9 @@ export interface HostApi {
   /** Attention weights of one layer / head for the panel's image (teacher-forced, class given). */
   attention(params: { classId: number; layer: number; head: number | 'mean' }): Promise<AttentionResult>;
   /** Start a generation; steps are computed on request. Returns the run id. */
-  generationStart(params: { settings: GenerationSettings }): Promise<{ runId: string }>;
+  generationStart(params: { settings: AnyGenerationSettings }): Promise<{ runId: string }>;
   /** Compute the next scale of a run (or up to `scaleIndex`); each step also arrives as a `generationStep` event. */
-  generationStep(params: { runId: string; scaleIndex?: number }): Promise<GenerationStep>;
+  generationStep(params: { runId: string; scaleIndex?: number }): Promise<AnyGenerationStep>;
   /**
    * Stop a run of this panel, whatever its kind (a generation: pending steps reject with Cancelled; a sampling grid:
    * its request rejects with Cancelled). Runs of other panels, and runs already over, are left alone.
@@ -156,7 +158,7 @@ export interface HostEvents {
   init: InitPayload;
   /** The model changed (chosen in the picker) or its provider changed. */
   model: { model: AnyModelInfo | null; modelError?: { code: string; message: string } };
-  generationStep: GenerationStep;
+  generationStep: AnyGenerationStep;
   /** Progress of a long run (folder statistics, comparison, a sampling grid's samples). */
   progress: { runId: string; done: number; total: number; message?: string };
   /** Folder codebook statistics, streamed. */

@@ -3,6 +3,7 @@
  * engine child process (advanced serialization) and the webview boundary without copies to JSON.
  * Every number here traces back to a tensor of a graph compared with the PyTorch reference in tests.
  */
+import type { TextCondition } from './engineApi';
 
 /** An RGBA8 image, row-major, width*height*4 bytes. */
 export interface RgbaImage {
@@ -148,8 +149,9 @@ export interface AttentionResult {
   weights: Float32Array;
 }
 
-/** Sampling settings of a generation. */
+/** Sampling settings of a VAR generation. */
 export interface GenerationSettings {
+  family?: 'var';
   classId: number;
   seed: number;
   cfg: number;
@@ -157,8 +159,9 @@ export interface GenerationSettings {
   topP: number;
 }
 
-/** One step (scale) of a generation, streamed as it is computed. */
+/** One step (scale) of a VAR generation, streamed as it is computed. */
 export interface GenerationStep {
+  family?: 'var';
   runId: string;
   scaleIndex: number;
   pn: number;
@@ -170,6 +173,53 @@ export interface GenerationStep {
   /** decode(f̂ after this scale). */
   image: RgbaImage;
 }
+
+/**
+ * Sampling settings of an Infinity generation, as the official autoregressive_infer_cfg takes them: per scale a CFG
+ * strength and a temperature (the logits are multiplied by 1 / tau), top-k and top-p on each bit's two logits.
+ */
+export interface BitGenerationSettings {
+  family: 'infinity';
+  /** The caption. */
+  text: TextCondition;
+  /** h / w of the schedule (the bundle's nearest template ratio); default the bundle's first schedule. */
+  hDivW?: number;
+  seed: number;
+  /** One value per scale of the schedule (official cfg_list): CFG mixes cfg · cond + (1 − cfg) · uncond; 1 = none. */
+  cfgList: number[];
+  /** One value per scale (official tau_list). */
+  tauList: number[];
+  /** 0 = off; 1 = greedy (the larger logit of each bit). */
+  topK: number;
+  /** 0 = off. */
+  topP: number;
+  /** Where CFG goes (official cfg_insertion_layer): 0 on the logits, n < 0 after block depth + n; default the bundle's. */
+  cfgInsertionLayer?: number;
+}
+
+/** Settings of a generation of either family: narrow on `family` (absent: VAR). */
+export type AnyGenerationSettings = GenerationSettings | BitGenerationSettings;
+
+/** One scale of an Infinity generation, streamed as it is computed. */
+export interface BitGenerationStep {
+  family: 'infinity';
+  runId: string;
+  scaleIndex: number;
+  /** Token grid h × w. */
+  h: number;
+  w: number;
+  /** 0/1 [h·w·d], token p's bit j at p·d + j. */
+  bits: Uint8Array;
+  /** Probability of each sampled bit [h·w·d] (after CFG and tau, before top-k / top-p). */
+  sampledProb: Float32Array;
+  /** Entropy of each token's bits [h·w], nats: the sum of its d bits' entropies. */
+  entropy: Float32Array;
+  /** decode(f̂ after this scale), RGB. */
+  image: RgbaImage;
+}
+
+/** A step of a generation of either family. */
+export type AnyGenerationStep = GenerationStep | BitGenerationStep;
 
 /** An image prepared for a model input of H × W pixels (Infinity's schedules): the crop in source pixels. */
 export interface SizedImage extends Omit<PreparedImage, 'crop'> {

@@ -16,8 +16,11 @@ export interface Bound {
   int: boolean;
 }
 
+/** The numeric fields of VAR's GenerationSettings. */
+export type SamplingField = Exclude<keyof GenerationSettings, 'family'>;
+
 /** Bounds of each GenerationSettings field. */
-export const SAMPLING_BOUNDS: Readonly<Record<keyof GenerationSettings, Bound>> = {
+export const SAMPLING_BOUNDS: Readonly<Record<SamplingField, Bound>> = {
   classId: { min: 0, max: 1_000_000, int: true },
   seed: { min: 0, max: 2 ** 32 - 1, int: true },
   cfg: { min: 0, max: 100, int: false },
@@ -26,7 +29,7 @@ export const SAMPLING_BOUNDS: Readonly<Record<keyof GenerationSettings, Bound>> 
 };
 
 /** Why `value` is not a valid `name`, or null: "must be an integer in [0, 4294967295], got 1.5". */
-export function samplingValueError(name: keyof GenerationSettings, value: unknown): string | null {
+export function samplingValueError(name: SamplingField, value: unknown): string | null {
   const b = SAMPLING_BOUNDS[name];
   const kind = b.int ? 'an integer' : 'a number';
   const ok = typeof value === 'number' && Number.isFinite(value) && (!b.int || Number.isInteger(value)) && value >= b.min && value <= b.max;
@@ -35,9 +38,49 @@ export function samplingValueError(name: keyof GenerationSettings, value: unknow
 
 /** The first field of `s` out of its bound, as "cfg must be a number in [0, 100], got 1e+39", or null. */
 export function samplingSettingsError(s: Record<string, unknown>): string | null {
-  for (const name of Object.keys(SAMPLING_BOUNDS) as Array<keyof GenerationSettings>) {
+  for (const name of Object.keys(SAMPLING_BOUNDS) as SamplingField[]) {
     const problem = samplingValueError(name, s[name]);
     if (problem) return `${name} ${problem}`;
   }
   return null;
+}
+
+/**
+ * Bounds of an Infinity generation's per-scale lists. A temperature divides the logits (official `mul(1 / tau)`):
+ * 0 has no meaning, and below 0.01 every draw is already the larger logit.
+ */
+export const BIT_LIST_BOUNDS: Readonly<Record<'cfgList' | 'tauList', Bound>> = {
+  cfgList: { min: 0, max: 100, int: false },
+  tauList: { min: 0.01, max: 100, int: false },
+};
+
+/**
+ * The first field of Infinity settings (BitGenerationSettings) out of its bound, or null; `scales`: the schedule's
+ * scale count, which each list must match.
+ */
+export function bitSamplingSettingsError(s: Record<string, unknown>, scales?: number): string | null {
+  for (const name of ['seed', 'topK', 'topP'] as const) {
+    const problem = samplingValueError(name, s[name]);
+    if (problem) return `${name} ${problem}`;
+  }
+  for (const name of ['cfgList', 'tauList'] as const) {
+    const list = s[name];
+    if (!Array.isArray(list) || list.length === 0) return `${name} must be a list of numbers, one per scale`;
+    if (scales !== undefined && list.length !== scales) return `${name} has ${list.length} values, the schedule has ${scales} scales`;
+    const b = BIT_LIST_BOUNDS[name];
+    const bad = list.findIndex((v) => typeof v !== 'number' || !Number.isFinite(v) || v < b.min || v > b.max);
+    if (bad >= 0) return `${name}[${bad}] must be a number in [${b.min}, ${b.max}], got ${JSON.stringify(list[bad])}`;
+  }
+  const r = s.hDivW;
+  if (r !== undefined && !(typeof r === 'number' && r >= 0.05 && r <= 20))
+    return `hDivW must be a number in [0.05, 20], got ${JSON.stringify(r)}`;
+  const layer = s.cfgInsertionLayer;
+  if (layer !== undefined && !(Number.isInteger(layer) && (layer as number) <= 0 && (layer as number) >= -1000))
+    return `cfgInsertionLayer must be 0 (on the logits) or a negative block offset, got ${JSON.stringify(layer)}`;
+  const t = s.text as Record<string, unknown> | undefined;
+  const textOk =
+    typeof t === 'object' &&
+    t !== null &&
+    (typeof t.featuresFile === 'string' ? t.featuresFile !== '' : typeof t.prompt === 'string' && t.prompt.trim() !== '');
+  return textOk ? null : 'text must be { featuresFile } (a .npy or .safetensors of T5 features) or { prompt }';
 }

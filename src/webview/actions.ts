@@ -1,7 +1,7 @@
 /** What the panel asks of the host: every request goes through here and lands in the store, never in a view directly. */
 import type { HostApi } from '../shared/protocol';
 import type { Params, Result } from '../shared/rpc';
-import type { CodebookUsage, GenerationSettings, GenerationStep } from '../shared/results';
+import type { AnyGenerationStep, CodebookUsage, GenerationSettings } from '../shared/results';
 import { samplingSettingsError } from '../shared/samplingBounds';
 import type { SamplingGridRequest, SamplingGridResult } from '../shared/samplingGrid';
 import type { TokenRef } from './geometry/scales';
@@ -183,7 +183,7 @@ export async function stepGeneration(store: Store, host: Host, toScale?: number)
 }
 
 /** Store a streamed step of the current run; steps of other runs are stale and dropped. */
-export function acceptStep(store: Store, step: GenerationStep): void {
+export function acceptStep(store: Store, step: AnyGenerationStep): void {
   const g = store.state.generation;
   if (step.runId !== g.runId) return;
   if (g.steps[step.scaleIndex]) return; // the event and the reply both carry it

@@ -2,6 +2,7 @@
 import { OFFICIAL_SAMPLING, type ModelFamily } from '../shared/manifest';
 import type { EditResult, HostEvents, InitPayload, PanelState, ViewId } from '../shared/protocol';
 import type {
+  AnyGenerationStep,
   AnyModelInfo,
   AttentionResult,
   BitsInspectResult,
@@ -9,7 +10,6 @@ import type {
   CodebookUsage,
   EvalResult,
   GenerationSettings,
-  GenerationStep,
   InspectResult,
   ModelInfo,
   ScaleProfile,
@@ -37,7 +37,8 @@ export interface ShownError {
 export interface GenerationState {
   settings: GenerationSettings;
   runId: string | null;
-  steps: GenerationStep[];
+  /** The run's steps: VAR's or Infinity's, as the model's family (a model change drops them). */
+  steps: AnyGenerationStep[];
   /** Index into `steps` of the step on screen (-1 = none yet). */
   cursor: number;
   playing: boolean;

@@ -14,6 +14,7 @@ import { Rng } from '../model/rng';
 import { cfgCombine, cfgRatio, sampleScale } from '../model/sampler';
 import { asF32, f32, i64 } from '../runtime/tensor';
 import { openKvCache, type KvCache } from './kvCache';
+import { SteppedRun } from './steppedRun';
 
 /** Options of a run. */
 export interface GenerationOptions {
@@ -46,8 +47,8 @@ interface Snapshot {
   image?: GenerationStep['image'];
 }
 
-/** One generation: step forward, go back, cancel. */
-export class GenerationRun {
+/** One VAR generation: step forward, go back, cancel (steppedRun.ts). */
+export class GenerationRun extends SteppedRun<StepOutput> {
   private readonly snaps: Snapshot[] = [];
   /** The KV cache of the scales computed (kvCache.ts), opened at the first step. */
   private cache: KvCache | undefined;
@@ -55,15 +56,14 @@ export class GenerationRun {
   private cachedScales = 0;
   private readonly rng: Rng;
   private readonly startState: Uint32Array;
-  private cancelled = false;
-  private busy: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly bundle: ModelBundle,
-    readonly runId: string,
+    runId: string,
     readonly settings: GenerationSettings,
     private readonly opts: GenerationOptions = {},
   ) {
+    super(runId);
     const m = bundle.manifest;
     const { numClasses, nullClass } = m.var;
     const c = settings.classId;
@@ -75,7 +75,10 @@ export class GenerationRun {
     this.startState = this.rng.getState();
   }
 
-  /** Index of the last computed scale (-1 before the first step). */
+  get scaleCount(): number {
+    return this.bundle.manifest.patchNums.length;
+  }
+
   get current(): number {
     return this.snaps.length - 1;
   }
@@ -89,15 +92,6 @@ export class GenerationRun {
   get fHat(): Float32Array {
     const { Cvae: C, latentSize: h } = this.bundle.manifest.vae;
     return this.snaps.length ? this.snaps[this.snaps.length - 1].fHat : new Float32Array(C * h * h);
-  }
-
-  /** Stop: the step in progress finishes its scale, later steps reject with Cancelled. */
-  cancel(): void {
-    this.cancelled = true;
-  }
-
-  get isCancelled(): boolean {
-    return this.cancelled;
   }
 
   /** Bytes of the engine's own buffers holding the KV cache (0 before the first step or on a GPU). */
@@ -126,59 +120,6 @@ export class GenerationRun {
     return vi;
   }
 
-  /** Compute (or restore) up to `scaleIndex`, calling `onStep` for each scale computed. Serialised per run. */
-  goTo(scaleIndex: number, onStep?: (s: StepOutput) => void | Promise<void>): Promise<StepOutput> {
-    return this.goToThen(scaleIndex, onStep, async (out) => out);
-  }
-
-  /**
-   * goTo, then `then(out)` before any other move of the run can change it (a later move may go back and drop the
-   * scale this one reached).
-   */
-  goToThen<T>(
-    scaleIndex: number,
-    onStep: ((s: StepOutput) => void | Promise<void>) | undefined,
-    then: (out: StepOutput) => Promise<T>,
-  ): Promise<T> {
-    const SN = this.bundle.manifest.patchNums.length;
-    if (!Number.isInteger(scaleIndex) || scaleIndex < 0 || scaleIndex >= SN)
-      return Promise.reject(new VarScopeError('BadRequest', `scale ${scaleIndex} outside 0..${SN - 1}`));
-    return this.serialized(async () => {
-      if (scaleIndex <= this.current) {
-        this.truncate(scaleIndex);
-        return then(this.output(scaleIndex));
-      }
-      while (this.current < scaleIndex) {
-        if (this.cancelled) throw new VarScopeError('Cancelled', `generation ${this.runId} cancelled`);
-        await this.computeNext();
-        const out = this.output(this.current);
-        if (onStep) await onStep(out);
-      }
-      return then(this.output(scaleIndex));
-    });
-  }
-
-  /**
-   * Compute up to `scaleIndex`, and decode it, in the background: a Step that follows finds it ready. Queued behind
-   * the run's other moves; does nothing on a cancelled run or one already there. It reports no step and drops its
-   * errors (a model closed meanwhile).
-   */
-  computeAhead(scaleIndex: number): void {
-    void this.serialized(async () => {
-      if (scaleIndex >= this.bundle.manifest.patchNums.length) return;
-      while (this.current < scaleIndex && !this.cancelled) await this.computeNext();
-      if (this.current >= scaleIndex && !this.cancelled) await this.image(scaleIndex);
-    }).catch(() => undefined);
-  }
-
-  /** Run `fn` after the run's other moves, before the next one. */
-  private serialized<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.busy.then(fn);
-    this.busy = next.catch(() => undefined);
-    return next;
-  }
-
-  /** decode(f̂ after scale k) as RGBA (decoded once per scale). */
   async image(scaleIndex = this.current): Promise<GenerationStep['image']> {
     const snap = this.snaps[scaleIndex];
     if (!snap) throw new VarScopeError('BadRequest', `scale ${scaleIndex} of ${this.runId} is not computed`);
@@ -186,7 +127,6 @@ export class GenerationRun {
     return snap.image;
   }
 
-  /** The computed step k, without moving the run. */
   stepAt(k: number): StepOutput {
     if (!this.snaps[k]) throw new VarScopeError('BadRequest', `scale ${k} of ${this.runId} is not computed`);
     return this.output(k);
@@ -218,7 +158,7 @@ export class GenerationRun {
   }
 
   /** Forget scales after k; the KV cache keeps its prefix up to the end of scale k. */
-  private truncate(k: number): void {
+  protected truncate(k: number): void {
     this.snaps.length = k + 1;
     this.rng.setState(this.snaps[k].rngState);
     const Lp = this.bundle.manifest.beginEnds[k][1];
@@ -226,7 +166,7 @@ export class GenerationRun {
     else this.cachedScales = 0;
   }
 
-  private async computeNext(): Promise<void> {
+  protected async computeNext(): Promise<void> {
     const m = this.bundle.manifest;
     const { Cvae: C, latentSize: h, vocabSize: V } = m.vae;
     const SN = m.patchNums.length;

@@ -77,7 +77,16 @@ export function bilinearMatrix(nIn: number, nOut: number): Float32Array {
  * acc [d, H, W] plus one scale's codes (2 bit - 1) / sqrt(d), bilinear-upsampled from h × w (the official trilinear
  * on one frame); `bits` holds the scale's tokens [h·w, d] from token `begin`.
  */
-function addScaleCodes(acc: Float32Array, bits: Uint8Array, begin: number, d: number, h: number, w: number, H: number, W: number): void {
+export function addScaleCodes(
+  acc: Float32Array,
+  bits: Uint8Array,
+  begin: number,
+  d: number,
+  h: number,
+  w: number,
+  H: number,
+  W: number,
+): void {
   const code = 1 / Math.sqrt(d);
   const rows = bilinearMatrix(h, H);
   const cols = bilinearMatrix(w, W);
@@ -116,7 +125,7 @@ export function cumulativeLatents(bits: Uint8Array, d: number, s: InfinitySchedu
 }
 
 /** f̂ [d, H, W] resized (bilinear, no antialias, as the official F.interpolate to the next scale) to tokens [h·w, d]. */
-function nextScaleInput(fHat: Float32Array, d: number, H: number, W: number, h: number, w: number): Float32Array {
+export function nextScaleInput(fHat: Float32Array, d: number, H: number, W: number, h: number, w: number): Float32Array {
   const rows = bilinearMatrix(H, h);
   const cols = bilinearMatrix(W, w);
   const out = new Float32Array(h * w * d);
@@ -131,94 +140,6 @@ function nextScaleInput(fHat: Float32Array, d: number, H: number, W: number, h: 
         }
         out[(y * w + x) * d + c] = v;
       }
-  return out;
-}
-
-/** Sampling of a generation: per scale CFG strength and temperature, and where CFG goes (official cfg_insertion_layer). */
-export interface BitSampling {
-  cfgList: number[];
-  tauList: number[];
-  /** 0: on the logits; n < 0: the hidden state after block depth + n. */
-  cfgInsertionLayer: number;
-}
-
-/**
- * Greedy generation (each bit the larger of its two guided logits) through infinityStep with its KV cache, for one
- * caption's features, as the official autoregressive_infer_cfg with top_k 1: the batch doubled with the unconditional
- * features when any cfg differs from 1, CFG on the logits or inside the network, the next scale's input from the
- * summed codes. Returns the bits [L, d] and the guided logits [L, d, 2] (over tau, after CFG).
- */
-export async function generateBitsGreedy(
-  b: InfinityBundle,
-  s: InfinitySchedule,
-  text: { features: Float32Array; tokens: number },
-  sampling: BitSampling,
-): Promise<{ bits: Uint8Array; logits: Float32Array }> {
-  const m = b.manifest;
-  const { depth, numHeads, headDim } = m.infinity;
-  const d = m.bits;
-  const width = m.text.featureWidth;
-  const n = text.tokens;
-  const doubled = sampling.cfgList.some((c) => c !== 1);
-  const rows = doubled ? 2 : 1;
-  const features = new Float32Array(rows * n * width);
-  features.set(text.features);
-  if (doubled) features.set((await b.unconditionalText()).subarray(0, n * width), n * width);
-  const offsets = doubled ? [0, n, 2 * n] : [0, n];
-  const cfgLayer = sampling.cfgInsertionLayer < 0 ? depth + sampling.cfgInsertionLayer : -1;
-  const step = await b.graph(s, 'infinityStep');
-  const [H, W] = s.latentSize;
-  const fHat = new Float32Array(d * H * W);
-  const bits = new Uint8Array(s.tokenCount * d);
-  const guided = new Float32Array(s.tokenCount * d * 2);
-  let pastKey: Float32Array = new Float32Array(0);
-  let pastValue: Float32Array = new Float32Array(0);
-  let past = 0;
-  let next = new Float32Array(rows * d); // scale 0's input is ignored (the pooled caption starts)
-  for (let k = 0; k < s.scales.length; k++) {
-    const [, h, w] = s.scales[k];
-    const l = h * w;
-    const cacheDims = [depth, rows, numHeads, past, headDim];
-    const out = await step.run({
-      textFeatures: f32([rows * n, width], features),
-      textOffsets: i64([rows + 1], offsets),
-      nextInput: f32([rows, k === 0 ? 1 : l, d], next),
-      scaleIndex: i64([], [k]),
-      pastKey: f32(cacheDims, pastKey),
-      pastValue: f32(cacheDims, pastValue),
-      cfgScale: f32([], Float32Array.of(sampling.cfgList[k])),
-      cfgLayer: i64([], [cfgLayer]),
-    });
-    pastKey = appendAxis3(pastKey, asF32(out.newKey, 'infinityStep.newKey'), depth * rows * numHeads, past, l, headDim);
-    pastValue = appendAxis3(pastValue, asF32(out.newValue, 'infinityStep.newValue'), depth * rows * numHeads, past, l, headDim);
-    past += l;
-    const logits = asF32(out.logits, 'infinityStep.logits'); // [rows, l, d, 2]
-    const cfg = sampling.cfgList[k];
-    const tau = sampling.tauList[k];
-    const onLogits = cfg !== 1 && sampling.cfgInsertionLayer === 0;
-    const [begin] = s.beginEnds[k];
-    for (let i = 0; i < l * d * 2; i++) {
-      const v = onLogits ? cfg * (logits[i] / tau) + (1 - cfg) * (logits[l * d * 2 + i] / tau) : logits[i] / tau;
-      guided[begin * d * 2 + i] = v;
-    }
-    for (let i = 0; i < l * d; i++) bits[begin * d + i] = guided[(begin * d + i) * 2 + 1] > guided[(begin * d + i) * 2] ? 1 : 0;
-    if (k === s.scales.length - 1) break;
-    addScaleCodes(fHat, bits, begin, d, h, w, H, W);
-    const [, nh, nw] = s.scales[k + 1];
-    const x = nextScaleInput(fHat, d, H, W, nh, nw);
-    next = new Float32Array(rows * x.length);
-    for (let r = 0; r < rows; r++) next.set(x, r * x.length);
-  }
-  return { bits, logits: guided };
-}
-
-/** [outer, past, c] and [outer, l, c] joined on the middle axis (the KV cache's token axis). */
-function appendAxis3(a: Float32Array, b: Float32Array, outer: number, past: number, l: number, c: number): Float32Array {
-  const out = new Float32Array(outer * (past + l) * c);
-  for (let o = 0; o < outer; o++) {
-    out.set(a.subarray(o * past * c, (o + 1) * past * c), o * (past + l) * c);
-    out.set(b.subarray(o * l * c, (o + 1) * l * c), o * (past + l) * c + past * c);
-  }
   return out;
 }
 
@@ -238,6 +159,13 @@ export async function tokenizeBits(b: InfinityBundle, s: InfinitySchedule, image
   return { latent: asF32(out.latent, 'bsqEncoder.latent'), bits: asU8(out.bits, 'bsqEncoder.bits') };
 }
 
+/** decode(f̂) through bsqDecoder: a latent [d, h, w] of the schedule to the image [3, H, W] in [-1, 1]. */
+export async function decodeBitLatent(b: InfinityBundle, s: InfinitySchedule, latent: Float32Array): Promise<Float32Array> {
+  const [h, w] = s.latentSize;
+  const dec = await b.graph(s, 'bsqDecoder');
+  return asF32((await dec.run({ latent: f32([1, b.manifest.bits, h, w], latent) })).image, 'bsqDecoder.image');
+}
+
 /** Everything the Infinity inspector shows of an image: bits and reconstruction per scale. */
 export async function inspectBits(b: InfinityBundle, s: InfinitySchedule, input: SizedInput, use: ProviderUse): Promise<BitsInspectResult> {
   const d = b.manifest.bits;
@@ -246,13 +174,8 @@ export async function inspectBits(b: InfinityBundle, s: InfinitySchedule, input:
   const raw = await tokenizeBits(b, s, input.tensor);
   const fHat = cumulativeLatents(raw.bits, d, s);
   const K = s.scales.length;
-  const dec = await b.graph(s, 'bsqDecoder');
   const plane = d * h * w;
-  const images = await Promise.all(
-    Array.from({ length: K }, async (_, k) =>
-      asF32((await dec.run({ latent: f32([1, d, h, w], fHat.slice(k * plane, (k + 1) * plane)) })).image, 'bsqDecoder.image'),
-    ),
-  );
+  const images = await Promise.all(Array.from({ length: K }, (_, k) => decodeBitLatent(b, s, fHat.slice(k * plane, (k + 1) * plane))));
   let fEnergy = 0;
   for (let i = 0; i < plane; i++) fEnergy += raw.latent[i] * raw.latent[i];
   const scales: BitScale[] = s.scales.map(([, sh, sw], k) => {

@@ -1,9 +1,9 @@
 /** Step-through generation, the "Generate" half of the step-through view: settings, step / back / play / jump, and per step the sampled grid, top-1 probability and entropy maps, the image so far. */
 import { select } from 'd3';
-import type { GenerationSettings, ModelInfo } from '../../shared/results';
+import type { GenerationSettings, GenerationStep, ModelInfo } from '../../shared/results';
 import { playGeneration, startGeneration, stepGeneration } from '../actions';
 import { regionOf, scaleLabel } from '../geometry/scales';
-import { SAMPLING_BOUNDS } from '../../shared/samplingBounds';
+import { SAMPLING_BOUNDS, type SamplingField } from '../../shared/samplingBounds';
 import { drawRgba, heatmapImage } from '../ui/canvas';
 import { button, field, numberInput } from '../ui/controls';
 import { makeFigure, type Figure } from '../ui/figure';
@@ -22,7 +22,7 @@ export const createGenerateView = defineView<ModelInfo>({
     const controls = gen.append('div').attr('class', 'controls');
     const classSel = doc.createElement('select');
     classSel.className = 'class-select';
-    const bounded = (name: keyof GenerationSettings, value: number, step: number) =>
+    const bounded = (name: SamplingField, value: number, step: number) =>
       numberInput(doc, value, SAMPLING_BOUNDS[name].min, SAMPLING_BOUNDS[name].max, step);
     const seed = bounded('seed', 0, 1);
     const cfg = bounded('cfg', 4, 0.5);
@@ -91,9 +91,10 @@ export const createGenerateView = defineView<ModelInfo>({
     let grid: TokenGrid | null = null;
     let gridPn = 0;
     let historyFigs: Figure[] = [];
-    const shown = (): (typeof store.state.generation.steps)[number] | undefined => {
+    const shown = (): GenerationStep | undefined => {
       const g = store.state.generation;
-      return g.cursor >= 0 ? g.steps[g.cursor] : undefined;
+      const s = g.cursor >= 0 ? g.steps[g.cursor] : undefined;
+      return s?.family === 'infinity' ? undefined : s; // VAR's view: an Infinity run's steps are never its own
     };
 
     return {
@@ -241,14 +242,20 @@ export const createGenerateView = defineView<ModelInfo>({
       view: 'stepThrough',
       settings: st.generation.settings,
       runId: st.generation.runId,
-      steps: st.generation.steps.map((s) => ({
-        scaleIndex: s.scaleIndex,
-        pn: s.pn,
-        tokens: s.tokens,
-        sampledProb: s.sampledProb,
-        top1Prob: s.top1Prob,
-        entropy: s.entropy,
-      })),
+      steps: st.generation.steps.flatMap((s) =>
+        s.family === 'infinity'
+          ? []
+          : [
+              {
+                scaleIndex: s.scaleIndex,
+                pn: s.pn,
+                tokens: s.tokens,
+                sampledProb: s.sampledProb,
+                top1Prob: s.top1Prob,
+                entropy: s.entropy,
+              },
+            ],
+      ),
     };
   },
 });

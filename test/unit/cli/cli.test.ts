@@ -261,6 +261,77 @@ describe('CLI on an Infinity bundle', function () {
     assert.strictEqual(j.teacherForced.scales[0].copyCoarserBaseline, null);
   });
 
+  it("generate: the fixture's greedy settings (--cfg-list, --tau-list, --top-k 1) print gen_bits (1 bit flipped by float32 text attention) and write the PNG", async () => {
+    const model = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
+    const kv = npyFloats(readNpy(fx('text_kv_compact.npy')));
+    const features = path.join(tmp, 'gen-caption0.npy');
+    writeNpyFloat32(features, [7, 128], kv.slice(0, 7 * 128)); // caption 0: text_cu_seqlens_k [0, 7, 20]
+    const png = path.join(tmp, 'gen.png');
+    const r = cli([
+      'generate',
+      '--model',
+      model,
+      '--text-features',
+      features,
+      '--cfg-list',
+      '1,1.5,2,2.5,3,3,3',
+      '--tau-list',
+      '1,1,1,1,1,1,1',
+      '--top-k',
+      '1',
+      '--top-p',
+      '0',
+      '--out',
+      png,
+      '--provider',
+      'cpu',
+    ]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.strictEqual(j.schedule, 'hw1.000-0.06M');
+    assert.deepStrictEqual(j.settings.cfgList, [1, 1.5, 2, 2.5, 3, 3, 3]);
+    assert.strictEqual(j.settings.cfgInsertionLayer, 0);
+    const want = readNpy(fx('gen_bits.npy')).data as Uint8Array;
+    const printed = j.scales.flatMap((s: { bits: string[] }) => s.bits).join('');
+    assert.strictEqual(printed.length, want.length);
+    let differ = 0;
+    for (let i = 0; i < want.length; i++) differ += Number(printed[i]) === want[i] ? 0 : 1;
+    assert.strictEqual(differ, 1);
+    const meta = await sharp(png).metadata();
+    assert.deepStrictEqual([meta.width, meta.height], [256, 256]);
+    // --cfg sets every scale; the model's tau, top-k and top-p fill the rest; a seed repeats its image
+    const seeded = (seed: string) =>
+      cli(['generate', '--model', model, '--text-features', features, '--cfg', '3', '--seed', seed, '--provider', 'cpu']);
+    const a = JSON.parse(seeded('4').stdout);
+    assert.deepStrictEqual(a.settings.cfgList, [3, 3, 3, 3, 3, 3, 3]);
+    assert.deepStrictEqual(a.settings.tauList, [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]);
+    assert.deepStrictEqual(a.scales, JSON.parse(seeded('4').stdout).scales);
+    assert.notDeepStrictEqual(a.scales, JSON.parse(seeded('5').stdout).scales);
+  });
+
+  it("generate: VAR's flags on an Infinity bundle, Infinity's on a VAR bundle, a missing caption or a wrong list fail in one line", () => {
+    const infinity = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
+    const features = fx('text_kv_compact.npy');
+    const cases: Array<[string[], number, RegExp]> = [
+      [
+        ['--model', infinity, '--class', '1', '--text-features', features],
+        2,
+        /--class is for VAR models; .*infinity-A is an Infinity bundle/,
+      ],
+      [['--model', infinity], 2, /an Infinity model needs one caption: --text-features FILE or --prompt TEXT/],
+      [['--model', infinity, '--text-features', features, '--cfg', '2', '--cfg-list', '1,2'], 2, /give --cfg or --cfg-list, not both/],
+      [['--model', infinity, '--text-features', features, '--cfg-list', '1,,2'], 2, /--cfg-list must be numbers separated by commas/],
+      [['--model', infinity, '--text-features', features, '--cfg-list', '1,2'], 1, /cfgList has 2 values, the schedule has 7 scales/],
+      [['--model', requireBundle(), '--class', '1', '--cfg-list', '1,2'], 2, /--cfg-list is for Infinity models; .* is a VAR bundle/],
+      [['--model', requireBundle()], 2, /--class is required/],
+    ];
+    for (const [args, code, want] of cases) {
+      const r = cli(['generate', ...args, '--provider', 'cpu']);
+      assert.strictEqual(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr.split('\n')[0], want);
+    }
+  });
+
   it('Infinity flags on a VAR bundle, a VAR command on an Infinity bundle and wrong features fail in one line', () => {
     const infinity = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
     const onVar = cli(['inspect', fx('image.png'), '--model', requireBundle(), '--ratio', '1']);

@@ -13,7 +13,7 @@ import type { GenerationStep } from '../../../src/shared/results';
 import { VarScopeError } from '../../../src/shared/errors';
 import { fixture, requireBundle } from '../fixtures';
 import { npyInts, readNpy } from '../npy';
-import { varModelOf } from '../../../src/shared/modelFamily';
+import { varModelOf, varStepOf } from '../../../src/shared/modelFamily';
 
 const SETTINGS = { classId: 3, seed: 11, cfg: 4, topK: 900, topP: 0.96 };
 
@@ -93,7 +93,7 @@ describe('engine API (in process)', function () {
     const { runId } = await engine.generationStart({ model, settings: SETTINGS });
     await until('scale 1 computed ahead of the first Step', () => runOf(runId).current === 0);
     for (let k = 0; k < SN; k++) {
-      const step = await engine.generationStep({ runId, scaleIndex: k });
+      const step = varStepOf(await engine.generationStep({ runId, scaleIndex: k }));
       assert.deepStrictEqual(step.tokens, want[k], `scale ${k}`);
       if (k + 1 < SN) await until(`scale ${k + 2} computed ahead`, () => runOf(runId).current === k + 1);
     }
@@ -109,12 +109,12 @@ describe('engine API (in process)', function () {
     const fast = await engine.generationStart({ model, settings: SETTINGS });
     const all = await Promise.all(Array.from({ length: SN }, (_, k) => engine.generationStep({ runId: fast.runId, scaleIndex: k })));
     assert.deepStrictEqual(
-      all.map((s) => s.tokens),
+      all.map((s) => varStepOf(s).tokens),
       want,
     );
-    assert.deepStrictEqual((await engine.generationStep({ runId: fast.runId, scaleIndex: 2 })).tokens, want[2]);
+    assert.deepStrictEqual(varStepOf(await engine.generationStep({ runId: fast.runId, scaleIndex: 2 })).tokens, want[2]);
     await until('scale 4 computed ahead', () => runOf(fast.runId).current === 3);
-    assert.deepStrictEqual((await engine.generationStep({ runId: fast.runId, scaleIndex: 6 })).tokens, want[6]);
+    assert.deepStrictEqual(varStepOf(await engine.generationStep({ runId: fast.runId, scaleIndex: 6 })).tokens, want[6]);
     const fastEvents = stepEvents(fast.runId);
     assert.deepStrictEqual(
       fastEvents,
@@ -127,7 +127,7 @@ describe('engine API (in process)', function () {
       engine.generationStep({ runId: fast.runId, scaleIndex: 5 }),
       engine.generationStep({ runId: fast.runId, scaleIndex: 2 }),
     ]);
-    assert.deepStrictEqual([five.tokens, two.tokens], [want[5], want[2]]);
+    assert.deepStrictEqual([varStepOf(five).tokens, varStepOf(two).tokens], [want[5], want[2]]);
 
     // cancelled: nothing more is computed ahead
     const gone = await engine.generationStart({ model, settings: SETTINGS });

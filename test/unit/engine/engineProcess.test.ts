@@ -7,6 +7,7 @@ import * as path from 'path';
 import { EngineClient } from '../../../src/client/engineClient';
 import type { GenerationStep } from '../../../src/shared/results';
 import { VarScopeError } from '../../../src/shared/errors';
+import { varStepOf } from '../../../src/shared/modelFamily';
 import { fixture, requireBundle, ROOT } from '../fixtures';
 
 const ENTRY = path.join(ROOT, 'out', 'src', 'engine', 'engineProcess.js');
@@ -57,23 +58,24 @@ describe('engine process', function () {
 
   it('step API: streams each scale, goes back and forward to the same tokens; same seed, same tokens', async () => {
     const seen: GenerationStep[] = [];
-    const off = client.on('generationStep', (s) => seen.push(s));
+    const off = client.on('generationStep', (s) => seen.push(varStepOf(s)));
     const { runId } = await client.call('generationStart', { model, settings: SETTINGS });
-    const s0 = await client.call('generationStep', { runId });
+    const s0 = varStepOf(await client.call('generationStep', { runId }));
     assert.strictEqual(s0.scaleIndex, 0);
-    const s4 = await client.call('generationStep', { runId, scaleIndex: 4 });
+    const s4 = varStepOf(await client.call('generationStep', { runId, scaleIndex: 4 }));
     assert.deepStrictEqual(
       seen.map((s) => s.scaleIndex),
       [0, 1, 2, 3, 4],
     );
     assert.strictEqual(s4.image.width, 256);
-    const back = await client.call('generationStep', { runId, scaleIndex: 2 });
+    const back = varStepOf(await client.call('generationStep', { runId, scaleIndex: 2 }));
     assert.deepStrictEqual(back.tokens, seen[2].tokens);
-    const again = await client.call('generationStep', { runId, scaleIndex: 4 });
+    const again = varStepOf(await client.call('generationStep', { runId, scaleIndex: 4 }));
     assert.deepStrictEqual(again.tokens, s4.tokens);
-    const last = await client.call('generationStep', { runId, scaleIndex: 9 });
+    const last = varStepOf(await client.call('generationStep', { runId, scaleIndex: 9 }));
     await client.call('generationCancel', { runId });
     const whole = await client.call('generate', { model, settings: SETTINGS });
+    assert.ok(whole.family !== 'infinity');
     assert.deepStrictEqual(whole.tokens[9], last.tokens);
     assert.deepStrictEqual(whole.tokens[4], s4.tokens);
     off();

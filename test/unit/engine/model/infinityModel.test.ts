@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Engine } from '../../../../src/engine/engine';
 import { InfinityBundle } from '../../../../src/engine/bundle/infinityBundle';
-import { bilinearMatrix, cumulativeLatents, generateBitsGreedy, teacherForcedBitLogits } from '../../../../src/engine/model/infinityModel';
+import { bilinearMatrix, cumulativeLatents, teacherForcedBitLogits } from '../../../../src/engine/model/infinityModel';
 import { VarScopeError } from '../../../../src/shared/errors';
 import { requireBundle, ROOT } from '../../fixtures';
 import { maxAbsDiff, npyFloats, readNpy, writeNpyFloat32 } from '../../npy';
@@ -162,45 +162,4 @@ describe('Infinity on the official fixtures (engine)', function () {
     assert.strictEqual(await engine.modelFamily({ model: inf }), 'infinity');
     assert.strictEqual(await engine.modelFamily({ model: varModel }), 'var');
   });
-});
-
-describe('Infinity greedy CFG generation through infinityStep (engine)', function () {
-  this.timeout(300000);
-  let engine: Engine;
-  before(async () => {
-    engine = new Engine();
-    await engine.configure({ provider: 'cpu', threads: 0, maxImagePixels: 1e8 });
-  });
-  after(async () => engine?.dispose());
-
-  // The fixtures' generations ran with the official bfloat16 text attention; in float32 (our graphs) the greedy bits
-  // are B's gen_bits exactly and all of A's but one (a logit near 0 that the rounding flips: see the fixtures' README
-  // and python/tests/test_infinity_onnx.py, which finds the same bit).
-  for (const [name, flipped] of [
-    ['infinity-A', 1],
-    ['infinity-B', 0],
-  ] as const) {
-    it(`${name}: the fixture's gen settings (${name === 'infinity-A' ? 'CFG on the logits' : 'CFG inside the network'}) give gen_bits, ${flipped} bit flipped`, async () => {
-      const fx = (f: string) => path.join(ROOT, 'test', 'fixtures', 'infinity', name, f);
-      const g = JSON.parse(fs.readFileSync(fx('config.json'), 'utf8')).generations.gen;
-      const bundle = await engine.anyBundle(requireBundle(path.join(ROOT, 'out', 'bundles', name)));
-      assert.ok(bundle instanceof InfinityBundle);
-      const kv = npyFloats(readNpy(fx('text_kv_compact.npy')));
-      const cu = Array.from(readNpy(fx('text_cu_seqlens_k.npy')).data as BigInt64Array, Number);
-      const width = bundle.manifest.text.featureWidth;
-      const text = { features: kv.slice(cu[g.caption] * width, cu[g.caption + 1] * width), tokens: cu[g.caption + 1] - cu[g.caption] };
-      const s = bundle.manifest.schedules[0];
-      assert.deepStrictEqual(g.cfg_insertion_layer.length, 1);
-      const r = await generateBitsGreedy(bundle, s, text, {
-        cfgList: g.cfg_list,
-        tauList: g.tau_list,
-        cfgInsertionLayer: g.cfg_insertion_layer[0],
-      });
-      const want = readNpy(fx('gen_bits.npy')).data as Uint8Array;
-      assert.strictEqual(r.bits.length, want.length);
-      let differ = 0;
-      for (let i = 0; i < want.length; i++) differ += r.bits[i] === want[i] ? 0 : 1;
-      assert.strictEqual(differ, flipped);
-    });
-  }
 });
