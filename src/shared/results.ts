@@ -189,6 +189,8 @@ export interface BitsModelInfo {
   embedDim: number;
   /** Width of a caption feature row (the T5 encoder's). */
   textFeatureWidth: number;
+  /** The bundle has a text encoder, so a caption may be a prompt; without one it is a features file. */
+  textEncoder: boolean;
   schedules: Array<{
     id: string;
     hDivW: number;
