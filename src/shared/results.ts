@@ -253,6 +253,8 @@ export interface BitScaleEval extends BitAccuracy {
   copyCoarserBaseline: BitAccuracy | null;
   /** 0/1 per bit [h·w·d]: the argmax equals the true bit. */
   correct: Uint8Array;
+  /** Wrong bits per token [h·w] (0 … d; 0 = the token is right), positions row-major. */
+  wrongBits: Uint8Array;
 }
 
 /** Teacher-forced evaluation of an image's bits for one caption. */
