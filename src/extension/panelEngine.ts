@@ -23,6 +23,7 @@ export type EngineHandlers = Pick<
   Handlers<HostApi>,
   | 'inspect'
   | 'evaluate'
+  | 'evaluateBits'
   | 'attention'
   | 'generationStart'
   | 'generationStep'
@@ -73,6 +74,7 @@ export class PanelEngine {
         return { family: 'var' as const, ...(await client.call('inspect', { model, image: image() })) };
       },
       evaluate: async (p) => client.call('evaluate', { model: await openDir(), image: image(), classId: p.classId }),
+      evaluateBits: async (p) => client.call('evaluateBits', { model: await openDir(), image: image(), text: p.text }),
       attention: async (p) =>
         client.call('attention', { model: await openDir(), image: image(), classId: p.classId, layer: p.layer, head: p.head }),
       generationStart: async (p) => {

@@ -24,6 +24,10 @@ import type {
   ScaleProfile,
 } from './results';
 import type { Side } from './rpc';
+import type { TextCondition } from './textCondition';
+
+/** Requests that take a caption name it as a TextCondition (declared beside the panel's protocol, which shares it). */
+export type { TextCondition } from './textCondition';
 
 /** The execution-provider choices (setting varscope.executionProvider, CLI --provider). */
 export const PROVIDER_CHOICES = ['auto', 'cuda', 'dml', 'coreml', 'webgpu', 'cpu'] as const;
@@ -46,12 +50,6 @@ export interface EngineConfig {
 export type ImageSource = { path: string } | { bytes: Uint8Array; name?: string };
 
 /** Which model a request is for: the bundle folder (holding varscope.json). */
-/**
- * The caption an Infinity model is conditioned on: its T5 features from a file (a `.npy` or `.safetensors` of
- * [N, featureWidth] floats, the encoder's last_hidden_state), or a prompt that the bundle's text encoder encodes.
- */
-export type TextCondition = { featuresFile: string } | { prompt: string };
-
 export interface ModelRef {
   model: string;
 }

@@ -6,11 +6,13 @@
  * script runs; the host answers with the `init` event; nothing else is sent before `ready`.
  * Long runs carry a `runId`; events of a run that is no longer current are dropped by the store.
  */
+import type { TextCondition } from './textCondition';
 import type {
   AnyGenerationSettings,
   AnyGenerationStep,
   AnyModelInfo,
   AttentionResult,
+  BitsEvalResult,
   BitsInspectResult,
   CodebookUsage,
   EvalResult,
@@ -35,6 +37,8 @@ export interface PanelState {
   /** Teacher-forcing class. */
   evalClass?: number;
   attention?: { layer: number; head: number | 'mean' };
+  /** The caption an Infinity model's views are conditioned on (src/webview/ui/captionInput.ts). */
+  caption?: TextCondition;
 }
 
 /** The views of the inspector, in tab order (the webview's tabs and the message validator both read this list). */
@@ -84,6 +88,8 @@ export interface InitPayload {
   /** The model, when it loaded; otherwise `modelError` says why. */
   model: AnyModelInfo | null;
   modelError?: { code: string; message: string };
+  /** T5 features beside the image with its basename (`img.npy` or `img.safetensors` for `img.png`), if present: the default caption. */
+  captionBesideImage: string | null;
 }
 
 /** Token edit for the what-if view (VAR's zero-shot in/out-painting semantics). */
@@ -114,6 +120,10 @@ export interface HostApi {
   inspect(params: Record<string, never>): Promise<PanelInspectResult>;
   /** Teacher-forced evaluation of the panel's image for a class. */
   evaluate(params: { classId: number }): Promise<EvalResult>;
+  /** Infinity: teacher-forced bit and token accuracy per scale of the panel's image for a caption. */
+  evaluateBits(params: { text: TextCondition }): Promise<BitsEvalResult>;
+  /** Ask the user for a caption's T5 features file (.npy / .safetensors); its path, or null if cancelled. */
+  chooseTextFeatures(params: Record<string, never>): Promise<string | null>;
   /** Attention weights of one layer / head for the panel's image (teacher-forced, class given). */
   attention(params: { classId: number; layer: number; head: number | 'mean' }): Promise<AttentionResult>;
   /** Start a generation; steps are computed on request. Returns the run id. */

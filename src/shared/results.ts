@@ -239,6 +239,8 @@ export interface BitsModelInfo {
   embedDim: number;
   /** Width of a caption feature row (the T5 encoder's). */
   textFeatureWidth: number;
+  /** The bundle has a text encoder, so a caption may be a prompt; without one it is a features file. */
+  textEncoder: boolean;
   schedules: Array<{
     id: string;
     hDivW: number;
@@ -301,6 +303,8 @@ export interface BitScaleEval extends BitAccuracy {
   copyCoarserBaseline: BitAccuracy | null;
   /** 0/1 per bit [h·w·d]: the argmax equals the true bit. */
   correct: Uint8Array;
+  /** Wrong bits per token [h·w] (0 … d; 0 = the token is right), positions row-major. */
+  wrongBits: Uint8Array;
 }
 
 /** Teacher-forced evaluation of an image's bits for one caption. */

@@ -1,4 +1,5 @@
 /** What the panel asks of the host: every request goes through here and lands in the store, never in a view directly. */
+import type { TextCondition } from '../shared/textCondition';
 import type { HostApi } from '../shared/protocol';
 import type { Params, Result } from '../shared/rpc';
 import type { AnyGenerationStep, CodebookUsage, GenerationSettings } from '../shared/results';
@@ -22,7 +23,7 @@ function ticket(kind: string): () => boolean {
 }
 
 /** The requests whose reply is a Loadable in the store, and where in the store each lands. */
-type Loaded = 'inspect' | 'evaluate' | 'attention' | 'trainingUsage' | 'edit' | 'profile';
+type Loaded = 'inspect' | 'evaluate' | 'evaluateBits' | 'attention' | 'trainingUsage' | 'edit' | 'profile';
 const SLOTS: { [M in Loaded]: (s: InspectorState, l: Loadable<Result<HostApi[M]>>) => Partial<InspectorState> } = {
   // The one place an inspection is narrowed on its family: each family's views read their own slot.
   inspect: (_s, l) => {
@@ -33,6 +34,7 @@ const SLOTS: { [M in Loaded]: (s: InspectorState, l: Loadable<Result<HostApi[M]>
       : { inspect: { ...status, value }, bitsInspect: { status: 'idle' } };
   },
   evaluate: (_s, l) => ({ evaluation: l }),
+  evaluateBits: (_s, l) => ({ bitsEvaluation: l }),
   attention: (_s, l) => ({ attention: l }),
   trainingUsage: (_s, l) => ({ trainingUsage: l }),
   profile: (_s, l) => ({ profile: l }),
@@ -223,6 +225,7 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
         inspect: { status: 'idle' },
         bitsInspect: { status: 'idle' },
         evaluation: { status: 'idle' },
+        bitsEvaluation: { status: 'idle' },
         attention: { status: 'idle' },
         trainingUsage: { status: 'idle' },
         profile: { status: 'idle' },
@@ -290,6 +293,30 @@ export async function playGeneration(store: Store, host: Host, intervalMs = 500)
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   store.update((s) => ({ generation: { ...s.generation, playing: false } }));
+}
+
+/**
+ * Condition the panel's Infinity views on `caption` (null: none): a different caption drops the evaluation made
+ * with the old one, and the panel state keeps it across reloads.
+ */
+export function setCaption(store: Store, caption: TextCondition | null): void {
+  const old = store.state.panel.caption;
+  if (JSON.stringify(old ?? null) === JSON.stringify(caption)) return;
+  latest.delete('evaluateBits'); // a reply for the old caption, still on its way, is stale
+  store.update((s) => {
+    const { caption: _old, ...rest } = s.panel;
+    return { panel: caption ? { ...rest, caption } : rest, bitsEvaluation: { status: 'idle' } };
+  });
+}
+
+/** Ask the host for a features file (its open dialog) and make it the caption; a cancelled dialog changes nothing. */
+export async function chooseCaptionFile(store: Store, host: Host): Promise<void> {
+  try {
+    const file = await host.call('chooseTextFeatures', {});
+    if (file) setCaption(store, { featuresFile: file });
+  } catch (e) {
+    store.pushError('chooseTextFeatures', e);
+  }
 }
 
 /** Link the hovered token everywhere and focus its scale; a repeated report of the same token changes nothing. */

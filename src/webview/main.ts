@@ -16,7 +16,7 @@ import { createPyramidView } from './views/pyramidView';
 import { createBitsReconstructionView, createReconstructionView } from './views/reconstructionView';
 import { createBitsResidualView, createResidualView } from './views/residualView';
 import { createSamplingView } from './views/samplingView';
-import { createStepThroughView } from './views/stepThroughView';
+import { createBitsStepThroughView, createStepThroughView } from './views/stepThroughView';
 import { createWhatIfView } from './views/whatIfView';
 import type { ViewContext } from './views/view';
 
@@ -30,7 +30,7 @@ const VIEWS: { [V in ViewId]: Omit<TabSpec, 'id'> } = {
   residual: { label: 'Residuals', create: { var: createResidualView, infinity: createBitsResidualView } },
   codebook: { label: 'Codebook', create: { var: createCodebookView } },
   attention: { label: 'Attention', create: { var: createAttentionView } },
-  stepThrough: { label: 'Step-through', create: { var: createStepThroughView } },
+  stepThrough: { label: 'Step-through', create: { var: createStepThroughView, infinity: createBitsStepThroughView } },
   sampling: { label: 'Sampling', create: { var: createSamplingView } },
   whatIf: { label: 'What-if', create: { var: createWhatIfView } },
   compare: { label: 'Compare', create: { var: createCompareView } },

@@ -5,6 +5,7 @@ import type {
   AnyGenerationStep,
   AnyModelInfo,
   AttentionResult,
+  BitsEvalResult,
   BitsInspectResult,
   BitsModelInfo,
   CodebookUsage,
@@ -81,6 +82,10 @@ export interface InspectorState {
   /** The panel image's bits per scale (Infinity model). */
   bitsInspect: Loadable<BitsInspectResult>;
   evaluation: Loadable<EvalResult>;
+  /** Teacher-forced bit and token accuracy of the panel image for the caption (Infinity model). */
+  bitsEvaluation: Loadable<BitsEvalResult>;
+  /** The features file found beside the image (the default caption, `panel.caption` holds the one in use). */
+  captionBesideImage: string | null;
   attention: Loadable<AttentionResult>;
   trainingUsage: Loadable<CodebookUsage | null>;
   /** The Profile view's measurement. */
@@ -131,6 +136,8 @@ export function initialState(): InspectorState {
     inspect: { status: 'idle' },
     bitsInspect: { status: 'idle' },
     evaluation: { status: 'idle' },
+    bitsEvaluation: { status: 'idle' },
+    captionBesideImage: null,
     attention: { status: 'idle' },
     trainingUsage: { status: 'idle' },
     profile: { status: 'idle' },
@@ -162,12 +169,16 @@ export function modelFields(info: AnyModelInfo | null): Pick<InspectorState, 'fa
 
 /** State after the host's `init` payload. */
 export function applyInit(s: InspectorState, init: InitPayload): InspectorState {
-  const panel = init.state ?? { imageUri: null };
+  const state = init.state ?? { imageUri: null };
+  const beside = init.captionBesideImage ?? null;
+  // The caption chosen before a reload stays; else the features beside the image, when there are some.
+  const panel = state.caption || !beside ? state : { ...state, caption: { featuresFile: beside } };
   return {
     ...s,
     initialised: true,
     imageName: init.imageName,
     imageSrc: init.imageSrc,
+    captionBesideImage: beside,
     ...modelFields(init.model),
     modelError: init.modelError,
     panel,

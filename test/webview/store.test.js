@@ -100,6 +100,46 @@ module.exports = (test) => {
     assert.strictEqual(withModelSampling(running, MODEL), running); // a run keeps its settings
   });
 
+  test('store: the caption defaults to the features beside the image; a caption saved before a reload stays', async () => {
+    const s0 = initialState();
+    const init = (state, beside) => applyInit(s0, { state, imageName: 'a.png', imageSrc: null, model: MODEL, captionBesideImage: beside });
+    const found = init({ imageUri: 'file:///d/a.png' }, '/d/a.npy');
+    assert.deepStrictEqual(found.panel.caption, { featuresFile: '/d/a.npy' });
+    assert.strictEqual(found.captionBesideImage, '/d/a.npy');
+    assert.strictEqual(init({ imageUri: 'file:///d/a.png' }, null).panel.caption, undefined);
+    const saved = init({ imageUri: 'file:///d/a.png', caption: { prompt: 'a cat' } }, '/d/a.npy');
+    assert.deepStrictEqual(saved.panel.caption, { prompt: 'a cat' });
+  });
+
+  test('actions: a new caption drops the evaluation made with the old one, and its late reply; the dialog sets a file', async () => {
+    const store = new Store(initialState());
+    const host = scriptedHost();
+    const old = actions.load(store, host, 'evaluateBits', { text: { featuresFile: '/d/a.npy' } });
+    actions.setCaption(store, { prompt: 'a dog' });
+    assert.deepStrictEqual(store.state.panel.caption, { prompt: 'a dog' });
+    assert.deepStrictEqual(store.state.bitsEvaluation, { status: 'idle' });
+    await host.answer('evaluateBits', { schedule: 'old' });
+    await old;
+    assert.deepStrictEqual(store.state.bitsEvaluation, { status: 'idle' }); // the old caption's reply is dropped
+    const done = actions.load(store, host, 'evaluateBits', { text: { prompt: 'a dog' } });
+    await host.answer('evaluateBits', { schedule: 'new' });
+    await done;
+    const ready = store.state.bitsEvaluation;
+    assert.deepStrictEqual(ready, { status: 'ready', value: { schedule: 'new' } });
+    actions.setCaption(store, { prompt: 'a dog' }); // the same caption again changes nothing
+    assert.strictEqual(store.state.bitsEvaluation, ready);
+    const cancelled = actions.chooseCaptionFile(store, host);
+    await host.answer('chooseTextFeatures', null);
+    await cancelled;
+    assert.deepStrictEqual(store.state.panel.caption, { prompt: 'a dog' });
+    const chosen = actions.chooseCaptionFile(store, host);
+    await host.answer('chooseTextFeatures', '/d/b.safetensors');
+    await chosen;
+    assert.deepStrictEqual(store.state.panel.caption, { featuresFile: '/d/b.safetensors' });
+    actions.setCaption(store, null);
+    assert.strictEqual('caption' in store.state.panel, false);
+  });
+
   test('actions: load keeps the newest reply only, and shows errors in place', async () => {
     const store = new Store(initialState());
     const host = scriptedHost();

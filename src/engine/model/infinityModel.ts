@@ -44,6 +44,7 @@ export function bitsModelInfo(b: InfinityBundle, use: ProviderUse): BitsModelInf
     numHeads: m.infinity.numHeads,
     embedDim: m.infinity.embedDim,
     textFeatureWidth: m.text.featureWidth,
+    textEncoder: false, // no bundle has an encoder yet: Engine.textFeatures refuses a prompt
     schedules: m.schedules.map((s) => ({
       id: s.id,
       hDivW: s.hDivW,
@@ -272,8 +273,13 @@ export function scoreBits(s: InfinitySchedule, d: number, bits: Uint8Array, logi
       copyCoarserBaseline = accuracy((t, j) => bits[source(t) * d + j], bits, begin, end, d);
     }
     const correct = new Uint8Array((end - begin) * d);
+    const wrongBits = new Uint8Array(end - begin);
     for (let t = begin; t < end; t++)
-      for (let j = 0; j < d; j++) correct[(t - begin) * d + j] = predicted(t, j) === bits[t * d + j] ? 1 : 0;
+      for (let j = 0; j < d; j++) {
+        const ok = predicted(t, j) === bits[t * d + j];
+        correct[(t - begin) * d + j] = ok ? 1 : 0;
+        if (!ok) wrongBits[t - begin]++;
+      }
     return {
       scaleIndex: k,
       h,
@@ -282,6 +288,7 @@ export function scoreBits(s: InfinitySchedule, d: number, bits: Uint8Array, logi
       majorityBaseline: accuracy((_t, j) => majority[j], bits, begin, end, d),
       copyCoarserBaseline,
       correct,
+      wrongBits,
     };
   });
   return { schedule: s.id, captionTokens, scales, overall: accuracy(predicted, bits, 0, s.tokenCount, d) };

@@ -21,6 +21,8 @@ export interface ScaleChartOptions {
   title: string;
   /** Y axis label with its unit, e.g. "PSNR (dB)". */
   yLabel: string;
+  /** X axis label; default "scale (pn × pn tokens)". */
+  xLabel?: string;
   /** `stack`: one bar per scale, the series stacked in order (parts of a whole). */
   kind: 'line' | 'bar' | 'stack';
   width?: number;
@@ -46,7 +48,7 @@ export function makeScaleChart(
   const { root, svg, gx, gy, grid, plot } = chartFrame(doc, {
     cls: 'chart',
     title: o.title,
-    xLabel: 'scale (pn × pn tokens)',
+    xLabel: o.xLabel ?? 'scale (pn × pn tokens)',
     yLabel: o.yLabel,
     width,
     height,
