@@ -3,7 +3,7 @@
  * engine child process (advanced serialization) and the webview boundary without copies to JSON.
  * Every number here traces back to a tensor of a graph compared with the PyTorch reference in tests.
  */
-import type { TextCondition } from './engineApi';
+import type { TextCondition } from './textCondition';
 
 /** An RGBA8 image, row-major, width*height*4 bytes. */
 export interface RgbaImage {
