@@ -36,7 +36,7 @@ import {
   TIMELINE_OPTIONS,
   warnOnStderr,
 } from './evaluateCommand';
-import { varModelOf } from '../shared/modelFamily';
+import { nearestSchedule, varModelOf } from '../shared/modelFamily';
 
 const COMMON: CommandSpec['options'] = {
   model: { help: 'model bundle folder (varscope.json inside); default: the embedded model named in models/default.json' },
@@ -393,7 +393,7 @@ async function generateInfinity(args: ParsedArgs, engine: EngineApi, model: stri
   const info = await engine.openModel({ model });
   if (info.family !== 'infinity') throw new VarScopeError('BadRequest', `${model} is a VAR bundle`);
   const hDivW = flags.hDivW ?? info.schedules[0].hDivW;
-  const schedule = info.schedules.reduce((a, s) => (Math.abs(Math.log(s.hDivW / hDivW)) < Math.abs(Math.log(a.hDivW / hDivW)) ? s : a));
+  const schedule = nearestSchedule(info.schedules, hDivW);
   const K = schedule.scales.length;
   const settings: BitGenerationSettings = {
     family: 'infinity',

@@ -6,7 +6,7 @@ import { TEXT_FEATURE_EXTENSIONS } from '../shared/textCondition';
 import { PANEL_COMMANDS, SAVE_MIMES, VIEW_IDS, type HostApi, type PanelState } from '../shared/protocol';
 import type { RpcMessage } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
-import { samplingSettingsError } from '../shared/samplingBounds';
+import { bitSamplingSettingsError, samplingSettingsError } from '../shared/samplingBounds';
 import { samplingGridError } from '../shared/samplingGrid';
 import { MAX_PROFILE_REPEATS } from '../shared/scaleProfile';
 
@@ -26,6 +26,13 @@ const MAX_EXPORT_BYTES = 256 * 1024 * 1024;
 function settingsError(s: unknown): string | null {
   if (!isObj(s)) return 'settings must be an object';
   const problem = samplingSettingsError(s);
+  return problem ? `settings.${problem}` : null;
+}
+
+/** Why `s` are no generation settings of either family (Infinity's: a caption and per-scale lists; else VAR's). */
+function anySettingsError(s: unknown): string | null {
+  if (!isObj(s) || s.family !== 'infinity') return settingsError(s);
+  const problem = bitSamplingSettingsError(s) ?? (textError(s.text) && `text ${textError(s.text)}`);
   return problem ? `settings.${problem}` : null;
 }
 
@@ -72,7 +79,7 @@ const CHECKS: { [M in keyof HostApi]: Check } = {
   chooseTextFeatures: empty,
   attention: (p) =>
     isObj(p) && isInt(p.classId, 0, 1e6) && isInt(p.layer, 0, 1000) && head(p.head) ? null : 'attention needs classId, layer and head',
-  generationStart: (p) => (isObj(p) ? settingsError(p.settings) : 'params must be an object'),
+  generationStart: (p) => (isObj(p) ? anySettingsError(p.settings) : 'params must be an object'),
   generationStep: (p) =>
     isObj(p) && isRunId(p.runId) && (p.scaleIndex === undefined || isInt(p.scaleIndex, 0, 1000)) ? null : 'generationStep needs runId',
   cancel: (p) => (isObj(p) && isRunId(p.runId) ? null : 'cancel needs runId'),

@@ -21,3 +21,9 @@ export function varStepOf(step: AnyGenerationStep): GenerationStep {
   if (step.family !== 'infinity') return step;
   throw new VarScopeError('BadRequest', `generation ${step.runId} is an Infinity run: its steps hold bits, not tokens`);
 }
+
+/** The schedule of the template ratio nearest h / w (log distance), as the official code picks its template. */
+export function nearestSchedule<S extends { hDivW: number }>(schedules: readonly S[], hDivW: number): S {
+  const distance = (s: S) => Math.abs(Math.log(s.hDivW / hDivW));
+  return schedules.reduce((a, s) => (distance(s) < distance(a) ? s : a));
+}

@@ -55,8 +55,8 @@ export const BIT_LIST_BOUNDS: Readonly<Record<'cfgList' | 'tauList', Bound>> = {
 };
 
 /**
- * The first field of Infinity settings (BitGenerationSettings) out of its bound, or null; `scales`: the schedule's
- * scale count, which each list must match.
+ * The first sampling field of Infinity settings (BitGenerationSettings) out of its bound, or null; `scales`: the
+ * schedule's scale count, which each list must match. (The caption is checked where it is read.)
  */
 export function bitSamplingSettingsError(s: Record<string, unknown>, scales?: number): string | null {
   for (const name of ['seed', 'topK', 'topP'] as const) {
@@ -77,10 +77,5 @@ export function bitSamplingSettingsError(s: Record<string, unknown>, scales?: nu
   const layer = s.cfgInsertionLayer;
   if (layer !== undefined && !(Number.isInteger(layer) && (layer as number) <= 0 && (layer as number) >= -1000))
     return `cfgInsertionLayer must be 0 (on the logits) or a negative block offset, got ${JSON.stringify(layer)}`;
-  const t = s.text as Record<string, unknown> | undefined;
-  const textOk =
-    typeof t === 'object' &&
-    t !== null &&
-    (typeof t.featuresFile === 'string' ? t.featuresFile !== '' : typeof t.prompt === 'string' && t.prompt.trim() !== '');
-  return textOk ? null : 'text must be { featuresFile } (a .npy or .safetensors of T5 features) or { prompt }';
+  return null;
 }

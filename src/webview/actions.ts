@@ -2,12 +2,12 @@
 import type { TextCondition } from '../shared/textCondition';
 import type { HostApi } from '../shared/protocol';
 import type { Params, Result } from '../shared/rpc';
-import type { AnyGenerationStep, CodebookUsage, GenerationSettings } from '../shared/results';
-import { samplingSettingsError } from '../shared/samplingBounds';
+import type { AnyGenerationSettings, AnyGenerationStep, CodebookUsage } from '../shared/results';
+import { bitSamplingSettingsError, samplingSettingsError } from '../shared/samplingBounds';
 import type { SamplingGridRequest, SamplingGridResult } from '../shared/samplingGrid';
 import type { TokenRef } from './geometry/scales';
 import type { HostChannel } from './hostBridge';
-import { applyInit, modelFields, withModelSampling, type InspectorState, type Loadable, type Store } from './store';
+import { applyInit, generationScales, modelFields, withModelSampling, type InspectorState, type Loadable, type Store } from './store';
 import type { DatasetEvaluation } from '../shared/evaluation';
 import { orderByStep } from '../shared/timeline';
 
@@ -135,8 +135,11 @@ export async function cancelSamplingGrid(store: Store, host: Host): Promise<void
 }
 
 /** Start a new generation run (cancelling the previous one) and compute its first step. */
-export async function startGeneration(store: Store, host: Host, settings: GenerationSettings): Promise<void> {
-  const problem = samplingSettingsError({ ...settings });
+export async function startGeneration(store: Store, host: Host, settings: AnyGenerationSettings): Promise<void> {
+  const problem =
+    settings.family === 'infinity'
+      ? bitSamplingSettingsError({ ...settings }, generationScales(store.state))
+      : samplingSettingsError({ ...settings });
   if (problem) {
     // Refused in the panel, before the host: the run in progress (if any) stays as it was.
     store.update((s) => ({
@@ -146,10 +149,12 @@ export async function startGeneration(store: Store, host: Host, settings: Genera
   }
   const old = store.state.generation.runId;
   if (old) void host.call('cancel', { runId: old }).catch(() => undefined);
-  store.update((s) => ({
-    generation: { ...s.generation, settings, runId: null, steps: [], cursor: -1, playing: false, status: 'loading', error: undefined },
-    panel: { ...s.panel, generation: settings },
-  }));
+  store.update((s) => {
+    const fresh = { ...s.generation, runId: null, steps: [], cursor: -1, playing: false, status: 'loading' as const, error: undefined };
+    if (settings.family !== 'infinity') return { generation: { ...fresh, settings }, panel: { ...s.panel, generation: settings } };
+    const { family: _family, text: _text, ...form } = settings;
+    return { generation: { ...fresh, bitSettings: form } };
+  });
   try {
     const { runId } = await host.call('generationStart', { settings });
     store.update((s) => ({ generation: { ...s.generation, runId, status: 'ready' } }));
@@ -162,7 +167,7 @@ export async function startGeneration(store: Store, host: Host, settings: Genera
 /** Show the next step: from the steps already computed, or ask the host for it. Returns false at the end. */
 export async function stepGeneration(store: Store, host: Host, toScale?: number): Promise<boolean> {
   const g = store.state.generation;
-  const last = (store.state.model?.patchNums.length ?? 0) - 1;
+  const last = generationScales(store.state) - 1;
   const target = toScale ?? g.cursor + 1;
   if (target > last || !g.runId) return false;
   if (target < g.steps.length) {
@@ -234,10 +239,7 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
         hover: null,
         selectedCode: null,
         edit: { ...s.edit, positions: [], result: { status: 'idle' } },
-        generation: withModelSampling(
-          { ...s.generation, runId: null, steps: [], cursor: -1, playing: false, status: 'idle' },
-          fields.model,
-        ),
+        generation: withModelSampling({ ...s.generation, runId: null, steps: [], cursor: -1, playing: false, status: 'idle' }, fields),
       }));
       onInit();
     }),
@@ -289,7 +291,7 @@ export async function playGeneration(store: Store, host: Host, intervalMs = 500)
   store.update((s) => ({ generation: { ...s.generation, playing: true } }));
   while (store.state.generation.playing) {
     const more = await stepGeneration(store, host);
-    if (!more || store.state.generation.cursor >= (store.state.model?.patchNums.length ?? 0) - 1) break;
+    if (!more || store.state.generation.cursor >= generationScales(store.state) - 1) break;
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   store.update((s) => ({ generation: { ...s.generation, playing: false } }));

@@ -1,8 +1,10 @@
 /** The webview's one store: everything the views draw, updated immutably so views can compare by reference. */
 import { OFFICIAL_SAMPLING, type ModelFamily } from '../shared/manifest';
 import type { EditResult, HostEvents, InitPayload, PanelState, ViewId } from '../shared/protocol';
+import { nearestSchedule } from '../shared/modelFamily';
 import type {
   AnyGenerationStep,
+  BitGenerationSettings,
   AnyModelInfo,
   AttentionResult,
   BitsEvalResult,
@@ -34,9 +36,14 @@ export interface ShownError {
   message: string;
 }
 
+/** An Infinity generation's settings but its caption (the panel's caption control holds that). */
+export type BitSamplingForm = Omit<BitGenerationSettings, 'family' | 'text'>;
+
 /** The step-through generation. */
 export interface GenerationState {
   settings: GenerationSettings;
+  /** An Infinity model's sampler settings (null while the model is VAR's). */
+  bitSettings: BitSamplingForm | null;
   runId: string | null;
   /** The run's steps: VAR's or Infinity's, as the model's family (a model change drops them). */
   steps: AnyGenerationStep[];
@@ -144,7 +151,15 @@ export function initialState(): InspectorState {
     folderUsage: null,
     dataset: [],
     comparison: null,
-    generation: { settings: defaultGenerationSettings, runId: null, steps: [], cursor: -1, playing: false, status: 'idle' },
+    generation: {
+      settings: defaultGenerationSettings,
+      bitSettings: null,
+      runId: null,
+      steps: [],
+      cursor: -1,
+      playing: false,
+      status: 'idle',
+    },
     stepMode: 'generate',
     edit: { scaleIndex: 0, positions: [], tokenId: 0, result: { status: 'idle' } },
     samplingGrid: { status: 'idle' },
@@ -184,16 +199,44 @@ export function applyInit(s: InspectorState, init: InitPayload): InspectorState 
     panel,
     // A panel without an image (generation only) opens on the step-through view.
     view: panel.view ?? (panel.imageUri ? s.view : 'stepThrough'),
-    generation: panel.generation
-      ? { ...s.generation, settings: panel.generation }
-      : withModelSampling(s.generation, modelFields(init.model).model),
+    generation: withModelSampling(
+      panel.generation ? { ...s.generation, settings: panel.generation } : s.generation,
+      modelFields(init.model),
+      !panel.generation,
+    ),
   };
 }
 
-/** Before any run, the sampler settings follow the model's recommended sampling (class and seed stay). */
-export function withModelSampling(g: InspectorState['generation'], model: ModelInfo | null): InspectorState['generation'] {
-  if (!model || g.runId) return g;
-  return { ...g, settings: { ...g.settings, ...model.sampling } };
+/**
+ * Before any run, the sampler settings follow the model's recommended sampling (class and seed stay; `var`: false
+ * keeps VAR's settings as given); an Infinity model's follow its first schedule.
+ */
+export function withModelSampling(
+  g: InspectorState['generation'],
+  models: { model: ModelInfo | null; bitsModel: BitsModelInfo | null },
+  varSettings = true,
+): InspectorState['generation'] {
+  if (g.runId) return g;
+  const { model, bitsModel } = models;
+  return {
+    ...g,
+    settings: model && varSettings ? { ...g.settings, ...model.sampling } : g.settings,
+    bitSettings: bitsModel ? bitSamplingOf(bitsModel, bitsModel.schedules[0].hDivW, g.bitSettings?.seed ?? 0) : null,
+  };
+}
+
+/** An Infinity model's recommended sampling at the schedule of h / w: its CFG and tau at every scale. */
+export function bitSamplingOf(m: BitsModelInfo, hDivW: number, seed: number): BitSamplingForm {
+  const K = nearestSchedule(m.schedules, hDivW).scales.length;
+  const { cfg, tau, topK, topP } = m.sampling;
+  return { hDivW, seed, cfgList: new Array<number>(K).fill(cfg), tauList: new Array<number>(K).fill(tau), topK, topP };
+}
+
+/** Scales of the current model's generation (an Infinity model: of the schedule its settings chose). */
+export function generationScales(st: InspectorState): number {
+  const m = st.bitsModel;
+  if (!m) return st.model?.patchNums.length ?? 0;
+  return nearestSchedule(m.schedules, st.generation.bitSettings?.hDivW ?? m.schedules[0].hDivW).scales.length;
 }
 
 type Listener = (state: InspectorState, prev: InspectorState) => void;

@@ -6,6 +6,9 @@ const assert = require('assert');
 require('./tsRequire');
 const { infinityInspect, infinityModel, SCALES, BITS } = require('./fixtures/infinityInspect');
 const { infinityEval } = require('./fixtures/infinityEval');
+const { infinitySteps } = require('./fixtures/infinityGeneration');
+const path = require('path');
+const { bitColor, bitProjection } = require(path.resolve(__dirname, '../../src/webview/geometry/bitColors.ts'));
 
 const BESIDE = '/workspace/img2.npy';
 
@@ -30,13 +33,13 @@ module.exports = (test) => {
     const p = await openInfinity(open);
     await p.page.waitForSelector('.view-bit-pyramid .token-grid');
     await p.tab('stepThrough');
-    assert.strictEqual(await p.page.isHidden('#panel-stepThrough .segmented[aria-label="Mode"]'), true); // no generation yet
+    await p.page.click('#panel-stepThrough .segmented button[data-value=teacher]');
     assert.strictEqual(
-      await p.page.textContent('#panel-stepThrough .caption-status'),
+      await p.page.textContent('#panel-stepThrough .teacher-bits .caption-status'),
       'Caption: T5 features from img2.npy (found beside the image).',
     );
-    assert.strictEqual(await p.page.isDisabled('#panel-stepThrough .caption-prompt'), true);
-    assert.match(await p.page.textContent('#panel-stepThrough .caption-note'), /no text encoder/);
+    assert.strictEqual(await p.page.isDisabled('#panel-stepThrough .teacher-bits .caption-prompt'), true);
+    assert.match(await p.page.textContent('#panel-stepThrough .teacher-bits .caption-note'), /no text encoder/);
     assert.match(await p.page.textContent('#panel-stepThrough .teacher-bits .placeholder'), /^Press Evaluate/);
     await p.page.click('#panel-stepThrough .evaluate-bits');
     await p.page.waitForSelector('#panel-stepThrough .bit-scale-table tbody tr');
@@ -53,6 +56,7 @@ module.exports = (test) => {
     const p = await openInfinity(open);
     await p.page.waitForSelector('.view-bit-pyramid .token-grid');
     await p.tab('stepThrough');
+    await p.page.click('#panel-stepThrough .segmented button[data-value=teacher]');
     await p.page.click('#panel-stepThrough .evaluate-bits');
     await p.page.waitForSelector('#panel-stepThrough .bit-scale-table tbody tr');
     const e = infinityEval();
@@ -102,6 +106,7 @@ module.exports = (test) => {
     const p = await openInfinity(open);
     await p.page.waitForSelector('.view-bit-pyramid .token-grid');
     await p.tab('stepThrough');
+    await p.page.click('#panel-stepThrough .segmented button[data-value=teacher]');
     await p.page.click('#panel-stepThrough .evaluate-bits');
     await p.page.waitForSelector('#panel-stepThrough .wrong-bits-row canvas');
     const e = infinityEval();
@@ -155,11 +160,17 @@ module.exports = (test) => {
     const p = await openInfinity(open, { handlers: { chooseTextFeatures: async () => '/data/captions/cat.safetensors' } });
     await p.page.waitForSelector('.view-bit-pyramid .token-grid');
     await p.tab('stepThrough');
+    await p.page.click('#panel-stepThrough .segmented button[data-value=teacher]');
     await p.page.click('#panel-stepThrough .evaluate-bits');
     await p.page.waitForSelector('#panel-stepThrough .bit-scale-table tbody tr');
-    await p.page.click('#panel-stepThrough .caption-file');
-    await p.page.waitForFunction(() => /cat\.safetensors/.test(document.querySelector('#panel-stepThrough .caption-status').textContent));
-    assert.strictEqual(await p.page.textContent('#panel-stepThrough .caption-status'), 'Caption: T5 features from cat.safetensors.');
+    await p.page.click('#panel-stepThrough .teacher-bits .caption-file');
+    await p.page.waitForFunction(() =>
+      /cat\.safetensors/.test(document.querySelector('#panel-stepThrough .teacher-bits .caption-status').textContent),
+    );
+    assert.strictEqual(
+      await p.page.textContent('#panel-stepThrough .teacher-bits .caption-status'),
+      'Caption: T5 features from cat.safetensors.',
+    );
     assert.strictEqual(await p.page.isHidden('#panel-stepThrough .teacher-bits > .section'), true); // the old caption's numbers are gone
     await p.page.click('#panel-stepThrough .evaluate-bits');
     await p.page.waitForSelector('#panel-stepThrough .bit-scale-table tbody tr');
@@ -170,11 +181,103 @@ module.exports = (test) => {
     const q = await openInfinity(open, { beside: null });
     await q.page.waitForSelector('.view-bit-pyramid .token-grid');
     await q.tab('stepThrough');
+    await q.page.click('#panel-stepThrough .segmented button[data-value=teacher]');
     assert.strictEqual(
-      await q.page.textContent('#panel-stepThrough .caption-status'),
+      await q.page.textContent('#panel-stepThrough .teacher-bits .caption-status'),
       'No caption yet: choose its T5 features (.npy / .safetensors, [N, 256] floats); a file named as the image, beside it, is used by itself.',
     );
     assert.strictEqual(await q.page.isDisabled('#panel-stepThrough .evaluate-bits'), true);
     assert.match(await q.page.textContent('#panel-stepThrough .teacher-bits .placeholder'), /^Choose the caption above/);
+  });
+
+  test('Infinity generation: the form starts from the model (CFG and tau per scale), Start sends the caption and the lists, steps grow the bit pyramid', async ({
+    open,
+  }) => {
+    const steps = infinitySteps('run-1');
+    let reported = -1;
+    const p = await openInfinity(open, {
+      handlers: {
+        generationStart: async () => ({ runId: 'run-1' }),
+        // as the engine: every scale computed on the way is also a generationStep event
+        generationStep: async ({ scaleIndex }) => {
+          for (let k = reported + 1; k < scaleIndex; k++) await p.emit('generationStep', steps[k]);
+          reported = Math.max(reported, scaleIndex);
+          return steps[scaleIndex];
+        },
+        cancel: async () => undefined,
+      },
+    });
+    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
+    await p.tab('stepThrough');
+    const gen = '#panel-stepThrough .generate-bits';
+    assert.strictEqual(await p.page.isVisible(`${gen} .cfg-list`), true); // Generate is the first mode
+    assert.strictEqual(await p.page.inputValue(`${gen} .cfg-list`), '4, 4, 4, 4, 4, 4, 4');
+    assert.strictEqual(await p.page.inputValue(`${gen} .tau-list`), '0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5');
+    assert.strictEqual(await p.page.textContent(`${gen} .caption-status`), 'Caption: T5 features from img2.npy (found beside the image).');
+    // A malformed list is refused in the panel, in one line, and nothing goes to the host.
+    await p.page.fill(`${gen} .cfg-list`, '1, , 2');
+    await p.page.click(`${gen} .start`);
+    await p.page.waitForSelector(`${gen} .gen-status.is-error`);
+    assert.strictEqual(await p.page.textContent(`${gen} .gen-status`), 'BadRequest: cfgList has 3 values, the schedule has 7 scales');
+    await p.page.fill(`${gen} .cfg-list`, '1, 1.5, 2, 2.5, 3, 3, 3');
+    await p.page.fill(`${gen} .seed`, '7');
+    await p.page.click(`${gen} .start`);
+    await p.page.waitForSelector(`${gen} .pyramid-strip .token-grid`);
+    assert.deepStrictEqual(
+      p.calls.filter((c) => c.method === 'generationStart').map((c) => c.params),
+      [
+        {
+          settings: {
+            family: 'infinity',
+            text: { featuresFile: BESIDE },
+            hDivW: 0.75,
+            seed: 7,
+            cfgList: [1, 1.5, 2, 2.5, 3, 3, 3],
+            tauList: [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
+            topK: 900,
+            topP: 0.97,
+          },
+        },
+      ],
+    );
+    const grids = () =>
+      p.page.$$eval(`${gen} .pyramid-strip .token-grid`, (gs) =>
+        gs.map((g) => ({
+          h: +g.getAttribute('data-rows'),
+          w: +g.getAttribute('data-pn'),
+          fills: [...g.querySelectorAll('.cell')].map((c) => c.getAttribute('fill')),
+        })),
+      );
+    assert.deepStrictEqual(
+      (await grids()).map((g) => [g.h, g.w]),
+      [SCALES[0]],
+    );
+    await p.page.click(`${gen} .step`);
+    await p.page.click(`${gen} .jump[aria-label="Jump to scale 4 (6×8)"]`);
+    await p.page.waitForFunction((sel) => document.querySelectorAll(`${sel} .pyramid-strip .token-grid`).length === 4, gen);
+    assert.match(await p.page.textContent(`${gen} .gen-status`), /^Scale 4 of 7 · seed 7, CFG 1\/1.5\/2\/2.5\/3\/3\/3, tau 0.5\/0.5/);
+    const shown = await grids();
+    const projection = bitProjection(BITS);
+    shown.forEach((g, k) => {
+      assert.deepStrictEqual([g.h, g.w], SCALES[k]);
+      g.fills.forEach((f, i) => {
+        const [R, G, B] = bitColor(steps[k].bits, i, BITS, projection);
+        assert.strictEqual(f, `rgb(${R}, ${G}, ${B})`, `scale ${k} cell ${i}`);
+      });
+    });
+    assert.strictEqual(await p.page.textContent(`${gen} .entropy-figure figcaption`), 'Entropy of each token’s bits · k=4 · 6×8');
+    // the image so far at the schedule's aspect (3:4), the entropy map at the scale's (6×8)
+    const size = (cls) => p.page.$eval(`${gen} .${cls} .figure-frame`, (f) => [f.clientWidth, f.clientHeight]);
+    assert.deepStrictEqual(await size('image-figure'), [240, 180]);
+    assert.deepStrictEqual(await size('entropy-figure'), [168, 126]);
+    // back: the pyramid shrinks to the scale on screen, nothing is asked of the host
+    const asked = p.calls.filter((c) => c.method === 'generationStep').length;
+    await p.page.click(`${gen} .back`);
+    await p.page.waitForFunction((sel) => document.querySelectorAll(`${sel} .pyramid-strip .token-grid`).length === 3, gen);
+    assert.strictEqual(p.calls.filter((c) => c.method === 'generationStep').length, asked);
+    await p.page.click(`${gen} .jump[aria-label="Jump to scale 7 (15×20)"]`);
+    await p.page.waitForFunction((sel) => document.querySelectorAll(`${sel} .pyramid-strip .token-grid`).length === 7, gen);
+    assert.strictEqual(await p.page.isDisabled(`${gen} .step`), true);
+    await p.shot('infinity-generate');
   });
 };

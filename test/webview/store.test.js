@@ -97,7 +97,7 @@ module.exports = (test) => {
     assert.strictEqual(restored.view, 'codebook');
     assert.deepStrictEqual(restored.generation.settings, saved); // the user's last settings beat the model's
     const running = { ...s0.generation, runId: 'r1' };
-    assert.strictEqual(withModelSampling(running, MODEL), running); // a run keeps its settings
+    assert.strictEqual(withModelSampling(running, { model: MODEL, bitsModel: null }), running); // a run keeps its settings
   });
 
   test('store: the caption defaults to the features beside the image; a caption saved before a reload stays', async () => {

@@ -6,6 +6,7 @@
 import * as path from 'path';
 import type { InfinityGraphRole, InfinityManifest, InfinitySchedule } from '../../shared/manifest';
 import { VarScopeError } from '../../shared/errors';
+import { nearestSchedule } from '../../shared/modelFamily';
 import type { Graph } from '../runtime/graph';
 import { openGraph } from '../runtime/graphPool';
 import type { OnnxRuntime } from '../runtime/onnxRuntime';
@@ -50,7 +51,7 @@ export class InfinityBundle {
    */
   schedule(hDivW: number): InfinitySchedule {
     const all = this.manifest.schedules;
-    const best = all.reduce((a, s) => (Math.abs(Math.log(s.hDivW / hDivW)) < Math.abs(Math.log(a.hDivW / hDivW)) ? s : a));
+    const best = nearestSchedule(all, hDivW);
     if (Math.abs(Math.log(best.hDivW / hDivW)) > Math.log(1.05))
       throw new VarScopeError(
         'BadRequest',

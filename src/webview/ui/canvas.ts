@@ -75,3 +75,15 @@ export function strokeRegion(
   ctx.strokeRect(r.x0 * size + 1, r.y0 * size + 1, (r.x1 - r.x0) * size - 2, (r.y1 - r.y0) * size - 2);
   ctx.restore();
 }
+
+/** [min, max] of a map, widened when flat so the colour scale stays defined. */
+export function mapRange(a: Float32Array): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of a) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (!(hi > lo)) return [lo - 1e-6, hi + 1e-6];
+  return [lo, hi];
+}

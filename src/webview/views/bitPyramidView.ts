@@ -5,14 +5,14 @@
  */
 import { select } from 'd3';
 import type { BitsInspectResult } from '../../shared/results';
-import { bitColor, bitProjection, bitString } from '../geometry/bitColors';
-import { rgbCss } from '../geometry/colorMaps';
+import { bitString } from '../geometry/bitColors';
 import { regionOf, scaleLabel } from '../geometry/scales';
 import type { InspectorState } from '../store';
 import { drawRgba } from '../ui/canvas';
 import { makeFigure } from '../ui/figure';
 import { makeSwatchKey } from '../ui/swatchKey';
-import { makeTokenGrid, type TokenGrid } from '../ui/tokenGrid';
+import { drawBitGrids } from '../ui/bitGrids';
+import type { TokenGrid } from '../ui/tokenGrid';
 import { defineView } from './view';
 
 /** Grid width bounds (CSS px): the finest scale is the widest grid; every scale shares one row when it fits. */
@@ -58,29 +58,10 @@ export const createBitPyramidView = defineView<BitsInspectResult>({
           // One grid per scale; cells keep one size within a grid, and a grid's width follows its columns.
           on: (r) => [r, gridWidth],
           draw(r) {
-            strip.selectAll('*').remove();
-            grids = [];
-            figures = [];
             const d = r.model.bits;
-            const projection = bitProjection(d);
-            const wMax = Math.max(...r.scales.map((s) => s.w));
-            r.scales.forEach((s) => {
-              const shape = { h: s.h, w: s.w };
-              const fig = strip.append('figure').attr('class', 'grid-figure').attr('data-scale', s.scaleIndex);
-              const grid = makeTokenGrid(
-                doc,
-                shape,
-                Math.max(24, Math.round((gridWidth * s.w) / wMax)),
-                `Bits of scale ${scaleLabel(s.scaleIndex, shape)}`,
-                (p) => store.update({ hover: p === null ? null : { scaleIndex: s.scaleIndex, position: p }, focusScale: s.scaleIndex }),
-                () => undefined,
-              );
-              grid.fill((p) => rgbCss(bitColor(s.bits, p, d, projection)));
-              fig.node()!.append(grid.root);
-              fig.append('figcaption').text(scaleLabel(s.scaleIndex, shape));
-              grids.push(grid);
-              figures.push(fig.node()!);
-            });
+            ({ grids, figures } = drawBitGrids(doc, strip, r.scales, d, gridWidth, Math.max(...r.scales.map((s) => s.w)), (k, p) =>
+              store.update({ hover: p === null ? null : { scaleIndex: k, position: p }, focusScale: k }),
+            ));
             const img = r.image.input;
             inputHost.selectAll('*').remove();
             input = makeFigure(doc, 'input-figure', 'Input image', IMAGE, Math.round((IMAGE * img.height) / img.width));

@@ -4,7 +4,7 @@ import type { GenerationSettings, GenerationStep, ModelInfo } from '../../shared
 import { playGeneration, startGeneration, stepGeneration } from '../actions';
 import { regionOf, scaleLabel } from '../geometry/scales';
 import { SAMPLING_BOUNDS, type SamplingField } from '../../shared/samplingBounds';
-import { drawRgba, heatmapImage } from '../ui/canvas';
+import { drawRgba, heatmapImage, mapRange } from '../ui/canvas';
 import { button, field, numberInput } from '../ui/controls';
 import { makeFigure, type Figure } from '../ui/figure';
 import { makeLegend } from '../ui/legend';
@@ -189,8 +189,8 @@ export const createGenerateView = defineView<ModelInfo>({
             gridCaption.textContent = `Sampled tokens · ${scaleLabel(s.scaleIndex, s.pn)}`;
             // Each map spans its own range (shown on its legend): an untrained or very confident model would otherwise
             // paint one flat colour. The captions give the means, the legends the absolute values.
-            const [pLo, pHi] = range(s.top1Prob);
-            const [eLo, eHi] = range(s.entropy);
+            const [pLo, pHi] = mapRange(s.top1Prob);
+            const [eLo, eHi] = mapRange(s.entropy);
             drawRgba(top1.canvas, heatmapImage(s.top1Prob, s.pn, pLo, pHi), MAP);
             drawRgba(entropy.canvas, heatmapImage(s.entropy, s.pn, eLo, eHi), MAP);
             probLegend.update(pLo, pHi);
@@ -259,15 +259,3 @@ export const createGenerateView = defineView<ModelInfo>({
     };
   },
 });
-
-/** [min, max] of a map, widened when flat so the colour scale stays defined. */
-function range(a: Float32Array): [number, number] {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const v of a) {
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
-  if (!(hi > lo)) return [lo - 1e-6, hi + 1e-6];
-  return [lo, hi];
-}

@@ -1,9 +1,10 @@
 /**
  * Step-through: one tab, two modes (the store's stepMode): generate a new image scale by scale, or teacher-forced on
- * the open image. A family without a generation view yet shows its teacher-forced view alone.
+ * the open image. A family without a generation view shows its teacher-forced view alone.
  */
 import type { InspectorState } from '../store';
 import { segmented } from '../ui/controls';
+import { createBitGenerateView } from './bitGenerateView';
 import { createBitsTeacherForcedView } from './bitsTeacherForcedView';
 import { createGenerateView } from './generateView';
 import { createTeacherForcedView } from './teacherForcedView';
@@ -61,5 +62,5 @@ export function stepThroughViewOf(factories: StepThroughModes): ViewFactory {
 /** The step-through view of a VAR model. */
 export const createStepThroughView = stepThroughViewOf({ generate: createGenerateView, teacher: createTeacherForcedView });
 
-/** The step-through view of an Infinity model: teacher-forced bits for the caption (its generation comes with the Infinity sampler). */
-export const createBitsStepThroughView = stepThroughViewOf({ teacher: createBitsTeacherForcedView });
+/** The step-through view of an Infinity model: generation for a caption, or teacher-forced bits for it. */
+export const createBitsStepThroughView = stepThroughViewOf({ generate: createBitGenerateView, teacher: createBitsTeacherForcedView });

@@ -8,6 +8,17 @@ import { VarScopeError } from '../../../src/shared/errors';
 import { EXPORT_MIMES, PANEL_COMMANDS, VIEW_IDS } from '../../../src/shared/protocol';
 
 const SETTINGS = { classId: 3, seed: 7, cfg: 4, topK: 900, topP: 0.96 };
+/** An Infinity model's generation settings (the caption a features file). */
+const BIT_SETTINGS = {
+  family: 'infinity',
+  text: { featuresFile: '/data/cat.npy' },
+  hDivW: 0.75,
+  seed: 7,
+  cfgList: [1, 1.5, 3],
+  tauList: [0.5, 0.5, 0.5],
+  topK: 1,
+  topP: 0,
+};
 
 /** The BadRequest message checkParams throws, or null when the params pass. */
 function problem(method: string, params: unknown): string | null {
@@ -59,6 +70,8 @@ describe('messageValidator', () => {
       ['attention', { classId: 1, layer: 0, head: 'mean' }],
       ['attention', { classId: 1, layer: 1, head: 3 }],
       ['generationStart', { settings: SETTINGS }],
+      ['generationStart', { settings: BIT_SETTINGS }],
+      ['generationStart', { settings: { ...BIT_SETTINGS, text: { prompt: 'a cat' }, cfgInsertionLayer: -2 } }],
       ['generationStep', { runId: 'r1' }],
       ['generationStep', { runId: 'r1', scaleIndex: 9 }],
       ['cancel', { runId: 'r1' }],
@@ -84,6 +97,20 @@ describe('messageValidator', () => {
       ['generationStart', { settings: { ...SETTINGS, topP: 1.5 } }, /topP/],
       ['generationStart', { settings: { ...SETTINGS, cfg: Number.NaN } }, /cfg/],
       ['generationStart', { settings: { ...SETTINGS, seed: -1 } }, /seed/],
+      [
+        'generationStart',
+        { settings: { ...BIT_SETTINGS, tauList: [0.5, 0, 0.5] } },
+        /^generationStart: settings\.tauList\[1\] must be a number in \[0\.01, 100\], got 0$/,
+      ],
+      ['generationStart', { settings: { ...BIT_SETTINGS, cfgList: 'high' } }, /settings\.cfgList must be a list of numbers, one per scale/],
+      [
+        'generationStart',
+        { settings: { ...BIT_SETTINGS, text: { featuresFile: '/etc/passwd' } } },
+        /settings\.text featuresFile must be a \.npy or \.safetensors path/,
+      ],
+      ['generationStart', { settings: { ...BIT_SETTINGS, cfgInsertionLayer: 2 } }, /cfgInsertionLayer must be 0/],
+      ['generationStart', { settings: { ...BIT_SETTINGS, family: 'var' } }, /classId/],
+      ['edit', { scaleIndex: 2, positions: [0], tokens: 'resample', settings: BIT_SETTINGS }, /classId/],
       ['generationStep', { runId: 7 }, /runId/],
       ['generationStep', { runId: 'r', scaleIndex: -1 }, /runId/],
       ['cancel', {}, /runId/],
