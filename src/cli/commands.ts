@@ -140,7 +140,8 @@ export const SPECS: Record<string, CommandSpec> = {
   },
   stats: {
     name: 'stats',
-    summary: 'Codebook usage over a folder of images (recursive): the codebook part of `evaluate` alone, without the transformer.',
+    summary:
+      "Codebook usage over a folder of images (recursive): the codebook part of `evaluate` alone, without the transformer; for an Infinity model, per scale each bit's ones, balance and entropy, and the different codes.",
     positionals: ['FOLDER'],
     options: { ...COMMON, ...IMAGE_OPTS },
   },
@@ -302,7 +303,8 @@ async function inspectInfinity(args: ParsedArgs, engine: EngineApi, model: strin
   const image = { path: args.positionals[0] };
   const r = await engine.inspectBits({ model, image, hDivW });
   const textFeatures = args.options['text-features'];
-  const tf = textFeatures === undefined ? undefined : await engine.evaluateBits({ model, image, hDivW, text: { featuresFile: textFeatures } });
+  const tf =
+    textFeatures === undefined ? undefined : await engine.evaluateBits({ model, image, hDivW, text: { featuresFile: textFeatures } });
   const dir = args.options['images-dir'];
   if (dir)
     for (const s of r.scales) await writePng(path.join(dir, `scale${String(s.scaleIndex).padStart(2, '0')}_${s.h}x${s.w}.png`), s.decoded);
@@ -463,6 +465,26 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
       const u = r.usage;
       if (!u.images && !r.cancelled) throw noUsableImagesError(folder, r.failed);
       if (r.failed.length) process.stderr.write(`varscope stats: ${someImagesFailed(r.failed, u.images ?? 0)}\n`);
+      if ('kind' in u) {
+        // An Infinity model: per scale, each bit's ones count, balance and entropy, and the different codes.
+        await writeJson(args, {
+          provider,
+          images: u.images,
+          failed: r.failed,
+          bits: u.bits,
+          schedules: u.schedules,
+          tokens: u.tokens,
+          distinct: u.distinct,
+          perScale: u.perScale.map((s) => ({
+            tokens: s.tokens,
+            distinct: s.distinct,
+            ones: Array.from(s.ones),
+            balance: Array.from(s.balance),
+            entropy: Array.from(s.entropy),
+          })),
+        });
+        return;
+      }
       await writeJson(args, {
         provider,
         images: u.images,

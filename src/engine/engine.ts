@@ -25,6 +25,7 @@ import { trainingUsage } from './analysis/codebookStats';
 import { editForcing } from './model/editForcing';
 import { evaluateFolder } from './dataset/folderEval';
 import { folderUsage } from './dataset/folderPass';
+import { bitsFolderUsage } from './dataset/bitsFolderUsage';
 import { GenerationRun, StepOutput } from './generation/generator';
 import { sampleGrid } from './generation/samplingGrid';
 import { decodeImage, DEFAULT_MAX_IMAGE_PIXELS, type DecodedImage } from './image/imageDecode';
@@ -202,15 +203,16 @@ export class Engine implements Handlers<EngineApi> {
   }
 
   async folderUsage(p: Parameters<EngineApi['folderUsage']>[0]) {
-    const b = await this.bundle(p.model, 'folderUsage');
+    const b = await this.anyBundle(p.model);
     let cancelled = false;
     this.runs.set(p.runId, { cancel: () => (cancelled = true) });
     try {
-      return await folderUsage(b, p, {
+      const hooks = {
         maxPixels: this.config.maxImagePixels,
         isCancelled: () => cancelled,
-        onProgress: (e) => this.emit('folderUsage', { runId: p.runId, ...e }),
-      });
+        onProgress: (e: Omit<EngineEvents['folderUsage'], 'runId'>) => this.emit('folderUsage', { runId: p.runId, ...e }),
+      };
+      return b instanceof InfinityBundle ? await bitsFolderUsage(b, p, hooks) : await folderUsage(b, p, hooks);
     } finally {
       this.runs.delete(p.runId);
     }
