@@ -18,10 +18,10 @@ import { defineView } from './view';
 
 type Source = InspectorState['codebookSource'];
 
-/** Height of one scale's row in the per-bit grids (CSS px) and the widest a bit's column gets. */
+/** Height of one scale's row in the per-bit grids (CSS px), the widest a bit's column gets, and a grid's width (two share a row). */
 const ROW = 18;
 const COLUMN_MAX = 18;
-const GRID_WIDTH = 640;
+const GRID_WIDTH = 400;
 
 /** The bit usage a source shows: the open image's, or the folder's (once counted), else null. */
 export function bitUsageFor(st: InspectorState, source: Source): BitUsage | null {
@@ -139,6 +139,26 @@ export const createBitsCodebookView = defineView<BitUsage>({
     const folderStatus = toolbar.append('span').attr('class', 'hint folder-status');
     const body = select(parts.body);
     const stats = body.append('div').attr('class', 'stats');
+    let hover: { k: number; j: number } | null = null;
+    const onHover = (cell: { k: number; j: number } | null): void => {
+      if (cell?.k === hover?.k && cell?.j === hover?.j) return;
+      hover = cell;
+      parts.refresh();
+    };
+    // The per-bit grids first, side by side: what stands in for the histogram.
+    body.append('h4').text('Per scale (rows) and bit (columns, bit 0 first): how often the bit is 1, and its entropy');
+    const grids = body.append('div').attr('class', 'row bit-grids');
+    const panel = (legendTitle: string, cls: string, label: string) => {
+      const root = doc.createElement('div');
+      const legend = makeLegend(doc, legendTitle, 220, (v) => v.toFixed(1));
+      const grid = makeBitGrid(doc, cls, label, onHover);
+      root.append(legend.root, grid.root);
+      grids.node()!.append(root);
+      return { legend, grid };
+    };
+    const balance = panel('fraction of tokens with the bit 1 (0.5: even)', 'balance-grid', 'Bit balance per scale');
+    const entropy = panel('binary entropy of that fraction (bits)', 'entropy-grid', 'Bit entropy per scale');
+    const info = body.append('p').attr('class', 'hint bit-info').attr('aria-live', 'polite');
     const charts = body.append('div').attr('class', 'row');
     const distinctChart = makeScaleChart(doc, {
       title: 'Different codes, of the scale’s tokens',
@@ -163,23 +183,6 @@ export const createBitsCodebookView = defineView<BitUsage>({
     charts.node()!.append(distinctChart.root, entropyChart.root);
     const table = makeDataTable(doc, 'bit-usage-table', COLUMNS);
     body.node()!.append(table.root);
-    let hover: { k: number; j: number } | null = null;
-    const onHover = (cell: { k: number; j: number } | null): void => {
-      if (cell?.k === hover?.k && cell?.j === hover?.j) return;
-      hover = cell;
-      parts.refresh();
-    };
-    body.append('h4').text('Each bit’s balance (fraction of ones) per scale: rows are scales, columns bits 0 … d−1');
-    const balanceLegend = makeLegend(doc, 'fraction of tokens with the bit 1 (0.5: even)', 220, (v) => v.toFixed(1));
-    body.node()!.append(balanceLegend.root);
-    const balanceGrid = makeBitGrid(doc, 'balance-grid', 'Bit balance per scale', onHover);
-    body.node()!.append(balanceGrid.root);
-    body.append('h4').text('Each bit’s entropy per scale');
-    const entropyLegend = makeLegend(doc, 'binary entropy of the balance (bits)', 220, (v) => v.toFixed(1));
-    body.node()!.append(entropyLegend.root);
-    const entropyGrid = makeBitGrid(doc, 'entropy-grid', 'Bit entropy per scale', onHover);
-    body.node()!.append(entropyGrid.root);
-    const info = body.append('p').attr('class', 'hint bit-info').attr('aria-live', 'polite');
     let labels: string[] = [];
 
     return {
@@ -225,16 +228,16 @@ export const createBitsCodebookView = defineView<BitUsage>({
               ],
               null,
             );
-            const balance = new Float64Array(K * d);
-            const entropy = new Float64Array(K * d);
+            const balances = new Float64Array(K * d);
+            const entropies = new Float64Array(K * d);
             u.perScale.forEach((s, k) => {
-              balance.set(s.balance, k * d);
-              entropy.set(s.entropy, k * d);
+              balances.set(s.balance, k * d);
+              entropies.set(s.entropy, k * d);
             });
-            balanceGrid.update(balance, K, d, labels);
-            entropyGrid.update(entropy, K, d, labels);
-            balanceLegend.update(0, 1);
-            entropyLegend.update(0, 1);
+            balance.grid.update(balances, K, d, labels);
+            entropy.grid.update(entropies, K, d, labels);
+            balance.legend.update(0, 1);
+            entropy.legend.update(0, 1);
           },
         },
         {

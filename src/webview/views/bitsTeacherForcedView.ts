@@ -89,13 +89,13 @@ export const createBitsTeacherForcedView = defineView<BitsEvalResult>({
     bitChart.root.classList.add('bit-accuracy-chart');
     tokenChart.root.classList.add('token-accuracy-chart');
     charts.node()!.append(bitChart.root, tokenChart.root);
-    const table = makeDataTable(doc, 'bit-scale-table', COLUMNS);
-    body.node()!.append(table.root);
     body.append('h4').text('Wrong bits per token (0: the token is right)');
     const legend = makeLegend(doc, 'wrong bits of the token', 220, (v) => v.toFixed(0));
     body.node()!.append(legend.root);
     const mapHost = body.append('div');
     const info = body.append('p').attr('class', 'hint wrong-bits-info').attr('aria-live', 'polite');
+    const table = makeDataTable(doc, 'bit-scale-table', COLUMNS);
+    body.node()!.append(table.root);
     let maps: ScaleFigures;
     const onHover = (t: TokenRef): void => hoverToken(store, t);
 
