@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { PROVIDER_CHOICES, type EngineApi, type EngineConfig } from '../shared/engineApi';
 import { VarScopeError } from '../shared/errors';
 import { SCALE_METRICS } from '../shared/metrics';
-import type { GenerationSettings, ModelInfo } from '../shared/results';
+import type { AnyModelInfo, GenerationSettings, ModelInfo } from '../shared/results';
 import { samplingValueError } from '../shared/samplingBounds';
 import { writeFileAtomic } from '../node/atomicWrite';
 import { DEFAULT_CONFIG, MAX_IMAGE_PIXELS_CEILING, noUsableImagesError, someImagesFailed } from '../engine/engine';
@@ -269,7 +269,12 @@ function mean(a: ArrayLike<number>): number {
  * provider goes in every JSON result, why faster ones were skipped to stderr with --verbose.
  */
 async function openModel(engine: EngineApi, model: string): Promise<ModelInfo> {
-  const info = varModelOf(await engine.openModel({ model }), 'this command');
+  return varModelOf(await openAnyModel(engine, model), 'this command');
+}
+
+/** Opens a bundle of either family (a command that serves both), with the same verbose notes. */
+async function openAnyModel(engine: EngineApi, model: string): Promise<AnyModelInfo> {
+  const info = await engine.openModel({ model });
   if (process.env.VARSCOPE_VERBOSE === '1')
     for (const f of info.providerFallbacks) process.stderr.write(`varscope: provider ${f.provider} skipped: ${f.reason}\n`);
   return info;
@@ -449,7 +454,7 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
       const folder = args.positionals[0];
       if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new UsageError(`${folder} is not a folder`, false);
       const resizeRatio = ratio();
-      const { provider } = await openModel(engine, model);
+      const { provider } = await openAnyModel(engine, model); // VAR: codebook counts; Infinity: bit usage
       const progress = new ProgressLine();
       const unlisten = onFolderProgress((e) =>
         progress.update(`stats: ${e.done}/${e.total} images${e.failed ? `, ${e.failed} failed` : ''}`),
