@@ -68,7 +68,7 @@ export const createBitsTeacherForcedView = defineView<BitsEvalResult>({
       'Teacher-forced evaluation of this image for the caption',
     );
     evaluate.classList.add('evaluate-bits');
-    caption.root.querySelector('.controls')!.append(evaluate);
+    caption.controls.append(evaluate);
     parts.head.append(caption.root);
     const body = select(parts.body);
     const stats = body.append('div').attr('class', 'stats');
