@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { PROVIDER_CHOICES, type EngineApi, type EngineConfig } from '../shared/engineApi';
 import { VarScopeError } from '../shared/errors';
 import { SCALE_METRICS } from '../shared/metrics';
-import type { BitGenerationSettings, ModelInfo } from '../shared/results';
+import type { AnyModelInfo, BitGenerationSettings, ModelInfo } from '../shared/results';
 import { samplingValueError, type SamplingField } from '../shared/samplingBounds';
 import { writeFileAtomic } from '../node/atomicWrite';
 import { DEFAULT_CONFIG, MAX_IMAGE_PIXELS_CEILING, noUsableImagesError, someImagesFailed } from '../engine/engine';
@@ -153,7 +153,8 @@ export const SPECS: Record<string, CommandSpec> = {
   },
   stats: {
     name: 'stats',
-    summary: 'Codebook usage over a folder of images (recursive): the codebook part of `evaluate` alone, without the transformer.',
+    summary:
+      "Codebook usage over a folder of images (recursive): the codebook part of `evaluate` alone, without the transformer; for an Infinity model, per scale each bit's ones, balance and entropy, and the different codes.",
     positionals: ['FOLDER'],
     options: { ...COMMON, ...IMAGE_OPTS },
   },
@@ -281,7 +282,12 @@ function mean(a: ArrayLike<number>): number {
  * provider goes in every JSON result, why faster ones were skipped to stderr with --verbose.
  */
 async function openModel(engine: EngineApi, model: string): Promise<ModelInfo> {
-  const info = varModelOf(await engine.openModel({ model }), 'this command');
+  return varModelOf(await openAnyModel(engine, model), 'this command');
+}
+
+/** Opens a bundle of either family (a command that serves both), with the same verbose notes. */
+async function openAnyModel(engine: EngineApi, model: string): Promise<AnyModelInfo> {
+  const info = await engine.openModel({ model });
   if (process.env.VARSCOPE_VERBOSE === '1')
     for (const f of info.providerFallbacks) process.stderr.write(`varscope: provider ${f.provider} skipped: ${f.reason}\n`);
   return info;
@@ -537,7 +543,7 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
       const folder = args.positionals[0];
       if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new UsageError(`${folder} is not a folder`, false);
       const resizeRatio = ratio();
-      const { provider } = await openModel(engine, model);
+      const { provider } = await openAnyModel(engine, model); // VAR: codebook counts; Infinity: bit usage
       const progress = new ProgressLine();
       const unlisten = onFolderProgress((e) =>
         progress.update(`stats: ${e.done}/${e.total} images${e.failed ? `, ${e.failed} failed` : ''}`),
@@ -553,6 +559,26 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
       const u = r.usage;
       if (!u.images && !r.cancelled) throw noUsableImagesError(folder, r.failed);
       if (r.failed.length) process.stderr.write(`varscope stats: ${someImagesFailed(r.failed, u.images ?? 0)}\n`);
+      if ('kind' in u) {
+        // An Infinity model: per scale, each bit's ones count, balance and entropy, and the different codes.
+        await writeJson(args, {
+          provider,
+          images: u.images,
+          failed: r.failed,
+          bits: u.bits,
+          schedules: u.schedules,
+          tokens: u.tokens,
+          distinct: u.distinct,
+          perScale: u.perScale.map((s) => ({
+            tokens: s.tokens,
+            distinct: s.distinct,
+            ones: Array.from(s.ones),
+            balance: Array.from(s.balance),
+            entropy: Array.from(s.entropy),
+          })),
+        });
+        return;
+      }
       await writeJson(args, {
         provider,
         images: u.images,

@@ -42,6 +42,7 @@ import { trainingUsage } from './analysis/codebookStats';
 import { editForcing } from './model/editForcing';
 import { evaluateFolder } from './dataset/folderEval';
 import { folderUsage } from './dataset/folderPass';
+import { bitsFolderUsage } from './dataset/bitsFolderUsage';
 import { GenerationRun } from './generation/generator';
 import { BitGenerationRun } from './generation/bitGenerator';
 import { SteppedRun } from './generation/steppedRun';
@@ -252,15 +253,16 @@ export class Engine implements Handlers<EngineApi> {
   }
 
   async folderUsage(p: Parameters<EngineApi['folderUsage']>[0]) {
-    const b = await this.bundle(p.model, 'folderUsage');
+    const b = await this.anyBundle(p.model);
     let cancelled = false;
     this.runs.set(p.runId, { cancel: () => (cancelled = true) });
     try {
-      return await folderUsage(b, p, {
+      const hooks = {
         maxPixels: this.config.maxImagePixels,
         isCancelled: () => cancelled,
-        onProgress: (e) => this.emit('folderUsage', { runId: p.runId, ...e }),
-      });
+        onProgress: (e: Omit<EngineEvents['folderUsage'], 'runId'>) => this.emit('folderUsage', { runId: p.runId, ...e }),
+      };
+      return b instanceof InfinityBundle ? await bitsFolderUsage(b, p, hooks) : await folderUsage(b, p, hooks);
     } finally {
       this.runs.delete(p.runId);
     }

@@ -155,7 +155,10 @@ export class InspectorPanel implements vscode.Disposable {
   /** Every handler validates its params first, and reports failures (the reply still carries the error). */
   private handlers(): Handlers<HostApi> {
     const ctx = this.context;
-    const own: Pick<Handlers<HostApi>, 'saveExport' | 'saveState' | 'runCommand' | 'openImage' | 'chooseTextFeatures'> = {
+    const own: Pick<
+      Handlers<HostApi>,
+      'saveExport' | 'saveState' | 'runCommand' | 'openImage' | 'chooseTextFeatures' | 'chooseImageFolder'
+    > = {
       saveExport: (p) => this.saveExport(p),
       chooseTextFeatures: async () => {
         const picked = await vscode.window.showOpenDialog({
@@ -163,6 +166,16 @@ export class InspectorPanel implements vscode.Disposable {
           defaultUri: this.imageUri ? vscode.Uri.file(path.dirname(this.imageUri.fsPath)) : undefined,
           canSelectMany: false,
           filters: { 'T5 features': TEXT_FEATURE_EXTENSIONS.map((e) => e.slice(1)) },
+        });
+        return picked?.[0]?.fsPath ?? null;
+      },
+      chooseImageFolder: async () => {
+        const picked = await vscode.window.showOpenDialog({
+          title: 'Folder of images to count',
+          defaultUri: this.imageUri ? vscode.Uri.file(path.dirname(this.imageUri.fsPath)) : vscode.workspace.workspaceFolders?.[0]?.uri,
+          canSelectFiles: false,
+          canSelectFolders: true,
+          canSelectMany: false,
         });
         return picked?.[0]?.fsPath ?? null;
       },

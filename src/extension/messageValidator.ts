@@ -77,6 +77,9 @@ const CHECKS: { [M in keyof HostApi]: Check } = {
   evaluate: (p) => (isObj(p) && isInt(p.classId, 0, 1e6) ? null : 'classId must be a non-negative integer'),
   evaluateBits: (p) => (isObj(p) ? textError(p.text) && `text ${textError(p.text)}` : 'params must be an object'),
   chooseTextFeatures: empty,
+  chooseImageFolder: empty,
+  folderUsage: (p) =>
+    isObj(p) && isRunId(p.runId) && isStr(p.folder) && (p.folder as string).length > 0 ? null : 'folderUsage needs runId and folder',
   attention: (p) =>
     isObj(p) && isInt(p.classId, 0, 1e6) && isInt(p.layer, 0, 1000) && head(p.head) ? null : 'attention needs classId, layer and head',
   generationStart: (p) => (isObj(p) ? anySettingsError(p.settings) : 'params must be an object'),

@@ -11,6 +11,7 @@ import type {
   AnyModelInfo,
   AnyGenerationSettings,
   AnyGenerationStep,
+  AnyUsage,
   AttentionResult,
   BitGenerationSettings,
   BitsEvalResult,
@@ -109,9 +110,9 @@ export interface FolderUsageRequest extends ModelRef, ImageOptions {
   batch?: number;
 }
 
-/** Folder statistics outcome: usage plus the files that could not be read (and why). */
+/** Folder statistics outcome: usage (a VAR model's codebook counts, an Infinity model's bit usage) plus the files that could not be read (and why). */
 export interface FolderUsageResult {
-  usage: CodebookUsage;
+  usage: AnyUsage;
   failed: Array<{ file: string; message: string }>;
   cancelled: boolean;
 }
@@ -177,7 +178,7 @@ export interface EngineApi {
    * metrics; progress streamed as `samplingGrid` events; cancel with `cancel`.
    */
   samplingGrid(params: ModelRef & SamplingGridRequest & { runId?: string }): Promise<SamplingGridResult>;
-  /** Codebook usage over many images, streamed as `folderUsage` events; cancel with `cancel`. */
+  /** Codebook usage (Infinity: bit usage) over many images, streamed as `folderUsage` events; cancel with `cancel`. */
   folderUsage(params: FolderUsageRequest): Promise<FolderUsageResult>;
   /** Per-scale metrics and baselines of a model over a folder, progress streamed as `evaluateFolder` events; cancel with `cancel`. */
   evaluateFolder(params: EvaluateFolderRequest): Promise<DatasetEvaluation>;
@@ -217,7 +218,7 @@ export interface EngineStatus {
 /** Events the engine streams. */
 export interface EngineEvents {
   generationStep: AnyGenerationStep;
-  folderUsage: { runId: string; usage: CodebookUsage; done: number; total: number; finished: boolean; failed: number };
+  folderUsage: { runId: string; usage: AnyUsage; done: number; total: number; finished: boolean; failed: number };
   evaluateFolder: EvaluationProgress;
   samplingGrid: { runId: string; done: number; total: number };
   log: { level: 'info' | 'warn' | 'error'; message: string };

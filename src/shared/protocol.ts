@@ -11,6 +11,7 @@ import type {
   AnyGenerationSettings,
   AnyGenerationStep,
   AnyModelInfo,
+  AnyUsage,
   AttentionResult,
   BitsEvalResult,
   BitsInspectResult,
@@ -124,6 +125,13 @@ export interface HostApi {
   evaluateBits(params: { text: TextCondition }): Promise<BitsEvalResult>;
   /** Ask the user for a caption's T5 features file (.npy / .safetensors); its path, or null if cancelled. */
   chooseTextFeatures(params: Record<string, never>): Promise<string | null>;
+  /** Ask the user for a folder of images (the host's dialog); its path, or null if cancelled. */
+  chooseImageFolder(params: Record<string, never>): Promise<string | null>;
+  /**
+   * Codebook statistics of the current model over the images under `folder` (an Infinity model: bit usage), streamed
+   * as `folderUsage` events of `runId` (chosen by the panel); `cancel` stops it.
+   */
+  folderUsage(params: { runId: string; folder: string }): Promise<{ images: number; failed: number; cancelled: boolean }>;
   /** Attention weights of one layer / head for the panel's image (teacher-forced, class given). */
   attention(params: { classId: number; layer: number; head: number | 'mean' }): Promise<AttentionResult>;
   /** Start a generation; steps are computed on request. Returns the run id. */
@@ -171,8 +179,8 @@ export interface HostEvents {
   generationStep: AnyGenerationStep;
   /** Progress of a long run (folder statistics, comparison, a sampling grid's samples). */
   progress: { runId: string; done: number; total: number; message?: string };
-  /** Folder codebook statistics, streamed. */
-  folderUsage: { runId: string; usage: CodebookUsage; done: number; total: number; finished: boolean };
+  /** Folder codebook statistics (an Infinity model's: bit usage), streamed. */
+  folderUsage: { runId: string; usage: AnyUsage; done: number; total: number; finished: boolean };
   /**
    * A comparison of models on the same image finished: the panel's model first (A), then the others (B, C, …) in
    * the order chosen. Each entry holds that model's tokenization of the image and its teacher-forced evaluation of

@@ -220,6 +220,8 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
       }
       const run = store.state.generation.runId;
       if (run) void host.call('cancel', { runId: run }).catch(() => undefined);
+      const folderRun = store.state.folderRun;
+      if (folderRun) void host.call('cancel', { runId: folderRun }).catch(() => undefined);
       void cancelSamplingGrid(store, host);
       // Results of the old model no longer describe this one: drop them and ask again; the sampler starts from the
       // new model's recommended settings.
@@ -236,6 +238,7 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
         profile: { status: 'idle' },
         comparison: null,
         folderUsage: null,
+        folderRun: null,
         hover: null,
         selectedCode: null,
         edit: { ...s.edit, positions: [], result: { status: 'idle' } },
@@ -253,6 +256,8 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
     }),
     host.on('folderUsage', (f) => {
       const cur = store.state.folderUsage;
+      const running = store.state.folderRun;
+      if (running && f.runId !== running) return; // a run cancelled for the one now running
       // A new run replaces the old; within a run, a lower `done` is a late message.
       if (cur && cur.runId === f.runId && f.done < cur.done) return;
       store.update({ folderUsage: f });
@@ -318,6 +323,34 @@ export async function chooseCaptionFile(store: Store, host: Host): Promise<void>
     if (file) setCaption(store, { featuresFile: file });
   } catch (e) {
     store.pushError('chooseTextFeatures', e);
+  }
+}
+
+let folderRuns = 0;
+
+/**
+ * Count the current model's codebook use over a folder the user picks (the host's dialog): the Codebook view shows
+ * the folder's counts as they stream in (`folderUsage` events); a count still running is cancelled first.
+ */
+export async function countFolder(store: Store, host: Host): Promise<void> {
+  let folder: string | null;
+  try {
+    folder = await host.call('chooseImageFolder', {});
+  } catch (e) {
+    store.pushError('chooseImageFolder', e);
+    return;
+  }
+  if (!folder) return;
+  const old = store.state.folderRun;
+  if (old) void host.call('cancel', { runId: old }).catch(() => undefined);
+  const runId = `folder-${Date.now().toString(36)}-${++folderRuns}`;
+  store.update({ folderRun: runId, folderUsage: null, codebookSource: 'folder' });
+  try {
+    await host.call('folderUsage', { runId, folder });
+  } catch (e) {
+    store.pushError('folderUsage', e);
+  } finally {
+    if (store.state.folderRun === runId) store.update({ folderRun: null });
   }
 }
 

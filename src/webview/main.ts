@@ -8,6 +8,7 @@ import { Store, initialState } from './store';
 import { readTheme, watchTheme } from './theme';
 import { createAttentionView } from './views/attentionView';
 import { createBitPyramidView } from './views/bitPyramidView';
+import { createBitsCodebookView } from './views/bitsCodebookView';
 import { createCodebookView } from './views/codebookView';
 import { createCompareView } from './views/compareView';
 import { createDatasetView } from './views/datasetView';
@@ -28,7 +29,7 @@ const VIEWS: { [V in ViewId]: Omit<TabSpec, 'id'> } = {
   pyramid: { label: 'Pyramid', create: { var: createPyramidView, infinity: createBitPyramidView } },
   reconstruction: { label: 'Reconstruction', create: { var: createReconstructionView, infinity: createBitsReconstructionView } },
   residual: { label: 'Residuals', create: { var: createResidualView, infinity: createBitsResidualView } },
-  codebook: { label: 'Codebook', create: { var: createCodebookView } },
+  codebook: { label: 'Codebook', create: { var: createCodebookView, infinity: createBitsCodebookView } },
   attention: { label: 'Attention', create: { var: createAttentionView } },
   stepThrough: { label: 'Step-through', create: { var: createStepThroughView, infinity: createBitsStepThroughView } },
   sampling: { label: 'Sampling', create: { var: createSamplingView } },

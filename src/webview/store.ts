@@ -98,6 +98,8 @@ export interface InspectorState {
   /** The Profile view's measurement. */
   profile: Loadable<ScaleProfile>;
   folderUsage: HostEvents['folderUsage'] | null;
+  /** The folder count this panel started and that has not ended (its run id), else null. */
+  folderRun: string | null;
   comparison: HostEvents['comparison'] | null;
   /** Folder evaluations shown in the Dataset view, ordered by training step (several = a run's timeline). */
   dataset: DatasetEvaluation[];
@@ -149,6 +151,7 @@ export function initialState(): InspectorState {
     trainingUsage: { status: 'idle' },
     profile: { status: 'idle' },
     folderUsage: null,
+    folderRun: null,
     dataset: [],
     comparison: null,
     generation: {

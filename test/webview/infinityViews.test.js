@@ -3,12 +3,14 @@
 /* global document */
 'use strict';
 const assert = require('assert');
+const path = require('path');
 require('./tsRequire');
 const { infinityInspect, infinityModel, SCALES, BITS } = require('./fixtures/infinityInspect');
 const { infinityEval } = require('./fixtures/infinityEval');
 const { infinitySteps } = require('./fixtures/infinityGeneration');
-const path = require('path');
 const { bitColor, bitProjection } = require(path.resolve(__dirname, '../../src/webview/geometry/bitColors.ts'));
+const { sequentialLut } = require(path.resolve(__dirname, '../../src/webview/geometry/colorMaps.ts'));
+const { BitUsageCounter } = require(path.resolve(__dirname, '../../src/engine/analysis/bitStats.ts'));
 
 const BESIDE = '/workspace/img2.npy';
 
@@ -279,5 +281,126 @@ module.exports = (test) => {
     await p.page.waitForFunction((sel) => document.querySelectorAll(`${sel} .pyramid-strip .token-grid`).length === 7, gen);
     assert.strictEqual(await p.page.isDisabled(`${gen} .step`), true);
     await p.shot('infinity-generate');
+  });
+
+  test('Codebook of an Infinity model, this image: different codes, bit entropy, the table, and each bit’s balance per scale', async ({
+    open,
+  }) => {
+    const p = await openInfinity(open);
+    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
+    await p.tab('codebook');
+    await p.page.waitForSelector('#panel-codebook .bit-usage-table tbody tr');
+    const u = infinityInspect().usage;
+    const stat = (cls) => p.page.textContent(`#panel-codebook .${cls} .stat-value`);
+    assert.strictEqual(await stat('stat-distinct'), '665 of 665 tokens');
+    assert.strictEqual(await stat('stat-possible'), '2^32 = 4.29e+9');
+    assert.strictEqual(await stat('stat-images'), '1');
+    const mean = (a) => Array.from(a).reduce((x, y) => x + y, 0) / a.length;
+    assert.strictEqual(await stat('stat-entropy'), mean(u.perScale.map((s) => mean(s.entropy))).toFixed(3));
+    const rows = await p.page.$$eval('#panel-codebook .bit-usage-table tbody tr', (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)),
+    );
+    assert.deepStrictEqual(
+      rows,
+      u.perScale.map((s, k) => [
+        `k=${k + 1} · ${SCALES[k][0]}×${SCALES[k][1]}`,
+        String(s.tokens),
+        String(s.distinct),
+        `${((100 * s.distinct) / s.tokens).toFixed(1)}%`,
+        `${((100 * s.distinct) / 2 ** 32).toExponential(1)}%`,
+        mean(s.entropy).toFixed(3),
+        Math.min(...s.entropy).toFixed(3),
+        String(Array.from(s.entropy).filter((h) => h === 0).length),
+      ]),
+    );
+    // Scale 1 is one token: one code of one, every bit constant (entropy 0); the 15×20 scale: 300 codes of 300.
+    assert.deepStrictEqual(rows[0].slice(2, 4).concat(rows[0][7]), ['1', '100.0%', '32']);
+    assert.deepStrictEqual(rows[6].slice(1, 4), ['300', '300', '100.0%']);
+    const bars = await p.page.$$eval('#panel-codebook .entropy-chart rect.bar title', (ts) => ts.map((t) => t.textContent));
+    assert.deepStrictEqual(bars, [
+      ...u.perScale.map((s, k) => `mean over the bits at ${SCALES[k][0]}×${SCALES[k][1]}: ${mean(s.entropy).toFixed(2)}`),
+      ...u.perScale.map((s, k) => `lowest bit at ${SCALES[k][0]}×${SCALES[k][1]}: ${Math.min(...s.entropy).toFixed(2)}`),
+    ]);
+    // The balance grid: 7 rows × 32 columns, each cell the colour map at its fraction of ones.
+    const grid = await p.page.$eval('#panel-codebook .balance-grid canvas', (c) => [parseFloat(c.style.width), parseFloat(c.style.height)]);
+    assert.deepStrictEqual(grid, [12 * 32, 18 * 7]); // 12 px a bit: two 400 px grids share a row
+    const labels = await p.page.$$eval('#panel-codebook .balance-grid .bit-grid-labels span', (ss) => ss.map((x) => x.textContent));
+    assert.deepStrictEqual(
+      labels,
+      SCALES.map(([h, w], k) => `k=${k + 1} · ${h}×${w}`),
+    );
+    const lut = sequentialLut();
+    for (const [k, j] of [
+      [3, 0],
+      [6, 5],
+      [6, 31],
+    ]) {
+      const px = await p.page.$eval(
+        '#panel-codebook .balance-grid canvas',
+        (c, [k, j]) =>
+          Array.from(
+            c.getContext('2d').getImageData(Math.floor((j + 0.5) * (c.width / 32)), Math.floor((k + 0.5) * (c.height / 7)), 1, 1).data,
+          ),
+        [k, j],
+      );
+      const t = Math.round(u.perScale[k].balance[j] * 255);
+      assert.deepStrictEqual(px, [lut[t * 3], lut[t * 3 + 1], lut[t * 3 + 2], 255], `scale ${k} bit ${j}`);
+    }
+    const box = await p.page.locator('#panel-codebook .balance-grid canvas').boundingBox();
+    await p.page.mouse.move(box.x + box.width * (5.5 / 32), box.y + box.height * (6.5 / 7));
+    const s6 = u.perScale[6];
+    await p.page.waitForFunction(() => /bit 5:/.test(document.querySelector('#panel-codebook .bit-info').textContent));
+    assert.strictEqual(
+      await p.page.textContent('#panel-codebook .bit-info'),
+      `k=7 · 15×20, bit 5: ${((100 * s6.ones[5]) / 300).toFixed(1)}% ones (${s6.ones[5]} of 300 tokens), entropy ${s6.entropy[5].toFixed(3)} bits`,
+    );
+    await p.shot('infinity-codebook');
+  });
+
+  test('Codebook of an Infinity model, a folder: the host’s folder dialog, the counts streamed in, back to the image', async ({ open }) => {
+    const r = infinityInspect();
+    const counter = new BitUsageCounter(BITS);
+    counter.add(
+      r.scales.map((s) => s.bits),
+      r.schedule,
+    );
+    counter.add(
+      r.scales.map((s) => s.bits.map((b) => 1 - b)), // a second image: every bit flipped (new codes, mirrored balance)
+      r.schedule,
+    );
+    const folder = counter.usage();
+    let p;
+    p = await openInfinity(open, {
+      handlers: {
+        chooseImageFolder: async () => '/data/images',
+        folderUsage: async ({ runId }) => {
+          await p.emit('folderUsage', { runId, usage: folder, done: 2, total: 2, finished: true });
+          return { images: 2, failed: 0, cancelled: false };
+        },
+      },
+    });
+    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
+    await p.tab('codebook');
+    await p.page.waitForSelector('#panel-codebook .bit-usage-table tbody tr');
+    await p.page.click('#panel-codebook .count-folder');
+    await p.page.waitForFunction(() => document.querySelector('#panel-codebook .stat-images .stat-value').textContent === '2');
+    const call = p.calls.find((c) => c.method === 'folderUsage');
+    assert.strictEqual(call.params.folder, '/data/images');
+    assert.match(call.params.runId, /^folder-/);
+    assert.strictEqual(await p.page.getAttribute('#panel-codebook .segmented button[data-value="folder"]', 'aria-pressed'), 'true');
+    assert.strictEqual(await p.page.textContent('#panel-codebook .folder-status'), 'folder: 2/2 images');
+    assert.strictEqual(await p.page.textContent('#panel-codebook .stat-distinct .stat-value'), `${folder.distinct} of 1330 tokens`);
+    const rows = await p.page.$$eval('#panel-codebook .bit-usage-table tbody tr', (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].slice(0, 3).map((td) => td.textContent)),
+    );
+    assert.deepStrictEqual(
+      rows,
+      folder.perScale.map((s, k) => [`k=${k + 1} · ${SCALES[k][0]}×${SCALES[k][1]}`, String(s.tokens), String(s.distinct)]),
+    );
+    // Every bit is as often 1 as 0 over an image and its flip: balance 0.5, entropy 1 bit.
+    assert.ok(folder.perScale.every((s) => s.balance.every((b) => b === 0.5) && s.entropy.every((h) => h === 1)));
+    await p.page.click('#panel-codebook .segmented button[data-value="image"]');
+    await p.page.waitForFunction(() => document.querySelector('#panel-codebook .stat-images .stat-value').textContent === '1');
+    assert.strictEqual(await p.page.textContent('#panel-codebook .stat-distinct .stat-value'), '665 of 665 tokens');
   });
 };

@@ -15,6 +15,7 @@ import type {
   BitsModelInfo,
   SizedImage,
 } from '../../shared/results';
+import { BitUsageCounter } from '../analysis/bitStats';
 import type { InfinityBundle } from '../bundle/infinityBundle';
 import { pixelError, toRgba } from '../image/pixels';
 import { asF32, asU8, f32, i64, u8 } from '../runtime/tensor';
@@ -205,7 +206,12 @@ export async function inspectBits(b: InfinityBundle, s: InfinitySchedule, input:
       psnr,
     };
   });
-  return { model: bitsModelInfo(b, use), schedule: s.id, image: input.prepared, scales };
+  const usage = new BitUsageCounter(d);
+  usage.add(
+    scales.map((x) => x.bits),
+    s.id,
+  );
+  return { model: bitsModelInfo(b, use), schedule: s.id, image: input.prepared, scales, usage: usage.usage() };
 }
 
 /**

@@ -10,9 +10,10 @@ import type { InspectorState } from '../store';
 import type { ViewContext } from '../views/view';
 import { button, field } from './controls';
 
-/** The mounted control: a root to place in a view's head and an update from the store. */
+/** The mounted control: a root to place in a view's head, its row of controls (a view adds its own buttons there), an update from the store. */
 export interface CaptionInput {
   root: HTMLElement;
+  controls: HTMLElement;
   update(st: InspectorState): void;
 }
 
@@ -53,6 +54,7 @@ export function makeCaptionInput({ doc, store, host }: Pick<ViewContext, 'doc' |
 
   return {
     root,
+    controls: controls.node()!,
     update(st) {
       const m = st.bitsModel;
       const caption = st.panel.caption;

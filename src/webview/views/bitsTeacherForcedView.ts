@@ -68,7 +68,7 @@ export const createBitsTeacherForcedView = defineView<BitsEvalResult>({
       'Teacher-forced evaluation of this image for the caption',
     );
     evaluate.classList.add('evaluate-bits');
-    caption.root.querySelector('.controls')!.append(evaluate);
+    caption.controls.append(evaluate);
     parts.head.append(caption.root);
     const body = select(parts.body);
     const stats = body.append('div').attr('class', 'stats');
@@ -89,13 +89,13 @@ export const createBitsTeacherForcedView = defineView<BitsEvalResult>({
     bitChart.root.classList.add('bit-accuracy-chart');
     tokenChart.root.classList.add('token-accuracy-chart');
     charts.node()!.append(bitChart.root, tokenChart.root);
-    const table = makeDataTable(doc, 'bit-scale-table', COLUMNS);
-    body.node()!.append(table.root);
     body.append('h4').text('Wrong bits per token (0: the token is right)');
     const legend = makeLegend(doc, 'wrong bits of the token', 220, (v) => v.toFixed(0));
     body.node()!.append(legend.root);
     const mapHost = body.append('div');
     const info = body.append('p').attr('class', 'hint wrong-bits-info').attr('aria-live', 'polite');
+    const table = makeDataTable(doc, 'bit-scale-table', COLUMNS);
+    body.node()!.append(table.root);
     let maps: ScaleFigures;
     const onHover = (t: TokenRef): void => hoverToken(store, t);
 
