@@ -44,9 +44,10 @@ const SHOTS = [
   'infinity-pyramid',
   'infinity-codebook',
   'infinity-teacher-forced',
+  'infinity-step-through',
 ];
 /** The screenshots taken in the Infinity model's own session. */
-const INFINITY_SHOTS = ['infinity-pyramid', 'infinity-codebook', 'infinity-teacher-forced'];
+const INFINITY_SHOTS = ['infinity-pyramid', 'infinity-codebook', 'infinity-teacher-forced', 'infinity-step-through'];
 /** The Infinity screenshot's model and image: the official fixture B (32 bits, h:w 0.75) on its own input. */
 const INFINITY_BUNDLE = path.join(cs.ROOT, 'out', 'bundles', 'infinity-B');
 const INFINITY_IMAGE = path.join(cs.ROOT, 'test', 'fixtures', 'infinity', 'infinity-B', 'image.png');
@@ -497,7 +498,8 @@ function npyRows(file, rows) {
  * The Infinity screenshots, in one VS Code session of fixture B's model on its image, its caption's features beside
  * it (image.npy, picked up as the caption): docs/view-infinity-pyramid.png (a 6×8 cell hovered: the region in every
  * scale, the token's bits), docs/view-infinity-codebook.png (a bit of the finest scale hovered) and
- * docs/view-infinity-teacher-forced.png (evaluated for the caption, a token of 6×8 hovered).
+ * docs/view-infinity-teacher-forced.png (evaluated for the caption, a token of 6×8 hovered) and docs/view-infinity-step-through.png
+ * (a seeded generation for the caption at the model's sampling, shown at its sixth scale, a token of 6×8 hovered).
  */
 async function infinityShots(outDir, names) {
   const caption = npyRows(INFINITY_CAPTION.features, INFINITY_CAPTION.tokens);
@@ -529,12 +531,31 @@ async function infinityShots(outDir, names) {
     if (names.includes('infinity-teacher-forced')) {
       await resetPanel(panel);
       await showTab(panel, 'stepThrough');
+      await panel.click('.view-step .segmented button[data-value=teacher]');
       await panel.click('.teacher-bits .evaluate-bits');
       await until('the teacher-forced bits', () => panel.$('.teacher-bits .bit-scale-table tbody tr'), 60000);
       const box = await (await panel.$('.teacher-bits .wrong-bits-row figure[data-scale="3"] canvas')).boundingBox();
       await page.mouse.move(box.x + (5.5 * box.width) / 8, box.y + (2.5 * box.height) / 6); // 6×8: row 2, col 5
       await sleep(400);
       await save('infinity-teacher-forced');
+    }
+    if (names.includes('infinity-step-through')) {
+      await resetPanel(panel);
+      await showTab(panel, 'stepThrough');
+      await panel.click('.view-step .segmented button[data-value=generate]');
+      await panel.fill('.generate-bits .seed', '1');
+      await panel.click('.generate-bits .start');
+      await until('the first scale', () => panel.$('.generate-bits .pyramid-strip svg.token-grid'), 60000);
+      await panel.click('.generate-bits .jump[aria-label^="Jump to scale 6 "]');
+      await until(
+        'six scales',
+        () => panel.evaluate(() => document.querySelectorAll('.generate-bits .pyramid-strip svg.token-grid').length === 6),
+        60000,
+      );
+      const box = await (await panel.$('.generate-bits .pyramid-strip svg.token-grid[data-rows="6"]')).boundingBox();
+      await page.mouse.move(box.x + (5.5 * box.width) / 8, box.y + (2.5 * box.height) / 6); // 6×8: row 2, col 5
+      await sleep(400);
+      await save('infinity-step-through');
     }
   } finally {
     await session.close();

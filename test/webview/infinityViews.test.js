@@ -270,8 +270,9 @@ module.exports = (test) => {
     assert.strictEqual(await p.page.textContent(`${gen} .entropy-figure figcaption`), 'Entropy of each token’s bits · k=4 · 6×8');
     // the image so far at the schedule's aspect (3:4), the entropy map at the scale's (6×8)
     const size = (cls) => p.page.$eval(`${gen} .${cls} .figure-frame`, (f) => [f.clientWidth, f.clientHeight]);
-    assert.deepStrictEqual(await size('image-figure'), [240, 180]);
-    assert.deepStrictEqual(await size('entropy-figure'), [168, 126]);
+    assert.deepStrictEqual(await size('image-figure'), [200, 150]);
+    assert.deepStrictEqual(await size('entropy-figure'), [150, 113]);
+    assert.strictEqual(await p.page.isVisible(`${gen} .entropy-figure .legend`), true);
     // back: the pyramid shrinks to the scale on screen, nothing is asked of the host
     const asked = p.calls.filter((c) => c.method === 'generationStep').length;
     await p.page.click(`${gen} .back`);

@@ -21,8 +21,8 @@ import { defineView } from './view';
 
 /** Width of the widest bit grid, the entropy map and the image (CSS px). */
 const GRID = 200;
-const MAP = 168;
-const IMAGE = 240;
+const MAP = 150;
+const IMAGE = 200;
 
 /** The steps of an Infinity run (a VAR run's are never this view's). */
 const bitSteps = (st: InspectorState): BitGenerationStep[] =>
@@ -230,7 +230,7 @@ export const createBitGenerateView = defineView<BitsModelInfo>({
             const s = shown(st);
             if (!s) return;
             const mapH = Math.round((MAP * s.h) / s.w);
-            entropyHost.selectAll('*').remove();
+            entropyHost.node()!.replaceChildren(); // the legend is kept: it moves to the new figure
             entropy = makeFigure(doc, 'entropy-figure', 'Entropy', MAP, mapH);
             entropy.root.append(entropyLegend.root);
             entropyHost.node()!.append(entropy.root);
@@ -239,7 +239,7 @@ export const createBitGenerateView = defineView<BitsModelInfo>({
             entropyLegend.update(lo, hi);
             entropy.caption.textContent = `Entropy of each token’s bits · ${scaleLabel(s.scaleIndex, { h: s.h, w: s.w })}`;
             const imgH = Math.round((IMAGE * s.image.height) / s.image.width);
-            imageHost.selectAll('*').remove();
+            imageHost.node()!.replaceChildren();
             image = makeFigure(doc, 'image-figure', 'Image so far: decode(f̂ₖ)', IMAGE, imgH);
             imageHost.node()!.append(image.root);
             drawRgba(image.canvas, s.image, IMAGE, imgH);
