@@ -138,7 +138,7 @@ export async function cancelSamplingGrid(store: Store, host: Host): Promise<void
 export async function startGeneration(store: Store, host: Host, settings: AnyGenerationSettings): Promise<void> {
   const problem =
     settings.family === 'infinity'
-      ? bitSamplingSettingsError({ ...settings }, generationScales(store.state))
+      ? bitSamplingSettingsError({ ...settings }, generationScales(store.state, settings.hDivW))
       : samplingSettingsError({ ...settings });
   if (problem) {
     // Refused in the panel, before the host: the run in progress (if any) stays as it was.

@@ -235,11 +235,11 @@ export function bitSamplingOf(m: BitsModelInfo, hDivW: number, seed: number): Bi
   return { hDivW, seed, cfgList: new Array<number>(K).fill(cfg), tauList: new Array<number>(K).fill(tau), topK, topP };
 }
 
-/** Scales of the current model's generation (an Infinity model: of the schedule its settings chose). */
-export function generationScales(st: InspectorState): number {
+/** Scales of the current model's generation (an Infinity model: of the schedule of `hDivW`, default its settings'). */
+export function generationScales(st: InspectorState, hDivW = st.generation.bitSettings?.hDivW): number {
   const m = st.bitsModel;
   if (!m) return st.model?.patchNums.length ?? 0;
-  return nearestSchedule(m.schedules, st.generation.bitSettings?.hDivW ?? m.schedules[0].hDivW).scales.length;
+  return nearestSchedule(m.schedules, hDivW ?? m.schedules[0].hDivW).scales.length;
 }
 
 type Listener = (state: InspectorState, prev: InspectorState) => void;

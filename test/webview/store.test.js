@@ -254,6 +254,75 @@ module.exports = (test) => {
     assert.strictEqual(store.state.generation.steps.length, 3);
   });
 
+  test('actions: an Infinity model fills its sampler per scale from its sampling; a run keeps the form it started with, its steps bits', async () => {
+    const store = new Store(initialState());
+    const host = scriptedHost();
+    actions.bindHostEvents(store, host, () => undefined);
+    const bitsModel = {
+      family: 'infinity',
+      id: 'inf',
+      dir: '/bundles/inf',
+      bits: 4,
+      schedules: [
+        {
+          id: 'hw1.000-0.06M',
+          hDivW: 1,
+          scales: [
+            [1, 1],
+            [2, 2],
+            [4, 4],
+          ],
+        },
+        {
+          id: 'hw0.500-0.06M',
+          hDivW: 0.5,
+          scales: [
+            [1, 1],
+            [1, 2],
+          ],
+        },
+      ],
+      sampling: { cfg: 4, tau: 0.5, topK: 900, topP: 0.97, cfgInsertionLayer: 0 },
+    };
+    host.emit('init', { state: { imageUri: null }, imageName: null, imageSrc: null, model: bitsModel });
+    assert.deepStrictEqual(store.state.generation.bitSettings, {
+      hDivW: 1,
+      seed: 0,
+      cfgList: [4, 4, 4],
+      tauList: [0.5, 0.5, 0.5],
+      topK: 900,
+      topP: 0.97,
+    });
+    const text = { featuresFile: '/d/cat.npy' };
+    const settings = { family: 'infinity', text, hDivW: 0.5, seed: 3, cfgList: [1, 3], tauList: [1, 1], topK: 1, topP: 0 };
+    // a list of the wrong length for the chosen ratio's schedule is refused in the panel
+    await actions.startGeneration(store, host, { ...settings, cfgList: [1, 3, 3] });
+    assert.deepStrictEqual(store.state.generation.error, {
+      code: 'BadRequest',
+      message: 'cfgList has 3 values, the schedule has 2 scales',
+    });
+    assert.strictEqual(host.calls.length, 0);
+    const started = actions.startGeneration(store, host, settings);
+    assert.deepStrictEqual(host.pending('generationStart')[0].params, { settings });
+    await host.answer('generationStart', { runId: 'b1' });
+    const bitsStep = (k) => ({ family: 'infinity', runId: 'b1', scaleIndex: k, h: 1, w: k + 1, bits: new Uint8Array(4 * (k + 1)) });
+    await host.answer('generationStep', bitsStep(0));
+    await started;
+    const { family: _f, text: _t, ...form } = settings;
+    assert.deepStrictEqual(store.state.generation.bitSettings, form);
+    assert.strictEqual(store.state.panel.generation, undefined); // VAR's saved settings are not an Infinity run's
+    host.emit('generationStep', bitsStep(1));
+    assert.strictEqual(await actions.stepGeneration(store, host), true); // already here
+    assert.strictEqual(await actions.stepGeneration(store, host), false); // 2 scales at h:w 0.5
+    assert.deepStrictEqual(
+      store.state.generation.steps.map((s) => [s.family, s.w]),
+      [
+        ['infinity', 1],
+        ['infinity', 2],
+      ],
+    );
+  });
+
   test('actions: a failed step stops play and shows the error; a new model drops the old results and run', async () => {
     const store = new Store(initialState());
     const host = scriptedHost();
