@@ -60,6 +60,10 @@ function stateError(s: unknown): string | null {
     if (!isObj(a) || !isInt(a.layer, 0, 1000) || !(a.head === 'mean' || isInt(a.head, 0, 1000))) return 'state.attention is malformed';
   }
   if (s.caption !== undefined && textError(s.caption)) return `state.caption ${textError(s.caption)}`;
+  if (s.bitGeneration !== undefined) {
+    const problem = isObj(s.bitGeneration) ? bitSamplingSettingsError(s.bitGeneration) : 'must be an object';
+    if (problem) return `state.bitGeneration: ${problem}`;
+  }
   return null;
 }
 

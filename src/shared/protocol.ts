@@ -13,6 +13,7 @@ import type {
   AnyModelInfo,
   AnyUsage,
   AttentionResult,
+  BitSamplingForm,
   BitsEvalResult,
   BitsInspectResult,
   CodebookUsage,
@@ -35,6 +36,8 @@ export interface PanelState {
   view?: ViewId;
   /** Last generation settings. */
   generation?: GenerationSettings;
+  /** Last generation settings of an Infinity model (its caption: `caption`). */
+  bitGeneration?: BitSamplingForm;
   /** Teacher-forcing class. */
   evalClass?: number;
   attention?: { layer: number; head: number | 'mean' };

@@ -197,6 +197,9 @@ export interface BitGenerationSettings {
   cfgInsertionLayer?: number;
 }
 
+/** An Infinity generation's settings but its caption (the panel's form; the caption control holds the caption). */
+export type BitSamplingForm = Omit<BitGenerationSettings, 'family' | 'text'>;
+
 /** Settings of a generation of either family: narrow on `family` (absent: VAR). */
 export type AnyGenerationSettings = GenerationSettings | BitGenerationSettings;
 

@@ -153,7 +153,7 @@ export async function startGeneration(store: Store, host: Host, settings: AnyGen
     const fresh = { ...s.generation, runId: null, steps: [], cursor: -1, playing: false, status: 'loading' as const, error: undefined };
     if (settings.family !== 'infinity') return { generation: { ...fresh, settings }, panel: { ...s.panel, generation: settings } };
     const { family: _family, text: _text, ...form } = settings;
-    return { generation: { ...fresh, bitSettings: form } };
+    return { generation: { ...fresh, bitSettings: form }, panel: { ...s.panel, bitGeneration: form } };
   });
   try {
     const { runId } = await host.call('generationStart', { settings });

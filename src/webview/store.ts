@@ -4,7 +4,7 @@ import type { EditResult, HostEvents, InitPayload, PanelState, ViewId } from '..
 import { nearestSchedule } from '../shared/modelFamily';
 import type {
   AnyGenerationStep,
-  BitGenerationSettings,
+  BitSamplingForm,
   AnyModelInfo,
   AttentionResult,
   BitsEvalResult,
@@ -35,9 +35,6 @@ export interface ShownError {
   code: string;
   message: string;
 }
-
-/** An Infinity generation's settings but its caption (the panel's caption control holds that). */
-export type BitSamplingForm = Omit<BitGenerationSettings, 'family' | 'text'>;
 
 /** The step-through generation. */
 export interface GenerationState {
@@ -202,12 +199,23 @@ export function applyInit(s: InspectorState, init: InitPayload): InspectorState 
     panel,
     // A panel without an image (generation only) opens on the step-through view.
     view: panel.view ?? (panel.imageUri ? s.view : 'stepThrough'),
-    generation: withModelSampling(
-      panel.generation ? { ...s.generation, settings: panel.generation } : s.generation,
-      modelFields(init.model),
-      !panel.generation,
+    generation: withSavedBitSampling(
+      withModelSampling(
+        panel.generation ? { ...s.generation, settings: panel.generation } : s.generation,
+        modelFields(init.model),
+        !panel.generation,
+      ),
+      modelFields(init.model).bitsModel,
+      panel.bitGeneration,
     ),
   };
+}
+
+/** An Infinity model's form as saved before a reload, when its lists still fit the schedule of its ratio. */
+function withSavedBitSampling(g: GenerationState, m: BitsModelInfo | null, saved: BitSamplingForm | undefined): GenerationState {
+  if (!m || !saved) return g;
+  const K = nearestSchedule(m.schedules, saved.hDivW ?? m.schedules[0].hDivW).scales.length;
+  return saved.cfgList.length === K && saved.tauList.length === K ? { ...g, bitSettings: saved } : g;
 }
 
 /**

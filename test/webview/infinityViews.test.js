@@ -242,6 +242,17 @@ module.exports = (test) => {
         },
       ],
     );
+    // the state the host keeps for a reload holds the form
+    const savedForm = () => p.calls.filter((c) => c.method === 'saveState' && c.params.bitGeneration).pop()?.params.bitGeneration;
+    for (let i = 0; i < 50 && !savedForm(); i++) await p.page.waitForTimeout(100);
+    assert.deepStrictEqual(savedForm(), {
+      hDivW: 0.75,
+      seed: 7,
+      cfgList: [1, 1.5, 2, 2.5, 3, 3, 3],
+      tauList: [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
+      topK: 900,
+      topP: 0.97,
+    });
     const grids = () =>
       p.page.$$eval(`${gen} .pyramid-strip .token-grid`, (gs) =>
         gs.map((g) => ({

@@ -310,6 +310,13 @@ module.exports = (test) => {
     await started;
     assert.deepStrictEqual(store.state.generation.bitSettings, { hDivW: 0.5, seed: 3, cfgList: [1, 3], tauList: [1, 1], topK: 1, topP: 0 });
     assert.strictEqual(store.state.panel.generation, undefined); // VAR's saved settings are not an Infinity run's
+    assert.deepStrictEqual(store.state.panel.bitGeneration, store.state.generation.bitSettings); // kept for a reload
+    // after a reload the saved form comes back (its lists fit its ratio's schedule); one that no longer fits does not
+    const reload = (bitGeneration) =>
+      applyInit(initialState(), { state: { imageUri: null, bitGeneration }, imageName: null, imageSrc: null, model: bitsModel }).generation
+        .bitSettings;
+    assert.deepStrictEqual(reload(store.state.panel.bitGeneration), store.state.generation.bitSettings);
+    assert.deepStrictEqual(reload({ ...store.state.panel.bitGeneration, hDivW: 1 }).cfgList, [4, 4, 4]);
     host.emit('generationStep', bitsStep(1));
     assert.strictEqual(await actions.stepGeneration(store, host), true); // already here
     assert.strictEqual(await actions.stepGeneration(store, host), false); // 2 scales at h:w 0.5

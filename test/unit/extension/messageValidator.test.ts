@@ -161,5 +161,9 @@ describe('messageValidator', () => {
     assert.ok(!isPanelState(null));
     assert.ok(!isPanelState({ imageUri: null, evalClass: -2 }));
     assert.ok(!isPanelState({ imageUri: null, generation: { ...SETTINGS, topK: -1 } }));
+    const { family: _family, text: _text, ...form } = BIT_SETTINGS;
+    assert.ok(isPanelState({ imageUri: null, bitGeneration: form }));
+    assert.ok(!isPanelState({ imageUri: null, bitGeneration: { ...form, tauList: [0.5, -1, 0.5] } }));
+    assert.ok(!isPanelState({ imageUri: null, bitGeneration: 'cfg 4' }));
   });
 });
