@@ -62,12 +62,12 @@ def t5_folder(path: str) -> str:
 
 def load_t5(path: str):
     """(tokenizer, encoder) as run_infinity.py loads them, the encoder in float32 with eager attention (exportable)."""
+    folder = t5_folder(path)
     try:
         import transformers
         from transformers import AutoTokenizer, T5EncoderModel
     except ImportError as e:
         raise TextEncoderError(f'the T5 export needs transformers in this Python ({e}): pip install transformers')
-    folder = t5_folder(path)
     tokenizer = AutoTokenizer.from_pretrained(folder, legacy=True)
     if not getattr(tokenizer, 'is_fast', False) or not hasattr(tokenizer, 'backend_tokenizer'):
         raise TextEncoderError(f'--t5 {path}: transformers {transformers.__version__} gives no fast tokenizer for it')
