@@ -100,6 +100,8 @@ describe('Infinity text encoder: a tiny T5 against transformers', function () {
     const bundle = await engine.anyBundle(bundleDir); // opening checks every file's sha256, the new ones included
     assert.ok(bundle instanceof InfinityBundle);
     assert.ok(bundle.manifest.textEncoder);
+    const info = await engine.openModel({ model: bundleDir });
+    assert.strictEqual(info.family === 'infinity' && info.textEncoder, true); // the panel's prompt field is on
     let worst = 0;
     for (const c of expected.filter((e) => e.features)) {
       const got = await encodePrompt(bundle, c.prompt);
