@@ -6,7 +6,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
-import { PROVIDER_CHOICES, type EngineApi, type EngineConfig } from '../shared/engineApi';
+import { PROVIDER_CHOICES, type EngineApi, type EngineConfig, type TextCondition } from '../shared/engineApi';
 import { VarScopeError } from '../shared/errors';
 import { SCALE_METRICS } from '../shared/metrics';
 import type { AnyModelInfo, BitGenerationSettings, ModelInfo } from '../shared/results';
@@ -77,6 +77,7 @@ export const SPECS: Record<string, CommandSpec> = {
       'text-features': {
         help: "Infinity: a caption's T5 features ([N, width] float32 .npy or .safetensors): adds teacher-forced bit and token accuracy per scale",
       },
+      prompt: { help: "Infinity: the caption as text, encoded by the bundle's text encoder (instead of --text-features)" },
     },
   },
   eval: {
@@ -311,18 +312,27 @@ export function onEngineEvent(ev: string, payload: unknown): void {
   } else if (ev === 'folderUsage') for (const f of folderListeners) f(payload as { done: number; total: number; failed: number });
 }
 
+/** The caption of --text-features or --prompt (one of them at most), or undefined. */
+function captionOption(args: ParsedArgs): TextCondition | undefined {
+  const featuresFile = args.options['text-features'];
+  const prompt = args.options.prompt;
+  if (featuresFile !== undefined && prompt !== undefined)
+    throw new UsageError('give the caption as --text-features or as --prompt, not both', false);
+  if (featuresFile !== undefined) return { featuresFile };
+  return prompt === undefined ? undefined : { prompt };
+}
+
 /**
  * `varscope inspect` on an Infinity bundle: the bits of every scale (one string of 0/1 per token, bit j at
- * character j), residual energy and PSNR per scale; with --text-features, teacher-forced bit and token accuracy per
+ * character j), residual energy and PSNR per scale; with --text-features or --prompt, teacher-forced bit and token accuracy per
  * scale beside the majority-bit and copy-coarser baselines.
  */
 async function inspectInfinity(args: ParsedArgs, engine: EngineApi, model: string): Promise<void> {
   const hDivW = args.options.ratio === undefined ? undefined : num(args, 'ratio', { min: 0.05, max: 20 });
   const image = { path: args.positionals[0] };
   const r = await engine.inspectBits({ model, image, hDivW });
-  const textFeatures = args.options['text-features'];
-  const tf =
-    textFeatures === undefined ? undefined : await engine.evaluateBits({ model, image, hDivW, text: { featuresFile: textFeatures } });
+  const text = captionOption(args);
+  const tf = text && (await engine.evaluateBits({ model, image, hDivW, text }));
   const dir = args.options['images-dir'];
   if (dir)
     for (const s of r.scales) await writePng(path.join(dir, `scale${String(s.scaleIndex).padStart(2, '0')}_${s.h}x${s.w}.png`), s.decoded);
@@ -433,7 +443,7 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
   switch (name) {
     case 'inspect': {
       if ((await engine.modelFamily({ model })) === 'infinity') return inspectInfinity(args, engine, model);
-      for (const flag of ['ratio', 'text-features'])
+      for (const flag of ['ratio', 'text-features', 'prompt'])
         if (args.options[flag] !== undefined) throw new UsageError(`--${flag} is for Infinity models; ${model} is a VAR bundle`, false);
       const resizeRatio = ratio();
       const { provider } = await openModel(engine, model);

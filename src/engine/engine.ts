@@ -38,6 +38,7 @@ import {
   type ProviderUse,
   type SizedInput,
 } from './model/infinityModel';
+import { encodePrompt } from './model/textEncoder';
 import { trainingUsage } from './analysis/codebookStats';
 import { editForcing } from './model/editForcing';
 import { evaluateFolder } from './dataset/folderEval';
@@ -308,13 +309,10 @@ export class Engine implements Handlers<EngineApi> {
     return scoreBits(s, b.manifest.bits, bits, logits, text.tokens);
   }
 
-  /** The T5 features of an Infinity request's caption. */
+  /** The T5 features of an Infinity request's caption: read from its file, or its prompt through the bundle's text encoder. */
   private async textFeatures(b: InfinityBundle, text: TextCondition): Promise<TextFeatures> {
     if ('featuresFile' in text) return readTextFeatures(text.featuresFile, b.manifest.text.featureWidth);
-    throw new VarScopeError(
-      'BadRequest',
-      `${b.dir} has no text encoder: give the caption's T5 features as a file (.npy or .safetensors, [N, ${b.manifest.text.featureWidth}])`,
-    );
+    return encodePrompt(b, text.prompt);
   }
 
   async profile(p: Parameters<EngineApi['profile']>[0]) {

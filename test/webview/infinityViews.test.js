@@ -156,6 +156,27 @@ module.exports = (test) => {
     await p.shot('infinity-teacher-forced');
   });
 
+  test('the caption control with a text encoder: a typed prompt becomes the caption, Evaluate sends it', async ({ open }) => {
+    const p = await open({
+      init: { model: { ...infinityModel(), textEncoder: true }, captionBesideImage: null },
+      handlers: { inspect: async () => infinityInspect(), trainingUsage: async () => null, evaluateBits: async () => infinityEval() },
+    });
+    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
+    await p.tab('stepThrough');
+    await p.page.click('#panel-stepThrough .segmented button[data-value=teacher]');
+    assert.strictEqual(await p.page.isDisabled('#panel-stepThrough .teacher-bits .caption-prompt'), false);
+    assert.strictEqual(await p.page.isHidden('#panel-stepThrough .teacher-bits .caption-note'), true);
+    await p.page.fill('#panel-stepThrough .teacher-bits .caption-prompt', '  a red circle beside stripes ');
+    await p.page.press('#panel-stepThrough .teacher-bits .caption-prompt', 'Enter');
+    assert.strictEqual(
+      await p.page.textContent('#panel-stepThrough .teacher-bits .caption-status'),
+      'Caption: the prompt “a red circle beside stripes”.',
+    );
+    await p.page.click('#panel-stepThrough .evaluate-bits');
+    await p.page.waitForSelector('#panel-stepThrough .bit-scale-table tbody tr');
+    assert.deepStrictEqual(p.calls.find((c) => c.method === 'evaluateBits').params, { text: { prompt: 'a red circle beside stripes' } });
+  });
+
   test('the caption control: another features file replaces the caption and drops the old evaluation; none beside the image says how to give one', async ({
     open,
   }) => {

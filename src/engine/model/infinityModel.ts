@@ -45,7 +45,7 @@ export function bitsModelInfo(b: InfinityBundle, use: ProviderUse): BitsModelInf
     numHeads: m.infinity.numHeads,
     embedDim: m.infinity.embedDim,
     textFeatureWidth: m.text.featureWidth,
-    textEncoder: false, // no bundle has an encoder yet: Engine.textFeatures refuses a prompt
+    textEncoder: m.textEncoder !== undefined,
     schedules: m.schedules.map((s) => ({
       id: s.id,
       hDivW: s.hDivW,

@@ -64,7 +64,7 @@ describe('Infinity on the official fixtures (engine)', function () {
       assert.strictEqual(info.family, 'infinity');
       if (info.family !== 'infinity') return;
       assert.strictEqual(info.bits, c.bits);
-      assert.strictEqual(info.textEncoder, false); // no exported bundle has a text encoder yet
+      assert.strictEqual(info.textEncoder, false); // the fixture bundles are exported without one
       assert.ok(info.schedules.some((s) => s.hDivW === c.hDivW && s.pixelSize[0] === c.size[0] && s.pixelSize[1] === c.size[1]));
       assert.strictEqual(info.provider, 'cpu');
       assert.deepStrictEqual(info.providerFallbacks, []);
