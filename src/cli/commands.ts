@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { PROVIDER_CHOICES, type EngineApi, type EngineConfig, type TextCondition } from '../shared/engineApi';
 import { VarScopeError } from '../shared/errors';
 import { SCALE_METRICS } from '../shared/metrics';
-import type { AnyModelInfo, BitGenerationSettings, ModelInfo } from '../shared/results';
+import { bitUsageJson, type AnyModelInfo, type BitGenerationSettings, type ModelInfo } from '../shared/results';
 import { samplingValueError, type SamplingField } from '../shared/samplingBounds';
 import { writeFileAtomic } from '../node/atomicWrite';
 import { DEFAULT_CONFIG, MAX_IMAGE_PIXELS_CEILING, noUsableImagesError, someImagesFailed } from '../engine/engine';
@@ -571,22 +571,7 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
       if (r.failed.length) process.stderr.write(`varscope stats: ${someImagesFailed(r.failed, u.images ?? 0)}\n`);
       if ('kind' in u) {
         // An Infinity model: per scale, each bit's ones count, balance and entropy, and the different codes.
-        await writeJson(args, {
-          provider,
-          images: u.images,
-          failed: r.failed,
-          bits: u.bits,
-          schedules: u.schedules,
-          tokens: u.tokens,
-          distinct: u.distinct,
-          perScale: u.perScale.map((s) => ({
-            tokens: s.tokens,
-            distinct: s.distinct,
-            ones: Array.from(s.ones),
-            balance: Array.from(s.balance),
-            entropy: Array.from(s.entropy),
-          })),
-        });
+        await writeJson(args, { provider, failed: r.failed, ...bitUsageJson(u) });
         return;
       }
       await writeJson(args, {

@@ -324,6 +324,24 @@ export interface BitUsage {
   images: number;
 }
 
+/** Bit usage as JSON (typed arrays as arrays), as `varscope stats` and the Codebook view's export write it. */
+export function bitUsageJson(u: BitUsage) {
+  return {
+    bits: u.bits,
+    schedules: u.schedules,
+    images: u.images,
+    tokens: u.tokens,
+    distinct: u.distinct,
+    perScale: u.perScale.map((s) => ({
+      tokens: s.tokens,
+      distinct: s.distinct,
+      ones: Array.from(s.ones),
+      balance: Array.from(s.balance),
+      entropy: Array.from(s.entropy),
+    })),
+  };
+}
+
 /** Codebook counts of either family: a VAR model's histogram, an Infinity model's bit usage. */
 export type AnyUsage = CodebookUsage | BitUsage;
 

@@ -4,7 +4,7 @@
  * folder counted by the engine (`folderUsage`), the two sources in one place as the VAR Codebook view has them.
  */
 import { select } from 'd3';
-import type { BitScaleUsage, BitUsage } from '../../shared/results';
+import { bitUsageJson, type BitScaleUsage, type BitUsage } from '../../shared/results';
 import { countFolder } from '../actions';
 import { scaleLabel, type GridShape } from '../geometry/scales';
 import type { InspectorState, Loadable } from '../store';
@@ -265,18 +265,7 @@ export const createBitsCodebookView = defineView<BitUsage>({
         view: 'codebook',
         family: 'infinity',
         source,
-        bits: u.bits,
-        schedules: u.schedules,
-        images: u.images,
-        tokens: u.tokens,
-        distinct: u.distinct,
-        perScale: u.perScale.map((s) => ({
-          tokens: s.tokens,
-          distinct: s.distinct,
-          ones: Array.from(s.ones),
-          balance: Array.from(s.balance),
-          entropy: Array.from(s.entropy),
-        })),
+        ...bitUsageJson(u),
       }
     );
   },
