@@ -7,7 +7,8 @@
  *       [--generate] [--logits OUT [--var-input F] [--class N]]
  * RSS and peak RSS (VmHWM) are read from /proc/<engine pid>/status; --evaluate then runs one teacher-forced
  * evaluation (class 0) in the same process and reads them again; --generate then generates one image (class 0,
- * seed 0, the official sampling settings) and reads them again, and with --evaluate evaluates once more (the time to
+ * seed 0, the official sampling settings) and reads them again (with the largest anonymous RSS while it ran, sampled:
+ * VmHWM also counts the pages of weights.bin that onnxruntime reads in place), and with --evaluate evaluates once more (the time to
  * go back to the teacher-forced view; a large bundle opens its transformer graph again). --logits OUT then (engine process closed; alone with
  * --logits-only) tokenizes the image in this process and writes OUT.tokens.bin (int32 [L]), OUT.varInput.bin and
  * OUT.logits.bin (float32 [L, V], teacher-forced, class N, default 0) and, with --var-input F,
@@ -25,11 +26,32 @@ function arg(name: string, def?: string): string | undefined {
   return i > 0 ? process.argv[i + 1] : def;
 }
 
-/** VmRSS and VmHWM (bytes) of a process, from /proc. */
-function memoryOf(pid: number): { rss: number; peak: number } {
+/**
+ * VmRSS and VmHWM (bytes) of a process, from /proc, and the RSS split: anonymous memory (the process's own) and file
+ * pages (mapped files, e.g. weights.bin read in place: the kernel takes them back under pressure).
+ */
+function memoryOf(pid: number): { rss: number; peak: number; anon: number; file: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+  return { rss: kb('VmRSS'), peak: kb('VmHWM'), anon: kb('RssAnon'), file: kb('RssFile') };
+}
+
+/** The largest anonymous RSS of a process while `work` runs (sampled every 200 ms; the kernel keeps no such peak). */
+async function peakAnonDuring<T>(pid: number, work: Promise<T>): Promise<{ result: T; peakAnon: number }> {
+  let peakAnon = memoryOf(pid).anon;
+  const timer = setInterval(() => {
+    try {
+      peakAnon = Math.max(peakAnon, memoryOf(pid).anon);
+    } catch {
+      // the process ended: the call below fails with its reason
+    }
+  }, 200);
+  try {
+    const result = await work;
+    return { result, peakAnon: Math.max(peakAnon, memoryOf(pid).anon) };
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 async function main(): Promise<void> {
@@ -65,6 +87,7 @@ async function main(): Promise<void> {
       peakAfterOpen: afterOpen.peak,
       rssAfterInspect: afterInspect.rss,
       peakAfterInspect: afterInspect.peak,
+      anonAfterInspect: afterInspect.anon,
       tokens: inspected.scales.map((s) => s.tokens.length),
     };
     // each stage's numbers also go to stderr as they come, so a run stopped for its memory shows how far it got
@@ -83,11 +106,17 @@ async function main(): Promise<void> {
     if (process.argv.includes('--generate')) {
       // generation: opens the step graph (KV cache) of a large bundle, which may release the transformer graph
       const t = performance.now();
-      await client.call('generate', { model, settings: { classId: 0, seed: 0, ...OFFICIAL_SAMPLING } });
+      const { peakAnon } = await peakAnonDuring(
+        client.pid!,
+        client.call('generate', { model, settings: { classId: 0, seed: 0, ...OFFICIAL_SAMPLING } }),
+      );
       out.generateMs = performance.now() - t;
       const afterGenerate = memoryOf(client.pid!);
       out.rssAfterGenerate = afterGenerate.rss;
       out.peakAfterGenerate = afterGenerate.peak;
+      out.anonAfterGenerate = afterGenerate.anon;
+      out.fileAfterGenerate = afterGenerate.file;
+      out.peakAnonDuringGenerate = peakAnon;
       reached();
       if (process.argv.includes('--evaluate')) {
         // back to the teacher-forced view: a large bundle's generation released its transformer graph
