@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { PROVIDER_CHOICES, type EngineApi, type EngineConfig } from '../shared/engineApi';
 import { VarScopeError } from '../shared/errors';
 import { SCALE_METRICS } from '../shared/metrics';
-import type { GenerationSettings, ModelInfo } from '../shared/results';
+import type { AnyModelInfo, BitsEvalResult, GenerationSettings, ModelInfo } from '../shared/results';
 import { samplingValueError } from '../shared/samplingBounds';
 import { writeFileAtomic } from '../node/atomicWrite';
 import { DEFAULT_CONFIG, MAX_IMAGE_PIXELS_CEILING, noUsableImagesError, someImagesFailed } from '../engine/engine';
@@ -72,9 +72,17 @@ export const SPECS: Record<string, CommandSpec> = {
   },
   eval: {
     name: 'eval',
-    summary: 'Teacher-forced evaluation (no CFG): per-scale accuracy and NLL of the true tokens for a class.',
+    summary:
+      'Teacher-forced evaluation (no CFG): per-scale accuracy and NLL of the true tokens for a class (an Infinity model: bit and token accuracy for a caption, beside the majority-bit and copy-coarser baselines).',
     positionals: ['IMAGE'],
-    options: { ...COMMON, ...IMAGE_OPTS, class: { help: 'class id (the null class id = no class)', required: true } },
+    options: {
+      ...COMMON,
+      ...IMAGE_OPTS,
+      class: { help: 'VAR: class id (the null class id = no class); required' },
+      ratio: { help: "Infinity: the schedule's aspect ratio h/w (default: the bundle's template nearest the image's)" },
+      'text-features': { help: "Infinity: the caption's T5 features ([N, width] float32 .npy or .safetensors)" },
+      prompt: { help: "Infinity: the caption's text (needs the bundle's text encoder)" },
+    },
   },
   generate: {
     name: 'generate',
@@ -267,11 +275,16 @@ function mean(a: ArrayLike<number>): number {
  * Open the model before anything runs (the engine's watchdog then knows how long one of its runs may take); its
  * provider goes in every JSON result, why faster ones were skipped to stderr with --verbose.
  */
-async function openModel(engine: EngineApi, model: string): Promise<ModelInfo> {
-  const info = varModelOf(await engine.openModel({ model }), 'this command');
+async function openAnyModel(engine: EngineApi, model: string): Promise<AnyModelInfo> {
+  const info = await engine.openModel({ model });
   if (process.env.VARSCOPE_VERBOSE === '1')
     for (const f of info.providerFallbacks) process.stderr.write(`varscope: provider ${f.provider} skipped: ${f.reason}\n`);
   return info;
+}
+
+/** openAnyModel for a command that works on VAR models only. */
+async function openModel(engine: EngineApi, model: string): Promise<ModelInfo> {
+  return varModelOf(await openAnyModel(engine, model), 'this command');
 }
 
 /** Listeners of the engine's folderUsage progress events (main routes the engine's events here). */
@@ -302,7 +315,8 @@ async function inspectInfinity(args: ParsedArgs, engine: EngineApi, model: strin
   const image = { path: args.positionals[0] };
   const r = await engine.inspectBits({ model, image, hDivW });
   const textFeatures = args.options['text-features'];
-  const tf = textFeatures === undefined ? undefined : await engine.evaluateBits({ model, image, hDivW, text: { featuresFile: textFeatures } });
+  const tf =
+    textFeatures === undefined ? undefined : await engine.evaluateBits({ model, image, hDivW, text: { featuresFile: textFeatures } });
   const dir = args.options['images-dir'];
   if (dir)
     for (const s of r.scales) await writePng(path.join(dir, `scale${String(s.scaleIndex).padStart(2, '0')}_${s.h}x${s.w}.png`), s.decoded);
@@ -319,13 +333,33 @@ async function inspectInfinity(args: ParsedArgs, engine: EngineApi, model: strin
       residualEnergy: s.residualEnergy,
       psnr: s.psnr,
     })),
-    teacherForced: tf && {
-      captionTokens: tf.captionTokens,
-      copyCoarser: 'nearest',
-      overall: tf.overall,
-      scales: tf.scales.map(({ correct: _correct, ...rest }) => rest),
-    },
+    teacherForced: tf && teacherForcedJson(tf),
   });
+}
+
+/** A teacher-forced Infinity evaluation as `inspect --text-features` and `eval` write it (without the per-bit hits). */
+function teacherForcedJson(tf: BitsEvalResult): Record<string, unknown> {
+  return {
+    captionTokens: tf.captionTokens,
+    copyCoarser: 'nearest',
+    overall: tf.overall,
+    scales: tf.scales.map(({ correct: _correct, ...rest }) => rest),
+  };
+}
+
+/** `varscope eval` on an Infinity bundle: teacher-forced bit and token accuracy per scale for one caption. */
+async function evalInfinity(args: ParsedArgs, engine: EngineApi, model: string): Promise<void> {
+  if (args.options.class !== undefined)
+    throw new UsageError(`--class is for VAR models; ${model} is an Infinity bundle (give --text-features or --prompt)`, false);
+  const features = args.options['text-features'];
+  const prompt = args.options.prompt;
+  if ((features === undefined) === (prompt === undefined))
+    throw new UsageError('an Infinity model is evaluated for a caption: give --text-features FILE or --prompt TEXT (one of them)', false);
+  const hDivW = args.options.ratio === undefined ? undefined : num(args, 'ratio', { min: 0.05, max: 20 });
+  const info = await openAnyModel(engine, model);
+  const text = features !== undefined ? { featuresFile: features } : { prompt: prompt! };
+  const tf = await engine.evaluateBits({ model, image: { path: args.positionals[0] }, hDivW, text });
+  await writeJson(args, { provider: info.provider, family: info.family, schedule: tf.schedule, ...teacherForcedJson(tf) });
 }
 
 /** Run one command (not export/bench). */
@@ -367,6 +401,10 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
       return;
     }
     case 'eval': {
+      if ((await engine.modelFamily({ model })) === 'infinity') return evalInfinity(args, engine, model);
+      for (const flag of ['ratio', 'text-features', 'prompt'])
+        if (args.options[flag] !== undefined) throw new UsageError(`--${flag} is for Infinity models; ${model} is a VAR bundle`, false);
+      if (args.options.class === undefined) throw new UsageError('--class is required');
       const classId = samplingFlag(args, 'class', 'classId');
       const resizeRatio = ratio();
       const { provider } = await openModel(engine, model);
@@ -424,7 +462,7 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
     }
     case 'evaluate': {
       const r = await runEvaluate(args, engine, model, ratio());
-      const { provider } = await openModel(engine, model); // opened by runEvaluate: its provider
+      const { provider } = await openAnyModel(engine, model); // opened by runEvaluate: its provider
       await writeJson(args, evaluationJson(provider, r), r.shard !== undefined);
       return;
     }

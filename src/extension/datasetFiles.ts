@@ -8,6 +8,7 @@ import { writeFileAtomic } from '../node/atomicWrite';
 import { listCheckpoints, type Checkpoint } from '../node/checkpointList';
 import type { DatasetEvaluation } from '../shared/evaluation';
 import { evaluationFiles, parseEvaluationFile } from '../shared/evaluationFile';
+import { varEvaluationOf } from '../shared/modelFamily';
 import { VarScopeError } from '../shared/errors';
 
 /** A checkpoint of a run: a bundle, or a PyTorch file still to export. */
@@ -36,7 +37,7 @@ export const datasetFiles: DatasetFiles = {
     } catch (e) {
       throw new VarScopeError('BadRequest', `${path.basename(file)} is not a readable JSON file: ${(e as Error).message}`);
     }
-    return parseEvaluationFile(text, path.basename(file));
+    return parseEvaluationFile(text, path.basename(file)).map((r) => varEvaluationOf(r, 'the Dataset view'));
   },
   async save(r, jsonFile) {
     for (const f of evaluationFiles(r, jsonFile)) await writeFileAtomic(f.file, f.text);

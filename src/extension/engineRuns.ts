@@ -5,6 +5,7 @@
 import type * as vscode from 'vscode';
 import type { EngineClient } from '../client/engineClient';
 import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../shared/evaluation';
+import { varEvaluationOf } from '../shared/modelFamily';
 import { VarScopeError } from '../shared/errors';
 import type { ComparedModel, HostEvents } from '../shared/protocol';
 import { newRunId } from '../shared/runId';
@@ -45,7 +46,10 @@ export async function evaluateFolder(
   const off = client.on('evaluateFolder', (e) => e.runId === runId && onProgress(e));
   const sub = token.onCancellationRequested(() => void client.cancel(runId));
   try {
-    return await client.call('evaluateFolder', { model: p.model, runId, folder: p.folder, labels: p.labels });
+    return varEvaluationOf(
+      await client.call('evaluateFolder', { model: p.model, runId, folder: p.folder, labels: p.labels }),
+      'the Dataset view',
+    );
   } finally {
     sub.dispose();
     off();

@@ -3,7 +3,7 @@
  * events it streams. Every request names the model bundle folder, so a restarted engine process serves
  * the next request without any other state being replayed.
  */
-import type { DatasetEvaluation, EvaluationProgress, FreeRunMode, LabelSource } from './evaluation';
+import type { AnyDatasetEvaluation, EvaluationProgress, FreeRunMode, LabelSource } from './evaluation';
 import type { EditRequest, EditResult } from './protocol';
 import type { ModelFamily } from './manifest';
 import type { SamplingGridRequest, SamplingGridResult } from './samplingGrid';
@@ -43,13 +43,13 @@ export interface EngineConfig {
 /** An image given by path (read by the engine) or by its bytes. */
 export type ImageSource = { path: string } | { bytes: Uint8Array; name?: string };
 
-/** Which model a request is for: the bundle folder (holding varscope.json). */
 /**
  * The caption an Infinity model is conditioned on: its T5 features from a file (a `.npy` or `.safetensors` of
  * [N, featureWidth] floats, the encoder's last_hidden_state), or a prompt that the bundle's text encoder encodes.
  */
 export type TextCondition = { featuresFile: string } | { prompt: string };
 
+/** Which model a request is for: the bundle folder (holding varscope.json). */
 export interface ModelRef {
   model: string;
 }
@@ -99,7 +99,7 @@ export interface FolderUsageResult {
 export interface EvaluateFolderRequest extends ModelRef, ImageOptions {
   runId: string;
   folder: string;
-  /** Where each image's class comes from (teacher forcing is conditioned on it). */
+  /** Where each image's class (VAR) or caption (Infinity) comes from (teacher forcing is conditioned on it). */
   labels: LabelSource;
   /** Images per batch (default 8). */
   batch?: number;
@@ -155,8 +155,11 @@ export interface EngineApi {
   samplingGrid(params: ModelRef & SamplingGridRequest & { runId?: string }): Promise<SamplingGridResult>;
   /** Codebook usage over many images, streamed as `folderUsage` events; cancel with `cancel`. */
   folderUsage(params: FolderUsageRequest): Promise<FolderUsageResult>;
-  /** Per-scale metrics and baselines of a model over a folder, progress streamed as `evaluateFolder` events; cancel with `cancel`. */
-  evaluateFolder(params: EvaluateFolderRequest): Promise<DatasetEvaluation>;
+  /**
+   * Per-scale metrics and baselines of a model over a folder (an Infinity model: bit and token accuracy, labels
+   * `captions`), progress streamed as `evaluateFolder` events; cancel with `cancel`.
+   */
+  evaluateFolder(params: EvaluateFolderRequest): Promise<AnyDatasetEvaluation>;
   /** The checkpoint's training hit counts, when the bundle has them. */
   trainingUsage(params: ModelRef): Promise<CodebookUsage | null>;
   /**

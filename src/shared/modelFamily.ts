@@ -1,5 +1,6 @@
 /** The one place a loaded model's family is narrowed where only a VAR model will do. */
 import { VarScopeError } from './errors';
+import type { AnyDatasetEvaluation, DatasetEvaluation } from './evaluation';
 import type { AnyModelInfo, ModelInfo } from './results';
 
 /** `info` as a VAR model, or one line saying `request` works on VAR bundles only (the reverse of the engine's refusal). */
@@ -14,4 +15,13 @@ export function varModelOf(info: AnyModelInfo, request: string): ModelInfo {
 /** Tokens of the longest sequence the model runs (Infinity: its largest schedule), for run-time limits. */
 export function longestSequence(info: AnyModelInfo): number {
   return info.family === 'infinity' ? Math.max(...info.schedules.map((s) => s.tokenCount)) : info.tokenCount;
+}
+
+/** An evaluation as a VAR model's, or one line saying `request` works on VAR evaluations only. */
+export function varEvaluationOf(r: AnyDatasetEvaluation, request: string): DatasetEvaluation {
+  if (r.family !== 'infinity') return r;
+  throw new VarScopeError(
+    'BadRequest',
+    `${r.model.dir} is an Infinity model: ${request} works on VAR evaluations (for Infinity: \`varscope evaluate\`, \`varscope merge\`)`,
+  );
 }

@@ -261,14 +261,105 @@ describe('CLI on an Infinity bundle', function () {
     assert.strictEqual(j.teacherForced.scales[0].copyCoarserBaseline, null);
   });
 
+  it('eval gives the teacher-forced accuracies of inspect --text-features; evaluate over a folder of captioned images says the family in JSON and CSV, and its 2 shards merge into the one run', () => {
+    const model = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
+    const kv = npyFloats(readNpy(fx('text_kv_compact.npy')));
+    const images = path.join(tmp, 'captioned');
+    fs.mkdirSync(images, { recursive: true });
+    for (const [name, rows] of [
+      ['a', [0, 7]],
+      ['b', [7, 20]],
+    ] as const) {
+      fs.copyFileSync(fx('image.png'), path.join(images, `${name}.png`));
+      writeNpyFloat32(path.join(images, `${name}.npy`), [rows[1] - rows[0], 128], kv.slice(rows[0] * 128, rows[1] * 128));
+    }
+    const inspected = cli([
+      'inspect',
+      path.join(images, 'b.png'),
+      '--model',
+      model,
+      '--text-features',
+      path.join(images, 'b.npy'),
+      '--provider',
+      'cpu',
+    ]);
+    assert.strictEqual(inspected.code, 0, inspected.stderr);
+    const evaluated = cli([
+      'eval',
+      path.join(images, 'b.png'),
+      '--model',
+      model,
+      '--text-features',
+      path.join(images, 'b.npy'),
+      '--provider',
+      'cpu',
+    ]);
+    assert.strictEqual(evaluated.code, 0, evaluated.stderr);
+    const e = JSON.parse(evaluated.stdout);
+    assert.strictEqual(e.family, 'infinity');
+    assert.strictEqual(e.captionTokens, 13);
+    assert.deepStrictEqual(e.scales, JSON.parse(inspected.stdout).teacherForced.scales);
+    const csv = path.join(tmp, 'scales.csv');
+    const imagesCsv = path.join(tmp, 'images.csv');
+    const one = cli(['evaluate', images, '--model', model, '--csv', csv, '--images-csv', imagesCsv, '--provider', 'cpu']);
+    assert.strictEqual(one.code, 0, one.stderr);
+    const r = JSON.parse(one.stdout);
+    assert.strictEqual(r.family, 'infinity');
+    assert.strictEqual(r.images, 2);
+    assert.deepStrictEqual(r.labels, { kind: 'captions' });
+    assert.deepStrictEqual(
+      r.perImage[1].scales,
+      e.scales.map((s: { bitAccuracy: number; tokenAccuracy: number }) => ({ bitAccuracy: s.bitAccuracy, tokenAccuracy: s.tokenAccuracy })),
+    );
+    const rows = fs.readFileSync(csv, 'utf8').trim().split('\n');
+    assert.strictEqual(
+      rows[0],
+      'family,scale,tokens,bit_accuracy,token_accuracy,majority_bit_accuracy,majority_token_accuracy,copy_coarser_bit_accuracy,copy_coarser_token_accuracy',
+    );
+    assert.strictEqual(rows.length, 8);
+    assert.match(rows[1], /^infinity,0,2,/);
+    assert.match(fs.readFileSync(imagesCsv, 'utf8'), /^family,file,schedule,caption,bit_accuracy,token_accuracy,bit_accuracy_0,/);
+    const parts = [0, 1].map((k) => {
+      const out = path.join(tmp, `part${k}.json`);
+      const p = cli(['evaluate', images, '--model', model, '--shard', `${k}/2`, '--json', out, '--provider', 'cpu']);
+      assert.strictEqual(p.code, 0, p.stderr);
+      return out;
+    });
+    const merged = cli(['merge', ...parts]);
+    assert.strictEqual(merged.code, 0, merged.stderr);
+    const m = JSON.parse(merged.stdout);
+    assert.deepStrictEqual({ ...m, elapsedMs: 0 }, { ...r, elapsedMs: 0 });
+  });
+
   it('Infinity flags on a VAR bundle, a VAR command on an Infinity bundle and wrong features fail in one line', () => {
     const infinity = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
     const onVar = cli(['inspect', fx('image.png'), '--model', requireBundle(), '--ratio', '1']);
     assert.strictEqual(onVar.code, 2);
     assert.match(onVar.stderr, /^varscope inspect: --ratio is for Infinity models; .* is a VAR bundle\n$/);
     const evalOnInfinity = cli(['eval', fx('image.png'), '--model', infinity, '--class', '1', '--provider', 'cpu']);
-    assert.strictEqual(evalOnInfinity.code, 1);
-    assert.match(evalOnInfinity.stderr, /^varscope eval: .*infinity-A is an Infinity bundle: .* works on VAR bundles .*\n$/);
+    assert.strictEqual(evalOnInfinity.code, 2);
+    assert.match(
+      evalOnInfinity.stderr,
+      /^varscope eval: --class is for VAR models; .*infinity-A is an Infinity bundle \(give --text-features or --prompt\)\n$/,
+    );
+    const noCaption = cli(['eval', fx('image.png'), '--model', infinity, '--provider', 'cpu']);
+    assert.strictEqual(noCaption.code, 2);
+    assert.match(
+      noCaption.stderr,
+      /^varscope eval: an Infinity model is evaluated for a caption: give --text-features FILE or --prompt TEXT \(one of them\)\n$/,
+    );
+    const prompt = cli(['eval', fx('image.png'), '--model', infinity, '--prompt', 'a cat', '--provider', 'cpu']);
+    assert.strictEqual(prompt.code, 1);
+    assert.match(prompt.stderr, /^varscope eval: .*infinity-A has no text encoder: give the caption's T5 features as a file .*\n$/);
+    const classesOnInfinity = cli(['evaluate', tmp, '--model', infinity, '--labels-from-subfolders', '--provider', 'cpu']);
+    assert.strictEqual(classesOnInfinity.code, 2);
+    assert.match(
+      classesOnInfinity.stderr,
+      /^varscope evaluate: --labels-from-subfolders is for VAR models: an Infinity model's images are labelled with captions/,
+    );
+    const captionsOnVar = cli(['evaluate', tmp, '--model', requireBundle(), '--captions', 'c.jsonl', '--provider', 'cpu']);
+    assert.strictEqual(captionsOnVar.code, 2);
+    assert.match(captionsOnVar.stderr, /^varscope evaluate: --captions is for Infinity models: a VAR model takes classes\n$/);
     const wrongWidth = cli([
       'inspect',
       fx('image.png'),
