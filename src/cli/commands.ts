@@ -155,7 +155,7 @@ export const SPECS: Record<string, CommandSpec> = {
   export: {
     name: 'export',
     summary:
-      'Export a PyTorch checkpoint to a model bundle (python -m varscope.export; its flags pass through). --python PATH or VARSCOPE_PYTHON picks the Python (default: python3 on PATH, else /usr/bin/python3; the first with torch >= 1.13 and onnx).',
+      'Export a PyTorch checkpoint to a model bundle (python -m varscope.export; its flags pass through; with --infinity INFINITY.pth, an Infinity pair through python -m varscope.infinity.export). --python PATH or VARSCOPE_PYTHON picks the Python (default: python3 on PATH, else /usr/bin/python3; the first with torch >= 1.13 and onnx).',
     positionals: [],
     options: {},
     passThrough: true,
@@ -530,7 +530,9 @@ export async function runExport(argv: string[]): Promise<number> {
   const { python: given, rest: args } = takePythonFlag(argv);
   const noTemplate = args.includes('--no-template');
   const rest = args.filter((a) => a !== '--no-template');
-  const fast = noTemplate ? undefined : templateExportArgs(rest);
+  // An Infinity pair (--infinity) goes to its own exporter, which has no templates (README, Infinity checkpoints).
+  const infinity = rest.includes('--infinity');
+  const fast = noTemplate || infinity ? undefined : templateExportArgs(rest);
   if (fast) {
     const done = await exportFromTemplate(fast, root);
     if (done) return 0;
@@ -565,8 +567,9 @@ export async function runExport(argv: string[]): Promise<number> {
   };
   const code = await new Promise<number>((resolve) => {
     // bin/varscope.js takes --verbose off every command line (VARSCOPE_VERBOSE): the exporter then prints torch's warnings.
-    const verbose = process.env.VARSCOPE_VERBOSE === '1' && !rest.includes('--verbose') ? ['--verbose'] : [];
-    const p = spawn(python, ['-m', 'varscope.export', ...rest, ...verbose], { stdio: 'inherit', env });
+    const verbose = process.env.VARSCOPE_VERBOSE === '1' && !rest.includes('--verbose') && !infinity ? ['--verbose'] : [];
+    const module = infinity ? 'varscope.infinity.export' : 'varscope.export';
+    const p = spawn(python, ['-m', module, ...rest, ...verbose], { stdio: 'inherit', env });
     forwardSignalsTo(p);
     p.on('error', (e) => {
       process.stderr.write(`varscope: cannot run ${python}: ${e.message}\n`);

@@ -11,6 +11,7 @@ import { freeRunningCsv, imagesCsv, scalesCsv, timelineCsv } from '../shared/eva
 import { FREE_RUN_MODES, type FreeRunMode } from '../shared/evaluation';
 import type { ModelInfo } from '../shared/results';
 import type { ModelFamily } from '../shared/manifest';
+import { VarScopeError } from '../shared/errors';
 import { noUsableImagesError, someImagesFailed } from '../engine/engine';
 import { writeOutput } from './outputPaths';
 import { CheckpointBundler } from '../client/checkpointBundler';
@@ -257,6 +258,12 @@ export async function runTimeline(args: ParsedArgs, engine: EngineApi, resizeRat
     );
   if (args.options.checkpoints) list.push(...listCheckpoints(args.options.checkpoints));
   if (!list.length) throw new UsageError('give --models DIR,DIR... or --checkpoints FOLDER');
+  const infinity = list.find((c) => c.kind === 'bundle' && c.family === 'infinity');
+  if (infinity?.kind === 'bundle')
+    throw new VarScopeError(
+      'BadRequest',
+      `${infinity.dir} is an Infinity bundle: timeline works on VAR checkpoints (for Infinity: varscope evaluate on each checkpoint)`,
+    );
   const evaluations: DatasetEvaluation[] = [];
   const bundler = list.some((c) => c.kind === 'needsExport') ? CheckpointBundler.forCli(packageRoot) : undefined;
   for (const c of sortCheckpoints(list)) {

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
-import { defaultModelImages, fixture, requireBundle, ROOT, runCli } from '../fixtures';
+import { defaultModelImages, fixture, FIXTURES, requireBundle, ROOT, runCli } from '../fixtures';
 import { npyFloats, npyInts, readNpy, writeNpyFloat32 } from '../npy';
 
 const cli = runCli;
@@ -331,6 +331,43 @@ describe('CLI on an Infinity bundle', function () {
     assert.deepStrictEqual({ ...m, elapsedMs: 0 }, { ...r, elapsedMs: 0 });
   });
 
+  it('export --infinity writes the bundle of an Infinity pair (varscope.infinity.export), which inspect opens; a VAR checkpoint given as Infinity or the reverse fails in one line', () => {
+    const out = path.join(tmp, 'exported');
+    const py = ['--python', '/usr/bin/python3'];
+    const r = cli(['export', ...py, '--vae', fx('vae.pth'), '--infinity', fx('infinity.pth'), '--out', out, '--id', 'a']);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const inspected = cli(['inspect', fx('image.png'), '--model', out, '--provider', 'cpu']);
+    assert.strictEqual(inspected.code, 0, inspected.stderr);
+    const d = 16;
+    const bits = readNpy(fx('tok_bits.npy')).data as Uint8Array;
+    assert.deepStrictEqual(
+      JSON.parse(inspected.stdout).scales.flatMap((s: { bits: string[] }) => s.bits),
+      Array.from({ length: bits.length / d }, (_, t) => bits.subarray(t * d, (t + 1) * d).join('')),
+    );
+    const var_ = path.join(FIXTURES, 'var.pth');
+    const varAsInfinity = cli(['export', ...py, '--vae', fx('vae.pth'), '--infinity', var_, '--out', path.join(tmp, 'x1')]);
+    assert.notStrictEqual(varAsInfinity.code, 0);
+    assert.match(
+      varAsInfinity.stderr,
+      /var\.pth: a VAR checkpoint, not an Infinity checkpoint: export it as VAR \(varscope export --vae VAE --var VAR\)\n$/,
+    );
+    const infinityAsVar = cli([
+      'export',
+      ...py,
+      '--vae',
+      path.join(FIXTURES, 'vae.pth'),
+      '--var',
+      fx('infinity.pth'),
+      '--out',
+      path.join(tmp, 'x2'),
+    ]);
+    assert.notStrictEqual(infinityAsVar.code, 0);
+    assert.match(
+      infinityAsVar.stderr,
+      /infinity\.pth: an Infinity checkpoint \(its transformer\), not VAR: export it as Infinity \(varscope export --vae BSQ_VAE --infinity INFINITY\)\n$/,
+    );
+  });
+
   it('Infinity flags on a VAR bundle, a VAR command on an Infinity bundle and wrong features fail in one line', () => {
     const infinity = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
     const onVar = cli(['inspect', fx('image.png'), '--model', requireBundle(), '--ratio', '1']);
@@ -357,6 +394,9 @@ describe('CLI on an Infinity bundle', function () {
       classesOnInfinity.stderr,
       /^varscope evaluate: --labels-from-subfolders is for VAR models: an Infinity model's images are labelled with captions/,
     );
+    const timeline = cli(['timeline', tmp, '--models', infinity, '--provider', 'cpu']);
+    assert.strictEqual(timeline.code, 1);
+    assert.match(timeline.stderr, /^varscope timeline: .*infinity-A is an Infinity bundle: timeline works on VAR checkpoints/);
     const captionsOnVar = cli(['evaluate', tmp, '--model', requireBundle(), '--captions', 'c.jsonl', '--provider', 'cpu']);
     assert.strictEqual(captionsOnVar.code, 2);
     assert.match(captionsOnVar.stderr, /^varscope evaluate: --captions is for Infinity models: a VAR model takes classes\n$/);
