@@ -6,9 +6,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../node/atomicWrite';
 import { listCheckpoints, type Checkpoint } from '../node/checkpointList';
-import type { DatasetEvaluation } from '../shared/evaluation';
+import type { AnyDatasetEvaluation } from '../shared/evaluation';
 import { evaluationFiles, parseEvaluationFile } from '../shared/evaluationFile';
-import { varEvaluationOf } from '../shared/modelFamily';
 import { VarScopeError } from '../shared/errors';
 
 /** A checkpoint of a run: a bundle, or a PyTorch file still to export. */
@@ -17,9 +16,9 @@ export type { Checkpoint };
 /** File access of the dataset commands. */
 export interface DatasetFiles {
   /** The evaluations of a saved result (one evaluation, or a timeline's list); BadRequest when it is neither. */
-  read(file: string): DatasetEvaluation[];
+  read(file: string): AnyDatasetEvaluation[];
   /** Writes a result as FILE.json, FILE.csv (per scale) and FILE-images.csv (per image), each whole or not at all. */
-  save(r: DatasetEvaluation, jsonFile: string): Promise<void>;
+  save(r: AnyDatasetEvaluation, jsonFile: string): Promise<void>;
   /** The checkpoints in a folder: the folder itself when it is a bundle, else its bundle sub-folders and .pth files. */
   checkpoints(dir: string): Checkpoint[];
   /** Whether a file (or folder) is there. */
@@ -37,7 +36,7 @@ export const datasetFiles: DatasetFiles = {
     } catch (e) {
       throw new VarScopeError('BadRequest', `${path.basename(file)} is not a readable JSON file: ${(e as Error).message}`);
     }
-    return parseEvaluationFile(text, path.basename(file)).map((r) => varEvaluationOf(r, 'the Dataset view'));
+    return parseEvaluationFile(text, path.basename(file));
   },
   async save(r, jsonFile) {
     for (const f of evaluationFiles(r, jsonFile)) await writeFileAtomic(f.file, f.text);

@@ -271,6 +271,8 @@ export interface BitAccuracyValues {
 /** One scale of an Infinity model over the folder: its tokens' teacher-forced accuracy beside the no-model baselines. */
 export interface BitsScaleMetrics extends BitAccuracyValues {
   scaleIndex: number;
+  /** The scale's grid, when every image has the same (one schedule); else null. */
+  grid: { h: number; w: number } | null;
   /** Tokens scored at this scale (Σ over images of h·w). */
   tokens: number;
   baselines: {
@@ -294,6 +296,9 @@ export interface BitsImageMetrics extends BitAccuracyValues {
 
 /** One image's hits at one scale (sums over its tokens): what a result and a merge are computed from. */
 export interface BitsScaleStats {
+  /** The scale's grid at the image's schedule. */
+  h: number;
+  w: number;
   tokens: number;
   bitsRight: number;
   tokensRight: number;

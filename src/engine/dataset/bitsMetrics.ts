@@ -31,7 +31,7 @@ export function bitsImageStats(file: string, caption: string, r: BitsEvalResult,
       const [bitsRight, tokensRight] = hits(s, n, d);
       const [majorityBitsRight, majorityTokensRight] = hits(s.majorityBaseline, n, d);
       const [copyBitsRight, copyTokensRight] = s.copyCoarserBaseline ? hits(s.copyCoarserBaseline, n, d) : [0, 0];
-      return { tokens: n, bitsRight, tokensRight, majorityBitsRight, majorityTokensRight, copyBitsRight, copyTokensRight };
+      return { h: s.h, w: s.w, tokens: n, bitsRight, tokensRight, majorityBitsRight, majorityTokensRight, copyBitsRight, copyTokensRight };
     }),
   };
 }
@@ -72,8 +72,13 @@ export function bitsEvaluationOf(stats: readonly BitsImageStats[], meta: BitsEva
     all.toks += own.toks;
     return { file: row.file, schedule: row.schedule, caption: row.caption, ...accuracyOf(own.bits, own.toks, own.tokens, d), scales };
   });
+  const gridOf = (k: number) => {
+    const at = rows.map((r) => r.scales[k]).filter(Boolean);
+    return at.length && at.every((sc) => sc.h === at[0].h && sc.w === at[0].w) ? { h: at[0].h, w: at[0].w } : null;
+  };
   const scales: BitsScaleMetrics[] = sums.map((s, k) => ({
     scaleIndex: k,
+    grid: gridOf(k),
     tokens: s.tokens,
     ...accuracyOf(s.bits, s.toks, s.tokens, d),
     baselines: {
