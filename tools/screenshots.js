@@ -42,7 +42,10 @@ const SHOTS = [
   'profile',
   'export',
   'infinity-pyramid',
+  'infinity-dataset',
 ];
+/** Shots taken in a session of their own (an Infinity model), not the default model's. */
+const OWN_SESSION = ['infinity-pyramid', 'infinity-dataset'];
 /** The Infinity screenshot's model and image: the official fixture B (32 bits, h:w 0.75) on its own input. */
 const INFINITY_BUNDLE = path.join(cs.ROOT, 'out', 'bundles', 'infinity-B');
 const INFINITY_IMAGE = path.join(cs.ROOT, 'test', 'fixtures', 'infinity', 'infinity-B', 'image.png');
@@ -489,6 +492,75 @@ async function infinityPyramid(outDir) {
   }
 }
 
+/**
+ * The Infinity Dataset screenshot's folder and result: six 4:3 images (fixture B's input, its mirror and upside-down
+ * copy, and the VAR fixture's three images cropped to 4:3), each with a caption's T5 features beside it (fixture B's
+ * two captions in turn), evaluated once with `varscope evaluate` into out/screenshots/infinity-dataset.json.
+ */
+function infinityDatasetResults() {
+  const root = path.join(cs.ROOT, 'out', 'screenshots');
+  const out = path.join(root, 'infinity-dataset.json');
+  if (fs.existsSync(out)) return out;
+  const folder = path.join(root, 'infinity-captioned');
+  const fx = path.join(cs.ROOT, 'test', 'fixtures', 'infinity', 'infinity-B');
+  const varImages = ['img0.png', 'img1.png', 'img2.png'].map((f) => path.join(cs.ROOT, '..', 'shared', 'fixtures', 'official-var-A', f));
+  const script = [
+    'import sys, os, numpy as np',
+    'from PIL import Image, ImageOps',
+    'out, b, kv, cu = sys.argv[1], sys.argv[2], np.load(sys.argv[3]), np.load(sys.argv[4])',
+    'os.makedirs(out, exist_ok=True)',
+    'src = Image.open(b).convert("RGB")',
+    'imgs = [src, ImageOps.mirror(src), src.rotate(180)] + [ImageOps.fit(Image.open(f).convert("RGB"), src.size) for f in sys.argv[5:]]',
+    'for i, im in enumerate(imgs):',
+    '    im.save(os.path.join(out, f"image{i}.png"))',
+    '    c = i % 2',
+    '    np.save(os.path.join(out, f"image{i}.npy"), kv[cu[c]:cu[c + 1]].astype(np.float32))',
+  ].join('\n');
+  const env = { ...process.env, PYTHONPATH: path.join(cs.ROOT, 'python') };
+  const cp = require('child_process');
+  cp.execFileSync(
+    '/usr/bin/python3',
+    [
+      '-c',
+      script,
+      folder,
+      path.join(fx, 'image.png'),
+      path.join(fx, 'text_kv_compact.npy'),
+      path.join(fx, 'text_cu_seqlens_k.npy'),
+      ...varImages,
+    ],
+    { stdio: 'inherit', env },
+  );
+  const cli = path.join(cs.ROOT, 'bin', 'varscope.js');
+  cp.execFileSync(process.execPath, [cli, 'evaluate', folder, '--model', INFINITY_BUNDLE, '--provider', 'cpu', '--json', out], {
+    stdio: 'inherit',
+  });
+  return out;
+}
+
+/** docs/view-infinity-dataset.png: an Infinity model (fixture B) in its own VS Code session, its Dataset view. */
+async function infinityDataset(outDir) {
+  const results = infinityDatasetResults();
+  const session = await openVarScope({ image: INFINITY_IMAGE, model: INFINITY_BUNDLE, grids: 7 });
+  try {
+    const { page, panel } = session;
+    await page.keyboard.press('Control+B');
+    await sleep(1000);
+    await openResults(page, results);
+    await whenPanel(
+      panel,
+      'the Infinity dataset view',
+      () => document.querySelectorAll('.view-bits-dataset .worst-table tbody tr').length > 0,
+    );
+    await sleep(800);
+    const file = path.join(outDir, 'view-infinity-dataset.png');
+    const bytes = await shoot(page, file);
+    console.log(`${path.relative(cs.ROOT, file)}  ${(bytes / 1024).toFixed(0)} KB`);
+  } finally {
+    await session.close();
+  }
+}
+
 async function main() {
   const arg = (name) => {
     const i = process.argv.indexOf(name);
@@ -509,7 +581,8 @@ async function main() {
   }
   if (only.includes('watch')) runCheckpoints();
   if (only.includes('infinity-pyramid')) await infinityPyramid(outDir);
-  if (only.every((s) => s === 'infinity-pyramid')) return;
+  if (only.includes('infinity-dataset')) await infinityDataset(outDir);
+  if (only.every((s) => OWN_SESSION.includes(s))) return;
   const session = { ...(await openVarScope()), dataset };
   try {
     if (only.includes('overview')) {
@@ -520,7 +593,7 @@ async function main() {
     // Hide the explorer: the panel gets the width; the activity bar, tabs and status bar still show VS Code.
     await session.page.keyboard.press('Control+B');
     await sleep(1000);
-    for (const name of SHOTS.filter((s) => s !== 'overview' && s !== 'infinity-pyramid' && only.includes(s))) {
+    for (const name of SHOTS.filter((s) => s !== 'overview' && !OWN_SESSION.includes(s) && only.includes(s))) {
       const t0 = Date.now();
       await resetPanel(session.panel);
       const r = (await STEPS[name](session)) || {};

@@ -81,6 +81,12 @@ module.exports = (test) => {
       ts.map((t) => t.textContent),
     );
     assert.deepStrictEqual(ticks, ['1×1', '2×2', '4×4']);
+    assert.strictEqual(
+      await p.page.$$eval('.view-bits-dataset .row .chart:first-child .axis-label', (ls) =>
+        ls.map((l) => l.textContent).includes('scale (h × w tokens)'),
+      ),
+      true,
+    );
     const rows = await p.page.$$eval('.view-bits-dataset .scale-table tbody tr', (trs) =>
       trs.map((tr) => [...tr.querySelectorAll('td')].map((t) => t.textContent)),
     );

@@ -28,6 +28,8 @@ export interface ScaleChartOptions {
   /** Fixed y domain; default [0, max]. */
   yDomain?: [number, number];
   format?: (v: number) => string;
+  /** X axis label; default "scale (pn × pn tokens)". */
+  xLabel?: string;
 }
 
 /** A tick: pn for a pn×pn scale, h×w for a non-square one. */
@@ -46,7 +48,7 @@ export function makeScaleChart(
   const { root, svg, gx, gy, grid, plot } = chartFrame(doc, {
     cls: 'chart',
     title: o.title,
-    xLabel: 'scale (pn × pn tokens)',
+    xLabel: o.xLabel ?? 'scale (pn × pn tokens)',
     yLabel: o.yLabel,
     width,
     height,

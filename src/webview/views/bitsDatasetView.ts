@@ -81,7 +81,15 @@ export const createBitsDatasetView = defineView<BitsDatasetEvaluation>({
     const body = select(parts.body);
     const charts = body.append('div').attr('class', 'row');
     const chartOf = (title: string, yLabel: string) =>
-      makeScaleChart(doc, { title, yLabel, kind: 'line', height: 220, yDomain: [0, 100], format: (v) => v.toFixed(0) });
+      makeScaleChart(doc, {
+        title,
+        yLabel,
+        xLabel: 'scale (h × w tokens)',
+        kind: 'line',
+        height: 220,
+        yDomain: [0, 100],
+        format: (v) => v.toFixed(0),
+      });
     const bitChart = chartOf('Bit accuracy vs baselines', 'bit accuracy (%)');
     const tokenChart = chartOf('Token accuracy (all bits right) vs baselines', 'token accuracy (%)');
     charts.node()!.append(bitChart.root, tokenChart.root);
