@@ -8,7 +8,7 @@ const D3 = { name: 'd3', message: 'd3 belongs to src/webview.' };
 
 // The engine's layers, lowest first: a folder imports its own and lower layers, never a higher one; engine.ts (the
 // entry, with engineProcess.ts) sits above them all.
-const ENGINE_LAYERS = [['runtime'], ['bundle'], ['image', 'analysis'], ['model'], ['generation', 'dataset']];
+const ENGINE_LAYERS = [['runtime'], ['bundle'], ['image', 'analysis', 'text'], ['model'], ['generation', 'dataset']];
 
 /** `no-restricted-imports` for `files`: the named paths, and import patterns with the reason each breaks. */
 const restrict = (files, paths, groups = []) => ({

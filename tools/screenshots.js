@@ -42,13 +42,17 @@ const SHOTS = [
   'profile',
   'export',
   'infinity-pyramid',
+  'infinity-codebook',
+  'infinity-teacher-forced',
   'infinity-dataset',
 ];
-/** Shots taken in a session of their own (an Infinity model), not the default model's. */
-const OWN_SESSION = ['infinity-pyramid', 'infinity-dataset'];
+/** The screenshots taken in the Infinity model's own session. */
+const INFINITY_SHOTS = ['infinity-pyramid', 'infinity-codebook', 'infinity-teacher-forced', 'infinity-dataset'];
 /** The Infinity screenshot's model and image: the official fixture B (32 bits, h:w 0.75) on its own input. */
 const INFINITY_BUNDLE = path.join(cs.ROOT, 'out', 'bundles', 'infinity-B');
 const INFINITY_IMAGE = path.join(cs.ROOT, 'test', 'fixtures', 'infinity', 'infinity-B', 'image.png');
+/** Fixture B's caption 0: its 7 token rows of the official text features (the engine tests' caption). */
+const INFINITY_CAPTION = { features: path.join(path.dirname(INFINITY_IMAGE), 'text_kv_compact.npy'), tokens: 7 };
 /** The Dataset view's run: the four shipped checkpoints of the default model, early to final. */
 const RUN_MODELS = ['emoji64-d4-early', 'emoji64-d4-step332', 'emoji64-d4-step1164', 'emoji64-d4'];
 
@@ -83,9 +87,10 @@ async function findPanel(page) {
  * Starts code-server with this checkout as a development extension and VARSCOPE_OPEN_IMAGE pointing at a
  * throwaway copy of media/sample.png (or of `image`), opens it in Chromium at 1280×800 and waits until the pyramid
  * is drawn (`grids` token grids) by the default model (or the bundle at `model`, set as varscope.model).
- * Resolves { page, panel, dirs, close }; `userSettings` are merged into the throwaway user settings.
+ * Resolves { page, panel, dirs, close }; `userSettings` are merged into the throwaway user settings; `beside` maps
+ * file names to bytes written beside the image (an Infinity caption's features named as the image).
  */
-async function openVarScope({ userSettings = {}, log = console.log, image, model, grids = 10 } = {}) {
+async function openVarScope({ userSettings = {}, log = console.log, image, model, grids = 10, beside = {} } = {}) {
   if (!fs.existsSync(path.join(cs.NODE24_BIN, 'node')) || !fs.existsSync(path.join(cs.ROOT, '.vsc', 'cs'))) {
     throw new Error('code-server is not set up: run `bash tools/setup.sh --no-start` first (it installs .vsc/).');
   }
@@ -112,6 +117,7 @@ async function openVarScope({ userSettings = {}, log = console.log, image, model
     VARSCOPE_OPEN_IMAGE: path.join(dirs.ws, image ? path.basename(image) : 'sample.png'),
   };
   if (image) fs.copyFileSync(image, env.VARSCOPE_OPEN_IMAGE);
+  for (const [name, bytes] of Object.entries(beside)) fs.writeFileSync(path.join(dirs.ws, name), bytes);
   delete env.VARSCOPE_TEST;
   let server;
   let browser;
@@ -471,22 +477,79 @@ function runCheckpoints() {
   return { vae: path.join(root, RUN_MODELS.at(-1), 'vae.pth'), vars };
 }
 
+/** The first `rows` rows of a float32 .npy [N, width] (C order, header v1), as a .npy file's bytes. */
+function npyRows(file, rows) {
+  const buf = fs.readFileSync(file);
+  const start = 10 + buf.readUInt16LE(8);
+  const header = buf.toString('latin1', 10, start);
+  const [, width] = /'shape':\s*\((\d+),\s*(\d+)\)/.exec(header).slice(1).map(Number);
+  if (!/'descr':\s*'<f4'/.test(header) || !width) throw new Error(`${file}: not a float32 [N, width] .npy`);
+  let text = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, ${width}), }`;
+  text = text.padEnd(Math.ceil((10 + text.length + 1) / 64) * 64 - 10 - 1) + '\n';
+  const head = Buffer.alloc(10);
+  head.write('\x93NUMPY', 0, 'latin1');
+  head.writeUInt8(1, 6);
+  head.writeUInt8(0, 7);
+  head.writeUInt16LE(text.length, 8);
+  return Buffer.concat([head, Buffer.from(text, 'latin1'), buf.subarray(start, start + rows * width * 4)]);
+}
+
 /**
- * docs/view-infinity-pyramid.png: an Infinity model (fixture B) in its own VS Code session, its bit pyramid with a
- * 6×8 cell hovered (the region in every scale, the token's bits).
+ * The Infinity screenshots, in one VS Code session of fixture B's model on its image, its caption's features beside
+ * it (image.npy, picked up as the caption): docs/view-infinity-pyramid.png (a 6×8 cell hovered: the region in every
+ * scale, the token's bits), docs/view-infinity-codebook.png (a bit of the finest scale hovered) and
+ * docs/view-infinity-teacher-forced.png (evaluated for the caption, a token of 6×8 hovered) and docs/view-infinity-dataset.png
+ * (the evaluation of six captioned images, infinityDatasetResults).
  */
-async function infinityPyramid(outDir) {
-  const session = await openVarScope({ image: INFINITY_IMAGE, model: INFINITY_BUNDLE, grids: 7 });
+async function infinityShots(outDir, names, datasetResults) {
+  const caption = npyRows(INFINITY_CAPTION.features, INFINITY_CAPTION.tokens);
+  const session = await openVarScope({ image: INFINITY_IMAGE, model: INFINITY_BUNDLE, grids: 7, beside: { 'image.npy': caption } });
+  const save = async (name) => {
+    const file = path.join(outDir, `view-${name}.png`);
+    const bytes = await shoot(session.page, file, true);
+    console.log(`${path.relative(cs.ROOT, file)}  ${(bytes / 1024).toFixed(0)} KB`);
+  };
   try {
     const { page, panel } = session;
     await page.keyboard.press('Control+B');
     await sleep(1000);
-    const box = await (await panel.$('.view-pyramid svg.token-grid[data-rows="6"]')).boundingBox();
-    await page.mouse.move(box.x + (5.5 * box.width) / 8, box.y + (2.5 * box.height) / 6); // row 2, col 5
-    await sleep(400);
-    const file = path.join(outDir, 'view-infinity-pyramid.png');
-    const bytes = await shoot(page, file, true);
-    console.log(`${path.relative(cs.ROOT, file)}  ${(bytes / 1024).toFixed(0)} KB`);
+    if (names.includes('infinity-pyramid')) {
+      const box = await (await panel.$('.view-pyramid svg.token-grid[data-rows="6"]')).boundingBox();
+      await page.mouse.move(box.x + (5.5 * box.width) / 8, box.y + (2.5 * box.height) / 6); // row 2, col 5
+      await sleep(400);
+      await save('infinity-pyramid');
+    }
+    if (names.includes('infinity-codebook')) {
+      await resetPanel(panel);
+      await showTab(panel, 'codebook');
+      await until('the bit usage table', () => panel.$('.view-bit-codebook .bit-usage-table tbody tr'), 30000);
+      const box = await (await panel.$('.view-bit-codebook .balance-grid canvas')).boundingBox();
+      await page.mouse.move(box.x + (9.5 * box.width) / 32, box.y + (5.5 * box.height) / 7); // scale 6, bit 9
+      await sleep(400);
+      await save('infinity-codebook');
+    }
+    if (names.includes('infinity-teacher-forced')) {
+      await resetPanel(panel);
+      await showTab(panel, 'stepThrough');
+      await panel.click('.teacher-bits .evaluate-bits');
+      await until('the teacher-forced bits', () => panel.$('.teacher-bits .bit-scale-table tbody tr'), 60000);
+      const box = await (await panel.$('.teacher-bits .wrong-bits-row figure[data-scale="3"] canvas')).boundingBox();
+      await page.mouse.move(box.x + (5.5 * box.width) / 8, box.y + (2.5 * box.height) / 6); // 6×8: row 2, col 5
+      await sleep(400);
+      await save('infinity-teacher-forced');
+    }
+    if (names.includes('infinity-dataset')) {
+      // the evaluation of six captioned images (infinityDatasetResults), opened as a saved result
+      await resetPanel(panel);
+      await openResults(page, datasetResults);
+      await whenPanel(
+        panel,
+        'the Infinity dataset view',
+        () => document.querySelectorAll('.view-bits-dataset .worst-table tbody tr').length > 0,
+      );
+      await sleep(800);
+      await save('infinity-dataset');
+    }
   } finally {
     await session.close();
   }
@@ -538,29 +601,6 @@ function infinityDatasetResults() {
   return out;
 }
 
-/** docs/view-infinity-dataset.png: an Infinity model (fixture B) in its own VS Code session, its Dataset view. */
-async function infinityDataset(outDir) {
-  const results = infinityDatasetResults();
-  const session = await openVarScope({ image: INFINITY_IMAGE, model: INFINITY_BUNDLE, grids: 7 });
-  try {
-    const { page, panel } = session;
-    await page.keyboard.press('Control+B');
-    await sleep(1000);
-    await openResults(page, results);
-    await whenPanel(
-      panel,
-      'the Infinity dataset view',
-      () => document.querySelectorAll('.view-bits-dataset .worst-table tbody tr').length > 0,
-    );
-    await sleep(800);
-    const file = path.join(outDir, 'view-infinity-dataset.png');
-    const bytes = await shoot(page, file);
-    console.log(`${path.relative(cs.ROOT, file)}  ${(bytes / 1024).toFixed(0)} KB`);
-  } finally {
-    await session.close();
-  }
-}
-
 async function main() {
   const arg = (name) => {
     const i = process.argv.indexOf(name);
@@ -580,9 +620,11 @@ async function main() {
     if (only.includes('free-running')) freeRunningResults(dataset);
   }
   if (only.includes('watch')) runCheckpoints();
-  if (only.includes('infinity-pyramid')) await infinityPyramid(outDir);
-  if (only.includes('infinity-dataset')) await infinityDataset(outDir);
-  if (only.every((s) => OWN_SESSION.includes(s))) return;
+  // computed before code-server starts (it needs the CPU)
+  const infinityResults = only.includes('infinity-dataset') ? infinityDatasetResults() : undefined;
+  const infinity = only.filter((s) => INFINITY_SHOTS.includes(s));
+  if (infinity.length) await infinityShots(outDir, infinity, infinityResults);
+  if (only.every((s) => INFINITY_SHOTS.includes(s))) return;
   const session = { ...(await openVarScope()), dataset };
   try {
     if (only.includes('overview')) {
@@ -593,7 +635,7 @@ async function main() {
     // Hide the explorer: the panel gets the width; the activity bar, tabs and status bar still show VS Code.
     await session.page.keyboard.press('Control+B');
     await sleep(1000);
-    for (const name of SHOTS.filter((s) => s !== 'overview' && !OWN_SESSION.includes(s) && only.includes(s))) {
+    for (const name of SHOTS.filter((s) => s !== 'overview' && !INFINITY_SHOTS.includes(s) && only.includes(s))) {
       const t0 = Date.now();
       await resetPanel(session.panel);
       const r = (await STEPS[name](session)) || {};

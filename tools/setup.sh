@@ -90,16 +90,20 @@ mirror_index_options() {
 
 torch2_venv() {
   local py="$VENV_TORCH2/bin/python"
+  local opts
+  mapfile -t opts < <(mirror_index_options)
   if [ -x "$py" ] && "$py" -c "import torch, onnx, numpy, PIL, varscope, sys; sys.exit(torch.__version__ != '$TORCH2_VERSION')" 2>/dev/null; then
+    # The T5 text encoder's tests (test/unit/engine/model/textEncoder.test.ts) build a tiny T5 with these.
+    "$py" -c "import transformers, tokenizers, sentencepiece" 2>/dev/null ||
+      "$py" -m pip install -qq --disable-pip-version-check "${opts[@]}" transformers tokenizers sentencepiece
     return 0
   fi
   local base
   base=$(command -v python3.11 || command -v python3)
   rm -rf "$VENV_TORCH2"
   "$base" -m venv "$VENV_TORCH2"
-  local opts
-  mapfile -t opts < <(mirror_index_options)
-  "$py" -m pip install -qq --disable-pip-version-check "${opts[@]}" "torch==$TORCH2_VERSION" onnx numpy pillow
+  "$py" -m pip install -qq --disable-pip-version-check "${opts[@]}" "torch==$TORCH2_VERSION" onnx numpy pillow \
+    transformers tokenizers sentencepiece
   # Our package as a user installs it (editable: it runs in place, beside src/shared/graphSpec.json).
   "$py" -m pip install -qq --disable-pip-version-check "${opts[@]}" -e python
 }

@@ -6,7 +6,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
-import { PROVIDER_CHOICES, type EngineApi, type EngineConfig } from '../shared/engineApi';
+import { PROVIDER_CHOICES, type EngineApi, type EngineConfig, type TextCondition } from '../shared/engineApi';
 import { VarScopeError } from '../shared/errors';
 import { SCALE_METRICS } from '../shared/metrics';
 import type { AnyModelInfo, BitsEvalResult, GenerationSettings, ModelInfo } from '../shared/results';
@@ -68,6 +68,7 @@ export const SPECS: Record<string, CommandSpec> = {
       'text-features': {
         help: "Infinity: a caption's T5 features ([N, width] float32 .npy or .safetensors): adds teacher-forced bit and token accuracy per scale",
       },
+      prompt: { help: "Infinity: the caption as text, encoded by the bundle's text encoder (instead of --text-features)" },
     },
   },
   eval: {
@@ -81,7 +82,7 @@ export const SPECS: Record<string, CommandSpec> = {
       class: { help: 'VAR: class id (the null class id = no class); required' },
       ratio: { help: "Infinity: the schedule's aspect ratio h/w (default: the bundle's template nearest the image's)" },
       'text-features': { help: "Infinity: the caption's T5 features ([N, width] float32 .npy or .safetensors)" },
-      prompt: { help: "Infinity: the caption's text (needs the bundle's text encoder)" },
+      prompt: { help: "Infinity: the caption as text, encoded by the bundle's text encoder (instead of --text-features)" },
     },
   },
   generate: {
@@ -148,7 +149,8 @@ export const SPECS: Record<string, CommandSpec> = {
   },
   stats: {
     name: 'stats',
-    summary: 'Codebook usage over a folder of images (recursive): the codebook part of `evaluate` alone, without the transformer.',
+    summary:
+      "Codebook usage over a folder of images (recursive): the codebook part of `evaluate` alone, without the transformer; for an Infinity model, per scale each bit's ones, balance and entropy, and the different codes.",
     positionals: ['FOLDER'],
     options: { ...COMMON, ...IMAGE_OPTS },
   },
@@ -305,18 +307,27 @@ export function onEngineEvent(ev: string, payload: unknown): void {
   } else if (ev === 'folderUsage') for (const f of folderListeners) f(payload as { done: number; total: number; failed: number });
 }
 
+/** The caption of --text-features or --prompt (one of them at most), or undefined. */
+function captionOption(args: ParsedArgs): TextCondition | undefined {
+  const featuresFile = args.options['text-features'];
+  const prompt = args.options.prompt;
+  if (featuresFile !== undefined && prompt !== undefined)
+    throw new UsageError('give the caption as --text-features or as --prompt, not both', false);
+  if (featuresFile !== undefined) return { featuresFile };
+  return prompt === undefined ? undefined : { prompt };
+}
+
 /**
  * `varscope inspect` on an Infinity bundle: the bits of every scale (one string of 0/1 per token, bit j at
- * character j), residual energy and PSNR per scale; with --text-features, teacher-forced bit and token accuracy per
+ * character j), residual energy and PSNR per scale; with --text-features or --prompt, teacher-forced bit and token accuracy per
  * scale beside the majority-bit and copy-coarser baselines.
  */
 async function inspectInfinity(args: ParsedArgs, engine: EngineApi, model: string): Promise<void> {
   const hDivW = args.options.ratio === undefined ? undefined : num(args, 'ratio', { min: 0.05, max: 20 });
   const image = { path: args.positionals[0] };
   const r = await engine.inspectBits({ model, image, hDivW });
-  const textFeatures = args.options['text-features'];
-  const tf =
-    textFeatures === undefined ? undefined : await engine.evaluateBits({ model, image, hDivW, text: { featuresFile: textFeatures } });
+  const text = captionOption(args);
+  const tf = text && (await engine.evaluateBits({ model, image, hDivW, text }));
   const dir = args.options['images-dir'];
   if (dir)
     for (const s of r.scales) await writePng(path.join(dir, `scale${String(s.scaleIndex).padStart(2, '0')}_${s.h}x${s.w}.png`), s.decoded);
@@ -351,13 +362,10 @@ function teacherForcedJson(tf: BitsEvalResult): Record<string, unknown> {
 async function evalInfinity(args: ParsedArgs, engine: EngineApi, model: string): Promise<void> {
   if (args.options.class !== undefined)
     throw new UsageError(`--class is for VAR models; ${model} is an Infinity bundle (give --text-features or --prompt)`, false);
-  const features = args.options['text-features'];
-  const prompt = args.options.prompt;
-  if ((features === undefined) === (prompt === undefined))
-    throw new UsageError('an Infinity model is evaluated for a caption: give --text-features FILE or --prompt TEXT (one of them)', false);
+  const text = captionOption(args);
+  if (!text) throw new UsageError('an Infinity model is evaluated for a caption: give --text-features FILE or --prompt TEXT', false);
   const hDivW = args.options.ratio === undefined ? undefined : num(args, 'ratio', { min: 0.05, max: 20 });
   const info = await openAnyModel(engine, model);
-  const text = features !== undefined ? { featuresFile: features } : { prompt: prompt! };
   const tf = await engine.evaluateBits({ model, image: { path: args.positionals[0] }, hDivW, text });
   await writeJson(args, { provider: info.provider, family: info.family, schedule: tf.schedule, ...teacherForcedJson(tf) });
 }
@@ -369,7 +377,7 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
   switch (name) {
     case 'inspect': {
       if ((await engine.modelFamily({ model })) === 'infinity') return inspectInfinity(args, engine, model);
-      for (const flag of ['ratio', 'text-features'])
+      for (const flag of ['ratio', 'text-features', 'prompt'])
         if (args.options[flag] !== undefined) throw new UsageError(`--${flag} is for Infinity models; ${model} is a VAR bundle`, false);
       const resizeRatio = ratio();
       const { provider } = await openModel(engine, model);
@@ -485,7 +493,7 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
       const folder = args.positionals[0];
       if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new UsageError(`${folder} is not a folder`, false);
       const resizeRatio = ratio();
-      const { provider } = await openModel(engine, model);
+      const { provider } = await openAnyModel(engine, model); // VAR: codebook counts; Infinity: bit usage
       const progress = new ProgressLine();
       const unlisten = onFolderProgress((e) =>
         progress.update(`stats: ${e.done}/${e.total} images${e.failed ? `, ${e.failed} failed` : ''}`),
@@ -501,6 +509,26 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
       const u = r.usage;
       if (!u.images && !r.cancelled) throw noUsableImagesError(folder, r.failed);
       if (r.failed.length) process.stderr.write(`varscope stats: ${someImagesFailed(r.failed, u.images ?? 0)}\n`);
+      if ('kind' in u) {
+        // An Infinity model: per scale, each bit's ones count, balance and entropy, and the different codes.
+        await writeJson(args, {
+          provider,
+          images: u.images,
+          failed: r.failed,
+          bits: u.bits,
+          schedules: u.schedules,
+          tokens: u.tokens,
+          distinct: u.distinct,
+          perScale: u.perScale.map((s) => ({
+            tokens: s.tokens,
+            distinct: s.distinct,
+            ones: Array.from(s.ones),
+            balance: Array.from(s.balance),
+            entropy: Array.from(s.entropy),
+          })),
+        });
+        return;
+      }
       await writeJson(args, {
         provider,
         images: u.images,

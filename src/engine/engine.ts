@@ -13,10 +13,12 @@ import { InfinityBundle } from './bundle/infinityBundle';
 import type { ModelFamily } from '../shared/manifest';
 import { readTextFeatures, TextFeatures } from '../node/textFeatures';
 import { bitsModelInfo, evaluateBitsOf, inspectBits, sizedInput, type ProviderUse } from './model/infinityModel';
+import { encodePrompt } from './model/textEncoder';
 import { trainingUsage } from './analysis/codebookStats';
 import { editForcing } from './model/editForcing';
 import { evaluateFolder } from './dataset/folderEval';
 import { folderUsage } from './dataset/folderPass';
+import { bitsFolderUsage } from './dataset/bitsFolderUsage';
 import { GenerationRun, StepOutput } from './generation/generator';
 import { sampleGrid } from './generation/samplingGrid';
 import { decodeImage, DEFAULT_MAX_IMAGE_PIXELS, type DecodedImage } from './image/imageDecode';
@@ -194,15 +196,16 @@ export class Engine implements Handlers<EngineApi> {
   }
 
   async folderUsage(p: Parameters<EngineApi['folderUsage']>[0]) {
-    const b = await this.bundle(p.model, 'folderUsage');
+    const b = await this.anyBundle(p.model);
     let cancelled = false;
     this.runs.set(p.runId, { cancel: () => (cancelled = true) });
     try {
-      return await folderUsage(b, p, {
+      const hooks = {
         maxPixels: this.config.maxImagePixels,
         isCancelled: () => cancelled,
-        onProgress: (e) => this.emit('folderUsage', { runId: p.runId, ...e }),
-      });
+        onProgress: (e: Omit<EngineEvents['folderUsage'], 'runId'>) => this.emit('folderUsage', { runId: p.runId, ...e }),
+      };
+      return b instanceof InfinityBundle ? await bitsFolderUsage(b, p, hooks) : await folderUsage(b, p, hooks);
     } finally {
       this.runs.delete(p.runId);
     }
@@ -248,13 +251,10 @@ export class Engine implements Handlers<EngineApi> {
     return evaluateBitsOf(b, s, input, text);
   }
 
-  /** The T5 features of an Infinity request's caption. */
+  /** The T5 features of an Infinity request's caption: read from its file, or its prompt through the bundle's text encoder. */
   async textFeatures(b: InfinityBundle, text: TextCondition): Promise<TextFeatures> {
     if ('featuresFile' in text) return readTextFeatures(text.featuresFile, b.manifest.text.featureWidth);
-    throw new VarScopeError(
-      'BadRequest',
-      `${b.dir} has no text encoder: give the caption's T5 features as a file (.npy or .safetensors, [N, ${b.manifest.text.featureWidth}])`,
-    );
+    return encodePrompt(b, text.prompt);
   }
 
   async profile(p: Parameters<EngineApi['profile']>[0]) {

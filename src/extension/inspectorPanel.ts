@@ -8,6 +8,8 @@ import type { HostApi, HostEvents, HostSide, InitPayload, PanelState, WebviewSid
 import { RpcChannel, type Handlers, type RpcMessage } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
 import { writeFileAtomic } from '../node/atomicWrite';
+import { featuresBesideImage } from '../node/textFeatures';
+import { TEXT_FEATURE_EXTENSIONS } from '../shared/textCondition';
 import type { EngineHost } from './engineHost';
 import type { PanelContext } from './panelEngine';
 import { checkParams, validEnvelope } from './messageValidator';
@@ -145,6 +147,7 @@ export class InspectorPanel implements vscode.Disposable {
       imageSrc: this.imageUri ? webview.asWebviewUri(this.imageUri).toString() : null,
       model: s.info,
       modelError: s.info ? undefined : s.error,
+      captionBesideImage: this.imageUri?.scheme === 'file' ? featuresBesideImage(this.imageUri.fsPath) : null,
     };
     this.emit('init', init);
   }
@@ -152,8 +155,30 @@ export class InspectorPanel implements vscode.Disposable {
   /** Every handler validates its params first, and reports failures (the reply still carries the error). */
   private handlers(): Handlers<HostApi> {
     const ctx = this.context;
-    const own: Pick<Handlers<HostApi>, 'saveExport' | 'saveState' | 'runCommand' | 'openImage'> = {
+    const own: Pick<
+      Handlers<HostApi>,
+      'saveExport' | 'saveState' | 'runCommand' | 'openImage' | 'chooseTextFeatures' | 'chooseImageFolder'
+    > = {
       saveExport: (p) => this.saveExport(p),
+      chooseTextFeatures: async () => {
+        const picked = await vscode.window.showOpenDialog({
+          title: 'Caption: T5 features ([N, width] float32)',
+          defaultUri: this.imageUri ? vscode.Uri.file(path.dirname(this.imageUri.fsPath)) : undefined,
+          canSelectMany: false,
+          filters: { 'T5 features': TEXT_FEATURE_EXTENSIONS.map((e) => e.slice(1)) },
+        });
+        return picked?.[0]?.fsPath ?? null;
+      },
+      chooseImageFolder: async () => {
+        const picked = await vscode.window.showOpenDialog({
+          title: 'Folder of images to count',
+          defaultUri: this.imageUri ? vscode.Uri.file(path.dirname(this.imageUri.fsPath)) : vscode.workspace.workspaceFolders?.[0]?.uri,
+          canSelectFiles: false,
+          canSelectFolders: true,
+          canSelectMany: false,
+        });
+        return picked?.[0]?.fsPath ?? null;
+      },
       saveState: async (p) => {
         this.state = { ...p, imageUri: this.state.imageUri };
         ctx.state = this.state;

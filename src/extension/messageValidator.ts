@@ -2,6 +2,7 @@
  * Checks every message from the webview before anything uses it: the RPC envelope, the method name,
  * and the shape of its params. A webview is a web page; treat what it sends as untrusted input.
  */
+import { TEXT_FEATURE_EXTENSIONS } from '../shared/textCondition';
 import { PANEL_COMMANDS, SAVE_MIMES, VIEW_IDS, type HostApi, type PanelState } from '../shared/protocol';
 import type { RpcMessage } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
@@ -28,6 +29,19 @@ function settingsError(s: unknown): string | null {
   return problem ? `settings.${problem}` : null;
 }
 
+/** Why `t` is no TextCondition: a features file must be a .npy / .safetensors path, a prompt a non-empty string. */
+function textError(t: unknown): string | null {
+  if (!isObj(t)) return 'must be { featuresFile } or { prompt }';
+  if ('featuresFile' in t) {
+    const f = t.featuresFile;
+    return isStr(f) && TEXT_FEATURE_EXTENSIONS.some((e) => (f as string).toLowerCase().endsWith(e))
+      ? null
+      : `featuresFile must be a ${TEXT_FEATURE_EXTENSIONS.join(' or ')} path`;
+  }
+  if ('prompt' in t) return isStr(t.prompt) && (t.prompt as string).trim() ? null : 'prompt must be a non-empty string';
+  return 'must be { featuresFile } or { prompt }';
+}
+
 function stateError(s: unknown): string | null {
   if (!isObj(s)) return 'state must be an object';
   if (s.imageUri !== null && !isStr(s.imageUri)) return 'state.imageUri must be a string or null';
@@ -38,6 +52,7 @@ function stateError(s: unknown): string | null {
     const a = s.attention;
     if (!isObj(a) || !isInt(a.layer, 0, 1000) || !(a.head === 'mean' || isInt(a.head, 0, 1000))) return 'state.attention is malformed';
   }
+  if (s.caption !== undefined && textError(s.caption)) return `state.caption ${textError(s.caption)}`;
   return null;
 }
 
@@ -53,6 +68,11 @@ const CHECKS: { [M in keyof HostApi]: Check } = {
       ? null
       : `profile needs classId and repeats (1..${MAX_PROFILE_REPEATS})`,
   evaluate: (p) => (isObj(p) && isInt(p.classId, 0, 1e6) ? null : 'classId must be a non-negative integer'),
+  evaluateBits: (p) => (isObj(p) ? textError(p.text) && `text ${textError(p.text)}` : 'params must be an object'),
+  chooseTextFeatures: empty,
+  chooseImageFolder: empty,
+  folderUsage: (p) =>
+    isObj(p) && isRunId(p.runId) && isStr(p.folder) && (p.folder as string).length > 0 ? null : 'folderUsage needs runId and folder',
   attention: (p) =>
     isObj(p) && isInt(p.classId, 0, 1e6) && isInt(p.layer, 0, 1000) && head(p.head) ? null : 'attention needs classId, layer and head',
   generationStart: (p) => (isObj(p) ? settingsError(p.settings) : 'params must be an object'),

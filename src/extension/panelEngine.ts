@@ -23,11 +23,13 @@ export type EngineHandlers = Pick<
   Handlers<HostApi>,
   | 'inspect'
   | 'evaluate'
+  | 'evaluateBits'
   | 'attention'
   | 'generationStart'
   | 'generationStep'
   | 'cancel'
   | 'samplingGrid'
+  | 'folderUsage'
   | 'edit'
   | 'trainingUsage'
   | 'profile'
@@ -73,6 +75,7 @@ export class PanelEngine {
         return { family: 'var' as const, ...(await client.call('inspect', { model, image: image() })) };
       },
       evaluate: async (p) => client.call('evaluate', { model: await openDir(), image: image(), classId: p.classId }),
+      evaluateBits: async (p) => client.call('evaluateBits', { model: await openDir(), image: image(), text: p.text }),
       attention: async (p) =>
         client.call('attention', { model: await openDir(), image: image(), classId: p.classId, layer: p.layer, head: p.head }),
       generationStart: async (p) => {
@@ -100,6 +103,23 @@ export class PanelEngine {
           if (this.runs.ownerOf(p.runId) !== panel) throw new VarScopeError('Cancelled', 'sampling grid cancelled');
           const { classes, settings, samples, seed, runId } = p;
           return await client.call('samplingGrid', { model, classes, settings, samples, seed, runId });
+        } finally {
+          this.runs.forget(p.runId);
+        }
+      },
+      folderUsage: async (p) => {
+        if (this.runs.ownerOf(p.runId) !== undefined) throw new VarScopeError('BadRequest', `run ${p.runId} is already running`);
+        this.runs.started(p.runId, panel, client.restartCount);
+        try {
+          const r = await client.call('folderUsage', { model: await openDir(), runId: p.runId, folder: p.folder });
+          if (!r.cancelled && !r.usage.images)
+            throw new VarScopeError(
+              'BadImage',
+              r.failed.length
+                ? `no usable image under ${p.folder}: all ${r.failed.length} image files failed (the first: ${r.failed[0].message})`
+                : `no image files under ${p.folder}`,
+            );
+          return { images: r.usage.images ?? 0, failed: r.failed.length, cancelled: r.cancelled };
         } finally {
           this.runs.forget(p.runId);
         }

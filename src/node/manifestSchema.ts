@@ -232,6 +232,8 @@ export const INFINITY_MANIFEST_SCHEMA: ReadonlyArray<readonly [string, Check]> =
   ['text', object],
   ['text.featureWidth', positiveInt],
   ['text.maxLength', positiveInt],
+  ...graphRows('textEncoder?', ['int64', 'float32']),
+  ['textEncoder?.tokenizer', bundlePath],
   ['unconditionalText', object],
   ['unconditionalText.file', bundlePath],
   ['unconditionalText.dtype', is('"float32"', (v) => v === 'float32')],

@@ -2,7 +2,9 @@
  * Caption features given as a file (a T5 encoder's last_hidden_state, computed elsewhere): `.npy` (float32, C order)
  * or `.safetensors` (one tensor, float32 / float16 / bfloat16), shaped [N, width] or [1, N, width].
  */
+import * as fs from 'fs';
 import * as path from 'path';
+import { TEXT_FEATURE_EXTENSIONS } from '../shared/textCondition';
 import { VarScopeError } from '../shared/errors';
 import { CheckpointFile } from './checkpoint/checkpointFile';
 import { readSafetensorsHeader } from './checkpoint/safetensors';
@@ -68,4 +70,11 @@ export async function readTextFeatures(file: string, width: number): Promise<Tex
   const firstBad = features.findIndex((v) => !Number.isFinite(v));
   if (firstBad >= 0) throw bad(`a non-finite value at element ${firstBad}`);
   return { features, tokens: shape[0], width };
+}
+
+/** The features file beside an image with its basename (`cat.npy`, else `cat.safetensors` for `cat.png`), or null. */
+export function featuresBesideImage(imagePath: string): string | null {
+  const stem = path.join(path.dirname(imagePath), path.parse(imagePath).name);
+  for (const ext of TEXT_FEATURE_EXTENSIONS) if (fs.statSync(stem + ext, { throwIfNoEntry: false })?.isFile()) return stem + ext;
+  return null;
 }

@@ -9,6 +9,7 @@ import type { ModelFamily } from './manifest';
 import type { SamplingGridRequest, SamplingGridResult } from './samplingGrid';
 import type {
   AnyModelInfo,
+  AnyUsage,
   AttentionResult,
   BitsEvalResult,
   BitsInspectResult,
@@ -22,6 +23,10 @@ import type {
   ScaleProfile,
 } from './results';
 import type { Side } from './rpc';
+import type { TextCondition } from './textCondition';
+
+/** Requests that take a caption name it as a TextCondition (declared beside the panel's protocol, which shares it). */
+export type { TextCondition } from './textCondition';
 
 /** The execution-provider choices (setting varscope.executionProvider, CLI --provider). */
 export const PROVIDER_CHOICES = ['auto', 'cuda', 'dml', 'coreml', 'webgpu', 'cpu'] as const;
@@ -42,12 +47,6 @@ export interface EngineConfig {
 
 /** An image given by path (read by the engine) or by its bytes. */
 export type ImageSource = { path: string } | { bytes: Uint8Array; name?: string };
-
-/**
- * The caption an Infinity model is conditioned on: its T5 features from a file (a `.npy` or `.safetensors` of
- * [N, featureWidth] floats, the encoder's last_hidden_state), or a prompt that the bundle's text encoder encodes.
- */
-export type TextCondition = { featuresFile: string } | { prompt: string };
 
 /** Which model a request is for: the bundle folder (holding varscope.json). */
 export interface ModelRef {
@@ -88,9 +87,9 @@ export interface FolderUsageRequest extends ModelRef, ImageOptions {
   batch?: number;
 }
 
-/** Folder statistics outcome: usage plus the files that could not be read (and why). */
+/** Folder statistics outcome: usage (a VAR model's codebook counts, an Infinity model's bit usage) plus the files that could not be read (and why). */
 export interface FolderUsageResult {
-  usage: CodebookUsage;
+  usage: AnyUsage;
   failed: Array<{ file: string; message: string }>;
   cancelled: boolean;
 }
@@ -153,7 +152,7 @@ export interface EngineApi {
    * metrics; progress streamed as `samplingGrid` events; cancel with `cancel`.
    */
   samplingGrid(params: ModelRef & SamplingGridRequest & { runId?: string }): Promise<SamplingGridResult>;
-  /** Codebook usage over many images, streamed as `folderUsage` events; cancel with `cancel`. */
+  /** Codebook usage (Infinity: bit usage) over many images, streamed as `folderUsage` events; cancel with `cancel`. */
   folderUsage(params: FolderUsageRequest): Promise<FolderUsageResult>;
   /**
    * Per-scale metrics and baselines of a model over a folder (an Infinity model: bit and token accuracy, labels
@@ -196,7 +195,7 @@ export interface EngineStatus {
 /** Events the engine streams. */
 export interface EngineEvents {
   generationStep: GenerationStep;
-  folderUsage: { runId: string; usage: CodebookUsage; done: number; total: number; finished: boolean; failed: number };
+  folderUsage: { runId: string; usage: AnyUsage; done: number; total: number; finished: boolean; failed: number };
   evaluateFolder: EvaluationProgress;
   samplingGrid: { runId: string; done: number; total: number };
   log: { level: 'info' | 'warn' | 'error'; message: string };

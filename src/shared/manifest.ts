@@ -178,6 +178,12 @@ export interface InfinitySchedule {
   graphs: Record<InfinityGraphRole, GraphSpec>;
 }
 
+/** The text encoder of an Infinity bundle: textEncoder (input_ids, attention_mask [1, N] -> last_hidden_state
+ *  [1, N, featureWidth]) and its tokenizer.json. */
+export interface InfinityTextEncoder extends GraphSpec {
+  tokenizer: string;
+}
+
 /** varscope.json of an Infinity bundle (`"family": "infinity"`, python/varscope/infinity/bundle_spec.py). */
 export interface InfinityManifest {
   format: 'varscope-bundle';
@@ -189,8 +195,11 @@ export interface InfinityManifest {
   bits: number;
   vae: { codebookDim: number; downsample: number; ch: number; chMult: number[] };
   infinity: { depth: number; embedDim: number; numHeads: number; headDim: number };
-  /** Caption features: T5 last_hidden_state rows of featureWidth. */
+  /** Caption features: T5 last_hidden_state rows of featureWidth; a caption has at most maxLength tokens. */
   text: { featureWidth: number; maxLength: number };
+  /** The caption encoder, when exported (python -m varscope.infinity.text_encoder): the T5 encoder's graph and the
+   *  tokenizer.json transformers tokenizes with. */
+  textEncoder?: InfinityTextEncoder;
   unconditionalText: RawTensorFile;
   /** model input = (pixel/255 - mean) / std */
   normalization: { mean: number; std: number };

@@ -8,7 +8,7 @@ export function varModelOf(info: AnyModelInfo, request: string): ModelInfo {
   if (info.family === 'var') return info;
   throw new VarScopeError(
     'BadRequest',
-    `${info.dir} is an Infinity bundle: ${request} works on VAR bundles (for Infinity: \`varscope inspect\`, the panel's Pyramid, Reconstruction and Residuals)`,
+    `${info.dir} is an Infinity bundle: ${request} works on VAR bundles (for Infinity: \`varscope inspect\`, \`varscope stats\`, the panel's Pyramid, Reconstruction, Residuals, Codebook and teacher-forced Step-through)`,
   );
 }
 

@@ -6,9 +6,12 @@
  * script runs; the host answers with the `init` event; nothing else is sent before `ready`.
  * Long runs carry a `runId`; events of a run that is no longer current are dropped by the store.
  */
+import type { TextCondition } from './textCondition';
 import type {
   AnyModelInfo,
+  AnyUsage,
   AttentionResult,
+  BitsEvalResult,
   BitsInspectResult,
   CodebookUsage,
   EvalResult,
@@ -33,6 +36,8 @@ export interface PanelState {
   /** Teacher-forcing class. */
   evalClass?: number;
   attention?: { layer: number; head: number | 'mean' };
+  /** The caption an Infinity model's views are conditioned on (src/webview/ui/captionInput.ts). */
+  caption?: TextCondition;
 }
 
 /** The views of the inspector, in tab order (the webview's tabs and the message validator both read this list). */
@@ -82,6 +87,8 @@ export interface InitPayload {
   /** The model, when it loaded; otherwise `modelError` says why. */
   model: AnyModelInfo | null;
   modelError?: { code: string; message: string };
+  /** T5 features beside the image with its basename (`img.npy` or `img.safetensors` for `img.png`), if present: the default caption. */
+  captionBesideImage: string | null;
 }
 
 /** Token edit for the what-if view (VAR's zero-shot in/out-painting semantics). */
@@ -112,6 +119,17 @@ export interface HostApi {
   inspect(params: Record<string, never>): Promise<PanelInspectResult>;
   /** Teacher-forced evaluation of the panel's image for a class. */
   evaluate(params: { classId: number }): Promise<EvalResult>;
+  /** Infinity: teacher-forced bit and token accuracy per scale of the panel's image for a caption. */
+  evaluateBits(params: { text: TextCondition }): Promise<BitsEvalResult>;
+  /** Ask the user for a caption's T5 features file (.npy / .safetensors); its path, or null if cancelled. */
+  chooseTextFeatures(params: Record<string, never>): Promise<string | null>;
+  /** Ask the user for a folder of images (the host's dialog); its path, or null if cancelled. */
+  chooseImageFolder(params: Record<string, never>): Promise<string | null>;
+  /**
+   * Codebook statistics of the current model over the images under `folder` (an Infinity model: bit usage), streamed
+   * as `folderUsage` events of `runId` (chosen by the panel); `cancel` stops it.
+   */
+  folderUsage(params: { runId: string; folder: string }): Promise<{ images: number; failed: number; cancelled: boolean }>;
   /** Attention weights of one layer / head for the panel's image (teacher-forced, class given). */
   attention(params: { classId: number; layer: number; head: number | 'mean' }): Promise<AttentionResult>;
   /** Start a generation; steps are computed on request. Returns the run id. */
@@ -159,8 +177,8 @@ export interface HostEvents {
   generationStep: GenerationStep;
   /** Progress of a long run (folder statistics, comparison, a sampling grid's samples). */
   progress: { runId: string; done: number; total: number; message?: string };
-  /** Folder codebook statistics, streamed. */
-  folderUsage: { runId: string; usage: CodebookUsage; done: number; total: number; finished: boolean };
+  /** Folder codebook statistics (an Infinity model's: bit usage), streamed. */
+  folderUsage: { runId: string; usage: AnyUsage; done: number; total: number; finished: boolean };
   /**
    * A comparison of models on the same image finished: the panel's model first (A), then the others (B, C, …) in
    * the order chosen. Each entry holds that model's tokenization of the image and its teacher-forced evaluation of

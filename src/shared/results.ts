@@ -189,6 +189,8 @@ export interface BitsModelInfo {
   embedDim: number;
   /** Width of a caption feature row (the T5 encoder's). */
   textFeatureWidth: number;
+  /** The bundle has a text encoder, so a caption may be a prompt; without one it is a features file. */
+  textEncoder: boolean;
   schedules: Array<{
     id: string;
     hDivW: number;
@@ -232,7 +234,45 @@ export interface BitsInspectResult {
   schedule: string;
   image: SizedImage;
   scales: BitScale[];
+  /** This image's per-bit statistics (src/engine/analysis/bitStats.ts). */
+  usage: BitUsage;
 }
+
+/** One scale of an Infinity model's bit usage: how often each bit is 1, and how many different codes occur. */
+export interface BitScaleUsage {
+  scaleIndex: number;
+  /** Tokens counted at this scale (over every image). */
+  tokens: number;
+  /** [d]: tokens whose bit j is 1. */
+  ones: Float64Array;
+  /** [d]: ones / tokens, the bit's balance (0.5 = even). */
+  balance: Float64Array;
+  /** [d]: binary entropy of the balance, bits (1 = even, 0 = the bit never changes). */
+  entropy: Float64Array;
+  /** Different d-bit codes among the tokens (exact, any d). */
+  distinct: number;
+}
+
+/**
+ * Bit usage of an Infinity model's tokens (one image or a folder): the per-bit counterpart of a codebook histogram,
+ * which would need 2^d bins. `kind` tells it from a VAR model's CodebookUsage.
+ */
+export interface BitUsage {
+  kind: 'bits';
+  /** Bits per token (d). */
+  bits: number;
+  /** The schedules the images were tokenized at (scale k of each counts as scale k). */
+  schedules: string[];
+  perScale: BitScaleUsage[];
+  /** Tokens over all scales, and the different codes among them. */
+  tokens: number;
+  distinct: number;
+  /** Images counted (1 for one image). */
+  images: number;
+}
+
+/** Codebook counts of either family: a VAR model's histogram, an Infinity model's bit usage. */
+export type AnyUsage = CodebookUsage | BitUsage;
 
 /** Bit accuracy (every bit counted) and token accuracy (a token counts when all its d bits are right). */
 export interface BitAccuracy {
@@ -251,6 +291,8 @@ export interface BitScaleEval extends BitAccuracy {
   copyCoarserBaseline: BitAccuracy | null;
   /** 0/1 per bit [h·w·d]: the argmax equals the true bit. */
   correct: Uint8Array;
+  /** Wrong bits per token [h·w] (0 … d; 0 = the token is right), positions row-major. */
+  wrongBits: Uint8Array;
 }
 
 /** Teacher-forced evaluation of an image's bits for one caption. */

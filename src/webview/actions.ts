@@ -1,4 +1,5 @@
 /** What the panel asks of the host: every request goes through here and lands in the store, never in a view directly. */
+import type { TextCondition } from '../shared/textCondition';
 import type { HostApi } from '../shared/protocol';
 import type { Params, Result } from '../shared/rpc';
 import type { CodebookUsage, GenerationSettings, GenerationStep } from '../shared/results';
@@ -22,7 +23,7 @@ function ticket(kind: string): () => boolean {
 }
 
 /** The requests whose reply is a Loadable in the store, and where in the store each lands. */
-type Loaded = 'inspect' | 'evaluate' | 'attention' | 'trainingUsage' | 'edit' | 'profile';
+type Loaded = 'inspect' | 'evaluate' | 'evaluateBits' | 'attention' | 'trainingUsage' | 'edit' | 'profile';
 const SLOTS: { [M in Loaded]: (s: InspectorState, l: Loadable<Result<HostApi[M]>>) => Partial<InspectorState> } = {
   // The one place an inspection is narrowed on its family: each family's views read their own slot.
   inspect: (_s, l) => {
@@ -33,6 +34,7 @@ const SLOTS: { [M in Loaded]: (s: InspectorState, l: Loadable<Result<HostApi[M]>
       : { inspect: { ...status, value }, bitsInspect: { status: 'idle' } };
   },
   evaluate: (_s, l) => ({ evaluation: l }),
+  evaluateBits: (_s, l) => ({ bitsEvaluation: l }),
   attention: (_s, l) => ({ attention: l }),
   trainingUsage: (_s, l) => ({ trainingUsage: l }),
   profile: (_s, l) => ({ profile: l }),
@@ -213,6 +215,8 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
       }
       const run = store.state.generation.runId;
       if (run) void host.call('cancel', { runId: run }).catch(() => undefined);
+      const folderRun = store.state.folderRun;
+      if (folderRun) void host.call('cancel', { runId: folderRun }).catch(() => undefined);
       void cancelSamplingGrid(store, host);
       // Results of the old model no longer describe this one: drop them and ask again; the sampler starts from the
       // new model's recommended settings.
@@ -223,11 +227,13 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
         inspect: { status: 'idle' },
         bitsInspect: { status: 'idle' },
         evaluation: { status: 'idle' },
+        bitsEvaluation: { status: 'idle' },
         attention: { status: 'idle' },
         trainingUsage: { status: 'idle' },
         profile: { status: 'idle' },
         comparison: null,
         folderUsage: null,
+        folderRun: null,
         hover: null,
         selectedCode: null,
         edit: { ...s.edit, positions: [], result: { status: 'idle' } },
@@ -248,6 +254,8 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
     }),
     host.on('folderUsage', (f) => {
       const cur = store.state.folderUsage;
+      const running = store.state.folderRun;
+      if (running && f.runId !== running) return; // a run cancelled for the one now running
       // A new run replaces the old; within a run, a lower `done` is a late message.
       if (cur && cur.runId === f.runId && f.done < cur.done) return;
       store.update({ folderUsage: f });
@@ -297,6 +305,58 @@ export async function playGeneration(store: Store, host: Host, intervalMs = 500)
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   store.update((s) => ({ generation: { ...s.generation, playing: false } }));
+}
+
+/**
+ * Condition the panel's Infinity views on `caption` (null: none): a different caption drops the evaluation made
+ * with the old one, and the panel state keeps it across reloads.
+ */
+export function setCaption(store: Store, caption: TextCondition | null): void {
+  const old = store.state.panel.caption;
+  if (JSON.stringify(old ?? null) === JSON.stringify(caption)) return;
+  latest.delete('evaluateBits'); // a reply for the old caption, still on its way, is stale
+  store.update((s) => {
+    const { caption: _old, ...rest } = s.panel;
+    return { panel: caption ? { ...rest, caption } : rest, bitsEvaluation: { status: 'idle' } };
+  });
+}
+
+/** Ask the host for a features file (its open dialog) and make it the caption; a cancelled dialog changes nothing. */
+export async function chooseCaptionFile(store: Store, host: Host): Promise<void> {
+  try {
+    const file = await host.call('chooseTextFeatures', {});
+    if (file) setCaption(store, { featuresFile: file });
+  } catch (e) {
+    store.pushError('chooseTextFeatures', e);
+  }
+}
+
+let folderRuns = 0;
+
+/**
+ * Count the current model's codebook use over a folder the user picks (the host's dialog): the Codebook view shows
+ * the folder's counts as they stream in (`folderUsage` events); a count still running is cancelled first.
+ */
+export async function countFolder(store: Store, host: Host): Promise<void> {
+  let folder: string | null;
+  try {
+    folder = await host.call('chooseImageFolder', {});
+  } catch (e) {
+    store.pushError('chooseImageFolder', e);
+    return;
+  }
+  if (!folder) return;
+  const old = store.state.folderRun;
+  if (old) void host.call('cancel', { runId: old }).catch(() => undefined);
+  const runId = `folder-${Date.now().toString(36)}-${++folderRuns}`;
+  store.update({ folderRun: runId, folderUsage: null, codebookSource: 'folder' });
+  try {
+    await host.call('folderUsage', { runId, folder });
+  } catch (e) {
+    store.pushError('folderUsage', e);
+  } finally {
+    if (store.state.folderRun === runId) store.update({ folderRun: null });
+  }
 }
 
 /** Link the hovered token everywhere and focus its scale; a repeated report of the same token changes nothing. */

@@ -8,6 +8,7 @@ import { Store, initialState } from './store';
 import { readTheme, watchTheme } from './theme';
 import { createAttentionView } from './views/attentionView';
 import { createBitPyramidView } from './views/bitPyramidView';
+import { createBitsCodebookView } from './views/bitsCodebookView';
 import { createCodebookView } from './views/codebookView';
 import { createCompareView } from './views/compareView';
 import { createBitsDatasetView } from './views/bitsDatasetView';
@@ -17,7 +18,7 @@ import { createPyramidView } from './views/pyramidView';
 import { createBitsReconstructionView, createReconstructionView } from './views/reconstructionView';
 import { createBitsResidualView, createResidualView } from './views/residualView';
 import { createSamplingView } from './views/samplingView';
-import { createStepThroughView } from './views/stepThroughView';
+import { createBitsStepThroughView, createStepThroughView } from './views/stepThroughView';
 import { createWhatIfView } from './views/whatIfView';
 import type { ViewContext } from './views/view';
 
@@ -29,9 +30,9 @@ const VIEWS: { [V in ViewId]: Omit<TabSpec, 'id'> } = {
   pyramid: { label: 'Pyramid', create: { var: createPyramidView, infinity: createBitPyramidView } },
   reconstruction: { label: 'Reconstruction', create: { var: createReconstructionView, infinity: createBitsReconstructionView } },
   residual: { label: 'Residuals', create: { var: createResidualView, infinity: createBitsResidualView } },
-  codebook: { label: 'Codebook', create: { var: createCodebookView } },
+  codebook: { label: 'Codebook', create: { var: createCodebookView, infinity: createBitsCodebookView } },
   attention: { label: 'Attention', create: { var: createAttentionView } },
-  stepThrough: { label: 'Step-through', create: { var: createStepThroughView } },
+  stepThrough: { label: 'Step-through', create: { var: createStepThroughView, infinity: createBitsStepThroughView } },
   sampling: { label: 'Sampling', create: { var: createSamplingView } },
   whatIf: { label: 'What-if', create: { var: createWhatIfView } },
   compare: { label: 'Compare', create: { var: createCompareView } },

@@ -4,6 +4,7 @@ import type { EditResult, HostEvents, InitPayload, PanelState, ViewId } from '..
 import type {
   AnyModelInfo,
   AttentionResult,
+  BitsEvalResult,
   BitsInspectResult,
   BitsModelInfo,
   CodebookUsage,
@@ -80,11 +81,17 @@ export interface InspectorState {
   /** The panel image's bits per scale (Infinity model). */
   bitsInspect: Loadable<BitsInspectResult>;
   evaluation: Loadable<EvalResult>;
+  /** Teacher-forced bit and token accuracy of the panel image for the caption (Infinity model). */
+  bitsEvaluation: Loadable<BitsEvalResult>;
+  /** The features file found beside the image (the default caption, `panel.caption` holds the one in use). */
+  captionBesideImage: string | null;
   attention: Loadable<AttentionResult>;
   trainingUsage: Loadable<CodebookUsage | null>;
   /** The Profile view's measurement. */
   profile: Loadable<ScaleProfile>;
   folderUsage: HostEvents['folderUsage'] | null;
+  /** The folder count this panel started and that has not ended (its run id), else null. */
+  folderRun: string | null;
   comparison: HostEvents['comparison'] | null;
   /** Folder evaluations shown in the Dataset view, ordered by training step (several = a run's timeline). */
   dataset: DatasetEvaluation[];
@@ -132,10 +139,13 @@ export function initialState(): InspectorState {
     inspect: { status: 'idle' },
     bitsInspect: { status: 'idle' },
     evaluation: { status: 'idle' },
+    bitsEvaluation: { status: 'idle' },
+    captionBesideImage: null,
     attention: { status: 'idle' },
     trainingUsage: { status: 'idle' },
     profile: { status: 'idle' },
     folderUsage: null,
+    folderRun: null,
     dataset: [],
     bitsDataset: null,
     comparison: null,
@@ -164,12 +174,16 @@ export function modelFields(info: AnyModelInfo | null): Pick<InspectorState, 'fa
 
 /** State after the host's `init` payload. */
 export function applyInit(s: InspectorState, init: InitPayload): InspectorState {
-  const panel = init.state ?? { imageUri: null };
+  const state = init.state ?? { imageUri: null };
+  const beside = init.captionBesideImage ?? null;
+  // The caption chosen before a reload stays; else the features beside the image, when there are some.
+  const panel = state.caption || !beside ? state : { ...state, caption: { featuresFile: beside } };
   return {
     ...s,
     initialised: true,
     imageName: init.imageName,
     imageSrc: init.imageSrc,
+    captionBesideImage: beside,
     ...modelFields(init.model),
     modelError: init.modelError,
     panel,

@@ -145,6 +145,7 @@ async function openPanel(browser, rec, opts = {}) {
     imageName: rec.imageName,
     imageSrc: null,
     model: rec.model,
+    captionBesideImage: null,
     ...(opts.init ?? {}),
   };
   panel.emitRecorded = (name, key) => page.evaluate(([n, k]) => window.__fake.emitRecorded(n, k), [name, key]);

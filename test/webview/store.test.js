@@ -100,6 +100,86 @@ module.exports = (test) => {
     assert.strictEqual(withModelSampling(running, MODEL), running); // a run keeps its settings
   });
 
+  test('store: the caption defaults to the features beside the image; a caption saved before a reload stays', async () => {
+    const s0 = initialState();
+    const init = (state, beside) => applyInit(s0, { state, imageName: 'a.png', imageSrc: null, model: MODEL, captionBesideImage: beside });
+    const found = init({ imageUri: 'file:///d/a.png' }, '/d/a.npy');
+    assert.deepStrictEqual(found.panel.caption, { featuresFile: '/d/a.npy' });
+    assert.strictEqual(found.captionBesideImage, '/d/a.npy');
+    assert.strictEqual(init({ imageUri: 'file:///d/a.png' }, null).panel.caption, undefined);
+    const saved = init({ imageUri: 'file:///d/a.png', caption: { prompt: 'a cat' } }, '/d/a.npy');
+    assert.deepStrictEqual(saved.panel.caption, { prompt: 'a cat' });
+  });
+
+  test('actions: a new caption drops the evaluation made with the old one, and its late reply; the dialog sets a file', async () => {
+    const store = new Store(initialState());
+    const host = scriptedHost();
+    const old = actions.load(store, host, 'evaluateBits', { text: { featuresFile: '/d/a.npy' } });
+    actions.setCaption(store, { prompt: 'a dog' });
+    assert.deepStrictEqual(store.state.panel.caption, { prompt: 'a dog' });
+    assert.deepStrictEqual(store.state.bitsEvaluation, { status: 'idle' });
+    await host.answer('evaluateBits', { schedule: 'old' });
+    await old;
+    assert.deepStrictEqual(store.state.bitsEvaluation, { status: 'idle' }); // the old caption's reply is dropped
+    const done = actions.load(store, host, 'evaluateBits', { text: { prompt: 'a dog' } });
+    await host.answer('evaluateBits', { schedule: 'new' });
+    await done;
+    const ready = store.state.bitsEvaluation;
+    assert.deepStrictEqual(ready, { status: 'ready', value: { schedule: 'new' } });
+    actions.setCaption(store, { prompt: 'a dog' }); // the same caption again changes nothing
+    assert.strictEqual(store.state.bitsEvaluation, ready);
+    const cancelled = actions.chooseCaptionFile(store, host);
+    await host.answer('chooseTextFeatures', null);
+    await cancelled;
+    assert.deepStrictEqual(store.state.panel.caption, { prompt: 'a dog' });
+    const chosen = actions.chooseCaptionFile(store, host);
+    await host.answer('chooseTextFeatures', '/d/b.safetensors');
+    await chosen;
+    assert.deepStrictEqual(store.state.panel.caption, { featuresFile: '/d/b.safetensors' });
+    actions.setCaption(store, null);
+    assert.strictEqual('caption' in store.state.panel, false);
+  });
+
+  test('actions: counting a folder asks for it, shows its counts, drops a cancelled run’s events, and ends on error', async () => {
+    const store = new Store(initialState());
+    const host = scriptedHost();
+    actions.bindHostEvents(store, host, () => undefined);
+    const cancelledDialog = actions.countFolder(store, host);
+    await host.answer('chooseImageFolder', null);
+    await cancelledDialog;
+    assert.deepStrictEqual([store.state.folderRun, host.pending('folderUsage').length], [null, 0]);
+    const first = actions.countFolder(store, host);
+    await host.answer('chooseImageFolder', '/data/a');
+    const run1 = store.state.folderRun;
+    assert.deepStrictEqual(
+      [store.state.codebookSource, host.pending('folderUsage')[0].params],
+      ['folder', { runId: run1, folder: '/data/a' }],
+    );
+    const usage = (images) => ({ kind: 'bits', images });
+    host.emit('folderUsage', { runId: run1, usage: usage(1), done: 1, total: 4, finished: false });
+    assert.deepStrictEqual(store.state.folderUsage.usage, usage(1));
+    // A second count cancels the first; the first's late events are dropped.
+    const second = actions.countFolder(store, host);
+    await host.answer('chooseImageFolder', '/data/b');
+    const run2 = store.state.folderRun;
+    assert.notStrictEqual(run2, run1);
+    assert.deepStrictEqual(host.pending('cancel')[0].params, { runId: run1 });
+    assert.strictEqual(store.state.folderUsage, null);
+    host.emit('folderUsage', { runId: run1, usage: usage(2), done: 2, total: 4, finished: false });
+    assert.strictEqual(store.state.folderUsage, null);
+    host.emit('folderUsage', { runId: run2, usage: usage(3), done: 3, total: 3, finished: true });
+    await host.answer('folderUsage', { images: 1, failed: 0, cancelled: true }, 0);
+    await first;
+    assert.strictEqual(store.state.folderRun, run2); // the first run's end leaves the second running
+    await host.fail('folderUsage', { code: 'BadImage', message: 'no image files under /data/b' });
+    await second;
+    assert.deepStrictEqual([store.state.folderRun, store.state.folderUsage.usage], [null, usage(3)]);
+    assert.deepStrictEqual(
+      store.state.errors.map((e) => [e.source, e.message]),
+      [['folderUsage', 'no image files under /data/b']],
+    );
+  });
+
   test('actions: load keeps the newest reply only, and shows errors in place', async () => {
     const store = new Store(initialState());
     const host = scriptedHost();

@@ -1,13 +1,14 @@
 """Command line: export an official BSQ VAE + Infinity checkpoint pair (slim files, or one ar-ckpt) into a bundle.
 
 PYTHONPATH=python python3 -m varscope.infinity.export --vae VAE.pth --infinity INF.pth --out DIR [--arch PRESET]
-    [--pn 0.06M] [--ratios 1.0,0.75] [--name NAME] [--id ID]
+    [--pn 0.06M] [--ratios 1.0,0.75] [--name NAME] [--id ID] [--t5 T5_DIR]
 
 Per aspect ratio (h/w, a template ratio of the official table) and the pixel budget: bsqEncoder, bitsToLatent,
 bsqDecoder, infinityTransformer and infinityStep, `<graph>-hw<ratio>-<pn>.onnx`, all sharing one weights.bin;
 unconditionalText.bin (the learnt CFG features) and varscope.json (`"family": "infinity"`). The architecture comes
 from the checkpoint's tensors (checked against --arch, run_infinity's --model_type, when given); the text attention
-is float32 (see varscope.json's text.note). The graphs are verified by python/tests/test_infinity_onnx.py, not here."""
+is float32 (see varscope.json's text.note). The graphs are verified by python/tests/test_infinity_onnx.py, not here;
+--t5 adds the caption encoder (text_encoder.py, which verifies its graph)."""
 import argparse
 import datetime
 import json
@@ -28,6 +29,7 @@ from .graphs import tokenizer_io, transformer_io
 from .load import load_bsq_vae, load_infinity_checkpoint
 from .onnx_export import export_tokenizer, export_transformer
 from .schedules import PIXEL_BUDGETS, scale_schedule
+from .text_encoder import add_text_encoder, t5_folder
 
 
 def parse_ratios(text: str):
@@ -51,6 +53,7 @@ def parse_args(argv):
     p.add_argument('--ratios', default='1.0', help='aspect ratios h/w, comma-separated template ratios')
     p.add_argument('--name', default='', help='display name (default: the checkpoint file name)')
     p.add_argument('--id', default='', help='bundle id (default: from the name)')
+    p.add_argument('--t5', default='', help='T5 encoder folder or Hugging Face cache entry: adds textEncoder.onnx')
     return p.parse_args(argv)
 
 
@@ -67,6 +70,8 @@ def export(args, log=print) -> dict:
     schedules = [(r, scale_schedule(r, args.pn)) for r in ratios]
     vae = load_bsq_vae(args.vae)
     model = load_infinity_checkpoint(args.infinity, args.arch)
+    if args.t5:
+        t5_folder(args.t5)  # a wrong folder is refused now, not after the long export
     if vae.codebook_dim != model.cfg.d_model:
         raise ValueError(
             f'{args.infinity}: predicts {model.cfg.d_model} bits per token, the VAE has {vae.codebook_dim}'
@@ -102,6 +107,9 @@ def export(args, log=print) -> dict:
     }
     write_atomic(os.path.join(args.out, 'varscope.json'), (json.dumps(manifest, indent=1) + '\n').encode('utf-8'))
     log(f'weights.bin: {store.size} bytes stored, {store.referenced} bytes referenced by the graphs')
+    if args.t5:
+        del model, vae
+        manifest = add_text_encoder(args.out, args.t5, log=log)
     return manifest
 
 

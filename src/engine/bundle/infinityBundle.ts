@@ -4,7 +4,7 @@
  * VAR bundle's counterpart (bundle.ts); graphs open lazily, each checked against the manifest when it opens.
  */
 import * as path from 'path';
-import type { InfinityGraphRole, InfinityManifest, InfinitySchedule } from '../../shared/manifest';
+import type { GraphSpec, InfinityGraphRole, InfinityManifest, InfinitySchedule } from '../../shared/manifest';
 import { VarScopeError } from '../../shared/errors';
 import type { Graph } from '../runtime/graph';
 import { openGraph } from '../runtime/graphPool';
@@ -12,6 +12,9 @@ import type { OnnxRuntime } from '../runtime/onnxRuntime';
 import { verifyBundleFiles } from './bundleVerify';
 import { readCapped } from '../../node/readCapped';
 import { fileHash } from './manifestCheck';
+
+/** Largest tokenizer.json read (Flan-T5's is 2.4 MB). */
+const MAX_TOKENIZER_BYTES = 64 * 2 ** 20;
 
 /** A loaded Infinity bundle: its checked manifest and its graphs, opened on first use. */
 export class InfinityBundle {
@@ -33,7 +36,12 @@ export class InfinityBundle {
     opts: { cacheFile?: string; log?: (message: string) => void } = {},
   ): Promise<InfinityBundle> {
     const reexport = reexportAdvice(manifest, dir);
-    const needed = [...manifest.schedules.flatMap((s) => Object.values(s.graphs).map((g) => g.file)), manifest.unconditionalText.file];
+    const te = manifest.textEncoder;
+    const needed = [
+      ...manifest.schedules.flatMap((s) => Object.values(s.graphs).map((g) => g.file)),
+      manifest.unconditionalText.file,
+      ...(te ? [te.file, te.tokenizer] : []),
+    ];
     const unhashed = needed.filter((f) => !fileHash(manifest, f));
     if (unhashed.length) throw new VarScopeError('ModelLoad', `${dir}: ${unhashed[0]} has no sha256 in "files"; ${reexport}`);
     const t0 = Date.now();
@@ -61,11 +69,35 @@ export class InfinityBundle {
 
   /** The opened graph of a schedule (opened and checked against the manifest on first use). */
   graph(s: InfinitySchedule, role: InfinityGraphRole): Promise<Graph> {
+    return this.session(`${s.id}/${role}`, s.graphs[role], role);
+  }
+
+  /** The caption encoder's graph (opened on first use); refused in one line when the bundle has none. */
+  textEncoder(): Promise<Graph> {
+    const te = this.manifest.textEncoder;
+    if (!te)
+      return Promise.reject(
+        new VarScopeError(
+          'BadRequest',
+          `${this.dir} has no text encoder: add one with \`python -m varscope.infinity.text_encoder --t5 T5_DIR --bundle ${this.dir}\`, or give the caption's T5 features as a file (.npy or .safetensors, [N, ${this.manifest.text.featureWidth}])`,
+        ),
+      );
+    return this.session('textEncoder', te, 'textEncoder');
+  }
+
+  /** The text encoder's tokenizer.json (the bundle must have a text encoder). */
+  async tokenizerJson(): Promise<{ file: string; text: string }> {
+    const te = this.manifest.textEncoder;
+    if (!te) throw new VarScopeError('BadRequest', `${this.dir} has no text encoder`);
+    const file = path.resolve(this.dir, te.tokenizer);
+    return { file, text: (await readCapped(file, MAX_TOKENIZER_BYTES, 'ModelLoad', 'tokenizer.json')).toString('utf8') };
+  }
+
+  private session(key: string, spec: GraphSpec, role: string): Promise<Graph> {
     if (this.closed) return Promise.reject(new VarScopeError('Cancelled', `${this.manifest.id}: the model was closed`));
-    const key = `${s.id}/${role}`;
     let g = this.sessions.get(key);
     if (!g) {
-      g = this.openGraph(s, role);
+      g = this.openGraph(spec, role);
       this.sessions.set(key, g);
       g.catch(() => this.sessions.delete(key)); // a failed open may be retried
     }
@@ -95,8 +127,7 @@ export class InfinityBundle {
     for (const s of all) await s.then((g) => g.dispose()).catch(() => undefined);
   }
 
-  private async openGraph(s: InfinitySchedule, role: InfinityGraphRole): Promise<Graph> {
-    const spec = s.graphs[role];
+  private async openGraph(spec: GraphSpec, role: string): Promise<Graph> {
     const file = path.resolve(this.dir, spec.file);
     const g = await openGraph(this.runtime, file, role);
     const names = (io: Graph['inputs']) =>

@@ -148,6 +148,15 @@ function infinityRelationProblems(m: InfinityManifest): string[] {
   const [rows, width] = m.unconditionalText.dims;
   if (m.unconditionalText.dims.length !== 2 || rows !== m.text.maxLength || width !== m.text.featureWidth)
     p.push(`unconditionalText.dims ${brief(m.unconditionalText.dims)} must be [text.maxLength, text.featureWidth]`);
+  const te = m.textEncoder;
+  if (te) {
+    const out = te.outputs.last_hidden_state?.dims;
+    const ids = te.inputs.input_ids;
+    if (!ids || ids.dtype !== 'int64' || !te.inputs.attention_mask || !out || out[out.length - 1] !== width)
+      p.push(
+        `textEncoder must take input_ids and attention_mask (int64) and give last_hidden_state [1, N, text.featureWidth ${width}] (its outputs: ${brief(te.outputs)})`,
+      );
+  }
   const ids = new Set<string>();
   m.schedules.forEach((s, i) => {
     const at = `schedules[${i}] (${s.id})`;

@@ -15,6 +15,7 @@ import type {
   BitsModelInfo,
   SizedImage,
 } from '../../shared/results';
+import { BitUsageCounter } from '../analysis/bitStats';
 import type { InfinityBundle } from '../bundle/infinityBundle';
 import type { DecodedImage } from '../image/imageDecode';
 import { pixelError, toRgba } from '../image/pixels';
@@ -72,6 +73,7 @@ export function bitsModelInfo(b: InfinityBundle, use: ProviderUse): BitsModelInf
     numHeads: m.infinity.numHeads,
     embedDim: m.infinity.embedDim,
     textFeatureWidth: m.text.featureWidth,
+    textEncoder: m.textEncoder !== undefined,
     schedules: m.schedules.map((s) => ({
       id: s.id,
       hDivW: s.hDivW,
@@ -309,7 +311,12 @@ export async function inspectBits(b: InfinityBundle, s: InfinitySchedule, input:
       psnr,
     };
   });
-  return { model: bitsModelInfo(b, use), schedule: s.id, image: input.prepared, scales };
+  const usage = new BitUsageCounter(d);
+  usage.add(
+    scales.map((x) => x.bits),
+    s.id,
+  );
+  return { model: bitsModelInfo(b, use), schedule: s.id, image: input.prepared, scales, usage: usage.usage() };
 }
 
 /**
@@ -377,8 +384,13 @@ export function scoreBits(s: InfinitySchedule, d: number, bits: Uint8Array, logi
       copyCoarserBaseline = accuracy((t, j) => bits[source(t) * d + j], bits, begin, end, d);
     }
     const correct = new Uint8Array((end - begin) * d);
+    const wrongBits = new Uint8Array(end - begin);
     for (let t = begin; t < end; t++)
-      for (let j = 0; j < d; j++) correct[(t - begin) * d + j] = predicted(t, j) === bits[t * d + j] ? 1 : 0;
+      for (let j = 0; j < d; j++) {
+        const ok = predicted(t, j) === bits[t * d + j];
+        correct[(t - begin) * d + j] = ok ? 1 : 0;
+        if (!ok) wrongBits[t - begin]++;
+      }
     return {
       scaleIndex: k,
       h,
@@ -387,6 +399,7 @@ export function scoreBits(s: InfinitySchedule, d: number, bits: Uint8Array, logi
       majorityBaseline: accuracy((_t, j) => majority[j], bits, begin, end, d),
       copyCoarserBaseline,
       correct,
+      wrongBits,
     };
   });
   return { schedule: s.id, captionTokens, scales, overall: accuracy(predicted, bits, 0, s.tokenCount, d) };

@@ -9,9 +9,12 @@
  * data_type = 2, name = 8, raw_data = 9.
  */
 
+import { floatBitsToHalf } from '../../node/template/convert';
+
 /** ONNX element types. */
 export const FLOAT = 1;
 export const INT64 = 7;
+export const FLOAT16 = 10;
 export const BOOL = 9;
 
 function varint(v: number): number[] {
@@ -61,21 +64,28 @@ export const model = (graph: Buffer, opset: number): Buffer => msg(int(1, 8), by
 
 /**
  * Matrix products of one activation per width: for each [k, n] of `shapes`, y_i = x_k [m, k] × w_i [k, n] with w_i a
- * weight of the graph (random values), as a transformer's linear layers are.
+ * weight of the graph (random values, or `weights`' values for one i), as a transformer's linear layers are; in float32,
+ * or all in float16 (activations, weights and products: float16 compute).
  */
-export function matMulModel(m: number, shapes: Array<[number, number]>): Buffer {
+export function matMulModel(
+  m: number,
+  shapes: Array<[number, number]>,
+  elemType: typeof FLOAT | typeof FLOAT16 = FLOAT,
+  weights?: (i: number) => Float32Array,
+): Buffer {
   const widths = [...new Set(shapes.map(([k]) => k))];
-  const weight = (k: number, n: number): Buffer => {
-    const w = new Float32Array(k * n);
-    for (let i = 0; i < w.length; i++) w[i] = Math.random() - 0.5;
-    return Buffer.from(w.buffer);
+  const weight = (i: number, k: number, n: number): Buffer => {
+    const w = weights?.(i) ?? Float32Array.from({ length: k * n }, () => Math.random() - 0.5);
+    if (elemType === FLOAT) return Buffer.from(w.buffer, w.byteOffset, w.byteLength);
+    const bits = new Uint32Array(w.buffer, w.byteOffset, w.length);
+    return Buffer.from(Uint16Array.from(bits, floatBitsToHalf).buffer);
   };
   const graph = msg(
     ...shapes.map(([k], i) => bytes(1, node('MatMul', [`x${k}`, `w${i}`], [`y${i}`]))),
     bytes(2, 'matmuls'),
-    ...shapes.map(([k, n], i) => bytes(5, initializer(`w${i}`, FLOAT, [k, n], weight(k, n)))),
-    ...widths.map((k) => bytes(11, valueInfo(`x${k}`, FLOAT, [m, k]))),
-    ...shapes.map(([, n], i) => bytes(12, valueInfo(`y${i}`, FLOAT, [m, n]))),
+    ...shapes.map(([k, n], i) => bytes(5, initializer(`w${i}`, elemType, [k, n], weight(i, k, n)))),
+    ...widths.map((k) => bytes(11, valueInfo(`x${k}`, elemType, [m, k]))),
+    ...shapes.map(([, n], i) => bytes(12, valueInfo(`y${i}`, elemType, [m, n]))),
   );
   return model(graph, 17);
 }

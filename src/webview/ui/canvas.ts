@@ -27,9 +27,16 @@ export function makeCanvas(doc: Document, cls: string, label: string): HTMLCanva
   return c;
 }
 
-/** Draw an RGBA image scaled to `size` CSS pixels wide, keeping its aspect (nearest neighbour so tokens stay crisp). */
-export function drawRgba(canvas: HTMLCanvasElement, img: RgbaImage, size: number): CanvasRenderingContext2D {
-  const height = Math.round((size * img.height) / img.width);
+/**
+ * Draw an RGBA image scaled to `size` CSS pixels wide and `height` high (default: its own aspect), nearest neighbour
+ * so tokens stay crisp.
+ */
+export function drawRgba(
+  canvas: HTMLCanvasElement,
+  img: RgbaImage,
+  size: number,
+  height = Math.round((size * img.height) / img.width),
+): CanvasRenderingContext2D {
   const ctx = sizeCanvas(canvas, size, height);
   const src = canvas.ownerDocument.createElement('canvas');
   src.width = img.width;

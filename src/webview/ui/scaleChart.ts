@@ -21,6 +21,8 @@ export interface ScaleChartOptions {
   title: string;
   /** Y axis label with its unit, e.g. "PSNR (dB)". */
   yLabel: string;
+  /** X axis label; default "scale (pn × pn tokens)". */
+  xLabel?: string;
   /** `stack`: one bar per scale, the series stacked in order (parts of a whole). */
   kind: 'line' | 'bar' | 'stack';
   width?: number;
@@ -28,8 +30,6 @@ export interface ScaleChartOptions {
   /** Fixed y domain; default [0, max]. */
   yDomain?: [number, number];
   format?: (v: number) => string;
-  /** X axis label; default "scale (pn × pn tokens)". */
-  xLabel?: string;
 }
 
 /** A tick: pn for a pn×pn scale, h×w for a non-square one. */

@@ -15,7 +15,10 @@ type Source = InspectorState['codebookSource'];
 /** The usage a source shows, or null while it is not available. */
 export function usageFor(st: InspectorState, source: Source): CodebookUsage | null {
   if (source === 'image') return st.inspect.value?.codebook ?? null;
-  if (source === 'folder') return st.folderUsage?.usage ?? null;
+  if (source === 'folder') {
+    const u = st.folderUsage?.usage;
+    return u && !('kind' in u) ? u : null; // an Infinity model's bit usage is the bits Codebook view's
+  }
   return st.trainingUsage.value ?? null;
 }
 

@@ -368,6 +368,27 @@ describe('CLI on an Infinity bundle', function () {
     );
   });
 
+  it("stats on an Infinity bundle prints each scale's bit usage: the official bits' ones, balance, entropy and different codes", () => {
+    const model = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
+    const dir = path.join(tmp, 'imgs');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.copyFileSync(fx('image.png'), path.join(dir, 'a.png'));
+    const r = cli(['stats', dir, '--model', model, '--json', '-', '--provider', 'cpu']);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.deepStrictEqual([j.images, j.bits, j.schedules, j.tokens, j.distinct], [1, 16, ['hw1.000-0.06M'], 521, 505]);
+    const bits = readNpy(fx('tok_bits.npy')).data as Uint8Array;
+    const d = 16;
+    const ones = new Array(d).fill(0);
+    for (let t = 521 - 256; t < 521; t++) for (let i = 0; i < d; i++) ones[i] += bits[t * d + i]; // the 16×16 scale
+    const last = j.perScale[6];
+    assert.deepStrictEqual([last.tokens, last.distinct, last.ones], [256, 249, ones]);
+    assert.deepStrictEqual(
+      last.balance,
+      ones.map((n) => n / 256),
+    );
+  });
+
   it('Infinity flags on a VAR bundle, a VAR command on an Infinity bundle and wrong features fail in one line', () => {
     const infinity = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
     const onVar = cli(['inspect', fx('image.png'), '--model', requireBundle(), '--ratio', '1']);
@@ -383,11 +404,11 @@ describe('CLI on an Infinity bundle', function () {
     assert.strictEqual(noCaption.code, 2);
     assert.match(
       noCaption.stderr,
-      /^varscope eval: an Infinity model is evaluated for a caption: give --text-features FILE or --prompt TEXT \(one of them\)\n$/,
+      /^varscope eval: an Infinity model is evaluated for a caption: give --text-features FILE or --prompt TEXT\n$/,
     );
     const prompt = cli(['eval', fx('image.png'), '--model', infinity, '--prompt', 'a cat', '--provider', 'cpu']);
     assert.strictEqual(prompt.code, 1);
-    assert.match(prompt.stderr, /^varscope eval: .*infinity-A has no text encoder: give the caption's T5 features as a file .*\n$/);
+    assert.match(prompt.stderr, /^varscope eval: .*infinity-A has no text encoder: add one with .*\n$/);
     const classesOnInfinity = cli(['evaluate', tmp, '--model', infinity, '--labels-from-subfolders', '--provider', 'cpu']);
     assert.strictEqual(classesOnInfinity.code, 2);
     assert.match(

@@ -52,6 +52,12 @@ describe('messageValidator', () => {
       ['inspect', undefined],
       ['trainingUsage', {}],
       ['evaluate', { classId: 0 }],
+      ['evaluateBits', { text: { featuresFile: '/data/cat.npy' } }],
+      ['evaluateBits', { text: { featuresFile: '/data/cat.SAFETENSORS' } }],
+      ['evaluateBits', { text: { prompt: 'a cat' } }],
+      ['chooseTextFeatures', {}],
+      ['chooseImageFolder', {}],
+      ['folderUsage', { runId: 'folder-1', folder: '/data/images' }],
       ['attention', { classId: 1, layer: 0, head: 'mean' }],
       ['attention', { classId: 1, layer: 1, head: 3 }],
       ['generationStart', { settings: SETTINGS }],
@@ -64,6 +70,7 @@ describe('messageValidator', () => {
       ['saveExport', { suggestedName: 'varscope-pyramid.png', mime: 'image/png', data: new Uint8Array(4) }],
       ['saveExport', { suggestedName: 'varscope-pyramid.json', mime: 'application/json', data: '{}' }],
       ['saveState', { imageUri: null, view: 'whatIf', evalClass: 2, attention: { layer: 0, head: 'mean' }, generation: SETTINGS }],
+      ['saveState', { imageUri: null, caption: { featuresFile: '/data/cat.npy' } }],
       ['runCommand', { command: 'varscope.chooseModel' }],
     ];
     for (const [m, p] of ok) assert.strictEqual(problem(m, p), null, `${m} ${JSON.stringify(p)}`);
@@ -71,6 +78,12 @@ describe('messageValidator', () => {
       ['inspect', [], /params must be an object/],
       ['evaluate', { classId: -1 }, /classId/],
       ['evaluate', { classId: 1.5 }, /classId/],
+      ['evaluateBits', {}, /^evaluateBits: text must be \{ featuresFile \} or \{ prompt \}$/],
+      ['evaluateBits', { text: { featuresFile: '/etc/passwd' } }, /featuresFile must be a \.npy or \.safetensors path/],
+      ['evaluateBits', { text: { prompt: '  ' } }, /prompt must be a non-empty string/],
+      ['evaluateBits', { text: { classId: 3 } }, /must be \{ featuresFile \} or \{ prompt \}/],
+      ['folderUsage', { runId: 'folder-1' }, /folderUsage needs runId and folder/],
+      ['folderUsage', { runId: '', folder: '/data' }, /folderUsage needs runId and folder/],
       ['attention', { classId: 1, layer: 0, head: 'max' }, /layer and head/],
       ['generationStart', { settings: { ...SETTINGS, topP: 1.5 } }, /topP/],
       ['generationStart', { settings: { ...SETTINGS, cfg: Number.NaN } }, /cfg/],
@@ -98,6 +111,7 @@ describe('messageValidator', () => {
       ['saveState', { imageUri: 3 }, /imageUri/],
       ['saveState', { imageUri: null, view: 'secret' }, /not a view/],
       ['saveState', { imageUri: null, attention: { layer: 0 } }, /attention is malformed/],
+      ['saveState', { imageUri: null, caption: { featuresFile: 3 } }, /state\.caption featuresFile must be/],
       ['runCommand', { command: 'workbench.action.terminal.new' }, /not one the panel may run/],
     ];
     for (const [m, p, re] of bad) {

@@ -108,6 +108,40 @@ describe('extension/panelEngine', () => {
     engine.dispose();
   });
 
+  it("a folder count streams its folderUsage events to its panel only, is the panel's to cancel, and says when no image counted", async () => {
+    const f = fakeClient();
+    const engine = new PanelEngine(f.client, async () => '/models/m');
+    const [a, b] = [panel(), panel()];
+    const count = engine.handlers(a).folderUsage({ runId: 'folder-1', folder: '/data/images' });
+    await settle();
+    assert.deepStrictEqual(
+      [f.calls[0].method, f.calls[0].params],
+      ['folderUsage', { model: '/models/m', runId: 'folder-1', folder: '/data/images' }],
+    );
+    const usage = { kind: 'bits', images: 1 };
+    f.emit('folderUsage', { runId: 'folder-1', usage, done: 1, total: 3, finished: false, failed: 0 });
+    assert.deepStrictEqual(a.events, [['folderUsage', { runId: 'folder-1', usage, done: 1, total: 3, finished: false }]]);
+    assert.deepStrictEqual(b.events, []);
+    await engine.handlers(b).cancel({ runId: 'folder-1' });
+    assert.deepStrictEqual(f.cancelled, []);
+    await engine.handlers(a).cancel({ runId: 'folder-1' });
+    assert.deepStrictEqual(f.cancelled, ['folder-1']);
+    f.calls[0].resolve({ usage: { ...usage, images: 2 }, failed: [{ file: 'x.png', message: 'bad' }], cancelled: false });
+    assert.deepStrictEqual(await count, { images: 2, failed: 1, cancelled: false });
+    const none = engine.handlers(a).folderUsage({ runId: 'folder-2', folder: '/data/empty' });
+    await settle();
+    f.calls[1].resolve({
+      usage: { kind: 'bits', images: 0 },
+      failed: [{ file: '/data/empty/a.png', message: 'not an image' }],
+      cancelled: false,
+    });
+    await assert.rejects(none, {
+      code: 'BadImage',
+      message: 'no usable image under /data/empty: all 1 image files failed (the first: not an image)',
+    });
+    engine.dispose();
+  });
+
   it("cancel stops the panel's generation too", async () => {
     const f = fakeClient();
     const engine = new PanelEngine(f.client, async () => '/models/m');
@@ -128,6 +162,7 @@ function answeringClient(family: 'var' | 'infinity', calls: Array<[string, unkno
     modelFamily: family,
     inspect: { scales: ['tokens'] },
     inspectBits: { schedule: 'hw0.750-0.06M', scales: ['bits'] },
+    evaluateBits: { schedule: 'hw0.750-0.06M', captionTokens: 7 },
   };
   return {
     restartCount: 0,
@@ -160,4 +195,18 @@ describe('extension/panelEngine: the family of the model', () => {
       engine.dispose();
     });
   }
+});
+
+describe('extension/panelEngine: the caption', () => {
+  it("evaluateBits asks the engine for the panel's image with the caption the panel sends", async () => {
+    const calls: Array<[string, unknown]> = [];
+    const engine = new PanelEngine(answeringClient('infinity', calls), async () => '/bundles/m');
+    const text = { featuresFile: '/images/cat.npy' };
+    assert.deepStrictEqual(await engine.handlers(PANEL as unknown as PanelContext).evaluateBits({ text }), {
+      schedule: 'hw0.750-0.06M',
+      captionTokens: 7,
+    });
+    assert.deepStrictEqual(calls, [['evaluateBits', { model: '/bundles/m', image: { path: '/images/cat.png' }, text }]]);
+    engine.dispose();
+  });
 });

@@ -6,7 +6,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { readTextFeatures } from '../../../src/node/textFeatures';
+import { featuresBesideImage, readTextFeatures } from '../../../src/node/textFeatures';
 import { VarScopeError } from '../../../src/shared/errors';
 import { writeNpyFloat32 } from '../npy';
 
@@ -56,5 +56,26 @@ describe('readTextFeatures', () => {
     const txt = path.join(tmp, 'c.txt');
     fs.writeFileSync(txt, 'a caption');
     assert.strictEqual(await refusal(txt, 3), `${txt}: unknown extension .txt (text features: [N, 3] float32, .npy or .safetensors)`);
+  });
+});
+
+describe('featuresBesideImage', () => {
+  let tmp: string;
+  before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-beside-'))));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('finds cat.npy, else cat.safetensors, beside cat.png; nothing else counts', () => {
+    const image = path.join(tmp, 'cat.png');
+    fs.writeFileSync(image, '');
+    assert.strictEqual(featuresBesideImage(image), null);
+    fs.mkdirSync(path.join(tmp, 'cat.npy')); // a folder of that name is no features file
+    fs.writeFileSync(path.join(tmp, 'cat.png.npy'), '');
+    fs.writeFileSync(path.join(tmp, 'dog.npy'), '');
+    assert.strictEqual(featuresBesideImage(image), null);
+    fs.writeFileSync(path.join(tmp, 'cat.safetensors'), '');
+    assert.strictEqual(featuresBesideImage(image), path.join(tmp, 'cat.safetensors'));
+    fs.rmdirSync(path.join(tmp, 'cat.npy'));
+    fs.writeFileSync(path.join(tmp, 'cat.npy'), '');
+    assert.strictEqual(featuresBesideImage(image), path.join(tmp, 'cat.npy'));
   });
 });

@@ -400,6 +400,21 @@ describe('bundle family: an Infinity manifest is checked as Infinity, and refuse
     const broken = infinityManifest();
     broken.schedules[0].tokenCount = 520;
     assert.deepStrictEqual(checkManifest(broken), ['schedules[0] (hw1.000-0.06M): tokenCount is 520, scales give 521']);
+    // a text encoder (python -m varscope.infinity.text_encoder) must give features as wide as the model reads
+    const spec = (dims: Array<number | string>) => ({ dtype: 'int64', dims });
+    const textEncoder = (width: number) => ({
+      file: 'textEncoder.onnx',
+      tokenizer: 'tokenizer.json',
+      inputs: { input_ids: spec([1, 'tokens']), attention_mask: spec([1, 'tokens']) },
+      outputs: { last_hidden_state: { dtype: 'float32', dims: [1, 'tokens', width] } },
+    });
+    assert.deepStrictEqual(checkManifest({ ...m, textEncoder: textEncoder(128) }), []);
+    assert.deepStrictEqual(checkManifest({ ...m, textEncoder: textEncoder(64) }), [
+      'textEncoder must take input_ids and attention_mask (int64) and give last_hidden_state [1, N, text.featureWidth 128] (its outputs: an object {"last_hidden_state"})',
+    ]);
+    assert.deepStrictEqual(checkManifest({ ...m, textEncoder: { ...textEncoder(128), tokenizer: 'a/../t.json' } }), [
+      'textEncoder.tokenizer is not a file path in normal form: write "t.json" (each file has one spelling)',
+    ]);
     // "var" (and no family, as every VAR bundle so far) goes on to the VAR checks
     const varProblems = checkManifest({ ...m, family: 'var' });
     assert.ok(varProblems.length && !varProblems.some((p) => p.includes('family')), varProblems.join('\n'));

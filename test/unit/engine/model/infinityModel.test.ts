@@ -64,6 +64,7 @@ describe('Infinity on the official fixtures (engine)', function () {
       assert.strictEqual(info.family, 'infinity');
       if (info.family !== 'infinity') return;
       assert.strictEqual(info.bits, c.bits);
+      assert.strictEqual(info.textEncoder, false); // the fixture bundles are exported without one
       assert.ok(info.schedules.some((s) => s.hDivW === c.hDivW && s.pixelSize[0] === c.size[0] && s.pixelSize[1] === c.size[1]));
       assert.strictEqual(info.provider, 'cpu');
       assert.deepStrictEqual(info.providerFallbacks, []);
@@ -131,6 +132,18 @@ describe('Infinity on the official fixtures (engine)', function () {
           `scale ${k} majority`,
         );
         if (k === 0) assert.strictEqual(r.scales[k].copyCoarserBaseline, null);
+        // per token, the bits the argmax got wrong: d minus the token's correct bits, 0 exactly where the token is right
+        const wrong = Array.from({ length: e - b }, (_, p) => {
+          let n = 0;
+          for (let j = 0; j < d; j++) n += pred(b + p, j) === bits[(b + p) * d + j] ? 0 : 1;
+          return n;
+        });
+        assert.deepStrictEqual(Array.from(r.scales[k].wrongBits), wrong, `scale ${k} wrong bits per token`);
+        assert.strictEqual(
+          r.scales[k].wrongBits.filter((n) => n === 0).length / (e - b),
+          r.scales[k].tokenAccuracy,
+          `scale ${k}: tokens with no wrong bit`,
+        );
       });
       // copy the coarser scale, nearest: scale 1 (2×2) from scale 0 (1×1) is the one token repeated
       const copy = r.scales[1].copyCoarserBaseline!;

@@ -1,0 +1,84 @@
+/**
+ * Bit usage of an Infinity model's tokens: per scale, how often each of the d bits is 1 (its balance and binary
+ * entropy) and how many different codes occur, exactly for any d (2^d bins would not fit a histogram). Counts
+ * accumulate, so a folder is counted one image at a time; only the different codes themselves are kept.
+ */
+import type { BitScaleUsage, BitUsage } from '../../shared/results';
+
+/** Binary entropy of a probability, bits (0 at 0 and 1). */
+export function binaryEntropy(p: number): number {
+  if (p <= 0 || p >= 1) return 0;
+  return -(p * Math.log2(p) + (1 - p) * Math.log2(1 - p));
+}
+
+/** A token's d bits as a string key, 16 bits a character (exact, any d). */
+export function codeKey(bits: Uint8Array, token: number, d: number): string {
+  let key = '';
+  for (let j = 0; j < d; j += 16) {
+    let v = 0;
+    for (let i = j; i < Math.min(j + 16, d); i++) v = v * 2 + bits[token * d + i];
+    key += String.fromCharCode(v);
+  }
+  return key;
+}
+
+/** Accumulates the bits of images, scale by scale. */
+export class BitUsageCounter {
+  private readonly ones: Float64Array[] = [];
+  private readonly tokens: number[] = [];
+  private readonly codes: Array<Set<string>> = [];
+  private readonly allCodes = new Set<string>();
+  private readonly schedules = new Set<string>();
+  images = 0;
+
+  constructor(readonly d: number) {}
+
+  /** Count one image's bits: per scale, [h·w·d] 0/1 (token p's bit j at p·d + j), at schedule `schedule`. */
+  add(perScale: readonly Uint8Array[], schedule: string): void {
+    const d = this.d;
+    perScale.forEach((bits, k) => {
+      if (bits.length % d) throw new RangeError(`scale ${k}: ${bits.length} bits is no whole number of ${d}-bit tokens`);
+      if (!this.ones[k]) {
+        this.ones[k] = new Float64Array(d);
+        this.tokens[k] = 0;
+        this.codes[k] = new Set();
+      }
+      const ones = this.ones[k];
+      const n = bits.length / d;
+      for (let t = 0; t < n; t++) {
+        for (let j = 0; j < d; j++) ones[j] += bits[t * d + j];
+        const key = codeKey(bits, t, d);
+        this.codes[k].add(key);
+        this.allCodes.add(key);
+      }
+      this.tokens[k] += n;
+    });
+    this.schedules.add(schedule);
+    this.images++;
+  }
+
+  /** The usage so far (copies, so the counter can keep counting). */
+  usage(): BitUsage {
+    const perScale: BitScaleUsage[] = this.ones.map((ones, k) => {
+      const n = this.tokens[k];
+      const balance = ones.map((c) => (n > 0 ? c / n : 0));
+      return {
+        scaleIndex: k,
+        tokens: n,
+        ones: Float64Array.from(ones),
+        balance,
+        entropy: balance.map(binaryEntropy),
+        distinct: this.codes[k].size,
+      };
+    });
+    return {
+      kind: 'bits',
+      bits: this.d,
+      schedules: [...this.schedules],
+      perScale,
+      tokens: this.tokens.reduce((a, b) => a + b, 0),
+      distinct: this.allCodes.size,
+      images: this.images,
+    };
+  }
+}

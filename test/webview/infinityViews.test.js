@@ -1,0 +1,324 @@
+// An Infinity model's Step-through (teacher-forced bits for the caption) and the caption control, from the official
+// tensors of fixture B: its bits and its teacher-forced logits for caption 0 (fixtures/infinityEval.js).
+/* global document */
+'use strict';
+const assert = require('assert');
+const path = require('path');
+require('./tsRequire');
+const { infinityInspect, infinityModel, SCALES, BITS } = require('./fixtures/infinityInspect');
+const { infinityEval } = require('./fixtures/infinityEval');
+const { sequentialLut } = require(path.resolve(__dirname, '../../src/webview/geometry/colorMaps.ts'));
+const { BitUsageCounter } = require(path.resolve(__dirname, '../../src/engine/analysis/bitStats.ts'));
+
+const BESIDE = '/workspace/img2.npy';
+
+/** The panel on fixture B, with the features beside the image unless `beside` says otherwise. */
+const openInfinity = (open, { beside = BESIDE, handlers = {} } = {}) =>
+  open({
+    init: { model: infinityModel(), captionBesideImage: beside },
+    handlers: {
+      inspect: async () => infinityInspect(),
+      trainingUsage: async () => null,
+      evaluateBits: async () => infinityEval(),
+      ...handlers,
+    },
+  });
+
+const pct = (v) => `${(v * 100).toFixed(1)}%`;
+
+module.exports = (test) => {
+  test('Step-through of an Infinity model: the caption found beside the image, no prompt without an encoder, Evaluate asks with it', async ({
+    open,
+  }) => {
+    const p = await openInfinity(open);
+    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
+    await p.tab('stepThrough');
+    assert.strictEqual(await p.page.isHidden('#panel-stepThrough .segmented[aria-label="Mode"]'), true); // no generation yet
+    assert.strictEqual(
+      await p.page.textContent('#panel-stepThrough .caption-status'),
+      'Caption: T5 features from img2.npy (found beside the image).',
+    );
+    assert.strictEqual(await p.page.isDisabled('#panel-stepThrough .caption-prompt'), true);
+    assert.match(await p.page.textContent('#panel-stepThrough .caption-note'), /no text encoder/);
+    assert.match(await p.page.textContent('#panel-stepThrough .teacher-bits .placeholder'), /^Press Evaluate/);
+    await p.page.click('#panel-stepThrough .evaluate-bits');
+    await p.page.waitForSelector('#panel-stepThrough .bit-scale-table tbody tr');
+    assert.deepStrictEqual(
+      p.calls.filter((c) => c.method === 'evaluateBits').map((c) => c.params),
+      [{ text: { featuresFile: BESIDE } }],
+    );
+    // The state the host keeps (and restores after a reload) holds the caption.
+    const saved = p.calls.filter((c) => c.method === 'saveState').pop();
+    assert.deepStrictEqual(saved.params.caption, { featuresFile: BESIDE });
+  });
+
+  test('teacher-forced bits: headline, both charts and the table show each accuracy beside its two baselines', async ({ open }) => {
+    const p = await openInfinity(open);
+    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
+    await p.tab('stepThrough');
+    await p.page.click('#panel-stepThrough .evaluate-bits');
+    await p.page.waitForSelector('#panel-stepThrough .bit-scale-table tbody tr');
+    const e = infinityEval();
+    const stat = (cls) => p.page.textContent(`#panel-stepThrough .${cls} .stat-value`);
+    assert.strictEqual(await stat('stat-bit-accuracy'), pct(e.overall.bitAccuracy));
+    assert.strictEqual(await stat('stat-token-accuracy'), pct(e.overall.tokenAccuracy));
+    assert.strictEqual(await stat('stat-caption-tokens'), '7');
+    assert.strictEqual(await stat('stat-bits'), String(BITS));
+    const rows = await p.page.$$eval('#panel-stepThrough .bit-scale-table tbody tr', (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)),
+    );
+    const copy = (s, key) => (s.copyCoarserBaseline ? pct(s.copyCoarserBaseline[key]) : '–');
+    assert.deepStrictEqual(
+      rows,
+      e.scales.map((s, k) => [
+        `k=${k + 1} · ${s.h}×${s.w}`,
+        String(s.h * s.w),
+        pct(s.bitAccuracy),
+        pct(s.majorityBaseline.bitAccuracy),
+        copy(s, 'bitAccuracy'),
+        pct(s.tokenAccuracy),
+        pct(s.majorityBaseline.tokenAccuracy),
+        copy(s, 'tokenAccuracy'),
+      ]),
+    );
+    for (const [chart, key] of [
+      ['bit-accuracy-chart', 'bitAccuracy'],
+      ['token-accuracy-chart', 'tokenAccuracy'],
+    ]) {
+      const titles = await p.page.$$eval(`#panel-stepThrough .${chart} rect.bar title`, (ts) => ts.map((t) => t.textContent));
+      const want = [];
+      for (const [name, value] of [
+        ['model (argmax)', (s) => s[key]],
+        ['majority per bit', (s) => s.majorityBaseline[key]],
+        ['copy coarser', (s) => s.copyCoarserBaseline?.[key]],
+      ])
+        e.scales.forEach((s) => {
+          if (value(s) !== undefined) want.push(`${name} at ${s.h}×${s.w}: ${(value(s) * 100).toFixed(1)}`);
+        });
+      assert.deepStrictEqual(titles, want, chart);
+    }
+  });
+
+  test('teacher-forced bits: a map of wrong bits per token per scale (h×w, 0 … 32 on one scale); hover names the count', async ({
+    open,
+  }) => {
+    const p = await openInfinity(open);
+    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
+    await p.tab('stepThrough');
+    await p.page.click('#panel-stepThrough .evaluate-bits');
+    await p.page.waitForSelector('#panel-stepThrough .wrong-bits-row canvas');
+    const e = infinityEval();
+    const maps = await p.page.$$eval('#panel-stepThrough .wrong-bits-row figure', (fs) =>
+      fs.map((f) => ({ caption: f.querySelector('figcaption').textContent, max: f.querySelector('canvas').dataset.max })),
+    );
+    assert.deepStrictEqual(
+      maps,
+      e.scales.map((s, k) => ({ caption: `k=${k + 1} · ${s.h}×${s.w} · ${pct(s.tokenAccuracy)} right`, max: String(BITS) })),
+    );
+    // Token (row 4, col 3) of the 6×8 scale.
+    const canvas = p.page.locator('#panel-stepThrough .wrong-bits-row figure[data-scale="3"] canvas');
+    const box = await canvas.boundingBox();
+    await p.page.mouse.move(box.x + box.width * (3.5 / 8), box.y + box.height * (4.5 / 6));
+    const pos = 4 * 8 + 3;
+    const wrong = e.scales[3].wrongBits[pos];
+    let expected = 0;
+    for (let j = 0; j < BITS; j++) expected += e.scales[3].correct[pos * BITS + j] ? 0 : 1;
+    assert.strictEqual(wrong, expected);
+    await p.page.waitForFunction(
+      (w) => document.querySelector('#panel-stepThrough .wrong-bits-info').textContent.includes(`${w} of`),
+      wrong,
+    );
+    assert.strictEqual(
+      await p.page.textContent('#panel-stepThrough .wrong-bits-info'),
+      `k=4 · 6×8, row 4, col 3: ${wrong} of ${BITS} bits wrong`,
+    );
+    // Two tokens with different counts get different colours; equal counts, equal colours.
+    const pixel = (k, pos) =>
+      p.page.$eval(
+        `#panel-stepThrough .wrong-bits-row figure[data-scale="${k}"] canvas`,
+        (c, [pos, w, h]) => {
+          const x = Math.floor(((pos % w) + 0.5) * (c.width / w));
+          const y = Math.floor((Math.floor(pos / w) + 0.5) * (c.height / h));
+          return Array.from(c.getContext('2d').getImageData(x, y, 1, 1).data).join(',');
+        },
+        [pos, SCALES[k][1], SCALES[k][0]],
+      );
+    const last = e.scales[6].wrongBits;
+    const lo = last.indexOf(Math.min(...last));
+    const hi = last.indexOf(Math.max(...last));
+    assert.notStrictEqual(await pixel(6, lo), await pixel(6, hi));
+    const twin = last.findIndex((v, i) => i !== lo && v === last[lo]);
+    if (twin >= 0) assert.strictEqual(await pixel(6, twin), await pixel(6, lo));
+    await p.shot('infinity-teacher-forced');
+  });
+
+  test('the caption control with a text encoder: a typed prompt becomes the caption, Evaluate sends it', async ({ open }) => {
+    const p = await open({
+      init: { model: { ...infinityModel(), textEncoder: true }, captionBesideImage: null },
+      handlers: { inspect: async () => infinityInspect(), trainingUsage: async () => null, evaluateBits: async () => infinityEval() },
+    });
+    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
+    await p.tab('stepThrough');
+    assert.strictEqual(await p.page.isDisabled('#panel-stepThrough .caption-prompt'), false);
+    assert.strictEqual(await p.page.isHidden('#panel-stepThrough .caption-note'), true);
+    await p.page.fill('#panel-stepThrough .caption-prompt', '  a red circle beside stripes ');
+    await p.page.press('#panel-stepThrough .caption-prompt', 'Enter');
+    assert.strictEqual(
+      await p.page.textContent('#panel-stepThrough .caption-status'),
+      'Caption: the prompt “a red circle beside stripes”.',
+    );
+    await p.page.click('#panel-stepThrough .evaluate-bits');
+    await p.page.waitForSelector('#panel-stepThrough .bit-scale-table tbody tr');
+    assert.deepStrictEqual(p.calls.find((c) => c.method === 'evaluateBits').params, { text: { prompt: 'a red circle beside stripes' } });
+  });
+
+  test('the caption control: another features file replaces the caption and drops the old evaluation; none beside the image says how to give one', async ({
+    open,
+  }) => {
+    const p = await openInfinity(open, { handlers: { chooseTextFeatures: async () => '/data/captions/cat.safetensors' } });
+    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
+    await p.tab('stepThrough');
+    await p.page.click('#panel-stepThrough .evaluate-bits');
+    await p.page.waitForSelector('#panel-stepThrough .bit-scale-table tbody tr');
+    await p.page.click('#panel-stepThrough .caption-file');
+    await p.page.waitForFunction(() => /cat\.safetensors/.test(document.querySelector('#panel-stepThrough .caption-status').textContent));
+    assert.strictEqual(await p.page.textContent('#panel-stepThrough .caption-status'), 'Caption: T5 features from cat.safetensors.');
+    assert.strictEqual(await p.page.isHidden('#panel-stepThrough .teacher-bits > .section'), true); // the old caption's numbers are gone
+    await p.page.click('#panel-stepThrough .evaluate-bits');
+    await p.page.waitForSelector('#panel-stepThrough .bit-scale-table tbody tr');
+    assert.deepStrictEqual(p.calls.filter((c) => c.method === 'evaluateBits').pop().params, {
+      text: { featuresFile: '/data/captions/cat.safetensors' },
+    });
+
+    const q = await openInfinity(open, { beside: null });
+    await q.page.waitForSelector('.view-bit-pyramid .token-grid');
+    await q.tab('stepThrough');
+    assert.strictEqual(
+      await q.page.textContent('#panel-stepThrough .caption-status'),
+      'No caption yet: choose its T5 features (.npy / .safetensors, [N, 256] floats); a file named as the image, beside it, is used by itself.',
+    );
+    assert.strictEqual(await q.page.isDisabled('#panel-stepThrough .evaluate-bits'), true);
+    assert.match(await q.page.textContent('#panel-stepThrough .teacher-bits .placeholder'), /^Choose the caption above/);
+  });
+
+  test('Codebook of an Infinity model, this image: different codes, bit entropy, the table, and each bit’s balance per scale', async ({
+    open,
+  }) => {
+    const p = await openInfinity(open);
+    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
+    await p.tab('codebook');
+    await p.page.waitForSelector('#panel-codebook .bit-usage-table tbody tr');
+    const u = infinityInspect().usage;
+    const stat = (cls) => p.page.textContent(`#panel-codebook .${cls} .stat-value`);
+    assert.strictEqual(await stat('stat-distinct'), '665 of 665 tokens');
+    assert.strictEqual(await stat('stat-possible'), '2^32 = 4.29e+9');
+    assert.strictEqual(await stat('stat-images'), '1');
+    const mean = (a) => Array.from(a).reduce((x, y) => x + y, 0) / a.length;
+    assert.strictEqual(await stat('stat-entropy'), mean(u.perScale.map((s) => mean(s.entropy))).toFixed(3));
+    const rows = await p.page.$$eval('#panel-codebook .bit-usage-table tbody tr', (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)),
+    );
+    assert.deepStrictEqual(
+      rows,
+      u.perScale.map((s, k) => [
+        `k=${k + 1} · ${SCALES[k][0]}×${SCALES[k][1]}`,
+        String(s.tokens),
+        String(s.distinct),
+        `${((100 * s.distinct) / s.tokens).toFixed(1)}%`,
+        `${((100 * s.distinct) / 2 ** 32).toExponential(1)}%`,
+        mean(s.entropy).toFixed(3),
+        Math.min(...s.entropy).toFixed(3),
+        String(Array.from(s.entropy).filter((h) => h === 0).length),
+      ]),
+    );
+    // Scale 1 is one token: one code of one, every bit constant (entropy 0); the 15×20 scale: 300 codes of 300.
+    assert.deepStrictEqual(rows[0].slice(2, 4).concat(rows[0][7]), ['1', '100.0%', '32']);
+    assert.deepStrictEqual(rows[6].slice(1, 4), ['300', '300', '100.0%']);
+    const bars = await p.page.$$eval('#panel-codebook .entropy-chart rect.bar title', (ts) => ts.map((t) => t.textContent));
+    assert.deepStrictEqual(bars, [
+      ...u.perScale.map((s, k) => `mean over the bits at ${SCALES[k][0]}×${SCALES[k][1]}: ${mean(s.entropy).toFixed(2)}`),
+      ...u.perScale.map((s, k) => `lowest bit at ${SCALES[k][0]}×${SCALES[k][1]}: ${Math.min(...s.entropy).toFixed(2)}`),
+    ]);
+    // The balance grid: 7 rows × 32 columns, each cell the colour map at its fraction of ones.
+    const grid = await p.page.$eval('#panel-codebook .balance-grid canvas', (c) => [parseFloat(c.style.width), parseFloat(c.style.height)]);
+    assert.deepStrictEqual(grid, [12 * 32, 18 * 7]); // 12 px a bit: two 400 px grids share a row
+    const labels = await p.page.$$eval('#panel-codebook .balance-grid .bit-grid-labels span', (ss) => ss.map((x) => x.textContent));
+    assert.deepStrictEqual(
+      labels,
+      SCALES.map(([h, w], k) => `k=${k + 1} · ${h}×${w}`),
+    );
+    const lut = sequentialLut();
+    for (const [k, j] of [
+      [3, 0],
+      [6, 5],
+      [6, 31],
+    ]) {
+      const px = await p.page.$eval(
+        '#panel-codebook .balance-grid canvas',
+        (c, [k, j]) =>
+          Array.from(
+            c.getContext('2d').getImageData(Math.floor((j + 0.5) * (c.width / 32)), Math.floor((k + 0.5) * (c.height / 7)), 1, 1).data,
+          ),
+        [k, j],
+      );
+      const t = Math.round(u.perScale[k].balance[j] * 255);
+      assert.deepStrictEqual(px, [lut[t * 3], lut[t * 3 + 1], lut[t * 3 + 2], 255], `scale ${k} bit ${j}`);
+    }
+    const box = await p.page.locator('#panel-codebook .balance-grid canvas').boundingBox();
+    await p.page.mouse.move(box.x + box.width * (5.5 / 32), box.y + box.height * (6.5 / 7));
+    const s6 = u.perScale[6];
+    await p.page.waitForFunction(() => /bit 5:/.test(document.querySelector('#panel-codebook .bit-info').textContent));
+    assert.strictEqual(
+      await p.page.textContent('#panel-codebook .bit-info'),
+      `k=7 · 15×20, bit 5: ${((100 * s6.ones[5]) / 300).toFixed(1)}% ones (${s6.ones[5]} of 300 tokens), entropy ${s6.entropy[5].toFixed(3)} bits`,
+    );
+    await p.shot('infinity-codebook');
+  });
+
+  test('Codebook of an Infinity model, a folder: the host’s folder dialog, the counts streamed in, back to the image', async ({ open }) => {
+    const r = infinityInspect();
+    const counter = new BitUsageCounter(BITS);
+    counter.add(
+      r.scales.map((s) => s.bits),
+      r.schedule,
+    );
+    counter.add(
+      r.scales.map((s) => s.bits.map((b) => 1 - b)), // a second image: every bit flipped (new codes, mirrored balance)
+      r.schedule,
+    );
+    const folder = counter.usage();
+    let p;
+    p = await openInfinity(open, {
+      handlers: {
+        chooseImageFolder: async () => '/data/images',
+        folderUsage: async ({ runId }) => {
+          await p.emit('folderUsage', { runId, usage: folder, done: 2, total: 2, finished: true });
+          return { images: 2, failed: 0, cancelled: false };
+        },
+      },
+    });
+    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
+    await p.tab('codebook');
+    await p.page.waitForSelector('#panel-codebook .bit-usage-table tbody tr');
+    await p.page.click('#panel-codebook .count-folder');
+    await p.page.waitForFunction(() => document.querySelector('#panel-codebook .stat-images .stat-value').textContent === '2');
+    const call = p.calls.find((c) => c.method === 'folderUsage');
+    assert.strictEqual(call.params.folder, '/data/images');
+    assert.match(call.params.runId, /^folder-/);
+    assert.strictEqual(await p.page.getAttribute('#panel-codebook .segmented button[data-value="folder"]', 'aria-pressed'), 'true');
+    assert.strictEqual(await p.page.textContent('#panel-codebook .folder-status'), 'folder: 2/2 images');
+    assert.strictEqual(await p.page.textContent('#panel-codebook .stat-distinct .stat-value'), `${folder.distinct} of 1330 tokens`);
+    const rows = await p.page.$$eval('#panel-codebook .bit-usage-table tbody tr', (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].slice(0, 3).map((td) => td.textContent)),
+    );
+    assert.deepStrictEqual(
+      rows,
+      folder.perScale.map((s, k) => [`k=${k + 1} · ${SCALES[k][0]}×${SCALES[k][1]}`, String(s.tokens), String(s.distinct)]),
+    );
+    // Every bit is as often 1 as 0 over an image and its flip: balance 0.5, entropy 1 bit.
+    assert.ok(folder.perScale.every((s) => s.balance.every((b) => b === 0.5) && s.entropy.every((h) => h === 1)));
+    await p.page.click('#panel-codebook .segmented button[data-value="image"]');
+    await p.page.waitForFunction(() => document.querySelector('#panel-codebook .stat-images .stat-value').textContent === '1');
+    assert.strictEqual(await p.page.textContent('#panel-codebook .stat-distinct .stat-value'), '665 of 665 tokens');
+  });
+};
