@@ -45,9 +45,10 @@ const SHOTS = [
   'infinity-codebook',
   'infinity-teacher-forced',
   'infinity-step-through',
+  'infinity-dataset',
 ];
 /** The screenshots taken in the Infinity model's own session. */
-const INFINITY_SHOTS = ['infinity-pyramid', 'infinity-codebook', 'infinity-teacher-forced', 'infinity-step-through'];
+const INFINITY_SHOTS = ['infinity-pyramid', 'infinity-codebook', 'infinity-teacher-forced', 'infinity-step-through', 'infinity-dataset'];
 /** The Infinity screenshot's model and image: the official fixture B (32 bits, h:w 0.75) on its own input. */
 const INFINITY_BUNDLE = path.join(cs.ROOT, 'out', 'bundles', 'infinity-B');
 const INFINITY_IMAGE = path.join(cs.ROOT, 'test', 'fixtures', 'infinity', 'infinity-B', 'image.png');
@@ -498,10 +499,11 @@ function npyRows(file, rows) {
  * The Infinity screenshots, in one VS Code session of fixture B's model on its image, its caption's features beside
  * it (image.npy, picked up as the caption): docs/view-infinity-pyramid.png (a 6×8 cell hovered: the region in every
  * scale, the token's bits), docs/view-infinity-codebook.png (a bit of the finest scale hovered) and
- * docs/view-infinity-teacher-forced.png (evaluated for the caption, a token of 6×8 hovered) and docs/view-infinity-step-through.png
- * (a seeded generation for the caption at the model's sampling, shown at its sixth scale, a token of 6×8 hovered).
+ * docs/view-infinity-teacher-forced.png (evaluated for the caption, a token of 6×8 hovered), docs/view-infinity-step-through.png
+ * (a seeded generation for the caption at the model's sampling, shown at its sixth scale, a token of 6×8 hovered) and
+ * docs/view-infinity-dataset.png (the evaluation of six captioned images, infinityDatasetResults).
  */
-async function infinityShots(outDir, names) {
+async function infinityShots(outDir, names, datasetResults) {
   const caption = npyRows(INFINITY_CAPTION.features, INFINITY_CAPTION.tokens);
   const session = await openVarScope({ image: INFINITY_IMAGE, model: INFINITY_BUNDLE, grids: 7, beside: { 'image.npy': caption } });
   const save = async (name) => {
@@ -557,9 +559,67 @@ async function infinityShots(outDir, names) {
       await sleep(400);
       await save('infinity-step-through');
     }
+    if (names.includes('infinity-dataset')) {
+      // the evaluation of six captioned images (infinityDatasetResults), opened as a saved result
+      await resetPanel(panel);
+      await openResults(page, datasetResults);
+      await whenPanel(
+        panel,
+        'the Infinity dataset view',
+        () => document.querySelectorAll('.view-bits-dataset .worst-table tbody tr').length > 0,
+      );
+      await sleep(800);
+      await save('infinity-dataset');
+    }
   } finally {
     await session.close();
   }
+}
+
+/**
+ * The Infinity Dataset screenshot's folder and result: six 4:3 images (fixture B's input, its mirror and upside-down
+ * copy, and the VAR fixture's three images cropped to 4:3), each with a caption's T5 features beside it (fixture B's
+ * two captions in turn), evaluated once with `varscope evaluate` into out/screenshots/infinity-dataset.json.
+ */
+function infinityDatasetResults() {
+  const root = path.join(cs.ROOT, 'out', 'screenshots');
+  const out = path.join(root, 'infinity-dataset.json');
+  if (fs.existsSync(out)) return out;
+  const folder = path.join(root, 'infinity-captioned');
+  const fx = path.join(cs.ROOT, 'test', 'fixtures', 'infinity', 'infinity-B');
+  const varImages = ['img0.png', 'img1.png', 'img2.png'].map((f) => path.join(cs.ROOT, '..', 'shared', 'fixtures', 'official-var-A', f));
+  const script = [
+    'import sys, os, numpy as np',
+    'from PIL import Image, ImageOps',
+    'out, b, kv, cu = sys.argv[1], sys.argv[2], np.load(sys.argv[3]), np.load(sys.argv[4])',
+    'os.makedirs(out, exist_ok=True)',
+    'src = Image.open(b).convert("RGB")',
+    'imgs = [src, ImageOps.mirror(src), src.rotate(180)] + [ImageOps.fit(Image.open(f).convert("RGB"), src.size) for f in sys.argv[5:]]',
+    'for i, im in enumerate(imgs):',
+    '    im.save(os.path.join(out, f"image{i}.png"))',
+    '    c = i % 2',
+    '    np.save(os.path.join(out, f"image{i}.npy"), kv[cu[c]:cu[c + 1]].astype(np.float32))',
+  ].join('\n');
+  const env = { ...process.env, PYTHONPATH: path.join(cs.ROOT, 'python') };
+  const cp = require('child_process');
+  cp.execFileSync(
+    '/usr/bin/python3',
+    [
+      '-c',
+      script,
+      folder,
+      path.join(fx, 'image.png'),
+      path.join(fx, 'text_kv_compact.npy'),
+      path.join(fx, 'text_cu_seqlens_k.npy'),
+      ...varImages,
+    ],
+    { stdio: 'inherit', env },
+  );
+  const cli = path.join(cs.ROOT, 'bin', 'varscope.js');
+  cp.execFileSync(process.execPath, [cli, 'evaluate', folder, '--model', INFINITY_BUNDLE, '--provider', 'cpu', '--json', out], {
+    stdio: 'inherit',
+  });
+  return out;
 }
 
 async function main() {
@@ -581,8 +641,10 @@ async function main() {
     if (only.includes('free-running')) freeRunningResults(dataset);
   }
   if (only.includes('watch')) runCheckpoints();
+  // computed before code-server starts (it needs the CPU)
+  const infinityResults = only.includes('infinity-dataset') ? infinityDatasetResults() : undefined;
   const infinity = only.filter((s) => INFINITY_SHOTS.includes(s));
-  if (infinity.length) await infinityShots(outDir, infinity);
+  if (infinity.length) await infinityShots(outDir, infinity, infinityResults);
   if (only.every((s) => INFINITY_SHOTS.includes(s))) return;
   const session = { ...(await openVarScope()), dataset };
   try {

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { PROVIDER_CHOICES, type EngineApi, type EngineConfig, type TextCondition } from '../shared/engineApi';
 import { VarScopeError } from '../shared/errors';
 import { SCALE_METRICS } from '../shared/metrics';
-import { bitUsageJson, type AnyModelInfo, type BitGenerationSettings, type ModelInfo } from '../shared/results';
+import { bitUsageJson, type AnyModelInfo, type BitGenerationSettings, type BitsEvalResult, type ModelInfo } from '../shared/results';
 import { samplingValueError, type SamplingField } from '../shared/samplingBounds';
 import { writeFileAtomic } from '../node/atomicWrite';
 import { DEFAULT_CONFIG, MAX_IMAGE_PIXELS_CEILING, noUsableImagesError, someImagesFailed } from '../engine/engine';
@@ -82,9 +82,17 @@ export const SPECS: Record<string, CommandSpec> = {
   },
   eval: {
     name: 'eval',
-    summary: 'Teacher-forced evaluation (no CFG): per-scale accuracy and NLL of the true tokens for a class.',
+    summary:
+      'Teacher-forced evaluation (no CFG): per-scale accuracy and NLL of the true tokens for a class (an Infinity model: bit and token accuracy for a caption, beside the majority-bit and copy-coarser baselines).',
     positionals: ['IMAGE'],
-    options: { ...COMMON, ...IMAGE_OPTS, class: { help: 'class id (the null class id = no class)', required: true } },
+    options: {
+      ...COMMON,
+      ...IMAGE_OPTS,
+      class: { help: 'VAR: class id (the null class id = no class); required' },
+      ratio: { help: "Infinity: the schedule's aspect ratio h/w (default: the bundle's template nearest the image's)" },
+      'text-features': { help: "Infinity: the caption's T5 features ([N, width] float32 .npy or .safetensors)" },
+      prompt: { help: "Infinity: the caption as text, encoded by the bundle's text encoder (instead of --text-features)" },
+    },
   },
   generate: {
     name: 'generate',
@@ -162,7 +170,7 @@ export const SPECS: Record<string, CommandSpec> = {
   export: {
     name: 'export',
     summary:
-      'Export a PyTorch checkpoint to a model bundle (python -m varscope.export; its flags pass through). --python PATH or VARSCOPE_PYTHON picks the Python (default: python3 on PATH, else /usr/bin/python3; the first with torch >= 1.13 and onnx).',
+      'Export a PyTorch checkpoint to a model bundle (python -m varscope.export; its flags pass through; with --infinity INFINITY.pth, an Infinity pair through python -m varscope.infinity.export). --python PATH or VARSCOPE_PYTHON picks the Python (default: python3 on PATH, else /usr/bin/python3; the first with torch >= 1.13 and onnx).',
     positionals: [],
     options: {},
     passThrough: true,
@@ -282,16 +290,16 @@ function mean(a: ArrayLike<number>): number {
  * Open the model before anything runs (the engine's watchdog then knows how long one of its runs may take); its
  * provider goes in every JSON result, why faster ones were skipped to stderr with --verbose.
  */
-async function openModel(engine: EngineApi, model: string): Promise<ModelInfo> {
-  return varModelOf(await openAnyModel(engine, model), 'this command');
-}
-
-/** Opens a bundle of either family (a command that serves both), with the same verbose notes. */
 async function openAnyModel(engine: EngineApi, model: string): Promise<AnyModelInfo> {
   const info = await engine.openModel({ model });
   if (process.env.VARSCOPE_VERBOSE === '1')
     for (const f of info.providerFallbacks) process.stderr.write(`varscope: provider ${f.provider} skipped: ${f.reason}\n`);
   return info;
+}
+
+/** openAnyModel for a command that works on VAR models only. */
+async function openModel(engine: EngineApi, model: string): Promise<ModelInfo> {
+  return varModelOf(await openAnyModel(engine, model), 'this command');
 }
 
 /** Listeners of the engine's folderUsage progress events (main routes the engine's events here). */
@@ -349,12 +357,7 @@ async function inspectInfinity(args: ParsedArgs, engine: EngineApi, model: strin
       residualEnergy: s.residualEnergy,
       psnr: s.psnr,
     })),
-    teacherForced: tf && {
-      captionTokens: tf.captionTokens,
-      copyCoarser: 'nearest',
-      overall: tf.overall,
-      scales: tf.scales.map(({ correct: _correct, ...rest }) => rest),
-    },
+    teacherForced: tf && teacherForcedJson(tf),
   });
 }
 
@@ -401,10 +404,8 @@ function numberList(args: ParsedArgs, flag: string): number[] {
 async function generateInfinity(args: ParsedArgs, engine: EngineApi, model: string, flags: GenerateFlags): Promise<void> {
   if (flags.classId !== undefined)
     throw new UsageError(`--class is for VAR models; ${model} is an Infinity bundle (give a caption: --text-features or --prompt)`, false);
-  const features = args.options['text-features'];
-  const prompt = args.options.prompt;
-  if ((features === undefined) === (prompt === undefined))
-    throw new UsageError(`an Infinity model needs one caption: --text-features FILE or --prompt TEXT`, false);
+  const text = captionOption(args);
+  if (!text) throw new UsageError(`an Infinity model needs one caption: --text-features FILE or --prompt TEXT`, false);
   if (flags.cfg !== undefined && flags.cfgList !== undefined) throw new UsageError('give --cfg or --cfg-list, not both', false);
   const info = await engine.openModel({ model });
   if (info.family !== 'infinity') throw new VarScopeError('BadRequest', `${model} is a VAR bundle`);
@@ -413,7 +414,7 @@ async function generateInfinity(args: ParsedArgs, engine: EngineApi, model: stri
   const K = schedule.scales.length;
   const settings: BitGenerationSettings = {
     family: 'infinity',
-    text: features !== undefined ? { featuresFile: features } : { prompt: prompt! },
+    text,
     hDivW,
     seed: flags.seed,
     cfgList: flags.cfgList ?? new Array<number>(K).fill(flags.cfg ?? info.sampling.cfg),
@@ -434,6 +435,28 @@ async function generateInfinity(args: ParsedArgs, engine: EngineApi, model: stri
     }),
     image: args.options.out ? path.resolve(args.options.out) : null,
   });
+}
+
+/** A teacher-forced Infinity evaluation as `inspect --text-features` and `eval` write it (without the per-bit hits). */
+function teacherForcedJson(tf: BitsEvalResult): Record<string, unknown> {
+  return {
+    captionTokens: tf.captionTokens,
+    copyCoarser: 'nearest',
+    overall: tf.overall,
+    scales: tf.scales.map(({ correct: _correct, ...rest }) => rest),
+  };
+}
+
+/** `varscope eval` on an Infinity bundle: teacher-forced bit and token accuracy per scale for one caption. */
+async function evalInfinity(args: ParsedArgs, engine: EngineApi, model: string): Promise<void> {
+  if (args.options.class !== undefined)
+    throw new UsageError(`--class is for VAR models; ${model} is an Infinity bundle (give --text-features or --prompt)`, false);
+  const text = captionOption(args);
+  if (!text) throw new UsageError('an Infinity model is evaluated for a caption: give --text-features FILE or --prompt TEXT', false);
+  const hDivW = args.options.ratio === undefined ? undefined : num(args, 'ratio', { min: 0.05, max: 20 });
+  const info = await openAnyModel(engine, model);
+  const tf = await engine.evaluateBits({ model, image: { path: args.positionals[0] }, hDivW, text });
+  await writeJson(args, { provider: info.provider, family: info.family, schedule: tf.schedule, ...teacherForcedJson(tf) });
 }
 
 /** Run one command (not export/bench). */
@@ -475,6 +498,10 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
       return;
     }
     case 'eval': {
+      if ((await engine.modelFamily({ model })) === 'infinity') return evalInfinity(args, engine, model);
+      for (const flag of ['ratio', 'text-features', 'prompt'])
+        if (args.options[flag] !== undefined) throw new UsageError(`--${flag} is for Infinity models; ${model} is a VAR bundle`, false);
+      if (args.options.class === undefined) throw new UsageError('--class is required');
       const classId = samplingFlag(args, 'class', 'classId');
       const resizeRatio = ratio();
       const { provider } = await openModel(engine, model);
@@ -530,7 +557,7 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
     }
     case 'evaluate': {
       const r = await runEvaluate(args, engine, model, ratio());
-      const { provider } = await openModel(engine, model); // opened by runEvaluate: its provider
+      const { provider } = await openAnyModel(engine, model); // opened by runEvaluate: its provider
       await writeJson(args, evaluationJson(provider, r), r.shard !== undefined);
       return;
     }
@@ -603,7 +630,9 @@ export async function runExport(argv: string[]): Promise<number> {
   const { python: given, rest: args } = takePythonFlag(argv);
   const noTemplate = args.includes('--no-template');
   const rest = args.filter((a) => a !== '--no-template');
-  const fast = noTemplate ? undefined : templateExportArgs(rest);
+  // An Infinity pair (--infinity) goes to its own exporter, which has no templates (README, Infinity checkpoints).
+  const infinity = rest.includes('--infinity');
+  const fast = noTemplate || infinity ? undefined : templateExportArgs(rest);
   if (fast) {
     const done = await exportFromTemplate(fast, root);
     if (done) return 0;
@@ -638,8 +667,9 @@ export async function runExport(argv: string[]): Promise<number> {
   };
   const code = await new Promise<number>((resolve) => {
     // bin/varscope.js takes --verbose off every command line (VARSCOPE_VERBOSE): the exporter then prints torch's warnings.
-    const verbose = process.env.VARSCOPE_VERBOSE === '1' && !rest.includes('--verbose') ? ['--verbose'] : [];
-    const p = spawn(python, ['-m', 'varscope.export', ...rest, ...verbose], { stdio: 'inherit', env });
+    const verbose = process.env.VARSCOPE_VERBOSE === '1' && !rest.includes('--verbose') && !infinity ? ['--verbose'] : [];
+    const module = infinity ? 'varscope.infinity.export' : 'varscope.export';
+    const p = spawn(python, ['-m', module, ...rest, ...verbose], { stdio: 'inherit', env });
     forwardSignalsTo(p);
     p.on('error', (e) => {
       process.stderr.write(`varscope: cannot run ${python}: ${e.message}\n`);

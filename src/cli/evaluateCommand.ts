@@ -4,12 +4,14 @@
  * writes what was measured (marked cancelled).
  */
 import type { ConsistencyWarning } from '../shared/consistency';
-import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../shared/evaluation';
+import type { AnyDatasetEvaluation, DatasetEvaluation, EvaluationProgress, LabelSource } from '../shared/evaluation';
 import * as os from 'os';
 import * as path from 'path';
 import { freeRunningCsv, imagesCsv, scalesCsv, timelineCsv } from '../shared/evaluationCsv';
 import { FREE_RUN_MODES, type FreeRunMode } from '../shared/evaluation';
 import type { ModelInfo } from '../shared/results';
+import type { ModelFamily } from '../shared/manifest';
+import { VarScopeError } from '../shared/errors';
 import { noUsableImagesError, someImagesFailed } from '../engine/engine';
 import { writeOutput } from './outputPaths';
 import { CheckpointBundler } from '../client/checkpointBundler';
@@ -21,7 +23,7 @@ import { timelineFile, type TimelineFile } from '../shared/timelineFile';
 import { CommandSpec, num, ParsedArgs, UsageError } from './args';
 import { stopGentlyWith } from './interrupt';
 import { ProgressLine } from './progress';
-import { varModelOf } from '../shared/modelFamily';
+import { varEvaluationOf } from '../shared/modelFamily';
 
 /** Options of `evaluate` beyond the common ones. */
 export const EVALUATE_OPTIONS: CommandSpec['options'] = {
@@ -33,6 +35,9 @@ export const EVALUATE_OPTIONS: CommandSpec['options'] = {
     default: '8',
   },
   limit: { help: 'only the first N images (sorted order)' },
+  captions: {
+    help: 'Infinity: a JSONL of captions, one line per image: {"file": ..., "caption": ... or "features": ...} (paths relative to it); default: beside each image, NAME.npy / NAME.safetensors (its T5 features) or NAME.txt (its prompt)',
+  },
 };
 
 /** `evaluate --shard`: one machine's share of a split evaluation (README, Evaluation across machines). */
@@ -106,9 +111,18 @@ export function printProgress(p: EvaluationProgress): void {
   );
 }
 
-/** The labels the flags ask for. */
-export function labelsOf(args: ParsedArgs): LabelSource {
+/** The labels the flags ask for: a VAR model's classes, an Infinity model's captions. */
+export function labelsOf(args: ParsedArgs, family: ModelFamily = 'var'): LabelSource {
   const fromSubfolders = args.switches.has('labels-from-subfolders');
+  if (family === 'infinity') {
+    if (fromSubfolders || args.options.class !== undefined)
+      throw new UsageError(
+        `--${fromSubfolders ? 'labels-from-subfolders' : 'class'} is for VAR models: an Infinity model's images are labelled with captions (--captions FILE.jsonl, or files beside them)`,
+        false,
+      );
+    return args.options.captions === undefined ? { kind: 'captions' } : { kind: 'captions', jsonl: args.options.captions };
+  }
+  if (args.options.captions !== undefined) throw new UsageError('--captions is for Infinity models: a VAR model takes classes', false);
   if (fromSubfolders && args.options.class !== undefined) throw new UsageError('--class and --labels-from-subfolders exclude each other');
   return fromSubfolders
     ? { kind: 'subfolders' }
@@ -129,7 +143,7 @@ function shardOf(args: ParsedArgs): { index: number; count: number } | undefined
 }
 
 /** What `evaluate --json` writes: the provider that ran, the number of unreadable images when there are any, the result. */
-export function evaluationJson(provider: string, r: DatasetEvaluation): Record<string, unknown> {
+export function evaluationJson(provider: string, r: AnyDatasetEvaluation): Record<string, unknown> {
   // A partial result says so at the top (and on stderr); a complete one is as it always was.
   return { provider, ...(r.failed.length ? { imagesFailed: r.failed.length } : {}), ...r };
 }
@@ -163,11 +177,11 @@ export function batchMemoryProblem(batch: number, info: ModelInfo, available = o
 }
 
 /** Run `evaluate`; returns the result (written by the caller as JSON). */
-export async function runEvaluate(args: ParsedArgs, engine: EngineApi, model: string, resizeRatio: number): Promise<DatasetEvaluation> {
+export async function runEvaluate(args: ParsedArgs, engine: EngineApi, model: string, resizeRatio: number): Promise<AnyDatasetEvaluation> {
   const r = await evaluateWithSignals(args, engine, model, resizeRatio, 'evaluate');
   if (args.options.csv) await writeOutput(args.options.csv, scalesCsv(r));
   if (args.options['images-csv']) await writeOutput(args.options['images-csv'], imagesCsv(r));
-  if (args.options['free-running-csv']) await writeOutput(args.options['free-running-csv'], freeRunningCsv(r));
+  if (args.options['free-running-csv'] && r.family !== 'infinity') await writeOutput(args.options['free-running-csv'], freeRunningCsv(r));
   return r;
 }
 
@@ -181,23 +195,27 @@ async function evaluateWithSignals(
   model: string,
   resizeRatio: number,
   who: string,
-): Promise<DatasetEvaluation> {
+): Promise<AnyDatasetEvaluation> {
   const folder = args.positionals[0];
-  const labels = labelsOf(args);
   const limit = args.options.limit !== undefined ? num(args, 'limit', { int: true, min: 1 }) : undefined;
   const batch = num(args, 'batch', { int: true, min: 1, max: 256 });
   const shard = shardOf(args);
   const freeRunning = freeRunningOf(args);
   const runId = `cli-evaluate-${process.pid}`;
-  const info = varModelOf(await engine.openModel({ model }), 'evaluate'); // first: the watchdog then knows how long one of its runs may take
-  const tooLarge = batchMemoryProblem(batch, info);
-  if (tooLarge) throw new UsageError(tooLarge, false);
+  const info = await engine.openModel({ model }); // first: the watchdog then knows how long one of its runs may take
+  const labels = labelsOf(args, info.family);
+  if (info.family === 'infinity') {
+    if (freeRunning) throw new UsageError('--free-running is for VAR models (Infinity: teacher-forced bits only)', false);
+  } else {
+    const tooLarge = batchMemoryProblem(batch, info);
+    if (tooLarge) throw new UsageError(tooLarge, false);
+  }
   stopGentlyWith(() => {
     progressLine.done();
     process.stderr.write('varscope evaluate: stopping after this batch (Ctrl-C again to quit now)\n');
     void engine.cancel({ runId });
   });
-  let r: DatasetEvaluation;
+  let r: AnyDatasetEvaluation;
   try {
     r = await engine.evaluateFolder({ model, runId, folder, labels, resizeRatio, batch, limit, shard, freeRunning });
   } finally {
@@ -211,9 +229,9 @@ async function evaluateWithSignals(
 }
 
 /** What a result's reader should know at once, on stderr: the images that failed, the consistency warnings. */
-export function reportOnStderr(r: DatasetEvaluation, who: string): void {
+export function reportOnStderr(r: AnyDatasetEvaluation, who: string): void {
   if (r.failed.length) process.stderr.write(`varscope ${who}: ${someImagesFailed(r.failed, r.images)}\n`);
-  warnOnStderr(r.warnings, who);
+  if (r.family !== 'infinity') warnOnStderr(r.warnings, who);
 }
 
 /** Consistency warnings on stderr, one line each. */
@@ -240,11 +258,18 @@ export async function runTimeline(args: ParsedArgs, engine: EngineApi, resizeRat
     );
   if (args.options.checkpoints) list.push(...listCheckpoints(args.options.checkpoints));
   if (!list.length) throw new UsageError('give --models DIR,DIR... or --checkpoints FOLDER');
+  const infinity = list.find((c) => c.kind === 'bundle' && c.family === 'infinity');
+  if (infinity?.kind === 'bundle')
+    throw new VarScopeError(
+      'BadRequest',
+      `${infinity.dir} is an Infinity bundle: timeline works on VAR checkpoints (for Infinity: varscope evaluate on each checkpoint)`,
+    );
   const evaluations: DatasetEvaluation[] = [];
   const bundler = list.some((c) => c.kind === 'needsExport') ? CheckpointBundler.forCli(packageRoot) : undefined;
   for (const c of sortCheckpoints(list)) {
     let r: DatasetEvaluation;
-    if (c.kind === 'bundle') r = await evaluateWithSignals(args, engine, c.dir, resizeRatio, `timeline (${path.basename(c.dir)})`);
+    if (c.kind === 'bundle')
+      r = varEvaluationOf(await evaluateWithSignals(args, engine, c.dir, resizeRatio, `timeline (${path.basename(c.dir)})`), 'timeline');
     else {
       // A PyTorch checkpoint: its bundle lives while it is evaluated (from its template when one fits: no Python).
       const name = path.basename(c.file);
@@ -252,7 +277,7 @@ export async function runTimeline(args: ParsedArgs, engine: EngineApi, resizeRat
         c.file,
         bundler!.workDir(),
         (out) => bundler!.make({ vae: args.options.vae ?? c.file, var: c.file }, out, { id: name, name }),
-        (model) => evaluateWithSignals(args, engine, model, resizeRatio, `timeline (${name})`),
+        async (model) => varEvaluationOf(await evaluateWithSignals(args, engine, model, resizeRatio, `timeline (${name})`), 'timeline'),
       );
       warnOnStderr(made.warnings, `timeline (${name})`);
       r = { ...evaluation, model: { ...evaluation.model, step: made.epoch ?? c.step } };

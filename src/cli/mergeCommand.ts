@@ -4,7 +4,7 @@
  * No model is opened: every part carries its images' statistics (src/engine/dataset/shards.ts).
  */
 import * as fs from 'fs';
-import type { DatasetEvaluation } from '../shared/evaluation';
+import type { AnyDatasetEvaluation } from '../shared/evaluation';
 import { freeRunningCsv, imagesCsv, scalesCsv } from '../shared/evaluationCsv';
 import { parseEvaluationFile } from '../shared/evaluationFile';
 import { VarScopeError } from '../shared/errors';
@@ -14,7 +14,7 @@ import { evaluationJson, reportOnStderr } from './evaluateCommand';
 import { writeOutput } from './outputPaths';
 
 /** One part file: exactly one evaluation. */
-function readPart(file: string): DatasetEvaluation {
+function readPart(file: string): AnyDatasetEvaluation {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -35,6 +35,6 @@ export async function runMerge(args: ParsedArgs): Promise<Record<string, unknown
   reportOnStderr(r, 'merge');
   if (args.options.csv) await writeOutput(args.options.csv, scalesCsv(r));
   if (args.options['images-csv']) await writeOutput(args.options['images-csv'], imagesCsv(r));
-  if (args.options['free-running-csv']) await writeOutput(args.options['free-running-csv'], freeRunningCsv(r));
+  if (args.options['free-running-csv'] && r.family !== 'infinity') await writeOutput(args.options['free-running-csv'], freeRunningCsv(r));
   return evaluationJson(parts[0].evaluation.shard!.settings.provider, r);
 }

@@ -6,6 +6,7 @@
  */
 import type { EngineApi } from '../shared/engineApi';
 import { timelineFile, type TimelineFile } from '../shared/timelineFile';
+import { varEvaluationOf } from '../shared/modelFamily';
 import { CheckpointBundler } from '../client/checkpointBundler';
 import { RunWatch, type RunWatchEvent } from '../client/runWatch';
 import { isCheckpointComplete } from '../node/checkpoint';
@@ -70,7 +71,7 @@ export async function runWatchCommand(
       bundler.make({ vae: args.options.vae ?? file, var: file }, out, { signal, id: 'watched', name: 'watched checkpoint' }),
     evaluate: async (model, name) => {
       await engine.openModel({ model }); // first: the engine's watchdog then knows how long one of its runs may take
-      return engine.evaluateFolder({
+      const r = await engine.evaluateFolder({
         model,
         runId: `watch-${process.pid}-${++evaluations}-${name}`,
         folder: args.options.images,
@@ -79,6 +80,7 @@ export async function runWatchCommand(
         batch,
         limit,
       });
+      return varEvaluationOf(r, 'watch');
     },
     onEvent: report,
   });

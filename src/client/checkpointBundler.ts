@@ -35,12 +35,20 @@ export interface BundlerOptions {
   log?: (line: string) => void;
 }
 
-/** Which models a checkpoint file holds, or why it cannot be read. */
+/** Which models a checkpoint file holds (of which family), or why it cannot be read. */
 export interface CheckpointDescription {
   path: string;
   roles: CheckpointRole[];
+  /** 'infinity': its roles are an Infinity model's (vae: the BSQ VAE, var: the transformer). */
+  family: 'var' | 'infinity';
   error: string | null;
 }
+
+/** A model's two checkpoints in words, by family (for messages). */
+export const ROLE_NAMES = {
+  var: { vae: 'VQ-VAE', var: 'VAR transformer' },
+  infinity: { vae: 'BSQ VAE', var: 'Infinity transformer' },
+} as const;
 
 /** What make() is told about the bundle it writes. */
 export interface MakeOptions {
@@ -86,15 +94,15 @@ export class CheckpointBundler {
       try {
         const c = await readCheckpoint(file);
         await c.close();
-        found.set(file, { path: file, roles: CHECKPOINT_ROLES.filter((r) => c.roles[r]), error: null });
+        found.set(file, { path: file, roles: CHECKPOINT_ROLES.filter((r) => c.roles[r]), family: c.family, error: null });
       } catch (e) {
         if (this.o.python && !(e instanceof FileChangedError)) toPython.push(file);
-        else found.set(file, { path: file, roles: [], error: VarScopeError.toWire(e).message });
+        else found.set(file, { path: file, roles: [], family: 'var', error: VarScopeError.toWire(e).message });
       }
     }
     if (toPython.length && this.o.python) {
       const described = await describeCheckpoints(await this.o.python(signal), toPython);
-      toPython.forEach((file, i) => found.set(file, { ...described[i], path: file }));
+      toPython.forEach((file, i) => found.set(file, { ...described[i], family: 'var', path: file }));
     }
     return files.map((f) => found.get(f)!);
   }
@@ -117,35 +125,57 @@ export class CheckpointBundler {
     let miss: string;
     let meta: CheckpointContents['meta'] = {};
     let vaeWarnings: ConsistencyWarning[] = [];
-    const warnings = () => [...vaeWarnings, ...trainerWarnings(meta, readManifest<BundleManifest>(out))];
+    let infinity = false;
+    let refusal: VarScopeError | undefined; // what Python would not change: said at once
+    const warnings = () => (infinity ? [] : [...vaeWarnings, ...trainerWarnings(meta, readManifest<BundleManifest>(out))]);
     const opened: CheckpointContents[] = [];
     try {
       opened.push(await readCheckpoint(files.var));
       if (files.vae !== files.var) opened.push(await readCheckpoint(files.vae));
+      const family = opened[0].family;
+      const other = opened.find((c) => c.family !== family);
+      if (other)
+        throw (refusal = new VarScopeError(
+          'ModelLoad',
+          `${files.var} is ${family === 'infinity' ? 'an Infinity' : 'a VAR'} checkpoint and ${other.file} ${other.family === 'infinity' ? 'an Infinity' : 'a VAR'} one: a model's two checkpoints are of one family`,
+        ));
+      const names = ROLE_NAMES[family];
       const varSd = opened[0].roles.var;
       const vaeSd = opened[opened.length - 1].roles.vae;
-      if (!varSd) throw new VarScopeError('ModelLoad', `${files.var} holds no VAR transformer`);
+      if (!varSd) throw new VarScopeError('ModelLoad', `${files.var} holds no ${names.var}`);
       if (!vaeSd)
         throw new VarScopeError(
           'ModelLoad',
-          `${files.vae} holds no VQ-VAE${files.vae === files.var ? ': give the VQ-VAE checkpoint beside it' : ''}`,
+          `${files.vae} holds no ${names.vae}${files.vae === files.var ? `: give the ${names.vae} checkpoint beside it` : ''}`,
         );
-      meta = opened[0].meta;
-      const storedVae = opened[0].roles.vae;
-      if (storedVae && opened.length > 1)
-        vaeWarnings = await vaePairWarnings({ file: files.var, sd: storedVae }, { file: files.vae, sd: vaeSd }, opts.signal);
-      const found = findMatchingTemplate(this.o.templateFolders, { vae: vaeSd, var: varSd });
-      if ('dir' in found) {
-        opts.onStage?.({ stage: 'template', message: 'write the bundle from its architecture template' });
-        await writeBundleFromTemplate(found.dir, { vae: vaeSd, var: varSd }, out, { id: opts.id, name: opts.name, signal: opts.signal });
-        this.o.log?.(`${path.basename(files.var)}: bundle written from the template ${found.dir} in ${Date.now() - t0} ms`);
-        return { epoch: meta.epoch, iter: meta.iter, via: 'template', ms: Date.now() - t0, warnings: warnings() };
+      if (family === 'infinity') {
+        // No architecture templates for Infinity (yet): its Python exporter writes the bundle.
+        if (!this.o.python || opts.templateOnly)
+          throw (refusal = new VarScopeError(
+            'ModelLoad',
+            `${path.basename(files.var)}: an Infinity checkpoint, which needs Python to export (varscope.pythonPath / --python)`,
+          ));
+        infinity = true;
       }
-      miss = found.miss;
+      meta = opened[0].meta;
+      if (infinity) miss = 'an Infinity checkpoint (exported with Python)';
+      else {
+        const storedVae = opened[0].roles.vae;
+        if (storedVae && opened.length > 1)
+          vaeWarnings = await vaePairWarnings({ file: files.var, sd: storedVae }, { file: files.vae, sd: vaeSd }, opts.signal);
+        const found = findMatchingTemplate(this.o.templateFolders, { vae: vaeSd, var: varSd });
+        if ('dir' in found) {
+          opts.onStage?.({ stage: 'template', message: 'write the bundle from its architecture template' });
+          await writeBundleFromTemplate(found.dir, { vae: vaeSd, var: varSd }, out, { id: opts.id, name: opts.name, signal: opts.signal });
+          this.o.log?.(`${path.basename(files.var)}: bundle written from the template ${found.dir} in ${Date.now() - t0} ms`);
+          return { epoch: meta.epoch, iter: meta.iter, via: 'template', ms: Date.now() - t0, warnings: warnings() };
+        }
+        miss = found.miss;
+      }
     } catch (e) {
       // A file that changed under the read, a cancel, or a file Python would refuse as well: said as it is.
       const python = this.o.python && !opts.templateOnly;
-      if (e instanceof FileChangedError || (e instanceof VarScopeError && e.code === 'Cancelled') || !python) throw e;
+      if (e === refusal || e instanceof FileChangedError || (e instanceof VarScopeError && e.code === 'Cancelled') || !python) throw e;
       miss = `the TypeScript reader: ${VarScopeError.toWire(e).message}`;
     } finally {
       await Promise.all(opened.map((c) => c.close()));
@@ -161,8 +191,9 @@ export class CheckpointBundler {
     });
     await exportCheckpoint(
       { ...run, signal: opts.signal ?? run.signal },
-      { ...files, out, id: opts.id, name: opts.name, onStage: opts.onStage },
+      { ...files, out, id: opts.id, name: opts.name, family: infinity ? 'infinity' : 'var', onStage: opts.onStage },
     );
+    if (infinity) return { epoch: meta.epoch, iter: meta.iter, via: 'python', ms: Date.now() - t0, warnings: [] };
     const kept = await keepTemplate(out, this.o.store).catch((e) => {
       this.o.log?.(`the new bundle's template was not kept: ${VarScopeError.toWire(e).message}`);
       return undefined;

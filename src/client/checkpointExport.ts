@@ -6,6 +6,7 @@
 import { spawn } from 'child_process';
 import * as path from 'path';
 import { VarScopeError } from '../shared/errors';
+import { INFINITY_GRAPH_ROLES, type InfinityGraphRole } from '../shared/manifest';
 
 /** The folder holding the `varscope` Python package in a checkout or an installed extension (`root`): python/. */
 export function pythonPackageDir(root: string): string {
@@ -48,6 +49,12 @@ export function parseExportLine(line: string): ExportStage | undefined {
   if (line.startsWith('config: ')) return { stage: 'config', message: 'infer the configuration' };
   const g = /^exporting (\w+)\.onnx \(graph (\d+) of (\d+)\)/.exec(line);
   if (g) return { stage: 'graph', message: `export graph ${g[2]} of ${g[3]} (${g[1]})`, k: Number(g[2]), n: Number(g[3]) };
+  // python/varscope/infinity/onnx_export.py: a schedule's graphs in INFINITY_GRAPH_ROLES order
+  const inf = /^exporting (\w+)-(hw[\d.]+-[\d.]+M)\.onnx$/.exec(line);
+  if (inf) {
+    const k = INFINITY_GRAPH_ROLES.indexOf(inf[1] as InfinityGraphRole) + 1;
+    return { stage: 'graph', message: `export ${inf[1]} (${inf[2]})`, ...(k ? { k, n: INFINITY_GRAPH_ROLES.length } : {}) };
+  }
   if (line.startsWith('computing PyTorch reference outputs')) return { stage: 'verify', message: 'verify: PyTorch reference outputs' };
   if (line.startsWith('running the graphs with onnxruntime-node')) return { stage: 'verify', message: 'verify: the graphs in onnxruntime' };
   if (line.startsWith('ok: bundle ')) return { stage: 'done', message: 'done' };
@@ -138,11 +145,25 @@ export async function describeCheckpoints(
   }
 }
 
-/** Exports a checkpoint pair to `out` (varscope.export, which verifies the bundle); stages reach `onStage`. */
+/**
+ * Exports a checkpoint pair to `out`: a VAR pair through varscope.export (which verifies the bundle), an Infinity pair
+ * (`family` 'infinity': its BSQ VAE as `vae`, its transformer as `var`) through varscope.infinity.export; stages reach
+ * `onStage`.
+ */
 export async function exportCheckpoint(
   run: PythonRun,
-  opts: { vae: string; var: string; out: string; id: string; name: string; onStage?: (s: ExportStage) => void },
+  opts: {
+    vae: string;
+    var: string;
+    out: string;
+    id: string;
+    name: string;
+    family?: 'var' | 'infinity';
+    onStage?: (s: ExportStage) => void;
+  },
 ): Promise<void> {
+  const infinity = opts.family === 'infinity';
+  const names = ['--out', opts.out, '--id', opts.id, '--name', opts.name];
   const onLine = run.onLine;
   const r = await runPythonModule(
     {
@@ -154,8 +175,8 @@ export async function exportCheckpoint(
         if (s) opts.onStage?.(s);
       },
     },
-    'varscope.export',
-    ['--vae', opts.vae, '--var', opts.var, '--out', opts.out, '--id', opts.id, '--name', opts.name, '--verbose'],
+    infinity ? 'varscope.infinity.export' : 'varscope.export',
+    infinity ? ['--vae', opts.vae, '--infinity', opts.var, ...names] : ['--vae', opts.vae, '--var', opts.var, ...names, '--verbose'],
   );
   if (r.code !== 0) throw new VarScopeError('ModelLoad', `export failed: ${pythonError(r.stderr)}`, r.stderr);
 }

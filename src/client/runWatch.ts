@@ -11,6 +11,7 @@ import * as path from 'path';
 import type { ConsistencyWarning } from '../shared/consistency';
 import type { DatasetEvaluation } from '../shared/evaluation';
 import { oneLine, VarScopeError } from '../shared/errors';
+import { varEvaluationOf } from '../shared/modelFamily';
 import { parseEvaluationFile } from '../shared/evaluationFile';
 import { orderByStep } from '../shared/timeline';
 import { timelineFile } from '../shared/timelineFile';
@@ -259,5 +260,5 @@ function readTimeline(file: string): DatasetEvaluation[] {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new VarScopeError('BadRequest', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
-  return parseEvaluationFile(text, file);
+  return parseEvaluationFile(text, file).map((r) => varEvaluationOf(r, "a training run's timeline"));
 }

@@ -27,17 +27,9 @@ import type { Handlers } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
 import { loadBundle, ModelBundle, type AnyBundle } from './bundle/bundle';
 import { InfinityBundle } from './bundle/infinityBundle';
-import type { InfinitySchedule, ModelFamily } from '../shared/manifest';
+import type { ModelFamily } from '../shared/manifest';
 import { readTextFeatures, TextFeatures } from '../node/textFeatures';
-import {
-  bitsModelInfo,
-  inspectBits,
-  scoreBits,
-  teacherForcedBitLogits,
-  tokenizeBits,
-  type ProviderUse,
-  type SizedInput,
-} from './model/infinityModel';
+import { bitsModelInfo, evaluateBitsOf, inspectBits, sizedInput, type ProviderUse } from './model/infinityModel';
 import { encodePrompt } from './model/textEncoder';
 import { trainingUsage } from './analysis/codebookStats';
 import { editForcing } from './model/editForcing';
@@ -55,7 +47,7 @@ import { matmulRate } from './runtime/matmulRate';
 import { rateShapes } from './analysis/flops';
 import { profileScales } from './generation/scaleProfile';
 import { MAX_IMAGE_BYTES, readCapped } from '../node/readCapped';
-import { ModelInput, preprocess, preprocessToSize } from './image/preprocess';
+import { ModelInput, preprocess } from './image/preprocess';
 import { newRunId } from '../shared/runId';
 import { attentionWeights, scoreLogits, teacherForcedLogits } from './model/teacherForcing';
 import { inspectImage, tokenize, Tokenization } from './model/tokenizer';
@@ -270,7 +262,7 @@ export class Engine implements Handlers<EngineApi> {
   }
 
   async evaluateFolder(p: Parameters<EngineApi['evaluateFolder']>[0]) {
-    const b = await this.bundle(p.model, 'evaluateFolder');
+    const b = await this.anyBundle(p.model);
     let cancelled = false;
     this.runs.set(p.runId, { cancel: () => (cancelled = true) });
     try {
@@ -278,6 +270,8 @@ export class Engine implements Handlers<EngineApi> {
         maxPixels: this.config.maxImagePixels,
         isCancelled: () => cancelled,
         onProgress: (e) => this.emit('evaluateFolder', { runId: p.runId, ...e }),
+        textFeatures: (ib, text) => this.textFeatures(ib, text),
+        provider: () => this.providerUse().provider,
       });
     } finally {
       this.runs.delete(p.runId);
@@ -296,21 +290,19 @@ export class Engine implements Handlers<EngineApi> {
 
   async inspectBits(p: Parameters<EngineApi['inspectBits']>[0]) {
     const b = await this.infinityBundle(p.model, 'inspectBits');
-    const { s, input } = await this.sizedInput(b, p.image, p.hDivW);
+    const { s, input } = await sizedInput(b, await this.decoded(p.image), p.hDivW);
     return inspectBits(b, s, input, this.providerUse());
   }
 
   async evaluateBits(p: Parameters<EngineApi['evaluateBits']>[0]) {
     const b = await this.infinityBundle(p.model, 'evaluateBits');
     const text = await this.textFeatures(b, p.text);
-    const { s, input } = await this.sizedInput(b, p.image, p.hDivW);
-    const { bits } = await tokenizeBits(b, s, input.tensor);
-    const logits = await teacherForcedBitLogits(b, s, bits, text);
-    return scoreBits(s, b.manifest.bits, bits, logits, text.tokens);
+    const { s, input } = await sizedInput(b, await this.decoded(p.image), p.hDivW);
+    return evaluateBitsOf(b, s, input, text);
   }
 
   /** The T5 features of an Infinity request's caption: read from its file, or its prompt through the bundle's text encoder. */
-  private async textFeatures(b: InfinityBundle, text: TextCondition): Promise<TextFeatures> {
+  async textFeatures(b: InfinityBundle, text: TextCondition): Promise<TextFeatures> {
     if ('featuresFile' in text) return readTextFeatures(text.featuresFile, b.manifest.text.featureWidth);
     return encodePrompt(b, text.prompt);
   }
@@ -410,17 +402,6 @@ export class Engine implements Handlers<EngineApi> {
     const decoded = await this.decoded(image);
     const m = b.manifest;
     return preprocess(decoded, m.normalization, m.vae.imageSize, { resizeRatio });
-  }
-
-  /**
-   * An image as the model input of an Infinity bundle's schedule: the schedule of the ratio asked for, else of the
-   * template ratio nearest the image's own h / w (as the official code picks it); preprocessToSize to its pixel size.
-   */
-  private async sizedInput(b: InfinityBundle, image: ImageSource, hDivW?: number): Promise<{ s: InfinitySchedule; input: SizedInput }> {
-    const decoded = await this.decoded(image);
-    const s = b.schedule(hDivW ?? decoded.height / decoded.width);
-    const [H, W] = s.pixelSize;
-    return { s, input: await preprocessToSize(decoded, b.manifest.normalization, H, W) };
   }
 
   /** Read and decode an image. */

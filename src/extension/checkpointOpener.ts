@@ -1,13 +1,14 @@
 /**
  * Opens a PyTorch or safetensors checkpoint (official VAR / VQ-VAE state_dicts, the official trainer's ar-ckpt-*.pth,
- * VARHF safetensors) as the current model: a verified bundle exported into the checkpoint cache, the inspector open on
+ * VARHF safetensors; Infinity's slim file, BSQ VAE and ar-ckpt, exported with Python) as the current model: a verified bundle exported into the checkpoint cache, the inspector open on
  * it. A file that holds only one of the two models is paired with the other (remembered per workspace, else found
  * beside it, else asked for).
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { CheckpointBundler, shippedTemplates } from '../client/checkpointBundler';
+import { CheckpointBundler, ROLE_NAMES, shippedTemplates } from '../client/checkpointBundler';
+import type { ModelFamily } from '../shared/manifest';
 import { templateStoreDir } from '../node/templateStore';
 import type { MadeBundle } from '../client/runWatch';
 import type { ConsistencyWarning } from '../shared/consistency';
@@ -152,16 +153,16 @@ export class CheckpointOpener {
     if (desc.roles.includes('vae') && desc.roles.includes('var')) pair = { vae: file, var: file };
     else if (desc.roles.length === 1) {
       const need = desc.roles[0] === 'var' ? 'vae' : 'var';
-      const partner = (await this.partnerBeside(file, need, signal)) ?? (await this.askPartner(file, need));
+      const partner = (await this.partnerBeside(file, need, desc.family, signal)) ?? (await this.askPartner(file, need, desc.family));
       if (!partner) throw new VarScopeError('Cancelled', 'no partner checkpoint chosen');
       pair = need === 'vae' ? { vae: partner, var: file } : { vae: file, var: partner };
-    } else throw new VarScopeError('ModelLoad', `${file}: neither a VAR nor a VQ-VAE checkpoint`);
+    } else throw new VarScopeError('ModelLoad', `${file}: neither a VAR nor a VQ-VAE checkpoint (nor an Infinity model's)`);
     await this.deps.context.workspaceState.update(PAIRS_KEY, { ...pairs, [file]: pair });
     return pair;
   }
 
-  /** A checkpoint beside `file` holding the `need` model, tried in name order (names that say vae / var first). */
-  private async partnerBeside(file: string, need: 'vae' | 'var', signal: AbortSignal): Promise<string | undefined> {
+  /** A checkpoint of the family beside `file` holding the `need` model, tried in name order (names that say vae / var first). */
+  private async partnerBeside(file: string, need: 'vae' | 'var', family: ModelFamily, signal: AbortSignal): Promise<string | undefined> {
     let names: string[];
     try {
       names = fs.readdirSync(path.dirname(file));
@@ -170,19 +171,20 @@ export class CheckpointOpener {
     }
     const candidates = partnerCandidates(file, names, need, (p) => fs.statSync(p).isFile());
     if (candidates.length === 0) return undefined;
-    const found = (await this.bundler.describe(candidates, signal)).find((d) => d.roles.includes(need));
+    const found = (await this.bundler.describe(candidates, signal)).find((d) => d.roles.includes(need) && d.family === family);
     if (found) this.deps.log.info(`paired ${path.basename(file)} with ${found.path} (found beside it)`);
     return found?.path;
   }
 
-  private async askPartner(file: string, need: 'vae' | 'var'): Promise<string | undefined> {
-    const what = need === 'vae' ? 'VQ-VAE' : 'VAR transformer';
+  private async askPartner(file: string, need: 'vae' | 'var', family: ModelFamily): Promise<string | undefined> {
+    const names = ROLE_NAMES[family];
+    const what = names[need];
     const picked = await vscode.window.showOpenDialog({
       canSelectMany: false,
       defaultUri: vscode.Uri.file(path.dirname(file)),
       filters: { Checkpoints: CHECKPOINT_EXTENSIONS },
       openLabel: `Use as ${what}`,
-      title: `${path.basename(file)} holds only the ${need === 'vae' ? 'VAR transformer' : 'VQ-VAE'}: choose its ${what} checkpoint`,
+      title: `${path.basename(file)} holds only the ${names[need === 'vae' ? 'var' : 'vae']}: choose its ${what} checkpoint`,
     });
     return picked?.[0]?.fsPath;
   }

@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../node/atomicWrite';
 import { listCheckpoints, type Checkpoint } from '../node/checkpointList';
-import type { DatasetEvaluation } from '../shared/evaluation';
+import type { AnyDatasetEvaluation } from '../shared/evaluation';
 import { evaluationFiles, parseEvaluationFile } from '../shared/evaluationFile';
 import { VarScopeError } from '../shared/errors';
 
@@ -16,9 +16,9 @@ export type { Checkpoint };
 /** File access of the dataset commands. */
 export interface DatasetFiles {
   /** The evaluations of a saved result (one evaluation, or a timeline's list); BadRequest when it is neither. */
-  read(file: string): DatasetEvaluation[];
+  read(file: string): AnyDatasetEvaluation[];
   /** Writes a result as FILE.json, FILE.csv (per scale) and FILE-images.csv (per image), each whole or not at all. */
-  save(r: DatasetEvaluation, jsonFile: string): Promise<void>;
+  save(r: AnyDatasetEvaluation, jsonFile: string): Promise<void>;
   /** The checkpoints in a folder: the folder itself when it is a bundle, else its bundle sub-folders and .pth files. */
   checkpoints(dir: string): Checkpoint[];
   /** Whether a file (or folder) is there. */

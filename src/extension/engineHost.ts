@@ -6,7 +6,7 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { EngineClient } from '../client/engineClient';
-import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../shared/evaluation';
+import type { AnyDatasetEvaluation, EvaluationProgress, LabelSource } from '../shared/evaluation';
 import type { HostEvents } from '../shared/protocol';
 import { VarScopeError } from '../shared/errors';
 import { compareOnImage, evaluateFolder } from './engineRuns';
@@ -139,7 +139,7 @@ export class EngineHost implements vscode.Disposable {
     p: { model?: string; folder: string; labels: LabelSource },
     token: vscode.CancellationToken,
     onProgress: (e: EvaluationProgress) => void,
-  ): Promise<DatasetEvaluation> {
+  ): Promise<AnyDatasetEvaluation> {
     return evaluateFolder(this.client, { ...p, model: p.model ?? (await this.openDir()) }, token, onProgress);
   }
 

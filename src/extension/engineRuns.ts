@@ -4,7 +4,7 @@
  */
 import type * as vscode from 'vscode';
 import type { EngineClient } from '../client/engineClient';
-import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../shared/evaluation';
+import type { AnyDatasetEvaluation, EvaluationProgress, LabelSource } from '../shared/evaluation';
 import { VarScopeError } from '../shared/errors';
 import type { ComparedModel, HostEvents } from '../shared/protocol';
 import { newRunId } from '../shared/runId';
@@ -40,7 +40,7 @@ export async function evaluateFolder(
   p: { model: string; folder: string; labels: LabelSource },
   token: vscode.CancellationToken,
   onProgress: (e: EvaluationProgress) => void,
-): Promise<DatasetEvaluation> {
+): Promise<AnyDatasetEvaluation> {
   const runId = newRunId('evaluate');
   const off = client.on('evaluateFolder', (e) => e.runId === runId && onProgress(e));
   const sub = token.onCancellationRequested(() => void client.cancel(runId));

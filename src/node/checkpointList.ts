@@ -7,14 +7,16 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { oneLine, VarScopeError } from '../shared/errors';
+import type { ModelFamily } from '../shared/manifest';
 import { isObject } from './manifestSchema';
 import { MAX_MANIFEST_BYTES } from './readCapped';
 import { stepFromName, trainingStep } from './trainingStep';
 
-/** One checkpoint of a run. */
-export type Checkpoint = { kind: 'bundle'; dir: string; step: number | null } | { kind: 'needsExport'; file: string; step: number | null };
+/** One checkpoint of a run: a bundle (of its family, from its manifest) or a PyTorch file (its family known once read). */
+export type Checkpoint =
+  { kind: 'bundle'; dir: string; step: number | null; family: ModelFamily } | { kind: 'needsExport'; file: string; step: number | null };
 
-/** A bundle folder's checkpoint entry (its step from the manifest, else its name). */
+/** A bundle folder's checkpoint entry (its step from the manifest, else its name, and its family). */
 export function bundleCheckpoint(dir: string): Checkpoint {
   const file = path.join(dir, 'varscope.json');
   let manifest: unknown;
@@ -27,7 +29,8 @@ export function bundleCheckpoint(dir: string): Checkpoint {
   }
   // Only the step is read here (the engine checks the whole manifest when it opens the bundle).
   const facts = isObject(manifest) && Object.hasOwn(manifest, 'provenance') ? { provenance: manifest.provenance } : {};
-  return { kind: 'bundle', dir: fs.realpathSync(dir), step: trainingStep(facts, dir).step }; // real path: a bundle's graphs may be named relative to it (../other/x.onnx)
+  const family: ModelFamily = isObject(manifest) && manifest.family === 'infinity' ? 'infinity' : 'var';
+  return { kind: 'bundle', dir: fs.realpathSync(dir), step: trainingStep(facts, dir).step, family }; // real path: a bundle's graphs may be named relative to it (../other/x.onnx)
 }
 
 /** Checkpoints in a folder: the folder itself when it is a bundle, else its sub-folders that are bundles and its .pth files. */

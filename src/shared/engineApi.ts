@@ -3,7 +3,7 @@
  * events it streams. Every request names the model bundle folder, so a restarted engine process serves
  * the next request without any other state being replayed.
  */
-import type { DatasetEvaluation, EvaluationProgress, FreeRunMode, LabelSource } from './evaluation';
+import type { AnyDatasetEvaluation, EvaluationProgress, FreeRunMode, LabelSource } from './evaluation';
 import type { EditRequest, EditResult } from './protocol';
 import type { ModelFamily } from './manifest';
 import type { SamplingGridRequest, SamplingGridResult } from './samplingGrid';
@@ -121,7 +121,7 @@ export interface FolderUsageResult {
 export interface EvaluateFolderRequest extends ModelRef, ImageOptions {
   runId: string;
   folder: string;
-  /** Where each image's class comes from (teacher forcing is conditioned on it). */
+  /** Where each image's class (VAR) or caption (Infinity) comes from (teacher forcing is conditioned on it). */
   labels: LabelSource;
   /** Images per batch (default 8). */
   batch?: number;
@@ -180,8 +180,11 @@ export interface EngineApi {
   samplingGrid(params: ModelRef & SamplingGridRequest & { runId?: string }): Promise<SamplingGridResult>;
   /** Codebook usage (Infinity: bit usage) over many images, streamed as `folderUsage` events; cancel with `cancel`. */
   folderUsage(params: FolderUsageRequest): Promise<FolderUsageResult>;
-  /** Per-scale metrics and baselines of a model over a folder, progress streamed as `evaluateFolder` events; cancel with `cancel`. */
-  evaluateFolder(params: EvaluateFolderRequest): Promise<DatasetEvaluation>;
+  /**
+   * Per-scale metrics and baselines of a model over a folder (an Infinity model: bit and token accuracy, labels
+   * `captions`), progress streamed as `evaluateFolder` events; cancel with `cancel`.
+   */
+  evaluateFolder(params: EvaluateFolderRequest): Promise<AnyDatasetEvaluation>;
   /** The checkpoint's training hit counts, when the bundle has them. */
   trainingUsage(params: ModelRef): Promise<CodebookUsage | null>;
   /**

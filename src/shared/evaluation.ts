@@ -75,8 +75,12 @@ export interface ClassMetrics {
   psnr: number;
 }
 
-/** How the images got their class. */
-export type LabelSource = { kind: 'none' } | { kind: 'class'; classId: number } | { kind: 'subfolders' };
+/**
+ * How the images got their class (VAR), or their caption (Infinity: `captions`, from files beside each image, or from
+ * one JSONL when `jsonl` is given: src/engine/dataset/captions.ts).
+ */
+export type LabelSource =
+  { kind: 'none' } | { kind: 'class'; classId: number } | { kind: 'subfolders' } | { kind: 'captions'; jsonl?: string };
 
 /** The version of a checkpoint file an evaluation came from (watch mode: the file is rewritten while a run trains). */
 export interface CheckpointVersionFacts {
@@ -89,10 +93,12 @@ export interface CheckpointVersionFacts {
   iter?: number;
 }
 
-/** The whole result of `evaluate`. */
+/** The whole result of `evaluate` on a VAR model. */
 export interface DatasetEvaluation {
   format: 'varscope-evaluation';
   version: 1;
+  /** The model family (absent in results saved before Infinity: VAR). */
+  family?: 'var';
   model: { id: string; name: string; dir: string; step: number | null; checkpoint?: CheckpointVersionFacts };
   folder: string;
   labels: LabelSource;
@@ -255,3 +261,96 @@ export interface EvaluationProgress {
   elapsedMs: number;
   finished: boolean;
 }
+
+/** Bit and token accuracy (every bit of the token right), as Infinity's trainer logs them. */
+export interface BitAccuracyValues {
+  bitAccuracy: number;
+  tokenAccuracy: number;
+}
+
+/** One scale of an Infinity model over the folder: its tokens' teacher-forced accuracy beside the no-model baselines. */
+export interface BitsScaleMetrics extends BitAccuracyValues {
+  scaleIndex: number;
+  /** The scale's grid, when every image has the same (one schedule); else null. */
+  grid: { h: number; w: number } | null;
+  /** Tokens scored at this scale (Σ over images of h·w). */
+  tokens: number;
+  baselines: {
+    /** Each bit's majority value at this scale, per image (src/engine/model/infinityModel.ts scoreBits). */
+    majority: BitAccuracyValues;
+    /** The coarser scale's bits, nearest-upsampled; null at the first scale. */
+    copyCoarser: BitAccuracyValues | null;
+  };
+}
+
+/** One image's row of an Infinity evaluation. */
+export interface BitsImageMetrics extends BitAccuracyValues {
+  file: string;
+  /** The schedule it was scored at (the template ratio nearest its own h / w). */
+  schedule: string;
+  /** Where its caption came from: a features file, or `prompt: TEXT`. */
+  caption: string;
+  /** Per scale. */
+  scales: BitAccuracyValues[];
+}
+
+/** One image's hits at one scale (sums over its tokens): what a result and a merge are computed from. */
+export interface BitsScaleStats {
+  /** The scale's grid at the image's schedule. */
+  h: number;
+  w: number;
+  tokens: number;
+  bitsRight: number;
+  tokensRight: number;
+  majorityBitsRight: number;
+  majorityTokensRight: number;
+  /** 0 at the first scale. */
+  copyBitsRight: number;
+  copyTokensRight: number;
+}
+
+/** One image's statistics of an Infinity evaluation. */
+export interface BitsImageStats {
+  file: string;
+  schedule: string;
+  caption: string;
+  scales: BitsScaleStats[];
+}
+
+/** One part of a split Infinity evaluation (as ShardPart for VAR). */
+export interface BitsShardPart {
+  index: number;
+  count: number;
+  model: { id: string; hash: string; bits: number };
+  settings: { limit: number | null; maxImagePixels: number; provider: string };
+  listing: { images: number; sha256: string };
+  stats: BitsImageStats[];
+}
+
+/** The whole result of `evaluate` on an Infinity model (`family: 'infinity'`). */
+export interface BitsDatasetEvaluation {
+  format: 'varscope-evaluation';
+  version: 1;
+  family: 'infinity';
+  model: { id: string; name: string; dir: string; step: number | null; checkpoint?: CheckpointVersionFacts };
+  folder: string;
+  /** Always captions: from files beside the images or one JSONL. */
+  labels: LabelSource;
+  /** Bits per token. */
+  bits: number;
+  images: number;
+  failed: Array<{ file: string; message: string }>;
+  cancelled: boolean;
+  elapsedMs: number;
+  /** Every bit's argmax against the image's own bits, teacher-forced on its caption. */
+  method: { prediction: string; folderMean: string };
+  scales: BitsScaleMetrics[];
+  /** Over every token of every scale. */
+  overall: BitAccuracyValues;
+  perImage: BitsImageMetrics[];
+  /** Only in the result of `varscope evaluate --shard K/N`. */
+  shard?: BitsShardPart;
+}
+
+/** An evaluation of either family. */
+export type AnyDatasetEvaluation = DatasetEvaluation | BitsDatasetEvaluation;

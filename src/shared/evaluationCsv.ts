@@ -3,7 +3,7 @@
  * training run's evaluations as one row per checkpoint and scale. Every table goes through the one CSV writer.
  */
 import { csvTable, type CsvValue } from './csv';
-import type { DatasetEvaluation } from './evaluation';
+import type { AnyDatasetEvaluation, BitAccuracyValues, BitsDatasetEvaluation, DatasetEvaluation } from './evaluation';
 import { BASELINE_COLUMNS, baselineValue, SCALE_METRICS, TIMELINE_METRICS } from './metrics';
 import { timelineOf } from './timeline';
 
@@ -14,8 +14,21 @@ const SCALE_COLUMNS = ['scale', 'pn', 'tokens', ...SCALE_METRICS.map((m) => m.ke
 const round = (v: number | string | null | undefined): CsvValue => (typeof v === 'number' ? Number(v.toPrecision(7)) : v);
 const line = (cells: Array<number | string | null | undefined>): CsvValue[] => cells.map(round);
 
+/** An accuracy pair as two cells (empty where there is none). */
+const pair = (a: BitAccuracyValues | null) => [a?.bitAccuracy, a?.tokenAccuracy];
+
+/** An Infinity evaluation, one row per scale: the family, bit and token accuracy beside both baselines'. */
+function bitsScalesCsv(ev: BitsDatasetEvaluation): string {
+  const rows = ev.scales.map((s) =>
+    line([ev.family, s.scaleIndex, s.tokens, ...pair(s), ...pair(s.baselines.majority), ...pair(s.baselines.copyCoarser)]),
+  );
+  const cols = ['family', 'scale', 'tokens', 'bit_accuracy', 'token_accuracy', 'majority_bit_accuracy', 'majority_token_accuracy'];
+  return csvTable([...cols, 'copy_coarser_bit_accuracy', 'copy_coarser_token_accuracy'], rows);
+}
+
 /** One row per scale. */
-export function scalesCsv(ev: DatasetEvaluation): string {
+export function scalesCsv(ev: AnyDatasetEvaluation): string {
+  if (ev.family === 'infinity') return bitsScalesCsv(ev);
   const rows = ev.scales.map((s) =>
     line([
       s.scaleIndex,
@@ -28,8 +41,14 @@ export function scalesCsv(ev: DatasetEvaluation): string {
   return csvTable(SCALE_COLUMNS, rows);
 }
 
-/** One row per image. */
-export function imagesCsv(ev: DatasetEvaluation): string {
+/** One row per image (Infinity: the family, its schedule, caption, and accuracy over all its tokens then per scale). */
+export function imagesCsv(ev: AnyDatasetEvaluation): string {
+  if (ev.family === 'infinity') {
+    const K = ev.scales.length;
+    const rows = ev.perImage.map((r) => line([ev.family, r.file, r.schedule, r.caption, ...pair(r), ...r.scales.flatMap(pair)]));
+    const perScale = Array.from({ length: K }, (_, k) => [`bit_accuracy_${k}`, `token_accuracy_${k}`]).flat();
+    return csvTable(['family', 'file', 'schedule', 'caption', 'bit_accuracy', 'token_accuracy', ...perScale], rows);
+  }
   const rows = ev.perImage.map((r) => line([r.file, r.classId, r.accuracy, r.nll, r.psnr, r.ssim, r.rarity]));
   return csvTable(['file', 'class', 'accuracy', 'nll', 'psnr', 'ssim', 'rarity'], rows);
 }

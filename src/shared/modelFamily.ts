@@ -1,5 +1,6 @@
 /** The one place a loaded model's family is narrowed where only a VAR model will do. */
 import { VarScopeError } from './errors';
+import type { AnyDatasetEvaluation, DatasetEvaluation } from './evaluation';
 import type { AnyGenerationStep, AnyModelInfo, GenerationStep, ModelInfo } from './results';
 
 /** `info` as a VAR model, or one line saying `request` works on VAR bundles only (the reverse of the engine's refusal). */
@@ -26,4 +27,13 @@ export function varStepOf(step: AnyGenerationStep): GenerationStep {
 export function nearestSchedule<S extends { hDivW: number }>(schedules: readonly S[], hDivW: number): S {
   const distance = (s: S) => Math.abs(Math.log(s.hDivW / hDivW));
   return schedules.reduce((a, s) => (distance(s) < distance(a) ? s : a));
+}
+
+/** An evaluation as a VAR model's, or one line saying `request` works on VAR evaluations only. */
+export function varEvaluationOf(r: AnyDatasetEvaluation, request: string): DatasetEvaluation {
+  if (r.family !== 'infinity') return r;
+  throw new VarScopeError(
+    'BadRequest',
+    `${r.model.dir} is an Infinity model: ${request} works on VAR evaluations (for Infinity: \`varscope evaluate\`, \`varscope merge\`)`,
+  );
 }

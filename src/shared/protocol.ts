@@ -25,7 +25,7 @@ import type {
   ScaleProfile,
 } from './results';
 import type { Nothing, Side } from './rpc';
-import type { DatasetEvaluation } from './evaluation';
+import type { AnyDatasetEvaluation } from './evaluation';
 import type { SamplingGridRequest, SamplingGridResult } from './samplingGrid';
 
 /** What the panel shows; kept in webview state so a reload restores it. */
@@ -192,7 +192,7 @@ export interface HostEvents {
    */
   comparison: { models: ComparedModel[] };
   /** Folder evaluations for the Dataset view: a new result (replace) or one more checkpoint of a run (append). */
-  dataset: { evaluations: DatasetEvaluation[]; mode: 'replace' | 'append' };
+  dataset: { evaluations: AnyDatasetEvaluation[]; mode: 'replace' | 'append' };
   /** Something failed outside a request (shown in place). */
   error: { code: string; message: string };
   /** Ask the webview to export the current view. */

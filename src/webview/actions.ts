@@ -263,9 +263,16 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
       store.update({ folderUsage: f });
     }),
     host.on('dataset', (d) => {
-      const dataset = orderByStep(d.mode === 'append' ? [...store.state.dataset, ...d.evaluations] : d.evaluations);
+      // An Infinity model's evaluation goes to its own Dataset view (the view registry shows it for that family).
+      const bits = d.evaluations.filter((e) => e.family === 'infinity');
+      if (bits.length) {
+        store.update((s) => ({ bitsDataset: bits[bits.length - 1], view: 'dataset', panel: { ...s.panel, view: 'dataset' } }));
+        return;
+      }
+      const evaluations = d.evaluations.filter((e) => e.family !== 'infinity');
+      const dataset = orderByStep(d.mode === 'append' ? [...store.state.dataset, ...evaluations] : evaluations);
       // The newest evaluation's counts are also the Codebook view's folder usage (one pass serves both).
-      const last = d.evaluations[d.evaluations.length - 1];
+      const last = evaluations[evaluations.length - 1];
       store.update((s) => ({
         dataset,
         view: 'dataset',

@@ -11,6 +11,7 @@ import { createBitPyramidView } from './views/bitPyramidView';
 import { createBitsCodebookView } from './views/bitsCodebookView';
 import { createCodebookView } from './views/codebookView';
 import { createCompareView } from './views/compareView';
+import { createBitsDatasetView } from './views/bitsDatasetView';
 import { createDatasetView } from './views/datasetView';
 import { createProfileView } from './views/profileView';
 import { createPyramidView } from './views/pyramidView';
@@ -35,7 +36,7 @@ const VIEWS: { [V in ViewId]: Omit<TabSpec, 'id'> } = {
   sampling: { label: 'Sampling', create: { var: createSamplingView } },
   whatIf: { label: 'What-if', create: { var: createWhatIfView } },
   compare: { label: 'Compare', create: { var: createCompareView } },
-  dataset: { label: 'Dataset', create: { var: createDatasetView } },
+  dataset: { label: 'Dataset', create: { var: createDatasetView, infinity: createBitsDatasetView } },
   profile: { label: 'Profile', create: { var: createProfileView } },
 };
 const TABS: TabSpec[] = VIEW_IDS.map((id) => ({ id, ...VIEWS[id] }));

@@ -17,7 +17,7 @@ import type {
   ModelInfo,
   ScaleProfile,
 } from '../shared/results';
-import type { DatasetEvaluation, FreeRunMode } from '../shared/evaluation';
+import type { BitsDatasetEvaluation, DatasetEvaluation, FreeRunMode } from '../shared/evaluation';
 import type { SamplingGridResult } from '../shared/samplingGrid';
 import type { TokenRef } from './geometry/scales';
 
@@ -100,6 +100,8 @@ export interface InspectorState {
   comparison: HostEvents['comparison'] | null;
   /** Folder evaluations shown in the Dataset view, ordered by training step (several = a run's timeline). */
   dataset: DatasetEvaluation[];
+  /** The folder evaluation of an Infinity model shown in its Dataset view (the newest one sent). */
+  bitsDataset: BitsDatasetEvaluation | null;
   generation: GenerationState;
   /** Which half of the step-through view shows: sampling a new image, or teacher-forced on the open one. */
   stepMode: 'generate' | 'teacher';
@@ -150,6 +152,7 @@ export function initialState(): InspectorState {
     folderUsage: null,
     folderRun: null,
     dataset: [],
+    bitsDataset: null,
     comparison: null,
     generation: {
       settings: defaultGenerationSettings,

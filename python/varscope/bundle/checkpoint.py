@@ -90,12 +90,21 @@ def _strip_prefixes(sd: StateDict) -> StateDict:
 
 
 def looks_like(sd: StateDict) -> str:
-    """'var', 'vae', or 'unknown' from the key names."""
+    """'var', 'vae', or 'unknown' from the key names (an Infinity model's: 'unknown')."""
+    if infinity_part(sd):
+        return 'unknown'
     if 'class_emb.weight' in sd or any(k.startswith('blocks.') for k in sd):
         return 'var'
     if 'quantize.embedding.weight' in sd or 'encoder.conv_in.weight' in sd:
         return 'vae'
     return 'unknown'
+
+
+def infinity_part(sd: StateDict) -> str:
+    """Which part of an Infinity model a state_dict is ('transformer', 'BSQ VAE'), else '' (varscope/infinity/load.py)."""
+    if 'pos_start' in sd and 'cfg_uncond' in sd:
+        return 'transformer'
+    return 'BSQ VAE' if 'encoder.conv_in.conv.weight' in sd else ''
 
 
 def find_state_dicts(obj, depth: int = 0, path: str = '') -> List[Tuple[str, StateDict]]:
@@ -121,6 +130,12 @@ def extract(obj, role: str, path: str) -> StateDict:
         raise CheckpointError(f'{path}: no tensors found (expected a state_dict or a trainer checkpoint)')
     mine = [(p, sd) for p, sd in cands if looks_like(sd) == role]
     if not mine:
+        infinity = [part for part in (infinity_part(sd) for _, sd in cands) if part]
+        if infinity:
+            raise CheckpointError(
+                f'{path}: an Infinity checkpoint (its {infinity[0]}), not VAR: export it as Infinity'
+                ' (varscope export --vae BSQ_VAE --infinity INFINITY)'
+            )
         other = {looks_like(sd) for _, sd in cands} - {'unknown'}
         what = {'vae': 'a VQ-VAE', 'var': 'a VAR transformer'}
         if other:

@@ -1,4 +1,4 @@
-"""Command line: export an official BSQ VAE + slim Infinity checkpoint pair into an Infinity bundle.
+"""Command line: export an official BSQ VAE + Infinity checkpoint pair (slim files, or one ar-ckpt) into a bundle.
 
 PYTHONPATH=python python3 -m varscope.infinity.export --vae VAE.pth --infinity INF.pth --out DIR [--arch PRESET]
     [--pn 0.06M] [--ratios 1.0,0.75] [--name NAME] [--id ID] [--t5 T5_DIR]
@@ -45,8 +45,8 @@ def parse_ratios(text: str):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog='python -m varscope.infinity.export', description=__doc__.split('\n')[0])
-    p.add_argument('--vae', required=True, help='official BSQ VAE checkpoint ({"vae": state_dict})')
-    p.add_argument('--infinity', required=True, help='slim Infinity checkpoint (a plain state_dict)')
+    p.add_argument('--vae', required=True, help='official BSQ VAE checkpoint ({"vae": state_dict}) or an ar-ckpt')
+    p.add_argument('--infinity', required=True, help='slim Infinity checkpoint (a plain state_dict) or an ar-ckpt')
     p.add_argument('--out', required=True, help='bundle folder to create (absent or empty)')
     p.add_argument('--arch', default='', choices=[''] + list(PRESETS), help='run_infinity --model_type to check')
     p.add_argument('--pn', default='0.06M', choices=list(PIXEL_BUDGETS), help='pixel budget')

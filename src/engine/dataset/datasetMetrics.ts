@@ -287,6 +287,7 @@ export function evaluationOf(facts: MetricsFacts, stats: readonly ImageStats[], 
   return {
     format: 'varscope-evaluation',
     version: 1,
+    family: 'var',
     ...meta,
     failed: [...meta.failed].sort((a, b) => compareListed(a.file, b.file)),
     images: n,

@@ -1,5 +1,7 @@
 /**
- * `evaluate`: a checkpoint over a folder of images. Labels come from an ImageFolder layout (one sub-folder per
+ * `evaluate`: a checkpoint over a folder of images, one evaluation for both families (evaluateFolder dispatches on the
+ * bundle's). An Infinity model's images are labelled with captions (captions.ts) and scored by their bits
+ * (bitsMetrics.ts). A VAR model's labels come from an ImageFolder layout (one sub-folder per
  * class, as the official trainer reads ImageNet), from one class for every image, or none (the null class).
  * Sub-folders map to classes by the model's class names when every sub-folder is one (case and spaces
  * ignored), else by index when every sub-folder is a class index, else in sorted order as torchvision's
@@ -7,13 +9,28 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { EvaluateFolderRequest } from '../../shared/engineApi';
+import type { EvaluateFolderRequest, TextCondition } from '../../shared/engineApi';
 import type { ConsistencyWarning } from '../../shared/consistency';
-import type { DatasetEvaluation, EvaluationProgress, FreeRunSpec, LabelSource } from '../../shared/evaluation';
+import type {
+  AnyDatasetEvaluation,
+  BitsDatasetEvaluation,
+  BitsImageStats,
+  DatasetEvaluation,
+  EvaluationProgress,
+  FreeRunSpec,
+  LabelSource,
+} from '../../shared/evaluation';
 import { FREE_RUN_MODES } from '../../shared/evaluation';
 import { OFFICIAL_SAMPLING } from '../../shared/manifest';
 import { VarScopeError } from '../../shared/errors';
-import type { ModelBundle } from '../bundle/bundle';
+import type { AnyBundle, ModelBundle } from '../bundle/bundle';
+import { InfinityBundle } from '../bundle/infinityBundle';
+import { decodeImage } from '../image/imageDecode';
+import { evaluateBitsOf, sizedInput } from '../model/infinityModel';
+import type { TextFeatures } from '../../node/textFeatures';
+import { MAX_IMAGE_BYTES, readCapped } from '../../node/readCapped';
+import { bitsEvaluationOf, bitsImageStats } from './bitsMetrics';
+import { captionsOf, captionText } from './captions';
 import { DatasetMetrics } from './datasetMetrics';
 import { folderPass, listImages } from './folderPass';
 import { freeRunImage } from './freeRunning';
@@ -25,6 +42,10 @@ export interface EvaluateHooks {
   maxPixels: number;
   isCancelled(): boolean;
   onProgress(p: Omit<EvaluationProgress, 'runId'>): void;
+  /** An Infinity caption's T5 features (the engine's: a features file, or a prompt through the bundle's text encoder). */
+  textFeatures(b: InfinityBundle, text: TextCondition): Promise<TextFeatures>;
+  /** The execution provider running an Infinity bundle's graphs. */
+  provider(): string;
 }
 
 /** Sub-folder -> class id, and how they were matched. */
@@ -122,10 +143,8 @@ export function freeRunSpecOf(bundle: ModelBundle, req: EvaluateFolderRequest): 
   };
 }
 
-/** Evaluate a bundle on a folder (or its shard `req.shard`: shards.ts). */
-export async function evaluateFolder(bundle: ModelBundle, req: EvaluateFolderRequest, hooks: EvaluateHooks): Promise<DatasetEvaluation> {
-  const m = bundle.manifest;
-  const t0 = Date.now();
+/** The folder of a request, resolved, and its shard checked. */
+function checkedFolder(req: EvaluateFolderRequest): string {
   // Files by absolute path, whatever the folder given: the Dataset view opens them from any working directory, and a
   // merge finds each one's path in the folder (its shard).
   const folder = path.resolve(req.folder);
@@ -136,8 +155,97 @@ export async function evaluateFolder(bundle: ModelBundle, req: EvaluateFolderReq
     !(Number.isInteger(shard.count) && shard.count >= 1 && Number.isInteger(shard.index) && shard.index >= 0 && shard.index < shard.count)
   )
     throw new VarScopeError('BadRequest', `shard ${shard.index}/${shard.count}: K/N needs 0 <= K < N`);
+  return folder;
+}
+
+/** The listed images cut after `limit`, their listed paths (the shard hash's input), and the request's shard of them. */
+function cutListing(folder: string, all: string[], req: EvaluateFolderRequest): { files: string[]; listed: string[] } {
+  const cut = req.limit !== undefined ? all.slice(0, Math.max(0, req.limit)) : all;
+  const listed = cut.map((f) => listedPath(folder, f));
+  const shard = req.shard;
+  return { files: shard ? cut.filter((_, i) => shardOf(listed[i], shard.count) === shard.index) : cut, listed };
+}
+
+/** Evaluate a bundle of either family on a folder (or its shard `req.shard`: shards.ts). */
+export async function evaluateFolder(bundle: AnyBundle, req: EvaluateFolderRequest, hooks: EvaluateHooks): Promise<AnyDatasetEvaluation> {
+  const folder = checkedFolder(req);
+  if (bundle instanceof InfinityBundle) return evaluateBitsFolder(bundle, folder, req, hooks);
+  if (req.labels.kind === 'captions')
+    throw new VarScopeError('BadRequest', `${bundle.dir} is a VAR bundle: it is conditioned on classes, not captions`);
+  return evaluateVarFolder(bundle, folder, req, hooks);
+}
+
+/** An Infinity bundle over a folder: every image's bits teacher-forced on its caption (bitsMetrics.ts). */
+async function evaluateBitsFolder(
+  bundle: InfinityBundle,
+  folder: string,
+  req: EvaluateFolderRequest,
+  hooks: EvaluateHooks,
+): Promise<BitsDatasetEvaluation> {
+  const m = bundle.manifest;
+  const t0 = Date.now();
+  const captionOf = captionsOf(req.labels);
+  const { files, listed } = cutListing(folder, listImages(folder), req);
+  const stats: BitsImageStats[] = [];
+  const failed: DatasetEvaluation['failed'] = [];
+  let cancelled = false;
+  for (const file of files) {
+    if (hooks.isCancelled()) {
+      cancelled = true;
+      break;
+    }
+    try {
+      const caption = await captionOf(file);
+      if (caption instanceof Error) throw caption;
+      const text = await hooks.textFeatures(bundle, caption);
+      const decoded = await decodeImage(await readCapped(file, MAX_IMAGE_BYTES, 'BadImage', 'image'), hooks.maxPixels, file);
+      const { s, input } = await sizedInput(bundle, decoded);
+      stats.push(bitsImageStats(file, captionText(caption), await evaluateBitsOf(bundle, s, input, text), m.bits));
+    } catch (e) {
+      failed.push({ file, message: e instanceof Error ? e.message : String(e) });
+    }
+    hooks.onProgress({
+      done: stats.length + failed.length,
+      total: files.length,
+      failed: failed.length,
+      elapsedMs: Date.now() - t0,
+      finished: false,
+    });
+  }
+  const elapsedMs = Date.now() - t0;
+  hooks.onProgress({ done: stats.length + failed.length, total: files.length, failed: failed.length, elapsedMs, finished: true });
+  const r = bitsEvaluationOf(stats, {
+    model: { id: m.id, name: m.name, dir: bundle.dir, step: trainingStep(m, bundle.dir).step },
+    folder,
+    labels: req.labels,
+    bits: m.bits,
+    failed,
+    cancelled,
+    elapsedMs,
+  });
+  if (req.shard)
+    r.shard = {
+      ...req.shard,
+      model: { id: m.id, hash: bundleHash(m.files), bits: m.bits },
+      settings: { limit: req.limit ?? null, maxImagePixels: hooks.maxPixels, provider: hooks.provider() },
+      listing: listingDigest(listed),
+      stats,
+    };
+  return r;
+}
+
+/** A VAR bundle over a folder. */
+async function evaluateVarFolder(
+  bundle: ModelBundle,
+  folder: string,
+  req: EvaluateFolderRequest,
+  hooks: EvaluateHooks,
+): Promise<DatasetEvaluation> {
+  const m = bundle.manifest;
+  const t0 = Date.now();
+  const shard = req.shard;
   const classes = Array.from({ length: m.var.numClasses }, (_, i) => m.classes?.[i] ?? `class ${i}`);
-  let files = listImages(folder);
+  let all = listImages(folder);
   let classOf: (file: string) => number = () => m.var.nullClass;
   let classMap: DatasetEvaluation['classMap'] = [];
   let classMatch: DatasetEvaluation['classMatch'] = null;
@@ -153,12 +261,10 @@ export async function evaluateFolder(bundle: ModelBundle, req: EvaluateFolderReq
     classMap = [...map.entries()].map(([sub, classId]) => ({ folder: sub, classId }));
     classMatch = match;
     // images directly in the folder have no label: left out
-    files = files.filter((f) => path.relative(folder, f).includes(path.sep));
+    all = all.filter((f) => path.relative(folder, f).includes(path.sep));
     classOf = (f) => map.get(path.relative(folder, f).split(path.sep)[0])!;
   }
-  if (req.limit !== undefined) files = files.slice(0, Math.max(0, req.limit));
-  const listed = files.map((f) => listedPath(folder, f));
-  if (shard) files = files.filter((_, i) => shardOf(listed[i], shard.count) === shard.index);
+  const { files, listed } = cutListing(folder, all, req);
   const freeRunning = freeRunSpecOf(bundle, req);
   const metrics = new DatasetMetrics({
     patchNums: m.patchNums,

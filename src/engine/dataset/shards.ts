@@ -10,9 +10,19 @@
  */
 import { createHash } from 'crypto';
 import * as path from 'path';
-import type { DatasetEvaluation, FreeRunSpec, LabelSource, ShardPart } from '../../shared/evaluation';
+import type {
+  AnyDatasetEvaluation,
+  BitsDatasetEvaluation,
+  BitsScaleStats,
+  BitsShardPart,
+  DatasetEvaluation,
+  FreeRunSpec,
+  LabelSource,
+  ShardPart,
+} from '../../shared/evaluation';
 import { VarScopeError } from '../../shared/errors';
 import type { FileHash } from '../../shared/manifest';
+import { bitsEvaluationOf } from './bitsMetrics';
 import { evaluationOf } from './datasetMetrics';
 
 /** The shard (0 … count − 1) of an image at `relativePath` ('/'-separated) under the folder. */
@@ -41,29 +51,36 @@ export function bundleHash(files: Record<string, FileHash>): string {
 /** A part and the name it is known by (its file), for messages. */
 export interface NamedPart {
   name: string;
-  evaluation: DatasetEvaluation;
+  evaluation: AnyDatasetEvaluation;
 }
 
-type Part = NamedPart & { shard: ShardPart };
+/** The fields of a part's `shard` that every family has. */
+type AnyShard = ShardPart | BitsShardPart;
+type Part<S extends AnyShard, E extends AnyDatasetEvaluation> = { name: string; evaluation: E; shard: S };
 
 /** How the images got their class, in words. */
 function labelsText(l: LabelSource): string {
+  if (l.kind === 'captions') return l.jsonl === undefined ? 'captions beside the images' : `captions from ${l.jsonl}`;
   return l.kind === 'class' ? `class ${l.classId}` : l.kind === 'subfolders' ? 'labels from sub-folders' : 'no class';
 }
 
-/** What must be the same in every part: its name and its value as shown in a refusal. */
-const SAME: ReadonlyArray<[string, (p: Part) => string]> = [
+/** What must be the same in every part of either family: its name and its value as shown in a refusal. */
+const SAME_ANY: ReadonlyArray<[string, (p: Part<AnyShard, AnyDatasetEvaluation>) => string]> = [
   ['model', (p) => `${p.shard.model.id} (bundle ${p.shard.model.hash.slice(0, 12)})`],
   ['folder', (p) => p.evaluation.folder],
   ['labels', (p) => labelsText(p.evaluation.labels)],
-  ['class map', (p) => p.evaluation.classMap.map((c) => `${c.folder}=${c.classId}`).join(', ') || 'none'],
   ['--limit', (p) => (p.shard.settings.limit === null ? 'none' : String(p.shard.settings.limit))],
-  ['--resize-ratio', (p) => String(p.shard.settings.resizeRatio)],
   ['--max-pixels', (p) => String(p.shard.settings.maxImagePixels)],
   ['provider', (p) => p.shard.settings.provider],
-  ['--free-running', (p) => freeRunText(p.shard.settings.freeRunning)],
   ['shard count', (p) => `N = ${p.shard.count}`],
   ['listed images', (p) => `${p.shard.listing.images} images, paths sha256 ${p.shard.listing.sha256.slice(0, 12)}`],
+];
+
+/** What must also be the same in every part of a VAR evaluation. */
+const SAME_VAR: ReadonlyArray<[string, (p: Part<ShardPart, DatasetEvaluation>) => string]> = [
+  ['class map', (p) => p.evaluation.classMap.map((c) => `${c.folder}=${c.classId}`).join(', ') || 'none'],
+  ['--resize-ratio', (p) => String(p.shard.settings.resizeRatio)],
+  ['--free-running', (p) => freeRunText(p.shard.settings.freeRunning)],
 ];
 
 /** A part's free-running settings, in words. */
@@ -74,59 +91,85 @@ function freeRunText(f: FreeRunSpec | undefined): string {
 }
 
 const shardName = (s: { index: number; count: number }) => `${s.index}/${s.count}`;
+const int = (v: unknown) => Number.isInteger(v);
+const str = (v: unknown) => typeof v === 'string';
 
-/** What is wrong with a part's `shard`, or undefined: the fields the merge reads, by type (a hand-edited file, say). */
-function shardProblem(x: ShardPart): string | undefined {
-  const int = (v: unknown) => Number.isInteger(v);
-  const str = (v: unknown) => typeof v === 'string';
-  const m = x.model as Partial<ShardPart['model']> | undefined;
-  const st = x.settings as Partial<ShardPart['settings']> | undefined;
+/** What is wrong with the fields of a part's `shard` that every family has, or undefined. */
+function anyShardProblem(x: AnyShard): string | undefined {
+  const m = x.model as Partial<AnyShard['model']> | undefined;
+  const st = x.settings as Partial<AnyShard['settings']> | undefined;
   if (!int(x.index) || !int(x.count) || x.count < 1 || x.index < 0 || x.index >= x.count) return 'index and count (0 <= K < N)';
-  if (!m || !str(m.id) || !str(m.hash) || !Array.isArray(m.patchNums) || !int(m.vocabSize) || !Array.isArray(m.classes)) return 'model';
-  if (!st || (st.limit !== null && !int(st.limit)) || typeof st.resizeRatio !== 'number' || !int(st.maxImagePixels) || !str(st.provider))
-    return 'settings';
+  if (!m || !str(m.id) || !str(m.hash)) return 'model';
+  if (!st || (st.limit !== null && !int(st.limit)) || !int(st.maxImagePixels) || !str(st.provider)) return 'settings';
   if (!x.listing || !int(x.listing.images) || !str(x.listing.sha256)) return 'listing';
-  const L = m.patchNums.reduce((a: number, pn: number) => a + pn * pn, 0);
-  const bad = Array.isArray(x.stats)
-    ? x.stats.find(
-        (r) =>
-          !r ||
-          !str(r.file) ||
-          !Array.isArray(r.tokens) ||
-          r.tokens.length !== L ||
-          r.scales?.length !== m.patchNums!.length ||
-          (st.freeRunning?.modes ?? []).some((mode) => r.freeRunning?.[mode]?.length !== m.patchNums!.length - 1),
-      )
-    : null;
-  if (bad !== undefined) return bad ? `stats of ${bad.file}` : 'stats';
+  if (!Array.isArray(x.stats)) return 'stats';
   return undefined;
 }
 
+/** What is wrong with a VAR part's `shard`, or undefined: the fields the merge reads, by type (a hand-edited file, say). */
+function shardProblem(x: ShardPart): string | undefined {
+  const m = x.model;
+  const st = x.settings;
+  if (!Array.isArray(m.patchNums) || !int(m.vocabSize) || !Array.isArray(m.classes)) return 'model';
+  if (typeof st.resizeRatio !== 'number') return 'settings';
+  const L = m.patchNums.reduce((a: number, pn: number) => a + pn * pn, 0);
+  const bad = x.stats.find(
+    (r) =>
+      !r ||
+      !str(r.file) ||
+      !Array.isArray(r.tokens) ||
+      r.tokens.length !== L ||
+      r.scales?.length !== m.patchNums!.length ||
+      (st.freeRunning?.modes ?? []).some((mode) => r.freeRunning?.[mode]?.length !== m.patchNums!.length - 1),
+  );
+  return bad !== undefined ? (bad ? `stats of ${bad.file}` : 'stats') : undefined;
+}
+
+/** What is wrong with an Infinity part's `shard`, or undefined. */
+function bitsShardProblem(x: BitsShardPart): string | undefined {
+  if (!int(x.model.bits)) return 'model';
+  const counts: Array<keyof BitsScaleStats> = ['tokens', 'bitsRight', 'tokensRight', 'majorityBitsRight', 'majorityTokensRight'];
+  const bad = x.stats.find(
+    (r) =>
+      !r ||
+      !str(r.file) ||
+      !str(r.schedule) ||
+      !str(r.caption) ||
+      !Array.isArray(r.scales) ||
+      r.scales.some((sc) => !sc || counts.some((c) => !int(sc[c]))),
+  );
+  return bad !== undefined ? (bad ? `stats of ${bad.file}` : 'stats') : undefined;
+}
+
 /**
- * The result of one run over the whole folder from the parts of a split run (shard 0 … N − 1 of N, each once).
- * BadRequest, naming the difference, for parts of different models, folders or settings, a missing shard, a shard
- * given twice, a cancelled or damaged part, or a part whose images are not its shard's.
+ * The parts in shard order, checked: each a part of one split run (shard 0 … N − 1 of N, each once), complete, of the
+ * same model, folder and settings (`same`), holding its shard's images only and together the whole listing.
  */
-export function mergeParts(given: readonly NamedPart[]): DatasetEvaluation {
+function checkedParts<S extends AnyShard, E extends AnyDatasetEvaluation>(
+  given: ReadonlyArray<{ name: string; evaluation: E }>,
+  problem: (x: S) => string | undefined,
+  same: ReadonlyArray<[string, (p: Part<S, E>) => string]>,
+): Array<Part<S, E>> {
   const refuse = (message: string) => new VarScopeError('BadRequest', message);
-  const parts: Part[] = given.map((p) => {
-    if (!p.evaluation.shard)
+  const parts: Array<Part<S, E>> = given.map((p) => {
+    const shard = p.evaluation.shard as S | undefined;
+    if (!shard)
       throw refuse(`${p.name} is not a part of a split evaluation (it has no "shard": parts are written by varscope evaluate --shard K/N)`);
-    const problem = shardProblem(p.evaluation.shard);
-    if (problem) throw refuse(`${p.name} has a damaged "shard" (its ${problem}): write it again with varscope evaluate --shard K/N`);
-    return { ...p, shard: p.evaluation.shard };
+    const why = anyShardProblem(shard) ?? problem(shard);
+    if (why) throw refuse(`${p.name} has a damaged "shard" (its ${why}): write it again with varscope evaluate --shard K/N`);
+    return { ...p, shard };
   });
   if (!parts.length) throw refuse('no parts to merge');
   for (const p of parts)
     if (p.evaluation.cancelled) throw refuse(`${p.name} (shard ${shardName(p.shard)}) was cancelled before its end: run that shard again`);
   const first = parts[0];
-  for (const [what, value] of SAME)
+  for (const [what, value] of [...(SAME_ANY as typeof same), ...same])
     for (const p of parts.slice(1)) {
       const [a, b] = [value(first), value(p)];
       if (a !== b) throw refuse(`${first.name} and ${p.name} differ in the ${what}: ${a} vs ${b}`);
     }
   const N = first.shard.count;
-  const byIndex = new Map<number, Part>();
+  const byIndex = new Map<number, Part<S, E>>();
   for (const p of parts) {
     const twin = byIndex.get(p.shard.index);
     if (twin) throw refuse(`shard ${shardName(p.shard)} is given twice: ${twin.name} and ${p.name}`);
@@ -148,22 +191,52 @@ export function mergeParts(given: readonly NamedPart[]): DatasetEvaluation {
   const held = ordered.reduce((a, p) => a + p.shard.stats.length + p.evaluation.failed.length, 0);
   if (held !== first.shard.listing.images)
     throw refuse(`the parts hold ${held} images but the folder listed ${first.shard.listing.images}`);
-  const { model, labels, classMap, classMatch, warnings } = ordered[0].evaluation;
+  return ordered;
+}
+
+/**
+ * The result of one run over the whole folder from the parts of a split run (shard 0 … N − 1 of N, each once), of either
+ * family. BadRequest, naming the difference, for parts of different families, models, folders or settings, a missing
+ * shard, a shard given twice, a cancelled or damaged part, or a part whose images are not its shard's.
+ */
+export function mergeParts(given: readonly NamedPart[]): AnyDatasetEvaluation {
+  const familyOf = (p: NamedPart) => p.evaluation.family ?? 'var';
+  const other = given.find((p) => familyOf(p) !== familyOf(given[0]));
+  if (other)
+    throw new VarScopeError(
+      'BadRequest',
+      `${given[0].name} and ${other.name} differ in the model family: ${familyOf(given[0])} vs ${familyOf(other)}`,
+    );
+  const common = (ordered: Array<Part<AnyShard, AnyDatasetEvaluation>>) => ({
+    model: ordered[0].evaluation.model,
+    folder: ordered[0].evaluation.folder,
+    labels: ordered[0].evaluation.labels,
+    failed: ordered.flatMap((p) => p.evaluation.failed),
+    cancelled: false,
+    elapsedMs: ordered.reduce((a, p) => a + p.evaluation.elapsedMs, 0),
+  });
+  if (given.length && familyOf(given[0]) === 'infinity') {
+    const ordered = checkedParts<BitsShardPart, BitsDatasetEvaluation>(
+      given as Array<{ name: string; evaluation: BitsDatasetEvaluation }>,
+      bitsShardProblem,
+      [],
+    );
+    return bitsEvaluationOf(
+      ordered.flatMap((p) => p.shard.stats),
+      { ...common(ordered), bits: ordered[0].shard.model.bits },
+    );
+  }
+  const ordered = checkedParts<ShardPart, DatasetEvaluation>(
+    given as Array<{ name: string; evaluation: DatasetEvaluation }>,
+    shardProblem,
+    SAME_VAR,
+  );
+  const first = ordered[0];
+  const { classMap, classMatch, warnings } = first.evaluation;
   const { id: _id, hash: _hash, ...facts } = first.shard.model;
   return evaluationOf(
     facts,
     ordered.flatMap((p) => p.shard.stats),
-    {
-      model,
-      folder,
-      labels,
-      classMap,
-      classMatch,
-      warnings,
-      failed: ordered.flatMap((p) => p.evaluation.failed),
-      cancelled: false,
-      elapsedMs: ordered.reduce((a, p) => a + p.evaluation.elapsedMs, 0),
-      freeRunning: first.shard.settings.freeRunning,
-    },
+    { ...common(ordered), classMap, classMatch, warnings, freeRunning: first.shard.settings.freeRunning },
   );
 }

@@ -17,13 +17,41 @@ import type {
 } from '../../shared/results';
 import { BitUsageCounter } from '../analysis/bitStats';
 import type { InfinityBundle } from '../bundle/infinityBundle';
+import type { DecodedImage } from '../image/imageDecode';
 import { pixelError, toRgba } from '../image/pixels';
+import { preprocessToSize } from '../image/preprocess';
 import { asF32, asU8, f32, i64, u8 } from '../runtime/tensor';
 
 /** The model input at a schedule: [1, 3, H, W] normalised, and how it was made. */
 export interface SizedInput {
   tensor: Float32Array;
   prepared: SizedImage;
+}
+
+/**
+ * An image as the model input of a bundle's schedule: the schedule of the ratio asked for, else of the template ratio
+ * nearest the image's own h / w (as the official code picks it), resized to its pixel size.
+ */
+export async function sizedInput(
+  b: InfinityBundle,
+  decoded: DecodedImage,
+  hDivW?: number,
+): Promise<{ s: InfinitySchedule; input: SizedInput }> {
+  const s = b.schedule(hDivW ?? decoded.height / decoded.width);
+  const [H, W] = s.pixelSize;
+  return { s, input: await preprocessToSize(decoded, b.manifest.normalization, H, W) };
+}
+
+/** Teacher-forced evaluation of an image's bits for one caption's features (Engine.evaluateBits, a folder's images). */
+export async function evaluateBitsOf(
+  b: InfinityBundle,
+  s: InfinitySchedule,
+  input: SizedInput,
+  text: { features: Float32Array; tokens: number },
+): Promise<BitsEvalResult> {
+  const { bits } = await tokenizeBits(b, s, input.tensor);
+  const logits = await teacherForcedBitLogits(b, s, bits, text);
+  return scoreBits(s, b.manifest.bits, bits, logits, text.tokens);
 }
 
 /** Which execution provider runs the graphs, and why each earlier choice was skipped. */

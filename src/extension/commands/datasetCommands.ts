@@ -5,7 +5,8 @@
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
-import type { DatasetEvaluation } from '../../shared/evaluation';
+import type { AnyDatasetEvaluation } from '../../shared/evaluation';
+import { varEvaluationOf } from '../../shared/modelFamily';
 import { VarScopeError } from '../../shared/errors';
 import { evaluateCheckpointFile } from '../../client/runWatch';
 import { pickCheckpoints, pickTarget } from './datasetPickers';
@@ -34,7 +35,7 @@ export async function evaluateTimeline(s: CommandServices, dirs?: unknown, folde
   for (let i = 0; i < list.length; i++) {
     const c = list[i];
     const title = `VARScope: checkpoint ${i + 1} of ${list.length} on ${path.basename(target.folder)}`;
-    const evaluate = (model: string) => evaluateWithProgress(s, { model, ...target }, title);
+    const evaluate = async (model: string) => varEvaluationOf(await evaluateWithProgress(s, { model, ...target }, title), 'the timeline');
     const r =
       c.kind === 'bundle'
         ? await evaluate(c.dir)
@@ -75,7 +76,7 @@ export async function openImageWithModel(s: CommandServices, file: string, model
 }
 
 /** Offers to save a result as JSON (reopened by Open Evaluation) and CSV beside it. */
-async function offerSave(s: CommandServices, r: DatasetEvaluation): Promise<void> {
+async function offerSave(s: CommandServices, r: AnyDatasetEvaluation): Promise<void> {
   if (s.standIns?.offerSave === false) return;
   const choice = await vscode.window.showInformationMessage(evaluatedMessage(r), 'Save Results…');
   if (choice !== 'Save Results…') return;

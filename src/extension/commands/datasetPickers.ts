@@ -16,6 +16,7 @@ export async function pickFolder(arg: unknown, openLabel: string): Promise<strin
 
 /** Where labels come from: sub-folders when there are any, else asked (no class, or one class for all). */
 export async function pickLabels(s: CommandServices, folder: string): Promise<LabelSource | undefined> {
+  if (s.engine.current.info?.family === 'infinity') return pickCaptions(s, folder);
   const hasSubfolders = s.files.hasSubfolders(folder);
   if (s.standIns) return s.standIns.labels(hasSubfolders);
   type Item = vscode.QuickPickItem & { labels?: LabelSource; one?: boolean };
@@ -40,6 +41,25 @@ export async function pickLabels(s: CommandServices, folder: string): Promise<La
     { placeHolder: 'Class of every image' },
   );
   return c ? { kind: 'class', classId: c.id } : undefined;
+}
+
+/** An Infinity model's labels: captions beside the images (NAME.txt, NAME.npy / .safetensors), or one JSONL picked. */
+async function pickCaptions(s: CommandServices, folder: string): Promise<LabelSource | undefined> {
+  if (s.standIns) return { kind: 'captions' };
+  type Item = vscode.QuickPickItem & { jsonl?: boolean };
+  const pick = await vscode.window.showQuickPick<Item>(
+    [
+      { label: 'Captions beside the images', detail: 'NAME.npy / NAME.safetensors (T5 features), else NAME.txt (the prompt)' },
+      { label: 'Captions from a JSONL…', detail: '{"file": ..., "caption": ... or "features": ...} per line', jsonl: true },
+    ],
+    { placeHolder: "Teacher forcing is conditioned on each image's caption: where does it come from?" },
+  );
+  if (!pick) return undefined;
+  if (!pick.jsonl) return { kind: 'captions' };
+  const file = (
+    await vscode.window.showOpenDialog({ canSelectMany: false, defaultUri: vscode.Uri.file(folder), filters: { JSONL: ['jsonl'] } })
+  )?.[0]?.fsPath;
+  return file ? { kind: 'captions', jsonl: file } : undefined;
 }
 
 /** A folder and its labels, from the argument or asked; remembered as the session's last folder. */

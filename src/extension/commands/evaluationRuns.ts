@@ -3,7 +3,7 @@
  * the log and in the active panel's Dataset tab.
  */
 import * as vscode from 'vscode';
-import type { DatasetEvaluation, EvaluationProgress, LabelSource } from '../../shared/evaluation';
+import type { AnyDatasetEvaluation, EvaluationProgress, LabelSource } from '../../shared/evaluation';
 import { evaluationLogLine, progressMessage } from './evaluationText';
 import type { CommandServices } from './services';
 
@@ -12,7 +12,7 @@ export async function evaluateWithProgress(
   s: CommandServices,
   p: { model?: string; folder: string; labels: LabelSource },
   title: string,
-): Promise<DatasetEvaluation> {
+): Promise<AnyDatasetEvaluation> {
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title, cancellable: true },
     async (progress, token) => {
@@ -27,7 +27,7 @@ export async function evaluateWithProgress(
 }
 
 /** Shows results in the Dataset tab of the active panel (a new panel when none is open): replacing, or added to a timeline. */
-export function showEvaluations(s: CommandServices, evaluations: DatasetEvaluation[], mode: 'replace' | 'append'): void {
+export function showEvaluations(s: CommandServices, evaluations: AnyDatasetEvaluation[], mode: 'replace' | 'append'): void {
   const panel = s.panels.activePanel ?? s.panels.openGeneration();
   // A part of a split run (evaluate --shard) shows as the evaluation of its share: its per-image statistics are for
   // `varscope merge`, not for the view (nor the panel's saved state).
@@ -36,8 +36,8 @@ export function showEvaluations(s: CommandServices, evaluations: DatasetEvaluati
 }
 
 /** The result in the log, with every file it skipped and every consistency warning. */
-export function logEvaluation(s: CommandServices, r: DatasetEvaluation): void {
+export function logEvaluation(s: CommandServices, r: AnyDatasetEvaluation): void {
   s.log.info(evaluationLogLine(r));
   for (const f of r.failed) s.log.warn(`  skipped ${f.file}: ${f.message}`);
-  for (const w of r.warnings ?? []) s.log.warn(`  warning: ${w.message}`);
+  for (const w of r.family === 'infinity' ? [] : (r.warnings ?? [])) s.log.warn(`  warning: ${w.message}`);
 }

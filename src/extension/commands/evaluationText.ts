@@ -1,5 +1,5 @@
 /** What the dataset commands say about an evaluation: its progress, the log line, the notifications. Pure text. */
-import type { DatasetEvaluation, EvaluationProgress } from '../../shared/evaluation';
+import type { AnyDatasetEvaluation, EvaluationProgress } from '../../shared/evaluation';
 
 /** Seconds left at the rate so far (images per elapsed second); NaN before any image is done. */
 export function secondsLeft(e: EvaluationProgress): number {
@@ -14,11 +14,17 @@ export function progressMessage(e: EvaluationProgress): string {
 }
 
 /** The log's line for a finished (or cancelled) evaluation. */
-export function evaluationLogLine(r: DatasetEvaluation): string {
+export function evaluationLogLine(r: AnyDatasetEvaluation): string {
+  if (r.family === 'infinity')
+    return `evaluated ${r.model.dir} on ${r.folder}: ${r.images} images in ${(r.elapsedMs / 1000).toFixed(1)} s, bit accuracy ${(r.overall.bitAccuracy * 100).toFixed(2)} %, token accuracy ${(r.overall.tokenAccuracy * 100).toFixed(2)} %${r.cancelled ? ' (cancelled)' : ''}`;
   return `evaluated ${r.model.dir} on ${r.folder}: ${r.images} images in ${(r.elapsedMs / 1000).toFixed(1)} s, accuracy ${(r.overall.accuracy * 100).toFixed(2)} %, NLL ${r.overall.nll.toFixed(3)}${r.cancelled ? ' (cancelled)' : ''}`;
 }
 
 /** The notification after an evaluation of a folder, which offers to save it. */
-export function evaluatedMessage(r: DatasetEvaluation): string {
-  return `VARScope: ${r.images} images evaluated${r.cancelled ? ' (cancelled)' : ''}; accuracy ${(r.overall.accuracy * 100).toFixed(1)} %.${r.failed.length ? ` ${r.failed.length} files could not be read (see the log).` : ''}`;
+export function evaluatedMessage(r: AnyDatasetEvaluation): string {
+  const accuracy =
+    r.family === 'infinity'
+      ? `bit accuracy ${(r.overall.bitAccuracy * 100).toFixed(1)} %`
+      : `accuracy ${(r.overall.accuracy * 100).toFixed(1)} %`;
+  return `VARScope: ${r.images} images evaluated${r.cancelled ? ' (cancelled)' : ''}; ${accuracy}.${r.failed.length ? ` ${r.failed.length} files could not be read (see the log).` : ''}`;
 }

@@ -7,6 +7,7 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { VarScopeError } from '../../shared/errors';
+import { varEvaluationOf } from '../../shared/modelFamily';
 import { RunWatch, type RunWatchEvent } from '../../client/runWatch';
 import { isCheckpointComplete } from '../../node/checkpoint';
 import { pickFolder, pickTarget } from './datasetPickers';
@@ -59,7 +60,8 @@ class CheckpointWatcher implements RunWatching {
       settleMs: WATCH_SETTLE_MS,
       isComplete: isCheckpointComplete,
       makeBundle: (file, out, signal) => s.checkpoints.makeBundle(file, out, signal),
-      evaluate: (model, name) => evaluateWithProgress(s, { model, ...target }, `VARScope: ${path.basename(dir)}: ${name}`),
+      evaluate: async (model, name) =>
+        varEvaluationOf(await evaluateWithProgress(s, { model, ...target }, `VARScope: ${path.basename(dir)}: ${name}`), 'watch'),
       onEvent: (e) => this.onEvent(e),
     });
     this.status.name = 'VARScope training run';

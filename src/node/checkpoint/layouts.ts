@@ -25,9 +25,21 @@ function stripPrefixes(sd: LazyStateDict): LazyStateDict {
   return sd;
 }
 
-/** 'var', 'vae' or 'unknown', from the key names. */
+/**
+ * An Infinity model's role from the key names (python/varscope/infinity/load.py): its transformer ('var': pos_start
+ * and cfg_uncond) or its BSQ VAE ('vae': encoder.conv_in.conv.weight), else undefined.
+ */
+export function infinityRole(keys: Iterable<string>): CheckpointRole | undefined {
+  const all = new Set(keys);
+  if (all.has('pos_start') && all.has('cfg_uncond')) return 'var';
+  if (all.has('encoder.conv_in.conv.weight')) return 'vae';
+  return undefined;
+}
+
+/** 'var', 'vae' or 'unknown', from the key names (an Infinity model's: 'unknown'). */
 export function looksLike(keys: Iterable<string>): CheckpointRole | 'unknown' {
   const all = [...keys];
+  if (infinityRole(all)) return 'unknown';
   if (all.includes('class_emb.weight') || all.some((k) => k.startsWith('blocks.'))) return 'var';
   if (all.includes('quantize.embedding.weight') || all.includes('encoder.conv_in.weight')) return 'vae';
   return 'unknown';
@@ -59,12 +71,19 @@ export function candidates(obj: unknown): Array<[string, LazyStateDict]> {
   return findStateDicts(obj);
 }
 
-/** The state_dict of `role` among the candidates (Python's extract), or undefined when none is of that role. */
-export function extract(found: Array<[string, LazyStateDict]>, role: CheckpointRole): LazyStateDict | undefined {
-  const mine = found.filter(([, sd]) => looksLike(sd.keys()) === role);
+/**
+ * The state_dict of `role` among the candidates (Python's extract), or undefined when none is of that role; of an
+ * Infinity model's roles with `family` 'infinity' (the trainer's gpt_fsdp first, as infinity/load.py takes it).
+ */
+export function extract(
+  found: Array<[string, LazyStateDict]>,
+  role: CheckpointRole,
+  family: 'var' | 'infinity' = 'var',
+): LazyStateDict | undefined {
+  const mine = found.filter(([, sd]) => (family === 'infinity' ? infinityRole(sd.keys()) : looksLike(sd.keys())) === role);
   if (mine.length > 1) {
     // EMA copies etc.: the canonical trainer names first
-    for (const name of ['var_wo_ddp', 'vae_local', 'model', 'state_dict'])
+    for (const name of ['var_wo_ddp', 'vae_local', 'gpt_fsdp', 'model', 'state_dict'])
       for (const [p, sd] of mine) if (p.split('.').at(-1) === name) return sd;
   }
   return mine[0]?.[1];

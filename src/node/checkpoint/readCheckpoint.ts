@@ -4,7 +4,7 @@
  */
 import { quoted } from '../../shared/errors';
 import { checkpointError, CheckpointFile } from './checkpointFile';
-import { candidates, canonicalVaeKeys, extract, plainData, type LazyStateDict } from './layouts';
+import { candidates, canonicalVaeKeys, extract, infinityRole, plainData, type LazyStateDict } from './layouts';
 import { isSafetensorsStart, readSafetensorsHeader, type SafetensorsTensor } from './safetensors';
 import { LazyTensor, readStrided } from './tensorRead';
 import { readTorchZip } from './torchZip';
@@ -43,14 +43,15 @@ export async function readCheckpoint(file: string): Promise<CheckpointContents> 
     const found = candidates(obj);
     if (!found.length) throw checkpointError(file, 'no tensors found (expected a state_dict or a trainer checkpoint)');
     const roles: CheckpointContents['roles'] = {};
+    const family = found.some(([, sd]) => infinityRole(sd.keys())) ? 'infinity' : 'var';
     for (const role of ['vae', 'var'] as CheckpointRole[]) {
-      const sd = extract(found, role);
-      if (sd) roles[role] = entries(role === 'vae' ? canonicalVaeKeys(sd) : sd, f);
+      const sd = extract(found, role, family);
+      if (sd) roles[role] = entries(role === 'vae' && family === 'var' ? canonicalVaeKeys(sd) : sd, f);
     }
     if (!roles.vae && !roles.var) {
       throw checkpointError(file, `neither a VAR nor a VQ-VAE state_dict (keys: ${[...found[0][1].keys()].slice(0, 5).join(', ')} ...)`);
     }
-    return { file, format, roles, meta: meta(obj), close: () => f.close() };
+    return { file, format, family, roles, meta: meta(obj), close: () => f.close() };
   } catch (e) {
     await f.close();
     throw e;

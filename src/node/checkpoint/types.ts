@@ -25,10 +25,14 @@ export type StateDict = Map<string, TensorEntry>;
 /** The two models a checkpoint may hold. */
 export type CheckpointRole = 'vae' | 'var';
 
-/** A checkpoint opened for reading: its state_dicts by role and the trainer's metadata; close() when done. */
+/**
+ * A checkpoint opened for reading: its state_dicts by role and the trainer's metadata; close() when done. An Infinity
+ * checkpoint (`family: 'infinity'`) has its BSQ VAE as the `vae` role and its transformer as the `var` role.
+ */
 export interface CheckpointContents {
   file: string;
   format: 'torch-zip' | 'safetensors';
+  family: 'var' | 'infinity';
   roles: { vae?: StateDict; var?: StateDict };
   /** The official trainer's `epoch`, `iter`, `args` and `trainer.config` (as JSON-able data), where the file has them. */
   meta: { epoch?: number; iter?: number; args?: unknown; trainerConfig?: unknown };

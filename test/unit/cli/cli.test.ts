@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
-import { defaultModelImages, fixture, requireBundle, ROOT, runCli } from '../fixtures';
+import { defaultModelImages, fixture, FIXTURES, requireBundle, ROOT, runCli } from '../fixtures';
 import { npyFloats, npyInts, readNpy, writeNpyFloat32 } from '../npy';
 
 const cli = runCli;
@@ -332,6 +332,113 @@ describe('CLI on an Infinity bundle', function () {
     }
   });
 
+  it('eval gives the teacher-forced accuracies of inspect --text-features; evaluate over a folder of captioned images says the family in JSON and CSV, and its 2 shards merge into the one run', () => {
+    const model = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
+    const kv = npyFloats(readNpy(fx('text_kv_compact.npy')));
+    const images = path.join(tmp, 'captioned');
+    fs.mkdirSync(images, { recursive: true });
+    for (const [name, rows] of [
+      ['a', [0, 7]],
+      ['b', [7, 20]],
+    ] as const) {
+      fs.copyFileSync(fx('image.png'), path.join(images, `${name}.png`));
+      writeNpyFloat32(path.join(images, `${name}.npy`), [rows[1] - rows[0], 128], kv.slice(rows[0] * 128, rows[1] * 128));
+    }
+    const inspected = cli([
+      'inspect',
+      path.join(images, 'b.png'),
+      '--model',
+      model,
+      '--text-features',
+      path.join(images, 'b.npy'),
+      '--provider',
+      'cpu',
+    ]);
+    assert.strictEqual(inspected.code, 0, inspected.stderr);
+    const evaluated = cli([
+      'eval',
+      path.join(images, 'b.png'),
+      '--model',
+      model,
+      '--text-features',
+      path.join(images, 'b.npy'),
+      '--provider',
+      'cpu',
+    ]);
+    assert.strictEqual(evaluated.code, 0, evaluated.stderr);
+    const e = JSON.parse(evaluated.stdout);
+    assert.strictEqual(e.family, 'infinity');
+    assert.strictEqual(e.captionTokens, 13);
+    assert.deepStrictEqual(e.scales, JSON.parse(inspected.stdout).teacherForced.scales);
+    const csv = path.join(tmp, 'scales.csv');
+    const imagesCsv = path.join(tmp, 'images.csv');
+    const one = cli(['evaluate', images, '--model', model, '--csv', csv, '--images-csv', imagesCsv, '--provider', 'cpu']);
+    assert.strictEqual(one.code, 0, one.stderr);
+    const r = JSON.parse(one.stdout);
+    assert.strictEqual(r.family, 'infinity');
+    assert.strictEqual(r.images, 2);
+    assert.deepStrictEqual(r.labels, { kind: 'captions' });
+    assert.deepStrictEqual(
+      r.perImage[1].scales,
+      e.scales.map((s: { bitAccuracy: number; tokenAccuracy: number }) => ({ bitAccuracy: s.bitAccuracy, tokenAccuracy: s.tokenAccuracy })),
+    );
+    const rows = fs.readFileSync(csv, 'utf8').trim().split('\n');
+    assert.strictEqual(
+      rows[0],
+      'family,scale,tokens,bit_accuracy,token_accuracy,majority_bit_accuracy,majority_token_accuracy,copy_coarser_bit_accuracy,copy_coarser_token_accuracy',
+    );
+    assert.strictEqual(rows.length, 8);
+    assert.match(rows[1], /^infinity,0,2,/);
+    assert.match(fs.readFileSync(imagesCsv, 'utf8'), /^family,file,schedule,caption,bit_accuracy,token_accuracy,bit_accuracy_0,/);
+    const parts = [0, 1].map((k) => {
+      const out = path.join(tmp, `part${k}.json`);
+      const p = cli(['evaluate', images, '--model', model, '--shard', `${k}/2`, '--json', out, '--provider', 'cpu']);
+      assert.strictEqual(p.code, 0, p.stderr);
+      return out;
+    });
+    const merged = cli(['merge', ...parts]);
+    assert.strictEqual(merged.code, 0, merged.stderr);
+    const m = JSON.parse(merged.stdout);
+    assert.deepStrictEqual({ ...m, elapsedMs: 0 }, { ...r, elapsedMs: 0 });
+  });
+
+  it('export --infinity writes the bundle of an Infinity pair (varscope.infinity.export), which inspect opens; a VAR checkpoint given as Infinity or the reverse fails in one line', () => {
+    const out = path.join(tmp, 'exported');
+    const py = ['--python', '/usr/bin/python3'];
+    const r = cli(['export', ...py, '--vae', fx('vae.pth'), '--infinity', fx('infinity.pth'), '--out', out, '--id', 'a']);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const inspected = cli(['inspect', fx('image.png'), '--model', out, '--provider', 'cpu']);
+    assert.strictEqual(inspected.code, 0, inspected.stderr);
+    const d = 16;
+    const bits = readNpy(fx('tok_bits.npy')).data as Uint8Array;
+    assert.deepStrictEqual(
+      JSON.parse(inspected.stdout).scales.flatMap((s: { bits: string[] }) => s.bits),
+      Array.from({ length: bits.length / d }, (_, t) => bits.subarray(t * d, (t + 1) * d).join('')),
+    );
+    const var_ = path.join(FIXTURES, 'var.pth');
+    const varAsInfinity = cli(['export', ...py, '--vae', fx('vae.pth'), '--infinity', var_, '--out', path.join(tmp, 'x1')]);
+    assert.notStrictEqual(varAsInfinity.code, 0);
+    assert.match(
+      varAsInfinity.stderr,
+      /var\.pth: a VAR checkpoint, not an Infinity checkpoint: export it as VAR \(varscope export --vae VAE --var VAR\)\n$/,
+    );
+    const infinityAsVar = cli([
+      'export',
+      ...py,
+      '--vae',
+      path.join(FIXTURES, 'vae.pth'),
+      '--var',
+      fx('infinity.pth'),
+      '--out',
+      path.join(tmp, 'x2'),
+    ]);
+    assert.notStrictEqual(infinityAsVar.code, 0);
+    assert.match(
+      infinityAsVar.stderr,
+      /infinity\.pth: an Infinity checkpoint \(its transformer\), not VAR: export it as Infinity \(varscope export --vae BSQ_VAE --infinity INFINITY\)\n$/,
+    );
+  });
+
   it("stats on an Infinity bundle prints each scale's bit usage: the official bits' ones, balance, entropy and different codes", () => {
     const model = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
     const dir = path.join(tmp, 'imgs');
@@ -359,8 +466,32 @@ describe('CLI on an Infinity bundle', function () {
     assert.strictEqual(onVar.code, 2);
     assert.match(onVar.stderr, /^varscope inspect: --ratio is for Infinity models; .* is a VAR bundle\n$/);
     const evalOnInfinity = cli(['eval', fx('image.png'), '--model', infinity, '--class', '1', '--provider', 'cpu']);
-    assert.strictEqual(evalOnInfinity.code, 1);
-    assert.match(evalOnInfinity.stderr, /^varscope eval: .*infinity-A is an Infinity bundle: .* works on VAR bundles .*\n$/);
+    assert.strictEqual(evalOnInfinity.code, 2);
+    assert.match(
+      evalOnInfinity.stderr,
+      /^varscope eval: --class is for VAR models; .*infinity-A is an Infinity bundle \(give --text-features or --prompt\)\n$/,
+    );
+    const noCaption = cli(['eval', fx('image.png'), '--model', infinity, '--provider', 'cpu']);
+    assert.strictEqual(noCaption.code, 2);
+    assert.match(
+      noCaption.stderr,
+      /^varscope eval: an Infinity model is evaluated for a caption: give --text-features FILE or --prompt TEXT\n$/,
+    );
+    const prompt = cli(['eval', fx('image.png'), '--model', infinity, '--prompt', 'a cat', '--provider', 'cpu']);
+    assert.strictEqual(prompt.code, 1);
+    assert.match(prompt.stderr, /^varscope eval: .*infinity-A has no text encoder: add one with .*\n$/);
+    const classesOnInfinity = cli(['evaluate', tmp, '--model', infinity, '--labels-from-subfolders', '--provider', 'cpu']);
+    assert.strictEqual(classesOnInfinity.code, 2);
+    assert.match(
+      classesOnInfinity.stderr,
+      /^varscope evaluate: --labels-from-subfolders is for VAR models: an Infinity model's images are labelled with captions/,
+    );
+    const timeline = cli(['timeline', tmp, '--models', infinity, '--provider', 'cpu']);
+    assert.strictEqual(timeline.code, 1);
+    assert.match(timeline.stderr, /^varscope timeline: .*infinity-A is an Infinity bundle: timeline works on VAR checkpoints/);
+    const captionsOnVar = cli(['evaluate', tmp, '--model', requireBundle(), '--captions', 'c.jsonl', '--provider', 'cpu']);
+    assert.strictEqual(captionsOnVar.code, 2);
+    assert.match(captionsOnVar.stderr, /^varscope evaluate: --captions is for Infinity models: a VAR model takes classes\n$/);
     const wrongWidth = cli([
       'inspect',
       fx('image.png'),

@@ -14,6 +14,7 @@ import { Engine } from '../../../../src/engine/engine';
 import { classMapOf, labelWarnings } from '../../../../src/engine/dataset/folderEval';
 import type { DatasetEvaluation, EvaluationProgress } from '../../../../src/shared/evaluation';
 import { VarScopeError } from '../../../../src/shared/errors';
+import { varEvaluationOf } from '../../../../src/shared/modelFamily';
 import { bundleStep, defaultModelImages, ROOT } from '../../fixtures';
 import { SCALE_METRICS, type ScaleMetricKey } from '../../../../src/shared/metrics';
 
@@ -73,7 +74,10 @@ describe('evaluate a model over a folder', function () {
     dir = await makeFolder();
     engine = new Engine((name, payload) => name === 'evaluateFolder' && progress.push(payload as EvaluationProgress));
     await engine.configure({ provider: 'cpu', threads: 0, maxImagePixels: 1e8 });
-    ev = await engine.evaluateFolder({ model: MODEL, runId: 'ev-1', folder: dir, labels: { kind: 'subfolders' }, batch: 4 });
+    ev = varEvaluationOf(
+      await engine.evaluateFolder({ model: MODEL, runId: 'ev-1', folder: dir, labels: { kind: 'subfolders' }, batch: 4 }),
+      'test',
+    );
   });
   after(async () => {
     await engine?.dispose();
@@ -218,14 +222,17 @@ describe('evaluate a model over a folder', function () {
 
   it('one class for every image, a bad class refused, and cancel keeps what was measured', async () => {
     const nullClass: number = JSON.parse(fs.readFileSync(path.join(MODEL, 'varscope.json'), 'utf8')).var.nullClass;
-    const one = await engine.evaluateFolder({
-      model: MODEL,
-      runId: 'ev-2',
-      folder: dir,
-      labels: { kind: 'class', classId: nullClass },
-      limit: 2,
-      batch: 1,
-    });
+    const one = varEvaluationOf(
+      await engine.evaluateFolder({
+        model: MODEL,
+        runId: 'ev-2',
+        folder: dir,
+        labels: { kind: 'class', classId: nullClass },
+        limit: 2,
+        batch: 1,
+      }),
+      'test',
+    );
     assert.strictEqual(one.images, 2);
     assert.deepStrictEqual(
       one.perClass.map((c) => [c.classId, c.name]),
@@ -245,7 +252,7 @@ describe('evaluate a model over a folder', function () {
         }
       }, 5);
     });
-    const r = await p;
+    const r = varEvaluationOf(await p, 'test');
     assert.strictEqual(r.cancelled, true);
     assert.deepStrictEqual(
       r.warnings?.map((w) => [w.check, w.given]),

@@ -16,6 +16,7 @@ import type { DatasetEvaluation, FreeRunCurve } from '../../../../src/shared/eva
 import type { BundleManifest } from '../../../../src/shared/manifest';
 import { freeRunningCsv } from '../../../../src/shared/evaluationCsv';
 import { VarScopeError } from '../../../../src/shared/errors';
+import { varEvaluationOf } from '../../../../src/shared/modelFamily';
 import { BUNDLE_TORCH2, fixture, requireBundle, ROOT } from '../../fixtures';
 
 /** The teacher-forced comparison's tolerances (folderEval.test.ts): one token of a scale, NLL 1e-4, PSNR 1e-3 dB. */
@@ -37,14 +38,17 @@ describe('free running from every prefix of an image (official fixture model)', 
     fs.copyFileSync(fixture('img0.png'), path.join(dir, 'img0.png'));
     engine = new Engine();
     await engine.configure({ provider: 'cpu', threads: 0, maxImagePixels: 1e8 });
-    ev = await engine.evaluateFolder({
-      model: requireBundle(),
-      runId: 'free-run',
-      folder: dir,
-      labels: { kind: 'class', classId: 3 },
-      batch: 1,
-      freeRunning: { modes: ['greedy'] },
-    });
+    ev = varEvaluationOf(
+      await engine.evaluateFolder({
+        model: requireBundle(),
+        runId: 'free-run',
+        folder: dir,
+        labels: { kind: 'class', classId: 3 },
+        batch: 1,
+        freeRunning: { modes: ['greedy'] },
+      }),
+      'test',
+    );
   });
   after(async () => {
     await engine?.dispose();

@@ -12,6 +12,7 @@ import { Engine } from '../../../../src/engine/engine';
 import { stepFromName } from '../../../../src/node/trainingStep';
 import type { DatasetEvaluation } from '../../../../src/shared/evaluation';
 import { timelineOf } from '../../../../src/shared/timeline';
+import { varEvaluationOf } from '../../../../src/shared/modelFamily';
 import { bundleStep, defaultModelImages, ROOT } from '../../fixtures';
 
 const MODELS = path.join(ROOT, 'models');
@@ -42,12 +43,15 @@ describe('timeline of a training run (the two shipped checkpoints)', function ()
     for (const c of listCheckpoints(path.join(tmp, 'run'))) {
       if (c.kind === 'bundle')
         evals.push(
-          await engine.evaluateFolder({
-            model: c.dir,
-            runId: `t-${c.step}`,
-            folder: path.join(tmp, 'images'),
-            labels: { kind: 'subfolders' },
-          }),
+          varEvaluationOf(
+            await engine.evaluateFolder({
+              model: c.dir,
+              runId: `t-${c.step}`,
+              folder: path.join(tmp, 'images'),
+              labels: { kind: 'subfolders' },
+            }),
+            'test',
+          ),
         );
     }
   });

@@ -126,6 +126,24 @@ describe('Infinity text encoder: a tiny T5 against transformers', function () {
     );
   });
 
+  it("evaluate on a folder: an image's NAME.txt is its prompt, scored as evaluateBits scores the prompt", async () => {
+    const c = expected[0];
+    const folder = path.join(tmp, 'captioned');
+    fs.mkdirSync(folder, { recursive: true });
+    const image = path.join(folder, 'a.png');
+    fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'infinity', 'infinity-A', 'image.png'), image);
+    fs.writeFileSync(path.join(folder, 'a.txt'), `${c.prompt}\n`);
+    const r = await engine.evaluateFolder({ model: bundleDir, runId: 'prompt-folder', folder, labels: { kind: 'captions' } });
+    assert.ok(r.family === 'infinity');
+    assert.deepStrictEqual(r.failed, []);
+    assert.strictEqual(r.perImage[0].caption, `prompt: ${c.prompt.trim()}`);
+    const one = await engine.evaluateBits({ model: bundleDir, image: { path: image }, text: { prompt: c.prompt.trim() } });
+    assert.deepStrictEqual(
+      r.perImage[0].scales,
+      one.scales.map((s) => ({ bitAccuracy: s.bitAccuracy, tokenAccuracy: s.tokenAccuracy })),
+    );
+  });
+
   it('varscope inspect --prompt prints what --text-features prints for its features; both at once are refused', () => {
     const c = expected[0];
     const image = path.join(ROOT, 'test', 'fixtures', 'infinity', 'infinity-A', 'image.png');

@@ -2,6 +2,7 @@
 import * as assert from 'assert';
 import { evaluatedMessage, evaluationLogLine, progressMessage, secondsLeft } from '../../../../src/extension/commands/evaluationText';
 import { evaluationOf } from '../../shared/evaluationFixture';
+import type { BitsDatasetEvaluation } from '../../../../src/shared/evaluation';
 
 const progress = (done: number, total: number, elapsedMs: number, finished = false) => ({
   runId: 'evaluate-1',
@@ -39,5 +40,30 @@ describe('extension/commands/evaluationText', () => {
       evaluatedMessage(failed),
       'VARScope: 2 images evaluated (cancelled); accuracy 25.0 %. 1 files could not be read (see the log).',
     );
+  });
+
+  it('an Infinity evaluation: bit and token accuracy in the log line, bit accuracy in the notification', () => {
+    const r: BitsDatasetEvaluation = {
+      format: 'varscope-evaluation',
+      version: 1,
+      family: 'infinity',
+      model: { id: 'inf', name: 'inf', dir: '/models/inf', step: null },
+      folder: '/images',
+      labels: { kind: 'captions' },
+      bits: 16,
+      images: 2,
+      failed: [],
+      cancelled: false,
+      elapsedMs: 1200,
+      method: { prediction: '', folderMean: '' },
+      scales: [],
+      overall: { bitAccuracy: 0.8125, tokenAccuracy: 0.25 },
+      perImage: [],
+    };
+    assert.strictEqual(
+      evaluationLogLine(r),
+      'evaluated /models/inf on /images: 2 images in 1.2 s, bit accuracy 81.25 %, token accuracy 25.00 %',
+    );
+    assert.strictEqual(evaluatedMessage(r), 'VARScope: 2 images evaluated; bit accuracy 81.3 %.');
   });
 });
