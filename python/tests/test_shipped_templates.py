@@ -14,9 +14,9 @@ from varscope.bundle.weight_map import FILE, template_key, unplaced_keys
 
 TEMPLATES = os.path.join(ROOT, 'templates')
 REBUILD = 'PYTHONPATH=python .venv-torch2/bin/python tools/build_templates.py'
-# The released configurations built and shipped (the official VQ-VAE with var_d16 and var_d30 at 256 px, d36-s at 512
-# px; d20 and d24 are not yet).
-RELEASED = ['var-d16-256', 'var-d30-256', 'var-d36s-512']
+# The released configurations, each built and shipped: the official VQ-VAE with var_d16, d20, d24 and d30 at 256 px,
+# and d36-s at 512 px.
+RELEASED = ['var-d16-256', 'var-d20-256', 'var-d24-256', 'var-d30-256', 'var-d36s-512']
 
 
 def config(cls, values: dict):
