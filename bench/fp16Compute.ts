@@ -4,7 +4,7 @@
  * on m rows: the generation steps' m (the CFG pair: 2 × a scale's tokens) and teacher forcing's (every token). The
  * products run through onnxruntime with the engine's session options, once with float32 weights and activations and
  * once all in float16, each in a fresh process: the best and median time of a pass, the RSS that opening and running
- * the graph adds, and how far float16's products are from float32's (the largest difference over the largest value).
+ * the graph adds (the graph's bytes collected once onnxruntime has them), and how far float16's products are from float32's (the largest difference over the largest value).
  * Both graphs hold the same seeded weights and inputs.
  *
  *   npx tsc -p tsconfig.json && node out/bench/fp16Compute.js [--depth 16] [--provider cpu|webgpu] [--runs 5]
@@ -64,12 +64,19 @@ interface OneRun {
 /** One dtype, in this process: open, warm up, time `runs` passes, and report RSS growth. */
 async function one(dtype: 'float32' | 'float16', m: number, depth: number, provider: ProviderChoice, runs: number): Promise<OneRun> {
   const shapes = shapesOf(depth);
-  // weights at the scale of a trained layer's (std ~0.02), so float16 products stay in range as a model's do
-  const bytes = matMulModel(m, shapes, dtype === 'float32' ? FLOAT : FLOAT16, (i) => seeded(shapes[i][0] * shapes[i][1], 1000 + i, 0.07));
-  const rss0 = process.memoryUsage().rss;
+  const rssNow = () => {
+    global.gc?.(); // the graph's bytes, handed to onnxruntime, are garbage once it has opened
+    return process.memoryUsage().rss;
+  };
+  const rss0 = rssNow();
   const runtime = new OnnxRuntime({ provider, threads: 0, profilePlacement: false });
-  const g = await runtime.open({ name: `fp16-bench-${dtype}-${m}`, bytes }, 'transformerStep');
-  const rssOpen = process.memoryUsage().rss;
+  // weights at the scale of a trained layer's (std ~0.02), so float16 products stay in range as a model's do
+  const weights = (i: number) => seeded(shapes[i][0] * shapes[i][1], 1000 + i, 0.07);
+  const g = await runtime.open(
+    { name: `fp16-bench-${dtype}-${m}`, bytes: matMulModel(m, shapes, dtype === 'float32' ? FLOAT : FLOAT16, weights) },
+    'transformerStep',
+  );
+  const rssOpen = rssNow();
   const feeds: Record<string, HostTensor> = {};
   for (const k of new Set(shapes.map(([k]) => k))) feeds[`x${k}`] = tensorOf(dtype, seeded(m * k, k), [m, k]);
   const first = await g.run(feeds);
@@ -85,7 +92,7 @@ async function one(dtype: 'float32' | 'float16', m: number, depth: number, provi
     await g.run(feeds);
     ms.push(performance.now() - t0);
   }
-  const rssRun = process.memoryUsage().rss;
+  const rssRun = rssNow();
   await g.dispose();
   ms.sort((a, b) => a - b);
   return {
