@@ -55,6 +55,8 @@ export async function readTextFeatures(file: string, width: number): Promise<Tex
       const [t] = tensors;
       if (t.dtype !== 'float32' && t.dtype !== 'float16' && t.dtype !== 'bfloat16') throw bad(`dtype ${t.dtype}`);
       shape = t.shape;
+      // the size first: a features file beside an image is found and read unasked
+      if (t.end - t.begin > MAX_FEATURES_BYTES) throw bad(`${t.end - t.begin} bytes of features, more than ${MAX_FEATURES_BYTES}`);
       // readSafetensorsHeader checked that the tensors fill the data section, which ends the file: one tensor is all of it
       const bytes = await f.read(f.size - (t.end - t.begin), t.end - t.begin, 'the features');
       features = toFloat32(bytes, t.dtype);

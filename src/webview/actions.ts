@@ -13,6 +13,9 @@ import { orderByStep } from '../shared/timeline';
 
 type Host = HostChannel;
 
+/** Folder counts cancelled with their model: their late events are dropped. */
+const cancelledFolderRuns = new Set<string>();
+
 // Latest-wins: a reply is applied only if no newer request of the same kind started since (e.g. the model changed).
 const latest = new Map<string, number>();
 let nextTicket = 1;
@@ -155,12 +158,18 @@ export async function startGeneration(store: Store, host: Host, settings: AnyGen
     const { family: _family, text: _text, ...form } = settings;
     return { generation: { ...fresh, bitSettings: form }, panel: { ...s.panel, bitGeneration: form } };
   });
+  const current = ticket('generationStart');
   try {
     const { runId } = await host.call('generationStart', { settings });
+    if (!current()) {
+      // a newer start (or a model change) came while this one opened: its run is nobody's, so it is cancelled
+      void host.call('cancel', { runId }).catch(() => undefined);
+      return;
+    }
     store.update((s) => ({ generation: { ...s.generation, runId, status: 'ready' } }));
     await stepGeneration(store, host);
   } catch (e) {
-    failGeneration(store, e);
+    if (current()) failGeneration(store, e);
   }
 }
 
@@ -220,8 +229,12 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
       }
       const run = store.state.generation.runId;
       if (run) void host.call('cancel', { runId: run }).catch(() => undefined);
+      ticket('generationStart'); // a start still opening is the old model's: its run is cancelled when it replies
       const folderRun = store.state.folderRun;
-      if (folderRun) void host.call('cancel', { runId: folderRun }).catch(() => undefined);
+      if (folderRun) {
+        cancelledFolderRuns.add(folderRun); // its last counts may still come: they are the old model's
+        void host.call('cancel', { runId: folderRun }).catch(() => undefined);
+      }
       void cancelSamplingGrid(store, host);
       // Results of the old model no longer describe this one: drop them and ask again; the sampler starts from the
       // new model's recommended settings.
@@ -258,6 +271,7 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
       const cur = store.state.folderUsage;
       const running = store.state.folderRun;
       if (running && f.runId !== running) return; // a run cancelled for the one now running
+      if (cancelledFolderRuns.has(f.runId)) return; // a run of a model no longer shown
       // A new run replaces the old; within a run, a lower `done` is a late message.
       if (cur && cur.runId === f.runId && f.done < cur.done) return;
       store.update({ folderUsage: f });

@@ -22,8 +22,9 @@ def _state_dict(obj, path: str, key: str = '') -> Dict[str, torch.Tensor]:
     return obj
 
 
-# The trainer's models in an ar-ckpt, in the order they are taken (tools/run_infinity.py save_slim_model takes gpt_fsdp).
-AR_CKPT_TRANSFORMERS = ('gpt_fsdp', 'gpt_ema_fsdp', 'gpt_ema_for_vis')
+# The trainer's models in an ar-ckpt, in the order they are taken (tools/run_infinity.py save_slim_model takes gpt_fsdp;
+# a trainer without FSDP saves gpt_wo_ddp, and with EMA also gpt_ema_for_vis, the EMA weights).
+AR_CKPT_TRANSFORMERS = ('gpt_fsdp', 'gpt_wo_ddp', 'gpt_ema_fsdp', 'gpt_ema_for_vis')
 
 # The ar-ckpt args (infinity/utils/arg_util.py) that are architecture flags of InfinityConfig, by their arg name.
 ARG_FLAGS = {

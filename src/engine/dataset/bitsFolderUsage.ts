@@ -38,17 +38,16 @@ export async function bitsFolderUsage(
       break;
     }
     const file = files[i];
-    let decoded;
     let s;
+    let tensor;
     try {
-      decoded = await decodeImage(await readCapped(file, MAX_IMAGE_BYTES, 'BadImage', 'image'), hooks.maxPixels, file);
+      const decoded = await decodeImage(await readCapped(file, MAX_IMAGE_BYTES, 'BadImage', 'image'), hooks.maxPixels, file);
       s = bundle.schedule(req.hDivW ?? decoded.height / decoded.width); // refuses a ratio the bundle has no schedule near
+      ({ tensor } = await preprocessToSize(decoded, m.normalization, s.pixelSize[0], s.pixelSize[1]));
     } catch (e) {
       failed.push({ file, message: e instanceof Error ? e.message : String(e) });
       continue;
     }
-    const [H, W] = s.pixelSize;
-    const { tensor } = await preprocessToSize(decoded, m.normalization, H, W);
     const { bits } = await tokenizeBits(bundle, s, tensor);
     counter.add(
       s.beginEnds.map(([b, e]) => bits.subarray(b * m.bits, e * m.bits)),

@@ -10,9 +10,11 @@ import type { TextCondition } from '../../shared/engineApi';
 import type { LabelSource } from '../../shared/evaluation';
 import { VarScopeError } from '../../shared/errors';
 import { MAX_IMAGE_BYTES, readCapped } from '../../node/readCapped';
+import { featuresBesideImage } from '../../node/textFeatures';
+import { TEXT_FEATURE_EXTENSIONS } from '../../shared/textCondition';
 
-/** Extensions of a features file beside an image, in the order they are looked for. */
-export const FEATURE_EXTENSIONS = ['.npy', '.safetensors'];
+/** Largest captions JSONL read (a line per image: a million images of 200 bytes). */
+const MAX_JSONL_BYTES = 256 * 2 ** 20;
 
 /** An image's caption, or why it has none (one line). */
 export type CaptionOf = (file: string) => Promise<TextCondition | Error>;
@@ -24,9 +26,10 @@ export function captionText(c: TextCondition): string {
 
 /** A caption from the files beside an image. */
 async function besideImage(file: string): Promise<TextCondition | Error> {
+  const featuresFile = featuresBesideImage(file);
+  if (featuresFile) return { featuresFile };
   const stem = file.slice(0, file.length - path.extname(file).length);
-  for (const ext of FEATURE_EXTENSIONS) if (fs.existsSync(stem + ext)) return { featuresFile: stem + ext };
-  if (fs.existsSync(`${stem}.txt`)) {
+  if (fs.statSync(`${stem}.txt`, { throwIfNoEntry: false })?.isFile()) {
     const prompt = (await readCapped(`${stem}.txt`, MAX_IMAGE_BYTES, 'BadRequest', 'caption')).toString('utf8').trim();
     return prompt ? { prompt } : new Error(`${file}: its caption ${path.basename(stem)}.txt is empty`);
   }
@@ -36,13 +39,8 @@ async function besideImage(file: string): Promise<TextCondition | Error> {
 }
 
 /** The captions a JSONL gives, by absolute image path; a BadRequest naming the line for a line that is not one. */
-export function readCaptionsJsonl(jsonl: string): Map<string, TextCondition> {
-  let text: string;
-  try {
-    text = fs.readFileSync(jsonl, 'utf8');
-  } catch (e) {
-    throw new VarScopeError('BadRequest', `cannot read captions ${jsonl}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
+export async function readCaptionsJsonl(jsonl: string): Promise<Map<string, TextCondition>> {
+  const text = (await readCapped(jsonl, MAX_JSONL_BYTES, 'BadRequest', 'captions')).toString('utf8');
   const dir = path.dirname(path.resolve(jsonl));
   const out = new Map<string, TextCondition>();
   text.split('\n').forEach((raw, i) => {
@@ -60,13 +58,17 @@ export function readCaptionsJsonl(jsonl: string): Map<string, TextCondition> {
     const features = typeof row.features === 'string' ? row.features : undefined;
     const caption = typeof row.caption === 'string' ? row.caption.trim() : '';
     if (!features && !caption) throw bad(`${row.file} has neither "caption" nor "features"`);
-    out.set(path.resolve(dir, row.file), features ? { featuresFile: path.resolve(dir, features) } : { prompt: caption });
+    if (features && !(TEXT_FEATURE_EXTENSIONS as readonly string[]).includes(path.extname(features).toLowerCase()))
+      throw bad(`"features" ${features} is not a ${TEXT_FEATURE_EXTENSIONS.join(' or ')} file`);
+    const file = path.resolve(dir, row.file);
+    if (out.has(file)) throw bad(`${row.file} has a caption on an earlier line too`);
+    out.set(file, features ? { featuresFile: path.resolve(dir, features) } : { prompt: caption });
   });
   return out;
 }
 
 /** Each image's caption for a request's labels (`captions`); a VAR label source is refused in one line. */
-export function captionsOf(labels: LabelSource): CaptionOf {
+export async function captionsOf(labels: LabelSource): Promise<CaptionOf> {
   if (labels.kind !== 'captions')
     throw new VarScopeError(
       'BadRequest',
@@ -74,6 +76,6 @@ export function captionsOf(labels: LabelSource): CaptionOf {
     );
   if (labels.jsonl === undefined) return besideImage;
   const jsonl = labels.jsonl;
-  const byFile = readCaptionsJsonl(jsonl);
+  const byFile = await readCaptionsJsonl(jsonl);
   return async (file) => byFile.get(path.resolve(file)) ?? new Error(`${file}: not in ${jsonl}`);
 }

@@ -184,7 +184,7 @@ async function evaluateBitsFolder(
 ): Promise<BitsDatasetEvaluation> {
   const m = bundle.manifest;
   const t0 = Date.now();
-  const captionOf = captionsOf(req.labels);
+  const captionOf = await captionsOf(req.labels);
   const { files, listed } = cutListing(folder, listImages(folder), req);
   const stats: BitsImageStats[] = [];
   const failed: DatasetEvaluation['failed'] = [];

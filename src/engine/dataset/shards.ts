@@ -128,7 +128,17 @@ function shardProblem(x: ShardPart): string | undefined {
 /** What is wrong with an Infinity part's `shard`, or undefined. */
 function bitsShardProblem(x: BitsShardPart): string | undefined {
   if (!int(x.model.bits)) return 'model';
-  const counts: Array<keyof BitsScaleStats> = ['tokens', 'bitsRight', 'tokensRight', 'majorityBitsRight', 'majorityTokensRight'];
+  const counts: Array<keyof BitsScaleStats> = [
+    'h',
+    'w',
+    'tokens',
+    'bitsRight',
+    'tokensRight',
+    'majorityBitsRight',
+    'majorityTokensRight',
+    'copyBitsRight',
+    'copyTokensRight',
+  ];
   const bad = x.stats.find(
     (r) =>
       !r ||

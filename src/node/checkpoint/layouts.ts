@@ -73,7 +73,7 @@ export function candidates(obj: unknown): Array<[string, LazyStateDict]> {
 
 /**
  * The state_dict of `role` among the candidates (Python's extract), or undefined when none is of that role; of an
- * Infinity model's roles with `family` 'infinity' (the trainer's gpt_fsdp first, as infinity/load.py takes it).
+ * Infinity model's roles with `family` 'infinity' (the trainer's gpt_fsdp, else gpt_wo_ddp, first, as infinity/load.py takes them).
  */
 export function extract(
   found: Array<[string, LazyStateDict]>,
@@ -83,7 +83,7 @@ export function extract(
   const mine = found.filter(([, sd]) => (family === 'infinity' ? infinityRole(sd.keys()) : looksLike(sd.keys())) === role);
   if (mine.length > 1) {
     // EMA copies etc.: the canonical trainer names first
-    for (const name of ['var_wo_ddp', 'vae_local', 'gpt_fsdp', 'model', 'state_dict'])
+    for (const name of ['var_wo_ddp', 'vae_local', 'gpt_fsdp', 'gpt_wo_ddp', 'model', 'state_dict'])
       for (const [p, sd] of mine) if (p.split('.').at(-1) === name) return sd;
   }
   return mine[0]?.[1];

@@ -56,6 +56,16 @@ describe('readTextFeatures', () => {
     const txt = path.join(tmp, 'c.txt');
     fs.writeFileSync(txt, 'a caption');
     assert.strictEqual(await refusal(txt, 3), `${txt}: unknown extension .txt (text features: [N, 3] float32, .npy or .safetensors)`);
+    // a .safetensors larger than any caption is refused before its tensor is read (a sparse file: 256 MiB and 4 KiB of floats)
+    const big = path.join(tmp, 'big.safetensors');
+    const header = Buffer.from(
+      JSON.stringify({ caption: { dtype: 'F32', shape: [2 ** 16 + 1, 2 ** 10], data_offsets: [0, 2 ** 28 + 4096] } }),
+    );
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(header.length));
+    fs.writeFileSync(big, Buffer.concat([len, header]));
+    fs.truncateSync(big, 8 + header.length + 2 ** 28 + 4096);
+    assert.match(await refusal(big, 1024), /: 268439552 bytes of features, more than 268435456 \(text features/);
   });
 });
 

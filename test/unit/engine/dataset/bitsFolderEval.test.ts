@@ -171,6 +171,17 @@ describe('evaluate on an Infinity bundle: captions, folder means, failures, shar
         e instanceof VarScopeError &&
         e.message === `${jsonl} line 2: no "file" (each line: {"file": ..., "caption": ... or "features": ...})`,
     );
+    // a features file must be one, and an image has one line
+    for (const [second, why] of [
+      [{ file: 'images/b.png', features: 'images/b.png' }, '"features" images/b.png is not a .npy or .safetensors file'],
+      [{ file: 'images/a.png', caption: 'again' }, 'images/a.png has a caption on an earlier line too'],
+    ] as const) {
+      fs.writeFileSync(jsonl, `${JSON.stringify({ file: 'images/a.png', features: 'images/a.npy' })}\n${JSON.stringify(second)}\n`);
+      await assert.rejects(
+        run({ runId: 'bits-3', labels: { kind: 'captions', jsonl } }),
+        (e: unknown) => e instanceof VarScopeError && e.message.startsWith(`${jsonl} line 2: ${why} (`),
+      );
+    }
   });
 
   it('classes on an Infinity bundle and captions on a VAR bundle are refused in one line', async () => {
