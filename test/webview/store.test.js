@@ -254,6 +254,33 @@ module.exports = (test) => {
     assert.strictEqual(store.state.generation.steps.length, 3);
   });
 
+  test('actions: a start that replies after a newer start, or after the model changed, has its run cancelled and shown nowhere', async () => {
+    const store = new Store({ ...initialState(), model: MODEL });
+    const host = scriptedHost();
+    actions.bindHostEvents(store, host, () => undefined);
+    const settings = { classId: 4, seed: 1, cfg: 2, topK: 5, topP: 0.5 };
+    const first = actions.startGeneration(store, host, settings);
+    const second = actions.startGeneration(store, host, { ...settings, seed: 2 });
+    await host.answer('generationStart', { runId: 'slow' }); // the first start's reply comes after the second began
+    await first;
+    assert.deepStrictEqual(
+      host.calls.filter((c) => c.method === 'cancel').map((c) => c.params),
+      [{ runId: 'slow' }],
+    );
+    await host.answer('generationStart', { runId: 'r2' });
+    await host.answer('generationStep', step('r2', 0));
+    await second;
+    assert.strictEqual(store.state.generation.runId, 'r2');
+    // a start still opening when the model changes belongs to the old model
+    const third = actions.startGeneration(store, host, { ...settings, seed: 3 });
+    host.emit('model', { model: { ...MODEL, id: 'other', dir: '/models/other' } });
+    await host.answer('generationStart', { runId: 'orphan' });
+    await third;
+    assert.ok(host.calls.some((c) => c.method === 'cancel' && c.params.runId === 'orphan'));
+    assert.strictEqual(store.state.generation.runId, null);
+    assert.strictEqual(host.pending('generationStep').length, 0);
+  });
+
   test('actions: an Infinity model fills its sampler per scale from its sampling; a run keeps the form it started with, its steps bits', async () => {
     const store = new Store(initialState());
     const host = scriptedHost();
