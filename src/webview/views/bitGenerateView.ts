@@ -7,13 +7,14 @@ import { select } from 'd3';
 import type { BitGenerationStep, BitsModelInfo } from '../../shared/results';
 import { nearestSchedule } from '../../shared/modelFamily';
 import { SAMPLING_BOUNDS } from '../../shared/samplingBounds';
-import { playGeneration, startGeneration, stepGeneration } from '../actions';
+import { startGeneration, stepGeneration } from '../actions';
 import { regionOf, scaleLabel } from '../geometry/scales';
 import { bitSamplingOf, generationScales, type InspectorState } from '../store';
 import { drawBitGrids } from '../ui/bitGrids';
 import { makeCaptionInput } from '../ui/captionInput';
 import { drawRgba, heatmapImage, mapRange } from '../ui/canvas';
 import { button, field, numberInput } from '../ui/controls';
+import { makeGenerationTransport } from '../ui/generationTransport';
 import { makeFigure } from '../ui/figure';
 import { makeLegend } from '../ui/legend';
 import type { TokenGrid } from '../ui/tokenGrid';
@@ -100,32 +101,7 @@ export const createBitGenerateView = defineView<BitsModelInfo>({
         field(doc, 'Top-p', topP),
         start,
       );
-    const transport = gen.append('div').attr('class', 'controls transport').attr('role', 'group').attr('aria-label', 'Step through scales');
-    const back = button(
-      doc,
-      '◀ Back',
-      () =>
-        store.update((s) => {
-          const cursor = Math.max(0, s.generation.cursor - 1);
-          return { generation: { ...s.generation, cursor, playing: false }, focusScale: cursor };
-        }),
-      'Previous scale',
-    );
-    const step = button(doc, 'Step ▶', () => void stepGeneration(store, host), 'Next scale');
-    const play = button(
-      doc,
-      'Play',
-      () => {
-        if (store.state.generation.playing) store.update((s) => ({ generation: { ...s.generation, playing: false } }));
-        else void playGeneration(store, host);
-      },
-      'Play all scales',
-    );
-    back.classList.add('back');
-    step.classList.add('step');
-    play.classList.add('play');
-    transport.node()!.append(back, step, play);
-    const jumps = transport.append('span').attr('class', 'jumps');
+    const { back, step, play, jumps } = makeGenerationTransport({ doc, store, host }, gen);
     const status = gen.append('div').attr('class', 'hint gen-status').attr('aria-live', 'polite');
     const strip = gen
       .append('div')

@@ -1,11 +1,12 @@
 /** Step-through generation, the "Generate" half of the step-through view: settings, step / back / play / jump, and per step the sampled grid, top-1 probability and entropy maps, the image so far. */
 import { select } from 'd3';
 import type { GenerationSettings, GenerationStep, ModelInfo } from '../../shared/results';
-import { playGeneration, startGeneration, stepGeneration } from '../actions';
+import { startGeneration, stepGeneration } from '../actions';
 import { regionOf, scaleLabel } from '../geometry/scales';
 import { SAMPLING_BOUNDS, type SamplingField } from '../../shared/samplingBounds';
 import { drawRgba, heatmapImage, mapRange } from '../ui/canvas';
 import { button, field, numberInput } from '../ui/controls';
+import { makeGenerationTransport } from '../ui/generationTransport';
 import { makeFigure, type Figure } from '../ui/figure';
 import { makeLegend } from '../ui/legend';
 import { makeTokenGrid, type TokenGrid } from '../ui/tokenGrid';
@@ -49,32 +50,7 @@ export const createGenerateView = defineView<ModelInfo>({
         field(doc, 'Top-p', topP),
         start,
       );
-    const transport = gen.append('div').attr('class', 'controls transport').attr('role', 'group').attr('aria-label', 'Step through scales');
-    const back = button(
-      doc,
-      '◀ Back',
-      () =>
-        store.update((s) => {
-          const cursor = Math.max(0, s.generation.cursor - 1);
-          return { generation: { ...s.generation, cursor, playing: false }, focusScale: cursor };
-        }),
-      'Previous scale',
-    );
-    const step = button(doc, 'Step ▶', () => void stepGeneration(store, host), 'Next scale');
-    const play = button(
-      doc,
-      'Play',
-      () => {
-        if (store.state.generation.playing) store.update((s) => ({ generation: { ...s.generation, playing: false } }));
-        else void playGeneration(store, host);
-      },
-      'Play all scales',
-    );
-    back.classList.add('back');
-    step.classList.add('step');
-    play.classList.add('play');
-    transport.node()!.append(back, step, play);
-    const jumps = transport.append('span').attr('class', 'jumps');
+    const { back, step, play, jumps } = makeGenerationTransport({ doc, store, host }, gen);
     const status = gen.append('div').attr('class', 'hint gen-status').attr('aria-live', 'polite');
     const stepRow = gen.append('div').attr('class', 'row step-row');
     const gridHost = stepRow.append('figure').attr('class', 'figure sampled');
