@@ -6,7 +6,6 @@
  */
 import { select } from 'd3';
 import type { DatasetEvaluation, ImageMetrics, ScaleMetrics } from '../../shared/evaluation';
-import { scalesCsv } from '../../shared/evaluationCsv';
 import {
   axisLabel,
   BASELINES,
@@ -19,15 +18,15 @@ import {
 } from '../../shared/metrics';
 import { timelineOf } from '../../shared/timeline';
 import { timelineFile } from '../../shared/timelineFile';
-import { button } from '../ui/controls';
 import { makeDataTable, sortRows, type Column } from '../ui/dataTable';
+import { makeDatasetToolbar } from '../ui/datasetToolbar';
 import { makeReliabilityChart } from '../ui/reliabilityChart';
 import { makeScaleChart } from '../ui/scaleChart';
 import { makeStepChart } from '../ui/stepChart';
-import { makeFreeRunSection, relative } from './freeRunSection';
+import { makeWorstImagesTable, WORST_ROWS } from '../ui/worstImagesTable';
+import { makeFreeRunSection } from './freeRunSection';
 import { defineView } from './view';
 
-const WORST_ROWS = 30;
 const pct = (v: number) => `${(v * 100).toFixed(1)}`;
 const f3 = (v: number) => v.toFixed(3);
 
@@ -90,6 +89,9 @@ export function scaleColumns(): ScaleColumn[] {
 
 const SCALE_COLUMNS = scaleColumns();
 
+/** The note above the worst-images table of either family's Dataset view. */
+export const WORST_NOTE = 'Click a column to sort by it (worst first); click a row to open the image in the inspector with this model.';
+
 /** The evaluation the view shows: the newest of the list (the last appended). */
 const current = (list: DatasetEvaluation[]): DatasetEvaluation => list[list.length - 1];
 
@@ -101,25 +103,21 @@ export const createDatasetView = defineView<DatasetEvaluation[]>({
     loading: '',
     idle: 'No evaluation yet: evaluate the model on a folder of images (an ImageFolder layout gives the classes), or open a saved result.',
   }),
-  build({ doc, store, host }, parts) {
-    const toolbar = select(parts.head).append('div').attr('class', 'toolbar');
-    const run = (command: 'varscope.evaluateFolder' | 'varscope.evaluateTimeline' | 'varscope.openEvaluation') => () =>
-      void host.call('runCommand', { command }).catch((e) => store.pushError(command, e));
-    const saveCsv = async (): Promise<void> => {
-      const list = store.state.dataset;
-      if (!list.length) return;
-      const ev = current(list);
-      try {
-        await host.call('saveExport', { suggestedName: `varscope-evaluation-${ev.model.id}.csv`, mime: 'text/csv', data: scalesCsv(ev) });
-      } catch (e) {
-        store.pushError('saveCsv', e);
-      }
-    };
-    toolbar.node()!.append(
-      button(doc, 'Evaluate a folder…', run('varscope.evaluateFolder'), 'Evaluate the model on a folder of images'),
-      button(doc, 'Timeline of checkpoints…', run('varscope.evaluateTimeline'), 'Evaluate several checkpoints of a run on one folder'),
-      button(doc, 'Open results…', run('varscope.openEvaluation'), 'Open a saved evaluation (JSON)'),
-      button(doc, 'Save CSV', () => void saveCsv(), 'Save the per-scale table as CSV'),
+  build(ctx, parts) {
+    const { doc, store, host } = ctx;
+    makeDatasetToolbar(
+      ctx,
+      parts.head,
+      [
+        { command: 'varscope.evaluateFolder', label: 'Evaluate a folder…', title: 'Evaluate the model on a folder of images' },
+        {
+          command: 'varscope.evaluateTimeline',
+          label: 'Timeline of checkpoints…',
+          title: 'Evaluate several checkpoints of a run on one folder',
+        },
+        { command: 'varscope.openEvaluation', label: 'Open results…', title: 'Open a saved evaluation (JSON)' },
+      ],
+      () => (store.state.dataset.length ? current(store.state.dataset) : null),
     );
     const summary = select(parts.head).append('p').attr('class', 'dataset-summary muted');
     parts.body.classList.add('dataset-body');
@@ -182,29 +180,15 @@ export const createDatasetView = defineView<DatasetEvaluation[]>({
     const classHead = body.append('h2').text('Per class');
     const classTable = makeDataTable(doc, 'class-table', CLASS_COLUMNS);
     body.node()!.append(classTable.root);
-    body.append('h2').text('Worst images');
-    body
-      .append('p')
-      .attr('class', 'muted')
-      .text('Click a column to sort by it (worst first); click a row to open the image in the inspector with this model.');
-    // The shown evaluation, for the worst-images table's own columns (class names) and its row clicks (the model).
-    let worstOf: DatasetEvaluation | null = null;
-    const worstTable = makeDataTable<ImageMetrics>(
-      doc,
-      'worst-table',
-      [
-        { header: 'image', cell: (r) => relative(worstOf!.folder, r.file) },
-        { header: 'class', cell: (r) => worstOf!.perClass.find((c) => c.classId === r.classId)?.name ?? String(r.classId) },
+    const worstTable = makeWorstImagesTable<DatasetEvaluation, ImageMetrics>(ctx, parts.body, {
+      cls: 'worst-table',
+      heading: 'h2',
+      note: WORST_NOTE,
+      columns: (shown) => [
+        { header: 'class', cell: (r) => shown().perClass.find((c) => c.classId === r.classId)?.name ?? String(r.classId) },
         ...IMAGE_METRIC_COLUMNS,
       ],
-      {
-        sortBy: IMAGE_METRIC_COLUMNS[0].header,
-        limit: WORST_ROWS,
-        onRow: (r) =>
-          void host.call('openImage', { file: r.file, model: worstOf!.model.dir }).catch((e) => store.pushError('openImage', e)),
-      },
-    );
-    body.node()!.append(worstTable.root);
+    });
     const freeRun = makeFreeRunSection(doc, body.node()!, store, host);
 
     return {
@@ -264,8 +248,7 @@ export const createDatasetView = defineView<DatasetEvaluation[]>({
             classHead.attr('hidden', labelled ? null : '');
             classTable.root.hidden = !labelled;
             classTable.update(ev.perClass.map((c) => ({ c, w: ev.scales.map((sc) => sc.pn * sc.pn) })));
-            worstOf = ev;
-            worstTable.update(ev.perImage);
+            worstTable.update(ev, ev.perImage);
           },
         },
         {
