@@ -26,6 +26,41 @@ const openInfinity = (open, { beside = BESIDE, handlers = {} } = {}) =>
     },
   });
 
+/** The bit usage of a folder of two images: the fixture's and its every bit flipped (new codes, mirrored balance). */
+function folderUsage(options) {
+  const r = infinityInspect();
+  const counter = new BitUsageCounter(BITS, options);
+  counter.add(
+    r.scales.map((s) => s.bits),
+    r.schedule,
+  );
+  counter.add(
+    r.scales.map((s) => s.bits.map((b) => 1 - b)),
+    r.schedule,
+  );
+  return counter.usage();
+}
+
+/** The Codebook view of the fixture image, then of a folder (the host's dialog, `usage` streamed in); the opened panel. */
+async function countFolder(open, usage) {
+  let p;
+  p = await openInfinity(open, {
+    handlers: {
+      chooseImageFolder: async () => '/data/images',
+      folderUsage: async ({ runId }) => {
+        await p.emit('folderUsage', { runId, usage, done: 2, total: 2, finished: true });
+        return { images: 2, failed: 0, cancelled: false };
+      },
+    },
+  });
+  await p.page.waitForSelector('.view-bit-pyramid .token-grid');
+  await p.tab('codebook');
+  await p.page.waitForSelector('#panel-codebook .bit-usage-table tbody tr');
+  await p.page.click('#panel-codebook .count-folder');
+  await p.page.waitForFunction(() => document.querySelector('#panel-codebook .stat-images .stat-value').textContent === '2');
+  return p;
+}
+
 const pct = (v) => `${(v * 100).toFixed(1)}%`;
 
 module.exports = (test) => {
@@ -391,32 +426,8 @@ module.exports = (test) => {
   });
 
   test('Codebook of an Infinity model, a folder: the host’s folder dialog, the counts streamed in, back to the image', async ({ open }) => {
-    const r = infinityInspect();
-    const counter = new BitUsageCounter(BITS);
-    counter.add(
-      r.scales.map((s) => s.bits),
-      r.schedule,
-    );
-    counter.add(
-      r.scales.map((s) => s.bits.map((b) => 1 - b)), // a second image: every bit flipped (new codes, mirrored balance)
-      r.schedule,
-    );
-    const folder = counter.usage();
-    let p;
-    p = await openInfinity(open, {
-      handlers: {
-        chooseImageFolder: async () => '/data/images',
-        folderUsage: async ({ runId }) => {
-          await p.emit('folderUsage', { runId, usage: folder, done: 2, total: 2, finished: true });
-          return { images: 2, failed: 0, cancelled: false };
-        },
-      },
-    });
-    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
-    await p.tab('codebook');
-    await p.page.waitForSelector('#panel-codebook .bit-usage-table tbody tr');
-    await p.page.click('#panel-codebook .count-folder');
-    await p.page.waitForFunction(() => document.querySelector('#panel-codebook .stat-images .stat-value').textContent === '2');
+    const folder = folderUsage();
+    const p = await countFolder(open, folder);
     const call = p.calls.find((c) => c.method === 'folderUsage');
     assert.strictEqual(call.params.folder, '/data/images');
     assert.match(call.params.runId, /^folder-/);
@@ -435,5 +446,26 @@ module.exports = (test) => {
     await p.page.click('#panel-codebook .segmented button[data-value="image"]');
     await p.page.waitForFunction(() => document.querySelector('#panel-codebook .stat-images .stat-value').textContent === '1');
     assert.strictEqual(await p.page.textContent('#panel-codebook .stat-distinct .stat-value'), '665 of 665 tokens');
+  });
+
+  test('Codebook of an Infinity model, a folder with more different codes than the counter keeps: "≥ N"', async ({ open }) => {
+    const exact = folderUsage();
+    const cap = 400;
+    const capped = folderUsage({ distinctCap: cap });
+    const p = await countFolder(open, capped);
+    assert.strictEqual(await p.page.textContent('#panel-codebook .stat-distinct .stat-value'), `≥ ${cap} of 1330 tokens`);
+    const rows = await p.page.$$eval('#panel-codebook .bit-usage-table tbody tr', (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].slice(1, 4).map((td) => td.textContent)),
+    );
+    // Scales with more different codes than the cap say "≥ cap"; the others keep their exact counts.
+    assert.deepStrictEqual(
+      rows,
+      exact.perScale.map((s) =>
+        s.distinct > cap
+          ? [String(s.tokens), `≥ ${cap}`, `≥ ${((100 * cap) / s.tokens).toFixed(1)}%`]
+          : [String(s.tokens), String(s.distinct), `${((100 * s.distinct) / s.tokens).toFixed(1)}%`],
+      ),
+    );
+    assert.ok(exact.perScale.some((s) => s.distinct > cap) && exact.perScale.some((s) => s.distinct <= cap));
   });
 };

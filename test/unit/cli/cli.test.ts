@@ -447,13 +447,17 @@ describe('CLI on an Infinity bundle', function () {
     const r = cli(['stats', dir, '--model', model, '--json', '-', '--provider', 'cpu']);
     assert.strictEqual(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
-    assert.deepStrictEqual([j.images, j.bits, j.schedules, j.tokens, j.distinct], [1, 16, ['hw1.000-0.06M'], 521, 505]);
+    assert.deepStrictEqual(
+      [j.images, j.bits, j.schedules, j.tokens, j.distinct, j.distinctCapped],
+      [1, 16, ['hw1.000-0.06M'], 521, 505, false],
+    );
+    assert.ok(!r.stderr.includes('lower bounds'), r.stderr); // every different code kept: exact counts
     const bits = readNpy(fx('tok_bits.npy')).data as Uint8Array;
     const d = 16;
     const ones = new Array(d).fill(0);
     for (let t = 521 - 256; t < 521; t++) for (let i = 0; i < d; i++) ones[i] += bits[t * d + i]; // the 16×16 scale
     const last = j.perScale[6];
-    assert.deepStrictEqual([last.tokens, last.distinct, last.ones], [256, 249, ones]);
+    assert.deepStrictEqual([last.tokens, last.distinct, last.distinctCapped, last.ones], [256, 249, false, ones]);
     assert.deepStrictEqual(
       last.balance,
       ones.map((n) => n / 256),
