@@ -15,16 +15,19 @@ export interface EvaluatedFolder {
 }
 
 /**
- * The table's class, the section's heading level and note, the table's columns after the image (given the shown
- * evaluation, set before any row is drawn) and how many rows it shows (WORST_ROWS unless given).
+ * The table's columns after the image (given the shown evaluation, set before any row is drawn); the Dataset views'
+ * table unless given: its class (`worst-table`), heading level (h2), note, and WORST_ROWS rows.
  */
 export interface WorstImagesOptions<E extends EvaluatedFolder, R> {
-  cls: string;
-  heading: 'h2' | 'h3';
-  note: string;
   columns: (shown: () => E) => Array<Column<R>>;
+  cls?: string;
+  heading?: 'h2' | 'h3';
+  note?: string;
   limit?: number;
 }
+
+/** The note above the Dataset views' worst-images table. */
+const DATASET_NOTE = 'Click a column to sort by it (worst first); click a row to open the image in the inspector with this model.';
 
 /** The mounted section; `update` shows the evaluation's rows, worst first by the first sortable column. */
 export interface WorstImagesTable<E, R> {
@@ -40,12 +43,12 @@ export function makeWorstImagesTable<E extends EvaluatedFolder, R extends { file
   let shown: E | null = null;
   const current = (): E => shown!;
   const columns: Array<Column<R>> = [{ header: 'image', cell: (r) => relative(current().folder, r.file) }, ...opts.columns(current)];
-  const heading = doc.createElement(opts.heading);
+  const heading = doc.createElement(opts.heading ?? 'h2');
   heading.textContent = 'Worst images';
   const note = doc.createElement('p');
   note.className = 'muted';
-  note.textContent = opts.note;
-  const table = makeDataTable<R>(doc, opts.cls, columns, {
+  note.textContent = opts.note ?? DATASET_NOTE;
+  const table = makeDataTable<R>(doc, opts.cls ?? 'worst-table', columns, {
     sortBy: columns.find((c) => c.sort)?.header,
     limit: opts.limit ?? WORST_ROWS,
     onRow: (r) => void host.call('openImage', { file: r.file, model: current().model.dir }).catch((e) => store.pushError('openImage', e)),

@@ -10,7 +10,7 @@ import { makeDataTable, type Column } from '../ui/dataTable';
 import { makeDatasetToolbar } from '../ui/datasetToolbar';
 import { makeScaleChart } from '../ui/scaleChart';
 import { makeWorstImagesTable, relative } from '../ui/worstImagesTable';
-import { modelTitle, WORST_NOTE } from './datasetView';
+import { modelTitle } from './datasetView';
 import { defineView } from './view';
 
 const pct = (v: number) => (v * 100).toFixed(1);
@@ -88,9 +88,6 @@ export const createBitsDatasetView = defineView<BitsDatasetEvaluation>({
     const scaleTable = makeDataTable(doc, 'scale-table', SCALE_COLUMNS);
     body.node()!.append(scaleTable.root);
     const worstTable = makeWorstImagesTable<BitsDatasetEvaluation, BitsImageMetrics>(ctx, parts.body, {
-      cls: 'worst-table',
-      heading: 'h2',
-      note: WORST_NOTE,
       columns: (shown) => [
         { header: 'caption', cell: (r) => (r.caption.startsWith('prompt: ') ? r.caption : relative(shown().folder, r.caption)) },
         ...IMAGE_METRIC_COLUMNS,

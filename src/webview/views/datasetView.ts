@@ -89,9 +89,6 @@ export function scaleColumns(): ScaleColumn[] {
 
 const SCALE_COLUMNS = scaleColumns();
 
-/** The note above the worst-images table of either family's Dataset view. */
-export const WORST_NOTE = 'Click a column to sort by it (worst first); click a row to open the image in the inspector with this model.';
-
 /** The evaluation the view shows: the newest of the list (the last appended). */
 const current = (list: DatasetEvaluation[]): DatasetEvaluation => list[list.length - 1];
 
@@ -181,9 +178,6 @@ export const createDatasetView = defineView<DatasetEvaluation[]>({
     const classTable = makeDataTable(doc, 'class-table', CLASS_COLUMNS);
     body.node()!.append(classTable.root);
     const worstTable = makeWorstImagesTable<DatasetEvaluation, ImageMetrics>(ctx, parts.body, {
-      cls: 'worst-table',
-      heading: 'h2',
-      note: WORST_NOTE,
       columns: (shown) => [
         { header: 'class', cell: (r) => shown().perClass.find((c) => c.classId === r.classId)?.name ?? String(r.classId) },
         ...IMAGE_METRIC_COLUMNS,
