@@ -14,10 +14,10 @@ const { BitUsageCounter } = require(path.resolve(__dirname, '../../src/engine/an
 
 const BESIDE = '/workspace/img2.npy';
 
-/** The panel on fixture B, with the features beside the image unless `beside` says otherwise. */
-const openInfinity = (open, { beside = BESIDE, handlers = {} } = {}) =>
+/** The panel on fixture B (or `model`), with the features beside the image unless `beside` says otherwise. */
+const openInfinity = (open, { beside = BESIDE, model = infinityModel(), handlers = {} } = {}) =>
   open({
-    init: { model: infinityModel(), captionBesideImage: beside },
+    init: { model, captionBesideImage: beside },
     handlers: {
       inspect: async () => infinityInspect(),
       trainingUsage: async () => null,
@@ -25,6 +25,15 @@ const openInfinity = (open, { beside = BESIDE, handlers = {} } = {}) =>
       ...handlers,
     },
   });
+
+/** The panel (as openInfinity opens it) on Step-through's teacher-forced bits. */
+async function openTeacherBits(open, options) {
+  const p = await openInfinity(open, options);
+  await p.page.waitForSelector('.view-bit-pyramid .token-grid');
+  await p.tab('stepThrough');
+  await p.page.click('#panel-stepThrough .segmented button[data-value=teacher]');
+  return p;
+}
 
 /** The bit usage of a folder of two images: the fixture's and its every bit flipped (new codes, mirrored balance). */
 function folderUsage(options) {
@@ -67,10 +76,7 @@ module.exports = (test) => {
   test('Step-through of an Infinity model: the caption found beside the image, no prompt without an encoder, Evaluate asks with it', async ({
     open,
   }) => {
-    const p = await openInfinity(open);
-    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
-    await p.tab('stepThrough');
-    await p.page.click('#panel-stepThrough .segmented button[data-value=teacher]');
+    const p = await openTeacherBits(open);
     assert.strictEqual(
       await p.page.textContent('#panel-stepThrough .teacher-bits .caption-status'),
       'Caption: T5 features from img2.npy (found beside the image).',
@@ -90,10 +96,7 @@ module.exports = (test) => {
   });
 
   test('teacher-forced bits: headline, both charts and the table show each accuracy beside its two baselines', async ({ open }) => {
-    const p = await openInfinity(open);
-    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
-    await p.tab('stepThrough');
-    await p.page.click('#panel-stepThrough .segmented button[data-value=teacher]');
+    const p = await openTeacherBits(open);
     await p.page.click('#panel-stepThrough .evaluate-bits');
     await p.page.waitForSelector('#panel-stepThrough .bit-scale-table tbody tr');
     const e = infinityEval();
@@ -140,10 +143,7 @@ module.exports = (test) => {
   test('teacher-forced bits: a map of wrong bits per token per scale (h×w, 0 … 32 on one scale); hover names the count', async ({
     open,
   }) => {
-    const p = await openInfinity(open);
-    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
-    await p.tab('stepThrough');
-    await p.page.click('#panel-stepThrough .segmented button[data-value=teacher]');
+    const p = await openTeacherBits(open);
     await p.page.click('#panel-stepThrough .evaluate-bits');
     await p.page.waitForSelector('#panel-stepThrough .wrong-bits-row canvas');
     const e = infinityEval();
@@ -192,13 +192,7 @@ module.exports = (test) => {
   });
 
   test('the caption control with a text encoder: a typed prompt becomes the caption, Evaluate sends it', async ({ open }) => {
-    const p = await open({
-      init: { model: { ...infinityModel(), textEncoder: true }, captionBesideImage: null },
-      handlers: { inspect: async () => infinityInspect(), trainingUsage: async () => null, evaluateBits: async () => infinityEval() },
-    });
-    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
-    await p.tab('stepThrough');
-    await p.page.click('#panel-stepThrough .segmented button[data-value=teacher]');
+    const p = await openTeacherBits(open, { beside: null, model: { ...infinityModel(), textEncoder: true } });
     assert.strictEqual(await p.page.isDisabled('#panel-stepThrough .teacher-bits .caption-prompt'), false);
     assert.strictEqual(await p.page.isHidden('#panel-stepThrough .teacher-bits .caption-note'), true);
     await p.page.fill('#panel-stepThrough .teacher-bits .caption-prompt', '  a red circle beside stripes ');
@@ -215,10 +209,7 @@ module.exports = (test) => {
   test('the caption control: another features file replaces the caption and drops the old evaluation; none beside the image says how to give one', async ({
     open,
   }) => {
-    const p = await openInfinity(open, { handlers: { chooseTextFeatures: async () => '/data/captions/cat.safetensors' } });
-    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
-    await p.tab('stepThrough');
-    await p.page.click('#panel-stepThrough .segmented button[data-value=teacher]');
+    const p = await openTeacherBits(open, { handlers: { chooseTextFeatures: async () => '/data/captions/cat.safetensors' } });
     await p.page.click('#panel-stepThrough .evaluate-bits');
     await p.page.waitForSelector('#panel-stepThrough .bit-scale-table tbody tr');
     await p.page.click('#panel-stepThrough .teacher-bits .caption-file');
@@ -236,10 +227,7 @@ module.exports = (test) => {
       text: { featuresFile: '/data/captions/cat.safetensors' },
     });
 
-    const q = await openInfinity(open, { beside: null });
-    await q.page.waitForSelector('.view-bit-pyramid .token-grid');
-    await q.tab('stepThrough');
-    await q.page.click('#panel-stepThrough .segmented button[data-value=teacher]');
+    const q = await openTeacherBits(open, { beside: null });
     assert.strictEqual(
       await q.page.textContent('#panel-stepThrough .teacher-bits .caption-status'),
       'No caption yet: choose its T5 features (.npy / .safetensors, [N, 256] floats); a file named as the image, beside it, is used by itself.',
