@@ -31,10 +31,15 @@ export function fixtureCaption(name: string, index: number): FixtureCaption {
   return { features: kv.slice(cu[index] * width, cu[index + 1] * width), tokens: cu[index + 1] - cu[index], width };
 }
 
-/** Caption `index` of a fixture written as a .npy file in `dir` (what a user gives), with its features. */
-export function writeFixtureCaption(name: string, index: number, dir: string): FixtureCaption & { file: string } {
+/** Caption `index` of a fixture written as a .npy file (what a user gives) in `dir`, named NAME-captionINDEX.npy unless `as` names it; with its features. */
+export function writeFixtureCaption(
+  name: string,
+  index: number,
+  dir: string,
+  as = `${name}-caption${index}.npy`,
+): FixtureCaption & { file: string } {
   const c = fixtureCaption(name, index);
-  const file = path.join(dir, `${name}-caption${index}.npy`);
+  const file = path.join(dir, as);
   writeNpyFloat32(file, [c.tokens, c.width], c.features);
   return { ...c, file };
 }
