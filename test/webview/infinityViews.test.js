@@ -269,34 +269,23 @@ module.exports = (test) => {
     await p.page.fill(`${gen} .seed`, '7');
     await p.page.click(`${gen} .start`);
     await p.page.waitForSelector(`${gen} .pyramid-strip .token-grid`);
-    assert.deepStrictEqual(
-      p.calls.filter((c) => c.method === 'generationStart').map((c) => c.params),
-      [
-        {
-          settings: {
-            family: 'infinity',
-            text: { featuresFile: BESIDE },
-            hDivW: 0.75,
-            seed: 7,
-            cfgList: [1, 1.5, 2, 2.5, 3, 3, 3],
-            tauList: [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
-            topK: 900,
-            topP: 0.97,
-          },
-        },
-      ],
-    );
-    // the state the host keeps for a reload holds the form
-    const savedForm = () => p.calls.filter((c) => c.method === 'saveState' && c.params.bitGeneration).pop()?.params.bitGeneration;
-    for (let i = 0; i < 50 && !savedForm(); i++) await p.page.waitForTimeout(100);
-    assert.deepStrictEqual(savedForm(), {
+    // The form's settings: what Start sends (with the caption) and what the host keeps for a reload.
+    const form = {
       hDivW: 0.75,
       seed: 7,
       cfgList: [1, 1.5, 2, 2.5, 3, 3, 3],
       tauList: [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
       topK: 900,
       topP: 0.97,
-    });
+    };
+    assert.deepStrictEqual(
+      p.calls.filter((c) => c.method === 'generationStart').map((c) => c.params),
+      [{ settings: { family: 'infinity', text: { featuresFile: BESIDE }, ...form } }],
+    );
+    // the state the host keeps for a reload holds the form
+    const savedForm = () => p.calls.filter((c) => c.method === 'saveState' && c.params.bitGeneration).pop()?.params.bitGeneration;
+    for (let i = 0; i < 50 && !savedForm(); i++) await p.page.waitForTimeout(100);
+    assert.deepStrictEqual(savedForm(), form);
     const grids = () =>
       p.page.$$eval(`${gen} .pyramid-strip .token-grid`, (gs) =>
         gs.map((g) => ({
