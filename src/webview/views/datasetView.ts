@@ -120,38 +120,14 @@ export const createDatasetView = defineView<DatasetEvaluation[]>({
     parts.body.classList.add('dataset-body');
     const body = select(parts.body);
     const charts = body.append('div').attr('class', 'row');
-    const accChart = makeScaleChart(doc, {
-      title: 'Token accuracy vs baselines',
-      yLabel: axisLabel(metricOf('accuracy')),
-      kind: 'line',
-      height: 220,
-      format: (v) => v.toFixed(0),
-    });
-    const nllChart = makeScaleChart(doc, {
-      title: 'NLL vs the code-frequency prior',
-      yLabel: axisLabel(metricOf('nll')),
-      kind: 'line',
-      height: 220,
-      format: (v) => v.toFixed(1),
-    });
-    const recChart = makeScaleChart(doc, {
-      title: 'Reconstruction of the cumulative decode',
-      yLabel: axisLabel(metricOf('psnr')),
-      kind: 'line',
-      format: (v) => v.toFixed(0),
-    });
-    const useChart = makeScaleChart(doc, {
-      title: 'Codebook use over the folder',
-      yLabel: axisLabel(metricOf('used')),
-      kind: 'bar',
-      format: (v) => v.toFixed(0),
-    });
-    const eceChart = makeScaleChart(doc, {
-      title: 'Calibration per scale',
-      yLabel: axisLabel(metricOf('ece')),
-      kind: 'bar',
-      format: (v) => v.toFixed(1),
-    });
+    // A per-scale chart of a metric, on its axis label, its values shown to `digits` decimals.
+    const chartOf = (title: string, key: ScaleMetricKey, kind: 'line' | 'bar', digits: number, height?: number) =>
+      makeScaleChart(doc, { title, yLabel: axisLabel(metricOf(key)), kind, height, format: (v) => v.toFixed(digits) });
+    const accChart = chartOf('Token accuracy vs baselines', 'accuracy', 'line', 0, 220);
+    const nllChart = chartOf('NLL vs the code-frequency prior', 'nll', 'line', 1, 220);
+    const recChart = chartOf('Reconstruction of the cumulative decode', 'psnr', 'line', 0);
+    const useChart = chartOf('Codebook use over the folder', 'used', 'bar', 0);
+    const eceChart = chartOf('Calibration per scale', 'ece', 'bar', 1);
     const reliability = makeReliabilityChart(doc, 'Reliability, all scales');
     charts.node()!.append(accChart.root, nllChart.root, recChart.root, useChart.root, eceChart.root, reliability.root);
     const timeline = body.append('div').attr('class', 'section dataset-timeline');
