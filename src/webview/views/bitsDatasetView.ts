@@ -1,17 +1,21 @@
 /**
  * The Dataset view of an Infinity model: a checkpoint evaluated over a folder of captioned images (BitsDatasetEvaluation).
  * Per scale, teacher-forced bit accuracy and token accuracy (every bit right), each beside the two baselines that need no
- * model (each bit's majority value, the coarser scale copied); the per-scale table; the worst images (sortable; a click
- * opens one in the inspector with the same model). Built from the VAR Dataset view's pieces (scale charts, data tables).
+ * model (each bit's majority value, the coarser scale copied); with several checkpoints of a run, both as curves against
+ * the training step; the per-scale table; the worst images (sortable; a click opens one in the inspector with the same
+ * model). Built from the VAR Dataset view's pieces (scale charts, the timeline section, data tables).
  */
 import { select } from 'd3';
 import type { BitAccuracyValues, BitsDatasetEvaluation, BitsImageMetrics, BitsScaleMetrics } from '../../shared/evaluation';
 import { scalesCsv } from '../../shared/evaluationCsv';
+import { timelineOf } from '../../shared/timeline';
+import { timelineFile } from '../../shared/timelineFile';
 import { button } from '../ui/controls';
 import { makeDataTable, type Column } from '../ui/dataTable';
 import { makeScaleChart } from '../ui/scaleChart';
 import { modelTitle } from './datasetView';
 import { relative } from './freeRunSection';
+import { makeTimelineSection, perScaleSeries } from './timelineSection';
 import { defineView } from './view';
 
 const WORST_ROWS = 30;
@@ -50,21 +54,25 @@ function summaryText(ev: BitsDatasetEvaluation): string {
   );
 }
 
+/** The evaluation the view shows: the newest of the list (the last appended). */
+const current = (list: BitsDatasetEvaluation[]): BitsDatasetEvaluation => list[list.length - 1];
+
 /** The Dataset view of an Infinity model. */
-export const createBitsDatasetView = defineView<BitsDatasetEvaluation>({
+export const createBitsDatasetView = defineView<BitsDatasetEvaluation[]>({
   className: 'view view-dataset view-bits-dataset',
   source: (st) => ({
-    data: st.bitsDataset ? { status: 'ready', value: st.bitsDataset } : { status: 'idle' },
+    data: st.bitsDataset.length ? { status: 'ready', value: st.bitsDataset } : { status: 'idle' },
     loading: '',
     idle: 'No evaluation yet: evaluate the model on a folder of captioned images (NAME.txt or NAME.npy beside each, or one JSONL), or open a saved result.',
   }),
   build({ doc, store, host }, parts) {
     const toolbar = select(parts.head).append('div').attr('class', 'toolbar');
-    const run = (command: 'varscope.evaluateFolder' | 'varscope.openEvaluation') => () =>
+    const run = (command: 'varscope.evaluateFolder' | 'varscope.evaluateTimeline' | 'varscope.openEvaluation') => () =>
       void host.call('runCommand', { command }).catch((e) => store.pushError(command, e));
     const saveCsv = async (): Promise<void> => {
-      const ev = store.state.bitsDataset;
-      if (!ev) return;
+      const list = store.state.bitsDataset;
+      if (!list.length) return;
+      const ev = current(list);
       try {
         await host.call('saveExport', { suggestedName: `varscope-evaluation-${ev.model.id}.csv`, mime: 'text/csv', data: scalesCsv(ev) });
       } catch (e) {
@@ -73,6 +81,7 @@ export const createBitsDatasetView = defineView<BitsDatasetEvaluation>({
     };
     toolbar.node()!.append(
       button(doc, 'Evaluate a folder…', run('varscope.evaluateFolder'), 'Evaluate the model on a folder of captioned images'),
+      button(doc, 'Timeline of checkpoints…', run('varscope.evaluateTimeline'), 'Evaluate several checkpoints of a run on one folder'),
       button(doc, 'Open results…', run('varscope.openEvaluation'), 'Open a saved evaluation (JSON)'),
       button(doc, 'Save CSV', () => void saveCsv(), 'Save the per-scale table as CSV'),
     );
@@ -93,6 +102,11 @@ export const createBitsDatasetView = defineView<BitsDatasetEvaluation>({
     const bitChart = chartOf('Bit accuracy vs baselines', 'bit accuracy (%)');
     const tokenChart = chartOf('Token accuracy (all bits right) vs baselines', 'token accuracy (%)');
     charts.node()!.append(bitChart.root, tokenChart.root);
+    const timeline = makeTimelineSection(doc, parts.body, [
+      { title: 'Bit accuracy per scale', yLabel: 'bit accuracy (%)', format: (v) => v.toFixed(0) },
+      { title: 'Token accuracy per scale', yLabel: 'token accuracy (%)', format: (v) => v.toFixed(0) },
+      { title: 'All scales', yLabel: 'accuracy (%)', format: (v) => v.toFixed(0) },
+    ]);
     body.append('h2').text('Per scale');
     const scaleTable = makeDataTable(doc, 'scale-table', SCALE_COLUMNS);
     body.node()!.append(scaleTable.root);
@@ -118,11 +132,12 @@ export const createBitsDatasetView = defineView<BitsDatasetEvaluation>({
     );
     body.node()!.append(worstTable.root);
     return {
-      controls: [{ on: (ev) => [ev], draw: (ev) => summary.text(ev ? summaryText(ev) : '') }],
+      controls: [{ on: (list) => [list && current(list)], draw: (list) => summary.text(list ? summaryText(current(list)) : '') }],
       draws: [
         {
-          on: (ev) => [ev],
-          draw(ev) {
+          on: (list) => [current(list)],
+          draw(list) {
+            const ev = current(list);
             const ticks = ev.scales.map((sc) => sc.grid ?? sc.scaleIndex + 1);
             const seriesOf = (key: keyof BitAccuracyValues) => [
               { name: 'model', values: ev.scales.map((sc) => sc[key] * 100), cls: 'c0' },
@@ -140,8 +155,32 @@ export const createBitsDatasetView = defineView<BitsDatasetEvaluation>({
             worstTable.update(ev.perImage);
           },
         },
+        {
+          // Several checkpoints of a run: bit and token accuracy per scale, and over all scales, against the step.
+          on: (list) => [list],
+          draw(list) {
+            if (list.length < 2) return timeline.update(null);
+            const t = timelineOf(list);
+            const overall = (['bitAccuracy', 'tokenAccuracy'] as const).map((key, i) => ({
+              name: key === 'bitAccuracy' ? 'bit' : 'token',
+              values: t.overall(key).map((v) => v * 100),
+              cls: `c${i}`,
+            }));
+            timeline.update({
+              axis: t,
+              series: [
+                perScaleSeries(t.series('bitAccuracy'), t.scaleNames, 100),
+                perScaleSeries(t.series('tokenAccuracy'), t.scaleNames, 100),
+                overall,
+              ],
+            });
+          },
+        },
       ],
     };
   },
-  exportData: (st) => st.bitsDataset,
+  exportData(st) {
+    const list = st.bitsDataset;
+    return list.length > 1 ? timelineFile(list) : (list[0] ?? null);
+  },
 });

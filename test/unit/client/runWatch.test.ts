@@ -20,6 +20,7 @@ import {
 import { RunFollower } from '../../../src/node/runFollower';
 import type { ConsistencyWarning } from '../../../src/shared/consistency';
 import type { DatasetEvaluation } from '../../../src/shared/evaluation';
+import { varEvaluationOf } from '../../../src/shared/modelFamily';
 import { evaluationOf } from '../shared/evaluationFixture';
 
 /** A stand-in checkpoint format: whole when it ends with END, and it says its epoch. */
@@ -156,7 +157,7 @@ describe('RunWatch', () => {
         [2, 2],
       ],
     );
-    const last1 = evaluated[1].evaluation.scales.at(-1)!;
+    const last1 = varEvaluationOf(evaluated[1].evaluation, 'test').scales.at(-1)!;
     assert.strictEqual(evaluated[1].headline, `epoch 2: ${last1.pn}×${last1.pn} accuracy 20.0 % (+10.0)`);
     const same = events.find((e) => e.kind === 'same');
     assert.ok(same && same.kind === 'same' && /ar-ckpt-last\.pth epoch 2/.test(same.sameAs), JSON.stringify(same));
@@ -172,7 +173,7 @@ describe('RunWatch', () => {
     const again: RunWatchEvent[] = [];
     const second = watch(again);
     assert.deepStrictEqual(
-      second.w.history().map((e) => [e.model.step, e.warnings]),
+      second.w.history().map((e) => [e.model.step, varEvaluationOf(e, 'test').warnings]),
       [[4, [PATCH_NUMS_WARNING]]],
     );
     await second.w.step(new AbortController().signal);
