@@ -647,8 +647,8 @@ function infinityDatasetResults() {
 /**
  * The Infinity timeline screenshot's result: three checkpoints of one run, saved as the official trainer saves them
  * (test/integration/simulated_infinity_trainer.py: fixture B's weights moved a little per save, at global iterations
- * 400, 800 and 1200), evaluated with `varscope timeline --checkpoints` (each exported with Python) on the six captioned
- * images of the Dataset screenshot, into out/screenshots/infinity-timeline.json.
+ * 400, 800 and 1200), evaluated with `varscope timeline --checkpoints` (each exported with Python, at 1:1) on the six
+ * captioned images of the Dataset screenshot cut to 1:1, into out/screenshots/infinity-timeline.json.
  */
 function infinityTimelineResults() {
   const root = path.join(cs.ROOT, 'out', 'screenshots');
@@ -673,8 +673,22 @@ function infinityTimelineResults() {
     ]),
     { stdio: 'inherit' },
   );
+  // the Dataset screenshot's images cut to 1:1 (an exported ar-ckpt has the 1:1 schedule only), their captions beside
+  const folder = path.join(root, 'infinity-captioned-square');
+  const square = [
+    'import sys, os, shutil',
+    'from PIL import Image, ImageOps',
+    'src, out = sys.argv[1], sys.argv[2]',
+    'os.makedirs(out, exist_ok=True)',
+    'for f in sorted(os.listdir(src)):',
+    '    if f.endswith(".png"):',
+    '        im = Image.open(os.path.join(src, f)).convert("RGB")',
+    '        ImageOps.fit(im, (min(im.size), min(im.size))).save(os.path.join(out, f))',
+    '    elif f.endswith(".npy"):',
+    '        shutil.copy(os.path.join(src, f), out)',
+  ].join('\n');
+  cp.execFileSync('/usr/bin/python3', ['-c', square, path.join(root, 'infinity-captioned'), folder], { stdio: 'inherit' });
   const cli = path.join(cs.ROOT, 'bin', 'varscope.js');
-  const folder = path.join(root, 'infinity-captioned');
   cp.execFileSync(process.execPath, [cli, 'timeline', folder, '--checkpoints', run, '--provider', 'cpu', '--json', out], {
     stdio: 'inherit',
     env: { ...process.env, VARSCOPE_PYTHON: '/usr/bin/python3' },
@@ -693,8 +707,8 @@ async function main() {
   const outDir = path.resolve(arg('--out') || path.join(cs.ROOT, 'docs'));
   fs.mkdirSync(outDir, { recursive: true });
   const dataset = path.resolve(arg('--dataset') || path.join(cs.ROOT, 'out', 'data', 'held-out'));
-  if (only.includes('dataset') || only.includes('free-running')) {
-    // before code-server starts (both need the CPU), with the CLI of this checkout's sources
+  if (only.includes('dataset') || only.includes('free-running') || only.includes('infinity-timeline')) {
+    // before code-server starts (they need the CPU), with the CLI of this checkout's sources
     if ((needsBuild() || !fs.existsSync(path.join(cs.ROOT, 'dist', 'cli.js'))) && !(await build('production')))
       throw new Error('the build failed');
     if (only.includes('dataset')) timelineResults(dataset);

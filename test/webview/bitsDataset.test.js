@@ -123,8 +123,8 @@ module.exports = (test) => {
       ['2×2 at step 300: 65', '2×2 at step 900: 70'],
       ['4×4 at step 300: 75', '4×4 at step 900: 80'],
     ]);
-    assert.deepStrictEqual(charts[1].series[0], ['1×1 at step 300: 0', '1×1 at step 900: 0']);
-    assert.deepStrictEqual(charts[1].series[2], ['4×4 at step 300: 15', '4×4 at step 900: 20']);
+    assert.deepStrictEqual(charts[1].series[0], ['1×1 at step 300: 0.0', '1×1 at step 900: 0.0']);
+    assert.deepStrictEqual(charts[1].series[2], ['4×4 at step 300: 15.0', '4×4 at step 900: 20.0']);
     assert.deepStrictEqual(charts[2].series, [
       ['bit at step 300: 70', 'bit at step 900: 75'],
       ['token at step 300: 20', 'token at step 900: 25'],

@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import { VarScopeError } from '../../shared/errors';
 import { RunWatch, type RunWatchEvent } from '../../client/runWatch';
 import { isCheckpointComplete } from '../../node/checkpoint';
-import { runFamily } from '../../node/checkpointList';
+import { runFamily, type Checkpoint } from '../../node/checkpointList';
 import { labelsFit, pickFolder, pickTarget } from './datasetPickers';
 import { evaluateWithProgress, logEvaluation, showEvaluations } from './evaluationRuns';
 import type { CommandServices, FolderTarget, RunWatching } from './services';
@@ -24,7 +24,7 @@ export async function watchCheckpoints(s: CommandServices, dirArg?: unknown, fol
   const dir = await pickFolder(dirArg, 'Watch This Folder');
   if (!dir) return;
   // The run's family (its first checkpoint's, else the current model's) says whether images take classes or captions.
-  const family = (await runFamily(s.files.checkpoints(dir))) ?? s.engine.current.info?.family;
+  const family = (await runFamily(checkpointsNow(s, dir))) ?? s.engine.current.info?.family;
   const target =
     folderArg === undefined && s.session.lastFolder && labelsFit(s.session.lastFolder.labels, family)
       ? s.session.lastFolder
@@ -34,6 +34,15 @@ export async function watchCheckpoints(s: CommandServices, dirArg?: unknown, fol
   const watcher = new CheckpointWatcher(s, dir, target);
   s.session.watching = watcher;
   await watcher.start();
+}
+
+/** The checkpoints in the run's folder now: none while it is not there yet (the trainer makes it). */
+function checkpointsNow(s: CommandServices, dir: string): Checkpoint[] {
+  try {
+    return s.files.checkpoints(dir);
+  } catch {
+    return [];
+  }
 }
 
 /** `varscope.stopWatching`. */

@@ -104,7 +104,8 @@ export const createBitsDatasetView = defineView<BitsDatasetEvaluation[]>({
     charts.node()!.append(bitChart.root, tokenChart.root);
     const timeline = makeTimelineSection(doc, parts.body, [
       { title: 'Bit accuracy per scale', yLabel: 'bit accuracy (%)', format: (v) => v.toFixed(0) },
-      { title: 'Token accuracy per scale', yLabel: 'token accuracy (%)', format: (v) => v.toFixed(0) },
+      // one decimal: a young model's token accuracy (every bit right) stays near 0 for long
+      { title: 'Token accuracy per scale', yLabel: 'token accuracy (%)', format: (v) => v.toFixed(1) },
       { title: 'All scales', yLabel: 'accuracy (%)', format: (v) => v.toFixed(0) },
     ]);
     body.append('h2').text('Per scale');
