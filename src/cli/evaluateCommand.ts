@@ -246,7 +246,20 @@ export const TIMELINE_OPTIONS: CommandSpec['options'] = {
   python: {
     help: 'the Python (torch >= 1.13, onnx) that exports a .pth no template matches (every Infinity one); default: as export finds it',
   },
+  ratios: {
+    help: 'Infinity .pth files: the aspect ratios h/w (template ratios of the official table, e.g. 1.0,0.75) each is exported with a schedule for; an image takes the nearest; default 1.0',
+  },
 };
+
+/** --ratios, checked (undefined when not given). */
+export function ratiosOf(args: ParsedArgs): number[] | undefined {
+  const text = args.options.ratios;
+  if (text === undefined) return undefined;
+  const ratios = text.split(',').map((r) => Number(r.trim()));
+  if (ratios.some((r) => !(r > 0)))
+    throw new UsageError(`--ratios must be h/w numbers separated by commas (e.g. 1.0,0.75), got ${JSON.stringify(text)}`, false);
+  return ratios;
+}
 
 /**
  * `varscope timeline FOLDER`: every checkpoint evaluated on the folder, ordered by training step. Its checkpoints are of
@@ -264,6 +277,7 @@ export async function runTimeline(args: ParsedArgs, engine: EngineApi, resizeRat
     );
   if (args.options.checkpoints) list.push(...listCheckpoints(args.options.checkpoints));
   if (!list.length) throw new UsageError('give --models DIR,DIR... or --checkpoints FOLDER');
+  const ratios = ratiosOf(args);
   const refuse = (why: string | undefined) => {
     if (why) throw new VarScopeError('BadRequest', why);
   };
@@ -279,7 +293,7 @@ export async function runTimeline(args: ParsedArgs, engine: EngineApi, resizeRat
       const { evaluation, made } = await evaluateCheckpointFile(
         c.file,
         bundler!.workDir(),
-        (out) => bundler!.make({ vae: args.options.vae ?? c.file, var: c.file }, out, { id: name, name }),
+        (out) => bundler!.make({ vae: args.options.vae ?? c.file, var: c.file }, out, { id: name, name, ratios }),
         (model) => evaluateWithSignals(args, engine, model, resizeRatio, `timeline (${name})`),
       );
       warnOnStderr(made.warnings, `timeline (${name})`);

@@ -10,7 +10,7 @@ import { CheckpointBundler } from '../client/checkpointBundler';
 import { RunWatch, type RunWatchEvent } from '../client/runWatch';
 import { isCheckpointComplete } from '../node/checkpoint';
 import { CommandSpec, num, ParsedArgs } from './args';
-import { EVALUATE_OPTIONS, EVALUATE_SWITCHES, labelsOf, warnOnStderr } from './evaluateCommand';
+import { EVALUATE_OPTIONS, EVALUATE_SWITCHES, labelsOf, ratiosOf, TIMELINE_OPTIONS, warnOnStderr } from './evaluateCommand';
 import { stopGentlyWith } from './interrupt';
 
 /** Options of `watch` beyond the common ones. */
@@ -26,6 +26,7 @@ export const WATCH_OPTIONS: CommandSpec['options'] = {
   python: {
     help: 'the Python (torch >= 1.13, onnx) that exports a checkpoint no template matches (every Infinity one); default: as export finds it',
   },
+  ratios: TIMELINE_OPTIONS.ratios,
   every: { help: 'seconds between looks at the folder', default: '2' },
   settle: { help: 'seconds a file must stay unchanged before it is read (torch.save writes in place)', default: '1.5' },
 };
@@ -64,6 +65,7 @@ export async function runWatchCommand(
   const limit = args.options.limit !== undefined ? num(args, 'limit', { int: true, min: 1 }) : undefined;
   const everyMs = num(args, 'every', { min: 0.1, max: 3600 }) * 1000;
   const settleMs = num(args, 'settle', { min: 0, max: 3600 }) * 1000;
+  const ratios = ratiosOf(args);
   const bundler = CheckpointBundler.forCli(packageRoot, args.options.python);
   const stop = new AbortController();
   let evaluations = 0;
@@ -73,7 +75,7 @@ export async function runWatchCommand(
     settleMs,
     isComplete: isCheckpointComplete,
     makeBundle: (file, out, signal) =>
-      bundler.make({ vae: args.options.vae ?? file, var: file }, out, { signal, id: 'watched', name: 'watched checkpoint' }),
+      bundler.make({ vae: args.options.vae ?? file, var: file }, out, { signal, id: 'watched', name: 'watched checkpoint', ratios }),
     evaluate: async (model, name) => {
       const info = await engine.openModel({ model }); // first: the engine's watchdog then knows how long one of its runs may take
       return engine.evaluateFolder({

@@ -58,6 +58,8 @@ export interface MakeOptions {
   signal?: AbortSignal;
   /** Only the template path: a miss is an error, Python never runs. */
   templateOnly?: boolean;
+  /** An Infinity checkpoint's aspect ratios (h/w, template ratios of the official table): a schedule each; default 1:1. */
+  ratios?: number[];
   onStage?: (s: ExportStage | { stage: 'template'; message: string }) => void;
 }
 
@@ -192,7 +194,7 @@ export class CheckpointBundler {
     });
     await exportCheckpoint(
       { ...run, signal: opts.signal ?? run.signal },
-      { ...files, out, id: opts.id, name: opts.name, family: infinity ? 'infinity' : 'var', onStage: opts.onStage },
+      { ...files, out, id: opts.id, name: opts.name, family: infinity ? 'infinity' : 'var', ratios: opts.ratios, onStage: opts.onStage },
     );
     if (infinity)
       return { epoch: meta.epoch, iter: meta.iter, step: globalIteration(meta), via: 'python', ms: Date.now() - t0, warnings: [] };

@@ -57,6 +57,15 @@ describe('varscope timeline and watch on an Infinity run (ar-ckpt files exported
   });
   after(() => fs.rmSync(work, { recursive: true, force: true }));
 
+  it('a bad --ratios is a usage error in one line', () => {
+    const r = runCli(['timeline', images, '--checkpoints', run, '--ratios', '1.0,wide'], env);
+    assert.strictEqual(r.code, 2);
+    assert.match(
+      r.stderr,
+      /^varscope timeline: --ratios must be h\/w numbers separated by commas \(e\.g\. 1\.0,0\.75\), got "1\.0,wide"\n/,
+    );
+  });
+
   it("timeline --checkpoints: ordered by global iteration, each checkpoint's values those of evaluate on its bundle; the CSV says the same", async () => {
     const csv = path.join(work, 'timeline.csv');
     const r = runCli(['timeline', images, '--checkpoints', run, '--provider', 'cpu', '--csv', csv], env, 900000);
@@ -114,22 +123,35 @@ describe('varscope timeline and watch on an Infinity run (ar-ckpt files exported
     );
   });
 
-  it('watch --once: a new ar-ckpt is exported, evaluated on the captioned images and joins the timeline at its global iteration', () => {
+  it('watch --once --ratios: a new ar-ckpt is exported with both schedules, evaluated on captioned 1:1 and 4:3 images, and joins the timeline at its global iteration', () => {
     const watched = path.join(work, 'watched');
     simulateRun(watched, '2:300');
-    const r = runCli(['watch', watched, '--images', images, '--once', '--settle', '0', '--provider', 'cpu'], env, 900000);
+    const mixed = path.join(work, 'mixed');
+    fs.mkdirSync(mixed);
+    for (const f of ['a.png', 'a.npy']) fs.copyFileSync(path.join(images, f), path.join(mixed, f));
+    fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'infinity', 'infinity-B', 'image.png'), path.join(mixed, 'e.png'));
+    fs.copyFileSync(path.join(images, 'a.npy'), path.join(mixed, 'e.npy'));
+    const args = ['watch', watched, '--images', mixed, '--once', '--settle', '0', '--ratios', '1.0,0.75', '--provider', 'cpu'];
+    const r = runCli(args, env, 900000);
     assert.strictEqual(r.code, 0, r.stderr);
     const t = JSON.parse(r.stdout) as { evaluations: BitsDatasetEvaluation[] };
     assert.deepStrictEqual(
       t.evaluations.map((e) => [e.family, e.model.step, e.model.checkpoint?.epoch, e.model.checkpoint?.iter, e.images]),
       [['infinity', 2300, 2, 300, 2]],
     );
+    assert.deepStrictEqual(
+      t.evaluations[0].perImage.map((p) => [path.basename(p.file), p.schedule]),
+      [
+        ['a.png', 'hw1.000-0.06M'],
+        ['e.png', 'hw0.750-0.06M'],
+      ],
+    );
     const last = t.evaluations[0].scales[6];
     const pct = (x: number) => (x * 100).toFixed(1);
     assert.match(
       r.stderr,
       new RegExp(
-        `varscope watch: epoch 2, iter 300: 16×16 bit accuracy ${pct(last.bitAccuracy)} %, token accuracy ${pct(last.tokenAccuracy)} %  \\[bundle python `,
+        `varscope watch: epoch 2, iter 300: scale 6 bit accuracy ${pct(last.bitAccuracy)} %, token accuracy ${pct(last.tokenAccuracy)} %  \\[bundle python `,
       ),
     );
     assert.ok(fs.existsSync(path.join(watched, 'varscope-timeline.json')));
