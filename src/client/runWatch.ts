@@ -243,7 +243,7 @@ function positionText(m: { epoch?: number; iter?: number; step?: number }): stri
 
 /**
  * The change a new version brings at the finest scale, in one line: "epoch 12: 16×16 accuracy 4.1 % (+0.3)"
- * (Infinity: "step 1000: 4×4 bit accuracy 81.2 % (+0.3), token accuracy 2.0 % (+0.1)").
+ * (Infinity: "epoch 1, iter 200: 16×16 bit accuracy 81.2 % (+0.3), token accuracy 2.0 % (+0.1)").
  */
 export function headline(e: AnyDatasetEvaluation, previous: AnyDatasetEvaluation | undefined): string {
   const pct = (x: number) => (x * 100).toFixed(1);
