@@ -48,10 +48,18 @@ const SHOTS = [
   'infinity-teacher-forced',
   'infinity-step-through',
   'infinity-dataset',
+  'infinity-timeline',
   'infinity-large',
 ];
 /** The screenshots taken in the Infinity model's own session. */
-const INFINITY_SHOTS = ['infinity-pyramid', 'infinity-codebook', 'infinity-teacher-forced', 'infinity-step-through', 'infinity-dataset'];
+const INFINITY_SHOTS = [
+  'infinity-pyramid',
+  'infinity-codebook',
+  'infinity-teacher-forced',
+  'infinity-step-through',
+  'infinity-dataset',
+  'infinity-timeline',
+];
 /** The Infinity screenshot's model and image: the official fixture B (32 bits, h:w 0.75) on its own input. */
 const INFINITY_BUNDLE = path.join(cs.ROOT, 'out', 'bundles', 'infinity-B');
 const INFINITY_IMAGE = path.join(cs.ROOT, 'test', 'fixtures', 'infinity', 'infinity-B', 'image.png');
@@ -506,9 +514,10 @@ function npyRows(file, rows) {
  * scale, the token's bits), docs/view-infinity-codebook.png (a bit of the finest scale hovered) and
  * docs/view-infinity-teacher-forced.png (evaluated for the caption, a token of 6×8 hovered), docs/view-infinity-step-through.png
  * (a seeded generation for the caption at the model's sampling, shown at its sixth scale, a token of 6×8 hovered) and
- * docs/view-infinity-dataset.png (the evaluation of six captioned images, infinityDatasetResults).
+ * docs/view-infinity-dataset.png (the evaluation of six captioned images, infinityDatasetResults) and
+ * docs/view-infinity-timeline.png (three checkpoints of a run on the same images, infinityTimelineResults).
  */
-async function infinityShots(outDir, names, datasetResults) {
+async function infinityShots(outDir, names, datasetResults, timelineResults) {
   const caption = npyRows(INFINITY_CAPTION.features, INFINITY_CAPTION.tokens);
   const session = await openVarScope({ image: INFINITY_IMAGE, model: INFINITY_BUNDLE, grids: 7, beside: { 'image.npy': caption } });
   const save = async (name) => {
@@ -575,6 +584,19 @@ async function infinityShots(outDir, names, datasetResults) {
       );
       await sleep(800);
       await save('infinity-dataset');
+    }
+    if (names.includes('infinity-timeline')) {
+      // three ar-ckpt files of one run on the same six images (infinityTimelineResults), opened as a saved timeline
+      await resetPanel(panel);
+      await openResults(page, timelineResults);
+      await whenPanel(
+        panel,
+        'the Infinity timeline',
+        () => !!document.querySelector('.view-bits-dataset .dataset-timeline:not([hidden]) .series'),
+      );
+      await panel.evaluate(() => document.querySelector('.view-bits-dataset .dataset-timeline').scrollIntoView({ block: 'start' }));
+      await sleep(800);
+      await save('infinity-timeline');
     }
   } finally {
     await session.close();
@@ -659,6 +681,58 @@ function largestSchedule(model) {
   return { manifest, schedule };
 }
 
+/**
+ * The Infinity timeline screenshot's result: three checkpoints of one run, saved as the official trainer saves them
+ * (test/integration/simulated_infinity_trainer.py: fixture B's weights moved a little per save, at global iterations
+ * 400, 800 and 1200), evaluated with `varscope timeline --checkpoints` (each exported with Python, at 1:1) on the six
+ * captioned images of the Dataset screenshot cut to 1:1, into out/screenshots/infinity-timeline.json.
+ */
+function infinityTimelineResults() {
+  const root = path.join(cs.ROOT, 'out', 'screenshots');
+  const out = path.join(root, 'infinity-timeline.json');
+  if (fs.existsSync(out)) return out;
+  infinityDatasetResults(); // its folder of captioned images
+  const fx = path.join(cs.ROOT, 'test', 'fixtures', 'infinity', 'infinity-B');
+  const run = path.join(root, 'infinity-run');
+  const cp = require('child_process');
+  const args = { rope2d_normalized_by_hw: 2, use_bit_label: 1, saln: true, cos: true, Ct5: 256, add_lvl_embeding_only_first_block: 1 };
+  cp.execFileSync(
+    '/usr/bin/python3',
+    [path.join(cs.ROOT, 'test', 'integration', 'simulated_infinity_trainer.py'), '--vae', path.join(fx, 'vae.pth')].concat([
+      '--infinity',
+      path.join(fx, 'infinity.pth'),
+      '--out',
+      run,
+      '--at',
+      '0:400,0:800,1:200',
+      '--args',
+      JSON.stringify(args),
+    ]),
+    { stdio: 'inherit' },
+  );
+  // the Dataset screenshot's images cut to 1:1 (an exported ar-ckpt has the 1:1 schedule only), their captions beside
+  const folder = path.join(root, 'infinity-captioned-square');
+  const square = [
+    'import sys, os, shutil',
+    'from PIL import Image, ImageOps',
+    'src, out = sys.argv[1], sys.argv[2]',
+    'os.makedirs(out, exist_ok=True)',
+    'for f in sorted(os.listdir(src)):',
+    '    if f.endswith(".png"):',
+    '        im = Image.open(os.path.join(src, f)).convert("RGB")',
+    '        ImageOps.fit(im, (min(im.size), min(im.size))).save(os.path.join(out, f))',
+    '    elif f.endswith(".npy"):',
+    '        shutil.copy(os.path.join(src, f), out)',
+  ].join('\n');
+  cp.execFileSync('/usr/bin/python3', ['-c', square, path.join(root, 'infinity-captioned'), folder], { stdio: 'inherit' });
+  const cli = path.join(cs.ROOT, 'bin', 'varscope.js');
+  cp.execFileSync(process.execPath, [cli, 'timeline', folder, '--checkpoints', run, '--provider', 'cpu', '--json', out], {
+    stdio: 'inherit',
+    env: { ...process.env, VARSCOPE_PYTHON: '/usr/bin/python3' },
+  });
+  return out;
+}
+
 async function main() {
   const arg = (name) => {
     const i = process.argv.indexOf(name);
@@ -670,8 +744,8 @@ async function main() {
   const outDir = path.resolve(arg('--out') || path.join(cs.ROOT, 'docs'));
   fs.mkdirSync(outDir, { recursive: true });
   const dataset = path.resolve(arg('--dataset') || path.join(cs.ROOT, 'out', 'data', 'held-out'));
-  if (only.includes('dataset') || only.includes('free-running')) {
-    // before code-server starts (both need the CPU), with the CLI of this checkout's sources
+  if (only.includes('dataset') || only.includes('free-running') || only.includes('infinity-timeline')) {
+    // before code-server starts (they need the CPU), with the CLI of this checkout's sources
     if ((needsBuild() || !fs.existsSync(path.join(cs.ROOT, 'dist', 'cli.js'))) && !(await build('production')))
       throw new Error('the build failed');
     if (only.includes('dataset')) timelineResults(dataset);
@@ -680,8 +754,9 @@ async function main() {
   if (only.includes('watch')) runCheckpoints();
   // computed before code-server starts (it needs the CPU)
   const infinityResults = only.includes('infinity-dataset') ? infinityDatasetResults() : undefined;
+  const infinityTimeline = only.includes('infinity-timeline') ? infinityTimelineResults() : undefined;
   const infinity = only.filter((s) => INFINITY_SHOTS.includes(s));
-  if (infinity.length) await infinityShots(outDir, infinity, infinityResults);
+  if (infinity.length) await infinityShots(outDir, infinity, infinityResults, infinityTimeline);
   if (only.includes('infinity-large')) await largeInfinityShot(outDir, arg('--infinity-model'));
   const ownSession = [...INFINITY_SHOTS, 'infinity-large'];
   if (only.every((s) => ownSession.includes(s))) return;

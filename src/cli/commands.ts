@@ -147,7 +147,8 @@ export const SPECS: Record<string, CommandSpec> = {
   },
   timeline: {
     name: 'timeline',
-    summary: 'The checkpoints of a training run (--models or --checkpoints) evaluated on one folder, ordered by training step.',
+    summary:
+      'The checkpoints of a training run (--models or --checkpoints; of one family, VAR or Infinity) evaluated on one folder, ordered by training step.',
     positionals: ['FOLDER'],
     options: { ...COMMON, ...IMAGE_OPTS, ...EVALUATE_OPTIONS, ...TIMELINE_OPTIONS },
     switches: EVALUATE_SWITCHES,
@@ -155,7 +156,7 @@ export const SPECS: Record<string, CommandSpec> = {
   watch: {
     name: 'watch',
     summary:
-      'Follow a training run while it trains: every new version of a checkpoint in RUN_DIR (ar-ckpt-last.pth rewritten each epoch, new .pth / .safetensors files, bundle folders) is evaluated on --images and added to RUN_DIR/varscope-timeline.json, with one line saying what changed; Ctrl-C stops.',
+      "Follow a training run while it trains: every new version of a checkpoint in RUN_DIR (ar-ckpt-last.pth rewritten each epoch, Infinity's new ar-ckpt-giter*.pth, new .pth / .safetensors files, bundle folders) is evaluated on --images and added to RUN_DIR/varscope-timeline.json, with one line saying what changed; Ctrl-C stops.",
     positionals: ['RUN_DIR'],
     options: { ...COMMON, ...IMAGE_OPTS, ...WATCH_OPTIONS },
     switches: WATCH_SWITCHES,

@@ -4,7 +4,7 @@
  * writes what was measured (marked cancelled).
  */
 import type { ConsistencyWarning } from '../shared/consistency';
-import type { AnyDatasetEvaluation, DatasetEvaluation, EvaluationProgress, LabelSource } from '../shared/evaluation';
+import type { AnyDatasetEvaluation, EvaluationProgress, LabelSource } from '../shared/evaluation';
 import * as os from 'os';
 import * as path from 'path';
 import { freeRunningCsv, imagesCsv, scalesCsv, timelineCsv } from '../shared/evaluationCsv';
@@ -18,12 +18,11 @@ import { CheckpointBundler } from '../client/checkpointBundler';
 import { evaluateCheckpointFile } from '../client/runWatch';
 import { bundleCheckpoint, Checkpoint, listCheckpoints, sortCheckpoints } from '../node/checkpointList';
 import type { EngineApi } from '../shared/engineApi';
-import { orderByStep } from '../shared/timeline';
+import { orderByStep, shapeOfEvaluation, timelineMismatch } from '../shared/timeline';
 import { timelineFile, type TimelineFile } from '../shared/timelineFile';
 import { CommandSpec, num, ParsedArgs, UsageError } from './args';
 import { stopGentlyWith } from './interrupt';
 import { ProgressLine } from './progress';
-import { varEvaluationOf } from '../shared/modelFamily';
 
 /** Options of `evaluate` beyond the common ones. */
 export const EVALUATE_OPTIONS: CommandSpec['options'] = {
@@ -241,12 +240,32 @@ export function warnOnStderr(warnings: ConsistencyWarning[] | undefined, who: st
 
 /** Options of `timeline` beyond those of `evaluate`. */
 export const TIMELINE_OPTIONS: CommandSpec['options'] = {
-  models: { help: 'comma-separated bundle folders (checkpoints of one run)' },
-  checkpoints: { help: 'a folder of checkpoints: bundles (sub-folders with varscope.json) and .pth files' },
-  vae: { help: 'the VQ-VAE checkpoint for .pth files that hold only the transformer' },
+  models: { help: 'comma-separated bundle folders (checkpoints of one run, of one family)' },
+  checkpoints: { help: "a folder of checkpoints: bundles (sub-folders with varscope.json) and .pth files (VAR's or Infinity's ar-ckpt)" },
+  vae: { help: 'the VQ-VAE (Infinity: BSQ VAE) checkpoint for .pth files that hold only the transformer' },
+  python: {
+    help: 'the Python (torch >= 1.13, onnx) that exports a .pth no template matches (every Infinity one); default: as export finds it',
+  },
+  ratios: {
+    help: 'Infinity .pth files: the aspect ratios h/w (template ratios of the official table, e.g. 1.0,0.75) each is exported with a schedule for; an image takes the nearest; default 1.0',
+  },
 };
 
-/** `varscope timeline FOLDER`: every checkpoint evaluated on the folder, ordered by training step. */
+/** --ratios, checked (undefined when not given). */
+export function ratiosOf(args: ParsedArgs): number[] | undefined {
+  const text = args.options.ratios;
+  if (text === undefined) return undefined;
+  const ratios = text.split(',').map((r) => Number(r.trim()));
+  if (ratios.some((r) => !(r > 0)))
+    throw new UsageError(`--ratios must be h/w numbers separated by commas (e.g. 1.0,0.75), got ${JSON.stringify(text)}`, false);
+  return ratios;
+}
+
+/**
+ * `varscope timeline FOLDER`: every checkpoint evaluated on the folder, ordered by training step. Its checkpoints are of
+ * one family (Infinity's: of one bit width and schedule), refused in one line otherwise: bundles before anything
+ * runs, PyTorch checkpoints once each is evaluated.
+ */
 export async function runTimeline(args: ParsedArgs, engine: EngineApi, resizeRatio: number, packageRoot: string): Promise<TimelineFile> {
   const list: Checkpoint[] = [];
   if (args.options.models)
@@ -258,30 +277,29 @@ export async function runTimeline(args: ParsedArgs, engine: EngineApi, resizeRat
     );
   if (args.options.checkpoints) list.push(...listCheckpoints(args.options.checkpoints));
   if (!list.length) throw new UsageError('give --models DIR,DIR... or --checkpoints FOLDER');
-  const infinity = list.find((c) => c.kind === 'bundle' && c.family === 'infinity');
-  if (infinity?.kind === 'bundle')
-    throw new VarScopeError(
-      'BadRequest',
-      `${infinity.dir} is an Infinity bundle: timeline works on VAR checkpoints (for Infinity: varscope evaluate on each checkpoint)`,
-    );
-  const evaluations: DatasetEvaluation[] = [];
-  const bundler = list.some((c) => c.kind === 'needsExport') ? CheckpointBundler.forCli(packageRoot) : undefined;
+  const ratios = ratiosOf(args);
+  const refuse = (why: string | undefined) => {
+    if (why) throw new VarScopeError('BadRequest', why);
+  };
+  refuse(timelineMismatch(list.flatMap((c) => (c.kind === 'bundle' ? [c.shape] : []))));
+  const evaluations: AnyDatasetEvaluation[] = [];
+  const bundler = list.some((c) => c.kind === 'needsExport') ? CheckpointBundler.forCli(packageRoot, args.options.python) : undefined;
   for (const c of sortCheckpoints(list)) {
-    let r: DatasetEvaluation;
-    if (c.kind === 'bundle')
-      r = varEvaluationOf(await evaluateWithSignals(args, engine, c.dir, resizeRatio, `timeline (${path.basename(c.dir)})`), 'timeline');
+    let r: AnyDatasetEvaluation;
+    if (c.kind === 'bundle') r = await evaluateWithSignals(args, engine, c.dir, resizeRatio, `timeline (${path.basename(c.dir)})`);
     else {
-      // A PyTorch checkpoint: its bundle lives while it is evaluated (from its template when one fits: no Python).
+      // A PyTorch checkpoint: its bundle lives while it is evaluated (VAR: from its template when one fits: no Python).
       const name = path.basename(c.file);
       const { evaluation, made } = await evaluateCheckpointFile(
         c.file,
         bundler!.workDir(),
-        (out) => bundler!.make({ vae: args.options.vae ?? c.file, var: c.file }, out, { id: name, name }),
-        async (model) => varEvaluationOf(await evaluateWithSignals(args, engine, model, resizeRatio, `timeline (${name})`), 'timeline'),
+        (out) => bundler!.make({ vae: args.options.vae ?? c.file, var: c.file }, out, { id: name, name, ratios }),
+        (model) => evaluateWithSignals(args, engine, model, resizeRatio, `timeline (${name})`),
       );
       warnOnStderr(made.warnings, `timeline (${name})`);
-      r = { ...evaluation, model: { ...evaluation.model, step: made.epoch ?? c.step } };
+      r = { ...evaluation, model: { ...evaluation.model, step: made.step ?? made.epoch ?? c.step } };
     }
+    refuse(timelineMismatch([...evaluations, r].map(shapeOfEvaluation)));
     evaluations.push(r);
     if (r.cancelled) break;
   }

@@ -6,22 +6,27 @@
  */
 import type { EngineApi } from '../shared/engineApi';
 import { timelineFile, type TimelineFile } from '../shared/timelineFile';
-import { varEvaluationOf } from '../shared/modelFamily';
 import { CheckpointBundler } from '../client/checkpointBundler';
 import { RunWatch, type RunWatchEvent } from '../client/runWatch';
 import { isCheckpointComplete } from '../node/checkpoint';
 import { CommandSpec, num, ParsedArgs } from './args';
-import { EVALUATE_OPTIONS, EVALUATE_SWITCHES, labelsOf, warnOnStderr } from './evaluateCommand';
+import { EVALUATE_OPTIONS, EVALUATE_SWITCHES, labelsOf, ratiosOf, TIMELINE_OPTIONS, warnOnStderr } from './evaluateCommand';
 import { stopGentlyWith } from './interrupt';
 
 /** Options of `watch` beyond the common ones. */
 export const WATCH_OPTIONS: CommandSpec['options'] = {
   images: { help: 'the folder of images every version is evaluated on (recursive)', required: true },
   class: EVALUATE_OPTIONS.class,
+  captions: EVALUATE_OPTIONS.captions,
   batch: EVALUATE_OPTIONS.batch,
   limit: EVALUATE_OPTIONS.limit,
-  vae: { help: 'the VQ-VAE checkpoint, for runs whose files hold only the transformer (the official trainer stores both)' },
-  python: { help: 'the Python (torch >= 1.13, onnx) that exports a checkpoint no template matches; default: as export finds it' },
+  vae: {
+    help: 'the VQ-VAE (Infinity: BSQ VAE) checkpoint, for runs whose files hold only the transformer (the official trainers store both)',
+  },
+  python: {
+    help: 'the Python (torch >= 1.13, onnx) that exports a checkpoint no template matches (every Infinity one); default: as export finds it',
+  },
+  ratios: TIMELINE_OPTIONS.ratios,
   every: { help: 'seconds between looks at the folder', default: '2' },
   settle: { help: 'seconds a file must stay unchanged before it is read (torch.save writes in place)', default: '1.5' },
 };
@@ -54,11 +59,13 @@ export async function runWatchCommand(
   packageRoot: string,
 ): Promise<TimelineFile> {
   const runDir = args.positionals[0];
-  const labels = labelsOf(args);
+  // The flags checked now; each version is labelled as its family is (VAR: classes, Infinity: captions).
+  labelsOf(args, args.options.captions === undefined ? 'var' : 'infinity');
   const batch = num(args, 'batch', { int: true, min: 1, max: 256 });
   const limit = args.options.limit !== undefined ? num(args, 'limit', { int: true, min: 1 }) : undefined;
   const everyMs = num(args, 'every', { min: 0.1, max: 3600 }) * 1000;
   const settleMs = num(args, 'settle', { min: 0, max: 3600 }) * 1000;
+  const ratios = ratiosOf(args);
   const bundler = CheckpointBundler.forCli(packageRoot, args.options.python);
   const stop = new AbortController();
   let evaluations = 0;
@@ -68,19 +75,18 @@ export async function runWatchCommand(
     settleMs,
     isComplete: isCheckpointComplete,
     makeBundle: (file, out, signal) =>
-      bundler.make({ vae: args.options.vae ?? file, var: file }, out, { signal, id: 'watched', name: 'watched checkpoint' }),
+      bundler.make({ vae: args.options.vae ?? file, var: file }, out, { signal, id: 'watched', name: 'watched checkpoint', ratios }),
     evaluate: async (model, name) => {
-      await engine.openModel({ model }); // first: the engine's watchdog then knows how long one of its runs may take
-      const r = await engine.evaluateFolder({
+      const info = await engine.openModel({ model }); // first: the engine's watchdog then knows how long one of its runs may take
+      return engine.evaluateFolder({
         model,
         runId: `watch-${process.pid}-${++evaluations}-${name}`,
         folder: args.options.images,
-        labels,
+        labels: labelsOf(args, info.family),
         resizeRatio,
         batch,
         limit,
       });
-      return varEvaluationOf(r, 'watch');
     },
     onEvent: report,
   });

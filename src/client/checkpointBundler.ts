@@ -14,6 +14,7 @@ import { readManifest, writeBundleFromTemplate } from '../node/bundleTemplate';
 import { trainerWarnings, vaePairWarnings } from '../node/checkpointConsistency';
 import { CHECKPOINT_ROLES, type CheckpointRole } from '../node/template/weightMap';
 import { findMatchingTemplate, keepTemplate, templateStoreDir } from '../node/templateStore';
+import { globalIteration } from '../node/trainingStep';
 import { describeCheckpoints, exportCheckpoint, pythonPackageDir, type ExportStage, type PythonRun } from './checkpointExport';
 import { findPython, pythonCandidates } from './pythonFinder';
 import type { MadeBundle } from './runWatch';
@@ -57,6 +58,8 @@ export interface MakeOptions {
   signal?: AbortSignal;
   /** Only the template path: a miss is an error, Python never runs. */
   templateOnly?: boolean;
+  /** An Infinity checkpoint's aspect ratios (h/w, template ratios of the official table): a schedule each; default 1:1. */
+  ratios?: number[];
   onStage?: (s: ExportStage | { stage: 'template'; message: string }) => void;
 }
 
@@ -191,9 +194,10 @@ export class CheckpointBundler {
     });
     await exportCheckpoint(
       { ...run, signal: opts.signal ?? run.signal },
-      { ...files, out, id: opts.id, name: opts.name, family: infinity ? 'infinity' : 'var', onStage: opts.onStage },
+      { ...files, out, id: opts.id, name: opts.name, family: infinity ? 'infinity' : 'var', ratios: opts.ratios, onStage: opts.onStage },
     );
-    if (infinity) return { epoch: meta.epoch, iter: meta.iter, via: 'python', ms: Date.now() - t0, warnings: [] };
+    if (infinity)
+      return { epoch: meta.epoch, iter: meta.iter, step: globalIteration(meta), via: 'python', ms: Date.now() - t0, warnings: [] };
     const kept = await keepTemplate(out, this.o.store).catch((e) => {
       this.o.log?.(`the new bundle's template was not kept: ${VarScopeError.toWire(e).message}`);
       return undefined;

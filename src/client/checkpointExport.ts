@@ -159,11 +159,14 @@ export async function exportCheckpoint(
     id: string;
     name: string;
     family?: 'var' | 'infinity';
+    /** Infinity: the aspect ratios (h/w) to export a schedule for (default: the exporter's, 1:1). */
+    ratios?: number[];
     onStage?: (s: ExportStage) => void;
   },
 ): Promise<void> {
   const infinity = opts.family === 'infinity';
   const names = ['--out', opts.out, '--id', opts.id, '--name', opts.name];
+  if (infinity && opts.ratios?.length) names.push('--ratios', opts.ratios.join(','));
   const onLine = run.onLine;
   const r = await runPythonModule(
     {

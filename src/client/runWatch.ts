@@ -9,11 +9,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ConsistencyWarning } from '../shared/consistency';
-import type { DatasetEvaluation } from '../shared/evaluation';
+import type { AnyDatasetEvaluation } from '../shared/evaluation';
 import { oneLine, VarScopeError } from '../shared/errors';
-import { varEvaluationOf } from '../shared/modelFamily';
 import { parseEvaluationFile } from '../shared/evaluationFile';
-import { orderByStep } from '../shared/timeline';
+import { orderByStep, shapeOfEvaluation, timelineMismatch } from '../shared/timeline';
 import { timelineFile } from '../shared/timelineFile';
 import { writeFileAtomic } from '../node/atomicWrite';
 import { FileChangedError } from '../node/checkpoint';
@@ -29,7 +28,7 @@ export interface MadeBundle {
   /** Training position stored in the checkpoint (the official trainer's `epoch` and `iter`). */
   epoch?: number;
   iter?: number;
-  /** The training step, when known otherwise (a bundle's provenance). */
+  /** The training step, when known otherwise (a bundle's provenance; an Infinity trainer's global iteration). */
   step?: number;
   /** 'template' when no Python ran; 'bundle' when the version already was a bundle. */
   via: 'template' | 'python' | 'bundle';
@@ -45,14 +44,14 @@ export type BundleMaker = (file: string, out: string, signal: AbortSignal) => Pr
 /** What happened to one version. */
 export type RunWatchEvent =
   | { kind: 'started'; version: CheckpointVersion; name: string }
-  | { kind: 'evaluated'; evaluation: DatasetEvaluation; headline: string; made: MadeBundle; hashMs: number; evaluateMs: number }
+  | { kind: 'evaluated'; evaluation: AnyDatasetEvaluation; headline: string; made: MadeBundle; hashMs: number; evaluateMs: number }
   | { kind: 'same'; version: CheckpointVersion; sameAs: string }
   | { kind: 'failed'; version: CheckpointVersion; message: string };
 
 export interface RunWatchOptions {
   runDir: string;
   /** Evaluates a bundle on the run's images (`name` says which version, for progress). */
-  evaluate: (model: string, name: string) => Promise<DatasetEvaluation>;
+  evaluate: (model: string, name: string) => Promise<AnyDatasetEvaluation>;
   makeBundle: BundleMaker;
   /** A folder of the watch's own for the bundle being evaluated (emptied as it goes). */
   workDir: string;
@@ -69,7 +68,7 @@ const CHANGED_WHILE_READ = /changed while|truncated|cut short|incomplete|end of 
 export class RunWatch {
   readonly timelinePath: string;
   private readonly follower: RunFollower;
-  private readonly evaluations: DatasetEvaluation[];
+  private readonly evaluations: AnyDatasetEvaluation[];
 
   constructor(private readonly o: RunWatchOptions) {
     this.timelinePath = path.join(o.runDir, RUN_TIMELINE);
@@ -78,7 +77,7 @@ export class RunWatch {
   }
 
   /** The run's evaluations so far (those of earlier sessions first), ordered by training position. */
-  history(): DatasetEvaluation[] {
+  history(): AnyDatasetEvaluation[] {
     return orderByStep(this.evaluations);
   }
 
@@ -116,7 +115,13 @@ export class RunWatch {
             (model) => this.o.evaluate(model, name),
           );
       if (e.cancelled) return;
-      const evaluation: DatasetEvaluation = {
+      // A version of another family, bit width or schedule than the run's timeline is said, not added to it.
+      const mismatch = this.evaluations.length ? timelineMismatch([shapeOfEvaluation(this.history()[0]), shapeOfEvaluation(e)]) : undefined;
+      if (mismatch) {
+        this.o.onEvent({ kind: 'failed', version, message: mismatch }); // it names the version
+        return;
+      }
+      const evaluation: AnyDatasetEvaluation = {
         ...e,
         model: {
           ...e.model,
@@ -148,7 +153,7 @@ export class RunWatch {
 
 /** An evaluation and how it was made. */
 interface VersionEvaluation {
-  evaluation: DatasetEvaluation;
+  evaluation: AnyDatasetEvaluation;
   made: MadeBundle;
   evaluateMs: number;
 }
@@ -162,7 +167,7 @@ export async function evaluateCheckpointFile(
   file: string,
   workDir: string,
   make: (out: string) => Promise<MadeBundle>,
-  evaluate: (model: string) => Promise<DatasetEvaluation>,
+  evaluate: (model: string) => Promise<AnyDatasetEvaluation>,
 ): Promise<VersionEvaluation> {
   fs.mkdirSync(workDir, { recursive: true });
   removeAbandonedBundles(workDir);
@@ -174,13 +179,10 @@ export async function evaluateCheckpointFile(
     const r = await evaluate(out);
     const at = positionText(made);
     const name = at ? `${path.basename(file)} ${at}` : path.basename(file);
-    const warnings = [...(made.warnings ?? []), ...(r.warnings ?? [])];
+    const model = { ...r.model, name, dir: file, step: made.step ?? made.epoch ?? null };
+    const warnings = [...(made.warnings ?? []), ...(r.family === 'infinity' ? [] : (r.warnings ?? []))];
     return {
-      evaluation: {
-        ...r,
-        model: { ...r.model, name, dir: file, step: made.epoch ?? made.step ?? null },
-        ...(warnings.length ? { warnings } : {}),
-      },
+      evaluation: r.family === 'infinity' ? { ...r, model } : { ...r, model, ...(warnings.length ? { warnings } : {}) },
       made,
       evaluateMs: Date.now() - t0,
     };
@@ -221,7 +223,7 @@ function processExists(pid: number): boolean {
 }
 
 /** A bundle folder of the run evaluated where it is, under its own name, at the step its manifest gives. */
-async function evaluateBundleVersion(dir: string, evaluate: (model: string) => Promise<DatasetEvaluation>): Promise<VersionEvaluation> {
+async function evaluateBundleVersion(dir: string, evaluate: (model: string) => Promise<AnyDatasetEvaluation>): Promise<VersionEvaluation> {
   const c = bundleCheckpoint(dir);
   const made: MadeBundle = { step: c.step ?? undefined, via: 'bundle', ms: 0 };
   const t0 = Date.now();
@@ -239,20 +241,32 @@ function positionText(m: { epoch?: number; iter?: number; step?: number }): stri
   return m.iter ? `epoch ${m.epoch}, iter ${m.iter}` : `epoch ${m.epoch}`;
 }
 
-/** The change a new version brings, in one line: "epoch 12: 16×16 accuracy 4.1 % (+0.3)". */
-export function headline(e: DatasetEvaluation, previous: DatasetEvaluation | undefined): string {
-  const last = e.scales[e.scales.length - 1];
-  const before = previous?.scales[previous.scales.length - 1];
+/**
+ * The change a new version brings at the finest scale, in one line: "epoch 12: 16×16 accuracy 4.1 % (+0.3)"
+ * (Infinity: "epoch 1, iter 200: 16×16 bit accuracy 81.2 % (+0.3), token accuracy 2.0 % (+0.1)").
+ */
+export function headline(e: AnyDatasetEvaluation, previous: AnyDatasetEvaluation | undefined): string {
   const pct = (x: number) => (x * 100).toFixed(1);
-  const delta = before
-    ? ` (${last.accuracy >= before.accuracy ? '+' : '−'}${Math.abs((last.accuracy - before.accuracy) * 100).toFixed(1)})`
-    : '';
+  const delta = (now: number, before: number | undefined) =>
+    before === undefined ? '' : ` (${now >= before ? '+' : '−'}${Math.abs((now - before) * 100).toFixed(1)})`;
   const at = positionText(e.model.checkpoint ?? { step: e.model.step ?? undefined }) || e.model.name;
-  return `${at}: ${last.pn}×${last.pn} accuracy ${pct(last.accuracy)} %${delta}`;
+  if (e.family === 'infinity') {
+    const k = e.scales.length - 1;
+    const last = e.scales[k];
+    const before = previous?.family === 'infinity' ? previous.scales[k] : undefined;
+    const name = last.grid ? `${last.grid.h}×${last.grid.w}` : `scale ${k}`;
+    return (
+      `${at}: ${name} bit accuracy ${pct(last.bitAccuracy)} %${delta(last.bitAccuracy, before?.bitAccuracy)}, ` +
+      `token accuracy ${pct(last.tokenAccuracy)} %${delta(last.tokenAccuracy, before?.tokenAccuracy)}`
+    );
+  }
+  const last = e.scales[e.scales.length - 1];
+  const before = previous?.family !== 'infinity' ? previous?.scales[previous.scales.length - 1] : undefined;
+  return `${at}: ${last.pn}×${last.pn} accuracy ${pct(last.accuracy)} %${delta(last.accuracy, before?.accuracy)}`;
 }
 
 /** The evaluations of a run's timeline file; none when there is none yet. A broken file is an error, not lost. */
-function readTimeline(file: string): DatasetEvaluation[] {
+function readTimeline(file: string): AnyDatasetEvaluation[] {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -260,5 +274,5 @@ function readTimeline(file: string): DatasetEvaluation[] {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new VarScopeError('BadRequest', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
-  return parseEvaluationFile(text, file).map((r) => varEvaluationOf(r, "a training run's timeline"));
+  return parseEvaluationFile(text, file);
 }

@@ -8,15 +8,18 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { oneLine, VarScopeError } from '../shared/errors';
 import type { ModelFamily } from '../shared/manifest';
+import type { TimelineShape } from '../shared/timeline';
+import { readCheckpoint } from './checkpoint';
 import { isObject } from './manifestSchema';
 import { MAX_MANIFEST_BYTES } from './readCapped';
 import { stepFromName, trainingStep } from './trainingStep';
 
 /** One checkpoint of a run: a bundle (of its family, from its manifest) or a PyTorch file (its family known once read). */
 export type Checkpoint =
-  { kind: 'bundle'; dir: string; step: number | null; family: ModelFamily } | { kind: 'needsExport'; file: string; step: number | null };
+  | { kind: 'bundle'; dir: string; step: number | null; family: ModelFamily; shape: TimelineShape }
+  | { kind: 'needsExport'; file: string; step: number | null };
 
-/** A bundle folder's checkpoint entry (its step from the manifest, else its name, and its family). */
+/** A bundle folder's checkpoint entry (its step from the manifest, else its name; its family and shape). */
 export function bundleCheckpoint(dir: string): Checkpoint {
   const file = path.join(dir, 'varscope.json');
   let manifest: unknown;
@@ -30,7 +33,25 @@ export function bundleCheckpoint(dir: string): Checkpoint {
   // Only the step is read here (the engine checks the whole manifest when it opens the bundle).
   const facts = isObject(manifest) && Object.hasOwn(manifest, 'provenance') ? { provenance: manifest.provenance } : {};
   const family: ModelFamily = isObject(manifest) && manifest.family === 'infinity' ? 'infinity' : 'var';
-  return { kind: 'bundle', dir: fs.realpathSync(dir), step: trainingStep(facts, dir).step, family }; // real path: a bundle's graphs may be named relative to it (../other/x.onnx)
+  const real = fs.realpathSync(dir); // real path: a bundle's graphs may be named relative to it (../other/x.onnx)
+  return { kind: 'bundle', dir: real, step: trainingStep(facts, dir).step, family, shape: manifestShape(manifest, family, real) };
+}
+
+/** What a timeline's bundles must share, from the manifest (unchecked JSON: what is not there is not compared). */
+function manifestShape(manifest: unknown, family: ModelFamily, dir: string): TimelineShape {
+  const m = isObject(manifest) ? manifest : {};
+  const list = (v: unknown): unknown[] | undefined => (Array.isArray(v) ? v : undefined);
+  if (family === 'infinity') {
+    const ids = list(m.schedules)?.map((s) => (isObject(s) ? s.id : undefined));
+    return {
+      name: dir,
+      family,
+      bits: typeof m.bits === 'number' ? m.bits : undefined,
+      schedule: ids?.every((id) => typeof id === 'string') ? ids.join(',') : undefined,
+    };
+  }
+  const pns = list(m.patchNums);
+  return { name: dir, family, schedule: pns?.every((pn) => typeof pn === 'number') ? pns.map((pn) => `${pn}×${pn}`).join(',') : undefined };
 }
 
 /** Checkpoints in a folder: the folder itself when it is a bundle, else its sub-folders that are bundles and its .pth files. */
@@ -55,4 +76,24 @@ export function listCheckpoints(folder: string): Checkpoint[] {
 export function sortCheckpoints(list: Checkpoint[]): Checkpoint[] {
   const where = (c: Checkpoint) => (c.kind === 'bundle' ? c.dir : c.file);
   return [...list].sort((a, b) => (a.step ?? Infinity) - (b.step ?? Infinity) || (where(a) < where(b) ? -1 : 1));
+}
+
+/**
+ * The family of a run's checkpoints, for the questions asked before they are evaluated (classes or captions): the
+ * first bundle's, else the first PyTorch file's that the TypeScript reader reads; undefined when none says.
+ */
+export async function runFamily(list: Checkpoint[]): Promise<ModelFamily | undefined> {
+  const bundle = list.find((c) => c.kind === 'bundle');
+  if (bundle?.kind === 'bundle') return bundle.family;
+  for (const c of list) {
+    if (c.kind !== 'needsExport') continue;
+    try {
+      const read = await readCheckpoint(c.file);
+      await read.close();
+      return read.family;
+    } catch {
+      // unreadable here (Python reads it when it is evaluated): the next one may say
+    }
+  }
+  return undefined;
 }

@@ -25,3 +25,17 @@ export function stepFromName(name: string): number | null {
   const m = name.replace(/\.[a-z]+$/i, '').match(/(\d+)(?!.*\d)/);
   return m ? Number(m[1]) : null;
 }
+
+/**
+ * The global iteration an Infinity trainer checkpoint was saved at (the official CKPTSaver's `g_it`, which names its
+ * file ar-ckpt-giter<g_it / 1000>K-ep<epoch>-iter<iter>-last.pth): `epoch` × the iterations of an epoch + `iter`, the
+ * epoch's length from the args' `cur_it` ("it/iters_train", set by train.py every iteration); in epoch 0 just `iter`.
+ * Undefined when the file stores no position, or the epoch's length is needed and unknown.
+ */
+export function globalIteration(meta: { epoch?: number; iter?: number; args?: unknown }): number | undefined {
+  if (meta.epoch === undefined || meta.iter === undefined) return undefined;
+  if (meta.epoch === 0) return meta.iter;
+  const curIt = meta.args && typeof meta.args === 'object' ? (meta.args as Record<string, unknown>).cur_it : undefined;
+  const perEpoch = typeof curIt === 'string' ? /^\s*\d+\s*\/\s*(\d+)\s*$/.exec(curIt)?.[1] : undefined;
+  return perEpoch === undefined || Number(perEpoch) === 0 ? undefined : meta.epoch * Number(perEpoch) + meta.iter;
+}

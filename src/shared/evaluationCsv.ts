@@ -63,9 +63,25 @@ export function freeRunningCsv(ev: DatasetEvaluation): string {
   return csvTable(['mode', 'kept', 'scale', 'pn', 'agreement', 'psnr', 'nll', 'true_nll'], rows);
 }
 
-/** A training run's evaluations: one row per checkpoint and scale, in training-step order. */
-export function timelineCsv(evals: DatasetEvaluation[]): string {
+/** An Infinity run: one row per checkpoint and scale, bit and token accuracy beside both baselines'. */
+function bitsTimelineCsv(evals: BitsDatasetEvaluation[]): string {
   const t = timelineOf(evals);
+  const sources = ['model', 'majority', 'copyCoarser'] as const;
+  const cols = sources.flatMap((src) => (['bitAccuracy', 'tokenAccuracy'] as const).map((m) => t.series(m, src)));
+  const rows: CsvValue[][] = [];
+  t.points.forEach((p, i) =>
+    t.scaleNames.forEach((name, k) =>
+      rows.push(line([t.family, p.step, p.model, k, name, ...cols.map((c) => (Number.isNaN(c[k][i]) ? null : c[k][i]))])),
+    ),
+  );
+  const names = ['bit_accuracy', 'token_accuracy', 'majority_bit_accuracy', 'majority_token_accuracy'];
+  return csvTable(['family', 'step', 'model', 'scale', 'grid', ...names, 'copy_coarser_bit_accuracy', 'copy_coarser_token_accuracy'], rows);
+}
+
+/** A training run's evaluations (of one family): one row per checkpoint and scale, in training-step order. */
+export function timelineCsv(evals: AnyDatasetEvaluation[]): string {
+  if (evals[0]?.family === 'infinity') return bitsTimelineCsv(evals as BitsDatasetEvaluation[]);
+  const t = timelineOf(evals as DatasetEvaluation[]);
   const cols = TIMELINE_METRICS.map((m) => t.series(m));
   const rows: CsvValue[][] = [];
   t.points.forEach((p, i) => t.patchNums.forEach((pn, k) => rows.push([p.step, p.model, k, pn, ...cols.map((c) => round(c[k][i]))])));

@@ -2,19 +2,19 @@
  * A training run's evaluations saved as one file (`varscope timeline --json`, the Dataset view's export of several
  * checkpoints, reopened by Open Evaluation). Its format name is written here and nowhere else.
  */
-import type { DatasetEvaluation } from './evaluation';
+import type { AnyDatasetEvaluation } from './evaluation';
 
 /** The `format` field of a timeline file. */
 export const TIMELINE_FORMAT = 'varscope-timeline';
 
-/** A timeline file: several checkpoints' evaluations on one folder. */
+/** A timeline file: several checkpoints' evaluations (of one family) on one folder. */
 export interface TimelineFile {
   format: typeof TIMELINE_FORMAT;
   version: 1;
-  evaluations: DatasetEvaluation[];
+  evaluations: AnyDatasetEvaluation[];
 }
 
 /** The timeline file of `evaluations`, in the order given. */
-export function timelineFile(evaluations: DatasetEvaluation[]): TimelineFile {
+export function timelineFile(evaluations: AnyDatasetEvaluation[]): TimelineFile {
   return { format: TIMELINE_FORMAT, version: 1, evaluations };
 }

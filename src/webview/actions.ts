@@ -277,10 +277,11 @@ export function bindHostEvents(store: Store, host: Host, onInit: () => void): Ar
       store.update({ folderUsage: f });
     }),
     host.on('dataset', (d) => {
-      // An Infinity model's evaluation goes to its own Dataset view (the view registry shows it for that family).
+      // An Infinity model's evaluations go to its own Dataset view (the view registry shows it for that family).
       const bits = d.evaluations.filter((e) => e.family === 'infinity');
       if (bits.length) {
-        store.update((s) => ({ bitsDataset: bits[bits.length - 1], view: 'dataset', panel: { ...s.panel, view: 'dataset' } }));
+        const bitsDataset = orderByStep(d.mode === 'append' ? [...store.state.bitsDataset, ...bits] : bits);
+        store.update((s) => ({ bitsDataset, view: 'dataset', panel: { ...s.panel, view: 'dataset' } }));
         return;
       }
       const evaluations = d.evaluations.filter((e) => e.family !== 'infinity');

@@ -100,8 +100,8 @@ export interface InspectorState {
   comparison: HostEvents['comparison'] | null;
   /** Folder evaluations shown in the Dataset view, ordered by training step (several = a run's timeline). */
   dataset: DatasetEvaluation[];
-  /** The folder evaluation of an Infinity model shown in its Dataset view (the newest one sent). */
-  bitsDataset: BitsDatasetEvaluation | null;
+  /** Folder evaluations of Infinity models shown in their Dataset view, ordered by training step (several = a run's timeline). */
+  bitsDataset: BitsDatasetEvaluation[];
   generation: GenerationState;
   /** Which half of the step-through view shows: sampling a new image, or teacher-forced on the open one. */
   stepMode: 'generate' | 'teacher';
@@ -152,7 +152,7 @@ export function initialState(): InspectorState {
     folderUsage: null,
     folderRun: null,
     dataset: [],
-    bitsDataset: null,
+    bitsDataset: [],
     comparison: null,
     generation: {
       settings: defaultGenerationSettings,

@@ -6,9 +6,10 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import type { AnyDatasetEvaluation } from '../../shared/evaluation';
-import { varEvaluationOf } from '../../shared/modelFamily';
 import { VarScopeError } from '../../shared/errors';
 import { evaluateCheckpointFile } from '../../client/runWatch';
+import { runFamily } from '../../node/checkpointList';
+import { shapeOfEvaluation, timelineMismatch } from '../../shared/timeline';
 import { pickCheckpoints, pickTarget } from './datasetPickers';
 import { evaluateWithProgress, logEvaluation, showEvaluations } from './evaluationRuns';
 import { evaluatedMessage } from './evaluationText';
@@ -24,18 +25,24 @@ export async function evaluateFolder(s: CommandServices, uri?: vscode.Uri): Prom
   void offerSave(s, r);
 }
 
-/** `varscope.evaluateTimeline`: each checkpoint (bundle folders, or picked) on one folder, a point of the timeline each. */
+/**
+ * `varscope.evaluateTimeline`: each checkpoint (bundle folders, or picked) on one folder, a point of the timeline each;
+ * checkpoints of one family (Infinity's: of one bit width and schedule), refused in one line otherwise.
+ */
 export async function evaluateTimeline(s: CommandServices, dirs?: unknown, folderArg?: unknown): Promise<void> {
   const list = await pickCheckpoints(s, dirs);
   if (!list) return;
   if (!list.length) throw new VarScopeError('ModelNotFound', 'No checkpoint among the chosen ones.');
   for (const c of list) if (c.kind === 'bundle') await s.catalog.ensureAllowed(c.dir, true);
-  const target = await pickTarget(s, folderArg, 'Evaluate on This Folder');
+  const mixed = timelineMismatch(list.flatMap((c) => (c.kind === 'bundle' ? [c.shape] : [])));
+  if (mixed) throw new VarScopeError('BadRequest', mixed);
+  const target = await pickTarget(s, folderArg, 'Evaluate on This Folder', await runFamily(list));
   if (!target) return;
+  const done: AnyDatasetEvaluation[] = [];
   for (let i = 0; i < list.length; i++) {
     const c = list[i];
     const title = `VARScope: checkpoint ${i + 1} of ${list.length} on ${path.basename(target.folder)}`;
-    const evaluate = async (model: string) => varEvaluationOf(await evaluateWithProgress(s, { model, ...target }, title), 'the timeline');
+    const evaluate = (model: string) => evaluateWithProgress(s, { model, ...target }, title);
     const r =
       c.kind === 'bundle'
         ? await evaluate(c.dir)
@@ -48,6 +55,9 @@ export async function evaluateTimeline(s: CommandServices, dirs?: unknown, folde
               evaluate,
             )
           ).evaluation;
+    const mismatch = timelineMismatch([...done, r].map(shapeOfEvaluation));
+    if (mismatch) throw new VarScopeError('BadRequest', mismatch);
+    done.push(r);
     logEvaluation(s, r);
     showEvaluations(s, [r], i === 0 ? 'replace' : 'append');
     if (r.cancelled) return;

@@ -4,6 +4,7 @@
  */
 import * as vscode from 'vscode';
 import type { LabelSource } from '../../shared/evaluation';
+import type { ModelFamily } from '../../shared/manifest';
 import type { Checkpoint } from '../datasetFiles';
 import type { CommandServices, FolderTarget } from './services';
 
@@ -15,8 +16,12 @@ export async function pickFolder(arg: unknown, openLabel: string): Promise<strin
 }
 
 /** Where labels come from: sub-folders when there are any, else asked (no class, or one class for all). */
-export async function pickLabels(s: CommandServices, folder: string): Promise<LabelSource | undefined> {
-  if (s.engine.current.info?.family === 'infinity') return pickCaptions(s, folder);
+export async function pickLabels(
+  s: CommandServices,
+  folder: string,
+  family = s.engine.current.info?.family,
+): Promise<LabelSource | undefined> {
+  if (family === 'infinity') return pickCaptions(s, folder);
   const hasSubfolders = s.files.hasSubfolders(folder);
   if (s.standIns) return s.standIns.labels(hasSubfolders);
   type Item = vscode.QuickPickItem & { labels?: LabelSource; one?: boolean };
@@ -62,11 +67,19 @@ async function pickCaptions(s: CommandServices, folder: string): Promise<LabelSo
   return file ? { kind: 'captions', jsonl: file } : undefined;
 }
 
-/** A folder and its labels, from the argument or asked; remembered as the session's last folder. */
-export async function pickTarget(s: CommandServices, folderArg: unknown, openLabel: string): Promise<FolderTarget | undefined> {
+/**
+ * A folder and its labels (for a model of `family`: the current model's unless given), from the argument or asked;
+ * remembered as the session's last folder.
+ */
+export async function pickTarget(
+  s: CommandServices,
+  folderArg: unknown,
+  openLabel: string,
+  family?: ModelFamily,
+): Promise<FolderTarget | undefined> {
   const folder = await pickFolder(folderArg, openLabel);
   if (!folder) return undefined;
-  const labels = await pickLabels(s, folder);
+  const labels = await pickLabels(s, folder, family ?? s.engine.current.info?.family);
   if (!labels) return undefined;
   s.session.lastFolder = { folder, labels };
   return s.session.lastFolder;
@@ -94,4 +107,9 @@ export async function pickCheckpoints(s: CommandServices, dirs: unknown): Promis
     }
   }
   return out;
+}
+
+/** Whether labels are of the kind a model of `family` takes (Infinity: captions; VAR: classes or none). */
+export function labelsFit(labels: LabelSource, family: ModelFamily | undefined): boolean {
+  return family === undefined || (labels.kind === 'captions') === (family === 'infinity');
 }

@@ -7,10 +7,10 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { VarScopeError } from '../../shared/errors';
-import { varEvaluationOf } from '../../shared/modelFamily';
 import { RunWatch, type RunWatchEvent } from '../../client/runWatch';
 import { isCheckpointComplete } from '../../node/checkpoint';
-import { pickFolder, pickTarget } from './datasetPickers';
+import { runFamily, type Checkpoint } from '../../node/checkpointList';
+import { labelsFit, pickFolder, pickTarget } from './datasetPickers';
 import { evaluateWithProgress, logEvaluation, showEvaluations } from './evaluationRuns';
 import type { CommandServices, FolderTarget, RunWatching } from './services';
 
@@ -23,15 +23,26 @@ const WATCH_SETTLE_MS = 1500;
 export async function watchCheckpoints(s: CommandServices, dirArg?: unknown, folderArg?: unknown): Promise<void> {
   const dir = await pickFolder(dirArg, 'Watch This Folder');
   if (!dir) return;
+  // The run's family (its first checkpoint's, else the current model's) says whether images take classes or captions.
+  const family = (await runFamily(checkpointsNow(s, dir))) ?? s.engine.current.info?.family;
   const target =
-    folderArg === undefined && s.session.lastFolder
+    folderArg === undefined && s.session.lastFolder && labelsFit(s.session.lastFolder.labels, family)
       ? s.session.lastFolder
-      : await pickTarget(s, folderArg, 'Evaluate New Checkpoints on This Folder');
+      : await pickTarget(s, folderArg, 'Evaluate New Checkpoints on This Folder', family);
   if (!target) return;
   s.session.watching?.dispose();
   const watcher = new CheckpointWatcher(s, dir, target);
   s.session.watching = watcher;
   await watcher.start();
+}
+
+/** The checkpoints in the run's folder now: none while it is not there yet (the trainer makes it). */
+function checkpointsNow(s: CommandServices, dir: string): Checkpoint[] {
+  try {
+    return s.files.checkpoints(dir);
+  } catch {
+    return [];
+  }
 }
 
 /** `varscope.stopWatching`. */
@@ -60,8 +71,7 @@ class CheckpointWatcher implements RunWatching {
       settleMs: WATCH_SETTLE_MS,
       isComplete: isCheckpointComplete,
       makeBundle: (file, out, signal) => s.checkpoints.makeBundle(file, out, signal),
-      evaluate: async (model, name) =>
-        varEvaluationOf(await evaluateWithProgress(s, { model, ...target }, `VARScope: ${path.basename(dir)}: ${name}`), 'watch'),
+      evaluate: (model, name) => evaluateWithProgress(s, { model, ...target }, `VARScope: ${path.basename(dir)}: ${name}`),
       onEvent: (e) => this.onEvent(e),
     });
     this.status.name = 'VARScope training run';

@@ -1,16 +1,20 @@
 /**
  * The Dataset view of an Infinity model: a checkpoint evaluated over a folder of captioned images (BitsDatasetEvaluation).
  * Per scale, teacher-forced bit accuracy and token accuracy (every bit right), each beside the two baselines that need no
- * model (each bit's majority value, the coarser scale copied); the per-scale table; the worst images (sortable; a click
- * opens one in the inspector with the same model). Built from the VAR Dataset view's pieces (scale charts, data tables).
+ * model (each bit's majority value, the coarser scale copied); with several checkpoints of a run, both as curves against
+ * the training step; the per-scale table; the worst images (sortable; a click opens one in the inspector with the same
+ * model). Built from the VAR Dataset view's pieces (scale charts, the timeline section, data tables).
  */
 import { select } from 'd3';
 import type { BitAccuracyValues, BitsDatasetEvaluation, BitsImageMetrics, BitsScaleMetrics } from '../../shared/evaluation';
+import { timelineOf } from '../../shared/timeline';
+import { timelineFile } from '../../shared/timelineFile';
 import { makeDataTable, type Column } from '../ui/dataTable';
 import { makeDatasetToolbar } from '../ui/datasetToolbar';
 import { makeScaleChart } from '../ui/scaleChart';
 import { makeWorstImagesTable, relative } from '../ui/worstImagesTable';
 import { modelTitle } from './datasetView';
+import { makeTimelineSection, perScaleSeries } from './timelineSection';
 import { defineView } from './view';
 
 const pct = (v: number) => (v * 100).toFixed(1);
@@ -48,11 +52,14 @@ function summaryText(ev: BitsDatasetEvaluation): string {
   );
 }
 
+/** The evaluation the view shows: the newest of the list (the last appended). */
+const current = (list: BitsDatasetEvaluation[]): BitsDatasetEvaluation => list[list.length - 1];
+
 /** The Dataset view of an Infinity model. */
-export const createBitsDatasetView = defineView<BitsDatasetEvaluation>({
+export const createBitsDatasetView = defineView<BitsDatasetEvaluation[]>({
   className: 'view view-dataset view-bits-dataset',
   source: (st) => ({
-    data: st.bitsDataset ? { status: 'ready', value: st.bitsDataset } : { status: 'idle' },
+    data: st.bitsDataset.length ? { status: 'ready', value: st.bitsDataset } : { status: 'idle' },
     loading: '',
     idle: 'No evaluation yet: evaluate the model on a folder of captioned images (NAME.txt or NAME.npy beside each, or one JSONL), or open a saved result.',
   }),
@@ -63,9 +70,14 @@ export const createBitsDatasetView = defineView<BitsDatasetEvaluation>({
       parts.head,
       [
         { command: 'varscope.evaluateFolder', label: 'Evaluate a folder…', title: 'Evaluate the model on a folder of captioned images' },
+        {
+          command: 'varscope.evaluateTimeline',
+          label: 'Timeline of checkpoints…',
+          title: 'Evaluate several checkpoints of a run on one folder',
+        },
         { command: 'varscope.openEvaluation', label: 'Open results…', title: 'Open a saved evaluation (JSON)' },
       ],
-      () => store.state.bitsDataset,
+      () => (store.state.bitsDataset.length ? current(store.state.bitsDataset) : null),
     );
     const summary = select(parts.head).append('p').attr('class', 'dataset-summary muted');
     parts.body.classList.add('dataset-body');
@@ -84,6 +96,12 @@ export const createBitsDatasetView = defineView<BitsDatasetEvaluation>({
     const bitChart = chartOf('Bit accuracy vs baselines', 'bit accuracy (%)');
     const tokenChart = chartOf('Token accuracy (all bits right) vs baselines', 'token accuracy (%)');
     charts.node()!.append(bitChart.root, tokenChart.root);
+    const timeline = makeTimelineSection(doc, parts.body, [
+      { title: 'Bit accuracy per scale', yLabel: 'bit accuracy (%)', format: (v) => v.toFixed(0) },
+      // one decimal: a young model's token accuracy (every bit right) stays near 0 for long
+      { title: 'Token accuracy per scale', yLabel: 'token accuracy (%)', format: (v) => v.toFixed(1) },
+      { title: 'All scales', yLabel: 'accuracy (%)', format: (v) => v.toFixed(0) },
+    ]);
     body.append('h2').text('Per scale');
     const scaleTable = makeDataTable(doc, 'scale-table', SCALE_COLUMNS);
     body.node()!.append(scaleTable.root);
@@ -94,11 +112,12 @@ export const createBitsDatasetView = defineView<BitsDatasetEvaluation>({
       ],
     });
     return {
-      controls: [{ on: (ev) => [ev], draw: (ev) => summary.text(ev ? summaryText(ev) : '') }],
+      controls: [{ on: (list) => [list && current(list)], draw: (list) => summary.text(list ? summaryText(current(list)) : '') }],
       draws: [
         {
-          on: (ev) => [ev],
-          draw(ev) {
+          on: (list) => [current(list)],
+          draw(list) {
+            const ev = current(list);
             const ticks = ev.scales.map((sc) => sc.grid ?? sc.scaleIndex + 1);
             const seriesOf = (key: keyof BitAccuracyValues) => [
               { name: 'model', values: ev.scales.map((sc) => sc[key] * 100), cls: 'c0' },
@@ -115,8 +134,32 @@ export const createBitsDatasetView = defineView<BitsDatasetEvaluation>({
             worstTable.update(ev, ev.perImage);
           },
         },
+        {
+          // Several checkpoints of a run: bit and token accuracy per scale, and over all scales, against the step.
+          on: (list) => [list],
+          draw(list) {
+            if (list.length < 2) return timeline.update(null);
+            const t = timelineOf(list);
+            const overall = (['bitAccuracy', 'tokenAccuracy'] as const).map((key, i) => ({
+              name: key === 'bitAccuracy' ? 'bit' : 'token',
+              values: t.overall(key).map((v) => v * 100),
+              cls: `c${i}`,
+            }));
+            timeline.update({
+              axis: t,
+              series: [
+                perScaleSeries(t.series('bitAccuracy'), t.scaleNames, 100),
+                perScaleSeries(t.series('tokenAccuracy'), t.scaleNames, 100),
+                overall,
+              ],
+            });
+          },
+        },
       ],
     };
   },
-  exportData: (st) => st.bitsDataset,
+  exportData(st) {
+    const list = st.bitsDataset;
+    return list.length > 1 ? timelineFile(list) : (list[0] ?? null);
+  },
 });

@@ -22,9 +22,9 @@ import { makeDataTable, sortRows, type Column } from '../ui/dataTable';
 import { makeDatasetToolbar } from '../ui/datasetToolbar';
 import { makeReliabilityChart } from '../ui/reliabilityChart';
 import { makeScaleChart } from '../ui/scaleChart';
-import { makeStepChart } from '../ui/stepChart';
 import { makeWorstImagesTable, WORST_ROWS } from '../ui/worstImagesTable';
 import { makeFreeRunSection } from './freeRunSection';
+import { makeTimelineSection, perScaleSeries } from './timelineSection';
 import { defineView } from './view';
 
 const pct = (v: number) => `${(v * 100).toFixed(1)}`;
@@ -130,23 +130,11 @@ export const createDatasetView = defineView<DatasetEvaluation[]>({
     const eceChart = chartOf('Calibration per scale', 'ece', 'bar', 1);
     const reliability = makeReliabilityChart(doc, 'Reliability, all scales');
     charts.node()!.append(accChart.root, nllChart.root, recChart.root, useChart.root, eceChart.root, reliability.root);
-    const timeline = body.append('div').attr('class', 'section dataset-timeline');
-    timeline.append('h2').text('Along the training run');
-    const tlRow = timeline.append('div').attr('class', 'row');
-    const tlAcc = makeStepChart(doc, {
-      title: 'Token accuracy per scale',
-      yLabel: axisLabel(metricOf('accuracy')),
-      xLabel: 'training step',
-      format: (v) => v.toFixed(0),
-    });
-    const tlNll = makeStepChart(doc, {
-      title: 'NLL per scale',
-      yLabel: axisLabel(metricOf('nll')),
-      xLabel: 'training step',
-      format: (v) => v.toFixed(1),
-    });
-    const tlUse = makeStepChart(doc, { title: 'Codebook use', yLabel: 'codes used', xLabel: 'training step', format: (v) => v.toFixed(0) });
-    tlRow.node()!.append(tlAcc.root, tlNll.root, tlUse.root);
+    const timeline = makeTimelineSection(doc, body.node()!, [
+      { title: 'Token accuracy per scale', yLabel: axisLabel(metricOf('accuracy')), format: (v) => v.toFixed(0) },
+      { title: 'NLL per scale', yLabel: axisLabel(metricOf('nll')), format: (v) => v.toFixed(1) },
+      { title: 'Codebook use', yLabel: 'codes used', format: (v) => v.toFixed(0) },
+    ]);
     body.append('h2').text('Per scale');
     const scaleTable = makeDataTable(doc, 'scale-table', SCALE_COLUMNS);
     body.node()!.append(scaleTable.root);
@@ -230,21 +218,15 @@ export const createDatasetView = defineView<DatasetEvaluation[]>({
           // Several checkpoints of a run: the same metrics as curves against the training step.
           on: (list) => [list],
           draw(list) {
-            const many = list.length > 1;
-            timeline.attr('hidden', many ? null : '');
-            if (!many) return;
+            if (list.length < 2) return timeline.update(null);
             const t = timelineOf(list);
-            const xs = t.points.map((p) => p.step);
+            const names = t.patchNums.map((pn) => `${pn}×${pn}`);
             // One curve per scale, in the unit the metric is shown in (a percentage × 100).
-            const perScale = (key: ScaleMetricKey) => {
-              const scale = metricOf(key).format.percent ? 100 : 1;
-              return t
-                .series(key)
-                .map((v, k) => ({ name: `${t.patchNums[k]}×${t.patchNums[k]}`, values: v.map((x) => x * scale), cls: `c${k % 10}` }));
-            };
-            tlAcc.update(xs, perScale('accuracy'), t.axis);
-            tlNll.update(xs, perScale('nll'), t.axis);
-            tlUse.update(xs, [{ name: 'all scales', values: t.usedOverall, cls: 'c0' }], t.axis);
+            const perScale = (key: ScaleMetricKey) => perScaleSeries(t.series(key), names, metricOf(key).format.percent ? 100 : 1);
+            timeline.update({
+              axis: t,
+              series: [perScale('accuracy'), perScale('nll'), [{ name: 'all scales', values: t.usedOverall, cls: 'c0' }]],
+            });
           },
         },
       ],

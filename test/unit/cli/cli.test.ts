@@ -467,9 +467,20 @@ describe('CLI on an Infinity bundle', function () {
       classesOnInfinity.stderr,
       /^varscope evaluate: --labels-from-subfolders is for VAR models: an Infinity model's images are labelled with captions/,
     );
-    const timeline = cli(['timeline', tmp, '--models', infinity, '--provider', 'cpu']);
-    assert.strictEqual(timeline.code, 1);
-    assert.match(timeline.stderr, /^varscope timeline: .*infinity-A is an Infinity bundle: timeline works on VAR checkpoints/);
+    // a timeline's checkpoints are of one family, one bit width and one schedule: refused before anything runs
+    const mixedFamilies = cli(['timeline', tmp, '--models', `${infinity},${requireBundle()}`, '--provider', 'cpu']);
+    assert.strictEqual(mixedFamilies.code, 1);
+    assert.match(
+      mixedFamilies.stderr,
+      /^varscope timeline: \S+ is a VAR checkpoint and \S+infinity-A an Infinity one: a timeline's checkpoints are of one family\n$/,
+    );
+    const infinityB = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-B'));
+    const mixedBits = cli(['timeline', tmp, '--models', `${infinity},${infinityB}`, '--provider', 'cpu']);
+    assert.strictEqual(mixedBits.code, 1);
+    assert.match(
+      mixedBits.stderr,
+      /^varscope timeline: \S+infinity-B has 32 bits per token and \S+infinity-A 16: a timeline's checkpoints have one bit width\n$/,
+    );
     const captionsOnVar = cli(['evaluate', tmp, '--model', requireBundle(), '--captions', 'c.jsonl', '--provider', 'cpu']);
     assert.strictEqual(captionsOnVar.code, 2);
     assert.match(captionsOnVar.stderr, /^varscope evaluate: --captions is for Infinity models: a VAR model takes classes\n$/);

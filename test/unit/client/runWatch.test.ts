@@ -20,7 +20,8 @@ import {
 import { RunFollower } from '../../../src/node/runFollower';
 import type { ConsistencyWarning } from '../../../src/shared/consistency';
 import type { DatasetEvaluation } from '../../../src/shared/evaluation';
-import { evaluationOf } from '../shared/evaluationFixture';
+import { varEvaluationOf } from '../../../src/shared/modelFamily';
+import { bitsEvaluationOf, evaluationOf } from '../shared/evaluationFixture';
 
 /** A stand-in checkpoint format: whole when it ends with END, and it says its epoch. */
 const whole = async (file: string) => fs.readFileSync(file, 'utf8').endsWith('END');
@@ -156,7 +157,7 @@ describe('RunWatch', () => {
         [2, 2],
       ],
     );
-    const last1 = evaluated[1].evaluation.scales.at(-1)!;
+    const last1 = varEvaluationOf(evaluated[1].evaluation, 'test').scales.at(-1)!;
     assert.strictEqual(evaluated[1].headline, `epoch 2: ${last1.pn}×${last1.pn} accuracy 20.0 % (+10.0)`);
     const same = events.find((e) => e.kind === 'same');
     assert.ok(same && same.kind === 'same' && /ar-ckpt-last\.pth epoch 2/.test(same.sameAs), JSON.stringify(same));
@@ -172,7 +173,7 @@ describe('RunWatch', () => {
     const again: RunWatchEvent[] = [];
     const second = watch(again);
     assert.deepStrictEqual(
-      second.w.history().map((e) => [e.model.step, e.warnings]),
+      second.w.history().map((e) => [e.model.step, varEvaluationOf(e, 'test').warnings]),
       [[4, [PATCH_NUMS_WARNING]]],
     );
     await second.w.step(new AbortController().signal);
@@ -217,6 +218,53 @@ describe('RunWatch', () => {
     const failed = events.find((e) => e.kind === 'failed');
     assert.ok(failed && failed.kind === 'failed');
     assert.strictEqual(failed.message, 'bad.pth: archive/data.pkl: the pickle calls os.system, which is not allowed');
+  });
+
+  it('an Infinity run: each ar-ckpt at its global iteration, bit and token accuracy in the headline; a VAR version is refused, not added', async () => {
+    const events: RunWatchEvent[] = [];
+    const w = new RunWatch({
+      runDir: run,
+      workDir: work,
+      settleMs: 0,
+      isComplete: whole,
+      makeBundle: async (file, out): Promise<MadeBundle> => {
+        fs.mkdirSync(out, { recursive: true });
+        const [, epoch, iter] = /-ep(\d+)-iter(\d+)-/.exec(file)!.map(Number);
+        return { epoch, iter, step: epoch * 1000 + iter, via: 'python', ms: 1 };
+      },
+      evaluate: async (_model, name) =>
+        name.includes('var')
+          ? evaluationOf({ step: null, accuracy: 0.5 })
+          : bitsEvaluationOf({ step: null, bitAccuracy: name.includes('ep0') ? 0.6 : 0.65 }),
+      onEvent: (e) => events.push(e),
+    });
+    write(path.join(run, 'ar-ckpt-giter000K-ep0-iter500-last.pth'), 'a END', 5000);
+    await w.step(new AbortController().signal);
+    write(path.join(run, 'ar-ckpt-giter001K-ep1-iter200-last.pth'), 'b END', 5000);
+    await w.step(new AbortController().signal);
+    write(path.join(run, 'var-ckpt-ep2-iter0-.pth'), 'c END', 5000);
+    await w.step(new AbortController().signal);
+    const said = events.flatMap((e) => (e.kind === 'evaluated' ? [e.headline] : e.kind === 'failed' ? [e.message] : []));
+    assert.deepStrictEqual(said, [
+      'epoch 0, iter 500: 2×2 bit accuracy 60.0 %, token accuracy 30.0 %',
+      'epoch 1, iter 200: 2×2 bit accuracy 65.0 % (+5.0), token accuracy 32.5 % (+2.5)',
+      "var-ckpt-ep2-iter0-.pth epoch 2 is a VAR checkpoint and ar-ckpt-giter000K-ep0-iter500-last.pth epoch 0, iter 500 an Infinity one: a timeline's checkpoints are of one family",
+    ]);
+    assert.deepStrictEqual(
+      w.history().map((e) => [e.family, e.model.step, e.model.checkpoint?.epoch, e.model.checkpoint?.iter]),
+      [
+        ['infinity', 500, 0, 500],
+        ['infinity', 1200, 1, 200],
+      ],
+    );
+    const saved = JSON.parse(fs.readFileSync(path.join(run, RUN_TIMELINE), 'utf8'));
+    assert.deepStrictEqual(
+      saved.evaluations.map((e: { family: string; model: { step: number } }) => [e.family, e.model.step]),
+      [
+        ['infinity', 500],
+        ['infinity', 1200],
+      ],
+    );
   });
 
   it('headline: without an earlier version there is no delta; a drop shows a minus', () => {

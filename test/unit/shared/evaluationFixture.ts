@@ -2,7 +2,7 @@
  * A small evaluation (two scales, two images) for tests that read and write evaluations without running a model.
  * Built loosely and cast: these tests are about files, and the metric fields change more often than the file format.
  */
-import type { DatasetEvaluation } from '../../../src/shared/evaluation';
+import type { BitsDatasetEvaluation, DatasetEvaluation } from '../../../src/shared/evaluation';
 
 /** An evaluation of a checkpoint at `step` with the given top-1 accuracy at every scale. */
 export function evaluationOf(p: { step: number | null; accuracy: number }): DatasetEvaluation {
@@ -45,4 +45,44 @@ export function evaluationOf(p: { step: number | null; accuracy: number }): Data
     perImage: [image('a.png'), image('b.png')],
   };
   return evaluation as unknown as DatasetEvaluation;
+}
+
+/**
+ * An Infinity evaluation of a checkpoint at `step` (`bits` per token, scales 1×1 and 2×2, two images): bit accuracy
+ * `bitAccuracy` at every scale, token accuracy half of it; the baselines the same whatever the checkpoint.
+ */
+export function bitsEvaluationOf(p: {
+  step: number | null;
+  bitAccuracy: number;
+  bits?: number;
+  grids?: Array<[number, number]>;
+}): BitsDatasetEvaluation {
+  const acc = (bitAccuracy: number) => ({ bitAccuracy, tokenAccuracy: bitAccuracy / 2 });
+  const grids = p.grids ?? [
+    [1, 1],
+    [2, 2],
+  ];
+  return {
+    format: 'varscope-evaluation',
+    version: 1,
+    family: 'infinity',
+    model: { id: `inf-${p.step}`, name: `checkpoint ${p.step}`, dir: `/models/inf-${p.step}`, step: p.step },
+    folder: '/images',
+    labels: { kind: 'captions' },
+    bits: p.bits ?? 16,
+    images: 2,
+    failed: [],
+    cancelled: false,
+    elapsedMs: 1000,
+    method: { prediction: 'argmax', folderMean: 'pooled' },
+    scales: grids.map(([h, w], k) => ({
+      scaleIndex: k,
+      grid: { h, w },
+      tokens: 2 * h * w,
+      ...acc(p.bitAccuracy),
+      baselines: { majority: acc(0.6), copyCoarser: k ? acc(0.5) : null },
+    })),
+    overall: acc(p.bitAccuracy),
+    perImage: [],
+  };
 }
