@@ -68,7 +68,7 @@ def main() -> int:
             params = build(arch, ckpt)
         cmd = [sys.executable, '-m', 'varscope.infinity.export', '--vae', os.path.join(ckpt, 'vae.pth')]
         cmd += ['--infinity', os.path.join(ckpt, 'infinity.pth'), '--out', bundle, '--arch', arch]
-        cmd += ['--pn', args.pn, '--ratios', args.ratios]
+        cmd += ['--pn', args.pn, '--ratios', args.ratios, '--name', f'{arch}, random weights ({args.pn})']
         rc, seconds, peak, _, lines = run_limited(cmd, int(args.limit_gb * GB), lambda m: print(m, flush=True), env=env)
         if rc != 0:
             print(f'{arch}: export failed ({rc}) after {seconds:.0f} s, peak {peak / GB:.2f} GB: {lines[-1:]}')

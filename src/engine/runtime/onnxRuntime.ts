@@ -61,9 +61,11 @@ export const DEFAULT_THREADS: Record<string, number> = {
  * whose pages fault in on first touch, which is slow on this VM: the default model's teacher-forced forward took
  * 169 ms instead of 39 ms (adding the mask to the [1, 4, 680, 680] attention scores alone took 25 ms per block).
  * The arena keeps its peak: the encoder and quantizer, which run once per image, go without it (engine RSS for the
- * default model: 257 MB this way, 189 MB with no arena).
+ * default model: 257 MB this way, 189 MB with no arena). Infinity's transformer graphs too: a 2B model's teacher-forced
+ * pass at 0.06M held 12.1 GB without it (its 9.3 GB of weights and malloc'd intermediates the process kept), 10.7 GB
+ * with it, and generated within the same peak (12.1 GB).
  */
-export const ARENA_ROLES = ['transformer', 'attention', 'transformerStep', 'decoder'];
+export const ARENA_ROLES = ['transformer', 'attention', 'transformerStep', 'decoder', 'infinityTransformer', 'infinityStep'];
 
 /**
  * Outputs left on the GPU per graph role, on WebGPU (the only provider whose GPU buffers onnxruntime-node hands out):
