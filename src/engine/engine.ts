@@ -12,6 +12,7 @@ import type {
   GenerateParams,
   GenerateResult,
   ImageSource,
+  ModelRef,
   TextCondition,
 } from '../shared/engineApi';
 import type {
@@ -39,7 +40,14 @@ import { bitsFolderUsage } from './dataset/bitsFolderUsage';
 import { GenerationRun } from './generation/generator';
 import { BitGenerationRun } from './generation/bitGenerator';
 import { SteppedRun } from './generation/steppedRun';
-import { sampleGrid } from './generation/samplingGrid';
+import { sampleBitGrid, sampleGrid } from './generation/samplingGrid';
+import type {
+  AnySamplingGridRequest,
+  AnySamplingGridResult,
+  BitSamplingGridRequest,
+  BitSamplingGridResult,
+} from '../shared/bitSamplingGrid';
+import type { SamplingGridRequest, SamplingGridResult } from '../shared/samplingGrid';
 import { decodeImage, DEFAULT_MAX_IMAGE_PIXELS, type DecodedImage } from './image/imageDecode';
 import { describePlacement, nodesOffProvider } from '../shared/nodePlacement';
 import { OnnxRuntime } from './runtime/onnxRuntime';
@@ -230,16 +238,28 @@ export class Engine implements Handlers<EngineApi> {
     }
   }
 
-  async samplingGrid(p: Parameters<EngineApi['samplingGrid']>[0]) {
-    const b = await this.bundle(p.model, 'samplingGrid');
+  /** A sampling grid of the request's family (VAR: classes; Infinity: a caption); one line when the bundle is of the other. */
+  async samplingGrid(p: ModelRef & SamplingGridRequest & { runId?: string }): Promise<SamplingGridResult>;
+  async samplingGrid(p: ModelRef & BitSamplingGridRequest & { runId?: string }): Promise<BitSamplingGridResult>;
+  async samplingGrid(p: ModelRef & AnySamplingGridRequest & { runId?: string }): Promise<AnySamplingGridResult>;
+  async samplingGrid(p: ModelRef & AnySamplingGridRequest & { runId?: string }): Promise<AnySamplingGridResult> {
+    const b = await this.anyBundle(p.model);
     const runId = p.runId ?? newRunId('grid');
     let cancelled = false;
     this.runs.set(runId, { cancel: () => (cancelled = true) });
+    const hooks = {
+      isCancelled: () => cancelled,
+      onProgress: (done: number, total: number) => this.emit('samplingGrid', { runId, done, total }),
+    };
     try {
-      return await sampleGrid(b, p, {
-        isCancelled: () => cancelled,
-        onProgress: (done, total) => this.emit('samplingGrid', { runId, done, total }),
-      });
+      if (p.family === 'infinity') {
+        if (!(b instanceof InfinityBundle))
+          throw new VarScopeError('BadRequest', `${p.model} is a VAR bundle: a sampling grid of it has classes, not a caption`);
+        return await sampleBitGrid(b, p, await this.textFeatures(b, p.text), hooks);
+      }
+      if (!(b instanceof ModelBundle))
+        throw new VarScopeError('BadRequest', `${p.model} is an Infinity bundle: a sampling grid of it has a caption, not classes`);
+      return await sampleGrid(b, p, hooks);
     } finally {
       this.runs.delete(runId);
     }

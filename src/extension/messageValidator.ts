@@ -7,7 +7,7 @@ import { PANEL_COMMANDS, SAVE_MIMES, VIEW_IDS, type HostApi, type PanelState } f
 import type { RpcMessage } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
 import { bitSamplingSettingsError, samplingSettingsError } from '../shared/samplingBounds';
-import { samplingGridError } from '../shared/samplingGrid';
+import { anySamplingGridError } from '../shared/bitSamplingGrid';
 import { MAX_PROFILE_REPEATS } from '../shared/scaleProfile';
 
 type Check = (params: unknown) => string | null;
@@ -92,7 +92,7 @@ const CHECKS: { [M in keyof HostApi]: Check } = {
   cancel: (p) => (isObj(p) && isRunId(p.runId) ? null : 'cancel needs runId'),
   samplingGrid: (p) => {
     if (!isObj(p)) return 'params must be an object';
-    return isRunId(p.runId) ? samplingGridError(p) : 'samplingGrid needs runId';
+    return isRunId(p.runId) ? anySamplingGridError(p) : 'samplingGrid needs runId';
   },
   edit: (p) => {
     if (!isObj(p)) return 'params must be an object';

@@ -101,8 +101,7 @@ export class PanelEngine {
         try {
           const model = await openDir();
           if (this.runs.ownerOf(p.runId) !== panel) throw new VarScopeError('Cancelled', 'sampling grid cancelled');
-          const { classes, settings, samples, seed, runId } = p;
-          return await client.call('samplingGrid', { model, classes, settings, samples, seed, runId });
+          return await client.call('samplingGrid', { model, ...p });
         } finally {
           this.runs.forget(p.runId);
         }

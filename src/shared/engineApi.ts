@@ -6,6 +6,12 @@
 import type { AnyDatasetEvaluation, EvaluationProgress, FreeRunMode, LabelSource } from './evaluation';
 import type { EditRequest, EditResult } from './protocol';
 import type { ModelFamily } from './manifest';
+import type {
+  AnySamplingGridRequest,
+  AnySamplingGridResult,
+  BitSamplingGridRequest,
+  BitSamplingGridResult,
+} from './bitSamplingGrid';
 import type { SamplingGridRequest, SamplingGridResult } from './samplingGrid';
 import type {
   AnyModelInfo,
@@ -174,10 +180,12 @@ export interface EngineApi {
   /** Replace tokens of a scale or a region and regenerate the finer scales. */
   edit(params: EngineEditRequest): Promise<EditResult>;
   /**
-   * Sampler settings side by side: N seeded samples per class per setting, each a `generate` run, with per-scale
-   * metrics; progress streamed as `samplingGrid` events; cancel with `cancel`.
+   * Sampler settings side by side: N seeded samples per class (Infinity: for the caption) per setting, each a
+   * `generate` run, with per-scale metrics; progress streamed as `samplingGrid` events; cancel with `cancel`.
    */
   samplingGrid(params: ModelRef & SamplingGridRequest & { runId?: string }): Promise<SamplingGridResult>;
+  samplingGrid(params: ModelRef & BitSamplingGridRequest & { runId?: string }): Promise<BitSamplingGridResult>;
+  samplingGrid(params: ModelRef & AnySamplingGridRequest & { runId?: string }): Promise<AnySamplingGridResult>;
   /** Codebook usage (Infinity: bit usage) over many images, streamed as `folderUsage` events; cancel with `cancel`. */
   folderUsage(params: FolderUsageRequest): Promise<FolderUsageResult>;
   /**

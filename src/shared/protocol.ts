@@ -26,7 +26,7 @@ import type {
 } from './results';
 import type { Nothing, Side } from './rpc';
 import type { AnyDatasetEvaluation } from './evaluation';
-import type { SamplingGridRequest, SamplingGridResult } from './samplingGrid';
+import type { AnySamplingGridRequest, AnySamplingGridResult } from './bitSamplingGrid';
 
 /** What the panel shows; kept in webview state so a reload restores it. */
 export interface PanelState {
@@ -150,7 +150,7 @@ export interface HostApi {
    * Sampler settings side by side with the current model: N seeded samples per class per setting, per-scale metrics.
    * `runId` (chosen by the panel, unique to it) names the run for `progress` events and `cancel`.
    */
-  samplingGrid(params: SamplingGridRequest & { runId: string }): Promise<SamplingGridResult>;
+  samplingGrid(params: AnySamplingGridRequest & { runId: string }): Promise<AnySamplingGridResult>;
   /** Change tokens and regenerate finer scales, starting from the panel image's pyramid. */
   edit(params: EditRequest): Promise<EditResult>;
   /** The checkpoint's training hit counts, when it carries them. */

@@ -34,6 +34,7 @@ export const GRID_LIMITS = { classes: 16, settings: 16, samples: 32, generations
 
 /** A grid to sample. */
 export interface SamplingGridRequest {
+  family?: 'var';
   classes: number[];
   settings: SamplerSetting[];
   /** Samples per class per setting. */
@@ -145,6 +146,7 @@ export interface GridSettingResult {
 
 /** A sampled grid. */
 export interface SamplingGridResult {
+  family?: 'var';
   classes: number[];
   samples: number;
   seed: number;
