@@ -99,10 +99,21 @@ export function clampBitSetting(s: BitSamplerSetting): BitSamplerSetting {
   return { ...s, topK: Math.min(s.topK, 2) };
 }
 
-/** "CFG 4 · tau 0.5 · top-k 900 · top-p 0.97" (a list that varies over the scales in full). */
-export function bitSettingLabel(s: BitSamplerSetting): string {
+/**
+ * "CFG 4 · tau 0.5 · top-k 900 · top-p 0.97" (a list that varies over the scales in full); with `among`, only the
+ * parts that differ between those settings (all of them when none differs).
+ */
+export function bitSettingLabel(s: BitSamplerSetting, among?: readonly BitSamplerSetting[]): string {
   const list = (l: number[]) => (l.every((v) => v === l[0]) ? String(l[0]) : `[${l.join(' ')}]`);
-  return `CFG ${list(s.cfgList)} · tau ${list(s.tauList)} · top-k ${s.topK} · top-p ${s.topP}`;
+  const parts: Array<[keyof BitSamplerSetting, string]> = [
+    ['cfgList', `CFG ${list(s.cfgList)}`],
+    ['tauList', `tau ${list(s.tauList)}`],
+    ['topK', `top-k ${s.topK}`],
+    ['topP', `top-p ${s.topP}`],
+  ];
+  const varies = (key: keyof BitSamplerSetting) => among?.some((o) => JSON.stringify(o[key]) !== JSON.stringify(s[key]));
+  const shown = parts.filter(([key]) => varies(key));
+  return (shown.length ? shown : parts).map(([, text]) => text).join(' · ');
 }
 
 /**

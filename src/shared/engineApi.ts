@@ -6,12 +6,7 @@
 import type { AnyDatasetEvaluation, EvaluationProgress, FreeRunMode, LabelSource } from './evaluation';
 import type { EditRequest, EditResult } from './protocol';
 import type { ModelFamily } from './manifest';
-import type {
-  AnySamplingGridRequest,
-  AnySamplingGridResult,
-  BitSamplingGridRequest,
-  BitSamplingGridResult,
-} from './bitSamplingGrid';
+import type { AnySamplingGridRequest, AnySamplingGridResult, BitSamplingGridRequest, BitSamplingGridResult } from './bitSamplingGrid';
 import type { SamplingGridRequest, SamplingGridResult } from './samplingGrid';
 import type {
   AnyModelInfo,

@@ -117,7 +117,7 @@ export const SAMPLING_METRICS: readonly SamplingMetricDecl[] = [
 ];
 
 /** A metric's value as shown ("—" for none). */
-export function formatSamplingMetric(d: SamplingMetricDecl, v: number | null): string {
+export function formatSamplingMetric(d: Pick<SamplingMetricDecl, 'digits' | 'percent'>, v: number | null): string {
   if (v === null || !Number.isFinite(v)) return '—';
   return d.percent ? `${(v * 100).toFixed(d.digits)} %` : v.toFixed(d.digits);
 }

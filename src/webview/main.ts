@@ -17,6 +17,7 @@ import { createProfileView } from './views/profileView';
 import { createPyramidView } from './views/pyramidView';
 import { createBitsReconstructionView, createReconstructionView } from './views/reconstructionView';
 import { createBitsResidualView, createResidualView } from './views/residualView';
+import { createBitSamplingView } from './views/bitSamplingView';
 import { createSamplingView } from './views/samplingView';
 import { createBitsStepThroughView, createStepThroughView } from './views/stepThroughView';
 import { createWhatIfView } from './views/whatIfView';
@@ -33,7 +34,7 @@ const VIEWS: { [V in ViewId]: Omit<TabSpec, 'id'> } = {
   codebook: { label: 'Codebook', create: { var: createCodebookView, infinity: createBitsCodebookView } },
   attention: { label: 'Attention', create: { var: createAttentionView } },
   stepThrough: { label: 'Step-through', create: { var: createStepThroughView, infinity: createBitsStepThroughView } },
-  sampling: { label: 'Sampling', create: { var: createSamplingView } },
+  sampling: { label: 'Sampling', create: { var: createSamplingView, infinity: createBitSamplingView } },
   whatIf: { label: 'What-if', create: { var: createWhatIfView } },
   compare: { label: 'Compare', create: { var: createCompareView } },
   dataset: { label: 'Dataset', create: { var: createDatasetView, infinity: createBitsDatasetView } },

@@ -18,6 +18,7 @@ import type {
   ScaleProfile,
 } from '../shared/results';
 import type { BitsDatasetEvaluation, DatasetEvaluation, FreeRunMode } from '../shared/evaluation';
+import type { AnySamplingGridResult, BitSamplingGridResult } from '../shared/bitSamplingGrid';
 import type { SamplingGridResult } from '../shared/samplingGrid';
 import type { TokenRef } from './geometry/scales';
 
@@ -106,8 +107,8 @@ export interface InspectorState {
   /** Which half of the step-through view shows: sampling a new image, or teacher-forced on the open one. */
   stepMode: 'generate' | 'teacher';
   edit: EditState;
-  /** The Sampling view's grid of sampler settings. */
-  samplingGrid: Loadable<SamplingGridResult>;
+  /** The last sampling grid, of the model's family (each family's Sampling view shows its own). */
+  samplingGrid: Loadable<AnySamplingGridResult>;
   /** The latest grid run, while it runs and after it was cancelled (null once a grid finished). */
   samplingRun: SamplingRun | null;
   /** The token under the pointer anywhere (linked highlight). */
@@ -292,4 +293,15 @@ export class Store {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
+}
+
+/** The grid result of a family: an Infinity grid for 'infinity', else VAR's. */
+export type GridOf<F extends 'var' | 'infinity'> = F extends 'infinity' ? BitSamplingGridResult : SamplingGridResult;
+
+/** The sampling grid slot as one family's Sampling view sees it: a grid of the other family (the model changed) is none. */
+export function familyGrid<F extends 'var' | 'infinity'>(l: Loadable<AnySamplingGridResult>, family: F): Loadable<GridOf<F>> {
+  const v = l.value;
+  const own = v && (v.family === 'infinity') === (family === 'infinity') ? (v as GridOf<F>) : undefined;
+  if (own || l.status !== 'ready') return { ...l, value: own };
+  return { status: 'idle' };
 }
