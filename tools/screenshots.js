@@ -45,10 +45,18 @@ const SHOTS = [
   'infinity-codebook',
   'infinity-teacher-forced',
   'infinity-step-through',
+  'infinity-sampling',
   'infinity-dataset',
 ];
 /** The screenshots taken in the Infinity model's own session. */
-const INFINITY_SHOTS = ['infinity-pyramid', 'infinity-codebook', 'infinity-teacher-forced', 'infinity-step-through', 'infinity-dataset'];
+const INFINITY_SHOTS = [
+  'infinity-pyramid',
+  'infinity-codebook',
+  'infinity-teacher-forced',
+  'infinity-step-through',
+  'infinity-sampling',
+  'infinity-dataset',
+];
 /** The Infinity screenshot's model and image: the official fixture B (32 bits, h:w 0.75) on its own input. */
 const INFINITY_BUNDLE = path.join(cs.ROOT, 'out', 'bundles', 'infinity-B');
 const INFINITY_IMAGE = path.join(cs.ROOT, 'test', 'fixtures', 'infinity', 'infinity-B', 'image.png');
@@ -558,6 +566,21 @@ async function infinityShots(outDir, names, datasetResults) {
       await page.mouse.move(box.x + (5.5 * box.width) / 8, box.y + (2.5 * box.height) / 6); // 6×8: row 2, col 5
       await sleep(400);
       await save('infinity-step-through');
+    }
+    if (names.includes('infinity-sampling')) {
+      // the caption beside the image; infer.sh's CFG 4 beside CFG 1 (no guidance), tau 0.5, three seeds each
+      await resetPanel(panel);
+      await showTab(panel, 'sampling');
+      await panel.fill('.view-bit-sampling .grid-cfg', '4, 1');
+      await panel.fill('.view-bit-sampling .grid-samples', '3');
+      await panel.click('.view-bit-sampling .grid-run');
+      await until(
+        'the sampled grid',
+        () => panel.evaluate(() => document.querySelectorAll('.view-bit-sampling .grid-row .grid-image').length === 6),
+        120000,
+      );
+      await sleep(800);
+      await save('infinity-sampling');
     }
     if (names.includes('infinity-dataset')) {
       // the evaluation of six captioned images (infinityDatasetResults), opened as a saved result
