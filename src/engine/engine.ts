@@ -7,6 +7,7 @@ import * as path from 'path';
 import type {
   BitGenerateResult,
   EngineApi,
+  EngineEditRequest,
   EngineConfig,
   EngineEvents,
   GenerateParams,
@@ -34,6 +35,9 @@ import { bitsModelInfo, evaluateBitsOf, inspectBits, sizedInput, type ProviderUs
 import { encodePrompt } from './model/textEncoder';
 import { trainingUsage } from './analysis/codebookStats';
 import { editForcing } from './model/editForcing';
+import { editBits } from './generation/bitEdit';
+import type { BitEditRequest, BitEditResult } from '../shared/bitEdit';
+import type { EditResult } from '../shared/protocol';
 import { evaluateFolder } from './dataset/folderEval';
 import { folderUsage } from './dataset/folderPass';
 import { bitsFolderUsage } from './dataset/bitsFolderUsage';
@@ -214,7 +218,17 @@ export class Engine implements Handlers<EngineApi> {
     return BitGenerationRun.open(b, runId, settings, await this.textFeatures(b, settings.text));
   }
 
-  async edit(p: Parameters<EngineApi['edit']>[0]) {
+  /** An edit of the request's family: VAR's of an image or a pyramid, Infinity's of a generation for a caption. */
+  async edit(p: EngineEditRequest): Promise<EditResult>;
+  async edit(p: ModelRef & BitEditRequest): Promise<BitEditResult>;
+  async edit(p: EngineEditRequest | (ModelRef & BitEditRequest)): Promise<EditResult | BitEditResult>;
+  async edit(p: EngineEditRequest | (ModelRef & BitEditRequest)): Promise<EditResult | BitEditResult> {
+    if (p.family === 'infinity') {
+      const ib = await this.anyBundle(p.model);
+      if (!(ib instanceof InfinityBundle))
+        throw new VarScopeError('BadRequest', `${p.model} is a VAR bundle: edit needs VAR settings (a class), not a caption`);
+      return editBits(ib, p, await this.textFeatures(ib, p.settings.text));
+    }
     const b = await this.bundle(p.model, 'edit');
     const m = b.manifest;
     let source: Int32Array[];

@@ -123,7 +123,11 @@ export class PanelEngine {
           this.runs.forget(p.runId);
         }
       },
-      edit: async (p) => client.call('edit', { ...p, model: await openDir(), source: { image: image() } }),
+      // VAR edits the panel image's tokens; Infinity a generation for the caption (its settings say which).
+      edit: async (p) =>
+        p.family === 'infinity'
+          ? client.call('edit', { ...p, model: await openDir() })
+          : client.call('edit', { ...p, model: await openDir(), source: { image: image() } }),
       trainingUsage: async () => client.call('trainingUsage', { model: await openDir() }),
       profile: async (p) =>
         client.call('profile', {

@@ -18,8 +18,8 @@ import type {
   ScaleProfile,
 } from '../shared/results';
 import type { BitsDatasetEvaluation, DatasetEvaluation, FreeRunMode } from '../shared/evaluation';
-import type { AnySamplingGridResult, BitSamplingGridResult } from '../shared/bitSamplingGrid';
-import type { SamplingGridResult } from '../shared/samplingGrid';
+import type { AnySamplingGridResult } from '../shared/bitSamplingGrid';
+import type { BitEditResult } from '../shared/bitEdit';
 import type { TokenRef } from './geometry/scales';
 
 /** A value fetched from the host. */
@@ -65,7 +65,8 @@ export interface EditState {
   scaleIndex: number;
   positions: number[];
   tokenId: number;
-  result: Loadable<EditResult>;
+  /** The last edit, of the model's family. */
+  result: Loadable<EditResult | BitEditResult>;
 }
 
 /** Everything the panel shows. */
@@ -295,13 +296,16 @@ export class Store {
   }
 }
 
-/** The grid result of a family: an Infinity grid for 'infinity', else VAR's. */
-export type GridOf<F extends 'var' | 'infinity'> = F extends 'infinity' ? BitSamplingGridResult : SamplingGridResult;
+/** The members of a union of both families' results that belong to `F`. */
+export type OfFamily<V, F extends ModelFamily> = Extract<V, F extends 'infinity' ? { family: 'infinity' } : { family?: 'var' }>;
 
-/** The sampling grid slot as one family's Sampling view sees it: a grid of the other family (the model changed) is none. */
-export function familyGrid<F extends 'var' | 'infinity'>(l: Loadable<AnySamplingGridResult>, family: F): Loadable<GridOf<F>> {
+/**
+ * A slot holding either family's result as one family's view sees it (the Sampling grid, the What-if edit): a result
+ * of the other family (the model changed) is none.
+ */
+export function ofFamily<V extends { family?: ModelFamily }, F extends ModelFamily>(l: Loadable<V>, family: F): Loadable<OfFamily<V, F>> {
   const v = l.value;
-  const own = v && (v.family === 'infinity') === (family === 'infinity') ? (v as GridOf<F>) : undefined;
+  const own = v && (v.family === 'infinity') === (family === 'infinity') ? (v as OfFamily<V, F>) : undefined;
   if (own || l.status !== 'ready') return { ...l, value: own };
   return { status: 'idle' };
 }

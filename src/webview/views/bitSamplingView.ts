@@ -21,7 +21,7 @@ import {
 import { nearestSchedule } from '../../shared/modelFamily';
 import { formatSamplingMetric } from '../../shared/samplingGrid';
 import { SAMPLING_BOUNDS } from '../../shared/samplingBounds';
-import { familyGrid } from '../store';
+import { ofFamily } from '../store';
 import { makeCaptionInput } from '../ui/captionInput';
 import { drawRgba } from '../ui/canvas';
 import { button, field, numberInput } from '../ui/controls';
@@ -38,7 +38,7 @@ const numbers = (text: string): number[] => text.split(',').map((x) => (x.trim()
 export const createBitSamplingView = defineView<BitSamplingGridResult>({
   className: 'view view-sampling view-bit-sampling',
   source: (st) => ({
-    data: familyGrid(st.samplingGrid, 'infinity'),
+    data: ofFamily(st.samplingGrid, 'infinity'),
     loading: 'Sampling the grid: every sample is a whole generation for the caption…',
     idle: 'Choose a caption and settings, then Sample — or one click on the official infer.sh or run_infinity.py settings.',
   }),
@@ -260,7 +260,7 @@ export const createBitSamplingView = defineView<BitSamplingGridResult>({
     };
   },
   exportData(st) {
-    const r = familyGrid(st.samplingGrid, 'infinity').value;
+    const r = ofFamily(st.samplingGrid, 'infinity').value;
     if (!r) return { view: 'sampling', grid: null };
     const d = r.bits;
     return {

@@ -18,7 +18,7 @@ import {
   type SamplingGridResult,
   type SamplingPreset,
 } from '../../shared/samplingGrid';
-import { familyGrid } from '../store';
+import { ofFamily } from '../store';
 import { drawRgba } from '../ui/canvas';
 import { button, field, numberInput } from '../ui/controls';
 import { makeGridProgress } from '../ui/gridProgress';
@@ -42,7 +42,7 @@ function numbers(text: string): number[] {
 export const createSamplingView = defineView<SamplingGridResult>({
   className: 'view view-sampling',
   source: (st) => ({
-    data: familyGrid(st.samplingGrid, 'var'),
+    data: ofFamily(st.samplingGrid, 'var'),
     loading: 'Sampling the grid: every sample is a whole generation…',
     idle: 'Choose classes and settings, then Sample — or one click on the official FID or looks settings.',
   }),
@@ -228,7 +228,7 @@ export const createSamplingView = defineView<SamplingGridResult>({
     };
   },
   exportData(st) {
-    const r = familyGrid(st.samplingGrid, 'var').value;
+    const r = ofFamily(st.samplingGrid, 'var').value;
     if (!r) return { view: 'sampling', grid: null };
     return {
       view: 'sampling',
