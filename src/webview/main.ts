@@ -20,6 +20,7 @@ import { createBitsResidualView, createResidualView } from './views/residualView
 import { createBitSamplingView } from './views/bitSamplingView';
 import { createSamplingView } from './views/samplingView';
 import { createBitsStepThroughView, createStepThroughView } from './views/stepThroughView';
+import { createBitWhatIfView } from './views/bitWhatIfView';
 import { createWhatIfView } from './views/whatIfView';
 import type { ViewContext } from './views/view';
 
@@ -35,7 +36,7 @@ const VIEWS: { [V in ViewId]: Omit<TabSpec, 'id'> } = {
   attention: { label: 'Attention', create: { var: createAttentionView } },
   stepThrough: { label: 'Step-through', create: { var: createStepThroughView, infinity: createBitsStepThroughView } },
   sampling: { label: 'Sampling', create: { var: createSamplingView, infinity: createBitSamplingView } },
-  whatIf: { label: 'What-if', create: { var: createWhatIfView } },
+  whatIf: { label: 'What-if', create: { var: createWhatIfView, infinity: createBitWhatIfView } },
   compare: { label: 'Compare', create: { var: createCompareView } },
   dataset: { label: 'Dataset', create: { var: createDatasetView, infinity: createBitsDatasetView } },
   profile: { label: 'Profile', create: { var: createProfileView } },

@@ -23,6 +23,7 @@ module.exports = (test) => {
       'tab-codebook',
       'tab-stepThrough',
       'tab-sampling',
+      'tab-whatIf',
       'tab-dataset',
     ]);
     assert.deepStrictEqual(
