@@ -46,6 +46,7 @@ const SHOTS = [
   'infinity-teacher-forced',
   'infinity-step-through',
   'infinity-sampling',
+  'infinity-what-if',
   'infinity-dataset',
 ];
 /** The screenshots taken in the Infinity model's own session. */
@@ -55,6 +56,7 @@ const INFINITY_SHOTS = [
   'infinity-teacher-forced',
   'infinity-step-through',
   'infinity-sampling',
+  'infinity-what-if',
   'infinity-dataset',
 ];
 /** The Infinity screenshot's model and image: the official fixture B (32 bits, h:w 0.75) on its own input. */
@@ -581,6 +583,27 @@ async function infinityShots(outDir, names, datasetResults) {
       );
       await sleep(800);
       await save('infinity-sampling');
+    }
+    if (names.includes('infinity-what-if')) {
+      // the original of seed 1, then bits 0-7 of a 2×2 block of tokens at 6×8 flipped
+      await resetPanel(panel);
+      await showTab(panel, 'whatIf');
+      await panel.fill('.view-bit-whatif .edit-seed', '1');
+      await panel.click('.view-bit-whatif .edit-generate');
+      await until('the original', () => panel.$('.view-bit-whatif .edit-original svg.token-grid'), 60000);
+      await panel.selectOption('.view-bit-whatif .edit-scale', '3');
+      for (const pos of [18, 19, 26, 27]) await panel.click(`.view-bit-whatif .edit-grid rect.cell[data-pos="${pos}"]`);
+      await panel.fill('.view-bit-whatif .edit-flip', '0, 1, 2, 3, 4, 5, 6, 7');
+      await panel.click('.view-bit-whatif .edit-flip-run');
+      await whenPanel(
+        panel,
+        'the edit',
+        () => /^Edited/.test(document.querySelector('.view-bit-whatif .edit-status').textContent),
+        undefined,
+        60000,
+      );
+      await sleep(800);
+      await save('infinity-what-if');
     }
     if (names.includes('infinity-dataset')) {
       // the evaluation of six captioned images (infinityDatasetResults), opened as a saved result
