@@ -47,6 +47,8 @@ const SHOTS = [
   'infinity-codebook',
   'infinity-teacher-forced',
   'infinity-step-through',
+  'infinity-sampling',
+  'infinity-what-if',
   'infinity-dataset',
   'infinity-timeline',
   'infinity-large',
@@ -57,6 +59,8 @@ const INFINITY_SHOTS = [
   'infinity-codebook',
   'infinity-teacher-forced',
   'infinity-step-through',
+  'infinity-sampling',
+  'infinity-what-if',
   'infinity-dataset',
   'infinity-timeline',
 ];
@@ -572,6 +576,42 @@ async function infinityShots(outDir, names, datasetResults, timelineResults) {
       await page.mouse.move(box.x + (5.5 * box.width) / 8, box.y + (2.5 * box.height) / 6); // 6×8: row 2, col 5
       await sleep(400);
       await save('infinity-step-through');
+    }
+    if (names.includes('infinity-sampling')) {
+      // the caption beside the image; infer.sh's CFG 4 beside CFG 1 (no guidance), tau 0.5, three seeds each
+      await resetPanel(panel);
+      await showTab(panel, 'sampling');
+      await panel.fill('.view-bit-sampling .grid-cfg', '4, 1');
+      await panel.fill('.view-bit-sampling .grid-samples', '3');
+      await panel.click('.view-bit-sampling .grid-run');
+      await until(
+        'the sampled grid',
+        () => panel.evaluate(() => document.querySelectorAll('.view-bit-sampling .grid-row .grid-image').length === 6),
+        120000,
+      );
+      await sleep(800);
+      await save('infinity-sampling');
+    }
+    if (names.includes('infinity-what-if')) {
+      // the original of seed 1, then bits 0-7 of a 2×2 block of tokens at 6×8 flipped
+      await resetPanel(panel);
+      await showTab(panel, 'whatIf');
+      await panel.fill('.view-bit-whatif .edit-seed', '1');
+      await panel.click('.view-bit-whatif .edit-generate');
+      await until('the original', () => panel.$('.view-bit-whatif .edit-original svg.token-grid'), 60000);
+      await panel.selectOption('.view-bit-whatif .edit-scale', '3');
+      for (const pos of [18, 19, 26, 27]) await panel.click(`.view-bit-whatif .edit-grid rect.cell[data-pos="${pos}"]`);
+      await panel.fill('.view-bit-whatif .edit-flip', '0, 1, 2, 3, 4, 5, 6, 7');
+      await panel.click('.view-bit-whatif .edit-flip-run');
+      await whenPanel(
+        panel,
+        'the edit',
+        () => /^Edited/.test(document.querySelector('.view-bit-whatif .edit-status').textContent),
+        undefined,
+        60000,
+      );
+      await sleep(800);
+      await save('infinity-what-if');
     }
     if (names.includes('infinity-dataset')) {
       // the evaluation of six captioned images (infinityDatasetResults), opened as a saved result

@@ -30,7 +30,7 @@ import { checkDistinct, checkOutputDir, checkOutputFile, writeOutput } from './o
 import { ProgressLine } from './progress';
 import { PROFILE_OPTIONS, profileTable, runProfile } from './profileCommand';
 import { runWatchCommand, WATCH_OPTIONS, WATCH_SWITCHES } from './watchCommand';
-import { gridJson, gridPngs, runSampleGrid, SAMPLE_GRID_OPTIONS } from './sampleGridCommand';
+import { bitGridJson, gridJson, gridPngs, runBitSampleGrid, runSampleGrid, SAMPLE_GRID_OPTIONS } from './sampleGridCommand';
 import {
   EVALUATE_OPTIONS,
   EVALUATE_SWITCHES,
@@ -122,7 +122,7 @@ export const SPECS: Record<string, CommandSpec> = {
   'sample-grid': {
     name: 'sample-grid',
     summary:
-      'Sampler settings side by side (CFG × top-k × top-p): N seeded samples per class per setting, each a `generate` run; per scale the entropy, distinct codes, diversity within a class and agreement with the first setting.',
+      'Sampler settings side by side (CFG × top-k × top-p): N seeded samples per class per setting, each a `generate` run; per scale the entropy, distinct codes, diversity within a class and agreement with the first setting. An Infinity model: for one caption, CFG × tau × top-k × top-p, with the bit versions of diversity and agreement.',
     positionals: [],
     options: { ...COMMON, ...SAMPLE_GRID_OPTIONS },
   },
@@ -549,18 +549,15 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
       return;
     }
     case 'sample-grid': {
-      const info = await openModel(engine, model);
-      const r = await runSampleGrid(args, engine, model, info);
+      const info = await openAnyModel(engine, model);
+      const r =
+        info.family === 'infinity'
+          ? await runBitSampleGrid(args, engine, model, info, captionOption(args))
+          : await runSampleGrid(args, engine, model, varModelOf(info, 'sample-grid'));
       const pngs = args.options.out ? gridPngs(args.options.out, r) : [];
       for (const p of pngs) await writePng(p.file, p.image);
-      await writeJson(
-        args,
-        gridJson(
-          info.provider,
-          r,
-          pngs.map((p) => p.file),
-        ),
-      );
+      const files = pngs.map((p) => p.file);
+      await writeJson(args, r.family === 'infinity' ? bitGridJson(info.provider, r, files) : gridJson(info.provider, r, files));
       return;
     }
     case 'evaluate': {

@@ -7,11 +7,13 @@ import * as path from 'path';
 import type {
   BitGenerateResult,
   EngineApi,
+  EngineEditRequest,
   EngineConfig,
   EngineEvents,
   GenerateParams,
   GenerateResult,
   ImageSource,
+  ModelRef,
   TextCondition,
 } from '../shared/engineApi';
 import type {
@@ -33,13 +35,23 @@ import { bitsModelInfo, evaluateBitsOf, inspectBits, sizedInput, type ProviderUs
 import { encodePrompt } from './model/textEncoder';
 import { trainingUsage } from './analysis/codebookStats';
 import { editForcing } from './model/editForcing';
+import { editBits } from './generation/bitEdit';
+import type { BitEditRequest, BitEditResult } from '../shared/bitEdit';
+import type { EditResult } from '../shared/protocol';
 import { evaluateFolder } from './dataset/folderEval';
 import { folderUsage } from './dataset/folderPass';
 import { bitsFolderUsage } from './dataset/bitsFolderUsage';
 import { GenerationRun } from './generation/generator';
 import { BitGenerationRun } from './generation/bitGenerator';
 import { SteppedRun } from './generation/steppedRun';
-import { sampleGrid } from './generation/samplingGrid';
+import { sampleBitGrid, sampleGrid } from './generation/samplingGrid';
+import type {
+  AnySamplingGridRequest,
+  AnySamplingGridResult,
+  BitSamplingGridRequest,
+  BitSamplingGridResult,
+} from '../shared/bitSamplingGrid';
+import type { SamplingGridRequest, SamplingGridResult } from '../shared/samplingGrid';
 import { decodeImage, DEFAULT_MAX_IMAGE_PIXELS, type DecodedImage } from './image/imageDecode';
 import { describePlacement, nodesOffProvider } from '../shared/nodePlacement';
 import { OnnxRuntime } from './runtime/onnxRuntime';
@@ -206,7 +218,17 @@ export class Engine implements Handlers<EngineApi> {
     return BitGenerationRun.open(b, runId, settings, await this.textFeatures(b, settings.text));
   }
 
-  async edit(p: Parameters<EngineApi['edit']>[0]) {
+  /** An edit of the request's family: VAR's of an image or a pyramid, Infinity's of a generation for a caption. */
+  async edit(p: EngineEditRequest): Promise<EditResult>;
+  async edit(p: ModelRef & BitEditRequest): Promise<BitEditResult>;
+  async edit(p: EngineEditRequest | (ModelRef & BitEditRequest)): Promise<EditResult | BitEditResult>;
+  async edit(p: EngineEditRequest | (ModelRef & BitEditRequest)): Promise<EditResult | BitEditResult> {
+    if (p.family === 'infinity') {
+      const ib = await this.anyBundle(p.model);
+      if (!(ib instanceof InfinityBundle))
+        throw new VarScopeError('BadRequest', `${p.model} is a VAR bundle: edit needs VAR settings (a class), not a caption`);
+      return editBits(ib, p, await this.textFeatures(ib, p.settings.text));
+    }
     const b = await this.bundle(p.model, 'edit');
     const m = b.manifest;
     let source: Int32Array[];
@@ -230,16 +252,28 @@ export class Engine implements Handlers<EngineApi> {
     }
   }
 
-  async samplingGrid(p: Parameters<EngineApi['samplingGrid']>[0]) {
-    const b = await this.bundle(p.model, 'samplingGrid');
+  /** A sampling grid of the request's family (VAR: classes; Infinity: a caption); one line when the bundle is of the other. */
+  async samplingGrid(p: ModelRef & SamplingGridRequest & { runId?: string }): Promise<SamplingGridResult>;
+  async samplingGrid(p: ModelRef & BitSamplingGridRequest & { runId?: string }): Promise<BitSamplingGridResult>;
+  async samplingGrid(p: ModelRef & AnySamplingGridRequest & { runId?: string }): Promise<AnySamplingGridResult>;
+  async samplingGrid(p: ModelRef & AnySamplingGridRequest & { runId?: string }): Promise<AnySamplingGridResult> {
+    const b = await this.anyBundle(p.model);
     const runId = p.runId ?? newRunId('grid');
     let cancelled = false;
     this.runs.set(runId, { cancel: () => (cancelled = true) });
+    const hooks = {
+      isCancelled: () => cancelled,
+      onProgress: (done: number, total: number) => this.emit('samplingGrid', { runId, done, total }),
+    };
     try {
-      return await sampleGrid(b, p, {
-        isCancelled: () => cancelled,
-        onProgress: (done, total) => this.emit('samplingGrid', { runId, done, total }),
-      });
+      if (p.family === 'infinity') {
+        if (!(b instanceof InfinityBundle))
+          throw new VarScopeError('BadRequest', `${p.model} is a VAR bundle: a sampling grid of it has classes, not a caption`);
+        return await sampleBitGrid(b, p, await this.textFeatures(b, p.text), hooks);
+      }
+      if (!(b instanceof ModelBundle))
+        throw new VarScopeError('BadRequest', `${p.model} is an Infinity bundle: a sampling grid of it has a caption, not classes`);
+      return await sampleGrid(b, p, hooks);
     } finally {
       this.runs.delete(runId);
     }

@@ -7,7 +7,8 @@ import { PANEL_COMMANDS, SAVE_MIMES, VIEW_IDS, type HostApi, type PanelState } f
 import type { RpcMessage } from '../shared/rpc';
 import { VarScopeError } from '../shared/errors';
 import { bitSamplingSettingsError, samplingSettingsError } from '../shared/samplingBounds';
-import { samplingGridError } from '../shared/samplingGrid';
+import { bitEditError } from '../shared/bitEdit';
+import { anySamplingGridError } from '../shared/bitSamplingGrid';
 import { MAX_PROFILE_REPEATS } from '../shared/scaleProfile';
 
 type Check = (params: unknown) => string | null;
@@ -92,10 +93,11 @@ const CHECKS: { [M in keyof HostApi]: Check } = {
   cancel: (p) => (isObj(p) && isRunId(p.runId) ? null : 'cancel needs runId'),
   samplingGrid: (p) => {
     if (!isObj(p)) return 'params must be an object';
-    return isRunId(p.runId) ? samplingGridError(p) : 'samplingGrid needs runId';
+    return isRunId(p.runId) ? anySamplingGridError(p) : 'samplingGrid needs runId';
   },
   edit: (p) => {
     if (!isObj(p)) return 'params must be an object';
+    if (p.family === 'infinity') return bitEditError(p);
     if (!isInt(p.scaleIndex, 0, 1000)) return 'scaleIndex must be an integer';
     if (!Array.isArray(p.positions) || !p.positions.every((x) => isInt(x, 0, 1e7))) return 'positions must be integers';
     if (

@@ -101,8 +101,7 @@ export class PanelEngine {
         try {
           const model = await openDir();
           if (this.runs.ownerOf(p.runId) !== panel) throw new VarScopeError('Cancelled', 'sampling grid cancelled');
-          const { classes, settings, samples, seed, runId } = p;
-          return await client.call('samplingGrid', { model, classes, settings, samples, seed, runId });
+          return await client.call('samplingGrid', { model, ...p });
         } finally {
           this.runs.forget(p.runId);
         }
@@ -124,7 +123,11 @@ export class PanelEngine {
           this.runs.forget(p.runId);
         }
       },
-      edit: async (p) => client.call('edit', { ...p, model: await openDir(), source: { image: image() } }),
+      // VAR edits the panel image's tokens; Infinity a generation for the caption (its settings say which).
+      edit: async (p) =>
+        p.family === 'infinity'
+          ? client.call('edit', { ...p, model: await openDir() })
+          : client.call('edit', { ...p, model: await openDir(), source: { image: image() } }),
       trainingUsage: async () => client.call('trainingUsage', { model: await openDir() }),
       profile: async (p) =>
         client.call('profile', {

@@ -99,6 +99,7 @@ export function registerTestHooks({ panels, engine, catalog, statusBar, serializ
     vscode.commands.registerCommand('varscope.test.edit', async (imagePath: string, request: EditRequest): Promise<TestEdit> => {
       const context = { imageUri: vscode.Uri.file(imagePath), state: { imageUri: null }, emit: () => undefined };
       const result = await engine.engineHandlers(context).edit(request);
+      if (result.family === 'infinity') throw new Error('varscope.test.edit edits VAR pyramids');
       return { tokens: result.tokens.map((t) => Array.from(t)) };
     }),
   ];

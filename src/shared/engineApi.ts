@@ -4,8 +4,10 @@
  * the next request without any other state being replayed.
  */
 import type { AnyDatasetEvaluation, EvaluationProgress, FreeRunMode, LabelSource } from './evaluation';
+import type { BitEditRequest, BitEditResult } from './bitEdit';
 import type { EditRequest, EditResult } from './protocol';
 import type { ModelFamily } from './manifest';
+import type { AnySamplingGridRequest, AnySamplingGridResult, BitSamplingGridRequest, BitSamplingGridResult } from './bitSamplingGrid';
 import type { SamplingGridRequest, SamplingGridResult } from './samplingGrid';
 import type {
   AnyModelInfo,
@@ -171,13 +173,20 @@ export interface EngineApi {
   generate(params: GenerateParams<GenerationSettings>): Promise<GenerateResult>;
   generate(params: GenerateParams<BitGenerationSettings>): Promise<BitGenerateResult>;
   generate(params: GenerateParams<AnyGenerationSettings>): Promise<GenerateResult | BitGenerateResult>;
-  /** Replace tokens of a scale or a region and regenerate the finer scales. */
-  edit(params: EngineEditRequest): Promise<EditResult>;
   /**
-   * Sampler settings side by side: N seeded samples per class per setting, each a `generate` run, with per-scale
-   * metrics; progress streamed as `samplingGrid` events; cancel with `cancel`.
+   * Replace tokens of a scale or a region and regenerate the finer scales (Infinity: of the generation of the
+   * settings, for its caption; shared/bitEdit.ts).
+   */
+  edit(params: EngineEditRequest): Promise<EditResult>;
+  edit(params: ModelRef & BitEditRequest): Promise<BitEditResult>;
+  edit(params: EngineEditRequest | (ModelRef & BitEditRequest)): Promise<EditResult | BitEditResult>;
+  /**
+   * Sampler settings side by side: N seeded samples per class (Infinity: for the caption) per setting, each a
+   * `generate` run, with per-scale metrics; progress streamed as `samplingGrid` events; cancel with `cancel`.
    */
   samplingGrid(params: ModelRef & SamplingGridRequest & { runId?: string }): Promise<SamplingGridResult>;
+  samplingGrid(params: ModelRef & BitSamplingGridRequest & { runId?: string }): Promise<BitSamplingGridResult>;
+  samplingGrid(params: ModelRef & AnySamplingGridRequest & { runId?: string }): Promise<AnySamplingGridResult>;
   /** Codebook usage (Infinity: bit usage) over many images, streamed as `folderUsage` events; cancel with `cancel`. */
   folderUsage(params: FolderUsageRequest): Promise<FolderUsageResult>;
   /**

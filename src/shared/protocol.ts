@@ -26,7 +26,8 @@ import type {
 } from './results';
 import type { Nothing, Side } from './rpc';
 import type { AnyDatasetEvaluation } from './evaluation';
-import type { SamplingGridRequest, SamplingGridResult } from './samplingGrid';
+import type { BitEditRequest, BitEditResult } from './bitEdit';
+import type { AnySamplingGridRequest, AnySamplingGridResult } from './bitSamplingGrid';
 
 /** What the panel shows; kept in webview state so a reload restores it. */
 export interface PanelState {
@@ -98,6 +99,7 @@ export interface InitPayload {
 
 /** Token edit for the what-if view (VAR's zero-shot in/out-painting semantics). */
 export interface EditRequest {
+  family?: 'var';
   /** Scale whose tokens change; finer scales are regenerated, coarser kept. */
   scaleIndex: number;
   /** Positions (row-major within the scale) to change. */
@@ -109,6 +111,7 @@ export interface EditRequest {
 
 /** Result of an edit: the new pyramid from `scaleIndex` on, and its image. */
 export interface EditResult {
+  family?: 'var';
   /** tokens per scale (all scales). */
   tokens: Int32Array[];
   /** decode(f̂) per scale from `scaleIndex` on. */
@@ -150,9 +153,10 @@ export interface HostApi {
    * Sampler settings side by side with the current model: N seeded samples per class per setting, per-scale metrics.
    * `runId` (chosen by the panel, unique to it) names the run for `progress` events and `cancel`.
    */
-  samplingGrid(params: SamplingGridRequest & { runId: string }): Promise<SamplingGridResult>;
+  samplingGrid(params: AnySamplingGridRequest & { runId: string }): Promise<AnySamplingGridResult>;
   /** Change tokens and regenerate finer scales, starting from the panel image's pyramid. */
-  edit(params: EditRequest): Promise<EditResult>;
+  /** Edit tokens and regenerate the finer scales: the panel image's (VAR), or a generation's for the caption (Infinity). */
+  edit(params: EditRequest | BitEditRequest): Promise<EditResult | BitEditResult>;
   /** The checkpoint's training hit counts, when it carries them. */
   trainingUsage(params: Record<string, never>): Promise<CodebookUsage | null>;
   /** Time one generation of a class and one teacher-forced pass (on the panel's image, else the sample) per scale. */

@@ -34,6 +34,7 @@ export const GRID_LIMITS = { classes: 16, settings: 16, samples: 32, generations
 
 /** A grid to sample. */
 export interface SamplingGridRequest {
+  family?: 'var';
   classes: number[];
   settings: SamplerSetting[];
   /** Samples per class per setting. */
@@ -116,7 +117,7 @@ export const SAMPLING_METRICS: readonly SamplingMetricDecl[] = [
 ];
 
 /** A metric's value as shown ("—" for none). */
-export function formatSamplingMetric(d: SamplingMetricDecl, v: number | null): string {
+export function formatSamplingMetric(d: Pick<SamplingMetricDecl, 'digits' | 'percent'>, v: number | null): string {
   if (v === null || !Number.isFinite(v)) return '—';
   return d.percent ? `${(v * 100).toFixed(d.digits)} %` : v.toFixed(d.digits);
 }
@@ -145,6 +146,7 @@ export interface GridSettingResult {
 
 /** A sampled grid. */
 export interface SamplingGridResult {
+  family?: 'var';
   classes: number[];
   samples: number;
   seed: number;

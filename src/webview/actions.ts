@@ -4,7 +4,7 @@ import type { HostApi } from '../shared/protocol';
 import type { Params, Result } from '../shared/rpc';
 import type { AnyGenerationSettings, AnyGenerationStep, CodebookUsage } from '../shared/results';
 import { bitSamplingSettingsError, samplingSettingsError } from '../shared/samplingBounds';
-import type { SamplingGridRequest, SamplingGridResult } from '../shared/samplingGrid';
+import type { AnySamplingGridRequest, AnySamplingGridResult } from '../shared/bitSamplingGrid';
 import type { TokenRef } from './geometry/scales';
 import type { HostChannel } from './hostBridge';
 import { applyInit, generationScales, modelFields, withModelSampling, type InspectorState, type Loadable, type Store } from './store';
@@ -80,7 +80,7 @@ function newGridRunId(): string {
 }
 
 /** The grid slot once no grid runs: the last result (kept through a cancel), or nothing yet. */
-const settledGrid = (value: SamplingGridResult | undefined): Loadable<SamplingGridResult> =>
+const settledGrid = (value: AnySamplingGridResult | undefined): Loadable<AnySamplingGridResult> =>
   value ? { status: 'ready', value } : { status: 'idle' };
 
 /** The panel's progress line without the run `runId` (it ended). */
@@ -91,10 +91,10 @@ const withoutProgress = (s: InspectorState, runId: string): Partial<InspectorSta
  * Sample a grid as a run of this panel: its samples done arrive as `progress` events (`samplingRun`), and
  * `cancelSamplingGrid` stops it. The previous result stays in the slot while it runs, and after a cancel or a failure.
  */
-export async function runSamplingGrid(store: Store, host: Host, request: SamplingGridRequest): Promise<void> {
+export async function runSamplingGrid(store: Store, host: Host, request: AnySamplingGridRequest): Promise<void> {
   if (store.state.samplingRun?.state === 'running') return; // one grid at a time (the view disables its buttons)
   const runId = newGridRunId();
-  const total = request.settings.length * request.classes.length * request.samples;
+  const total = request.settings.length * (request.family === 'infinity' ? 1 : request.classes.length) * request.samples;
   store.update((s) => ({
     samplingGrid: { status: 'loading', value: s.samplingGrid.value },
     samplingRun: { runId, done: 0, total, state: 'running' },

@@ -17,8 +17,10 @@ import { createProfileView } from './views/profileView';
 import { createPyramidView } from './views/pyramidView';
 import { createBitsReconstructionView, createReconstructionView } from './views/reconstructionView';
 import { createBitsResidualView, createResidualView } from './views/residualView';
+import { createBitSamplingView } from './views/bitSamplingView';
 import { createSamplingView } from './views/samplingView';
 import { createBitsStepThroughView, createStepThroughView } from './views/stepThroughView';
+import { createBitWhatIfView } from './views/bitWhatIfView';
 import { createWhatIfView } from './views/whatIfView';
 import type { ViewContext } from './views/view';
 
@@ -33,8 +35,8 @@ const VIEWS: { [V in ViewId]: Omit<TabSpec, 'id'> } = {
   codebook: { label: 'Codebook', create: { var: createCodebookView, infinity: createBitsCodebookView } },
   attention: { label: 'Attention', create: { var: createAttentionView } },
   stepThrough: { label: 'Step-through', create: { var: createStepThroughView, infinity: createBitsStepThroughView } },
-  sampling: { label: 'Sampling', create: { var: createSamplingView } },
-  whatIf: { label: 'What-if', create: { var: createWhatIfView } },
+  sampling: { label: 'Sampling', create: { var: createSamplingView, infinity: createBitSamplingView } },
+  whatIf: { label: 'What-if', create: { var: createWhatIfView, infinity: createBitWhatIfView } },
   compare: { label: 'Compare', create: { var: createCompareView } },
   dataset: { label: 'Dataset', create: { var: createDatasetView, infinity: createBitsDatasetView } },
   profile: { label: 'Profile', create: { var: createProfileView } },

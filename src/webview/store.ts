@@ -18,7 +18,8 @@ import type {
   ScaleProfile,
 } from '../shared/results';
 import type { BitsDatasetEvaluation, DatasetEvaluation, FreeRunMode } from '../shared/evaluation';
-import type { SamplingGridResult } from '../shared/samplingGrid';
+import type { AnySamplingGridResult } from '../shared/bitSamplingGrid';
+import type { BitEditResult } from '../shared/bitEdit';
 import type { TokenRef } from './geometry/scales';
 
 /** A value fetched from the host. */
@@ -64,7 +65,8 @@ export interface EditState {
   scaleIndex: number;
   positions: number[];
   tokenId: number;
-  result: Loadable<EditResult>;
+  /** The last edit, of the model's family. */
+  result: Loadable<EditResult | BitEditResult>;
 }
 
 /** Everything the panel shows. */
@@ -106,8 +108,8 @@ export interface InspectorState {
   /** Which half of the step-through view shows: sampling a new image, or teacher-forced on the open one. */
   stepMode: 'generate' | 'teacher';
   edit: EditState;
-  /** The Sampling view's grid of sampler settings. */
-  samplingGrid: Loadable<SamplingGridResult>;
+  /** The last sampling grid, of the model's family (each family's Sampling view shows its own). */
+  samplingGrid: Loadable<AnySamplingGridResult>;
   /** The latest grid run, while it runs and after it was cancelled (null once a grid finished). */
   samplingRun: SamplingRun | null;
   /** The token under the pointer anywhere (linked highlight). */
@@ -292,4 +294,18 @@ export class Store {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
+}
+
+/** The members of a union of both families' results that belong to `F`. */
+export type OfFamily<V, F extends ModelFamily> = Extract<V, F extends 'infinity' ? { family: 'infinity' } : { family?: 'var' }>;
+
+/**
+ * A slot holding either family's result as one family's view sees it (the Sampling grid, the What-if edit): a result
+ * of the other family (the model changed) is none.
+ */
+export function ofFamily<V extends { family?: ModelFamily }, F extends ModelFamily>(l: Loadable<V>, family: F): Loadable<OfFamily<V, F>> {
+  const v = l.value;
+  const own = v && (v.family === 'infinity') === (family === 'infinity') ? (v as OfFamily<V, F>) : undefined;
+  if (own || l.status !== 'ready') return { ...l, value: own };
+  return { status: 'idle' };
 }

@@ -6,7 +6,7 @@
  * while it runs; cancelled, the previous result stays.
  */
 import { select } from 'd3';
-import { cancelSamplingGrid, runSamplingGrid } from '../actions';
+import { runSamplingGrid } from '../actions';
 import {
   cartesianSettings,
   formatSamplingMetric,
@@ -18,8 +18,10 @@ import {
   type SamplingGridResult,
   type SamplingPreset,
 } from '../../shared/samplingGrid';
+import { ofFamily } from '../store';
 import { drawRgba } from '../ui/canvas';
 import { button, field, numberInput } from '../ui/controls';
+import { makeGridProgress } from '../ui/gridProgress';
 import { makeScaleChart } from '../ui/scaleChart';
 import { defineView } from './view';
 
@@ -40,7 +42,7 @@ function numbers(text: string): number[] {
 export const createSamplingView = defineView<SamplingGridResult>({
   className: 'view view-sampling',
   source: (st) => ({
-    data: st.samplingGrid,
+    data: ofFamily(st.samplingGrid, 'var'),
     loading: 'Sampling the grid: every sample is a whole generation…',
     idle: 'Choose classes and settings, then Sample — or one click on the official FID or looks settings.',
   }),
@@ -103,19 +105,8 @@ export const createSamplingView = defineView<SamplingGridResult>({
       looks,
     );
     // While a grid runs: its samples done of all, and a Cancel; once cancelled, a line that says so.
-    const progress = doc.createElement('div');
-    progress.className = 'controls grid-progress';
-    const bar = doc.createElement('progress');
-    bar.className = 'grid-progress-bar';
-    const done = doc.createElement('span');
-    done.className = 'grid-progress-text';
-    done.setAttribute('aria-live', 'polite');
-    const cancel = button(doc, 'Cancel', () => void cancelSamplingGrid(store, host), 'Cancel the sampling grid');
-    cancel.classList.add('grid-cancel');
-    progress.append(bar, done, cancel);
-    const cancelled = doc.createElement('div');
-    cancelled.className = 'hint grid-cancelled';
-    parts.head.append(controls, status, progress, cancelled);
+    const progress = makeGridProgress({ doc, store, host });
+    parts.head.append(controls, status, ...progress.rows);
 
     const body = select(parts.body);
     const summary = body.append('div').attr('class', 'hint grid-summary');
@@ -149,21 +140,7 @@ export const createSamplingView = defineView<SamplingGridResult>({
         {
           // One grid at a time: Sample and the presets wait while one runs.
           on: (_r, st) => [st.model, st.samplingRun],
-          draw(_r, st) {
-            const run = st.samplingRun;
-            const running = run?.state === 'running';
-            for (const b of [sample, fid, looks]) b.disabled = !st.model || running;
-            progress.hidden = !running;
-            cancelled.hidden = run?.state !== 'cancelled';
-            const of = run ? `${run.done} of ${run.total} sample${run.total > 1 ? 's' : ''}` : '';
-            bar.max = run?.total ?? 1;
-            bar.value = run?.done ?? 0;
-            done.textContent = running ? of : '';
-            cancelled.textContent =
-              run?.state === 'cancelled'
-                ? `Cancelled after ${of}; ${st.samplingGrid.value ? 'the previous result stays below' : 'no grid was sampled yet'}.`
-                : '';
-          },
+          draw: (_r, st) => progress.update(st, [sample, fid, looks], st.model !== null),
         },
       ],
       draws: [
@@ -251,7 +228,7 @@ export const createSamplingView = defineView<SamplingGridResult>({
     };
   },
   exportData(st) {
-    const r = st.samplingGrid.value;
+    const r = ofFamily(st.samplingGrid, 'var').value;
     if (!r) return { view: 'sampling', grid: null };
     return {
       view: 'sampling',

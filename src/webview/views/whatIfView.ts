@@ -3,6 +3,7 @@ import { select } from 'd3';
 import type { EditResult } from '../../shared/protocol';
 import type { InspectResult } from '../../shared/results';
 import { load } from '../actions';
+import { ofFamily } from '../store';
 import { cellLabel, cursorRect, isCursorKey, moveCursor, sameCells, toggled, withRect } from '../geometry/gridCursor';
 import { positionAt, scaleLabel } from '../geometry/scales';
 import { drawRgba } from '../ui/canvas';
@@ -251,7 +252,7 @@ export const createWhatIfView = defineView<InspectResult>({
         {
           on: (r, st) => [r, st.edit],
           draw(r, st) {
-            const e = st.edit;
+            const e = { ...st.edit, result: ofFamily(st.edit.result, 'var') };
             setBtn.disabled = resampleBtn.disabled = e.positions.length === 0 || e.result.status === 'loading';
             if (e.result.status !== 'ready')
               status.text(
@@ -268,7 +269,7 @@ export const createWhatIfView = defineView<InspectResult>({
         {
           on: (r, st) => [r, st.edit.result.value],
           draw(r, st) {
-            const res = st.edit.result.value;
+            const res = ofFamily(st.edit.result, 'var').value;
             if (res) drawResult(r, res, res.steps[0]?.scaleIndex ?? st.edit.scaleIndex);
           },
         },
@@ -276,7 +277,7 @@ export const createWhatIfView = defineView<InspectResult>({
     };
   },
   exportData(st) {
-    const e = st.edit;
+    const e = { ...st.edit, result: ofFamily(st.edit.result, 'var') };
     return {
       view: 'whatIf',
       scaleIndex: e.scaleIndex,

@@ -8,6 +8,10 @@ import { VarScopeError } from '../../../src/shared/errors';
 import { EXPORT_MIMES, PANEL_COMMANDS, VIEW_IDS } from '../../../src/shared/protocol';
 
 const SETTINGS = { classId: 3, seed: 7, cfg: 4, topK: 900, topP: 0.96 };
+/** An Infinity grid's setting for a schedule of 3 scales. */
+const BIT_SETTING = { cfgList: [1, 2, 3], tauList: [1, 1, 1], topK: 2, topP: 0 };
+/** An Infinity generation's settings (what an Infinity edit starts from). */
+const BIT_GENERATION = { family: 'infinity', text: { prompt: 'a cat' }, seed: 1, ...BIT_SETTING };
 /** An Infinity model's generation settings (the caption a features file). */
 const BIT_SETTINGS = {
   family: 'infinity',
@@ -80,6 +84,9 @@ describe('messageValidator', () => {
       ['edit', { scaleIndex: 2, positions: [0, 3], tokens: [5, 6], settings: SETTINGS }],
       ['edit', { scaleIndex: 2, positions: [0, 3], tokens: 'resample', settings: SETTINGS }],
       ['samplingGrid', { classes: [1, 2], settings: [{ cfg: 1.5, topK: 900, topP: 0.96 }], samples: 4, seed: 0, runId: 'grid-1' }],
+      ['samplingGrid', { family: 'infinity', text: { prompt: 'a cat' }, settings: [BIT_SETTING], samples: 2, seed: 0, runId: 'grid-2' }],
+      ['edit', { family: 'infinity', settings: BIT_GENERATION, scaleIndex: 2, positions: [0, 3], change: { flip: [0, 7] } }],
+      ['edit', { family: 'infinity', settings: BIT_GENERATION, scaleIndex: 2, positions: [1], change: { resampleSeed: 5 } }],
       ['saveExport', { suggestedName: 'varscope-pyramid.png', mime: 'image/png', data: new Uint8Array(4) }],
       ['saveExport', { suggestedName: 'varscope-pyramid.json', mime: 'application/json', data: '{}' }],
       ['saveState', { imageUri: null, view: 'whatIf', evalClass: 2, attention: { layer: 0, head: 'mean' }, generation: SETTINGS }],
@@ -131,6 +138,33 @@ describe('messageValidator', () => {
         /top-k must be at least 1/,
       ],
       ['samplingGrid', { classes: [1], settings: [{ cfg: 1.5, topK: 9, topP: 0.96 }], samples: 99, seed: 0, runId: 'g' }, /samples/],
+      ['samplingGrid', { family: 'infinity', settings: [BIT_SETTING], samples: 2, seed: 0, runId: 'g' }, /the grid has no caption/],
+      [
+        'edit',
+        { family: 'infinity', settings: BIT_GENERATION, scaleIndex: 2, positions: [0], change: { flip: [] } },
+        /flip must list bits/,
+      ],
+      ['edit', { family: 'infinity', settings: BIT_GENERATION, scaleIndex: 2, positions: [0], change: {} }, /the change must be/],
+      [
+        'edit',
+        { family: 'infinity', settings: { ...BIT_GENERATION, cfgList: [] }, scaleIndex: 2, positions: [0], change: { resampleSeed: 1 } },
+        /cfgList must be a list of numbers/,
+      ],
+      [
+        'samplingGrid',
+        { family: 'infinity', text: { prompt: 'a' }, classes: [1], settings: [BIT_SETTING], samples: 2, seed: 0, runId: 'g' },
+        /an Infinity grid has a caption, not classes$/,
+      ],
+      [
+        'samplingGrid',
+        { family: 'infinity', text: { prompt: 'a' }, settings: [{ ...BIT_SETTING, tauList: [0] }], samples: 2, seed: 0, runId: 'g' },
+        /setting 1: tauList\[0\] must be a number in \[0\.01, 100\], got 0$/,
+      ],
+      [
+        'samplingGrid',
+        { text: { prompt: 'a' }, classes: [1], settings: [{ cfg: 1.5, topK: 9, topP: 0.96 }], samples: 2, seed: 0, runId: 'g' },
+        /a caption and a ratio are for Infinity models/,
+      ],
       ['saveExport', { suggestedName: '../escape.png', mime: 'image/png', data: '' }, /plain file name/],
       ['saveExport', { suggestedName: '.hidden', mime: 'image/png', data: '' }, /plain file name/],
       ['saveExport', { suggestedName: 'a.exe', mime: 'application/x-msdownload', data: '' }, /suggestedName and mime/],
