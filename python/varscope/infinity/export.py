@@ -4,10 +4,10 @@ PYTHONPATH=python python3 -m varscope.infinity.export --vae VAE.pth --infinity I
     [--pn 0.06M] [--ratios 1.0,0.75] [--name NAME] [--id ID] [--t5 T5_DIR]
 
 Per aspect ratio (h/w, a template ratio of the official table) and the pixel budget: bsqEncoder, bitsToLatent,
-bsqDecoder, infinityTransformer and infinityStep, `<graph>-hw<ratio>-<pn>.onnx`, all sharing one weights.bin;
-unconditionalText.bin (the learnt CFG features) and varscope.json (`"family": "infinity"`). The architecture comes
-from the checkpoint's tensors (checked against --arch, run_infinity's --model_type, when given); the text attention
-is float32 (see varscope.json's text.note). The graphs are verified by python/tests/test_infinity_onnx.py, not here;
+bsqDecoder, infinityTransformer, infinityStep and infinityAttention, `<graph>-hw<ratio>-<pn>.onnx`, all sharing one
+weights.bin; unconditionalText.bin (the learnt CFG features) and varscope.json (`"family": "infinity"`). The
+architecture comes from the checkpoint's tensors (checked against --arch, run_infinity's --model_type, when given);
+the text attention is float32 (see varscope.json's text.note). The graphs are verified by python/tests/test_infinity_onnx.py, not here;
 --t5 adds the caption encoder (text_encoder.py, which verifies its graph)."""
 import argparse
 import datetime

@@ -69,7 +69,7 @@ describe('CheckpointBundler on Infinity checkpoints (slim and ar-ckpt)', functio
       stage: 'graph',
       message: 'export infinityTransformer (hw0.750-0.25M)',
       k: 4,
-      n: 5,
+      n: 6,
     });
     assert.strictEqual(JSON.parse(fs.readFileSync(path.join(out, 'varscope.json'), 'utf8')).family, 'infinity');
     assert.deepStrictEqual(
