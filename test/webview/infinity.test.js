@@ -16,7 +16,15 @@ module.exports = (test) => {
     const p = await openInfinity(open);
     await p.page.waitForSelector('.view-bit-pyramid .token-grid');
     const tabs = await p.page.$$eval('[role=tablist] button', (bs) => bs.filter((b) => !b.hidden).map((b) => b.id));
-    assert.deepStrictEqual(tabs, ['tab-pyramid', 'tab-reconstruction', 'tab-residual', 'tab-codebook', 'tab-stepThrough', 'tab-dataset']);
+    assert.deepStrictEqual(tabs, [
+      'tab-pyramid',
+      'tab-reconstruction',
+      'tab-residual',
+      'tab-codebook',
+      'tab-attention',
+      'tab-stepThrough',
+      'tab-dataset',
+    ]);
     assert.deepStrictEqual(
       p.calls.map((c) => c.method).filter((m) => m === 'inspect'),
       ['inspect'],
