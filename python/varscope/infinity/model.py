@@ -39,7 +39,7 @@ def attention(q, k, v, scale: float, bias=None):
 @dataclass
 class AttentionProbe:
     """What one block attended with: its self-attention's q, k (after normalisation and RoPE; scale 1) and its
-    cross-attention's q, k (scale ca_scale) with the caption mask; the weights are attention_weights of each."""
+    cross-attention's q, k (scale cross_scale; float32, no bf16 rounding); block_attention gives the weights."""
 
     self_q: torch.Tensor  # [B, H, L, c]
     self_k: torch.Tensor  # [B, H, L, c]
@@ -196,7 +196,7 @@ class CrossAttnBlock(nn.Module):
         h = self.ln_wo_grad(x).mul(scale1.add(1)).add(shift1)
         a, k, v = self.sa(h, rope, bias, past_k, past_v)
         x = x + a.mul(gamma1)
-        if probes is not None:
+        if probes is not None:  # the projections again: only the attention graph pays, the other paths are unchanged
             q_self, k_self, _ = self.sa.qkv(h, rope)
             q_cross, k_cross, _ = self.ca.qkv(self.ca_norm(x), text.kv, x.shape[0])
             probes.append(AttentionProbe(q_self, k_self, q_cross, k_cross, self.ca.scale))

@@ -16,7 +16,7 @@ import { makeMaskCanvas, type MaskCanvas } from '../ui/maskCanvas';
 import { makeSwatchKey } from '../ui/swatchKey';
 import { defineView } from './view';
 
-const SIZE = 400;
+const SIZE = 320;
 
 /** A schedule of the model as the view draws it: scale shapes and token ranges. */
 interface ScheduleLayout {
@@ -93,16 +93,19 @@ export const createBitsAttentionView = defineView<BitsModelInfo>({
       );
     const empty = placeholder(doc);
     body.node()!.append(empty.root);
+    // the two matrices, then beside them (below on a narrow panel) the legend, the hovered query and the cross-attention
     const row = body.append('div').attr('class', 'row attention-layout');
-    const info = body.append('div').attr('class', 'query-info').attr('aria-live', 'polite');
+    const side = row.append('div').attr('class', 'attention-side');
     const legend = makeWeightsLegend(doc);
-    const crossBox = body.append('div').attr('class', 'section cross-attention');
+    side.node()!.append(legend.root);
+    const info = side.append('div').attr('class', 'query-info').attr('aria-live', 'polite');
+    const crossBox = side.append('div').attr('class', 'section cross-attention');
     crossBox.append('h4').text('Cross-attention to the caption');
     crossBox
       .append('p')
       .attr('class', 'hint')
       .text(
-        'Per scale, the mean weight of its queries on each caption token (each row sums to 1); colour: weight relative to the largest cell.',
+        'Per scale, the mean weight of its queries on each caption token (each row sums to 1); colour: from the smallest cell (dark) to the largest (bright).',
       );
     const crossTable = crossBox.append('table').attr('class', 'cross-table');
     crossTable.append('thead').append('tr');
@@ -128,7 +131,7 @@ export const createBitsAttentionView = defineView<BitsModelInfo>({
         end: b.end,
         label: `${layout!.scales[b.scaleIndex][0]}×${layout!.scales[b.scaleIndex][1]}`,
       }));
-      row.selectAll('*').remove();
+      row.selectAll('.mask-figure').remove();
       mask = makeMaskCanvas(doc, L, SIZE, `Infinity block-causal self-attention mask, ${L}×${L}`, onRow);
       mask.canvas.classList.add('block-mask');
       mask.setBoundaries(bounds);
@@ -146,7 +149,7 @@ export const createBitsAttentionView = defineView<BitsModelInfo>({
       weights.canvas.classList.add('weights-canvas');
       weights.setBoundaries(bounds);
       select(weights.root).append('figcaption').attr('class', 'weights-caption');
-      row.node()!.append(mask.root, weights.root, legend.root);
+      row.node()!.prepend(mask.root, weights.root);
       pickers.setModel(m.depth, m.numHeads);
     };
 
@@ -169,10 +172,16 @@ export const createBitsAttentionView = defineView<BitsModelInfo>({
         const n = cross.captionTokens;
         rows.push({ key: 'query', label: `query ${q}`, values: Array.from(cross.weights.subarray(q * n, (q + 1) * n)), hovered: true });
       }
-      // a linear colour scale up to the largest cell: a caption has few tokens, its weights are not spread over decades
-      let hi = 0;
-      for (const r of rows) for (const v of r.values) hi = Math.max(hi, v);
-      const fraction = (v: number): number => (hi > 0 ? v / hi : 0);
+      // a linear colour scale from the smallest cell to the largest: a caption's weights are often near uniform (1 / N),
+      // and the numbers in the cells say how far apart they are
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const r of rows)
+        for (const v of r.values) {
+          lo = Math.min(lo, v);
+          hi = Math.max(hi, v);
+        }
+      const fraction = (v: number): number => (hi > lo ? (v - lo) / (hi - lo) : 0.5);
       crossTable
         .select('thead tr')
         .selectAll('th')
@@ -200,7 +209,7 @@ export const createBitsAttentionView = defineView<BitsModelInfo>({
             .attr('data-value', (v) => v.toFixed(6))
             .attr('title', (v, i) => `${labels[i]}: ${v.toFixed(4)}`)
             .style('background-color', (v) => `rgb(${sequentialRgb(fraction(v)).join(',')})`)
-            .classed('is-bright', (v) => fraction(v) > 0.55)
+            .classed('is-bright', (v) => fraction(v) > 0.6)
             .text((v) => v.toFixed(2));
         });
     };
