@@ -4,7 +4,7 @@
  * Prints one JSON object; bench/releasedSizes.py calls it for each released VAR size.
  *
  *   npx tsc -p tsconfig.json && node out/bench/engineMemory.js --model DIR --image IMG [--threads N] [--evaluate]
- *       [--generate] [--logits OUT [--var-input F] [--class N]]
+ *       [--generate] [--logits OUT [--var-input F] [--class N]] [--text-features CAPTION.npy]
  * RSS and peak RSS (VmHWM) are read from /proc/<engine pid>/status; --evaluate then runs one teacher-forced
  * evaluation (class 0) in the same process and reads them again; --generate then generates one image (class 0,
  * seed 0, the official sampling settings) and reads them again (with the largest anonymous RSS while it ran, sampled:
@@ -13,11 +13,15 @@
  * --logits-only) tokenizes the image in this process and writes OUT.tokens.bin (int32 [L]), OUT.varInput.bin and
  * OUT.logits.bin (float32 [L, V], teacher-forced, class N, default 0) and, with --var-input F,
  * OUT.givenInput.logits.bin on that varInput: for comparing a float16 bundle with its float32 twin.
+ * An Infinity bundle runs the same stages as its family's requests: inspectBits, evaluateBits and a generation at the
+ * bundle's sampling (seed 0) for the caption of --text-features (its T5 features), at the schedule nearest the image.
  */
 import * as fs from 'fs';
 import { EngineClient } from '../src/client/engineClient';
 import { Engine } from '../src/engine/engine';
 import { OFFICIAL_SAMPLING } from '../src/shared/manifest';
+import type { AnyModelInfo, BitGenerationSettings } from '../src/shared/results';
+import type { TextCondition } from '../src/shared/textCondition';
 import { teacherForcedLogits } from '../src/engine/model/teacherForcing';
 import { inspectImage } from '../src/engine/model/tokenizer';
 
@@ -73,7 +77,12 @@ async function main(): Promise<void> {
     const info = await client.call('openModel', { model });
     const opened = performance.now();
     const afterOpen = memoryOf(client.pid!);
-    const inspected = await client.call('inspect', { model, image: { path: image } });
+    const infinity = info.family === 'infinity';
+    const text = { featuresFile: arg('text-features') ?? '' };
+    if (infinity && !text.featuresFile) throw new Error('an Infinity bundle needs --text-features CAPTION.npy');
+    const inspected = infinity
+      ? await client.call('inspectBits', { model, image: { path: image } })
+      : await client.call('inspect', { model, image: { path: image } });
     const done = performance.now();
     const afterInspect = memoryOf(client.pid!);
     const out: Record<string, unknown> = {
@@ -88,15 +97,19 @@ async function main(): Promise<void> {
       rssAfterInspect: afterInspect.rss,
       peakAfterInspect: afterInspect.peak,
       anonAfterInspect: afterInspect.anon,
-      tokens: inspected.scales.map((s) => s.tokens.length),
+      tokens: inspected.scales.map((s) => ('tokens' in s ? s.tokens.length : s.h * s.w)),
     };
+    const evaluateOnce = () =>
+      infinity
+        ? client.call('evaluateBits', { model, image: { path: image }, text })
+        : client.call('evaluate', { model, image: { path: image }, classId: 0 });
     // each stage's numbers also go to stderr as they come, so a run stopped for its memory shows how far it got
     const reached = () => console.error(`engineMemory: ${JSON.stringify(out)}`);
     reached();
     if (process.argv.includes('--evaluate')) {
       // the teacher-forced view: opens the transformer graph of a large bundle
       const t = performance.now();
-      await client.call('evaluate', { model, image: { path: image }, classId: 0 });
+      await evaluateOnce();
       out.evaluateMs = performance.now() - t;
       const afterEvaluate = memoryOf(client.pid!);
       out.rssAfterEvaluate = afterEvaluate.rss;
@@ -108,7 +121,9 @@ async function main(): Promise<void> {
       const t = performance.now();
       const { peakAnon } = await peakAnonDuring(
         client.pid!,
-        client.call('generate', { model, settings: { classId: 0, seed: 0, ...OFFICIAL_SAMPLING } }),
+        infinity
+          ? client.call('generate', { model, settings: bitSettings(info, text) })
+          : client.call('generate', { model, settings: { classId: 0, seed: 0, ...OFFICIAL_SAMPLING } }),
       );
       out.generateMs = performance.now() - t;
       const afterGenerate = memoryOf(client.pid!);
@@ -121,7 +136,7 @@ async function main(): Promise<void> {
       if (process.argv.includes('--evaluate')) {
         // back to the teacher-forced view: a large bundle's generation released its transformer graph
         const t2 = performance.now();
-        await client.call('evaluate', { model, image: { path: image }, classId: 0 });
+        await evaluateOnce();
         out.evaluateAgainMs = performance.now() - t2;
         out.peakAfterEvaluateAgain = memoryOf(client.pid!).peak;
       }
@@ -131,6 +146,23 @@ async function main(): Promise<void> {
     await client.dispose();
   }
   if (logitsFile) await writeLogits(model, image, logitsFile, classId, arg('var-input'));
+}
+
+/** The bundle's own sampling (scripts/infer.sh's) for a caption at the first schedule, seed 0. */
+function bitSettings(info: AnyModelInfo, text: TextCondition): BitGenerationSettings {
+  if (info.family !== 'infinity') throw new Error(`${info.id}: not an Infinity bundle`);
+  const s = info.sampling;
+  const scales = info.schedules[0].scales.length;
+  return {
+    family: 'infinity',
+    text,
+    hDivW: info.schedules[0].hDivW,
+    seed: 0,
+    cfgList: Array<number>(scales).fill(s.cfg),
+    tauList: Array<number>(scales).fill(s.tau),
+    topK: s.topK,
+    topP: s.topP,
+  };
 }
 
 /** Tokens, varInput and teacher-forced logits (of classId) of one image, as raw little-endian files. */

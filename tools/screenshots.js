@@ -3,7 +3,7 @@
 // Opens media/sample.png with the default model (models/default.json), visits every tab, and writes
 // docs/view-<name>.png (and docs/screenshot.png, the overview), each the whole 1280×800 VS Code window
 // (palette-compressed when over ~250 KB).
-// usage: node tools/screenshots.js [--only pyramid,compare,...] [--out DIR] [--dataset FOLDER]
+// usage: node tools/screenshots.js [--only pyramid,compare,...] [--out DIR] [--dataset FOLDER] [--infinity-model DIR]
 //   needs `bash tools/setup.sh --no-start` (code-server in .vsc/, Chromium); rebuilds dist/ when sources changed;
 //   code-server's log goes to test-results/screenshots-code-server.log.
 //   The Dataset view shows the timeline of the default model's four shipped checkpoints on FOLDER, an ImageFolder
@@ -14,6 +14,8 @@
 //   The watch screenshot replays the same four checkpoints as epochs 1–4 of a training run
 //   (test/integration/simulated_trainer.py rewriting ar-ckpt-last.pth, from checkpoints varscope.from_bundle recovers
 //   into out/screenshots/run-checkpoints/) while Watch a Training Run follows it.
+//   infinity-large (only when named, with --infinity-model DIR): that Infinity bundle on media/landscape.png, the
+//   README's picture of a 2B Infinity at 0.06M (bench/infinitySizes.py --keep makes one).
 // bench/stepLatency.js reuses openVarScope() from here.
 'use strict';
 /* global document, KeyboardEvent */
@@ -46,6 +48,7 @@ const SHOTS = [
   'infinity-teacher-forced',
   'infinity-step-through',
   'infinity-dataset',
+  'infinity-large',
   'infinity-attention',
 ];
 /** The screenshots taken in the Infinity model's own session. */
@@ -62,6 +65,8 @@ const INFINITY_BUNDLE = path.join(cs.ROOT, 'out', 'bundles', 'infinity-B');
 const INFINITY_IMAGE = path.join(cs.ROOT, 'test', 'fixtures', 'infinity', 'infinity-B', 'image.png');
 /** Fixture B's caption 0: its 7 token rows of the official text features (the engine tests' caption). */
 const INFINITY_CAPTION = { features: path.join(path.dirname(INFINITY_IMAGE), 'text_kv_compact.npy'), tokens: 7 };
+/** The large Infinity model's picture (--infinity-model DIR: the README's 2B at 0.06M) is of this image. */
+const LARGE_INFINITY_IMAGE = path.join(cs.ROOT, 'media', 'landscape.png');
 /** The Dataset view's run: the four shipped checkpoints of the default model, early to final. */
 const RUN_MODELS = ['emoji64-d4-early', 'emoji64-d4-step332', 'emoji64-d4-step1164', 'emoji64-d4'];
 
@@ -641,12 +646,44 @@ function infinityDatasetResults() {
   return out;
 }
 
+/**
+ * docs/view-infinity-large.png: a large Infinity bundle (--infinity-model DIR) opened on media/landscape.png in its
+ * own VS Code session, the bit pyramid as it opens with a cell of the finest scale hovered.
+ */
+async function largeInfinityShot(outDir, model) {
+  if (!model) throw new Error('infinity-large needs --infinity-model DIR (an exported Infinity bundle)');
+  const { manifest, schedule } = largestSchedule(model);
+  const [, h, w] = schedule.scales[schedule.scales.length - 1];
+  const session = await openVarScope({ image: LARGE_INFINITY_IMAGE, model, grids: schedule.scales.length });
+  try {
+    const { page, panel } = session;
+    await page.keyboard.press('Control+B');
+    await sleep(1000);
+    const box = await (await panel.$(`.view-pyramid svg.token-grid[data-rows="${h}"]`)).boundingBox();
+    await page.mouse.move(box.x + ((Math.floor(w / 2) + 0.5) * box.width) / w, box.y + ((Math.floor(h / 3) + 0.5) * box.height) / h);
+    await sleep(400);
+    const file = path.join(outDir, 'view-infinity-large.png');
+    const bytes = await shoot(page, file, true);
+    console.log(`${path.relative(cs.ROOT, file)}  ${(bytes / 1024).toFixed(0)} KB  (${manifest.name})`);
+  } finally {
+    await session.close();
+  }
+}
+
+/** An Infinity bundle's manifest and the schedule the landscape (1:1) opens at. */
+function largestSchedule(model) {
+  const manifest = JSON.parse(fs.readFileSync(path.join(model, 'varscope.json'), 'utf8'));
+  if (manifest.family !== 'infinity') throw new Error(`${model}: not an Infinity bundle`);
+  const schedule = manifest.schedules.reduce((a, b) => (Math.abs(b.hDivW - 1) < Math.abs(a.hDivW - 1) ? b : a));
+  return { manifest, schedule };
+}
+
 async function main() {
   const arg = (name) => {
     const i = process.argv.indexOf(name);
     return i >= 0 ? process.argv[i + 1] : undefined;
   };
-  const only = arg('--only') ? arg('--only').split(',') : SHOTS;
+  const only = arg('--only') ? arg('--only').split(',') : SHOTS.filter((s) => s !== 'infinity-large'); // that one needs its model
   const unknown = only.filter((s) => !SHOTS.includes(s));
   if (unknown.length) throw new Error(`unknown screenshot(s) ${unknown.join(', ')}; known: ${SHOTS.join(', ')}`);
   const outDir = path.resolve(arg('--out') || path.join(cs.ROOT, 'docs'));
@@ -664,7 +701,9 @@ async function main() {
   const infinityResults = only.includes('infinity-dataset') ? infinityDatasetResults() : undefined;
   const infinity = only.filter((s) => INFINITY_SHOTS.includes(s));
   if (infinity.length) await infinityShots(outDir, infinity, infinityResults);
-  if (only.every((s) => INFINITY_SHOTS.includes(s))) return;
+  if (only.includes('infinity-large')) await largeInfinityShot(outDir, arg('--infinity-model'));
+  const ownSession = [...INFINITY_SHOTS, 'infinity-large'];
+  if (only.every((s) => ownSession.includes(s))) return;
   const session = { ...(await openVarScope()), dataset };
   try {
     if (only.includes('overview')) {
@@ -675,7 +714,7 @@ async function main() {
     // Hide the explorer: the panel gets the width; the activity bar, tabs and status bar still show VS Code.
     await session.page.keyboard.press('Control+B');
     await sleep(1000);
-    for (const name of SHOTS.filter((s) => s !== 'overview' && !INFINITY_SHOTS.includes(s) && only.includes(s))) {
+    for (const name of SHOTS.filter((s) => s !== 'overview' && !ownSession.includes(s) && only.includes(s))) {
       const t0 = Date.now();
       await resetPanel(session.panel);
       const r = (await STEPS[name](session)) || {};

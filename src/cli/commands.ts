@@ -9,7 +9,14 @@ import sharp from 'sharp';
 import { PROVIDER_CHOICES, type EngineApi, type EngineConfig, type TextCondition } from '../shared/engineApi';
 import { VarScopeError } from '../shared/errors';
 import { SCALE_METRICS } from '../shared/metrics';
-import { bitUsageJson, type AnyModelInfo, type BitGenerationSettings, type BitsEvalResult, type ModelInfo } from '../shared/results';
+import {
+  bitUsageJson,
+  cappedDistinctCounts,
+  type AnyModelInfo,
+  type BitGenerationSettings,
+  type BitsEvalResult,
+  type ModelInfo,
+} from '../shared/results';
 import { samplingValueError, type SamplingField } from '../shared/samplingBounds';
 import { writeFileAtomic } from '../node/atomicWrite';
 import { DEFAULT_CONFIG, MAX_IMAGE_PIXELS_CEILING, noUsableImagesError, someImagesFailed } from '../engine/engine';
@@ -598,6 +605,11 @@ export async function runCommand(name: string, args: ParsedArgs, engine: EngineA
       if (r.failed.length) process.stderr.write(`varscope stats: ${someImagesFailed(r.failed, u.images ?? 0)}\n`);
       if ('kind' in u) {
         // An Infinity model: per scale, each bit's ones count, balance and entropy, and the different codes.
+        const capped = cappedDistinctCounts(u);
+        if (capped.length)
+          process.stderr.write(
+            `varscope stats: more different codes than are kept, so these counts are lower bounds: ${capped.join(', ')}\n`,
+          );
         await writeJson(args, { provider, failed: r.failed, ...bitUsageJson(u) });
         return;
       }

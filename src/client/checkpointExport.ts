@@ -147,9 +147,9 @@ export async function describeCheckpoints(
 }
 
 /**
- * Exports a checkpoint pair to `out`: a VAR pair through varscope.export (which verifies the bundle), an Infinity pair
- * (`family` 'infinity': its BSQ VAE as `vae`, its transformer as `var`) through varscope.infinity.export; stages reach
- * `onStage`.
+ * Exports a checkpoint pair to `out`, verified against PyTorch by the exporter: a VAR pair through varscope.export, an
+ * Infinity pair (`family` 'infinity': its BSQ VAE as `vae`, its transformer as `var`) through varscope.infinity.export;
+ * stages reach `onStage`.
  */
 export async function exportCheckpoint(
   run: PythonRun,

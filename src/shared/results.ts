@@ -316,8 +316,10 @@ export interface BitScaleUsage {
   balance: Float64Array;
   /** [d]: binary entropy of the balance, bits (1 = even, 0 = the bit never changes). */
   entropy: Float64Array;
-  /** Different d-bit codes among the tokens (exact, any d). */
+  /** Different d-bit codes among the tokens (exact, any d, up to the counter's cap). */
   distinct: number;
+  /** Whether more different codes occurred than the counter keeps: `distinct` is then a lower bound. */
+  distinctCapped: boolean;
 }
 
 /**
@@ -331,11 +333,23 @@ export interface BitUsage {
   /** The schedules the images were tokenized at (scale k of each counts as scale k). */
   schedules: string[];
   perScale: BitScaleUsage[];
-  /** Tokens over all scales, and the different codes among them. */
+  /** Tokens over all scales, and the different codes among them (a lower bound when `distinctCapped`). */
   tokens: number;
   distinct: number;
+  distinctCapped: boolean;
   /** Images counted (1 for one image). */
   images: number;
+}
+
+/** A count of different codes as text: "≥ N" when it is a lower bound. */
+export function distinctText(distinct: number, capped: boolean): string {
+  return capped ? `≥ ${distinct}` : String(distinct);
+}
+
+/** The counts of different codes that are lower bounds, as "perScale[k]: ≥ N" (k as in the JSON) and "all scales: ≥ N". */
+export function cappedDistinctCounts(u: BitUsage): string[] {
+  const capped = u.perScale.filter((s) => s.distinctCapped).map((s) => `perScale[${s.scaleIndex}]: ${distinctText(s.distinct, true)}`);
+  return u.distinctCapped ? [...capped, `all scales: ${distinctText(u.distinct, true)}`] : capped;
 }
 
 /** Bit usage as JSON (typed arrays as arrays), as `varscope stats` and the Codebook view's export write it. */
@@ -346,9 +360,11 @@ export function bitUsageJson(u: BitUsage) {
     images: u.images,
     tokens: u.tokens,
     distinct: u.distinct,
+    distinctCapped: u.distinctCapped,
     perScale: u.perScale.map((s) => ({
       tokens: s.tokens,
       distinct: s.distinct,
+      distinctCapped: s.distinctCapped,
       ones: Array.from(s.ones),
       balance: Array.from(s.balance),
       entropy: Array.from(s.entropy),

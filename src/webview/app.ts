@@ -43,6 +43,7 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
   const modelName = meta.append('span').attr('class', 'model-name');
   const provider = meta.append('span').attr('class', 'provider badge');
   const modelShape = meta.append('span').attr('class', 'model-shape muted');
+  const gpuNote = meta.append('span').attr('class', 'gpu-note').attr('hidden', '');
   const progress = meta.append('span').attr('class', 'progress muted').attr('role', 'status');
   const actions = header.append('div').attr('class', 'header-actions');
   actions
@@ -148,6 +149,8 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
         .attr('hidden', m ? null : '')
         .attr('title', m?.providerFallbacks.map((f) => `${f.provider}: ${f.reason}`).join('\n') ?? '');
       modelShape.text(modelShapeText(s));
+      const note = gpuNoteText(s);
+      gpuNote.text(note).attr('hidden', note ? null : '');
     }
     if (!prev || s.imageSrc !== prev.imageSrc) {
       // The host's preview of the image shows at once, before the engine has tokenized it.
@@ -243,6 +246,25 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
       root.remove();
     },
   };
+}
+
+/** The largest pixel budget an Infinity schedule may have on the CPU before the header advises a GPU. */
+const CPU_BUDGETS = ['0.06M', '0.25M'];
+
+/**
+ * An Infinity schedule past 0.25M on the CPU (the official 0.60M and 1M: 6.4k and 10.5k tokens at 1:1, where 0.25M
+ * has 2.4k): a line saying it is meant for a GPU, and where to pick one; '' otherwise.
+ */
+export function gpuNoteText(s: InspectorState): string {
+  const b = s.bitsModel;
+  if (!b || b.provider !== 'cpu') return '';
+  const big = b.schedules.filter((x) => !CPU_BUDGETS.includes(x.pn));
+  if (!big.length) return '';
+  const largest = big.reduce((a, x) => (x.tokenCount > a.tokenCount ? x : a));
+  return (
+    `${largest.pn} (${largest.tokenCount.toLocaleString('en-US')} tokens at ${largest.id.split('-')[0]}) is made for a GPU: ` +
+    'on the CPU each scale of it takes minutes (setting varscope.executionProvider)'
+  );
 }
 
 /** The header's model facts: scales and sizes (an Infinity model: bits, the schedule of the image once tokenized). */

@@ -30,6 +30,23 @@ module.exports = (test) => {
       ['inspect'],
     );
     assert.match(await p.page.textContent('.model-shape'), /Infinity · 32 bits · 7 scales · L=665 · hw0\.750-0\.06M/);
+    assert.strictEqual(await p.page.$eval('.gpu-note', (n) => n.hidden), true, 'a 0.06M schedule on the CPU needs no note');
+  });
+
+  test('a schedule past 0.25M on the CPU is said to be made for a GPU in the header; on a GPU nothing is said', async ({ open }) => {
+    // the official 1M schedule at 1:1: 13 scales, 10,521 tokens
+    const oneM = { id: 'hw1.000-1M', hDivW: 1, pn: '1M', scales: [], tokenCount: 10521, pixelSize: [1024, 1024] };
+    const withOneM = (provider) => ({ ...infinityModel(), provider, schedules: [...infinityModel().schedules, oneM] });
+    const handlers = { inspect: async () => infinityInspect(), trainingUsage: async () => null };
+    const cpu = await open({ init: { model: withOneM('cpu') }, handlers });
+    await cpu.page.waitForSelector('.view-bit-pyramid .token-grid');
+    assert.strictEqual(
+      await cpu.page.$eval('.gpu-note', (n) => (n.hidden ? null : n.textContent)),
+      '1M (10,521 tokens at hw1.000) is made for a GPU: on the CPU each scale of it takes minutes (setting varscope.executionProvider)',
+    );
+    const gpu = await open({ init: { model: withOneM('cuda') }, handlers });
+    await gpu.page.waitForSelector('.view-bit-pyramid .token-grid');
+    assert.strictEqual(await gpu.page.$eval('.gpu-note', (n) => n.hidden), true);
   });
 
   test('one grid per scale, h×w as the schedule (15×20 last), each cell the projection of its bits', async ({ open }) => {

@@ -14,10 +14,10 @@ const { BitUsageCounter } = require(path.resolve(__dirname, '../../src/engine/an
 
 const BESIDE = '/workspace/img2.npy';
 
-/** The panel on fixture B, with the features beside the image unless `beside` says otherwise. */
-const openInfinity = (open, { beside = BESIDE, handlers = {} } = {}) =>
+/** The panel on fixture B (or `model`), with the features beside the image unless `beside` says otherwise. */
+const openInfinity = (open, { beside = BESIDE, model = infinityModel(), handlers = {} } = {}) =>
   open({
-    init: { model: infinityModel(), captionBesideImage: beside },
+    init: { model, captionBesideImage: beside },
     handlers: {
       inspect: async () => infinityInspect(),
       trainingUsage: async () => null,
@@ -26,16 +26,57 @@ const openInfinity = (open, { beside = BESIDE, handlers = {} } = {}) =>
     },
   });
 
+/** The panel (as openInfinity opens it) on Step-through's teacher-forced bits. */
+async function openTeacherBits(open, options) {
+  const p = await openInfinity(open, options);
+  await p.page.waitForSelector('.view-bit-pyramid .token-grid');
+  await p.tab('stepThrough');
+  await p.page.click('#panel-stepThrough .segmented button[data-value=teacher]');
+  return p;
+}
+
+/** The bit usage of a folder of two images: the fixture's and its every bit flipped (new codes, mirrored balance). */
+function folderUsage(options) {
+  const r = infinityInspect();
+  const counter = new BitUsageCounter(BITS, options);
+  counter.add(
+    r.scales.map((s) => s.bits),
+    r.schedule,
+  );
+  counter.add(
+    r.scales.map((s) => s.bits.map((b) => 1 - b)),
+    r.schedule,
+  );
+  return counter.usage();
+}
+
+/** The Codebook view of the fixture image, then of a folder (the host's dialog, `usage` streamed in); the opened panel. */
+async function countFolder(open, usage) {
+  let p;
+  p = await openInfinity(open, {
+    handlers: {
+      chooseImageFolder: async () => '/data/images',
+      folderUsage: async ({ runId }) => {
+        await p.emit('folderUsage', { runId, usage, done: 2, total: 2, finished: true });
+        return { images: 2, failed: 0, cancelled: false };
+      },
+    },
+  });
+  await p.page.waitForSelector('.view-bit-pyramid .token-grid');
+  await p.tab('codebook');
+  await p.page.waitForSelector('#panel-codebook .bit-usage-table tbody tr');
+  await p.page.click('#panel-codebook .count-folder');
+  await p.page.waitForFunction(() => document.querySelector('#panel-codebook .stat-images .stat-value').textContent === '2');
+  return p;
+}
+
 const pct = (v) => `${(v * 100).toFixed(1)}%`;
 
 module.exports = (test) => {
   test('Step-through of an Infinity model: the caption found beside the image, no prompt without an encoder, Evaluate asks with it', async ({
     open,
   }) => {
-    const p = await openInfinity(open);
-    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
-    await p.tab('stepThrough');
-    await p.page.click('#panel-stepThrough .segmented button[data-value=teacher]');
+    const p = await openTeacherBits(open);
     assert.strictEqual(
       await p.page.textContent('#panel-stepThrough .teacher-bits .caption-status'),
       'Caption: T5 features from img2.npy (found beside the image).',
@@ -55,10 +96,7 @@ module.exports = (test) => {
   });
 
   test('teacher-forced bits: headline, both charts and the table show each accuracy beside its two baselines', async ({ open }) => {
-    const p = await openInfinity(open);
-    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
-    await p.tab('stepThrough');
-    await p.page.click('#panel-stepThrough .segmented button[data-value=teacher]');
+    const p = await openTeacherBits(open);
     await p.page.click('#panel-stepThrough .evaluate-bits');
     await p.page.waitForSelector('#panel-stepThrough .bit-scale-table tbody tr');
     const e = infinityEval();
@@ -105,10 +143,7 @@ module.exports = (test) => {
   test('teacher-forced bits: a map of wrong bits per token per scale (h×w, 0 … 32 on one scale); hover names the count', async ({
     open,
   }) => {
-    const p = await openInfinity(open);
-    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
-    await p.tab('stepThrough');
-    await p.page.click('#panel-stepThrough .segmented button[data-value=teacher]');
+    const p = await openTeacherBits(open);
     await p.page.click('#panel-stepThrough .evaluate-bits');
     await p.page.waitForSelector('#panel-stepThrough .wrong-bits-row canvas');
     const e = infinityEval();
@@ -157,13 +192,7 @@ module.exports = (test) => {
   });
 
   test('the caption control with a text encoder: a typed prompt becomes the caption, Evaluate sends it', async ({ open }) => {
-    const p = await open({
-      init: { model: { ...infinityModel(), textEncoder: true }, captionBesideImage: null },
-      handlers: { inspect: async () => infinityInspect(), trainingUsage: async () => null, evaluateBits: async () => infinityEval() },
-    });
-    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
-    await p.tab('stepThrough');
-    await p.page.click('#panel-stepThrough .segmented button[data-value=teacher]');
+    const p = await openTeacherBits(open, { beside: null, model: { ...infinityModel(), textEncoder: true } });
     assert.strictEqual(await p.page.isDisabled('#panel-stepThrough .teacher-bits .caption-prompt'), false);
     assert.strictEqual(await p.page.isHidden('#panel-stepThrough .teacher-bits .caption-note'), true);
     await p.page.fill('#panel-stepThrough .teacher-bits .caption-prompt', '  a red circle beside stripes ');
@@ -180,10 +209,7 @@ module.exports = (test) => {
   test('the caption control: another features file replaces the caption and drops the old evaluation; none beside the image says how to give one', async ({
     open,
   }) => {
-    const p = await openInfinity(open, { handlers: { chooseTextFeatures: async () => '/data/captions/cat.safetensors' } });
-    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
-    await p.tab('stepThrough');
-    await p.page.click('#panel-stepThrough .segmented button[data-value=teacher]');
+    const p = await openTeacherBits(open, { handlers: { chooseTextFeatures: async () => '/data/captions/cat.safetensors' } });
     await p.page.click('#panel-stepThrough .evaluate-bits');
     await p.page.waitForSelector('#panel-stepThrough .bit-scale-table tbody tr');
     await p.page.click('#panel-stepThrough .teacher-bits .caption-file');
@@ -201,10 +227,7 @@ module.exports = (test) => {
       text: { featuresFile: '/data/captions/cat.safetensors' },
     });
 
-    const q = await openInfinity(open, { beside: null });
-    await q.page.waitForSelector('.view-bit-pyramid .token-grid');
-    await q.tab('stepThrough');
-    await q.page.click('#panel-stepThrough .segmented button[data-value=teacher]');
+    const q = await openTeacherBits(open, { beside: null });
     assert.strictEqual(
       await q.page.textContent('#panel-stepThrough .teacher-bits .caption-status'),
       'No caption yet: choose its T5 features (.npy / .safetensors, [N, 256] floats); a file named as the image, beside it, is used by itself.',
@@ -246,34 +269,23 @@ module.exports = (test) => {
     await p.page.fill(`${gen} .seed`, '7');
     await p.page.click(`${gen} .start`);
     await p.page.waitForSelector(`${gen} .pyramid-strip .token-grid`);
-    assert.deepStrictEqual(
-      p.calls.filter((c) => c.method === 'generationStart').map((c) => c.params),
-      [
-        {
-          settings: {
-            family: 'infinity',
-            text: { featuresFile: BESIDE },
-            hDivW: 0.75,
-            seed: 7,
-            cfgList: [1, 1.5, 2, 2.5, 3, 3, 3],
-            tauList: [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
-            topK: 900,
-            topP: 0.97,
-          },
-        },
-      ],
-    );
-    // the state the host keeps for a reload holds the form
-    const savedForm = () => p.calls.filter((c) => c.method === 'saveState' && c.params.bitGeneration).pop()?.params.bitGeneration;
-    for (let i = 0; i < 50 && !savedForm(); i++) await p.page.waitForTimeout(100);
-    assert.deepStrictEqual(savedForm(), {
+    // The form's settings: what Start sends (with the caption) and what the host keeps for a reload.
+    const form = {
       hDivW: 0.75,
       seed: 7,
       cfgList: [1, 1.5, 2, 2.5, 3, 3, 3],
       tauList: [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
       topK: 900,
       topP: 0.97,
-    });
+    };
+    assert.deepStrictEqual(
+      p.calls.filter((c) => c.method === 'generationStart').map((c) => c.params),
+      [{ settings: { family: 'infinity', text: { featuresFile: BESIDE }, ...form } }],
+    );
+    // the state the host keeps for a reload holds the form
+    const savedForm = () => p.calls.filter((c) => c.method === 'saveState' && c.params.bitGeneration).pop()?.params.bitGeneration;
+    for (let i = 0; i < 50 && !savedForm(); i++) await p.page.waitForTimeout(100);
+    assert.deepStrictEqual(savedForm(), form);
     const grids = () =>
       p.page.$$eval(`${gen} .pyramid-strip .token-grid`, (gs) =>
         gs.map((g) => ({
@@ -391,32 +403,8 @@ module.exports = (test) => {
   });
 
   test('Codebook of an Infinity model, a folder: the host’s folder dialog, the counts streamed in, back to the image', async ({ open }) => {
-    const r = infinityInspect();
-    const counter = new BitUsageCounter(BITS);
-    counter.add(
-      r.scales.map((s) => s.bits),
-      r.schedule,
-    );
-    counter.add(
-      r.scales.map((s) => s.bits.map((b) => 1 - b)), // a second image: every bit flipped (new codes, mirrored balance)
-      r.schedule,
-    );
-    const folder = counter.usage();
-    let p;
-    p = await openInfinity(open, {
-      handlers: {
-        chooseImageFolder: async () => '/data/images',
-        folderUsage: async ({ runId }) => {
-          await p.emit('folderUsage', { runId, usage: folder, done: 2, total: 2, finished: true });
-          return { images: 2, failed: 0, cancelled: false };
-        },
-      },
-    });
-    await p.page.waitForSelector('.view-bit-pyramid .token-grid');
-    await p.tab('codebook');
-    await p.page.waitForSelector('#panel-codebook .bit-usage-table tbody tr');
-    await p.page.click('#panel-codebook .count-folder');
-    await p.page.waitForFunction(() => document.querySelector('#panel-codebook .stat-images .stat-value').textContent === '2');
+    const folder = folderUsage();
+    const p = await countFolder(open, folder);
     const call = p.calls.find((c) => c.method === 'folderUsage');
     assert.strictEqual(call.params.folder, '/data/images');
     assert.match(call.params.runId, /^folder-/);
@@ -435,5 +423,26 @@ module.exports = (test) => {
     await p.page.click('#panel-codebook .segmented button[data-value="image"]');
     await p.page.waitForFunction(() => document.querySelector('#panel-codebook .stat-images .stat-value').textContent === '1');
     assert.strictEqual(await p.page.textContent('#panel-codebook .stat-distinct .stat-value'), '665 of 665 tokens');
+  });
+
+  test('Codebook of an Infinity model, a folder with more different codes than the counter keeps: "≥ N"', async ({ open }) => {
+    const exact = folderUsage();
+    const cap = 400;
+    const capped = folderUsage({ distinctCap: cap });
+    const p = await countFolder(open, capped);
+    assert.strictEqual(await p.page.textContent('#panel-codebook .stat-distinct .stat-value'), `≥ ${cap} of 1330 tokens`);
+    const rows = await p.page.$$eval('#panel-codebook .bit-usage-table tbody tr', (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].slice(1, 4).map((td) => td.textContent)),
+    );
+    // Scales with more different codes than the cap say "≥ cap"; the others keep their exact counts.
+    assert.deepStrictEqual(
+      rows,
+      exact.perScale.map((s) =>
+        s.distinct > cap
+          ? [String(s.tokens), `≥ ${cap}`, `≥ ${((100 * cap) / s.tokens).toFixed(1)}%`]
+          : [String(s.tokens), String(s.distinct), `${((100 * s.distinct) / s.tokens).toFixed(1)}%`],
+      ),
+    );
+    assert.ok(exact.perScale.some((s) => s.distinct > cap) && exact.perScale.some((s) => s.distinct <= cap));
   });
 };

@@ -3,7 +3,7 @@ run through the ONNX graphs by tools/verify_bundle.js (onnxruntime-node)."""
 import json
 import os
 import subprocess
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -51,20 +51,33 @@ class CaseWriter:
         self.dir, self.cases = directory, []
 
     def _save(self, name: str, t) -> str:
+        """A tensor saved as <name>.npy (uint8 kept, other integers int64, the rest float32); a str is the file of an
+        earlier case's saved output, passed on as it is."""
+        if isinstance(t, str):
+            return t
         arr = t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
-        arr = np.ascontiguousarray(arr.astype(np.int64 if arr.dtype.kind in 'iu' else np.float32))
-        np.save(os.path.join(self.dir, name + '.npy'), arr)
+        kind = np.uint8 if arr.dtype == np.uint8 else np.int64 if arr.dtype.kind in 'iu' else np.float32
+        np.save(os.path.join(self.dir, name + '.npy'), np.ascontiguousarray(arr.astype(kind)))
         return name + '.npy'
 
-    def add(self, name: str, graph: str, inputs: Dict[str, object], outputs: Dict[str, object]) -> None:
-        self.cases.append(
-            {
-                'name': name,
-                'graph': graph,
-                'inputs': {k: self._save(f'{name}.in.{k}', v) for k, v in inputs.items()},
-                'outputs': {k: self._save(f'{name}.out.{k}', v) for k, v in outputs.items()},
-            }
-        )
+    def add(
+        self,
+        name: str,
+        graph: str,
+        inputs: Dict[str, object],
+        outputs: Dict[str, object],
+        save: Optional[Dict[str, str]] = None,
+    ) -> None:
+        """One case; `save` names outputs that verify_bundle.js writes to files a later case may take as inputs."""
+        case = {
+            'name': name,
+            'graph': graph,
+            'inputs': {k: self._save(f'{name}.in.{k}', v) for k, v in inputs.items()},
+            'outputs': {k: self._save(f'{name}.out.{k}', v) for k, v in outputs.items()},
+        }
+        if save:
+            case['save'] = dict(save)
+        self.cases.append(case)
 
     def close(self) -> None:
         with open(os.path.join(self.dir, 'cases.json'), 'w') as f:

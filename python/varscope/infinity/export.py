@@ -1,14 +1,15 @@
 """Command line: export an official BSQ VAE + Infinity checkpoint pair (slim files, or one ar-ckpt) into a bundle.
 
 PYTHONPATH=python python3 -m varscope.infinity.export --vae VAE.pth --infinity INF.pth --out DIR [--arch PRESET]
-    [--pn 0.06M] [--ratios 1.0,0.75] [--name NAME] [--id ID] [--t5 T5_DIR]
+    [--pn 0.06M] [--ratios 1.0,0.75] [--name NAME] [--id ID] [--t5 T5_DIR] [--no-verify]
 
 Per aspect ratio (h/w, a template ratio of the official table) and the pixel budget: bsqEncoder, bitsToLatent,
 bsqDecoder, infinityTransformer, infinityStep and infinityAttention, `<graph>-hw<ratio>-<pn>.onnx`, all sharing one
 weights.bin; unconditionalText.bin (the learnt CFG features) and varscope.json (`"family": "infinity"`). The
 architecture comes from the checkpoint's tensors (checked against --arch, run_infinity's --model_type, when given);
-the text attention is float32 (see varscope.json's text.note). The graphs are verified by python/tests/test_infinity_onnx.py, not here;
---t5 adds the caption encoder (text_encoder.py, which verifies its graph)."""
+the text attention is float32 (see varscope.json's text.note). Before varscope.json is written every graph is run by
+onnxruntime-node against the PyTorch reference (verify.py; --no-verify skips it); --t5 adds the caption encoder
+(text_encoder.py, which verifies its graph)."""
 import argparse
 import datetime
 import json
@@ -30,6 +31,7 @@ from .load import load_bsq_vae, load_infinity_checkpoint
 from .onnx_export import export_tokenizer, export_transformer
 from .schedules import PIXEL_BUDGETS, scale_schedule
 from .text_encoder import add_text_encoder, t5_folder
+from .verify import verify
 
 
 def parse_ratios(text: str):
@@ -54,6 +56,9 @@ def parse_args(argv):
     p.add_argument('--name', default='', help='display name (default: the checkpoint file name)')
     p.add_argument('--id', default='', help='bundle id (default: from the name)')
     p.add_argument('--t5', default='', help='T5 encoder folder or Hugging Face cache entry: adds textEncoder.onnx')
+    p.add_argument(
+        '--no-verify', dest='verify', action='store_false', help='skip the check of the graphs against PyTorch'
+    )
     return p.parse_args(argv)
 
 
@@ -105,10 +110,14 @@ def export(args, log=print) -> dict:
         f: {'sha256': sha256_of(os.path.join(args.out, f)), 'bytes': os.path.getsize(os.path.join(args.out, f))}
         for f in rels
     }
+    models = [vae, model]
+    del vae, model  # from here the list holds them: verify() and the T5 export need the memory they take
+    if args.verify:
+        manifest['provenance']['verification'] = verify(args.out, manifest, models, log=log)
+    models.clear()
     write_atomic(os.path.join(args.out, 'varscope.json'), (json.dumps(manifest, indent=1) + '\n').encode('utf-8'))
     log(f'weights.bin: {store.size} bytes stored, {store.referenced} bytes referenced by the graphs')
     if args.t5:
-        del model, vae
         manifest = add_text_encoder(args.out, args.t5, log=log)
     return manifest
 

@@ -1,7 +1,8 @@
 /**
  * Bit usage of an Infinity model's tokens: per scale, how often each of the d bits is 1 (its balance and binary
  * entropy) and how many different codes occur, exactly for any d (2^d bins would not fit a histogram). Counts
- * accumulate, so a folder is counted one image at a time; only the different codes themselves are kept.
+ * accumulate, so a folder is counted one image at a time; only the different codes themselves are kept, at most
+ * DISTINCT_CODES_CAP of them per set: past it, the count of different codes is a lower bound.
  */
 import type { BitScaleUsage, BitUsage } from '../../shared/results';
 
@@ -22,16 +23,52 @@ export function codeKey(bits: Uint8Array, token: number, d: number): string {
   return key;
 }
 
+/**
+ * The most different codes a set keeps (each scale's, and all scales'). NOTE: V8's Set holds at most 2^24 entries,
+ * and a large folder at 32–64 bits has more different codes than that; past the cap the bits and tokens are still
+ * counted, new codes are not kept, and the count of different codes is a lower bound.
+ */
+export const DISTINCT_CODES_CAP = 4_000_000;
+
+/** Different codes, at most `cap` of them; `capped` once a code beyond those was seen (the size is then a lower bound). */
+class CappedCodeSet {
+  private readonly codes = new Set<string>();
+  capped = false;
+
+  constructor(private readonly cap: number) {}
+
+  add(key: string): void {
+    if (this.codes.size < this.cap) this.codes.add(key);
+    else if (!this.capped && !this.codes.has(key)) this.capped = true;
+  }
+
+  get size(): number {
+    return this.codes.size;
+  }
+}
+
+/** Options of a BitUsageCounter: the most different codes each set keeps (DISTINCT_CODES_CAP unless given). */
+export interface BitUsageCounterOptions {
+  distinctCap?: number;
+}
+
 /** Accumulates the bits of images, scale by scale. */
 export class BitUsageCounter {
   private readonly ones: Float64Array[] = [];
   private readonly tokens: number[] = [];
-  private readonly codes: Array<Set<string>> = [];
-  private readonly allCodes = new Set<string>();
+  private readonly codes: CappedCodeSet[] = [];
+  private readonly allCodes: CappedCodeSet;
   private readonly schedules = new Set<string>();
+  private readonly distinctCap: number;
   images = 0;
 
-  constructor(readonly d: number) {}
+  constructor(
+    readonly d: number,
+    { distinctCap = DISTINCT_CODES_CAP }: BitUsageCounterOptions = {},
+  ) {
+    this.distinctCap = distinctCap;
+    this.allCodes = new CappedCodeSet(distinctCap);
+  }
 
   /** Count one image's bits: per scale, [h·w·d] 0/1 (token p's bit j at p·d + j), at schedule `schedule`. */
   add(perScale: readonly Uint8Array[], schedule: string): void {
@@ -41,7 +78,7 @@ export class BitUsageCounter {
       if (!this.ones[k]) {
         this.ones[k] = new Float64Array(d);
         this.tokens[k] = 0;
-        this.codes[k] = new Set();
+        this.codes[k] = new CappedCodeSet(this.distinctCap);
       }
       const ones = this.ones[k];
       const n = bits.length / d;
@@ -69,6 +106,7 @@ export class BitUsageCounter {
         balance,
         entropy: balance.map(binaryEntropy),
         distinct: this.codes[k].size,
+        distinctCapped: this.codes[k].capped,
       };
     });
     return {
@@ -78,6 +116,7 @@ export class BitUsageCounter {
       perScale,
       tokens: this.tokens.reduce((a, b) => a + b, 0),
       distinct: this.allCodes.size,
+      distinctCapped: this.allCodes.capped,
       images: this.images,
     };
   }

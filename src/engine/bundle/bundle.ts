@@ -4,13 +4,12 @@
  * checked against the manifest when it opens.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { OFFICIAL_SAMPLING, type BundleManifest, type GraphRole, type RawTensorFile } from '../../shared/manifest';
 import type { ModelInfo, NodePlacement } from '../../shared/results';
 import { isOneLine, quoted, VarScopeError } from '../../shared/errors';
 import { codeColors } from './codeColors';
-import type { DeviceTensor, Graph } from '../runtime/graph';
+import type { Graph } from '../runtime/graph';
 import { openGraph } from '../runtime/graphPool';
 import {
   checkGraph,
@@ -23,11 +22,12 @@ import {
   type AnyManifest,
 } from './manifestCheck';
 import { InfinityBundle } from './infinityBundle';
+import { WeightHolders } from './weightHolders';
 import type { OnnxRuntime } from '../runtime/onnxRuntime';
 import { verifyBundleFiles } from './bundleVerify';
 import { externalRange, readInitializers, type ExternalRange, type Initializer } from './onnxInitializers';
 import { MAX_GRAPH_BYTES, MAX_MANIFEST_BYTES, readCapped } from '../../node/readCapped';
-import { fromNested, type HostTensor } from '../runtime/tensor';
+import { fromNested } from '../runtime/tensor';
 
 /** Options of ModelBundle.load. */
 export interface LoadOptions {
@@ -37,95 +37,10 @@ export interface LoadOptions {
   log?: (message: string) => void;
 }
 
-/**
- * Bundles whose weights file is at least this large hold their transformer graphs only while used: each of the three
- * holds every VAR weight, and onnxruntime gives each session a packed copy of its own (official d16, 1.6 GB of
- * weights: engine RSS 4.3 GB after opening every graph, 4.9 GB after one inspection; 0.64 and 1.26 GB this way).
- */
-export const LARGE_BUNDLE_BYTES = 256 * 2 ** 20;
 /** The graphs that hold the transformer's weights. */
 const TRANSFORMER_ROLES: readonly GraphRole[] = ['transformer', 'attention', 'transformerStep'];
-/**
- * The teacher-forced and the generation graph: each packs its own copy of every VAR weight, and onnxruntime-node
- * offers no way to share them (no shared prepacked-weights container or initializers in its session options), so a
- * large bundle never holds both: opening one releases the other once idle. A switch between teacher-forced views
- * and generation then opens its graph again (official d16: see README, "released sizes").
- */
+/** The teacher-forced and the generation graph: a large bundle never holds both (see WeightHolders). */
 const EXCLUSIVE_ROLES: readonly GraphRole[] = ['transformer', 'transformerStep'];
-
-/**
- * A large bundle's transformer graph, which may be released while idle to make room for another transformer graph
- * and opens again on its next run. Graphs that keep outputs on the device (the KV cache on WebGPU) are never released:
- * their device tensors belong to the session.
- */
-class ReleasableGraph implements Graph {
-  readonly file: string;
-  readonly provider: string;
-  readonly inputs: Graph['inputs'];
-  readonly outputs: Graph['outputs'];
-  readonly placement: Graph['placement'];
-  readonly deviceOutputs: readonly string[];
-  /** Order of last use among a bundle's graphs (larger: more recent). */
-  lastUsed = 0;
-  private current: Promise<Graph> | undefined;
-  private running = 0;
-
-  constructor(
-    first: Graph,
-    private readonly reopen: () => Promise<Graph>,
-    private readonly clock: () => number,
-  ) {
-    ({ file: this.file, provider: this.provider, inputs: this.inputs, outputs: this.outputs } = first);
-    this.placement = first.placement;
-    this.deviceOutputs = first.deviceOutputs;
-    this.current = Promise.resolve(first);
-    this.lastUsed = clock();
-  }
-
-  /** Whether its session is open. */
-  get held(): boolean {
-    return this.current !== undefined;
-  }
-
-  /** Open, idle and holding nothing on the device. */
-  get releasable(): boolean {
-    return this.held && this.running === 0 && this.deviceOutputs.length === 0;
-  }
-
-  run(feeds: Record<string, HostTensor>, fetches?: string[]): Promise<Record<string, HostTensor>> {
-    return this.use((g) => g.run(feeds, fetches));
-  }
-
-  runDevice(feeds: Record<string, HostTensor | DeviceTensor>, fetches?: string[]): ReturnType<Graph['runDevice']> {
-    return this.use((g) => g.runDevice(feeds, fetches));
-  }
-
-  /** Release the session; the next run opens it again. */
-  async release(): Promise<void> {
-    const g = this.current;
-    this.current = undefined;
-    if (g) await (await g).dispose();
-  }
-
-  dispose(): Promise<void> {
-    return this.release();
-  }
-
-  private async use<T>(f: (g: Graph) => Promise<T>): Promise<T> {
-    this.running++;
-    try {
-      if (!this.current) {
-        const opening = this.reopen();
-        this.current = opening;
-        opening.catch(() => this.current === opening && (this.current = undefined)); // a failed open may be retried
-      }
-      return await f(await this.current);
-    } finally {
-      this.running--;
-      this.lastUsed = this.clock();
-    }
-  }
-}
 
 /** A bundle of either family, as its varscope.json says. */
 export type AnyBundle = ModelBundle | InfinityBundle;
@@ -174,9 +89,8 @@ export class ModelBundle {
   onGraphRun?: (role: GraphRole, ms: number) => void;
   private colors: Uint8Array | undefined;
   private closed = false;
-  /** A large bundle's transformer graphs, opened or released (see transformerShare). */
-  private readonly releasable = new Map<GraphRole, ReleasableGraph>();
-  private uses = 0;
+  /** A large bundle's transformer graphs, opened or released as memory allows. */
+  private readonly holders: WeightHolders;
   /** Per scale: up [h, pn] and down [pn, h] as float32, row-major. */
   readonly up: Float32Array[];
   readonly down: Float32Array[];
@@ -193,6 +107,7 @@ export class ModelBundle {
     const h = manifest.vae.latentSize;
     this.up = manifest.patchNums.map((pn, k) => fromNested(manifest.interpolation.up[k], [h, pn], `interpolation.up[${k}]`));
     this.down = manifest.patchNums.map((pn, k) => fromNested(manifest.interpolation.down[k], [pn, h], `interpolation.down[${k}]`));
+    this.holders = new WeightHolders(fileHash(manifest, 'weights.bin')?.bytes ?? 0, () => this.closed, manifest.id);
   }
 
   /**
@@ -244,7 +159,10 @@ export class ModelBundle {
     if (this.closed) return Promise.reject(new VarScopeError('Cancelled', `${this.manifest.id}: the model was closed`));
     let s = this.sessions.get(role);
     if (!s) {
-      const opened = this.large && TRANSFORMER_ROLES.includes(role) ? this.openReleasable(role) : this.openGraph(role);
+      const opened =
+        this.large && TRANSFORMER_ROLES.includes(role)
+          ? this.holders.open(role, () => this.openGraph(role), EXCLUSIVE_ROLES.includes(role))
+          : this.openGraph(role);
       s = opened.then((g) => reportRunTimes(g, (ms) => this.onGraphRun?.(role, ms)));
       this.sessions.set(role, s);
       s.catch(() => this.sessions.delete(role)); // a failed open may be retried
@@ -266,26 +184,15 @@ export class ModelBundle {
     await Promise.all(rest.map((role) => (deferred.includes(role) ? this.checkOnly(role) : this.graph(role))));
   }
 
-  /** The size from which a bundle counts as large (LARGE_BUNDLE_BYTES; tests lower it). */
-  static largeBytes = LARGE_BUNDLE_BYTES;
-
-  /**
-   * Share of the machine's memory a large bundle's transformer graphs may hold together (tests lower it). Each holds
-   * its own copy of every VAR weight, about the bundle's weights.bin, so past this share the least recently used idle
-   * one is released before another opens (official d30, 8.5 GB of weights, on a 24 GB machine: one at a time; d24:
-   * two). A released graph opens again when next used.
-   */
-  static transformerShare = 0.5;
-
   /** The graphs holding the VAR weights now: transformer roles with a session open (or opening). */
   get weightHolders(): GraphRole[] {
-    if (this.large) return [...this.releasable].filter(([, g]) => g.held).map(([r]) => r);
+    if (this.large) return this.holders.held() as GraphRole[];
     return TRANSFORMER_ROLES.filter((r) => this.sessions.has(r));
   }
 
-  /** Weights of at least ModelBundle.largeBytes (see LARGE_BUNDLE_BYTES). */
+  /** Weights of at least WeightHolders.largeBytes. */
   get large(): boolean {
-    return (fileHash(this.manifest, 'weights.bin')?.bytes ?? 0) >= ModelBundle.largeBytes;
+    return this.holders.large;
   }
 
   /** Facts about the model for the views. */
@@ -326,36 +233,6 @@ export class ModelBundle {
     const all = [...this.sessions.values()];
     this.sessions.clear();
     for (const s of all) await s.then((g) => g.dispose()).catch(() => undefined);
-  }
-
-  /** A large bundle's transformer graph, opened after releasing others as far as transformerShare asks. */
-  private async openReleasable(role: GraphRole): Promise<Graph> {
-    const open = async () => {
-      if (this.closed) throw new VarScopeError('Cancelled', `${this.manifest.id}: the model was closed`);
-      await this.makeRoomFor(role);
-      return this.openGraph(role);
-    };
-    const g = new ReleasableGraph(await open(), open, () => ++this.uses);
-    this.releasable.set(role, g);
-    return g;
-  }
-
-  /**
-   * Release the idle graph EXCLUSIVE_ROLES keeps apart from `role`, then idle transformer graphs, least recently used
-   * first, until one more fits in transformerShare.
-   */
-  private async makeRoomFor(role: GraphRole): Promise<void> {
-    if (EXCLUSIVE_ROLES.includes(role))
-      for (const [r, g] of this.releasable) if (r !== role && EXCLUSIVE_ROLES.includes(r) && g.releasable) await g.release();
-    const each = fileHash(this.manifest, 'weights.bin')?.bytes ?? 0;
-    const budget = ModelBundle.transformerShare * os.totalmem();
-    const others = [...this.releasable].filter(([r, g]) => r !== role && g.held).map(([, g]) => g);
-    let held = others.length;
-    for (const g of others.filter((o) => o.releasable).sort((a, b) => a.lastUsed - b.lastUsed)) {
-      if ((held + 1) * each <= budget) break;
-      await g.release();
-      held--;
-    }
   }
 
   /** Open a graph, check it against the manifest and release it (unless a session of it is already open). */

@@ -13,21 +13,37 @@ import type { OnnxRuntime } from '../runtime/onnxRuntime';
 import { verifyBundleFiles } from './bundleVerify';
 import { readCapped } from '../../node/readCapped';
 import { fileHash } from './manifestCheck';
+import { WeightHolders } from './weightHolders';
 
 /** Largest tokenizer.json read (Flan-T5's is 2.4 MB). */
 const MAX_TOKENIZER_BYTES = 64 * 2 ** 20;
 
-/** A loaded Infinity bundle: its checked manifest and its graphs, opened on first use. */
+/** The graphs that hold every transformer weight; the teacher-forced and the generation graph are exclusive. */
+const TRANSFORMER_ROLES: readonly string[] = ['infinityTransformer', 'infinityStep'];
+
+/**
+ * A loaded Infinity bundle: its checked manifest and its graphs, opened on first use; a large bundle's transformer
+ * graphs are held only while used, as a VAR bundle's (WeightHolders).
+ */
 export class InfinityBundle {
   private readonly sessions = new Map<string, Promise<Graph>>();
   private closed = false;
   private uncond: Promise<Float32Array> | undefined;
+  private readonly holders: WeightHolders;
 
   private constructor(
     readonly dir: string,
     readonly manifest: InfinityManifest,
     private readonly runtime: OnnxRuntime,
-  ) {}
+  ) {
+    this.holders = new WeightHolders(fileHash(manifest, 'weights.bin')?.bytes ?? 0, () => this.closed, manifest.id);
+  }
+
+  /** The graphs holding the transformer's weights now (`<schedule id>/<role>`). */
+  get weightHolders(): string[] {
+    if (this.holders.large) return this.holders.held();
+    return [...this.sessions.keys()].filter((k) => TRANSFORMER_ROLES.includes(k.split('/')[1]));
+  }
 
   /** Check an Infinity bundle's files against their recorded sha256 (cached as for VAR bundles). */
   static async open(
@@ -109,7 +125,10 @@ export class InfinityBundle {
     if (this.closed) return Promise.reject(new VarScopeError('Cancelled', `${this.manifest.id}: the model was closed`));
     let g = this.sessions.get(key);
     if (!g) {
-      g = this.openGraph(spec, role);
+      g =
+        this.holders.large && TRANSFORMER_ROLES.includes(role)
+          ? this.holders.open(key, () => this.openGraph(spec, role), true)
+          : this.openGraph(spec, role);
       this.sessions.set(key, g);
       g.catch(() => this.sessions.delete(key)); // a failed open may be retried
     }

@@ -4,7 +4,7 @@
  * folder counted by the engine (`folderUsage`), the two sources in one place as the VAR Codebook view has them.
  */
 import { select } from 'd3';
-import { bitUsageJson, type BitScaleUsage, type BitUsage } from '../../shared/results';
+import { bitUsageJson, distinctText, type BitScaleUsage, type BitUsage } from '../../shared/results';
 import { countFolder } from '../actions';
 import { scaleLabel, type GridShape } from '../geometry/scales';
 import type { InspectorState, Loadable } from '../store';
@@ -55,6 +55,9 @@ function share(v: number): string {
   return v === 0 || v >= 1e-3 ? `${(v * 100).toFixed(1)}%` : `${(v * 100).toExponential(1)}%`;
 }
 
+/** A share of a scale's different codes, "≥" when their count is a lower bound. */
+const atLeast = (s: BitScaleUsage, text: string): string => (s.distinctCapped ? `≥ ${text}` : text);
+
 /** The mean of a vector (0 when empty). */
 function mean(a: ArrayLike<number>): number {
   let t = 0;
@@ -72,9 +75,9 @@ interface Row {
 const COLUMNS: Array<Column<Row>> = [
   { header: 'Scale', cell: (r) => r.label },
   { header: 'Tokens', cell: (r) => String(r.s.tokens) },
-  { header: 'Different codes', cell: (r) => String(r.s.distinct) },
-  { header: 'of tokens', cell: (r) => share(r.s.tokens ? r.s.distinct / r.s.tokens : 0) },
-  { header: 'of 2^d', cell: (r) => share(r.s.distinct / 2 ** r.d) },
+  { header: 'Different codes', cell: (r) => distinctText(r.s.distinct, r.s.distinctCapped) },
+  { header: 'of tokens', cell: (r) => atLeast(r.s, share(r.s.tokens ? r.s.distinct / r.s.tokens : 0)) },
+  { header: 'of 2^d', cell: (r) => atLeast(r.s, share(r.s.distinct / 2 ** r.d)) },
   { header: 'Mean bit entropy', cell: (r) => mean(r.s.entropy).toFixed(3) },
   { header: 'Lowest bit entropy', cell: (r) => Math.min(...r.s.entropy).toFixed(3) },
   { header: 'Constant bits', cell: (r) => String(Array.from(r.s.entropy).filter((h) => h === 0).length) },
@@ -208,7 +211,11 @@ export const createBitsCodebookView = defineView<BitUsage>({
             const shapes = scaleShapesOf(st, u);
             labels = shapes.map((s, k) => labelOf(k, s));
             renderStats(stats.node()!, [
-              { label: 'different codes, all scales', value: `${u.distinct} of ${u.tokens} tokens`, cls: 'stat-distinct' },
+              {
+                label: 'different codes, all scales',
+                value: `${distinctText(u.distinct, u.distinctCapped)} of ${u.tokens} tokens`,
+                cls: 'stat-distinct',
+              },
               { label: 'possible codes (2^d)', value: `2^${d} = ${(2 ** d).toExponential(2)}`, cls: 'stat-possible' },
               { label: 'mean bit entropy (bits)', value: mean(u.perScale.map((s) => mean(s.entropy))).toFixed(3), cls: 'stat-entropy' },
               { label: u.images === 1 ? 'image' : 'images', value: String(u.images), cls: 'stat-images' },

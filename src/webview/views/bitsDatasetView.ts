@@ -6,15 +6,13 @@
  */
 import { select } from 'd3';
 import type { BitAccuracyValues, BitsDatasetEvaluation, BitsImageMetrics, BitsScaleMetrics } from '../../shared/evaluation';
-import { scalesCsv } from '../../shared/evaluationCsv';
-import { button } from '../ui/controls';
 import { makeDataTable, type Column } from '../ui/dataTable';
+import { makeDatasetToolbar } from '../ui/datasetToolbar';
 import { makeScaleChart } from '../ui/scaleChart';
+import { makeWorstImagesTable, relative } from '../ui/worstImagesTable';
 import { modelTitle } from './datasetView';
-import { relative } from './freeRunSection';
 import { defineView } from './view';
 
-const WORST_ROWS = 30;
 const pct = (v: number) => (v * 100).toFixed(1);
 const pctOf = (a: BitAccuracyValues | null, key: keyof BitAccuracyValues) => (a ? pct(a[key]) : '–');
 
@@ -58,23 +56,16 @@ export const createBitsDatasetView = defineView<BitsDatasetEvaluation>({
     loading: '',
     idle: 'No evaluation yet: evaluate the model on a folder of captioned images (NAME.txt or NAME.npy beside each, or one JSONL), or open a saved result.',
   }),
-  build({ doc, store, host }, parts) {
-    const toolbar = select(parts.head).append('div').attr('class', 'toolbar');
-    const run = (command: 'varscope.evaluateFolder' | 'varscope.openEvaluation') => () =>
-      void host.call('runCommand', { command }).catch((e) => store.pushError(command, e));
-    const saveCsv = async (): Promise<void> => {
-      const ev = store.state.bitsDataset;
-      if (!ev) return;
-      try {
-        await host.call('saveExport', { suggestedName: `varscope-evaluation-${ev.model.id}.csv`, mime: 'text/csv', data: scalesCsv(ev) });
-      } catch (e) {
-        store.pushError('saveCsv', e);
-      }
-    };
-    toolbar.node()!.append(
-      button(doc, 'Evaluate a folder…', run('varscope.evaluateFolder'), 'Evaluate the model on a folder of captioned images'),
-      button(doc, 'Open results…', run('varscope.openEvaluation'), 'Open a saved evaluation (JSON)'),
-      button(doc, 'Save CSV', () => void saveCsv(), 'Save the per-scale table as CSV'),
+  build(ctx, parts) {
+    const { doc, store } = ctx;
+    makeDatasetToolbar(
+      ctx,
+      parts.head,
+      [
+        { command: 'varscope.evaluateFolder', label: 'Evaluate a folder…', title: 'Evaluate the model on a folder of captioned images' },
+        { command: 'varscope.openEvaluation', label: 'Open results…', title: 'Open a saved evaluation (JSON)' },
+      ],
+      () => store.state.bitsDataset,
     );
     const summary = select(parts.head).append('p').attr('class', 'dataset-summary muted');
     parts.body.classList.add('dataset-body');
@@ -96,27 +87,12 @@ export const createBitsDatasetView = defineView<BitsDatasetEvaluation>({
     body.append('h2').text('Per scale');
     const scaleTable = makeDataTable(doc, 'scale-table', SCALE_COLUMNS);
     body.node()!.append(scaleTable.root);
-    body.append('h2').text('Worst images');
-    body
-      .append('p')
-      .attr('class', 'muted')
-      .text('Click a column to sort by it (worst first); click a row to open the image in the inspector with this model.');
-    let shown: BitsDatasetEvaluation | null = null;
-    const worstTable = makeDataTable<BitsImageMetrics>(
-      doc,
-      'worst-table',
-      [
-        { header: 'image', cell: (r) => relative(shown!.folder, r.file) },
-        { header: 'caption', cell: (r) => (r.caption.startsWith('prompt: ') ? r.caption : relative(shown!.folder, r.caption)) },
+    const worstTable = makeWorstImagesTable<BitsDatasetEvaluation, BitsImageMetrics>(ctx, parts.body, {
+      columns: (shown) => [
+        { header: 'caption', cell: (r) => (r.caption.startsWith('prompt: ') ? r.caption : relative(shown().folder, r.caption)) },
         ...IMAGE_METRIC_COLUMNS,
       ],
-      {
-        sortBy: IMAGE_METRIC_COLUMNS[0].header,
-        limit: WORST_ROWS,
-        onRow: (r) => void host.call('openImage', { file: r.file, model: shown!.model.dir }).catch((e) => store.pushError('openImage', e)),
-      },
-    );
-    body.node()!.append(worstTable.root);
+    });
     return {
       controls: [{ on: (ev) => [ev], draw: (ev) => summary.text(ev ? summaryText(ev) : '') }],
       draws: [
@@ -136,8 +112,7 @@ export const createBitsDatasetView = defineView<BitsDatasetEvaluation>({
             bitChart.update(ticks, seriesOf('bitAccuracy'), null);
             tokenChart.update(ticks, seriesOf('tokenAccuracy'), null);
             scaleTable.update(ev.scales);
-            shown = ev;
-            worstTable.update(ev.perImage);
+            worstTable.update(ev, ev.perImage);
           },
         },
       ],

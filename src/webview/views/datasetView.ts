@@ -6,7 +6,6 @@
  */
 import { select } from 'd3';
 import type { DatasetEvaluation, ImageMetrics, ScaleMetrics } from '../../shared/evaluation';
-import { scalesCsv } from '../../shared/evaluationCsv';
 import {
   axisLabel,
   BASELINES,
@@ -19,15 +18,15 @@ import {
 } from '../../shared/metrics';
 import { timelineOf } from '../../shared/timeline';
 import { timelineFile } from '../../shared/timelineFile';
-import { button } from '../ui/controls';
 import { makeDataTable, sortRows, type Column } from '../ui/dataTable';
+import { makeDatasetToolbar } from '../ui/datasetToolbar';
 import { makeReliabilityChart } from '../ui/reliabilityChart';
 import { makeScaleChart } from '../ui/scaleChart';
 import { makeStepChart } from '../ui/stepChart';
-import { makeFreeRunSection, relative } from './freeRunSection';
+import { makeWorstImagesTable, WORST_ROWS } from '../ui/worstImagesTable';
+import { makeFreeRunSection } from './freeRunSection';
 import { defineView } from './view';
 
-const WORST_ROWS = 30;
 const pct = (v: number) => `${(v * 100).toFixed(1)}`;
 const f3 = (v: number) => v.toFixed(3);
 
@@ -101,62 +100,34 @@ export const createDatasetView = defineView<DatasetEvaluation[]>({
     loading: '',
     idle: 'No evaluation yet: evaluate the model on a folder of images (an ImageFolder layout gives the classes), or open a saved result.',
   }),
-  build({ doc, store, host }, parts) {
-    const toolbar = select(parts.head).append('div').attr('class', 'toolbar');
-    const run = (command: 'varscope.evaluateFolder' | 'varscope.evaluateTimeline' | 'varscope.openEvaluation') => () =>
-      void host.call('runCommand', { command }).catch((e) => store.pushError(command, e));
-    const saveCsv = async (): Promise<void> => {
-      const list = store.state.dataset;
-      if (!list.length) return;
-      const ev = current(list);
-      try {
-        await host.call('saveExport', { suggestedName: `varscope-evaluation-${ev.model.id}.csv`, mime: 'text/csv', data: scalesCsv(ev) });
-      } catch (e) {
-        store.pushError('saveCsv', e);
-      }
-    };
-    toolbar.node()!.append(
-      button(doc, 'Evaluate a folder…', run('varscope.evaluateFolder'), 'Evaluate the model on a folder of images'),
-      button(doc, 'Timeline of checkpoints…', run('varscope.evaluateTimeline'), 'Evaluate several checkpoints of a run on one folder'),
-      button(doc, 'Open results…', run('varscope.openEvaluation'), 'Open a saved evaluation (JSON)'),
-      button(doc, 'Save CSV', () => void saveCsv(), 'Save the per-scale table as CSV'),
+  build(ctx, parts) {
+    const { doc, store, host } = ctx;
+    makeDatasetToolbar(
+      ctx,
+      parts.head,
+      [
+        { command: 'varscope.evaluateFolder', label: 'Evaluate a folder…', title: 'Evaluate the model on a folder of images' },
+        {
+          command: 'varscope.evaluateTimeline',
+          label: 'Timeline of checkpoints…',
+          title: 'Evaluate several checkpoints of a run on one folder',
+        },
+        { command: 'varscope.openEvaluation', label: 'Open results…', title: 'Open a saved evaluation (JSON)' },
+      ],
+      () => (store.state.dataset.length ? current(store.state.dataset) : null),
     );
     const summary = select(parts.head).append('p').attr('class', 'dataset-summary muted');
     parts.body.classList.add('dataset-body');
     const body = select(parts.body);
     const charts = body.append('div').attr('class', 'row');
-    const accChart = makeScaleChart(doc, {
-      title: 'Token accuracy vs baselines',
-      yLabel: axisLabel(metricOf('accuracy')),
-      kind: 'line',
-      height: 220,
-      format: (v) => v.toFixed(0),
-    });
-    const nllChart = makeScaleChart(doc, {
-      title: 'NLL vs the code-frequency prior',
-      yLabel: axisLabel(metricOf('nll')),
-      kind: 'line',
-      height: 220,
-      format: (v) => v.toFixed(1),
-    });
-    const recChart = makeScaleChart(doc, {
-      title: 'Reconstruction of the cumulative decode',
-      yLabel: axisLabel(metricOf('psnr')),
-      kind: 'line',
-      format: (v) => v.toFixed(0),
-    });
-    const useChart = makeScaleChart(doc, {
-      title: 'Codebook use over the folder',
-      yLabel: axisLabel(metricOf('used')),
-      kind: 'bar',
-      format: (v) => v.toFixed(0),
-    });
-    const eceChart = makeScaleChart(doc, {
-      title: 'Calibration per scale',
-      yLabel: axisLabel(metricOf('ece')),
-      kind: 'bar',
-      format: (v) => v.toFixed(1),
-    });
+    // A per-scale chart of a metric, on its axis label, its values shown to `digits` decimals.
+    const chartOf = (title: string, key: ScaleMetricKey, kind: 'line' | 'bar', digits: number, height?: number) =>
+      makeScaleChart(doc, { title, yLabel: axisLabel(metricOf(key)), kind, height, format: (v) => v.toFixed(digits) });
+    const accChart = chartOf('Token accuracy vs baselines', 'accuracy', 'line', 0, 220);
+    const nllChart = chartOf('NLL vs the code-frequency prior', 'nll', 'line', 1, 220);
+    const recChart = chartOf('Reconstruction of the cumulative decode', 'psnr', 'line', 0);
+    const useChart = chartOf('Codebook use over the folder', 'used', 'bar', 0);
+    const eceChart = chartOf('Calibration per scale', 'ece', 'bar', 1);
     const reliability = makeReliabilityChart(doc, 'Reliability, all scales');
     charts.node()!.append(accChart.root, nllChart.root, recChart.root, useChart.root, eceChart.root, reliability.root);
     const timeline = body.append('div').attr('class', 'section dataset-timeline');
@@ -182,29 +153,12 @@ export const createDatasetView = defineView<DatasetEvaluation[]>({
     const classHead = body.append('h2').text('Per class');
     const classTable = makeDataTable(doc, 'class-table', CLASS_COLUMNS);
     body.node()!.append(classTable.root);
-    body.append('h2').text('Worst images');
-    body
-      .append('p')
-      .attr('class', 'muted')
-      .text('Click a column to sort by it (worst first); click a row to open the image in the inspector with this model.');
-    // The shown evaluation, for the worst-images table's own columns (class names) and its row clicks (the model).
-    let worstOf: DatasetEvaluation | null = null;
-    const worstTable = makeDataTable<ImageMetrics>(
-      doc,
-      'worst-table',
-      [
-        { header: 'image', cell: (r) => relative(worstOf!.folder, r.file) },
-        { header: 'class', cell: (r) => worstOf!.perClass.find((c) => c.classId === r.classId)?.name ?? String(r.classId) },
+    const worstTable = makeWorstImagesTable<DatasetEvaluation, ImageMetrics>(ctx, parts.body, {
+      columns: (shown) => [
+        { header: 'class', cell: (r) => shown().perClass.find((c) => c.classId === r.classId)?.name ?? String(r.classId) },
         ...IMAGE_METRIC_COLUMNS,
       ],
-      {
-        sortBy: IMAGE_METRIC_COLUMNS[0].header,
-        limit: WORST_ROWS,
-        onRow: (r) =>
-          void host.call('openImage', { file: r.file, model: worstOf!.model.dir }).catch((e) => store.pushError('openImage', e)),
-      },
-    );
-    body.node()!.append(worstTable.root);
+    });
     const freeRun = makeFreeRunSection(doc, body.node()!, store, host);
 
     return {
@@ -264,8 +218,7 @@ export const createDatasetView = defineView<DatasetEvaluation[]>({
             classHead.attr('hidden', labelled ? null : '');
             classTable.root.hidden = !labelled;
             classTable.update(ev.perClass.map((c) => ({ c, w: ev.scales.map((sc) => sc.pn * sc.pn) })));
-            worstOf = ev;
-            worstTable.update(ev.perImage);
+            worstTable.update(ev, ev.perImage);
           },
         },
         {

@@ -10,8 +10,9 @@ import { FREE_RUN_MODES } from '../../shared/evaluation';
 import type { HostChannel } from '../hostBridge';
 import type { Store } from '../store';
 import { segmented } from '../ui/controls';
-import { makeDataTable, type Column } from '../ui/dataTable';
+import { makeDataTable } from '../ui/dataTable';
 import { makeScaleChart, type Series } from '../ui/scaleChart';
+import { makeWorstImagesTable } from '../ui/worstImagesTable';
 
 const WORST_ROWS = 20;
 const pct = (v: number) => (v * 100).toFixed(1);
@@ -100,28 +101,26 @@ export function makeFreeRunSection(
     { header: 'PSNR dB (1×1 kept)', cell: (c) => at(c, 'psnr', 0).toFixed(2) },
   ]);
   section.node()!.append(classTable.root);
-  section.append('h3').text('Worst images');
-  section
-    .append('p')
-    .attr('class', 'muted')
-    .text('Lowest agreement at the finest scale when only the 1×1 scale is kept; click a row to open the image in the inspector.');
-  const worstColumns: Array<Column<ImageRow>> = [
-    { header: 'image', cell: (r) => relative(shown!.ev.folder, r.file) },
-    { header: 'class', cell: (r) => shown!.ev.perClass.find((c) => c.classId === r.classId)?.name ?? String(r.classId) },
-    {
-      header: 'finest agreement % (1×1 kept)',
-      cell: (r) => pct(at(r, 'agreement', 0)),
-      sort: { value: (r) => at(r, 'agreement', 0), worstHigh: false },
-    },
-    { header: 'PSNR dB (1×1 kept)', cell: (r) => at(r, 'psnr', 0).toFixed(2), sort: { value: (r) => at(r, 'psnr', 0), worstHigh: false } },
-    { header: 'finest agreement % (all but the finest kept)', cell: (r) => pct(at(r, 'agreement', lastPrefix())) },
-  ];
-  const worstTable = makeDataTable<ImageRow>(doc, 'free-run-worst-table', worstColumns, {
-    sortBy: worstColumns[2].header,
+  const worstTable = makeWorstImagesTable<DatasetEvaluation, ImageRow>({ doc, store, host }, section.node()!, {
+    cls: 'free-run-worst-table',
+    heading: 'h3',
+    note: 'Lowest agreement at the finest scale when only the 1×1 scale is kept; click a row to open the image in the inspector.',
     limit: WORST_ROWS,
-    onRow: (r) => void host.call('openImage', { file: r.file, model: shown!.ev.model.dir }).catch((e) => store.pushError('openImage', e)),
+    columns: (ev) => [
+      { header: 'class', cell: (r) => ev().perClass.find((c) => c.classId === r.classId)?.name ?? String(r.classId) },
+      {
+        header: 'finest agreement % (1×1 kept)',
+        cell: (r) => pct(at(r, 'agreement', 0)),
+        sort: { value: (r) => at(r, 'agreement', 0), worstHigh: false },
+      },
+      {
+        header: 'PSNR dB (1×1 kept)',
+        cell: (r) => at(r, 'psnr', 0).toFixed(2),
+        sort: { value: (r) => at(r, 'psnr', 0), worstHigh: false },
+      },
+      { header: 'finest agreement % (all but the finest kept)', cell: (r) => pct(at(r, 'agreement', lastPrefix())) },
+    ],
   });
-  section.node()!.append(worstTable.root);
   return {
     update(ev, wanted) {
       const f = ev.freeRunning;
@@ -155,12 +154,7 @@ export function makeFreeRunSection(
         null,
       );
       classTable.update(f.perClass);
-      worstTable.update(f.perImage);
+      worstTable.update(ev, f.perImage);
     },
   };
-}
-
-/** A file's path below the evaluated folder. */
-export function relative(folder: string, file: string): string {
-  return file.startsWith(folder) ? file.slice(folder.length).replace(/^[\\/]/, '') : file;
 }

@@ -8,7 +8,8 @@ import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
 import { defaultModelImages, fixture, FIXTURES, requireBundle, ROOT, runCli } from '../fixtures';
-import { npyFloats, npyInts, readNpy, writeNpyFloat32 } from '../npy';
+import { infinityBundle, infinityFixture, writeFixtureCaption } from '../infinityFixtures';
+import { npyFloats, npyInts, readNpy } from '../npy';
 
 const cli = runCli;
 
@@ -231,15 +232,13 @@ describe('CLI', function () {
 describe('CLI on an Infinity bundle', function () {
   this.timeout(300000);
   let tmp: string;
-  const fx = (f: string) => path.join(ROOT, 'test', 'fixtures', 'infinity', 'infinity-A', f);
+  const fx = (f: string) => infinityFixture('infinity-A', f);
   before(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-cli-infinity-'))));
   after(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));
 
   it('inspect prints the official bits of every scale and, with --text-features, the teacher-forced accuracies', () => {
-    const model = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
-    const kv = npyFloats(readNpy(fx('text_kv_compact.npy')));
-    const features = path.join(tmp, 'caption0.npy');
-    writeNpyFloat32(features, [7, 128], kv.slice(0, 7 * 128)); // caption 0: text_cu_seqlens_k [0, 7, 20]
+    const model = infinityBundle('infinity-A');
+    const features = writeFixtureCaption('infinity-A', 0, tmp).file;
     const r = cli(['inspect', fx('image.png'), '--model', model, '--ratio', '1', '--text-features', features, '--provider', 'cpu']);
     assert.strictEqual(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
@@ -262,10 +261,8 @@ describe('CLI on an Infinity bundle', function () {
   });
 
   it("generate: the fixture's greedy settings (--cfg-list, --tau-list, --top-k 1) print gen_bits (1 bit flipped by float32 text attention) and write the PNG", async () => {
-    const model = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
-    const kv = npyFloats(readNpy(fx('text_kv_compact.npy')));
-    const features = path.join(tmp, 'gen-caption0.npy');
-    writeNpyFloat32(features, [7, 128], kv.slice(0, 7 * 128)); // caption 0: text_cu_seqlens_k [0, 7, 20]
+    const model = infinityBundle('infinity-A');
+    const features = writeFixtureCaption('infinity-A', 0, tmp).file;
     const png = path.join(tmp, 'gen.png');
     const r = cli([
       'generate',
@@ -310,7 +307,7 @@ describe('CLI on an Infinity bundle', function () {
   });
 
   it("generate: VAR's flags on an Infinity bundle, Infinity's on a VAR bundle, a missing caption or a wrong list fail in one line", () => {
-    const infinity = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
+    const infinity = infinityBundle('infinity-A');
     const features = fx('text_kv_compact.npy');
     const cases: Array<[string[], number, RegExp]> = [
       [
@@ -333,38 +330,18 @@ describe('CLI on an Infinity bundle', function () {
   });
 
   it('eval gives the teacher-forced accuracies of inspect --text-features; evaluate over a folder of captioned images says the family in JSON and CSV, and its 2 shards merge into the one run', () => {
-    const model = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
-    const kv = npyFloats(readNpy(fx('text_kv_compact.npy')));
+    const model = infinityBundle('infinity-A');
     const images = path.join(tmp, 'captioned');
     fs.mkdirSync(images, { recursive: true });
-    for (const [name, rows] of [
-      ['a', [0, 7]],
-      ['b', [7, 20]],
-    ] as const) {
+    ['a', 'b'].forEach((name, caption) => {
       fs.copyFileSync(fx('image.png'), path.join(images, `${name}.png`));
-      writeNpyFloat32(path.join(images, `${name}.npy`), [rows[1] - rows[0], 128], kv.slice(rows[0] * 128, rows[1] * 128));
-    }
-    const inspected = cli([
-      'inspect',
-      path.join(images, 'b.png'),
-      '--model',
-      model,
-      '--text-features',
-      path.join(images, 'b.npy'),
-      '--provider',
-      'cpu',
-    ]);
+      writeFixtureCaption('infinity-A', caption, images, `${name}.npy`);
+    });
+    const onB = (command: 'inspect' | 'eval') =>
+      cli([command, path.join(images, 'b.png'), '--model', model, '--text-features', path.join(images, 'b.npy'), '--provider', 'cpu']);
+    const inspected = onB('inspect');
     assert.strictEqual(inspected.code, 0, inspected.stderr);
-    const evaluated = cli([
-      'eval',
-      path.join(images, 'b.png'),
-      '--model',
-      model,
-      '--text-features',
-      path.join(images, 'b.npy'),
-      '--provider',
-      'cpu',
-    ]);
+    const evaluated = onB('eval');
     assert.strictEqual(evaluated.code, 0, evaluated.stderr);
     const e = JSON.parse(evaluated.stdout);
     assert.strictEqual(e.family, 'infinity');
@@ -440,20 +417,24 @@ describe('CLI on an Infinity bundle', function () {
   });
 
   it("stats on an Infinity bundle prints each scale's bit usage: the official bits' ones, balance, entropy and different codes", () => {
-    const model = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
+    const model = infinityBundle('infinity-A');
     const dir = path.join(tmp, 'imgs');
     fs.mkdirSync(dir, { recursive: true });
     fs.copyFileSync(fx('image.png'), path.join(dir, 'a.png'));
     const r = cli(['stats', dir, '--model', model, '--json', '-', '--provider', 'cpu']);
     assert.strictEqual(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
-    assert.deepStrictEqual([j.images, j.bits, j.schedules, j.tokens, j.distinct], [1, 16, ['hw1.000-0.06M'], 521, 505]);
+    assert.deepStrictEqual(
+      [j.images, j.bits, j.schedules, j.tokens, j.distinct, j.distinctCapped],
+      [1, 16, ['hw1.000-0.06M'], 521, 505, false],
+    );
+    assert.ok(!r.stderr.includes('lower bounds'), r.stderr); // every different code kept: exact counts
     const bits = readNpy(fx('tok_bits.npy')).data as Uint8Array;
     const d = 16;
     const ones = new Array(d).fill(0);
     for (let t = 521 - 256; t < 521; t++) for (let i = 0; i < d; i++) ones[i] += bits[t * d + i]; // the 16×16 scale
     const last = j.perScale[6];
-    assert.deepStrictEqual([last.tokens, last.distinct, last.ones], [256, 249, ones]);
+    assert.deepStrictEqual([last.tokens, last.distinct, last.distinctCapped, last.ones], [256, 249, false, ones]);
     assert.deepStrictEqual(
       last.balance,
       ones.map((n) => n / 256),
@@ -461,7 +442,7 @@ describe('CLI on an Infinity bundle', function () {
   });
 
   it('Infinity flags on a VAR bundle, a VAR command on an Infinity bundle and wrong features fail in one line', () => {
-    const infinity = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
+    const infinity = infinityBundle('infinity-A');
     const onVar = cli(['inspect', fx('image.png'), '--model', requireBundle(), '--ratio', '1']);
     assert.strictEqual(onVar.code, 2);
     assert.match(onVar.stderr, /^varscope inspect: --ratio is for Infinity models; .* is a VAR bundle\n$/);
@@ -498,7 +479,7 @@ describe('CLI on an Infinity bundle', function () {
       '--model',
       infinity,
       '--text-features',
-      fx('text_kv_compact.npy').replace('infinity-A', 'infinity-B'),
+      infinityFixture('infinity-B', 'text_kv_compact.npy'),
     ]);
     assert.strictEqual(wrongWidth.code, 1);
     assert.match(

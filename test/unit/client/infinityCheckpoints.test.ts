@@ -71,7 +71,12 @@ describe('CheckpointBundler on Infinity checkpoints (slim and ar-ckpt)', functio
       k: 4,
       n: 6,
     });
-    assert.strictEqual(JSON.parse(fs.readFileSync(path.join(out, 'varscope.json'), 'utf8')).family, 'infinity');
+    assert.ok(stages.includes('verify: the graphs in onnxruntime'), stages.join(' | '));
+    const manifest = JSON.parse(fs.readFileSync(path.join(out, 'varscope.json'), 'utf8'));
+    assert.strictEqual(manifest.family, 'infinity');
+    // the exporter ran every graph against PyTorch: the bits exact, the logits within the verifier's 5e-5
+    assert.strictEqual(manifest.provenance.verification['bsqEncoder.bits'], 0);
+    assert.ok(manifest.provenance.verification['infinityStep.logits'] <= 5e-5, JSON.stringify(manifest.provenance.verification));
     assert.deepStrictEqual(
       listCheckpoints(work).map((c) => [c.kind, c.kind === 'bundle' && c.family]),
       [['bundle', 'infinity']],

@@ -6,7 +6,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ModelBundle } from '../../../src/engine/bundle/bundle';
+import { WeightHolders } from '../../../src/engine/bundle/weightHolders';
 import { footprintKeepMask, resizeMask } from '../../../src/engine/model/editForcing';
 import { Engine } from '../../../src/engine/engine';
 import type { GenerationStep } from '../../../src/shared/results';
@@ -204,8 +204,8 @@ describe('engine API (in process)', function () {
     const image = { path: fixture('img0.png') };
     const small = await engine.evaluate({ model, image, classId: 3 });
     const smallAttn = await engine.attention({ model, image, classId: 3, layer: 1, head: 'mean' });
-    const saved = ModelBundle.largeBytes;
-    ModelBundle.largeBytes = 0;
+    const saved = WeightHolders.largeBytes;
+    WeightHolders.largeBytes = 0;
     const own = new Engine();
     try {
       await own.configure({ provider: 'cpu', threads: 0, maxImagePixels: 1e8 });
@@ -227,7 +227,7 @@ describe('engine API (in process)', function () {
       attn.weights.forEach((w, i) => (worst = Math.max(worst, Math.abs(w - smallAttn.weights[i]))));
       assert.ok(worst < 1e-5, `attention weights differ by ${worst}`);
     } finally {
-      ModelBundle.largeBytes = saved;
+      WeightHolders.largeBytes = saved;
       await own.dispose();
     }
   });
@@ -236,16 +236,15 @@ describe('engine API (in process)', function () {
     const image = { path: fixture('img0.png') };
     const small = await engine.evaluate({ model, image, classId: 3 });
     const smallAttn = await engine.attention({ model, image, classId: 3, layer: 1, head: 'mean' });
-    const saved = [ModelBundle.largeBytes, ModelBundle.transformerShare];
-    ModelBundle.largeBytes = 0;
-    ModelBundle.transformerShare = 1e-12; // room for one at a time
+    const saved = [WeightHolders.largeBytes, WeightHolders.share];
+    WeightHolders.largeBytes = 0;
+    WeightHolders.share = 1e-12; // room for one at a time
     const own = new Engine();
     try {
       await own.configure({ provider: 'cpu', threads: 0, maxImagePixels: 1e8 });
       await own.openModel({ model });
       const bundle = await own.bundle(model);
-      const releasable = (bundle as unknown as { releasable: Map<string, { held: boolean }> }).releasable;
-      const held = () => [...releasable].filter(([, g]) => g.held).map(([r]) => r);
+      const held = () => bundle.weightHolders;
       const sameAsSmall = (r: typeof small) =>
         r.scales.forEach((s, k) =>
           assert.ok(Math.abs(s.nll - small.scales[k].nll) < 1e-5, `scale ${k}: nll ${s.nll} vs ${small.scales[k].nll}`),
@@ -281,7 +280,7 @@ describe('engine API (in process)', function () {
       );
       assert.deepStrictEqual(held().sort(), ['attention', 'transformer']);
     } finally {
-      [ModelBundle.largeBytes, ModelBundle.transformerShare] = saved;
+      [WeightHolders.largeBytes, WeightHolders.share] = saved;
       await own.dispose();
     }
   });

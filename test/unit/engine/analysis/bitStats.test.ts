@@ -6,7 +6,8 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { BitUsageCounter, binaryEntropy, codeKey } from '../../../../src/engine/analysis/bitStats';
+import { BitUsageCounter, binaryEntropy, codeKey, DISTINCT_CODES_CAP } from '../../../../src/engine/analysis/bitStats';
+import { bitUsageJson, cappedDistinctCounts, distinctText } from '../../../../src/shared/results';
 import { ROOT } from '../../fixtures';
 import { readNpy } from '../../npy';
 
@@ -60,6 +61,40 @@ describe('bit usage (src/engine/analysis/bitStats.ts)', () => {
     assert.throws(() => new BitUsageCounter(4).add([new Uint8Array(6)], 'x'), /6 bits is no whole number of 4-bit tokens/);
   });
 
+  it('a capped counter keeps at most its cap of codes per set, counts every token and bit, and flags its count as a lower bound', () => {
+    // 2 bits, cap 3: scale 1 = 00 01 10 11 00 (4 different codes), scale 2 = 11 11 (1); all scales: 4 different.
+    const c = new BitUsageCounter(2, { distinctCap: 3 });
+    c.add([Uint8Array.from([0, 0, 0, 1, 1, 0, 1, 1, 0, 0]), Uint8Array.from([1, 1, 1, 1])], 'x');
+    const u = c.usage();
+    const [s1, s2] = u.perScale;
+    assert.deepStrictEqual([s1.tokens, s1.distinct, s1.distinctCapped, Array.from(s1.ones)], [5, 3, true, [2, 2]]);
+    assert.deepStrictEqual([s2.tokens, s2.distinct, s2.distinctCapped, Array.from(s2.ones)], [2, 1, false, [2, 2]]);
+    assert.deepStrictEqual([u.tokens, u.distinct, u.distinctCapped], [7, 3, true]);
+    assert.deepStrictEqual([distinctText(s1.distinct, s1.distinctCapped), distinctText(s2.distinct, s2.distinctCapped)], ['≥ 3', '1']);
+    assert.deepStrictEqual(cappedDistinctCounts(u), ['perScale[0]: ≥ 3', 'all scales: ≥ 3']); // what `varscope stats` says
+    const json = bitUsageJson(u);
+    assert.deepStrictEqual(
+      [json.distinctCapped, json.perScale.map((s) => [s.distinct, s.distinctCapped])],
+      [
+        true,
+        [
+          [3, true],
+          [1, false],
+        ],
+      ],
+    );
+    // At the cap with only codes already kept: exact, not flagged.
+    const exact = new BitUsageCounter(2, { distinctCap: 3 });
+    exact.add([Uint8Array.from([0, 0, 0, 1, 1, 0, 0, 1, 0, 0])], 'x');
+    assert.deepStrictEqual(
+      [exact.usage().perScale[0].distinct, exact.usage().perScale[0].distinctCapped, exact.usage().distinctCapped],
+      [3, false, false],
+    );
+    assert.deepStrictEqual(cappedDistinctCounts(exact.usage()), []);
+    // The default cap is far above the fixtures' counts and below V8's 2^24 entries of a Set.
+    assert.ok(DISTINCT_CODES_CAP > 1e6 && DISTINCT_CODES_CAP < 2 ** 24, `cap ${DISTINCT_CODES_CAP}`);
+  });
+
   /** Different codes per scale and over all scales, as numpy counts them (`len(set(map(bytes, rows)))`). */
   const DISTINCT: Record<string, { perScale: number[]; all: number }> = {
     'infinity-A': { perScale: [1, 3, 16, 36, 64, 139, 249], all: 505 },
@@ -102,7 +137,7 @@ describe('bit usage (src/engine/analysis/bitStats.ts)', () => {
           close(s.entropy[j], h, `${name} scale ${k} bit ${j} entropy`);
         }
       });
-      assert.deepStrictEqual([u.tokens, u.distinct], [schedule.tokenCount, all.size]);
+      assert.deepStrictEqual([u.tokens, u.distinct, u.distinctCapped], [schedule.tokenCount, all.size, false]);
       assert.deepStrictEqual({ perScale: u.perScale.map((x) => x.distinct), all: u.distinct }, DISTINCT[name]);
       // The first scale is one token: one code, every bit constant.
       assert.deepStrictEqual([u.perScale[0].distinct, Array.from(u.perScale[0].entropy)], [1, new Array(d).fill(0)]);

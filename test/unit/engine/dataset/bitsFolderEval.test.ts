@@ -5,17 +5,13 @@
  */
 import * as assert from 'assert';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
-import { Engine } from '../../../../src/engine/engine';
 import { mergeParts } from '../../../../src/engine/dataset/shards';
 import type { AnyDatasetEvaluation, BitsDatasetEvaluation, LabelSource } from '../../../../src/shared/evaluation';
 import type { BitsEvalResult } from '../../../../src/shared/results';
 import { VarScopeError } from '../../../../src/shared/errors';
 import { requireBundle, ROOT } from '../../fixtures';
-import { npyFloats, readNpy, writeNpyFloat32 } from '../../npy';
-
-const FX = path.join(ROOT, 'test', 'fixtures', 'infinity', 'infinity-A');
+import { infinityBundle, infinityFixture, useFixtureEngine, writeFixtureCaption } from '../../infinityFixtures';
 
 /** The result as an Infinity evaluation (a VAR one fails the test). */
 function bitsOf(r: AnyDatasetEvaluation): BitsDatasetEvaluation {
@@ -33,38 +29,29 @@ function close(a: number, b: number, what: string): void {
 
 describe('evaluate on an Infinity bundle: captions, folder means, failures, shards (engine)', function () {
   this.timeout(300000);
-  let engine: Engine;
-  let tmp: string;
+  const env = useFixtureEngine('varscope-bits-folder-');
   let dir: string;
   let model: string;
   const labels: LabelSource = { kind: 'captions' };
   const run = async (req: { runId: string; labels?: LabelSource; shard?: { index: number; count: number } }) =>
-    bitsOf(await engine.evaluateFolder({ model, folder: dir, labels, ...req }));
+    bitsOf(await env.engine.evaluateFolder({ model, folder: dir, labels, ...req }));
 
-  before(async () => {
-    model = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-bits-folder-'));
-    dir = path.join(tmp, 'images');
+  before(() => {
+    model = infinityBundle('infinity-A');
+    dir = path.join(env.tmp, 'images');
     fs.mkdirSync(path.join(dir, 'sub'), { recursive: true });
-    const kv = npyFloats(readNpy(path.join(FX, 'text_kv_compact.npy')));
-    const width = 128; // text_cu_seqlens_k [0, 7, 20]: caption 0 is rows 0..7, caption 1 rows 7..20
-    fs.copyFileSync(path.join(FX, 'image.png'), path.join(dir, 'a.png'));
-    writeNpyFloat32(path.join(dir, 'a.npy'), [7, width], kv.slice(0, 7 * width));
+    const image = infinityFixture('infinity-A', 'image.png');
+    fs.copyFileSync(image, path.join(dir, 'a.png'));
+    writeFixtureCaption('infinity-A', 0, dir, 'a.npy');
     fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'default-model', 'img0.png'), path.join(dir, 'b.png'));
-    writeNpyFloat32(path.join(dir, 'b.npy'), [13, width], kv.slice(7 * width, 20 * width));
+    writeFixtureCaption('infinity-A', 1, dir, 'b.npy');
     fs.writeFileSync(path.join(dir, 'b.txt'), 'features beside win over the prompt\n');
-    fs.copyFileSync(path.join(FX, 'image.png'), path.join(dir, 'c.png'));
+    fs.copyFileSync(image, path.join(dir, 'c.png'));
     fs.writeFileSync(path.join(dir, 'c.txt'), 'a prompt, which needs a text encoder\n');
-    fs.copyFileSync(path.join(FX, 'image.png'), path.join(dir, 'd.png')); // no caption
+    fs.copyFileSync(image, path.join(dir, 'd.png')); // no caption
     // h:w 0.75, and infinity-A has only the 1:1 schedule
-    fs.copyFileSync(path.join(ROOT, 'test', 'fixtures', 'infinity', 'infinity-B', 'image.png'), path.join(dir, 'sub', 'e.png'));
-    writeNpyFloat32(path.join(dir, 'sub', 'e.npy'), [7, width], kv.slice(0, 7 * width));
-    engine = new Engine();
-    await engine.configure({ provider: 'cpu', threads: 0, maxImagePixels: 1e8 });
-  });
-  after(async () => {
-    await engine?.dispose();
-    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.copyFileSync(infinityFixture('infinity-B', 'image.png'), path.join(dir, 'sub', 'e.png'));
+    writeFixtureCaption('infinity-A', 0, dir, path.join('sub', 'e.npy'));
   });
 
   it('folder means equal the per-image evaluateBits results averaged; images without a usable caption or schedule fail in one line each', async () => {
@@ -92,7 +79,7 @@ describe('evaluate on an Infinity bundle: captions, folder means, failures, shar
     const each: BitsEvalResult[] = [];
     for (const f of ['a', 'b'])
       each.push(
-        await engine.evaluateBits({
+        await env.engine.evaluateBits({
           model,
           image: { path: path.join(dir, `${f}.png`) },
           text: { featuresFile: path.join(dir, `${f}.npy`) },
@@ -132,7 +119,7 @@ describe('evaluate on an Infinity bundle: captions, folder means, failures, shar
   });
 
   it('captions from one JSONL (paths relative to it; features first, else the prompt); a bad line is refused naming it', async () => {
-    const jsonl = path.join(tmp, 'captions.jsonl');
+    const jsonl = path.join(env.tmp, 'captions.jsonl');
     fs.writeFileSync(
       jsonl,
       [
@@ -158,7 +145,7 @@ describe('evaluate on an Infinity bundle: captions, folder means, failures, shar
         [path.join('sub', 'e.png'), true],
       ],
     );
-    const alone = await engine.evaluateBits({
+    const alone = await env.engine.evaluateBits({
       model,
       image: { path: path.join(dir, 'a.png') },
       text: { featuresFile: path.join(dir, 'b.npy') },
@@ -191,7 +178,7 @@ describe('evaluate on an Infinity bundle: captions, folder means, failures, shar
     );
     const varModel = requireBundle();
     await assert.rejects(
-      engine.evaluateFolder({ model: varModel, runId: 'bits-5', folder: dir, labels }),
+      env.engine.evaluateFolder({ model: varModel, runId: 'bits-5', folder: dir, labels }),
       (e: unknown) =>
         e instanceof VarScopeError && e.message === `${path.resolve(varModel)} is a VAR bundle: it is conditioned on classes, not captions`,
     );

@@ -10,14 +10,15 @@ import * as path from 'path';
 import { Engine } from '../../../../src/engine/engine';
 import type { EngineEvents } from '../../../../src/shared/engineApi';
 import type { BitsInspectResult, BitUsage } from '../../../../src/shared/results';
-import { fixture, requireBundle, ROOT } from '../../fixtures';
+import { fixture } from '../../fixtures';
+import { infinityBundle, infinityFixture } from '../../infinityFixtures';
 
 describe('bit usage of a folder (Infinity folderUsage)', function () {
   this.timeout(300000);
   const events: Array<EngineEvents['folderUsage']> = [];
   let engine: Engine;
   let dir: string;
-  const model = () => requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
+  const model = () => infinityBundle('infinity-A');
 
   before(async () => {
     engine = new Engine((name, payload) => {
@@ -30,10 +31,10 @@ describe('bit usage of a folder (Infinity folderUsage)', function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-bits-folder-'));
     // Fixture A's image and a VAR fixture image (256², both at A's 1:1 schedule); fixture B's image is 3:4, a ratio
     // fixture A has no schedule near, and a file that is no PNG: both listed as failed.
-    fs.copyFileSync(path.join(ROOT, 'test/fixtures/infinity/infinity-A/image.png'), path.join(dir, 'a.png'));
+    fs.copyFileSync(infinityFixture('infinity-A', 'image.png'), path.join(dir, 'a.png'));
     fs.mkdirSync(path.join(dir, 'more'));
     fs.copyFileSync(fixture('img2.png'), path.join(dir, 'more', 'b.png'));
-    fs.copyFileSync(path.join(ROOT, 'test/fixtures/infinity/infinity-B/image.png'), path.join(dir, 'more', 'c.png'));
+    fs.copyFileSync(infinityFixture('infinity-B', 'image.png'), path.join(dir, 'more', 'c.png'));
     fs.writeFileSync(path.join(dir, 'broken.png'), 'not a png');
   });
   after(async () => {

@@ -6,15 +6,14 @@
  */
 import * as assert from 'assert';
 import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import { Engine } from '../../../../src/engine/engine';
 import { InfinityBundle } from '../../../../src/engine/bundle/infinityBundle';
 import { BitGenerationRun } from '../../../../src/engine/generation/bitGenerator';
 import type { BitGenerationSettings } from '../../../../src/shared/results';
 import { VarScopeError } from '../../../../src/shared/errors';
-import { requireBundle, ROOT } from '../../fixtures';
-import { maxAbsDiff, npyFloats, readNpy, writeNpyFloat32 } from '../../npy';
+import { requireBundle } from '../../fixtures';
+import { infinityBundle, infinityFixture, useFixtureEngine, writeFixtureCaption } from '../../infinityFixtures';
+import { maxAbsDiff, npyFloats, readNpy } from '../../npy';
 
 /** The VAR fixtures' tolerance for latents and logits (test/unit/parity/officialFixtures.test.ts). */
 const TOL = 5e-5;
@@ -34,38 +33,14 @@ interface FixtureGeneration {
   top_p: number;
 }
 
-const fx = (name: string, f: string) => path.join(ROOT, 'test', 'fixtures', 'infinity', name, f);
-const bundleDir = (name: string) => requireBundle(path.join(ROOT, 'out', 'bundles', name));
-
 describe('Infinity generation (engine)', function () {
   this.timeout(300000);
-  let engine: Engine;
-  let tmp: string;
-
-  before(async () => {
-    engine = new Engine();
-    await engine.configure({ provider: 'cpu', threads: 0, maxImagePixels: 1e8 });
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-bitgen-'));
-  });
-  after(async () => {
-    await engine?.dispose();
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
-
+  const env = useFixtureEngine('varscope-bitgen-');
   /** A fixture caption's features as a .npy file (what a user gives), and its rows. */
-  function caption(name: string, index: number): { file: string; features: Float32Array; tokens: number } {
-    const kv = npyFloats(readNpy(fx(name, 'text_kv_compact.npy')));
-    const cu = Array.from(readNpy(fx(name, 'text_cu_seqlens_k.npy')).data as BigInt64Array, Number);
-    const width = kv.length / cu[cu.length - 1];
-    const tokens = cu[index + 1] - cu[index];
-    const features = kv.slice(cu[index] * width, cu[index + 1] * width);
-    const file = path.join(tmp, `${name}-caption${index}.npy`);
-    writeNpyFloat32(file, [tokens, width], features);
-    return { file, features, tokens };
-  }
+  const caption = (name: string, index: number) => writeFixtureCaption(name, index, env.tmp);
 
   function fixtureSettings(name: string, key: 'gen' | 'gen_sampled', seed = 0): BitGenerationSettings {
-    const g = JSON.parse(fs.readFileSync(fx(name, 'config.json'), 'utf8')).generations[key] as FixtureGeneration;
+    const g = JSON.parse(fs.readFileSync(infinityFixture(name, 'config.json'), 'utf8')).generations[key] as FixtureGeneration;
     assert.strictEqual(g.cfg_insertion_layer.length, 1);
     return {
       family: 'infinity',
@@ -87,9 +62,9 @@ describe('Infinity generation (engine)', function () {
     ['infinity-B', 0],
   ] as const) {
     it(`${name}: generate at the fixture's greedy settings (${name === 'infinity-A' ? 'CFG on the logits' : 'CFG inside the network'}) gives gen_bits, ${flipped} bit flipped`, async () => {
-      const r = await engine.generate({ model: bundleDir(name), settings: fixtureSettings(name, 'gen') });
+      const r = await env.engine.generate({ model: infinityBundle(name), settings: fixtureSettings(name, 'gen') });
       assert.strictEqual(r.family, 'infinity');
-      const want = readNpy(fx(name, 'gen_bits.npy')).data as Uint8Array;
+      const want = readNpy(infinityFixture(name, 'gen_bits.npy')).data as Uint8Array;
       const got = new Uint8Array(want.length);
       let at = 0;
       for (const b of r.bits) got.set(b, (at += b.length) - b.length);
@@ -97,7 +72,7 @@ describe('Infinity generation (engine)', function () {
       let differ = 0;
       for (let i = 0; i < want.length; i++) differ += got[i] === want[i] ? 0 : 1;
       assert.strictEqual(differ, flipped);
-      const bundle = await engine.anyBundle(bundleDir(name));
+      const bundle = await env.engine.anyBundle(infinityBundle(name));
       assert.ok(bundle instanceof InfinityBundle);
       const [H, W] = bundle.manifest.schedules[0].pixelSize;
       assert.deepStrictEqual([r.image.height, r.image.width], [H, W]);
@@ -106,21 +81,21 @@ describe('Infinity generation (engine)', function () {
   }
 
   it('infinity-B: greedy f̂ after the last scale is gen_z (the summed codes decoded) within the tolerance', async () => {
-    const bundle = await engine.anyBundle(bundleDir('infinity-B'));
+    const bundle = await env.engine.anyBundle(infinityBundle('infinity-B'));
     assert.ok(bundle instanceof InfinityBundle);
     const c = caption('infinity-B', 1);
     const run = await BitGenerationRun.open(bundle, 'gen-z', fixtureSettings('infinity-B', 'gen'), c);
     await run.goTo(run.scaleCount - 1);
-    const d = maxAbsDiff(run.fHatAt(run.scaleCount - 1), npyFloats(readNpy(fx('infinity-B', 'gen_z.npy'))));
+    const d = maxAbsDiff(run.fHatAt(run.scaleCount - 1), npyFloats(readNpy(infinityFixture('infinity-B', 'gen_z.npy'))));
     assert.ok(d <= TOL, `f̂: max abs diff ${d} > ${TOL}`);
   });
 
   it("infinity-B: the official seeded run's bits, forced, give the logits its sampler got (1/tau 2, CFG 4 on the logits)", async () => {
-    const bundle = await engine.anyBundle(bundleDir('infinity-B'));
+    const bundle = await env.engine.anyBundle(infinityBundle('infinity-B'));
     assert.ok(bundle instanceof InfinityBundle);
     const s = bundle.manifest.schedules[0];
     const d = bundle.manifest.bits;
-    const bits = readNpy(fx('infinity-B', 'gen_sampled_bits.npy')).data as Uint8Array;
+    const bits = readNpy(infinityFixture('infinity-B', 'gen_sampled_bits.npy')).data as Uint8Array;
     const forced = s.beginEnds.map(([b, e]) => bits.slice(b * d, e * d));
     const settings = fixtureSettings('infinity-B', 'gen_sampled', 1);
     const run = await BitGenerationRun.open(bundle, 'forced', settings, caption('infinity-B', 0), { forced, keepLogits: true });
@@ -128,31 +103,31 @@ describe('Infinity generation (engine)', function () {
     const ours = new Float32Array(s.tokenCount * d * 2);
     for (let k = 0; k < run.scaleCount; k++) ours.set(run.stepAt(k).logits!, s.beginEnds[k][0] * d * 2);
     assert.deepStrictEqual(Buffer.concat(run.bits), Buffer.from(bits));
-    const diff = maxAbsDiff(ours, npyFloats(readNpy(fx('infinity-B', 'gen_sampled_logits.npy'))));
+    const diff = maxAbsDiff(ours, npyFloats(readNpy(infinityFixture('infinity-B', 'gen_sampled_logits.npy'))));
     assert.ok(diff <= GUIDED_TOL, `guided logits: max abs diff ${diff} > ${GUIDED_TOL}`);
   });
 
   it('seeded: the same seed gives the same bits, another seed other bits; greedy (top-k 1) ignores the seed', async () => {
-    const model = bundleDir('infinity-B');
+    const model = infinityBundle('infinity-B');
     const settings = fixtureSettings('infinity-B', 'gen_sampled', 7);
-    const a = await engine.generate({ model, settings });
-    const b = await engine.generate({ model, settings });
+    const a = await env.engine.generate({ model, settings });
+    const b = await env.engine.generate({ model, settings });
     assert.deepStrictEqual(a.bits, b.bits);
-    const c = await engine.generate({ model, settings: { ...settings, seed: 8 } });
+    const c = await env.engine.generate({ model, settings: { ...settings, seed: 8 } });
     assert.notDeepStrictEqual(a.bits, c.bits);
     // greedy ignores the seed
     const greedy = { ...settings, topK: 1, topP: 0 };
     assert.deepStrictEqual(
-      (await engine.generate({ model, settings: greedy })).bits,
-      (await engine.generate({ model, settings: { ...greedy, seed: 3 } })).bits,
+      (await env.engine.generate({ model, settings: greedy })).bits,
+      (await env.engine.generate({ model, settings: { ...greedy, seed: 3 } })).bits,
     );
   });
 
   it('step API: streams each scale with its bits and image, goes back and forward to the same bits, cancels', async () => {
-    const model = bundleDir('infinity-A');
+    const model = infinityBundle('infinity-A');
     const settings = fixtureSettings('infinity-A', 'gen', 5);
     settings.topK = 0; // sampled: going back must restore the random stream
-    const whole = await engine.generate({ model, settings });
+    const whole = await env.engine.generate({ model, settings });
     const events: Array<{ runId: string; scaleIndex: number }> = [];
     const own = new Engine((name, payload) => {
       if (name === 'generationStep') events.push(payload as { runId: string; scaleIndex: number });
@@ -187,30 +162,30 @@ describe('Infinity generation (engine)', function () {
   });
 
   it('settings refused in one line: list lengths, bounds, the other family', async () => {
-    const inf = bundleDir('infinity-A');
+    const inf = infinityBundle('infinity-A');
     const settings = fixtureSettings('infinity-A', 'gen');
     const refuses = (p: Promise<unknown>, message: string) =>
       assert.rejects(p, (e: unknown) => e instanceof VarScopeError && e.code === 'BadRequest' && e.message === message);
     await refuses(
-      engine.generate({ model: inf, settings: { ...settings, cfgList: [3, 3] } }),
+      env.engine.generate({ model: inf, settings: { ...settings, cfgList: [3, 3] } }),
       'cfgList has 2 values, the schedule has 7 scales',
     );
     await refuses(
-      engine.generate({ model: inf, settings: { ...settings, tauList: [1, 1, 1, 0, 1, 1, 1] } }),
+      env.engine.generate({ model: inf, settings: { ...settings, tauList: [1, 1, 1, 0, 1, 1, 1] } }),
       'tauList[3] must be a number in [0.01, 100], got 0',
     );
-    await refuses(engine.generate({ model: inf, settings: { ...settings, topP: 2 } }), 'topP must be a number in [0, 1], got 2');
+    await refuses(env.engine.generate({ model: inf, settings: { ...settings, topP: 2 } }), 'topP must be a number in [0, 1], got 2');
     await refuses(
-      engine.generate({ model: inf, settings: { ...settings, cfgInsertionLayer: -2 } }),
+      env.engine.generate({ model: inf, settings: { ...settings, cfgInsertionLayer: -2 } }),
       'cfgInsertionLayer -2 is outside a model of 2 blocks (use -1 .. -1, or 0)',
     );
     await refuses(
-      engine.generationStart({ model: inf, settings: { classId: 1, seed: 0, cfg: 4, topK: 900, topP: 0.96 } }),
+      env.engine.generationStart({ model: inf, settings: { classId: 1, seed: 0, cfg: 4, topK: 900, topP: 0.96 } }),
       `${inf} is an Infinity bundle: generationStart needs Infinity settings (a caption, cfgList, tauList), not a class`,
     );
     const varModel = requireBundle();
     await refuses(
-      engine.generate({ model: varModel, settings }),
+      env.engine.generate({ model: varModel, settings }),
       `${varModel} is a VAR bundle: generate needs VAR settings (a class), not a caption`,
     );
   });

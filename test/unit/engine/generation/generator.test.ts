@@ -7,7 +7,7 @@ import * as assert from 'assert';
 import { createHash } from 'crypto';
 import * as path from 'path';
 import { Engine } from '../../../../src/engine/engine';
-import { ModelBundle } from '../../../../src/engine/bundle/bundle';
+import { WeightHolders } from '../../../../src/engine/bundle/weightHolders';
 import { GenerationRun } from '../../../../src/engine/generation/generator';
 import { HostKvCache, isPositionFirst } from '../../../../src/engine/generation/kvCache';
 import type { DeviceTensor, Graph } from '../../../../src/engine/runtime/graph';
@@ -23,13 +23,13 @@ describe('generation within memory (official fixture bundle)', function () {
   let saved: number;
 
   before(async () => {
-    saved = ModelBundle.largeBytes;
-    ModelBundle.largeBytes = 0; // the fixture's transformer graphs open, and are released, as a large bundle's
+    saved = WeightHolders.largeBytes;
+    WeightHolders.largeBytes = 0; // the fixture's transformer graphs open, and are released, as a large bundle's
     engine = new Engine();
     await engine.configure({ provider: 'cpu', threads: 0, maxImagePixels: 1e8 });
   });
   after(async () => {
-    ModelBundle.largeBytes = saved;
+    WeightHolders.largeBytes = saved;
     await engine?.dispose();
   });
 

@@ -5,15 +5,12 @@
  * accuracy and the baselines as computed here from the official logits and bits.
  */
 import * as assert from 'assert';
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
-import { Engine } from '../../../../src/engine/engine';
 import { InfinityBundle } from '../../../../src/engine/bundle/infinityBundle';
 import { bilinearMatrix, cumulativeLatents, teacherForcedBitLogits } from '../../../../src/engine/model/infinityModel';
 import { VarScopeError } from '../../../../src/shared/errors';
-import { requireBundle, ROOT } from '../../fixtures';
-import { maxAbsDiff, npyFloats, readNpy, writeNpyFloat32 } from '../../npy';
+import { requireBundle } from '../../fixtures';
+import { infinityBundle, infinityFixture, useFixtureEngine, writeFixtureCaption } from '../../infinityFixtures';
+import { maxAbsDiff, npyFloats, readNpy } from '../../npy';
 
 /** The VAR fixtures' tolerance for latents and logits (test/unit/parity/officialFixtures.test.ts). */
 const TOL = 5e-5;
@@ -38,29 +35,18 @@ function accuracyOf(pred: (t: number, j: number) => number, truth: Uint8Array, b
 
 describe('Infinity on the official fixtures (engine)', function () {
   this.timeout(300000);
-  let engine: Engine;
-  let tmp: string;
-
-  before(async () => {
-    engine = new Engine();
-    await engine.configure({ provider: 'cpu', threads: 0, maxImagePixels: 1e8 });
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'varscope-infinity-'));
-  });
-  after(async () => {
-    await engine?.dispose();
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  const env = useFixtureEngine('varscope-infinity-');
 
   it("bilinearMatrix is PyTorch's bilinear upsampling (align_corners=False): 2 -> 4", () => {
     assert.deepStrictEqual(Array.from(bilinearMatrix(2, 4)), [1, 0, 0.75, 0.25, 0.25, 0.75, 0, 1]);
   });
 
   for (const c of CONFIGS) {
-    const fx = (f: string) => path.join(ROOT, 'test', 'fixtures', 'infinity', c.name, f);
-    const model = () => requireBundle(path.join(ROOT, 'out', 'bundles', c.name));
+    const fx = (f: string) => infinityFixture(c.name, f);
+    const model = () => infinityBundle(c.name);
 
     it(`${c.name}: openModel says the family, the bits and the schedules (what the panel shows)`, async () => {
-      const info = await engine.openModel({ model: model() });
+      const info = await env.engine.openModel({ model: model() });
       assert.strictEqual(info.family, 'infinity');
       if (info.family !== 'infinity') return;
       assert.strictEqual(info.bits, c.bits);
@@ -71,7 +57,7 @@ describe('Infinity on the official fixtures (engine)', function () {
     });
 
     it(`${c.name}: inspectBits gives tok_bits exactly, tok_fhat within ${TOL}, RGB images at the schedule's size`, async () => {
-      const r = await engine.inspectBits({ model: model(), image: { path: fx('image.png') } });
+      const r = await env.engine.inspectBits({ model: model(), image: { path: fx('image.png') } });
       const want = readNpy(fx('tok_bits.npy')).data as Uint8Array;
       const got = new Uint8Array(want.length);
       let at = 0;
@@ -88,7 +74,7 @@ describe('Infinity on the official fixtures (engine)', function () {
       // residual energy falls to the last scale's
       const e = r.scales.map((s) => s.residualEnergy);
       assert.ok(e[e.length - 1] < e[0], `residual energy ${e}`);
-      const bundle = await engine.anyBundle(model());
+      const bundle = await env.engine.anyBundle(model());
       assert.ok(bundle instanceof InfinityBundle);
       assert.strictEqual(r.schedule, bundle.schedule(c.hDivW).id);
       const fHat = cumulativeLatents(got, c.bits, bundle.schedule(c.hDivW));
@@ -97,22 +83,18 @@ describe('Infinity on the official fixtures (engine)', function () {
     });
 
     it(`${c.name}: teacher-forced logits of caption 0 within ${TOL} of tf_logits_fp32ca; accuracies as computed from them`, async () => {
-      const kv = npyFloats(readNpy(fx('text_kv_compact.npy')));
-      const n = Number((readNpy(fx('text_cu_seqlens_k.npy')).data as BigInt64Array)[1]); // caption 0's tokens
-      const width = kv.length / 20;
-      const file = path.join(tmp, `${c.name}-caption0.npy`);
-      writeNpyFloat32(file, [n, width], kv.slice(0, n * width));
-      const bundle = await engine.anyBundle(model());
+      const { file, features, tokens: n } = writeFixtureCaption(c.name, 0, env.tmp);
+      const bundle = await env.engine.anyBundle(model());
       assert.ok(bundle instanceof InfinityBundle);
       const schedule = bundle.schedule(c.hDivW);
-      const r = await engine.evaluateBits({ model: model(), image: { path: fx('image.png') }, text: { featuresFile: file } });
+      const r = await env.engine.evaluateBits({ model: model(), image: { path: fx('image.png') }, text: { featuresFile: file } });
       assert.strictEqual(r.captionTokens, n);
       const bits = readNpy(fx('tok_bits.npy')).data as Uint8Array;
       const official = npyFloats(readNpy(fx('tf_logits_fp32ca.npy')));
       const L = schedule.tokenCount;
       const d = c.bits;
       const theirs = official.slice(0, L * d * 2); // batch row 0: caption 0
-      const ours = await teacherForcedBitLogits(bundle, schedule, bits, { features: kv.slice(0, n * width), tokens: n });
+      const ours = await teacherForcedBitLogits(bundle, schedule, bits, { features, tokens: n });
       const diff = maxAbsDiff(ours, theirs);
       assert.ok(diff <= TOL, `logits: max abs diff ${diff} > ${TOL}`);
       const pred = (t: number, j: number) => (theirs[(t * d + j) * 2 + 1] > theirs[(t * d + j) * 2] ? 1 : 0);
@@ -159,9 +141,9 @@ describe('Infinity on the official fixtures (engine)', function () {
   }
 
   it('a VAR request on an Infinity bundle, and the reverse, get one clear line', async () => {
-    const inf = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-A'));
+    const inf = infinityBundle('infinity-A');
     await assert.rejects(
-      engine.inspect({ model: inf, image: { path: path.join(ROOT, 'test', 'fixtures', 'infinity', 'infinity-A', 'image.png') } }),
+      env.engine.inspect({ model: inf, image: { path: infinityFixture('infinity-A', 'image.png') } }),
       (e: unknown) =>
         e instanceof VarScopeError &&
         e.message ===
@@ -169,10 +151,10 @@ describe('Infinity on the official fixtures (engine)', function () {
     );
     const varModel = requireBundle();
     await assert.rejects(
-      engine.inspectBits({ model: varModel, image: { path: path.join(ROOT, 'test', 'fixtures', 'infinity', 'infinity-A', 'image.png') } }),
+      env.engine.inspectBits({ model: varModel, image: { path: infinityFixture('infinity-A', 'image.png') } }),
       (e: unknown) => e instanceof VarScopeError && e.message === `${varModel} is a VAR bundle: inspectBits works on Infinity bundles`,
     );
-    assert.strictEqual(await engine.modelFamily({ model: inf }), 'infinity');
-    assert.strictEqual(await engine.modelFamily({ model: varModel }), 'var');
+    assert.strictEqual(await env.engine.modelFamily({ model: inf }), 'infinity');
+    assert.strictEqual(await env.engine.modelFamily({ model: varModel }), 'var');
   });
 });
