@@ -18,8 +18,8 @@ import { WeightHolders } from './weightHolders';
 /** Largest tokenizer.json read (Flan-T5's is 2.4 MB). */
 const MAX_TOKENIZER_BYTES = 64 * 2 ** 20;
 
-/** The graphs that hold every transformer weight; the teacher-forced and the generation graph are exclusive. */
-const TRANSFORMER_ROLES: readonly string[] = ['infinityTransformer', 'infinityStep'];
+/** The graphs that hold every transformer weight (the teacher-forced, generation and attention graphs), exclusive. */
+const TRANSFORMER_ROLES: readonly string[] = ['infinityTransformer', 'infinityStep', 'infinityAttention'];
 
 /**
  * A loaded Infinity bundle: its checked manifest and its graphs, opened on first use; a large bundle's transformer
