@@ -52,6 +52,7 @@ const SHOTS = [
   'infinity-dataset',
   'infinity-timeline',
   'infinity-large',
+  'infinity-attention',
 ];
 /** The screenshots taken in the Infinity model's own session. */
 const INFINITY_SHOTS = [
@@ -63,6 +64,7 @@ const INFINITY_SHOTS = [
   'infinity-what-if',
   'infinity-dataset',
   'infinity-timeline',
+  'infinity-attention',
 ];
 /** The Infinity screenshot's model and image: the official fixture B (32 bits, h:w 0.75) on its own input. */
 const INFINITY_BUNDLE = path.join(cs.ROOT, 'out', 'bundles', 'infinity-B');
@@ -612,6 +614,17 @@ async function infinityShots(outDir, names, datasetResults, timelineResults) {
       );
       await sleep(800);
       await save('infinity-what-if');
+    }
+    if (names.includes('infinity-attention')) {
+      await resetPanel(panel);
+      await showTab(panel, 'attention');
+      await panel.selectOption('.view-bits-attention .attention-layer', '3');
+      await panel.click('.view-bits-attention .load-attention');
+      await until('the cross-attention table', () => panel.$('.view-bits-attention .cross-table tbody tr'), 60000);
+      const box = await (await panel.$('.view-bits-attention .weights-canvas')).boundingBox();
+      await page.mouse.move(box.x + 10, box.y + (300.5 / 665) * box.height); // query 300 (scale 6, 12×16)
+      await sleep(400);
+      await save('infinity-attention');
     }
     if (names.includes('infinity-dataset')) {
       // the evaluation of six captioned images (infinityDatasetResults), opened as a saved result

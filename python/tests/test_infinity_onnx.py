@@ -23,6 +23,7 @@ from varscope.infinity.model import add_scale, guided_logits
 from varscope.infinity.schedules import scale_schedule
 from varscope.model.sampling import sample_with_top_k_top_p
 
+from .test_infinity_attention import forward_weights, teacher_input
 from .test_infinity_reference import FLOAT_TOL, IMAGE_TOL, INFINITY_FIXTURES, NAMES, Fixture, flat, maxabs
 
 
@@ -257,6 +258,36 @@ class InfinityTransformerOnnxTest(unittest.TestCase):
             self.assertEqual(differ, {'infinity-A': 1, 'infinity-B': 0}[name], name)
 
 
+class InfinityAttentionOnnxTest(unittest.TestCase):
+    """infinityAttention of each fixture's schedule: one head and the mean of heads of a block, for A's two captions in
+    one batch (B: its one caption), against the weights the reference forward applies (test_infinity_attention)."""
+
+    @classmethod
+    def setUpClass(cls):
+        torch.set_num_threads(2)
+        cls.fx = {name: Fixture(name) for name in NAMES}
+
+    def test_weights_equal_the_reference_forward(self):
+        for name, fx in self.fx.items():
+            kv, cu, x = teacher_input(fx, fx.cfg['teacher_forced']['captions'])
+            weights, _ = forward_weights(fx, kv, cu, x)
+            depth, inputs = fx.model.cfg.depth, {'textFeatures': kv.numpy(), 'textOffsets': cu.numpy().astype(np.int64)}
+            for layer, head in ((depth - 1, 1), (0, -1)):
+                self_ref, cross_ref = (w.numpy() for w in weights[layer])
+                pick = (lambda w: w.mean(axis=1)) if head < 0 else (lambda w: w[:, head])  # noqa: E731
+                diffs, saved = run_one(
+                    BUNDLES[name],
+                    graph_stem(name, 'infinityAttention'),
+                    {**inputs, 'nextInput': x.numpy(), 'attnLayer': np.array(layer), 'attnHead': np.array(head)},
+                    {'selfAttention': pick(self_ref), 'crossAttention': pick(cross_ref)},
+                    save=('selfAttention',),
+                )
+                self.assertEqual(len(diffs), 2)
+                self.assertLessEqual(max(diffs.values()), FLOAT_TOL, f'{name} layer {layer} head {head}')
+                rows = saved['selfAttention'].sum(-1)
+                self.assertLessEqual(float(np.abs(rows - 1).max()), 1e-5, name)
+
+
 class InfinityBundleTest(unittest.TestCase):
     """The exported folder: varscope.json's facts, file hashes, the CFG features, and the command's error lines."""
 
@@ -271,7 +302,15 @@ class InfinityBundleTest(unittest.TestCase):
                 (L, size, [L - s['scales'][-1][2] * s['scales'][-1][1], L]),
             )
             self.assertEqual(
-                sorted(s['graphs']), ['bitsToLatent', 'bsqDecoder', 'bsqEncoder', 'infinityStep', 'infinityTransformer']
+                sorted(s['graphs']),
+                [
+                    'bitsToLatent',
+                    'bsqDecoder',
+                    'bsqEncoder',
+                    'infinityAttention',
+                    'infinityStep',
+                    'infinityTransformer',
+                ],
             )
             self.assertEqual(s['graphs']['infinityTransformer']['outputs']['logits']['dims'], ['batch', L, 16, 2])
         self.assertEqual(a['infinity']['depth'], 2)

@@ -44,10 +44,17 @@ class InfinityVerifyTest(unittest.TestCase):
             'bsqEncoder.latent', 'bsqEncoder.bits', 'bsqEncoder.residual', 'bitsToLatent.latent',
             'bitsToLatent.nextInput', 'bsqDecoder.image', 'infinityTransformer.logits', 'infinityStep.logits',
         }  # fmt: skip
-        self.assertEqual(set(summary), expected)
+        attention = {'infinityAttention.selfAttention', 'infinityAttention.crossAttention'}
+        self.assertEqual(set(summary), expected | attention)
         self.assertEqual(summary['bsqEncoder.bits'], 0.0)
         self.assertLessEqual(summary['infinityTransformer.logits'], 5e-5)
         self.assertLessEqual(summary['infinityStep.logits'], 5e-5)
+        for key in attention:
+            self.assertLessEqual(summary[key], 5e-5)
+        # a bundle exported before the attention graph verifies the graphs it has
+        for entry in manifest['schedules']:
+            del entry['graphs']['infinityAttention']
+        self.assertEqual(set(verify(self.bundle, manifest, self.models(), log=lambda _: None)), expected)
 
     def test_moved_weights_fail_by_name(self):
         with tempfile.TemporaryDirectory() as work:

@@ -6,7 +6,7 @@
 import { spawn } from 'child_process';
 import * as path from 'path';
 import { VarScopeError } from '../shared/errors';
-import { INFINITY_GRAPH_ROLES, type InfinityGraphRole } from '../shared/manifest';
+import { INFINITY_GRAPH_ROLES, INFINITY_OPTIONAL_GRAPH_ROLES } from '../shared/manifest';
 
 /** The folder holding the `varscope` Python package in a checkout or an installed extension (`root`): python/. */
 export function pythonPackageDir(root: string): string {
@@ -49,11 +49,12 @@ export function parseExportLine(line: string): ExportStage | undefined {
   if (line.startsWith('config: ')) return { stage: 'config', message: 'infer the configuration' };
   const g = /^exporting (\w+)\.onnx \(graph (\d+) of (\d+)\)/.exec(line);
   if (g) return { stage: 'graph', message: `export graph ${g[2]} of ${g[3]} (${g[1]})`, k: Number(g[2]), n: Number(g[3]) };
-  // python/varscope/infinity/onnx_export.py: a schedule's graphs in INFINITY_GRAPH_ROLES order
+  // python/varscope/infinity/onnx_export.py: a schedule's graphs in this order
   const inf = /^exporting (\w+)-(hw[\d.]+-[\d.]+M)\.onnx$/.exec(line);
   if (inf) {
-    const k = INFINITY_GRAPH_ROLES.indexOf(inf[1] as InfinityGraphRole) + 1;
-    return { stage: 'graph', message: `export ${inf[1]} (${inf[2]})`, ...(k ? { k, n: INFINITY_GRAPH_ROLES.length } : {}) };
+    const roles: readonly string[] = [...INFINITY_GRAPH_ROLES, ...INFINITY_OPTIONAL_GRAPH_ROLES];
+    const k = roles.indexOf(inf[1]) + 1;
+    return { stage: 'graph', message: `export ${inf[1]} (${inf[2]})`, ...(k ? { k, n: roles.length } : {}) };
   }
   if (line.startsWith('computing PyTorch reference outputs')) return { stage: 'verify', message: 'verify: PyTorch reference outputs' };
   if (line.startsWith('running the graphs with onnxruntime-node')) return { stage: 'verify', message: 'verify: the graphs in onnxruntime' };

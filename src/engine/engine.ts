@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type {
+  AttentionParams,
   BitGenerateResult,
   EngineApi,
   EngineEditRequest,
@@ -33,6 +34,7 @@ import type { ModelFamily } from '../shared/manifest';
 import { readTextFeatures, TextFeatures } from '../node/textFeatures';
 import { bitsModelInfo, evaluateBitsOf, inspectBits, sizedInput, type ProviderUse } from './model/infinityModel';
 import { encodePrompt } from './model/textEncoder';
+import { bitsAttention } from './model/bitAttention';
 import { trainingUsage } from './analysis/codebookStats';
 import { editForcing } from './model/editForcing';
 import { editBits } from './generation/bitEdit';
@@ -125,8 +127,16 @@ export class Engine implements Handlers<EngineApi> {
     return scoreLogits(b, logits, raw.tokens, p.classId, p.topK ?? 5);
   }
 
-  async attention(p: Parameters<EngineApi['attention']>[0]) {
-    const b = await this.bundle(p.model, 'attention');
+  async attention(p: AttentionParams) {
+    const b = await this.anyBundle(p.model);
+    if (b instanceof InfinityBundle) {
+      if (!('text' in p))
+        throw new VarScopeError('BadRequest', `${p.model} is an Infinity bundle: attention needs a caption (text), not a class`);
+      const text = await this.textFeatures(b, p.text);
+      const { s, input } = await sizedInput(b, await this.decoded(p.image), p.hDivW);
+      return bitsAttention(b, s, input, text, p.layer, p.head);
+    }
+    if (!('classId' in p)) throw new VarScopeError('BadRequest', `${p.model} is a VAR bundle: attention needs a class, not a caption`);
     const raw = await this.tokens(b, p.model, p.image, p.resizeRatio);
     return attentionWeights(b, raw.varInput, p.classId, p.layer, p.head);
   }
@@ -336,7 +346,7 @@ export class Engine implements Handlers<EngineApi> {
   }
 
   /** The T5 features of an Infinity request's caption: read from its file, or its prompt through the bundle's text encoder. */
-  async textFeatures(b: InfinityBundle, text: TextCondition): Promise<TextFeatures> {
+  async textFeatures(b: InfinityBundle, text: TextCondition): Promise<TextFeatures & { ids?: number[] }> {
     if ('featuresFile' in text) return readTextFeatures(text.featuresFile, b.manifest.text.featureWidth);
     return encodePrompt(b, text.prompt);
   }
@@ -383,7 +393,7 @@ export class Engine implements Handlers<EngineApi> {
     if (b instanceof ModelBundle) return b;
     throw new VarScopeError(
       'BadRequest',
-      `${dir} is an Infinity bundle: ${request} works on VAR bundles (for Infinity: inspectBits, evaluateBits; \`varscope inspect\`)`,
+      `${dir} is an Infinity bundle: ${request} works on VAR bundles (for Infinity: inspectBits, evaluateBits, attention; \`varscope inspect\`)`,
     );
   }
 

@@ -85,8 +85,11 @@ const CHECKS: { [M in keyof HostApi]: Check } = {
   chooseImageFolder: empty,
   folderUsage: (p) =>
     isObj(p) && isRunId(p.runId) && isStr(p.folder) && (p.folder as string).length > 0 ? null : 'folderUsage needs runId and folder',
-  attention: (p) =>
-    isObj(p) && isInt(p.classId, 0, 1e6) && isInt(p.layer, 0, 1000) && head(p.head) ? null : 'attention needs classId, layer and head',
+  attention: (p) => {
+    if (!isObj(p) || !isInt(p.layer, 0, 1000) || !head(p.head)) return 'attention needs layer, head and a classId or a text';
+    if (p.text !== undefined) return textError(p.text) && `text ${textError(p.text)}`;
+    return isInt(p.classId, 0, 1e6) ? null : 'attention needs layer, head and a classId or a text';
+  },
   generationStart: (p) => (isObj(p) ? anySettingsError(p.settings) : 'params must be an object'),
   generationStep: (p) =>
     isObj(p) && isRunId(p.runId) && (p.scaleIndex === undefined || isInt(p.scaleIndex, 0, 1000)) ? null : 'generationStep needs runId',

@@ -76,8 +76,10 @@ export class PanelEngine {
       },
       evaluate: async (p) => client.call('evaluate', { model: await openDir(), image: image(), classId: p.classId }),
       evaluateBits: async (p) => client.call('evaluateBits', { model: await openDir(), image: image(), text: p.text }),
-      attention: async (p) =>
-        client.call('attention', { model: await openDir(), image: image(), classId: p.classId, layer: p.layer, head: p.head }),
+      attention: async (p) => {
+        const which = 'text' in p ? { text: p.text } : { classId: p.classId };
+        return client.call('attention', { model: await openDir(), image: image(), layer: p.layer, head: p.head, ...which });
+      },
       generationStart: async (p) => {
         const r = await client.call('generationStart', { model: await openDir(), settings: p.settings });
         this.runs.started(r.runId, panel, client.restartCount);

@@ -9,7 +9,7 @@
  */
 import * as path from 'path';
 import graphSpecJson from '../shared/graphSpec.json';
-import { INFINITY_GRAPH_ROLES, type GraphRole, type ModelFamily } from '../shared/manifest';
+import { INFINITY_GRAPH_ROLES, INFINITY_OPTIONAL_GRAPH_ROLES, type GraphRole, type ModelFamily } from '../shared/manifest';
 import { samplingValueError, type SamplingField } from '../shared/samplingBounds';
 import { isOneLine, quoted } from '../shared/errors';
 
@@ -257,6 +257,7 @@ export const INFINITY_MANIFEST_SCHEMA: ReadonlyArray<readonly [string, Check]> =
   ['schedules.*.latentSize', is('[h, w] positive integers', everyOf(isInt(1, 2 ** 15), { len: 2 }))],
   ['schedules.*.graphs', object],
   ...INFINITY_GRAPH_ROLES.flatMap((role) => graphRows(`schedules.*.graphs.${role}`, ['float32', 'int64', 'uint8'])),
+  ...INFINITY_OPTIONAL_GRAPH_ROLES.flatMap((role) => graphRows(`schedules.*.graphs.${role}?`, ['float32', 'int64'])),
   ['files', fileTable],
   ['files.{key}', bundlePath],
   ['files.*', object],

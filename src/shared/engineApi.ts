@@ -141,6 +141,11 @@ export interface EvaluateFolderRequest extends ModelRef, ImageOptions {
   freeRunning?: { modes: FreeRunMode[] };
 }
 
+/** What `attention` takes: the image, the block and head, and VAR's class or Infinity's caption. */
+export type AttentionParams = ModelRef & { image: ImageSource; layer: number; head: number | 'mean' } & (
+    (ImageOptions & { classId: number }) | { text: TextCondition; hDivW?: number }
+  );
+
 /** Requests the engine serves. */
 export interface EngineApi {
   /** Set provider / threads / limits; closes opened models when the runtime settings change. */
@@ -151,10 +156,11 @@ export interface EngineApi {
   inspect(params: ModelRef & ImageOptions & { image: ImageSource }): Promise<InspectResult>;
   /** Teacher-forced evaluation of an image for a class (nullClass = no class). */
   evaluate(params: ModelRef & ImageOptions & { image: ImageSource; classId: number; topK?: number }): Promise<EvalResult>;
-  /** Attention weights of a block (one head or the mean) on the teacher-forced input. */
-  attention(
-    params: ModelRef & ImageOptions & { image: ImageSource; classId: number; layer: number; head: number | 'mean' },
-  ): Promise<AttentionResult>;
+  /**
+   * Attention weights of a block (one head or the mean) on the teacher-forced input: VAR for a class; Infinity for a
+   * caption (at the schedule of `hDivW`, else of the image's ratio), with the cross-attention to the caption's tokens.
+   */
+  attention(params: AttentionParams): Promise<AttentionResult>;
   /**
    * Start a step-wise generation (nothing computed yet) of the settings' family (Infinity: its caption's features are
    * read now). VAR: `forced[k]` forces tokens of scale k (-1 = sample).

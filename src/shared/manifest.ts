@@ -159,6 +159,12 @@ export const INFINITY_GRAPH_ROLES: readonly InfinityGraphRole[] = [
   'infinityStep',
 ];
 
+/** Graphs a schedule may lack (a bundle exported before they were added); a request that needs one says so in one line. */
+export type InfinityOptionalGraphRole = 'infinityAttention';
+
+/** The optional graph roles, in the exporter's order after INFINITY_GRAPH_ROLES. */
+export const INFINITY_OPTIONAL_GRAPH_ROLES: readonly InfinityOptionalGraphRole[] = ['infinityAttention'];
+
 /** One scale schedule (aspect ratio and pixel budget) of an Infinity bundle, with its own graphs. */
 export interface InfinitySchedule {
   /** 'hw1.000-0.06M' */
@@ -175,7 +181,7 @@ export interface InfinitySchedule {
   pixelSize: [number, number];
   /** [h, w] of the latent (the last scale). */
   latentSize: [number, number];
-  graphs: Record<InfinityGraphRole, GraphSpec>;
+  graphs: Record<InfinityGraphRole, GraphSpec> & Partial<Record<InfinityOptionalGraphRole, GraphSpec>>;
 }
 
 /** The text encoder of an Infinity bundle: textEncoder (input_ids, attention_mask [1, N] -> last_hidden_state

@@ -138,8 +138,11 @@ export interface HostApi {
    * as `folderUsage` events of `runId` (chosen by the panel); `cancel` stops it.
    */
   folderUsage(params: { runId: string; folder: string }): Promise<{ images: number; failed: number; cancelled: boolean }>;
-  /** Attention weights of one layer / head for the panel's image (teacher-forced, class given). */
-  attention(params: { classId: number; layer: number; head: number | 'mean' }): Promise<AttentionResult>;
+  /**
+   * Attention weights of one layer / head for the panel's image (teacher-forced): a VAR model for a class, an Infinity
+   * model for a caption (with the cross-attention to its tokens).
+   */
+  attention(params: { layer: number; head: number | 'mean' } & ({ classId: number } | { text: TextCondition })): Promise<AttentionResult>;
   /** Start a generation; steps are computed on request. Returns the run id. */
   generationStart(params: { settings: AnyGenerationSettings }): Promise<{ runId: string }>;
   /** Compute the next scale of a run (or up to `scaleIndex`); each step also arrives as a `generationStep` event. */

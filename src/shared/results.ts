@@ -147,6 +147,18 @@ export interface AttentionResult {
   head: number | 'mean';
   tokenCount: number;
   weights: Float32Array;
+  /** Infinity: the schedule the image ran at (its id in BitsModelInfo.schedules) and the cross-attention to the caption. */
+  infinity?: { schedule: string; cross: CaptionAttention };
+}
+
+/** Infinity's cross-attention of every image token to the caption's tokens. */
+export interface CaptionAttention {
+  /** N, the caption's tokens. */
+  captionTokens: number;
+  /** [tokenCount, N], row = query; each row sums to 1. */
+  weights: Float32Array;
+  /** The caption tokens' pieces when the caption is a prompt (`▁` starts a word); absent for a features file. */
+  tokens?: string[];
 }
 
 /** Sampling settings of a VAR generation. */
@@ -244,6 +256,8 @@ export interface BitsModelInfo {
   textFeatureWidth: number;
   /** The bundle has a text encoder, so a caption may be a prompt; without one it is a features file. */
   textEncoder: boolean;
+  /** Every schedule has the infinityAttention graph (a bundle exported before it has none: re-export for attention). */
+  attentionGraph: boolean;
   schedules: Array<{
     id: string;
     hDivW: number;

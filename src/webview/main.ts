@@ -7,6 +7,7 @@ import { connectHost } from './hostBridge';
 import { Store, initialState } from './store';
 import { readTheme, watchTheme } from './theme';
 import { createAttentionView } from './views/attentionView';
+import { createBitsAttentionView } from './views/bitsAttentionView';
 import { createBitPyramidView } from './views/bitPyramidView';
 import { createBitsCodebookView } from './views/bitsCodebookView';
 import { createCodebookView } from './views/codebookView';
@@ -33,7 +34,7 @@ const VIEWS: { [V in ViewId]: Omit<TabSpec, 'id'> } = {
   reconstruction: { label: 'Reconstruction', create: { var: createReconstructionView, infinity: createBitsReconstructionView } },
   residual: { label: 'Residuals', create: { var: createResidualView, infinity: createBitsResidualView } },
   codebook: { label: 'Codebook', create: { var: createCodebookView, infinity: createBitsCodebookView } },
-  attention: { label: 'Attention', create: { var: createAttentionView } },
+  attention: { label: 'Attention', create: { var: createAttentionView, infinity: createBitsAttentionView } },
   stepThrough: { label: 'Step-through', create: { var: createStepThroughView, infinity: createBitsStepThroughView } },
   sampling: { label: 'Sampling', create: { var: createSamplingView, infinity: createBitSamplingView } },
   whatIf: { label: 'What-if', create: { var: createWhatIfView, infinity: createBitWhatIfView } },

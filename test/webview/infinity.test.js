@@ -21,6 +21,7 @@ module.exports = (test) => {
       'tab-reconstruction',
       'tab-residual',
       'tab-codebook',
+      'tab-attention',
       'tab-stepThrough',
       'tab-sampling',
       'tab-whatIf',

@@ -4,12 +4,12 @@ PYTHONPATH=python python3 -m varscope.infinity.export --vae VAE.pth --infinity I
     [--pn 0.06M] [--ratios 1.0,0.75] [--name NAME] [--id ID] [--t5 T5_DIR] [--no-verify]
 
 Per aspect ratio (h/w, a template ratio of the official table) and the pixel budget: bsqEncoder, bitsToLatent,
-bsqDecoder, infinityTransformer and infinityStep, `<graph>-hw<ratio>-<pn>.onnx`, all sharing one weights.bin;
-unconditionalText.bin (the learnt CFG features) and varscope.json (`"family": "infinity"`). The architecture comes
-from the checkpoint's tensors (checked against --arch, run_infinity's --model_type, when given); the text attention
-is float32 (see varscope.json's text.note). Before varscope.json is written every graph is run by onnxruntime-node
-against the PyTorch reference (verify.py; --no-verify skips it); --t5 adds the caption encoder (text_encoder.py, which
-verifies its graph)."""
+bsqDecoder, infinityTransformer, infinityStep and infinityAttention, `<graph>-hw<ratio>-<pn>.onnx`, all sharing one
+weights.bin; unconditionalText.bin (the learnt CFG features) and varscope.json (`"family": "infinity"`). The
+architecture comes from the checkpoint's tensors (checked against --arch, run_infinity's --model_type, when given);
+the text attention is float32 (see varscope.json's text.note). Before varscope.json is written every graph is run by
+onnxruntime-node against the PyTorch reference (verify.py; --no-verify skips it); --t5 adds the caption encoder
+(text_encoder.py, which verifies its graph)."""
 import argparse
 import datetime
 import json

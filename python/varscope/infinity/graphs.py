@@ -11,7 +11,8 @@ Tokenizer: image -> latent, bits, residuals; bits -> latent and the transformer'
 Every resampling is a pair of matrices (M_h x M_w^T) made by PyTorch's own F.interpolate on basis vectors, since ONNX
 has no area resize to arbitrary sizes and the official trilinear on [B, d, 1, h, w] is bilinear in h, w.
 
-Transformer: the teacher-forced pass (all scales at once, block-causal mask) and the KV-cached step (one scale).
+Transformer: the teacher-forced pass (all scales at once, block-causal mask), the KV-cached step (one scale) and the
+attention weights of one block and head in the teacher-forced pass (optional: bundles exported before it lack it).
 Captions come packed, as the official call packs them: textFeatures [N, Ct5] (every caption's T5 features one after
 the other, no padding) and textOffsets int64 [B + 1] (cu_seqlens: caption b is rows textOffsets[b] ..
 textOffsets[b + 1]); any number of captions of any lengths >= 1. The text attention is float32 (the official code
@@ -23,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .bsq_vae import BSQVAE
-from .model import Infinity
+from .model import AttentionProbe, Infinity, block_attention, caption_mask
 from .rope import rope2d_table
 from .schedules import Schedule
 
@@ -186,6 +187,37 @@ class InfinityTransformerGraph(nn.Module):
         return logits_per_bit(self.model(textFeatures, textOffsets, nextInput, self.schedule))
 
 
+def head_or_mean(w, head):
+    """w [B, H, lq, lk] -> [B, lq, lk]: head `head` (int64 []), or the mean over heads when head < 0."""
+    one = w.index_select(1, head.clamp(min=0).reshape(1)).squeeze(1)
+    return torch.where(head < 0, w.mean(dim=1), one)
+
+
+class InfinityAttentionGraph(nn.Module):
+    """Attention weights of block attnLayer in the teacher-forced pass (infinityTransformer's inputs):
+    textFeatures [N, Ct5], textOffsets [B + 1], nextInput [B, L - 1, d], attnLayer [], attnHead [] (-1: the mean over
+    heads) -> selfAttention [B, L, L] (block-causal: zero above each scale's end) and crossAttention [B, L, N] (over
+    the packed caption tokens; zero outside each row's own caption). Rows sum to 1.
+
+    One head (or the mean) per run keeps the outputs at L^2 floats (1.1 MB at 0.06M, L = 521), not H L^2; the chosen
+    block's q and k are kept by where chains and the weights computed once (VAR's AttentionGraph: a chain over the
+    weights themselves would hold every block's)."""
+
+    def __init__(self, model: Infinity, schedule: Schedule):
+        super().__init__()
+        self.model, self.schedule = model, [tuple(s) for s in schedule]
+
+    def forward(self, textFeatures, textOffsets, nextInput, attnLayer, attnHead):
+        probes = []
+        self.model(textFeatures, textOffsets, nextInput, self.schedule, probes=probes)
+        kept = probes[0]
+        for i, p in enumerate(probes[1:], start=1):
+            picked = (torch.where(attnLayer == i, new, old) for new, old in zip(p.tensors(), kept.tensors()))
+            kept = AttentionProbe(*picked, kept.cross_scale)
+        self_w, cross_w = block_attention(kept, self.schedule, caption_mask(textOffsets, textFeatures.shape[0]))
+        return head_or_mean(self_w, attnHead), head_or_mean(cross_w, attnHead)
+
+
 def cfg_mixed(x, cfg):
     """The official CFG inside the network on a batch [2B, ...] of B conditional rows then B unconditional ones:
     cfg * x[:B] + (1 - cfg) * x[B:], copied to both halves. An odd batch (no CFG pair) passes unchanged, so the
@@ -273,6 +305,18 @@ def transformer_io(model: Infinity, schedule: Schedule) -> dict:
                 'newValue': ('float32', new),
             },
         ),
+        'infinityAttention': (
+            {
+                **text,
+                'nextInput': ('float32', ['batch', L - 1, d]),
+                'attnLayer': ('int64', []),
+                'attnHead': ('int64', []),
+            },
+            {
+                'selfAttention': ('float32', ['batch', L, L]),
+                'crossAttention': ('float32', ['batch', L, 'captionTokens']),
+            },
+        ),
     }
 
 
@@ -281,6 +325,7 @@ def transformer_graphs(model: Infinity, schedule: Schedule) -> dict:
     return {
         'infinityTransformer': InfinityTransformerGraph(model, schedule),
         'infinityStep': InfinityStepGraph(model, schedule),
+        'infinityAttention': InfinityAttentionGraph(model, schedule),
     }
 
 
@@ -303,5 +348,11 @@ def transformer_example_inputs(model: Infinity, schedule: Schedule) -> dict:
             past(),
             torch.tensor(3.0),
             torch.tensor(cfg.depth - 1),
+        ),
+        'infinityAttention': (
+            *text,
+            torch.randn(2, L - 1, d, generator=g),
+            torch.tensor(cfg.depth - 1),
+            torch.tensor(1),
         ),
     }

@@ -23,12 +23,32 @@ from .rope import apply_rope2d, rope2d_table
 from .schedules import Schedule, begin_ends
 
 
-def attention(q, k, v, scale: float, bias=None):
-    """softmax(q k^T * scale + bias) v for q [B, H, lq, c], k and v [B, H, lk, c]; bias broadcasts to the scores."""
+def attention_weights(q, k, scale: float, bias=None):
+    """softmax(q k^T * scale + bias) [B, H, lq, lk] for q [B, H, lq, c], k [B, H, lk, c]; bias broadcasts."""
     scores = (q * scale) @ k.transpose(-2, -1)
     if bias is not None:
         scores = scores + bias
-    return scores.softmax(dim=-1) @ v
+    return scores.softmax(dim=-1)
+
+
+def attention(q, k, v, scale: float, bias=None):
+    """softmax(q k^T * scale + bias) v for q [B, H, lq, c], k and v [B, H, lk, c]; bias broadcasts to the scores."""
+    return attention_weights(q, k, scale, bias) @ v
+
+
+@dataclass
+class AttentionProbe:
+    """What one block attended with: its self-attention's q, k (after normalisation and RoPE; scale 1) and its
+    cross-attention's q, k (scale cross_scale; float32, no bf16 rounding); block_attention gives the weights."""
+
+    self_q: torch.Tensor  # [B, H, L, c]
+    self_k: torch.Tensor  # [B, H, L, c]
+    cross_q: torch.Tensor  # [B, H, L, c]
+    cross_k: torch.Tensor  # [1, H, N, c]
+    cross_scale: float
+
+    def tensors(self):
+        return self.self_q, self.self_k, self.cross_q, self.cross_k
 
 
 def to_bf16_and_back(x):
@@ -80,14 +100,19 @@ class SelfAttention(nn.Module):
         self.register_buffer('zero_k_bias', torch.zeros(embed_dim))
         self.proj = nn.Linear(embed_dim, embed_dim)
 
-    def forward(self, x, rope, bias=None, past_k=None, past_v=None):
-        """x [B, l, C], rope [2, l, c/2] -> (out [B, l, C], k, v [B, H, Lp + l, c]: the cache after this step)."""
+    def qkv(self, x, rope):
+        """x [B, l, C], rope [2, l, c/2] -> q, k, v [B, H, l, c]: q and k normalised, scaled (q) and rotated."""
         B, l, C = x.shape
         qkv = F.linear(x, self.mat_qkv.weight, torch.cat((self.q_bias, self.zero_k_bias, self.v_bias)))
         q, k, v = qkv.view(B, l, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)  # [B, H, l, c]
         scale_mul = self.scale_mul_1H11.clamp_max(self.max_scale_mul).exp()
         q = apply_rope2d(F.normalize(q, dim=-1).mul(scale_mul), rope)
-        k = apply_rope2d(F.normalize(k, dim=-1), rope)
+        return q, apply_rope2d(F.normalize(k, dim=-1), rope), v
+
+    def forward(self, x, rope, bias=None, past_k=None, past_v=None):
+        """x [B, l, C], rope [2, l, c/2] -> (out [B, l, C], k, v [B, H, Lp + l, c]: the cache after this step)."""
+        B, l, C = x.shape
+        q, k, v = self.qkv(x, rope)
         if past_k is not None:  # the cache holds k after normalisation and RoPE, as the official kv_caching
             k, v = torch.cat((past_k, k), dim=2), torch.cat((past_v, v), dim=2)
         out = attention(q, k, v, 1.0, bias).transpose(1, 2).reshape(B, l, C)
@@ -114,15 +139,21 @@ class CrossAttention(nn.Module):
         self.register_buffer('zero_k_bias', torch.zeros(embed_dim))
         self.proj = nn.Linear(embed_dim, embed_dim)
 
-    def forward(self, q, kv_compact, mask, bf16: bool = False):
-        """q [B, lq, C] (None for the pool: lq = 1), kv_compact [N, Ckv], mask [B, 1, 1, N] -> [B, lq, C]."""
-        N, B = kv_compact.shape[0], mask.shape[0]
+    def qkv(self, q, kv_compact, B: int):
+        """q [B, lq, C] (None for the pool), kv_compact [N, Ckv] -> q [B, H, lq, c], k, v [1, H, N, c]."""
+        N = kv_compact.shape[0]
         kv = F.linear(kv_compact, self.mat_kv.weight, torch.cat((self.zero_k_bias, self.v_bias)))
         k, v = kv.view(1, N, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)  # [1, H, N, c]
         if isinstance(self.mat_q, nn.Parameter):
             q = self.mat_q.view(1, self.num_heads, 1, self.head_dim).expand(B, -1, -1, -1)
         else:
             q = self.mat_q(q).view(B, -1, self.num_heads, self.head_dim).transpose(1, 2)  # [B, H, lq, c]
+        return q, k, v
+
+    def forward(self, q, kv_compact, mask, bf16: bool = False):
+        """q [B, lq, C] (None for the pool: lq = 1), kv_compact [N, Ckv], mask [B, 1, 1, N] -> [B, lq, C]."""
+        B = mask.shape[0]
+        q, k, v = self.qkv(q, kv_compact, B)
         if bf16:
             q, k, v = to_bf16_and_back(q), to_bf16_and_back(k), to_bf16_and_back(v)
         out = attention(q, k, v, self.scale, mask)  # [B, H, lq, c]
@@ -159,11 +190,16 @@ class CrossAttnBlock(nn.Module):
         self.ln_wo_grad = nn.LayerNorm(C, eps=cfg.norm_eps, elementwise_affine=False)
         self.ca_norm = nn.LayerNorm(C, eps=cfg.norm_eps, elementwise_affine=True)
 
-    def forward(self, x, gss, text, rope, bias=None, past_k=None, past_v=None):
-        """x [B, l, C], gss [B, 1, 6, C] -> (x, k, v)."""
+    def forward(self, x, gss, text, rope, bias=None, past_k=None, past_v=None, probes=None):
+        """x [B, l, C], gss [B, 1, 6, C] -> (x, k, v). A list `probes` gets this block's AttentionProbe (no cache)."""
         gamma1, gamma2, scale1, scale2, shift1, shift2 = (self.ada_gss + gss).unbind(2)  # 6 x [B, 1, C]
-        a, k, v = self.sa(self.ln_wo_grad(x).mul(scale1.add(1)).add(shift1), rope, bias, past_k, past_v)
+        h = self.ln_wo_grad(x).mul(scale1.add(1)).add(shift1)
+        a, k, v = self.sa(h, rope, bias, past_k, past_v)
         x = x + a.mul(gamma1)
+        if probes is not None:  # the projections again: only the attention graph pays, the other paths are unchanged
+            q_self, k_self, _ = self.sa.qkv(h, rope)
+            q_cross, k_cross, _ = self.ca.qkv(self.ca_norm(x), text.kv, x.shape[0])
+            probes.append(AttentionProbe(q_self, k_self, q_cross, k_cross, self.ca.scale))
         x = x + self.ca(self.ca_norm(x), text.kv, text.mask, text.bf16)
         x = x + self.ffn(self.ln_wo_grad(x).mul(scale2.add(1)).add(shift2)).mul(gamma2)
         return x, k, v
@@ -285,8 +321,9 @@ class Infinity(nn.Module):
     def start_tokens(self, text: TextCondition):  # -> [B, 1, C]
         return text.cond_BD.unsqueeze(1) + self.pos_start
 
-    def forward(self, kv_compact, cu_seqlens, x_BLC_wo_prefix, schedule: Schedule):
+    def forward(self, kv_compact, cu_seqlens, x_BLC_wo_prefix, schedule: Schedule, probes=None):
         """Teacher-forced logits [B, L, 2d]: x_BLC_wo_prefix [B, L - 1, d] are the next-scale inputs of scales 1..K-1.
+        A list `probes` gets every block's AttentionProbe, in order (block_attention turns one into weights).
 
         The official training forward pads L to a multiple of pad_to_multiplier; padded keys are masked and padded
         rows dropped, so no real row changes and the reference does not pad."""
@@ -300,7 +337,7 @@ class Infinity(nn.Module):
             if ci == 0 or not self.cfg.add_lvl_embeding_only_first_block:
                 x = self.scale_levels(schedule, x)
             for block in chunk:
-                x, _, _ = block(x, gss, text, rope, bias)
+                x, _, _ = block(x, gss, text, rope, bias, probes=probes)
         return self.get_logits(x, text.cond_BD)
 
     @torch.no_grad()
@@ -372,6 +409,13 @@ class Infinity(nn.Module):
                 x = self.word_embed(nxt).repeat(2 if doubled else 1, 1, 1)
         run.z = f_hat.squeeze(2)
         return run
+
+
+def block_attention(probe: AttentionProbe, schedule: Schedule, text_mask):
+    """A block's attention weights in the teacher-forced pass: self [B, H, L, L] (block-causal) and cross
+    [B, H, L, N] over the packed caption tokens (text_mask [B, 1, 1, N]: each row's own caption)."""
+    self_w = attention_weights(probe.self_q, probe.self_k, 1.0, block_causal_bias(schedule))
+    return self_w, attention_weights(probe.cross_q, probe.cross_k, probe.cross_scale, text_mask)
 
 
 def guided_logits(logits, B: int, cfg: float, tau: float, on_logits: bool):

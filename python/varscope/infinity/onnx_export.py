@@ -1,6 +1,7 @@
 """Export of Infinity's graphs into a folder, their weights in one shared weights.bin, with the bundle exporter's
 graph writer (opset 17, tracer): the BSQ tokenizer's (bsqEncoder, bitsToLatent, bsqDecoder; precise GroupNorm
-statistics in the encoder, whose bits must be exact) and the transformer's (infinityTransformer, infinityStep).
+statistics in the encoder, whose bits must be exact) and the transformer's (infinityTransformer, infinityStep,
+infinityAttention).
 
 Every graph is made for one scale schedule. A bundle of several schedules names each graph file
 `<graph>-<schedule id>.onnx`; the weights are stored once (WeightStore deduplicates by content)."""
@@ -65,8 +66,8 @@ def export_transformer(
     schedule_id: str = '',
     log=lambda _: None,
 ) -> Dict[str, str]:
-    """Writes infinityTransformer and infinityStep for one schedule into folder, weights into store (a new
-    <folder>/weights.bin when None); returns the graph files."""
+    """Writes infinityTransformer, infinityStep and infinityAttention for one schedule into folder, weights into store
+    (a new <folder>/weights.bin when None); returns the graph files."""
     os.makedirs(folder, exist_ok=True)
     store = store if store is not None else WeightStore(folder)
     modules = transformer_graphs(model, schedule)

@@ -10,8 +10,9 @@ checks a bundle exported earlier (or with --no-verify) and records the worst dif
 Per schedule: bsqEncoder (latent, bits exact, residuals), bitsToLatent (latent, nextInput), bsqDecoder (image),
 infinityTransformer (teacher-forced logits of the probe's bits for two captions of different lengths, batch 2), and
 infinityStep at scales 0 and 1 without CFG (its logits equal the teacher-forced rows of those scales; scale 1 takes
-the keys and values scale 0's step returned, so the cache is checked through them). Tolerances are the VAR
-verifier's: bits exact, images 1e-3, everything else 5e-5 (max abs difference)."""
+the keys and values scale 0's step returned, so the cache is checked through them), and infinityAttention (when the
+bundle has it) for the last block, mean of heads, on the same input. Tolerances are the VAR verifier's: bits exact,
+images 1e-3, everything else 5e-5 (max abs difference)."""
 import argparse
 import gc
 import json
@@ -32,7 +33,7 @@ from .config import PRESETS
 from .graphs import logits_per_bit
 from .inputs import image_input
 from .load import load_bsq_vae, load_infinity_checkpoint
-from .model import Infinity
+from .model import Infinity, block_attention, caption_mask
 
 PROBE_CAPTION_TOKENS = (5, 9)  # two captions of different lengths: the packing is checked too
 STEP_SCALES = 2  # infinityStep is checked at scales 0 and 1
@@ -64,6 +65,14 @@ def probe_captions(width: int):
     return feats, torch.tensor([0, PROBE_CAPTION_TOKENS[0], sum(PROBE_CAPTION_TOKENS)], dtype=torch.int64)
 
 
+class LastProbe(list):
+    """A probes list (Infinity.forward's) that keeps only the latest block's probe: the last block's at the end, and
+    one block's q and k in memory rather than every block's."""
+
+    def append(self, probe) -> None:
+        self[:] = [probe]
+
+
 def flat_bits(bits: List[torch.Tensor]) -> torch.Tensor:
     """K x [B, 1, h, w, d] -> [B, L, d] uint8."""
     return torch.cat([b.reshape(b.shape[0], -1, b.shape[-1]) for b in bits], dim=1).to(torch.uint8)
@@ -92,9 +101,19 @@ def write_cases(vae: BSQVAE, model: Infinity, entry: dict, w: CaseWriter) -> Non
     w.add(f'bsqDecoder.{sid}', stem['bsqDecoder'], {'latent': f_hat}, {'image': vae.decode(f_hat)})
     feats, offsets = probe_captions(model.cfg.text_channels)
     pair = next_input.repeat(2, 1, 1)
-    logits = logits_per_bit(model(feats, offsets, pair, schedule))  # [2, L, d, 2]
+    probes = LastProbe()
+    logits = logits_per_bit(model(feats, offsets, pair, schedule, probes=probes))  # [2, L, d, 2]
     text = {'textFeatures': feats, 'textOffsets': offsets}
     w.add(f'infinityTransformer.{sid}', stem['infinityTransformer'], {**text, 'nextInput': pair}, {'logits': logits})
+    if 'infinityAttention' in stem:  # optional: bundles exported before it lack it
+        self_w, cross_w = block_attention(probes[0], schedule, caption_mask(offsets, feats.shape[0]))
+        w.add(
+            f'infinityAttention.{sid}',
+            stem['infinityAttention'],
+            {**text, 'nextInput': pair, 'attnLayer': torch.tensor(model.cfg.depth - 1), 'attnHead': torch.tensor(-1)},
+            {'selfAttention': self_w.mean(dim=1), 'crossAttention': cross_w.mean(dim=1)},
+        )
+    del probes
     cfg = model.cfg
     head_dim = cfg.embed_dim // cfg.num_heads
     begin = 0

@@ -4,7 +4,7 @@
  * VAR bundle's counterpart (bundle.ts); graphs open lazily, each checked against the manifest when it opens.
  */
 import * as path from 'path';
-import type { GraphSpec, InfinityGraphRole, InfinityManifest, InfinitySchedule } from '../../shared/manifest';
+import type { GraphSpec, InfinityGraphRole, InfinityManifest, InfinityOptionalGraphRole, InfinitySchedule } from '../../shared/manifest';
 import { VarScopeError } from '../../shared/errors';
 import { nearestSchedule } from '../../shared/modelFamily';
 import type { Graph } from '../runtime/graph';
@@ -18,8 +18,8 @@ import { WeightHolders } from './weightHolders';
 /** Largest tokenizer.json read (Flan-T5's is 2.4 MB). */
 const MAX_TOKENIZER_BYTES = 64 * 2 ** 20;
 
-/** The graphs that hold every transformer weight; the teacher-forced and the generation graph are exclusive. */
-const TRANSFORMER_ROLES: readonly string[] = ['infinityTransformer', 'infinityStep'];
+/** The graphs that hold every transformer weight (the teacher-forced, generation and attention graphs), exclusive. */
+const TRANSFORMER_ROLES: readonly string[] = ['infinityTransformer', 'infinityStep', 'infinityAttention'];
 
 /**
  * A loaded Infinity bundle: its checked manifest and its graphs, opened on first use; a large bundle's transformer
@@ -84,9 +84,20 @@ export class InfinityBundle {
     return best;
   }
 
-  /** The opened graph of a schedule (opened and checked against the manifest on first use). */
-  graph(s: InfinitySchedule, role: InfinityGraphRole): Promise<Graph> {
-    return this.session(`${s.id}/${role}`, s.graphs[role], role);
+  /**
+   * The opened graph of a schedule (opened and checked against the manifest on first use); an optional graph the
+   * bundle lacks is refused in one line saying how to re-export.
+   */
+  graph(s: InfinitySchedule, role: InfinityGraphRole | InfinityOptionalGraphRole): Promise<Graph> {
+    const spec = s.graphs[role];
+    if (!spec)
+      return Promise.reject(
+        new VarScopeError(
+          'BadRequest',
+          `${this.manifest.id} predates the ${role} graph (exported by an older VARScope); ${reexportAdvice(this.manifest, this.dir)}`,
+        ),
+      );
+    return this.session(`${s.id}/${role}`, spec, role);
   }
 
   /** The caption encoder's graph (opened on first use); refused in one line when the bundle has none. */

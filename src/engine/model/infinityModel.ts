@@ -74,6 +74,7 @@ export function bitsModelInfo(b: InfinityBundle, use: ProviderUse): BitsModelInf
     embedDim: m.infinity.embedDim,
     textFeatureWidth: m.text.featureWidth,
     textEncoder: m.textEncoder !== undefined,
+    attentionGraph: m.schedules.every((s) => s.graphs.infinityAttention !== undefined),
     schedules: m.schedules.map((s) => ({
       id: s.id,
       hDivW: s.hDivW,

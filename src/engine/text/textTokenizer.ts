@@ -98,6 +98,11 @@ export class TextTokenizer {
     return [...before, ...ids.slice(0, room), ...after];
   }
 
+  /** The text of a token id: an added token's content, else the model's piece; `#id` for an id in neither. */
+  piece(id: number): string {
+    return this.added.find((t) => t.id === id)?.content ?? this.model.piece(id) ?? `#${id}`;
+  }
+
   /**
    * The text with the added tokens of the given kind (`normalized` or not) split out, left to right, longest match
    * first; a single_word token inside a word stays text; lstrip / rstrip tokens take the whitespace beside them.

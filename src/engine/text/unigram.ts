@@ -31,6 +31,11 @@ export class Unigram {
     this.unkScore = minScore - UNK_PENALTY;
   }
 
+  /** The piece of an id (its text as the vocabulary writes it, `▁` for a word start); undefined outside the vocabulary. */
+  piece(id: number): string | undefined {
+    return this.vocab[id]?.[0];
+  }
+
   /** The ids of one pre-tokenized word. */
   tokenize(word: string): number[] {
     return this.segment(word)

@@ -1,23 +1,19 @@
 /** Attention: VAR's L×L block-causal mask with scale boundaries beside a raster-order mask, and real weights by layer / head. */
 import { select } from 'd3';
-import type { AttentionResult, ModelInfo } from '../../shared/results';
+import type { ModelInfo } from '../../shared/results';
 import { load } from '../actions';
-import { sequentialLut } from '../geometry/colorMaps';
 import { boundaryFractions, scaleIndexArray, stepCounts, visibleKeyEnd } from '../geometry/mask';
 import { indexOfToken, scaleLabel, tokenOfIndex } from '../geometry/scales';
 import type { InspectorState } from '../store';
 import { makeCanvas, sizeCanvas } from '../ui/canvas';
-import { button, field, placeholder } from '../ui/controls';
-import { makeLegend } from '../ui/legend';
+import { drawWeights, makeLayerHeadPickers, makeWeightsLegend } from '../ui/attentionWeights';
+import { button, placeholder } from '../ui/controls';
 import { makeMaskCanvas, type MaskCanvas } from '../ui/maskCanvas';
 import { makeScaleChart } from '../ui/scaleChart';
 import { makeSwatchKey } from '../ui/swatchKey';
 import { defineView } from './view';
 
 const SIZE = 440;
-const LUT = sequentialLut();
-/** Weights below this draw as the lowest colour: log colour scale over [1e-4, max]. */
-const WEIGHT_FLOOR = 1e-4;
 
 /** The attention view. */
 export const createAttentionView = defineView<ModelInfo>({
@@ -38,15 +34,16 @@ export const createAttentionView = defineView<ModelInfo>({
     const weightsBox = body.append('div').attr('class', 'section weights');
     weightsBox.append('h4').text('Attention weights (teacher-forced on this image)');
     const controls = weightsBox.append('div').attr('class', 'controls');
-    const layerSel = doc.createElement('select');
-    const headSel = doc.createElement('select');
+    const pickers = makeLayerHeadPickers(doc);
     controls.node()!.append(
-      field(doc, 'Layer', layerSel),
-      field(doc, 'Head', headSel),
+      ...pickers.fields,
       button(
         doc,
         'Load weights',
-        () => loadWeights(+layerSel.value, headSel.value === 'mean' ? 'mean' : +headSel.value),
+        () => {
+          const { layer, head } = pickers.value();
+          loadWeights(layer, head);
+        },
         'Load attention weights of the chosen layer and head',
       ),
     );
@@ -58,9 +55,7 @@ export const createAttentionView = defineView<ModelInfo>({
     const wEmpty = placeholder(doc);
     weightsBox.node()!.append(wEmpty.root);
     const wRow = weightsBox.append('div').attr('class', 'row');
-    const legend = makeLegend(doc, 'attention weight (log scale)', 220, (v) =>
-      v <= Math.log10(WEIGHT_FLOOR) ? '≤1e-4' : `1e${v.toFixed(0)}`,
-    );
+    const legend = makeWeightsLegend(doc);
     const massChart = makeScaleChart(doc, {
       title: 'Attention mass of the hovered query by key scale',
       yLabel: 'Σ weight (fraction)',
@@ -119,18 +114,7 @@ export const createAttentionView = defineView<ModelInfo>({
         boundaryFractions(m.beginEnds).map((b) => ({ start: b.start, end: b.end, label: String(m.patchNums[b.scaleIndex]) })),
       );
       wRow.node()!.append(weights.root, legend.root, massChart.root);
-      select(layerSel)
-        .selectAll('option')
-        .data(Array.from({ length: m.depth }, (_, i) => i))
-        .join('option')
-        .attr('value', (d) => d)
-        .text((d) => `block ${d}`);
-      select(headSel)
-        .selectAll('option')
-        .data<number | 'mean'>(['mean', ...Array.from({ length: m.numHeads }, (_, i) => i)])
-        .join('option')
-        .attr('value', (d) => String(d))
-        .text((d) => (d === 'mean' ? 'mean of heads' : `head ${d}`));
+      pickers.setModel(m.depth, m.numHeads);
     };
 
     const drawMasks = (): void => {
@@ -140,31 +124,6 @@ export const createAttentionView = defineView<ModelInfo>({
       // (same as scaleOf[key] <= scaleOf[query], since scales are contiguous and ordered).
       block!.drawPrefix((q) => m.beginEnds[scaleOf[q]][1], t.accentRgb, t.backgroundRgb);
       raster!.drawPrefix((q) => q + 1, t.accentRgb, t.backgroundRgb);
-    };
-
-    const drawWeights = (a: AttentionResult): void => {
-      let hi = 0;
-      for (const w of a.weights) if (w > hi) hi = w;
-      const lo = Math.log10(WEIGHT_FLOOR);
-      const top = Math.log10(Math.max(hi, WEIGHT_FLOOR * 10));
-      const L = a.tokenCount;
-      const bgc = ctx.theme().backgroundRgb;
-      weights!.draw((q, k, d, o) => {
-        const w = a.weights[q * L + k];
-        if (!(w > 0)) {
-          d[o] = bgc[0];
-          d[o + 1] = bgc[1];
-          d[o + 2] = bgc[2];
-          d[o + 3] = 255;
-          return;
-        }
-        const t = Math.max(0, Math.min(255, Math.round(((Math.log10(Math.max(w, WEIGHT_FLOOR)) - lo) / (top - lo)) * 255)));
-        d[o] = LUT[t * 3];
-        d[o + 1] = LUT[t * 3 + 1];
-        d[o + 2] = LUT[t * 3 + 2];
-        d[o + 3] = 255;
-      });
-      legend.update(lo, top);
     };
 
     const renderQuery = (st: InspectorState): void => {
@@ -244,7 +203,8 @@ export const createAttentionView = defineView<ModelInfo>({
         {
           on: (m, st) => [m, st.themeVersion, st.attention.value],
           draw(_m, st) {
-            if (st.attention.value) drawWeights(st.attention.value);
+            const a = st.attention.value;
+            if (a) drawWeights(weights!, a.weights, a.tokenCount, ctx.theme().backgroundRgb, legend);
           },
         },
         {
@@ -253,8 +213,7 @@ export const createAttentionView = defineView<ModelInfo>({
           draw(_m, st) {
             const a = st.attention.value;
             if (!a) return;
-            layerSel.value = String(a.layer);
-            headSel.value = String(a.head);
+            pickers.show(a.layer, a.head);
           },
         },
         { on: (m, st) => [m, st.hover, st.attention, st.themeVersion], draw: (_m, st) => renderQuery(st) },

@@ -69,7 +69,7 @@ describe('CheckpointBundler on Infinity checkpoints (slim and ar-ckpt)', functio
       stage: 'graph',
       message: 'export infinityTransformer (hw0.750-0.25M)',
       k: 4,
-      n: 5,
+      n: 6,
     });
     assert.ok(stages.includes('verify: the graphs in onnxruntime'), stages.join(' | '));
     const manifest = JSON.parse(fs.readFileSync(path.join(out, 'varscope.json'), 'utf8'));

@@ -94,7 +94,7 @@ describe('WeightHolders', function () {
     assert.deepStrictEqual(log, ['open tf', 'open step']);
   });
 
-  it('an Infinity bundle counted as large holds its teacher-forced or its step graph, not both (fixture B)', async () => {
+  it('an Infinity bundle counted as large holds one of its teacher-forced, step and attention graphs at a time (fixture B)', async () => {
     WeightHolders.largeBytes = 0;
     const model = requireBundle(path.join(ROOT, 'out', 'bundles', 'infinity-B'));
     const fx = (f: string) => path.join(ROOT, 'test', 'fixtures', 'infinity', 'infinity-B', f);
@@ -128,9 +128,13 @@ describe('WeightHolders', function () {
         },
       });
       assert.deepStrictEqual(bundle.weightHolders, [`${sid}/infinityStep`]);
+      const attention = await engine.attention({ model, image, text: { featuresFile }, layer: 1, head: 'mean' });
+      assert.deepStrictEqual(bundle.weightHolders, [`${sid}/infinityAttention`]);
       const again = await engine.evaluateBits({ model, image, text: { featuresFile } });
       assert.deepStrictEqual(bundle.weightHolders, [`${sid}/infinityTransformer`]);
       assert.deepStrictEqual(again.scales, first.scales);
+      const attentionAgain = await engine.attention({ model, image, text: { featuresFile }, layer: 1, head: 'mean' });
+      assert.deepStrictEqual(attentionAgain.weights, attention.weights); // the released graph opened again
     } finally {
       await engine.dispose();
       fs.rmSync(tmp, { recursive: true, force: true });

@@ -147,7 +147,7 @@ describe('Infinity on the official fixtures (engine)', function () {
       (e: unknown) =>
         e instanceof VarScopeError &&
         e.message ===
-          `${inf} is an Infinity bundle: inspect works on VAR bundles (for Infinity: inspectBits, evaluateBits; \`varscope inspect\`)`,
+          `${inf} is an Infinity bundle: inspect works on VAR bundles (for Infinity: inspectBits, evaluateBits, attention; \`varscope inspect\`)`,
     );
     const varModel = requireBundle();
     await assert.rejects(

@@ -126,6 +126,23 @@ describe('Infinity text encoder: a tiny T5 against transformers', function () {
     );
   });
 
+  it("attention on a prompt labels the cross-attention with the prompt's pieces, as with its features file", async () => {
+    const c = expected[0];
+    const file = path.join(bundleDir, 'tokenizer.json');
+    const tokenizer = TextTokenizer.parse(fs.readFileSync(file, 'utf8'), file);
+    const image = { path: path.join(ROOT, 'test', 'fixtures', 'infinity', 'infinity-A', 'image.png') };
+    const ask = { model: bundleDir, image, layer: 1, head: 'mean' as const };
+    const byPrompt = await engine.attention({ ...ask, text: { prompt: c.prompt } });
+    const byFile = await engine.attention({ ...ask, text: { featuresFile: path.join(tmp, c.features as string) } });
+    assert.deepStrictEqual(
+      byPrompt.infinity?.cross.tokens,
+      c.ids.map((id) => tokenizer.piece(id)),
+    );
+    assert.strictEqual(byPrompt.infinity?.cross.tokens?.at(-1), '</s>');
+    assert.strictEqual(byFile.infinity?.cross.tokens, undefined);
+    assert.ok(maxAbsDiff(byPrompt.infinity!.cross.weights, byFile.infinity!.cross.weights) <= TOL);
+  });
+
   it("evaluate on a folder: an image's NAME.txt is its prompt, scored as evaluateBits scores the prompt", async () => {
     const c = expected[0];
     const folder = path.join(tmp, 'captioned');

@@ -61,6 +61,18 @@ describe('TextTokenizer (tokenizer.json, Unigram)', () => {
     assert.deepStrictEqual(t.encode('   ', 100), [1]);
   });
 
+  it("gives each id's piece: an added token's content, else the vocabulary's piece, else #id", () => {
+    const t = parse(tokenizerJson());
+    assert.deepStrictEqual(
+      t.encode('ba ab', 100).map((i) => t.piece(i)),
+      ['▁', 'b', 'a', '▁ab', '</s>'],
+    );
+    assert.deepStrictEqual(
+      [10, 2, 99].map((i) => t.piece(i)),
+      ['<mask>', '<unk>', '#99'],
+    );
+  });
+
   it('with byte_fallback an unknown run becomes its <0xXX> pieces when all exist, else <unk>', () => {
     const t = parse(tokenizerJson((j) => ((j.model as Record<string, unknown>).byte_fallback = true)));
     assert.deepStrictEqual(t.encode('x', 100), [id('▁'), id('<0x78>'), 1]);
