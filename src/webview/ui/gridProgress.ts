@@ -1,8 +1,11 @@
 /**
  * A sampling grid's run in a view's head (both families' Sampling views): while it runs, "k of N samples" with a bar
- * and a Cancel; once cancelled, a line that says so and whether a previous grid stays below.
+ * and a Cancel; once cancelled, a line that says so and whether a previous grid stays below. And the grid's body: the
+ * summary line, the table of settings and one chart per metric.
  */
+import { select } from 'd3';
 import { cancelSamplingGrid } from '../actions';
+import { makeScaleChart } from './scaleChart';
 import type { InspectorState } from '../store';
 import type { ViewContext } from '../views/view';
 import { button } from './controls';
@@ -46,4 +49,36 @@ export function makeGridProgress({ doc, store, host }: Pick<ViewContext, 'doc' |
           : '';
     },
   };
+}
+
+/** A metric's chart: its declaration (JSON key, title, axis label, digits, whether a percentage). */
+interface MetricDecl<K extends string> {
+  key: K;
+  label: string;
+  yLabel: string;
+  digits: number;
+  percent?: boolean;
+}
+
+/** The grid's body in `parent`: the summary line, the settings' table and a chart per metric (in `metrics` order). */
+export function makeGridBody<K extends string, D extends MetricDecl<K>>(doc: Document, parent: HTMLElement, metrics: readonly D[]) {
+  const body = select(parent);
+  const summary = body.append('div').attr('class', 'hint grid-summary');
+  const blocks = body.append('div').attr('class', 'grid-table');
+  const charts = body.append('div').attr('class', 'row grid-charts');
+  const metricCharts = metrics.map((d) => {
+    const c = makeScaleChart(doc, {
+      title: d.label,
+      yLabel: d.yLabel,
+      kind: 'line',
+      width: 282,
+      height: 180,
+      format: (v) => (d.percent ? `${v.toFixed(0)}` : d.digits ? v.toFixed(d.digits) : String(Math.round(v))),
+      yDomain: d.percent ? [0, 100] : undefined,
+    });
+    c.root.classList.add(`chart-${d.key}`);
+    charts.node()!.append(c.root);
+    return { d, c };
+  });
+  return { summary, blocks, metricCharts };
 }

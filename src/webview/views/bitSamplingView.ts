@@ -25,8 +25,7 @@ import { ofFamily } from '../store';
 import { makeCaptionInput } from '../ui/captionInput';
 import { drawRgba } from '../ui/canvas';
 import { button, field, numberInput } from '../ui/controls';
-import { makeGridProgress } from '../ui/gridProgress';
-import { makeScaleChart } from '../ui/scaleChart';
+import { makeGridBody, makeGridProgress } from '../ui/gridProgress';
 import { defineView } from './view';
 
 const IMAGE = 96;
@@ -129,24 +128,7 @@ export const createBitSamplingView = defineView<BitSamplingGridResult>({
     const progress = makeGridProgress({ doc, store, host });
     parts.head.append(caption.root, controls, status, ...progress.rows);
 
-    const body = select(parts.body);
-    const summary = body.append('div').attr('class', 'hint grid-summary');
-    const blocks = body.append('div').attr('class', 'grid-table');
-    const charts = body.append('div').attr('class', 'row grid-charts');
-    const metricCharts = BIT_SAMPLING_METRICS.map((d) => {
-      const c = makeScaleChart(doc, {
-        title: d.label,
-        yLabel: d.yLabel,
-        kind: 'line',
-        width: 282,
-        height: 180,
-        format: (v) => (d.percent ? `${v.toFixed(0)}` : d.digits ? v.toFixed(d.digits) : String(Math.round(v))),
-        yDomain: d.percent ? [0, 100] : undefined,
-      });
-      c.root.classList.add(`chart-${d.key}`);
-      charts.node()!.append(c.root);
-      return { d, c };
-    });
+    const { summary, blocks, metricCharts } = makeGridBody(doc, parts.body, BIT_SAMPLING_METRICS);
     const metric = (key: string) => BIT_SAMPLING_METRICS.find((d) => d.key === key)!;
 
     return {

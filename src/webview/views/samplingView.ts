@@ -21,8 +21,7 @@ import {
 import { ofFamily } from '../store';
 import { drawRgba } from '../ui/canvas';
 import { button, field, numberInput } from '../ui/controls';
-import { makeGridProgress } from '../ui/gridProgress';
-import { makeScaleChart } from '../ui/scaleChart';
+import { makeGridBody, makeGridProgress } from '../ui/gridProgress';
 import { defineView } from './view';
 
 const IMAGE = 80;
@@ -108,24 +107,7 @@ export const createSamplingView = defineView<SamplingGridResult>({
     const progress = makeGridProgress({ doc, store, host });
     parts.head.append(controls, status, ...progress.rows);
 
-    const body = select(parts.body);
-    const summary = body.append('div').attr('class', 'hint grid-summary');
-    const blocks = body.append('div').attr('class', 'grid-table');
-    const charts = body.append('div').attr('class', 'row grid-charts');
-    const metricCharts = SAMPLING_METRICS.map((d) => {
-      const c = makeScaleChart(doc, {
-        title: d.label,
-        yLabel: d.yLabel,
-        kind: 'line',
-        width: 282,
-        height: 180,
-        format: (v) => (d.percent ? `${v.toFixed(0)}` : d.digits ? v.toFixed(d.digits) : String(Math.round(v))),
-        yDomain: d.percent ? [0, 100] : undefined,
-      });
-      c.root.classList.add(`chart-${d.key}`);
-      charts.node()!.append(c.root);
-      return { d, c };
-    });
+    const { summary, blocks, metricCharts } = makeGridBody(doc, parts.body, SAMPLING_METRICS);
 
     return {
       controls: [
