@@ -9,9 +9,10 @@
  * bit a top-k of 900 keeps both values).
  */
 import type { RgbaImage } from './results';
-import { BIT_LIST_BOUNDS, SAMPLING_BOUNDS, samplingValueError } from './samplingBounds';
+import { BIT_LIST_BOUNDS, samplingValueError } from './samplingBounds';
 import {
   GRID_LIMITS,
+  samplesAndSeedError,
   samplingGridError,
   type SamplingGridRequest,
   type SamplingGridResult,
@@ -134,12 +135,8 @@ export function anySamplingGridError(r: Record<string, unknown>, scales?: number
     return `hDivW must be a number in [0.05, 20], got ${JSON.stringify(hDivW)}`;
   if (!Array.isArray(settings) || settings.length === 0) return 'the grid has no settings (give at least one CFG, tau, top-k and top-p)';
   if (settings.length > GRID_LIMITS.settings) return `at most ${GRID_LIMITS.settings} settings, got ${settings.length}`;
-  if (!Number.isInteger(samples) || (samples as number) < 1 || (samples as number) > GRID_LIMITS.samples)
-    return `samples must be an integer in [1, ${GRID_LIMITS.samples}], got ${JSON.stringify(samples)}`;
-  const seedProblem = samplingValueError('seed', seed);
-  if (seedProblem) return `seed ${seedProblem}`;
-  if ((seed as number) + (samples as number) - 1 > SAMPLING_BOUNDS.seed.max)
-    return `seed + samples - 1 must stay within ${SAMPLING_BOUNDS.seed.max}`;
+  const samplesProblem = samplesAndSeedError(samples, seed);
+  if (samplesProblem) return samplesProblem;
   for (const [i, s] of settings.entries()) {
     if (typeof s !== 'object' || s === null) return `setting ${i + 1} must be an object`;
     const o = s as Record<string, unknown>;

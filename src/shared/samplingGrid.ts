@@ -53,6 +53,17 @@ export function clampSetting(s: SamplerSetting, vocabSize: number): SamplerSetti
   return { ...s, topK: Math.min(s.topK, vocabSize) };
 }
 
+/** Why a grid's sample count and first seed (sample j has seed + j) are not ones to run, as one line, or null. */
+export function samplesAndSeedError(samples: unknown, seed: unknown): string | null {
+  if (!Number.isInteger(samples) || (samples as number) < 1 || (samples as number) > GRID_LIMITS.samples)
+    return `samples must be an integer in [1, ${GRID_LIMITS.samples}], got ${JSON.stringify(samples)}`;
+  const seedProblem = samplingValueError('seed', seed);
+  if (seedProblem) return `seed ${seedProblem}`;
+  if ((seed as number) + (samples as number) - 1 > SAMPLING_BOUNDS.seed.max)
+    return `seed + samples - 1 must stay within ${SAMPLING_BOUNDS.seed.max}`;
+  return null;
+}
+
 /** Why a grid request is not one to run, as one line, or null. `numClasses` when the model is known. */
 export function samplingGridError(r: Record<string, unknown>, numClasses?: number): string | null {
   const { classes, settings, samples, seed } = r;
@@ -60,12 +71,8 @@ export function samplingGridError(r: Record<string, unknown>, numClasses?: numbe
   if (!Array.isArray(settings) || settings.length === 0) return 'the grid has no settings (give at least one CFG, top-k and top-p)';
   if (classes.length > GRID_LIMITS.classes) return `at most ${GRID_LIMITS.classes} classes, got ${classes.length}`;
   if (settings.length > GRID_LIMITS.settings) return `at most ${GRID_LIMITS.settings} settings, got ${settings.length}`;
-  if (!Number.isInteger(samples) || (samples as number) < 1 || (samples as number) > GRID_LIMITS.samples)
-    return `samples must be an integer in [1, ${GRID_LIMITS.samples}], got ${JSON.stringify(samples)}`;
-  const seedProblem = samplingValueError('seed', seed);
-  if (seedProblem) return `seed ${seedProblem}`;
-  if ((seed as number) + (samples as number) - 1 > SAMPLING_BOUNDS.seed.max)
-    return `seed + samples - 1 must stay within ${SAMPLING_BOUNDS.seed.max}`;
+  const samplesProblem = samplesAndSeedError(samples, seed);
+  if (samplesProblem) return samplesProblem;
   for (const c of classes) {
     const problem = samplingValueError('classId', c);
     if (problem) return `class ${problem}`;
