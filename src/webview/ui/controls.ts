@@ -1,4 +1,6 @@
 /** Small accessible controls shared by the views: segmented buttons, labelled number inputs, a status placeholder. */
+import { select } from 'd3';
+import type { BitsModelInfo } from '../../shared/results';
 import type { Loadable } from '../store';
 
 /** A group of toggle buttons; `set` reflects the store's value. */
@@ -91,4 +93,14 @@ export function placeholder(doc: Document): {
       root.classList.toggle('is-loading', l.status === 'loading');
     },
   };
+}
+
+/** An Infinity model's schedules as the options of a ratio select (value h / w; its pixel size and scales). */
+export function fillRatioOptions(ratio: HTMLSelectElement, schedules: BitsModelInfo['schedules']): void {
+  select(ratio)
+    .selectAll('option')
+    .data(schedules, (d) => (d as { id: string }).id)
+    .join('option')
+    .attr('value', (d) => d.hDivW)
+    .text((d) => `${d.hDivW.toFixed(3)} · ${d.pixelSize[0]}×${d.pixelSize[1]} px, ${d.scales.length} scales`);
 }

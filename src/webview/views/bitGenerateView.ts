@@ -13,7 +13,7 @@ import { bitSamplingOf, generationScales, type InspectorState } from '../store';
 import { drawBitGrids } from '../ui/bitGrids';
 import { makeCaptionInput } from '../ui/captionInput';
 import { drawRgba, heatmapImage, mapRange } from '../ui/canvas';
-import { button, field, numberInput } from '../ui/controls';
+import { button, field, fillRatioOptions, numberInput } from '../ui/controls';
 import { makeGenerationTransport } from '../ui/generationTransport';
 import { makeFigure } from '../ui/figure';
 import { makeLegend } from '../ui/legend';
@@ -130,12 +130,7 @@ export const createBitGenerateView = defineView<BitsModelInfo>({
           on: (m, st) => [m, st.generation.bitSettings],
           draw(m, st) {
             const b = st.generation.bitSettings ?? bitSamplingOf(m, m.schedules[0].hDivW, 0);
-            select(ratio)
-              .selectAll('option')
-              .data(m.schedules, (d) => (d as { id: string }).id)
-              .join('option')
-              .attr('value', (d) => d.hDivW)
-              .text((d) => `${d.hDivW.toFixed(3)} · ${d.pixelSize[0]}×${d.pixelSize[1]} px, ${d.scales.length} scales`);
+            fillRatioOptions(ratio, m.schedules);
             const s = nearestSchedule(m.schedules, b.hDivW ?? m.schedules[0].hDivW);
             ratio.value = String(s.hDivW);
             seed.value = String(b.seed);

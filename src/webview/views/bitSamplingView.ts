@@ -24,7 +24,7 @@ import { SAMPLING_BOUNDS } from '../../shared/samplingBounds';
 import { ofFamily } from '../store';
 import { makeCaptionInput } from '../ui/captionInput';
 import { drawRgba } from '../ui/canvas';
-import { button, field, numberInput } from '../ui/controls';
+import { button, field, fillRatioOptions, numberInput } from '../ui/controls';
 import { makeGridBody, makeGridProgress } from '../ui/gridProgress';
 import { defineView } from './view';
 
@@ -140,12 +140,7 @@ export const createBitSamplingView = defineView<BitSamplingGridResult>({
           draw(_r, st) {
             const m = st.bitsModel;
             if (!m) return;
-            select(ratio)
-              .selectAll('option')
-              .data(m.schedules, (d) => (d as { id: string }).id)
-              .join('option')
-              .attr('value', (d) => d.hDivW)
-              .text((d) => `${d.hDivW.toFixed(3)} · ${d.pixelSize[0]}×${d.pixelSize[1]} px, ${d.scales.length} scales`);
+            fillRatioOptions(ratio, m.schedules);
             ratio.value = String(m.schedules[0].hDivW);
             cfg.value = String(m.sampling.cfg);
             tau.value = String(m.sampling.tau);
