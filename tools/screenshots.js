@@ -708,7 +708,7 @@ function infinityDatasetResults() {
  */
 async function largeInfinityShot(outDir, model) {
   if (!model) throw new Error('infinity-large needs --infinity-model DIR (an exported Infinity bundle)');
-  const { manifest, schedule } = largestSchedule(model);
+  const { manifest, schedule } = squareSchedule(model);
   const [, h, w] = schedule.scales[schedule.scales.length - 1];
   const session = await openVarScope({ image: LARGE_INFINITY_IMAGE, model, grids: schedule.scales.length });
   try {
@@ -727,7 +727,7 @@ async function largeInfinityShot(outDir, model) {
 }
 
 /** An Infinity bundle's manifest and the schedule the landscape (1:1) opens at. */
-function largestSchedule(model) {
+function squareSchedule(model) {
   const manifest = JSON.parse(fs.readFileSync(path.join(model, 'varscope.json'), 'utf8'));
   if (manifest.family !== 'infinity') throw new Error(`${model}: not an Infinity bundle`);
   const schedule = manifest.schedules.reduce((a, b) => (Math.abs(b.hDivW - 1) < Math.abs(a.hDivW - 1) ? b : a));

@@ -71,7 +71,7 @@ class InfinityVerifyTest(unittest.TestCase):
             self.assertIn('infinityTransformer', message)
             self.assertIn('infinityStep', message)
 
-    def test_the_command_records_the_result_and_refuses_a_var_bundle(self):
+    def test_the_command_records_the_result_and_refuses_a_var_bundle_or_a_damaged_manifest(self):
         with tempfile.TemporaryDirectory() as work:
             copy = os.path.join(work, 'copy')
             os.makedirs(copy)
@@ -82,6 +82,9 @@ class InfinityVerifyTest(unittest.TestCase):
                 self.assertEqual(json.load(f)['provenance']['verification']['bsqEncoder.bits'], 0.0)
             with open(os.path.join(copy, 'varscope.json'), 'w') as f:
                 json.dump({'family': 'var'}, f)
+            self.assertEqual(main(['--vae', VAE, '--infinity', INF, '--bundle', copy]), 2)
+            with open(os.path.join(copy, 'varscope.json'), 'w') as f:
+                json.dump({'family': 'infinity', 'schedules': 'none'}, f)  # a damaged manifest: one line, no stack
             self.assertEqual(main(['--vae', VAE, '--infinity', INF, '--bundle', copy]), 2)
 
 

@@ -248,7 +248,7 @@ export function createApp(ctx: ViewContext, tabs: TabSpec[]): App {
   };
 }
 
-/** The largest pixel budget an Infinity schedule may have on the CPU before the header advises a GPU. */
+/** The pixel budgets an Infinity schedule may have on the CPU without the header advising a GPU. */
 const CPU_BUDGETS = ['0.06M', '0.25M'];
 
 /**

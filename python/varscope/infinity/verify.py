@@ -143,8 +143,12 @@ def write_cases(vae: BSQVAE, model: Infinity, entry: dict, w: CaseWriter) -> Non
 def read_manifest(bundle: str) -> dict:
     with open(os.path.join(bundle, 'varscope.json'), encoding='utf-8') as f:
         manifest = json.load(f)
-    if manifest.get('family') != FAMILY:
-        raise ValueError(f'--bundle {bundle}: not an Infinity bundle (family {manifest.get("family", "var")!r})')
+    if not isinstance(manifest, dict) or manifest.get('family') != FAMILY:
+        family = manifest.get('family', 'var') if isinstance(manifest, dict) else None
+        raise ValueError(f'--bundle {bundle}: not an Infinity bundle (family {family!r})')
+    schedules = manifest.get('schedules')
+    if not isinstance(schedules, list) or not all(isinstance(e, dict) and 'graphs' in e for e in schedules):
+        raise ValueError(f'--bundle {bundle}: varscope.json has no schedules with graphs; re-export the bundle')
     return manifest
 
 
